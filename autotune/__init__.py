@@ -1,0 +1,35 @@
+"""autotune: config-first hyperparameter search for PyTorch.
+
+    import autotune
+    result = autotune.fit("search_spaces/digits.yaml", overrides=["search.trials=8"])
+    model = autotune.load_model(result.model_dir)
+
+Importing autotune is light: the engine (ray, optuna) and torch load only when used.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from autotune.errors import AutotuneError, SpaceError, TrialError, UnknownNameError, UserError
+from autotune.registry import register
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AutotuneError", "SpaceError", "TrialError", "UnknownNameError", "UserError",
+    "register", "load_space", "fit", "load_model", "SearchResult", "__version__",
+]
+
+_LAZY = {
+    "load_space": "autotune.api",
+    "fit": "autotune.api",
+    "SearchResult": "autotune.engine.result",
+    "load_model": "autotune.vision.predictor",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'autotune' has no attribute {name!r}")

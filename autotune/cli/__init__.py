@@ -1,0 +1,63 @@
+"""The `autotune` command: one module per sub-command, each with `add_parser(subparsers)` and `run(args)`."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+
+from autotune.errors import AutotuneError
+
+__all__ = ["main"]
+
+# sub-command name -> module in autotune.cli (imported only when needed: the heavy ones pull in torch or ray)
+COMMANDS = {
+    "check": "check",
+    "ls": "ls",
+    "train": "train",
+    "run": "run",
+}
+
+DESCRIPTION = """\
+Config-first hyperparameter search for PyTorch.
+
+examples:
+  autotune check search_spaces/digits.yaml            validate a search space, print its parameters
+  autotune train search_spaces/digits.yaml            train one configuration, no Ray
+  autotune run search_spaces/digits.yaml              run the search, export the best model
+  autotune ls models                                  list registered models
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autotune", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more output; -v also shows tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        importlib.import_module(f"autotune.cli.{module}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `autotune` console script. User errors exit 2 with one clear message."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except AutotuneError as err:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"autotune {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"autotune {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""One exception root for autotune, and the located problems a search space can have."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["AutotuneError", "Problem", "SpaceError", "TrialError", "UserError", "UnknownNameError"]
+
+
+class AutotuneError(Exception):
+    """Root of every error autotune raises on purpose. The CLI prints it in one line and exits 2."""
+
+
+class UserError(AutotuneError):
+    """A mistake in what the user gave (a path, a flag, data): the message says what and how to fix it."""
+
+
+class UnknownNameError(UserError, KeyError):
+    """A name that is not registered; the message lists the closest registered names."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a search space, located as precisely as we can."""
+
+    path: str  # key path, e.g. "optimizer.lr" ("" for the whole file)
+    message: str  # what was wrong and the rule it broke
+    fix: str = ""  # how to fix it ("did you mean 'search'?")
+    file: str | None = None
+    line: int | None = None  # 1-based
+    value: Any = None
+    has_value: bool = False
+
+    def __str__(self) -> str:
+        where = self.file or "<space>"
+        if self.line is not None:
+            where += f":{self.line}"
+        text = f"{where}: {self.path or '<root>'}: {self.message}"
+        if self.has_value:
+            text += f" (got {self.value!r})"
+        if self.fix:
+            text += f"; {self.fix}"
+        return text
+
+
+class SpaceError(AutotuneError):
+    """A search space with one or more problems. `problems` holds all of them, in file order."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.path))
+        count = len(self.problems)
+        head = f"{count} problem{'s' if count != 1 else ''} in the search space:"
+        super().__init__("\n".join([head, *(f"  {p}" for p in self.problems)]))
+
+
+class TrialError(AutotuneError):
+    """A trial that cannot go on (a non-finite loss, say): ends that trial with this reason, not the search."""

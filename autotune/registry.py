@@ -1,0 +1,115 @@
+"""timm-style registries: a string in a config names a function registered with a decorator.
+
+    @autotune.register("dataset")
+    def my_images(root: str, **kw): ...
+
+A duplicate name is an error; an unknown name lists the closest registered ones.
+"""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from autotune.errors import UnknownNameError, UserError
+
+__all__ = ["register", "get", "names", "kinds", "exists", "check_name", "add_fallback", "close_matches"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Modules that register autotune's built-in components; imported on first lookup, never at import time.
+_BUILTIN_MODULES = ("autotune.vision.datasets", "autotune.vision.models")
+
+_entries: dict[str, dict[str, Callable[..., Any]]] = {}
+# kind -> (lookup(name) -> fn | None, list_names(pattern) -> names): e.g. every timm model is a "model".
+_fallbacks: dict[str, tuple[Callable[[str], Callable[..., Any] | None], Callable[[str], list[str]]]] = {}
+_builtins_loaded = False
+
+
+def _load_builtins() -> None:
+    global _builtins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True
+        for module in _BUILTIN_MODULES:
+            importlib.import_module(module)
+
+
+def register(kind: str, name: str | None = None) -> Callable[[F], F]:
+    """Register the decorated function under `name` (default: its `__name__`) in registry `kind`."""
+
+    def decorator(fn: F) -> F:
+        key = name or fn.__name__
+        table = _entries.setdefault(kind, {})
+        if key in table and table[key] is not fn:
+            old = table[key]
+            raise UserError(
+                f"{kind} {key!r} is registered twice: by {old.__module__}.{old.__qualname__} and by "
+                f"{fn.__module__}.{fn.__qualname__}; give one of them another name with register({kind!r}, name=...)"
+            )
+        table[key] = fn
+        return fn
+
+    return decorator
+
+
+def add_fallback(
+    kind: str, lookup: Callable[[str], Callable[..., Any] | None], list_names: Callable[[str], list[str]]
+) -> None:
+    """Let `kind` also resolve names that a library knows (e.g. timm models) without registering each."""
+    _fallbacks[kind] = (lookup, list_names)
+
+
+def kinds() -> list[str]:
+    """The registry kinds that have at least one entry."""
+    _load_builtins()
+    return sorted(set(_entries) | set(_fallbacks))
+
+
+def names(kind: str, pattern: str = "*", *, include_fallback: bool = False) -> list[str]:
+    """Registered names of `kind` matching the glob `pattern`, sorted."""
+    _load_builtins()
+    found = {n for n in _entries.get(kind, {}) if fnmatch.fnmatchcase(n, pattern)}
+    if include_fallback and kind in _fallbacks:
+        found.update(_fallbacks[kind][1](pattern))
+    return sorted(found)
+
+
+def exists(kind: str, name: str) -> bool:
+    _load_builtins()
+    if name in _entries.get(kind, {}):
+        return True
+    return kind in _fallbacks and _fallbacks[kind][0](name) is not None
+
+
+def close_matches(word: str, candidates: list[str] | tuple[str, ...], n: int = 3) -> list[str]:
+    """The candidates closest to `word` (typos, case), best first."""
+    lowered = {c.lower(): c for c in candidates}
+    hits = difflib.get_close_matches(word.lower(), list(lowered), n=n, cutoff=0.6)
+    return [lowered[h] for h in hits]
+
+
+def check_name(kind: str, name: str) -> str | None:
+    """None when `name` is a known `kind`, else the text of the error (with the closest names)."""
+    if exists(kind, name):
+        return None
+    known = names(kind, include_fallback=True)
+    hint = close_matches(name, known)
+    text = f"unknown {kind} {name!r}"
+    if hint:
+        text += "; did you mean " + " or ".join(repr(h) for h in hint) + "?"
+    else:
+        text += f"; see `autotune ls {kind}s` for the registered names"
+    return text
+
+
+def get(kind: str, name: str) -> Callable[..., Any]:
+    """The function registered as `name` in `kind`; UnknownNameError lists the closest names."""
+    _load_builtins()
+    fn = _entries.get(kind, {}).get(name)
+    if fn is None and kind in _fallbacks:
+        fn = _fallbacks[kind][0](name)
+    if fn is None:
+        raise UnknownNameError(check_name(kind, name))
+    return fn

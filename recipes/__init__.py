@@ -1,0 +1,62 @@
+"""autotune's recipes: one readable file each, that trains one configuration and reports each epoch.
+
+A recipe is a module with:
+
+- `SCHEMA`: an `autotune.space.Schema` of the ingredients it reads;
+- `load_data(data: dict) -> Data`: loads the data once (per node), separate from training;
+- `train(config, report, *, data=None, checkpoint=None)`: trains one configuration, calling
+  `report(metrics, checkpoint_dir)` once per epoch; resumes from the `checkpoint` directory when given;
+- `evaluate(checkpoint, data) -> dict`: metrics on the held-out test split;
+- `export(checkpoint, data, out_dir) -> dict`: writes a self-contained, loadable model into `out_dir`
+  and returns what the model card records about it.
+
+Recipes never import ray. A `recipe:` in a space is a name of a module here, or a path to a `.py` file.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pkgutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from autotune.errors import UnknownNameError, UserError
+from autotune.registry import close_matches
+
+__all__ = ["available", "load"]
+
+_REQUIRED = ("SCHEMA", "load_data", "train", "evaluate", "export")
+
+
+def available() -> list[str]:
+    """Names of the recipes shipped in this package."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def load(name: str, base: str | Path | None = None) -> ModuleType:
+    """Import the recipe `name` (a shipped recipe, or a `.py` path relative to `base`)."""
+    if name.endswith(".py"):
+        path = Path(name).expanduser()
+        if not path.is_absolute() and base is not None:
+            path = Path(base) / path
+        if not path.is_file():
+            raise UserError(f"recipe file {str(path)!r} does not exist")
+        module_name = f"autotune_recipe_{abs(hash(str(path.resolve())))}"
+        module = sys.modules.get(module_name)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+    else:
+        if name not in available():
+            hint = close_matches(name, available())
+            fix = f"did you mean {hint[0]!r}?" if hint else f"the shipped recipes are {', '.join(available())}"
+            raise UnknownNameError(f"unknown recipe {name!r}; {fix}")
+        module = importlib.import_module(f"{__name__}.{name}")
+    missing = [attr for attr in _REQUIRED if not hasattr(module, attr)]
+    if missing:
+        raise UserError(f"recipe {name!r} lacks {', '.join(missing)}: a recipe must define {', '.join(_REQUIRED)}")
+    return module
