@@ -5,13 +5,19 @@ that are conditional on it) and turns one set of sampled values into the resolve
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Union
+
+from autotune.errors import UserError
+from autotune.space._tree import InterpError, materialize, resolve
 
 __all__ = [
     "Uniform", "LogUniform", "Int", "QUniform", "Choice", "Grid", "Distribution",
-    "Param", "Resources", "SearchSettings", "ExportSettings", "Space",
+    "Param", "Resources", "SearchSettings", "ExportSettings", "Space", "Label", "default_value", "default_values",
 ]
 
 Label = Union[str, int, float, bool, None]  # what a sampler can propose for a categorical (Optuna's rule)
@@ -125,3 +131,94 @@ class SearchSettings:
 class ExportSettings:
     dir: str = "models/default"  # after interpolation, relative to the working directory
     promote: str = "always"  # always | if_better | never
+
+
+def default_value(dist: Distribution) -> tuple[Label, str]:
+    """The value a standalone run uses for `dist`, and how it was chosen."""
+    if isinstance(dist, (Choice, Grid)):
+        return dist.labels[0], "first option"
+    if isinstance(dist, LogUniform) or isinstance(dist, Int) and dist.log:
+        value: float = math.sqrt(dist.low * dist.high)
+        how = "geometric mean"
+    else:
+        value, how = (dist.low + dist.high) / 2, "midpoint"
+    if isinstance(dist, (Int, QUniform)):
+        value = dist.low + round((value - dist.low) / dist.step) * dist.step
+        value = min(value, dist.high)
+        how += " on the step grid" if dist.step != 1 else ", rounded"
+    if isinstance(dist, Int):
+        return int(value), how
+    return float(value), how
+
+
+def default_values(params: tuple[Param, ...], forced: Mapping[str, Label] | None = None
+                   ) -> tuple[dict[str, Label], dict[str, str]]:
+    """One value per active parameter (in order), `forced` values first, else `default_value`."""
+    forced = forced or {}
+    values: dict[str, Label] = {}
+    how: dict[str, str] = {}
+    for param in params:
+        if param.active(values):
+            if param.name in forced:
+                values[param.name], how[param.name] = forced[param.name], "given"
+            else:
+                values[param.name], how[param.name] = default_value(param.dist)
+    return values, how
+
+
+@dataclass(frozen=True)
+class Space:
+    """A validated search space: its parameters (define-by-run order), search and export settings.
+
+    `template` is the config of the ingredient sections with markers where sampled values go; `namespace`
+    holds the top-level values that `${...}` may refer to (name, recipe, search, export).
+    """
+
+    name: str
+    recipe: str
+    source: str | None
+    base_dir: str | None
+    custom: str | None
+    params: tuple[Param, ...]
+    search: SearchSettings
+    export: ExportSettings
+    document: Mapping[str, Any]
+    template: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    namespace: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def config(self, values: Mapping[str, Label]) -> dict[str, Any]:
+        """The nested trial config of the ingredient sections for sampled `values` (labels for choices)."""
+        active: dict[str, Label] = {}
+        for param in self.params:
+            if param.active(active):
+                if param.name not in values:
+                    raise UserError(f"no value for parameter {param.name!r}; give one value per active parameter")
+                label = values[param.name]
+                if isinstance(param.dist, (Choice, Grid)) and label not in param.dist.labels:
+                    raise UserError(f"parameter {param.name!r} has no option {label!r}; "
+                                    f"options: {', '.join(map(repr, param.dist.labels))}")
+                active[param.name] = label
+        tree = materialize(dict(self.template), active)
+        try:
+            return resolve(tree, {**self.namespace, **tree})
+        except InterpError as err:
+            raise UserError(f"{err.marker.where}: {err.message}; {err.fix}") from None
+
+    def defaults(self) -> tuple[dict[str, Label], dict[str, str]]:
+        """One value per active parameter for a standalone run, and per parameter how it was chosen."""
+        return default_values(self.params)
+
+    def grid_size(self) -> int | None:
+        """The number of grid points (every `grid` combined), or None without grids."""
+        sizes = [len(p.dist.values) for p in self.params if isinstance(p.dist, Grid)]
+        return math.prod(sizes) if sizes else None
+
+    def fingerprint(self) -> str:
+        """sha256 of what defines the search (recipe, ingredients, search settings but its budget)."""
+        search = asdict(self.search)
+        for key in ("trials", "time_budget", "max_concurrent"):
+            search.pop(key)
+        ingredients = {k: self.document.get(k) for k in self.template}
+        text = json.dumps({"recipe": self.recipe, "ingredients": ingredients, "search": search},
+                          sort_keys=True, default=repr)
+        return hashlib.sha256(text.encode()).hexdigest()

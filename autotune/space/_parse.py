@@ -1,0 +1,315 @@
+"""Ingredient sections -> ordered Params and the config template, validated against the recipe's schema.
+
+Every problem is collected (never raised) so that one run reports all of them.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from autotune import registry
+from autotune.errors import Problem
+from autotune.space._tree import Branch, Sampled, wrap_interpolations
+from autotune.space._yaml import Locations, Path, show_path
+from autotune.space.schema import Field, Section
+from autotune.space.types import Choice, Grid, Int, Label, LogUniform, Param, QUniform, Uniform
+
+__all__ = ["DISTRIBUTIONS", "Builder", "check_value", "dist_kind", "type_text"]
+
+DISTRIBUTIONS = ("uniform", "loguniform", "int", "quniform", "choice", "grid")
+# distribution -> (argument names, how many are required)
+_ARGS = {"uniform": (("low", "high"), 2), "loguniform": (("low", "high"), 2),
+         "int": (("low", "high", "step", "log"), 2), "quniform": (("low", "high", "step"), 3)}
+_PRIMITIVE = (str, int, float, bool, type(None))
+_TYPE_TEXT = {int: "an integer", float: "a number", str: "a string", bool: "true or false", dict: "a mapping",
+              list: "a list", type(None): "null"}
+
+
+def dist_kind(value: Any) -> str | None:
+    """The distribution a one-key mapping names (`{uniform: [0, 1]}` -> "uniform"), else None."""
+    if isinstance(value, dict) and len(value) == 1:
+        key = next(iter(value))
+        if key in DISTRIBUTIONS:
+            return key
+    return None
+
+
+def type_text(types: type | tuple[type, ...]) -> str:
+    types = types if isinstance(types, tuple) else (types,)
+    return " or ".join(_TYPE_TEXT.get(t, t.__name__) for t in types)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_value(value: Any, field: Field) -> tuple[Any, str | None, str]:
+    """(value, converted; error text or None; fix) for a constant against a schema field."""
+    if value is None:
+        if field.nullable or field.default is None:
+            return value, None, ""
+        return value, f"must not be null: expected {type_text(field.type)}", "give a value or remove the key"
+    types = field.type if isinstance(field.type, tuple) else (field.type,)
+    if float in types and _is_number(value):
+        value = float(value) if int not in types else value
+    elif int in types and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+        return value, f"expected {type_text(types)}", ""
+    if _is_number(value):
+        if field.low is not None and value < field.low or field.high is not None and value > field.high:
+            return value, f"must be within [{_num(field.low)}, {_num(field.high)}]", ""
+    if field.choices is not None and value not in field.choices:
+        hint = registry.close_matches(str(value), [str(c) for c in field.choices])
+        fix = f"did you mean {hint[0]!r}?" if hint else ""
+        return value, f"must be one of {', '.join(map(str, field.choices))}", fix
+    if field.registry is not None and isinstance(value, str):
+        text = registry.check_name(field.registry, value)
+        if text is not None:
+            message, _, fix = text.partition("; ")
+            return value, message, fix
+    if field.check is not None:
+        text = field.check(value)
+        if text:
+            return value, text, ""
+    return value, None, ""
+
+
+def _num(bound: float | None) -> str:
+    return "-inf" if bound is None else str(bound)
+
+
+class Builder:
+    """Walks the ingredient sections; collects `params` (define-by-run order) and `problems`."""
+
+    def __init__(self, locs: Locations) -> None:
+        self.locs = locs
+        self.params: list[Param] = []
+        self.paths: dict[str, Path] = {}  # parameter name -> its key path in the document
+        self.problems: list[Problem] = []
+
+    def problem(self, path: Path, message: str, fix: str = "", *value: Any) -> None:
+        self.problems.append(self.locs.problem(path, message, fix, value[0] if value else None, bool(value)))
+
+    def add(self, param: Param, path: Path) -> None:
+        self.params.append(param)
+        self.paths[param.name] = path
+
+    # --- sections and mappings ---------------------------------------------------------------------------
+    def section(self, name: str, value: Any, section: Section | None) -> Any:
+        """The config template of one ingredient section (a mapping, or a choice of mappings)."""
+        path: Path = (name,)
+        if value is None:
+            value = {}
+        if dist_kind(value) == "choice":
+            return self.choice(value["choice"], (*path, "choice"), name, (),
+                               lambda opt, p, n, c: self.section_option(opt, section, p, n, c))
+        if not isinstance(value, dict):
+            self.problem(path, "an ingredient section must be a mapping of keys", "", value)
+            return {}
+        return self.mapping(value, section, path, name, ())
+
+    def section_option(self, option: Any, section: Section | None, path: Path, pname: str, cond: tuple) -> Any:
+        if not isinstance(option, dict) or dist_kind(option):
+            self.problem(path, "each option of a section choice must be a mapping of the section's keys", "", option)
+            return {}
+        return self.mapping(option, section, path, pname, cond)
+
+    def mapping(self, value: dict, section: Section | None, path: Path, pname: str, cond: tuple) -> dict:
+        out: dict[Any, Any] = {}
+        fields = section.fields if section is not None else {}
+        for key, item in value.items():
+            field = fields.get(key)
+            if section is not None and field is None and not section.open:
+                hint = registry.close_matches(str(key), list(fields))
+                fix = f"did you mean {hint[0]!r}?" if hint else f"known keys: {', '.join(fields) or 'none'}"
+                self.problem((*path, key), "unknown key", fix)
+                continue
+            out[key] = self.value(item, field, (*path, key), f"{pname}.{key}", cond)
+        for key, field in fields.items():
+            if key not in out:
+                if field.required:
+                    help_text = f" ({field.help})" if field.help else ""
+                    self.problem((*path, key), f"required key is missing{help_text}",
+                                 f"add `{key}: ...` ({type_text(field.type)})")
+                else:
+                    out[key] = field.default
+        return out
+
+    # --- values ---------------------------------------------------------------------------------------------
+    def value(self, value: Any, field: Field | None, path: Path, pname: str, cond: tuple) -> Any:
+        kind = dist_kind(value)
+        if kind == "choice":
+            return self.choice(value["choice"], (*path, "choice"), pname, cond,
+                               lambda opt, p, n, c: self.value(opt, field, p, n, c))
+        if kind == "grid":
+            return self.grid(value["grid"], (*path, "grid"), pname, cond, field)
+        if kind is not None:
+            return self.numeric(kind, value[kind], field, path, pname, cond)
+        if isinstance(value, dict) and (field is None or _accepts(field, dict)):
+            self._unknown_distribution(value, path)
+            return self.mapping(value, None, path, pname, cond)
+        if isinstance(value, list) and (field is None or _accepts(field, list)):
+            return [self.value(v, None, (*path, i), f"{pname}[{i}]", cond) for i, v in enumerate(value)]
+        if isinstance(value, str) and "${" in value:
+            return wrap_interpolations(value, show_path(path), lambda rest: self.locs.of(path))
+        if field is not None:
+            if isinstance(value, dict) and self._unknown_distribution(value, path):
+                return value
+            value, error, fix = check_value(value, field)
+            if error:
+                self.problem(path, error, fix, value)
+        return value
+
+    def _unknown_distribution(self, value: dict, path: Path) -> bool:
+        if len(value) != 1 or not isinstance(next(iter(value.values())), (list, dict)):
+            return False
+        key = str(next(iter(value)))
+        hint = registry.close_matches(key, DISTRIBUTIONS)
+        if hint:
+            self.problem(path, f"unknown distribution {key!r}", f"did you mean {hint[0]!r}? "
+                         f"(distributions: {', '.join(DISTRIBUTIONS)})")
+            return True
+        return False
+
+    def choice(self, options: Any, path: Path, pname: str, cond: tuple,
+               option_fn: Callable[[Any, Path, str, tuple], Any]) -> Any:
+        if not isinstance(options, list) or not options:
+            self.problem(path, "choice needs a non-empty list of options", "e.g. {choice: [64, 128, 256]}", options)
+            return None
+        self._duplicates(options, path)
+        labels = _labels(options)
+        conditional = any(isinstance(o, dict) for o in options)
+        line = self.locs.of(path)[1]
+        self.add(Param(pname, Choice(tuple(options), labels, conditional), cond, line), path)
+        trees = {}
+        for index, (option, label) in enumerate(zip(options, labels)):
+            trees[label] = option_fn(option, (*path, index), f"{pname}[{label}]", (*cond, (pname, label)))
+        return Branch(pname, trees) if conditional else Sampled(pname, trees)
+
+    def grid(self, values: Any, path: Path, pname: str, cond: tuple, field: Field | None) -> Any:
+        if not isinstance(values, list) or not values:
+            self.problem(path, "grid needs a non-empty list of values", "e.g. {grid: [0.1, 0.01]}", values)
+            return None
+        self._duplicates(values, path)
+        checked = []
+        for index, value in enumerate(values):
+            if _has_distribution(value):
+                self.problem((*path, index), "grid values must be constants", "use choice for sub-spaces")
+            elif field is not None:
+                value, error, fix = check_value(value, field)
+                if error:
+                    self.problem((*path, index), error, fix, value)
+            checked.append(value)
+        labels = _labels(checked)
+        self.add(Param(pname, Grid(tuple(checked), labels), cond, self.locs.of(path)[1]), path)
+        return Sampled(pname, dict(zip(labels, checked)))
+
+    def _duplicates(self, options: list, path: Path) -> None:
+        seen: set = set()
+        for index, option in enumerate(options):
+            if isinstance(option, _PRIMITIVE):
+                key = (type(option), option)
+                if key in seen:
+                    self.problem((*path, index), "duplicate option", "remove the repeated value", option)
+                seen.add(key)
+
+    def numeric(self, kind: str, args: Any, field: Field | None, path: Path, pname: str, cond: tuple) -> Any:
+        dpath = (*path, kind)
+        names, required = _ARGS[kind]
+        if isinstance(args, list) and required <= len(args) <= len(names):
+            given = dict(zip(names, args))
+        elif isinstance(args, dict) and set(names[:required]) <= set(args) and set(args) <= set(names):
+            given = dict(args)
+        else:
+            form = ", ".join(names[:required])
+            self.problem(dpath, f"{kind} takes [{form}] or a mapping of {', '.join(names)}",
+                         f"e.g. {{{kind}: [{', '.join('1' for _ in range(required))}]}}", args)
+            return None
+        for name in names[:3]:
+            if name in given and not _is_number(given[name]):
+                self.problem(dpath, f"{kind} {name} must be a number", "", given[name])
+                return None
+        if "log" in given and not isinstance(given["log"], bool):
+            self.problem(dpath, "int log must be true or false", "", given["log"])
+            return None
+        dist = self._dist(kind, given, dpath)
+        if dist is None:
+            return None
+        if field is not None:
+            self._fits(dist, field, dpath)
+        self.add(Param(pname, dist, cond, self.locs.of(path)[1]), path)
+        return Sampled(pname)
+
+    def _dist(self, kind: str, given: dict, dpath: Path) -> Any:
+        low, high, step = given["low"], given["high"], given.get("step", 1)
+        shown = f"(low={low}, high={high})"
+        errors = []
+        if low > high:
+            errors.append(f"`low <= high` must hold, but got {shown}")
+        if kind == "loguniform" and low <= 0:
+            errors.append(f"loguniform needs low > 0, but got {shown}")
+        if step <= 0:
+            errors.append(f"step must be > 0, but got step={step}")
+        if kind == "int":
+            if not all(float(v).is_integer() for v in (low, high, step)):
+                errors.append(f"int needs integer low, high and step, but got {shown}, step={step}")
+            elif given.get("log", False) and (step != 1 or low < 1):
+                errors.append(f"int with log: true needs low >= 1 and step 1, but got {shown}, step={step}")
+        if kind == "quniform" and not errors:
+            count = (high - low) / step
+            if abs(count - round(count)) > 1e-9 * max(1.0, abs(count)):
+                top = low + math.floor(count) * step
+                errors.append(f"high - low must be a multiple of step, but got {shown}, step={step}")
+                return self._fail(dpath, errors, f"e.g. high: {top:g}")
+        if errors:
+            return self._fail(dpath, errors, "")
+        if kind == "uniform":
+            return Uniform(float(low), float(high))
+        if kind == "loguniform":
+            return LogUniform(float(low), float(high))
+        if kind == "quniform":
+            return QUniform(float(low), float(high), float(step))
+        return Int(int(low), int(high), int(step), bool(given.get("log", False)))
+
+    def _fail(self, dpath: Path, errors: list[str], fix: str) -> None:
+        for error in errors:
+            self.problem(dpath, error, fix)
+
+    def _fits(self, dist: Any, field: Field, dpath: Path) -> None:
+        wanted = int if isinstance(dist, Int) else float
+        if not _accepts(field, wanted) and not (wanted is int and _accepts(field, float)):
+            self.problem(dpath, f"a {type(dist).__name__.lower()} distribution gives {type_text(wanted)}, "
+                         f"but this key expects {type_text(field.type)}", "use choice for other values")
+        elif field.choices is not None or field.registry is not None:
+            self.problem(dpath, "this key takes names, not numbers", "use {choice: [...]}")
+        elif field.low is not None and dist.low < field.low or field.high is not None and dist.high > field.high:
+            self.problem(dpath, f"the range [{dist.low}, {dist.high}] leaves the allowed "
+                         f"[{_num(field.low)}, {_num(field.high)}]", "narrow the distribution")
+
+
+def _accepts(field: Field, kind: type) -> bool:
+    types = field.type if isinstance(field.type, tuple) else (field.type,)
+    return any(t is kind or t is object for t in types)
+
+
+def _has_distribution(value: Any) -> bool:
+    if isinstance(value, dict):
+        return dist_kind(value) is not None or any(_has_distribution(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_distribution(v) for v in value)
+    return False
+
+
+def _labels(options: list) -> tuple[Label, ...]:
+    """A sampler's stand-in per option: the value (primitive) or the `name` of a mapping; else positions."""
+    found: list[Label] = []
+    for option in options:
+        candidate = option.get("name") if isinstance(option, dict) else option
+        usable = isinstance(candidate, _PRIMITIVE) and not (isinstance(candidate, str) and "${" in candidate)
+        found.append(candidate if usable else None)
+    unique = all(a is not None for a in found) and all(
+        not (i < j and a == b) for i, a in enumerate(found) for j, b in enumerate(found)
+    )
+    return tuple(found) if unique else tuple(str(i) for i in range(len(options)))

@@ -1,0 +1,208 @@
+"""The `search:` and `export:` sections -> SearchSettings and ExportSettings, every problem collected."""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from autotune import registry
+from autotune.errors import Problem
+from autotune.space._parse import check_value
+from autotune.space._yaml import Locations, Path
+from autotune.space.schema import Field
+from autotune.space.types import Choice, ExportSettings, Grid, Param, Resources, SearchSettings
+
+__all__ = ["SAMPLERS", "SCHEDULERS", "MULTI_OBJECTIVE_SAMPLERS", "parse_search", "parse_export", "check_sampler"]
+
+
+def _above(bound: float) -> Any:
+    return lambda v: None if v > bound else f"must be > {bound}"
+
+
+_COUNT = Field(int, low=0)
+_POSITIVE = Field(int, low=1)
+_FLAG = Field(bool)
+_PROBABILITY = Field(float, low=0.0, high=1.0)
+
+# sampler -> its arguments (Optuna's constructor keywords we pass on; the seed comes from search.seed)
+SAMPLERS: dict[str, dict[str, Field]] = {
+    "tpe": {"n_startup_trials": _COUNT, "n_ei_candidates": _POSITIVE, "multivariate": _FLAG, "group": _FLAG,
+            "constant_liar": _FLAG, "consider_endpoints": _FLAG, "prior_weight": Field(float, check=_above(0))},
+    "random": {},
+    "cmaes": {"sigma0": Field(float, check=_above(0)), "n_startup_trials": _COUNT, "popsize": _POSITIVE,
+              "restart_strategy": Field(str, choices=("ipop", "bipop")), "use_separable_cma": _FLAG,
+              "with_margin": _FLAG, "lr_adapt": _FLAG, "consider_pruned_trials": _FLAG},
+    "gp": {"n_startup_trials": _COUNT, "deterministic_objective": _FLAG},
+    "qmc": {"qmc_type": Field(str, choices=("sobol", "halton")), "scramble": _FLAG},
+    "grid": {},
+    "nsga2": {"population_size": Field(int, low=2), "mutation_prob": _PROBABILITY,
+              "crossover_prob": _PROBABILITY, "swapping_prob": _PROBABILITY},
+}
+# Optuna 5 samplers that handle several objectives (CmaEsSampler refuses them)
+MULTI_OBJECTIVE_SAMPLERS = ("tpe", "random", "gp", "qmc", "grid", "nsga2")
+# scheduler -> its arguments (Ray Tune's keywords; time is counted in reported epochs)
+SCHEDULERS: dict[str, dict[str, Field]] = {
+    "asha": {"max_t": _POSITIVE, "grace_period": _POSITIVE, "reduction_factor": Field(float, check=_above(1)),
+             "brackets": _POSITIVE},
+    "hyperband": {"max_t": _POSITIVE, "reduction_factor": Field(float, check=_above(1))},
+    "median": {"grace_period": Field(float, low=0.0), "min_samples_required": _POSITIVE},
+    "fifo": {},
+}
+_SEARCH_KEYS = ("metric", "mode", "trials", "sampler", "scheduler", "max_concurrent", "time_budget", "seed",
+                "resources", "stop", "max_failures", "keep_checkpoints")
+_PLAIN = {"trials": _POSITIVE, "max_concurrent": Field(int, low=1, nullable=True), "seed": _COUNT,
+          "max_failures": _COUNT, "keep_checkpoints": _POSITIVE}
+_EXPORT = {"dir": Field(str), "promote": Field(str, choices=("always", "if_better", "never"))}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class _Reader:
+    def __init__(self, locs: Locations, problems: list[Problem]) -> None:
+        self.locs, self.problems = locs, problems
+
+    def problem(self, path: Path, message: str, fix: str = "", *value: Any) -> None:
+        self.problems.append(self.locs.problem(path, message, fix, value[0] if value else None, bool(value)))
+
+    def mapping(self, value: Any, path: Path, known: tuple[str, ...] | Mapping[str, Any]) -> dict:
+        """`value` as a mapping whose keys are all `known` (unknown ones reported and dropped)."""
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.problem(path, "must be a mapping", "", value)
+            return {}
+        out = {}
+        for key, item in value.items():
+            if key in known:
+                out[key] = item
+            else:
+                hint = registry.close_matches(str(key), list(known))
+                fix = f"did you mean {hint[0]!r}?" if hint else f"known keys: {', '.join(known) or 'none'}"
+                self.problem((*path, key), "unknown key", fix)
+        return out
+
+    def field(self, value: Any, field: Field, path: Path) -> Any:
+        value, error, fix = check_value(value, field)
+        if error:
+            self.problem(path, error, fix, value)
+            return None
+        return value
+
+    def named(self, value: Any, path: Path, table: dict[str, dict[str, Field]], what: str) -> tuple[str, dict] | None:
+        """`tpe` or `{tpe: {n_startup_trials: 5}}` -> ("tpe", {...}), arguments checked."""
+        args: Any = {}
+        if isinstance(value, dict) and len(value) == 1:
+            value, args = next(iter(value.items()))
+        if not isinstance(value, str) or value not in table:
+            hint = registry.close_matches(str(value), list(table))
+            fix = f"did you mean {hint[0]!r}?" if hint else f"use one of {', '.join(table)}"
+            self.problem(path, f"unknown {what}; {what}s: {' | '.join(table)}", fix, value)
+            return None
+        args = self.mapping(args, (*path, value), table[value])
+        checked = {k: self.field(v, table[value][k], (*path, value, k)) for k, v in args.items()}
+        return value, {k: v for k, v in checked.items() if v is not None}
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if value > 0 else None
+    if isinstance(value, str):
+        text = value.replace(" ", "")
+        parts = _DURATION.findall(text)
+        if parts and "".join(n + u for n, u in parts) == text:
+            return sum(float(n) * _SECONDS[u] for n, u in parts)
+    return None
+
+
+def _default_mode(metric: str) -> str:
+    return "min" if "loss" in metric or "error" in metric else "max"
+
+
+def parse_search(value: Any, locs: Locations, problems: list[Problem]) -> SearchSettings:
+    """SearchSettings from the (interpolated) `search:` mapping; defaults for what is absent."""
+    read = _Reader(locs, problems)
+    given = read.mapping(value, ("search",), _SEARCH_KEYS)
+    out: dict[str, Any] = {}
+    metric = given.get("metric", "val_accuracy")
+    metrics = tuple(metric) if isinstance(metric, list) else (metric,)
+    if not metrics or not all(isinstance(m, str) and m for m in metrics):
+        read.problem(("search", "metric"), "must be a metric name or a list of them", "e.g. metric: val_accuracy",
+                     metric)
+        metrics = ("val_accuracy",)
+    out["metric"] = metrics
+    mode = given.get("mode", [_default_mode(m) for m in metrics])
+    modes = tuple(mode) if isinstance(mode, list) else (mode,) * len(metrics)
+    if len(modes) != len(metrics) or not all(m in ("max", "min") for m in modes):
+        read.problem(("search", "mode"), "must be max or min (a list of them, one per metric, for several metrics)",
+                     "use mode: max or mode: min", mode)
+        modes = tuple(_default_mode(m) for m in metrics)
+    out["mode"] = modes
+    for key, field in _PLAIN.items():
+        if key in given:
+            checked = read.field(given[key], field, ("search", key))
+            if checked is not None or given[key] is None:
+                out[key] = checked
+    multi = len(metrics) > 1
+    sampler = read.named(given.get("sampler", "nsga2" if multi else "tpe"), ("search", "sampler"), SAMPLERS,
+                         "sampler")
+    if sampler:
+        out["sampler"], out["sampler_args"] = sampler
+    scheduler = read.named(given.get("scheduler", "fifo" if multi else "asha"), ("search", "scheduler"),
+                           SCHEDULERS, "scheduler")
+    if scheduler:
+        out["scheduler"], out["scheduler_args"] = scheduler
+    if multi and out.get("sampler", "tpe") not in MULTI_OBJECTIVE_SAMPLERS:
+        read.problem(("search", "sampler"), f"sampler {out['sampler']} optimises one metric only, "
+                     "but metric lists several", f"use one of {', '.join(MULTI_OBJECTIVE_SAMPLERS)}")
+    if out.get("sampler") == "nsga2" and not multi:
+        read.problem(("search", "sampler"), "nsga2 is for several metrics, but metric names one",
+                     "use sampler: tpe, or list several metrics")
+    if multi and out.get("scheduler", "fifo") != "fifo":
+        read.problem(("search", "scheduler"), "early stopping ranks trials by one metric, but metric lists several",
+                     "use scheduler: fifo")
+    if given.get("time_budget") is not None:
+        seconds = _seconds(given["time_budget"])
+        if seconds is None:
+            read.problem(("search", "time_budget"), "must be a positive duration", 'e.g. "90s", "30m", "2h" or 600',
+                         given["time_budget"])
+        out["time_budget"] = seconds
+    resources = read.mapping(given.get("resources"), ("search", "resources"), ("cpu", "gpu"))
+    amounts = {k: read.field(v, Field(float, low=0.0), ("search", "resources", k)) for k, v in resources.items()}
+    out["resources"] = Resources(**{k: v for k, v in amounts.items() if v is not None})
+    stop = given.get("stop")
+    if isinstance(stop, dict):
+        out["stop"] = {str(k): read.field(v, Field(float), ("search", "stop", k)) for k, v in stop.items()}
+    elif stop is not None:
+        read.problem(("search", "stop"), "must be a mapping of metric: threshold", "e.g. stop: {val_accuracy: 0.99}",
+                     stop)
+    return SearchSettings(**out)
+
+
+def check_sampler(search: SearchSettings, params: tuple[Param, ...], locs: Locations, problems: list[Problem],
+                  schema_paths: dict[str, Path]) -> None:
+    """The rules that tie the sampler to the parameters: grid needs grids only, cmaes numbers only."""
+    read = _Reader(locs, problems)
+    for param in params:
+        path = schema_paths.get(param.name, ("search", "sampler"))
+        if isinstance(param.dist, Grid) and search.sampler != "grid":
+            read.problem(path, f"grid needs search.sampler: grid, but the sampler is {search.sampler}",
+                         "set search.sampler: grid, or use choice instead of grid")
+        elif search.sampler == "grid" and not isinstance(param.dist, Grid):
+            read.problem(path, f"search.sampler: grid tries every combination, so every parameter must be a grid; "
+                         f"{param.name} is a {type(param.dist).__name__.lower()}",
+                         "make it a grid, or use another sampler")
+        elif search.sampler == "cmaes" and isinstance(param.dist, Choice):
+            read.problem(path, f"cmaes samples numbers only; {param.name} is a choice",
+                         "use sampler: tpe (or gp), or make it a numeric distribution")
+
+
+def parse_export(value: Any, name: str, locs: Locations, problems: list[Problem]) -> ExportSettings:
+    """ExportSettings from the (interpolated) `export:` mapping; dir defaults to models/<name>."""
+    read = _Reader(locs, problems)
+    given = read.mapping(value, ("export",), _EXPORT)
+    out = {"dir": f"models/{name}"}
+    for key, item in given.items():
+        checked = read.field(item, _EXPORT[key], ("export", key))
+        if checked is not None:
+            out[key] = checked
+    return ExportSettings(**out)
