@@ -1,0 +1,190 @@
+"""The Python API: `load_space` and `fit`.
+
+    result = autotune.fit("search_spaces/digits.yaml", overrides=["search.trials=8"], num_cpus=2)
+    print(result.best_config, result.best_metrics, result.model_dir)
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from autotune import recipes
+from autotune.errors import AutotuneError
+from autotune.space import Space
+from autotune.space import load_space as _load_space
+
+__all__ = ["fit", "load_space", "SearchFailed", "pareto_front"]
+
+
+class SearchFailed(AutotuneError):
+    """Every trial failed: no model to export. The message holds the first trial's own error."""
+
+    exit_code = 1
+
+
+def _schema_for(name: str, base: str | None) -> Any:
+    return recipes.load(name, base).SCHEMA
+
+
+def load_space(source: str | Path | Mapping[str, Any] | Space, overrides: Iterable[str] | None = None) -> Space:
+    """Read and validate a search space (a YAML path, a YAML string or a dict) against its recipe's schema."""
+    if isinstance(source, Space):
+        return source
+    return _load_space(source, tuple(overrides or ()), schema_for=_schema_for)
+
+
+def pareto_front(trials: pd.DataFrame, metric: tuple[str, ...], mode: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The trials no other trial beats on every metric at once (multi-objective searches)."""
+    sign = [1.0 if m == "max" else -1.0 for m in mode]
+    points = [
+        (row, [s * float(row[name]) for name, s in zip(metric, sign)])
+        for row in trials.to_dict("records")
+        if all(isinstance(row.get(n), (int, float)) and math.isfinite(row[n]) for n in metric)
+    ]
+
+    def dominated(p: list[float]) -> bool:
+        return any(all(a >= b for a, b in zip(q, p)) and any(a > b for a, b in zip(q, p)) for _, q in points)
+
+    return [row for row, p in points if not dominated(p)]
+
+
+def fit(
+    space: str | Path | Mapping[str, Any] | Space,
+    *,
+    overrides: Iterable[str] | None = None,
+    storage: str = "runs",
+    address: str | None = None,
+    num_cpus: int | None = None,
+    num_gpus: float | None = None,
+    resume: bool = False,
+    restart: bool = False,
+    export: bool = True,
+    verbose: int = 0,
+) -> Any:
+    """Run the search the space describes and export the best model. Returns a `SearchResult`.
+
+    `space` is a path, a YAML string, a dict or a loaded `Space`; `overrides` are `key.path=value` strings.
+    `address` joins an existing Ray cluster ("auto" or "ray://host:port"); `storage` is a folder or URI for
+    the run (trials, checkpoints, the Optuna study, TensorBoard logs).
+    """
+    from autotune.engine import search
+    from autotune.engine.result import SearchResult
+
+    space = load_space(space, overrides)
+    recipe = recipes.load(space.recipe, space.base_dir)
+    defaults, _ = space.defaults()
+    data = recipe.load_data(space.config(defaults).get("data", {}))
+    options = search.RunOptions(
+        storage=storage, address=address, num_cpus=num_cpus, num_gpus=num_gpus,
+        resume=resume, restart=restart, verbose=verbose,
+    )
+    started_ray = not search.ray_running()
+    try:
+        grid, run_dir, seconds, interrupted = search.run_search(space, options, recipe=recipe, data=data)
+        trials = pd.DataFrame(search.trial_rows(grid, space))
+        best = search.best_checkpoint(grid, space)
+        if best is None:
+            raise SearchFailed(_failure_text(trials))
+        best_result, checkpoint = best
+        params = dict(best_result.config)
+        result = SearchResult(
+            name=space.name,
+            run_dir=run_dir,
+            metric=space.search.metric,
+            mode=space.search.mode,
+            best_trial_id=Path(best_result.path).name.removeprefix("trial_"),
+            best_params=params,
+            best_config=space.config(params),
+            best_metrics=_best_epoch(best_result.metrics_dataframe, space.search.metric[0], space.search.mode[0]),
+            trials=trials,
+            seconds=seconds,
+            interrupted=interrupted,
+        )
+        if space.search.multi_objective:
+            result.pareto = pareto_front(trials, space.search.metric, space.search.mode)
+        if export and not interrupted:
+            with checkpoint.as_directory() as checkpoint_dir:
+                _export(space, recipe, data, Path(checkpoint_dir), result)
+        _write_summary(result)
+        return result
+    finally:
+        if started_ray:
+            search.shutdown()
+
+
+def _best_epoch(history: pd.DataFrame | None, metric: str, mode: str) -> dict[str, float]:
+    """The metrics of the trial's best epoch (the one whose checkpoint is exported)."""
+    if history is None or metric not in history or history[metric].dropna().empty:
+        return {}
+    index = history[metric].idxmax() if mode == "max" else history[metric].idxmin()
+    row = history.loc[index]
+    return {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _failure_text(trials: pd.DataFrame) -> str:
+    errors = [e for e in trials.get("error", pd.Series(dtype=str)).tolist() if e]
+    if not errors:
+        return "no trial reported a metric; check that the recipe calls report() each epoch"
+    return f"all {len(trials)} trials failed; the first error: {errors[0]}"
+
+
+def _top_trials(result: Any, k: int = 5) -> list[dict[str, Any]]:
+    metric, mode = result.metric[0], result.mode[0]
+    ok = result.trials[result.trials["status"] != "ERROR"]
+    ranked = ok.sort_values(metric, ascending=mode == "min").head(k)
+    columns = ["trial_id", *result.metric, "epochs", *[c for c in ranked.columns if c.startswith("p:")]]
+    return json.loads(ranked[columns].to_json(orient="records"))
+
+
+def _export(space: Space, recipe: Any, data: Any, checkpoint_dir: Path, result: Any) -> None:
+    from autotune.engine.export import export_model, library_versions
+
+    card = {
+        "name": space.name,
+        "recipe": space.recipe,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "trial_id": result.best_trial_id,
+        "params": result.best_params,
+        "config": result.best_config,
+        "metrics": result.best_metrics,
+        "search": {"metric": list(space.search.metric), "mode": list(space.search.mode)},
+        "top_trials": _top_trials(result),
+        "run_dir": str(result.run_dir),
+        "versions": library_versions(),
+    }
+    decision = export_model(
+        Path(space.export.dir),
+        write=lambda out: recipe.export(str(checkpoint_dir), data, str(out)),
+        evaluate=lambda model_dir: recipe.evaluate(str(model_dir), data),
+        card=card,
+        metric=space.search.metric[0],
+        mode=space.search.mode[0],
+        promote=space.export.promote,
+    )
+    result.test_metrics = decision.pop("test_metrics")
+    result.promotion = decision
+    result.model_dir = Path(space.export.dir).expanduser().absolute()
+
+
+def _write_summary(result: Any) -> None:
+    summary = {
+        "name": result.name,
+        "best_trial_id": result.best_trial_id,
+        "best_params": result.best_params,
+        "best_metrics": result.best_metrics,
+        "test_metrics": result.test_metrics,
+        "model_dir": str(result.model_dir) if result.model_dir else None,
+        "promotion": result.promotion,
+        "seconds": result.seconds,
+        "interrupted": result.interrupted,
+        "pareto": result.pareto,
+    }
+    if result.run_dir.exists():
+        (result.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        result.trials.to_csv(result.run_dir / "trials.csv", index=False)

@@ -1,0 +1,177 @@
+"""The canonical model: the best checkpoint exported to `export.dir`, replaced atomically, promoted by policy.
+
+Layout (the canonical path is a symbolic link, swapped in one `os.replace`, so readers see the old model or the
+new one, never a half-written directory):
+
+    models/mnist -> .mnist.versions/20261122-231500-1a2b3c
+    models/.mnist.versions/<version>/   model.pt, model.json, ...
+    models/.mnist.lock                  held while exporting: two runs never interleave
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from autotune.errors import UserError
+
+__all__ = ["CARD", "export_model", "library_versions", "compare_metric", "versions_dir"]
+
+CARD = "model.json"
+KEEP_VERSIONS = 3  # old versions kept beside the current one
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for dist in ("autotune", "torch", "torchvision", "timm", "ray", "optuna", "numpy"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def versions_dir(target: Path) -> Path:
+    return target.parent / f".{target.name}.versions"
+
+
+def compare_metric(search_metric: str, mode: str, test_metrics: dict[str, float]) -> tuple[str, str] | None:
+    """The test metric (and its mode) that mirrors the searched one: `val_accuracy` -> `test_accuracy`."""
+    mirrored = f"test_{search_metric.removeprefix('val_')}"
+    if mirrored in test_metrics:
+        return mirrored, mode
+    return ("test_accuracy", "max") if "test_accuracy" in test_metrics else None
+
+
+def _is_better(new: float, old: float, mode: str) -> bool:
+    if not math.isfinite(old):
+        return math.isfinite(new)
+    return new > old if mode == "max" else new < old
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def _fsync_tree(path: Path) -> None:
+    for file in path.rglob("*"):
+        if file.is_file():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+
+
+def _point(target: Path, version: Path) -> None:
+    """Make `target` a link to `version` in one atomic step."""
+    if target.exists() and not target.is_symlink():
+        # A plain directory left by hand: keep it as a version, then link.
+        target.rename(versions_dir(target) / f"previous-{uuid.uuid4().hex[:6]}")
+    link = target.parent / f".{target.name}.link-{uuid.uuid4().hex[:6]}"
+    link.symlink_to(os.path.relpath(version, target.parent))
+    os.replace(link, target)
+
+
+def _prune(target: Path) -> None:
+    current = target.resolve() if target.exists() else None
+    versions = sorted((p for p in versions_dir(target).iterdir() if p.is_dir()), key=lambda p: p.name)
+    finished = [p for p in versions if not p.name.endswith(".partial") and p != current]
+    for old in finished[:-KEEP_VERSIONS]:
+        shutil.rmtree(old, ignore_errors=True)
+    for partial in (p for p in versions if p.name.endswith(".partial")):
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def export_model(
+    target: Path,
+    *,
+    write: Callable[[Path], dict[str, Any]],
+    evaluate: Callable[[Path], dict[str, float]],
+    card: dict[str, Any],
+    metric: str,
+    mode: str,
+    promote: str,
+) -> dict[str, Any]:
+    """Write a new version with `write(dir) -> card fields`, measure it with `evaluate(dir)`, then promote it.
+
+    `promote`: "always" replaces the canonical model; "if_better" replaces it only when the new model beats
+    the current one on the same test split (both measured now by `evaluate`); "never" exports only when there
+    is no canonical model yet. Returns the decision (also written into the new version's card).
+    """
+    target = Path(target).expanduser().absolute()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        versions_dir(target).mkdir(exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot write the model to {target.parent}: {err.strerror}; set export.dir to a writable "
+                        f"folder") from None
+    lock = FileLock(str(target.parent / f".{target.name}.lock"))
+    try:
+        lock.acquire(timeout=600)
+    except Timeout:
+        raise UserError(f"another run has been exporting to {target} for 10 minutes; try again later") from None
+    try:
+        name = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        stage = versions_dir(target) / f"{name}.partial"
+        stage.mkdir()
+        fields = write(stage)
+        test = evaluate(stage)
+        decision = _decide(target, evaluate, test, metric, mode, promote)
+        payload = {**card, **fields, "test_metrics": test, "promotion": decision, "version": name}
+        _write_json(stage / CARD, payload)
+        _fsync_tree(stage)
+        version = stage.with_name(name)
+        os.replace(stage, version)
+        if decision["promoted"]:
+            _point(target, version)
+        _prune(target)
+        decision["version_dir"] = str(version) if version.exists() else None
+        return {**decision, "test_metrics": test}
+    finally:
+        lock.release()
+
+
+def _decide(
+    target: Path,
+    evaluate: Callable[[Path], dict[str, float]],
+    test: dict[str, float],
+    metric: str,
+    mode: str,
+    promote: str,
+) -> dict[str, Any]:
+    has_current = target.exists() and (target / CARD).exists()
+    if not has_current:
+        return {"policy": promote, "promoted": True, "reason": "no canonical model yet"}
+    if promote == "always":
+        return {"policy": promote, "promoted": True, "reason": "export.promote is 'always'"}
+    if promote == "never":
+        return {"policy": promote, "promoted": False, "reason": "export.promote is 'never' and a model exists"}
+    compared = compare_metric(metric, mode, test)
+    if compared is None:
+        return {"policy": promote, "promoted": True, "reason": f"no test metric mirrors {metric!r}; promoted"}
+    name, goal = compared
+    try:
+        current = evaluate(target.resolve())
+    except Exception as err:  # an unreadable current model must not block a good new one
+        return {"policy": promote, "promoted": True, "reason": f"the current model could not be evaluated: {err}"}
+    new_value, old_value = test[name], current.get(name, float("nan"))
+    promoted = _is_better(new_value, old_value, goal)
+    verdict = "better than" if promoted else "not better than"
+    return {
+        "policy": promote,
+        "promoted": promoted,
+        "metric": name,
+        "new": new_value,
+        "current": old_value,
+        "reason": f"new {name}={new_value:.4f} is {verdict} the current model's {old_value:.4f} on the same test split",
+    }

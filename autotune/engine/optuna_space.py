@@ -1,0 +1,70 @@
+"""The search space as Optuna sees it: a define-by-run function and the sampler named in `search.sampler`."""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import optuna
+
+from autotune.space.types import Choice, Grid, Int, LogUniform, Param, QUniform, SearchSettings, Uniform
+
+__all__ = ["DefineByRun", "grid_space", "make_sampler", "suggest"]
+
+
+def suggest(trial: optuna.Trial, param: Param) -> Any:
+    """Ask `trial` for one value of `param` (a label, for a choice)."""
+    d = param.dist
+    if isinstance(d, Uniform):
+        return trial.suggest_float(param.name, d.low, d.high)
+    if isinstance(d, LogUniform):
+        return trial.suggest_float(param.name, d.low, d.high, log=True)
+    if isinstance(d, QUniform):
+        return trial.suggest_float(param.name, d.low, d.high, step=d.step)
+    if isinstance(d, Int):
+        return trial.suggest_int(param.name, d.low, d.high, step=d.step, log=d.log)
+    if isinstance(d, (Choice, Grid)):
+        return trial.suggest_categorical(param.name, list(d.labels))
+    raise TypeError(f"unknown distribution {d!r}")
+
+
+class DefineByRun:
+    """A define-by-run function (picklable, so a search can be saved and resumed): conditional parameters are
+    suggested only when their option was chosen."""
+
+    def __init__(self, params: tuple[Param, ...]) -> None:
+        self.params = params
+
+    def __call__(self, trial: optuna.Trial) -> None:
+        values: dict[str, Any] = {}
+        for param in self.params:
+            if param.active(values):
+                values[param.name] = suggest(trial, param)
+
+
+def grid_space(params: tuple[Param, ...]) -> dict[str, list[Any]]:
+    """Every searched parameter's values, for Optuna's GridSampler (grid and choice distributions only)."""
+    return {p.name: list(p.dist.labels) for p in params if isinstance(p.dist, (Choice, Grid))}
+
+
+def make_sampler(search: SearchSettings, params: tuple[Param, ...]) -> optuna.samplers.BaseSampler:
+    """The sampler named in `search.sampler`, seeded with `search.seed`, with the user's extra arguments."""
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    kwargs: dict[str, Any] = {"seed": search.seed, **search.sampler_args}
+    name = search.sampler
+    if name == "tpe":
+        kwargs.setdefault("multivariate", True)
+        kwargs.setdefault("group", any(p.condition for p in params))
+        return optuna.samplers.TPESampler(**kwargs)
+    if name == "random":
+        return optuna.samplers.RandomSampler(**kwargs)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(**kwargs)
+    if name == "gp":
+        return optuna.samplers.GPSampler(**kwargs)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(**kwargs)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(**kwargs)
+    if name == "grid":
+        return optuna.samplers.GridSampler(grid_space(params), **kwargs)
+    raise ValueError(f"unknown sampler {name!r}")

@@ -1,0 +1,39 @@
+"""What a search returns: the best configuration, its metrics, the exported model and every trial."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["SearchResult"]
+
+
+@dataclass
+class SearchResult:
+    """The outcome of `autotune.fit` / `autotune run`.
+
+    `trials` has one row per trial: `trial_id`, `status`, `epochs`, `stopped_early`, the metric columns (best
+    value over the trial's epochs), `seconds`, `error`, and one column per sampled parameter (`p:<name>`).
+    """
+
+    name: str
+    run_dir: Path
+    metric: tuple[str, ...]
+    mode: tuple[str, ...]
+    best_trial_id: str | None
+    best_params: dict[str, Any]
+    best_config: dict[str, Any]
+    best_metrics: dict[str, float]
+    trials: pd.DataFrame
+    model_dir: Path | None = None
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    promotion: dict[str, Any] = field(default_factory=dict)
+    pareto: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def num_errors(self) -> int:
+        return int((self.trials["status"] == "ERROR").sum()) if len(self.trials) else 0

@@ -1,0 +1,59 @@
+"""The end-of-search summary a person reads: top trials, failures, time, where the model and logs are."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["format_summary", "format_table"]
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        return f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e4 else f"{value:.4f}".rstrip("0").rstrip(".")
+    return "-" if value is None else str(value)
+
+
+def format_table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A plain, aligned text table."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def format_summary(result: Any, top: int = 10) -> str:
+    """Top trials with their parameters, metric, epochs run (ASHA's stops show) and status; then where things are."""
+    trials = result.trials
+    metric, mode = result.metric[0], result.mode[0]
+    params = [c for c in trials.columns if c.startswith("p:")]
+    ranked = trials.sort_values(metric, ascending=mode == "min", na_position="last")
+    headers = ["trial", *result.metric, "epochs", "status", *[p[2:] for p in params]]
+    rows = []
+    for row in ranked.head(top).to_dict("records"):
+        status = "error" if row["status"] == "ERROR" else "stopped early" if row["stopped_early"] else "done"
+        rows.append([row["trial_id"], *(row[m] for m in result.metric), row["epochs"], status,
+                     *(row.get(p) for p in params)])
+    out = [f"Search {result.name!r}: {len(trials)} trials in {result.seconds:.1f} s "
+           f"({int(trials['stopped_early'].sum()) if len(trials) else 0} stopped early, {result.num_errors} failed)",
+           "", format_table(headers, rows)]
+    failed = trials[trials["status"] == "ERROR"] if len(trials) else trials
+    if len(failed):
+        out += ["", "Failed trials:"] + [f"  {r['trial_id']}: {r['error']}" for r in failed.to_dict("records")]
+    if result.pareto:
+        out += ["", f"Pareto front ({', '.join(f'{m} {g}' for m, g in zip(result.metric, result.mode))}):",
+                format_table(["trial", *result.metric], [[r["trial_id"], *(r[m] for m in result.metric)]
+                                                          for r in result.pareto])]
+    out += ["", f"Best trial {result.best_trial_id}: " + ", ".join(
+        f"{k}={_cell(v)}" for k, v in result.best_metrics.items() if k in result.metric or k == "epoch")]
+    if result.test_metrics:
+        out.append("Held-out test split: " + ", ".join(f"{k}={_cell(v)}" for k, v in result.test_metrics.items()))
+    if result.model_dir:
+        verdict = "promoted" if result.promotion.get("promoted") else "kept the previous model"
+        out.append(f"Model: {result.model_dir} ({verdict}: {result.promotion.get('reason', '')})")
+    if result.interrupted:
+        out.append("The search was interrupted: no model exported.")
+    out += [f"Run:   {result.run_dir}", f"TensorBoard: tensorboard --logdir {result.run_dir}"]
+    return "\n".join(out)

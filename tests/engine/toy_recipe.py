@@ -1,0 +1,66 @@
+"""A tiny recipe for engine tests and the driver-scale benchmark: no torch, a second of work at most.
+
+The "model" is a point (x, y); its "accuracy" rises each epoch towards 1 - (x - 0.3)^2 - (y - 0.6)^2.
+`train.fail_if_x_above` raises inside the trial; `train.nan_if_x_above` reports a non-finite loss.
+"""
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+
+from autotune.errors import TrialError
+from autotune.space.schema import Field, Schema, Section
+
+SCHEMA = Schema(
+    data=Section(size=Field(int, default=100, low=1)),
+    model=Section(x=Field(float, default=0.5, low=0.0, high=1.0), y=Field(float, default=0.5, low=0.0, high=1.0),
+                  kind=Field(str, default="plain"), extra=Field(float, default=0.0)),
+    train=Section(
+        epochs=Field(int, default=4, low=1),
+        sleep=Field(float, default=0.0, low=0.0),
+        fail_if_x_above=Field(float, default=2.0),
+        nan_if_x_above=Field(float, default=2.0),
+    ),
+)
+
+
+def load_data(data: dict) -> dict:
+    return {"size": data["size"], "fingerprint": f"toy-{data['size']}"}
+
+
+def _score(model: dict, epoch: int, epochs: int) -> float:
+    target = 1.0 - (model["x"] - 0.3) ** 2 - (model["y"] - 0.6) ** 2 - 0.01 * model.get("extra", 0.0)
+    return target * (1.0 - 0.5 ** epoch)
+
+
+def train(config: dict, report, *, data=None, checkpoint: str | None = None) -> None:
+    model, cfg = config["model"], config["train"]
+    start, began = 0, time.time()
+    if checkpoint:
+        start = json.loads((Path(checkpoint) / "state.json").read_text())["epoch"]
+    for epoch in range(start + 1, cfg["epochs"] + 1):
+        if cfg["sleep"]:
+            time.sleep(cfg["sleep"])
+        if model["x"] > cfg["fail_if_x_above"]:
+            raise ValueError(f"x={model['x']:.3f} is too large for this toy")
+        if model["x"] > cfg["nan_if_x_above"]:
+            raise TrialError(f"non-finite training loss at epoch {epoch}")
+        acc = _score(model, epoch, cfg["epochs"])
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "state.json").write_text(json.dumps({"epoch": epoch, "config": config, "acc": acc}))
+            report({"val_accuracy": acc, "val_loss": 1 - acc, "epoch": epoch, "t_start": began, "t_now": time.time()}, tmp)
+
+
+def evaluate(model_dir: str, data) -> dict:
+    state = json.loads((Path(model_dir) / "toy_model.json").read_text())
+    acc = _score(state["config"]["model"], state["epoch"], state["config"]["train"]["epochs"])
+    return {"test_accuracy": acc, "test_loss": 1 - acc}
+
+
+def export(checkpoint: str, data, out_dir: str) -> dict:
+    state = json.loads((Path(checkpoint) / "state.json").read_text())
+    Path(out_dir, "toy_model.json").write_text(json.dumps(state))
+    return {"labels": ["toy"], "data_fingerprint": data["fingerprint"], "arch": "point"}
