@@ -1,0 +1,284 @@
+"""Image data held as uint8 tensors and batched by slicing, with normalisation and augmentation on the device.
+
+A dataset function (registered with `autotune.register("dataset")`) returns `Images`: all samples as a uint8
+NCHW tensor (or, for large image folders, a `FileImages` list decoded on the fly), int64 labels, the label names
+and optionally an official test set. `load()` splits them with a seeded permutation into a picklable `Data`.
+
+    data = load("digits", root="~/.cache/autotune/data", val_fraction=0.1, test_fraction=0.1, split_seed=0)
+    for x, y in data.train.batches(128, generator=g):          # uint8 batches, on data.train's device
+        x = prepare(x, data, augment="light", generator=g)     # float, normalised, augmented, in batch
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+
+from autotune.errors import UserError
+from autotune.registry import get
+
+__all__ = ["Images", "FileImages", "TensorSplit", "FileSplit", "Data", "load", "prepare", "decode_image"]
+
+
+def decode_image(path: str | Path, channels: int, size: int) -> np.ndarray:
+    """One image file as a uint8 (C, size, size) array: converted to L or RGB and resized."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert("L" if channels == 1 else "RGB").resize((size, size), Image.Resampling.BILINEAR)
+        array = np.asarray(image, dtype=np.uint8)
+    return array[None] if channels == 1 else array.transpose(2, 0, 1).copy()
+
+
+@dataclass(frozen=True)
+class FileImages:
+    """Image files too many to hold in memory: decoded (and resized) batch by batch by DataLoader workers."""
+
+    files: tuple[str, ...]
+    channels: int
+    size: int
+    workers: int = 2
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def take(self, index: np.ndarray) -> FileImages:
+        return FileImages(tuple(self.files[i] for i in index), self.channels, self.size, self.workers)
+
+
+Pixels = Union[torch.Tensor, FileImages]
+
+
+@dataclass
+class Images:
+    """What a dataset function returns. `test` is an official test set (x, y), else the test split is drawn
+    from the samples with `test_fraction`. `flip`: whether a horizontal flip keeps the label (not for digits)."""
+
+    x: Pixels
+    y: torch.Tensor
+    labels: list[str]
+    flip: bool = False
+    test: tuple[Pixels, torch.Tensor] | None = None
+
+
+@dataclass
+class TensorSplit:
+    """Samples held as one uint8 (N, C, H, W) tensor; batches are slices of a (seeded) permutation."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def to(self, device: torch.device) -> TensorSplit:
+        return TensorSplit(self.x.to(device), self.y.to(device))
+
+    def batches(
+        self, batch_size: int, *, generator: torch.Generator | None = None, drop_last: bool = False
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches in a random order drawn from `generator` (in order without one). `drop_last` drops a
+        last partial batch when there is at least one full batch."""
+        n = len(self)
+        order = torch.randperm(n, generator=generator).to(self.x.device) if generator is not None else None
+        stop = n - n % batch_size if drop_last and n >= batch_size else n
+        for start in range(0, stop, batch_size):
+            if order is None:
+                yield self.x[start : start + batch_size], self.y[start : start + batch_size]
+            else:
+                index = order[start : start + batch_size]
+                yield self.x[index], self.y[index]
+
+    def digest(self, sha: hashlib._Hash) -> None:
+        sha.update(self.x.cpu().contiguous().numpy().tobytes())
+        sha.update(self.y.cpu().numpy().astype(np.int64).tobytes())
+
+
+class _Decoded(torch.utils.data.Dataset):
+    def __init__(self, images: FileImages, y: torch.Tensor) -> None:
+        self.images, self.y = images, y
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pixels = decode_image(self.images.files[i], self.images.channels, self.images.size)
+        return torch.from_numpy(pixels), self.y[i]
+
+
+@dataclass
+class FileSplit:
+    """Samples as image files, streamed through a DataLoader with workers (uint8 batches on the CPU)."""
+
+    images: FileImages
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def to(self, device: torch.device) -> FileSplit:
+        return self  # batches are moved to the device by the training loop
+
+    def batches(
+        self, batch_size: int, *, generator: torch.Generator | None = None, drop_last: bool = False
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = torch.randperm(len(self), generator=generator).tolist() if generator is not None else None
+        loader = torch.utils.data.DataLoader(
+            _Decoded(self.images, self.y),
+            batch_size=batch_size,
+            sampler=order,
+            drop_last=drop_last and len(self) >= batch_size,
+            num_workers=self.images.workers,
+            persistent_workers=False,
+        )
+        yield from loader
+
+    def digest(self, sha: hashlib._Hash) -> None:
+        sha.update("\n".join(self.images.files).encode())
+        sha.update(self.y.cpu().numpy().astype(np.int64).tobytes())
+
+
+Split = Union[TensorSplit, FileSplit]
+
+
+@dataclass
+class Data:
+    """A dataset split into train/val/test, with what a model and an exported model need to know about it."""
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    labels: list[str]
+    input_shape: tuple[int, int, int]  # (C, H, W)
+    mean: tuple[float, ...]  # per channel, of the train split, pixels in [0, 1]
+    std: tuple[float, ...]
+    flip: bool = False
+    fingerprint: str = field(default="")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    def to(self, device: torch.device) -> Data:
+        """The same data with its in-memory splits on `device` (done once per trial, not per batch)."""
+        moved = {name: getattr(self, name).to(device) for name in ("train", "val", "test")}
+        return Data(**{**self.__dict__, **moved})
+
+
+def prepare(
+    x: torch.Tensor, data: Data, *, augment: str = "none", generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """uint8 images -> normalised float images, with light augmentation (random crop with padding, plus a
+    horizontal flip where the dataset allows it) done in batch on x's device, drawn from `generator`."""
+    x = x.float().div_(255)
+    if augment == "light":
+        x = _random_crop(x, max(1, x.shape[-1] // 8), generator)
+        if data.flip:
+            flip = torch.rand(len(x), generator=generator).to(x.device) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    mean = torch.tensor(data.mean, device=x.device).view(1, -1, 1, 1)
+    std = torch.tensor(data.std, device=x.device).view(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+def _random_crop(x: torch.Tensor, pad: int, generator: torch.Generator | None) -> torch.Tensor:
+    """Each image shifted by up to `pad` pixels (zero padding), in one gather for the whole batch."""
+    n, _, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    dy, dx = (torch.randint(0, 2 * pad + 1, (2, n), generator=generator)).to(x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]  # (n, h, 1)
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]  # (n, 1, w)
+    batch = torch.arange(n, device=x.device)[:, None, None]
+    return padded[batch, :, rows, cols].permute(0, 3, 1, 2)  # (n, h, w, c) -> (n, c, h, w)
+
+
+def _make_split(x: Pixels, y: torch.Tensor, index: np.ndarray | None = None) -> Split:
+    if index is not None:
+        x = x.take(index) if isinstance(x, FileImages) else x[torch.from_numpy(index)]
+        y = y[torch.from_numpy(index)]
+    return FileSplit(x, y) if isinstance(x, FileImages) else TensorSplit(x.contiguous(), y)
+
+
+def _mean_std(split: Split, sample: int = 2048) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of the train split (of at most `sample` images of a FileSplit)."""
+    if isinstance(split, TensorSplit):
+        x = split.x
+    else:
+        x = next(iter(split.batches(min(sample, len(split)), generator=torch.Generator().manual_seed(0))))[0]
+    pixels = x.transpose(0, 1).reshape(x.shape[1], -1).double() / 255
+    std = pixels.std(dim=1).clamp_min(1e-3)
+    return tuple(pixels.mean(dim=1).tolist()), tuple(std.tolist())
+
+
+def _shape(x: Pixels) -> tuple[int, int, int]:
+    if isinstance(x, FileImages):
+        return (x.channels, x.size, x.size)
+    return tuple(x.shape[1:])  # type: ignore[return-value]
+
+
+def load(
+    dataset: str,
+    root: str,
+    *,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    split_seed: int = 0,
+    download: bool = True,
+    **kwargs: object,
+) -> Data:
+    """Load the registered `dataset` and split it, deterministically for a given `split_seed`.
+
+    The test split is the dataset's official one when it has one, else `test_fraction` of the samples; the
+    validation split is `val_fraction` of the samples (of the train set when there is an official test set).
+    Extra `kwargs` go to the dataset function.
+    """
+    fn = get("dataset", dataset)
+    accepted = inspect.signature(fn).parameters
+    if "download" in accepted:
+        kwargs["download"] = download
+    has_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    unknown = sorted(k for k in kwargs if k not in accepted and not has_var_kw)
+    if unknown:
+        options = ", ".join(p for p in accepted if p not in ("root", "download")) or "none"
+        raise UserError(f"dataset {dataset!r} takes no argument {', '.join(map(repr, unknown))}; its arguments: {options}")
+    images: Images = fn(root=str(Path(root).expanduser()), **kwargs)
+
+    order = np.random.default_rng(split_seed).permutation(len(images.y))
+    n_val = int(round(val_fraction * len(order)))
+    if images.test is None:
+        n_test = int(round(test_fraction * len(order)))
+        test = _make_split(images.x, images.y, order[:n_test])
+        order = order[n_test:]
+    else:
+        test = _make_split(*images.test)
+    val = _make_split(images.x, images.y, order[:n_val])
+    train = _make_split(images.x, images.y, order[n_val:])
+    if len(train) == 0:
+        raise UserError(f"dataset {dataset!r} leaves no training samples (val_fraction={val_fraction}, "
+                        f"test_fraction={test_fraction}, {len(images.y)} samples)")
+
+    sha = hashlib.sha256()
+    for split in (train, val, test):
+        split.digest(sha)
+    sha.update("\n".join(images.labels).encode())
+    mean, std = _mean_std(train)
+    return Data(
+        name=dataset,
+        train=train,
+        val=val,
+        test=test,
+        labels=list(images.labels),
+        input_shape=_shape(images.x),
+        mean=mean,
+        std=std,
+        flip=images.flip,
+        fingerprint=sha.hexdigest(),
+    )
+

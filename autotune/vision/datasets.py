@@ -1,0 +1,237 @@
+"""Built-in datasets, registered by name: `data: {dataset: mnist, root: ~/.cache/autotune/data}`.
+
+Each returns `autotune.vision.data.Images` (all samples as uint8 NCHW, labels, label names, an official test set
+when the dataset has one). Cheap to import: torch, torchvision, PIL and scikit-learn load inside the functions,
+because validating a search space looks names up here. Downloads happen only for mnist/fashion_mnist/cifar10
+when their files are not in `root` already; the files are then read here (not through torchvision's classes).
+"""
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from autotune.errors import UserError
+from autotune.registry import register
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from autotune.vision.data import Images
+
+__all__ = ["read_idx", "mnist", "fashion_mnist", "cifar10", "idx", "image_folder", "digits", "fake"]
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+_IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """An IDX file (plain or .gz), as MNIST ships them, as a numpy array of its declared shape."""
+    import numpy as np
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or dtype_code not in _IDX_DTYPES:
+        raise UserError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
+    shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    return np.frombuffer(raw, dtype=_IDX_DTYPES[dtype_code], offset=4 + 4 * ndim).reshape(shape)
+
+
+def _find(folder: Path, name: str) -> Path | None:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _idx_pair(images: Path, labels: Path) -> tuple:
+    import torch
+
+    x = read_idx(images)
+    y = read_idx(labels)
+    if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+        raise UserError(f"{images} {x.shape} and {labels} {y.shape} are not N images of HxW with N labels")
+    return torch.from_numpy(x.astype("uint8")).unsqueeze(1), torch.from_numpy(y.astype("int64"))
+
+
+def _download(what: str, folder: Path, files: tuple[str, ...], fetch) -> None:
+    """Run `fetch()` (a torchvision download); any failure becomes one line that says where to put the files."""
+    try:
+        fetch()
+    except Exception as err:  # no network, a proxy, a moved mirror: all end the same way for the user
+        raise UserError(
+            f"could not download {what} into {folder} ({type(err).__name__}: {err}); "
+            f"put {', '.join(files)} (optionally .gz) there yourself, or use `dataset: idx` / `dataset: digits`"
+        ) from None
+
+
+def _mnist_like(torchvision_name: str, root: str, download: bool, labels: list[str], flip: bool) -> Images:
+    from autotune.vision.data import Images
+
+    raw = Path(root) / torchvision_name / "raw"
+    if any(_find(raw, f) is None for f in _MNIST_FILES):
+        if not download:
+            raise UserError(f"{torchvision_name} files missing in {raw}: put {', '.join(_MNIST_FILES)} (optionally .gz) "
+                            "there, or set data.download: true")
+
+        def fetch() -> None:
+            import torchvision
+
+            cls = getattr(torchvision.datasets, torchvision_name)
+            cls(root, train=True, download=True)
+
+        _download(torchvision_name, raw, _MNIST_FILES, fetch)
+    train_x, train_y = _idx_pair(_find(raw, _MNIST_FILES[0]), _find(raw, _MNIST_FILES[1]))
+    test = _idx_pair(_find(raw, _MNIST_FILES[2]), _find(raw, _MNIST_FILES[3]))
+    return Images(train_x, train_y, labels, flip=flip, test=test)
+
+
+@register("dataset")
+def mnist(root: str, download: bool = True) -> Images:
+    """MNIST handwritten digits, 28x28 grey; official 60k train / 10k test; files in ROOT/MNIST/raw."""
+    return _mnist_like("MNIST", root, download, [str(i) for i in range(10)], flip=False)
+
+
+@register("dataset")
+def fashion_mnist(root: str, download: bool = True) -> Images:
+    """Fashion-MNIST, 28x28 grey clothing; official 60k train / 10k test; files in ROOT/FashionMNIST/raw."""
+    labels = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    return _mnist_like("FashionMNIST", root, download, labels, flip=True)
+
+
+def _unpickle(path: Path) -> dict:
+    with open(path, "rb") as f:
+        entry = pickle.load(f, encoding="latin1")
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in entry.items()}
+
+
+def _cifar_batches(paths: list[Path]) -> tuple:
+    import numpy as np
+    import torch
+
+    entries = [_unpickle(p) for p in paths]
+    x = np.concatenate([np.asarray(e["data"], dtype=np.uint8).reshape(-1, 3, 32, 32) for e in entries])
+    y = np.concatenate([np.asarray(e.get("labels", e.get("fine_labels")), dtype=np.int64) for e in entries])
+    return torch.from_numpy(x), torch.from_numpy(y)
+
+
+@register("dataset")
+def cifar10(root: str, download: bool = True) -> Images:
+    """CIFAR-10, 32x32 colour; official 50k train / 10k test; the python pickles in ROOT/cifar-10-batches-py."""
+    from autotune.vision.data import Images
+
+    folder = Path(root) / "cifar-10-batches-py"
+    needed = ("data_batch_1", "test_batch", "batches.meta")
+    if not all((folder / f).is_file() for f in needed):
+        if not download:
+            raise UserError(f"CIFAR-10 files missing in {folder}: unpack cifar-10-python.tar.gz into {root}, "
+                            "or set data.download: true")
+
+        def fetch() -> None:
+            import torchvision
+
+            torchvision.datasets.CIFAR10(root, train=True, download=True)
+
+        _download("CIFAR-10", folder, ("data_batch_1..5", "test_batch", "batches.meta"), fetch)
+    train_x, train_y = _cifar_batches(sorted(folder.glob("data_batch_*")))
+    labels = [str(n) for n in _unpickle(folder / "batches.meta")["label_names"]]
+    return Images(train_x, train_y, labels, flip=True, test=_cifar_batches([folder / "test_batch"]))
+
+
+@register("dataset")
+def idx(root: str) -> Images:
+    """A folder of IDX files (`*-images-idx3-ubyte[.gz]` with matching `*-labels-idx1-ubyte[.gz]`).
+
+    With a `train-*` and a `t10k-*` pair, those are the train and official test sets; otherwise every pair is
+    pooled and split with val_fraction/test_fraction. Label names are the class numbers.
+    """
+    import torch
+
+    from autotune.vision.data import Images
+
+    folder = Path(root)
+    pairs = {}
+    for images in sorted(folder.glob("*images-idx3-ubyte*")):
+        labels = Path(str(images).replace("images-idx3", "labels-idx1"))
+        if labels.is_file():
+            pairs[images.name.split("-images")[0]] = _idx_pair(images, labels)
+    if not pairs:
+        raise UserError(f"no IDX image/label files in {folder}: expected NAME-images-idx3-ubyte[.gz] next to "
+                        "NAME-labels-idx1-ubyte[.gz]")
+    if set(pairs) == {"train", "t10k"}:
+        (x, y), test = pairs["train"], pairs["t10k"]
+    else:
+        x = torch.cat([p[0] for p in pairs.values()])
+        y = torch.cat([p[1] for p in pairs.values()])
+        test = None
+    count = int(y.max()) + 1
+    return Images(x, y, [str(i) for i in range(count)], flip=False, test=test)
+
+
+@register("dataset")
+def image_folder(
+    root: str, image_size: int = 32, channels: int = 3, flip: bool = True, memory_limit_mb: float = 1024,
+    workers: int = 2,
+) -> Images:
+    """One sub-folder of ROOT per class. Images are converted to `channels` (1 or 3) and resized to
+    `image_size` squared; up to `memory_limit_mb` of pixels they are decoded once into memory, above that they
+    stream from disk through a DataLoader with `workers` processes."""
+    import numpy as np
+    import torch
+
+    from autotune.vision.data import FileImages, Images, decode_image
+
+    folder = Path(root)
+    if not folder.is_dir():
+        raise UserError(f"image_folder root {str(folder)!r} is not a directory (expected one sub-folder per class)")
+    if channels not in (1, 3):
+        raise UserError(f"image_folder channels must be 1 or 3, got {channels}")
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
+    files, targets = [], []
+    for index, name in enumerate(classes):
+        found = sorted(p for p in (folder / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        files += [str(p) for p in found]
+        targets += [index] * len(found)
+    if len(classes) < 2 or not files:
+        raise UserError(f"image_folder {str(folder)!r} needs at least 2 class sub-folders holding images "
+                        f"(found {len(classes)} classes, {len(files)} images)")
+    y = torch.tensor(targets, dtype=torch.int64)
+    listed = FileImages(tuple(files), channels, image_size, workers)
+    if len(files) * channels * image_size**2 > memory_limit_mb * 2**20:
+        return Images(listed, y, classes, flip=flip)
+    x = torch.from_numpy(np.stack([decode_image(f, channels, image_size) for f in files]))
+    return Images(x, y, classes, flip=flip)
+
+
+@register("dataset")
+def digits(root: str) -> Images:
+    """scikit-learn's bundled 8x8 handwritten digits (1797 images, no download): the offline default."""
+    import numpy as np
+    import torch
+    from sklearn.datasets import load_digits
+
+    from autotune.vision.data import Images
+
+    bunch = load_digits()
+    pixels = np.rint(bunch.images * (255 / 16)).astype(np.uint8)[:, None]  # values 0..16 -> 0..255
+    return Images(torch.from_numpy(pixels), torch.from_numpy(bunch.target.astype(np.int64)),
+                  [str(n) for n in bunch.target_names], flip=False)
+
+
+@register("dataset")
+def fake(root: str, samples: int = 256, image_size: int = 32, channels: int = 3, classes: int = 10,
+         seed: int = 0) -> Images:
+    """Random images with random labels (seeded), for tests: nothing to learn, nothing to read."""
+    import torch
+
+    from autotune.vision.data import Images
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (samples, channels, image_size, image_size), generator=g, dtype=torch.uint8)
+    y = torch.randint(0, classes, (samples,), generator=g)
+    return Images(x, y, [f"class_{i}" for i in range(classes)], flip=True)

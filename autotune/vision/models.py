@@ -1,0 +1,78 @@
+"""Models by name: the built-in `simple_cnn` and `mlp`, and every timm model (`resnet18`, `efficientnet_b0`, ...).
+
+    model = build("resnet18", input_shape=(1, 28, 28), num_classes=10, dropout=0.1)
+
+A model factory takes `in_chans`, `num_classes`, `input_size` and its own keyword arguments; arguments that are
+None are dropped, so "unset" means "the model's default". timm models are created with `pretrained=False`: nothing
+is ever downloaded. Cheap to import (torch and timm load when a model is built or a timm name is looked up).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from autotune.errors import UserError
+from autotune.registry import add_fallback, get, register
+
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = ["build", "simple_cnn", "mlp"]
+
+
+@register("model")
+def simple_cnn(in_chans: int, num_classes: int, input_size: int, width: int = 32, depth: int = 3,
+               dropout: float = 0.0) -> nn.Module:
+    """A small VGG-style CNN: `depth` blocks of a 3x3 conv (width, 2*width, ...) and max-pooling."""
+    from autotune.vision.nets import SimpleCNN
+
+    return SimpleCNN(in_chans, num_classes, input_size, width=width, depth=depth, dropout=dropout)
+
+
+@register("model")
+def mlp(in_chans: int, num_classes: int, input_size: int, width: int = 256, depth: int = 2,
+        dropout: float = 0.0) -> nn.Module:
+    """A multi-layer perceptron on the flattened pixels: `depth` hidden layers of `width` units."""
+    from autotune.vision.nets import MLP
+
+    return MLP(in_chans, num_classes, input_size, width=width, depth=depth, dropout=dropout)
+
+
+def _timm_factory(name: str) -> Callable[..., nn.Module]:
+    def create(in_chans: int, num_classes: int, input_size: int, dropout: float = 0.0, **kwargs: Any) -> nn.Module:
+        import timm
+
+        for key in ("width", "depth"):
+            if key in kwargs:
+                raise UserError(f"model.{key} applies to simple_cnn and mlp; timm model {name!r} sets its size by "
+                                f"name (e.g. resnet18 vs resnet50): remove model.{key}")
+        return timm.create_model(name, pretrained=False, in_chans=in_chans, num_classes=num_classes,
+                                 drop_rate=dropout, **kwargs)
+
+    create.__name__ = name
+    return create
+
+
+def _timm_lookup(name: str) -> Callable[..., nn.Module] | None:
+    import timm
+
+    return _timm_factory(name) if timm.is_model(name) else None
+
+
+def _timm_names(pattern: str) -> list[str]:
+    import timm
+
+    return list(timm.list_models(pattern))
+
+
+add_fallback("model", _timm_lookup, _timm_names)
+
+
+def build(arch: str, input_shape: tuple[int, int, int], num_classes: int, **kwargs: Any) -> nn.Module:
+    """The model `arch` for images of `input_shape` (C, H, W); None-valued `kwargs` are dropped."""
+    factory = get("model", arch)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    try:
+        return factory(in_chans=input_shape[0], num_classes=num_classes, input_size=input_shape[-1], **kwargs)
+    except TypeError as err:
+        raise UserError(f"model {arch!r} cannot be built with {sorted(kwargs)}: {err}") from None

@@ -1,0 +1,310 @@
+"""Image classification: trains one configuration of a search space, as a trial or standalone.
+
+Read it top to bottom: SCHEMA (the ingredients it understands) -> data -> model -> optimizer and schedule ->
+train loop (one report per epoch, with a checkpoint) -> evaluate -> export. To change the recipe, copy this file
+and point a space at it (`recipe: my_recipe.py`); the helpers it uses live in `autotune.vision`.
+
+Small datasets live on the device as uint8 tensors and are batched by slicing a seeded permutation; normalisation
+and augmentation happen there too, in batch (airbench style: no DataLoader, no per-sample Python).
+"""
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from autotune.errors import TrialError, UserError
+from autotune.space.schema import Field, Schema, Section
+from autotune.vision.data import Data, Split, load, prepare
+from autotune.vision.models import build
+from autotune.vision.nets import Normalized
+
+Report = Callable[[dict[str, float], "str | None"], None]
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "must be > 0"
+
+
+# ----------------------------------------------------------------------------------------------- ingredients
+SCHEMA = Schema(
+    data=Section(
+        help="what to train on; further keys go to the dataset function (e.g. image_folder's image_size)",
+        open=True,
+        dataset=Field(str, default="digits", registry="dataset", help="a registered dataset (`autotune ls datasets`)"),
+        root=Field(str, default="~/.cache/autotune/data", help="where the dataset's files are (or are downloaded to)"),
+        val_fraction=Field(float, default=0.1, low=0.0, high=0.9, help="share of the training samples held out"),
+        test_fraction=Field(float, default=0.1, low=0.0, high=0.9,
+                            help="share held out for the final test; ignored when the dataset has an official test set"),
+        split_seed=Field(int, default=0, help="seed of the train/val/test split (keep it fixed during a search)"),
+        augment=Field(str, default="none", choices=("none", "light"),
+                      help="light: random crop with padding, plus horizontal flip where it keeps the label"),
+        download=Field(bool, default=True, help="download mnist/fashion_mnist/cifar10 into root when missing"),
+    ),
+    model=Section(
+        help="the network; further keys go to the model factory (e.g. timm's drop_path_rate)",
+        open=True,
+        arch=Field(str, default="simple_cnn", registry="model", help="simple_cnn, mlp or any timm model name"),
+        width=Field(int, default=None, nullable=True, low=1, help="simple_cnn channels / mlp units (None: default)"),
+        depth=Field(int, default=None, nullable=True, low=1, help="simple_cnn blocks / mlp hidden layers"),
+        dropout=Field(float, default=0.0, low=0.0, high=0.95, help="dropout before the classifier"),
+    ),
+    optimizer=Section(
+        name=Field(str, default="sgd", choices=("sgd", "adam", "adamw")),
+        lr=Field(float, default=0.01, check=_positive, help="peak learning rate"),
+        momentum=Field(float, default=0.9, low=0.0, high=1.0, help="sgd only"),
+        nesterov=Field(bool, default=False, help="sgd only; needs momentum > 0"),
+        weight_decay=Field(float, default=5e-4, low=0.0),
+        schedule=Field(str, default="cosine", choices=("none", "cosine", "onecycle"), help="learning-rate schedule"),
+        warmup_epochs=Field(float, default=0.0, low=0.0, help="linear warm-up (onecycle: its rising phase)"),
+    ),
+    train=Section(
+        epochs=Field(int, default=10, low=1),
+        batch_size=Field(int, default=128, low=1),
+        label_smoothing=Field(float, default=0.0, low=0.0, high=0.9),
+        grad_clip=Field(float, default=None, nullable=True, check=_positive, help="max gradient norm (None: off)"),
+        amp=Field(bool, default=True, help="mixed precision (bf16, else fp16) on CUDA; ignored on CPU"),
+        seed=Field(int, default=0, help="seed of initialisation, batch order, augmentation and dropout"),
+        device=Field(str, default="auto", choices=("auto", "cpu", "cuda")),
+    ),
+)
+
+
+def with_defaults(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The config with every ingredient the schema knows filled in (a partial dict is fine standalone)."""
+    return {name: {**section.defaults(), **config.get(name, {})} for name, section in SCHEMA.sections.items()}
+
+
+# ------------------------------------------------------------------------------------------------------ data
+def load_data(data: dict[str, Any]) -> Data:
+    """Load and split the dataset once (the engine calls this once per node and passes `data=` to each trial)."""
+    data = with_defaults({"data": data})["data"]
+    return load(**{k: v for k, v in data.items() if k != "augment"})
+
+
+# ----------------------------------------------------------------------------------------------------- model
+def make_model(model: dict[str, Any], input_shape: tuple[int, int, int], num_classes: int) -> torch.nn.Module:
+    kwargs = {k: v for k, v in model.items() if k != "arch"}
+    return build(model["arch"], input_shape, num_classes, **kwargs)
+
+
+# ------------------------------------------------------------------------------------- optimizer and schedule
+def make_optimizer(params: Any, opt: dict[str, Any]) -> torch.optim.Optimizer:
+    if opt["name"] == "sgd":
+        if opt["nesterov"] and opt["momentum"] <= 0:
+            raise UserError("optimizer.nesterov needs optimizer.momentum > 0")
+        return torch.optim.SGD(params, lr=opt["lr"], momentum=opt["momentum"], nesterov=opt["nesterov"],
+                               weight_decay=opt["weight_decay"])
+    adam = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[opt["name"]]
+    return adam(params, lr=opt["lr"], weight_decay=opt["weight_decay"])
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, opt: dict[str, Any], steps_per_epoch: int,
+                  epochs: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """Stepped once per batch: linear warm-up, then constant (none) or cosine to zero; or one-cycle."""
+    total = steps_per_epoch * epochs
+    warmup = round(opt["warmup_epochs"] * steps_per_epoch)
+    if opt["schedule"] == "onecycle":
+        rising = min(warmup / total, 0.9) if warmup else 0.25
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=opt["lr"], total_steps=total,
+                                                   pct_start=rising, cycle_momentum=False)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if opt["schedule"] == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+        return 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+# ------------------------------------------------------------------------------------------------ train loop
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("train.device is 'cuda' but torch sees no CUDA device; use device: auto or cpu")
+    return torch.device(name)
+
+
+def train(config: dict[str, Any], report: Report, *, data: Data | None = None, checkpoint: str | None = None) -> None:
+    """Train one configuration; after each epoch write a checkpoint to a fresh directory and `report` it."""
+    config = with_defaults(config)
+    cfg_data, cfg_model, opt, cfg = config["data"], config["model"], config["optimizer"], config["train"]
+    device = pick_device(cfg["device"])
+    torch.manual_seed(cfg["seed"])
+    data = load_data(cfg_data) if data is None else data
+    if len(data.val) == 0:
+        raise UserError(f"data.val_fraction={cfg_data['val_fraction']} leaves no validation samples")
+    on_device = data.to(device)  # in-memory splits move once; streamed ones stay on the CPU
+
+    model = make_model(cfg_model, data.input_shape, data.num_classes).to(device)
+    optimizer = make_optimizer(model.parameters(), opt)
+    drop_last = len(data.train) >= cfg["batch_size"]
+    steps_per_epoch = len(data.train) // cfg["batch_size"] if drop_last else 1
+    schedule = make_schedule(optimizer, opt, steps_per_epoch, cfg["epochs"])
+    amp = _amp_dtype(cfg["amp"], device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
+    generator = torch.Generator().manual_seed(cfg["seed"])  # batch order and augmentation
+
+    first = 1
+    if checkpoint is not None:
+        state = _load_state(checkpoint)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        scaler.load_state_dict(state["scaler"])
+        generator.set_state(state["rng"]["generator"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if device.type == "cuda" and state["rng"]["cuda"] is not None:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+        first = state["epoch"] + 1
+
+    for epoch in range(first, cfg["epochs"] + 1):
+        started = time.perf_counter()
+        model.train()
+        loss_sum, seen = torch.zeros((), device=device), 0
+        for x, y in on_device.train.batches(cfg["batch_size"], generator=generator, drop_last=drop_last):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x = prepare(x, data, augment=cfg_data["augment"], generator=generator)
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                loss = F.cross_entropy(model(x), y, label_smoothing=cfg["label_smoothing"])
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if cfg["grad_clip"] is not None:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+            scaler.step(optimizer)
+            scaler.update()
+            schedule.step()
+            loss_sum += loss.detach().float() * len(y)
+            seen += len(y)
+        train_seconds = time.perf_counter() - started
+        train_loss = loss_sum.item() / seen
+        val_loss, val_accuracy = _evaluate_split(model, on_device.val, data, device, amp)
+        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            which = "training" if not math.isfinite(train_loss) else "validation"
+            raise TrialError(f"non-finite {which} loss at epoch {epoch} (lr={opt['lr']:g}): lower optimizer.lr "
+                             "or set train.grad_clip")
+        metrics = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "val_accuracy": val_accuracy,
+            "epoch_seconds": time.perf_counter() - started,
+            "samples_per_second": seen / train_seconds,
+        }
+
+        # -------------------------------------------------------------------------------------- checkpoint
+        directory = tempfile.mkdtemp(prefix="autotune-checkpoint-")
+        try:
+            torch.save({
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(),
+                "scaler": scaler.state_dict(),
+                "epoch": epoch,
+                "rng": {
+                    "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                    "generator": generator.get_state(),
+                },
+                "config": config,
+                "metrics": metrics,
+                "data": _data_card(data),
+            }, Path(directory) / CHECKPOINT_FILE)
+            report(metrics, directory)  # the caller copies what it keeps: the directory goes away next
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _amp_dtype(enabled: bool, device: torch.device) -> torch.dtype | None:
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+@torch.no_grad()
+def _evaluate_split(model: torch.nn.Module, split: Split, data: Data, device: torch.device,
+                    amp: torch.dtype | None) -> tuple[float, float]:
+    """(mean loss, accuracy) of `model` on `split`."""
+    model.eval()
+    loss, correct = torch.zeros((), device=device), torch.zeros((), device=device)
+    for x, y in split.batches(1024):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            logits = model(prepare(x, data)).float()
+        loss += F.cross_entropy(logits, y, reduction="sum")
+        correct += (logits.argmax(1) == y).sum()
+    return loss.item() / len(split), correct.item() / len(split)
+
+
+def _data_card(data: Data) -> dict[str, Any]:
+    return {"labels": list(data.labels), "input_shape": list(data.input_shape), "mean": list(data.mean),
+            "std": list(data.std), "data_fingerprint": data.fingerprint, "dataset": data.name}
+
+
+def _load_state(checkpoint: str) -> dict[str, Any]:
+    path = Path(checkpoint) / CHECKPOINT_FILE
+    if not path.is_file():
+        raise UserError(f"{checkpoint} holds no {CHECKPOINT_FILE}: not a checkpoint of this recipe")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _restore_model(state: dict[str, Any]) -> torch.nn.Module:
+    card = state["data"]
+    model = make_model(state["config"]["model"], tuple(card["input_shape"]), len(card["labels"]))
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+# -------------------------------------------------------------------------------------------------- evaluate
+def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
+    """test_accuracy and test_loss of a checkpoint on the held-out test split (never seen in train())."""
+    state = _load_state(checkpoint)
+    data = load_data(state["config"]["data"]) if data is None else data
+    _check_same_data(state, data)
+    device = pick_device(state["config"]["train"]["device"])
+    amp = _amp_dtype(state["config"]["train"]["amp"], device)
+    loss, accuracy = _evaluate_split(_restore_model(state).to(device), data.test.to(device), data, device, amp)
+    return {"test_accuracy": accuracy, "test_loss": loss}
+
+
+def _check_same_data(state: dict[str, Any], data: Data) -> None:
+    if state["data"]["data_fingerprint"] != data.fingerprint:
+        raise UserError(f"the data differs from the data this checkpoint was trained on "
+                        f"(fingerprint {data.fingerprint[:12]} vs {state['data']['data_fingerprint'][:12]})")
+
+
+# ---------------------------------------------------------------------------------------------------- export
+def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:
+    """Write `model.pt` (TorchScript: float images in [0, 1], NCHW, normalisation built in -> logits) into
+    `out_dir` and return the model card's fields."""
+    state = _load_state(checkpoint)
+    if data is not None:
+        _check_same_data(state, data)
+    card = state["data"]
+    model = Normalized(_restore_model(state), tuple(card["mean"]), tuple(card["std"])).eval()
+    example = torch.rand(1, *card["input_shape"])
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, but still what loads anywhere
+        scripted = torch.jit.trace(model, example)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    scripted.save(str(Path(out_dir) / "model.pt"))
+    return {
+        **card,
+        "arch": state["config"]["model"]["arch"],
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "epoch": state["epoch"],
+        "metrics": state["metrics"],
+    }
