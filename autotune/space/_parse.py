@@ -59,7 +59,7 @@ def check_value(value: Any, field: Field) -> tuple[Any, str | None, str]:
         return value, f"expected {type_text(types)}", ""
     if _is_number(value):
         if field.low is not None and value < field.low or field.high is not None and value > field.high:
-            return value, f"must be within [{_num(field.low)}, {_num(field.high)}]", ""
+            return value, f"must be {_range(field.low, field.high)}", ""
     if field.choices is not None and value not in field.choices:
         hint = registry.close_matches(str(value), [str(c) for c in field.choices])
         fix = f"did you mean {hint[0]!r}?" if hint else ""
@@ -76,8 +76,11 @@ def check_value(value: Any, field: Field) -> tuple[Any, str | None, str]:
     return value, None, ""
 
 
-def _num(bound: float | None) -> str:
-    return "-inf" if bound is None else str(bound)
+def _range(low: float | None, high: float | None) -> str:
+    """"within [0, 1]", ">= 1" or "<= 10"."""
+    if low is not None and high is not None:
+        return f"within [{low}, {high}]"
+    return f">= {low}" if low is not None else f"<= {high}"
 
 
 class Builder:
@@ -285,8 +288,8 @@ class Builder:
         elif field.choices is not None or field.registry is not None:
             self.problem(dpath, "this key takes names, not numbers", "use {choice: [...]}")
         elif field.low is not None and dist.low < field.low or field.high is not None and dist.high > field.high:
-            self.problem(dpath, f"the range [{dist.low}, {dist.high}] leaves the allowed "
-                         f"[{_num(field.low)}, {_num(field.high)}]", "narrow the distribution")
+            self.problem(dpath, f"the range [{dist.low}, {dist.high}] leaves the allowed range: values must be "
+                         f"{_range(field.low, field.high)}", "narrow the distribution")
 
 
 def _accepts(field: Field, kind: type) -> bool:

@@ -1,0 +1,83 @@
+"""`autotune check SPACE`: validate a search space and print its parameters, without running anything."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from autotune.cli.common import add_space_arguments
+from autotune.space import Choice, Grid, Int, LogUniform, Param, QUniform, SearchSettings, Space, Uniform, load_space
+
+EPILOG = """\
+examples:
+  autotune check search_spaces/digits.yaml
+  autotune check search_spaces/mnist.yaml --set train.epochs=3 --set 'model.dropout={uniform: [0, 0.2]}'
+  autotune check my_space.yaml --set search.sampler=random
+
+exit status: 0 when the space is valid, 2 with one line per problem (file:line: key: message) when not.
+"""
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "check", help="validate a search space and print its parameters", epilog=EPILOG,
+        description="Validate a search space against its recipe's schema and print the parameters it searches.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_space_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def schema_for(name: str, base: str | None) -> Any:
+    """The SCHEMA of recipe `name` (shipped, or a .py path relative to the space file)."""
+    import autotune.recipes
+
+    return autotune.recipes.load(name, base).SCHEMA
+
+
+def describe(param: Param) -> tuple[str, str]:
+    """(distribution, range or options) of a parameter, as the table shows them."""
+    dist = param.dist
+    if isinstance(dist, (Choice, Grid)):
+        kind = "grid" if isinstance(dist, Grid) else "choice"
+        return kind, ", ".join(str(label) for label in dist.labels)
+    if isinstance(dist, Int):
+        text = f"[{dist.low}, {dist.high}]" + (f" step {dist.step}" if dist.step != 1 else "")
+        return ("int log" if dist.log else "int"), text
+    if isinstance(dist, QUniform):
+        return "quniform", f"[{dist.low:g}, {dist.high:g}] step {dist.step:g}"
+    assert isinstance(dist, (Uniform, LogUniform))
+    return ("loguniform" if isinstance(dist, LogUniform) else "uniform"), f"[{dist.low:g}, {dist.high:g}]"
+
+
+def table(space: Space) -> list[str]:
+    rows = [("parameter", "distribution", "range / options", "conditional on")]
+    for param in space.params:
+        condition = ", ".join(f"{name}={label}" for name, label in param.condition)
+        rows.append((param.name, *describe(param), condition or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+
+
+def _args(kwargs: Any) -> str:
+    return f"({', '.join(f'{k}={v}' for k, v in kwargs.items())})" if kwargs else ""
+
+
+def settings_text(search: SearchSettings) -> str:
+    budget = f", time budget {search.time_budget:g}s" if search.time_budget else ""
+    objective = ", ".join(f"{m} ({mode})" for m, mode in zip(search.metric, search.mode))
+    return (f"search: {objective}; {search.trials} trials, sampler {search.sampler}{_args(search.sampler_args)}, "
+            f"scheduler {search.scheduler}{_args(search.scheduler_args)}, seed {search.seed}{budget}\n"
+            f"        resources per trial: {search.resources.cpu:g} cpu, {search.resources.gpu:g} gpu; "
+            f"max concurrent {search.max_concurrent or 'as resources allow'}")
+
+
+def run(args: argparse.Namespace) -> int:
+    space = load_space(args.space, args.overrides, schema_for=schema_for)
+    print(f"{space.name}: recipe {space.recipe}, {len(space.params)} parameters")
+    if space.params:
+        print("\n".join(table(space)))
+    print(settings_text(space.search))
+    if space.grid_size() is not None:
+        print(f"grid points: {space.grid_size()}")
+    print(f"export: {space.export.dir} (promote {space.export.promote})")
+    return 0

@@ -1,0 +1,227 @@
+"""`autotune check`: every invalid input exits 2 with file:line: key.path and no traceback; valid ones print a table."""
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import autotune.cli
+from autotune import registry
+
+RECIPE = str(Path(__file__).parent / "space" / "tiny_recipe.py")
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """Run `autotune ...` in-process -> (exit code, stdout, stderr)."""
+    present = {k: m for k, m in autotune.cli.COMMANDS.items() if importlib.util.find_spec(f"autotune.cli.{m}")}
+    monkeypatch.setattr(autotune.cli, "COMMANDS", present)
+    monkeypatch.setattr(registry, "_builtins_loaded", True)  # the tiny recipe needs no built-in components
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = autotune.cli.main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def write(tmp_path: Path, text: str, name: str = "space.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text.replace("RECIPE", RECIPE))
+    return path
+
+
+OK = """\
+name: t
+recipe: RECIPE
+data: {dataset: digits}
+model: {dropout: {uniform: [0.0, 0.5]}}
+optimizer: {lr: {loguniform: [1e-4, 1e-1]}}
+train: {epochs: 3}
+search: {metric: val_accuracy, mode: max, trials: 4}
+"""
+
+
+def ok_with(line: int, text: str) -> str:
+    """OK with its line `line` (1-based) replaced by `text`."""
+    lines = OK.splitlines()
+    lines[line - 1] = text
+    return "\n".join(lines) + "\n"
+
+
+# (id, space text, --set overrides, key path, line, words the message must hold)
+INVALID = [
+    ("yaml-syntax", "recipe: RECIPE\ndata: {dataset: digits\ntrain: {epochs: 3}\n", [], "<root>", 3, "YAML syntax"),
+    ("empty-file", "", [], "<root>", 1, "empty"),
+    ("top-level-list", "- recipe\n- data\n", [], "<root>", 1, "mapping"),
+    ("unknown-top-key", OK + "serch: {trials: 3}\n", [], "serch", 8, "did you mean 'search'"),
+    ("unknown-ingredient-key", ok_with(6, "train: {epoch: 3}"), [], "train.epoch", 6, "did you mean 'epochs'"),
+    ("unknown-distribution", ok_with(5, "optimizer: {lr: {logunifrom: [1e-4, 1e-1]}}"), [], "optimizer.lr", 5,
+     "did you mean 'loguniform'"),
+    ("low-above-high", ok_with(4, "model: {dropout: {uniform: [0.5, 0.1]}}"), [], "model.dropout.uniform", 4,
+     "low <= high"),
+    ("loguniform-zero", ok_with(5, "optimizer: {lr: {loguniform: [0, 1e-1]}}"), [], "optimizer.lr.loguniform", 5,
+     "low > 0"),
+    ("empty-choice", ok_with(6, "train: {batch_size: {choice: []}}"), [], "train.batch_size.choice", 6,
+     "non-empty"),
+    ("wrong-type", ok_with(6, "train: {epochs: ten}"), [], "train.epochs", 6, "expected an integer"),
+    ("trials-zero", ok_with(7, "search: {trials: 0}"), [], "search.trials", 7, "must be >= 1"),
+    ("negative-resources", OK, ["search.resources.cpu=-1"], "search.resources.cpu", 1, ">= 0"),
+    ("negative-gpu", ok_with(7, "search: {resources: {cpu: 1, gpu: -0.5}}"), [], "search.resources.gpu", 7,
+     ">= 0"),
+    ("mode-maximize", ok_with(7, "search: {metric: val_accuracy, mode: maximize}"), [], "search.mode", 7,
+     "max or min"),
+    ("unknown-sampler", ok_with(7, "search: {sampler: tpee}"), [], "search.sampler", 7, "did you mean 'tpe'"),
+    ("unknown-scheduler", ok_with(7, "search: {scheduler: ashaa}"), [], "search.scheduler", 7,
+     "did you mean 'asha'"),
+    ("interp-missing", ok_with(6, "train: {label: '${model.nope}'}"), [], "train.label", 6, "does not exist"),
+    ("interp-cycle", ok_with(6, "train: {label: '${train.note}', note: '${train.label}'}"), [], "train.", 6,
+     "cycle"),
+    ("grid-under-tpe", ok_with(6, "train: {batch_size: {grid: [16, 32]}}"), [], "train.batch_size", 6,
+     "sampler: grid"),
+    ("custom-missing", OK + "custom: nothere.py\n", [], "custom", 8, "does not exist"),
+    ("int-float-bounds", ok_with(4, "model: {width: {int: [1.5, 8]}}"), [], "model.width.int", 4,
+     "integer low"),
+    ("step-zero", ok_with(4, "model: {dropout: {quniform: [0.0, 0.5, 0]}}"), [], "model.dropout.quniform", 4,
+     "step must be > 0"),
+    ("dist-outside-field", ok_with(4, "model: {dropout: {uniform: [0.0, 2.0]}}"), [], "model.dropout.uniform", 4,
+     "leaves the allowed"),
+    ("constant-out-of-range", ok_with(4, "model: {dropout: 1.5}"), [], "model.dropout", 4, "within [0.0, 0.9]"),
+    ("choice-option-type", ok_with(6, "train: {batch_size: {choice: [32, big]}}"), [],
+     "train.batch_size.choice[1]", 6, "expected an integer"),
+    ("choices-field", ok_with(4, "model: {arch: resnett}"), [], "model.arch", 4, "did you mean 'resnet'"),
+    ("required-missing", ok_with(3, "data: {root: /tmp}"), [], "data.dataset", 3, "required"),
+    ("conditional-option-key", ok_with(5, "optimizer: {choice: [{name: sgd}, {name: adamw, betas: 1}]}"), [],
+     "optimizer.choice[1].betas", 5, "unknown key"),
+    ("sampler-arg-name", ok_with(7, "search: {sampler: {tpe: {n_startup: 5}}}"), [], "search.sampler.tpe.n_startup",
+     7, "did you mean 'n_startup_trials'"),
+    ("scheduler-arg-type", ok_with(7, "search: {scheduler: {asha: {grace_period: soon}}}"), [],
+     "search.scheduler.asha.grace_period", 7, "expected an integer"),
+    ("time-budget", ok_with(7, "search: {time_budget: forever}"), [], "search.time_budget", 7, "duration"),
+    ("nsga2-one-metric", ok_with(7, "search: {sampler: nsga2}"), [], "search.sampler", 7, "several metrics"),
+    ("cmaes-two-metrics", ok_with(7, "search: {metric: [val_accuracy, val_loss], sampler: cmaes, scheduler: fifo}"),
+     [], "search.sampler", 7, "one metric only"),
+    ("max-failures", ok_with(7, "search: {max_failures: -1}"), [], "search.max_failures", 7, ">= 0"),
+    ("promote", OK + "export: {promote: sometimes}\n", [], "export.promote", 8, "one of always"),
+    ("duplicate-key", OK + "train: {epochs: 4}\n", [], "train", 8, "duplicate key"),
+    ("env-unset", ok_with(6, "train: {label: '${env:AUTOTUNE_TEST_SURELY_UNSET}'}"), [], "train.label", 6,
+     "not set"),
+    ("override-unknown-key", OK, ["train.epoch=3"], "train.epoch", 1, "did you mean 'epochs'"),
+    ("override-no-equals", OK, ["train.epochs=3", "train.epochs"], "train.epochs", 2, "KEY=VALUE"),
+    ("override-bad-value", OK, ["model.dropout={uniform: [0, 2]}"], "model.dropout.uniform", 1, "leaves the allowed"),
+    ("override-into-distribution", OK, ["model.dropout.uniform=1"], "model.dropout", 1, "distribution"),
+    ("duplicate-option", ok_with(6, "train: {batch_size: {choice: [32, 32]}}"), [], "train.batch_size.choice[1]", 6,
+     "duplicate option"),
+    ("int-log-step", ok_with(4, "model: {width: {int: {low: 8, high: 64, step: 8, log: true}}}"), [],
+     "model.width.int", 4, "log: true"),
+    ("quniform-multiple", ok_with(4, "model: {dropout: {quniform: [0.0, 0.5, 0.2]}}"), [], "model.dropout.quniform",
+     4, "multiple of step"),
+    ("section-not-mapping", ok_with(6, "train: 3"), [], "train", 6, "must be a mapping"),
+    ("section-choice-constant", ok_with(5, "optimizer: {choice: [sgd, adamw]}"), [], "optimizer.choice[0]", 5,
+     "mapping"),
+    ("stop-not-mapping", ok_with(7, "search: {stop: 0.9}"), [], "search.stop", 7, "metric: threshold"),
+    ("unknown-recipe", ok_with(2, "recipe: image_clasification"), [], "recipe", 2, "unknown recipe"),
+    ("grid-sampler-uniform", ok_with(7, "search: {sampler: grid}"), [], "model.dropout", 4, "every parameter"),
+    ("nullable", ok_with(6, "train: {epochs: null}"), [], "train.epochs", 6, "must not be null"),
+    ("uniform-args", ok_with(4, "model: {dropout: {uniform: [0.1]}}"), [], "model.dropout.uniform", 4,
+     "takes [low, high]"),
+]
+
+
+@pytest.mark.parametrize("text, overrides, path, line, words", [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
+def test_invalid_space_exits_2_with_location(cli, tmp_path, text, overrides, path, line, words):
+    space = write(tmp_path, text)
+    argv = ["check", str(space)]
+    for override in overrides:
+        argv += ["--set", override]
+    code, out, err = cli(*argv)
+    assert code == 2
+    where = "<--set>" if overrides else str(space)  # a problem an override brings is located in it
+    assert f"{where}:{line}: {path}" in err, err
+    assert words in err, err
+    assert "Traceback" not in out + err
+
+
+def test_custom_file_error_is_shown(cli, tmp_path):
+    (tmp_path / "my_functions.py").write_text("import math\nvalue = x + 1\n")
+    code, out, err = cli("check", str(write(tmp_path, OK + "custom: my_functions.py\n")))
+    assert code == 2
+    assert f"{tmp_path / 'space.yaml'}:8: custom:" in err
+    assert "NameError: name 'x' is not defined (line 2)" in err
+    assert "Traceback" not in err
+
+
+def test_all_problems_are_reported_at_once(cli, tmp_path):
+    text = ok_with(6, "train: {epochs: ten, batch_size: {choice: []}}").replace("trials: 4", "trials: 0")
+    code, _, err = cli("check", str(write(tmp_path, text)))
+    assert code == 2
+    assert err.count(f"{tmp_path / 'space.yaml'}:") == 3, err
+    assert "3 problems" in err
+
+
+def test_registry_names_are_checked_for_every_option(cli, tmp_path):
+    (tmp_path / "blocks.py").write_text(
+        "import autotune\n\n@autotune.register('tiny_block')\ndef bottleneck():\n    return 1\n")
+    text = OK + "custom: blocks.py\n"
+    code, out, _ = cli("check", str(write(tmp_path, ok_with(4, "model: {block: bottleneck}") + "custom: blocks.py\n")))
+    assert code == 0, out
+    code, _, err = cli("check", str(write(tmp_path, text)), "--set", "model.block={choice: [bottleneck, botleneck]}")
+    assert code == 2
+    assert "<--set>:1: model.block.choice[1]: unknown tiny_block 'botleneck'" in err
+    assert "did you mean 'bottleneck'?" in err
+
+
+def test_valid_space_prints_table(cli, tmp_path):
+    text = ok_with(5, "optimizer: {choice: [{name: sgd, momentum: {uniform: [0.5, 0.9]}}, {name: adamw}]}")
+    code, out, err = cli("check", str(write(tmp_path, text)), "--set", "train.epochs=5")
+    assert code == 0, err
+    assert "model.dropout" in out and "uniform" in out and "[0, 0.5]" in out
+    assert "optimizer[sgd].momentum" in out and "optimizer=sgd" in out
+    assert "sampler tpe" in out and "4 trials" in out
+
+
+def test_grid_points_are_printed(cli, tmp_path):
+    text = ok_with(4, "model: {width: {grid: [8, 16, 32]}, arch: {grid: [mlp, cnn]}}")
+    text = text.replace("optimizer: {lr: {loguniform: [1e-4, 1e-1]}}", "optimizer: {lr: 0.1}")
+    code, out, err = cli("check", str(write(tmp_path, text)), "--set", "search.sampler=grid")
+    assert code == 0, err
+    assert "grid points: 6" in out
+
+
+def _subprocess(*argv: str) -> subprocess.CompletedProcess:
+    code = ("import importlib.util, sys, autotune.cli as c; "
+            "c.COMMANDS = {k: m for k, m in c.COMMANDS.items() if importlib.util.find_spec('autotune.cli.' + m)}; "
+            "sys.exit(c.main(sys.argv[1:]))")
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("text, path, line", [(ok_with(6, "train: {epochs: ten}"), "train.epochs", 6),
+                                              ("", "<root>", 1)])
+def test_invalid_space_in_a_real_process(tmp_path, text, path, line):
+    space = write(tmp_path, text)
+    result = _subprocess("check", str(space))
+    assert result.returncode == 2
+    assert f"{space}:{line}: {path}" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_check_of_a_200_line_space_is_fast(tmp_path):
+    lines = ["name: big", "recipe: RECIPE", "data: {dataset: digits}", "model:", "  dropout: {uniform: [0.0, 0.5]}",
+             "  head:", "    choice:"]
+    for i in range(60):
+        lines += [f"      - name: head{i}", f"        scale{i}: {{loguniform: [1e-4, 1e-1]}}",
+                  f"        depth{i}: {{int: [1, {i + 2}]}}"]
+    lines += ["train: {epochs: 3, batch_size: {choice: [16, 32, 64]}}", "search: {trials: 10, sampler: tpe}"]
+    assert len(lines) >= 185
+    space = write(tmp_path, "\n".join(lines + [f"# filler {i}" for i in range(200 - len(lines))]) + "\n")
+    started = time.perf_counter()
+    result = _subprocess("check", str(space))
+    seconds = time.perf_counter() - started
+    assert result.returncode == 0, result.stderr
+    assert "model.head[head59].depth59" in result.stdout
+    assert seconds < 3.0, f"autotune check took {seconds:.2f}s"
