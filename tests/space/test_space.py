@@ -1,0 +1,225 @@
+"""load_space on valid inputs: every distribution, conditionals, interpolation, env, overrides, numbers."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import autotune.recipes
+from autotune.errors import SpaceError
+from autotune.space import Choice, Grid, Int, LogUniform, QUniform, Space, Uniform, import_custom, load_space
+
+RECIPE = str(Path(__file__).parent / "tiny_recipe.py")
+
+
+def schema_for(name: str, base: str | None):
+    return autotune.recipes.load(name, base).SCHEMA
+
+
+def space(text: str, overrides: tuple[str, ...] = ()) -> Space:
+    return load_space(f"recipe: {RECIPE}\n" + text, overrides, schema_for=schema_for)
+
+
+EVERY = """\
+data: {dataset: digits, val_fraction: 1e-1}
+model:
+  dropout: {uniform: [0.0, 0.5]}
+  width: {int: {low: 8, high: 64, step: 8}}
+  arch: {choice: [mlp, cnn]}
+optimizer:
+  lr: {loguniform: {low: 1e-4, high: 3e-1}}
+  momentum: {quniform: [0.5, 0.9, 0.1]}
+train:
+  epochs: 3e1
+  batch_size: {int: [16, 256, 1, true]}
+"""
+
+
+def test_every_distribution_is_parsed():
+    params = {p.name: p.dist for p in space(EVERY).params}
+    assert params == {
+        "model.dropout": Uniform(0.0, 0.5),
+        "model.width": Int(8, 64, 8),
+        "model.arch": Choice(("mlp", "cnn"), ("mlp", "cnn")),
+        "optimizer.lr": LogUniform(1e-4, 0.3),
+        "optimizer.momentum": QUniform(0.5, 0.9, 0.1),
+        "train.batch_size": Int(16, 256, 1, log=True),
+    }
+
+
+def test_scientific_notation_and_defaults():
+    result = space(EVERY)
+    values, how = result.defaults()
+    assert values["optimizer.lr"] == pytest.approx((1e-4 * 0.3) ** 0.5) and how["optimizer.lr"] == "geometric mean"
+    assert values["model.width"] == 40 and values["train.batch_size"] == 64 and values["model.arch"] == "mlp"
+    config = result.config(values)
+    assert config["train"] == {"epochs": 30, "batch_size": 64, "label": "run", "note": ""}
+    assert config["data"] == {"dataset": "digits", "val_fraction": 0.1, "root": "~/data"}
+    assert isinstance(config["train"]["epochs"], int)
+    assert result.grid_size() is None
+
+
+CONDITIONAL = """\
+data: {dataset: digits}
+optimizer:
+  choice:
+    - {name: sgd, lr: {loguniform: [1e-3, 0.3]}, momentum: {uniform: [0.8, 0.99]}}
+    - name: adamw
+      lr: {loguniform: [1e-4, 1e-2]}
+      weight_decay: {loguniform: [1e-6, 1e-2]}
+model:
+  head:
+    choice:
+      - linear
+      - {kind: mlp, hidden: {choice: [{name: small, units: {int: [8, 32]}}, {name: big, units: 256}]}}
+"""
+
+
+def test_conditional_names_and_conditions():
+    params = {p.name: p for p in space(CONDITIONAL).params}
+    assert list(params) == [
+        "optimizer", "optimizer[sgd].lr", "optimizer[sgd].momentum", "optimizer[adamw].lr",
+        "optimizer[adamw].weight_decay", "model.head", "model.head[1].hidden", "model.head[1].hidden[small].units",
+    ]
+    assert params["optimizer"].dist.labels == ("sgd", "adamw") and params["optimizer"].dist.conditional
+    assert params["optimizer[adamw].weight_decay"].condition == (("optimizer", "adamw"),)
+    assert params["model.head[1].hidden[small].units"].condition == (("model.head", "1"), ("model.head[1].hidden",
+                                                                                          "small"))
+    assert params["optimizer[adamw].weight_decay"].line == 8  # space() adds the recipe line on top
+
+
+def test_config_carries_only_the_chosen_option():
+    result = space(CONDITIONAL)
+    values = {"optimizer": "adamw", "optimizer[adamw].lr": 1e-3, "optimizer[adamw].weight_decay": 1e-5,
+              "optimizer[sgd].momentum": 0.9, "model.head": "0"}
+    config = result.config(values)
+    assert config["optimizer"] == {"name": "adamw", "lr": 1e-3, "weight_decay": 1e-5, "momentum": 0.9}  # default
+    values["optimizer"] = "sgd"
+    with pytest.raises(Exception, match="optimizer\\[sgd\\].lr"):
+        result.config(values)
+    config = result.config({**values, "optimizer[sgd].lr": 0.01})
+    assert "weight_decay" not in {k for k, v in config["optimizer"].items() if v == 1e-5}
+    assert config["optimizer"]["weight_decay"] == 0.0  # the schema default, not adamw's sample
+    assert config["model"]["head"] == "linear"
+    nested = result.config({**values, "optimizer[sgd].lr": 0.01, "model.head": "1", "model.head[1].hidden": "big"})
+    assert nested["model"]["head"] == {"kind": "mlp", "hidden": {"name": "big", "units": 256}}
+
+
+def test_defaults_follow_the_first_option():
+    values, how = space(CONDITIONAL).defaults()
+    assert values["optimizer"] == "sgd" and "optimizer[adamw].lr" not in values
+    assert set(how) == set(values)
+
+
+def test_interpolation_of_constants_and_sampled_values(monkeypatch):
+    monkeypatch.setenv("AUTOTUNE_TEST_ROOT", "/data/x")
+    monkeypatch.delenv("AUTOTUNE_TEST_EPOCHS", raising=False)
+    result = space("""\
+name: exp
+data: {dataset: digits, root: "${env:AUTOTUNE_TEST_ROOT,/tmp}"}
+model: {dropout: {uniform: [0.0, 0.5]}}
+train: {epochs: "${env:AUTOTUNE_TEST_EPOCHS,7}", label: "${name}-${model.dropout}", note: "${search.seed}"}
+search: {seed: 5}
+export: {dir: runs/${name}/model}
+""")
+    config = result.config({"model.dropout": 0.125})
+    assert config["data"]["root"] == "/data/x"
+    assert config["train"] == {"epochs": 7, "label": "exp-0.125", "note": 5, "batch_size": 32}
+    assert result.export.dir == "runs/exp/model"
+    assert space("data: {dataset: digits}\nname: n1\n").export.dir == "models/n1"
+
+
+def test_overrides_set_values_and_distributions():
+    result = space(EVERY, ("train.epochs=5", "model.dropout={uniform: [0, 0.2]}", "search.trials=8",
+                           "optimizer.weight_decay=1e-4"))
+    params = {p.name: p.dist for p in result.params}
+    assert params["model.dropout"] == Uniform(0.0, 0.2)
+    assert result.search.trials == 8
+    config = result.config(result.defaults()[0])
+    assert config["train"]["epochs"] == 5 and config["optimizer"]["weight_decay"] == 1e-4
+    assert result.document["train"]["epochs"] == 5
+
+
+def test_search_settings_and_fingerprint():
+    text = EVERY + ("search: {metric: [val_accuracy, val_loss], trials: 9, time_budget: 1h30m, "
+                    "resources: {cpu: 2, gpu: 0.5}, stop: {val_accuracy: 0.99}}\n")
+    result = space(text)
+    search = result.search
+    assert search.metric == ("val_accuracy", "val_loss") and search.mode == ("max", "min")
+    assert search.sampler == "nsga2" and search.scheduler == "fifo" and search.multi_objective
+    assert search.time_budget == 5400 and search.resources.gpu == 0.5 and search.stop == {"val_accuracy": 0.99}
+    assert result.fingerprint() == space(text, ("search.trials=50", "search.time_budget=10s")).fingerprint()
+    assert result.fingerprint() != space(text, ("search.seed=1",)).fingerprint()
+    assert result.fingerprint() != space(text, ("model.dropout=0.1",)).fingerprint()
+
+
+def test_grid_size_and_sampler_args():
+    result = space("data: {dataset: digits}\nmodel: {width: {grid: [8, 16]}, arch: {grid: [mlp, cnn, resnet]}}\n"
+                   "search: {sampler: grid, scheduler: {median: {grace_period: 2}}}\n")
+    assert result.grid_size() == 6
+    assert isinstance(result.params[0].dist, Grid)
+    assert result.search.scheduler_args == {"grace_period": 2.0}
+    sampled = space("data: {dataset: digits}\nsearch: {sampler: {tpe: {n_startup_trials: 5, multivariate: true}}}\n")
+    assert sampled.search.sampler_args == {"n_startup_trials": 5, "multivariate": True}
+
+
+def test_sources_dict_string_and_file(tmp_path):
+    document = {"recipe": RECIPE, "data": {"dataset": "digits"}, "model": {"dropout": {"uniform": [0, 0.5]}}}
+    from_dict = load_space(document, schema_for=schema_for)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(document))
+    from_file = load_space(path, schema_for=schema_for)
+    assert [(p.name, p.dist) for p in from_dict.params] == [(p.name, p.dist) for p in from_file.params]
+    assert from_file.source == str(path.resolve()) and from_file.name == "s" and from_dict.source is None
+    assert document["model"]["dropout"] == {"uniform": [0, 0.5]}  # not modified
+
+
+def test_without_schema_any_mapping_section_is_accepted():
+    result = load_space("recipe: whatever\nfancy: {x: {uniform: [0, 1]}, y: [1, 2]}\n")
+    assert [p.name for p in result.params] == ["fancy.x"]
+    assert result.config({"fancy.x": 0.5}) == {"fancy": {"x": 0.5, "y": [1, 2]}}
+    with pytest.raises(SpaceError, match="fancy.z: the override names a key"):
+        load_space("recipe: whatever\nfancy: {x: 1}\n", ["fancy.z=2"])
+
+
+def test_import_custom_is_idempotent(tmp_path):
+    file = tmp_path / "mine.py"
+    file.write_text("COUNT = []\nCOUNT.append(1)\n")
+    assert import_custom(file) is import_custom(str(file))
+    assert import_custom(file).COUNT == [1]
+
+
+def test_space_package_imports_neither_torch_nor_ray():
+    code = (f"import sys, autotune.space, autotune.recipes; from autotune.space import load_space; "
+            f"s = load_space({EVERY!r}.replace('data:', 'recipe: {RECIPE}\\ndata:', 1), "
+            f"schema_for=lambda n, b: autotune.recipes.load(n, b).SCHEMA); s.config(s.defaults()[0]); "
+            f"heavy = [m for m in ('torch', 'ray', 'optuna') if m in sys.modules]; assert not heavy, heavy")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(-10, 10), st.sampled_from(
+    ["mlp", "uniform", "${name}", "${model.x}", "1e-3", "grid", "choice", "sgd"]))
+_keys = st.sampled_from(["name", "data", "model", "train", "search", "export", "uniform", "loguniform", "int",
+                         "choice", "grid", "dataset", "dropout", "epochs", "trials", "sampler", "low", "high", "x"])
+_documents = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                            st.dictionaries(_keys, inner, max_size=4)), max_leaves=20)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_documents)
+def test_random_documents_give_a_space_or_a_space_error(document):
+    text = yaml.safe_dump(document)
+    for source in (text if "\n" in text else text + "\n", document if isinstance(document, dict) else {"x": document}):
+        for schema in (None, lambda name, base: schema_for(RECIPE, None)):
+            try:
+                result = load_space(source, schema_for=schema)
+            except SpaceError as err:
+                assert all(p.line is not None for p in err.problems)
+            else:
+                result.config(result.defaults()[0])

@@ -1,0 +1,61 @@
+"""`autotune ls`: kinds with counts, names by kind and pattern, recipes, unknown kinds."""
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+import autotune.cli
+import autotune.recipes
+from autotune import registry
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    present = {k: m for k, m in autotune.cli.COMMANDS.items() if importlib.util.find_spec(f"autotune.cli.{m}")}
+    monkeypatch.setattr(autotune.cli, "COMMANDS", present)
+    monkeypatch.setattr(registry, "_builtins_loaded", True)  # only the test's own entries, no torch
+    monkeypatch.setattr(registry, "_entries", {"widget": {}})
+    monkeypatch.setattr(registry, "_fallbacks", {})
+    for name in ("resnet_a", "resnet_b", "vgg"):
+        registry.register("widget", name)(lambda: None)
+    registry.add_fallback("widget", lambda name: None, lambda pattern: [f"lib_{pattern.strip('*')}"])
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = autotune.cli.main(["ls", *argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def test_kinds_with_counts(cli):
+    code, out, _ = cli()
+    assert code == 0
+    assert "widgets" in out and " 3" in out and "recipes" in out
+
+
+@pytest.mark.parametrize("kind", ["widgets", "widget"])
+def test_names_of_a_kind(cli, kind):
+    code, out, _ = cli(kind)
+    assert code == 0
+    assert out.split() == ["resnet_a", "resnet_b", "vgg"]
+
+
+def test_pattern_includes_fallback_names(cli):
+    code, out, _ = cli("widgets", "res*")
+    assert code == 0
+    assert out.split() == ["lib_res", "resnet_a", "resnet_b"]
+
+
+def test_recipes(cli):
+    code, out, _ = cli("recipes")
+    assert code == 0
+    assert out.split() == autotune.recipes.available()
+
+
+def test_unknown_kind_exits_2_with_close_matches(cli):
+    code, out, err = cli("widgts")
+    assert code == 2
+    assert "unknown kind 'widgts'" in err and "did you mean 'widgets'" in err
+    assert "Traceback" not in out + err
