@@ -1,0 +1,85 @@
+"""Load an exported model directory and predict, with no recipe and no training code.
+
+    model = autotune.load_model("models/digits")
+    result = model.predict(images)       # numpy arrays (N,C,H,W), (N,H,W), (H,W[,C]) or PIL images
+    result.labels, result.probabilities  # one label per image; (N, classes) probabilities
+
+The directory holds `model.pt` (TorchScript: float images in [0, 1], NCHW, normalisation built in) and
+`model.json` (the model card: labels, input_shape, ...).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from autotune.errors import UserError
+
+__all__ = ["Predictor", "Predictions", "load_model"]
+
+
+@dataclass(frozen=True)
+class Predictions:
+    labels: list[str]  # the most probable label of each image
+    probabilities: np.ndarray  # (N, classes), rows sum to 1, columns in the order of Predictor.labels
+    indices: np.ndarray  # (N,) class index of each label
+
+
+class Predictor:
+    """A loaded model and its card; `predict` converts images to the input shape the model expects."""
+
+    def __init__(self, model: torch.jit.ScriptModule, card: dict[str, Any]) -> None:
+        self.model = model.eval()
+        self.card = card
+        self.labels: list[str] = list(card["labels"])
+        self.input_shape: tuple[int, int, int] = tuple(card["input_shape"])  # type: ignore[assignment]
+
+    def predict(self, images: Any, batch_size: int = 256) -> Predictions:
+        """Predict a batch (or one image): numpy arrays (uint8 0-255 or float 0-1) or PIL images."""
+        x = self._to_tensor(images)
+        with torch.no_grad():
+            logits = torch.cat([self.model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+        probabilities = torch.softmax(logits.float(), dim=1).numpy()
+        indices = probabilities.argmax(axis=1)
+        return Predictions([self.labels[i] for i in indices], probabilities, indices)
+
+    def _to_tensor(self, images: Any) -> torch.Tensor:
+        """float (N, C, H, W) in [0, 1]. PIL images are converted and resized; arrays must have the input size."""
+        shape = channels, height, width = self.input_shape
+        if _is_pil(images):
+            images = [images]
+        if isinstance(images, Sequence) and images and _is_pil(images[0]):
+            mode = "L" if channels == 1 else "RGB"
+            images = [np.asarray(im.convert(mode).resize((width, height))) for im in images]
+        array = np.asarray(images)
+        if array.ndim == 2:  # one grey image
+            array = array[None, None]
+        elif array.ndim == 3:  # one image (C,H,W) or (H,W,C), or N grey images (N,H,W)
+            array = array[None] if array.shape == shape else (
+                array.transpose(2, 0, 1)[None] if array.shape == (height, width, channels) else array[:, None])
+        elif array.ndim == 4 and array.shape[1:] == (height, width, channels):
+            array = array.transpose(0, 3, 1, 2)
+        if array.shape[1:] != shape:
+            raise UserError(f"images of shape {np.asarray(images).shape} do not fit the model's input {shape} "
+                            "(C, H, W); pass PIL images to have them converted and resized")
+        scale = 255.0 if array.dtype == np.uint8 else 1.0
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32) / scale)
+
+
+def _is_pil(obj: Any) -> bool:
+    return type(obj).__module__.startswith("PIL.")
+
+
+def load_model(directory: str | Path) -> Predictor:
+    """The exported model in `directory` (model.pt + model.json), ready to predict."""
+    directory = Path(directory)
+    for name in ("model.pt", "model.json"):
+        if not (directory / name).is_file():
+            raise UserError(f"{directory} holds no {name}: not an exported autotune model directory")
+    card = json.loads((directory / "model.json").read_text())
+    return Predictor(torch.jit.load(str(directory / "model.pt"), map_location="cpu"), card)
