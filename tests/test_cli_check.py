@@ -127,6 +127,8 @@ INVALID = [
     ("stop-not-mapping", ok_with(7, "search: {stop: 0.9}"), [], "search.stop", 7, "metric: threshold"),
     ("unknown-recipe", ok_with(2, "recipe: image_clasification"), [], "recipe", 2, "unknown recipe"),
     ("grid-sampler-uniform", ok_with(7, "search: {sampler: grid}"), [], "model.dropout", 4, "every parameter"),
+    ("grid-sampler-conditional", ok_with(5, "optimizer: {choice: [{name: sgd}, {name: adamw}]}").replace(
+        "trials: 4", "trials: 4, sampler: grid"), [], "optimizer.choice", 5, "conditional choice"),
     ("nullable", ok_with(6, "train: {epochs: null}"), [], "train.epochs", 6, "must not be null"),
     ("uniform-args", ok_with(4, "model: {dropout: {uniform: [0.1]}}"), [], "model.dropout.uniform", 4,
      "takes [low, high]"),

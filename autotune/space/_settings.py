@@ -187,13 +187,17 @@ def check_sampler(search: SearchSettings, params: tuple[Param, ...], locs: Locat
         if isinstance(param.dist, Grid) and search.sampler != "grid":
             read.problem(path, f"grid needs search.sampler: grid, but the sampler is {search.sampler}",
                          "set search.sampler: grid, or use choice instead of grid")
-        elif search.sampler == "grid" and not isinstance(param.dist, Grid):
-            read.problem(path, f"search.sampler: grid tries every combination, so every parameter must be a grid; "
-                         f"{param.name} is a {type(param.dist).__name__.lower()}",
-                         "make it a grid, or use another sampler")
+        elif search.sampler == "grid" and not _enumerable(param):
+            kind = "conditional choice" if isinstance(param.dist, Choice) else type(param.dist).__name__.lower()
+            read.problem(path, f"search.sampler: grid tries every combination, so every parameter must be a grid "
+                         f"or a choice of constants; {param.name} is a {kind}", "make it a grid, or use another sampler")
         elif search.sampler == "cmaes" and isinstance(param.dist, Choice):
             read.problem(path, f"cmaes samples numbers only; {param.name} is a choice",
                          "use sampler: tpe (or gp), or make it a numeric distribution")
+
+
+def _enumerable(param: Param) -> bool:
+    return isinstance(param.dist, Grid) or isinstance(param.dist, Choice) and not param.dist.conditional
 
 
 def parse_export(value: Any, name: str, locs: Locations, problems: list[Problem]) -> ExportSettings:

@@ -209,8 +209,10 @@ class Space:
         return default_values(self.params)
 
     def grid_size(self) -> int | None:
-        """The number of grid points (every `grid` combined), or None without grids."""
-        sizes = [len(p.dist.values) for p in self.params if isinstance(p.dist, Grid)]
+        """The number of grid points (every `grid`, and under `sampler: grid` every choice, combined), or None."""
+        grid = self.search.sampler == "grid"
+        sizes = [len(p.dist.labels) for p in self.params
+                 if isinstance(p.dist, Grid) or grid and isinstance(p.dist, Choice)]
         return math.prod(sizes) if sizes else None
 
     def fingerprint(self) -> str:

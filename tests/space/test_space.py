@@ -159,7 +159,7 @@ def test_search_settings_and_fingerprint():
 
 
 def test_grid_size_and_sampler_args():
-    result = space("data: {dataset: digits}\nmodel: {width: {grid: [8, 16]}, arch: {grid: [mlp, cnn, resnet]}}\n"
+    result = space("data: {dataset: digits}\nmodel: {width: {grid: [8, 16]}, arch: {choice: [mlp, cnn, resnet]}}\n"
                    "search: {sampler: grid, scheduler: {median: {grace_period: 2}}}\n")
     assert result.grid_size() == 6
     assert isinstance(result.params[0].dist, Grid)
