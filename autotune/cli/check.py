@@ -39,7 +39,10 @@ def describe(param: Param) -> tuple[str, str]:
     dist = param.dist
     if isinstance(dist, (Choice, Grid)):
         kind = "grid" if isinstance(dist, Grid) else "choice"
-        return kind, ", ".join(str(label) for label in dist.labels)
+        shown = [str(label) for label in dist.labels]
+        if len(shown) > 8:
+            shown = [*shown[:6], f"... ({len(shown)} options)"]
+        return kind, ", ".join(shown)
     if isinstance(dist, Int):
         text = f"[{dist.low}, {dist.high}]" + (f" step {dist.step}" if dist.step != 1 else "")
         return ("int log" if dist.log else "int"), text
