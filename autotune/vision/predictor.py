@@ -10,6 +10,7 @@ The directory holds `model.pt` (TorchScript: float images in [0, 1], NCHW, norma
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,4 +83,7 @@ def load_model(directory: str | Path) -> Predictor:
         if not (directory / name).is_file():
             raise UserError(f"{directory} holds no {name}: not an exported autotune model directory")
     card = json.loads((directory / "model.json").read_text())
-    return Predictor(torch.jit.load(str(directory / "model.pt"), map_location="cpu"), card)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, but loads without our code
+        model = torch.jit.load(str(directory / "model.pt"), map_location="cpu")
+    return Predictor(model, card)

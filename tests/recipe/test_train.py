@@ -1,0 +1,185 @@
+"""The recipe end to end: reports, optimizers and schedules, resume, determinism, the NaN guard, evaluate and
+export, the predictor, `autotune train`, and simple_cnn to >= 97% on the shared MNIST 10k."""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from autotune.cli import main
+from autotune.errors import TrialError, UserError
+from autotune.recipes import image_classification as recipe
+from autotune.vision.predictor import load_model
+
+REPO = Path(__file__).parents[2]
+METRICS = {"epoch", "train_loss", "val_loss", "val_accuracy", "epoch_seconds", "samples_per_second"}
+
+
+class Recorder:
+    """A `report` that keeps every epoch's metrics and a copy of the last checkpoint (as the engine would)."""
+
+    def __init__(self, keep: Path, stop_after: int | None = None) -> None:
+        self.metrics: list[dict[str, float]] = []
+        self.keep, self.stop_after = keep, stop_after
+
+    def __call__(self, metrics, checkpoint_dir):
+        self.metrics.append(metrics)
+        shutil.rmtree(self.keep, ignore_errors=True)
+        shutil.copytree(checkpoint_dir, self.keep)
+        if self.stop_after == metrics["epoch"]:
+            raise KeyboardInterrupt  # the engine stopping the trial
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return recipe.load_data({"dataset": "digits"})
+
+
+def config(**sections) -> dict:
+    base = {"model": {"arch": "simple_cnn", "width": 8, "depth": 2}, "train": {"epochs": 2, "batch_size": 64},
+            "optimizer": {"lr": 0.05}}
+    return {name: {**base.get(name, {}), **sections.get(name, {})} for name in {*base, *sections}}
+
+
+def run(cfg, data, tmp_path, **kwargs) -> Recorder:
+    recorder = Recorder(tmp_path / "checkpoint", **kwargs)
+    recipe.train(cfg, recorder, data=data)
+    return recorder
+
+
+def test_reports_every_epoch_and_learns(digits, tmp_path):
+    rec = run(config(train={"epochs": 3}), digits, tmp_path)
+    assert [m["epoch"] for m in rec.metrics] == [1, 2, 3]
+    assert all(set(m) == METRICS and all(math.isfinite(v) for v in m.values()) for m in rec.metrics)
+    assert rec.metrics[-1]["val_accuracy"] > 0.9
+    state = torch.load(rec.keep / "checkpoint.pt", weights_only=True)
+    assert {"model", "optimizer", "schedule", "rng", "config", "metrics", "epoch"} <= set(state)
+    assert state["config"]["train"]["epochs"] == 3 and state["epoch"] == 3
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
+@pytest.mark.parametrize("schedule", ["none", "cosine", "onecycle"])
+def test_optimizers_and_schedules(name, schedule, digits, tmp_path):
+    lr = 0.05 if name == "sgd" else 3e-3
+    cfg = config(optimizer={"name": name, "lr": lr, "schedule": schedule, "warmup_epochs": 0.5, "nesterov": True},
+                 train={"grad_clip": 1.0, "label_smoothing": 0.1})
+    rec = run(cfg, digits, tmp_path)
+    assert rec.metrics[-1]["val_accuracy"] > 0.5
+
+
+def test_mlp_with_augmentation_on_colour_data(tmp_path):
+    data = recipe.load_data({"dataset": "fake", "samples": 80, "image_size": 16})
+    rec = run(config(model={"arch": "mlp"}, data={"augment": "light"}), data, tmp_path)
+    assert len(rec.metrics) == 2
+
+
+def test_streamed_image_folder_trains(image_root, tmp_path):
+    data = recipe.load_data({"dataset": "image_folder", "root": str(image_root), "image_size": 12,
+                             "memory_limit_mb": 0, "workers": 0})
+    rec = run(config(train={"batch_size": 8}, data={"augment": "light"}), data, tmp_path)
+    assert len(rec.metrics) == 2 and recipe.evaluate(str(rec.keep), data)["test_accuracy"] >= 0
+
+
+def _strip_time(metrics):
+    return [{k: v for k, v in m.items() if k not in ("epoch_seconds", "samples_per_second")} for m in metrics]
+
+
+def test_resume_continues_exactly(digits, tmp_path):
+    cfg = config(train={"epochs": 4}, model={"dropout": 0.2}, data={"augment": "light"})
+    whole = run(cfg, digits, tmp_path / "a")
+    first = Recorder(tmp_path / "b", stop_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        recipe.train(cfg, first, data=digits)
+    rest = Recorder(tmp_path / "c")
+    recipe.train(cfg, rest, data=digits, checkpoint=str(first.keep))
+    assert _strip_time(first.metrics + rest.metrics) == _strip_time(whole.metrics)
+
+
+def test_same_seed_same_run_other_seed_other_run(digits, tmp_path):
+    cfg = config(model={"dropout": 0.2})
+    a, b = run(cfg, digits, tmp_path / "a"), run(cfg, digits, tmp_path / "b")
+    c = run(config(model={"dropout": 0.2}, train={"seed": 1}), digits, tmp_path / "c")
+    assert _strip_time(a.metrics) == _strip_time(b.metrics) != _strip_time(c.metrics)
+
+
+def test_non_finite_loss_ends_the_trial(digits, tmp_path):
+    rec = Recorder(tmp_path / "k")
+    with pytest.raises(TrialError, match=r"non-finite training loss at epoch 1 \(lr=1e\+10\)"):
+        recipe.train(config(optimizer={"lr": 1e10, "schedule": "none"}), rec, data=digits)
+    assert rec.metrics == []  # nothing NaN was reported
+
+
+@pytest.mark.parametrize("sections, message", [
+    ({"optimizer": {"nesterov": True, "momentum": 0.0}}, "nesterov needs optimizer.momentum > 0"),
+    ({"data": {"val_fraction": 0.0}}, "leaves no validation samples"),
+])
+def test_bad_configs(sections, message, digits, tmp_path):
+    data = None if "data" in sections else digits
+    with pytest.raises(UserError, match=message):
+        recipe.train(config(**sections), Recorder(tmp_path / "k"), data=data)
+
+
+def test_evaluate_export_and_predict(digits, tmp_path):
+    rec = run(config(train={"epochs": 3}), digits, tmp_path)
+    test = recipe.evaluate(str(rec.keep), digits)
+    assert set(test) == {"test_accuracy", "test_loss"} and test["test_accuracy"] > 0.8
+    out = tmp_path / "model"
+    card = recipe.export(str(rec.keep), digits, str(out))
+    assert card["labels"] == digits.labels and card["input_shape"] == [1, 8, 8]
+    assert card["data_fingerprint"] == digits.fingerprint and card["arch"] == "simple_cnn"
+    assert card["num_parameters"] > 0 and len(card["mean"]) == len(card["std"]) == 1
+    (out / "model.json").write_text(json.dumps(card))
+
+    predictor = load_model(out)
+    x = digits.test.x
+    result = predictor.predict(x.numpy())  # uint8 (N, 1, 8, 8)
+    accuracy = float(np.mean(result.indices == digits.test.y.numpy()))
+    assert accuracy == pytest.approx(test["test_accuracy"], abs=0.01)
+    assert result.probabilities.shape == (len(x), 10) and np.allclose(result.probabilities.sum(1), 1, atol=1e-5)
+    assert predictor.predict(x[0, 0].numpy()).labels == result.labels[:1]  # one (H, W) image
+
+    from PIL import Image
+
+    image = Image.fromarray(x[0, 0].numpy()).resize((32, 32)).convert("RGB")  # converted back to 8x8 grey
+    assert len(predictor.predict(image).labels) == 1
+    with pytest.raises(UserError, match="do not fit the model's input"):
+        predictor.predict(np.zeros((2, 3, 5, 5), dtype=np.uint8))
+
+
+def test_export_refuses_other_data(digits, tmp_path):
+    rec = run(config(train={"epochs": 1}), digits, tmp_path)
+    other = recipe.load_data({"dataset": "digits", "split_seed": 1})
+    with pytest.raises(UserError, match="differs from the data this checkpoint was trained on"):
+        recipe.export(str(rec.keep), other, str(tmp_path / "out"))
+
+
+def test_autotune_train_cli(tmp_path, capsys):
+    code = main(["train", str(REPO / "search_spaces" / "digits.yaml"), "--set", "train.epochs=2",
+                 "--set", "optimizer={name: sgd, lr: 0.05}", "--set", "model.arch=mlp", "--out", str(tmp_path / "out")])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "default model.width = 16 (first option)" in text and "model.arch" not in text.split("data:")[0]
+    assert "epoch   2:" in text and "test: test_accuracy" in text
+    card = json.loads((tmp_path / "out" / "model.json").read_text())
+    assert card["arch"] == "mlp" and "test_accuracy" in card["metrics"]
+    assert load_model(tmp_path / "out").labels == [str(i) for i in range(10)]
+
+
+def test_simple_cnn_reaches_97_percent_on_shared_mnist(shared_mnist, tmp_path):
+    data = recipe.load_data({"dataset": "idx", "root": str(shared_mnist), "val_fraction": 0.1,
+                             "test_fraction": 0.1})
+    assert (len(data.train), len(data.val), len(data.test)) == (8000, 1000, 1000)
+    cfg = {"model": {"arch": "simple_cnn", "width": 16, "depth": 3},
+           "optimizer": {"name": "sgd", "lr": 0.05, "nesterov": True, "schedule": "onecycle"},
+           "train": {"epochs": 3, "batch_size": 64, "device": "cpu"}}
+    started = time.perf_counter()
+    rec = run(cfg, data, tmp_path)
+    test = recipe.evaluate(str(rec.keep), data)
+    print(f"simple_cnn on MNIST-10k: {test['test_accuracy']:.4f} in {time.perf_counter() - started:.1f}s")
+    assert test["test_accuracy"] >= 0.97
