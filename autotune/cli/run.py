@@ -41,13 +41,22 @@ def _resume_command(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    progress = logging.StreamHandler(sys.stdout)
+    progress.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("autotune")
+    logger.addHandler(progress)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        return _run(args)
+    finally:
+        logger.removeHandler(progress)
+
+
+def _run(args: argparse.Namespace) -> int:
     from autotune.api import fit, load_space
     from autotune.engine.summary import format_summary
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-    if args.verbose == 0:
-        logging.getLogger().setLevel(logging.WARNING)
-        logging.getLogger("autotune").setLevel(logging.INFO)
     space = load_space(args.space, args.overrides)  # every problem is reported before Ray starts
     print(f"Searching {space.name!r}: {space.search.trials} trials, sampler {space.search.sampler}, "
           f"scheduler {space.search.scheduler}, metric {'/'.join(space.search.metric)}", flush=True)

@@ -1,0 +1,178 @@
+"""Real Ray Tune searches over the toy recipe: scheduling, conditionals, Optuna study, TensorBoard, export."""
+from __future__ import annotations
+
+import glob
+import json
+import math
+from pathlib import Path
+
+import optuna
+import pytest
+
+import autotune
+from autotune.api import SearchFailed
+from autotune.errors import UserError
+from conftest import TOY
+
+pytestmark = pytest.mark.usefixtures("local_ray")
+
+
+def space(name: str = "toy", *, trials: int = 6, model: str | None = None, train: str = "{epochs: 4}",
+          search: str = "", export: str = "", concurrent: int = 2) -> str:
+    model = model or "{x: {uniform: [0.0, 1.0]}, y: {uniform: [0.0, 1.0]}}"
+    return (
+        f"name: {name}\nrecipe: {TOY}\nmodel: {model}\ntrain: {train}\n"
+        f"search: {{metric: val_accuracy, mode: max, trials: {trials}, max_concurrent: {concurrent}, seed: 0{search}}}\n"
+        f"export: {{dir: models/toy{export}}}\n"
+    )
+
+
+CONDITIONAL = """
+  choice:
+    - {kind: a, x: {uniform: [0.0, 1.0]}, y: {uniform: [0.0, 1.0]}}
+    - {kind: b, x: {uniform: [0.0, 1.0]}, extra: {uniform: [0.0, 1.0]}}"""
+
+
+def hparams_of(event_file: str) -> dict:
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    found: dict = {"scalars": set(), "hparams": None}
+    for event in EventFileLoader(event_file).Load():
+        for value in event.summary.value:
+            found["scalars"].add(value.tag)
+            if value.metadata.plugin_data.plugin_name == "hparams":
+                data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+                if data.HasField("session_start_info"):
+                    found["hparams"] = dict(data.session_start_info.hparams)
+    return found
+
+
+def test_conditional_search_end_to_end(in_tmp):
+    result = autotune.fit(space(trials=8, model=CONDITIONAL))
+    trials = result.trials
+    assert len(trials) == 8 and (trials["status"] == "TERMINATED").all()
+    assert trials["stopped_early"].any(), "ASHA stopped no trial early"
+    assert (trials["epochs"] < 4).any() and (trials["epochs"] == 4).any()
+
+    # Parameters of an option never appear in trials that did not choose it.
+    for params_file in glob.glob("runs/toy/trial_*/params.json"):
+        params = json.loads(Path(params_file).read_text())
+        chosen = params["model"]
+        other = "1" if chosen == "0" else "0"
+        assert not any(key.startswith(f"model[{other}]") for key in params), params
+        assert any(key.startswith(f"model[{chosen}]") for key in params), params
+    for row in trials.to_dict("records"):
+        other = "1" if row["p:model"] == "0" else "0"
+        assert all(not isinstance(v, str) and math.isnan(v) for k, v in row.items() if k.startswith(f"p:model[{other}]"))
+
+    # The export holds the best trial's config and reloads without the engine.
+    card = json.loads(Path("models/toy/model.json").read_text())
+    assert card["params"] == result.best_params and card["config"] == result.best_config
+    assert card["trial_id"] == result.best_trial_id
+    best_row = trials.set_index("trial_id").loc[result.best_trial_id]
+    assert best_row["val_accuracy"] == pytest.approx(trials["val_accuracy"].max())
+    toy = autotune.recipes.load(TOY)
+    assert toy.evaluate("models/toy", None) == pytest.approx(card["test_metrics"])
+    assert json.loads(Path("models/toy/toy_model.json").read_text())["config"] == result.best_config
+
+    # One Optuna entry per trial, none left RUNNING.
+    study = optuna.load_study(study_name="toy", storage=f"sqlite:///{result.run_dir}/study.db")
+    assert len(study.trials) == 8
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+    # TensorBoard: curves and hparams (the sampled values) for every trial, stopped ones included.
+    events = glob.glob("runs/toy/trial_*/events.out.tfevents*")
+    assert len(events) == 8
+    for event_file in events:
+        found = hparams_of(event_file)
+        assert "ray/tune/val_accuracy" in found["scalars"]
+        assert found["hparams"] and "model" in found["hparams"]
+
+    assert (result.run_dir / "summary.json").exists() and (result.run_dir / "trials.csv").exists()
+
+
+def test_seeded_search_proposes_the_same_first_configurations(in_tmp):
+    def first_params(name: str) -> list[dict]:
+        result = autotune.fit(space(name, trials=4, concurrent=1), export=False)
+        study = optuna.load_study(study_name=name, storage=f"sqlite:///{result.run_dir}/study.db")
+        return [t.params for t in sorted(study.trials, key=lambda t: t.number)[:3]]
+
+    assert first_params("seeded_a") == first_params("seeded_b")
+
+
+def test_a_failing_trial_does_not_stop_the_search(in_tmp):
+    result = autotune.fit(space(trials=6, train="{epochs: 2, fail_if_x_above: 0.5}", search=", scheduler: fifo"))
+    failed = result.trials[result.trials["status"] == "ERROR"]
+    assert 0 < len(failed) < 6
+    assert all("is too large for this toy" in e for e in failed["error"])
+    assert result.model_dir is not None
+    study = optuna.load_study(study_name="toy", storage=f"sqlite:///{result.run_dir}/study.db")
+    states = [t.state for t in study.trials]
+    assert optuna.trial.TrialState.RUNNING not in states
+    assert states.count(optuna.trial.TrialState.FAIL) == len(failed)
+
+
+def test_every_trial_failing_raises_the_first_real_error(in_tmp):
+    with pytest.raises(SearchFailed, match=r"all 3 trials failed; the first error: ValueError: x=.* too large"):
+        autotune.fit(space(trials=3, train="{epochs: 2, fail_if_x_above: -1.0}"))
+
+
+def test_an_existing_run_needs_resume_or_restart(in_tmp):
+    autotune.fit(space(trials=2), export=False)
+    with pytest.raises(UserError, match="--resume to continue it or --restart"):
+        autotune.fit(space(trials=2), export=False)
+    result = autotune.fit(space(trials=2), export=False, restart=True)
+    assert len(result.trials) == 2
+
+
+@pytest.mark.parametrize("promote", ["if_better"])
+def test_promote_if_better_keeps_the_better_model(in_tmp, promote):
+    good = "{x: 0.3, y: {uniform: [0.55, 0.65]}}"
+    bad = "{x: {uniform: [0.9, 1.0]}, y: {uniform: [0.0, 0.1]}}"
+    best = "{x: 0.3, y: 0.6}"
+    first = autotune.fit(space("first", trials=2, model=good, export=f", promote: {promote}"))
+    assert first.promotion["promoted"] and first.promotion["reason"] == "no canonical model yet"
+    version_first = Path("models/toy").resolve()
+
+    worse = autotune.fit(space("worse", trials=2, model=bad, export=f", promote: {promote}"))
+    assert not worse.promotion["promoted"]
+    assert "not better than" in worse.promotion["reason"]
+    assert Path("models/toy").resolve() == version_first
+    assert json.loads(Path("models/toy/model.json").read_text())["name"] == "first"
+
+    better = autotune.fit(space("better", trials=1, model=best, export=f", promote: {promote}"))
+    assert better.promotion["promoted"], better.promotion
+    assert better.promotion["new"] > better.promotion["current"]
+    assert json.loads(Path("models/toy/model.json").read_text())["name"] == "better"
+
+
+def test_multi_objective_reports_a_pareto_front(in_tmp):
+    text = space("pareto", trials=6, search=", sampler: nsga2, scheduler: fifo").replace(
+        "metric: val_accuracy, mode: max", "metric: [val_accuracy, val_loss], mode: [max, min]"
+    )
+    result = autotune.fit(text)
+    assert result.pareto and all(r["trial_id"] in set(result.trials["trial_id"]) for r in result.pareto)
+    assert result.model_dir is not None
+
+
+def test_cli_run_prints_progress_and_a_summary(in_tmp, capsys):
+    from autotune.cli import main
+
+    Path("toy.yaml").write_text(space("cli", trials=4))
+    assert main(["run", "toy.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "Searching 'cli': 4 trials" in out
+    assert "[4/4] trial" in out
+    assert "trial     val_accuracy  epochs  status" in out
+    assert "Model:" in out and "TensorBoard: tensorboard --logdir" in out
+
+
+def test_cli_run_rejects_a_bad_space_before_ray_starts(in_tmp, capsys):
+    from autotune.cli import main
+
+    Path("bad.yaml").write_text(space("bad").replace("trials: 6", "trials: 0"))
+    assert main(["run", "bad.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml:" in err and "search.trials" in err and "Traceback" not in err
+    assert not Path("runs").exists()
