@@ -176,7 +176,7 @@ def test_simple_cnn_reaches_97_percent_on_shared_mnist(shared_mnist, tmp_path):
                              "test_fraction": 0.1})
     assert (len(data.train), len(data.val), len(data.test)) == (8000, 1000, 1000)
     cfg = {"model": {"arch": "simple_cnn", "width": 16, "depth": 3},
-           "optimizer": {"name": "sgd", "lr": 0.05, "nesterov": True, "schedule": "onecycle"},
+           "optimizer": {"name": "sgd", "lr": 0.1, "nesterov": True, "schedule": "onecycle"},
            "train": {"epochs": 3, "batch_size": 64, "device": "cpu"}}
     started = time.perf_counter()
     rec = run(cfg, data, tmp_path)

@@ -1,0 +1,89 @@
+"""Standalone speed of the image_classification recipe (no Ray): samples/second and epoch time on MNIST-10k.
+
+    python bench/standalone.py            # measures, prints, and rewrites its section of docs/benchmarks.md
+    python bench/standalone.py --no-write
+
+Trains each model for `--epochs` epochs on the shared MNIST 10k (8k train / 1k val / 1k test) with the recipe's
+own loop and reports the last epoch (the first one pays for warm-up). Torch's thread count is left as it is.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+from autotune.recipes import image_classification as recipe
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST = REPO / ".." / "shared" / "data" / "mnist"
+DOC = REPO / "docs" / "benchmarks.md"
+START, END = "<!-- standalone:start -->", "<!-- standalone:end -->"
+MODELS = {  # name -> model section (the built-in defaults, spelled out)
+    "simple_cnn": {"arch": "simple_cnn", "width": 32, "depth": 3},
+    "simple_cnn (width 16)": {"arch": "simple_cnn", "width": 16, "depth": 3},
+    "mlp": {"arch": "mlp", "width": 256, "depth": 2},
+}
+
+
+def measure(model: dict, data, epochs: int, batch_size: int) -> dict[str, float]:
+    reports: list[dict[str, float]] = []
+    config = {"model": model, "train": {"epochs": epochs, "batch_size": batch_size, "device": "cpu"},
+              "optimizer": {"name": "sgd", "lr": 0.05}}
+    recipe.train(config, lambda metrics, _dir: reports.append(metrics), data=data)
+    last = reports[1:] or reports
+    return {"samples_per_second": statistics.median(m["samples_per_second"] for m in last),
+            "epoch_seconds": statistics.median(m["epoch_seconds"] for m in last),
+            "val_accuracy": reports[-1]["val_accuracy"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    args = parser.parse_args()
+
+    data = recipe.load_data({"dataset": "idx", "root": str(MNIST), "val_fraction": 0.1, "test_fraction": 0.1})
+    load_before = os.getloadavg()[0]
+    rows = []
+    for name, model in MODELS.items():
+        result = measure(model, data, args.epochs, args.batch_size)
+        rows.append(f"| {name} | {result['samples_per_second']:,.0f} | {result['epoch_seconds']:.2f} | "
+                    f"{result['val_accuracy']:.3f} |")
+        print(rows[-1], flush=True)
+    command = "python bench/standalone.py" + (f" --epochs {args.epochs}" if args.epochs != 3 else "") + (
+        f" --batch-size {args.batch_size}" if args.batch_size != 128 else "")
+    section = "\n".join([
+        START,
+        "## Standalone recipe speed (no Ray)",
+        "",
+        f"Command: `{command}`. The image_classification recipe's own loop on MNIST-10k (the shared 10k test set",
+        f"split 8k train / 1k val / 1k test), batch size {args.batch_size}, SGD, CPU, median of epochs 2..{args.epochs}",
+        "(epoch 1 is warm-up). An epoch's time includes the validation pass; samples/second counts training only.",
+        "",
+        f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} torch threads; load average {load_before:.1f} when it started "
+        "(the machine is shared, so numbers vary by a factor of ~2 with other work on it).",
+        "",
+        f"| model | train samples/s | epoch on MNIST-10k (s) | val accuracy after {args.epochs} epochs |",
+        "|---|---:|---:|---:|",
+        *rows,
+        END,
+    ])
+    if not args.no_write:
+        text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+        pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+        text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
+        DOC.write_text(text.rstrip() + "\n")
+        print(f"wrote {DOC}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
