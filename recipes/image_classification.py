@@ -306,5 +306,4 @@ def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:
         "arch": state["config"]["model"]["arch"],
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "epoch": state["epoch"],
-        "metrics": state["metrics"],
     }
