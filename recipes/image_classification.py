@@ -236,14 +236,14 @@ def _amp_dtype(enabled: bool, device: torch.device) -> torch.dtype | None:
 
 @torch.no_grad()
 def _evaluate_split(model: torch.nn.Module, split: Split, data: Data, device: torch.device,
-                    amp: torch.dtype | None) -> tuple[float, float]:
-    """(mean loss, accuracy) of `model` on `split`."""
+                    amp: torch.dtype | None, *, normalize: bool = True) -> tuple[float, float]:
+    """(mean loss, accuracy) of `model` on `split` (`normalize=False`: the model takes [0, 1] pixels)."""
     model.eval()
     loss, correct = torch.zeros((), device=device), torch.zeros((), device=device)
     for x, y in split.batches(1024):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            logits = model(prepare(x, data)).float()
+            logits = model(prepare(x, data) if normalize else x.float() / 255).float()
         loss += F.cross_entropy(logits, y, reduction="sum")
         correct += (logits.argmax(1) == y).sum()
     return loss.item() / len(split), correct.item() / len(split)
@@ -270,7 +270,17 @@ def _restore_model(state: dict[str, Any]) -> torch.nn.Module:
 
 # -------------------------------------------------------------------------------------------------- evaluate
 def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
-    """test_accuracy and test_loss of a checkpoint on the held-out test split (never seen in train())."""
+    """test_accuracy and test_loss on the held-out test split (never seen in train()) of a checkpoint, or of
+    an exported model directory (its model.pt), so that a new export can be compared with the current one."""
+    if not (Path(checkpoint) / CHECKPOINT_FILE).is_file() and (Path(checkpoint) / "model.pt").is_file():
+        if data is None:
+            raise UserError(f"evaluating the exported model in {checkpoint} needs the data it was trained on")
+        device = pick_device("auto")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            model = torch.jit.load(str(Path(checkpoint) / "model.pt"), map_location=device)
+        loss, accuracy = _evaluate_split(model, data.test.to(device), data, device, None, normalize=False)
+        return {"test_accuracy": accuracy, "test_loss": loss}
     state = _load_state(checkpoint)
     data = load_data(state["config"]["data"]) if data is None else data
     _check_same_data(state, data)

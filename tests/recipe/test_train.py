@@ -134,6 +134,9 @@ def test_evaluate_export_and_predict(digits, tmp_path):
     assert card["labels"] == digits.labels and card["input_shape"] == [1, 8, 8]
     assert card["data_fingerprint"] == digits.fingerprint and card["arch"] == "simple_cnn"
     assert card["num_parameters"] > 0 and len(card["mean"]) == len(card["std"]) == 1
+    exported = recipe.evaluate(str(out), digits)  # the engine compares exports this way
+    assert exported["test_accuracy"] == pytest.approx(test["test_accuracy"], abs=0.01)
+    assert exported["test_loss"] == pytest.approx(test["test_loss"], rel=1e-3)
     (out / "model.json").write_text(json.dumps(card))
 
     predictor = load_model(out)
