@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -20,6 +21,8 @@ from autotune.space import Space
 from autotune.space import load_space as _load_space
 
 __all__ = ["fit", "load_space", "SearchFailed", "pareto_front"]
+
+log = logging.getLogger("autotune")
 
 
 class SearchFailed(AutotuneError):
@@ -80,13 +83,14 @@ def fit(
     recipe = recipes.load(space.recipe, space.base_dir)
     defaults, _ = space.defaults()
     data = recipe.load_data(space.config(defaults).get("data", {}))
+    shared = _data_is_shared(space, recipe)
     options = search.RunOptions(
         storage=storage, address=address, num_cpus=num_cpus, num_gpus=num_gpus,
         resume=resume, restart=restart, verbose=verbose,
     )
     started_ray = not search.ray_running()
     try:
-        grid, run_dir, seconds, interrupted = search.run_search(space, options, recipe=recipe, data=data)
+        grid, run_dir, seconds, interrupted = search.run_search(space, options, data=data if shared else None)
         trials = pd.DataFrame(search.trial_rows(grid, space))
         best = search.best_checkpoint(grid, space)
         if best is None:
@@ -116,6 +120,16 @@ def fit(
     finally:
         if started_ray:
             search.shutdown()
+
+
+def _data_is_shared(space: Space, recipe: Any) -> bool:
+    """One load of the data serves every trial unless the search samples a key that changes what is loaded."""
+    training_only = set(getattr(recipe, "TRAINING_ONLY_DATA_KEYS", ()))
+    searched = {p.name.split(".", 1)[1] for p in space.params if p.name.startswith("data.")}
+    loading = sorted(searched - training_only)
+    if loading:
+        log.warning("data.%s is searched: each trial loads its own data", ", data.".join(loading))
+    return not loading
 
 
 def _best_epoch(history: pd.DataFrame | None, metric: str, mode: str) -> dict[str, float]:

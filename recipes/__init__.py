@@ -6,9 +6,13 @@ A recipe is a module with:
 - `load_data(data: dict) -> Data`: loads the data once (per node), separate from training;
 - `train(config, report, *, data=None, checkpoint=None)`: trains one configuration, calling
   `report(metrics, checkpoint_dir)` once per epoch; resumes from the `checkpoint` directory when given;
-- `evaluate(checkpoint, data) -> dict`: metrics on the held-out test split;
+- `evaluate(path, data) -> dict`: metrics on the held-out test split, of a checkpoint or of an exported model
+  directory (the engine measures the export it ships, and compares it with the current canonical model);
 - `export(checkpoint, data, out_dir) -> dict`: writes a self-contained, loadable model into `out_dir`
   and returns what the model card records about it.
+
+Optionally `TRAINING_ONLY_DATA_KEYS`: data keys that `load_data` ignores, so searching them still shares one
+load of the data. Searching any other `data.` key makes each trial load its own data.
 
 Recipes never import ray. A `recipe:` in a space is a name of a module here, or a path to a `.py` file.
 """

@@ -85,10 +85,14 @@ def with_defaults(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------------------------ data
+# data keys that only change training, not what load_data returns: a search over them still shares one load
+TRAINING_ONLY_DATA_KEYS = ("augment",)
+
+
 def load_data(data: dict[str, Any]) -> Data:
     """Load and split the dataset once (the engine calls this once per node and passes `data=` to each trial)."""
     data = with_defaults({"data": data})["data"]
-    return load(**{k: v for k, v in data.items() if k != "augment"})
+    return load(**{k: v for k, v in data.items() if k not in TRAINING_ONLY_DATA_KEYS})
 
 
 # ----------------------------------------------------------------------------------------------------- model

@@ -234,10 +234,25 @@ def _searcher(space: Space, run_dir: Path) -> Any:
     return searcher
 
 
-def _trainable(space: Space, data: Any) -> Any:
-    resources = space.search.resources
-    fn = tune.with_parameters(_trial, space=space, data=data)
-    return tune.with_resources(fn, {"cpu": resources.cpu, "gpu": resources.gpu})
+def _resources(space: Space, options: RunOptions) -> dict[str, float]:
+    """The trial's resources; a GPU share on a local Ray without a GPU falls back to the CPU, with a warning."""
+    cpu, gpu = space.search.resources.cpu, space.search.resources.gpu
+    available = ray.cluster_resources().get("GPU", 0)
+    if gpu > 0 and available == 0:
+        if options.address:
+            raise UserError(
+                f"search.resources.gpu is {gpu} but the Ray cluster at {options.address!r} has no GPU; "
+                f"add GPU nodes or set --set search.resources.gpu=0"
+            )
+        log.warning("search.resources.gpu is %s but this machine has no GPU: the trials run on the CPU", gpu)
+        gpu = 0.0
+    if gpu > available > 0:
+        raise UserError(f"search.resources.gpu is {gpu} but the largest Ray offers is {available} GPU(s)")
+    return {"cpu": cpu, "gpu": gpu}
+
+
+def _trainable(space: Space, data: Any, resources: dict[str, float]) -> Any:
+    return tune.with_resources(tune.with_parameters(_trial, space=space, data=data), resources)
 
 
 def _run_dir_state(space: Space, options: RunOptions, run_dir: Path) -> bool:
@@ -266,7 +281,7 @@ def _run_dir_state(space: Space, options: RunOptions, run_dir: Path) -> bool:
     return True
 
 
-def run_search(space: Space, options: RunOptions, *, recipe: Any, data: Any) -> tuple[Any, Path, float, bool]:
+def run_search(space: Space, options: RunOptions, *, data: Any) -> tuple[Any, Path, float, bool]:
     """Run the trials. Returns (Ray's ResultGrid, the run dir, seconds, whether the search was interrupted)."""
     storage = _storage(options)
     local = "://" not in storage
@@ -278,7 +293,7 @@ def run_search(space: Space, options: RunOptions, *, recipe: Any, data: Any) -> 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _init_ray(space, options)
 
-    trainable = _trainable(space, data)
+    trainable = _trainable(space, data, _resources(space, options))
     metric, mode = space.search.metric[0], space.search.mode[0]
     stopper = (
         _TargetStopper(dict(space.search.stop), dict(zip(space.search.metric, space.search.mode)))
