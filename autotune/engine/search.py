@@ -334,8 +334,37 @@ def run_search(space: Space, options: RunOptions, *, data: Any) -> tuple[Any, Pa
         )
     grid = tuner.fit()
     seconds = time.perf_counter() - start
-    interrupted = any(r.metrics is None and r.error is None for r in grid) or len(grid) < space.search.trials
+    # Ctrl-C (Ray catches SIGINT) leaves trials neither TERMINATED nor ERROR; a time budget or target does not.
+    interrupted = any(t.status not in ("TERMINATED", "ERROR") for t in grid._experiment_analysis.trials)
+    cut_short = space.search.time_budget or space.search.sampler == "grid" or (stopper and stopper.reached)
+    interrupted = interrupted or (len(grid) < space.search.trials and not cut_short)
+    if local and not interrupted:  # an interrupted run's RUNNING trials continue when it is resumed
+        _close_orphaned_trials(run_dir, space.name)
+        _set_aside_orphaned_dirs(run_dir, grid)
     return grid, run_dir, seconds, interrupted
+
+
+def _close_orphaned_trials(run_dir: Path, name: str) -> None:
+    """Mark FAIL the study's trials left RUNNING by a killed or interrupted run (Optuna would wait forever)."""
+    storage = optuna.storages.RDBStorage(f"sqlite:///{run_dir / 'study.db'}")
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:  # no trial was ever asked for
+        return
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+
+
+def _set_aside_orphaned_dirs(run_dir: Path, grid: Any) -> None:
+    """Trial folders no record knows of (started after Ray's last state save, then killed) move out of the run."""
+    known = {Path(r.path).name for r in grid if r.path}
+    orphans = [d for d in run_dir.glob("trial_*") if d.is_dir() and d.name not in known]
+    if orphans:
+        aside = run_dir.parent / f"{run_dir.name}.orphaned"
+        aside.mkdir(exist_ok=True)
+        for folder in orphans:
+            shutil.move(str(folder), aside / folder.name)
+        log.info("moved %d partial trial folder(s) of the killed run to %s", len(orphans), aside)
 
 
 def trial_rows(grid: Any, space: Space) -> list[dict[str, Any]]:

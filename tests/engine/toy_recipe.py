@@ -23,6 +23,7 @@ SCHEMA = Schema(
         sleep=Field(float, default=0.0, low=0.0),
         fail_if_x_above=Field(float, default=2.0),
         nan_if_x_above=Field(float, default=2.0),
+        fail_once_in=Field(str, default="", help="a folder: each trial fails once at epoch 2, then succeeds"),
     ),
 )
 
@@ -46,6 +47,10 @@ def train(config: dict, report, *, data=None, checkpoint: str | None = None) -> 
             time.sleep(cfg["sleep"])
         if model["x"] > cfg["fail_if_x_above"]:
             raise ValueError(f"x={model['x']:.3f} is too large for this toy")
+        marker = Path(cfg["fail_once_in"], f"{model['x']:.12f}") if cfg["fail_once_in"] else None
+        if marker and epoch == 2 and not marker.exists():
+            marker.touch()
+            raise RuntimeError("a one-off failure (node lost)")
         if model["x"] > cfg["nan_if_x_above"]:
             raise TrialError(f"non-finite training loss at epoch {epoch}")
         acc = _score(model, epoch, cfg["epochs"])
