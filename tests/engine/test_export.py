@@ -1,0 +1,125 @@
+"""The canonical model is replaced atomically, by policy, one exporter at a time."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from autotune.engine import export as export_module
+from autotune.engine.export import export_model, versions_dir
+
+
+def writer(value: float, *, sleep: float = 0.0, crash_after_first_file: bool = False, log: list | None = None):
+    def write(out: Path) -> dict:
+        started = time.perf_counter()
+        (out / "weights.json").write_text(json.dumps({"value": value}))
+        if crash_after_first_file:
+            raise OSError("disk full (injected)")
+        time.sleep(sleep)
+        (out / "extra.bin").write_bytes(b"x" * 1024)
+        if log is not None:
+            log.append((started, time.perf_counter()))
+        return {"labels": ["a"], "value": value}
+
+    return write
+
+
+def evaluate(model_dir: Path) -> dict:
+    return {"test_accuracy": json.loads((Path(model_dir) / "weights.json").read_text())["value"]}
+
+
+def export(target: Path, value: float, promote: str = "always", **kwargs) -> dict:
+    return export_model(target, write=writer(value, **kwargs), evaluate=evaluate, card={"name": f"v{value}"},
+                        metric="val_accuracy", mode="max", promote=promote)
+
+
+def load(target: Path) -> dict:
+    card = json.loads((target / "model.json").read_text())
+    assert evaluate(target)["test_accuracy"] == card["value"]  # weights and card belong together
+    return card
+
+
+def test_the_first_export_creates_the_canonical_link(tmp_path):
+    target = tmp_path / "models" / "m"
+    decision = export(target, 0.5)
+    assert decision["promoted"] and target.is_symlink()
+    card = load(target)
+    assert card["value"] == 0.5 and card["test_metrics"] == {"test_accuracy": 0.5}
+    assert card["promotion"]["reason"] == "no canonical model yet"
+
+
+@pytest.mark.parametrize("where", ["write", "evaluate", "card", "swap"])
+def test_a_crash_during_export_leaves_the_previous_model_intact(tmp_path, monkeypatch, where):
+    target = tmp_path / "m"
+    export(target, 0.5)
+    if where == "write":
+        with pytest.raises(OSError, match="injected"):
+            export(target, 0.9, crash_after_first_file=True)
+    else:
+        failing = {"evaluate": "_decide", "card": "_write_json", "swap": "_point"}[where]
+
+        def crash(*args, **kwargs):
+            raise OSError(f"crash in {failing} (injected)")
+
+        monkeypatch.setattr(export_module, failing, crash)
+        with pytest.raises(OSError, match="injected"):
+            export(target, 0.9)
+        monkeypatch.undo()
+    assert load(target)["value"] == 0.5
+    # The next export cleans the partial version up and succeeds.
+    export(target, 0.7)
+    assert load(target)["value"] == 0.7
+    assert not [p for p in versions_dir(target).iterdir() if p.name.endswith(".partial")]
+
+
+def test_promote_if_better_both_ways(tmp_path):
+    target = tmp_path / "m"
+    export(target, 0.8, "if_better")
+    worse = export(target, 0.6, "if_better")
+    assert not worse["promoted"] and worse["current"] == 0.8 and worse["new"] == 0.6
+    assert load(target)["value"] == 0.8
+    better = export(target, 0.9, "if_better")
+    assert better["promoted"] and load(target)["value"] == 0.9
+    assert "better than the current model's 0.8000" in better["reason"]
+
+
+def test_promote_never_only_exports_a_first_model(tmp_path):
+    target = tmp_path / "m"
+    assert export(target, 0.5, "never")["promoted"]
+    assert not export(target, 0.9, "never")["promoted"]
+    assert load(target)["value"] == 0.5
+
+
+def test_old_versions_are_pruned(tmp_path):
+    target = tmp_path / "m"
+    for value in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6):
+        export(target, value)
+    versions = [p for p in versions_dir(target).iterdir()]
+    assert len(versions) == 1 + export_module.KEEP_VERSIONS
+    assert load(target)["value"] == 0.6
+
+
+def test_two_exporters_never_interleave(tmp_path):
+    target = tmp_path / "m"
+    spans: list = []
+    threads = [threading.Thread(target=export, args=(target, v), kwargs={"sleep": 0.3, "log": spans})
+               for v in (0.3, 0.4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    (a_start, a_end), (b_start, b_end) = sorted(spans)
+    assert a_end <= b_start, spans
+    assert load(target)["value"] in (0.3, 0.4)
+
+
+def test_an_unwritable_export_dir_is_a_clear_error(tmp_path):
+    from autotune.errors import UserError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(UserError, match="cannot write the model to .*set export.dir to a writable folder"):
+        export(blocker / "models" / "m", 0.5)
