@@ -9,6 +9,7 @@ import json
 import logging
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from autotune import recipes
-from autotune.errors import AutotuneError
+from autotune.errors import AutotuneError, UserError
 from autotune.space import Space
 from autotune.space import load_space as _load_space
 
@@ -68,6 +69,7 @@ def fit(
     resume: bool = False,
     restart: bool = False,
     export: bool = True,
+    if_data_changed: bool = False,
     verbose: int = 0,
 ) -> Any:
     """Run the search the space describes and export the best model. Returns a `SearchResult`.
@@ -75,6 +77,11 @@ def fit(
     `space` is a path, a YAML string, a dict or a loaded `Space`; `overrides` are `key.path=value` strings.
     `address` joins an existing Ray cluster ("auto" or "ray://host:port"); `storage` is a folder or URI for
     the run (trials, checkpoints, the Optuna study, TensorBoard logs).
+
+    `if_data_changed=True` is for retraining pipelines: it returns None, doing nothing, when the data is the
+    one the current canonical model was trained on; otherwise it searches in a run named after the data
+    (resumed if a previous retrain was cut short), with the current model's parameters as the first trial, and
+    promotes the new model only if it beats the current one on the new test split.
     """
     from autotune.engine import search
     from autotune.engine.result import SearchResult
@@ -84,13 +91,21 @@ def fit(
     defaults, _ = space.defaults()
     data = recipe.load_data(space.config(defaults).get("data", {}))
     shared = _data_is_shared(space, recipe)
+    warm_start: list[dict[str, Any]] = []
+    if if_data_changed:
+        retrain = _retrain_plan(space, data, storage)
+        if retrain is None:
+            return None
+        space, warm_start, resume = retrain
     options = search.RunOptions(
         storage=storage, address=address, num_cpus=num_cpus, num_gpus=num_gpus,
         resume=resume, restart=restart, verbose=verbose,
     )
     started_ray = not search.ray_running()
     try:
-        grid, run_dir, seconds, interrupted = search.run_search(space, options, data=data if shared else None)
+        grid, run_dir, seconds, interrupted = search.run_search(
+            space, options, data=data if shared else None, warm_start=warm_start
+        )
         trials = pd.DataFrame(search.trial_rows(grid, space))
         best = search.best_checkpoint(grid, space)
         if best is None:
@@ -120,6 +135,33 @@ def fit(
     finally:
         if started_ray:
             search.shutdown()
+
+
+def current_card(space: Space) -> dict[str, Any] | None:
+    """The model card of the canonical model at `export.dir`, or None when there is none."""
+    card = Path(space.export.dir).expanduser() / "model.json"
+    return json.loads(card.read_text()) if card.is_file() else None
+
+
+def _retrain_plan(space: Space, data: Any, storage: str) -> tuple[Space, list[dict[str, Any]], bool] | None:
+    """(space renamed after the data, warm-start points, resume?) or None when the data has not changed."""
+    fingerprint = str(getattr(data, "fingerprint", "") or "")
+    if not fingerprint:
+        raise UserError(f"recipe {space.recipe!r} gives its data no fingerprint: --if-data-changed cannot compare it")
+    card = current_card(space)
+    if card and card.get("data_fingerprint") == fingerprint:
+        log.info("The data is unchanged (fingerprint %s) since %s was trained: nothing to do.",
+                 fingerprint[:12], space.export.dir)
+        return None
+    names = {p.name for p in space.params}
+    warm = [{k: v for k, v in card.get("params", {}).items() if k in names}] if card else []
+    log.info("The data changed (fingerprint %s, the current model's is %s): searching again%s.",
+             fingerprint[:12], (card or {}).get("data_fingerprint", "none")[:12],
+             ", starting from the current model's configuration" if warm and warm[0] else "")
+    promote = "if_better" if space.export.promote == "always" else space.export.promote
+    space = replace(space, name=f"{space.name}-data-{fingerprint[:8]}", export=replace(space.export, promote=promote))
+    resume = "://" not in storage and (Path(storage).expanduser() / space.name / "tuner.pkl").exists()
+    return space, [w for w in warm if w], resume
 
 
 def _data_is_shared(space: Space, recipe: Any) -> bool:

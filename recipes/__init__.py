@@ -18,6 +18,7 @@ Recipes never import ray. A `recipe:` in a space is a name of a module here, or 
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import pkgutil
@@ -46,7 +47,7 @@ def load(name: str, base: str | Path | None = None) -> ModuleType:
             path = Path(base) / path
         if not path.is_file():
             raise UserError(f"recipe file {str(path)!r} does not exist")
-        module_name = f"autotune_recipe_{abs(hash(str(path.resolve())))}"
+        module_name = f"autotune_recipe_{path.stem}_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]}"
         module = sys.modules.get(module_name)
         if module is None:
             spec = importlib.util.spec_from_file_location(module_name, path)

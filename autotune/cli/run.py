@@ -14,6 +14,7 @@ examples:
   autotune run search_spaces/mnist.yaml --set search.trials=50 more trials
   autotune run search_spaces/mnist.yaml --resume               continue an interrupted search
   autotune run search_spaces/mnist.yaml --address auto         use a running Ray cluster (docs/cluster.md)
+  autotune run search_spaces/mnist.yaml --if-data-changed      retrain only when the data changed
   tensorboard --logdir runs/mnist                              compare the trials
 """
 
@@ -32,6 +33,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     group.add_argument("--resume", action="store_true", help="continue the interrupted run of this space")
     group.add_argument("--restart", action="store_true", help="delete the existing run of this space first")
     parser.add_argument("--no-export", action="store_true", help="search only; do not export a model")
+    parser.add_argument(
+        "--if-data-changed", action="store_true",
+        help="retrain only when the data differs from the current model's (warm-started, promoted only if "
+        "better); for cron/CI, see docs/retraining.md",
+    )
     parser.set_defaults(func=run)
 
 
@@ -58,12 +64,16 @@ def _run(args: argparse.Namespace) -> int:
     from autotune.engine.summary import format_summary
 
     space = load_space(args.space, args.overrides)  # every problem is reported before Ray starts
-    print(f"Searching {space.name!r}: {space.search.trials} trials, sampler {space.search.sampler}, "
-          f"scheduler {space.search.scheduler}, metric {'/'.join(space.search.metric)}", flush=True)
+    if not args.if_data_changed:
+        print(f"Searching {space.name!r}: {space.search.trials} trials, sampler {space.search.sampler}, "
+              f"scheduler {space.search.scheduler}, metric {'/'.join(space.search.metric)}", flush=True)
     result = fit(
         space, storage=args.storage, address=args.address, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
         resume=args.resume, restart=args.restart, export=not args.no_export, verbose=args.verbose,
+        if_data_changed=args.if_data_changed,
     )
+    if result is None:  # --if-data-changed and the data is the current model's
+        return 0
     print()
     print(format_summary(result))
     if result.interrupted:

@@ -218,7 +218,7 @@ def _init_ray(space: Space, options: RunOptions) -> None:
     ray.init(_temp_dir=f"/tmp/rt_{os.getpid()}", **kwargs)
 
 
-def _searcher(space: Space, run_dir: Path) -> Any:
+def _searcher(space: Space, run_dir: Path, warm_start: list[dict[str, Any]]) -> Any:
     metric, mode = space.search.metric, space.search.mode
     storage = optuna.storages.RDBStorage(f"sqlite:///{run_dir / 'study.db'}")
     searcher = _Searcher(
@@ -228,6 +228,7 @@ def _searcher(space: Space, run_dir: Path) -> Any:
         sampler=make_sampler(space.search, space.params),
         storage=storage,
         study_name=space.name,
+        points_to_evaluate=warm_start or None,
     )
     if space.search.max_concurrent:
         return ConcurrencyLimiter(searcher, max_concurrent=space.search.max_concurrent)
@@ -251,7 +252,25 @@ def _resources(space: Space, options: RunOptions) -> dict[str, float]:
     return {"cpu": cpu, "gpu": gpu}
 
 
+def _ship_user_code(space: Space) -> None:
+    """Recipes loaded from a path and `custom:` files are no importable modules on other nodes: send their
+    code along by value, so the data objects they define unpickle in every trial."""
+    from ray import cloudpickle
+
+    from autotune import recipes
+
+    modules = [recipes.load(space.recipe, space.base_dir)]
+    if space.custom:
+        from autotune.space import import_custom
+
+        modules.append(import_custom(space.custom))
+    for module in modules:
+        if not module.__name__.startswith("autotune."):
+            cloudpickle.register_pickle_by_value(module)
+
+
 def _trainable(space: Space, data: Any, resources: dict[str, float]) -> Any:
+    _ship_user_code(space)
     return tune.with_resources(tune.with_parameters(_trial, space=space, data=data), resources)
 
 
@@ -281,7 +300,7 @@ def _run_dir_state(space: Space, options: RunOptions, run_dir: Path) -> bool:
     return True
 
 
-def run_search(space: Space, options: RunOptions, *, data: Any) -> tuple[Any, Path, float, bool]:
+def run_search(space: Space, options: RunOptions, *, data: Any, warm_start: list[dict[str, Any]] = ()) -> tuple[Any, Path, float, bool]:
     """Run the trials. Returns (Ray's ResultGrid, the run dir, seconds, whether the search was interrupted)."""
     storage = _storage(options)
     local = "://" not in storage
@@ -311,7 +330,7 @@ def run_search(space: Space, options: RunOptions, *, data: Any) -> tuple[Any, Pa
             tune_config=tune.TuneConfig(
                 metric=metric,
                 mode=mode,
-                search_alg=_searcher(space, run_dir),
+                search_alg=_searcher(space, run_dir, list(warm_start)),
                 scheduler=make_scheduler(space),
                 num_samples=space.search.trials,
                 time_budget_s=space.search.time_budget,

@@ -9,6 +9,7 @@ import json
 import math
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from autotune.errors import TrialError
@@ -28,8 +29,17 @@ SCHEMA = Schema(
 )
 
 
-def load_data(data: dict) -> dict:
-    return {"size": data["size"], "fingerprint": f"toy-{data['size']}"}
+@dataclass(frozen=True)
+class ToyData:
+    size: int
+
+    @property
+    def fingerprint(self) -> str:
+        return f"toy-{self.size}"
+
+
+def load_data(data: dict) -> ToyData:
+    return ToyData(data["size"])
 
 
 def _score(model: dict, epoch: int, epochs: int) -> float:
@@ -68,4 +78,4 @@ def evaluate(model_dir: str, data) -> dict:
 def export(checkpoint: str, data, out_dir: str) -> dict:
     state = json.loads((Path(checkpoint) / "state.json").read_text())
     Path(out_dir, "toy_model.json").write_text(json.dumps(state))
-    return {"labels": ["toy"], "data_fingerprint": data["fingerprint"], "arch": "point"}
+    return {"labels": ["toy"], "data_fingerprint": data.fingerprint, "arch": "point"}
