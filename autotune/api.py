@@ -110,7 +110,7 @@ def fit(
         best = search.best_checkpoint(grid, space)
         if best is None:
             raise SearchFailed(_failure_text(trials))
-        best_result, checkpoint = best
+        best_result, checkpoint, best_metrics = best
         params = dict(best_result.config)
         result = SearchResult(
             name=space.name,
@@ -120,7 +120,8 @@ def fit(
             best_trial_id=Path(best_result.path).name.removeprefix("trial_"),
             best_params=params,
             best_config=space.config(params),
-            best_metrics=_best_epoch(best_result.metrics_dataframe, space.search.metric[0], space.search.mode[0]),
+            best_metrics={k: float(v) for k, v in best_metrics.items()
+                          if isinstance(v, (int, float)) and not isinstance(v, bool)},
             trials=trials,
             seconds=seconds,
             interrupted=interrupted,
@@ -172,15 +173,6 @@ def _data_is_shared(space: Space, recipe: Any) -> bool:
     if loading:
         log.warning("data.%s is searched: each trial loads its own data", ", data.".join(loading))
     return not loading
-
-
-def _best_epoch(history: pd.DataFrame | None, metric: str, mode: str) -> dict[str, float]:
-    """The metrics of the trial's best epoch (the one whose checkpoint is exported)."""
-    if history is None or metric not in history or history[metric].dropna().empty:
-        return {}
-    index = history[metric].idxmax() if mode == "max" else history[metric].idxmin()
-    row = history.loc[index]
-    return {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def _failure_text(trials: pd.DataFrame) -> str:

@@ -68,11 +68,17 @@ class _Searcher(OptunaSearch):
         super().on_trial_complete(trial_id, None if error else result, error)
 
 
-class _TargetStopper(tune.Stopper):
-    """`search.stop: {metric: target}`: once any trial reaches every target, the whole search stops."""
+class _TargetStopper(tune.Stopper, tune.Callback):
+    """`search.stop: {metric: target}`: once a trial reaches every target, the whole search stops.
+
+    The trial that reached it stops first; the others stop once its checkpoint is saved (stopping everything
+    at the same step would drop that checkpoint: the best one).
+    """
 
     def __init__(self, targets: dict[str, float], modes: dict[str, str]) -> None:
-        self.targets, self.modes, self.reached = targets, modes, False
+        self.targets, self.modes = targets, modes
+        self.reached: str | None = None
+        self.saved = False
 
     def _hit(self, metric: str, value: float | None) -> bool:
         if value is None:
@@ -81,12 +87,18 @@ class _TargetStopper(tune.Stopper):
         return value <= target if self.modes.get(metric) == "min" else value >= target
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        if all(self._hit(m, result.get(m)) for m in self.targets):
-            self.reached = True
-        return self.reached
+        if self.reached is None and all(self._hit(m, result.get(m)) for m in self.targets):
+            self.reached = trial_id
+        return self.reached is not None
+
+    def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
+        self.saved = self.saved or trial.trial_id == self.reached
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.saved = self.saved or trial.trial_id == self.reached
 
     def stop_all(self) -> bool:
-        return self.reached
+        return self.saved
 
 
 class _Progress(tune.Callback):
@@ -341,7 +353,7 @@ def run_search(space: Space, options: RunOptions, *, data: Any, warm_start: list
                 name=space.name,
                 storage_path=storage,
                 stop=stopper,
-                callbacks=[progress],
+                callbacks=[progress, stopper] if stopper else [progress],
                 verbose=2 if options.verbose > 1 else 1 if options.verbose else 0,
                 checkpoint_config=tune.CheckpointConfig(
                     num_to_keep=space.search.keep_checkpoints,
@@ -423,19 +435,21 @@ def _error_text(error: BaseException) -> str:
     return last if ":" in last else f"{type(cause).__name__}: {last}"
 
 
-def best_checkpoint(grid: Any, space: Space) -> tuple[Any, Any] | None:
-    """The best trial (by its best epoch) and that epoch's `Checkpoint`, or None if no trial reported."""
+def best_checkpoint(grid: Any, space: Space) -> tuple[Any, Any, dict[str, Any]] | None:
+    """The best checkpointed epoch over all trials: (its trial's Result, its Checkpoint, its metrics).
+
+    None when no trial saved a checkpoint with a finite metric (e.g. every trial failed at once).
+    """
     metric, mode = space.search.metric[0], space.search.mode[0]
-    try:
-        best = grid.get_best_result(metric, mode, scope="all")
-    except RuntimeError:
-        return None
-    if best is None or best.metrics is None:
-        return None
-    checkpoint = best.get_best_checkpoint(metric, mode) or best.checkpoint
-    if checkpoint is None:
-        return None
-    return best, checkpoint
+    best: tuple[Any, Any, dict[str, Any]] | None = None
+    for result in grid:
+        for checkpoint, metrics in result.best_checkpoints or []:
+            value = metrics.get(metric)
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                continue
+            if best is None or (value > best[2][metric] if mode == "max" else value < best[2][metric]):
+                best = (result, checkpoint, metrics)
+    return best
 
 
 def shutdown() -> None:

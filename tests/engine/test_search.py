@@ -176,3 +176,22 @@ def test_cli_run_rejects_a_bad_space_before_ray_starts(in_tmp, capsys):
     err = capsys.readouterr().err
     assert "bad.yaml:" in err and "search.trials" in err and "Traceback" not in err
     assert not Path("runs").exists()
+
+
+def test_a_reached_target_stops_the_whole_search(in_tmp):
+    result = autotune.fit(space("target", trials=20, search=", stop: {val_accuracy: 0.3}"))
+    assert len(result.trials) < 20 and not result.interrupted
+    assert result.trials["val_accuracy"].max() >= 0.3 and result.model_dir is not None
+
+
+def test_a_time_budget_ends_the_search_without_calling_it_interrupted(in_tmp):
+    result = autotune.fit(space("budget", trials=50, train="{epochs: 3, sleep: 0.3}", search=", time_budget: 15s"))
+    assert len(result.trials) < 50 and not result.interrupted and result.model_dir is not None
+
+
+def test_grid_sampler_runs_every_grid_point(in_tmp):
+    text = space("grid", trials=6, model="{x: {grid: [0.1, 0.3, 0.5]}, y: {grid: [0.2, 0.6]}}",
+                 search=", sampler: grid, scheduler: fifo")
+    result = autotune.fit(text, export=False)
+    points = sorted(zip(result.trials["p:model.x"], result.trials["p:model.y"]))
+    assert points == sorted((x, y) for x in (0.1, 0.3, 0.5) for y in (0.2, 0.6))
