@@ -203,6 +203,7 @@ def _export(space: Space, recipe: Any, data: Any, checkpoint_dir: Path, result: 
         "metrics": result.best_metrics,
         "search": {"metric": list(space.search.metric), "mode": list(space.search.mode)},
         "top_trials": _top_trials(result),
+        **({"pareto": json.loads(json.dumps(result.pareto, default=str))} if result.pareto else {}),
         "run_dir": str(result.run_dir),
         "versions": library_versions(),
     }

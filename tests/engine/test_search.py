@@ -153,7 +153,8 @@ def test_multi_objective_reports_a_pareto_front(in_tmp):
     )
     result = autotune.fit(text)
     assert result.pareto and all(r["trial_id"] in set(result.trials["trial_id"]) for r in result.pareto)
-    assert result.model_dir is not None
+    card = json.loads(Path("models/toy/model.json").read_text())
+    assert [r["trial_id"] for r in card["pareto"]] == [r["trial_id"] for r in result.pareto]
 
 
 def test_cli_run_prints_progress_and_a_summary(in_tmp, capsys):
