@@ -207,6 +207,7 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
             "val_accuracy": val_accuracy,
             "epoch_seconds": time.perf_counter() - started,
             "samples_per_second": seen / train_seconds,
+            "num_parameters": sum(p.numel() for p in model.parameters()),  # a second objective (size)
         }
 
         # -------------------------------------------------------------------------------------- checkpoint
