@@ -16,6 +16,9 @@ COMMANDS = {
     "ls": "ls",
     "train": "train",
     "run": "run",
+    "predict": "predict",
+    "serve": "serve",
+    "report": "report",
 }
 
 DESCRIPTION = """\
@@ -25,6 +28,9 @@ examples:
   autotune check search_spaces/digits.yaml            validate a search space, print its parameters
   autotune train search_spaces/digits.yaml            train one configuration, no Ray
   autotune run search_spaces/digits.yaml              run the search, export the best model
+  autotune predict models/digits seven.png            label images with the exported model
+  autotune serve models/digits                        an HTTP service: POST /predict, GET /health, GET /model
+  autotune report runs/digits                         an HTML report of the search and the best model
   autotune ls models                                  list registered models
 """
 

@@ -1,0 +1,127 @@
+"""What an exported model is given and what it answers, shared by `autotune predict` and `autotune serve`.
+
+    image = open_image(data)                         # bytes of a PNG/JPEG/...: checked, then decoded
+    pixels = to_pixels(image, model.input_shape)     # uint8 (C, H, W): converted and resized as the model expects
+    records(model, [pixels], ["cat.png"], top_k=3)   # [{"file", "label", "probability", "top_k": [...]}]
+
+Inputs are checked before they are decoded (format, pixel count: no decompression bombs); a bad one raises
+`BadInput`, whose `status` is the HTTP status `serve` answers with.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from autotune.errors import UserError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from autotune.vision.predictor import Predictor
+
+__all__ = ["BadInput", "IMAGE_FORMATS", "MAX_PIXELS", "open_image", "to_pixels", "array_batch", "records"]
+
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")  # what Pillow may decode; nothing else is tried
+MAX_PIXELS = 4096 * 4096  # per image, checked on the header before decoding
+
+
+class BadInput(UserError):
+    """An input the model cannot be given: not an image, too large, undecodable, the wrong shape."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def open_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> Image:
+    """Decode image bytes, refusing empty input, other formats and images over `max_pixels` before decoding."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if not data:
+        raise BadInput("empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+            width, height = image.size
+            if width * height > max_pixels:
+                raise BadInput(f"image of {width}x{height} pixels is over the limit of {max_pixels} pixels", 413)
+            image.load()
+            return ImageOps.exif_transpose(image)
+    except UnidentifiedImageError:
+        raise BadInput(f"not an image in a supported format ({', '.join(IMAGE_FORMATS)})", 415) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise BadInput(str(err), 413) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:  # truncated or corrupt data
+        raise BadInput(f"cannot decode the image: {err}", 422) from None
+
+
+def _eight_bit(image: Image) -> Image:
+    """16-bit and float images scaled to 8 bits (Pillow's own conversion clips them instead)."""
+    from PIL import Image as PILImage
+
+    if image.mode not in ("I", "F") and not image.mode.startswith("I;16"):
+        return image
+    array = np.asarray(image, dtype=np.float64)
+    if image.mode == "F" and array.max(initial=0) <= 1:
+        array = array * 255
+    elif image.mode != "F" and array.max(initial=0) > 255:
+        array = array / 257  # 0..65535 -> 0..255
+    return PILImage.fromarray(np.clip(np.rint(array), 0, 255).astype(np.uint8), mode="L")
+
+
+def to_pixels(image: Image, input_shape: Sequence[int]) -> np.ndarray:
+    """An image of any size and mode as the uint8 (C, H, W) array the model takes: grey or RGB (alpha dropped),
+    resized (bilinear, as the image datasets are) to the model's input size."""
+    from PIL import Image as PILImage
+
+    channels, height, width = input_shape
+    image = _eight_bit(image).convert("L" if channels == 1 else "RGB")
+    if image.size != (width, height):
+        image = image.resize((width, height), PILImage.Resampling.BILINEAR)
+    array = np.asarray(image, dtype=np.uint8)
+    return array[None].copy() if channels == 1 else array.transpose(2, 0, 1).copy()
+
+
+def array_batch(array: Any, input_shape: Sequence[int]) -> np.ndarray:
+    """A `.npy` array (one image or a batch) as uint8 or float32 (N, C, H, W) pixels; floats must be in [0, 1]."""
+    if not isinstance(array, np.ndarray):
+        raise BadInput(f"not a .npy array but {type(array).__name__}")
+    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.number):
+        raise BadInput(f"array of dtype {array.dtype} holds no pixel values")
+    if np.issubdtype(array.dtype, np.integer):
+        if array.size and (array.min() < 0 or array.max() > 255):
+            raise BadInput(f"integer pixels must lie in 0..255, got {array.min()}..{array.max()}")
+        array = array.astype(np.uint8)
+    else:
+        if not np.isfinite(array).all() or (array.size and (array.min() < 0 or array.max() > 1)):
+            raise BadInput("float pixels must be finite and lie in [0, 1] (or save uint8 0..255)")
+        array = array.astype(np.float32)
+    channels, height, width = input_shape
+    shape = tuple(input_shape)
+    if array.shape in ((height, width), (height, width, channels), shape):
+        array = array[None]  # one image
+    if array.ndim == 3 and array.shape[1:] == (height, width) and channels == 1:
+        array = array[:, None]
+    elif array.ndim == 4 and array.shape[1:] == (height, width, channels):
+        array = array.transpose(0, 3, 1, 2)
+    if array.ndim != 4 or array.shape[1:] != shape or len(array) == 0:
+        raise BadInput(f"array of shape {array.shape} is neither one image nor a batch of the model's input "
+                       f"{shape} (C, H, W) or (H, W, C); save images as PNG to have them resized")
+    return array
+
+
+def records(model: Predictor, pixels: Sequence[np.ndarray] | np.ndarray, names: Sequence[str],
+            top_k: int = 3) -> list[dict[str, Any]]:
+    """One JSON-ready record per image: its name, the most probable label and the `top_k` labels."""
+    result = model.predict(np.stack(pixels) if isinstance(pixels, Sequence) else pixels)
+    out = []
+    for name, row in zip(names, result.probabilities):
+        best = np.argsort(-row, kind="stable")[:top_k]
+        top = [{"label": model.labels[i], "probability": round(float(row[i]), 6)} for i in best]
+        out.append({"file": name, "label": top[0]["label"], "probability": top[0]["probability"], "top_k": top})
+    return out

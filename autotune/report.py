@@ -1,0 +1,658 @@
+"""`autotune report RUN_DIR`: one HTML page about a finished search and its best model, with its figures as
+PNG files beside it and embedded in it (the page stands alone).
+
+    page = write_report("runs/digits")          # runs/digits/report/report.html, history.png, ...
+
+What it shows: a summary; the optimisation history; the learning curve of every trial, marking where the scheduler
+(ASHA) stopped it; parallel coordinates of the parameters against the metric; Optuna's parameter importance; the
+Pareto front of a multi-objective search; and for the model the run exported, on the held-out test split, a
+confusion matrix, the accuracy per class, misclassified images, and the class distribution of each split.
+
+It reads RUN_DIR/trials.csv, summary.json, study.db (the Optuna study) and trial_*/progress.csv; the model
+section loads the exported model and, through the recipe, the data named in its card. Figures are drawn with
+matplotlib's object API (Agg canvas), so no display and no global backend change are needed.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import math
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Normalize
+from matplotlib.cm import ScalarMappable
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from autotune.errors import UserError
+
+__all__ = ["Run", "load_run", "write_report"]
+
+log = logging.getLogger("autotune")
+
+BLUE, ORANGE, RED, GREY = "#1f77b4", "#ff7f0e", "#d62728", "#9a9a9a"
+MIN_TRIALS_FOR_IMPORTANCE = 3
+MISCLASSIFIED_SHOWN = 24
+# what Ray adds to each reported result: bookkeeping, not metrics
+RAY_KEYS = {"timestamp", "pid", "training_iteration", "iterations_since_restore", "done", "should_checkpoint",
+            "date", "hostname", "node_ip", "node_id", "trial_id", "checkpoint_dir_name"}
+
+
+@dataclass
+class Run:
+    """What a run directory holds, read once."""
+
+    path: Path
+    name: str
+    summary: dict[str, Any]
+    trials: pd.DataFrame  # one row per trial (trials.csv)
+    metric: list[str]
+    mode: list[str]
+    histories: dict[str, pd.DataFrame]  # trial id -> one row per epoch
+    study: Any = None  # the Optuna study, when study.db could be read
+    model_dir: Path | None = None  # the model this run exported
+    card: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def params(self) -> list[str]:
+        return [c for c in self.trials.columns if c.startswith("p:")]
+
+
+@dataclass
+class Section:
+    title: str
+    text: str  # HTML
+    figure: str | None = None  # PNG file name in the output folder
+
+
+class _Skip(Exception):
+    """A figure that cannot be drawn for this run; the message says why (shown in the report)."""
+
+
+# ------------------------------------------------------------------------------------------------ reading
+def load_run(run_dir: str | Path) -> Run:
+    """Read a run directory written by `autotune run` / `autotune.fit`."""
+    path = Path(run_dir).expanduser()
+    if not (path / "trials.csv").is_file():
+        raise UserError(f"{path} holds no trials.csv: not the folder of a finished autotune run "
+                        "(runs/<name>/, written by `autotune run`)")
+    summary = _read_json(path / "summary.json")
+    trials = pd.read_csv(path / "trials.csv", dtype={"trial_id": str})
+    name = summary.get("name") or path.name
+    model_dir = _exported_model(summary)
+    card = _read_json(model_dir / "model.json") if model_dir else {}
+    study = _load_study(path / "study.db", name)
+    metric = list(summary.get("metric") or card.get("search", {}).get("metric") or _metric_columns(trials))
+    if study is not None and len(study.directions) == len(metric):
+        mode = ["max" if d.name == "MAXIMIZE" else "min" for d in study.directions]
+    else:
+        mode = list(summary.get("mode") or card.get("search", {}).get("mode")
+                    or ["min" if "loss" in m or "error" in m else "max" for m in metric])
+    histories = {str(t): _history(path / f"trial_{t}") for t in trials["trial_id"]}
+    return Run(path, name, summary, trials, metric, mode, histories, study, model_dir, card)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _metric_columns(trials: pd.DataFrame) -> list[str]:
+    """The metric columns of trials.csv: the engine writes them between `stopped_early` and `seconds`."""
+    columns = list(trials.columns)
+    if "stopped_early" in columns and "seconds" in columns:
+        found = columns[columns.index("stopped_early") + 1 : columns.index("seconds")]
+        if found:
+            return found
+    raise UserError("cannot tell the search metric: neither summary.json nor the model card names it")
+
+
+def _exported_model(summary: dict[str, Any]) -> Path | None:
+    """The version this run exported (even when not promoted), else the canonical model directory."""
+    for candidate in ((summary.get("promotion") or {}).get("version_dir"), summary.get("model_dir")):
+        if candidate and (Path(candidate) / "model.json").is_file():
+            return Path(candidate)
+    return None
+
+
+def _history(trial_dir: Path) -> pd.DataFrame:
+    """A trial's metrics per epoch, from progress.csv (or result.json, one JSON object per line)."""
+    try:
+        frame = pd.read_csv(trial_dir / "progress.csv")
+    except (OSError, ValueError):
+        try:
+            lines = (trial_dir / "result.json").read_text().splitlines()
+            frame = pd.DataFrame([json.loads(line) for line in lines if line.strip()])
+        except (OSError, ValueError):
+            return pd.DataFrame()
+    if "epoch" not in frame and "training_iteration" in frame:
+        frame["epoch"] = frame["training_iteration"]
+    return frame
+
+
+def _load_study(db: Path, name: str) -> Any:
+    if not db.is_file():
+        return None
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = f"sqlite:///{db}"
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        try:
+            return optuna.load_study(study_name=None, storage=storage)
+        except (KeyError, ValueError) as err:
+            log.warning("cannot read the Optuna study in %s: %s", db, err)
+            return None
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def _fmt(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            return "n/a"
+        return f"{int(value):,}" if value.is_integer() and abs(value) >= 1000 else f"{value:.4g}"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return f"{value:,}" if abs(value) >= 10000 else str(value)
+    return str(value)
+
+
+def _short(text: str, width: int = 14) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _wrap(name: str, width: int = 14) -> str:
+    """A long key path on two lines, broken at its last dot."""
+    head, dot, tail = name.rpartition(".")
+    return f"{head}.\n{tail}" if dot and len(name) > width else name
+
+
+def _log_if_wide(values: pd.Series, set_scale: Any) -> None:
+    """A log scale for positive values spanning more than two decades (e.g. parameter counts)."""
+    if len(values) and values.min() > 0 and values.max() / values.min() > 100:
+        set_scale("log")
+
+
+def _figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height), dpi=110, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _finished(run: Run) -> pd.DataFrame:
+    """The trials that reported the first metric."""
+    values = pd.to_numeric(run.trials[run.metric[0]], errors="coerce")
+    return run.trials[values.notna() & (run.trials["status"] != "ERROR")]
+
+
+def _best_trial_id(run: Run) -> str | None:
+    return run.summary.get("best_trial_id") or run.card.get("trial_id")
+
+
+# ------------------------------------------------------------------------------------------------ figures
+def history_figure(run: Run) -> Figure:
+    """Each trial's best value in the order the trials started, and the best so far."""
+    trials = run.trials.reset_index(drop=True)
+    figure = _figure(7.5, 3.2 * len(run.metric))
+    for ax, metric, mode in zip(figure.subplots(len(run.metric), 1, squeeze=False)[:, 0], run.metric, run.mode):
+        values = pd.to_numeric(trials[metric], errors="coerce")
+        number = np.arange(1, len(trials) + 1)
+        stopped = trials.get("stopped_early", pd.Series(False, index=trials.index)).astype(bool)
+        full = values.notna() & ~stopped
+        ax.scatter(number[full], values[full], color=BLUE, s=28, zorder=3, label="ran every epoch")
+        if stopped.any():
+            ax.scatter(number[stopped], values[stopped], color=GREY, marker="v", s=28, zorder=3,
+                       label="stopped early by the scheduler")
+        best = values.cummax() if mode == "max" else values.cummin()
+        ax.step(number, best, where="post", color=ORANGE, linewidth=2, label="best so far")
+        _log_if_wide(values.dropna(), ax.set_yscale)
+        failed = int((trials["status"] == "ERROR").sum())
+        title = f"{metric} per trial" + (f" ({failed} failed, not shown)" if failed else "")
+        ax.set(xlabel="trial (in the order they started)", ylabel=f"{metric} ({mode})", title=title)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+    figure.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8)
+    return figure
+
+
+def curves_figure(run: Run) -> Figure:
+    """The per-epoch curve of every trial; an x where the scheduler stopped a trial; the best trial in orange."""
+    metrics = [run.metric[0]] + [m for m in ("val_loss", "train_loss") if m != run.metric[0]][:1]
+    metrics = [m for m in metrics if any(m in h for h in run.histories.values())]
+    if not metrics:
+        raise _Skip("no trial reported a metric per epoch (no progress.csv in the trial folders)")
+    stopped = dict(zip(run.trials["trial_id"].astype(str), run.trials.get("stopped_early", False)))
+    best = _best_trial_id(run)
+    figure = _figure(6.2 * len(metrics), 4.2)
+    for ax, metric in zip(figure.subplots(1, len(metrics), squeeze=False)[0], metrics):
+        for trial_id, history in run.histories.items():
+            if metric not in history or history.empty:
+                continue
+            x, y = history["epoch"], history[metric]
+            is_best = trial_id == best
+            ax.plot(x, y, color=ORANGE if is_best else BLUE, alpha=1.0 if is_best else 0.45,
+                    linewidth=2.5 if is_best else 1.0, zorder=4 if is_best else 2, marker="." if len(x) < 30 else None)
+            if bool(stopped.get(trial_id)):
+                ax.plot(x.iloc[-1], y.iloc[-1], "x", color=RED, markersize=7, markeredgewidth=2, zorder=5)
+        ax.set(xlabel="epoch", ylabel=metric, title=f"{metric} per epoch, every trial")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+    handles = [Line2D([], [], color=BLUE, alpha=0.6, label="a trial"),
+               Line2D([], [], color=ORANGE, linewidth=2.5, label=f"best trial ({best})")]
+    if any(bool(s) for s in stopped.values()):
+        handles.append(Line2D([], [], color=RED, marker="x", linestyle="", markeredgewidth=2,
+                              label="stopped early by the scheduler"))
+    figure.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8)
+    return figure
+
+
+def _axis(run: Run, trials: pd.DataFrame, column: str) -> tuple[np.ndarray, list[tuple[float, str]], bool]:
+    """A parameter's values on [0, 1], the ticks to label, and whether it is on a log scale. A value the trial
+    did not sample (a conditional parameter) is placed at -0.12, labelled "n/a"."""
+    name = column.removeprefix("p:")
+    raw = trials[column]
+    distribution = _distributions(run.study).get(name)
+    numeric = pd.to_numeric(raw, errors="coerce")
+    categorical = (raw.notna() & numeric.isna()).any() or type(distribution).__name__ == "CategoricalDistribution"
+    if categorical:
+        choices = [str(c) for c in getattr(distribution, "choices", [])] or sorted(raw.dropna().astype(str).unique())
+        seen = sorted(set(raw.dropna().astype(str)) - set(choices))
+        choices += seen
+        place = {c: (i / (len(choices) - 1) if len(choices) > 1 else 0.5) for i, c in enumerate(choices)}
+        values = np.array([place.get(str(v), np.nan) if pd.notna(v) else np.nan for v in raw], dtype=float)
+        ticks = [(p, _short(c)) for c, p in place.items()]
+        log_scale = False
+    else:
+        low = getattr(distribution, "low", numeric.min())
+        high = getattr(distribution, "high", numeric.max())
+        log_scale = bool(getattr(distribution, "log", False)) and low > 0
+        scale = np.log10 if log_scale else (lambda v: v)
+        span = scale(high) - scale(low) or 1.0
+        values = np.array((scale(numeric) - scale(low)) / span, dtype=float)
+        ticks = [(0.0, _fmt(low)), (1.0, _fmt(high))]
+    missing = np.isnan(values)
+    if missing.any():
+        values[missing] = -0.12
+        ticks.append((-0.12, "n/a"))
+    return values, ticks, log_scale
+
+
+def _distributions(study: Any) -> dict[str, Any]:
+    """Each parameter's Optuna distribution (its range, log scale, choices), from the trials that sampled it."""
+    found: dict[str, Any] = {}
+    for trial in study.get_trials(deepcopy=False) if study is not None else ():
+        found.update(trial.distributions)
+    return found
+
+
+def parallel_figure(run: Run) -> Figure:
+    """One line per trial through one axis per parameter, ending at the metric, coloured by the metric."""
+    trials = _finished(run)
+    if not run.params:
+        raise _Skip("the search sampled no parameter")
+    if trials.empty:
+        raise _Skip("no trial reported the metric")
+    metric, mode = run.metric[0], run.mode[0]
+    score = pd.to_numeric(trials[metric]).to_numpy(float)
+    low, high = float(score.min()), float(score.max())
+    axes = [_axis(run, trials, c) for c in run.params]
+    axes.append(((score - low) / ((high - low) or 1.0), [(0.0, _fmt(low)), (1.0, _fmt(high))], False))
+    names = [c.removeprefix("p:") for c in run.params] + [metric]
+    figure = _figure(min(15.0, max(6.0, 1.45 * len(names) + 1.5)), 4.8)
+    ax = figure.subplots()
+    cmap = _colormap("viridis" if mode == "max" else "viridis_r")
+    norm = Normalize(low, high if high > low else low + 1)
+    order = np.argsort(score if mode == "max" else -score)  # the best is drawn last, on top
+    matrix = np.array([a[0] for a in axes])
+    for i in order:
+        ax.plot(range(len(names)), matrix[:, i], color=cmap(norm(score[i])), alpha=0.8, linewidth=1.4)
+    for x, (_, ticks, _) in enumerate(axes):
+        ax.axvline(x, color="black", linewidth=0.8)
+        for y, label in ticks:
+            ax.text(x + 0.04, y, label, fontsize=7.5, va="center", ha="left",
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 0.5})
+    labels = [_wrap(n) + (" (log)" if a[2] else "") for n, a in zip(names, axes)]
+    ax.set_xticks(range(len(names)), labels, fontsize=8.5)
+    ax.set_yticks([])
+    ax.set_ylim(-0.2, 1.1)
+    ax.set_xlim(-0.2, len(names) - 0.5)
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(f"parameters of {len(trials)} trials against {metric}")
+    figure.colorbar(ScalarMappable(norm, cmap), ax=ax, label=metric, fraction=0.04)
+    return figure
+
+
+def _colormap(name: str) -> Any:
+    from matplotlib import colormaps
+
+    return colormaps[name]
+
+
+def importance_figure(run: Run) -> tuple[Figure, str]:
+    """Optuna's parameter importance for each objective, and a note on what it leaves out."""
+    if run.study is None:
+        raise _Skip("no Optuna study (study.db) in the run folder")
+    import optuna
+
+    complete = run.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
+        raise _Skip(f"{len(complete)} complete trial(s): parameter importance needs at least "
+                    f"{MIN_TRIALS_FOR_IMPORTANCE}")
+    everywhere = set.intersection(*(set(t.params) for t in complete))
+    conditional = sorted(set().union(*(set(t.params) for t in complete)) - everywhere)
+    varied = {p for p in everywhere if len({repr(t.params[p]) for t in complete}) > 1}
+    if not varied:
+        raise _Skip("no parameter took more than one value in every complete trial")
+    results = []
+    for index, metric in enumerate(run.metric):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results.append((metric, optuna.importance.get_param_importances(
+                run.study, params=sorted(varied), target=lambda t, i=index: t.values[i])))
+    figure = _figure(5.2 * len(results), 0.45 * len(varied) + 1.6)
+    for ax, (metric, importances) in zip(figure.subplots(1, len(results), squeeze=False)[0], results):
+        names = list(importances)[::-1]
+        values = [importances[n] for n in names]
+        ax.barh(names, values, color=BLUE)
+        for y, v in enumerate(values):
+            ax.text(v, y, f" {v:.2f}", va="center", fontsize=8)
+        ax.set(xlabel="importance (share of the variance explained)", title=f"for {metric}", xlim=(0, 1.12))
+        ax.grid(axis="x", alpha=0.3)
+    note = f"From {len(complete)} complete trials: with few trials these are rough."
+    if conditional:
+        note += (" Left out, because not every trial sampled them (conditional parameters): "
+                 + ", ".join(conditional) + ".")
+    return figure, note
+
+
+def pareto_figure(run: Run) -> Figure:
+    """Every trial on the first two objectives; the Pareto front joined; the exported model circled."""
+    trials = _finished(run)
+    x_name, y_name = run.metric[:2]
+    x = pd.to_numeric(trials[x_name], errors="coerce")
+    y = pd.to_numeric(trials[y_name], errors="coerce")
+    front_ids = {str(p.get("trial_id")) for p in run.summary.get("pareto") or []}
+    on_front = trials["trial_id"].astype(str).isin(front_ids).to_numpy()
+    figure = _figure(6.5, 4.5)
+    ax = figure.subplots()
+    ax.scatter(x[~on_front], y[~on_front], color=GREY, s=30, label="a trial")
+    order = np.argsort(x[on_front].to_numpy())
+    ax.plot(x[on_front].to_numpy()[order], y[on_front].to_numpy()[order], "o-", color=ORANGE, markersize=7,
+            label="Pareto front")
+    best = trials["trial_id"].astype(str) == str(_best_trial_id(run))
+    ax.scatter(x[best], y[best], s=180, facecolors="none", edgecolors=RED, linewidths=2,
+               label="exported (best on the first metric)")
+    _log_if_wide(x, ax.set_xscale)
+    _log_if_wide(y, ax.set_yscale)
+    ax.set(xlabel=f"{x_name} ({run.mode[0]})", ylabel=f"{y_name} ({run.mode[1]})",
+           title="trade-off between the objectives")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return figure
+
+
+# ------------------------------------------------------------------------------------------- best model
+@dataclass
+class _Evaluation:
+    labels: list[str]
+    counts: dict[str, np.ndarray]  # split -> samples per class
+    images: np.ndarray  # test images, uint8 (N, C, H, W)
+    truth: np.ndarray
+    predicted: np.ndarray
+    confidence: np.ndarray
+    note: str
+
+
+def evaluate_model(run: Run) -> _Evaluation:
+    """Predict the test split of the data named in the exported model's card, with the exported model."""
+    from autotune import recipes
+    from autotune.vision.predictor import load_model
+
+    if run.model_dir is None:
+        raise _Skip("the run exported no model (summary.json names no model directory that exists)")
+    card = run.card
+    try:
+        if card.get("custom"):
+            from autotune.space import import_custom
+
+            import_custom(card["custom"])
+        recipe = recipes.load(card["recipe"], card.get("base_dir"))
+        data = recipe.load_data(card["config"].get("data", {}))
+    except Exception as err:  # the data may be gone or need a download: the rest of the report still helps
+        raise _Skip(f"could not load the data the model was trained on ({type(err).__name__}: {err})") from None
+    note = ""
+    if card.get("data_fingerprint") and data.fingerprint != card["data_fingerprint"]:
+        note = "The data differs from the data the model was trained on (its fingerprint changed). "
+    model = load_model(run.model_dir)
+    images = np.concatenate([x.cpu().numpy() for x, _ in data.test.batches(1024)])
+    truth = data.test.y.cpu().numpy()
+    result = model.predict(images)
+    counts = {name: np.bincount(getattr(data, name).y.cpu().numpy(), minlength=len(data.labels))
+              for name in ("train", "val", "test")}
+    return _Evaluation(list(data.labels), counts, images, truth, result.indices,
+                       result.probabilities.max(axis=1), note)
+
+
+def confusion_figure(ev: _Evaluation) -> Figure:
+    k = len(ev.labels)
+    matrix = np.zeros((k, k), dtype=int)
+    np.add.at(matrix, (ev.truth, ev.predicted), 1)
+    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    size = min(14.0, 2.5 + 0.4 * k)
+    figure = _figure(size + 1.2, size)
+    ax = figure.subplots()
+    shown = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    if k <= 25:
+        for i in range(k):
+            for j in range(k):
+                if matrix[i, j]:
+                    ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8 if k <= 15 else 6,
+                            color="white" if share[i, j] > 0.5 else "black")
+    ticks = [_short(label) for label in ev.labels] if k <= 40 else []
+    ax.set_xticks(range(k) if ticks else [], ticks, rotation=45 if max(map(len, ticks), default=0) > 2 else 0,
+                  ha="right" if max(map(len, ticks), default=0) > 2 else "center")
+    ax.set_yticks(range(k) if ticks else [], ticks)
+    ax.set(xlabel="predicted", ylabel="true", title=f"confusion matrix, {len(ev.truth)} test images")
+    figure.colorbar(shown, ax=ax, label="share of the true class", fraction=0.046)
+    return figure
+
+
+def per_class_figure(ev: _Evaluation) -> Figure:
+    k = len(ev.labels)
+    correct = np.bincount(ev.truth, weights=ev.truth == ev.predicted, minlength=k)
+    total = np.bincount(ev.truth, minlength=k)
+    accuracy = np.divide(correct, total, out=np.full(k, np.nan), where=total > 0)
+    figure = _figure(6.5, min(16.0, 1.2 + 0.3 * k))
+    ax = figure.subplots()
+    y = np.arange(k)[::-1]
+    ax.barh(y, np.nan_to_num(accuracy), color=[BLUE if t else GREY for t in total])
+    for yi, a, t in zip(y, accuracy, total):
+        ax.text(1.02, yi, f"{a:.0%} of {t}" if t else "no test image", va="center", fontsize=7.5)
+    overall = float((ev.truth == ev.predicted).mean()) if len(ev.truth) else float("nan")
+    ax.axvline(overall, color=ORANGE, linestyle="--")
+    ax.set_yticks(y, [_short(label, 20) for label in ev.labels], fontsize=8 if k <= 30 else 6)
+    ax.set(xlim=(0, 1.2), xticks=np.linspace(0, 1, 6), xlabel="accuracy on the test split",
+           title=f"accuracy per class (dashed: overall, {overall:.1%})")
+    ax.grid(axis="x", alpha=0.3)
+    return figure
+
+
+def misclassified_figure(ev: _Evaluation) -> Figure:
+    wrong = np.flatnonzero(ev.truth != ev.predicted)
+    if len(wrong) == 0:
+        raise _Skip("every test image was classified correctly")
+    shown = wrong[np.argsort(-ev.confidence[wrong], kind="stable")][:MISCLASSIFIED_SHOWN]  # most confident first
+    columns = min(6, len(shown))
+    rows = math.ceil(len(shown) / columns)
+    figure = _figure(max(5.0, 1.75 * columns), 1.95 * rows + 0.3)
+    axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False).ravel())
+    for ax in axes:
+        ax.axis("off")
+    for ax, i in zip(axes, shown):
+        image = ev.images[i]
+        grey = image.shape[0] == 1
+        ax.imshow(image[0] if grey else image.transpose(1, 2, 0), cmap="gray" if grey else None, vmin=0, vmax=255,
+                  interpolation="nearest")
+        ax.set_title(f"true {_short(ev.labels[ev.truth[i]], 9)}\npred {_short(ev.labels[ev.predicted[i]], 9)} "
+                     f"({ev.confidence[i]:.0%})", fontsize=8)
+    figure.suptitle(f"{len(shown)} of {len(wrong)} misclassified, most confident first", fontsize=10)
+    return figure
+
+
+def distribution_figure(ev: _Evaluation) -> Figure:
+    k = len(ev.labels)
+    figure = _figure(min(16.0, max(6.5, 0.55 * k + 2)), 3.8)
+    ax = figure.subplots()
+    width = 0.27
+    for offset, (split, color) in zip((-width, 0, width), (("train", BLUE), ("val", ORANGE), ("test", "#2ca02c"))):
+        counts = ev.counts[split]
+        ax.bar(np.arange(k) + offset, counts, width, color=color, label=f"{split} ({int(counts.sum())})")
+    ax.set_xticks(range(k), [_short(label) for label in ev.labels] if k <= 40 else [""] * k,
+                  rotation=45 if max(map(len, ev.labels)) > 2 else 0,
+                  ha="right" if max(map(len, ev.labels)) > 2 else "center")
+    ax.set(ylabel="images", title="class distribution of each split")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.grid(axis="y", alpha=0.3)
+    return figure
+
+
+# ---------------------------------------------------------------------------------------------------- page
+def _table(rows: list[tuple[str, Any]]) -> str:
+    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _frame_table(frame: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    return f"<table class='wide'><tr>{head}</tr>{body}</table>"
+
+
+def summary_section(run: Run) -> Section:
+    trials, summary = run.trials, run.summary
+    counts = [
+        ("trials", len(trials)),
+        ("stopped early by the scheduler", int(trials.get("stopped_early", pd.Series(dtype=bool)).fillna(False).sum())),
+        ("failed", int((trials["status"] == "ERROR").sum())),
+        ("search time (s)", summary.get("seconds", float("nan"))),
+        ("objective", ", ".join(f"{m} ({d})" for m, d in zip(run.metric, run.mode))),
+    ]
+    best = [("best trial", _best_trial_id(run))]
+    best += [(k, v) for k, v in (summary.get("best_params") or {}).items()]
+    metrics = [(k, v) for k, v in (summary.get("best_metrics") or {}).items()
+               if k not in RAY_KEYS and not k.startswith(("config/", "time_"))]
+    metrics += list((summary.get("test_metrics") or {}).items())
+    promotion = summary.get("promotion") or {}
+    if promotion:
+        metrics.append(("promoted", f"{promotion.get('promoted')} ({promotion.get('reason', '')})"))
+    columns = ["trial_id", "status", "epochs", *run.metric, *run.params]
+    top = _finished(run).sort_values(run.metric[0], ascending=run.mode[0] == "min").head(10)
+    top = top[[c for c in columns if c in top]].rename(columns=lambda c: c.removeprefix("p:"))
+    text = (f"<div class='row'><div><h3>search</h3>{_table(counts)}</div>"
+            f"<div><h3>best configuration</h3>{_table(best)}</div>"
+            f"<div><h3>its metrics</h3>{_table(metrics)}</div></div>"
+            f"<h3>top trials</h3>{_frame_table(top)}")
+    failed = trials[trials["status"] == "ERROR"]
+    if len(failed):
+        text += f"<h3>failed trials</h3>{_frame_table(failed[['trial_id', 'error']].fillna(''))}"
+    return Section("Summary", text)
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:2em auto;max-width:1150px;
+padding:0 1em;color:#222;line-height:1.45}
+h1{margin-bottom:0.1em} .meta{color:#666;margin-top:0} nav a{margin-right:1em}
+section{margin:2.2em 0;border-top:1px solid #ddd} img{max-width:100%;height:auto;border:1px solid #eee}
+table{border-collapse:collapse;font-size:0.88em;margin:0.4em 0} th,td{padding:0.2em 0.7em;text-align:left;
+border-bottom:1px solid #eee} table.wide{display:block;overflow-x:auto}
+.row{display:flex;flex-wrap:wrap;gap:2em} .note{color:#8a6d3b;background:#fcf8e3;padding:0.4em 0.8em}
+"""
+
+
+def _page(run: Run, sections: list[Section], out: Path) -> str:
+    parts = []
+    for number, section in enumerate(sections, 1):
+        anchor = f"s{number}"
+        figure = ""
+        if section.figure:
+            data = base64.b64encode((out / section.figure).read_bytes()).decode()
+            figure = (f"<p><a href='{html.escape(section.figure)}'><img alt='{html.escape(section.title)}' "
+                      f"src='data:image/png;base64,{data}'></a></p>")
+        parts.append(f"<section id='{anchor}'><h2>{html.escape(section.title)}</h2>{section.text}{figure}</section>")
+    nav = " ".join(f"<a href='#s{i}'>{html.escape(s.title)}</a>" for i, s in enumerate(sections, 1))
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    model = f", model {html.escape(str(run.model_dir))}" if run.model_dir else ""
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>autotune report: {html.escape(run.name)}</title><style>{CSS}</style></head><body>"
+            f"<h1>autotune report: {html.escape(run.name)}</h1>"
+            f"<p class='meta'>run {html.escape(str(run.path.resolve()))}{model}; written {created}</p>"
+            f"<nav>{nav}</nav>{''.join(parts)}</body></html>\n")
+
+
+def _note(text: str) -> str:
+    return f"<p class='note'>{html.escape(text)}</p>"
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write report.html and its PNGs into `out` (default RUN_DIR/report); returns the HTML file's path."""
+    run = load_run(run_dir)
+    out = Path(out).expanduser() if out is not None else run.path / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    sections = [summary_section(run)]
+
+    def add(title: str, caption: str, draw: Any, *args: Any, png: str) -> None:
+        try:
+            drawn = draw(*args)
+        except _Skip as why:
+            sections.append(Section(title, _note(f"Not drawn: {why}")))
+            return
+        figure, extra = drawn if isinstance(drawn, tuple) else (drawn, "")
+        figure.savefig(out / png)
+        sections.append(Section(title, f"<p>{html.escape(caption + (' ' + extra if extra else ''))}</p>", png))
+
+    add("Optimisation history", "Each trial's best value of the objective, in the order the trials started; "
+        "the line is the best value so far.", history_figure, run, png="history.png")
+    add("Learning curves", "Every trial's validation curve per epoch. A red x marks a trial the scheduler stopped "
+        "early (ASHA compares trials at the same epoch and stops the weaker ones).", curves_figure, run,
+        png="learning_curves.png")
+    add("Parallel coordinates", "Each line is a trial, through the value it sampled for each parameter (axes "
+        "scaled from the lowest to the highest value of the search range), ending at its objective; colour = the "
+        "objective. 'n/a': the trial did not sample that parameter (a conditional one).", parallel_figure, run,
+        png="parallel_coordinates.png")
+    add("Parameter importance", "How much of the objective's variation each parameter explains (Optuna's "
+        "get_param_importances).", importance_figure, run, png="importance.png")
+    if len(run.metric) > 1:
+        add("Pareto front", "Every trial on the first two objectives; the Pareto front joins the trials no other "
+            "trial beats on both.", pareto_figure, run, png="pareto.png")
+    try:
+        evaluation = evaluate_model(run)
+    except _Skip as why:
+        sections.append(Section("Best model", _note(f"Not analysed: {why}")))
+    else:
+        if evaluation.note:
+            sections.append(Section("Best model", _note(evaluation.note)))
+        add("Confusion matrix", f"The exported model ({run.model_dir}) on the held-out test split: counts, coloured "
+            "by the share of each true class.", confusion_figure, evaluation, png="confusion_matrix.png")
+        add("Accuracy per class", "The share of each class's test images labelled correctly.", per_class_figure,
+            evaluation, png="per_class_accuracy.png")
+        add("Misclassified test images", "True and predicted label, with the model's confidence in its answer.",
+            misclassified_figure, evaluation, png="misclassified.png")
+        add("Class distribution", "Images per class in each split (train, validation, test).", distribution_figure,
+            evaluation, png="class_distribution.png")
+    page = out / "report.html"
+    page.write_text(_page(run, sections, out))
+    return page
