@@ -1,0 +1,273 @@
+"""`autotune serve`: a real uvicorn server on loopback, a real HTTP client, well-formed and malformed requests."""
+from __future__ import annotations
+
+import asyncio
+import io
+import socket
+import struct
+import subprocess
+import sys
+import time
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+
+import autotune
+from autotune.inference import open_image, records, to_pixels
+from use_support import digit_png, image_bytes
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+
+MAX_BYTES = 50_000  # small limits, so that the over-limit requests stay small
+MAX_FILES = 4
+MAX_PIXELS = 1_000_000
+STARTUP_SECONDS = 120  # importing torch on a busy 2-core machine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(searched, tmp_path_factory):
+    """`autotune serve` in a subprocess on 127.0.0.1 and a free port; yields an httpx client for it."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("serve") / "server.log").open("w+")
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from autotune.cli import main; sys.exit(main(sys.argv[1:]))",
+         "serve", str(searched.model_dir), "--host", "127.0.0.1", "--port", str(port),
+         "--max-upload-mb", str(MAX_BYTES / 2**20), "--max-files", str(MAX_FILES), "--max-pixels", str(MAX_PIXELS)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if process.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"the server exited with {process.returncode}:\n{log.read()}")
+            try:
+                if client.get("/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server did not answer /health within {STARTUP_SECONDS} s")
+            time.sleep(0.25)
+        yield client
+    finally:
+        client.close()
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def model(searched):
+    return autotune.load_model(searched.model_dir)
+
+
+def expected(model, data: bytes, name: str, top_k: int = 3) -> dict:
+    """What the server must answer for one upload: the same conversion and prediction, in-process."""
+    return records(model, [to_pixels(open_image(data), model.input_shape)], [name], top_k)[0]
+
+
+def test_health_and_model_card(server, searched):
+    health = server.get("/health").json()
+    card = server.get("/model").json()
+    assert health["status"] == "ok" and health["model"] == "tiny" and health["labels"] == 10
+    assert card["labels"] == [str(i) for i in range(10)] and card["data_fingerprint"]
+    assert card["config"]["model"]["arch"] == "mlp" and card["metrics"]["val_accuracy"] > 0
+    assert card["trial_id"] == searched.result.best_trial_id
+
+
+def test_one_upload_gets_one_prediction(server, model, digits_test):
+    images, truth = digits_test
+    answers = []
+    for image in images[:10]:
+        data = digit_png(image, 48)
+        response = server.post("/predict", files={"file": ("digit.png", data, "image/png")})
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert answer == expected(model, data, "digit.png")
+        answers.append(answer["label"])
+    assert np.mean([a == str(t) for a, t in zip(answers, truth[:10])]) >= 0.7
+
+
+def test_a_batch_gets_a_list_in_order(server, model, digits_test):
+    uploads = [("files", (f"{i}.png", digit_png(digits_test[0][i], 8), "image/png")) for i in range(MAX_FILES)]
+    response = server.post("/predict?top_k=5", files=uploads)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert [a["file"] for a in answer] == [f"{i}.png" for i in range(MAX_FILES)]
+    assert [a["label"] for a in answer] == model.predict(digits_test[0][:MAX_FILES]).labels
+    assert all(len(a["top_k"]) == 5 for a in answer)
+    one = server.post("/predict", files=[("files", ("x.png", digit_png(digits_test[0][0]), "image/png"))]).json()
+    assert isinstance(one, list) and len(one) == 1
+
+
+def test_jpeg_and_octet_stream_uploads_are_accepted(server, model, digits_test):
+    data = digit_png(digits_test[0][3], 64, "RGB", "JPEG")
+    for content_type in ("image/jpeg", "application/octet-stream"):
+        response = server.post("/predict", files={"file": ("d.jpg", data, content_type)})
+        assert response.json() == expected(model, data, "d.jpg")
+
+
+# ------------------------------------------------------------------------------------------ malformed requests
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height pixels (a decompression bomb's calling card)."""
+    data = bytearray(image_bytes(np.zeros((1, 1), np.uint8)))
+    ihdr = 8 + 8  # signature, then length + type of the IHDR chunk
+    data[ihdr : ihdr + 8] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(data[ihdr - 4 : ihdr + 13]))
+    data[ihdr + 13 : ihdr + 17] = struct.pack(">I", crc)
+    return bytes(data)
+
+
+def zip_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("a.txt", "hello")
+    return buffer.getvalue()
+
+
+def chunks(total: int, size: int = 16_384):
+    """A body sent chunked, without a Content-Length."""
+    yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.png\"\r\n\r\n"
+    for _ in range(total // size):
+        yield b"\0" * size
+
+
+def multipart(body: bytes, boundary: str = "b") -> dict:
+    return {"content": body, "headers": {"content-type": f"multipart/form-data; boundary={boundary}"}}
+
+
+def upload(data: bytes, content_type: str = "image/png", field: str = "file", name: str = "x.png") -> dict:
+    return {"files": {field: (name, data, content_type)}}
+
+
+PNG = image_bytes(np.full((16, 16), 128, np.uint8))
+NOISE = np.random.default_rng(0).integers(0, 256, (16, 16)).astype(np.uint8)  # compresses badly: long data
+JPEG = image_bytes(NOISE, fmt="JPEG")
+
+# (id, method, path, httpx arguments, expected status, words of the JSON detail)
+MALFORMED = [
+    ("get-predict", "GET", "/predict", {}, 405, "Method Not Allowed"),
+    ("put-model", "PUT", "/model", {}, 405, "Method Not Allowed"),
+    ("unknown-path", "POST", "/predictions", upload(PNG), 404, "Not Found"),
+    ("no-body", "POST", "/predict", {}, 415, "multipart/form-data"),
+    ("json-body", "POST", "/predict", {"json": {"file": "x.png"}}, 415, "application/json"),
+    ("urlencoded-form", "POST", "/predict", {"data": {"file": "x.png"}}, 415, "x-www-form-urlencoded"),
+    ("raw-png-body", "POST", "/predict", {"content": PNG, "headers": {"content-type": "image/png"}}, 415,
+     "multipart/form-data"),
+    ("text-field", "POST", "/predict", {"data": {"file": "x.png"}, "files": {"files": ("x.png", PNG)}}, 400,
+     "holds text"),
+    ("wrong-field-name", "POST", "/predict", upload(PNG, field="image"), 400, "unexpected field 'image'"),
+    ("no-file", "POST", "/predict", multipart(b"--b--\r\n"), 400, "no image uploaded"),
+    ("empty-file", "POST", "/predict", upload(b""), 400, "empty file"),
+    ("text-content-type", "POST", "/predict", upload(b"hello", "text/plain", name="x.txt"), 415, "text/plain"),
+    ("svg-content-type", "POST", "/predict", upload(b"<svg/>", "image/svg+xml"), 415, "image/svg+xml"),
+    ("text-as-png", "POST", "/predict", upload(b"hello, not an image"), 415, "not an image"),
+    ("zip-as-octet-stream", "POST", "/predict", upload(zip_bytes(), "application/octet-stream"), 415,
+     "not an image"),
+    ("ppm-format", "POST", "/predict", upload(image_bytes(np.zeros((8, 8), np.uint8), fmt="PPM")), 415,
+     "not an image"),
+    ("truncated-png", "POST", "/predict", upload(image_bytes(NOISE)[:200]), 422, "cannot decode"),
+    ("truncated-jpeg", "POST", "/predict", upload(JPEG[: len(JPEG) // 2], "image/jpeg"), 422, "cannot decode"),
+    ("file-over-limit", "POST", "/predict", upload(b"\x89PNG" + b"\0" * MAX_BYTES), 413, "over the limit"),
+    ("body-over-limit", "POST", "/predict", upload(b"\0" * (MAX_FILES + 1) * MAX_BYTES), 413, "over the limit"),
+    ("chunked-body-over-limit", "POST", "/predict",
+     {"content": chunks((MAX_FILES + 2) * MAX_BYTES), "headers": {"content-type": "multipart/form-data; boundary=b"}},
+     413, "over the limit"),
+    ("too-many-files", "POST", "/predict",
+     {"files": [("files", (f"{i}.png", PNG, "image/png")) for i in range(MAX_FILES + 1)]}, 400, "Too many files"),
+    ("file-field-twice", "POST", "/predict", {"files": [("file", ("a.png", PNG)), ("file", ("b.png", PNG))]}, 400,
+     "exactly one image"),
+    ("file-and-files", "POST", "/predict", {"files": [("file", ("a.png", PNG)), ("files", ("b.png", PNG))]}, 400,
+     "exactly one image"),
+    ("no-boundary", "POST", "/predict", {"content": b"abc", "headers": {"content-type": "multipart/form-data"}},
+     400, "boundary"),
+    ("garbage-multipart", "POST", "/predict", multipart(b"this is not multipart at all"), 400, "multipart"),
+    ("too-many-pixels", "POST", "/predict", upload(image_bytes(np.zeros((1100, 1000), np.uint8))), 413,
+     "over the limit of 1000000 pixels"),
+    ("bomb-header", "POST", "/predict", upload(png_claiming(100_000, 100_000)), 413, "pixels"),
+    ("top-k-zero", "POST", "/predict?top_k=0", upload(PNG), 422, "greater than or equal to 1"),
+    ("top-k-text", "POST", "/predict?top_k=many", upload(PNG), 422, "integer"),
+]
+
+
+def send(client, method: str, path: str, arguments: dict):
+    content = arguments.get("content")
+    if content is not None and not isinstance(content, bytes):  # a generator is used up: make a fresh one
+        arguments = {**arguments, "content": chunks((MAX_FILES + 2) * MAX_BYTES)}
+    return client.request(method, path, **arguments)
+
+
+@pytest.mark.parametrize(("method", "path", "arguments", "status", "words"), [m[1:] for m in MALFORMED],
+                         ids=[m[0] for m in MALFORMED])
+def test_malformed_request_gets_a_4xx_json_error(server, method, path, arguments, status, words):
+    response = send(server, method, path, arguments)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert words in str(response.json()["detail"])
+
+
+def test_still_serving_correctly_after_every_malformed_request(server, model, digits_test):
+    assert len(MALFORMED) >= 20
+    for name, method, path, arguments, status, _ in MALFORMED:
+        assert send(server, method, path, arguments).status_code == status, name
+    data = digit_png(digits_test[0][5], 32)
+    response = server.post("/predict", files={"file": ("five.png", data, "image/png")})
+    assert response.status_code == 200 and response.json() == expected(model, data, "five.png")
+    assert server.get("/health").json()["status"] == "ok"
+
+
+# ------------------------------------------------------------------------------------------------ in-process
+def test_uploads_are_parsed_in_memory_never_spooled_to_disk():
+    from starlette.datastructures import Headers
+
+    from autotune.serve import InMemoryParser
+
+    data = b"\0" * (3 * 2**20)  # larger than Starlette's 1 MB spooling threshold
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.png\"\r\n"
+            b"Content-Type: image/png\r\n\r\n" + data + b"\r\n--b--\r\n")
+
+    async def stream():
+        for start in range(0, len(body), 65536):
+            yield body[start : start + 65536]
+
+    async def parse():
+        parser = InMemoryParser(Headers({"content-type": "multipart/form-data; boundary=b"}), stream(),
+                                max_files=1, max_fields=1, max_part_size=1024)
+        return await parser.parse()
+
+    upload = asyncio.run(parse())["file"]
+    assert upload.size == len(data)
+    assert isinstance(upload.file._file, io.BytesIO)  # SpooledTemporaryFile still in memory: no file on disk
+
+
+def test_a_missing_serve_extra_says_what_to_install(searched, cli, monkeypatch):
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # `import fastapi` now raises ImportError
+    monkeypatch.delitem(sys.modules, "autotune.serve", raising=False)
+    code, _, err = cli("serve", searched.model_dir)
+    assert code == 2 and 'pip install "autotune[serve]"' in err and "fastapi" in err
+
+
+@pytest.mark.parametrize("option", ["--max-files=0", "--max-upload-mb=0", "--max-pixels=-1"])
+def test_limits_must_be_positive(searched, cli, option):
+    code, _, err = cli("serve", searched.model_dir, option)
+    assert code == 2 and "must be > 0" in err
+
+
+def test_serving_a_folder_that_is_not_a_model_fails_before_listening(tmp_path, cli):
+    code, out, err = cli("serve", tmp_path)
+    assert code == 2 and "holds no model.pt" in err and "serving" not in out
