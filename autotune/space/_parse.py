@@ -58,6 +58,8 @@ def check_value(value: Any, field: Field) -> tuple[Any, str | None, str]:
     if isinstance(value, bool) and bool not in types or not isinstance(value, types):
         return value, f"expected {type_text(types)}", ""
     if _is_number(value):
+        if not math.isfinite(value):
+            return value, "must be a finite number", ""
         if field.low is not None and value < field.low or field.high is not None and value > field.high:
             return value, f"must be {_range(field.low, field.high)}", ""
     if field.choices is not None and value not in field.choices:
@@ -231,8 +233,8 @@ class Builder:
                          f"e.g. {{{kind}: [{', '.join('1' for _ in range(required))}]}}", args)
             return None
         for name in names[:3]:
-            if name in given and not _is_number(given[name]):
-                self.problem(dpath, f"{kind} {name} must be a number", "", given[name])
+            if name in given and not (_is_number(given[name]) and math.isfinite(given[name])):
+                self.problem(dpath, f"{kind} {name} must be a finite number", "", given[name])
                 return None
         if "log" in given and not isinstance(given["log"], bool):
             self.problem(dpath, "int log must be true or false", "", given["log"])

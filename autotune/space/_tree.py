@@ -129,7 +129,7 @@ class _Resolver:
                 node = self.one(node, stack)
             if isinstance(node, dict) and part in node:
                 node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            elif isinstance(node, list) and part.isascii() and part.isdigit() and int(part) < len(node):
                 node = node[int(part)]
             else:
                 known = sorted(str(k) for k in node) if isinstance(node, dict) else []

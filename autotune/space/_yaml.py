@@ -12,7 +12,7 @@ import yaml
 
 from autotune.errors import Problem
 
-__all__ = ["Path", "Locations", "load_yaml", "show_path"]
+__all__ = ["Path", "Locations", "MAX_DEPTH", "load_yaml", "show_path"]
 
 Path = tuple[Any, ...]  # str keys and int list indices
 
@@ -82,29 +82,67 @@ def show_path(path: Path) -> str:
     return text
 
 
-def _build(loader: _Loader, node: yaml.Node, path: Path, locs: Locations, problems: list[Problem],
-           refs: list[str]) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # `<<` merge keys
+# Aliases let a small file stand for a huge document (`&a [*b, *b, ...]` nested, "billion laughs"): refuse one
+# that expands past this many values, or that nests deeper than a search space ever needs.
+MAX_VALUES = 100_000
+MAX_DEPTH = 50
+
+
+class _TooLarge(Exception):
+    """The document is too large or too deep to be a search space (the message says which)."""
+
+
+class _Builder:
+    """Plain values from a node tree, locations recorded; a recursive alias becomes a Problem, not a loop."""
+
+    def __init__(self, loader: _Loader, locs: Locations, problems: list[Problem], refs: list[str]) -> None:
+        self.loader, self.locs, self.problems, self.refs = loader, locs, problems, refs
+        self.open: set[int] = set()  # ids of the nodes being built (the path from the root)
+        self.count = 0
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise _TooLarge(f"the YAML expands to more than {MAX_VALUES} values (through aliases?)")
+        if len(self.open) > MAX_DEPTH:
+            raise _TooLarge(f"the YAML nests deeper than {MAX_DEPTH} levels")
+        if id(node) in self.open:
+            self.problems.append(Problem(show_path(path), "a YAML alias refers to a value that contains it",
+                                         "write the value out instead of the alias", self.locs.file,
+                                         node.start_mark.line + 1))
+            return None
+        if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            return _restore(self.loader.construct_object(node, deep=True), self.refs)
+        self.open.add(id(node))
+        try:
+            return self.mapping(node, path) if isinstance(node, yaml.MappingNode) else self.sequence(node, path)
+        finally:
+            self.open.discard(id(node))
+
+    def mapping(self, node: yaml.MappingNode, path: Path) -> dict:
+        self.loader.flatten_mapping(node)  # `<<` merge keys
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _restore(loader.construct_object(key_node, deep=True), refs)
+            if isinstance(key_node, (yaml.MappingNode, yaml.SequenceNode)):
+                self.problems.append(self.locs.problem(path, "a key must be a plain value"))
+                continue
+            key = _restore(self.loader.construct_object(key_node, deep=True), self.refs)
             if not isinstance(key, (str, int, float, bool)) and key is not None:
-                problems.append(locs.problem(path, "a key must be a plain value", value=key, has_value=True))
+                self.problems.append(self.locs.problem(path, "a key must be a plain value", value=key, has_value=True))
                 continue
             if key in out:
-                problems.append(Problem(show_path((*path, key)), "duplicate key", "keep only one of them",
-                                        locs.file, key_node.start_mark.line + 1))
-            locs.add((*path, key), key_node.start_mark.line + 1)
-            out[key] = _build(loader, value_node, (*path, key), locs, problems, refs)
+                self.problems.append(Problem(show_path((*path, key)), "duplicate key", "keep only one of them",
+                                             self.locs.file, key_node.start_mark.line + 1))
+            self.locs.add((*path, key), key_node.start_mark.line + 1)
+            out[key] = self.build(value_node, (*path, key))
         return out
-    if isinstance(node, yaml.SequenceNode):
+
+    def sequence(self, node: yaml.SequenceNode, path: Path) -> list:
         items = []
         for index, item in enumerate(node.value):
-            locs.add((*path, index), item.start_mark.line + 1)
-            items.append(_build(loader, item, (*path, index), locs, problems, refs))
+            self.locs.add((*path, index), item.start_mark.line + 1)
+            items.append(self.build(item, (*path, index)))
         return items
-    return _restore(loader.construct_object(node, deep=True), refs)
 
 
 def load_yaml(text: str, file: str | None, locs: Locations, problems: list[Problem], path: Path = ()) -> Any:
@@ -116,7 +154,10 @@ def load_yaml(text: str, file: str | None, locs: Locations, problems: list[Probl
         if node is None:
             return None
         locs.add(path, node.start_mark.line + 1, file)
-        return _build(loader, node, path, locs, problems, refs)
+        return _Builder(loader, locs, problems, refs).build(node, path)
+    except _TooLarge as err:
+        problems.append(Problem(show_path(path), str(err), "write a smaller search space", file, 1))
+        return None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
         line = mark.line + 1 if mark is not None else 1

@@ -19,7 +19,7 @@ from autotune.errors import AutotuneError, Problem, SpaceError, UserError
 from autotune.space._parse import Builder, dist_kind
 from autotune.space._settings import check_sampler, parse_export, parse_search
 from autotune.space._tree import InterpError, materialize, resolve, wrap_interpolations
-from autotune.space._yaml import Locations, Path, load_yaml, show_path
+from autotune.space._yaml import MAX_DEPTH, Locations, Path, load_yaml, show_path
 from autotune.space.schema import Schema
 from autotune.space.types import Choice, Space, default_values
 
@@ -32,11 +32,30 @@ OVERRIDE_FILE = "<--set>"
 SchemaFor = Callable[[str, "str | None"], Schema]
 
 
+def _expand(path: str | FilePath) -> FilePath:
+    """`path` with `~` expanded (a `~user` that does not exist is kept as written: it then does not exist)."""
+    try:
+        return FilePath(path).expanduser()
+    except RuntimeError:
+        return FilePath(path)
+
+
+def _user_file(name: str | FilePath, base: str | None = None) -> FilePath | None:
+    """The absolute path of the file `name` (relative to `base`), or None when there is no such file (also for
+    names the OS refuses: too long, a NUL byte)."""
+    file = _expand(name)
+    try:
+        file = (FilePath(base) / file if base and not file.is_absolute() else file).resolve()
+        return file if file.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
 def import_custom(path: str | FilePath) -> ModuleType:
     """Import a user's custom .py file once (idempotent, under a name derived from its path)."""
-    file = FilePath(path).expanduser().resolve()
-    if not file.is_file():
-        raise UserError(f"custom file {str(file)!r} does not exist")
+    file = _user_file(path)
+    if file is None:
+        raise UserError(f"custom file {str(path)!r} does not exist")
     module_name = f"autotune_custom_{file.stem}_{hashlib.sha1(str(file).encode()).hexdigest()[:10]}"
     if module_name in sys.modules:
         return sys.modules[module_name]
@@ -59,19 +78,46 @@ def import_custom(path: str | FilePath) -> ModuleType:
     return module
 
 
+def _nesting(value: Any) -> str | None:
+    """Why a dict given to load_space cannot be a document (it contains itself, or nests too deep), else None."""
+    stack: list[tuple[Any, tuple[int, ...]]] = [(value, ())]
+    while stack:
+        node, ancestors = stack.pop()
+        if isinstance(node, (Mapping, list, tuple)):
+            if id(node) in ancestors:
+                return "it contains itself"
+            if len(ancestors) > MAX_DEPTH:
+                return f"it nests deeper than {MAX_DEPTH} levels"
+            children = node.values() if isinstance(node, Mapping) else node
+            stack.extend((child, (*ancestors, id(node))) for child in children)
+    return None
+
+
 def _read(source: str | FilePath | Mapping[str, Any], problems: list[Problem]
           ) -> tuple[Any, Locations, str | None]:
     """(document, locations, absolute path or None)."""
     if isinstance(source, Mapping):
+        shape = _nesting(source)
+        if shape:
+            raise UserError(f"the search space dict cannot be read: {shape}")
         return copy.deepcopy(dict(source)), Locations("<dict>"), None
     if isinstance(source, str) and "\n" in source:
         locs = Locations("<string>")
         return load_yaml(source, "<string>", locs, problems), locs, None
-    file = FilePath(source).expanduser()
-    if not file.is_file():
-        raise UserError(f"search space file {str(file)!r} does not exist")
+    file = _expand(source)
+    try:
+        if file.is_dir():
+            raise UserError(f"search space {str(file)!r} is a directory; give the .yaml file in it")
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"search space file {str(file)!r} is not UTF-8 text (byte {err.start}): "
+                        "give the YAML file, saved as UTF-8") from None
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL byte in the path
+        raise UserError(f"search space file {str(file)!r} does not exist") from None
+    except OSError as err:
+        raise UserError(f"cannot read the search space file {str(file)!r}: {err.strerror or err}") from None
     locs = Locations(str(source))
-    return load_yaml(file.read_text(encoding="utf-8"), str(source), locs, problems), locs, str(file.resolve())
+    return load_yaml(text, str(source), locs, problems), locs, str(file.resolve())
 
 
 def _apply_overrides(doc: dict, overrides: Iterable[str], locs: Locations, problems: list[Problem]) -> list[Path]:
@@ -79,7 +125,7 @@ def _apply_overrides(doc: dict, overrides: Iterable[str], locs: Locations, probl
     created: list[Path] = []
     for number, text in enumerate(overrides, start=1):
         key, sep, raw = text.partition("=")
-        path: Path = tuple(int(k) if k.isdigit() else k for k in key.strip().split("."))
+        path: Path = tuple(int(k) if k.isascii() and k.isdigit() else k for k in key.strip().split("."))
         if not sep or not key.strip() or "" in path:
             problems.append(Problem(key.strip(), "an override is KEY=VALUE", "e.g. --set train.epochs=3",
                                     OVERRIDE_FILE, number, text, True))
@@ -130,10 +176,10 @@ class _Loading:
         name = self.text("custom", None)
         if name is None:
             return None
-        file = FilePath(name).expanduser()
-        file = (FilePath(base) / file if base and not file.is_absolute() else file).resolve()
-        if not file.is_file():
-            self.problem(("custom",), f"custom file {str(file)!r} does not exist",
+        file = _user_file(name, base)
+        if file is None:
+            where = FilePath(base) / name if base else FilePath(name)
+            self.problem(("custom",), f"custom file {str(where)!r} does not exist",
                          "give a .py path relative to the space file", name)
             return None
         try:

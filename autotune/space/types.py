@@ -166,6 +166,15 @@ def default_values(params: tuple[Param, ...], forced: Mapping[str, Label] | None
     return values, how
 
 
+def _json_keys(value: Any) -> Any:
+    """`value` with every mapping key a string, so that json can sort them (`1` becomes "<int>1")."""
+    if isinstance(value, Mapping):
+        return {k if isinstance(k, str) else f"<{type(k).__name__}>{k}": _json_keys(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_keys(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class Space:
     """A validated search space: its parameters (define-by-run order), search and export settings.
@@ -221,6 +230,6 @@ class Space:
         for key in ("trials", "time_budget", "max_concurrent"):
             search.pop(key)
         ingredients = {k: self.document.get(k) for k in self.template}
-        text = json.dumps({"recipe": self.recipe, "ingredients": ingredients, "search": search},
+        text = json.dumps(_json_keys({"recipe": self.recipe, "ingredients": ingredients, "search": search}),
                           sort_keys=True, default=repr)
         return hashlib.sha256(text.encode()).hexdigest()
