@@ -15,13 +15,14 @@ import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 import torch
 
-from autotune.errors import UserError
+from autotune.errors import AutotuneError, UserError
 from autotune.registry import get
+from autotune.vision._calls import failure, unknown_arguments
 
 __all__ = ["Images", "FileImages", "TensorSplit", "FileSplit", "Data", "load", "prepare", "decode_image"]
 
@@ -65,6 +66,7 @@ class Images:
     labels: list[str]
     flip: bool = False
     test: tuple[Pixels, torch.Tensor] | None = None
+    skipped: int = 0  # files that could not be read and were left out (with a warning)
 
 
 @dataclass
@@ -95,9 +97,23 @@ class TensorSplit:
                 index = order[start : start + batch_size]
                 yield self.x[index], self.y[index]
 
+    def head(self, n: int) -> torch.Tensor:
+        """The first `n` images, uint8 on the CPU (a dry run of a model)."""
+        return self.x[:n].cpu()
+
     def digest(self, sha: hashlib._Hash) -> None:
         sha.update(self.x.cpu().contiguous().numpy().tobytes())
         sha.update(self.y.cpu().numpy().astype(np.int64).tobytes())
+
+
+def _decode_file(images: FileImages, i: int) -> np.ndarray:
+    """Image `i` of a streamed folder; a file damaged past its header (only headers are checked when the folder
+    is listed) fails naming itself."""
+    path = images.files[i]
+    try:
+        return decode_image(path, images.channels, images.size)
+    except Exception as err:  # PIL raises OSError, SyntaxError, ValueError... on a damaged file
+        raise UserError(f"cannot decode image {path} ({type(err).__name__}: {err}); remove or repair it") from None
 
 
 class _Decoded(torch.utils.data.Dataset):
@@ -108,8 +124,7 @@ class _Decoded(torch.utils.data.Dataset):
         return len(self.images)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        pixels = decode_image(self.images.files[i], self.images.channels, self.images.size)
-        return torch.from_numpy(pixels), self.y[i]
+        return torch.from_numpy(_decode_file(self.images, i)), self.y[i]
 
 
 @dataclass
@@ -139,6 +154,11 @@ class FileSplit:
         )
         yield from loader
 
+    def head(self, n: int) -> torch.Tensor:
+        """The first `n` images, decoded in this process (a dry run of a model)."""
+        count = min(n, len(self.images))
+        return torch.from_numpy(np.stack([_decode_file(self.images, i) for i in range(count)]))
+
     def digest(self, sha: hashlib._Hash) -> None:
         sha.update("\n".join(self.images.files).encode())
         sha.update(self.y.cpu().numpy().astype(np.int64).tobytes())
@@ -161,6 +181,7 @@ class Data:
     std: tuple[float, ...]
     flip: bool = False
     fingerprint: str = field(default="")
+    skipped: int = 0  # unreadable files left out of the dataset
 
     @property
     def num_classes(self) -> int:
@@ -237,18 +258,24 @@ def load(
 
     The test split is the dataset's official one when it has one, else `test_fraction` of the samples; the
     validation split is `val_fraction` of the samples (of the train set when there is an official test set).
-    Extra `kwargs` go to the dataset function.
+    Extra `kwargs` go to the dataset function. A UserError says in one line what is wrong: an argument the
+    dataset does not take, the dataset function's own error (with its file and line), what it returned, or a
+    split left without samples (or the train split without a class).
     """
     fn = get("dataset", dataset)
     accepted = inspect.signature(fn).parameters
     if "download" in accepted:
         kwargs["download"] = download
-    has_var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
-    unknown = sorted(k for k in kwargs if k not in accepted and not has_var_kw)
+    unknown = unknown_arguments(fn, kwargs, hidden=("root", "download"))
     if unknown:
-        options = ", ".join(p for p in accepted if p not in ("root", "download")) or "none"
-        raise UserError(f"dataset {dataset!r} takes no argument {', '.join(map(repr, unknown))}; its arguments: {options}")
-    images: Images = fn(root=str(Path(root).expanduser()), **kwargs)
+        raise UserError(f"dataset {dataset!r} takes {unknown}")
+    try:
+        images = fn(root=str(Path(root).expanduser()), **kwargs)
+    except AutotuneError:
+        raise
+    except Exception as err:  # a user's dataset function, or a file that cannot be read: one line, its own error
+        raise failure("dataset", dataset, fn, err) from None
+    _check_images(dataset, images)
 
     order = np.random.default_rng(split_seed).permutation(len(images.y))
     n_val = int(round(val_fraction * len(order)))
@@ -260,9 +287,7 @@ def load(
         test = _make_split(*images.test)
     val = _make_split(images.x, images.y, order[:n_val])
     train = _make_split(images.x, images.y, order[n_val:])
-    if len(train) == 0:
-        raise UserError(f"dataset {dataset!r} leaves no training samples (val_fraction={val_fraction}, "
-                        f"test_fraction={test_fraction}, {len(images.y)} samples)")
+    _check_split(dataset, images, train, val, test, val_fraction, test_fraction)
 
     sha = hashlib.sha256()
     for split in (train, val, test):
@@ -280,5 +305,51 @@ def load(
         std=std,
         flip=images.flip,
         fingerprint=sha.hexdigest(),
+        skipped=images.skipped,
     )
+
+
+def _check_images(dataset: str, images: Any) -> None:
+    """What a dataset function returned holds N uint8 images (or files), N labels in range, and the label names."""
+    def wrong(what: str) -> UserError:
+        return UserError(f"dataset {dataset!r} returned {what}; a dataset function returns "
+                         "autotune.vision.data.Images(x=uint8 (N, C, H, W), y=int64 (N,), labels=[names])")
+
+    if not isinstance(images, Images):
+        raise wrong(f"a {type(images).__name__}")
+    pairs = [(images.x, images.y)] + ([tuple(images.test)] if images.test is not None else [])
+    for x, y in pairs:
+        if isinstance(x, torch.Tensor) and (x.dtype != torch.uint8 or x.ndim != 4):
+            raise wrong(f"x of dtype {x.dtype} and shape {tuple(x.shape)}")
+        if not isinstance(x, (torch.Tensor, FileImages)):
+            raise wrong(f"x as a {type(x).__name__}")
+        if not isinstance(y, torch.Tensor) or y.ndim != 1 or y.dtype.is_floating_point or len(y) != len(x):
+            shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+            raise wrong(f"{len(x)} images with labels y of shape {shape}")
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= len(images.labels)):
+            raise wrong(f"label indices from {int(y.min())} to {int(y.max())} for {len(images.labels)} label names")
+    if len(images.y) == 0:
+        raise UserError(f"dataset {dataset!r} holds no samples")
+
+
+def _check_split(dataset: str, images: Images, train: Split, val: Split, test: Split, val_fraction: float,
+                 test_fraction: float) -> None:
+    """Every split has samples, and the train split has every class the data has: else say how to fix it."""
+    n = len(images.y)
+    sizes = f"{len(train)} train / {len(val)} val / {len(test)} test of {n} samples"
+    if len(train) == 0:
+        raise UserError(f"dataset {dataset!r} leaves no training samples (val_fraction={val_fraction}, "
+                        f"test_fraction={test_fraction}, {n} samples): lower the fractions or add samples")
+    if len(val) == 0:
+        raise UserError(f"data.val_fraction={val_fraction} leaves no validation samples ({sizes}): raise it to at "
+                        f"least {1 / n:.2g}, or add samples")
+    if len(test) == 0:
+        raise UserError(f"data.test_fraction={test_fraction} leaves no test samples ({sizes}): raise it to at least "
+                        f"{1 / n:.2g}, or add samples")
+    missing = sorted(set(torch.unique(images.y).tolist()) - set(torch.unique(train.y).tolist()))
+    if missing:
+        names = ", ".join(repr(images.labels[i]) for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise UserError(f"dataset {dataset!r}: the train split holds no sample of class{'es' * (len(missing) > 1)} "
+                        f"{names} ({sizes}): add samples of every class, or lower data.val_fraction and "
+                        "data.test_fraction")
 

@@ -8,6 +8,9 @@ when their files are not in `root` already; the files are then read here (not th
 from __future__ import annotations
 
 import gzip
+import logging
+import math
+import os
 import pickle
 import struct
 from pathlib import Path
@@ -23,6 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = ["read_idx", "mnist", "fashion_mnist", "cifar10", "idx", "image_folder", "digits", "fake"]
 
+log = logging.getLogger("autotune")
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 _MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 _IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -33,13 +38,33 @@ def read_idx(path: str | Path) -> np.ndarray:
     import numpy as np
 
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or dtype_code not in _IDX_DTYPES:
-        raise UserError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as err:  # unreadable, or a damaged .gz
+        raise UserError(f"cannot read {path}: {err}") from None
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_DTYPES or len(raw) < 4 + 4 * raw[3]:
+        raise UserError(f"{path} is not an IDX file (bad magic number {raw[:4].hex() or 'none: empty file'})")
+    ndim = raw[3]
     shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    return np.frombuffer(raw, dtype=_IDX_DTYPES[dtype_code], offset=4 + 4 * ndim).reshape(shape)
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    expected = math.prod(shape) * dtype.itemsize
+    if len(raw) - 4 - 4 * ndim != expected:
+        raise UserError(f"{path} is damaged: its header declares {shape} ({expected} bytes of data), "
+                        f"the file holds {len(raw) - 4 - 4 * ndim}; download or copy it again")
+    return np.frombuffer(raw, dtype=dtype, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _folder(root: str, dataset: str, expected: str) -> Path:
+    """`root` as a folder the process can list, else a UserError saying what it should hold."""
+    folder = Path(root)
+    if not folder.is_dir():
+        what = "it does not exist" if not folder.exists() else "it is a file"
+        raise UserError(f"{dataset} data.root {str(folder)!r} is not a directory ({what}); expected a folder "
+                        f"holding {expected}")
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise UserError(f"{dataset} data.root {str(folder)!r} is not readable by this user: fix its permissions")
+    return folder
 
 
 def _find(folder: Path, name: str) -> Path | None:
@@ -104,17 +129,26 @@ def fashion_mnist(root: str, download: bool = True) -> Images:
     return _mnist_like("FashionMNIST", root, download, labels, flip=True)
 
 
-def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as f:
-        entry = pickle.load(f, encoding="latin1")
-    return {k.decode() if isinstance(k, bytes) else k: v for k, v in entry.items()}
+def _unpickle(path: Path, keys: tuple[str, ...]) -> dict:
+    """A CIFAR python batch (a pickled dict holding `keys`, bytes or str)."""
+    try:
+        with open(path, "rb") as f:
+            entry = pickle.load(f, encoding="latin1")
+        entry = {k.decode() if isinstance(k, bytes) else k: v for k, v in entry.items()}
+    except Exception as err:  # pickle raises many kinds on a damaged file
+        raise UserError(f"cannot read {path} as a CIFAR python batch ({type(err).__name__}: {err}); "
+                        "unpack cifar-10-python.tar.gz again") from None
+    missing = [k for k in keys if k not in entry]
+    if missing:
+        raise UserError(f"{path} is not a CIFAR python batch: it lacks {', '.join(missing)}")
+    return entry
 
 
 def _cifar_batches(paths: list[Path]) -> tuple:
     import numpy as np
     import torch
 
-    entries = [_unpickle(p) for p in paths]
+    entries = [_unpickle(p, ("data",)) for p in paths]
     x = np.concatenate([np.asarray(e["data"], dtype=np.uint8).reshape(-1, 3, 32, 32) for e in entries])
     y = np.concatenate([np.asarray(e.get("labels", e.get("fine_labels")), dtype=np.int64) for e in entries])
     return torch.from_numpy(x), torch.from_numpy(y)
@@ -139,7 +173,7 @@ def cifar10(root: str, download: bool = True) -> Images:
 
         _download("CIFAR-10", folder, ("data_batch_1..5", "test_batch", "batches.meta"), fetch)
     train_x, train_y = _cifar_batches(sorted(folder.glob("data_batch_*")))
-    labels = [str(n) for n in _unpickle(folder / "batches.meta")["label_names"]]
+    labels = [str(n) for n in _unpickle(folder / "batches.meta", ("label_names",))["label_names"]]
     return Images(train_x, train_y, labels, flip=True, test=_cifar_batches([folder / "test_batch"]))
 
 
@@ -154,7 +188,7 @@ def idx(root: str) -> Images:
 
     from autotune.vision.data import Images
 
-    folder = Path(root)
+    folder = _folder(root, "idx", "NAME-images-idx3-ubyte[.gz] next to NAME-labels-idx1-ubyte[.gz]")
     pairs = {}
     for images in sorted(folder.glob("*images-idx3-ubyte*")):
         labels = Path(str(images).replace("images-idx3", "labels-idx1"))
@@ -178,34 +212,62 @@ def image_folder(
     root: str, image_size: int = 32, channels: int = 3, flip: bool = True, memory_limit_mb: float = 1024,
     workers: int = 2,
 ) -> Images:
-    """One sub-folder of ROOT per class. Images are converted to `channels` (1 or 3) and resized to
-    `image_size` squared; up to `memory_limit_mb` of pixels they are decoded once into memory, above that they
-    stream from disk through a DataLoader with `workers` processes."""
+    """One sub-folder of ROOT per class (hidden ones, like .ipynb_checkpoints, are ignored). Images are converted
+    to `channels` (1 or 3) and resized to `image_size` squared; up to `memory_limit_mb` of pixels they are decoded
+    once into memory, above that they stream from disk through a DataLoader with `workers` processes. Files that
+    cannot be read as images are left out with a warning that counts them (`Data.skipped`)."""
     import numpy as np
     import torch
 
     from autotune.vision.data import FileImages, Images, decode_image
 
-    folder = Path(root)
-    if not folder.is_dir():
-        raise UserError(f"image_folder root {str(folder)!r} is not a directory (expected one sub-folder per class)")
+    folder = _folder(root, "image_folder", "one sub-folder of images per class, e.g. ROOT/cat/001.png")
     if channels not in (1, 3):
         raise UserError(f"image_folder channels must be 1 or 3, got {channels}")
-    classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
-    files, targets = [], []
-    for index, name in enumerate(classes):
-        found = sorted(p for p in (folder / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        files += [str(p) for p in found]
-        targets += [index] * len(found)
-    if len(classes) < 2 or not files:
-        raise UserError(f"image_folder {str(folder)!r} needs at least 2 class sub-folders holding images "
-                        f"(found {len(classes)} classes, {len(files)} images)")
+    if image_size < 1:
+        raise UserError(f"image_folder image_size must be >= 1, got {image_size}")
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if len(classes) < 2:
+        raise UserError(f"image_folder data.root {str(folder)!r} holds {len(classes)} class sub-folder"
+                        f"{'' if len(classes) == 1 else 's'}{': ' + classes[0] if classes else ''}; a classifier "
+                        "needs at least 2, one per class, e.g. ROOT/cat/001.png and ROOT/dog/001.png")
+    found = [sorted(p for p in (folder / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                    and not any(part.startswith(".") for part in p.relative_to(folder).parts)) for name in classes]
+    total = sum(len(paths) for paths in found)
+    stream = total * channels * image_size**2 > memory_limit_mb * 2**20
+    files, targets, pixels, bad = [], [], [], []
+    for index, paths in enumerate(found):
+        for path in paths:
+            try:  # streamed: only check that PIL knows the file as an image; in memory: decode it now
+                decoded = _identify(path) if stream else decode_image(path, channels, image_size)
+            except Exception as err:  # PIL raises OSError, SyntaxError, ValueError... on a damaged file
+                bad.append((path, err))
+                continue
+            if not stream:
+                pixels.append(decoded)
+            files.append(str(path))
+            targets.append(index)
+    if bad:
+        shown = ", ".join(f"{p.relative_to(folder)} ({type(e).__name__})" for p, e in bad[:3])
+        log.warning("image_folder: skipped %d of %d image files in %s that cannot be read: %s%s; remove or repair "
+                    "them to silence this warning", len(bad), total, folder, shown, " ..." * (len(bad) > 3))
+    present = set(targets)
+    empty = [name for index, name in enumerate(classes) if index not in present]
+    if empty:
+        raise UserError(f"image_folder class folder{'s' if len(empty) > 1 else ''} {', '.join(map(repr, empty))} in "
+                        f"{str(folder)!r} hold{'' if len(empty) > 1 else 's'} no readable image "
+                        f"({', '.join(sorted(IMAGE_SUFFIXES))}): add images or remove the folder")
     y = torch.tensor(targets, dtype=torch.int64)
-    listed = FileImages(tuple(files), channels, image_size, workers)
-    if len(files) * channels * image_size**2 > memory_limit_mb * 2**20:
-        return Images(listed, y, classes, flip=flip)
-    x = torch.from_numpy(np.stack([decode_image(f, channels, image_size) for f in files]))
-    return Images(x, y, classes, flip=flip)
+    x = FileImages(tuple(files), channels, image_size, workers) if stream else torch.from_numpy(np.stack(pixels))
+    return Images(x, y, classes, flip=flip, skipped=len(bad))
+
+
+def _identify(path: Path) -> None:
+    """Raises unless PIL recognises `path` as an image (it reads the header only)."""
+    from PIL import Image
+
+    with Image.open(path):
+        pass
 
 
 @register("dataset")

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from autotune.errors import UserError
+from autotune.errors import AutotuneError, UserError
 from autotune.registry import add_fallback, get, register
+from autotune.vision._calls import failure, unknown_arguments
 
 if TYPE_CHECKING:
     from torch import nn
@@ -72,7 +73,14 @@ def build(arch: str, input_shape: tuple[int, int, int], num_classes: int, **kwar
     """The model `arch` for images of `input_shape` (C, H, W); None-valued `kwargs` are dropped."""
     factory = get("model", arch)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    unknown = unknown_arguments(factory, kwargs, hidden=("in_chans", "num_classes", "input_size"))
+    if unknown:
+        raise UserError(f"model {arch!r} cannot be built: it takes {unknown}")
     try:
         return factory(in_chans=input_shape[0], num_classes=num_classes, input_size=input_shape[-1], **kwargs)
+    except AutotuneError:
+        raise
     except TypeError as err:
         raise UserError(f"model {arch!r} cannot be built with {sorted(kwargs)}: {err}") from None
+    except Exception as err:  # a user's model factory, or a size that does not fit in memory
+        raise failure("model", arch, factory, err) from None

@@ -1,0 +1,36 @@
+"""Helpers of the bad-input tests (a module of its own: every test folder has a `conftest`)."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+__all__ = ["write_idx", "ray_started", "unreadable_file"]
+
+
+_spec = importlib.util.spec_from_file_location("autotune_tests_recipe_conftest",
+                                               Path(__file__).parents[1] / "recipe" / "conftest.py")
+_recipe_fixtures = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_recipe_fixtures)
+write_idx = _recipe_fixtures.write_idx  # an IDX file as MNIST ships them
+
+
+def ray_started() -> bool:
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized()
+
+
+def unreadable_file(path: Path) -> Path:
+    """A file this process cannot read: mode 000, or for root (who reads anything) a link to /proc/self/mem,
+    whose first page read fails with EIO."""
+    if os.geteuid() != 0:
+        path.write_text("name: x\n")
+        path.chmod(0)
+        return path
+    if not Path("/proc/self/mem").exists():
+        pytest.skip("running as root without /proc: no file is unreadable")
+    path.symlink_to("/proc/self/mem")
+    return path
