@@ -101,6 +101,31 @@ def make_model(model: dict[str, Any], input_shape: tuple[int, int, int], num_cla
     return build(model["arch"], input_shape, num_classes, **kwargs)
 
 
+@torch.no_grad()
+def check_fits(model: torch.nn.Module, data: Data, arch: str) -> None:
+    """Two training images through `model` (eval mode, on the CPU): a model that cannot take images of this size,
+    or gives the wrong number of outputs, fails here in one line instead of inside the first epoch."""
+    x = data.train.head(2)
+    _, height, width = data.input_shape
+    try:
+        logits = model.eval()(prepare(x, data))
+    except Exception as err:  # whatever the model raises: timm asserts, torch RuntimeErrors, a user's module
+        reason = (str(err).strip().splitlines() or [""])[0].rstrip(".")
+        raise UserError(f"model {arch!r} does not fit {height}x{width} inputs: {type(err).__name__}: {reason}; "
+                        "pick a smaller model or a larger image_size") from None
+    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (len(x), data.num_classes):
+        got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise UserError(f"model {arch!r} returns {got} for {len(x)} images of {data.num_classes} classes; "
+                        f"expected logits of shape ({len(x)}, {data.num_classes})")
+
+
+def dry_run(config: dict[str, Any], data: Data) -> None:
+    """Build the model of `config` and run two training images through it, without training: the engine's
+    preflight calls this for the default configuration and each searched model option before a search starts."""
+    model = with_defaults(config)["model"]
+    check_fits(make_model(model, data.input_shape, data.num_classes), data, model["arch"])
+
+
 # ------------------------------------------------------------------------------------- optimizer and schedule
 def make_optimizer(params: Any, opt: dict[str, Any]) -> torch.optim.Optimizer:
     if opt["name"] == "sgd":
@@ -152,7 +177,9 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
         raise UserError(f"data.val_fraction={cfg_data['val_fraction']} leaves no validation samples")
     on_device = data.to(device)  # in-memory splits move once; streamed ones stay on the CPU
 
-    model = make_model(cfg_model, data.input_shape, data.num_classes).to(device)
+    model = make_model(cfg_model, data.input_shape, data.num_classes)
+    check_fits(model, data, cfg_model["arch"])
+    model = model.to(device)
     optimizer = make_optimizer(model.parameters(), opt)
     drop_last = len(data.train) >= cfg["batch_size"]
     steps_per_epoch = len(data.train) // cfg["batch_size"] if drop_last else 1

@@ -1,0 +1,166 @@
+"""Checks before a search starts, so that a mistake costs seconds instead of a search's first hour.
+
+    preflight(space, recipe, data, export=True)  # after recipe.load_data, before Ray starts
+    check_address(address)                       # before ray.init(address=...), which would wait for minutes
+    positive_int, non_negative_float             # argparse types of --num-cpus and --num-gpus
+
+Each failure is a UserError whose message says what is wrong and how to fix it. Imports neither ray nor torch.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import socket
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from autotune.errors import AutotuneError, UserError
+from autotune.space import Choice, Grid, Space
+from autotune.space.types import default_values
+
+__all__ = ["preflight", "check_writable", "model_configs", "dry_run_models", "check_address", "positive_int",
+           "non_negative_float"]
+
+
+def preflight(space: Space, recipe: ModuleType, data: Any, *, export: bool = True) -> None:
+    """Everything that can be checked before launch: `export.dir` is writable (when exporting), and the
+    recipe's `dry_run` builds the model of the default configuration and of each searched model option."""
+    if export:
+        check_writable(space.export.dir, "export.dir", f"--set export.dir=models/{space.name}")
+    dry_run_models(space, recipe, data)
+
+
+def check_writable(path: str | Path, what: str, example: str) -> None:
+    """`path` can be written as the export writes it: a folder (or link) made in its parent, created when
+    missing. Otherwise a UserError naming `what` (e.g. "export.dir") with `example` as the fix."""
+    target = Path(path).expanduser()
+    if target.is_file():
+        raise UserError(f"{what} {str(path)!r} is a file; give a folder path, e.g. {example}")
+    parent = target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as err:
+        raise UserError(f"{what} {str(path)!r} is not writable ({err.strerror or err}: {err.filename or parent}); "
+                        f"give a folder you can write, e.g. {example}") from None
+
+
+def _is_model_choice(name: str, dist: Any) -> bool:
+    return isinstance(dist, (Choice, Grid)) and (name == "model" or name.startswith(("model.", "model[")))
+
+
+def model_configs(space: Space) -> list[tuple[str, dict[str, Any]]]:
+    """(what, trial config) for the default configuration, then for each option of every searched model choice
+    with the other parameters at their defaults; a model section already listed is not listed again."""
+    defaults, _ = space.defaults()
+    shown = ", ".join(f"{name}={value!r}" for name, value in defaults.items() if name.startswith("model"))
+    runs = [(f"the default configuration{f' ({shown})' if shown else ''}", defaults)]
+    for param in space.params:
+        if _is_model_choice(param.name, param.dist):
+            for label in param.dist.labels:
+                values, _ = default_values(space.params, {**dict(param.condition), param.name: label})
+                runs.append((f"the searched option {param.name}={label!r}", values))
+    seen: set[str] = set()
+    configs = []
+    for what, values in runs:
+        config = space.config(values)
+        key = json.dumps(config.get("model"), sort_keys=True, default=repr)
+        if key not in seen:
+            seen.add(key)
+            configs.append((what, config))
+    return configs
+
+
+def dry_run_models(space: Space, recipe: ModuleType, data: Any) -> None:
+    """Call the recipe's optional `dry_run(config, data)` for each of `model_configs(space)`; one UserError
+    names every configuration that fails. A recipe without `dry_run` is not checked."""
+    dry_run = getattr(recipe, "dry_run", None)
+    if dry_run is None:
+        return
+    failures = []
+    for what, config in model_configs(space):
+        try:
+            dry_run(config, data)
+        except AutotuneError as err:
+            failures.append(f"{what}: {err}")
+        except Exception as err:  # a recipe's own bug: still one line, before launch
+            failures.append(f"{what}: the recipe's dry run failed: {type(err).__name__}: {err}")
+    if len(failures) == 1:
+        raise UserError(failures[0])
+    if failures:
+        raise UserError("\n  ".join([f"{len(failures)} model configurations fail the dry run:", *failures]))
+
+
+# ----------------------------------------------------------------------------------------------- --address
+def _ray_auto_address() -> str | None:
+    """The address `ray.init(address="auto")` would use: $RAY_ADDRESS, else the running cluster Ray recorded."""
+    env = os.environ.get("RAY_ADDRESS", "").strip()
+    if env and env != "auto":
+        return env
+    current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+    try:
+        return current.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    text = address.removeprefix("ray://")
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")  # [::1]:6379
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"--address {address!r} is not 'auto', HOST:PORT or ray://HOST:PORT "
+                        "(e.g. 10.0.0.5:6379, the address `ray start --head` prints)")
+    return host, int(port)
+
+
+def check_address(address: str | None, timeout: float = 3.0) -> None:
+    """Fail in seconds when the Ray cluster at `address` cannot be reached: ray.init retries for minutes."""
+    if not address:
+        return
+    target = _ray_auto_address() if address == "auto" else address
+    if target is None:  # no cluster recorded: ray.init("auto") says so at once
+        return
+    host, port = _host_port(target)
+    fix = "start it with `ray start --head` (see docs/cluster.md) or drop --address to run locally"
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return
+    except socket.gaierror as err:
+        why = f"unknown host {host!r} ({err.strerror})"
+    except ConnectionRefusedError:
+        why = f"nothing listens on {host}:{port}"
+    except TimeoutError:
+        why = f"no answer from {host}:{port} within {timeout:g}s"
+    except OSError as err:
+        why = f"{host}:{port}: {err.strerror or err}"
+    shown = f"{address!r} ({target})" if target != address else repr(address)
+    raise UserError(f"cannot reach the Ray cluster at {shown}: {why}; {fix}")
+
+
+# ------------------------------------------------------------------------------------------- argparse types
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (--num-cpus)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0 (--num-gpus; fractions share a GPU)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value

@@ -1,0 +1,148 @@
+"""autotune.preflight: the dry build of every searched model, the export folder, the cluster address, the
+argparse types. Offline and without Ray."""
+from __future__ import annotations
+
+import argparse
+import socket
+from types import SimpleNamespace
+
+import pytest
+
+from autotune.errors import UserError
+from autotune.preflight import (
+    check_address, check_writable, dry_run_models, model_configs, non_negative_float, positive_int, preflight,
+)
+from autotune.recipes import image_classification as recipe
+from autotune.space import load_space
+from autotune.vision.data import load
+
+SCHEMA = lambda name, base: recipe.SCHEMA  # noqa: E731
+
+
+def space(model: str, export: str = "models/pre"):
+    return load_space(f"name: pre\ndata: {{dataset: fake}}\nmodel: {model}\nexport: {{dir: {export}}}\n",
+                      schema_for=SCHEMA)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load("fake", "unused", samples=40, image_size=8, classes=3, val_fraction=0.2, test_fraction=0.2)
+
+
+def test_model_configs_cover_the_default_and_each_searched_option():
+    s = space("{arch: {choice: [mlp, simple_cnn]}, width: {choice: [8, 16]}, dropout: {uniform: [0, 0.5]}}")
+    configs = model_configs(s)
+    shown = [what for what, _ in configs]
+    assert shown == ["the default configuration (model.arch='mlp', model.width=8, model.dropout=0.25)",
+                     "the searched option model.arch='simple_cnn'", "the searched option model.width=16"]
+    assert [c["model"]["arch"] for _, c in configs] == ["mlp", "simple_cnn", "mlp"]
+    assert [c["model"]["width"] for _, c in configs] == [8, 8, 16]
+
+
+def test_model_configs_follow_conditional_options():
+    s = space("{choice: [{arch: mlp, depth: {choice: [1, 3]}}, {arch: simple_cnn, width: {choice: [4, 8]}}]}")
+    configs = {what: c["model"] for what, c in model_configs(s)}  # options without a `name` are numbered
+    assert list(configs) == ["the default configuration (model='0', model[0].depth=1)",
+                             "the searched option model='1'", "the searched option model[0].depth=3",
+                             "the searched option model[1].width=8"]
+    assert configs["the searched option model='1'"] == {"arch": "simple_cnn", "width": 4, "depth": None,
+                                                        "dropout": 0.0}
+    assert configs["the searched option model[1].width=8"]["width"] == 8
+
+
+def test_dry_run_builds_each_option_and_names_the_one_that_does_not_fit(tiny, tmp_path):
+    s = space("{arch: {choice: [mlp, vit_tiny_patch16_224]}}", export=str(tmp_path / "m"))
+    with pytest.raises(UserError) as info:
+        preflight(s, recipe, tiny)
+    text = str(info.value)
+    assert text.startswith("the searched option model.arch='vit_tiny_patch16_224': model 'vit_tiny_patch16_224' "
+                           "does not fit 8x8 inputs: AssertionError: Input height (8) doesn't match model (224)")
+    assert text.endswith("; pick a smaller model or a larger image_size") and "\n" not in text
+    preflight(space("{arch: {choice: [mlp, simple_cnn]}}", str(tmp_path / "m")), recipe, tiny)  # both fit
+
+
+def test_every_failing_configuration_is_listed(tiny):
+    s = space("{arch: {choice: [mlp, simple_cnn]}, kernel: 3}")
+    with pytest.raises(UserError) as info:
+        dry_run_models(s, recipe, tiny)
+    lines = str(info.value).splitlines()
+    assert lines[0] == "2 model configurations fail the dry run:"
+    assert lines[1] == ("  the default configuration (model.arch='mlp'): model 'mlp' cannot be built: it takes "
+                        "no argument 'kernel'; its arguments: width, depth, dropout")
+    assert lines[2].startswith("  the searched option model.arch='simple_cnn': model 'simple_cnn' cannot be built")
+
+
+def test_a_recipe_without_dry_run_is_not_checked_and_its_bugs_are_one_line(tiny):
+    s = space("{arch: {choice: [mlp, simple_cnn]}}")
+    dry_run_models(s, SimpleNamespace(), tiny)
+    calls = []
+
+    def dry_run(config, data):
+        calls.append(config["model"]["arch"])
+        raise KeyError("head")
+
+    with pytest.raises(UserError, match=r"^2 model configurations.*\n  the default configuration \(model.arch='mlp'\): "
+                       r"the recipe's dry run failed: KeyError: 'head'"):
+        dry_run_models(s, SimpleNamespace(dry_run=dry_run), tiny)
+    assert calls == ["mlp", "simple_cnn"]
+
+
+def test_no_export_skips_the_export_check(tiny, tmp_path):
+    (tmp_path / "file").write_text("x")
+    s = space("{arch: mlp}", export=str(tmp_path / "file"))
+    with pytest.raises(UserError, match="export.dir .* is a file"):
+        preflight(s, recipe, tiny)
+    preflight(s, recipe, tiny, export=False)
+
+
+def test_check_writable(tmp_path):
+    check_writable(tmp_path / "new" / "models" / "x", "export.dir", "--set export.dir=models/x")
+    assert (tmp_path / "new" / "models").is_dir()  # created, as the export would
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match=r"is not writable \(Not a directory: .*file/sub\); give a folder you can "
+                       r"write, e.g. --set export.dir=models/x"):
+        check_writable(tmp_path / "file" / "sub" / "x", "export.dir", "--set export.dir=models/x")
+
+
+@pytest.fixture
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_check_address(closed_port, monkeypatch, tmp_path):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        check_address(f"127.0.0.1:{port}")
+        check_address(f"ray://127.0.0.1:{port}")
+    check_address(None)
+    with pytest.raises(UserError, match=f"cannot reach the Ray cluster at '127.0.0.1:{closed_port}': nothing "
+                       f"listens on 127.0.0.1:{closed_port}; start it with `ray start --head`"):
+        check_address(f"127.0.0.1:{closed_port}")
+    for bad in ("headnode", "headnode:port", "10.0.0.1:0", ":6379", "ray://"):
+        with pytest.raises(UserError, match="is not 'auto', HOST:PORT or ray://HOST:PORT"):
+            check_address(bad)
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{closed_port}")
+    with pytest.raises(UserError, match=rf"at 'auto' \(127.0.0.1:{closed_port}\): nothing listens"):
+        check_address("auto")
+    monkeypatch.delenv("RAY_ADDRESS")
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path))  # no cluster recorded: Ray says so itself
+    check_address("auto")
+
+
+@pytest.mark.parametrize("parse, text, result", [
+    (positive_int, "4", 4), (positive_int, "0", "must be >= 1, got 0"), (positive_int, "-2", "must be >= 1"),
+    (positive_int, "2.5", "expected a whole number >= 1, got '2.5'"), (positive_int, "all", "whole number"),
+    (non_negative_float, "0.5", 0.5), (non_negative_float, "0", 0.0), (non_negative_float, "-1", "got -1"),
+    (non_negative_float, "nan", "finite"), (non_negative_float, "inf", "finite"),
+    (non_negative_float, "one", "expected a number >= 0, got 'one'"),
+])
+def test_argument_types(parse, text, result):
+    if isinstance(result, str):
+        with pytest.raises(argparse.ArgumentTypeError, match=result):
+            parse(text)
+    else:
+        assert parse(text) == result
