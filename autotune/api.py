@@ -196,6 +196,8 @@ def _export(space: Space, recipe: Any, data: Any, checkpoint_dir: Path, result: 
     card = {
         "name": space.name,
         "recipe": space.recipe,
+        "base_dir": space.base_dir,
+        "custom": space.custom,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "trial_id": result.best_trial_id,
         "params": result.best_params,
@@ -224,6 +226,8 @@ def _export(space: Space, recipe: Any, data: Any, checkpoint_dir: Path, result: 
 def _write_summary(result: Any) -> None:
     summary = {
         "name": result.name,
+        "metric": list(result.metric),
+        "mode": list(result.mode),
         "best_trial_id": result.best_trial_id,
         "best_params": result.best_params,
         "best_metrics": result.best_metrics,

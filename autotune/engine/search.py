@@ -158,6 +158,12 @@ def make_scheduler(space: Space) -> TrialScheduler:
     if name == "median":
         return MedianStoppingRule(time_attr="training_iteration", **{"grace_period": 1, **args})
     args.setdefault("max_t", max_epochs(space))
+    grace = args.get("grace_period", 1)
+    if name == "asha" and grace > args["max_t"]:
+        raise UserError(
+            f"search.scheduler.asha.grace_period is {grace} but a trial runs at most {args['max_t']} epoch(s); "
+            f"lower grace_period or raise train.epochs"
+        )
     if name == "hyperband":
         return HyperBandScheduler(time_attr="training_iteration", **args)
     if name == "asha":
@@ -322,6 +328,7 @@ def run_search(space: Space, options: RunOptions, *, data: Any, warm_start: list
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "space.fingerprint").write_text(space.fingerprint() + "\n")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    scheduler = make_scheduler(space)  # before Ray starts: its arguments may be wrong
     _init_ray(space, options)
 
     trainable = _trainable(space, data, _resources(space, options))
@@ -343,7 +350,7 @@ def run_search(space: Space, options: RunOptions, *, data: Any, warm_start: list
                 metric=metric,
                 mode=mode,
                 search_alg=_searcher(space, run_dir, list(warm_start)),
-                scheduler=make_scheduler(space),
+                scheduler=scheduler,
                 num_samples=space.search.trials,
                 time_budget_s=space.search.time_budget,
                 reuse_actors=True,

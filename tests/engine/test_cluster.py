@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import autotune
-from conftest import TOY, start_ray
+from engine_helpers import TOY, start_ray
 
 SPACE = """
 name: {name}

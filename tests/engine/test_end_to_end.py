@@ -12,7 +12,7 @@ import pytest
 
 import autotune
 from autotune import recipes
-from test_search import hparams_of
+from engine_helpers import hparams_of
 
 pytestmark = pytest.mark.usefixtures("local_ray")
 

@@ -13,7 +13,7 @@ import optuna
 import pytest
 
 import autotune
-from conftest import TOY
+from engine_helpers import TOY
 
 SPACE = f"""
 name: resumable

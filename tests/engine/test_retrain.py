@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from autotune.cli import main
-from conftest import TOY
+from engine_helpers import TOY
 
 pytestmark = pytest.mark.usefixtures("local_ray")
 

@@ -12,7 +12,7 @@ import pytest
 import autotune
 from autotune.api import SearchFailed
 from autotune.errors import UserError
-from conftest import TOY
+from engine_helpers import TOY, hparams_of
 
 pytestmark = pytest.mark.usefixtures("local_ray")
 
@@ -31,21 +31,6 @@ CONDITIONAL = """
   choice:
     - {kind: a, x: {uniform: [0.0, 1.0]}, y: {uniform: [0.0, 1.0]}}
     - {kind: b, x: {uniform: [0.0, 1.0]}, extra: {uniform: [0.0, 1.0]}}"""
-
-
-def hparams_of(event_file: str) -> dict:
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-    from tensorboard.plugins.hparams import plugin_data_pb2
-
-    found: dict = {"scalars": set(), "hparams": None}
-    for event in EventFileLoader(event_file).Load():
-        for value in event.summary.value:
-            found["scalars"].add(value.tag)
-            if value.metadata.plugin_data.plugin_name == "hparams":
-                data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
-                if data.HasField("session_start_info"):
-                    found["hparams"] = dict(data.session_start_info.hparams)
-    return found
 
 
 def test_conditional_search_end_to_end(in_tmp):
@@ -169,14 +154,18 @@ def test_cli_run_prints_progress_and_a_summary(in_tmp, capsys):
     assert "Model:" in out and "TensorBoard: tensorboard --logdir" in out
 
 
-def test_cli_run_rejects_a_bad_space_before_ray_starts(in_tmp, capsys):
+@pytest.mark.parametrize("change, message", [
+    (("trials: 6", "trials: 0"), "bad.yaml:"),
+    (("seed: 0", "seed: 0, scheduler: {asha: {grace_period: 5}}"), "grace_period is 5 but a trial runs at most 4"),
+])
+def test_cli_run_rejects_a_bad_space_before_trials_start(in_tmp, capsys, change, message):
     from autotune.cli import main
 
-    Path("bad.yaml").write_text(space("bad").replace("trials: 6", "trials: 0"))
+    Path("bad.yaml").write_text(space("bad").replace(*change))
     assert main(["run", "bad.yaml"]) == 2
     err = capsys.readouterr().err
-    assert "bad.yaml:" in err and "search.trials" in err and "Traceback" not in err
-    assert not Path("runs").exists()
+    assert message in err and "Traceback" not in err
+    assert not list(Path().glob("runs/bad/trial_*"))
 
 
 def test_a_reached_target_stops_the_whole_search(in_tmp):

@@ -18,7 +18,7 @@ from autotune.recipes import image_classification as recipe
 from autotune.vision.predictor import load_model
 
 REPO = Path(__file__).parents[2]
-METRICS = {"epoch", "train_loss", "val_loss", "val_accuracy", "epoch_seconds", "samples_per_second"}
+METRICS = {"epoch", "train_loss", "val_loss", "val_accuracy", "epoch_seconds", "samples_per_second", "num_parameters"}
 
 
 class Recorder:
