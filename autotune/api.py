@@ -18,6 +18,7 @@ import pandas as pd
 
 from autotune import recipes
 from autotune.errors import AutotuneError, UserError
+from autotune.preflight import check_address, preflight
 from autotune.space import Space
 from autotune.space import load_space as _load_space
 
@@ -90,6 +91,8 @@ def fit(
     recipe = recipes.load(space.recipe, space.base_dir)
     defaults, _ = space.defaults()
     data = recipe.load_data(space.config(defaults).get("data", {}))
+    preflight(space, recipe, data, export=export)  # export.dir writable; every searched model builds and fits
+    check_address(address)  # ray.init retries an unreachable address for minutes
     shared = _data_is_shared(space, recipe)
     warm_start: list[dict[str, Any]] = []
     if if_data_changed:

@@ -2,15 +2,12 @@
 
     preflight(space, recipe, data, export=True)  # after recipe.load_data, before Ray starts
     check_address(address)                       # before ray.init(address=...), which would wait for minutes
-    positive_int, non_negative_float             # argparse types of --num-cpus and --num-gpus
 
 Each failure is a UserError whose message says what is wrong and how to fix it. Imports neither ray nor torch.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import os
 import socket
 import tempfile
@@ -142,25 +139,3 @@ def check_address(address: str | None, timeout: float = 3.0) -> None:
     shown = f"{address!r} ({target})" if target != address else repr(address)
     raise UserError(f"cannot reach the Ray cluster at {shown}: {why}; {fix}")
 
-
-# ------------------------------------------------------------------------------------------- argparse types
-def positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1 (--num-cpus)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """argparse type: a finite number >= 0 (--num-gpus; fractions share a GPU)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value

@@ -6,7 +6,7 @@ import logging
 import shlex
 import sys
 
-from autotune.cli.common import add_space_arguments
+from autotune.cli.common import add_space_arguments, non_negative_float, positive_int
 
 EPILOG = """\
 examples:
@@ -27,8 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_space_arguments(parser)
     parser.add_argument("--storage", default="runs", help="folder or URI for trials and logs (default: runs/)")
     parser.add_argument("--address", help="join a Ray cluster: 'auto' or 'ray://HOST:PORT'")
-    parser.add_argument("--num-cpus", type=int, help="CPUs for a local Ray (default: all)")
-    parser.add_argument("--num-gpus", type=float, help="GPUs for a local Ray (default: detected)")
+    parser.add_argument("--num-cpus", type=positive_int, help="CPUs for a local Ray (default: all)")
+    parser.add_argument("--num-gpus", type=non_negative_float, help="GPUs for a local Ray (default: detected)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="continue the interrupted run of this space")
     group.add_argument("--restart", action="store_true", help="delete the existing run of this space first")

@@ -8,9 +8,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from autotune.cli.common import non_negative_float, positive_int
 from autotune.errors import UserError
 from autotune.preflight import (
-    check_address, check_writable, dry_run_models, model_configs, non_negative_float, positive_int, preflight,
+    check_address, check_writable, dry_run_models, model_configs, preflight,
 )
 from autotune.recipes import image_classification as recipe
 from autotune.space import load_space
