@@ -11,19 +11,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import statistics
 import sys
-from pathlib import Path
 
 import torch
 
 from autotune.recipes import image_classification as recipe
+from common import DOC, MNIST_DATA, write_section
 
-REPO = Path(__file__).resolve().parents[1]
-MNIST = REPO / ".." / "shared" / "data" / "mnist"
-DOC = REPO / "docs" / "benchmarks.md"
-START, END = "<!-- standalone:start -->", "<!-- standalone:end -->"
 MODELS = {  # name -> model section (the built-in defaults, spelled out)
     "simple_cnn": {"arch": "simple_cnn", "width": 32, "depth": 3},
     "simple_cnn (width 16)": {"arch": "simple_cnn", "width": 16, "depth": 3},
@@ -49,7 +44,7 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
 
-    data = recipe.load_data({"dataset": "idx", "root": str(MNIST), "val_fraction": 0.1, "test_fraction": 0.1})
+    data = recipe.load_data(MNIST_DATA)
     load_before = os.getloadavg()[0]
     rows = []
     for name, model in MODELS.items():
@@ -60,7 +55,6 @@ def main() -> int:
     command = "python bench/standalone.py" + (f" --epochs {args.epochs}" if args.epochs != 3 else "") + (
         f" --batch-size {args.batch_size}" if args.batch_size != 128 else "")
     section = "\n".join([
-        START,
         "## Standalone recipe speed (no Ray)",
         "",
         f"Command: `{command}`. The image_classification recipe's own loop on MNIST-10k (the shared 10k test set",
@@ -74,13 +68,9 @@ def main() -> int:
         f"| model | train samples/s | epoch on MNIST-10k (s) | val accuracy after {args.epochs} epochs |",
         "|---|---:|---:|---:|",
         *rows,
-        END,
     ])
     if not args.no_write:
-        text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-        pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-        text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
-        DOC.write_text(text.rstrip() + "\n")
+        write_section("standalone", section)
         print(f"wrote {DOC}")
     return 0
 

@@ -1,0 +1,214 @@
+"""What the benchmark scripts share: paths, the machine's description, memory of a process tree, the doc section.
+
+Linux only: memory is read from /proc (RSS and PSS of every process below a root pid), so no psutil is needed.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import re
+import statistics
+import threading
+import time
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "bench"
+MNIST = (REPO / ".." / "shared" / "data" / "mnist").resolve()
+DOC = REPO / "docs" / "benchmarks.md"
+MNIST_DATA = {"dataset": "idx", "root": str(MNIST), "val_fraction": 0.1, "test_fraction": 0.1}  # 8k / 1k / 1k
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, RAM, OS and library versions, and the load average now."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for package in ("torch", "ray", "optuna", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gib": round(_meminfo_kib("MemTotal") / 2**20, 1),
+        "os": platform.platform(terse=True),
+        "python": platform.python_version(),
+        **versions,
+        "load_average": os.getloadavg()[0],
+    }
+
+
+def _meminfo_kib(key: str) -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- memory
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process now."""
+    parents = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:  # it exited meanwhile
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return parents
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and every process below it (Ray's gcs_server, raylet and workers descend from the driver)."""
+    children: dict[int, list[int]] = {}
+    for pid, parent in _parents().items():
+        children.setdefault(parent, []).append(pid)
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, ()))
+    return tree
+
+
+def memory_mib(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) of one process in MiB; PSS splits shared pages (libraries, Ray's object store) among the
+    processes that map them, so PSS sums to the tree's real use. (0, 0) once it has exited."""
+    values = {"Rss": 0, "Pss": 0}
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            key = line.split(":", 1)[0]
+            if key in values:
+                values[key] = int(line.split()[1])
+    except OSError:
+        pass
+    return values["Rss"] / 1024, values["Pss"] / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (0 once it has exited)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def role(pid: int, root: int) -> str:
+    """What a process of the tree is: driver, trial worker (Ray's `ray::...` processes), raylet, gcs_server or
+    other (Ray's log monitor, agents)."""
+    if pid == root:
+        return "driver"
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+    except OSError:
+        return "other"
+    name = command.split()[0].rsplit("/", 1)[-1] if command.strip() else ""
+    if command.startswith("ray::"):
+        return "trial worker"
+    return name if name in ("raylet", "gcs_server") else "other"
+
+
+class TreeSampler:
+    """Samples the process tree under `root` in a thread: peak memory (`peak_rss`/`peak_pss`, MiB; with
+    `memory=True`) and CPU seconds used by each role of process (`cpu_by_role()`).
+
+        with TreeSampler(os.getpid()) as tree:
+            work()
+        tree.peak_pss, tree.cpu_by_role()
+    """
+
+    def __init__(self, root: int, interval: float = 0.25, *, memory: bool = True) -> None:
+        self.root, self.interval, self.memory = root, interval, memory
+        self.peak_rss = self.peak_pss = 0.0
+        self.peak_processes = 0
+        self.samples: list[tuple[float, float, float]] = []  # (time, rss, pss), with memory=True
+        self._cpu: dict[int, tuple[str, float, float]] = {}  # pid -> (role, CPU seconds at first sight, last)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> None:
+        pids = process_tree(self.root)
+        initial, rss, pss = not self._cpu, 0.0, 0.0
+        for pid in pids:
+            if self.memory:
+                r, p = memory_mib(pid)
+                rss, pss = rss + r, pss + p
+            used = cpu_seconds(pid)
+            # a process born after the first sample counts from its birth
+            first = self._cpu[pid][1] if pid in self._cpu else used if initial else 0.0
+            self._cpu[pid] = (role(pid, self.root), first, max(used, first))  # a worker's title changes
+        if self.memory:
+            self.samples.append((time.time(), rss, pss))
+        self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
+        self.peak_processes = max(self.peak_processes, len(pids))
+
+    def peak_between(self, start: float, end: float) -> tuple[float, float]:
+        """The highest (RSS, PSS) sampled between two time.time() stamps."""
+        inside = [(rss, pss) for t, rss, pss in self.samples if start <= t <= end] or [(0.0, 0.0)]
+        return max(r for r, _ in inside), max(p for _, p in inside)
+
+    def cpu_by_role(self) -> dict[str, float]:
+        """CPU seconds each role used while sampled (up to its last sample for a process that exited)."""
+        out: dict[str, float] = {}
+        for kind, first, last in self._cpu.values():
+            out[kind] = out.get(kind, 0.0) + last - first
+        return out
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self) -> TreeSampler:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
+# ---------------------------------------------------------------------------------------------- figures
+def median(values: Iterable[float | None]) -> float | None:
+    """The median of the values that are not None (None when there are none)."""
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def fmt(value: float | None, spec: str = ".2f", suffix: str = "") -> str:
+    return "n/a" if value is None else f"{value:{spec}}{suffix}"
+
+
+def verdict(met: bool | None) -> str:
+    return "n/a" if met is None else "**MET**" if met else "**MISSED**"
+
+
+# ---------------------------------------------------------------------------------------------- the doc
+def write_section(name: str, body: str, doc: Path = DOC) -> None:
+    """Put `body` between `<!-- name:start -->` and `<!-- name:end -->` in `doc` (appended when missing)."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    section = f"{start}\n{body.strip()}\n{end}"
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
+    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
+    doc.write_text(text.rstrip() + "\n")

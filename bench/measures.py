@@ -1,0 +1,487 @@
+"""The measures of the CPU suite; `bench/run.py` runs them and writes the figures into docs/benchmarks.md.
+
+Each measure returns a dict of plain values (JSON-ready). Measures that must see a fresh process (memory of the
+process tree, two trainings side by side) run this file as a child: `python bench/measures.py KIND 'JSON'`, which
+prints one line `RESULT {...}`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from common import BENCH, MNIST_DATA, TreeSampler, median, memory_mib, ratio
+
+CPUS = 2  # Ray's num_cpus in every search here, whatever the machine has: the figures compare 2-core setups
+TIMED = str(BENCH / "timed_recipe.py")
+TRIVIAL = str(BENCH / "trivial_recipe.py")
+ASHA = "asha"  # the engine's default: Ray's ASHA, grace period 1, reduction factor 4
+STRATEGIES = {"tpe+asha": ("tpe", ASHA), "random+fifo": ("random", "fifo"), "random+asha": ("random", ASHA)}
+
+
+# ----------------------------------------------------------------------------------------------- spaces
+def mlp_space(name: str, work: Path, *, sampler: str, scheduler: Any, seed: int, trials: int, epochs: int) -> dict:
+    """A space where the search matters: SGD's learning rate over four decades, momentum, weight decay, width,
+    depth, dropout and batch size of an MLP (fast on a CPU; 0.1 to 1 s an epoch of MNIST-10k)."""
+    return {
+        "name": name, "recipe": TIMED, "data": MNIST_DATA,
+        "model": {"arch": "mlp", "width": {"choice": [32, 64, 128, 256, 512]}, "depth": {"int": [1, 3]},
+                  "dropout": {"uniform": [0.0, 0.5]}},
+        "optimizer": {"name": "sgd", "lr": {"loguniform": [1e-4, 1.0]}, "momentum": {"uniform": [0.0, 0.99]},
+                      "weight_decay": {"loguniform": [1e-6, 1e-2]}},
+        "train": {"epochs": epochs, "batch_size": {"choice": [32, 64, 128, 256]}, "device": "cpu"},
+        "search": {"trials": trials, "sampler": sampler, "scheduler": scheduler, "seed": seed},
+        "export": {"dir": str(work / "models" / name)},
+    }
+
+
+def fifo_space(name: str, work: Path, *, model: dict, seed: int, trials: int, epochs: int,
+               concurrent: int | None = None, data: dict | None = None) -> dict:
+    """`model` (a model section, may hold distributions) with SGD at a log-uniform learning rate; random + FIFO,
+    so every trial runs every epoch and the same configurations can be trained again standalone."""
+    return {
+        "name": name, "recipe": TIMED, "data": data or MNIST_DATA, "model": model,
+        "optimizer": {"name": "sgd", "lr": {"loguniform": [0.01, 0.2]}, "momentum": 0.9},
+        "train": {"epochs": epochs, "batch_size": 128, "device": "cpu"},
+        "search": {"trials": trials, "sampler": "random", "scheduler": "fifo", "seed": seed,
+                   **({"max_concurrent": concurrent} if concurrent else {})},
+        "export": {"dir": str(work / "models" / name)},
+    }
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+class Phases:
+    """Wall-clock spans (time.time()) of the engine's phases inside `autotune.fit`, by wrapping its functions
+    for the duration of a `with` block. Spans: preflight, ray_start, run_search, tuner_fit, export, summary,
+    ray_shutdown."""
+
+    TARGETS = (("autotune.api", "preflight", "preflight"), ("autotune.engine.search", "_init_ray", "ray_start"),
+               ("autotune.engine.search", "run_search", "run_search"), ("autotune.api", "_export", "export"),
+               ("autotune.api", "_write_summary", "summary"), ("autotune.engine.search", "shutdown", "ray_shutdown"))
+
+    def __init__(self) -> None:
+        self.spans: dict[str, tuple[float, float]] = {}
+        self._undo: list[tuple[Any, str, Any]] = []
+
+    def _wrap(self, label: str, function: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.spans[label] = (start, time.time())
+        return timed
+
+    def __enter__(self) -> Phases:
+        import importlib
+
+        from ray import tune
+
+        targets = [(importlib.import_module(module), name, label) for module, name, label in self.TARGETS]
+        for owner, name, label in [*targets, (tune.Tuner, "fit", "tuner_fit")]:
+            original = getattr(owner, name)
+            self._undo.append((owner, name, original))
+            setattr(owner, name, self._wrap(label, original))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
+
+    def seconds(self, label: str) -> float:
+        start, end = self.spans.get(label, (0.0, 0.0))
+        return end - start
+
+
+def run_fit(space: dict, work: Path) -> tuple[Any, float, float, Phases]:
+    """`autotune.fit(space)` with its own storage under `work`: (result, start time, wall seconds, phases)."""
+    import autotune
+
+    with Phases() as phases:
+        began, clock = time.time(), time.perf_counter()
+        result = autotune.fit(space, storage=str(work / "runs"), num_cpus=CPUS)
+        wall = time.perf_counter() - clock
+    return result, began, wall, phases
+
+
+def histories(result: Any) -> list[list[dict[str, Any]]]:
+    """Every trial's reports, from its result.json (one JSON object a line)."""
+    out = []
+    for path in result.trials["path"]:
+        lines = Path(path, "result.json").read_text().splitlines()
+        out.append([json.loads(line) for line in lines if line.strip()])
+    return out
+
+
+def child(kind: str, args: dict[str, Any], env: dict[str, str] | None = None, *, inline: bool = False
+          ) -> dict[str, Any]:
+    """Run `python bench/measures.py KIND ARGS` in a fresh process; its RESULT line, parsed. Removes the
+    Ray temp folder the child left (the engine names it /tmp/rt_<pid>). `inline` (quick runs): call it here."""
+    if inline:
+        return CHILDREN[kind](args)
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__)), kind, json.dumps(args)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
+    )
+    out, err = process.communicate()
+    shutil.rmtree(f"/tmp/rt_{process.pid}", ignore_errors=True)
+    for line in reversed(out.splitlines()):
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise RuntimeError(f"bench child {kind} {args} failed (exit {process.returncode}):\n{err[-3000:]}")
+
+
+def _log(message: str) -> None:
+    print(f"  {time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
+# ------------------------------------------------------------------------------- 1. search efficiency
+def search_efficiency(work: Path, *, seeds: list[int], trials: int, epochs: int, target: float) -> dict[str, Any]:
+    """TPE+ASHA vs random+FIFO vs random+ASHA on MNIST-10k: same trials and max epochs, one search each per
+    seed (the order of the three rotates with the seed). Per run: best val and test accuracy, trial-epochs, wall
+    time of the whole `fit` (Ray start and export included), and the time until a trial first reached `target`."""
+    runs = []
+    names = list(STRATEGIES)
+    for seed in seeds:
+        for name in names[seed % 3:] + names[:seed % 3]:
+            sampler, scheduler = STRATEGIES[name]
+            space = mlp_space(f"{name.replace('+', '_')}_s{seed}", work, sampler=sampler, scheduler=scheduler,
+                              seed=seed, trials=trials, epochs=epochs)
+            result, began, wall, _ = run_fit(space, work)
+            reached = [row["t_report"] - began for rows in histories(result) for row in rows
+                       if row.get("val_accuracy", 0) >= target]
+            runs.append({
+                "strategy": name, "seed": seed,
+                "best_val": float(result.trials["val_accuracy"].max()),
+                "test": result.test_metrics.get("test_accuracy"),
+                "trial_epochs": int(result.trials["epochs"].sum()),
+                "errors": result.num_errors,
+                "wall_s": wall, "search_s": result.seconds,
+                "to_target_s": min(reached) if reached else None,
+            })
+            _log(f"search {name} seed {seed}: best val {runs[-1]['best_val']:.4f}, "
+                 f"{runs[-1]['trial_epochs']} trial-epochs, {wall:.1f} s")
+    per_seed = []
+    for seed in seeds:
+        by = {r["strategy"]: r for r in runs if r["seed"] == seed}
+        tpe, fifo = by["tpe+asha"], by["random+fifo"]
+        per_seed.append({
+            "seed": seed,
+            "val_gap_points": 100 * (tpe["best_val"] - fifo["best_val"]),
+            "epoch_ratio": tpe["trial_epochs"] / fifo["trial_epochs"],
+            "wall_ratio": tpe["wall_s"] / fifo["wall_s"],
+            "search_ratio": tpe["search_s"] / fifo["search_s"],
+        })
+    gap, epochs_r, wall_r = (median(s[k] for s in per_seed) for k in ("val_gap_points", "epoch_ratio", "wall_ratio"))
+    return {
+        "seeds": seeds, "trials": trials, "max_epochs": epochs, "target": target, "runs": runs,
+        "per_seed": per_seed,
+        "summary": {name: {key: median(r[key] for r in runs if r["strategy"] == name)
+                           for key in ("best_val", "test", "trial_epochs", "wall_s", "search_s", "to_target_s")}
+                    | {"reached": sum(r["to_target_s"] is not None for r in runs if r["strategy"] == name)}
+                    for name in STRATEGIES},
+        "val_gap_points": gap, "epoch_ratio": epochs_r, "wall_ratio": wall_r,
+        "search_ratio": median(s["search_ratio"] for s in per_seed),
+        "met": gap >= -0.3 and epochs_r <= 0.35 and wall_r <= 0.4,
+    }
+
+
+# ------------------------------------------------------------------------------------ 2. engine overhead
+def _trial_spans(hist: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per trial: worker pid, start, end, seconds inside report calls. The last report's duration is not
+    recorded (nothing reports after it): the median of the trial's others stands in for it."""
+    spans = []
+    for rows in hist:
+        reports = [r["report_s_prev"] for r in rows[1:]]
+        last = median(reports) or 0.0
+        spans.append({"pid": rows[0]["pid"], "process": rows[0]["t_process"], "start": rows[0]["t_start"],
+                      "end": rows[-1]["t_report"] + last, "report_s": sum(reports) + last})
+    return spans
+
+
+def breakdown(phases: Phases, began: float, wall: float, hist: list[list[dict[str, Any]]],
+              standalone_s: float, concurrency: int) -> dict[str, float]:
+    """The search's wall time minus the ideal (standalone sum / concurrency), in parts that add up to it.
+
+    Trial slots (concurrency x the tuner's wall time) are either busy in a trial or idle; busy time splits
+    into report calls and the rest, which is compared with the same configurations' standalone time."""
+    spans = phases.spans
+    tune_start, tune_end = spans["tuner_fit"]
+    trials = _trial_spans(hist)
+    until_process = boot = launch = 0.0
+    for pid in {t["pid"] for t in trials}:
+        mine = sorted((t for t in trials if t["pid"] == pid), key=lambda t: t["start"])
+        created = max(mine[0]["process"], tune_start)  # a worker Ray started before the search counts from then
+        until_process += created - tune_start
+        boot += mine[0]["start"] - created
+        launch += sum(b["start"] - a["end"] for a, b in pairwise(mine))
+    busy = sum(t["end"] - t["start"] for t in trials)
+    reporting = sum(t["report_s"] for t in trials)
+    tail = concurrency * (tune_end - tune_start) - until_process - boot - launch - busy
+    pre, init = spans["preflight"], spans["ray_start"]
+    end_export = spans.get("export", (tune_end, tune_end))
+    parts = {
+        "load space and data": pre[0] - began,
+        "preflight (dry-build the models)": pre[1] - pre[0],
+        "run dir, searcher, scheduler": init[0] - pre[1],
+        "Ray start": init[1] - init[0],
+        "trainable and Tuner setup (data into the object store)": tune_start - init[1],
+        "Tuner start until each worker process exists": until_process / concurrency,
+        "worker boot (imports ray, torch, the recipe; gets the data)": boot / concurrency,
+        "trial launch (between trials on a reused worker)": launch / concurrency,
+        "reporting (metrics and checkpoint copy, in tune.report)": reporting / concurrency,
+        "training slower than standalone (2 at once on 2 cores; first use in a fresh worker)":
+            (busy - reporting - standalone_s) / concurrency,
+        "end of search (slots idle while the last trials finish)": tail / concurrency,
+        "results (trial table, best checkpoint)": end_export[0] - tune_end,
+        "export (TorchScript, test evaluation, model card)": end_export[1] - end_export[0],
+        "summary and Ray shutdown": began + wall - end_export[1],
+    }
+    return {key: round(value, 3) for key, value in parts.items()}
+
+
+def standalone_seconds(space: dict, params: list[dict[str, Any]], threads: int) -> list[float]:
+    """Wall time of the recipe's own `train()` for each configuration, one after another, with `threads` torch
+    threads (a trial's CPU share), the data loaded once beforehand (reports go nowhere)."""
+    import torch
+
+    import autotune
+    from autotune import recipes
+
+    loaded = autotune.load_space(space)
+    recipe = recipes.load(loaded.recipe, loaded.base_dir)
+    data = recipe.load_data(loaded.config(loaded.defaults()[0])["data"])
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        seconds = []
+        for values in params:
+            clock = time.perf_counter()
+            recipe.train(loaded.config(values), lambda metrics, directory: None, data=data)
+            seconds.append(time.perf_counter() - clock)
+    finally:
+        torch.set_num_threads(before)
+    return seconds
+
+
+def engine_overhead(work: Path, *, repeats: int, trials: int, epochs: int, model: dict) -> dict[str, Any]:
+    """The same configurations through `autotune.fit` (2 concurrent trials of 1 CPU) and standalone (the
+    recipe's train(), 1 thread, one after another). Goal: fit wall <= 1.10 x standalone sum / 2."""
+    concurrency = CPUS  # resources.cpu = 1
+    reps = []
+    for repeat in range(repeats):
+        space = fifo_space(f"overhead_r{repeat}", work, model=model, seed=100 + repeat, trials=trials, epochs=epochs)
+        with TreeSampler(os.getpid(), 0.5, memory=False) as tree:
+            result, began, wall, phases = run_fit(space, work)
+        hist = histories(result)
+        params = [{k[2:]: v for k, v in row.items() if k.startswith("p:")} for row in result.trials.to_dict("records")]
+        alone = standalone_seconds(space, params, threads=1)
+        ideal = sum(alone) / concurrency
+        reps.append({
+            "wall_s": wall, "search_s": phases.seconds("tuner_fit"), "standalone_sum_s": sum(alone),
+            "ideal_s": ideal, "ratio": wall / ideal, "search_ratio": phases.seconds("tuner_fit") / ideal,
+            "trials": len(hist), "epochs": sum(len(rows) for rows in hist),
+            "parts": breakdown(phases, began, wall, hist, sum(alone), concurrency),
+            "cpu_s": {k: round(v, 1) for k, v in tree.cpu_by_role().items()},
+        })
+        _log(f"overhead repeat {repeat}: engine {wall:.1f} s, standalone {sum(alone):.1f} s / {concurrency} "
+             f"= {ideal:.1f} s, ratio {wall / ideal:.2f}")
+    chosen = sorted(reps, key=lambda r: r["ratio"])[len(reps) // 2]  # the median repeat's breakdown
+    parts = chosen["parts"]
+    largest = max(parts, key=lambda k: parts[k])
+    fixed = sum(v for k, v in parts.items() if not _per_trial(k))
+    per_trial = sum(v for k, v in parts.items() if _per_trial(k)) / chosen["trials"]
+    ratio_ = median(r["ratio"] for r in reps)
+    return {
+        "repeats": reps, "trials": trials, "epochs": epochs, "concurrency": concurrency, "cpu_s": chosen["cpu_s"],
+        "chosen_wall_s": chosen["wall_s"],
+        "ratio": ratio_, "search_ratio": median(r["search_ratio"] for r in reps), "parts": parts,
+        "largest": largest, "fixed_s": fixed, "per_trial_s": per_trial,
+        # the search length (ideal seconds) from which fixed + per-trial costs stay under 10 %, at this trial size
+        "break_even_ideal_s": _break_even(fixed, per_trial, chosen),
+        "met": ratio_ <= 1.10,
+    }
+
+
+def _per_trial(part: str) -> bool:
+    return part.startswith(("trial launch", "reporting", "training slower"))
+
+
+def _break_even(fixed: float, per_trial: float, rep: dict[str, Any]) -> float | None:
+    """Ideal seconds S such that (fixed + per_trial * trials) <= 0.10 S when trials grow with S at this size."""
+    ideal_per_trial = rep["ideal_s"] / rep["trials"]
+    room = 0.10 * ideal_per_trial - per_trial
+    return fixed / room * ideal_per_trial if room > 0 else None
+
+
+# ---------------------------------------------------------------------------------- 3. data loaded once
+def _memory_child(args: dict[str, Any]) -> dict[str, Any]:
+    """One search in this fresh process, the memory of the whole process tree sampled throughout."""
+    work = Path(tempfile.mkdtemp(prefix="autotune-bench-mem-"))
+    try:
+        space = fifo_space("memory", work, model=args["model"], seed=0, trials=args["trials"], epochs=args["epochs"],
+                           concurrent=args["concurrent"], data=args["data"])
+        with TreeSampler(os.getpid(), 0.5) as memory:
+            result, _, wall, phases = run_fit(space, work)
+        hist = histories(result)
+        overlap = _overlap(hist)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    trials_rss, trials_pss = memory.peak_between(*phases.spans["tuner_fit"])
+    return {"peak_rss_mib": memory.peak_rss, "peak_pss_mib": memory.peak_pss, "processes": memory.peak_processes,
+            "trials_peak_rss_mib": trials_rss, "trials_peak_pss_mib": trials_pss, "wall_s": wall,
+            "worker_anon_mib": median(max(r["anon_mib"] for r in rows) for rows in hist),
+            "worker_pss_mib": median(max(r["pss_mib"] for r in rows) for rows in hist),
+            "max_overlap": overlap}
+
+
+def _overlap(hist: list[list[dict[str, Any]]]) -> int:
+    """The most trials that ran at the same moment."""
+    events = sorted([(rows[0]["t_start"], 1) for rows in hist] + [(rows[-1]["t_report"], -1) for rows in hist])
+    most = running = 0
+    for _, step in events:
+        running += step
+        most = max(most, running)
+    return most
+
+
+def data_sharing(*, variants: dict[str, dict[str, Any]], trials: int, epochs: int, model: dict,
+                 repeats: int, inline: bool = False) -> dict[str, Any]:
+    """Peak memory (RSS and PSS summed over driver + Ray + workers) of the same search with 1 and with 2
+    concurrent trials, each in a fresh process. A variant names a dataset and, optionally, environment
+    variables (e.g. Ray's zero-copy tensors). Goal on the first variant: 2 trials <= 1.3 x 1 trial."""
+    out: dict[str, Any] = {}
+    for name, variant in variants.items():
+        runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+        for _ in range(repeats):
+            for concurrent in (1, 2):
+                args = {"trials": trials, "epochs": epochs, "model": model, "concurrent": concurrent,
+                        "data": variant["data"]}
+                runs[concurrent].append(child("memory", args, variant.get("env"), inline=inline))
+        one, two = ({k: median(r[k] for r in runs[c]) for k in runs[c][0]} for c in (1, 2))
+        out[name] = {"one": one, "two": two, "rss_ratio": ratio(two["peak_rss_mib"], one["peak_rss_mib"]),
+                     "pss_ratio": ratio(two["peak_pss_mib"], one["peak_pss_mib"]),
+                     "second_trial_pss_mib": two["trials_peak_pss_mib"] - one["trials_peak_pss_mib"],
+                     "second_trial_rss_mib": two["trials_peak_rss_mib"] - one["trials_peak_rss_mib"],
+                     "env": variant.get("env", {}), "data": variant["data"]}
+        _log(f"memory {name}: 1 trial {one['peak_pss_mib']:.0f} MiB, 2 trials {two['peak_pss_mib']:.0f} MiB (PSS)")
+    first = next(iter(out.values()))
+    return {"variants": out, "trials": trials, "epochs": epochs, "repeats": repeats,
+            "met": first["pss_ratio"] <= 1.3 and first["rss_ratio"] <= 1.3}
+
+
+# -------------------------------------------------------------------------------------- 4. driver scale
+def _scale_child(args: dict[str, Any]) -> dict[str, Any]:
+    """`trials` trials of the trivial recipe in this fresh process; the driver's own RSS is sampled against
+    the number of trials started (trial folders made so far)."""
+    work = Path(tempfile.mkdtemp(prefix="autotune-bench-scale-"))
+    space = {"name": "scale", "recipe": TRIVIAL, "model": {"x": {"uniform": [0.0, 1.0]}},
+             "search": {"trials": args["trials"], "sampler": args["sampler"], "scheduler": "fifo", "seed": 0},
+             "export": {"dir": str(work / "models" / "scale")}}
+    samples: list[tuple[int, float]] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        run_dir = work / "runs" / "scale"
+        while not stop.wait(0.5):
+            started = sum(1 for p in run_dir.glob("trial_*")) if run_dir.exists() else 0
+            samples.append((started, memory_mib(os.getpid())[0]))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        result, _, wall, phases = run_fit(space, work)
+        starts = sorted(rows[0]["t_start"] for rows in histories(result))
+    finally:
+        stop.set()
+        watcher.join()
+        shutil.rmtree(work, ignore_errors=True)
+    tenth = max(1, len(starts) // 10)
+    gaps = [b - a for a, b in pairwise(starts)]
+    return {"trials": len(starts), "wall_s": wall, "search_s": phases.seconds("tuner_fit"),
+            "first_tenth_s_per_trial": sum(gaps[:tenth]) / tenth, "last_tenth_s_per_trial": sum(gaps[-tenth:]) / tenth,
+            "rss_kib_per_trial": _slope([(n, rss) for n, rss in samples if n >= tenth]) * 1024,
+            "rss_start_mib": samples[0][1] if samples else None, "rss_end_mib": samples[-1][1] if samples else None}
+
+
+def _slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of y over x (0 when there are fewer than two distinct x)."""
+    if len({x for x, _ in points}) < 2:
+        return 0.0
+    mx, my = (sum(p[i] for p in points) / len(points) for i in (0, 1))
+    return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points)
+
+
+def driver_scale(*, trials: int, samplers: list[str], inline: bool = False) -> dict[str, Any]:
+    """`trials` trivial trials (1 epoch, a one-file checkpoint) per sampler, each in a fresh process: seconds
+    of wall time per trial (2 run at a time), at the start and at the end, and driver RSS growth per trial."""
+    out = {}
+    for sampler in samplers:
+        out[sampler] = child("scale", {"trials": trials, "sampler": sampler}, inline=inline)
+        r = out[sampler]
+        r["s_per_trial"] = r["search_s"] / r["trials"]
+        _log(f"scale {sampler}: {r['trials']} trials in {r['search_s']:.1f} s, "
+             f"{r['rss_kib_per_trial']:.0f} KiB driver RSS per trial")
+    return {"trials": trials, "samplers": out}
+
+
+# --------------------------------------------------------------------------------- 5. concurrency choice
+def _throughput_child(args: dict[str, Any]) -> dict[str, Any]:
+    """Train one configuration standalone with `threads` torch threads; median samples/s of epochs 2.."""
+    import torch
+    from autotune.recipes import image_classification as recipe
+
+    torch.set_num_threads(args["threads"])
+    data = recipe.load_data(MNIST_DATA)
+    reports: list[dict[str, float]] = []
+    config = {"model": args["model"], "train": {"epochs": args["epochs"], "batch_size": 128, "device": "cpu"},
+              "optimizer": {"name": "sgd", "lr": 0.05}}
+    recipe.train(config, lambda metrics, _dir: reports.append(metrics), data=data)
+    steady = reports[1:] or reports
+    return {"samples_per_second": median(m["samples_per_second"] for m in steady),
+            "epoch_seconds": median(m["epoch_seconds"] for m in steady)}
+
+
+def _side_by_side(processes: int, threads: int, args: dict[str, Any]) -> float:
+    """Aggregate training samples/s of `processes` trainings run at once, `threads` torch threads each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(processes) as pool:
+        results = list(pool.map(lambda _: child("throughput", {**args, "threads": threads}), range(processes)))
+    return sum(r["samples_per_second"] for r in results)
+
+
+def concurrency(*, repeats: int, epochs: int, model: dict[str, Any]) -> dict[str, Any]:
+    """1 training x 2 threads vs 2 trainings x 1 thread at once (each in its own process, as Ray runs trials),
+    alternated `repeats` times: aggregate training samples/s. The engine gives a trial int(resources.cpu)
+    threads, so `resources.cpu: 1` (the default) is 2 x 1 on 2 cores and `cpu: 2` is 1 x 2."""
+    args = {"epochs": epochs, "model": model}
+    runs: dict[str, list[float]] = {"one_by_two": [], "two_by_one": [], "one_by_one": []}
+    for _ in range(repeats):
+        runs["one_by_two"].append(_side_by_side(1, 2, args))
+        runs["two_by_one"].append(_side_by_side(2, 1, args))
+        runs["one_by_one"].append(_side_by_side(1, 1, args))  # one core idle: what two side by side could reach
+    a, b, alone = (median(runs[k]) for k in ("one_by_two", "two_by_one", "one_by_one"))
+    _log(f"concurrency: 1x2 {a:,.0f} samples/s, 2x1 {b:,.0f} samples/s, 1x1 alone {alone:,.0f} samples/s")
+    return {"one_by_two": a, "two_by_one": b, "one_by_one": alone, "ratio": ratio(b, a),
+            "side_by_side_efficiency": ratio(b, 2 * alone), "thread_efficiency": ratio(a, 2 * alone),
+            "better": "2 x 1" if b >= a else "1 x 2", "runs": runs, "model": model, "epochs": epochs,
+            "repeats": repeats}
+
+
+CHILDREN = {"memory": _memory_child, "scale": _scale_child, "throughput": _throughput_child}
+
+if __name__ == "__main__":
+    import warnings
+
+    warnings.simplefilter("ignore")
+    outcome = CHILDREN[sys.argv[1]](json.loads(sys.argv[2]))
+    print("RESULT " + json.dumps(outcome))

@@ -1,0 +1,346 @@
+"""The CPU benchmark suite: the engine against its baselines, side by side, in one invocation.
+
+    python bench/run.py                 # the full suite (about 15 minutes on 2 cores); rewrites its section of
+                                        # docs/benchmarks.md
+    python bench/run.py --quick         # a smoke run of every measure (under a minute); prints, writes no doc
+    python bench/run.py --only search,overhead --no-write --json out.json
+
+Measures (each a ratio of two things run in this invocation, the median of repeats):
+  search       TPE+ASHA vs random+FIFO vs random+ASHA on MNIST-10k (same trials and max epochs, several seeds)
+  overhead     the same configurations through autotune.fit vs the recipe's train() standalone, with a breakdown
+  memory       peak memory of driver + Ray + workers with 1 vs 2 concurrent trials on the same data
+  scale        hundreds of trivial trials: seconds per trial and driver memory growth per trial
+  concurrency  1 training x 2 threads vs 2 trainings x 1 thread: aggregate samples/s
+
+Run it on a quiet machine (`cat /proc/loadavg` under 0.7, no test run going): the load average at the start and
+the end is recorded with the figures. Every search uses Ray with num_cpus=2 and a fresh temporary folder.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from common import MNIST, fmt, machine, verdict, write_section
+
+MEASURES = ("search", "overhead", "memory", "scale", "concurrency")
+BIG_FAKE = {"dataset": "fake", "samples": 24000, "image_size": 48, "channels": 3, "val_fraction": 0.1,
+            "test_fraction": 0.1}  # 166 MB of uint8 pixels: a copy per trial shows
+ZERO_COPY = {"RAY_ENABLE_ZERO_COPY_TORCH_TENSORS": "1"}
+CNN = {"arch": "simple_cnn", "width": {"choice": [8, 12, 16]}, "depth": 3}
+SMALL_MLP = {"arch": "mlp", "width": 32, "depth": 1}  # memory: the data and the processes matter, not the model
+
+FULL: dict[str, dict[str, Any]] = {
+    "search": {"seeds": [0, 1, 2], "trials": 30, "epochs": 9, "target": 0.96},
+    "overhead": {"repeats": 3, "trials": 8, "epochs": 3, "model": CNN},
+    "memory": {"trials": 4, "epochs": 2, "model": SMALL_MLP, "repeats": 1,
+               "variants": ["mnist", "fake", "fake_zero_copy"]},
+    "scale": {"trials": 500, "samplers": ["random", "tpe"]},
+    "concurrency": {"repeats": 3, "epochs": 3, "model": {"arch": "simple_cnn", "width": 16, "depth": 3}},
+}
+QUICK: dict[str, dict[str, Any]] = {
+    "search": {"seeds": [0], "trials": 4, "epochs": 2, "target": 0.8},
+    "overhead": {"repeats": 1, "trials": 2, "epochs": 1, "model": {"arch": "simple_cnn", "width": 4, "depth": 3}},
+    "memory": {"trials": 2, "epochs": 1, "model": SMALL_MLP, "repeats": 1, "variants": ["mnist"], "inline": True},
+    "scale": {"trials": 10, "samplers": ["random"], "inline": True},
+    "concurrency": {"repeats": 1, "epochs": 1, "model": {"arch": "mlp", "width": 64, "depth": 1}},
+}
+
+
+def run(only: list[str], settings: dict[str, dict[str, Any]], work: Path) -> dict[str, Any]:
+    import measures
+
+    variants = {"mnist": {"data": measures.MNIST_DATA}, "fake": {"data": BIG_FAKE},
+                "fake_zero_copy": {"data": BIG_FAKE, "env": ZERO_COPY}}
+    results: dict[str, Any] = {}
+    for name in only:
+        print(f"{name}:", flush=True)
+        began = time.perf_counter()
+        args = dict(settings[name])
+        if name == "search":
+            results[name] = measures.search_efficiency(work, **args)
+        elif name == "overhead":
+            results[name] = measures.engine_overhead(work, **args)
+        elif name == "memory":
+            args["variants"] = {v: variants[v] for v in args["variants"]}
+            results[name] = measures.data_sharing(**args)
+        elif name == "scale":
+            results[name] = measures.driver_scale(**args)
+        else:
+            results[name] = measures.concurrency(**args)
+        results[name]["seconds"] = time.perf_counter() - began
+        results[name]["settings"] = settings[name]
+    return results
+
+
+# ------------------------------------------------------------------------------------------- Markdown
+def render(results: dict[str, Any], info: dict[str, Any], command: str) -> str:
+    lines = [
+        "## CPU suite: the engine against its baselines, side by side",
+        "",
+        f"Command: `{command}` ({info['minutes']:.1f} minutes, {info['date']}). Every ratio compares two things run "
+        "in this one invocation; a figure is the median of the repeats or seeds. Rerun it on a quiet machine: the "
+        "machine is shared, and other work slows the wall times.",
+        "",
+        f"Machine: {info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB RAM, {info['os']}; Python "
+        f"{info['python']}, torch {info['torch']}, ray {info['ray']}, optuna {info['optuna']}, numpy {info['numpy']}. "
+        f"Ray gets num_cpus=2. Load average (1 min) {info['load_start']:.2f} at the start, {info['load_end']:.2f} "
+        "at the end.",
+        "",
+        "| # | measure | result | goal | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    if info["quick"]:
+        lines[2] += (" **Quick run**: tiny settings and one Ray shared by every search (memory and scale measured "
+                     "in this process): it checks that the suite runs; its figures mean nothing.")
+    lines += [_goal_row(name, results[name]) for name in MEASURES if name in results]
+    lines += ["| 6 | GPU suite | not run here: no GPU is lent to this machine ([how to run it](#gpu-suite)) | "
+              "per-trial samples/s vs standalone; 1/2/4/8 trials on one GPU; time to 99 % | n/a |"]
+    for name in MEASURES:
+        if name in results:
+            lines += ["", *SECTIONS[name](results[name])]
+    return "\n".join(lines)
+
+
+def _goal_row(name: str, r: dict[str, Any]) -> str:
+    if name == "search":
+        return (f"| 1 | search efficiency | TPE+ASHA's best val {r['val_gap_points']:+.2f} points vs random+FIFO, "
+                f"{r['epoch_ratio']:.2f}x its trial-epochs, {r['wall_ratio']:.2f}x its wall time | within 0.3 "
+                f"points, <= 0.35x trial-epochs, <= 0.4x wall time | {verdict(r['met'])} |")
+    if name == "overhead":
+        return (f"| 2 | engine overhead | search wall = {r['ratio']:.2f}x standalone sum / {r['concurrency']}; "
+                f"largest part: {r['largest']} | <= 1.10x | {verdict(r['met'])} |")
+    if name == "memory":
+        first_name, first = next(iter(r["variants"].items()))
+        return (f"| 3 | data loaded once | 2 concurrent trials = {first['pss_ratio']:.2f}x (PSS) / "
+                f"{first['rss_ratio']:.2f}x (RSS) the peak memory of 1 ({first_name}) | <= 1.3x | "
+                f"{verdict(r['met'])} |")
+    if name == "scale":
+        text = "; ".join(f"{s}: {v['s_per_trial']:.3f} s/trial, {v['rss_kib_per_trial']:.0f} KiB/trial"
+                         for s, v in r["samplers"].items())
+        return f"| 4 | driver scale ({r['trials']} trivial trials) | {text} | reported (no goal set) | n/a |"
+    return (f"| 5 | concurrency choice | 2 trials x 1 thread = {r['ratio']:.2f}x the samples/s of 1 trial x 2 "
+            f"threads | the better one is the default | {r['better']} is better |")
+
+
+def _search_section(r: dict[str, Any]) -> list[str]:
+    lines = [
+        "### 1. Search efficiency (MNIST-10k)",
+        "",
+        f"{r['trials']} trials of at most {r['max_epochs']} epochs per search, seeds {r['seeds']}, 2 trials at a "
+        "time (1 CPU each). Space: an MLP (width 32..512, depth 1..3, dropout), SGD with lr log-uniform over "
+        "1e-4..1, momentum, weight decay, batch size 32..256 (`mlp_space` in bench/measures.py). ASHA: the "
+        "engine's default for `scheduler: asha` (Ray's: grace period 1, reduction factor 4); TPE: the engine's "
+        "default (multivariate, 10 random startup trials). Wall time is the whole `autotune.fit` (Ray start, "
+        "trials, export); search is the trials alone. Time to target: from the start of `fit` until any trial "
+        f"first reports val accuracy >= {r['target']}.",
+        "",
+        "| strategy | best val acc | test acc | trial-epochs | wall (s) | search (s) | time to target (s) | "
+        "reached target |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, s in r["summary"].items():
+        lines.append(f"| {name} | {fmt(s['best_val'], '.4f')} | {fmt(s['test'], '.4f')} | "
+                     f"{fmt(s['trial_epochs'], '.0f')} | {fmt(s['wall_s'], '.1f')} | {fmt(s['search_s'], '.1f')} | "
+                     f"{fmt(s['to_target_s'], '.1f')} | {s['reached']}/{len(r['seeds'])} |")
+    lines += ["", "Per seed, TPE+ASHA against random+FIFO:", "",
+              "| seed | best val gap (points) | trial-epochs ratio | wall ratio | search ratio |",
+              "|---:|---:|---:|---:|---:|"]
+    lines += [f"| {s['seed']} | {s['val_gap_points']:+.2f} | {s['epoch_ratio']:.2f} | {s['wall_ratio']:.2f} | "
+              f"{s['search_ratio']:.2f} |" for s in r["per_seed"]]
+    errors = sum(run["errors"] for run in r["runs"])
+    if errors:
+        lines += ["", f"{errors} trial(s) failed over all searches (a learning rate near 1 diverges: the recipe "
+                  "raises on a non-finite loss, and the trial counts with the epochs it ran)."]
+    return lines
+
+
+def _overhead_section(r: dict[str, Any]) -> list[str]:
+    total = sum(r["parts"].values())
+    lines = [
+        "### 2. Engine overhead",
+        "",
+        f"{r['trials']} configurations of {_model_text(r['settings']['model'])} x {r['epochs']} epochs on "
+        f"MNIST-10k, random sampler, FIFO (every trial runs every epoch), {r['concurrency']} trials at a time "
+        "with 1 CPU each, through `autotune.fit` (export included); then the same configurations standalone: "
+        "the recipe's `train()` called directly, 1 torch thread, one after another, data loaded once. "
+        f"Ideal = standalone sum / {r['concurrency']}.",
+        "",
+        "| repeat | fit wall (s) | trials part (s) | standalone sum (s) | ideal (s) | fit / ideal |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [f"| {i} | {p['wall_s']:.1f} | {p['search_s']:.1f} | {p['standalone_sum_s']:.1f} | {p['ideal_s']:.1f} "
+              f"| {p['ratio']:.2f} |" for i, p in enumerate(r["repeats"])]
+    lines += [
+        "",
+        f"Where the {total:.1f} s above the ideal go (the median repeat; trial slots are counted in wall seconds, "
+        f"i.e. slot-seconds / {r['concurrency']}; stamps from each report's `t_start`/`t_report`/`report_s_prev`, "
+        "written by bench/timed_recipe.py, and timers around the engine's functions):",
+        "",
+        "| part | seconds | share |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {k} | {v:.2f} | {100 * v / total:.0f} % |" for k, v in
+              sorted(r["parts"].items(), key=lambda kv: -kv[1])]
+    cpu = r["cpu_s"]
+    lines += ["", f"CPU seconds used during that `fit` ({r['chosen_wall_s']:.1f} s wall, so "
+              f"{r['concurrency'] * r['chosen_wall_s']:.0f} core-seconds on {r['concurrency']} cores), by process: "
+              + ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
+              + ". What the driver and Ray's daemons use while both cores train is taken from the trials."]
+    even = r["break_even_ideal_s"]
+    lines += ["", f"Largest part: **{r['largest']}**. Fixed per search: {r['fixed_s']:.1f} s; per trial: "
+              f"{r['per_trial_s']:.2f} s. At this trial size the search meets 1.10x from "
+              + (f"an ideal of about {even:.0f} s of training." if even else "no length (the per-trial part alone "
+                 "is over 10 %).")]
+    return lines
+
+
+def _memory_section(r: dict[str, Any]) -> list[str]:
+    lines = [
+        "### 3. Data loaded once: memory with 1 vs 2 concurrent trials",
+        "",
+        f"The same {r['trials']} trials ({_model_text(r['settings']['model'])}, {r['epochs']} epochs) with "
+        "`max_concurrent` 1, then 2, each search in a fresh process; peak of the memory summed over the driver "
+        "and every process below it (Ray's GCS, raylet, workers), sampled every 0.5 s from /proc. PSS splits "
+        "shared pages (Ray's object store, libraries) among the processes mapping them; RSS counts them in each.",
+        "",
+        "| data | env | 1 trial PSS (MiB) | 2 trials PSS (MiB) | PSS ratio | 1 trial RSS (MiB) | 2 trials RSS (MiB) "
+        "| RSS ratio | while trials run, the 2nd adds: PSS / RSS (MiB) | a trial worker: PSS / private (MiB) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, v in r["variants"].items():
+        env = ", ".join(f"{k}={val}" for k, val in v["env"].items()) or "-"
+        lines.append(f"| {name} | {env} | {v['one']['peak_pss_mib']:.0f} | {v['two']['peak_pss_mib']:.0f} | "
+                     f"{v['pss_ratio']:.2f} | {v['one']['peak_rss_mib']:.0f} | {v['two']['peak_rss_mib']:.0f} | "
+                     f"{v['rss_ratio']:.2f} | {v['second_trial_pss_mib']:.0f} / {v['second_trial_rss_mib']:.0f} | "
+                     f"{v['two']['worker_pss_mib']:.0f} / {v['two']['worker_anon_mib']:.0f} |")
+    lines += ["", "mnist: the shared MNIST-10k (8 MB of pixels). fake: 24k random 3x48x48 images (166 MB), so that "
+              "a copy of the data per trial shows. The peaks are over the whole `fit`, loading the data included; "
+              "the next column compares the peaks while the trials run (the span of `Tuner.fit`); the last one is a "
+              "trial worker's own memory (from its reports, 2 trials at once): its private memory holds its copy "
+              "of the data, if it has one."]
+    return lines
+
+
+def _scale_section(r: dict[str, Any]) -> list[str]:
+    lines = [
+        "### 4. Scale of the driver",
+        "",
+        f"{r['trials']} trials of bench/trivial_recipe.py (no torch; 1 epoch with a one-file checkpoint) per "
+        "sampler, 2 at a time, each search in a fresh process. Seconds per trial: the trials' wall time / trials "
+        "(start of each trial from its report); at the start and at the end: the mean gap between trial starts "
+        "over the first and the last tenth. Driver RSS growth: least-squares slope of the driver's RSS over trials "
+        "started, after the first tenth.",
+        "",
+        "| sampler | trials | trials' wall (s) | s/trial | s/trial, first tenth | s/trial, last tenth | "
+        "driver RSS start -> end (MiB) | driver RSS per trial (KiB) |",
+        "|---|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    lines += [f"| {s} | {v['trials']} | {v['search_s']:.1f} | {v['s_per_trial']:.3f} | "
+              f"{v['first_tenth_s_per_trial']:.3f} | {v['last_tenth_s_per_trial']:.3f} | "
+              f"{fmt(v['rss_start_mib'], '.0f')} -> {fmt(v['rss_end_mib'], '.0f')} | {v['rss_kib_per_trial']:.0f} |"
+              for s, v in r["samplers"].items()]
+    return lines
+
+
+def _concurrency_section(r: dict[str, Any]) -> list[str]:
+    model = _model_text(r["model"])
+    return [
+        "### 5. Concurrency: 1 trial x 2 threads vs 2 trials x 1 thread",
+        "",
+        f"The recipe's training ({model}, batch 128, {r['epochs']} epochs, MNIST-10k), each in its own process as "
+        "Ray runs trials; aggregate training samples/s (median of epochs 2.. of each process, summed over the "
+        f"processes running at once), alternated {r['repeats']} times.",
+        "",
+        "| layout | engine setting on 2 cores | aggregate samples/s |",
+        "|---|---|---:|",
+        f"| 1 trial x 2 threads | `resources: {{cpu: 2}}` | {r['one_by_two']:,.0f} |",
+        f"| 2 trials x 1 thread | `resources: {{cpu: 1}}` (the default) | {r['two_by_one']:,.0f} |",
+        f"| 1 trial x 1 thread, alone (one core idle) | - | {r['one_by_one']:,.0f} |",
+        "",
+        f"2 x 1 / 1 x 2 = {r['ratio']:.2f}: **{r['better']}** is better. Against perfect scaling of the 1 x 1 "
+        f"figure: two trainings side by side reach {100 * r['side_by_side_efficiency']:.0f} %, two threads in one "
+        f"training {100 * r['thread_efficiency']:.0f} % (two trainings on these 2 cores slow each other down: "
+        "part of 'training slower than standalone' in measure 2 is this, not the engine).",
+    ]
+
+
+def _model_text(model: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {json.dumps(v) if isinstance(v, dict) else v}" for k, v in model.items())
+
+
+SECTIONS = {"search": _search_section, "overhead": _overhead_section, "memory": _memory_section,
+            "scale": _scale_section, "concurrency": _concurrency_section}
+
+
+# ------------------------------------------------------------------------------------------------ main
+def _start_shared_ray() -> None:
+    """--quick: one Ray for every search (each `fit` then joins it instead of starting its own), to stay
+    under a minute; the memory and scale measures then run in this process instead of a fresh one."""
+    from autotune.engine import search  # first: it quiets Ray's environment before Ray is imported
+
+    search.ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+             _temp_dir=f"/tmp/rt_{os.getpid()}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny settings: checks that every measure runs")
+    parser.add_argument("--only", default=",".join(MEASURES), help=f"comma-separated subset of {','.join(MEASURES)}")
+    parser.add_argument("--no-write", action="store_true", help="leave docs/benchmarks.md alone")
+    parser.add_argument("--json", metavar="PATH", help="also write the raw figures here")
+    parser.add_argument("--keep", action="store_true", help="keep the runs' temporary folder")
+    args = parser.parse_args()
+    only = [m.strip() for m in args.only.split(",") if m.strip()]
+    unknown = sorted(set(only) - set(MEASURES))
+    if unknown:
+        parser.error(f"unknown measure(s) {', '.join(unknown)}; choose from {', '.join(MEASURES)}")
+    if not MNIST.is_dir():
+        parser.error(f"the shared MNIST set is not at {MNIST}")
+
+    warnings.simplefilter("ignore")
+    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)  # failed trials (diverged lr) are expected, counted
+    info = machine()
+    info["load_start"] = info.pop("load_average")
+    print(f"load average {info['load_start']:.2f} at the start", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="autotune-bench-"))
+    began = time.perf_counter()
+    try:
+        if args.quick:
+            _start_shared_ray()
+        results = run(only, QUICK if args.quick else FULL, work)
+    finally:
+        if args.quick:
+            import ray
+
+            ray.shutdown()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(f"/tmp/rt_{os.getpid()}", ignore_errors=True)  # the engine's Ray temp folder for this process
+    info.update(load_end=os.getloadavg()[0], quick=args.quick, minutes=(time.perf_counter() - began) / 60,
+                date=time.strftime("%Y-%m-%d %H:%M"))
+    command = "python bench/run.py" + (" --quick" if args.quick else "") + (
+        f" --only {','.join(only)}" if set(only) != set(MEASURES) else "")
+    text = render(results, info, command)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": info, "command": command, "results": results},
+                                              indent=2, default=str) + "\n")
+    if args.quick or args.no_write:
+        print(text)
+    else:
+        write_section("suite", text)
+        print(text)
+        print(f"wrote the suite section of {Path(__file__).resolve().parents[1] / 'docs' / 'benchmarks.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Smoke tests of the benchmark scripts: they run end to end and write well-formed figures. No wall time is
+ever asserted (a benchmark is not a timed test); the real figures come from `python bench/run.py`."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH = REPO / "bench"
+MNIST = (REPO / ".." / "shared" / "data" / "mnist").resolve()
+sys.path.insert(0, str(BENCH))
+
+from common import write_section  # noqa: E402
+
+needs_mnist = pytest.mark.skipif(not MNIST.is_dir(), reason=f"the shared MNIST set is not at {MNIST}")
+
+
+def _numbers(value):
+    """Every number in a nested JSON value."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, (int, float)):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _numbers(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _numbers(item)
+
+
+def _run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@needs_mnist
+def test_cpu_suite_quick_runs_every_measure(tmp_path):
+    doc = (REPO / "docs" / "benchmarks.md").read_text()
+    out = tmp_path / "suite.json"
+    done = _run("bench/run.py", "--quick", "--json", str(out))
+    assert (REPO / "docs" / "benchmarks.md").read_text() == doc, "--quick must not write the doc"
+
+    figures = json.loads(out.read_text())
+    results = figures["results"]
+    assert set(results) == {"search", "overhead", "memory", "scale", "concurrency"}
+    assert all(math.isfinite(x) for x in _numbers(results))
+    assert {"cpu", "cores", "ram_gib", "torch", "ray", "load_start", "load_end"} <= set(figures["machine"])
+
+    search = results["search"]
+    assert {run["strategy"] for run in search["runs"]} == {"tpe+asha", "random+fifo", "random+asha"}
+    assert all(0 <= run["best_val"] <= 1 and run["trial_epochs"] >= 1 for run in search["runs"])
+    assert isinstance(search["met"], bool)
+
+    overhead = results["overhead"]
+    (repeat,) = overhead["repeats"]
+    # the parts account for all of the wall time above the ideal
+    assert sum(overhead["parts"].values()) == pytest.approx(repeat["wall_s"] - repeat["ideal_s"], abs=0.05)
+    assert overhead["largest"] in overhead["parts"]
+
+    memory = results["memory"]["variants"]["mnist"]
+    assert memory["one"]["peak_pss_mib"] > 0 and memory["two"]["peak_pss_mib"] > 0
+    assert memory["two"]["max_overlap"] == 2 and memory["one"]["max_overlap"] == 1
+
+    scale = results["scale"]["samplers"]["random"]
+    assert scale["trials"] == results["scale"]["trials"]
+    assert results["concurrency"]["better"] in ("2 x 1", "1 x 2")
+
+    text = done.stdout
+    assert "## CPU suite" in text and "| # | measure | result | goal | verdict |" in text
+    for row in ("| 1 | search efficiency", "| 2 | engine overhead", "| 3 | data loaded once", "| 4 | driver scale",
+                "| 5 | concurrency choice", "| 6 | GPU suite"):
+        assert row in text
+
+
+@needs_mnist
+def test_gpu_suite_code_paths_run_on_the_cpu(tmp_path):
+    out = tmp_path / "gpu.json"
+    _run("bench/gpu.py", "--device", "cpu", "--quick", "--mode", "processes", "--json", str(out))
+    figures = json.loads(out.read_text())
+    results = figures["results"]
+    assert [p["k"] for p in results["packs"]] == [1, 2]
+    assert all(p["per_trial"] > 0 and p["aggregate"] >= p["per_trial"] for p in results["packs"])
+    assert results["to_target"]["standalone"]["best_val"] > 0
+
+    import gpu
+
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n")
+    write_section("gpu", gpu.render(figures), doc)
+    assert "| trials on the GPU |" in doc.read_text()
+
+
+def test_write_section_replaces_its_own_markers_only(tmp_path):
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\n<!-- a:start -->\nold a\n<!-- a:end -->\n\nhand-written\n")
+    write_section("b", "new b", doc)
+    write_section("a", "new a", doc)
+    text = doc.read_text()
+    assert "old a" not in text and "new a" in text and "hand-written" in text
+    assert text.index("<!-- a:start -->") < text.index("hand-written") < text.index("<!-- b:start -->")
+    write_section("b", "newer b", doc)
+    assert doc.read_text().count("<!-- b:start -->") == 1 and "newer b" in doc.read_text()
+
+
+@needs_mnist
+def test_standalone_speed_runs():
+    done = _run("bench/standalone.py", "--no-write", "--epochs", "1")
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert len(rows) == 3  # one per model
