@@ -106,18 +106,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def role(pid: int, root: int) -> str:
-    """What a process of the tree is: driver, trial worker (Ray's `ray::...` processes), raylet, gcs_server or
-    other (Ray's log monitor, agents)."""
+def role(pid: int, root: int) -> str | None:
+    """What a process of the tree is: driver, Ray worker (`ray::...`: trials, idle workers, Ray's agents),
+    raylet, gcs_server or other (Ray's dashboard, log monitor); None once it has exited (a zombie has no
+    command line)."""
     if pid == root:
         return "driver"
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
     except OSError:
-        return "other"
-    name = command.split()[0].rsplit("/", 1)[-1] if command.strip() else ""
+        return None
+    if not command.strip():
+        return None
     if command.startswith("ray::"):
-        return "trial worker"
+        return "ray worker"
+    name = command.split()[0].rsplit("/", 1)[-1]
     return name if name in ("raylet", "gcs_server") else "other"
 
 
@@ -135,7 +138,7 @@ class TreeSampler:
         self.peak_rss = self.peak_pss = 0.0
         self.peak_processes = 0
         self.samples: list[tuple[float, float, float]] = []  # (time, rss, pss), with memory=True
-        self._cpu: dict[int, tuple[str, float, float]] = {}  # pid -> (role, CPU seconds at first sight, last)
+        self._cpu: dict[int, tuple[str | None, float, float]] = {}  # pid -> (role, CPU s at first sight, last)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -148,8 +151,9 @@ class TreeSampler:
                 rss, pss = rss + r, pss + p
             used = cpu_seconds(pid)
             # a process born after the first sample counts from its birth
-            first = self._cpu[pid][1] if pid in self._cpu else used if initial else 0.0
-            self._cpu[pid] = (role(pid, self.root), first, max(used, first))  # a worker's title changes
+            kind, first, last = self._cpu.get(pid, (None, used if initial else 0.0, 0.0))
+            # a worker's title changes once it runs; an exited process keeps its last role and CPU time
+            self._cpu[pid] = (role(pid, self.root) or kind, first, max(used, last, first))
         if self.memory:
             self.samples.append((time.time(), rss, pss))
         self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
@@ -164,7 +168,7 @@ class TreeSampler:
         """CPU seconds each role used while sampled (up to its last sample for a process that exited)."""
         out: dict[str, float] = {}
         for kind, first, last in self._cpu.values():
-            out[kind] = out.get(kind, 0.0) + last - first
+            out[kind or "other"] = out.get(kind or "other", 0.0) + last - first
         return out
 
     def _run(self) -> None:

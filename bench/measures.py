@@ -226,6 +226,7 @@ def breakdown(phases: Phases, began: float, wall: float, hist: list[list[dict[st
     busy = sum(t["end"] - t["start"] for t in trials)
     reporting = sum(t["report_s"] for t in trials)
     tail = concurrency * (tune_end - tune_start) - until_process - boot - launch - busy
+    teardown = tune_end - max(t["end"] for t in trials)  # wall seconds after the last trial, all slots idle
     pre, init = spans["preflight"], spans["ray_start"]
     end_export = spans.get("export", (tune_end, tune_end))
     parts = {
@@ -240,7 +241,8 @@ def breakdown(phases: Phases, began: float, wall: float, hist: list[list[dict[st
         "reporting (metrics and checkpoint copy, in tune.report)": reporting / concurrency,
         "training slower than standalone (2 at once on 2 cores; first use in a fresh worker)":
             (busy - reporting - standalone_s) / concurrency,
-        "end of search (slots idle while the last trials finish)": tail / concurrency,
+        "uneven finish (a slot idle while the other's last trial runs)": tail / concurrency - teardown,
+        "Tuner teardown after the last trial": teardown,
         "results (trial table, best checkpoint)": end_export[0] - tune_end,
         "export (TorchScript, test evaluation, model card)": end_export[1] - end_export[0],
         "summary and Ray shutdown": began + wall - end_export[1],
@@ -301,25 +303,17 @@ def engine_overhead(work: Path, *, repeats: int, trials: int, epochs: int, model
     per_trial = sum(v for k, v in parts.items() if _per_trial(k)) / chosen["trials"]
     ratio_ = median(r["ratio"] for r in reps)
     return {
+        "per_trial_share": per_trial / (chosen["ideal_s"] / chosen["trials"]),
         "repeats": reps, "trials": trials, "epochs": epochs, "concurrency": concurrency, "cpu_s": chosen["cpu_s"],
         "chosen_wall_s": chosen["wall_s"],
         "ratio": ratio_, "search_ratio": median(r["search_ratio"] for r in reps), "parts": parts,
         "largest": largest, "fixed_s": fixed, "per_trial_s": per_trial,
-        # the search length (ideal seconds) from which fixed + per-trial costs stay under 10 %, at this trial size
-        "break_even_ideal_s": _break_even(fixed, per_trial, chosen),
         "met": ratio_ <= 1.10,
     }
 
 
 def _per_trial(part: str) -> bool:
     return part.startswith(("trial launch", "reporting", "training slower"))
-
-
-def _break_even(fixed: float, per_trial: float, rep: dict[str, Any]) -> float | None:
-    """Ideal seconds S such that (fixed + per_trial * trials) <= 0.10 S when trials grow with S at this size."""
-    ideal_per_trial = rep["ideal_s"] / rep["trials"]
-    room = 0.10 * ideal_per_trial - per_trial
-    return fixed / room * ideal_per_trial if room > 0 else None
 
 
 # ---------------------------------------------------------------------------------- 3. data loaded once

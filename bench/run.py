@@ -192,14 +192,14 @@ def _overhead_section(r: dict[str, Any]) -> list[str]:
               sorted(r["parts"].items(), key=lambda kv: -kv[1])]
     cpu = r["cpu_s"]
     lines += ["", f"CPU seconds used during that `fit` ({r['chosen_wall_s']:.1f} s wall, so "
-              f"{r['concurrency'] * r['chosen_wall_s']:.0f} core-seconds on {r['concurrency']} cores), by process: "
+              f"{r['concurrency'] * r['chosen_wall_s']:.0f} core-seconds on {r['concurrency']} cores), by "
+              "process role: "
               + ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
               + ". What the driver and Ray's daemons use while both cores train is taken from the trials."]
-    even = r["break_even_ideal_s"]
-    lines += ["", f"Largest part: **{r['largest']}**. Fixed per search: {r['fixed_s']:.1f} s; per trial: "
-              f"{r['per_trial_s']:.2f} s. At this trial size the search meets 1.10x from "
-              + (f"an ideal of about {even:.0f} s of training." if even else "no length (the per-trial part alone "
-                 "is over 10 %).")]
+    lines += ["", f"Largest part: **{r['largest']}**. Fixed per search (Ray, worker processes, setup, export, "
+              f"teardown, uneven finish): {r['fixed_s']:.1f} s, under 10 % only for a search of more than "
+              f"{10 * r['fixed_s']:.0f} s of ideal training; per trial (launch, reporting, slower training): "
+              f"{r['per_trial_s']:.2f} s, {100 * r['per_trial_share']:.0f} % of a trial's ideal time here."]
     return lines
 
 
