@@ -239,7 +239,7 @@ def breakdown(phases: Phases, began: float, wall: float, hist: list[list[dict[st
         "worker boot (imports ray, torch, the recipe; gets the data)": boot / concurrency,
         "trial launch (between trials on a reused worker)": launch / concurrency,
         "reporting (metrics and checkpoint copy, in tune.report)": reporting / concurrency,
-        "training slower than standalone (2 at once on 2 cores; first use in a fresh worker)":
+        "training slower than standalone (CPU taken by the driver and Ray; warm-up in a fresh worker)":
             (busy - reporting - standalone_s) / concurrency,
         "uneven finish (a slot idle while the other's last trial runs)": tail / concurrency - teardown,
         "Tuner teardown after the last trial": teardown,
