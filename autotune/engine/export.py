@@ -3,7 +3,7 @@
 Layout (the canonical path is a symbolic link, swapped in one `os.replace`, so readers see the old model or the
 new one, never a half-written directory):
 
-    models/mnist -> .mnist.versions/20261122-231500-1a2b3c
+    models/mnist -> .mnist.versions/20261122-231500-042137-1a2b3c
     models/.mnist.versions/<version>/   model.pt, model.json, ...
     models/.mnist.lock                  held while exporting: two runs never interleave
 """
@@ -14,9 +14,9 @@ import math
 import os
 import platform
 import shutil
-import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -83,9 +83,10 @@ def _point(target: Path, version: Path) -> None:
 
 
 def _prune(target: Path) -> None:
-    current = target.resolve() if target.exists() else None
+    """Delete partial versions and all but the newest KEEP_VERSIONS finished ones, never the current one."""
+    current = target.resolve() if target.exists() else None  # resolved: export.dir may go through a link
     versions = sorted((p for p in versions_dir(target).iterdir() if p.is_dir()), key=lambda p: p.name)
-    finished = [p for p in versions if not p.name.endswith(".partial") and p != current]
+    finished = [p for p in versions if not p.name.endswith(".partial") and p.resolve() != current]
     for old in finished[:-KEEP_VERSIONS]:
         shutil.rmtree(old, ignore_errors=True)
     for partial in (p for p in versions if p.name.endswith(".partial")):
@@ -121,7 +122,7 @@ def export_model(
     except Timeout:
         raise UserError(f"another run has been exporting to {target} for 10 minutes; try again later") from None
     try:
-        name = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        name = f"{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}-{uuid.uuid4().hex[:6]}"  # sorts by time
         stage = versions_dir(target) / f"{name}.partial"
         stage.mkdir()
         fields = write(stage)

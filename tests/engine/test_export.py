@@ -99,6 +99,8 @@ def test_old_versions_are_pruned(tmp_path):
         export(target, value)
     versions = [p for p in versions_dir(target).iterdir()]
     assert len(versions) == 1 + export_module.KEEP_VERSIONS
+    kept = sorted(json.loads((p / "model.json").read_text())["value"] for p in versions)
+    assert kept == [0.3, 0.4, 0.5, 0.6]  # the newest, though all were written within one second
     assert load(target)["value"] == 0.6
 
 
@@ -123,3 +125,17 @@ def test_an_unwritable_export_dir_is_a_clear_error(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(UserError, match="cannot write the model to .*set export.dir to a writable folder"):
         export(blocker / "models" / "m", 0.5)
+
+
+def test_pruning_keeps_the_current_model_when_export_dir_goes_through_a_link(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    target = tmp_path / "linked" / "m"
+    export(target, 0.9, "if_better")
+    for value in (0.1, 0.2, 0.3, 0.4, 0.5):  # none promoted: the current model becomes the oldest version
+        assert not export(target, value, "if_better")["promoted"]
+    assert load(target)["value"] == 0.9
+    versions = list(versions_dir(target).iterdir())
+    assert len(versions) == 1 + export_module.KEEP_VERSIONS
+    decision = export(target, 0.6, "if_better")
+    assert not decision["promoted"] and decision["current"] == 0.9
