@@ -35,14 +35,20 @@ examples:
 """
 
 
+VERBOSE_HELP = "more output (repeat for more); -v also shows tracebacks"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autotune", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more output; -v also shows tracebacks")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in COMMANDS.items():
         importlib.import_module(f"autotune.cli.{module}").add_parser(sub)
+    for command in sub.choices.values():  # `autotune run SPACE -v` as well as `autotune -v run SPACE`
+        command.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, dest="sub_verbose",
+                             help=VERBOSE_HELP)
     return parser
 
 
@@ -50,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `autotune` console script. User errors exit 2 with one clear message."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.verbose += vars(args).pop("sub_verbose", 0)
     if args.command is None:
         parser.print_help()
         return 2

@@ -247,10 +247,25 @@ def test_bad_input_exits_2_with_one_line(case, command, cli, in_tmp):
     assert not started, "Ray started before the input was checked"
 
 
-def test_verbose_shows_the_traceback(cli, in_tmp):
+@pytest.mark.parametrize("where", ["before the sub-command", "after it", "as --verbose after SPACE"])
+@pytest.mark.parametrize("command", ["train", "run"])
+def test_verbose_shows_the_traceback(cli, in_tmp, command, where):
     make_files(in_tmp)
-    code, _, err = cli("-v", "train", write_space(in_tmp, data("{dataset: idx, root: TMP}")))
+    space = write_space(in_tmp, data("{dataset: idx, root: TMP}"))
+    argv = {"before the sub-command": ["-v", command, space], "after it": [command, "-v", space],
+            "as --verbose after SPACE": [command, space, "--verbose"]}[where]
+    code, _, err = cli(*argv)
     assert code == 2 and "Traceback" in err and "no IDX image/label files" in err
+
+
+@pytest.mark.parametrize("argv, count", [(["run", "x"], 0), (["run", "x", "-v"], 1), (["-v", "run", "x", "-vv"], 3)])
+def test_verbose_counts_before_and_after_the_sub_command(cli, monkeypatch, argv, count):
+    import autotune.cli.run
+
+    seen = []
+    monkeypatch.setattr(autotune.cli.run, "run", lambda args: seen.append(args.verbose) or 0)
+    assert cli(*argv)[0] == 0
+    assert seen == [count]
 
 
 def test_a_corrupt_image_is_skipped_with_a_warning_and_training_goes_on(cli, in_tmp, log_records):
