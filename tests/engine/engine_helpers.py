@@ -1,11 +1,44 @@
 """Helpers shared by the engine tests (a uniquely named module: test folders are not packages)."""
 from __future__ import annotations
 
+import glob
+import json
 import logging
 import os
+import pickle
 from pathlib import Path
+from typing import Any
 
 TOY = str(Path(__file__).with_name("toy_recipe.py"))
+
+
+def toy_space(name: str = "toy", *, trials: int = 6, model: str | None = None, train: str = "{epochs: 4}",
+              search: str = "", export: str = "", concurrent: int = 2, data: str = "{}") -> str:
+    """A toy-recipe space: `search` and `export` are appended to their mappings (start them with ", ")."""
+    model = model or "{x: {uniform: [0.0, 1.0]}, y: {uniform: [0.0, 1.0]}}"
+    return (
+        f"name: {name}\nrecipe: {TOY}\ndata: {data}\nmodel: {model}\ntrain: {train}\n"
+        f"search: {{metric: val_accuracy, mode: max, trials: {trials}, max_concurrent: {concurrent}, seed: 0{search}}}\n"
+        f"export: {{dir: models/toy{export}}}\n"
+    )
+
+
+def history(trial_dir: str | Path) -> list[dict[str, Any]]:
+    """Every result a trial reported, in order, from its own result.json."""
+    lines = Path(trial_dir, "result.json").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def run_histories(run_dir: str | Path) -> dict[str, list[dict[str, Any]]]:
+    """trial id -> its reported results, for every trial folder of a run."""
+    return {Path(d).name.removeprefix("trial_"): history(d) for d in sorted(glob.glob(f"{run_dir}/trial_*"))}
+
+
+def saved_searcher(run_dir: str | Path) -> dict[str, Any]:
+    """The searcher state Ray Tune saved in the run (OptunaSearch's attributes, its sampler and study included)."""
+    (state_file,) = glob.glob(f"{run_dir}/searcher-state-*.pkl")
+    with open(state_file, "rb") as handle:
+        return pickle.load(handle)
 
 
 def start_ray(**kwargs) -> None:

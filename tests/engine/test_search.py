@@ -12,19 +12,9 @@ import pytest
 import autotune
 from autotune.api import SearchFailed
 from autotune.errors import UserError
-from engine_helpers import TOY, hparams_of
+from engine_helpers import TOY, hparams_of, toy_space as space
 
 pytestmark = pytest.mark.usefixtures("local_ray")
-
-
-def space(name: str = "toy", *, trials: int = 6, model: str | None = None, train: str = "{epochs: 4}",
-          search: str = "", export: str = "", concurrent: int = 2) -> str:
-    model = model or "{x: {uniform: [0.0, 1.0]}, y: {uniform: [0.0, 1.0]}}"
-    return (
-        f"name: {name}\nrecipe: {TOY}\nmodel: {model}\ntrain: {train}\n"
-        f"search: {{metric: val_accuracy, mode: max, trials: {trials}, max_concurrent: {concurrent}, seed: 0{search}}}\n"
-        f"export: {{dir: models/toy{export}}}\n"
-    )
 
 
 CONDITIONAL = """
