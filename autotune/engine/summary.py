@@ -15,6 +15,14 @@ def _cell(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
+def _hint(error: str) -> str:
+    """What to change when a trial's error has a known remedy (GPU memory: not Ray's host-memory OutOfMemoryError)."""
+    text = error.lower()
+    if "out of memory" in text and ("cuda" in text or "mps" in text):
+        return " (out of GPU memory: lower train.batch_size, or raise search.resources.gpu so fewer trials share a GPU)"
+    return ""
+
+
 def format_table(headers: list[str], rows: list[list[Any]]) -> str:
     """A plain, aligned text table."""
     cells = [[_cell(v) for v in row] for row in rows]
@@ -41,7 +49,8 @@ def format_summary(result: Any, top: int = 10) -> str:
            "", format_table(headers, rows)]
     failed = trials[trials["status"] == "ERROR"] if len(trials) else trials
     if len(failed):
-        out += ["", "Failed trials:"] + [f"  {r['trial_id']}: {r['error']}" for r in failed.to_dict("records")]
+        out += ["", "Failed trials:"] + [f"  {r['trial_id']}: {r['error']}{_hint(r['error'])}"
+                                          for r in failed.to_dict("records")]
     if result.pareto:
         out += ["", f"Pareto front ({', '.join(f'{m} {g}' for m, g in zip(result.metric, result.mode))}):",
                 format_table(["trial", *result.metric], [[r["trial_id"], *(r[m] for m in result.metric)]

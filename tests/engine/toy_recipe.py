@@ -1,12 +1,16 @@
 """A tiny recipe for engine tests and the driver-scale benchmark: no torch, a second of work at most.
 
-The "model" is a point (x, y); its "accuracy" rises each epoch towards 1 - (x - 0.3)^2 - (y - 0.6)^2.
-`train.fail_if_x_above` raises inside the trial; `train.nan_if_x_above` reports a non-finite loss.
+The "model" is a point (x, y); its "accuracy" rises each epoch towards 1 - (x - 0.3)^2 - (y - 0.6)^2
+(`train.peak_epoch`: it rises until that epoch, then falls). `train.fail_if_x_above` raises inside the trial,
+`train.oom_if_x_above` raises CUDA's out-of-memory error, `train.nan_if_x_above` reports a non-finite loss.
+Each report also carries the worker's `pid`, its `CUDA_VISIBLE_DEVICES` and whether the trial was handed its
+data (`data_given`); `data.count_loads_in` names a folder where each `load_data` call appends its process id.
 """
 from __future__ import annotations
 
 import json
 import math
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -16,7 +20,8 @@ from autotune.errors import TrialError
 from autotune.space.schema import Field, Schema, Section
 
 SCHEMA = Schema(
-    data=Section(size=Field(int, default=100, low=1)),
+    data=Section(size=Field(int, default=100, low=1),
+                 count_loads_in=Field(str, default="", help="a folder: each load_data call appends its pid to `loads`")),
     model=Section(x=Field(float, default=0.5, low=0.0, high=1.0), y=Field(float, default=0.5, low=0.0, high=1.0),
                   kind=Field(str, default="plain"), extra=Field(float, default=0.0)),
     train=Section(
@@ -24,6 +29,8 @@ SCHEMA = Schema(
         sleep=Field(float, default=0.0, low=0.0),
         fail_if_x_above=Field(float, default=2.0),
         nan_if_x_above=Field(float, default=2.0),
+        oom_if_x_above=Field(float, default=2.0),
+        peak_epoch=Field(int, default=0, low=0, help="0: the accuracy rises every epoch"),
         fail_once_in=Field(str, default="", help="a folder: each trial fails once at epoch 2, then succeeds"),
     ),
 )
@@ -39,17 +46,30 @@ class ToyData:
 
 
 def load_data(data: dict) -> ToyData:
+    if data.get("count_loads_in"):
+        with open(Path(data["count_loads_in"], "loads"), "a") as loads:
+            loads.write(f"{os.getpid()}\n")
     return ToyData(data["size"])
 
 
-def _score(model: dict, epoch: int, epochs: int) -> float:
+def _score(model: dict, epoch: int, peak: int = 0) -> float:
     target = 1.0 - (model["x"] - 0.3) ** 2 - (model["y"] - 0.6) ** 2 - 0.01 * model.get("extra", 0.0)
+    if peak and epoch > peak:
+        return target * (1.0 - 0.5 ** peak - 0.1 * (epoch - peak))
     return target * (1.0 - 0.5 ** epoch)
+
+
+def _out_of_memory() -> None:
+    import torch
+
+    raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 1.00 GiB total)")
 
 
 def train(config: dict, report, *, data=None, checkpoint: str | None = None) -> None:
     model, cfg = config["model"], config["train"]
     start, began = 0, time.time()
+    given = data is not None
+    data = data if given else load_data(config.get("data", {"size": 100}))
     if checkpoint:
         start = json.loads((Path(checkpoint) / "state.json").read_text())["epoch"]
     for epoch in range(start + 1, cfg["epochs"] + 1):
@@ -61,17 +81,21 @@ def train(config: dict, report, *, data=None, checkpoint: str | None = None) -> 
         if marker and epoch == 2 and not marker.exists():
             marker.touch()
             raise RuntimeError("a one-off failure (node lost)")
+        if model["x"] > cfg["oom_if_x_above"]:
+            _out_of_memory()
         if model["x"] > cfg["nan_if_x_above"]:
             raise TrialError(f"non-finite training loss at epoch {epoch}")
-        acc = _score(model, epoch, cfg["epochs"])
+        acc = _score(model, epoch, cfg["peak_epoch"])
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "state.json").write_text(json.dumps({"epoch": epoch, "config": config, "acc": acc}))
-            report({"val_accuracy": acc, "val_loss": 1 - acc, "epoch": epoch, "t_start": began, "t_now": time.time()}, tmp)
+            report({"val_accuracy": acc, "val_loss": 1 - acc, "epoch": epoch, "t_start": began, "t_now": time.time(),
+                    "pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
+                    "data_given": float(given), "data_size": data.size}, tmp)
 
 
 def evaluate(model_dir: str, data) -> dict:
     state = json.loads((Path(model_dir) / "toy_model.json").read_text())
-    acc = _score(state["config"]["model"], state["epoch"], state["config"]["train"]["epochs"])
+    acc = _score(state["config"]["model"], state["epoch"], state["config"]["train"].get("peak_epoch", 0))
     return {"test_accuracy": acc, "test_loss": 1 - acc}
 
 

@@ -1,0 +1,159 @@
+"""How trials run: schedulers, actor reuse, the data loaded once, storage, checkpoints kept, failures."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import optuna
+import pytest
+from ray.tune.schedulers import HyperBandScheduler, MedianStoppingRule
+
+import autotune
+from autotune.engine.search import make_scheduler
+from autotune.engine.summary import format_summary
+from engine_helpers import history, run_histories, toy_space
+
+pytestmark = pytest.mark.usefixtures("local_ray")
+
+
+def _epochs(result) -> dict[str, list[int]]:
+    """trial id -> the epochs it reported, from its own result.json."""
+    return {t: [r["training_iteration"] for r in h] for t, h in run_histories(result.run_dir).items()}
+
+
+def test_fifo_runs_every_trial_for_every_epoch(in_tmp):
+    result = autotune.fit(toy_space("fifo", trials=4, train="{epochs: 3}", search=", scheduler: fifo"), export=False)
+    assert (result.trials["status"] == "TERMINATED").all() and not result.trials["stopped_early"].any()
+    assert list(_epochs(result).values()) == [[1, 2, 3]] * 4
+
+
+@pytest.mark.parametrize("scheduler, cls", [("hyperband", HyperBandScheduler), ("median", MedianStoppingRule)])
+def test_schedulers_count_epochs_up_to_the_most_a_trial_runs(scheduler, cls):
+    space = autotune.load_space(toy_space("sched", train="{epochs: {int: [2, 6]}}", search=f", scheduler: {scheduler}"))
+    made = make_scheduler(space)
+    assert type(made) is cls and made._time_attr == "training_iteration"
+    if scheduler == "hyperband":
+        assert made._max_t_attr == 6  # the top of the searched epochs
+    else:
+        assert made._grace_period == 1 and made._min_samples_required == 3
+
+
+def test_hyperband_stops_weak_trials_early(in_tmp):
+    text = toy_space("hyperband", trials=9, train="{epochs: 9}", concurrent=9,
+                     search=", sampler: random, scheduler: {hyperband: {reduction_factor: 3}}")
+    result = autotune.fit(text, export=False)
+    trials = result.trials
+    assert len(trials) == 9 and (trials["status"] == "TERMINATED").all(), trials["error"]
+    assert trials["stopped_early"].any() and (trials["epochs"] == 9).any(), trials["epochs"].tolist()
+    # A stopped trial was cut at a rung, and resumed trials continue their epochs without a gap.
+    for epochs in _epochs(result).values():
+        assert epochs == list(range(1, len(epochs) + 1))
+
+
+def test_median_stopping_stops_trials_below_the_median(in_tmp):
+    text = toy_space("median", trials=8, train="{epochs: 4}", concurrent=1, search=", sampler: random, scheduler: median")
+    result = autotune.fit(text, export=False)
+    trials = result.trials
+    assert (trials["status"] == "TERMINATED").all(), trials["error"]
+    stopped = trials[trials["stopped_early"]]
+    assert len(stopped), trials[["trial_id", "val_accuracy", "epochs"]]
+    # Each stopped trial was below the median of the trials finished before it, at the epoch it stopped.
+    histories = run_histories(result.run_dir)
+    order = sorted(histories, key=lambda t: histories[t][0]["t_start"])  # one at a time: the order they ran
+    for trial_id in stopped["trial_id"]:
+        epoch = len(histories[trial_id])
+        earlier = [histories[t] for t in order[: order.index(trial_id)]]
+        means = sorted(sum(r["val_accuracy"] for r in h[:epoch]) / epoch for h in earlier if len(h) >= epoch)
+        best = max(r["val_accuracy"] for r in histories[trial_id])
+        assert len(means) >= 3 and best < means[len(means) // 2] + 1e-9, (trial_id, best, means)
+
+
+def test_trials_reuse_one_worker_process(in_tmp):
+    text = toy_space("reuse", trials=4, train="{epochs: 2}", concurrent=1, search=", scheduler: fifo")
+    result = autotune.fit(text, export=False)
+    pids = {r["pid"] for h in run_histories(result.run_dir).values() for r in h}
+    assert len(run_histories(result.run_dir)) == 4
+    assert len(pids) == 1 and os.getpid() not in pids, pids
+
+
+def test_the_data_is_loaded_once_and_shared_with_every_trial(in_tmp):
+    text = toy_space("shared", trials=4, data=f"{{size: 7, count_loads_in: {in_tmp}}}", train="{epochs: 2}",
+                     search=", scheduler: fifo")
+    result = autotune.fit(text, export=False)
+    assert (in_tmp / "loads").read_text().split() == [str(os.getpid())]  # once, in the driver
+    reports = [r for h in run_histories(result.run_dir).values() for r in h]
+    assert len(reports) == 8 and all(r["data_given"] == 1.0 and r["data_size"] == 7 for r in reports)
+
+
+def test_a_searched_loading_key_makes_each_trial_load_its_own_data(in_tmp, caplog, monkeypatch):
+    monkeypatch.setattr(logging.getLogger("autotune"), "propagate", True)  # `autotune run` turns it off
+    text = toy_space("own_data", trials=3, data=f"{{size: {{int: [1, 50]}}, count_loads_in: {in_tmp}}}",
+                     train="{epochs: 1}", search=", scheduler: fifo")
+    with caplog.at_level(logging.WARNING, logger="autotune"):
+        result = autotune.fit(text, export=False)
+    assert "data.size is searched: each trial loads its own data" in caplog.text
+    loads = (in_tmp / "loads").read_text().split()
+    assert len(loads) == 1 + 3 and loads.count(str(os.getpid())) == 1
+    for row in result.trials.to_dict("records"):
+        (report,) = history(row["path"])
+        assert report["data_given"] == 0.0 and report["data_size"] == row["p:data.size"]
+
+
+def test_the_default_storage_is_runs_name_in_the_working_directory(in_tmp):
+    result = autotune.fit(toy_space("where", trials=2, train="{epochs: 1}"), export=False)
+    assert result.run_dir == in_tmp / "runs" / "where"
+    assert all(Path(p).parent == result.run_dir for p in result.trials["path"])
+    assert (result.run_dir / "study.db").is_file() and (result.run_dir / "tuner.pkl").is_file()
+
+
+def test_each_trial_keeps_its_best_checkpoints_and_the_latest(in_tmp):
+    # The accuracy peaks at epoch 2 then falls: the best two are epochs 2 and 3, the latest is epoch 5.
+    text = toy_space("keep", trials=3, train="{epochs: 5, peak_epoch: 2}",
+                     search=", scheduler: fifo, keep_checkpoints: 2")
+    result = autotune.fit(text)
+    for trial_id, reports in run_histories(result.run_dir).items():
+        kept = sorted(Path(result.run_dir, f"trial_{trial_id}").glob("checkpoint_*"))
+        epochs = {json.loads((c / "state.json").read_text())["epoch"] for c in kept}
+        ranked = sorted(reports, key=lambda r: r["val_accuracy"], reverse=True)
+        assert epochs == {ranked[0]["epoch"], ranked[1]["epoch"], reports[-1]["epoch"]} == {2, 3, 5}
+        assert len(kept) == 3
+    # The export is the best checkpointed epoch, not the latest.
+    assert json.loads(Path("models/toy/toy_model.json").read_text())["epoch"] == 2
+
+
+OOM_HINT = "out of GPU memory: lower train.batch_size, or raise search.resources.gpu so fewer trials share a GPU"
+
+
+def test_a_trial_out_of_cuda_memory_ends_alone_and_the_summary_says_why(in_tmp):
+    text = toy_space("oom", trials=6, train="{epochs: 2, oom_if_x_above: 0.5}",
+                     search=", sampler: random, scheduler: fifo")
+    result = autotune.fit(text)
+    trials = result.trials
+    failed, done = trials[trials["status"] == "ERROR"], trials[trials["status"] == "TERMINATED"]
+    assert len(failed) and len(done) and len(failed) + len(done) == 6
+    assert (failed["p:model.x"] > 0.5).all() and (done["p:model.x"] <= 0.5).all() and (done["epochs"] == 2).all()
+    assert all(e.startswith("OutOfMemoryError: CUDA out of memory.") for e in failed["error"]), failed["error"]
+    assert result.model_dir is not None
+
+    summary = format_summary(result).splitlines()
+    assert summary[0].endswith(f" {len(failed)} failed)"), summary[0]
+    listed = summary[summary.index("Failed trials:") + 1:][: len(failed)]
+    assert sorted(listed) == sorted(f"  {r['trial_id']}: {r['error']} ({OOM_HINT})" for r in failed.to_dict("records"))
+
+    study = optuna.load_study(study_name="oom", storage=f"sqlite:///{result.run_dir}/study.db")
+    assert [t.state for t in study.trials].count(optuna.trial.TrialState.FAIL) == len(failed)
+
+
+@pytest.mark.parametrize("error, hinted", [
+    ("OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", True),
+    ("RuntimeError: CUDA error: out of memory", True),
+    ("RuntimeError: MPS backend out of memory (MPS allocated: 1 GB)", True),
+    ("OutOfMemoryError: Task was killed due to the node running low on memory.", False),  # Ray's host memory
+    ("ValueError: x=0.700 is too large for this toy", False),
+])
+def test_only_gpu_memory_errors_get_the_gpu_memory_hint(error, hinted):
+    from autotune.engine.summary import _hint
+
+    assert (_hint(error) == f" ({OOM_HINT})") is hinted
