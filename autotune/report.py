@@ -8,18 +8,18 @@ What it shows: a summary; the optimisation history; the learning curve of every 
 Pareto front of a multi-objective search; and for the model the run exported, on the held-out test split, a
 confusion matrix, the accuracy per class, misclassified images, and the class distribution of each split.
 
-It reads RUN_DIR/trials.csv, summary.json, study.db (the Optuna study) and trial_*/progress.csv; the model
-section loads the exported model and, through the recipe, the data named in its card. Figures are drawn with
-matplotlib's object API (Agg canvas), so no display and no global backend change are needed.
+It reads RUN_DIR/trials.csv, summary.json, study.db (the Optuna study, through `autotune.engine.study`) and
+trial_*/progress.csv; the model section loads the model this run exported (never another run's model that has
+since taken the canonical place) and, through the recipe, the data named in its card. `autotune report runs/`
+reports the newest run of a storage folder (`find_run`). Figures are drawn with matplotlib's object API (Agg
+canvas), so no display and no global backend change are needed.
 """
 from __future__ import annotations
 
 import base64
 import html
 import json
-import logging
 import math
-import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,12 +32,12 @@ from matplotlib.colors import Normalize
 from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import LogLocator, MaxNLocator
 
+from autotune.engine.study import ParamRange, StudyData, param_importances, read_study
 from autotune.errors import UserError
 
-__all__ = ["Run", "load_run", "write_report"]
-
-log = logging.getLogger("autotune")
+__all__ = ["FIGURES", "Run", "find_run", "load_run", "write_report"]
 
 BLUE, ORANGE, RED, GREY = "#1f77b4", "#ff7f0e", "#d62728", "#9a9a9a"
 MIN_TRIALS_FOR_IMPORTANCE = 3
@@ -45,6 +45,9 @@ MISCLASSIFIED_SHOWN = 24
 # what Ray adds to each reported result: bookkeeping, not metrics
 RAY_KEYS = {"timestamp", "pid", "training_iteration", "iterations_since_restore", "done", "should_checkpoint",
             "date", "hostname", "node_ip", "node_id", "trial_id", "checkpoint_dir_name"}
+# the files a report writes besides report.html: only these are replaced or removed in its folder
+FIGURES = ("history.png", "learning_curves.png", "parallel_coordinates.png", "importance.png", "pareto.png",
+           "confusion_matrix.png", "per_class_accuracy.png", "misclassified.png", "class_distribution.png")
 
 
 @dataclass
@@ -58,9 +61,10 @@ class Run:
     metric: list[str]
     mode: list[str]
     histories: dict[str, pd.DataFrame]  # trial id -> one row per epoch
-    study: Any = None  # the Optuna study, when study.db could be read
-    model_dir: Path | None = None  # the model this run exported
+    study: StudyData | None = None  # the Optuna study, when study.db could be read
+    model_dir: Path | None = None  # the model this run exported, when it is still there
     card: dict[str, Any] = field(default_factory=dict)
+    no_model: str = ""  # why model_dir is None
 
     @property
     def params(self) -> list[str]:
@@ -79,6 +83,20 @@ class _Skip(Exception):
 
 
 # ------------------------------------------------------------------------------------------------ reading
+def find_run(folder: str | Path) -> tuple[Path, list[Path]]:
+    """The run in `folder`: the folder itself when it is a run, else the newest run in it (a storage folder such
+    as runs/, holding one folder per run); also the other runs found there, newest first."""
+    path = Path(folder).expanduser()
+    if (path / "trials.csv").is_file():
+        return path, []
+    runs = sorted((d for d in (path.iterdir() if path.is_dir() else ()) if (d / "trials.csv").is_file()),
+                  key=lambda d: ((d / "trials.csv").stat().st_mtime, d.name), reverse=True)
+    if not runs:
+        raise UserError(f"{path} holds no trials.csv, nor does any folder in it: not the folder of a finished "
+                        "autotune run (runs/<name>/, written by `autotune run`) or a storage folder of runs")
+    return runs[0], runs[1:]
+
+
 def load_run(run_dir: str | Path) -> Run:
     """Read a run directory written by `autotune run` / `autotune.fit`."""
     path = Path(run_dir).expanduser()
@@ -88,17 +106,16 @@ def load_run(run_dir: str | Path) -> Run:
     summary = _read_json(path / "summary.json")
     trials = pd.read_csv(path / "trials.csv", dtype={"trial_id": str})
     name = summary.get("name") or path.name
-    model_dir = _exported_model(summary)
-    card = _read_json(model_dir / "model.json") if model_dir else {}
-    study = _load_study(path / "study.db", name)
+    model_dir, card, no_model = _exported_model(summary)
+    study = read_study(path / "study.db", name)
     metric = list(summary.get("metric") or card.get("search", {}).get("metric") or _metric_columns(trials))
     if study is not None and len(study.directions) == len(metric):
-        mode = ["max" if d.name == "MAXIMIZE" else "min" for d in study.directions]
+        mode = list(study.directions)
     else:
         mode = list(summary.get("mode") or card.get("search", {}).get("mode")
                     or ["min" if "loss" in m or "error" in m else "max" for m in metric])
     histories = {str(t): _history(path / f"trial_{t}") for t in trials["trial_id"]}
-    return Run(path, name, summary, trials, metric, mode, histories, study, model_dir, card)
+    return Run(path, name, summary, trials, metric, mode, histories, study, model_dir, card, no_model)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -118,12 +135,27 @@ def _metric_columns(trials: pd.DataFrame) -> list[str]:
     raise UserError("cannot tell the search metric: neither summary.json nor the model card names it")
 
 
-def _exported_model(summary: dict[str, Any]) -> Path | None:
-    """The version this run exported (even when not promoted), else the canonical model directory."""
-    for candidate in ((summary.get("promotion") or {}).get("version_dir"), summary.get("model_dir")):
-        if candidate and (Path(candidate) / "model.json").is_file():
-            return Path(candidate)
-    return None
+def _exported_model(summary: dict[str, Any]) -> tuple[Path | None, dict[str, Any], str]:
+    """The model this run exported: its version directory (kept even when not promoted), else the canonical
+    directory if it still holds this run's model (its card names this run and its best trial). Returns the
+    directory and its card, or None, {} and why there is none."""
+    version = (summary.get("promotion") or {}).get("version_dir")
+    canonical = summary.get("model_dir")
+    if not version and not canonical:
+        return None, {}, "the run exported no model (summary.json names no model directory)"
+    trial, name = summary.get("best_trial_id"), summary.get("name")
+    for candidate in (version, canonical):
+        card = _read_json(Path(candidate) / "model.json") if candidate else {}
+        if card and card.get("trial_id") == trial and card.get("name") == name:
+            return Path(candidate), card, ""
+    why = f"the model this run exported (trial {trial}) is no longer there"
+    if version:
+        why += f": its version {version} was removed"
+    other = _read_json(Path(canonical) / "model.json") if canonical else {}
+    if other:
+        why += (f"; {canonical} now holds another model (trial {other.get('trial_id')} of run "
+                f"{other.get('name')}), which this report does not describe")
+    return None, {}, why
 
 
 def _history(trial_dir: Path) -> pd.DataFrame:
@@ -139,23 +171,6 @@ def _history(trial_dir: Path) -> pd.DataFrame:
     if "epoch" not in frame and "training_iteration" in frame:
         frame["epoch"] = frame["training_iteration"]
     return frame
-
-
-def _load_study(db: Path, name: str) -> Any:
-    if not db.is_file():
-        return None
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = f"sqlite:///{db}"
-    try:
-        return optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        try:
-            return optuna.load_study(study_name=None, storage=storage)
-        except (KeyError, ValueError) as err:
-            log.warning("cannot read the Optuna study in %s: %s", db, err)
-            return None
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -258,47 +273,87 @@ def curves_figure(run: Run) -> Figure:
     return figure
 
 
-def _axis(run: Run, trials: pd.DataFrame, column: str) -> tuple[np.ndarray, list[tuple[float, str]], bool]:
-    """A parameter's values on [0, 1], the ticks to label, and whether it is on a log scale. A value the trial
-    did not sample (a conditional parameter) is placed at -0.12, labelled "n/a"."""
+@dataclass
+class _Axis:
+    values: np.ndarray  # each trial's value on [0, 1]; -0.12 where the trial did not sample it
+    ticks: list[tuple[float, str]]  # (position, label)
+    log: bool = False
+    categorical: bool = False
+
+
+NOT_SAMPLED = -0.12
+
+
+def _numeric_ticks(low: float, high: float, log_scale: bool, integer: bool) -> list[tuple[float, str]]:
+    """Labels for a numeric axis from `low` (position 0) to `high` (1): both ends and a few round values
+    between them (1, 2, 5 per decade on a log scale)."""
+    if not high > low:
+        return [(0.5, _fmt(low))]
+    scale = np.log10 if log_scale else (lambda v: v)
+    if log_scale:
+        inside = [v for v in LogLocator(base=10, subs=(1.0, 2.0, 5.0)).tick_values(low, high) if low < v < high]
+        if len(inside) > 4:
+            inside = [v for v in LogLocator(base=10, subs=(1.0,)).tick_values(low, high) if low < v < high]
+    else:
+        inside = [v for v in MaxNLocator(nbins=4, integer=integer).tick_values(low, high) if low < v < high]
+    ticks = [(0.0, low), (1.0, high)]
+    for value in inside:
+        position = float((scale(value) - scale(low)) / (scale(high) - scale(low)))
+        if all(abs(position - p) >= 0.1 for p, _ in ticks):  # no label on top of another
+            ticks.append((position, value))
+    return sorted((p, _fmt(float(v))) for p, v in ticks)
+
+
+def _axis(run: Run, trials: pd.DataFrame, column: str) -> _Axis:
+    """A parameter's axis: its values on [0, 1] and the ticks to label. A value the trial did not sample (a
+    conditional parameter) is placed at NOT_SAMPLED, labelled "n/a"."""
     name = column.removeprefix("p:")
     raw = trials[column]
-    distribution = _distributions(run.study).get(name)
+    distribution = run.study.parameters.get(name) if run.study is not None else None
     numeric = pd.to_numeric(raw, errors="coerce")
-    categorical = (raw.notna() & numeric.isna()).any() or type(distribution).__name__ == "CategoricalDistribution"
+    categorical = (raw.notna() & numeric.isna()).any() or (distribution is not None
+                                                             and distribution.kind == "categorical")
     if categorical:
-        choices = [str(c) for c in getattr(distribution, "choices", [])] or sorted(raw.dropna().astype(str).unique())
-        seen = sorted(set(raw.dropna().astype(str)) - set(choices))
-        choices += seen
+        choices = list(distribution.choices if distribution else ()) or sorted(raw.dropna().astype(str).unique())
+        choices += sorted(set(raw.dropna().astype(str)) - set(choices))
         place = {c: (i / (len(choices) - 1) if len(choices) > 1 else 0.5) for i, c in enumerate(choices)}
-        values = np.array([place.get(str(v), np.nan) if pd.notna(v) else np.nan for v in raw], dtype=float)
-        ticks = [(p, _short(c)) for c, p in place.items()]
-        log_scale = False
+        axis = _Axis(np.array([place.get(str(v), np.nan) if pd.notna(v) else np.nan for v in raw], dtype=float),
+                     [(p, _short(c)) for c, p in place.items()], categorical=True)
     else:
-        low = getattr(distribution, "low", numeric.min())
-        high = getattr(distribution, "high", numeric.max())
-        log_scale = bool(getattr(distribution, "log", False)) and low > 0
+        found = distribution or ParamRange("float", float(numeric.min()), float(numeric.max()))
+        low, high = float(found.low), float(found.high)
+        log_scale = found.log and low > 0
         scale = np.log10 if log_scale else (lambda v: v)
-        span = scale(high) - scale(low) or 1.0
-        values = np.array((scale(numeric) - scale(low)) / span, dtype=float)
-        ticks = [(0.0, _fmt(low)), (1.0, _fmt(high))]
-    missing = np.isnan(values)
+        span = scale(high) - scale(low)
+        values = (scale(numeric) - scale(low)) / span if span else numeric * 0 + 0.5
+        axis = _Axis(np.array(values, dtype=float), _numeric_ticks(low, high, log_scale, found.kind == "int"),
+                     log_scale)
+    missing = np.isnan(axis.values)
     if missing.any():
-        values[missing] = -0.12
-        ticks.append((-0.12, "n/a"))
-    return values, ticks, log_scale
+        axis.values[missing] = NOT_SAMPLED
+        axis.ticks.append((NOT_SAMPLED, "n/a"))
+    return axis
 
 
-def _distributions(study: Any) -> dict[str, Any]:
-    """Each parameter's Optuna distribution (its range, log scale, choices), from the trials that sampled it."""
-    found: dict[str, Any] = {}
-    for trial in study.get_trials(deepcopy=False) if study is not None else ():
-        found.update(trial.distributions)
-    return found
+def _fan_out(lines: np.ndarray, axes: list[_Axis], score: np.ndarray) -> np.ndarray:
+    """Lines (axes x lines) through the same choice of a categorical axis, spread a little around it (ordered
+    by score), so that lines sharing a stretch stay apart."""
+    lines = lines.copy()
+    for row, axis in enumerate(axes):
+        if not axis.categorical:
+            continue
+        for value in np.unique(lines[row]):
+            members = np.flatnonzero(lines[row] == value)
+            if len(members) > 1:
+                step = min(0.025, 0.08 / (len(members) - 1))
+                ranked = members[np.argsort(score[members], kind="stable")]
+                lines[row, ranked] += (np.arange(len(ranked)) - (len(ranked) - 1) / 2) * step
+    return lines
 
 
 def parallel_figure(run: Run) -> Figure:
-    """One line per trial through one axis per parameter, ending at the metric, coloured by the metric."""
+    """One line per trial through one axis per parameter, ending at the metric, coloured by the metric. Trials
+    with the same values everywhere share one line, labelled with their count."""
     trials = _finished(run)
     if not run.params:
         raise _Skip("the search sampled no parameter")
@@ -308,29 +363,43 @@ def parallel_figure(run: Run) -> Figure:
     score = pd.to_numeric(trials[metric]).to_numpy(float)
     low, high = float(score.min()), float(score.max())
     axes = [_axis(run, trials, c) for c in run.params]
-    axes.append(((score - low) / ((high - low) or 1.0), [(0.0, _fmt(low)), (1.0, _fmt(high))], False))
+    axes.append(_Axis((score - low) / (high - low) if high > low else np.full(len(score), 0.5),
+                      _numeric_ticks(low, high, False, False)))
     names = [c.removeprefix("p:") for c in run.params] + [metric]
+    matrix = np.array([a.values for a in axes])  # axes x trials
+    groups: dict[tuple[float, ...], list[int]] = {}
+    for i in range(matrix.shape[1]):
+        groups.setdefault(tuple(np.round(matrix[:, i], 9)), []).append(i)
+    first = np.array([members[0] for members in groups.values()])
+    counts = np.array([len(members) for members in groups.values()])
+    lines = _fan_out(matrix[:, first], axes, score[first])
     figure = _figure(min(15.0, max(6.0, 1.45 * len(names) + 1.5)), 4.8)
     ax = figure.subplots()
     cmap = _colormap("viridis" if mode == "max" else "viridis_r")
     norm = Normalize(low, high if high > low else low + 1)
-    order = np.argsort(score if mode == "max" else -score)  # the best is drawn last, on top
-    matrix = np.array([a[0] for a in axes])
-    for i in order:
-        ax.plot(range(len(names)), matrix[:, i], color=cmap(norm(score[i])), alpha=0.8, linewidth=1.4)
-    for x, (_, ticks, _) in enumerate(axes):
+    last = len(names) - 1
+    for j in np.argsort(score[first] if mode == "max" else -score[first], kind="stable"):  # the best on top
+        ax.plot(range(len(names)), lines[:, j], color=cmap(norm(score[first[j]])), alpha=0.75,
+                linewidth=1.4 + 0.8 * min(counts[j] - 1, 4))
+        if counts[j] > 1:
+            ax.text(last - 0.05, lines[last, j], f"{counts[j]} trials", fontsize=7, va="center", ha="right",
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 0.5})
+    for x, axis in enumerate(axes):
         ax.axvline(x, color="black", linewidth=0.8)
-        for y, label in ticks:
+        for y, label in axis.ticks:
+            ax.plot([x - 0.025, x], [y, y], color="black", linewidth=0.8)
             ax.text(x + 0.04, y, label, fontsize=7.5, va="center", ha="left",
                     bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 0.5})
-    labels = [_wrap(n) + (" (log)" if a[2] else "") for n, a in zip(names, axes)]
+    labels = [_wrap(n) + (" (log)" if a.log else "") for n, a in zip(names, axes)]
     ax.set_xticks(range(len(names)), labels, fontsize=8.5)
     ax.set_yticks([])
     ax.set_ylim(-0.2, 1.1)
     ax.set_xlim(-0.2, len(names) - 0.5)
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
-    ax.set_title(f"parameters of {len(trials)} trials against {metric}")
+    shared = int(counts[counts > 1].sum())
+    ax.set_title(f"parameters of {len(trials)} trials against {metric}"
+                 + (f"\n{shared} of them on shared lines (the same values everywhere)" if shared else ""))
     figure.colorbar(ScalarMappable(norm, cmap), ax=ax, label=metric, fraction=0.04)
     return figure
 
@@ -345,23 +414,17 @@ def importance_figure(run: Run) -> tuple[Figure, str]:
     """Optuna's parameter importance for each objective, and a note on what it leaves out."""
     if run.study is None:
         raise _Skip("no Optuna study (study.db) in the run folder")
-    import optuna
-
-    complete = run.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    complete = run.study.complete
     if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
         raise _Skip(f"{len(complete)} complete trial(s): parameter importance needs at least "
                     f"{MIN_TRIALS_FOR_IMPORTANCE}")
-    everywhere = set.intersection(*(set(t.params) for t in complete))
-    conditional = sorted(set().union(*(set(t.params) for t in complete)) - everywhere)
-    varied = {p for p in everywhere if len({repr(t.params[p]) for t in complete}) > 1}
+    everywhere = set.intersection(*(set(t) for t in complete))
+    conditional = sorted(set().union(*(set(t) for t in complete)) - everywhere)
+    varied = {p for p in everywhere if len({repr(t[p]) for t in complete}) > 1}
     if not varied:
         raise _Skip("no parameter took more than one value in every complete trial")
-    results = []
-    for index, metric in enumerate(run.metric):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            results.append((metric, optuna.importance.get_param_importances(
-                run.study, params=sorted(varied), target=lambda t, i=index: t.values[i])))
+    results = [(metric, param_importances(run.study, sorted(varied), objective=index))
+               for index, metric in enumerate(run.metric)]
     figure = _figure(5.2 * len(results), 0.45 * len(varied) + 1.6)
     for ax, (metric, importances) in zip(figure.subplots(1, len(results), squeeze=False)[0], results):
         names = list(importances)[::-1]
@@ -394,7 +457,7 @@ def pareto_figure(run: Run) -> Figure:
             label="Pareto front")
     best = trials["trial_id"].astype(str) == str(_best_trial_id(run))
     ax.scatter(x[best], y[best], s=180, facecolors="none", edgecolors=RED, linewidths=2,
-               label="exported (best on the first metric)")
+               label=f"exported (the best {x_name} on the front)")
     _log_if_wide(x, ax.set_xscale)
     _log_if_wide(y, ax.set_yscale)
     ax.set(xlabel=f"{x_name} ({run.mode[0]})", ylabel=f"{y_name} ({run.mode[1]})",
@@ -422,7 +485,7 @@ def evaluate_model(run: Run) -> _Evaluation:
     from autotune.vision.predictor import load_model
 
     if run.model_dir is None:
-        raise _Skip("the run exported no model (summary.json names no model directory that exists)")
+        raise _Skip(run.no_model)
     card = run.card
     try:
         if card.get("custom"):
@@ -484,7 +547,7 @@ def per_class_figure(ev: _Evaluation) -> Figure:
     overall = float((ev.truth == ev.predicted).mean()) if len(ev.truth) else float("nan")
     ax.axvline(overall, color=ORANGE, linestyle="--")
     ax.set_yticks(y, [_short(label, 20) for label in ev.labels], fontsize=8 if k <= 30 else 6)
-    ax.set(xlim=(0, 1.2), xticks=np.linspace(0, 1, 6), xlabel="accuracy on the test split",
+    ax.set(xlim=(0, 1.2), xticks=np.linspace(0, 1, 6), xlabel="accuracy on the test split", ylabel="class",
            title=f"accuracy per class (dashed: overall, {overall:.1%})")
     ax.grid(axis="x", alpha=0.3)
     return figure
@@ -523,7 +586,7 @@ def distribution_figure(ev: _Evaluation) -> Figure:
     ax.set_xticks(range(k), [_short(label) for label in ev.labels] if k <= 40 else [""] * k,
                   rotation=45 if max(map(len, ev.labels)) > 2 else 0,
                   ha="right" if max(map(len, ev.labels)) > 2 else "center")
-    ax.set(ylabel="images", title="class distribution of each split")
+    ax.set(xlabel="class", ylabel="images", title="class distribution of each split")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.grid(axis="y", alpha=0.3)
     return figure
@@ -612,6 +675,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     run = load_run(run_dir)
     out = Path(out).expanduser() if out is not None else run.path / "report"
     out.mkdir(parents=True, exist_ok=True)
+    for name in FIGURES:  # an older report's figures: this one writes again only those it can draw
+        (out / name).unlink(missing_ok=True)
     sections = [summary_section(run)]
 
     def add(title: str, caption: str, draw: Any, *args: Any, png: str) -> None:
@@ -631,7 +696,9 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         png="learning_curves.png")
     add("Parallel coordinates", "Each line is a trial, through the value it sampled for each parameter (axes "
         "scaled from the lowest to the highest value of the search range), ending at its objective; colour = the "
-        "objective. 'n/a': the trial did not sample that parameter (a conditional one).", parallel_figure, run,
+        "objective. 'n/a': the trial did not sample that parameter (a conditional one). Lines through the same "
+        "choice are spread a little around it; trials with the same values everywhere share one thicker line, "
+        "labelled with their count.", parallel_figure, run,
         png="parallel_coordinates.png")
     add("Parameter importance", "How much of the objective's variation each parameter explains (Optuna's "
         "get_param_importances).", importance_figure, run, png="importance.png")

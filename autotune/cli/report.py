@@ -8,6 +8,8 @@ EPILOG = """\
 examples:
   autotune report runs/digits                        writes runs/digits/report/report.html and its PNGs
   autotune report runs/digits --out /tmp/digits      somewhere else
+  autotune report runs/                              the newest run in the storage folder (e.g. a retrain's
+                                                     runs/digits-data-<fingerprint>/); the others are listed
 
 The page shows the optimisation history, every trial's learning curve (marking where the scheduler stopped
 it), parallel coordinates, Optuna's parameter importance, the Pareto front of a multi-objective search, and
@@ -24,16 +26,21 @@ def add_parser(subparsers: Any) -> None:
         description="Write an HTML report (plus PNGs) about a finished search and the model it exported.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="the run's folder, e.g. runs/digits")
+    parser.add_argument("run_dir", metavar="RUN_DIR",
+                        help="the run's folder, e.g. runs/digits, or a storage folder of runs (the newest is used)")
     parser.add_argument("--out", metavar="DIR", help="where to write report.html and the PNGs (default RUN_DIR/report)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from autotune.report import write_report
+    from autotune.report import FIGURES, find_run, write_report
 
-    page = write_report(args.run_dir, args.out)
-    figures = sorted(p.name for p in page.parent.glob("*.png"))
+    run_dir, others = find_run(args.run_dir)
+    if others:
+        print(f"run: {run_dir} (the newest of {len(others) + 1} runs in {args.run_dir}; "
+              f"the others: {', '.join(p.name for p in others)})")
+    page = write_report(run_dir, args.out)
+    figures = sorted(name for name in FIGURES if (page.parent / name).is_file())
     print(f"report: {page}")
     print(f"figures: {', '.join(figures)}")
     return 0

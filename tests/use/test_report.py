@@ -3,7 +3,9 @@ Chromium renders; degraded runs (failed trials, missing data, few trials) still 
 from __future__ import annotations
 
 import base64
+import html
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -16,7 +18,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from autotune.report import _Skip, importance_figure, load_run, write_report
+from autotune import report as report_module
+from autotune.engine.study import read_study
+from autotune.report import (_axis, _Evaluation, _numeric_ticks, _Skip, distribution_figure, importance_figure,
+                             load_run, parallel_figure, per_class_figure, write_report)
 
 ROOT = Path(__file__).parents[2]
 FIGURES = ["history.png", "learning_curves.png", "parallel_coordinates.png", "importance.png",
@@ -117,11 +122,11 @@ def test_a_folder_that_is_not_a_run_exits_2(tmp_path, cli):
     assert code == 2 and "holds no trials.csv" in err and out == ""
 
 
-def copy_run(searched, tmp_path: Path) -> Path:
-    """A copy of the run folder and of its exported model, so that a test may damage them."""
-    run_dir = tmp_path / "run"
+def copy_run(searched, tmp_path: Path, name: str = "run") -> Path:
+    """A copy of the run folder (as tmp_path/name) and of its exported model, so that a test may damage them."""
+    run_dir = tmp_path / name
     shutil.copytree(searched.run_dir, run_dir, ignore=shutil.ignore_patterns("checkpoint_*", "report"))
-    model_dir = tmp_path / "model"
+    model_dir = tmp_path / f"{name}_model"
     shutil.copytree(searched.model_dir, model_dir)
     summary = json.loads((run_dir / "summary.json").read_text())
     summary.update(model_dir=str(model_dir), promotion={})
@@ -173,9 +178,10 @@ def test_failed_trials_and_a_run_without_a_model(searched, tmp_path):
     assert (page.parent / "learning_curves.png").is_file() and (page.parent / "history.png").is_file()
 
 
-def test_importance_needs_a_few_trials_and_leaves_out_conditional_parameters(searched):
+def test_importance_needs_a_few_trials_and_leaves_out_conditional_parameters(searched, tmp_path):
     run = load_run(searched.run_dir)
-    study = optuna.create_study(direction="maximize")
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="conditional", storage=storage, direction="maximize")
 
     def objective(trial):
         if trial.suggest_categorical("optimizer", ["sgd", "adam"]) == "sgd":
@@ -184,26 +190,194 @@ def test_importance_needs_a_few_trials_and_leaves_out_conditional_parameters(sea
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study.optimize(objective, n_trials=2)
-    run.study = study
+    run.study = read_study(tmp_path / "study.db", "conditional")
     with pytest.raises(_Skip, match="2 complete trial"):
         importance_figure(run)
     study.optimize(objective, n_trials=10)
-    _, note = importance_figure(run)
+    run.study = read_study(tmp_path / "study.db", "conditional")
+    figure, note = importance_figure(run)
     assert "From 12 complete trials" in note and "momentum" in note
+    assert {label.get_text() for label in figure.axes[0].get_yticklabels()} == {"optimizer", "lr"}
+
+
+def test_the_study_is_read_as_plain_data(searched):
+    study = read_study(searched.run_dir / "study.db", "tiny")
+    assert study.directions == ["max"] and len(study.complete) == len(searched.result.trials)
+    lr = study.parameters["optimizer.lr"]
+    assert (lr.kind, lr.low, lr.high, lr.log) == ("float", 1e-3, 3e-2, True)
+    assert study.parameters["model.width"].choices == ("16", "32")
+    assert read_study(searched.run_dir / "no_such.db", "tiny") is None
+
+
+# ------------------------------------------------------------------------------------------------- figures
+# (low, high, log, integer) -> the labels of a numeric axis of the parallel coordinates: both ends and round
+# values between them
+TICKS = [
+    ((0.0, 0.2, False, False), ["0", "0.05", "0.1", "0.15", "0.2"]),
+    ((1e-3, 3e-2, True, False), ["0.001", "0.002", "0.005", "0.01", "0.02", "0.03"]),
+    ((1e-5, 1e-1, True, False), ["1e-05", "0.0001", "0.001", "0.01", "0.1"]),
+    ((1.0, 3.0, False, True), ["1", "2", "3"]),
+    ((0.6, 0.93, False, False), ["0.6", "0.7", "0.8", "0.93"]),
+    ((0.5, 0.5, False, False), ["0.5"]),
+]
+
+
+@pytest.mark.parametrize(("bounds", "labels"), TICKS, ids=[str(t[0]) for t in TICKS])
+def test_numeric_axes_are_labelled_between_their_ends(bounds, labels):
+    ticks = _numeric_ticks(*bounds)
+    assert [label for _, label in ticks] == labels
+    positions = [p for p, _ in ticks]
+    assert positions == sorted(positions) and all(0 <= p <= 1 for p in positions)
+
+
+def test_every_numeric_parameter_axis_has_ticks_between_min_and_max(searched):
+    run = load_run(searched.run_dir)
+    for column in ("p:model.dropout", "p:optimizer.lr"):
+        ticks = _axis(run, run.trials, column).ticks
+        assert len(ticks) >= 4, (column, ticks)
+    labels = {t.get_text() for t in parallel_figure(run).axes[0].texts}
+    assert {"0.05", "0.1", "0.002", "0.01"} <= labels
+
+
+def test_identical_trials_share_one_line_labelled_with_their_count(searched):
+    run = load_run(searched.run_dir)
+    copies = run.trials.iloc[[0, 0, 1]].assign(trial_id=["copy1", "copy2", "copy3"])
+    run.trials = pd.concat([run.trials, copies], ignore_index=True)
+    ax = parallel_figure(run).axes[0]
+    lines = [line for line in ax.lines if len(line.get_xdata()) == len(run.params) + 1]  # not the tick marks
+    assert len(lines) == len(run.trials) - 3
+    assert sorted(t.get_text() for t in ax.texts if t.get_text().endswith(" trials")) == ["2 trials", "3 trials"]
+    assert "5 of them on shared lines" in ax.get_title()
+
+
+def test_per_class_and_distribution_figures_name_the_class_axis():
+    labels = ["cat", "dog", "owl"]
+    truth, predicted = np.array([0, 1, 2, 2]), np.array([0, 1, 1, 2])
+    counts = {split: np.array([3, 2, 1]) for split in ("train", "val", "test")}
+    ev = _Evaluation(labels, counts, np.zeros((4, 1, 8, 8), np.uint8), truth, predicted, np.full(4, 0.9), "")
+    assert per_class_figure(ev).axes[0].get_ylabel() == "class"
+    assert distribution_figure(ev).axes[0].get_xlabel() == "class"
+
+
+# ----------------------------------------------------------------------------------- the report's own files
+def test_a_report_over_an_older_one_keeps_no_stale_figure_and_no_foreign_file_is_touched(searched, tmp_path, cli):
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("pareto.png", "misclassified.png"):  # an older report's figures this one does not draw
+        (out / name).write_bytes(b"old")
+    (out / "my_plot.png").write_bytes(b"mine")
+    (out / "notes.txt").write_text("mine")
+    run_dir = copy_run(searched, tmp_path)
+    edit_card(run_dir, lambda card: card["config"]["data"].update(dataset="no_such_dataset"))  # no model figures
+    code, out_text, err = cli("report", run_dir, "--out", out)
+    assert code == 0, err
+    written = set(FIGURES[:4])
+    assert {p.name for p in out.glob("*.png")} == written | {"my_plot.png"}
+    assert (out / "my_plot.png").read_bytes() == b"mine" and (out / "notes.txt").read_text() == "mine"
+    assert f"figures: {', '.join(sorted(written))}" in out_text
+    assert "pareto.png" not in (out / "report.html").read_text()
+
+
+def test_every_figure_the_report_writes_is_one_it_owns(report):
+    assert {p.name for p in report.parent.glob("*.png")} <= set(report_module.FIGURES)
+
+
+def point_summary(run_dir: Path, **changes) -> None:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary.update(changes)
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+
+
+def test_a_canonical_model_of_another_run_is_not_described(searched, tmp_path):
+    run_dir = copy_run(searched, tmp_path)
+    point_summary(run_dir, promotion={"promoted": True, "version_dir": str(tmp_path / "pruned_version")})
+    edit_card(run_dir, lambda card: card.update(trial_id="f00dcafe", name="tiny-data-0123abcd"))
+    run = load_run(run_dir)
+    assert run.model_dir is None and run.card == {}
+    page = write_report(run_dir)
+    why = notes(page)
+    assert f"the model this run exported (trial {searched.result.best_trial_id}) is no longer there" in why
+    assert "pruned_version was removed" in why and "another model (trial f00dcafe of run tiny-data-0123abcd)" in why
+    assert not (page.parent / "confusion_matrix.png").exists()
+    assert f"run {run_dir.resolve()}; written" in page.read_text()  # the page names no model
+
+
+def test_a_pruned_version_falls_back_to_the_canonical_model_only_when_it_is_this_runs(searched, tmp_path):
+    run_dir = copy_run(searched, tmp_path)
+    point_summary(run_dir, promotion={"promoted": True, "version_dir": str(tmp_path / "pruned_version")})
+    run = load_run(run_dir)
+    assert run.model_dir == tmp_path / "run_model" and run.card["trial_id"] == searched.result.best_trial_id
+    assert (write_report(run_dir).parent / "confusion_matrix.png").is_file()
+
+
+def test_a_storage_folder_reports_its_newest_run_and_lists_the_others(searched, tmp_path, cli):
+    storage = tmp_path / "runs"
+    storage.mkdir()
+    old, new = copy_run(searched, storage, "tiny"), copy_run(searched, storage, "tiny-data-0123abcd")
+    point_summary(new, name="tiny-data-0123abcd")
+    edit_card(new, lambda card: card.update(name="tiny-data-0123abcd"))
+    (storage / "tiny.orphaned").mkdir()  # not a run
+    os.utime(old / "trials.csv", (1_000_000_000, 1_000_000_000))
+    code, out, err = cli("report", storage)
+    assert code == 0, err
+    assert f"run: {new} (the newest of 2 runs in {storage}; the others: tiny)" in out
+    page = new / "report" / "report.html"
+    assert f"report: {page}" in out and "autotune report: tiny-data-0123abcd" in page.read_text()
+    assert not (old / "report").exists()
+    assert "confusion_matrix.png" in out  # the retrained run's own model is described
+    code, out, _ = cli("report", old)  # a run's own folder: as before
+    assert code == 0 and out.startswith(f"report: {old / 'report' / 'report.html'}")
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (apt-get install chromium)")
-def test_headless_chromium_renders_the_page(report, tmp_path):
+def test_headless_chromium_renders_every_figure(report, tmp_path):
+    """Chromium loads the page; a script reads each <img>'s decoded size and place; a screenshot of the whole
+    page then shows each figure where the page put it."""
+    probe = tmp_path / "probe.html"
+    probe.write_text(report.read_text().replace("</body>", PROBE + "</body>"))
+    chromium = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1000"]
+    done = subprocess.run([*chromium, "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    found = re.search(r"<pre id=\"probe\">(.*?)</pre>", done.stdout, re.S)
+    assert found, done.stderr[-2000:]
+    layout = json.loads(html.unescape(found.group(1)))
+    images = layout["images"]
+    assert [i["alt"] for i in images] == TITLES
+    for image, name in zip(images, FIGURES):
+        with Image.open(report.parent / name) as png:
+            assert image["complete"] and (image["naturalWidth"], image["naturalHeight"]) == png.size, image
+        assert image["width"] > 200 and image["height"] > 100, image
     shot = tmp_path / "page.png"
-    done = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,2400",
-         f"--screenshot={shot}", report.as_uri()],
-        capture_output=True, text=True, timeout=120,
-    )
+    chromium[-1] = f"--window-size=1280,{layout['height']}"
+    done = subprocess.run([*chromium, f"--screenshot={shot}", report.as_uri()], capture_output=True, text=True,
+                          timeout=120)
     assert shot.is_file(), done.stderr[-2000:]
-    with Image.open(shot) as image:
-        pixels = np.asarray(image.convert("RGB")).astype(int)
-    assert pixels.shape[:2] == (2400, 1280)
-    colourful = (pixels.max(axis=2) - pixels.min(axis=2)) > 60  # the plots' blue and orange, not text on white
-    assert colourful.mean() > 0.005, "the screenshot shows no figure"
-    assert re.search(r"data:image/png;base64,", report.read_text())
+    with Image.open(shot) as screenshot:
+        page = screenshot.convert("L")
+    assert page.size == (1280, layout["height"])
+    drawn = {}
+    for name in FIGURES:
+        with Image.open(report.parent / name) as png:
+            drawn[name] = png.convert("L")
+    for image, name in zip(images, FIGURES):
+        box = tuple(round(v) for v in (image["left"], image["top"], image["left"] + image["width"],
+                                       image["top"] + image["height"]))
+        shown = np.asarray(page.crop(box), dtype=float)
+        assert shown.std() > 10, f"{name} is blank on the page"
+        distance = {other: np.abs(shown - np.asarray(png.resize(shown.shape[::-1]), dtype=float)).mean()
+                    for other, png in drawn.items()}
+        assert min(distance, key=distance.get) == name and distance[name] < 10, (name, distance)
+
+
+TITLES = ["Optimisation history", "Learning curves", "Parallel coordinates", "Parameter importance",
+          "Confusion matrix", "Accuracy per class", "Misclassified test images", "Class distribution"]
+PROBE = """<script>window.addEventListener("load", () => {
+  const probe = document.createElement("pre");
+  probe.id = "probe";
+  probe.textContent = JSON.stringify({height: document.documentElement.scrollHeight, images: [...document.images]
+    .map(i => { const r = i.getBoundingClientRect(); return {alt: i.alt, complete: i.complete,
+      naturalWidth: i.naturalWidth, naturalHeight: i.naturalHeight, left: r.left + scrollX, top: r.top + scrollY,
+      width: r.width, height: r.height}; })});
+  document.body.appendChild(probe);
+});</script>"""
+

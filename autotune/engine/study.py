@@ -1,0 +1,99 @@
+"""A finished run's Optuna study (RUN_DIR/study.db) as plain data, for readers such as `autotune report`.
+
+    study = read_study("runs/digits/study.db", "digits")   # None when there is no readable study
+    study.directions                 # ["max"], one per objective
+    study.parameters["optimizer.lr"]  # ParamRange(kind="float", low=0.001, high=0.1, log=True)
+    study.complete                   # one dict of sampled values per complete trial
+    param_importances(study, ["optimizer.lr", "model.width"], objective=0)   # {"optimizer.lr": 0.8, ...}
+
+Only this module (with the rest of `autotune.engine`) imports Optuna.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ParamRange", "StudyData", "read_study", "param_importances"]
+
+log = logging.getLogger("autotune")
+
+
+@dataclass(frozen=True)
+class ParamRange:
+    """Where a parameter was sampled: a numeric range (`low`..`high`, maybe on a log scale) or a list of choices."""
+
+    kind: str  # "float" | "int" | "categorical"
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """What a study holds, copied out of Optuna's objects."""
+
+    storage: str  # the study's storage URL, to read it again
+    name: str
+    directions: list[str]  # "max" or "min", one per objective
+    parameters: dict[str, ParamRange] = field(default_factory=dict)  # every parameter any trial sampled
+    complete: list[dict[str, Any]] = field(default_factory=list)  # the sampled values of each complete trial
+
+
+def _optuna() -> Any:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def _load(storage: str, name: str | None) -> Any:
+    optuna = _optuna()
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return optuna.load_study(study_name=None, storage=storage)  # the only study, whatever its name
+
+
+def _range(distribution: Any) -> ParamRange:
+    optuna = _optuna()
+    if isinstance(distribution, optuna.distributions.CategoricalDistribution):
+        return ParamRange("categorical", choices=tuple(str(c) for c in distribution.choices))
+    kind = "int" if isinstance(distribution, optuna.distributions.IntDistribution) else "float"
+    return ParamRange(kind, float(distribution.low), float(distribution.high), bool(distribution.log))
+
+
+def read_study(db: str | Path, name: str) -> StudyData | None:
+    """The study named `name` (or the only one) in the SQLite file `db`; None when there is none to read."""
+    db = Path(db)
+    if not db.is_file():
+        return None
+    storage = f"sqlite:///{db}"
+    try:
+        study = _load(storage, name)
+    except (KeyError, ValueError) as err:  # no study, or several and none named `name`
+        log.warning("cannot read the Optuna study in %s: %s", db, err)
+        return None
+    optuna = _optuna()
+    trials = study.get_trials(deepcopy=False)
+    parameters: dict[str, ParamRange] = {}
+    for trial in trials:
+        parameters.update({key: _range(d) for key, d in trial.distributions.items()})
+    complete = [dict(t.params) for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    directions = ["max" if d == optuna.study.StudyDirection.MAXIMIZE else "min" for d in study.directions]
+    return StudyData(storage, study.study_name, directions, parameters, complete)
+
+
+def param_importances(study: StudyData, params: Sequence[str], objective: int = 0) -> dict[str, float]:
+    """Optuna's importance of each of `params` for objective number `objective`, most important first."""
+    optuna = _optuna()
+    loaded = _load(study.storage, study.name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # experimental-feature and single-value warnings: the report explains
+        found = optuna.importance.get_param_importances(loaded, params=list(params),
+                                                        target=lambda t: t.values[objective])
+    return {key: float(value) for key, value in found.items()}
