@@ -9,7 +9,8 @@
 
 Uploads are held in memory only, never written to disk, and checked before they reach the model: the body's
 size, the field names, the number of files, each file's content type, size and pixel count, and that it decodes.
-A rejected request gets a 4xx answer with a JSON body {"detail": "what was wrong"}.
+A rejected request gets a 4xx answer with a JSON body {"detail": "what was wrong"}. Decoding, resizing and
+predicting run in a worker thread, off the event loop: /health answers while a large batch is being decoded.
 """
 from __future__ import annotations
 
@@ -95,7 +96,8 @@ def create_app(
             raise HTTPException(400, "`file` takes exactly one image: send several as `files`")
         return [value for _, value in fields], names[0] == "files"
 
-    async def pixels(upload: UploadFile, index: int) -> Any:
+    async def read(upload: UploadFile, index: int) -> tuple[str, bytes]:
+        """The name and bytes of one upload (in memory already), after its content type and size are checked."""
         name = upload.filename or f"upload {index}"
         content_type = (upload.content_type or "application/octet-stream").split(";")[0].strip().lower()
         if content_type not in CONTENT_TYPES:
@@ -104,10 +106,17 @@ def create_app(
         data = await upload.read(max_bytes + 1)
         if len(data) > max_bytes:
             raise HTTPException(413, f"{name}: file over the limit of {max_bytes} bytes")
-        try:
-            return to_pixels(open_image(data, max_pixels=max_pixels), predictor.input_shape)
-        except BadInput as err:
-            raise HTTPException(err.status, f"{name}: {err}") from None
+        return name, data
+
+    def answer(named: list[tuple[str, bytes]], top_k: int) -> list[dict[str, Any]]:
+        """Decode, convert and predict: CPU-bound, so it runs in a worker thread, never on the event loop."""
+        images = []
+        for name, data in named:
+            try:
+                images.append(to_pixels(open_image(data, max_pixels=max_pixels), predictor.input_shape))
+            except BadInput as err:
+                raise HTTPException(err.status, f"{name}: {err}") from None
+        return records(predictor, images, [name for name, _ in named], top_k)
 
     app = FastAPI(title=f"autotune: {predictor.card.get('name', 'model')}", version=str(predictor.card.get("version")))
 
@@ -123,9 +132,8 @@ def create_app(
     @app.post("/predict")
     async def predict(request: Request, top_k: int = Query(3, ge=1, le=1000)) -> Any:
         files, as_list = await uploads(request)
-        images = [await pixels(upload, i) for i, upload in enumerate(files)]
-        names = [upload.filename or f"upload {i}" for i, upload in enumerate(files)]
-        answer = await run_in_threadpool(records, predictor, images, names, min(top_k, len(predictor.labels)))
-        return answer if as_list else answer[0]
+        named = [await read(upload, i) for i, upload in enumerate(files)]
+        rows = await run_in_threadpool(answer, named, min(top_k, len(predictor.labels)))
+        return rows if as_list else rows[0]
 
     return app

@@ -7,6 +7,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 import zlib
@@ -271,3 +272,35 @@ def test_limits_must_be_positive(searched, cli, option):
 def test_serving_a_folder_that_is_not_a_model_fails_before_listening(tmp_path, cli):
     code, out, err = cli("serve", tmp_path)
     assert code == 2 and "holds no model.pt" in err and "serving" not in out
+
+
+def test_health_answers_while_a_batch_is_being_decoded(searched, digits_test, monkeypatch):
+    """Decoding is held up until /health has answered: were it on the event loop, /health would wait for it."""
+    import autotune.serve as serve
+
+    started, release = threading.Event(), threading.Event()
+    released: list[bool] = []
+    decode = serve.open_image
+
+    def slow_decode(data: bytes, **options):
+        if not released:  # the first image of the batch waits for the test's go
+            started.set()
+            released.append(release.wait(timeout=5))
+        return decode(data, **options)
+
+    monkeypatch.setattr(serve, "open_image", slow_decode)
+    app = serve.create_app(searched.model_dir)
+    uploads = [("files", (f"{i}.png", digit_png(digits_test[0][i], 64), "image/png")) for i in range(4)]
+
+    async def scenario():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://serve") as client:
+            batch = asyncio.create_task(client.post("/predict", files=uploads))
+            assert await asyncio.to_thread(started.wait, 30), "the batch never reached decoding"
+            health = await asyncio.wait_for(client.get("/health"), timeout=5)
+            release.set()
+            return health, await batch
+
+    health, batch = asyncio.run(scenario())
+    assert released == [True], "/health answered only after the decoding gave up waiting"
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    assert batch.status_code == 200 and [a["file"] for a in batch.json()] == [f"{i}.png" for i in range(4)]
