@@ -1,11 +1,18 @@
 """`autotune predict` and the input checks it shares with serve, on the model a real tiny search exported."""
 from __future__ import annotations
 
+import io
 import json
+import shutil
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from PIL import Image
 
 import autotune
 from autotune.inference import BadInput, array_batch, open_image, records, to_pixels
@@ -185,3 +192,109 @@ def test_records_are_json_ready(searched, digits_test):
     rows = records(model, digits_test[0][:2], ["a", "b"], top_k=2)
     assert json.loads(json.dumps(rows)) == rows
     assert {tuple(r) for r in rows} == {("file", "label", "probability", "top_k")}
+
+
+# ------------------------------------------------------------------------------- the exported directory alone
+ALONE = """
+import json, sys
+from autotune.cli import main
+
+code = main(["predict", *sys.argv[1:]])
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("ray", "optuna", "recipes")
+                or m.startswith(("autotune.recipes", "autotune.api", "autotune.engine")))
+print(json.dumps({"code": code, "loaded": loaded}), file=sys.stderr)
+"""
+
+
+def test_predict_needs_only_the_exported_directory(searched, digits_test, tmp_path, cli):
+    """A copy of the model directory, elsewhere, in a fresh process: the same predictions, and neither Ray,
+    Optuna, a recipe, the API nor the engine is imported."""
+    alone = tmp_path / "elsewhere" / "model"
+    shutil.copytree(searched.model_dir, alone)  # the files, not the link into models/.tiny.versions
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for i, image in enumerate(digits_test[0][:12]):
+        (inputs / f"{i:02d}.png").write_bytes(digit_png(image, size=24, mode="RGB"))
+    np.save(inputs / "batch.npy", digits_test[0][12:20])
+    done = subprocess.run([sys.executable, "-c", ALONE, str(alone), str(inputs)], cwd=alone.parent,
+                          capture_output=True, text=True, timeout=300)
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    assert report == {"code": 0, "loaded": []}, done.stderr[-3000:]
+    code, out, _ = cli("predict", searched.model_dir, inputs)
+    assert code == 0 and lines(done.stdout) == lines(out) and len(lines(out)) == 20
+
+
+# ------------------------------------------------------------------------------------------ a 3-channel model
+class ChannelMeans(torch.nn.Module):
+    """A stand-in RGB model: the logit of class c is (10x) the mean of input channel c."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3)) * 10
+
+
+@pytest.fixture(scope="module")
+def rgb_model(tmp_path_factory) -> Path:
+    """An exported-model directory of a 3 x 8 x 8 model with the labels red, green, blue."""
+    folder = tmp_path_factory.mktemp("rgb_model")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated; exported models still use it
+        torch.jit.script(ChannelMeans()).save(str(folder / "model.pt"))
+    (folder / "model.json").write_text(json.dumps({"name": "rgb", "labels": ["red", "green", "blue"],
+                                                   "input_shape": [3, 8, 8]}))
+    return folder
+
+
+def coloured(rgb: tuple[int, int, int], size: int = 20) -> np.ndarray:
+    return np.tile(np.array(rgb, np.uint8), (size, size, 1))
+
+
+def palette_png(rgb: tuple[int, int, int]) -> bytes:
+    image = Image.fromarray(coloured(rgb)).convert("P", palette=Image.Palette.ADAPTIVE, colors=4)
+    assert image.mode == "P"
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+# (id, file bytes, expected label) -> an RGB model reads each mode as RGB (alpha dropped, palette looked up)
+RGB_INPUTS = [
+    ("rgb-red", image_bytes(coloured((230, 20, 10))), "red"),
+    ("rgb-green-jpeg", image_bytes(coloured((10, 220, 30)), fmt="JPEG"), "green"),
+    ("rgba-blue-half-transparent", image_bytes(np.dstack([coloured((0, 10, 240)), np.full((20, 20), 128, np.uint8)])),
+     "blue"),
+    ("palette-green", palette_png((20, 200, 40)), "green"),
+    ("palette-blue-gif", image_bytes(coloured((30, 30, 200)), "P", "GIF"), "blue"),
+]
+
+
+@pytest.mark.parametrize(("data", "label"), [r[1:] for r in RGB_INPUTS], ids=[r[0] for r in RGB_INPUTS])
+def test_an_rgb_model_predicts_colour_images_of_every_mode(rgb_model, tmp_path, cli, data, label):
+    (tmp_path / "input.img").write_bytes(data)
+    code, out, err = cli("predict", rgb_model, tmp_path / "input.img")
+    assert code == 0, err
+    (row,) = lines(out)
+    assert row["label"] == label and row["probability"] > 0.9
+
+
+def test_an_rgb_model_sees_a_grey_image_as_three_equal_channels(rgb_model, tmp_path, cli):
+    (tmp_path / "grey.png").write_bytes(image_bytes(np.full((30, 12), 140, np.uint8)))  # mode L, not square
+    code, out, err = cli("predict", rgb_model, tmp_path / "grey.png")
+    assert code == 0, err
+    (row,) = lines(out)
+    assert [t["probability"] for t in row["top_k"]] == pytest.approx([1 / 3] * 3, abs=1e-5)
+
+
+def test_rgb_pixels_keep_each_channel_in_place():
+    rgb = np.random.default_rng(1).integers(0, 256, (8, 8, 3)).astype(np.uint8)
+    expected = rgb.transpose(2, 0, 1)
+    assert np.array_equal(to_pixels(open_image(image_bytes(rgb)), (3, 8, 8)), expected)
+    rgba = np.dstack([rgb, np.full((8, 8), 7, np.uint8)])
+    assert np.array_equal(to_pixels(open_image(image_bytes(rgba)), (3, 8, 8)), expected)  # alpha dropped
+    grey = rgb[..., 0]
+    assert np.array_equal(to_pixels(open_image(image_bytes(grey)), (3, 8, 8)), np.stack([grey] * 3))
+    palette = Image.fromarray(rgb).quantize(16)
+    buffer = io.BytesIO()
+    palette.save(buffer, "PNG")
+    looked_up = np.asarray(palette.convert("RGB")).transpose(2, 0, 1)
+    assert np.array_equal(to_pixels(open_image(buffer.getvalue()), (3, 8, 8)), looked_up)
+    assert to_pixels(open_image(image_bytes(rgb)), (3, 4, 6)).shape == (3, 4, 6)  # resized to the input size
