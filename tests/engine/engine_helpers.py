@@ -18,7 +18,8 @@ def toy_space(name: str = "toy", *, trials: int = 6, model: str | None = None, t
     model = model or "{x: {uniform: [0.0, 1.0]}, y: {uniform: [0.0, 1.0]}}"
     return (
         f"name: {name}\nrecipe: {TOY}\ndata: {data}\nmodel: {model}\ntrain: {train}\n"
-        f"search: {{metric: val_accuracy, mode: max, trials: {trials}, max_concurrent: {concurrent}, seed: 0{search}}}\n"
+        f"search: {{metric: val_accuracy, mode: max, trials: {trials}, max_concurrent: {concurrent}, "
+        f"seed: 0{search}}}\n"
         f"export: {{dir: models/toy{export}}}\n"
     )
 

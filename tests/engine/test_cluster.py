@@ -1,13 +1,18 @@
-"""Cluster shapes on one machine: a 2-node Ray cluster, and fractional GPUs declared on a CPU-only machine."""
+"""Cluster shapes on one machine: a 2-node Ray cluster, joining a running cluster with --address, and fractional
+GPUs declared on a CPU-only machine."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import autotune
-from engine_helpers import TOY, start_ray
+from engine_helpers import TOY, history, start_ray
 
 SPACE = """
 name: {name}
@@ -39,12 +44,13 @@ def two_node_cluster():
 
 @pytest.fixture
 def one_declared_gpu():
+    """A local Ray with 4 CPUs and 1 GPU declared: CPUs are never what limits the GPU tests below."""
     import autotune.engine.search  # noqa: F401
     import ray
 
     if ray.is_initialized():
         ray.shutdown()
-    start_ray(num_cpus=2, num_gpus=1)
+    start_ray(num_cpus=4, num_gpus=1)
     yield
     ray.shutdown()
 
@@ -59,13 +65,54 @@ def test_trials_spread_over_two_nodes_and_export_completes(two_node_cluster, in_
     assert Path("models/cluster/toy_model.json").is_file()
 
 
-def test_four_trials_share_one_gpu_at_a_quarter_each(one_declared_gpu, in_tmp):
-    text = SPACE.format(name="gpu", toy=TOY, sleep=1.5, trials=4, resources="{cpu: 0.5, gpu: 0.25}")
-    result = autotune.fit(text, export=False)
-    assert len(result.trials) == 4
+def _most_at_once(rows: list[dict]) -> int:
+    """The most trials that were training at the same moment (from each trial's first and last report)."""
     spans = []
-    for row in result.trials.to_dict("records"):
-        history = json.loads("[" + ",".join(Path(row["path"], "result.json").read_text().split("\n")[:-1]) + "]")
-        spans.append((history[0]["t_start"], history[-1]["t_now"]))
-    # All four ran at the same time: the last one started before the first one finished.
-    assert max(start for start, _ in spans) < min(end for _, end in spans), spans
+    for row in rows:
+        reports = history(row["path"])
+        spans.append((reports[0]["t_start"], reports[-1]["t_now"]))
+    return max(sum(start <= moment < end for start, end in spans) for moment, _ in spans)
+
+
+@pytest.mark.parametrize("gpu, at_once, sleep", [(0.25, 4, 2.0), (0.5, 2, 1.0)])
+def test_the_gpu_share_limits_how_many_trials_run_at_once(one_declared_gpu, in_tmp, gpu, at_once, sleep):
+    # 4 CPUs at 0.5 a trial would run 8 at once: only the GPU share can hold them to `at_once`. (4 at once needs
+    # each trial to last until the last worker has started: 2 s an epoch leaves room on a busy machine.)
+    text = SPACE.format(name="gpu", toy=TOY, sleep=sleep, trials=4, resources=f"{{cpu: 0.5, gpu: {gpu}}}")
+    result = autotune.fit(text, export=False)
+    rows = result.trials.to_dict("records")
+    assert len(rows) == 4 and all(r["status"] == "TERMINATED" for r in rows)
+    assert _most_at_once(rows) == at_once
+    # Ray gave each trial the GPU: its worker sees device 0 (without a GPU share, CUDA_VISIBLE_DEVICES is unset).
+    assert {r["cuda_visible_devices"] for row in rows for r in history(row["path"])} == {"0"}
+
+
+def test_a_search_joins_a_running_cluster_with_address(tmp_path):
+    """`autotune run --address` in a fresh process (Ray not started there) runs its trials on the cluster."""
+    import autotune.engine.search  # noqa: F401  (quiet Ray's environment first)
+    import ray
+    from ray.cluster_utils import Cluster
+
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        nodes = {node.node_id for node in cluster.list_all_nodes()}
+        (tmp_path / "toy.yaml").write_text(
+            SPACE.format(name="joined", toy=TOY, sleep=0.5, trials=4, resources="{cpu: 1}"))
+        run = subprocess.run(
+            [sys.executable, "-m", "autotune", "run", "toy.yaml", "--address", cluster.address],
+            cwd=tmp_path, capture_output=True, text=True, timeout=240,
+            env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "Search 'joined': 4 trials" in run.stdout
+        trials = pd.read_csv(tmp_path / "runs" / "joined" / "trials.csv")
+        assert (trials["status"] == "TERMINATED").all()
+        assert set(trials["node_id"]) == nodes, (set(trials["node_id"]), nodes)
+        assert (tmp_path / "models" / "joined" / "toy_model.json").is_file()
+        assert len(cluster.list_all_nodes()) == 2 and cluster.head_node.remaining_processes_alive()
+    finally:
+        cluster.shutdown()

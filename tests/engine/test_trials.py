@@ -53,7 +53,8 @@ def test_hyperband_stops_weak_trials_early(in_tmp):
 
 
 def test_median_stopping_stops_trials_below_the_median(in_tmp):
-    text = toy_space("median", trials=8, train="{epochs: 4}", concurrent=1, search=", sampler: random, scheduler: median")
+    text = toy_space("median", trials=8, train="{epochs: 4}", concurrent=1,
+                     search=", sampler: random, scheduler: median")
     result = autotune.fit(text, export=False)
     trials = result.trials
     assert (trials["status"] == "TERMINATED").all(), trials["error"]

@@ -21,7 +21,7 @@ from autotune.space.schema import Field, Schema, Section
 
 SCHEMA = Schema(
     data=Section(size=Field(int, default=100, low=1),
-                 count_loads_in=Field(str, default="", help="a folder: each load_data call appends its pid to `loads`")),
+                 count_loads_in=Field(str, default="", help="a folder: load_data appends its pid to `loads`")),
     model=Section(x=Field(float, default=0.5, low=0.0, high=1.0), y=Field(float, default=0.5, low=0.0, high=1.0),
                   kind=Field(str, default="plain"), extra=Field(float, default=0.0)),
     train=Section(
