@@ -10,7 +10,9 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import inspect
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from autotune.errors import UnknownNameError, UserError
@@ -19,8 +21,10 @@ __all__ = ["register", "get", "names", "kinds", "exists", "check_name", "add_fal
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Modules that register autotune's built-in components; imported on first lookup, never at import time.
-_BUILTIN_MODULES = ("autotune.vision.datasets", "autotune.vision.models")
+# Modules that register autotune's built-in components; imported on first lookup or registration (so that a
+# user's name that clashes with a built-in one is the second registration, reported in the user's file), never at
+# import time. Each is cheap to import: torch loads inside the functions.
+_BUILTIN_MODULES = ("autotune.vision.datasets", "autotune.vision.models", "autotune.vision.optimizers")
 
 _entries: dict[str, dict[str, Callable[..., Any]]] = {}
 # kind -> (lookup(name) -> fn | None, list_names(pattern) -> names): e.g. every timm model is a "model".
@@ -40,18 +44,28 @@ def register(kind: str, name: str | None = None) -> Callable[[F], F]:
     """Register the decorated function under `name` (default: its `__name__`) in registry `kind`."""
 
     def decorator(fn: F) -> F:
+        _load_builtins()
         key = name or fn.__name__
         table = _entries.setdefault(kind, {})
         if key in table and table[key] is not fn:
-            old = table[key]
             raise UserError(
-                f"{kind} {key!r} is registered twice: by {old.__module__}.{old.__qualname__} and by "
-                f"{fn.__module__}.{fn.__qualname__}; give one of them another name with register({kind!r}, name=...)"
+                f"{kind} {key!r} is registered twice: by {_origin(table[key])} and by {_origin(fn)}; "
+                f"give the second another name with register({kind!r}, name=...)"
             )
         table[key] = fn
         return fn
 
     return decorator
+
+
+def _origin(fn: Callable[..., Any]) -> str:
+    """Where `fn` comes from: `autotune.vision.models.mlp` for autotune's own, `mlp (my_functions.py, line 4)`
+    for a user's file (its module has a made-up name)."""
+    module = str(getattr(fn, "__module__", ""))
+    code = getattr(inspect.unwrap(fn), "__code__", None)
+    if module.startswith("autotune.") or code is None:
+        return f"{module}.{fn.__qualname__}"
+    return f"{fn.__qualname__} ({Path(code.co_filename).name}, line {code.co_firstlineno})"
 
 
 def add_fallback(

@@ -19,6 +19,7 @@ Recipes never import ray. A `recipe:` in a space is a name of a module here, or 
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import importlib.util
@@ -26,13 +27,17 @@ import pkgutil
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from autotune.errors import UnknownNameError, UserError
 from autotune.registry import close_matches
 
-__all__ = ["available", "load"]
+__all__ = ["available", "load", "load_schema"]
 
 _REQUIRED = ("SCHEMA", "load_data", "train", "evaluate", "export")
+# modules a recipe's SCHEMA may need that `load_schema` imports itself (the space language and the standard
+# library: none of them imports torch)
+_LIGHT_MODULES = ("autotune.space", "autotune.errors")
 
 
 def available() -> list[str]:
@@ -40,29 +45,121 @@ def available() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 
-def load(name: str, base: str | Path | None = None) -> ModuleType:
-    """Import the recipe `name` (a shipped recipe, or a `.py` path relative to `base`)."""
+def _locate(name: str, base: str | Path | None) -> tuple[Path, str]:
+    """(the recipe's file, its module name) for a shipped recipe name or a `.py` path relative to `base`."""
     if name.endswith(".py"):
         path = Path(name).expanduser()
         if not path.is_absolute() and base is not None:
             path = Path(base) / path
         if not path.is_file():
             raise UserError(f"recipe file {str(path)!r} does not exist")
-        module_name = f"autotune_recipe_{path.stem}_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]}"
-        module = sys.modules.get(module_name)
-        if module is None:
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            spec.loader.exec_module(module)
-    else:
-        if name not in available():
-            hint = close_matches(name, available())
-            fix = f"did you mean {hint[0]!r}?" if hint else f"the shipped recipes are {', '.join(available())}"
-            raise UnknownNameError(f"unknown recipe {name!r}; {fix}")
-        module = importlib.import_module(f"{__name__}.{name}")
-    missing = [attr for attr in _REQUIRED if not hasattr(module, attr)]
+        digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+        return path, f"autotune_recipe_{path.stem}_{digest}"
+    if name not in available():
+        hint = close_matches(name, available())
+        fix = f"did you mean {hint[0]!r}?" if hint else f"the shipped recipes are {', '.join(available())}"
+        raise UnknownNameError(f"unknown recipe {name!r}; {fix}")
+    return Path(__file__).with_name(f"{name}.py"), f"{__name__}.{name}"
+
+
+def _lacks(name: str, defined: Any) -> None:
+    missing = [attr for attr in _REQUIRED if attr not in defined]
     if missing:
         raise UserError(f"recipe {name!r} lacks {', '.join(missing)}: a recipe must define {', '.join(_REQUIRED)}")
+
+
+def load(name: str, base: str | Path | None = None) -> ModuleType:
+    """Import the recipe `name` (a shipped recipe, or a `.py` path relative to `base`)."""
+    path, module_name = _locate(name, base)
+    module = sys.modules.get(module_name)
+    if module is None and name.endswith(".py"):
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    elif module is None:
+        module = importlib.import_module(module_name)
+    _lacks(name, vars(module))
     return module
+
+
+def load_schema(name: str, base: str | Path | None = None) -> Any:
+    """The `SCHEMA` of recipe `name`, without importing the recipe (and torch) when it can be read alone.
+
+    It can when `SCHEMA = ...` and the top-level statements it needs, transitively, are plain assignments,
+    undecorated functions and imports of the standard library or `autotune.space`: those statements alone are run
+    (as in the shipped recipe, whose SCHEMA uses `Field`, `Schema`, `Section` and `_positive`). Otherwise the
+    recipe is imported. A recipe already imported gives its own SCHEMA.
+    """
+    path, module_name = _locate(name, base)
+    module = sys.modules.get(module_name)
+    if module is None:
+        schema = _read_schema(name, path, module_name)
+        if schema is not None:
+            return schema
+    return load(name, base).SCHEMA
+
+
+def _read_schema(name: str, path: Path, module_name: str) -> Any:
+    """SCHEMA from the statements of `path` it needs, or None when that is not possible (import the recipe)."""
+    from autotune.space.schema import Schema
+
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+        return None  # importing the recipe reports it
+    defined: dict[str, ast.stmt] = {}
+    for stmt in tree.body:
+        for target in _defines(stmt):
+            defined[target] = stmt
+    if any(attr not in defined for attr in _REQUIRED):
+        return None  # defined in a way this reading does not see, or missing: importing the recipe tells
+    needed: list[ast.stmt] = [s for s in tree.body if isinstance(s, ast.ImportFrom) and s.module == "__future__"]
+    todo, seen = ["SCHEMA"], {id(s) for s in needed}
+    while todo:
+        stmt = defined.get(todo.pop())
+        if stmt is None or id(stmt) in seen:
+            continue  # a builtin, or a name the statements define themselves
+        if not _runnable(stmt):
+            return None
+        seen.add(id(stmt))
+        needed.append(stmt)
+        todo += [n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
+    needed.sort(key=lambda s: s.lineno)
+    namespace: dict[str, Any] = {"__name__": module_name, "__file__": str(path)}
+    try:
+        exec(compile(ast.Module(body=needed, type_ignores=[]), str(path), "exec"), namespace)
+    except Exception:  # importing the recipe reports the error as a recipe error
+        return None
+    schema = namespace.get("SCHEMA")
+    return schema if isinstance(schema, Schema) else None
+
+
+def _defines(stmt: ast.stmt) -> list[str]:
+    """The top-level names `stmt` binds."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [stmt.name]
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        return [(a.asname or a.name).split(".")[0] for a in stmt.names]
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+    return [n.id for t in targets if t is not None for n in ast.walk(t) if isinstance(n, ast.Name)]
+
+
+def _runnable(stmt: ast.stmt) -> bool:
+    """Whether running `stmt` alone is cheap and free of side effects: an assignment, an undecorated function, or
+    an import of the standard library or autotune's space language."""
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+        return True
+    if isinstance(stmt, ast.FunctionDef):
+        return not stmt.decorator_list
+    if isinstance(stmt, ast.Import):
+        return all(_light(a.name) for a in stmt.names)
+    if isinstance(stmt, ast.ImportFrom):
+        return stmt.level == 0 and stmt.module is not None and _light(stmt.module)
+    return False
+
+
+def _light(module: str) -> bool:
+    top = module.split(".")[0]
+    return top in sys.stdlib_module_names or any(module == m or module.startswith(m + ".") for m in _LIGHT_MODULES)

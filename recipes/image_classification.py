@@ -26,6 +26,7 @@ from autotune.space.schema import Field, Schema, Section
 from autotune.vision.data import Data, Split, load, prepare
 from autotune.vision.models import build
 from autotune.vision.nets import Normalized
+from autotune.vision.optimizers import build as build_optimizer
 
 Report = Callable[[dict[str, float], "str | None"], None]
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -59,7 +60,8 @@ SCHEMA = Schema(
         dropout=Field(float, default=0.0, low=0.0, high=0.95, help="dropout before the classifier"),
     ),
     optimizer=Section(
-        name=Field(str, default="sgd", choices=("sgd", "adam", "adamw")),
+        name=Field(str, default="sgd", registry="optimizer",
+                   help="sgd, adam, adamw or a registered one of yours (`autotune ls optimizers`)"),
         lr=Field(float, default=0.01, check=_positive, help="peak learning rate"),
         momentum=Field(float, default=0.9, low=0.0, high=1.0, help="sgd only"),
         nesterov=Field(bool, default=False, help="sgd only; needs momentum > 0"),
@@ -128,13 +130,10 @@ def dry_run(config: dict[str, Any], data: Data) -> None:
 
 # ------------------------------------------------------------------------------------- optimizer and schedule
 def make_optimizer(params: Any, opt: dict[str, Any]) -> torch.optim.Optimizer:
-    if opt["name"] == "sgd":
-        if opt["nesterov"] and opt["momentum"] <= 0:
-            raise UserError("optimizer.nesterov needs optimizer.momentum > 0")
-        return torch.optim.SGD(params, lr=opt["lr"], momentum=opt["momentum"], nesterov=opt["nesterov"],
-                               weight_decay=opt["weight_decay"])
-    adam = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[opt["name"]]
-    return adam(params, lr=opt["lr"], weight_decay=opt["weight_decay"])
+    """The registered optimizer `opt["name"]`: it gets lr and weight_decay, and momentum and nesterov if it takes
+    them (sgd does); schedule and warmup_epochs are for make_schedule."""
+    options = {k: v for k, v in opt.items() if k not in ("name", "lr", "weight_decay", "schedule", "warmup_epochs")}
+    return build_optimizer(opt["name"], params, opt["lr"], opt["weight_decay"], **options)
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, opt: dict[str, Any], steps_per_epoch: int,

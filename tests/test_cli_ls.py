@@ -59,3 +59,14 @@ def test_unknown_kind_exits_2_with_close_matches(cli):
     assert code == 2
     assert "unknown kind 'widgts'" in err and "did you mean 'widgets'" in err
     assert "Traceback" not in out + err
+
+
+def test_the_built_in_kinds_with_the_optimizers(monkeypatch, capsys):
+    """The real registry (no fixture): datasets, models and optimizers are built-in kinds."""
+    present = {k: m for k, m in autotune.cli.COMMANDS.items() if k == "ls"}
+    monkeypatch.setattr(autotune.cli, "COMMANDS", present)
+    assert autotune.cli.main(["ls", "optimizers"]) == 0
+    assert capsys.readouterr().out.split() == ["adam", "adamw", "sgd"]
+    assert autotune.cli.main(["ls"]) == 0
+    kinds = dict(line.split() for line in capsys.readouterr().out.splitlines())
+    assert kinds["optimizers"] == "3" and int(kinds["models"]) >= 2 and int(kinds["datasets"]) >= 7

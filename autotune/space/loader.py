@@ -73,7 +73,7 @@ def import_custom(path: str | FilePath) -> ModuleType:
         else:
             lines = [f.lineno for f in traceback.extract_tb(err.__traceback__) if f.filename == str(file)]
             where = f" (line {lines[-1]})" if lines else ""
-            text = f"{type(err).__name__}: {err}"
+            text = str(err) if isinstance(err, AutotuneError) else f"{type(err).__name__}: {err}"
         raise UserError(f"custom file {file.name} failed to import: {text}{where}") from None
     return module
 

@@ -4,11 +4,21 @@
 
 A model factory takes `in_chans`, `num_classes`, `input_size` and its own keyword arguments; arguments that are
 None are dropped, so "unset" means "the model's default". timm models are created with `pretrained=False`: nothing
-is ever downloaded. Cheap to import (torch and timm load when a model is built or a timm name is looked up).
+is ever downloaded. Cheap to import: torch and timm load when a model is built. Looking a timm name up does not
+import timm (~3 s) either: its model names are cached in a file per timm version (under `cache_dir()`), written by
+the first lookup after timm is installed or upgraded.
 """
 from __future__ import annotations
 
+import fnmatch
+import functools
+import importlib.metadata
+import json
+import logging
+import os
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autotune.errors import AutotuneError, UserError
@@ -18,7 +28,9 @@ from autotune.vision._calls import failure, unknown_arguments
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["build", "simple_cnn", "mlp"]
+__all__ = ["build", "simple_cnn", "mlp", "cache_dir"]
+
+log = logging.getLogger("autotune")
 
 
 @register("model")
@@ -54,16 +66,47 @@ def _timm_factory(name: str) -> Callable[..., nn.Module]:
     return create
 
 
-def _timm_lookup(name: str) -> Callable[..., nn.Module] | None:
+def cache_dir() -> Path:
+    """autotune's cache folder: $XDG_CACHE_HOME/autotune, by default ~/.cache/autotune."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "autotune"
+
+
+@functools.cache
+def _timm_model_names() -> tuple[frozenset[str], frozenset[str]]:
+    """(timm's listed model names, the deprecated names it still accepts), from the cache file of the installed timm
+    version; the first call after installing or upgrading timm imports it and writes that file."""
+    try:
+        version = importlib.metadata.version("timm")
+    except importlib.metadata.PackageNotFoundError:
+        return frozenset(), frozenset()
+    file = cache_dir() / f"timm-{version}-models.json"
+    try:
+        cached = json.loads(file.read_text(encoding="utf-8"))
+        return frozenset(cached["models"]), frozenset(cached["deprecated"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not cached yet (or damaged): ask timm
     import timm
 
-    return _timm_factory(name) if timm.is_model(name) else None
+    names = {"models": list(timm.list_models()), "deprecated": sorted(timm.models.get_deprecated_models())}
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=file.parent, prefix=file.name, delete=False) as tmp:
+            json.dump(names, tmp)
+        os.replace(tmp.name, file)  # atomic: a concurrent check reads the whole list or none
+    except OSError as err:
+        log.debug("cannot cache timm's model names in %s: %s", file, err)
+    return frozenset(names["models"]), frozenset(names["deprecated"])
+
+
+def _timm_lookup(name: str) -> Callable[..., nn.Module] | None:
+    arch = name.split(".", 1)[0]  # a timm name may carry a pretrained tag: resnet18.a1_in1k
+    listed, deprecated = _timm_model_names()
+    return _timm_factory(name) if arch in listed or arch in deprecated else None
 
 
 def _timm_names(pattern: str) -> list[str]:
-    import timm
-
-    return list(timm.list_models(pattern))
+    return sorted(n for n in _timm_model_names()[0] if fnmatch.fnmatchcase(n, pattern))
 
 
 add_fallback("model", _timm_lookup, _timm_names)

@@ -1,0 +1,72 @@
+"""Optimizers by name: `optimizer: {name: adamw, lr: 1.0e-3, weight_decay: 1.0e-2}`.
+
+An optimizer factory takes the parameters to optimise, `lr`, `weight_decay` and keyword arguments of its own, and
+returns a `torch.optim.Optimizer`. Add yours in a `custom:` file:
+
+    @autotune.register("optimizer")
+    def rmsprop(params, lr, weight_decay, **kwargs):
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
+
+Cheap to import: torch loads when an optimizer is built.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from autotune.errors import AutotuneError, UserError
+from autotune.registry import get, register
+from autotune.vision._calls import failure
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["build", "sgd", "adam", "adamw"]
+
+
+@register("optimizer")
+def sgd(params: Iterable[Any], lr: float, weight_decay: float = 0.0, momentum: float = 0.9,
+        nesterov: bool = False) -> torch.optim.Optimizer:
+    """SGD with momentum (Nesterov's with `nesterov: true`)."""
+    import torch
+
+    if nesterov and momentum <= 0:
+        raise UserError("optimizer.nesterov needs optimizer.momentum > 0")
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+
+
+@register("optimizer")
+def adam(params: Iterable[Any], lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """Adam; `weight_decay` is added to the gradient (L2)."""
+    import torch
+
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
+@register("optimizer")
+def adamw(params: Iterable[Any], lr: float, weight_decay: float = 0.01) -> torch.optim.Optimizer:
+    """AdamW; `weight_decay` is decoupled from the gradient."""
+    import torch
+
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+
+def build(name: str, params: Iterable[Any], lr: float, weight_decay: float, **options: Any) -> torch.optim.Optimizer:
+    """The registered optimizer `name` over `params`. Of `options` (a recipe's other optimizer keys, e.g. sgd's
+    momentum and nesterov) it gets those that its factory names as parameters and that are not None."""
+    import torch
+
+    factory = get("optimizer", name)
+    takes = inspect.signature(factory).parameters
+    kwargs = {k: v for k, v in options.items() if k in takes and v is not None}
+    try:
+        optimizer = factory(params, lr=lr, weight_decay=weight_decay, **kwargs)
+    except AutotuneError:
+        raise
+    except Exception as err:  # a user's factory (or torch refusing an argument)
+        raise failure("optimizer", name, factory, err) from None
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise UserError(f"optimizer {name!r} returned {type(optimizer).__name__}, not a torch.optim.Optimizer: "
+                        "an optimizer factory must return one")
+    return optimizer
