@@ -1,0 +1,111 @@
+"""The README's quick start, `autotune run search_spaces/digits.yaml`, as a real process (a little smaller):
+what it prints (a summary, and no Ray noise), where it writes (runs/ and models/ here, never ~/ray_results),
+and the model card it exports."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+DIGITS = Path(__file__).parents[2] / "search_spaces" / "digits.yaml"
+TRIALS = 3
+
+
+@pytest.fixture(scope="module")
+def quick_start(tmp_path_factory) -> SimpleNamespace:
+    """One run of the installed `autotune` command in an empty folder, with HOME an empty folder too, and none
+    of Ray's settings inherited from this test process (the engine must quiet Ray by itself)."""
+    work = tmp_path_factory.mktemp("quick_start")
+    home = work / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "TUNE_"))}
+    command = Path(sys.executable).with_name("autotune")
+    run = subprocess.run(
+        [str(command), "run", str(DIGITS), "--set", f"search.trials={TRIALS}", "--set", "train.epochs=2"],
+        cwd=work, env={**env, "HOME": str(home)}, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    return SimpleNamespace(work=work, home=home, out=run.stdout, err=run.stderr,
+                           trials=pd.read_csv(work / "runs" / "digits" / "trials.csv", dtype={"trial_id": str}),
+                           card=json.loads((work / "models" / "digits" / "model.json").read_text()))
+
+
+def test_the_quick_start_prints_a_summary_and_exports_the_model(quick_start):
+    out, work = quick_start.out, quick_start.work
+    assert f"Searching 'digits': {TRIALS} trials, sampler tpe, scheduler asha, metric val_accuracy" in out
+    assert f"[{TRIALS}/{TRIALS}] trial " in out
+    assert re.search(rf"^Search 'digits': {TRIALS} trials in [\d.]+ s \(\d stopped early, 0 failed\)$", out, re.M)
+    assert re.search(r"^trial +val_accuracy +epochs +status +model\.arch ", out, re.M)
+    for trial_id in quick_start.trials["trial_id"]:
+        assert re.search(rf"^{trial_id} +0\.\d+ +[12] +(done|stopped early) ", out, re.M), trial_id
+    assert re.search(r"^Held-out test split: test_accuracy=0\.\d+, test_loss=", out, re.M)
+    assert f"Model: {work / 'models' / 'digits'} (promoted: no canonical model yet)" in out
+    assert f"Run:   {work / 'runs' / 'digits'}" in out
+    model = work / "models" / "digits"
+    assert (model / "model.pt").is_file() and (model / "model.json").is_file()
+
+
+def test_the_quick_start_prints_no_ray_noise(quick_start):
+    """Quiet by default: nothing on stderr, and every line on stdout is autotune's own."""
+    assert quick_start.err == ""
+    ours = ("Searching 'digits':", "Search 'digits':", "Best trial ", "Held-out test split:", "Model: ", "Run:   ",
+            "TensorBoard: ", "trial ", "--------")
+    ids = tuple(quick_start.trials["trial_id"])
+    for line in quick_start.out.splitlines():
+        progress = re.match(rf"\[\d/{TRIALS}\] ", line)  # a finished trial, or the periodic status line
+        assert not line or line.startswith(ours + ids) or progress, f"not autotune's: {line!r}"
+
+
+def test_the_quick_start_writes_under_the_working_directory_never_ray_results(quick_start):
+    work = quick_start.work
+    assert not (quick_start.home / "ray_results").exists()
+    assert not list(work.rglob("ray_results"))
+    run_dir = work / "runs" / "digits"
+    expected = sorted(f"trial_{t}" for t in quick_start.trials["trial_id"])
+    assert sorted(p.name for p in run_dir.glob("trial_*")) == expected
+    assert (run_dir / "study.db").is_file() and (run_dir / "summary.json").is_file()
+
+
+def test_the_model_card_records_the_data_the_trials_and_the_versions(quick_start):
+    from autotune import recipes
+
+    card, trials = quick_start.card, quick_start.trials
+    recipe = recipes.load("image_classification")
+    data = recipe.load_data(card["config"]["data"])
+    assert card["labels"] == [str(i) for i in range(10)] and card["input_shape"] == [1, 8, 8]
+    # Normalisation: per-channel mean and std of the train split's pixels in [0, 1] (1797 digits, 30% held out).
+    pixels = data.train.x.double() / 255
+    assert len(data.train.y) == 1797 - 2 * 270
+    assert card["mean"] == pytest.approx([pixels.mean().item()], abs=1e-9)
+    assert card["std"] == pytest.approx([pixels.std().item()], abs=1e-9)
+    assert 0.2 < card["mean"][0] < 0.4 and 0.3 < card["std"][0] < 0.5  # digits: mostly dark 8x8 images
+    # The fingerprint is the data's: the same data gives it again, another split does not.
+    assert card["data_fingerprint"] == data.fingerprint and re.fullmatch(r"[0-9a-f]{64}", card["data_fingerprint"])
+    other = recipe.load_data({**card["config"]["data"], "split_seed": 1})
+    assert other.fingerprint != card["data_fingerprint"]
+    # Top trials: every finished trial, best first, as trials.csv has them; the first is the exported one.
+    top = card["top_trials"]
+    expected = trials[trials["status"] != "ERROR"].sort_values("val_accuracy", ascending=False)
+    assert [t["trial_id"] for t in top] == list(expected["trial_id"])
+    assert [t["val_accuracy"] for t in top] == pytest.approx(list(expected["val_accuracy"]))
+    assert [t["epochs"] for t in top] == list(expected["epochs"])
+    assert top[0]["trial_id"] == card["trial_id"] and card["metrics"]["val_accuracy"] == pytest.approx(
+        top[0]["val_accuracy"])
+    shown = {k.removeprefix("p:"): v for k, v in top[0].items() if k.startswith("p:") and v is not None}
+    assert shown.keys() == card["params"].keys()
+    for name, value in card["params"].items():  # top_trials is written with pandas' 10 decimals
+        assert shown[name] == (pytest.approx(value, rel=0, abs=1e-10) if isinstance(value, float) else value), name
+    # Versions: those of this environment.
+    versions = card["versions"]
+    assert versions["python"] == platform.python_version()
+    for dist in ("autotune", "torch", "ray", "optuna", "numpy"):
+        assert versions[dist] == metadata.version(dist), dist
