@@ -1,17 +1,22 @@
 """`autotune check`: every invalid input exits 2 with file:line: key.path and no traceback; valid ones print a table."""
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import json
+import os
+import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 import autotune.cli
 from autotune import registry
+from autotune.vision import models
 
+REPO = Path(__file__).parents[1]
 RECIPE = str(Path(__file__).parent / "space" / "tiny_recipe.py")
 
 
@@ -132,6 +137,27 @@ INVALID = [
     ("nullable", ok_with(6, "train: {epochs: null}"), [], "train.epochs", 6, "must not be null"),
     ("uniform-args", ok_with(4, "model: {dropout: {uniform: [0.1]}}"), [], "model.dropout.uniform", 4,
      "takes [low, high]"),
+    ("override-creates-unknown-section", OK, ["trian.epochs=3"], "trian", 1, "did you mean 'train'"),
+    ("override-not-yaml", OK, ["train.epochs=3", "train.epochs=["], "train.epochs", 2,
+     ("1 problem in", "YAML syntax error")),
+    ("override-unknown-option", ok_with(5, "optimizer: {choice: [{name: sgd}, {name: adamw}]}"),
+     ["optimizer.name=adamx"], "optimizer", 1, ("has no option 'adamx'", "did you mean 'adamw'")),
+    ("override-into-choice-of-values", OK, ["model.dropout=0.1", "train.batch_size={choice: [8, 16]}",
+                                            "train.batch_size.x=1"], "train.batch_size", 3, "choice of values"),
+    ("override-into-option-bad-value", ok_with(5, "optimizer: {choice: [{name: sgd, lr: 0.1}, {name: adamw}]}"),
+     ["optimizer.lr=-1"], "optimizer.choice[1].lr", 1, "within [0.0, 10.0]"),
+    ("export-dir-sampled", OK + "export: {dir: 'models/${name}-${model.dropout}'}\n", [], "export.dir", 8,
+     ("parameter model.dropout, which is sampled per trial", "one setting for the whole search")),
+    ("search-seed-sampled-option", ok_with(5, "optimizer: {choice: [{name: sgd}, {name: adamw}]}").replace(
+        "trials: 4", "trials: 4, seed: '${optimizer.name}'"), [], "search.seed", 7, "parameter optimizer,"),
+    ("int-step-multiple", ok_with(4, "model: {width: {int: [1, 10, 4]}}"), [], "model.width.int", 4,
+     ("high - low must be a multiple of step", "e.g. high: 9")),
+    ("stop-direction-unknown", ok_with(7, "search: {metric: val_accuracy, stop: {val_loss: 0.05}}"), [],
+     "search.stop.val_loss", 7, ("not a search metric", "{val_loss: {min: 0.05}}")),
+    ("stop-direction-contradicts", ok_with(7, "search: {metric: val_accuracy, stop: {val_accuracy: {min: 0.5}}}"),
+     [], "search.stop.val_accuracy.min", 7, "searched with mode max"),
+    ("stop-target-mapping", ok_with(7, "search: {stop: {val_loss: {below: 0.5}}}"), [], "search.stop.val_loss", 7,
+     "{max: N} / {min: N}"),
 ]
 
 
@@ -145,7 +171,8 @@ def test_invalid_space_exits_2_with_location(cli, tmp_path, text, overrides, pat
     assert code == 2
     where = "<--set>" if overrides else str(space)  # a problem an override brings is located in it
     assert f"{where}:{line}: {path}" in err, err
-    assert words in err, err
+    for word in words if isinstance(words, tuple) else (words,):
+        assert word in err, err
     assert "Traceback" not in out + err
 
 
@@ -212,18 +239,124 @@ def test_invalid_space_in_a_real_process(tmp_path, text, path, line):
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_check_of_a_200_line_space_is_fast(tmp_path):
-    lines = ["name: big", "recipe: RECIPE", "data: {dataset: digits}", "model:", "  dropout: {uniform: [0.0, 0.5]}",
-             "  head:", "    choice:"]
+def _big_space(tmp_path: Path) -> Path:
+    """A 200-line space of the shipped recipe: 60 optimizer options, a timm model among the archs."""
+    lines = ["name: big", "recipe: image_classification", "data: {dataset: digits, augment: {choice: [none, light]}}",
+             "model:", "  arch: {choice: [simple_cnn, mlp, resnet18]}", "  dropout: {uniform: [0.0, 0.5]}",
+             "optimizer:", "  choice:"]
     for i in range(60):
-        lines += [f"      - name: head{i}", f"        scale{i}: {{loguniform: [1e-4, 1e-1]}}",
-                  f"        depth{i}: {{int: [1, {i + 2}]}}"]
+        lines += [f"    - name: {('sgd', 'adam', 'adamw')[i % 3]}", f"      lr: {{loguniform: [1e-4, {i + 2}e-2]}}",
+                  f"      weight_decay: {{loguniform: [1e-6, 1e-{i % 4 + 2}]}}"]
     lines += ["train: {epochs: 3, batch_size: {choice: [16, 32, 64]}}", "search: {trials: 10, sampler: tpe}"]
-    assert len(lines) >= 185
-    space = write(tmp_path, "\n".join(lines + [f"# filler {i}" for i in range(200 - len(lines))]) + "\n")
-    started = time.perf_counter()
-    result = _subprocess("check", str(space))
-    seconds = time.perf_counter() - started
-    assert result.returncode == 0, result.stderr
-    assert "model.head[head59].depth59" in result.stdout
-    assert seconds < 3.0, f"autotune check took {seconds:.2f}s"
+    lines += [f"# note {i}" for i in range(200 - len(lines))]
+    assert len(lines) == 200
+    space = tmp_path / "big.yaml"
+    space.write_text("\n".join(lines) + "\n")
+    return space
+
+
+# `python -m autotune ARGS` in this interpreter, timed from its first line to its exit; then one JSON line on
+# stderr: the seconds and which heavy modules got imported
+_TIMED = """\
+import json, runpy, sys, time
+start = time.perf_counter()
+sys.argv = ["autotune", *sys.argv[1:]]
+try:
+    runpy.run_module("autotune", run_name="__main__")
+except SystemExit as end:
+    code = end.code
+print(json.dumps({"seconds": time.perf_counter() - start, "code": code,
+                  "heavy": [m for m in ("torch", "timm", "ray", "optuna") if m in sys.modules]}), file=sys.stderr)
+"""
+
+
+def test_check_of_a_200_line_space_of_the_shipped_recipe_is_fast(tmp_path):
+    """Issue: `autotune check` on a 200-line space takes under 1 s. Measured in a fresh `python -m autotune check`
+    process, from the first line of `python -m autotune` to its exit (the interpreter's own start, ~30 ms, not
+    counted), best of 3, with timm's model names cached (as after the first check); none of torch, timm, ray,
+    optuna may be imported (importing torch alone takes ~1 s here)."""
+    cache = tmp_path / "cache"
+    (cache / "autotune").mkdir(parents=True)
+    version = importlib.metadata.version("timm")
+    (cache / "autotune" / f"timm-{version}-models.json").write_text(
+        json.dumps({"models": ["resnet18", "resnet34"], "deprecated": []}))
+    space = _big_space(tmp_path)
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    runs = []
+    for _ in range(3):
+        result = subprocess.run([sys.executable, "-c", _TIMED, "check", str(space)], capture_output=True, text=True,
+                                timeout=60, env=env)
+        runs.append(json.loads(result.stderr.strip().splitlines()[-1]))
+        assert runs[-1]["code"] == 0, result.stderr
+        assert "optimizer[59].weight_decay" in result.stdout and "resnet18" in result.stdout
+        assert runs[-1]["heavy"] == [], runs[-1]
+    seconds = min(run["seconds"] for run in runs)
+    assert seconds < 1.0, f"autotune check took {seconds:.2f}s"
+
+
+@pytest.fixture(scope="session")
+def timm_cache(tmp_path_factory):
+    """A cache folder of this test session holding timm's real model names (importing timm once)."""
+    folder = tmp_path_factory.mktemp("cache")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_CACHE_HOME", str(folder))
+    models._timm_model_names.cache_clear()
+    models._timm_model_names()
+    yield folder
+    patch.undo()
+    models._timm_model_names.cache_clear()
+
+
+@pytest.fixture
+def real_cli(timm_cache, monkeypatch, capsys):
+    """`autotune ...` in-process with the real registry (built-ins, timm) -> (exit code, stdout, stderr)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(timm_cache))
+    present = {k: m for k, m in autotune.cli.COMMANDS.items() if importlib.util.find_spec(f"autotune.cli.{m}")}
+    monkeypatch.setattr(autotune.cli, "COMMANDS", present)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = autotune.cli.main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+SHIPPED = sorted((REPO / "search_spaces").glob("*.yaml"))
+
+
+def test_the_shipped_spaces_are_found():
+    assert {p.stem for p in SHIPPED} >= {"digits", "mnist", "fashion_mnist", "cifar10"}
+
+
+@pytest.mark.parametrize("space", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_every_shipped_space_passes_check(real_cli, space):
+    code, out, err = real_cli("check", str(space))
+    assert code == 0, err
+    assert out.startswith(f"{space.stem}: recipe image_classification, ")
+    assert space.read_text().startswith(f"# autotune run search_spaces/{space.name}\n")  # the command that runs it
+
+
+DOC = (REPO / "docs" / "search-space.md").read_text()
+# every ```yaml block of the docs that is a whole space (it names its recipe or itself)
+DOC_SPACES = [b for b in re.findall(r"^```yaml\n(.*?)^```", DOC, flags=re.S | re.M)
+              if re.search(r"^(recipe|name):", b, flags=re.M)]
+
+
+def test_the_docs_hold_complete_spaces():
+    assert DOC_SPACES and "# autotune run search_spaces/mnist.yaml" in DOC_SPACES[0]
+
+
+@pytest.mark.parametrize("index", range(len(DOC_SPACES)))
+def test_every_complete_space_in_the_docs_passes_check(real_cli, tmp_path, monkeypatch, index):
+    text = DOC_SPACES[index]
+    for custom in re.findall(r"^custom:\s*(\S+)", text, flags=re.M):  # the reader's own file: an empty one will do
+        (tmp_path / custom).write_text('"""Functions of your own."""\n')
+    monkeypatch.delenv("DATA_ROOT", raising=False)
+    space = tmp_path / "space.yaml"
+    space.write_text(text)
+    code, out, err = real_cli("check", str(space))
+    assert code == 0, err
+    if index == 0:  # the docs show what check prints for the complete example
+        shown = re.search(r"`autotune check` prints it as:\n\n```\n(.*?)```", DOC, flags=re.S)
+        assert shown is not None and out == shown.group(1)

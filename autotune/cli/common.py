@@ -15,7 +15,8 @@ def add_space_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="override a key of the space (repeatable), e.g. --set train.epochs=3 "
-        "or --set 'model.dropout={uniform: [0, 0.2]}'",
+        "or --set 'model.dropout={uniform: [0, 0.2]}'; under a choice of mappings it sets the key in every option "
+        "(--set optimizer.lr=0.05), and --set optimizer.name=NAME keeps only the option of that name",
     )
 
 

@@ -1,7 +1,7 @@
 """The search-space language: a YAML file of ingredients and distributions -> a validated, typed `Space`.
 
     space = load_space("search_spaces/digits.yaml", ["train.epochs=3"],
-                       schema_for=lambda name, base: autotune.recipes.load(name, base).SCHEMA)
+                       schema_for=autotune.recipes.load_schema)
     values, how = space.defaults()
     config = space.config(values)
 

@@ -15,7 +15,7 @@ from autotune.space._yaml import Locations, Path, show_path
 from autotune.space.schema import Field, Section
 from autotune.space.types import Choice, Grid, Int, Label, LogUniform, Param, QUniform, Uniform
 
-__all__ = ["DISTRIBUTIONS", "Builder", "check_value", "dist_kind", "type_text"]
+__all__ = ["DISTRIBUTIONS", "Builder", "check_value", "dist_kind", "option_labels", "type_text"]
 
 DISTRIBUTIONS = ("uniform", "loguniform", "int", "quniform", "choice", "grid")
 # distribution -> (argument names, how many are required)
@@ -184,7 +184,7 @@ class Builder:
             self.problem(path, "choice needs a non-empty list of options", "e.g. {choice: [64, 128, 256]}", options)
             return None
         self._duplicates(options, path)
-        labels = _labels(options)
+        labels = option_labels(options)
         conditional = any(isinstance(o, dict) for o in options)
         line = self.locs.of(path)[1]
         self.add(Param(pname, Choice(tuple(options), labels, conditional), cond, line), path)
@@ -207,7 +207,7 @@ class Builder:
                 if error:
                     self.problem((*path, index), error, fix, value)
             checked.append(value)
-        labels = _labels(checked)
+        labels = option_labels(checked)
         self.add(Param(pname, Grid(tuple(checked), labels), cond, self.locs.of(path)[1]), path)
         return Sampled(pname, dict(zip(labels, checked)))
 
@@ -262,7 +262,7 @@ class Builder:
                 errors.append(f"int needs integer low, high and step, but got {shown}, step={step}")
             elif given.get("log", False) and (step != 1 or low < 1):
                 errors.append(f"int with log: true needs low >= 1 and step 1, but got {shown}, step={step}")
-        if kind == "quniform" and not errors:
+        if kind in ("int", "quniform") and not errors:  # Optuna would silently lower high to the last step
             count = (high - low) / step
             if abs(count - round(count)) > 1e-9 * max(1.0, abs(count)):
                 top = low + math.floor(count) * step
@@ -307,7 +307,7 @@ def _has_distribution(value: Any) -> bool:
     return False
 
 
-def _labels(options: list) -> tuple[Label, ...]:
+def option_labels(options: list) -> tuple[Label, ...]:
     """A sampler's stand-in per option: the value (primitive) or the `name` of a mapping; else positions."""
     found: list[Label] = []
     for option in options:

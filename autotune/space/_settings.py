@@ -171,11 +171,42 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem]) -> Search
     out["resources"] = Resources(**{k: v for k, v in amounts.items() if v is not None})
     stop = given.get("stop")
     if isinstance(stop, dict):
-        out["stop"] = {str(k): read.field(v, Field(float), ("search", "stop", k)) for k, v in stop.items()}
+        out["stop"], out["stop_modes"] = _stop(read, stop, dict(zip(metrics, modes)))
     elif stop is not None:
         read.problem(("search", "stop"), "must be a mapping of metric: threshold", "e.g. stop: {val_accuracy: 0.99}",
                      stop)
     return SearchSettings(**out)
+
+
+def _stop(read: _Reader, stop: dict, modes: dict[str, str]) -> tuple[dict[str, float], dict[str, str]]:
+    """`stop:` -> (metric -> target, metric -> "max" | "min"). A search metric's target is reached in its search
+    mode; another metric's direction must be given: `{val_loss: {min: 0.05}}` (reached at <= 0.05)."""
+    targets: dict[str, float] = {}
+    directions: dict[str, str] = {}
+    for metric, value in stop.items():
+        name, path = str(metric), ("search", "stop", metric)
+        mode = modes.get(name)
+        if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("max", "min"):
+            given, value = next(iter(value.items()))
+            if mode is not None and given != mode:
+                read.problem((*path, given), f"{name} is searched with mode {mode}, so its target is reached at "
+                             f"{'>=' if mode == 'max' else '<='} the target, not {'>=' if given == 'max' else '<='}",
+                             f"give the target alone: stop: {{{name}: {value}}}")
+                continue
+            mode, path = given, (*path, given)
+        elif isinstance(value, dict):
+            read.problem(path, "a stop target is a number, or {max: N} / {min: N} (stop at >= N / <= N)",
+                         "e.g. stop: {val_accuracy: 0.99} or {val_loss: {min: 0.05}}", value)
+            continue
+        elif mode is None:
+            read.problem(path, f"{name} is not a search metric, so whether the search stops above or below the target "
+                         "is unknown", f"say which: {{{name}: {{min: {value}}}}} stops once {name} <= {value}, "
+                         f"{{max: {value}}} once it is >= {value}", value)
+            continue
+        target = read.field(value, Field(float), path)
+        if target is not None:
+            targets[name], directions[name] = target, mode
+    return targets, directions
 
 
 def check_sampler(search: SearchSettings, params: tuple[Param, ...], locs: Locations, problems: list[Problem],

@@ -84,8 +84,8 @@ def materialize(tree: Any, values: Mapping[str, Any]) -> Any:
 
 
 class _Resolver:
-    def __init__(self, namespace: Mapping[str, Any], errors: list[InterpError] | None) -> None:
-        self.namespace, self.errors = namespace, errors
+    def __init__(self, namespace: Mapping[str, Any], errors: list[InterpError] | None, fixed: bool) -> None:
+        self.namespace, self.errors, self.fixed = namespace, errors, fixed
 
     def deep(self, value: Any, stack: tuple[str, ...]) -> Any:
         if isinstance(value, Interp):
@@ -127,6 +127,8 @@ class _Resolver:
         for part in ref.split("."):
             if isinstance(node, Interp):
                 node = self.one(node, stack)
+            if self.fixed and isinstance(node, (Sampled, Branch)):
+                raise self.sampled(marker, ref, node)
             if isinstance(node, dict) and part in node:
                 node = node[part]
             elif isinstance(node, list) and part.isascii() and part.isdigit() and int(part) < len(node):
@@ -138,7 +140,24 @@ class _Resolver:
                 fix = f"did you mean ${{{'.'.join([*walked, hint[0]])}}}?" if hint else f"keys at {at}: {', '.join(known) or 'none'}"
                 raise InterpError(marker, f"interpolation ${{{ref}}} names a key that does not exist", fix)
             walked.append(part)
+        found = _first_sampled(node) if self.fixed else None
+        if found is not None:
+            raise self.sampled(marker, ref, found)
         return self.deep(node, stack)
+
+    @staticmethod
+    def sampled(marker: Interp, ref: str, found: Sampled | Branch) -> InterpError:
+        return InterpError(marker, f"interpolation ${{{ref}}} takes the parameter {found.name}, which is sampled per "
+                           f"trial, but {marker.where} is one setting for the whole search",
+                           "use a constant here, or refer only to values that are not searched")
+
+
+def _first_sampled(tree: Any) -> Sampled | Branch | None:
+    """The first Sampled or Branch marker in `tree` (not looking into `${...}`), or None."""
+    if isinstance(tree, (Sampled, Branch)):
+        return tree
+    children = tree.values() if isinstance(tree, dict) else tree if isinstance(tree, list) else ()
+    return next((found for found in map(_first_sampled, children) if found is not None), None)
 
 
 def _scalar(text: str) -> Any:
@@ -156,7 +175,9 @@ def _text(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
-def resolve(tree: Any, namespace: Mapping[str, Any], errors: list[InterpError] | None = None) -> Any:
+def resolve(tree: Any, namespace: Mapping[str, Any], errors: list[InterpError] | None = None, *,
+            fixed: bool = False) -> Any:
     """`tree` with every Interp resolved against `namespace`. Raises InterpError, or with `errors` given
-    appends each error there and leaves the failing string as written."""
-    return _Resolver(namespace, errors).deep(tree, ())
+    appends each error there and leaves the failing string as written. `fixed`: `tree` holds settings that cannot
+    vary per trial, and `namespace` the unsampled template: a reference to a sampled value is an error."""
+    return _Resolver(namespace, errors, fixed).deep(tree, ())

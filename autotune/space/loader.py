@@ -10,13 +10,14 @@ import importlib.util
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path as FilePath
 from types import ModuleType
 from typing import Any
 
 from autotune import registry
 from autotune.errors import AutotuneError, Problem, SpaceError, UserError
-from autotune.space._parse import Builder, dist_kind
+from autotune.space._parse import Builder, dist_kind, option_labels
 from autotune.space._settings import check_sampler, parse_export, parse_search
 from autotune.space._tree import InterpError, materialize, resolve, wrap_interpolations
 from autotune.space._yaml import MAX_DEPTH, Locations, Path, load_yaml, show_path
@@ -130,30 +131,95 @@ def _apply_overrides(doc: dict, overrides: Iterable[str], locs: Locations, probl
             problems.append(Problem(key.strip(), "an override is KEY=VALUE", "e.g. --set train.epochs=3",
                                     OVERRIDE_FILE, number, text, True))
             continue
-        node: Any = doc
-        for depth, part in enumerate(path[:-1]):
-            if isinstance(node, dict) and part not in node:
-                node[part] = {}
-                created.append(path[: depth + 1])
-            node = node[part] if isinstance(node, dict) else None
-            if not isinstance(node, dict) or dist_kind(node):
-                what = "a distribution" if dist_kind(node) else "not a mapping"
-                problems.append(Problem(show_path(path[: depth + 1]), f"cannot set {key.strip()}: this key is {what}",
-                                        f"override the whole key: --set '{show_path(path[: depth + 1])}=...'",
-                                        OVERRIDE_FILE, number))
-                break
-        else:
-            sub = Locations(OVERRIDE_FILE)
-            value = load_yaml(raw, OVERRIDE_FILE, sub, problems, path)
-            if path[-1] not in node:
-                created.append(path)
-            node[path[-1]] = value
-            for where in [p for p in locs.table if p[: len(path)] == path]:
-                del locs.table[where]
-            for where in sub.table:
-                locs.add(where, number, OVERRIDE_FILE)
-            locs.add(path, number, OVERRIDE_FILE)
+        found: list[Problem] = []
+        sub = Locations(OVERRIDE_FILE)
+        value = load_yaml(raw, OVERRIDE_FILE, sub, found)
+        if found:  # the value is not YAML: one problem, at this --set (not at a line inside its value)
+            problems += [replace(p, path=_joined(path, p.path), line=number,
+                                 fix=f"write VALUE as YAML, quoted for the shell: --set '{key.strip()}=...'"
+                                 if p.message.startswith("YAML syntax error") else p.fix) for p in found]
+            continue
+        _Override(number, key.strip(), value, sub, locs, problems, created).put(doc, (), path)
     return created
+
+
+def _joined(path: Path, inner: str) -> str:
+    """The key path `path` followed by the shown path `inner` of a key inside its value."""
+    return show_path(path) + (f".{inner}" if inner and not inner.startswith("[") else inner)
+
+
+class _Override:
+    """One `--set KEY=VALUE` put into the document. Through a choice of mappings it reaches every option (so that
+    `optimizer.lr=0.05` sets lr whichever optimizer is chosen); `...name=NAME` on a choice of named mappings keeps
+    the option of that name (`optimizer.name=adamw`)."""
+
+    def __init__(self, number: int, key: str, value: Any, sub: Locations, locs: Locations, problems: list[Problem],
+                 created: list[Path]) -> None:
+        self.number, self.key, self.value, self.sub = number, key, value, sub
+        self.locs, self.problems, self.created = locs, problems, created
+
+    def put(self, node: dict, done: Path, rest: Path) -> None:
+        """Set the key path `rest` under the mapping `node`, which is at `done` in the document."""
+        part, here = rest[0], (*done, rest[0])
+        if len(rest) == 1:
+            self.place(node, here)
+            return
+        if part not in node:
+            node[part] = {}
+            self.created.append(here)
+            self.locs.add(here, self.number, OVERRIDE_FILE)
+        child = node[part]
+        if dist_kind(child) == "choice" and isinstance(child["choice"], list):
+            self.into_choice(node, here, rest[1:])
+        elif isinstance(child, dict) and not dist_kind(child):
+            self.put(child, here, rest[1:])
+        else:
+            what = "a distribution" if dist_kind(child) else "not a mapping"
+            self.problem(here, f"cannot set {self.key}: this key is {what}",
+                         f"override the whole key: --set '{show_path(here)}=...'")
+
+    def into_choice(self, parent: dict, here: Path, rest: Path) -> None:
+        options = parent[here[-1]]["choice"]
+        labels = option_labels(options)
+        named = all(isinstance(o, dict) and o.get("name") == label for o, label in zip(options, labels))
+        if rest == ("name",) and named:
+            if self.value not in labels:
+                hint = registry.close_matches(str(self.value), [str(label) for label in labels])
+                fix = f"did you mean {hint[0]!r}?" if hint else \
+                    f"to use another, override the whole key: --set '{show_path(here)}={{name: ..., ...}}'"
+                self.problem(here, f"{self.key}=NAME keeps the option of that name, but {show_path(here)} has no "
+                             f"option {self.value!r}; its options: {', '.join(map(str, labels))}", fix)
+                return
+            index = labels.index(self.value)
+            prefix = (*here, "choice", index)
+            parent[here[-1]] = options[index]
+            for where, at in list(self.locs.table.items()):
+                if where[: len(here)] == here:
+                    del self.locs.table[where]
+                    if where[: len(prefix)] == prefix:
+                        self.locs.table[(*here, *where[len(prefix):])] = at
+            self.locs.add(here, self.number, OVERRIDE_FILE)
+            self.locs.add((*here, "name"), self.number, OVERRIDE_FILE)
+            return
+        mappings = [(i, o) for i, o in enumerate(options) if isinstance(o, dict) and not dist_kind(o)]
+        if not mappings:
+            self.problem(here, f"cannot set {self.key}: {show_path(here)} is a choice of values, not of mappings",
+                         f"override the whole key: --set '{show_path(here)}=...'")
+        for index, option in mappings:
+            self.put(option, (*here, "choice", index), rest)
+
+    def place(self, node: dict, here: Path) -> None:
+        if here[-1] not in node:
+            self.created.append(here)
+        node[here[-1]] = copy.deepcopy(self.value)
+        for where in [p for p in self.locs.table if p[: len(here)] == here]:
+            del self.locs.table[where]
+        for where in self.sub.table:
+            self.locs.add((*here, *where), self.number, OVERRIDE_FILE)
+        self.locs.add(here, self.number, OVERRIDE_FILE)
+
+    def problem(self, path: Path, message: str, fix: str) -> None:
+        self.problems.append(Problem(show_path(path), message, fix, OVERRIDE_FILE, self.number))
 
 
 class _Loading:
@@ -224,27 +290,27 @@ class _Loading:
                              "check the spelling; without a recipe schema only existing keys can be set")
 
     def interpolate(self, template: dict, top: dict, params: tuple) -> dict:
-        """Resolve every `${...}` under each option of every conditional choice; the default config's namespace."""
+        """The settings (name, recipe, search, export) resolved: they are one for the whole search, so they must not
+        refer to sampled values. Every `${...}` of the ingredients is resolved too, under each option of every
+        conditional choice, to report the ones that fail."""
+        seen: set[tuple[str, str]] = set()
+        errors: list[InterpError] = []
+        settings = resolve(top, {**top, **template}, errors, fixed=True)
         scenarios = [default_values(params)[0]]
         for param in params:
             if isinstance(param.dist, Choice) and param.dist.conditional:
                 scenarios += [default_values(params, {**dict(param.condition), param.name: label})[0]
                               for label in param.dist.labels[1:]]
-        seen: set[tuple[str, str]] = set()
-        resolved: dict = {}
         for values in scenarios:
             tree = materialize(template, values)
-            namespace = {**top, **tree}
-            errors: list[InterpError] = []
-            result = resolve(namespace, namespace, errors)
-            resolved = resolved or result
-            for err in errors:
-                if (err.marker.where, err.message) not in seen:
-                    seen.add((err.marker.where, err.message))
-                    file, line = err.marker.at
-                    self.problems.append(Problem(err.marker.where, err.message, err.fix, file, line,
-                                                 err.marker.text, True))
-        return resolved
+            resolve(tree, {**top, **tree}, errors)
+        for err in errors:
+            if (err.marker.where, err.message) not in seen:
+                seen.add((err.marker.where, err.message))
+                file, line = err.marker.at
+                self.problems.append(Problem(err.marker.where, err.message, err.fix, file, line,
+                                             err.marker.text, True))
+        return settings
 
 
 def load_space(source: str | FilePath | Mapping[str, Any], overrides: Iterable[str] = (), *,

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Union
 
 from autotune.errors import UserError
+from autotune.space._frozen import freeze
 from autotune.space._tree import InterpError, materialize, resolve
 
 __all__ = [
@@ -61,12 +62,16 @@ class Choice:
     For a choice of constants the labels are the values themselves when they are primitives, else
     their positions as strings. For a choice of mappings (a conditional sub-space) each label names
     its option: the option's `name` key when it has a unique constant one, else its position.
-    `conditional` is True for a choice of mappings.
+    `conditional` is True for a choice of mappings. The options are read-only (mappings are FrozenDicts,
+    lists tuples).
     """
 
     options: tuple[Any, ...]
     labels: tuple[Label, ...]
     conditional: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", freeze(self.options))
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,9 @@ class Grid:
 
     values: tuple[Any, ...]
     labels: tuple[Label, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", freeze(self.values))
 
 
 Distribution = Union[Uniform, LogUniform, Int, QUniform, Choice, Grid]
@@ -118,9 +126,15 @@ class SearchSettings:
     time_budget: float | None = None  # seconds
     seed: int = 0
     resources: Resources = field(default_factory=Resources)
-    stop: Mapping[str, float] | None = None  # e.g. {"val_accuracy": 0.99}
+    stop: Mapping[str, float] | None = None  # metric -> target, e.g. {"val_accuracy": 0.99}
+    # metric -> "max" (the target is reached at >= target) or "min" (at <=), one per stop metric
+    stop_modes: Mapping[str, str] | None = None
     max_failures: int = 0  # retries of a failed trial, from its last checkpoint
     keep_checkpoints: int = 2  # best checkpoints kept per trial (the latest is always kept too)
+
+    def __post_init__(self) -> None:
+        for name in ("sampler_args", "scheduler_args", "stop", "stop_modes"):
+            object.__setattr__(self, name, freeze(getattr(self, name)))
 
     @property
     def multi_objective(self) -> bool:
@@ -179,8 +193,9 @@ def _json_keys(value: Any) -> Any:
 class Space:
     """A validated search space: its parameters (define-by-run order), search and export settings.
 
-    `template` is the config of the ingredient sections with markers where sampled values go; `namespace`
-    holds the top-level values that `${...}` may refer to (name, recipe, search, export).
+    `document` is the file as read, with the overrides applied (read-only: FrozenDicts and tuples). `template` is
+    the config of the ingredient sections with markers where sampled values go; `namespace` holds the top-level
+    values that `${...}` may refer to (name, recipe, search, export).
     """
 
     name: str
@@ -194,6 +209,9 @@ class Space:
     document: Mapping[str, Any]
     template: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     namespace: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "document", freeze(self.document))
 
     def config(self, values: Mapping[str, Label]) -> dict[str, Any]:
         """The nested trial config of the ingredient sections for sampled `values` (labels for choices)."""

@@ -162,16 +162,53 @@ def test_export_refuses_other_data(digits, tmp_path):
         recipe.export(str(rec.keep), other, str(tmp_path / "out"))
 
 
-def test_autotune_train_cli(tmp_path, capsys):
-    code = main(["train", str(REPO / "search_spaces" / "digits.yaml"), "--set", "train.epochs=2",
-                 "--set", "optimizer={name: sgd, lr: 0.05}", "--set", "model.arch=mlp", "--out", str(tmp_path / "out")])
+# the examples of `autotune train --help` for digits: --set inside the optimizer choice (sgd | adamw)
+HELP_EXAMPLES = [(["optimizer.lr=0.05"], "sgd", 0.05), (["optimizer.name=adamw", "optimizer.lr=3e-3"], "adamw", 3e-3)]
+
+
+@pytest.mark.parametrize("overrides, chosen, lr", HELP_EXAMPLES, ids=["lr-in-every-option", "name-picks-an-option"])
+def test_autotune_train_cli(tmp_path, capsys, overrides, chosen, lr):
+    from autotune.cli.train import EPILOG
+
+    assert f"digits.yaml {' '.join('--set ' + o for o in overrides)}" in EPILOG
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    code = main(["train", str(REPO / "search_spaces" / "digits.yaml"), *sets, "--set", "train.epochs=2",
+                 "--set", "model.arch=mlp", "--out", str(tmp_path / "out")])
     text = capsys.readouterr().out
     assert code == 0
     assert "default model.width = 16 (first option)" in text and "model.arch" not in text.split("data:")[0]
+    assert ("default optimizer = 'sgd' (first option)" in text) == (chosen == "sgd")
+    assert "lr" not in text.split("data:")[0]  # set, so no default is taken for it
     assert "epoch   2:" in text and "test: test_accuracy" in text
     card = json.loads((tmp_path / "out" / "model.json").read_text())
     assert card["arch"] == "mlp" and "test_accuracy" in card["metrics"]
+    assert card["config"]["optimizer"]["name"] == chosen and card["config"]["optimizer"]["lr"] == lr
     assert load_model(tmp_path / "out").labels == [str(i) for i in range(10)]
+
+
+RECORDED = '''\
+import autotune
+import torch
+
+CALLS = []
+
+
+@autotune.register("optimizer")
+def recorded_rmsprop(params, lr, weight_decay, **kwargs):
+    CALLS.append(lr)
+    return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
+'''
+
+
+def test_autotune_train_cli_with_a_custom_optimizer(tmp_path, capsys):
+    from autotune.space import import_custom
+
+    (tmp_path / "my_optimizers.py").write_text(RECORDED)
+    code = main(["train", str(REPO / "search_spaces" / "digits.yaml"), "--set", f"custom={tmp_path / 'my_optimizers.py'}",
+                 "--set", "optimizer={name: recorded_rmsprop, lr: 0.002}", "--set", "train.epochs=1"])
+    text = capsys.readouterr().out
+    assert code == 0 and "epoch   1:" in text and "test: test_accuracy" in text
+    assert import_custom(tmp_path / "my_optimizers.py").CALLS == [0.002]
 
 
 def test_simple_cnn_reaches_97_percent_on_shared_mnist(shared_mnist, tmp_path):

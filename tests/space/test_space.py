@@ -1,6 +1,8 @@
 """load_space on valid inputs: every distribution, conditionals, interpolation, env, overrides, numbers."""
 from __future__ import annotations
 
+import dataclasses
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -147,15 +149,79 @@ def test_overrides_set_values_and_distributions():
 
 def test_search_settings_and_fingerprint():
     text = EVERY + ("search: {metric: [val_accuracy, val_loss], trials: 9, time_budget: 1h30m, "
-                    "resources: {cpu: 2, gpu: 0.5}, stop: {val_accuracy: 0.99}}\n")
+                    "resources: {cpu: 2, gpu: 0.5}, stop: {val_accuracy: 0.99, val_loss: 0.1}}\n")
     result = space(text)
     search = result.search
     assert search.metric == ("val_accuracy", "val_loss") and search.mode == ("max", "min")
     assert search.sampler == "nsga2" and search.scheduler == "fifo" and search.multi_objective
-    assert search.time_budget == 5400 and search.resources.gpu == 0.5 and search.stop == {"val_accuracy": 0.99}
+    assert search.time_budget == 5400 and search.resources.gpu == 0.5
+    assert search.stop == {"val_accuracy": 0.99, "val_loss": 0.1}
+    assert search.stop_modes == {"val_accuracy": "max", "val_loss": "min"}  # the search modes
     assert result.fingerprint() == space(text, ("search.trials=50", "search.time_budget=10s")).fingerprint()
     assert result.fingerprint() != space(text, ("search.seed=1",)).fingerprint()
     assert result.fingerprint() != space(text, ("model.dropout=0.1",)).fingerprint()
+
+
+def test_a_stop_target_on_another_metric_says_its_direction():
+    search = space("data: {dataset: digits}\nsearch: {metric: val_accuracy, stop: {val_loss: {min: 0.05}, "
+                   "train_loss: {max: 2}, val_accuracy: {max: 0.9}}}\n").search
+    assert search.stop == {"val_loss": 0.05, "train_loss": 2.0, "val_accuracy": 0.9}
+    assert search.stop_modes == {"val_loss": "min", "train_loss": "max", "val_accuracy": "max"}
+    assert space("data: {dataset: digits}\n").search.stop is None
+
+
+def test_an_override_inside_a_choice_sets_every_option():
+    result = space(CONDITIONAL, ("optimizer.lr=0.05", "optimizer.momentum=0.5"))
+    names = [p.name for p in result.params]
+    assert names[:2] == ["optimizer", "optimizer[adamw].weight_decay"]  # lr and momentum are constants now
+    for label in ("sgd", "adamw"):
+        values = {"optimizer": label, "optimizer[adamw].weight_decay": 1e-4, "model.head": "0"}
+        assert result.config(values)["optimizer"]["lr"] == 0.05
+        assert result.config(values)["optimizer"]["momentum"] == 0.5
+    assert result.document["optimizer"]["choice"][1]["lr"] == 0.05
+
+
+def test_a_name_override_keeps_the_option_of_that_name():
+    result = space(CONDITIONAL, ("optimizer.name=adamw", "optimizer.lr=3e-3"))
+    names = [p.name for p in result.params]
+    assert names[:1] == ["optimizer.weight_decay"] and "optimizer" not in names
+    assert result.config({**result.defaults()[0]})["optimizer"]["lr"] == 3e-3
+    assert result.config(result.defaults()[0])["optimizer"]["name"] == "adamw"
+    # in either order, and at any depth: head option 1 holds the choice `hidden` (small | big)
+    other = space(CONDITIONAL, ("optimizer.lr=3e-3", "optimizer.name=adamw", "model.head.hidden.name=big"))
+    assert [p.name for p in other.params] == [*names[:1], "model.head"]
+    assert other.config({**other.defaults()[0], "model.head": "1"})["model"]["head"]["hidden"] == \
+        {"name": "big", "units": 256}
+    # a problem inside the kept option is still reported at its line in the file
+    bad = CONDITIONAL.replace("weight_decay: {loguniform: [1e-6, 1e-2]}", "weight_decay: {loguniform: [0, 1e-2]}")
+    with pytest.raises(SpaceError) as caught:
+        space(bad, ("optimizer.name=adamw",))
+    (problem,) = caught.value.problems
+    assert (problem.path, problem.line) == ("optimizer.weight_decay.loguniform", 8)
+
+
+def test_a_space_is_read_only_and_survives_pickling():
+    result = space(CONDITIONAL + "search: {sampler: {tpe: {n_startup_trials: 3}}, stop: {val_accuracy: 0.9}}\n")
+    copied = pickle.loads(pickle.dumps(result))
+    assert copied == result and copied.fingerprint() == result.fingerprint()
+    values = {"optimizer": "adamw", "optimizer[adamw].lr": 1e-3, "optimizer[adamw].weight_decay": 1e-5,
+              "model.head": "0"}
+    assert copied.config(values) == result.config(values)
+    options = result.params[0].dist.options
+    assert options[0] == {"name": "sgd", "lr": {"loguniform": (1e-3, 0.3)}, "momentum": {"uniform": (0.8, 0.99)}}
+    changes = [
+        lambda: options[0].__setitem__("name", "adam"),
+        lambda: result.document.__setitem__("name", "other"),
+        lambda: result.document["optimizer"]["choice"].append({}),
+        lambda: result.document["model"]["head"].pop("choice"),
+        lambda: result.search.sampler_args.__setitem__("n_startup_trials", 5),
+        lambda: result.search.stop.__setitem__("val_loss", 0.1),
+        lambda: setattr(result, "name", "other"),
+    ]
+    for change in changes:
+        with pytest.raises((TypeError, AttributeError, dataclasses.FrozenInstanceError)):
+            change()
+    assert hash(result.params) == hash(copied.params)
 
 
 def test_grid_size_and_sampler_args():
