@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -19,7 +20,7 @@ import pandas as pd
 from autotune import recipes
 from autotune.errors import AutotuneError, UserError
 from autotune.preflight import check_address, preflight
-from autotune.space import Space
+from autotune.space import Choice, Grid, Space
 from autotune.space import load_space as _load_space
 
 __all__ = ["fit", "load_space", "SearchFailed", "pareto_front"]
@@ -72,69 +73,70 @@ def fit(
     export: bool = True,
     if_data_changed: bool = False,
     verbose: int = 0,
+    progress_seconds: float = 10.0,
 ) -> Any:
     """Run the search the space describes and export the best model. Returns a `SearchResult`.
 
     `space` is a path, a YAML string, a dict or a loaded `Space`; `overrides` are `key.path=value` strings.
     `address` joins an existing Ray cluster ("auto" or "ray://host:port"); `storage` is a folder or URI for
-    the run (trials, checkpoints, the Optuna study, TensorBoard logs).
+    the run (trials, checkpoints, the Optuna study, TensorBoard logs). While trials run, a progress line is
+    logged at most every `progress_seconds` (<= 0: only a line per finished trial).
 
     `if_data_changed=True` is for retraining pipelines: it returns None, doing nothing, when the data is the
-    one the current canonical model was trained on; otherwise it searches in a run named after the data
-    (resumed if a previous retrain was cut short), with the current model's parameters as the first trial, and
-    promotes the new model only if it beats the current one on the new test split.
+    one the current canonical model was trained on, or data a previous retrain already searched; otherwise it
+    searches in a run named after the data (resumed if a previous retrain was cut short), with the current
+    model's parameters as the first trial, and promotes the new model only if it beats the current one on the
+    new test split.
     """
     from autotune.engine import search
     from autotune.engine.result import SearchResult
 
     space = load_space(space, overrides)
     recipe = recipes.load(space.recipe, space.base_dir)
-    defaults, _ = space.defaults()
-    data = recipe.load_data(space.config(defaults).get("data", {}))
+    loads = _DataLoads(space, recipe)
+    data = loads.get(None)
     preflight(space, recipe, data, export=export)  # export.dir writable; every searched model builds and fits
     check_address(address)  # ray.init retries an unreachable address for minutes
-    shared = _data_is_shared(space, recipe)
+    if loads.keys:
+        log.warning("data.%s is searched: each trial loads its own data", ", data.".join(loads.keys))
     warm_start: list[dict[str, Any]] = []
     if if_data_changed:
-        retrain = _retrain_plan(space, data, storage)
+        retrain = _retrain_plan(space, loads, storage)
         if retrain is None:
             return None
         space, warm_start, resume = retrain
     options = search.RunOptions(
         storage=storage, address=address, num_cpus=num_cpus, num_gpus=num_gpus,
-        resume=resume, restart=restart, verbose=verbose,
+        resume=resume, restart=restart, verbose=verbose, progress_seconds=progress_seconds,
     )
     started_ray = not search.ray_running()
     try:
-        grid, run_dir, seconds, interrupted = search.run_search(
-            space, options, data=data if shared else None, warm_start=warm_start
+        grid, where, seconds, interrupted = search.run_search(
+            space, options, data=None if loads.keys else data, warm_start=warm_start
         )
-        trials = pd.DataFrame(search.trial_rows(grid, space))
+        trials = _trials_frame(search.trial_rows(grid, space), space)
         best = search.best_checkpoint(grid, space)
-        if best is None:
+        if best is None and not interrupted:
             raise SearchFailed(_failure_text(trials))
-        best_result, checkpoint, best_metrics = best
-        params = dict(best_result.config)
         result = SearchResult(
-            name=space.name,
-            run_dir=run_dir,
-            metric=space.search.metric,
-            mode=space.search.mode,
-            best_trial_id=Path(best_result.path).name.removeprefix("trial_"),
-            best_params=params,
-            best_config=space.config(params),
-            best_metrics={k: float(v) for k, v in best_metrics.items()
-                          if isinstance(v, (int, float)) and not isinstance(v, bool)},
-            trials=trials,
-            seconds=seconds,
-            interrupted=interrupted,
+            name=space.name, run_dir=where.state, metric=space.search.metric, mode=space.search.mode,
+            best_trial_id=None, best_params={}, best_config={}, best_metrics={}, trials=trials, seconds=seconds,
+            interrupted=interrupted, run_uri=where.experiment if where.remote else None,
         )
+        if best is not None:
+            best_result, checkpoint, best_metrics = best
+            result.best_trial_id = Path(best_result.path).name.removeprefix("trial_")
+            result.best_params = dict(best_result.config)
+            result.best_config = space.config(result.best_params)
+            result.best_metrics = {k: float(v) for k, v in best_metrics.items()
+                                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
         if space.search.multi_objective:
             result.pareto = pareto_front(trials, space.search.metric, space.search.mode)
-        if export and not interrupted:
+        if export and best is not None and not interrupted:
             with checkpoint.as_directory() as checkpoint_dir:
-                _export(space, recipe, data, Path(checkpoint_dir), result)
+                _export(space, recipe, loads, Path(checkpoint_dir), result)
         _write_summary(result)
+        search.publish_state(where)
         return result
     finally:
         if started_ray:
@@ -147,15 +149,73 @@ def current_card(space: Space) -> dict[str, Any] | None:
     return json.loads(card.read_text()) if card.is_file() else None
 
 
-def _retrain_plan(space: Space, data: Any, storage: str) -> tuple[Space, list[dict[str, Any]], bool] | None:
-    """(space renamed after the data, warm-start points, resume?) or None when the data has not changed."""
+class _DataLoads:
+    """The recipe's data, loaded once per distinct setting of the searched data keys that change what is loaded
+    (`keys`: e.g. `val_fraction`, an image folder's `image_size`; not the recipe's TRAINING_ONLY_DATA_KEYS)."""
+
+    def __init__(self, space: Space, recipe: Any) -> None:
+        self.recipe = recipe
+        self.base = space.config(space.defaults()[0]).get("data", {})
+        training_only = set(getattr(recipe, "TRAINING_ONLY_DATA_KEYS", ()))
+        self.keys = sorted(_searched_data_keys(space) - training_only)
+        self._loaded: dict[str, Any] = {}
+
+    def settings(self, config: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The searched loading keys' values in a resolved trial config (missing ones: the space's defaults)."""
+        data = (config or {}).get("data", {})
+        return {k: data.get(k, self.base.get(k)) for k in self.keys}
+
+    def get(self, config: Mapping[str, Any] | None) -> Any:
+        """The data as the trial (or model) of the resolved `config` loaded it: the space's data settings with
+        that config's values of the searched loading keys (None: the space's defaults)."""
+        settings = self.settings(config)
+        key = json.dumps(settings, sort_keys=True, default=repr)
+        if key not in self._loaded:
+            self._loaded[key] = self.recipe.load_data({**self.base, **settings})
+        return self._loaded[key]
+
+
+def _searched_data_keys(space: Space) -> set[str]:
+    """The keys of the data section that a trial may set to another value than the defaults' (`data.size`,
+    `data.transform[a].x` -> size, transform; a choice of whole data sections: every key of its options)."""
+    keys: set[str] = set()
+    for param in space.params:
+        head, _, rest = param.name.partition(".")
+        if head != "data" and not head.startswith("data["):
+            continue
+        if rest:
+            keys.add(rest.split(".")[0].split("[")[0])
+        dist = param.dist
+        options = dist.options if isinstance(dist, Choice) else dist.values if isinstance(dist, Grid) else ()
+        keys |= {k for option in options if isinstance(option, Mapping) for k in option}
+    return keys
+
+
+def _retrain_seed(seed: int, fingerprint: str) -> int:
+    """A retrain's sampler seed: from search.seed and the data, so it does not replay the first search's trials."""
+    return int(hashlib.sha256(f"{seed}:{fingerprint}".encode()).hexdigest()[:8], 16)
+
+
+def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space, list[dict[str, Any]], bool] | None:
+    """(space renamed after the data, warm-start points, resume?) or None when there is nothing to do: the data
+    is the current model's, or a previous run searched it already (the model card's `history`)."""
+    from autotune.engine import search
+
+    card = current_card(space)
+    data = loads.get(card.get("config") if card else None)  # loaded as the current model's was: its searched keys
     fingerprint = str(getattr(data, "fingerprint", "") or "")
     if not fingerprint:
         raise UserError(f"recipe {space.recipe!r} gives its data no fingerprint: --if-data-changed cannot compare it")
-    card = current_card(space)
     if card and card.get("data_fingerprint") == fingerprint:
         log.info("The data is unchanged (fingerprint %s) since %s was trained: nothing to do.",
                  fingerprint[:12], space.export.dir)
+        return None
+    tried = [h for h in (card or {}).get("history", []) if h.get("data_fingerprint") == fingerprint]
+    if tried:
+        last = tried[-1]
+        verdict = "promoted" if last.get("promoted") else "not promoted"
+        log.info("The data (fingerprint %s) was searched already (run %s, %s): its model was %s (%s). Nothing to do.",
+                 fingerprint[:12], last.get("run", "?"), last.get("created", "?"), verdict, last.get("reason", ""))
         return None
     names = {p.name for p in space.params}
     warm = [{k: v for k, v in card.get("params", {}).items() if k in names}] if card else []
@@ -163,19 +223,19 @@ def _retrain_plan(space: Space, data: Any, storage: str) -> tuple[Space, list[di
              fingerprint[:12], (card or {}).get("data_fingerprint", "none")[:12],
              ", starting from the current model's configuration" if warm and warm[0] else "")
     promote = "if_better" if space.export.promote == "always" else space.export.promote
-    space = replace(space, name=f"{space.name}-data-{fingerprint[:8]}", export=replace(space.export, promote=promote))
-    resume = "://" not in storage and (Path(storage).expanduser() / space.name / "tuner.pkl").exists()
-    return space, [w for w in warm if w], resume
+    space = replace(
+        space, name=f"{space.name}-data-{fingerprint[:8]}",
+        search=replace(space.search, seed=_retrain_seed(space.search.seed, fingerprint)),
+        export=replace(space.export, promote=promote),
+    )
+    return space, [w for w in warm if w], search.holds_search(storage, space.name)
 
 
-def _data_is_shared(space: Space, recipe: Any) -> bool:
-    """One load of the data serves every trial unless the search samples a key that changes what is loaded."""
-    training_only = set(getattr(recipe, "TRAINING_ONLY_DATA_KEYS", ()))
-    searched = {p.name.split(".", 1)[1] for p in space.params if p.name.startswith("data.")}
-    loading = sorted(searched - training_only)
-    if loading:
-        log.warning("data.%s is searched: each trial loads its own data", ", data.".join(loading))
-    return not loading
+def _trials_frame(rows: list[dict[str, Any]], space: Space) -> pd.DataFrame:
+    """The trials as a DataFrame, with its columns even when no trial started (a search interrupted at once)."""
+    columns = ["trial_id", "status", "epochs", "stopped_early", *space.search.metric, "seconds", "node_id", "error",
+               "path"]
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
 
 
 def _failure_text(trials: pd.DataFrame) -> str:
@@ -193,9 +253,14 @@ def _top_trials(result: Any, k: int = 5) -> list[dict[str, Any]]:
     return json.loads(ranked[columns].to_json(orient="records"))
 
 
-def _export(space: Space, recipe: Any, data: Any, checkpoint_dir: Path, result: Any) -> None:
+def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, result: Any) -> None:
+    """Export the best checkpoint. The new model is written and tested with the data its trial loaded. The
+    current model (`promote: if_better`) is tested on that same data, or, when the search samples data keys that
+    change what is loaded (e.g. an image size) and its values differ, on the same data loaded with its own
+    values: the same test images, each as its model takes them. The card says which."""
     from autotune.engine.export import export_model, library_versions
 
+    data = loads.get(result.best_config)
     card = {
         "name": space.name,
         "recipe": space.recipe,
@@ -210,12 +275,21 @@ def _export(space: Space, recipe: Any, data: Any, checkpoint_dir: Path, result: 
         "top_trials": _top_trials(result),
         **({"pareto": json.loads(json.dumps(result.pareto, default=str))} if result.pareto else {}),
         "run_dir": str(result.run_dir),
+        **({"run_uri": result.run_uri} if result.run_uri else {}),
         "versions": library_versions(),
     }
+    current = current_card(space)
+    new, old = loads.settings(result.best_config), loads.settings(current.get("config") if current else None)
+    differing = [k for k in loads.keys if new[k] != old[k]]
+    current_data = loads.get(current.get("config")) if current and differing else data
+    compared_on = "on the same test split" if not differing else "on the same test images, each model with its own " + (
+        ", ".join(f"data.{k} (new {new[k]!r}, current {old[k]!r})" for k in differing))
     decision = export_model(
         Path(space.export.dir),
         write=lambda out: recipe.export(str(checkpoint_dir), data, str(out)),
         evaluate=lambda model_dir: recipe.evaluate(str(model_dir), data),
+        evaluate_current=lambda model_dir: recipe.evaluate(str(model_dir), current_data),
+        compared_on=compared_on,
         card=card,
         metric=space.search.metric[0],
         mode=space.search.mode[0],

@@ -42,7 +42,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _resume_command(args: argparse.Namespace) -> str:
-    words = ["autotune", "run", args.space, *[f"--set={o}" for o in args.overrides], "--resume"]
+    """The command that continues this run: the same space, overrides and options, with --resume (a retrain,
+    --if-data-changed, resumes its run by itself)."""
+    words = ["autotune", "run", args.space, *[f"--set={o}" for o in args.overrides]]
+    if args.storage != "runs":
+        words += ["--storage", args.storage]
+    if args.address:
+        words += ["--address", args.address]
+    if args.num_cpus is not None:
+        words += ["--num-cpus", str(args.num_cpus)]
+    if args.num_gpus is not None:
+        words += ["--num-gpus", f"{args.num_gpus:g}"]
+    if args.no_export:
+        words.append("--no-export")
+    words.append("--if-data-changed" if args.if_data_changed else "--resume")
     return " ".join(shlex.quote(w) for w in words)
 
 
@@ -67,15 +80,27 @@ def _run(args: argparse.Namespace) -> int:
     if not args.if_data_changed:
         print(f"Searching {space.name!r}: {space.search.trials} trials, sampler {space.search.sampler}, "
               f"scheduler {space.search.scheduler}, metric {'/'.join(space.search.metric)}", flush=True)
-    result = fit(
-        space, storage=args.storage, address=args.address, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
-        resume=args.resume, restart=args.restart, export=not args.no_export, verbose=args.verbose,
-        if_data_changed=args.if_data_changed,
-    )
-    if result is None:  # --if-data-changed and the data is the current model's
+    try:
+        result = fit(
+            space, storage=args.storage, address=args.address, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
+            resume=args.resume, restart=args.restart, export=not args.no_export, verbose=args.verbose,
+            if_data_changed=args.if_data_changed,
+        )
+    except KeyboardInterrupt:  # a second Ctrl-C while Ray stops the trials, or one before the search started
+        from autotune.engine.search import holds_search
+
+        print("\nThe search was interrupted.")
+        if args.if_data_changed or holds_search(args.storage, space.name):
+            print(f"Resume with: {_resume_command(args)}")
+        return 130
+    if result is None:  # --if-data-changed and the data is the current model's (or was tried already)
         return 0
     print()
-    print(format_summary(result))
+    if result.best_trial_id is None:  # interrupted before any trial saved a checkpoint
+        print(f"The search was interrupted before any trial finished an epoch ({len(result.trials)} started). "
+              f"Run: {result.run_uri or result.run_dir}")
+    else:
+        print(format_summary(result))
     if result.interrupted:
         print(f"\nResume with: {_resume_command(args)}")
         return 130

@@ -93,6 +93,14 @@ def _prune(target: Path) -> None:
         shutil.rmtree(partial, ignore_errors=True)
 
 
+def _current_card(target: Path) -> dict[str, Any] | None:
+    """The canonical model's card; None when there is none, or it cannot be read (the export replaces it)."""
+    try:
+        return json.loads((target / CARD).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def export_model(
     target: Path,
     *,
@@ -102,12 +110,16 @@ def export_model(
     metric: str,
     mode: str,
     promote: str,
+    evaluate_current: Callable[[Path], dict[str, float]] | None = None,
+    compared_on: str = "on the same test split",
 ) -> dict[str, Any]:
     """Write a new version with `write(dir) -> card fields`, measure it with `evaluate(dir)`, then promote it.
 
     `promote`: "always" replaces the canonical model; "if_better" replaces it only when the new model beats
-    the current one on the same test split (both measured now by `evaluate`); "never" exports only when there
-    is no canonical model yet. Returns the decision (also written into the new version's card).
+    the current one, measured now by `evaluate_current` (default: `evaluate`), `compared_on` saying on what
+    data; "never" exports only when there is no canonical model yet. Returns the decision (also written into
+    the new version's card). The canonical model's card keeps a `history` of every export to `target` (its
+    version, data fingerprint, run, decision), promoted or not: a retraining job skips data already tried.
     """
     target = Path(target).expanduser().absolute()
     try:
@@ -127,14 +139,21 @@ def export_model(
         stage.mkdir()
         fields = write(stage)
         test = evaluate(stage)
-        decision = _decide(target, evaluate, test, metric, mode, promote)
+        decision = _decide(target, evaluate_current or evaluate, test, metric, mode, promote, compared_on)
+        current = _current_card(target)
         payload = {**card, **fields, "test_metrics": test, "promotion": decision, "version": name}
-        _write_json(stage / CARD, payload)
+        entry = {"version": name, "created": card.get("created"), "data_fingerprint": payload.get("data_fingerprint"),
+                 "run": card.get("run_uri") or card.get("run_dir"), "promoted": decision["promoted"],
+                 "reason": decision["reason"]}
+        history = [*(current or {}).get("history", []), entry]
+        _write_json(stage / CARD, {**payload, "history": history})
         _fsync_tree(stage)
         version = stage.with_name(name)
         os.replace(stage, version)
         if decision["promoted"]:
             _point(target, version)
+        elif current is not None:  # the current model stays, and records what was tried
+            _write_json(target.resolve() / CARD, {**current, "history": history})
         _prune(target)
         decision["version_dir"] = str(version) if version.exists() else None
         return {**decision, "test_metrics": test}
@@ -149,6 +168,7 @@ def _decide(
     metric: str,
     mode: str,
     promote: str,
+    compared_on: str,
 ) -> dict[str, Any]:
     has_current = target.exists() and (target / CARD).exists()
     if not has_current:
@@ -174,5 +194,5 @@ def _decide(
         "metric": name,
         "new": new_value,
         "current": old_value,
-        "reason": f"new {name}={new_value:.4f} is {verdict} the current model's {old_value:.4f} on the same test split",
+        "reason": f"new {name}={new_value:.4f} is {verdict} the current model's {old_value:.4f} {compared_on}",
     }

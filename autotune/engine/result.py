@@ -16,6 +16,9 @@ class SearchResult:
 
     `trials` has one row per trial: `trial_id`, `status`, `epochs`, `stopped_early`, the metric columns (best
     value over the trial's epochs), `seconds`, `error`, and one column per sampled parameter (`p:<name>`).
+    `run_dir` is the local folder of the run (with a URI storage, the local mirror of autotune's own state:
+    the Optuna study, summary.json, trials.csv; the trials themselves are at `run_uri`). A search interrupted
+    before any trial saved a checkpoint has no best trial: `best_trial_id` is None, the best_* fields empty.
     """
 
     name: str
@@ -33,6 +36,7 @@ class SearchResult:
     pareto: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
+    run_uri: str | None = None
 
     @property
     def num_errors(self) -> int:

@@ -6,18 +6,20 @@ then hands the best checkpoint to `autotune.engine.export`.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 import shutil
 import time
+import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from autotune.errors import UserError
-from autotune.space.types import Int, Space
+from autotune.space.types import Choice, Grid, Int, Space, default_values
 
 # Quiet Ray before it is imported: no usage stats, no experiment banner, no sync warnings.
 for _key, _value in {
@@ -29,6 +31,7 @@ for _key, _value in {
     os.environ.setdefault(_key, _value)
 
 import optuna  # noqa: E402
+import pyarrow.fs  # noqa: E402
 import ray  # noqa: E402
 from ray import tune  # noqa: E402
 from ray.tune.schedulers import (  # noqa: E402
@@ -43,7 +46,7 @@ from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 
 from autotune.engine.optuna_space import DefineByRun, make_sampler  # noqa: E402
 
-__all__ = ["RunOptions", "run_search", "trial_rows"]
+__all__ = ["RunOptions", "RunLocation", "run_location", "holds_search", "publish_state", "run_search", "trial_rows"]
 
 log = logging.getLogger("autotune")
 
@@ -59,6 +62,37 @@ class RunOptions:
     resume: bool = False
     restart: bool = False
     verbose: int = 0
+    progress_seconds: float = 10.0  # a progress line while trials run, at most this often; <= 0: none
+
+
+@dataclass(frozen=True)
+class RunLocation:
+    """Where a run lives. Ray's experiment folder `experiment` (trials, checkpoints, TensorBoard logs) is
+    `storage/name`, a local path or a URI. `state` is the local folder of autotune's own state (study.db,
+    space.fingerprint, summary.json, trials.csv): the experiment folder itself for a local storage, a mirror under
+    `~/.cache/autotune/runs/` for a URI, copied into the URI at the end of the search (`publish_state`)."""
+
+    storage: str
+    name: str
+    state: Path
+
+    @property
+    def experiment(self) -> str:
+        return f"{self.storage}/{self.name}"
+
+    @property
+    def remote(self) -> bool:
+        return "://" in self.storage
+
+
+def run_location(storage: str, name: str) -> RunLocation:
+    """The run folders of the search `name` in `storage` (a folder, or a URI such as s3://bucket/runs)."""
+    if "://" not in storage:
+        folder = Path(storage).expanduser().resolve()
+        return RunLocation(str(folder), name, folder / name)
+    scheme, rest = storage.split("://", 1)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "autotune" / "runs"
+    return RunLocation(storage.rstrip("/"), name, cache / scheme / rest.strip("/") / name)
 
 
 class _Searcher(OptunaSearch):
@@ -72,52 +106,118 @@ class _TargetStopper(tune.Stopper, tune.Callback):
     """`search.stop: {metric: target}`: once a trial reaches every target, the whole search stops.
 
     The trial that reached it stops first; the others stop once its checkpoint is saved (stopping everything
-    at the same step would drop that checkpoint: the best one).
+    at the same step would drop that checkpoint: the best one). Ray may hold copies of this object (a resumed
+    search unpickles one as its stopper and another as a callback): they share their state through `token`.
     """
 
+    _states: ClassVar[dict[str, dict[str, Any]]] = {}
+
     def __init__(self, targets: dict[str, float], modes: dict[str, str]) -> None:
-        self.targets, self.modes = targets, modes
-        self.reached: str | None = None
-        self.saved = False
+        self.targets, self.modes = targets, modes  # metric -> target, and "max" (reached at >=) or "min" (<=)
+        self.token = uuid.uuid4().hex
+
+    @property
+    def _state(self) -> dict[str, Any]:
+        return self._states.setdefault(self.token, {"reached": None, "saved": False})
 
     def _hit(self, metric: str, value: float | None) -> bool:
         if value is None:
             return False
         target = self.targets[metric]
-        return value <= target if self.modes.get(metric) == "min" else value >= target
+        return value <= target if self.modes[metric] == "min" else value >= target
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        if self.reached is None and all(self._hit(m, result.get(m)) for m in self.targets):
-            self.reached = trial_id
-        return self.reached is not None
+        if self._state["reached"] is None and all(self._hit(m, result.get(m)) for m in self.targets):
+            self._state["reached"] = trial_id
+        return self._state["reached"] is not None
 
     def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
-        self.saved = self.saved or trial.trial_id == self.reached
+        self._state["saved"] = self._state["saved"] or trial.trial_id == self._state["reached"]
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.saved = self.saved or trial.trial_id == self.reached
+        self._state["saved"] = self._state["saved"] or trial.trial_id == self._state["reached"]
 
     def stop_all(self) -> bool:
-        return self.saved
+        return self._state["saved"]
+
+    def reached_in(self, grid: Any) -> bool:
+        """Whether a trial of `grid` reached every target (the copy of this stopper that a resumed run uses
+        is Ray's, unpickled from the run: this one never sees its results)."""
+        for result in grid:
+            history = result.metrics_dataframe
+            if history is None or not set(self.targets) <= set(history.columns):
+                continue
+            for row in history[list(self.targets)].to_dict("records"):
+                if all(self._hit(m, row[m]) for m in self.targets):
+                    return True
+        return False
 
 
 class _Progress(tune.Callback):
-    """One line per finished trial: its metric, epochs run and the best so far."""
+    """What the user sees while trials run: a line per finished trial (its metric, epochs run, the best so far)
+    and, at most every `interval` seconds and only when something changed, one line on the trials running:
+    their epoch and metric, finished/total, the best so far, the time elapsed."""
 
-    def __init__(self, metric: str, mode: str, total: int) -> None:
-        self.metric, self.mode, self.total = metric, mode, total
+    SHOWN = 4  # running trials named in a live line; the others are counted
+
+    def __init__(self, metric: str, mode: str, total: int, interval: float) -> None:
+        self.metric, self.mode, self.total, self.interval = metric, mode, total, interval
         self.done = 0
         self.best: float | None = None
+        self.started = self.shown_at = time.monotonic()
+        self.shown: tuple[int, str] = (0, "")
+        self.counted = False
 
     def _better(self, value: float) -> bool:
         return self.best is None or (value > self.best if self.mode == "max" else value < self.best)
+
+    def _best_of(self, trial: Any) -> float | None:
+        value = (trial.metric_analysis.get(self.metric) or {}).get(self.mode)
+        return value if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+    def setup(self, **info: Any) -> None:  # also when a search is resumed (this object is then Ray's copy)
+        self.started = self.shown_at = time.monotonic()
+        self.counted = False
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        if self.counted:
+            return
+        self.counted = True  # a resumed search starts with the trials it finished before
+        finished = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
+        self.done = len(finished)
+        for trial in finished:
+            value = self._best_of(trial)
+            if value is not None and self._better(value):
+                self.best = value
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        now = time.monotonic()
+        running = [t for t in trials if t.status == "RUNNING"]
+        if self.interval <= 0 or now - self.shown_at < self.interval or not running:
+            return
+        parts = []
+        for trial in running[: self.SHOWN]:
+            result = trial.last_result or {}
+            value, epoch = result.get(self.metric), result.get("training_iteration")
+            shown = f"epoch {epoch} {self.metric}={value:.4f}" if isinstance(value, (int, float)) and epoch else "starting"
+            parts.append(f"{trial.trial_id} {shown}")
+        more = f", +{len(running) - self.SHOWN} more" if len(running) > self.SHOWN else ""
+        pending = sum(t.status == "PENDING" for t in trials)
+        best = "-" if self.best is None else f"{self.best:.4f}"
+        state = (f"{len(running)} running ({', '.join(parts)}{more})" + (f", {pending} pending" if pending else "")
+                 + f", best {best}")
+        if (self.done, state) == self.shown:
+            return
+        self.shown, self.shown_at = (self.done, state), now
+        log.info("[%d/%d] %.0fs: %s", self.done, self.total, now - self.started, state)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.done += 1
         result = trial.last_result or {}
         value = result.get(self.metric)
-        if value is not None and self._better(value):
-            self.best = value
+        best_of_trial = self._best_of(trial)
+        if best_of_trial is not None and self._better(best_of_trial):
+            self.best = best_of_trial
         shown = "-" if value is None else f"{value:.4f}"
         best = "-" if self.best is None else f"{self.best:.4f}"
         log.info(
@@ -141,13 +241,24 @@ def _error_line(trial: Any) -> str:
     return lines[-1].strip() if lines else "unknown error"
 
 
+def _epochs(space: Space, values: dict[str, Any]) -> int:
+    return int(space.config(values).get("train", {}).get("epochs", 1))
+
+
 def max_epochs(space: Space) -> int:
-    """The most epochs a trial can run (`train.epochs`, or the top of its range when searched)."""
-    for param in space.params:
-        if param.name == "train.epochs" and isinstance(param.dist, Int):
-            return param.dist.high
+    """The most epochs any trial can run: over the top of a searched `train.epochs` range and every option of
+    every choice or grid (`epochs: {choice: [5, 10]}`, or `train:` options with epochs of their own)."""
     defaults, _ = space.defaults()
-    return int(space.config(defaults).get("train", {}).get("epochs", 1))
+    most = _epochs(space, defaults)
+    for param in space.params:
+        if isinstance(param.dist, (Choice, Grid)):
+            for label in param.dist.labels:
+                values, _ = default_values(space.params, {**dict(param.condition), param.name: label})
+                most = max(most, _epochs(space, values))
+        elif isinstance(param.dist, Int):
+            values, _ = default_values(space.params, {**dict(param.condition), param.name: param.dist.high})
+            most = max(most, _epochs(space, values))
+    return most
 
 
 def make_scheduler(space: Space) -> TrialScheduler:
@@ -205,12 +316,6 @@ def _trial_dirname(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def _storage(options: RunOptions) -> str:
-    if "://" in options.storage:
-        return options.storage
-    return str(Path(options.storage).expanduser().resolve())
-
-
 def _init_ray(space: Space, options: RunOptions) -> None:
     if ray.is_initialized():
         return
@@ -253,11 +358,19 @@ def _searcher(space: Space, run_dir: Path, warm_start: list[dict[str, Any]]) -> 
     return searcher
 
 
+def _largest_node() -> dict[str, float]:
+    """The most CPUs and GPUs one live node of the Ray cluster offers (a trial runs on one node)."""
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    return {kind: max((float(n.get(kind, 0)) for n in nodes), default=0.0) for kind in ("CPU", "GPU")}
+
+
 def _resources(space: Space, options: RunOptions) -> dict[str, float]:
-    """The trial's resources; a GPU share on a local Ray without a GPU falls back to the CPU, with a warning."""
+    """The trial's resources, checked against the largest node (a trial never spans nodes); a GPU share on a
+    local Ray without a GPU falls back to the CPU, with a warning."""
     cpu, gpu = space.search.resources.cpu, space.search.resources.gpu
-    available = ray.cluster_resources().get("GPU", 0)
-    if gpu > 0 and available == 0:
+    largest = _largest_node()
+    where = f"the Ray cluster at {options.address!r}" if options.address else "the local Ray"
+    if gpu > 0 and largest["GPU"] == 0:
         if options.address:
             raise UserError(
                 f"search.resources.gpu is {gpu} but the Ray cluster at {options.address!r} has no GPU; "
@@ -265,8 +378,17 @@ def _resources(space: Space, options: RunOptions) -> dict[str, float]:
             )
         log.warning("search.resources.gpu is %s but this machine has no GPU: the trials run on the CPU", gpu)
         gpu = 0.0
-    if gpu > available > 0:
-        raise UserError(f"search.resources.gpu is {gpu} but the largest Ray offers is {available} GPU(s)")
+    if gpu > largest["GPU"]:
+        raise UserError(
+            f"search.resources.gpu is {gpu} but the largest node of {where} has {largest['GPU']:g} GPU(s): "
+            f"a trial runs on one node; lower search.resources.gpu"
+        )
+    if cpu > largest["CPU"]:
+        raise UserError(
+            f"search.resources.cpu is {cpu} but the largest node of {where} has {largest['CPU']:g} CPU(s): "
+            f"a trial runs on one node; lower search.resources.cpu"
+            + ("" if options.address else " or raise --num-cpus")
+        )
     return {"cpu": cpu, "gpu": gpu}
 
 
@@ -292,64 +414,112 @@ def _trainable(space: Space, data: Any, resources: dict[str, float]) -> Any:
     return tune.with_resources(tune.with_parameters(_trial, space=space, data=data), resources)
 
 
-def _run_dir_state(space: Space, options: RunOptions, run_dir: Path) -> bool:
-    """Whether to resume; refuses to mix a new search into an existing run without --resume/--restart."""
-    exists = run_dir.exists() and any(run_dir.iterdir())
-    if options.restart and exists:
-        shutil.rmtree(run_dir)
-        return False
+def _filesystem(location: str) -> tuple[Any, str]:
+    """(pyarrow file system, path in it) of a local path or a URI, as Ray opens its storage."""
+    if "://" in location:
+        return pyarrow.fs.FileSystem.from_uri(location)
+    return pyarrow.fs.LocalFileSystem(), location
+
+
+def _saved_trials(experiment: str) -> list[dict[str, Any]]:
+    """The trials (id, status, ...) of the newest experiment state Ray saved in `experiment`; [] when none."""
+    fs, path = _filesystem(experiment)
+    files = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
+    names = {Path(f.path).name: f.path for f in files if f.type == pyarrow.fs.FileType.File}
+    states = sorted(n for n in names if n.startswith("experiment_state-") and n.endswith(".json"))
+    if "tuner.pkl" not in names or not states:
+        return []
+    with fs.open_input_stream(names[states[-1]]) as stream:
+        return [json.loads(trial) for trial, _ in json.loads(stream.read()).get("trial_data", [])]
+
+
+def holds_search(storage: str, name: str) -> bool:
+    """Whether the run `name` in `storage` holds a search to resume: Ray saved its state with at least one
+    trial. A run stopped before its first trial (a bad setting, an unreachable cluster) holds none."""
+    return bool(_saved_trials(run_location(storage, name).experiment))
+
+
+def _clear(where: RunLocation) -> None:
+    """Delete a run: Ray's experiment folder and autotune's state."""
+    fs, path = _filesystem(where.experiment)
+    if fs.get_file_info(path).type == pyarrow.fs.FileType.Directory:
+        fs.delete_dir(path)
+    shutil.rmtree(where.state, ignore_errors=True)
+
+
+def _prepare_run(space: Space, options: RunOptions, where: RunLocation) -> bool:
+    """Whether to resume. Refuses to mix a new search into an existing run without --resume/--restart; a run
+    folder that holds no trial yet (a failure before the first trial) counts as absent, and is cleared."""
+    exists = bool(_saved_trials(where.experiment))
+    if options.restart or not exists:
+        _clear(where)
     if not exists:
         if options.resume:
-            raise UserError(f"there is no run to resume at {run_dir}; run without --resume to start it")
+            raise UserError(f"there is no run to resume at {where.experiment}; run without --resume to start it")
+        return False
+    if options.restart:
         return False
     if not options.resume:
         raise UserError(
-            f"a run named {space.name!r} already exists at {run_dir}; pass --resume to continue it or "
+            f"a run named {space.name!r} already exists at {where.experiment}; pass --resume to continue it or "
             f"--restart to delete it and start again"
         )
-    if not tune.Tuner.can_restore(str(run_dir)):
-        raise UserError(f"{run_dir} holds no resumable search (it stopped before its first trial); use --restart")
-    recorded = run_dir / "space.fingerprint"
+    recorded = where.state / "space.fingerprint"
+    if not (where.state / "study.db").is_file():
+        raise UserError(
+            f"the run at {where.experiment} cannot be resumed here: its Optuna study ({where.state / 'study.db'}) "
+            f"is missing (resume it where it was started), or use --restart"
+        )
     if recorded.exists() and recorded.read_text().strip() != space.fingerprint():
         raise UserError(
-            f"the search space changed since {run_dir} was started; a resumed search must be the same search. "
-            f"Undo the change, or use --restart (or another `name:`) to start a new search"
+            f"the search space changed since {where.experiment} was started; a resumed search must be the same "
+            f"search. Undo the change, or use --restart (or another `name:`) to start a new search"
         )
     return True
 
 
-def run_search(space: Space, options: RunOptions, *, data: Any, warm_start: list[dict[str, Any]] = ()) -> tuple[Any, Path, float, bool]:
-    """Run the trials. Returns (Ray's ResultGrid, the run dir, seconds, whether the search was interrupted)."""
-    storage = _storage(options)
-    local = "://" not in storage
-    run_dir = Path(storage) / space.name if local else Path(storage.split("://", 1)[1]) / space.name
-    resume = _run_dir_state(space, options, run_dir) if local else options.resume
-    if local:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "space.fingerprint").write_text(space.fingerprint() + "\n")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    scheduler = make_scheduler(space)  # before Ray starts: its arguments may be wrong
-    _init_ray(space, options)
+def publish_state(where: RunLocation) -> None:
+    """Copy autotune's state of a run kept in a URI storage into it, beside Ray's (no-op for a local run)."""
+    if not where.remote:
+        return
+    fs, path = _filesystem(where.experiment)
+    for name in ("space.fingerprint", "study.db", "summary.json", "trials.csv"):
+        if (where.state / name).is_file():
+            pyarrow.fs.copy_files(str(where.state / name), f"{path}/{name}",
+                                  source_filesystem=pyarrow.fs.LocalFileSystem(), destination_filesystem=fs)
 
+
+def run_search(
+    space: Space, options: RunOptions, *, data: Any, warm_start: list[dict[str, Any]] = ()
+) -> tuple[Any, RunLocation, float, bool]:
+    """Run the trials. Returns (Ray's ResultGrid, where the run is, seconds, whether the search was interrupted)."""
+    where = run_location(options.storage, space.name)
+    scheduler = make_scheduler(space)  # before anything is written: its arguments may be wrong
+    resume = _prepare_run(space, options, where)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _init_ray(space, options)
     trainable = _trainable(space, data, _resources(space, options))
+    where.state.mkdir(parents=True, exist_ok=True)
+    (where.state / "space.fingerprint").write_text(space.fingerprint() + "\n")
     metric, mode = space.search.metric[0], space.search.mode[0]
-    stopper = (
-        _TargetStopper(dict(space.search.stop), dict(zip(space.search.metric, space.search.mode)))
-        if space.search.stop
-        else None
-    )
-    progress = _Progress(metric, mode, space.search.trials)
+    stopper = _TargetStopper(dict(space.search.stop), dict(space.search.stop_modes)) if space.search.stop else None
+    progress = _Progress(metric, mode, space.search.trials, options.progress_seconds)
     start = time.perf_counter()
     if resume:
-        log.info("resuming the search in %s", run_dir)
-        tuner = tune.Tuner.restore(str(run_dir), trainable, resume_errored=True)
+        log.info("resuming the search in %s", where.experiment)
+        # Trials that failed on their own stay failed (run again, they would fail again and count twice);
+        # unfinished ones (running or pending when the search was killed or interrupted) continue.
+        tuner = tune.Tuner.restore(
+            where.experiment, trainable,
+            _resume_config=tune.ResumeConfig(errored=tune.ResumeConfig.ResumeType.SKIP),
+        )
     else:
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
                 metric=metric,
                 mode=mode,
-                search_alg=_searcher(space, run_dir, list(warm_start)),
+                search_alg=_searcher(space, where.state, list(warm_start)),
                 scheduler=scheduler,
                 num_samples=space.search.trials,
                 time_budget_s=space.search.time_budget,
@@ -358,7 +528,7 @@ def run_search(space: Space, options: RunOptions, *, data: Any, warm_start: list
             ),
             run_config=tune.RunConfig(
                 name=space.name,
-                storage_path=storage,
+                storage_path=where.storage,
                 stop=stopper,
                 callbacks=[progress, stopper] if stopper else [progress],
                 verbose=2 if options.verbose > 1 else 1 if options.verbose else 0,
@@ -372,14 +542,16 @@ def run_search(space: Space, options: RunOptions, *, data: Any, warm_start: list
         )
     grid = tuner.fit()
     seconds = time.perf_counter() - start
-    # Ctrl-C (Ray catches SIGINT) leaves trials neither TERMINATED nor ERROR; a time budget or target does not.
-    interrupted = any(t.status not in ("TERMINATED", "ERROR") for t in grid._experiment_analysis.trials)
-    cut_short = space.search.time_budget or space.search.sampler == "grid" or (stopper and stopper.reached)
+    # Ctrl-C (Ray catches SIGINT) saves trials neither TERMINATED nor ERROR (Ray then ends them: only the saved
+    # state, the one a resume starts from, tells); a time budget or a reached target does not.
+    interrupted = any(t.get("status") not in ("TERMINATED", "ERROR") for t in _saved_trials(where.experiment))
+    cut_short = space.search.time_budget or space.search.sampler == "grid" or (stopper and stopper.reached_in(grid))
     interrupted = interrupted or (len(grid) < space.search.trials and not cut_short)
-    if local and not interrupted:  # an interrupted run's RUNNING trials continue when it is resumed
-        _close_orphaned_trials(run_dir, space.name)
-        _set_aside_orphaned_dirs(run_dir, grid)
-    return grid, run_dir, seconds, interrupted
+    if not interrupted:  # an interrupted run's RUNNING trials continue when it is resumed
+        _close_orphaned_trials(where.state, space.name)
+        if not where.remote:
+            _set_aside_orphaned_dirs(where.state, grid)
+    return grid, where, seconds, interrupted
 
 
 def _close_orphaned_trials(run_dir: Path, name: str) -> None:
@@ -445,17 +617,21 @@ def _error_text(error: BaseException) -> str:
 def best_checkpoint(grid: Any, space: Space) -> tuple[Any, Any, dict[str, Any]] | None:
     """The best checkpointed epoch over all trials: (its trial's Result, its Checkpoint, its metrics).
 
-    None when no trial saved a checkpoint with a finite metric (e.g. every trial failed at once).
+    Best by the first metric; ties are broken by the next metrics in turn, so that with several objectives the
+    exported checkpoint is never one that another beats on every metric. None when no trial saved a checkpoint
+    with finite metrics (e.g. every trial failed at once).
     """
-    metric, mode = space.search.metric[0], space.search.mode[0]
+    signs = [1.0 if goal == "max" else -1.0 for goal in space.search.mode]
     best: tuple[Any, Any, dict[str, Any]] | None = None
+    best_key: list[float] = []
     for result in grid:
         for checkpoint, metrics in result.best_checkpoints or []:
-            value = metrics.get(metric)
-            if not isinstance(value, (int, float)) or not math.isfinite(value):
+            values = [metrics.get(name) for name in space.search.metric]
+            if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
                 continue
-            if best is None or (value > best[2][metric] if mode == "max" else value < best[2][metric]):
-                best = (result, checkpoint, metrics)
+            key = [sign * float(v) for sign, v in zip(signs, values)]
+            if best is None or key > best_key:
+                best, best_key = (result, checkpoint, metrics), key
     return best
 
 

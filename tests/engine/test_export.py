@@ -6,6 +6,7 @@ import threading
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from autotune.engine import export as export_module
@@ -139,3 +140,28 @@ def test_pruning_keeps_the_current_model_when_export_dir_goes_through_a_link(tmp
     assert len(versions) == 1 + export_module.KEEP_VERSIONS
     decision = export(target, 0.6, "if_better")
     assert not decision["promoted"] and decision["current"] == 0.9
+
+
+@pytest.mark.parametrize("order", ["dominated first", "dominated last"])
+def test_a_tie_on_the_first_objective_exports_the_checkpoint_the_others_favour(order):
+    """Two objectives (accuracy up, size down): a tie on accuracy goes to the smaller model, never to one that
+    the other beats on every objective."""
+    from types import SimpleNamespace
+
+    import autotune
+    from autotune.api import pareto_front
+    from autotune.engine.search import best_checkpoint
+
+    space = autotune.load_space(
+        f"name: m\nrecipe: {Path(__file__).with_name('toy_recipe.py')}\nmodel: {{x: {{uniform: [0, 1]}}}}\n"
+        "search: {metric: [val_accuracy, num_parameters], mode: [max, min], sampler: nsga2, scheduler: fifo}\n")
+    big = SimpleNamespace(name="big", best_checkpoints=[("big@2", {"val_accuracy": 0.9, "num_parameters": 900.0})])
+    small = SimpleNamespace(name="small", best_checkpoints=[
+        ("small@1", {"val_accuracy": 0.8, "num_parameters": 100.0}),
+        ("small@2", {"val_accuracy": 0.9, "num_parameters": 100.0})])
+    worse = SimpleNamespace(name="worse", best_checkpoints=[("worse@2", {"val_accuracy": 0.7, "num_parameters": 50.0})])
+    grid = [big, small, worse] if order == "dominated first" else [worse, small, big]
+    result, checkpoint, metrics = best_checkpoint(grid, space)
+    assert (result.name, checkpoint) == ("small", "small@2")
+    every = pd.DataFrame([{"checkpoint": c, **m} for r in grid for c, m in r.best_checkpoints])
+    assert checkpoint in [r["checkpoint"] for r in pareto_front(every, space.search.metric, space.search.mode)]

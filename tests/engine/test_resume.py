@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import optuna
 import pytest
 
 import autotune
+from autotune.errors import UserError
 from engine_helpers import TOY
 
 SPACE = f"""
@@ -39,22 +41,36 @@ def _finished_trials(run_dir: Path) -> dict[str, int]:
     return done
 
 
+def _env(cwd: Path) -> dict[str, str]:
+    """The environment of a run in `cwd`: unbuffered, and a URI storage's local state mirrored under `cwd`."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "XDG_CACHE_HOME": str(cwd / "cache")}
+
+
 def _start(cwd: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "autotune", "run", "space.yaml", "--num-cpus", "2", *args],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(cwd),
     )
 
 
-def _wait_for_finished(run_dir: Path, count: int, process: subprocess.Popen, timeout: float = 90) -> None:
+def _wait_for(condition, process: subprocess.Popen, what: str, timeout: float = 90) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if run_dir.exists() and len(_finished_trials(run_dir)) >= count:
+        if condition():
             return
         assert process.poll() is None, process.stdout.read()
-        time.sleep(0.2)
-    raise AssertionError(f"fewer than {count} trials finished in {timeout} s")
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
+def _wait_for_finished(run_dir: Path, count: int, process: subprocess.Popen, timeout: float = 90) -> None:
+    _wait_for(lambda: run_dir.exists() and len(_finished_trials(run_dir)) >= count, process,
+              f"{count} trials finished", timeout)
+
+
+def _results(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for f in run_dir.glob("trial_*/result.json") for line in f.read_text().splitlines()
+            if line.strip()]
 
 
 def test_a_killed_search_resumes_where_it_stopped(tmp_path):
@@ -94,7 +110,7 @@ def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(tmp_path):
     first.send_signal(signal.SIGINT)
     out, _ = first.communicate(timeout=60)
     assert first.returncode == 130, out
-    assert "Resume with: autotune run space.yaml --resume" in out
+    assert "Resume with: autotune run space.yaml --num-cpus 2 --resume" in out
     assert "Traceback" not in out
     assert not (tmp_path / "models" / "resumable").exists()
 
@@ -140,3 +156,165 @@ class TestFailingTrials:
         assert all(result.trials.set_index("trial_id").loc[result.best_trial_id, ["status"]] == "TERMINATED")
         study = _study(result.run_dir)
         assert [t.state for t in study.trials].count(optuna.trial.TrialState.FAIL) == len(failed)
+
+
+def test_ctrl_c_before_any_checkpoint_prints_a_command_that_resumes_that_run(tmp_path):
+    """Interrupted before any trial reported: still "interrupted" and a resume command, which carries the
+    storage (here a URI), the overrides and the options, and resumes the run."""
+    (tmp_path / "space.yaml").write_text(SPACE)
+    store = tmp_path / "store"
+    uri = f"file://{store}"
+    run_dir = store / "resumable"
+    first = _start(tmp_path, "--storage", uri, "--set", "train.sleep=2", "--set", "search.trials=2", "--no-export")
+    _wait_for(lambda: any(run_dir.glob("trial_*")), first, "a trial started")
+    assert not list(run_dir.glob("trial_*/checkpoint_*"))
+    first.send_signal(signal.SIGINT)
+    out, _ = first.communicate(timeout=60)
+    assert first.returncode == 130, out
+    assert "interrupted" in out and "no trial reported a metric" not in out and "Traceback" not in out
+    [line] = [ln for ln in out.splitlines() if ln.startswith("Resume with: ")]
+    command = shlex.split(line.removeprefix("Resume with: "))
+    assert command[:3] == ["autotune", "run", "space.yaml"]
+    for words in (["--storage", uri], ["--num-cpus", "2"], ["--set=train.sleep=2"], ["--no-export"], ["--resume"]):
+        assert " ".join(words) in " ".join(command), command
+
+    resumed = subprocess.run([sys.executable, "-m", "autotune", *command[1:]], cwd=tmp_path, env=_env(tmp_path),
+                             capture_output=True, text=True, timeout=180)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert len(_finished_trials(run_dir)) == 2  # the trials and checkpoints are in the URI storage
+    assert not (tmp_path / "models").exists() and not (tmp_path / "runs").exists()
+    mirror = tmp_path / "cache" / "autotune" / "runs" / "file" / str(store).strip("/") / "resumable"
+    states = [t.state for t in _study(mirror).trials]
+    assert states == [optuna.trial.TrialState.COMPLETE] * 2
+    for folder in (mirror, run_dir):  # the run's own state: local, and copied into the storage
+        assert json.loads((folder / "summary.json").read_text())["interrupted"] is False
+        assert len((folder / "trials.csv").read_text().strip().splitlines()) == 1 + 2
+
+
+def test_a_target_reached_after_resume_ends_the_search_and_exports(tmp_path):
+    # The toy's accuracy is at most 0.5 at epoch 1, 0.75 at epoch 2: the target needs a third epoch.
+    space = SPACE.replace("trials: 6", "trials: 20, stop: {val_accuracy: 0.76}").replace("sleep: 0.6", "sleep: 1.5")
+    (tmp_path / "space.yaml").write_text(space)
+    run_dir = tmp_path / "runs" / "resumable"
+    first = _start(tmp_path)
+    _wait_for(lambda: run_dir.exists() and _results(run_dir), first, "a first epoch reported")
+    first.send_signal(signal.SIGINT)
+    out, _ = first.communicate(timeout=60)
+    assert first.returncode == 130, out
+    assert max(r["val_accuracy"] for r in _results(run_dir)) < 0.76
+
+    resumed = _start(tmp_path, "--resume")
+    out, _ = resumed.communicate(timeout=180)
+    assert resumed.returncode == 0, out
+    assert "Resume with" not in out and "interrupted" not in out
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["interrupted"] is False and summary["best_metrics"]["val_accuracy"] >= 0.76
+    assert len((run_dir / "trials.csv").read_text().strip().splitlines()) - 1 < 20
+    assert (tmp_path / "models" / "resumable" / "model.json").is_file()
+
+
+def test_a_resumed_search_does_not_rerun_trials_that_failed_on_their_own(tmp_path):
+    space = SPACE.replace("sleep: 0.6", "sleep: 0.6, fail_if_x_above: 0.5")
+    (tmp_path / "space.yaml").write_text(space)
+    run_dir = tmp_path / "runs" / "resumable"
+
+    def failed_and_running() -> bool:
+        failed = list(run_dir.glob("trial_*/error.txt"))
+        return bool(failed) and any(len(lines) < 3 for lines in _histories(run_dir).values() if lines)
+
+    first = _start(tmp_path)
+    _wait_for(failed_and_running, first, "a trial failed while another one runs")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    failed = {p.parent.name: p.stat().st_mtime_ns for p in run_dir.glob("trial_*/error.txt")}
+
+    resumed = _start(tmp_path, "--resume")
+    out, _ = resumed.communicate(timeout=180)
+    assert resumed.returncode == 0, out
+    for trial, stamp in failed.items():  # not started again: its error file is the first run's
+        assert (run_dir / trial / "error.txt").stat().st_mtime_ns == stamp, trial
+    rows = {f"trial_{r['trial_id']}": r for r in _csv(run_dir / "trials.csv")}
+    assert len(rows) == 6
+    assert all(rows[trial]["status"] == "ERROR" for trial in failed)
+    ended = [t for t in rows.values() if t["status"] == "TERMINATED"]
+    assert ended and all(int(t["epochs"]) == 3 for t in ended)  # the killed in-flight trials were resumed
+    states = [t.state for t in _study(run_dir).trials]
+    assert len(states) == 6 and optuna.trial.TrialState.RUNNING not in states
+    assert states.count(optuna.trial.TrialState.FAIL) == sum(r["status"] == "ERROR" for r in rows.values())
+
+
+def _histories(run_dir: Path) -> dict[str, list[dict]]:
+    return {f.parent.name: [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
+            for f in run_dir.glob("trial_*/result.json")}
+
+
+def _csv(path: Path) -> list[dict]:
+    import csv
+
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.usefixtures("local_ray")
+class TestRunFolders:
+    def test_a_uri_storage_holds_the_trials_and_a_local_mirror_the_state(self, in_tmp, monkeypatch):
+        monkeypatch.setenv("XDG_CACHE_HOME", str(in_tmp / "cache"))
+        store = in_tmp / "store"
+        text = SPACE.replace("sleep: 0.6", "sleep: 0")
+        result = autotune.fit(text, storage=f"file://{store}")
+        assert result.run_uri == f"file://{store}/resumable"
+        mirror = in_tmp / "cache" / "autotune" / "runs" / "file" / str(store).strip("/") / "resumable"
+        assert result.run_dir == mirror and not (in_tmp / "runs").exists()
+        assert len(list((store / "resumable").glob("trial_*/checkpoint_*"))) >= 6
+        assert len(_study(mirror).trials) == 6
+        for folder in (mirror, store / "resumable"):
+            assert {"study.db", "space.fingerprint", "summary.json", "trials.csv"} <= {p.name for p in folder.iterdir()}
+        card = json.loads((in_tmp / "models" / "resumable" / "model.json").read_text())
+        assert card["run_uri"] == result.run_uri and card["trial_id"] == result.best_trial_id
+
+        with pytest.raises(UserError, match="already exists at file://.*--resume to continue it"):
+            autotune.fit(text, storage=f"file://{store}", export=False)
+        again = autotune.fit(text, storage=f"file://{store}", export=False, restart=True)
+        assert len(again.trials) == 6 and len(list((store / "resumable").glob("trial_*"))) == 6
+
+    @pytest.mark.parametrize("failure", ["a bad scheduler setting", "Ray failing before the first trial"])
+    def test_a_run_stopped_before_its_first_trial_does_not_block_the_next(self, in_tmp, monkeypatch, failure):
+        from ray import tune
+
+        text = SPACE.replace("sleep: 0.6", "sleep: 0")
+        run_dir = in_tmp / "runs" / "resumable"
+        if failure == "a bad scheduler setting":
+            with pytest.raises(UserError, match="grace_period is 9"):
+                autotune.fit(text.replace("scheduler: fifo", "scheduler: {asha: {grace_period: 9}}"))
+        else:
+            def fail(self):
+                raise RuntimeError("the Ray cluster went away (injected)")
+
+            with monkeypatch.context() as patch:
+                patch.setattr(tune.Tuner, "fit", fail)
+                with pytest.raises(RuntimeError, match="injected"):
+                    autotune.fit(text)
+            assert (run_dir / "tuner.pkl").exists() and (run_dir / "study.db").exists()  # what such a run leaves
+        with pytest.raises(UserError, match="there is no run to resume"):
+            autotune.fit(text, resume=True)
+        result = autotune.fit(text)  # neither "already exists" nor "holds no resumable search"
+        assert len(result.trials) == 6 and (result.trials["status"] == "TERMINATED").all()
+        assert len(_study(run_dir).trials) == 6
+
+    @pytest.mark.parametrize("started", [True, False])
+    def test_a_ctrl_c_that_reaches_the_command_still_says_how_to_resume(self, in_tmp, monkeypatch, capsys, started):
+        """A second Ctrl-C (while Ray stops the trials) ends `fit` with KeyboardInterrupt."""
+        from autotune.cli import main
+
+        Path("space.yaml").write_text(SPACE.replace("sleep: 0.6", "sleep: 0"))
+        if started:
+            autotune.fit("space.yaml", overrides=["search.trials=2"], export=False)
+
+        def interrupted(*args, **kwargs):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(autotune.api, "fit", interrupted)
+        assert main(["run", "space.yaml", "--set", "search.trials=2"]) == 130
+        out = capsys.readouterr().out
+        assert "The search was interrupted." in out
+        assert ("Resume with: autotune run space.yaml --set=search.trials=2 --resume" in out) is started

@@ -18,35 +18,94 @@ recipe: {TOY}
 data: {{size: 100}}
 model: {{x: {{uniform: [0.0, 1.0]}}, y: {{uniform: [0.0, 1.0]}}}}
 train: {{epochs: 2}}
-search: {{trials: 3, max_concurrent: 2, seed: 0, resources: {{cpu: 1}}}}
+search: {{trials: 3, max_concurrent: 2, seed: 0, scheduler: fifo, resources: {{cpu: 1}}}}
 export: {{dir: models/retrain}}
 """
 
 
-def test_retrain_only_when_the_data_changed(in_tmp, capsys):
+def _card() -> dict:
+    return json.loads(Path("models/retrain/model.json").read_text())
+
+
+def _study(name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///runs/{name}/study.db")
+
+
+def _retrain(size: int, epochs: int, capsys) -> str:
+    """`autotune run --if-data-changed` on data of `size` (the toy's fingerprint is toy-<size>), training
+    `epochs` epochs (the toy's accuracy is (1 - 0.5^epochs) x how good the point is): its output."""
+    code = main(["run", "space.yaml", "--set", f"data.size={size}", "--set", f"train.epochs={epochs}",
+                 "--if-data-changed"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return out
+
+
+def test_retrain_only_when_the_data_changed_and_promote_only_if_better(in_tmp, capsys):
     Path("space.yaml").write_text(SPACE)
-    assert main(["run", "space.yaml"]) == 0
-    first = json.loads(Path("models/retrain/model.json").read_text())
+    assert main(["run", "space.yaml", "--set", "train.epochs=1"]) == 0
+    first = _card()
     assert first["data_fingerprint"] == "toy-100"
     capsys.readouterr()
 
-    assert main(["run", "space.yaml", "--if-data-changed"]) == 0
-    out = capsys.readouterr().out
+    out = _retrain(100, 1, capsys)
     assert "The data is unchanged (fingerprint toy-100)" in out and "nothing to do" in out
     assert sorted(p.name for p in Path("runs").iterdir()) == ["retrain"]
 
-    assert main(["run", "space.yaml", "--set", "data.size=200", "--if-data-changed"]) == 0
-    out = capsys.readouterr().out
+    # New data, and a better model (2 epochs instead of 1): promoted.
+    out = _retrain(200, 2, capsys)
     assert "The data changed (fingerprint toy-200, the current model's is toy-100)" in out
-    run_dir = Path("runs/retrain-data-toy-200")
-    study = optuna.load_study(study_name="retrain-data-toy-200", storage=f"sqlite:///{run_dir}/study.db")
-    first_trial = min(study.trials, key=lambda t: t.number)
-    assert first_trial.params == pytest.approx(first["params"])  # warm start: the current model comes first
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["promotion"]["policy"] == "if_better"
-    assert "the same test split" in summary["promotion"]["reason"]
-    card = json.loads(Path("models/retrain/model.json").read_text())
-    assert card["data_fingerprint"] == ("toy-200" if summary["promotion"]["promoted"] else "toy-100")
+    study = _study("retrain-data-toy-200")
+    warm, *sampled = sorted(study.trials, key=lambda t: t.number)
+    assert warm.params == pytest.approx(first["params"])  # warm start: the current model comes first
+    original = [t.params for t in _study("retrain").trials]
+    assert all(t.params != p for t in sampled for p in original)  # a seed of its own: not a replay
+    summary = json.loads(Path("runs/retrain-data-toy-200/summary.json").read_text())
+    assert summary["promotion"]["policy"] == "if_better" and summary["promotion"]["promoted"] is True
+    assert "is better than the current model's" in summary["promotion"]["reason"]
+    assert "on the same test split" in summary["promotion"]["reason"]
+    promoted = _card()
+    assert promoted["data_fingerprint"] == "toy-200" and promoted["run_dir"].endswith("retrain-data-toy-200")
 
-    # The same new data again: the retrained model is current, or the run exists and is resumed, never redone.
-    assert main(["run", "space.yaml", "--set", "data.size=200", "--if-data-changed"]) == 0
+    out = _retrain(200, 2, capsys)
+    assert "The data is unchanged (fingerprint toy-200)" in out
+
+    # New data, and a worse model (1 epoch again): the current model stays, and the card records the try.
+    out = _retrain(300, 1, capsys)
+    summary = json.loads(Path("runs/retrain-data-toy-300/summary.json").read_text())
+    assert summary["promotion"]["promoted"] is False
+    assert "is not better than the current model's" in summary["promotion"]["reason"]
+    card = _card()
+    assert card["version"] == promoted["version"] and card["data_fingerprint"] == "toy-200"
+    assert [(h["data_fingerprint"], h["promoted"]) for h in card["history"]] == [
+        ("toy-100", True), ("toy-200", True), ("toy-300", False)]
+
+    # The same data again: searched already, so nothing is searched or exported again.
+    runs = sorted(p.name for p in Path("runs").iterdir())
+    out = _retrain(300, 1, capsys)
+    assert "The data (fingerprint toy-300) was searched already" in out and "not promoted" in out
+    assert "Nothing to do" in out
+    assert sorted(p.name for p in Path("runs").iterdir()) == runs
+    assert _card() == card
+
+
+def test_a_retrain_stopped_before_its_first_trial_runs_again(in_tmp, capsys, monkeypatch):
+    from ray import tune
+
+    Path("space.yaml").write_text(SPACE)
+    assert main(["run", "space.yaml"]) == 0
+
+    def fail(self):
+        raise RuntimeError("killed before the first trial (injected)")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tune.Tuner, "fit", fail)
+        with pytest.raises(RuntimeError, match="injected"):
+            main(["run", "space.yaml", "--set", "data.size=200", "--if-data-changed"])
+    assert (Path("runs/retrain-data-toy-200") / "tuner.pkl").exists()  # what such a run leaves behind
+    capsys.readouterr()
+
+    out = _retrain(200, 2, capsys)
+    assert "already exists" not in out
+    assert len(_study("retrain-data-toy-200").trials) == 3
+    assert json.loads(Path("runs/retrain-data-toy-200/summary.json").read_text())["interrupted"] is False

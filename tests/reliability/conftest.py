@@ -1,4 +1,5 @@
-"""Fixtures for the bad-input tests: a CLI runner and a working folder (helpers: reliability_helpers.py)."""
+"""Fixtures for the reliability tests: a CLI runner, a working folder, a small local Ray (helpers:
+reliability_helpers.py)."""
 from __future__ import annotations
 
 import importlib.util
@@ -10,6 +11,7 @@ import pytest
 
 import autotune.cli
 from autotune import registry
+from reliability_helpers import start_ray
 
 
 @pytest.fixture
@@ -54,3 +56,16 @@ def registry_restored():
     registry._entries.update(saved)
     for name in [n for n in sys.modules if n.startswith("autotune_custom_")]:
         del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A 2-CPU local Ray for the tests of a module (Ray's quiet environment is set by importing the engine)."""
+    import autotune.engine.search  # noqa: F401
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    start_ray(num_cpus=2)
+    yield
+    ray.shutdown()
