@@ -464,6 +464,8 @@ def _prepare_run(space: Space, options: RunOptions, where: RunLocation) -> bool:
             f"a run named {space.name!r} already exists at {where.experiment}; pass --resume to continue it or "
             f"--restart to delete it and start again"
         )
+    if where.remote and not (where.state / "study.db").is_file():  # resumed on another machine, or cache cleared
+        _copy_state(where, upload=False)
     recorded = where.state / "space.fingerprint"
     if not (where.state / "study.db").is_file():
         raise UserError(
@@ -478,15 +480,28 @@ def _prepare_run(space: Space, options: RunOptions, where: RunLocation) -> bool:
     return True
 
 
-def publish_state(where: RunLocation) -> None:
-    """Copy autotune's state of a run kept in a URI storage into it, beside Ray's (no-op for a local run)."""
-    if not where.remote:
-        return
+_STATE_FILES = ("space.fingerprint", "study.db", "summary.json", "trials.csv")
+
+
+def _copy_state(where: RunLocation, *, upload: bool) -> None:
+    """Copy autotune's state files of a run in a URI storage between its local mirror and the URI."""
     fs, path = _filesystem(where.experiment)
-    for name in ("space.fingerprint", "study.db", "summary.json", "trials.csv"):
-        if (where.state / name).is_file():
-            pyarrow.fs.copy_files(str(where.state / name), f"{path}/{name}",
-                                  source_filesystem=pyarrow.fs.LocalFileSystem(), destination_filesystem=fs)
+    local = pyarrow.fs.LocalFileSystem()
+    where.state.mkdir(parents=True, exist_ok=True)
+    for name in _STATE_FILES:
+        mirror, remote = str(where.state / name), f"{path}/{name}"
+        source, source_fs, destination, destination_fs = (
+            (mirror, local, remote, fs) if upload else (remote, fs, mirror, local))
+        if source_fs.get_file_info(source).type == pyarrow.fs.FileType.File:
+            pyarrow.fs.copy_files(source, destination, source_filesystem=source_fs,
+                                  destination_filesystem=destination_fs)
+
+
+def publish_state(where: RunLocation) -> None:
+    """Copy autotune's state of a run kept in a URI storage into it, beside Ray's (no-op for a local run): a
+    resume on another machine (with the same home folder) fetches it back."""
+    if where.remote:
+        _copy_state(where, upload=True)
 
 
 def run_search(

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -271,6 +272,10 @@ class TestRunFolders:
             assert {"study.db", "space.fingerprint", "summary.json", "trials.csv"} <= {p.name for p in folder.iterdir()}
         card = json.loads((in_tmp / "models" / "resumable" / "model.json").read_text())
         assert card["run_uri"] == result.run_uri and card["trial_id"] == result.best_trial_id
+
+        shutil.rmtree(mirror)  # resumed on another machine, or the cache cleared: the state comes from the storage
+        resumed = autotune.fit(text, storage=f"file://{store}", export=False, resume=True)
+        assert len(resumed.trials) == 6 and len(_study(mirror).trials) == 6
 
         with pytest.raises(UserError, match="already exists at file://.*--resume to continue it"):
             autotune.fit(text, storage=f"file://{store}", export=False)
