@@ -250,7 +250,7 @@ def _top_trials(result: Any, k: int = 5) -> list[dict[str, Any]]:
     ok = result.trials[result.trials["status"] != "ERROR"]
     ranked = ok.sort_values(metric, ascending=mode == "min").head(k)
     columns = ["trial_id", *result.metric, "epochs", *[c for c in ranked.columns if c.startswith("p:")]]
-    return json.loads(ranked[columns].to_json(orient="records"))
+    return json.loads(ranked[columns].to_json(orient="records", double_precision=15))  # pandas' default: 10
 
 
 def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, result: Any) -> None:

@@ -63,13 +63,16 @@ def run(args: argparse.Namespace) -> int:
     progress = logging.StreamHandler(sys.stdout)
     progress.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("autotune")
+    level, propagate = logger.level, logger.propagate
     logger.addHandler(progress)
     logger.setLevel(logging.INFO)
     logger.propagate = False
     try:
         return _run(args)
-    finally:
+    finally:  # leave the logger as it was (a caller of main() in-process keeps its own logging)
         logger.removeHandler(progress)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -64,5 +64,9 @@ def format_summary(result: Any, top: int = 10) -> str:
         out.append(f"Model: {result.model_dir} ({verdict}: {result.promotion.get('reason', '')})")
     if result.interrupted:
         out.append("The search was interrupted: no model exported.")
-    out += [f"Run:   {result.run_dir}", f"TensorBoard: tensorboard --logdir {result.run_dir}"]
+    if result.run_uri:  # the trials (and their TensorBoard events) are in the storage; the study stays here
+        out += [f"Run:   {result.run_uri} (study, summary and trials.csv in {result.run_dir})",
+                f"TensorBoard: tensorboard --logdir {result.run_uri}"]
+    else:
+        out += [f"Run:   {result.run_dir}", f"TensorBoard: tensorboard --logdir {result.run_dir}"]
     return "\n".join(out)

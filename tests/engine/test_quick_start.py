@@ -102,8 +102,8 @@ def test_the_model_card_records_the_data_the_trials_and_the_versions(quick_start
         top[0]["val_accuracy"])
     shown = {k.removeprefix("p:"): v for k, v in top[0].items() if k.startswith("p:") and v is not None}
     assert shown.keys() == card["params"].keys()
-    for name, value in card["params"].items():  # top_trials is written with pandas' 10 decimals
-        assert shown[name] == (pytest.approx(value, rel=0, abs=1e-10) if isinstance(value, float) else value), name
+    for name, value in card["params"].items():  # full precision: a 1e-11 learning rate must not read 0.0
+        assert shown[name] == (pytest.approx(value, rel=1e-12) if isinstance(value, float) else value), name
     # Versions: those of this environment.
     versions = card["versions"]
     assert versions["python"] == platform.python_version()

@@ -15,6 +15,7 @@ import optuna
 import pytest
 
 import autotune
+from autotune.engine.summary import format_summary
 from autotune.errors import UserError
 from engine_helpers import TOY
 
@@ -272,6 +273,8 @@ class TestRunFolders:
             assert {"study.db", "space.fingerprint", "summary.json", "trials.csv"} <= {p.name for p in folder.iterdir()}
         card = json.loads((in_tmp / "models" / "resumable" / "model.json").read_text())
         assert card["run_uri"] == result.run_uri and card["trial_id"] == result.best_trial_id
+        summary = format_summary(result)  # TensorBoard reads the trials' events where they are: in the storage
+        assert f"TensorBoard: tensorboard --logdir {result.run_uri}" in summary and str(mirror) in summary
 
         shutil.rmtree(mirror)  # resumed on another machine, or the cache cleared: the state comes from the storage
         resumed = autotune.fit(text, storage=f"file://{store}", export=False, resume=True)

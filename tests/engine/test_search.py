@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -136,7 +137,10 @@ def test_cli_run_prints_progress_and_a_summary(in_tmp, capsys):
     from autotune.cli import main
 
     Path("toy.yaml").write_text(space("cli", trials=4))
+    logger = logging.getLogger("autotune")
+    before = logger.level, logger.propagate, list(logger.handlers)
     assert main(["run", "toy.yaml"]) == 0
+    assert (logger.level, logger.propagate, list(logger.handlers)) == before  # an in-process caller's logging
     out = capsys.readouterr().out
     assert "Searching 'cli': 4 trials" in out
     assert "[4/4] trial" in out

@@ -88,8 +88,7 @@ def test_the_data_is_loaded_once_and_shared_with_every_trial(in_tmp):
     assert len(reports) == 8 and all(r["data_given"] == 1.0 and r["data_size"] == 7 for r in reports)
 
 
-def test_a_searched_loading_key_makes_each_trial_load_its_own_data(in_tmp, caplog, monkeypatch):
-    monkeypatch.setattr(logging.getLogger("autotune"), "propagate", True)  # `autotune run` turns it off
+def test_a_searched_loading_key_makes_each_trial_load_its_own_data(in_tmp, caplog):
     text = toy_space("own_data", trials=3, data=f"{{size: {{int: [1, 50]}}, count_loads_in: {in_tmp}}}",
                      train="{epochs: 1}", search=", scheduler: fifo")
     with caplog.at_level(logging.WARNING, logger="autotune"):
