@@ -19,8 +19,7 @@ from autotune.errors import AutotuneError, UserError
 from autotune.space import Choice, Grid, Space
 from autotune.space.types import default_values
 
-__all__ = ["preflight", "check_writable", "model_configs", "dry_run_models", "check_address", "positive_int",
-           "non_negative_float"]
+__all__ = ["preflight", "check_writable", "model_configs", "dry_run_models", "check_address"]
 
 
 def preflight(space: Space, recipe: ModuleType, data: Any, *, export: bool = True) -> None:

@@ -1,21 +1,8 @@
-"""Engine tests share one small local Ray per module; specific tests start their own cluster shapes."""
+"""Engine test fixtures (`local_ray`, one small Ray per module, is in tests/conftest.py); specific tests start
+their own cluster shapes."""
 from __future__ import annotations
 
 import pytest
-
-from engine_helpers import start_ray
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    import autotune.engine.search  # noqa: F401  (sets Ray's quiet environment first)
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    start_ray(num_cpus=2)
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture

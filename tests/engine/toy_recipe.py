@@ -9,7 +9,6 @@ data (`data_given`); `data.count_loads_in` names a folder where each `load_data`
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 import time

@@ -1,5 +1,5 @@
-"""Fixtures for the reliability tests: a CLI runner, a working folder, a small local Ray (helpers:
-reliability_helpers.py)."""
+"""Fixtures for the reliability tests: a CLI runner and a working folder (the small local Ray, `local_ray`, is in
+tests/conftest.py; helpers: reliability_helpers.py)."""
 from __future__ import annotations
 
 import importlib.util
@@ -11,7 +11,6 @@ import pytest
 
 import autotune.cli
 from autotune import registry
-from reliability_helpers import start_ray
 
 
 @pytest.fixture
@@ -40,7 +39,7 @@ def in_tmp(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def log_records(caplog, monkeypatch):
-    """caplog of the "autotune" logger's warnings (`autotune run` stops that logger propagating to caplog)."""
+    """caplog of the "autotune" logger's warnings (while `autotune run` runs, that logger does not propagate)."""
     monkeypatch.setattr(logging.getLogger("autotune"), "propagate", True)
     caplog.set_level(logging.WARNING, logger="autotune")
     return caplog
@@ -56,16 +55,3 @@ def registry_restored():
     registry._entries.update(saved)
     for name in [n for n in sys.modules if n.startswith("autotune_custom_")]:
         del sys.modules[name]
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    """A 2-CPU local Ray for the tests of a module (Ray's quiet environment is set by importing the engine)."""
-    import autotune.engine.search  # noqa: F401
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    start_ray(num_cpus=2)
-    yield
-    ray.shutdown()

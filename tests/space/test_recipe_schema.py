@@ -3,7 +3,6 @@ alone, else by importing it; the result is the schema the imported recipe declar
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys

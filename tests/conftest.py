@@ -1,0 +1,21 @@
+"""Fixtures every test folder shares."""
+from __future__ import annotations
+
+import logging
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A quiet 2-CPU local Ray for the tests of a module (a short temp dir: Unix socket paths stay short)."""
+    import autotune.engine.search  # noqa: F401  (sets Ray's quiet environment before Ray is imported)
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
+             _temp_dir=f"/tmp/rt_{os.getpid()}")
+    yield
+    ray.shutdown()
