@@ -59,6 +59,23 @@ def fifo_space(name: str, work: Path, *, model: dict, seed: int, trials: int, ep
     }
 
 
+def grid_space(name: str, work: Path, *, model: dict, lrs: list[float], epochs: int) -> tuple[dict, list[dict]]:
+    """`model` (its searched keys as `grid`) with SGD over the learning rates `lrs`; grid sampler + FIFO: every
+    configuration runs once, every epoch. Returns the space and its configurations (parameter -> value), known
+    before the search, so that they can be trained standalone before or after it."""
+    from itertools import product
+
+    import autotune
+
+    space = fifo_space(name, work, model=model, seed=0, trials=1, epochs=epochs)
+    space["optimizer"]["lr"] = {"grid": lrs}
+    space["search"]["sampler"] = "grid"
+    params = autotune.load_space(space).params
+    configs = [dict(zip((p.name for p in params), values)) for values in product(*(p.dist.labels for p in params))]
+    space["search"]["trials"] = len(configs)
+    return space, configs
+
+
 # ----------------------------------------------------------------------------------------------- helpers
 class Phases:
     """Wall-clock spans (time.time()) of the engine's phases inside `autotune.fit`, by wrapping its functions
@@ -328,27 +345,40 @@ def _alone(space: dict, values: dict[str, Any], path: Path, *, inline: bool) -> 
     return time.perf_counter() - clock, out["train_s"]
 
 
-def engine_overhead(work: Path, *, repeats: int, trials: int, epochs: int, model: dict,
+def engine_overhead(work: Path, *, repeats: int, epochs: int, model: dict, lrs: list[float],
                     inline: bool = False) -> dict[str, Any]:
-    """The same configurations through `autotune.fit` (2 concurrent trials of 1 CPU) and standalone through
-    `autotune train` one after another (1 torch thread each), every command in a fresh process. Two ratios, both
-    against standalone sum / 2: `process_ratio` compares the commands' wall times (Python start, imports, data
-    loading and exit included on both sides: the goal's measure, <= 1.10); `ratio` compares the `fit` call
-    alone with the recipe's train() calls alone (what the engine itself adds). `inline` (quick runs): in this
-    process."""
+    """The same configurations (a grid: `model` x `lrs`) through `autotune.fit` (2 concurrent trials of 1 CPU)
+    and standalone through `autotune train` one after another (1 torch thread each), every command in a fresh
+    process; the order of the two sides alternates between repeats, so that a machine whose speed drifts favours
+    neither. Two ratios, both against standalone sum / 2: `process_ratio` compares the commands' wall times
+    (Python start, imports, data loading and exit included on both sides: the goal's measure, <= 1.10); `ratio`
+    compares the `fit` call alone with the recipe's train() calls alone (what the engine itself adds). `inline`
+    (quick runs): in this process."""
     concurrency = CPUS  # resources.cpu = 1
     reps = []
     for repeat in range(repeats):
-        space = fifo_space(f"overhead_r{repeat}", work, model=model, seed=100 + repeat, trials=trials, epochs=epochs)
-        clock = time.perf_counter()
-        fit = child("fit", {"space": space, "work": str(work)}, inline=inline)
-        fit_process = time.perf_counter() - clock
-        alone = [_alone(space, values, work / f"alone_r{repeat}_{i}.yaml", inline=inline)
-                 for i, values in enumerate(fit["params"])]
+        space, configs = grid_space(f"overhead_r{repeat}", work, model=model, lrs=lrs, epochs=epochs)
+
+        def search() -> tuple[dict[str, Any], float]:
+            clock = time.perf_counter()
+            out = child("fit", {"space": space, "work": str(work)}, inline=inline)
+            return out, time.perf_counter() - clock
+
+        def standalone() -> list[tuple[float, float]]:
+            return [_alone(space, values, work / f"alone_r{repeat}_{i}.yaml", inline=inline)
+                    for i, values in enumerate(configs)]
+
+        if repeat % 2:
+            alone = standalone()
+            fit, fit_process = search()
+        else:
+            fit, fit_process = search()
+            alone = standalone()
         commands, trains = sum(a[0] for a in alone), sum(a[1] for a in alone)
         wall, ideal, process_ideal = fit["wall_s"], trains / concurrency, commands / concurrency
         search_s = fit["spans"]["tuner_fit"][1] - fit["spans"]["tuner_fit"][0]
         reps.append({
+            "order": "standalone first" if repeat % 2 else "search first",
             "wall_s": wall, "search_s": search_s, "standalone_sum_s": trains, "ideal_s": ideal,
             "ratio": wall / ideal, "search_ratio": search_s / ideal,
             "process_wall_s": fit_process, "commands_sum_s": commands, "process_ideal_s": process_ideal,
@@ -368,7 +398,8 @@ def engine_overhead(work: Path, *, repeats: int, trials: int, epochs: int, model
     ratio_, process_ratio = median(r["ratio"] for r in reps), median(r["process_ratio"] for r in reps)
     return {
         "per_trial_share": per_trial / (chosen["ideal_s"] / chosen["trials"]),
-        "repeats": reps, "trials": trials, "epochs": epochs, "concurrency": concurrency, "cpu_s": chosen["cpu_s"],
+        "repeats": reps, "trials": chosen["trials"], "epochs": epochs, "concurrency": concurrency,
+        "cpu_s": chosen["cpu_s"],
         "chosen_wall_s": chosen["wall_s"],
         "ratio": ratio_, "search_ratio": median(r["search_ratio"] for r in reps), "parts": parts,
         "process_ratio": process_ratio,

@@ -32,15 +32,16 @@ from typing import Any
 from common import MNIST, fmt, machine, verdict, write_section
 
 MEASURES = ("search", "overhead", "memory", "scale", "concurrency")
+QUIET_LOAD = 0.7  # a 1-minute load average under this counts as a quiet machine
 BIG_FAKE = {"dataset": "fake", "samples": 24000, "image_size": 48, "channels": 3, "val_fraction": 0.1,
             "test_fraction": 0.1}  # 166 MB of uint8 pixels: a copy per trial shows
 ZERO_COPY = {"RAY_ENABLE_ZERO_COPY_TORCH_TENSORS": "1"}
-CNN = {"arch": "simple_cnn", "width": {"choice": [8, 12, 16]}, "depth": 3}
+CNN = {"arch": "simple_cnn", "width": {"grid": [8, 16]}, "depth": 3}
 SMALL_MLP = {"arch": "mlp", "width": 32, "depth": 1}  # memory: the data and the processes matter, not the model
 
 FULL: dict[str, dict[str, Any]] = {
     "search": {"seeds": [0, 1, 2], "trials": 30, "epochs": 9, "target": 0.96},
-    "overhead": {"repeats": 3, "trials": 8, "epochs": 3, "model": CNN},
+    "overhead": {"repeats": 3, "epochs": 3, "model": CNN, "lrs": [0.02, 0.05, 0.1, 0.2]},  # 8 configurations
     "memory": {"trials": 4, "epochs": 2, "model": SMALL_MLP, "repeats": 1,
                "variants": ["mnist", "fake", "fake_zero_copy"]},
     "scale": {"trials": 500, "samplers": ["random", "tpe"]},
@@ -48,8 +49,8 @@ FULL: dict[str, dict[str, Any]] = {
 }
 QUICK: dict[str, dict[str, Any]] = {
     "search": {"seeds": [0], "trials": 4, "epochs": 2, "target": 0.8},
-    "overhead": {"repeats": 1, "trials": 2, "epochs": 1, "model": {"arch": "simple_cnn", "width": 4, "depth": 3},
-                 "inline": True},
+    "overhead": {"repeats": 1, "epochs": 1, "model": {"arch": "simple_cnn", "width": 4, "depth": 3},
+                 "lrs": [0.05, 0.1], "inline": True},
     "memory": {"trials": 2, "epochs": 1, "model": SMALL_MLP, "repeats": 1, "variants": ["mnist"], "inline": True},
     "scale": {"trials": 10, "samplers": ["random"], "inline": True},
     "concurrency": {"repeats": 1, "epochs": 1, "model": {"arch": "mlp", "width": 64, "depth": 1}},
@@ -197,21 +198,22 @@ def _overhead_section(r: dict[str, Any]) -> list[str]:
         "### 2. Engine overhead",
         "",
         f"{r['trials']} configurations of {_model_text(r['settings']['model'])} x {r['epochs']} epochs on "
-        f"MNIST-10k, random sampler, FIFO (every trial runs every epoch), {r['concurrency']} trials at a time "
-        "with 1 CPU each, through `autotune.fit` (export included) in a fresh process, as `autotune run` runs "
-        "it; then the same configurations standalone, one after another: `autotune train` on each, 1 torch "
-        f"thread (OMP_NUM_THREADS=1, a trial's CPU share), each in a fresh process. Ideal = standalone sum / "
+        f"MNIST-10k, lr {r['settings']['lrs']} (a grid: every configuration once), FIFO (every trial runs every "
+        f"epoch), {r['concurrency']} trials at a time with 1 CPU each, through `autotune.fit` (export included) "
+        "in a fresh process, as `autotune run` runs it; and the same configurations standalone, one after "
+        "another: `autotune train` on each, 1 torch thread (OMP_NUM_THREADS=1, a trial's CPU share), each in a "
+        "fresh process. The two sides take turns going first. Ideal = standalone sum / "
         f"{r['concurrency']}. Commands: the processes' wall times (Python start, imports, data loading, the test "
         "evaluation and exit on both sides) — the goal's measure; in-process: the `fit` call alone against the "
         "recipe's train() calls alone (no imports, data loading or test), what the engine itself adds.",
         "",
-        "| repeat | `autotune run` (s) | `autotune train` sum (s) | commands: run / ideal | `fit` (s) | "
+        "| repeat | first | `autotune run` (s) | `autotune train` sum (s) | commands: run / ideal | `fit` (s) | "
         "trials part (s) | train() sum (s) | in-process: fit / ideal |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    lines += [f"| {i} | {p['process_wall_s']:.1f} | {p['commands_sum_s']:.1f} | {p['process_ratio']:.2f} | "
-              f"{p['wall_s']:.1f} | {p['search_s']:.1f} | {p['standalone_sum_s']:.1f} | {p['ratio']:.2f} |"
-              for i, p in enumerate(r["repeats"])]
+    lines += [f"| {i} | {p['order'].split()[0]} | {p['process_wall_s']:.1f} | {p['commands_sum_s']:.1f} | "
+              f"{p['process_ratio']:.2f} | {p['wall_s']:.1f} | {p['search_s']:.1f} | {p['standalone_sum_s']:.1f} | "
+              f"{p['ratio']:.2f} |" for i, p in enumerate(r["repeats"])]
     lines += [
         "",
         f"Where the {total:.1f} s of `fit` above the in-process ideal go (the median repeat; trial slots are counted in wall seconds, "
@@ -223,6 +225,10 @@ def _overhead_section(r: dict[str, Any]) -> list[str]:
     ]
     lines += [f"| {k} | {v:.2f} | {100 * v / total:.0f} % |" for k, v in
               sorted(r["parts"].items(), key=lambda kv: -kv[1])]
+    if min(r["parts"].values()) < 0:
+        lines += ["", "A negative part is a residual: the trials trained faster than the same configurations "
+                  "standalone (the machine's speed drifts between the two sides' runs by more than the engine's "
+                  "own cost there)."]
     cpu = r["cpu_s"]
     lines += ["", f"CPU seconds used during that `fit` ({r['chosen_wall_s']:.1f} s wall, so "
               f"{r['concurrency'] * r['chosen_wall_s']:.0f} core-seconds on {r['concurrency']} cores), by "
@@ -351,6 +357,9 @@ def main() -> int:
     info = machine()
     info["load_start"] = info.pop("load_average")
     print(f"load average {info['load_start']:.2f} at the start", flush=True)
+    if info["load_start"] >= QUIET_LOAD:
+        print(f"warning: the machine is busy (load {info['load_start']:.2f} >= {QUIET_LOAD}): wall times will be "
+              "slower than on a quiet machine; see `pgrep -fa 'pytest|raylet'`", flush=True)
     work = Path(tempfile.mkdtemp(prefix="autotune-bench-"))
     began = time.perf_counter()
     try:
