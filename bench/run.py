@@ -227,8 +227,9 @@ def _overhead_section(r: dict[str, Any]) -> list[str]:
               sorted(r["parts"].items(), key=lambda kv: -kv[1])]
     if min(r["parts"].values()) < 0:
         lines += ["", "A negative part is a residual: the trials trained faster than the same configurations "
-                  "standalone (the machine's speed drifts between the two sides' runs by more than the engine's "
-                  "own cost there)."]
+                  "standalone. Each `autotune train` is a fresh process whose first training pays torch's one-time "
+                  "warm-up (building kernels, the first checkpoint write), which a reused trial worker pays once "
+                  "for all its trials."]
     cpu = r["cpu_s"]
     lines += ["", f"CPU seconds used during that `fit` ({r['chosen_wall_s']:.1f} s wall, so "
               f"{r['concurrency'] * r['chosen_wall_s']:.0f} core-seconds on {r['concurrency']} cores), by "

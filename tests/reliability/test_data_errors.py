@@ -171,3 +171,19 @@ def test_a_model_factory_that_raises_names_itself():
     with pytest.raises(UserError, match="model 'my_net' cannot be built: it takes no argument 'width'; its "
                        "arguments: dropout"):
         build("my_net", (1, 4, 4), 2, width=3)
+
+
+@pytest.mark.parametrize("dataset", ["idx", "image_folder"])
+def test_a_data_root_this_user_cannot_list_is_one_line(tmp_path, monkeypatch, dataset):
+    """Root lists any folder whatever its mode, so (the tests run as root) the permission check asks through a
+    stand-in for os.access that refuses this one folder, as the OS does for another user and mode 000."""
+    import os
+
+    import autotune.vision.datasets as datasets
+
+    root = tmp_path / "locked"
+    root.mkdir()
+    real = os.access
+    monkeypatch.setattr(datasets.os, "access", lambda path, mode: real(path, mode) and path != root)
+    with pytest.raises(UserError, match=f"{dataset} data.root '{root}' is not readable by this user: fix its perm"):
+        load(dataset, root=str(root))
