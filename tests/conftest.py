@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 
 import pytest
 
@@ -15,7 +16,9 @@ def local_ray():
 
     if ray.is_initialized():
         ray.shutdown()
+    temp_dir = f"/tmp/rt_{os.getpid()}"
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
-             _temp_dir=f"/tmp/rt_{os.getpid()}")
+             _temp_dir=temp_dir)
     yield
     ray.shutdown()
+    shutil.rmtree(temp_dir, ignore_errors=True)

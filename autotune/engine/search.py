@@ -337,8 +337,13 @@ def _init_ray(space: Space, options: RunOptions) -> None:
     kwargs["num_cpus"] = options.num_cpus or os.cpu_count() or 1
     if options.num_gpus is not None:
         kwargs["num_gpus"] = options.num_gpus
-    # Unix socket paths must stay under 107 bytes: keep Ray's temp dir short.
-    ray.init(_temp_dir=f"/tmp/rt_{os.getpid()}", **kwargs)
+    ray.init(_temp_dir=_temp_dir(), **kwargs)
+
+
+def _temp_dir() -> str:
+    """The temp folder of the local Ray this process starts: short, since Unix socket paths must stay under
+    107 bytes."""
+    return f"/tmp/rt_{os.getpid()}"
 
 
 def _searcher(space: Space, run_dir: Path, warm_start: list[dict[str, Any]]) -> Any:
@@ -651,9 +656,11 @@ def best_checkpoint(grid: Any, space: Space) -> tuple[Any, Any, dict[str, Any]] 
 
 
 def shutdown() -> None:
-    """Stop the local Ray this process started."""
+    """Stop the Ray this process started or joined, and remove the temp folder of a local one (Ray's own logs: a
+    trial's error stays in its trial folder)."""
     if ray.is_initialized():
         ray.shutdown()
+    shutil.rmtree(_temp_dir(), ignore_errors=True)
 
 
 def ray_running() -> bool:

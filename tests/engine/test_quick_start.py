@@ -29,12 +29,14 @@ def quick_start(tmp_path_factory) -> SimpleNamespace:
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "TUNE_"))}
     command = Path(sys.executable).with_name("autotune")
+    temp_dirs = set(Path("/tmp").glob("rt_*"))
     run = subprocess.run(
         [str(command), "run", str(DIGITS), "--set", f"search.trials={TRIALS}", "--set", "train.epochs=2"],
         cwd=work, env={**env, "HOME": str(home)}, capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     return SimpleNamespace(work=work, home=home, out=run.stdout, err=run.stderr,
+                           left_temp_dirs=set(Path("/tmp").glob("rt_*")) - temp_dirs,
                            trials=pd.read_csv(work / "runs" / "digits" / "trials.csv", dtype={"trial_id": str}),
                            card=json.loads((work / "models" / "digits" / "model.json").read_text()))
 
@@ -52,6 +54,10 @@ def test_the_quick_start_prints_a_summary_and_exports_the_model(quick_start):
     assert f"Run:   {work / 'runs' / 'digits'}" in out
     model = work / "models" / "digits"
     assert (model / "model.pt").is_file() and (model / "model.json").is_file()
+
+
+def test_the_quick_start_leaves_no_ray_temp_folder(quick_start):
+    assert not quick_start.left_temp_dirs  # the local Ray's sockets and logs go with it
 
 
 def test_the_quick_start_prints_no_ray_noise(quick_start):
