@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from autotune.cache import cache_dir
 from autotune.errors import UserError
 from autotune.space.types import Choice, Grid, Int, Space, default_values
 
@@ -91,8 +92,7 @@ def run_location(storage: str, name: str) -> RunLocation:
         folder = Path(storage).expanduser().resolve()
         return RunLocation(str(folder), name, folder / name)
     scheme, rest = storage.split("://", 1)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "autotune" / "runs"
-    return RunLocation(storage.rstrip("/"), name, cache / scheme / rest.strip("/") / name)
+    return RunLocation(storage.rstrip("/"), name, cache_dir() / "runs" / scheme / rest.strip("/") / name)
 
 
 class _Searcher(OptunaSearch):

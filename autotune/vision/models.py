@@ -5,7 +5,7 @@
 A model factory takes `in_chans`, `num_classes`, `input_size` and its own keyword arguments; arguments that are
 None are dropped, so "unset" means "the model's default". timm models are created with `pretrained=False`: nothing
 is ever downloaded. Cheap to import: torch and timm load when a model is built. Looking a timm name up does not
-import timm (~3 s) either: its model names are cached in a file per timm version (under `cache_dir()`), written by
+import timm (~3 s) either: its model names are cached in a file per timm version (under `autotune.cache.cache_dir()`), written by
 the first lookup after timm is installed or upgraded.
 """
 from __future__ import annotations
@@ -18,9 +18,9 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from autotune.cache import cache_dir
 from autotune.errors import AutotuneError, UserError
 from autotune.registry import add_fallback, get, register
 from autotune.vision._calls import failure, unknown_arguments
@@ -28,7 +28,7 @@ from autotune.vision._calls import failure, unknown_arguments
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["build", "simple_cnn", "mlp", "cache_dir"]
+__all__ = ["build", "simple_cnn", "mlp"]
 
 log = logging.getLogger("autotune")
 
@@ -64,12 +64,6 @@ def _timm_factory(name: str) -> Callable[..., nn.Module]:
 
     create.__name__ = name
     return create
-
-
-def cache_dir() -> Path:
-    """autotune's cache folder: $XDG_CACHE_HOME/autotune, by default ~/.cache/autotune."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "autotune"
 
 
 @functools.cache
