@@ -4,13 +4,16 @@
                                         # docs/benchmarks.md
     python bench/run.py --quick         # a smoke run of every measure (under a minute); prints, writes no doc
     python bench/run.py --only search,overhead --no-write --json out.json
+    python bench/run.py --only quality  # search quality on replayed learning curves; its own section
 
 Measures (each a ratio of two things run in this invocation, the median of repeats):
-  search       TPE+ASHA vs random+FIFO vs random+ASHA on MNIST-10k (same trials and max epochs, several seeds)
+  search       the default search vs random+FIFO vs random+ASHA on MNIST-10k (same trials and max epochs, several seeds)
   overhead     the same configurations through autotune.fit vs the recipe's train() standalone, with a breakdown
   memory       peak memory of driver + Ray + workers with 1 vs 2 concurrent trials on the same data
   scale        hundreds of trivial trials: seconds per trial and driver memory growth per trial
   concurrency  1 training x 2 threads vs 2 trainings x 1 thread: aggregate samples/s
+  quality      regret against epochs spent of each search method (and a plain Optuna script) on replayed
+               learning curves (bench/quality.py), equal epoch budgets, 10 seeds
 
 Run it on a quiet machine (`cat /proc/loadavg` under 0.7, no test run going): the load average at the start and
 the end is recorded with the figures. Every search uses Ray with num_cpus=2 and a fresh temporary folder.
@@ -29,9 +32,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import quality
 from common import MNIST, fmt, machine, verdict, write_section
 
-MEASURES = ("search", "overhead", "memory", "scale", "concurrency")
+MEASURES = ("search", "overhead", "memory", "scale", "concurrency", "quality")
+SUITE = MEASURES[:5]  # the measures of the suite section; quality writes a section of its own
 QUIET_LOAD = 0.7  # a 1-minute load average under this counts as a quiet machine
 BIG_FAKE = {"dataset": "fake", "samples": 24000, "image_size": 48, "channels": 3, "val_fraction": 0.1,
             "test_fraction": 0.1}  # 166 MB of uint8 pixels: a copy per trial shows
@@ -46,6 +51,8 @@ FULL: dict[str, dict[str, Any]] = {
                "variants": ["mnist", "fake", "fake_zero_copy"]},
     "scale": {"trials": 500, "samplers": ["random", "tpe"]},
     "concurrency": {"repeats": 3, "epochs": 3, "model": {"arch": "simple_cnn", "width": 16, "depth": 3}},
+    "quality": {"benchmarks": ["digits_mlp", "digits_cnn", "mnist_mlp", "mnist_cnn", "synthetic"],
+                "methods": list(quality.METHODS), "seeds": list(range(10))},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "search": {"seeds": [0], "trials": 4, "epochs": 2, "target": 0.8},
@@ -54,6 +61,8 @@ QUICK: dict[str, dict[str, Any]] = {
     "memory": {"trials": 2, "epochs": 1, "model": SMALL_MLP, "repeats": 1, "variants": ["mnist"], "inline": True},
     "scale": {"trials": 10, "samplers": ["random"], "inline": True},
     "concurrency": {"repeats": 1, "epochs": 1, "model": {"arch": "mlp", "width": 64, "depth": 1}},
+    "quality": {"benchmarks": ["synthetic"], "methods": ["default", "random+fifo", "optuna_script"], "seeds": [0],
+                "full_trainings": 2},
 }
 
 
@@ -80,6 +89,8 @@ def run(only: list[str], settings: dict[str, dict[str, Any]], work: Path) -> dic
             results[name] = measures.data_sharing(**args)
         elif name == "scale":
             results[name] = measures.driver_scale(**args)
+        elif name == "quality":
+            results[name] = quality.quality(**args)
         else:
             results[name] = measures.concurrency(**args)
         results[name]["seconds"] = time.perf_counter() - began
@@ -107,10 +118,10 @@ def render(results: dict[str, Any], info: dict[str, Any], command: str) -> str:
     if info["quick"]:
         lines[2] += (" **Quick run**: tiny settings and one Ray shared by every search (memory and scale measured "
                      "in this process): it checks that the suite runs; its figures mean nothing.")
-    lines += [_goal_row(name, results[name]) for name in MEASURES if name in results]
+    lines += [_goal_row(name, results[name]) for name in SUITE if name in results]
     lines += ["| 6 | GPU suite | not run here: no GPU is lent to this machine ([how to run it](#gpu-suite)) | "
               "per-trial samples/s vs standalone; 1/2/4/8 trials on one GPU; time to 99 % | n/a |"]
-    for name in MEASURES:
+    for name in SUITE:
         if name in results:
             lines += ["", *SECTIONS[name](results[name])]
     return "\n".join(lines)
@@ -118,9 +129,9 @@ def render(results: dict[str, Any], info: dict[str, Any], command: str) -> str:
 
 def _goal_row(name: str, r: dict[str, Any]) -> str:
     if name == "search":
-        return (f"| 1 | search efficiency | TPE+ASHA's best val {r['val_gap_points']:+.2f} points vs random+FIFO. "
+        return (f"| 1 | search efficiency | the default's best val {r['val_gap_points']:+.2f} points vs random+FIFO. "
                 f"Whole search: {r['epoch_ratio']:.2f}x its trial-epochs, {r['wall_ratio']:.2f}x its wall time "
-                f"({verdict(r['met'])}). Until TPE+ASHA came within 0.3 points of random+FIFO's final best: "
+                f"({verdict(r['met'])}). Until the default came within 0.3 points of random+FIFO's final best: "
                 f"{fmt(r['reach_epoch_ratio'])}x, {fmt(r['reach_wall_ratio'])}x ({verdict(r['met_anytime'])}) | "
                 "within 0.3 points, <= 0.35x trial-epochs, <= 0.4x wall time | "
                 f"{verdict(r['met'] or r['met_anytime'])}: {_search_reading(r)} |")
@@ -157,9 +168,10 @@ def _search_section(r: dict[str, Any]) -> list[str]:
         "",
         f"{r['trials']} trials of at most {r['max_epochs']} epochs per search, seeds {r['seeds']}, 2 trials at a "
         "time (1 CPU each). Space: an MLP (width 32..512, depth 1..3, dropout), SGD with lr log-uniform over "
-        "1e-4..1, momentum, weight decay, batch size 32..256 (`mlp_space` in bench/measures.py). ASHA: the "
-        "engine's default for `scheduler: asha` (Ray's: grace period 1, reduction factor 4); TPE: the engine's "
-        "default (multivariate, 10 random startup trials). Wall time is the whole `autotune.fit` (Ray start, "
+        "1e-4..1, momentum, weight decay, batch size 32..256 (`mlp_space` in bench/measures.py). default: the "
+        "engine's default search, TPE (multivariate, 10 random startup trials) with `scheduler: auto` "
+        "(asynchronous Hyperband from epoch 1, reduction factor 3); random+asha: `scheduler: asha` as the engine "
+        "sets it up (Ray's grace period 1, reduction factor 4). Wall time is the whole `autotune.fit` (Ray start, "
         "trials, export); search is the trials alone. Time to target: from the start of `fit` until any trial "
         f"first reports val accuracy >= {r['target']}.",
         "",
@@ -171,16 +183,16 @@ def _search_section(r: dict[str, Any]) -> list[str]:
         lines.append(f"| {name} | {fmt(s['best_val'], '.4f')} | {fmt(s['test'], '.4f')} | "
                      f"{fmt(s['trial_epochs'], '.0f')} | {fmt(s['wall_s'], '.1f')} | {fmt(s['search_s'], '.1f')} | "
                      f"{fmt(s['to_target_s'], '.1f')} | {s['reached']}/{len(r['seeds'])} |")
-    lines += ["", "Per seed, TPE+ASHA against random+FIFO. The goal reads two ways: the whole search's cost, or "
-              "what TPE+ASHA had spent when it first reported a val accuracy within 0.3 points of random+FIFO's "
+    lines += ["", "Per seed, the default against random+FIFO. The goal reads two ways: the whole search's cost, or "
+              "what the default had spent when it first reported a val accuracy within 0.3 points of random+FIFO's "
               "final best (the bar), against all random+FIFO spent (trial-epochs reported so far, wall time since "
               "the start of `fit`):", "",
               "| seed | best val gap (points) | trial-epochs ratio | wall ratio | search ratio | bar | "
-              "to the bar: trial-epochs (tpe+asha / random+asha / random+fifo) | to the bar: trial-epochs ratio | "
+              "to the bar: trial-epochs (default / random+asha / random+fifo) | to the bar: trial-epochs ratio | "
               "to the bar: wall ratio |",
               "|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
     for s in r["per_seed"]:
-        reach = " / ".join(fmt(s["reach"][name]["trial_epochs"], ".0f") for name in ("tpe+asha", "random+asha",
+        reach = " / ".join(fmt(s["reach"][name]["trial_epochs"], ".0f") for name in ("default", "random+asha",
                                                                                      "random+fifo"))
         lines.append(f"| {s['seed']} | {s['val_gap_points']:+.2f} | {s['epoch_ratio']:.2f} | {s['wall_ratio']:.2f} | "
                      f"{s['search_ratio']:.2f} | {s['bar']:.4f} | {reach} | {fmt(s['reach_epoch_ratio'])} | "
@@ -323,6 +335,16 @@ SECTIONS = {"search": _search_section, "overhead": _overhead_section, "memory": 
             "scale": _scale_section, "concurrency": _concurrency_section}
 
 
+def sections(results: dict[str, Any], info: dict[str, Any], command: str) -> dict[str, str]:
+    """docs/benchmarks.md's sections these results rewrite: the suite's (measures 1-5) and the quality one."""
+    out = {}
+    if set(results) & set(SUITE):
+        out["suite"] = render(results, info, command)
+    if "quality" in results:
+        out["quality"] = quality.render(results["quality"], info, command)
+    return out
+
+
 # ------------------------------------------------------------------------------------------------ main
 def _start_shared_ray() -> None:
     """--quick: one Ray for every search (each `fit` then joins it instead of starting its own), to stay
@@ -344,7 +366,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.render:
         saved = json.loads(Path(args.render).read_text())
-        write_section("suite", render(saved["results"], saved["machine"], saved["command"]))
+        for section, text in sections(saved["results"], saved["machine"], saved["command"]).items():
+            write_section(section, text)
         return 0
     only = [m.strip() for m in args.only.split(",") if m.strip()]
     unknown = sorted(set(only) - set(MEASURES))
@@ -379,16 +402,14 @@ def main() -> int:
                 date=time.strftime("%Y-%m-%d %H:%M"))
     command = "python bench/run.py" + (" --quick" if args.quick else "") + (
         f" --only {','.join(only)}" if set(only) != set(MEASURES) else "")
-    text = render(results, info, command)
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": info, "command": command, "results": results},
                                               indent=2, default=str) + "\n")
-    if args.quick or args.no_write:
+    for section, text in sections(results, info, command).items():
         print(text)
-    else:
-        write_section("suite", text)
-        print(text)
-        print(f"wrote the suite section of {Path(__file__).resolve().parents[1] / 'docs' / 'benchmarks.md'}")
+        if not (args.quick or args.no_write):
+            write_section(section, text)
+            print(f"wrote the {section} section of {Path(__file__).resolve().parents[1] / 'docs' / 'benchmarks.md'}")
     return 0
 
 

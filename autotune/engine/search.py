@@ -6,6 +6,8 @@ then hands the best checkpoint to `autotune.engine.export`.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import logging
 import math
@@ -38,7 +40,6 @@ from ray import tune  # noqa: E402
 from ray.tune.schedulers import (  # noqa: E402
     AsyncHyperBandScheduler,
     FIFOScheduler,
-    HyperBandScheduler,
     MedianStoppingRule,
     TrialScheduler,
 )
@@ -96,29 +97,94 @@ def run_location(storage: str, name: str) -> RunLocation:
 
 
 class _Searcher(OptunaSearch):
-    """OptunaSearch that tells Optuna a failed trial FAILED (Ray would tell COMPLETE with its last value)."""
+    """OptunaSearch that tells Optuna what Optuna's own pruning would. Ray tells every trial COMPLETE with its last
+    value, so a sampler would take a 1-epoch accuracy for a final one. Here a trial stopped before its last epoch
+    (by the scheduler, a stop target or the epoch budget) is PRUNED, holding the value of every epoch it ran as
+    intermediate values (TPE ranks it below the trials that got further); a trial that ran every epoch is COMPLETE;
+    a failed one FAILED. Several objectives: COMPLETE with the last values (Optuna keeps no intermediate values)."""
+
+    def __init__(self, *, planned_epochs: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._planned_epochs = planned_epochs  # sampled values -> the epochs that trial runs if not stopped
+        self._reported: dict[str, int] = {}  # trial id -> the last epoch told to Optuna as an intermediate value
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        super().on_trial_result(trial_id, result)
+        self._reported[trial_id] = int(result.get("training_iteration", 0))
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        super().on_trial_complete(trial_id, None if error else result, error)
+        value = (result or {}).get(self.metric) if isinstance(self.metric, str) else None
+        if error or trial_id in self._completed_trials or trial_id not in self._ot_trials or value is None:
+            super().on_trial_complete(trial_id, None if error else result, error)
+            return
+        ot_trial = self._ot_trials[trial_id]
+        epoch = int(result.get("training_iteration", 0))
+        if not math.isfinite(value):
+            self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
+        elif epoch >= self._planned_epochs(ot_trial.params):
+            self._ot_study.tell(ot_trial, value)
+        else:
+            if epoch > self._reported.get(trial_id, 0):
+                ot_trial.report(value, epoch)
+            self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)  # valued at its last epoch
+        self._completed_trials.add(trial_id)
+        self._reported.pop(trial_id, None)
 
 
-class _TargetStopper(tune.Stopper, tune.Callback):
-    """`search.stop: {metric: target}`: once a trial reaches every target, the whole search stops.
-
-    The trial that reached it stops first; the others stop once its checkpoint is saved (stopping everything
-    at the same step would drop that checkpoint: the best one). Ray may hold copies of this object (a resumed
-    search unpickles one as its stopper and another as a callback): they share their state through `token`.
-    """
+class _SharedState:
+    """State shared by the copies Ray makes of a stopper or callback (a resumed search unpickles one as its
+    stopper and another as a callback), through a `token` they all carry."""
 
     _states: ClassVar[dict[str, dict[str, Any]]] = {}
 
-    def __init__(self, targets: dict[str, float], modes: dict[str, str]) -> None:
-        self.targets, self.modes = targets, modes  # metric -> target, and "max" (reached at >=) or "min" (<=)
+    def _new_state(self, **initial: Any) -> None:
         self.token = uuid.uuid4().hex
+        self._initial = initial
 
     @property
     def _state(self) -> dict[str, Any]:
-        return self._states.setdefault(self.token, {"reached": None, "saved": False})
+        return self._states.setdefault(self.token, copy.deepcopy(self._initial))
+
+
+class _EpochBudget(_SharedState, tune.Stopper, tune.Callback):
+    """`search.epoch_budget`: once the trials together have run this many epochs, the running trials stop and no
+    new one starts. A resumed search counts the epochs its trials ran before."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._new_state(epochs={}, counted=False)
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        if not self._state["counted"]:
+            self._state["counted"] = True
+            for trial in trials:
+                epochs = (trial.last_result or {}).get("training_iteration", 0)
+                self._state["epochs"][trial.trial_id] = int(epochs or 0)
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        self._state["epochs"][trial_id] = int(result.get("training_iteration", 0))
+        return self.reached()
+
+    def stop_all(self) -> bool:
+        return self.reached()
+
+    def used(self) -> int:
+        return sum(self._state["epochs"].values())
+
+    def reached(self) -> bool:
+        return self.used() >= self.budget
+
+
+class _TargetStopper(_SharedState, tune.Stopper, tune.Callback):
+    """`search.stop: {metric: target}`: once a trial reaches every target, the whole search stops.
+
+    The trial that reached it stops first; the others stop once its checkpoint is saved (stopping everything
+    at the same step would drop that checkpoint: the best one).
+    """
+
+    def __init__(self, targets: dict[str, float], modes: dict[str, str]) -> None:
+        self.targets, self.modes = targets, modes  # metric -> target, and "max" (reached at >=) or "min" (<=)
+        self._new_state(reached=None, saved=False)
 
     def _hit(self, metric: str, value: float | None) -> bool:
         if value is None:
@@ -262,24 +328,45 @@ def max_epochs(space: Space) -> int:
 
 
 def make_scheduler(space: Space) -> TrialScheduler:
-    """The scheduler named in `search.scheduler`; ASHA's `max_t` is the most epochs a trial can run."""
+    """The scheduler named in `search.scheduler`; time is counted in epochs, up to the most a trial can run."""
     name, args = space.search.scheduler, dict(space.search.scheduler_args)
+    if name == "auto":  # the default: measured in bench/quality.py (docs/search-space.md says why)
+        most = max_epochs(space)
+        return FIFOScheduler() if space.search.multi_objective or most < 2 else _hyperband(most)
     if name == "fifo":
         return FIFOScheduler()
     if name == "median":
         return MedianStoppingRule(time_attr="training_iteration", **{"grace_period": 1, **args})
     args.setdefault("max_t", max_epochs(space))
-    grace = args.get("grace_period", 1)
-    if name == "asha" and grace > args["max_t"]:
+    if name == "hyperband":
+        return _hyperband(**args)
+    grace = args.setdefault("grace_period", 1)
+    if grace > args["max_t"]:
         raise UserError(
             f"search.scheduler.asha.grace_period is {grace} but a trial runs at most {args['max_t']} epoch(s); "
             f"lower grace_period or raise train.epochs"
         )
-    if name == "hyperband":
-        return HyperBandScheduler(time_attr="training_iteration", **args)
-    if name == "asha":
-        return AsyncHyperBandScheduler(time_attr="training_iteration", **{"grace_period": 1, **args})
-    raise ValueError(f"unknown scheduler {name!r}")
+    return AsyncHyperBandScheduler(time_attr="training_iteration", **args)
+
+
+def _hyperband(max_t: int, grace_period: int = 1, reduction_factor: float = 3) -> TrialScheduler:
+    """Hyperband, asynchronous: brackets of successive halving whose first rung is at grace_period * rf^s epochs
+    (s = 0, 1, ...), the last bracket stopping nothing; each trial joins one bracket at random, the earlier
+    brackets more likely (Ray's weights).
+
+    Ray's synchronous HyperBandScheduler fills its first bracket (81 trials for 52 epochs) before it opens
+    another, and waits for every trial of a bracket to reach a milestone: with a few trials at a time it
+    stopped nothing. The asynchronous form (Li et al., "A System for Massively Parallel Hyperparameter
+    Tuning", 2020) promotes without waiting and hedges in the same way, with brackets that stop later."""
+    if grace_period >= max_t:
+        raise UserError(
+            f"search.scheduler: hyperband starts stopping trials at grace_period {grace_period} epoch(s), but a "
+            f"trial runs at most {max_t}: nothing would be stopped; lower grace_period, raise train.epochs, or use "
+            "scheduler: fifo"
+        )
+    rungs = math.floor(math.log(max_t / grace_period) / math.log(reduction_factor) + 1e-9) + 1
+    return AsyncHyperBandScheduler(time_attr="training_iteration", max_t=max_t, grace_period=grace_period,
+                                   reduction_factor=reduction_factor, brackets=rungs + 1)
 
 
 def _set_threads(cpus: float) -> None:
@@ -350,6 +437,7 @@ def _searcher(space: Space, run_dir: Path, warm_start: list[dict[str, Any]]) -> 
     metric, mode = space.search.metric, space.search.mode
     storage = optuna.storages.RDBStorage(f"sqlite:///{run_dir / 'study.db'}")
     searcher = _Searcher(
+        planned_epochs=functools.partial(_epochs, space),
         space=DefineByRun(space.params),
         metric=list(metric) if len(metric) > 1 else metric[0],
         mode=list(mode) if len(mode) > 1 else mode[0],
@@ -522,7 +610,9 @@ def run_search(
     where.state.mkdir(parents=True, exist_ok=True)
     (where.state / "space.fingerprint").write_text(space.fingerprint() + "\n")
     metric, mode = space.search.metric[0], space.search.mode[0]
-    stopper = _TargetStopper(dict(space.search.stop), dict(space.search.stop_modes)) if space.search.stop else None
+    target = _TargetStopper(dict(space.search.stop), dict(space.search.stop_modes)) if space.search.stop else None
+    budget = _EpochBudget(space.search.epoch_budget) if space.search.epoch_budget else None
+    stoppers = [s for s in (target, budget) if s is not None]
     progress = _Progress(metric, mode, space.search.trials, options.progress_seconds)
     start = time.perf_counter()
     if resume:
@@ -549,8 +639,8 @@ def run_search(
             run_config=tune.RunConfig(
                 name=space.name,
                 storage_path=where.storage,
-                stop=stopper,
-                callbacks=[progress, stopper] if stopper else [progress],
+                stop=tune.stopper.CombinedStopper(*stoppers) if len(stoppers) > 1 else next(iter(stoppers), None),
+                callbacks=[progress, *stoppers],
                 verbose=2 if options.verbose > 1 else 1 if options.verbose else 0,
                 checkpoint_config=tune.CheckpointConfig(
                     num_to_keep=space.search.keep_checkpoints,
@@ -565,24 +655,44 @@ def run_search(
     # Ctrl-C (Ray catches SIGINT) saves trials neither TERMINATED nor ERROR (Ray then ends them: only the saved
     # state, the one a resume starts from, tells); a time budget or a reached target does not.
     interrupted = any(t.get("status") not in ("TERMINATED", "ERROR") for t in _saved_trials(where.experiment))
-    cut_short = space.search.time_budget or space.search.sampler == "grid" or (stopper and stopper.reached_in(grid))
+    cut_short = (space.search.time_budget or space.search.sampler == "grid" or (target and target.reached_in(grid))
+                 or (budget and budget.reached()))
     interrupted = interrupted or (len(grid) < space.search.trials and not cut_short)
     if not interrupted:  # an interrupted run's RUNNING trials continue when it is resumed
-        _close_orphaned_trials(where.state, space.name)
+        _close_orphaned_trials(where.state, space, grid)
         if not where.remote:
             _set_aside_orphaned_dirs(where.state, grid)
     return grid, where, seconds, interrupted
 
 
-def _close_orphaned_trials(run_dir: Path, name: str) -> None:
-    """Mark FAIL the study's trials left RUNNING by a killed or interrupted run (Optuna would wait forever)."""
+def _close_orphaned_trials(run_dir: Path, space: Space, grid: Any) -> None:
+    """Close the study's trials left RUNNING (Optuna would wait for them forever). Ray does not tell the searcher
+    about the trials running when the search ends (its epoch budget or stop target reached, a killed run not
+    resumed): each is told here as `_Searcher` tells a trial, from its last result, COMPLETE if it ran its last
+    epoch, else PRUNED at the last epoch it reported (several objectives: FAIL); one that never reported, FAIL."""
     storage = optuna.storages.RDBStorage(f"sqlite:///{run_dir / 'study.db'}")
     try:
-        study = optuna.load_study(study_name=name, storage=storage)
+        study = optuna.load_study(study_name=space.name, storage=storage)
     except KeyError:  # no trial was ever asked for
         return
+    last = {_params_key(r.config): r.metrics for r in grid if r.config and r.metrics}
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        metrics = last.get(_params_key(trial.params), {})
+        epoch = int(metrics.get("training_iteration", 0) or 0)
+        values = [metrics.get(name) for name in space.search.metric]
+        if not epoch or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        elif epoch >= _epochs(space, trial.params):
+            storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.COMPLETE, values)
+        elif space.search.multi_objective:
+            storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        else:
+            storage.set_trial_intermediate_value(trial._trial_id, epoch, values[0])
+            storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.PRUNED, values)
+
+
+def _params_key(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, default=repr)
 
 
 def _set_aside_orphaned_dirs(run_dir: Path, grid: Any) -> None:

@@ -42,15 +42,17 @@ SAMPLERS: dict[str, dict[str, Field]] = {
 MULTI_OBJECTIVE_SAMPLERS = ("tpe", "random", "gp", "qmc", "grid", "nsga2")
 # scheduler -> its arguments (Ray Tune's keywords; time is counted in reported epochs)
 SCHEDULERS: dict[str, dict[str, Field]] = {
+    "auto": {},  # asynchronous Hyperband from epoch 1, reduction factor 3; fifo where nothing can be stopped
     "asha": {"max_t": _POSITIVE, "grace_period": _POSITIVE, "reduction_factor": Field(float, check=_above(1)),
              "brackets": _POSITIVE},
-    "hyperband": {"max_t": _POSITIVE, "reduction_factor": Field(float, check=_above(1))},
+    "hyperband": {"max_t": _POSITIVE, "grace_period": _POSITIVE, "reduction_factor": Field(float, check=_above(1))},
     "median": {"grace_period": Field(float, low=0.0), "min_samples_required": _POSITIVE},
     "fifo": {},
 }
-_SEARCH_KEYS = ("metric", "mode", "trials", "sampler", "scheduler", "max_concurrent", "time_budget", "seed",
-                "resources", "stop", "max_failures", "keep_checkpoints")
-_PLAIN = {"trials": _POSITIVE, "max_concurrent": Field(int, low=1, nullable=True), "seed": _COUNT,
+_SEARCH_KEYS = ("metric", "mode", "trials", "epoch_budget", "sampler", "scheduler", "max_concurrent", "time_budget",
+                "seed", "resources", "stop", "max_failures", "keep_checkpoints")
+_PLAIN = {"trials": _POSITIVE, "epoch_budget": Field(int, low=1, nullable=True),
+          "max_concurrent": Field(int, low=1, nullable=True), "seed": _COUNT,
           "max_failures": _COUNT, "keep_checkpoints": _POSITIVE}
 _EXPORT = {"dir": Field(str), "promote": Field(str, choices=("always", "if_better", "never"))}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
@@ -147,7 +149,7 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem]) -> Search
                          "sampler")
     if sampler:
         out["sampler"], out["sampler_args"] = sampler
-    scheduler = read.named(given.get("scheduler", "fifo" if multi else "asha"), ("search", "scheduler"),
+    scheduler = read.named(given.get("scheduler", "fifo" if multi else "auto"), ("search", "scheduler"),
                            SCHEDULERS, "scheduler")
     if scheduler:
         out["scheduler"], out["scheduler_args"] = scheduler
@@ -157,7 +159,7 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem]) -> Search
     if out.get("sampler") == "nsga2" and not multi:
         read.problem(("search", "sampler"), "nsga2 is for several metrics, but metric names one",
                      "use sampler: tpe, or list several metrics")
-    if multi and out.get("scheduler", "fifo") != "fifo":
+    if multi and out.get("scheduler", "fifo") not in ("fifo", "auto"):
         read.problem(("search", "scheduler"), "early stopping ranks trials by one metric, but metric lists several",
                      "use scheduler: fifo")
     if given.get("time_budget") is not None:

@@ -118,9 +118,10 @@ class SearchSettings:
     metric: tuple[str, ...] = ("val_accuracy",)
     mode: tuple[str, ...] = ("max",)  # "max" | "min", one per metric
     trials: int = 20
+    epoch_budget: int | None = None  # the trials together run at most this many epochs
     sampler: str = "tpe"  # tpe | random | cmaes | gp | qmc | grid | nsga2
     sampler_args: Mapping[str, Any] = field(default_factory=dict)
-    scheduler: str = "asha"  # asha | hyperband | median | fifo
+    scheduler: str = "auto"  # auto | asha | hyperband | median | fifo
     scheduler_args: Mapping[str, Any] = field(default_factory=dict)
     max_concurrent: int | None = None  # None: as many as the resources allow
     time_budget: float | None = None  # seconds
@@ -245,7 +246,7 @@ class Space:
     def fingerprint(self) -> str:
         """sha256 of what defines the search (recipe, ingredients, search settings but its budget)."""
         search = asdict(self.search)
-        for key in ("trials", "time_budget", "max_concurrent"):
+        for key in ("trials", "epoch_budget", "time_budget", "max_concurrent"):
             search.pop(key)
         ingredients = {k: self.document.get(k) for k in self.template}
         text = json.dumps(_json_keys({"recipe": self.recipe, "ingredients": ingredients, "search": search}),

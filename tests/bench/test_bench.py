@@ -50,12 +50,12 @@ def test_cpu_suite_quick_runs_every_measure(tmp_path):
 
     figures = json.loads(out.read_text())
     results = figures["results"]
-    assert set(results) == {"search", "overhead", "memory", "scale", "concurrency"}
+    assert set(results) == {"search", "overhead", "memory", "scale", "concurrency", "quality"}
     assert all(math.isfinite(x) for x in _numbers(results))
     assert {"cpu", "cores", "ram_gib", "torch", "ray", "load_start", "load_end"} <= set(figures["machine"])
 
     search = results["search"]
-    assert {run["strategy"] for run in search["runs"]} == {"tpe+asha", "random+fifo", "random+asha"}
+    assert {run["strategy"] for run in search["runs"]} == {"default", "random+fifo", "random+asha"}
     assert all(0 <= run["best_val"] <= 1 and run["trial_epochs"] >= 1 for run in search["runs"])
     assert isinstance(search["met"], bool) and isinstance(search["met_anytime"], bool)
     for seed in search["per_seed"]:  # the anytime reading: random+FIFO reaches its own bar by its last report
@@ -78,7 +78,16 @@ def test_cpu_suite_quick_runs_every_measure(tmp_path):
     assert scale["trials"] == results["scale"]["trials"]
     assert results["concurrency"]["better"] in ("2 x 1", "1 x 2")
 
+    quality = results["quality"]
+    limit = quality["benchmarks"]["synthetic"]["budget"]
+    assert {run["method"] for run in quality["runs"]} == {"default", "random+fifo", "optuna_script"}
+    for run in quality["runs"]:
+        assert all(0 <= r <= 1 for r in run["regret"]) and run["regret"] == sorted(run["regret"], reverse=True)
+        assert limit <= run["epochs"] <= limit + 2, run  # the budget, and at most an epoch more per running trial
+    assert set(quality["table"]["synthetic"]) == {"default", "random+fifo", "optuna_script"}
+
     text = done.stdout
+    assert "## Search quality" in text and "| **default** |" in text
     assert "## CPU suite" in text and "| # | measure | result | goal | verdict |" in text
     for row in ("| 1 | search efficiency", "| 2 | engine overhead", "| 3 | data loaded once", "| 4 | driver scale",
                 "| 5 | concurrency choice", "| 6 | GPU suite"):

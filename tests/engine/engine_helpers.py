@@ -25,8 +25,9 @@ def toy_space(name: str = "toy", *, trials: int = 6, model: str | None = None, t
 
 
 def history(trial_dir: str | Path) -> list[dict[str, Any]]:
-    """Every result a trial reported, in order, from its own result.json."""
-    lines = Path(trial_dir, "result.json").read_text().splitlines()
+    """Every result a trial reported, in order, from its own result.json (none when it never reported)."""
+    file = Path(trial_dir, "result.json")
+    lines = file.read_text().splitlines() if file.is_file() else []
     return [json.loads(line) for line in lines if line.strip()]
 
 

@@ -326,3 +326,32 @@ class TestRunFolders:
         out = capsys.readouterr().out
         assert "The search was interrupted." in out
         assert ("Resume with: autotune run space.yaml --set=search.trials=2 --resume" in out) is started
+
+
+def test_a_killed_search_with_early_stopping_resumes_its_searcher_and_rungs(tmp_path):
+    """The default scheduler (asynchronous Hyperband) and the PRUNED trials survive a kill: the resumed search runs
+    the trials left, stops trials early still, and leaves every trial told to Optuna once, COMPLETE or PRUNED with
+    the epochs it ran."""
+    space = SPACE.replace("epochs: 3, sleep: 0.6", "epochs: 9, sleep: 0.15").replace("scheduler: fifo",
+                                                                                    "scheduler: auto")
+    (tmp_path / "space.yaml").write_text(space.replace("trials: 6", "trials: 10"))
+    run_dir = tmp_path / "runs" / "resumable"
+    first = _start(tmp_path)
+    _wait_for(lambda: len(_results(run_dir)) >= 12, first, "12 epochs reported")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    resumed = _start(tmp_path, "--resume")
+    out, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, out
+    trials = _study(run_dir).trials
+    assert len(trials) == 10 and len({tuple(sorted(t.params.items())) for t in trials}) == 10  # none asked twice
+    epochs = {}
+    for result in _results(run_dir):
+        key = (result["config"]["model.x"], result["config"]["model.y"])
+        epochs[key] = max(epochs.get(key, 0), result["training_iteration"])
+    for trial in trials:
+        ran = epochs[(trial.params["model.x"], trial.params["model.y"])]
+        assert trial.state.name == ("COMPLETE" if ran == 9 else "PRUNED"), (trial, ran)
+        if ran < 9:
+            assert sorted(trial.intermediate_values) == list(range(1, ran + 1)), (trial, ran)
+    assert any(t.state.name == "PRUNED" for t in trials), "early stopping went on after the resume"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from ray.tune.schedulers import HyperBandScheduler, MedianStoppingRule
+from ray.tune.schedulers import AsyncHyperBandScheduler, MedianStoppingRule
 
 import autotune
 from autotune.engine.search import make_scheduler
@@ -29,13 +29,13 @@ def test_fifo_runs_every_trial_for_every_epoch(in_tmp):
     assert list(_epochs(result).values()) == [[1, 2, 3]] * 4
 
 
-@pytest.mark.parametrize("scheduler, cls", [("hyperband", HyperBandScheduler), ("median", MedianStoppingRule)])
+@pytest.mark.parametrize("scheduler, cls", [("hyperband", AsyncHyperBandScheduler), ("median", MedianStoppingRule)])
 def test_schedulers_count_epochs_up_to_the_most_a_trial_runs(scheduler, cls):
     space = autotune.load_space(toy_space("sched", train="{epochs: {int: [2, 6]}}", search=f", scheduler: {scheduler}"))
     made = make_scheduler(space)
     assert type(made) is cls and made._time_attr == "training_iteration"
     if scheduler == "hyperband":
-        assert made._max_t_attr == 6  # the top of the searched epochs
+        assert made._max_t == 6  # the top of the searched epochs
     else:
         assert made._grace_period == 1 and made._min_samples_required == 3
 

@@ -1,0 +1,104 @@
+"""The replay recipe and the quality measure's arithmetic, without Ray: the recorded curves are served as recorded,
+a configuration snaps to its nearest grid point, a diverged one raises where it diverged, and regret is measured
+against the epochs spent."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+
+import quality  # noqa: E402
+import replay_recipe  # noqa: E402
+from autotune.errors import TrialError  # noqa: E402
+
+TABLE = "digits_mlp"
+
+
+def _config(lr: float, batch: int, width: int, depth: int, dropout: float) -> dict:
+    return {"data": {"table": TABLE}, "optimizer": {"lr": lr}, "train": {"epochs": 0, "batch_size": batch},
+            "model": {"width": width, "depth": depth, "dropout": dropout}}
+
+
+def _replayed(config: dict, checkpoint: str | None = None) -> list[dict]:
+    reports = []
+
+    def report(metrics: dict, directory: str | None) -> None:
+        assert directory and json.loads(Path(directory, "state.json").read_text())["epoch"] == metrics["epoch"]
+        reports.append(metrics)
+
+    replay_recipe.train(config, report, checkpoint=checkpoint)
+    return reports
+
+
+def test_a_grid_point_replays_its_recorded_curve():
+    table = replay_recipe.load_table(TABLE)
+    i = 100
+    point = dict(zip(table.grid, table.points[i]))
+    config = _config(point["optimizer.lr"], int(point["train.batch_size"]), int(point["model.width"]),
+                     int(point["model.depth"]), point["model.dropout"])
+    assert table.index(config) == i and not table.diverged_at[i]
+    reports = _replayed(config)
+    assert [r["epoch"] for r in reports] == list(range(1, table.epochs + 1))
+    assert np.allclose([r["val_accuracy"] for r in reports], table.curves["val_accuracy"][i])
+
+
+def test_values_between_grid_points_snap_to_the_nearest_on_a_log_scale():
+    table = replay_recipe.load_table(TABLE)
+    near = table.index(_config(0.0017, 16, 40, 1, 0.1))  # 0.0017 is nearer 0.001 than 0.003 in log, 40 nearer 32
+    assert list(table.points[near]) == [0.001, 16, 32, 1, 0.0]
+    assert list(table.points[table.index(_config(0.002, 200, 300, 3, 0.4))]) == [0.003, 256, 512, 3, 0.5]
+
+
+def test_a_diverged_configuration_raises_at_the_recorded_epoch():
+    table = replay_recipe.load_table(TABLE)
+    i = int(np.flatnonzero(table.diverged_at)[0])
+    point = dict(zip(table.grid, table.points[i]))
+    config = _config(point["optimizer.lr"], int(point["train.batch_size"]), int(point["model.width"]),
+                     int(point["model.depth"]), point["model.dropout"])
+    reports = []
+    with pytest.raises(TrialError, match=f"epoch {table.diverged_at[i]}"):
+        replay_recipe.train(config, lambda m, d: reports.append(m))
+    assert len(reports) == table.diverged_at[i] - 1
+
+
+def test_a_resumed_trial_continues_after_its_checkpoint(tmp_path):
+    config = _config(0.03, 64, 128, 2, 0.25)
+    (tmp_path / "state.json").write_text(json.dumps({"epoch": 7, "config": config}))
+    def values(reports: list[dict]) -> list[tuple[int, float]]:
+        return [(r["epoch"], r["val_accuracy"]) for r in reports]
+
+    reports = _replayed(config, str(tmp_path))
+    assert reports[0]["epoch"] == 8 and values(reports) == values(_replayed(config))[7:]
+
+
+def test_the_synthetic_curves_rank_slow_starters_last_early_and_first_late():
+    slow = replay_recipe.synthetic_curve(10**-2.5, 32, 512, 3, 0.3, 50)  # the best configuration
+    fast = replay_recipe.synthetic_curve(0.05, 256, 512, 3, 0.0, 50)
+    assert slow[0] < fast[0] and slow.max() > fast.max() + 0.05
+    assert np.array_equal(slow, replay_recipe.synthetic_curve(10**-2.5, 32, 512, 3, 0.3, 50))  # deterministic
+
+
+def test_regret_follows_the_best_value_found_within_each_share_of_the_budget():
+    reports = [(t, v) for t, v in enumerate([0.5, 0.7, 0.6, 0.9, 0.8, 0.95, 0.6, 0.6, 0.6, 1.0])]
+    # after 1, 2 (25 % of 10, rounded), 5 and 10 epochs: best 0.5, 0.7, 0.9, 1.0 with best 1.0 and worst 0.0
+    assert quality.regrets(reports, 10, best=1.0, worst=0.0) == pytest.approx([0.5, 0.3, 0.1, 0.0])
+    assert quality.regrets(reports + [(99, 1.0)], 4, best=1.0, worst=0.0)[-1] == pytest.approx(0.1)  # cut at 4
+
+
+def test_the_optuna_script_spends_the_budget_and_prunes():
+    reports = quality.run_optuna_script("synthetic", seed=0, limit=200)
+    assert 200 <= len(reports) <= 200 + replay_recipe.SYNTHETIC_EPOCHS
+    best, worst = quality.bounds("synthetic")
+    assert 0 <= quality.regrets(reports, 200, best, worst)[-1] < 1
+
+
+def test_the_spaces_a_user_would_write_cover_each_table():
+    space = quality.search_space(TABLE)
+    assert space["optimizer.lr"] == {"loguniform": [0.001, 0.3]} and space["model.depth"] == {"int": [1, 3]}
+    assert space["train.batch_size"] == {"choice": [16, 64, 256]}

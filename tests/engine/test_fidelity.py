@@ -1,0 +1,92 @@
+"""What the sampler learns from trials stopped early, the epoch budget, and Hyperband's brackets: real searches of
+the toy recipe, checked against the Optuna study the run persisted and the trials' own reports."""
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+from ray.tune.schedulers import AsyncHyperBandScheduler
+
+import autotune
+from autotune.engine.search import make_scheduler
+from autotune.errors import UserError
+from engine_helpers import run_histories, toy_space
+
+pytestmark = pytest.mark.usefixtures("local_ray")
+
+
+def _study(result) -> optuna.Study:
+    return optuna.load_study(study_name=result.name, storage=f"sqlite:///{result.run_dir}/study.db")
+
+
+def _by_params(result) -> dict[tuple[float, float], list[dict]]:
+    """(x, y) of each trial -> the reports it made, from the trial folders."""
+    out = {}
+    for reports in run_histories(result.run_dir).values():
+        if reports:
+            out[(reports[0]["config"]["model.x"], reports[0]["config"]["model.y"])] = reports
+    return out
+
+
+def test_a_stopped_trial_is_pruned_with_its_epochs_and_a_finished_one_complete(in_tmp):
+    text = toy_space("fidelity", trials=10, train="{epochs: 4}", concurrent=2,
+                     search=", sampler: random, scheduler: {asha: {grace_period: 1, reduction_factor: 2}}")
+    result = autotune.fit(text, export=False)
+    reports = _by_params(result)
+    states = []
+    for trial in _study(result).trials:
+        ran = reports[(trial.params["model.x"], trial.params["model.y"])]
+        values = {r["training_iteration"]: r["val_accuracy"] for r in ran}
+        states.append(trial.state)
+        assert trial.intermediate_values.keys() <= values.keys()
+        assert all(math.isclose(v, values[step]) for step, v in trial.intermediate_values.items())
+        if len(ran) == 4:
+            assert trial.state == optuna.trial.TrialState.COMPLETE, trial
+            assert math.isclose(trial.value, values[4])
+        else:
+            assert trial.state == optuna.trial.TrialState.PRUNED, trial
+            assert sorted(trial.intermediate_values) == list(range(1, len(ran) + 1))  # every epoch it ran
+            assert math.isclose(trial.value, values[len(ran)])  # valued at the epoch it was stopped
+    assert optuna.trial.TrialState.PRUNED in states and optuna.trial.TrialState.COMPLETE in states, states
+
+
+def test_the_epoch_budget_stops_the_search_once_spent(in_tmp):
+    text = toy_space("budget", trials=40, train="{epochs: 4}", concurrent=2,
+                     search=", sampler: random, scheduler: fifo, epoch_budget: 10")
+    result = autotune.fit(text, export=False)
+    epochs = sum(len(r) for r in run_histories(result.run_dir).values())
+    assert 10 <= epochs <= 12, epochs  # at most one more epoch per running trial
+    assert len(result.trials) < 40 and not result.interrupted
+    trials = _study(result).trials
+    ran = {(r[0]["config"]["model.x"], r[0]["config"]["model.y"]): len(r) for r in run_histories(result.run_dir).values()
+           if r}
+    for trial in trials:  # the trials the budget cut short are PRUNED; one asked for but never run, FAIL
+        epochs = ran.get((trial.params["model.x"], trial.params["model.y"]), 0)
+        expected = "COMPLETE" if epochs == 4 else "PRUNED" if epochs else "FAIL"
+        assert trial.state.name == expected, (trial, epochs)
+    assert any(t.state == optuna.trial.TrialState.PRUNED for t in trials)
+
+
+def test_hyperband_has_a_bracket_per_first_rung_up_to_one_that_stops_nothing():
+    space = autotune.load_space(toy_space("hb", train="{epochs: 50}", search=", scheduler: hyperband"))
+    scheduler = make_scheduler(space)
+    assert isinstance(scheduler, AsyncHyperBandScheduler)
+    rungs = [sorted(milestone for milestone, _ in bracket._rungs) for bracket in scheduler._brackets]
+    assert rungs == [[1, 3, 9, 27], [3, 9, 27], [9, 27], [27], []]
+
+
+def test_hyperband_refuses_trials_too_short_to_stop():
+    space = autotune.load_space(toy_space("hb", train="{epochs: 2}",
+                                          search=", scheduler: {hyperband: {grace_period: 2}}"))
+    with pytest.raises(UserError, match="nothing would be stopped"):
+        make_scheduler(space)
+
+
+def test_hyperband_stops_trials_at_several_rungs_of_a_50_epoch_recipe(in_tmp):
+    text = toy_space("hyperband50", trials=24, train="{epochs: 50}", concurrent=2,
+                     search=", sampler: random, scheduler: hyperband")
+    result = autotune.fit(text, export=False)
+    stopped = set(result.trials.loc[result.trials["stopped_early"], "epochs"])
+    assert len(stopped & {1, 3, 9, 27}) >= 2, sorted(result.trials["epochs"])
+    assert (result.trials["epochs"] == 50).any()
