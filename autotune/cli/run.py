@@ -13,8 +13,8 @@ examples:
   autotune run search_spaces/digits.yaml                       the offline quick start (about a minute)
   autotune run search_spaces/mnist.yaml --set search.trials=50 more trials
   autotune run search_spaces/mnist.yaml --resume               continue an interrupted search
-  autotune run search_spaces/mnist.yaml --warm-start runs/mnist-old
-                                                               start from an earlier run's finished trials
+  autotune run search_spaces/mnist.yaml --set name=mnist-2 --warm-start runs/mnist
+                                                               a new search told runs/mnist's finished trials
   autotune run search_spaces/mnist.yaml --address auto         use a running Ray cluster (docs/cluster.md)
   autotune run search_spaces/mnist.yaml --if-data-changed      retrain only when the data changed
   tensorboard --logdir runs/mnist                              compare the trials
