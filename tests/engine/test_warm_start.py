@@ -15,7 +15,7 @@ import pytest
 import autotune
 from autotune.engine.warm_start import read_history
 from autotune.errors import UserError
-from engine_helpers import TOY, toy_space
+from engine_helpers import toy_space
 
 COMPLETE, PRUNED, FAIL = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL
 X = optuna.distributions.FloatDistribution(0.0, 1.0)
@@ -137,14 +137,8 @@ def test_a_run_that_cannot_seed_the_search_is_a_user_error(tmp_path, make, words
     assert words in str(caught.value) and "\n" not in str(caught.value)
 
 
-RESUMABLE = f"""
-name: resumable
-recipe: {TOY}
-model: {{x: {{uniform: [0.0, 1.0]}}, y: {{uniform: [0.0, 1.0]}}}}
-train: {{epochs: 3, sleep: 0.6}}
-search: {{trials: 4, max_concurrent: 2, scheduler: fifo, seed: 0, resources: {{cpu: 1}}}}
-export: {{dir: models/resumable}}
-"""
+RESUMABLE = toy_space("resumable", trials=4, train="{epochs: 3, sleep: 0.6}", search=", scheduler: fifo, resources: "
+                      "{cpu: 1}")
 
 
 def _autotune_run(cwd: Path, *args: str) -> subprocess.Popen:
