@@ -243,6 +243,18 @@ def test_valid_space_prints_table(cli, tmp_path):
     assert "sampler tpe" in out and "4 trials" in out
 
 
+def test_the_table_shows_each_default_and_how_it_was_chosen(cli, tmp_path):
+    text = ok_with(5, "optimizer: {lr: {loguniform: [1e-4, 1e-1], default: 0.01}}").replace(
+        "trials: 4", "trials: 4, start: [{model.dropout: 0.3}]")
+    code, out, err = cli("check", str(write(tmp_path, text)))
+    assert code == 0, err
+    rows = {line.split()[0]: line for line in out.splitlines()}
+    assert "0.01 (given in the space)" in rows["optimizer.lr"] and "0.25 (midpoint)" in rows["model.dropout"]
+    assert "first trials: 2 known configuration(s) (the default configuration, then search.start)" in out
+    code, out, err = cli("check", str(write(tmp_path, OK)))
+    assert "0.003162 (geometric mean)" in out and "first trials" not in out
+
+
 def test_grid_points_are_printed(cli, tmp_path):
     text = ok_with(4, "model: {width: {grid: [8, 16, 32]}, arch: {grid: [mlp, cnn]}}")
     text = text.replace("optimizer: {lr: {loguniform: [1e-4, 1e-1]}}", "optimizer: {lr: 0.1}")
