@@ -275,6 +275,8 @@ class Space:
         search = asdict(self.search)
         for key in ("trials", "time_budget", "max_concurrent"):
             search.pop(key)
+        if not search["start"]:  # a space without start points keeps the fingerprint it had before `start` existed
+            search.pop("start")
         ingredients = {k: self.document.get(k) for k in self.template}
         text = json.dumps(_json_keys({"recipe": self.recipe, "ingredients": ingredients, "search": search}),
                           sort_keys=True, default=repr)
