@@ -70,6 +70,7 @@ def fit(
     num_gpus: float | None = None,
     resume: bool = False,
     restart: bool = False,
+    warm_start: str | Path | None = None,
     export: bool = True,
     if_data_changed: bool = False,
     verbose: int = 0,
@@ -81,6 +82,10 @@ def fit(
     `address` joins an existing Ray cluster ("auto" or "ray://host:port"); `storage` is a folder or URI for
     the run (trials, checkpoints, the Optuna study, TensorBoard logs). While trials run, a progress line is
     logged at most every `progress_seconds` (<= 0: only a line per finished trial).
+
+    The space's default configuration (when it gives `default:` values) and its `search.start` points are the
+    first trials. `warm_start="runs/x"` tells the sampler the finished trials of that earlier run whose parameters
+    still fit the space (they are not run again); it cannot be combined with `resume`.
 
     `if_data_changed=True` is for retraining pipelines: it returns None, doing nothing, when the data is the
     one the current canonical model was trained on, or data a previous retrain already searched; otherwise it
@@ -99,20 +104,21 @@ def fit(
     check_address(address)  # ray.init retries an unreachable address for minutes
     if loads.keys:
         log.warning("data.%s is searched: each trial loads its own data", ", data.".join(loads.keys))
-    warm_start: list[dict[str, Any]] = []
+    first_points: list[dict[str, Any]] = []
     if if_data_changed:
         retrain = _retrain_plan(space, loads, storage)
         if retrain is None:
             return None
-        space, warm_start, resume = retrain
+        space, first_points, resume = retrain
     options = search.RunOptions(
-        storage=storage, address=address, num_cpus=num_cpus, num_gpus=num_gpus,
-        resume=resume, restart=restart, verbose=verbose, progress_seconds=progress_seconds,
+        storage=storage, address=address, num_cpus=num_cpus, num_gpus=num_gpus, resume=resume, restart=restart,
+        warm_start=str(warm_start) if warm_start is not None else None, verbose=verbose,
+        progress_seconds=progress_seconds,
     )
     started_ray = not search.ray_running()
     try:
         grid, where, seconds, interrupted = search.run_search(
-            space, options, data=None if loads.keys else data, warm_start=warm_start
+            space, options, data=None if loads.keys else data, first_points=first_points
         )
         trials = _trials_frame(search.trial_rows(grid, space), space)
         best = search.best_checkpoint(grid, space)

@@ -158,6 +158,35 @@ INVALID = [
      [], "search.stop.val_accuracy.min", 7, "searched with mode max"),
     ("stop-target-mapping", ok_with(7, "search: {stop: {val_loss: {below: 0.5}}}"), [], "search.stop.val_loss", 7,
      "{max: N} / {min: N}"),
+    ("default-outside-range", ok_with(4, "model: {dropout: {uniform: [0.0, 0.5], default: 0.7}}"), [],
+     "model.dropout.default", 4, ("range [0, 0.5] (got 0.7)", "widen the range")),
+    ("default-off-step", ok_with(4, "model: {width: {int: [8, 64, 8], default: 13}}"), [], "model.width.default", 4,
+     ("step grid 8, 16, ..., 64", "e.g. 16")),
+    ("default-not-an-option", ok_with(6, "train: {batch_size: {choice: [16, 32], default: 64}}"), [],
+     "train.batch_size.default", 6, "not one of the options (16, 32)"),
+    ("default-option-name", ok_with(5, "optimizer: {choice: [{name: sgd}, {name: adamw}], default: adamx}"), [],
+     "optimizer.default", 5, "did you mean 'adamw'"),
+    ("default-wrong-type", ok_with(5, "optimizer: {lr: {loguniform: [1e-4, 1e-1], default: high}}"), [],
+     "optimizer.lr.default", 5, "expected a number"),
+    ("default-int-type", ok_with(4, "model: {width: {int: [8, 64], default: 12.5}}"), [], "model.width.default", 4,
+     "expected an integer"),
+    ("default-without-distribution", ok_with(6, "train: {epochs: {default: 3}}"), [], "train.epochs.default", 6,
+     "beside a distribution"),
+    ("override-default-outside", OK, ["optimizer.lr.default=0.5"], "optimizer.lr.default", 1, "range"),
+    ("start-unknown-key", ok_with(7, "search: {start: [{model.dropuot: 0.1}]}"), [], "search.start[0].model.dropuot",
+     7, ("not a searched parameter", "did you mean 'model.dropout'")),
+    ("start-value-outside", ok_with(7, "search: {start: [{optimizer.lr: 0.5}]}"), [], "search.start[0].optimizer.lr",
+     7, "range [0.0001, 0.1] (got 0.5)"),
+    ("start-not-a-list", ok_with(7, "search: {start: {model.dropout: 0.1}}"), [], "search.start", 7,
+     "list of configurations"),
+    ("start-point-not-a-mapping", ok_with(7, "search: {start: [0.1]}"), [], "search.start[0]", 7, "mapping"),
+    ("start-nested", ok_with(7, "search: {start: [{model: {dropout: 0.1}}]}"), [], "search.start[0].model", 7,
+     "flat, as autotune check prints them: model.dropout"),
+    ("start-inactive-option", ok_with(5, "optimizer: {choice: [{name: sgd}, {name: adamw, lr: {uniform: [0, 1]}}]}")
+     .replace("trials: 4", "trials: 4, start: [{'optimizer[adamw].lr': 0.5}]"), [],
+     "search.start[0].optimizer[adamw].lr", 7, "sampled only when optimizer=adamw"),
+    ("start-under-grid", ok_with(7, "search: {sampler: grid, start: [{}]}"), [], "search.start", 7,
+     "every combination"),
 ]
 
 
@@ -212,6 +241,18 @@ def test_valid_space_prints_table(cli, tmp_path):
     assert "model.dropout" in out and "uniform" in out and "[0, 0.5]" in out
     assert "optimizer[sgd].momentum" in out and "optimizer=sgd" in out
     assert "sampler tpe" in out and "4 trials" in out
+
+
+def test_the_table_shows_each_default_and_how_it_was_chosen(cli, tmp_path):
+    text = ok_with(5, "optimizer: {lr: {loguniform: [1e-4, 1e-1], default: 0.01}}").replace(
+        "trials: 4", "trials: 4, start: [{model.dropout: 0.3}]")
+    code, out, err = cli("check", str(write(tmp_path, text)))
+    assert code == 0, err
+    rows = {line.split()[0]: line for line in out.splitlines()}
+    assert "0.01 (given in the space)" in rows["optimizer.lr"] and "0.25 (midpoint)" in rows["model.dropout"]
+    assert "first trials: 2 known configuration(s) (the default configuration, then search.start)" in out
+    code, out, err = cli("check", str(write(tmp_path, OK)))
+    assert "0.003162 (geometric mean)" in out and "first trials" not in out
 
 
 def test_grid_points_are_printed(cli, tmp_path):

@@ -6,6 +6,7 @@ from typing import Any
 
 from autotune.cli.common import add_space_arguments
 from autotune.space import Choice, Grid, Int, LogUniform, Param, QUniform, SearchSettings, Space, Uniform, load_space
+from autotune.space.types import param_default
 
 EPILOG = """\
 examples:
@@ -54,12 +55,18 @@ def describe(param: Param) -> tuple[str, str]:
     return ("loguniform" if isinstance(dist, LogUniform) else "uniform"), f"[{dist.low:g}, {dist.high:g}]"
 
 
+def default_text(param: Param) -> str:
+    """The value `autotune train` and the first trial take, and how it was chosen: `0.01 (given in the space)`."""
+    value, how = param_default(param)
+    return f"{value:.4g} ({how})" if isinstance(value, float) else f"{value} ({how})"
+
+
 def table(space: Space) -> list[str]:
-    rows = [("parameter", "distribution", "range / options", "conditional on")]
+    rows = [("parameter", "distribution", "range / options", "default", "conditional on")]
     for param in space.params:
         condition = ", ".join(f"{name}={label}" for name, label in param.condition)
-        rows.append((param.name, *describe(param), condition or "-"))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        rows.append((param.name, *describe(param), default_text(param), condition or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
 
 
@@ -88,5 +95,10 @@ def run(args: argparse.Namespace) -> int:
     print(settings_text(space.search))
     if space.grid_size() is not None:
         print(f"grid points: {space.grid_size()}")
+    first = space.first_points()
+    if first:
+        given = "the default configuration" + (", then search.start" if space.search.start else "") \
+            if any(p.default for p in space.params) else "search.start"
+        print(f"first trials: {len(first)} known configuration(s) ({given}), before the sampler proposes any")
     print(f"export: {space.export.dir} (promote {space.export.promote})")
     return 0

@@ -13,6 +13,8 @@ examples:
   autotune run search_spaces/digits.yaml                       the offline quick start (about a minute)
   autotune run search_spaces/mnist.yaml --set search.trials=50 more trials
   autotune run search_spaces/mnist.yaml --resume               continue an interrupted search
+  autotune run search_spaces/mnist.yaml --set name=mnist-2 --warm-start runs/mnist
+                                                               a new search told runs/mnist's finished trials
   autotune run search_spaces/mnist.yaml --address auto         use a running Ray cluster (docs/cluster.md)
   autotune run search_spaces/mnist.yaml --if-data-changed      retrain only when the data changed
   tensorboard --logdir runs/mnist                              compare the trials
@@ -32,6 +34,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="continue the interrupted run of this space")
     group.add_argument("--restart", action="store_true", help="delete the existing run of this space first")
+    parser.add_argument(
+        "--warm-start", metavar="RUN_DIR",
+        help="tell the sampler the finished trials of an earlier run (its folder, e.g. runs/mnist) whose parameters "
+        "still fit the space; they are not run again (not with --resume)",
+    )
     parser.add_argument("--no-export", action="store_true", help="search only; do not export a model")
     parser.add_argument(
         "--if-data-changed", action="store_true",
@@ -43,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _resume_command(args: argparse.Namespace) -> str:
     """The command that continues this run: the same space, overrides and options, with --resume (a retrain,
-    --if-data-changed, resumes its run by itself)."""
+    --if-data-changed, resumes its run by itself). Not --warm-start: the run's study holds that history already."""
     words = ["autotune", "run", args.space, *[f"--set={o}" for o in args.overrides]]
     if args.storage != "runs":
         words += ["--storage", args.storage]
@@ -86,8 +93,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         result = fit(
             space, storage=args.storage, address=args.address, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
-            resume=args.resume, restart=args.restart, export=not args.no_export, verbose=args.verbose,
-            if_data_changed=args.if_data_changed,
+            resume=args.resume, restart=args.restart, warm_start=args.warm_start, export=not args.no_export,
+            verbose=args.verbose, if_data_changed=args.if_data_changed,
         )
     except KeyboardInterrupt:  # a second Ctrl-C while Ray stops the trials, or one before the search started
         from autotune.engine.search import holds_search

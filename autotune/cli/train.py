@@ -13,13 +13,14 @@ from autotune.cli.common import add_space_arguments
 
 EPILOG = """\
 examples:
-  autotune train search_spaces/digits.yaml                         defaults of every distribution
+  autotune train search_spaces/digits.yaml                         the space's default configuration
   autotune train search_spaces/digits.yaml --set optimizer.lr=0.05 --set train.epochs=3
   autotune train search_spaces/digits.yaml --set optimizer.name=adamw --set optimizer.lr=3e-3
   autotune train search_spaces/mnist.yaml --set model.arch=mlp --out models/mnist-mlp
 
-Each searched parameter takes its --set value if given, else a default: the first option of a choice, the
-midpoint of a uniform or int range, the geometric mean of a log range. The output says which were taken.
+Each searched parameter takes its --set value if given, else its default: the `default:` the space gives beside
+the distribution, else the first option of a choice, the midpoint of a uniform or int range, the geometric mean
+of a log range. The output says which were taken (`autotune check` shows them too).
 Inside a choice of mappings (digits.yaml's optimizer: sgd or adamw), --set optimizer.lr=0.05 sets lr in every
 option, and --set optimizer.name=adamw keeps only the option named adamw.
 With --out DIR the final checkpoint and the exported model (model.pt, model.json) are kept in DIR.

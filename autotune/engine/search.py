@@ -46,6 +46,7 @@ from ray.tune.schedulers import (  # noqa: E402
 from ray.tune.search import ConcurrencyLimiter  # noqa: E402
 from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 
+from autotune.engine import warm_start  # noqa: E402
 from autotune.engine.optuna_space import DefineByRun, make_sampler  # noqa: E402
 
 __all__ = ["RunOptions", "RunLocation", "run_location", "holds_search", "publish_state", "run_search", "trial_rows"]
@@ -63,6 +64,7 @@ class RunOptions:
     num_gpus: float | None = None  # local Ray only; None: what Ray detects
     resume: bool = False
     restart: bool = False
+    warm_start: str | None = None  # an earlier run's folder: its finished trials become this search's history
     verbose: int = 0
     progress_seconds: float = 10.0  # a progress line while trials run, at most this often; <= 0: none
 
@@ -433,7 +435,7 @@ def _temp_dir() -> str:
     return f"/tmp/rt_{os.getpid()}"
 
 
-def _searcher(space: Space, run_dir: Path, warm_start: list[dict[str, Any]]) -> Any:
+def _searcher(space: Space, run_dir: Path, points: list[dict[str, Any]]) -> Any:
     metric, mode = space.search.metric, space.search.mode
     storage = optuna.storages.RDBStorage(f"sqlite:///{run_dir / 'study.db'}")
     searcher = _Searcher(
@@ -444,7 +446,7 @@ def _searcher(space: Space, run_dir: Path, warm_start: list[dict[str, Any]]) -> 
         sampler=make_sampler(space.search, space.params),
         storage=storage,
         study_name=space.name,
-        points_to_evaluate=warm_start or None,
+        points_to_evaluate=points or None,
     )
     if space.search.max_concurrent:
         return ConcurrencyLimiter(searcher, max_concurrent=space.search.max_concurrent)
@@ -597,18 +599,35 @@ def publish_state(where: RunLocation) -> None:
         _copy_state(where, upload=True)
 
 
+def _first_points(space: Space, before: list[dict[str, Any]], known: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The configurations to evaluate first (`Space.first_points`), less those the warm-start history holds, as
+    many as the search runs trials."""
+    points = [point for point in space.first_points(before) if point not in known]
+    if len(points) > space.search.trials:
+        log.info("search.trials is %d: only the first %d of %d known configurations run", space.search.trials,
+                 space.search.trials, len(points))
+    return points[: space.search.trials]
+
+
 def run_search(
-    space: Space, options: RunOptions, *, data: Any, warm_start: list[dict[str, Any]] = ()
+    space: Space, options: RunOptions, *, data: Any, first_points: list[dict[str, Any]] = ()
 ) -> tuple[Any, RunLocation, float, bool]:
-    """Run the trials. Returns (Ray's ResultGrid, where the run is, seconds, whether the search was interrupted)."""
+    """Run the trials, `first_points` (a retrain's current model) and the space's known configurations first.
+    Returns (Ray's ResultGrid, where the run is, seconds, whether the search was interrupted)."""
     where = run_location(options.storage, space.name)
     scheduler = make_scheduler(space)  # before anything is written: its arguments may be wrong
+    if options.warm_start and options.resume:
+        raise UserError(f"--warm-start with a resumed search: the run at {where.experiment} already holds its "
+                        "history; drop --warm-start to resume it, or use --restart to start it again warm")
+    # read before _prepare_run: a --restart deletes the run folder, which may be the one to warm-start from
+    history = warm_start.read_history(options.warm_start, space) if options.warm_start else None
     resume = _prepare_run(space, options, where)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _init_ray(space, options)
     trainable = _trainable(space, data, _resources(space, options))
     where.state.mkdir(parents=True, exist_ok=True)
     (where.state / "space.fingerprint").write_text(space.fingerprint() + "\n")
+    known = warm_start.add_history(history, where.state / "study.db", space) if history else []
     metric, mode = space.search.metric[0], space.search.mode[0]
     target = _TargetStopper(dict(space.search.stop), dict(space.search.stop_modes)) if space.search.stop else None
     budget = _EpochBudget(space.search.epoch_budget) if space.search.epoch_budget else None
@@ -629,7 +648,7 @@ def run_search(
             tune_config=tune.TuneConfig(
                 metric=metric,
                 mode=mode,
-                search_alg=_searcher(space, where.state, list(warm_start)),
+                search_alg=_searcher(space, where.state, _first_points(space, list(first_points), known)),
                 scheduler=scheduler,
                 num_samples=space.search.trials,
                 time_budget_s=space.search.time_budget,

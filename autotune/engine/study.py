@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ParamRange", "StudyData", "read_study", "param_importances"]
+__all__ = ["ParamRange", "StudyData", "open_study", "read_study", "param_importances"]
 
 log = logging.getLogger("autotune")
 
@@ -67,6 +67,17 @@ def _range(distribution: Any) -> ParamRange:
     return ParamRange(kind, float(distribution.low), float(distribution.high), bool(distribution.log))
 
 
+def open_study(db: Path, name: str) -> Any:
+    """The Optuna study named `name` (or the only one) in the existing SQLite file `db`. Raises LookupError saying
+    why there is none to read."""
+    try:
+        return _load(f"sqlite:///{db}", name)
+    except (KeyError, ValueError) as err:  # no study, or several and none named `name`
+        raise LookupError(str(err).strip("'\"")) from None
+    except Exception as err:  # not an Optuna SQLite file: sqlalchemy's DatabaseError, Optuna's schema RuntimeError
+        raise LookupError(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
+
+
 def read_study(db: str | Path, name: str) -> StudyData | None:
     """The study named `name` (or the only one) in the SQLite file `db`; None when there is none to read."""
     db = Path(db)
@@ -74,8 +85,8 @@ def read_study(db: str | Path, name: str) -> StudyData | None:
         return None
     storage = f"sqlite:///{db}"
     try:
-        study = _load(storage, name)
-    except (KeyError, ValueError) as err:  # no study, or several and none named `name`
+        study = open_study(db, name)
+    except LookupError as err:
         log.warning("cannot read the Optuna study in %s: %s", db, err)
         return None
     optuna = _optuna()

@@ -12,12 +12,14 @@ from autotune import registry
 from autotune.errors import Problem
 from autotune.space._tree import Branch, Sampled, wrap_interpolations
 from autotune.space._yaml import Locations, Path, show_path
+from autotune.space.points import fit_value
 from autotune.space.schema import Field, Section
-from autotune.space.types import Choice, Grid, Int, Label, LogUniform, Param, QUniform, Uniform
+from autotune.space.types import Choice, Distribution, Grid, Int, Label, LogUniform, Param, QUniform, Uniform
 
-__all__ = ["DISTRIBUTIONS", "Builder", "check_value", "dist_kind", "option_labels", "type_text"]
+__all__ = ["DISTRIBUTIONS", "DEFAULT", "Builder", "check_value", "dist_kind", "option_labels", "type_text"]
 
 DISTRIBUTIONS = ("uniform", "loguniform", "int", "quniform", "choice", "grid")
+DEFAULT = "default"  # the key beside a distribution that names its default value
 # distribution -> (argument names, how many are required)
 _ARGS = {"uniform": (("low", "high"), 2), "loguniform": (("low", "high"), 2),
          "int": (("low", "high", "step", "log"), 2), "quniform": (("low", "high", "step"), 3)}
@@ -27,12 +29,18 @@ _TYPE_TEXT = {int: "an integer", float: "a number", str: "a string", bool: "true
 
 
 def dist_kind(value: Any) -> str | None:
-    """The distribution a one-key mapping names (`{uniform: [0, 1]}` -> "uniform"), else None."""
-    if isinstance(value, dict) and len(value) == 1:
-        key = next(iter(value))
-        if key in DISTRIBUTIONS:
-            return key
+    """The distribution a mapping names: one distribution key, maybe beside `default:` (`{uniform: [0, 1]}`,
+    `{int: [2, 3], default: 3}` -> "uniform", "int"), else None."""
+    if isinstance(value, dict):
+        keys = [key for key in value if key != DEFAULT]
+        if len(keys) == 1 and keys[0] in DISTRIBUTIONS:
+            return str(keys[0])
     return None
+
+
+def _given_default(value: dict) -> tuple[Any, ...]:
+    """The `default:` beside a distribution, as a one-item tuple; () when there is none."""
+    return (value[DEFAULT],) if DEFAULT in value else ()
 
 
 def type_text(types: type | tuple[type, ...]) -> str:
@@ -109,7 +117,7 @@ class Builder:
             value = {}
         if dist_kind(value) == "choice":
             return self.choice(value["choice"], (*path, "choice"), name, (),
-                               lambda opt, p, n, c: self.section_option(opt, section, p, n, c))
+                               lambda opt, p, n, c: self.section_option(opt, section, p, n, c), _given_default(value))
         if not isinstance(value, dict):
             self.problem(path, "an ingredient section must be a mapping of keys", "", value)
             return {}
@@ -147,11 +155,11 @@ class Builder:
         kind = dist_kind(value)
         if kind == "choice":
             return self.choice(value["choice"], (*path, "choice"), pname, cond,
-                               lambda opt, p, n, c: self.value(opt, field, p, n, c))
+                               lambda opt, p, n, c: self.value(opt, field, p, n, c), _given_default(value))
         if kind == "grid":
-            return self.grid(value["grid"], (*path, "grid"), pname, cond, field)
+            return self.grid(value["grid"], (*path, "grid"), pname, cond, field, _given_default(value))
         if kind is not None:
-            return self.numeric(kind, value[kind], field, path, pname, cond)
+            return self.numeric(kind, value[kind], field, path, pname, cond, _given_default(value))
         if isinstance(value, dict) and (field is None or _accepts(field, dict)):
             self._unknown_distribution(value, path)
             return self.mapping(value, None, path, pname, cond)
@@ -160,7 +168,7 @@ class Builder:
         if isinstance(value, str) and "${" in value:
             return wrap_interpolations(value, show_path(path), lambda rest: self.locs.of(path))
         if field is not None:
-            if isinstance(value, dict) and self._unknown_distribution(value, path):
+            if isinstance(value, dict) and (self._unknown_distribution(value, path) or self._lone_default(value, path)):
                 return value
             value, error, fix = check_value(value, field)
             if error:
@@ -168,9 +176,10 @@ class Builder:
         return value
 
     def _unknown_distribution(self, value: dict, path: Path) -> bool:
-        if len(value) != 1 or not isinstance(next(iter(value.values())), (list, dict)):
+        rest = {k: v for k, v in value.items() if k != DEFAULT}
+        if len(rest) != 1 or not isinstance(next(iter(rest.values())), (list, dict)):
             return False
-        key = str(next(iter(value)))
+        key = str(next(iter(rest)))
         hint = registry.close_matches(key, DISTRIBUTIONS)
         if hint:
             self.problem(path, f"unknown distribution {key!r}", f"did you mean {hint[0]!r}? "
@@ -178,8 +187,25 @@ class Builder:
             return True
         return False
 
+    def _lone_default(self, value: dict, path: Path) -> bool:
+        if DEFAULT not in value:
+            return False
+        self.problem((*path, DEFAULT), "a default goes beside a distribution; this key has none",
+                     "e.g. {loguniform: [1.0e-4, 1.0e-1], default: 0.01}, or give the constant alone", value[DEFAULT])
+        return True
+
+    def _default(self, dist: Distribution, default: tuple[Any, ...], path: Path) -> tuple[Label, ...]:
+        """The `default:` given beside `dist` at `path` (the distribution's key path), checked: (value,) or ()."""
+        if not default:
+            return ()
+        value, error, fix = fit_value(dist, default[0])
+        if error:
+            self.problem((*path, DEFAULT), error, fix, default[0])
+            return ()
+        return (value,)
+
     def choice(self, options: Any, path: Path, pname: str, cond: tuple,
-               option_fn: Callable[[Any, Path, str, tuple], Any]) -> Any:
+               option_fn: Callable[[Any, Path, str, tuple], Any], default: tuple[Any, ...] = ()) -> Any:
         if not isinstance(options, list) or not options:
             self.problem(path, "choice needs a non-empty list of options", "e.g. {choice: [64, 128, 256]}", options)
             return None
@@ -187,13 +213,15 @@ class Builder:
         labels = option_labels(options)
         conditional = any(isinstance(o, dict) for o in options)
         line = self.locs.of(path)[1]
-        self.add(Param(pname, Choice(tuple(options), labels, conditional), cond, line), path)
+        dist = Choice(tuple(options), labels, conditional)
+        self.add(Param(pname, dist, cond, line, self._default(dist, default, path[:-1])), path)
         trees = {}
         for index, (option, label) in enumerate(zip(options, labels)):
             trees[label] = option_fn(option, (*path, index), f"{pname}[{label}]", (*cond, (pname, label)))
         return Branch(pname, trees) if conditional else Sampled(pname, trees)
 
-    def grid(self, values: Any, path: Path, pname: str, cond: tuple, field: Field | None) -> Any:
+    def grid(self, values: Any, path: Path, pname: str, cond: tuple, field: Field | None,
+             default: tuple[Any, ...] = ()) -> Any:
         if not isinstance(values, list) or not values:
             self.problem(path, "grid needs a non-empty list of values", "e.g. {grid: [0.1, 0.01]}", values)
             return None
@@ -208,7 +236,8 @@ class Builder:
                     self.problem((*path, index), error, fix, value)
             checked.append(value)
         labels = option_labels(checked)
-        self.add(Param(pname, Grid(tuple(checked), labels), cond, self.locs.of(path)[1]), path)
+        dist = Grid(tuple(checked), labels)
+        self.add(Param(pname, dist, cond, self.locs.of(path)[1], self._default(dist, default, path[:-1])), path)
         return Sampled(pname, dict(zip(labels, checked)))
 
     def _duplicates(self, options: list, path: Path) -> None:
@@ -220,7 +249,8 @@ class Builder:
                     self.problem((*path, index), "duplicate option", "remove the repeated value", option)
                 seen.add(key)
 
-    def numeric(self, kind: str, args: Any, field: Field | None, path: Path, pname: str, cond: tuple) -> Any:
+    def numeric(self, kind: str, args: Any, field: Field | None, path: Path, pname: str, cond: tuple,
+                default: tuple[Any, ...] = ()) -> Any:
         dpath = (*path, kind)
         names, required = _ARGS[kind]
         if isinstance(args, list) and required <= len(args) <= len(names):
@@ -244,7 +274,7 @@ class Builder:
             return None
         if field is not None:
             self._fits(dist, field, dpath)
-        self.add(Param(pname, dist, cond, self.locs.of(path)[1]), path)
+        self.add(Param(pname, dist, cond, self.locs.of(path)[1], self._default(dist, default, path)), path)
         return Sampled(pname)
 
     def _dist(self, kind: str, given: dict, dpath: Path) -> Any:

@@ -9,8 +9,9 @@ from autotune import registry
 from autotune.errors import Problem
 from autotune.space._parse import check_value
 from autotune.space._yaml import Locations, Path
+from autotune.space.points import complete_point
 from autotune.space.schema import Field
-from autotune.space.types import Choice, ExportSettings, Grid, Param, Resources, SearchSettings
+from autotune.space.types import Choice, ExportSettings, Grid, Label, Param, Resources, SearchSettings
 
 __all__ = ["SAMPLERS", "SCHEDULERS", "MULTI_OBJECTIVE_SAMPLERS", "parse_search", "parse_export", "check_sampler"]
 
@@ -50,7 +51,7 @@ SCHEDULERS: dict[str, dict[str, Field]] = {
     "fifo": {},
 }
 _SEARCH_KEYS = ("metric", "mode", "trials", "epoch_budget", "sampler", "scheduler", "max_concurrent", "time_budget",
-                "seed", "resources", "stop", "max_failures", "keep_checkpoints")
+                "seed", "resources", "stop", "max_failures", "keep_checkpoints", "start")
 _PLAIN = {"trials": _POSITIVE, "epoch_budget": Field(int, low=1, nullable=True),
           "max_concurrent": Field(int, low=1, nullable=True), "seed": _COUNT,
           "max_failures": _COUNT, "keep_checkpoints": _POSITIVE}
@@ -120,8 +121,10 @@ def _default_mode(metric: str) -> str:
     return "min" if "loss" in metric or "error" in metric else "max"
 
 
-def parse_search(value: Any, locs: Locations, problems: list[Problem]) -> SearchSettings:
-    """SearchSettings from the (interpolated) `search:` mapping; defaults for what is absent."""
+def parse_search(value: Any, locs: Locations, problems: list[Problem], params: tuple[Param, ...] = ()
+                 ) -> SearchSettings:
+    """SearchSettings from the (interpolated) `search:` mapping; defaults for what is absent. `params`: the
+    space's parameters, which `search.start` points name."""
     read = _Reader(locs, problems)
     given = read.mapping(value, ("search",), _SEARCH_KEYS)
     out: dict[str, Any] = {}
@@ -177,7 +180,54 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem]) -> Search
     elif stop is not None:
         read.problem(("search", "stop"), "must be a mapping of metric: threshold", "e.g. stop: {val_accuracy: 0.99}",
                      stop)
+    out["start"] = _start(read, given.get("start"), params, out.get("sampler", "tpe"))
     return SearchSettings(**out)
+
+
+_START_EXAMPLE = "e.g. start: [{optimizer.lr: 0.05, model.width: 64}]"
+
+
+def _start(read: _Reader, value: Any, params: tuple[Param, ...], sampler: str) -> tuple[dict[str, Label], ...]:
+    """`search.start:` -> the known configurations to evaluate first, each completed with the defaults. A point
+    maps parameter names, as `autotune check` prints them, to values."""
+    path: Path = ("search", "start")
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        read.problem(path, "must be a list of configurations (parameter name: value)", _START_EXAMPLE, value)
+        return ()
+    if value and sampler == "grid":
+        read.problem(path, "sampler grid tries every combination: a start point would only run twice",
+                     "remove search.start, or use another sampler")
+        return ()
+    points = []
+    for index, point in enumerate(value):
+        if not isinstance(point, dict):
+            read.problem((*path, index), "a start point is a mapping of parameter names to values", _START_EXAMPLE,
+                         point)
+            continue
+        known = {key: item for key, item in point.items() if _start_key(read, (*path, index), key, item, params)}
+        values, found = complete_point(params, known)
+        for name, message, fix in found:
+            read.problem((*path, index, name), message, fix, *([known[name]] if name in known else []))
+        points.append(values)
+    return tuple(points)
+
+
+def _start_key(read: _Reader, path: Path, key: Any, item: Any, params: tuple[Param, ...]) -> bool:
+    """Whether `key` of a start point names a searched parameter (else the problem is reported)."""
+    names = [param.name for param in params]
+    if key in names:
+        return True
+    inner = [name for name in names if name.startswith((f"{key}.", f"{key}["))]
+    if isinstance(item, dict) and inner:
+        flat = [f"{key}.{sub}" for sub in item if f"{key}.{sub}" in names] + inner
+        fix = f"write the parameter names flat, as autotune check prints them: {flat[0]}: ..."
+    else:
+        hint = registry.close_matches(str(key), names)
+        fix = f"did you mean {hint[0]!r}?" if hint else f"searched parameters: {', '.join(names) or 'none'}"
+    read.problem((*path, key), "is not a searched parameter", fix)
+    return False
 
 
 def _stop(read: _Reader, stop: dict, modes: dict[str, str]) -> tuple[dict[str, float], dict[str, str]]:

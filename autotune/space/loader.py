@@ -17,7 +17,7 @@ from typing import Any
 
 from autotune import registry
 from autotune.errors import AutotuneError, Problem, SpaceError, UserError
-from autotune.space._parse import Builder, dist_kind, option_labels
+from autotune.space._parse import DEFAULT, Builder, dist_kind, option_labels
 from autotune.space._settings import check_sampler, parse_export, parse_search
 from autotune.space._tree import InterpError, materialize, resolve, wrap_interpolations
 from autotune.space._yaml import MAX_DEPTH, Locations, Path, load_yaml, show_path
@@ -169,14 +169,17 @@ class _Override:
             self.created.append(here)
             self.locs.add(here, self.number, OVERRIDE_FILE)
         child = node[part]
-        if dist_kind(child) == "choice" and isinstance(child["choice"], list):
+        if rest[1:] == (DEFAULT,) and dist_kind(child):  # `model.depth.default=3`: the default beside a distribution
+            self.place(child, (*here, DEFAULT))
+        elif dist_kind(child) == "choice" and isinstance(child["choice"], list):
             self.into_choice(node, here, rest[1:])
         elif isinstance(child, dict) and not dist_kind(child):
             self.put(child, here, rest[1:])
         else:
             what = "a distribution" if dist_kind(child) else "not a mapping"
+            default = f", or its default: --set {show_path(here)}.default=..." if dist_kind(child) else ""
             self.problem(here, f"cannot set {self.key}: this key is {what}",
-                         f"override the whole key: --set '{show_path(here)}=...'")
+                         f"override the whole key: --set '{show_path(here)}=...'{default}")
 
     def into_choice(self, parent: dict, here: Path, rest: Path) -> None:
         options = parent[here[-1]]["choice"]
@@ -345,7 +348,7 @@ def load_space(source: str | FilePath | Mapping[str, Any], overrides: Iterable[s
            for key, default in (("name", name), ("recipe", recipe), ("search", {}), ("export", {}))}
     resolved = load.interpolate(template, top, params)
     name = resolved["name"] if isinstance(resolved.get("name"), str) else name
-    search = parse_search(resolved.get("search"), locs, problems)
+    search = parse_search(resolved.get("search"), locs, problems, params)
     export = parse_export(resolved.get("export"), name, locs, problems)
     check_sampler(search, params, locs, problems, builder.paths)
     if problems:

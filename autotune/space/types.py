@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Union
 
@@ -19,6 +19,7 @@ from autotune.space._tree import InterpError, materialize, resolve
 __all__ = [
     "Uniform", "LogUniform", "Int", "QUniform", "Choice", "Grid", "Distribution",
     "Param", "Resources", "SearchSettings", "ExportSettings", "Space", "Label", "default_value", "default_values",
+    "param_default", "GIVEN",
 ]
 
 Label = Union[str, int, float, bool, None]  # what a sampler can propose for a categorical (Optuna's rule)
@@ -94,13 +95,16 @@ class Param:
 
     `name` is stable and unique: the dotted key path (`optimizer.lr`), with the option label in brackets
     under a conditional choice (`optimizer[adamw].weight_decay`). `condition` lists (choice param name,
-    label) pairs that must all hold for this parameter to be sampled.
+    label) pairs that must all hold for this parameter to be sampled. `default` holds the `default:` the space
+    gives beside the distribution (a label for a choice), as a one-item tuple: () when it gives none (a default may
+    itself be null).
     """
 
     name: str
     dist: Distribution
     condition: tuple[tuple[str, Label], ...] = ()
     line: int | None = None
+    default: tuple[Label, ...] = ()
 
     def active(self, values: Mapping[str, Any]) -> bool:
         """Whether this parameter is sampled, given the values sampled before it."""
@@ -132,9 +136,11 @@ class SearchSettings:
     stop_modes: Mapping[str, str] | None = None
     max_failures: int = 0  # retries of a failed trial, from its last checkpoint
     keep_checkpoints: int = 2  # best checkpoints kept per trial (the latest is always kept too)
+    # `search.start`: known configurations to evaluate first, each completed with the defaults (labels for choices)
+    start: tuple[Mapping[str, Label], ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("sampler_args", "scheduler_args", "stop", "stop_modes"):
+        for name in ("sampler_args", "scheduler_args", "stop", "stop_modes", "start"):
             object.__setattr__(self, name, freeze(getattr(self, name)))
 
     @property
@@ -166,9 +172,19 @@ def default_value(dist: Distribution) -> tuple[Label, str]:
     return float(value), how
 
 
+GIVEN = "given in the space"
+
+
+def param_default(param: Param) -> tuple[Label, str]:
+    """The `default:` the space gives `param`, else `default_value` of its distribution; and how it was chosen."""
+    if param.default:
+        return param.default[0], GIVEN
+    return default_value(param.dist)
+
+
 def default_values(params: tuple[Param, ...], forced: Mapping[str, Label] | None = None
                    ) -> tuple[dict[str, Label], dict[str, str]]:
-    """One value per active parameter (in order), `forced` values first, else `default_value`."""
+    """One value per active parameter (in order), `forced` values first, else `param_default`."""
     forced = forced or {}
     values: dict[str, Label] = {}
     how: dict[str, str] = {}
@@ -177,7 +193,7 @@ def default_values(params: tuple[Param, ...], forced: Mapping[str, Label] | None
             if param.name in forced:
                 values[param.name], how[param.name] = forced[param.name], "given"
             else:
-                values[param.name], how[param.name] = default_value(param.dist)
+                values[param.name], how[param.name] = param_default(param)
     return values, how
 
 
@@ -236,6 +252,17 @@ class Space:
         """One value per active parameter for a standalone run, and per parameter how it was chosen."""
         return default_values(self.params)
 
+    def first_points(self, before: Iterable[Mapping[str, Label]] = ()) -> list[dict[str, Label]]:
+        """The configurations a search evaluates before its sampler proposes any, each once: `before` (a retrain's
+        current model), the default configuration when a parameter gives a `default:`, then `search.start`.
+        Under `sampler: grid` only `before`: the grid evaluates every point anyway."""
+        points = [dict(point) for point in before]
+        if self.search.sampler != "grid":
+            if any(param.default for param in self.params):
+                points.append(self.defaults()[0])
+            points += [dict(point) for point in self.search.start]
+        return [point for i, point in enumerate(points) if point not in points[:i]]
+
     def grid_size(self) -> int | None:
         """The number of grid points (every `grid`, and under `sampler: grid` every choice, combined), or None."""
         grid = self.search.sampler == "grid"
@@ -244,10 +271,13 @@ class Space:
         return math.prod(sizes) if sizes else None
 
     def fingerprint(self) -> str:
-        """sha256 of what defines the search (recipe, ingredients, search settings but its budget)."""
+        """sha256 of what defines the search: the recipe, the ingredients (their `default:`s too: the default
+        configuration is the first trial), the search settings but its budget (`search.start` included)."""
         search = asdict(self.search)
         for key in ("trials", "epoch_budget", "time_budget", "max_concurrent"):
             search.pop(key)
+        if not search["start"]:  # a space without start points keeps the fingerprint it had before `start` existed
+            search.pop("start")
         ingredients = {k: self.document.get(k) for k in self.template}
         text = json.dumps(_json_keys({"recipe": self.recipe, "ingredients": ingredients, "search": search}),
                           sort_keys=True, default=repr)

@@ -68,6 +68,7 @@ def make_files(tmp: Path) -> None:
     (tmp / "empty").mkdir()
     (tmp / "a_file.txt").write_text("not a folder")
     (tmp / "space_dir").mkdir()
+    (tmp / "space_dir" / "study.db").write_bytes(b"not an Optuna study" * 64)
     (tmp / "binary.yaml").write_bytes(b"name: \xff\xfe\x00bad\n")
     (tmp / "empty.yaml").write_text("")
     unreadable_file(tmp / "unreadable.yaml")
@@ -160,6 +161,19 @@ CASES = [
     Case("custom-fails-to-import", "custom file broken_functions.py failed to import: ZeroDivisionError",
          (("custom", "custom: broken_functions.py"),)),
     Case("recipe-file-missing", "recipe file", (("recipe", "recipe: my_recipe.py"),)),
+    Case("default-outside-range", "model.width.default: must be within the distribution's range [8, 32] (got 64)",
+         model("{arch: mlp, width: {int: [8, 32], default: 64}, depth: 1}")),
+    Case("start-unknown-parameter", "search.start[0].optimizer.rl: is not a searched parameter; did you mean "
+         "'optimizer.lr'?", (("search", "search: {trials: 2, scheduler: fifo, start: [{optimizer.rl: 0.01}]}"),)),
+    # ---- a warm start
+    Case("warm-start-missing", "--warm-start TMP/nothere: there is no such run folder",
+         argv=("--warm-start", "nothere"), commands=("run",)),
+    Case("warm-start-no-study", "--warm-start TMP/empty: the folder holds no study.db",
+         argv=("--warm-start", "empty"), commands=("run",)),
+    Case("warm-start-unreadable-study", "cannot read the Optuna study in TMP/space_dir/study.db",
+         argv=("--warm-start", "space_dir"), commands=("run",)),
+    Case("warm-start-and-resume", "already holds its history; drop --warm-start to resume it",
+         argv=("--warm-start", "empty", "--resume"), commands=("run",)),
     # ---- the data
     Case("idx-root-missing", "idx data.root 'TMP/nothere' is not a directory (it does not exist)",
          data("{dataset: idx, root: TMP/nothere}")),

@@ -1,0 +1,173 @@
+"""Starting a search from what is known: the default configuration and `search.start` run first; `--warm-start`
+tells the sampler an earlier run's finished trials (copied into the new study, not run again)."""
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+import autotune
+from autotune.engine.warm_start import read_history
+from autotune.errors import UserError
+from engine_helpers import toy_space
+
+COMPLETE, PRUNED, FAIL = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL
+X = optuna.distributions.FloatDistribution(0.0, 1.0)
+
+# A conditional space: the model is one of two options (labelled by position), each with its own parameters.
+CONDITIONAL = """\
+  choice:
+    - {kind: plain, x: {uniform: [0.0, 1.0], default: 0.25}, y: 0.5}
+    - {kind: wide, x: {uniform: [0.0, 1.0]}, y: {uniform: [0.0, 1.0], default: 0.75},
+       extra: {uniform: [0.0, 1.0], default: 0.5}}
+  default: 1
+"""
+START = "[{model: 0, 'model[0].x': 0.1}, {model: 1, 'model[1].x': 0.9}, {model: 1}]"
+
+
+def _trials(run_dir: Path, name: str) -> list[optuna.trial.FrozenTrial]:
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{run_dir}/study.db")
+    return sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+
+
+def _conditional_space(trials: int) -> str:
+    return toy_space("first", trials=trials, concurrent=1, model="\n" + CONDITIONAL, train="{epochs: 1}",
+                     search=f", scheduler: fifo, start: {START}")
+
+
+def _study_of_a_run(folder: Path, name: str, trials: list[optuna.trial.FrozenTrial], direction: str = "maximize"
+                    ) -> Path:
+    """A run folder holding only its Optuna study, as an earlier run leaves it."""
+    folder.mkdir(parents=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(storage=f"sqlite:///{folder}/study.db", study_name=name, direction=direction)
+    study.add_trials(trials)
+    return folder
+
+
+def _trial(state: optuna.trial.TrialState, x: float, y: float = 0.6, value: float | None = 0.5,
+           steps: dict[int, float] | None = None) -> optuna.trial.FrozenTrial:
+    return optuna.trial.create_trial(state=state, value=value if state != FAIL else None,
+                                     params={"model.x": x, "model.y": y}, distributions={"model.x": X, "model.y": X},
+                                     intermediate_values=steps or {})
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_the_default_configuration_then_the_start_points_are_the_first_trials(in_tmp):
+    """Conditional parameters (define-by-run), a start point equal to the defaults run once, and fewer trials than
+    known configurations."""
+    result = autotune.fit(_conditional_space(trials=4), export=False)
+    run_dir = result.run_dir
+    first, *others = [t.params for t in _trials(run_dir, "first")]
+    assert first == {"model": "1", "model[1].x": 0.5, "model[1].y": 0.75, "model[1].extra": 0.5}  # the defaults
+    assert others[:2] == [{"model": "0", "model[0].x": 0.1},
+                          {"model": "1", "model[1].x": 0.9, "model[1].y": 0.75, "model[1].extra": 0.5}]
+    assert len(others) == 3 and others[2] not in (first, *others[:2])  # then the sampler's own proposal
+    assert len(result.trials) == 4
+
+    fewer = autotune.fit(_conditional_space(trials=2), export=False, restart=True)
+    assert [t.params for t in _trials(fewer.run_dir, "first")] == [first, others[0]]  # no trial left waiting
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_warm_start_tells_the_sampler_the_earlier_run_and_skips_what_no_longer_fits(in_tmp, caplog):
+    earlier = autotune.fit(toy_space("earlier", trials=4, train="{epochs: 2}", search=", scheduler: fifo"),
+                           export=False)
+    source = _trials(earlier.run_dir, "earlier")
+    storage = optuna.storages.RDBStorage(f"sqlite:///{earlier.run_dir}/study.db")
+    study = optuna.load_study(study_name="earlier", storage=storage)
+    study.add_trials([_trial(PRUNED, 0.2, steps={1: 0.3}), _trial(FAIL, 0.1)])  # stopped early; failed
+    narrow = ("{x: {uniform: [0.0, 0.5]}, y: {uniform: [0.0, 1.0]}, extra: {uniform: [0.0, 1.0], default: 0.0}}")
+    search = ", scheduler: fifo, sampler: {tpe: {n_startup_trials: 2}}"
+    cold = autotune.fit(toy_space("cold", trials=2, concurrent=1, model=narrow, search=search), export=False)
+
+    caplog.set_level(logging.INFO, logger="autotune")
+    warm = autotune.fit(toy_space("warm", trials=2, concurrent=1, model=narrow, search=search), export=False,
+                        warm_start=earlier.run_dir)
+
+    fits = [t for t in source if t.params["model.x"] <= 0.5]
+    copied = [t for t in _trials(warm.run_dir, "warm") if "warm_start_from" in t.user_attrs]
+    assert {t.user_attrs["warm_start_from"] for t in copied} == {str(earlier.run_dir)}
+    assert len(copied) == len(fits) + 1 >= 2  # the pruned one too; not the failed one, nor those with x > 0.5
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+    for trial in copied:
+        before = by_number[trial.user_attrs["warm_start_trial"]]
+        assert (trial.state, trial.values, trial.intermediate_values) == (before.state, before.values,
+                                                                          before.intermediate_values)
+        assert trial.params == {**before.params, "model.extra": 0.0}  # a new parameter takes its default
+        assert trial.distributions["model.x"].high == 0.5  # the new space's distributions
+    assert PRUNED in {t.state for t in copied}
+    assert len(warm.trials) == 2  # the copied trials are history, not run again
+    new = [t.params for t in _trials(warm.run_dir, "warm") if "warm_start_from" not in t.user_attrs]
+    cold_trials = [t.params for t in _trials(cold.run_dir, "cold")]
+    assert new[0] == cold_trials[0] == {"model.x": 0.25, "model.y": 0.5, "model.extra": 0.0}  # the defaults first
+    assert new[1] != cold_trials[1]  # same seed: TPE's proposal from the history, not a random startup one
+    skipped = len(source) - len(fits)
+    assert (f"warm start from {earlier.run_dir}: {len(copied)} finished trial(s) told to the sampler; {skipped} "
+            f"skipped, their parameters no longer fit the space ({skipped}: model.x must be within the "
+            f"distribution's range [0, 0.5]); 1 failed or unfinished, not copied") in caplog.text
+
+
+def test_a_parameter_the_new_space_needs_without_a_default_skips_the_trial(tmp_path):
+    run = _study_of_a_run(tmp_path / "old", "old", [_trial(COMPLETE, 0.2), _trial(COMPLETE, 0.4)])
+    space = autotune.load_space(toy_space("new", model="{x: {uniform: [0.0, 1.0]}, y: {uniform: [0.0, 1.0]}, "
+                                                       "extra: {uniform: [0.0, 1.0]}}"))
+    history = read_history(run, space)
+    assert history.trials == [] and dict(history.skipped) == {"model.extra is missing, and the space gives it no "
+                                                              "default": 2}
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda tmp: tmp / "nothere", "there is no such run folder"),
+    (lambda tmp: tmp, "the folder holds no study.db"),
+    (lambda tmp: (tmp / "study.db").write_bytes(b"not a database" * 100) and tmp, "cannot read the Optuna study"),
+    (lambda tmp: _study_of_a_run(tmp / "old", "old", [_trial(COMPLETE, 0.2)], direction="minimize"),
+     "that run searched 1 objective(s) (min), this space searches 1 (val_accuracy max)"),
+])
+def test_a_run_that_cannot_seed_the_search_is_a_user_error(tmp_path, make, words):
+    space = autotune.load_space(toy_space())
+    with pytest.raises(UserError, match="--warm-start") as caught:
+        read_history(make(tmp_path), space)
+    assert words in str(caught.value) and "\n" not in str(caught.value)
+
+
+RESUMABLE = toy_space("resumable", trials=4, train="{epochs: 3, sleep: 0.6}", search=", scheduler: fifo, resources: "
+                      "{cpu: 1}")
+
+
+def _autotune_run(cwd: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "autotune", "run", "space.yaml", "--num-cpus", "2", *args],
+                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_an_interrupted_warm_started_run_resumes_without_warm_start(tmp_path):
+    (tmp_path / "space.yaml").write_text(RESUMABLE)
+    _study_of_a_run(tmp_path / "old", "old", [_trial(COMPLETE, 0.1 * i, value=0.1 * i) for i in range(3)])
+    first = _autotune_run(tmp_path, "--warm-start", "old")
+    run_dir = tmp_path / "runs" / "resumable"
+    deadline = time.time() + 120
+    while not list(run_dir.glob("trial_*/checkpoint_00000[1-9]")):  # a trial finished its second epoch
+        assert first.poll() is None and time.time() < deadline, first.stdout.read()
+        time.sleep(0.1)
+    first.send_signal(signal.SIGINT)
+    out, _ = first.communicate(timeout=120)
+    assert first.returncode == 130, out
+    assert "warm start from" in out and "3 finished trial(s) told to the sampler" in out
+    assert "Resume with: autotune run space.yaml --num-cpus 2 --resume\n" in out  # the history is in the study
+
+    resumed = _autotune_run(tmp_path, "--resume")
+    out, _ = resumed.communicate(timeout=240)
+    assert resumed.returncode == 0, out
+    trials = _trials(run_dir, "resumable")
+    assert sum("warm_start_from" in t.user_attrs for t in trials) == 3  # copied once, not again on resume
+    assert [t.state for t in trials if "warm_start_from" not in t.user_attrs] == [COMPLETE] * 4
+
+    again = _autotune_run(tmp_path, "--resume", "--warm-start", "old")
+    out, _ = again.communicate(timeout=120)
+    assert again.returncode == 2 and "drop --warm-start to resume it" in out and "Traceback" not in out
