@@ -122,15 +122,25 @@ class _Searcher(OptunaSearch):
         ot_trial = self._ot_trials[trial_id]
         epoch = int(result.get("training_iteration", 0))
         if not math.isfinite(value):
-            self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
+            self._tell(ot_trial, state=optuna.trial.TrialState.FAIL)
         elif epoch >= self._planned_epochs(ot_trial.params):
-            self._ot_study.tell(ot_trial, value)
+            self._tell(ot_trial, value)
         else:
             if epoch > self._reported.get(trial_id, 0):
                 ot_trial.report(value, epoch)
-            self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)  # valued at its last epoch
+            self._tell(ot_trial, state=optuna.trial.TrialState.PRUNED)  # valued at its last epoch
         self._completed_trials.add(trial_id)
         self._reported.pop(trial_id, None)
+
+    def _tell(self, ot_trial: optuna.Trial, value: float | None = None, **state: Any) -> None:
+        """Tell Optuna, as Ray does: the trial's state is stored first, so a sampler's hook failing after it
+        only warns. GridSampler calls `Study.stop()` once its grid is exhausted, which fails outside
+        `Study.optimize`; the search's trial count ends it anyway."""
+        try:
+            self._ot_study.tell(ot_trial, value, **state)
+        except RuntimeError as err:
+            if "Study.stop" not in str(err):
+                log.warning("telling Optuna the result of trial %s failed: %s", ot_trial.number, err)
 
 
 class _SharedState:
