@@ -224,7 +224,7 @@ def run_optuna_script(name: str, seed: int, limit: int) -> list[tuple[float, flo
 
     from autotune.errors import TrialError
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # no warning per diverged (failed) trial
     data, space, epochs = _load(name), search_space(name), _load(name).epochs
     reports: list[tuple[float, float]] = []
 
