@@ -131,6 +131,9 @@ class SearchSettings:
     stop_modes: Mapping[str, str] | None = None
     max_failures: int = 0  # retries of a failed trial, from its last checkpoint
     keep_checkpoints: int = 2  # best checkpoints kept per trial (the latest is always kept too)
+    # a running trial's checkpoint at least every this many epochs, so that a kill or a failure loses fewer
+    # (besides the epochs that may be exported: better than every checkpoint of the search before them)
+    checkpoint_every: int = 5
 
     def __post_init__(self) -> None:
         for name in ("sampler_args", "scheduler_args", "stop", "stop_modes"):
@@ -243,9 +246,10 @@ class Space:
         return math.prod(sizes) if sizes else None
 
     def fingerprint(self) -> str:
-        """sha256 of what defines the search (recipe, ingredients, search settings but its budget)."""
+        """sha256 of what defines the search (recipe, ingredients, search settings but its budget and how often
+        running trials are checkpointed)."""
         search = asdict(self.search)
-        for key in ("trials", "time_budget", "max_concurrent"):
+        for key in ("trials", "time_budget", "max_concurrent", "checkpoint_every"):
             search.pop(key)
         ingredients = {k: self.document.get(k) for k in self.template}
         text = json.dumps(_json_keys({"recipe": self.recipe, "ingredients": ingredients, "search": search}),
