@@ -1,7 +1,7 @@
 """Which reported checkpoints a search keeps: only those a resume, a retry, the scheduler or the export may need.
 
 A recipe offers a checkpoint with each report (`report(metrics, save)`, see `autotune.recipes`). A trial keeps it
-- when `search.checkpoint_every` epochs have passed since its last kept checkpoint (or its start), but at its last
+- when `search.checkpoint_every` epochs have passed since its last kept checkpoint (or its start), except at its last
   epoch: a killed search, or a failed trial retried under `max_failures`, continues from there, losing at most
   `checkpoint_every - 1` epochs of a running trial;
 - when its metrics rank above every checkpoint the search kept before (`rank`): only the search's best checkpoint
@@ -80,17 +80,22 @@ class TrialCheckpoints:
         self.since_kept += 1
         if not offered:
             return False
-        value = self.policy.rank(metrics)
-        improves = value is not None and (self.best_offered is None or value > self.best_offered)
-        if improves:
-            self.best_offered = value
+        better = self._improvement(metrics)
         last = self.epochs is not None and self.iteration >= self.epochs  # nothing runs after it to resume
-        # not improving on an earlier offer of this trial: that one was kept, or ranked below a kept one
         keep = (self.policy.every_epoch or self.since_kept >= self.policy.every and not last
-                or improves and self._beats_the_best_kept(value))
+                or better is not None and self._beats_the_best_kept(better))
         if keep:
             self.since_kept = 0
         return keep
+
+    def _improvement(self, metrics: Mapping[str, Any]) -> Rank | None:
+        """The report's rank when it beats this trial's earlier offers, else None: an earlier offer as good was
+        kept, or ranked below a kept checkpoint, so this one cannot be exported either."""
+        value = self.policy.rank(metrics)
+        if value is None or (self.best_offered is not None and value <= self.best_offered):
+            return None
+        self.best_offered = value
+        return value
 
     def _beats_the_best_kept(self, value: Rank) -> bool:
         published = kv_get(self.policy.best_key)
