@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any
 
 from autotune.cli.common import add_space_arguments
+from autotune.recipes import Checkpoint, written
 
 EPILOG = """\
 examples:
@@ -47,14 +48,15 @@ def train_one(recipe: ModuleType, config: dict[str, Any], out: str | None = None
     keep = Path(tempfile.mkdtemp(prefix="autotune-train-"))
     last: dict[str, float] = {}
 
-    def report(metrics: dict[str, float], checkpoint_dir: str | None) -> None:
+    def report(metrics: dict[str, float], checkpoint: Checkpoint) -> None:
         last.update(metrics)
         print(f"epoch {metrics['epoch']:>3}: train_loss {metrics['train_loss']:.4f}  val_loss {metrics['val_loss']:.4f}"
               f"  val_accuracy {metrics['val_accuracy']:.4f}  {metrics['epoch_seconds']:.1f}s"
               f"  {metrics['samples_per_second']:.0f} samples/s", flush=True)
-        if checkpoint_dir is not None:
+        if checkpoint is not None:
             shutil.rmtree(keep, ignore_errors=True)
-            shutil.copytree(checkpoint_dir, keep)
+            with written(checkpoint) as directory:
+                shutil.copytree(directory, keep)
 
     try:
         recipe.train(config, report, data=data)
