@@ -47,6 +47,13 @@ METHODS: dict[str, dict[str, Any] | None] = {
 V01 = "d88c323"  # the engine before this measure existed: Ray tells Optuna every trial COMPLETE; ASHA 1, 4
 
 
+def available() -> list[str]:
+    """The benchmarks there are: every recorded table in bench/curves/, and the synthetic function."""
+    import replay_recipe
+
+    return sorted(p.name.removesuffix(".json.gz") for p in replay_recipe.CURVES.glob("*.json.gz")) + ["synthetic"]
+
+
 def _load(name: str) -> Any:
     import replay_recipe
 
@@ -347,7 +354,9 @@ def render(r: dict[str, Any], info: dict[str, Any], command: str) -> str:
         f"({len(r['seeds'])}) per method and benchmark; each search gets the epochs of {r['full_trainings']} "
         "trials run to their last epoch (`search.epoch_budget`), 2 trials at a time; the plain Optuna script runs "
         "one at a time. Regret = (best known - best found) / (best known - worst), best found = the best validation "
-        "accuracy reported so far. Lower is better.",
+        "accuracy reported so far. Lower is better."
+        + (" **Quick run**: one seed and a tiny budget: it checks that the measure runs; its figures mean nothing."
+           if info.get("quick") else ""),
         "",
         "| benchmark | curves | epochs per trial | budget (epochs) | best known | worst |",
         "|---|---|---:|---:|---:|---:|",

@@ -53,8 +53,7 @@ FULL: dict[str, dict[str, Any]] = {
     "scale": {"runs": [{"sampler": "random", "trials": 500, "epochs": 1}, {"sampler": "tpe", "trials": 500, "epochs": 1},
                        {"sampler": "random", "trials": 1000, "epochs": 10}]},
     "concurrency": {"repeats": 3, "epochs": 3, "model": {"arch": "simple_cnn", "width": 16, "depth": 3}},
-    "quality": {"benchmarks": ["digits_mlp", "digits_cnn", "mnist_mlp", "mnist_cnn", "synthetic"],
-                "methods": list(quality.METHODS), "seeds": list(range(10))},
+    "quality": {"benchmarks": quality.available(), "methods": list(quality.METHODS), "seeds": list(range(10))},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "search": {"seeds": [0], "trials": 4, "epochs": 2, "target": 0.8},
