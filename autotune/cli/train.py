@@ -10,7 +10,6 @@ from types import ModuleType
 from typing import Any
 
 from autotune.cli.common import add_space_arguments
-from autotune.recipes import Checkpoint, written
 
 EPILOG = """\
 examples:
@@ -48,15 +47,14 @@ def train_one(recipe: ModuleType, config: dict[str, Any], out: str | None = None
     keep = Path(tempfile.mkdtemp(prefix="autotune-train-"))
     last: dict[str, float] = {}
 
-    def report(metrics: dict[str, float], checkpoint: Checkpoint) -> None:
+    def report(metrics: dict[str, float], checkpoint_dir: str | None) -> None:
         last.update(metrics)
         print(f"epoch {metrics['epoch']:>3}: train_loss {metrics['train_loss']:.4f}  val_loss {metrics['val_loss']:.4f}"
               f"  val_accuracy {metrics['val_accuracy']:.4f}  {metrics['epoch_seconds']:.1f}s"
               f"  {metrics['samples_per_second']:.0f} samples/s", flush=True)
-        if checkpoint is not None:
+        if checkpoint_dir is not None:
             shutil.rmtree(keep, ignore_errors=True)
-            with written(checkpoint) as directory:
-                shutil.copytree(directory, keep)
+            shutil.copytree(checkpoint_dir, keep)
 
     try:
         recipe.train(config, report, data=data)
