@@ -698,15 +698,21 @@ def _close_orphaned_trials(run_dir: Path, space: Space, grid: Any) -> None:
     """Close the study's trials left RUNNING (Optuna would wait for them forever). Ray does not tell the searcher
     about the trials running when the search ends (its epoch budget or stop target reached, a killed run not
     resumed): each is told here as `_Searcher` tells a trial, from its last result, COMPLETE if it ran its last
-    epoch, else PRUNED at the last epoch it reported (several objectives: FAIL); one that never reported, FAIL."""
+    epoch, else PRUNED at the last epoch it reported (several objectives: FAIL). One that never reported, or whose
+    configuration another trial of the study was told for, is FAIL."""
     storage = optuna.storages.RDBStorage(f"sqlite:///{run_dir / 'study.db'}")
     try:
         study = optuna.load_study(study_name=space.name, storage=storage)
     except KeyError:  # no trial was ever asked for
         return
     last = {_params_key(r.config): r.metrics for r in grid if r.config and r.metrics}
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        metrics = last.get(_params_key(trial.params), {})
+    trials = study.get_trials(deepcopy=False)
+    told = {_params_key(t.params) for t in trials if t.state != optuna.trial.TrialState.RUNNING}
+    for trial in trials:
+        if trial.state != optuna.trial.TrialState.RUNNING:
+            continue
+        # A killed run's trial asked again after the resume was told under its new number: this one is a duplicate.
+        metrics = {} if _params_key(trial.params) in told else last.get(_params_key(trial.params), {})
         epoch = int(metrics.get("training_iteration", 0) or 0)
         values = [metrics.get(name) for name in space.search.metric]
         if not epoch or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
