@@ -52,10 +52,11 @@ def test_conditional_search_end_to_end(in_tmp):
     assert toy.evaluate("models/toy", None) == pytest.approx(card["test_metrics"])
     assert json.loads(Path("models/toy/toy_model.json").read_text())["config"] == result.best_config
 
-    # One Optuna entry per trial, none left RUNNING.
+    # One Optuna entry per trial, none left RUNNING: COMPLETE after its 4th epoch, PRUNED when stopped before.
     study = optuna.load_study(study_name="toy", storage=f"sqlite:///{result.run_dir}/study.db")
     assert len(study.trials) == 8
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert sorted(t.state.name for t in study.trials) == sorted(
+        "COMPLETE" if epochs == 4 else "PRUNED" for epochs in trials["epochs"])
 
     # TensorBoard: curves and hparams (the sampled values) for every trial, stopped ones included.
     events = glob.glob("runs/toy/trial_*/events.out.tfevents*")
