@@ -27,10 +27,10 @@ train: {epochs: 3, batch_size: 64}
 search:
   metric: val_accuracy
   mode: max
-  trials: 4
+  trials: 8
   max_concurrent: 2
   seed: 0
-  scheduler: {asha: {grace_period: 1, reduction_factor: 2}}
+  scheduler: {asha: {grace_period: 2, reduction_factor: 2}}  # half stop at epoch 2; 3+ run all 3 (importance)
   resources: {cpu: 1}
 export: {dir: models/tiny}
 """

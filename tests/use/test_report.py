@@ -202,7 +202,8 @@ def test_importance_needs_a_few_trials_and_leaves_out_conditional_parameters(sea
 
 def test_the_study_is_read_as_plain_data(searched):
     study = read_study(searched.run_dir / "study.db", "tiny")
-    assert study.directions == ["max"] and len(study.complete) == len(searched.result.trials)
+    finished = searched.result.trials[~searched.result.trials["stopped_early"]]  # the others are PRUNED
+    assert study.directions == ["max"] and len(study.complete) == len(finished)
     lr = study.parameters["optimizer.lr"]
     assert (lr.kind, lr.low, lr.high, lr.log) == ("float", 1e-3, 3e-2, True)
     assert study.parameters["model.width"].choices == ("16", "32")
