@@ -164,27 +164,29 @@ class _EpochBudget(_SharedState, tune.Stopper, tune.Callback):
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self._new_state(epochs={}, counted=False)
+        self._new_state(epochs={}, used=0, counted=False)
+
+    def _ran(self, trial_id: str, epochs: int) -> None:
+        """Trial `trial_id` has run `epochs` epochs: the total follows (one step per result, not a sum of all)."""
+        state = self._state
+        state["used"] += epochs - state["epochs"].get(trial_id, 0)
+        state["epochs"][trial_id] = epochs
 
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
         if not self._state["counted"]:
             self._state["counted"] = True
             for trial in trials:
-                epochs = (trial.last_result or {}).get("training_iteration", 0)
-                self._state["epochs"][trial.trial_id] = int(epochs or 0)
+                self._ran(trial.trial_id, int((trial.last_result or {}).get("training_iteration", 0) or 0))
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        self._state["epochs"][trial_id] = int(result.get("training_iteration", 0))
+        self._ran(trial_id, int(result.get("training_iteration", 0)))
         return self.reached()
 
     def stop_all(self) -> bool:
         return self.reached()
 
-    def used(self) -> int:
-        return sum(self._state["epochs"].values())
-
     def reached(self) -> bool:
-        return self.used() >= self.budget
+        return self._state["used"] >= self.budget
 
 
 class _TargetStopper(_SharedState, tune.Stopper, tune.Callback):
