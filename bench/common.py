@@ -216,3 +216,17 @@ def write_section(name: str, body: str, doc: Path = DOC) -> None:
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
     doc.write_text(text.rstrip() + "\n")
+
+
+def start_shared_ray() -> bool:
+    """One local Ray (2 CPUs) for the searches that follow: each `fit` joins it rather than starting its own (about
+    5 s a search). False when this process already runs one (its owner shuts it down)."""
+    import logging
+
+    from autotune.engine import search  # first: it quiets Ray's environment before Ray is imported
+
+    if search.ray.is_initialized():
+        return False
+    search.ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+                    _temp_dir=f"/tmp/rt_{os.getpid()}")
+    return True

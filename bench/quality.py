@@ -26,15 +26,17 @@ from typing import Any
 
 import numpy as np
 
-from common import BENCH, REPO
+from common import BENCH, REPO, start_shared_ray
 
 REPLAY = str(BENCH / "replay_recipe.py")
 FRACTIONS = (0.10, 0.25, 0.50, 1.00)
-FULL_TRAININGS = 30  # the budget: the epochs of this many trials run to their last epoch
+FULL_TRAININGS = 10  # the budget: the epochs of this many trials run to their last epoch
 SYNTHETIC_SPACE = {"optimizer.lr": {"loguniform": [1e-4, 1e-1]}, "train.batch_size": {"choice": [16, 32, 64, 128, 256]},
                    "model.width": {"choice": [32, 64, 128, 256, 512]}, "model.depth": {"int": [1, 3]},
                    "model.dropout": {"uniform": [0.0, 0.5]}}
-# method -> the `search:` settings it adds (none: the engine's defaults); `optuna_script` is not the engine
+# method -> the `search:` settings it adds (none: the engine's defaults); `optuna_script` is not the engine.
+# `hyperband` is what the default is (TPE, scheduler: auto = hyperband from epoch 1, rf 3): the full run leaves it
+# out, and `v0.1` (a fresh process per search) too, for time; both run when named.
 METHODS: dict[str, dict[str, Any] | None] = {
     "default": {},
     "tpe+asha": {"sampler": "tpe", "scheduler": {"asha": {"grace_period": 1, "reduction_factor": 4}}},
@@ -156,6 +158,7 @@ def warm_start_gain(*, benchmarks: list[str], seeds: list[int], full_trainings: 
     sampler's history). Regret of the second search's own reports at FRACTIONS of its half."""
     runs = []
     work = Path(tempfile.mkdtemp(prefix="autotune-warm-"))
+    shared = start_shared_ray()
     try:
         for name in benchmarks:
             best, worst = bounds(name)
@@ -174,6 +177,10 @@ def warm_start_gain(*, benchmarks: list[str], seeds: list[int], full_trainings: 
                 shutil.rmtree(work / "runs", ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if shared:
+            import ray
+
+            ray.shutdown()
     table = {name: {start: np.mean([r["regret"] for r in runs if r["benchmark"] == name and r["start"] == start],
                                    axis=0).tolist() for start in ("cold", "warm")} for name in benchmarks}
     return {"benchmarks": benchmarks, "seeds": seeds, "full_trainings": full_trainings, "runs": runs,
@@ -286,6 +293,7 @@ def quality(*, benchmarks: list[str], methods: list[str], seeds: list[int], full
     the wall seconds of each search."""
     runs = []
     work = Path(tempfile.mkdtemp(prefix="autotune-quality-"))
+    shared = start_shared_ray()
     try:
         for name in benchmarks:
             best, worst = bounds(name)
@@ -305,6 +313,11 @@ def quality(*, benchmarks: list[str], methods: list[str], seeds: list[int], full
                           f"{runs[-1]['seconds']:.1f} s", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if shared:
+            import ray
+
+            ray.shutdown()
+            shutil.rmtree(f"/tmp/rt_{os.getpid()}", ignore_errors=True)
     return {"benchmarks": {name: {"budget": budget(name, full_trainings), "epochs": _load(name).epochs,
                                   "best": bounds(name)[0], "worst": bounds(name)[1]} for name in benchmarks},
             "methods": methods, "seeds": seeds, "full_trainings": full_trainings, "fractions": list(FRACTIONS), "runs": runs,

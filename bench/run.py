@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import quality
-from common import MNIST, fmt, machine, verdict, write_section
+from common import MNIST, fmt, machine, start_shared_ray, verdict, write_section
 
 MEASURES = ("search", "overhead", "memory", "scale", "concurrency", "quality")
 SUITE = MEASURES[:5]  # the measures of the suite section; quality writes a section of its own
@@ -51,7 +51,8 @@ FULL: dict[str, dict[str, Any]] = {
                "variants": ["mnist", "fake", "fake_zero_copy"]},
     "scale": {"trials": 500, "samplers": ["random", "tpe"]},
     "concurrency": {"repeats": 3, "epochs": 3, "model": {"arch": "simple_cnn", "width": 16, "depth": 3}},
-    "quality": {"benchmarks": quality.available(), "methods": list(quality.METHODS), "seeds": list(range(10))},
+    "quality": {"benchmarks": quality.available(), "seeds": list(range(10)),
+                "methods": ["default", "tpe+asha", "random+asha", "random+fifo", "optuna_script"]},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "search": {"seeds": [0], "trials": 4, "epochs": 2, "target": 0.8},
@@ -345,15 +346,6 @@ def sections(results: dict[str, Any], info: dict[str, Any], command: str) -> dic
 
 
 # ------------------------------------------------------------------------------------------------ main
-def _start_shared_ray() -> None:
-    """--quick: one Ray for every search (each `fit` then joins it instead of starting its own), to stay
-    under a minute; the memory and scale measures then run in this process instead of a fresh one."""
-    from autotune.engine import search  # first: it quiets Ray's environment before Ray is imported
-
-    search.ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-             _temp_dir=f"/tmp/rt_{os.getpid()}")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny settings: checks that every measure runs")
@@ -387,7 +379,7 @@ def main() -> int:
     began = time.perf_counter()
     try:
         if args.quick:
-            _start_shared_ray()
+            start_shared_ray()  # the memory and scale measures then run in this process
         results = run(only, QUICK if args.quick else FULL, work)
     finally:
         if args.quick:

@@ -47,6 +47,7 @@ from ray.tune.search import ConcurrencyLimiter  # noqa: E402
 from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 
 from autotune.engine import warm_start  # noqa: E402
+from autotune.engine.hyperband import Hyperband  # noqa: E402
 from autotune.engine.optuna_space import DefineByRun, make_sampler  # noqa: E402
 
 __all__ = ["RunOptions", "RunLocation", "run_location", "holds_search", "publish_state", "run_search", "trial_rows"]
@@ -346,14 +347,16 @@ def make_scheduler(space: Space) -> TrialScheduler:
     name, args = space.search.scheduler, dict(space.search.scheduler_args)
     if name == "auto":  # the default: measured in bench/quality.py (docs/search-space.md says why)
         most = max_epochs(space)
-        return FIFOScheduler() if space.search.multi_objective or most < 2 else _hyperband(most)
+        if space.search.multi_objective or most < 2:
+            return FIFOScheduler()
+        return _hyperband(most, seed=space.search.seed)
     if name == "fifo":
         return FIFOScheduler()
     if name == "median":
         return MedianStoppingRule(time_attr="training_iteration", **{"grace_period": 1, **args})
     args.setdefault("max_t", max_epochs(space))
     if name == "hyperband":
-        return _hyperband(**args)
+        return _hyperband(**args, seed=space.search.seed)
     grace = args.setdefault("grace_period", 1)
     if grace > args["max_t"]:
         raise UserError(
@@ -363,10 +366,10 @@ def make_scheduler(space: Space) -> TrialScheduler:
     return AsyncHyperBandScheduler(time_attr="training_iteration", **args)
 
 
-def _hyperband(max_t: int, grace_period: int = 1, reduction_factor: float = 3) -> TrialScheduler:
-    """Hyperband, asynchronous: brackets of successive halving whose first rung is at grace_period * rf^s epochs
-    (s = 0, 1, ...), the last bracket stopping nothing; each trial joins one bracket at random, the earlier
-    brackets more likely (Ray's weights).
+def _hyperband(max_t: int, grace_period: int = 1, reduction_factor: float = 3, seed: int = 0) -> TrialScheduler:
+    """Asynchronous Hyperband (autotune.engine.hyperband): brackets of successive halving whose first rung is at
+    grace_period * rf^s epochs (s = 0, 1, ...), the last bracket stopping nothing, each trial drawn into one with
+    Hyperband's weights.
 
     Ray's synchronous HyperBandScheduler fills its first bracket (81 trials for 52 epochs) before it opens
     another, and waits for every trial of a bracket to reach a milestone: with a few trials at a time it
@@ -378,9 +381,7 @@ def _hyperband(max_t: int, grace_period: int = 1, reduction_factor: float = 3) -
             f"trial runs at most {max_t}: nothing would be stopped; lower grace_period, raise train.epochs, or use "
             "scheduler: fifo"
         )
-    rungs = math.floor(math.log(max_t / grace_period) / math.log(reduction_factor) + 1e-9) + 1
-    return AsyncHyperBandScheduler(time_attr="training_iteration", max_t=max_t, grace_period=grace_period,
-                                   reduction_factor=reduction_factor, brackets=rungs + 1)
+    return Hyperband(max_t, grace_period, reduction_factor, seed=seed)
 
 
 def _set_threads(cpus: float) -> None:

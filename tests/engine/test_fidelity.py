@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 
+from types import SimpleNamespace
+
+import numpy as np
 import optuna
 import pytest
-from ray.tune.schedulers import AsyncHyperBandScheduler
 
 import autotune
+from autotune.engine.hyperband import Hyperband
 from autotune.engine.search import make_scheduler
 from autotune.errors import UserError
 from engine_helpers import run_histories, toy_space
@@ -71,9 +74,29 @@ def test_the_epoch_budget_stops_the_search_once_spent(in_tmp):
 def test_hyperband_has_a_bracket_per_first_rung_up_to_one_that_stops_nothing():
     space = autotune.load_space(toy_space("hb", train="{epochs: 50}", search=", scheduler: hyperband"))
     scheduler = make_scheduler(space)
-    assert isinstance(scheduler, AsyncHyperBandScheduler)
-    rungs = [sorted(milestone for milestone, _ in bracket._rungs) for bracket in scheduler._brackets]
-    assert rungs == [[1, 3, 9, 27], [3, 9, 27], [9, 27], [27], []]
+    assert isinstance(scheduler, Hyperband)
+    assert scheduler.rungs() == [[1, 3, 9, 27], [3, 9, 27], [9, 27], [27], []]
+    # each bracket stops at its own rungs: Ray's successive halving, one bracket each
+    assert [b._brackets[0]._rungs and sorted(m for m, _ in b._brackets[0]._rungs) or []
+            for b in scheduler.brackets[:-1]] == scheduler.rungs()[:-1]
+    # Hyperband's share of trials per bracket (Li et al. 2018: 81, 34, 15, 8, 5 of 143 for rf 3 and 5 brackets)
+    assert scheduler.weights == pytest.approx(np.asarray([81, 33.75, 15, 7.5, 5]) / 142.25)
+
+
+def test_hyperband_draws_brackets_from_the_search_seed():
+    def draws(seed: int) -> list[int]:
+        text = toy_space("hb", train="{epochs: 50}", search=", scheduler: hyperband").replace("seed: 0", f"seed: {seed}")
+        space = autotune.load_space(text)
+        scheduler = make_scheduler(space)
+        scheduler.set_search_properties("val_accuracy", "max")
+        trials = [SimpleNamespace(trial_id=f"t{i}") for i in range(200)]
+        for trial in trials:
+            scheduler.on_trial_add(None, trial)
+        return [scheduler.brackets.index(scheduler._of(trial)) for trial in trials]
+
+    assert draws(1) == draws(1) != draws(2)
+    shares = np.bincount(draws(3), minlength=5) / 200
+    assert shares[0] > 0.45 and shares[-1] > 0
 
 
 def test_hyperband_refuses_trials_too_short_to_stop():

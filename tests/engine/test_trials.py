@@ -8,9 +8,10 @@ from pathlib import Path
 
 import optuna
 import pytest
-from ray.tune.schedulers import AsyncHyperBandScheduler, MedianStoppingRule
+from ray.tune.schedulers import MedianStoppingRule
 
 import autotune
+from autotune.engine.hyperband import Hyperband
 from autotune.engine.search import make_scheduler
 from autotune.engine.summary import format_summary
 from engine_helpers import history, run_histories, toy_space
@@ -29,14 +30,17 @@ def test_fifo_runs_every_trial_for_every_epoch(in_tmp):
     assert list(_epochs(result).values()) == [[1, 2, 3]] * 4
 
 
-@pytest.mark.parametrize("scheduler, cls", [("hyperband", AsyncHyperBandScheduler), ("median", MedianStoppingRule)])
+@pytest.mark.parametrize("scheduler, cls", [("hyperband", Hyperband), ("median", MedianStoppingRule)])
 def test_schedulers_count_epochs_up_to_the_most_a_trial_runs(scheduler, cls):
     space = autotune.load_space(toy_space("sched", train="{epochs: {int: [2, 6]}}", search=f", scheduler: {scheduler}"))
     made = make_scheduler(space)
-    assert type(made) is cls and made._time_attr == "training_iteration"
+    assert type(made) is cls
     if scheduler == "hyperband":
         assert made._max_t == 6  # the top of the searched epochs
+        assert [b._time_attr for b in made.brackets[:-1]] == ["training_iteration"] * 2
+        assert made.rungs() == [[1, 3], [3], []]
     else:
+        assert made._time_attr == "training_iteration"
         assert made._grace_period == 1 and made._min_samples_required == 3
 
 
