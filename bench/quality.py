@@ -187,6 +187,28 @@ def warm_start_gain(*, benchmarks: list[str], seeds: list[int], full_trainings: 
             "table": table}
 
 
+def render_warm_start(r: dict[str, Any], info: dict[str, Any], command: str) -> str:
+    """The warm-start section of docs/benchmarks.md."""
+    lines = [
+        "## Starting from what is known: the second half of a split budget, warm against cold",
+        "",
+        f"Command: `{command}` ({info['minutes']:.1f} minutes, {info['date']}; load average {info['load_start']:.2f} "
+        f"at the start). Per benchmark and seed ({len(r['seeds'])} seeds): a first search with the defaults spends "
+        f"half of the quality measure's budget ({r['full_trainings']} full trainings); a second one spends the "
+        "other half, started cold (a new seed) or warm (`--warm-start` the first run: its trials are the sampler's "
+        "history, the same new seed). Regret of the second search's own reports (best found by it alone) at "
+        "10/25/50/100 % of its half. Lower is better."
+        + (" **Quick run**: its figures mean nothing." if info.get("quick") else ""),
+        "",
+        "| benchmark | start | 10 % | 25 % | 50 % | 100 % |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for name, starts in r["table"].items():
+        for start, mean in starts.items():
+            lines.append(f"| {name} | {start} | " + " | ".join(f"{v:.3f}" for v in mean) + " |")
+    return "\n".join(lines)
+
+
 def run_v01(name: str, seed: int, work: Path, limit: int) -> list[tuple[float, float]]:
     """The same search with the engine of commit V01 and its defaults (TPE + ASHA), in a fresh process that
     imports that engine. It has no epoch budget: it gets limit / 2 trials, and its reports are cut at `limit`."""

@@ -1,10 +1,12 @@
 """The CPU benchmark suite: the engine against its baselines, side by side, in one invocation.
 
-    python bench/run.py                 # the full suite (about 15 minutes on 2 cores); rewrites its section of
+    python bench/run.py                 # every measure (the suite about 15 minutes on 2 cores, quality about an
+                                        # hour, warm_start 15 minutes); rewrites their sections of
                                         # docs/benchmarks.md
     python bench/run.py --quick         # a smoke run of every measure (under a minute); prints, writes no doc
     python bench/run.py --only search,overhead --no-write --json out.json
     python bench/run.py --only quality  # search quality on replayed learning curves; its own section
+    python bench/run.py --only warm_start  # what --warm-start buys on the same curves; its own section
 
 Measures (each a ratio of two things run in this invocation, the median of repeats):
   search       the default search vs random+FIFO vs random+ASHA on MNIST-10k (same trials and max epochs, several seeds)
@@ -14,6 +16,7 @@ Measures (each a ratio of two things run in this invocation, the median of repea
   concurrency  1 training x 2 threads vs 2 trainings x 1 thread: aggregate samples/s
   quality      regret against epochs spent of each search method (and a plain Optuna script) on replayed
                learning curves (bench/quality.py), equal epoch budgets, 10 seeds
+  warm_start   the second half of a split budget on the same curves, started cold or warm from the first half
 
 Run it on a quiet machine (`cat /proc/loadavg` under 0.7, no test run going): the load average at the start and
 the end is recorded with the figures. Every search uses Ray with num_cpus=2 and a fresh temporary folder.
@@ -35,8 +38,8 @@ from typing import Any
 import quality
 from common import MNIST, fmt, machine, start_shared_ray, verdict, write_section
 
-MEASURES = ("search", "overhead", "memory", "scale", "concurrency", "quality")
-SUITE = MEASURES[:5]  # the measures of the suite section; quality writes a section of its own
+MEASURES = ("search", "overhead", "memory", "scale", "concurrency", "quality", "warm_start")
+SUITE = MEASURES[:5]  # the measures of the suite section; quality and warm_start write sections of their own
 QUIET_LOAD = 0.7  # a 1-minute load average under this counts as a quiet machine
 BIG_FAKE = {"dataset": "fake", "samples": 24000, "image_size": 48, "channels": 3, "val_fraction": 0.1,
             "test_fraction": 0.1}  # 166 MB of uint8 pixels: a copy per trial shows
@@ -53,6 +56,7 @@ FULL: dict[str, dict[str, Any]] = {
     "concurrency": {"repeats": 3, "epochs": 3, "model": {"arch": "simple_cnn", "width": 16, "depth": 3}},
     "quality": {"benchmarks": quality.available(), "seeds": list(range(10)),
                 "methods": ["default", "tpe+asha", "random+asha", "random+fifo", "optuna_script"]},
+    "warm_start": {"benchmarks": quality.available(), "seeds": list(range(5))},
 }
 QUICK: dict[str, dict[str, Any]] = {
     "search": {"seeds": [0], "trials": 4, "epochs": 2, "target": 0.8},
@@ -63,6 +67,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "concurrency": {"repeats": 1, "epochs": 1, "model": {"arch": "mlp", "width": 64, "depth": 1}},
     "quality": {"benchmarks": ["synthetic"], "methods": ["default", "random+fifo", "optuna_script"], "seeds": [0],
                 "full_trainings": 2},
+    "warm_start": {"benchmarks": ["synthetic"], "seeds": [0], "full_trainings": 2},
 }
 
 
@@ -91,6 +96,8 @@ def run(only: list[str], settings: dict[str, dict[str, Any]], work: Path) -> dic
             results[name] = measures.driver_scale(**args)
         elif name == "quality":
             results[name] = quality.quality(**args)
+        elif name == "warm_start":
+            results[name] = quality.warm_start_gain(**args)
         else:
             results[name] = measures.concurrency(**args)
         results[name]["seconds"] = time.perf_counter() - began
@@ -342,6 +349,8 @@ def sections(results: dict[str, Any], info: dict[str, Any], command: str) -> dic
         out["suite"] = render(results, info, command)
     if "quality" in results:
         out["quality"] = quality.render(results["quality"], info, command)
+    if "warm_start" in results:
+        out["warm_start"] = quality.render_warm_start(results["warm_start"], info, command)
     return out
 
 

@@ -122,14 +122,13 @@ class _Searcher(OptunaSearch):
             return
         ot_trial = self._ot_trials[trial_id]
         epoch = int(result.get("training_iteration", 0))
-        if not math.isfinite(value):
-            self._tell(ot_trial, state=optuna.trial.TrialState.FAIL)
-        elif epoch >= self._planned_epochs(ot_trial.params):
+        state = _ended_state([value], epoch, self._planned_epochs(ot_trial.params))
+        if state == optuna.trial.TrialState.COMPLETE:
             self._tell(ot_trial, value)
         else:
-            if epoch > self._reported.get(trial_id, 0):
+            if state == optuna.trial.TrialState.PRUNED and epoch > self._reported.get(trial_id, 0):
                 ot_trial.report(value, epoch)
-            self._tell(ot_trial, state=optuna.trial.TrialState.PRUNED)  # valued at its last epoch
+            self._tell(ot_trial, state=state)  # PRUNED: valued at its last epoch
         self._completed_trials.add(trial_id)
         self._reported.pop(trial_id, None)
 
@@ -142,6 +141,14 @@ class _Searcher(OptunaSearch):
         except RuntimeError as err:
             if "Study.stop" not in str(err):
                 log.warning("telling Optuna the result of trial %s failed: %s", ot_trial.number, err)
+
+
+def _ended_state(values: list[Any], epoch: int, planned: int) -> optuna.trial.TrialState:
+    """What Optuna is told of a trial that ended at `epoch` with `values`: FAIL without a finite value, COMPLETE
+    when it ran its `planned` epochs, else PRUNED (stopped early)."""
+    if not epoch or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+        return optuna.trial.TrialState.FAIL
+    return optuna.trial.TrialState.COMPLETE if epoch >= planned else optuna.trial.TrialState.PRUNED
 
 
 class _SharedState:
@@ -718,15 +725,13 @@ def _close_orphaned_trials(run_dir: Path, space: Space, grid: Any) -> None:
         metrics = {} if _params_key(trial.params) in told else last.get(_params_key(trial.params), {})
         epoch = int(metrics.get("training_iteration", 0) or 0)
         values = [metrics.get(name) for name in space.search.metric]
-        if not epoch or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
-            storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
-        elif epoch >= _epochs(space, trial.params):
-            storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.COMPLETE, values)
-        elif space.search.multi_objective:
-            storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
-        else:
+        state = _ended_state(values, epoch, _epochs(space, trial.params))
+        if state == optuna.trial.TrialState.PRUNED and space.search.multi_objective:
+            state = optuna.trial.TrialState.FAIL  # Optuna prunes single-objective trials only
+        if state == optuna.trial.TrialState.PRUNED:
             storage.set_trial_intermediate_value(trial._trial_id, epoch, values[0])
-            storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.PRUNED, values)
+        storage.set_trial_state_values(trial._trial_id, state,
+                                       None if state == optuna.trial.TrialState.FAIL else values)
 
 
 def _params_key(params: dict[str, Any]) -> str:

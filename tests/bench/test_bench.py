@@ -50,7 +50,7 @@ def test_cpu_suite_quick_runs_every_measure(tmp_path):
 
     figures = json.loads(out.read_text())
     results = figures["results"]
-    assert set(results) == {"search", "overhead", "memory", "scale", "concurrency", "quality"}
+    assert set(results) == {"search", "overhead", "memory", "scale", "concurrency", "quality", "warm_start"}
     assert all(math.isfinite(x) for x in _numbers(results))
     assert {"cpu", "cores", "ram_gib", "torch", "ray", "load_start", "load_end"} <= set(figures["machine"])
 
@@ -78,6 +78,7 @@ def test_cpu_suite_quick_runs_every_measure(tmp_path):
     assert scale["trials"] == results["scale"]["trials"]
     assert results["concurrency"]["better"] in ("2 x 1", "1 x 2")
 
+    text = done.stdout
     quality = results["quality"]
     limit = quality["benchmarks"]["synthetic"]["budget"]
     assert {run["method"] for run in quality["runs"]} == {"default", "random+fifo", "optuna_script"}
@@ -88,7 +89,12 @@ def test_cpu_suite_quick_runs_every_measure(tmp_path):
         assert limit <= run["epochs"] <= limit + extra, run
     assert set(quality["table"]["synthetic"]) == {"default", "random+fifo", "optuna_script"}
 
-    text = done.stdout
+    warm = results["warm_start"]  # the second half started cold and warm: one run each, its regret falling
+    assert [(r["start"], r["seed"]) for r in warm["runs"]] == [("cold", 0), ("warm", 0)]
+    assert all(0 <= x <= 1 and r["regret"] == sorted(r["regret"], reverse=True) for r in warm["runs"]
+               for x in r["regret"])
+    assert "## Starting from what is known" in text and "| synthetic | warm |" in text
+
     assert "## Search quality" in text and "| **default** |" in text
     assert "## CPU suite" in text and "| # | measure | result | goal | verdict |" in text
     for row in ("| 1 | search efficiency", "| 2 | engine overhead", "| 3 | data loaded once", "| 4 | driver scale",
