@@ -6,7 +6,7 @@ grace_period x rf^s epochs; the last bracket stops nothing. A new trial joins br
 bracket gets about the same budget of epochs. Ray's own multi-bracket scheduler draws brackets with weights
 e^-(rungs missing) from NumPy's global random state: 64 % of trials went to the bracket that stops at epoch 1 and
 1 % to the one that stops nothing (Hyperband's weights: 57 % and 3.5 %, and 24 % rather than 23 % to the next),
-and the draw followed no seed. bench/quality.py measures the difference (docs/search-space.md).
+and the draw followed no seed. bench/simulate_brackets.py compares the two (docs/search-space.md).
 """
 from __future__ import annotations
 
