@@ -1,6 +1,7 @@
 """The search space as Optuna sees it: a define-by-run function and the sampler named in `search.sampler`."""
 from __future__ import annotations
 
+import threading
 import warnings
 from typing import Any
 
@@ -46,6 +47,25 @@ def grid_space(params: tuple[Param, ...]) -> dict[str, list[Any]]:
     return {p.name: list(p.dist.labels) for p in params if isinstance(p.dist, (Choice, Grid))}
 
 
+_LOCK = type(threading.Lock())
+
+
+class NSGAIISampler(optuna.samplers.NSGAIISampler):
+    """NSGA-II that pickles: Ray saves the searcher, sampler included, with the run (to resume it), and Optuna 5.1's
+    genetic samplers hold a threading.Lock. It is left out of the pickle and made anew when unpickled. (Named as
+    Optuna's: the generation attribute it writes in the study carries the class name.)"""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items() if not isinstance(v, _LOCK)}
+        state["_autotune_locks"] = [k for k, v in self.__dict__.items() if isinstance(v, _LOCK)]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        locks = state.pop("_autotune_locks", [])
+        self.__dict__.update(state)
+        self.__dict__.update({name: threading.Lock() for name in locks})
+
+
 def make_sampler(search: SearchSettings, params: tuple[Param, ...]) -> optuna.samplers.BaseSampler:
     """The sampler named in `search.sampler`, seeded with `search.seed`, with the user's extra arguments."""
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -64,7 +84,7 @@ def make_sampler(search: SearchSettings, params: tuple[Param, ...]) -> optuna.sa
     if name == "qmc":
         return optuna.samplers.QMCSampler(**kwargs)
     if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(**kwargs)
+        return NSGAIISampler(**kwargs)
     if name == "grid":
         return optuna.samplers.GridSampler(grid_space(params), **kwargs)
     raise ValueError(f"unknown sampler {name!r}")
