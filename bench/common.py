@@ -7,10 +7,12 @@ from __future__ import annotations
 import os
 import platform
 import re
+import shutil
 import statistics
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -218,15 +220,23 @@ def write_section(name: str, body: str, doc: Path = DOC) -> None:
     doc.write_text(text.rstrip() + "\n")
 
 
-def start_shared_ray() -> bool:
-    """One local Ray (2 CPUs) for the searches that follow: each `fit` joins it rather than starting its own (about
-    5 s a search). False when this process already runs one (its owner shuts it down)."""
+@contextmanager
+def shared_ray() -> Iterator[None]:
+    """One local Ray (2 CPUs) for the searches inside: each `fit` joins it rather than starting its own (about 5 s
+    a search); at the end it is shut down and its temp folder removed. Nothing when this process already runs one
+    (its owner shuts it down)."""
     import logging
 
     from autotune.engine import search  # first: it quiets Ray's environment before Ray is imported
 
     if search.ray.is_initialized():
-        return False
+        yield
+        return
+    temp = f"/tmp/rt_{os.getpid()}"
     search.ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-                    _temp_dir=f"/tmp/rt_{os.getpid()}")
-    return True
+                    _temp_dir=temp)
+    try:
+        yield
+    finally:
+        search.ray.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from common import BENCH, REPO, start_shared_ray
+from common import BENCH, REPO, shared_ray
 
 REPLAY = str(BENCH / "replay_recipe.py")
 FRACTIONS = (0.10, 0.25, 0.50, 1.00)
@@ -167,9 +167,8 @@ def warm_start_gain(*, benchmarks: list[str], seeds: list[int], full_trainings: 
     one spends the other half, started cold (a new seed) or warm (`warm_start=` the first run: its trials are the
     sampler's history). Regret of the second search's own reports at FRACTIONS of its half."""
     runs = []
-    work = Path(tempfile.mkdtemp(prefix="autotune-warm-"))
-    shared = start_shared_ray()
-    try:
+    with shared_ray(), tempfile.TemporaryDirectory(prefix="autotune-warm-", ignore_cleanup_errors=True) as tmp:
+        work = Path(tmp)
         for name in benchmarks:
             best, worst = bounds(name)
             half = budget(name, full_trainings) // 2
@@ -185,12 +184,6 @@ def warm_start_gain(*, benchmarks: list[str], seeds: list[int], full_trainings: 
                     print(f"  {time.strftime('%H:%M:%S')} warm start {name} seed {seed} {start}: regret "
                           f"{' / '.join(f'{r:.3f}' for r in runs[-1]['regret'])}", flush=True)
                 shutil.rmtree(work / "runs", ignore_errors=True)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        if shared:
-            import ray
-
-            ray.shutdown()
     table = {name: {start: np.mean([r["regret"] for r in runs if r["benchmark"] == name and r["start"] == start],
                                    axis=0).tolist() for start in ("cold", "warm")} for name in benchmarks}
     return {"benchmarks": benchmarks, "seeds": seeds, "full_trainings": full_trainings, "runs": runs,
@@ -324,9 +317,8 @@ def quality(*, benchmarks: list[str], methods: list[str], seeds: list[int], full
     """Every method on every benchmark with every seed: regret at FRACTIONS of the budget, the epochs spent and
     the wall seconds of each search."""
     runs = []
-    work = Path(tempfile.mkdtemp(prefix="autotune-quality-"))
-    shared = start_shared_ray()
-    try:
+    with shared_ray(), tempfile.TemporaryDirectory(prefix="autotune-quality-", ignore_cleanup_errors=True) as tmp:
+        work = Path(tmp)
         for name in benchmarks:
             best, worst = bounds(name)
             limit = budget(name, full_trainings)
@@ -343,13 +335,6 @@ def quality(*, benchmarks: list[str], methods: list[str], seeds: list[int], full
                     print(f"  {time.strftime('%H:%M:%S')} quality {name} {method} seed {seed}: regret "
                           f"{' / '.join(f'{r:.3f}' for r in runs[-1]['regret'])}, {len(reports)} epochs, "
                           f"{runs[-1]['seconds']:.1f} s", flush=True)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        if shared:
-            import ray
-
-            ray.shutdown()
-            shutil.rmtree(f"/tmp/rt_{os.getpid()}", ignore_errors=True)
     return {"benchmarks": {name: {"budget": budget(name, full_trainings), "epochs": _load(name).epochs,
                                   "best": bounds(name)[0], "worst": bounds(name)[1]} for name in benchmarks},
             "methods": methods, "seeds": seeds, "full_trainings": full_trainings, "fractions": list(FRACTIONS), "runs": runs,

@@ -32,11 +32,12 @@ import sys
 import tempfile
 import time
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import quality
-from common import MNIST, fmt, machine, start_shared_ray, verdict, write_section
+from common import MNIST, fmt, machine, shared_ray, verdict, write_section
 
 MEASURES = ("search", "overhead", "memory", "scale", "concurrency", "quality", "warm_start")
 SUITE = MEASURES[:5]  # the measures of the suite section; quality and warm_start write sections of their own
@@ -387,14 +388,9 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="autotune-bench-"))
     began = time.perf_counter()
     try:
-        if args.quick:
-            start_shared_ray()  # the memory and scale measures then run in this process
-        results = run(only, QUICK if args.quick else FULL, work)
+        with shared_ray() if args.quick else nullcontext():  # the memory and scale measures then run in this process
+            results = run(only, QUICK if args.quick else FULL, work)
     finally:
-        if args.quick:
-            import ray
-
-            ray.shutdown()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(f"/tmp/rt_{os.getpid()}", ignore_errors=True)  # the engine's Ray temp folder for this process

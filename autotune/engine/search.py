@@ -143,10 +143,15 @@ class _Searcher(OptunaSearch):
                 log.warning("telling Optuna the result of trial %s failed: %s", ot_trial.number, err)
 
 
+def _finite(value: Any) -> bool:
+    """Whether a reported metric is a finite number (not missing, NaN or infinite)."""
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def _ended_state(values: list[Any], epoch: int, planned: int) -> optuna.trial.TrialState:
     """What Optuna is told of a trial that ended at `epoch` with `values`: FAIL without a finite value, COMPLETE
     when it ran its `planned` epochs, else PRUNED (stopped early)."""
-    if not epoch or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+    if not epoch or not all(map(_finite, values)):
         return optuna.trial.TrialState.FAIL
     return optuna.trial.TrialState.COMPLETE if epoch >= planned else optuna.trial.TrialState.PRUNED
 
@@ -261,7 +266,7 @@ class _Progress(tune.Callback):
 
     def _best_of(self, trial: Any) -> float | None:
         value = (trial.metric_analysis.get(self.metric) or {}).get(self.mode)
-        return value if isinstance(value, (int, float)) and math.isfinite(value) else None
+        return value if _finite(value) else None
 
     def setup(self, **info: Any) -> None:  # also when a search is resumed (this object is then Ray's copy)
         self.started = self.shown_at = time.monotonic()
@@ -767,7 +772,7 @@ def trial_rows(grid: Any, space: Space) -> list[dict[str, Any]]:
         row["stopped_early"] = not result.error and row["epochs"] < planned
         for name, goal in zip(space.search.metric, space.search.mode):
             values = history[name].dropna() if history is not None and name in history else []
-            values = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+            values = [v for v in values if _finite(v)]
             row[name] = (max(values) if goal == "max" else min(values)) if values else float("nan")
         row["seconds"] = float(metrics.get("time_total_s", 0.0) or 0.0)
         row["node_id"] = metrics.get("node_id", "")
@@ -800,7 +805,7 @@ def best_checkpoint(grid: Any, space: Space) -> tuple[Any, Any, dict[str, Any]] 
     for result in grid:
         for checkpoint, metrics in result.best_checkpoints or []:
             values = [metrics.get(name) for name in space.search.metric]
-            if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            if not all(map(_finite, values)):
                 continue
             key = [sign * float(v) for sign, v in zip(signs, values)]
             if best is None or key > best_key:
