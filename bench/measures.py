@@ -28,6 +28,7 @@ ASHA = "asha"  # Ray's ASHA as the engine sets it up by default: grace period 1,
 STRATEGIES = {"default": (None, None), "random+fifo": ("random", "fifo"), "random+asha": ("random", ASHA)}
 GAP_POINTS, EPOCHS_GOAL, WALL_GOAL = 0.3, 0.35, 0.4  # measure 1's goal: within 0.3 points, <= 0.35x, <= 0.4x
 OVERHEAD_GOAL = 1.10  # measure 2's goal: search wall <= 1.10 x standalone sum / concurrency
+SCALE_GOAL_S = 120.0  # measure 4's goal: 1,000 trivial trials x 10 epochs (10,000 reports) in about 2 minutes
 
 
 # ----------------------------------------------------------------------------------------------- spaces
@@ -284,7 +285,7 @@ def breakdown(spans: dict[str, tuple[float, float]], began: float, wall: float, 
         "Tuner start until each worker process exists": until_process / concurrency,
         "worker boot (imports ray, torch, the recipe; gets the data)": boot / concurrency,
         "trial launch (between trials on a reused worker)": launch / concurrency,
-        "reporting (metrics and checkpoint copy, in tune.report)": reporting / concurrency,
+        "reporting (metrics, and writing and copying the checkpoints kept, in report)": reporting / concurrency,
         "training slower than standalone (CPU taken by the driver and Ray)": (busy - reporting - standalone_s) / concurrency,
         "uneven finish (a slot idle while the other's last trial runs)": tail / concurrency - teardown,
         "Tuner teardown after the last trial": teardown,
@@ -474,17 +475,19 @@ def data_sharing(*, variants: dict[str, dict[str, Any]], trials: int, epochs: in
 
 # -------------------------------------------------------------------------------------- 4. driver scale
 def _scale_child(args: dict[str, Any]) -> dict[str, Any]:
-    """`trials` trials of the trivial recipe in this fresh process; the driver's own RSS is sampled against
-    the number of trials started (trial folders made so far)."""
+    """`trials` trials of `epochs` epochs of the trivial recipe in this fresh process; the driver's own RSS is
+    sampled against the number of trials started (trial folders made so far); the checkpoint folders the
+    trials kept are counted at the end."""
     work = Path(tempfile.mkdtemp(prefix="autotune-bench-scale-"))
     space = {"name": "scale", "recipe": TRIVIAL, "model": {"x": {"uniform": [0.0, 1.0]}},
+             "train": {"epochs": args["epochs"]},
              "search": {"trials": args["trials"], "sampler": args["sampler"], "scheduler": "fifo", "seed": 0},
              "export": {"dir": str(work / "models" / "scale")}}
+    run_dir = work / "runs" / "scale"
     samples: list[tuple[int, float]] = []
     stop = threading.Event()
 
     def watch() -> None:
-        run_dir = work / "runs" / "scale"
         while not stop.wait(0.5):
             started = sum(1 for p in run_dir.glob("trial_*")) if run_dir.exists() else 0
             samples.append((started, memory_mib(os.getpid())[0]))
@@ -494,13 +497,15 @@ def _scale_child(args: dict[str, Any]) -> dict[str, Any]:
     try:
         result, _, wall, phases = run_fit(space, work)
         starts = sorted(rows[0]["t_start"] for rows in histories(result))
+        checkpoints = sum(1 for _ in run_dir.glob("trial_*/checkpoint_*"))
     finally:
         stop.set()
         watcher.join()
         shutil.rmtree(work, ignore_errors=True)
     tenth = max(1, len(starts) // 10)
     gaps = [b - a for a, b in pairwise(starts)]
-    return {"trials": len(starts), "wall_s": wall, "search_s": phases.seconds("tuner_fit"),
+    return {"trials": len(starts), "epochs": args["epochs"], "wall_s": wall, "search_s": phases.seconds("tuner_fit"),
+            "checkpoints": checkpoints,
             "first_tenth_s_per_trial": sum(gaps[:tenth]) / tenth, "last_tenth_s_per_trial": sum(gaps[-tenth:]) / tenth,
             "rss_kib_per_trial": _slope([(n, rss) for n, rss in samples if n >= tenth]) * 1024,
             "rss_start_mib": samples[0][1] if samples else None, "rss_end_mib": samples[-1][1] if samples else None}
@@ -514,17 +519,22 @@ def _slope(points: list[tuple[float, float]]) -> float:
     return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points)
 
 
-def driver_scale(*, trials: int, samplers: list[str], inline: bool = False) -> dict[str, Any]:
-    """`trials` trivial trials (1 epoch, a one-file checkpoint) per sampler, each in a fresh process: seconds
-    of wall time per trial (2 run at a time), at the start and at the end, and driver RSS growth per trial."""
-    out = {}
-    for sampler in samplers:
-        out[sampler] = child("scale", {"trials": trials, "sampler": sampler}, inline=inline)
-        r = out[sampler]
-        r["s_per_trial"] = r["search_s"] / r["trials"]
-        _log(f"scale {sampler}: {r['trials']} trials in {r['search_s']:.1f} s, "
+def driver_scale(*, runs: list[dict[str, Any]], inline: bool = False) -> dict[str, Any]:
+    """Searches of the trivial recipe (a one-file checkpoint offered with each report), one per `runs` entry
+    (sampler, trials, epochs), random or TPE and FIFO, 2 trials at a time, each in a fresh process: the `fit`
+    wall time, seconds per trial at the start and at the end, milliseconds per report, checkpoints kept, and
+    driver RSS growth per trial. The goal is the largest run's `fit` wall time."""
+    out = []
+    for run in runs:
+        r = child("scale", run, inline=inline)
+        r.update(sampler=run["sampler"], reports=r["trials"] * r["epochs"])
+        r.update(s_per_trial=r["search_s"] / r["trials"], ms_per_report=1000 * r["search_s"] / r["reports"])
+        out.append(r)
+        _log(f"scale {run['sampler']} {r['trials']} x {r['epochs']}: fit {r['wall_s']:.1f} s, "
+             f"{r['ms_per_report']:.1f} ms/report, {r['checkpoints']} checkpoints kept, "
              f"{r['rss_kib_per_trial']:.0f} KiB driver RSS per trial")
-    return {"trials": trials, "samplers": out}
+    goal = max(out, key=lambda r: r["reports"])
+    return {"runs": out, "goal_run": out.index(goal), "met": goal["wall_s"] <= SCALE_GOAL_S}
 
 
 # --------------------------------------------------------------------------------- 5. concurrency choice

@@ -12,7 +12,7 @@ Measures (each a ratio of two things run in this invocation, the median of repea
   search       the default search vs random+FIFO vs random+ASHA on MNIST-10k (same trials and max epochs, several seeds)
   overhead     the same configurations through autotune.fit vs the recipe's train() standalone, with a breakdown
   memory       peak memory of driver + Ray + workers with 1 vs 2 concurrent trials on the same data
-  scale        hundreds of trivial trials: seconds per trial and driver memory growth per trial
+  scale        hundreds of trivial trials (1 and 10 epochs): seconds per trial, ms per report, driver memory
   concurrency  1 training x 2 threads vs 2 trainings x 1 thread: aggregate samples/s
   quality      regret against epochs spent of each search method (and a plain Optuna script) on replayed
                learning curves (bench/quality.py), equal epoch budgets, 10 seeds
@@ -38,6 +38,7 @@ from typing import Any
 
 import quality
 from common import MNIST, fmt, machine, shared_ray, verdict, write_section
+from measures import SCALE_GOAL_S
 
 MEASURES = ("search", "overhead", "memory", "scale", "concurrency", "quality", "warm_start")
 SUITE = MEASURES[:5]  # the measures of the suite section; quality and warm_start write sections of their own
@@ -53,7 +54,8 @@ FULL: dict[str, dict[str, Any]] = {
     "overhead": {"repeats": 3, "epochs": 3, "model": CNN, "lrs": [0.02, 0.05, 0.1, 0.2]},  # 8 configurations
     "memory": {"trials": 4, "epochs": 2, "model": SMALL_MLP, "repeats": 1,
                "variants": ["mnist", "fake", "fake_zero_copy"]},
-    "scale": {"trials": 500, "samplers": ["random", "tpe"]},
+    "scale": {"runs": [{"sampler": "random", "trials": 500, "epochs": 1}, {"sampler": "tpe", "trials": 500, "epochs": 1},
+                       {"sampler": "random", "trials": 1000, "epochs": 10}]},
     "concurrency": {"repeats": 3, "epochs": 3, "model": {"arch": "simple_cnn", "width": 16, "depth": 3}},
     "quality": {"benchmarks": quality.available(), "seeds": list(range(10)),
                 "methods": ["default", "tpe+asha", "random+asha", "random+fifo", "optuna_script"]},
@@ -64,7 +66,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "overhead": {"repeats": 1, "epochs": 1, "model": {"arch": "simple_cnn", "width": 4, "depth": 3},
                  "lrs": [0.05, 0.1], "inline": True},
     "memory": {"trials": 2, "epochs": 1, "model": SMALL_MLP, "repeats": 1, "variants": ["mnist"], "inline": True},
-    "scale": {"trials": 10, "samplers": ["random"], "inline": True},
+    "scale": {"runs": [{"sampler": "random", "trials": 10, "epochs": 2}], "inline": True},
     "concurrency": {"repeats": 1, "epochs": 1, "model": {"arch": "mlp", "width": 64, "depth": 1}},
     "quality": {"benchmarks": ["synthetic"], "methods": ["default", "random+fifo", "optuna_script"], "seeds": [0],
                 "full_trainings": 2},
@@ -155,9 +157,11 @@ def _goal_row(name: str, r: dict[str, Any]) -> str:
                 f"({first_name}; summed RSS, which counts each shared library once per process: "
                 f"{first['rss_ratio']:.2f}x) | <= 1.3x | {verdict(r['met'])} |")
     if name == "scale":
-        text = "; ".join(f"{s}: {v['s_per_trial']:.3f} s/trial, {v['rss_kib_per_trial']:.0f} KiB/trial"
-                         for s, v in r["samplers"].items())
-        return f"| 4 | driver scale ({r['trials']} trivial trials) | {text} | reported (no goal set) | n/a |"
+        goal = r["runs"][r["goal_run"]]
+        text = "; ".join(f"{v['sampler']} {v['trials']} x {v['epochs']}: {v['wall_s']:.0f} s, "
+                         f"{v['ms_per_report']:.1f} ms/report" for v in r["runs"])
+        return (f"| 4 | driver scale (trivial trials) | {text} | {goal['trials']:,} trials x {goal['epochs']} epochs "
+                f"in <= {SCALE_GOAL_S:.0f} s | {verdict(r['met'])} |")
     return (f"| 5 | concurrency choice | 2 trials x 1 thread = {r['ratio']:.2f}x the samples/s of 1 trial x 2 "
             f"threads | the better one is the default | {r['better']} is better |")
 
@@ -294,20 +298,23 @@ def _scale_section(r: dict[str, Any]) -> list[str]:
     lines = [
         "### 4. Scale of the driver",
         "",
-        f"{r['trials']} trials of bench/trivial_recipe.py (no torch; 1 epoch with a one-file checkpoint) per "
-        "sampler, 2 at a time, each search in a fresh process. Seconds per trial: the trials' wall time / trials "
-        "(start of each trial from its report); at the start and at the end: the mean gap between trial starts "
-        "over the first and the last tenth. Driver RSS growth: least-squares slope of the driver's RSS over trials "
-        "started, after the first tenth.",
+        "Searches of bench/trivial_recipe.py (no torch, no work; each report offers a one-file checkpoint "
+        "directory), random or TPE sampler, FIFO, 2 at a time, each search in a fresh process. `fit` wall: the "
+        "whole `autotune.fit` call (Ray's start and shutdown, the export). Seconds per trial and ms per report: "
+        "the trials' wall time (`Tuner.fit`) / trials or reports; at the start and at the end: the mean gap "
+        "between trial starts over the first and the last tenth. Checkpoints: the checkpoint folders the trials "
+        "kept (the engine persists the checkpoints its policy needs: docs/search-space.md, `checkpoint_every`). "
+        "Driver RSS growth: least-squares slope of the driver's RSS over trials started, after the first tenth.",
         "",
-        "| sampler | trials | trials' wall (s) | s/trial | s/trial, first tenth | s/trial, last tenth | "
-        "driver RSS start -> end (MiB) | driver RSS per trial (KiB) |",
-        "|---|---:|---:|---:|---:|---:|---|---:|",
+        "| sampler | trials x epochs | `fit` wall (s) | trials' wall (s) | s/trial | ms/report | checkpoints kept | "
+        "s/trial, first tenth | s/trial, last tenth | driver RSS start -> end (MiB) | driver RSS per trial (KiB) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
-    lines += [f"| {s} | {v['trials']} | {v['search_s']:.1f} | {v['s_per_trial']:.3f} | "
+    lines += [f"| {v['sampler']} | {v['trials']} x {v['epochs']} | {v['wall_s']:.1f} | {v['search_s']:.1f} | "
+              f"{v['s_per_trial']:.3f} | {v['ms_per_report']:.1f} | {v['checkpoints']} | "
               f"{v['first_tenth_s_per_trial']:.3f} | {v['last_tenth_s_per_trial']:.3f} | "
               f"{fmt(v['rss_start_mib'], '.0f')} -> {fmt(v['rss_end_mib'], '.0f')} | {v['rss_kib_per_trial']:.0f} |"
-              for s, v in r["samplers"].items()]
+              for v in r["runs"]]
     return lines
 
 

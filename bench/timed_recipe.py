@@ -2,8 +2,9 @@
 
 Training is the shipped recipe's, unchanged; each report's metrics also carry
 - `t_start`: when `train()` was entered (time.time(), the same clock in the driver and every trial);
-- `t_report`: when the recipe called report (the epoch, its validation and its checkpoint write are done);
-- `report_s_prev`: how long the previous report call took (Ray persisting the checkpoint and the metrics);
+- `t_report`: when the recipe called report (the epoch and its validation are done);
+- `report_s_prev`: how long the previous report call took (writing and persisting the checkpoint, when the
+  engine keeps it, and the metrics);
 - `t_process`: when the process running the trial (a Ray worker) was created;
 - `cpu_thread_s`, `cpu_process_s`: CPU seconds since `train()` began, of its thread and of its whole process
   (the difference is what other threads of the process, e.g. Ray's, used meanwhile);
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from autotune.recipes import Checkpoint, Report
 from autotune.recipes import image_classification as base
 
 SCHEMA = base.SCHEMA
@@ -42,16 +44,16 @@ def _memory_mib() -> dict[str, float]:
     return out
 
 
-def train(config: dict[str, Any], report: base.Report, *, data: Any = None, checkpoint: str | None = None) -> None:
+def train(config: dict[str, Any], report: Report, *, data: Any = None, checkpoint: str | None = None) -> None:
     started, previous, process = time.time(), 0.0, _process_created()
     thread_cpu, process_cpu = time.thread_time(), time.process_time()
 
-    def timed(metrics: dict[str, float], checkpoint_dir: str | None) -> None:
+    def timed(metrics: dict[str, float], checkpoint: Checkpoint) -> None:
         nonlocal previous
         called = time.time()
         report({**metrics, "t_start": started, "t_report": called, "report_s_prev": previous,
                 "t_process": process, "cpu_thread_s": time.thread_time() - thread_cpu,
-                "cpu_process_s": time.process_time() - process_cpu, **_memory_mib()}, checkpoint_dir)
+                "cpu_process_s": time.process_time() - process_cpu, **_memory_mib()}, checkpoint)
         previous = time.time() - called
 
     base.train(config, timed, data=data, checkpoint=checkpoint)

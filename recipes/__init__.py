@@ -5,7 +5,14 @@ A recipe is a module with:
 - `SCHEMA`: an `autotune.space.Schema` of the ingredients it reads;
 - `load_data(data: dict) -> Data`: loads the data once (per node), separate from training;
 - `train(config, report, *, data=None, checkpoint=None)`: trains one configuration, calling
-  `report(metrics, checkpoint_dir)` once per epoch; resumes from the `checkpoint` directory when given;
+  `report(metrics, checkpoint)` once per epoch; resumes from the `checkpoint` directory when given. The
+  `checkpoint` reported is one of (the `Checkpoint` type below):
+  - a function `save(directory)` that writes this epoch's checkpoint into the (empty) folder it is given. It is
+    called at most once, before `report` returns, and only when the engine keeps this epoch's checkpoint (see
+    `search.checkpoint_every` in docs/search-space.md), so a recipe pays for no checkpoint nobody keeps;
+  - a folder the recipe has already written: the engine copies it when it keeps it; the recipe may delete it once
+    `report` returns;
+  - None: no checkpoint this epoch.
 - `evaluate(path, data) -> dict`: metrics on the held-out test split, of a checkpoint or of an exported model
   directory (the engine measures the export it ships, and compares it with the current canonical model);
 - `export(checkpoint, data, out_dir) -> dict`: writes a self-contained, loadable model into `out_dir`
@@ -23,21 +30,44 @@ import ast
 import hashlib
 import importlib
 import importlib.util
+import os
 import pkgutil
+import shutil
 import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeAlias
 
 from autotune.errors import UnknownNameError, UserError
 from autotune.registry import close_matches
 
-__all__ = ["available", "load", "load_schema"]
+__all__ = ["Checkpoint", "Report", "available", "load", "load_schema", "written"]
+
+Checkpoint: TypeAlias = "Callable[[str], None] | str | os.PathLike[str] | None"  # save(directory), a folder, or none
+Report: TypeAlias = "Callable[[dict[str, float], Checkpoint], None]"  # report(metrics, checkpoint), once per epoch
 
 _REQUIRED = ("SCHEMA", "load_data", "train", "evaluate", "export")
 # modules a recipe's SCHEMA may need that `load_schema` imports itself (the space language and the standard
 # library: none of them imports torch)
 _LIGHT_MODULES = ("autotune.space", "autotune.errors")
+
+
+@contextmanager
+def written(checkpoint: Callable[[str], None] | str | os.PathLike[str]) -> Iterator[str]:
+    """The folder that holds a reported checkpoint: the recipe's own folder, or a temporary one that its
+    `save(directory)` writes, removed on exit."""
+    if not callable(checkpoint):
+        yield os.fspath(checkpoint)
+        return
+    directory = tempfile.mkdtemp(prefix="autotune-checkpoint-")
+    try:
+        checkpoint(directory)
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def available() -> list[str]:

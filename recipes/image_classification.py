@@ -1,8 +1,9 @@
 """Image classification: trains one configuration of a search space, as a trial or standalone.
 
 Read it top to bottom: SCHEMA (the ingredients it understands) -> data -> model -> optimizer and schedule ->
-train loop (one report per epoch, with a checkpoint) -> evaluate -> export. To change the recipe, copy this file
-and point a space at it (`recipe: my_recipe.py`); the helpers it uses live in `autotune.vision`.
+train loop (one report per epoch, with a function that saves its checkpoint if the engine keeps it) -> evaluate ->
+export. To change the recipe, copy this file and point a space at it (`recipe: my_recipe.py`); the helpers it uses
+live in `autotune.vision`.
 
 Small datasets live on the device as uint8 tensors and are batched by slicing a seeded permutation; normalisation
 and augmentation happen there too, in batch (airbench style: no DataLoader, no per-sample Python).
@@ -10,11 +11,8 @@ and augmentation happen there too, in batch (airbench style: no DataLoader, no p
 from __future__ import annotations
 
 import math
-import shutil
-import tempfile
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +20,13 @@ import torch
 import torch.nn.functional as F
 
 from autotune.errors import TrialError, UserError
+from autotune.recipes import Report
 from autotune.space.schema import Field, Schema, Section
 from autotune.vision.data import Data, Split, load, prepare
 from autotune.vision.models import build
 from autotune.vision.nets import Normalized
 from autotune.vision.optimizers import build as build_optimizer
 
-Report = Callable[[dict[str, float], "str | None"], None]
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
@@ -166,7 +164,7 @@ def pick_device(name: str) -> torch.device:
 
 
 def train(config: dict[str, Any], report: Report, *, data: Data | None = None, checkpoint: str | None = None) -> None:
-    """Train one configuration; after each epoch write a checkpoint to a fresh directory and `report` it."""
+    """Train one configuration; after each epoch `report` its metrics and how to save its checkpoint."""
     config = with_defaults(config)
     cfg_data, cfg_model, opt, cfg = config["data"], config["model"], config["optimizer"], config["train"]
     device = pick_device(cfg["device"])
@@ -237,8 +235,7 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
         }
 
         # -------------------------------------------------------------------------------------- checkpoint
-        directory = tempfile.mkdtemp(prefix="autotune-checkpoint-")
-        try:
+        def save(directory: str) -> None:  # called only when the engine keeps this epoch's checkpoint
             torch.save({
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -254,9 +251,8 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
                 "metrics": metrics,
                 "data": _data_card(data),
             }, Path(directory) / CHECKPOINT_FILE)
-            report(metrics, directory)  # the caller copies what it keeps: the directory goes away next
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
+
+        report(metrics, save)
 
 
 def _amp_dtype(enabled: bool, device: torch.device) -> torch.dtype | None:

@@ -7,9 +7,12 @@ import shutil
 import tempfile
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autotune.cli.common import add_space_arguments
+
+if TYPE_CHECKING:  # the CLI's other commands (predict above all) import no recipe machinery
+    from autotune.recipes import Checkpoint
 
 EPILOG = """\
 examples:
@@ -41,20 +44,23 @@ def add_parser(subparsers: Any) -> None:
 
 def train_one(recipe: ModuleType, config: dict[str, Any], out: str | None = None) -> dict[str, float]:
     """Train `config` with `recipe`, printing each epoch; returns the test metrics (and exports into `out`)."""
+    from autotune.recipes import written
+
     data = recipe.load_data(config.get("data", {}))
     print(f"data: {data.name}, {len(data.train)} train / {len(data.val)} val / {len(data.test)} test, "
           f"input {tuple(data.input_shape)}, {len(data.labels)} classes", flush=True)
     keep = Path(tempfile.mkdtemp(prefix="autotune-train-"))
     last: dict[str, float] = {}
 
-    def report(metrics: dict[str, float], checkpoint_dir: str | None) -> None:
+    def report(metrics: dict[str, float], checkpoint: Checkpoint) -> None:
         last.update(metrics)
         print(f"epoch {metrics['epoch']:>3}: train_loss {metrics['train_loss']:.4f}  val_loss {metrics['val_loss']:.4f}"
               f"  val_accuracy {metrics['val_accuracy']:.4f}  {metrics['epoch_seconds']:.1f}s"
               f"  {metrics['samples_per_second']:.0f} samples/s", flush=True)
-        if checkpoint_dir is not None:
+        if checkpoint is not None:
             shutil.rmtree(keep, ignore_errors=True)
-            shutil.copytree(checkpoint_dir, keep)
+            with written(checkpoint) as directory:
+                shutil.copytree(directory, keep)
 
     try:
         recipe.train(config, report, data=data)

@@ -13,10 +13,12 @@ import logging
 import math
 import os
 import shutil
+import sqlite3
 import time
 import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -48,7 +50,9 @@ from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 
 from autotune.engine import warm_start  # noqa: E402
 from autotune.engine.hyperband import Hyperband  # noqa: E402
+from autotune.engine.checkpoints import BestSoFar, CheckpointPolicy, TrialCheckpoints, rank  # noqa: E402
 from autotune.engine.optuna_space import DefineByRun, make_sampler  # noqa: E402
+from autotune.engine.ray_internals import CsvLogger, JsonLogger, TensorBoardLogger  # noqa: E402
 
 __all__ = ["RunOptions", "RunLocation", "run_location", "holds_search", "publish_state", "run_search", "trial_rows"]
 
@@ -334,8 +338,14 @@ def _error_line(trial: Any) -> str:
     return lines[-1].strip() if lines else "unknown error"
 
 
+def _planned_epochs(config: dict[str, Any]) -> int | None:
+    """The epochs a trial of this (recipe) config runs, `train.epochs`; None when it has none."""
+    epochs = config.get("train", {}).get("epochs")
+    return int(epochs) if isinstance(epochs, (int, float)) and not isinstance(epochs, bool) else None
+
+
 def _epochs(space: Space, values: dict[str, Any]) -> int:
-    return int(space.config(values).get("train", {}).get("epochs", 1))
+    return _planned_epochs(space.config(values)) or 1
 
 
 def max_epochs(space: Space) -> int:
@@ -404,8 +414,9 @@ def _set_threads(cpus: float) -> None:
         torch.set_num_threads(threads)
 
 
-def _trial(config: dict[str, Any], *, space: Space, data: Any) -> None:
-    """One Ray trial: the sampled labels become the recipe's config; the recipe trains and reports."""
+def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: CheckpointPolicy) -> None:
+    """One Ray trial: the sampled labels become the recipe's config; the recipe trains and reports; the policy
+    says which of the checkpoints it offers are kept (autotune.engine.checkpoints)."""
     from autotune import recipes
 
     _set_threads(space.search.resources.cpu)
@@ -416,12 +427,20 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any) -> None:
     recipe = recipes.load(space.recipe, space.base_dir)
     trial_config = space.config(config)
     node_id = ray.get_runtime_context().get_node_id()
-
-    def report(metrics: dict[str, float], checkpoint_dir: str | None = None) -> None:
-        checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
-        tune.report({**metrics, "node_id": node_id}, checkpoint=checkpoint)
-
     previous = tune.get_checkpoint()
+    checkpoints = TrialCheckpoints(policy, epochs=_planned_epochs(trial_config),
+                                   resumed_from=previous.get_metadata() if previous else None)
+
+    def report(metrics: dict[str, float], checkpoint: recipes.Checkpoint = None) -> None:
+        reported = {**metrics, "node_id": node_id}
+        if not checkpoints.keep(metrics, offered=checkpoint is not None):
+            tune.report(reported)
+            return
+        with recipes.written(checkpoint) as directory:
+            kept = tune.Checkpoint.from_directory(directory)
+            kept.set_metadata(checkpoints.metadata())
+            tune.report(reported, checkpoint=kept)
+
     with previous.as_directory() if previous else nullcontext(None) as checkpoint:
         recipe.train(trial_config, report, data=data, checkpoint=checkpoint)
 
@@ -460,16 +479,31 @@ def _temp_dir() -> str:
     return f"/tmp/rt_{os.getpid()}"
 
 
+def _sqlite(path: str) -> sqlite3.Connection:
+    """A connection to the study's SQLite file that hands its writes to the OS without waiting for the disk
+    (`synchronous=OFF`): each report writes to the study, and a commit that waits costs about 15 ms on a busy disk.
+    A killed or crashed process loses nothing (the OS writes the file); only a crash of the OS itself could."""
+    connection = sqlite3.connect(path, check_same_thread=False)
+    connection.execute("PRAGMA synchronous=OFF")
+    return connection
+
+
+def _study_storage(run_dir: Path) -> optuna.storages.RDBStorage:
+    """The run's Optuna study storage, RUN_DIR/study.db (its connections made by `_sqlite`, also when Ray
+    unpickles the searcher of a resumed run)."""
+    path = str(run_dir / "study.db")
+    return optuna.storages.RDBStorage(f"sqlite:///{path}", engine_kwargs={"creator": partial(_sqlite, path)})
+
+
 def _searcher(space: Space, run_dir: Path, points: list[dict[str, Any]]) -> Any:
     metric, mode = space.search.metric, space.search.mode
-    storage = optuna.storages.RDBStorage(f"sqlite:///{run_dir / 'study.db'}")
     searcher = _Searcher(
         planned_epochs=functools.partial(_epochs, space),
         space=DefineByRun(space.params),
         metric=list(metric) if len(metric) > 1 else metric[0],
         mode=list(mode) if len(mode) > 1 else mode[0],
         sampler=make_sampler(space.search, space.params),
-        storage=storage,
+        storage=_study_storage(run_dir),
         study_name=space.name,
         points_to_evaluate=points or None,
     )
@@ -529,9 +563,9 @@ def _ship_user_code(space: Space) -> None:
             cloudpickle.register_pickle_by_value(module)
 
 
-def _trainable(space: Space, data: Any, resources: dict[str, float]) -> Any:
+def _trainable(space: Space, data: Any, resources: dict[str, float], policy: CheckpointPolicy) -> Any:
     _ship_user_code(space)
-    return tune.with_resources(tune.with_parameters(_trial, space=space, data=data), resources)
+    return tune.with_resources(tune.with_parameters(_trial, space=space, data=data, policy=policy), resources)
 
 
 def _filesystem(location: str) -> tuple[Any, str]:
@@ -649,7 +683,8 @@ def run_search(
     resume = _prepare_run(space, options, where)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _init_ray(space, options)
-    trainable = _trainable(space, data, _resources(space, options))
+    policy = CheckpointPolicy.of(space, where.experiment)
+    trainable = _trainable(space, data, _resources(space, options), policy)
     where.state.mkdir(parents=True, exist_ok=True)
     (where.state / "space.fingerprint").write_text(space.fingerprint() + "\n")
     known = warm_start.add_history(history, where.state / "study.db", space) if history else []
@@ -684,7 +719,7 @@ def run_search(
                 name=space.name,
                 storage_path=where.storage,
                 stop=tune.stopper.CombinedStopper(*stoppers) if len(stoppers) > 1 else next(iter(stoppers), None),
-                callbacks=[progress, *stoppers],
+                callbacks=[progress, BestSoFar(policy), JsonLogger(), CsvLogger(), TensorBoardLogger(), *stoppers],
                 verbose=2 if options.verbose > 1 else 1 if options.verbose else 0,
                 checkpoint_config=tune.CheckpointConfig(
                     num_to_keep=space.search.keep_checkpoints,
@@ -715,7 +750,7 @@ def _close_orphaned_trials(run_dir: Path, space: Space, grid: Any) -> None:
     resumed): each is told here as `_Searcher` tells a trial, from its last result, COMPLETE if it ran its last
     epoch, else PRUNED at the last epoch it reported (several objectives: FAIL). One that never reported, or whose
     configuration another trial of the study was told for, is FAIL."""
-    storage = optuna.storages.RDBStorage(f"sqlite:///{run_dir / 'study.db'}")
+    storage = _study_storage(run_dir)
     try:
         study = optuna.load_study(study_name=space.name, storage=storage)
     except KeyError:  # no trial was ever asked for
@@ -768,7 +803,7 @@ def trial_rows(grid: Any, space: Space) -> list[dict[str, Any]]:
             "status": "ERROR" if result.error else "TERMINATED",
             "epochs": int(metrics.get("training_iteration", 0) or 0),
         }
-        planned = space.config(config).get("train", {}).get("epochs", epochs_max) if config else epochs_max
+        planned = (_planned_epochs(space.config(config)) if config else None) or epochs_max
         row["stopped_early"] = not result.error and row["epochs"] < planned
         for name, goal in zip(space.search.metric, space.search.mode):
             values = history[name].dropna() if history is not None and name in history else []
@@ -795,21 +830,18 @@ def _error_text(error: BaseException) -> str:
 def best_checkpoint(grid: Any, space: Space) -> tuple[Any, Any, dict[str, Any]] | None:
     """The best checkpointed epoch over all trials: (its trial's Result, its Checkpoint, its metrics).
 
-    Best by the first metric; ties are broken by the next metrics in turn, so that with several objectives the
-    exported checkpoint is never one that another beats on every metric. None when no trial saved a checkpoint
+    Best by the first metric; ties are broken by the next metrics in turn (`checkpoints.rank`, the order the
+    checkpoint policy keeps by), so that with several objectives the exported checkpoint is never one that another
+    beats on every metric. None when no trial saved a checkpoint
     with finite metrics (e.g. every trial failed at once).
     """
-    signs = [1.0 if goal == "max" else -1.0 for goal in space.search.mode]
     best: tuple[Any, Any, dict[str, Any]] | None = None
-    best_key: list[float] = []
+    best_rank: tuple[float, ...] = ()
     for result in grid:
         for checkpoint, metrics in result.best_checkpoints or []:
-            values = [metrics.get(name) for name in space.search.metric]
-            if not all(map(_finite, values)):
-                continue
-            key = [sign * float(v) for sign, v in zip(signs, values)]
-            if best is None or key > best_key:
-                best, best_key = (result, checkpoint, metrics), key
+            value = rank(metrics, space.search.metric, space.search.mode)
+            if value is not None and (best is None or value > best_rank):
+                best, best_rank = (result, checkpoint, metrics), value
     return best
 
 

@@ -51,10 +51,10 @@ SCHEDULERS: dict[str, dict[str, Field]] = {
     "fifo": {},
 }
 _SEARCH_KEYS = ("metric", "mode", "trials", "epoch_budget", "sampler", "scheduler", "max_concurrent", "time_budget",
-                "seed", "resources", "stop", "max_failures", "keep_checkpoints", "start")
+                "seed", "resources", "stop", "max_failures", "keep_checkpoints", "checkpoint_every", "start")
 _PLAIN = {"trials": _POSITIVE, "epoch_budget": Field(int, low=1, nullable=True),
           "max_concurrent": Field(int, low=1, nullable=True), "seed": _COUNT,
-          "max_failures": _COUNT, "keep_checkpoints": _POSITIVE}
+          "max_failures": _COUNT, "keep_checkpoints": _POSITIVE, "checkpoint_every": _POSITIVE}
 _EXPORT = {"dir": Field(str), "promote": Field(str, choices=("always", "if_better", "never"))}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -138,6 +138,9 @@ class SearchSettings:
     keep_checkpoints: int = 2  # best checkpoints kept per trial (the latest is always kept too)
     # `search.start`: known configurations to evaluate first, each completed with the defaults (labels for choices)
     start: tuple[Mapping[str, Label], ...] = ()
+    # a running trial's checkpoint at least every this many epochs, so that a kill or a failure loses fewer
+    # (besides the epochs that may be exported: better than every checkpoint of the search before them)
+    checkpoint_every: int = 5
 
     def __post_init__(self) -> None:
         for name in ("sampler_args", "scheduler_args", "stop", "stop_modes", "start"):
@@ -272,9 +275,10 @@ class Space:
 
     def fingerprint(self) -> str:
         """sha256 of what defines the search: the recipe, the ingredients (their `default:`s too: the default
-        configuration is the first trial), the search settings but its budget (`search.start` included)."""
+        configuration is the first trial), the search settings but its budget and how often running trials are
+        checkpointed (`search.start` included)."""
         search = asdict(self.search)
-        for key in ("trials", "epoch_budget", "time_budget", "max_concurrent"):
+        for key in ("trials", "epoch_budget", "time_budget", "max_concurrent", "checkpoint_every"):
             search.pop(key)
         if not search["start"]:  # a space without start points keeps the fingerprint it had before `start` existed
             search.pop("start")

@@ -74,8 +74,9 @@ def test_cpu_suite_quick_runs_every_measure(tmp_path):
     assert memory["one"]["peak_pss_mib"] > 0 and memory["two"]["peak_pss_mib"] > 0
     assert memory["two"]["max_overlap"] == 2 and memory["one"]["max_overlap"] == 1
 
-    scale = results["scale"]["samplers"]["random"]
-    assert scale["trials"] == results["scale"]["trials"]
+    (scale,) = results["scale"]["runs"]
+    assert (scale["trials"], scale["epochs"], scale["reports"]) == (10, 2, 20) and scale["checkpoints"] >= 1
+    assert isinstance(results["scale"]["met"], bool)
     assert results["concurrency"]["better"] in ("2 x 1", "1 x 2")
 
     text = done.stdout

@@ -53,14 +53,19 @@ def start_ray(**kwargs) -> None:
 
 
 def hparams_of(event_file: str) -> dict:
-    """The scalar tags and the HParams (sampled values) written into one TensorBoard event file."""
+    """What one TensorBoard event file holds: its scalar tags, each tag's (step, value) points, and the HParams
+    (sampled values)."""
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
     from tensorboard.plugins.hparams import plugin_data_pb2
+    from tensorboard.util import tensor_util
 
-    found: dict = {"scalars": set(), "hparams": None}
-    for event in EventFileLoader(event_file).Load():
+    found: dict = {"scalars": set(), "points": {}, "hparams": None}
+    for event in EventFileLoader(event_file).Load():  # scalars come as tensors of the "scalars" plugin
         for value in event.summary.value:
             found["scalars"].add(value.tag)
+            if value.metadata.plugin_data.plugin_name == "scalars":
+                point = (event.step, float(tensor_util.make_ndarray(value.tensor)))
+                found["points"].setdefault(value.tag, []).append(point)
             if value.metadata.plugin_data.plugin_name == "hparams":
                 data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
                 if data.HasField("session_start_info"):

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -70,6 +71,22 @@ def _wait_for_finished(run_dir: Path, count: int, process: subprocess.Popen, tim
               f"{count} trials finished", timeout)
 
 
+def _read_until(process: subprocess.Popen, text: str, timeout: float = 90) -> str:
+    """What the process printed up to and including its first line that holds `text` (it is killed after
+    `timeout` s): trial files reach the run folder only at Ray's next sync, the progress lines at once."""
+    timer = threading.Timer(timeout, process.kill)
+    timer.start()
+    printed = []
+    try:
+        for line in process.stdout:
+            printed.append(line)
+            if text in line:
+                return "".join(printed)
+    finally:
+        timer.cancel()
+    raise AssertionError(f"no line with {text!r} within {timeout} s:\n" + "".join(printed))
+
+
 def _results(run_dir: Path) -> list[dict]:
     return [json.loads(line) for f in run_dir.glob("trial_*/result.json") for line in f.read_text().splitlines()
             if line.strip()]
@@ -104,13 +121,44 @@ def test_a_killed_search_resumes_where_it_stopped(tmp_path):
     assert (tmp_path / "models" / "resumable" / "model.json").is_file()
 
 
+def test_a_killed_running_trial_continues_from_its_last_checkpoint_and_loses_fewer_than_n_epochs(tmp_path):
+    """`checkpoint_every: 3`: a running trial keeps a checkpoint at least every 3 epochs (its accuracy falls after
+    epoch 1, so no later epoch is kept for the export). Killed, it continues from its last checkpoint that Ray's
+    saved state knows (keep_checkpoints: 1 has Ray save it at each), rerunning at most 2 of the epochs that state
+    knows. The trial folders in the storage are that state's copy: their result.json lists the epochs it knows."""
+    every, epochs = 3, 9
+    space = SPACE.replace("epochs: 3, sleep: 0.6", f"epochs: {epochs}, sleep: 0.4, peak_epoch: 1").replace(
+        "trials: 6", f"trials: 2, checkpoint_every: {every}, keep_checkpoints: 1")
+    (tmp_path / "space.yaml").write_text(space)
+    run_dir = tmp_path / "runs" / "resumable"
+
+    def reported() -> dict[str, int]:
+        return {trial: len(rows) for trial, rows in _histories(run_dir).items()} if run_dir.exists() else {}
+
+    first = _start(tmp_path)
+    _wait_for(lambda: any(every + 1 <= n < epochs for n in reported().values()), first, "a trial 4 epochs in")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    running = {trial: n for trial, n in reported().items() if n < epochs}
+
+    resumed = _start(tmp_path, "--resume")
+    out, _ = resumed.communicate(timeout=180)
+    assert resumed.returncode == 0, out
+    for trial, known in running.items():
+        rows = _histories(run_dir)[trial]
+        restarted = [r["epoch"] for r in rows if r["t_start"] == rows[-1]["t_start"]]  # the resumed train() call
+        assert restarted == list(range(restarted[0], epochs + 1)), rows
+        assert known - every < restarted[0] - 1 <= known, (known, restarted)  # from a checkpoint < 3 epochs back
+    assert any(n >= every + 1 for n in running.values())  # one of them continued from a checkpoint, not the start
+
+
 def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(tmp_path):
     (tmp_path / "space.yaml").write_text(SPACE)
     run_dir = tmp_path / "runs" / "resumable"
     first = _start(tmp_path)
-    _wait_for_finished(run_dir, 1, first)
+    printed = _read_until(first, "[1/6] trial")
     first.send_signal(signal.SIGINT)
-    out, _ = first.communicate(timeout=60)
+    out = printed + first.communicate(timeout=60)[0]
     assert first.returncode == 130, out
     assert "Resume with: autotune run space.yaml --num-cpus 2 --resume" in out
     assert "Traceback" not in out
@@ -138,16 +186,19 @@ def test_a_changed_space_is_not_resumed(tmp_path, monkeypatch):
 @pytest.mark.usefixtures("local_ray")
 class TestFailingTrials:
     def test_retries_resume_from_the_last_checkpoint(self, in_tmp):
+        """Each trial fails once, at epoch 7 of 8; with `checkpoint_every: 3` it kept a checkpoint at most 2
+        epochs before: it continues from there, retraining at most 2 epochs."""
         markers = in_tmp / "markers"
         markers.mkdir()
-        text = SPACE.replace("sleep: 0.6", f"sleep: 0, fail_once_in: {markers}").replace(
-            "resources:", "max_failures: 1, resources:")
+        text = SPACE.replace("epochs: 3, sleep: 0.6", f"epochs: 8, fail_at: 7, fail_once_in: {markers}").replace(
+            "resources:", "max_failures: 1, checkpoint_every: 3, resources:")
         result = autotune.fit(text)
         assert (result.trials["status"] == "TERMINATED").all(), result.trials["error"].tolist()
         assert len(list(markers.iterdir())) == 6  # every trial failed once
         for row in result.trials.to_dict("records"):
             epochs = [json.loads(x)["epoch"] for x in Path(row["path"], "result.json").read_text().splitlines()]
-            assert epochs == [1, 2, 3], epochs  # epoch 1 was not trained again after the failure
+            resumed_after = epochs[6] - 1  # the epoch of the checkpoint it continued from
+            assert epochs == [*range(1, 7), *range(resumed_after + 1, 9)] and 4 <= resumed_after <= 6, epochs
 
     def test_a_non_finite_loss_ends_only_that_trial(self, in_tmp):
         text = SPACE.replace("sleep: 0.6", "sleep: 0, nan_if_x_above: 0.5")
@@ -267,7 +318,7 @@ class TestRunFolders:
         assert result.run_uri == f"file://{store}/resumable"
         mirror = in_tmp / "cache" / "autotune" / "runs" / "file" / str(store).strip("/") / "resumable"
         assert result.run_dir == mirror and not (in_tmp / "runs").exists()
-        assert len(list((store / "resumable").glob("trial_*/checkpoint_*"))) >= 6
+        assert list((store / "resumable").glob("trial_*/checkpoint_*"))  # at least the exported one
         assert len(_study(mirror).trials) == 6
         for folder in (mirror, store / "resumable"):
             assert {"study.db", "space.fingerprint", "summary.json", "trials.csv"} <= {p.name for p in folder.iterdir()}

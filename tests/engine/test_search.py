@@ -13,7 +13,7 @@ import pytest
 import autotune
 from autotune.api import SearchFailed
 from autotune.errors import UserError
-from engine_helpers import TOY, hparams_of, toy_space as space
+from engine_helpers import TOY, hparams_of, history, toy_space as space
 
 pytestmark = pytest.mark.usefixtures("local_ray")
 
@@ -65,6 +65,8 @@ def test_conditional_search_end_to_end(in_tmp):
         found = hparams_of(event_file)
         assert "ray/tune/val_accuracy" in found["scalars"]
         assert found["hparams"] and "model" in found["hparams"]
+        curve = [(r["training_iteration"], pytest.approx(r["val_accuracy"])) for r in history(Path(event_file).parent)]
+        assert found["points"]["ray/tune/val_accuracy"] == curve  # one point per epoch, as the trial reported it
 
     assert (result.run_dir / "summary.json").exists() and (result.run_dir / "trials.csv").exists()
 

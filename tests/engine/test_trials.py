@@ -51,9 +51,11 @@ def test_hyperband_stops_weak_trials_early(in_tmp):
     trials = result.trials
     assert len(trials) == 9 and (trials["status"] == "TERMINATED").all(), trials["error"]
     assert trials["stopped_early"].any() and (trials["epochs"] == 9).any(), trials["epochs"].tolist()
-    # A stopped trial was cut at a rung, and resumed trials continue their epochs without a gap.
+    # A stopped trial was cut at a rung; asynchronous Hyperband pauses none: each trial ran once, without a gap.
     for epochs in _epochs(result).values():
         assert epochs == list(range(1, len(epochs) + 1))
+    restarts = [len({r["t_start"] for r in reports}) - 1 for reports in run_histories(result.run_dir).values()]
+    assert not any(restarts), restarts
 
 
 def test_median_stopping_stops_trials_below_the_median(in_tmp):
@@ -113,15 +115,16 @@ def test_the_default_storage_is_runs_name_in_the_working_directory(in_tmp):
 
 
 def test_each_trial_keeps_its_best_checkpoints_and_the_latest(in_tmp):
-    # The accuracy peaks at epoch 2 then falls: the best two are epochs 2 and 3, the latest is epoch 5.
+    # The accuracy peaks at epoch 2 then falls: the best two are epochs 2 and 3, the latest is epoch 4 (with
+    # checkpoint_every: 1 every epoch keeps one, but the last: nothing runs after it to resume).
     text = toy_space("keep", trials=3, train="{epochs: 5, peak_epoch: 2}",
-                     search=", scheduler: fifo, keep_checkpoints: 2")
+                     search=", scheduler: fifo, keep_checkpoints: 2, checkpoint_every: 1")
     result = autotune.fit(text)
     for trial_id, reports in run_histories(result.run_dir).items():
         kept = sorted(Path(result.run_dir, f"trial_{trial_id}").glob("checkpoint_*"))
         epochs = {json.loads((c / "state.json").read_text())["epoch"] for c in kept}
         ranked = sorted(reports, key=lambda r: r["val_accuracy"], reverse=True)
-        assert epochs == {ranked[0]["epoch"], ranked[1]["epoch"], reports[-1]["epoch"]} == {2, 3, 5}
+        assert epochs == {ranked[0]["epoch"], ranked[1]["epoch"], reports[-2]["epoch"]} == {2, 3, 4}
         assert len(kept) == 3
     # The export is the best checkpointed epoch, not the latest.
     assert json.loads(Path("models/toy/toy_model.json").read_text())["epoch"] == 2

@@ -1,7 +1,9 @@
 """A tiny recipe for engine tests and the driver-scale benchmark: no torch, a second of work at most.
 
 The "model" is a point (x, y); its "accuracy" rises each epoch towards 1 - (x - 0.3)^2 - (y - 0.6)^2
-(`train.peak_epoch`: it rises until that epoch, then falls). `train.fail_if_x_above` raises inside the trial,
+(`train.peak_epoch`: it rises until that epoch, then falls). Each report offers its checkpoint as a folder, or as a
+`save(directory)` function with `train.offer: save` (`train.count_saves_in` names a folder where each call of it
+appends a line to `saves`). `train.fail_if_x_above` raises inside the trial,
 `train.oom_if_x_above` raises CUDA's out-of-memory error, `train.nan_if_x_above` reports a non-finite loss.
 Each report also carries the worker's `pid`, its `CUDA_VISIBLE_DEVICES` and whether the trial was handed its
 data (`data_given`); `data.count_loads_in` names a folder where each `load_data` call appends its process id.
@@ -13,6 +15,7 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from autotune.errors import TrialError
@@ -30,7 +33,10 @@ SCHEMA = Schema(
         nan_if_x_above=Field(float, default=2.0),
         oom_if_x_above=Field(float, default=2.0),
         peak_epoch=Field(int, default=0, low=0, help="0: the accuracy rises every epoch"),
-        fail_once_in=Field(str, default="", help="a folder: each trial fails once at epoch 2, then succeeds"),
+        fail_once_in=Field(str, default="", help="a folder: each trial fails once at `fail_at`, then succeeds"),
+        fail_at=Field(int, default=2, low=1),
+        offer=Field(str, default="folder", choices=("folder", "save")),
+        count_saves_in=Field(str, default=""),
     ),
 )
 
@@ -77,7 +83,7 @@ def train(config: dict, report, *, data=None, checkpoint: str | None = None) -> 
         if model["x"] > cfg["fail_if_x_above"]:
             raise ValueError(f"x={model['x']:.3f} is too large for this toy")
         marker = Path(cfg["fail_once_in"], f"{model['x']:.12f}") if cfg["fail_once_in"] else None
-        if marker and epoch == 2 and not marker.exists():
+        if marker and epoch == cfg["fail_at"] and not marker.exists():
             marker.touch()
             raise RuntimeError("a one-off failure (node lost)")
         if model["x"] > cfg["oom_if_x_above"]:
@@ -85,11 +91,23 @@ def train(config: dict, report, *, data=None, checkpoint: str | None = None) -> 
         if model["x"] > cfg["nan_if_x_above"]:
             raise TrialError(f"non-finite training loss at epoch {epoch}")
         acc = _score(model, epoch, cfg["peak_epoch"])
-        with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / "state.json").write_text(json.dumps({"epoch": epoch, "config": config, "acc": acc}))
-            report({"val_accuracy": acc, "val_loss": 1 - acc, "epoch": epoch, "t_start": began, "t_now": time.time(),
-                    "pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
-                    "data_given": float(given), "data_size": data.size}, tmp)
+        metrics = {"val_accuracy": acc, "val_loss": 1 - acc, "epoch": epoch, "t_start": began, "t_now": time.time(),
+                   "pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
+                   "data_given": float(given), "data_size": data.size}
+        state = {"epoch": epoch, "config": config, "acc": acc}
+        if cfg["offer"] == "save":
+            report(metrics, partial(_save, state, cfg["count_saves_in"]))
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                _save(state, "", tmp)
+                report(metrics, tmp)
+
+
+def _save(state: dict, count_in: str, directory: str) -> None:
+    (Path(directory) / "state.json").write_text(json.dumps(state))
+    if count_in:
+        with open(Path(count_in, "saves"), "a") as saves:
+            saves.write(f"{state['epoch']}\n")
 
 
 def evaluate(model_dir: str, data) -> dict:

@@ -16,6 +16,7 @@ import torch
 from autotune.cli import main
 from autotune.errors import TrialError, UserError
 from autotune.recipes import image_classification as recipe
+from autotune.recipes import written
 from autotune.vision.predictor import load_model
 
 REPO = Path(__file__).parents[2]
@@ -29,10 +30,11 @@ class Recorder:
         self.metrics: list[dict[str, float]] = []
         self.keep, self.stop_after = keep, stop_after
 
-    def __call__(self, metrics, checkpoint_dir):
+    def __call__(self, metrics, checkpoint):
         self.metrics.append(metrics)
         shutil.rmtree(self.keep, ignore_errors=True)
-        shutil.copytree(checkpoint_dir, self.keep)
+        with written(checkpoint) as directory:
+            shutil.copytree(directory, self.keep)
         if self.stop_after == metrics["epoch"]:
             raise KeyboardInterrupt  # the engine stopping the trial
 

@@ -18,8 +18,8 @@ def _bonus(size: int) -> float:
 
 
 def train(config: dict, report, *, data=None, checkpoint: str | None = None) -> None:
-    def scored(metrics: dict, checkpoint_dir: str | None = None) -> None:
-        report({**metrics, "val_accuracy": metrics["val_accuracy"] + _bonus(config["data"]["size"])}, checkpoint_dir)
+    def scored(metrics: dict, checkpoint=None) -> None:
+        report({**metrics, "val_accuracy": metrics["val_accuracy"] + _bonus(config["data"]["size"])}, checkpoint)
 
     toy.train(config, scored, data=data, checkpoint=checkpoint)
 

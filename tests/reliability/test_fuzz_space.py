@@ -145,6 +145,7 @@ _SEARCH = st.fixed_dictionaries({}, optional={
     "scheduler": st.one_of(_STRINGS, st.dictionaries(_STRINGS, st.dictionaries(_KEYS, _SCALARS, max_size=2),
                                                      max_size=2)),
     "time_budget": st.one_of(_NUMBERS, _STRINGS), "max_failures": _NUMBERS, "keep_checkpoints": _NUMBERS,
+    "checkpoint_every": _NUMBERS,
     "resources": st.one_of(_SCALARS, st.dictionaries(st.sampled_from(["cpu", "gpu", "tpu"]), _SCALARS, max_size=2)),
     "stop": st.one_of(_SCALARS, st.dictionaries(_KEYS, _SCALARS, max_size=2)),
 })

@@ -157,7 +157,9 @@ def test_search_settings_and_fingerprint():
     assert search.time_budget == 5400 and search.resources.gpu == 0.5
     assert search.stop == {"val_accuracy": 0.99, "val_loss": 0.1}
     assert search.stop_modes == {"val_accuracy": "max", "val_loss": "min"}  # the search modes
-    assert result.fingerprint() == space(text, ("search.trials=50", "search.time_budget=10s")).fingerprint()
+    assert search.checkpoint_every == 5 and space(text, ("search.checkpoint_every=1",)).search.checkpoint_every == 1
+    same = ("search.trials=50", "search.time_budget=10s", "search.checkpoint_every=2")  # how, not what, it searches
+    assert result.fingerprint() == space(text, same).fingerprint()
     assert result.fingerprint() != space(text, ("search.seed=1",)).fingerprint()
     assert result.fingerprint() != space(text, ("model.dropout=0.1",)).fingerprint()
 

@@ -1,0 +1,88 @@
+"""Ray's private APIs that the engine's checkpoints and logs rely on, in one place: an upgrade of Ray that changes
+one of them breaks this file only. Each use says why no public API does.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pathlib import Path
+
+from ray.experimental import internal_kv
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
+from tensorboardX import SummaryWriter
+from tensorboardX.proto.summary_pb2 import Summary
+
+__all__ = ["kv_delete", "kv_get", "kv_put", "CsvLogger", "JsonLogger", "TensorBoardLogger"]
+
+# The Ray cluster's own key-value store (held by its GCS): the driver publishes there what every trial reads while
+# it runs (the rank of the best checkpoint of the search so far). Ray's public alternative is an actor, a process
+# of its own per search.
+_NAMESPACE = "autotune"
+
+
+def kv_put(key: str, value: bytes) -> None:
+    internal_kv._internal_kv_put(key, value, overwrite=True, namespace=_NAMESPACE)
+
+
+def kv_get(key: str) -> bytes | None:
+    return internal_kv._internal_kv_get(key, namespace=_NAMESPACE)
+
+
+def kv_delete(key: str) -> None:
+    internal_kv._internal_kv_del(key, namespace=_NAMESPACE)
+
+
+class _Writer(SummaryWriter):
+    """tensorboardX's writer as Ray uses it for one trial (add each scalar of a result, then flush), made cheap per
+    result: the result's scalars go into one event at that flush (tensorboardX makes an event per scalar, each
+    through its writer thread's queue), and the flush does not wait for the disk (tensorboardX's does, with
+    fsync). The writer's thread writes every 30 s; closing the writer, at the trial's end, flushes it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._values: list[Summary.Value] = []
+        self._step: int | None = None
+
+    def add_scalar(self, tag: str, scalar_value: float, global_step: int | None = None, *args: Any,
+                   **kwargs: Any) -> None:
+        self._values.append(Summary.Value(tag=tag, simple_value=float(scalar_value)))
+        self._step = global_step
+
+    def flush(self) -> None:
+        if self._values:
+            self.file_writer.add_summary(Summary(value=self._values), self._step)
+            self._values = []
+
+    def close(self) -> None:
+        self.flush()
+        super().close()
+
+
+class TensorBoardLogger(TBXLoggerCallback):
+    """Ray's TensorBoard logger (the same files, scalars and hparams per trial), writing one event per result and
+    not waiting for the disk after each: a killed search loses the last 30 s of a running trial's TensorBoard
+    scalars, not its results."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._summary_writer_cls = _Writer  # private: Ray's only way to choose the writer it opens per trial
+
+
+class _LocalLogFirst:
+    """Ray's result loggers, when a trial (re)starts from a checkpoint, copy the trial's log file from the storage
+    over the driver's local one (`_restore_from_remote`, private). The storage's copy is synced in the background
+    and may lag: a trial that fails right after a checkpointed report, and is retried, lost that report's line
+    (result.json held epochs 1-5, 7, 8 after a retry from epoch 6). The local file, where it exists, is the newer:
+    it is kept; the storage's copy is used only where there is none (a search resumed by a new driver)."""
+
+    def _restore_from_remote(self, file_name: str, trial: Any) -> None:
+        if not Path(trial.local_path, file_name).exists():
+            super()._restore_from_remote(file_name, trial)  # type: ignore[misc]
+
+
+class JsonLogger(_LocalLogFirst, JsonLoggerCallback):
+    """Ray's result.json logger, keeping the driver's newer local file on a trial's restart."""
+
+
+class CsvLogger(_LocalLogFirst, CSVLoggerCallback):
+    """Ray's progress.csv logger, keeping the driver's newer local file on a trial's restart."""
