@@ -1,7 +1,9 @@
-"""What an exported model is given and what it answers, shared by `autotune predict` and `autotune serve`.
+"""What a model is given and what it answers: the one image conversion of training, `autotune predict`,
+`autotune serve` and `autotune.load_model(...).predict`.
 
-    image = open_image(data)                         # bytes of a PNG/JPEG/...: checked, then decoded
-    pixels = to_pixels(image, model.input_shape)     # uint8 (C, H, W): converted and resized as the model expects
+    pixels = image_pixels("cat.jpg", (3, 32, 32))    # a file, its bytes or a PIL image -> uint8 (C, H, W)
+    image = open_image(data)                         # bytes of a PNG/JPEG/...: checked, decoded, turned upright
+    pixels = to_pixels(image, model.input_shape)     # converted and resized as the model expects
     records(model, [pixels], ["cat.png"], top_k=3)   # [{"file", "label", "probability", "top_k": [...]}]
 
 Inputs are checked before they are decoded (format, pixel count: no decompression bombs); a bad one raises
@@ -10,6 +12,7 @@ Inputs are checked before they are decoded (format, pixel count: no decompressio
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,7 +26,8 @@ if TYPE_CHECKING:
 
     from autotune.vision.predictor import Predictor
 
-__all__ = ["BadInput", "IMAGE_FORMATS", "MAX_PIXELS", "open_image", "to_pixels", "array_batch", "records"]
+__all__ = ["BadInput", "IMAGE_FORMATS", "MAX_PIXELS", "image_pixels", "open_image", "to_pixels", "array_batch",
+           "records"]
 
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")  # what Pillow may decode; nothing else is tried
 MAX_PIXELS = 4096 * 4096  # per image, checked on the header before decoding
@@ -37,8 +41,26 @@ class BadInput(UserError):
         self.status = status
 
 
-def open_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> Image:
-    """Decode image bytes, refusing empty input, other formats and images over `max_pixels` before decoding."""
+def image_pixels(source: str | os.PathLike[str] | bytes | Image, input_shape: Sequence[int], *,
+                 max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """An image file (its path or its bytes) or a PIL image as the uint8 (C, H, W) array a model of `input_shape`
+    takes: decoded (`open_image`), turned upright by its EXIF orientation, converted and resized (`to_pixels`).
+    Training, `predict`, `serve` and `load_model().predict` all convert images here, so they agree."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as file:
+            source = file.read()
+    if isinstance(source, bytes):
+        image = open_image(source, max_pixels=max_pixels)
+    else:
+        from PIL import ImageOps
+
+        image = ImageOps.exif_transpose(source)  # a PIL image opened from a file still holds its orientation
+    return to_pixels(image, input_shape)
+
+
+def open_image(data: bytes, *, max_pixels: int | None = MAX_PIXELS) -> Image:
+    """Decode image bytes, refusing empty input, other formats and images over `max_pixels` (None: Pillow's own
+    decompression-bomb limit only) before decoding; the image is turned upright by its EXIF orientation."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if not data:
@@ -48,7 +70,7 @@ def open_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
             width, height = image.size
-            if width * height > max_pixels:
+            if max_pixels is not None and width * height > max_pixels:
                 raise BadInput(f"image of {width}x{height} pixels is over the limit of {max_pixels} pixels", 413)
             image.load()
             return ImageOps.exif_transpose(image)

@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from autotune.inference import IMAGE_FORMATS, MAX_PIXELS, BadInput, open_image, records, to_pixels
+from autotune.inference import IMAGE_FORMATS, MAX_PIXELS, BadInput, image_pixels, records
 from autotune.vision.predictor import Predictor, load_model
 
 __all__ = ["create_app", "MAX_BYTES", "MAX_FILES"]
@@ -113,7 +113,7 @@ def create_app(
         images = []
         for name, data in named:
             try:
-                images.append(to_pixels(open_image(data, max_pixels=max_pixels), predictor.input_shape))
+                images.append(image_pixels(data, predictor.input_shape, max_pixels=max_pixels))
             except BadInput as err:
                 raise HTTPException(err.status, f"{name}: {err}") from None
         return records(predictor, images, [name for name, _ in named], top_k)

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from autotune.errors import UserError
-    from autotune.inference import BadInput, array_batch, open_image, records, to_pixels
+    from autotune.inference import BadInput, array_batch, image_pixels, records
     from autotune.vision.predictor import load_model
 
     if args.top_k < 1:
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                 rows = records(model, batch, [str(path)] * len(batch), top_k)
                 emit([{**row, "index": i} for i, row in enumerate(rows)] if len(rows) > 1 else rows)
             else:
-                pending.append((str(path), to_pixels(open_image(path.read_bytes()), model.input_shape)))
+                pending.append((str(path), image_pixels(path, model.input_shape)))
         except (BadInput, OSError, ValueError) as err:  # unreadable file, not an image, bad .npy
             failed += 1
             reason = err.strerror if isinstance(err, OSError) and err.strerror else err

@@ -28,13 +28,11 @@ __all__ = ["Images", "FileImages", "TensorSplit", "FileSplit", "Data", "load", "
 
 
 def decode_image(path: str | Path, channels: int, size: int) -> np.ndarray:
-    """One image file as a uint8 (C, size, size) array: converted to L or RGB and resized."""
-    from PIL import Image
+    """One image file as a uint8 (C, size, size) array, converted as every exported model's input is
+    (`autotune.inference.image_pixels`: upright by its EXIF orientation, L or RGB, resized)."""
+    from autotune.inference import image_pixels
 
-    with Image.open(path) as image:
-        image = image.convert("L" if channels == 1 else "RGB").resize((size, size), Image.Resampling.BILINEAR)
-        array = np.asarray(image, dtype=np.uint8)
-    return array[None] if channels == 1 else array.transpose(2, 0, 1).copy()
+    return image_pixels(path, (channels, size, size), max_pixels=None)
 
 
 @dataclass(frozen=True)

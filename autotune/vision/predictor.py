@@ -1,7 +1,7 @@
 """Load an exported model directory and predict, with no recipe and no training code.
 
     model = autotune.load_model("models/digits")
-    result = model.predict(images)       # numpy arrays (N,C,H,W), (N,H,W), (H,W[,C]) or PIL images
+    result = model.predict(images)       # numpy arrays (N,C,H,W), (N,H,W), (H,W[,C]); PIL images or image files
     result.labels, result.probabilities  # one label per image; (N, classes) probabilities
 
 The directory holds `model.pt` (TorchScript: float images in [0, 1], NCHW, normalisation built in) and
@@ -13,13 +13,14 @@ import json
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
 import torch
 
 from autotune.errors import UserError
+from autotune.inference import image_pixels
 
 __all__ = ["Predictor", "Predictions", "load_model"]
 
@@ -41,7 +42,8 @@ class Predictor:
         self.input_shape: tuple[int, int, int] = tuple(card["input_shape"])  # type: ignore[assignment]
 
     def predict(self, images: Any, batch_size: int = 256) -> Predictions:
-        """Predict a batch (or one image): numpy arrays (uint8 0-255 or float 0-1) or PIL images."""
+        """Predict a batch (or one image): numpy arrays (uint8 0-255 or float 0-1) of the input size, or PIL
+        images or image file paths of any size (converted as in training: `autotune.inference.image_pixels`)."""
         x = self._to_tensor(images)
         with torch.no_grad():
             logits = torch.cat([self.model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
@@ -50,13 +52,13 @@ class Predictor:
         return Predictions([self.labels[i] for i in indices], probabilities, indices)
 
     def _to_tensor(self, images: Any) -> torch.Tensor:
-        """float (N, C, H, W) in [0, 1]. PIL images are converted and resized; arrays must have the input size."""
+        """float (N, C, H, W) in [0, 1]. Images and files are converted and resized; arrays must have the input
+        size."""
         shape = channels, height, width = self.input_shape
-        if _is_pil(images):
+        if _is_image(images):
             images = [images]
-        if isinstance(images, Sequence) and images and _is_pil(images[0]):
-            mode = "L" if channels == 1 else "RGB"
-            images = [np.asarray(im.convert(mode).resize((width, height))) for im in images]
+        if isinstance(images, Sequence) and images and _is_image(images[0]):
+            images = [image_pixels(image, shape) for image in images]
         array = np.asarray(images)
         if array.ndim == 2:  # one grey image
             array = array[None, None]
@@ -67,13 +69,14 @@ class Predictor:
             array = array.transpose(0, 3, 1, 2)
         if array.shape[1:] != shape:
             raise UserError(f"images of shape {np.asarray(images).shape} do not fit the model's input {shape} "
-                            "(C, H, W); pass PIL images to have them converted and resized")
+                            "(C, H, W); pass PIL images or image files to have them converted and resized")
         scale = 255.0 if array.dtype == np.uint8 else 1.0
         return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32) / scale)
 
 
-def _is_pil(obj: Any) -> bool:
-    return type(obj).__module__.startswith("PIL.")
+def _is_image(obj: Any) -> bool:
+    """A PIL image or the path of an image file."""
+    return type(obj).__module__.startswith("PIL.") or isinstance(obj, (str, PurePath))
 
 
 def load_model(directory: str | Path) -> Predictor:

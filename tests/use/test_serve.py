@@ -3,12 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import io
-import socket
 import struct
-import subprocess
 import sys
 import threading
-import time
 import zipfile
 import zlib
 
@@ -17,7 +14,7 @@ import pytest
 
 import autotune
 from autotune.inference import open_image, records, to_pixels
-from use_support import digit_png, image_bytes
+from use_support import digit_png, image_bytes, served
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
@@ -25,51 +22,15 @@ pytest.importorskip("fastapi")
 MAX_BYTES = 50_000  # small limits, so that the over-limit requests stay small
 MAX_FILES = 4
 MAX_PIXELS = 1_000_000
-STARTUP_SECONDS = 120  # importing torch on a busy 2-core machine
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(searched, tmp_path_factory):
     """`autotune serve` in a subprocess on 127.0.0.1 and a free port; yields an httpx client for it."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("serve") / "server.log").open("w+")
-    process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from autotune.cli import main; sys.exit(main(sys.argv[1:]))",
-         "serve", str(searched.model_dir), "--host", "127.0.0.1", "--port", str(port),
-         "--max-upload-mb", str(MAX_BYTES / 2**20), "--max-files", str(MAX_FILES), "--max-pixels", str(MAX_PIXELS)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"the server exited with {process.returncode}:\n{log.read()}")
-            try:
-                if client.get("/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server did not answer /health within {STARTUP_SECONDS} s")
-            time.sleep(0.25)
+    with served(searched.model_dir, tmp_path_factory.mktemp("serve") / "server.log",
+                "--max-upload-mb", str(MAX_BYTES / 2**20), "--max-files", str(MAX_FILES),
+                "--max-pixels", str(MAX_PIXELS)) as client:
         yield client
-    finally:
-        client.close()
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -280,15 +241,15 @@ def test_health_answers_while_a_batch_is_being_decoded(searched, digits_test, mo
 
     started, release = threading.Event(), threading.Event()
     released: list[bool] = []
-    decode = serve.open_image
+    decode = serve.image_pixels
 
-    def slow_decode(data: bytes, **options):
+    def slow_decode(data: bytes, *args, **options):
         if not released:  # the first image of the batch waits for the test's go
             started.set()
             released.append(release.wait(timeout=5))
-        return decode(data, **options)
+        return decode(data, *args, **options)
 
-    monkeypatch.setattr(serve, "open_image", slow_decode)
+    monkeypatch.setattr(serve, "image_pixels", slow_decode)
     app = serve.create_app(searched.model_dir)
     uploads = [("files", (f"{i}.png", digit_png(digits_test[0][i], 64), "image/png")) for i in range(4)]
 

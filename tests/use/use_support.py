@@ -3,6 +3,12 @@ from __future__ import annotations
 
 import io
 import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).parents[2]
+STARTUP_SECONDS = 120  # a server importing torch on a busy 2-core machine
 
 
 def image_bytes(array: np.ndarray, mode: str | None = None, fmt: str = "PNG", **save: object) -> bytes:
@@ -47,3 +54,50 @@ def search_in(folder: Path, space: str | Path, overrides: list[str] | None = Non
     finally:
         os.chdir(before)
     return Searched(folder, Path(result.run_dir), Path(result.model_dir), result)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def served(model_dir: Path, log_path: Path, *options: str) -> Iterator[object]:
+    """`autotune serve MODEL_DIR` in a subprocess on 127.0.0.1 and a free port, its output in `log_path`; yields
+    an httpx client for it once /health answers, and stops the server on exit."""
+    import httpx
+    import pytest
+
+    port = free_port()
+    log = log_path.open("w+")
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from autotune.cli import main; sys.exit(main(sys.argv[1:]))",
+         "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port), *options],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if process.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"the server exited with {process.returncode}:\n{log.read()}")
+            try:
+                if client.get("/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server did not answer /health within {STARTUP_SECONDS} s")
+            time.sleep(0.25)
+        yield client
+    finally:
+        client.close()
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
