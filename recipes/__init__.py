@@ -50,9 +50,9 @@ Checkpoint: TypeAlias = "Callable[[str], None] | str | os.PathLike[str] | None" 
 Report: TypeAlias = "Callable[[dict[str, float], Checkpoint], None]"  # report(metrics, checkpoint), once per epoch
 
 _REQUIRED = ("SCHEMA", "load_data", "train", "evaluate", "export")
-# modules a recipe's SCHEMA may need that `load_schema` imports itself (the space language and the standard
-# library: none of them imports torch)
-_LIGHT_MODULES = ("autotune.space", "autotune.errors")
+# modules a recipe's SCHEMA may need that `load_schema` imports itself (the space language, the rule of
+# model.pretrained and the standard library: none of them imports torch)
+_LIGHT_MODULES = ("autotune.space", "autotune.errors", "autotune.vision.pretrained")
 
 
 @contextmanager

@@ -25,6 +25,8 @@ from autotune.space.schema import Field, Schema, Section
 from autotune.vision.data import Data, Split, load, prepare
 from autotune.vision.models import build
 from autotune.vision.nets import Normalized
+from autotune.vision.pretrained import check_value as check_pretrained
+from autotune.vision.pretrained import describe as describe_weights
 from autotune.vision.optimizers import build as build_optimizer
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -56,6 +58,9 @@ SCHEMA = Schema(
         width=Field(int, default=None, nullable=True, low=1, help="simple_cnn channels / mlp units (None: default)"),
         depth=Field(int, default=None, nullable=True, low=1, help="simple_cnn blocks / mlp hidden layers"),
         dropout=Field(float, default=0.0, low=0.0, high=0.95, help="dropout before the classifier"),
+        pretrained=Field((bool, str), default=False, check=check_pretrained,
+                         help="timm models: false (from scratch), true (timm's weights for arch, e.g. "
+                              "resnet50.a1_in1k) or a weights file (.safetensors, .pth, .bin)"),
     ),
     optimizer=Section(
         name=Field(str, default="sgd", registry="optimizer",
@@ -177,6 +182,7 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
     model = make_model(cfg_model, data.input_shape, data.num_classes)
     check_fits(model, data, cfg_model["arch"])
     model = model.to(device)
+    weights = describe_weights(cfg_model["arch"], cfg_model["pretrained"])  # for the card: source and digest
     optimizer = make_optimizer(model.parameters(), opt)
     drop_last = len(data.train) >= cfg["batch_size"]
     steps_per_epoch = len(data.train) // cfg["batch_size"] if drop_last else 1
@@ -250,6 +256,7 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
                 "config": config,
                 "metrics": metrics,
                 "data": _data_card(data),
+                "pretrained": weights,
             }, Path(directory) / CHECKPOINT_FILE)
 
         report(metrics, save)
@@ -290,7 +297,8 @@ def _load_state(checkpoint: str) -> dict[str, Any]:
 
 def _restore_model(state: dict[str, Any]) -> torch.nn.Module:
     card = state["data"]
-    model = make_model(state["config"]["model"], tuple(card["input_shape"]), len(card["labels"]))
+    config = {**state["config"]["model"], "pretrained": False}  # the checkpoint holds every weight
+    model = make_model(config, tuple(card["input_shape"]), len(card["labels"]))
     model.load_state_dict(state["model"])
     return model.eval()
 
@@ -343,4 +351,5 @@ def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:
         "arch": state["config"]["model"]["arch"],
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "epoch": state["epoch"],
+        "pretrained": state.get("pretrained"),  # where the weights it was fine-tuned from came from, and their digest
     }

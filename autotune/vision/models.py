@@ -3,10 +3,11 @@
     model = build("resnet18", input_shape=(1, 28, 28), num_classes=10, dropout=0.1)
 
 A model factory takes `in_chans`, `num_classes`, `input_size` and its own keyword arguments; arguments that are
-None are dropped, so "unset" means "the model's default". timm models are created with `pretrained=False`: nothing
-is ever downloaded. Cheap to import: torch and timm load when a model is built. Looking a timm name up does not
-import timm (~3 s) either: its model names are cached in a file per timm version (under `autotune.cache.cache_dir()`), written by
-the first lookup after timm is installed or upgraded.
+None are dropped, so "unset" means "the model's default". timm models start from scratch unless `pretrained` is
+true (timm's weights, downloaded once into its cache) or a weights file (autotune.vision.pretrained). Cheap to
+import: torch and timm load when a model is built. Looking a timm name up does not import timm (~3 s) either: its
+model names are cached in a file per timm version (under `autotune.cache.cache_dir()`), written by the first
+lookup after timm is installed or upgraded.
 """
 from __future__ import annotations
 
@@ -52,15 +53,24 @@ def mlp(in_chans: int, num_classes: int, input_size: int, width: int = 256, dept
 
 
 def _timm_factory(name: str) -> Callable[..., nn.Module]:
-    def create(in_chans: int, num_classes: int, input_size: int, dropout: float = 0.0, **kwargs: Any) -> nn.Module:
+    def create(in_chans: int, num_classes: int, input_size: int, dropout: float = 0.0,
+               pretrained: bool | str = False, **kwargs: Any) -> nn.Module:
         import timm
+
+        from autotune.vision import pretrained as weights
 
         for key in ("width", "depth"):
             if key in kwargs:
                 raise UserError(f"model.{key} applies to simple_cnn and mlp; timm model {name!r} sets its size by "
                                 f"name (e.g. resnet18 vs resnet50): remove model.{key}")
-        return timm.create_model(name, pretrained=False, in_chans=in_chans, num_classes=num_classes,
-                                 drop_rate=dropout, **kwargs)
+        options = weights.create_kwargs(name, pretrained)
+        try:  # timm replaces the classifier for num_classes and adapts the first convolution to in_chans
+            return timm.create_model(name, in_chans=in_chans, num_classes=num_classes, drop_rate=dropout,
+                                     **options, **kwargs)
+        except Exception as err:
+            if pretrained is True and not weights.cached(name):  # the download failed: offline, most often
+                raise weights.load_error(name, err) from None
+            raise
 
     create.__name__ = name
     return create
@@ -109,8 +119,11 @@ add_fallback("model", _timm_lookup, _timm_names)
 def build(arch: str, input_shape: tuple[int, int, int], num_classes: int, **kwargs: Any) -> nn.Module:
     """The model `arch` for images of `input_shape` (C, H, W); None-valued `kwargs` are dropped."""
     factory = get("model", arch)
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    kwargs = {k: v for k, v in kwargs.items() if v is not None and not (k == "pretrained" and v is False)}
     unknown = unknown_arguments(factory, kwargs, hidden=("in_chans", "num_classes", "input_size"))
+    if unknown and "pretrained" in kwargs and "pretrained" in unknown:
+        raise UserError(f"model.pretrained applies to timm models; {arch!r} has no pretrained weights: remove "
+                        "model.pretrained, or pick a timm model (`autotune ls models`)")
     if unknown:
         raise UserError(f"model {arch!r} cannot be built: it takes {unknown}")
     try:

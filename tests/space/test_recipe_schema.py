@@ -45,7 +45,7 @@ def test_the_shipped_recipe_and_a_copy_of_it_are_read_without_torch(tmp_path):
     found = json.loads(result.stdout)
     assert found["heavy"] == [] and found["imported"] == []
     assert found["read"] == found["module"]  # the same schemas as the imported recipes'
-    assert found["checks"] == [["grad_clip", "lr"]] * 2  # the `_positive` helper came along
+    assert found["checks"] == [["grad_clip", "lr", "pretrained"]] * 2  # `_positive` and the pretrained rule came along
     assert "name" in found["read"][0]["optimizer"] and "dataset" in found["read"][0]["data"]
 
 

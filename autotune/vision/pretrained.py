@@ -1,0 +1,135 @@
+"""Pretrained weights for timm models: `model.pretrained` is false, true (timm's weights for the named model, from
+its download cache) or the path of a weights file (.safetensors, .pth, .bin).
+
+    create_kwargs("resnet18", "weights/resnet18.safetensors")  # -> timm.create_model keyword arguments
+    describe("resnet18.a1_in1k", True)   # -> {"source": "timm:resnet18.a1_in1k (hf-hub timm/...)", "sha256": ...}
+
+timm replaces the classifier for the dataset's classes and adapts the first convolution to its channels. A
+missing file, or `true` offline with nothing cached, is one UserError that says where the weights were looked for
+and in which form: the preflight builds the default model before Ray starts, so it is raised there.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from autotune.errors import UserError
+
+__all__ = ["WEIGHT_SUFFIXES", "cached", "check_value", "create_kwargs", "describe", "load_error"]
+
+WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
+Pretrained = bool | str
+
+
+def check_value(value: Any) -> str | None:
+    """The schema's rule for `model.pretrained`: false, true or a weights file's path."""
+    if isinstance(value, bool):
+        return None
+    if not value.lower().endswith(WEIGHT_SUFFIXES):
+        return (f"must be false, true (timm's weights for the model) or the path of a weights file "
+                f"({', '.join(WEIGHT_SUFFIXES)}), got {value!r}")
+    return None
+
+
+def create_kwargs(arch: str, pretrained: Pretrained) -> dict[str, Any]:
+    """`timm.create_model` keyword arguments that load `pretrained` (timm's own `pretrained_cfg_overlay` with
+    `file=` for a weights file)."""
+    if pretrained is False:
+        return {"pretrained": False}
+    if pretrained is True:
+        return {"pretrained": True}
+    path = Path(os.path.expanduser(pretrained)).resolve()
+    if not path.is_file():
+        raise UserError(f"model.pretrained {pretrained!r}: no such weights file; give the path of a "
+                        f"{'/'.join(WEIGHT_SUFFIXES)} file of {arch!r}'s weights, or true for timm's own")
+    return {"pretrained": True, "pretrained_cfg_overlay": {"file": str(path)}}
+
+
+def _hub_cache() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def _timm_source(arch: str) -> tuple[str, Any]:
+    """Where timm loads `arch`'s pretrained weights from: ("hf-hub", repo id or (repo, file)) or ("url", url).
+    timm's resolution is private (`_resolve_pretrained_source`): used here only to name and find the file."""
+    from timm.models import get_pretrained_cfg
+    from timm.models._builder import _resolve_pretrained_source
+
+    cfg = get_pretrained_cfg(arch)
+    if cfg is None:
+        raise UserError(f"model.pretrained: true, but timm has no pretrained weights for {arch!r}; pick a tagged "
+                        f"name (`autotune ls models '{arch.split('.')[0]}*'`) or give a weights file")
+    return _resolve_pretrained_source(cfg.to_dict())
+
+
+def cached(arch: str) -> bool:
+    """Whether timm's download cache holds `arch`'s pretrained weights."""
+    return _cached_file(arch) is not None
+
+
+def _cached_file(arch: str) -> Path | None:
+    """The local file of `arch`'s timm weights, where timm's download cache holds it."""
+    load_from, location = _timm_source(arch)
+    if load_from == "hf-hub":
+        from huggingface_hub import try_to_load_from_cache
+
+        repo, names = (location, ("model.safetensors", "pytorch_model.bin")) if isinstance(location, str) else (
+            location[0], (location[1],))
+        for name in names:
+            found = try_to_load_from_cache(repo, name)
+            if isinstance(found, str):
+                return Path(found)
+        return None
+    if load_from == "url":
+        import torch
+
+        path = Path(torch.hub.get_dir(), "checkpoints", os.path.basename(location))
+        return path if path.is_file() else None
+    return None
+
+
+def load_error(arch: str, err: Exception) -> UserError:
+    """One line for `pretrained: true` when timm cannot get the weights (offline and not cached, most often)."""
+    try:
+        load_from, location = _timm_source(arch)
+    except UserError as unknown:
+        return unknown
+    if load_from == "hf-hub":
+        repo = location if isinstance(location, str) else location[0]
+        where = (f"the Hugging Face cache {_hub_cache()} (hub repo {repo}: model.safetensors or pytorch_model.bin; "
+                 "HF_HUB_CACHE moves it)")
+    else:
+        import torch
+
+        where = f"torch's hub cache {Path(torch.hub.get_dir(), 'checkpoints')} (file {os.path.basename(str(location))})"
+    return UserError(f"model.pretrained: true, but timm's weights for {arch!r} are not in {where} and cannot be "
+                     f"downloaded ({type(err).__name__}); run once where there is a network, or copy that cache "
+                     f"here, or give model.pretrained: path/to/weights.safetensors")
+
+
+def describe(arch: str, pretrained: Pretrained) -> dict[str, Any] | None:
+    """What the model card records of the weights a model started from: their source and the sha256 of their
+    file. None for a model trained from scratch."""
+    if pretrained is False:
+        return None
+    if pretrained is True:
+        load_from, location = _timm_source(arch)
+        file = _cached_file(arch)
+        shown = location if isinstance(location, str) else "/".join(location)
+        source = f"timm:{arch} ({load_from} {shown})"
+    else:
+        file = Path(os.path.expanduser(pretrained)).resolve()
+        source = f"file:{file}"
+    return {"source": source, "file": str(file) if file else None, "sha256": _sha256(file) if file else None}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
