@@ -23,6 +23,7 @@ from autotune.errors import TrialError, UserError
 from autotune.recipes import Report
 from autotune.space.schema import Field, Schema, Section
 from autotune.vision.data import Data, Split, load, prepare
+from autotune.vision.finetune import freeze_backbone, head, param_groups
 from autotune.vision.models import build
 from autotune.vision.nets import Normalized
 from autotune.vision.pretrained import check_value as check_pretrained
@@ -71,9 +72,14 @@ SCHEMA = Schema(
         weight_decay=Field(float, default=5e-4, low=0.0),
         schedule=Field(str, default="cosine", choices=("none", "cosine", "onecycle"), help="learning-rate schedule"),
         warmup_epochs=Field(float, default=0.0, low=0.0, help="linear warm-up (onecycle: its rising phase)"),
+        backbone_lr_mult=Field(float, default=1.0, low=0.0,
+                               help="the backbone's learning rate as a share of the classifier's (fine-tuning: 0.1)"),
     ),
     train=Section(
         epochs=Field(int, default=10, low=1),
+        freeze_epochs=Field(int, default=0, low=0,
+                            help="first epochs in which only the classifier trains (the backbone frozen, BatchNorm "
+                                 "statistics too), then the whole network"),
         batch_size=Field(int, default=128, low=1),
         label_smoothing=Field(float, default=0.0, low=0.0, high=0.9),
         grad_clip=Field(float, default=None, nullable=True, check=_positive, help="max gradient norm (None: off)"),
@@ -127,16 +133,22 @@ def check_fits(model: torch.nn.Module, data: Data, arch: str) -> None:
 def dry_run(config: dict[str, Any], data: Data) -> None:
     """Build the model of `config` and run two training images through it, without training: the engine's
     preflight calls this for the default configuration and each searched model option before a search starts."""
-    model = with_defaults(config)["model"]
-    check_fits(make_model(model, data.input_shape, data.num_classes), data, model["arch"])
+    full = with_defaults(config)
+    model = make_model(full["model"], data.input_shape, data.num_classes)
+    check_fits(model, data, full["model"]["arch"])
+    if full["train"]["freeze_epochs"] or full["optimizer"]["backbone_lr_mult"] != 1:
+        head(model)  # fine-tuning needs the classifier apart
 
 
 # ------------------------------------------------------------------------------------- optimizer and schedule
-def make_optimizer(params: Any, opt: dict[str, Any]) -> torch.optim.Optimizer:
-    """The registered optimizer `opt["name"]`: it gets lr and weight_decay, and momentum and nesterov if it takes
-    them (sgd does); schedule and warmup_epochs are for make_schedule."""
-    options = {k: v for k, v in opt.items() if k not in ("name", "lr", "weight_decay", "schedule", "warmup_epochs")}
-    return build_optimizer(opt["name"], params, opt["lr"], opt["weight_decay"], **options)
+def make_optimizer(model: torch.nn.Module, opt: dict[str, Any]) -> torch.optim.Optimizer:
+    """The registered optimizer `opt["name"]` over the model's parameters (the backbone's at `backbone_lr_mult`
+    times the classifier's lr): it gets lr and weight_decay, and momentum and nesterov if it takes them (sgd
+    does); schedule and warmup_epochs are for make_schedule."""
+    own = ("name", "lr", "weight_decay", "schedule", "warmup_epochs", "backbone_lr_mult")
+    options = {k: v for k, v in opt.items() if k not in own}
+    groups = param_groups(model, opt["lr"], opt.get("backbone_lr_mult", 1.0))
+    return build_optimizer(opt["name"], groups, opt["lr"], opt["weight_decay"], **options)
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, opt: dict[str, Any], steps_per_epoch: int,
@@ -146,7 +158,8 @@ def make_schedule(optimizer: torch.optim.Optimizer, opt: dict[str, Any], steps_p
     warmup = round(opt["warmup_epochs"] * steps_per_epoch)
     if opt["schedule"] == "onecycle":
         rising = min(warmup / total, 0.9) if warmup else 0.25
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=opt["lr"], total_steps=total,
+        peaks = [group["lr"] for group in optimizer.param_groups]  # each group's own, backbone and classifier
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=total,
                                                    pct_start=rising, cycle_momentum=False)
 
     def factor(step: int) -> float:
@@ -183,7 +196,7 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
     check_fits(model, data, cfg_model["arch"])
     model = model.to(device)
     weights = describe_weights(cfg_model["arch"], cfg_model["pretrained"])  # for the card: source and digest
-    optimizer = make_optimizer(model.parameters(), opt)
+    optimizer = make_optimizer(model, opt)
     drop_last = len(data.train) >= cfg["batch_size"]
     steps_per_epoch = len(data.train) // cfg["batch_size"] if drop_last else 1
     schedule = make_schedule(optimizer, opt, steps_per_epoch, cfg["epochs"])
@@ -207,6 +220,9 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
     for epoch in range(first, cfg["epochs"] + 1):
         started = time.perf_counter()
         model.train()
+        frozen = epoch <= cfg["freeze_epochs"]  # the phase follows the epoch, so a resumed trial is in the right one
+        if cfg["freeze_epochs"]:
+            freeze_backbone(model, frozen)
         loss_sum, seen = torch.zeros((), device=device), 0
         for x, y in on_device.train.batches(cfg["batch_size"], generator=generator, drop_last=drop_last):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -257,6 +273,7 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
                 "metrics": metrics,
                 "data": _data_card(data),
                 "pretrained": weights,
+                "phase": "frozen" if frozen else "full",  # of this epoch: only the classifier trained, or all
             }, Path(directory) / CHECKPOINT_FILE)
 
         report(metrics, save)

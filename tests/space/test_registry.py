@@ -126,10 +126,10 @@ def test_a_custom_optimizer_is_a_name_the_schema_accepts(custom_folder):
         load_space(space_file, ["optimizer.name=rmsprp"], schema_for=autotune.recipes.load_schema)
 
 
-def _parameters():
+def _model():
     import torch
 
-    return [torch.nn.Parameter(torch.zeros(3))]
+    return torch.nn.Linear(3, 2)  # a model: make_optimizer takes the model, to group its parameters
 
 
 def test_the_recipe_builds_optimizers_through_the_registry(custom_folder):
@@ -139,12 +139,12 @@ def test_the_recipe_builds_optimizers_through_the_registry(custom_folder):
 
     keys = {"lr": 0.1, "momentum": 0.5, "nesterov": True, "weight_decay": 1e-3, "schedule": "none",
             "warmup_epochs": 0.0}
-    sgd = recipe.make_optimizer(_parameters(), {"name": "sgd", **keys})
+    sgd = recipe.make_optimizer(_model(), {"name": "sgd", **keys})
     assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.5 and sgd.defaults["nesterov"]
-    adamw = recipe.make_optimizer(_parameters(), {"name": "adamw", **keys})
+    adamw = recipe.make_optimizer(_model(), {"name": "adamw", **keys})
     assert isinstance(adamw, torch.optim.AdamW) and adamw.defaults["weight_decay"] == 1e-3
-    assert type(recipe.make_optimizer(_parameters(), {"name": "adam", **keys})) is torch.optim.Adam
-    rmsprop = recipe.make_optimizer(_parameters(), {"name": "rmsprop", **keys})
+    assert type(recipe.make_optimizer(_model(), {"name": "adam", **keys})) is torch.optim.Adam
+    rmsprop = recipe.make_optimizer(_model(), {"name": "rmsprop", **keys})
     assert isinstance(rmsprop, torch.optim.RMSprop) and rmsprop.defaults["lr"] == 0.1
 
 
@@ -157,7 +157,7 @@ def test_the_recipe_builds_optimizers_through_the_registry(custom_folder):
 ])
 def test_an_optimizer_that_cannot_be_built_is_one_line(custom_folder, name, options, message):
     with pytest.raises(UserError, match=message):
-        optimizers.build(name, _parameters(), 0.1, 0.0, **options)
+        optimizers.build(name, _model().parameters(), 0.1, 0.0, **options)
 
 
 @pytest.fixture
