@@ -19,7 +19,9 @@ A recipe is a module with:
   and returns what the model card records about it.
 
 Optionally `dry_run(config, data)`: builds the model and runs one forward pass, so that a model that does not
-fit the data is reported before the search starts (`autotune.preflight`). Optionally `TRAINING_ONLY_DATA_KEYS`: data keys that `load_data` ignores, so searching them still shares one
+fit the data is reported before the search starts (`autotune.preflight`). Optionally `lr_find(config, data, *,
+start, end, steps) -> autotune.vision.lr_find.Sweep`: the learning-rate range test of `autotune lr-find`.
+Optionally `TRAINING_ONLY_DATA_KEYS`: data keys that `load_data` ignores, so searching them still shares one
 load of the data. Searching any other `data.` key makes each trial load its own data.
 
 Recipes never import ray. A `recipe:` in a space is a name of a module here, or a path to a `.py` file.

@@ -24,6 +24,7 @@ from autotune.recipes import Report
 from autotune.space.schema import Field, Schema, Section
 from autotune.vision.data import Data, Split, load, prepare
 from autotune.vision.finetune import freeze_backbone, head, param_groups
+from autotune.vision.lr_find import Sweep, range_test
 from autotune.vision.models import build
 from autotune.vision.nets import Normalized
 from autotune.vision.pretrained import check_value as check_pretrained
@@ -170,6 +171,46 @@ def make_schedule(optimizer: torch.optim.Optimizer, opt: dict[str, Any], steps_p
         return 1.0
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+# -------------------------------------------------------------------------------------- learning-rate finder
+def lr_find(config: dict[str, Any], data: Data | None = None, *, start: float = 1e-6, end: float = 1.0,
+            steps: int = 100) -> Sweep:
+    """The learning-rate range test (`autotune lr-find`) on `config`'s model, optimizer and batches: `steps`
+    batches at rates from `start` to `end` (the classifier's; the backbone at its `backbone_lr_mult` share, frozen
+    if the configuration starts frozen). The model is thrown away."""
+    cfg_all = with_defaults(config)
+    cfg, opt, cfg_data = cfg_all["train"], cfg_all["optimizer"], cfg_all["data"]
+    device = pick_device(cfg["device"])
+    torch.manual_seed(cfg["seed"])
+    data = load_data(cfg_data) if data is None else data
+    on_device = data.to(device)
+    model = make_model(cfg_all["model"], data.input_shape, data.num_classes).to(device).train()
+    if cfg["freeze_epochs"]:
+        freeze_backbone(model, True)
+    optimizer = make_optimizer(model, {**opt, "lr": start})
+    shares = [group["lr"] / start for group in optimizer.param_groups]
+    generator = torch.Generator().manual_seed(cfg["seed"])
+    drop_last = len(data.train) >= cfg["batch_size"]
+
+    def batches():
+        while True:
+            yield from on_device.train.batches(cfg["batch_size"], generator=generator, drop_last=drop_last)
+
+    stream = batches()
+
+    def step(lr: float) -> float:
+        for group, share in zip(optimizer.param_groups, shares):
+            group["lr"] = lr * share
+        x, y = next(stream)
+        x = prepare(x.to(device), data, augment=cfg_data["augment"], generator=generator)
+        loss = F.cross_entropy(model(x), y.to(device), label_smoothing=cfg["label_smoothing"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return range_test(step, start=start, end=end, steps=steps)
 
 
 # ------------------------------------------------------------------------------------------------ train loop

@@ -15,6 +15,7 @@ COMMANDS = {
     "check": "check",
     "ls": "ls",
     "train": "train",
+    "lr-find": "lr_find",
     "run": "run",
     "predict": "predict",
     "serve": "serve",
@@ -27,6 +28,7 @@ Config-first hyperparameter search for PyTorch.
 examples:
   autotune check search_spaces/digits.yaml            validate a search space, print its parameters
   autotune train search_spaces/digits.yaml            train one configuration, no Ray
+  autotune lr-find search_spaces/digits.yaml          suggest a learning rate (LR range test), no Ray
   autotune run search_spaces/digits.yaml              run the search, export the best model
   autotune predict models/digits seven.png            label images with the exported model
   autotune serve models/digits                        an HTTP service: POST /predict, GET /health, GET /model

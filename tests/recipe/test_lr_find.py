@@ -1,0 +1,52 @@
+"""`autotune lr-find`: the range test's own logic on losses of known shape, and the command on digits, whose
+suggestion must train well."""
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from autotune.cli import main
+from autotune.vision.lr_find import range_test
+
+REPO = Path(__file__).parents[2]
+GOOD_LR = 0.05  # SGD on digits with the shipped space's model: > 0.9 val accuracy in 2 epochs (test_train.py)
+
+
+def test_the_suggestion_is_a_decade_below_the_least_loss():
+    sweep = range_test(lambda lr: (math.log10(lr) + 2) ** 2 + 1, start=1e-5, end=1.0, steps=100)
+    assert 1e-2 <= sweep.best_lr <= 10**-1.4  # the least loss is at 1e-2; the moving average trails it a little
+    assert sweep.suggestion == pytest.approx(sweep.best_lr / 10)
+    low, high = sweep.search_range
+    assert low < sweep.suggestion < high == sweep.best_lr
+
+
+def test_the_sweep_stops_where_the_loss_diverges():
+    sweep = range_test(lambda lr: 1.0 if lr < 1e-2 else 1.0 + (lr * 1e3) ** 2, start=1e-6, end=10.0, steps=100)
+    assert sweep.lrs[-1] < 0.1 and max(sweep.losses) > 4 * min(sweep.losses)
+    nan = range_test(lambda lr: 1.0 if lr < 1e-3 else float("nan"), start=1e-6, end=1.0, steps=50)
+    assert nan.lrs[-1] < 1e-3
+
+
+def test_lr_find_on_digits_suggests_a_rate_that_trains_well(tmp_path, capsys):
+    png = tmp_path / "lr.png"
+    assert main(["lr-find", str(REPO / "search_spaces" / "digits.yaml"), "--out", str(png)]) == 0
+    out = capsys.readouterr().out
+    suggested = float(re.search(r"suggested learning rate: (\S+)", out).group(1))
+    assert GOOD_LR / 10 <= suggested <= GOOD_LR * 10, out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    pasted = yaml.safe_load(out.split("optimizer section:\n", 1)[1])
+    low, high = pasted["lr"]["loguniform"]
+    assert isinstance(low, float) and low < suggested < high
+
+    assert main(["train", str(REPO / "search_spaces" / "digits.yaml"), "--set", f"optimizer.lr={suggested}"]) == 0
+    trained = capsys.readouterr().out  # the space's own default configuration, at the suggested rate
+    assert float(re.search(r"test: test_accuracy ([0-9.]+)", trained).group(1)) > 0.9, trained
+
+
+def test_bad_options_are_one_line(tmp_path, capsys):
+    assert main(["lr-find", str(REPO / "search_spaces" / "digits.yaml"), "--start", "1", "--end", "0.1"]) == 2
+    assert "--start" in capsys.readouterr().err
