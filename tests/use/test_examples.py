@@ -109,3 +109,61 @@ def test_make_images_draws_the_committed_images(tmp_path):
     assert made == committed and len(made) == 120
     for path in made[::7]:
         assert np.array_equal(np.asarray(Image.open(tmp_path / path)), np.asarray(Image.open(SHAPES / "images" / path)))
+
+
+# ------------------------------------------------------------------------ examples/finetune/README.md, offline
+def _photos(root: Path, per_class: int = 40) -> Path:
+    """A folder of JPEG 'photos' of two classes users would tell apart by colour, of mixed sizes."""
+    rng = np.random.default_rng(0)
+    for label, colour in (("red", (200, 40, 30)), ("blue", (30, 60, 210))):
+        (root / label).mkdir(parents=True)
+        for i in range(per_class):
+            size = (int(rng.integers(40, 90)), int(rng.integers(40, 90)))
+            pixels = np.clip(rng.normal(colour, 40, (size[1], size[0], 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / label / f"{i:03d}.jpg", quality=90)
+    return root
+
+
+def test_the_finetune_walkthrough_runs_offline_with_a_weights_file(ray_session, tmp_path, cli):
+    """README steps 3, 5 (offline: a weights file made here from timm's test network) and 6: check, search,
+    predict, serve and Python on the exported model, whose card names the weights."""
+    import hashlib
+
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    from use_support import served
+
+    photos = _photos(tmp_path / "photos")
+    weights = tmp_path / "weights" / "test_resnet.safetensors"
+    weights.parent.mkdir()
+    torch.manual_seed(0)
+    network = timm.create_model("test_resnet", num_classes=1000).train()
+    with torch.no_grad():  # BatchNorm statistics of images, as a trained network's are
+        for _ in range(30):
+            network(torch.rand(16, 3, 32, 32) * 2 - 1)
+    save_file(network.state_dict(), str(weights))
+    space = ROOT / "search_spaces" / "finetune.yaml"
+    offline = [f"data.root={photos}", "model.arch=test_resnet", f"model.pretrained={weights}",
+               "data.image_size=32", "search.trials=2", "train.epochs=3", "train.batch_size=8",
+               "optimizer.lr=3.0e-3"]
+    code, out, err = cli("check", space, *[x for o in offline for x in ("--set", o)])
+    assert code == 0, err
+    run = search_in(tmp_path, space, offline)
+    assert (run.result.trials["status"] == "TERMINATED").all()
+    card = json.loads((run.model_dir / "model.json").read_text())
+    assert card["pretrained"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert card["labels"] == ["blue", "red"]
+
+    code, out, err = cli("predict", run.model_dir, photos)
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == 80
+    assert np.mean([row["label"] == Path(row["file"]).parent.name for row in rows]) >= 0.9
+    files = sorted(photos.rglob("*.jpg"))
+    result = autotune.load_model(run.model_dir).predict([str(f) for f in files])
+    assert result.labels == [row["label"] for row in rows]
+    with served(run.model_dir, tmp_path / "serve.log") as client:
+        answer = client.post("/predict", files={"file": (files[0].name, files[0].read_bytes(), "image/jpeg")})
+    assert answer.status_code == 200 and answer.json()["label"] == result.labels[0]
