@@ -10,6 +10,7 @@ and augmentation happen there too, in batch (airbench style: no DataLoader, no p
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -29,6 +30,7 @@ from autotune.vision.models import build
 from autotune.vision.nets import Normalized
 from autotune.vision.pretrained import check_value as check_pretrained
 from autotune.vision.pretrained import describe as describe_weights
+from autotune.vision.pretrained import normalization
 from autotune.vision.optimizers import build as build_optimizer
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -113,6 +115,13 @@ def make_model(model: dict[str, Any], input_shape: tuple[int, int, int], num_cla
     return build(model["arch"], input_shape, num_classes, **kwargs)
 
 
+def normalized_as(model: torch.nn.Module, pretrained: bool | str, data: Data) -> Data:
+    """`data` normalised as the model's pretrained weights expect (their mean and std), when it has them; the
+    dataset's own mean and std otherwise. The card records the normalisation, so evaluation and export use it."""
+    norm = normalization(model, data.input_shape[0]) if pretrained is not False else None
+    return dataclasses.replace(data, mean=norm[0], std=norm[1]) if norm else data
+
+
 @torch.no_grad()
 def check_fits(model: torch.nn.Module, data: Data, arch: str) -> None:
     """Two training images through `model` (eval mode, on the CPU): a model that cannot take images of this size,
@@ -186,6 +195,7 @@ def lr_find(config: dict[str, Any], data: Data | None = None, *, start: float = 
     data = load_data(cfg_data) if data is None else data
     on_device = data.to(device)
     model = make_model(cfg_all["model"], data.input_shape, data.num_classes).to(device).train()
+    on_device = normalized_as(model, cfg_all["model"]["pretrained"], on_device)
     if cfg["freeze_epochs"]:
         freeze_backbone(model, True)
     optimizer = make_optimizer(model, {**opt, "lr": start})
@@ -236,6 +246,8 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
     model = make_model(cfg_model, data.input_shape, data.num_classes)
     check_fits(model, data, cfg_model["arch"])
     model = model.to(device)
+    data = normalized_as(model, cfg_model["pretrained"], data)
+    on_device = normalized_as(model, cfg_model["pretrained"], on_device)
     weights = describe_weights(cfg_model["arch"], cfg_model["pretrained"])  # for the card: source and digest
     optimizer = make_optimizer(model, opt)
     drop_last = len(data.train) >= cfg["batch_size"]
@@ -377,6 +389,8 @@ def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
     state = _load_state(checkpoint)
     data = load_data(state["config"]["data"]) if data is None else data
     _check_same_data(state, data)
+    card = state["data"]  # normalised as in training (a pretrained model's own mean and std)
+    data = dataclasses.replace(data, mean=tuple(card["mean"]), std=tuple(card["std"]))
     device = pick_device(state["config"]["train"]["device"])
     amp = _amp_dtype(state["config"]["train"]["amp"], device)
     loss, accuracy = _evaluate_split(_restore_model(state).to(device), data.test.to(device), data, device, amp)

@@ -17,7 +17,7 @@ from typing import Any
 
 from autotune.errors import UserError
 
-__all__ = ["WEIGHT_SUFFIXES", "cached", "check_value", "create_kwargs", "describe", "load_error"]
+__all__ = ["WEIGHT_SUFFIXES", "cached", "check_value", "create_kwargs", "describe", "load_error", "normalization"]
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 Pretrained = bool | str
@@ -133,3 +133,16 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def normalization(model: Any, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """The mean and std a pretrained timm model was trained with (its pretrained configuration, as timm's
+    `resolve_data_config` reads it), for `channels` input channels (one: the mean of its three); None for a
+    model without one."""
+    cfg = getattr(model, "pretrained_cfg", None)
+    if not cfg or "mean" not in cfg or "std" not in cfg:
+        return None
+    mean, std = tuple(float(v) for v in cfg["mean"]), tuple(float(v) for v in cfg["std"])
+    if channels != len(mean):
+        mean, std = (sum(mean) / len(mean),) * channels, (sum(std) / len(std),) * channels
+    return mean, std

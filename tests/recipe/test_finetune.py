@@ -2,6 +2,7 @@
 weights the test makes (a 1000-class timm network saved as a file), across a resume in the frozen phase."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -114,3 +115,25 @@ def test_a_model_without_a_classifier_cannot_be_fine_tuned_apart(data):
 
     with pytest.raises(UserError, match="no classifier to fine-tune apart"):
         head(Pooled())
+
+
+def test_a_pretrained_model_is_fed_the_normalisation_it_was_trained_with(weights, data, tmp_path):
+    """timm's test network was trained with mean = std = 0.5 per channel; the fake images' own std is 0.29.
+    Training, the checkpoint's card, evaluation and the export all use the network's."""
+    path, _ = weights
+    assert data.std[0] == pytest.approx(0.29, abs=0.02)
+    kept = Checkpoints(tmp_path)
+    recipe.train(config(path, epochs=1, freeze_epochs=0), kept, data=data)
+    card = kept.states[1]["data"]
+    assert card["mean"] == [0.5, 0.5, 0.5] and card["std"] == [0.5, 0.5, 0.5]
+    exported = recipe.export(str(tmp_path / "1"), data, str(tmp_path / "model"))
+    assert exported["std"] == [0.5, 0.5, 0.5]
+    (tmp_path / "model" / "model.json").write_text(json.dumps(exported))  # the engine writes the card
+    from autotune.vision.predictor import load_model
+
+    model = load_model(tmp_path / "model")
+    accuracy = float((model.predict(data.test.x.numpy()).indices == data.test.y.numpy()).mean())
+    assert recipe.evaluate(str(tmp_path / "1"), data)["test_accuracy"] == pytest.approx(accuracy)
+    scratch = Checkpoints(tmp_path / "scratch")
+    recipe.train({**config(path, epochs=1, freeze_epochs=0), "model": {"arch": ARCH}}, scratch, data=data)
+    assert scratch.states[1]["data"]["std"] == pytest.approx(list(data.std))  # from scratch: the data's own
