@@ -1,8 +1,8 @@
 """Image data held as uint8 tensors and batched by slicing, with normalisation and augmentation on the device.
 
 A dataset function (registered with `autotune.register("dataset")`) returns `Images`: all samples as a uint8
-NCHW tensor (or, for large image folders, a `FileImages` list decoded on the fly), int64 labels, the label names
-and optionally an official test set. `load()` splits them with a seeded permutation into a picklable `Data`.
+NCHW tensor (or, for large image folders, a `FileImages` list decoded once per node into a memory-mapped cache),
+int64 labels, the label names and optionally an official test set. `load()` splits them with a seeded permutation into a picklable `Data`.
 
     data = load("digits", root="~/.cache/autotune/data", val_fraction=0.1, test_fraction=0.1, split_seed=0)
     for x, y in data.train.batches(128, generator=g):          # uint8 batches, on data.train's device
@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 import inspect
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ import torch
 from autotune.errors import AutotuneError, UserError
 from autotune.registry import get
 from autotune.vision._calls import failure, unknown_arguments
+
+if TYPE_CHECKING:
+    from autotune.vision.folder_cache import FolderCache
 
 __all__ = ["Images", "FileImages", "TensorSplit", "FileSplit", "Data", "load", "prepare", "decode_image"]
 
@@ -37,18 +40,32 @@ def decode_image(path: str | Path, channels: int, size: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FileImages:
-    """Image files too many to hold in memory: decoded (and resized) batch by batch by DataLoader workers."""
+    """Image files too many to hold in memory, read batch by batch by DataLoader workers: decoded (and resized)
+    once per node into a memory-mapped cache when `cache_key` is set (`autotune.vision.folder_cache`), where
+    image i is slot `slots[i]` of the `total` the cache holds; else decoded at each read."""
 
     files: tuple[str, ...]
     channels: int
     size: int
     workers: int = 2
+    cache_key: str | None = None
+    slots: tuple[int, ...] = ()
+    total: int = 0
 
     def __len__(self) -> int:
         return len(self.files)
 
     def take(self, index: np.ndarray) -> FileImages:
-        return FileImages(tuple(self.files[i] for i in index), self.channels, self.size, self.workers)
+        slots = tuple(self.slots[i] for i in index) if self.cache_key else ()
+        return replace(self, files=tuple(self.files[i] for i in index), slots=slots)
+
+    def cache(self) -> FolderCache | None:
+        """This process's handle on the node's cache of these images; None without one."""
+        if self.cache_key is None:
+            return None
+        from autotune.vision.folder_cache import FolderCache
+
+        return FolderCache.open(self.cache_key, self.total, (self.channels, self.size, self.size))
 
 
 Pixels = Union[torch.Tensor, FileImages]
@@ -109,7 +126,10 @@ def _decode_file(images: FileImages, i: int) -> np.ndarray:
     is listed) fails naming itself."""
     path = images.files[i]
     try:
-        return decode_image(path, images.channels, images.size)
+        cache = images.cache()
+        if cache is None:
+            return decode_image(path, images.channels, images.size)
+        return cache.pixels(images.slots[i], lambda: decode_image(path, images.channels, images.size))
     except Exception as err:  # PIL raises OSError, SyntaxError, ValueError... on a damaged file
         raise UserError(f"cannot decode image {path} ({type(err).__name__}: {err}); remove or repair it") from None
 
@@ -142,6 +162,10 @@ class FileSplit:
         self, batch_size: int, *, generator: torch.Generator | None = None, drop_last: bool = False
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = torch.randperm(len(self), generator=generator).tolist() if generator is not None else None
+        cache = self.images.cache()
+        if cache is not None and cache.complete(self.images.slots):  # every image decoded: read the file directly
+            yield from self._cached_batches(cache, order, batch_size, drop_last)
+            return
         loader = torch.utils.data.DataLoader(
             _Decoded(self.images, self.y),
             batch_size=batch_size,
@@ -151,6 +175,16 @@ class FileSplit:
             persistent_workers=False,
         )
         yield from loader
+
+    def _cached_batches(self, cache: FolderCache, order: list[int] | None, batch_size: int,
+                        drop_last: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches the DataLoader would give (same order, same last batch), sliced out of the cache."""
+        index = np.asarray(order if order is not None else range(len(self)), dtype=np.int64)
+        slots = np.asarray(self.images.slots, dtype=np.int64)
+        end = len(index) - len(index) % batch_size if drop_last and len(self) >= batch_size else len(index)
+        for start in range(0, end, batch_size):
+            chosen = index[start:start + batch_size]
+            yield torch.from_numpy(cache.read(slots[chosen])), self.y[torch.from_numpy(chosen)]
 
     def head(self, n: int) -> torch.Tensor:
         """The first `n` images, decoded in this process (a dry run of a model)."""

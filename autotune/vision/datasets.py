@@ -210,16 +210,19 @@ def idx(root: str) -> Images:
 @register("dataset")
 def image_folder(
     root: str, image_size: int = 32, channels: int = 3, flip: bool = True, memory_limit_mb: float = 1024,
-    workers: int = 2,
+    workers: int = 2, cache: bool = True,
 ) -> Images:
     """One sub-folder of ROOT per class (hidden ones, like .ipynb_checkpoints, are ignored). Images are converted
     to `channels` (1 or 3) and resized to `image_size` squared; up to `memory_limit_mb` of pixels they are decoded
-    once into memory, above that they stream from disk through a DataLoader with `workers` processes. Files that
-    cannot be read as images are left out with a warning that counts them (`Data.skipped`)."""
+    once into memory, above that they stream through a DataLoader with `workers` processes: with `cache`, each
+    image is decoded once per node into a memory-mapped file that every trial reads (autotune's cache folder,
+    `images/`; the pixels' size on disk), else at every read. Files that cannot be read as images are left out
+    with a warning that counts them (`Data.skipped`)."""
     import numpy as np
     import torch
 
     from autotune.vision.data import FileImages, Images, decode_image
+    from autotune.vision.folder_cache import FolderCache
 
     folder = _folder(root, "image_folder", "one sub-folder of images per class, e.g. ROOT/cat/001.png")
     if channels not in (1, 3):
@@ -258,7 +261,11 @@ def image_folder(
                         f"{str(folder)!r} hold{'' if len(empty) > 1 else 's'} no readable image "
                         f"({', '.join(sorted(IMAGE_SUFFIXES))}): add images or remove the folder")
     y = torch.tensor(targets, dtype=torch.int64)
-    x = FileImages(tuple(files), channels, image_size, workers) if stream else torch.from_numpy(np.stack(pixels))
+    if stream:
+        key = FolderCache.key_of(files, channels, image_size) if cache else None
+        x = FileImages(tuple(files), channels, image_size, workers, key, tuple(range(len(files))), len(files))
+    else:
+        x = torch.from_numpy(np.stack(pixels))
     return Images(x, y, classes, flip=flip, skipped=len(bad))
 
 

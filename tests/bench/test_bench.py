@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +139,13 @@ def test_standalone_speed_runs():
     done = _run("bench/standalone.py", "--no-write", "--epochs", "1")
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
     assert len(rows) == 3  # one per model
+
+
+def test_image_folder_bench_runs_and_two_readers_decode_each_image_once(tmp_path):
+    done = subprocess.run([sys.executable, str(BENCH / "image_folder.py"), "--images", "40", "--no-write"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {line.split(" | ")[0].strip("| "): line for line in done.stdout.splitlines() if line.startswith("| ")}
+    assert "40 for 40 images" in rows["decodes, 2 trials at once from an empty cache"]
+    assert "cached first epoch" in rows["images/s"] and "MiB for half the folder" in done.stdout
