@@ -200,8 +200,9 @@ def render(r: dict[str, Any], info: dict[str, Any], minutes: float) -> str:
         f"{WORKERS} DataLoader workers, each reader a fresh process. Plain: torchvision `ImageFolder` + "
         "`DataLoader` with `Resize((224, 224))` (bilinear) + `PILToTensor`, decoding every epoch. Cached: the "
         "engine's `image_folder` streamed (`memory_limit_mb: 0`), decoding into `autotune.vision.folder_cache` on "
-        "its first epoch. Augmentation (random crops, flips) runs on the batch in both cases of the recipe, so "
-        "it is left out of both here.",
+        "its first epoch; once filled, its batches are sliced out of the file. The recipe augments on the batch, "
+        "after the loader (random crops, flips), so neither pipeline here augments. The cached epochs read a file "
+        "the OS still holds in its page cache, as it does between a search's epochs while memory allows.",
         "",
         "| measure | result | goal | verdict |",
         "|---|---|---|---|",
