@@ -74,12 +74,12 @@ def open_image(data: bytes, *, max_pixels: int | None = MAX_PIXELS) -> Image:
                 raise BadInput(f"image of {width}x{height} pixels is over the limit of {max_pixels} pixels", 413)
             image.load()
             return ImageOps.exif_transpose(image)
-    except UnidentifiedImageError:
-        raise BadInput(f"not an image in a supported format ({', '.join(IMAGE_FORMATS)})", 415) from None
+    except UnidentifiedImageError as err:  # each BadInput keeps Pillow's error as its cause (what a warning names)
+        raise BadInput(f"not an image in a supported format ({', '.join(IMAGE_FORMATS)})", 415) from err
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise BadInput(str(err), 413) from None
+        raise BadInput(str(err), 413) from err
     except (OSError, SyntaxError, ValueError, EOFError) as err:  # truncated or corrupt data
-        raise BadInput(f"cannot decode the image: {err}", 422) from None
+        raise BadInput(f"cannot decode the image: {err}", 422) from err
 
 
 def _eight_bit(image: Image) -> Image:

@@ -121,6 +121,9 @@ class _Searcher(OptunaSearch):
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         value = (result or {}).get(self.metric) if isinstance(self.metric, str) else None
+        if trial_id in self._ot_trials and self._told_before(self._ot_trials[trial_id]):
+            self._completed_trials.add(trial_id)  # told before a kill that Ray's saved state did not see
+            return
         if error or trial_id in self._completed_trials or trial_id not in self._ot_trials or value is None:
             super().on_trial_complete(trial_id, None if error else result, error)
             return
@@ -135,6 +138,12 @@ class _Searcher(OptunaSearch):
             self._tell(ot_trial, state=state)  # PRUNED: valued at its last epoch
         self._completed_trials.add(trial_id)
         self._reported.pop(trial_id, None)
+
+    def _told_before(self, ot_trial: optuna.Trial) -> bool:
+        """Whether the study already holds this trial's end. A search killed after telling Optuna that a trial
+        ended, but before Ray saved its own state (every 10 s), runs that trial again when resumed; the study keeps
+        what it was told the first time."""
+        return self._ot_study._storage.get_trial(ot_trial._trial_id).state.is_finished()  # noqa: SLF001
 
     def _tell(self, ot_trial: optuna.Trial, value: float | None = None, **state: Any) -> None:
         """Tell Optuna, as Ray does: the trial's state is stored first, so a sampler's hook failing after it

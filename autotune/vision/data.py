@@ -131,7 +131,8 @@ def _decode_file(images: FileImages, i: int) -> np.ndarray:
             return decode_image(path, images.channels, images.size)
         return cache.pixels(images.slots[i], lambda: decode_image(path, images.channels, images.size))
     except Exception as err:  # PIL raises OSError, SyntaxError, ValueError... on a damaged file
-        raise UserError(f"cannot decode image {path} ({type(err).__name__}: {err}); remove or repair it") from None
+        cause = err.__cause__ or err  # Pillow's own error, under the conversion's BadInput
+        raise UserError(f"cannot decode image {path} ({type(cause).__name__}: {cause}); remove or repair it") from None
 
 
 class _Decoded(torch.utils.data.Dataset):

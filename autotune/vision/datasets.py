@@ -251,7 +251,7 @@ def image_folder(
             files.append(str(path))
             targets.append(index)
     if bad:
-        shown = ", ".join(f"{p.relative_to(folder)} ({type(e).__name__})" for p, e in bad[:3])
+        shown = ", ".join(f"{p.relative_to(folder)} ({_reason(e)})" for p, e in bad[:3])
         log.warning("image_folder: skipped %d of %d image files in %s that cannot be read: %s%s; remove or repair "
                     "them to silence this warning", len(bad), total, folder, shown, " ..." * (len(bad) > 3))
     present = set(targets)
@@ -267,6 +267,13 @@ def image_folder(
     else:
         x = torch.from_numpy(np.stack(pixels))
     return Images(x, y, classes, flip=flip, skipped=len(bad))
+
+
+def _reason(err: Exception) -> str:
+    """Why a file was skipped, in a word: Pillow's error type, or the conversion's own reason (an empty file)."""
+    if err.__cause__ is not None:
+        return type(err.__cause__).__name__
+    return str(err) if isinstance(err, UserError) else type(err).__name__
 
 
 def _identify(path: Path) -> None:

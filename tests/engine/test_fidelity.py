@@ -113,3 +113,19 @@ def test_hyperband_stops_trials_at_several_rungs_of_a_50_epoch_recipe(in_tmp):
     stopped = set(result.trials.loc[result.trials["stopped_early"], "epochs"])
     assert len(stopped & {1, 3, 9, 27}) >= 2, sorted(result.trials["epochs"])
     assert (result.trials["epochs"] == 50).any()
+
+
+def test_a_trial_the_study_already_holds_is_not_told_again(tmp_path):
+    """A search killed after telling Optuna a trial's end, before Ray saved its own state, runs that trial again
+    when resumed: its second end is not told (Optuna refuses to tell a finished trial twice, which failed it)."""
+    from autotune.engine.search import _searcher
+
+    space = autotune.load_space(toy_space("told", train="{epochs: 3}"))
+    searcher = _searcher(space, tmp_path, [])
+    searcher = getattr(searcher, "searcher", searcher)  # below the concurrency limiter
+    config = searcher.suggest("a")
+    assert config is not None
+    searcher._ot_study.tell(searcher._ot_trials["a"], 0.5)  # told before the kill
+    searcher.on_trial_complete("a", {"val_accuracy": 0.7, "training_iteration": 3})
+    [trial] = searcher._ot_study.trials
+    assert trial.state == optuna.trial.TrialState.COMPLETE and trial.value == 0.5

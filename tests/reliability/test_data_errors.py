@@ -46,7 +46,7 @@ def test_unreadable_images_are_skipped_counted_and_reported(folder, log_records)
     assert record.name == "autotune" and record.levelname == "WARNING"
     assert record.getMessage() == (
         f"image_folder: skipped 2 of 14 image files in {folder} that cannot be read: cat/empty.jpg "
-        "(UnidentifiedImageError), dog/broken.png (OSError); remove or repair them to silence this warning")
+        "(empty file), dog/broken.png (OSError); remove or repair them to silence this warning")
 
 
 def test_a_streamed_folder_checks_the_headers_only(folder, log_records):

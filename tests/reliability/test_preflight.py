@@ -47,7 +47,7 @@ def test_model_configs_follow_conditional_options():
                              "the searched option model='1'", "the searched option model[0].depth=3",
                              "the searched option model[1].width=8"]
     assert configs["the searched option model='1'"] == {"arch": "simple_cnn", "width": 4, "depth": None,
-                                                        "dropout": 0.0}
+                                                        "dropout": 0.0, "pretrained": False}
     assert configs["the searched option model[1].width=8"]["width"] == 8
 
 
