@@ -757,8 +757,8 @@ def _close_orphaned_trials(run_dir: Path, space: Space, grid: Any) -> None:
     """Close the study's trials left RUNNING (Optuna would wait for them forever). Ray does not tell the searcher
     about the trials running when the search ends (its epoch budget or stop target reached, a killed run not
     resumed): each is told here as `_Searcher` tells a trial, from its last result, COMPLETE if it ran its last
-    epoch, else PRUNED at the last epoch it reported (several objectives: FAIL). One that never reported, or whose
-    configuration another trial of the study was told for, is FAIL."""
+    epoch, else PRUNED at the last epoch it reported (several objectives: FAIL). One that never reported, whose
+    configuration another trial of the study was told for, or whose parameters were not all drawn, is FAIL."""
     storage = _study_storage(run_dir)
     try:
         study = optuna.load_study(study_name=space.name, storage=storage)
@@ -774,7 +774,10 @@ def _close_orphaned_trials(run_dir: Path, space: Space, grid: Any) -> None:
         metrics = {} if _params_key(trial.params) in told else last.get(_params_key(trial.params), {})
         epoch = int(metrics.get("training_iteration", 0) or 0)
         values = [metrics.get(name) for name in space.search.metric]
-        state = _ended_state(values, epoch, _epochs(space, trial.params))
+        try:
+            state = _ended_state(values, epoch, _epochs(space, trial.params))
+        except UserError:  # asked, but the run was killed before all its parameters were drawn: no configuration
+            state = optuna.trial.TrialState.FAIL
         if state == optuna.trial.TrialState.PRUNED and space.search.multi_objective:
             state = optuna.trial.TrialState.FAIL  # Optuna prunes single-objective trials only
         if state == optuna.trial.TrialState.PRUNED:

@@ -129,3 +129,17 @@ def test_a_trial_the_study_already_holds_is_not_told_again(tmp_path):
     searcher.on_trial_complete("a", {"val_accuracy": 0.7, "training_iteration": 3})
     [trial] = searcher._ot_study.trials
     assert trial.state == optuna.trial.TrialState.COMPLETE and trial.value == 0.5
+
+
+def test_a_trial_killed_before_all_its_parameters_were_drawn_is_closed_as_failed(tmp_path):
+    """A run killed while the sampler was drawing a trial's parameters leaves it RUNNING with some of them: the end
+    of the next run closes it as FAIL (it has no configuration to value), rather than failing on it."""
+    from autotune.engine.search import _close_orphaned_trials
+
+    space = autotune.load_space(toy_space("partial", train="{epochs: 3}"))
+    study = optuna.create_study(study_name=space.name, storage=f"sqlite:///{tmp_path / 'study.db'}",
+                                direction="maximize")
+    partial = study.ask()
+    partial.suggest_float("model.x", 0.0, 1.0)  # model.y never drawn
+    _close_orphaned_trials(tmp_path, space, grid=[])
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL]
