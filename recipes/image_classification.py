@@ -51,8 +51,9 @@ SCHEMA = Schema(
         test_fraction=Field(float, default=0.1, low=0.0, high=0.9,
                             help="share held out for the final test; ignored when the dataset has an official test set"),
         split_seed=Field(int, default=0, help="seed of the train/val/test split (keep it fixed during a search)"),
-        augment=Field(str, default="none", choices=("none", "light"),
-                      help="light: random crop with padding, plus horizontal flip where it keeps the label"),
+        augment=Field(str, default="none", choices=("none", "light", "resized_crop"),
+                      help="light: random crop with padding; resized_crop: random-resized crop (fine-tuning); "
+                           "each plus a horizontal flip where it keeps the label"),
         download=Field(bool, default=True, help="download mnist/fashion_mnist/cifar10 into root when missing"),
     ),
     model=Section(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -229,11 +230,15 @@ class Data:
 def prepare(
     x: torch.Tensor, data: Data, *, augment: str = "none", generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """uint8 images -> normalised float images, with light augmentation (random crop with padding, plus a
-    horizontal flip where the dataset allows it) done in batch on x's device, drawn from `generator`."""
+    """uint8 images -> normalised float images, augmented in batch on x's device, drawn from `generator`: `light`,
+    a random crop with padding; `resized_crop`, a random-resized crop (the usual fine-tuning augmentation); each
+    with a horizontal flip where the dataset allows it."""
     x = x.float().div_(255)
-    if augment == "light":
+    if augment == "resized_crop":
+        x = _random_resized_crop(x, generator)
+    elif augment == "light":
         x = _random_crop(x, max(1, x.shape[-1] // 8), generator)
+    if augment in ("light", "resized_crop"):
         if data.flip:
             flip = torch.rand(len(x), generator=generator).to(x.device) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
@@ -251,6 +256,24 @@ def _random_crop(x: torch.Tensor, pad: int, generator: torch.Generator | None) -
     cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]  # (n, 1, w)
     batch = torch.arange(n, device=x.device)[:, None, None]
     return padded[batch, :, rows, cols].permute(0, 3, 1, 2)  # (n, h, w, c) -> (n, c, h, w)
+
+
+def _random_resized_crop(x: torch.Tensor, generator: torch.Generator | None, scale: tuple[float, float] = (0.25, 1.0),
+                         ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> torch.Tensor:
+    """Each image cropped to a random area share in `scale` and aspect ratio in `ratio` (log-uniform), at a random
+    place, and resized back to its size (bilinear): torchvision's RandomResizedCrop, for the whole batch in one
+    `grid_sample`."""
+    n = len(x)
+    area = torch.empty(n).uniform_(*scale, generator=generator)
+    aspect = torch.exp(torch.empty(n).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator))
+    width, height = (area * aspect).sqrt().clamp(max=1.0), (area / aspect).sqrt().clamp(max=1.0)
+    left = (1 - width) * torch.rand(n, generator=generator)  # the crop's corner, as a share of the image
+    top = (1 - height) * torch.rand(n, generator=generator)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1] = width, height
+    theta[:, 0, 2], theta[:, 1, 2] = 2 * left + width - 1, 2 * top + height - 1  # the crop's centre in [-1, 1]
+    grid = torch.nn.functional.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def _make_split(x: Pixels, y: torch.Tensor, index: np.ndarray | None = None) -> Split:

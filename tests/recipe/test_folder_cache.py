@@ -96,3 +96,17 @@ def test_once_filled_the_cache_gives_the_batches_the_dataloader_gives(folder):
         assert [len(x) for x, _ in got] == [len(x) for x, _ in want] == ([16] * 3 + ([] if drop_last else [12]))
         for (x, y), (x_ref, y_ref) in zip(got, want):
             assert torch.equal(x, x_ref) and torch.equal(y, y_ref)
+
+
+def test_the_random_resized_crop_crops_and_resizes_each_image_of_the_batch():
+    from autotune.vision.data import _random_resized_crop
+
+    x = torch.arange(64, dtype=torch.float32).view(1, 1, 8, 8).repeat(6, 3, 1, 1)  # a ramp, row by row
+    out = _random_resized_crop(x, torch.Generator().manual_seed(0))
+    again = _random_resized_crop(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and torch.equal(out, again)  # seeded
+    assert all(not torch.equal(out[i], x[i]) for i in range(6))  # each image is a crop, blown up
+    assert len({round(float(out[i].std()), 3) for i in range(6)}) > 1  # of its own size
+    assert out.min() >= 0 and out.max() <= 63  # inside the image: no zero padding
+    whole = _random_resized_crop(x, None, scale=(1.0, 1.0), ratio=(1.0, 1.0))
+    torch.testing.assert_close(whole, x)  # the whole image, unchanged
