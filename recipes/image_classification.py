@@ -196,7 +196,7 @@ def lr_find(config: dict[str, Any], data: Data | None = None, *, start: float = 
     data = load_data(cfg_data) if data is None else data
     on_device = data.to(device)
     model = make_model(cfg_all["model"], data.input_shape, data.num_classes).to(device).train()
-    on_device = normalized_as(model, cfg_all["model"]["pretrained"], on_device)
+    data = normalized_as(model, cfg_all["model"]["pretrained"], data)  # what `prepare` normalises with
     if cfg["freeze_epochs"]:
         freeze_backbone(model, True)
     optimizer = make_optimizer(model, {**opt, "lr": start})
@@ -247,8 +247,7 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
     model = make_model(cfg_model, data.input_shape, data.num_classes)
     check_fits(model, data, cfg_model["arch"])
     model = model.to(device)
-    data = normalized_as(model, cfg_model["pretrained"], data)
-    on_device = normalized_as(model, cfg_model["pretrained"], on_device)
+    data = normalized_as(model, cfg_model["pretrained"], data)  # what `prepare` and the card normalise with
     weights = describe_weights(cfg_model["arch"], cfg_model["pretrained"])  # for the card: source and digest
     optimizer = make_optimizer(model, opt)
     drop_last = len(data.train) >= cfg["batch_size"]
