@@ -23,16 +23,21 @@ from ray import tune
 from autotune.engine.ray_internals import kv_delete, kv_get, kv_put
 from autotune.space.types import Space
 
-__all__ = ["BestSoFar", "CheckpointPolicy", "TrialCheckpoints", "rank"]
+__all__ = ["BestSoFar", "CheckpointPolicy", "TrialCheckpoints", "finite", "rank"]
 
 Rank = tuple[float, ...]
+
+
+def finite(value: Any) -> bool:
+    """Whether a reported metric is a finite number (not missing, NaN or infinite)."""
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def rank(metrics: Mapping[str, Any], names: Sequence[str], modes: Sequence[str]) -> Rank | None:
     """How good a result is, larger is better: each metric signed by its mode, compared in turn (the first
     metric first, ties broken by the next). None when a metric is missing or not finite."""
     values = [metrics.get(name) for name in names]
-    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+    if not all(map(finite, values)):
         return None
     return tuple(float(v) if mode == "max" else -float(v) for v, mode in zip(values, modes))
 

@@ -10,7 +10,6 @@ import copy
 import functools
 import json
 import logging
-import math
 import os
 import shutil
 import sqlite3
@@ -50,7 +49,7 @@ from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 
 from autotune.engine import warm_start  # noqa: E402
 from autotune.engine.hyperband import Hyperband  # noqa: E402
-from autotune.engine.checkpoints import BestSoFar, CheckpointPolicy, TrialCheckpoints, rank  # noqa: E402
+from autotune.engine.checkpoints import BestSoFar, CheckpointPolicy, TrialCheckpoints, finite, rank  # noqa: E402
 from autotune.engine.optuna_space import DefineByRun, make_sampler  # noqa: E402
 from autotune.engine.ray_internals import CsvLogger, JsonLogger, TensorBoardLogger  # noqa: E402
 
@@ -156,15 +155,10 @@ class _Searcher(OptunaSearch):
                 log.warning("telling Optuna the result of trial %s failed: %s", ot_trial.number, err)
 
 
-def _finite(value: Any) -> bool:
-    """Whether a reported metric is a finite number (not missing, NaN or infinite)."""
-    return isinstance(value, (int, float)) and math.isfinite(value)
-
-
 def _ended_state(values: list[Any], epoch: int, planned: int) -> optuna.trial.TrialState:
     """What Optuna is told of a trial that ended at `epoch` with `values`: FAIL without a finite value, COMPLETE
     when it ran its `planned` epochs, else PRUNED (stopped early)."""
-    if not epoch or not all(map(_finite, values)):
+    if not epoch or not all(map(finite, values)):
         return optuna.trial.TrialState.FAIL
     return optuna.trial.TrialState.COMPLETE if epoch >= planned else optuna.trial.TrialState.PRUNED
 
@@ -279,7 +273,7 @@ class _Progress(tune.Callback):
 
     def _best_of(self, trial: Any) -> float | None:
         value = (trial.metric_analysis.get(self.metric) or {}).get(self.mode)
-        return value if _finite(value) else None
+        return value if finite(value) else None
 
     def setup(self, **info: Any) -> None:  # also when a search is resumed (this object is then Ray's copy)
         self.started = self.shown_at = time.monotonic()
@@ -819,7 +813,7 @@ def trial_rows(grid: Any, space: Space) -> list[dict[str, Any]]:
         row["stopped_early"] = not result.error and row["epochs"] < planned
         for name, goal in zip(space.search.metric, space.search.mode):
             values = history[name].dropna() if history is not None and name in history else []
-            values = [v for v in values if _finite(v)]
+            values = [v for v in values if finite(v)]
             row[name] = (max(values) if goal == "max" else min(values)) if values else float("nan")
         row["seconds"] = float(metrics.get("time_total_s", 0.0) or 0.0)
         row["node_id"] = metrics.get("node_id", "")
