@@ -156,28 +156,38 @@ def current_card(space: Space) -> dict[str, Any] | None:
 
 
 class _DataLoads:
-    """The recipe's data, loaded once per distinct setting of the searched data keys that change what is loaded
-    (`keys`: e.g. `val_fraction`, an image folder's `image_size`; not the recipe's TRAINING_ONLY_DATA_KEYS)."""
+    """The recipe's data, loaded once per distinct data section the trials (or models) load: the searched data keys
+    that change what is loaded (`keys`: e.g. `val_fraction`, an image folder's `image_size`; not the recipe's
+    TRAINING_ONLY_DATA_KEYS), and what the recipe derives from the rest of a configuration (`data_for`)."""
 
     def __init__(self, space: Space, recipe: Any) -> None:
         self.recipe = recipe
-        self.base = space.config(space.defaults()[0]).get("data", {})
-        training_only = set(getattr(recipe, "TRAINING_ONLY_DATA_KEYS", ()))
-        self.keys = sorted(_searched_data_keys(space) - training_only)
+        self.defaults = space.config(space.defaults()[0])
+        self.base = self.defaults.get("data", {})
+        self.training_only = set(getattr(recipe, "TRAINING_ONLY_DATA_KEYS", ()))
+        self.keys = sorted(_searched_data_keys(space) - self.training_only)
         self._loaded: dict[str, Any] = {}
 
-    def settings(self, config: Mapping[str, Any] | None) -> dict[str, Any]:
-        """The searched loading keys' values in a resolved trial config (missing ones: the space's defaults)."""
+    def section(self, config: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The data section the resolved `config` loads (None: the space's defaults): the space's data settings
+        with that config's values of the searched loading keys, completed by the recipe."""
         data = (config or {}).get("data", {})
-        return {k: data.get(k, self.base.get(k)) for k in self.keys}
+        settings = {k: data.get(k, self.base.get(k)) for k in self.keys}
+        full = {**self.defaults, **(config or {}), "data": {**self.base, **settings}}
+        return recipes.data_section(self.recipe, full)
+
+    def differing(self, one: Mapping[str, Any] | None, other: Mapping[str, Any] | None) -> list[tuple[str, Any, Any]]:
+        """The loading keys whose values differ between two configs' data: (key, one's value, other's value)."""
+        a, b = self.section(one), self.section(other)
+        return [(k, a.get(k), b.get(k)) for k in sorted((set(a) | set(b)) - self.training_only) if a.get(k) != b.get(k)]
 
     def get(self, config: Mapping[str, Any] | None) -> Any:
-        """The data as the trial (or model) of the resolved `config` loaded it: the space's data settings with
-        that config's values of the searched loading keys (None: the space's defaults)."""
-        settings = self.settings(config)
-        key = json.dumps(settings, sort_keys=True, default=repr)
+        """The data as the trial (or model) of the resolved `config` loaded it (None: the space's defaults)."""
+        section = self.section(config)
+        key = json.dumps({k: v for k, v in section.items() if k not in self.training_only}, sort_keys=True,
+                         default=repr)
         if key not in self._loaded:
-            self._loaded[key] = self.recipe.load_data({**self.base, **settings})
+            self._loaded[key] = self.recipe.load_data(section)
         return self._loaded[key]
 
 
@@ -285,11 +295,10 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
         "versions": library_versions(),
     }
     current = current_card(space)
-    new, old = loads.settings(result.best_config), loads.settings(current.get("config") if current else None)
-    differing = [k for k in loads.keys if new[k] != old[k]]
+    differing = loads.differing(result.best_config, current.get("config") if current else None)
     current_data = loads.get(current.get("config")) if current and differing else data
     compared_on = "on the same test split" if not differing else "on the same test images, each model with its own " + (
-        ", ".join(f"data.{k} (new {new[k]!r}, current {old[k]!r})" for k in differing))
+        ", ".join(f"data.{k} (new {new!r}, current {old!r})" for k, new, old in differing))
     decision = export_model(
         Path(space.export.dir),
         write=lambda out: recipe.export(str(checkpoint_dir), data, str(out)),

@@ -3,7 +3,7 @@
 
     pixels = image_pixels("cat.jpg", (3, 32, 32))    # a file, its bytes or a PIL image -> uint8 (C, H, W)
     image = open_image(data)                         # bytes of a PNG/JPEG/...: checked, decoded, turned upright
-    pixels = to_pixels(image, model.input_shape)     # converted and resized as the model expects
+    pixels = to_pixels(image, model.input_shape, model.resize)  # converted, resized (and cropped) as in training
     records(model, [pixels], ["cat.png"], top_k=3)   # [{"file", "label", "probability", "top_k": [...]}]
 
 Inputs are checked before they are decoded (format, pixel count: no decompression bombs); a bad one raises
@@ -12,9 +12,11 @@ Inputs are checked before they are decoded (format, pixel count: no decompressio
 from __future__ import annotations
 
 import io
+import math
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,11 +28,36 @@ if TYPE_CHECKING:
 
     from autotune.vision.predictor import Predictor
 
-__all__ = ["BadInput", "IMAGE_FORMATS", "MAX_PIXELS", "image_pixels", "open_image", "to_pixels", "array_batch",
-           "records"]
+__all__ = ["BadInput", "IMAGE_FORMATS", "INTERPOLATIONS", "MAX_PIXELS", "Resize", "image_pixels", "open_image",
+           "to_pixels", "array_batch", "records"]
 
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")  # what Pillow may decode; nothing else is tried
 MAX_PIXELS = 4096 * 4096  # per image, checked on the header before decoding
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")  # Pillow's resampling filters
+
+
+@dataclass(frozen=True)
+class Resize:
+    """How an image of any size becomes the model's input size. `crop_pct` None (the default) resizes the whole
+    image to it; a share in (0, 1] resizes the shorter side to size / crop_pct and cuts out the centre, as timm's
+    evaluation transform does (a pretrained model's data config gives both). The model card records it."""
+
+    interpolation: str = "bilinear"
+    crop_pct: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.interpolation not in INTERPOLATIONS:
+            raise UserError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {self.interpolation!r}")
+        if self.crop_pct is not None and not 0 < self.crop_pct <= 1:
+            raise UserError(f"crop_pct must be a share in (0, 1] (or null: no crop), got {self.crop_pct!r}")
+
+    @classmethod
+    def of(cls, card: Mapping[str, Any]) -> Resize:
+        """The resize a model card records (cards without one: the default)."""
+        return cls(**card.get("resize", {}))
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class BadInput(UserError):
@@ -41,8 +68,8 @@ class BadInput(UserError):
         self.status = status
 
 
-def image_pixels(source: str | os.PathLike[str] | bytes | Image, input_shape: Sequence[int], *,
-                 max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+def image_pixels(source: str | os.PathLike[str] | bytes | Image, input_shape: Sequence[int],
+                 resize: Resize = Resize(), *, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """An image file (its path or its bytes) or a PIL image as the uint8 (C, H, W) array a model of `input_shape`
     takes: decoded (`open_image`), turned upright by its EXIF orientation, converted and resized (`to_pixels`).
     Training, `predict`, `serve` and `load_model().predict` all convert images here, so they agree."""
@@ -55,7 +82,7 @@ def image_pixels(source: str | os.PathLike[str] | bytes | Image, input_shape: Se
         from PIL import ImageOps
 
         image = ImageOps.exif_transpose(source)  # a PIL image opened from a file still holds its orientation
-    return to_pixels(image, input_shape)
+    return to_pixels(image, input_shape, resize)
 
 
 def open_image(data: bytes, *, max_pixels: int | None = MAX_PIXELS) -> Image:
@@ -96,17 +123,39 @@ def _eight_bit(image: Image) -> Image:
     return PILImage.fromarray(np.clip(np.rint(array), 0, 255).astype(np.uint8), mode="L")
 
 
-def to_pixels(image: Image, input_shape: Sequence[int]) -> np.ndarray:
+def to_pixels(image: Image, input_shape: Sequence[int], resize: Resize = Resize()) -> np.ndarray:
     """An image of any size and mode as the uint8 (C, H, W) array the model takes: grey or RGB (alpha dropped),
-    resized (bilinear, as the image datasets are) to the model's input size."""
+    resized to the model's input size as `resize` says."""
     from PIL import Image as PILImage
 
     channels, height, width = input_shape
     image = _eight_bit(image).convert("L" if channels == 1 else "RGB")
-    if image.size != (width, height):
-        image = image.resize((width, height), PILImage.Resampling.BILINEAR)
+    method = PILImage.Resampling[resize.interpolation.upper()]
+    if resize.crop_pct is None:
+        if image.size != (width, height):
+            image = image.resize((width, height), method)
+    else:
+        image = _center_crop(image.resize(_scaled(image.size, (height, width), resize.crop_pct), method),
+                             (height, width))
     array = np.asarray(image, dtype=np.uint8)
     return array[None].copy() if channels == 1 else array.transpose(2, 0, 1).copy()
+
+
+def _scaled(size: tuple[int, int], target: tuple[int, int], crop_pct: float) -> tuple[int, int]:
+    """The (width, height) an image of `size` is resized to before its centre is cut to `target` (H, W): torchvision's
+    Resize as timm builds it (the shorter side to floor(side / crop_pct) for a square target; else both sides)."""
+    height, width = (math.floor(side / crop_pct) for side in target)
+    if height != width:
+        return width, height
+    w, h = size
+    return (height, int(height * h / w)) if w <= h else (int(height * w / h), height)
+
+
+def _center_crop(image: Image, target: tuple[int, int]) -> Image:
+    """The centre `target` (H, W) of an image at least that large (torchvision's CenterCrop rounding)."""
+    height, width = target
+    top, left = int(round((image.height - height) / 2.0)), int(round((image.width - width) / 2.0))
+    return image.crop((left, top, left + width, top + height))
 
 
 def array_batch(array: Any, input_shape: Sequence[int]) -> np.ndarray:

@@ -113,7 +113,7 @@ def create_app(
         images = []
         for name, data in named:
             try:
-                images.append(image_pixels(data, predictor.input_shape, max_pixels=max_pixels))
+                images.append(image_pixels(data, predictor.input_shape, predictor.resize, max_pixels=max_pixels))
             except BadInput as err:
                 raise HTTPException(err.status, f"{name}: {err}") from None
         return records(predictor, images, [name for name, _ in named], top_k)

@@ -22,7 +22,10 @@ Optionally `dry_run(config, data)`: builds the model and runs one forward pass, 
 fit the data is reported before the search starts (`autotune.preflight`). Optionally `lr_find(config, data, *,
 start, end, steps) -> autotune.vision.lr_find.Sweep`: the learning-rate range test of `autotune lr-find`.
 Optionally `TRAINING_ONLY_DATA_KEYS`: data keys that `load_data` ignores, so searching them still shares one
-load of the data. Searching any other `data.` key makes each trial load its own data.
+load of the data. Searching any other `data.` key makes each trial load its own data. Optionally
+`data_for(config) -> dict`: the data section a configuration loads, where it depends on more than `config["data"]`
+(the image recipe fills an image folder's size and resizing from a pretrained model's data config); `train` and
+`evaluate` load their own data when the `data` they are given was loaded with other settings.
 
 Recipes never import ray. A `recipe:` in a space is a name of a module here, or a path to a `.py` file.
 """
@@ -46,7 +49,7 @@ from typing import Any, TypeAlias
 from autotune.errors import UnknownNameError, UserError
 from autotune.registry import close_matches
 
-__all__ = ["Checkpoint", "Report", "available", "load", "load_schema", "written"]
+__all__ = ["Checkpoint", "Report", "available", "data_section", "load", "load_schema", "written"]
 
 Checkpoint: TypeAlias = "Callable[[str], None] | str | os.PathLike[str] | None"  # save(directory), a folder, or none
 Report: TypeAlias = "Callable[[dict[str, float], Checkpoint], None]"  # report(metrics, checkpoint), once per epoch
@@ -55,6 +58,12 @@ _REQUIRED = ("SCHEMA", "load_data", "train", "evaluate", "export")
 # modules a recipe's SCHEMA may need that `load_schema` imports itself (the space language, the rule of
 # model.pretrained and the standard library: none of them imports torch)
 _LIGHT_MODULES = ("autotune.space", "autotune.errors", "autotune.vision.pretrained")
+
+
+def data_section(recipe: ModuleType, config: dict[str, Any]) -> dict[str, Any]:
+    """The data section `recipe.load_data` takes for `config`: its `data_for(config)`, else `config["data"]`."""
+    data_for = getattr(recipe, "data_for", None)
+    return data_for(config) if data_for is not None else config.get("data", {})
 
 
 @contextmanager

@@ -11,6 +11,7 @@ and augmentation happen there too, in batch (airbench style: no DataLoader, no p
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import time
 import warnings
@@ -29,8 +30,9 @@ from autotune.vision.lr_find import Sweep, range_test
 from autotune.vision.models import build
 from autotune.vision.nets import Normalized
 from autotune.vision.pretrained import check_value as check_pretrained
+from autotune.vision.pretrained import data_config, normalization
 from autotune.vision.pretrained import describe as describe_weights
-from autotune.vision.pretrained import normalization
+from autotune.registry import get as registered
 from autotune.vision.optimizers import build as build_optimizer
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -104,10 +106,39 @@ def with_defaults(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
 TRAINING_ONLY_DATA_KEYS = ("augment",)
 
 
+def data_for(config: dict[str, Any]) -> dict[str, Any]:
+    """The data section a configuration loads: a pretrained model's own preprocessing (timm's data config: input
+    size, interpolation, centre crop) fills the keys of it that an image folder takes and the space leaves out."""
+    config = with_defaults(config)
+    data, model = config["data"], config["model"]
+    if model["pretrained"] is False:
+        return data
+    takes = inspect.signature(registered("dataset", data["dataset"])).parameters
+    if "crop_pct" not in takes:  # a dataset of fixed-size tensors: nothing to resize
+        return data
+    return {**{k: v for k, v in data_config(model["arch"]).items() if k in takes}, **data}
+
+
 def load_data(data: dict[str, Any]) -> Data:
     """Load and split the dataset once (the engine calls this once per node and passes `data=` to each trial)."""
-    data = with_defaults({"data": data})["data"]
-    return load(**{k: v for k, v in data.items() if k not in TRAINING_ONLY_DATA_KEYS})
+    settings = _load_settings(data)
+    return dataclasses.replace(load(**settings), settings=settings)
+
+
+def _load_settings(data: dict[str, Any]) -> dict[str, Any]:
+    """The data keys that decide what `load_data` returns, defaults filled in."""
+    return {k: v for k, v in with_defaults({"data": data})["data"].items() if k not in TRAINING_ONLY_DATA_KEYS}
+
+
+def _data_of(config: dict[str, Any], data: Data | None) -> Data:
+    """The data `config` trains on: `data` (the engine loads the default configuration's once per node), unless
+    it was loaded with other values of the keys `data_for` derives (another pretrained model's resize)."""
+    section = data_for(config)
+    given = with_defaults(config)["data"]
+    derived = {k: v for k, v in section.items() if k not in given}
+    if data is not None and (not data.settings or all(data.settings.get(k) == v for k, v in derived.items())):
+        return data
+    return load_data(section)
 
 
 # ----------------------------------------------------------------------------------------------------- model
@@ -193,7 +224,7 @@ def lr_find(config: dict[str, Any], data: Data | None = None, *, start: float = 
     cfg, opt, cfg_data = cfg_all["train"], cfg_all["optimizer"], cfg_all["data"]
     device = pick_device(cfg["device"])
     torch.manual_seed(cfg["seed"])
-    data = load_data(cfg_data) if data is None else data
+    data = _data_of(cfg_all, data)
     on_device = data.to(device)
     model = make_model(cfg_all["model"], data.input_shape, data.num_classes).to(device).train()
     data = normalized_as(model, cfg_all["model"]["pretrained"], data)  # what `prepare` normalises with
@@ -239,15 +270,15 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
     cfg_data, cfg_model, opt, cfg = config["data"], config["model"], config["optimizer"], config["train"]
     device = pick_device(cfg["device"])
     torch.manual_seed(cfg["seed"])
-    data = load_data(cfg_data) if data is None else data
+    data = _data_of(config, data)
     if len(data.val) == 0:
         raise UserError(f"data.val_fraction={cfg_data['val_fraction']} leaves no validation samples")
     on_device = data.to(device)  # in-memory splits move once; streamed ones stay on the CPU
 
     model = make_model(cfg_model, data.input_shape, data.num_classes)
+    data = normalized_as(model, cfg_model["pretrained"], data)  # what `prepare` and the card normalise with
     check_fits(model, data, cfg_model["arch"])
     model = model.to(device)
-    data = normalized_as(model, cfg_model["pretrained"], data)  # what `prepare` and the card normalise with
     weights = describe_weights(cfg_model["arch"], cfg_model["pretrained"])  # for the card: source and digest
     optimizer = make_optimizer(model, opt)
     drop_last = len(data.train) >= cfg["batch_size"]
@@ -354,8 +385,9 @@ def _evaluate_split(model: torch.nn.Module, split: Split, data: Data, device: to
 
 
 def _data_card(data: Data) -> dict[str, Any]:
-    return {"labels": list(data.labels), "input_shape": list(data.input_shape), "mean": list(data.mean),
-            "std": list(data.std), "data_fingerprint": data.fingerprint, "dataset": data.name}
+    return {"labels": list(data.labels), "input_shape": list(data.input_shape), "resize": data.resize.as_dict(),
+            "mean": list(data.mean), "std": list(data.std), "data_fingerprint": data.fingerprint,
+            "dataset": data.name}
 
 
 def _load_state(checkpoint: str) -> dict[str, Any]:
@@ -387,7 +419,7 @@ def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
         loss, accuracy = _evaluate_split(model, data.test.to(device), data, device, None, normalize=False)
         return {"test_accuracy": accuracy, "test_loss": loss}
     state = _load_state(checkpoint)
-    data = load_data(state["config"]["data"]) if data is None else data
+    data = _data_of(state["config"], data)
     _check_same_data(state, data)
     card = state["data"]  # normalised as in training (a pretrained model's own mean and std)
     data = dataclasses.replace(data, mean=tuple(card["mean"]), std=tuple(card["std"]))

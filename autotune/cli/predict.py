@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                 rows = records(model, batch, [str(path)] * len(batch), top_k)
                 emit([{**row, "index": i} for i, row in enumerate(rows)] if len(rows) > 1 else rows)
             else:
-                pending.append((str(path), image_pixels(path, model.input_shape)))
+                pending.append((str(path), image_pixels(path, model.input_shape, model.resize)))
         except (BadInput, OSError, ValueError) as err:  # unreadable file, not an image, bad .npy
             failed += 1
             reason = err.strerror if isinstance(err, OSError) and err.strerror else err

@@ -44,9 +44,9 @@ def add_parser(subparsers: Any) -> None:
 
 def train_one(recipe: ModuleType, config: dict[str, Any], out: str | None = None) -> dict[str, float]:
     """Train `config` with `recipe`, printing each epoch; returns the test metrics (and exports into `out`)."""
-    from autotune.recipes import written
+    from autotune.recipes import data_section, written
 
-    data = recipe.load_data(config.get("data", {}))
+    data = recipe.load_data(data_section(recipe, config))
     print(f"data: {data.name}, {len(data.train)} train / {len(data.val)} val / {len(data.test)} test, "
           f"input {tuple(data.input_shape)}, {len(data.labels)} classes", flush=True)
     keep = Path(tempfile.mkdtemp(prefix="autotune-train-"))

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from autotune.errors import AutotuneError, UserError
+from autotune.inference import Resize
 from autotune.registry import get
 from autotune.vision._calls import failure, unknown_arguments
 
@@ -31,12 +32,12 @@ if TYPE_CHECKING:
 __all__ = ["Images", "FileImages", "TensorSplit", "FileSplit", "Data", "load", "prepare", "decode_image"]
 
 
-def decode_image(path: str | Path, channels: int, size: int) -> np.ndarray:
+def decode_image(path: str | Path, channels: int, size: int, resize: Resize = Resize()) -> np.ndarray:
     """One image file as a uint8 (C, size, size) array, converted as every exported model's input is
-    (`autotune.inference.image_pixels`: upright by its EXIF orientation, L or RGB, resized)."""
+    (`autotune.inference.image_pixels`: upright by its EXIF orientation, L or RGB, resized as `resize` says)."""
     from autotune.inference import image_pixels
 
-    return image_pixels(path, (channels, size, size), max_pixels=None)
+    return image_pixels(path, (channels, size, size), resize, max_pixels=None)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class FileImages:
     files: tuple[str, ...]
     channels: int
     size: int
+    resize: Resize = Resize()
     workers: int = 2
     cache_key: str | None = None
     slots: tuple[int, ...] = ()
@@ -83,6 +85,7 @@ class Images:
     flip: bool = False
     test: tuple[Pixels, torch.Tensor] | None = None
     skipped: int = 0  # files that could not be read and were left out (with a warning)
+    resize: Resize = Resize()  # how image files were brought to the input size (the card records it)
 
 
 @dataclass
@@ -129,8 +132,8 @@ def _decode_file(images: FileImages, i: int) -> np.ndarray:
     try:
         cache = images.cache()
         if cache is None:
-            return decode_image(path, images.channels, images.size)
-        return cache.pixels(images.slots[i], lambda: decode_image(path, images.channels, images.size))
+            return decode_image(path, images.channels, images.size, images.resize)
+        return cache.pixels(images.slots[i], lambda: decode_image(path, images.channels, images.size, images.resize))
     except Exception as err:  # PIL raises OSError, SyntaxError, ValueError... on a damaged file
         cause = err.__cause__ or err  # Pillow's own error, under the conversion's BadInput
         raise UserError(f"cannot decode image {path} ({type(cause).__name__}: {cause}); remove or repair it") from None
@@ -216,6 +219,8 @@ class Data:
     flip: bool = False
     fingerprint: str = field(default="")
     skipped: int = 0  # unreadable files left out of the dataset
+    resize: Resize = Resize()  # how image files were brought to input_shape: predict and serve do the same
+    settings: dict[str, Any] = field(default_factory=dict)  # the data section it was loaded with (its recipe's)
 
     @property
     def num_classes(self) -> int:
@@ -349,6 +354,8 @@ def load(
     for split in (train, val, test):
         split.digest(sha)
     sha.update("\n".join(images.labels).encode())
+    if images.resize != Resize():
+        sha.update(repr(images.resize).encode())
     mean, std = _mean_std(train)
     return Data(
         name=dataset,
@@ -362,6 +369,7 @@ def load(
         flip=images.flip,
         fingerprint=sha.hexdigest(),
         skipped=images.skipped,
+        resize=images.resize,
     )
 
 

@@ -210,10 +210,12 @@ def idx(root: str) -> Images:
 @register("dataset")
 def image_folder(
     root: str, image_size: int = 32, channels: int = 3, flip: bool = True, memory_limit_mb: float = 1024,
-    workers: int = 2, cache: bool = True,
+    workers: int = 2, cache: bool = True, interpolation: str = "bilinear", crop_pct: float | None = None,
 ) -> Images:
     """One sub-folder of ROOT per class (hidden ones, like .ipynb_checkpoints, are ignored). Images are converted
-    to `channels` (1 or 3) and resized to `image_size` squared; up to `memory_limit_mb` of pixels they are decoded
+    to `channels` (1 or 3) and resized to `image_size` squared with `interpolation`: whole (`crop_pct` null), or
+    the shorter side to image_size / crop_pct and the centre cut out (timm's evaluation transform; a pretrained
+    model's data config sets both, `autotune.vision.pretrained.data_config`); up to `memory_limit_mb` of pixels they are decoded
     once into memory, above that they stream through a DataLoader with `workers` processes: with `cache`, each
     image is decoded once per node into a memory-mapped file that every trial reads (autotune's cache folder,
     `images/`; the pixels' size on disk), else at every read. Files that cannot be read as images are left out
@@ -221,6 +223,7 @@ def image_folder(
     import numpy as np
     import torch
 
+    from autotune.inference import Resize
     from autotune.vision.data import FileImages, Images, decode_image
     from autotune.vision.folder_cache import FolderCache
 
@@ -229,6 +232,10 @@ def image_folder(
         raise UserError(f"image_folder channels must be 1 or 3, got {channels}")
     if image_size < 1:
         raise UserError(f"image_folder image_size must be >= 1, got {image_size}")
+    try:
+        resize = Resize(interpolation, crop_pct)
+    except UserError as err:
+        raise UserError(f"image_folder {err}") from None
     classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
     if len(classes) < 2:
         raise UserError(f"image_folder data.root {str(folder)!r} holds {len(classes)} class sub-folder"
@@ -242,7 +249,7 @@ def image_folder(
     for index, paths in enumerate(found):
         for path in paths:
             try:  # streamed: only check that PIL knows the file as an image; in memory: decode it now
-                decoded = _identify(path) if stream else decode_image(path, channels, image_size)
+                decoded = _identify(path) if stream else decode_image(path, channels, image_size, resize)
             except Exception as err:  # PIL raises OSError, SyntaxError, ValueError... on a damaged file
                 bad.append((path, err))
                 continue
@@ -262,11 +269,11 @@ def image_folder(
                         f"({', '.join(sorted(IMAGE_SUFFIXES))}): add images or remove the folder")
     y = torch.tensor(targets, dtype=torch.int64)
     if stream:
-        key = FolderCache.key_of(files, channels, image_size) if cache else None
-        x = FileImages(tuple(files), channels, image_size, workers, key, tuple(range(len(files))), len(files))
+        key = FolderCache.key_of(files, channels, image_size, resize) if cache else None
+        x = FileImages(tuple(files), channels, image_size, resize, workers, key, tuple(range(len(files))), len(files))
     else:
         x = torch.from_numpy(np.stack(pixels))
-    return Images(x, y, classes, flip=flip, skipped=len(bad))
+    return Images(x, y, classes, flip=flip, skipped=len(bad), resize=resize)
 
 
 def _reason(err: Exception) -> str:

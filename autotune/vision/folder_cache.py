@@ -16,14 +16,14 @@ import fcntl
 import hashlib
 import os
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from autotune.cache import cache_dir
+from autotune.inference import Resize
 
 __all__ = ["FolderCache"]
 
@@ -46,10 +46,10 @@ class FolderCache:
         self._fd = os.open(self.done_path, os.O_RDWR)
 
     @staticmethod
-    def key_of(files: Sequence[str], channels: int, size: int) -> str:
-        """The cache key of `files` at `channels` x `size` x `size`: their paths, sizes and modification times (a
-        changed or replaced file gives a new key, so a stale image is never read)."""
-        sha = hashlib.sha256(f"{channels}x{size}\n".encode())
+    def key_of(files: Sequence[str], channels: int, size: int, resize: Resize = Resize()) -> str:
+        """The cache key of `files` at `channels` x `size` x `size`, resized as `resize` says: their paths, sizes
+        and modification times (a changed or replaced file gives a new key, so a stale image is never read)."""
+        sha = hashlib.sha256(f"{channels}x{size}\n{resize!r}\n".encode())
         for path in files:
             stat = os.stat(path)
             sha.update(f"{os.path.abspath(path)}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())

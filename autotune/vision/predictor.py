@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from autotune.errors import UserError
-from autotune.inference import image_pixels
+from autotune.inference import Resize, image_pixels
 
 __all__ = ["Predictor", "Predictions", "load_model"]
 
@@ -40,6 +40,7 @@ class Predictor:
         self.card = card
         self.labels: list[str] = list(card["labels"])
         self.input_shape: tuple[int, int, int] = tuple(card["input_shape"])  # type: ignore[assignment]
+        self.resize = Resize.of(card)  # how training brought images to input_shape
 
     def predict(self, images: Any, batch_size: int = 256) -> Predictions:
         """Predict a batch (or one image): numpy arrays (uint8 0-255 or float 0-1) of the input size, or PIL
@@ -58,7 +59,7 @@ class Predictor:
         if _is_image(images):
             images = [images]
         if isinstance(images, Sequence) and images and _is_image(images[0]):
-            images = [image_pixels(image, shape) for image in images]
+            images = [image_pixels(image, shape, self.resize) for image in images]
         array = np.asarray(images)
         if array.ndim == 2:  # one grey image
             array = array[None, None]

@@ -17,7 +17,8 @@ from typing import Any
 
 from autotune.errors import UserError
 
-__all__ = ["WEIGHT_SUFFIXES", "cached", "check_value", "create_kwargs", "describe", "load_error", "normalization"]
+__all__ = ["WEIGHT_SUFFIXES", "cached", "check_value", "create_kwargs", "data_config", "describe", "load_error",
+           "normalization"]
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 Pretrained = bool | str
@@ -146,3 +147,19 @@ def normalization(model: Any, channels: int) -> tuple[tuple[float, ...], tuple[f
     if channels != len(mean):
         mean, std = (sum(mean) / len(mean),) * channels, (sum(std) / len(std),) * channels
     return mean, std
+
+
+def data_config(arch: str) -> dict[str, Any]:
+    """How images are prepared for `arch`'s pretrained weights, from timm's `resolve_data_config` of its pretrained
+    configuration: the image folder keys `image_size`, `interpolation` and `crop_pct`. Empty for a name timm
+    holds no pretrained configuration of (a model of the project's own, say)."""
+    from timm.data import resolve_data_config
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(arch)
+    if cfg is None:
+        return {}
+    resolved = resolve_data_config(pretrained_cfg=cfg.to_dict())
+    centre = resolved.get("crop_mode", "center") == "center"  # timm's other modes squash the image first
+    return {"image_size": int(resolved["input_size"][-1]), "interpolation": resolved["interpolation"],
+            "crop_pct": float(resolved["crop_pct"]) if centre else None}

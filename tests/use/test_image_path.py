@@ -1,5 +1,6 @@
 """One image path: the same files give the same model input, and so the same probabilities, through training's
-loader (in memory and streamed), `autotune predict`, `autotune serve` and `autotune.load_model(...).predict`."""
+loader (in memory and streamed), `autotune predict`, `autotune serve` and `autotune.load_model(...).predict`; for
+the default resize, and for a pretrained model's (bicubic, the centre cut out) that the model card records."""
 from __future__ import annotations
 
 import io
@@ -74,13 +75,23 @@ def files(folder) -> list[Path]:
     return [p for label in LABELS for p in sorted((folder / label).iterdir())]
 
 
+RESIZES = {"default": {}, "pretrained": {"interpolation": "bicubic", "crop_pct": 0.875}}
+
+
+@pytest.fixture(scope="module", params=sorted(RESIZES))
+def resize(request) -> dict:
+    """image_folder's resize keys, as a model card records them (a card without any: the default)."""
+    return RESIZES[request.param]
+
+
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
+def model_dir(tmp_path_factory, resize) -> Path:
     folder = tmp_path_factory.mktemp("probe_model")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated; exported models still use it
         torch.jit.script(Probe().eval()).save(str(folder / "model.pt"))
-    (folder / "model.json").write_text(json.dumps({"name": "probe", "labels": LABELS, "input_shape": [3, SIZE, SIZE]}))
+    card = {"name": "probe", "labels": LABELS, "input_shape": [3, SIZE, SIZE]}
+    (folder / "model.json").write_text(json.dumps({**card, **({"resize": resize} if resize else {})}))
     return folder
 
 
@@ -90,9 +101,9 @@ def _probabilities(model_dir: Path, pixels: np.ndarray | torch.Tensor) -> np.nda
 
 
 @pytest.fixture(scope="module")
-def trained_on(folder, files, model_dir) -> np.ndarray:
+def trained_on(folder, files, model_dir, resize) -> np.ndarray:
     """The probabilities of the pixels training's loader makes of the folder, in memory."""
-    images = image_folder(str(folder), image_size=SIZE, channels=3)
+    images = image_folder(str(folder), image_size=SIZE, channels=3, **resize)
     assert not isinstance(images.x, FileImages) and len(images.x) == len(files) == 21
     return _probabilities(model_dir, images.x)
 
@@ -104,8 +115,8 @@ def test_the_fixture_files_are_as_users_have_them(files):
         assert deep.mode.startswith("I") and np.asarray(deep).max() > 255
 
 
-def test_streamed_training_batches_are_the_in_memory_pixels(folder, model_dir, trained_on):
-    images = image_folder(str(folder), image_size=SIZE, channels=3, memory_limit_mb=0, workers=1)
+def test_streamed_training_batches_are_the_in_memory_pixels(folder, model_dir, trained_on, resize):
+    images = image_folder(str(folder), image_size=SIZE, channels=3, memory_limit_mb=0, workers=1, **resize)
     assert isinstance(images.x, FileImages)
     pixels = torch.cat([x for x, _ in FileSplit(images.x, images.y).batches(8)])
     np.testing.assert_allclose(_probabilities(model_dir, pixels), trained_on, atol=1e-5)
@@ -145,8 +156,8 @@ def test_serve_gives_the_training_probabilities(files, model_dir, trained_on, tm
 
 
 def test_a_second_conversion_would_be_seen(files, model_dir, trained_on):
-    """The comparison can fail: the conversion load_model used before (Pillow's default bicubic resize, no EXIF
-    orientation) moves the probabilities of these files by far more than 1e-5."""
+    """The comparison can fail: the conversion load_model used before (Pillow's default bicubic resize of the whole
+    image, no EXIF orientation) moves the probabilities of these files by far more than 1e-5."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         other = np.stack([np.asarray(Image.open(f).convert("RGB").resize((SIZE, SIZE))).transpose(2, 0, 1)
