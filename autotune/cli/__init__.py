@@ -20,6 +20,7 @@ COMMANDS = {
     "predict": "predict",
     "serve": "serve",
     "report": "report",
+    "dashboard": "dashboard",
 }
 
 DESCRIPTION = """\
@@ -33,6 +34,7 @@ examples:
   autotune predict models/digits seven.png            label images with the exported model
   autotune serve models/digits                        an HTTP service: POST /predict, GET /health, GET /model
   autotune report runs/digits                         an HTML report of the search and the best model
+  autotune dashboard runs/digits                      browse the search's Optuna study in optuna-dashboard
   autotune ls models                                  list registered models
 """
 

@@ -5,6 +5,8 @@
     study.parameters["optimizer.lr"]  # ParamRange(kind="float", low=0.001, high=0.1, log=True)
     study.complete                   # one dict of sampled values per complete trial
     param_importances(study, ["optimizer.lr", "model.width"], objective=0)   # {"optimizer.lr": 0.8, ...}
+    study_runs("runs")               # the run folders holding a study.db, the most recently written first
+    storage, name, trials = open_storage(Path("runs/digits/study.db"), "digits")   # for optuna-dashboard
 
 Only this module (with the rest of `autotune.engine`) imports Optuna.
 """
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ParamRange", "StudyData", "open_study", "read_study", "param_importances"]
+__all__ = ["ParamRange", "StudyData", "open_storage", "open_study", "param_importances", "read_study", "study_runs"]
 
 log = logging.getLogger("autotune")
 
@@ -76,6 +78,24 @@ def open_study(db: Path, name: str) -> Any:
         raise LookupError(str(err).strip("'\"")) from None
     except Exception as err:  # not an Optuna SQLite file: sqlalchemy's DatabaseError, Optuna's schema RuntimeError
         raise LookupError(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
+
+
+def study_runs(folder: str | Path) -> list[Path]:
+    """The run folders holding a study.db (finished or still running): `folder` itself when it holds one, else
+    the folders in it that do (a storage folder such as runs/), the most recently written study first."""
+    path = Path(folder).expanduser()
+    if (path / "study.db").is_file():
+        return [path]
+    runs = [d for d in (path.iterdir() if path.is_dir() else ()) if (d / "study.db").is_file()]
+    return sorted(runs, key=lambda d: ((d / "study.db").stat().st_mtime, d.name), reverse=True)
+
+
+def open_storage(db: Path, name: str) -> tuple[Any, str, int]:
+    """The Optuna storage of the existing SQLite file `db`, to hand to a viewer such as optuna-dashboard, with the
+    name and number of trials of its study named `name` (or the only one). Raises LookupError as `open_study`."""
+    study = open_study(db, name)
+    storage = _optuna().storages.RDBStorage(f"sqlite:///{db}", skip_table_creation=True)
+    return storage, study.study_name, len(study.get_trials(deepcopy=False))
 
 
 def read_study(db: str | Path, name: str) -> StudyData | None:
