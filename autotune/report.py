@@ -1,5 +1,6 @@
-"""`autotune report RUN_DIR`: one HTML page about a finished search and its best model, with its figures as
-PNG files beside it and embedded in it (the page stands alone).
+"""`autotune report RUN_DIR`: one HTML page about a finished search and its best model, with interactive plotly
+charts (plotly.js inline, once: the page stands alone and opens offline), and each figure also as a PNG file beside
+it (for CI artefacts and tickets).
 
     page = write_report("runs/digits")          # runs/digits/report/report.html, history.png, ...
 
@@ -11,8 +12,12 @@ confusion matrix, the accuracy per class, misclassified images, and the class di
 It reads RUN_DIR/trials.csv, summary.json, study.db (the Optuna study, through `autotune.engine.study`) and
 trial_*/progress.csv; the model section loads the model this run exported (never another run's model that has
 since taken the canonical place) and, through the recipe, the data named in its card. `autotune report runs/`
-reports the newest run of a storage folder (`find_run`). Figures are drawn with matplotlib's object API (Agg
-canvas), so no display and no global backend change are needed.
+reports the newest run of a storage folder (`find_run`).
+
+Each chart has two drawings: `*_chart` builds the plotly figure the page shows (hover names the trial and its
+parameters; parallel coordinates and importance are Optuna's, through `autotune.engine.study`), `*_figure` the PNG,
+drawn with matplotlib's object API (Agg canvas, so no display and no global backend change are needed). Per-class
+accuracy, misclassified images and the class distribution are PNGs only, embedded in the page.
 """
 from __future__ import annotations
 
@@ -27,19 +32,24 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import LogLocator, MaxNLocator
+from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
 
-from autotune.engine.study import ParamRange, StudyData, param_importances, read_study
+from autotune.engine.study import ParamRange, StudyData, param_importances, parallel_coordinate_figure, read_study
+from autotune.engine.study import importance_figure as study_importance_figure
 from autotune.errors import UserError
 
 __all__ = ["FIGURES", "Run", "find_run", "load_run", "write_report"]
 
 BLUE, ORANGE, RED, GREY = "#1f77b4", "#ff7f0e", "#d62728", "#9a9a9a"
+IMPORTANCE = "importance (the parameters' shares add up to 1)"
 MIN_TRIALS_FOR_IMPORTANCE = 3
 MISCLASSIFIED_SHOWN = 24
 # what Ray adds to each reported result: bookkeeping, not metrics
@@ -75,7 +85,8 @@ class Run:
 class Section:
     title: str
     text: str  # HTML
-    figure: str | None = None  # PNG file name in the output folder
+    figure: str | None = None  # PNG file name in the output folder: linked below `chart`, else embedded
+    chart: str = ""  # HTML of the interactive plotly chart
 
 
 class _Skip(Exception):
@@ -194,10 +205,9 @@ def _wrap(name: str, width: int = 14) -> str:
     return f"{head}.\n{tail}" if dot and len(name) > width else name
 
 
-def _log_if_wide(values: pd.Series, set_scale: Any) -> None:
-    """A log scale for positive values spanning more than two decades (e.g. parameter counts)."""
-    if len(values) and values.min() > 0 and values.max() / values.min() > 100:
-        set_scale("log")
+def _is_wide(values: pd.Series) -> bool:
+    """Whether positive values span more than two decades (e.g. parameter counts): drawn on a log scale."""
+    return bool(len(values) and values.min() > 0 and values.max() / values.min() > 100)
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -216,6 +226,45 @@ def _best_trial_id(run: Run) -> str | None:
     return run.summary.get("best_trial_id") or run.card.get("trial_id")
 
 
+def _stopped(trials: pd.DataFrame) -> pd.Series:
+    """Whether the scheduler stopped each trial early."""
+    return trials.get("stopped_early", pd.Series(False, index=trials.index)).fillna(False).astype(bool)
+
+
+def _trial_hover(run: Run) -> pd.Series:
+    """The hover text of each trial (indexed like `run.trials`): its id, the epochs it ran and its sampled values."""
+    texts = {}
+    for (index, row), stopped in zip(run.trials.iterrows(), _stopped(run.trials)):
+        lines = [f"<b>trial {html.escape(str(row['trial_id']))}</b>: {_fmt(row.get('epochs', '?'))} epochs"
+                 + (", stopped early" if stopped else "")]
+        lines += [f"{html.escape(c.removeprefix('p:'))} = {html.escape(_fmt(row[c]))}" for c in run.params
+                  if pd.notna(row[c])]
+        texts[index] = "<br>".join(lines)
+    return pd.Series(texts, dtype=str)
+
+
+def _history_title(trials: pd.DataFrame, metric: str) -> str:
+    failed = int((trials["status"] == "ERROR").sum())
+    return f"{metric} per trial" + (f" ({failed} failed, not shown)" if failed else "")
+
+
+def _best_so_far(values: pd.Series, mode: str) -> pd.Series:
+    return values.cummax() if mode == "max" else values.cummin()
+
+
+def _curve_metrics(run: Run) -> list[str]:
+    """The metrics of the learning curves: the objective, and a loss beside it when the trials reported one."""
+    metrics = [run.metric[0]] + [m for m in ("val_loss", "train_loss") if m != run.metric[0]][:1]
+    metrics = [m for m in metrics if any(m in h for h in run.histories.values())]
+    if not metrics:
+        raise _Skip("no trial reported a metric per epoch (no progress.csv in the trial folders)")
+    return metrics
+
+
+def _stopped_ids(run: Run) -> set[str]:
+    return set(run.trials["trial_id"].astype(str)[_stopped(run.trials)])
+
+
 # ------------------------------------------------------------------------------------------------ figures
 def history_figure(run: Run) -> Figure:
     """Each trial's best value in the order the trials started, and the best so far."""
@@ -224,18 +273,17 @@ def history_figure(run: Run) -> Figure:
     for ax, metric, mode in zip(figure.subplots(len(run.metric), 1, squeeze=False)[:, 0], run.metric, run.mode):
         values = pd.to_numeric(trials[metric], errors="coerce")
         number = np.arange(1, len(trials) + 1)
-        stopped = trials.get("stopped_early", pd.Series(False, index=trials.index)).astype(bool)
+        stopped = _stopped(trials)
         full = values.notna() & ~stopped
         ax.scatter(number[full], values[full], color=BLUE, s=28, zorder=3, label="ran every epoch")
         if stopped.any():
             ax.scatter(number[stopped], values[stopped], color=GREY, marker="v", s=28, zorder=3,
                        label="stopped early by the scheduler")
-        best = values.cummax() if mode == "max" else values.cummin()
-        ax.step(number, best, where="post", color=ORANGE, linewidth=2, label="best so far")
-        _log_if_wide(values.dropna(), ax.set_yscale)
-        failed = int((trials["status"] == "ERROR").sum())
-        title = f"{metric} per trial" + (f" ({failed} failed, not shown)" if failed else "")
-        ax.set(xlabel="trial (in the order they started)", ylabel=f"{metric} ({mode})", title=title)
+        ax.step(number, _best_so_far(values, mode), where="post", color=ORANGE, linewidth=2, label="best so far")
+        if _is_wide(values.dropna()):
+            ax.set_yscale("log")
+        ax.set(xlabel="trial (in the order they started)", ylabel=f"{metric} ({mode})",
+               title=_history_title(trials, metric))
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
     figure.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8)
@@ -244,11 +292,8 @@ def history_figure(run: Run) -> Figure:
 
 def curves_figure(run: Run) -> Figure:
     """The per-epoch curve of every trial; an x where the scheduler stopped a trial; the best trial in orange."""
-    metrics = [run.metric[0]] + [m for m in ("val_loss", "train_loss") if m != run.metric[0]][:1]
-    metrics = [m for m in metrics if any(m in h for h in run.histories.values())]
-    if not metrics:
-        raise _Skip("no trial reported a metric per epoch (no progress.csv in the trial folders)")
-    stopped = dict(zip(run.trials["trial_id"].astype(str), run.trials.get("stopped_early", False)))
+    metrics = _curve_metrics(run)
+    stopped = _stopped_ids(run)
     best = _best_trial_id(run)
     figure = _figure(6.2 * len(metrics), 4.2)
     for ax, metric in zip(figure.subplots(1, len(metrics), squeeze=False)[0], metrics):
@@ -259,14 +304,14 @@ def curves_figure(run: Run) -> Figure:
             is_best = trial_id == best
             ax.plot(x, y, color=ORANGE if is_best else BLUE, alpha=1.0 if is_best else 0.45,
                     linewidth=2.5 if is_best else 1.0, zorder=4 if is_best else 2, marker="." if len(x) < 30 else None)
-            if bool(stopped.get(trial_id)):
+            if trial_id in stopped:
                 ax.plot(x.iloc[-1], y.iloc[-1], "x", color=RED, markersize=7, markeredgewidth=2, zorder=5)
         ax.set(xlabel="epoch", ylabel=metric, title=f"{metric} per epoch, every trial")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
     handles = [Line2D([], [], color=BLUE, alpha=0.6, label="a trial"),
                Line2D([], [], color=ORANGE, linewidth=2.5, label=f"best trial ({best})")]
-    if any(bool(s) for s in stopped.values()):
+    if stopped:
         handles.append(Line2D([], [], color=RED, marker="x", linestyle="", markeredgewidth=2,
                               label="stopped early by the scheduler"))
     figure.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8)
@@ -410,8 +455,9 @@ def _colormap(name: str) -> Any:
     return colormaps[name]
 
 
-def importance_figure(run: Run) -> tuple[Figure, str]:
-    """Optuna's parameter importance for each objective, and a note on what it leaves out."""
+def _importance_params(run: Run) -> tuple[list[str], str]:
+    """The parameters whose importance can be told (sampled by every complete trial, with more than one value),
+    and a note on the trials it comes from and the parameters it leaves out."""
     if run.study is None:
         raise _Skip("no Optuna study (study.db) in the run folder")
     complete = run.study.complete
@@ -423,48 +469,182 @@ def importance_figure(run: Run) -> tuple[Figure, str]:
     varied = {p for p in everywhere if len({repr(t[p]) for t in complete}) > 1}
     if not varied:
         raise _Skip("no parameter took more than one value in every complete trial")
-    results = [(metric, param_importances(run.study, sorted(varied), objective=index))
+    note = f"From {len(complete)} complete trials: with few trials these are rough."
+    if conditional:
+        note += (" Left out, because not every trial sampled them (conditional parameters): "
+                 + ", ".join(conditional) + ".")
+    return sorted(varied), note
+
+
+def importance_figure(run: Run) -> tuple[Figure, str]:
+    """Optuna's parameter importance for each objective, and a note on what it leaves out."""
+    params, note = _importance_params(run)
+    results = [(metric, param_importances(run.study, params, objective=index))
                for index, metric in enumerate(run.metric)]
-    figure = _figure(5.2 * len(results), 0.45 * len(varied) + 1.6)
+    figure = _figure(5.2 * len(results), 0.45 * len(params) + 1.6)
     for ax, (metric, importances) in zip(figure.subplots(1, len(results), squeeze=False)[0], results):
         names = list(importances)[::-1]
         values = [importances[n] for n in names]
         ax.barh(names, values, color=BLUE)
         for y, v in enumerate(values):
             ax.text(v, y, f" {v:.2f}", va="center", fontsize=8)
-        ax.set(xlabel="importance (share of the variance explained)", title=f"for {metric}", xlim=(0, 1.12))
+        ax.set(xlabel=IMPORTANCE, title=f"for {metric}", xlim=(0, 1.12))
         ax.grid(axis="x", alpha=0.3)
-    note = f"From {len(complete)} complete trials: with few trials these are rough."
-    if conditional:
-        note += (" Left out, because not every trial sampled them (conditional parameters): "
-                 + ", ".join(conditional) + ".")
     return figure, note
+
+
+@dataclass
+class _Pareto:
+    trials: pd.DataFrame  # the trials that reported the first metric
+    x: pd.Series  # their first objective
+    y: pd.Series  # and their second
+    on_front: np.ndarray  # whether each is on the Pareto front (summary.json)
+    exported: pd.Series  # whether each is the trial the run exported
+
+
+def _pareto(run: Run) -> _Pareto:
+    trials = _finished(run)
+    front_ids = {str(p.get("trial_id")) for p in run.summary.get("pareto") or []}
+    return _Pareto(trials, pd.to_numeric(trials[run.metric[0]], errors="coerce"),
+                   pd.to_numeric(trials[run.metric[1]], errors="coerce"),
+                   trials["trial_id"].astype(str).isin(front_ids).to_numpy(),
+                   trials["trial_id"].astype(str) == str(_best_trial_id(run)))
 
 
 def pareto_figure(run: Run) -> Figure:
     """Every trial on the first two objectives; the Pareto front joined; the exported model circled."""
-    trials = _finished(run)
-    x_name, y_name = run.metric[:2]
-    x = pd.to_numeric(trials[x_name], errors="coerce")
-    y = pd.to_numeric(trials[y_name], errors="coerce")
-    front_ids = {str(p.get("trial_id")) for p in run.summary.get("pareto") or []}
-    on_front = trials["trial_id"].astype(str).isin(front_ids).to_numpy()
+    p, (x_name, y_name) = _pareto(run), run.metric[:2]
     figure = _figure(6.5, 4.5)
     ax = figure.subplots()
-    ax.scatter(x[~on_front], y[~on_front], color=GREY, s=30, label="a trial")
-    order = np.argsort(x[on_front].to_numpy())
-    ax.plot(x[on_front].to_numpy()[order], y[on_front].to_numpy()[order], "o-", color=ORANGE, markersize=7,
-            label="Pareto front")
-    best = trials["trial_id"].astype(str) == str(_best_trial_id(run))
-    ax.scatter(x[best], y[best], s=180, facecolors="none", edgecolors=RED, linewidths=2,
+    ax.scatter(p.x[~p.on_front], p.y[~p.on_front], color=GREY, s=30, label="a trial")
+    order = np.argsort(p.x[p.on_front].to_numpy())
+    ax.plot(p.x[p.on_front].to_numpy()[order], p.y[p.on_front].to_numpy()[order], "o-", color=ORANGE,
+            markersize=7, label="Pareto front")
+    ax.scatter(p.x[p.exported], p.y[p.exported], s=180, facecolors="none", edgecolors=RED, linewidths=2,
                label=f"exported (the best {x_name} on the front)")
-    _log_if_wide(x, ax.set_xscale)
-    _log_if_wide(y, ax.set_yscale)
+    if _is_wide(p.x):
+        ax.set_xscale("log")
+    if _is_wide(p.y):
+        ax.set_yscale("log")
     ax.set(xlabel=f"{x_name} ({run.mode[0]})", ylabel=f"{y_name} ({run.mode[1]})",
            title="trade-off between the objectives")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return figure
+
+
+# ------------------------------------------------------------------------------------- interactive charts
+def _styled(figure: go.Figure, title: str | None, height: int) -> go.Figure:
+    """The look every chart of the page shares; `title` None for a chart whose subplots have titles."""
+    figure.update_layout(title={"text": title, "x": 0.02, "y": 0.99, "yanchor": "top"}, height=height,
+                         template="plotly_white", margin={"l": 60, "r": 30, "t": 80, "b": 50},
+                         legend={"orientation": "h", "x": 0, "y": -0.15, "yanchor": "top"})
+    return figure
+
+
+def _hovered(label: str) -> str:
+    """A hover template: the point's trial (its hover text), then `label` (plotly's %{...} placeholders)."""
+    return "%{hovertext}<br>" + label + "<extra></extra>"
+
+
+def history_chart(run: Run) -> go.Figure:
+    """`history_figure`, interactive: hover names each trial and its parameters."""
+    trials = run.trials.reset_index(drop=True)
+    hover = _trial_hover(run).reset_index(drop=True)
+    number = np.arange(1, len(trials) + 1)
+    stopped = _stopped(trials)
+    figure = make_subplots(rows=len(run.metric), cols=1, shared_xaxes=True, vertical_spacing=0.12,
+                           subplot_titles=[_history_title(trials, m) for m in run.metric])
+    for row, (metric, mode) in enumerate(zip(run.metric, run.mode), 1):
+        values = pd.to_numeric(trials[metric], errors="coerce")
+        groups = [(values.notna() & ~stopped, "ran every epoch", {"color": BLUE, "size": 8}),
+                  (stopped, "stopped early by the scheduler", {"color": GREY, "size": 9, "symbol": "triangle-down"})]
+        for shown, name, marker in (group for group in groups if group[0].any()):
+            figure.add_trace(go.Scatter(x=number[shown], y=values[shown], hovertext=hover[shown], mode="markers",
+                                        marker=marker, name=name, legendgroup=name, showlegend=row == 1,
+                                        hovertemplate=_hovered(f"{metric}: %{{y:.4g}}")), row=row, col=1)
+        figure.add_trace(go.Scatter(x=number, y=_best_so_far(values, mode), mode="lines", name="best so far",
+                                    line={"color": ORANGE, "width": 2, "shape": "hv"}, legendgroup="best",
+                                    showlegend=row == 1, hovertemplate=f"best {metric} so far: %{{y:.4g}}"),
+                         row=row, col=1)
+        figure.update_yaxes(title_text=f"{metric} ({mode})", type="log" if _is_wide(values.dropna()) else None,
+                            row=row, col=1)
+    figure.update_xaxes(title_text="trial (in the order they started)", row=len(run.metric), col=1)
+    return _styled(figure, None, 140 + 300 * len(run.metric))
+
+
+def curves_chart(run: Run) -> go.Figure:
+    """`curves_figure`, interactive: one line per trial (hover: the trial, its parameters, the epoch's value)."""
+    metrics = _curve_metrics(run)
+    stopped = _stopped_ids(run)
+    best = _best_trial_id(run)
+    hover = dict(zip(run.trials["trial_id"].astype(str), _trial_hover(run)))
+    figure = make_subplots(rows=1, cols=len(metrics), subplot_titles=[f"{m} per epoch, every trial" for m in metrics])
+    for col, metric in enumerate(metrics, 1):
+        ends = []
+        for trial_id, history in sorted(run.histories.items(), key=lambda item: item[0] == best):  # the best on top
+            if metric not in history or history.empty:
+                continue
+            is_best = trial_id == best
+            text = hover.get(trial_id, f"trial {html.escape(trial_id)}")
+            figure.add_trace(go.Scatter(
+                x=history["epoch"], y=history[metric], hovertext=[text] * len(history),
+                mode="lines+markers" if len(history) < 30 else "lines", opacity=1.0 if is_best else 0.5,
+                line={"color": ORANGE if is_best else BLUE, "width": 3 if is_best else 1.2}, marker={"size": 5},
+                name=f"best trial ({best})" if is_best else f"trial {trial_id}", showlegend=is_best and col == 1,
+                hovertemplate=_hovered(f"epoch %{{x}}: {metric} %{{y:.4g}}")), row=1, col=col)
+            if trial_id in stopped:
+                ends.append((history["epoch"].iloc[-1], history[metric].iloc[-1], text))
+        if ends:
+            x, y, text = zip(*ends)
+            figure.add_trace(go.Scatter(x=x, y=y, hovertext=text, mode="markers", showlegend=col == 1,
+                                        marker={"symbol": "x", "color": RED, "size": 10},
+                                        name="stopped early by the scheduler", legendgroup="stopped",
+                                        hovertemplate=_hovered(f"stopped at epoch %{{x}}: {metric} %{{y:.4g}}")),
+                             row=1, col=col)
+        figure.update_yaxes(title_text=metric, row=1, col=col)
+        figure.update_xaxes(title_text="epoch", row=1, col=col)
+    return _styled(figure, None, 480)
+
+
+def parallel_chart(run: Run) -> go.Figure:
+    """Optuna's parallel coordinates of the trials complete in the study (one objective: those that ran every
+    epoch; the engine tells Optuna a trial stopped early is PRUNED)."""
+    if run.study is None:
+        raise _Skip("no Optuna study (study.db) in the run folder")
+    if not run.study.complete:
+        raise _Skip("no trial is complete in the Optuna study (none ran every epoch)")
+    figure = parallel_coordinate_figure(run.study, run.metric)
+    return _styled(figure, f"parameters of the {len(run.study.complete)} complete trials against "
+                           + " and ".join(run.metric), 480)
+
+
+def importance_chart(run: Run) -> go.Figure:
+    """Optuna's parameter importance, one group of bars per objective."""
+    params, _ = _importance_params(run)
+    figure = study_importance_figure(run.study, params, run.metric)
+    figure.update_layout(barmode="group", xaxis_title=IMPORTANCE, yaxis_title=None)
+    return _styled(figure, "for " + ", ".join(run.metric), 180 + 40 * len(params) * len(run.metric))
+
+
+def pareto_chart(run: Run) -> go.Figure:
+    """`pareto_figure`, interactive: hover names each trial and its parameters."""
+    p, (x_name, y_name) = _pareto(run), run.metric[:2]
+    hover = _trial_hover(run)[p.trials.index]
+    front = np.flatnonzero(p.on_front)[np.argsort(p.x[p.on_front].to_numpy())]  # joined from left to right
+    point = _hovered(f"{x_name} %{{x:.4g}}, {y_name} %{{y:.4g}}")
+    figure = go.Figure([
+        go.Scatter(x=p.x[~p.on_front], y=p.y[~p.on_front], hovertext=hover[~p.on_front], mode="markers",
+                   marker={"color": GREY, "size": 8}, name="a trial", hovertemplate=point),
+        go.Scatter(x=p.x.iloc[front], y=p.y.iloc[front], hovertext=hover.iloc[front], mode="lines+markers",
+                   line={"color": ORANGE}, marker={"size": 9}, name="Pareto front", hovertemplate=point),
+        go.Scatter(x=p.x[p.exported], y=p.y[p.exported], hovertext=hover[p.exported], mode="markers",
+                   marker={"symbol": "circle-open", "color": RED, "size": 20, "line": {"width": 2}},
+                   name=f"exported (the best {x_name} on the front)", hovertemplate=point),
+    ])
+    figure.update_xaxes(title_text=f"{x_name} ({run.mode[0]})", type="log" if _is_wide(p.x) else None)
+    figure.update_yaxes(title_text=f"{y_name} ({run.mode[1]})", type="log" if _is_wide(p.y) else None)
+    return _styled(figure, "trade-off between the objectives", 480)
 
 
 # ------------------------------------------------------------------------------------------- best model
@@ -509,11 +689,17 @@ def evaluate_model(run: Run) -> _Evaluation:
                        result.probabilities.max(axis=1), note)
 
 
-def confusion_figure(ev: _Evaluation) -> Figure:
+def _confusion(ev: _Evaluation) -> tuple[np.ndarray, np.ndarray]:
+    """The confusion matrix (true class x predicted class) as counts, and as the share of each true class."""
     k = len(ev.labels)
     matrix = np.zeros((k, k), dtype=int)
     np.add.at(matrix, (ev.truth, ev.predicted), 1)
-    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    return matrix, matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+
+
+def confusion_figure(ev: _Evaluation) -> Figure:
+    k = len(ev.labels)
+    matrix, share = _confusion(ev)
     size = min(14.0, 2.5 + 0.4 * k)
     figure = _figure(size + 1.2, size)
     ax = figure.subplots()
@@ -531,6 +717,21 @@ def confusion_figure(ev: _Evaluation) -> Figure:
     ax.set(xlabel="predicted", ylabel="true", title=f"confusion matrix, {len(ev.truth)} test images")
     figure.colorbar(shown, ax=ax, label="share of the true class", fraction=0.046)
     return figure
+
+
+def confusion_chart(ev: _Evaluation) -> go.Figure:
+    """`confusion_figure`, interactive: hover gives the true and predicted class, the count and the share."""
+    k = len(ev.labels)
+    matrix, share = _confusion(ev)
+    labels = [str(label) for label in ev.labels]
+    figure = go.Figure(go.Heatmap(
+        z=share, x=labels, y=labels, customdata=matrix, text=np.where(matrix > 0, matrix, "").astype(str),
+        texttemplate="%{text}" if k <= 25 else None, colorscale="Blues", zmin=0, zmax=1,
+        colorbar={"title": {"text": "share of the true class", "side": "right"}},
+        hovertemplate="true %{y}, predicted %{x}: %{customdata} images (%{z:.0%} of the true class)<extra></extra>"))
+    figure.update_xaxes(title_text="predicted", type="category", constrain="domain")
+    figure.update_yaxes(title_text="true", type="category", autorange="reversed", scaleanchor="x")
+    return _styled(figure, f"confusion matrix, {len(ev.truth)} test images", min(900, 220 + 32 * k))
 
 
 def per_class_figure(ev: _Evaluation) -> Figure:
@@ -646,24 +847,42 @@ border-bottom:1px solid #eee} table.wide{display:block;overflow-x:auto}
 """
 
 
+CHART_CONFIG = {"displaylogo": False}
+CHART_HELP = ("Charts: hover a point for its trial and values; drag to zoom, double-click to zoom out; click a legend "
+              "entry to hide it. Each chart's PNG is linked below it.")
+
+
+def _chart_html(figure: go.Figure, div_id: str) -> str:
+    """The chart's <div> and the script that draws it (plotly.js itself is in the page's head, once)."""
+    return figure.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=CHART_CONFIG,
+                          default_height=f"{figure.layout.height}px")
+
+
+def _shown(section: Section, out: Path) -> str:
+    """The section's interactive chart with a link to its PNG, else its PNG embedded (the page stands alone)."""
+    if not section.figure:
+        return ""
+    name = html.escape(section.figure)
+    if section.chart:
+        return f"{section.chart}<p class='png'>PNG: <a href='{name}'>{name}</a></p>"
+    data = base64.b64encode((out / section.figure).read_bytes()).decode()
+    return (f"<p><a href='{name}'><img alt='{html.escape(section.title)}' "
+            f"src='data:image/png;base64,{data}'></a></p>")
+
+
 def _page(run: Run, sections: list[Section], out: Path) -> str:
-    parts = []
-    for number, section in enumerate(sections, 1):
-        anchor = f"s{number}"
-        figure = ""
-        if section.figure:
-            data = base64.b64encode((out / section.figure).read_bytes()).decode()
-            figure = (f"<p><a href='{html.escape(section.figure)}'><img alt='{html.escape(section.title)}' "
-                      f"src='data:image/png;base64,{data}'></a></p>")
-        parts.append(f"<section id='{anchor}'><h2>{html.escape(section.title)}</h2>{section.text}{figure}</section>")
+    parts = [f"<section id='s{number}'><h2>{html.escape(section.title)}</h2>{section.text}{_shown(section, out)}"
+             "</section>" for number, section in enumerate(sections, 1)]
     nav = " ".join(f"<a href='#s{i}'>{html.escape(s.title)}</a>" for i, s in enumerate(sections, 1))
+    charts = any(s.chart for s in sections)
+    plotly = f"<script>{get_plotlyjs()}</script>" if charts else ""
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     model = f", model {html.escape(str(run.model_dir))}" if run.model_dir else ""
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>autotune report: {html.escape(run.name)}</title><style>{CSS}</style></head><body>"
+            f"<title>autotune report: {html.escape(run.name)}</title><style>{CSS}</style>{plotly}</head><body>"
             f"<h1>autotune report: {html.escape(run.name)}</h1>"
             f"<p class='meta'>run {html.escape(str(run.path.resolve()))}{model}; written {created}</p>"
-            f"<nav>{nav}</nav>{''.join(parts)}</body></html>\n")
+            f"<nav>{nav}</nav>{f'<p class=meta>{CHART_HELP}</p>' if charts else ''}{''.join(parts)}</body></html>\n")
 
 
 def _note(text: str) -> str:
@@ -679,7 +898,9 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         (out / name).unlink(missing_ok=True)
     sections = [summary_section(run)]
 
-    def add(title: str, caption: str, draw: Any, *args: Any, png: str) -> None:
+    def add(title: str, caption: str, draw: Any, *args: Any, png: str, chart: Any = None) -> None:
+        """A section: the PNG drawn by `draw`, and the interactive chart drawn by `chart` (the PNG alone when
+        there is none, or when it cannot be drawn)."""
         try:
             drawn = draw(*args)
         except _Skip as why:
@@ -687,24 +908,34 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
             return
         figure, extra = drawn if isinstance(drawn, tuple) else (drawn, "")
         figure.savefig(out / png)
-        sections.append(Section(title, f"<p>{html.escape(caption + (' ' + extra if extra else ''))}</p>", png))
+        text = f"<p>{html.escape(caption + (' ' + extra if extra else ''))}</p>"
+        shown = ""
+        if chart is not None:
+            try:
+                shown = _chart_html(chart(*args), f"chart-{png.removesuffix('.png')}")
+            except _Skip as why:
+                text += _note(f"No interactive chart: {why}. The PNG instead.")
+        sections.append(Section(title, text, png, shown))
 
     add("Optimisation history", "Each trial's best value of the objective, in the order the trials started; "
-        "the line is the best value so far.", history_figure, run, png="history.png")
-    add("Learning curves", "Every trial's validation curve per epoch. A red x marks a trial the scheduler stopped "
-        "early (ASHA compares trials at the same epoch and stops the weaker ones).", curves_figure, run,
-        png="learning_curves.png")
-    add("Parallel coordinates", "Each line is a trial, through the value it sampled for each parameter (axes "
-        "scaled from the lowest to the highest value of the search range), ending at its objective; colour = the "
-        "objective. 'n/a': the trial did not sample that parameter (a conditional one). Lines through the same "
-        "choice are spread a little around it; trials with the same values everywhere share one thicker line, "
-        "labelled with their count.", parallel_figure, run,
-        png="parallel_coordinates.png")
-    add("Parameter importance", "How much of the objective's variation each parameter explains (Optuna's "
-        "get_param_importances).", importance_figure, run, png="importance.png")
+        "the line is the best value so far.", history_figure, run, png="history.png", chart=history_chart)
+    add("Learning curves", "Every trial's validation curve per epoch: a trial the scheduler stopped early ends "
+        "sooner, at a red x (ASHA compares trials at the same epoch and stops the weaker ones).", curves_figure, run,
+        png="learning_curves.png", chart=curves_chart)
+    add("Parallel coordinates", "Each line is a trial, through the value it sampled for each parameter, ending at "
+        "its objective; colour = the objective. The interactive chart is Optuna's, of the trials complete in the "
+        "study: with one objective, those that ran every epoch (one stopped early holds the value of an earlier "
+        "epoch); with several, one axis per objective, coloured by Pareto rank. parallel_coordinates.png draws "
+        "every trial that reported, on axes scaled from the lowest to the highest value of the search range: 'n/a' "
+        "where a trial did not sample a parameter (a conditional one); lines through the same choice spread a "
+        "little around it; trials with the same values everywhere on one thicker line, labelled with their count.",
+        parallel_figure, run, png="parallel_coordinates.png", chart=parallel_chart)
+    add("Parameter importance", "How much each parameter decides whether a trial reaches the best values of the "
+        "objective (Optuna's get_param_importances, with its default evaluator).", importance_figure, run,
+        png="importance.png", chart=importance_chart)
     if len(run.metric) > 1:
         add("Pareto front", "Every trial on the first two objectives; the Pareto front joins the trials no other "
-            "trial beats on both.", pareto_figure, run, png="pareto.png")
+            "trial beats on both.", pareto_figure, run, png="pareto.png", chart=pareto_chart)
     try:
         evaluation = evaluate_model(run)
     except _Skip as why:
@@ -713,7 +944,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         if evaluation.note:
             sections.append(Section("Best model", _note(evaluation.note)))
         add("Confusion matrix", f"The exported model ({run.model_dir}) on the held-out test split: counts, coloured "
-            "by the share of each true class.", confusion_figure, evaluation, png="confusion_matrix.png")
+            "by the share of each true class.", confusion_figure, evaluation, png="confusion_matrix.png",
+            chart=confusion_chart)
         add("Accuracy per class", "The share of each class's test images labelled correctly.", per_class_figure,
             evaluation, png="per_class_accuracy.png")
         add("Misclassified test images", "True and predicted label, with the model's confidence in its answer.",

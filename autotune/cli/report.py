@@ -1,4 +1,4 @@
-"""`autotune report RUN_DIR`: an HTML report (with PNGs) of a finished search and the model it exported."""
+"""`autotune report RUN_DIR`: an interactive HTML report (with PNGs) of a finished search and the model it exported."""
 from __future__ import annotations
 
 import argparse
@@ -11,19 +11,20 @@ examples:
   autotune report runs/                              the newest run in the storage folder (e.g. a retrain's
                                                      runs/digits-data-<fingerprint>/); the others are listed
 
-The page shows the optimisation history, every trial's learning curve (marking where the scheduler stopped
-it), parallel coordinates, Optuna's parameter importance, the Pareto front of a multi-objective search, and
-for the exported model, on the held-out test split: a confusion matrix, the accuracy per class, misclassified
-images and the class distribution of each split. The figures are PNG files beside report.html and are also
-embedded in it, so the HTML file alone can be mailed or archived. The model section loads the data named in
-the model's card; when it cannot (data gone, no network), the page says so and shows the rest.
+The page shows interactive charts (hover a point for its trial and parameters, drag to zoom) of the
+optimisation history, every trial's learning curve (marking where the scheduler stopped it), parallel
+coordinates, Optuna's parameter importance, the Pareto front of a multi-objective search, and for the exported
+model, on the held-out test split, a confusion matrix; then the accuracy per class, misclassified images and the
+class distribution of each split. plotly.js is inline in report.html, so the HTML file alone opens offline and
+can be mailed or archived. Every figure is also a PNG file beside report.html. The model section loads the data
+named in the model's card; when it cannot (data gone, no network), the page says so and shows the rest.
 """
 
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "report", help="an HTML report of a search and its best model", epilog=EPILOG,
-        description="Write an HTML report (plus PNGs) about a finished search and the model it exported.",
+        "report", help="an interactive HTML report of a search and its best model", epilog=EPILOG,
+        description="Write an interactive HTML report (plus PNGs) about a finished search and the model it exported.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("run_dir", metavar="RUN_DIR",

@@ -7,6 +7,8 @@
     param_importances(study, ["optimizer.lr", "model.width"], objective=0)   # {"optimizer.lr": 0.8, ...}
     study_runs("runs")               # the run folders holding a study.db, the most recently written first
     storage, name, trials = open_storage(Path("runs/digits/study.db"), "digits")   # for optuna-dashboard
+    parallel_coordinate_figure(study, ["val_accuracy"])      # Optuna's plotly figures, for `autotune report`
+    importance_figure(study, ["optimizer.lr", "model.width"], ["val_accuracy"])
 
 Only this module (with the rest of `autotune.engine`) imports Optuna.
 """
@@ -14,12 +16,13 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ParamRange", "StudyData", "open_storage", "open_study", "param_importances", "read_study", "study_runs"]
+__all__ = ["ParamRange", "StudyData", "importance_figure", "open_storage", "open_study", "param_importances",
+           "parallel_coordinate_figure", "read_study", "study_runs"]
 
 log = logging.getLogger("autotune")
 
@@ -119,6 +122,13 @@ def read_study(db: str | Path, name: str) -> StudyData | None:
     return StudyData(storage, study.study_name, directions, parameters, complete)
 
 
+def _minimised(study: Any, objective: int) -> Callable[[Any], float]:
+    """Objective number `objective` of the Optuna study as a value to minimise: Optuna's default importance
+    evaluator (PED-ANOVA) takes the low values of a given target for the good ones, whatever the direction."""
+    sign = -1.0 if study.directions[objective] == _optuna().study.StudyDirection.MAXIMIZE else 1.0
+    return lambda trial: sign * trial.values[objective]
+
+
 def param_importances(study: StudyData, params: Sequence[str], objective: int = 0) -> dict[str, float]:
     """Optuna's importance of each of `params` for objective number `objective`, most important first."""
     optuna = _optuna()
@@ -126,5 +136,36 @@ def param_importances(study: StudyData, params: Sequence[str], objective: int = 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # experimental-feature and single-value warnings: the report explains
         found = optuna.importance.get_param_importances(loaded, params=list(params),
-                                                        target=lambda t: t.values[objective])
+                                                        target=_minimised(loaded, objective))
     return {key: float(value) for key, value in found.items()}
+
+
+def _named(study: StudyData, metrics: Sequence[str]) -> Any:
+    """An in-memory copy of the study's complete trials, its objectives named `metrics` (Optuna's figures label
+    them so); the run's study.db is only read."""
+    optuna, loaded = _optuna(), _load(study.storage, study.name)
+    copy = optuna.create_study(directions=loaded.directions)
+    copy.set_metric_names(list(metrics))
+    copy.add_trials(loaded.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    return copy
+
+
+def parallel_coordinate_figure(study: StudyData, metrics: Sequence[str]) -> Any:
+    """Optuna's parallel coordinates (a plotly figure) of the study's complete trials: one axis per objective,
+    named by `metrics`, and one per parameter; coloured by the objective (several: by Pareto rank)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # set_metric_names is experimental
+        return _optuna().visualization.plot_parallel_coordinate(_named(study, metrics), target_name=metrics[0])
+
+
+def importance_figure(study: StudyData, params: Sequence[str], metrics: Sequence[str]) -> Any:
+    """Optuna's parameter importance (a plotly figure) of `params`, as `param_importances`: one group of bars per
+    objective, named by `metrics`."""
+    optuna, loaded = _optuna(), _load(study.storage, study.name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # as in `param_importances`
+        figures = [optuna.visualization.plot_param_importances(loaded, params=list(params), target_name=metric,
+                                                               target=_minimised(loaded, index))
+                   for index, metric in enumerate(metrics)]
+    figures[0].add_traces([trace for figure in figures[1:] for trace in figure.data])
+    return figures[0]

@@ -1,5 +1,6 @@
-"""`autotune report`: the PNGs of a real tiny search, embedded in and linked from one HTML page that a headless
-Chromium renders; degraded runs (failed trials, missing data, few trials) still get a page."""
+"""`autotune report`: the interactive plotly charts and the PNGs of a real tiny search, in and linked from one HTML
+page that a headless Chromium renders offline without a JavaScript error; degraded runs (failed trials, missing data,
+few trials, no study) still get a page."""
 from __future__ import annotations
 
 import base64
@@ -17,15 +18,21 @@ import optuna
 import pandas as pd
 import pytest
 from PIL import Image
+from plotly.offline import get_plotlyjs
 
 from autotune import report as report_module
+from autotune.api import pareto_front
 from autotune.engine.study import read_study
-from autotune.report import (_axis, _Evaluation, _numeric_ticks, _Skip, distribution_figure, importance_figure,
-                             load_run, parallel_figure, per_class_figure, write_report)
+from autotune.report import (_axis, _Evaluation, _numeric_ticks, _Skip, distribution_figure, importance_chart,
+                             importance_figure, load_run, parallel_figure, pareto_chart, pareto_figure,
+                             per_class_figure, write_report)
 
 ROOT = Path(__file__).parents[2]
 FIGURES = ["history.png", "learning_curves.png", "parallel_coordinates.png", "importance.png",
            "confusion_matrix.png", "per_class_accuracy.png", "misclassified.png", "class_distribution.png"]
+CHARTED = FIGURES[:5]  # shown as interactive charts, their PNGs linked
+EMBEDDED = FIGURES[5:]  # shown as PNGs embedded in the page
+PLOTLY_JS = get_plotlyjs().splitlines()[1]  # "* plotly.js v4.1.1": the bundle's header, once in it
 
 
 class Page(HTMLParser):
@@ -39,6 +46,7 @@ class Page(HTMLParser):
         self.links: list[str] = []
         self.headings: list[str] = []
         self.notes: list[str] = []
+        self.sources: list[str] = []  # what <script src>, <link href>, <iframe src> ... would load
         self.open: list[str] = []
         self._capture: list[str] | None = None
         self.feed(text)
@@ -50,6 +58,8 @@ class Page(HTMLParser):
             self.open.append(tag)
         if tag == "img":
             self.images.append(attrs["src"])
+        if tag in ("script", "link", "iframe", "embed", "object", "source", "video", "audio"):
+            self.sources += [v for k, v in attrs.items() if k in ("src", "href", "data") and v]
         if tag == "a":
             self.links.append(attrs["href"])
         if tag == "h2":
@@ -73,7 +83,30 @@ def report(searched, tmp_path_factory) -> Path:
     return write_report(searched.run_dir, tmp_path_factory.mktemp("report"))
 
 
-def test_every_figure_is_written_embedded_and_linked(report):
+def charts(text: str) -> dict[str, tuple[list[dict], dict]]:
+    """The plotly charts of a page: div id -> (traces, layout), read from its `Plotly.newPlot(id, data, layout)`."""
+    decoder, found = json.JSONDecoder(), {}
+    for call in re.finditer(r'Plotly\.newPlot\(\s*"([^"]+)",\s*', text):
+        data, end = decoder.raw_decode(text, call.end())
+        layout, _ = decoder.raw_decode(text, re.compile(r",\s*").match(text, end).end())
+        found[call.group(1)] = (data, layout)
+    return found
+
+
+def array(value: list | dict) -> np.ndarray:
+    """A trace's array as plotly writes it: a list, or a typed array ({"dtype", "bdata" in base64, "shape"})."""
+    if isinstance(value, list):
+        return np.array(value)
+    flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return flat.reshape([int(n) for n in str(value.get("shape", len(flat))).split(",")])
+
+
+def hover_text(traces: list[dict]) -> str:
+    return " ".join(" ".join(t["hovertext"]) if isinstance(t.get("hovertext"), list) else str(t.get("hovertext", ""))
+                    for t in traces)
+
+
+def test_every_figure_is_written_and_linked_the_png_only_ones_embedded(report):
     page = Page(report.read_text())
     embedded = [base64.b64decode(src.split(",", 1)[1]) for src in page.images]
     for name in FIGURES:
@@ -83,11 +116,59 @@ def test_every_figure_is_written_embedded_and_linked(report):
             assert image.format == "PNG" and min(image.size) >= 250, (name, image.size)
             pixels = np.asarray(image.convert("L"))
         assert pixels.std() > 10, f"{name} looks blank"
-        assert png.read_bytes() in embedded, f"{name} is not embedded"
+        assert (png.read_bytes() in embedded) == (name in EMBEDDED), name
         assert name in page.links, f"{name} is not linked"
-    assert len(page.images) == len(FIGURES) and page.notes == []
+    assert len(page.images) == len(EMBEDDED) and page.notes == []
     assert all(src.startswith("data:image/png;base64,") for src in page.images)  # the page stands alone
     assert page.headings[:3] == ["Summary", "Optimisation history", "Learning curves"]
+
+
+def test_the_page_holds_plotly_js_once_and_loads_nothing(report):
+    text = report.read_text()
+    assert text.count(PLOTLY_JS) == 1
+    assert Page(text).sources == []  # every script inline: no CDN, nothing fetched
+    assert not re.search(r"<script[^>]*\ssrc=", text, re.I)
+    assert text.index(PLOTLY_JS) < text.index("Plotly.newPlot(")
+
+
+def test_one_chart_of_each_kind_hovering_the_trials_and_their_parameters(report, searched):
+    found = charts(report.read_text())
+    assert list(found) == [f"chart-{name.removesuffix('.png')}" for name in CHARTED]
+    trials = searched.result.trials
+    for kind in ("chart-history", "chart-learning_curves"):
+        hover = hover_text(found[kind][0])
+        for trial_id in trials["trial_id"]:
+            assert f"trial {trial_id}" in hover, (kind, trial_id)
+        for name in searched.result.best_params:
+            assert f"{name} = " in hover, (kind, name)
+    curves = {t["name"]: t for t in found["chart-learning_curves"][0] if t["xaxis"] == "x"}
+    best = searched.result.best_trial_id
+    for trial_id, epochs in zip(trials["trial_id"], trials["epochs"]):
+        curve = curves[f"best trial ({best})" if trial_id == best else f"trial {trial_id}"]
+        assert len(array(curve["x"])) == epochs  # a trial stopped early has a shorter line
+    stops = next(t for t in found["chart-learning_curves"][0] if t["name"] == "stopped early by the scheduler")
+    assert len(array(stops["x"])) == trials["stopped_early"].sum()
+    complete = len(read_study(searched.run_dir / "study.db", "tiny").complete)
+    lines = [t for t in found["chart-parallel_coordinates"][0] if t.get("customdata")]
+    assert len(lines) == complete  # Optuna's: one line per complete trial
+    (bars,) = found["chart-importance"][0]
+    assert bars["type"] == "bar" and set(bars["y"]) <= set(searched.result.best_params)
+    (matrix,) = found["chart-confusion_matrix"][0]
+    assert matrix["type"] == "heatmap" and array(matrix["z"]).shape == (10, 10)
+
+
+def test_the_pareto_front_of_a_two_objective_run(searched):
+    run = load_run(searched.run_dir)
+    run.metric, run.mode = ["val_accuracy", "seconds"], ["max", "min"]
+    run.summary["pareto"] = pareto_front(run.trials, tuple(run.metric), tuple(run.mode))
+    front = {str(p["trial_id"]) for p in run.summary["pareto"]}
+    traces = {t.name: t for t in pareto_chart(run).data}
+    assert {text.split("</b>")[0].removeprefix("<b>trial ") for text in traces["Pareto front"].hovertext} == front
+    assert len(traces["a trial"].x) + len(traces["Pareto front"].x) == len(run.trials)
+    hover = " ".join(text for trace in traces.values() for text in trace.hovertext)
+    for trial_id in run.trials["trial_id"]:
+        assert f"trial {trial_id}" in hover
+    assert pareto_figure(run).axes[0].get_xlabel() == "val_accuracy (max)"
 
 
 def test_the_page_states_the_search_and_the_model(report, searched):
@@ -198,6 +279,35 @@ def test_importance_needs_a_few_trials_and_leaves_out_conditional_parameters(sea
     figure, note = importance_figure(run)
     assert "From 12 complete trials" in note and "momentum" in note
     assert {label.get_text() for label in figure.axes[0].get_yticklabels()} == {"optimizer", "lr"}
+    assert set(importance_chart(run).data[0].y) == {"optimizer", "lr"}
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_importance_is_of_the_parameter_that_decides_the_good_values(direction, searched, tmp_path):
+    """x alone decides which trials are good, y alone which are bad: x is the important one, whichever the
+    direction (Optuna's default evaluator takes a given target's low values for the good ones)."""
+    sign = 1 if direction == "maximize" else -1
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}", direction=direction,
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study.optimize(lambda trial: sign * (10 * (trial.suggest_float("x", 0, 1) > 0.8)
+                                         - 10 * (trial.suggest_float("y", 0, 1) > 0.8)), n_trials=60)
+    run = load_run(searched.run_dir)
+    run.study, run.metric = read_study(tmp_path / "study.db", "s"), ["value"]
+    figure, _ = importance_figure(run)
+    assert figure.axes[0].get_yticklabels()[-1].get_text() == "x"  # the top bar
+    (bars,) = importance_chart(run).data
+    assert dict(zip(bars.y, bars.x))["x"] > 0.9
+
+
+def test_without_a_study_the_parallel_coordinates_are_a_png_in_the_page(searched, tmp_path):
+    run_dir = copy_run(searched, tmp_path)
+    (run_dir / "study.db").unlink()
+    page = write_report(run_dir)
+    assert "No interactive chart: no Optuna study (study.db) in the run folder. The PNG instead." in notes(page)
+    assert "Not drawn: no Optuna study" in notes(page)  # importance
+    assert "chart-parallel_coordinates" not in charts(page.read_text())
+    assert len(Page(page.read_text()).images) == len(EMBEDDED) + 1
 
 
 def test_the_study_is_read_as_plain_data(searched):
@@ -330,55 +440,98 @@ def test_a_storage_folder_reports_its_newest_run_and_lists_the_others(searched, 
     assert code == 0 and out.startswith(f"report: {old / 'report' / 'report.html'}")
 
 
+# Chromium with the network blocked: no host name resolves, and any other connection goes to a closed port
+CHROMIUM = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+            "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9"]
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (apt-get install chromium)")
-def test_headless_chromium_renders_every_figure(report, tmp_path):
-    """Chromium loads the page; a script reads each <img>'s decoded size and place; a screenshot of the whole
-    page then shows each figure where the page put it."""
+def test_headless_chromium_draws_every_chart_and_figure_offline(report, searched, tmp_path):
+    """Chromium loads the page offline: a policy forbids every fetch, and a script that runs first records each
+    JavaScript error, console error and blocked fetch; a script at the end reads each plotly chart's traces, hovers
+    its first point, and reads each <img>'s decoded size and place. A screenshot of the whole page then shows each
+    chart drawn and each figure where the page put it."""
     probe = tmp_path / "probe.html"
-    probe.write_text(report.read_text().replace("</body>", PROBE + "</body>"))
-    chromium = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1000"]
-    done = subprocess.run([*chromium, "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
-                          capture_output=True, text=True, timeout=120)
+    text = report.read_text().replace("<meta charset='utf-8'>", "<meta charset='utf-8'>" + WATCH, 1)
+    probe.write_text(text.replace("</body>", PROBE + "</body>"))
+    done = subprocess.run([*CHROMIUM, "--window-size=1280,1000", "--virtual-time-budget=10000", "--dump-dom",
+                           probe.as_uri()], capture_output=True, text=True, timeout=120)
     found = re.search(r"<pre id=\"probe\">(.*?)</pre>", done.stdout, re.S)
     assert found, done.stderr[-2000:]
     layout = json.loads(html.unescape(found.group(1)))
+    assert layout["problems"] == []  # no JavaScript error, no console error, nothing fetched
+    assert [c["id"] for c in layout["charts"]] == [f"chart-{name.removesuffix('.png')}" for name in CHARTED]
+    for chart, traces in zip(layout["charts"], charts(text).values()):
+        assert chart["drawn"] == chart["traces"] == len(traces[0]) >= 1 and chart["marks"] >= 1, chart
+        assert chart["width"] > 600 and chart["height"] > 200, chart
+    hovers = {chart["id"]: chart["hover"] for chart in layout["charts"]}
+    for kind in ("chart-history", "chart-learning_curves"):
+        shown = re.match(r"trial (\w+): \d+ epochs", hovers[kind])
+        assert shown and shown.group(1) in set(searched.result.trials["trial_id"]), hovers[kind]
+        assert all(f"{name} = " in hovers[kind] for name in searched.result.best_params), hovers[kind]
+    assert hovers["chart-parallel_coordinates"].startswith("val_accuracy: ")
+    assert hovers["chart-importance"].split(" (")[0] in searched.result.best_params
+    assert hovers["chart-confusion_matrix"].startswith("true 0, predicted 0: ")
     images = layout["images"]
     assert [i["alt"] for i in images] == TITLES
-    for image, name in zip(images, FIGURES):
+    for image, name in zip(images, EMBEDDED):
         with Image.open(report.parent / name) as png:
             assert image["complete"] and (image["naturalWidth"], image["naturalHeight"]) == png.size, image
         assert image["width"] > 200 and image["height"] > 100, image
     shot = tmp_path / "page.png"
-    chromium[-1] = f"--window-size=1280,{layout['height']}"
-    done = subprocess.run([*chromium, f"--screenshot={shot}", report.as_uri()], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run([*CHROMIUM, f"--window-size=1280,{layout['height']}", "--virtual-time-budget=10000",
+                           f"--screenshot={shot}", report.as_uri()], capture_output=True, text=True, timeout=120)
     assert shot.is_file(), done.stderr[-2000:]
+    if os.environ.get("AUTOTUNE_SCREENSHOTS"):  # docs/tracking.md shows it
+        shutil.copy(shot, Path(os.environ["AUTOTUNE_SCREENSHOTS"]) / "report.png")
     with Image.open(shot) as screenshot:
         page = screenshot.convert("L")
     assert page.size == (1280, layout["height"])
+    for chart in layout["charts"]:
+        assert np.asarray(page.crop(box(chart)), dtype=float).std() > 10, f"{chart['id']} is blank on the page"
     drawn = {}
-    for name in FIGURES:
+    for name in EMBEDDED:
         with Image.open(report.parent / name) as png:
             drawn[name] = png.convert("L")
-    for image, name in zip(images, FIGURES):
-        box = tuple(round(v) for v in (image["left"], image["top"], image["left"] + image["width"],
-                                       image["top"] + image["height"]))
-        shown = np.asarray(page.crop(box), dtype=float)
+    for image, name in zip(images, EMBEDDED):
+        shown = np.asarray(page.crop(box(image)), dtype=float)
         assert shown.std() > 10, f"{name} is blank on the page"
         distance = {other: np.abs(shown - np.asarray(png.resize(shown.shape[::-1]), dtype=float)).mean()
                     for other, png in drawn.items()}
         assert min(distance, key=distance.get) == name and distance[name] < 10, (name, distance)
 
 
-TITLES = ["Optimisation history", "Learning curves", "Parallel coordinates", "Parameter importance",
-          "Confusion matrix", "Accuracy per class", "Misclassified test images", "Class distribution"]
-PROBE = """<script>window.addEventListener("load", () => {
+def box(found: dict) -> tuple[int, ...]:
+    """The (left, top, right, bottom) pixels of what the probe measured, for cropping the screenshot."""
+    return tuple(round(v) for v in (found["left"], found["top"], found["left"] + found["width"],
+                                    found["top"] + found["height"]))
+
+
+TITLES = ["Accuracy per class", "Misclassified test images", "Class distribution"]
+# first in <head>: forbid every fetch (the page must stand alone) and record what goes wrong
+WATCH = """<meta http-equiv="Content-Security-Policy"
+  content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; font-src data:">
+<script>window.problems = [];
+addEventListener("error", e => problems.push("error: " + (e.message || e.target.src || e.target.href || e.type)), true);
+addEventListener("unhandledrejection", e => problems.push("unhandled rejection: " + e.reason));
+addEventListener("securitypolicyviolation", e => problems.push("fetch blocked: " + e.blockedURI));
+const consoleError = console.error;
+console.error = (...args) => { problems.push("console.error: " + args.join(" ")); consoleError(...args); };
+</script>"""
+# last in <body>: what was drawn, and where; what hovering the first point of each chart shows
+PROBE = """<script>window.addEventListener("load", () => setTimeout(() => {
+  const box = e => { const r = e.getBoundingClientRect();
+    return {left: r.left + scrollX, top: r.top + scrollY, width: r.width, height: r.height}; };
+  const hover = d => { Plotly.Fx.hover(d, d.data[0].type === "heatmap" ? {xval: 0, yval: 0}
+    : [{curveNumber: 0, pointNumber: 0}]); return d.querySelector(".hoverlayer").textContent; };
   const probe = document.createElement("pre");
   probe.id = "probe";
-  probe.textContent = JSON.stringify({height: document.documentElement.scrollHeight, images: [...document.images]
-    .map(i => { const r = i.getBoundingClientRect(); return {alt: i.alt, complete: i.complete,
-      naturalWidth: i.naturalWidth, naturalHeight: i.naturalHeight, left: r.left + scrollX, top: r.top + scrollY,
-      width: r.width, height: r.height}; })});
+  probe.textContent = JSON.stringify({height: document.documentElement.scrollHeight, problems,
+    charts: [...document.querySelectorAll(".js-plotly-plot")].map(d => ({id: d.id, traces: (d.data || []).length,
+      drawn: d.querySelectorAll(".main-svg .trace, .main-svg .hm").length,
+      marks: d.querySelectorAll(".main-svg .trace .point, .main-svg .trace .js-line, .main-svg .trace .bars path,"
+        + " .main-svg .hm image").length, ...box(d), hover: hover(d)})),
+    images: [...document.images].map(i => ({alt: i.alt, complete: i.complete, naturalWidth: i.naturalWidth,
+      naturalHeight: i.naturalHeight, ...box(i)}))});
   document.body.appendChild(probe);
-});</script>"""
-
+}, 500));</script>"""
