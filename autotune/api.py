@@ -22,6 +22,7 @@ from autotune.errors import AutotuneError, UserError
 from autotune.preflight import check_address, preflight
 from autotune.space import Choice, Grid, Space
 from autotune.space import load_space as _load_space
+from autotune.tracking import Tracking
 
 __all__ = ["fit", "load_space", "SearchFailed", "pareto_front"]
 
@@ -102,6 +103,8 @@ def fit(
     data = loads.get(None)
     preflight(space, recipe, data, export=export)  # export.dir writable; every searched model builds and fits
     check_address(address)  # ray.init retries an unreachable address for minutes
+    tracking = Tracking.of(space)
+    tracking.check()  # an unreachable tracker, or its package missing: one line before Ray starts
     if loads.keys:
         log.warning("data.%s is searched: each trial loads its own data", ", data.".join(loads.keys))
     first_points: list[dict[str, Any]] = []
@@ -118,12 +121,14 @@ def fit(
     started_ray = not search.ray_running()
     try:
         grid, where, seconds, interrupted = search.run_search(
-            space, options, data=None if loads.keys else data, first_points=first_points
+            space, options, data=None if loads.keys else data, first_points=first_points, tracking=tracking
         )
         trials = _trials_frame(search.trial_rows(grid, space), space)
         best = search.best_checkpoint(grid, space)
         if best is None and not interrupted:
-            raise SearchFailed(_failure_text(trials))
+            failure = _failure_text(trials)
+            tracking.finish({"name": space.name, "error": failure}, None, "failed")
+            raise SearchFailed(failure)
         result = SearchResult(
             name=space.name, run_dir=where.state, metric=space.search.metric, mode=space.search.mode,
             best_trial_id=None, best_params={}, best_config={}, best_metrics={}, trials=trials, seconds=seconds,
@@ -141,7 +146,10 @@ def fit(
         if export and best is not None and not interrupted:
             with checkpoint.as_directory() as checkpoint_dir:
                 _export(space, recipe, loads, Path(checkpoint_dir), result)
-        _write_summary(result)
+        summary = _write_summary(result)
+        promoted = bool(result.promotion and result.promotion.get("promoted"))
+        tracking.finish(summary, result.model_dir if promoted else None, "interrupted" if interrupted else "finished")
+        result.tracked = tracking.where()
         search.publish_state(where)
         return result
     finally:
@@ -315,7 +323,8 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
     result.model_dir = Path(space.export.dir).expanduser().absolute()
 
 
-def _write_summary(result: Any) -> None:
+def _write_summary(result: Any) -> dict[str, Any]:
+    """summary.json and trials.csv in the run's state folder; returns the summary."""
     summary = {
         "name": result.name,
         "metric": list(result.metric),
@@ -333,3 +342,4 @@ def _write_summary(result: Any) -> None:
     if result.run_dir.exists():
         (result.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         result.trials.to_csv(result.run_dir / "trials.csv", index=False)
+    return summary

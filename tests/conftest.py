@@ -22,3 +22,12 @@ def local_ray():
     yield
     ray.shutdown()
     shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_tracking_from_the_environment():
+    """A developer's MLFLOW_TRACKING_URI or WANDB_* would switch tracking on for every test search."""
+    names = [n for n in os.environ if n == "MLFLOW_TRACKING_URI" or n.startswith("WANDB_")]
+    saved = {n: os.environ.pop(n) for n in names}
+    yield
+    os.environ.update(saved)

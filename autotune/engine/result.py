@@ -37,6 +37,7 @@ class SearchResult:
     seconds: float = 0.0
     interrupted: bool = False
     run_uri: str | None = None
+    tracked: list[str] = field(default_factory=list)  # where the trackers recorded the search, a line each
 
     @property
     def num_errors(self) -> int:

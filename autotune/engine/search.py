@@ -15,8 +15,9 @@ import shutil
 import sqlite3
 import time
 import uuid
+from collections.abc import Mapping
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
@@ -52,6 +53,8 @@ from autotune.engine.hyperband import Hyperband  # noqa: E402
 from autotune.engine.checkpoints import BestSoFar, CheckpointPolicy, TrialCheckpoints, finite, rank  # noqa: E402
 from autotune.engine.optuna_space import DefineByRun, make_sampler  # noqa: E402
 from autotune.engine.ray_internals import CsvLogger, JsonLogger, TensorBoardLogger  # noqa: E402
+from autotune.engine import track  # noqa: E402
+from autotune.tracking import SearchStart, Tracking  # noqa: E402
 
 __all__ = ["RunOptions", "RunLocation", "run_location", "holds_search", "publish_state", "run_search", "trial_rows"]
 
@@ -672,10 +675,12 @@ def _first_points(space: Space, before: list[dict[str, Any]], known: list[dict[s
 
 
 def run_search(
-    space: Space, options: RunOptions, *, data: Any, first_points: list[dict[str, Any]] = ()
+    space: Space, options: RunOptions, *, data: Any, first_points: list[dict[str, Any]] = (),
+    tracking: Tracking | None = None,
 ) -> tuple[Any, RunLocation, float, bool]:
-    """Run the trials, `first_points` (a retrain's current model) and the space's known configurations first.
-    Returns (Ray's ResultGrid, where the run is, seconds, whether the search was interrupted)."""
+    """Run the trials, `first_points` (a retrain's current model) and the space's known configurations first,
+    reporting them to `tracking` as they run. Returns (Ray's ResultGrid, where the run is, seconds, whether the
+    search was interrupted)."""
     where = run_location(options.storage, space.name)
     scheduler = make_scheduler(space)  # before anything is written: its arguments may be wrong
     if options.warm_start and options.resume:
@@ -696,6 +701,9 @@ def run_search(
     budget = _EpochBudget(space.search.epoch_budget) if space.search.epoch_budget else None
     stoppers = [s for s in (target, budget) if s is not None]
     progress = _Progress(metric, mode, space.search.trials, options.progress_seconds)
+    if tracking:
+        tracking.start(SearchStart(space.name, where.state, space.source, _flat_settings(space), resume))
+        track.register(str(where.state), tracking, lambda values: _epochs(space, values))
     start = time.perf_counter()
     if resume:
         log.info("resuming the search in %s", where.experiment)
@@ -722,7 +730,8 @@ def run_search(
                 name=space.name,
                 storage_path=where.storage,
                 stop=tune.stopper.CombinedStopper(*stoppers) if len(stoppers) > 1 else next(iter(stoppers), None),
-                callbacks=[progress, BestSoFar(policy), JsonLogger(), CsvLogger(), TensorBoardLogger(), *stoppers],
+                callbacks=[progress, BestSoFar(policy), JsonLogger(), CsvLogger(), TensorBoardLogger(),
+                           track.TrackingCallback(str(where.state)), *stoppers],
                 verbose=2 if options.verbose > 1 else 1 if options.verbose else 0,
                 checkpoint_config=tune.CheckpointConfig(
                     num_to_keep=space.search.keep_checkpoints,
@@ -732,7 +741,10 @@ def run_search(
                 failure_config=tune.FailureConfig(max_failures=space.search.max_failures),
             ),
         )
-    grid = tuner.fit()
+    try:
+        grid = tuner.fit()
+    finally:
+        track.unregister(str(where.state))
     seconds = time.perf_counter() - start
     # Ctrl-C (Ray catches SIGINT) saves trials neither TERMINATED nor ERROR (Ray then ends them: only the saved
     # state, the one a resume starts from, tells); a time budget or a reached target does not.
@@ -745,6 +757,22 @@ def run_search(
         if not where.remote:
             _set_aside_orphaned_dirs(where.state, grid)
     return grid, where, seconds, interrupted
+
+
+def _flat_settings(space: Space) -> dict[str, Any]:
+    """The search settings as a tracker records them: {"search.sampler": "tpe", "search.resources.cpu": 1, ...}."""
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping) and value:
+            for key, item in value.items():
+                walk(f"{prefix}.{key}", item)
+        elif value not in (None, (), {}):
+            flat[prefix] = list(value) if isinstance(value, tuple) else value
+
+    walk("search", asdict(space.search))
+    flat.update({"export.dir": space.export.dir, "export.promote": space.export.promote, "recipe": space.recipe})
+    return flat
 
 
 def _close_orphaned_trials(run_dir: Path, space: Space, grid: Any) -> None:
@@ -817,20 +845,12 @@ def trial_rows(grid: Any, space: Space) -> list[dict[str, Any]]:
             row[name] = (max(values) if goal == "max" else min(values)) if values else float("nan")
         row["seconds"] = float(metrics.get("time_total_s", 0.0) or 0.0)
         row["node_id"] = metrics.get("node_id", "")
-        row["error"] = _error_text(result.error) if result.error else ""
+        row["error"] = track.error_text(result.error) if result.error else ""
         for key, value in config.items():
             row[f"p:{key}"] = value
         row["path"] = result.path
         rows.append(row)
     return rows
-
-
-def _error_text(error: BaseException) -> str:
-    """The recipe's own exception from Ray's wrapper: its type and message, one line."""
-    cause = getattr(error, "cause", None) or error
-    text = str(cause).strip().splitlines()
-    last = text[-1] if text else type(cause).__name__
-    return last if ":" in last else f"{type(cause).__name__}: {last}"
 
 
 def best_checkpoint(grid: Any, space: Space) -> tuple[Any, Any, dict[str, Any]] | None:

@@ -69,4 +69,5 @@ def format_summary(result: Any, top: int = 10) -> str:
                 f"TensorBoard: tensorboard --logdir {result.run_uri}"]
     else:
         out += [f"Run:   {result.run_dir}", f"TensorBoard: tensorboard --logdir {result.run_dir}"]
+    out += result.tracked
     return "\n".join(out)

@@ -11,7 +11,8 @@ from autotune.space._parse import check_value
 from autotune.space._yaml import Locations, Path
 from autotune.space.points import complete_point
 from autotune.space.schema import Field
-from autotune.space.types import Choice, ExportSettings, Grid, Label, Param, Resources, SearchSettings
+from autotune.space.types import (Choice, ExportSettings, Grid, Label, MlflowSettings, Param, Resources,
+                                  SearchSettings, TrackingSettings, WandbSettings)
 
 __all__ = ["SAMPLERS", "SCHEDULERS", "MULTI_OBJECTIVE_SAMPLERS", "parse_search", "parse_export", "check_sampler"]
 
@@ -56,6 +57,12 @@ _PLAIN = {"trials": _POSITIVE, "epoch_budget": Field(int, low=1, nullable=True),
           "max_concurrent": Field(int, low=1, nullable=True), "seed": _COUNT,
           "max_failures": _COUNT, "keep_checkpoints": _POSITIVE, "checkpoint_every": _POSITIVE}
 _EXPORT = {"dir": Field(str), "promote": Field(str, choices=("always", "if_better", "never"))}
+_TEXT = Field(str, nullable=True)
+_TRACKERS = {
+    "mlflow": (MlflowSettings, {"uri": _TEXT, "experiment": _TEXT, "register": _TEXT}),
+    "wandb": (WandbSettings, {"project": _TEXT, "entity": _TEXT,
+                              "mode": Field(str, nullable=True, choices=("online", "offline", "disabled"))}),
+}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -293,3 +300,19 @@ def parse_export(value: Any, name: str, locs: Locations, problems: list[Problem]
         if checked is not None:
             out[key] = checked
     return ExportSettings(**out)
+
+
+def parse_tracking(value: Any, locs: Locations, problems: list[Problem]) -> TrackingSettings:
+    """TrackingSettings from the `tracking:` mapping: `mlflow:` and `wandb:`, each a mapping of its settings
+    (`{}` or `true` for the defaults; `false` or absent: off)."""
+    read = _Reader(locs, problems)
+    given = read.mapping(value, ("tracking",), _TRACKERS)
+    out: dict[str, Any] = {}
+    for name, item in given.items():
+        cls, fields = _TRACKERS[name]
+        if item is False or item is None:
+            continue
+        settings = read.mapping({} if item is True else item, ("tracking", name), fields)
+        checked = {k: read.field(v, fields[k], ("tracking", name, k)) for k, v in settings.items()}
+        out[name] = cls(**{k: v for k, v in checked.items() if v is not None})
+    return TrackingSettings(**out)

@@ -18,7 +18,7 @@ from typing import Any
 from autotune import registry
 from autotune.errors import AutotuneError, Problem, SpaceError, UserError
 from autotune.space._parse import DEFAULT, Builder, dist_kind, option_labels
-from autotune.space._settings import check_sampler, parse_export, parse_search
+from autotune.space._settings import check_sampler, parse_export, parse_search, parse_tracking
 from autotune.space._tree import InterpError, materialize, resolve, wrap_interpolations
 from autotune.space._yaml import MAX_DEPTH, Locations, Path, load_yaml, show_path
 from autotune.space.schema import Schema
@@ -26,7 +26,7 @@ from autotune.space.types import Choice, Space, default_values
 
 __all__ = ["load_space", "import_custom", "TOP_KEYS"]
 
-TOP_KEYS = ("name", "recipe", "custom", "search", "export")
+TOP_KEYS = ("name", "recipe", "custom", "search", "export", "tracking")
 DEFAULT_RECIPE = "image_classification"
 OVERRIDE_FILE = "<--set>"
 
@@ -293,7 +293,7 @@ class _Loading:
                              "check the spelling; without a recipe schema only existing keys can be set")
 
     def interpolate(self, template: dict, top: dict, params: tuple) -> dict:
-        """The settings (name, recipe, search, export) resolved: they are one for the whole search, so they must not
+        """The settings (name, recipe, search, export, tracking) resolved: they are one for the whole search, so they must not
         refer to sampled values. Every `${...}` of the ingredients is resolved too, under each option of every
         conditional choice, to report the ones that fail."""
         seen: set[tuple[str, str]] = set()
@@ -345,13 +345,14 @@ def load_space(source: str | FilePath | Mapping[str, Any], overrides: Iterable[s
     problems += builder.problems
     params = tuple(builder.params)
     top = {key: wrap_interpolations(doc.get(key, default), key, lambda rest, key=key: locs.of((key, *rest)))
-           for key, default in (("name", name), ("recipe", recipe), ("search", {}), ("export", {}))}
+           for key, default in (("name", name), ("recipe", recipe), ("search", {}), ("export", {}), ("tracking", {}))}
     resolved = load.interpolate(template, top, params)
     name = resolved["name"] if isinstance(resolved.get("name"), str) else name
     search = parse_search(resolved.get("search"), locs, problems, params)
     export = parse_export(resolved.get("export"), name, locs, problems)
+    tracking = parse_tracking(resolved.get("tracking"), locs, problems)
     check_sampler(search, params, locs, problems, builder.paths)
     if problems:
         raise SpaceError(problems)
     return Space(name=name, recipe=recipe, source=path, base_dir=base, custom=custom, params=params,
-                 search=search, export=export, document=doc, template=template, namespace=top)
+                 search=search, export=export, document=doc, template=template, namespace=top, tracking=tracking)

@@ -157,6 +157,28 @@ class ExportSettings:
     promote: str = "always"  # always | if_better | never
 
 
+@dataclass(frozen=True)
+class MlflowSettings:
+    uri: str | None = None  # None: MLFLOW_TRACKING_URI, else MLflow's own default (./mlruns)
+    experiment: str | None = None  # None: the space's name
+    register: str | None = None  # a registered model name: each promoted export becomes a version, alias champion
+
+
+@dataclass(frozen=True)
+class WandbSettings:
+    project: str | None = None  # None: WANDB_PROJECT, else the space's name
+    entity: str | None = None
+    mode: str | None = None  # online | offline | disabled; None: WANDB_MODE, else online
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """Where a search's trials are also recorded, besides TensorBoard and the Optuna study (`tracking:`)."""
+
+    mlflow: MlflowSettings | None = None
+    wandb: WandbSettings | None = None
+
+
 def default_value(dist: Distribution) -> tuple[Label, str]:
     """The value a standalone run uses for `dist`, and how it was chosen."""
     if isinstance(dist, (Choice, Grid)):
@@ -215,7 +237,7 @@ class Space:
 
     `document` is the file as read, with the overrides applied (read-only: FrozenDicts and tuples). `template` is
     the config of the ingredient sections with markers where sampled values go; `namespace` holds the top-level
-    values that `${...}` may refer to (name, recipe, search, export).
+    values that `${...}` may refer to (name, recipe, search, export, tracking).
     """
 
     name: str
@@ -227,6 +249,7 @@ class Space:
     search: SearchSettings
     export: ExportSettings
     document: Mapping[str, Any]
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
     template: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     namespace: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 

@@ -1,0 +1,87 @@
+"""Ray Tune's trial events, handed to the search's trackers (`autotune.tracking`) in the driver.
+
+Ray keeps a search's callbacks in its saved state and restores them on a resume, so the callback holds only the
+run's key: the driver registers the `Tracking` of this invocation under it (`register`), and a resumed search
+reports to the trackers of the command that resumed it.
+"""
+from __future__ import annotations
+
+import math
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+from ray import tune
+from ray.tune.result import AUTO_RESULT_KEYS
+
+from autotune.tracking import Tracking
+
+__all__ = ["TrackingCallback", "error_text", "register", "unregister"]
+
+# key -> (the trackers, the epochs a trial of given sampled values plans to run)
+_ACTIVE: dict[str, tuple[Tracking, Callable[[dict[str, Any]], int]]] = {}
+_NOT_METRICS = {*AUTO_RESULT_KEYS, "trial_id", "experiment_tag", "date", "hostname", "node_ip", "pid", "config",
+                "checkpoint_dir_name", "should_checkpoint", "node_id"}
+
+
+def register(key: str, tracking: Tracking, planned_epochs: Callable[[dict[str, Any]], int]) -> None:
+    _ACTIVE[key] = (tracking, planned_epochs)
+
+
+def unregister(key: str) -> None:
+    _ACTIVE.pop(key, None)
+
+
+def error_text(error: BaseException) -> str:
+    """The recipe's own exception from Ray's wrapper: its type and message, one line."""
+    cause = getattr(error, "cause", None) or error
+    text = str(cause).strip().splitlines()
+    last = text[-1] if text else type(cause).__name__
+    return last if ":" in last else f"{type(cause).__name__}: {last}"
+
+
+def _trial_error(trial: Any) -> str:
+    """Why a trial failed, from the error Ray has just written into the trial's local folder."""
+    try:
+        with open(trial.pickled_error_file, "rb") as f:
+            return error_text(cloudpickle.load(f))
+    except (OSError, TypeError, ValueError, EOFError, pickle.UnpicklingError):  # no pickled error: its text, if any
+        try:
+            lines = [x for x in Path(trial.error_file).read_text().splitlines() if x.strip()]
+        except (OSError, TypeError):
+            lines = []
+        return lines[-1] if lines else "unknown error"
+
+
+def metrics_of(result: dict[str, Any]) -> dict[str, float]:
+    """The recipe's own finite numbers of a result (not Ray's bookkeeping)."""
+    return {k: float(v) for k, v in result.items() if k not in _NOT_METRICS and isinstance(v, (int, float))
+            and not isinstance(v, bool) and math.isfinite(v)}
+
+
+class TrackingCallback(tune.Callback):
+    """Each trial's results and end, reported to the trackers registered under `key` (none: nothing)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if self.key in _ACTIVE:
+            epoch = int(result.get("training_iteration", 0) or 0)
+            _ACTIVE[self.key][0].trial_result(trial.trial_id, dict(trial.config), metrics_of(result), epoch)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self.key in _ACTIVE:
+            tracking, planned_epochs = _ACTIVE[self.key]
+            epochs = int((trial.last_result or {}).get("training_iteration", 0) or 0)
+            planned = planned_epochs(dict(trial.config))
+            status, reason = ("finished", f"ran all {planned} epochs") if epochs >= planned else (
+                "stopped", f"stopped early at epoch {epochs} of {planned}")
+            tracking.trial_end(trial.trial_id, dict(trial.config), status, reason)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self.key in _ACTIVE:
+            reason = f"failed: {_trial_error(trial)}"
+            _ACTIVE[self.key][0].trial_end(trial.trial_id, dict(trial.config), "failed", reason[:500])

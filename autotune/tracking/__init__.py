@@ -1,0 +1,123 @@
+"""Where teams keep their experiments: a search's trials recorded in MLflow and Weights & Biases as they run.
+
+    tracking = Tracking.of(space)      # from the space's `tracking:` and the trackers' environment variables
+    tracking.check()                   # before Ray starts: an unreachable tracker is one UserError
+    tracking.start(SearchStart(...))   # the search's own run (a resumed search: the same one)
+    tracking.trial_result("a1_00003", params, {"val_accuracy": 0.93}, epoch=4)
+    tracking.trial_end("a1_00003", params, "stopped", "stopped early at epoch 4 of 10")
+    tracking.finish(summary, model_dir, "finished")  # the summary; the exported model when this search promoted one
+
+A tracker that fails during a search is dropped with one warning: the search goes on, and no trial is lost (the
+run folder keeps every result). Nothing here imports ray or torch; each tracker imports its package when used.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from autotune.errors import UserError
+from autotune.space.types import MlflowSettings, Space, TrackingSettings, WandbSettings
+
+__all__ = ["SearchStart", "Tracker", "Tracking", "settings_of"]
+
+log = logging.getLogger("autotune")
+
+
+@dataclass(frozen=True)
+class SearchStart:
+    """What a tracker records of a search when it starts (or is resumed)."""
+
+    name: str
+    state_dir: Path  # autotune's own state of the run (a tracker keeps its run ids there, for a resume)
+    space_file: str | None
+    settings: Mapping[str, Any]  # the search settings, flat: {"search.sampler": "tpe", ...}
+    resumed: bool
+
+
+class Tracker(Protocol):
+    label: str  # for messages: "MLflow at sqlite:///mlflow.db"
+
+    def check(self) -> None: ...
+    def start(self, search: SearchStart) -> None: ...
+    def trial_result(self, trial_id: str, params: Mapping[str, Any], metrics: Mapping[str, float],
+                     epoch: int) -> None: ...
+    def trial_end(self, trial_id: str, params: Mapping[str, Any], status: str, reason: str) -> None: ...
+    def finish(self, summary: Mapping[str, Any], model_dir: Path | None, status: str) -> None: ...
+    def where(self) -> str: ...
+
+
+def settings_of(space: Space, env: Mapping[str, str] = os.environ) -> TrackingSettings:
+    """The space's `tracking:`, with the trackers the environment switches on by their own conventions:
+    MLFLOW_TRACKING_URI turns MLflow on; WANDB_PROJECT, or WANDB_MODE online/offline, turns W&B on."""
+    mlflow, wandb = space.tracking.mlflow, space.tracking.wandb
+    if mlflow is None and env.get("MLFLOW_TRACKING_URI"):
+        mlflow = MlflowSettings()
+    if wandb is None and (env.get("WANDB_PROJECT") or env.get("WANDB_MODE") in ("online", "offline")):
+        wandb = WandbSettings()
+    return TrackingSettings(mlflow=mlflow, wandb=wandb)
+
+
+class Tracking:
+    """The trackers of one search, each called in turn; one that raises is dropped with a warning."""
+
+    def __init__(self, trackers: list[Tracker]) -> None:
+        self.trackers = trackers
+
+    @classmethod
+    def of(cls, space: Space, env: Mapping[str, str] = os.environ) -> Tracking:
+        settings = settings_of(space, env)
+        trackers: list[Tracker] = []
+        if settings.mlflow is not None:
+            from autotune.tracking.mlflow_runs import MlflowRuns
+
+            trackers.append(MlflowRuns(settings.mlflow, space.name, env))
+        if settings.wandb is not None and (settings.wandb.mode or env.get("WANDB_MODE")) != "disabled":
+            from autotune.tracking.wandb_runs import WandbRuns
+
+            trackers.append(WandbRuns(settings.wandb, space.name, env))
+        return cls(trackers)
+
+    def __bool__(self) -> bool:
+        return bool(self.trackers)
+
+    def check(self) -> None:
+        """Each tracker reachable and its package installed, else one UserError (before anything starts)."""
+        for tracker in self.trackers:
+            tracker.check()
+
+    def _each(self, method: str, *args: Any) -> None:
+        for tracker in list(self.trackers):
+            try:
+                getattr(tracker, method)(*args)
+            except Exception as err:  # whatever the tracker's client raises: the search must go on
+                self.trackers.remove(tracker)
+                reason = (str(err).strip().splitlines() or [""])[0][:300]
+                log.warning("tracking: %s failed (%s: %s); the search goes on without it (every result stays in "
+                            "the run folder)", tracker.label, type(err).__name__, reason)
+
+    def start(self, search: SearchStart) -> None:
+        self._each("start", search)
+
+    def trial_result(self, trial_id: str, params: Mapping[str, Any], metrics: Mapping[str, float], epoch: int) -> None:
+        self._each("trial_result", trial_id, params, metrics, epoch)
+
+    def trial_end(self, trial_id: str, params: Mapping[str, Any], status: str, reason: str) -> None:
+        self._each("trial_end", trial_id, params, status, reason)
+
+    def finish(self, summary: Mapping[str, Any], model_dir: Path | None, status: str) -> None:
+        """The search's end: `status` finished, interrupted (a resume continues it) or failed (every trial)."""
+        self._each("finish", summary, model_dir, status)
+
+    def where(self) -> list[str]:
+        """A line per tracker that recorded the search to its end: where to look at it."""
+        return [tracker.where() for tracker in self.trackers]
+
+
+def missing_package(tracker: str) -> UserError:
+    """One line for a tracker whose package (and extra: mlflow, wandb) is not installed."""
+    return UserError(f"tracking.{tracker} needs the {tracker} package: pip install \"autotune[{tracker}]\" (or "
+                     f"remove tracking.{tracker} from the space)")

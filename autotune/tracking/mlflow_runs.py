@@ -1,0 +1,222 @@
+"""MLflow: one parent run per search, one nested child run per trial, the exported model on the parent.
+
+The parent holds the space file (an artifact), the search settings (params) and, at the end, the summary; each
+child holds the trial's sampled values (params, by their dotted names), every metric it reported (step = epoch), its
+status and stop reason (tags) and its Ray trial id. The ids live in the run's state folder (tracking.json), so a
+resumed search continues its parent run and a trial that continues keeps its child run.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from pathlib import Path
+from typing import Any
+
+from autotune.errors import UserError
+from autotune.space.types import MlflowSettings
+from autotune.tracking import SearchStart, missing_package
+
+__all__ = ["MlflowRuns"]
+
+STATE_FILE = "tracking.json"
+# A tracking server that does not answer costs the driver seconds, not MLflow's default minutes of retries; the
+# client prints no link per run it ends (the search's own progress lines are what the terminal shows).
+_QUICK = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+          "MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+          "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
+
+@contextmanager
+def _quick() -> Iterator[None]:
+    """MLflow's client settings of `_QUICK` (where the user has not set them) for the calls in the block. A file
+    store, which MLflow 3 keeps only in maintenance, is allowed: a space that names one asks for it."""
+    settings = {**_QUICK, "MLFLOW_ALLOW_FILE_STORE": "true"}
+    before = {k: os.environ.get(k) for k in settings}
+    os.environ.update({k: v for k, v in settings.items() if before[k] is None})
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+
+
+class MlflowRuns:
+    """A search's runs in the MLflow tracking store at `settings.uri` (else MLFLOW_TRACKING_URI, else MLflow's
+    default): a file store, a database URI or a tracking server."""
+
+    def __init__(self, settings: MlflowSettings, name: str, env: Mapping[str, str]) -> None:
+        self.uri = settings.uri or env.get("MLFLOW_TRACKING_URI")
+        self.experiment = settings.experiment or name
+        self.register = settings.register
+        self.label = f"MLflow at {self.uri or 'its default store'}"
+        self.parent: str | None = None
+        self.children: dict[str, str] = {}  # trial id -> child run id
+        self._client: Any = None
+        self._experiment_id: str | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_client": None}
+
+    def client(self) -> Any:
+        if self._client is None:
+            try:
+                from mlflow.tracking import MlflowClient
+            except ImportError as err:
+                raise missing_package("mlflow") from err
+            if logging.getLogger("mlflow").level == logging.NOTSET:  # its INFO lines (creating a database...)
+                logging.getLogger("mlflow").setLevel(logging.WARNING)
+            with _quick():
+                self._client = MlflowClient(tracking_uri=self.uri)
+            self.uri = self._client.tracking_uri
+            self.label = f"MLflow at {self.uri}"
+        return self._client
+
+    def check(self) -> None:
+        client = self.client()
+        try:
+            with _quick():
+                client.search_experiments(max_results=1)
+        except Exception as err:  # the client's own errors: connection refused, a bad URI, an unwritable store
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            raise UserError(f"tracking.mlflow: cannot reach the MLflow tracking store {self.uri} ({reason}); start "
+                            "the server or fix tracking.mlflow.uri (or MLFLOW_TRACKING_URI), or remove "
+                            "tracking.mlflow") from None
+
+    def start(self, search: SearchStart) -> None:
+        from mlflow.entities import Param
+
+        client = self.client()
+        with _quick():
+            found = client.get_experiment_by_name(self.experiment)
+            self._experiment_id = found.experiment_id if found else client.create_experiment(self.experiment)
+            self._state = search.state_dir / STATE_FILE
+            saved = json.loads(self._state.read_text()) if self._state.is_file() else {}
+            if saved.get("mlflow_uri") == self.uri and saved.get("mlflow_parent"):
+                self.parent = saved["mlflow_parent"]
+                client.update_run(self.parent, status="RUNNING")
+                self.children = self._child_runs()
+                return
+            tags = {"autotune.search": search.name, "autotune.state_dir": str(search.state_dir)}
+            self.parent = client.create_run(self._experiment_id, run_name=search.name, tags=tags).info.run_id
+            client.log_batch(self.parent, params=[Param(k, _text(v)) for k, v in search.settings.items()])
+            if search.space_file:
+                client.log_artifact(self.parent, search.space_file)
+            self._state.write_text(json.dumps({**saved, "mlflow_uri": self.uri, "mlflow_parent": self.parent}))
+
+    def _child_runs(self) -> dict[str, str]:
+        """The parent's child runs, by trial id (a resumed search's trials keep theirs)."""
+        children, token = {}, None
+        while True:
+            page = self.client().search_runs([self._experiment_id], max_results=1000, page_token=token,
+                                             filter_string=f"tags.mlflow.parentRunId = '{self.parent}'")
+            children.update({run.data.tags["autotune.trial_id"]: run.info.run_id for run in page
+                             if "autotune.trial_id" in run.data.tags})
+            token = page.token
+            if not token:
+                return children
+
+    def _child(self, trial_id: str, params: Mapping[str, Any]) -> str:
+        from mlflow.entities import Param
+
+        if trial_id not in self.children:
+            client = self.client()
+            tags = {"mlflow.parentRunId": self.parent, "autotune.trial_id": trial_id, "ray.trial_id": trial_id}
+            run = client.create_run(self._experiment_id, run_name=trial_id, tags=tags).info.run_id
+            client.log_batch(run, params=[Param(k, _text(v)) for k, v in params.items()])
+            self.children[trial_id] = run
+        return self.children[trial_id]
+
+    def trial_result(self, trial_id: str, params: Mapping[str, Any], metrics: Mapping[str, float], epoch: int) -> None:
+        from mlflow.entities import Metric
+
+        with _quick():
+            run = self._child(trial_id, params)
+            now = int(time.time() * 1000)
+            self.client().log_batch(run, metrics=[Metric(k, v, now, epoch) for k, v in metrics.items()])
+
+    def trial_end(self, trial_id: str, params: Mapping[str, Any], status: str, reason: str) -> None:
+        from mlflow.entities import RunTag
+
+        with _quick():
+            run = self._child(trial_id, params)
+            client = self.client()
+            client.log_batch(run, tags=[RunTag("autotune.status", status), RunTag("autotune.stop_reason", reason)])
+            client.set_terminated(run, "FAILED" if status == "failed" else "FINISHED")
+
+    def finish(self, summary: Mapping[str, Any], model_dir: Path | None, status: str) -> None:
+        from mlflow.entities import Metric, RunTag
+
+        client = self.client()
+        with _quick():
+            now = int(time.time() * 1000)
+            values = {**{f"best_{k}": v for k, v in (summary.get("best_metrics") or {}).items()},
+                      **(summary.get("test_metrics") or {})}
+            client.log_batch(self.parent, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()
+                                                   if isinstance(v, (int, float))],
+                             tags=[RunTag("autotune.best_trial_id", str(summary.get("best_trial_id")))])
+            client.log_dict(self.parent, json.loads(json.dumps(summary, default=str)), "summary.json")
+            if model_dir is not None and (Path(model_dir) / "model.pt").is_file():
+                self._log_model(Path(model_dir))
+            elif model_dir is not None:  # another recipe's export: its files, as they are
+                client.log_artifacts(self.parent, str(model_dir), "model")
+            client.set_terminated(self.parent, {"interrupted": "KILLED", "failed": "FAILED"}.get(status, "FINISHED"))
+
+    def where(self) -> str:
+        if self.uri.startswith(("http://", "https://")):
+            shown = f"{self.uri.rstrip('/')}/#/experiments/{self._experiment_id}/runs/{self.parent}"
+        else:
+            shown = f"mlflow ui --backend-store-uri {self.uri} (experiment {self.experiment!r}, run {self.parent})"
+        return f"MLflow: {shown}, {len(self.children)} trial runs nested"
+
+    def _log_model(self, model_dir: Path) -> None:
+        """The exported model (TorchScript + its card) on the parent run, under `model/`, as an MLflow model that
+        mlflow.pytorch and mlflow.pyfunc load (`runs:/PARENT/model`); with `register`, a new version of that
+        registered model, alias `champion`. Through the client only: MLflow's fluent API would change the
+        process's tracking URI (and MLFLOW_TRACKING_URI) for the code around the search."""
+        import mlflow.pytorch
+        import numpy as np
+        import torch
+
+        client = self.client()
+        card = json.loads((model_dir / "model.json").read_text())
+        with tempfile.TemporaryDirectory() as tmp, _quick(), _silenced():  # TorchScript's deprecation, pickle advice
+            model = torch.jit.load(str(model_dir / "model.pt"), map_location="cpu")
+            saved = Path(tmp) / "model"
+            mlflow.pytorch.save_model(model, str(saved), serialization_format="pickle",  # what a ScriptModule takes
+                                      extra_files=[str(model_dir / "model.json")],
+                                      input_example=np.zeros((1, *card["input_shape"]), dtype=np.float32))
+            client.log_artifacts(self.parent, str(saved), "model")
+            if self.register:
+                if not client.search_registered_models(filter_string=f"name = '{self.register}'"):
+                    client.create_registered_model(self.register)
+                source = f"{client.get_run(self.parent).info.artifact_uri}/model"
+                version = client.create_model_version(self.register, source, run_id=self.parent)
+                client.set_registered_model_alias(self.register, "champion", version.version)
+
+
+@contextmanager
+def _silenced() -> Iterator[None]:
+    """MLflow's own chatter while it logs a model (its safety advice on pickle, the registry's progress lines, torch's
+    warnings as it reloads the model to check it): the search's summary says what was logged."""
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _text(value: Any) -> str:
+    """A parameter's value as MLflow stores it (text, at most 6000 characters)."""
+    return (value if isinstance(value, str) else json.dumps(value, default=str))[:6000]

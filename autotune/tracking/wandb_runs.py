@@ -1,0 +1,91 @@
+"""Weights & Biases: one run per trial, grouped by the search's name, the sampled values as its config and every
+metric with the epoch as its step. Run ids follow from the run's state folder and the trial id, so a trial that
+continues after a resume continues its W&B run. `mode: offline` writes the runs under the run's state folder
+(`wandb/`; `wandb sync` uploads them later) and sends nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from autotune.errors import UserError
+from autotune.space.types import WandbSettings
+from autotune.tracking import SearchStart, missing_package
+
+__all__ = ["WandbRuns"]
+
+
+class WandbRuns:
+    """A search's trials as W&B runs of `project` (else WANDB_PROJECT, else the space's name)."""
+
+    def __init__(self, settings: WandbSettings, name: str, env: Mapping[str, str]) -> None:
+        self.project = settings.project or env.get("WANDB_PROJECT") or name
+        self.entity = settings.entity or env.get("WANDB_ENTITY")
+        self.mode = settings.mode or env.get("WANDB_MODE") or "online"
+        self.group = name
+        self.label = f"W&B project {self.project} ({self.mode})"
+        self.state_dir: Path | None = None
+        self.runs: dict[str, Any] = {}  # trial id -> its open run
+        self.logged: set[str] = set()  # the trials this invocation gave a run
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "runs": {}}
+
+    @staticmethod
+    def _wandb() -> Any:
+        try:
+            import wandb
+        except ImportError as err:
+            raise missing_package("wandb") from err
+        return wandb
+
+    def check(self) -> None:
+        wandb = self._wandb()
+        if self.mode != "online":
+            return
+        try:
+            logged_in = wandb.login(verify=True, timeout=15, prompt=False)
+        except Exception as err:  # wandb's own errors: no API key, the server unreachable
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            raise UserError(f"tracking.wandb: cannot reach W&B ({reason}); run `wandb login`, or set tracking.wandb."
+                            "mode: offline (`wandb sync` uploads later), or remove tracking.wandb") from None
+        if not logged_in:
+            raise UserError("tracking.wandb: not logged in to W&B; run `wandb login` (or set WANDB_API_KEY), or set "
+                            "tracking.wandb.mode: offline")
+
+    def start(self, search: SearchStart) -> None:
+        self.state_dir = search.state_dir
+        self.group = search.name
+
+    def _run(self, trial_id: str, params: Mapping[str, Any]) -> Any:
+        if trial_id not in self.runs:
+            wandb = self._wandb()
+            run_id = hashlib.sha256(f"{self.state_dir}\n{trial_id}".encode()).hexdigest()[:16]
+            self.runs[trial_id] = wandb.init(
+                project=self.project, entity=self.entity, group=self.group, name=trial_id, id=run_id,
+                resume="allow", config=dict(params), mode=self.mode, dir=str(self.state_dir), job_type="trial",
+                reinit="create_new", settings=wandb.Settings(silent=True, console="off", x_disable_stats=True),
+            )
+            self.logged.add(trial_id)
+        return self.runs[trial_id]
+
+    def trial_result(self, trial_id: str, params: Mapping[str, Any], metrics: Mapping[str, float], epoch: int) -> None:
+        self._run(trial_id, params).log(dict(metrics), step=epoch)
+
+    def trial_end(self, trial_id: str, params: Mapping[str, Any], status: str, reason: str) -> None:
+        run = self._run(trial_id, params)
+        run.summary.update({"status": status, "stop_reason": reason})
+        run.finish(exit_code=1 if status == "failed" else 0)
+        del self.runs[trial_id]
+
+    def where(self) -> str:
+        if self.mode == "offline":
+            return (f"W&B: {len(self.logged)} offline trial runs in {self.state_dir}/wandb (upload: wandb sync "
+                    f"{self.state_dir}/wandb/offline-run-*)")
+        return f"W&B: project {self.project}, group {self.group}, {len(self.logged)} trial runs"
+
+    def finish(self, summary: Mapping[str, Any], model_dir: Path | None, status: str) -> None:
+        for trial_id in list(self.runs):  # trials still running when the search ended (interrupted)
+            self.runs.pop(trial_id).finish(exit_code=1)

@@ -1,0 +1,410 @@
+"""Tracking: a search in MLflow (a real `mlflow server` on loopback with a sqlite backend, read back through
+MlflowClient; a file store and a sqlite URI) and in Weights & Biases (offline: the run files, read in their own
+format). One parent run per search with its trials nested, the model loadable by mlflow.pytorch and pyfunc, a
+resume that keeps its runs, and a tracker that is unreachable (one line before Ray) or goes away (one warning)."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+import pytest
+
+mlflow = pytest.importorskip("mlflow")
+pytest.importorskip("wandb")
+
+import autotune  # noqa: E402
+import autotune.cli  # noqa: E402
+import autotune.engine.search  # noqa: E402
+from autotune.space import load_space  # noqa: E402
+from autotune.tracking import settings_of  # noqa: E402
+from engine_helpers import TOY  # noqa: E402
+from test_resume import _start, _wait_for_finished  # noqa: E402
+
+DIGITS = """
+name: tiny
+recipe: image_classification
+data: {dataset: digits, val_fraction: 0.15, test_fraction: 0.15}
+model: {arch: mlp, width: {choice: [16, 32]}, depth: 1}
+optimizer: {name: adamw, lr: {loguniform: [1.0e-3, 3.0e-2]}}
+train: {epochs: 3, batch_size: 64}
+search: {trials: 4, max_concurrent: 2, scheduler: {asha: {grace_period: 1, reduction_factor: 2}}, resources: {cpu: 1}}
+export: {dir: models/tiny}
+tracking:
+  mlflow: {uri: "URI", experiment: tiny-exp, register: tiny-clf}
+"""
+
+TOY_SPACE = f"""
+name: toy
+recipe: {TOY}
+model: {{x: {{uniform: [0.0, 1.0]}}, y: {{uniform: [0.0, 1.0]}}}}
+train: {{epochs: 3, sleep: SLEEP, fail_if_x_above: 0.8}}
+search: {{trials: 6, max_concurrent: 2, scheduler: fifo, seed: 0, resources: {{cpu: 1}}}}
+export: {{dir: models/toy}}
+tracking:
+  mlflow: {{uri: "URI", experiment: toy-exp}}
+  wandb: {{mode: offline, project: toy}}
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`mlflow server` on a free loopback port, a sqlite backend and its own artifact folder; its URI."""
+    import httpx
+
+    folder = tmp_path_factory.mktemp("mlflow_server")
+    port = _free_port()
+    log = open(folder / "server.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder}/backend.db",
+         "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"], cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        assert process.poll() is None, (folder / "server.log").read_text()
+        try:
+            if httpx.get(f"{uri}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    else:
+        raise AssertionError("mlflow server did not answer within 180 s")
+    yield uri, process
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)  # the server and its web workers
+        process.wait(timeout=30)
+    log.close()
+
+
+def _client(uri: str):
+    return mlflow.tracking.MlflowClient(tracking_uri=uri)
+
+
+def _runs(uri: str, experiment: str) -> tuple[list, list]:
+    """(parent runs, child runs) of an experiment."""
+    client = _client(uri)
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    return ([r for r in runs if "mlflow.parentRunId" not in r.data.tags],
+            [r for r in runs if "mlflow.parentRunId" in r.data.tags])
+
+
+def _trials(run_dir: Path) -> dict[str, dict]:
+    import csv
+
+    with open(run_dir / "trials.csv") as f:
+        return {row["trial_id"]: row for row in csv.DictReader(f)}
+
+
+def _search(folder: Path, space: str) -> "autotune.SearchResult":
+    before = Path.cwd()
+    os.chdir(folder)
+    try:
+        return autotune.fit(space, num_cpus=2)
+    finally:
+        os.chdir(before)
+
+
+def test_the_environment_switches_trackers_on_by_their_own_conventions():
+    space = load_space("name: t\n")
+    assert settings_of(space, {}).mlflow is None and settings_of(space, {}).wandb is None
+    assert settings_of(space, {"MLFLOW_TRACKING_URI": "sqlite:///m.db"}).mlflow is not None
+    assert settings_of(space, {"WANDB_MODE": "offline"}).wandb is not None
+    assert settings_of(space, {"WANDB_PROJECT": "p"}).wandb is not None
+    assert settings_of(space, {"WANDB_MODE": "disabled"}).wandb is None
+
+
+def _wandb_records(path: Path):
+    """The records of a W&B run file (.wandb): a ':W&B' header, then LevelDB's log format of 32 KiB blocks."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    data = path.read_bytes()
+    assert data[:4] == b":W&B"
+    pos, block, pending = 7, 32768, b""
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        if left < 7:
+            pos += left
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        if kind == 0 and length == 0:
+            pos += left
+            continue
+        pending += data[pos + 7:pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):  # a full record, or the last piece of one
+            record = pb.Record()
+            record.ParseFromString(pending)
+            pending = b""
+            yield record
+
+
+def _key(item) -> str:
+    """An item's key: W&B writes it as `key` or as `nested_key` parts."""
+    return item.key or "/".join(item.nested_key)
+
+
+def _wandb_runs(state_dir: Path) -> dict[str, dict]:
+    """W&B run id -> name, group, config, epochs logged and exit code, over every offline run file."""
+    runs: dict[str, dict] = {}
+    for path in sorted(state_dir.glob("wandb/offline-run-*/run-*.wandb")):
+        run: dict = {"steps": [], "exit": None}
+        for record in _wandb_records(path):
+            kind = record.WhichOneof("record_type")
+            if kind == "run":
+                run.update(id=record.run.run_id, name=record.run.display_name, group=record.run.run_group,
+                           config={_key(c): json.loads(c.value_json) for c in record.run.config.update
+                                   if _key(c) != "_wandb"})
+            elif kind == "history":
+                items = {_key(i): json.loads(i.value_json) for i in record.history.item}
+                run["steps"].append(int(items["_step"]))  # the step each result was logged at: its epoch
+            elif kind == "exit":
+                run["exit"] = record.exit.exit_code
+        if "id" not in run:  # the file of a run the kill cut off as it started: nothing logged
+            assert not run["steps"], path
+            continue
+        previous = runs.setdefault(run["id"], {**run, "steps": []})
+        previous["steps"] += run["steps"]
+        previous["exit"] = run["exit"]
+    return runs
+
+
+def test_a_killed_search_resumes_into_the_same_runs(server, tmp_path):
+    """Killed after 2 trials, then resumed: one parent run, one child run per trial (a trial that continued kept
+    its run), failed trials marked with their error."""
+    uri, _ = server
+    (tmp_path / "space.yaml").write_text(TOY_SPACE.replace("URI", uri).replace("SLEEP", "0.6"))
+    run_dir = tmp_path / "runs" / "toy"
+    first = _start(tmp_path)
+    _wait_for_finished(run_dir, 2, first)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    _, children_before = _runs(uri, "toy-exp")
+    before = {c.data.tags["autotune.trial_id"]: c.info.run_id for c in children_before}
+    assert len(before) >= 2
+
+    resumed = _start(tmp_path, "--resume")
+    out, _ = resumed.communicate(timeout=240)
+    assert resumed.returncode == 0, out
+    trials = _trials(run_dir)
+    parents, children = _runs(uri, "toy-exp")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    after = {c.data.tags["autotune.trial_id"]: c for c in children}
+    assert len(children) == len(after) == len(trials) == 6  # no trial has two runs
+    assert all(after[t].info.run_id == run for t, run in before.items())
+    for trial_id, row in trials.items():
+        child = after[trial_id]
+        if row["status"] == "ERROR":
+            assert child.info.status == "FAILED" and child.data.tags["autotune.status"] == "failed"
+            assert child.data.tags["autotune.stop_reason"] == (
+                f"failed: ValueError: x={float(row['p:model.x']):.3f} is too large for this toy")
+        else:
+            assert child.info.status == "FINISHED" and child.data.tags["autotune.status"] == "finished"
+    assert any(row["status"] == "ERROR" for row in trials.values())  # x > 0.8 fails: the test covers it
+
+
+
+@pytest.fixture(scope="module")
+def digits_search(server, tmp_path_factory, local_ray):
+    """The digits search, tracked by the server (with its model registered)."""
+    folder = tmp_path_factory.mktemp("digits")
+    (folder / "space.yaml").write_text(DIGITS.replace("URI", server[0]))
+    return _search(folder, str(folder / "space.yaml"))
+
+
+def test_a_search_is_one_parent_run_with_its_trials_nested_and_the_model_registered(server, digits_search):
+    uri, _ = server
+    result = digits_search
+    assert "MLFLOW_TRACKING_URI" not in os.environ  # the search left this process's MLflow settings alone
+    trials = _trials(result.run_dir)
+    parents, children = _runs(uri, "tiny-exp")
+    (parent,) = parents
+    assert parent.info.status == "FINISHED" and parent.info.run_name == "tiny"
+    assert parent.data.params["search.trials"] == "4" and parent.data.params["recipe"] == "image_classification"
+    assert parent.data.metrics["best_val_accuracy"] == pytest.approx(result.best_metrics["val_accuracy"])
+    assert parent.data.metrics["test_accuracy"] == pytest.approx(result.test_metrics["test_accuracy"])
+    artifacts = {a.path for a in _client(uri).list_artifacts(parent.info.run_id)}
+    assert {"space.yaml", "summary.json"} <= artifacts
+    assert any(line.startswith("MLflow: " + uri) for line in result.tracked)
+
+    assert sorted(c.data.tags["autotune.trial_id"] for c in children) == sorted(trials)
+    for child in children:
+        row = trials[child.data.tags["autotune.trial_id"]]
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert child.data.tags["ray.trial_id"] == row["trial_id"]
+        params = {k: json.loads(v) for k, v in child.data.params.items()}
+        assert params == {"model.width": int(row["p:model.width"]),
+                          "optimizer.lr": pytest.approx(float(row["p:optimizer.lr"]), rel=1e-12)}
+        history = _client(uri).get_metric_history(child.info.run_id, "val_accuracy")
+        assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(range(1, int(row["epochs"]) + 1))
+        stopped = row["stopped_early"] == "True"
+        assert child.data.tags["autotune.status"] == ("stopped" if stopped else "finished")
+        assert child.data.tags["autotune.stop_reason"] == (
+            f"stopped early at epoch {row['epochs']} of 3" if stopped else "ran all 3 epochs")
+        assert child.info.status == "FINISHED"
+
+    version = _client(uri).get_model_version_by_alias("tiny-clf", "champion")
+    assert version.run_id == parent.info.run_id
+    images = np.random.default_rng(0).random((5, 1, 8, 8)).astype(np.float32)
+    expected = autotune.load_model(result.model_dir).predict(images).probabilities
+    import torch
+
+    mlflow.set_tracking_uri(uri)
+    try:
+        torch_model = mlflow.pytorch.load_model("models:/tiny-clf@champion")
+        logits = np.asarray(mlflow.pyfunc.load_model("models:/tiny-clf@champion").predict(images))
+    finally:
+        mlflow.set_tracking_uri(None)  # and MLFLOW_TRACKING_URI, which it set, unset: later searches track nothing
+    with torch.no_grad():
+        probabilities = torch.softmax(torch_model(torch.from_numpy(images)), dim=1).numpy()
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    np.testing.assert_allclose(torch.softmax(torch.from_numpy(logits), 1).numpy(), expected, atol=1e-5)
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (apt-get install chromium)")
+def test_the_mlflow_ui_lists_the_search_and_compares_its_trials(server, digits_search, tmp_path):
+    """Headless Chromium opens the server's own UI: the experiment's runs (one parent, its trials nested) and the
+    comparison of the trial runs, which names every trial. AUTOTUNE_SCREENSHOTS=DIR keeps the screenshots there
+    (docs/tracking.md shows them)."""
+    from PIL import Image
+
+    uri, _ = server
+    parents, children = _runs(uri, "tiny-exp")
+    experiment = parents[0].info.experiment_id
+    ids = [c.info.run_id for c in children]
+    pages = {"mlflow_runs": f"{uri}/#/experiments/{experiment}/runs",
+             "mlflow_compare": f"{uri}/#/compare-runs?runs={quote(json.dumps(ids))}&experiments="
+                               f"{quote(json.dumps([experiment]))}"}
+    browser = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+               "--window-size=1500,900", "--virtual-time-budget=20000"]
+    dom = subprocess.run([*browser, "--dump-dom", pages["mlflow_compare"]], capture_output=True, text=True,
+                         timeout=180).stdout
+    assert f"Comparing {len(ids)} Runs" in dom
+    assert all(c.data.tags["autotune.trial_id"] in dom for c in children)  # each trial's run, by its name
+    keep = os.environ.get("AUTOTUNE_SCREENSHOTS")
+    for name, url in pages.items():
+        shot = tmp_path / f"{name}.png"
+        subprocess.run([*browser, f"--screenshot={shot}", url], capture_output=True, timeout=180)
+        with Image.open(shot) as image:
+            assert image.size == (1500, 900) and np.asarray(image.convert("L"), dtype=float).std() > 10
+        if keep:
+            shutil.copy(shot, Path(keep) / shot.name)
+
+
+@pytest.mark.parametrize("store", ["sqlite", "file"])
+def test_a_database_uri_and_a_file_store_hold_the_same(store, tmp_path, local_ray, monkeypatch):
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # for this test's own client: MLflow 3 asks for it
+    uri = f"sqlite:///{tmp_path}/mlflow.db" if store == "sqlite" else (tmp_path / "mlruns").as_uri()
+    space = TOY_SPACE.replace("URI", uri).replace("SLEEP", "0.0").replace("trials: 6", "trials: 3").replace(
+        "  wandb: {mode: offline, project: toy}\n", "")
+    result = _search(tmp_path, space)
+    parents, children = _runs(uri, "toy-exp")
+    assert len(parents) == 1 and len(children) == 3
+    assert sorted(c.data.tags["autotune.trial_id"] for c in children) == sorted(result.trials["trial_id"])
+    exported = {f"model/{f.name}" for f in Path(result.model_dir).iterdir()}  # another recipe's export, as it is
+    assert {a.path for a in _client(uri).list_artifacts(parents[0].info.run_id, "model")} == exported
+
+
+def _no_search(*args, **kwargs):
+    raise AssertionError("the search started before the trackers were checked")
+
+
+def test_an_unreachable_server_is_one_line_before_ray(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(autotune.engine.search, "run_search", _no_search)
+    (tmp_path / "space.yaml").write_text(TOY_SPACE.replace("URI", f"http://127.0.0.1:{_free_port()}").replace(
+        "SLEEP", "0.0"))
+    started = time.time()
+    code = autotune.cli.main(["run", "space.yaml", "--num-cpus", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if "error" in x]
+    assert "tracking.mlflow: cannot reach the MLflow tracking store http://127.0.0.1:" in line
+    assert not (tmp_path / "runs").exists()
+    assert time.time() - started < 60
+
+
+def test_a_missing_package_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(autotune.engine.search, "run_search", _no_search)
+    monkeypatch.setitem(sys.modules, "mlflow.tracking", None)
+    (tmp_path / "space.yaml").write_text(TOY_SPACE.replace("URI", "sqlite:///m.db").replace("SLEEP", "0.0"))
+    code = autotune.cli.main(["run", "space.yaml", "--num-cpus", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if "error" in x]
+    assert 'tracking.mlflow needs the mlflow package: pip install "autotune[mlflow]"' in line
+
+
+def test_wandb_online_without_a_login_is_one_line_before_ray(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(autotune.engine.search, "run_search", _no_search)
+    for name in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_PROJECT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc: no stored key
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb_config"))
+    space = TOY_SPACE.replace("SLEEP", "0.0").replace('  mlflow: {uri: "URI", experiment: toy-exp}\n', "")
+    (tmp_path / "space.yaml").write_text(space.replace("mode: offline", "mode: online"))
+    code = autotune.cli.main(["run", "space.yaml", "--num-cpus", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if "error" in x]
+    assert "tracking.wandb: not logged in to W&B; run `wandb login`" in line and "mode: offline" in line
+
+
+def test_a_server_that_goes_away_costs_one_warning_and_no_trial(server, tmp_path, local_ray, caplog):
+    """The server is killed once the first trial has its run: the search ends with every trial, one warning."""
+    uri, process = server
+    (tmp_path / "space.yaml").write_text(TOY_SPACE.replace("URI", uri).replace("SLEEP", "0.3").replace(
+        "experiment: toy-exp", "experiment: doomed"))
+    import autotune.tracking.mlflow_runs as mlflow_runs
+
+    child = mlflow_runs.MlflowRuns._child
+
+    def then_kill(self, trial_id, params):  # the server dies while the search runs
+        run = child(self, trial_id, params)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)  # the server and its web workers
+            process.wait()
+        return run
+
+    with pytest.MonkeyPatch.context() as patch, caplog.at_level(logging.WARNING, logger="autotune"):
+        patch.setattr(mlflow_runs.MlflowRuns, "_child", then_kill)
+        result = _search(tmp_path, str(tmp_path / "space.yaml"))
+    assert len(result.trials) == 6 and result.interrupted is False
+    warnings = [r.getMessage() for r in caplog.records if "tracking:" in r.getMessage()]
+    assert len(warnings) == 1 and f"MLflow at {uri} failed" in warnings[0], warnings
+    assert not any(line.startswith("MLflow") for line in result.tracked)
+    assert any(line.startswith("W&B: 6 offline trial runs") for line in result.tracked)  # the other tracker went on
+    _check_wandb(result.run_dir, _trials(result.run_dir))
+
+
+def _check_wandb(run_dir: Path, trials: dict[str, dict]) -> None:
+    """One offline W&B run per trial, in the search's group: its sampled values, a step per epoch, its exit."""
+    wandb_runs = _wandb_runs(run_dir)
+    assert sorted(r["name"] for r in wandb_runs.values()) == sorted(trials)
+    for run in wandb_runs.values():
+        row = trials[run["name"]]
+        assert run["group"] == "toy"
+        assert run["config"] == {"model.x": pytest.approx(float(row["p:model.x"])),
+                                 "model.y": pytest.approx(float(row["p:model.y"]))}
+        assert run["steps"] == list(range(1, int(row["epochs"]) + 1))
+        assert run["exit"] == (1 if row["status"] == "ERROR" else 0)
