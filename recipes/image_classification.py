@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from autotune.errors import TrialError, UserError
 from autotune.recipes import Report
 from autotune.space.schema import Field, Schema, Section
+from autotune.training import make_schedule, pick_device, restore_rng, rng_state
 from autotune.vision.data import Data, Split, load, prepare
 from autotune.vision.finetune import freeze_backbone, head, param_groups
 from autotune.vision.lr_find import Sweep, range_test
@@ -193,27 +194,6 @@ def make_optimizer(model: torch.nn.Module, opt: dict[str, Any]) -> torch.optim.O
     return build_optimizer(opt["name"], groups, opt["lr"], opt["weight_decay"], **options)
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, opt: dict[str, Any], steps_per_epoch: int,
-                  epochs: int) -> torch.optim.lr_scheduler.LRScheduler:
-    """Stepped once per batch: linear warm-up, then constant (none) or cosine to zero; or one-cycle."""
-    total = steps_per_epoch * epochs
-    warmup = round(opt["warmup_epochs"] * steps_per_epoch)
-    if opt["schedule"] == "onecycle":
-        rising = min(warmup / total, 0.9) if warmup else 0.25
-        peaks = [group["lr"] for group in optimizer.param_groups]  # each group's own, backbone and classifier
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=total,
-                                                   pct_start=rising, cycle_momentum=False)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        if opt["schedule"] == "cosine":
-            return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-        return 1.0
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 # -------------------------------------------------------------------------------------- learning-rate finder
 def lr_find(config: dict[str, Any], data: Data | None = None, *, start: float = 1e-6, end: float = 1.0,
             steps: int = 100) -> Sweep:
@@ -256,14 +236,6 @@ def lr_find(config: dict[str, Any], data: Data | None = None, *, start: float = 
 
 
 # ------------------------------------------------------------------------------------------------ train loop
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("train.device is 'cuda' but torch sees no CUDA device; use device: auto or cpu")
-    return torch.device(name)
-
-
 def train(config: dict[str, Any], report: Report, *, data: Data | None = None, checkpoint: str | None = None) -> None:
     """Train one configuration; after each epoch `report` its metrics and how to save its checkpoint."""
     config = with_defaults(config)
@@ -295,10 +267,7 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         scaler.load_state_dict(state["scaler"])
-        generator.set_state(state["rng"]["generator"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if device.type == "cuda" and state["rng"]["cuda"] is not None:
-            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+        restore_rng(state["rng"], device, generator)
         first = state["epoch"] + 1
 
     for epoch in range(first, cfg["epochs"] + 1):
@@ -348,11 +317,7 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
                 "schedule": schedule.state_dict(),
                 "scaler": scaler.state_dict(),
                 "epoch": epoch,
-                "rng": {
-                    "torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                    "generator": generator.get_state(),
-                },
+                "rng": rng_state(device, generator),
                 "config": config,
                 "metrics": metrics,
                 "data": _data_card(data),

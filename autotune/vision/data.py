@@ -24,6 +24,7 @@ import torch
 from autotune.errors import AutotuneError, UserError
 from autotune.inference import Resize
 from autotune.registry import get
+from autotune.training import batch_indices
 from autotune.vision._calls import failure, unknown_arguments
 
 if TYPE_CHECKING:
@@ -106,15 +107,9 @@ class TensorSplit:
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches in a random order drawn from `generator` (in order without one). `drop_last` drops a
         last partial batch when there is at least one full batch."""
-        n = len(self)
-        order = torch.randperm(n, generator=generator).to(self.x.device) if generator is not None else None
-        stop = n - n % batch_size if drop_last and n >= batch_size else n
-        for start in range(0, stop, batch_size):
-            if order is None:
-                yield self.x[start : start + batch_size], self.y[start : start + batch_size]
-            else:
-                index = order[start : start + batch_size]
-                yield self.x[index], self.y[index]
+        for index in batch_indices(len(self), batch_size, generator=generator, drop_last=drop_last,
+                                   device=self.x.device):
+            yield self.x[index], self.y[index]
 
     def head(self, n: int) -> torch.Tensor:
         """The first `n` images, uint8 on the CPU (a dry run of a model)."""

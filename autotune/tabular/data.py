@@ -1,0 +1,413 @@
+"""Tables read, split with a seeded (stratified) permutation, and encoded as tensors with the train split's statistics.
+
+    data = load("csv", path="houses.parquet", target="price")     # or "wine", "breast_cancer", "diabetes"
+    for numeric, categorical, y in data.train.batches(64, generator=g):
+        ...                                                     # float32 inputs, int64 category codes, targets
+
+Numeric columns are standardised with the train split's mean and std; a missing value takes the train split's
+median, and a column that misses values in the train split gets a missing-indicator input (1: missing). Every other
+column (text, category, bool) is categorical: a value is an index into the train split's vocabulary of that column,
+after two reserved indices, MISSING and UNKNOWN (a value the train split does not hold). `Preprocessing` is all of
+it; the model card holds it (`as_card`), so that `autotune.tabular.rows` encodes a row exactly as training did.
+
+The bundled tables are listed here (`DATASETS`), not in the `dataset` registry: the registry's datasets return
+images (`autotune.vision.data.Images`), and the image recipe accepts any registered name as its `data.dataset`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from autotune.errors import UnknownNameError, UserError
+from autotune.registry import close_matches
+from autotune.training import batch_indices
+
+__all__ = ["DATASETS", "DATASET_NAMES", "TASK_RULE", "MISSING", "UNKNOWN", "Preprocessing", "Split", "Data", "load",
+           "read_table", "infer_task", "labels_of", "split_rows"]
+
+log = logging.getLogger("autotune")
+
+# scikit-learn's bundled tables (no download): name -> what it is
+DATASETS = {
+    "wine": "classification: 178 wines, 13 chemical measurements, 3 cultivars",
+    "breast_cancer": "classification: 569 tumours, 30 measurements, malignant or benign",
+    "diabetes": "regression: 442 patients, 10 measurements, disease progression after a year",
+}
+DATASET_NAMES = ("csv", *DATASETS)
+MAX_CLASSES = 20
+TASK_RULE = (f"classification when the target is not numeric (text, category, bool), or holds whole numbers only with "
+             f"at most {MAX_CLASSES} distinct values; regression otherwise")
+MISSING, UNKNOWN = 0, 1  # the reserved indices of every categorical column; its known values follow, from 2
+
+
+def _numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def _whole(column: pd.Series) -> bool:
+    """Whether every value of a numeric column is a whole number."""
+    return bool(np.all(np.mod(column.to_numpy(np.float64), 1) == 0))
+
+
+# ------------------------------------------------------------------------------------------------ the table
+def read_table(path: str | Path, what: str = "data.path") -> pd.DataFrame:
+    """A .csv or .parquet file as a DataFrame (an empty file: no rows); a UserError naming `what` and the file
+    when it does not exist or cannot be read."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        why = "it is a folder" if file.is_dir() else "it does not exist"
+        raise UserError(f"{what} {str(path)!r} cannot be read ({why}); give the path of a .csv or .parquet file")
+    suffix = file.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise UserError(f"{what} {str(path)!r} is not a .csv or .parquet file; convert it to one of those")
+    try:
+        return pd.read_parquet(file) if suffix == ".parquet" else pd.read_csv(file)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except Exception as err:  # pandas and pyarrow raise many kinds on a damaged file
+        reason = (str(err).strip().splitlines() or [""])[0]
+        raise UserError(f"cannot read {what} {str(path)!r} as {suffix[1:]}: {type(err).__name__}: {reason}; "
+                        "repair or re-export the file") from None
+
+
+def _bundled(name: str) -> pd.DataFrame:
+    """scikit-learn's bundled table `name` with its target in the column `target` (class names, when it has them)."""
+    import sklearn.datasets
+
+    bunch = getattr(sklearn.datasets, f"load_{name}")(as_frame=True)
+    frame = bunch.frame
+    if "target_names" in bunch:
+        frame["target"] = pd.Categorical.from_codes(bunch.target, list(bunch.target_names))
+    return frame
+
+
+def _table(dataset: str, path: str | None, target: str | None) -> tuple[pd.DataFrame, str, str]:
+    """(the table, how messages name it, the target column) of `data.dataset`."""
+    if dataset not in DATASET_NAMES:
+        hint = close_matches(dataset, DATASET_NAMES)
+        fix = f"did you mean {hint[0]!r}?" if hint else f"use one of {', '.join(DATASET_NAMES)}"
+        raise UnknownNameError(f"unknown tabular dataset {dataset!r}; {fix}")
+    if dataset != "csv":
+        if path is not None:
+            raise UserError(f"data.path is read with dataset: csv only, not {dataset}; remove it, or set "
+                            "data.dataset: csv")
+        return _bundled(dataset), f"dataset {dataset!r}", target or "target"
+    if path is None or target is None:
+        missing = "data.path (the .csv or .parquet file)" if path is None else "data.target (the column to predict)"
+        raise UserError(f"dataset: csv needs {missing}")
+    return read_table(path), f"data.path {str(path)!r}", target
+
+
+def _check_columns(frame: pd.DataFrame, target: str, source: str) -> None:
+    """The table has rows, the target column and at least one column to learn from."""
+    if len(frame) == 0:
+        raise UserError(f"{source} holds no rows; give a table with a header line and at least one row per split")
+    if target not in frame.columns:
+        columns = [str(c) for c in frame.columns]
+        hint = close_matches(target, columns)
+        shown = ", ".join(columns[:20]) + (" ..." if len(columns) > 20 else "")
+        fix = f"did you mean {hint[0]!r}?" if hint else f"its columns: {shown}"
+        raise UserError(f"{source} has no column {target!r} (data.target); {fix}")
+    if len(frame.columns) == 1:
+        raise UserError(f"{source} has no column besides the target {target!r}: nothing to learn from")
+
+
+def _labelled(frame: pd.DataFrame, target: str, source: str) -> pd.DataFrame:
+    """The rows whose target is known (the others are left out, with a warning that counts them)."""
+    known = frame[target].notna()
+    if not known.any():
+        raise UserError(f"{source}: column {target!r} (data.target) holds no value; pick the column to predict")
+    if not known.all():
+        log.warning("%s: left out %d of %d rows whose %r is missing; fill them in or drop them to silence this "
+                    "warning", source, int((~known).sum()), len(frame), target)
+    return frame[known]
+
+
+def infer_task(target: pd.Series) -> str:
+    """The task `task: auto` picks for a target column (TASK_RULE says which)."""
+    if not _numeric(target):
+        return "classification"
+    return "classification" if _whole(target) and target.nunique() <= MAX_CLASSES else "regression"
+
+
+def _check_target(column: pd.Series, task: str, source: str) -> None:
+    """A regression target is numeric; every target holds at least two values."""
+    if task == "regression" and not _numeric(column):
+        raise UserError(f"{source}: data.task is regression but column {column.name!r} is not numeric "
+                        f"({column.dtype}); set data.task: classification, or auto")
+    values = column.unique()
+    if len(values) < 2:
+        what = "one class" if task == "classification" else "one value"
+        raise UserError(f"{source}: column {column.name!r} (data.target) holds {what} only ({values[0]!r}); a model "
+                        "needs at least two: pick another data.target, or add rows with other values")
+
+
+def _class_names(column: pd.Series) -> pd.Series:
+    """A classification target's values as class names: text, whole numbers without a decimal point."""
+    return column.astype(np.int64).astype(str) if _numeric(column) and _whole(column) else column.astype(str)
+
+
+def labels_of(column: pd.Series) -> tuple[str, ...]:
+    """The class names of a target column, in order: a categorical column's own, numbers ascending, else text's."""
+    names = _class_names(column)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        key = column.cat.codes.to_numpy()
+    else:
+        key = column.to_numpy() if _numeric(column) else names.to_numpy()
+    return tuple(pd.unique(names.to_numpy()[np.argsort(key, kind="stable")]))
+
+
+# ------------------------------------------------------------------------------------------------ the split
+def split_rows(n: int, val_fraction: float, test_fraction: float, seed: int,
+               classes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, val, test) row positions from a permutation seeded with `seed`. With `classes` (each row's class)
+    the split is stratified: each class's rows are spread evenly along the permutation, so each split holds every
+    class in about its share."""
+    order = np.random.default_rng(seed).permutation(n)
+    if classes is not None:
+        order = order[np.argsort(_spread(classes[order]), kind="stable")]
+    n_test, n_val = int(round(test_fraction * n)), int(round(val_fraction * n))
+    return order[n_test + n_val:], order[n_test : n_test + n_val], order[:n_test]
+
+
+def _spread(classes: np.ndarray) -> np.ndarray:
+    """Each row's place within its class, as a share of the class's rows (the middle of its slot)."""
+    place = np.empty(len(classes))
+    for value in np.unique(classes):
+        members = np.flatnonzero(classes == value)
+        place[members] = (np.arange(len(members)) + 0.5) / len(members)
+    return place
+
+
+def _check_sizes(source: str, n: int, sizes: tuple[int, int, int], val_fraction: float, test_fraction: float) -> None:
+    """Every split holds rows; else say which fraction to raise."""
+    shown = f"{sizes[0]} train / {sizes[1]} val / {sizes[2]} test of {n} rows"
+    if sizes[0] == 0:
+        raise UserError(f"{source} leaves no training rows (val_fraction={val_fraction}, test_fraction="
+                        f"{test_fraction}, {n} rows): lower the fractions or add rows")
+    for size, key, fraction in ((sizes[1], "val_fraction", val_fraction), (sizes[2], "test_fraction", test_fraction)):
+        if size == 0:
+            raise UserError(f"data.{key}={fraction} leaves no {key.split('_')[0]} rows ({shown}): raise it to at least "
+                            f"{1 / n:.2g}, or add rows")
+
+
+# -------------------------------------------------------------------------------------------- preprocessing
+def _scale(std: np.ndarray) -> np.ndarray:
+    """std where it can divide (finite, > 0), else 1: a constant or empty column is only centred."""
+    return np.where(np.isfinite(std) & (std > 0), std, 1.0)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a table becomes the model's inputs and targets, fitted on the train split. The model takes `numeric`
+    (float32: the standardised numeric columns, then the missing indicators of `indicators`) and `categorical`
+    (int64: one index per column of `categories`: MISSING, UNKNOWN, or 2 + the value's place in its vocabulary)."""
+
+    task: str  # classification | regression
+    target: str
+    numeric: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    median: tuple[float, ...]
+    indicators: tuple[str, ...]  # numeric columns that miss values in the train split
+    categories: Mapping[str, tuple[str, ...]]  # categorical column -> its values in the train split, as text
+    labels: tuple[str, ...] = ()  # classification: the class names
+    target_mean: float = 0.0  # regression: the network learns (target - target_mean) / target_std
+    target_std: float = 1.0
+
+    @property
+    def num_numeric(self) -> int:
+        """The width of the `numeric` input."""
+        return len(self.numeric) + len(self.indicators)
+
+    @property
+    def cardinalities(self) -> list[int]:
+        """The indices each categorical column takes (its values and the two reserved ones)."""
+        return [len(values) + 2 for values in self.categories.values()]
+
+    @property
+    def outputs(self) -> int:
+        return len(self.labels) if self.task == "classification" else 1
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame, target: str, task: str, labels: tuple[str, ...] = ()) -> Preprocessing:
+        """The statistics of the train split's columns (numbers: numeric; anything else: categorical)."""
+        features = [c for c in train.columns if c != target]
+        numeric = [c for c in features if _numeric(train[c])]
+        values = train[numeric].to_numpy(np.float64, na_value=np.nan, copy=True)
+        values[~np.isfinite(values)] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a column missing in every train row: mean of nothing
+            mean, std, median = np.nanmean(values, 0), np.nanstd(values, 0), np.nanmedian(values, 0)
+        y = train[target].to_numpy(np.float64) if task == "regression" else np.zeros(1)
+        return cls(
+            task=task,
+            target=str(target),
+            numeric=tuple(str(c) for c in numeric),
+            mean=tuple(np.nan_to_num(mean).tolist()),
+            std=tuple(_scale(std).tolist()),
+            median=tuple(np.nan_to_num(median).tolist()),
+            indicators=tuple(str(c) for c, gaps in zip(numeric, np.isnan(values).any(0)) if gaps),
+            categories={str(c): tuple(sorted(set(train[c].dropna().astype(str)))) for c in features
+                        if c not in numeric},
+            labels=tuple(labels),
+            target_mean=float(y.mean()) if task == "regression" else 0.0,
+            target_std=float(_scale(np.array(y.std()))) if task == "regression" else 1.0,
+        )
+
+    def encode(self, frame: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
+        """(numeric float32 (N, num_numeric), categorical int64 (N, categorical columns)) of the rows of `frame`,
+        whose numeric columns hold numbers (NaN or infinite: missing); other columns are ignored."""
+        values = frame[list(self.numeric)].to_numpy(np.float64, na_value=np.nan)
+        missing = ~np.isfinite(values)
+        scaled = (np.where(missing, self.median, values) - np.array(self.mean)) / np.array(self.std)
+        flags = missing[:, [self.numeric.index(c) for c in self.indicators]]
+        numeric = np.concatenate([scaled, flags], axis=1).astype(np.float32)
+        codes = [_codes(frame[column], values) for column, values in self.categories.items()]
+        categorical = np.stack(codes, axis=1) if codes else np.zeros((len(frame), 0), np.int64)
+        return torch.from_numpy(numeric), torch.from_numpy(categorical)
+
+    def encode_target(self, column: pd.Series) -> torch.Tensor:
+        """Class indices (int64), or the values in their own units (float32)."""
+        if self.task == "regression":
+            return torch.from_numpy(column.to_numpy(np.float64).astype(np.float32))
+        index = {name: i for i, name in enumerate(self.labels)}
+        return torch.from_numpy(_class_names(column).map(index).to_numpy(np.int64, copy=True))
+
+    def as_card(self) -> dict[str, Any]:
+        """The model card's account of the preprocessing (plain JSON): the inputs' column order, the numeric
+        scalers, the category vocabularies, the task, the target, and the labels or the target's scaler."""
+        card: dict[str, Any] = {
+            "task": self.task,
+            "target": self.target,
+            "columns": {"numeric": list(self.numeric), "missing_indicators": list(self.indicators),
+                        "categorical": list(self.categories)},
+            "scalers": {c: {"mean": m, "std": s, "median": d}
+                        for c, m, s, d in zip(self.numeric, self.mean, self.std, self.median)},
+            "categories": {c: list(values) for c, values in self.categories.items()},
+            "category_indices": {"missing": MISSING, "unknown": UNKNOWN, "first_value": 2},
+        }
+        if self.task == "classification":
+            card["labels"] = list(self.labels)
+        else:
+            card["target_scaler"] = {"mean": self.target_mean, "std": self.target_std}
+        return card
+
+    @classmethod
+    def from_card(cls, card: Mapping[str, Any]) -> Preprocessing:
+        """The preprocessing a model card (or a checkpoint) records, as `as_card` wrote it."""
+        numeric = card["columns"]["numeric"]
+        scalers = [card["scalers"][c] for c in numeric]
+        target_scaler = card.get("target_scaler", {"mean": 0.0, "std": 1.0})
+        return cls(
+            task=card["task"],
+            target=card["target"],
+            numeric=tuple(numeric),
+            mean=tuple(s["mean"] for s in scalers),
+            std=tuple(s["std"] for s in scalers),
+            median=tuple(s["median"] for s in scalers),
+            indicators=tuple(card["columns"]["missing_indicators"]),
+            categories={c: tuple(card["categories"][c]) for c in card["columns"]["categorical"]},
+            labels=tuple(card.get("labels", ())),
+            target_mean=target_scaler["mean"],
+            target_std=target_scaler["std"],
+        )
+
+
+def _codes(column: pd.Series, vocabulary: tuple[str, ...]) -> np.ndarray:
+    """The indices of a categorical column's values: MISSING, UNKNOWN, or 2 + the place in `vocabulary`."""
+    known = pd.Categorical(column.astype(str), categories=list(vocabulary)).codes.astype(np.int64)
+    return np.where(column.isna().to_numpy(), MISSING, np.where(known < 0, UNKNOWN, known + 2))
+
+
+# ---------------------------------------------------------------------------------------------- the splits
+@dataclass
+class Split:
+    """Rows encoded as tensors; batches are slices of a (seeded) permutation."""
+
+    numeric: torch.Tensor  # float32 (N, num_numeric)
+    categorical: torch.Tensor  # int64 (N, categorical columns)
+    y: torch.Tensor  # int64 class indices, or float32 targets in their own units
+    rows: np.ndarray  # each row's number in the table (0: the first row after the header)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def to(self, device: torch.device) -> Split:
+        return replace(self, numeric=self.numeric.to(device), categorical=self.categorical.to(device),
+                       y=self.y.to(device))
+
+    def batches(self, batch_size: int, *, generator: torch.Generator | None = None,
+                drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """(numeric, categorical, y) batches in a random order drawn from `generator` (in order without one).
+        `drop_last` drops a last partial batch when there is at least one full batch."""
+        for index in batch_indices(len(self), batch_size, generator=generator, drop_last=drop_last,
+                                   device=self.y.device):
+            yield self.numeric[index], self.categorical[index], self.y[index]
+
+
+@dataclass
+class Data:
+    """A table split into train/val/test and encoded, with the preprocessing fitted on its train split."""
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    preprocessing: Preprocessing
+    fingerprint: str
+
+    @property
+    def labels(self) -> list[str]:
+        """The class names (none for regression)."""
+        return list(self.preprocessing.labels)
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        """(numeric inputs, categorical columns): the widths of the model's two inputs."""
+        return self.preprocessing.num_numeric, len(self.preprocessing.categories)
+
+    def to(self, device: torch.device) -> Data:
+        """The same data with its splits on `device` (done once per trial, not per batch)."""
+        return replace(self, train=self.train.to(device), val=self.val.to(device), test=self.test.to(device))
+
+
+def load(dataset: str, *, path: str | None = None, target: str | None = None, task: str = "auto",
+         val_fraction: float = 0.1, test_fraction: float = 0.1, split_seed: int = 0) -> Data:
+    """Read the table, split it (stratified for classification) deterministically for a given `split_seed`, fit
+    the preprocessing on the train split and encode each split. A UserError names the file or column and the fix."""
+    frame, source, target = _table(dataset, path, target)
+    _check_columns(frame, target, source)
+    frame = _labelled(frame, target, source)
+    task = infer_task(frame[target]) if task == "auto" else task
+    _check_target(frame[target], task, source)
+    labels = labels_of(frame[target]) if task == "classification" else ()
+    classes = _class_names(frame[target]).to_numpy() if task == "classification" else None
+    positions = split_rows(len(frame), val_fraction, test_fraction, split_seed, classes)
+    _check_sizes(source, len(frame), tuple(len(p) for p in positions), val_fraction, test_fraction)
+    preprocessing = Preprocessing.fit(frame.iloc[positions[0]], target, task, labels)
+    train, val, test = (_encoded(frame.iloc[p], preprocessing) for p in positions)
+    return Data(dataset, train, val, test, preprocessing, _fingerprint(frame, target, task, positions))
+
+
+def _encoded(rows: pd.DataFrame, preprocessing: Preprocessing) -> Split:
+    numeric, categorical = preprocessing.encode(rows)
+    return Split(numeric, categorical, preprocessing.encode_target(rows[preprocessing.target]), rows.index.to_numpy())
+
+
+def _fingerprint(frame: pd.DataFrame, target: str, task: str, positions: tuple[np.ndarray, ...]) -> str:
+    """A digest of the columns, the target, the task and each split's rows."""
+    sha = hashlib.sha256(json.dumps([target, task, [[str(c), str(t)] for c, t in frame.dtypes.items()]]).encode())
+    for rows in positions:
+        sha.update(pd.util.hash_pandas_object(frame.iloc[rows], index=False).to_numpy().tobytes())
+    return sha.hexdigest()

@@ -1,0 +1,60 @@
+"""The tabular network: the numeric inputs and one embedding per categorical column, through an MLP.
+
+    net = TabularMLP(numeric=30, cardinalities=[5, 12], outputs=2, width=128, depth=2)
+    logits = net(numeric, categorical)                       # float32 (N, 30), int64 (N, 2) -> (N, 2)
+    exported = in_target_units(net, preprocessing)           # what model.pt holds: logits, or values in target units
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from autotune.tabular.data import Preprocessing
+
+__all__ = ["TabularMLP", "InTargetUnits", "in_target_units"]
+
+
+class TabularMLP(nn.Module):
+    """`depth` hidden layers of `width` units (Linear, BatchNorm if `batch_norm`, ReLU, Dropout), then a Linear
+    to `outputs`. Categorical column i is embedded in min(embedding_dim, cardinalities[i]) dimensions."""
+
+    def __init__(self, numeric: int, cardinalities: Sequence[int], outputs: int, *, width: int = 128, depth: int = 2,
+                 dropout: float = 0.1, embedding_dim: int = 8, batch_norm: bool = False) -> None:
+        super().__init__()
+        self.embeddings = nn.ModuleList(nn.Embedding(n, min(embedding_dim, n)) for n in cardinalities)
+        size = numeric + sum(e.embedding_dim for e in self.embeddings)
+        layers: list[nn.Module] = []
+        for _ in range(depth):
+            layers += [nn.Linear(size, width), *([nn.BatchNorm1d(width)] if batch_norm else []), nn.ReLU(),
+                       nn.Dropout(dropout)]
+            size = width
+        self.layers = nn.Sequential(*layers, nn.Linear(size, outputs))
+
+    def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+        parts = [numeric]
+        for i, embedding in enumerate(self.embeddings):
+            parts.append(embedding(categorical[:, i]))
+        return self.layers(torch.cat(parts, dim=1))
+
+
+class InTargetUnits(nn.Module):
+    """The network's output as its task reads it: logits (N, classes) unchanged; or (N,) values in the target's
+    units (the network learns the standardised target: here it is scaled back)."""
+
+    def __init__(self, net: nn.Module, regression: bool, mean: float, std: float) -> None:
+        super().__init__()
+        self.net, self.regression, self.mean, self.std = net, regression, mean, std
+
+    def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
+        out = self.net(numeric, categorical)
+        if self.regression:
+            return out[:, 0] * self.std + self.mean
+        return out
+
+
+def in_target_units(net: nn.Module, preprocessing: Preprocessing) -> InTargetUnits:
+    """`net` giving what evaluation measures and model.pt returns (`InTargetUnits`)."""
+    regression = preprocessing.task == "regression"
+    return InTargetUnits(net, regression, preprocessing.target_mean, preprocessing.target_std)

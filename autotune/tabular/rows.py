@@ -1,0 +1,132 @@
+"""Rows -> an exported tabular model's predictions, with no recipe and no training code.
+
+    rows = read_rows("new_patients.csv")              # or [{"age": 61, "smoker": "yes", ...}, ...]
+    predict_rows("models/tabular", rows)              # [{"label": "benign", "probability": 0.97}, ...]
+                                                      # regression: [{"value": 151.2}, ...]
+
+The model directory holds `model.pt` (TorchScript: numeric float32 (N, k), categorical int64 (N, m) -> logits, or
+values in the target's units) and `model.json`, the card with the preprocessing (`Preprocessing.as_card`).
+`encode_rows` turns rows into those two tensors exactly as training encoded its table. A row must give every
+column the model reads (other keys, the target's included, are ignored); None or NaN is a missing value. A numeric
+column takes a number, or text that reads as one; a categorical column takes one of the values it was trained on:
+an unknown category is refused, not mapped to the "unknown" index, so that a typo is not a silent guess. Each
+refusal is a `BadRow` naming the row and the column.
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from autotune.errors import UserError
+from autotune.tabular.data import Preprocessing, read_table
+
+__all__ = ["BadRow", "read_rows", "encode_rows", "predict_rows"]
+
+SHOWN_CATEGORIES = 10  # known values an unknown category's error lists
+
+
+class BadRow(UserError):
+    """A row the model cannot take: `row` is its index, `column` the column at fault (None: the row itself)."""
+
+    def __init__(self, row: int, column: str | None, problem: str) -> None:
+        where = f"row {row}" + (f", column {column!r}" if column is not None else "")
+        super().__init__(f"{where}: {problem}")
+        self.row, self.column = row, column
+
+
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a .csv or .parquet file, as dicts of column -> value (a missing value is NaN)."""
+    return read_table(path, what="rows file").to_dict("records")
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
+
+
+def _number(value: Any, row: int, column: str) -> float:
+    """A numeric column's value as a float (NaN: missing)."""
+    if _missing(value):
+        return math.nan
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise BadRow(row, column, f"expects a number, got the text {value!r}") from None
+    raise BadRow(row, column, f"expects a number, got {type(value).__name__} {value!r}")
+
+
+def _category(value: Any, row: int, column: str, known: Sequence[str]) -> str | None:
+    """A categorical column's value as the text its vocabulary holds (None: missing)."""
+    if _missing(value):
+        return None
+    text = str(value)
+    if text not in known:
+        shown = ", ".join(repr(k) for k in known[:SHOWN_CATEGORIES]) + (" ..." if len(known) > SHOWN_CATEGORIES else "")
+        raise BadRow(row, column, f"unknown category {value!r}; the model knows {shown or 'no value (only missing)'}")
+    return text
+
+
+def _checked(row: Any, index: int, preprocessing: Preprocessing) -> dict[str, Any]:
+    """The values of one row that the model reads, checked and converted; BadRow at the first problem."""
+    if not isinstance(row, Mapping):
+        raise BadRow(index, None, f"is a {type(row).__name__}; each row is a mapping of column names to values")
+    needed = [*preprocessing.numeric, *preprocessing.categories]
+    for column in needed:
+        if column not in row:
+            raise BadRow(index, column, f"is missing; every row needs {', '.join(needed)} (null for a missing value)")
+    values: dict[str, Any] = {c: _number(row[c], index, c) for c in preprocessing.numeric}
+    values.update({c: _category(row[c], index, c, known) for c, known in preprocessing.categories.items()})
+    return values
+
+
+def encode_rows(card: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(numeric float32 (N, k), categorical int64 (N, m)): the inputs of the model of `card` for `rows`, encoded
+    as in training (`Preprocessing.encode`). BadRow for a missing column, a wrong type or an unknown category."""
+    preprocessing = Preprocessing.from_card(card)
+    checked = [_checked(row, i, preprocessing) for i, row in enumerate(rows)]
+    frame = pd.DataFrame({
+        **{c: np.array([r[c] for r in checked], dtype=np.float64) for c in preprocessing.numeric},
+        **{c: pd.Series([r[c] for r in checked], dtype=object) for c in preprocessing.categories},
+    }, index=range(len(checked)))
+    return preprocessing.encode(frame)
+
+
+def _load(model_dir: str | Path) -> tuple[torch.jit.ScriptModule, dict[str, Any]]:
+    """The exported model (on the CPU) and its card."""
+    folder = Path(model_dir).expanduser()
+    missing = [name for name in ("model.pt", "model.json") if not (folder / name).is_file()]
+    if missing:
+        raise UserError(f"{folder} holds no {' or '.join(missing)}: not an exported tabular model; export one with "
+                        "`autotune run` or `autotune train --out DIR`")
+    card = json.loads((folder / "model.json").read_text())
+    if "columns" not in card or "task" not in card:
+        raise UserError(f"{folder}/model.json describes no table columns: the model is not one of the tabular recipe")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, but still what loads anywhere
+        model = torch.jit.load(str(folder / "model.pt"), map_location="cpu")
+    return model.eval(), card
+
+
+def predict_rows(model_dir: str | Path, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One prediction per row: {"label", "probability"} (classification: the most probable class and its
+    probability) or {"value"} (regression, in the target's units)."""
+    model, card = _load(model_dir)
+    numeric, categorical = encode_rows(card, rows)
+    if not len(numeric):
+        return []
+    with torch.no_grad():
+        out = model(numeric, categorical)
+    if card["task"] == "regression":
+        return [{"value": float(v)} for v in out.tolist()]
+    probability, index = torch.softmax(out.float(), dim=1).max(dim=1)
+    return [{"label": card["labels"][i], "probability": float(p)} for i, p in zip(index.tolist(), probability.tolist())]

@@ -1,0 +1,286 @@
+"""Tabular classification and regression: trains one configuration of a search space, as a trial or standalone.
+
+Read it top to bottom: SCHEMA (the ingredients it understands) -> data -> model -> optimizer and schedule -> train
+loop (one report per epoch, with a function that saves its checkpoint if the engine keeps it) -> evaluate -> export.
+To change the recipe, copy this file and point a space at it (`recipe: my_recipe.py`); the helpers it uses live in
+`autotune.tabular`.
+
+The table is encoded once (numeric columns standardised with the train split's statistics, categorical ones as
+vocabulary indices: `autotune.tabular.data`) and lives on the device as tensors, batched by slicing a seeded
+permutation (no DataLoader). A regression target is standardised for training; its metrics and predictions are in
+its own units. The exported model.pt takes the encoded tensors; `autotune.tabular.rows` encodes rows as here.
+"""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from autotune.errors import TrialError, UserError
+from autotune.recipes import Report
+from autotune.space.schema import Field, Schema, Section
+from autotune.tabular.data import DATASET_NAMES, DATASETS, TASK_RULE, Data, Preprocessing, Split, load
+from autotune.tabular.model import TabularMLP, in_target_units
+from autotune.training import make_schedule, pick_device, restore_rng, rng_state
+from autotune.vision.optimizers import build as build_optimizer
+
+CHECKPOINT_FILE = "checkpoint.pt"
+EVAL_BATCH = 8192
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "must be > 0"
+
+
+# ----------------------------------------------------------------------------------------------- ingredients
+SCHEMA = Schema(
+    data=Section(
+        help="the table to learn from: a CSV or Parquet file, or one of scikit-learn's bundled tables",
+        dataset=Field(str, default="breast_cancer", choices=DATASET_NAMES,
+                      help="csv (a .csv or .parquet file: data.path and data.target) or a bundled table: "
+                           + "; ".join(f"{name} ({what})" for name, what in DATASETS.items())),
+        path=Field(str, default=None, nullable=True,
+                   help="dataset csv: the .csv or .parquet file (~ expanded; relative to the working directory)"),
+        target=Field(str, default=None, nullable=True,
+                     help="the column to predict (dataset csv: required; the bundled tables: `target`); rows "
+                          "whose target is missing are left out"),
+        task=Field(str, default="auto", choices=("auto", "classification", "regression"), help=f"auto: {TASK_RULE}"),
+        val_fraction=Field(float, default=0.1, low=0.0, high=0.9, help="share of the rows held out for validation"),
+        test_fraction=Field(float, default=0.1, low=0.0, high=0.9,
+                            help="share of the rows held out for the final test"),
+        split_seed=Field(int, default=0, help="seed of the train/val/test split, stratified for classification "
+                                              "(keep it fixed during a search)"),
+    ),
+    model=Section(
+        help="an MLP over the standardised numeric columns and one embedding per categorical column",
+        width=Field(int, default=128, low=1, help="units of each hidden layer"),
+        depth=Field(int, default=2, low=0, help="hidden layers (0: a linear model)"),
+        dropout=Field(float, default=0.1, low=0.0, high=0.95, help="dropout after each hidden layer"),
+        embedding_dim=Field(int, default=8, low=1,
+                            help="dimensions of a categorical column's embedding: min(embedding_dim, its values + 2), "
+                                 "the 2 for a missing value and an unknown one"),
+        batch_norm=Field(bool, default=False, help="BatchNorm after each hidden layer's Linear"),
+    ),
+    optimizer=Section(
+        name=Field(str, default="adamw", registry="optimizer",
+                   help="sgd, adam, adamw or a registered one of yours (`autotune ls optimizers`)"),
+        lr=Field(float, default=1e-3, check=_positive, help="peak learning rate"),
+        momentum=Field(float, default=0.9, low=0.0, high=1.0, help="sgd only"),
+        nesterov=Field(bool, default=False, help="sgd only; needs momentum > 0"),
+        weight_decay=Field(float, default=1e-4, low=0.0),
+        schedule=Field(str, default="cosine", choices=("none", "cosine", "onecycle"), help="learning-rate schedule"),
+        warmup_epochs=Field(float, default=0.0, low=0.0, help="linear warm-up (onecycle: its rising phase)"),
+    ),
+    train=Section(
+        epochs=Field(int, default=20, low=1),
+        batch_size=Field(int, default=64, low=1),
+        seed=Field(int, default=0, help="seed of initialisation, batch order and dropout"),
+        device=Field(str, default="auto", choices=("auto", "cpu", "cuda")),
+    ),
+)
+
+
+def with_defaults(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The config with every ingredient the schema knows filled in (a partial dict is fine standalone)."""
+    return {name: {**section.defaults(), **config.get(name, {})} for name, section in SCHEMA.sections.items()}
+
+
+# ------------------------------------------------------------------------------------------------------ data
+def load_data(data: dict[str, Any]) -> Data:
+    """Read, split and encode the table once (the engine calls this once per node and passes `data=` to each
+    trial)."""
+    return load(**with_defaults({"data": data})["data"])
+
+
+# ----------------------------------------------------------------------------------------------------- model
+def make_model(model: dict[str, Any], preprocessing: Preprocessing) -> TabularMLP:
+    return TabularMLP(preprocessing.num_numeric, preprocessing.cardinalities, preprocessing.outputs, **model)
+
+
+@torch.no_grad()
+def dry_run(config: dict[str, Any], data: Data) -> None:
+    """Build the model of `config` and run two training rows through it, without training: the engine's preflight
+    calls this for the default configuration and each searched model option before a search starts."""
+    model = make_model(with_defaults(config)["model"], data.preprocessing).eval()
+    model(data.train.numeric[:2].cpu(), data.train.categorical[:2].cpu())
+
+
+# ------------------------------------------------------------------------------------- optimizer and schedule
+def make_optimizer(model: torch.nn.Module, opt: dict[str, Any]) -> torch.optim.Optimizer:
+    """The registered optimizer `opt["name"]` over the model's parameters: it gets lr and weight_decay, and
+    momentum and nesterov if it takes them (sgd does); schedule and warmup_epochs are for make_schedule."""
+    options = {k: v for k, v in opt.items() if k not in ("name", "lr", "weight_decay", "schedule", "warmup_epochs")}
+    return build_optimizer(opt["name"], model.parameters(), opt["lr"], opt["weight_decay"], **options)
+
+
+# ------------------------------------------------------------------------------------------------ train loop
+def _loss(outputs: torch.Tensor, y: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
+    """Cross-entropy of the logits, or the squared error of the standardised target."""
+    if preprocessing.task == "classification":
+        return F.cross_entropy(outputs, y)
+    return F.mse_loss(outputs[:, 0], (y - preprocessing.target_mean) / preprocessing.target_std)
+
+
+def train(config: dict[str, Any], report: Report, *, data: Data | None = None, checkpoint: str | None = None) -> None:
+    """Train one configuration; after each epoch `report` its metrics and how to save its checkpoint."""
+    config = with_defaults(config)
+    opt, cfg = config["optimizer"], config["train"]
+    device = pick_device(cfg["device"])
+    torch.manual_seed(cfg["seed"])
+    data = data if data is not None else load_data(config["data"])
+    on_device = data.to(device)
+    preprocessing = data.preprocessing
+
+    model = make_model(config["model"], preprocessing).to(device)
+    optimizer = make_optimizer(model, opt)
+    drop_last = len(data.train) >= cfg["batch_size"]
+    steps_per_epoch = len(data.train) // cfg["batch_size"] if drop_last else 1
+    schedule = make_schedule(optimizer, opt, steps_per_epoch, cfg["epochs"])
+    generator = torch.Generator().manual_seed(cfg["seed"])  # batch order
+
+    first = 1
+    if checkpoint is not None:
+        state = _load_state(checkpoint)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        restore_rng(state["rng"], device, generator)
+        first = state["epoch"] + 1
+
+    for epoch in range(first, cfg["epochs"] + 1):
+        started = time.perf_counter()
+        model.train()
+        loss_sum, seen = torch.zeros((), device=device), 0
+        for numeric, categorical, y in on_device.train.batches(cfg["batch_size"], generator=generator,
+                                                               drop_last=drop_last):
+            loss = _loss(model(numeric, categorical), y, preprocessing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            loss_sum += loss.detach() * len(y)
+            seen += len(y)
+        train_seconds = time.perf_counter() - started
+        train_loss = loss_sum.item() / seen
+        val = _measure(in_target_units(model, preprocessing), on_device.val, preprocessing)
+        if not (math.isfinite(train_loss) and math.isfinite(val["loss"])):
+            which = "training" if not math.isfinite(train_loss) else "validation"
+            raise TrialError(f"non-finite {which} loss at epoch {epoch} (lr={opt['lr']:g}): lower optimizer.lr")
+        metrics = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            **{f"val_{name}": value for name, value in val.items()},
+            "epoch_seconds": time.perf_counter() - started,
+            "samples_per_second": seen / train_seconds,
+            "num_parameters": sum(p.numel() for p in model.parameters()),  # a second objective (size)
+        }
+
+        # -------------------------------------------------------------------------------------- checkpoint
+        def save(directory: str) -> None:  # called only when the engine keeps this epoch's checkpoint
+            torch.save({
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(),
+                "epoch": epoch,
+                "rng": rng_state(device, generator),
+                "config": config,
+                "metrics": metrics,
+                "data": _data_card(data),
+            }, Path(directory) / CHECKPOINT_FILE)
+
+        report(metrics, save)
+
+
+@torch.no_grad()
+def _measure(model: torch.nn.Module, split: Split, preprocessing: Preprocessing) -> dict[str, float]:
+    """loss and accuracy (classification), or loss, rmse and r2 (regression: rmse in the target's units) of
+    `model` (logits, or values in the target's units: `in_target_units`) on `split`; loss is the training loss."""
+    model.eval()
+    outputs = torch.cat([model(numeric, categorical) for numeric, categorical, _ in split.batches(EVAL_BATCH)])
+    outputs, y = outputs.double(), split.y
+    if preprocessing.task == "classification":
+        return {"loss": F.cross_entropy(outputs, y).item(), "accuracy": (outputs.argmax(1) == y).double().mean().item()}
+    error = outputs - y.double()
+    squared = error.square().sum().item()
+    spread = (y.double() - y.double().mean()).square().sum().item()
+    return {"loss": (error / preprocessing.target_std).square().mean().item(), "rmse": math.sqrt(squared / len(y)),
+            "r2": 1 - squared / spread if spread > 0 else math.nan}
+
+
+def _data_card(data: Data) -> dict[str, Any]:
+    return {**data.preprocessing.as_card(), "data_fingerprint": data.fingerprint, "dataset": data.name}
+
+
+def _load_state(checkpoint: str) -> dict[str, Any]:
+    path = Path(checkpoint) / CHECKPOINT_FILE
+    if not path.is_file():
+        raise UserError(f"{checkpoint} holds no {CHECKPOINT_FILE}: not a checkpoint of this recipe")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _restore_model(state: dict[str, Any]) -> torch.nn.Module:
+    """The checkpoint's network, giving logits or values in the target's units (`in_target_units`)."""
+    preprocessing = Preprocessing.from_card(state["data"])
+    net = make_model(state["config"]["model"], preprocessing)
+    net.load_state_dict(state["model"])
+    return in_target_units(net, preprocessing).eval()
+
+
+# -------------------------------------------------------------------------------------------------- evaluate
+def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
+    """test_accuracy and test_loss (classification), or test_rmse, test_r2 and test_loss (regression) on the
+    held-out test split (never seen in train()) of a checkpoint, or of an exported model directory (its model.pt),
+    so that a new export can be compared with the current one."""
+    if not (Path(checkpoint) / CHECKPOINT_FILE).is_file() and (Path(checkpoint) / "model.pt").is_file():
+        if data is None:
+            raise UserError(f"evaluating the exported model in {checkpoint} needs the data it was trained on")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            model = torch.jit.load(str(Path(checkpoint) / "model.pt"), map_location="cpu")
+        measured = _measure(model, data.test, data.preprocessing)
+    else:
+        state = _load_state(checkpoint)
+        data = data if data is not None else load_data(state["config"]["data"])
+        _check_same_data(state, data)
+        measured = _measure(_restore_model(state), data.test, Preprocessing.from_card(state["data"]))
+    return {f"test_{name}": value for name, value in measured.items()}
+
+
+def _check_same_data(state: dict[str, Any], data: Data) -> None:
+    if state["data"]["data_fingerprint"] != data.fingerprint:
+        raise UserError(f"the data differs from the data this checkpoint was trained on "
+                        f"(fingerprint {data.fingerprint[:12]} vs {state['data']['data_fingerprint'][:12]})")
+
+
+# ---------------------------------------------------------------------------------------------------- export
+def _inputs(preprocessing: Preprocessing) -> str:
+    """What model.pt takes and returns, in words for the card."""
+    returns = (f"logits (N, {preprocessing.outputs})" if preprocessing.task == "classification"
+               else f"values (N,) of {preprocessing.target!r} in its own units")
+    return (f"model.pt(numeric: float32 (N, {preprocessing.num_numeric}), categorical: int64 "
+            f"(N, {len(preprocessing.categories)})) -> {returns}; autotune.tabular.rows.encode_rows makes the inputs")
+
+
+def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:
+    """Write `model.pt` (TorchScript: the encoded numeric and categorical tensors -> logits, or values in the
+    target's units) into `out_dir` and return the model card's fields, the preprocessing among them."""
+    state = _load_state(checkpoint)
+    if data is not None:
+        _check_same_data(state, data)
+    model = _restore_model(state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, but still what loads anywhere
+        scripted = torch.jit.script(model)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    scripted.save(str(Path(out_dir) / "model.pt"))
+    return {
+        **state["data"],
+        "inputs": _inputs(Preprocessing.from_card(state["data"])),
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "epoch": state["epoch"],
+    }

@@ -1,0 +1,346 @@
+"""The tabular recipe end to end, on a CSV written here (numeric, categorical and missing values): classification
+and regression, the task rule, the preprocessing (train statistics only), the stratified split, exact resume,
+export -> predict_rows equal to the in-training evaluation, BadRow, scikit-learn's bundled tables, the UserErrors,
+`autotune train search_spaces/tabular.yaml` and one tiny search through the engine."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from autotune.cli import main
+from autotune.errors import UserError
+from autotune.recipes import tabular as recipe
+from autotune.tabular.data import MISSING, UNKNOWN, infer_task
+from autotune.tabular.rows import BadRow, encode_rows, predict_rows, read_rows
+from test_train import Recorder, _strip_time  # a report as the engine's; metrics without the timings
+
+REPO = Path(__file__).parents[2]
+
+
+def people(n: int = 240, seed: int = 0) -> pd.DataFrame:
+    """A table whose targets follow from its columns: numbers (some missing), text (some missing) and bools."""
+    rng = np.random.default_rng(seed)
+    age = rng.normal(45, 12, n).round(1)
+    income = rng.normal(50_000, 12_000, n).round()
+    colour = rng.choice(["red", "green", "blue"], n).astype(object)
+    member = rng.random(n) < 0.4
+    score = (age - 45) / 12 + 1.5 * (colour == "red") - 1.0 * member + rng.normal(0, 0.3, n)
+    price = 3 * age + 40 * (colour == "red") + income / 1000 + rng.normal(0, 3, n)
+    age[rng.random(n) < 0.1] = np.nan
+    income[rng.random(n) < 0.05] = np.nan
+    colour[rng.random(n) < 0.1] = None
+    return pd.DataFrame({"age": age, "income": income, "colour": colour, "member": member,
+                         "label": np.where(score > 0, "yes", "no"), "price": price.round(2)})
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory) -> dict[str, Path]:
+    """The classification CSV (target `label`) and the regression CSV (target `price`)."""
+    folder = tmp_path_factory.mktemp("tables")
+    frame = people()
+    paths = {"label": folder / "people.csv", "price": folder / "prices.csv"}
+    frame.drop(columns="price").to_csv(paths["label"], index=False)
+    frame.drop(columns="label").to_csv(paths["price"], index=False)
+    return paths
+
+
+def data_of(tables, target: str, **data):
+    return recipe.load_data({"dataset": "csv", "path": str(tables[target]), "target": target, **data})
+
+
+@pytest.fixture(scope="module")
+def classified(tables):
+    return data_of(tables, "label")
+
+
+@pytest.fixture(scope="module")
+def regressed(tables):
+    return data_of(tables, "price")
+
+
+def config(**sections) -> dict:
+    base = {"model": {"width": 32, "depth": 2, "dropout": 0.1, "embedding_dim": 4},
+            "train": {"epochs": 3, "batch_size": 32}, "optimizer": {"lr": 3e-3}}
+    return {name: {**base.get(name, {}), **sections.get(name, {})} for name in {*base, *sections}}
+
+
+def run(cfg, data, keep: Path, **kwargs) -> Recorder:
+    recorder = Recorder(keep, **kwargs)
+    recipe.train(cfg, recorder, data=data)
+    return recorder
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, classified, regressed):
+    """The last checkpoint of 30 epochs on each table, by target."""
+    folder = tmp_path_factory.mktemp("trained")
+    data = {"label": classified, "price": regressed}
+    cfg = config(train={"epochs": 30}, optimizer={"lr": 1e-2})
+    return {target: run(cfg, d, folder / target).keep for target, d in data.items()}
+
+
+# ------------------------------------------------------------------------------------------------ training
+@pytest.mark.parametrize("target, metrics", [
+    ("label", {"val_loss", "val_accuracy"}),
+    ("price", {"val_loss", "val_rmse", "val_r2"}),
+])
+def test_reports_every_epoch_and_learns(target, metrics, tables, trained, tmp_path):
+    data = data_of(tables, target)
+    rec = run(config(), data, tmp_path / "checkpoint")
+    assert [m["epoch"] for m in rec.metrics] == [1, 2, 3]
+    assert all(set(m) == {"epoch", "train_loss", *metrics, "epoch_seconds", "samples_per_second",
+                               "num_parameters"} for m in rec.metrics)
+    state = torch.load(trained[target] / "checkpoint.pt", weights_only=True)
+    last = state["metrics"]
+    assert last["val_accuracy"] > 0.85 if target == "label" else last["val_r2"] > 0.9
+    test = recipe.evaluate(str(trained[target]), data)
+    assert set(test) == {m.replace("val_", "test_") for m in metrics}
+
+
+@pytest.mark.parametrize("values, task", [
+    (["a", "b", "a"], "classification"),
+    ([True, False, True], "classification"),
+    ([0, 1, 2, 1], "classification"),
+    ([1.0, 2.0, 1.0], "classification"),  # whole numbers, few
+    (pd.Categorical([3.5, 1.5]), "classification"),  # a category, even of numbers
+    ([0.5, 1.0, 2.0], "regression"),  # not whole
+    (list(range(21)), "regression"),  # whole, but more than 20 distinct values
+])
+def test_the_task_rule(values, task):
+    assert infer_task(pd.Series(values)) == task
+
+
+def test_columns_are_encoded_with_missing_values(classified, tables):
+    prep = classified.preprocessing
+    assert prep.task == "classification" and prep.labels == ("no", "yes")
+    assert prep.numeric == ("age", "income") and prep.indicators == ("age", "income")
+    assert dict(prep.categories) == {"colour": ("blue", "green", "red"), "member": ("False", "True")}
+    assert classified.input_shape == (4, 2)  # age, income, their missing indicators; colour, member
+    frame = pd.read_csv(tables["label"])
+    rows = frame.iloc[classified.train.rows]
+    numeric, categorical = classified.train.numeric, classified.train.categorical
+    gaps = rows["age"].isna().to_numpy(copy=True)
+    assert torch.equal(numeric[:, 2], torch.from_numpy(gaps.astype(np.float32)))  # the indicator
+    median = (rows["age"].median() - prep.mean[0]) / prep.std[0]
+    assert torch.allclose(numeric[gaps, 0], torch.tensor(median, dtype=torch.float32))  # the train median
+    assert (categorical[rows["colour"].isna().to_numpy(copy=True), 0] == MISSING).all()
+    unseen = pd.DataFrame({"age": [np.nan], "income": [1.0], "colour": ["purple"], "member": [True]})
+    assert prep.encode(unseen)[1].tolist() == [[UNKNOWN, 3]]  # the val and test splits' unseen values: UNKNOWN
+
+
+def test_standardisation_uses_the_train_split_only(classified, tables):
+    frame = pd.read_csv(tables["label"])
+    train = frame.iloc[classified.train.rows]
+    prep = classified.preprocessing
+    for i, column in enumerate(prep.numeric):
+        assert prep.mean[i] == pytest.approx(train[column].mean(), rel=1e-12)
+        assert prep.std[i] == pytest.approx(train[column].std(ddof=0), rel=1e-12)
+        assert prep.median[i] == train[column].median()
+        assert prep.mean[i] != pytest.approx(frame[column].mean(), rel=1e-6)  # not the whole table's
+        known = torch.from_numpy(train[column].notna().to_numpy(copy=True))
+        encoded = classified.train.numeric[known, i].double()
+        assert encoded.mean().item() == pytest.approx(0, abs=1e-5)
+        assert encoded.std(correction=0).item() == pytest.approx(1, abs=1e-5)
+
+
+def test_the_split_is_seeded_and_stratified(classified, tables):
+    again = data_of(tables, "label")
+    other = data_of(tables, "label", split_seed=1)
+    assert again.fingerprint == classified.fingerprint != other.fingerprint
+    assert np.array_equal(again.test.rows, classified.test.rows)
+    assert not np.array_equal(other.test.rows, again.test.rows)
+    rows = np.concatenate([classified.train.rows, classified.val.rows, classified.test.rows])
+    assert sorted(rows) == list(range(240)) and (len(classified.val), len(classified.test)) == (24, 24)
+    share = pd.read_csv(tables["label"])["label"].eq("yes").mean()
+    for split in (classified.train, classified.val, classified.test):
+        assert split.y.double().mean().item() == pytest.approx(share, abs=1 / len(split))
+
+
+def test_resume_continues_exactly(classified, tmp_path):
+    cfg = config(model={"dropout": 0.3, "batch_norm": True})
+    whole = run(cfg, classified, tmp_path / "whole")
+    first = Recorder(tmp_path / "first", stop_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        recipe.train(cfg, first, data=classified)
+    rest = Recorder(tmp_path / "rest")
+    recipe.train(cfg, rest, data=classified, checkpoint=str(first.keep))
+    assert _strip_time(first.metrics + rest.metrics) == _strip_time(whole.metrics)
+    weights = [torch.load(keep / "checkpoint.pt", weights_only=True)["model"] for keep in (whole.keep, rest.keep)]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+# ----------------------------------------------------------------------------------------- export, predict
+def _exported(checkpoint: Path, data, out: Path) -> dict:
+    card = recipe.export(str(checkpoint), data, str(out))
+    (out / "model.json").write_text(json.dumps(card))  # the engine writes the card so
+    return card
+
+
+def test_export_then_predict_rows_equals_the_evaluation(classified, tables, trained, tmp_path):
+    test = recipe.evaluate(str(trained["label"]), classified)
+    card = _exported(trained["label"], classified, tmp_path / "model")
+    assert card["task"] == "classification" and card["target"] == "label" and card["labels"] == ["no", "yes"]
+    assert card["columns"] == {"numeric": ["age", "income"], "missing_indicators": ["age", "income"],
+                               "categorical": ["colour", "member"]}
+    assert set(card["scalers"]["age"]) == {"mean", "std", "median"}
+    assert card["categories"] == {"colour": ["blue", "green", "red"], "member": ["False", "True"]}
+    assert card["data_fingerprint"] == classified.fingerprint and "(N, 4)" in card["inputs"]
+    assert recipe.evaluate(str(tmp_path / "model"), classified) == pytest.approx(test, abs=1e-6)  # as the engine does
+
+    rows = [read_rows(tables["label"])[i] for i in classified.test.rows]  # the target is there, and ignored
+    predicted = predict_rows(tmp_path / "model", rows)
+    truth = [row["label"] for row in rows]
+    p_truth = np.array([p["probability"] if p["label"] == t else 1 - p["probability"]
+                        for p, t in zip(predicted, truth)])  # two classes: the other's probability is the rest
+    assert np.mean([p["label"] == t for p, t in zip(predicted, truth)]) == test["test_accuracy"]
+    assert -np.log(p_truth).mean() == pytest.approx(test["test_loss"], abs=1e-5)
+
+
+def test_export_then_predict_rows_equals_the_evaluation_in_target_units(regressed, tables, trained, tmp_path):
+    test = recipe.evaluate(str(trained["price"]), regressed)
+    card = _exported(trained["price"], regressed, tmp_path / "model")
+    assert card["task"] == "regression" and card["target"] == "price" and "labels" not in card
+    assert card["target_scaler"]["std"] > 10  # the target is standardised for training: prices spread widely
+    rows = [read_rows(tables["price"])[i] for i in regressed.test.rows]
+    values = np.array([p["value"] for p in predict_rows(tmp_path / "model", rows)])
+    truth = np.array([row["price"] for row in rows])
+    rmse = math.sqrt(np.mean((values - truth) ** 2))
+    assert rmse == pytest.approx(test["test_rmse"], rel=1e-5)  # in dollars, as the rows' prices
+    r2 = 1 - np.sum((values - truth) ** 2) / np.sum((truth - truth.mean()) ** 2)
+    assert r2 == pytest.approx(test["test_r2"], rel=1e-5)
+
+
+GOOD = {"age": 50.0, "income": 40_000, "colour": "red", "member": True}
+
+
+@pytest.mark.parametrize("change, column, message", [
+    ({"age": ...}, "age", "row 1, column 'age': is missing"),
+    ({"age": "old"}, "age", "expects a number, got the text 'old'"),
+    ({"income": [1]}, "income", "expects a number, got list"),
+    ({"colour": "purple"}, "colour", "unknown category 'purple'; the model knows 'blue', 'green', 'red'"),
+    ({"member": "maybe"}, "member", "unknown category 'maybe'; the model knows 'False', 'True'"),
+])
+def test_bad_rows_name_the_row_and_the_column(change, column, message, classified, trained, tmp_path):
+    _exported(trained["label"], classified, tmp_path / "model")
+    row = {k: v for k, v in {**GOOD, **change}.items() if v is not ...}
+    with pytest.raises(BadRow, match=message) as caught:
+        predict_rows(tmp_path / "model", [GOOD, row])
+    assert (caught.value.row, caught.value.column) == (1, column)
+    assert isinstance(caught.value, UserError)
+
+
+def test_rows_may_miss_values_give_numbers_as_text_and_hold_other_columns(classified, trained, tmp_path):
+    card = _exported(trained["label"], classified, tmp_path / "model")
+    loose = {**GOOD, "age": None, "income": "40000", "colour": float("nan"), "extra": "ignored"}
+    numeric, categorical = encode_rows(card, [GOOD, loose])
+    assert numeric[1, 2:].tolist() == [1.0, 0.0] and numeric[1, 1] == numeric[0, 1]  # age missing; income read
+    assert categorical[:, 0].tolist() == [4, MISSING]  # red is the third colour: 2 + 2
+
+
+def test_a_row_that_is_not_a_mapping(classified, trained, tmp_path):
+    _exported(trained["label"], classified, tmp_path / "model")
+    with pytest.raises(BadRow, match="row 0: is a list"):
+        predict_rows(tmp_path / "model", [[1, 2]])
+
+
+# ------------------------------------------------------------------------------------------------- the data
+@pytest.mark.parametrize("name, rows, labels", [
+    ("wine", 178, ["class_0", "class_1", "class_2"]),
+    ("breast_cancer", 569, ["malignant", "benign"]),
+    ("diabetes", 442, []),
+])
+def test_the_bundled_tables_load_offline(name, rows, labels):
+    data = recipe.load_data({"dataset": name})
+    assert len(data.train) + len(data.val) + len(data.test) == rows and data.labels == labels
+    assert data.preprocessing.task == ("regression" if not labels else "classification")
+    assert data.input_shape[1] == 0  # only numeric columns
+
+
+def test_parquet_reads_as_csv(classified, tables, tmp_path):
+    path = tmp_path / "people.parquet"
+    pd.read_csv(tables["label"]).to_parquet(path)
+    data = recipe.load_data({"dataset": "csv", "path": str(path), "target": "label"})
+    assert data.preprocessing == classified.preprocessing
+    assert torch.equal(data.test.numeric, classified.test.numeric)
+
+
+def _write(tmp_path: Path, text: str) -> str:
+    (tmp_path / "t.csv").write_text(text)
+    return str(tmp_path / "t.csv")
+
+
+BAD_DATA = [
+    (lambda p: {"path": str(p / "nope.csv"), "target": "y"},
+     "data.path '.*nope.csv' cannot be read .it does not exist."),
+    (lambda p: {"path": _write(p, "a,b\n1,x\n"), "target": "lable"},
+     "has no column 'lable' .data.target.; its columns: a, b"),
+    (lambda p: {"path": _write(p, "a,label\n1,x\n"), "target": "lable"}, "did you mean 'label'"),
+    (lambda p: {"path": _write(p, ""), "target": "y"}, "holds no rows"),
+    (lambda p: {"path": _write(p, "a,y\n"), "target": "y"}, "holds no rows"),
+    (lambda p: {"path": _write(p, "a,y\n1,x\n2,x\n3,x\n"), "target": "y"},
+     "column 'y' .data.target. holds one class only .'x'."),
+    (lambda p: {"path": _write(p, "a,y\n1,\n2,\n"), "target": "y"}, "column 'y' .data.target. holds no value"),
+    (lambda p: {"path": _write(p, "y\n1\n2\n"), "target": "y"}, "no column besides the target 'y'"),
+    (lambda p: {"path": _write(p, "a,y\n1,x\n2,z\n"), "target": "y", "task": "regression"},
+     "column 'y' is not numeric"),
+    (lambda p: {"path": _write(p, "a,y\n1,x\n2,z\n3,x\n4,z\n"), "target": "y", "val_fraction": 0.0},
+     "data.val_fraction=0.0 leaves no val rows"),
+    (lambda p: {"path": _write(p, "a,y\n1,x\n"), "target": None}, "dataset: csv needs data.target"),
+    (lambda p: {"target": "y"}, "dataset: csv needs data.path"),
+]
+
+
+@pytest.mark.parametrize("given, message", BAD_DATA)
+def test_bad_data_is_one_line_naming_the_file_or_column(given, message, tmp_path):
+    with pytest.raises(UserError, match=message) as caught:
+        recipe.load_data({"dataset": "csv", **given(tmp_path)})
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"dataset": "breast_cancr"}, "did you mean 'breast_cancer'"),
+    ({"dataset": "wine", "path": "x.csv"}, "data.path is read with dataset: csv only"),
+])
+def test_bad_dataset_settings(data, message):
+    with pytest.raises(UserError, match=message):
+        recipe.load_data(data)
+
+
+# -------------------------------------------------------------------------------------------- the CLI, Ray
+def test_autotune_train_on_the_shipped_space(monkeypatch, capsys, tmp_path):
+    """`autotune train search_spaces/tabular.yaml`: its defaults (breast_cancer), then the exported model."""
+    monkeypatch.chdir(REPO)
+    assert main(["train", "search_spaces/tabular.yaml", "--out", str(tmp_path / "out")]) == 0
+    text = capsys.readouterr().out
+    assert "341 train / 114 val / 114 test" in text and "epoch  16:" in text
+    assert float(text.split("test: ")[1].split("test_accuracy ")[1].split()[0]) >= 0.95
+    rows = [{c: 1.0 for c in json.loads((tmp_path / "out" / "model.json").read_text())["columns"]["numeric"]}]
+    assert predict_rows(tmp_path / "out", rows)[0]["label"] in ("malignant", "benign")
+
+
+def test_a_tiny_search_exports_a_model_predict_rows_reads(local_ray, tables, monkeypatch, tmp_path):
+    import autotune
+
+    monkeypatch.chdir(tmp_path)
+    space = {
+        "name": "people", "recipe": "tabular",
+        "data": {"dataset": "csv", "path": str(tables["label"]), "target": "label"},
+        "model": {"width": {"choice": [16, 32]}, "depth": 1},
+        "train": {"epochs": 1, "batch_size": 32},
+        "search": {"metric": "val_loss", "mode": "min", "trials": 2, "max_concurrent": 2, "seed": 0,
+                   "resources": {"cpu": 1}},
+        "export": {"dir": "models/people"},
+    }
+    result = autotune.fit(space)
+    assert len(result.trials) == 2 and set(result.test_metrics) == {"test_loss", "test_accuracy"}
+    card = json.loads(Path("models/people/model.json").read_text())
+    assert card["target"] == "label" and card["params"] == result.best_params
+    predicted = predict_rows("models/people", read_rows(tables["label"])[:3])
+    assert [set(p) for p in predicted] == [{"label", "probability"}] * 3
