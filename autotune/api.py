@@ -307,6 +307,7 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
     current_data = loads.get(current.get("config")) if current and differing else data
     compared_on = "on the same test split" if not differing else "on the same test images, each model with its own " + (
         ", ".join(f"data.{k} (new {new!r}, current {old!r})" for k, new, old in differing))
+    twin, twin_mode = space.test_twin()  # the held-out metric that decides `promote: if_better`
     decision = export_model(
         Path(space.export.dir),
         write=lambda out: recipe.export(str(checkpoint_dir), data, str(out)),
@@ -314,8 +315,8 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
         evaluate_current=lambda model_dir: recipe.evaluate(str(model_dir), current_data),
         compared_on=compared_on,
         card=card,
-        metric=space.search.metric[0],
-        mode=space.search.mode[0],
+        metric=twin,
+        mode=twin_mode,
         promote=space.export.promote,
     )
     result.test_metrics = decision.pop("test_metrics")

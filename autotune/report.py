@@ -667,6 +667,8 @@ def evaluate_model(run: Run) -> _Evaluation:
     if run.model_dir is None:
         raise _Skip(run.no_model)
     card = run.card
+    if "input_shape" not in card:  # another recipe's model: its own predictions are not images
+        raise _Skip(f"this section shows image classifiers; the model of recipe {card.get('recipe')!r} is not one")
     try:
         if card.get("custom"):
             from autotune.space import import_custom

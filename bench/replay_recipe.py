@@ -40,6 +40,7 @@ SCHEMA = Schema(
     optimizer=Section(lr=Field(float, default=0.01, low=1e-9)),
     train=Section(epochs=Field(int, default=0, low=0, help="0: every recorded epoch"),
                   batch_size=Field(int, default=64, low=1)),
+    budget="train.epochs",  # early stopping counts the epochs a trial reports
 )
 
 

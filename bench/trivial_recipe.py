@@ -16,6 +16,7 @@ from autotune.space.schema import Field, Schema, Section
 SCHEMA = Schema(
     model=Section(x=Field(float, default=0.5, low=0.0, high=1.0)),
     train=Section(epochs=Field(int, default=1, low=1)),
+    budget="train.epochs",  # early stopping counts the epochs a trial reports
 )
 
 

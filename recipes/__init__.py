@@ -2,7 +2,11 @@
 
 A recipe is a module with:
 
-- `SCHEMA`: an `autotune.space.Schema` of the ingredients it reads;
+- `SCHEMA`: an `autotune.space.Schema` of the ingredients it reads, and what the engine needs of its trials:
+  `budget`, the dotted key of the number of reports a trial makes (`train.epochs`: early stopping counts in it;
+  none: the trials are searched with FIFO, and asking for early stopping is a `check` error), `metrics`, what each
+  report holds and which way is better (the first is the default `search.metric`; `check` refuses others), and
+  `tests`, the held-out twin `evaluate` gives of a validation metric (it decides `export.promote: if_better`);
 - `load_data(data: dict) -> Data`: loads the data once (per node), separate from training;
 - `train(config, report, *, data=None, checkpoint=None)`: trains one configuration, calling
   `report(metrics, checkpoint)` once per epoch; resumes from the `checkpoint` directory when given. The

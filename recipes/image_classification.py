@@ -94,6 +94,10 @@ SCHEMA = Schema(
         seed=Field(int, default=0, help="seed of initialisation, batch order, augmentation and dropout"),
         device=Field(str, default="auto", choices=("auto", "cpu", "cuda")),
     ),
+    budget="train.epochs",
+    metrics={"val_accuracy": "max", "val_loss": "min", "train_loss": "min", "epoch_seconds": "min",
+             "samples_per_second": "max", "num_parameters": "min"},
+    tests={"val_accuracy": "test_accuracy", "val_loss": "test_loss"},
 )
 
 

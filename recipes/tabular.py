@@ -82,6 +82,12 @@ SCHEMA = Schema(
         seed=Field(int, default=0, help="seed of initialisation, batch order and dropout"),
         device=Field(str, default="auto", choices=("auto", "cpu", "cuda")),
     ),
+    budget="train.epochs",
+    # val_loss first (the default search.metric): both tasks report it; accuracy for classification, rmse and r2
+    # (in the target's units) for regression
+    metrics={"val_loss": "min", "val_accuracy": "max", "val_rmse": "min", "val_r2": "max", "train_loss": "min",
+             "epoch_seconds": "min", "samples_per_second": "max", "num_parameters": "min"},
+    tests={"val_loss": "test_loss", "val_accuracy": "test_accuracy", "val_rmse": "test_rmse", "val_r2": "test_r2"},
 )
 
 

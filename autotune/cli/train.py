@@ -47,16 +47,13 @@ def train_one(recipe: ModuleType, config: dict[str, Any], out: str | None = None
     from autotune.recipes import data_section, written
 
     data = recipe.load_data(data_section(recipe, config))
-    print(f"data: {data.name}, {len(data.train)} train / {len(data.val)} val / {len(data.test)} test, "
-          f"input {tuple(data.input_shape)}, {len(data.labels)} classes", flush=True)
+    print(_data_line(data), flush=True)
     keep = Path(tempfile.mkdtemp(prefix="autotune-train-"))
     last: dict[str, float] = {}
 
     def report(metrics: dict[str, float], checkpoint: Checkpoint) -> None:
         last.update(metrics)
-        print(f"epoch {metrics['epoch']:>3}: train_loss {metrics['train_loss']:.4f}  val_loss {metrics['val_loss']:.4f}"
-              f"  val_accuracy {metrics['val_accuracy']:.4f}  {metrics['epoch_seconds']:.1f}s"
-              f"  {metrics['samples_per_second']:.0f} samples/s", flush=True)
+        print(_epoch_line(metrics), flush=True)
         if checkpoint is not None:
             shutil.rmtree(keep, ignore_errors=True)
             with written(checkpoint) as directory:
@@ -75,6 +72,31 @@ def train_one(recipe: ModuleType, config: dict[str, Any], out: str | None = None
     finally:
         shutil.rmtree(keep, ignore_errors=True)
     return test
+
+
+def _data_line(data: Any) -> str:
+    """The data a recipe loaded, as far as it tells: its name, split sizes, input shape and classes."""
+    parts = [f"{len(data.train)} train / {len(data.val)} val / {len(data.test)} test"]
+    if getattr(data, "input_shape", None):
+        parts.append(f"input {tuple(data.input_shape)}")
+    if getattr(data, "labels", None):
+        parts.append(f"{len(data.labels)} classes")
+    return f"data: {getattr(data, 'name', type(data).__name__)}, " + ", ".join(parts)
+
+
+def _epoch_line(metrics: dict[str, float]) -> str:
+    """One report, whatever the recipe reports, in its order: `epoch   3: train_loss 0.1234  val_rmse 55.1  1.2s`."""
+    shown = []
+    for key, value in metrics.items():
+        if key in ("epoch", "num_parameters") or not isinstance(value, (int, float)):
+            continue
+        if key == "epoch_seconds":
+            shown.append(f"{value:.1f}s")
+        elif key == "samples_per_second":
+            shown.append(f"{value:.0f} samples/s")
+        else:
+            shown.append(f"{key} {value:.4f}")
+    return f"epoch {metrics.get('epoch', '?'):>3}: " + "  ".join(shown)
 
 
 def run(args: argparse.Namespace) -> int:

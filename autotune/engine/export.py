@@ -25,7 +25,7 @@ from filelock import FileLock, Timeout
 
 from autotune.errors import UserError
 
-__all__ = ["CARD", "export_model", "library_versions", "compare_metric", "versions_dir"]
+__all__ = ["CARD", "export_model", "library_versions", "versions_dir"]
 
 CARD = "model.json"
 KEEP_VERSIONS = 3  # old versions kept beside the current one
@@ -43,14 +43,6 @@ def library_versions() -> dict[str, str]:
 
 def versions_dir(target: Path) -> Path:
     return target.parent / f".{target.name}.versions"
-
-
-def compare_metric(search_metric: str, mode: str, test_metrics: dict[str, float]) -> tuple[str, str] | None:
-    """The test metric (and its mode) that mirrors the searched one: `val_accuracy` -> `test_accuracy`."""
-    mirrored = f"test_{search_metric.removeprefix('val_')}"
-    if mirrored in test_metrics:
-        return mirrored, mode
-    return ("test_accuracy", "max") if "test_accuracy" in test_metrics else None
 
 
 def _is_better(new: float, old: float, mode: str) -> bool:
@@ -116,8 +108,8 @@ def export_model(
     """Write a new version with `write(dir) -> card fields`, measure it with `evaluate(dir)`, then promote it.
 
     `promote`: "always" replaces the canonical model; "if_better" replaces it only when the new model beats
-    the current one, measured now by `evaluate_current` (default: `evaluate`), `compared_on` saying on what
-    data; "never" exports only when there is no canonical model yet. Returns the decision (also written into
+    the current one on the held-out `metric` (better: `mode`; the recipe's twin of the searched metric), measured
+    now by `evaluate_current` (default: `evaluate`), `compared_on` saying on what data; "never" exports only when there is no canonical model yet. Returns the decision (also written into
     the new version's card). The canonical model's card keeps a `history` of every export to `target` (its
     version, data fingerprint, run, decision), promoted or not: a retraining job skips data already tried.
     """
@@ -177,22 +169,20 @@ def _decide(
         return {"policy": promote, "promoted": True, "reason": "export.promote is 'always'"}
     if promote == "never":
         return {"policy": promote, "promoted": False, "reason": "export.promote is 'never' and a model exists"}
-    compared = compare_metric(metric, mode, test)
-    if compared is None:
-        return {"policy": promote, "promoted": True, "reason": f"no test metric mirrors {metric!r}; promoted"}
-    name, goal = compared
+    if metric not in test:
+        return {"policy": promote, "promoted": True, "reason": f"the recipe's evaluate gives no {metric!r}; promoted"}
     try:
         current = evaluate(target.resolve())
     except Exception as err:  # an unreadable current model must not block a good new one
         return {"policy": promote, "promoted": True, "reason": f"the current model could not be evaluated: {err}"}
-    new_value, old_value = test[name], current.get(name, float("nan"))
-    promoted = _is_better(new_value, old_value, goal)
+    new_value, old_value = test[metric], current.get(metric, float("nan"))
+    promoted = _is_better(new_value, old_value, mode)
     verdict = "better than" if promoted else "not better than"
     return {
         "policy": promote,
         "promoted": promoted,
-        "metric": name,
+        "metric": metric,
         "new": new_value,
         "current": old_value,
-        "reason": f"new {name}={new_value:.4f} is {verdict} the current model's {old_value:.4f} {compared_on}",
+        "reason": f"new {metric}={new_value:.4f} is {verdict} the current model's {old_value:.4f} {compared_on}",
     }

@@ -344,19 +344,14 @@ def _error_line(trial: Any) -> str:
     return lines[-1].strip() if lines else "unknown error"
 
 
-def _planned_epochs(config: dict[str, Any]) -> int | None:
-    """The epochs a trial of this (recipe) config runs, `train.epochs`; None when it has none."""
-    epochs = config.get("train", {}).get("epochs")
-    return int(epochs) if isinstance(epochs, (int, float)) and not isinstance(epochs, bool) else None
-
-
 def _epochs(space: Space, values: dict[str, Any]) -> int:
-    return _planned_epochs(space.config(values)) or 1
+    """The epochs (reports) a trial of sampled `values` makes at most: the recipe's budget key; 1 without one."""
+    return space.planned(space.config(values)) or 1
 
 
 def max_epochs(space: Space) -> int:
-    """The most epochs any trial can run: over the top of a searched `train.epochs` range and every option of
-    every choice or grid (`epochs: {choice: [5, 10]}`, or `train:` options with epochs of their own)."""
+    """The most epochs any trial can run: over the top of a searched budget range (`train.epochs`) and every
+    option of every choice or grid (`epochs: {choice: [5, 10]}`, or `train:` options with epochs of their own)."""
     defaults, _ = space.defaults()
     most = _epochs(space, defaults)
     for param in space.params:
@@ -375,7 +370,7 @@ def make_scheduler(space: Space) -> TrialScheduler:
     name, args = space.search.scheduler, dict(space.search.scheduler_args)
     if name == "auto":  # the default: measured in bench/quality.py (docs/search-space.md says why)
         most = max_epochs(space)
-        if space.search.multi_objective or most < 2:
+        if space.search.multi_objective or space.budget is None or most < 2:
             return FIFOScheduler()
         return _hyperband(most, seed=space.search.seed)
     if name == "fifo":
@@ -389,7 +384,7 @@ def make_scheduler(space: Space) -> TrialScheduler:
     if grace > args["max_t"]:
         raise UserError(
             f"search.scheduler.asha.grace_period is {grace} but a trial runs at most {args['max_t']} epoch(s); "
-            f"lower grace_period or raise train.epochs"
+            f"lower grace_period or raise {space.budget}"
         )
     return AsyncHyperBandScheduler(time_attr="training_iteration", **args)
 
@@ -434,7 +429,7 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
     trial_config = space.config(config)
     node_id = ray.get_runtime_context().get_node_id()
     previous = tune.get_checkpoint()
-    checkpoints = TrialCheckpoints(policy, epochs=_planned_epochs(trial_config),
+    checkpoints = TrialCheckpoints(policy, epochs=space.planned(trial_config),
                                    resumed_from=previous.get_metadata() if previous else None)
 
     def report(metrics: dict[str, float], checkpoint: recipes.Checkpoint = None) -> None:
@@ -837,7 +832,7 @@ def trial_rows(grid: Any, space: Space) -> list[dict[str, Any]]:
             "status": "ERROR" if result.error else "TERMINATED",
             "epochs": int(metrics.get("training_iteration", 0) or 0),
         }
-        planned = (_planned_epochs(space.config(config)) if config else None) or epochs_max
+        planned = (space.planned(space.config(config)) if config else None) or epochs_max
         row["stopped_early"] = not result.error and row["epochs"] < planned
         for name, goal in zip(space.search.metric, space.search.mode):
             values = history[name].dropna() if history is not None and name in history else []

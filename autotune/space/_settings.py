@@ -128,26 +128,38 @@ def _default_mode(metric: str) -> str:
     return "min" if "loss" in metric or "error" in metric else "max"
 
 
-def parse_search(value: Any, locs: Locations, problems: list[Problem], params: tuple[Param, ...] = ()
-                 ) -> SearchSettings:
+def parse_search(value: Any, locs: Locations, problems: list[Problem], params: tuple[Param, ...] = (), *,
+                 declared: Mapping[str, str] | None = None, budget: str | None = "train.epochs") -> SearchSettings:
     """SearchSettings from the (interpolated) `search:` mapping; defaults for what is absent. `params`: the
-    space's parameters, which `search.start` points name."""
+    space's parameters, which `search.start` points name. `declared`: the metrics the recipe reports and their
+    directions (the first is the default metric; empty: undeclared, nothing checked); `budget`: the recipe's
+    budget key (None: nothing can be stopped early, so only fifo)."""
     read = _Reader(locs, problems)
     given = read.mapping(value, ("search",), _SEARCH_KEYS)
+    declared = dict(declared or {})
     out: dict[str, Any] = {}
-    metric = given.get("metric", "val_accuracy")
+    metric = given.get("metric", next(iter(declared), "val_accuracy"))
     metrics = tuple(metric) if isinstance(metric, list) else (metric,)
     if not metrics or not all(isinstance(m, str) and m for m in metrics):
         read.problem(("search", "metric"), "must be a metric name or a list of them", "e.g. metric: val_accuracy",
                      metric)
-        metrics = ("val_accuracy",)
+        metrics = (next(iter(declared), "val_accuracy"),)
+    for name in metrics:
+        if declared and name not in declared:
+            hint = registry.close_matches(name, list(declared))
+            read.problem(("search", "metric"), "not a metric the recipe reports",
+                         (f"did you mean {hint[0]!r}? " if hint else "") + f"it reports {', '.join(declared)}", name)
     out["metric"] = metrics
-    mode = given.get("mode", [_default_mode(m) for m in metrics])
+
+    def default_mode(name: str) -> str:
+        return declared.get(name) or _default_mode(name)
+
+    mode = given.get("mode", [default_mode(m) for m in metrics])
     modes = tuple(mode) if isinstance(mode, list) else (mode,) * len(metrics)
     if len(modes) != len(metrics) or not all(m in ("max", "min") for m in modes):
         read.problem(("search", "mode"), "must be max or min (a list of them, one per metric, for several metrics)",
                      "use mode: max or mode: min", mode)
-        modes = tuple(_default_mode(m) for m in metrics)
+        modes = tuple(default_mode(m) for m in metrics)
     out["mode"] = modes
     for key, field in _PLAIN.items():
         if key in given:
@@ -172,6 +184,10 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem], params: t
     if multi and out.get("scheduler", "fifo") not in ("fifo", "auto"):
         read.problem(("search", "scheduler"), "early stopping ranks trials by one metric, but metric lists several",
                      "use scheduler: fifo")
+    elif budget is None and out.get("scheduler", "fifo") not in ("fifo", "auto"):
+        read.problem(("search", "scheduler"), f"{out['scheduler']} stops trials at rungs counted in reports, but the "
+                     "recipe declares no budget (the key of the number of reports a trial makes)",
+                     "use scheduler: fifo, or declare budget= in the recipe's SCHEMA")
     if given.get("time_budget") is not None:
         seconds = _seconds(given["time_budget"])
         if seconds is None:

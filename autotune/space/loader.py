@@ -348,11 +348,13 @@ def load_space(source: str | FilePath | Mapping[str, Any], overrides: Iterable[s
            for key, default in (("name", name), ("recipe", recipe), ("search", {}), ("export", {}), ("tracking", {}))}
     resolved = load.interpolate(template, top, params)
     name = resolved["name"] if isinstance(resolved.get("name"), str) else name
-    search = parse_search(resolved.get("search"), locs, problems, params)
+    budget, declared, tests = (schema.budget, schema.metrics, schema.tests) if schema else ("train.epochs", {}, {})
+    search = parse_search(resolved.get("search"), locs, problems, params, declared=declared, budget=budget)
     export = parse_export(resolved.get("export"), name, locs, problems)
     tracking = parse_tracking(resolved.get("tracking"), locs, problems)
     check_sampler(search, params, locs, problems, builder.paths)
     if problems:
         raise SpaceError(problems)
     return Space(name=name, recipe=recipe, source=path, base_dir=base, custom=custom, params=params,
-                 search=search, export=export, document=doc, template=template, namespace=top, tracking=tracking)
+                 search=search, export=export, document=doc, template=template, namespace=top, tracking=tracking,
+                 budget=budget, metrics=declared, tests=tests)

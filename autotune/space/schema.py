@@ -3,6 +3,9 @@
     SCHEMA = Schema(
         data=Section(dataset=Field(str, registry="dataset"), root=Field(str, default="~/.cache/autotune/data")),
         train=Section(epochs=Field(int, default=10, low=1), batch_size=Field(int, default=128, low=1)),
+        budget="train.epochs",                                   # the key of the reports a trial makes at most
+        metrics={"val_accuracy": "max", "val_loss": "min"},      # what each report holds, and which way is better
+        tests={"val_accuracy": "test_accuracy"},                 # the held-out twin `evaluate` measures
     )
 
 Imports neither ray nor torch: a schema is plain data.
@@ -72,12 +75,26 @@ class Section:
 
 @dataclass(frozen=True)
 class Schema:
-    """The ingredient sections a recipe reads, by name."""
+    """The ingredient sections a recipe reads, by name, and what the engine needs to know of its trials: `budget`,
+    the dotted key of the number of reports (epochs, rounds, steps) a trial makes at most, which early stopping
+    counts in (None: a recipe whose trials cannot be stopped early, searched with FIFO); `metrics`, the metrics
+    each report holds with their direction (`max` or `min`), the first the default `search.metric` (empty:
+    undeclared, nothing checked); `tests`, the held-out twin of a validation metric that `evaluate` returns."""
 
     sections: Mapping[str, Section] = field(default_factory=dict)
+    budget: str | None = None
+    metrics: Mapping[str, str] = field(default_factory=dict)
+    tests: Mapping[str, str] = field(default_factory=dict)
 
-    def __init__(self, **sections: Section) -> None:
+    def __init__(self, *, budget: str | None = None, metrics: Mapping[str, str] | None = None,
+                 tests: Mapping[str, str] | None = None, **sections: Section) -> None:
+        wrong = {name: mode for name, mode in (metrics or {}).items() if mode not in ("max", "min")}
+        if wrong:
+            raise ValueError(f"Schema metrics: each direction is 'max' or 'min', got {wrong}")
         object.__setattr__(self, "sections", dict(sections))
+        object.__setattr__(self, "budget", budget)
+        object.__setattr__(self, "metrics", dict(metrics or {}))
+        object.__setattr__(self, "tests", dict(tests or {}))
 
     def defaults(self) -> dict[str, dict[str, Any]]:
         return {name: s.defaults() for name, s in self.sections.items()}

@@ -250,11 +250,37 @@ class Space:
     export: ExportSettings
     document: Mapping[str, Any]
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    # from the recipe's schema: the dotted key of a trial's number of reports (None: the recipe declares none, and
+    # nothing stops early) and the metrics its reports hold with their direction (empty: undeclared)
+    budget: str | None = "train.epochs"
+    metrics: Mapping[str, str] = field(default_factory=dict)
+    tests: Mapping[str, str] = field(default_factory=dict)  # validation metric -> its held-out twin
     template: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     namespace: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "document", freeze(self.document))
+        object.__setattr__(self, "metrics", freeze(self.metrics))
+        object.__setattr__(self, "tests", freeze(self.tests))
+
+    def test_twin(self) -> tuple[str, str]:
+        """The held-out test metric that mirrors the searched one, and its direction: the recipe's declared twin
+        (`val_accuracy` -> `test_accuracy`), else the first twin it declares; undeclared, `val_x` -> `test_x`."""
+        metric, mode = self.search.metric[0], self.search.mode[0]
+        if not self.tests:
+            return f"test_{metric.removeprefix('val_')}", mode
+        if metric in self.tests:
+            return self.tests[metric], mode
+        first = next(iter(self.tests))
+        return self.tests[first], self.metrics.get(first, mode)
+
+    def planned(self, config: Mapping[str, Any]) -> int | None:
+        """The reports (epochs) a trial of the nested `config` makes at most: the value at `budget`; None when the
+        recipe declares no budget or the config holds no number there."""
+        value: Any = config
+        for key in (self.budget or "").split("."):
+            value = value.get(key) if isinstance(value, Mapping) and key else None
+        return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
     def config(self, values: Mapping[str, Label]) -> dict[str, Any]:
         """The nested trial config of the ingredient sections for sampled `values` (labels for choices)."""

@@ -34,7 +34,7 @@ def evaluate(model_dir: Path) -> dict:
 
 def export(target: Path, value: float, promote: str = "always", **kwargs) -> dict:
     return export_model(target, write=writer(value, **kwargs), evaluate=evaluate, card={"name": f"v{value}"},
-                        metric="val_accuracy", mode="max", promote=promote)
+                        metric="test_accuracy", mode="max", promote=promote)
 
 
 def load(target: Path) -> dict:

@@ -38,6 +38,7 @@ SCHEMA = Schema(
         offer=Field(str, default="folder", choices=("folder", "save")),
         count_saves_in=Field(str, default=""),
     ),
+    budget="train.epochs",  # early stopping counts the epochs a trial reports
 )
 
 

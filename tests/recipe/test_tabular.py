@@ -344,3 +344,7 @@ def test_a_tiny_search_exports_a_model_predict_rows_reads(local_ray, tables, mon
     assert card["target"] == "label" and card["params"] == result.best_params
     predicted = predict_rows("models/people", read_rows(tables["label"])[:3])
     assert [set(p) for p in predicted] == [{"label", "probability"}] * 3
+    from autotune.report import write_report
+
+    page = write_report(str(result.run_dir)).read_text()  # the search's charts; the image sections say why not
+    assert "learning_curves" in page and "the model of recipe &#x27;tabular&#x27; is not one" in page

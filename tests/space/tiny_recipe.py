@@ -28,6 +28,7 @@ SCHEMA = Schema(
         label=Field(str, default="run"),
         note=Field(str, default="", nullable=True),
     ),
+    budget="train.epochs",  # early stopping counts the epochs a trial reports
 )
 
 

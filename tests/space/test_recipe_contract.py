@@ -1,0 +1,83 @@
+"""What a recipe declares in its SCHEMA for the engine: its budget key (what early stopping counts in), its metrics
+and their directions. `check` reads only those: a metric the recipe does not report, or early stopping for a recipe
+without a budget, is a problem with file and line; the default metric and mode are the recipe's."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autotune.engine.search import make_scheduler, max_epochs
+from autotune.errors import SpaceError
+from autotune.api import load_space
+from autotune.space.schema import Field, Schema, Section
+from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler
+
+RECIPE = '''\
+from autotune.space.schema import Field, Schema, Section
+
+SCHEMA = Schema(
+    model=Section(depth=Field(int, default=3, low=1)),
+    fit=Section(rounds=Field(int, default=12, low=1)),
+    {declarations}
+)
+
+
+def load_data(data): ...
+def train(config, report, *, data=None, checkpoint=None): ...
+def evaluate(checkpoint, data=None): ...
+def export(checkpoint, data, out_dir): ...
+'''
+ROUNDS = 'budget="fit.rounds", metrics={"val_error": "min", "val_auc": "max"},'
+
+
+def _space(tmp_path: Path, declarations: str, body: str) -> Path:
+    (tmp_path / "rounds_recipe.py").write_text(RECIPE.format(declarations=declarations))
+    (tmp_path / "space.yaml").write_text(f"name: r\nrecipe: rounds_recipe.py\n{body}")
+    return tmp_path / "space.yaml"
+
+
+def test_the_first_declared_metric_and_its_direction_are_the_defaults(tmp_path):
+    space = load_space(_space(tmp_path, ROUNDS, "fit: {rounds: {int: [4, 20]}}\n"))
+    assert space.search.metric == ("val_error",) and space.search.mode == ("min",)
+    assert space.budget == "fit.rounds" and max_epochs(space) == 20  # the budget key of its own, searched
+    scheduler = make_scheduler(load_space(_space(tmp_path, ROUNDS, "search: {scheduler: asha}\n")))
+    assert isinstance(scheduler, AsyncHyperBandScheduler) and scheduler._max_t == 12
+    assert load_space(_space(tmp_path, ROUNDS, "search: {metric: val_auc}\n")).search.mode == ("max",)
+
+
+def test_a_metric_the_recipe_does_not_report_is_a_problem_with_its_line(tmp_path):
+    with pytest.raises(SpaceError) as err:
+        load_space(_space(tmp_path, ROUNDS, "search:\n  metric: val_accuracy\n"))
+    (problem,) = err.value.problems
+    assert problem.line == 4 and problem.path == "search.metric"
+    assert "not a metric the recipe reports" in str(err.value) and "val_error, val_auc" in str(err.value)
+
+
+def test_without_a_budget_nothing_stops_early_and_asking_for_it_says_why(tmp_path):
+    space = load_space(_space(tmp_path, 'metrics={"val_error": "min"},', ""))
+    assert space.budget is None and isinstance(make_scheduler(space), FIFOScheduler)  # auto: fifo
+    with pytest.raises(SpaceError) as err:
+        load_space(_space(tmp_path, 'metrics={"val_error": "min"},', "search: {scheduler: asha}\n"))
+    assert "the recipe declares no budget" in str(err.value) and "use scheduler: fifo" in str(err.value)
+
+
+def test_a_direction_other_than_max_or_min_is_refused():
+    with pytest.raises(ValueError, match="'max' or 'min'"):
+        Schema(train=Section(epochs=Field(int, default=1)), metrics={"val_error": "down"})
+
+
+@pytest.mark.parametrize("recipe, metric, mode", [("image_classification", "val_accuracy", "max"),
+                                                  ("tabular", "val_loss", "min")])
+def test_the_shipped_recipes_declare_theirs(recipe, metric, mode):
+    space = load_space(f"name: s\nrecipe: {recipe}\n")
+    assert space.budget == "train.epochs" and (space.search.metric, space.search.mode) == ((metric,), (mode,))
+
+
+def test_the_held_out_twin_that_decides_promotion_is_the_declared_one(tmp_path):
+    declarations = ROUNDS + ' tests={"val_error": "test_error"},'
+    assert load_space(_space(tmp_path, declarations, "")).test_twin() == ("test_error", "min")
+    # a searched metric without a twin: the first declared twin, with its own direction
+    assert load_space(_space(tmp_path, declarations, "search: {metric: val_auc}\n")).test_twin() == ("test_error", "min")
+    regression = load_space("name: s\nrecipe: tabular\nsearch: {metric: val_rmse}\n")
+    assert regression.test_twin() == ("test_rmse", "min")
