@@ -144,8 +144,14 @@ def fit(
         if space.search.multi_objective:
             result.pareto = pareto_front(trials, space.search.metric, space.search.mode)
         if export and best is not None and not interrupted:
-            with checkpoint.as_directory() as checkpoint_dir:
-                _export(space, recipe, loads, Path(checkpoint_dir), result)
+            if not hasattr(recipe, "export"):
+                log.info("recipe %r defines no export(): no model exported (the best trial's folder: %s)",
+                         space.recipe, best_result.path)
+            elif checkpoint is None:
+                log.info("recipe %r reported no checkpoint: no model exported", space.recipe)
+            else:
+                with checkpoint.as_directory() as checkpoint_dir:
+                    _export(space, recipe, loads, Path(checkpoint_dir), result)
         summary = _write_summary(result)
         promoted = bool(result.promotion and result.promotion.get("promoted"))
         tracking.finish(summary, result.model_dir if promoted else None, "interrupted" if interrupted else "finished")
@@ -195,7 +201,7 @@ class _DataLoads:
         key = json.dumps({k: v for k, v in section.items() if k not in self.training_only}, sort_keys=True,
                          default=repr)
         if key not in self._loaded:
-            self._loaded[key] = self.recipe.load_data(section)
+            self._loaded[key] = recipes.load_data(self.recipe, section)
         return self._loaded[key]
 
 
@@ -308,11 +314,12 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
     compared_on = "on the same test split" if not differing else "on the same test images, each model with its own " + (
         ", ".join(f"data.{k} (new {new!r}, current {old!r})" for k, new, old in differing))
     twin, twin_mode = space.test_twin()  # the held-out metric that decides `promote: if_better`
+    evaluate = getattr(recipe, "evaluate", lambda path, data: {})  # without one: no test metrics
     decision = export_model(
         Path(space.export.dir),
         write=lambda out: recipe.export(str(checkpoint_dir), data, str(out)),
-        evaluate=lambda model_dir: recipe.evaluate(str(model_dir), data),
-        evaluate_current=lambda model_dir: recipe.evaluate(str(model_dir), current_data),
+        evaluate=lambda model_dir: evaluate(str(model_dir), data),
+        evaluate_current=lambda model_dir: evaluate(str(model_dir), current_data),
         compared_on=compared_on,
         card=card,
         metric=twin,

@@ -23,9 +23,10 @@ __all__ = ["preflight", "check_writable", "model_configs", "dry_run_models", "ch
 
 
 def preflight(space: Space, recipe: ModuleType, data: Any, *, export: bool = True) -> None:
-    """Everything that can be checked before launch: `export.dir` is writable (when exporting), and the
-    recipe's `dry_run` builds the model of the default configuration and of each searched model option."""
-    if export:
+    """Everything that can be checked before launch: `export.dir` is writable (when exporting a recipe that
+    exports), and the recipe's `dry_run` builds the model of the default configuration and of each searched model
+    option."""
+    if export and hasattr(recipe, "export"):
         check_writable(space.export.dir, "export.dir", f"--set export.dir=models/{space.name}")
     dry_run_models(space, recipe, data)
 

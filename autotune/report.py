@@ -675,7 +675,7 @@ def evaluate_model(run: Run) -> _Evaluation:
 
             import_custom(card["custom"])
         recipe = recipes.load(card["recipe"], card.get("base_dir"))
-        data = recipe.load_data(recipes.data_section(recipe, card["config"]))
+        data = recipes.load_data(recipe, recipes.data_section(recipe, card["config"]))
     except Exception as err:  # the data may be gone or need a download: the rest of the report still helps
         raise _Skip(f"could not load the data the model was trained on ({type(err).__name__}: {err})") from None
     note = ""

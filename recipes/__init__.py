@@ -1,13 +1,12 @@
 """autotune's recipes: one readable file each, that trains one configuration and reports each epoch.
 
-A recipe is a module with:
+A recipe is a module with two things required:
 
 - `SCHEMA`: an `autotune.space.Schema` of the ingredients it reads, and what the engine needs of its trials:
   `budget`, the dotted key of the number of reports a trial makes (`train.epochs`: early stopping counts in it;
   none: the trials are searched with FIFO, and asking for early stopping is a `check` error), `metrics`, what each
   report holds and which way is better (the first is the default `search.metric`; `check` refuses others), and
   `tests`, the held-out twin `evaluate` gives of a validation metric (it decides `export.promote: if_better`);
-- `load_data(data: dict) -> Data`: loads the data once (per node), separate from training;
 - `train(config, report, *, data=None, checkpoint=None)`: trains one configuration, calling
   `report(metrics, checkpoint)` once per epoch; resumes from the `checkpoint` directory when given. The
   `checkpoint` reported is one of (the `Checkpoint` type below):
@@ -17,19 +16,28 @@ A recipe is a module with:
   - a folder the recipe has already written: the engine copies it when it keeps it; the recipe may delete it once
     `report` returns;
   - None: no checkpoint this epoch.
-- `evaluate(path, data) -> dict`: metrics on the held-out test split, of a checkpoint or of an exported model
-  directory (the engine measures the export it ships, and compares it with the current canonical model);
-- `export(checkpoint, data, out_dir) -> dict`: writes a self-contained, loadable model into `out_dir`
-  and returns what the model card records about it.
 
-Optionally `dry_run(config, data)`: builds the model and runs one forward pass, so that a model that does not
-fit the data is reported before the search starts (`autotune.preflight`). Optionally `lr_find(config, data, *,
-start, end, steps) -> autotune.vision.lr_find.Sweep`: the learning-rate range test of `autotune lr-find`.
-Optionally `TRAINING_ONLY_DATA_KEYS`: data keys that `load_data` ignores, so searching them still shares one
-load of the data. Searching any other `data.` key makes each trial load its own data. Optionally
-`data_for(config) -> dict`: the data section a configuration loads, where it depends on more than `config["data"]`
-(the image recipe fills an image folder's size and resizing from a pretrained model's data config); `train` and
-`evaluate` load their own data when the `data` they are given was loaded with other settings.
+and, each optional (without it, what needs it says so in one line, or does without):
+
+- `load_data(data: dict) -> Data`: loads the data once (per node), separate from training, and hands it to every
+  trial as `data=`; its `fingerprint` (a str attribute) lets `--if-data-changed` tell new data. Without it, `data`
+  is None and each trial loads what it needs;
+- `evaluate(path, data) -> dict`: metrics on the held-out test split, of a checkpoint or of an exported model
+  directory (the engine measures the export it ships, and compares it with the current canonical model). Without
+  it, an export has no test metrics and `promote: if_better` promotes;
+- `export(checkpoint, data, out_dir) -> dict`: writes a self-contained, loadable model into `out_dir`
+  and returns what the model card records about it. Without it, a search exports nothing (its best checkpoint
+  stays in the run) and `autotune train --out` is refused;
+- `dry_run(config, data)`: builds the model and runs one forward pass, so that a model that does not fit the data
+  is reported before the search starts (`autotune.preflight`);
+- `lr_find(config, data, *, start, end, steps) -> autotune.vision.lr_find.Sweep`: the learning-rate range test of
+  `autotune lr-find`;
+- `TRAINING_ONLY_DATA_KEYS`: data keys that `load_data` ignores, so searching them still shares one load of the
+  data. Searching any other `data.` key makes each trial load its own data;
+- `data_for(config) -> dict`: the data section a configuration loads, where it depends on more than
+  `config["data"]` (the image recipe fills an image folder's size and resizing from a pretrained model's data
+  config); `train` and `evaluate` load their own data when the `data` they are given was loaded with other
+  settings.
 
 Recipes never import ray. A `recipe:` in a space is a name of a module here, or a path to a `.py` file.
 """
@@ -53,12 +61,12 @@ from typing import Any, TypeAlias
 from autotune.errors import UnknownNameError, UserError
 from autotune.registry import close_matches
 
-__all__ = ["Checkpoint", "Report", "available", "data_section", "load", "load_schema", "written"]
+__all__ = ["Checkpoint", "Report", "available", "data_section", "load", "load_data", "load_schema", "written"]
 
 Checkpoint: TypeAlias = "Callable[[str], None] | str | os.PathLike[str] | None"  # save(directory), a folder, or none
 Report: TypeAlias = "Callable[[dict[str, float], Checkpoint], None]"  # report(metrics, checkpoint), once per epoch
 
-_REQUIRED = ("SCHEMA", "load_data", "train", "evaluate", "export")
+_REQUIRED = ("SCHEMA", "train")
 # modules a recipe's SCHEMA may need that `load_schema` imports itself (the space language, the rule of
 # model.pretrained and the standard library: none of them imports torch)
 _LIGHT_MODULES = ("autotune.space", "autotune.errors", "autotune.vision.pretrained")
@@ -68,6 +76,12 @@ def data_section(recipe: ModuleType, config: dict[str, Any]) -> dict[str, Any]:
     """The data section `recipe.load_data` takes for `config`: its `data_for(config)`, else `config["data"]`."""
     data_for = getattr(recipe, "data_for", None)
     return data_for(config) if data_for is not None else config.get("data", {})
+
+
+def load_data(recipe: ModuleType, section: dict[str, Any]) -> Any:
+    """`recipe.load_data(section)`; None for a recipe without one (each trial loads what it needs itself)."""
+    load = getattr(recipe, "load_data", None)
+    return load(section) if load is not None else None
 
 
 @contextmanager

@@ -44,16 +44,17 @@ def add_parser(subparsers: Any) -> None:
 
 def train_one(recipe: ModuleType, config: dict[str, Any], out: str | None = None) -> dict[str, float]:
     """Train `config` with `recipe`, printing each epoch; returns the test metrics (and exports into `out`)."""
-    from autotune.recipes import data_section, written
+    from autotune.recipes import data_section, load_data, written
 
-    data = recipe.load_data(data_section(recipe, config))
-    print(_data_line(data), flush=True)
+    data = load_data(recipe, data_section(recipe, config))
+    if data is not None:
+        print(_data_line(data), flush=True)
     keep = Path(tempfile.mkdtemp(prefix="autotune-train-"))
     last: dict[str, float] = {}
 
     def report(metrics: dict[str, float], checkpoint: Checkpoint) -> None:
-        last.update(metrics)
-        print(_epoch_line(metrics), flush=True)
+        last.update(metrics, reports=last.get("reports", 0) + 1)
+        print(_epoch_line({"epoch": last["reports"], **metrics}), flush=True)
         if checkpoint is not None:
             shutil.rmtree(keep, ignore_errors=True)
             with written(checkpoint) as directory:
@@ -61,11 +62,12 @@ def train_one(recipe: ModuleType, config: dict[str, Any], out: str | None = None
 
     try:
         recipe.train(config, report, data=data)
-        test = recipe.evaluate(str(keep), data)
-        print(f"test: {', '.join(f'{k} {v:.4f}' for k, v in test.items())}")
+        test = recipe.evaluate(str(keep), data) if hasattr(recipe, "evaluate") else {}
+        print(f"test: {', '.join(f'{k} {v:.4f}' for k, v in test.items())}" if test else
+              "test: none (the recipe defines no evaluate())")
         if out is not None:
             card = recipe.export(str(keep), data, out)
-            card.update(config=config, metrics={**last, **test})
+            card.update(config=config, metrics={**{k: v for k, v in last.items() if k != "reports"}, **test})
             Path(out, "model.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
             shutil.copytree(keep, Path(out) / "checkpoint", dirs_exist_ok=True)
             print(f"exported to {out} (model.pt, model.json, checkpoint/)")
@@ -85,7 +87,8 @@ def _data_line(data: Any) -> str:
 
 
 def _epoch_line(metrics: dict[str, float]) -> str:
-    """One report, whatever the recipe reports, in its order: `epoch   3: train_loss 0.1234  val_rmse 55.1  1.2s`."""
+    """One report, whatever the recipe reports, in its order: `epoch   3: train_loss 0.1234  val_rmse 55.1  1.2s`
+    (`epoch`: the recipe's own, else the report's number)."""
     shown = []
     for key, value in metrics.items():
         if key in ("epoch", "num_parameters") or not isinstance(value, (int, float)):
@@ -96,16 +99,20 @@ def _epoch_line(metrics: dict[str, float]) -> str:
             shown.append(f"{value:.0f} samples/s")
         else:
             shown.append(f"{key} {value:.4f}")
-    return f"epoch {metrics.get('epoch', '?'):>3}: " + "  ".join(shown)
+    return f"epoch {metrics['epoch']:>3}: " + "  ".join(shown)
 
 
 def run(args: argparse.Namespace) -> int:
     from autotune import recipes
     from autotune.api import load_space
+    from autotune.errors import UserError
 
     space = load_space(args.space, args.overrides)
     values, how = space.defaults()
     for name, value in values.items():
         print(f"default {name} = {value!r} ({how[name]})")
-    train_one(recipes.load(space.recipe, space.base_dir), space.config(values), args.out)
+    recipe = recipes.load(space.recipe, space.base_dir)
+    if args.out is not None and not hasattr(recipe, "export"):
+        raise UserError(f"recipe {space.recipe!r} defines no export(): --out has no model to write; drop --out")
+    train_one(recipe, space.config(values), args.out)
     return 0

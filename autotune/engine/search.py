@@ -853,8 +853,8 @@ def best_checkpoint(grid: Any, space: Space) -> tuple[Any, Any, dict[str, Any]] 
 
     Best by the first metric; ties are broken by the next metrics in turn (`checkpoints.rank`, the order the
     checkpoint policy keeps by), so that with several objectives the exported checkpoint is never one that another
-    beats on every metric. None when no trial saved a checkpoint
-    with finite metrics (e.g. every trial failed at once).
+    beats on every metric. A recipe that reports no checkpoint at all: its best reported epoch, with None for the
+    checkpoint. None when no trial reported finite metrics (e.g. every trial failed at once).
     """
     best: tuple[Any, Any, dict[str, Any]] | None = None
     best_rank: tuple[float, ...] = ()
@@ -863,6 +863,14 @@ def best_checkpoint(grid: Any, space: Space) -> tuple[Any, Any, dict[str, Any]] 
             value = rank(metrics, space.search.metric, space.search.mode)
             if value is not None and (best is None or value > best_rank):
                 best, best_rank = (result, checkpoint, metrics), value
+    if best is not None or any(result.best_checkpoints for result in grid):
+        return best
+    for result in grid:  # nothing checkpointed: the best report
+        history = result.metrics_dataframe
+        for metrics in history.to_dict("records") if history is not None else []:
+            value = rank(metrics, space.search.metric, space.search.mode)
+            if value is not None and (best is None or value > best_rank):
+                best, best_rank = (result, None, metrics), value
     return best
 
 

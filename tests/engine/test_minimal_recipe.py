@@ -1,0 +1,52 @@
+"""The smallest recipe, docs/recipes.md's example: only SCHEMA (a budget key and a metric of its own) and train().
+It runs through `check`, `train` and `run`; what it lacks (data, evaluate, export) is done without or answered in
+one line."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import autotune.cli
+
+DOC = (Path(__file__).parents[2] / "docs" / "recipes.md").read_text()
+MINIMAL = re.search(r"^```python\n(.*?)^```", DOC, flags=re.S | re.M).group(1)  # the doc's example recipe
+SPACE = re.search(r"^```yaml\n(.*?)^```", DOC, flags=re.S | re.M).group(1)  # and its space
+
+
+def _files(tmp_path: Path, space: str = SPACE) -> Path:
+    (tmp_path / "minimal.py").write_text(MINIMAL)
+    (tmp_path / "space.yaml").write_text(space)
+    return tmp_path / "space.yaml"
+
+
+def test_check_knows_its_metric_and_budget(tmp_path, capsys):
+    space = _files(tmp_path)
+    assert autotune.cli.main(["check", str(space)]) == 0
+    assert "search: val_mse (min)" in capsys.readouterr().out
+    bad = _files(tmp_path, SPACE.replace("seed: 0,", "metric: val_loss, seed: 0,"))
+    assert "metric: val_loss" in bad.read_text()
+    assert autotune.cli.main(["check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "space.yaml:4: search.metric: not a metric the recipe reports (got 'val_loss')" in err
+    assert err.rstrip().endswith("it reports val_mse")
+
+
+def test_train_prints_its_reports_and_says_it_has_no_evaluate(tmp_path, capsys):
+    space = _files(tmp_path)
+    assert autotune.cli.main(["train", str(space)]) == 0
+    out = capsys.readouterr().out
+    assert "epoch   8: val_mse " in out and "test: none (the recipe defines no evaluate())" in out
+    assert autotune.cli.main(["train", str(space), "--out", str(tmp_path / "m")]) == 2
+    assert "recipe 'minimal.py' defines no export(): --out has no model to write" in capsys.readouterr().err
+
+
+def test_run_searches_with_early_stopping_in_its_own_budget_and_exports_nothing(tmp_path, local_ray, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    space = _files(tmp_path)
+    result = autotune.fit(str(space), num_cpus=2)
+    assert len(result.trials) == 4 and result.best_metrics["val_mse"] < 1.0
+    assert result.model_dir is None and not (tmp_path / "models").exists()
+    assert set(result.trials["epochs"]) <= {2, 4, 8} and result.trials["epochs"].max() == 8
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert summary["best_trial_id"] == result.best_trial_id
