@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from autotune.recipes import Report
 from autotune.space.schema import Field, Schema, Section
 from autotune.tabular.data import DATASET_NAMES, DATASETS, TASK_RULE, Data, Preprocessing, Split, load
 from autotune.tabular.model import TabularMLP, in_target_units
+from autotune.tabular.rows import predict_rows, read_rows
 from autotune.training import make_schedule, pick_device, restore_rng, rng_state
 from autotune.vision.optimizers import build as build_optimizer
 
@@ -261,6 +263,15 @@ def _check_same_data(state: dict[str, Any], data: Data) -> None:
     if state["data"]["data_fingerprint"] != data.fingerprint:
         raise UserError(f"the data differs from the data this checkpoint was trained on "
                         f"(fingerprint {data.fingerprint[:12]} vs {state['data']['data_fingerprint'][:12]})")
+
+
+# --------------------------------------------------------------------------------------------------- predict
+def predict(model_dir: str, files: list[str]) -> Iterator[dict[str, Any]]:
+    """`autotune predict`: the rows of .csv/.parquet `files`, one record each: {"file", "row", "label",
+    "probability"}, or {"file", "row", "value"} for regression. A row it refuses is a BadRow naming its column."""
+    for file in files:
+        for row, record in enumerate(predict_rows(model_dir, read_rows(file))):
+            yield {"file": file, "row": row, **record}
 
 
 # ---------------------------------------------------------------------------------------------------- export

@@ -1,4 +1,6 @@
-"""`autotune predict MODEL_DIR FILE...`: label images with an exported model, one JSON object per input."""
+"""`autotune predict MODEL_DIR FILE...`: predict with an exported model, one JSON object per input: images and
+.npy arrays for an image classifier; for another recipe's model, the inputs its recipe's `predict` reads (the
+tabular recipe: rows of .csv and .parquet files)."""
 from __future__ import annotations
 
 import argparse
@@ -13,11 +15,15 @@ examples:
   autotune predict models/digits seven.png                   one image
   autotune predict models/digits photos/ --top-k 5           every image and .npy file under photos/
   autotune predict models/digits batch.npy | jq .label       a .npy array: one image or a batch
+  autotune predict models/tabular new_rows.csv               a table's rows (a model of the tabular recipe)
 
 Prints one JSON object per line: {"file", "label", "probability", "top_k": [{"label", "probability"}, ...]};
 an image of a .npy batch also has "index". Images (PNG, JPEG, BMP, GIF, WEBP, TIFF) of any size and mode are
 converted to the model's channels and resized to its input size. Arrays must have the model's input size, as
 uint8 0..255 or floats in [0, 1]. Needs only the exported directory (model.pt, model.json).
+
+A tabular model reads .csv or .parquet files of rows (the target column, if there, is ignored) and prints one
+object per row: {"file", "row", "label", "probability"}, or {"file", "row", "value"} for regression.
 
 A file that cannot be read is reported on stderr (one line) and skipped; the others are still predicted, and
 the exit status is then 1. A MODEL_DIR that is not an exported model, or no input at all, exits 2.
@@ -60,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise UserError(f"--top-k must be >= 1, got {args.top_k}")
+    card_file = Path(args.model_dir) / "model.json"
+    card = json.loads(card_file.read_text()) if card_file.is_file() else {}
+    if card and "input_shape" not in card:  # another recipe's model: its recipe reads the inputs
+        return _with_recipe(args, card)
     model = load_model(args.model_dir)
     top_k = min(args.top_k, len(model.labels))
     pending: list[tuple[str, np.ndarray]] = []
@@ -94,4 +104,26 @@ def run(args: argparse.Namespace) -> int:
     flush()
     if seen == 0:
         raise UserError(f"no images or .npy files in {', '.join(args.files)}")
+    return 1 if failed else 0
+
+
+def _with_recipe(args: argparse.Namespace, card: dict[str, Any]) -> int:
+    """Predict with the `predict(model_dir, files)` of the recipe that made the model: a line per record, a line on
+    stderr per file it refuses (the others are still predicted; exit 1)."""
+    from autotune import recipes
+    from autotune.errors import UserError
+
+    recipe = recipes.load(card.get("recipe", ""), card.get("base_dir"))
+    predict = getattr(recipe, "predict", None)
+    if predict is None:
+        raise UserError(f"recipe {card.get('recipe')!r} defines no predict(): autotune predict cannot read inputs "
+                        f"for the model in {args.model_dir}")
+    failed = 0
+    for file in args.files:
+        try:
+            for record in predict(args.model_dir, [file]):
+                print(json.dumps(record), flush=True)
+        except UserError as err:  # a file it cannot read, a row it refuses
+            failed += 1
+            print(f"autotune predict: {file}: {err}", file=sys.stderr, flush=True)
     return 1 if failed else 0

@@ -325,7 +325,7 @@ def test_autotune_train_on_the_shipped_space(monkeypatch, capsys, tmp_path):
     assert predict_rows(tmp_path / "out", rows)[0]["label"] in ("malignant", "benign")
 
 
-def test_a_tiny_search_exports_a_model_predict_rows_reads(local_ray, tables, monkeypatch, tmp_path):
+def test_a_tiny_search_exports_a_model_predict_rows_reads(local_ray, tables, monkeypatch, tmp_path, capsys):
     import autotune
 
     monkeypatch.chdir(tmp_path)
@@ -344,6 +344,19 @@ def test_a_tiny_search_exports_a_model_predict_rows_reads(local_ray, tables, mon
     assert card["target"] == "label" and card["params"] == result.best_params
     predicted = predict_rows("models/people", read_rows(tables["label"])[:3])
     assert [set(p) for p in predicted] == [{"label", "probability"}] * 3
+    import pandas as pd
+
+    table = pd.read_csv(tables["label"])
+    table.drop(columns=table.columns[0]).head(2).to_csv(tmp_path / "short.csv", index=False)
+    capsys.readouterr()
+    assert main(["predict", "models/people", str(tables["label"]), str(tmp_path / "short.csv")]) == 1
+    out, err = capsys.readouterr()
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["row"] for r in records] == list(range(len(table)))  # every row of the good file, in order
+    assert {r["file"] for r in records} == {str(tables["label"])} and set(records[0]) == {"file", "row", "label",
+                                                                                       "probability"}
+    (line,) = err.splitlines()  # the file without a column: one line that names it
+    assert line.startswith(f"autotune predict: {tmp_path / 'short.csv'}: ") and repr(table.columns[0]) in line
     from autotune.report import write_report
 
     page = write_report(str(result.run_dir)).read_text()  # the search's charts; the image sections say why not
