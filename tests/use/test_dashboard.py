@@ -18,7 +18,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from use_support import STARTUP_SECONDS, free_port
+from use_support import STARTUP_SECONDS, free_port, stop
 
 pytest.importorskip("optuna_dashboard")
 
@@ -57,12 +57,7 @@ def dashboard(folder: Path, log_path: Path, port: int) -> Iterator[tuple[str, st
             time.sleep(0.1)
         yield found[1], output
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         log.close()
 
 
