@@ -9,11 +9,12 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -24,9 +25,15 @@ from autotune.space import Choice, Grid, Space
 from autotune.space import load_space as _load_space
 from autotune.tracking import Tracking
 
+if TYPE_CHECKING:
+    from autotune.engine.result import SearchResult
+    from autotune.engine.storage import RunLocation
+
 __all__ = ["fit", "load_space", "SearchFailed", "pareto_front"]
 
 log = logging.getLogger("autotune")
+
+_Best = tuple[Any, Any, dict[str, Any]]  # the best trial's Ray Result, its best Checkpoint (or None), its metrics
 
 
 class SearchFailed(AutotuneError):
@@ -76,7 +83,7 @@ def fit(
     if_data_changed: bool = False,
     verbose: int = 0,
     progress_seconds: float = 10.0,
-) -> Any:
+) -> SearchResult | None:
     """Run the search the space describes and export the best model. Returns a `SearchResult`.
 
     `space` is a path, a YAML string, a dict or a loaded `Space`; `overrides` are `key.path=value` strings.
@@ -95,18 +102,11 @@ def fit(
     new test split.
     """
     from autotune.engine import search
-    from autotune.engine.result import SearchResult
 
     space = load_space(space, overrides)
     recipe = recipes.load(space.recipe, space.base_dir)
     loads = _DataLoads(space, recipe)
-    data = loads.get(None)
-    preflight(space, recipe, data, export=export)  # export.dir writable; every searched model builds and fits
-    check_address(address)  # ray.init retries an unreachable address for minutes
-    tracking = Tracking.of(space)
-    tracking.check()  # an unreachable tracker, or its package missing: one line before Ray starts
-    if loads.keys:
-        log.warning("data.%s is searched: each trial loads its own data", ", data.".join(loads.keys))
+    tracking = _check_before_ray(space, recipe, loads, address, export)
     first_points: list[dict[str, Any]] = []
     if if_data_changed:
         retrain = _retrain_plan(space, loads, storage)
@@ -118,49 +118,107 @@ def fit(
         warm_start=str(warm_start) if warm_start is not None else None, verbose=verbose,
         progress_seconds=progress_seconds,
     )
+    with _ray_for_the_search():
+        grid, where, seconds, interrupted = search.run_search(
+            space, options, data=None if loads.keys else loads.get(None), first_points=first_points, tracking=tracking
+        )
+        trials, best = _trials_and_best(grid, space, interrupted, tracking)
+        result = _search_result(space, where, trials, best, seconds, interrupted)
+        if export and best is not None and not interrupted:
+            _export_best(space, recipe, loads, best, result)
+        _finish(result, tracking, where)
+        return result
+
+
+def _check_before_ray(space: Space, recipe: Any, loads: _DataLoads, address: str | None, export: bool) -> Tracking:
+    """What can fail in seconds, checked before Ray starts: the recipe on its data (export.dir writable, every
+    searched model builds and fits), the cluster's address, the trackers. Returns the trackers."""
+    preflight(space, recipe, loads.get(None), export=export)
+    check_address(address)  # ray.init retries an unreachable address for minutes
+    tracking = Tracking.of(space)
+    tracking.check()  # an unreachable tracker, or its package missing: one line before Ray starts
+    if loads.keys:
+        log.warning("data.%s is searched: each trial loads its own data", ", data.".join(loads.keys))
+    return tracking
+
+
+@contextmanager
+def _ray_for_the_search() -> Iterator[None]:
+    """Ray for the search: a Ray this process already runs is used and left running; one the search starts is
+    shut down at the end."""
+    from autotune.engine import search
+
     started_ray = not search.ray_running()
     try:
-        grid, where, seconds, interrupted = search.run_search(
-            space, options, data=None if loads.keys else data, first_points=first_points, tracking=tracking
-        )
-        trials = _trials_frame(search.trial_rows(grid, space), space)
-        best = search.best_checkpoint(grid, space)
-        if best is None and not interrupted:
-            failure = _failure_text(trials)
-            tracking.finish({"name": space.name, "error": failure}, None, "failed")
-            raise SearchFailed(failure)
-        result = SearchResult(
-            name=space.name, run_dir=where.state, metric=space.search.metric, mode=space.search.mode,
-            best_trial_id=None, best_params={}, best_config={}, best_metrics={}, trials=trials, seconds=seconds,
-            interrupted=interrupted, run_uri=where.experiment if where.remote else None,
-        )
-        if best is not None:
-            best_result, checkpoint, best_metrics = best
-            result.best_trial_id = Path(best_result.path).name.removeprefix("trial_")
-            result.best_params = dict(best_result.config)
-            result.best_config = space.config(result.best_params)
-            result.best_metrics = {k: float(v) for k, v in best_metrics.items()
-                                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        if space.search.multi_objective:
-            result.pareto = pareto_front(trials, space.search.metric, space.search.mode)
-        if export and best is not None and not interrupted:
-            if not hasattr(recipe, "export"):
-                log.info("recipe %r defines no export(): no model exported (the best trial's folder: %s)",
-                         space.recipe, best_result.path)
-            elif checkpoint is None:
-                log.info("recipe %r reported no checkpoint: no model exported", space.recipe)
-            else:
-                with checkpoint.as_directory() as checkpoint_dir:
-                    _export(space, recipe, loads, Path(checkpoint_dir), result)
-        summary = _write_summary(result)
-        promoted = bool(result.promotion and result.promotion.get("promoted"))
-        tracking.finish(summary, result.model_dir if promoted else None, "interrupted" if interrupted else "finished")
-        result.tracked = tracking.where()
-        search.publish_state(where)
-        return result
+        yield
     finally:
         if started_ray:
             search.shutdown()
+
+
+def _trials_and_best(grid: Any, space: Space, interrupted: bool,
+                     tracking: Tracking) -> tuple[pd.DataFrame, _Best | None]:
+    """The trials as a DataFrame and the best checkpoint (`result_grid.best_checkpoint`). Raises SearchFailed,
+    told to the trackers, when a search that ran to its end has no best: every trial failed or reported nothing."""
+    from autotune.engine.result_grid import best_checkpoint, trial_rows
+
+    trials = _trials_frame(trial_rows(grid, space), space)
+    best = best_checkpoint(grid, space)
+    if best is None and not interrupted:
+        failure = _failure_text(trials)
+        tracking.finish({"name": space.name, "error": failure}, None, "failed")
+        raise SearchFailed(failure)
+    return trials, best
+
+
+def _search_result(space: Space, where: RunLocation, trials: pd.DataFrame, best: _Best | None, seconds: float,
+                   interrupted: bool) -> SearchResult:
+    """The `SearchResult` of the search, before its export: the best trial's parameters, config and metrics, and
+    with several objectives the Pareto front."""
+    from autotune.engine.result import SearchResult
+
+    result = SearchResult(
+        name=space.name, run_dir=where.state, metric=space.search.metric, mode=space.search.mode,
+        best_trial_id=None, best_params={}, best_config={}, best_metrics={}, trials=trials, seconds=seconds,
+        interrupted=interrupted, run_uri=where.experiment if where.remote else None,
+    )
+    if best is not None:
+        best_result, _, best_metrics = best
+        result.best_trial_id = Path(best_result.path).name.removeprefix("trial_")
+        result.best_params = dict(best_result.config)
+        result.best_config = space.config(result.best_params)
+        result.best_metrics = {k: float(v) for k, v in best_metrics.items()
+                               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if space.search.multi_objective:
+        result.pareto = pareto_front(trials, space.search.metric, space.search.mode)
+    return result
+
+
+def _export_best(space: Space, recipe: Any, loads: _DataLoads, best: _Best, result: SearchResult) -> None:
+    """Export the best checkpoint (`_export`); a recipe without export(), or that reported no checkpoint, exports
+    nothing, with a line saying so."""
+    best_result, checkpoint, _ = best
+    if not hasattr(recipe, "export"):
+        log.info("recipe %r defines no export(): no model exported (the best trial's folder: %s)",
+                 space.recipe, best_result.path)
+    elif checkpoint is None:
+        log.info("recipe %r reported no checkpoint: no model exported", space.recipe)
+    else:
+        with checkpoint.as_directory() as checkpoint_dir:
+            _export(space, recipe, loads, Path(checkpoint_dir), result)
+
+
+def _finish(result: SearchResult, tracking: Tracking, where: RunLocation) -> None:
+    """Record the search's end: summary.json and trials.csv, the trackers' end (with the model when it was
+    promoted), and autotune's state published to a URI storage."""
+    from autotune.engine.storage import publish_state
+
+    summary = _write_summary(result)
+    promoted = bool(result.promotion and result.promotion.get("promoted"))
+    tracking.finish(summary, result.model_dir if promoted else None,
+                    "interrupted" if result.interrupted else "finished")
+    result.tracked = tracking.where()
+    publish_state(where)
 
 
 def current_card(space: Space) -> dict[str, Any] | None:
@@ -229,7 +287,7 @@ def _retrain_seed(seed: int, fingerprint: str) -> int:
 def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space, list[dict[str, Any]], bool] | None:
     """(space renamed after the data, warm-start points, resume?) or None when there is nothing to do: the data
     is the current model's, or a previous run searched it already (the model card's `history`)."""
-    from autotune.engine import search
+    from autotune.engine.storage import holds_search
 
     card = current_card(space)
     data = loads.get(card.get("config") if card else None)  # loaded as the current model's was: its searched keys
@@ -258,7 +316,7 @@ def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space,
         search=replace(space.search, seed=_retrain_seed(space.search.seed, fingerprint)),
         export=replace(space.export, promote=promote),
     )
-    return space, [w for w in warm if w], search.holds_search(storage, space.name)
+    return space, [w for w in warm if w], holds_search(storage, space.name)
 
 
 def _trials_frame(rows: list[dict[str, Any]], space: Space) -> pd.DataFrame:

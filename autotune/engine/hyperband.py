@@ -29,8 +29,6 @@ class Hyperband(FIFOScheduler):
     """Brackets of asynchronous successive halving, plus one that stops nothing; each trial joins one, drawn with
     Hyperband's weights from a generator seeded by the search's seed."""
 
-    _supports_buffered_results = False  # a bracket decides at each epoch
-
     def __init__(self, max_t: int, grace_period: int = 1, reduction_factor: float = 3, seed: int | None = None):
         super().__init__()
         self._max_t, self._rf = max_t, reduction_factor
@@ -45,6 +43,10 @@ class Hyperband(FIFOScheduler):
         self.weights = weights / weights.sum()
         self._random = np.random.default_rng(seed)
         self._bracket: dict[str, int] = {}  # trial id -> its bracket
+
+    @property
+    def supports_buffered_results(self) -> bool:
+        return False  # a bracket decides at each epoch
 
     def rungs(self) -> list[list[int]]:
         """Each bracket's rungs (epochs), the last bracket's none."""

@@ -1,18 +1,78 @@
-"""Ray's private APIs that the engine's checkpoints and logs rely on, in one place: an upgrade of Ray that changes
-one of them breaks this file only. Each use says why no public API does.
+"""Ray's private APIs that the engine relies on, in one place: an upgrade of Ray that changes one of them breaks
+this file only. Each use says why no public API does.
 """
 from __future__ import annotations
 
-from typing import Any
-
+import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import pyarrow.fs
+import ray
 from ray.experimental import internal_kv
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
+from ray.tune.result import AUTO_RESULT_KEYS
 from tensorboardX import SummaryWriter
 from tensorboardX.proto.summary_pb2 import Summary
 
-__all__ = ["kv_delete", "kv_get", "kv_put", "CsvLogger", "JsonLogger", "TensorBoardLogger"]
+if TYPE_CHECKING:
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+__all__ = ["RESULT_KEYS", "CsvLogger", "JsonLogger", "TensorBoardLogger", "asked_trial", "init_local", "kv_delete",
+           "kv_get", "kv_put", "mark_told", "saved_trials", "study_of", "told"]
+
+# The keys Ray adds to every result (training_iteration, time_total_s, ...). `ray.tune.result` is not documented, and
+# no public API lists them.
+RESULT_KEYS = frozenset(AUTO_RESULT_KEYS)
+
+
+def init_local(temp_dir: str, **kwargs: Any) -> None:
+    """Start a local Ray keeping its sockets and logs in `temp_dir`. ray.init takes that folder only as the private
+    `_temp_dir`; the environment variable RAY_TMPDIR names the folder above it (Ray adds `ray/`) for every Ray this
+    process and its children start."""
+    ray.init(_temp_dir=temp_dir, **kwargs)
+
+
+def saved_trials(fs: pyarrow.fs.FileSystem, path: str) -> list[dict[str, Any]]:
+    """The trials (id, status, ...) of the newest experiment state Ray saved in the folder `path` of `fs`; [] when
+    none. The experiment state files (`experiment_state-*.json` beside `tuner.pkl`) are Ray's private format: no
+    public API reads the trials' saved statuses short of loading the whole experiment (`ExperimentAnalysis`,
+    `Tuner.restore`); `Tuner.can_restore` says only whether there is one."""
+    files = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
+    names = {Path(f.path).name: f.path for f in files if f.type == pyarrow.fs.FileType.File}
+    states = sorted(n for n in names if n.startswith("experiment_state-") and n.endswith(".json"))
+    if "tuner.pkl" not in names or not states:
+        return []
+    with fs.open_input_stream(names[states[-1]]) as stream:
+        return [json.loads(trial) for trial, _ in json.loads(stream.read()).get("trial_data", [])]
+
+
+# OptunaSearch keeps privately the Optuna trial it asked for each Ray trial (`_ot_trials`), the Ray trials whose end
+# it told Optuna (`_completed_trials`) and its study (`_ot_study`), with no public access: the engine's searcher
+# reads them to tell Optuna a trial's end itself (PRUNED with its intermediate values, where OptunaSearch tells
+# COMPLETE).
+
+
+def asked_trial(searcher: OptunaSearch, trial_id: str) -> optuna.Trial | None:
+    """The Optuna trial `searcher` asked for Ray's trial `trial_id`; None when it asked none."""
+    return searcher._ot_trials.get(trial_id)
+
+
+def told(searcher: OptunaSearch, trial_id: str) -> bool:
+    """Whether `searcher` told Optuna the end of Ray's trial `trial_id`."""
+    return trial_id in searcher._completed_trials
+
+
+def mark_told(searcher: OptunaSearch, trial_id: str) -> None:
+    """Record that the end of Ray's trial `trial_id` was told: `searcher` does not tell it again."""
+    searcher._completed_trials.add(trial_id)
+
+
+def study_of(searcher: OptunaSearch) -> optuna.Study:
+    """The Optuna study `searcher` asks and tells."""
+    return searcher._ot_study
+
 
 # The Ray cluster's own key-value store (held by its GCS): the driver publishes there what every trial reads while
 # it runs (the rank of the best checkpoint of the search so far). Ray's public alternative is an actor, a process

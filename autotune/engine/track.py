@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import math
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import cloudpickle
 from ray import tune
-from ray.tune.result import AUTO_RESULT_KEYS
 
+from autotune.engine.ray_internals import RESULT_KEYS
+from autotune.space.types import Space
 from autotune.tracking import Tracking
 
-__all__ = ["TrackingCallback", "error_text", "register", "unregister"]
+__all__ = ["TrackingCallback", "error_text", "flat_settings", "register", "unregister"]
 
 # key -> (the trackers, the epochs a trial of given sampled values plans to run)
 _ACTIVE: dict[str, tuple[Tracking, Callable[[dict[str, Any]], int]]] = {}
-_NOT_METRICS = {*AUTO_RESULT_KEYS, "trial_id", "experiment_tag", "date", "hostname", "node_ip", "pid", "config",
+_NOT_METRICS = {*RESULT_KEYS, "trial_id", "experiment_tag", "date", "hostname", "node_ip", "pid", "config",
                 "checkpoint_dir_name", "should_checkpoint", "node_id"}
 
 
@@ -32,6 +34,22 @@ def register(key: str, tracking: Tracking, planned_epochs: Callable[[dict[str, A
 
 def unregister(key: str) -> None:
     _ACTIVE.pop(key, None)
+
+
+def flat_settings(space: Space) -> dict[str, Any]:
+    """The search settings as a tracker records them: {"search.sampler": "tpe", "search.resources.cpu": 1, ...}."""
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping) and value:
+            for key, item in value.items():
+                walk(f"{prefix}.{key}", item)
+        elif value not in (None, (), {}):
+            flat[prefix] = list(value) if isinstance(value, tuple) else value
+
+    walk("search", asdict(space.search))
+    flat.update({"export.dir": space.export.dir, "export.promote": space.export.promote, "recipe": space.recipe})
+    return flat
 
 
 def error_text(error: BaseException) -> str:

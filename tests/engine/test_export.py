@@ -150,7 +150,7 @@ def test_a_tie_on_the_first_objective_exports_the_checkpoint_the_others_favour(o
 
     import autotune
     from autotune.api import pareto_front
-    from autotune.engine.search import best_checkpoint
+    from autotune.engine.result_grid import best_checkpoint
 
     space = autotune.load_space(
         f"name: m\nrecipe: {Path(__file__).with_name('toy_recipe.py')}\nmodel: {{x: {{uniform: [0, 1]}}}}\n"

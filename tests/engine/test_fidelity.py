@@ -12,7 +12,7 @@ import pytest
 
 import autotune
 from autotune.engine.hyperband import Hyperband
-from autotune.engine.search import make_scheduler
+from autotune.engine.schedulers import make_scheduler
 from autotune.errors import UserError
 from engine_helpers import run_histories, toy_space
 
@@ -118,10 +118,10 @@ def test_hyperband_stops_trials_at_several_rungs_of_a_50_epoch_recipe(in_tmp):
 def test_a_trial_the_study_already_holds_is_not_told_again(tmp_path):
     """A search killed after telling Optuna a trial's end, before Ray saved its own state, runs that trial again
     when resumed: its second end is not told (Optuna refuses to tell a finished trial twice, which failed it)."""
-    from autotune.engine.search import _searcher
+    from autotune.engine.searcher import make_searcher
 
     space = autotune.load_space(toy_space("told", train="{epochs: 3}"))
-    searcher = _searcher(space, tmp_path, [])
+    searcher = make_searcher(space, tmp_path, [])
     searcher = getattr(searcher, "searcher", searcher)  # below the concurrency limiter
     config = searcher.suggest("a")
     assert config is not None
@@ -134,12 +134,12 @@ def test_a_trial_the_study_already_holds_is_not_told_again(tmp_path):
 def test_a_trial_killed_before_all_its_parameters_were_drawn_is_closed_as_failed(tmp_path):
     """A run killed while the sampler was drawing a trial's parameters leaves it RUNNING with some of them: the end
     of the next run closes it as FAIL (it has no configuration to value), rather than failing on it."""
-    from autotune.engine.search import _close_orphaned_trials
+    from autotune.engine.searcher import close_orphaned_trials
 
     space = autotune.load_space(toy_space("partial", train="{epochs: 3}"))
     study = optuna.create_study(study_name=space.name, storage=f"sqlite:///{tmp_path / 'study.db'}",
                                 direction="maximize")
     partial = study.ask()
     partial.suggest_float("model.x", 0.0, 1.0)  # model.y never drawn
-    _close_orphaned_trials(tmp_path, space, grid=[])
+    close_orphaned_trials(tmp_path, space, grid=[])
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL]

@@ -12,7 +12,7 @@ from ray.tune.schedulers import MedianStoppingRule
 
 import autotune
 from autotune.engine.hyperband import Hyperband
-from autotune.engine.search import make_scheduler
+from autotune.engine.schedulers import make_scheduler
 from autotune.engine.summary import format_summary
 from engine_helpers import history, run_histories, toy_space
 

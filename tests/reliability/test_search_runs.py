@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import autotune
-from autotune.engine.search import make_scheduler, max_epochs
+from autotune.engine.schedulers import make_scheduler, max_epochs
 from reliability_helpers import STRICT, TOY
 
 

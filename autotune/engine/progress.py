@@ -1,0 +1,103 @@
+"""What the user sees while trials run: a line per finished or failed trial, and a periodic line on those running."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from autotune.engine.checkpoints import finite
+
+__all__ = ["Progress"]
+
+log = logging.getLogger("autotune")
+
+
+class Progress(tune.Callback):
+    """What the user sees while trials run: a line per finished trial (its metric, epochs run, the best so far)
+    and, at most every `interval` seconds and only when something changed, one line on the trials running:
+    their epoch and metric, finished/total, the best so far, the time elapsed."""
+
+    SHOWN = 4  # running trials named in a live line; the others are counted
+
+    def __init__(self, metric: str, mode: str, total: int, interval: float) -> None:
+        self.metric, self.mode, self.total, self.interval = metric, mode, total, interval
+        self.done = 0
+        self.best: float | None = None
+        self.started = self.shown_at = time.monotonic()
+        self.shown: tuple[int, str] = (0, "")
+        self.counted = False
+
+    def _better(self, value: float) -> bool:
+        return self.best is None or (value > self.best if self.mode == "max" else value < self.best)
+
+    def _best_of(self, trial: Any) -> float | None:
+        value = (trial.metric_analysis.get(self.metric) or {}).get(self.mode)
+        return value if finite(value) else None
+
+    def setup(self, **info: Any) -> None:  # also when a search is resumed (this object is then Ray's copy)
+        self.started = self.shown_at = time.monotonic()
+        self.counted = False
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        if self.counted:
+            return
+        self.counted = True  # a resumed search starts with the trials it finished before
+        finished = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
+        self.done = len(finished)
+        for trial in finished:
+            value = self._best_of(trial)
+            if value is not None and self._better(value):
+                self.best = value
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        now = time.monotonic()
+        running = [t for t in trials if t.status == "RUNNING"]
+        if self.interval <= 0 or now - self.shown_at < self.interval or not running:
+            return
+        parts = []
+        for trial in running[: self.SHOWN]:
+            result = trial.last_result or {}
+            value, epoch = result.get(self.metric), result.get("training_iteration")
+            shown = f"epoch {epoch} {self.metric}={value:.4f}" if isinstance(value, (int, float)) and epoch else "starting"
+            parts.append(f"{trial.trial_id} {shown}")
+        more = f", +{len(running) - self.SHOWN} more" if len(running) > self.SHOWN else ""
+        pending = sum(t.status == "PENDING" for t in trials)
+        best = "-" if self.best is None else f"{self.best:.4f}"
+        state = (f"{len(running)} running ({', '.join(parts)}{more})" + (f", {pending} pending" if pending else "")
+                 + f", best {best}")
+        if (self.done, state) == self.shown:
+            return
+        self.shown, self.shown_at = (self.done, state), now
+        log.info("[%d/%d] %.0fs: %s", self.done, self.total, now - self.started, state)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.done += 1
+        result = trial.last_result or {}
+        value = result.get(self.metric)
+        best_of_trial = self._best_of(trial)
+        if best_of_trial is not None and self._better(best_of_trial):
+            self.best = best_of_trial
+        shown = "-" if value is None else f"{value:.4f}"
+        best = "-" if self.best is None else f"{self.best:.4f}"
+        log.info(
+            "[%d/%d] trial %s finished: %s=%s after %s epoch(s), best %s",
+            self.done, self.total, trial.trial_id, self.metric, shown, result.get("training_iteration", 0), best,
+        )
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.done += 1
+        log.warning("[%d/%d] trial %s failed: %s", self.done, self.total, trial.trial_id, _error_line(trial))
+
+
+def _error_line(trial: Any) -> str:
+    """The last line of a trial's error file: the recipe's own exception, not Ray's wrapper."""
+    path = getattr(trial, "error_file", None)
+    try:
+        text = Path(path).read_text() if path else ""
+    except OSError:
+        text = ""
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else "unknown error"

@@ -1,0 +1,67 @@
+"""What Ray's ResultGrid of a search holds, read for autotune: a row per trial, and the best checkpoint."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from autotune.engine import track
+from autotune.engine.checkpoints import finite, rank
+from autotune.engine.schedulers import max_epochs
+from autotune.space.types import Space
+
+__all__ = ["best_checkpoint", "trial_rows"]
+
+
+def trial_rows(grid: Any, space: Space) -> list[dict[str, Any]]:
+    """One dict per trial: id, status, epochs, whether it was stopped early, best metrics, params, error."""
+    epochs_max = max_epochs(space)
+    rows = []
+    for result in grid:
+        config = result.config or {}
+        metrics = result.metrics or {}
+        history = result.metrics_dataframe
+        row: dict[str, Any] = {
+            "trial_id": metrics.get("trial_id") or (result.path and Path(result.path).name.removeprefix("trial_")),
+            "status": "ERROR" if result.error else "TERMINATED",
+            "epochs": int(metrics.get("training_iteration", 0) or 0),
+        }
+        planned = (space.planned(space.config(config)) if config else None) or epochs_max
+        row["stopped_early"] = not result.error and row["epochs"] < planned
+        for name, goal in zip(space.search.metric, space.search.mode):
+            values = history[name].dropna() if history is not None and name in history else []
+            values = [v for v in values if finite(v)]
+            row[name] = (max(values) if goal == "max" else min(values)) if values else float("nan")
+        row["seconds"] = float(metrics.get("time_total_s", 0.0) or 0.0)
+        row["node_id"] = metrics.get("node_id", "")
+        row["error"] = track.error_text(result.error) if result.error else ""
+        for key, value in config.items():
+            row[f"p:{key}"] = value
+        row["path"] = result.path
+        rows.append(row)
+    return rows
+
+
+def best_checkpoint(grid: Any, space: Space) -> tuple[Any, Any, dict[str, Any]] | None:
+    """The best checkpointed epoch over all trials: (its trial's Result, its Checkpoint, its metrics).
+
+    Best by the first metric; ties are broken by the next metrics in turn (`checkpoints.rank`, the order the
+    checkpoint policy keeps by), so that with several objectives the exported checkpoint is never one that another
+    beats on every metric. A recipe that reports no checkpoint at all: its best reported epoch, with None for the
+    checkpoint. None when no trial reported finite metrics (e.g. every trial failed at once).
+    """
+    best: tuple[Any, Any, dict[str, Any]] | None = None
+    best_rank: tuple[float, ...] = ()
+    for result in grid:
+        for checkpoint, metrics in result.best_checkpoints or []:
+            value = rank(metrics, space.search.metric, space.search.mode)
+            if value is not None and (best is None or value > best_rank):
+                best, best_rank = (result, checkpoint, metrics), value
+    if best is not None or any(result.best_checkpoints for result in grid):
+        return best
+    for result in grid:  # nothing checkpointed: the best report
+        history = result.metrics_dataframe
+        for metrics in history.to_dict("records") if history is not None else []:
+            value = rank(metrics, space.search.metric, space.search.mode)
+            if value is not None and (best is None or value > best_rank):
+                best, best_rank = (result, None, metrics), value
+    return best

@@ -1,0 +1,80 @@
+"""The schedulers that stop weak trials early (`search.scheduler`), time counted in epochs: a trial's reports.
+
+    make_scheduler(space)           # FIFO, median, ASHA or the engine's Hyperband, checked against the space
+    max_epochs(space)               # the most epochs any trial of the space can run
+    planned_epochs(space, values)   # the epochs a trial of sampled `values` runs if not stopped
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, MedianStoppingRule, TrialScheduler
+
+from autotune.engine.hyperband import Hyperband
+from autotune.errors import UserError
+from autotune.space.types import Choice, Grid, Int, Space, default_values
+
+__all__ = ["make_scheduler", "max_epochs", "planned_epochs"]
+
+
+def planned_epochs(space: Space, values: dict[str, Any]) -> int:
+    """The epochs (reports) a trial of sampled `values` makes at most: the recipe's budget key; 1 without one."""
+    return space.planned(space.config(values)) or 1
+
+
+def max_epochs(space: Space) -> int:
+    """The most epochs any trial can run: over the top of a searched budget range (`train.epochs`) and every
+    option of every choice or grid (`epochs: {choice: [5, 10]}`, or `train:` options with epochs of their own)."""
+    defaults, _ = space.defaults()
+    most = planned_epochs(space, defaults)
+    for param in space.params:
+        if isinstance(param.dist, (Choice, Grid)):
+            for label in param.dist.labels:
+                values, _ = default_values(space.params, {**dict(param.condition), param.name: label})
+                most = max(most, planned_epochs(space, values))
+        elif isinstance(param.dist, Int):
+            values, _ = default_values(space.params, {**dict(param.condition), param.name: param.dist.high})
+            most = max(most, planned_epochs(space, values))
+    return most
+
+
+def make_scheduler(space: Space) -> TrialScheduler:
+    """The scheduler named in `search.scheduler`; time is counted in epochs, up to the most a trial can run."""
+    name, args = space.search.scheduler, dict(space.search.scheduler_args)
+    if name == "auto":  # the default: measured in bench/quality.py (docs/search-space.md says why)
+        most = max_epochs(space)
+        if space.search.multi_objective or space.budget is None or most < 2:
+            return FIFOScheduler()
+        return _hyperband(most, seed=space.search.seed)
+    if name == "fifo":
+        return FIFOScheduler()
+    if name == "median":
+        return MedianStoppingRule(time_attr="training_iteration", **{"grace_period": 1, **args})
+    args.setdefault("max_t", max_epochs(space))
+    if name == "hyperband":
+        return _hyperband(**args, seed=space.search.seed)
+    grace = args.setdefault("grace_period", 1)
+    if grace > args["max_t"]:
+        raise UserError(
+            f"search.scheduler.asha.grace_period is {grace} but a trial runs at most {args['max_t']} epoch(s); "
+            f"lower grace_period or raise {space.budget}"
+        )
+    return AsyncHyperBandScheduler(time_attr="training_iteration", **args)
+
+
+def _hyperband(max_t: int, grace_period: int = 1, reduction_factor: float = 3, seed: int = 0) -> TrialScheduler:
+    """Asynchronous Hyperband (autotune.engine.hyperband): brackets of successive halving whose first rung is at
+    grace_period * rf^s epochs (s = 0, 1, ...), the last bracket stopping nothing, each trial drawn into one with
+    Hyperband's weights.
+
+    Ray's synchronous HyperBandScheduler fills its first bracket (81 trials for 52 epochs) before it opens
+    another, and waits for every trial of a bracket to reach a milestone: with a few trials at a time it
+    stopped nothing. The asynchronous form (Li et al., "A System for Massively Parallel Hyperparameter
+    Tuning", 2020) promotes without waiting and hedges in the same way, with brackets that stop later."""
+    if grace_period >= max_t:
+        raise UserError(
+            f"search.scheduler: hyperband starts stopping trials at grace_period {grace_period} epoch(s), but a "
+            f"trial runs at most {max_t}: nothing would be stopped; lower grace_period, raise train.epochs, or use "
+            "scheduler: fifo"
+        )
+    return Hyperband(max_t, grace_period, reduction_factor, seed=seed)

@@ -1,0 +1,172 @@
+"""Optuna proposing the trials (Ray's OptunaSearch on the run's study.db), and what Optuna is told of their ends.
+
+    searcher = make_searcher(space, run_dir, points_to_evaluate(space, before, known))
+    close_orphaned_trials(run_dir, space, grid)   # after the search: no study trial left RUNNING
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import optuna
+from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search.optuna import OptunaSearch
+
+from autotune.engine.checkpoints import finite
+from autotune.engine.optuna_space import DefineByRun, make_sampler
+from autotune.engine.ray_internals import asked_trial, mark_told, study_of, told
+from autotune.engine.schedulers import planned_epochs
+from autotune.errors import UserError
+from autotune.space.types import Space
+
+__all__ = ["close_orphaned_trials", "make_searcher", "points_to_evaluate"]
+
+log = logging.getLogger("autotune")
+
+
+class _Searcher(OptunaSearch):
+    """OptunaSearch that tells Optuna what Optuna's own pruning would. Ray tells every trial COMPLETE with its last
+    value, so a sampler would take a 1-epoch accuracy for a final one. Here a trial stopped before its last epoch
+    (by the scheduler, a stop target or the epoch budget) is PRUNED, holding the value of every epoch it ran as
+    intermediate values (TPE ranks it below the trials that got further); a trial that ran every epoch is COMPLETE;
+    a failed one FAILED. Several objectives: COMPLETE with the last values (Optuna keeps no intermediate values)."""
+
+    def __init__(self, *, planned_epochs: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._planned_epochs = planned_epochs  # sampled values -> the epochs that trial runs if not stopped
+        self._reported: dict[str, int] = {}  # trial id -> the last epoch told to Optuna as an intermediate value
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        super().on_trial_result(trial_id, result)
+        self._reported[trial_id] = int(result.get("training_iteration", 0))
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        value = (result or {}).get(self.metric) if isinstance(self.metric, str) else None
+        ot_trial = asked_trial(self, trial_id)
+        if ot_trial is not None and self._told_before(ot_trial):
+            mark_told(self, trial_id)  # told before a kill that Ray's saved state did not see
+            return
+        if error or told(self, trial_id) or ot_trial is None or value is None:
+            super().on_trial_complete(trial_id, None if error else result, error)
+            return
+        epoch = int(result.get("training_iteration", 0))
+        state = _ended_state([value], epoch, self._planned_epochs(ot_trial.params))
+        if state == optuna.trial.TrialState.COMPLETE:
+            self._tell(ot_trial, value)
+        else:
+            if state == optuna.trial.TrialState.PRUNED and epoch > self._reported.get(trial_id, 0):
+                ot_trial.report(value, epoch)
+            self._tell(ot_trial, state=state)  # PRUNED: valued at its last epoch
+        mark_told(self, trial_id)
+        self._reported.pop(trial_id, None)
+
+    def _told_before(self, ot_trial: optuna.Trial) -> bool:
+        """Whether the study already holds this trial's end. A search killed after telling Optuna that a trial
+        ended, but before Ray saved its own state (every 10 s), runs that trial again when resumed; the study keeps
+        what it was told the first time. (`_storage` and `_trial_id` are Optuna's private names: its public API
+        reads one trial's state only through `Study.get_trials`, every trial of the study each time.)"""
+        return study_of(self)._storage.get_trial(ot_trial._trial_id).state.is_finished()  # noqa: SLF001
+
+    def _tell(self, ot_trial: optuna.Trial, value: float | None = None, **state: Any) -> None:
+        """Tell Optuna, as Ray does: the trial's state is stored first, so a sampler's hook failing after it
+        only warns. GridSampler calls `Study.stop()` once its grid is exhausted, which fails outside
+        `Study.optimize`; the search's trial count ends it anyway."""
+        try:
+            study_of(self).tell(ot_trial, value, **state)
+        except RuntimeError as err:
+            if "Study.stop" not in str(err):
+                log.warning("telling Optuna the result of trial %s failed: %s", ot_trial.number, err)
+
+
+def _ended_state(values: list[Any], epoch: int, planned: int) -> optuna.trial.TrialState:
+    """What Optuna is told of a trial that ended at `epoch` with `values`: FAIL without a finite value, COMPLETE
+    when it ran its `planned` epochs, else PRUNED (stopped early)."""
+    if not epoch or not all(map(finite, values)):
+        return optuna.trial.TrialState.FAIL
+    return optuna.trial.TrialState.COMPLETE if epoch >= planned else optuna.trial.TrialState.PRUNED
+
+
+def _sqlite(path: str) -> sqlite3.Connection:
+    """A connection to the study's SQLite file that hands its writes to the OS without waiting for the disk
+    (`synchronous=OFF`): each report writes to the study, and a commit that waits costs about 15 ms on a busy disk.
+    A killed or crashed process loses nothing (the OS writes the file); only a crash of the OS itself could."""
+    connection = sqlite3.connect(path, check_same_thread=False)
+    connection.execute("PRAGMA synchronous=OFF")
+    return connection
+
+
+def _study_storage(run_dir: Path) -> optuna.storages.RDBStorage:
+    """The run's Optuna study storage, RUN_DIR/study.db (its connections made by `_sqlite`, also when Ray
+    unpickles the searcher of a resumed run)."""
+    path = str(run_dir / "study.db")
+    return optuna.storages.RDBStorage(f"sqlite:///{path}", engine_kwargs={"creator": functools.partial(_sqlite, path)})
+
+
+def make_searcher(space: Space, run_dir: Path, points: list[dict[str, Any]]) -> Any:
+    """The search's searcher: Optuna's sampler on the study in RUN_DIR/study.db, evaluating `points` first, behind
+    a concurrency limit when `search.max_concurrent` is set."""
+    metric, mode = space.search.metric, space.search.mode
+    searcher = _Searcher(
+        planned_epochs=functools.partial(planned_epochs, space),
+        space=DefineByRun(space.params),
+        metric=list(metric) if len(metric) > 1 else metric[0],
+        mode=list(mode) if len(mode) > 1 else mode[0],
+        sampler=make_sampler(space.search, space.params),
+        storage=_study_storage(run_dir),
+        study_name=space.name,
+        points_to_evaluate=points or None,
+    )
+    if space.search.max_concurrent:
+        return ConcurrencyLimiter(searcher, max_concurrent=space.search.max_concurrent)
+    return searcher
+
+
+def points_to_evaluate(space: Space, before: list[dict[str, Any]], known: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The configurations to evaluate first (`Space.first_points`), less those the warm-start history holds, as
+    many as the search runs trials."""
+    points = [point for point in space.first_points(before) if point not in known]
+    if len(points) > space.search.trials:
+        log.info("search.trials is %d: only the first %d of %d known configurations run", space.search.trials,
+                 space.search.trials, len(points))
+    return points[: space.search.trials]
+
+
+def close_orphaned_trials(run_dir: Path, space: Space, grid: Any) -> None:
+    """Close the study's trials left RUNNING (Optuna would wait for them forever). Ray does not tell the searcher
+    about the trials running when the search ends (its epoch budget or stop target reached, a killed run not
+    resumed): each is told here as `_Searcher` tells a trial, from its last result, COMPLETE if it ran its last
+    epoch, else PRUNED at the last epoch it reported (several objectives: FAIL). One that never reported, whose
+    configuration another trial of the study was told for, or whose parameters were not all drawn, is FAIL."""
+    storage = _study_storage(run_dir)
+    try:
+        study = optuna.load_study(study_name=space.name, storage=storage)
+    except KeyError:  # no trial was ever asked for
+        return
+    last = {_params_key(r.config): r.metrics for r in grid if r.config and r.metrics}
+    trials = study.get_trials(deepcopy=False)
+    ended = {_params_key(t.params) for t in trials if t.state != optuna.trial.TrialState.RUNNING}
+    for trial in trials:
+        if trial.state != optuna.trial.TrialState.RUNNING:
+            continue
+        # A killed run's trial asked again after the resume was told under its new number: this one is a duplicate.
+        metrics = {} if _params_key(trial.params) in ended else last.get(_params_key(trial.params), {})
+        epoch = int(metrics.get("training_iteration", 0) or 0)
+        values = [metrics.get(name) for name in space.search.metric]
+        try:
+            state = _ended_state(values, epoch, planned_epochs(space, trial.params))
+        except UserError:  # asked, but the run was killed before all its parameters were drawn: no configuration
+            state = optuna.trial.TrialState.FAIL
+        if state == optuna.trial.TrialState.PRUNED and space.search.multi_objective:
+            state = optuna.trial.TrialState.FAIL  # Optuna prunes single-objective trials only
+        if state == optuna.trial.TrialState.PRUNED:
+            storage.set_trial_intermediate_value(trial._trial_id, epoch, values[0])
+        storage.set_trial_state_values(trial._trial_id, state,
+                                       None if state == optuna.trial.TrialState.FAIL else values)
+
+
+def _params_key(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, default=repr)

@@ -1,0 +1,101 @@
+"""What ends a whole search before its trial count: `search.epoch_budget` and `search.stop` targets. Each is both
+Ray's stopper and a callback; Ray pickles a search's copies of them, which share their state."""
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any, ClassVar
+
+from ray import tune
+
+__all__ = ["EpochBudget", "TargetStopper"]
+
+
+class _SharedState:
+    """State shared by the copies Ray makes of a stopper or callback (a resumed search unpickles one as its
+    stopper and another as a callback), through a `token` they all carry."""
+
+    _states: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def _new_state(self, **initial: Any) -> None:
+        self.token = uuid.uuid4().hex
+        self._initial = initial
+
+    @property
+    def _state(self) -> dict[str, Any]:
+        return self._states.setdefault(self.token, copy.deepcopy(self._initial))
+
+
+class EpochBudget(_SharedState, tune.Stopper, tune.Callback):
+    """`search.epoch_budget`: once the trials together have run this many epochs, the running trials stop and no
+    new one starts. A resumed search counts the epochs its trials ran before."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._new_state(epochs={}, used=0, counted=False)
+
+    def _ran(self, trial_id: str, epochs: int) -> None:
+        """Trial `trial_id` has run `epochs` epochs: the total follows (one step per result, not a sum of all)."""
+        state = self._state
+        state["used"] += epochs - state["epochs"].get(trial_id, 0)
+        state["epochs"][trial_id] = epochs
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        if not self._state["counted"]:
+            self._state["counted"] = True
+            for trial in trials:
+                self._ran(trial.trial_id, int((trial.last_result or {}).get("training_iteration", 0) or 0))
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        self._ran(trial_id, int(result.get("training_iteration", 0)))
+        return self.reached()
+
+    def stop_all(self) -> bool:
+        return self.reached()
+
+    def reached(self) -> bool:
+        return self._state["used"] >= self.budget
+
+
+class TargetStopper(_SharedState, tune.Stopper, tune.Callback):
+    """`search.stop: {metric: target}`: once a trial reaches every target, the whole search stops.
+
+    The trial that reached it stops first; the others stop once its checkpoint is saved (stopping everything
+    at the same step would drop that checkpoint: the best one).
+    """
+
+    def __init__(self, targets: dict[str, float], modes: dict[str, str]) -> None:
+        self.targets, self.modes = targets, modes  # metric -> target, and "max" (reached at >=) or "min" (<=)
+        self._new_state(reached=None, saved=False)
+
+    def _hit(self, metric: str, value: float | None) -> bool:
+        if value is None:
+            return False
+        target = self.targets[metric]
+        return value <= target if self.modes[metric] == "min" else value >= target
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        if self._state["reached"] is None and all(self._hit(m, result.get(m)) for m in self.targets):
+            self._state["reached"] = trial_id
+        return self._state["reached"] is not None
+
+    def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
+        self._state["saved"] = self._state["saved"] or trial.trial_id == self._state["reached"]
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._state["saved"] = self._state["saved"] or trial.trial_id == self._state["reached"]
+
+    def stop_all(self) -> bool:
+        return self._state["saved"]
+
+    def reached_in(self, grid: Any) -> bool:
+        """Whether a trial of `grid` reached every target (the copy of this stopper that a resumed run uses
+        is Ray's, unpickled from the run: this one never sees its results)."""
+        for result in grid:
+            history = result.metrics_dataframe
+            if history is None or not set(self.targets) <= set(history.columns):
+                continue
+            for row in history[list(self.targets)].to_dict("records"):
+                if all(self._hit(m, row[m]) for m in self.targets):
+                    return True
+        return False

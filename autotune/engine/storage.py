@@ -1,0 +1,156 @@
+"""Where a run lives and what is kept there: Ray's experiment folder (a local folder or a URI) and autotune's own
+state beside it (study.db, space.fingerprint, summary.json, trials.csv), mirrored locally for a URI storage.
+
+    where = run_location("s3://bucket/runs", "digits")   # where.experiment, where.state (the local mirror)
+    resume = prepare_run(space, where, resume=True, restart=False)   # refuses to mix a new search into an existing run
+    publish_state(where)                                 # at the end: the mirror copied into the URI
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.fs
+
+from autotune.cache import cache_dir
+from autotune.engine.ray_internals import saved_trials
+from autotune.errors import UserError
+from autotune.space.types import Space
+
+__all__ = ["RunLocation", "run_location", "holds_search", "interrupted_in", "prepare_run", "publish_state",
+           "set_aside_orphaned_dirs"]
+
+log = logging.getLogger("autotune")
+
+_STATE_FILES = ("space.fingerprint", "study.db", "summary.json", "trials.csv")
+
+
+@dataclass(frozen=True)
+class RunLocation:
+    """Where a run lives. Ray's experiment folder `experiment` (trials, checkpoints, TensorBoard logs) is
+    `storage/name`, a local path or a URI. `state` is the local folder of autotune's own state (study.db,
+    space.fingerprint, summary.json, trials.csv): the experiment folder itself for a local storage, a mirror under
+    `~/.cache/autotune/runs/` for a URI, copied into the URI at the end of the search (`publish_state`)."""
+
+    storage: str
+    name: str
+    state: Path
+
+    @property
+    def experiment(self) -> str:
+        return f"{self.storage}/{self.name}"
+
+    @property
+    def remote(self) -> bool:
+        return "://" in self.storage
+
+
+def run_location(storage: str, name: str) -> RunLocation:
+    """The run folders of the search `name` in `storage` (a folder, or a URI such as s3://bucket/runs)."""
+    if "://" not in storage:
+        folder = Path(storage).expanduser().resolve()
+        return RunLocation(str(folder), name, folder / name)
+    scheme, rest = storage.split("://", 1)
+    return RunLocation(storage.rstrip("/"), name, cache_dir() / "runs" / scheme / rest.strip("/") / name)
+
+
+def _filesystem(location: str) -> tuple[Any, str]:
+    """(pyarrow file system, path in it) of a local path or a URI, as Ray opens its storage."""
+    if "://" in location:
+        return pyarrow.fs.FileSystem.from_uri(location)
+    return pyarrow.fs.LocalFileSystem(), location
+
+
+def _saved_trials(where: RunLocation) -> list[dict[str, Any]]:
+    """The trials (id, status, ...) Ray last saved in the run's experiment folder; [] when none."""
+    return saved_trials(*_filesystem(where.experiment))
+
+
+def holds_search(storage: str, name: str) -> bool:
+    """Whether the run `name` in `storage` holds a search to resume: Ray saved its state with at least one
+    trial. A run stopped before its first trial (a bad setting, an unreachable cluster) holds none."""
+    return bool(_saved_trials(run_location(storage, name)))
+
+
+def interrupted_in(where: RunLocation) -> bool:
+    """Whether Ray's saved state holds trials neither TERMINATED nor ERROR: Ctrl-C (Ray catches SIGINT) saves
+    them so (Ray then ends them: only the saved state, the one a resume starts from, tells); a time budget or a
+    reached target does not."""
+    return any(t.get("status") not in ("TERMINATED", "ERROR") for t in _saved_trials(where))
+
+
+def _clear(where: RunLocation) -> None:
+    """Delete a run: Ray's experiment folder and autotune's state."""
+    fs, path = _filesystem(where.experiment)
+    if fs.get_file_info(path).type == pyarrow.fs.FileType.Directory:
+        fs.delete_dir(path)
+    shutil.rmtree(where.state, ignore_errors=True)
+
+
+def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool) -> bool:
+    """Whether to resume. Refuses to mix a new search into an existing run without --resume/--restart; a run
+    folder that holds no trial yet (a failure before the first trial) counts as absent, and is cleared."""
+    exists = bool(_saved_trials(where))
+    if restart or not exists:
+        _clear(where)
+    if not exists:
+        if resume:
+            raise UserError(f"there is no run to resume at {where.experiment}; run without --resume to start it")
+        return False
+    if restart:
+        return False
+    if not resume:
+        raise UserError(
+            f"a run named {space.name!r} already exists at {where.experiment}; pass --resume to continue it or "
+            f"--restart to delete it and start again"
+        )
+    if where.remote and not (where.state / "study.db").is_file():  # resumed on another machine, or cache cleared
+        _copy_state(where, upload=False)
+    recorded = where.state / "space.fingerprint"
+    if not (where.state / "study.db").is_file():
+        raise UserError(
+            f"the run at {where.experiment} cannot be resumed here: its Optuna study ({where.state / 'study.db'}) "
+            f"is missing (resume it where it was started), or use --restart"
+        )
+    if recorded.exists() and recorded.read_text().strip() != space.fingerprint():
+        raise UserError(
+            f"the search space changed since {where.experiment} was started; a resumed search must be the same "
+            f"search. Undo the change, or use --restart (or another `name:`) to start a new search"
+        )
+    return True
+
+
+def _copy_state(where: RunLocation, *, upload: bool) -> None:
+    """Copy autotune's state files of a run in a URI storage between its local mirror and the URI."""
+    fs, path = _filesystem(where.experiment)
+    local = pyarrow.fs.LocalFileSystem()
+    where.state.mkdir(parents=True, exist_ok=True)
+    for name in _STATE_FILES:
+        mirror, remote = str(where.state / name), f"{path}/{name}"
+        source, source_fs, destination, destination_fs = (
+            (mirror, local, remote, fs) if upload else (remote, fs, mirror, local))
+        if source_fs.get_file_info(source).type == pyarrow.fs.FileType.File:
+            pyarrow.fs.copy_files(source, destination, source_filesystem=source_fs,
+                                  destination_filesystem=destination_fs)
+
+
+def publish_state(where: RunLocation) -> None:
+    """Copy autotune's state of a run kept in a URI storage into it, beside Ray's (no-op for a local run): a
+    resume on another machine (with the same home folder) fetches it back."""
+    if where.remote:
+        _copy_state(where, upload=True)
+
+
+def set_aside_orphaned_dirs(run_dir: Path, grid: Any) -> None:
+    """Trial folders no record knows of (started after Ray's last state save, then killed) move out of the run."""
+    known = {Path(r.path).name for r in grid if r.path}
+    orphans = [d for d in run_dir.glob("trial_*") if d.is_dir() and d.name not in known]
+    if orphans:
+        aside = run_dir.parent / f"{run_dir.name}.orphaned"
+        aside.mkdir(exist_ok=True)
+        for folder in orphans:
+            shutil.move(str(folder), aside / folder.name)
+        log.info("moved %d partial trial folder(s) of the killed run to %s", len(orphans), aside)

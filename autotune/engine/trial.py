@@ -1,0 +1,86 @@
+"""What runs inside a Ray trial: the sampled configuration becomes the recipe's config, the recipe trains and
+reports, and the checkpoint policy (autotune.engine.checkpoints) says which of the checkpoints it offers are kept.
+
+    tune.Tuner(trainable(space, data, resources, policy), tune_config=tune.TuneConfig(
+        trial_dirname_creator=trial_dirname, ...))
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any
+
+import ray
+from ray import tune
+
+from autotune.engine.checkpoints import CheckpointPolicy, TrialCheckpoints
+from autotune.space.types import Space
+
+__all__ = ["trainable", "trial_dirname"]
+
+
+def _set_threads(cpus: float) -> None:
+    import torch
+
+    threads = max(1, int(cpus))
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
+def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: CheckpointPolicy) -> None:
+    """One Ray trial: the sampled labels become the recipe's config; the recipe trains and reports; the policy
+    says which of the checkpoints it offers are kept (autotune.engine.checkpoints)."""
+    from autotune import recipes
+
+    _set_threads(space.search.resources.cpu)
+    if space.custom:
+        from autotune.space import import_custom
+
+        import_custom(space.custom)
+    recipe = recipes.load(space.recipe, space.base_dir)
+    trial_config = space.config(config)
+    node_id = ray.get_runtime_context().get_node_id()
+    previous = tune.get_checkpoint()
+    checkpoints = TrialCheckpoints(policy, epochs=space.planned(trial_config),
+                                   resumed_from=previous.get_metadata() if previous else None)
+
+    def report(metrics: dict[str, float], checkpoint: recipes.Checkpoint = None) -> None:
+        reported = {**metrics, "node_id": node_id}
+        if not checkpoints.keep(metrics, offered=checkpoint is not None):
+            tune.report(reported)
+            return
+        with recipes.written(checkpoint) as directory:
+            kept = tune.Checkpoint.from_directory(directory)
+            kept.set_metadata(checkpoints.metadata())
+            tune.report(reported, checkpoint=kept)
+
+    with previous.as_directory() if previous else nullcontext(None) as checkpoint:
+        recipe.train(trial_config, report, data=data, checkpoint=checkpoint)
+
+
+def trial_dirname(trial: Any) -> str:
+    """A trial's folder, named by its id only (Ray's default name holds every parameter)."""
+    return f"trial_{trial.trial_id}"
+
+
+def _ship_user_code(space: Space) -> None:
+    """Recipes loaded from a path and `custom:` files are no importable modules on other nodes: send their
+    code along by value, so the data objects they define unpickle in every trial."""
+    from ray import cloudpickle
+
+    from autotune import recipes
+
+    modules = [recipes.load(space.recipe, space.base_dir)]
+    if space.custom:
+        from autotune.space import import_custom
+
+        modules.append(import_custom(space.custom))
+    for module in modules:
+        if not module.__name__.startswith("autotune."):
+            cloudpickle.register_pickle_by_value(module)
+
+
+def trainable(space: Space, data: Any, resources: dict[str, float], policy: CheckpointPolicy) -> Any:
+    """The search's trainable: `data` put in Ray's object store once for every trial, each trial given
+    `resources`."""
+    _ship_user_code(space)
+    return tune.with_resources(tune.with_parameters(_trial, space=space, data=data, policy=policy), resources)
