@@ -25,7 +25,7 @@ _LAZY = {
     "load_space": "autotune.api",
     "fit": "autotune.api",
     "SearchResult": "autotune.engine.result",
-    "load_model": "autotune.vision.predictor",
+    "load_model": "autotune.model_dir",
 }
 
 

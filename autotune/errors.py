@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AutotuneError", "Problem", "SpaceError", "TrialError", "UserError", "UnknownNameError"]
+__all__ = ["AutotuneError", "BadInput", "Problem", "SpaceError", "TrialError", "UserError", "UnknownNameError"]
 
 
 class AutotuneError(Exception):
@@ -20,6 +20,15 @@ class UnknownNameError(UserError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class BadInput(UserError):
+    """An input an exported model cannot be given (an image, an array, a row...): `status` is the HTTP status
+    `autotune serve` answers with; `source` names the file it came from, when there is one (`autotune predict`)."""
+
+    def __init__(self, message: str, status: int = 400, *, source: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.source = status, source
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from autotune.errors import UnknownNameError, UserError
 
-__all__ = ["register", "get", "names", "kinds", "exists", "check_name", "add_fallback", "close_matches"]
+__all__ = ["register", "get", "names", "kinds", "exists", "check_name", "add_fallback", "close_matches", "parameters"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,6 +29,8 @@ _BUILTIN_MODULES = ("autotune.vision.datasets", "autotune.vision.models", "autot
 _entries: dict[str, dict[str, Callable[..., Any]]] = {}
 # kind -> (lookup(name) -> fn | None, list_names(pattern) -> names): e.g. every timm model is a "model".
 _fallbacks: dict[str, tuple[Callable[[str], Callable[..., Any] | None], Callable[[str], list[str]]]] = {}
+# kind -> keywords(name) -> the keyword arguments a fallback's function takes (None: any), where it can be known
+_fallback_keywords: dict[str, Callable[[str], tuple[str, ...] | None]] = {}
 _builtins_loaded = False
 
 
@@ -69,10 +71,30 @@ def _origin(fn: Callable[..., Any]) -> str:
 
 
 def add_fallback(
-    kind: str, lookup: Callable[[str], Callable[..., Any] | None], list_names: Callable[[str], list[str]]
+    kind: str, lookup: Callable[[str], Callable[..., Any] | None], list_names: Callable[[str], list[str]],
+    keywords: Callable[[str], tuple[str, ...] | None] | None = None,
 ) -> None:
-    """Let `kind` also resolve names that a library knows (e.g. timm models) without registering each."""
+    """Let `kind` also resolve names that a library knows (e.g. timm models) without registering each; `keywords`
+    tells the keyword arguments such a name's function takes, where its own signature (`**kwargs`) does not."""
     _fallbacks[kind] = (lookup, list_names)
+    if keywords is not None:
+        _fallback_keywords[kind] = keywords
+
+
+def parameters(kind: str, name: str) -> tuple[str, ...] | None:
+    """The keyword arguments the function registered as `name` takes; None when it takes any (`**kwargs`, where
+    no fallback knows better) or `name` is unknown (`check_name` reports that)."""
+    _load_builtins()
+    fn = _entries.get(kind, {}).get(name)
+    if fn is None:
+        keywords = _fallback_keywords.get(kind)
+        if kind not in _fallbacks or _fallbacks[kind][0](name) is None:
+            return None
+        return keywords(name) if keywords is not None else None
+    params = inspect.signature(fn).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return tuple(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
 
 def kinds() -> list[str]:

@@ -6,13 +6,16 @@ it (for CI artefacts and tickets).
 
 What it shows: a summary; the optimisation history; the learning curve of every trial, marking where the scheduler
 (ASHA) stopped it; parallel coordinates of the parameters against the metric; Optuna's parameter importance; the
-Pareto front of a multi-objective search; and for the model the run exported, on the held-out test split, a
-confusion matrix, the accuracy per class, misclassified images, and the class distribution of each split.
+Pareto front of a multi-objective search; and the model the run exported, on the held-out test split: a
+classifier's confusion matrix, accuracy per class and class distribution of each split (and its misclassified
+images, when the test samples are images); a regression model's predicted against true values and residuals.
 
 It reads RUN_DIR/trials.csv, summary.json, study.db (the Optuna study, through `autotune.engine.study`) and
-trial_*/progress.csv; the model section loads the model this run exported (never another run's model that has
-since taken the canonical place) and, through the recipe, the data named in its card. `autotune report runs/`
-reports the newest run of a storage folder (`find_run`).
+trial_*/progress.csv. The model section takes the model this run exported (never another run's model that has
+since taken the canonical place), loads the recipe named in its card and the data named there (the recipe's
+`load_data`), and draws what the recipe's `test_predictions` returns (`autotune.recipes.ClassPredictions` or
+`ValuePredictions`); for a recipe without one it says so in a line. `autotune report runs/` reports the newest run
+of a storage folder (`find_run`).
 
 Each chart has two drawings: `*_chart` builds the plotly figure the page shows (hover names the trial and its
 parameters; parallel coordinates and importance are Optuna's, through `autotune.engine.study`), `*_figure` the PNG,
@@ -42,9 +45,11 @@ from matplotlib.ticker import LogLocator, MaxNLocator
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from autotune import recipes
 from autotune.engine.study import ParamRange, StudyData, param_importances, parallel_coordinate_figure, read_study
 from autotune.engine.study import importance_figure as study_importance_figure
 from autotune.errors import UserError
+from autotune.recipes import ClassPredictions, ValuePredictions
 
 __all__ = ["FIGURES", "Run", "find_run", "load_run", "write_report"]
 
@@ -57,7 +62,8 @@ RAY_KEYS = {"timestamp", "pid", "training_iteration", "iterations_since_restore"
             "date", "hostname", "node_ip", "node_id", "trial_id", "checkpoint_dir_name"}
 # the files a report writes besides report.html: only these are replaced or removed in its folder
 FIGURES = ("history.png", "learning_curves.png", "parallel_coordinates.png", "importance.png", "pareto.png",
-           "confusion_matrix.png", "per_class_accuracy.png", "misclassified.png", "class_distribution.png")
+           "confusion_matrix.png", "per_class_accuracy.png", "misclassified.png", "class_distribution.png",
+           "predicted_vs_true.png", "residuals.png")
 
 
 @dataclass
@@ -648,60 +654,54 @@ def pareto_chart(run: Run) -> go.Figure:
 
 
 # ------------------------------------------------------------------------------------------- best model
-@dataclass
-class _Evaluation:
-    labels: list[str]
-    counts: dict[str, np.ndarray]  # split -> samples per class
-    images: np.ndarray  # test images, uint8 (N, C, H, W)
-    truth: np.ndarray
-    predicted: np.ndarray
-    confidence: np.ndarray
-    note: str
-
-
-def evaluate_model(run: Run) -> _Evaluation:
-    """Predict the test split of the data named in the exported model's card, with the exported model."""
-    from autotune import recipes
-    from autotune.vision.predictor import load_model
-
+def evaluate_model(run: Run) -> tuple[ClassPredictions | ValuePredictions, str]:
+    """The exported model's predictions on the held-out test split: its recipe's `test_predictions`, on the data
+    named in its card. Also a note when that data has changed since the model was trained."""
     if run.model_dir is None:
         raise _Skip(run.no_model)
-    card = run.card
-    if "input_shape" not in card:  # another recipe's model: its own predictions are not images
-        raise _Skip(f"this section shows image classifiers; the model of recipe {card.get('recipe')!r} is not one")
+    card, name = run.card, run.card.get("recipe")
     try:
-        if card.get("custom"):
-            from autotune.space import import_custom
-
-            import_custom(card["custom"])
-        recipe = recipes.load(card["recipe"], card.get("base_dir"))
+        recipe = recipes.of_card(card)
+    except Exception as err:  # a recipe file moved or broken: the rest of the report still helps
+        raise _Skip(f"could not load recipe {name!r} ({type(err).__name__}: {err})") from None
+    predict = getattr(recipe, "test_predictions", None)
+    if predict is None:
+        raise _Skip(f"recipe {name!r} gives no test predictions (it defines no test_predictions(model_dir, data))")
+    try:
         data = recipes.load_data(recipe, recipes.data_section(recipe, card["config"]))
     except Exception as err:  # the data may be gone or need a download: the rest of the report still helps
         raise _Skip(f"could not load the data the model was trained on ({type(err).__name__}: {err})") from None
-    note = ""
-    if card.get("data_fingerprint") and data.fingerprint != card["data_fingerprint"]:
-        note = "The data differs from the data the model was trained on (its fingerprint changed). "
-    model = load_model(run.model_dir)
-    images = np.concatenate([x.cpu().numpy() for x, _ in data.test.batches(1024)])
-    truth = data.test.y.cpu().numpy()
-    result = model.predict(images)
-    counts = {name: np.bincount(getattr(data, name).y.cpu().numpy(), minlength=len(data.labels))
-              for name in ("train", "val", "test")}
-    return _Evaluation(list(data.labels), counts, images, truth, result.indices,
-                       result.probabilities.max(axis=1), note)
+    try:
+        predictions = predict(str(run.model_dir), data)
+    except Exception as err:  # the recipe's own code
+        raise _Skip(f"recipe {name!r} could not predict the test split ({type(err).__name__}: {err})") from None
+    if not isinstance(predictions, (ClassPredictions, ValuePredictions)):
+        raise _Skip(f"recipe {name!r}'s test_predictions returned a {type(predictions).__name__}, not "
+                    "autotune.recipes.ClassPredictions or ValuePredictions")
+    if len(predictions.truth) == 0:
+        raise _Skip(f"recipe {name!r}'s test predictions hold no sample")
+    fingerprint = getattr(data, "fingerprint", None)
+    changed = fingerprint is not None and card.get("data_fingerprint") not in (None, fingerprint)
+    note = "The data differs from the data the model was trained on (its fingerprint changed). " if changed else ""
+    return predictions, note
 
 
-def _confusion(ev: _Evaluation) -> tuple[np.ndarray, np.ndarray]:
+def _samples(p: ClassPredictions) -> str:
+    """What the test samples are, in words."""
+    return "images" if p.images is not None else "samples"
+
+
+def _confusion(p: ClassPredictions) -> tuple[np.ndarray, np.ndarray]:
     """The confusion matrix (true class x predicted class) as counts, and as the share of each true class."""
-    k = len(ev.labels)
+    k = len(p.labels)
     matrix = np.zeros((k, k), dtype=int)
-    np.add.at(matrix, (ev.truth, ev.predicted), 1)
+    np.add.at(matrix, (p.truth, p.predicted), 1)
     return matrix, matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
 
 
-def confusion_figure(ev: _Evaluation) -> Figure:
-    k = len(ev.labels)
-    matrix, share = _confusion(ev)
+def confusion_figure(p: ClassPredictions) -> Figure:
+    k = len(p.labels)
+    matrix, share = _confusion(p)
     size = min(14.0, 2.5 + 0.4 * k)
     figure = _figure(size + 1.2, size)
     ax = figure.subplots()
@@ -712,55 +712,57 @@ def confusion_figure(ev: _Evaluation) -> Figure:
                 if matrix[i, j]:
                     ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8 if k <= 15 else 6,
                             color="white" if share[i, j] > 0.5 else "black")
-    ticks = [_short(label) for label in ev.labels] if k <= 40 else []
+    ticks = [_short(label) for label in p.labels] if k <= 40 else []
     ax.set_xticks(range(k) if ticks else [], ticks, rotation=45 if max(map(len, ticks), default=0) > 2 else 0,
                   ha="right" if max(map(len, ticks), default=0) > 2 else "center")
     ax.set_yticks(range(k) if ticks else [], ticks)
-    ax.set(xlabel="predicted", ylabel="true", title=f"confusion matrix, {len(ev.truth)} test images")
+    ax.set(xlabel="predicted", ylabel="true", title=f"confusion matrix, {len(p.truth)} test {_samples(p)}")
     figure.colorbar(shown, ax=ax, label="share of the true class", fraction=0.046)
     return figure
 
 
-def confusion_chart(ev: _Evaluation) -> go.Figure:
+def confusion_chart(p: ClassPredictions) -> go.Figure:
     """`confusion_figure`, interactive: hover gives the true and predicted class, the count and the share."""
-    k = len(ev.labels)
-    matrix, share = _confusion(ev)
-    labels = [str(label) for label in ev.labels]
+    k = len(p.labels)
+    matrix, share = _confusion(p)
+    labels = [str(label) for label in p.labels]
     figure = go.Figure(go.Heatmap(
         z=share, x=labels, y=labels, customdata=matrix, text=np.where(matrix > 0, matrix, "").astype(str),
         texttemplate="%{text}" if k <= 25 else None, colorscale="Blues", zmin=0, zmax=1,
         colorbar={"title": {"text": "share of the true class", "side": "right"}},
-        hovertemplate="true %{y}, predicted %{x}: %{customdata} images (%{z:.0%} of the true class)<extra></extra>"))
+        hovertemplate=f"true %{{y}}, predicted %{{x}}: %{{customdata}} {_samples(p)} (%{{z:.0%}} of the true class)"
+                      "<extra></extra>"))
     figure.update_xaxes(title_text="predicted", type="category", constrain="domain")
     figure.update_yaxes(title_text="true", type="category", autorange="reversed", scaleanchor="x")
-    return _styled(figure, f"confusion matrix, {len(ev.truth)} test images", min(900, 220 + 32 * k))
+    return _styled(figure, f"confusion matrix, {len(p.truth)} test {_samples(p)}", min(900, 220 + 32 * k))
 
 
-def per_class_figure(ev: _Evaluation) -> Figure:
-    k = len(ev.labels)
-    correct = np.bincount(ev.truth, weights=ev.truth == ev.predicted, minlength=k)
-    total = np.bincount(ev.truth, minlength=k)
+def per_class_figure(p: ClassPredictions) -> Figure:
+    k = len(p.labels)
+    correct = np.bincount(p.truth, weights=p.truth == p.predicted, minlength=k)
+    total = np.bincount(p.truth, minlength=k)
     accuracy = np.divide(correct, total, out=np.full(k, np.nan), where=total > 0)
     figure = _figure(6.5, min(16.0, 1.2 + 0.3 * k))
     ax = figure.subplots()
     y = np.arange(k)[::-1]
     ax.barh(y, np.nan_to_num(accuracy), color=[BLUE if t else GREY for t in total])
     for yi, a, t in zip(y, accuracy, total):
-        ax.text(1.02, yi, f"{a:.0%} of {t}" if t else "no test image", va="center", fontsize=7.5)
-    overall = float((ev.truth == ev.predicted).mean()) if len(ev.truth) else float("nan")
+        ax.text(1.02, yi, f"{a:.0%} of {t}" if t else f"no test {_samples(p)}", va="center", fontsize=7.5)
+    overall = float((p.truth == p.predicted).mean()) if len(p.truth) else float("nan")
     ax.axvline(overall, color=ORANGE, linestyle="--")
-    ax.set_yticks(y, [_short(label, 20) for label in ev.labels], fontsize=8 if k <= 30 else 6)
+    ax.set_yticks(y, [_short(label, 20) for label in p.labels], fontsize=8 if k <= 30 else 6)
     ax.set(xlim=(0, 1.2), xticks=np.linspace(0, 1, 6), xlabel="accuracy on the test split", ylabel="class",
            title=f"accuracy per class (dashed: overall, {overall:.1%})")
     ax.grid(axis="x", alpha=0.3)
     return figure
 
 
-def misclassified_figure(ev: _Evaluation) -> Figure:
-    wrong = np.flatnonzero(ev.truth != ev.predicted)
+def misclassified_figure(p: ClassPredictions) -> Figure:
+    """The test images the model labelled wrongly (of `p.images`), the most confident first."""
+    wrong = np.flatnonzero(p.truth != p.predicted)
     if len(wrong) == 0:
         raise _Skip("every test image was classified correctly")
-    shown = wrong[np.argsort(-ev.confidence[wrong], kind="stable")][:MISCLASSIFIED_SHOWN]  # most confident first
+    shown = wrong[np.argsort(-p.confidence[wrong], kind="stable")][:MISCLASSIFIED_SHOWN]  # most confident first
     columns = min(6, len(shown))
     rows = math.ceil(len(shown) / columns)
     figure = _figure(max(5.0, 1.75 * columns), 1.95 * rows + 0.3)
@@ -768,31 +770,124 @@ def misclassified_figure(ev: _Evaluation) -> Figure:
     for ax in axes:
         ax.axis("off")
     for ax, i in zip(axes, shown):
-        image = ev.images[i]
+        image = p.images[i]
         grey = image.shape[0] == 1
         ax.imshow(image[0] if grey else image.transpose(1, 2, 0), cmap="gray" if grey else None, vmin=0, vmax=255,
                   interpolation="nearest")
-        ax.set_title(f"true {_short(ev.labels[ev.truth[i]], 9)}\npred {_short(ev.labels[ev.predicted[i]], 9)} "
-                     f"({ev.confidence[i]:.0%})", fontsize=8)
+        ax.set_title(f"true {_short(p.labels[p.truth[i]], 9)}\npred {_short(p.labels[p.predicted[i]], 9)} "
+                     f"({p.confidence[i]:.0%})", fontsize=8)
     figure.suptitle(f"{len(shown)} of {len(wrong)} misclassified, most confident first", fontsize=10)
     return figure
 
 
-def distribution_figure(ev: _Evaluation) -> Figure:
-    k = len(ev.labels)
+def distribution_figure(p: ClassPredictions) -> Figure:
+    k = len(p.labels)
     figure = _figure(min(16.0, max(6.5, 0.55 * k + 2)), 3.8)
     ax = figure.subplots()
     width = 0.27
     for offset, (split, color) in zip((-width, 0, width), (("train", BLUE), ("val", ORANGE), ("test", "#2ca02c"))):
-        counts = ev.counts[split]
+        counts = p.counts[split]
         ax.bar(np.arange(k) + offset, counts, width, color=color, label=f"{split} ({int(counts.sum())})")
-    ax.set_xticks(range(k), [_short(label) for label in ev.labels] if k <= 40 else [""] * k,
-                  rotation=45 if max(map(len, ev.labels)) > 2 else 0,
-                  ha="right" if max(map(len, ev.labels)) > 2 else "center")
-    ax.set(xlabel="class", ylabel="images", title="class distribution of each split")
+    ax.set_xticks(range(k), [_short(label) for label in p.labels] if k <= 40 else [""] * k,
+                  rotation=45 if max(map(len, p.labels)) > 2 else 0,
+                  ha="right" if max(map(len, p.labels)) > 2 else "center")
+    ax.set(xlabel="class", ylabel=_samples(p), title="class distribution of each split")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.grid(axis="y", alpha=0.3)
     return figure
+
+
+@dataclass
+class _Errors:
+    residuals: np.ndarray  # predicted - true, per test sample
+    rmse: float
+    r2: float  # NaN when the true values do not vary
+
+
+def _errors(p: ValuePredictions) -> _Errors:
+    """How far the predictions are from the true values."""
+    truth, predicted = np.asarray(p.truth, float), np.asarray(p.predicted, float)
+    residuals = predicted - truth
+    spread = float(np.square(truth - truth.mean()).sum())
+    squared = float(np.square(residuals).sum())
+    return _Errors(residuals, math.sqrt(squared / len(truth)), 1 - squared / spread if spread > 0 else math.nan)
+
+
+def _predicted_title(p: ValuePredictions, newline: str) -> str:
+    e = _errors(p)
+    return (f"{p.target}: predicted against true{newline}{len(p.truth)} test samples, RMSE {_fmt(e.rmse)}, "
+            f"R² {_fmt(e.r2)}")
+
+
+def _diagonal(p: ValuePredictions) -> tuple[float, float]:
+    """The range both axes of the predicted-against-true plot span: the diagonal is a perfect prediction."""
+    both = np.concatenate([np.asarray(p.truth, float), np.asarray(p.predicted, float)])
+    return float(both.min()), float(both.max())
+
+
+def predicted_figure(p: ValuePredictions) -> Figure:
+    """Each test sample's predicted value against its true one; the diagonal, a perfect prediction."""
+    low, high = _diagonal(p)
+    figure = _figure(6.0, 5.2)
+    ax = figure.subplots()
+    ax.plot([low, high], [low, high], color=GREY, linestyle="--", label="perfect prediction")
+    ax.scatter(p.truth, p.predicted, color=BLUE, s=18, alpha=0.7, label="a test sample")
+    ax.set(xlabel=f"true {p.target}", ylabel=f"predicted {p.target}", title=_predicted_title(p, "\n"))
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    return figure
+
+
+def predicted_chart(p: ValuePredictions) -> go.Figure:
+    """`predicted_figure`, interactive: hover gives a sample's true and predicted value."""
+    low, high = _diagonal(p)
+    figure = go.Figure([
+        go.Scatter(x=[low, high], y=[low, high], mode="lines", line={"color": GREY, "dash": "dash"},
+                   name="perfect prediction", hoverinfo="skip"),
+        go.Scatter(x=p.truth, y=p.predicted, mode="markers", marker={"color": BLUE, "size": 7, "opacity": 0.7},
+                   name="a test sample", hovertemplate="true %{x:.4g}, predicted %{y:.4g}<extra></extra>"),
+    ])
+    figure.update_xaxes(title_text=f"true {p.target}", constrain="domain")
+    figure.update_yaxes(title_text=f"predicted {p.target}", scaleanchor="x")
+    return _styled(figure, _predicted_title(p, ", "), 560)
+
+
+def _residuals_title(p: ValuePredictions) -> str:
+    e = _errors(p)
+    return (f"residuals (predicted − true) of {len(e.residuals)} test samples: mean {_fmt(float(e.residuals.mean()))}"
+            f", std {_fmt(float(e.residuals.std()))}")
+
+
+def _histogram(residuals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(counts, edges) of the residuals in 10 to 50 bins of one width: both drawings show these."""
+    return np.histogram(residuals, bins=int(min(50, max(10, math.sqrt(len(residuals))))))
+
+
+def residuals_figure(p: ValuePredictions) -> Figure:
+    """How far the predictions miss: a histogram of predicted − true; the dashed line, no error."""
+    counts, edges = _histogram(_errors(p).residuals)
+    figure = _figure(6.5, 3.8)
+    ax = figure.subplots()
+    ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=BLUE, edgecolor="white")
+    ax.axvline(0, color=ORANGE, linestyle="--")
+    ax.set(xlabel=f"predicted − true {p.target}", ylabel="test samples", title=_residuals_title(p))
+    ax.grid(axis="y", alpha=0.3)
+    return figure
+
+
+def residuals_chart(p: ValuePredictions) -> go.Figure:
+    """`residuals_figure`, interactive: hover gives a bar's range and its count."""
+    counts, edges = _histogram(_errors(p).residuals)
+    figure = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges),
+                              customdata=np.column_stack([edges[:-1], edges[1:]]), name="test samples",
+                              marker={"color": BLUE, "line": {"color": "white", "width": 1}},
+                              hovertemplate="%{customdata[0]:.4g} to %{customdata[1]:.4g}: %{y} samples"
+                                            "<extra></extra>"))
+    figure.add_vline(x=0, line={"color": ORANGE, "dash": "dash"})
+    figure.update_xaxes(title_text=f"predicted − true {p.target}")
+    figure.update_yaxes(title_text="test samples")
+    return _styled(figure, _residuals_title(p), 420)
 
 
 # ---------------------------------------------------------------------------------------------------- page
@@ -939,21 +1034,31 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         add("Pareto front", "Every trial on the first two objectives; the Pareto front joins the trials no other "
             "trial beats on both.", pareto_figure, run, png="pareto.png", chart=pareto_chart)
     try:
-        evaluation = evaluate_model(run)
+        predictions, note = evaluate_model(run)
     except _Skip as why:
         sections.append(Section("Best model", _note(f"Not analysed: {why}")))
     else:
-        if evaluation.note:
-            sections.append(Section("Best model", _note(evaluation.note)))
-        add("Confusion matrix", f"The exported model ({run.model_dir}) on the held-out test split: counts, coloured "
-            "by the share of each true class.", confusion_figure, evaluation, png="confusion_matrix.png",
-            chart=confusion_chart)
-        add("Accuracy per class", "The share of each class's test images labelled correctly.", per_class_figure,
-            evaluation, png="per_class_accuracy.png")
-        add("Misclassified test images", "True and predicted label, with the model's confidence in its answer.",
-            misclassified_figure, evaluation, png="misclassified.png")
-        add("Class distribution", "Images per class in each split (train, validation, test).", distribution_figure,
-            evaluation, png="class_distribution.png")
+        if note:
+            sections.append(Section("Best model", _note(note)))
+        model = f"The exported model ({run.model_dir}) on the held-out test split"
+        if isinstance(predictions, ClassPredictions):
+            samples = _samples(predictions)
+            add("Confusion matrix", f"{model}: counts, coloured by the share of each true class.", confusion_figure,
+                predictions, png="confusion_matrix.png", chart=confusion_chart)
+            add("Accuracy per class", f"The share of each class's test {samples} labelled correctly.",
+                per_class_figure, predictions, png="per_class_accuracy.png")
+            if predictions.images is not None:
+                add("Misclassified test images", "True and predicted label, with the model's confidence in its "
+                    "answer.", misclassified_figure, predictions, png="misclassified.png")
+            add("Class distribution", f"{samples.capitalize()} per class in each split (train, validation, test).",
+                distribution_figure, predictions, png="class_distribution.png")
+        else:
+            add("Predicted against true values", f"{model}: each sample's predicted {predictions.target} against "
+                "its true value; on the dashed diagonal, a prediction is exact.", predicted_figure, predictions,
+                png="predicted_vs_true.png", chart=predicted_chart)
+            add("Residuals", "How far the predictions miss: predicted − true, over the test samples (left of the "
+                "dashed line: too low; right: too high).", residuals_figure, predictions, png="residuals.png",
+                chart=residuals_chart)
     page = out / "report.html"
     page.write_text(_page(run, sections, out))
     return page

@@ -20,8 +20,9 @@ A recipe is a module with two things required:
 and, each optional (without it, what needs it says so in one line, or does without):
 
 - `load_data(data: dict) -> Data`: loads the data once (per node), separate from training, and hands it to every
-  trial as `data=`; its `fingerprint` (a str attribute) lets `--if-data-changed` tell new data. Without it, `data`
-  is None and each trial loads what it needs;
+  trial as `data=`; its `fingerprint` (a str attribute) lets `--if-data-changed` tell new data, and its
+  `describe()` (one line) is what `autotune train` prints of it. Without it, `data` is None and each trial loads
+  what it needs;
 - `evaluate(path, data) -> dict`: metrics on the held-out test split, of a checkpoint or of an exported model
   directory (the engine measures the export it ships, and compares it with the current canonical model). Without
   it, an export has no test metrics and `promote: if_better` promotes;
@@ -32,6 +33,22 @@ and, each optional (without it, what needs it says so in one line, or does witho
   is reported before the search starts (`autotune.preflight`);
 - `lr_find(config, data, *, start, end, steps) -> autotune.vision.lr_find.Sweep`: the learning-rate range test of
   `autotune lr-find`;
+- `test_predictions(model_dir, data) -> ClassPredictions | ValuePredictions`: an exported model's predictions on
+  the held-out test split (`data` as `load_data` gives it), which `autotune report` draws: a confusion matrix, the
+  accuracy per class, each split's classes, and the misclassified samples when it is given the test images; or
+  the predicted against the true values, and the residuals. Without it, the report says in one line that the
+  recipe gives no test predictions;
+- `input_example(model_dir) -> numpy.ndarray | None`: one input the exported model takes, which MLflow keeps with
+  the model it logs (and infers the model's signature from). Without it, or None, the MLflow model has none;
+- `load_model(model_dir) -> predictor`: the exported model loaded once for Python, with `predict(...)` and `card`;
+  `autotune.load_model(model_dir)` calls the one of the recipe its card names. Without it, that says the recipe has
+  none;
+- `predict(model_dir, files, **options) -> Iterable[dict | autotune.errors.BadInput]`: `autotune predict`, a
+  JSON-ready record per prediction, and a BadInput (its `source` the file) for each file it refuses, which is
+  reported and skipped; options: `top_k` when it takes one. Without it, `autotune predict` says the recipe has none;
+- `serve(model_dir, **limits) -> ASGI app`: `autotune serve`, an app answering POST /predict (built on
+  `autotune.serve`: GET /health and GET /model, body limits); the limits it takes are keywords (`max_bytes`, ...),
+  and one it does not take is refused in one line. Without it, `autotune serve` says the recipe has none;
 - `TRAINING_ONLY_DATA_KEYS`: data keys that `load_data` ignores, so searching them still shares one load of the
   data. Searching any other `data.` key makes each trial load its own data;
 - `data_for(config) -> dict`: the data section a configuration loads, where it depends on more than
@@ -40,10 +57,13 @@ and, each optional (without it, what needs it says so in one line, or does witho
   settings.
 
 Recipes never import ray. A `recipe:` in a space is a name of a module here, or a path to a `.py` file.
+
+This module is the contract's public face, importable without torch: `Report` and `Checkpoint` type a recipe's
+`train`, `ClassPredictions` and `ValuePredictions` its `test_predictions`, and `Recipe` is the protocol a recipe
+module satisfies (`isinstance(module, Recipe)`, or a type checker).
 """
 from __future__ import annotations
 
-import ast
 import hashlib
 import importlib
 import importlib.util
@@ -52,24 +72,72 @@ import pkgutil
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from autotune.errors import UnknownNameError, UserError
 from autotune.registry import close_matches
+from autotune.space.schema import Schema
 
-__all__ = ["Checkpoint", "Report", "available", "data_section", "load", "load_data", "load_schema", "written"]
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["Checkpoint", "ClassPredictions", "Recipe", "Report", "ValuePredictions", "available", "data_section",
+           "load", "load_data", "load_schema", "of_card", "written"]
 
 Checkpoint: TypeAlias = "Callable[[str], None] | str | os.PathLike[str] | None"  # save(directory), a folder, or none
 Report: TypeAlias = "Callable[[dict[str, float], Checkpoint], None]"  # report(metrics, checkpoint), once per epoch
 
+
+@runtime_checkable
+class Recipe(Protocol):
+    """A recipe module: its `SCHEMA` and `train`, the two things required (the optional functions: above)."""
+
+    SCHEMA: Schema
+
+    def train(self, config: dict[str, Any], report: Report, *, data: Any = None,
+              checkpoint: str | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class ClassPredictions:
+    """A classifier's predictions on the held-out test split, which a recipe's `test_predictions` returns."""
+
+    labels: list[str]  # the class names, in the order of the class indices
+    truth: np.ndarray  # (N,) int: each test sample's true class
+    predicted: np.ndarray  # (N,) int: the class the model gives it
+    confidence: np.ndarray  # (N,) float: the model's probability of that class
+    counts: dict[str, np.ndarray]  # split ("train", "val", "test") -> its samples of each class, (len(labels),)
+    images: np.ndarray | None = None  # the test samples as uint8 (N, C, H, W) images: the report shows those missed
+
+    @classmethod
+    def of(cls, labels: Sequence[str], probabilities: np.ndarray, splits: Mapping[str, np.ndarray],
+           images: np.ndarray | None = None) -> ClassPredictions:
+        """From the model's probabilities (N, classes) of the test samples and the true classes of each split's
+        samples (`splits["test"]`: the test samples', in the order of `probabilities`)."""
+        import numpy as np
+
+        probabilities = np.asarray(probabilities)
+        counts = {name: np.bincount(truth, minlength=len(labels)) for name, truth in splits.items()}
+        return cls(list(labels), np.asarray(splits["test"]), probabilities.argmax(axis=1),
+                   probabilities.max(axis=1), counts, images)
+
+
+@dataclass(frozen=True)
+class ValuePredictions:
+    """A regression model's predictions on the held-out test split, which a recipe's `test_predictions` returns."""
+
+    target: str  # what the model predicts (a table's target column)
+    truth: np.ndarray  # (N,) float: each test sample's true value
+    predicted: np.ndarray  # (N,) float: the model's value for it
+
+
 _REQUIRED = ("SCHEMA", "train")
-# modules a recipe's SCHEMA may need that `load_schema` imports itself (the space language, the rule of
-# model.pretrained and the standard library: none of them imports torch)
-_LIGHT_MODULES = ("autotune.space", "autotune.errors", "autotune.vision.pretrained")
 
 
 def data_section(recipe: ModuleType, config: dict[str, Any]) -> dict[str, Any]:
@@ -136,89 +204,41 @@ def load(name: str, base: str | Path | None = None) -> ModuleType:
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as err:  # the user's file: one line naming it, not a traceback
+            del sys.modules[module_name]
+            raise UserError(f"recipe {name!r} cannot be imported: {_failure(err, path)}") from err
     elif module is None:
         module = importlib.import_module(module_name)
     _lacks(name, vars(module))
     return module
 
 
-def load_schema(name: str, base: str | Path | None = None) -> Any:
-    """The `SCHEMA` of recipe `name`, without importing the recipe (and torch) when it can be read alone.
+def of_card(card: Mapping[str, Any]) -> ModuleType:
+    """The recipe that made the exported model of `card` (its model.json), the space's custom modules imported
+    first, as in the search. A card that names no recipe is an image classifier's, from before cards named one."""
+    if card.get("custom"):
+        from autotune.space import import_custom
 
-    It can when `SCHEMA = ...` and the top-level statements it needs, transitively, are plain assignments,
-    undecorated functions and imports of the standard library or `autotune.space`: those statements alone are run
-    (as in the shipped recipe, whose SCHEMA uses `Field`, `Schema`, `Section` and `_positive`). Otherwise the
-    recipe is imported. A recipe already imported gives its own SCHEMA.
-    """
-    path, module_name = _locate(name, base)
-    module = sys.modules.get(module_name)
-    if module is None:
-        schema = _read_schema(name, path, module_name)
-        if schema is not None:
-            return schema
-    return load(name, base).SCHEMA
+        import_custom(card["custom"])
+    return load(card.get("recipe", "image_classification"), card.get("base_dir"))
 
 
-def _read_schema(name: str, path: Path, module_name: str) -> Any:
-    """SCHEMA from the statements of `path` it needs, or None when that is not possible (import the recipe)."""
-    from autotune.space.schema import Schema
-
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-    except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
-        return None  # importing the recipe reports it
-    defined: dict[str, ast.stmt] = {}
-    for stmt in tree.body:
-        for target in _defines(stmt):
-            defined[target] = stmt
-    if any(attr not in defined for attr in _REQUIRED):
-        return None  # defined in a way this reading does not see, or missing: importing the recipe tells
-    needed: list[ast.stmt] = [s for s in tree.body if isinstance(s, ast.ImportFrom) and s.module == "__future__"]
-    todo, seen = ["SCHEMA"], {id(s) for s in needed}
-    while todo:
-        stmt = defined.get(todo.pop())
-        if stmt is None or id(stmt) in seen:
-            continue  # a builtin, or a name the statements define themselves
-        if not _runnable(stmt):
-            return None
-        seen.add(id(stmt))
-        needed.append(stmt)
-        todo += [n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)]
-    needed.sort(key=lambda s: s.lineno)
-    namespace: dict[str, Any] = {"__name__": module_name, "__file__": str(path)}
-    try:
-        exec(compile(ast.Module(body=needed, type_ignores=[]), str(path), "exec"), namespace)
-    except Exception:  # importing the recipe reports the error as a recipe error
-        return None
-    schema = namespace.get("SCHEMA")
-    return schema if isinstance(schema, Schema) else None
+def _failure(err: Exception, path: Path) -> str:
+    """`file:line: Type: message` of an error raised while importing the recipe at `path`."""
+    if isinstance(err, SyntaxError) and err.lineno is not None:
+        return f"{path}:{err.lineno}: SyntaxError: {err.msg}"
+    lines = [f.lineno for f in traceback.extract_tb(err.__traceback__) if Path(f.filename) == path]
+    where = f"{path}:{lines[-1]}" if lines else str(path)
+    return f"{where}: {type(err).__name__}: {err}"
 
 
-def _defines(stmt: ast.stmt) -> list[str]:
-    """The top-level names `stmt` binds."""
-    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return [stmt.name]
-    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-        return [(a.asname or a.name).split(".")[0] for a in stmt.names]
-    targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
-    return [n.id for t in targets if t is not None for n in ast.walk(t) if isinstance(n, ast.Name)]
-
-
-def _runnable(stmt: ast.stmt) -> bool:
-    """Whether running `stmt` alone is cheap and free of side effects: an assignment, an undecorated function, or
-    an import of the standard library or autotune's space language."""
-    if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
-        return True
-    if isinstance(stmt, ast.FunctionDef):
-        return not stmt.decorator_list
-    if isinstance(stmt, ast.Import):
-        return all(_light(a.name) for a in stmt.names)
-    if isinstance(stmt, ast.ImportFrom):
-        return stmt.level == 0 and stmt.module is not None and _light(stmt.module)
-    return False
-
-
-def _light(module: str) -> bool:
-    top = module.split(".")[0]
-    return top in sys.stdlib_module_names or any(module == m or module.startswith(m + ".") for m in _LIGHT_MODULES)
+def load_schema(name: str, base: str | Path | None = None) -> Schema:
+    """The `SCHEMA` of recipe `name`: every command reads it this way, by importing the recipe. A recipe keeps that
+    import light by importing torch inside its functions (as the shipped ones do), so `autotune check` stays
+    instant."""
+    schema = load(name, base).SCHEMA
+    if not isinstance(schema, Schema):
+        raise UserError(f"recipe {name!r}: SCHEMA is a {type(schema).__name__}, not an autotune.space.Schema")
+    return schema

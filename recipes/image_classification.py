@@ -7,6 +7,9 @@ live in `autotune.vision`.
 
 Small datasets live on the device as uint8 tensors and are batched by slicing a seeded permutation; normalisation
 and augmentation happen there too, in batch (airbench style: no DataLoader, no per-sample Python).
+
+Torch and the helpers that use it are imported inside the functions that need them: importing the recipe (to read
+its SCHEMA, as `autotune check` does) stays instant.
 """
 from __future__ import annotations
 
@@ -16,25 +19,29 @@ import math
 import time
 import warnings
 from pathlib import Path
-from typing import Any
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING, Any
 
 from autotune.errors import TrialError, UserError
-from autotune.recipes import Report
+from autotune.recipes import ClassPredictions, Report
+from autotune.registry import get as registered
 from autotune.space.schema import Field, Schema, Section
-from autotune.training import make_schedule, pick_device, restore_rng, rng_state
-from autotune.vision.data import Data, Split, load, prepare
-from autotune.vision.finetune import freeze_backbone, head, param_groups
 from autotune.vision.lr_find import Sweep, range_test
 from autotune.vision.models import build
-from autotune.vision.nets import Normalized
+from autotune.vision.optimizers import build as build_optimizer
 from autotune.vision.pretrained import check_value as check_pretrained
 from autotune.vision.pretrained import data_config, normalization
 from autotune.vision.pretrained import describe as describe_weights
-from autotune.registry import get as registered
-from autotune.vision.optimizers import build as build_optimizer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import numpy as np
+    import torch
+    from fastapi import FastAPI
+
+    from autotune.errors import BadInput
+    from autotune.vision.data import Data, Split
+    from autotune.vision.predictor import Predictor
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -47,9 +54,10 @@ def _positive(value: float) -> str | None:
 SCHEMA = Schema(
     data=Section(
         help="what to train on; further keys go to the dataset function (e.g. image_folder's image_size)",
-        open=True,
+        keywords_of="dataset",
         dataset=Field(str, default="digits", registry="dataset", help="a registered dataset (`autotune ls datasets`)"),
-        root=Field(str, default="~/.cache/autotune/data", help="where the dataset's files are (or are downloaded to)"),
+        root=Field(str, default="~/.cache/autotune/data", path=True,
+                   help="where the dataset's files are (or are downloaded to; relative to the working directory)"),
         val_fraction=Field(float, default=0.1, low=0.0, high=0.9, help="share of the training samples held out"),
         test_fraction=Field(float, default=0.1, low=0.0, high=0.9,
                             help="share held out for the final test; ignored when the dataset has an official test set"),
@@ -61,7 +69,7 @@ SCHEMA = Schema(
     ),
     model=Section(
         help="the network; further keys go to the model factory (e.g. timm's drop_path_rate)",
-        open=True,
+        keywords_of="arch",
         arch=Field(str, default="simple_cnn", registry="model", help="simple_cnn, mlp or any timm model name"),
         width=Field(int, default=None, nullable=True, low=1, help="simple_cnn channels / mlp units (None: default)"),
         depth=Field(int, default=None, nullable=True, low=1, help="simple_cnn blocks / mlp hidden layers"),
@@ -126,6 +134,8 @@ def data_for(config: dict[str, Any]) -> dict[str, Any]:
 
 def load_data(data: dict[str, Any]) -> Data:
     """Load and split the dataset once (the engine calls this once per node and passes `data=` to each trial)."""
+    from autotune.vision.data import load
+
     settings = _load_settings(data)
     return dataclasses.replace(load(**settings), settings=settings)
 
@@ -159,14 +169,18 @@ def normalized_as(model: torch.nn.Module, pretrained: bool | str, data: Data) ->
     return dataclasses.replace(data, mean=norm[0], std=norm[1]) if norm else data
 
 
-@torch.no_grad()
 def check_fits(model: torch.nn.Module, data: Data, arch: str) -> None:
     """Two training images through `model` (eval mode, on the CPU): a model that cannot take images of this size,
     or gives the wrong number of outputs, fails here in one line instead of inside the first epoch."""
+    import torch
+
+    from autotune.vision.data import prepare
+
     x = data.train.head(2)
     _, height, width = data.input_shape
     try:
-        logits = model.eval()(prepare(x, data))
+        with torch.no_grad():
+            logits = model.eval()(prepare(x, data))
     except Exception as err:  # whatever the model raises: timm asserts, torch RuntimeErrors, a user's module
         reason = (str(err).strip().splitlines() or [""])[0].rstrip(".")
         raise UserError(f"model {arch!r} does not fit {height}x{width} inputs: {type(err).__name__}: {reason}; "
@@ -180,6 +194,8 @@ def check_fits(model: torch.nn.Module, data: Data, arch: str) -> None:
 def dry_run(config: dict[str, Any], data: Data) -> None:
     """Build the model of `config` and run two training images through it, without training: the engine's
     preflight calls this for the default configuration and each searched model option before a search starts."""
+    from autotune.vision.finetune import head
+
     full = with_defaults(config)
     model = make_model(full["model"], data.input_shape, data.num_classes)
     check_fits(model, data, full["model"]["arch"])
@@ -192,6 +208,8 @@ def make_optimizer(model: torch.nn.Module, opt: dict[str, Any]) -> torch.optim.O
     """The registered optimizer `opt["name"]` over the model's parameters (the backbone's at `backbone_lr_mult`
     times the classifier's lr): it gets lr and weight_decay, and momentum and nesterov if it takes them (sgd
     does); schedule and warmup_epochs are for make_schedule."""
+    from autotune.vision.finetune import param_groups
+
     own = ("name", "lr", "weight_decay", "schedule", "warmup_epochs", "backbone_lr_mult")
     options = {k: v for k, v in opt.items() if k not in own}
     groups = param_groups(model, opt["lr"], opt.get("backbone_lr_mult", 1.0))
@@ -204,6 +222,13 @@ def lr_find(config: dict[str, Any], data: Data | None = None, *, start: float = 
     """The learning-rate range test (`autotune lr-find`) on `config`'s model, optimizer and batches: `steps`
     batches at rates from `start` to `end` (the classifier's; the backbone at its `backbone_lr_mult` share, frozen
     if the configuration starts frozen). The model is thrown away."""
+    import torch
+    import torch.nn.functional as F
+
+    from autotune.training import pick_device
+    from autotune.vision.data import prepare
+    from autotune.vision.finetune import freeze_backbone
+
     cfg_all = with_defaults(config)
     cfg, opt, cfg_data = cfg_all["train"], cfg_all["optimizer"], cfg_all["data"]
     device = pick_device(cfg["device"])
@@ -242,6 +267,13 @@ def lr_find(config: dict[str, Any], data: Data | None = None, *, start: float = 
 # ------------------------------------------------------------------------------------------------ train loop
 def train(config: dict[str, Any], report: Report, *, data: Data | None = None, checkpoint: str | None = None) -> None:
     """Train one configuration; after each epoch `report` its metrics and how to save its checkpoint."""
+    import torch
+    import torch.nn.functional as F
+
+    from autotune.training import make_schedule, pick_device, restore_rng, rng_state
+    from autotune.vision.data import prepare
+    from autotune.vision.finetune import freeze_backbone
+
     config = with_defaults(config)
     cfg_data, cfg_model, opt, cfg = config["data"], config["model"], config["optimizer"], config["train"]
     device = pick_device(cfg["device"])
@@ -333,20 +365,26 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
 
 
 def _amp_dtype(enabled: bool, device: torch.device) -> torch.dtype | None:
+    import torch
+
     if not enabled or device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-@torch.no_grad()
 def _evaluate_split(model: torch.nn.Module, split: Split, data: Data, device: torch.device,
                     amp: torch.dtype | None, *, normalize: bool = True) -> tuple[float, float]:
     """(mean loss, accuracy) of `model` on `split` (`normalize=False`: the model takes [0, 1] pixels)."""
+    import torch
+    import torch.nn.functional as F
+
+    from autotune.vision.data import prepare
+
     model.eval()
     loss, correct = torch.zeros((), device=device), torch.zeros((), device=device)
     for x, y in split.batches(1024):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        with torch.no_grad(), torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             logits = model(prepare(x, data) if normalize else x.float() / 255).float()
         loss += F.cross_entropy(logits, y, reduction="sum")
         correct += (logits.argmax(1) == y).sum()
@@ -363,6 +401,8 @@ def _load_state(checkpoint: str) -> dict[str, Any]:
     path = Path(checkpoint) / CHECKPOINT_FILE
     if not path.is_file():
         raise UserError(f"{checkpoint} holds no {CHECKPOINT_FILE}: not a checkpoint of this recipe")
+    import torch
+
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
@@ -378,6 +418,10 @@ def _restore_model(state: dict[str, Any]) -> torch.nn.Module:
 def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
     """test_accuracy and test_loss on the held-out test split (never seen in train()) of a checkpoint, or of
     an exported model directory (its model.pt), so that a new export can be compared with the current one."""
+    import torch
+
+    from autotune.training import pick_device
+
     if not (Path(checkpoint) / CHECKPOINT_FILE).is_file() and (Path(checkpoint) / "model.pt").is_file():
         if data is None:
             raise UserError(f"evaluating the exported model in {checkpoint} needs the data it was trained on")
@@ -408,6 +452,10 @@ def _check_same_data(state: dict[str, Any], data: Data) -> None:
 def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:
     """Write `model.pt` (TorchScript: float images in [0, 1], NCHW, normalisation built in -> logits) into
     `out_dir` and return the model card's fields."""
+    import torch
+
+    from autotune.vision.nets import Normalized
+
     state = _load_state(checkpoint)
     if data is not None:
         _check_same_data(state, data)
@@ -426,3 +474,45 @@ def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:
         "epoch": state["epoch"],
         "pretrained": state.get("pretrained"),  # where the weights it was fine-tuned from came from, and their digest
     }
+
+
+# ---------------------------------------------------------------------------------------------------- report
+def test_predictions(model_dir: str, data: Data) -> ClassPredictions:
+    """The exported model's predictions on the held-out test split, with the test images: `autotune report` draws
+    them (confusion matrix, accuracy per class, the misclassified images)."""
+    from autotune.vision.exported import test_predictions as predicted
+
+    return predicted(model_dir, data)
+
+
+def input_example(model_dir: str) -> np.ndarray:
+    """A black image of the exported model's input shape, float32 (1, C, H, W): the MLflow model's input example."""
+    from autotune.vision.exported import input_example as example
+
+    return example(model_dir)
+
+
+# ------------------------------------------------------------------------------------------- predict and serve
+def load_model(model_dir: str) -> Predictor:
+    """`autotune.load_model`: the exported model, ready to predict images (`autotune.vision.predictor`)."""
+    from autotune.vision import predictor
+
+    return predictor.load_model(model_dir)
+
+
+def predict(model_dir: str, files: list[str], *, top_k: int = 3) -> Iterator[dict[str, Any] | BadInput]:
+    """`autotune predict`: a record per image file, and per image of a .npy array, {"file", "label",
+    "probability", "top_k"} (folders: the images and .npy files under them); a BadInput naming each file it cannot
+    read (`autotune.vision.inference.predict_files`)."""
+    from autotune.vision.inference import predict_files
+
+    return predict_files(load_model(model_dir), files, top_k)
+
+
+def serve(model_dir: str, *, max_bytes: int | None = None, max_files: int | None = None,
+          max_pixels: int | None = None) -> FastAPI:
+    """`autotune serve`: the app answering image uploads (`autotune.vision.serving`). The limits (None: its
+    defaults): the largest image file in bytes, the most images per request, the largest image in pixels."""
+    from autotune.vision.serving import create_app
+
+    return create_app(model_dir, max_bytes=max_bytes, max_files=max_files, max_pixels=max_pixels)

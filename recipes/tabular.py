@@ -9,6 +9,9 @@ The table is encoded once (numeric columns standardised with the train split's s
 vocabulary indices: `autotune.tabular.data`) and lives on the device as tensors, batched by slicing a seeded
 permutation (no DataLoader). A regression target is standardised for training; its metrics and predictions are in
 its own units. The exported model.pt takes the encoded tensors; `autotune.tabular.rows` encodes rows as here.
+
+Torch, pandas and the helpers that use them are imported inside the functions that need them: importing the
+recipe (to read its SCHEMA, as `autotune check` does) stays instant.
 """
 from __future__ import annotations
 
@@ -17,19 +20,22 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING, Any
 
 from autotune.errors import TrialError, UserError
-from autotune.recipes import Report
+from autotune.recipes import ClassPredictions, Report, ValuePredictions
 from autotune.space.schema import Field, Schema, Section
-from autotune.tabular.data import DATASET_NAMES, DATASETS, TASK_RULE, Data, Preprocessing, Split, load
-from autotune.tabular.model import TabularMLP, in_target_units
-from autotune.tabular.rows import predict_rows, read_rows
-from autotune.training import make_schedule, pick_device, restore_rng, rng_state
+from autotune.tabular.catalog import DATASET_NAMES, DATASETS, TASK_RULE
 from autotune.vision.optimizers import build as build_optimizer
+
+if TYPE_CHECKING:
+    import torch
+    from fastapi import FastAPI
+
+    from autotune.errors import BadInput
+    from autotune.tabular.data import Data, Preprocessing, Split
+    from autotune.tabular.model import TabularMLP
+    from autotune.tabular.rows import TabularPredictor
 
 CHECKPOINT_FILE = "checkpoint.pt"
 EVAL_BATCH = 8192
@@ -46,7 +52,7 @@ SCHEMA = Schema(
         dataset=Field(str, default="breast_cancer", choices=DATASET_NAMES,
                       help="csv (a .csv or .parquet file: data.path and data.target) or a bundled table: "
                            + "; ".join(f"{name} ({what})" for name, what in DATASETS.items())),
-        path=Field(str, default=None, nullable=True,
+        path=Field(str, default=None, nullable=True, path=True,
                    help="dataset csv: the .csv or .parquet file (~ expanded; relative to the working directory)"),
         target=Field(str, default=None, nullable=True,
                      help="the column to predict (dataset csv: required; the bundled tables: `target`); rows "
@@ -102,20 +108,26 @@ def with_defaults(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def load_data(data: dict[str, Any]) -> Data:
     """Read, split and encode the table once (the engine calls this once per node and passes `data=` to each
     trial)."""
+    from autotune.tabular.data import load
+
     return load(**with_defaults({"data": data})["data"])
 
 
 # ----------------------------------------------------------------------------------------------------- model
 def make_model(model: dict[str, Any], preprocessing: Preprocessing) -> TabularMLP:
+    from autotune.tabular.model import TabularMLP
+
     return TabularMLP(preprocessing.num_numeric, preprocessing.cardinalities, preprocessing.outputs, **model)
 
 
-@torch.no_grad()
 def dry_run(config: dict[str, Any], data: Data) -> None:
     """Build the model of `config` and run two training rows through it, without training: the engine's preflight
     calls this for the default configuration and each searched model option before a search starts."""
+    import torch
+
     model = make_model(with_defaults(config)["model"], data.preprocessing).eval()
-    model(data.train.numeric[:2].cpu(), data.train.categorical[:2].cpu())
+    with torch.no_grad():
+        model(data.train.numeric[:2].cpu(), data.train.categorical[:2].cpu())
 
 
 # ------------------------------------------------------------------------------------- optimizer and schedule
@@ -129,6 +141,8 @@ def make_optimizer(model: torch.nn.Module, opt: dict[str, Any]) -> torch.optim.O
 # ------------------------------------------------------------------------------------------------ train loop
 def _loss(outputs: torch.Tensor, y: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
     """Cross-entropy of the logits, or the squared error of the standardised target."""
+    import torch.nn.functional as F
+
     if preprocessing.task == "classification":
         return F.cross_entropy(outputs, y)
     return F.mse_loss(outputs[:, 0], (y - preprocessing.target_mean) / preprocessing.target_std)
@@ -136,6 +150,11 @@ def _loss(outputs: torch.Tensor, y: torch.Tensor, preprocessing: Preprocessing) 
 
 def train(config: dict[str, Any], report: Report, *, data: Data | None = None, checkpoint: str | None = None) -> None:
     """Train one configuration; after each epoch `report` its metrics and how to save its checkpoint."""
+    import torch
+
+    from autotune.tabular.model import in_target_units
+    from autotune.training import make_schedule, pick_device, restore_rng, rng_state
+
     config = with_defaults(config)
     opt, cfg = config["optimizer"], config["train"]
     device = pick_device(cfg["device"])
@@ -204,12 +223,15 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
         report(metrics, save)
 
 
-@torch.no_grad()
 def _measure(model: torch.nn.Module, split: Split, preprocessing: Preprocessing) -> dict[str, float]:
     """loss and accuracy (classification), or loss, rmse and r2 (regression: rmse in the target's units) of
     `model` (logits, or values in the target's units: `in_target_units`) on `split`; loss is the training loss."""
+    import torch
+    import torch.nn.functional as F
+
     model.eval()
-    outputs = torch.cat([model(numeric, categorical) for numeric, categorical, _ in split.batches(EVAL_BATCH)])
+    with torch.no_grad():
+        outputs = torch.cat([model(numeric, categorical) for numeric, categorical, _ in split.batches(EVAL_BATCH)])
     outputs, y = outputs.double(), split.y
     if preprocessing.task == "classification":
         return {"loss": F.cross_entropy(outputs, y).item(), "accuracy": (outputs.argmax(1) == y).double().mean().item()}
@@ -228,11 +250,16 @@ def _load_state(checkpoint: str) -> dict[str, Any]:
     path = Path(checkpoint) / CHECKPOINT_FILE
     if not path.is_file():
         raise UserError(f"{checkpoint} holds no {CHECKPOINT_FILE}: not a checkpoint of this recipe")
+    import torch
+
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _restore_model(state: dict[str, Any]) -> torch.nn.Module:
     """The checkpoint's network, giving logits or values in the target's units (`in_target_units`)."""
+    from autotune.tabular.data import Preprocessing
+    from autotune.tabular.model import in_target_units
+
     preprocessing = Preprocessing.from_card(state["data"])
     net = make_model(state["config"]["model"], preprocessing)
     net.load_state_dict(state["model"])
@@ -244,6 +271,10 @@ def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
     """test_accuracy and test_loss (classification), or test_rmse, test_r2 and test_loss (regression) on the
     held-out test split (never seen in train()) of a checkpoint, or of an exported model directory (its model.pt),
     so that a new export can be compared with the current one."""
+    import torch
+
+    from autotune.tabular.data import Preprocessing
+
     if not (Path(checkpoint) / CHECKPOINT_FILE).is_file() and (Path(checkpoint) / "model.pt").is_file():
         if data is None:
             raise UserError(f"evaluating the exported model in {checkpoint} needs the data it was trained on")
@@ -265,15 +296,6 @@ def _check_same_data(state: dict[str, Any], data: Data) -> None:
                         f"(fingerprint {data.fingerprint[:12]} vs {state['data']['data_fingerprint'][:12]})")
 
 
-# --------------------------------------------------------------------------------------------------- predict
-def predict(model_dir: str, files: list[str]) -> Iterator[dict[str, Any]]:
-    """`autotune predict`: the rows of .csv/.parquet `files`, one record each: {"file", "row", "label",
-    "probability"}, or {"file", "row", "value"} for regression. A row it refuses is a BadRow naming its column."""
-    for file in files:
-        for row, record in enumerate(predict_rows(model_dir, read_rows(file))):
-            yield {"file": file, "row": row, **record}
-
-
 # ---------------------------------------------------------------------------------------------------- export
 def _inputs(preprocessing: Preprocessing) -> str:
     """What model.pt takes and returns, in words for the card."""
@@ -286,6 +308,10 @@ def _inputs(preprocessing: Preprocessing) -> str:
 def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:
     """Write `model.pt` (TorchScript: the encoded numeric and categorical tensors -> logits, or values in the
     target's units) into `out_dir` and return the model card's fields, the preprocessing among them."""
+    import torch
+
+    from autotune.tabular.data import Preprocessing
+
     state = _load_state(checkpoint)
     if data is not None:
         _check_same_data(state, data)
@@ -301,3 +327,46 @@ def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "epoch": state["epoch"],
     }
+
+
+# ---------------------------------------------------------------------------------------------------- report
+# No input_example(): MLflow's pyfunc calls a model with one array, and model.pt takes two tensors
+def test_predictions(model_dir: str, data: Data) -> ClassPredictions | ValuePredictions:
+    """The exported model's predictions on the held-out test split: `autotune report` draws them (a confusion
+    matrix and the accuracy per class, or the predicted against the true values and the residuals)."""
+    from autotune.tabular.exported import test_predictions as predicted
+
+    return predicted(model_dir, data)
+
+
+# ------------------------------------------------------------------------------------------- predict and serve
+def load_model(model_dir: str) -> TabularPredictor:
+    """`autotune.load_model`: the exported model, loaded once: `.predict(rows)` -> a record per row, `.card`."""
+    from autotune.tabular.rows import TabularPredictor
+
+    return TabularPredictor(model_dir)
+
+
+def predict(model_dir: str, files: list[str]) -> Iterator[dict[str, Any] | BadInput]:
+    """`autotune predict`: the rows of .csv/.parquet `files`, one record each: {"file", "row", "label",
+    "probability"}, or {"file", "row", "value"} for regression. A file it cannot read, or with a row it refuses
+    (a BadRow naming the row and the column), is a BadInput naming the file; the other files are still predicted."""
+    from autotune.errors import BadInput
+    from autotune.tabular.rows import read_rows
+
+    model = load_model(model_dir)
+    for file in files:
+        try:
+            records = model.predict(read_rows(file))
+        except UserError as err:
+            yield BadInput(str(err), source=file)
+            continue
+        yield from ({"file": file, "row": row, **record} for row, record in enumerate(records))
+
+
+def serve(model_dir: str, *, max_bytes: int | None = None, max_rows: int | None = None) -> FastAPI:
+    """`autotune serve`: the app answering JSON rows (`autotune.tabular.serving`). The limits (None: its defaults):
+    the largest request body in bytes, the most rows per request."""
+    from autotune.tabular.serving import create_app
+
+    return create_app(model_dir, max_bytes=max_bytes, max_rows=max_rows)

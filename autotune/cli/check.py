@@ -30,8 +30,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def schema_for(name: str, base: str | None) -> Any:
-    """The SCHEMA of recipe `name` (shipped, or a .py path relative to the space file), read without importing
-    the recipe's training code (torch) where possible: a check takes a fraction of a second."""
+    """The SCHEMA of recipe `name` (shipped, or a .py path relative to the space file); the shipped recipes import
+    torch only inside their functions, so a check takes a fraction of a second."""
     import autotune.recipes
 
     return autotune.recipes.load_schema(name, base)

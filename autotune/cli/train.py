@@ -42,8 +42,10 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def train_one(recipe: ModuleType, config: dict[str, Any], out: str | None = None) -> dict[str, float]:
-    """Train `config` with `recipe`, printing each epoch; returns the test metrics (and exports into `out`)."""
+def train_one(recipe: ModuleType, config: dict[str, Any], out: str | None = None,
+              about: dict[str, Any] | None = None) -> dict[str, float]:
+    """Train `config` with `recipe`, printing each epoch; returns the test metrics (and exports into `out`, with
+    `about` in the model card: the space's name, recipe, ..., which `predict`, `serve` and `load_model` read)."""
     from autotune.recipes import data_section, load_data, written
 
     data = load_data(recipe, data_section(recipe, config))
@@ -66,7 +68,7 @@ def train_one(recipe: ModuleType, config: dict[str, Any], out: str | None = None
         print(f"test: {', '.join(f'{k} {v:.4f}' for k, v in test.items())}" if test else
               "test: none (the recipe defines no evaluate())")
         if out is not None:
-            card = recipe.export(str(keep), data, out)
+            card = {**(about or {}), **recipe.export(str(keep), data, out)}
             card.update(config=config, metrics={**{k: v for k, v in last.items() if k != "reports"}, **test})
             Path(out, "model.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
             shutil.copytree(keep, Path(out) / "checkpoint", dirs_exist_ok=True)
@@ -77,13 +79,9 @@ def train_one(recipe: ModuleType, config: dict[str, Any], out: str | None = None
 
 
 def _data_line(data: Any) -> str:
-    """The data a recipe loaded, as far as it tells: its name, split sizes, input shape and classes."""
-    parts = [f"{len(data.train)} train / {len(data.val)} val / {len(data.test)} test"]
-    if getattr(data, "input_shape", None):
-        parts.append(f"input {tuple(data.input_shape)}")
-    if getattr(data, "labels", None):
-        parts.append(f"{len(data.labels)} classes")
-    return f"data: {getattr(data, 'name', type(data).__name__)}, " + ", ".join(parts)
+    """The data a recipe loaded, as its `describe()` tells (else the name of its type)."""
+    describe = getattr(data, "describe", None)
+    return f"data: {describe() if callable(describe) else type(data).__name__}"
 
 
 def _epoch_line(metrics: dict[str, float]) -> str:
@@ -114,5 +112,6 @@ def run(args: argparse.Namespace) -> int:
     recipe = recipes.load(space.recipe, space.base_dir)
     if args.out is not None and not hasattr(recipe, "export"):
         raise UserError(f"recipe {space.recipe!r} defines no export(): --out has no model to write; drop --out")
-    train_one(recipe, space.config(values), args.out)
+    about = {"name": space.name, "recipe": space.recipe, "base_dir": space.base_dir, "custom": space.custom}
+    train_one(recipe, space.config(values), args.out, about)
     return 0

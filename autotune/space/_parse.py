@@ -5,6 +5,7 @@ Every problem is collected (never raised) so that one run reports all of them.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -83,7 +84,16 @@ def check_value(value: Any, field: Field) -> tuple[Any, str | None, str]:
         text = field.check(value)
         if text:
             return value, text, ""
+    if field.path and isinstance(value, str):
+        value = _absolute(value)
     return value, None, ""
+
+
+def _absolute(path: str) -> str:
+    """`path` made absolute against the working directory; `~` paths and URIs (`s3://...`) as they are."""
+    if path.startswith("~") or "://" in path or os.path.isabs(path):
+        return path
+    return os.path.abspath(path)
 
 
 def _range(low: float | None, high: float | None) -> str:
@@ -140,6 +150,8 @@ class Builder:
                 self.problem((*path, key), "unknown key", fix)
                 continue
             out[key] = self.value(item, field, (*path, key), f"{pname}.{key}", cond)
+        if section is not None and section.keywords_of is not None:
+            self.bind_keywords(value, section, path)
         for key, field in fields.items():
             if key not in out:
                 if field.required:
@@ -149,6 +161,35 @@ class Builder:
                 else:
                     out[key] = field.default
         return out
+
+    def bind_keywords(self, value: dict, section: Section, path: Path) -> None:
+        """The keys `section` does not list, each bound to the signature of every function its `keywords_of` field
+        may name here (a constant, each name of a choice or grid, or the default): a problem for each key one of
+        them does not take."""
+        selector = section.fields[section.keywords_of]
+        kind = selector.registry
+        extras = [key for key in value if key not in section.fields]
+        if not extras or kind is None:
+            return
+        signatures = {name: registry.parameters(kind, name)
+                      for name in _names(value.get(section.keywords_of, selector.default))}
+        for key in extras:
+            refusing = {name: takes for name, takes in signatures.items() if takes is not None and key not in takes}
+            if not refusing:  # each takes it, takes any keyword, or is an unknown name (reported at its own key)
+                continue
+            takes = [t for known in refusing.values() for t in known]
+            hint = registry.close_matches(str(key), [*section.fields, *dict.fromkeys(takes)])
+            taking = [name for name in signatures if name not in refusing]
+            names = " and ".join(repr(name) for name in refusing)
+            if hint:
+                fix = f"did you mean {hint[0]!r}?"
+            elif taking:
+                fix = (f"only {' and '.join(map(repr, taking))} take{'s' if len(taking) == 1 else ''} it: give it in "
+                       f"a choice of {path[-1]} sections, with the {section.keywords_of} it applies to")
+            else:
+                fix = f"its keyword arguments: {', '.join(dict.fromkeys(takes))}"
+            what = f"{kind} {names} takes" if len(refusing) == 1 else f"{kind}s {names} take"
+            self.problem((*path, key), f"{what} no argument {key!r}", fix)
 
     # --- values ---------------------------------------------------------------------------------------------
     def value(self, value: Any, field: Field | None, path: Path, pname: str, cond: tuple) -> Any:
@@ -322,6 +363,13 @@ class Builder:
         elif field.low is not None and dist.low < field.low or field.high is not None and dist.high > field.high:
             self.problem(dpath, f"the range [{dist.low}, {dist.high}] leaves the allowed range: values must be "
                          f"{_range(field.low, field.high)}", "narrow the distribution")
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """The names a registry key may hold: a constant, or the names among a choice's or grid's options."""
+    kind = dist_kind(value)
+    options = value[kind] if kind in ("choice", "grid") and isinstance(value[kind], list) else [value]
+    return tuple(o for o in options if isinstance(o, str) and "${" not in o)
 
 
 def _accepts(field: Field, kind: type) -> bool:

@@ -34,7 +34,9 @@ class Field:
     `type` is a Python type or a tuple of them (a float field accepts ints; `None` is allowed only when
     `nullable`). `low`/`high` bound numbers (inclusive), `choices` lists the allowed values, `registry` names a
     registry kind whose registered names are the allowed values, `check` is an extra rule returning an error
-    text or None.
+    text or None. `path=True` marks a file or folder: a relative one is made absolute against the working
+    directory when the space is loaded, so trials (whose working directory is their own) and later commands read
+    the same file.
     """
 
     type: type | tuple[type, ...]
@@ -46,6 +48,7 @@ class Field:
     registry: str | None = None
     nullable: bool = False
     check: Callable[[Any], str | None] | None = None
+    path: bool = False
 
     @property
     def required(self) -> bool:
@@ -56,18 +59,24 @@ class Field:
 class Section:
     """One ingredient section (`data`, `model`, ...): a mapping of field names to Fields.
 
-    `open=True` lets the section hold keys the schema does not list (passed through untouched, e.g. extra
-    keyword arguments of a timm model).
+    `open=True` lets the section hold keys the schema does not list (passed through untouched). `keywords_of`
+    names the field (one with a `registry`) whose registered function takes those keys as keyword arguments, e.g.
+    `keywords_of="arch"`: `check` then binds each of them to that function's signature (a timm model's: its
+    class's), so a typo is a problem with its line and the closest name; it implies `open`.
     """
 
     fields: Mapping[str, Field]
     help: str = ""
     open: bool = False
+    keywords_of: str | None = None
 
-    def __init__(self, help: str = "", open: bool = False, **fields: Field) -> None:
+    def __init__(self, help: str = "", open: bool = False, keywords_of: str | None = None, **fields: Field) -> None:
+        if keywords_of is not None and (keywords_of not in fields or fields[keywords_of].registry is None):
+            raise ValueError(f"Section keywords_of={keywords_of!r}: name a field of the section that has a registry")
         object.__setattr__(self, "fields", dict(fields))
         object.__setattr__(self, "help", help)
-        object.__setattr__(self, "open", open)
+        object.__setattr__(self, "open", open or keywords_of is not None)
+        object.__setattr__(self, "keywords_of", keywords_of)
 
     def defaults(self) -> dict[str, Any]:
         return {k: f.default for k, f in self.fields.items() if not f.required}

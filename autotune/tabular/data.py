@@ -10,8 +10,7 @@ column (text, category, bool) is categorical: a value is an index into the train
 after two reserved indices, MISSING and UNKNOWN (a value the train split does not hold). `Preprocessing` is all of
 it; the model card holds it (`as_card`), so that `autotune.tabular.rows` encodes a row exactly as training did.
 
-The bundled tables are listed here (`DATASETS`), not in the `dataset` registry: the registry's datasets return
-images (`autotune.vision.data.Images`), and the image recipe accepts any registered name as its `data.dataset`.
+The tables it knows by name are in `autotune.tabular.catalog`.
 """
 from __future__ import annotations
 
@@ -30,23 +29,14 @@ import torch
 
 from autotune.errors import UnknownNameError, UserError
 from autotune.registry import close_matches
+from autotune.tabular.catalog import DATASET_NAMES, MAX_CLASSES
 from autotune.training import batch_indices
 
-__all__ = ["DATASETS", "DATASET_NAMES", "TASK_RULE", "MISSING", "UNKNOWN", "Preprocessing", "Split", "Data", "load",
+__all__ = ["MISSING", "UNKNOWN", "Preprocessing", "Split", "Data", "load",
            "read_table", "infer_task", "labels_of", "split_rows"]
 
 log = logging.getLogger("autotune")
 
-# scikit-learn's bundled tables (no download): name -> what it is
-DATASETS = {
-    "wine": "classification: 178 wines, 13 chemical measurements, 3 cultivars",
-    "breast_cancer": "classification: 569 tumours, 30 measurements, malignant or benign",
-    "diabetes": "regression: 442 patients, 10 measurements, disease progression after a year",
-}
-DATASET_NAMES = ("csv", *DATASETS)
-MAX_CLASSES = 20
-TASK_RULE = (f"classification when the target is not numeric (text, category, bool), or holds whole numbers only with "
-             f"at most {MAX_CLASSES} distinct values; regression otherwise")
 MISSING, UNKNOWN = 0, 1  # the reserved indices of every categorical column; its known values follow, from 2
 
 
@@ -376,6 +366,13 @@ class Data:
     def input_shape(self) -> tuple[int, int]:
         """(numeric inputs, categorical columns): the widths of the model's two inputs."""
         return self.preprocessing.num_numeric, len(self.preprocessing.categories)
+
+    def describe(self) -> str:
+        """One line: its name, split sizes, columns and task (`autotune train` prints it)."""
+        prep = self.preprocessing
+        task = f"{len(prep.labels)} classes" if prep.task == "classification" else f"regression of {prep.target!r}"
+        return (f"{self.name}, {len(self.train)} train / {len(self.val)} val / {len(self.test)} test, "
+                f"{len(prep.numeric)} numeric and {len(prep.categories)} categorical columns, {task}")
 
     def to(self, device: torch.device) -> Data:
         """The same data with its splits on `device` (done once per trial, not per batch)."""

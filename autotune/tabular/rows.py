@@ -3,6 +3,8 @@
     rows = read_rows("new_patients.csv")              # or [{"age": 61, "smoker": "yes", ...}, ...]
     predict_rows("models/tabular", rows)              # [{"label": "benign", "probability": 0.97}, ...]
                                                       # regression: [{"value": 151.2}, ...]
+    model, card = load_model("models/tabular")        # the TorchScript model (on the CPU) and its card
+    TabularPredictor("models/tabular").predict(rows)  # the model loaded once, for many calls (load_model, serve)
 
 The model directory holds `model.pt` (TorchScript: numeric float32 (N, k), categorical int64 (N, m) -> logits, or
 values in the target's units) and `model.json`, the card with the preprocessing (`Preprocessing.as_card`).
@@ -10,7 +12,7 @@ values in the target's units) and `model.json`, the card with the preprocessing 
 column the model reads (other keys, the target's included, are ignored); None or NaN is a missing value. A numeric
 column takes a number, or text that reads as one; a categorical column takes one of the values it was trained on:
 an unknown category is refused, not mapped to the "unknown" index, so that a typo is not a silent guess. Each
-refusal is a `BadRow` naming the row and the column.
+refusal is a `BadRow` (a `BadInput`: HTTP 422 in `autotune serve`) naming the row and the column.
 """
 from __future__ import annotations
 
@@ -25,20 +27,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from autotune.errors import UserError
+from autotune.errors import BadInput, UserError
 from autotune.tabular.data import Preprocessing, read_table
 
-__all__ = ["BadRow", "read_rows", "encode_rows", "predict_rows"]
+__all__ = ["BadRow", "TabularPredictor", "read_rows", "encode_rows", "load_model", "predict_rows"]
 
 SHOWN_CATEGORIES = 10  # known values an unknown category's error lists
 
 
-class BadRow(UserError):
+class BadRow(BadInput):
     """A row the model cannot take: `row` is its index, `column` the column at fault (None: the row itself)."""
 
     def __init__(self, row: int, column: str | None, problem: str) -> None:
         where = f"row {row}" + (f", column {column!r}" if column is not None else "")
-        super().__init__(f"{where}: {problem}")
+        super().__init__(f"{where}: {problem}", 422)
         self.row, self.column = row, column
 
 
@@ -101,7 +103,7 @@ def encode_rows(card: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> t
     return preprocessing.encode(frame)
 
 
-def _load(model_dir: str | Path) -> tuple[torch.jit.ScriptModule, dict[str, Any]]:
+def load_model(model_dir: str | Path) -> tuple[torch.jit.ScriptModule, dict[str, Any]]:
     """The exported model (on the CPU) and its card."""
     folder = Path(model_dir).expanduser()
     missing = [name for name in ("model.pt", "model.json") if not (folder / name).is_file()]
@@ -117,16 +119,28 @@ def _load(model_dir: str | Path) -> tuple[torch.jit.ScriptModule, dict[str, Any]
     return model.eval(), card
 
 
+class TabularPredictor:
+    """The exported tabular model in `model_dir`, loaded once (`autotune.load_model` gives it): `predict(rows)`
+    for each batch of rows, `card` its model card."""
+
+    def __init__(self, model_dir: str | Path) -> None:
+        self.model, self.card = load_model(model_dir)
+
+    def predict(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """One prediction per row: {"label", "probability"} (classification: the most probable class and its
+        probability) or {"value"} (regression, in the target's units). BadRow for a row it cannot take."""
+        numeric, categorical = encode_rows(self.card, rows)
+        if not len(numeric):
+            return []
+        with torch.no_grad():
+            out = self.model(numeric, categorical)
+        if self.card["task"] == "regression":
+            return [{"value": float(v)} for v in out.tolist()]
+        probability, index = torch.softmax(out.float(), dim=1).max(dim=1)
+        labels = self.card["labels"]
+        return [{"label": labels[i], "probability": float(p)} for i, p in zip(index.tolist(), probability.tolist())]
+
+
 def predict_rows(model_dir: str | Path, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One prediction per row: {"label", "probability"} (classification: the most probable class and its
-    probability) or {"value"} (regression, in the target's units)."""
-    model, card = _load(model_dir)
-    numeric, categorical = encode_rows(card, rows)
-    if not len(numeric):
-        return []
-    with torch.no_grad():
-        out = model(numeric, categorical)
-    if card["task"] == "regression":
-        return [{"value": float(v)} for v in out.tolist()]
-    probability, index = torch.softmax(out.float(), dim=1).max(dim=1)
-    return [{"label": card["labels"][i], "probability": float(p)} for i, p in zip(index.tolist(), probability.tolist())]
+    """One prediction per row of the model in `model_dir` (`TabularPredictor.predict`)."""
+    return TabularPredictor(model_dir).predict(rows)

@@ -178,21 +178,23 @@ class MlflowRuns:
 
     def _log_model(self, model_dir: Path) -> None:
         """The exported model (TorchScript + its card) on the parent run, under `model/`, as an MLflow model that
-        mlflow.pytorch and mlflow.pyfunc load (`runs:/PARENT/model`); with `register`, a new version of that
-        registered model, alias `champion`. Through the client only: MLflow's fluent API would change the
-        process's tracking URI (and MLFLOW_TRACKING_URI) for the code around the search."""
+        mlflow.pytorch and mlflow.pyfunc load (`runs:/PARENT/model`), with the input example of its recipe's
+        `input_example(model_dir)`, if any; with `register`, a new version of that registered model, alias
+        `champion`. Through the client only: MLflow's fluent API would change the process's tracking URI (and
+        MLFLOW_TRACKING_URI) for the code around the search."""
         import mlflow.pytorch
-        import numpy as np
         import torch
 
+        from autotune import recipes
+
         client = self.client()
-        card = json.loads((model_dir / "model.json").read_text())
+        recipe = recipes.of_card(json.loads((model_dir / "model.json").read_text()))
+        example = getattr(recipe, "input_example", lambda model_dir: None)(str(model_dir))
         with tempfile.TemporaryDirectory() as tmp, _quick(), _silenced():  # TorchScript's deprecation, pickle advice
             model = torch.jit.load(str(model_dir / "model.pt"), map_location="cpu")
             saved = Path(tmp) / "model"
             mlflow.pytorch.save_model(model, str(saved), serialization_format="pickle",  # what a ScriptModule takes
-                                      extra_files=[str(model_dir / "model.json")],
-                                      input_example=np.zeros((1, *card["input_shape"]), dtype=np.float32))
+                                      extra_files=[str(model_dir / "model.json")], input_example=example)
             client.log_artifacts(self.parent, str(saved), "model")
             if self.register:
                 if not client.search_registered_models(filter_string=f"name = '{self.register}'"):

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 from autotune.errors import AutotuneError, UserError
-from autotune.inference import Resize
+from autotune.vision.inference import Resize
 from autotune.registry import get
 from autotune.training import batch_indices
-from autotune.vision._calls import failure, unknown_arguments
+from autotune.calls import failure, unknown_arguments
 
 if TYPE_CHECKING:
     from autotune.vision.folder_cache import FolderCache
@@ -35,8 +35,8 @@ __all__ = ["Images", "FileImages", "TensorSplit", "FileSplit", "Data", "load", "
 
 def decode_image(path: str | Path, channels: int, size: int, resize: Resize = Resize()) -> np.ndarray:
     """One image file as a uint8 (C, size, size) array, converted as every exported model's input is
-    (`autotune.inference.image_pixels`: upright by its EXIF orientation, L or RGB, resized as `resize` says)."""
-    from autotune.inference import image_pixels
+    (`autotune.vision.inference.image_pixels`: upright by its EXIF orientation, L or RGB, resized as `resize` says)."""
+    from autotune.vision.inference import image_pixels
 
     return image_pixels(path, (channels, size, size), resize, max_pixels=None)
 
@@ -220,6 +220,11 @@ class Data:
     @property
     def num_classes(self) -> int:
         return len(self.labels)
+
+    def describe(self) -> str:
+        """One line: its name, split sizes, input shape and classes (`autotune train` prints it)."""
+        return (f"{self.name}, {len(self.train)} train / {len(self.val)} val / {len(self.test)} test, "
+                f"input {tuple(self.input_shape)}, {self.num_classes} classes")
 
     def to(self, device: torch.device) -> Data:
         """The same data with its in-memory splits on `device` (done once per trial, not per batch)."""

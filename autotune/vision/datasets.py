@@ -223,7 +223,7 @@ def image_folder(
     import numpy as np
     import torch
 
-    from autotune.inference import Resize
+    from autotune.vision.inference import Resize
     from autotune.vision.data import FileImages, Images, decode_image
     from autotune.vision.folder_cache import FolderCache
 

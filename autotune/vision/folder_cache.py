@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from autotune.cache import cache_dir
-from autotune.inference import Resize
+from autotune.vision.inference import Resize
 
 __all__ = ["FolderCache"]
 

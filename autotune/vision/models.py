@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from autotune.cache import cache_dir
 from autotune.errors import AutotuneError, UserError
 from autotune.registry import add_fallback, get, register
-from autotune.vision._calls import failure, unknown_arguments
+from autotune.calls import failure, unknown_arguments
 
 if TYPE_CHECKING:
     from torch import nn
@@ -76,31 +76,42 @@ def _timm_factory(name: str) -> Callable[..., nn.Module]:
     return create
 
 
-@functools.cache
-def _timm_model_names() -> tuple[frozenset[str], frozenset[str]]:
-    """(timm's listed model names, the deprecated names it still accepts), from the cache file of the installed timm
-    version; the first call after installing or upgrading timm imports it and writes that file."""
+def _timm_cached(what: str, ask_timm: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+    """`ask_timm()`, kept in a cache file per installed timm version and `what`: only the first call after
+    installing or upgrading timm imports it (seconds). None when timm is not installed."""
     try:
         version = importlib.metadata.version("timm")
     except importlib.metadata.PackageNotFoundError:
-        return frozenset(), frozenset()
-    file = cache_dir() / f"timm-{version}-models.json"
+        return None
+    file = cache_dir() / f"timm-{version}-{what}.json"
     try:
-        cached = json.loads(file.read_text(encoding="utf-8"))
-        return frozenset(cached["models"]), frozenset(cached["deprecated"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         pass  # not cached yet (or damaged): ask timm
-    import timm
-
-    names = {"models": list(timm.list_models()), "deprecated": sorted(timm.models.get_deprecated_models())}
+    answer = ask_timm()
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=file.parent, prefix=file.name, delete=False) as tmp:
-            json.dump(names, tmp)
-        os.replace(tmp.name, file)  # atomic: a concurrent check reads the whole list or none
+            json.dump(answer, tmp)
+        os.replace(tmp.name, file)  # atomic: a concurrent check reads the whole file or none
     except OSError as err:
-        log.debug("cannot cache timm's model names in %s: %s", file, err)
-    return frozenset(names["models"]), frozenset(names["deprecated"])
+        log.debug("cannot cache timm's %s in %s: %s", what, file, err)
+    return answer
+
+
+@functools.cache
+def _timm_model_names() -> tuple[frozenset[str], frozenset[str]]:
+    """(timm's listed model names, the deprecated names it still accepts)."""
+    def ask() -> dict[str, Any]:
+        import timm
+
+        return {"models": list(timm.list_models()), "deprecated": sorted(timm.models.get_deprecated_models())}
+
+    names = _timm_cached("models", ask)
+    try:
+        return frozenset(names["models"]), frozenset(names["deprecated"])  # type: ignore[index]
+    except (KeyError, TypeError):  # no timm, or a cache file of another shape
+        return frozenset(), frozenset()
 
 
 def _timm_lookup(name: str) -> Callable[..., nn.Module] | None:
@@ -113,7 +124,35 @@ def _timm_names(pattern: str) -> list[str]:
     return sorted(n for n in _timm_model_names()[0] if fnmatch.fnmatchcase(n, pattern))
 
 
-add_fallback("model", _timm_lookup, _timm_names)
+@functools.cache
+def _timm_keywords(name: str) -> tuple[str, ...] | None:
+    """The keyword arguments timm model `name` takes: its class's and `timm.create_model`'s, with the factory's
+    own; None when the class takes any. Asked only for a timm model given keys the schema does not list."""
+    arch = name.split(".", 1)[0]
+
+    def ask() -> dict[str, Any]:
+        import inspect
+
+        import timm
+        import torch
+
+        with torch.device("meta"):  # the class, built with no memory and no weights: a fraction of a second
+            model = timm.create_model(arch, pretrained=False)
+        own = inspect.signature(type(model).__init__).parameters.values()
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in own):
+            return {"keywords": None}
+        creates = inspect.signature(timm.create_model).parameters.values()
+        factory = inspect.signature(_timm_factory(arch)).parameters.values()
+        return {"keywords": list(dict.fromkeys(
+            p.name for group in (own, creates, factory) for p in group
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"))}
+
+    found = _timm_cached(f"keywords-{arch}", ask)
+    keywords = found.get("keywords") if isinstance(found, dict) else None
+    return tuple(keywords) if isinstance(keywords, list) else None
+
+
+add_fallback("model", _timm_lookup, _timm_names, _timm_keywords)
 
 
 def build(arch: str, input_shape: tuple[int, int, int], num_classes: int, **kwargs: Any) -> nn.Module:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from autotune.errors import AutotuneError, UserError
 from autotune.registry import get, register
-from autotune.vision._calls import failure
+from autotune.calls import failure
 
 if TYPE_CHECKING:
     import torch

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from autotune.errors import UserError
-from autotune.inference import Resize, image_pixels
+from autotune.vision.inference import Resize, image_pixels
 
 __all__ = ["Predictor", "Predictions", "load_model"]
 
@@ -44,7 +44,7 @@ class Predictor:
 
     def predict(self, images: Any, batch_size: int = 256) -> Predictions:
         """Predict a batch (or one image): numpy arrays (uint8 0-255 or float 0-1) of the input size, or PIL
-        images or image file paths of any size (converted as in training: `autotune.inference.image_pixels`)."""
+        images or image file paths of any size (converted as in training: `autotune.vision.inference.image_pixels`)."""
         x = self._to_tensor(images)
         with torch.no_grad():
             logits = torch.cat([self.model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])

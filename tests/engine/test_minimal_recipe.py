@@ -1,13 +1,17 @@
 """The smallest recipe, docs/recipes.md's example: only SCHEMA (a budget key and a metric of its own) and train().
-It runs through `check`, `train` and `run`; what it lacks (data, evaluate, export) is done without or answered in
-one line."""
+It runs through `check`, `train` and `run`; what it lacks (data, evaluate, export; predict, serve, load_model for a
+model whose card names it) is done without or answered in one line."""
 from __future__ import annotations
 
 import json
 import re
 from pathlib import Path
 
+import pytest
+
+import autotune
 import autotune.cli
+from autotune.errors import UserError
 
 DOC = (Path(__file__).parents[2] / "docs" / "recipes.md").read_text()
 MINIMAL = re.search(r"^```python\n(.*?)^```", DOC, flags=re.S | re.M).group(1)  # the doc's example recipe
@@ -50,3 +54,34 @@ def test_run_searches_with_early_stopping_in_its_own_budget_and_exports_nothing(
     assert set(result.trials["epochs"]) <= {2, 4, 8} and result.trials["epochs"].max() == 8
     summary = json.loads((result.run_dir / "summary.json").read_text())
     assert summary["best_trial_id"] == result.best_trial_id
+
+
+def _model_of_minimal(tmp_path: Path) -> Path:
+    """A model directory whose card names the minimal recipe (which exports nothing, and has no predict(), serve()
+    or load_model())."""
+    (tmp_path / "minimal.py").write_text(MINIMAL)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.pt").write_bytes(b"")
+    (model / "model.json").write_text(json.dumps({"name": "line", "recipe": "minimal.py", "base_dir": str(tmp_path)}))
+    return model
+
+
+def test_predict_and_load_model_say_the_recipe_has_none(tmp_path, capsys):
+    model = _model_of_minimal(tmp_path)
+    (tmp_path / "points.csv").write_text("x\n0.5\n")
+    assert autotune.cli.main(["predict", str(model), str(tmp_path / "points.csv")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == (f"autotune predict: error: recipe 'minimal.py' defines no predict(): autotune predict "
+                                 f"cannot read inputs for the model in {model}\n")
+    with pytest.raises(UserError, match=r"recipe 'minimal.py' defines no load_model\(\)"):
+        autotune.load_model(model)
+
+
+def test_serve_says_the_recipe_has_none_before_listening(tmp_path, capsys):
+    pytest.importorskip("fastapi")
+    model = _model_of_minimal(tmp_path)
+    assert autotune.cli.main(["serve", str(model), "--port", "1"]) == 2
+    out, err = capsys.readouterr()
+    assert "serving" not in out and err == (f"autotune serve: error: recipe 'minimal.py' defines no serve(): "
+                                            f"autotune serve cannot answer for the model in {model}\n")

@@ -243,6 +243,8 @@ def test_a_search_is_one_parent_run_with_its_trials_nested_and_the_model_registe
     assert parent.data.metrics["test_accuracy"] == pytest.approx(result.test_metrics["test_accuracy"])
     artifacts = {a.path for a in _client(uri).list_artifacts(parent.info.run_id)}
     assert {"space.yaml", "summary.json"} <= artifacts
+    model_files = {a.path for a in _client(uri).list_artifacts(parent.info.run_id, "model")}
+    assert "model/input_example.json" in model_files  # the image recipe's input_example: a black image
     assert any(line.startswith("MLflow: " + uri) for line in result.tracked)
 
     assert sorted(c.data.tags["autotune.trial_id"] for c in children) == sorted(trials)
@@ -321,6 +323,40 @@ def test_a_database_uri_and_a_file_store_hold_the_same(store, tmp_path, local_ra
     assert sorted(c.data.tags["autotune.trial_id"] for c in children) == sorted(result.trials["trial_id"])
     exported = {f"model/{f.name}" for f in Path(result.model_dir).iterdir()}  # another recipe's export, as it is
     assert {a.path for a in _client(uri).list_artifacts(parents[0].info.run_id, "model")} == exported
+
+
+TABLE_SPACE = """
+name: table
+recipe: tabular
+data: {dataset: diabetes}
+model: {width: {choice: [16, 32]}, depth: 1}
+train: {epochs: 1}
+search: {metric: val_loss, mode: min, trials: 2, max_concurrent: 2, seed: 0, resources: {cpu: 1}}
+export: {dir: models/table}
+tracking:
+  mlflow: {uri: "URI", experiment: table-exp}
+"""
+
+
+def test_a_tabular_model_is_logged_without_an_input_example(tmp_path, local_ray):
+    """model.pt takes two tensors and MLflow's pyfunc gives a model one array: the tabular recipe defines no
+    input_example, and the model is logged without one, as mlflow.pytorch loads it."""
+    import torch
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    result = _search(tmp_path, TABLE_SPACE.replace("URI", uri))
+    (parent,), _ = _runs(uri, "table-exp")
+    files = {a.path for a in _client(uri).list_artifacts(parent.info.run_id, "model")}
+    assert "model/MLmodel" in files and "model/input_example.json" not in files
+    mlflow.set_tracking_uri(uri)
+    try:
+        logged = mlflow.pytorch.load_model(f"runs:/{parent.info.run_id}/model")
+    finally:
+        mlflow.set_tracking_uri(None)
+    exported = torch.jit.load(str(Path(result.model_dir) / "model.pt"))
+    numeric, categorical = torch.randn(4, 10), torch.zeros(4, 0, dtype=torch.long)  # diabetes: 10 numeric columns
+    with torch.no_grad():
+        torch.testing.assert_close(logged(numeric, categorical), exported(numeric, categorical))
 
 
 def _no_search(*args, **kwargs):

@@ -14,6 +14,7 @@ from safetensors.torch import save_file
 from autotune.errors import UserError
 from autotune.recipes import image_classification as recipe
 from autotune.recipes import written
+from autotune.training import make_schedule
 
 ARCH = "test_resnet"
 HEAD = ("fc.weight", "fc.bias")
@@ -81,7 +82,7 @@ def test_the_backbone_learns_at_its_share_of_the_learning_rate(weights):
     backbone, classifier = optimizer.param_groups
     assert backbone["lr"] == pytest.approx(0.02) and classifier["lr"] == 0.2
     assert {id(p) for p in classifier["params"]} == {id(model.fc.weight), id(model.fc.bias)}
-    onecycle = recipe.make_schedule(optimizer, {"schedule": "onecycle", "lr": 0.2, "warmup_epochs": 0.0}, 10, 2)
+    onecycle = make_schedule(optimizer, {"schedule": "onecycle", "lr": 0.2, "warmup_epochs": 0.0}, 10, 2)
     for _ in range(5):  # the peak of the cycle: each group at its own maximum
         optimizer.step()
         onecycle.step()

@@ -18,8 +18,9 @@ from safetensors.torch import save_file
 
 import autotune
 from autotune.errors import UserError
-from autotune.inference import Resize, to_pixels
+from autotune.vision.inference import Resize, to_pixels
 from autotune.recipes import image_classification as recipe
+from autotune.vision import data as vision_data
 from autotune.vision.datasets import image_folder
 
 ARCH = "test_resnet"  # timm's own test network; its pretrained configuration: 160 px, bilinear, crop_pct 0.95
@@ -118,8 +119,8 @@ def test_lr_find_and_training_normalise_with_the_pretrained_mean_and_std(tmp_pat
     config = {"data": {"dataset": "fake", "samples": 48, "image_size": 32, "classes": 3},
               "model": {"arch": ARCH, "pretrained": str(weights)}, "train": {"epochs": 1, "batch_size": 16}}
     seen: list[tuple[float, ...]] = []
-    prepare = recipe.prepare
-    monkeypatch.setattr(recipe, "prepare",
+    prepare = vision_data.prepare  # the recipe imports it when each of its functions runs
+    monkeypatch.setattr(vision_data, "prepare",
                         lambda x, data, **kw: seen.append((*data.mean, *data.std)) or prepare(x, data, **kw))
     pretrained = (*timm.get_pretrained_cfg(ARCH).mean, *timm.get_pretrained_cfg(ARCH).std)
     own = recipe.load_data(config["data"])

@@ -359,5 +359,5 @@ def test_a_tiny_search_exports_a_model_predict_rows_reads(local_ray, tables, mon
     assert line.startswith(f"autotune predict: {tmp_path / 'short.csv'}: ") and repr(table.columns[0]) in line
     from autotune.report import write_report
 
-    page = write_report(str(result.run_dir)).read_text()  # the search's charts; the image sections say why not
-    assert "learning_curves" in page and "the model of recipe &#x27;tabular&#x27; is not one" in page
+    page = write_report(str(result.run_dir)).read_text()  # the search's charts and the model's test predictions
+    assert "learning_curves" in page and "chart-confusion_matrix" in page and "Not analysed" not in page

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from autotune.engine.search import make_scheduler, max_epochs
+from autotune.engine.schedulers import make_scheduler, max_epochs
 from autotune.errors import SpaceError
 from autotune.api import load_space
 from autotune.space.schema import Field, Schema, Section
@@ -81,3 +81,14 @@ def test_the_held_out_twin_that_decides_promotion_is_the_declared_one(tmp_path):
     assert load_space(_space(tmp_path, declarations, "search: {metric: val_auc}\n")).test_twin() == ("test_error", "min")
     regression = load_space("name: s\nrecipe: tabular\nsearch: {metric: val_rmse}\n")
     assert regression.test_twin() == ("test_rmse", "min")
+
+
+def test_a_path_field_is_made_absolute_against_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    space = load_space("name: t\nrecipe: tabular\ndata: {dataset: csv, target: y, path: {choice: [a.csv, ~/b.csv]}}\n")
+    (param,) = space.params
+    paths = [space.config({param.name: label})["data"]["path"] for label in param.dist.labels]
+    assert paths == [str(tmp_path / "a.csv"), "~/b.csv"]  # each option; ~ as given, the same on every node
+    space = load_space("name: t\nrecipe: image_classification\ndata: {root: s3://bucket/images}\n")
+    assert space.config({})["data"]["root"] == "s3://bucket/images"
+    assert load_space("name: t\nrecipe: image_classification\n").config({})["data"]["root"] == "~/.cache/autotune/data"

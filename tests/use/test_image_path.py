@@ -172,7 +172,7 @@ def _table(rows: list[dict]) -> np.ndarray:
 
 
 def test_image_pixels_takes_a_path_bytes_or_an_image_alike(files):
-    from autotune.inference import image_pixels
+    from autotune.vision.inference import image_pixels
 
     for path in files:
         from_path = image_pixels(path, (3, SIZE, SIZE))

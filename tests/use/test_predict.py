@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 import autotune
-from autotune.inference import BadInput, array_batch, open_image, records, to_pixels
+from autotune.vision.inference import BadInput, array_batch, open_image, records, to_pixels
 from use_support import digit_png, image_bytes
 
 
@@ -201,14 +201,15 @@ from autotune.cli import main
 
 code = main(["predict", *sys.argv[1:]])
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("ray", "optuna", "recipes")
-                or m.startswith(("autotune.recipes", "autotune.api", "autotune.engine")))
+                or m.startswith(("autotune.recipes.", "autotune.api", "autotune.engine")))
 print(json.dumps({"code": code, "loaded": loaded}), file=sys.stderr)
 """
 
 
 def test_predict_needs_only_the_exported_directory(searched, digits_test, tmp_path, cli):
     """A copy of the model directory, elsewhere, in a fresh process: the same predictions, and neither Ray,
-    Optuna, a recipe, the API nor the engine is imported."""
+    Optuna, the API nor the engine is imported; of the recipes, only the model's own (its predict() reads the
+    inputs)."""
     alone = tmp_path / "elsewhere" / "model"
     shutil.copytree(searched.model_dir, alone)  # the files, not the link into models/.tiny.versions
     inputs = tmp_path / "inputs"
@@ -219,7 +220,7 @@ def test_predict_needs_only_the_exported_directory(searched, digits_test, tmp_pa
     done = subprocess.run([sys.executable, "-c", ALONE, str(alone), str(inputs)], cwd=alone.parent,
                           capture_output=True, text=True, timeout=300)
     report = json.loads(done.stderr.strip().splitlines()[-1])
-    assert report == {"code": 0, "loaded": []}, done.stderr[-3000:]
+    assert report == {"code": 0, "loaded": ["autotune.recipes.image_classification"]}, done.stderr[-3000:]
     code, out, _ = cli("predict", searched.model_dir, inputs)
     assert code == 0 and lines(done.stdout) == lines(out) and len(lines(out)) == 20
 

@@ -19,13 +19,16 @@ import pandas as pd
 import pytest
 from PIL import Image
 from plotly.offline import get_plotlyjs
+from use_support import Searched, search_in
 
 from autotune import report as report_module
 from autotune.api import pareto_front
 from autotune.engine.study import read_study
-from autotune.report import (_axis, _Evaluation, _numeric_ticks, _Skip, distribution_figure, importance_chart,
-                             importance_figure, load_run, parallel_figure, pareto_chart, pareto_figure,
-                             per_class_figure, write_report)
+from autotune.recipes import ClassPredictions, ValuePredictions
+from autotune.recipes import tabular as tabular_recipe
+from autotune.report import (_axis, _numeric_ticks, _Skip, distribution_figure, importance_chart, importance_figure,
+                             load_run, parallel_figure, pareto_chart, pareto_figure, per_class_figure,
+                             predicted_chart, predicted_figure, residuals_chart, residuals_figure, write_report)
 
 ROOT = Path(__file__).parents[2]
 FIGURES = ["history.png", "learning_curves.png", "parallel_coordinates.png", "importance.png",
@@ -365,9 +368,36 @@ def test_per_class_and_distribution_figures_name_the_class_axis():
     labels = ["cat", "dog", "owl"]
     truth, predicted = np.array([0, 1, 2, 2]), np.array([0, 1, 1, 2])
     counts = {split: np.array([3, 2, 1]) for split in ("train", "val", "test")}
-    ev = _Evaluation(labels, counts, np.zeros((4, 1, 8, 8), np.uint8), truth, predicted, np.full(4, 0.9), "")
-    assert per_class_figure(ev).axes[0].get_ylabel() == "class"
-    assert distribution_figure(ev).axes[0].get_xlabel() == "class"
+    p = ClassPredictions(labels, truth, predicted, np.full(4, 0.9), counts, np.zeros((4, 1, 8, 8), np.uint8))
+    assert per_class_figure(p).axes[0].get_ylabel() == "class"
+    assert distribution_figure(p).axes[0].get_xlabel() == "class"
+    assert distribution_figure(p).axes[0].get_ylabel() == "images"
+    without_images = ClassPredictions(labels, truth, predicted, np.full(4, 0.9), counts)
+    assert distribution_figure(without_images).axes[0].get_ylabel() == "samples"
+
+
+def test_class_predictions_of_probabilities_and_each_splits_classes():
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.2, 0.5, 0.3]])
+    splits = {"train": np.array([0, 0, 1, 2, 2, 2]), "val": np.array([1]), "test": np.array([0, 2, 2])}
+    p = ClassPredictions.of(("cat", "dog", "owl"), probabilities, splits)
+    assert p.labels == ["cat", "dog", "owl"] and p.images is None
+    assert p.truth.tolist() == [0, 2, 2] and p.predicted.tolist() == [0, 2, 1]
+    assert p.confidence.tolist() == [0.7, 0.6, 0.5]
+    assert {k: v.tolist() for k, v in p.counts.items()} == {"train": [2, 1, 3], "val": [0, 1, 0], "test": [1, 0, 2]}
+
+
+def test_the_regression_figures_measure_the_errors():
+    p = ValuePredictions("price", np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.0, 3.0, 5.0]))
+    assert predicted_figure(p).axes[0].get_title() == "price: predicted against true\n4 test samples, RMSE 0.5, R² 0.8"
+    diagonal, points = predicted_chart(p).data
+    assert list(points.x) == [1, 2, 3, 4] and list(points.y) == [1, 2, 3, 5]
+    assert (diagonal.x, diagonal.y) == ((1.0, 5.0), (1.0, 5.0))
+    (bars,) = residuals_chart(p).data
+    counts = list(bars.y)
+    assert sum(counts) == 4 and counts[0] == 3 and counts[-1] == 1  # three exact, one 1 too high
+    ax = residuals_figure(p).axes[0]
+    assert [patch.get_height() for patch in ax.patches] == counts
+    assert ax.get_xlabel() == "predicted − true price" and "mean 0.25" in ax.get_title()
 
 
 # ----------------------------------------------------------------------------------- the report's own files
@@ -438,6 +468,82 @@ def test_a_storage_folder_reports_its_newest_run_and_lists_the_others(searched, 
     assert "confusion_matrix.png" in out  # the retrained run's own model is described
     code, out, _ = cli("report", old)  # a run's own folder: as before
     assert code == 0 and out.startswith(f"report: {old / 'report' / 'report.html'}")
+
+
+# ------------------------------------------------------------------------------------------ a tabular model
+TABULAR = """
+name: {dataset}
+recipe: tabular
+data: {{dataset: {dataset}, val_fraction: 0.2, test_fraction: 0.2}}
+model: {{width: {{choice: [16, 32]}}, depth: 1}}
+optimizer: {{lr: 1.0e-2}}
+train: {{epochs: 2, batch_size: 32}}
+search: {{metric: val_loss, mode: min, trials: 2, max_concurrent: 2, seed: 0, resources: {{cpu: 1}}}}
+export: {{dir: models/{dataset}}}
+"""
+
+
+@pytest.fixture(scope="module")
+def tabular(ray_session, tmp_path_factory) -> dict[str, Searched]:
+    """A tiny search of the tabular recipe on a classification table and on a regression one, by dataset."""
+    return {dataset: search_in(tmp_path_factory.mktemp(dataset), TABULAR.format(dataset=dataset))
+            for dataset in ("breast_cancer", "diabetes")}
+
+
+def held_out(dataset: str):
+    """The test split the tabular searches' models are measured on."""
+    return tabular_recipe.load_data({"dataset": dataset, "val_fraction": 0.2, "test_fraction": 0.2}).test
+
+
+def test_a_tabular_classifier_gets_its_confusion_matrix_and_no_gallery(tabular, tmp_path):
+    searched = tabular["breast_cancer"]
+    page = write_report(searched.run_dir, tmp_path)
+    text = page.read_text()
+    assert Page(text).headings[-3:] == ["Confusion matrix", "Accuracy per class", "Class distribution"]
+    assert not any(note.startswith("Not analysed") for note in Page(text).notes)
+    (matrix,) = charts(text)["chart-confusion_matrix"][0]
+    assert matrix["x"] == matrix["y"] == ["malignant", "benign"]
+    assert matrix["hovertemplate"].startswith("true %{y}, predicted %{x}: %{customdata} samples")
+    counts = array(matrix["customdata"])
+    truth = held_out("breast_cancer").y.numpy()
+    assert counts.sum(axis=1).tolist() == np.bincount(truth).tolist()  # every test row, in its true class
+    assert np.trace(counts) / counts.sum() == pytest.approx(searched.result.test_metrics["test_accuracy"])
+    written = {p.name for p in tmp_path.glob("*.png")}
+    assert {"confusion_matrix.png", "per_class_accuracy.png", "class_distribution.png"} <= written
+    assert "misclassified.png" not in written  # rows are no images
+
+
+def test_a_regression_model_gets_predicted_against_true_and_its_residuals(tabular, tmp_path):
+    searched = tabular["diabetes"]
+    page = write_report(searched.run_dir, tmp_path)
+    text = page.read_text()
+    assert Page(text).headings[-2:] == ["Predicted against true values", "Residuals"]
+    found = charts(text)
+    assert "chart-confusion_matrix" not in found
+    _, points = found["chart-predicted_vs_true"][0]
+    truth, predicted = array(points["x"]), array(points["y"])
+    np.testing.assert_allclose(truth, held_out("diabetes").y.numpy())
+    rmse = float(np.sqrt(np.mean(np.square(predicted - truth))))
+    assert rmse == pytest.approx(searched.result.test_metrics["test_rmse"], rel=1e-5)  # as the export was tested
+    assert "target: predicted against true" in found["chart-predicted_vs_true"][1]["title"]["text"]
+    (bars,) = found["chart-residuals"][0]
+    assert array(bars["y"]).sum() == len(truth)
+    written = {p.name for p in tmp_path.glob("*.png")}
+    assert {"predicted_vs_true.png", "residuals.png"} <= written and "confusion_matrix.png" not in written
+
+
+def test_a_recipe_without_test_predictions_gets_one_line(tabular, tmp_path):
+    run_dir = copy_run(tabular["breast_cancer"], tmp_path)
+    plain = tmp_path / "plain_recipe.py"
+    plain.write_text('"""The tabular recipe without test_predictions."""\n'
+                     "from autotune.recipes.tabular import SCHEMA, evaluate, export, load_data, train  # noqa: F401\n")
+    edit_card(run_dir, lambda card: card.update(recipe=str(plain)))
+    page = write_report(run_dir)
+    assert (f"Not analysed: recipe {str(plain)!r} gives no test predictions (it defines no "
+            "test_predictions(model_dir, data))") in notes(page)
+    assert Page(page.read_text()).headings[-1] == "Best model"
+    assert {p.name for p in page.parent.glob("*.png")} == {"history.png", "learning_curves.png",
+                                                            "parallel_coordinates.png"}
 
 
 # Chromium with the network blocked: no host name resolves, and any other connection goes to a closed port

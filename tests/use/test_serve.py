@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import autotune
-from autotune.inference import open_image, records, to_pixels
+from autotune.vision.inference import open_image, records, to_pixels
 from use_support import digit_png, image_bytes, served
 
 httpx = pytest.importorskip("httpx")
@@ -197,7 +197,7 @@ def test_still_serving_correctly_after_every_malformed_request(server, model, di
 def test_uploads_are_parsed_in_memory_never_spooled_to_disk():
     from starlette.datastructures import Headers
 
-    from autotune.serve import InMemoryParser
+    from autotune.vision.serving import InMemoryParser
 
     data = b"\0" * (3 * 2**20)  # larger than Starlette's 1 MB spooling threshold
     body = (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.png\"\r\n"
@@ -230,6 +230,12 @@ def test_limits_must_be_positive(searched, cli, option):
     assert code == 2 and "must be > 0" in err
 
 
+def test_a_tabular_limit_is_refused_for_an_image_model(searched, cli):
+    code, out, err = cli("serve", searched.model_dir, "--max-rows", "5")
+    assert code == 2 and "serving" not in out and len(err.strip().splitlines()) == 1
+    assert "recipe 'image_classification' serves the model" in err and "no argument 'max_rows'" in err
+
+
 def test_serving_a_folder_that_is_not_a_model_fails_before_listening(tmp_path, cli):
     code, out, err = cli("serve", tmp_path)
     assert code == 2 and "holds no model.pt" in err and "serving" not in out
@@ -238,10 +244,11 @@ def test_serving_a_folder_that_is_not_a_model_fails_before_listening(tmp_path, c
 def test_health_answers_while_a_batch_is_being_decoded(searched, digits_test, monkeypatch):
     """Decoding is held up until /health has answered: were it on the event loop, /health would wait for it."""
     import autotune.serve as serve
+    import autotune.vision.serving as serving
 
     started, release = threading.Event(), threading.Event()
     released: list[bool] = []
-    decode = serve.image_pixels
+    decode = serving.image_pixels
 
     def slow_decode(data: bytes, *args, **options):
         if not released:  # the first image of the batch waits for the test's go
@@ -249,7 +256,7 @@ def test_health_answers_while_a_batch_is_being_decoded(searched, digits_test, mo
             released.append(release.wait(timeout=5))
         return decode(data, *args, **options)
 
-    monkeypatch.setattr(serve, "image_pixels", slow_decode)
+    monkeypatch.setattr(serving, "image_pixels", slow_decode)
     app = serve.create_app(searched.model_dir)
     uploads = [("files", (f"{i}.png", digit_png(digits_test[0][i], 64), "image/png")) for i in range(4)]
 

@@ -1,13 +1,14 @@
-"""What a model is given and what it answers: the one image conversion of training, `autotune predict`,
+"""What an image model is given and what it answers: the one image conversion of training, `autotune predict`,
 `autotune serve` and `autotune.load_model(...).predict`.
 
     pixels = image_pixels("cat.jpg", (3, 32, 32))    # a file, its bytes or a PIL image -> uint8 (C, H, W)
     image = open_image(data)                         # bytes of a PNG/JPEG/...: checked, decoded, turned upright
     pixels = to_pixels(image, model.input_shape, model.resize)  # converted, resized (and cropped) as in training
     records(model, [pixels], ["cat.png"], top_k=3)   # [{"file", "label", "probability", "top_k": [...]}]
+    predict_files(model, ["photos/", "batch.npy"])   # `autotune predict`: records, and a BadInput per bad file
 
 Inputs are checked before they are decoded (format, pixel count: no decompression bombs); a bad one raises
-`BadInput`, whose `status` is the HTTP status `serve` answers with.
+`BadInput` (`autotune.errors`), whose `status` is the HTTP status `serve` answers with.
 """
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ import io
 import math
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from autotune.errors import UserError
+from autotune.errors import BadInput, UserError
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -29,10 +31,11 @@ if TYPE_CHECKING:
     from autotune.vision.predictor import Predictor
 
 __all__ = ["BadInput", "IMAGE_FORMATS", "INTERPOLATIONS", "MAX_PIXELS", "Resize", "image_pixels", "open_image",
-           "to_pixels", "array_batch", "records"]
+           "to_pixels", "array_batch", "records", "expand", "predict_files"]
 
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")  # what Pillow may decode; nothing else is tried
 MAX_PIXELS = 4096 * 4096  # per image, checked on the header before decoding
+BATCH = 256  # images `predict_files` predicts at once
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")  # Pillow's resampling filters
 
 
@@ -58,14 +61,6 @@ class Resize:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-class BadInput(UserError):
-    """An input the model cannot be given: not an image, too large, undecodable, the wrong shape."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def image_pixels(source: str | os.PathLike[str] | bytes | Image, input_shape: Sequence[int],
@@ -196,3 +191,51 @@ def records(model: Predictor, pixels: Sequence[np.ndarray] | np.ndarray, names: 
         top = [{"label": model.labels[i], "probability": round(float(row[i]), 6)} for i in best]
         out.append({"file": name, "label": top[0]["label"], "probability": top[0]["probability"], "top_k": top})
     return out
+
+
+def expand(paths: Sequence[str | os.PathLike[str]]) -> Iterator[Path]:
+    """Each path, with a folder replaced by the images and .npy files under it (recursively, sorted)."""
+    from autotune.vision.datasets import IMAGE_SUFFIXES
+
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            suffixes = {*IMAGE_SUFFIXES, ".npy"}
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+        else:
+            yield path
+
+
+def predict_files(model: Predictor, paths: Sequence[str | os.PathLike[str]],
+                  top_k: int = 3) -> Iterator[dict[str, Any] | BadInput]:
+    """`autotune predict`: one record per image file, and per image of a .npy array (one image or a batch: each
+    with its "index"), in input order, images predicted `BATCH` at a time; a folder stands for the images and .npy
+    files under it. A file it cannot read (missing, not an image, a .npy of the wrong shape or range) is yielded as
+    a BadInput whose `source` is the file, and the others are still predicted."""
+    top_k = min(top_k, len(model.labels))
+    pending: list[tuple[str, np.ndarray]] = []
+
+    def flush() -> list[dict[str, Any]]:
+        names, pixels = zip(*pending) if pending else ((), ())
+        pending.clear()
+        return records(model, list(pixels), names, top_k) if names else []
+
+    seen = 0
+    for path in expand(paths):
+        seen += 1
+        try:
+            if path.suffix.lower() == ".npy":
+                batch = array_batch(np.load(path, allow_pickle=False), model.input_shape)
+                yield from flush()
+                rows = records(model, batch, [str(path)] * len(batch), top_k)
+                yield from ([{**row, "index": i} for i, row in enumerate(rows)] if len(rows) > 1 else rows)
+            else:
+                pending.append((str(path), image_pixels(path, model.input_shape, model.resize)))
+        except (BadInput, OSError, ValueError) as err:  # unreadable file, not an image, bad .npy
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            yield BadInput(reason, source=str(path))
+        if len(pending) >= BATCH:
+            yield from flush()
+    yield from flush()
+    if seen == 0:
+        raise UserError(f"no images or .npy files in {', '.join(map(str, paths))}")

@@ -1,0 +1,54 @@
+"""An exported model directory (model.pt and model.json, the model card) and the recipe that made it, which
+`autotune.load_model`, `autotune predict` and `autotune serve` go through: its optional `load_model`, `predict` and
+`serve` (the recipe contract: autotune/recipes/__init__.py).
+
+    card = read_card("models/digits")                                     # model.json, once model.pt is there too
+    predict, card = recipe_function("models/digits", "predict", "...")    # the recipe's function, or one line why not
+    model = load_model("models/digits")                                   # autotune.load_model
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from autotune.errors import UserError
+
+__all__ = ["load_model", "read_card", "recipe_function"]
+
+
+def read_card(model_dir: str | Path) -> dict[str, Any]:
+    """The model card of the exported model in `model_dir`; a UserError when the folder holds no model.pt or no
+    model.json."""
+    folder = Path(model_dir)
+    for name in ("model.pt", "model.json"):
+        if not (folder / name).is_file():
+            raise UserError(f"{folder} holds no {name}: not an exported autotune model directory")
+    try:
+        card = json.loads((folder / "model.json").read_text())
+    except ValueError as err:
+        raise UserError(f"{folder / 'model.json'} is not a model card: {err}") from None
+    if not isinstance(card, dict):
+        raise UserError(f"{folder / 'model.json'} is not a model card: it holds a {type(card).__name__}")
+    return card
+
+
+def recipe_function(model_dir: str | Path, name: str, without: str) -> tuple[Callable[..., Any], dict[str, Any]]:
+    """The function `name` of the recipe that made the model in `model_dir` (its card's `recipe`), and the card. A
+    recipe that defines none: a UserError "recipe 'x' defines no name(): `without`"."""
+    from autotune import recipes
+
+    card = read_card(model_dir)
+    function = getattr(recipes.of_card(card), name, None)
+    if function is None:
+        raise UserError(f"recipe {card.get('recipe')!r} defines no {name}(): {without}")
+    return function, card
+
+
+def load_model(model_dir: str | Path) -> Any:
+    """The exported model in `model_dir`, loaded for Python by its recipe's `load_model`: an image classifier's
+    `autotune.vision.predictor.Predictor`, a tabular model's `autotune.tabular.rows.TabularPredictor`, ... Each has
+    `predict` and `card`."""
+    load, _ = recipe_function(model_dir, "load_model", f"autotune.load_model cannot load the model in {model_dir}")
+    return load(str(model_dir))

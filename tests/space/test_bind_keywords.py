@@ -1,0 +1,125 @@
+"""`check` binds the keys an open section does not list to the function they feed (`Section(keywords_of=...)`):
+the dataset function, the model factory, a timm model's class. A typo is a problem with its line and the
+closest name, found without importing torch for autotune's own functions."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import autotune.recipes
+from autotune.cli import main
+from autotune.errors import SpaceError
+from autotune.space import load_space
+from autotune.space.schema import Field, Section
+from autotune.vision import models
+
+DIGITS = "search_spaces/digits.yaml"
+
+# `autotune check digits.yaml --set model.widht=32` in a fresh interpreter: its exit status, what it printed and
+# whether torch got imported
+_PROBE = """\
+import contextlib, io, json, sys
+from autotune.cli import main
+err = io.StringIO()
+with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+    status = main(["check", sys.argv[1], "--set", "model.widht=32"])
+print(json.dumps({"status": status, "stderr": err.getvalue(), "torch": "torch" in sys.modules}))
+"""
+
+
+def test_a_typo_in_an_open_section_is_exit_2_with_its_line_and_the_closest_name():
+    result = subprocess.run([sys.executable, "-c", _PROBE, DIGITS], capture_output=True, text=True, timeout=120)
+    found = json.loads(result.stdout)
+    assert found["status"] == 2 and found["torch"] is False
+    assert ("<--set>:1: model.widht: models 'simple_cnn' and 'mlp' take no argument 'widht'; did you mean 'width'?"
+            in found["stderr"])
+
+
+def _problems(tmp_path, text: str) -> list[str]:
+    space = tmp_path / "space.yaml"
+    space.write_text(textwrap.dedent(text))
+    with pytest.raises(SpaceError) as caught:
+        load_space(space, schema_for=autotune.recipes.load_schema)
+    return [f"{p.line}: {p.path}: {p.message}; {p.fix}" for p in caught.value.problems]
+
+
+def test_the_dataset_function_and_the_model_factory_are_bound_in_a_file(tmp_path):
+    problems = _problems(tmp_path, """\
+        name: typo
+        recipe: image_classification
+        data: {dataset: image_folder, root: ., image_sise: 32}
+        model:
+          arch: simple_cnn
+          widht: 16
+        """)
+    assert problems == [
+        "3: data.image_sise: dataset 'image_folder' takes no argument 'image_sise'; did you mean 'image_size'?",
+        "6: model.widht: model 'simple_cnn' takes no argument 'widht'; did you mean 'width'?",
+    ]
+
+
+def test_each_name_a_choice_may_take_is_bound_and_a_section_choice_binds_per_option(tmp_path):
+    problems = _problems(tmp_path, """\
+        name: typo
+        recipe: image_classification
+        data: {dataset: digits}
+        model: {arch: {choice: [simple_cnn, mlp]}, dropout: 0.1, colour: red}
+        """)
+    assert problems == ["4: model.colour: models 'simple_cnn' and 'mlp' take no argument 'colour'; "
+                        "its keyword arguments: in_chans, num_classes, input_size, width, depth, dropout"]
+    space = tmp_path / "options.yaml"
+    space.write_text(textwrap.dedent("""\
+        name: options
+        recipe: image_classification
+        data: {dataset: fake, samples: 64, image_size: 8}
+        model:
+          choice:
+            - {arch: simple_cnn, width: 8}
+            - {arch: mlp, width: 16, depth: 1}
+        """))
+    assert len(load_space(space, schema_for=autotune.recipes.load_schema).params) == 1
+
+
+@pytest.fixture
+def timm_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    models._timm_keywords.cache_clear()
+    yield
+    models._timm_keywords.cache_clear()
+
+
+def test_a_timm_model_is_bound_to_its_class(tmp_path, timm_cache, capsys):
+    assert main(["check", DIGITS, "--set", "model.arch=resnet18", "--set", "model.drop_path_rate=0.1"]) == 0
+    capsys.readouterr()
+    assert main(["check", DIGITS, "--set", "model.arch=resnet18", "--set", "model.drop_path_rat=0.1"]) == 2
+    assert ("model.drop_path_rat: model 'resnet18' takes no argument 'drop_path_rat'; did you mean 'drop_path_rate'?"
+            in capsys.readouterr().err)
+    cached = list((tmp_path / "cache" / "autotune").glob("timm-*-keywords-resnet18.json"))
+    assert len(cached) == 1 and "drop_path_rate" in json.loads(cached[0].read_text())["keywords"]
+    assert main(["check", DIGITS, "--set", "model.arch={choice: [simple_cnn, resnet18]}",
+                 "--set", "model.drop_path_rate=0.1"]) == 2
+    assert ("model 'simple_cnn' takes no argument 'drop_path_rate'; only 'resnet18' takes it: give it in a choice of "
+            "model sections, with the arch it applies to") in capsys.readouterr().err
+
+
+def test_a_function_taking_any_keyword_is_not_bound(tmp_path):
+    (tmp_path / "mine.py").write_text(textwrap.dedent("""\
+        import autotune
+
+        @autotune.register("dataset")
+        def loose(root, **options):
+            raise NotImplementedError
+        """))
+    space = tmp_path / "space.yaml"
+    space.write_text("name: loose\nrecipe: image_classification\ncustom: mine.py\n"
+                     "data: {dataset: loose, anything: 1}\n")
+    assert load_space(space, schema_for=autotune.recipes.load_schema).config({})["data"]["anything"] == 1
+
+
+def test_keywords_of_names_a_registry_field():
+    with pytest.raises(ValueError, match="keywords_of='size'"):
+        Section(keywords_of="size", size=Field(int, default=1))

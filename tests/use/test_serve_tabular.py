@@ -1,0 +1,177 @@
+"""`autotune serve` of a tabular model: a real uvicorn server on loopback answering JSON rows with the predictions
+of `autotune predict` and `autotune.load_model`, and a 4xx naming what is wrong for a bad row or a bad body. The
+model: `autotune train --out` on a small CSV written here (numbers, text and bools, some missing), a few epochs."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import autotune
+import autotune.cli
+from autotune.tabular.rows import TabularPredictor
+from use_support import served
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+
+MAX_ROWS = 50
+MAX_BYTES = 50_000
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory) -> Path:
+    """people.csv: age (some missing), income, colour (some missing), member -> label yes/no."""
+    rng = np.random.default_rng(0)
+    n = 200
+    age = rng.normal(45, 12, n).round(1)
+    colour = rng.choice(["red", "green", "blue"], n).astype(object)
+    member = rng.random(n) < 0.4
+    score = (age - 45) / 12 + 1.5 * (colour == "red") - member + rng.normal(0, 0.3, n)
+    age[(rng.random(n) < 0.1) | (np.arange(n) == 0)] = np.nan
+    colour[(rng.random(n) < 0.1) | (np.arange(n) == 1)] = None
+    path = tmp_path_factory.mktemp("table") / "people.csv"
+    pd.DataFrame({"age": age, "income": rng.integers(20_000, 90_000, n), "colour": colour, "member": member,
+                  "label": np.where(score > 0, "yes", "no")}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_dir(table) -> Path:
+    """The model `autotune train --out` exports (the recipe's own export and card, no Ray)."""
+    space = table.with_name("people.yaml")
+    space.write_text(f"name: people\nrecipe: tabular\n"
+                     f"data: {{dataset: csv, path: {table}, target: label}}\n"
+                     "model: {width: 16, depth: 1}\ntrain: {epochs: 4, batch_size: 32}\n")
+    out = table.with_name("model")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert autotune.cli.main(["train", str(space), "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(model_dir, tmp_path_factory):
+    with served(model_dir, tmp_path_factory.mktemp("serve") / "server.log", "--max-rows", str(MAX_ROWS),
+                "--max-upload-mb", str(MAX_BYTES / 2**20)) as client:
+        yield client
+
+
+def json_rows(table: Path, n: int) -> list[dict]:
+    """The first `n` rows of the table as JSON sends them (a missing value: null)."""
+    rows = pd.read_csv(table).head(n).to_dict("records")
+    return [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()} for row in rows]
+
+
+def test_health_and_model_card(server, model_dir):
+    assert server.get("/health").json() == {"status": "ok", "model": "people", "version": None,
+                                            "task": "classification"}
+    card = server.get("/model").json()
+    assert card == json.loads((model_dir / "model.json").read_text())
+    assert card["recipe"] == "tabular" and card["labels"] == ["no", "yes"]
+
+
+def test_rows_get_the_predictions_of_predict_and_load_model(server, model_dir, table, tmp_path, cli):
+    rows = json_rows(table, 20)
+    assert any(row["age"] is None for row in rows) and any(row["colour"] is None for row in rows)
+    response = server.post("/predict", json={"rows": rows})
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    assert len(predictions) == 20 and {tuple(p) for p in predictions} == {("label", "probability")}
+
+    pd.read_csv(table).head(20).to_csv(tmp_path / "rows.csv", index=False)
+    code, out, err = cli("predict", model_dir, tmp_path / "rows.csv")
+    assert code == 0 and err == ""
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["row"] for r in records] == list(range(20))
+    assert [{k: v for k, v in r.items() if k not in ("file", "row")} for r in records] == predictions
+
+    model = autotune.load_model(model_dir)
+    assert isinstance(model, TabularPredictor) and model.card["recipe"] == "tabular"
+    assert model.predict(rows) == predictions
+    assert server.post("/predict", json={"rows": []}).json() == {"predictions": []}
+
+
+GOOD = {"age": 50.0, "income": 40_000, "colour": "red", "member": True}
+
+
+@pytest.mark.parametrize(("change", "column", "words"), [
+    ({"age": ...}, "age", "is missing"),
+    ({"income": "rich"}, "income", "expects a number, got the text 'rich'"),
+    ({"member": [1]}, "member", "unknown category [1]"),
+    ({"colour": "purple"}, "colour", "unknown category 'purple'; the model knows 'blue', 'green', 'red'"),
+], ids=["missing-column", "text-in-a-numeric-column", "list-in-a-categorical-column", "unknown-category"])
+def test_a_bad_row_is_a_422_naming_the_row_and_the_column(server, change, column, words):
+    bad = {k: v for k, v in {**GOOD, **change}.items() if v is not ...}
+    response = server.post("/predict", json={"rows": [GOOD, bad]})
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith(f"row 1, column {column!r}: ") and words in detail
+
+
+def test_numbers_as_text_and_extra_keys_are_read(server):
+    loose = {**GOOD, "income": "40000", "age": None, "note": "ignored"}
+    response = server.post("/predict", json={"rows": [loose]})
+    assert response.status_code == 200, response.text
+
+
+def chunked(size: int):
+    """A JSON body of `size` bytes, sent chunked: no Content-Length."""
+    yield b'{"rows": [], "padding": "'
+    yield b"x" * size
+    yield b'"}'
+
+
+JSON = {"content-type": "application/json"}
+
+# (id, httpx arguments, expected status, words of the JSON detail)
+MALFORMED = [
+    ("not-json", {"content": b"age=50", "headers": JSON}, 400, "not JSON"),
+    ("truncated-json", {"content": b'{"rows": [{"age": 5', "headers": JSON}, 400, "not JSON"),
+    ("a-list", {"json": [GOOD]}, 400, "not an object holding a `rows` list"),
+    ("no-rows", {"json": {"row": [GOOD]}}, 400, "not an object holding a `rows` list"),
+    ("rows-not-a-list", {"json": {"rows": GOOD}}, 400, "not an object holding a `rows` list"),
+    ("a-row-not-an-object", {"json": {"rows": [[50, 40000]]}}, 422, "row 0: is a list"),
+    ("form-body", {"data": {"rows": "x"}}, 415, "application/json"),
+    ("no-content-type", {"content": b'{"rows": []}'}, 415, "application/json"),
+    ("too-many-rows", {"json": {"rows": [GOOD] * (MAX_ROWS + 1)}}, 413, f"over the limit of {MAX_ROWS} rows"),
+    ("body-over-limit", {"json": {"rows": [], "padding": "x" * MAX_BYTES}}, 413, "over the limit"),
+    ("chunked-body-over-limit", {"content": chunked(MAX_BYTES), "headers": JSON}, 413, "over the limit"),
+    ("get-predict", {"method": "GET"}, 405, "Method Not Allowed"),
+]
+
+
+@pytest.mark.parametrize(("arguments", "status", "words"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
+def test_a_malformed_request_gets_a_4xx_json_error(server, arguments, status, words):
+    arguments = dict(arguments)
+    if arguments.get("content") is not None and not isinstance(arguments["content"], bytes):
+        arguments["content"] = chunked(MAX_BYTES)  # a generator is used up: a fresh one
+    response = server.request(arguments.pop("method", "POST"), "/predict", **arguments)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert words in response.json()["detail"]
+
+
+def test_still_serving_after_the_malformed_requests(server, model_dir):
+    for _, arguments, status, _ in MALFORMED:
+        test_a_malformed_request_gets_a_4xx_json_error(server, arguments, status, "")
+    response = server.post("/predict", json={"rows": [GOOD]})
+    assert response.json()["predictions"] == autotune.load_model(model_dir).predict([GOOD])
+
+
+@pytest.mark.parametrize("option", ["--max-pixels=100", "--max-files=2"])
+def test_image_options_are_refused_for_a_tabular_model(model_dir, cli, option):
+    code, out, err = cli("serve", model_dir, option)
+    assert code == 2 and "serving" not in out and len(err.strip().splitlines()) == 1
+    assert "recipe 'tabular' serves the model" in err and option[2:].split("=")[0].replace("-", "_") in err
+
+
+def test_top_k_is_refused_for_a_tabular_model(model_dir, table, cli):
+    code, out, err = cli("predict", model_dir, table, "--top-k", "2")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "--top-k does not apply" in err and "recipe 'tabular'" in err
