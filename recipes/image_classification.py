@@ -55,6 +55,7 @@ SCHEMA = Schema(
     data=Section(
         help="what to train on; further keys go to the dataset function (e.g. image_folder's image_size)",
         keywords_of="dataset",
+        supplied=("root", "download"),
         dataset=Field(str, default="digits", registry="dataset", help="a registered dataset (`autotune ls datasets`)"),
         root=Field(str, default="~/.cache/autotune/data", path=True,
                    help="where the dataset's files are (or are downloaded to; relative to the working directory)"),
@@ -70,6 +71,7 @@ SCHEMA = Schema(
     model=Section(
         help="the network; further keys go to the model factory (e.g. timm's drop_path_rate)",
         keywords_of="arch",
+        supplied=("in_chans", "num_classes", "input_size"),
         arch=Field(str, default="simple_cnn", registry="model", help="simple_cnn, mlp or any timm model name"),
         width=Field(int, default=None, nullable=True, low=1, help="simple_cnn channels / mlp units (None: default)"),
         depth=Field(int, default=None, nullable=True, low=1, help="simple_cnn blocks / mlp hidden layers"),

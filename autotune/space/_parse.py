@@ -174,10 +174,13 @@ class Builder:
         signatures = {name: registry.parameters(kind, name)
                       for name in _names(value.get(section.keywords_of, selector.default))}
         for key in extras:
+            if key in section.supplied:
+                self.problem((*path, key), "is set by the recipe itself, from the data", f"remove {key!r}")
+                continue
             refusing = {name: takes for name, takes in signatures.items() if takes is not None and key not in takes}
             if not refusing:  # each takes it, takes any keyword, or is an unknown name (reported at its own key)
                 continue
-            takes = [t for known in refusing.values() for t in known]
+            takes = [t for known in refusing.values() for t in known if t not in section.supplied]
             hint = registry.close_matches(str(key), [*section.fields, *dict.fromkeys(takes)])
             taking = [name for name in signatures if name not in refusing]
             names = " and ".join(repr(name) for name in refusing)
@@ -187,7 +190,7 @@ class Builder:
                 fix = (f"only {' and '.join(map(repr, taking))} take{'s' if len(taking) == 1 else ''} it: give it in "
                        f"a choice of {path[-1]} sections, with the {section.keywords_of} it applies to")
             else:
-                fix = f"its keyword arguments: {', '.join(dict.fromkeys(takes))}"
+                fix = f"its arguments: {', '.join(dict.fromkeys(takes)) or 'none'}"
             what = f"{kind} {names} takes" if len(refusing) == 1 else f"{kind}s {names} take"
             self.problem((*path, key), f"{what} no argument {key!r}", fix)
 

@@ -62,21 +62,26 @@ class Section:
     `open=True` lets the section hold keys the schema does not list (passed through untouched). `keywords_of`
     names the field (one with a `registry`) whose registered function takes those keys as keyword arguments, e.g.
     `keywords_of="arch"`: `check` then binds each of them to that function's signature (a timm model's: its
-    class's), so a typo is a problem with its line and the closest name; it implies `open`.
+    class's), so a typo is a problem with its line and the closest name; it implies `open`. `supplied` lists the
+    keyword arguments the recipe passes that function itself (`in_chans`, `num_classes`): not listed among those a
+    user may give, and a problem when given.
     """
 
     fields: Mapping[str, Field]
     help: str = ""
     open: bool = False
     keywords_of: str | None = None
+    supplied: tuple[str, ...] = ()
 
-    def __init__(self, help: str = "", open: bool = False, keywords_of: str | None = None, **fields: Field) -> None:
+    def __init__(self, help: str = "", open: bool = False, keywords_of: str | None = None,
+                 supplied: tuple[str, ...] = (), **fields: Field) -> None:
         if keywords_of is not None and (keywords_of not in fields or fields[keywords_of].registry is None):
             raise ValueError(f"Section keywords_of={keywords_of!r}: name a field of the section that has a registry")
         object.__setattr__(self, "fields", dict(fields))
         object.__setattr__(self, "help", help)
         object.__setattr__(self, "open", open or keywords_of is not None)
         object.__setattr__(self, "keywords_of", keywords_of)
+        object.__setattr__(self, "supplied", tuple(supplied))
 
     def defaults(self) -> dict[str, Any]:
         return {k: f.default for k, f in self.fields.items() if not f.required}

@@ -209,10 +209,10 @@ CASES = [
     Case("dataset-returns-a-dict", "dataset 'dict_data' returned a dict", data("{dataset: dict_data}")),
     Case("dataset-unknown-argument", "dataset 'fake' takes no argument 'colour'; its arguments: samples",
          data("{dataset: fake, colour: true}")),
-    Case("dataset-custom-argument", "dataset 'my_data' takes no argument 'sise'; its arguments: size",
+    Case("dataset-custom-argument", "dataset 'my_data' takes no argument 'sise'; did you mean 'size'?",
          data("{dataset: my_data, sise: 3}")),
     # ---- the model and the export: the dry build before launch
-    Case("model-unknown-argument", "model 'mlp' cannot be built: it takes no argument 'kernel'",
+    Case("model-unknown-argument", "model 'mlp' takes no argument 'kernel'; its arguments: width, depth, dropout",
          model("{arch: mlp, kernel: 5}")),
     Case("model-does-not-fit", "model 'wide_kernel_net' does not fit 8x8 inputs: RuntimeError:",
          model("{arch: wide_kernel_net}")),

@@ -63,14 +63,15 @@ def test_dry_run_builds_each_option_and_names_the_one_that_does_not_fit(tiny, tm
 
 
 def test_every_failing_configuration_is_listed(tiny):
-    s = space("{arch: {choice: [mlp, simple_cnn]}, kernel: 3}")
+    s = space("{arch: {choice: [vit_tiny_patch16_224, deit_tiny_patch16_224]}}")
     with pytest.raises(UserError) as info:
         dry_run_models(s, recipe, tiny)
     lines = str(info.value).splitlines()
     assert lines[0] == "2 model configurations fail the dry run:"
-    assert lines[1] == ("  the default configuration (model.arch='mlp'): model 'mlp' cannot be built: it takes "
-                        "no argument 'kernel'; its arguments: width, depth, dropout")
-    assert lines[2].startswith("  the searched option model.arch='simple_cnn': model 'simple_cnn' cannot be built")
+    assert lines[1].startswith("  the default configuration (model.arch='vit_tiny_patch16_224'): model "
+                               "'vit_tiny_patch16_224' does not fit 8x8 inputs")
+    assert lines[2].startswith("  the searched option model.arch='deit_tiny_patch16_224': model "
+                               "'deit_tiny_patch16_224' does not fit 8x8 inputs")
 
 
 def test_a_recipe_without_dry_run_is_not_checked_and_its_bugs_are_one_line(tiny):

@@ -67,10 +67,11 @@ def test_each_name_a_choice_may_take_is_bound_and_a_section_choice_binds_per_opt
         name: typo
         recipe: image_classification
         data: {dataset: digits}
-        model: {arch: {choice: [simple_cnn, mlp]}, dropout: 0.1, colour: red}
+        model: {arch: {choice: [simple_cnn, mlp]}, dropout: 0.1, colour: red, in_chans: 1}
         """)
     assert problems == ["4: model.colour: models 'simple_cnn' and 'mlp' take no argument 'colour'; "
-                        "its keyword arguments: in_chans, num_classes, input_size, width, depth, dropout"]
+                        "its arguments: width, depth, dropout",
+                        "4: model.in_chans: is set by the recipe itself, from the data; remove 'in_chans'"]
     space = tmp_path / "options.yaml"
     space.write_text(textwrap.dedent("""\
         name: options
