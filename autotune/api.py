@@ -90,6 +90,7 @@ def fit(
     `address` joins an existing Ray cluster ("auto" or "ray://host:port"); `storage` is a folder or URI for
     the run (trials, checkpoints, the Optuna study, TensorBoard logs). While trials run, a progress line is
     logged at most every `progress_seconds` (<= 0: only a line per finished trial).
+    One process at a time runs a run: starting one that another process runs raises UserError at once.
 
     The space's default configuration (when it gives `default:` values) and its `search.start` points are the
     first trials. `warm_start="runs/x"` tells the sampler the finished trials of that earlier run whose parameters
@@ -102,6 +103,8 @@ def fit(
     new test split.
     """
     from autotune.engine import search
+    from autotune.engine.locks import hold_run
+    from autotune.engine.storage import run_location
 
     space = load_space(space, overrides)
     recipe = recipes.load(space.recipe, space.base_dir)
@@ -118,7 +121,7 @@ def fit(
         warm_start=str(warm_start) if warm_start is not None else None, verbose=verbose,
         progress_seconds=progress_seconds,
     )
-    with _ray_for_the_search():
+    with hold_run(run_location(storage, space.name)), _ray_for_the_search():  # one process at a time per run
         grid, where, seconds, interrupted = search.run_search(
             space, options, data=None if loads.keys else loads.get(None), first_points=first_points, tracking=tracking
         )
@@ -175,12 +178,13 @@ def _search_result(space: Space, where: RunLocation, trials: pd.DataFrame, best:
                    interrupted: bool) -> SearchResult:
     """The `SearchResult` of the search, before its export: the best trial's parameters, config and metrics, and
     with several objectives the Pareto front."""
+    from autotune.engine.lost_nodes import read_moves
     from autotune.engine.result import SearchResult
 
     result = SearchResult(
         name=space.name, run_dir=where.state, metric=space.search.metric, mode=space.search.mode,
         best_trial_id=None, best_params={}, best_config={}, best_metrics={}, trials=trials, seconds=seconds,
-        interrupted=interrupted, run_uri=where.experiment if where.remote else None,
+        interrupted=interrupted, run_uri=where.experiment if where.remote else None, moved=read_moves(where.state),
     )
     if best is not None:
         best_result, _, best_metrics = best
@@ -404,6 +408,7 @@ def _write_summary(result: Any) -> dict[str, Any]:
         "seconds": result.seconds,
         "interrupted": result.interrupted,
         "pareto": result.pareto,
+        "moved": result.moved,
     }
     if result.run_dir.exists():
         (result.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AutotuneError", "BadInput", "Problem", "SpaceError", "TrialError", "UserError", "UnknownNameError"]
+__all__ = ["AutotuneError", "BadInput", "Problem", "SpaceError", "StorageFull", "TrialError", "UserError",
+           "UnknownNameError"]
 
 
 class AutotuneError(Exception):
@@ -67,3 +68,10 @@ class SpaceError(AutotuneError):
 
 class TrialError(AutotuneError):
     """A trial that cannot go on (a non-finite loss, say): ends that trial with this reason, not the search."""
+
+
+class StorageFull(AutotuneError):
+    """The run's storage filled up during the search: it stopped as Ctrl-C stops it, to be resumed once space is
+    freed. The message says what is full and how much the run holds."""
+
+    exit_code = 3

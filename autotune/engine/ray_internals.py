@@ -4,23 +4,49 @@ this file only. Each use says why no public API does.
 from __future__ import annotations
 
 import json
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow.fs
 import ray
+from ray.exceptions import RayActorError, RayTaskError
 from ray.experimental import internal_kv
+from ray.tune.callback import Callback
+from ray.tune.experiment import Trial
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
 from ray.tune.result import AUTO_RESULT_KEYS
-from tensorboardX import SummaryWriter
-from tensorboardX.proto.summary_pb2 import Summary
+
+
+def _import_tensorboardx_without_torch() -> None:
+    """Import tensorboardX without importing torch. tensorboardX's writer imports torch when it is installed (only
+    to accept its tensors where it takes numpy arrays), which adds about 470 MiB to the driver's memory; the driver
+    logs numbers only, and a recipe that uses torch imports it itself (in the driver too, then before this runs or
+    normally after it). While tensorboardX loads, `import torch` fails (a None in `sys.modules`: Python's way to
+    block an import)."""
+    if "torch" in sys.modules or "tensorboardX" in sys.modules:
+        return
+    sys.modules["torch"] = None  # type: ignore[assignment]
+    try:
+        import tensorboardX  # noqa: F401
+    finally:
+        del sys.modules["torch"]
+
+
+_import_tensorboardx_without_torch()
+from tensorboardX import SummaryWriter  # noqa: E402
+from tensorboardX.proto.summary_pb2 import Summary  # noqa: E402
 
 if TYPE_CHECKING:
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
-__all__ = ["RESULT_KEYS", "CsvLogger", "JsonLogger", "TensorBoardLogger", "asked_trial", "init_local", "kv_delete",
-           "kv_get", "kv_put", "mark_told", "saved_trials", "study_of", "told"]
+__all__ = ["RESULT_KEYS", "CsvLogger", "ForgetEndedTrials", "JsonLogger", "TensorBoardLogger", "asked_trial", "init_local", "kv_delete",
+           "kv_get", "kv_put", "lost_node", "lost_nodes_apart", "mark_told", "remove_partial_checkpoint", "saved_trials", "study_of", "told"]
 
 # The keys Ray adds to every result (training_iteration, time_total_s, ...). `ray.tune.result` is not documented, and
 # no public API lists them.
@@ -46,6 +72,75 @@ def saved_trials(fs: pyarrow.fs.FileSystem, path: str) -> list[dict[str, Any]]:
         return []
     with fs.open_input_stream(names[states[-1]]) as stream:
         return [json.loads(trial) for trial, _ in json.loads(stream.read()).get("trial_data", [])]
+
+
+def remove_partial_checkpoint() -> None:
+    """In a trial whose checkpoint failed to reach the storage: remove what was copied of it. Ray names the folder
+    it copies into only in the trial's private storage context (`ray.train._internal.session.get_storage`)."""
+    from ray.train._internal.session import get_storage
+
+    storage = get_storage()
+    try:
+        storage.storage_filesystem.delete_dir(storage.checkpoint_fs_path)
+    except OSError:  # nothing was copied
+        pass
+
+
+# A trial whose node died (a spot instance reclaimed, a raylet killed) ends in an actor error that Ray's
+# `Trial.handle_error` counts against FailureConfig.max_failures as it counts the trial's own exceptions, unless the
+# autoscaler drained the node as preempted. Tune calls no hook before that count, and no public API tells a lost node
+# from a trial's crash: the engine wraps `Trial.handle_error` to give the count back when the node the trial last
+# reported from is declared dead by the cluster (its GCS does so once the node misses its health checks: 16 s with
+# Ray's defaults; the driver waits for it, only on an actor error, never on a trial's own exception).
+_NODE_DEATH_WAIT_S = 30.0
+_NODE_ID = re.compile(r"[Nn]ode I[Dd]: ([0-9a-f]{16,})")
+_lost_node_listener: Callable[[Any, str], None] | None = None
+
+
+def lost_node(error: BaseException | None, node: str | None) -> str | None:
+    """The id of the node whose loss ended a trial with `error`: `node` (where the trial last reported from, else
+    the node the error names) when `error` is its actor dying or unreachable and the cluster declares that node
+    dead within _NODE_DEATH_WAIT_S; None for any other error (the trial's own exception, its actor's crash)."""
+    cause = error.as_instanceof_cause() if isinstance(error, RayTaskError) else error
+    if not isinstance(cause, RayActorError) or cause.actor_init_failed:
+        return None
+    named = _NODE_ID.search(str(cause))
+    node = node or (named.group(1) if named else None)
+    if node is None:
+        return None
+    deadline = time.monotonic() + _NODE_DEATH_WAIT_S
+    while True:
+        if not {n["NodeID"]: n["Alive"] for n in ray.nodes()}.get(node, False):
+            return node
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.2)
+
+
+@contextmanager
+def lost_nodes_apart(listener: Callable[[Any, str], None]) -> Iterator[None]:
+    """While the block runs, a trial that fails because its node was lost is not counted as a failure (Ray then
+    retries it from its last checkpoint, whatever max_failures is), and `listener(trial, node_id)` is told."""
+    global _lost_node_listener
+    if not getattr(Trial.handle_error, "_autotune", False):
+        ray_handle_error = Trial.handle_error
+
+        def handle_error(trial: Trial, exc: BaseException | None = None) -> None:
+            failures = trial.run_metadata.num_failures
+            ray_handle_error(trial, exc)
+            where = (trial.last_result or {}).get("node_id")
+            node = lost_node(exc, where) if _lost_node_listener is not None else None
+            if node is not None:
+                trial.run_metadata.num_failures = failures
+                _lost_node_listener(trial, node)
+
+        handle_error._autotune = True  # type: ignore[attr-defined]
+        Trial.handle_error = handle_error  # type: ignore[method-assign]
+    _lost_node_listener = listener
+    try:
+        yield
+    finally:
+        _lost_node_listener = None
 
 
 # OptunaSearch keeps privately the Optuna trial it asked for each Ray trial (`_ot_trials`), the Ray trials whose end
@@ -115,7 +210,17 @@ class _Writer(SummaryWriter):
 
     def close(self) -> None:
         self.flush()
+        writer = self.file_writer
         super().close()
+        if writer is not None:  # tensorboardX keeps every FileWriter until the process exits (an atexit hook each,
+            writer.event_writer = _ClosedEvents()  # never removed): let it keep a stub, not its closed thread and queue
+
+
+class _ClosedEvents:
+    """What a closed tensorboardX FileWriter holds in place of its event writer: its atexit hook calls `close`."""
+
+    def close(self) -> None:
+        pass
 
 
 class TensorBoardLogger(TBXLoggerCallback):
@@ -146,3 +251,23 @@ class JsonLogger(_LocalLogFirst, JsonLoggerCallback):
 
 class CsvLogger(_LocalLogFirst, CSVLoggerCallback):
     """Ray's progress.csv logger, keeping the driver's newer local file on a trial's restart."""
+
+
+class ForgetEndedTrials(Callback):
+    """Drops what Ray keeps in the driver of each ended trial but reads only while it runs: the last 5 and 10 values
+    of every number the trial reported (`run_metadata.metric_n_steps`, private: a deque per number and window, about
+    16 KiB a trial, which no public setting turns off). Their averages stay (`metric_analysis`, which
+    `get_best_result(scope="last-5-avg")` reads), as does everything the results, a resume and the export read.
+    An ended trial never reports again here: a resumed search leaves failed trials failed, and a trial run again
+    from scratch gets new metadata."""
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
+        forget_ended(trial)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
+        forget_ended(trial)
+
+
+def forget_ended(trial: Trial) -> None:
+    """Drop the windows of the last values of an ended trial's numbers (see `ForgetEndedTrials`)."""
+    trial.run_metadata.metric_n_steps = {}

@@ -38,6 +38,7 @@ class SearchResult:
     interrupted: bool = False
     run_uri: str | None = None
     tracked: list[str] = field(default_factory=list)  # where the trackers recorded the search, a line each
+    moved: list[dict[str, Any]] = field(default_factory=list)  # trials that lost their node (engine.lost_nodes)
 
     @property
     def num_errors(self) -> int:

@@ -1,6 +1,7 @@
 """What Ray's ResultGrid of a search holds, read for autotune: a row per trial, and the best checkpoint."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ from autotune.engine.checkpoints import finite, rank
 from autotune.engine.schedulers import max_epochs
 from autotune.space.types import Space
 
-__all__ = ["best_checkpoint", "trial_rows"]
+__all__ = ["best_checkpoint", "params_of", "trial_rows"]
 
 
 def trial_rows(grid: Any, space: Space) -> list[dict[str, Any]]:
@@ -17,7 +18,7 @@ def trial_rows(grid: Any, space: Space) -> list[dict[str, Any]]:
     epochs_max = max_epochs(space)
     rows = []
     for result in grid:
-        config = result.config or {}
+        config = params_of(result)
         metrics = result.metrics or {}
         history = result.metrics_dataframe
         row: dict[str, Any] = {
@@ -39,6 +40,19 @@ def trial_rows(grid: Any, space: Space) -> list[dict[str, Any]]:
         row["path"] = result.path
         rows.append(row)
     return rows
+
+
+def params_of(result: Any) -> dict[str, Any]:
+    """A trial's parameters: its config, else the params.json Ray wrote in its folder when it started (a trial that
+    failed before a search was killed, and is not rerun on resume, comes back with no config); {} if neither."""
+    if result.config:
+        return dict(result.config)
+    try:
+        with result.filesystem.open_input_stream(f"{result.path}/params.json") as stream:
+            saved = json.loads(stream.read())
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
 
 
 def best_checkpoint(grid: Any, space: Space) -> tuple[Any, Any, dict[str, Any]] | None:

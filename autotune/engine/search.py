@@ -19,8 +19,11 @@ from ray import tune
 
 from autotune.engine import track, warm_start
 from autotune.engine.checkpoints import BestSoFar, CheckpointPolicy
+from autotune.engine.full_disk import StopWhenFull, full_key, raise_if_full
+from autotune.engine.locks import LocalRay
+from autotune.engine.lost_nodes import moving_trials
 from autotune.engine.progress import Progress
-from autotune.engine.ray_internals import CsvLogger, JsonLogger, TensorBoardLogger, init_local
+from autotune.engine.ray_internals import CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger, init_local
 from autotune.engine.schedulers import make_scheduler, planned_epochs
 from autotune.engine.searcher import close_orphaned_trials, make_searcher, points_to_evaluate
 from autotune.engine.stoppers import EpochBudget, TargetStopper
@@ -40,6 +43,8 @@ from autotune.tracking import SearchStart, Tracking
 __all__ = ["RunOptions", "holds_search", "ray_running", "run_search", "shutdown"]
 
 log = logging.getLogger("autotune")
+
+_local_ray: LocalRay | None = None  # the registration of the local Ray this process started
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,10 @@ def run_search(
     history = warm_start.read_history(options.warm_start, space) if options.warm_start else None
     resume = prepare_run(space, where, resume=options.resume, restart=options.restart)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    _init_ray(options)
+    _init_ray(options, where.experiment)
     policy = CheckpointPolicy.of(space, where.experiment)
-    run = trainable(space, data, _resources(space, options), policy)
+    full = full_key(where.experiment)
+    run = trainable(space, data, _resources(space, options), policy, full)
     where.state.mkdir(parents=True, exist_ok=True)
     (where.state / "space.fingerprint").write_text(space.fingerprint() + "\n")
     known = warm_start.add_history(history, where.state / "study.db", space) if history else []
@@ -96,9 +102,11 @@ def run_search(
         tuner = tune.Tuner(run, tune_config=_tune_config(space, searcher, scheduler),
                            run_config=_run_config(space, options, where, policy, [s for s in (target, budget) if s]))
     try:
-        grid = tuner.fit()
+        with moving_trials(where.state):  # a trial whose node is lost is retried elsewhere, not counted as failed
+            grid = tuner.fit()
     finally:
         track.unregister(str(where.state))
+        raise_if_full(full, where.experiment, None if where.remote else where.experiment)  # Ray's own error too
     seconds = time.perf_counter() - start
     interrupted = _interrupted(space, where, grid, target, budget)
     if not interrupted:  # an interrupted run's RUNNING trials continue when it is resumed
@@ -132,7 +140,7 @@ def _run_config(space: Space, options: RunOptions, where: RunLocation, policy: C
         stop=tune.stopper.CombinedStopper(*stoppers) if len(stoppers) > 1 else next(iter(stoppers), None),
         callbacks=[Progress(metric, mode, space.search.trials, options.progress_seconds), BestSoFar(policy),
                    JsonLogger(), CsvLogger(), TensorBoardLogger(), track.TrackingCallback(str(where.state)),
-                   *stoppers],
+                   StopWhenFull(full_key(where.experiment)), *stoppers, ForgetEndedTrials()],
         verbose=2 if options.verbose > 1 else 1 if options.verbose else 0,
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=space.search.keep_checkpoints,
@@ -155,8 +163,11 @@ def _interrupted(space: Space, where: RunLocation, grid: Any, target: TargetStop
     return len(grid) < space.search.trials and not cut_short
 
 
-def _init_ray(options: RunOptions) -> None:
-    """Join the Ray cluster at `options.address`, or start a local Ray; nothing when this process runs one."""
+def _init_ray(options: RunOptions, run: str) -> None:
+    """Join the Ray cluster at `options.address`, or start a local Ray for the run `run`; nothing when this process
+    runs one. A local Ray is registered while it runs; when another autotune search runs one on this machine too,
+    a warning says that the two share the CPUs."""
+    global _local_ray
     if ray.is_initialized():
         return
     kwargs: dict[str, Any] = {
@@ -177,7 +188,21 @@ def _init_ray(options: RunOptions) -> None:
     kwargs["num_cpus"] = options.num_cpus or os.cpu_count() or 1
     if options.num_gpus is not None:
         kwargs["num_gpus"] = options.num_gpus
+    _local_ray = LocalRay(run, kwargs["num_cpus"])
+    if _local_ray.others:
+        _warn_shared_cpus(_local_ray.others, kwargs["num_cpus"])
     init_local(_temp_dir(), **kwargs)
+
+
+def _warn_shared_cpus(others: list[dict[str, Any]], num_cpus: int) -> None:
+    """Say that this search's local Ray and those of `others` (other autotune searches) share the machine's CPUs."""
+    claimed = num_cpus + sum(int(o.get("num_cpus", 0)) for o in others)
+    runs = ", ".join(f"{o.get('run', '?')} (pid {o.get('pid', '?')}, {o.get('num_cpus', '?')} CPUs)" for o in others)
+    log.warning(
+        "another autotune search runs its own Ray on this machine: %s. This search starts one too: the searches "
+        "share the %d cores (%d CPUs claimed in all), and their trials run slower. To split the cores, give each "
+        "search --num-cpus; to schedule both on one Ray, start it with `ray start --head` (docs/cluster.md) and "
+        "run each search with --address auto", runs, os.cpu_count() or 1, claimed)
 
 
 def _temp_dir() -> str:
@@ -225,8 +250,12 @@ def _resources(space: Space, options: RunOptions) -> dict[str, float]:
 def shutdown() -> None:
     """Stop the Ray this process started or joined, and remove the temp folder of a local one (Ray's own logs: a
     trial's error stays in its trial folder)."""
+    global _local_ray
     if ray.is_initialized():
         ray.shutdown()
+    if _local_ray is not None:
+        _local_ray.close()
+        _local_ray = None
     shutil.rmtree(_temp_dir(), ignore_errors=True)
 
 

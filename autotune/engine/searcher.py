@@ -41,7 +41,10 @@ class _Searcher(OptunaSearch):
         self._reported: dict[str, int] = {}  # trial id -> the last epoch told to Optuna as an intermediate value
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        super().on_trial_result(trial_id, result)
+        try:
+            super().on_trial_result(trial_id, result)
+        except optuna.exceptions.UpdateFinishedTrialError:  # its end was told before a stop Ray's state missed
+            return
         self._reported[trial_id] = int(result.get("training_iteration", 0))
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:

@@ -23,6 +23,12 @@ def _hint(error: str) -> str:
     return ""
 
 
+def _move(move: dict[str, Any]) -> str:
+    """One move in words: "node 3f2a1b4c lost after epoch 3, went on from its checkpoint of epoch 2"."""
+    start = f"its checkpoint of epoch {move['checkpoint_epoch']}" if move.get("checkpoint_epoch") else "its start"
+    return f"node {move['node_id'][:8]} lost after epoch {move['epoch']}, went on from {start}"
+
+
 def format_table(headers: list[str], rows: list[list[Any]]) -> str:
     """A plain, aligned text table."""
     cells = [[_cell(v) for v in row] for row in rows]
@@ -45,12 +51,15 @@ def format_summary(result: Any, top: int = 10) -> str:
         rows.append([row["trial_id"], *(row[m] for m in result.metric), row["epochs"], status,
                      *(row.get(p) for p in params)])
     out = [f"Search {result.name!r}: {len(trials)} trials in {result.seconds:.1f} s "
-           f"({int(trials['stopped_early'].sum()) if len(trials) else 0} stopped early, {result.num_errors} failed)",
-           "", format_table(headers, rows)]
+           f"({int(trials['stopped_early'].sum()) if len(trials) else 0} stopped early, {result.num_errors} failed"
+           f"{f', {len(result.moved)} moved' if result.moved else ''})", "", format_table(headers, rows)]
     failed = trials[trials["status"] == "ERROR"] if len(trials) else trials
     if len(failed):
         out += ["", "Failed trials:"] + [f"  {r['trial_id']}: {r['error']}{_hint(r['error'])}"
                                           for r in failed.to_dict("records")]
+    if result.moved:
+        out += ["", "Moved trials (their node was lost: each went on from its last checkpoint on another node, not "
+                "counted as a failure):"] + [f"  {m['trial_id']}: {_move(m)}" for m in result.moved]
     if result.pareto:
         out += ["", f"Pareto front ({', '.join(f'{m} {g}' for m, g in zip(result.metric, result.mode))}):",
                 format_table(["trial", *result.metric], [[r["trial_id"], *(r[m] for m in result.metric)]

@@ -1,7 +1,7 @@
 """What runs inside a Ray trial: the sampled configuration becomes the recipe's config, the recipe trains and
 reports, and the checkpoint policy (autotune.engine.checkpoints) says which of the checkpoints it offers are kept.
 
-    tune.Tuner(trainable(space, data, resources, policy), tune_config=tune.TuneConfig(
+    tune.Tuner(trainable(space, data, resources, policy, full_key(experiment)), tune_config=tune.TuneConfig(
         trial_dirname_creator=trial_dirname, ...))
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ import ray
 from ray import tune
 
 from autotune.engine.checkpoints import CheckpointPolicy, TrialCheckpoints
+from autotune.engine.full_disk import copying, is_full, wait_to_be_stopped
 from autotune.space.types import Space
 
 __all__ = ["trainable", "trial_dirname"]
@@ -26,9 +27,10 @@ def _set_threads(cpus: float) -> None:
         torch.set_num_threads(threads)
 
 
-def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: CheckpointPolicy) -> None:
+def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: CheckpointPolicy, full: str) -> None:
     """One Ray trial: the sampled labels become the recipe's config; the recipe trains and reports; the policy
-    says which of the checkpoints it offers are kept (autotune.engine.checkpoints)."""
+    says which of the checkpoints it offers are kept (autotune.engine.checkpoints). A checkpoint that finds the
+    disk full sets the key `full` and waits to be stopped (autotune.engine.full_disk)."""
     from autotune import recipes
 
     _set_threads(space.search.resources.cpu)
@@ -48,10 +50,16 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
         if not checkpoints.keep(metrics, offered=checkpoint is not None):
             tune.report(reported)
             return
-        with recipes.written(checkpoint) as directory:
-            kept = tune.Checkpoint.from_directory(directory)
-            kept.set_metadata(checkpoints.metadata())
-            tune.report(reported, checkpoint=kept)
+        try:
+            with recipes.written(checkpoint) as directory:
+                kept = tune.Checkpoint.from_directory(directory)
+                kept.set_metadata(checkpoints.metadata())
+                with copying():
+                    tune.report(reported, checkpoint=kept)
+        except OSError as err:  # the disk is full: the driver stops the search, to be resumed (full_disk)
+            if not is_full(err):
+                raise
+            wait_to_be_stopped(full, err)
 
     with previous.as_directory() if previous else nullcontext(None) as checkpoint:
         recipe.train(trial_config, report, data=data, checkpoint=checkpoint)
@@ -79,8 +87,9 @@ def _ship_user_code(space: Space) -> None:
             cloudpickle.register_pickle_by_value(module)
 
 
-def trainable(space: Space, data: Any, resources: dict[str, float], policy: CheckpointPolicy) -> Any:
+def trainable(space: Space, data: Any, resources: dict[str, float], policy: CheckpointPolicy, full: str) -> Any:
     """The search's trainable: `data` put in Ray's object store once for every trial, each trial given
-    `resources`."""
+    `resources`; `full`: the key a trial sets when the disk is full (`full_disk.full_key`)."""
     _ship_user_code(space)
-    return tune.with_resources(tune.with_parameters(_trial, space=space, data=data, policy=policy), resources)
+    return tune.with_resources(tune.with_parameters(_trial, space=space, data=data, policy=policy, full=full),
+                               resources)

@@ -6,12 +6,16 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import ray
 
 import autotune
+from autotune.engine.summary import format_summary
 from engine_helpers import TOY, history, start_ray
 
 SPACE = """
@@ -40,6 +44,54 @@ def two_node_cluster():
     yield cluster
     ray.shutdown()
     cluster.shutdown()
+
+
+def _kill_the_worker_once_both_nodes_train(cluster, reports: Path, killed: dict) -> None:
+    """Kill the worker node's raylet (SIGKILL) once two trials, one on each 1-CPU node, have reported 3 epochs."""
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        last: dict[int, int] = {}
+        for line in reports.read_text().splitlines() if reports.is_file() else []:
+            pid, epoch = map(int, line.split())
+            last[pid] = epoch
+        if sum(3 <= epoch < 6 for epoch in last.values()) >= 2:
+            (worker,) = cluster.worker_nodes
+            worker.kill_raylet()
+            killed["at"] = time.time()
+            return
+        time.sleep(0.05)
+
+
+def test_a_lost_node_moves_its_trial_which_goes_on_from_its_checkpoint(two_node_cluster, in_tmp):
+    # max_failures 0: a trial's own error would end it; a lost node is not the trial's error
+    text = SPACE.format(name="lost", toy=TOY, sleep=0.6, trials=4, resources="{cpu: 1}").replace(
+        "epochs: 2", f"epochs: 6, log_reports_in: '{in_tmp}'").replace(
+        "max_concurrent: 4", "max_concurrent: 2, max_failures: 0, checkpoint_every: 2")
+    killed: dict = {}
+    watcher = threading.Thread(target=_kill_the_worker_once_both_nodes_train,
+                               args=(two_node_cluster, in_tmp / "reports", killed), daemon=True)
+    watcher.start()
+    result = autotune.fit(text, progress_seconds=0)
+    watcher.join()
+
+    assert "at" in killed, "the worker node was never killed"
+    assert len(result.trials) == 4 and (result.trials["status"] == "TERMINATED").all(), result.trials
+    assert result.num_errors == 0
+    (move,) = result.moved  # the one trial that ran on the worker node
+    assert move["node_id"] in {n["NodeID"] for n in ray.nodes() if not n["Alive"]}
+    assert 3 <= move["epoch"] < 6 and move["checkpoint_epoch"] in (2, 4), move
+    reports = history(Path("runs/lost") / f"trial_{move['trial_id']}")
+    assert [r["epoch"] for r in reports][-1] == 6
+    before = [r["epoch"] for r in reports if r["node_id"] == move["node_id"]]
+    after = [r["epoch"] for r in reports if r["node_id"] == ray.get_runtime_context().get_node_id()]  # the head's
+    assert before[0] == 1 and after[0] == move["checkpoint_epoch"] + 1 and after[-1] == 6, reports  # not from 1
+    summary = json.loads(Path("runs/lost/summary.json").read_text())
+    assert summary["moved"] == result.moved
+    text = format_summary(result)
+    assert "(0 stopped early, 0 failed, 1 moved)" in text
+    assert (f"  {move['trial_id']}: node {move['node_id'][:8]} lost after epoch {move['epoch']}, went on from its "
+            f"checkpoint of epoch {move['checkpoint_epoch']}") in text
+    assert Path("models/lost/model.json").is_file()
 
 
 @pytest.fixture

@@ -117,7 +117,8 @@ def test_hyperband_stops_trials_at_several_rungs_of_a_50_epoch_recipe(in_tmp):
 
 def test_a_trial_the_study_already_holds_is_not_told_again(tmp_path):
     """A search killed after telling Optuna a trial's end, before Ray saved its own state, runs that trial again
-    when resumed: its second end is not told (Optuna refuses to tell a finished trial twice, which failed it)."""
+    when resumed: neither its reports nor its second end are told (Optuna refuses to update a finished trial, which
+    failed the search: a full disk's stop showed it)."""
     from autotune.engine.searcher import make_searcher
 
     space = autotune.load_space(toy_space("told", train="{epochs: 3}"))
@@ -126,6 +127,7 @@ def test_a_trial_the_study_already_holds_is_not_told_again(tmp_path):
     config = searcher.suggest("a")
     assert config is not None
     searcher._ot_study.tell(searcher._ot_trials["a"], 0.5)  # told before the kill
+    searcher.on_trial_result("a", {"val_accuracy": 0.6, "training_iteration": 2})  # its epochs after the resume
     searcher.on_trial_complete("a", {"val_accuracy": 0.7, "training_iteration": 3})
     [trial] = searcher._ot_study.trials
     assert trial.state == optuna.trial.TrialState.COMPLETE and trial.value == 0.5

@@ -54,6 +54,9 @@ def test_run_searches_with_early_stopping_in_its_own_budget_and_exports_nothing(
     assert set(result.trials["epochs"]) <= {2, 4, 8} and result.trials["epochs"].max() == 8
     summary = json.loads((result.run_dir / "summary.json").read_text())
     assert summary["best_trial_id"] == result.best_trial_id
+    assert autotune.cli.main(["report", str(result.run_dir), "--out", str(tmp_path / "report")]) == 0
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "val_mse" in page and "the run exported no model" in page  # its trials charted; no model, in one line
 
 
 def _model_of_minimal(tmp_path: Path) -> Path:

@@ -164,3 +164,43 @@ def test_only_gpu_memory_errors_get_the_gpu_memory_hint(error, hinted):
     from autotune.engine.summary import _hint
 
     assert (_hint(error) == f" ({OOM_HINT})") is hinted
+
+
+def test_a_trial_ray_returns_without_its_config_gets_the_params_it_started_with(tmp_path):
+    # a trial that failed before the search was killed is not rerun on resume, and Ray's ResultGrid gives it an
+    # empty config: its params come from the params.json Ray wrote in its folder when it started
+    from types import SimpleNamespace
+
+    import pyarrow.fs
+
+    from autotune.engine.result_grid import params_of
+
+    (tmp_path / "params.json").write_text('{"model.x": 0.75, "train.epochs": 2}')
+    local = pyarrow.fs.LocalFileSystem()
+    assert params_of(SimpleNamespace(config={}, path=str(tmp_path), filesystem=local)) == {"model.x": 0.75,
+                                                                                          "train.epochs": 2}
+    assert params_of(SimpleNamespace(config={"model.x": 0.1}, path=str(tmp_path), filesystem=local)) == {
+        "model.x": 0.1}
+    assert params_of(SimpleNamespace(config={}, path=str(tmp_path / "gone"), filesystem=local)) == {}
+
+
+def test_only_an_actor_error_on_a_node_the_cluster_declares_dead_is_a_lost_node(monkeypatch):
+    # the trial's own exception, or its actor's crash on a node that stays alive, is the trial's failure
+    import ray
+    from ray.exceptions import ActorDiedError, RayTaskError
+
+    from autotune.engine import ray_internals
+
+    monkeypatch.setattr(ray_internals, "_NODE_DEATH_WAIT_S", 0.5)
+    here = ray.get_runtime_context().get_node_id()
+    gone = "ab" * 28  # a node id the cluster does not list (a node removed from its table)
+    own = RayTaskError("train", "Traceback ...", ValueError("x is too large"))
+    assert ray_internals.lost_node(ValueError("x"), gone) is None
+    assert ray_internals.lost_node(own, gone) is None
+    assert ray_internals.lost_node(ActorDiedError(), here) is None  # waited, and the node stayed alive
+    assert ray_internals.lost_node(ActorDiedError(), gone) == gone
+    assert ray_internals.lost_node(RayTaskError("train", "...", ActorDiedError()), gone) == gone
+    named = ActorDiedError()
+    named.error_msg = f"The actor died because its node has died. Node Id: {gone}"
+    assert ray_internals.lost_node(named, None) == gone
+    assert ray_internals.lost_node(ActorDiedError(), None) is None  # no node known

@@ -5,11 +5,14 @@ The "model" is a point (x, y); its "accuracy" rises each epoch towards 1 - (x - 
 `save(directory)` function with `train.offer: save` (`train.count_saves_in` names a folder where each call of it
 appends a line to `saves`). `train.fail_if_x_above` raises inside the trial,
 `train.oom_if_x_above` raises CUDA's out-of-memory error, `train.nan_if_x_above` reports a non-finite loss.
+`train.log_reports_in` names a folder where each report appends `pid epoch` to `reports`.
+`train.checkpoint_kb` pads each checkpoint; while the path `train.full_if_exists` exists, `save` raises ENOSPC.
 Each report also carries the worker's `pid`, its `CUDA_VISIBLE_DEVICES` and whether the trial was handed its
 data (`data_given`); `data.count_loads_in` names a folder where each `load_data` call appends its process id.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -37,6 +40,9 @@ SCHEMA = Schema(
         fail_at=Field(int, default=2, low=1),
         offer=Field(str, default="folder", choices=("folder", "save")),
         count_saves_in=Field(str, default=""),
+        log_reports_in=Field(str, default="", help="a folder: each report appends `pid epoch` to its `reports`"),
+        checkpoint_kb=Field(int, default=0, low=0, help="padding written into each checkpoint"),
+        full_if_exists=Field(str, default="", help="a path: while it exists, save() raises ENOSPC"),
     ),
     budget="train.epochs",  # early stopping counts the epochs a trial reports
 )
@@ -96,16 +102,24 @@ def train(config: dict, report, *, data=None, checkpoint: str | None = None) -> 
                    "pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
                    "data_given": float(given), "data_size": data.size}
         state = {"epoch": epoch, "config": config, "acc": acc}
+        if cfg["log_reports_in"]:  # what a test watching the search can read at once (the run folder is synced late)
+            with open(Path(cfg["log_reports_in"], "reports"), "a") as reports:
+                reports.write(f"{os.getpid()} {epoch}\n")
+        save = partial(_save, state, cfg["count_saves_in"], cfg["checkpoint_kb"], cfg["full_if_exists"])
         if cfg["offer"] == "save":
-            report(metrics, partial(_save, state, cfg["count_saves_in"]))
+            report(metrics, save)
         else:
             with tempfile.TemporaryDirectory() as tmp:
-                _save(state, "", tmp)
+                save(tmp)
                 report(metrics, tmp)
 
 
-def _save(state: dict, count_in: str, directory: str) -> None:
+def _save(state: dict, count_in: str, padding_kb: int, full_if: str, directory: str) -> None:
+    if full_if and os.path.exists(full_if):  # a stand-in for a full disk
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), directory)
     (Path(directory) / "state.json").write_text(json.dumps(state))
+    if padding_kb:
+        (Path(directory) / "padding.bin").write_bytes(os.urandom(padding_kb * 1024))
     if count_in:
         with open(Path(count_in, "saves"), "a") as saves:
             saves.write(f"{state['epoch']}\n")

@@ -1,0 +1,108 @@
+"""Who runs what on this machine, kept with OS file locks (`fcntl.flock`: released when the process ends, a kill
+included, so a dead holder never blocks).
+
+- A run is held by one process for its whole search: `.<name>.lock` beside the run's folder (for a URI storage,
+  beside its local state mirror). A second process starting the same run is refused at once, naming the holder.
+- Each local Ray a search starts is registered in autotune's cache folder (`local-ray/<pid>.json`) while it runs,
+  so that a second search on the machine can say that the two share its CPUs.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from autotune.cache import cache_dir
+from autotune.engine.storage import RunLocation
+from autotune.errors import UserError
+
+__all__ = ["hold_run", "LocalRay"]
+
+
+def _lock(path: Path) -> int | None:
+    """An open descriptor of `path` (created if missing) holding its exclusive lock; None when another process
+    holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes (PEP 446)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _write(fd: int, record: dict[str, Any]) -> None:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(record).encode(), 0)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):  # gone, or its holder has not written it yet
+        return {}
+
+
+@contextmanager
+def hold_run(where: RunLocation) -> Iterator[None]:
+    """Hold the run `where` while the block runs; a UserError at once when another process holds it."""
+    path = where.state.parent / f".{where.name}.lock"
+    try:
+        fd = _lock(path)
+    except OSError as err:
+        raise UserError(f"cannot write the run's lock file {path} ({err.strerror or err}); give a --storage "
+                        "folder you can write") from None
+    if fd is None:
+        holder = _read(path)
+        who = f"process {holder['pid']} on {holder['host']}" if "pid" in holder else "another process"
+        raise UserError(
+            f"the run at {where.experiment} is already running ({who}); wait for it to end, or run this search "
+            f"under another name (--set name=...)"
+        )
+    try:
+        _write(fd, {"pid": os.getpid(), "host": socket.gethostname()})
+        yield
+    finally:
+        os.close(fd)  # releases the lock; the file stays (deleting it would let two processes lock two files)
+
+
+class LocalRay:
+    """The registration of the local Ray this process runs, for the run `run`, with `num_cpus` CPUs."""
+
+    def __init__(self, run: str, num_cpus: int) -> None:
+        self.folder = cache_dir() / "local-ray"
+        try:
+            self.others = self._live()
+            self._fd = _lock(self.folder / f"{os.getpid()}.json")
+        except OSError:  # a cache folder this process cannot write: the search runs, unregistered
+            self.others, self._fd = [], None
+        if self._fd is not None:
+            _write(self._fd, {"pid": os.getpid(), "run": run, "num_cpus": num_cpus})
+
+    def _live(self) -> list[dict[str, Any]]:
+        """The other local Rays registered on this machine whose process still runs; the files of dead ones are
+        removed."""
+        found = []
+        for path in sorted(self.folder.glob("*.json")):
+            if path.stem == str(os.getpid()):
+                continue
+            fd = _lock(path)
+            if fd is None:
+                found.append(_read(path))
+            else:
+                path.unlink(missing_ok=True)
+                os.close(fd)
+        return found
+
+    def close(self) -> None:
+        """Remove the registration (the Ray has stopped)."""
+        if self._fd is not None:
+            (self.folder / f"{os.getpid()}.json").unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None

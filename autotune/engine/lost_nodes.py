@@ -1,0 +1,72 @@
+"""Trials whose node is lost (a spot instance reclaimed, a machine gone) move to another node.
+
+Ray retries such a trial from its last checkpoint on a node that is still there; autotune counts a lost node apart
+from the trial's own errors, so the trial is retried even with `search.max_failures: 0`, and `max_failures` is left
+for the trial's own errors. Each move is logged as it happens, appended to the run's `moves.jsonl` (a resumed
+search keeps the earlier ones) and listed in the end-of-search summary.
+
+    with moving_trials(where.state):
+        grid = tuner.fit()
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from autotune.engine.ray_internals import lost_nodes_apart
+
+__all__ = ["MOVES_FILE", "moving_trials", "read_moves"]
+
+MOVES_FILE = "moves.jsonl"
+
+log = logging.getLogger("autotune")
+
+
+def _checkpoint_epoch(trial: Any) -> int | None:
+    """The epoch of the checkpoint `trial` continues from (the engine records it in each kept checkpoint)."""
+    checkpoint = trial.checkpoint
+    if checkpoint is None:
+        return None
+    try:
+        return int(checkpoint.get_metadata().get("iteration"))
+    except (OSError, TypeError, ValueError):  # no metadata: an older checkpoint, or the storage unreadable
+        return None
+
+
+class _Moves:
+    """Records each trial that lost its node, in `state`/moves.jsonl."""
+
+    def __init__(self, state: Path) -> None:
+        self.path = state / MOVES_FILE
+
+    def __call__(self, trial: Any, node: str) -> None:
+        epoch = int((trial.last_result or {}).get("training_iteration", 0))
+        resumed = _checkpoint_epoch(trial)
+        move = {"trial_id": trial.trial_id, "node_id": node, "epoch": epoch, "checkpoint_epoch": resumed,
+                "time": time.time()}
+        log.warning("trial %s lost its node %s after epoch %d: it continues on another node from %s", trial.trial_id,
+                    node[:8], epoch, f"its checkpoint of epoch {resumed}" if resumed else "its start (no checkpoint)")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as moves:
+            moves.write(json.dumps(move) + "\n")
+
+
+@contextmanager
+def moving_trials(state: Path) -> Iterator[None]:
+    """While the block runs, a trial whose node is lost is retried elsewhere, not counted as failed, and recorded
+    in `state`."""
+    with lost_nodes_apart(_Moves(state)):
+        yield
+
+
+def read_moves(state: Path) -> list[dict[str, Any]]:
+    """The moves recorded in the run's state folder `state`, oldest first."""
+    path = state / MOVES_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -1,0 +1,50 @@
+"""What the driver keeps per trial, bounded: a search of 10,000 trials must fit in its memory (docs/benchmarks.md,
+measure 4b). These run without Ray."""
+from __future__ import annotations
+
+import gc
+import json
+import subprocess
+import sys
+import weakref
+
+import pytest
+from ray.tune.experiment import Trial
+
+from autotune.engine.ray_internals import ForgetEndedTrials, TensorBoardLogger
+
+
+@pytest.mark.parametrize("end", ["on_trial_complete", "on_trial_error"])
+def test_an_ended_trial_keeps_its_averages_not_its_windows_of_last_values(end):
+    trial = Trial("trivial", stub=True)
+    for step, value in enumerate([0.5, 0.7, 0.6], start=1):
+        trial.run_metadata.update_metric("acc", value, step=step)
+    averages = json.loads(json.dumps(trial.run_metadata.metric_analysis))
+    assert trial.run_metadata.metric_n_steps  # a window of the last 5 and of the last 10 values while it runs
+
+    getattr(ForgetEndedTrials(), end)(0, [trial], trial)
+
+    assert trial.run_metadata.metric_n_steps == {}
+    assert trial.run_metadata.metric_analysis == averages  # what get_best_result(scope=...) reads stays
+    saved = json.loads(trial.run_metadata.get_json_state())  # the experiment state Ray saves
+    assert saved["metric_n_steps"] == {} and saved["metric_analysis"] == averages
+
+
+def test_a_closed_tensorboard_writer_is_released(tmp_path):
+    writer = TensorBoardLogger()._summary_writer_cls(str(tmp_path))
+    writer.add_scalar("ray/tune/acc", 0.5, global_step=1)
+    writer.flush()
+    events = weakref.ref(writer.file_writer.event_writer)  # its thread, queue and file
+    writer.close()
+    del writer
+    gc.collect()
+    assert events() is None  # tensorboardX's atexit hook would keep it until the process exits
+    assert sum(f.stat().st_size for f in tmp_path.glob("events.out.tfevents.*")) > 0
+
+
+def test_the_engine_does_not_import_torch():
+    """tensorboardX imports torch when it can (about 470 MiB of a driver's memory); the driver of a recipe that
+    does not use torch never needs it."""
+    code = "import sys, autotune.engine.search; print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

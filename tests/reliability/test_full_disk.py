@@ -1,0 +1,108 @@
+"""A storage that fills up during a search stops it cleanly, with one line; `--resume` finishes it once space is
+freed (docs/reliability.md). The disk is a real 4 MB tmpfs where this machine lets the test mount one, else a
+stand-in: the toy recipe's checkpoint write raises ENOSPC (a warning says so)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from reliability_helpers import TOY
+
+LINE = re.compile(r"^autotune run: error: storage full: (\S+) \((.+) free\); the run holds (.+) \((\d+) checkpoints\); "
+                  r"free space and run again with --resume$", re.M)
+TRIALS, EPOCHS, PADDING_KB = 10, 4, 640
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[tuple[Path, Path | None, Callable[[], None]]]:
+    """(the storage folder, the stand-in's marker or None, what frees space): a 4 MB tmpfs, freed by remounting it
+    at 64 MB; where no tmpfs can be mounted, a plain folder and the marker that makes the toy's save raise ENOSPC
+    (the test creates it during the search), freed by deleting the marker."""
+    store = tmp_path / "store"
+    store.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(store)], capture_output=True,
+                           text=True)
+    if mount.returncode == 0:
+        yield store, None, lambda: subprocess.run(["mount", "-o", "remount,size=64m", str(store)], check=True)
+        subprocess.run(["umount", "-l", str(store)], check=True)  # lazy: lingering Ray processes may hold a file
+        return
+    warnings.warn(f"no tmpfs can be mounted here ({mount.stderr.strip()}): the full disk is the stand-in, the "
+                  "toy's checkpoint write raising ENOSPC")
+    marker = tmp_path / "disk-full"
+    yield store, marker, marker.unlink
+
+
+def _space(marker: Path | None) -> str:
+    train = (f"{{epochs: {EPOCHS}, sleep: 0.3, offer: save, checkpoint_kb: {PADDING_KB}, "
+             f"full_if_exists: '{marker or ''}'}}")
+    return (f"name: full\nrecipe: {TOY}\nmodel: {{x: {{uniform: [0.0, 1.0]}}, y: {{uniform: [0.0, 1.0]}}}}\n"
+            f"train: {train}\n"
+            f"search: {{trials: {TRIALS}, max_concurrent: 2, scheduler: fifo, seed: 0, resources: {{cpu: 1}}, "
+            f"keep_checkpoints: 1, checkpoint_every: 1}}\nexport: {{dir: models/full}}\n")
+
+
+def _run(cwd: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "autotune", "run", "space.yaml", "--storage", "store",
+                             "--num-cpus", "2", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _finished(run_dir: Path) -> dict[str, list[str]]:
+    """trial folder -> its result lines, for the trials that ran all their epochs."""
+    done = {}
+    for result in run_dir.glob("trial_*/result.json"):
+        lines = [line for line in result.read_text().splitlines() if line.strip()]
+        if lines and json.loads(lines[-1]).get("epoch") == EPOCHS:
+            done[result.parent.name] = lines
+    return done
+
+
+def _intact(checkpoint: Path) -> bool:
+    state = json.loads((checkpoint / "state.json").read_text())
+    return state["epoch"] >= 1 and (checkpoint / "padding.bin").stat().st_size == PADDING_KB * 1024
+
+
+def test_a_full_disk_stops_the_search_and_resume_finishes_it(tmp_path, small_disk):
+    store, marker, free_space = small_disk
+    (tmp_path / "space.yaml").write_text(_space(marker))
+    run_dir = store / "full"
+    first = _run(tmp_path)
+    if marker:  # the stand-in: the disk "fills" once two trials have finished
+        deadline = time.time() + 120
+        while len(_finished(run_dir)) < 2 and first.poll() is None and time.time() < deadline:
+            time.sleep(0.1)
+        marker.touch()
+    out, _ = first.communicate(timeout=300)
+
+    assert first.returncode == 3, out
+    assert "Traceback" not in out, out
+    (line,) = LINE.findall(out)
+    assert line[0] == str(run_dir) and int(line[3]) >= 1, line
+    before = _finished(run_dir)
+    assert 1 <= len(before) < TRIALS, out
+    checkpoints = list(run_dir.glob("trial_*/checkpoint_*"))
+    assert checkpoints and all(_intact(c) for c in checkpoints), "a partly written checkpoint was left"
+    best = max(before, key=lambda t: json.loads(before[t][-1])["val_accuracy"])
+    assert list((run_dir / best).glob("checkpoint_*")), "the best finished trial kept no checkpoint"
+
+    free_space()
+    resumed = _run(tmp_path, "--resume")
+    out, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, out
+    after = _finished(run_dir)
+    assert len(after) == TRIALS, out
+    for trial, lines in before.items():  # the finished trials were not run again
+        assert after[trial] == lines
+    assert len((run_dir / "trials.csv").read_text().strip().splitlines()) == 1 + TRIALS
+    kept = [len(list(trial.glob("checkpoint_*"))) for trial in run_dir.glob("trial_*")]
+    assert max(kept) <= 1 + 1, kept  # keep_checkpoints (1) best ones and the latest
+    assert json.loads((tmp_path / "models" / "full" / "model.json").read_text())["trial_id"]

@@ -1,0 +1,116 @@
+"""Two searches at once on one machine, in real `autotune run` processes: the same run is refused to the second
+(and the first finishes untouched); two different runs both finish, each on its own local Ray, the second saying
+that they share the CPUs."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autotune.engine.locks import hold_run
+from autotune.engine.storage import run_location
+from autotune.errors import UserError
+from reliability_helpers import TOY
+
+
+def _space(name: str) -> str:
+    """4 trials of 3 epochs, 1 s each, 2 at a time: about 6 s of trials, long enough for a second search to
+    start while they run."""
+    return (f"name: {name}\nrecipe: {TOY}\nmodel: {{x: {{uniform: [0.0, 1.0]}}, y: {{uniform: [0.0, 1.0]}}}}\n"
+            f"train: {{epochs: 3, sleep: 1.0}}\n"
+            f"search: {{trials: 4, max_concurrent: 2, scheduler: fifo, seed: 0, resources: {{cpu: 1}}}}\n"
+            f"export: {{dir: models/{name}}}\n")
+
+
+def _start(cwd: Path, space: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "XDG_CACHE_HOME": str(cwd / "cache")}
+    return subprocess.Popen([sys.executable, "-m", "autotune", "run", space, "--num-cpus", "2"], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(condition, process: subprocess.Popen, what: str, timeout: float = 45) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
+def _finished(run_dir: Path) -> int:
+    """How many trials of the run reported their third (last) epoch."""
+    lines = [line for f in run_dir.glob("trial_*/result.json") for line in f.read_text().splitlines() if line]
+    return sum(json.loads(line).get("epoch") == 3 for line in lines)
+
+
+def _assert_complete(process: subprocess.Popen, run_dir: Path) -> str:
+    out, err = process.communicate(timeout=90)
+    assert process.returncode == 0, out + err
+    assert _finished(run_dir) == 4
+    assert len((run_dir / "trials.csv").read_text().strip().splitlines()) == 1 + 4
+    assert (run_dir.parents[1] / "models" / run_dir.name / "model.json").is_file()
+    return out
+
+
+def test_the_same_run_started_twice_is_refused_and_the_first_is_untouched(tmp_path):
+    (tmp_path / "twice.yaml").write_text(_space("twice"))
+    run_dir = tmp_path / "runs" / "twice"
+    first = _start(tmp_path, "twice.yaml")
+    _wait_for(lambda: any(run_dir.glob("trial_*")), first, "the first search's trials")
+
+    second = _start(tmp_path, "twice.yaml")
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 2, out + err
+    assert err.splitlines() == [
+        f"autotune run: error: the run at {run_dir} is already running (process {first.pid} on "
+        f"{socket.gethostname()}); wait for it to end, or run this search under another name (--set name=...)"
+    ]
+    assert "another autotune search" not in out  # refused before its Ray (which would say so) started
+    assert first.poll() is None  # refused while the first ran
+
+    _assert_complete(first, run_dir)
+
+
+def test_two_different_searches_at_once_both_finish_sharing_the_cpus(tmp_path):
+    for name in ("one", "two"):
+        (tmp_path / f"{name}.yaml").write_text(_space(name))
+    registry = tmp_path / "cache" / "autotune" / "local-ray"
+    first = _start(tmp_path, "one.yaml")
+    _wait_for(lambda: (registry / f"{first.pid}.json").is_file(), first, "the first search's local Ray")
+    second = _start(tmp_path, "two.yaml")
+
+    out = _assert_complete(second, tmp_path / "runs" / "two")
+    _assert_complete(first, tmp_path / "runs" / "one")
+    assert (f"another autotune search runs its own Ray on this machine: {tmp_path / 'runs' / 'one'} "
+            f"(pid {first.pid}, 2 CPUs). This search starts one too: the searches share the {os.cpu_count()} cores "
+            f"(4 CPUs claimed in all)") in out, out
+    assert list(registry.iterdir()) == []  # each search removed its registration at its end
+
+
+def test_a_run_held_by_a_killed_process_is_free_at_once(tmp_path):
+    """The lock is the OS's: a SIGKILL releases it (a `--resume` after a kill: test_resume.py)."""
+    where = run_location(str(tmp_path / "runs"), "held")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom autotune.engine.locks import hold_run\n"
+         "from autotune.engine.storage import run_location\n"
+         f"with hold_run(run_location({str(tmp_path / 'runs')!r}, 'held')):\n"
+         "    print('held', flush=True)\n    time.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(UserError, match=f"already running \\(process {holder.pid} on "):
+            with hold_run(where):
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with hold_run(where):
+        pass
