@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from autotune.errors import UnknownNameError, UserError
-from autotune.registry import names
+from autotune.registry import get, names
 from autotune.vision.data import Data, FileSplit, TensorSplit, load, prepare
 from autotune.vision.datasets import _download, read_idx
 
@@ -25,7 +25,8 @@ def _load(name: str, root, **kwargs) -> Data:
 
 
 def test_every_registered_dataset_is_tested():
-    assert set(names("dataset")) == {*CASES, "idx", "image_folder"}
+    shipped = {n for n in names("dataset") if get("dataset", n).__module__.startswith("autotune.")}  # not a test's
+    assert shipped == {*CASES, "idx", "image_folder"}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
