@@ -7,6 +7,7 @@ import shlex
 import sys
 
 from autotune.cli.common import add_space_arguments, non_negative_float, positive_int
+from autotune.errors import StorageFull
 
 EPILOG = """\
 examples:
@@ -103,6 +104,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.if_data_changed or holds_search(args.storage, space.name):
             print(f"Resume with: {_resume_command(args)}")
         return 130
+    except StorageFull as err:  # the command that resumes it, as after a Ctrl-C
+        raise StorageFull(f"{str(err).removesuffix(' (--resume)')}: {_resume_command(args)}") from None
     if result is None:  # --if-data-changed and the data is the current model's (or was tried already)
         return 0
     print()

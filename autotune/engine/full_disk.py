@@ -97,7 +97,7 @@ def raise_if_full(key: str, experiment: str, local: str | None) -> None:
                       and f.base_name.startswith("checkpoint_"))
     free = _size(shutil.disk_usage(local).free) if local else "unknown"
     raise StorageFull(f"storage full: {experiment} ({free} free); the run holds {_size(size)} ({checkpoints} "
-                      "checkpoints); free space and run again with --resume")
+                      "checkpoints); free space, then resume it (--resume)")
 
 
 def _size(count: float) -> str:

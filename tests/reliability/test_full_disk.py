@@ -18,7 +18,7 @@ import pytest
 from reliability_helpers import TOY
 
 LINE = re.compile(r"^autotune run: error: storage full: (\S+) \((.+) free\); the run holds (.+) \((\d+) checkpoints\); "
-                  r"free space and run again with --resume$", re.M)
+                  r"free space, then resume it: autotune run space.yaml --storage store --num-cpus 2 --resume$", re.M)
 TRIALS, EPOCHS, PADDING_KB = 10, 4, 640
 
 
