@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from autotune.space.types import SearchSettings
-from common import BENCH, MNIST_DATA, TreeSampler, median, memory_mib, ratio
+from common import BENCH, MNIST_DATA, TreeSampler, fmt, median, memory_mib, ratio
 
 CPUS = 2  # Ray's num_cpus in every search here, whatever the machine has: the figures compare 2-core setups
 TIMED = str(BENCH / "timed_recipe.py")
@@ -31,6 +31,7 @@ GAP_POINTS, EPOCHS_GOAL, WALL_GOAL = 0.3, 0.35, 0.4  # measure 1's goal: within 
 OVERHEAD_GOAL = 1.10  # measure 2's goal: search wall <= 1.10 x standalone sum / concurrency
 CHECKPOINT_EVERY = SearchSettings.checkpoint_every  # the engine's default; the scale goal is measured with it
 SCALE_GOAL_S = 120.0  # measure 4's goal: 1,000 trivial trials x 10 epochs (10,000 reports) in about 2 minutes
+TEN_K_RSS_MIB, TEN_K_SLOWDOWN = 600.0, 1.5  # 4b's goal: 10,000 trials, driver RSS < 600 MiB, last tenth <= 1.5x first
 
 
 # ----------------------------------------------------------------------------------------------- spaces
@@ -512,7 +513,8 @@ def _scale_child(args: dict[str, Any]) -> dict[str, Any]:
             "checkpoints": checkpoints,
             "first_tenth_s_per_trial": sum(gaps[:tenth]) / tenth, "last_tenth_s_per_trial": sum(gaps[-tenth:]) / tenth,
             "rss_kib_per_trial": _slope([(n, rss) for n, rss in samples if n >= tenth]) * 1024,
-            "rss_start_mib": samples[0][1] if samples else None, "rss_end_mib": samples[-1][1] if samples else None}
+            "rss_start_mib": samples[0][1] if samples else None, "rss_end_mib": samples[-1][1] if samples else None,
+            "rss_at_mib": {str(m): next((rss for n, rss in samples if n >= m), None) for m in args.get("rss_at", [])}}
 
 
 def _slope(points: list[tuple[float, float]]) -> float:
@@ -541,6 +543,22 @@ def driver_scale(*, runs: list[dict[str, Any]], inline: bool = False) -> dict[st
              f"{r['rss_kib_per_trial']:.0f} KiB driver RSS per trial")
     goal = max((r for r in out if r["checkpoint_every"] == CHECKPOINT_EVERY), key=lambda r: r["reports"])
     return {"runs": out, "goal_run": out.index(goal), "met": goal["wall_s"] <= SCALE_GOAL_S}
+
+
+def ten_thousand(*, trials: int, rss_at: list[int], inline: bool = False) -> dict[str, Any]:
+    """One search of `trials` trivial trials of one epoch (random sampler, FIFO, 2 at a time) in a fresh process:
+    seconds per trial in the first and the last tenth, and the driver's RSS when `rss_at` trials had started.
+    The goal: RSS under TEN_K_RSS_MIB at the end, and the last tenth at most TEN_K_SLOWDOWN x the first."""
+    r = child("scale", {"sampler": "random", "trials": trials, "epochs": 1, "rss_at": rss_at}, inline=inline)
+    r.update(sampler="random", reports=r["trials"], s_per_trial=r["search_s"] / r["trials"],
+             ms_per_report=1000 * r["search_s"] / r["trials"],
+             slowdown=ratio(r["last_tenth_s_per_trial"], r["first_tenth_s_per_trial"]))
+    peak = max((v for v in r["rss_at_mib"].values() if v is not None), default=r["rss_end_mib"])
+    _log(f"ten thousand: {r['trials']} trials, fit {r['wall_s']:.1f} s, s/trial first tenth "
+         f"{r['first_tenth_s_per_trial']:.3f}, last tenth {r['last_tenth_s_per_trial']:.3f}, driver RSS "
+         + ", ".join(f"{fmt(v, '.0f')} MiB at {int(k):,}" for k, v in r["rss_at_mib"].items()))
+    return {"run": r, "met": bool(peak is not None and peak < TEN_K_RSS_MIB and r["slowdown"] is not None
+                                 and r["slowdown"] <= TEN_K_SLOWDOWN)}
 
 
 # --------------------------------------------------------------------------------- 5. concurrency choice

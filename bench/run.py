@@ -1,7 +1,7 @@
 """The CPU benchmark suite: the engine against its baselines, side by side, in one invocation.
 
-    python bench/run.py                 # every measure (the suite about 30 minutes on 2 cores, 17 of them the
-                                        # scale measure; quality about an hour, warm_start 15 minutes);
+    python bench/run.py                 # every measure (the suite about 40 minutes on 2 cores, 17 of them the
+                                        # scale measure, 10 scale_10k; quality about an hour, warm_start 15 minutes);
                                         # rewrites their sections of docs/benchmarks.md
     python bench/run.py --quick         # a smoke run of every measure (under a minute); prints, writes no doc
     python bench/run.py --only search,overhead --no-write --json out.json
@@ -13,6 +13,7 @@ Measures (each a ratio of two things run in this invocation, the median of repea
   overhead     the same configurations through autotune.fit vs the recipe's train() standalone, with a breakdown
   memory       peak memory of driver + Ray + workers with 1 vs 2 concurrent trials on the same data
   scale        hundreds of trivial trials (1 and 10 epochs): seconds per trial, ms per report, driver memory
+  scale_10k    10,000 trivial trials (about 10 minutes): seconds per trial at the start and the end, driver RSS
   concurrency  1 training x 2 threads vs 2 trainings x 1 thread: aggregate samples/s
   quality      regret against epochs spent of each search method (and a plain Optuna script) on replayed
                learning curves (bench/quality.py), equal epoch budgets, 10 seeds
@@ -38,10 +39,10 @@ from typing import Any
 
 import quality
 from common import MNIST, fmt, machine, shared_ray, verdict, write_section
-from measures import CHECKPOINT_EVERY, SCALE_GOAL_S
+from measures import CHECKPOINT_EVERY, SCALE_GOAL_S, TEN_K_RSS_MIB, TEN_K_SLOWDOWN
 
-MEASURES = ("search", "overhead", "memory", "scale", "concurrency", "quality", "warm_start")
-SUITE = MEASURES[:5]  # the measures of the suite section; quality and warm_start write sections of their own
+MEASURES = ("search", "overhead", "memory", "scale", "scale_10k", "concurrency", "quality", "warm_start")
+SUITE = MEASURES[:6]  # the measures of the suite section; quality and warm_start write sections of their own
 QUIET_LOAD = 0.7  # a 1-minute load average under this counts as a quiet machine
 BIG_FAKE = {"dataset": "fake", "samples": 24000, "image_size": 48, "channels": 3, "val_fraction": 0.1,
             "test_fraction": 0.1}  # 166 MB of uint8 pixels: a copy per trial shows
@@ -57,6 +58,7 @@ FULL: dict[str, dict[str, Any]] = {
     "scale": {"runs": [{"sampler": "random", "trials": 500, "epochs": 1}, {"sampler": "tpe", "trials": 500, "epochs": 1},
                        {"sampler": "random", "trials": 1000, "epochs": 10},
                        {"sampler": "random", "trials": 1000, "epochs": 10, "checkpoint_every": 1}]},
+    "scale_10k": {"trials": 10000, "rss_at": [1000, 5000, 10000]},
     "concurrency": {"repeats": 3, "epochs": 3, "model": {"arch": "simple_cnn", "width": 16, "depth": 3}},
     "quality": {"benchmarks": quality.available(), "seeds": list(range(10)),
                 "methods": ["default", "tpe+asha", "random+asha", "random+fifo", "optuna_script"]},
@@ -68,6 +70,7 @@ QUICK: dict[str, dict[str, Any]] = {
                  "lrs": [0.05, 0.1], "inline": True},
     "memory": {"trials": 2, "epochs": 1, "model": SMALL_MLP, "repeats": 1, "variants": ["mnist"], "inline": True},
     "scale": {"runs": [{"sampler": "random", "trials": 10, "epochs": 2}], "inline": True},
+    "scale_10k": {"trials": 20, "rss_at": [10, 20], "inline": True},
     "concurrency": {"repeats": 1, "epochs": 1, "model": {"arch": "mlp", "width": 64, "depth": 1}},
     "quality": {"benchmarks": ["synthetic"], "methods": ["default", "random+fifo", "optuna_script"], "seeds": [0],
                 "full_trainings": 2},
@@ -98,6 +101,8 @@ def run(only: list[str], settings: dict[str, dict[str, Any]], work: Path) -> dic
             results[name] = measures.data_sharing(**args)
         elif name == "scale":
             results[name] = measures.driver_scale(**args)
+        elif name == "scale_10k":
+            results[name] = measures.ten_thousand(**args)
         elif name == "quality":
             results[name] = quality.quality(**args)
         elif name == "warm_start":
@@ -163,6 +168,12 @@ def _goal_row(name: str, r: dict[str, Any]) -> str:
                          f"{v['ms_per_report']:.1f} ms/report" for v in r["runs"])
         return (f"| 4 | driver scale (trivial trials) | {text} | {goal['trials']:,} trials x {goal['epochs']} epochs "
                 f"in <= {SCALE_GOAL_S:.0f} s | {verdict(r['met'])} |")
+    if name == "scale_10k":
+        v = r["run"]
+        at = ", ".join(f"{fmt(mib, '.0f')} MiB at {int(n):,}" for n, mib in v["rss_at_mib"].items())
+        return (f"| 4b | ten thousand trivial trials | s/trial {v['first_tenth_s_per_trial']:.3f} in the first tenth, "
+                f"{v['last_tenth_s_per_trial']:.3f} in the last ({fmt(v['slowdown'])}x); driver RSS {at} | driver RSS "
+                f"< {TEN_K_RSS_MIB:.0f} MiB, last tenth <= {TEN_K_SLOWDOWN}x the first | {verdict(r['met'])} |")
     return (f"| 5 | concurrency choice | 2 trials x 1 thread = {r['ratio']:.2f}x the samples/s of 1 trial x 2 "
             f"threads | the better one is the default | {r['better']} is better |")
 
@@ -326,6 +337,25 @@ def _scale_section(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _ten_thousand_section(r: dict[str, Any]) -> list[str]:
+    v = r["run"]
+    marks = list(v["rss_at_mib"])
+    return [
+        "#### 4b. Ten thousand trials",
+        "",
+        f"One search of {v['trials']:,} trials of bench/trivial_recipe.py (1 epoch each), random sampler, FIFO, 2 "
+        "at a time, in a fresh process; seconds per trial as in the table above; driver RSS when that many trials "
+        "had started.",
+        "",
+        "| trials | `fit` wall (s) | trials' wall (s) | s/trial | s/trial, first tenth | s/trial, last tenth | "
+        "last / first | " + " | ".join(f"driver RSS at {int(m):,} (MiB)" for m in marks) + " |",
+        "|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(marks),
+        f"| {v['trials']:,} | {v['wall_s']:.1f} | {v['search_s']:.1f} | {v['s_per_trial']:.3f} | "
+        f"{v['first_tenth_s_per_trial']:.3f} | {v['last_tenth_s_per_trial']:.3f} | {fmt(v['slowdown'])} | "
+        + " | ".join(fmt(v["rss_at_mib"][m], ".0f") for m in marks) + " |",
+    ]
+
+
 def _concurrency_section(r: dict[str, Any]) -> list[str]:
     model = _model_text(r["model"])
     return [
@@ -355,7 +385,7 @@ def _model_text(model: dict[str, Any]) -> str:
 
 
 SECTIONS = {"search": _search_section, "overhead": _overhead_section, "memory": _memory_section,
-            "scale": _scale_section, "concurrency": _concurrency_section}
+            "scale": _scale_section, "scale_10k": _ten_thousand_section, "concurrency": _concurrency_section}
 
 
 def sections(results: dict[str, Any], info: dict[str, Any], command: str) -> dict[str, str]:

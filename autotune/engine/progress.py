@@ -54,8 +54,10 @@ class Progress(tune.Callback):
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         now = time.monotonic()
+        if self.interval <= 0 or now - self.shown_at < self.interval:
+            return  # before looking at the trials: Ray ends a step several times a trial, with every trial so far
         running = [t for t in trials if t.status == "RUNNING"]
-        if self.interval <= 0 or now - self.shown_at < self.interval or not running:
+        if not running:
             return
         parts = []
         for trial in running[: self.SHOWN]:

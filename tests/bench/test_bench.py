@@ -51,7 +51,8 @@ def test_cpu_suite_quick_runs_every_measure(tmp_path):
 
     figures = json.loads(out.read_text())
     results = figures["results"]
-    assert set(results) == {"search", "overhead", "memory", "scale", "concurrency", "quality", "warm_start"}
+    assert set(results) == {"search", "overhead", "memory", "scale", "scale_10k", "concurrency", "quality",
+                            "warm_start"}
     assert all(math.isfinite(x) for x in _numbers(results))
     assert {"cpu", "cores", "ram_gib", "torch", "ray", "load_start", "load_end"} <= set(figures["machine"])
 
@@ -78,6 +79,10 @@ def test_cpu_suite_quick_runs_every_measure(tmp_path):
     (scale,) = results["scale"]["runs"]
     assert (scale["trials"], scale["epochs"], scale["reports"]) == (10, 2, 20) and scale["checkpoints"] >= 1
     assert isinstance(results["scale"]["met"], bool)
+    ten_k = results["scale_10k"]["run"]  # the quick run: 20 trials, RSS when 10 and 20 had started (None: no
+    assert ten_k["trials"] == 20 and set(ten_k["rss_at_mib"]) == {"10", "20"}  # sample in the 0.5 s it took)
+    assert all(mib is None or mib > 0 for mib in ten_k["rss_at_mib"].values())
+    assert isinstance(results["scale_10k"]["met"], bool)
     assert results["concurrency"]["better"] in ("2 x 1", "1 x 2")
 
     text = done.stdout
@@ -100,7 +105,7 @@ def test_cpu_suite_quick_runs_every_measure(tmp_path):
     assert "## Search quality" in text and "| **default** |" in text
     assert "## CPU suite" in text and "| # | measure | result | goal | verdict |" in text
     for row in ("| 1 | search efficiency", "| 2 | engine overhead", "| 3 | data loaded once", "| 4 | driver scale",
-                "| 5 | concurrency choice", "| 6 | GPU suite"):
+                "| 4b | ten thousand trivial trials", "| 5 | concurrency choice", "| 6 | GPU suite"):
         assert row in text
 
 

@@ -18,16 +18,29 @@ from autotune.engine.ray_internals import ForgetEndedTrials, TensorBoardLogger
 def test_an_ended_trial_keeps_its_averages_not_its_windows_of_last_values(end):
     trial = Trial("trivial", stub=True)
     for step, value in enumerate([0.5, 0.7, 0.6], start=1):
-        trial.run_metadata.update_metric("acc", value, step=step)
-    averages = json.loads(json.dumps(trial.run_metadata.metric_analysis))
+        for name, number in {"acc": value, "time_total_s": step / 10, "training_iteration": step}.items():
+            trial.run_metadata.update_metric(name, number, step=step)
+    averages = json.loads(json.dumps(trial.run_metadata.metric_analysis["acc"]))
     assert trial.run_metadata.metric_n_steps  # a window of the last 5 and of the last 10 values while it runs
 
     getattr(ForgetEndedTrials(), end)(0, [trial], trial)
 
     assert trial.run_metadata.metric_n_steps == {}
-    assert trial.run_metadata.metric_analysis == averages  # what get_best_result(scope=...) reads stays
+    assert trial.run_metadata.metric_analysis == {"acc": averages}  # the recipe's: get_best_result(scope=...)
     saved = json.loads(trial.run_metadata.get_json_state())  # the experiment state Ray saves
-    assert saved["metric_n_steps"] == {} and saved["metric_analysis"] == averages
+    assert saved["metric_n_steps"] == {} and saved["metric_analysis"] == {"acc": averages}
+
+
+def test_the_c_heap_is_trimmed_every_so_many_ended_trials(monkeypatch):
+    from autotune.engine import ray_internals
+
+    calls = []
+    monkeypatch.setattr(ray_internals, "_malloc_trim", calls.append)
+    forget, trial = ForgetEndedTrials(), Trial("trivial", stub=True)
+    for _ in range(2 * ForgetEndedTrials.TRIM_EVERY + 1):
+        forget.on_trial_complete(0, [], trial)
+    assert calls == [0, 0]
+    assert forget.get_state() is None and calls == [0, 0, 0]  # Ray saved the experiment state: nothing of ours
 
 
 def test_a_closed_tensorboard_writer_is_released(tmp_path):
