@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
 
+from autotune.engine.trial_queue import LiveQueue
+
 __all__ = ["Hyperband", "first_rungs"]
 
 
@@ -25,9 +27,10 @@ def first_rungs(max_t: int, grace_period: int, reduction_factor: float) -> list[
     return [r for r in (round(grace_period * reduction_factor**s) for s in range(count)) if r < max_t]
 
 
-class Hyperband(FIFOScheduler):
+class Hyperband(LiveQueue, FIFOScheduler):
     """Brackets of asynchronous successive halving, plus one that stops nothing; each trial joins one, drawn with
-    Hyperband's weights from a generator seeded by the search's seed."""
+    Hyperband's weights from a generator seeded by the search's seed. The next trial to start: the first come
+    (LiveQueue)."""
 
     def __init__(self, max_t: int, grace_period: int = 1, reduction_factor: float = 3, seed: int | None = None):
         super().__init__()
@@ -64,18 +67,22 @@ class Hyperband(FIFOScheduler):
         if trial.trial_id not in self._bracket:  # a resumed run re-adds its trials: they keep their bracket
             self._bracket[trial.trial_id] = int(self._random.choice(len(self.brackets), p=self.weights))
         self._of(trial).on_trial_add(tune_controller, trial)
+        super().on_trial_add(tune_controller, trial)
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         return self._of(trial).on_trial_result(tune_controller, trial, result)
 
     def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> None:
         self._of(trial).on_trial_complete(tune_controller, trial, result)
+        super().on_trial_complete(tune_controller, trial, result)
 
     def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
         self._of(trial).on_trial_error(tune_controller, trial)
+        super().on_trial_error(tune_controller, trial)
 
     def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
         self._of(trial).on_trial_remove(tune_controller, trial)
+        super().on_trial_remove(tune_controller, trial)
 
     def debug_string(self) -> str:
         counts = np.bincount(list(self._bracket.values()), minlength=len(self.brackets))

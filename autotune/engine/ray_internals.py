@@ -161,8 +161,11 @@ def told(searcher: OptunaSearch, trial_id: str) -> bool:
 
 
 def mark_told(searcher: OptunaSearch, trial_id: str) -> None:
-    """Record that the end of Ray's trial `trial_id` was told: `searcher` does not tell it again."""
+    """Record that the end of Ray's trial `trial_id` was told: `searcher` does not tell it again, and drops the
+    Optuna trial it asked for it (OptunaSearch reads it only until the end is told, and keeps every one otherwise:
+    in the driver and in each save of the searcher's state)."""
     searcher._completed_trials.add(trial_id)
+    searcher._ot_trials.pop(trial_id, None)
 
 
 def study_of(searcher: OptunaSearch) -> optuna.Study:
@@ -247,18 +250,30 @@ class _LocalLogFirst:
 
 
 class JsonLogger(_LocalLogFirst, JsonLoggerCallback):
-    """Ray's result.json logger, keeping the driver's newer local file on a trial's restart."""
+    """Ray's result.json logger, keeping the driver's newer local file on a trial's restart, and forgetting an
+    ended trial's config (`_trial_configs`, private, which Ray keeps for every trial: ray#64231); a trial that
+    starts again has it written again at its start."""
+
+    def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
+        super().log_trial_end(trial, failed)
+        self._trial_configs.pop(trial, None)
 
 
 class CsvLogger(_LocalLogFirst, CSVLoggerCallback):
-    """Ray's progress.csv logger, keeping the driver's newer local file on a trial's restart."""
+    """Ray's progress.csv logger, keeping the driver's newer local file on a trial's restart, and forgetting an
+    ended trial (`_trial_continue`, private, set again at its start)."""
+
+    def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
+        super().log_trial_end(trial, failed)
+        self._trial_continue.pop(trial, None)
 
 
 class ForgetEndedTrials(Callback):
     """Drops what Ray keeps in the driver of each ended trial but reads only while it runs (`run_metadata`, private,
     and no public setting turns it off): the last 5 and 10 values of every number the trial reported
     (`metric_n_steps`, a deque per number and window: about 16 KiB a trial), and the max/min/average of Ray's own
-    numbers (`metric_analysis` of `training_iteration`, `time_total_s`, `pid`, ...: about 4 KiB). The recipe's
+    numbers (`metric_analysis` of `training_iteration`, `time_total_s`, `pid`, ...: about 4 KiB), and, once the trial
+reported, the reference to Ray's default result of its actor (an object Ray's core keeps while referenced). The recipe's
     metrics keep theirs (`get_best_result(metric, scope=...)` reads them), and the last result, the checkpoints and
     everything a resume and the export read stay. An ended trial never reports again here: a resumed search leaves
     failed trials failed, and a trial run again from scratch gets new metadata.
@@ -297,6 +312,8 @@ def forget_ended(trial: Trial) -> None:
     metadata = trial.run_metadata
     metadata.metric_n_steps = {}
     metadata.metric_analysis = {k: v for k, v in metadata.metric_analysis.items() if k not in _RAY_NUMBERS}
+    if set(metadata.last_result) - {"trial_id"}:  # it reported: the future of Ray's default result is never read
+        trial._default_result_or_future = None
 
 
 def _find_malloc_trim() -> Callable[[int], int] | None:

@@ -11,10 +11,23 @@ from typing import Any
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, MedianStoppingRule, TrialScheduler
 
 from autotune.engine.hyperband import Hyperband
+from autotune.engine.trial_queue import LiveQueue
 from autotune.errors import UserError
 from autotune.space.types import Choice, Grid, Int, Space, default_values
 
 __all__ = ["make_scheduler", "max_epochs", "planned_epochs"]
+
+
+class _Fifo(LiveQueue, FIFOScheduler):
+    """Ray's FIFO, choosing among the trials not yet ended (autotune.engine.trial_queue)."""
+
+
+class _Median(LiveQueue, MedianStoppingRule):
+    """Ray's median stopping rule, choosing among the trials not yet ended."""
+
+
+class _Asha(LiveQueue, AsyncHyperBandScheduler):
+    """Ray's ASHA, choosing among the trials not yet ended."""
 
 
 def planned_epochs(space: Space, values: dict[str, Any]) -> int:
@@ -44,12 +57,12 @@ def make_scheduler(space: Space) -> TrialScheduler:
     if name == "auto":  # the default: measured in bench/quality.py (docs/search-space.md says why)
         most = max_epochs(space)
         if space.search.multi_objective or space.budget is None or most < 2:
-            return FIFOScheduler()
+            return _Fifo()
         return _hyperband(most, seed=space.search.seed)
     if name == "fifo":
-        return FIFOScheduler()
+        return _Fifo()
     if name == "median":
-        return MedianStoppingRule(time_attr="training_iteration", **{"grace_period": 1, **args})
+        return _Median(time_attr="training_iteration", **{"grace_period": 1, **args})
     args.setdefault("max_t", max_epochs(space))
     if name == "hyperband":
         return _hyperband(**args, seed=space.search.seed)
@@ -59,7 +72,7 @@ def make_scheduler(space: Space) -> TrialScheduler:
             f"search.scheduler.asha.grace_period is {grace} but a trial runs at most {args['max_t']} epoch(s); "
             f"lower grace_period or raise {space.budget}"
         )
-    return AsyncHyperBandScheduler(time_attr="training_iteration", **args)
+    return _Asha(time_attr="training_iteration", **args)
 
 
 def _hyperband(max_t: int, grace_period: int = 1, reduction_factor: float = 3, seed: int = 0) -> TrialScheduler:

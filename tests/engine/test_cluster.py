@@ -79,7 +79,8 @@ def test_a_lost_node_moves_its_trial_which_goes_on_from_its_checkpoint(two_node_
     assert result.num_errors == 0
     (move,) = result.moved  # the one trial that ran on the worker node
     assert move["node_id"] in {n["NodeID"] for n in ray.nodes() if not n["Alive"]}
-    assert 3 <= move["epoch"] < 6 and move["checkpoint_epoch"] in (2, 4), move
+    # its last kept checkpoint: every 2 epochs, or at an epoch whose report beat the search's best so far
+    assert 3 <= move["epoch"] < 6 and 2 <= move["checkpoint_epoch"] <= move["epoch"], move
     reports = history(Path("runs/lost") / f"trial_{move['trial_id']}")
     assert [r["epoch"] for r in reports][-1] == 6
     before = [r["epoch"] for r in reports if r["node_id"] == move["node_id"]]

@@ -11,7 +11,7 @@ import weakref
 import pytest
 from ray.tune.experiment import Trial
 
-from autotune.engine.ray_internals import ForgetEndedTrials, TensorBoardLogger
+from autotune.engine.ray_internals import CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger
 
 
 @pytest.mark.parametrize("end", ["on_trial_complete", "on_trial_error"])
@@ -29,6 +29,40 @@ def test_an_ended_trial_keeps_its_averages_not_its_windows_of_last_values(end):
     assert trial.run_metadata.metric_analysis == {"acc": averages}  # the recipe's: get_best_result(scope=...)
     saved = json.loads(trial.run_metadata.get_json_state())  # the experiment state Ray saves
     assert saved["metric_n_steps"] == {} and saved["metric_analysis"] == {"acc": averages}
+
+
+@pytest.mark.parametrize("reported", [True, False])
+def test_an_ended_trial_that_reported_drops_the_future_of_rays_default_result(reported):
+    trial = Trial("trivial", stub=True)
+    trial._default_result_or_future = future = object()  # the actor's default result, asked for at its start
+    if reported:
+        trial.run_metadata.last_result = {"trial_id": trial.trial_id, "acc": 0.5, "training_iteration": 1}
+
+    ForgetEndedTrials().on_trial_complete(0, [trial], trial)
+
+    assert (trial._default_result_or_future is None) == reported  # a trial without a report still reads it
+    assert trial._default_result_or_future is (None if reported else future)
+
+
+def test_the_result_loggers_forget_an_ended_trial_and_write_its_config_again_if_it_restarts(tmp_path):
+    class _Here(Trial):  # a stub has no storage: its folder is tmp_path
+        local_path = property(lambda self: str(tmp_path))
+
+        def init_local_path(self) -> None:
+            pass
+
+    trial = _Here("trivial", stub=True, config={"lr": 0.1})
+    json_logger, csv_logger = JsonLogger(), CsvLogger()
+    for run in range(2):  # the second: a retry of the same trial
+        for logger in (json_logger, csv_logger):
+            logger.log_trial_start(trial)
+            logger.log_trial_result(1, trial, {"acc": 0.5 + run, "training_iteration": 1})
+            logger.log_trial_end(trial)
+        assert json_logger._trial_configs == {} and csv_logger._trial_continue == {}
+
+    assert json.loads((tmp_path / "params.json").read_text()) == {"lr": 0.1}
+    assert [json.loads(line)["acc"] for line in (tmp_path / "result.json").read_text().splitlines()] == [0.5, 1.5]
+    assert (tmp_path / "progress.csv").read_text().splitlines()[1:] == ["0.5,1", "1.5,1"]  # one header
 
 
 def test_the_c_heap_is_trimmed_every_so_many_ended_trials(monkeypatch):

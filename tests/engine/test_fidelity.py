@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
-from types import SimpleNamespace
 
 import numpy as np
 import optuna
 import pytest
+from ray.tune.experiment import Trial
 
 import autotune
 from autotune.engine.hyperband import Hyperband
@@ -89,7 +89,7 @@ def test_hyperband_draws_brackets_from_the_search_seed():
         space = autotune.load_space(text)
         scheduler = make_scheduler(space)
         scheduler.set_search_properties("val_accuracy", "max")
-        trials = [SimpleNamespace(trial_id=f"t{i}") for i in range(200)]
+        trials = [Trial("trivial", stub=True, trial_id=f"t{i}") for i in range(200)]
         for trial in trials:
             scheduler.on_trial_add(None, trial)
         return [scheduler.brackets.index(scheduler._of(trial)) for trial in trials]
@@ -131,6 +131,30 @@ def test_a_trial_the_study_already_holds_is_not_told_again(tmp_path):
     searcher.on_trial_complete("a", {"val_accuracy": 0.7, "training_iteration": 3})
     [trial] = searcher._ot_study.trials
     assert trial.state == optuna.trial.TrialState.COMPLETE and trial.value == 0.5
+
+
+@pytest.mark.parametrize("end", ["finished", "stopped", "failed"])
+def test_the_searcher_keeps_no_optuna_trial_once_its_end_is_told(tmp_path, end):
+    """What the driver keeps per trial, bounded: OptunaSearch keeps the Optuna trial it asked for each Ray trial
+    for ever; the engine's searcher drops it once the end is told, and later news of that trial is ignored."""
+    from autotune.engine.searcher import make_searcher
+
+    space = autotune.load_space(toy_space("forget", train="{epochs: 3}"))
+    searcher = make_searcher(space, tmp_path, [])
+    searcher = getattr(searcher, "searcher", searcher)
+    for trial_id in ("a", "b"):
+        assert searcher.suggest(trial_id) is not None
+    searcher.on_trial_result("a", {"val_accuracy": 0.6, "training_iteration": 1})
+    epoch = 3 if end == "finished" else 1
+    searcher.on_trial_complete("a", {"val_accuracy": 0.6, "training_iteration": epoch}, error=end == "failed")
+
+    assert list(searcher._ot_trials) == ["b"]  # "b" still runs
+    searcher.on_trial_result("a", {"val_accuracy": 0.9, "training_iteration": 2})  # news after its end: ignored
+    searcher.on_trial_complete("a", {"val_accuracy": 0.9, "training_iteration": 3})
+    first = searcher._ot_study.trials[0]
+    expected = {"finished": optuna.trial.TrialState.COMPLETE, "stopped": optuna.trial.TrialState.PRUNED,
+                "failed": optuna.trial.TrialState.FAIL}[end]
+    assert first.state == expected and first.intermediate_values.get(2) is None
 
 
 def test_a_trial_killed_before_all_its_parameters_were_drawn_is_closed_as_failed(tmp_path):

@@ -34,7 +34,7 @@ def test_fifo_runs_every_trial_for_every_epoch(in_tmp):
 def test_schedulers_count_epochs_up_to_the_most_a_trial_runs(scheduler, cls):
     space = autotune.load_space(toy_space("sched", train="{epochs: {int: [2, 6]}}", search=f", scheduler: {scheduler}"))
     made = make_scheduler(space)
-    assert type(made) is cls
+    assert isinstance(made, cls)
     if scheduler == "hyperband":
         assert made._max_t == 6  # the top of the searched epochs
         assert [b._time_attr for b in made.brackets[:-1]] == ["training_iteration"] * 2
