@@ -23,7 +23,8 @@ class LiveQueue:
 
     def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
         super().on_trial_add(tune_controller, trial)  # type: ignore[misc]
-        self._queue()[trial] = None
+        if trial.status not in (Trial.TERMINATED, Trial.ERROR):  # a resumed search adds its ended trials too
+            self._queue()[trial] = None
 
     def on_trial_complete(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> None:
         super().on_trial_complete(tune_controller, trial, result)  # type: ignore[misc]

@@ -82,3 +82,16 @@ def test_an_ended_trial_leaves_the_queue():
 
     assert scheduler.choose_trial_to_run(controller) is trials[1]
     assert list(scheduler._queue()) == trials[1:]  # what it scans: the two trials not yet ended
+
+
+def test_a_resumed_search_queues_only_its_trials_not_yet_ended():
+    """Ray's resume adds every trial of the saved state, the ended ones with their status already set."""
+    scheduler, controller = _Fifo(), _Controller()
+    statuses = [Trial.TERMINATED, Trial.ERROR, Trial.PENDING, Trial.TERMINATED, Trial.PENDING]
+    trials = [Trial("trivial", stub=True, trial_id=f"t{i}") for i in range(len(statuses))]
+    for trial, status in zip(trials, statuses):
+        trial.set_status(status)
+        scheduler.on_trial_add(controller, trial)
+
+    assert list(scheduler._queue()) == [trials[2], trials[4]]
+    assert scheduler.choose_trial_to_run(controller) is trials[2]
