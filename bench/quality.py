@@ -36,13 +36,15 @@ SYNTHETIC_SPACE = {"optimizer.lr": {"loguniform": [1e-4, 1e-1]}, "train.batch_si
                    "model.dropout": {"uniform": [0.0, 0.5]}}
 # method -> the `search:` settings it adds (none: the engine's defaults); `optuna_script` is not the engine.
 # `hyperband` is what the default is (TPE, scheduler: auto = hyperband from epoch 1, rf 3): the full run leaves it
-# out, and `v0.1` (a fresh process per search) too, for time; both run when named.
+# out, and `v0.1` (a fresh process per search) and `one_at_a_time` too, for time; each runs when named
+# (`bench/run.py --only quality --methods ...`).
 METHODS: dict[str, dict[str, Any] | None] = {
     "default": {},
     "tpe+asha": {"sampler": "tpe", "scheduler": {"asha": {"grace_period": 1, "reduction_factor": 4}}},
     "random+asha": {"sampler": "random", "scheduler": {"asha": {"grace_period": 1, "reduction_factor": 4}}},
     "random+fifo": {"sampler": "random", "scheduler": "fifo"},
     "hyperband": {"sampler": "tpe", "scheduler": "hyperband"},
+    "one_at_a_time": {"max_concurrent": 1},  # the default, one trial at a time, as the plain Optuna script runs
     "optuna_script": None,
     "v0.1": None,
 }

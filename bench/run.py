@@ -7,6 +7,9 @@
     python bench/run.py --only search,overhead --no-write --json out.json
     python bench/run.py --only quality  # search quality on replayed learning curves; its own section
     python bench/run.py --only warm_start  # what --warm-start buys on the same curves; its own section
+    python bench/run.py --only quality --methods default,one_at_a_time,optuna_script --benchmarks mnist_cnn \
+        --seeds 20 --no-write       # some methods, benchmarks or seeds only (prints; without --no-write the
+                                    # section then holds only those)
 
 Measures (each a ratio of two things run in this invocation, the median of repeats):
   search       the default search vs random+FIFO vs random+ASHA on MNIST-10k (same trials and max epochs, several seeds)
@@ -401,6 +404,29 @@ def sections(results: dict[str, Any], info: dict[str, Any], command: str) -> dic
 
 
 # ------------------------------------------------------------------------------------------------ main
+def _chosen(base: dict[str, dict[str, Any]], args: argparse.Namespace, parser: argparse.ArgumentParser
+            ) -> dict[str, dict[str, Any]]:
+    """The settings with the quality measures' methods, benchmarks and seeds replaced where the command names them."""
+    settings = {name: dict(values) for name, values in base.items()}
+    if args.methods:
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        unknown = sorted(set(methods) - set(quality.METHODS))
+        if unknown:
+            parser.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(quality.METHODS)}")
+        settings["quality"]["methods"] = methods
+    if args.benchmarks:
+        benchmarks = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
+        unknown = sorted(set(benchmarks) - set(quality.available()))
+        if unknown:
+            parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(quality.available())}")
+        settings["quality"]["benchmarks"] = settings["warm_start"]["benchmarks"] = benchmarks
+    if args.seeds is not None:
+        if args.seeds < 1:
+            parser.error(f"--seeds must be at least 1, got {args.seeds}")
+        settings["quality"]["seeds"] = settings["warm_start"]["seeds"] = list(range(args.seeds))
+    return settings
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny settings: checks that every measure runs")
@@ -409,6 +435,9 @@ def main() -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the raw figures here")
     parser.add_argument("--keep", action="store_true", help="keep the runs' temporary folder")
     parser.add_argument("--render", metavar="PATH", help="rewrite the section from a --json file; measure nothing")
+    parser.add_argument("--methods", help=f"quality: these methods instead ({', '.join(quality.METHODS)})")
+    parser.add_argument("--benchmarks", help="quality, warm_start: these benchmarks instead (default: all)")
+    parser.add_argument("--seeds", type=int, metavar="N", help="quality, warm_start: seeds 0..N-1 instead")
     args = parser.parse_args()
     if args.render:
         saved = json.loads(Path(args.render).read_text())
@@ -421,6 +450,7 @@ def main() -> int:
         parser.error(f"unknown measure(s) {', '.join(unknown)}; choose from {', '.join(MEASURES)}")
     if not MNIST.is_dir():
         parser.error(f"the shared MNIST set is not at {MNIST}")
+    settings = _chosen(QUICK if args.quick else FULL, args, parser)
 
     warnings.simplefilter("ignore")
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)  # failed trials (diverged lr) are expected, counted
@@ -434,7 +464,7 @@ def main() -> int:
     began = time.perf_counter()
     try:
         with shared_ray() if args.quick else nullcontext():  # the memory and scale measures then run in this process
-            results = run(only, QUICK if args.quick else FULL, work)
+            results = run(only, settings, work)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -442,7 +472,8 @@ def main() -> int:
     info.update(load_end=os.getloadavg()[0], quick=args.quick, minutes=(time.perf_counter() - began) / 60,
                 date=time.strftime("%Y-%m-%d %H:%M"))
     command = "python bench/run.py" + (" --quick" if args.quick else "") + (
-        f" --only {','.join(only)}" if set(only) != set(MEASURES) else "")
+        f" --only {','.join(only)}" if set(only) != set(MEASURES) else "") + "".join(
+        f" --{flag} {getattr(args, flag)}" for flag in ("methods", "benchmarks", "seeds") if getattr(args, flag))
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": info, "command": command, "results": results},
                                               indent=2, default=str) + "\n")

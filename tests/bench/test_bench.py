@@ -110,6 +110,25 @@ def test_cpu_suite_quick_runs_every_measure(tmp_path):
 
 
 @needs_mnist
+def test_the_quality_measure_takes_the_methods_benchmarks_and_seeds_named():
+    import argparse
+
+    import run as bench_run
+
+    args = argparse.Namespace(methods="default,one_at_a_time", benchmarks="synthetic", seeds=3)
+    settings = bench_run._chosen(bench_run.FULL, args, argparse.ArgumentParser())
+    assert settings["quality"]["methods"] == ["default", "one_at_a_time"]
+    assert settings["quality"]["benchmarks"] == settings["warm_start"]["benchmarks"] == ["synthetic"]
+    assert settings["quality"]["seeds"] == settings["warm_start"]["seeds"] == [0, 1, 2]
+    assert bench_run.FULL["quality"]["seeds"] == list(range(10))  # the suite's own settings are untouched
+    for flag, value, message in [("--methods", "default,nope", "unknown method(s) nope"),
+                                 ("--benchmarks", "mnist", "unknown benchmark(s) mnist"),
+                                 ("--seeds", "0", "--seeds must be at least 1")]:
+        bad = subprocess.run([sys.executable, "bench/run.py", "--only", "quality", flag, value, "--no-write"],
+                             cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+        assert bad.returncode == 2 and message in bad.stderr, bad.stderr
+
+
 def test_gpu_suite_code_paths_run_on_the_cpu(tmp_path):
     out = tmp_path / "gpu.json"
     _run("bench/gpu.py", "--device", "cpu", "--quick", "--mode", "processes", "--json", str(out))
