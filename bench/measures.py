@@ -553,8 +553,7 @@ def ten_thousand(*, trials: int, rss_at: list[int], inline: bool = False) -> dic
     seconds per trial in the first and the last tenth, and the driver's RSS when `rss_at` trials had started.
     The goal: RSS under TEN_K_RSS_MIB at the end, and the last tenth at most TEN_K_SLOWDOWN x the first."""
     r = child("scale", {"sampler": "random", "trials": trials, "epochs": 1, "rss_at": rss_at}, inline=inline)
-    r.update(sampler="random", reports=r["trials"], s_per_trial=r["search_s"] / r["trials"],
-             ms_per_report=1000 * r["search_s"] / r["trials"],
+    r.update(s_per_trial=r["search_s"] / r["trials"],
              slowdown=ratio(r["last_tenth_s_per_trial"], r["first_tenth_s_per_trial"]))
     peak = max((v for v in r["rss_at_mib"].values() if v is not None), default=r["rss_end_mib"])
     _log(f"ten thousand: {r['trials']} trials, fit {r['wall_s']:.1f} s, s/trial first tenth "

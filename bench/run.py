@@ -404,21 +404,23 @@ def sections(results: dict[str, Any], info: dict[str, Any], command: str) -> dic
 
 
 # ------------------------------------------------------------------------------------------------ main
+def _names(text: str, known: list[str], kind: str, parser: argparse.ArgumentParser) -> list[str]:
+    """A comma-separated list of `known` names; an unknown one is the command's error."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        parser.error(f"unknown {kind}(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    return names
+
+
 def _chosen(base: dict[str, dict[str, Any]], args: argparse.Namespace, parser: argparse.ArgumentParser
             ) -> dict[str, dict[str, Any]]:
     """The settings with the quality measures' methods, benchmarks and seeds replaced where the command names them."""
     settings = {name: dict(values) for name, values in base.items()}
     if args.methods:
-        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-        unknown = sorted(set(methods) - set(quality.METHODS))
-        if unknown:
-            parser.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(quality.METHODS)}")
-        settings["quality"]["methods"] = methods
+        settings["quality"]["methods"] = _names(args.methods, list(quality.METHODS), "method", parser)
     if args.benchmarks:
-        benchmarks = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
-        unknown = sorted(set(benchmarks) - set(quality.available()))
-        if unknown:
-            parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(quality.available())}")
+        benchmarks = _names(args.benchmarks, quality.available(), "benchmark", parser)
         settings["quality"]["benchmarks"] = settings["warm_start"]["benchmarks"] = benchmarks
     if args.seeds is not None:
         if args.seeds < 1:
@@ -444,10 +446,7 @@ def main() -> int:
         for section, text in sections(saved["results"], saved["machine"], saved["command"]).items():
             write_section(section, text)
         return 0
-    only = [m.strip() for m in args.only.split(",") if m.strip()]
-    unknown = sorted(set(only) - set(MEASURES))
-    if unknown:
-        parser.error(f"unknown measure(s) {', '.join(unknown)}; choose from {', '.join(MEASURES)}")
+    only = _names(args.only, list(MEASURES), "measure", parser)
     if not MNIST.is_dir():
         parser.error(f"the shared MNIST set is not at {MNIST}")
     settings = _chosen(QUICK if args.quick else FULL, args, parser)

@@ -272,9 +272,9 @@ class ForgetEndedTrials(Callback):
     """Drops what Ray keeps in the driver of each ended trial but reads only while it runs (`run_metadata`, private,
     and no public setting turns it off): the last 5 and 10 values of every number the trial reported
     (`metric_n_steps`, a deque per number and window: about 16 KiB a trial), and the max/min/average of Ray's own
-    numbers (`metric_analysis` of `training_iteration`, `time_total_s`, `pid`, ...: about 4 KiB), and, once the trial
-reported, the reference to Ray's default result of its actor (an object Ray's core keeps while referenced). The recipe's
-    metrics keep theirs (`get_best_result(metric, scope=...)` reads them), and the last result, the checkpoints and
+    numbers (`metric_analysis` of `training_iteration`, `time_total_s`, `pid`, ...: about 4 KiB), and, once the
+    trial reported, the reference to Ray's default result of its actor (an object Ray's core keeps while
+    referenced). The recipe's metrics keep theirs (`get_best_result(metric, scope=...)` reads them), and the last result, the checkpoints and
     everything a resume and the export read stay. An ended trial never reports again here: a resumed search leaves
     failed trials failed, and a trial run again from scratch gets new metadata.
 

@@ -81,7 +81,7 @@ def test_an_ended_trial_leaves_the_queue():
     trials[0].set_status(Trial.TERMINATED)
 
     assert scheduler.choose_trial_to_run(controller) is trials[1]
-    assert list(scheduler._queue()) == trials[1:]  # what it scans: the two trials not yet ended
+    assert list(scheduler.live) == trials[1:]  # what it scans: the two trials not yet ended
 
 
 def test_a_resumed_search_queues_only_its_trials_not_yet_ended():
@@ -93,5 +93,5 @@ def test_a_resumed_search_queues_only_its_trials_not_yet_ended():
         trial.set_status(status)
         scheduler.on_trial_add(controller, trial)
 
-    assert list(scheduler._queue()) == [trials[2], trials[4]]
+    assert list(scheduler.live) == [trials[2], trials[4]]
     assert scheduler.choose_trial_to_run(controller) is trials[2]
