@@ -58,7 +58,7 @@ def make_scheduler(space: Space) -> TrialScheduler:
         most = max_epochs(space)
         if space.search.multi_objective or space.budget is None or most < 2:
             return _Fifo()
-        return _hyperband(most, seed=space.search.seed)
+        return _hyperband(most, seed=space.search.seed, adaptive=True)
     if name == "fifo":
         return _Fifo()
     if name == "median":
@@ -75,10 +75,11 @@ def make_scheduler(space: Space) -> TrialScheduler:
     return _Asha(time_attr="training_iteration", **args)
 
 
-def _hyperband(max_t: int, grace_period: int = 1, reduction_factor: float = 3, seed: int = 0) -> TrialScheduler:
+def _hyperband(max_t: int, grace_period: int = 1, reduction_factor: float = 3, seed: int = 0,
+               adaptive: bool = False) -> TrialScheduler:
     """Asynchronous Hyperband (autotune.engine.hyperband): brackets of successive halving whose first rung is at
     grace_period * rf^s epochs (s = 0, 1, ...), the last bracket stopping nothing, each trial drawn into one with
-    Hyperband's weights.
+    Hyperband's weights (`adaptive`: weighed by how well each bracket's first rung has ranked the trials).
 
     Ray's synchronous HyperBandScheduler fills its first bracket (81 trials for 52 epochs) before it opens
     another, and waits for every trial of a bracket to reach a milestone: with a few trials at a time it
@@ -90,4 +91,4 @@ def _hyperband(max_t: int, grace_period: int = 1, reduction_factor: float = 3, s
             f"trial runs at most {max_t}: nothing would be stopped; lower grace_period, raise train.epochs, or use "
             "scheduler: fifo"
         )
-    return Hyperband(max_t, grace_period, reduction_factor, seed=seed)
+    return Hyperband(max_t, grace_period, reduction_factor, seed=seed, adaptive=adaptive)

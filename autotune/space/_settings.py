@@ -44,10 +44,11 @@ SAMPLERS: dict[str, dict[str, Field]] = {
 MULTI_OBJECTIVE_SAMPLERS = ("tpe", "random", "gp", "qmc", "grid", "nsga2")
 # scheduler -> its arguments (Ray Tune's keywords; time is counted in reported epochs)
 SCHEDULERS: dict[str, dict[str, Field]] = {
-    "auto": {},  # asynchronous Hyperband from epoch 1, reduction factor 3; fifo where nothing can be stopped
+    "auto": {},  # adaptive asynchronous Hyperband from epoch 1, reduction factor 3; fifo where nothing can be stopped
     "asha": {"max_t": _POSITIVE, "grace_period": _POSITIVE, "reduction_factor": Field(float, check=_above(1)),
              "brackets": _POSITIVE},
-    "hyperband": {"max_t": _POSITIVE, "grace_period": _POSITIVE, "reduction_factor": Field(float, check=_above(1))},
+    "hyperband": {"max_t": _POSITIVE, "grace_period": _POSITIVE, "reduction_factor": Field(float, check=_above(1)),
+                  "adaptive": _FLAG},
     "median": {"grace_period": Field(float, low=0.0), "min_samples_required": _POSITIVE},
     "fifo": {},
 }
