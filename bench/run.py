@@ -7,7 +7,7 @@
     python bench/run.py --only search,overhead --no-write --json out.json
     python bench/run.py --only quality  # search quality on replayed learning curves; its own section
     python bench/run.py --only warm_start  # what --warm-start buys on the same curves; its own section
-    python bench/run.py --only quality --methods default,one_at_a_time,optuna_script --benchmarks mnist_cnn \
+    python bench/run.py --only quality --methods default,two_at_a_time,optuna_script --benchmarks mnist_cnn \
         --seeds 20 --no-write       # some methods, benchmarks or seeds only (prints; without --no-write the
                                     # section then holds only those)
 
@@ -197,10 +197,10 @@ def _search_section(r: dict[str, Any]) -> list[str]:
         "time (1 CPU each). Space: an MLP (width 32..512, depth 1..3, dropout), SGD with lr log-uniform over "
         "1e-4..1, momentum, weight decay, batch size 32..256 (`mlp_space` in bench/measures.py). default: the "
         "engine's default search, TPE (multivariate, 10 random startup trials) with `scheduler: auto` "
-        "(asynchronous Hyperband from epoch 1, reduction factor 3); random+asha: `scheduler: asha` as the engine "
-        "sets it up (Ray's grace period 1, reduction factor 4). Wall time is the whole `autotune.fit` (Ray start, "
-        "trials, export); search is the trials alone. Time to target: from the start of `fit` until any trial "
-        f"first reports val accuracy >= {r['target']}.",
+        "(adaptive asynchronous Hyperband from epoch 1, reduction factor 3); random+asha: `scheduler: asha` as the "
+        "engine sets it up (Ray's grace period 1, reduction factor 4). Wall time is the whole `autotune.fit` "
+        "(Ray start, trials, export); search is the trials alone. Time to target: from the start of `fit` until "
+        f"any trial first reports val accuracy >= {r['target']}.",
         "",
         "| strategy | best val acc | test acc | trial-epochs | wall (s) | search (s) | time to target (s) | "
         "reached target |",

@@ -115,9 +115,9 @@ def test_the_quality_measure_takes_the_methods_benchmarks_and_seeds_named():
 
     import run as bench_run
 
-    args = argparse.Namespace(methods="default,one_at_a_time", benchmarks="synthetic", seeds=3)
+    args = argparse.Namespace(methods="default,two_at_a_time", benchmarks="synthetic", seeds=3)
     settings = bench_run._chosen(bench_run.FULL, args, argparse.ArgumentParser())
-    assert settings["quality"]["methods"] == ["default", "one_at_a_time"]
+    assert settings["quality"]["methods"] == ["default", "two_at_a_time"]
     assert settings["quality"]["benchmarks"] == settings["warm_start"]["benchmarks"] == ["synthetic"]
     assert settings["quality"]["seeds"] == settings["warm_start"]["seeds"] == [0, 1, 2]
     assert bench_run.FULL["quality"]["seeds"] == list(range(10))  # the suite's own settings are untouched

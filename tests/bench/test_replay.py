@@ -102,3 +102,25 @@ def test_the_spaces_a_user_would_write_cover_each_table():
     space = quality.search_space(TABLE)
     assert space["optimizer.lr"] == {"loguniform": [0.001, 0.3]} and space["model.depth"] == {"int": [1, 3]}
     assert space["train.batch_size"] == {"choice": [16, 64, 256]}
+
+
+def test_a_seed_is_stuck_beyond_twice_the_median_or_one_validation_sample():
+    def verdict(worst: float, median: float, name: str = TABLE) -> bool:
+        row = {"mean": [0.5, 0.1, 0.05, 0.01], "worst_final": worst, "median_final": median}
+        return quality.verdicts({name: {"default": row}})[name]["no seed stuck"]
+
+    step = quality.resolution(TABLE)
+    assert verdict(0.02, 0.01) and not verdict(0.021, 0.01)  # twice the median
+    assert verdict(step, 0.0) and not verdict(step * 1.5, 0.0)  # a median of 0: one image is not stuck, two are
+    assert quality.resolution("synthetic") is None and not verdict(0.001, 0.0, "synthetic")
+
+
+def test_the_simulation_runs_the_engines_adaptive_weights():
+    import simulate_brackets
+
+    limit = quality.budget("mnist_cnn", 4)
+    adaptive = simulate_brackets.search("mnist_cnn", "adaptive", seed=0, limit=limit)
+    asha = simulate_brackets.search("mnist_cnn", "asha", seed=0, limit=limit)
+    assert len(adaptive) >= limit and len(asha) >= limit
+    # the first trials all join the bracket that stops at epoch 1, as ASHA's do: the same reports at first
+    assert adaptive[:10] == asha[:10]
