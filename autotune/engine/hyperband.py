@@ -114,8 +114,16 @@ class Hyperband(LiveQueue, FIFOScheduler):
         super().on_trial_add(tune_controller, trial)
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+        """A bracket judges a trial at its rungs' epochs only. Ray's would judge a trial at the first rung it has
+        no record of, whatever the epoch: after a resume (Ray saves no scheduler state) a trial continuing from
+        its checkpoint at epoch 7 was judged at rung 3 with its epoch-7 value, though it had passed rung 3
+        before the kill. Every epoch is reported, so in an unbroken run the decisions are the same."""
         if self.adaptive:
             self.record(trial.trial_id, result)
+        bracket = self._bracket[trial.trial_id]
+        epoch = result.get("training_iteration", 0)
+        if epoch < self._max_t and epoch not in self.rungs()[bracket]:
+            return TrialScheduler.CONTINUE
         return self._of(trial).on_trial_result(tune_controller, trial, result)
 
     def record(self, trial_id: str, result: dict[str, Any]) -> None:

@@ -120,3 +120,21 @@ def test_auto_is_the_adaptive_hyperband_and_hyperband_is_hyperbands_unless_asked
     assert not scheduler(", scheduler: hyperband").adaptive
     assert scheduler(", scheduler: {hyperband: {adaptive: true}}").adaptive
     assert "Adaptive Hyperband: first rung 1" in scheduler("").debug_string()
+
+
+def test_a_trial_is_judged_at_its_rungs_epochs_only_so_a_resumed_one_is_not_judged_on_a_later_epoch():
+    scheduler = _scheduler(max_t=9)  # adaptive: every trial joins the bracket that stops at epochs 1 and 3
+    trials = [Trial("trivial", stub=True, trial_id=f"t{i}") for i in range(4)]
+    for trial in trials:
+        scheduler.on_trial_add(None, trial)
+
+    def result(trial: Trial, epoch: int, value: float) -> str:
+        return scheduler.on_trial_result(None, trial, {"training_iteration": epoch, "val_accuracy": value})
+
+    for trial in trials[:2]:  # two trials set rung 1 and rung 3 high
+        assert [result(trial, e, 0.9) for e in (1, 2, 3)] == ["CONTINUE"] * 3
+    assert [result(trials[2], e, 0.5) for e in (1,)] == ["STOP"]  # judged at rung 1, as Ray's bracket does
+    # a trial resumed from its checkpoint at epoch 6 (it passed both rungs before a kill): its first result here is
+    # epoch 7, with a value below rung 3's; it is not judged at a rung it is past
+    assert [result(trials[3], e, 0.5) for e in (7, 8)] == ["CONTINUE", "CONTINUE"]
+    assert result(trials[3], 9, 0.5) == "STOP"  # the last epoch: Ray's bracket ends it, as before
