@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import re
+import shutil
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,7 +50,8 @@ if TYPE_CHECKING:
     from ray.tune.search.optuna import OptunaSearch
 
 __all__ = ["RESULT_KEYS", "CsvLogger", "ForgetEndedTrials", "JsonLogger", "TensorBoardLogger", "asked_trial", "init_local", "kv_delete",
-           "kv_get", "kv_put", "lost_node", "lost_nodes_apart", "mark_told", "remove_partial_checkpoint", "saved_trials", "study_of", "told"]
+           "kv_get", "kv_put", "lost_node", "lost_nodes_apart", "mark_told", "remove_partial_checkpoint", "saved_trials", "study_of", "told",
+           "whole_file_uploads"]
 
 # The keys Ray adds to every result (training_iteration, time_total_s, ...). `ray.tune.result` is not documented, and
 # no public API lists them.
@@ -73,6 +77,37 @@ def saved_trials(fs: pyarrow.fs.FileSystem, path: str) -> list[dict[str, Any]]:
         return []
     with fs.open_input_stream(names[states[-1]]) as stream:
         return [json.loads(trial) for trial, _ in json.loads(stream.read()).get("trial_data", [])]
+
+
+def whole_file_uploads() -> None:
+    """Ray copies the driver's experiment folder (its state, the searcher's) into the storage file by file, in
+    place (`ray.train._internal.storage._upload_to_fs_path`, run by the experiment syncer; no public hook): a kill
+    during the copy left a truncated experiment_state-*.json, and the run could not be resumed (JSONDecodeError
+    in Ray's restore). To a local storage, the files now land in a temporary folder beside them and each is
+    renamed over the old one (os.replace: whole or not at all). Remote stores write each object whole already."""
+    from ray.train._internal import storage
+
+    if getattr(storage._upload_to_fs_path, "_autotune", False):
+        return
+    ray_upload = storage._upload_to_fs_path
+
+    def upload(local_path: str, fs: pyarrow.fs.FileSystem, fs_path: str, exclude: list[str] | None = None) -> None:
+        if not isinstance(fs, pyarrow.fs.LocalFileSystem) or not os.path.isdir(local_path):
+            return ray_upload(local_path, fs, fs_path, exclude)
+        staging = os.path.join(fs_path, f".upload-{uuid.uuid4().hex}")
+        try:
+            ray_upload(local_path, fs, staging, exclude)
+            for folder, _, files in os.walk(staging):
+                target = os.path.normpath(os.path.join(fs_path, os.path.relpath(folder, staging)))
+                os.makedirs(target, exist_ok=True)
+                for name in files:
+                    os.replace(os.path.join(folder, name), os.path.join(target, name))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return None
+
+    upload._autotune = True  # type: ignore[attr-defined]
+    storage._upload_to_fs_path = upload
 
 
 def remove_partial_checkpoint() -> None:

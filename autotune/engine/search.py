@@ -23,7 +23,8 @@ from autotune.engine.full_disk import StopWhenFull, full_key, raise_if_full
 from autotune.engine.locks import LocalRay
 from autotune.engine.lost_nodes import moving_trials
 from autotune.engine.progress import Progress
-from autotune.engine.ray_internals import CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger, init_local
+from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger, init_local,
+                                            whole_file_uploads)
 from autotune.engine.schedulers import make_scheduler, planned_epochs
 from autotune.engine.searcher import close_orphaned_trials, make_searcher, points_to_evaluate
 from autotune.engine.stoppers import EpochBudget, TargetStopper
@@ -90,6 +91,7 @@ def run_search(
     if tracking:
         tracking.start(SearchStart(space.name, where.state, space.source, track.flat_settings(space), resume))
         track.register(str(where.state), tracking, lambda values: planned_epochs(space, values))
+    whole_file_uploads()  # a kill while Ray saves the search leaves its previous state whole
     start = time.perf_counter()
     if resume:
         log.info("resuming the search in %s", where.experiment)
