@@ -1,6 +1,6 @@
 """Asynchronous Hyperband, with Hyperband's own share of trials per bracket.
 
-Each bracket is successive halving (Ray's `AsyncHyperBandScheduler`, one bracket) whose first rung is at
+Each bracket is successive halving (autotune.engine.asha: Ray's, one bracket) whose first rung is at
 grace_period x rf^s epochs; the last bracket stops nothing. A new trial joins bracket s with Hyperband's weight
 (Li et al., 2018): n_s proportional to (B / R) * rf^(S - s) / (S - s + 1) for the S + 1 brackets, so that every
 bracket gets about the same budget of epochs. Ray's own multi-bracket scheduler draws brackets with weights
@@ -23,8 +23,9 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
-from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from autotune.engine.asha import Asha
 from autotune.engine.trial_queue import LiveQueue
 
 __all__ = ["Hyperband", "first_rungs", "kendall_tau"]
@@ -58,11 +59,9 @@ class Hyperband(LiveQueue, FIFOScheduler):
     def __init__(self, max_t: int, grace_period: int = 1, reduction_factor: float = 3, seed: int | None = None,
                  adaptive: bool = False):
         super().__init__()
-        self._max_t, self._rf = max_t, reduction_factor
         self._firsts = first_rungs(max_t, grace_period, reduction_factor)
         self.brackets: list[TrialScheduler] = [
-            AsyncHyperBandScheduler(time_attr="training_iteration", max_t=max_t, grace_period=first,
-                                    reduction_factor=reduction_factor, brackets=1)
+            Asha(max_t=max_t, grace_period=first, reduction_factor=reduction_factor, brackets=1)
             for first in self._firsts
         ] + [FIFOScheduler()]
         last = len(self.brackets) - 1
@@ -80,9 +79,7 @@ class Hyperband(LiveQueue, FIFOScheduler):
 
     def rungs(self) -> list[list[int]]:
         """Each bracket's rungs (epochs), the last bracket's none."""
-        rungs = [[round(first * self._rf**k) for k in range(64) if first * self._rf**k < self._max_t]
-                 for first in self._firsts]
-        return [*rungs, []]
+        return [bracket.rung_epochs() if isinstance(bracket, Asha) else [] for bracket in self.brackets]
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
         if metric is not None:
@@ -114,16 +111,8 @@ class Hyperband(LiveQueue, FIFOScheduler):
         super().on_trial_add(tune_controller, trial)
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
-        """A bracket judges a trial at its rungs' epochs only. Ray's would judge a trial at the first rung it has
-        no record of, whatever the epoch: after a resume (Ray saves no scheduler state) a trial continuing from
-        its checkpoint at epoch 7 was judged at rung 3 with its epoch-7 value, though it had passed rung 3
-        before the kill. Every epoch is reported, so in an unbroken run the decisions are the same."""
         if self.adaptive:
             self.record(trial.trial_id, result)
-        bracket = self._bracket[trial.trial_id]
-        epoch = result.get("training_iteration", 0)
-        if epoch < self._max_t and epoch not in self.rungs()[bracket]:
-            return TrialScheduler.CONTINUE
         return self._of(trial).on_trial_result(tune_controller, trial, result)
 
     def record(self, trial_id: str, result: dict[str, Any]) -> None:

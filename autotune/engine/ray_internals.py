@@ -24,6 +24,7 @@ from ray.tune.callback import Callback
 from ray.tune.experiment import Trial
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
 from ray.tune.result import AUTO_RESULT_KEYS
+from ray.tune.schedulers import AsyncHyperBandScheduler
 
 
 def _import_tensorboardx_without_torch() -> None:
@@ -104,10 +105,16 @@ def whole_file_uploads() -> None:
                     os.replace(os.path.join(folder, name), os.path.join(target, name))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return None
 
     upload._autotune = True  # type: ignore[attr-defined]
     storage._upload_to_fs_path = upload
+
+
+def asha_milestones(scheduler: AsyncHyperBandScheduler, trial_id: str | None = None) -> list[float]:
+    """The milestones (epochs, possibly fractional) of the bracket of Ray's ASHA that a trial is in, or of its first
+    bracket without a trial: Ray keeps them in `_trial_info` and `_Bracket._rungs`, with no public accessor."""
+    bracket = scheduler._brackets[0] if trial_id is None else scheduler._trial_info[trial_id]
+    return sorted(milestone for milestone, _ in bracket._rungs)
 
 
 def remove_partial_checkpoint() -> None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, MedianStoppingRule, TrialScheduler
+from ray.tune.schedulers import FIFOScheduler, MedianStoppingRule, TrialScheduler
 
+from autotune.engine.asha import Asha
 from autotune.engine.hyperband import Hyperband
 from autotune.engine.trial_queue import LiveQueue
 from autotune.errors import UserError
@@ -26,8 +27,8 @@ class _Median(LiveQueue, MedianStoppingRule):
     """Ray's median stopping rule, choosing among the trials not yet ended."""
 
 
-class _Asha(LiveQueue, AsyncHyperBandScheduler):
-    """Ray's ASHA, choosing among the trials not yet ended."""
+class _Asha(LiveQueue, Asha):
+    """Ray's ASHA judging at rung epochs only (autotune.engine.asha), choosing among the trials not yet ended."""
 
 
 def planned_epochs(space: Space, values: dict[str, Any]) -> int:

@@ -1,0 +1,48 @@
+"""Ray's asynchronous successive halving (ASHA), judging a trial only at the epochs of its bracket's rungs.
+
+Ray's bracket judges a result at the first rung the trial has no record of, whatever the result's epoch, and Ray
+saves no scheduler state: after `--resume`, a trial continuing from its checkpoint at epoch 7 was judged at rung 3
+with its epoch-7 value, though it had passed rung 3 before the kill. Here a result reaches the bracket only at the
+epoch where an unbroken run first reaches one of the bracket's rungs, or at the last epoch (max_t). Every epoch is
+reported, so an unbroken run is decided exactly as by Ray's own.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
+
+from autotune.engine import ray_internals
+
+__all__ = ["Asha"]
+
+
+class Asha(AsyncHyperBandScheduler):
+    """Ray's ASHA (its arguments), passing a trial's result to its bracket only at the bracket's rung epochs."""
+
+    def __init__(self, max_t: int, time_attr: str = "training_iteration", **kwargs: Any):
+        super().__init__(time_attr=time_attr, max_t=max_t, **kwargs)
+        self._epoch_key, self._last_epoch = time_attr, max_t
+
+    def rung_epochs(self, trial_id: str | None = None) -> list[int]:
+        """The epochs below max_t at which a trial's bracket judges it (the first bracket's without a trial):
+        the first epoch at or past each rung's milestone."""
+        return sorted({math.ceil(m) for m in ray_internals.asha_milestones(self, trial_id) if m < self._last_epoch})
+
+    def _at_rung(self, trial: Any, result: dict[str, Any]) -> bool:
+        return result.get(self._epoch_key) in self.rung_epochs(trial.trial_id)
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+        epoch = result.get(self._epoch_key)
+        if isinstance(epoch, (int, float)) and epoch < self._last_epoch and not self._at_rung(trial, result):
+            return TrialScheduler.CONTINUE
+        return super().on_trial_result(tune_controller, trial, result)
+
+    def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> None:
+        """A trial's last result is recorded at a rung only at that rung's epoch; otherwise (a trial resumed past
+        a rung, or at max_t) it would stand at the first rung it has no record of, as Ray's would put it."""
+        if self._at_rung(trial, result):
+            super().on_trial_complete(tune_controller, trial, result)
+        else:
+            AsyncHyperBandScheduler.on_trial_remove(self, tune_controller, trial)

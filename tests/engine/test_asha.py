@@ -1,0 +1,94 @@
+"""ASHA judging a trial only at its bracket's rung epochs (autotune.engine.asha): `scheduler: asha` and every
+bracket of Hyperband. An unbroken run is decided as by Ray's own; a resumed trial is not judged on a later epoch."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import AsyncHyperBandScheduler
+
+import autotune
+from autotune.engine.asha import Asha
+from autotune.engine.schedulers import make_scheduler
+from engine_helpers import toy_space
+
+
+def _asha_of_space(epochs: int = 9) -> Asha:
+    space = autotune.load_space(toy_space("asha", train=f"{{epochs: {epochs}}}",
+                                          search=", scheduler: {asha: {reduction_factor: 3}}"))
+    scheduler = make_scheduler(space)
+    scheduler.set_search_properties("val_accuracy", "max")
+    return scheduler
+
+
+def _trials(scheduler: Asha, count: int) -> list[Trial]:
+    trials = [Trial("trivial", stub=True, trial_id=f"t{i}") for i in range(count)]
+    for trial in trials:
+        scheduler.on_trial_add(None, trial)
+    return trials
+
+
+def _result(scheduler: Asha, trial: Trial, epoch: int, value: float) -> str:
+    return scheduler.on_trial_result(None, trial, {"training_iteration": epoch, "val_accuracy": value})
+
+
+def test_asha_after_a_resume_does_not_judge_a_trial_at_a_rung_it_is_past():
+    scheduler = _asha_of_space()
+    assert isinstance(scheduler, Asha) and scheduler.rung_epochs() == [1, 3]
+    trials = _trials(scheduler, 4)
+    for trial in trials[:2]:  # two trials set rungs 1 and 3 high
+        assert [_result(scheduler, trial, e, 0.9) for e in (1, 2, 3)] == ["CONTINUE"] * 3
+    assert _result(scheduler, trials[2], 1, 0.5) == "STOP"  # judged at rung 1, as Ray's bracket does
+    # resumed from its checkpoint at epoch 6 (it passed both rungs before a kill): its first result here is epoch 7,
+    # below rung 3's values; Ray's own bracket would stop it at rung 3
+    ray_asha = AsyncHyperBandScheduler(max_t=9, grace_period=1, reduction_factor=3, metric="val_accuracy", mode="max")
+    ray_trials = _trials(ray_asha, 4)
+    for trial in ray_trials[:2]:
+        [_result(ray_asha, trial, e, 0.9) for e in (1, 2, 3)]
+    assert _result(ray_asha, ray_trials[3], 7, 0.5) == "STOP"
+    assert [_result(scheduler, trials[3], e, 0.5) for e in (7, 8)] == ["CONTINUE", "CONTINUE"]
+    assert _result(scheduler, trials[3], 9, 0.5) == "STOP"  # the last epoch ends it, as before
+
+
+def test_a_resumed_trials_last_result_does_not_stand_at_a_rung_it_did_not_report_at():
+    scheduler = _asha_of_space()
+    trials = _trials(scheduler, 4)
+    for trial in trials[:2]:
+        [_result(scheduler, trial, e, 0.9) for e in (1, 2, 3)]
+    # resumed at epoch 7, it ends (fails) at epoch 8 with a high value: Ray's bracket would record 0.99 at rung 3,
+    # raising the cutoff there (the 2/3 quantile of 0.9, 0.9, 0.99 is 0.93)
+    _result(scheduler, trials[2], 7, 0.99)
+    scheduler.on_trial_complete(None, trials[2], {"training_iteration": 8, "val_accuracy": 0.99})
+    assert [_result(scheduler, trials[3], e, 0.92) for e in (1, 2, 3)] == ["CONTINUE"] * 3  # cutoff still 0.9
+    assert "t2" not in scheduler._trial_info  # the ended trial is forgotten all the same
+
+
+@pytest.mark.parametrize("reduction_factor, brackets", [(3, 1), (2.5, 1), (4, 2), (3, 3)])
+def test_an_unbroken_run_is_decided_as_by_rays_asha(reduction_factor: float, brackets: int):
+    kwargs = dict(max_t=30, grace_period=1, reduction_factor=reduction_factor, brackets=brackets)
+    ours = Asha(**kwargs, metric="val_accuracy", mode="max")
+    rays = AsyncHyperBandScheduler(**kwargs, metric="val_accuracy", mode="max")
+    decisions: dict[str, list[list[str]]] = {"ours": [], "rays": []}
+    for scheduler, name in ((ours, "ours"), (rays, "rays")):
+        np.random.seed(0)  # Ray draws brackets from NumPy's global state
+        trials = _trials(scheduler, 40)
+        curves = np.random.default_rng(7).random((40, 30)).cumsum(axis=1)
+        for trial, curve in zip(trials, curves):
+            made = []
+            for epoch, value in enumerate(curve, 1):
+                made.append(_result(scheduler, trial, epoch, float(value)))
+                if made[-1] == "STOP":
+                    break
+            scheduler.on_trial_complete(None, trial, {"training_iteration": epoch, "val_accuracy": float(value)})
+            decisions[name].append(made)
+    assert decisions["ours"] == decisions["rays"]
+    stopped_at = {len(made) for made in decisions["ours"]}
+    assert len(stopped_at) >= 3, stopped_at  # trials were stopped at several rungs, and some ran to the end
+
+
+def test_a_fractional_reduction_factor_judges_at_the_first_epoch_past_each_milestone():
+    scheduler = Asha(max_t=20, grace_period=1, reduction_factor=2.5, metric="val_accuracy", mode="max")
+    assert scheduler.rung_epochs() == [1, 3, 7, 16]  # milestones 1, 2.5, 6.25, 15.6
+    hyperband = make_scheduler(autotune.load_space(toy_space(
+        "hb", train="{epochs: 20}", search=", scheduler: {hyperband: {reduction_factor: 2.5}}")))
+    assert hyperband.rungs()[0] == [1, 3, 7, 16]  # what Hyperband reports is where its brackets judge
