@@ -59,6 +59,7 @@ class Hyperband(LiveQueue, FIFOScheduler):
     def __init__(self, max_t: int, grace_period: int = 1, reduction_factor: float = 3, seed: int | None = None,
                  adaptive: bool = False):
         super().__init__()
+        self._max_t = max_t
         self._firsts = first_rungs(max_t, grace_period, reduction_factor)
         self.brackets: list[TrialScheduler] = [
             Asha(max_t=max_t, grace_period=first, reduction_factor=reduction_factor, brackets=1)
