@@ -381,6 +381,30 @@ def verdicts(table: dict[str, Any]) -> dict[str, dict[str, bool]]:
     return out
 
 
+def paired(mine: np.ndarray, theirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error of `mine - theirs`, seed by seed (rows: seeds, the same in both; columns: fractions
+    of the budget)."""
+    differences = np.asarray(mine, dtype=float) - np.asarray(theirs, dtype=float)
+    return differences.mean(axis=0), differences.std(axis=0, ddof=1) / np.sqrt(len(differences))
+
+
+def _paired_line(runs: list[dict[str, Any]], name: str) -> str:
+    """The default minus each GOAL_METHODS' regret at 25, 50 and 100 %, paired by seed, with standard errors."""
+    def by_seed(method: str) -> dict[int, list[float]]:
+        return {r["seed"]: r["regret"] for r in runs if r["benchmark"] == name and r["method"] == method}
+
+    mine, parts = by_seed("default"), []
+    for other in GOAL_METHODS:
+        theirs = by_seed(other)
+        seeds = sorted(mine.keys() & theirs.keys())
+        if len(seeds) < 2:
+            continue
+        mean, error = paired(np.asarray([mine[s] for s in seeds]), np.asarray([theirs[s] for s in seeds]))
+        parts.append(f"{other} " + " / ".join(f"{mean[i]:+.4f} ± {error[i]:.4f}" for i in (1, 2, 3)))
+    return f"Default minus, paired by seed (± one standard error), at 25 / 50 / 100 %: {'; '.join(parts)}" if parts \
+        else ""
+
+
 def _largest_gap(name: str, methods: dict[str, Any]) -> str:
     """Where the default trails a goal method most (at 25, 50 or 100 %), in regret and in validation samples."""
     gaps = [(methods["default"]["mean"][i] - methods[other]["mean"][i], FRACTIONS[i], other)
@@ -410,7 +434,10 @@ def render(r: dict[str, Any], info: dict[str, Any], command: str) -> str:
         + "Regret = (best known - best found) / (best known - worst), best found = the best validation "
         "accuracy reported so far. Lower is better. *One val sample*: the regret of one validation image on that "
         "table (its validation split is small); regrets closer than it differ by less than one image. *No seed "
-        "stuck*: the worst seed's regret at 100 % is at most twice the median seed's, or at most one val sample."
+        "stuck*: the worst seed's regret at 100 % is at most twice the median seed's, or at most one val sample. "
+        "The goal compares means as they fall; under each table, the default's difference from each goal method, "
+        "seed by seed, with its standard error: a difference within about two standard errors is not told apart "
+        "from noise by these seeds."
         + (" **Quick run**: one seed and a tiny budget: it checks that the measure runs; its figures mean nothing."
            if info.get("quick") else ""),
         "",
@@ -432,6 +459,8 @@ def render(r: dict[str, Any], info: dict[str, Any], command: str) -> str:
         if name in checks:
             lines += ["", "Goal: " + ", ".join(f"{k}: {'met' if v else 'missed'}" for k, v in checks[name].items())
                       + _largest_gap(name, methods)]
+        if _paired_line(r["runs"], name):
+            lines += ["", _paired_line(r["runs"], name) + "."]
     lines += ["", f"Verdict: {'met' if met else 'missed'} (the default at or below the plain Optuna script and "
               "random search at 25, 50 and 100 % on every benchmark, and no seed stuck)."]
     return "\n".join(lines)

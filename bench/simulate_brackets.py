@@ -14,10 +14,20 @@ Variants: ray (Ray's weights e^-(rungs missing)), hyperband (Hyperband's n_s), e
 only: successive halving from epoch 1), adaptive (the engine's own adaptive weights, `scheduler: auto`: the
 weights of autotune.engine.hyperband.Hyperband(adaptive=True), fed every report), nostop (TPE, no stopping),
 script (the plain Optuna script: TPE + HyperbandPruner), random (random search, every trial to its last epoch).
+`adaptive+MOD+...`: the engine's default with the modifiers listed at `modified` (what was tried and not kept,
+docs/search-space.md).
+
+Each variant's regrets, seed by seed, are saved to $SIM_OUT (default bench/sim_out/) as
+BENCHMARK__VARIANT__SEEDS[oOFFSET].npy; `SEED_OFFSET=60` runs seeds 60.. instead of 0.., and
+`python bench/simulate_compare.py 60,60o60` pools both sets and gives each variant's paired difference from
+`adaptive`, with its standard error.
 """
 import math
+import os
 import sys
 from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import optuna
@@ -25,7 +35,8 @@ import optuna
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality  # noqa: E402
 
-from autotune.engine.hyperband import Hyperband  # noqa: E402
+from autotune.engine import hyperband as hb  # noqa: E402
+from autotune.engine.hyperband import Hyperband, kendall_tau  # noqa: E402
 from autotune.errors import TrialError  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -65,6 +76,143 @@ class AsyncHyperband(optuna.pruners.BasePruner):
         return rung[-1] < np.nanpercentile(rung, (1 - 1 / self.rf) * 100)
 
 
+class Adaptive(Hyperband):
+    """The engine's adaptive Hyperband with its first phase and its measure of agreement as options: `first_phase`
+    (the weights before tau can be measured: `None`, Hyperband's own; else the bracket every trial joins),
+    `min_trials`, `power` (of tau) and `at_max_t` (tau against the value at the last epoch only)."""
+
+    def __init__(self, max_t: int, *, first_phase: int | None = 0, min_trials: int = hb.MIN_TRIALS,
+                 power: float = 2.0, at_max_t: bool = False, **kwargs: Any) -> None:
+        super().__init__(max_t, **kwargs)
+        self.first_phase, self.min_trials, self.power, self.at_max_t = first_phase, min_trials, power, at_max_t
+
+    def current_weights(self) -> np.ndarray:
+        first = self.weights if self.first_phase is None else np.eye(len(self.brackets))[self.first_phase]
+        reached = sorted((max(v) for v in self._values.values() if v), reverse=True)
+        if len(reached) < self.min_trials or reached[self.min_trials - 1] <= self._firsts[0]:
+            return first
+        latest = reached[self.min_trials - 1]
+        if self.at_max_t and latest < self._max_t:
+            return first
+        rows = [v for v in self._values.values() if latest in v]
+        final = np.asarray([v[latest] for v in rows])
+        agree = [max(0.0, kendall_tau(np.asarray([v[r] for v in rows]), final)) ** self.power if r < latest else 1.0
+                 for r in self._firsts] + [1.0]
+        weights = self.weights * np.asarray(agree)
+        return weights / weights.sum()
+
+
+class PerTrial(optuna.samplers.BaseSampler):
+    """Each trial sampled by `first` or `second`, as `use_second(trial number)` says."""
+
+    def __init__(self, first: optuna.samplers.BaseSampler, second: optuna.samplers.BaseSampler,
+                 use_second: Callable[[int], bool]) -> None:
+        self.first, self.second, self.use_second, self.chosen = first, second, use_second, {}
+
+    def _of(self, trial: Any) -> optuna.samplers.BaseSampler:
+        if trial.number not in self.chosen:
+            self.chosen[trial.number] = self.second if self.use_second(trial.number) else self.first
+        return self.chosen[trial.number]
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: Any) -> dict[str, Any]:
+        return self._of(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
+        return self._of(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: Any, name: str, dist: Any) -> Any:
+        return self._of(trial).sample_independent(study, trial, name, dist)
+
+    def before_trial(self, study: optuna.Study, trial: Any) -> None:
+        self._of(trial).before_trial(study, trial)
+
+    def after_trial(self, study: optuna.Study, trial: Any, state: Any, values: Any) -> None:
+        self._of(trial).after_trial(study, trial, state, values)
+
+
+class BohbTPE(optuna.samplers.TPESampler):
+    """BOHB's model (Falkner et al., 2018) in Optuna's TPE: fit on the trials that reached the largest step that at
+    least dimensions + 2 trials reached, good and bad split by their value at that step; trials stopped before it
+    are left out. (Optuna's TPE ranks PRUNED trials by the step they reached, then their value.) Reads Optuna's
+    private TPE methods: a simulation only."""
+
+    def _sample(self, study: optuna.Study, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
+        from optuna.samplers._tpe import sampler as tpe
+        from optuna.trial import TrialState
+
+        trials = study._get_trials(deepcopy=False, states=[TrialState.COMPLETE, TrialState.PRUNED], use_cache=True)
+        steps: dict[int, int] = {}
+        for t in trials:
+            for step in t.intermediate_values:
+                steps[step] = steps.get(step, 0) + 1
+        usable = sorted(step for step, n in steps.items() if n >= len(search_space) + 2)
+        if not usable:
+            return super()._sample(study, trial, search_space)
+        step = usable[-1]
+        at = [t for t in trials if step in t.intermediate_values and math.isfinite(t.intermediate_values[step])]
+        sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
+        ranked = sorted(at, key=lambda t: sign * t.intermediate_values[step])
+        n_below = max(1, (self._gamma or tpe.default_gamma)(len(ranked)))
+        below = sorted(ranked[:n_below], key=lambda t: t.number)
+        above = sorted(ranked[n_below:], key=lambda t: t.number)
+        mpe_below = self._build_parzen_estimator(study, search_space, below, handle_below=True)
+        mpe_above = self._build_parzen_estimator(study, search_space, above, handle_below=False)
+        samples = mpe_below.sample(self._rng.rng, self._n_ei_candidates)
+        chosen = self._compare(samples, self._compute_acquisition_func(samples, mpe_below, mpe_above))
+        return {name: dist.to_external_repr(chosen[name]) for name, dist in search_space.items()}
+
+
+TPE_FLAGS = {"endpoints": ("consider_endpoints", True), "group": ("group", True), "uni": ("multivariate", False)}
+
+
+def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.BaseSampler, Adaptive]:
+    """The sampler and scheduler of `adaptive+MOD+...`: the engine's default with each modifier applied.
+    TPE: startupN (n_startup_trials), endpoints (consider_endpoints), priorX (prior_weight), eiN (n_ei_candidates),
+    group, uni (multivariate=False), gammaX (gamma(n) = min(ceil(X n), 25)), bohb (`BohbTPE`); randX (a share X of
+    the trials, drawn with the seed, sampled at random: BOHB's random fraction), tpegpN (TPE for N trials, then
+    Optuna's GPSampler). Scheduler: hbfirst (Hyperband's weights until tau can be measured), firstK (bracket K
+    until then), minN (MIN_TRIALS), tauP (tau^P), maxt (tau against the last epoch only)."""
+    tpe: dict[str, Any] = {"seed": seed, "multivariate": True}
+    scheduler: dict[str, Any] = {}
+    random_share, bohb, switch_at = 0.0, False, 0
+    for mod in filter(None, variant.split("+")[1:]):
+        head = mod.rstrip("0123456789.")
+        number = mod[len(head):]
+        if mod in TPE_FLAGS:
+            tpe.update([TPE_FLAGS[mod]])
+        elif head in ("startup", "ei"):
+            tpe["n_startup_trials" if head == "startup" else "n_ei_candidates"] = int(number)
+        elif head == "prior":
+            tpe["prior_weight"] = float(number)
+        elif head == "gamma":
+            tpe["gamma"] = lambda n, x=float(number): min(math.ceil(x * n), 25)
+        elif head == "rand":
+            random_share = float(number)
+        elif mod == "bohb":
+            bohb = True
+        elif head == "tpegp":
+            switch_at = int(number)
+        elif mod in ("hbfirst", "maxt"):
+            scheduler["first_phase" if mod == "hbfirst" else "at_max_t"] = None if mod == "hbfirst" else True
+        elif head in ("first", "min"):
+            scheduler["first_phase" if head == "first" else "min_trials"] = int(number)
+        elif head == "tau":
+            scheduler["power"] = float(number)
+        else:
+            raise ValueError(f"unknown modifier {mod!r} in {variant!r} (see `modified`)")
+    sampler: optuna.samplers.BaseSampler = (BohbTPE if bohb else optuna.samplers.TPESampler)(**tpe)
+    if switch_at:
+        sampler = PerTrial(sampler, optuna.samplers.GPSampler(seed=seed, n_startup_trials=0),
+                           lambda number: number >= switch_at)
+    if random_share:
+        draws = np.random.default_rng(seed + 20_000)
+        sampler = PerTrial(sampler, optuna.samplers.RandomSampler(seed=seed + 10_000),
+                           lambda _: bool(draws.random() < random_share))
+    engine = Adaptive(epochs, grace_period=1, reduction_factor=3, seed=seed, adaptive=True, **scheduler)
+    engine.set_search_properties("val_accuracy", "max")
+    return sampler, engine
+
+
 def search(name: str, variant: str, seed: int, limit: int) -> list[tuple[float, float]]:
     """One simulated search of `limit` epochs: its reports, in order, as bench/quality.py counts them."""
     data, space, epochs = quality._load(name), quality.search_space(name), quality._load(name).epochs
@@ -86,7 +234,11 @@ def search(name: str, variant: str, seed: int, limit: int) -> list[tuple[float, 
         if len(reports) >= limit:
             study.stop()
 
-    if variant == "random":
+    if variant.startswith("adaptive+"):
+        count = math.floor(math.log(epochs) / math.log(3) + 1e-9) + 2
+        sampler, engine = modified(variant, seed, epochs)
+        pruner = AsyncHyperband(epochs, WEIGHTS["hyperband"](count, 3), seed=seed, engine=engine)
+    elif variant == "random":
         sampler, pruner = optuna.samplers.RandomSampler(seed=seed), optuna.pruners.NopPruner()
     elif variant == "script":
         sampler = optuna.samplers.TPESampler(seed=seed)
@@ -107,12 +259,16 @@ def search(name: str, variant: str, seed: int, limit: int) -> list[tuple[float, 
 
 
 def main() -> None:
-    full_trainings, seeds = int(sys.argv[1]), range(int(sys.argv[2]))
+    offset = int(os.environ.get("SEED_OFFSET", 0))  # a fresh set of seeds: SEED_OFFSET..SEED_OFFSET + SEEDS - 1
+    full_trainings, seeds = int(sys.argv[1]), range(offset, offset + int(sys.argv[2]))
     for name in sys.argv[4].split(","):
         best, worst = quality.bounds(name)
         limit = quality.budget(name, full_trainings)
         for variant in sys.argv[3].split(","):
             regret = np.asarray([quality.regrets(search(name, variant, s, limit), limit, best, worst) for s in seeds])
+            out = Path(os.environ.get("SIM_OUT", Path(__file__).parent / "sim_out"))
+            out.mkdir(exist_ok=True)
+            np.save(out / f"{name}__{variant}__{len(seeds)}{f'o{offset}' if offset else ''}.npy", regret)
             print(f"{name:10s} {variant:9s} mean regret " + " ".join(f"{x:.3f}" for x in regret.mean(axis=0))
                   + f"  worst {regret[:, -1].max():.3f} median {np.median(regret[:, -1]):.3f}", flush=True)
 

@@ -124,3 +124,31 @@ def test_the_simulation_runs_the_engines_adaptive_weights():
     assert len(adaptive) >= limit and len(asha) >= limit
     # the first trials all join the bracket that stops at epoch 1, as ASHA's do: the same reports at first
     assert adaptive[:10] == asha[:10]
+
+
+def test_the_default_is_compared_with_each_goal_method_seed_by_seed():
+    mine = np.asarray([[0.5, 0.2, 0.1, 0.0], [0.5, 0.4, 0.1, 0.2]])
+    theirs = np.asarray([[0.5, 0.3, 0.2, 0.1], [0.5, 0.3, 0.3, 0.1]])
+    mean, error = quality.paired(mine, theirs)
+    assert mean == pytest.approx([0.0, 0.0, -0.15, 0.0])
+    assert error == pytest.approx([0.0, 0.1, 0.05, 0.1])  # sd of (-0.1, 0.1) is 0.1414, over sqrt(2)
+    runs = [{"benchmark": TABLE, "method": method, "seed": seed, "regret": list(rows[seed])}
+            for method, rows in (("default", mine), ("optuna_script", theirs)) for seed in (0, 1)]
+    assert quality._paired_line(runs, TABLE).endswith(
+        "optuna_script +0.0000 ± 0.1000 / -0.1500 ± 0.0500 / +0.0000 ± 0.1000")
+    assert quality._paired_line(runs[:3], TABLE) == ""  # one seed in common: no standard error
+
+
+def test_the_simulations_variants_are_the_default_with_one_change_each():
+    import simulate_brackets
+
+    sampler, scheduler = simulate_brackets.modified("adaptive+startup5+min3+tau1", seed=0, epochs=27)
+    assert sampler._n_startup_trials == 5 and scheduler.min_trials == 3 and scheduler.power == 1.0
+    with pytest.raises(ValueError, match="unknown modifier"):
+        simulate_brackets.modified("adaptive+nonsense", seed=0, epochs=27)
+    limit = quality.budget("mnist_cnn", 3)
+    for variant in ("adaptive+rand0.2", "adaptive+bohb", "adaptive+hbfirst+maxt"):
+        assert len(simulate_brackets.search("mnist_cnn", variant, seed=0, limit=limit)) >= limit
+    # with no modifier, the variant is the engine's adaptive default, report for report
+    assert simulate_brackets.search("mnist_cnn", "adaptive+", seed=1, limit=limit) == simulate_brackets.search(
+        "mnist_cnn", "adaptive", seed=1, limit=limit)
