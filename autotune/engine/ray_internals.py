@@ -4,6 +4,7 @@ this file only. Each use says why no public API does.
 from __future__ import annotations
 
 import ctypes
+import fnmatch
 import json
 import os
 import re
@@ -84,8 +85,11 @@ def whole_file_uploads() -> None:
     """Ray copies the driver's experiment folder (its state, the searcher's) into the storage file by file, in
     place (`ray.train._internal.storage._upload_to_fs_path`, run by the experiment syncer; no public hook): a kill
     during the copy left a truncated experiment_state-*.json, and the run could not be resumed (JSONDecodeError
-    in Ray's restore). To a local storage, the files now land in a temporary folder beside them and each is
-    renamed over the old one (os.replace: whole or not at all). Remote stores write each object whole already."""
+    in Ray's restore). To a local storage, each file is now copied beside its old self and renamed over it
+    (os.replace: whole or not at all). A file gone between the listing and its copy is left for the next sync:
+    Ray writes the searcher's state to a temporary file and renames it, and its copy of the folder raised, with a
+    traceback on the console, when it listed that file just before the rename. Remote stores write each object
+    whole already."""
     from ray.train._internal import storage
 
     if getattr(storage._upload_to_fs_path, "_autotune", False):
@@ -95,19 +99,30 @@ def whole_file_uploads() -> None:
     def upload(local_path: str, fs: pyarrow.fs.FileSystem, fs_path: str, exclude: list[str] | None = None) -> None:
         if not isinstance(fs, pyarrow.fs.LocalFileSystem) or not os.path.isdir(local_path):
             return ray_upload(local_path, fs, fs_path, exclude)
-        staging = os.path.join(fs_path, f".upload-{uuid.uuid4().hex}")
-        try:
-            ray_upload(local_path, fs, staging, exclude)
-            for folder, _, files in os.walk(staging):
-                target = os.path.normpath(os.path.join(fs_path, os.path.relpath(folder, staging)))
-                os.makedirs(target, exist_ok=True)
-                for name in files:
-                    os.replace(os.path.join(folder, name), os.path.join(target, name))
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        for folder, _, files in os.walk(local_path):
+            relative = os.path.relpath(folder, local_path)
+            target = os.path.normpath(os.path.join(fs_path, relative))
+            os.makedirs(target, exist_ok=True)
+            for name in files:
+                if not any(fnmatch.fnmatch(os.path.normpath(os.path.join(relative, name)), p) for p in exclude or []):
+                    _copy_whole(os.path.join(folder, name), os.path.join(target, name))
 
     upload._autotune = True  # type: ignore[attr-defined]
     storage._upload_to_fs_path = upload
+
+
+def _copy_whole(source: str, destination: str) -> None:
+    """Copy a file beside `destination` and rename it over it; nothing if `source` is gone by then."""
+    staged = os.path.join(os.path.dirname(destination), f".upload-{uuid.uuid4().hex}.part")
+    try:
+        shutil.copyfile(source, staged)
+        os.replace(staged, destination)
+    except FileNotFoundError:
+        if os.path.exists(source):
+            raise
+    finally:
+        if os.path.exists(staged):
+            os.unlink(staged)
 
 
 def asha_milestones(scheduler: AsyncHyperBandScheduler, trial_id: str | None = None) -> list[float]:

@@ -1,8 +1,9 @@
-"""Ray's copy of a search's state into a local storage: each file lands whole, or the old one stays
-(autotune.engine.ray_internals.whole_file_uploads)."""
+"""Ray's copy of a search's state into a local storage: each file lands whole, or the old one stays, and a file
+renamed away while the folder is copied is left for the next copy (autotune.engine.ray_internals.whole_file_uploads)."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow.fs
@@ -10,6 +11,8 @@ import pytest
 from ray.train._internal import storage
 
 from autotune.engine.ray_internals import whole_file_uploads
+
+REAL_COPY = shutil.copyfile
 
 
 def _staging(tmp_path: Path, trials: int) -> Path:
@@ -21,26 +24,56 @@ def _staging(tmp_path: Path, trials: int) -> Path:
     return local
 
 
-def test_an_upload_cut_short_leaves_the_previous_state_whole(tmp_path, monkeypatch):
+def _upload(local: Path, dest: Path) -> None:
+    storage._upload_to_fs_path(str(local), pyarrow.fs.LocalFileSystem(), str(dest), ["*.tmp"])
+
+
+def _trials(dest: Path) -> int:
+    return len(json.loads((dest / "experiment_state-x.json").read_text())["trial_data"])
+
+
+@pytest.fixture
+def dest(tmp_path: Path) -> Path:
     whole_file_uploads()
     whole_file_uploads()  # once is enough; a second call changes nothing
     assert storage._upload_to_fs_path._autotune
     dest = tmp_path / "storage"
-    storage._upload_to_fs_path(str(_staging(tmp_path, 3)), pyarrow.fs.LocalFileSystem(), str(dest), ["*.tmp"])
-    assert len(json.loads((dest / "experiment_state-x.json").read_text())["trial_data"]) == 3
-    assert (dest / "sub" / "searcher-state.pkl").read_bytes() == b"s" * 1000
-    assert not (dest / "skip.tmp").exists() and not list(dest.glob(".upload-*"))
+    _upload(_staging(tmp_path, 3), dest)
+    assert _trials(dest) == 3 and (dest / "sub" / "searcher-state.pkl").read_bytes() == b"s" * 1000
+    assert not (dest / "skip.tmp").exists() and not list(dest.rglob(".upload-*"))
+    return dest
 
-    def killed_midway(source: str, destination: str, **kwargs) -> None:  # Ray's copy, dying halfway through
-        state = Path(source, "experiment_state-x.json").read_text()
-        Path(destination).mkdir(parents=True, exist_ok=True)
-        Path(destination, "experiment_state-x.json").write_text(state[: len(state) // 2])
+
+def test_an_upload_cut_short_leaves_the_previous_state_whole(tmp_path, dest, monkeypatch):
+    def killed_midway(source: str, destination: str) -> None:  # the copy dies halfway through the file
+        data = Path(source).read_bytes()
+        Path(destination).write_bytes(data[: len(data) // 2])
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(storage, "_pyarrow_fs_copy_files", killed_midway)
-    monkeypatch.setattr(storage, "_upload_to_uri_with_exclude_fsspec",
-                        lambda local_path, fs, fs_path, exclude: killed_midway(local_path, fs_path))
+    monkeypatch.setattr(shutil, "copyfile", killed_midway)
     with pytest.raises(KeyboardInterrupt):
-        storage._upload_to_fs_path(str(_staging(tmp_path, 5)), pyarrow.fs.LocalFileSystem(), str(dest), ["*.tmp"])
-    assert len(json.loads((dest / "experiment_state-x.json").read_text())["trial_data"]) == 3  # the old one, whole
-    assert not list(dest.glob(".upload-*"))
+        _upload(_staging(tmp_path, 5), dest)
+    assert _trials(dest) == 3  # the old one, whole
+    assert not list(dest.rglob(".upload-*"))
+
+
+def test_a_file_renamed_away_during_the_copy_is_left_for_the_next_one(tmp_path, dest, monkeypatch):
+    local = _staging(tmp_path, 5)
+    temporary = local / ".1234-tmp-searcher-state.pkl"  # how Ray writes the searcher's state: then renames it
+    temporary.write_bytes(b"t" * 10)
+
+    def renamed_first(source: str, destination: str) -> str:
+        if Path(source) == temporary:
+            temporary.rename(local / "sub" / "searcher-state.pkl")
+        return REAL_COPY(source, destination)
+
+    monkeypatch.setattr(shutil, "copyfile", renamed_first)
+    _upload(local, dest)  # no error: the rest of the folder is copied
+    assert _trials(dest) == 5 and not (dest / temporary.name).exists() and not list(dest.rglob(".upload-*"))
+
+    def unreadable(source: str, destination: str) -> None:
+        raise FileNotFoundError(source)
+
+    monkeypatch.setattr(shutil, "copyfile", unreadable)
+    with pytest.raises(FileNotFoundError):  # a file that is still there but could not be copied is an error
+        _upload(local, dest)
