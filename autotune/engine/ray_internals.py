@@ -4,6 +4,7 @@ this file only. Each use says why no public API does.
 from __future__ import annotations
 
 import ctypes
+import errno
 import fnmatch
 import json
 import os
@@ -112,7 +113,9 @@ def whole_file_uploads() -> None:
 
 
 def _copy_whole(source: str, destination: str) -> None:
-    """Copy a file beside `destination` and rename it over it; nothing if `source` is gone by then."""
+    """Copy a file beside `destination` and rename it over it; nothing if `source` is gone by then. Where the disk
+    has no room for both (ENOSPC), the file is copied in place as Ray copies it: a search stopped by a full disk
+    (autotune.engine.full_disk) must still save its last state, or `--resume` would run finished trials again."""
     staged = os.path.join(os.path.dirname(destination), f".upload-{uuid.uuid4().hex}.part")
     try:
         shutil.copyfile(source, staged)
@@ -120,9 +123,13 @@ def _copy_whole(source: str, destination: str) -> None:
     except FileNotFoundError:
         if os.path.exists(source):
             raise
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        Path(staged).unlink(missing_ok=True)
+        shutil.copyfile(source, destination)
     finally:
-        if os.path.exists(staged):
-            os.unlink(staged)
+        Path(staged).unlink(missing_ok=True)
 
 
 def asha_milestones(scheduler: AsyncHyperBandScheduler, trial_id: str | None = None) -> list[float]:

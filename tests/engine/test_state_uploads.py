@@ -2,6 +2,7 @@
 renamed away while the folder is copied is left for the next copy (autotune.engine.ray_internals.whole_file_uploads)."""
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 from pathlib import Path
@@ -77,3 +78,15 @@ def test_a_file_renamed_away_during_the_copy_is_left_for_the_next_one(tmp_path, 
     monkeypatch.setattr(shutil, "copyfile", unreadable)
     with pytest.raises(FileNotFoundError):  # a file that is still there but could not be copied is an error
         _upload(local, dest)
+
+
+def test_where_a_file_and_its_copy_do_not_fit_side_by_side_it_is_copied_in_place(tmp_path, dest, monkeypatch):
+    def full_beside(source: str, destination: str) -> str:  # room for the file, not for a second copy of it
+        if Path(destination).name.startswith(".upload-"):
+            Path(destination).write_bytes(b"")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return REAL_COPY(source, destination)
+
+    monkeypatch.setattr(shutil, "copyfile", full_beside)
+    _upload(_staging(tmp_path, 7), dest)
+    assert _trials(dest) == 7 and not list(dest.rglob(".upload-*"))
