@@ -13,7 +13,9 @@ It is how the engine's bracket weights were chosen (docs/search-space.md); bench
 Variants: ray (Ray's weights e^-(rungs missing)), hyperband (Hyperband's n_s), equal, asha (the first bracket
 only: successive halving from epoch 1), adaptive (the engine's own adaptive weights, `scheduler: auto`: the
 weights of autotune.engine.hyperband.Hyperband(adaptive=True), fed every report), nostop (TPE, no stopping),
-script (the plain Optuna script: TPE + HyperbandPruner), random (random search, every trial to its last epoch).
+script (the plain Optuna script: TPE + HyperbandPruner), random (random search, every trial to its last epoch),
+asha4 (ASHA from epoch 1 with reduction factor 4, v0.1's scheduler, stopped trials PRUNED), v0.1 (the same with
+every trial told COMPLETE with its last value, as v0.1's Ray searcher told Optuna).
 `adaptive+MOD+...`: the engine's default with the modifiers listed at `modified` (what was tried and not kept,
 docs/search-space.md).
 
@@ -227,6 +229,8 @@ def search(name: str, variant: str, seed: int, limit: int) -> list[tuple[float, 
             reports.append((0.0, float(curve[epoch - 1])))
             trial.report(float(curve[epoch - 1]), epoch)
             if trial.should_prune():
+                if variant == "v0.1":  # Ray's Optuna searcher told every trial COMPLETE with its last value
+                    return float(curve[epoch - 1])
                 raise optuna.TrialPruned()
         return float(curve[-1])
 
@@ -238,6 +242,10 @@ def search(name: str, variant: str, seed: int, limit: int) -> list[tuple[float, 
         count = math.floor(math.log(epochs) / math.log(3) + 1e-9) + 2
         sampler, engine = modified(variant, seed, epochs)
         pruner = AsyncHyperband(epochs, WEIGHTS["hyperband"](count, 3), seed=seed, engine=engine)
+    elif variant in ("asha4", "v0.1"):  # v0.1's ASHA from epoch 1 with reduction factor 4, its TPE
+        sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
+        count = math.floor(math.log(epochs) / math.log(4) + 1e-9) + 2
+        pruner = AsyncHyperband(epochs, WEIGHTS["asha"](count, 4), rf=4, seed=seed)
     elif variant == "random":
         sampler, pruner = optuna.samplers.RandomSampler(seed=seed), optuna.pruners.NopPruner()
     elif variant == "script":

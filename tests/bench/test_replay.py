@@ -152,3 +152,14 @@ def test_the_simulations_variants_are_the_default_with_one_change_each():
     # with no modifier, the variant is the engine's adaptive default, report for report
     assert simulate_brackets.search("mnist_cnn", "adaptive+", seed=1, limit=limit) == simulate_brackets.search(
         "mnist_cnn", "adaptive", seed=1, limit=limit)
+
+
+def test_the_simulation_tells_v01s_stopped_trials_complete_and_todays_pruned():
+    import simulate_brackets
+
+    limit = quality.budget(TABLE, 4)
+    told_pruned = simulate_brackets.search(TABLE, "asha4", seed=0, limit=limit)
+    told_complete = simulate_brackets.search(TABLE, "v0.1", seed=0, limit=limit)
+    assert len(told_pruned) >= limit and len(told_complete) >= limit
+    assert told_pruned[:10] == told_complete[:10]  # the same random start-up trials, stopped at the same rungs
+    assert told_pruned != told_complete  # then TPE, told otherwise, proposes otherwise
