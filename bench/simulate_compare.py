@@ -36,8 +36,9 @@ def main() -> None:
               "50 and 100 %, s = no seed stuck")
         print(f"{'variant':30s}    25 %    50 %   100 %  worst  median goal  minus adaptive at 25 / 50 / 100 %")
         for variant, regret in runs.items():
-            table = {"default": _row(regret), **{m: _row(runs[v]) for m, v in
-                                                 (("optuna_script", "script"), ("random+fifo", "random")) if v in runs}}
+            table = {"default": quality.summary_row(regret), **{
+                m: quality.summary_row(runs[v]) for m, v in (("optuna_script", "script"), ("random+fifo", "random"))
+                if v in runs}}
             checks = quality.verdicts({name: table})[name]
             goal = ("M" if all(v for k, v in checks.items() if k.startswith("<=")) else "-") + (
                 "s" if checks["no seed stuck"] else "S")
@@ -49,11 +50,6 @@ def main() -> None:
             m = regret.mean(axis=0)
             print(f"{variant:30s} {m[1]:7.3f} {m[2]:7.3f} {m[3]:7.3f} {regret[:, -1].max():6.3f} "
                   f"{np.median(regret[:, -1]):7.3f} {goal:4s} {versus}")
-
-
-def _row(regret: np.ndarray) -> dict[str, object]:
-    return {"mean": regret.mean(axis=0).tolist(), "worst_final": float(regret[:, -1].max()),
-            "median_final": float(np.median(regret[:, -1]))}
 
 
 if __name__ == "__main__":
