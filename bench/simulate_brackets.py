@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality  # noqa: E402
 
 from autotune.engine import hyperband as hb  # noqa: E402
-from autotune.engine.hyperband import Hyperband, kendall_tau  # noqa: E402
+from autotune.engine.hyperband import Hyperband  # noqa: E402
 from autotune.errors import TrialError  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -88,20 +88,15 @@ class Adaptive(Hyperband):
         super().__init__(max_t, **kwargs)
         self.first_phase, self.min_trials, self.power, self.at_max_t = first_phase, min_trials, power, at_max_t
 
-    def current_weights(self) -> np.ndarray:
-        first = self.weights if self.first_phase is None else np.eye(len(self.brackets))[self.first_phase]
-        reached = sorted((max(v) for v in self._values.values() if v), reverse=True)
-        if len(reached) < self.min_trials or reached[self.min_trials - 1] <= self._firsts[0]:
-            return first
-        latest = reached[self.min_trials - 1]
-        if self.at_max_t and latest < self._max_t:
-            return first
-        rows = [v for v in self._values.values() if latest in v]
-        final = np.asarray([v[latest] for v in rows])
-        agree = [max(0.0, kendall_tau(np.asarray([v[r] for v in rows]), final)) ** self.power if r < latest else 1.0
-                 for r in self._firsts] + [1.0]
-        weights = self.weights * np.asarray(agree)
-        return weights / weights.sum()
+    def unmeasured_weights(self) -> np.ndarray:
+        return self.weights if self.first_phase is None else np.eye(len(self.brackets))[self.first_phase]
+
+    def measured_milestone(self) -> int | None:
+        latest = super().measured_milestone()
+        return None if self.at_max_t and latest is not None and latest < self._max_t else latest
+
+    def agreement(self, latest: int) -> list[float]:
+        return [a ** (self.power / 2) for a in super().agreement(latest)]  # the engine's are tau^2
 
 
 class PerTrial(optuna.samplers.BaseSampler):

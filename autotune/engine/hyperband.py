@@ -55,6 +55,7 @@ class Hyperband(LiveQueue, FIFOScheduler):
     rank agreement, in the module's docstring). The next trial to start: the first come (LiveQueue)."""
 
     adaptive = False  # a scheduler pickled before adaptive weights existed keeps Hyperband's
+    min_trials = MIN_TRIALS
 
     def __init__(self, max_t: int, grace_period: int = 1, reduction_factor: float = 3, seed: int | None = None,
                  adaptive: bool = False):
@@ -91,16 +92,31 @@ class Hyperband(LiveQueue, FIFOScheduler):
         """The share of new trials each bracket gets now: Hyperband's, or (adaptive) as the module says."""
         if not self.adaptive:
             return self.weights
+        latest = self.measured_milestone()
+        if latest is None:
+            return self.unmeasured_weights()
+        weights = self.weights * np.asarray(self.agreement(latest))
+        return weights / weights.sum()
+
+    def unmeasured_weights(self) -> np.ndarray:
+        """The adaptive weights before agreement can be measured: every new trial to the bracket that stops first."""
+        return np.eye(len(self.brackets))[0]
+
+    def measured_milestone(self) -> int | None:
+        """The latest milestone past the first rung that `min_trials` trials reached; None before there is one."""
         reached = sorted((max(v) for v in self._values.values() if v), reverse=True)
-        if len(reached) < MIN_TRIALS or reached[MIN_TRIALS - 1] <= self._firsts[0]:
-            return np.eye(len(self.brackets))[0]
-        latest = reached[MIN_TRIALS - 1]  # the latest milestone MIN_TRIALS trials reached
+        if len(reached) < self.min_trials or reached[self.min_trials - 1] <= self._firsts[0]:
+            return None
+        return reached[self.min_trials - 1]
+
+    def agreement(self, latest: int) -> list[float]:
+        """Each bracket's factor: tau^2 between the values at its first rung and at `latest`, over the trials that
+        reached `latest` (negative: 0); 1 for the bracket that stops nothing and any whose first rung is not below
+        `latest`."""
         rows = [v for v in self._values.values() if latest in v]
         final = np.asarray([v[latest] for v in rows])
-        agree = [max(0.0, kendall_tau(np.asarray([v[first] for v in rows]), final)) ** 2 if first < latest else 1.0
-                 for first in self._firsts] + [1.0]
-        weights = self.weights * np.asarray(agree)
-        return weights / weights.sum()
+        return [max(0.0, kendall_tau(np.asarray([v[first] for v in rows]), final)) ** 2 if first < latest else 1.0
+                for first in self._firsts] + [1.0]
 
     def _of(self, trial: Any) -> TrialScheduler:
         return self.brackets[self._bracket[trial.trial_id]]
