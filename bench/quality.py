@@ -11,14 +11,8 @@ would write instead (`optuna_script`: TPE and Optuna's Hyperband pruner, one tri
 """
 from __future__ import annotations
 
-import io
-import json
 import math
-import os
 import shutil
-import subprocess
-import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from common import BENCH, REPO, shared_ray
+from common import BENCH, shared_ray
 
 REPLAY = str(BENCH / "replay_recipe.py")
 FRACTIONS = (0.10, 0.25, 0.50, 1.00)
@@ -39,9 +33,9 @@ SYNTHETIC_SPACE = {"optimizer.lr": {"loguniform": [1e-4, 1e-1]}, "train.batch_si
 # a short budget (its configuration drawn and lost). `two_at_a_time` shows what that does.
 CONCURRENT = 1
 # method -> the `search:` settings it adds (none: the engine's defaults); `optuna_script` is not the engine.
-# The full run leaves out `hyperband` (TPE with Hyperband's fixed weights: the default before `auto` adapted them),
-# `v0.1` (a fresh process per search) and `two_at_a_time`, for time; each runs when named
-# (`bench/run.py --only quality --methods ...`).
+# The full run leaves out `two_at_a_time`, for time; it runs when named (`bench/run.py --only quality --methods ...`).
+# v0.1's search (TPE, ASHA from epoch 1 with reduction factor 4, every trial told COMPLETE) is the `v0.1` variant
+# of bench/simulate_brackets.py.
 METHODS: dict[str, dict[str, Any] | None] = {
     "default": {},
     "tpe+asha": {"sampler": "tpe", "scheduler": {"asha": {"grace_period": 1, "reduction_factor": 4}}},
@@ -50,9 +44,7 @@ METHODS: dict[str, dict[str, Any] | None] = {
     "hyperband": {"sampler": "tpe", "scheduler": "hyperband"},
     "two_at_a_time": {"max_concurrent": None},  # the default as many at a time as the 2 CPUs allow
     "optuna_script": None,
-    "v0.1": None,
 }
-V01 = "d88c323"  # the engine before this measure existed: Ray tells Optuna every trial COMPLETE; ASHA 1, 4
 
 
 def available() -> list[str]:
@@ -219,50 +211,6 @@ def render_warm_start(r: dict[str, Any], info: dict[str, Any], command: str) -> 
     return "\n".join(lines)
 
 
-def run_v01(name: str, seed: int, work: Path, limit: int) -> list[tuple[float, float]]:
-    """The same search with the engine of commit V01 and its defaults (TPE + ASHA), in a fresh process that
-    imports that engine. It has no epoch budget: it gets limit / 2 trials, and its reports are cut at `limit`."""
-    space = engine_space(name, "default", seed, work, limit)
-    space["search"] = {"trials": limit // 2, "seed": seed, "keep_checkpoints": 1, "max_concurrent": CONCURRENT}
-    args = {"space": space, "storage": str(work / "runs")}
-    env = {**os.environ, "PYTHONPATH": str(_v01_checkout(work))}
-    done = subprocess.run([sys.executable, __file__, json.dumps(args)], capture_output=True, text=True, env=env,
-                          cwd=work)
-    shutil.rmtree(work / "runs", ignore_errors=True)
-    for line in reversed(done.stdout.splitlines()):
-        if line.startswith("RESULT "):
-            return sorted(tuple(r) for r in json.loads(line[len("RESULT "):]))[:limit]
-    raise RuntimeError(f"the v0.1 search failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-
-
-def _v01_checkout(work: Path) -> Path:
-    """The repository at commit V01, unpacked from git, with recipes/ where the installed package has it."""
-    root = work / "v0.1"
-    if not root.exists():
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", V01], capture_output=True, check=True).stdout
-        root.mkdir(parents=True)
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(root, filter="data")
-        (root / "autotune" / "recipes").symlink_to(root / "recipes")
-    return root
-
-
-def _v01_child(args: dict[str, Any]) -> None:
-    """In the fresh process of `run_v01`: the search, then one line `RESULT [[time, val accuracy], ...]`."""
-    import logging
-    import warnings
-
-    import autotune
-    from measures import histories
-
-    warnings.simplefilter("ignore")
-    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
-    assert Path(autotune.__file__).parents[1].name == "v0.1", autotune.__file__
-    result = autotune.fit(args["space"], storage=args["storage"], num_cpus=2, export=False, progress_seconds=0)
-    reports = [(row["t_report"], row["val_accuracy"]) for rows in histories(result) for row in rows]
-    print("RESULT " + json.dumps(reports), flush=True)
-
-
 def run_optuna_script(name: str, seed: int, limit: int) -> list[tuple[float, float]]:
     """The plain Optuna script a user would write: TPE, Optuna's Hyperband pruner from 1 epoch to the last with
     reduction factor 3, one trial at a time, until the epoch budget is spent."""
@@ -332,10 +280,8 @@ def quality(*, benchmarks: list[str], methods: list[str], seeds: list[int], full
             for seed in seeds:
                 for method in methods:
                     began = time.perf_counter()
-                    runner = {"optuna_script": lambda: run_optuna_script(name, seed, limit),
-                              "v0.1": lambda: run_v01(name, seed, work, limit)}.get(
-                        method, lambda: run_engine(name, method, seed, work, limit))
-                    reports = runner()
+                    reports = (run_optuna_script(name, seed, limit) if method == "optuna_script"
+                               else run_engine(name, method, seed, work, limit))
                     runs.append({"benchmark": name, "method": method, "seed": seed,
                                  "regret": regrets(reports, limit, best, worst), "epochs": len(reports),
                                  "seconds": time.perf_counter() - began})
@@ -470,8 +416,3 @@ def render(r: dict[str, Any], info: dict[str, Any], command: str) -> str:
     lines += ["", f"Verdict: {'met' if met else 'missed'} (the default at or below the plain Optuna script and "
               "random search at 25, 50 and 100 % on every benchmark, and no seed stuck)."]
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    sys.path.insert(0, str(BENCH))
-    _v01_child(json.loads(sys.argv[1]))

@@ -64,7 +64,7 @@ FULL: dict[str, dict[str, Any]] = {
     "scale_10k": {"trials": 10000, "rss_at": [1000, 5000, 10000]},
     "concurrency": {"repeats": 3, "epochs": 3, "model": {"arch": "simple_cnn", "width": 16, "depth": 3}},
     "quality": {"benchmarks": quality.available(), "seeds": list(range(10)),
-                "methods": ["default", "tpe+asha", "random+asha", "random+fifo", "optuna_script"]},
+                "methods": ["default", "tpe+asha", "random+asha", "random+fifo", "hyperband", "optuna_script"]},
     "warm_start": {"benchmarks": quality.available(), "seeds": list(range(5))},
 }
 QUICK: dict[str, dict[str, Any]] = {
