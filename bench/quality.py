@@ -238,11 +238,19 @@ def run_optuna_script(name: str, seed: int, limit: int) -> list[tuple[float, flo
         if len(reports) >= limit:
             study.stop()
 
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
+    study = optuna.create_study(study_name=study_name(name, seed), direction="maximize",
+                                sampler=optuna.samplers.TPESampler(seed=seed),
                                 pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs,
                                                                       reduction_factor=3))
     study.optimize(objective, n_trials=limit, callbacks=[spent], catch=(TrialError,))
     return reports
+
+
+def study_name(name: str, seed: int) -> str:
+    """The Optuna study's name for benchmark `name` and `seed`. Optuna's HyperbandPruner draws each trial's bracket
+    from a hash of the study's name and the trial's number, and an unnamed study gets a random name: named, a
+    seed's search repeats."""
+    return f"{name}-seed{seed}"
 
 
 def _suggest(trial: Any, key: str, dist: Any) -> Any:

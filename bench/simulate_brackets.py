@@ -256,7 +256,8 @@ def search(name: str, variant: str, seed: int, limit: int) -> list[tuple[float, 
         pruner = (optuna.pruners.NopPruner() if variant == "nostop"
                   else AsyncHyperband(epochs, WEIGHTS.get(variant, WEIGHTS["hyperband"])(count, 3), seed=seed,
                                       engine=engine))
-    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    study = optuna.create_study(study_name=quality.study_name(name, seed), direction="maximize", sampler=sampler,
+                                pruner=pruner)
     study.optimize(objective, n_trials=limit, callbacks=[spent], catch=(TrialError,))
     return reports
 

@@ -154,6 +154,16 @@ def test_the_simulations_variants_are_the_default_with_one_change_each():
         "mnist_cnn", "adaptive", seed=1, limit=limit)
 
 
+def test_the_plain_optuna_script_repeats_and_the_simulation_runs_the_same_script():
+    import simulate_brackets
+
+    limit = quality.budget(TABLE, 4)
+    first = [value for _, value in quality.run_optuna_script(TABLE, 3, limit)]
+    assert [value for _, value in quality.run_optuna_script(TABLE, 3, limit)] == first  # its brackets follow the seed
+    assert [value for _, value in simulate_brackets.search(TABLE, "script", seed=3, limit=limit)] == first
+    assert [value for _, value in quality.run_optuna_script(TABLE, 4, limit)] != first
+
+
 def test_the_simulation_tells_v01s_stopped_trials_complete_and_todays_pruned():
     import simulate_brackets
 
