@@ -29,6 +29,18 @@ def _move(move: dict[str, Any]) -> str:
     return f"node {move['node_id'][:8]} lost after epoch {move['epoch']}, went on from {start}"
 
 
+def _stops(trials: Any) -> list[str]:
+    """Where trials were stopped early, as a line: "Stopped early after epoch 1: 8 trials, epoch 3: 3, epoch 9: 1"
+    (what the early stopping judged on); none when no trial was."""
+    epochs = trials.loc[trials["stopped_early"].astype(bool), "epochs"].dropna() if len(trials) else []
+    if not len(epochs):
+        return []
+    counts = epochs.astype(int).value_counts().sort_index()
+    return ["Stopped early after " + ", ".join(
+        f"epoch {epoch}: {n}" + (f" trial{'s' * (n != 1)}" if i == 0 else "")
+        for i, (epoch, n) in enumerate(counts.items()))]
+
+
 def format_table(headers: list[str], rows: list[list[Any]]) -> str:
     """A plain, aligned text table."""
     cells = [[_cell(v) for v in row] for row in rows]
@@ -52,7 +64,8 @@ def format_summary(result: Any, top: int = 10) -> str:
                      *(row.get(p) for p in params)])
     out = [f"Search {result.name!r}: {len(trials)} trials in {result.seconds:.1f} s "
            f"({int(trials['stopped_early'].sum()) if len(trials) else 0} stopped early, {result.num_errors} failed"
-           f"{f', {len(result.moved)} moved' if result.moved else ''})", "", format_table(headers, rows)]
+           f"{f', {len(result.moved)} moved' if result.moved else ''})", *_stops(trials), "",
+           format_table(headers, rows)]
     failed = trials[trials["status"] == "ERROR"] if len(trials) else trials
     if len(failed):
         out += ["", "Failed trials:"] + [f"  {r['trial_id']}: {r['error']}{_hint(r['error'])}"

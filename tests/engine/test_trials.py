@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import optuna
@@ -28,6 +29,7 @@ def test_fifo_runs_every_trial_for_every_epoch(in_tmp):
     result = autotune.fit(toy_space("fifo", trials=4, train="{epochs: 3}", search=", scheduler: fifo"), export=False)
     assert (result.trials["status"] == "TERMINATED").all() and not result.trials["stopped_early"].any()
     assert list(_epochs(result).values()) == [[1, 2, 3]] * 4
+    assert "Stopped early" not in format_summary(result)
 
 
 @pytest.mark.parametrize("scheduler, cls", [("hyperband", Hyperband), ("median", MedianStoppingRule)])
@@ -56,6 +58,11 @@ def test_hyperband_stops_weak_trials_early(in_tmp):
         assert epochs == list(range(1, len(epochs) + 1))
     restarts = [len({r["t_start"] for r in reports}) - 1 for reports in run_histories(result.run_dir).values()]
     assert not any(restarts), restarts
+    # the summary says where the stopped trials were stopped
+    stops = trials.loc[trials["stopped_early"], "epochs"].value_counts().sort_index()
+    line = format_summary(result).splitlines()[1]
+    assert line.startswith("Stopped early after epoch "), line
+    assert [(int(e), int(n)) for e, n in re.findall(r"epoch (\d+): (\d+)", line)] == list(stops.items()), line
 
 
 def test_median_stopping_stops_trials_below_the_median(in_tmp):
