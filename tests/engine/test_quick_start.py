@@ -63,8 +63,8 @@ def test_the_quick_start_leaves_no_ray_temp_folder(quick_start):
 def test_the_quick_start_prints_no_ray_noise(quick_start):
     """Quiet by default: nothing on stderr, and every line on stdout is autotune's own."""
     assert quick_start.err == ""
-    ours = ("Searching 'digits':", "Search 'digits':", "Best trial ", "Held-out test split:", "Model: ", "Run:   ",
-            "TensorBoard: ", "trial ", "--------")
+    ours = ("Searching 'digits':", "Search 'digits':", "Stopped early after epoch ", "Best trial ",
+            "Held-out test split:", "Model: ", "Run:   ", "TensorBoard: ", "trial ", "--------")
     ids = tuple(quick_start.trials["trial_id"])
     for line in quick_start.out.splitlines():
         progress = re.match(rf"\[\d/{TRIALS}\] ", line)  # a finished trial, or the periodic status line
