@@ -26,9 +26,12 @@ from autotune.api import pareto_front
 from autotune.engine.study import read_study
 from autotune.recipes import ClassPredictions, ValuePredictions
 from autotune.recipes import tabular as tabular_recipe
-from autotune.report import (_axis, _numeric_ticks, _Skip, distribution_figure, importance_chart, importance_figure,
-                             load_run, parallel_figure, pareto_chart, pareto_figure, per_class_figure,
-                             predicted_chart, predicted_figure, residuals_chart, residuals_figure, write_report)
+from autotune.report import load_run, write_report
+from autotune.report.model_charts import (distribution_figure, per_class_figure, predicted_chart, predicted_figure,
+                                          residuals_chart, residuals_figure)
+from autotune.report.run import _Skip
+from autotune.report.search_charts import (_axis, _numeric_ticks, importance_chart, importance_figure, parallel_figure,
+                                           pareto_chart, pareto_figure)
 
 ROOT = Path(__file__).parents[2]
 FIGURES = ["history.png", "learning_curves.png", "parallel_coordinates.png", "importance.png",

@@ -1,0 +1,212 @@
+"""The HTML page: the summary section, each chart's section (its interactive chart, its PNG linked, or the PNG
+embedded), plotly.js inline once; `write_report` writes it and the PNGs."""
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from autotune.recipes import ClassPredictions
+from autotune.report.model_charts import (_samples, confusion_chart, confusion_figure, distribution_figure,
+                                          evaluate_model, misclassified_figure, per_class_figure, predicted_chart,
+                                          predicted_figure, residuals_chart, residuals_figure)
+from autotune.report.run import Run, _best_trial_id, _finished, _Skip, load_run
+from autotune.report.search_charts import (_fmt, curves_chart, curves_figure, history_chart, history_figure,
+                                           importance_chart, importance_figure, parallel_chart, parallel_figure,
+                                           pareto_chart, pareto_figure)
+
+# what Ray adds to each reported result: bookkeeping, not metrics
+RAY_KEYS = {"timestamp", "pid", "training_iteration", "iterations_since_restore", "done", "should_checkpoint",
+            "date", "hostname", "node_ip", "node_id", "trial_id", "checkpoint_dir_name"}
+# the files a report writes besides report.html: only these are replaced or removed in its folder
+FIGURES = ("history.png", "learning_curves.png", "parallel_coordinates.png", "importance.png", "pareto.png",
+           "confusion_matrix.png", "per_class_accuracy.png", "misclassified.png", "class_distribution.png",
+           "predicted_vs_true.png", "residuals.png")
+
+
+@dataclass
+class Section:
+    title: str
+    text: str  # HTML
+    figure: str | None = None  # PNG file name in the output folder: linked below `chart`, else embedded
+    chart: str = ""  # HTML of the interactive plotly chart
+
+
+def _table(rows: list[tuple[str, Any]]) -> str:
+    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _frame_table(frame: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    return f"<table class='wide'><tr>{head}</tr>{body}</table>"
+
+
+def summary_section(run: Run) -> Section:
+    trials, summary = run.trials, run.summary
+    counts = [
+        ("trials", len(trials)),
+        ("stopped early by the scheduler", int(trials.get("stopped_early", pd.Series(dtype=bool)).fillna(False).sum())),
+        ("failed", int((trials["status"] == "ERROR").sum())),
+        ("search time (s)", summary.get("seconds", float("nan"))),
+        ("objective", ", ".join(f"{m} ({d})" for m, d in zip(run.metric, run.mode))),
+    ]
+    best = [("best trial", _best_trial_id(run))]
+    best += [(k, v) for k, v in (summary.get("best_params") or {}).items()]
+    metrics = [(k, v) for k, v in (summary.get("best_metrics") or {}).items()
+               if k not in RAY_KEYS and not k.startswith(("config/", "time_"))]
+    metrics += list((summary.get("test_metrics") or {}).items())
+    promotion = summary.get("promotion") or {}
+    if promotion:
+        metrics.append(("promoted", f"{promotion.get('promoted')} ({promotion.get('reason', '')})"))
+    columns = ["trial_id", "status", "epochs", *run.metric, *run.params]
+    top = _finished(run).sort_values(run.metric[0], ascending=run.mode[0] == "min").head(10)
+    top = top[[c for c in columns if c in top]].rename(columns=lambda c: c.removeprefix("p:"))
+    text = (f"<div class='row'><div><h3>search</h3>{_table(counts)}</div>"
+            f"<div><h3>best configuration</h3>{_table(best)}</div>"
+            f"<div><h3>its metrics</h3>{_table(metrics)}</div></div>"
+            f"<h3>top trials</h3>{_frame_table(top)}")
+    failed = trials[trials["status"] == "ERROR"]
+    if len(failed):
+        text += f"<h3>failed trials</h3>{_frame_table(failed[['trial_id', 'error']].fillna(''))}"
+    return Section("Summary", text)
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:2em auto;max-width:1150px;
+padding:0 1em;color:#222;line-height:1.45}
+h1{margin-bottom:0.1em} .meta{color:#666;margin-top:0} nav a{margin-right:1em}
+section{margin:2.2em 0;border-top:1px solid #ddd} img{max-width:100%;height:auto;border:1px solid #eee}
+table{border-collapse:collapse;font-size:0.88em;margin:0.4em 0} th,td{padding:0.2em 0.7em;text-align:left;
+border-bottom:1px solid #eee} table.wide{display:block;overflow-x:auto}
+.row{display:flex;flex-wrap:wrap;gap:2em} .note{color:#8a6d3b;background:#fcf8e3;padding:0.4em 0.8em}
+"""
+
+
+CHART_CONFIG = {"displaylogo": False}
+CHART_HELP = ("Charts: hover a point for its trial and values; drag to zoom, double-click to zoom out; click a legend "
+              "entry to hide it. Each chart's PNG is linked below it.")
+
+
+def _chart_html(figure: go.Figure, div_id: str) -> str:
+    """The chart's <div> and the script that draws it (plotly.js itself is in the page's head, once)."""
+    return figure.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=CHART_CONFIG,
+                          default_height=f"{figure.layout.height}px")
+
+
+def _shown(section: Section, out: Path) -> str:
+    """The section's interactive chart with a link to its PNG, else its PNG embedded (the page stands alone)."""
+    if not section.figure:
+        return ""
+    name = html.escape(section.figure)
+    if section.chart:
+        return f"{section.chart}<p class='png'>PNG: <a href='{name}'>{name}</a></p>"
+    data = base64.b64encode((out / section.figure).read_bytes()).decode()
+    return (f"<p><a href='{name}'><img alt='{html.escape(section.title)}' "
+            f"src='data:image/png;base64,{data}'></a></p>")
+
+
+def _page(run: Run, sections: list[Section], out: Path) -> str:
+    parts = [f"<section id='s{number}'><h2>{html.escape(section.title)}</h2>{section.text}{_shown(section, out)}"
+             "</section>" for number, section in enumerate(sections, 1)]
+    nav = " ".join(f"<a href='#s{i}'>{html.escape(s.title)}</a>" for i, s in enumerate(sections, 1))
+    charts = any(s.chart for s in sections)
+    plotly = f"<script>{get_plotlyjs()}</script>" if charts else ""
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    model = f", model {html.escape(str(run.model_dir))}" if run.model_dir else ""
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>autotune report: {html.escape(run.name)}</title><style>{CSS}</style>{plotly}</head><body>"
+            f"<h1>autotune report: {html.escape(run.name)}</h1>"
+            f"<p class='meta'>run {html.escape(str(run.path.resolve()))}{model}; written {created}</p>"
+            f"<nav>{nav}</nav>{f'<p class=meta>{CHART_HELP}</p>' if charts else ''}{''.join(parts)}</body></html>\n")
+
+
+def _note(text: str) -> str:
+    return f"<p class='note'>{html.escape(text)}</p>"
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write report.html and its PNGs into `out` (default RUN_DIR/report); returns the HTML file's path."""
+    run = load_run(run_dir)
+    out = Path(out).expanduser() if out is not None else run.path / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    for name in FIGURES:  # an older report's figures: this one writes again only those it can draw
+        (out / name).unlink(missing_ok=True)
+    sections = [summary_section(run)]
+
+    def add(title: str, caption: str, draw: Any, *args: Any, png: str, chart: Any = None) -> None:
+        """A section: the PNG drawn by `draw`, and the interactive chart drawn by `chart` (the PNG alone when
+        there is none, or when it cannot be drawn)."""
+        try:
+            drawn = draw(*args)
+        except _Skip as why:
+            sections.append(Section(title, _note(f"Not drawn: {why}")))
+            return
+        figure, extra = drawn if isinstance(drawn, tuple) else (drawn, "")
+        figure.savefig(out / png)
+        text = f"<p>{html.escape(caption + (' ' + extra if extra else ''))}</p>"
+        shown = ""
+        if chart is not None:
+            try:
+                shown = _chart_html(chart(*args), f"chart-{png.removesuffix('.png')}")
+            except _Skip as why:
+                text += _note(f"No interactive chart: {why}. The PNG instead.")
+        sections.append(Section(title, text, png, shown))
+
+    add("Optimisation history", "Each trial's best value of the objective, in the order the trials started; "
+        "the line is the best value so far.", history_figure, run, png="history.png", chart=history_chart)
+    add("Learning curves", "Every trial's validation curve per epoch: a trial the scheduler stopped early ends "
+        "sooner, at a red x (ASHA compares trials at the same epoch and stops the weaker ones).", curves_figure, run,
+        png="learning_curves.png", chart=curves_chart)
+    add("Parallel coordinates", "Each line is a trial, through the value it sampled for each parameter, ending at "
+        "its objective; colour = the objective. The interactive chart is Optuna's, of the trials complete in the "
+        "study: with one objective, those that ran every epoch (one stopped early holds the value of an earlier "
+        "epoch); with several, one axis per objective, coloured by Pareto rank. parallel_coordinates.png draws "
+        "every trial that reported, on axes scaled from the lowest to the highest value of the search range: 'n/a' "
+        "where a trial did not sample a parameter (a conditional one); lines through the same choice spread a "
+        "little around it; trials with the same values everywhere on one thicker line, labelled with their count.",
+        parallel_figure, run, png="parallel_coordinates.png", chart=parallel_chart)
+    add("Parameter importance", "How much each parameter decides whether a trial reaches the best values of the "
+        "objective (Optuna's get_param_importances, with its default evaluator).", importance_figure, run,
+        png="importance.png", chart=importance_chart)
+    if len(run.metric) > 1:
+        add("Pareto front", "Every trial on the first two objectives; the Pareto front joins the trials no other "
+            "trial beats on both.", pareto_figure, run, png="pareto.png", chart=pareto_chart)
+    try:
+        predictions, note = evaluate_model(run)
+    except _Skip as why:
+        sections.append(Section("Best model", _note(f"Not analysed: {why}")))
+    else:
+        if note:
+            sections.append(Section("Best model", _note(note)))
+        model = f"The exported model ({run.model_dir}) on the held-out test split"
+        if isinstance(predictions, ClassPredictions):
+            samples = _samples(predictions)
+            add("Confusion matrix", f"{model}: counts, coloured by the share of each true class.", confusion_figure,
+                predictions, png="confusion_matrix.png", chart=confusion_chart)
+            add("Accuracy per class", f"The share of each class's test {samples} labelled correctly.",
+                per_class_figure, predictions, png="per_class_accuracy.png")
+            if predictions.images is not None:
+                add("Misclassified test images", "True and predicted label, with the model's confidence in its "
+                    "answer.", misclassified_figure, predictions, png="misclassified.png")
+            add("Class distribution", f"{samples.capitalize()} per class in each split (train, validation, test).",
+                distribution_figure, predictions, png="class_distribution.png")
+        else:
+            add("Predicted against true values", f"{model}: each sample's predicted {predictions.target} against "
+                "its true value; on the dashed diagonal, a prediction is exact.", predicted_figure, predictions,
+                png="predicted_vs_true.png", chart=predicted_chart)
+            add("Residuals", "How far the predictions miss: predicted − true, over the test samples (left of the "
+                "dashed line: too low; right: too high).", residuals_figure, predictions, png="residuals.png",
+                chart=residuals_chart)
+    page = out / "report.html"
+    page.write_text(_page(run, sections, out))
+    return page

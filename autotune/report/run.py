@@ -1,0 +1,140 @@
+"""Reading a finished run: its folder (`find_run`), its files, once (`load_run` -> `Run`), and the questions every
+part of the report asks of it. `_Skip` is what a chart raises when it cannot be drawn for a run."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from autotune.engine.study import StudyData, read_study
+from autotune.errors import UserError
+
+
+@dataclass
+class Run:
+    """What a run directory holds, read once."""
+
+    path: Path
+    name: str
+    summary: dict[str, Any]
+    trials: pd.DataFrame  # one row per trial (trials.csv)
+    metric: list[str]
+    mode: list[str]
+    histories: dict[str, pd.DataFrame]  # trial id -> one row per epoch
+    study: StudyData | None = None  # the Optuna study, when study.db could be read
+    model_dir: Path | None = None  # the model this run exported, when it is still there
+    card: dict[str, Any] = field(default_factory=dict)
+    no_model: str = ""  # why model_dir is None
+
+    @property
+    def params(self) -> list[str]:
+        return [c for c in self.trials.columns if c.startswith("p:")]
+
+
+class _Skip(Exception):
+    """A figure that cannot be drawn for this run; the message says why (shown in the report)."""
+
+
+# ------------------------------------------------------------------------------------------------ reading
+def find_run(folder: str | Path) -> tuple[Path, list[Path]]:
+    """The run in `folder`: the folder itself when it is a run, else the newest run in it (a storage folder such
+    as runs/, holding one folder per run); also the other runs found there, newest first."""
+    path = Path(folder).expanduser()
+    if (path / "trials.csv").is_file():
+        return path, []
+    runs = sorted((d for d in (path.iterdir() if path.is_dir() else ()) if (d / "trials.csv").is_file()),
+                  key=lambda d: ((d / "trials.csv").stat().st_mtime, d.name), reverse=True)
+    if not runs:
+        raise UserError(f"{path} holds no trials.csv, nor does any folder in it: not the folder of a finished "
+                        "autotune run (runs/<name>/, written by `autotune run`) or a storage folder of runs")
+    return runs[0], runs[1:]
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Read a run directory written by `autotune run` / `autotune.fit`."""
+    path = Path(run_dir).expanduser()
+    if not (path / "trials.csv").is_file():
+        raise UserError(f"{path} holds no trials.csv: not the folder of a finished autotune run "
+                        "(runs/<name>/, written by `autotune run`)")
+    summary = _read_json(path / "summary.json")
+    trials = pd.read_csv(path / "trials.csv", dtype={"trial_id": str})
+    name = summary.get("name") or path.name
+    model_dir, card, no_model = _exported_model(summary)
+    study = read_study(path / "study.db", name)
+    metric = list(summary.get("metric") or card.get("search", {}).get("metric") or _metric_columns(trials))
+    if study is not None and len(study.directions) == len(metric):
+        mode = list(study.directions)
+    else:
+        mode = list(summary.get("mode") or card.get("search", {}).get("mode")
+                    or ["min" if "loss" in m or "error" in m else "max" for m in metric])
+    histories = {str(t): _history(path / f"trial_{t}") for t in trials["trial_id"]}
+    return Run(path, name, summary, trials, metric, mode, histories, study, model_dir, card, no_model)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _metric_columns(trials: pd.DataFrame) -> list[str]:
+    """The metric columns of trials.csv: the engine writes them between `stopped_early` and `seconds`."""
+    columns = list(trials.columns)
+    if "stopped_early" in columns and "seconds" in columns:
+        found = columns[columns.index("stopped_early") + 1 : columns.index("seconds")]
+        if found:
+            return found
+    raise UserError("cannot tell the search metric: neither summary.json nor the model card names it")
+
+
+def _exported_model(summary: dict[str, Any]) -> tuple[Path | None, dict[str, Any], str]:
+    """The model this run exported: its version directory (kept even when not promoted), else the canonical
+    directory if it still holds this run's model (its card names this run and its best trial). Returns the
+    directory and its card, or None, {} and why there is none."""
+    version = (summary.get("promotion") or {}).get("version_dir")
+    canonical = summary.get("model_dir")
+    if not version and not canonical:
+        return None, {}, "the run exported no model (summary.json names no model directory)"
+    trial, name = summary.get("best_trial_id"), summary.get("name")
+    for candidate in (version, canonical):
+        card = _read_json(Path(candidate) / "model.json") if candidate else {}
+        if card and card.get("trial_id") == trial and card.get("name") == name:
+            return Path(candidate), card, ""
+    why = f"the model this run exported (trial {trial}) is no longer there"
+    if version:
+        why += f": its version {version} was removed"
+    other = _read_json(Path(canonical) / "model.json") if canonical else {}
+    if other:
+        why += (f"; {canonical} now holds another model (trial {other.get('trial_id')} of run "
+                f"{other.get('name')}), which this report does not describe")
+    return None, {}, why
+
+
+def _history(trial_dir: Path) -> pd.DataFrame:
+    """A trial's metrics per epoch, from progress.csv (or result.json, one JSON object per line)."""
+    try:
+        frame = pd.read_csv(trial_dir / "progress.csv")
+    except (OSError, ValueError):
+        try:
+            lines = (trial_dir / "result.json").read_text().splitlines()
+            frame = pd.DataFrame([json.loads(line) for line in lines if line.strip()])
+        except (OSError, ValueError):
+            return pd.DataFrame()
+    if "epoch" not in frame and "training_iteration" in frame:
+        frame["epoch"] = frame["training_iteration"]
+    return frame
+
+
+# ----------------------------------------------------------------------------------------- asked of a run
+def _finished(run: Run) -> pd.DataFrame:
+    """The trials that reported the first metric."""
+    values = pd.to_numeric(run.trials[run.metric[0]], errors="coerce")
+    return run.trials[values.notna() & (run.trials["status"] != "ERROR")]
+
+
+def _best_trial_id(run: Run) -> str | None:
+    return run.summary.get("best_trial_id") or run.card.get("trial_id")

@@ -1,0 +1,481 @@
+"""The search's charts: optimisation history, learning curves, parallel coordinates, parameter importance and the
+Pareto front, each as a matplotlib `*_figure` (the PNG) and a plotly `*_chart` (the page's interactive chart); also
+the look and the formatting the model's charts and the page share (colours, `_figure`, `_styled`, `_fmt`, `_short`)."""
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Normalize
+from matplotlib.cm import ScalarMappable
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import LogLocator, MaxNLocator
+from plotly.subplots import make_subplots
+
+from autotune.engine.study import ParamRange, param_importances, parallel_coordinate_figure
+from autotune.engine.study import importance_figure as study_importance_figure
+from autotune.report.run import Run, _best_trial_id, _finished, _Skip
+
+BLUE, ORANGE, RED, GREY = "#1f77b4", "#ff7f0e", "#d62728", "#9a9a9a"
+IMPORTANCE = "importance (the parameters' shares add up to 1)"
+MIN_TRIALS_FOR_IMPORTANCE = 3
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def _fmt(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            return "n/a"
+        return f"{int(value):,}" if value.is_integer() and abs(value) >= 1000 else f"{value:.4g}"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return f"{value:,}" if abs(value) >= 10000 else str(value)
+    return str(value)
+
+
+def _short(text: str, width: int = 14) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _wrap(name: str, width: int = 14) -> str:
+    """A long key path on two lines, broken at its last dot."""
+    head, dot, tail = name.rpartition(".")
+    return f"{head}.\n{tail}" if dot and len(name) > width else name
+
+
+def _is_wide(values: pd.Series) -> bool:
+    """Whether positive values span more than two decades (e.g. parameter counts): drawn on a log scale."""
+    return bool(len(values) and values.min() > 0 and values.max() / values.min() > 100)
+
+
+def _figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height), dpi=110, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _stopped(trials: pd.DataFrame) -> pd.Series:
+    """Whether the scheduler stopped each trial early."""
+    return trials.get("stopped_early", pd.Series(False, index=trials.index)).fillna(False).astype(bool)
+
+
+def _trial_hover(run: Run) -> pd.Series:
+    """The hover text of each trial (indexed like `run.trials`): its id, the epochs it ran and its sampled values."""
+    texts = {}
+    for (index, row), stopped in zip(run.trials.iterrows(), _stopped(run.trials)):
+        lines = [f"<b>trial {html.escape(str(row['trial_id']))}</b>: {_fmt(row.get('epochs', '?'))} epochs"
+                 + (", stopped early" if stopped else "")]
+        lines += [f"{html.escape(c.removeprefix('p:'))} = {html.escape(_fmt(row[c]))}" for c in run.params
+                  if pd.notna(row[c])]
+        texts[index] = "<br>".join(lines)
+    return pd.Series(texts, dtype=str)
+
+
+def _history_title(trials: pd.DataFrame, metric: str) -> str:
+    failed = int((trials["status"] == "ERROR").sum())
+    return f"{metric} per trial" + (f" ({failed} failed, not shown)" if failed else "")
+
+
+def _best_so_far(values: pd.Series, mode: str) -> pd.Series:
+    return values.cummax() if mode == "max" else values.cummin()
+
+
+def _curve_metrics(run: Run) -> list[str]:
+    """The metrics of the learning curves: the objective, and a loss beside it when the trials reported one."""
+    metrics = [run.metric[0]] + [m for m in ("val_loss", "train_loss") if m != run.metric[0]][:1]
+    metrics = [m for m in metrics if any(m in h for h in run.histories.values())]
+    if not metrics:
+        raise _Skip("no trial reported a metric per epoch (no progress.csv in the trial folders)")
+    return metrics
+
+
+def _stopped_ids(run: Run) -> set[str]:
+    return set(run.trials["trial_id"].astype(str)[_stopped(run.trials)])
+
+
+# ------------------------------------------------------------------------------------------------ figures
+def history_figure(run: Run) -> Figure:
+    """Each trial's best value in the order the trials started, and the best so far."""
+    trials = run.trials.reset_index(drop=True)
+    figure = _figure(7.5, 3.2 * len(run.metric))
+    for ax, metric, mode in zip(figure.subplots(len(run.metric), 1, squeeze=False)[:, 0], run.metric, run.mode):
+        values = pd.to_numeric(trials[metric], errors="coerce")
+        number = np.arange(1, len(trials) + 1)
+        stopped = _stopped(trials)
+        full = values.notna() & ~stopped
+        ax.scatter(number[full], values[full], color=BLUE, s=28, zorder=3, label="ran every epoch")
+        if stopped.any():
+            ax.scatter(number[stopped], values[stopped], color=GREY, marker="v", s=28, zorder=3,
+                       label="stopped early by the scheduler")
+        ax.step(number, _best_so_far(values, mode), where="post", color=ORANGE, linewidth=2, label="best so far")
+        if _is_wide(values.dropna()):
+            ax.set_yscale("log")
+        ax.set(xlabel="trial (in the order they started)", ylabel=f"{metric} ({mode})",
+               title=_history_title(trials, metric))
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+    figure.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8)
+    return figure
+
+
+def curves_figure(run: Run) -> Figure:
+    """The per-epoch curve of every trial; an x where the scheduler stopped a trial; the best trial in orange."""
+    metrics = _curve_metrics(run)
+    stopped = _stopped_ids(run)
+    best = _best_trial_id(run)
+    figure = _figure(6.2 * len(metrics), 4.2)
+    for ax, metric in zip(figure.subplots(1, len(metrics), squeeze=False)[0], metrics):
+        for trial_id, history in run.histories.items():
+            if metric not in history or history.empty:
+                continue
+            x, y = history["epoch"], history[metric]
+            is_best = trial_id == best
+            ax.plot(x, y, color=ORANGE if is_best else BLUE, alpha=1.0 if is_best else 0.45,
+                    linewidth=2.5 if is_best else 1.0, zorder=4 if is_best else 2, marker="." if len(x) < 30 else None)
+            if trial_id in stopped:
+                ax.plot(x.iloc[-1], y.iloc[-1], "x", color=RED, markersize=7, markeredgewidth=2, zorder=5)
+        ax.set(xlabel="epoch", ylabel=metric, title=f"{metric} per epoch, every trial")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+    handles = [Line2D([], [], color=BLUE, alpha=0.6, label="a trial"),
+               Line2D([], [], color=ORANGE, linewidth=2.5, label=f"best trial ({best})")]
+    if stopped:
+        handles.append(Line2D([], [], color=RED, marker="x", linestyle="", markeredgewidth=2,
+                              label="stopped early by the scheduler"))
+    figure.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8)
+    return figure
+
+
+@dataclass
+class _Axis:
+    values: np.ndarray  # each trial's value on [0, 1]; -0.12 where the trial did not sample it
+    ticks: list[tuple[float, str]]  # (position, label)
+    log: bool = False
+    categorical: bool = False
+
+
+NOT_SAMPLED = -0.12
+
+
+def _numeric_ticks(low: float, high: float, log_scale: bool, integer: bool) -> list[tuple[float, str]]:
+    """Labels for a numeric axis from `low` (position 0) to `high` (1): both ends and a few round values
+    between them (1, 2, 5 per decade on a log scale)."""
+    if not high > low:
+        return [(0.5, _fmt(low))]
+    scale = np.log10 if log_scale else (lambda v: v)
+    if log_scale:
+        inside = [v for v in LogLocator(base=10, subs=(1.0, 2.0, 5.0)).tick_values(low, high) if low < v < high]
+        if len(inside) > 4:
+            inside = [v for v in LogLocator(base=10, subs=(1.0,)).tick_values(low, high) if low < v < high]
+    else:
+        inside = [v for v in MaxNLocator(nbins=4, integer=integer).tick_values(low, high) if low < v < high]
+    ticks = [(0.0, low), (1.0, high)]
+    for value in inside:
+        position = float((scale(value) - scale(low)) / (scale(high) - scale(low)))
+        if all(abs(position - p) >= 0.1 for p, _ in ticks):  # no label on top of another
+            ticks.append((position, value))
+    return sorted((p, _fmt(float(v))) for p, v in ticks)
+
+
+def _axis(run: Run, trials: pd.DataFrame, column: str) -> _Axis:
+    """A parameter's axis: its values on [0, 1] and the ticks to label. A value the trial did not sample (a
+    conditional parameter) is placed at NOT_SAMPLED, labelled "n/a"."""
+    name = column.removeprefix("p:")
+    raw = trials[column]
+    distribution = run.study.parameters.get(name) if run.study is not None else None
+    numeric = pd.to_numeric(raw, errors="coerce")
+    categorical = (raw.notna() & numeric.isna()).any() or (distribution is not None
+                                                             and distribution.kind == "categorical")
+    if categorical:
+        choices = list(distribution.choices if distribution else ()) or sorted(raw.dropna().astype(str).unique())
+        choices += sorted(set(raw.dropna().astype(str)) - set(choices))
+        place = {c: (i / (len(choices) - 1) if len(choices) > 1 else 0.5) for i, c in enumerate(choices)}
+        axis = _Axis(np.array([place.get(str(v), np.nan) if pd.notna(v) else np.nan for v in raw], dtype=float),
+                     [(p, _short(c)) for c, p in place.items()], categorical=True)
+    else:
+        found = distribution or ParamRange("float", float(numeric.min()), float(numeric.max()))
+        low, high = float(found.low), float(found.high)
+        log_scale = found.log and low > 0
+        scale = np.log10 if log_scale else (lambda v: v)
+        span = scale(high) - scale(low)
+        values = (scale(numeric) - scale(low)) / span if span else numeric * 0 + 0.5
+        axis = _Axis(np.array(values, dtype=float), _numeric_ticks(low, high, log_scale, found.kind == "int"),
+                     log_scale)
+    missing = np.isnan(axis.values)
+    if missing.any():
+        axis.values[missing] = NOT_SAMPLED
+        axis.ticks.append((NOT_SAMPLED, "n/a"))
+    return axis
+
+
+def _fan_out(lines: np.ndarray, axes: list[_Axis], score: np.ndarray) -> np.ndarray:
+    """Lines (axes x lines) through the same choice of a categorical axis, spread a little around it (ordered
+    by score), so that lines sharing a stretch stay apart."""
+    lines = lines.copy()
+    for row, axis in enumerate(axes):
+        if not axis.categorical:
+            continue
+        for value in np.unique(lines[row]):
+            members = np.flatnonzero(lines[row] == value)
+            if len(members) > 1:
+                step = min(0.025, 0.08 / (len(members) - 1))
+                ranked = members[np.argsort(score[members], kind="stable")]
+                lines[row, ranked] += (np.arange(len(ranked)) - (len(ranked) - 1) / 2) * step
+    return lines
+
+
+def parallel_figure(run: Run) -> Figure:
+    """One line per trial through one axis per parameter, ending at the metric, coloured by the metric. Trials
+    with the same values everywhere share one line, labelled with their count."""
+    trials = _finished(run)
+    if not run.params:
+        raise _Skip("the search sampled no parameter")
+    if trials.empty:
+        raise _Skip("no trial reported the metric")
+    metric, mode = run.metric[0], run.mode[0]
+    score = pd.to_numeric(trials[metric]).to_numpy(float)
+    low, high = float(score.min()), float(score.max())
+    axes = [_axis(run, trials, c) for c in run.params]
+    axes.append(_Axis((score - low) / (high - low) if high > low else np.full(len(score), 0.5),
+                      _numeric_ticks(low, high, False, False)))
+    names = [c.removeprefix("p:") for c in run.params] + [metric]
+    matrix = np.array([a.values for a in axes])  # axes x trials
+    groups: dict[tuple[float, ...], list[int]] = {}
+    for i in range(matrix.shape[1]):
+        groups.setdefault(tuple(np.round(matrix[:, i], 9)), []).append(i)
+    first = np.array([members[0] for members in groups.values()])
+    counts = np.array([len(members) for members in groups.values()])
+    lines = _fan_out(matrix[:, first], axes, score[first])
+    figure = _figure(min(15.0, max(6.0, 1.45 * len(names) + 1.5)), 4.8)
+    ax = figure.subplots()
+    cmap = _colormap("viridis" if mode == "max" else "viridis_r")
+    norm = Normalize(low, high if high > low else low + 1)
+    last = len(names) - 1
+    for j in np.argsort(score[first] if mode == "max" else -score[first], kind="stable"):  # the best on top
+        ax.plot(range(len(names)), lines[:, j], color=cmap(norm(score[first[j]])), alpha=0.75,
+                linewidth=1.4 + 0.8 * min(counts[j] - 1, 4))
+        if counts[j] > 1:
+            ax.text(last - 0.05, lines[last, j], f"{counts[j]} trials", fontsize=7, va="center", ha="right",
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 0.5})
+    for x, axis in enumerate(axes):
+        ax.axvline(x, color="black", linewidth=0.8)
+        for y, label in axis.ticks:
+            ax.plot([x - 0.025, x], [y, y], color="black", linewidth=0.8)
+            ax.text(x + 0.04, y, label, fontsize=7.5, va="center", ha="left",
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 0.5})
+    labels = [_wrap(n) + (" (log)" if a.log else "") for n, a in zip(names, axes)]
+    ax.set_xticks(range(len(names)), labels, fontsize=8.5)
+    ax.set_yticks([])
+    ax.set_ylim(-0.2, 1.1)
+    ax.set_xlim(-0.2, len(names) - 0.5)
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    shared = int(counts[counts > 1].sum())
+    ax.set_title(f"parameters of {len(trials)} trials against {metric}"
+                 + (f"\n{shared} of them on shared lines (the same values everywhere)" if shared else ""))
+    figure.colorbar(ScalarMappable(norm, cmap), ax=ax, label=metric, fraction=0.04)
+    return figure
+
+
+def _colormap(name: str) -> Any:
+    from matplotlib import colormaps
+
+    return colormaps[name]
+
+
+def _importance_params(run: Run) -> tuple[list[str], str]:
+    """The parameters whose importance can be told (sampled by every complete trial, with more than one value),
+    and a note on the trials it comes from and the parameters it leaves out."""
+    if run.study is None:
+        raise _Skip("no Optuna study (study.db) in the run folder")
+    complete = run.study.complete
+    if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
+        raise _Skip(f"{len(complete)} complete trial(s): parameter importance needs at least "
+                    f"{MIN_TRIALS_FOR_IMPORTANCE}")
+    everywhere = set.intersection(*(set(t) for t in complete))
+    conditional = sorted(set().union(*(set(t) for t in complete)) - everywhere)
+    varied = {p for p in everywhere if len({repr(t[p]) for t in complete}) > 1}
+    if not varied:
+        raise _Skip("no parameter took more than one value in every complete trial")
+    note = f"From {len(complete)} complete trials: with few trials these are rough."
+    if conditional:
+        note += (" Left out, because not every trial sampled them (conditional parameters): "
+                 + ", ".join(conditional) + ".")
+    return sorted(varied), note
+
+
+def importance_figure(run: Run) -> tuple[Figure, str]:
+    """Optuna's parameter importance for each objective, and a note on what it leaves out."""
+    params, note = _importance_params(run)
+    results = [(metric, param_importances(run.study, params, objective=index))
+               for index, metric in enumerate(run.metric)]
+    figure = _figure(5.2 * len(results), 0.45 * len(params) + 1.6)
+    for ax, (metric, importances) in zip(figure.subplots(1, len(results), squeeze=False)[0], results):
+        names = list(importances)[::-1]
+        values = [importances[n] for n in names]
+        ax.barh(names, values, color=BLUE)
+        for y, v in enumerate(values):
+            ax.text(v, y, f" {v:.2f}", va="center", fontsize=8)
+        ax.set(xlabel=IMPORTANCE, title=f"for {metric}", xlim=(0, 1.12))
+        ax.grid(axis="x", alpha=0.3)
+    return figure, note
+
+
+@dataclass
+class _Pareto:
+    trials: pd.DataFrame  # the trials that reported the first metric
+    x: pd.Series  # their first objective
+    y: pd.Series  # and their second
+    on_front: np.ndarray  # whether each is on the Pareto front (summary.json)
+    exported: pd.Series  # whether each is the trial the run exported
+
+
+def _pareto(run: Run) -> _Pareto:
+    trials = _finished(run)
+    front_ids = {str(p.get("trial_id")) for p in run.summary.get("pareto") or []}
+    return _Pareto(trials, pd.to_numeric(trials[run.metric[0]], errors="coerce"),
+                   pd.to_numeric(trials[run.metric[1]], errors="coerce"),
+                   trials["trial_id"].astype(str).isin(front_ids).to_numpy(),
+                   trials["trial_id"].astype(str) == str(_best_trial_id(run)))
+
+
+def pareto_figure(run: Run) -> Figure:
+    """Every trial on the first two objectives; the Pareto front joined; the exported model circled."""
+    p, (x_name, y_name) = _pareto(run), run.metric[:2]
+    figure = _figure(6.5, 4.5)
+    ax = figure.subplots()
+    ax.scatter(p.x[~p.on_front], p.y[~p.on_front], color=GREY, s=30, label="a trial")
+    order = np.argsort(p.x[p.on_front].to_numpy())
+    ax.plot(p.x[p.on_front].to_numpy()[order], p.y[p.on_front].to_numpy()[order], "o-", color=ORANGE,
+            markersize=7, label="Pareto front")
+    ax.scatter(p.x[p.exported], p.y[p.exported], s=180, facecolors="none", edgecolors=RED, linewidths=2,
+               label=f"exported (the best {x_name} on the front)")
+    if _is_wide(p.x):
+        ax.set_xscale("log")
+    if _is_wide(p.y):
+        ax.set_yscale("log")
+    ax.set(xlabel=f"{x_name} ({run.mode[0]})", ylabel=f"{y_name} ({run.mode[1]})",
+           title="trade-off between the objectives")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return figure
+
+
+# ------------------------------------------------------------------------------------- interactive charts
+def _styled(figure: go.Figure, title: str | None, height: int) -> go.Figure:
+    """The look every chart of the page shares; `title` None for a chart whose subplots have titles."""
+    figure.update_layout(title={"text": title, "x": 0.02, "y": 0.99, "yanchor": "top"}, height=height,
+                         template="plotly_white", margin={"l": 60, "r": 30, "t": 80, "b": 50},
+                         legend={"orientation": "h", "x": 0, "y": -0.15, "yanchor": "top"})
+    return figure
+
+
+def _hovered(label: str) -> str:
+    """A hover template: the point's trial (its hover text), then `label` (plotly's %{...} placeholders)."""
+    return "%{hovertext}<br>" + label + "<extra></extra>"
+
+
+def history_chart(run: Run) -> go.Figure:
+    """`history_figure`, interactive: hover names each trial and its parameters."""
+    trials = run.trials.reset_index(drop=True)
+    hover = _trial_hover(run).reset_index(drop=True)
+    number = np.arange(1, len(trials) + 1)
+    stopped = _stopped(trials)
+    figure = make_subplots(rows=len(run.metric), cols=1, shared_xaxes=True, vertical_spacing=0.12,
+                           subplot_titles=[_history_title(trials, m) for m in run.metric])
+    for row, (metric, mode) in enumerate(zip(run.metric, run.mode), 1):
+        values = pd.to_numeric(trials[metric], errors="coerce")
+        groups = [(values.notna() & ~stopped, "ran every epoch", {"color": BLUE, "size": 8}),
+                  (stopped, "stopped early by the scheduler", {"color": GREY, "size": 9, "symbol": "triangle-down"})]
+        for shown, name, marker in (group for group in groups if group[0].any()):
+            figure.add_trace(go.Scatter(x=number[shown], y=values[shown], hovertext=hover[shown], mode="markers",
+                                        marker=marker, name=name, legendgroup=name, showlegend=row == 1,
+                                        hovertemplate=_hovered(f"{metric}: %{{y:.4g}}")), row=row, col=1)
+        figure.add_trace(go.Scatter(x=number, y=_best_so_far(values, mode), mode="lines", name="best so far",
+                                    line={"color": ORANGE, "width": 2, "shape": "hv"}, legendgroup="best",
+                                    showlegend=row == 1, hovertemplate=f"best {metric} so far: %{{y:.4g}}"),
+                         row=row, col=1)
+        figure.update_yaxes(title_text=f"{metric} ({mode})", type="log" if _is_wide(values.dropna()) else None,
+                            row=row, col=1)
+    figure.update_xaxes(title_text="trial (in the order they started)", row=len(run.metric), col=1)
+    return _styled(figure, None, 140 + 300 * len(run.metric))
+
+
+def curves_chart(run: Run) -> go.Figure:
+    """`curves_figure`, interactive: one line per trial (hover: the trial, its parameters, the epoch's value)."""
+    metrics = _curve_metrics(run)
+    stopped = _stopped_ids(run)
+    best = _best_trial_id(run)
+    hover = dict(zip(run.trials["trial_id"].astype(str), _trial_hover(run)))
+    figure = make_subplots(rows=1, cols=len(metrics), subplot_titles=[f"{m} per epoch, every trial" for m in metrics])
+    for col, metric in enumerate(metrics, 1):
+        ends = []
+        for trial_id, history in sorted(run.histories.items(), key=lambda item: item[0] == best):  # the best on top
+            if metric not in history or history.empty:
+                continue
+            is_best = trial_id == best
+            text = hover.get(trial_id, f"trial {html.escape(trial_id)}")
+            figure.add_trace(go.Scatter(
+                x=history["epoch"], y=history[metric], hovertext=[text] * len(history),
+                mode="lines+markers" if len(history) < 30 else "lines", opacity=1.0 if is_best else 0.5,
+                line={"color": ORANGE if is_best else BLUE, "width": 3 if is_best else 1.2}, marker={"size": 5},
+                name=f"best trial ({best})" if is_best else f"trial {trial_id}", showlegend=is_best and col == 1,
+                hovertemplate=_hovered(f"epoch %{{x}}: {metric} %{{y:.4g}}")), row=1, col=col)
+            if trial_id in stopped:
+                ends.append((history["epoch"].iloc[-1], history[metric].iloc[-1], text))
+        if ends:
+            x, y, text = zip(*ends)
+            figure.add_trace(go.Scatter(x=x, y=y, hovertext=text, mode="markers", showlegend=col == 1,
+                                        marker={"symbol": "x", "color": RED, "size": 10},
+                                        name="stopped early by the scheduler", legendgroup="stopped",
+                                        hovertemplate=_hovered(f"stopped at epoch %{{x}}: {metric} %{{y:.4g}}")),
+                             row=1, col=col)
+        figure.update_yaxes(title_text=metric, row=1, col=col)
+        figure.update_xaxes(title_text="epoch", row=1, col=col)
+    return _styled(figure, None, 480)
+
+
+def parallel_chart(run: Run) -> go.Figure:
+    """Optuna's parallel coordinates of the trials complete in the study (one objective: those that ran every
+    epoch; the engine tells Optuna a trial stopped early is PRUNED)."""
+    if run.study is None:
+        raise _Skip("no Optuna study (study.db) in the run folder")
+    if not run.study.complete:
+        raise _Skip("no trial is complete in the Optuna study (none ran every epoch)")
+    figure = parallel_coordinate_figure(run.study, run.metric)
+    return _styled(figure, f"parameters of the {len(run.study.complete)} complete trials against "
+                           + " and ".join(run.metric), 480)
+
+
+def importance_chart(run: Run) -> go.Figure:
+    """Optuna's parameter importance, one group of bars per objective."""
+    params, _ = _importance_params(run)
+    figure = study_importance_figure(run.study, params, run.metric)
+    figure.update_layout(barmode="group", xaxis_title=IMPORTANCE, yaxis_title=None)
+    return _styled(figure, "for " + ", ".join(run.metric), 180 + 40 * len(params) * len(run.metric))
+
+
+def pareto_chart(run: Run) -> go.Figure:
+    """`pareto_figure`, interactive: hover names each trial and its parameters."""
+    p, (x_name, y_name) = _pareto(run), run.metric[:2]
+    hover = _trial_hover(run)[p.trials.index]
+    front = np.flatnonzero(p.on_front)[np.argsort(p.x[p.on_front].to_numpy())]  # joined from left to right
+    point = _hovered(f"{x_name} %{{x:.4g}}, {y_name} %{{y:.4g}}")
+    figure = go.Figure([
+        go.Scatter(x=p.x[~p.on_front], y=p.y[~p.on_front], hovertext=hover[~p.on_front], mode="markers",
+                   marker={"color": GREY, "size": 8}, name="a trial", hovertemplate=point),
+        go.Scatter(x=p.x.iloc[front], y=p.y.iloc[front], hovertext=hover.iloc[front], mode="lines+markers",
+                   line={"color": ORANGE}, marker={"size": 9}, name="Pareto front", hovertemplate=point),
+        go.Scatter(x=p.x[p.exported], y=p.y[p.exported], hovertext=hover[p.exported], mode="markers",
+                   marker={"symbol": "circle-open", "color": RED, "size": 20, "line": {"width": 2}},
+                   name=f"exported (the best {x_name} on the front)", hovertemplate=point),
+    ])
+    figure.update_xaxes(title_text=f"{x_name} ({run.mode[0]})", type="log" if _is_wide(p.x) else None)
+    figure.update_yaxes(title_text=f"{y_name} ({run.mode[1]})", type="log" if _is_wide(p.y) else None)
+    return _styled(figure, "trade-off between the objectives", 480)
