@@ -14,8 +14,11 @@ Variants: ray (Ray's weights e^-(rungs missing)), hyperband (Hyperband's n_s), e
 only: successive halving from epoch 1), adaptive (the engine's own adaptive weights, `scheduler: auto`: the
 weights of autotune.engine.hyperband.Hyperband(adaptive=True), fed every report), nostop (TPE, no stopping),
 script (the plain Optuna script: TPE + HyperbandPruner), random (random search, every trial to its last epoch),
-asha4 (ASHA from epoch 1 with reduction factor 4, v0.1's scheduler, stopped trials PRUNED), v0.1 (the same with
-every trial told COMPLETE with its last value, as v0.1's Ray searcher told Optuna).
+asha4 (ASHA from epoch 1 with reduction factor 4, v0.1's scheduler with Ray's rung rule, stopped trials PRUNED),
+v0.1 (the same with every trial told COMPLETE with its last value, as v0.1's Ray searcher told Optuna).
+A rung keeps the top 1/rf of its values, the judged trial's own among them, as the engine's schedulers do; asha4,
+v0.1 and `adaptive+rayrule` judge as Ray's ASHA does, against the earlier values alone. `adaptive` is the engine's
+default search, report for report (tests/bench/test_replay.py runs both).
 `adaptive+MOD+...`: the engine's default with the modifiers listed at `modified` (what was tried and not kept,
 docs/search-space.md).
 
@@ -54,15 +57,19 @@ WEIGHTS = {
 
 class AsyncHyperband(optuna.pruners.BasePruner):
     """Asynchronous Hyperband as a pruner: brackets with first rungs at rf^s epochs below max_t, plus one that stops
-    nothing; a trial goes on at a rung of its bracket only if in the top 1/rf of the values recorded there.
-    `engine`: the engine's scheduler, whose current weights each new trial is drawn with (fed every report)."""
+    nothing; at a rung of its bracket a trial goes on only if its value is at least the (1 - 1/rf) quantile of the
+    values recorded there, its own among them, as the engine's successive halving decides (autotune.engine.asha).
+    `with_self=False`: of the earlier trials' values alone (none: it goes on), as Ray's own decides (the engine
+    before 2026-12-03, and v0.1). `engine`: the engine's scheduler, whose current weights each new trial is drawn
+    with (fed every report)."""
 
     def __init__(self, max_t: int, weights: list[float], rf: float = 3, seed: int = 0,
-                 engine: Hyperband | None = None) -> None:
+                 engine: Hyperband | None = None, with_self: bool = True) -> None:
         count = math.floor(math.log(max_t) / math.log(rf) + 1e-9) + 1
         self.rungs = [{rf ** (s + k): [] for k in range(count) if rf ** (s + k) < max_t} for s in range(count + 1)]
         self.weights = np.asarray(weights, dtype=float) / sum(weights)
         self.random, self.bracket, self.rf, self.engine = np.random.default_rng(seed), {}, rf, engine
+        self.with_self = with_self
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         if self.engine is not None:
@@ -74,8 +81,10 @@ class AsyncHyperband(optuna.pruners.BasePruner):
         rung = self.rungs[self.bracket[trial.number]].get(trial.last_step)
         if rung is None:
             return False
-        rung.append(trial.intermediate_values[trial.last_step])
-        return rung[-1] < np.nanpercentile(rung, (1 - 1 / self.rf) * 100)
+        value = trial.intermediate_values[trial.last_step]
+        judged_against = rung + [value] if self.with_self else list(rung)
+        rung.append(value)
+        return bool(judged_against) and value < np.nanpercentile(judged_against, (1 - 1 / self.rf) * 100)
 
 
 class Adaptive(Hyperband):
@@ -168,7 +177,8 @@ def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.Base
     group, uni (multivariate=False), gammaX (gamma(n) = min(ceil(X n), 25)), bohb (`BohbTPE`); randX (a share X of
     the trials, drawn with the seed, sampled at random: BOHB's random fraction), tpegpN (TPE for N trials, then
     Optuna's GPSampler). Scheduler: hbfirst (Hyperband's weights until tau can be measured), firstK (bracket K
-    until then), minN (MIN_TRIALS), tauP (tau^P), maxt (tau against the last epoch only)."""
+    until then), minN (MIN_TRIALS), tauP (tau^P), maxt (tau against the last epoch only), rayrule (a trial judged at a
+    rung against the earlier trials' values alone, as Ray's ASHA judges: AsyncHyperband's `with_self=False`)."""
     tpe: dict[str, Any] = {"seed": seed, "multivariate": True}
     scheduler: dict[str, Any] = {}
     random_share, bohb, switch_at = 0.0, False, 0
@@ -195,6 +205,8 @@ def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.Base
             scheduler["first_phase" if head == "first" else "min_trials"] = int(number)
         elif head == "tau":
             scheduler["power"] = float(number)
+        elif mod == "rayrule":
+            pass  # the rung rule, AsyncHyperband's `with_self` (set in `search`)
         else:
             raise ValueError(f"unknown modifier {mod!r} in {variant!r} (see `modified`)")
     sampler: optuna.samplers.BaseSampler = (BohbTPE if bohb else optuna.samplers.TPESampler)(**tpe)
@@ -236,11 +248,12 @@ def search(name: str, variant: str, seed: int, limit: int) -> list[tuple[float, 
     if variant.startswith("adaptive+"):
         count = math.floor(math.log(epochs) / math.log(3) + 1e-9) + 2
         sampler, engine = modified(variant, seed, epochs)
-        pruner = AsyncHyperband(epochs, WEIGHTS["hyperband"](count, 3), seed=seed, engine=engine)
+        pruner = AsyncHyperband(epochs, WEIGHTS["hyperband"](count, 3), seed=seed, engine=engine,
+                                with_self="rayrule" not in variant.split("+"))
     elif variant in ("asha4", "v0.1"):  # v0.1's ASHA from epoch 1 with reduction factor 4, its TPE
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
         count = math.floor(math.log(epochs) / math.log(4) + 1e-9) + 2
-        pruner = AsyncHyperband(epochs, WEIGHTS["asha"](count, 4), rf=4, seed=seed)
+        pruner = AsyncHyperband(epochs, WEIGHTS["asha"](count, 4), rf=4, seed=seed, with_self=False)
     elif variant == "random":
         sampler, pruner = optuna.samplers.RandomSampler(seed=seed), optuna.pruners.NopPruner()
     elif variant == "script":

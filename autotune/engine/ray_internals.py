@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow.fs
 import ray
 from ray.exceptions import RayActorError, RayTaskError
@@ -27,6 +28,7 @@ from ray.tune.experiment import Trial
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
 from ray.tune.result import AUTO_RESULT_KEYS
 from ray.tune.schedulers import AsyncHyperBandScheduler
+from ray.tune.schedulers.async_hyperband import _Bracket
 
 
 def _import_tensorboardx_without_torch() -> None:
@@ -130,6 +132,32 @@ def _copy_whole(source: str, destination: str) -> None:
         shutil.copyfile(source, destination)
     finally:
         Path(staged).unlink(missing_ok=True)
+
+
+class _OwnValueBracket(_Bracket):
+    """Ray's bracket, its cutoff taken over the values recorded at the rung and the judged trial's own."""
+
+    _judged: float | None = None
+
+    def on_result(self, trial: Trial, cur_iter: int, cur_rew: float | None) -> str:
+        self._judged = cur_rew
+        try:
+            return super().on_result(trial, cur_iter, cur_rew)
+        finally:
+            self._judged = None
+
+    def cutoff(self, recorded: dict[str, float]) -> float | None:
+        values = list(recorded.values()) + ([] if self._judged is None else [self._judged])
+        return float(np.nanpercentile(values, (1 - 1 / self.rf) * 100)) if values else None
+
+
+def judge_with_own_value(scheduler: AsyncHyperBandScheduler) -> None:
+    """Make Ray's ASHA keep a trial at a rung only if its value is in the top 1/rf of the values recorded there
+    counting its own, as successive halving keeps the top 1/rf of a rung (Ray's `_Bracket.on_result` takes the
+    quantile of the others' alone: a trial second of three, or above the 2/3 point between two, went on). Ray takes
+    the rule from its private `_Bracket.cutoff` of the brackets in `_brackets`, which no argument changes."""
+    for bracket in scheduler._brackets:
+        bracket.__class__ = _OwnValueBracket
 
 
 def asha_milestones(scheduler: AsyncHyperBandScheduler, trial_id: str | None = None) -> list[float]:

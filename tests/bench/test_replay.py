@@ -167,7 +167,7 @@ def test_the_plain_optuna_script_repeats_and_the_simulation_runs_the_same_script
 def test_the_simulation_tells_v01s_stopped_trials_complete_and_todays_pruned():
     import simulate_brackets
 
-    limit = quality.budget(TABLE, 4)
+    limit = quality.budget(TABLE, 6)
     told_pruned = simulate_brackets.search(TABLE, "asha4", seed=0, limit=limit)
     told_complete = simulate_brackets.search(TABLE, "v0.1", seed=0, limit=limit)
     assert len(told_pruned) >= limit and len(told_complete) >= limit

@@ -1,5 +1,6 @@
-"""ASHA judging a trial only at its bracket's rung epochs (autotune.engine.asha): `scheduler: asha` and every
-bracket of Hyperband. An unbroken run is decided as by Ray's own; a resumed trial is not judged on a later epoch."""
+"""ASHA judging a trial only at its bracket's rung epochs, against the rung's values and its own
+(autotune.engine.asha): `scheduler: asha` and every bracket of Hyperband. An unbroken run is judged at the epochs
+Ray's own judges; a resumed trial is not judged on a later epoch."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,6 +9,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import AsyncHyperBandScheduler
 
 import autotune
+from autotune.engine import ray_internals
 from autotune.engine.asha import Asha
 from autotune.engine.schedulers import make_scheduler
 from engine_helpers import toy_space
@@ -63,11 +65,32 @@ def test_a_resumed_trials_last_result_does_not_stand_at_a_rung_it_did_not_report
     assert "t2" not in scheduler._trial_info  # the ended trial is forgotten all the same
 
 
+def test_a_rung_keeps_its_top_third_counting_the_judged_trials_own_value():
+    scheduler = Asha(max_t=9, grace_period=1, reduction_factor=3, metric="val_accuracy", mode="max")
+    rays = AsyncHyperBandScheduler(max_t=9, grace_period=1, reduction_factor=3, metric="val_accuracy", mode="max")
+    ours, theirs = _trials(scheduler, 4), _trials(rays, 4)
+    assert _result(scheduler, ours[0], 1, 0.5) == _result(rays, theirs[0], 1, 0.5) == "CONTINUE"  # first: goes on
+    assert _result(scheduler, ours[1], 1, 0.9) == _result(rays, theirs[1], 1, 0.9) == "CONTINUE"
+    # 0.8, second of 0.5, 0.8 and 0.9: not in the top third. Ray's cutoff, the 2/3 point between 0.5 and 0.9 alone
+    # (0.767), lets it through; counting its own value, the cutoff is 0.833
+    assert _result(rays, theirs[2], 1, 0.8) == "CONTINUE"
+    assert _result(scheduler, ours[2], 1, 0.8) == "STOP"
+    assert _result(scheduler, ours[3], 1, 0.95) == "CONTINUE"  # the best of four goes on
+    minimized = Asha(max_t=9, grace_period=1, reduction_factor=3, metric="val_loss", mode="min")
+    low = _trials(minimized, 3)
+    for trial, loss in zip(low, (0.5, 0.1)):
+        minimized.on_trial_result(None, trial, {"training_iteration": 1, "val_loss": loss})
+    assert minimized.on_trial_result(None, low[2], {"training_iteration": 1, "val_loss": 0.2}) == "STOP"
+
+
 @pytest.mark.parametrize("reduction_factor, brackets", [(3, 1), (2.5, 1), (4, 2), (3, 3)])
-def test_an_unbroken_run_is_decided_as_by_rays_asha(reduction_factor: float, brackets: int):
+def test_an_unbroken_run_is_judged_at_the_epochs_rays_asha_judges(reduction_factor: float, brackets: int):
+    """Ray's own scheduler with the same rung rule (ray_internals.judge_with_own_value) makes the same decisions:
+    rung epochs and records are Ray's."""
     kwargs = dict(max_t=30, grace_period=1, reduction_factor=reduction_factor, brackets=brackets)
     ours = Asha(**kwargs, metric="val_accuracy", mode="max")
     rays = AsyncHyperBandScheduler(**kwargs, metric="val_accuracy", mode="max")
+    ray_internals.judge_with_own_value(rays)
     decisions: dict[str, list[list[str]]] = {"ours": [], "rays": []}
     for scheduler, name in ((ours, "ours"), (rays, "rays")):
         np.random.seed(0)  # Ray draws brackets from NumPy's global state
