@@ -368,6 +368,8 @@ def _largest_gap(name: str, methods: dict[str, Any]) -> str:
     """Where the default trails a goal method most (at 25, 50 or 100 %), in regret and in validation samples."""
     gaps = [(methods["default"]["mean"][i] - methods[other]["mean"][i], FRACTIONS[i], other)
             for other in GOAL_METHODS if other in methods for i in (1, 2, 3)]
+    if not gaps:  # a run of the default without a goal method (`--methods default`)
+        return ""
     gap, fraction, other = max(gaps)
     if gap <= 1e-12:
         return ""

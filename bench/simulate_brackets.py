@@ -71,13 +71,18 @@ class AsyncHyperband(optuna.pruners.BasePruner):
         self.random, self.bracket, self.rf, self.engine = np.random.default_rng(seed), {}, rf, engine
         self.with_self = with_self
 
+    def join(self, number: int) -> None:
+        """Draw trial `number`'s bracket as it starts (as the engine's on_trial_add does, so a trial that fails
+        before its first report draws one too)."""
+        if number not in self.bracket:
+            weights = self.weights if self.engine is None else self.engine.current_weights()
+            self.bracket[number] = self.random.choice(len(self.rungs), p=weights)
+
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         if self.engine is not None:
             self.engine.record(str(trial.number), {"training_iteration": trial.last_step,
                                                    "val_accuracy": trial.intermediate_values[trial.last_step]})
-        if trial.number not in self.bracket:
-            weights = self.weights if self.engine is None else self.engine.current_weights()
-            self.bracket[trial.number] = self.random.choice(len(self.rungs), p=weights)
+        self.join(trial.number)
         rung = self.rungs[self.bracket[trial.number]].get(trial.last_step)
         if rung is None:
             return False
@@ -229,6 +234,8 @@ def search(name: str, variant: str, seed: int, limit: int) -> list[tuple[float, 
 
     def objective(trial: optuna.Trial) -> float:
         config = quality._nested({k: quality._suggest(trial, k, d) for k, d in space.items()})
+        if isinstance(pruner, AsyncHyperband):
+            pruner.join(trial.number)
         curve = data.curve(config)[0]["val_accuracy"]
         for epoch in range(1, epochs + 1):
             if epoch == data.diverges(config):

@@ -154,8 +154,8 @@ class _OwnValueBracket(_Bracket):
 def judge_with_own_value(scheduler: AsyncHyperBandScheduler) -> None:
     """Make Ray's ASHA keep a trial at a rung only if its value is in the top 1/rf of the values recorded there
     counting its own, as successive halving keeps the top 1/rf of a rung (Ray's `_Bracket.on_result` takes the
-    quantile of the others' alone: a trial second of three, or above the 2/3 point between two, went on). Ray takes
-    the rule from its private `_Bracket.cutoff` of the brackets in `_brackets`, which no argument changes."""
+    quantile of the others' values alone: at rf 3, a trial second of three went on when above the 2/3 point between
+    the other two). The rule is the private `_Bracket.cutoff` of the brackets in `_brackets`; no argument sets it."""
     for bracket in scheduler._brackets:
         bracket.__class__ = _OwnValueBracket
 

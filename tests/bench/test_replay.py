@@ -115,6 +115,13 @@ def test_a_seed_is_stuck_beyond_twice_the_median_or_one_validation_sample():
     assert quality.resolution("synthetic") is None and not verdict(0.001, 0.0, "synthetic")
 
 
+def test_a_run_of_the_default_alone_has_no_gap_to_report():
+    row = {"mean": [0.5, 0.1, 0.05, 0.01], "worst_final": 0.02, "median_final": 0.01}
+    assert quality._largest_gap(TABLE, {"default": row}) == ""  # `--methods default`: no goal method to trail
+    behind = {"default": row, "random+fifo": {**row, "mean": [0.5, 0.1, 0.04, 0.01]}}
+    assert quality._largest_gap(TABLE, behind).startswith(". Largest gap: +0.010")
+
+
 def test_the_simulation_runs_the_engines_adaptive_weights():
     import simulate_brackets
 
