@@ -18,7 +18,7 @@ asha4 (ASHA from epoch 1 with reduction factor 4, v0.1's scheduler with Ray's ru
 v0.1 (the same with every trial told COMPLETE with its last value, as v0.1's Ray searcher told Optuna).
 A rung keeps the top 1/rf of its values, the judged trial's own among them, as the engine's schedulers do; asha4,
 v0.1 and `adaptive+rayrule` judge as Ray's ASHA does, against the earlier values alone. `adaptive` is the engine's
-default search, report for report (tests/bench/test_replay.py runs both).
+default search, report for report (tests/bench/test_simulation.py runs both).
 `adaptive+MOD+...`: the engine's default with the modifiers listed at `modified` (what was tried and not kept,
 docs/search-space.md).
 
