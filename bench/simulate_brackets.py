@@ -95,12 +95,15 @@ class AsyncHyperband(optuna.pruners.BasePruner):
 class Adaptive(Hyperband):
     """The engine's adaptive Hyperband with its first phase and its measure of agreement as options: `first_phase`
     (the weights before tau can be measured: `None`, Hyperband's own; else the bracket every trial joins),
-    `min_trials`, `power` (of tau) and `at_max_t` (tau against the value at the last epoch only)."""
+    `min_trials`, `power` (of tau), `at_max_t` (tau against the value at the last epoch only) and `extrapolate`
+    (tau to a milestone m below the last epoch T taken to decay with the log-distance to T: tau(r, T) =
+    tau(r, m)^(log(T/r) / log(m/r)))."""
 
     def __init__(self, max_t: int, *, first_phase: int | None = 0, min_trials: int = hb.MIN_TRIALS,
-                 power: float = 2.0, at_max_t: bool = False, **kwargs: Any) -> None:
+                 power: float = 2.0, at_max_t: bool = False, extrapolate: bool = False, **kwargs: Any) -> None:
         super().__init__(max_t, **kwargs)
         self.first_phase, self.min_trials, self.power, self.at_max_t = first_phase, min_trials, power, at_max_t
+        self.extrapolate = extrapolate
 
     def unmeasured_weights(self) -> np.ndarray:
         return self.weights if self.first_phase is None else np.eye(len(self.brackets))[self.first_phase]
@@ -110,7 +113,11 @@ class Adaptive(Hyperband):
         return None if self.at_max_t and latest is not None and latest < self._max_t else latest
 
     def agreement(self, latest: int) -> list[float]:
-        return [a ** (self.power / 2) for a in super().agreement(latest)]  # the engine's are tau^2
+        factors = [a ** (self.power / 2) for a in super().agreement(latest)]  # the engine's are tau^2
+        if self.extrapolate and latest < self._max_t:
+            factors = [a ** (math.log(self._max_t / r) / math.log(latest / r)) if r < latest else a
+                       for a, r in zip(factors, self._firsts)] + factors[len(self._firsts):]
+        return factors
 
 
 class PerTrial(optuna.samplers.BaseSampler):
@@ -182,8 +189,9 @@ def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.Base
     group, uni (multivariate=False), gammaX (gamma(n) = min(ceil(X n), 25)), bohb (`BohbTPE`); randX (a share X of
     the trials, drawn with the seed, sampled at random: BOHB's random fraction), tpegpN (TPE for N trials, then
     Optuna's GPSampler). Scheduler: hbfirst (Hyperband's weights until tau can be measured), firstK (bracket K
-    until then), minN (MIN_TRIALS), tauP (tau^P), maxt (tau against the last epoch only), rayrule (a trial judged at a
-    rung against the earlier trials' values alone, as Ray's ASHA judges: AsyncHyperband's `with_self=False`)."""
+    until then), minN (MIN_TRIALS), tauP (tau^P), maxt (tau against the last epoch only), extrap (`Adaptive`'s
+    extrapolate), rayrule (a trial judged at a rung against the earlier trials' values alone, as Ray's ASHA judges:
+    AsyncHyperband's `with_self=False`)."""
     tpe: dict[str, Any] = {"seed": seed, "multivariate": True}
     scheduler: dict[str, Any] = {}
     random_share, bohb, switch_at = 0.0, False, 0
@@ -204,6 +212,8 @@ def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.Base
             bohb = True
         elif head == "tpegp":
             switch_at = int(number)
+        elif mod == "extrap":
+            scheduler["extrapolate"] = True
         elif mod in ("hbfirst", "maxt"):
             scheduler["first_phase" if mod == "hbfirst" else "at_max_t"] = None if mod == "hbfirst" else True
         elif head in ("first", "min"):

@@ -24,10 +24,10 @@ accuracy, misclassified images and the class distribution are PNGs only, embedde
 
 The modules, one concern each:
     run.py            reading a run: `Run`, `find_run`, `load_run`
-    search_charts.py  the search's charts (history, learning curves, parallel coordinates, importance, Pareto), and
-                      the look and formatting the others share
+    search_charts.py  the search's charts (history, learning curves, parallel coordinates, importance, Pareto)
     model_charts.py   the exported model's charts on the test split (`evaluate_model`, confusion matrix, ...)
     page.py           the HTML page and `write_report`
+    style.py          the look and formatting every chart shares (colours, numbers, figures)
 """
 from __future__ import annotations
 

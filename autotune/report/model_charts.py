@@ -12,8 +12,8 @@ from matplotlib.figure import Figure
 
 from autotune import recipes
 from autotune.recipes import ClassPredictions, ValuePredictions
-from autotune.report.run import Run, _Skip
-from autotune.report.search_charts import BLUE, GREY, ORANGE, _figure, _fmt, _short, _styled
+from autotune.report.run import Run, Skip
+from autotune.report.style import BLUE, GREY, ORANGE, fmt, short, static_figure, styled
 
 MISCLASSIFIED_SHOWN = 24
 
@@ -22,35 +22,35 @@ def evaluate_model(run: Run) -> tuple[ClassPredictions | ValuePredictions, str]:
     """The exported model's predictions on the held-out test split: its recipe's `test_predictions`, on the data
     named in its card. Also a note when that data has changed since the model was trained."""
     if run.model_dir is None:
-        raise _Skip(run.no_model)
+        raise Skip(run.no_model)
     card, name = run.card, run.card.get("recipe")
     try:
         recipe = recipes.of_card(card)
     except Exception as err:  # a recipe file moved or broken: the rest of the report still helps
-        raise _Skip(f"could not load recipe {name!r} ({type(err).__name__}: {err})") from None
+        raise Skip(f"could not load recipe {name!r} ({type(err).__name__}: {err})") from None
     predict = getattr(recipe, "test_predictions", None)
     if predict is None:
-        raise _Skip(f"recipe {name!r} gives no test predictions (it defines no test_predictions(model_dir, data))")
+        raise Skip(f"recipe {name!r} gives no test predictions (it defines no test_predictions(model_dir, data))")
     try:
         data = recipes.load_data(recipe, recipes.data_section(recipe, card["config"]))
     except Exception as err:  # the data may be gone or need a download: the rest of the report still helps
-        raise _Skip(f"could not load the data the model was trained on ({type(err).__name__}: {err})") from None
+        raise Skip(f"could not load the data the model was trained on ({type(err).__name__}: {err})") from None
     try:
         predictions = predict(str(run.model_dir), data)
     except Exception as err:  # the recipe's own code
-        raise _Skip(f"recipe {name!r} could not predict the test split ({type(err).__name__}: {err})") from None
+        raise Skip(f"recipe {name!r} could not predict the test split ({type(err).__name__}: {err})") from None
     if not isinstance(predictions, (ClassPredictions, ValuePredictions)):
-        raise _Skip(f"recipe {name!r}'s test_predictions returned a {type(predictions).__name__}, not "
+        raise Skip(f"recipe {name!r}'s test_predictions returned a {type(predictions).__name__}, not "
                     "autotune.recipes.ClassPredictions or ValuePredictions")
     if len(predictions.truth) == 0:
-        raise _Skip(f"recipe {name!r}'s test predictions hold no sample")
+        raise Skip(f"recipe {name!r}'s test predictions hold no sample")
     fingerprint = getattr(data, "fingerprint", None)
     changed = fingerprint is not None and card.get("data_fingerprint") not in (None, fingerprint)
     note = "The data differs from the data the model was trained on (its fingerprint changed). " if changed else ""
     return predictions, note
 
 
-def _samples(p: ClassPredictions) -> str:
+def sample_noun(p: ClassPredictions) -> str:
     """What the test samples are, in words."""
     return "images" if p.images is not None else "samples"
 
@@ -67,7 +67,7 @@ def confusion_figure(p: ClassPredictions) -> Figure:
     k = len(p.labels)
     matrix, share = _confusion(p)
     size = min(14.0, 2.5 + 0.4 * k)
-    figure = _figure(size + 1.2, size)
+    figure = static_figure(size + 1.2, size)
     ax = figure.subplots()
     shown = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     if k <= 25:
@@ -76,11 +76,11 @@ def confusion_figure(p: ClassPredictions) -> Figure:
                 if matrix[i, j]:
                     ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8 if k <= 15 else 6,
                             color="white" if share[i, j] > 0.5 else "black")
-    ticks = [_short(label) for label in p.labels] if k <= 40 else []
+    ticks = [short(label) for label in p.labels] if k <= 40 else []
     ax.set_xticks(range(k) if ticks else [], ticks, rotation=45 if max(map(len, ticks), default=0) > 2 else 0,
                   ha="right" if max(map(len, ticks), default=0) > 2 else "center")
     ax.set_yticks(range(k) if ticks else [], ticks)
-    ax.set(xlabel="predicted", ylabel="true", title=f"confusion matrix, {len(p.truth)} test {_samples(p)}")
+    ax.set(xlabel="predicted", ylabel="true", title=f"confusion matrix, {len(p.truth)} test {sample_noun(p)}")
     figure.colorbar(shown, ax=ax, label="share of the true class", fraction=0.046)
     return figure
 
@@ -94,11 +94,11 @@ def confusion_chart(p: ClassPredictions) -> go.Figure:
         z=share, x=labels, y=labels, customdata=matrix, text=np.where(matrix > 0, matrix, "").astype(str),
         texttemplate="%{text}" if k <= 25 else None, colorscale="Blues", zmin=0, zmax=1,
         colorbar={"title": {"text": "share of the true class", "side": "right"}},
-        hovertemplate=f"true %{{y}}, predicted %{{x}}: %{{customdata}} {_samples(p)} (%{{z:.0%}} of the true class)"
+        hovertemplate=f"true %{{y}}, predicted %{{x}}: %{{customdata}} {sample_noun(p)} (%{{z:.0%}} of the true class)"
                       "<extra></extra>"))
     figure.update_xaxes(title_text="predicted", type="category", constrain="domain")
     figure.update_yaxes(title_text="true", type="category", autorange="reversed", scaleanchor="x")
-    return _styled(figure, f"confusion matrix, {len(p.truth)} test {_samples(p)}", min(900, 220 + 32 * k))
+    return styled(figure, f"confusion matrix, {len(p.truth)} test {sample_noun(p)}", min(900, 220 + 32 * k))
 
 
 def per_class_figure(p: ClassPredictions) -> Figure:
@@ -106,15 +106,15 @@ def per_class_figure(p: ClassPredictions) -> Figure:
     correct = np.bincount(p.truth, weights=p.truth == p.predicted, minlength=k)
     total = np.bincount(p.truth, minlength=k)
     accuracy = np.divide(correct, total, out=np.full(k, np.nan), where=total > 0)
-    figure = _figure(6.5, min(16.0, 1.2 + 0.3 * k))
+    figure = static_figure(6.5, min(16.0, 1.2 + 0.3 * k))
     ax = figure.subplots()
     y = np.arange(k)[::-1]
     ax.barh(y, np.nan_to_num(accuracy), color=[BLUE if t else GREY for t in total])
     for yi, a, t in zip(y, accuracy, total):
-        ax.text(1.02, yi, f"{a:.0%} of {t}" if t else f"no test {_samples(p)}", va="center", fontsize=7.5)
+        ax.text(1.02, yi, f"{a:.0%} of {t}" if t else f"no test {sample_noun(p)}", va="center", fontsize=7.5)
     overall = float((p.truth == p.predicted).mean()) if len(p.truth) else float("nan")
     ax.axvline(overall, color=ORANGE, linestyle="--")
-    ax.set_yticks(y, [_short(label, 20) for label in p.labels], fontsize=8 if k <= 30 else 6)
+    ax.set_yticks(y, [short(label, 20) for label in p.labels], fontsize=8 if k <= 30 else 6)
     ax.set(xlim=(0, 1.2), xticks=np.linspace(0, 1, 6), xlabel="accuracy on the test split", ylabel="class",
            title=f"accuracy per class (dashed: overall, {overall:.1%})")
     ax.grid(axis="x", alpha=0.3)
@@ -125,11 +125,11 @@ def misclassified_figure(p: ClassPredictions) -> Figure:
     """The test images the model labelled wrongly (of `p.images`), the most confident first."""
     wrong = np.flatnonzero(p.truth != p.predicted)
     if len(wrong) == 0:
-        raise _Skip("every test image was classified correctly")
+        raise Skip("every test image was classified correctly")
     shown = wrong[np.argsort(-p.confidence[wrong], kind="stable")][:MISCLASSIFIED_SHOWN]  # most confident first
     columns = min(6, len(shown))
     rows = math.ceil(len(shown) / columns)
-    figure = _figure(max(5.0, 1.75 * columns), 1.95 * rows + 0.3)
+    figure = static_figure(max(5.0, 1.75 * columns), 1.95 * rows + 0.3)
     axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False).ravel())
     for ax in axes:
         ax.axis("off")
@@ -138,7 +138,7 @@ def misclassified_figure(p: ClassPredictions) -> Figure:
         grey = image.shape[0] == 1
         ax.imshow(image[0] if grey else image.transpose(1, 2, 0), cmap="gray" if grey else None, vmin=0, vmax=255,
                   interpolation="nearest")
-        ax.set_title(f"true {_short(p.labels[p.truth[i]], 9)}\npred {_short(p.labels[p.predicted[i]], 9)} "
+        ax.set_title(f"true {short(p.labels[p.truth[i]], 9)}\npred {short(p.labels[p.predicted[i]], 9)} "
                      f"({p.confidence[i]:.0%})", fontsize=8)
     figure.suptitle(f"{len(shown)} of {len(wrong)} misclassified, most confident first", fontsize=10)
     return figure
@@ -146,16 +146,16 @@ def misclassified_figure(p: ClassPredictions) -> Figure:
 
 def distribution_figure(p: ClassPredictions) -> Figure:
     k = len(p.labels)
-    figure = _figure(min(16.0, max(6.5, 0.55 * k + 2)), 3.8)
+    figure = static_figure(min(16.0, max(6.5, 0.55 * k + 2)), 3.8)
     ax = figure.subplots()
     width = 0.27
     for offset, (split, color) in zip((-width, 0, width), (("train", BLUE), ("val", ORANGE), ("test", "#2ca02c"))):
         counts = p.counts[split]
         ax.bar(np.arange(k) + offset, counts, width, color=color, label=f"{split} ({int(counts.sum())})")
-    ax.set_xticks(range(k), [_short(label) for label in p.labels] if k <= 40 else [""] * k,
+    ax.set_xticks(range(k), [short(label) for label in p.labels] if k <= 40 else [""] * k,
                   rotation=45 if max(map(len, p.labels)) > 2 else 0,
                   ha="right" if max(map(len, p.labels)) > 2 else "center")
-    ax.set(xlabel="class", ylabel=_samples(p), title="class distribution of each split")
+    ax.set(xlabel="class", ylabel=sample_noun(p), title="class distribution of each split")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.grid(axis="y", alpha=0.3)
     return figure
@@ -179,8 +179,8 @@ def _errors(p: ValuePredictions) -> _Errors:
 
 def _predicted_title(p: ValuePredictions, newline: str) -> str:
     e = _errors(p)
-    return (f"{p.target}: predicted against true{newline}{len(p.truth)} test samples, RMSE {_fmt(e.rmse)}, "
-            f"R² {_fmt(e.r2)}")
+    return (f"{p.target}: predicted against true{newline}{len(p.truth)} test samples, RMSE {fmt(e.rmse)}, "
+            f"R² {fmt(e.r2)}")
 
 
 def _diagonal(p: ValuePredictions) -> tuple[float, float]:
@@ -192,7 +192,7 @@ def _diagonal(p: ValuePredictions) -> tuple[float, float]:
 def predicted_figure(p: ValuePredictions) -> Figure:
     """Each test sample's predicted value against its true one; the diagonal, a perfect prediction."""
     low, high = _diagonal(p)
-    figure = _figure(6.0, 5.2)
+    figure = static_figure(6.0, 5.2)
     ax = figure.subplots()
     ax.plot([low, high], [low, high], color=GREY, linestyle="--", label="perfect prediction")
     ax.scatter(p.truth, p.predicted, color=BLUE, s=18, alpha=0.7, label="a test sample")
@@ -214,13 +214,13 @@ def predicted_chart(p: ValuePredictions) -> go.Figure:
     ])
     figure.update_xaxes(title_text=f"true {p.target}", constrain="domain")
     figure.update_yaxes(title_text=f"predicted {p.target}", scaleanchor="x")
-    return _styled(figure, _predicted_title(p, ", "), 560)
+    return styled(figure, _predicted_title(p, ", "), 560)
 
 
 def _residuals_title(p: ValuePredictions) -> str:
     e = _errors(p)
-    return (f"residuals (predicted − true) of {len(e.residuals)} test samples: mean {_fmt(float(e.residuals.mean()))}"
-            f", std {_fmt(float(e.residuals.std()))}")
+    return (f"residuals (predicted − true) of {len(e.residuals)} test samples: mean {fmt(float(e.residuals.mean()))}"
+            f", std {fmt(float(e.residuals.std()))}")
 
 
 def _histogram(residuals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -231,7 +231,7 @@ def _histogram(residuals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def residuals_figure(p: ValuePredictions) -> Figure:
     """How far the predictions miss: a histogram of predicted − true; the dashed line, no error."""
     counts, edges = _histogram(_errors(p).residuals)
-    figure = _figure(6.5, 3.8)
+    figure = static_figure(6.5, 3.8)
     ax = figure.subplots()
     ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=BLUE, edgecolor="white")
     ax.axvline(0, color=ORANGE, linestyle="--")
@@ -251,4 +251,4 @@ def residuals_chart(p: ValuePredictions) -> go.Figure:
     figure.add_vline(x=0, line={"color": ORANGE, "dash": "dash"})
     figure.update_xaxes(title_text=f"predicted − true {p.target}")
     figure.update_yaxes(title_text="test samples")
-    return _styled(figure, _residuals_title(p), 420)
+    return styled(figure, _residuals_title(p), 420)

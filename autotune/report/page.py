@@ -14,13 +14,14 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from autotune.recipes import ClassPredictions
-from autotune.report.model_charts import (_samples, confusion_chart, confusion_figure, distribution_figure,
+from autotune.report.model_charts import (confusion_chart, confusion_figure, distribution_figure,
                                           evaluate_model, misclassified_figure, per_class_figure, predicted_chart,
-                                          predicted_figure, residuals_chart, residuals_figure)
-from autotune.report.run import Run, _best_trial_id, _finished, _Skip, load_run
-from autotune.report.search_charts import (_fmt, curves_chart, curves_figure, history_chart, history_figure,
+                                          predicted_figure, residuals_chart, residuals_figure, sample_noun)
+from autotune.report.run import Run, Skip, best_trial_id, finished, load_run
+from autotune.report.search_charts import (curves_chart, curves_figure, history_chart, history_figure,
                                            importance_chart, importance_figure, parallel_chart, parallel_figure,
                                            pareto_chart, pareto_figure)
+from autotune.report.style import fmt
 
 # what Ray adds to each reported result: bookkeeping, not metrics
 RAY_KEYS = {"timestamp", "pid", "training_iteration", "iterations_since_restore", "done", "should_checkpoint",
@@ -40,13 +41,13 @@ class Section:
 
 
 def _table(rows: list[tuple[str, Any]]) -> str:
-    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows)
+    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(fmt(v))}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
 
 
 def _frame_table(frame: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>"
                    for row in frame.itertuples(index=False))
     return f"<table class='wide'><tr>{head}</tr>{body}</table>"
 
@@ -60,7 +61,7 @@ def summary_section(run: Run) -> Section:
         ("search time (s)", summary.get("seconds", float("nan"))),
         ("objective", ", ".join(f"{m} ({d})" for m, d in zip(run.metric, run.mode))),
     ]
-    best = [("best trial", _best_trial_id(run))]
+    best = [("best trial", best_trial_id(run))]
     best += [(k, v) for k, v in (summary.get("best_params") or {}).items()]
     metrics = [(k, v) for k, v in (summary.get("best_metrics") or {}).items()
                if k not in RAY_KEYS and not k.startswith(("config/", "time_"))]
@@ -69,7 +70,7 @@ def summary_section(run: Run) -> Section:
     if promotion:
         metrics.append(("promoted", f"{promotion.get('promoted')} ({promotion.get('reason', '')})"))
     columns = ["trial_id", "status", "epochs", *run.metric, *run.params]
-    top = _finished(run).sort_values(run.metric[0], ascending=run.mode[0] == "min").head(10)
+    top = finished(run).sort_values(run.metric[0], ascending=run.mode[0] == "min").head(10)
     top = top[[c for c in columns if c in top]].rename(columns=lambda c: c.removeprefix("p:"))
     text = (f"<div class='row'><div><h3>search</h3>{_table(counts)}</div>"
             f"<div><h3>best configuration</h3>{_table(best)}</div>"
@@ -148,7 +149,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         there is none, or when it cannot be drawn)."""
         try:
             drawn = draw(*args)
-        except _Skip as why:
+        except Skip as why:
             sections.append(Section(title, _note(f"Not drawn: {why}")))
             return
         figure, extra = drawn if isinstance(drawn, tuple) else (drawn, "")
@@ -158,7 +159,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         if chart is not None:
             try:
                 shown = _chart_html(chart(*args), f"chart-{png.removesuffix('.png')}")
-            except _Skip as why:
+            except Skip as why:
                 text += _note(f"No interactive chart: {why}. The PNG instead.")
         sections.append(Section(title, text, png, shown))
 
@@ -183,14 +184,14 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
             "trial beats on both.", pareto_figure, run, png="pareto.png", chart=pareto_chart)
     try:
         predictions, note = evaluate_model(run)
-    except _Skip as why:
+    except Skip as why:
         sections.append(Section("Best model", _note(f"Not analysed: {why}")))
     else:
         if note:
             sections.append(Section("Best model", _note(note)))
         model = f"The exported model ({run.model_dir}) on the held-out test split"
         if isinstance(predictions, ClassPredictions):
-            samples = _samples(predictions)
+            samples = sample_noun(predictions)
             add("Confusion matrix", f"{model}: counts, coloured by the share of each true class.", confusion_figure,
                 predictions, png="confusion_matrix.png", chart=confusion_chart)
             add("Accuracy per class", f"The share of each class's test {samples} labelled correctly.",

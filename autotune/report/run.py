@@ -1,5 +1,5 @@
 """Reading a finished run: its folder (`find_run`), its files, once (`load_run` -> `Run`), and the questions every
-part of the report asks of it. `_Skip` is what a chart raises when it cannot be drawn for a run."""
+part of the report asks of it. `Skip` is what a chart raises when it cannot be drawn for a run."""
 from __future__ import annotations
 
 import json
@@ -34,7 +34,7 @@ class Run:
         return [c for c in self.trials.columns if c.startswith("p:")]
 
 
-class _Skip(Exception):
+class Skip(Exception):
     """A figure that cannot be drawn for this run; the message says why (shown in the report)."""
 
 
@@ -130,11 +130,12 @@ def _history(trial_dir: Path) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------------------- asked of a run
-def _finished(run: Run) -> pd.DataFrame:
+def finished(run: Run) -> pd.DataFrame:
     """The trials that reported the first metric."""
     values = pd.to_numeric(run.trials[run.metric[0]], errors="coerce")
     return run.trials[values.notna() & (run.trials["status"] != "ERROR")]
 
 
-def _best_trial_id(run: Run) -> str | None:
+def best_trial_id(run: Run) -> str | None:
+    """The run's best trial: the summary's, else the exported model card's (None without either)."""
     return run.summary.get("best_trial_id") or run.card.get("trial_id")

@@ -4,14 +4,12 @@ the look and the formatting the model's charts and the page share (colours, `_fi
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
@@ -21,28 +19,14 @@ from plotly.subplots import make_subplots
 
 from autotune.engine.study import ParamRange, param_importances, parallel_coordinate_figure
 from autotune.engine.study import importance_figure as study_importance_figure
-from autotune.report.run import Run, _best_trial_id, _finished, _Skip
+from autotune.report.run import Run, Skip, best_trial_id, finished
+from autotune.report.style import BLUE, GREY, ORANGE, RED, fmt, short, static_figure, styled
 
-BLUE, ORANGE, RED, GREY = "#1f77b4", "#ff7f0e", "#d62728", "#9a9a9a"
 IMPORTANCE = "importance (the parameters' shares add up to 1)"
 MIN_TRIALS_FOR_IMPORTANCE = 3
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def _fmt(value: Any) -> str:
-    if isinstance(value, (float, np.floating)):
-        if not math.isfinite(value):
-            return "n/a"
-        return f"{int(value):,}" if value.is_integer() and abs(value) >= 1000 else f"{value:.4g}"
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return f"{value:,}" if abs(value) >= 10000 else str(value)
-    return str(value)
-
-
-def _short(text: str, width: int = 14) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def _wrap(name: str, width: int = 14) -> str:
     """A long key path on two lines, broken at its last dot."""
     head, dot, tail = name.rpartition(".")
@@ -54,12 +38,6 @@ def _is_wide(values: pd.Series) -> bool:
     return bool(len(values) and values.min() > 0 and values.max() / values.min() > 100)
 
 
-def _figure(width: float, height: float) -> Figure:
-    figure = Figure(figsize=(width, height), dpi=110, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
-
-
 def _stopped(trials: pd.DataFrame) -> pd.Series:
     """Whether the scheduler stopped each trial early."""
     return trials.get("stopped_early", pd.Series(False, index=trials.index)).fillna(False).astype(bool)
@@ -69,9 +47,9 @@ def _trial_hover(run: Run) -> pd.Series:
     """The hover text of each trial (indexed like `run.trials`): its id, the epochs it ran and its sampled values."""
     texts = {}
     for (index, row), stopped in zip(run.trials.iterrows(), _stopped(run.trials)):
-        lines = [f"<b>trial {html.escape(str(row['trial_id']))}</b>: {_fmt(row.get('epochs', '?'))} epochs"
+        lines = [f"<b>trial {html.escape(str(row['trial_id']))}</b>: {fmt(row.get('epochs', '?'))} epochs"
                  + (", stopped early" if stopped else "")]
-        lines += [f"{html.escape(c.removeprefix('p:'))} = {html.escape(_fmt(row[c]))}" for c in run.params
+        lines += [f"{html.escape(c.removeprefix('p:'))} = {html.escape(fmt(row[c]))}" for c in run.params
                   if pd.notna(row[c])]
         texts[index] = "<br>".join(lines)
     return pd.Series(texts, dtype=str)
@@ -91,7 +69,7 @@ def _curve_metrics(run: Run) -> list[str]:
     metrics = [run.metric[0]] + [m for m in ("val_loss", "train_loss") if m != run.metric[0]][:1]
     metrics = [m for m in metrics if any(m in h for h in run.histories.values())]
     if not metrics:
-        raise _Skip("no trial reported a metric per epoch (no progress.csv in the trial folders)")
+        raise Skip("no trial reported a metric per epoch (no progress.csv in the trial folders)")
     return metrics
 
 
@@ -103,7 +81,7 @@ def _stopped_ids(run: Run) -> set[str]:
 def history_figure(run: Run) -> Figure:
     """Each trial's best value in the order the trials started, and the best so far."""
     trials = run.trials.reset_index(drop=True)
-    figure = _figure(7.5, 3.2 * len(run.metric))
+    figure = static_figure(7.5, 3.2 * len(run.metric))
     for ax, metric, mode in zip(figure.subplots(len(run.metric), 1, squeeze=False)[:, 0], run.metric, run.mode):
         values = pd.to_numeric(trials[metric], errors="coerce")
         number = np.arange(1, len(trials) + 1)
@@ -128,8 +106,8 @@ def curves_figure(run: Run) -> Figure:
     """The per-epoch curve of every trial; an x where the scheduler stopped a trial; the best trial in orange."""
     metrics = _curve_metrics(run)
     stopped = _stopped_ids(run)
-    best = _best_trial_id(run)
-    figure = _figure(6.2 * len(metrics), 4.2)
+    best = best_trial_id(run)
+    figure = static_figure(6.2 * len(metrics), 4.2)
     for ax, metric in zip(figure.subplots(1, len(metrics), squeeze=False)[0], metrics):
         for trial_id, history in run.histories.items():
             if metric not in history or history.empty:
@@ -167,7 +145,7 @@ def _numeric_ticks(low: float, high: float, log_scale: bool, integer: bool) -> l
     """Labels for a numeric axis from `low` (position 0) to `high` (1): both ends and a few round values
     between them (1, 2, 5 per decade on a log scale)."""
     if not high > low:
-        return [(0.5, _fmt(low))]
+        return [(0.5, fmt(low))]
     scale = np.log10 if log_scale else (lambda v: v)
     if log_scale:
         inside = [v for v in LogLocator(base=10, subs=(1.0, 2.0, 5.0)).tick_values(low, high) if low < v < high]
@@ -180,7 +158,7 @@ def _numeric_ticks(low: float, high: float, log_scale: bool, integer: bool) -> l
         position = float((scale(value) - scale(low)) / (scale(high) - scale(low)))
         if all(abs(position - p) >= 0.1 for p, _ in ticks):  # no label on top of another
             ticks.append((position, value))
-    return sorted((p, _fmt(float(v))) for p, v in ticks)
+    return sorted((p, fmt(float(v))) for p, v in ticks)
 
 
 def _axis(run: Run, trials: pd.DataFrame, column: str) -> _Axis:
@@ -197,7 +175,7 @@ def _axis(run: Run, trials: pd.DataFrame, column: str) -> _Axis:
         choices += sorted(set(raw.dropna().astype(str)) - set(choices))
         place = {c: (i / (len(choices) - 1) if len(choices) > 1 else 0.5) for i, c in enumerate(choices)}
         axis = _Axis(np.array([place.get(str(v), np.nan) if pd.notna(v) else np.nan for v in raw], dtype=float),
-                     [(p, _short(c)) for c, p in place.items()], categorical=True)
+                     [(p, short(c)) for c, p in place.items()], categorical=True)
     else:
         found = distribution or ParamRange("float", float(numeric.min()), float(numeric.max()))
         low, high = float(found.low), float(found.high)
@@ -233,11 +211,11 @@ def _fan_out(lines: np.ndarray, axes: list[_Axis], score: np.ndarray) -> np.ndar
 def parallel_figure(run: Run) -> Figure:
     """One line per trial through one axis per parameter, ending at the metric, coloured by the metric. Trials
     with the same values everywhere share one line, labelled with their count."""
-    trials = _finished(run)
+    trials = finished(run)
     if not run.params:
-        raise _Skip("the search sampled no parameter")
+        raise Skip("the search sampled no parameter")
     if trials.empty:
-        raise _Skip("no trial reported the metric")
+        raise Skip("no trial reported the metric")
     metric, mode = run.metric[0], run.mode[0]
     score = pd.to_numeric(trials[metric]).to_numpy(float)
     low, high = float(score.min()), float(score.max())
@@ -252,7 +230,7 @@ def parallel_figure(run: Run) -> Figure:
     first = np.array([members[0] for members in groups.values()])
     counts = np.array([len(members) for members in groups.values()])
     lines = _fan_out(matrix[:, first], axes, score[first])
-    figure = _figure(min(15.0, max(6.0, 1.45 * len(names) + 1.5)), 4.8)
+    figure = static_figure(min(15.0, max(6.0, 1.45 * len(names) + 1.5)), 4.8)
     ax = figure.subplots()
     cmap = _colormap("viridis" if mode == "max" else "viridis_r")
     norm = Normalize(low, high if high > low else low + 1)
@@ -293,16 +271,16 @@ def _importance_params(run: Run) -> tuple[list[str], str]:
     """The parameters whose importance can be told (sampled by every complete trial, with more than one value),
     and a note on the trials it comes from and the parameters it leaves out."""
     if run.study is None:
-        raise _Skip("no Optuna study (study.db) in the run folder")
+        raise Skip("no Optuna study (study.db) in the run folder")
     complete = run.study.complete
     if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
-        raise _Skip(f"{len(complete)} complete trial(s): parameter importance needs at least "
+        raise Skip(f"{len(complete)} complete trial(s): parameter importance needs at least "
                     f"{MIN_TRIALS_FOR_IMPORTANCE}")
     everywhere = set.intersection(*(set(t) for t in complete))
     conditional = sorted(set().union(*(set(t) for t in complete)) - everywhere)
     varied = {p for p in everywhere if len({repr(t[p]) for t in complete}) > 1}
     if not varied:
-        raise _Skip("no parameter took more than one value in every complete trial")
+        raise Skip("no parameter took more than one value in every complete trial")
     note = f"From {len(complete)} complete trials: with few trials these are rough."
     if conditional:
         note += (" Left out, because not every trial sampled them (conditional parameters): "
@@ -315,7 +293,7 @@ def importance_figure(run: Run) -> tuple[Figure, str]:
     params, note = _importance_params(run)
     results = [(metric, param_importances(run.study, params, objective=index))
                for index, metric in enumerate(run.metric)]
-    figure = _figure(5.2 * len(results), 0.45 * len(params) + 1.6)
+    figure = static_figure(5.2 * len(results), 0.45 * len(params) + 1.6)
     for ax, (metric, importances) in zip(figure.subplots(1, len(results), squeeze=False)[0], results):
         names = list(importances)[::-1]
         values = [importances[n] for n in names]
@@ -337,18 +315,18 @@ class _Pareto:
 
 
 def _pareto(run: Run) -> _Pareto:
-    trials = _finished(run)
+    trials = finished(run)
     front_ids = {str(p.get("trial_id")) for p in run.summary.get("pareto") or []}
     return _Pareto(trials, pd.to_numeric(trials[run.metric[0]], errors="coerce"),
                    pd.to_numeric(trials[run.metric[1]], errors="coerce"),
                    trials["trial_id"].astype(str).isin(front_ids).to_numpy(),
-                   trials["trial_id"].astype(str) == str(_best_trial_id(run)))
+                   trials["trial_id"].astype(str) == str(best_trial_id(run)))
 
 
 def pareto_figure(run: Run) -> Figure:
     """Every trial on the first two objectives; the Pareto front joined; the exported model circled."""
     p, (x_name, y_name) = _pareto(run), run.metric[:2]
-    figure = _figure(6.5, 4.5)
+    figure = static_figure(6.5, 4.5)
     ax = figure.subplots()
     ax.scatter(p.x[~p.on_front], p.y[~p.on_front], color=GREY, s=30, label="a trial")
     order = np.argsort(p.x[p.on_front].to_numpy())
@@ -368,14 +346,6 @@ def pareto_figure(run: Run) -> Figure:
 
 
 # ------------------------------------------------------------------------------------- interactive charts
-def _styled(figure: go.Figure, title: str | None, height: int) -> go.Figure:
-    """The look every chart of the page shares; `title` None for a chart whose subplots have titles."""
-    figure.update_layout(title={"text": title, "x": 0.02, "y": 0.99, "yanchor": "top"}, height=height,
-                         template="plotly_white", margin={"l": 60, "r": 30, "t": 80, "b": 50},
-                         legend={"orientation": "h", "x": 0, "y": -0.15, "yanchor": "top"})
-    return figure
-
-
 def _hovered(label: str) -> str:
     """A hover template: the point's trial (its hover text), then `label` (plotly's %{...} placeholders)."""
     return "%{hovertext}<br>" + label + "<extra></extra>"
@@ -404,14 +374,14 @@ def history_chart(run: Run) -> go.Figure:
         figure.update_yaxes(title_text=f"{metric} ({mode})", type="log" if _is_wide(values.dropna()) else None,
                             row=row, col=1)
     figure.update_xaxes(title_text="trial (in the order they started)", row=len(run.metric), col=1)
-    return _styled(figure, None, 140 + 300 * len(run.metric))
+    return styled(figure, None, 140 + 300 * len(run.metric))
 
 
 def curves_chart(run: Run) -> go.Figure:
     """`curves_figure`, interactive: one line per trial (hover: the trial, its parameters, the epoch's value)."""
     metrics = _curve_metrics(run)
     stopped = _stopped_ids(run)
-    best = _best_trial_id(run)
+    best = best_trial_id(run)
     hover = dict(zip(run.trials["trial_id"].astype(str), _trial_hover(run)))
     figure = make_subplots(rows=1, cols=len(metrics), subplot_titles=[f"{m} per epoch, every trial" for m in metrics])
     for col, metric in enumerate(metrics, 1):
@@ -438,18 +408,18 @@ def curves_chart(run: Run) -> go.Figure:
                              row=1, col=col)
         figure.update_yaxes(title_text=metric, row=1, col=col)
         figure.update_xaxes(title_text="epoch", row=1, col=col)
-    return _styled(figure, None, 480)
+    return styled(figure, None, 480)
 
 
 def parallel_chart(run: Run) -> go.Figure:
     """Optuna's parallel coordinates of the trials complete in the study (one objective: those that ran every
     epoch; the engine tells Optuna a trial stopped early is PRUNED)."""
     if run.study is None:
-        raise _Skip("no Optuna study (study.db) in the run folder")
+        raise Skip("no Optuna study (study.db) in the run folder")
     if not run.study.complete:
-        raise _Skip("no trial is complete in the Optuna study (none ran every epoch)")
+        raise Skip("no trial is complete in the Optuna study (none ran every epoch)")
     figure = parallel_coordinate_figure(run.study, run.metric)
-    return _styled(figure, f"parameters of the {len(run.study.complete)} complete trials against "
+    return styled(figure, f"parameters of the {len(run.study.complete)} complete trials against "
                            + " and ".join(run.metric), 480)
 
 
@@ -458,7 +428,7 @@ def importance_chart(run: Run) -> go.Figure:
     params, _ = _importance_params(run)
     figure = study_importance_figure(run.study, params, run.metric)
     figure.update_layout(barmode="group", xaxis_title=IMPORTANCE, yaxis_title=None)
-    return _styled(figure, "for " + ", ".join(run.metric), 180 + 40 * len(params) * len(run.metric))
+    return styled(figure, "for " + ", ".join(run.metric), 180 + 40 * len(params) * len(run.metric))
 
 
 def pareto_chart(run: Run) -> go.Figure:
@@ -478,4 +448,4 @@ def pareto_chart(run: Run) -> go.Figure:
     ])
     figure.update_xaxes(title_text=f"{x_name} ({run.mode[0]})", type="log" if _is_wide(p.x) else None)
     figure.update_yaxes(title_text=f"{y_name} ({run.mode[1]})", type="log" if _is_wide(p.y) else None)
-    return _styled(figure, "trade-off between the objectives", 480)
+    return styled(figure, "trade-off between the objectives", 480)

@@ -29,7 +29,7 @@ from autotune.recipes import tabular as tabular_recipe
 from autotune.report import load_run, write_report
 from autotune.report.model_charts import (distribution_figure, per_class_figure, predicted_chart, predicted_figure,
                                           residuals_chart, residuals_figure)
-from autotune.report.run import _Skip
+from autotune.report.run import Skip
 from autotune.report.search_charts import (_axis, _numeric_ticks, importance_chart, importance_figure, parallel_figure,
                                            pareto_chart, pareto_figure)
 
@@ -278,7 +278,7 @@ def test_importance_needs_a_few_trials_and_leaves_out_conditional_parameters(sea
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study.optimize(objective, n_trials=2)
     run.study = read_study(tmp_path / "study.db", "conditional")
-    with pytest.raises(_Skip, match="2 complete trial"):
+    with pytest.raises(Skip, match="2 complete trial"):
         importance_figure(run)
     study.optimize(objective, n_trials=10)
     run.study = read_study(tmp_path / "study.db", "conditional")

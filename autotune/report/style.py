@@ -1,0 +1,45 @@
+"""The look the report's charts share: colours, number and label formatting, and a figure of each drawing kind."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+__all__ = ["BLUE", "GREY", "ORANGE", "RED", "fmt", "short", "static_figure", "styled"]
+
+BLUE, ORANGE, RED, GREY = "#1f77b4", "#ff7f0e", "#d62728", "#9a9a9a"
+
+
+def fmt(value: Any) -> str:
+    """A number as a table or hover shows it: 4 significant digits, thousands separated, n/a for NaN."""
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            return "n/a"
+        return f"{int(value):,}" if value.is_integer() and abs(value) >= 1000 else f"{value:.4g}"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return f"{value:,}" if abs(value) >= 10000 else str(value)
+    return str(value)
+
+
+def short(text: str, width: int = 14) -> str:
+    """`text` cut to `width` characters, an ellipsis marking the cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def static_figure(width: float, height: float) -> Figure:
+    """A matplotlib figure on its own Agg canvas (no display, no global backend), for a PNG."""
+    figure = Figure(figsize=(width, height), dpi=110, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def styled(figure: go.Figure, title: str | None, height: int) -> go.Figure:
+    """The look every chart of the page shares; `title` None for a chart whose subplots have titles."""
+    figure.update_layout(title={"text": title, "x": 0.02, "y": 0.99, "yanchor": "top"}, height=height,
+                         template="plotly_white", margin={"l": 60, "r": 30, "t": 80, "b": 50},
+                         legend={"orientation": "h", "x": 0, "y": -0.15, "yanchor": "top"})
+    return figure
