@@ -33,7 +33,7 @@ def main() -> None:
     for name in names:
         runs = {v: r for v, r in pooled(name, sets).items() if only is None or v in only}
         print(f"\n{name}: {len(next(iter(runs.values())))} seeds; goal: M = at or below script and random at 25, "
-              "50 and 100 %, s = no seed stuck")
+              "50 and 100 %, S = no seed stuck, - = missed")
         print(f"{'variant':30s}    25 %    50 %   100 %  worst  median goal  minus adaptive at 25 / 50 / 100 %")
         for variant, regret in runs.items():
             table = {"default": quality.summary_row(regret), **{
@@ -41,7 +41,7 @@ def main() -> None:
                 if v in runs}}
             checks = quality.verdicts({name: table})[name]
             goal = ("M" if all(v for k, v in checks.items() if k.startswith("<=")) else "-") + (
-                "s" if checks["no seed stuck"] else "S")
+                "S" if checks["no seed stuck"] else "-")
             versus = ""
             if variant != "adaptive" and "adaptive" in runs:
                 mean, error = quality.paired(regret, runs["adaptive"])
