@@ -3,6 +3,7 @@ so its figures over hundreds of seeds are the engine's: the same TPE, bracket dr
 Ray. Its `rayrule` variant (Ray's own rung rule, the engine's before) makes other decisions on the same seeds."""
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -24,3 +25,24 @@ def test_the_simulated_default_is_the_engines_search_report_for_report(tmp_path,
     assert len(engine) == limit and simulated[:limit] == engine
     ray_rule = [value for _, value in simulate_brackets.search(name, "adaptive+rayrule", seed, limit)]
     assert ray_rule[:limit] != engine  # the rung rule decides something in these searches
+
+
+def test_extrap_carries_each_brackets_agreement_to_the_last_epoch_by_log_distance():
+    def scheduler(extrapolate: bool) -> simulate_brackets.Adaptive:
+        s = simulate_brackets.Adaptive(27, grace_period=1, reduction_factor=3, seed=0, adaptive=True,
+                                       extrapolate=extrapolate)
+        s.set_search_properties("val_accuracy", "max")
+        values = {1: [0.1, 0.3, 0.2, 0.5, 0.4, 0.6], 3: [0.2, 0.5, 0.3, 0.4, 0.7, 0.6],
+                  9: [0.6, 0.5, 0.4, 0.7, 0.9, 0.8], 27: [0.62, 0.52, 0.45, 0.78, 0.8, 0.92]}
+        for trial in range(6):
+            for epoch, row in values.items():
+                s.record(str(trial), {"training_iteration": epoch, "val_accuracy": row[trial]})
+        return s
+
+    plain, extrapolated = scheduler(False), scheduler(True)
+    tau_1, tau_3 = plain.agreement(9)[:2]  # squared taus of the brackets first stopping at 1 and 3, against epoch 9
+    assert 0 < tau_1 < 1 and 0 < tau_3 < 1
+    expected = [tau_1 ** (math.log(27) / math.log(9)), tau_3 ** (math.log(27 / 3) / math.log(9 / 3)), 1.0, 1.0]
+    assert extrapolated.agreement(9) == pytest.approx(expected)
+    at_the_end = plain.agreement(27)
+    assert 0 < min(at_the_end[:3]) < 1 and extrapolated.agreement(27) == at_the_end  # nothing to extrapolate
