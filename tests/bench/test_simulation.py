@@ -14,9 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import quality  # noqa: E402
 import simulate_brackets  # noqa: E402
 
-pytestmark = pytest.mark.usefixtures("local_ray")
 
-
+@pytest.mark.usefixtures("local_ray")
 @pytest.mark.parametrize("name, full_trainings, seed", [("mnist_cnn", 4, 1), ("synthetic", 4, 2)])
 def test_the_simulated_default_is_the_engines_search_report_for_report(tmp_path, name, full_trainings, seed):
     limit = quality.budget(name, full_trainings)
