@@ -1,22 +1,28 @@
 """What every recipe's training loop needs, whatever it trains: the device, the learning-rate schedule, seeded
-batch order, and the random states a checkpoint keeps so that a resumed trial continues exactly.
+batch order, and checkpoints that keep the random states, so that a resumed trial continues exactly.
 
     device = pick_device("auto")
     schedule = make_schedule(optimizer, {"schedule": "cosine", "warmup_epochs": 1}, steps_per_epoch, epochs)
+    parts = {"model": model, "optimizer": optimizer, "schedule": schedule}
+    first = resume(load_checkpoint(checkpoint), parts, device, g) if checkpoint else 1
     for index in batch_indices(n, 128, generator=g, drop_last=True, device=device): ...
-    state = {"rng": rng_state(device, g), ...}; restore_rng(state["rng"], device, g)
+    report(metrics, checkpoint_saver(parts, epoch, device, g, config=config, metrics=metrics))
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from autotune.errors import UserError
 
-__all__ = ["batch_indices", "make_schedule", "pick_device", "restore_rng", "rng_state"]
+__all__ = ["CHECKPOINT_FILE", "batch_indices", "check_same_data", "checkpoint_saver", "load_checkpoint",
+           "make_schedule", "pick_device", "restore_rng", "resume", "rng_state"]
+
+CHECKPOINT_FILE = "checkpoint.pt"  # what a recipe's checkpoint folder holds
 
 
 def pick_device(name: str) -> torch.device:
@@ -71,3 +77,39 @@ def restore_rng(state: dict[str, Any], device: torch.device, generator: torch.Ge
     torch.set_rng_state(state["torch"])
     if device.type == "cuda" and state["cuda"] is not None:
         torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def checkpoint_saver(parts: dict[str, Any], epoch: int, device: torch.device, generator: torch.Generator,
+                     **extra: Any) -> Callable[[str], None]:
+    """The `save(directory)` a recipe reports an epoch with: it writes each of `parts`' state_dict() (model,
+    optimizer, schedule, ...), the epoch, the random states and `extra` (config, metrics, the data's card) to
+    directory/CHECKPOINT_FILE. The engine calls it only for the epochs whose checkpoint it keeps."""
+    def save(directory: str) -> None:
+        torch.save({**{name: part.state_dict() for name, part in parts.items()}, "epoch": epoch,
+                    "rng": rng_state(device, generator), **extra}, Path(directory) / CHECKPOINT_FILE)
+
+    return save
+
+
+def load_checkpoint(checkpoint: str) -> dict[str, Any]:
+    """What `checkpoint_saver` wrote into the folder `checkpoint`, on the CPU; a UserError if it holds none."""
+    path = Path(checkpoint) / CHECKPOINT_FILE
+    if not path.is_file():
+        raise UserError(f"{checkpoint} holds no {CHECKPOINT_FILE}: not a checkpoint of this recipe")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def resume(state: dict[str, Any], parts: dict[str, Any], device: torch.device, generator: torch.Generator) -> int:
+    """Each of `parts` and the random states back as a checkpoint's `state` saved them; the epoch to train next."""
+    for name, part in parts.items():
+        part.load_state_dict(state[name])
+    restore_rng(state["rng"], device, generator)
+    return state["epoch"] + 1
+
+
+def check_same_data(state: dict[str, Any], fingerprint: str) -> None:
+    """A UserError unless the data of `fingerprint` is the data the checkpoint's `state` was trained on."""
+    saved = state["data"]["data_fingerprint"]
+    if saved != fingerprint:
+        raise UserError(f"the data differs from the data this checkpoint was trained on "
+                        f"(fingerprint {fingerprint[:12]} vs {saved[:12]})")

@@ -32,7 +32,8 @@ and, each optional (without it, what needs it says so in one line, or does witho
 - `dry_run(config, data)`: builds the model and runs one forward pass, so that a model that does not fit the data
   is reported before the search starts (`autotune.preflight`);
 - `lr_find(config, data, *, start, end, steps) -> autotune.vision.lr_find.Sweep`: the learning-rate range test of
-  `autotune lr-find`;
+  `autotune lr-find`, on the space's default configuration (`data` as `load_data` gives it for that configuration,
+  or None);
 - `test_predictions(model_dir, data) -> ClassPredictions | ValuePredictions`: an exported model's predictions on
   the held-out test split (`data` as `load_data` gives it), which `autotune report` draws: a confusion matrix, the
   accuracy per class, each split's classes, and the misclassified samples when it is given the test images; or

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from autotune.errors import TrialError, UserError
 from autotune.recipes import ClassPredictions, Report
 from autotune.registry import get as registered
-from autotune.space.schema import Field, Schema, Section
+from autotune.space.schema import Field, Schema, Section, positive
 from autotune.vision.lr_find import Sweep, range_test
 from autotune.vision.models import build
 from autotune.vision.optimizers import build as build_optimizer
@@ -42,12 +42,6 @@ if TYPE_CHECKING:
     from autotune.errors import BadInput
     from autotune.vision.data import Data, Split
     from autotune.vision.predictor import Predictor
-
-CHECKPOINT_FILE = "checkpoint.pt"
-
-
-def _positive(value: float) -> str | None:
-    return None if value > 0 else "must be > 0"
 
 
 # ----------------------------------------------------------------------------------------------- ingredients
@@ -83,7 +77,7 @@ SCHEMA = Schema(
     optimizer=Section(
         name=Field(str, default="sgd", registry="optimizer",
                    help="sgd, adam, adamw or a registered one of yours (`autotune ls optimizers`)"),
-        lr=Field(float, default=0.01, check=_positive, help="peak learning rate"),
+        lr=Field(float, default=0.01, check=positive, help="peak learning rate"),
         momentum=Field(float, default=0.9, low=0.0, high=1.0, help="sgd only"),
         nesterov=Field(bool, default=False, help="sgd only; needs momentum > 0"),
         weight_decay=Field(float, default=5e-4, low=0.0),
@@ -99,7 +93,7 @@ SCHEMA = Schema(
                                  "statistics too), then the whole network"),
         batch_size=Field(int, default=128, low=1),
         label_smoothing=Field(float, default=0.0, low=0.0, high=0.9),
-        grad_clip=Field(float, default=None, nullable=True, check=_positive, help="max gradient norm (None: off)"),
+        grad_clip=Field(float, default=None, nullable=True, check=positive, help="max gradient norm (None: off)"),
         amp=Field(bool, default=True, help="mixed precision (bf16, else fp16) on CUDA; ignored on CPU"),
         seed=Field(int, default=0, help="seed of initialisation, batch order, augmentation and dropout"),
         device=Field(str, default="auto", choices=("auto", "cpu", "cuda")),
@@ -272,7 +266,7 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
     import torch
     import torch.nn.functional as F
 
-    from autotune.training import make_schedule, pick_device, restore_rng, rng_state
+    from autotune.training import checkpoint_saver, load_checkpoint, make_schedule, pick_device, resume
     from autotune.vision.data import prepare
     from autotune.vision.finetune import freeze_backbone
 
@@ -298,15 +292,8 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     generator = torch.Generator().manual_seed(cfg["seed"])  # batch order and augmentation
 
-    first = 1
-    if checkpoint is not None:
-        state = _load_state(checkpoint)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        scaler.load_state_dict(state["scaler"])
-        restore_rng(state["rng"], device, generator)
-        first = state["epoch"] + 1
+    parts = {"model": model, "optimizer": optimizer, "schedule": schedule, "scaler": scaler}
+    first = resume(load_checkpoint(checkpoint), parts, device, generator) if checkpoint is not None else 1
 
     for epoch in range(first, cfg["epochs"] + 1):
         started = time.perf_counter()
@@ -347,23 +334,10 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
             "num_parameters": sum(p.numel() for p in model.parameters()),  # a second objective (size)
         }
 
-        # -------------------------------------------------------------------------------------- checkpoint
-        def save(directory: str) -> None:  # called only when the engine keeps this epoch's checkpoint
-            torch.save({
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                "scaler": scaler.state_dict(),
-                "epoch": epoch,
-                "rng": rng_state(device, generator),
-                "config": config,
-                "metrics": metrics,
-                "data": _data_card(data),
-                "pretrained": weights,
-                "phase": "frozen" if frozen else "full",  # of this epoch: only the classifier trained, or all
-            }, Path(directory) / CHECKPOINT_FILE)
-
-        report(metrics, save)
+        # the epoch's checkpoint, written only if the engine keeps it (phase: only the classifier trained, or all)
+        report(metrics, checkpoint_saver(parts, epoch, device, generator, config=config, metrics=metrics,
+                                         data=_data_card(data), pretrained=weights,
+                                         phase="frozen" if frozen else "full"))
 
 
 def _amp_dtype(enabled: bool, device: torch.device) -> torch.dtype | None:
@@ -399,14 +373,6 @@ def _data_card(data: Data) -> dict[str, Any]:
             "dataset": data.name}
 
 
-def _load_state(checkpoint: str) -> dict[str, Any]:
-    path = Path(checkpoint) / CHECKPOINT_FILE
-    if not path.is_file():
-        raise UserError(f"{checkpoint} holds no {CHECKPOINT_FILE}: not a checkpoint of this recipe")
-    import torch
-
-    return torch.load(path, map_location="cpu", weights_only=True)
-
 
 def _restore_model(state: dict[str, Any]) -> torch.nn.Module:
     card = state["data"]
@@ -422,7 +388,7 @@ def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
     an exported model directory (its model.pt), so that a new export can be compared with the current one."""
     import torch
 
-    from autotune.training import pick_device
+    from autotune.training import CHECKPOINT_FILE, check_same_data, load_checkpoint, pick_device
 
     if not (Path(checkpoint) / CHECKPOINT_FILE).is_file() and (Path(checkpoint) / "model.pt").is_file():
         if data is None:
@@ -433,9 +399,9 @@ def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
             model = torch.jit.load(str(Path(checkpoint) / "model.pt"), map_location=device)
         loss, accuracy = _evaluate_split(model, data.test.to(device), data, device, None, normalize=False)
         return {"test_accuracy": accuracy, "test_loss": loss}
-    state = _load_state(checkpoint)
+    state = load_checkpoint(checkpoint)
     data = _data_of(state["config"], data)
-    _check_same_data(state, data)
+    check_same_data(state, data.fingerprint)
     card = state["data"]  # normalised as in training (a pretrained model's own mean and std)
     data = dataclasses.replace(data, mean=tuple(card["mean"]), std=tuple(card["std"]))
     device = pick_device(state["config"]["train"]["device"])
@@ -444,23 +410,18 @@ def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
     return {"test_accuracy": accuracy, "test_loss": loss}
 
 
-def _check_same_data(state: dict[str, Any], data: Data) -> None:
-    if state["data"]["data_fingerprint"] != data.fingerprint:
-        raise UserError(f"the data differs from the data this checkpoint was trained on "
-                        f"(fingerprint {data.fingerprint[:12]} vs {state['data']['data_fingerprint'][:12]})")
-
-
 # ---------------------------------------------------------------------------------------------------- export
 def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:
     """Write `model.pt` (TorchScript: float images in [0, 1], NCHW, normalisation built in -> logits) into
     `out_dir` and return the model card's fields."""
     import torch
 
+    from autotune.training import check_same_data, load_checkpoint
     from autotune.vision.nets import Normalized
 
-    state = _load_state(checkpoint)
+    state = load_checkpoint(checkpoint)
     if data is not None:
-        _check_same_data(state, data)
+        check_same_data(state, data.fingerprint)
     card = state["data"]
     model = Normalized(_restore_model(state), tuple(card["mean"]), tuple(card["std"])).eval()
     example = torch.rand(1, *card["input_shape"])

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from autotune.errors import TrialError, UserError
 from autotune.recipes import ClassPredictions, Report, ValuePredictions
-from autotune.space.schema import Field, Schema, Section
+from autotune.space.schema import Field, Schema, Section, positive
 from autotune.tabular.catalog import DATASET_NAMES, DATASETS, TASK_RULE
 from autotune.vision.optimizers import build as build_optimizer
 
@@ -37,12 +37,7 @@ if TYPE_CHECKING:
     from autotune.tabular.model import TabularMLP
     from autotune.tabular.rows import TabularPredictor
 
-CHECKPOINT_FILE = "checkpoint.pt"
 EVAL_BATCH = 8192
-
-
-def _positive(value: float) -> str | None:
-    return None if value > 0 else "must be > 0"
 
 
 # ----------------------------------------------------------------------------------------------- ingredients
@@ -77,7 +72,7 @@ SCHEMA = Schema(
     optimizer=Section(
         name=Field(str, default="adamw", registry="optimizer",
                    help="sgd, adam, adamw or a registered one of yours (`autotune ls optimizers`)"),
-        lr=Field(float, default=1e-3, check=_positive, help="peak learning rate"),
+        lr=Field(float, default=1e-3, check=positive, help="peak learning rate"),
         momentum=Field(float, default=0.9, low=0.0, high=1.0, help="sgd only"),
         nesterov=Field(bool, default=False, help="sgd only; needs momentum > 0"),
         weight_decay=Field(float, default=1e-4, low=0.0),
@@ -153,7 +148,7 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
     import torch
 
     from autotune.tabular.model import in_target_units
-    from autotune.training import make_schedule, pick_device, restore_rng, rng_state
+    from autotune.training import checkpoint_saver, load_checkpoint, make_schedule, pick_device, resume
 
     config = with_defaults(config)
     opt, cfg = config["optimizer"], config["train"]
@@ -170,14 +165,8 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
     schedule = make_schedule(optimizer, opt, steps_per_epoch, cfg["epochs"])
     generator = torch.Generator().manual_seed(cfg["seed"])  # batch order
 
-    first = 1
-    if checkpoint is not None:
-        state = _load_state(checkpoint)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        restore_rng(state["rng"], device, generator)
-        first = state["epoch"] + 1
+    parts = {"model": model, "optimizer": optimizer, "schedule": schedule}
+    first = resume(load_checkpoint(checkpoint), parts, device, generator) if checkpoint is not None else 1
 
     for epoch in range(first, cfg["epochs"] + 1):
         started = time.perf_counter()
@@ -207,20 +196,9 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
             "num_parameters": sum(p.numel() for p in model.parameters()),  # a second objective (size)
         }
 
-        # -------------------------------------------------------------------------------------- checkpoint
-        def save(directory: str) -> None:  # called only when the engine keeps this epoch's checkpoint
-            torch.save({
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                "epoch": epoch,
-                "rng": rng_state(device, generator),
-                "config": config,
-                "metrics": metrics,
-                "data": _data_card(data),
-            }, Path(directory) / CHECKPOINT_FILE)
-
-        report(metrics, save)
+        # the epoch's checkpoint, written only if the engine keeps it
+        report(metrics, checkpoint_saver(parts, epoch, device, generator, config=config, metrics=metrics,
+                                         data=_data_card(data)))
 
 
 def _measure(model: torch.nn.Module, split: Split, preprocessing: Preprocessing) -> dict[str, float]:
@@ -246,14 +224,6 @@ def _data_card(data: Data) -> dict[str, Any]:
     return {**data.preprocessing.as_card(), "data_fingerprint": data.fingerprint, "dataset": data.name}
 
 
-def _load_state(checkpoint: str) -> dict[str, Any]:
-    path = Path(checkpoint) / CHECKPOINT_FILE
-    if not path.is_file():
-        raise UserError(f"{checkpoint} holds no {CHECKPOINT_FILE}: not a checkpoint of this recipe")
-    import torch
-
-    return torch.load(path, map_location="cpu", weights_only=True)
-
 
 def _restore_model(state: dict[str, Any]) -> torch.nn.Module:
     """The checkpoint's network, giving logits or values in the target's units (`in_target_units`)."""
@@ -274,6 +244,7 @@ def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
     import torch
 
     from autotune.tabular.data import Preprocessing
+    from autotune.training import CHECKPOINT_FILE, check_same_data, load_checkpoint
 
     if not (Path(checkpoint) / CHECKPOINT_FILE).is_file() and (Path(checkpoint) / "model.pt").is_file():
         if data is None:
@@ -283,17 +254,11 @@ def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
             model = torch.jit.load(str(Path(checkpoint) / "model.pt"), map_location="cpu")
         measured = _measure(model, data.test, data.preprocessing)
     else:
-        state = _load_state(checkpoint)
+        state = load_checkpoint(checkpoint)
         data = data if data is not None else load_data(state["config"]["data"])
-        _check_same_data(state, data)
+        check_same_data(state, data.fingerprint)
         measured = _measure(_restore_model(state), data.test, Preprocessing.from_card(state["data"]))
     return {f"test_{name}": value for name, value in measured.items()}
-
-
-def _check_same_data(state: dict[str, Any], data: Data) -> None:
-    if state["data"]["data_fingerprint"] != data.fingerprint:
-        raise UserError(f"the data differs from the data this checkpoint was trained on "
-                        f"(fingerprint {data.fingerprint[:12]} vs {state['data']['data_fingerprint'][:12]})")
 
 
 # ---------------------------------------------------------------------------------------------------- export
@@ -311,10 +276,11 @@ def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:
     import torch
 
     from autotune.tabular.data import Preprocessing
+    from autotune.training import check_same_data, load_checkpoint
 
-    state = _load_state(checkpoint)
+    state = load_checkpoint(checkpoint)
     if data is not None:
-        _check_same_data(state, data)
+        check_same_data(state, data.fingerprint)
     model = _restore_model(state)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, but still what loads anywhere

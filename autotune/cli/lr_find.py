@@ -49,9 +49,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"recipe {space.recipe!r} has no lr_find(config, data, start=, end=, steps=): the range "
                         "test needs the recipe's model and batches")
     values, _ = space.defaults()
+    config = space.config(values)
+    data = recipes.load_data(recipe, recipes.data_section(recipe, config))
     began = time.perf_counter()
     try:
-        sweep = recipe.lr_find(space.config(values), start=args.start, end=args.end, steps=args.steps)
+        sweep = recipe.lr_find(config, data, start=args.start, end=args.end, steps=args.steps)
     except ValueError as err:
         raise UserError(f"lr-find: {err}") from None
     low, high = sweep.search_range

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["REQUIRED", "Field", "Section", "Schema"]
+__all__ = ["REQUIRED", "Field", "Section", "Schema", "positive"]
 
 
 class _Required:
@@ -25,6 +25,11 @@ class _Required:
 
 
 REQUIRED: Any = _Required()
+
+
+def positive(value: float) -> str | None:
+    """A Field `check`: numbers above 0 (`low` bounds inclusively)."""
+    return None if value > 0 else "must be > 0"
 
 
 @dataclass(frozen=True)

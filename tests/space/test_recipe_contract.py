@@ -92,3 +92,34 @@ def test_a_path_field_is_made_absolute_against_the_working_directory(tmp_path, m
     space = load_space("name: t\nrecipe: image_classification\ndata: {root: s3://bucket/images}\n")
     assert space.config({})["data"]["root"] == "s3://bucket/images"
     assert load_space("name: t\nrecipe: image_classification\n").config({})["data"]["root"] == "~/.cache/autotune/data"
+
+
+LR_FIND_RECIPE = '''\
+from autotune.space.schema import Field, Schema, Section
+from autotune.vision.lr_find import range_test
+
+SCHEMA = Schema(data=Section(scale=Field(float, default=2.0)), train=Section(epochs=Field(int, default=1)),
+                budget="train.epochs", metrics={"val_loss": "min"})
+
+
+def load_data(data):
+    return {"scale": data["scale"], "loaded": True}
+
+
+def train(config, report, *, data=None, checkpoint=None): ...
+
+
+def lr_find(config, data, *, start, end, steps):
+    assert data == {"scale": 3.0, "loaded": True}, data  # what load_data gave, for the configuration's data
+    return range_test(lambda lr: (lr - 1e-3) ** 2 * data["scale"] + 1.0, start=start, end=end, steps=steps)
+'''
+
+
+def test_lr_find_hands_the_recipe_the_data_its_load_data_gives(tmp_path, monkeypatch, capsys):
+    from autotune.cli import main
+
+    (tmp_path / "sweep_recipe.py").write_text(LR_FIND_RECIPE)
+    (tmp_path / "space.yaml").write_text("name: s\nrecipe: sweep_recipe.py\ndata: {scale: 3.0}\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["lr-find", "space.yaml", "--steps", "20", "--out", "sweep.png"]) == 0
+    assert "suggested learning rate" in capsys.readouterr().out and (tmp_path / "sweep.png").stat().st_size > 0
