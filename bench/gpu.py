@@ -75,7 +75,7 @@ def train_alone(args: dict[str, Any]) -> dict[str, Any]:
         while len(list(barrier.glob("ready-*"))) < args["parties"] and time.time() < deadline:
             time.sleep(0.02)
     reports: list[dict[str, Any]] = []
-    began = time.perf_counter()
+    began, started = time.perf_counter(), time.time()
     reached: list[float] = []
 
     def report(metrics: dict[str, Any], _dir: str | None) -> None:
@@ -85,7 +85,8 @@ def train_alone(args: dict[str, Any]) -> dict[str, Any]:
 
     recipe.train(config, report, data=data)
     return {"reports": reports, "samples_per_second": steady(reports), "to_target_s": reached[0] if reached else None,
-            "best_val": max(r["val_accuracy"] for r in reports), "seconds": time.perf_counter() - began}
+            "best_val": max(r["val_accuracy"] for r in reports), "seconds": time.perf_counter() - began,
+            "started": started, "ended": time.time()}
 
 
 def _children(k: int, args: dict[str, Any]) -> list[dict[str, Any]]:
@@ -106,6 +107,19 @@ def _children(k: int, args: dict[str, Any]) -> list[dict[str, Any]]:
         return results
     finally:
         shutil.rmtree(barrier, ignore_errors=True)
+
+
+def ran_together(starts: list[float], ends: list[float]) -> int:
+    """How many trainings had started (time.time(), one clock for every process) before the first one ended."""
+    return sum(1 for s in starts if s < min(ends))
+
+
+def packed_processes(k: int, alone_args: dict[str, Any]) -> list[dict[str, Any]]:
+    """k trainings at once in k processes sharing the device, the cores split among them."""
+    cores = os.cpu_count() or 1
+    trials = _children(k, {**alone_args, "threads": max(1, cores // k)})
+    together = ran_together([t["started"] for t in trials], [t["ended"] for t in trials])
+    return [{**t, "together": together} for t in trials]
 
 
 def plain_spec(model: dict[str, Any], epochs: int) -> dict[str, Any]:
@@ -139,8 +153,7 @@ def packed_engine(k: int, settings: dict[str, Any], root: Path, device: str, wor
     }
     result, _ = _fit(space, work, device == "cuda")
     trials = _reports(result)
-    starts, ends = [t[0]["t_start"] for t in trials], [t[-1]["t_report"] for t in trials]
-    together = sum(1 for s in starts if s < min(ends))  # trials that had started before the first one ended
+    together = ran_together([t[0]["t_start"] for t in trials], [t[-1]["t_report"] for t in trials])
     return [{"samples_per_second": steady(t), "together": together} for t in trials]
 
 
@@ -177,7 +190,7 @@ def run(settings: dict[str, Any], root: Path, device: str, mode: str, strong: di
             if mode == "engine":
                 trials = packed_engine(k, settings, root, device, work)
             else:
-                trials = [{**t, "together": k} for t in _children(k, {**alone_args, "threads": max(1, cores // k)})]
+                trials = packed_processes(k, alone_args)
             per_trial = median(t["samples_per_second"] for t in trials)
             aggregate = sum(t["samples_per_second"] for t in trials)
             packs.append({"k": k, "per_trial": per_trial, "aggregate": aggregate, "per_trial_ratio": per_trial / alone,

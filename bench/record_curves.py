@@ -88,6 +88,7 @@ def _record(args: tuple[str, int]) -> dict[str, Any]:
     import torch
 
     from autotune.errors import TrialError
+    from autotune.recipes import Checkpoint, written
     from autotune.recipes import image_classification as recipe
 
     torch.set_num_threads(1)
@@ -101,11 +102,12 @@ def _record(args: tuple[str, int]) -> dict[str, Any]:
     curve: dict[str, list[float]] = {m: [] for m in METRICS}
     last: dict[str, Any] = {}
 
-    def report(metrics: dict[str, float], checkpoint_dir: str | None) -> None:
+    def report(metrics: dict[str, float], checkpoint: Checkpoint) -> None:
         for metric in METRICS:
             curve[metric].append(float(metrics[metric]))
-        if metrics["epoch"] == table["epochs"] and checkpoint_dir:
-            last["test"] = recipe.evaluate(checkpoint_dir, data)["test_accuracy"]
+        if metrics["epoch"] == table["epochs"] and checkpoint is not None:
+            with written(checkpoint) as folder:
+                last["test"] = recipe.evaluate(folder, data)["test_accuracy"]
 
     began = time.perf_counter()
     try:

@@ -138,12 +138,20 @@ def render(results: dict[str, Any], info: dict[str, Any], command: str) -> str:
         lines[2] += (" **Quick run**: tiny settings and one Ray shared by every search (memory and scale measured "
                      "in this process): it checks that the suite runs; its figures mean nothing.")
     lines += [_goal_row(name, results[name]) for name in SUITE if name in results]
-    lines += ["| 6 | GPU suite | not run here: no GPU is lent to this machine ([how to run it](#gpu-suite)) | "
-              "per-trial samples/s vs standalone; 1/2/4/8 trials on one GPU; time to 99 % | n/a |"]
+    lines += [_gpu_row(info.get("cuda"))]
     for name in SUITE:
         if name in results:
             lines += ["", *SECTIONS[name](results[name])]
     return "\n".join(lines)
+
+
+def _gpu_row(cuda: bool | None) -> str:
+    """The table's row for the GPU suite, which bench/gpu.py runs: that this machine has no GPU only where torch saw
+    none (`cuda`, recorded with the figures; None: figures from before it was)."""
+    where = ("not run here: no GPU is lent to this machine ([how to run it](#gpu-suite))" if cuda is False else
+             "run apart, by `python bench/gpu.py` ([its results](#gpu-suite-results))")
+    return (f"| 6 | GPU suite | {where} | per-trial samples/s vs standalone; 1/2/4/8 trials on one GPU; time to 99 % "
+            "| n/a |")
 
 
 def _goal_row(name: str, r: dict[str, Any]) -> str:
@@ -451,10 +459,13 @@ def main() -> int:
         parser.error(f"the shared MNIST set is not at {MNIST}")
     settings = _chosen(QUICK if args.quick else FULL, args, parser)
 
+    import torch
+
     warnings.simplefilter("ignore")
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)  # failed trials (diverged lr) are expected, counted
     info = machine()
     info["load_start"] = info.pop("load_average")
+    info["cuda"] = torch.cuda.is_available()  # the GPU suite's row says whether this machine could run it
     print(f"load average {info['load_start']:.2f} at the start", flush=True)
     if info["load_start"] >= QUIET_LOAD:
         print(f"warning: the machine is busy (load {info['load_start']:.2f} >= {QUIET_LOAD}): wall times will be "

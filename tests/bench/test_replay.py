@@ -122,15 +122,32 @@ def test_a_run_of_the_default_alone_has_no_gap_to_report():
     assert quality._largest_gap(TABLE, behind).startswith(". Largest gap: +0.010")
 
 
-def test_the_simulation_runs_the_engines_adaptive_weights():
+def test_the_simulation_runs_the_engines_adaptive_weights(monkeypatch):
+    """On the synthetic benchmark (its curves cross) the engine's weights leave the first bracket once enough
+    trials went further: the adaptive search starts as ASHA's and then parts from it."""
     import simulate_brackets
+    from autotune.engine.hyperband import Hyperband
 
-    limit = quality.budget("mnist_cnn", 4)
-    adaptive = simulate_brackets.search("mnist_cnn", "adaptive", seed=0, limit=limit)
-    asha = simulate_brackets.search("mnist_cnn", "asha", seed=0, limit=limit)
+    engines: list[Hyperband] = []
+
+    class Recorded(Hyperband):
+        """The engine's scheduler, kept for the test to read its weights."""
+
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            engines.append(self)
+
+    monkeypatch.setattr(simulate_brackets, "Hyperband", Recorded)
+    limit = quality.budget("synthetic", 4)
+    adaptive = simulate_brackets.search("synthetic", "adaptive", seed=0, limit=limit)
+    asha = simulate_brackets.search("synthetic", "asha", seed=0, limit=limit)
     assert len(adaptive) >= limit and len(asha) >= limit
     # the first trials all join the bracket that stops at epoch 1, as ASHA's do: the same reports at first
-    assert adaptive[:10] == asha[:10]
+    assert adaptive[:100] == asha[:100]
+    [engine] = engines
+    weights = engine.current_weights()
+    assert weights[0] < 1 and sum(weights) == pytest.approx(1)  # no longer all to the first bracket
+    assert adaptive != asha  # then trials join the brackets that stop later
 
 
 def test_the_default_is_compared_with_each_goal_method_seed_by_seed():

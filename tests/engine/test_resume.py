@@ -18,7 +18,7 @@ import pytest
 import autotune
 from autotune.engine.summary import format_summary
 from autotune.errors import UserError
-from engine_helpers import TOY
+from engine_helpers import TOY, run_histories
 
 SPACE = f"""
 name: resumable
@@ -133,7 +133,7 @@ def test_a_killed_running_trial_continues_from_its_last_checkpoint_and_loses_few
     run_dir = tmp_path / "runs" / "resumable"
 
     def reported() -> dict[str, int]:
-        return {trial: len(rows) for trial, rows in _histories(run_dir).items()} if run_dir.exists() else {}
+        return {trial: len(rows) for trial, rows in run_histories(run_dir).items() if rows}
 
     first = _start(tmp_path)
     _wait_for(lambda: any(every + 1 <= n < epochs for n in reported().values()), first, "a trial 4 epochs in")
@@ -145,7 +145,7 @@ def test_a_killed_running_trial_continues_from_its_last_checkpoint_and_loses_few
     out, _ = resumed.communicate(timeout=180)
     assert resumed.returncode == 0, out
     for trial, known in running.items():
-        rows = _histories(run_dir)[trial]
+        rows = run_histories(run_dir)[trial]
         restarted = [r["epoch"] for r in rows if r["t_start"] == rows[-1]["t_start"]]  # the resumed train() call
         assert restarted == list(range(restarted[0], epochs + 1)), rows
         assert known - every < restarted[0] - 1 <= known, (known, restarted)  # from a checkpoint < 3 epochs back
@@ -171,16 +171,21 @@ def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(tmp_path):
     assert optuna.trial.TrialState.RUNNING not in [t.state for t in _study(run_dir).trials]
 
 
-def test_a_changed_space_is_not_resumed(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "space.yaml").write_text(SPACE)
-    run_dir = tmp_path / "runs" / "resumable"
-    run_dir.mkdir(parents=True)
-    (run_dir / "tuner.pkl").write_bytes(b"")  # a resumable-looking run of another space
-    (run_dir / "space.fingerprint").write_text("another search\n")
+@pytest.mark.usefixtures("local_ray")
+def test_a_changed_space_is_not_resumed(in_tmp, capsys):
+    """A run of one trial exists; its space then changes: --resume refuses, and says the space changed."""
     from autotune.cli import main
 
+    tiny = SPACE.replace("epochs: 3, sleep: 0.6", "epochs: 1, sleep: 0").replace("trials: 6", "trials: 1")
+    space = in_tmp / "space.yaml"
+    space.write_text(tiny)
+    assert main(["run", "space.yaml", "--no-export"]) == 0
+    space.write_text(tiny.replace("y: {uniform: [0.0, 1.0]}", "y: {uniform: [0.0, 0.5]}"))
+    capsys.readouterr()
+
     assert main(["run", "space.yaml", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "the search space changed since" in err and "runs/resumable" in err, err
 
 
 @pytest.mark.usefixtures("local_ray")
@@ -273,7 +278,7 @@ def test_a_resumed_search_does_not_rerun_trials_that_failed_on_their_own(tmp_pat
 
     def failed_and_running() -> bool:
         failed = list(run_dir.glob("trial_*/error.txt"))
-        return bool(failed) and any(len(lines) < 3 for lines in _histories(run_dir).values() if lines)
+        return bool(failed) and any(len(lines) < 3 for lines in run_histories(run_dir).values() if lines)
 
     first = _start(tmp_path)
     _wait_for(failed_and_running, first, "a trial failed while another one runs")
@@ -294,11 +299,6 @@ def test_a_resumed_search_does_not_rerun_trials_that_failed_on_their_own(tmp_pat
     states = [t.state for t in _study(run_dir).trials]
     assert len(states) == 6 and optuna.trial.TrialState.RUNNING not in states
     assert states.count(optuna.trial.TrialState.FAIL) == sum(r["status"] == "ERROR" for r in rows.values())
-
-
-def _histories(run_dir: Path) -> dict[str, list[dict]]:
-    return {f.parent.name: [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
-            for f in run_dir.glob("trial_*/result.json")}
 
 
 def _csv(path: Path) -> list[dict]:
