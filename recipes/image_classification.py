@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from autotune.errors import TrialError, UserError
 from autotune.recipes import ClassPredictions, Report
 from autotune.registry import get as registered
-from autotune.space.schema import Field, Schema, Section, positive
+from autotune.space.schema import Field, Schema, Section, held_out, positive
 from autotune.vision.lr_find import Sweep, range_test
 from autotune.vision.models import build
 from autotune.vision.optimizers import build as build_optimizer
@@ -102,6 +102,8 @@ SCHEMA = Schema(
     metrics={"val_accuracy": "max", "val_loss": "min", "train_loss": "min", "epoch_seconds": "min",
              "samples_per_second": "max", "num_parameters": "min"},
     tests={"val_accuracy": "test_accuracy", "val_loss": "test_loss"},
+    # the built-in datasets without an official test set: their test split is drawn from the samples too
+    checks=(held_out("val_fraction", "test_fraction", only=("digits", "fake", "image_folder")),),
 )
 
 

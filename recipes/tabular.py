@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from autotune.errors import TrialError, UserError
 from autotune.recipes import ClassPredictions, Report, ValuePredictions
-from autotune.space.schema import Field, Schema, Section, positive
+from autotune.space.schema import Field, Schema, Section, held_out, needed_with, positive
 from autotune.tabular.catalog import DATASET_NAMES, DATASETS, TASK_RULE
 from autotune.vision.optimizers import build as build_optimizer
 
@@ -91,6 +91,7 @@ SCHEMA = Schema(
     metrics={"val_loss": "min", "val_accuracy": "max", "val_rmse": "min", "val_r2": "max", "train_loss": "min",
              "epoch_seconds": "min", "samples_per_second": "max", "num_parameters": "min"},
     tests={"val_loss": "test_loss", "val_accuracy": "test_accuracy", "val_rmse": "test_rmse", "val_r2": "test_r2"},
+    checks=(held_out("val_fraction", "test_fraction"), needed_with("data.dataset", "csv", "data.path", "data.target")),
 )
 
 

@@ -14,7 +14,7 @@ from autotune.engine.asha import Asha
 from autotune.engine.hyperband import Hyperband
 from autotune.engine.trial_queue import LiveQueue
 from autotune.errors import UserError
-from autotune.space.types import Choice, Grid, Int, Space, default_values
+from autotune.space.types import Space
 
 __all__ = ["make_scheduler", "max_epochs", "planned_epochs"]
 
@@ -37,19 +37,9 @@ def planned_epochs(space: Space, values: dict[str, Any]) -> int:
 
 
 def max_epochs(space: Space) -> int:
-    """The most epochs any trial can run: over the top of a searched budget range (`train.epochs`) and every
-    option of every choice or grid (`epochs: {choice: [5, 10]}`, or `train:` options with epochs of their own)."""
-    defaults, _ = space.defaults()
-    most = planned_epochs(space, defaults)
-    for param in space.params:
-        if isinstance(param.dist, (Choice, Grid)):
-            for label in param.dist.labels:
-                values, _ = default_values(space.params, {**dict(param.condition), param.name: label})
-                most = max(most, planned_epochs(space, values))
-        elif isinstance(param.dist, Int):
-            values, _ = default_values(space.params, {**dict(param.condition), param.name: param.dist.high})
-            most = max(most, planned_epochs(space, values))
-    return most
+    """The most epochs any trial can run (`Space.most_planned`: over the top of a searched budget range and every
+    option of every choice or grid)."""
+    return space.most_planned()
 
 
 def make_scheduler(space: Space) -> TrialScheduler:
@@ -69,9 +59,10 @@ def make_scheduler(space: Space) -> TrialScheduler:
         return _hyperband(**args, seed=space.search.seed)
     grace = args.setdefault("grace_period", 1)
     if grace > args["max_t"]:
+        limit = "max_t" if "max_t" in space.search.scheduler_args else space.budget
         raise UserError(
             f"search.scheduler.asha.grace_period is {grace} but a trial runs at most {args['max_t']} epoch(s); "
-            f"lower grace_period or raise {space.budget}"
+            f"lower grace_period or raise {limit}"
         )
     return _Asha(time_attr="training_iteration", **args)
 

@@ -24,6 +24,8 @@ DEFAULT = "default"  # the key beside a distribution that names its default valu
 # distribution -> (argument names, how many are required)
 _ARGS = {"uniform": (("low", "high"), 2), "loguniform": (("low", "high"), 2),
          "int": (("low", "high", "step", "log"), 2), "quniform": (("low", "high", "step"), 3)}
+# distribution -> the required arguments of a valid example, for the fixes
+_EXAMPLES = {"uniform": (0.0, 1.0), "loguniform": (1e-4, 0.1), "int": (1, 8), "quniform": (0.0, 1.0, 0.25)}
 _PRIMITIVE = (str, int, float, bool, type(None))
 _TYPE_TEXT = {int: "an integer", float: "a number", str: "a string", bool: "true or false", dict: "a mapping",
               list: "a list", type(None): "null"}
@@ -110,6 +112,8 @@ class Builder:
         self.locs = locs
         self.params: list[Param] = []
         self.paths: dict[str, Path] = {}  # parameter name -> its key path in the document
+        # shown key path of each `${...}` value -> the field it must fit (None: the schema has none there)
+        self.interpolated: dict[str, Field | None] = {}
         self.problems: list[Problem] = []
 
     def problem(self, path: Path, message: str, fix: str = "", *value: Any) -> None:
@@ -125,6 +129,8 @@ class Builder:
         path: Path = (name,)
         if value is None:
             value = {}
+        if self._stray_keys(value, path):
+            return {}
         if dist_kind(value) == "choice":
             return self.choice(value["choice"], (*path, "choice"), name, (),
                                lambda opt, p, n, c: self.section_option(opt, section, p, n, c), _given_default(value))
@@ -204,12 +210,15 @@ class Builder:
             return self.grid(value["grid"], (*path, "grid"), pname, cond, field, _given_default(value))
         if kind is not None:
             return self.numeric(kind, value[kind], field, path, pname, cond, _given_default(value))
+        if self._stray_keys(value, path):
+            return value
         if isinstance(value, dict) and (field is None or _accepts(field, dict)):
             self._unknown_distribution(value, path)
             return self.mapping(value, None, path, pname, cond)
         if isinstance(value, list) and (field is None or _accepts(field, list)):
             return [self.value(v, None, (*path, i), f"{pname}[{i}]", cond) for i, v in enumerate(value)]
         if isinstance(value, str) and "${" in value:
+            self.interpolated[show_path(path)] = field
             return wrap_interpolations(value, show_path(path), lambda rest: self.locs.of(path))
         if field is not None:
             if isinstance(value, dict) and (self._unknown_distribution(value, path) or self._lone_default(value, path)):
@@ -218,6 +227,25 @@ class Builder:
             if error:
                 self.problem(path, error, fix, value)
         return value
+
+    def _stray_keys(self, value: Any, path: Path) -> bool:
+        """Whether `value` is a mapping that names a distribution beside keys no distribution takes (a misspelt
+        `default:`, a second distribution): each is reported."""
+        if not isinstance(value, dict) or dist_kind(value):
+            return False
+        kinds = [key for key, item in value.items() if key in DISTRIBUTIONS and isinstance(item, (list, dict))]
+        if not kinds:
+            return False
+        if len(kinds) > 1:
+            self.problem(path, f"{len(kinds)} distributions in one key: {', '.join(kinds)}",
+                         "keep one: a key samples from one distribution")
+        for key in value:
+            if key != DEFAULT and key not in kinds:
+                hint = registry.close_matches(str(key), [DEFAULT])
+                fix = f"did you mean {DEFAULT!r}?" if hint else f"only `{DEFAULT}:` goes beside a distribution; " \
+                    f"remove {key!r}"
+                self.problem((*path, key), f"unknown key {key!r} beside a distribution", fix)
+        return True
 
     def _unknown_distribution(self, value: dict, path: Path) -> bool:
         rest = {k: v for k, v in value.items() if k != DEFAULT}
@@ -296,17 +324,10 @@ class Builder:
     def numeric(self, kind: str, args: Any, field: Field | None, path: Path, pname: str, cond: tuple,
                 default: tuple[Any, ...] = ()) -> Any:
         dpath = (*path, kind)
-        names, required = _ARGS[kind]
-        if isinstance(args, list) and required <= len(args) <= len(names):
-            given = dict(zip(names, args))
-        elif isinstance(args, dict) and set(names[:required]) <= set(args) and set(args) <= set(names):
-            given = dict(args)
-        else:
-            form = ", ".join(names[:required])
-            self.problem(dpath, f"{kind} takes [{form}] or a mapping of {', '.join(names)}",
-                         f"e.g. {{{kind}: [{', '.join('1' for _ in range(required))}]}}", args)
+        given = self._arguments(kind, args, dpath)
+        if given is None:
             return None
-        for name in names[:3]:
+        for name in _ARGS[kind][0][:3]:
             if name in given and not (_is_number(given[name]) and math.isfinite(given[name])):
                 self.problem(dpath, f"{kind} {name} must be a finite number", "", given[name])
                 return None
@@ -321,29 +342,30 @@ class Builder:
         self.add(Param(pname, dist, cond, self.locs.of(path)[1], self._default(dist, default, path)), path)
         return Sampled(pname)
 
+    def _arguments(self, kind: str, args: Any, dpath: Path) -> dict | None:
+        """The arguments of distribution `kind` by name (`[0, 1]` or `{low: 0, high: 1}`), else None and the problems:
+        each unknown argument, what is missing, with a valid example."""
+        names, required = _ARGS[kind]
+        if isinstance(args, list) and required <= len(args) <= len(names):
+            return dict(zip(names, args))
+        if isinstance(args, dict) and set(names[:required]) <= set(args) <= set(names):
+            return dict(args)
+        for key in [key for key in args if key not in names] if isinstance(args, dict) else []:
+            hint = registry.close_matches(str(key), names)
+            self.problem((*dpath, key), f"{kind} takes no argument {key!r}",
+                         f"did you mean {hint[0]!r}?" if hint else f"its arguments: {', '.join(names)}")
+        wrong = _form_problem(kind, args)
+        if wrong:
+            self.problem(dpath, *wrong, args)
+        return None
+
     def _dist(self, kind: str, given: dict, dpath: Path) -> Any:
-        low, high, step = given["low"], given["high"], given.get("step", 1)
-        shown = f"(low={low}, high={high})"
-        errors = []
-        if low > high:
-            errors.append(f"`low <= high` must hold, but got {shown}")
-        if kind == "loguniform" and low <= 0:
-            errors.append(f"loguniform needs low > 0, but got {shown}")
-        if step <= 0:
-            errors.append(f"step must be > 0, but got step={step}")
-        if kind == "int":
-            if not all(float(v).is_integer() for v in (low, high, step)):
-                errors.append(f"int needs integer low, high and step, but got {shown}, step={step}")
-            elif given.get("log", False) and (step != 1 or low < 1):
-                errors.append(f"int with log: true needs low >= 1 and step 1, but got {shown}, step={step}")
-        if kind in ("int", "quniform") and not errors:  # Optuna would silently lower high to the last step
-            count = (high - low) / step
-            if abs(count - round(count)) > 1e-9 * max(1.0, abs(count)):
-                top = low + math.floor(count) * step
-                errors.append(f"high - low must be a multiple of step, but got {shown}, step={step}")
-                return self._fail(dpath, errors, f"e.g. high: {top:g}")
+        errors = _bound_errors(kind, given)
+        for message, fix in errors:
+            self.problem(dpath, message, fix)
         if errors:
-            return self._fail(dpath, errors, "")
+            return None
+        low, high, step = given["low"], given["high"], given.get("step", 1)
         if kind == "uniform":
             return Uniform(float(low), float(high))
         if kind == "loguniform":
@@ -351,10 +373,6 @@ class Builder:
         if kind == "quniform":
             return QUniform(float(low), float(high), float(step))
         return Int(int(low), int(high), int(step), bool(given.get("log", False)))
-
-    def _fail(self, dpath: Path, errors: list[str], fix: str) -> None:
-        for error in errors:
-            self.problem(dpath, error, fix)
 
     def _fits(self, dist: Any, field: Field, dpath: Path) -> None:
         wanted = int if isinstance(dist, Int) else float
@@ -366,6 +384,58 @@ class Builder:
         elif field.low is not None and dist.low < field.low or field.high is not None and dist.high > field.high:
             self.problem(dpath, f"the range [{dist.low}, {dist.high}] leaves the allowed range: values must be "
                          f"{_range(field.low, field.high)}", "narrow the distribution")
+
+
+def _form_problem(kind: str, args: Any) -> tuple[str, str] | None:
+    """(what is wrong, a valid example) with the form of the arguments `args` of distribution `kind`; None for a
+    mapping whose required arguments are all there (its unknown ones are reported one by one)."""
+    names, required = _ARGS[kind]
+    form = f"{kind} takes [{', '.join(names[:required])}]"
+    example = _EXAMPLES[kind]
+    if isinstance(args, dict):
+        missing = [name for name in names[:required] if name not in args]
+        shown = ", ".join(f"{name}: {value:g}" for name, value in zip(names, example))
+        return (f"{form} or a mapping of {', '.join(names)}, and {_missing(missing)}",
+                f"e.g. {{{kind}: {{{shown}}}}}") if missing else None
+    listed = f"e.g. {{{kind}: [{', '.join(f'{value:g}' for value in example)}]}}"
+    if isinstance(args, list):
+        why = _missing(names[len(args):required]) if len(args) < required else \
+            f"at most {len(names)} values ({', '.join(names)})"
+        return f"{form}, but got {len(args)} value{'s' if len(args) != 1 else ''}: {why}", listed
+    return f"{form} or a mapping of {', '.join(names)}", listed
+
+
+def _missing(names: list[str] | tuple[str, ...]) -> str:
+    return f"{' and '.join(names)} {'is' if len(names) == 1 else 'are'} missing"
+
+
+def _bound_errors(kind: str, given: dict) -> list[tuple[str, str]]:
+    """(rule broken, fix) for each bound of distribution `kind` that cannot hold (`given`: its arguments by name)."""
+    low, high, step = given["low"], given["high"], given.get("step", 1)
+    shown = f"(low={low}, high={high})"
+    errors = []
+    if low > high:
+        errors.append((f"`low <= high` must hold, but got {shown}", f"swap them: [{high:g}, {low:g}]"))
+    if kind == "loguniform" and low <= 0:
+        example = f"[{high / 1000:g}, {high:g}]" if high > 0 else "[0.0001, 0.1]"
+        errors.append((f"loguniform needs low > 0, but got {shown}",
+                       f"give low > 0, e.g. {example}, or use uniform to include 0"))
+    if step <= 0:
+        errors.append((f"step must be > 0, but got step={step}", "give a step > 0, or leave it out (int: 1)"))
+    if kind == "int":
+        if not all(float(v).is_integer() for v in (low, high, step)):
+            errors.append((f"int needs integer low, high and step, but got {shown}, step={step}",
+                           "give whole numbers, or use uniform (quniform) for fractions"))
+        elif given.get("log", False) and (step != 1 or low < 1):
+            errors.append((f"int with log: true needs low >= 1 and step 1, but got {shown}, step={step}",
+                           f"e.g. {{int: {{low: {max(1, int(low))}, high: {max(1, int(high))}, log: true}}}}"))
+    if kind in ("int", "quniform") and not errors:  # Optuna would silently lower high to the last step
+        count = (high - low) / step
+        if abs(count - round(count)) > 1e-9 * max(1.0, abs(count)):
+            top = low + math.floor(count) * step
+            errors.append((f"high - low must be a multiple of step, but got {shown}, step={step}",
+                           f"e.g. high: {top:g}"))
+    return errors
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -395,7 +465,5 @@ def option_labels(options: list) -> tuple[Label, ...]:
         candidate = option.get("name") if isinstance(option, dict) else option
         usable = isinstance(candidate, _PRIMITIVE) and not (isinstance(candidate, str) and "${" in candidate)
         found.append(candidate if usable else None)
-    unique = all(a is not None for a in found) and all(
-        not (i < j and a == b) for i, a in enumerate(found) for j, b in enumerate(found)
-    )
+    unique = None not in found and len(set(found)) == len(found)  # equal values hash alike: 1, 1.0 and true
     return tuple(found) if unique else tuple(str(i) for i in range(len(options)))

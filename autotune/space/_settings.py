@@ -12,7 +12,7 @@ from autotune.space._yaml import Locations, Path
 from autotune.space.points import complete_point
 from autotune.space.schema import Field
 from autotune.space.types import (Choice, ExportSettings, Grid, Label, MlflowSettings, Param, Resources,
-                                  SearchSettings, TrackingSettings, WandbSettings)
+                                  SearchSettings, TrackingSettings, WandbSettings, default_values)
 
 __all__ = ["SAMPLERS", "SCHEDULERS", "MULTI_OBJECTIVE_SAMPLERS", "parse_search", "parse_export", "check_sampler"]
 
@@ -146,10 +146,11 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem], params: t
                      metric)
         metrics = (next(iter(declared), "val_accuracy"),)
     for name in metrics:
-        if declared and name not in declared:
-            hint = registry.close_matches(name, list(declared))
-            read.problem(("search", "metric"), "not a metric the recipe reports",
-                         (f"did you mean {hint[0]!r}? " if hint else "") + f"it reports {', '.join(declared)}", name)
+        _reported(read, ("search", "metric"), name, declared)
+    for name in sorted(set(metrics), key=metrics.index):
+        if metrics.count(name) > 1:
+            read.problem(("search", "metric"), f"{name} is listed {metrics.count(name)} times",
+                         "list each metric once", list(metrics))
     out["metric"] = metrics
 
     def default_mode(name: str) -> str:
@@ -157,9 +158,14 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem], params: t
 
     mode = given.get("mode", [default_mode(m) for m in metrics])
     modes = tuple(mode) if isinstance(mode, list) else (mode,) * len(metrics)
-    if len(modes) != len(metrics) or not all(m in ("max", "min") for m in modes):
+    if not all(m in ("max", "min") for m in modes):
         read.problem(("search", "mode"), "must be max or min (a list of them, one per metric, for several metrics)",
                      "use mode: max or mode: min", mode)
+        modes = tuple(default_mode(m) for m in metrics)
+    elif len(modes) != len(metrics):
+        read.problem(("search", "mode"), f"needs one mode per metric: {len(metrics)} metrics, {len(modes)} mode"
+                     f"{'s' if len(modes) != 1 else ''}",
+                     f"e.g. mode: [{', '.join(default_mode(m) for m in metrics)}]", mode)
         modes = tuple(default_mode(m) for m in metrics)
     out["mode"] = modes
     for key, field in _PLAIN.items():
@@ -200,7 +206,7 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem], params: t
     out["resources"] = Resources(**{k: v for k, v in amounts.items() if v is not None})
     stop = given.get("stop")
     if isinstance(stop, dict):
-        out["stop"], out["stop_modes"] = _stop(read, stop, dict(zip(metrics, modes)))
+        out["stop"], out["stop_modes"] = _stop(read, stop, dict(zip(metrics, modes)), declared)
     elif stop is not None:
         read.problem(("search", "stop"), "must be a mapping of metric: threshold", "e.g. stop: {val_accuracy: 0.99}",
                      stop)
@@ -208,7 +214,24 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem], params: t
     return SearchSettings(**out)
 
 
-_START_EXAMPLE = "e.g. start: [{optimizer.lr: 0.05, model.width: 64}]"
+def _reported(read: _Reader, path: Path, name: str, declared: Mapping[str, str]) -> bool:
+    """Whether the recipe reports metric `name` (or declares none); else the problem, with the closest name."""
+    if not declared or name in declared:
+        return True
+    hint = registry.close_matches(name, list(declared))
+    read.problem(path, "not a metric the recipe reports",
+                 (f"did you mean {hint[0]!r}? " if hint else "") + f"it reports {', '.join(declared)}", name)
+    return False
+
+
+def _start_example(params: tuple[Param, ...]) -> str:
+    """A start point of this space's own parameters (up to two, at their defaults), as the fix shows it."""
+    values = default_values(params)[0]
+    if not values:
+        return "remove search.start: the space searches no parameters"
+    shown = [f"{name}: {value:.3g}" if isinstance(value, float) else f"{name}: {value}"
+             for name, value in list(values.items())[:2]]
+    return f"e.g. start: [{{{', '.join(shown)}}}]"
 
 
 def _start(read: _Reader, value: Any, params: tuple[Param, ...], sampler: str) -> tuple[dict[str, Label], ...]:
@@ -218,7 +241,7 @@ def _start(read: _Reader, value: Any, params: tuple[Param, ...], sampler: str) -
     if value is None:
         return ()
     if not isinstance(value, list):
-        read.problem(path, "must be a list of configurations (parameter name: value)", _START_EXAMPLE, value)
+        read.problem(path, "must be a list of configurations (parameter name: value)", _start_example(params), value)
         return ()
     if value and sampler == "grid":
         read.problem(path, "sampler grid tries every combination: a start point would only run twice",
@@ -227,8 +250,8 @@ def _start(read: _Reader, value: Any, params: tuple[Param, ...], sampler: str) -
     points = []
     for index, point in enumerate(value):
         if not isinstance(point, dict):
-            read.problem((*path, index), "a start point is a mapping of parameter names to values", _START_EXAMPLE,
-                         point)
+            read.problem((*path, index), "a start point is a mapping of parameter names to values",
+                         _start_example(params), point)
             continue
         known = {key: item for key, item in point.items() if _start_key(read, (*path, index), key, item, params)}
         values, found = complete_point(params, known)
@@ -248,19 +271,27 @@ def _start_key(read: _Reader, path: Path, key: Any, item: Any, params: tuple[Par
         flat = [f"{key}.{sub}" for sub in item if f"{key}.{sub}" in names] + inner
         fix = f"write the parameter names flat, as autotune check prints them: {flat[0]}: ..."
     else:
-        hint = registry.close_matches(str(key), names)
-        fix = f"did you mean {hint[0]!r}?" if hint else f"searched parameters: {', '.join(names) or 'none'}"
+        hint = [name for name in names if _OPTION.sub("", name) == key] or registry.close_matches(str(key), names)
+        fix = f"did you mean {' or '.join(map(repr, hint))}?" if hint else \
+            f"searched parameters: {', '.join(names) or 'none'}"
     read.problem((*path, key), "is not a searched parameter", fix)
     return False
 
 
-def _stop(read: _Reader, stop: dict, modes: dict[str, str]) -> tuple[dict[str, float], dict[str, str]]:
+_OPTION = re.compile(r"\[[^\]]*\]")  # the option label of a conditional parameter's name: `optimizer[sgd].lr`
+
+
+def _stop(read: _Reader, stop: dict, modes: dict[str, str], declared: Mapping[str, str]
+          ) -> tuple[dict[str, float], dict[str, str]]:
     """`stop:` -> (metric -> target, metric -> "max" | "min"). A search metric's target is reached in its search
-    mode; another metric's direction must be given: `{val_loss: {min: 0.05}}` (reached at <= 0.05)."""
+    mode; another metric's direction must be given: `{val_loss: {min: 0.05}}` (reached at <= 0.05). Each must be a
+    metric the recipe reports (`declared`, when it declares them)."""
     targets: dict[str, float] = {}
     directions: dict[str, str] = {}
     for metric, value in stop.items():
         name, path = str(metric), ("search", "stop", metric)
+        if not _reported(read, path, name, declared):
+            continue
         mode = modes.get(name)
         if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("max", "min"):
             given, value = next(iter(value.items()))
@@ -321,10 +352,11 @@ def parse_export(value: Any, name: str, locs: Locations, problems: list[Problem]
 
 def parse_tracking(value: Any, locs: Locations, problems: list[Problem]) -> TrackingSettings:
     """TrackingSettings from the `tracking:` mapping: `mlflow:` and `wandb:`, each a mapping of its settings
-    (`{}` or `true` for the defaults; `false` or absent: off)."""
+    (`{}` or `true` for the defaults; `false`: off, even where its environment variable would turn it on; null or
+    absent: as the environment says)."""
     read = _Reader(locs, problems)
     given = read.mapping(value, ("tracking",), _TRACKERS)
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"off": frozenset(name for name, item in given.items() if item is False)}
     for name, item in given.items():
         cls, fields = _TRACKERS[name]
         if item is False or item is None:

@@ -107,6 +107,9 @@ class _Resolver:
             cycle = " -> ".join((*stack[stack.index(marker.where):], marker.where))
             raise InterpError(marker, f"interpolation cycle: {cycle}", "make one of these keys a plain value")
         stack = (*stack, marker.where)
+        if "${" in _REF.sub("", marker.text):
+            raise InterpError(marker, "unterminated interpolation: a `${` without its closing `}`",
+                              f"close it, e.g. {marker.text}}}")
         whole = _REF.fullmatch(marker.text.strip())
         if whole:
             return self.target(marker, whole.group(1).strip(), stack)

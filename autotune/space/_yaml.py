@@ -124,11 +124,11 @@ class _Builder:
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if isinstance(key_node, (yaml.MappingNode, yaml.SequenceNode)):
-                self.problems.append(self.locs.problem(path, "a key must be a plain value"))
+                self.problems.append(self._key_problem(path, key_node))
                 continue
             key = _restore(self.loader.construct_object(key_node, deep=True), self.refs)
             if not isinstance(key, (str, int, float, bool)) and key is not None:
-                self.problems.append(self.locs.problem(path, "a key must be a plain value", value=key, has_value=True))
+                self.problems.append(self._key_problem(path, key_node, key))
                 continue
             if key in out:
                 self.problems.append(Problem(show_path((*path, key)), "duplicate key", "keep only one of them",
@@ -136,6 +136,12 @@ class _Builder:
             self.locs.add((*path, key), key_node.start_mark.line + 1)
             out[key] = self.build(value_node, (*path, key))
         return out
+
+    def _key_problem(self, path: Path, key_node: yaml.Node, *key: Any) -> Problem:
+        """A key that is a list, a mapping or another non-plain value (`? [a, b]`, a date), at its own line."""
+        return Problem(show_path(path), "a key must be a plain value (a string, a number, true or false)",
+                       "write the key as plain text, e.g. `my_key: ...`", self.locs.file, key_node.start_mark.line + 1,
+                       key[0] if key else None, bool(key))
 
     def sequence(self, node: yaml.SequenceNode, path: Path) -> list:
         items = []

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.util
-import sys
-import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path as FilePath
@@ -17,12 +14,14 @@ from typing import Any
 
 from autotune import registry
 from autotune.errors import AutotuneError, Problem, SpaceError, UserError
-from autotune.space._parse import DEFAULT, Builder, dist_kind, option_labels
+from autotune.space._parse import DEFAULT, Builder, check_value, dist_kind, option_labels
+from autotune.space._rules import folder_name, space_problems
 from autotune.space._settings import check_sampler, parse_export, parse_search, parse_tracking
-from autotune.space._tree import InterpError, materialize, resolve, wrap_interpolations
+from autotune.space._tree import Interp, InterpError, materialize, resolve, wrap_interpolations
 from autotune.space._yaml import MAX_DEPTH, Locations, Path, load_yaml, show_path
-from autotune.space.schema import Schema
-from autotune.space.types import Choice, Space, default_values
+from autotune.space.schema import Check, Field, Schema
+from autotune.space.types import Space, scenarios
+from autotune.user_code import UserCodeFailed, exec_file
 
 __all__ = ["load_space", "import_custom", "TOP_KEYS"]
 
@@ -41,42 +40,33 @@ def _expand(path: str | FilePath) -> FilePath:
         return FilePath(path)
 
 
-def _user_file(name: str | FilePath, base: str | None = None) -> FilePath | None:
-    """The absolute path of the file `name` (relative to `base`), or None when there is no such file (also for
-    names the OS refuses: too long, a NUL byte)."""
+def _custom_file(name: str | FilePath, base: str | None = None) -> FilePath:
+    """The absolute path of the custom file `name` (relative to `base`); UserError when it is not a .py file that
+    exists (also for names the OS refuses: too long, a NUL byte)."""
     file = _expand(name)
     try:
         file = (FilePath(base) / file if base and not file.is_absolute() else file).resolve()
-        return file if file.is_file() else None
+        kind = "file" if file.is_file() else "directory" if file.is_dir() else None
     except (OSError, ValueError):
-        return None
+        kind = None
+    if kind is None:
+        raise UserError(f"custom file {str(file)!r} does not exist")
+    if kind == "directory":
+        raise UserError(f"custom file {str(file)!r} is a directory")
+    if file.suffix != ".py":
+        raise UserError(f"custom file {str(file)!r} is not a .py file")
+    return file
 
 
 def import_custom(path: str | FilePath) -> ModuleType:
     """Import a user's custom .py file once (idempotent, under a name derived from its path)."""
-    file = _user_file(path)
-    if file is None:
-        raise UserError(f"custom file {str(path)!r} does not exist")
+    file = _custom_file(path)
     module_name = f"autotune_custom_{file.stem}_{hashlib.sha1(str(file).encode()).hexdigest()[:10]}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
-    except Exception as err:  # the user's code: report its own error, without our traceback
-        del sys.modules[module_name]
-        if isinstance(err, SyntaxError):
-            where = f" (line {err.lineno})" if err.lineno else ""
-            text = f"SyntaxError: {err.msg}"
-        else:
-            lines = [f.lineno for f in traceback.extract_tb(err.__traceback__) if f.filename == str(file)]
-            where = f" (line {lines[-1]})" if lines else ""
-            text = str(err) if isinstance(err, AutotuneError) else f"{type(err).__name__}: {err}"
-        raise UserError(f"custom file {file.name} failed to import: {text}{where}") from None
-    return module
+        return exec_file(file, module_name)
+    except UserCodeFailed as err:  # the user's code: its own error, without our traceback
+        where = f" (line {err.line})" if err.line else ""
+        raise UserError(f"custom file {file.name} failed to import: {err.text}{where}") from None
 
 
 def _nesting(value: Any) -> str | None:
@@ -127,9 +117,9 @@ def _apply_overrides(doc: dict, overrides: Iterable[str], locs: Locations, probl
     for number, text in enumerate(overrides, start=1):
         key, sep, raw = text.partition("=")
         path: Path = tuple(int(k) if k.isascii() and k.isdigit() else k for k in key.strip().split("."))
-        if not sep or not key.strip() or "" in path:
-            problems.append(Problem(key.strip(), "an override is KEY=VALUE", "e.g. --set train.epochs=3",
-                                    OVERRIDE_FILE, number, text, True))
+        wrong = _override_form(key.strip(), sep, raw)
+        if wrong:
+            problems.append(Problem(key.strip(), *wrong, OVERRIDE_FILE, number, text, True))
             continue
         found: list[Problem] = []
         sub = Locations(OVERRIDE_FILE)
@@ -141,6 +131,19 @@ def _apply_overrides(doc: dict, overrides: Iterable[str], locs: Locations, probl
             continue
         _Override(number, key.strip(), value, sub, locs, problems, created).put(doc, (), path)
     return created
+
+
+def _override_form(key: str, sep: str, raw: str) -> tuple[str, str] | None:
+    """(what is wrong, fix) with the form of `--set KEY=VALUE` split at its `=`, or None when it is right."""
+    if not sep:
+        return "an override is KEY=VALUE", "e.g. --set train.epochs=3"
+    if not key:
+        return "an override is KEY=VALUE, but KEY is empty", "e.g. --set train.epochs=3"
+    parts = key.split(".")
+    if "" in parts:
+        return "the key has an empty key segment (two dots in a row, or a dot at an end)", \
+            f"e.g. --set {'.'.join(part for part in parts if part) or 'train.epochs'}={raw}"
+    return None
 
 
 def _joined(path: Path, inner: str) -> str:
@@ -245,11 +248,10 @@ class _Loading:
         name = self.text("custom", None)
         if name is None:
             return None
-        file = _user_file(name, base)
-        if file is None:
-            where = FilePath(base) / name if base else FilePath(name)
-            self.problem(("custom",), f"custom file {str(where)!r} does not exist",
-                         "give a .py path relative to the space file", name)
+        try:
+            file = _custom_file(name, base)
+        except UserError as err:
+            self.problem(("custom",), str(err), "give a .py path relative to the space file", name)
             return None
         try:
             import_custom(file)
@@ -292,21 +294,19 @@ class _Loading:
                 self.problem(path, "the override names a key that is not in the space",
                              "check the spelling; without a recipe schema only existing keys can be set")
 
-    def interpolate(self, template: dict, top: dict, params: tuple) -> dict:
-        """The settings (name, recipe, search, export, tracking) resolved: they are one for the whole search, so they must not
-        refer to sampled values. Every `${...}` of the ingredients is resolved too, under each option of every
-        conditional choice, to report the ones that fail."""
-        seen: set[tuple[str, str]] = set()
+    def interpolate(self, template: dict, top: dict, params: tuple, fields: Mapping[str, Field | None]) -> dict:
+        """The settings (name, recipe, search, export, tracking) resolved: they are one for the whole search, so they
+        must not refer to sampled values. Every `${...}` of the ingredients is resolved too, under every option of
+        every choice, to report the ones that fail and the values that do not fit their key (`fields`: the key path
+        of each, and the schema field there)."""
         errors: list[InterpError] = []
         settings = resolve(top, {**top, **template}, errors, fixed=True)
-        scenarios = [default_values(params)[0]]
-        for param in params:
-            if isinstance(param.dist, Choice) and param.dist.conditional:
-                scenarios += [default_values(params, {**dict(param.condition), param.name: label})[0]
-                              for label in param.dist.labels[1:]]
-        for values in scenarios:
+        for _, values in scenarios(params) if fields else ():
             tree = materialize(template, values)
-            resolve(tree, {**top, **tree}, errors)
+            resolved = resolve(tree, {**top, **tree}, errors)
+            errors += [err for marker, value in _interpolated(tree, resolved)
+                       if (err := _misfit(marker, value, fields.get(marker.where))) is not None]
+        seen: set[tuple[str, str]] = set()
         for err in errors:
             if (err.marker.where, err.message) not in seen:
                 seen.add((err.marker.where, err.message))
@@ -314,6 +314,45 @@ class _Loading:
                 self.problems.append(Problem(err.marker.where, err.message, err.fix, file, line,
                                              err.marker.text, True))
         return settings
+
+    def name(self, value: Any) -> str | None:
+        """The space's name as `${...}` resolved it, if it can name the run's folder (else the problem)."""
+        if not isinstance(value, str) or not value.strip():
+            self.problem(("name",), "must be a non-empty string", "e.g. name: my_search", value)
+            return None
+        wrong = folder_name(value)
+        if wrong:
+            self.problem(("name",), *wrong, value)
+            return None
+        return value
+
+    def rules(self, space: Space, checks: tuple[Check, ...]) -> None:
+        """The problems that no single key shows (autotune.space._rules), each at its key's line."""
+        for problem in space_problems(space, checks):
+            self.problem(tuple(problem.path.split(".")), problem.message, problem.fix)
+
+
+def _interpolated(tree: Any, resolved: Any) -> Iterable[tuple[Interp, Any]]:
+    """(marker, its value) for each `${...}` of `tree`, from `resolved` (the same tree with them resolved)."""
+    if isinstance(tree, Interp):
+        yield tree, resolved
+    elif isinstance(tree, dict):
+        for key, item in tree.items():
+            yield from _interpolated(item, resolved[key])
+    elif isinstance(tree, list):
+        for item, value in zip(tree, resolved):
+            yield from _interpolated(item, value)
+
+
+def _misfit(marker: Interp, value: Any, field: Field | None) -> InterpError | None:
+    """The error of an interpolated `value` that does not fit the `field` of its key (as a literal would not)."""
+    if field is None or isinstance(value, str) and "${" in value:  # no field, or left unresolved (reported)
+        return None
+    _, error, fix = check_value(value, field)
+    if error is None:
+        return None
+    return InterpError(marker, f"{error}, but the interpolation gives {value!r}",
+                       fix or f"change what {marker.text} gives, or write the value itself")
 
 
 def load_space(source: str | FilePath | Mapping[str, Any], overrides: Iterable[str] = (), *,
@@ -344,10 +383,11 @@ def load_space(source: str | FilePath | Mapping[str, Any], overrides: Iterable[s
     template = {s: builder.section(s, doc.get(s), schema.sections.get(s) if schema else None) for s in sections}
     problems += builder.problems
     params = tuple(builder.params)
-    top = {key: wrap_interpolations(doc.get(key, default), key, lambda rest, key=key: locs.of((key, *rest)))
-           for key, default in (("name", name), ("recipe", recipe), ("search", {}), ("export", {}), ("tracking", {}))}
-    resolved = load.interpolate(template, top, params)
-    name = resolved["name"] if isinstance(resolved.get("name"), str) else name
+    given = {"name": name, "recipe": recipe, **{key: doc.get(key, {}) for key in ("search", "export", "tracking")}}
+    top = {key: wrap_interpolations(value, key, lambda rest, key=key: locs.of((key, *rest)))
+           for key, value in given.items()}
+    resolved = load.interpolate(template, top, params, builder.interpolated)
+    name = load.name(resolved["name"]) or name
     budget, declared, tests = (schema.budget, schema.metrics, schema.tests) if schema else ("train.epochs", {}, {})
     search = parse_search(resolved.get("search"), locs, problems, params, declared=declared, budget=budget)
     export = parse_export(resolved.get("export"), name, locs, problems)
@@ -355,6 +395,10 @@ def load_space(source: str | FilePath | Mapping[str, Any], overrides: Iterable[s
     check_sampler(search, params, locs, problems, builder.paths)
     if problems:
         raise SpaceError(problems)
-    return Space(name=name, recipe=recipe, source=path, base_dir=base, custom=custom, params=params,
-                 search=search, export=export, document=doc, template=template, namespace=top, tracking=tracking,
-                 budget=budget, metrics=declared, tests=tests)
+    space = Space(name=name, recipe=recipe, source=path, base_dir=base, custom=custom, params=params,
+                  search=search, export=export, document=doc, template=template, namespace=top, tracking=tracking,
+                  budget=budget, metrics=declared, tests=tests)
+    load.rules(space, schema.checks if schema else ())
+    if problems:
+        raise SpaceError(problems)
+    return space

@@ -6,6 +6,7 @@
         budget="train.epochs",                                   # the key of the reports a trial makes at most
         metrics={"val_accuracy": "max", "val_loss": "min"},      # what each report holds, and which way is better
         tests={"val_accuracy": "test_accuracy"},                 # the held-out twin `evaluate` measures
+        checks=(held_out("val_fraction", "test_fraction"),),     # rules across keys, over each trial's config
     )
 
 Imports neither ray nor torch: a schema is plain data.
@@ -16,7 +17,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["REQUIRED", "Field", "Section", "Schema", "positive"]
+from autotune.errors import Problem
+
+__all__ = ["REQUIRED", "Field", "Section", "Schema", "Check", "positive", "held_out", "needed_with", "value_at"]
+
+# A rule across keys: a trial's config (section -> key -> value, defaults filled in) -> its problems, each with the
+# dotted key path it is reported at (the space locates it)
+Check = Callable[[Mapping[str, Any]], list[Problem]]
 
 
 class _Required:
@@ -30,6 +37,45 @@ REQUIRED: Any = _Required()
 def positive(value: float) -> str | None:
     """A Field `check`: numbers above 0 (`low` bounds inclusively)."""
     return None if value > 0 else "must be > 0"
+
+
+def held_out(*keys: str, section: str = "data", only: tuple[str, ...] | None = None) -> Check:
+    """A Schema check: the shares of the samples that `keys` of `section` hold out leave some to train on (their sum
+    is below 1). `only`: the datasets (`section.dataset`) it applies to, when others take some of them from
+    elsewhere (an official test set)."""
+
+    def check(config: Mapping[str, Any]) -> list[Problem]:
+        values = config.get(section, {})
+        if only is not None and values.get("dataset") not in only:
+            return []
+        total = sum(values.get(key) or 0 for key in keys)
+        if total < 1:
+            return []
+        shown = " + ".join(f"{section}.{key}" for key in keys)
+        return [Problem(f"{section}.{keys[0]}", f"{shown} is {total:g}, which leaves no training samples",
+                        f"make them sum to less than 1, e.g. {', '.join(f'{key}: 0.1' for key in keys)}")]
+
+    return check
+
+
+def needed_with(key: str, value: Any, *needed: str) -> Check:
+    """A Schema check: when the dotted `key` is `value`, each dotted key of `needed` is given (not null)."""
+
+    def check(config: Mapping[str, Any]) -> list[Problem]:
+        if value_at(config, key) != value:
+            return []
+        return [Problem(path, f"{key}: {value} needs {path}", f"add `{path.rpartition('.')[2]}: ...` to "
+                        f"{path.rpartition('.')[0]}") for path in needed if value_at(config, path) is None]
+
+    return check
+
+
+def value_at(config: Mapping[str, Any], path: str) -> Any:
+    """The value at the dotted `path` of `config`, None where there is none."""
+    value: Any = config
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
 
 
 @dataclass(frozen=True)
@@ -98,15 +144,18 @@ class Schema:
     the dotted key of the number of reports (epochs, rounds, steps) a trial makes at most, which early stopping
     counts in (None: a recipe whose trials cannot be stopped early, searched with FIFO); `metrics`, the metrics
     each report holds with their direction (`max` or `min`), the first the default `search.metric` (empty:
-    undeclared, nothing checked); `tests`, the held-out twin of a validation metric that `evaluate` returns."""
+    undeclared, nothing checked); `tests`, the held-out twin of a validation metric that `evaluate` returns;
+    `checks`, rules across keys (`held_out`, `needed_with`, or your own `Check`), run over the config of the default
+    trial and of every option of every choice, so that `autotune check` reports what no single key shows."""
 
     sections: Mapping[str, Section] = field(default_factory=dict)
     budget: str | None = None
     metrics: Mapping[str, str] = field(default_factory=dict)
     tests: Mapping[str, str] = field(default_factory=dict)
+    checks: tuple[Check, ...] = ()
 
     def __init__(self, *, budget: str | None = None, metrics: Mapping[str, str] | None = None,
-                 tests: Mapping[str, str] | None = None, **sections: Section) -> None:
+                 tests: Mapping[str, str] | None = None, checks: tuple[Check, ...] = (), **sections: Section) -> None:
         wrong = {name: mode for name, mode in (metrics or {}).items() if mode not in ("max", "min")}
         if wrong:
             raise ValueError(f"Schema metrics: each direction is 'max' or 'min', got {wrong}")
@@ -114,6 +163,7 @@ class Schema:
         object.__setattr__(self, "budget", budget)
         object.__setattr__(self, "metrics", dict(metrics or {}))
         object.__setattr__(self, "tests", dict(tests or {}))
+        object.__setattr__(self, "checks", tuple(checks))
 
     def defaults(self) -> dict[str, dict[str, Any]]:
         return {name: s.defaults() for name, s in self.sections.items()}

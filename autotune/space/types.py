@@ -15,11 +15,12 @@ from typing import Any, Union
 from autotune.errors import UserError
 from autotune.space._frozen import freeze
 from autotune.space._tree import InterpError, materialize, resolve
+from autotune.space.schema import value_at
 
 __all__ = [
     "Uniform", "LogUniform", "Int", "QUniform", "Choice", "Grid", "Distribution",
     "Param", "Resources", "SearchSettings", "ExportSettings", "Space", "Label", "default_value", "default_values",
-    "param_default", "GIVEN",
+    "param_default", "GIVEN", "scenarios",
 ]
 
 Label = Union[str, int, float, bool, None]  # what a sampler can propose for a categorical (Optuna's rule)
@@ -177,6 +178,7 @@ class TrackingSettings:
 
     mlflow: MlflowSettings | None = None
     wandb: WandbSettings | None = None
+    off: frozenset[str] = frozenset()  # the trackers turned off (`mlflow: false`), whatever the environment says
 
 
 def default_value(dist: Distribution) -> tuple[Label, str]:
@@ -220,6 +222,23 @@ def default_values(params: tuple[Param, ...], forced: Mapping[str, Label] | None
             else:
                 values[param.name], how[param.name] = param_default(param)
     return values, how
+
+
+def scenarios(params: tuple[Param, ...]) -> list[tuple[str, dict[str, Label]]]:
+    """Sampled values that between them take every option of every choice and grid and the top of every range: the
+    defaults, then the defaults with one parameter forced (with the options its condition needs). Each comes with
+    what it forces (`optimizer=adamw`; "" for the defaults)."""
+    defaults = default_values(params)[0]
+    found = [("", defaults)]
+    seen = {tuple(defaults.items())}
+    for param in params:
+        dist = param.dist
+        for value in dist.labels if isinstance(dist, (Choice, Grid)) else (dist.high,):
+            values = default_values(params, {**dict(param.condition), param.name: value})[0]
+            if tuple(values.items()) not in seen:
+                seen.add(tuple(values.items()))
+                found.append((f"{param.name}={value}", values))
+    return found
 
 
 def _json_keys(value: Any) -> Any:
@@ -277,10 +296,13 @@ class Space:
     def planned(self, config: Mapping[str, Any]) -> int | None:
         """The reports (epochs) a trial of the nested `config` makes at most: the value at `budget`; None when the
         recipe declares no budget or the config holds no number there."""
-        value: Any = config
-        for key in (self.budget or "").split("."):
-            value = value.get(key) if isinstance(value, Mapping) and key else None
+        value = value_at(config, self.budget) if self.budget else None
         return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    def most_planned(self) -> int:
+        """The most reports (epochs) any trial can make: over the top of every range and every option of every choice
+        or grid (`epochs: {choice: [5, 10]}`, or `train:` options with epochs of their own); 1 without a budget."""
+        return max(self.planned(self.config(values)) or 1 for _, values in scenarios(self.params))
 
     def config(self, values: Mapping[str, Label]) -> dict[str, Any]:
         """The nested trial config of the ingredient sections for sampled `values` (labels for choices)."""
@@ -322,16 +344,19 @@ class Space:
                  if isinstance(p.dist, Grid) or grid and isinstance(p.dist, Choice)]
         return math.prod(sizes) if sizes else None
 
-    def fingerprint(self) -> str:
-        """sha256 of what defines the search: the recipe, the ingredients (their `default:`s too: the default
+    def definition(self) -> str:
+        """What defines the search, as JSON text: the recipe, the ingredients (their `default:`s too: the default
         configuration is the first trial), the search settings but its budget and how often running trials are
-        checkpointed (`search.start` included)."""
+        checkpointed (`search.start` included). A resumed search must have the same."""
         search = asdict(self.search)
         for key in ("trials", "epoch_budget", "time_budget", "max_concurrent", "checkpoint_every"):
             search.pop(key)
         if not search["start"]:  # a space without start points keeps the fingerprint it had before `start` existed
             search.pop("start")
         ingredients = {k: self.document.get(k) for k in self.template}
-        text = json.dumps(_json_keys({"recipe": self.recipe, "ingredients": ingredients, "search": search}),
+        return json.dumps(_json_keys({"recipe": self.recipe, "ingredients": ingredients, "search": search}),
                           sort_keys=True, default=repr)
-        return hashlib.sha256(text.encode()).hexdigest()
+
+    def fingerprint(self) -> str:
+        """sha256 of the search's `definition()`."""
+        return hashlib.sha256(self.definition().encode()).hexdigest()

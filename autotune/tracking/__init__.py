@@ -51,14 +51,16 @@ class Tracker(Protocol):
 
 
 def settings_of(space: Space, env: Mapping[str, str] = os.environ) -> TrackingSettings:
-    """The space's `tracking:`, with the trackers the environment switches on by their own conventions:
-    MLFLOW_TRACKING_URI turns MLflow on; WANDB_PROJECT, or WANDB_MODE online/offline, turns W&B on."""
-    mlflow, wandb = space.tracking.mlflow, space.tracking.wandb
-    if mlflow is None and env.get("MLFLOW_TRACKING_URI"):
+    """The space's `tracking:`, with the trackers the environment switches on by their own conventions, unless the
+    space turns them off (`mlflow: false`): MLFLOW_TRACKING_URI turns MLflow on; WANDB_PROJECT, or WANDB_MODE
+    online/offline, turns W&B on."""
+    mlflow, wandb, off = space.tracking.mlflow, space.tracking.wandb, space.tracking.off
+    if mlflow is None and "mlflow" not in off and env.get("MLFLOW_TRACKING_URI"):
         mlflow = MlflowSettings()
-    if wandb is None and (env.get("WANDB_PROJECT") or env.get("WANDB_MODE") in ("online", "offline")):
+    wandb_on = bool(env.get("WANDB_PROJECT")) or env.get("WANDB_MODE") in ("online", "offline")
+    if wandb is None and "wandb" not in off and wandb_on:
         wandb = WandbSettings()
-    return TrackingSettings(mlflow=mlflow, wandb=wandb)
+    return TrackingSettings(mlflow=mlflow, wandb=wandb, off=off)
 
 
 class Tracking:

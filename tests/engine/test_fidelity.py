@@ -13,14 +13,10 @@ from ray.tune.experiment import Trial
 import autotune
 from autotune.engine.hyperband import Hyperband
 from autotune.engine.schedulers import make_scheduler
-from autotune.errors import UserError
+from autotune.errors import SpaceError
 from engine_helpers import run_histories, toy_space
 
 pytestmark = pytest.mark.usefixtures("local_ray")
-
-
-def _study(result) -> optuna.Study:
-    return optuna.load_study(study_name=result.name, storage=f"sqlite:///{result.run_dir}/study.db")
 
 
 def _by_params(result) -> dict[tuple[float, float], list[dict]]:
@@ -32,13 +28,13 @@ def _by_params(result) -> dict[tuple[float, float], list[dict]]:
     return out
 
 
-def test_a_stopped_trial_is_pruned_with_its_epochs_and_a_finished_one_complete(in_tmp):
+def test_a_stopped_trial_is_pruned_with_its_epochs_and_a_finished_one_complete(in_tmp, study_of):
     text = toy_space("fidelity", trials=10, train="{epochs: 4}", concurrent=2,
                      search=", sampler: random, scheduler: {asha: {grace_period: 1, reduction_factor: 2}}")
     result = autotune.fit(text, export=False)
     reports = _by_params(result)
     states = []
-    for trial in _study(result).trials:
+    for trial in study_of(result).trials:
         ran = reports[(trial.params["model.x"], trial.params["model.y"])]
         values = {r["training_iteration"]: r["val_accuracy"] for r in ran}
         states.append(trial.state)
@@ -54,14 +50,14 @@ def test_a_stopped_trial_is_pruned_with_its_epochs_and_a_finished_one_complete(i
     assert optuna.trial.TrialState.PRUNED in states and optuna.trial.TrialState.COMPLETE in states, states
 
 
-def test_the_epoch_budget_stops_the_search_once_spent(in_tmp):
+def test_the_epoch_budget_stops_the_search_once_spent(in_tmp, study_of):
     text = toy_space("budget", trials=40, train="{epochs: 4}", concurrent=2,
                      search=", sampler: random, scheduler: fifo, epoch_budget: 10")
     result = autotune.fit(text, export=False)
     epochs = sum(len(r) for r in run_histories(result.run_dir).values())
     assert 10 <= epochs <= 12, epochs  # at most one more epoch per running trial
     assert len(result.trials) < 40 and not result.interrupted
-    trials = _study(result).trials
+    trials = study_of(result).trials
     ran = {(r[0]["config"]["model.x"], r[0]["config"]["model.y"]): len(r) for r in run_histories(result.run_dir).values()
            if r}
     for trial in trials:  # the trials the budget cut short are PRUNED; one asked for but never run, FAIL
@@ -100,10 +96,9 @@ def test_hyperband_draws_brackets_from_the_search_seed():
 
 
 def test_hyperband_refuses_trials_too_short_to_stop():
-    space = autotune.load_space(toy_space("hb", train="{epochs: 2}",
-                                          search=", scheduler: {hyperband: {grace_period: 2}}"))
-    with pytest.raises(UserError, match="nothing would be stopped"):
-        make_scheduler(space)
+    with pytest.raises(SpaceError, match="nothing would be stopped") as err:
+        autotune.load_space(toy_space("hb", train="{epochs: 2}", search=", scheduler: {hyperband: {grace_period: 2}}"))
+    assert err.value.problems[0].path == "search.scheduler.hyperband.grace_period"
 
 
 def test_hyperband_stops_trials_at_several_rungs_of_a_50_epoch_recipe(in_tmp):

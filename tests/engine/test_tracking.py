@@ -26,6 +26,7 @@ import autotune  # noqa: E402
 import autotune.cli  # noqa: E402
 import autotune.engine.search  # noqa: E402
 from autotune.space import load_space  # noqa: E402
+from autotune.space.types import TrackingSettings  # noqa: E402
 from autotune.tracking import settings_of  # noqa: E402
 from engine_helpers import TOY  # noqa: E402
 from test_resume import _start, _wait_for_finished  # noqa: E402
@@ -56,21 +57,13 @@ tracking:
 """
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, free_port):
     """`mlflow server` on a free loopback port, a sqlite backend and its own artifact folder; its URI."""
     import httpx
 
     folder = tmp_path_factory.mktemp("mlflow_server")
-    port = _free_port()
+    port = free_port()
     log = open(folder / "server.log", "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder}/backend.db",
@@ -130,6 +123,11 @@ def test_the_environment_switches_trackers_on_by_their_own_conventions():
     assert settings_of(space, {"WANDB_MODE": "offline"}).wandb is not None
     assert settings_of(space, {"WANDB_PROJECT": "p"}).wandb is not None
     assert settings_of(space, {"WANDB_MODE": "disabled"}).wandb is None
+    off = load_space("name: t\ntracking: {mlflow: false, wandb: false}\n")  # the space's word wins
+    assert settings_of(off, {"MLFLOW_TRACKING_URI": "sqlite:///m.db", "WANDB_PROJECT": "p"}) == TrackingSettings(
+        off=frozenset({"mlflow", "wandb"}))
+    unset = load_space("name: t\ntracking: {mlflow: null}\n")  # null: as if absent
+    assert settings_of(unset, {"MLFLOW_TRACKING_URI": "sqlite:///m.db"}).mlflow is not None
 
 
 def _wandb_records(path: Path):
@@ -364,10 +362,10 @@ def _no_search(*args, **kwargs):
     raise AssertionError("the search started before the trackers were checked")
 
 
-def test_an_unreachable_server_is_one_line_before_ray(tmp_path, monkeypatch, capsys):
+def test_an_unreachable_server_is_one_line_before_ray(tmp_path, monkeypatch, capsys, free_port):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(autotune.engine.search, "run_search", _no_search)
-    (tmp_path / "space.yaml").write_text(TOY_SPACE.replace("URI", f"http://127.0.0.1:{_free_port()}").replace(
+    (tmp_path / "space.yaml").write_text(TOY_SPACE.replace("URI", f"http://127.0.0.1:{free_port()}").replace(
         "SLEEP", "0.0"))
     started = time.time()
     code = autotune.cli.main(["run", "space.yaml", "--num-cpus", "1"])

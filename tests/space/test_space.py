@@ -125,13 +125,13 @@ def test_interpolation_of_constants_and_sampled_values(monkeypatch):
 name: exp
 data: {dataset: digits, root: "${env:AUTOTUNE_TEST_ROOT,/tmp}"}
 model: {dropout: {uniform: [0.0, 0.5]}}
-train: {epochs: "${env:AUTOTUNE_TEST_EPOCHS,7}", label: "${name}-${model.dropout}", note: "${search.seed}"}
+train: {epochs: "${env:AUTOTUNE_TEST_EPOCHS,7}", label: "${name}-${model.dropout}", batch_size: "${search.seed}"}
 search: {seed: 5}
 export: {dir: runs/${name}/model}
 """)
     config = result.config({"model.dropout": 0.125})
     assert config["data"]["root"] == "/data/x"
-    assert config["train"] == {"epochs": 7, "label": "exp-0.125", "note": 5, "batch_size": 32}
+    assert config["train"] == {"epochs": 7, "label": "exp-0.125", "note": "", "batch_size": 5}  # the seed's type
     assert result.export.dir == "runs/exp/model"
     assert space("data: {dataset: digits}\nname: n1\n").export.dir == "models/n1"
 

@@ -1,0 +1,78 @@
+"""The rules over a whole space that no single key shows, checked before anything runs: the space's name as one
+folder's name, and over the config of every scenario (the default trial, every option of every choice, the top of
+every range) the recipe's `Schema.checks` and the grace period of early stopping against the epochs a trial runs.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any
+
+from autotune.errors import Problem
+from autotune.space.schema import Check
+from autotune.space.types import Space, scenarios
+
+__all__ = ["folder_name", "space_problems"]
+
+_UNSAFE = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f]')  # characters a folder name cannot hold on some system
+
+
+def folder_name(name: str) -> tuple[str, str] | None:
+    """(what is wrong, fix) with the space's `name` as the one folder it names (runs/NAME, models/NAME), or None."""
+    bad = sorted(set(_UNSAFE.findall(name)))
+    if bad:
+        wrong = f"holds {', '.join(map(repr, bad))}"
+    elif name in (".", ".."):
+        wrong = f"is {name!r}"
+    elif name != name.strip():
+        wrong = "starts or ends with a space"
+    elif len(name.encode()) > 255:
+        wrong = "is longer than 255 bytes"
+    else:
+        return None
+    parts = [part.strip() for part in _UNSAFE.split(name) if part.strip() not in ("", ".", "..")]
+    return (f"names the run's folder and the model's (runs/NAME, models/NAME), so it must be one folder name, but "
+            f"it {wrong}", f"use letters, digits, '-', '_' and '.', e.g. name: {'-'.join(parts)[:100] or 'my_search'}")
+
+
+def space_problems(space: Space, checks: tuple[Check, ...]) -> list[Problem]:
+    """The problems of `checks` over the config of every scenario, each once (a scenario's own ones say what it
+    forces), then the grace period's; each at a dotted key path."""
+    found: dict[tuple[str, str], Problem] = {}
+    for forced, values in scenarios(space.params):
+        for problem in _checked(checks, space.config(values)):
+            if (problem.path, problem.message) not in found:
+                found[problem.path, problem.message] = \
+                    replace(problem, message=f"{problem.message} (when {forced})") if forced else problem
+    return [*found.values(), *_grace_period(space, space.most_planned())]
+
+
+def _checked(checks: tuple[Check, ...], config: dict[str, Any]) -> list[Problem]:
+    """The problems each of the recipe's `checks` finds in one trial's `config`."""
+    found: list[Problem] = []
+    for check in checks:
+        try:
+            found += check(config)
+        except Exception as err:  # a user's recipe: its own error, without our traceback
+            found.append(Problem("recipe", f"a check of the recipe's SCHEMA failed: {type(err).__name__}: {err}",
+                                 "fix the recipe file"))
+    return found
+
+
+def _grace_period(space: Space, most: int) -> list[Problem]:
+    """The problem of an asha or hyperband grace period that a trial of at most `most` epochs (or `max_t`) never
+    passes, at search.scheduler.NAME.grace_period."""
+    name, args = space.search.scheduler, space.search.scheduler_args
+    if name not in ("asha", "hyperband") or space.budget is None:
+        return []
+    grace, limit = args.get("grace_period", 1), args.get("max_t", most)
+    raise_it = "max_t" if "max_t" in args else space.budget
+    path = f"search.scheduler.{name}.grace_period"
+    if name == "asha" and grace > limit:
+        return [Problem(path, f"grace_period is {grace} but a trial runs at most {limit} epoch(s)",
+                        f"lower grace_period or raise {raise_it}")]
+    if name == "hyperband" and grace >= limit:
+        return [Problem(path, f"hyperband starts stopping trials at grace_period {grace} epoch(s), but a trial "
+                        f"runs at most {limit}: nothing would be stopped",
+                        f"lower grace_period, raise {raise_it}, or use scheduler: fifo")]
+    return []
