@@ -9,19 +9,26 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autotune.errors import UserError
 
-__all__ = ["load_model", "read_card", "recipe_function"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["load_model", "load_torchscript", "read_card", "recipe_function"]
 
 
 def read_card(model_dir: str | Path) -> dict[str, Any]:
     """The model card of the exported model in `model_dir`; a UserError when the folder holds no model.pt or no
     model.json."""
     folder = Path(model_dir)
+    if not folder.is_dir():
+        raise UserError(f"{folder} {'is a file, not' if folder.exists() else 'does not exist: not'} an exported "
+                        "autotune model directory")
     for name in ("model.pt", "model.json"):
         if not (folder / name).is_file():
             raise UserError(f"{folder} holds no {name}: not an exported autotune model directory")
@@ -52,3 +59,18 @@ def load_model(model_dir: str | Path) -> Any:
     `predict` and `card`."""
     load, _ = recipe_function(model_dir, "load_model", f"autotune.load_model cannot load the model in {model_dir}")
     return load(str(model_dir))
+
+
+def load_torchscript(file: Path) -> torch.jit.ScriptModule:
+    """The TorchScript model in `file` (an exported model.pt), on the CPU; a UserError naming the file when it
+    cannot be loaded (damaged, truncated, not TorchScript)."""
+    import torch
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, but loads without our code
+            return torch.jit.load(str(file), map_location="cpu")
+    except (RuntimeError, ValueError, OSError) as err:  # torch's zip reader raises RuntimeError on a damaged file
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0].split(". ")[0]  # torch's first sentence
+        raise UserError(f"{file} cannot be loaded as a TorchScript model ({reason}): the file is damaged; export "
+                        "the model again (`autotune run`, or `autotune train --out DIR`) or restore it") from None

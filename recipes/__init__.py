@@ -67,13 +67,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.util
 import os
 import pkgutil
 import shutil
-import sys
 import tempfile
-import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,6 +81,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 from autotune.errors import UnknownNameError, UserError
 from autotune.registry import close_matches
 from autotune.space.schema import Schema
+from autotune.user_code import UserCodeFailed, exec_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -199,18 +197,13 @@ def _lacks(name: str, defined: Any) -> None:
 def load(name: str, base: str | Path | None = None) -> ModuleType:
     """Import the recipe `name` (a shipped recipe, or a `.py` path relative to `base`)."""
     path, module_name = _locate(name, base)
-    module = sys.modules.get(module_name)
-    if module is None and name.endswith(".py"):
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
+    if name.endswith(".py"):
         try:
-            spec.loader.exec_module(module)
-        except Exception as err:  # the user's file: one line naming it, not a traceback
-            del sys.modules[module_name]
-            raise UserError(f"recipe {name!r} cannot be imported: {_failure(err, path)}") from err
-    elif module is None:
+            module = exec_file(path, module_name)
+        except UserCodeFailed as err:  # the user's file: one line naming it, not a traceback
+            where = f"{path}:{err.line}" if err.line else str(path)
+            raise UserError(f"recipe {name!r} cannot be imported: {where}: {err.text}") from err
+    else:
         module = importlib.import_module(module_name)
     _lacks(name, vars(module))
     return module
@@ -224,15 +217,6 @@ def of_card(card: Mapping[str, Any]) -> ModuleType:
 
         import_custom(card["custom"])
     return load(card.get("recipe", "image_classification"), card.get("base_dir"))
-
-
-def _failure(err: Exception, path: Path) -> str:
-    """`file:line: Type: message` of an error raised while importing the recipe at `path`."""
-    if isinstance(err, SyntaxError) and err.lineno is not None:
-        return f"{path}:{err.lineno}: SyntaxError: {err.msg}"
-    lines = [f.lineno for f in traceback.extract_tb(err.__traceback__) if Path(f.filename) == path]
-    where = f"{path}:{lines[-1]}" if lines else str(path)
-    return f"{where}: {type(err).__name__}: {err}"
 
 
 def load_schema(name: str, base: str | Path | None = None) -> Schema:

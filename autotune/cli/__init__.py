@@ -53,13 +53,24 @@ def build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():  # `autotune run SPACE -v` as well as `autotune -v run SPACE`
         command.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, dest="sub_verbose",
                              help=VERBOSE_HELP)
+        command.set_defaults(command_parser=command)  # whose usage an unrecognised argument shows
     return parser
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """The parsed command line; arguments left over after a sub-command are refused with that sub-command's usage
+    and prefix (`autotune check: error: unrecognized arguments: ...`), not the top level's."""
+    args, extra = parser.parse_known_args(argv)
+    command = vars(args).pop("command_parser", parser)
+    if extra:
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `autotune` console script. User errors exit 2 with one clear message."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     args.verbose += vars(args).pop("sub_verbose", 0)
     if args.command is None:
         parser.print_help()

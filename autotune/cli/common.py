@@ -1,8 +1,18 @@
-"""Arguments shared by several sub-commands."""
+"""Arguments and checks of arguments shared by several sub-commands."""
 from __future__ import annotations
 
 import argparse
+import errno
 import math
+import os
+import re
+import socket
+from pathlib import Path
+
+from autotune.errors import UserError
+
+MODEL_FOLDER = "the folder of an exported model (e.g. models/digits, holding model.pt and model.json)"
+RUN_FOLDER = "the folder of an autotune run (e.g. runs/digits, written by `autotune run`) or a storage folder of runs"
 
 
 def add_space_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,3 +50,102 @@ def non_negative_float(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
+
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 0..65535 (0: a free one) (--port)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number 0..65535, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535 (0: a free port), got {value}")
+    return value
+
+
+def address_error(err: OSError, host: str, port: int) -> UserError:
+    """The one-line error of a server that cannot listen on host:port: the port is taken, or the host is not an
+    address of this machine."""
+    if err.errno == errno.EADDRINUSE:
+        return UserError(f"port {port} on {host} is taken (another server?): choose another with --port, "
+                         "or --port 0 for a free one")
+    return UserError(f"cannot listen on {host}:{port}: {err.strerror or err}; give --host an address of this "
+                     "machine, e.g. 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)")
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port (as uvicorn binds one); a taken port or an unknown host: `address_error`."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as err:
+        raise address_error(err, host, port) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as err:
+        sock.close()
+        raise address_error(err, host, port) from None
+    return sock
+
+
+def check_folder(path: str, what: str, expected: str) -> None:
+    """A UserError when `path` (the argument `what`, e.g. "MODEL_DIR") does not exist or is a file; `expected`
+    names the folder it should be (MODEL_FOLDER, RUN_FOLDER)."""
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise UserError(f"{what} {path} does not exist; give {expected}")
+    if not folder.is_dir():
+        raise UserError(f"{what} {path} is a file, not {expected}")
+
+
+def _not_under_a_file(path: str, option: str, example: str) -> None:
+    """A UserError when a folder above `path` is a file: nothing can be written under it."""
+    blocker = next((parent for parent in Path(path).expanduser().parents if parent.is_file()), None)
+    if blocker is not None:
+        raise UserError(f"{option} {path!r} lies under {str(blocker)!r}, which is a file; give a path in a folder, "
+                        f"e.g. {example}")
+
+
+def check_folder_path(path: str, option: str, example: str) -> None:
+    """`path`, given to `option`, can be a folder (it may not exist yet): it is neither a file nor under one;
+    otherwise a UserError with `example` as the fix."""
+    _not_under_a_file(path, option, example)
+    if Path(path).expanduser().is_file():
+        raise UserError(f"{option} {path!r} is a file, not a folder; give a folder path, e.g. {example}")
+
+
+def check_out_dir(path: str, option: str, example: str) -> None:
+    """Before any work: the output folder `path` of `option` can be made and written (`check_writable`: its
+    parent is created); otherwise a UserError with `example` as the fix."""
+    from autotune.preflight import check_writable
+
+    check_folder_path(path, option, example)
+    check_writable(path, option, example)
+
+
+def check_out_file(path: str, option: str, example: str) -> None:
+    """Before any work: the output file `path` of `option` can be written (replaced, when it exists); otherwise a
+    UserError with `example` as the fix."""
+    from autotune.preflight import check_writable
+
+    _not_under_a_file(path, option, example)
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise UserError(f"{option} {path!r} is a folder; give a file path, e.g. {example}")
+    if not target.exists():
+        check_writable(path, option, example)  # a file made in its (created) parent, as a folder would be
+    elif not os.access(target, os.W_OK):
+        raise UserError(f"{option} {path!r} is not writable (permission denied); give a file you can write, "
+                        f"e.g. {example}")
+
+
+def pixel_count(text: str) -> int:
+    """argparse type: a number of pixels, as a whole number (16777216) or WIDTHxHEIGHT (4096x4096)."""
+    size = re.fullmatch(r"(\d+)[xX](\d+)", text.strip())
+    try:
+        return int(size[1]) * int(size[2]) if size else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels, e.g. 16777216 or 4096x4096, got {text!r}") \
+            from None

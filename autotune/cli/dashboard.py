@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import errno
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from autotune.cli.common import RUN_FOLDER, address_error, check_folder, port_number
 from autotune.errors import UserError
 
 EPILOG = """\
@@ -47,7 +47,8 @@ def add_parser(subparsers: Any) -> None:
                         help="the run's folder, e.g. runs/digits, or a storage folder of runs (the newest is used)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0: a free one)")
+    parser.add_argument("--port", type=port_number, default=8080,
+                        help="port to listen on (default 8080; 0: a free one)")
     parser.set_defaults(func=run)
 
 
@@ -55,6 +56,7 @@ def find_run(folder: str) -> Path:
     """The run in `folder` (the folder itself, or the newest run of a storage folder), saying which it chose."""
     from autotune.engine.study import study_runs
 
+    check_folder(folder, "RUN_DIR", RUN_FOLDER)
     runs = study_runs(folder)
     if not runs:
         raise UserError(f"{folder} holds no study.db, nor does any folder in it: not the folder of an autotune run "
@@ -67,16 +69,11 @@ def find_run(folder: str) -> Path:
 
 def listen(app: Any, host: str, port: int, verbose: int) -> _Server:
     """A server for the WSGI `app` bound to host:port; a taken or impossible address is a UserError."""
-    if not 0 <= port <= 65535:
-        raise UserError(f"--port must be between 0 and 65535, got {port}")
     handler = WSGIRequestHandler if verbose else _QuietHandler
     try:
         return make_server(host, port, app, server_class=_Server, handler_class=handler)
     except OSError as err:
-        if err.errno == errno.EADDRINUSE:
-            raise UserError(f"port {port} on {host} is taken (another server?): choose another with --port, "
-                            "or --port 0 for a free one") from None
-        raise UserError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+        raise address_error(err, host, port) from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import math
 import time
+from pathlib import Path
 from typing import Any
 
-from autotune.cli.common import add_space_arguments
+from autotune.cli.common import add_space_arguments, check_out_file
+from autotune.errors import UserError
+
+MIN_STEPS = 10  # fewer batches leave too few losses to smooth
 
 EPILOG = """\
 examples:
@@ -28,21 +33,48 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_space_arguments(parser)
-    parser.add_argument("--out", default="lr_find.png", metavar="PNG", help="the plot (default lr_find.png)")
-    parser.add_argument("--steps", type=int, default=100, help="training batches in the sweep (default 100)")
-    parser.add_argument("--start", type=float, default=1e-6, help="the first learning rate (default 1e-6)")
-    parser.add_argument("--end", type=float, default=1.0, help="the last learning rate (default 1)")
+    parser.add_argument("--out", default="lr_find.png", metavar="PNG",
+                        help="the plot (default lr_find.png); its suffix names the format: .png, .svg, .pdf, ...")
+    parser.add_argument("--steps", type=int, default=100,
+                        help=f"training batches in the sweep, >= {MIN_STEPS} (default 100)")
+    parser.add_argument("--start", type=float, default=1e-6, help="the first learning rate, > 0 (default 1e-6)")
+    parser.add_argument("--end", type=float, default=1.0,
+                        help="the last learning rate, greater than --start (default 1)")
     parser.set_defaults(func=run)
+
+
+def check_sweep(start: float, end: float, steps: int) -> None:
+    """The sweep's options, one rule each: a UserError naming the value that breaks it."""
+    if not (math.isfinite(start) and start > 0):
+        raise UserError(f"--start must be a learning rate > 0, got {start:g}; e.g. --start 1e-6")
+    if not (math.isfinite(end) and end > start):
+        raise UserError(f"--end must be a finite learning rate greater than --start ({start:g}), got {end:g}; "
+                        "e.g. --end 1")
+    if steps < MIN_STEPS:
+        raise UserError(f"--steps must be >= {MIN_STEPS} (the loss is smoothed over the sweep), got {steps}; "
+                        "e.g. --steps 100")
+
+
+def check_plot_file(out: str) -> None:
+    """--out, before the sweep: a file that can be written, in an image format matplotlib writes (its suffix)."""
+    from matplotlib.figure import Figure
+
+    formats = sorted(Figure().canvas.get_supported_filetypes())
+    suffix = Path(out).suffix.lower().removeprefix(".")
+    if suffix not in formats:
+        what = f"its suffix .{suffix} is not" if suffix else "it has no suffix to name"
+        raise UserError(f"--out {out!r}: {what} an image format matplotlib can write; end it in one of "
+                        f"{', '.join('.' + f for f in formats)}, e.g. --out lr_find.png")
+    check_out_file(out, "--out", "--out lr_find.png")
 
 
 def run(args: argparse.Namespace) -> int:
     from autotune import recipes
     from autotune.api import load_space
-    from autotune.errors import UserError
     from autotune.vision.lr_find import plot
 
-    if not 0 < args.start < args.end or args.steps < 10:
-        raise UserError(f"need 0 < --start < --end and --steps >= 10, got {args.start}, {args.end}, {args.steps}")
+    check_sweep(args.start, args.end, args.steps)
+    check_plot_file(args.out)
     space = load_space(args.space, args.overrides)
     recipe = recipes.load(space.recipe, space.base_dir)
     if not hasattr(recipe, "lr_find"):

@@ -8,6 +8,8 @@ import json
 import sys
 from typing import Any
 
+from autotune.cli.common import MODEL_FOLDER, check_folder
+
 EPILOG = """\
 examples:
   autotune predict models/digits seven.png                   one image
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top_k is not None and args.top_k < 1:
         raise UserError(f"--top-k must be >= 1, got {args.top_k}")
+    check_folder(args.model_dir, "MODEL_DIR", MODEL_FOLDER)
     predict, card = recipe_function(args.model_dir, "predict",
                                     f"autotune predict cannot read inputs for the model in {args.model_dir}")
     options = {"top_k": args.top_k} if args.top_k is not None else {}

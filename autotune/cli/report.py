@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from autotune.cli.common import RUN_FOLDER, check_folder, check_out_dir
+
 EPILOG = """\
 examples:
   autotune report runs/digits                        writes runs/digits/report/report.html and its PNGs
@@ -38,6 +40,9 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from autotune.report import FIGURES, find_run, write_report
 
+    check_folder(args.run_dir, "RUN_DIR", RUN_FOLDER)
+    if args.out is not None:
+        check_out_dir(args.out, "--out", "--out reports/NAME")
     run_dir, others = find_run(args.run_dir)
     if others:
         print(f"run: {run_dir} (the newest of {len(others) + 1} runs in {args.run_dir}; "

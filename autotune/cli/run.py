@@ -6,8 +6,8 @@ import logging
 import shlex
 import sys
 
-from autotune.cli.common import add_space_arguments, non_negative_float, positive_int
-from autotune.errors import StorageFull
+from autotune.cli.common import add_space_arguments, check_folder_path, non_negative_float, positive_int
+from autotune.errors import StorageFull, UserError
 
 EPILOG = """\
 examples:
@@ -44,7 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--if-data-changed", action="store_true",
         help="retrain only when the data differs from the current model's (warm-started, promoted only if "
-        "better); for cron/CI, see docs/retraining.md",
+        "better; an interrupted retrain is resumed by itself, so not with --resume, and it exports, so not with "
+        "--no-export); for cron/CI, see docs/retraining.md",
     )
     parser.set_defaults(func=run)
 
@@ -83,10 +84,25 @@ def run(args: argparse.Namespace) -> int:
         logger.propagate = propagate
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Options that cannot go together, and a --storage folder that cannot be one: refused before the space is
+    read."""
+    if args.if_data_changed and args.resume:
+        raise UserError("--resume with --if-data-changed: a retrain resumes its own interrupted search by itself "
+                        "(its run is named after the data); drop --resume")
+    if args.if_data_changed and args.no_export:
+        raise UserError("--no-export with --if-data-changed: a retrain exports and fingerprints its model, else the "
+                        "next --if-data-changed searches the same data again; drop --no-export, or drop "
+                        "--if-data-changed to search only")
+    if "://" not in args.storage:
+        check_folder_path(args.storage, "--storage", "--storage runs")
+
+
 def _run(args: argparse.Namespace) -> int:
     from autotune.api import fit, load_space
     from autotune.engine.summary import format_summary
 
+    _check_options(args)
     space = load_space(args.space, args.overrides)  # every problem is reported before Ray starts
     if not args.if_data_changed:
         print(f"Searching {space.name!r}: {space.search.trials} trials, sampler {space.search.sampler}, "

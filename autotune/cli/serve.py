@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from autotune.cli.common import MODEL_FOLDER, check_folder, listening_socket, pixel_count, port_number
+
 EPILOG = """\
 examples:
   autotune serve models/digits                              on http://127.0.0.1:8000
@@ -42,12 +44,14 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("model_dir", metavar="MODEL_DIR", help="an exported model directory (model.pt, model.json)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    parser.add_argument("--port", type=port_number, default=8000,
+                        help="port to listen on (default 8000; 0: a free one)")
     parser.add_argument("--max-upload-mb", type=float, metavar="MB",
                         help="largest accepted image file (default 5), or request body of a tabular model (10)")
     parser.add_argument("--max-files", type=int, metavar="N", help="image models: most images per request (default 16)")
-    parser.add_argument("--max-pixels", type=int, metavar="N",
-                        help="image models: largest accepted image, width x height (default 4096x4096)")
+    parser.add_argument("--max-pixels", type=pixel_count, metavar="N|WxH",
+                        help="image models: largest accepted image in pixels, a number or WIDTHxHEIGHT "
+                             "(default 4096x4096)")
     parser.add_argument("--max-rows", type=int, metavar="N",
                         help="tabular models: most rows per request (default 10000)")
     parser.set_defaults(func=run)
@@ -71,8 +75,12 @@ def run(args: argparse.Namespace) -> int:
         if value <= 0:
             raise UserError(f"--{option.replace('_', '-')} must be > 0, got {value}")
         limits[limit] = convert(value)
+    check_folder(args.model_dir, "MODEL_DIR", MODEL_FOLDER)
     app = create_app(args.model_dir, **limits)
-    print(f"serving {args.model_dir} on http://{args.host}:{args.port}  (POST /predict, GET /health, GET /model)",
-          flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="debug" if args.verbose else "info")
+    with listening_socket(args.host, args.port) as sock:  # a taken port or an unknown host: one line, as dashboard's
+        port = sock.getsockname()[1]
+        print(f"serving {args.model_dir} on http://{args.host}:{port}  (POST /predict, GET /health, GET /model)",
+              flush=True)
+        config = uvicorn.Config(app, host=args.host, port=port, log_level="debug" if args.verbose else "info")
+        uvicorn.Server(config).run(sockets=[sock])
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from autotune.cli.common import add_space_arguments
+from autotune.cli.common import add_space_arguments, check_out_dir
 
 if TYPE_CHECKING:  # the CLI's other commands (predict above all) import no recipe machinery
     from autotune.recipes import Checkpoint
@@ -106,12 +106,14 @@ def run(args: argparse.Namespace) -> int:
     from autotune.errors import UserError
 
     space = load_space(args.space, args.overrides)
-    values, how = space.defaults()
-    for name, value in values.items():
-        print(f"default {name} = {value!r} ({how[name]})")
     recipe = recipes.load(space.recipe, space.base_dir)
     if args.out is not None and not hasattr(recipe, "export"):
         raise UserError(f"recipe {space.recipe!r} defines no export(): --out has no model to write; drop --out")
+    if args.out is not None:
+        check_out_dir(args.out, "--out", f"--out models/{space.name}")
+    values, how = space.defaults()
+    for name, value in values.items():
+        print(f"default {name} = {value!r} ({how[name]})")
     about = {"name": space.name, "recipe": space.recipe, "base_dir": space.base_dir, "custom": space.custom}
     train_one(recipe, space.config(values), args.out, about)
     return 0

@@ -1,5 +1,6 @@
 """Where a run lives and what is kept there: Ray's experiment folder (a local folder or a URI) and autotune's own
-state beside it (study.db, space.fingerprint, summary.json, trials.csv), mirrored locally for a URI storage.
+state beside it (study.db, space.fingerprint and space.json, summary.json, trials.csv), mirrored locally for a URI
+storage.
 
     where = run_location("s3://bucket/runs", "digits")   # where.experiment, where.state (the local mirror)
     resume = prepare_run(space, where, resume=True, restart=False)   # refuses to mix a new search into an existing run
@@ -7,6 +8,7 @@ state beside it (study.db, space.fingerprint, summary.json, trials.csv), mirrore
 """
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from dataclasses import dataclass
@@ -21,19 +23,23 @@ from autotune.errors import UserError
 from autotune.space.types import Space
 
 __all__ = ["RunLocation", "run_location", "holds_search", "interrupted_in", "prepare_run", "publish_state",
-           "set_aside_orphaned_dirs"]
+           "recorded_space", "set_aside_orphaned_dirs"]
 
 log = logging.getLogger("autotune")
 
-_STATE_FILES = ("space.fingerprint", "study.db", "summary.json", "trials.csv")
+_ABSENT = object()  # a key one of two compared spaces lacks
+
+_STATE_FILES = ("space.fingerprint", "space.json", "study.db", "summary.json", "trials.csv")
+SHOWN_CHANGES = 5  # changed key paths a refused resume names
 
 
 @dataclass(frozen=True)
 class RunLocation:
     """Where a run lives. Ray's experiment folder `experiment` (trials, checkpoints, TensorBoard logs) is
     `storage/name`, a local path or a URI. `state` is the local folder of autotune's own state (study.db,
-    space.fingerprint, summary.json, trials.csv): the experiment folder itself for a local storage, a mirror under
-    `~/.cache/autotune/runs/` for a URI, copied into the URI at the end of the search (`publish_state`)."""
+    space.fingerprint, space.json, summary.json, trials.csv): the experiment folder itself for a local storage, a
+    mirror under `~/.cache/autotune/runs/` for a URI, copied into the URI at the end of the search
+    (`publish_state`)."""
 
     storage: str
     name: str
@@ -99,8 +105,10 @@ def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool
     if not exists:
         if resume:
             raise UserError(f"there is no run to resume at {where.experiment}; run without --resume to start it")
+        _record_space(where.state, space)
         return False
     if restart:
+        _record_space(where.state, space)
         return False
     if not resume:
         raise UserError(
@@ -117,10 +125,56 @@ def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool
         )
     if recorded.exists() and recorded.read_text().strip() != space.fingerprint():
         raise UserError(
-            f"the search space changed since {where.experiment} was started; a resumed search must be the same "
-            f"search. Undo the change, or use --restart (or another `name:`) to start a new search"
+            f"the search space changed since {where.experiment} was started{_changes(where.state, space)}; a resumed "
+            f"search must be the same search. Undo the change, or use --restart (or another `name:`) to start a new "
+            f"search"
         )
+    _record_space(where.state, space)
     return True
+
+
+def _record_space(state: Path, space: Space) -> None:
+    """space.json beside space.fingerprint: the definition it hashes, so that a refused resume can name the keys
+    that changed."""
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "space.json").write_text(space.definition() + "\n")
+
+
+def recorded_space(state: Path) -> dict[str, Any] | None:
+    """The definition of the search recorded in the run's state folder `state` (recipe, ingredients, search: what
+    its fingerprint hashes); None for a run started before it was recorded."""
+    try:
+        recorded = json.loads((state / "space.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return recorded if isinstance(recorded, dict) else None
+
+
+def _changes(state: Path, space: Space) -> str:
+    """' (train.epochs: 1 -> 2, ...)': the key paths whose values differ from the recorded space's; '' when the run
+    recorded none."""
+    before = recorded_space(state)
+    if before is None:
+        return ""
+    now = json.loads(space.definition())
+    changed = [f"{path}: {_shown(old)} -> {_shown(new)}" for path, old, new in _diff(before, now)]
+    more = f", and {len(changed) - SHOWN_CHANGES} more" if len(changed) > SHOWN_CHANGES else ""
+    return f" ({', '.join(changed[:SHOWN_CHANGES])}{more})" if changed else ""
+
+
+def _diff(before: Any, now: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """(key path, earlier value, new value) of every leaf that differs; an ingredient's path drops 'ingredients.'."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        found = []
+        for key in sorted(set(before) | set(now)):
+            inner = key if path in ("", "ingredients") else f"{path}.{key}"
+            found += _diff(before.get(key, _ABSENT), now.get(key, _ABSENT), inner)
+        return found
+    return [] if before == now else [(path, before, now)]
+
+
+def _shown(value: Any) -> str:
+    return "(absent)" if value is _ABSENT else json.dumps(value)
 
 
 def _copy_state(where: RunLocation, *, upload: bool) -> None:

@@ -10,6 +10,7 @@ counts them as finished trials; they are not run again. A FAILED, RUNNING or WAI
 """
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from collections import Counter
@@ -20,6 +21,7 @@ from typing import Any
 import optuna
 
 from autotune.engine.optuna_space import DefineByRun
+from autotune.engine.storage import recorded_space
 from autotune.engine.study import open_study
 from autotune.errors import UserError
 from autotune.space.points import complete_point
@@ -45,9 +47,12 @@ class History:
 def _study_of(run_dir: Path) -> Any:
     """The Optuna study of the run folder `run_dir` (named after the folder, or the only one in its study.db)."""
     db = run_dir / "study.db"
+    if not run_dir.exists():
+        raise UserError(f"--warm-start {run_dir}: there is no such run folder (it does not exist); give the folder "
+                        "of an earlier run, e.g. runs/digits")
     if not run_dir.is_dir():
-        raise UserError(f"--warm-start {run_dir}: there is no such run folder; give the folder of an earlier run, "
-                        "e.g. runs/digits")
+        raise UserError(f"--warm-start {run_dir}: it is a file, not a run folder; give the folder of an earlier "
+                        "run, e.g. runs/digits")
     if not db.is_file():
         raise UserError(f"--warm-start {run_dir}: the folder holds no study.db; give the folder of an earlier "
                         "autotune run (runs/NAME), which holds its Optuna study")
@@ -58,14 +63,39 @@ def _study_of(run_dir: Path) -> Any:
                         "of an earlier autotune run") from None
 
 
-def _check_directions(study: Any, space: Space, run_dir: Path) -> None:
+def _earlier_metrics(run_dir: Path) -> list[str] | None:
+    """The metric(s) the run in `run_dir` searched, as its summary.json or its recorded space names them; None when
+    neither does (a run killed before its end, by an autotune that recorded no space)."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        summary = None
+    metric = summary.get("metric") if isinstance(summary, dict) else None
+    if metric is None:
+        metric = ((recorded_space(run_dir) or {}).get("search") or {}).get("metric")
+    return [str(m) for m in metric] if isinstance(metric, list) else None
+
+
+def _check_objectives(study: Any, space: Space, run_dir: Path) -> None:
+    """The earlier run searched the same metrics in the same directions (its values become this search's);
+    only the directions when its metrics' names are not recorded."""
     wanted = ["max" if mode == "max" else "min" for mode in space.search.mode]
     found = ["max" if d == optuna.study.StudyDirection.MAXIMIZE else "min" for d in study.directions]
+    searched = ", ".join(f"{m} ({d})" for m, d in zip(space.search.metric, wanted))
+    names = _earlier_metrics(run_dir)
+    if names is not None and (names, found) != (list(space.search.metric), wanted):
+        earlier = ", ".join(f"{m} ({d})" for m, d in zip(names, found))
+        raise UserError(f"--warm-start {run_dir}: that run searched {earlier}, this space searches {searched}: "
+                        "its values would be told to the sampler as this space's; warm-start from a run with the "
+                        "same metric(s) and mode(s), or set search.metric and search.mode to that run's")
     if found != wanted:
         raise UserError(
             f"--warm-start {run_dir}: that run searched {len(found)} objective(s) ({', '.join(found)}), this space "
             f"searches {len(wanted)} ({', '.join(f'{m} {d}' for m, d in zip(space.search.metric, wanted))}); "
             "warm-start from a run with the same metric(s) and mode(s)")
+    if names is None:
+        log.warning("--warm-start %s: the run names no metric (no summary.json): only the direction of its "
+                    "objective(s) was checked against %s", run_dir, searched)
 
 
 def _fit(trial: optuna.trial.FrozenTrial, space: Space, source: Path) -> tuple[optuna.trial.FrozenTrial | None, str]:
@@ -93,10 +123,10 @@ def _fit(trial: optuna.trial.FrozenTrial, space: Space, source: Path) -> tuple[o
 
 def read_history(run_dir: str | Path, space: Space) -> History:
     """The finished trials of the run in `run_dir` that fit `space`. Raises UserError when `run_dir` holds no
-    readable study, or one of another direction or number of objectives."""
+    readable study, or one of other metrics, directions or number of objectives."""
     source = Path(run_dir).expanduser().absolute()
     study = _study_of(source)
-    _check_directions(study, space, source)
+    _check_objectives(study, space, source)
     trials = study.get_trials(deepcopy=False)
     finished = [trial for trial in trials if trial.state in _FINISHED]
     history = History(source, unfinished=len(trials) - len(finished))

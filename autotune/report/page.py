@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from autotune.errors import UserError
 from autotune.recipes import ClassPredictions
 from autotune.report.model_charts import (confusion_chart, confusion_figure, distribution_figure,
                                           evaluate_model, misclassified_figure, per_class_figure, predicted_chart,
@@ -139,7 +140,11 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write report.html and its PNGs into `out` (default RUN_DIR/report); returns the HTML file's path."""
     run = load_run(run_dir)
     out = Path(out).expanduser() if out is not None else run.path / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a file there or above it, no permission
+        raise UserError(f"cannot write the report into {out} ({err.strerror or err}: {err.filename or out}); "
+                        "give a folder you can write with --out") from None
     for name in FIGURES:  # an older report's figures: this one writes again only those it can draw
         (out / name).unlink(missing_ok=True)
     sections = [summary_section(run)]

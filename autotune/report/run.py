@@ -34,6 +34,9 @@ class Run:
         return [c for c in self.trials.columns if c.startswith("p:")]
 
 
+TRIAL_COLUMNS = ("trial_id", "status")  # what every part of the report reads of trials.csv
+
+
 class Skip(Exception):
     """A figure that cannot be drawn for this run; the message says why (shown in the report)."""
 
@@ -60,7 +63,7 @@ def load_run(run_dir: str | Path) -> Run:
         raise UserError(f"{path} holds no trials.csv: not the folder of a finished autotune run "
                         "(runs/<name>/, written by `autotune run`)")
     summary = _read_json(path / "summary.json")
-    trials = pd.read_csv(path / "trials.csv", dtype={"trial_id": str})
+    trials = _read_trials(path / "trials.csv")
     name = summary.get("name") or path.name
     model_dir, card, no_model = _exported_model(summary)
     study = read_study(path / "study.db", name)
@@ -72,6 +75,25 @@ def load_run(run_dir: str | Path) -> Run:
                     or ["min" if "loss" in m or "error" in m else "max" for m in metric])
     histories = {str(t): _history(path / f"trial_{t}") for t in trials["trial_id"]}
     return Run(path, name, summary, trials, metric, mode, histories, study, model_dir, card, no_model)
+
+
+def _read_trials(path: Path) -> pd.DataFrame:
+    """trials.csv, one row per trial; a UserError naming the file when it is damaged, empty or not the engine's."""
+    try:
+        trials = pd.read_csv(path, dtype={"trial_id": str})
+    except (OSError, ValueError) as err:  # pandas' ParserError and EmptyDataError are ValueErrors
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(_unreadable(path, reason)) from None
+    missing = [column for column in TRIAL_COLUMNS if column not in trials.columns]
+    if missing:
+        raise UserError(_unreadable(path, f"it has no {' or '.join(missing)} column"))
+    return trials
+
+
+def _unreadable(path: Path, reason: str) -> str:
+    """The message of a trials.csv that cannot be read, and what to do."""
+    return (f"the run's trials.csv is unreadable: {path}: {reason}; re-run the search (autotune run SPACE "
+            "--restart) or restore the file from a copy of the run folder")
 
 
 def _read_json(path: Path) -> dict[str, Any]:

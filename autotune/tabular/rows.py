@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import torch
 
 from autotune.errors import BadInput, UserError
 from autotune.tabular.data import Preprocessing, read_table
+from autotune.model_dir import load_torchscript
 
 __all__ = ["BadRow", "TabularPredictor", "read_rows", "encode_rows", "load_model", "predict_rows"]
 
@@ -45,8 +45,14 @@ class BadRow(BadInput):
 
 
 def read_rows(path: str | Path) -> list[dict[str, Any]]:
-    """The rows of a .csv or .parquet file, as dicts of column -> value (a missing value is NaN)."""
-    return read_table(path, what="rows file").to_dict("records")
+    """The rows of a .csv or .parquet file, as dicts of column -> value (a missing value is NaN). A file without
+    a header (empty) or without rows is a BadInput: a model cannot predict nothing."""
+    table = read_table(path, what="rows file")
+    if table.columns.empty:
+        raise BadInput("empty file: no header line and no rows; give a table whose first line names the columns")
+    if table.empty:
+        raise BadInput(f"no rows: the file holds only its header ({', '.join(map(str, table.columns))})")
+    return table.to_dict("records")
 
 
 def _missing(value: Any) -> bool:
@@ -113,10 +119,7 @@ def load_model(model_dir: str | Path) -> tuple[torch.jit.ScriptModule, dict[str,
     card = json.loads((folder / "model.json").read_text())
     if "columns" not in card or "task" not in card:
         raise UserError(f"{folder}/model.json describes no table columns: the model is not one of the tabular recipe")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, but still what loads anywhere
-        model = torch.jit.load(str(folder / "model.pt"), map_location="cpu")
-    return model.eval(), card
+    return load_torchscript(folder / "model.pt").eval(), card
 
 
 class TabularPredictor:

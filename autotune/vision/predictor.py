@@ -10,7 +10,6 @@ The directory holds `model.pt` (TorchScript: float images in [0, 1], NCHW, norma
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from autotune.errors import UserError
+from autotune.model_dir import load_torchscript
 from autotune.vision.inference import Resize, image_pixels
 
 __all__ = ["Predictor", "Predictions", "load_model"]
@@ -87,7 +87,4 @@ def load_model(directory: str | Path) -> Predictor:
         if not (directory / name).is_file():
             raise UserError(f"{directory} holds no {name}: not an exported autotune model directory")
     card = json.loads((directory / "model.json").read_text())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, but loads without our code
-        model = torch.jit.load(str(directory / "model.pt"), map_location="cpu")
-    return Predictor(model, card)
+    return Predictor(load_torchscript(directory / "model.pt"), card)

@@ -1,0 +1,51 @@
+"""A user's own .py file (a custom module of registered functions, a recipe) run as a module of its own, once; what
+its code raises comes back with the line of the file that raised it, for a one-line error rather than a traceback.
+
+    module = exec_file(Path("my_recipe.py").resolve(), "autotune_recipe_my_recipe")
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+
+from autotune.errors import AutotuneError
+
+__all__ = ["UserCodeFailed", "exec_file"]
+
+
+class UserCodeFailed(Exception):
+    """The user's file raised while it was imported: `text` ("Type: message"; an autotune error's own message) and
+    `line`, the line of the file it raised at (None when no line of the file is in the traceback)."""
+
+    def __init__(self, text: str, line: int | None) -> None:
+        super().__init__(text)
+        self.text, self.line = text, line
+
+
+def exec_file(file: Path, module_name: str) -> ModuleType:
+    """Import `file` as the module `module_name`, or return the module an earlier call imported. UserCodeFailed when
+    its code raises; the module is then forgotten, so that a corrected file is imported afresh."""
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise UserCodeFailed(f"{file.name} cannot be imported as Python", None)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:  # the user's code: anything it raises
+        del sys.modules[module_name]
+        raise _failure(err, file) from err
+    return module
+
+
+def _failure(err: Exception, file: Path) -> UserCodeFailed:
+    if isinstance(err, SyntaxError):
+        return UserCodeFailed(f"SyntaxError: {err.msg}", err.lineno)
+    lines = [frame.lineno for frame in traceback.extract_tb(err.__traceback__) if Path(frame.filename) == file]
+    text = str(err) if isinstance(err, AutotuneError) else f"{type(err).__name__}: {err}"
+    return UserCodeFailed(text, lines[-1] if lines else None)
