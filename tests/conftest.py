@@ -1,11 +1,20 @@
-"""Fixtures every test folder shares."""
+"""Fixtures every test folder shares: a local Ray, the in-process CLI, and helpers the folders' tests have in common
+(a free port, waiting on a subprocess, a run's Optuna study)."""
 from __future__ import annotations
 
 import logging
 import os
+import runpy
 import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
+
+import autotune.cli
 
 
 @pytest.fixture(scope="module")
@@ -31,3 +40,51 @@ def no_tracking_from_the_environment():
     saved = {n: os.environ.pop(n) for n in names}
     yield
     os.environ.update(saved)
+
+
+@pytest.fixture
+def cli(capsys) -> Callable[..., tuple[int, str, str]]:
+    """Run `autotune ARGV...` in this process -> (exit code, stdout, stderr); argparse's exits count as codes."""
+    def run(*argv: Any) -> tuple[int, str, str]:
+        try:
+            code = autotune.cli.main([str(a) for a in argv])
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def free_port() -> Callable[[], int]:
+    """tests/use/use_support.py's `free_port()` (a loopback port nothing listens on), for the folders that do not
+    have use_support on their import path."""
+    return runpy.run_path(str(Path(__file__).parent / "use" / "use_support.py"))["free_port"]
+
+
+@pytest.fixture(scope="session")
+def wait_for() -> Callable[..., None]:
+    """`wait_for(condition, process, what, timeout=90)`: poll `condition` every 0.1 s while a subprocess (a search)
+    runs; fail with the process's output if it exits first, or after `timeout` seconds naming `what`."""
+    def wait(condition: Callable[[], Any], process: subprocess.Popen, what: str, timeout: float = 90) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if condition():
+                return
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.1)
+        raise AssertionError(f"{what}: not within {timeout} s")
+
+    return wait
+
+
+@pytest.fixture(scope="session")
+def study_of() -> Callable[[Any], Any]:
+    """`study_of(result)`: the Optuna study a search's run folder persisted (its study.db)."""
+    import optuna
+
+    def load(result: Any) -> optuna.Study:
+        return optuna.load_study(study_name=result.name, storage=f"sqlite:///{result.run_dir}/study.db")
+
+    return load

@@ -1,7 +1,7 @@
 """`autotune ls`: kinds with counts, names by kind and pattern, recipes, unknown kinds."""
 from __future__ import annotations
 
-import importlib.util
+from collections.abc import Callable
 
 import pytest
 
@@ -11,22 +11,15 @@ from autotune import registry
 
 
 @pytest.fixture
-def cli(monkeypatch, capsys):
-    present = {k: m for k, m in autotune.cli.COMMANDS.items() if importlib.util.find_spec(f"autotune.cli.{m}")}
-    monkeypatch.setattr(autotune.cli, "COMMANDS", present)
+def cli(cli, monkeypatch) -> Callable[..., tuple[int, str, str]]:
+    """`autotune ls ARGV...` (tests/conftest.py's `cli`) over a registry of the test's own widgets only."""
     monkeypatch.setattr(registry, "_builtins_loaded", True)  # only the test's own entries, no torch
     monkeypatch.setattr(registry, "_entries", {"widget": {}})
     monkeypatch.setattr(registry, "_fallbacks", {})
     for name in ("resnet_a", "resnet_b", "vgg"):
         registry.register("widget", name)(lambda: None)
     registry.add_fallback("widget", lambda name: None, lambda pattern: [f"lib_{pattern.strip('*')}"])
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = autotune.cli.main(["ls", *argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return lambda *argv: cli("ls", *argv)
 
 
 def test_kinds_with_counts(cli):

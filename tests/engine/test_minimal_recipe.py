@@ -28,8 +28,9 @@ def test_check_knows_its_metric_and_budget(tmp_path, capsys):
     space = _files(tmp_path)
     assert autotune.cli.main(["check", str(space)]) == 0
     assert "search: val_mse (min)" in capsys.readouterr().out
-    bad = _files(tmp_path, SPACE.replace("seed: 0,", "metric: val_loss, seed: 0,"))
-    assert "metric: val_loss" in bad.read_text()
+    wrong_metric = SPACE.replace("seed: 0,", "metric: val_loss, seed: 0,")
+    assert wrong_metric != SPACE  # the doc's space still holds the `seed: 0,` this edits
+    bad = _files(tmp_path, wrong_metric)
     assert autotune.cli.main(["check", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "space.yaml:4: search.metric: not a metric the recipe reports (got 'val_loss')" in err

@@ -17,7 +17,7 @@ import pytest
 
 import autotune
 from autotune.engine.summary import format_summary
-from autotune.errors import UserError
+from autotune.errors import SpaceError, UserError
 from engine_helpers import TOY, run_histories
 
 SPACE = f"""
@@ -343,7 +343,7 @@ class TestRunFolders:
         text = SPACE.replace("sleep: 0.6", "sleep: 0")
         run_dir = in_tmp / "runs" / "resumable"
         if failure == "a bad scheduler setting":
-            with pytest.raises(UserError, match="grace_period is 9"):
+            with pytest.raises(SpaceError, match="grace_period is 9"):
                 autotune.fit(text.replace("scheduler: fifo", "scheduler: {asha: {grace_period: 9}}"))
         else:
             def fail(self):

@@ -22,10 +22,6 @@ CONDITIONAL = """
 TWO_METRICS = ("metric: val_accuracy, mode: max", "metric: [val_accuracy, val_loss], mode: [max, min]")
 
 
-def _study(result) -> optuna.Study:
-    return optuna.load_study(study_name=result.name, storage=f"sqlite:///{result.run_dir}/study.db")
-
-
 def _trace(study: optuna.Study, key: str) -> list[bool]:
     """Per trial (in order): whether the sampler left a system attribute starting with `key` on it."""
     return [any(k.startswith(key) for k in t.system_attrs) for t in sorted(study.trials, key=lambda t: t.number)]
@@ -48,7 +44,7 @@ def test_every_sampler_the_space_accepts_is_tested():
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_each_sampler_runs_a_search_and_proposes_its_trials(in_tmp, name):
+def test_each_sampler_runs_a_search_and_proposes_its_trials(in_tmp, study_of, name):
     sampler, model, cls, trace = CASES[name]
     text = toy_space(name, trials=4, model=model, train="{epochs: 2}", concurrent=1,
                      search=f", sampler: {sampler}, scheduler: fifo")
@@ -57,7 +53,7 @@ def test_each_sampler_runs_a_search_and_proposes_its_trials(in_tmp, name):
     result = autotune.fit(text, export=False)
 
     assert len(result.trials) == 4 and (result.trials["status"] == "TERMINATED").all(), result.trials["error"]
-    study = _study(result)
+    study = study_of(result)
     assert len(study.trials) == 4
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
 
@@ -87,13 +83,13 @@ FALLBACKS = {
 
 
 @pytest.mark.parametrize("case", list(FALLBACKS))
-def test_a_sampler_handles_parameters_it_cannot_model_without_an_error(in_tmp, case):
+def test_a_sampler_handles_parameters_it_cannot_model_without_an_error(in_tmp, study_of, case):
     sampler, model, train, always = FALLBACKS[case]
     text = toy_space("fallback", trials=5, model=model, train=train, concurrent=1,
                      search=f", sampler: {sampler}, scheduler: fifo")
     result = autotune.fit(text, export=False)
     assert len(result.trials) == 5 and (result.trials["status"] == "TERMINATED").all(), result.trials["error"]
-    study = _study(result)
+    study = study_of(result)
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     assert all(always <= set(t.params) for t in study.trials), [t.params for t in study.trials]
     if case.startswith("gp"):  # each trial sampled exactly the parameters of the option it chose

@@ -49,4 +49,5 @@ def test_lr_find_on_digits_suggests_a_rate_that_trains_well(tmp_path, capsys):
 
 def test_bad_options_are_one_line(tmp_path, capsys):
     assert main(["lr-find", str(REPO / "search_spaces" / "digits.yaml"), "--start", "1", "--end", "0.1"]) == 2
-    assert "--start" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--start" in err, err

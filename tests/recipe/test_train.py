@@ -17,6 +17,8 @@ from autotune.cli import main
 from autotune.errors import TrialError, UserError
 from autotune.recipes import image_classification as recipe
 from autotune.recipes import written
+from autotune.training import make_schedule
+from autotune.vision.data import Data, FileSplit, TensorSplit, prepare
 from autotune.vision.predictor import load_model
 
 REPO = Path(__file__).parents[2]
@@ -66,27 +68,105 @@ def test_reports_every_epoch_and_learns(digits, tmp_path):
     assert state["config"]["train"]["epochs"] == 3 and state["epoch"] == 3
 
 
-@pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
-@pytest.mark.parametrize("schedule", ["none", "cosine", "onecycle"])
-def test_optimizers_and_schedules(name, schedule, digits, tmp_path):
+OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
+# every optimizer and every schedule once (make_schedule's shapes: test_schedules_warm_up_then_take_their_shape)
+@pytest.mark.parametrize("name, schedule", [("sgd", "onecycle"), ("adam", "cosine"), ("adamw", "none")])
+def test_optimizers_and_schedules(name, schedule, digits, tmp_path, monkeypatch):
+    """The named optimizer is built and trained under the named schedule (with warm-up, gradient clipping and
+    label smoothing), and the model learns."""
+    built = []
+    make_optimizer = recipe.make_optimizer
+
+    def recorded(*args: object) -> torch.optim.Optimizer:
+        built.append(make_optimizer(*args))
+        return built[-1]
+
+    monkeypatch.setattr(recipe, "make_optimizer", recorded)
     lr = 0.05 if name == "sgd" else 3e-3
     cfg = config(optimizer={"name": name, "lr": lr, "schedule": schedule, "warmup_epochs": 0.5, "nesterov": True},
                  train={"grad_clip": 1.0, "label_smoothing": 0.1})
     rec = run(cfg, digits, tmp_path)
+    [optimizer] = built
+    assert type(optimizer) is OPTIMIZERS[name]
+    assert optimizer.param_groups[0].get("nesterov", False) == (name == "sgd")  # sgd's own option reached it
+    final = optimizer.param_groups[0]["lr"]  # after the last batch: the schedule ran to its end
+    assert (final == lr) if schedule == "none" else (final < lr / 100)
     assert rec.metrics[-1]["val_accuracy"] > 0.5
 
 
+def _rates(schedule: str, warmup_epochs: float) -> list[list[float]]:
+    """Each batch's learning rates in 4 epochs of 10 batches under make_schedule, for two parameter groups
+    whose own rates (the peaks) are 1.0 and 0.1."""
+    groups = [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": peak} for peak in (1.0, 0.1)]
+    optimizer = torch.optim.SGD(groups)
+    steps = make_schedule(optimizer, {"schedule": schedule, "warmup_epochs": warmup_epochs}, 10, 4)
+    rates = []
+    for _ in range(40):
+        rates.append([group["lr"] for group in optimizer.param_groups])
+        optimizer.step()
+        steps.step()
+    return rates
+
+
+# batch 9 ends the warm-up (1 epoch); half-way through the 30 batches after it: cosine at batch 25, one-cycle's
+# descent (from batch 9) at 24; one-cycle starts at peak / 25 and ends at that / 1e4
+@pytest.mark.parametrize("schedule, first, middle, half_way, last", [
+    ("none", 0.1, 25, 1.0, 1.0),
+    ("cosine", 0.1, 25, 0.5, 0.5 * (1 + math.cos(math.pi * 29 / 30))),
+    ("onecycle", 1 / 25, 24, 0.5, 1 / 25 / 1e4),
+])
+def test_schedules_warm_up_then_take_their_shape(schedule, first, middle, half_way, last):
+    rates = _rates(schedule, warmup_epochs=1)
+    peaks = [1.0, 0.1]
+    assert rates[0] == pytest.approx([first * p for p in peaks])
+    assert rates[9] == pytest.approx(peaks)
+    assert rates[middle] == pytest.approx([half_way * p for p in peaks], rel=1e-4)
+    assert rates[39] == pytest.approx([last * p for p in peaks], rel=1e-4)
+    if schedule != "onecycle":  # a linear warm-up
+        assert [r[0] for r in rates[:10]] == pytest.approx([(i + 1) / 10 for i in range(10)])
+    if schedule != "none":  # then only down
+        assert all(a[0] >= b[0] for a, b in zip(rates[9:], rates[10:]))
+
+
+def test_schedules_without_warm_up():
+    """Constant and cosine start at the peak; one-cycle rises over its first quarter."""
+    assert _rates("none", 0) == [[1.0, 0.1]] * 40
+    cosine = _rates("cosine", 0)
+    assert cosine[0] == [1.0, 0.1] and cosine[20] == pytest.approx([0.5, 0.05])
+    assert _rates("onecycle", 0) == _rates("onecycle", 1)
+
+
 def test_mlp_with_augmentation_on_colour_data(tmp_path):
+    """`augment: light` shifts and flips colour images (drawn from the generator), and the MLP trains on them."""
     data = recipe.load_data({"dataset": "fake", "samples": 80, "image_size": 16})
-    rec = run(config(model={"arch": "mlp"}, data={"augment": "light"}), data, tmp_path)
-    assert len(rec.metrics) == 2
+    assert data.input_shape[0] == 3 and data.flip
+    x = data.train.x[:16]
+    plain = prepare(x, data)
+    light = prepare(x, data, augment="light", generator=torch.Generator().manual_seed(0))
+    assert light.shape == plain.shape and not torch.equal(light, plain)
+    assert torch.equal(light, prepare(x, data, augment="light", generator=torch.Generator().manual_seed(0)))
+
+    rec = run(config(model={"arch": "mlp"}, data={"augment": "light"}), data, tmp_path / "light")
+    assert len(rec.metrics) == 2 and all(math.isfinite(v) for m in rec.metrics for v in m.values())
+    unaugmented = run(config(model={"arch": "mlp"}), data, tmp_path / "none")
+    assert _strip_time(rec.metrics) != _strip_time(unaugmented.metrics)  # it trained on the augmented batches
 
 
 def test_streamed_image_folder_trains(image_root, tmp_path):
-    data = recipe.load_data({"dataset": "image_folder", "root": str(image_root), "image_size": 12,
-                             "memory_limit_mb": 0, "workers": 0})
-    rec = run(config(train={"batch_size": 8}, data={"augment": "light"}), data, tmp_path)
-    assert len(rec.metrics) == 2 and recipe.evaluate(str(rec.keep), data)["test_accuracy"] >= 0
+    """Streamed from the files, a folder trains exactly as it does held in memory, and learns its three colours."""
+    def load(memory_limit_mb: float) -> Data:
+        return recipe.load_data({"dataset": "image_folder", "root": str(image_root), "image_size": 12,
+                                 "memory_limit_mb": memory_limit_mb, "workers": 0})
+
+    streamed, held = load(0), load(1024)
+    assert isinstance(streamed.train, FileSplit) and isinstance(held.train, TensorSplit)
+    cfg = config(train={"batch_size": 8}, data={"augment": "light"})
+    rec, in_memory = run(cfg, streamed, tmp_path / "streamed"), run(cfg, held, tmp_path / "held")
+    assert _strip_time(rec.metrics) == _strip_time(in_memory.metrics)
+    test = recipe.evaluate(str(rec.keep), streamed)
+    assert test == recipe.evaluate(str(in_memory.keep), held) and test["test_accuracy"] == 1.0
 
 
 def _strip_time(metrics):

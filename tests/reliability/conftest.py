@@ -1,33 +1,14 @@
-"""Fixtures for the reliability tests: a CLI runner and a working folder (the small local Ray, `local_ray`, is in
-tests/conftest.py; helpers: reliability_helpers.py)."""
+"""Fixtures for the reliability tests: a working folder, the autotune logger's warnings and a restored registry (the
+CLI runner, `cli`, and the small local Ray, `local_ray`, are in tests/conftest.py; helpers: reliability_helpers.py)."""
 from __future__ import annotations
 
-import importlib.util
 import logging
 import sys
 from pathlib import Path
 
 import pytest
 
-import autotune.cli
 from autotune import registry
-
-
-@pytest.fixture
-def cli(monkeypatch, capsys):
-    """Run `autotune ARGV...` in this process -> (exit code, stdout, stderr); argparse's exits count as codes."""
-    present = {k: m for k, m in autotune.cli.COMMANDS.items() if importlib.util.find_spec(f"autotune.cli.{m}")}
-    monkeypatch.setattr(autotune.cli, "COMMANDS", present)  # sub-commands still being written elsewhere
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        try:
-            code = autotune.cli.main([str(a) for a in argv])
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 @pytest.fixture

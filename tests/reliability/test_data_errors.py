@@ -2,7 +2,6 @@
 streamed folders, the contract of a dataset function, damaged files of every format)."""
 from __future__ import annotations
 
-import gzip
 import pickle
 
 import numpy as np
@@ -142,7 +141,6 @@ def test_damaged_gzip_idx_file(tmp_path):
     (tmp_path / "y-images-idx3-ubyte.gz").write_bytes(b"plain, not gzip")
     with pytest.raises(UserError, match="Not a gzipped file"):
         read_idx(tmp_path / "y-images-idx3-ubyte.gz")
-    assert gzip.decompress(gzip.compress(b"ok")) == b"ok"
 
 
 @pytest.mark.parametrize("batch, message", [

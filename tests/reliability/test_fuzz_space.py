@@ -50,11 +50,7 @@ def check(source: Any, overrides: list[str] = (), schema: str = "recipe") -> Spa
     assert all(math.isfinite(x) and x >= 0 for x in (space.search.resources.cpu, space.search.resources.gpu))
     values, how = space.defaults()
     assert set(values) == set(how)
-    try:
-        config = space.config(values)
-    except AutotuneError:  # e.g. ${...} that resolves only under some option; reported, not a crash
-        return space
-    assert isinstance(config, dict)
+    assert isinstance(space.config(values), dict)
     assert len(space.fingerprint()) == 64
     size = space.grid_size()
     assert size is None or size >= 1

@@ -107,10 +107,9 @@ def test_check_writable(tmp_path):
 
 
 @pytest.fixture
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def closed_port(free_port) -> int:
+    """A loopback port nothing listens on."""
+    return free_port()
 
 
 def test_check_address(closed_port, monkeypatch, tmp_path):

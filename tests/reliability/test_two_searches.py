@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -35,16 +34,6 @@ def _start(cwd: Path, space: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for(condition, process: subprocess.Popen, what: str, timeout: float = 45) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        assert process.poll() is None, process.communicate()
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {timeout} s")
-
-
 def _finished(run_dir: Path) -> int:
     """How many trials of the run reported their third (last) epoch."""
     lines = [line for f in run_dir.glob("trial_*/result.json") for line in f.read_text().splitlines() if line]
@@ -60,11 +49,11 @@ def _assert_complete(process: subprocess.Popen, run_dir: Path) -> str:
     return out
 
 
-def test_the_same_run_started_twice_is_refused_and_the_first_is_untouched(tmp_path):
+def test_the_same_run_started_twice_is_refused_and_the_first_is_untouched(tmp_path, wait_for):
     (tmp_path / "twice.yaml").write_text(_space("twice"))
     run_dir = tmp_path / "runs" / "twice"
     first = _start(tmp_path, "twice.yaml")
-    _wait_for(lambda: any(run_dir.glob("trial_*")), first, "the first search's trials")
+    wait_for(lambda: any(run_dir.glob("trial_*")), first, "the first search's trials", 45)
 
     second = _start(tmp_path, "twice.yaml")
     out, err = second.communicate(timeout=60)
@@ -79,12 +68,12 @@ def test_the_same_run_started_twice_is_refused_and_the_first_is_untouched(tmp_pa
     _assert_complete(first, run_dir)
 
 
-def test_two_different_searches_at_once_both_finish_sharing_the_cpus(tmp_path):
+def test_two_different_searches_at_once_both_finish_sharing_the_cpus(tmp_path, wait_for):
     for name in ("one", "two"):
         (tmp_path / f"{name}.yaml").write_text(_space(name))
     registry = tmp_path / "cache" / "autotune" / "local-ray"
     first = _start(tmp_path, "one.yaml")
-    _wait_for(lambda: (registry / f"{first.pid}.json").is_file(), first, "the first search's local Ray")
+    wait_for(lambda: (registry / f"{first.pid}.json").is_file(), first, "the first search's local Ray", 45)
     second = _start(tmp_path, "two.yaml")
 
     out = _assert_complete(second, tmp_path / "runs" / "two")

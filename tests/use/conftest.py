@@ -2,13 +2,11 @@
 feeds report. Digits, 4 small MLPs, at most 3 epochs, ASHA: a few seconds after Ray starts."""
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 
 import pytest
 
-import autotune.cli
 from use_support import Searched, search_in
 
 SPACE = """
@@ -62,17 +60,3 @@ def digits_test():
 
     data = recipe.load_data({"dataset": "digits", "val_fraction": 0.15, "test_fraction": 0.15})
     return data.test.x.numpy(), data.test.y.numpy()
-
-
-@pytest.fixture
-def cli(monkeypatch, capsys):
-    """Run `autotune ...` in-process -> (exit code, stdout, stderr)."""
-    present = {k: m for k, m in autotune.cli.COMMANDS.items() if importlib.util.find_spec(f"autotune.cli.{m}")}
-    monkeypatch.setattr(autotune.cli, "COMMANDS", present)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = autotune.cli.main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run

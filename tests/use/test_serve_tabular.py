@@ -114,10 +114,16 @@ def test_a_bad_row_is_a_422_naming_the_row_and_the_column(server, change, column
     assert detail.startswith(f"row 1, column {column!r}: ") and words in detail
 
 
-def test_numbers_as_text_and_extra_keys_are_read(server):
-    loose = {**GOOD, "income": "40000", "age": None, "note": "ignored"}
+def test_numbers_as_text_and_extra_keys_are_read(server, model_dir):
+    """A number sent as text is read as that number, and a key the model does not know is left out: the row gets
+    the prediction of the cleanly typed row."""
+    clean = {**GOOD, "age": None}
+    loose = {**clean, "income": "40000", "note": "ignored"}
     response = server.post("/predict", json={"rows": [loose]})
     assert response.status_code == 200, response.text
+    model = autotune.load_model(model_dir)
+    assert response.json()["predictions"] == model.predict([clean])
+    assert model.predict([{**clean, "income": 90_000}]) != model.predict([clean])  # the income read counts
 
 
 def chunked(size: int):

@@ -57,6 +57,8 @@ def search_in(folder: Path, space: str | Path, overrides: list[str] | None = Non
 
 
 def free_port() -> int:
+    """A loopback port nothing listens on (free when asked; tests/conftest.py's `free_port` fixture for the other
+    test folders)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
