@@ -13,8 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 import autotune.cli
+
+# The property tests try the same examples on every run, so a red main means a change broke something; a longer,
+# random hunt (AUTOTUNE_FUZZ_EXAMPLES=5000) draws new ones each time.
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("hunt", derandomize=False)
+settings.load_profile("hunt" if os.environ.get("AUTOTUNE_FUZZ_EXAMPLES") else "repeatable")
 
 
 @pytest.fixture(scope="module")

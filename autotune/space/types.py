@@ -295,9 +295,10 @@ class Space:
 
     def planned(self, config: Mapping[str, Any]) -> int | None:
         """The reports (epochs) a trial of the nested `config` makes at most: the value at `budget`; None when the
-        recipe declares no budget or the config holds no number there."""
+        recipe declares no budget or the config holds no finite number there."""
         value = value_at(config, self.budget) if self.budget else None
-        return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return int(value) if number else None
 
     def most_planned(self) -> int:
         """The most reports (epochs) any trial can make: over the top of every range and every option of every choice

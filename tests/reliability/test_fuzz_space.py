@@ -206,6 +206,8 @@ export: {dir: "models/${name}"}
 @given(overrides=st.lists(_OVERRIDES, max_size=4), schema=st.sampled_from(sorted(SCHEMAS)))
 @example(overrides=["=3"], schema="recipe")
 @example(overrides=["search.trials=.inf"], schema="recipe")
+@example(overrides=["train.epochs=.nan"], schema="none")
+@example(overrides=["train.epochs=.inf"], schema="none")
 @example(overrides=["model.dropout.uniform.0=1"], schema="recipe")
 @example(overrides=["optimizer.choice.5.lr=1"], schema="recipe")
 @example(overrides=["name.x=1"], schema="recipe")
