@@ -121,31 +121,41 @@ class Adaptive(Hyperband):
 
 
 class PerTrial(optuna.samplers.BaseSampler):
-    """Each trial sampled by `first` or `second`, as `use_second(trial number)` says."""
+    """Each trial sampled by `first` or `second`, as `use_second(study, trial number)` says."""
 
     def __init__(self, first: optuna.samplers.BaseSampler, second: optuna.samplers.BaseSampler,
-                 use_second: Callable[[int], bool]) -> None:
+                 use_second: Callable[[optuna.Study, int], bool]) -> None:
         self.first, self.second, self.use_second, self.chosen = first, second, use_second, {}
 
-    def _of(self, trial: Any) -> optuna.samplers.BaseSampler:
+    def _of(self, study: optuna.Study, trial: Any) -> optuna.samplers.BaseSampler:
         if trial.number not in self.chosen:
-            self.chosen[trial.number] = self.second if self.use_second(trial.number) else self.first
+            self.chosen[trial.number] = self.second if self.use_second(study, trial.number) else self.first
         return self.chosen[trial.number]
 
     def infer_relative_search_space(self, study: optuna.Study, trial: Any) -> dict[str, Any]:
-        return self._of(trial).infer_relative_search_space(study, trial)
+        return self._of(study, trial).infer_relative_search_space(study, trial)
 
     def sample_relative(self, study: optuna.Study, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
-        return self._of(trial).sample_relative(study, trial, search_space)
+        return self._of(study, trial).sample_relative(study, trial, search_space)
 
     def sample_independent(self, study: optuna.Study, trial: Any, name: str, dist: Any) -> Any:
-        return self._of(trial).sample_independent(study, trial, name, dist)
+        return self._of(study, trial).sample_independent(study, trial, name, dist)
 
     def before_trial(self, study: optuna.Study, trial: Any) -> None:
-        self._of(trial).before_trial(study, trial)
+        self._of(study, trial).before_trial(study, trial)
 
     def after_trial(self, study: optuna.Study, trial: Any, state: Any, values: Any) -> None:
-        self._of(trial).after_trial(study, trial, state, values)
+        self._of(study, trial).after_trial(study, trial, state, values)
+
+
+def stalled(study: optuna.Study) -> int:
+    """How many trials have ended since the one that last raised the best value reported (at any epoch)."""
+    ended = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
+    best, since = -math.inf, 0
+    for trial in sorted(ended, key=lambda t: t.number):
+        top = max(trial.intermediate_values.values(), default=-math.inf)
+        best, since = (top, 0) if top > best else (best, since + 1)
+    return since
 
 
 class BohbTPE(optuna.samplers.TPESampler):
@@ -187,14 +197,15 @@ def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.Base
     """The sampler and scheduler of `adaptive+MOD+...`: the engine's default with each modifier applied.
     TPE: startupN (n_startup_trials), endpoints (consider_endpoints), priorX (prior_weight), eiN (n_ei_candidates),
     group, uni (multivariate=False), gammaX (gamma(n) = min(ceil(X n), 25)), bohb (`BohbTPE`); randX (a share X of
-    the trials, drawn with the seed, sampled at random: BOHB's random fraction), tpegpN (TPE for N trials, then
+    the trials, drawn with the seed, sampled at random: BOHB's random fraction), stallN (once N trials in a row
+    have not raised the best value, every other trial sampled at random until one does), tpegpN (TPE for N trials, then
     Optuna's GPSampler). Scheduler: hbfirst (Hyperband's weights until tau can be measured), firstK (bracket K
     until then), minN (MIN_TRIALS), tauP (tau^P), maxt (tau against the last epoch only), extrap (`Adaptive`'s
     extrapolate), rayrule (a trial judged at a rung against the earlier trials' values alone, as Ray's ASHA judges:
     AsyncHyperband's `with_self=False`)."""
     tpe: dict[str, Any] = {"seed": seed, "multivariate": True}
     scheduler: dict[str, Any] = {}
-    random_share, bohb, switch_at = 0.0, False, 0
+    random_share, bohb, switch_at, stall = 0.0, False, 0, 0
     for mod in filter(None, variant.split("+")[1:]):
         head = mod.rstrip("0123456789.")
         number = mod[len(head):]
@@ -208,6 +219,8 @@ def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.Base
             tpe["gamma"] = lambda n, x=float(number): min(math.ceil(x * n), 25)
         elif head == "rand":
             random_share = float(number)
+        elif head == "stall":
+            stall = int(number)
         elif mod == "bohb":
             bohb = True
         elif head == "tpegp":
@@ -227,11 +240,14 @@ def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.Base
     sampler: optuna.samplers.BaseSampler = (BohbTPE if bohb else optuna.samplers.TPESampler)(**tpe)
     if switch_at:
         sampler = PerTrial(sampler, optuna.samplers.GPSampler(seed=seed, n_startup_trials=0),
-                           lambda number: number >= switch_at)
+                           lambda _, number: number >= switch_at)
     if random_share:
         draws = np.random.default_rng(seed + 20_000)
         sampler = PerTrial(sampler, optuna.samplers.RandomSampler(seed=seed + 10_000),
-                           lambda _: bool(draws.random() < random_share))
+                           lambda *_: bool(draws.random() < random_share))
+    if stall:
+        sampler = PerTrial(sampler, optuna.samplers.RandomSampler(seed=seed + 30_000),
+                           lambda study, _: stalled(study) >= stall and (stalled(study) - stall) % 2 == 0)
     engine = Adaptive(epochs, grace_period=1, reduction_factor=3, seed=seed, adaptive=True, **scheduler)
     engine.set_search_properties("val_accuracy", "max")
     return sampler, engine
