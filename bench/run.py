@@ -71,7 +71,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "search": {"seeds": [0], "trials": 4, "epochs": 2, "target": 0.8},
     "overhead": {"repeats": 1, "epochs": 1, "model": {"arch": "simple_cnn", "width": 4, "depth": 3},
                  "lrs": [0.05, 0.1], "inline": True},
-    "memory": {"trials": 2, "epochs": 1, "model": SMALL_MLP, "repeats": 1, "variants": ["mnist"], "inline": True},
+    "memory": {"trials": 2, "epochs": 3, "model": SMALL_MLP, "repeats": 1, "variants": ["mnist"], "inline": True},
     "scale": {"runs": [{"sampler": "random", "trials": 10, "epochs": 2}], "inline": True},
     "scale_10k": {"trials": 20, "rss_at": [10, 20], "inline": True},
     "concurrency": {"repeats": 1, "epochs": 1, "model": {"arch": "mlp", "width": 64, "depth": 1}},

@@ -91,8 +91,10 @@ def whole_file_uploads() -> None:
     in Ray's restore). To a local storage, each file is now copied beside its old self and renamed over it
     (os.replace: whole or not at all). A file gone between the listing and its copy is left for the next sync:
     Ray writes the searcher's state to a temporary file and renames it, and its copy of the folder raised, with a
-    traceback on the console, when it listed that file just before the rename. Remote stores write each object
-    whole already."""
+    traceback on the console, when it listed that file just before the rename. The trial folders are copied before
+    the experiment's own files (its state, the searcher's): a kill during the copy leaves the storage's trial files
+    newer than its state, never older (a trial the state calls finished has its last results there). Remote stores
+    write each object whole already."""
     from ray.train._internal import storage
 
     if getattr(storage._upload_to_fs_path, "_autotune", False):
@@ -102,7 +104,7 @@ def whole_file_uploads() -> None:
     def upload(local_path: str, fs: pyarrow.fs.FileSystem, fs_path: str, exclude: list[str] | None = None) -> None:
         if not isinstance(fs, pyarrow.fs.LocalFileSystem) or not os.path.isdir(local_path):
             return ray_upload(local_path, fs, fs_path, exclude)
-        for folder, _, files in os.walk(local_path):
+        for folder, _, files in os.walk(local_path, topdown=False):  # the trial folders first, the state last
             relative = os.path.relpath(folder, local_path)
             target = os.path.normpath(os.path.join(fs_path, relative))
             os.makedirs(target, exist_ok=True)

@@ -59,6 +59,7 @@ class MlflowRuns:
         self.label = f"MLflow at {self.uri or 'its default store'}"
         self.parent: str | None = None
         self.children: dict[str, str] = {}  # trial id -> child run id
+        self.reported: set[str] = set()  # trial ids this process reported on
         self._client: Any = None
         self._experiment_id: str | None = None
 
@@ -111,12 +112,14 @@ class MlflowRuns:
                 client.log_artifact(self.parent, search.space_file)
             self._state.write_text(json.dumps({**saved, "mlflow_uri": self.uri, "mlflow_parent": self.parent}))
 
-    def _child_runs(self) -> dict[str, str]:
-        """The parent's child runs, by trial id (a resumed search's trials keep theirs)."""
+    def _child_runs(self, running: bool = False) -> dict[str, str]:
+        """The parent's child runs (`running`: those still RUNNING), by trial id (a resumed search's trials keep
+        theirs)."""
         children, token = {}, None
+        where = f"tags.mlflow.parentRunId = '{self.parent}'" + (" and attributes.status = 'RUNNING'" if running else "")
         while True:
             page = self.client().search_runs([self._experiment_id], max_results=1000, page_token=token,
-                                             filter_string=f"tags.mlflow.parentRunId = '{self.parent}'")
+                                             filter_string=where)
             children.update({run.data.tags["autotune.trial_id"]: run.info.run_id for run in page
                              if "autotune.trial_id" in run.data.tags})
             token = page.token
@@ -126,6 +129,7 @@ class MlflowRuns:
     def _child(self, trial_id: str, params: Mapping[str, Any]) -> str:
         from mlflow.entities import Param
 
+        self.reported.add(trial_id)
         if trial_id not in self.children:
             client = self.client()
             tags = {"mlflow.parentRunId": self.parent, "autotune.trial_id": trial_id, "ray.trial_id": trial_id}
@@ -167,7 +171,23 @@ class MlflowRuns:
                 self._log_model(Path(model_dir))
             elif model_dir is not None:  # another recipe's export: its files, as they are
                 client.log_artifacts(self.parent, str(model_dir), "model")
+            if status != "interrupted":
+                self._end_set_aside()
             client.set_terminated(self.parent, {"interrupted": "KILLED", "failed": "FAILED"}.get(status, "FINISHED"))
+
+    def _end_set_aside(self) -> None:
+        """End the child runs of a killed run's trials that its resume did not continue (Ray's last saved state
+        did not know them; their folders were set aside): still RUNNING, and not reported on by this process."""
+        from mlflow.entities import RunTag
+
+        client = self.client()
+        reason = "started after the search's last saved state; the resumed search ran another trial in its place"
+        for trial_id, run in self._child_runs(running=True).items():
+            if trial_id not in self.reported:
+                client.log_batch(run, tags=[RunTag("autotune.status", "set aside"),
+                                            RunTag("autotune.stop_reason", reason)])
+                client.set_terminated(run, "KILLED")
+                self.children.pop(trial_id, None)
 
     def where(self) -> str:
         if self.uri.startswith(("http://", "https://")):

@@ -54,8 +54,11 @@ def _saved_as_finished(run_dir: Path) -> dict[str, int]:
 
 
 def _env(cwd: Path) -> dict[str, str]:
-    """The environment of a run in `cwd`: unbuffered, and a URI storage's local state mirrored under `cwd`."""
-    return {**os.environ, "PYTHONUNBUFFERED": "1", "XDG_CACHE_HOME": str(cwd / "cache")}
+    """The environment of a run in `cwd`: unbuffered, a URI storage's local state mirrored under `cwd`, and Ray's
+    state saved every second (its own period is 10 s or more: longer than these searches, which a kill would then
+    mostly find ended)."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "XDG_CACHE_HOME": str(cwd / "cache"),
+            "TUNE_GLOBAL_CHECKPOINT_S": "1"}
 
 
 def _start(cwd: Path, *args: str) -> subprocess.Popen:
@@ -307,8 +310,11 @@ def test_a_resumed_search_does_not_rerun_trials_that_failed_on_their_own(tmp_pat
     ended = [t for t in rows.values() if t["status"] == "TERMINATED"]
     assert ended and all(int(t["epochs"]) == 3 for t in ended)  # the killed in-flight trials were resumed
     states = [t.state for t in _study(run_dir).trials]
-    assert len(states) == 6 and optuna.trial.TrialState.RUNNING not in states
-    assert states.count(optuna.trial.TrialState.FAIL) == sum(r["status"] == "ERROR" for r in rows.values())
+    assert optuna.trial.TrialState.RUNNING not in states
+    assert states.count(optuna.trial.TrialState.COMPLETE) == len(ended)
+    # besides the failed trials, FAIL only for one asked after Ray's last saved state (the resume asks another)
+    extra = len(states) - len(rows)
+    assert states.count(optuna.trial.TrialState.FAIL) == sum(r["status"] == "ERROR" for r in rows.values()) + extra
 
 
 def _csv(path: Path) -> list[dict]:
@@ -404,7 +410,8 @@ def test_a_killed_search_with_early_stopping_resumes_its_searcher_and_rungs(tmp_
     resumed = _start(tmp_path, "--resume")
     out, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, out
-    trials = _study(run_dir).trials
+    # the trials told; one asked after Ray's last saved state, which the resume replaced, is FAIL
+    trials = [t for t in _study(run_dir).trials if t.state != optuna.trial.TrialState.FAIL]
     assert len(trials) == 10 and len({tuple(sorted(t.params.items())) for t in trials}) == 10  # none asked twice
     epochs = {}
     for result in _results(run_dir):

@@ -90,3 +90,20 @@ def test_where_a_file_and_its_copy_do_not_fit_side_by_side_it_is_copied_in_place
     monkeypatch.setattr(shutil, "copyfile", full_beside)
     _upload(_staging(tmp_path, 7), dest)
     assert _trials(dest) == 7 and not list(dest.rglob(".upload-*"))
+
+
+def test_the_trial_folders_are_copied_before_the_state(tmp_path, dest, monkeypatch):
+    """Killed during the copy, the storage's trial files are newer than its state, never older."""
+    local = _staging(tmp_path, 5)
+    (local / "trial_a").mkdir()
+    (local / "trial_a" / "result.json").write_text("{}\n")
+    copied = []
+
+    def recorded(source: str, destination: str) -> str:
+        copied.append(Path(source).relative_to(local).as_posix())
+        return REAL_COPY(source, destination)
+
+    monkeypatch.setattr(shutil, "copyfile", recorded)
+    _upload(local, dest)
+    assert copied.index("experiment_state-x.json") > max(copied.index("trial_a/result.json"),
+                                                         copied.index("sub/searcher-state.pkl"))

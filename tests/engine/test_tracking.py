@@ -29,7 +29,7 @@ from autotune.space import load_space  # noqa: E402
 from autotune.space.types import TrackingSettings  # noqa: E402
 from autotune.tracking import settings_of  # noqa: E402
 from engine_helpers import TOY  # noqa: E402
-from test_resume import _start, _wait_for_finished  # noqa: E402
+from test_resume import _saved_as_finished, _start, _wait_for  # noqa: E402
 
 DIGITS = """
 name: tiny
@@ -187,12 +187,13 @@ def _wandb_runs(state_dir: Path) -> dict[str, dict]:
 
 def test_a_killed_search_resumes_into_the_same_runs(server, tmp_path):
     """Killed after 2 trials, then resumed: one parent run, one child run per trial (a trial that continued kept
-    its run), failed trials marked with their error."""
+    its run), failed trials marked with their error; a trial the resume did not continue (started after Ray's last
+    saved state), if one reported before the kill, has its run ended as set aside."""
     uri, _ = server
     (tmp_path / "space.yaml").write_text(TOY_SPACE.replace("URI", uri).replace("SLEEP", "0.6"))
     run_dir = tmp_path / "runs" / "toy"
     first = _start(tmp_path)
-    _wait_for_finished(run_dir, 2, first)
+    _wait_for(lambda: len(_saved_as_finished(run_dir)) >= 2, first, "2 trials finished in Ray's saved state")
     first.send_signal(signal.SIGKILL)
     first.wait()
     _, children_before = _runs(uri, "toy-exp")
@@ -205,9 +206,11 @@ def test_a_killed_search_resumes_into_the_same_runs(server, tmp_path):
     trials = _trials(run_dir)
     parents, children = _runs(uri, "toy-exp")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    after = {c.data.tags["autotune.trial_id"]: c for c in children}
-    assert len(children) == len(after) == len(trials) == 6  # no trial has two runs
-    assert all(after[t].info.run_id == run for t, run in before.items())
+    aside = [c for c in children if c.data.tags.get("autotune.status") == "set aside"]
+    assert all(c.info.status == "KILLED" and c.data.tags["autotune.trial_id"] not in trials for c in aside)
+    after = {c.data.tags["autotune.trial_id"]: c for c in children if c not in aside}
+    assert len(children) - len(aside) == len(after) == len(trials) == 6  # no trial has two runs
+    assert all(after[t].info.run_id == run for t, run in before.items() if t in trials)
     for trial_id, row in trials.items():
         child = after[trial_id]
         if row["status"] == "ERROR":
@@ -219,6 +222,55 @@ def test_a_killed_search_resumes_into_the_same_runs(server, tmp_path):
             assert child.info.status == "FINISHED" and child.data.tags["autotune.status"] == "finished"
     assert any(row["status"] == "ERROR" for row in trials.values())  # x > 0.8 fails: the test covers it
 
+
+
+@pytest.mark.parametrize("store", ["sqlite", "file"])
+def test_a_trial_the_resume_did_not_continue_has_its_run_ended_as_set_aside(store, tmp_path, monkeypatch):
+    """The killed process reported on trials a and b; the resume continues a and runs c in b's place (Ray's saved
+    state did not know b): at the end, b's run is KILLED and tagged set aside, a keeps its run and ends FINISHED."""
+    from autotune.space.types import MlflowSettings
+    from autotune.tracking import SearchStart
+    from autotune.tracking.mlflow_runs import MlflowRuns
+
+    monkeypatch.chdir(tmp_path)  # a sqlite store keeps its artifacts in ./mlruns
+    uri = f"sqlite:///{tmp_path}/mlflow.db" if store == "sqlite" else (tmp_path / "mlruns").as_uri()
+    start = SearchStart(name="toy", state_dir=tmp_path, space_file=None, settings={}, resumed=False)
+    killed = MlflowRuns(MlflowSettings(uri=uri, experiment="toy-exp"), "toy", {})
+    killed.start(start)
+    for trial in ("a", "b"):
+        killed.trial_result(trial, {"x": 0.5}, {"val_accuracy": 0.5}, 1)
+
+    resumed = MlflowRuns(MlflowSettings(uri=uri, experiment="toy-exp"), "toy", {})
+    resumed.start(SearchStart(name="toy", state_dir=tmp_path, space_file=None, settings={}, resumed=True))
+    for trial in ("a", "c"):
+        resumed.trial_result(trial, {"x": 0.5}, {"val_accuracy": 0.7}, 2)
+        resumed.trial_end(trial, {"x": 0.5}, "finished", "ran all 2 epochs")
+    resumed.finish({"name": "toy"}, None, "finished")
+
+    parents, children = _runs(uri, "toy-exp")
+    runs = {c.data.tags["autotune.trial_id"]: c for c in children}
+    assert len(parents) == 1 and sorted(runs) == ["a", "b", "c"]
+    assert runs["a"].info.run_id == killed.children["a"] and runs["a"].info.status == "FINISHED"
+    assert runs["c"].info.status == "FINISHED"
+    assert runs["b"].info.status == "KILLED" and runs["b"].data.tags["autotune.status"] == "set aside"
+    assert "last saved state" in runs["b"].data.tags["autotune.stop_reason"]
+    assert resumed.where().endswith("2 trial runs nested")
+
+
+def test_an_interrupted_search_leaves_its_running_trials_runs_to_the_resume(tmp_path, monkeypatch):
+    """Interrupted (Ctrl-C), a search's unfinished trials continue on resume: their runs stay RUNNING."""
+    from autotune.space.types import MlflowSettings
+    from autotune.tracking import SearchStart
+    from autotune.tracking.mlflow_runs import MlflowRuns
+
+    monkeypatch.chdir(tmp_path)  # a sqlite store keeps its artifacts in ./mlruns
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    runs = MlflowRuns(MlflowSettings(uri=uri, experiment="toy-exp"), "toy", {})
+    runs.start(SearchStart(name="toy", state_dir=tmp_path, space_file=None, settings={}, resumed=False))
+    runs.trial_result("a", {"x": 0.5}, {"val_accuracy": 0.5}, 1)
+    runs.finish({"name": "toy"}, None, "interrupted")
+    parents, (child,) = _runs(uri, "toy-exp")
+    assert parents[0].info.status == "KILLED" and child.info.status == "RUNNING"
 
 
 @pytest.fixture(scope="module")
@@ -313,6 +365,7 @@ def test_the_mlflow_ui_lists_the_search_and_compares_its_trials(server, digits_s
 @pytest.mark.parametrize("store", ["sqlite", "file"])
 def test_a_database_uri_and_a_file_store_hold_the_same(store, tmp_path, local_ray, monkeypatch):
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # for this test's own client: MLflow 3 asks for it
+    monkeypatch.chdir(tmp_path)  # a sqlite store keeps its artifacts in ./mlruns
     uri = f"sqlite:///{tmp_path}/mlflow.db" if store == "sqlite" else (tmp_path / "mlruns").as_uri()
     space = TOY_SPACE.replace("URI", uri).replace("SLEEP", "0.0").replace("trials: 6", "trials: 3").replace(
         "  wandb: {mode: offline, project: toy}\n", "")

@@ -20,10 +20,10 @@ from reliability_helpers import TOY
 
 
 def _space(name: str) -> str:
-    """4 trials of 3 epochs, 1 s each, 2 at a time: about 6 s of trials, long enough for a second search to
-    start while they run."""
+    """4 trials of 3 epochs, 2 s each, 2 at a time: about 12 s of trials, long enough for a second search to
+    start while they run on a loaded machine (its imports and checks take 2 to 6 s)."""
     return (f"name: {name}\nrecipe: {TOY}\nmodel: {{x: {{uniform: [0.0, 1.0]}}, y: {{uniform: [0.0, 1.0]}}}}\n"
-            f"train: {{epochs: 3, sleep: 1.0}}\n"
+            f"train: {{epochs: 3, sleep: 2.0}}\n"
             f"search: {{trials: 4, max_concurrent: 2, scheduler: fifo, seed: 0, resources: {{cpu: 1}}}}\n"
             f"export: {{dir: models/{name}}}\n")
 

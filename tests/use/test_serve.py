@@ -253,7 +253,7 @@ def test_health_answers_while_a_batch_is_being_decoded(searched, digits_test, mo
     def slow_decode(data: bytes, *args, **options):
         if not released:  # the first image of the batch waits for the test's go
             started.set()
-            released.append(release.wait(timeout=5))
+            released.append(release.wait(timeout=60))
         return decode(data, *args, **options)
 
     monkeypatch.setattr(serving, "image_pixels", slow_decode)
@@ -264,7 +264,7 @@ def test_health_answers_while_a_batch_is_being_decoded(searched, digits_test, mo
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://serve") as client:
             batch = asyncio.create_task(client.post("/predict", files=uploads))
             assert await asyncio.to_thread(started.wait, 30), "the batch never reached decoding"
-            health = await asyncio.wait_for(client.get("/health"), timeout=5)
+            health = await asyncio.wait_for(client.get("/health"), timeout=30)  # blocked: never, until release
             release.set()
             return health, await batch
 
