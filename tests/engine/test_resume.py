@@ -78,11 +78,6 @@ def _wait_for(condition, process: subprocess.Popen, what: str, timeout: float = 
     raise AssertionError(f"{what}: not within {timeout} s")
 
 
-def _wait_for_finished(run_dir: Path, count: int, process: subprocess.Popen, timeout: float = 90) -> None:
-    _wait_for(lambda: run_dir.exists() and len(_finished_trials(run_dir)) >= count, process,
-              f"{count} trials finished", timeout)
-
-
 def _read_until(process: subprocess.Popen, text: str, timeout: float = 90) -> str:
     """What the process printed up to and including its first line that holds `text` (it is killed after
     `timeout` s): trial files reach the run folder only at Ray's next sync, the progress lines at once."""
