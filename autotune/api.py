@@ -169,9 +169,14 @@ def _trials_and_best(grid: Any, space: Space, interrupted: bool,
     best = best_checkpoint(grid, space)
     if best is None and not interrupted:
         failure = _failure_text(trials)
-        tracking.finish({"name": space.name, "error": failure}, None, "failed")
+        tracking.finish({"name": space.name, "error": failure}, None, "failed", _trial_ids(trials))
         raise SearchFailed(failure)
     return trials, best
+
+
+def _trial_ids(trials: pd.DataFrame) -> list[str]:
+    """The search's trial ids, as trials.csv lists them."""
+    return [str(t) for t in trials["trial_id"]] if "trial_id" in trials else []
 
 
 def _search_result(space: Space, where: RunLocation, trials: pd.DataFrame, best: _Best | None, seconds: float,
@@ -220,7 +225,7 @@ def _finish(result: SearchResult, tracking: Tracking, where: RunLocation) -> Non
     summary = _write_summary(result)
     promoted = bool(result.promotion and result.promotion.get("promoted"))
     tracking.finish(summary, result.model_dir if promoted else None,
-                    "interrupted" if result.interrupted else "finished")
+                    "interrupted" if result.interrupted else "finished", _trial_ids(result.trials))
     result.tracked = tracking.where()
     publish_state(where)
 

@@ -18,9 +18,11 @@ from typing import Any
 import pyarrow.fs
 
 from autotune.cache import cache_dir
+from autotune.engine.lost_nodes import MOVES_FILE
 from autotune.engine.ray_internals import saved_trials
 from autotune.errors import UserError
 from autotune.space.types import Space
+from autotune.tracking.mlflow_runs import STATE_FILE as TRACKING_FILE
 
 __all__ = ["RunLocation", "run_location", "holds_search", "interrupted_in", "prepare_run", "publish_state",
            "recorded_space", "set_aside_orphaned_dirs"]
@@ -29,7 +31,9 @@ log = logging.getLogger("autotune")
 
 _ABSENT = object()  # a key one of two compared spaces lacks
 
-_STATE_FILES = ("space.fingerprint", "space.json", "study.db", "summary.json", "trials.csv")
+# autotune's own state of a run, copied between a URI storage and its local mirror: the lost-node moves and the
+# tracker's run ids too (a resume elsewhere continues the same MLflow parent run and keeps the moves it reports)
+_STATE_FILES = (MOVES_FILE, "space.fingerprint", "space.json", "study.db", "summary.json", TRACKING_FILE, "trials.csv")
 SHOWN_CHANGES = 5  # changed key paths a refused resume names
 
 
@@ -37,7 +41,7 @@ SHOWN_CHANGES = 5  # changed key paths a refused resume names
 class RunLocation:
     """Where a run lives. Ray's experiment folder `experiment` (trials, checkpoints, TensorBoard logs) is
     `storage/name`, a local path or a URI. `state` is the local folder of autotune's own state (study.db,
-    space.fingerprint, space.json, summary.json, trials.csv): the experiment folder itself for a local storage, a
+    space.fingerprint, space.json, summary.json, trials.csv, moves.jsonl, tracking.json): the experiment folder itself for a local storage, a
     mirror under `~/.cache/autotune/runs/` for a URI, copied into the URI at the end of the search
     (`publish_state`)."""
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from autotune.engine.history import final_run
 from autotune.engine.study import StudyData, read_study
 from autotune.errors import UserError
 
@@ -137,7 +138,8 @@ def _exported_model(summary: dict[str, Any]) -> tuple[Path | None, dict[str, Any
 
 
 def _history(trial_dir: Path) -> pd.DataFrame:
-    """A trial's metrics per epoch, from progress.csv (or result.json, one JSON object per line)."""
+    """A trial's metrics per epoch, from progress.csv (or result.json, one JSON object per line); each epoch once,
+    from the run that went on where the trial continued from a checkpoint (`final_run`)."""
     try:
         frame = pd.read_csv(trial_dir / "progress.csv")
     except (OSError, ValueError):
@@ -148,7 +150,7 @@ def _history(trial_dir: Path) -> pd.DataFrame:
             return pd.DataFrame()
     if "epoch" not in frame and "training_iteration" in frame:
         frame["epoch"] = frame["training_iteration"]
-    return frame
+    return final_run(frame)
 
 
 # ----------------------------------------------------------------------------------------- asked of a run

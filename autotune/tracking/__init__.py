@@ -5,7 +5,8 @@
     tracking.start(SearchStart(...))   # the search's own run (a resumed search: the same one)
     tracking.trial_result("a1_00003", params, {"val_accuracy": 0.93}, epoch=4)
     tracking.trial_end("a1_00003", params, "stopped", "stopped early at epoch 4 of 10")
-    tracking.finish(summary, model_dir, "finished")  # the summary; the exported model when this search promoted one
+    tracking.finish(summary, model_dir, "finished", ["a1_00003", ...])  # the summary; the model, when promoted;
+                                                                          # the search's trial ids
 
 A tracker that fails during a search is dropped with one warning: the search goes on, and no trial is lost (the
 run folder keeps every result). Nothing here imports ray or torch; each tracker imports its package when used.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,7 +47,8 @@ class Tracker(Protocol):
     def trial_result(self, trial_id: str, params: Mapping[str, Any], metrics: Mapping[str, float],
                      epoch: int) -> None: ...
     def trial_end(self, trial_id: str, params: Mapping[str, Any], status: str, reason: str) -> None: ...
-    def finish(self, summary: Mapping[str, Any], model_dir: Path | None, status: str) -> None: ...
+    def finish(self, summary: Mapping[str, Any], model_dir: Path | None, status: str,
+               trials: Collection[str]) -> None: ...
     def where(self) -> str: ...
 
 
@@ -110,9 +112,12 @@ class Tracking:
     def trial_end(self, trial_id: str, params: Mapping[str, Any], status: str, reason: str) -> None:
         self._each("trial_end", trial_id, params, status, reason)
 
-    def finish(self, summary: Mapping[str, Any], model_dir: Path | None, status: str) -> None:
-        """The search's end: `status` finished, interrupted (a resume continues it) or failed (every trial)."""
-        self._each("finish", summary, model_dir, status)
+    def finish(self, summary: Mapping[str, Any], model_dir: Path | None, status: str,
+               trials: Collection[str]) -> None:
+        """The search's end: `status` finished, interrupted (a resume continues it) or failed (every trial);
+        `trials`, the ids of the search's trials (trials.csv): a run of another trial a tracker holds for the search
+        (one a killed run started after Ray's last saved state, which its resume did not continue) is set aside."""
+        self._each("finish", summary, model_dir, status, trials)
 
     def where(self) -> list[str]:
         """A line per tracker that recorded the search to its end: where to look at it."""

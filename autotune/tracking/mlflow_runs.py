@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,6 @@ class MlflowRuns:
         self.label = f"MLflow at {self.uri or 'its default store'}"
         self.parent: str | None = None
         self.children: dict[str, str] = {}  # trial id -> child run id
-        self.reported: set[str] = set()  # trial ids this process reported on
         self._client: Any = None
         self._experiment_id: str | None = None
 
@@ -112,14 +111,12 @@ class MlflowRuns:
                 client.log_artifact(self.parent, search.space_file)
             self._state.write_text(json.dumps({**saved, "mlflow_uri": self.uri, "mlflow_parent": self.parent}))
 
-    def _child_runs(self, running: bool = False) -> dict[str, str]:
-        """The parent's child runs (`running`: those still RUNNING), by trial id (a resumed search's trials keep
-        theirs)."""
+    def _child_runs(self) -> dict[str, str]:
+        """The parent's child runs, by trial id (a resumed search's trials keep theirs)."""
         children, token = {}, None
-        where = f"tags.mlflow.parentRunId = '{self.parent}'" + (" and attributes.status = 'RUNNING'" if running else "")
         while True:
             page = self.client().search_runs([self._experiment_id], max_results=1000, page_token=token,
-                                             filter_string=where)
+                                             filter_string=f"tags.mlflow.parentRunId = '{self.parent}'")
             children.update({run.data.tags["autotune.trial_id"]: run.info.run_id for run in page
                              if "autotune.trial_id" in run.data.tags})
             token = page.token
@@ -129,7 +126,6 @@ class MlflowRuns:
     def _child(self, trial_id: str, params: Mapping[str, Any]) -> str:
         from mlflow.entities import Param
 
-        self.reported.add(trial_id)
         if trial_id not in self.children:
             client = self.client()
             tags = {"mlflow.parentRunId": self.parent, "autotune.trial_id": trial_id, "ray.trial_id": trial_id}
@@ -155,7 +151,8 @@ class MlflowRuns:
             client.log_batch(run, tags=[RunTag("autotune.status", status), RunTag("autotune.stop_reason", reason)])
             client.set_terminated(run, "FAILED" if status == "failed" else "FINISHED")
 
-    def finish(self, summary: Mapping[str, Any], model_dir: Path | None, status: str) -> None:
+    def finish(self, summary: Mapping[str, Any], model_dir: Path | None, status: str,
+               trials: Collection[str]) -> None:
         from mlflow.entities import Metric, RunTag
 
         client = self.client()
@@ -172,18 +169,18 @@ class MlflowRuns:
             elif model_dir is not None:  # another recipe's export: its files, as they are
                 client.log_artifacts(self.parent, str(model_dir), "model")
             if status != "interrupted":
-                self._end_set_aside()
+                self._end_set_aside(set(trials))
             client.set_terminated(self.parent, {"interrupted": "KILLED", "failed": "FAILED"}.get(status, "FINISHED"))
 
-    def _end_set_aside(self) -> None:
-        """End the child runs of a killed run's trials that its resume did not continue (Ray's last saved state
-        did not know them; their folders were set aside): still RUNNING, and not reported on by this process."""
+    def _end_set_aside(self, trials: set[str]) -> None:
+        """Set aside the child runs of trials that are not the search's: a killed run's trials that its resume did
+        not continue (Ray's last saved state did not know them; their folders were set aside), running or ended."""
         from mlflow.entities import RunTag
 
         client = self.client()
         reason = "started after the search's last saved state; the resumed search ran another trial in its place"
-        for trial_id, run in self._child_runs(running=True).items():
-            if trial_id not in self.reported:
+        for trial_id, run in self._child_runs().items():
+            if trial_id not in trials:
                 client.log_batch(run, tags=[RunTag("autotune.status", "set aside"),
                                             RunTag("autotune.stop_reason", reason)])
                 client.set_terminated(run, "KILLED")

@@ -6,7 +6,7 @@ continues after a resume continues its W&B run. `mode: offline` writes the runs 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,7 @@ class WandbRuns:
                     f"{self.state_dir}/wandb/offline-run-*)")
         return f"W&B: project {self.project}, group {self.group}, {len(self.logged)} trial runs"
 
-    def finish(self, summary: Mapping[str, Any], model_dir: Path | None, status: str) -> None:
+    def finish(self, summary: Mapping[str, Any], model_dir: Path | None, status: str,
+               trials: Collection[str]) -> None:
         for trial_id in list(self.runs):  # trials still running when the search ended (interrupted)
             self.runs.pop(trial_id).finish(exit_code=1)

@@ -418,3 +418,22 @@ def test_a_killed_search_with_early_stopping_resumes_its_searcher_and_rungs(tmp_
         if ran < 9:
             assert sorted(trial.intermediate_values) == list(range(1, ran + 1)), (trial, ran)
     assert any(t.state.name == "PRUNED" for t in trials), "early stopping went on after the resume"
+
+
+def test_a_uri_run_s_state_comes_back_whole_to_a_cleared_mirror(tmp_path, monkeypatch):
+    """Published at the end, fetched by a resume elsewhere: the study, the space, the results, the lost-node moves
+    and the tracker's run ids (without them a resume would open a second MLflow parent run)."""
+    from autotune.engine.storage import _copy_state, publish_state, run_location
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    where = run_location(f"file://{tmp_path}/store", "resumable")
+    where.state.mkdir(parents=True)
+    (tmp_path / "store" / "resumable").mkdir(parents=True)  # the experiment folder, as Ray leaves it
+    state = {name: f"{name} of the run\n" for name in ("moves.jsonl", "space.fingerprint", "space.json", "study.db",
+                                                        "summary.json", "tracking.json", "trials.csv")}
+    for name, text in state.items():
+        (where.state / name).write_text(text)
+    publish_state(where)
+    shutil.rmtree(where.state)
+    _copy_state(where, upload=False)
+    assert {p.name: p.read_text() for p in where.state.iterdir()} == state

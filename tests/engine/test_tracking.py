@@ -226,8 +226,9 @@ def test_a_killed_search_resumes_into_the_same_runs(server, tmp_path):
 
 @pytest.mark.parametrize("store", ["sqlite", "file"])
 def test_a_trial_the_resume_did_not_continue_has_its_run_ended_as_set_aside(store, tmp_path, monkeypatch):
-    """The killed process reported on trials a and b; the resume continues a and runs c in b's place (Ray's saved
-    state did not know b): at the end, b's run is KILLED and tagged set aside, a keeps its run and ends FINISHED."""
+    """The killed process ran trial d to its end and reported on a, b and e; the resume continues a and runs c in
+    the place of b and e (Ray's saved state knew neither; e had even finished before the kill). At the end, b's and
+    e's runs are KILLED and tagged set aside; a keeps its run and ends FINISHED; d is left as it was."""
     from autotune.space.types import MlflowSettings
     from autotune.tracking import SearchStart
     from autotune.tracking.mlflow_runs import MlflowRuns
@@ -237,24 +238,28 @@ def test_a_trial_the_resume_did_not_continue_has_its_run_ended_as_set_aside(stor
     start = SearchStart(name="toy", state_dir=tmp_path, space_file=None, settings={}, resumed=False)
     killed = MlflowRuns(MlflowSettings(uri=uri, experiment="toy-exp"), "toy", {})
     killed.start(start)
-    for trial in ("a", "b"):
+    for trial in ("a", "b", "d", "e"):
         killed.trial_result(trial, {"x": 0.5}, {"val_accuracy": 0.5}, 1)
+    for trial in ("d", "e"):
+        killed.trial_end(trial, {"x": 0.5}, "finished", "ran all 1 epochs")
 
     resumed = MlflowRuns(MlflowSettings(uri=uri, experiment="toy-exp"), "toy", {})
     resumed.start(SearchStart(name="toy", state_dir=tmp_path, space_file=None, settings={}, resumed=True))
     for trial in ("a", "c"):
         resumed.trial_result(trial, {"x": 0.5}, {"val_accuracy": 0.7}, 2)
         resumed.trial_end(trial, {"x": 0.5}, "finished", "ran all 2 epochs")
-    resumed.finish({"name": "toy"}, None, "finished")
+    resumed.finish({"name": "toy"}, None, "finished", ["a", "c", "d"])
 
     parents, children = _runs(uri, "toy-exp")
     runs = {c.data.tags["autotune.trial_id"]: c for c in children}
-    assert len(parents) == 1 and sorted(runs) == ["a", "b", "c"]
+    assert len(parents) == 1 and sorted(runs) == ["a", "b", "c", "d", "e"]
     assert runs["a"].info.run_id == killed.children["a"] and runs["a"].info.status == "FINISHED"
-    assert runs["c"].info.status == "FINISHED"
-    assert runs["b"].info.status == "KILLED" and runs["b"].data.tags["autotune.status"] == "set aside"
-    assert "last saved state" in runs["b"].data.tags["autotune.stop_reason"]
-    assert resumed.where().endswith("2 trial runs nested")
+    assert runs["c"].info.status == runs["d"].info.status == "FINISHED"
+    assert runs["d"].data.tags["autotune.status"] == "finished"
+    for trial in ("b", "e"):
+        assert runs[trial].info.status == "KILLED" and runs[trial].data.tags["autotune.status"] == "set aside"
+        assert "last saved state" in runs[trial].data.tags["autotune.stop_reason"]
+    assert resumed.where().endswith("3 trial runs nested")
 
 
 def test_an_interrupted_search_leaves_its_running_trials_runs_to_the_resume(tmp_path, monkeypatch):
@@ -268,7 +273,7 @@ def test_an_interrupted_search_leaves_its_running_trials_runs_to_the_resume(tmp_
     runs = MlflowRuns(MlflowSettings(uri=uri, experiment="toy-exp"), "toy", {})
     runs.start(SearchStart(name="toy", state_dir=tmp_path, space_file=None, settings={}, resumed=False))
     runs.trial_result("a", {"x": 0.5}, {"val_accuracy": 0.5}, 1)
-    runs.finish({"name": "toy"}, None, "interrupted")
+    runs.finish({"name": "toy"}, None, "interrupted", ["a"])
     parents, (child,) = _runs(uri, "toy-exp")
     assert parents[0].info.status == "KILLED" and child.info.status == "RUNNING"
 

@@ -1,0 +1,67 @@
+"""A trial that continued from a checkpoint is read from the run that went on: its result files keep the abandoned
+run's rows of the retrained epochs before the rerun's (epochs 1..6, then 4..9), and no reader counts them."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+import autotune
+from autotune.engine.history import final_run
+from autotune.engine.result_grid import best_checkpoint, trial_rows
+from autotune.engine.stoppers import TargetStopper
+
+TOY = Path(__file__).with_name("toy_recipe.py")
+# epochs 1..6, the trial continued from its checkpoint of epoch 3: epochs 4..9 again. The abandoned run's epoch 5
+# (0.99) is the best row in the file, but no model kept it; the run that went on peaks at 0.90.
+ROWS = [{"training_iteration": e, "epoch": e, "val_accuracy": v} for e, v in
+        [(1, 0.5), (2, 0.6), (3, 0.7), (4, 0.8), (5, 0.99), (6, 0.7), (4, 0.75), (5, 0.85), (6, 0.9), (7, 0.88),
+         (8, 0.89), (9, 0.86)]]
+
+
+def _space():
+    return autotune.load_space(f"name: h\nrecipe: {TOY}\nmodel: {{x: {{uniform: [0, 1]}}}}\ntrain: {{epochs: 9}}\n"
+                               "search: {scheduler: fifo}\n")
+
+
+def _result() -> SimpleNamespace:
+    return SimpleNamespace(config={"model.x": 0.5}, metrics={"trial_id": "t1", "training_iteration": 9},
+                           metrics_dataframe=pd.DataFrame(ROWS), error=None, path="/runs/h/trial_t1",
+                           best_checkpoints=[])
+
+
+def test_each_epoch_once_from_the_run_that_went_on():
+    kept = final_run(pd.DataFrame(ROWS))
+    assert kept["epoch"].tolist() == list(range(1, 10))
+    assert kept["val_accuracy"].tolist() == [0.5, 0.6, 0.7, 0.75, 0.85, 0.9, 0.88, 0.89, 0.86]
+    unbroken = pd.DataFrame({"epoch": [1, 2, 3], "loss": [3.0, 2.0, 1.0]})
+    assert final_run(unbroken).equals(unbroken)
+    restarted = pd.DataFrame({"training_iteration": [1, 2, 1, 2, 3], "v": [1, 2, 3, 4, 5]})  # no checkpoint yet
+    assert final_run(restarted)["v"].tolist() == [3, 4, 5]
+    assert final_run(pd.DataFrame({"v": [1, 2]}))["v"].tolist() == [1, 2]  # no step column: as it is
+
+
+def test_the_trials_table_and_the_best_report_skip_the_abandoned_rows():
+    (row,) = trial_rows([_result()], _space())
+    assert row["val_accuracy"] == pytest.approx(0.90) and row["epochs"] == 9
+    _, checkpoint, metrics = best_checkpoint([_result()], _space())  # no checkpoint: the best report
+    assert checkpoint is None and metrics["val_accuracy"] == pytest.approx(0.90)
+
+
+def test_a_target_is_reached_only_by_the_run_that_went_on():
+    assert not TargetStopper({"val_accuracy": 0.95}, {"val_accuracy": "max"}).reached_in([_result()])
+    assert TargetStopper({"val_accuracy": 0.9}, {"val_accuracy": "max"}).reached_in([_result()])
+
+
+def test_the_report_reads_the_curve_of_the_run_that_went_on(tmp_path):
+    from autotune.report.run import _history
+
+    trial = tmp_path / "trial_t1"
+    trial.mkdir()
+    (trial / "result.json").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    assert _history(trial)["val_accuracy"].tolist() == [0.5, 0.6, 0.7, 0.75, 0.85, 0.9, 0.88, 0.89, 0.86]
+    pd.DataFrame(ROWS).to_csv(trial / "progress.csv", index=False)
+    assert _history(trial)["epoch"].tolist() == list(range(1, 10))
