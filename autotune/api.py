@@ -189,7 +189,8 @@ def _search_result(space: Space, where: RunLocation, trials: pd.DataFrame, best:
     result = SearchResult(
         name=space.name, run_dir=where.state, metric=space.search.metric, mode=space.search.mode,
         best_trial_id=None, best_params={}, best_config={}, best_metrics={}, trials=trials, seconds=seconds,
-        interrupted=interrupted, run_uri=where.experiment if where.remote else None, moved=read_moves(where.state),
+        interrupted=interrupted, run_uri=where.experiment if where.remote else None,
+        moved=read_moves(where.state, _trial_ids(trials)),
     )
     if best is not None:
         best_result, _, best_metrics = best

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -64,9 +64,11 @@ def moving_trials(state: Path) -> Iterator[None]:
         yield
 
 
-def read_moves(state: Path) -> list[dict[str, Any]]:
-    """The moves recorded in the run's state folder `state`, oldest first."""
+def read_moves(state: Path, trials: Collection[str]) -> list[dict[str, Any]]:
+    """The moves of the search's `trials` (ids) recorded in the run's state folder `state`, oldest first (not
+    those of a killed run's trial that its resume set aside)."""
     path = state / MOVES_FILE
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    moves, kept = [json.loads(line) for line in path.read_text().splitlines() if line.strip()], set(trials)
+    return [move for move in moves if str(move.get("trial_id")) in kept]

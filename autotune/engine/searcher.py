@@ -45,11 +45,21 @@ class _Searcher(OptunaSearch):
         self._reported: dict[str, int] = {}  # trial id -> the last epoch told to Optuna as an intermediate value
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
+        """The epoch's value as the trial's intermediate value at that epoch, replacing one told before: a trial
+        continued from a checkpoint (a resume, a retry) retrains the epochs after it, and Optuna's `Trial.report`
+        would keep the abandoned run's values of those epochs (and warn). `_storage` and `_trial_id` are Optuna's
+        private names; `set_trial_intermediate_value` is what `Trial.report` calls."""
+        ot_trial = asked_trial(self, trial_id)
+        if isinstance(self.metric, list) or told(self, trial_id) or ot_trial is None:
+            super().on_trial_result(trial_id, result)  # Ray's answers: nothing, or a warning
+            return
+        epoch = int(result.get("training_iteration", 0))
         try:
-            super().on_trial_result(trial_id, result)
+            study_of(self)._storage.set_trial_intermediate_value(  # noqa: SLF001
+                ot_trial._trial_id, epoch, float(result[self.metric]))  # noqa: SLF001
         except optuna.exceptions.UpdateFinishedTrialError:  # its end was told before a stop Ray's state missed
             return
-        self._reported[trial_id] = int(result.get("training_iteration", 0))
+        self._reported[trial_id] = epoch
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         value = (result or {}).get(self.metric) if isinstance(self.metric, str) else None

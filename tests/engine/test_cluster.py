@@ -170,3 +170,13 @@ def test_a_search_joins_a_running_cluster_with_address(tmp_path):
         assert len(cluster.list_all_nodes()) == 2 and cluster.head_node.remaining_processes_alive()
     finally:
         cluster.shutdown()
+
+
+def test_the_moves_read_are_those_of_the_search_s_trials(tmp_path):
+    """A killed run's trial that its resume set aside is not reported as moved."""
+    from autotune.engine.lost_nodes import MOVES_FILE, read_moves
+
+    moves = [{"trial_id": t, "node_id": "n1", "epoch": 3, "checkpoint_epoch": 2} for t in ("kept", "set_aside")]
+    (tmp_path / MOVES_FILE).write_text("".join(json.dumps(m) + "\n" for m in moves))
+    assert read_moves(tmp_path, ["kept", "other"]) == moves[:1]
+    assert read_moves(tmp_path / "none", ["kept"]) == []

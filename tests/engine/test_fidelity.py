@@ -128,6 +128,25 @@ def test_a_trial_the_study_already_holds_is_not_told_again(tmp_path):
     assert trial.state == optuna.trial.TrialState.COMPLETE and trial.value == 0.5
 
 
+def test_a_retrained_epoch_replaces_the_abandoned_run_s_value(tmp_path, recwarn):
+    """A trial continued from its checkpoint of epoch 1 (a retry, a resume) reports epochs 2 and 3 again: the study
+    holds the rerun's values (Optuna's `Trial.report` kept the first and warned), and the trial stopped at epoch 3
+    is PRUNED with the rerun's value there."""
+    from autotune.engine.searcher import make_searcher
+
+    space = autotune.load_space(toy_space("retrained", train="{epochs: 5}"))
+    searcher = make_searcher(space, tmp_path, [])
+    searcher = getattr(searcher, "searcher", searcher)
+    assert searcher.suggest("a") is not None
+    for epoch, value in [(1, 0.5), (2, 0.6), (3, 0.7), (2, 0.65), (3, 0.9)]:
+        searcher.on_trial_result("a", {"val_accuracy": value, "training_iteration": epoch})
+    searcher.on_trial_complete("a", {"val_accuracy": 0.9, "training_iteration": 3})
+    [trial] = searcher._ot_study.trials
+    assert trial.intermediate_values == {1: 0.5, 2: 0.65, 3: 0.9}
+    assert trial.state == optuna.trial.TrialState.PRUNED and trial.value == 0.9
+    assert not [w for w in recwarn if "already reported" in str(w.message)]
+
+
 @pytest.mark.parametrize("end", ["finished", "stopped", "failed"])
 def test_the_searcher_keeps_no_optuna_trial_once_its_end_is_told(tmp_path, end):
     """What the driver keeps per trial, bounded: OptunaSearch keeps the Optuna trial it asked for each Ray trial
