@@ -231,6 +231,13 @@ def _finish(result: SearchResult, tracking: Tracking, where: RunLocation) -> Non
     publish_state(where)
 
 
+def _exported_before(current: dict[str, Any] | None, card: dict[str, Any]) -> bool:
+    """Whether the canonical model's card is this run's export of the same best checkpoint: a run killed after its
+    export, before its end was recorded, and resumed (exported again, it would be judged against itself)."""
+    same = ("run_dir", "run_uri", "trial_id", "metrics")
+    return current is not None and all(current.get(key) == card.get(key) for key in same)
+
+
 def current_card(space: Space) -> dict[str, Any] | None:
     """The model card of the canonical model at `export.dir`, or None when there is none."""
     card = Path(space.export.dir).expanduser() / "model.json"
@@ -296,20 +303,25 @@ def _retrain_seed(seed: int, fingerprint: str) -> int:
 
 def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space, list[dict[str, Any]], bool] | None:
     """(space renamed after the data, warm-start points, resume?) or None when there is nothing to do: the data
-    is the current model's, or a previous run searched it already (the model card's `history`)."""
-    from autotune.engine.storage import holds_search
+    is the current model's, or a previous run searched it already (the model card's `history`), unless that run
+    was stopped before its end was recorded (no summary.json): then it is resumed, to finish."""
+    from autotune.engine.storage import holds_search, run_location
 
     card = current_card(space)
     data = loads.get(card.get("config") if card else None)  # loaded as the current model's was: its searched keys
     fingerprint = str(getattr(data, "fingerprint", "") or "")
     if not fingerprint:
         raise UserError(f"recipe {space.recipe!r} gives its data no fingerprint: --if-data-changed cannot compare it")
-    if card and card.get("data_fingerprint") == fingerprint:
+    name = f"{space.name}-data-{fingerprint[:8]}"
+    unrecorded = holds_search(storage, name) and not (run_location(storage, name).state / "summary.json").is_file()
+    if unrecorded:
+        log.info("The search of this data (run %s) was stopped before its end was recorded: resuming it.", name)
+    elif card and card.get("data_fingerprint") == fingerprint:
         log.info("The data is unchanged (fingerprint %s) since %s was trained: nothing to do.",
                  fingerprint[:12], space.export.dir)
         return None
     tried = [h for h in (card or {}).get("history", []) if h.get("data_fingerprint") == fingerprint]
-    if tried:
+    if tried and not unrecorded:
         last = tried[-1]
         verdict = "promoted" if last.get("promoted") else "not promoted"
         log.info("The data (fingerprint %s) was searched already (run %s, %s): its model was %s (%s). Nothing to do.",
@@ -317,16 +329,17 @@ def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space,
         return None
     names = {p.name for p in space.params}
     warm = [{k: v for k, v in card.get("params", {}).items() if k in names}] if card else []
-    log.info("The data changed (fingerprint %s, the current model's is %s): searching again%s.",
-             fingerprint[:12], (card or {}).get("data_fingerprint", "none")[:12],
-             ", starting from the current model's configuration" if warm and warm[0] else "")
+    if not unrecorded:
+        log.info("The data changed (fingerprint %s, the current model's is %s): searching again%s.",
+                 fingerprint[:12], (card or {}).get("data_fingerprint", "none")[:12],
+                 ", starting from the current model's configuration" if warm and warm[0] else "")
     promote = "if_better" if space.export.promote == "always" else space.export.promote
     space = replace(
-        space, name=f"{space.name}-data-{fingerprint[:8]}",
+        space, name=name,
         search=replace(space.search, seed=_retrain_seed(space.search.seed, fingerprint)),
         export=replace(space.export, promote=promote),
     )
-    return space, [w for w in warm if w], holds_search(storage, space.name)
+    return space, [w for w in warm if w], unrecorded or holds_search(storage, space.name)
 
 
 def _trials_frame(rows: list[dict[str, Any]], space: Space) -> pd.DataFrame:
@@ -356,7 +369,7 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
     current model (`promote: if_better`) is tested on that same data, or, when the search samples data keys that
     change what is loaded (e.g. an image size) and its values differ, on the same data loaded with its own
     values: the same test images, each as its model takes them. The card says which."""
-    from autotune.engine.export import export_model, library_versions
+    from autotune.engine.export import export_model, library_versions, versions_dir
 
     data = loads.get(result.best_config)
     card = {
@@ -377,6 +390,13 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
         "versions": library_versions(),
     }
     current = current_card(space)
+    if _exported_before(current, card):
+        result.test_metrics = dict(current.get("test_metrics") or {})
+        result.model_dir = Path(space.export.dir).expanduser().absolute()
+        result.promotion = {**current.get("promotion", {}), "promoted": True,
+                            "version_dir": str(versions_dir(result.model_dir) / str(current.get("version")))}
+        log.info("the canonical model is already this run's best checkpoint (exported before the run was stopped)")
+        return
     differing = loads.differing(result.best_config, current.get("config") if current else None)
     current_data = loads.get(current.get("config")) if current and differing else data
     compared_on = "on the same test split" if not differing else "on the same test images, each model with its own " + (

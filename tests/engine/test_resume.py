@@ -437,3 +437,22 @@ def test_a_uri_run_s_state_comes_back_whole_to_a_cleared_mirror(tmp_path, monkey
     shutil.rmtree(where.state)
     _copy_state(where, upload=False)
     assert {p.name: p.read_text() for p in where.state.iterdir()} == state
+
+
+def test_a_run_killed_after_its_export_keeps_its_promotion_when_resumed(tmp_path, monkeypatch):
+    """Killed after its export but before its end was recorded (summary.json, the trackers), a resumed run does
+    not export the same checkpoint again, to be judged against itself and called not better: the model stays the
+    one version, and the summary says promoted."""
+    monkeypatch.chdir(tmp_path)
+    text = SPACE.replace("sleep: 0.6", "sleep: 0").replace("trials: 6", "trials: 2").replace(
+        "export: {dir: models/resumable}", "export: {dir: models/resumable, promote: if_better}")
+    assert "if_better" in text
+    first = autotune.fit(text, num_cpus=2)
+    assert first.promotion["promoted"]
+    versions = sorted(p.name for p in (tmp_path / "models" / ".resumable.versions").iterdir())
+    (first.run_dir / "summary.json").unlink()  # the kill came before _finish
+    again = autotune.fit(text, resume=True, num_cpus=2)
+    assert again.best_trial_id == first.best_trial_id
+    assert again.promotion["promoted"] and again.test_metrics == first.test_metrics
+    assert sorted(p.name for p in (tmp_path / "models" / ".resumable.versions").iterdir()) == versions
+    assert json.loads((again.run_dir / "summary.json").read_text())["promotion"]["promoted"]

@@ -67,6 +67,13 @@ def test_retrain_only_when_the_data_changed_and_promote_only_if_better(in_tmp, c
     promoted = _card()
     assert promoted["data_fingerprint"] == "toy-200" and promoted["run_dir"].endswith("retrain-data-toy-200")
 
+    # Killed after its export, before its end was recorded: the same command resumes it, and it ends promoted.
+    Path("runs/retrain-data-toy-200/summary.json").unlink()
+    out = _retrain(200, 2, capsys)
+    assert "was stopped before its end was recorded: resuming it" in out
+    summary = json.loads(Path("runs/retrain-data-toy-200/summary.json").read_text())
+    assert summary["promotion"]["promoted"] is True and _card()["version"] == promoted["version"]
+
     out = _retrain(200, 2, capsys)
     assert "The data is unchanged (fingerprint toy-200)" in out
 
