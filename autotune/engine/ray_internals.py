@@ -48,6 +48,7 @@ def _import_tensorboardx_without_torch() -> None:
 
 _import_tensorboardx_without_torch()
 from tensorboardX import SummaryWriter  # noqa: E402
+from tensorboardX.proto.event_pb2 import Event, SessionLog  # noqa: E402
 from tensorboardX.proto.summary_pb2 import Summary  # noqa: E402
 
 if TYPE_CHECKING:
@@ -324,11 +325,20 @@ class _ClosedEvents:
 class TensorBoardLogger(TBXLoggerCallback):
     """Ray's TensorBoard logger (the same files, scalars and hparams per trial), writing one event per result and
     not waiting for the disk after each: a killed search loses the last 30 s of a running trial's TensorBoard
-    scalars, not its results."""
+    scalars, not its results. A trial that starts again from a checkpoint (a resume, a retry, a lost node) retrains
+    the epochs after it into a new event file: the file starts with a restart at that epoch (TensorBoard's
+    SessionLog START), so TensorBoard drops the abandoned run's values of those epochs from the earlier files."""
 
     def __init__(self) -> None:
         super().__init__()
         self._summary_writer_cls = _Writer  # private: Ray's only way to choose the writer it opens per trial
+
+    def log_trial_start(self, trial: Trial) -> None:
+        super().log_trial_start(trial)
+        restored = trial.latest_checkpoint_result  # the checkpoint the trial starts from; None: from its first epoch
+        epoch = int((restored.metrics or {}).get("training_iteration", 0) or 0) if restored else 0
+        self._trial_writer[trial].file_writer.add_event(  # private: Ray's writer per trial
+            Event(step=epoch + 1, session_log=SessionLog(status=SessionLog.START)))
 
 
 class _LocalLogFirst:

@@ -3,6 +3,7 @@ run's rows of the retrained epochs before the rerun's (epochs 1..6, then 4..9), 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -65,3 +66,38 @@ def test_the_report_reads_the_curve_of_the_run_that_went_on(tmp_path):
     assert _history(trial)["val_accuracy"].tolist() == [0.5, 0.6, 0.7, 0.75, 0.85, 0.9, 0.88, 0.89, 0.86]
     pd.DataFrame(ROWS).to_csv(trial / "progress.csv", index=False)
     assert _history(trial)["epoch"].tolist() == list(range(1, 10))
+
+
+class _Trial:
+    """What Ray's TensorBoard logger reads of a trial."""
+
+    def __init__(self, path: Path) -> None:
+        self.local_path, self.trial_id, self.config, self.evaluated_params = str(path), "t1", {}, {"x": 0.5}
+        self.latest_checkpoint_result = None
+
+    def init_local_path(self) -> None:
+        Path(self.local_path).mkdir(parents=True, exist_ok=True)
+
+
+def test_tensorboard_shows_each_epoch_once_from_the_run_that_went_on(tmp_path):
+    """Epochs 1..6, then the trial starts again from its checkpoint of epoch 3 and reports 4..9 into a new event
+    file: TensorBoard reads 1..9 once each, the rerun's values from epoch 4."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from autotune.engine.ray_internals import TensorBoardLogger
+
+    logger, trial = TensorBoardLogger(), _Trial(tmp_path / "trial_t1")
+    for i, row in enumerate(ROWS):
+        if i == 6:  # the restart, a second later at least: an event file is named after its second of creation
+            time.sleep(1.1)
+            trial.latest_checkpoint_result = SimpleNamespace(metrics={"training_iteration": 3})
+            logger.log_trial_start(trial)
+        elif i == 0:
+            logger.log_trial_start(trial)
+        logger.log_trial_result(i, trial, {"training_iteration": row["epoch"], "val_accuracy": row["val_accuracy"]})
+    logger.log_trial_end(trial)
+    events = EventAccumulator(str(tmp_path / "trial_t1"))
+    events.Reload()
+    scalars = events.Scalars("ray/tune/val_accuracy")
+    assert [s.step for s in scalars] == list(range(1, 10))
+    assert [round(s.value, 2) for s in scalars] == [0.5, 0.6, 0.7, 0.75, 0.85, 0.9, 0.88, 0.89, 0.86]
