@@ -1,5 +1,6 @@
 """Weights & Biases: one run per trial, grouped by the search's name, the sampled values as its config and every
-metric with the epoch as its step. Run ids follow from the run's state folder and the trial id, so a trial that
+metric against the epoch (logged as the metric `epoch`, W&B's x axis for the others: W&B's own step must only
+grow, and would drop the values of the epochs a trial retrains after a restart from a checkpoint). Run ids follow from the run's state folder and the trial id, so a trial that
 continues after a resume continues its W&B run. `mode: offline` writes the runs under the run's state folder
 (`wandb/`; `wandb sync` uploads them later) and sends nothing.
 """
@@ -68,11 +69,13 @@ class WandbRuns:
                 resume="allow", config=dict(params), mode=self.mode, dir=str(self.state_dir), job_type="trial",
                 reinit="create_new", settings=wandb.Settings(silent=True, console="off", x_disable_stats=True),
             )
+            self.runs[trial_id].define_metric("epoch")
+            self.runs[trial_id].define_metric("*", step_metric="epoch")
             self.logged.add(trial_id)
         return self.runs[trial_id]
 
     def trial_result(self, trial_id: str, params: Mapping[str, Any], metrics: Mapping[str, float], epoch: int) -> None:
-        self._run(trial_id, params).log(dict(metrics), step=epoch)
+        self._run(trial_id, params).log({**metrics, "epoch": epoch})
 
     def trial_end(self, trial_id: str, params: Mapping[str, Any], status: str, reason: str) -> None:
         run = self._run(trial_id, params)

@@ -173,7 +173,7 @@ def _wandb_runs(state_dir: Path) -> dict[str, dict]:
                                    if _key(c) != "_wandb"})
             elif kind == "history":
                 items = {_key(i): json.loads(i.value_json) for i in record.history.item}
-                run["steps"].append(int(items["_step"]))  # the step each result was logged at: its epoch
+                run["steps"].append(int(items["epoch"]))  # the epoch each result was logged at
             elif kind == "exit":
                 run["exit"] = record.exit.exit_code
         if "id" not in run:  # the file of a run the kill cut off as it started: nothing logged
@@ -260,6 +260,24 @@ def test_a_trial_the_resume_did_not_continue_has_its_run_ended_as_set_aside(stor
         assert runs[trial].info.status == "KILLED" and runs[trial].data.tags["autotune.status"] == "set aside"
         assert "last saved state" in runs[trial].data.tags["autotune.stop_reason"]
     assert resumed.where().endswith("3 trial runs nested")
+
+
+def test_wandb_keeps_the_values_of_retrained_epochs(tmp_path):
+    """A trial that starts again from its checkpoint of epoch 1 reports epochs 2 and 3 again: W&B, whose own step
+    only grows, keeps every row, plotted against the metric `epoch` (a step of `epoch` dropped the rerun's)."""
+    from autotune.space.types import WandbSettings
+    from autotune.tracking import SearchStart
+    from autotune.tracking.wandb_runs import WandbRuns
+
+    runs = WandbRuns(WandbSettings(mode="offline", project="toy"), "toy", {})
+    runs.start(SearchStart(name="toy", state_dir=tmp_path, space_file=None, settings={}, resumed=False))
+    for epoch, value in [(1, 0.5), (2, 0.6), (3, 0.7), (2, 0.65), (3, 0.9)]:
+        runs.trial_result("a", {"x": 0.5}, {"val_accuracy": value, "epoch": epoch}, epoch)  # as recipes report
+    runs.trial_end("a", {"x": 0.5}, "finished", "ran all 3 epochs")
+    (path,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
+    rows = [{_key(i): json.loads(i.value_json) for i in record.history.item} for record in _wandb_records(path)
+            if record.WhichOneof("record_type") == "history"]
+    assert [(row["epoch"], row["val_accuracy"]) for row in rows] == [(1, 0.5), (2, 0.6), (3, 0.7), (2, 0.65), (3, 0.9)]
 
 
 def test_an_interrupted_search_leaves_its_running_trials_runs_to_the_resume(tmp_path, monkeypatch):
