@@ -41,9 +41,9 @@ SHOWN_CHANGES = 5  # changed key paths a refused resume names
 class RunLocation:
     """Where a run lives. Ray's experiment folder `experiment` (trials, checkpoints, TensorBoard logs) is
     `storage/name`, a local path or a URI. `state` is the local folder of autotune's own state (study.db,
-    space.fingerprint, space.json, summary.json, trials.csv, moves.jsonl, tracking.json): the experiment folder itself for a local storage, a
-    mirror under `~/.cache/autotune/runs/` for a URI, copied into the URI at the end of the search
-    (`publish_state`)."""
+    space.fingerprint, space.json, summary.json, trials.csv, moves.jsonl, tracking.json): the experiment folder
+    itself for a local storage, a mirror under `~/.cache/autotune/runs/` for a URI, copied into the URI at the end
+    of the search (`publish_state`)."""
 
     storage: str
     name: str

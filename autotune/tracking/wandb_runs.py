@@ -1,7 +1,8 @@
 """Weights & Biases: one run per trial, grouped by the search's name, the sampled values as its config and every
 metric against the epoch (logged as the metric `epoch`, W&B's x axis for the others: W&B's own step must only
-grow, and would drop the values of the epochs a trial retrains after a restart from a checkpoint). Run ids follow from the run's state folder and the trial id, so a trial that
-continues after a resume continues its W&B run. `mode: offline` writes the runs under the run's state folder
+grow, and would drop the values of the epochs a trial retrains after a restart from a checkpoint). Run ids follow
+from the run's state folder and the trial id, so a trial that continues after a resume continues its W&B run
+(online: W&B cannot resume an offline run). `mode: offline` writes the runs under the run's state folder
 (`wandb/`; `wandb sync` uploads them later) and sends nothing.
 """
 from __future__ import annotations
