@@ -313,7 +313,8 @@ def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space,
     if not fingerprint:
         raise UserError(f"recipe {space.recipe!r} gives its data no fingerprint: --if-data-changed cannot compare it")
     name = f"{space.name}-data-{fingerprint[:8]}"
-    unrecorded = holds_search(storage, name) and not (run_location(storage, name).state / "summary.json").is_file()
+    held = holds_search(storage, name)
+    unrecorded = held and not (run_location(storage, name).state / "summary.json").is_file()
     if unrecorded:
         log.info("The search of this data (run %s) was stopped before its end was recorded: resuming it.", name)
     elif card and card.get("data_fingerprint") == fingerprint:
@@ -339,7 +340,7 @@ def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space,
         search=replace(space.search, seed=_retrain_seed(space.search.seed, fingerprint)),
         export=replace(space.export, promote=promote),
     )
-    return space, [w for w in warm if w], unrecorded or holds_search(storage, space.name)
+    return space, [w for w in warm if w], held
 
 
 def _trials_frame(rows: list[dict[str, Any]], space: Space) -> pd.DataFrame:

@@ -198,8 +198,8 @@ def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.Base
     TPE: startupN (n_startup_trials), endpoints (consider_endpoints), priorX (prior_weight), eiN (n_ei_candidates),
     group, uni (multivariate=False), gammaX (gamma(n) = min(ceil(X n), 25)), bohb (`BohbTPE`); randX (a share X of
     the trials, drawn with the seed, sampled at random: BOHB's random fraction), stallN (once N trials in a row
-    have not raised the best value, every other trial sampled at random until one does), tpegpN (TPE for N trials, then
-    Optuna's GPSampler). Scheduler: hbfirst (Hyperband's weights until tau can be measured), firstK (bracket K
+    have not raised the best value, every other trial sampled at random until one does), tpegpN (TPE for N trials,
+    then Optuna's GPSampler). Scheduler: hbfirst (Hyperband's weights until tau can be measured), firstK (bracket K
     until then), minN (MIN_TRIALS), tauP (tau^P), maxt (tau against the last epoch only), extrap (`Adaptive`'s
     extrapolate), rayrule (a trial judged at a rung against the earlier trials' values alone, as Ray's ASHA judges:
     AsyncHyperband's `with_self=False`)."""
@@ -247,7 +247,7 @@ def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.Base
                            lambda *_: bool(draws.random() < random_share))
     if stall:
         sampler = PerTrial(sampler, optuna.samplers.RandomSampler(seed=seed + 30_000),
-                           lambda study, _: stalled(study) >= stall and (stalled(study) - stall) % 2 == 0)
+                           lambda study, _: (since := stalled(study)) >= stall and (since - stall) % 2 == 0)
     engine = Adaptive(epochs, grace_period=1, reduction_factor=3, seed=seed, adaptive=True, **scheduler)
     engine.set_search_properties("val_accuracy", "max")
     return sampler, engine

@@ -4,13 +4,23 @@ A trial that continues from a checkpoint (a resumed search, a retry after a fail
 epochs after that checkpoint, and its result files keep the rows the abandoned run reported for them before the
 rows of the rerun: epochs 1..6, then 4..9. Those earlier rows describe a model that was thrown away.
 
-    final_run(frame)   # epochs 1..3 and 4..9 of the rerun: each epoch once, from the run that went on
+    final_run(frame)        # epochs 1..3 and 4..9 of the rerun: each epoch once, from the run that went on
+    result_history(result)  # the same, of a Ray Result's reports (its metrics_dataframe); None without any
 """
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
-__all__ = ["final_run"]
+__all__ = ["final_run", "result_history"]
+
+
+def result_history(result: Any) -> pd.DataFrame | None:
+    """The reports of a trial's Ray `Result` (its `metrics_dataframe`), each epoch once (`final_run`); None when
+    it holds none."""
+    history = result.metrics_dataframe
+    return None if history is None else final_run(history)
 
 
 def final_run(frame: pd.DataFrame) -> pd.DataFrame:

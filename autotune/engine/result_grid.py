@@ -7,7 +7,7 @@ from typing import Any
 
 from autotune.engine import track
 from autotune.engine.checkpoints import finite, rank
-from autotune.engine.history import final_run
+from autotune.engine.history import result_history
 from autotune.engine.schedulers import max_epochs
 from autotune.space.types import Space
 
@@ -21,7 +21,7 @@ def trial_rows(grid: Any, space: Space) -> list[dict[str, Any]]:
     for result in grid:
         config = params_of(result)
         metrics = result.metrics or {}
-        history = _history(result)
+        history = result_history(result)
         row: dict[str, Any] = {
             "trial_id": metrics.get("trial_id") or (result.path and Path(result.path).name.removeprefix("trial_")),
             "status": "ERROR" if result.error else "TERMINATED",
@@ -41,12 +41,6 @@ def trial_rows(grid: Any, space: Space) -> list[dict[str, Any]]:
         row["path"] = result.path
         rows.append(row)
     return rows
-
-
-def _history(result: Any) -> Any:
-    """A trial's reports, each epoch once, from the run that went on (`history.final_run`); None when none."""
-    history = result.metrics_dataframe
-    return None if history is None else final_run(history)
 
 
 def params_of(result: Any) -> dict[str, Any]:
@@ -80,7 +74,7 @@ def best_checkpoint(grid: Any, space: Space) -> tuple[Any, Any, dict[str, Any]] 
     if best is not None or any(result.best_checkpoints for result in grid):
         return best
     for result in grid:  # nothing checkpointed: the best report
-        history = _history(result)
+        history = result_history(result)
         for metrics in history.to_dict("records") if history is not None else []:
             value = rank(metrics, space.search.metric, space.search.mode)
             if value is not None and (best is None or value > best_rank):

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from ray import tune
 
-from autotune.engine.history import final_run
+from autotune.engine.history import result_history
 
 __all__ = ["EpochBudget", "TargetStopper"]
 
@@ -94,7 +94,7 @@ class TargetStopper(_SharedState, tune.Stopper, tune.Callback):
         """Whether a trial of `grid` reached every target (the copy of this stopper that a resumed run uses
         is Ray's, unpickled from the run: this one never sees its results)."""
         for result in grid:
-            history = None if result.metrics_dataframe is None else final_run(result.metrics_dataframe)
+            history = result_history(result)
             if history is None or not set(self.targets) <= set(history.columns):
                 continue
             for row in history[list(self.targets)].to_dict("records"):
