@@ -1,12 +1,13 @@
 """The CPU benchmark suite: the engine against its baselines, side by side, in one invocation.
 
     python bench/run.py                 # every measure (the suite about 40 minutes on 2 cores, 17 of them the
-                                        # scale measure, 10 scale_10k; quality about 30 minutes, warm_start 6 minutes);
+                                        # scale measure, 10 scale_10k; quality about 90 minutes, warm_start 6 minutes);
                                         # rewrites their sections of docs/benchmarks.md
     python bench/run.py --quick         # a smoke run of every measure (under a minute); prints, writes no doc
     python bench/run.py --only search,overhead --no-write --json out.json
     python bench/run.py --only quality  # search quality on replayed learning curves; its own section
     python bench/run.py --only warm_start  # what --warm-start buys on the same curves; its own section
+    python bench/run.py --only quality --full-trainings 10  # a short budget (about 30 minutes); its own section
     python bench/run.py --only quality --methods default,two_at_a_time,optuna_script --benchmarks mnist_cnn \
         --seeds 20 --no-write       # some methods, benchmarks or seeds only (prints; without --no-write the
                                     # section then holds only those)
@@ -19,7 +20,7 @@ Measures (each a ratio of two things run in this invocation, the median of repea
   scale_10k    10,000 trivial trials (about 10 minutes): seconds per trial at the start and the end, driver RSS
   concurrency  1 training x 2 threads vs 2 trainings x 1 thread: aggregate samples/s
   quality      regret against epochs spent of each search method (and a plain Optuna script) on replayed
-               learning curves (bench/quality.py), equal epoch budgets, 10 seeds
+               learning curves (bench/quality.py), equal epoch budgets (40 full trainings), 10 seeds
   warm_start   the second half of a split budget on the same curves, started cold or warm from the first half
 
 Run it on a quiet machine (`cat /proc/loadavg` under 0.7, no test run going): the load average at the start and
@@ -63,7 +64,7 @@ FULL: dict[str, dict[str, Any]] = {
                        {"sampler": "random", "trials": 1000, "epochs": 10, "checkpoint_every": 1}]},
     "scale_10k": {"trials": 10000, "rss_at": [1000, 5000, 10000]},
     "concurrency": {"repeats": 3, "epochs": 3, "model": {"arch": "simple_cnn", "width": 16, "depth": 3}},
-    "quality": {"benchmarks": quality.available(), "seeds": list(range(10)),
+    "quality": {"benchmarks": quality.available(), "seeds": list(range(10)), "full_trainings": quality.FULL_TRAININGS,
                 "methods": ["default", "tpe+asha", "random+asha", "random+fifo", "hyperband", "optuna_script"]},
     "warm_start": {"benchmarks": quality.available(), "seeds": list(range(5))},
 }
@@ -405,10 +406,15 @@ def sections(results: dict[str, Any], info: dict[str, Any], command: str) -> dic
     if set(results) & set(SUITE):
         out["suite"] = render(results, info, command)
     if "quality" in results:
-        out["quality"] = quality.render(results["quality"], info, command)
+        out[quality_section(results["quality"]["full_trainings"])] = quality.render(results["quality"], info, command)
     if "warm_start" in results:
         out["warm_start"] = quality.render_warm_start(results["warm_start"], info, command)
     return out
+
+
+def quality_section(full_trainings: int) -> str:
+    """The quality measure's section for a budget: `quality` for its own, `quality_N` for another of N trainings."""
+    return "quality" if full_trainings == quality.FULL_TRAININGS else f"quality_{full_trainings}"
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -434,6 +440,10 @@ def _chosen(base: dict[str, dict[str, Any]], args: argparse.Namespace, parser: a
         if args.seeds < 1:
             parser.error(f"--seeds must be at least 1, got {args.seeds}")
         settings["quality"]["seeds"] = settings["warm_start"]["seeds"] = list(range(args.seeds))
+    if args.full_trainings is not None:
+        if args.full_trainings < 1:
+            parser.error(f"--full-trainings must be at least 1, got {args.full_trainings}")
+        settings["quality"]["full_trainings"] = args.full_trainings
     return settings
 
 
@@ -448,6 +458,8 @@ def main() -> int:
     parser.add_argument("--methods", help=f"quality: these methods instead ({', '.join(quality.METHODS)})")
     parser.add_argument("--benchmarks", help="quality, warm_start: these benchmarks instead (default: all)")
     parser.add_argument("--seeds", type=int, metavar="N", help="quality, warm_start: seeds 0..N-1 instead")
+    parser.add_argument("--full-trainings", type=int, metavar="N",
+                        help=f"quality: a budget of N full trainings instead of {quality.FULL_TRAININGS}")
     args = parser.parse_args()
     if args.render:
         saved = json.loads(Path(args.render).read_text())

@@ -122,15 +122,19 @@ def test_the_quality_measure_takes_the_methods_benchmarks_and_seeds_named():
 
     import run as bench_run
 
-    args = argparse.Namespace(methods="default,two_at_a_time", benchmarks="synthetic", seeds=3)
+    args = argparse.Namespace(methods="default,two_at_a_time", benchmarks="synthetic", seeds=3, full_trainings=10)
     settings = bench_run._chosen(bench_run.FULL, args, argparse.ArgumentParser())
     assert settings["quality"]["methods"] == ["default", "two_at_a_time"]
+    assert settings["quality"]["full_trainings"] == 10 and "full_trainings" not in settings["warm_start"]
+    assert bench_run.quality_section(10) == "quality_10"  # another budget's table keeps its own section
+    assert bench_run.quality_section(bench_run.FULL["quality"]["full_trainings"]) == "quality"
     assert settings["quality"]["benchmarks"] == settings["warm_start"]["benchmarks"] == ["synthetic"]
     assert settings["quality"]["seeds"] == settings["warm_start"]["seeds"] == [0, 1, 2]
     assert bench_run.FULL["quality"]["seeds"] == list(range(10))  # the suite's own settings are untouched
     for flag, value, message in [("--methods", "default,nope", "unknown method(s) nope"),
                                  ("--benchmarks", "mnist", "unknown benchmark(s) mnist"),
-                                 ("--seeds", "0", "--seeds must be at least 1")]:
+                                 ("--seeds", "0", "--seeds must be at least 1"),
+                                 ("--full-trainings", "0", "--full-trainings must be at least 1")]:
         bad = subprocess.run([sys.executable, "bench/run.py", "--only", "quality", flag, value, "--no-write"],
                              cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
         assert bad.returncode == 2 and message in bad.stderr, bad.stderr
