@@ -1,7 +1,7 @@
 """The CPU benchmark suite: the engine against its baselines, side by side, in one invocation.
 
     python bench/run.py                 # every measure (the suite about 40 minutes on 2 cores, 17 of them the
-                                        # scale measure, 10 scale_10k; quality about 90 minutes, warm_start 6 minutes);
+                                        # scale measure, 10 scale_10k; quality about 2 hours, warm_start 6 minutes);
                                         # rewrites their sections of docs/benchmarks.md
     python bench/run.py --quick         # a smoke run of every measure (under a minute); prints, writes no doc
     python bench/run.py --only search,overhead --no-write --json out.json
