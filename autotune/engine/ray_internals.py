@@ -72,9 +72,10 @@ def init_local(temp_dir: str, **kwargs: Any) -> None:
 
 
 def saved_trials(fs: pyarrow.fs.FileSystem, path: str) -> list[dict[str, Any]]:
-    """The trials (id, status, ...) of the newest experiment state Ray saved in the folder `path` of `fs`; [] when
-    none. The experiment state files (`experiment_state-*.json` beside `tuner.pkl`) are Ray's private format: no
-    public API reads the trials' saved statuses short of loading the whole experiment (`ExperimentAnalysis`,
+    """The trials (id, status, ...) of the newest experiment state Ray saved in the folder `path` of `fs`, each with
+    `reported`: the number of reports that state knows of (its last result's training_iteration); [] when none.
+    The experiment state files (`experiment_state-*.json` beside `tuner.pkl`) are Ray's private format: no public
+    API reads the trials' saved statuses short of loading the whole experiment (`ExperimentAnalysis`,
     `Tuner.restore`); `Tuner.can_restore` says only whether there is one."""
     files = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
     names = {Path(f.path).name: f.path for f in files if f.type == pyarrow.fs.FileType.File}
@@ -82,7 +83,14 @@ def saved_trials(fs: pyarrow.fs.FileSystem, path: str) -> list[dict[str, Any]]:
     if "tuner.pkl" not in names or not states:
         return []
     with fs.open_input_stream(names[states[-1]]) as stream:
-        return [json.loads(trial) for trial, _ in json.loads(stream.read()).get("trial_data", [])]
+        saved = json.loads(stream.read()).get("trial_data", [])
+    return [{**json.loads(trial), "reported": _reports(json.loads(metadata))} for trial, metadata in saved]
+
+
+def _reports(metadata: dict[str, Any]) -> int:
+    """The reports a trial's saved run metadata knows of (a saved result is Ray's TuneFunctionEncoder's JSON)."""
+    last = metadata.get("last_result") or {}
+    return int(last.get("training_iteration", 0) or 0) if isinstance(last, dict) else 0
 
 
 def whole_file_uploads() -> None:
