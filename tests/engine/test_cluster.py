@@ -48,14 +48,15 @@ def two_node_cluster():
 
 def _kill_the_worker_once_both_nodes_train(cluster, reports: Path, killed: dict) -> None:
     """Kill the worker node's raylet (SIGKILL) once two trials, one on each 1-CPU node, have reported 3 epochs (of
-    10: the worker's trial trains on until it notices, about a second, and must not finish first)."""
+    10: the worker's trial trains on until it notices, about a second, and must not finish first). The toy logs an
+    epoch before it reports it: a logged epoch 4 means that epoch 3's report reached the driver."""
     deadline = time.time() + 120
     while time.time() < deadline:
         last: dict[int, int] = {}
         for line in reports.read_text().splitlines() if reports.is_file() else []:
             pid, epoch = map(int, line.split())
             last[pid] = epoch
-        if sum(3 <= epoch < 10 for epoch in last.values()) >= 2:
+        if sum(4 <= epoch < 10 for epoch in last.values()) >= 2:
             (worker,) = cluster.worker_nodes
             worker.kill_raylet()
             killed["at"] = time.time()
@@ -128,10 +129,11 @@ def _most_at_once(rows: list[dict]) -> int:
     return max(sum(start <= moment < end for start, end in spans) for moment, _ in spans)
 
 
-@pytest.mark.parametrize("gpu, at_once, sleep", [(0.25, 4, 2.0), (0.5, 2, 1.0)])
+@pytest.mark.parametrize("gpu, at_once, sleep", [(0.25, 4, 4.0), (0.5, 2, 2.0)])
 def test_the_gpu_share_limits_how_many_trials_run_at_once(one_declared_gpu, in_tmp, gpu, at_once, sleep):
-    # 4 CPUs at 0.5 a trial would run 8 at once: only the GPU share can hold them to `at_once`. (4 at once needs
-    # each trial to last until the last worker has started: 2 s an epoch leaves room on a busy machine.)
+    # 4 CPUs at 0.5 a trial would run 8 at once: only the GPU share can hold them to `at_once`. (That many at once
+    # needs each trial to last until the last of them has started: 4 s an epoch leaves room for 4 workers'
+    # starts on a loaded 2-core machine, 2 s for 2.)
     text = SPACE.format(name="gpu", toy=TOY, sleep=sleep, trials=4, resources=f"{{cpu: 0.5, gpu: {gpu}}}")
     result = autotune.fit(text, export=False)
     rows = result.trials.to_dict("records")

@@ -44,7 +44,6 @@ def test_mnist_search_end_to_end(in_tmp):
     trials = result.trials
     assert len(trials) == 8 and (trials["status"] == "TERMINATED").all()
     assert trials["stopped_early"].any(), "ASHA stopped no trial early"
-    assert result.seconds < 60, f"the search took {result.seconds:.0f} s"
 
     # The export holds the best trial: the best val_accuracy any trial reported at any epoch (its own files).
     histories = run_histories(result.run_dir)

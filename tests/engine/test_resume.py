@@ -46,10 +46,17 @@ def _finished_trials(run_dir: Path) -> dict[str, int]:
     return done
 
 
+def _saved(run_dir: Path, status: str) -> dict[str, int]:
+    """trial id -> the reports Ray's saved state knows of, for the trials it saved with `status`. The run folder's
+    trial files may be newer than that state (they are copied first, while the trials go on): a resume starts
+    from the state."""
+    saved = saved_trials(pyarrow.fs.LocalFileSystem(), str(run_dir)) if run_dir.exists() else []
+    return {t["trial_id"]: t["reported"] for t in saved if t["status"] == status}
+
+
 def _saved_as_finished(run_dir: Path) -> dict[str, int]:
     """trial dir -> number of results written, for the finished trials that Ray's saved state knows as finished."""
-    saved = saved_trials(pyarrow.fs.LocalFileSystem(), str(run_dir)) if run_dir.exists() else []
-    ended = {f"trial_{t['trial_id']}" for t in saved if t["status"] == "TERMINATED"}
+    ended = {f"trial_{t}" for t in _saved(run_dir, "TERMINATED")}
     return {trial: n for trial, n in _finished_trials(run_dir).items() if trial in ended}
 
 
@@ -140,17 +147,12 @@ def test_a_killed_running_trial_continues_from_its_last_checkpoint_and_loses_few
     (tmp_path / "space.yaml").write_text(space)
     run_dir = tmp_path / "runs" / "resumable"
 
-    def known() -> dict[str, int]:
-        """trial id -> reports Ray's saved state knows of, for the trials it knows as running."""
-        saved = saved_trials(pyarrow.fs.LocalFileSystem(), str(run_dir)) if run_dir.exists() else []
-        return {t["trial_id"]: t["reported"] for t in saved if t["status"] == "RUNNING"}
-
     first = _start(tmp_path)
-    _wait_for(lambda: any(every + 1 <= n < epochs for n in known().values()), first,
+    _wait_for(lambda: any(every + 1 <= n < epochs for n in _saved(run_dir, "RUNNING").values()), first,
               "a trial 4 epochs in, in Ray's saved state")
     first.send_signal(signal.SIGKILL)
     first.wait()
-    running = known()
+    running = _saved(run_dir, "RUNNING")
 
     resumed = _start(tmp_path, "--resume")
     out, _ = resumed.communicate(timeout=180)
@@ -262,15 +264,17 @@ def test_ctrl_c_before_any_checkpoint_prints_a_command_that_resumes_that_run(tmp
 
 def test_a_target_reached_after_resume_ends_the_search_and_exports(tmp_path):
     # The toy's accuracy is at most 0.5 at epoch 1, 0.75 at epoch 2: the target needs a third epoch.
-    space = SPACE.replace("trials: 6", "trials: 20, stop: {val_accuracy: 0.76}").replace("sleep: 0.6", "sleep: 1.5")
+    space = SPACE.replace("trials: 6", "trials: 20, stop: {val_accuracy: 0.76}").replace(
+        "sleep: 0.6", f"sleep: 1.5, log_reports_in: '{tmp_path}'")
     (tmp_path / "space.yaml").write_text(space)
     run_dir = tmp_path / "runs" / "resumable"
     first = _start(tmp_path)
-    _wait_for(lambda: run_dir.exists() and _results(run_dir), first, "a first epoch reported")
+    # the toy's own log, written at each report (the run folder has it a sync later): 3 s before any third epoch
+    _wait_for(lambda: (tmp_path / "reports").exists(), first, "a first epoch reported")
     first.send_signal(signal.SIGINT)
     out, _ = first.communicate(timeout=60)
     assert first.returncode == 130, out
-    assert max(r["val_accuracy"] for r in _results(run_dir)) < 0.76
+    assert max((r["val_accuracy"] for r in _results(run_dir)), default=0) < 0.76
 
     resumed = _start(tmp_path, "--resume")
     out, _ = resumed.communicate(timeout=180)
@@ -287,15 +291,14 @@ def test_a_resumed_search_does_not_rerun_trials_that_failed_on_their_own(tmp_pat
     (tmp_path / "space.yaml").write_text(space)
     run_dir = tmp_path / "runs" / "resumable"
 
-    def failed_and_running() -> bool:
-        failed = list(run_dir.glob("trial_*/error.txt"))
-        return bool(failed) and any(len(lines) < 3 for lines in run_histories(run_dir).values() if lines)
+    def failed_and_running() -> bool:  # in Ray's saved state, which the resume starts from
+        return bool(_saved(run_dir, "ERROR")) and any(0 < n < 3 for n in _saved(run_dir, "RUNNING").values())
 
     first = _start(tmp_path)
-    _wait_for(failed_and_running, first, "a trial failed while another one runs")
+    _wait_for(failed_and_running, first, "a trial failed while another one runs, in Ray's saved state")
     first.send_signal(signal.SIGKILL)
     first.wait()
-    failed = {p.parent.name: p.stat().st_mtime_ns for p in run_dir.glob("trial_*/error.txt")}
+    failed = {f"trial_{t}": (run_dir / f"trial_{t}" / "error.txt").stat().st_mtime_ns for t in _saved(run_dir, "ERROR")}
 
     resumed = _start(tmp_path, "--resume")
     out, _ = resumed.communicate(timeout=180)
@@ -405,22 +408,33 @@ def test_a_killed_search_with_early_stopping_resumes_its_searcher_and_rungs(tmp_
     _wait_for(lambda: len(_results(run_dir)) >= 12, first, "12 epochs reported")
     first.send_signal(signal.SIGKILL)
     first.wait()
+    # the study as the kill left it: written live, ahead of the run folder's files and of Ray's saved state
+    told = {_key(t.params): t for t in _study(run_dir).trials}
     resumed = _start(tmp_path, "--resume")
     out, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, out
     # the trials told; one asked after Ray's last saved state, which the resume replaced, is FAIL
     trials = [t for t in _study(run_dir).trials if t.state != optuna.trial.TrialState.FAIL]
-    assert len(trials) == 10 and len({tuple(sorted(t.params.items())) for t in trials}) == 10  # none asked twice
-    epochs = {}
+    assert len(trials) == 10 and len({_key(t.params) for t in trials}) == 10  # none asked twice
+    epochs = {key: max(t.intermediate_values, default=0) for key, t in told.items()}
     for result in _results(run_dir):
         key = (result["config"]["model.x"], result["config"]["model.y"])
         epochs[key] = max(epochs.get(key, 0), result["training_iteration"])
     for trial in trials:
-        ran = epochs[(trial.params["model.x"], trial.params["model.y"])]
+        before = told.get(_key(trial.params))
+        if before is not None and before.state.is_finished():  # told once: a rerun after the kill changes nothing
+            assert (trial.state, trial.intermediate_values) == (before.state, before.intermediate_values), trial
+            continue
+        ran = epochs[_key(trial.params)]
         assert trial.state.name == ("COMPLETE" if ran == 9 else "PRUNED"), (trial, ran)
         if ran < 9:
             assert sorted(trial.intermediate_values) == list(range(1, ran + 1)), (trial, ran)
-    assert any(t.state.name == "PRUNED" for t in trials), "early stopping went on after the resume"
+    resumed_trials = [t for t in trials if _key(t.params) not in told or not told[_key(t.params)].state.is_finished()]
+    assert any(t.state.name == "PRUNED" for t in resumed_trials), "early stopping went on after the resume"
+
+
+def _key(params: dict) -> tuple[float, float]:
+    return params["model.x"], params["model.y"]
 
 
 def test_a_uri_run_s_state_comes_back_whole_to_a_cleared_mirror(tmp_path, monkeypatch):

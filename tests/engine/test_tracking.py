@@ -59,32 +59,42 @@ tracking:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, free_port):
-    """`mlflow server` on a free loopback port, a sqlite backend and its own artifact folder; its URI."""
+    """`mlflow server` on a free loopback port, a sqlite backend and its own artifact folder; its URI. A server
+    that exits while starting (its port taken in the seconds between the choice and the bind) is started again
+    on another port, twice at most."""
+    folder = tmp_path_factory.mktemp("mlflow_server")
+    log = open(folder / "server.log", "w")
+    for _ in range(3):
+        uri, process = _mlflow_server(folder, free_port(), log)
+        if process.poll() is None:
+            break
+    assert process.poll() is None, (folder / "server.log").read_text()
+    yield uri, process
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)  # the server and its web workers
+        process.wait(timeout=30)
+    log.close()
+
+
+def _mlflow_server(folder: Path, port: int, log) -> tuple[str, subprocess.Popen]:
+    """An `mlflow server` on `port`, once it answers /health or has exited."""
     import httpx
 
-    folder = tmp_path_factory.mktemp("mlflow_server")
-    port = free_port()
-    log = open(folder / "server.log", "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder}/backend.db",
          "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
          "--workers", "1"], cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
-    while time.time() < deadline:
-        assert process.poll() is None, (folder / "server.log").read_text()
+    while time.time() < deadline and process.poll() is None:
         try:
             if httpx.get(f"{uri}/health", timeout=2).status_code == 200:
-                break
+                return uri, process
         except httpx.HTTPError:
             time.sleep(0.5)
-    else:
-        raise AssertionError("mlflow server did not answer within 180 s")
-    yield uri, process
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)  # the server and its web workers
-        process.wait(timeout=30)
-    log.close()
+        raise AssertionError("mlflow server did not answer within 180 s")
+    return uri, process
 
 
 def _client(uri: str):
@@ -130,8 +140,21 @@ def test_the_environment_switches_trackers_on_by_their_own_conventions():
     assert settings_of(unset, {"MLFLOW_TRACKING_URI": "sqlite:///m.db"}).mlflow is not None
 
 
-def _wandb_records(path: Path):
-    """The records of a W&B run file (.wandb): a ':W&B' header, then LevelDB's log format of 32 KiB blocks."""
+def _wandb_records(path: Path, ended: bool = True) -> list:
+    """The records of a W&B run file (.wandb). W&B's writer (its wandb-core process) writes the file after
+    `run.finish()` has returned (the file held its header alone when read at once, 2 runs in 5): a run that
+    `ended` is read once its exit record is there, within 60 s."""
+    deadline = time.time() + 60
+    while True:
+        records = list(_written_records(path))
+        if not ended or any(r.WhichOneof("record_type") == "exit" for r in records) or time.time() > deadline:
+            return records
+        time.sleep(0.2)
+
+
+def _written_records(path: Path):
+    """The whole records a W&B run file holds so far: a ':W&B' header, then LevelDB's log format of 32 KiB
+    blocks."""
     from wandb.proto import wandb_internal_pb2 as pb
 
     data = path.read_bytes()
@@ -146,6 +169,8 @@ def _wandb_records(path: Path):
         if kind == 0 and length == 0:
             pos += left
             continue
+        if pos + 7 + length > len(data):  # a record still being written
+            return
         pending += data[pos + 7:pos + 7 + length]
         pos += 7 + length
         if kind in (1, 4):  # a full record, or the last piece of one

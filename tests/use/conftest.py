@@ -26,7 +26,7 @@ search:
   metric: val_accuracy
   mode: max
   trials: 8
-  max_concurrent: 2
+  max_concurrent: 1  # one at a time: the trials reach the rung in one order, so the same ones stop at each run
   seed: 0
   scheduler: {asha: {grace_period: 2, reduction_factor: 2}}  # half stop at epoch 2; 3+ run all 3 (importance)
   resources: {cpu: 1}

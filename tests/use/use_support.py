@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -56,6 +57,9 @@ def search_in(folder: Path, space: str | Path, overrides: list[str] | None = Non
     return Searched(folder, Path(result.run_dir), Path(result.model_dir), result)
 
 
+SERVING = re.compile(r"^serving .+ on (http://127\.0\.0\.1:\d+) ", re.M)
+
+
 def free_port() -> int:
     """A loopback port nothing listens on (free when asked; tests/conftest.py's `free_port` fixture for the other
     test folders)."""
@@ -66,27 +70,29 @@ def free_port() -> int:
 
 @contextmanager
 def served(model_dir: Path, log_path: Path, *options: str) -> Iterator[object]:
-    """`autotune serve MODEL_DIR` in a subprocess on 127.0.0.1 and a free port, its output in `log_path`; yields
-    an httpx client for it once /health answers, and stops the server on exit."""
+    """`autotune serve MODEL_DIR` in a subprocess on 127.0.0.1 and a port it binds itself (`--port 0`; the port is
+    read from its first line), its output in `log_path`; yields an httpx client for it once /health answers, and
+    stops the server on exit."""
     import httpx
     import pytest
 
-    port = free_port()
     log = log_path.open("w+")
     process = subprocess.Popen(
         [sys.executable, "-c", "import sys; from autotune.cli import main; sys.exit(main(sys.argv[1:]))",
-         "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port), *options],
+         "serve", str(model_dir), "--host", "127.0.0.1", "--port", "0", *options],
         stdout=log, stderr=subprocess.STDOUT,
     )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    client = None
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
         while True:
             if process.poll() is not None:
                 log.seek(0)
                 pytest.fail(f"the server exited with {process.returncode}:\n{log.read()}")
+            if client is None and (address := SERVING.search(log_path.read_text())):
+                client = httpx.Client(base_url=address.group(1), timeout=30)
             try:
-                if client.get("/health").status_code == 200:
+                if client is not None and client.get("/health").status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -95,7 +101,8 @@ def served(model_dir: Path, log_path: Path, *options: str) -> Iterator[object]:
             time.sleep(0.25)
         yield client
     finally:
-        client.close()
+        if client is not None:
+            client.close()
         stop(process)
         log.close()
 
