@@ -422,8 +422,15 @@ def _per_trial(part: str) -> bool:
 
 # ---------------------------------------------------------------------------------- 3. data loaded once
 def _memory_child(args: dict[str, Any]) -> dict[str, Any]:
-    """One search in this fresh process, the memory of the whole process tree sampled throughout."""
+    """One search in this fresh process, the memory of the whole process tree sampled throughout. Its first
+    `concurrent` trials start training together (timed_recipe's START_TOGETHER): two trials whose workers finished
+    starting a few seconds apart would otherwise barely overlap on a short quick run, and the peak would be one
+    trial's."""
+    from timed_recipe import START_TOGETHER
+
     work = Path(tempfile.mkdtemp(prefix="autotune-bench-mem-"))
+    (work / "started").mkdir()
+    START_TOGETHER.write_text(f"{work / 'started'}:{args['concurrent']}")
     try:
         space = fifo_space("memory", work, model=args["model"], seed=0, trials=args["trials"], epochs=args["epochs"],
                            concurrent=args["concurrent"], data=args["data"])
@@ -432,6 +439,7 @@ def _memory_child(args: dict[str, Any]) -> dict[str, Any]:
         hist = histories(result)
         overlap = _overlap(hist)
     finally:
+        START_TOGETHER.unlink(missing_ok=True)
         shutil.rmtree(work, ignore_errors=True)
     trials_rss, trials_pss = memory.peak_between(*phases.spans["tuner_fit"])
     return {"peak_rss_mib": memory.peak_rss, "peak_pss_mib": memory.peak_pss, "processes": memory.peak_processes,

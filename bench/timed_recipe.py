@@ -11,10 +11,16 @@ Training is the shipped recipe's, unchanged; each report's metrics also carry
 - `pss_mib`, `anon_mib`: the process's proportional and private (anonymous) memory, from /proc: a trial
   holding its own copy of the data has it in its anonymous memory.
 A space uses it with `recipe: <repo>/bench/timed_recipe.py`.
+
+While the file `START_TOGETHER` holds `DIR:N` (the memory measure writes it for its 2 concurrent trials), each
+`train()` first leaves a file in DIR and waits until N are there (at most 120 s): the trials a measure runs side by
+side then train side by side, however far apart their worker processes finished starting. A file, not an
+environment variable: the quick suite's Ray is started before the measure, so its workers never see one set then.
 """
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -44,7 +50,23 @@ def _memory_mib() -> dict[str, float]:
     return out
 
 
+START_TOGETHER = Path(tempfile.gettempdir(), "autotune-bench-start-together")
+
+
+def _start_together() -> None:
+    """Wait, at most 120 s, until the number of trials `START_TOGETHER` names have entered `train()`."""
+    try:
+        folder, count = START_TOGETHER.read_text().rsplit(":", 1)
+    except FileNotFoundError:
+        return
+    Path(folder, f"{os.getpid()}-{time.time_ns()}").touch()
+    deadline = time.time() + 120
+    while len(os.listdir(folder)) < int(count) and time.time() < deadline:
+        time.sleep(0.05)
+
+
 def train(config: dict[str, Any], report: Report, *, data: Any = None, checkpoint: str | None = None) -> None:
+    _start_together()
     started, previous, process = time.time(), 0.0, _process_created()
     thread_cpu, process_cpu = time.thread_time(), time.process_time()
 

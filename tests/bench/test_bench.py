@@ -240,3 +240,31 @@ def test_image_folder_bench_runs_and_two_readers_decode_each_image_once(tmp_path
     rows = {line.split(" | ")[0].strip("| "): line for line in done.stdout.splitlines() if line.startswith("| ")}
     assert "40 for 40 images" in rows["decodes, 2 trials at once from an empty cache"]
     assert "cached first epoch" in rows["images/s"] and "MiB for half the folder" in done.stdout
+
+
+def test_trials_of_the_memory_measure_start_training_together(tmp_path, monkeypatch):
+    """With START_TOGETHER naming 2 trials, the first to enter train() waits until the second has (the memory
+    measure's 2 concurrent trials then overlap however far apart their workers started); without it, nothing waits."""
+    import threading
+    import time
+
+    import timed_recipe
+
+    started = tmp_path / "started"
+    started.mkdir()
+    monkeypatch.setattr(timed_recipe, "START_TOGETHER", tmp_path / "start-together")
+    timed_recipe.START_TOGETHER.write_text(f"{started}:2")
+    entered: list[float] = []
+    first = threading.Thread(target=lambda: (timed_recipe._start_together(), entered.append(time.time())))
+    first.start()
+    time.sleep(1.0)
+    assert first.is_alive() and not entered  # alone, it waits
+    second_entered = time.time()
+    timed_recipe._start_together()  # the second trial
+    first.join(timeout=10)
+    assert entered and entered[0] >= second_entered
+    assert len(list(started.iterdir())) == 2
+
+    timed_recipe.START_TOGETHER.unlink()
+    timed_recipe._start_together()  # no barrier: returns at once, leaves nothing
+    assert len(list(started.iterdir())) == 2

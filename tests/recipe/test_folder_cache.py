@@ -53,9 +53,15 @@ def test_two_concurrent_trials_decode_each_image_once(folder, tmp_path):
     trials = [context.Process(target=_trial, args=(str(folder), str(tmp_path / f"trial{i}.npy"))) for i in range(2)]
     for trial in trials:
         trial.start()
-    for trial in trials:
-        trial.join(timeout=300)
-        assert trial.exitcode == 0
+    try:
+        for trial in trials:
+            trial.join(timeout=300)
+            assert trial.exitcode == 0
+    finally:  # a child that hung is not left holding the cache's lock
+        for trial in trials:
+            if trial.is_alive():
+                trial.kill()
+                trial.join()
     images = _streamed(folder)
     cache = FolderCache.open(images.x.cache_key, len(images.x), (3, SIZE, SIZE))
     assert cache.decodes == 60  # 2 trials x 2 epochs x 60 reads, 60 decodes

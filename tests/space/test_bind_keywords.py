@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,7 @@ from autotune.space import load_space
 from autotune.space.schema import Field, Section
 from autotune.vision import models
 
-DIGITS = "search_spaces/digits.yaml"
+DIGITS = str(Path(__file__).resolve().parents[2] / "search_spaces" / "digits.yaml")  # from any working folder
 
 # `autotune check digits.yaml --set model.widht=32` in a fresh interpreter: its exit status, what it printed and
 # whether torch got imported
