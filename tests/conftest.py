@@ -42,8 +42,9 @@ def local_ray():
 
 @pytest.fixture(autouse=True, scope="session")
 def no_tracking_from_the_environment():
-    """A developer's MLFLOW_TRACKING_URI or WANDB_* would switch tracking on for every test search."""
-    names = [n for n in os.environ if n == "MLFLOW_TRACKING_URI" or n.startswith("WANDB_")]
+    """A developer's MLFLOW_TRACKING_URI or WANDB_* would switch tracking on for every test search, and a
+    RAY_ADDRESS would send the tests' local Rays (num_cpus=2) to that cluster."""
+    names = [n for n in os.environ if n in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS") or n.startswith("WANDB_")]
     saved = {n: os.environ.pop(n) for n in names}
     yield
     os.environ.update(saved)
