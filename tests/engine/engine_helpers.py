@@ -36,6 +36,25 @@ def run_histories(run_dir: str | Path) -> dict[str, list[dict[str, Any]]]:
     return {Path(d).name.removeprefix("trial_"): history(d) for d in sorted(glob.glob(f"{run_dir}/trial_*"))}
 
 
+def saved_by_status(run_dir: Path) -> dict[str, dict[str, int]]:
+    """status -> {trial id -> the reports Ray's saved state knows of}, from one read of that state. The run
+    folder's trial files may be newer than it (they are copied first, while the trials go on): a resume starts
+    from the state."""
+    import pyarrow.fs
+
+    from autotune.engine.ray_internals import saved_trials
+
+    by_status: dict[str, dict[str, int]] = {}
+    for trial in saved_trials(pyarrow.fs.LocalFileSystem(), str(run_dir)) if run_dir.exists() else []:
+        by_status.setdefault(trial["status"], {})[trial["trial_id"]] = trial["reported"]
+    return by_status
+
+
+def saved_reports(run_dir: Path, status: str) -> dict[str, int]:
+    """trial id -> the reports Ray's saved state knows of, for the trials it saved with `status`."""
+    return saved_by_status(run_dir).get(status, {})
+
+
 def saved_searcher(run_dir: str | Path) -> dict[str, Any]:
     """The searcher state Ray Tune saved in the run (OptunaSearch's attributes, its sampler and study included)."""
     (state_file,) = glob.glob(f"{run_dir}/searcher-state-*.pkl")

@@ -13,14 +13,12 @@ import time
 from pathlib import Path
 
 import optuna
-import pyarrow.fs
 import pytest
 
 import autotune
-from autotune.engine.ray_internals import saved_trials
 from autotune.engine.summary import format_summary
 from autotune.errors import SpaceError, UserError
-from engine_helpers import TOY, run_histories
+from engine_helpers import TOY, run_histories, saved_by_status, saved_reports
 
 SPACE = f"""
 name: resumable
@@ -46,17 +44,9 @@ def _finished_trials(run_dir: Path) -> dict[str, int]:
     return done
 
 
-def _saved(run_dir: Path, status: str) -> dict[str, int]:
-    """trial id -> the reports Ray's saved state knows of, for the trials it saved with `status`. The run folder's
-    trial files may be newer than that state (they are copied first, while the trials go on): a resume starts
-    from the state."""
-    saved = saved_trials(pyarrow.fs.LocalFileSystem(), str(run_dir)) if run_dir.exists() else []
-    return {t["trial_id"]: t["reported"] for t in saved if t["status"] == status}
-
-
 def _saved_as_finished(run_dir: Path) -> dict[str, int]:
     """trial dir -> number of results written, for the finished trials that Ray's saved state knows as finished."""
-    ended = {f"trial_{t}" for t in _saved(run_dir, "TERMINATED")}
+    ended = {f"trial_{t}" for t in saved_reports(run_dir, "TERMINATED")}
     return {trial: n for trial, n in _finished_trials(run_dir).items() if trial in ended}
 
 
@@ -148,11 +138,11 @@ def test_a_killed_running_trial_continues_from_its_last_checkpoint_and_loses_few
     run_dir = tmp_path / "runs" / "resumable"
 
     first = _start(tmp_path)
-    _wait_for(lambda: any(every + 1 <= n < epochs for n in _saved(run_dir, "RUNNING").values()), first,
+    _wait_for(lambda: any(every + 1 <= n < epochs for n in saved_reports(run_dir, "RUNNING").values()), first,
               "a trial 4 epochs in, in Ray's saved state")
     first.send_signal(signal.SIGKILL)
     first.wait()
-    running = _saved(run_dir, "RUNNING")
+    running = saved_reports(run_dir, "RUNNING")
 
     resumed = _start(tmp_path, "--resume")
     out, _ = resumed.communicate(timeout=180)
@@ -292,13 +282,15 @@ def test_a_resumed_search_does_not_rerun_trials_that_failed_on_their_own(tmp_pat
     run_dir = tmp_path / "runs" / "resumable"
 
     def failed_and_running() -> bool:  # in Ray's saved state, which the resume starts from
-        return bool(_saved(run_dir, "ERROR")) and any(0 < n < 3 for n in _saved(run_dir, "RUNNING").values())
+        saved = saved_by_status(run_dir)
+        return bool(saved.get("ERROR")) and any(0 < n < 3 for n in saved.get("RUNNING", {}).values())
 
     first = _start(tmp_path)
     _wait_for(failed_and_running, first, "a trial failed while another one runs, in Ray's saved state")
     first.send_signal(signal.SIGKILL)
     first.wait()
-    failed = {f"trial_{t}": (run_dir / f"trial_{t}" / "error.txt").stat().st_mtime_ns for t in _saved(run_dir, "ERROR")}
+    failed = {f"trial_{t}": (run_dir / f"trial_{t}" / "error.txt").stat().st_mtime_ns
+              for t in saved_reports(run_dir, "ERROR")}
 
     resumed = _start(tmp_path, "--resume")
     out, _ = resumed.communicate(timeout=180)
@@ -416,20 +408,20 @@ def test_a_killed_search_with_early_stopping_resumes_its_searcher_and_rungs(tmp_
     # the trials told; one asked after Ray's last saved state, which the resume replaced, is FAIL
     trials = [t for t in _study(run_dir).trials if t.state != optuna.trial.TrialState.FAIL]
     assert len(trials) == 10 and len({_key(t.params) for t in trials}) == 10  # none asked twice
+    ended = {key: t for key, t in told.items() if t.state.is_finished()}
     epochs = {key: max(t.intermediate_values, default=0) for key, t in told.items()}
     for result in _results(run_dir):
-        key = (result["config"]["model.x"], result["config"]["model.y"])
+        key = _key(result["config"])
         epochs[key] = max(epochs.get(key, 0), result["training_iteration"])
     for trial in trials:
-        before = told.get(_key(trial.params))
-        if before is not None and before.state.is_finished():  # told once: a rerun after the kill changes nothing
+        if (before := ended.get(_key(trial.params))) is not None:  # told once: a rerun after the kill changes nothing
             assert (trial.state, trial.intermediate_values) == (before.state, before.intermediate_values), trial
             continue
         ran = epochs[_key(trial.params)]
         assert trial.state.name == ("COMPLETE" if ran == 9 else "PRUNED"), (trial, ran)
         if ran < 9:
             assert sorted(trial.intermediate_values) == list(range(1, ran + 1)), (trial, ran)
-    resumed_trials = [t for t in trials if _key(t.params) not in told or not told[_key(t.params)].state.is_finished()]
+    resumed_trials = [t for t in trials if _key(t.params) not in ended]
     assert any(t.state.name == "PRUNED" for t in resumed_trials), "early stopping went on after the resume"
 
 

@@ -140,14 +140,14 @@ def test_the_environment_switches_trackers_on_by_their_own_conventions():
     assert settings_of(unset, {"MLFLOW_TRACKING_URI": "sqlite:///m.db"}).mlflow is not None
 
 
-def _wandb_records(path: Path, ended: bool = True) -> list:
-    """The records of a W&B run file (.wandb). W&B's writer (its wandb-core process) writes the file after
-    `run.finish()` has returned (the file held its header alone when read at once, 2 runs in 5): a run that
-    `ended` is read once its exit record is there, within 60 s."""
+def _wandb_records(path: Path) -> list:
+    """The records of an ended W&B run's file (.wandb), once its exit record is there (within 60 s): W&B's writer
+    (its wandb-core process) writes the file after `run.finish()` has returned (the file held its header alone
+    when read at once, 2 runs in 5)."""
     deadline = time.time() + 60
     while True:
         records = list(_written_records(path))
-        if not ended or any(r.WhichOneof("record_type") == "exit" for r in records) or time.time() > deadline:
+        if any(r.WhichOneof("record_type") == "exit" for r in records) or time.time() > deadline:
             return records
         time.sleep(0.2)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["write_idx", "ray_started", "unreadable_file", "TOY", "STRICT"]
+__all__ = ["write_idx", "ray_started", "unreadable_file", "saved_reports", "TOY", "STRICT"]
 
 
 _spec = importlib.util.spec_from_file_location("autotune_tests_recipe_conftest",
@@ -22,6 +22,7 @@ _spec = importlib.util.spec_from_file_location("autotune_tests_engine_helpers",
 _engine_helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_engine_helpers)
 TOY = _engine_helpers.TOY  # the engine tests' toy recipe: no torch, a second of work at most
+saved_reports = _engine_helpers.saved_reports  # what Ray's saved state knows of each trial
 STRICT = str(Path(__file__).with_name("strict_recipe.py"))
 
 

@@ -13,11 +13,9 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pyarrow.fs
 import pytest
 
-from autotune.engine.ray_internals import saved_trials
-from reliability_helpers import TOY
+from reliability_helpers import TOY, saved_reports
 
 LINE = re.compile(r"^autotune run: error: storage full: (\S+) \((.+) free\); the run holds (.+) \((\d+) checkpoints\); "
                   r"free space, then resume it: autotune run space.yaml --storage store --num-cpus 2 --resume$", re.M)
@@ -71,9 +69,8 @@ def _finished(run_dir: Path) -> dict[str, list[str]]:
 def _saved_as_finished(run_dir: Path) -> dict[str, list[str]]:
     """`_finished`, for the trials Ray's saved state knows as finished: a trial that reported its last epoch just
     before the stop may not have ended in it, and the resume then runs that epoch again."""
-    ended = {f"trial_{t['trial_id']}" for t in saved_trials(pyarrow.fs.LocalFileSystem(), str(run_dir))
-             if t["status"] == "TERMINATED"}
-    return {trial: lines for trial, lines in _finished(run_dir).items() if trial in ended}
+    ended = saved_reports(run_dir, "TERMINATED")
+    return {trial: lines for trial, lines in _finished(run_dir).items() if trial.removeprefix("trial_") in ended}
 
 
 def _intact(checkpoint: Path) -> bool:
