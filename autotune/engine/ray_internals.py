@@ -11,6 +11,8 @@ import os
 import re
 import shutil
 import sys
+import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -55,9 +57,10 @@ if TYPE_CHECKING:
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
-__all__ = ["RESULT_KEYS", "CsvLogger", "ForgetEndedTrials", "JsonLogger", "TensorBoardLogger", "asked_trial", "init_local", "kv_delete",
-           "kv_get", "kv_put", "lost_node", "lost_nodes_apart", "mark_told", "remove_partial_checkpoint", "saved_trials", "study_of", "told",
-           "whole_file_uploads"]
+__all__ = ["RESULT_KEYS", "CsvLogger", "ForgetEndedTrials", "JsonLogger", "TensorBoardLogger", "asked_trial",
+           "init_local", "kv_delete", "kv_get", "kv_put", "lost_node", "lost_nodes_apart", "mark_told",
+           "remove_partial_checkpoint", "restore_whole_state", "saved_trials", "study_of", "told",
+           "whole_state_uploads"]
 
 # The keys Ray adds to every result (training_iteration, time_total_s, ...). `ray.tune.result` is not documented, and
 # no public API lists them.
@@ -93,36 +96,153 @@ def _reports(metadata: dict[str, Any]) -> int:
     return int(last.get("training_iteration", 0) or 0) if isinstance(last, dict) else 0
 
 
-def whole_file_uploads() -> None:
-    """Ray copies the driver's experiment folder (its state, the searcher's) into the storage file by file, in
-    place (`ray.train._internal.storage._upload_to_fs_path`, run by the experiment syncer; no public hook): a kill
-    during the copy left a truncated experiment_state-*.json, and the run could not be resumed (JSONDecodeError
-    in Ray's restore). To a local storage, each file is now copied beside its old self and renamed over it
-    (os.replace: whole or not at all). A file gone between the listing and its copy is left for the next sync:
-    Ray writes the searcher's state to a temporary file and renames it, and its copy of the folder raised, with a
-    traceback on the console, when it listed that file just before the rename. The trial folders are copied before
-    the experiment's own files (its state, the searcher's): a kill during the copy leaves the storage's trial files
-    newer than its state, never older (a trial the state calls finished has its last results there). Remote stores
-    write each object whole already."""
+# Ray saves a search's state (the experiment state with its trials, the search generator's trial count, the
+# searcher's pickle) into the driver's folder in one call, `TuneController.save_to_dir`, every checkpoint period,
+# and copies that folder into the storage in a background thread (`ray.train._internal.storage._upload_to_fs_path`,
+# run by the experiment syncer), file by file, while the next save may rewrite the files: nothing public makes the
+# saved files one set. A kill during the copy, or a save during it, left the storage with files of two saves; the
+# resumed search then read a trial count ahead of its trials (it ran 9 trials of 10) or trials its searcher never
+# asked for. The engine holds a lock while Ray saves and while the copy reads the saved files, and publishes each
+# set whole: into a folder of its own in the storage, marked whole once every file is there (`SAVED_STATE`), before
+# the files are copied over the experiment folder's own, where Ray reads them. A resume puts the newest whole set
+# back first (`restore_whole_state`).
+SAVED_STATE = ".saved-state"
+_WHOLE = "whole"
+_SAVING = threading.Lock()
+_SESSION_FILE = re.compile(r"(?P<kind>.+-)\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}(?P<suffix>\.\w+)$")
+
+
+def whole_state_uploads() -> None:
+    """Make each copy of the search's state into the storage one whole save (see `SAVED_STATE`). To a local
+    storage each file is also copied beside its old self and renamed over it (os.replace: whole or not at all):
+    Ray copies in place, and a kill during its copy left a truncated experiment_state-*.json. A file gone between
+    the listing and its copy is left for the next copy. The trial folders are copied before the state: a kill
+    during the copy leaves the storage's trial files newer than its state, never older (a trial the state calls
+    finished has its last results there). Remote stores write each object whole already."""
     from ray.train._internal import storage
+    from ray.tune.execution.tune_controller import TuneController
 
     if getattr(storage._upload_to_fs_path, "_autotune", False):
         return
-    ray_upload = storage._upload_to_fs_path
+    ray_upload, ray_save = storage._upload_to_fs_path, TuneController.save_to_dir
+
+    def save_to_dir(self: TuneController) -> None:
+        with _SAVING:
+            ray_save(self)
 
     def upload(local_path: str, fs: pyarrow.fs.FileSystem, fs_path: str, exclude: list[str] | None = None) -> None:
-        if not isinstance(fs, pyarrow.fs.LocalFileSystem) or not os.path.isdir(local_path):
+        if not os.path.isdir(local_path):
             return ray_upload(local_path, fs, fs_path, exclude)
-        for folder, _, files in os.walk(local_path, topdown=False):  # the trial folders first, the state last
-            relative = os.path.relpath(folder, local_path)
-            target = os.path.normpath(os.path.join(fs_path, relative))
-            os.makedirs(target, exist_ok=True)
-            for name in files:
-                if not any(fnmatch.fnmatch(os.path.normpath(os.path.join(relative, name)), p) for p in exclude or []):
-                    _copy_whole(os.path.join(folder, name), os.path.join(target, name))
+        exclude = exclude or []
+        with tempfile.TemporaryDirectory(prefix="autotune-state-") as held:
+            names = _hold_state(local_path, held, exclude)
+            if isinstance(fs, pyarrow.fs.LocalFileSystem):
+                _copy_folders_whole(local_path, fs_path, exclude)
+            else:
+                ray_upload(local_path, fs, fs_path, [*exclude, *names])
+            if any(name.startswith("experiment_state-") for name in names):  # Ray's saved state
+                _publish_state(held, names, fs, fs_path)
+            else:
+                _copy_files(held, names, fs, fs_path)
 
     upload._autotune = True  # type: ignore[attr-defined]
     storage._upload_to_fs_path = upload
+    TuneController.save_to_dir = save_to_dir
+
+
+def _excluded(relative: str, exclude: list[str]) -> bool:
+    return any(fnmatch.fnmatch(os.path.normpath(relative), pattern) for pattern in exclude)
+
+
+def _hold_state(local_path: str, held: str, exclude: list[str]) -> list[str]:
+    """Copy the files at the top of Ray's folder (its saved state) into `held` while Ray does not save; their names."""
+    names = []
+    with _SAVING:
+        for entry in os.scandir(local_path):
+            if entry.is_file() and not _excluded(entry.name, exclude):
+                try:
+                    shutil.copyfile(entry.path, os.path.join(held, entry.name))
+                except FileNotFoundError:  # removed since the listing by another writer: left for the next copy
+                    if os.path.exists(entry.path):
+                        raise
+                    continue
+                names.append(entry.name)
+    return sorted(names)
+
+
+def _copy_folders_whole(local_path: str, fs_path: str, exclude: list[str]) -> None:
+    """Copy the folders below `local_path` (the trials') into the local `fs_path`, each file whole."""
+    for folder, _, files in os.walk(local_path, topdown=False):
+        relative = os.path.relpath(folder, local_path)
+        if relative == ".":
+            continue
+        target = os.path.normpath(os.path.join(fs_path, relative))
+        os.makedirs(target, exist_ok=True)
+        for name in files:
+            if not _excluded(os.path.join(relative, name), exclude):
+                _copy_whole(os.path.join(folder, name), os.path.join(target, name))
+
+
+def _publish_state(held: str, names: list[str], fs: pyarrow.fs.FileSystem, fs_path: str) -> None:
+    """Publish the files `names` held in the local folder `held`: first Ray's saved state among them (its files
+    named for a Ray session) as a whole set in the storage's `SAVED_STATE` folder (older sets removed once it is
+    marked whole), then every file over the experiment folder's own (Ray's state, and the engine's files that
+    Ray's resume copied into its folder).
+    Where the disk has no room for the set (ENOSPC), the sets are removed and the files copied in place only, as
+    Ray copies them: a search stopped by a full disk (autotune.engine.full_disk) must still save its last state,
+    or `--resume` would run finished trials again, and a resume must not put an older set back over it."""
+    local = pyarrow.fs.LocalFileSystem()
+    sets = f"{fs_path}/{SAVED_STATE}"
+    current = f"{sets}/{time.time_ns():020d}"
+    try:
+        fs.create_dir(current)
+        for name in filter(_SESSION_FILE.match, names):
+            pyarrow.fs.copy_files(os.path.join(held, name), f"{current}/{name}", source_filesystem=local,
+                                  destination_filesystem=fs)
+        with fs.open_output_stream(f"{current}/{_WHOLE}"):
+            pass
+    except OSError as err:
+        if err.errno != errno.ENOSPC and "No space left" not in str(err):
+            raise
+        fs.delete_dir(sets)
+    else:
+        for older in fs.get_file_info(pyarrow.fs.FileSelector(sets)):
+            if older.type == pyarrow.fs.FileType.Directory and older.base_name < Path(current).name:
+                fs.delete_dir(older.path)
+    _copy_files(held, names, fs, fs_path)
+
+
+def _copy_files(held: str, names: list[str], fs: pyarrow.fs.FileSystem, fs_path: str) -> None:
+    """Copy the files `names` of the local folder `held` into `fs_path` of `fs`, each whole."""
+    for name in names:
+        if isinstance(fs, pyarrow.fs.LocalFileSystem):
+            _copy_whole(os.path.join(held, name), os.path.join(fs_path, name))
+        else:
+            pyarrow.fs.copy_files(os.path.join(held, name), f"{fs_path}/{name}",
+                                  source_filesystem=pyarrow.fs.LocalFileSystem(), destination_filesystem=fs)
+
+
+def restore_whole_state(fs: pyarrow.fs.FileSystem, path: str) -> None:
+    """Put the newest whole set of Ray's saved state (see `SAVED_STATE`) back over the experiment folder `path` of
+    `fs`, whose files a kill during a copy may have left from two saves, and remove the files of a later Ray
+    session that the set has not (a resumed search killed before its first whole save); nothing when there is no
+    whole set."""
+    sets = fs.get_file_info(pyarrow.fs.FileSelector(f"{path}/{SAVED_STATE}", allow_not_found=True))
+    whole = sorted(s.path for s in sets if s.type == pyarrow.fs.FileType.Directory
+                   and fs.get_file_info(f"{s.path}/{_WHOLE}").type == pyarrow.fs.FileType.File)
+    if not whole:
+        return
+    names = {Path(f.path).name for f in fs.get_file_info(pyarrow.fs.FileSelector(whole[-1]))} - {_WHOLE}
+    newest = {}
+    for name in names:
+        if match := _SESSION_FILE.match(name):
+            newest[match["kind"], match["suffix"]] = max(name, newest.get((match["kind"], match["suffix"]), ""))
+    for file in fs.get_file_info(pyarrow.fs.FileSelector(path)):
+        match = _SESSION_FILE.match(file.base_name)
+        if match and file.base_name > newest.get((match["kind"], match["suffix"]), file.base_name):
+            fs.delete_file(file.path)
+    for name in sorted(names):
+        fs.copy_file(f"{whole[-1]}/{name}", f"{path}/{name}")
 
 
 def _copy_whole(source: str, destination: str) -> None:

@@ -19,7 +19,7 @@ import pyarrow.fs
 
 from autotune.cache import cache_dir
 from autotune.engine.lost_nodes import MOVES_FILE
-from autotune.engine.ray_internals import saved_trials
+from autotune.engine.ray_internals import restore_whole_state, saved_trials
 from autotune.errors import UserError
 from autotune.space.types import Space
 from autotune.tracking.mlflow_runs import STATE_FILE as TRACKING_FILE
@@ -102,7 +102,9 @@ def _clear(where: RunLocation) -> None:
 
 def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool) -> bool:
     """Whether to resume. Refuses to mix a new search into an existing run without --resume/--restart; a run
-    folder that holds no trial yet (a failure before the first trial) counts as absent, and is cleared."""
+    folder that holds no trial yet (a failure before the first trial) counts as absent, and is cleared. Ray's
+    saved state is first put back as one save wrote it (a kill while it was copied may have left two saves)."""
+    restore_whole_state(*_filesystem(where.experiment))
     exists = bool(_saved_trials(where))
     if restart or not exists:
         _clear(where)

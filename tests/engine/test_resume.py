@@ -425,6 +425,36 @@ def test_a_killed_search_with_early_stopping_resumes_its_searcher_and_rungs(tmp_
     assert any(t.state.name == "PRUNED" for t in resumed_trials), "early stopping went on after the resume"
 
 
+def test_a_search_killed_while_its_state_was_copied_resumes_from_one_whole_save(tmp_path):
+    """Killed while Ray copied its state into the run folder, file by file: the searcher's files of one save beside
+    the experiment state of an earlier one (the trials it knew). The resume starts from one whole save: it runs
+    every trial of the search, each asked of Optuna once (from the mixed files, Ray's trial count was ahead of its
+    trials and the search ended a trial short)."""
+    (tmp_path / "space.yaml").write_text(SPACE.replace("trials: 6", "trials: 10"))
+    run_dir = tmp_path / "runs" / "resumable"
+    first = _start(tmp_path)
+
+    def saved() -> int:
+        return sum(map(len, saved_by_status(run_dir).values()))
+
+    _wait_for(lambda: saved() >= 2, first, "2 trials in Ray's saved state")
+    earlier = {p: p.read_bytes() for p in run_dir.glob("experiment_state-*.json")}
+    known = saved()
+    _wait_for(lambda: saved() >= known + 2, first, "2 more trials in Ray's saved state")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    for path, data in earlier.items():  # the copy cut short before the experiment state
+        path.write_bytes(data)
+    assert saved() == known
+
+    resumed = _start(tmp_path, "--resume")
+    out, _ = resumed.communicate(timeout=180)
+    assert resumed.returncode == 0, out
+    assert saved() == 10 and set(saved_by_status(run_dir)) == {"TERMINATED"}
+    trials = [t for t in _study(run_dir).trials if t.state != optuna.trial.TrialState.FAIL]
+    assert len(trials) == 10 and len({_key(t.params) for t in trials}) == 10, trials
+
+
 def _key(params: dict) -> tuple[float, float]:
     return params["model.x"], params["model.y"]
 

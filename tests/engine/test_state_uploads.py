@@ -1,109 +1,238 @@
-"""Ray's copy of a search's state into a local storage: each file lands whole, or the old one stays, and a file
-renamed away while the folder is copied is left for the next copy (autotune.engine.ray_internals.whole_file_uploads)."""
+"""Ray's copy of a search's state into the storage: one save's files, whole, or the previous save's
+(autotune.engine.ray_internals.whole_state_uploads, restore_whole_state). Each file lands whole, or the old one
+stays; the state is published as a set before it is copied over the experiment folder's files, so a copy killed part
+way leaves a set that a resume puts back; a save waits while the copy reads the state."""
 from __future__ import annotations
 
 import errno
 import json
+import os
 import shutil
+import threading
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pyarrow.fs
 import pytest
 from ray.train._internal import storage
+from ray.tune.execution.tune_controller import TuneController
 
-from autotune.engine.ray_internals import whole_file_uploads
+from autotune.engine.ray_internals import SAVED_STATE, restore_whole_state, whole_state_uploads
 
 REAL_COPY = shutil.copyfile
+SESSION = "2026-12-04_17-00-00"
+STATE = f"experiment_state-{SESSION}.json"
+COUNT = f"search_gen_state-{SESSION}.json"
+SEARCHER = f"searcher-state-{SESSION}.pkl"
 
 
-def _staging(tmp_path: Path, trials: int) -> Path:
-    local = tmp_path / "driver"
-    (local / "sub").mkdir(parents=True, exist_ok=True)
-    (local / "experiment_state-x.json").write_text(json.dumps({"trial_data": [["{}", "{}"]] * trials}))
-    (local / "sub" / "searcher-state.pkl").write_bytes(b"s" * 1000)
+def _save(local: Path, trials: int) -> Path:
+    """Ray's driver folder after a save of a search with `trials` trials: its state, count and searcher agree."""
+    (local / "trial_a").mkdir(parents=True, exist_ok=True)
+    (local / "trial_a" / "result.json").write_text(f"{trials}\n")
+    (local / STATE).write_text(json.dumps({"trial_data": [["{}", "{}"]] * trials}))
+    (local / COUNT).write_text(json.dumps({"counter": trials}))
+    (local / SEARCHER).write_bytes(b"s" * trials)
+    (local / "space.json").write_text("the engine's, as a resume copied it")  # Ray's resume copies every .json
     (local / "skip.tmp").write_text("not uploaded")
     return local
 
 
-def _upload(local: Path, dest: Path) -> None:
-    storage._upload_to_fs_path(str(local), pyarrow.fs.LocalFileSystem(), str(dest), ["*.tmp"])
+def _upload(local: Path, dest: Path, fs: pyarrow.fs.FileSystem | None = None, path: str | None = None) -> None:
+    storage._upload_to_fs_path(str(local), fs or pyarrow.fs.LocalFileSystem(), path or str(dest), ["*.tmp"])
 
 
-def _trials(dest: Path) -> int:
-    return len(json.loads((dest / "experiment_state-x.json").read_text())["trial_data"])
+def _saves(dest: Path) -> tuple[int, int, int]:
+    """The save each state file of the experiment folder is from (its trial count)."""
+    return (len(json.loads((dest / STATE).read_text())["trial_data"]), json.loads((dest / COUNT).read_text())["counter"],
+            len((dest / SEARCHER).read_bytes()))
 
 
 @pytest.fixture
 def dest(tmp_path: Path) -> Path:
-    whole_file_uploads()
-    whole_file_uploads()  # once is enough; a second call changes nothing
+    """A storage holding the save of 3 trials."""
+    whole_state_uploads()
+    whole_state_uploads()  # once is enough; a second call changes nothing
     assert storage._upload_to_fs_path._autotune
     dest = tmp_path / "storage"
-    _upload(_staging(tmp_path, 3), dest)
-    assert _trials(dest) == 3 and (dest / "sub" / "searcher-state.pkl").read_bytes() == b"s" * 1000
-    assert not (dest / "skip.tmp").exists() and not list(dest.rglob(".upload-*"))
+    _upload(_save(tmp_path / "driver", 3), dest)
+    assert _saves(dest) == (3, 3, 3) and (dest / "trial_a" / "result.json").read_text() == "3\n"
+    assert not (dest / "skip.tmp").exists() and not list(dest.rglob(".upload-*")) and (dest / "space.json").exists()
+    (whole,) = (dest / SAVED_STATE).iterdir()  # Ray's state only
+    assert sorted(p.name for p in whole.iterdir()) == sorted([STATE, COUNT, SEARCHER, "whole"])
     return dest
 
 
-def test_an_upload_cut_short_leaves_the_previous_state_whole(tmp_path, dest, monkeypatch):
+def test_a_copy_killed_within_a_file_leaves_the_previous_file_whole(tmp_path, dest, monkeypatch):
     def killed_midway(source: str, destination: str) -> None:  # the copy dies halfway through the file
         data = Path(source).read_bytes()
         Path(destination).write_bytes(data[: len(data) // 2])
         raise KeyboardInterrupt
 
+    local = _save(tmp_path / "driver", 5)
     monkeypatch.setattr(shutil, "copyfile", killed_midway)
     with pytest.raises(KeyboardInterrupt):
-        _upload(_staging(tmp_path, 5), dest)
-    assert _trials(dest) == 3  # the old one, whole
+        storage._upload_to_fs_path(str(local / "trial_a"), pyarrow.fs.LocalFileSystem(), str(dest / "trial_a"))
+    assert (dest / "trial_a" / "result.json").read_text() == "3\n"  # the old one, whole
     assert not list(dest.rglob(".upload-*"))
 
 
-def test_a_file_renamed_away_during_the_copy_is_left_for_the_next_one(tmp_path, dest, monkeypatch):
-    local = _staging(tmp_path, 5)
-    temporary = local / ".1234-tmp-searcher-state.pkl"  # how Ray writes the searcher's state: then renames it
-    temporary.write_bytes(b"t" * 10)
+@pytest.mark.parametrize("files_copied", [0, 1, 2])
+def test_a_copy_killed_between_the_state_files_is_put_back_as_one_save(tmp_path, dest, monkeypatch, files_copied):
+    """The experiment folder left with files of two saves (the CI failure: a resumed search read a trial count
+    ahead of its trials); the storage's newest whole set is the new save, and a resume puts it back."""
+    local = _save(tmp_path / "driver", 5)
+    copied = []
 
-    def renamed_first(source: str, destination: str) -> str:
-        if Path(source) == temporary:
-            temporary.rename(local / "sub" / "searcher-state.pkl")
+    def killed_after(source: str, destination: str) -> str:
+        if Path(destination).parent == dest:  # the experiment folder's own files: after the set
+            if len(copied) == files_copied:
+                raise KeyboardInterrupt
+            copied.append(source)
         return REAL_COPY(source, destination)
 
-    monkeypatch.setattr(shutil, "copyfile", renamed_first)
-    _upload(local, dest)  # no error: the rest of the folder is copied
-    assert _trials(dest) == 5 and not (dest / temporary.name).exists() and not list(dest.rglob(".upload-*"))
-
-    def unreadable(source: str, destination: str) -> None:
-        raise FileNotFoundError(source)
-
-    monkeypatch.setattr(shutil, "copyfile", unreadable)
-    with pytest.raises(FileNotFoundError):  # a file that is still there but could not be copied is an error
+    monkeypatch.setattr(shutil, "copyfile", killed_after)
+    with pytest.raises(KeyboardInterrupt):
         _upload(local, dest)
+    monkeypatch.setattr(shutil, "copyfile", REAL_COPY)
+    assert _saves(dest) == [(3, 3, 3), (5, 3, 3), (5, 5, 3)][files_copied]
+    restore_whole_state(pyarrow.fs.LocalFileSystem(), str(dest))
+    assert _saves(dest) == (5, 5, 5)
 
 
-def test_where_a_file_and_its_copy_do_not_fit_side_by_side_it_is_copied_in_place(tmp_path, dest, monkeypatch):
+def test_a_copy_killed_while_it_publishes_the_set_leaves_the_previous_save(tmp_path, dest, monkeypatch):
+    local = _save(tmp_path / "driver", 5)
+    real = pyarrow.fs.copy_files
+    calls = []
+
+    def killed_second(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pyarrow.fs, "copy_files", killed_second)
+    with pytest.raises(KeyboardInterrupt):
+        _upload(local, dest)
+    assert len(list((dest / SAVED_STATE).iterdir())) == 2  # the old set, and the new one not marked whole
+    restore_whole_state(pyarrow.fs.LocalFileSystem(), str(dest))
+    assert _saves(dest) == (3, 3, 3) and (dest / "trial_a" / "result.json").read_text() == "5\n"
+
+
+def test_a_later_session_s_files_not_in_the_whole_set_are_removed(tmp_path, dest):
+    """Only Ray's state is put back. A resumed search (a new Ray session: new file names) killed before its first whole save: Ray would read its
+    newer experiment state beside the first session's searcher."""
+    later = "2026-12-04_18-00-00"
+    (dest / f"experiment_state-{later}.json").write_text(json.dumps({"trial_data": []}))
+    (dest / "space.json").write_text("the engine's own, newer")
+    (dest / STATE).write_text("{}")
+    restore_whole_state(pyarrow.fs.LocalFileSystem(), str(dest))
+    assert not (dest / f"experiment_state-{later}.json").exists()
+    assert (dest / "space.json").read_text() == "the engine's own, newer"
+    assert _saves(dest) == (3, 3, 3)
+    restore_whole_state(pyarrow.fs.LocalFileSystem(), str(tmp_path / "no run here"))  # nothing to put back
+
+
+def test_a_save_waits_while_the_copy_reads_the_state(tmp_path, dest, monkeypatch):
+    """Ray saves every period, also while its last copy runs: the copy's state would be of two saves."""
+    local = _save(tmp_path / "driver", 5)
+    saved = threading.Event()
+
+    def write_save(*args, **kwargs) -> None:
+        _save(local, 7)
+        saved.set()
+
+    controller = SimpleNamespace(  # what TuneController.save_to_dir reads of its controller
+        _get_trial_checkpoints=dict, __getstate__=dict, _start_time=0.0, experiment_state_file_name=STATE,
+        _storage=SimpleNamespace(experiment_driver_staging_path=str(local)), _session_str=SESSION,
+        _search_alg=SimpleNamespace(save_to_dir=write_save), _callbacks=SimpleNamespace(save_to_dir=lambda *a, **k: 0))
+    saver = threading.Thread(target=TuneController.save_to_dir, args=(controller,))
+
+    def save_during_the_read(source: str, destination: str) -> str:
+        if not saver.is_alive() and not saved.is_set() and Path(source).parent == local:
+            saver.start()
+            assert not saved.wait(0.3)  # the save waits for the read of the state
+        return REAL_COPY(source, destination)
+
+    monkeypatch.setattr(shutil, "copyfile", save_during_the_read)
+    _upload(local, dest)
+    saver.join(10)
+    assert saved.is_set() and _saves(dest) == (5, 5, 5)
+
+
+def test_where_the_set_does_not_fit_the_files_are_still_copied(tmp_path, dest, monkeypatch):
+    """A full disk: the sets are dropped (a resume must not put an older one back) and the state is still copied,
+    in place where a file and its copy do not fit side by side, so that a search stopped by a full disk resumes
+    without rerunning its finished trials."""
+    real = pyarrow.fs.copy_files
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
     def full_beside(source: str, destination: str) -> str:  # room for the file, not for a second copy of it
         if Path(destination).name.startswith(".upload-"):
             Path(destination).write_bytes(b"")
             raise OSError(errno.ENOSPC, "No space left on device")
         return REAL_COPY(source, destination)
 
+    monkeypatch.setattr(pyarrow.fs, "copy_files", full)
     monkeypatch.setattr(shutil, "copyfile", full_beside)
-    _upload(_staging(tmp_path, 7), dest)
-    assert _trials(dest) == 7 and not list(dest.rglob(".upload-*"))
+    _upload(_save(tmp_path / "driver", 7), dest)
+    assert _saves(dest) == (7, 7, 7) and not (dest / SAVED_STATE).exists() and not list(dest.rglob(".upload-*"))
+    restore_whole_state(pyarrow.fs.LocalFileSystem(), str(dest))
+    assert _saves(dest) == (7, 7, 7)
+    monkeypatch.setattr(pyarrow.fs, "copy_files", real)
+    monkeypatch.setattr(shutil, "copyfile", REAL_COPY)
+    _upload(_save(tmp_path / "driver", 8), dest)  # room again: sets again
+    assert len(list((dest / SAVED_STATE).iterdir())) == 1
 
 
-def test_the_trial_folders_are_copied_before_the_state(tmp_path, dest, monkeypatch):
-    """Killed during the copy, the storage's trial files are newer than its state, never older."""
-    local = _staging(tmp_path, 5)
-    (local / "trial_a").mkdir()
-    (local / "trial_a" / "result.json").write_text("{}\n")
-    copied = []
+def test_the_trial_folders_are_copied_before_the_state_and_the_set_before_the_experiment_folder(tmp_path, dest,
+                                                                                               monkeypatch):
+    """Killed during the copy, the storage's trial files are newer than its state, never older; the set is whole
+    before the experiment folder's files are replaced."""
+    written = []
+    real = pyarrow.fs.copy_files
 
     def recorded(source: str, destination: str) -> str:
-        copied.append(Path(source).relative_to(local).as_posix())
+        written.append(os.path.relpath(Path(destination).parent, dest))
         return REAL_COPY(source, destination)
 
+    def recorded_set(source, destination, **kwargs):
+        written.append(SAVED_STATE)
+        return real(source, destination, **kwargs)
+
     monkeypatch.setattr(shutil, "copyfile", recorded)
-    _upload(local, dest)
-    assert copied.index("experiment_state-x.json") > max(copied.index("trial_a/result.json"),
-                                                         copied.index("sub/searcher-state.pkl"))
+    monkeypatch.setattr(pyarrow.fs, "copy_files", recorded_set)
+    _upload(_save(tmp_path / "driver", 5), dest)
+    written = [w for w in written if not w.startswith("..")]  # the copy into a local folder first
+    assert written == ["trial_a", SAVED_STATE, SAVED_STATE, SAVED_STATE, ".", ".", ".", "."]
+    assert len(list((dest / SAVED_STATE).iterdir())) == 1  # the older set removed
+
+
+def test_a_folder_other_than_ray_s_state_gets_no_set(tmp_path, dest):
+    folder = tmp_path / "checkpoint"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "model.pt").write_bytes(b"m")
+    (folder / "sub" / "x").write_text("x")
+    _upload(folder, tmp_path / "copied")
+    assert (tmp_path / "copied" / "model.pt").read_bytes() == b"m" and (tmp_path / "copied" / "sub" / "x").exists()
+    assert not (tmp_path / "copied" / SAVED_STATE).exists()
+
+
+def test_a_remote_store_gets_the_same_sets(tmp_path, dest):
+    """A store other than the local disk (here the local disk behind pyarrow's SubTreeFileSystem, which Ray copies
+    into with its own upload): the trials, the set, then the experiment folder's files."""
+    remote = pyarrow.fs.SubTreeFileSystem(str(tmp_path / "bucket"), pyarrow.fs.LocalFileSystem())
+    (tmp_path / "bucket").mkdir()
+    for trials in (3, 5):
+        _upload(_save(tmp_path / "driver", trials), tmp_path, remote, "runs/search")
+        time.sleep(0.01)
+    run = tmp_path / "bucket" / "runs" / "search"
+    assert _saves(run) == (5, 5, 5) and (run / "trial_a" / "result.json").read_text() == "5\n"
+    assert not (run / "skip.tmp").exists()
+    (whole,) = (run / SAVED_STATE).iterdir()
+    (run / COUNT).write_text(json.dumps({"counter": 9}))  # a copy cut short
+    restore_whole_state(remote, "runs/search")
+    assert _saves(run) == (5, 5, 5) and (whole / "whole").exists()
