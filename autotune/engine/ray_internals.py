@@ -187,13 +187,15 @@ def _publish_state(held: str, names: list[str], fs: pyarrow.fs.FileSystem, fs_pa
     """Publish the files `names` held in the local folder `held`: first Ray's saved state among them (its files
     named for a Ray session) as a whole set in the storage's `SAVED_STATE` folder (older sets removed once it is
     marked whole), then every file over the experiment folder's own (Ray's state, and the engine's files that
-    Ray's resume copied into its folder).
-    Where the disk has no room for the set (ENOSPC), the sets are removed and the files copied in place only, as
-    Ray copies them: a search stopped by a full disk (autotune.engine.full_disk) must still save its last state,
-    or `--resume` would run finished trials again, and a resume must not put an older set back over it."""
+    Ray's resume copied into its folder). The sets are numbered in order. Where the disk has no room for the set
+    (ENOSPC), the sets are removed and the files copied in place only, as Ray copies them: a search stopped by a
+    full disk (autotune.engine.full_disk) must still save its last state, or `--resume` would run finished trials
+    again, and a resume must not put an older set back over it."""
     local = pyarrow.fs.LocalFileSystem()
     sets = f"{fs_path}/{SAVED_STATE}"
-    current = f"{sets}/{time.time_ns():020d}"
+    older = [s.path for s in fs.get_file_info(pyarrow.fs.FileSelector(sets, allow_not_found=True))
+             if s.type == pyarrow.fs.FileType.Directory]
+    current = f"{sets}/{max((int(Path(p).name) for p in older if Path(p).name.isdigit()), default=0) + 1:012d}"
     try:
         fs.create_dir(current)
         for name in filter(_SESSION_FILE.match, names):
@@ -206,9 +208,8 @@ def _publish_state(held: str, names: list[str], fs: pyarrow.fs.FileSystem, fs_pa
             raise
         fs.delete_dir(sets)
     else:
-        for older in fs.get_file_info(pyarrow.fs.FileSelector(sets)):
-            if older.type == pyarrow.fs.FileType.Directory and older.base_name < Path(current).name:
-                fs.delete_dir(older.path)
+        for path in older:
+            fs.delete_dir(path)
     _copy_files(held, names, fs, fs_path)
 
 

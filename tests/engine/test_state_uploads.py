@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -228,11 +227,11 @@ def test_a_remote_store_gets_the_same_sets(tmp_path, dest):
     (tmp_path / "bucket").mkdir()
     for trials in (3, 5):
         _upload(_save(tmp_path / "driver", trials), tmp_path, remote, "runs/search")
-        time.sleep(0.01)
     run = tmp_path / "bucket" / "runs" / "search"
     assert _saves(run) == (5, 5, 5) and (run / "trial_a" / "result.json").read_text() == "5\n"
     assert not (run / "skip.tmp").exists()
     (whole,) = (run / SAVED_STATE).iterdir()
+    assert whole.name == "000000000002"  # the second set; the first removed
     (run / COUNT).write_text(json.dumps({"counter": 9}))  # a copy cut short
     restore_whole_state(remote, "runs/search")
     assert _saves(run) == (5, 5, 5) and (whole / "whole").exists()
