@@ -79,11 +79,14 @@ def saved_trials(fs: pyarrow.fs.FileSystem, path: str) -> list[dict[str, Any]]:
     `reported`: the number of reports that state knows of (its last result's training_iteration); [] when none.
     The experiment state files (`experiment_state-*.json` beside `tuner.pkl`) are Ray's private format: no public
     API reads the trials' saved statuses short of loading the whole experiment (`ExperimentAnalysis`,
-    `Tuner.restore`); `Tuner.can_restore` says only whether there is one."""
-    files = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
+    `Tuner.restore`); `Tuner.can_restore` says only whether there is one. The state is read from the newest whole
+    set of it where there is one (see `SAVED_STATE`): what a resume starts from."""
+    if fs.get_file_info(f"{path}/tuner.pkl").type != pyarrow.fs.FileType.File:
+        return []
+    files = fs.get_file_info(pyarrow.fs.FileSelector(_newest_whole_set(fs, path) or path))
     names = {Path(f.path).name: f.path for f in files if f.type == pyarrow.fs.FileType.File}
     states = sorted(n for n in names if n.startswith("experiment_state-") and n.endswith(".json"))
-    if "tuner.pkl" not in names or not states:
+    if not states:
         return []
     with fs.open_input_stream(names[states[-1]]) as stream:
         saved = json.loads(stream.read()).get("trial_data", [])
@@ -228,12 +231,10 @@ def restore_whole_state(fs: pyarrow.fs.FileSystem, path: str) -> None:
     `fs`, whose files a kill during a copy may have left from two saves, and remove the files of a later Ray
     session that the set has not (a resumed search killed before its first whole save); nothing when there is no
     whole set."""
-    sets = fs.get_file_info(pyarrow.fs.FileSelector(f"{path}/{SAVED_STATE}", allow_not_found=True))
-    whole = sorted(s.path for s in sets if s.type == pyarrow.fs.FileType.Directory
-                   and fs.get_file_info(f"{s.path}/{_WHOLE}").type == pyarrow.fs.FileType.File)
-    if not whole:
+    whole = _newest_whole_set(fs, path)
+    if whole is None:
         return
-    names = {Path(f.path).name for f in fs.get_file_info(pyarrow.fs.FileSelector(whole[-1]))} - {_WHOLE}
+    names = {Path(f.path).name for f in fs.get_file_info(pyarrow.fs.FileSelector(whole))} - {_WHOLE}
     newest = {}
     for name in names:
         if match := _SESSION_FILE.match(name):
@@ -243,7 +244,15 @@ def restore_whole_state(fs: pyarrow.fs.FileSystem, path: str) -> None:
         if match and file.base_name > newest.get((match["kind"], match["suffix"]), file.base_name):
             fs.delete_file(file.path)
     for name in sorted(names):
-        fs.copy_file(f"{whole[-1]}/{name}", f"{path}/{name}")
+        fs.copy_file(f"{whole}/{name}", f"{path}/{name}")
+
+
+def _newest_whole_set(fs: pyarrow.fs.FileSystem, path: str) -> str | None:
+    """The newest set of Ray's saved state marked whole in the experiment folder `path` of `fs`; None if none."""
+    sets = fs.get_file_info(pyarrow.fs.FileSelector(f"{path}/{SAVED_STATE}", allow_not_found=True))
+    whole = sorted(s.path for s in sets if s.type == pyarrow.fs.FileType.Directory
+                   and fs.get_file_info(f"{s.path}/{_WHOLE}").type == pyarrow.fs.FileType.File)
+    return whole[-1] if whole else None
 
 
 def _copy_whole(source: str, destination: str) -> None:

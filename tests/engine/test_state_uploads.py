@@ -17,7 +17,7 @@ import pytest
 from ray.train._internal import storage
 from ray.tune.execution.tune_controller import TuneController
 
-from autotune.engine.ray_internals import SAVED_STATE, restore_whole_state, whole_state_uploads
+from autotune.engine.ray_internals import SAVED_STATE, restore_whole_state, saved_trials, whole_state_uploads
 
 REAL_COPY = shutil.copyfile
 SESSION = "2026-12-04_17-00-00"
@@ -33,6 +33,7 @@ def _save(local: Path, trials: int) -> Path:
     (local / STATE).write_text(json.dumps({"trial_data": [["{}", "{}"]] * trials}))
     (local / COUNT).write_text(json.dumps({"counter": trials}))
     (local / SEARCHER).write_bytes(b"s" * trials)
+    (local / "tuner.pkl").write_bytes(b"t")
     (local / "space.json").write_text("the engine's, as a resume copied it")  # Ray's resume copies every .json
     (local / "skip.tmp").write_text("not uploaded")
     return local
@@ -96,6 +97,7 @@ def test_a_copy_killed_between_the_state_files_is_put_back_as_one_save(tmp_path,
         _upload(local, dest)
     monkeypatch.setattr(shutil, "copyfile", REAL_COPY)
     assert _saves(dest) == [(3, 3, 3), (5, 3, 3), (5, 5, 3)][files_copied]
+    assert len(saved_trials(pyarrow.fs.LocalFileSystem(), str(dest))) == 5  # what a resume starts from
     restore_whole_state(pyarrow.fs.LocalFileSystem(), str(dest))
     assert _saves(dest) == (5, 5, 5)
 
@@ -206,7 +208,7 @@ def test_the_trial_folders_are_copied_before_the_state_and_the_set_before_the_ex
     monkeypatch.setattr(pyarrow.fs, "copy_files", recorded_set)
     _upload(_save(tmp_path / "driver", 5), dest)
     written = [w for w in written if not w.startswith("..")]  # the copy into a local folder first
-    assert written == ["trial_a", SAVED_STATE, SAVED_STATE, SAVED_STATE, ".", ".", ".", "."]
+    assert written == ["trial_a", SAVED_STATE, SAVED_STATE, SAVED_STATE, ".", ".", ".", ".", "."]
     assert len(list((dest / SAVED_STATE).iterdir())) == 1  # the older set removed
 
 
