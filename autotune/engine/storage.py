@@ -102,9 +102,9 @@ def _clear(where: RunLocation) -> None:
 
 def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool) -> bool:
     """Whether to resume. Refuses to mix a new search into an existing run without --resume/--restart; a run
-    folder that holds no trial yet (a failure before the first trial) counts as absent, and is cleared. Ray's
-    saved state is first put back as one save wrote it (a kill while it was copied may have left two saves)."""
-    restore_whole_state(*_filesystem(where.experiment))
+    folder that holds no trial yet (a failure before the first trial) counts as absent, and is cleared. A resumed
+    run's saved Ray state is put back as one save wrote it (a kill while it was copied may have left two saves);
+    a run that is refused or started again is not written to."""
     exists = bool(_saved_trials(where))
     if restart or not exists:
         _clear(where)
@@ -135,6 +135,7 @@ def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool
             f"search must be the same search. Undo the change, or use --restart (or another `name:`) to start a new "
             f"search"
         )
+    restore_whole_state(*_filesystem(where.experiment))
     _record_space(where.state, space)
     return True
 
