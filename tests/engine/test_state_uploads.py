@@ -135,6 +135,28 @@ def test_a_later_session_s_files_not_in_the_whole_set_are_removed(tmp_path, dest
     restore_whole_state(pyarrow.fs.LocalFileSystem(), str(tmp_path / "no run here"))  # nothing to put back
 
 
+def test_a_file_renamed_away_during_the_copy_is_left_for_the_next_one(tmp_path, dest, monkeypatch):
+    local = _save(tmp_path / "driver", 5)
+    temporary = local / ".1234-tmp-searcher-state.pkl"  # how Ray writes the searcher's state: then renames it
+    temporary.write_bytes(b"t" * 10)
+
+    def renamed_first(source: str, destination: str) -> str:
+        if Path(source) == temporary:
+            temporary.rename(local / SEARCHER)
+        return REAL_COPY(source, destination)
+
+    monkeypatch.setattr(shutil, "copyfile", renamed_first)
+    _upload(local, dest)  # no error: the rest of the folder is copied
+    assert _saves(dest)[:2] == (5, 5) and not (dest / temporary.name).exists() and not list(dest.rglob(".upload-*"))
+
+    def unreadable(source: str, destination: str) -> None:
+        raise FileNotFoundError(source)
+
+    monkeypatch.setattr(shutil, "copyfile", unreadable)
+    with pytest.raises(FileNotFoundError):  # a file that is still there but could not be copied is an error
+        _upload(local, dest)
+
+
 def test_a_save_waits_while_the_copy_reads_the_state(tmp_path, dest, monkeypatch):
     """Ray saves every period, also while its last copy runs: the copy's state would be of two saves."""
     local = _save(tmp_path / "driver", 5)
