@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from ray.tune.search.optuna import OptunaSearch
 
 __all__ = ["RESULT_KEYS", "CsvLogger", "ForgetEndedTrials", "JsonLogger", "TensorBoardLogger", "asked_trial",
-           "init_local", "kv_delete", "kv_get", "kv_put", "lost_node", "lost_nodes_apart", "mark_told",
+           "init_local", "kv_delete", "kv_get", "kv_put", "lost_node", "lost_nodes_apart", "mark_told", "no_callback_usage_tag",
            "remove_partial_checkpoint", "restore_whole_state", "saved_trials", "study_of", "told",
            "whole_state_uploads"]
 
@@ -72,6 +72,24 @@ def init_local(temp_dir: str, **kwargs: Any) -> None:
     `_temp_dir`; the environment variable RAY_TMPDIR names the folder above it (Ray adds `ray/`) for every Ray this
     process and its children start."""
     ray.init(_temp_dir=temp_dir, **kwargs)
+
+
+def no_callback_usage_tag() -> None:
+    """Skip Ray Tune's count of the search's callbacks for its usage statistics (`ray.air._internal.usage`), which the
+    engine turns off (RAY_USAGE_STATS_ENABLED=0): the count imports Ray's W&B, MLflow, Comet and Aim integrations,
+    and with them wandb and mlflow where installed, only to compare class names (1-2 s of every search's start)."""
+    from ray._common.usage.usage_lib import usage_stats_enabled
+    from ray.air._internal import usage
+
+    if getattr(usage.tag_callbacks, "_autotune", False):
+        return
+    ray_tag = usage.tag_callbacks
+
+    def tag_callbacks(callbacks: Any) -> bool:
+        return bool(usage_stats_enabled() and ray_tag(callbacks))
+
+    tag_callbacks._autotune = True  # type: ignore[attr-defined]
+    usage.tag_callbacks = tag_callbacks
 
 
 def saved_trials(fs: pyarrow.fs.FileSystem, path: str) -> list[dict[str, Any]]:

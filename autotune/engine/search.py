@@ -24,7 +24,7 @@ from autotune.engine.locks import LocalRay
 from autotune.engine.lost_nodes import moving_trials
 from autotune.engine.progress import Progress
 from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger, init_local,
-                                            whole_state_uploads)
+                                            no_callback_usage_tag, whole_state_uploads)
 from autotune.engine.schedulers import make_scheduler, planned_epochs
 from autotune.engine.searcher import close_orphaned_trials, make_searcher, points_to_evaluate
 from autotune.engine.stoppers import EpochBudget, TargetStopper
@@ -91,6 +91,7 @@ def run_search(
     if tracking:
         tracking.start(SearchStart(space.name, where.state, space.source, track.flat_settings(space), resume))
         track.register(str(where.state), tracking, lambda values: planned_epochs(space, values))
+    no_callback_usage_tag()
     whole_state_uploads()  # a kill or a save while Ray copies the search's state leaves one whole save of it
     start = time.perf_counter()
     if resume:

@@ -11,7 +11,8 @@ import weakref
 import pytest
 from ray.tune.experiment import Trial
 
-from autotune.engine.ray_internals import CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger
+from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger,
+                                            no_callback_usage_tag)
 
 
 @pytest.mark.parametrize("end", ["on_trial_complete", "on_trial_error"])
@@ -95,3 +96,17 @@ def test_the_engine_does_not_import_torch():
     code = "import sys, autotune.engine.search; print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("enabled", ["0", "1"])
+def test_rays_count_of_the_callbacks_runs_only_while_its_usage_statistics_are_on(monkeypatch, enabled):
+    """The count imports Ray's W&B and MLflow integrations, and wandb and mlflow with them (1-2 s of a search's
+    start); the engine turns the statistics off (RAY_USAGE_STATS_ENABLED=0), and a user may turn them on."""
+    from ray.air._internal import usage
+
+    no_callback_usage_tag()
+    counted = []
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", enabled)
+    monkeypatch.setattr(usage, "_count_callbacks", lambda callbacks: counted.append(callbacks) or {})
+    usage.tag_callbacks([ForgetEndedTrials()])
+    assert len(counted) == (enabled == "1")
