@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,32 @@ def test_serve_says_the_recipe_has_none_before_listening(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "serving" not in out and err == (f"autotune serve: error: recipe 'minimal.py' defines no serve(): "
                                             f"autotune serve cannot answer for the model in {model}\n")
+
+
+def test_its_trials_run_without_torch_until_the_recipe_imports_it(tmp_path, local_ray, monkeypatch):
+    """A recipe that does not use torch has trial workers that never import it (1-2 s and some 300 MiB each):
+    each worker's first trial finds no torch. A recipe that imports torch in train() gets the trial's CPU share
+    (here 1) as torch's threads."""
+    monkeypatch.chdir(tmp_path)
+    seen = tmp_path / "seen.jsonl"
+    probe = MINIMAL + textwrap.dedent(f"""
+
+        import json, os, sys
+        _fit_line = train
+
+        def train(config, report, *, data=None, checkpoint=None):
+            found = {{"pid": os.getpid(), "torch": "torch" in sys.modules}}
+            import torch
+            with open({str(seen)!r}, "a") as log:
+                log.write(json.dumps({{**found, "threads": torch.get_num_threads()}}) + "\\n")
+            _fit_line(config, report, data=data, checkpoint=checkpoint)
+        """)
+    space = _files(tmp_path)
+    (tmp_path / "minimal.py").write_text(probe)
+    autotune.fit(str(space), num_cpus=2)
+    rows = [json.loads(line) for line in seen.read_text().splitlines()]
+    firsts = {}
+    for row in rows:
+        firsts.setdefault(row["pid"], row)
+    assert len(rows) == 4 and all(not row["torch"] for row in firsts.values()), rows
+    assert {row["threads"] for row in rows} == {1}, rows

@@ -211,3 +211,27 @@ def test_only_an_actor_error_on_a_node_the_cluster_declares_dead_is_a_lost_node(
     named.error_msg = f"The actor died because its node has died. Node Id: {gone}"
     assert ray_internals.lost_node(named, None) == gone
     assert ray_internals.lost_node(ActorDiedError(), None) is None  # no node known
+
+
+@pytest.mark.parametrize("share, threads", [(1, 1), (0.5, 1), (2.5, 2)])
+def test_a_trial_gives_torch_its_cpu_share_without_importing_it(monkeypatch, share, threads):
+    """Where the recipe has imported torch, its threads are set at once; where not, OMP_NUM_THREADS tells torch at
+    its import, and torch stays unimported (a recipe without torch never pays for it)."""
+    import sys
+
+    import torch
+
+    from autotune.engine.trial import _set_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "8")
+    monkeypatch.delitem(sys.modules, "torch")
+    _set_threads(share)
+    assert "torch" not in sys.modules and os.environ["OMP_NUM_THREADS"] == str(threads)
+
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    before = torch.get_num_threads()
+    try:
+        _set_threads(share)
+        assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
