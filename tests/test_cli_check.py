@@ -328,14 +328,14 @@ def test_check_of_a_200_line_space_of_the_shipped_recipe_is_fast(tmp_path):
 
 @pytest.fixture(scope="session")
 def timm_cache(tmp_path_factory):
-    """A cache folder of this test session holding timm's real model names (importing timm once)."""
+    """A cache folder of this test session holding timm's real model names (importing timm once); the tests that
+    use it point XDG_CACHE_HOME at it themselves (`real_cli`), so that it is not set for the rest of the session."""
     folder = tmp_path_factory.mktemp("cache")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("XDG_CACHE_HOME", str(folder))
-    models._timm_model_names.cache_clear()
-    models._timm_model_names()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(folder))
+        models._timm_model_names.cache_clear()
+        models._timm_model_names()
     yield folder
-    patch.undo()
     models._timm_model_names.cache_clear()
 
 
