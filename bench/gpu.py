@@ -28,10 +28,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from common import BENCH, MNIST, fmt, machine, median, write_section
+from common import BENCH, MNIST, fmt, machine, median, shared_ray, write_section
 
 MODEL = {"arch": "simple_cnn", "width": 32, "depth": 3}
 OPTIMIZER = {"name": "sgd", "lr": 0.05, "momentum": 0.9}
@@ -273,7 +274,9 @@ def main() -> int:
     settings = QUICK if args.quick else FULL
     strong = {**STRONG, "model": settings["model"], "train": {**STRONG["train"], "epochs": 2}} if args.quick else STRONG
     command = " ".join(["python bench/gpu.py", *sys.argv[1:]])
-    results = run(settings, args.mnist.resolve(), args.device, mode, strong)
+    # a quick engine run's searches share one Ray (about 5 s a search); a measured one starts its own, as users do
+    with shared_ray() if args.quick and mode == "engine" else nullcontext():
+        results = run(settings, args.mnist.resolve(), args.device, mode, strong)
     figures = {"machine": machine(), "command": command, "date": time.strftime("%Y-%m-%d %H:%M"), "results": results}
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
