@@ -98,10 +98,22 @@ def saved_trials(fs: pyarrow.fs.FileSystem, path: str) -> list[dict[str, Any]]:
     The experiment state files (`experiment_state-*.json` beside `tuner.pkl`) are Ray's private format: no public
     API reads the trials' saved statuses short of loading the whole experiment (`ExperimentAnalysis`,
     `Tuner.restore`); `Tuner.can_restore` says only whether there is one. The state is read from the newest whole
-    set of it where there is one (see `SAVED_STATE`): what a resume starts from."""
+    set of it where there is one (see `SAVED_STATE`): what a resume starts from. A running search may publish a
+    newer set and remove the one being read (a second invocation checks the run, a test polls it): it is read
+    again from the newer one."""
     if fs.get_file_info(f"{path}/tuner.pkl").type != pyarrow.fs.FileType.File:
         return []
-    files = fs.get_file_info(pyarrow.fs.FileSelector(_newest_whole_set(fs, path) or path))
+    for _ in range(_READS - 1):
+        try:
+            return _trials_in(fs, _newest_whole_set(fs, path) or path)
+        except FileNotFoundError:
+            continue
+    return _trials_in(fs, _newest_whole_set(fs, path) or path)
+
+
+def _trials_in(fs: pyarrow.fs.FileSystem, folder: str) -> list[dict[str, Any]]:
+    """`saved_trials` of the newest experiment state in `folder`."""
+    files = fs.get_file_info(pyarrow.fs.FileSelector(folder))
     names = {Path(f.path).name: f.path for f in files if f.type == pyarrow.fs.FileType.File}
     states = sorted(n for n in names if n.startswith("experiment_state-") and n.endswith(".json"))
     if not states:
@@ -129,6 +141,7 @@ def _reports(metadata: dict[str, Any]) -> int:
 # back first (`restore_whole_state`).
 SAVED_STATE = ".saved-state"
 _WHOLE = "whole"
+_READS = 5  # a set replaced while it is read: a newer one is whole by then, and a set is published a period apart
 _SAVING = threading.Lock()
 _SESSION_FILE = re.compile(r"(?P<kind>.+-)\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}(?P<suffix>\.\w+)$")
 

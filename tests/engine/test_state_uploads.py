@@ -122,8 +122,8 @@ def test_a_copy_killed_while_it_publishes_the_set_leaves_the_previous_save(tmp_p
 
 
 def test_a_later_session_s_files_not_in_the_whole_set_are_removed(tmp_path, dest):
-    """Only Ray's state is put back. A resumed search (a new Ray session: new file names) killed before its first whole save: Ray would read its
-    newer experiment state beside the first session's searcher."""
+    """Only Ray's state is put back. A resumed search (a new Ray session: new file names) killed before its first
+    whole save: Ray would read its newer experiment state beside the first session's searcher."""
     later = "2026-12-04_18-00-00"
     (dest / f"experiment_state-{later}.json").write_text(json.dumps({"trial_data": []}))
     (dest / "space.json").write_text("the engine's own, newer")
@@ -133,6 +133,37 @@ def test_a_later_session_s_files_not_in_the_whole_set_are_removed(tmp_path, dest
     assert (dest / "space.json").read_text() == "the engine's own, newer"
     assert _saves(dest) == (3, 3, 3)
     restore_whole_state(pyarrow.fs.LocalFileSystem(), str(tmp_path / "no run here"))  # nothing to put back
+
+
+class _ReplacedWhileRead:
+    """The local file system, where the running search publishes a newer save (and removes the set it replaces)
+    while saved_trials reads the state: when it lists the set's folder, or when it opens the state file."""
+
+    def __init__(self, publish, at: str) -> None:
+        self.local, self.publish, self.at = pyarrow.fs.LocalFileSystem(), publish, at
+
+    def _maybe_publish(self, step: str) -> None:
+        if self.at == step and self.publish:
+            self.publish()
+            self.publish = None
+
+    def get_file_info(self, what):
+        if isinstance(what, pyarrow.fs.FileSelector) and SAVED_STATE + "/" in what.base_dir:
+            self._maybe_publish("list")
+        return self.local.get_file_info(what)
+
+    def open_input_stream(self, path: str):
+        self._maybe_publish("open")
+        return self.local.open_input_stream(path)
+
+
+@pytest.mark.parametrize("at", ["list", "open"])
+def test_a_set_replaced_while_it_is_read_is_read_again_from_the_newer_one(tmp_path, dest, at):
+    """CI's failure: a test polling a running search read a set that the next save had just replaced and removed."""
+    (dest / "tuner.pkl").write_bytes(b"t")
+    fs = _ReplacedWhileRead(lambda: _upload(_save(tmp_path / "driver", 5), dest), at)
+    assert len(saved_trials(fs, str(dest))) == 5
+    assert fs.publish is None and len(list((dest / SAVED_STATE).iterdir())) == 1  # the set read first is gone
 
 
 def test_a_file_renamed_away_during_the_copy_is_left_for_the_next_one(tmp_path, dest, monkeypatch):
