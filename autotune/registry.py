@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 
 from autotune.errors import UnknownNameError, UserError
 
-__all__ = ["register", "get", "names", "kinds", "exists", "check_name", "add_fallback", "close_matches", "parameters"]
+__all__ = ["register", "get", "names", "kinds", "exists", "check_name", "add_fallback", "close_matches", "parameters",
+           "forget_module"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,6 +59,14 @@ def register(kind: str, name: str | None = None) -> Callable[[F], F]:
         return fn
 
     return decorator
+
+
+def forget_module(module_name: str) -> None:
+    """Drop what the functions of module `module_name` registered: its file is imported afresh, and registers
+    them again."""
+    for table in _entries.values():
+        for key in [key for key, fn in table.items() if getattr(fn, "__module__", None) == module_name]:
+            del table[key]
 
 
 def _origin(fn: Callable[..., Any]) -> str:

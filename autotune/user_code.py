@@ -1,16 +1,19 @@
-"""A user's own .py file (a custom module of registered functions, a recipe) run as a module of its own, once; what
-its code raises comes back with the line of the file that raised it, for a one-line error rather than a traceback.
+"""A user's own .py file (a custom module of registered functions, a recipe) run as a module of its own, once per
+version of the file; what its code raises comes back with the line of the file that raised it, for a one-line error
+rather than a traceback.
 
     module = exec_file(Path("my_recipe.py").resolve(), "autotune_recipe_my_recipe")
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import sys
 import traceback
 from pathlib import Path
 from types import ModuleType
 
+from autotune import registry
 from autotune.errors import AutotuneError
 
 __all__ = ["UserCodeFailed", "exec_file"]
@@ -26,21 +29,37 @@ class UserCodeFailed(Exception):
 
 
 def exec_file(file: Path, module_name: str) -> ModuleType:
-    """Import `file` as the module `module_name`, or return the module an earlier call imported. UserCodeFailed when
-    its code raises; the module is then forgotten, so that a corrected file is imported afresh."""
-    if module_name in sys.modules:
-        return sys.modules[module_name]
+    """Import `file` as the module `module_name`, or return the module an earlier call imported from the same text
+    of the file. A file edited since (a notebook's second `autotune.fit`) is imported afresh, its earlier
+    registrations dropped first. UserCodeFailed when its code raises; the module and what it registered are then
+    forgotten, so that a corrected file is imported afresh."""
+    digest = _digest(file)
+    known = sys.modules.get(module_name)
+    if known is not None and getattr(known, "__autotune_digest__", None) == digest:
+        return known
     spec = importlib.util.spec_from_file_location(module_name, file)
     if spec is None or spec.loader is None:
         raise UserCodeFailed(f"{file.name} cannot be imported as Python", None)
+    if known is not None:
+        registry.forget_module(module_name)
     module = importlib.util.module_from_spec(spec)
+    module.__autotune_digest__ = digest  # type: ignore[attr-defined]
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as err:  # the user's code: anything it raises
         del sys.modules[module_name]
+        registry.forget_module(module_name)  # what it registered before it raised
         raise _failure(err, file) from err
     return module
+
+
+def _digest(file: Path) -> str | None:
+    """The file's text, hashed; None when it cannot be read (the import then says why)."""
+    try:
+        return hashlib.sha1(file.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def _failure(err: Exception, file: Path) -> UserCodeFailed:

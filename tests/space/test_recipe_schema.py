@@ -47,6 +47,9 @@ def test_the_schema_is_the_imported_recipes(tmp_path):
     module = autotune.recipes.load("mine.py", tmp_path)
     assert schema is module.SCHEMA and isinstance(module, autotune.recipes.Recipe)
     assert schema.sections["train"].fields["epochs"].default == 3
+    assert autotune.recipes.load("mine.py", tmp_path) is module  # the same file: not run again
+    (tmp_path / "mine.py").write_text(RECIPE.format(default="5"))  # edited between two searches of one process
+    assert autotune.recipes.load_schema("mine.py", tmp_path).sections["train"].fields["epochs"].default == 5
 
 
 @pytest.mark.parametrize("text, error", [

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import autotune.recipes
-from autotune.errors import SpaceError
+from autotune import registry
+from autotune.errors import SpaceError, UserError
 from autotune.space import Choice, Grid, Int, LogUniform, QUniform, Space, Uniform, import_custom, load_space
 
 RECIPE = str(Path(__file__).parent / "tiny_recipe.py")
@@ -260,6 +261,41 @@ def test_import_custom_is_idempotent(tmp_path):
     file.write_text("COUNT = []\nCOUNT.append(1)\n")
     assert import_custom(file) is import_custom(str(file))
     assert import_custom(file).COUNT == [1]
+
+
+EDITED = """\
+import autotune
+
+
+@autotune.register("model")
+def {name}(in_chans, num_classes, input_size):
+    return {value}
+"""
+
+
+def test_an_edited_custom_file_is_imported_afresh_with_its_new_registrations(tmp_path):
+    """A notebook's second search, after its custom file was edited: the new code, not the first import's; a name
+    it no longer registers is gone, and an unchanged file is not run again."""
+    file = tmp_path / "edited.py"
+    file.write_text(EDITED.format(name="edited_net", value=1))
+    first = import_custom(file)
+    assert import_custom(file) is first and registry.get("model", "edited_net")(1, 2, 3) == 1
+    file.write_text(EDITED.format(name="edited_net", value=2))  # the same name, other code: no "registered twice"
+    assert import_custom(file) is not first and registry.get("model", "edited_net")(1, 2, 3) == 2
+    file.write_text(EDITED.format(name="renamed_net", value=3))
+    import_custom(file)
+    assert registry.exists("model", "renamed_net") and not registry.exists("model", "edited_net")
+
+
+def test_a_custom_file_that_raised_leaves_no_registrations_behind(tmp_path):
+    file = tmp_path / "halfway.py"
+    file.write_text(EDITED.format(name="halfway_net", value=1) + "raise ValueError('not yet')\n")
+    with pytest.raises(UserError, match=r"halfway.py failed to import: ValueError: not yet \(line 7\)"):
+        import_custom(file)
+    assert not registry.exists("model", "halfway_net")
+    file.write_text(EDITED.format(name="halfway_net", value=1))  # corrected: imports without "registered twice"
+    import_custom(file)
+    assert registry.exists("model", "halfway_net")
 
 
 def test_space_package_imports_neither_torch_nor_ray():
