@@ -290,3 +290,33 @@ def test_a_remote_store_gets_the_same_sets(tmp_path, dest):
     (run / COUNT).write_text(json.dumps({"counter": 9}))  # a copy cut short
     restore_whole_state(remote, "runs/search")
     assert _saves(run) == (5, 5, 5) and (whole / "whole").exists()
+
+
+def test_a_trial_file_is_copied_again_only_when_it_changed(tmp_path, dest, monkeypatch):
+    """Each save copied every trial's files again: a second a save at 1,000 trials. A file keeps its source's size
+    and modification time, and is copied again when either differs."""
+    local = tmp_path / "driver"  # the fixture's driver folder
+    result, params = local / "trial_a" / "result.json", local / "trial_a" / "params.json"
+    params.write_text("{}")
+    copied: list[str] = []
+
+    def recorded(source: str, destination: str) -> str:
+        copied.append(os.path.relpath(source, local))
+        return REAL_COPY(source, destination)
+
+    monkeypatch.setattr(shutil, "copyfile", recorded)
+    _upload(local, dest)
+    assert "trial_a/params.json" in copied and "trial_a/result.json" not in copied
+    copied.clear()
+    _upload(local, dest)  # nothing changed: only Ray's state, which every save copies
+    assert not [name for name in copied if name.startswith("trial_a")] and STATE in copied
+    with result.open("a") as file:
+        file.write("4\n")  # the trial's next report
+    _upload(local, dest)
+    assert [name for name in copied if name.startswith("trial_a")] == ["trial_a/result.json"]
+    assert (dest / "trial_a" / "result.json").read_text() == "3\n4\n"
+    when = params.stat().st_mtime_ns
+    params.write_text("[]")  # the same size
+    os.utime(params, ns=(when + 1_000_000, when + 1_000_000))
+    _upload(local, dest)
+    assert (dest / "trial_a" / "params.json").read_text() == "[]" and not list(dest.rglob(".upload-*"))
