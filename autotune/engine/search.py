@@ -7,6 +7,7 @@ ResultGrid, which `autotune.engine.result_grid` reads.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 import time
@@ -41,7 +42,7 @@ from autotune.errors import UserError
 from autotune.space.types import Space
 from autotune.tracking import SearchStart, Tracking
 
-__all__ = ["RunOptions", "holds_search", "ray_running", "run_search", "shutdown"]
+__all__ = ["RunOptions", "fits_at_once", "holds_search", "ray_running", "run_search", "shutdown"]
 
 log = logging.getLogger("autotune")
 
@@ -82,7 +83,8 @@ def run_search(
     _init_ray(options, where.experiment)
     policy = CheckpointPolicy.of(space, where.experiment)
     full = full_key(where.experiment)
-    run = trainable(space, data, _resources(space, options), policy, full)
+    resources = _resources(space, options)
+    run = trainable(space, data, resources, policy, full)
     where.state.mkdir(parents=True, exist_ok=True)
     (where.state / "space.fingerprint").write_text(space.fingerprint() + "\n")
     known = warm_start.add_history(history, where.state / "study.db", space) if history else []
@@ -101,7 +103,8 @@ def run_search(
         tuner = tune.Tuner.restore(where.experiment, run, resume_unfinished=True, resume_errored=False,
                                    restart_errored=False)
     else:
-        searcher = make_searcher(space, where.state, points_to_evaluate(space, list(first_points), known))
+        searcher = make_searcher(space, where.state, points_to_evaluate(space, list(first_points), known),
+                                 at_once=None if options.address else fits_at_once(resources, ray.cluster_resources()))
         tuner = tune.Tuner(run, tune_config=_tune_config(space, searcher, scheduler),
                            run_config=_run_config(space, options, where, policy, [s for s in (target, budget) if s]))
     try:
@@ -218,6 +221,17 @@ def _largest_node() -> dict[str, float]:
     """The most CPUs and GPUs one live node of the Ray cluster offers (a trial runs on one node)."""
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
     return {kind: max((float(n.get(kind, 0)) for n in nodes), default=0.0) for kind in ("CPU", "GPU")}
+
+
+def fits_at_once(trial: dict[str, float], total: dict[str, float]) -> int | None:
+    """How many trials of `trial`'s resources the Ray resources `total` run at once (at least 1; None, no limit, for
+    a trial that asks for no CPU and no GPU).
+
+    A local search runs no more trials than that: a trial queued beyond them made Ray start a worker for it, then
+    kill that worker when the trial took an ended trial's worker instead (Tune reuses them), a worker start per
+    trial. On a cluster (`--address`) trials stay queued, as an autoscaler scales on the ones waiting."""
+    shares = [total.get(kind, 0.0) / need for kind, need in (("CPU", trial["cpu"]), ("GPU", trial["gpu"])) if need > 0]
+    return max(1, math.floor(min(shares) + 1e-9)) if shares else None
 
 
 def _resources(space: Space, options: RunOptions) -> dict[str, float]:

@@ -144,9 +144,9 @@ def _study_storage(run_dir: Path) -> _StudyCache:
         f"sqlite:///{path}", engine_kwargs={"creator": functools.partial(_sqlite, path)}))
 
 
-def make_searcher(space: Space, run_dir: Path, points: list[dict[str, Any]]) -> Any:
+def make_searcher(space: Space, run_dir: Path, points: list[dict[str, Any]], at_once: int | None = None) -> Any:
     """The search's searcher: Optuna's sampler on the study in RUN_DIR/study.db, evaluating `points` first, behind
-    a concurrency limit when `search.max_concurrent` is set."""
+    a concurrency limit of `at_once` trials, or `search.max_concurrent` where that is set."""
     metric, mode = space.search.metric, space.search.mode
     searcher = _Searcher(
         planned_epochs=functools.partial(planned_epochs, space),
@@ -158,9 +158,8 @@ def make_searcher(space: Space, run_dir: Path, points: list[dict[str, Any]]) -> 
         study_name=space.name,
         points_to_evaluate=points or None,
     )
-    if space.search.max_concurrent:
-        return ConcurrencyLimiter(searcher, max_concurrent=space.search.max_concurrent)
-    return searcher
+    limit = space.search.max_concurrent or at_once
+    return ConcurrencyLimiter(searcher, max_concurrent=limit) if limit else searcher
 
 
 def points_to_evaluate(space: Space, before: list[dict[str, Any]], known: list[dict[str, Any]]) -> list[dict[str, Any]]:

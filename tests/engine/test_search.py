@@ -182,3 +182,32 @@ def test_grid_sampler_runs_every_grid_point(in_tmp):
     result = autotune.fit(text, export=False)
     points = sorted(zip(result.trials["p:model.x"], result.trials["p:model.y"]))
     assert points == sorted((x, y) for x in (0.1, 0.3, 0.5) for y in (0.2, 0.6))
+
+
+def test_a_local_search_proposes_a_trial_only_when_one_can_start(in_tmp):
+    """`max_concurrent` unset, on the local Ray (2 CPUs, 1 a trial): a trial is proposed only when one has ended,
+    so at most 2 are proposed and not ended. A third, queued, made Ray start a worker for it and kill that worker
+    when the trial took the ended trial's worker instead: a worker start per trial (fits_at_once)."""
+    result = autotune.fit(space(trials=6, concurrent="null", train="{epochs: 2, sleep: 1.0}",
+                                search=", scheduler: fifo, sampler: random"))
+    study = optuna.load_study(study_name="toy", storage=f"sqlite:///{result.run_dir}/study.db")
+    assert len(study.trials) == 6
+    for trial in study.trials:
+        running = [o.number for o in study.trials
+                   if o.datetime_start < trial.datetime_start < o.datetime_complete]
+        assert len(running) < 2, f"trial {trial.number} was proposed while {running} ran"
+
+
+@pytest.mark.parametrize(("trial", "total", "expected"), [
+    ({"cpu": 1, "gpu": 0}, {"CPU": 2.0}, 2),
+    ({"cpu": 0.5, "gpu": 0}, {"CPU": 2.0}, 4),
+    ({"cpu": 0.1, "gpu": 0}, {"CPU": 0.3}, 3),  # 0.3 / 0.1 is 2.999... in floating point
+    ({"cpu": 1, "gpu": 0.25}, {"CPU": 16.0, "GPU": 1.0}, 4),
+    ({"cpu": 4, "gpu": 0}, {"CPU": 16.0, "GPU": 1.0}, 4),
+    ({"cpu": 3, "gpu": 0}, {"CPU": 2.0}, 1),
+    ({"cpu": 0, "gpu": 0}, {"CPU": 2.0}, None),  # Ray runs any number of such trials at once
+])
+def test_fits_at_once_is_the_scarcest_resources_share(trial, total, expected):
+    from autotune.engine.search import fits_at_once
+
+    assert fits_at_once(trial, total) == expected
