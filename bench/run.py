@@ -1,7 +1,7 @@
 """The CPU benchmark suite: the engine against its baselines, side by side, in one invocation.
 
-    python bench/run.py                 # every measure (the suite about 40 minutes on 2 cores, 17 of them the
-                                        # scale measure, 10 scale_10k; quality about 2 hours, warm_start 6 minutes);
+    python bench/run.py                 # every measure (the suite about 30 minutes on 2 cores, 9 of them the
+                                        # scale measure, 6 scale_10k; quality about 2 hours, warm_start 6 minutes);
                                         # rewrites their sections of docs/benchmarks.md
     python bench/run.py --quick         # a smoke run of every measure (under a minute); prints, writes no doc
     python bench/run.py --only search,overhead --no-write --json out.json
@@ -17,7 +17,7 @@ Measures (each a ratio of two things run in this invocation, the median of repea
   overhead     the same configurations through autotune.fit vs the recipe's train() standalone, with a breakdown
   memory       peak memory of driver + Ray + workers with 1 vs 2 concurrent trials on the same data
   scale        hundreds of trivial trials (1 and 10 epochs): seconds per trial, ms per report, driver memory
-  scale_10k    10,000 trivial trials (about 10 minutes): seconds per trial at the start and the end, driver RSS
+  scale_10k    10,000 trivial trials (about 6 minutes): seconds per trial at the start and the end, driver RSS
   concurrency  1 training x 2 threads vs 2 trainings x 1 thread: aggregate samples/s
   quality      regret against epochs spent of each search method (and a plain Optuna script) on replayed
                learning curves (bench/quality.py), equal epoch budgets (40 full trainings), 10 seeds
