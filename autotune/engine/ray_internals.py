@@ -457,6 +457,16 @@ def study_of(searcher: OptunaSearch) -> optuna.Study:
     return searcher._ot_study
 
 
+# A restored Tuner runs the searcher it was created with (pickled in the run's tuner.pkl): `Tuner.restore` takes no
+# searcher. The engine wraps it anew, in this run's concurrency limit.
+
+
+def rewrap_restored_searcher(tuner: Any, wrap: Callable[[Any], Any]) -> None:
+    """Replace the restored `tuner`'s searcher with `wrap(searcher)`, before it runs (and restores its state)."""
+    config = tuner._local_tuner._tune_config
+    config.search_alg = wrap(config.search_alg)
+
+
 # The Ray cluster's own key-value store (held by its GCS): the driver publishes there what every trial reads while
 # it runs (the rank of the best checkpoint of the search so far). Ray's public alternative is an actor, a process
 # of its own per search.

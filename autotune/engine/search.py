@@ -6,6 +6,7 @@ ResultGrid, which `autotune.engine.result_grid` reads.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -25,9 +26,9 @@ from autotune.engine.locks import LocalRay
 from autotune.engine.lost_nodes import moving_trials
 from autotune.engine.progress import Progress
 from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger, init_local,
-                                            no_callback_usage_tag, whole_state_uploads)
+                                            no_callback_usage_tag, rewrap_restored_searcher, whole_state_uploads)
 from autotune.engine.schedulers import make_scheduler, planned_epochs
-from autotune.engine.searcher import close_orphaned_trials, make_searcher, points_to_evaluate
+from autotune.engine.searcher import close_orphaned_trials, limited, make_searcher, points_to_evaluate
 from autotune.engine.stoppers import EpochBudget, TargetStopper
 from autotune.engine.storage import (
     RunLocation,
@@ -95,6 +96,9 @@ def run_search(
         track.register(str(where.state), tracking, lambda values: planned_epochs(space, values))
     no_callback_usage_tag()
     whole_state_uploads()  # a kill or a save while Ray copies the search's state leaves one whole save of it
+    # on the local Ray, at most as many trials at once as it runs (see fits_at_once); a resumed search too
+    at_once = None if options.address else fits_at_once(resources, ray.cluster_resources())
+    limit = space.search.max_concurrent or at_once
     start = time.perf_counter()
     if resume:
         log.info("resuming the search in %s", where.experiment)
@@ -102,9 +106,9 @@ def run_search(
         # unfinished ones (running or pending when the search was killed or interrupted) continue.
         tuner = tune.Tuner.restore(where.experiment, run, resume_unfinished=True, resume_errored=False,
                                    restart_errored=False)
+        rewrap_restored_searcher(tuner, functools.partial(limited, limit=limit))  # not the first run's limit
     else:
-        searcher = make_searcher(space, where.state, points_to_evaluate(space, list(first_points), known),
-                                 at_once=None if options.address else fits_at_once(resources, ray.cluster_resources()))
+        searcher = make_searcher(space, where.state, points_to_evaluate(space, list(first_points), known), limit)
         tuner = tune.Tuner(run, tune_config=_tune_config(space, searcher, scheduler),
                            run_config=_run_config(space, options, where, policy, [s for s in (target, budget) if s]))
     try:

@@ -1,6 +1,7 @@
 """Nothing lost: a killed or interrupted search resumes; failing trials retry or end alone."""
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shlex
@@ -172,6 +173,28 @@ def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(tmp_path):
     assert resumed.returncode == 0, out
     assert len(_finished_trials(run_dir)) == 6
     assert optuna.trial.TrialState.RUNNING not in [t.state for t in _study(run_dir).trials]
+
+
+def test_a_search_resumed_with_more_cpus_runs_more_trials_at_once(tmp_path):
+    """`max_concurrent` unset: a local search runs as many trials at once as its Ray's CPUs allow, 1 on 1 CPU. Resumed
+    with 2 CPUs, it runs 2 at once, not the first run's 1."""
+    (tmp_path / "space.yaml").write_text(SPACE.replace("max_concurrent: 2, ", ""))
+    run_dir = tmp_path / "runs" / "resumable"
+    first = _start(tmp_path, "--num-cpus", "1")
+    printed = _read_until(first, "[1/6] trial")
+    first.send_signal(signal.SIGINT)
+    out = printed + first.communicate(timeout=60)[0]
+    assert first.returncode == 130, out
+
+    resumed_at = datetime.datetime.now()
+    resumed = _start(tmp_path, "--resume")  # --num-cpus 2
+    out, _ = resumed.communicate(timeout=180)
+    assert resumed.returncode == 0, out
+    trials = [t for t in _study(run_dir).trials if t.datetime_start > resumed_at]
+    assert len(trials) >= 4
+    overlapping = [(a.number, b.number) for a in trials for b in trials
+                   if a.number < b.number and b.datetime_start < a.datetime_complete]
+    assert overlapping, [(t.number, t.datetime_start, t.datetime_complete) for t in trials]
 
 
 @pytest.mark.usefixtures("local_ray")

@@ -211,3 +211,21 @@ def test_fits_at_once_is_the_scarcest_resources_share(trial, total, expected):
     from autotune.engine.search import fits_at_once
 
     assert fits_at_once(trial, total) == expected
+
+
+def test_a_resumed_search_is_limited_as_this_run_says_with_its_live_trials_kept():
+    """`limited` wraps a searcher anew; Ray restores the saved wrapper state (the trials live at the save) into it,
+    and this run's limit stays: more CPUs, or none on a cluster (no limit: the bare searcher)."""
+    from ray.tune.search import Searcher
+
+    from autotune.engine.searcher import limited
+
+    base = Searcher(metric="val_accuracy", mode="max")
+    first = limited(base, 1)
+    first.live_trials.add("t1")
+    saved = first.get_state()
+
+    resumed = limited(first, 3)
+    resumed.set_state(saved)
+    assert (resumed.searcher, resumed.max_concurrent, resumed.live_trials) == (base, 3, {"t1"})
+    assert limited(first, None) is base
