@@ -65,8 +65,9 @@ class AsyncHyperband(optuna.pruners.BasePruner):
 
     def __init__(self, max_t: int, weights: list[float], rf: float = 3, seed: int = 0,
                  engine: Hyperband | None = None, with_self: bool = True) -> None:
-        count = math.floor(math.log(max_t) / math.log(rf) + 1e-9) + 1
-        self.rungs = [{rf ** (s + k): [] for k in range(count) if rf ** (s + k) < max_t} for s in range(count + 1)]
+        firsts = hb.first_rungs(max_t, 1, rf)  # the engine's brackets, and one that stops nothing
+        self.rungs = [{first * rf ** k: [] for k in range(len(firsts)) if first * rf ** k < max_t}
+                      for first in firsts] + [{}]
         self.weights = np.asarray(weights, dtype=float) / sum(weights)
         self.random, self.bracket, self.rf, self.engine = np.random.default_rng(seed), {}, rf, engine
         self.with_self = with_self
@@ -253,9 +254,12 @@ def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.Base
     return sampler, engine
 
 
-def search(name: str, variant: str, seed: int, limit: int) -> list[tuple[float, float]]:
-    """One simulated search of `limit` epochs: its reports, in order, as bench/quality.py counts them."""
-    data, space, epochs = quality._load(name), quality.search_space(name), quality._load(name).epochs
+def search(name: str, variant: str, seed: int, limit: int, *, trials: int | None = None,
+           max_t: int | None = None) -> list[tuple[float, float]]:
+    """One simulated search of `limit` epochs (or of `trials` trials, whatever they spend): its reports, in order,
+    as bench/quality.py counts them. `max_t`: each trial's last epoch, the recorded curves cut there."""
+    data, space = quality._load(name), quality.search_space(name)
+    epochs = max_t or data.epochs
     reports: list[tuple[float, float]] = []
 
     def objective(trial: optuna.Trial) -> float:
@@ -272,20 +276,20 @@ def search(name: str, variant: str, seed: int, limit: int) -> list[tuple[float, 
                 if variant == "v0.1":  # Ray's Optuna searcher told every trial COMPLETE with its last value
                     return float(curve[epoch - 1])
                 raise optuna.TrialPruned()
-        return float(curve[-1])
+        return float(curve[epochs - 1])
 
     def spent(study: optuna.Study, _: optuna.trial.FrozenTrial) -> None:
-        if len(reports) >= limit:
+        if trials is None and len(reports) >= limit:
             study.stop()
 
     if variant.startswith("adaptive+"):
-        count = math.floor(math.log(epochs) / math.log(3) + 1e-9) + 2
+        count = len(hb.first_rungs(epochs, 1, 3)) + 1
         sampler, engine = modified(variant, seed, epochs)
         pruner = AsyncHyperband(epochs, WEIGHTS["hyperband"](count, 3), seed=seed, engine=engine,
                                 with_self="rayrule" not in variant.split("+"))
     elif variant in ("asha4", "v0.1"):  # v0.1's ASHA from epoch 1 with reduction factor 4, its TPE
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
-        count = math.floor(math.log(epochs) / math.log(4) + 1e-9) + 2
+        count = len(hb.first_rungs(epochs, 1, 4)) + 1
         pruner = AsyncHyperband(epochs, WEIGHTS["asha"](count, 4), rf=4, seed=seed, with_self=False)
     elif variant == "random":
         sampler, pruner = optuna.samplers.RandomSampler(seed=seed), optuna.pruners.NopPruner()
@@ -294,7 +298,7 @@ def search(name: str, variant: str, seed: int, limit: int) -> list[tuple[float, 
         pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs, reduction_factor=3)
     else:
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)  # the engine's TPE
-        count = math.floor(math.log(epochs) / math.log(3) + 1e-9) + 2
+        count = len(hb.first_rungs(epochs, 1, 3)) + 1
         engine = None
         if variant == "adaptive":
             engine = Hyperband(epochs, 1, 3, seed=seed, adaptive=True)
@@ -304,7 +308,7 @@ def search(name: str, variant: str, seed: int, limit: int) -> list[tuple[float, 
                                       engine=engine))
     study = optuna.create_study(study_name=quality.study_name(name, seed), direction="maximize", sampler=sampler,
                                 pruner=pruner)
-    study.optimize(objective, n_trials=limit, callbacks=[spent], catch=(TrialError,))
+    study.optimize(objective, n_trials=trials or limit, callbacks=[spent], catch=(TrialError,))
     return reports
 
 

@@ -45,3 +45,13 @@ def test_extrap_carries_each_brackets_agreement_to_the_last_epoch_by_log_distanc
     assert extrapolated.agreement(9) == pytest.approx(expected)
     at_the_end = plain.agreement(27)
     assert 0 < min(at_the_end[:3]) < 1 and extrapolated.agreement(27) == at_the_end  # nothing to extrapolate
+
+
+def test_a_search_of_so_many_trials_cut_at_max_t_reports_the_first_epochs_of_each_trial():
+    """bench/simulate_equal_trials.py's searches: `trials` trials, each cut at `max_t` epochs (random search: the same
+    configurations as uncut, so each trial's first `max_t` recorded epochs)."""
+    cut = [v for _, v in simulate_brackets.search("mnist_mlp", "random", 0, 0, trials=5, max_t=4)]
+    whole = [v for _, v in simulate_brackets.search("mnist_mlp", "random", 0, 5 * 16)]
+    assert len(whole) == 5 * 16 and cut == [v for t in range(5) for v in whole[16 * t: 16 * t + 4]]
+    stopped = simulate_brackets.search("mnist_mlp", "adaptive", 0, 0, trials=12, max_t=9)
+    assert 12 <= len(stopped) < 12 * 9  # every trial reports; the first rungs (epochs 1 and 3) stop some
