@@ -96,9 +96,10 @@ def run_search(
         track.register(str(where.state), tracking, lambda values: planned_epochs(space, values))
     no_callback_usage_tag()
     whole_state_uploads()  # a kill or a save while Ray copies the search's state leaves one whole save of it
-    # on the local Ray, at most as many trials at once as it runs (see fits_at_once); a resumed search too
+    # on the local Ray, at most as many trials at once as it runs (see fits_at_once), a resumed search too; on a
+    # cluster, search.max_concurrent
     at_once = None if options.address else fits_at_once(resources, ray.cluster_resources())
-    limit = space.search.max_concurrent or at_once
+    limit = min(filter(None, (space.search.max_concurrent, at_once)), default=None)
     start = time.perf_counter()
     if resume:
         log.info("resuming the search in %s", where.experiment)

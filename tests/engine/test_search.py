@@ -184,11 +184,13 @@ def test_grid_sampler_runs_every_grid_point(in_tmp):
     assert points == sorted((x, y) for x in (0.1, 0.3, 0.5) for y in (0.2, 0.6))
 
 
-def test_a_local_search_proposes_a_trial_only_when_one_can_start(in_tmp):
-    """`max_concurrent` unset, on the local Ray (2 CPUs, 1 a trial): a trial is proposed only when one has ended,
-    so at most 2 are proposed and not ended. A third, queued, made Ray start a worker for it and kill that worker
-    when the trial took the ended trial's worker instead: a worker start per trial (fits_at_once)."""
-    result = autotune.fit(space(trials=6, concurrent="null", train="{epochs: 2, sleep: 1.0}",
+@pytest.mark.parametrize("concurrent", ["null", 4])
+def test_a_local_search_proposes_a_trial_only_when_one_can_start(in_tmp, concurrent):
+    """`max_concurrent` unset, or above what fits, on the local Ray (2 CPUs, 1 a trial): a trial is proposed only
+    when one has ended, so at most 2 are proposed and not ended. A third, queued, made Ray start a worker for it and
+    kill that worker when the trial took the ended trial's worker instead: a worker start per trial
+    (fits_at_once)."""
+    result = autotune.fit(space(trials=6, concurrent=concurrent, train="{epochs: 2, sleep: 1.0}",
                                 search=", scheduler: fifo, sampler: random"))
     study = optuna.load_study(study_name="toy", storage=f"sqlite:///{result.run_dir}/study.db")
     assert len(study.trials) == 6
