@@ -191,6 +191,44 @@ class BohbTPE(optuna.samplers.TPESampler):
         return {name: dist.to_external_repr(chosen[name]) for name, dist in search_space.items()}
 
 
+class DropMisledTPE(optuna.samplers.TPESampler):
+    """TPE that leaves out the PRUNED trials stopped at a rung whose ranking the adaptive scheduler `engine` measured
+    as misleading (its bracket's factor, tau^2, below `threshold`): such a trial tells TPE it is worse than those
+    that went further, which holds only where early values rank as later ones do. Replaces the study's private
+    `_get_trials` while TPE samples: a simulation only."""
+
+    def __init__(self, *, threshold: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.threshold, self.engine = threshold, None
+
+    def _sample(self, study: optuna.Study, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
+        latest = self.engine.measured_milestone() if self.engine is not None else None
+        if latest is None:
+            return super()._sample(study, trial, search_space)
+        factors = dict(zip(self.engine._firsts, self.engine.agreement(latest)))
+        every = study._get_trials
+
+        def kept(*args: Any, **kwargs: Any) -> list[Any]:
+            return [t for t in every(*args, **kwargs) if not (t.state == optuna.trial.TrialState.PRUNED
+                                                             and factors.get(t.last_step, 1.0) < self.threshold)]
+
+        study._get_trials = kept
+        try:
+            return super()._sample(study, trial, search_space)
+        finally:
+            del study._get_trials
+
+
+def ordinal_suggest(trial: optuna.Trial, key: str, dist: Any) -> Any:
+    """`quality._suggest`, but a choice of three or more numbers drawn as an integer index into their sorted values,
+    so that TPE's kernel takes neighbours (128 and 256) as nearer than far values (16 and 256)."""
+    kind, args = next(iter(dist.items()))
+    if kind == "choice" and len(args) > 2 and all(isinstance(a, (int, float)) for a in args):
+        values = sorted(args)
+        return values[trial.suggest_int(f"{key}#index", 0, len(values) - 1)]
+    return quality._suggest(trial, key, dist)
+
+
 TPE_FLAGS = {"endpoints": ("consider_endpoints", True), "group": ("group", True), "uni": ("multivariate", False)}
 
 
@@ -200,13 +238,13 @@ def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.Base
     group, uni (multivariate=False), gammaX (gamma(n) = min(ceil(X n), 25)), bohb (`BohbTPE`); randX (a share X of
     the trials, drawn with the seed, sampled at random: BOHB's random fraction), stallN (once N trials in a row
     have not raised the best value, every other trial sampled at random until one does), tpegpN (TPE for N trials,
-    then Optuna's GPSampler). Scheduler: hbfirst (Hyperband's weights until tau can be measured), firstK (bracket K
+    then Optuna's GPSampler), dropX (`DropMisledTPE`, threshold X), ordinal (`ordinal_suggest`). Scheduler: hbfirst (Hyperband's weights until tau can be measured), firstK (bracket K
     until then), minN (MIN_TRIALS), tauP (tau^P), maxt (tau against the last epoch only), extrap (`Adaptive`'s
     extrapolate), rayrule (a trial judged at a rung against the earlier trials' values alone, as Ray's ASHA judges:
     AsyncHyperband's `with_self=False`)."""
     tpe: dict[str, Any] = {"seed": seed, "multivariate": True}
     scheduler: dict[str, Any] = {}
-    random_share, bohb, switch_at, stall = 0.0, False, 0, 0
+    random_share, bohb, switch_at, stall, drop = 0.0, False, 0, 0, 0.0
     for mod in filter(None, variant.split("+")[1:]):
         head = mod.rstrip("0123456789.")
         number = mod[len(head):]
@@ -224,6 +262,8 @@ def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.Base
             stall = int(number)
         elif mod == "bohb":
             bohb = True
+        elif head == "drop":
+            drop = float(number)
         elif head == "tpegp":
             switch_at = int(number)
         elif mod == "extrap":
@@ -234,11 +274,12 @@ def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.Base
             scheduler["first_phase" if head == "first" else "min_trials"] = int(number)
         elif head == "tau":
             scheduler["power"] = float(number)
-        elif mod == "rayrule":
-            pass  # the rung rule, AsyncHyperband's `with_self` (set in `search`)
+        elif mod in ("rayrule", "ordinal"):
+            pass  # the rung rule (AsyncHyperband's `with_self`) and the suggestions: set in `search`
         else:
             raise ValueError(f"unknown modifier {mod!r} in {variant!r} (see `modified`)")
-    sampler: optuna.samplers.BaseSampler = (BohbTPE if bohb else optuna.samplers.TPESampler)(**tpe)
+    sampler: optuna.samplers.BaseSampler = (BohbTPE(**tpe) if bohb else DropMisledTPE(threshold=drop, **tpe)
+                                            if drop else optuna.samplers.TPESampler(**tpe))
     if switch_at:
         sampler = PerTrial(sampler, optuna.samplers.GPSampler(seed=seed, n_startup_trials=0),
                            lambda _, number: number >= switch_at)
@@ -251,6 +292,8 @@ def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.Base
                            lambda study, _: (since := stalled(study)) >= stall and (since - stall) % 2 == 0)
     engine = Adaptive(epochs, grace_period=1, reduction_factor=3, seed=seed, adaptive=True, **scheduler)
     engine.set_search_properties("val_accuracy", "max")
+    if isinstance(sampler, DropMisledTPE):
+        sampler.engine = engine
     return sampler, engine
 
 
@@ -261,9 +304,10 @@ def search(name: str, variant: str, seed: int, limit: int, *, trials: int | None
     data, space = quality._load(name), quality.search_space(name)
     epochs = max_t or data.epochs
     reports: list[tuple[float, float]] = []
+    suggest = ordinal_suggest if "ordinal" in variant.split("+")[1:] else quality._suggest
 
     def objective(trial: optuna.Trial) -> float:
-        config = quality._nested({k: quality._suggest(trial, k, d) for k, d in space.items()})
+        config = quality._nested({k: suggest(trial, k, d) for k, d in space.items()})
         if isinstance(pruner, AsyncHyperband):
             pruner.join(trial.number)
         curve = data.curve(config)[0]["val_accuracy"]

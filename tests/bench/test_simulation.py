@@ -7,6 +7,7 @@ import math
 import sys
 from pathlib import Path
 
+import optuna
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
@@ -55,3 +56,22 @@ def test_a_search_of_so_many_trials_cut_at_max_t_reports_the_first_epochs_of_eac
     assert len(whole) == 5 * 16 and cut == [v for t in range(5) for v in whole[16 * t: 16 * t + 4]]
     stopped = simulate_brackets.search("mnist_mlp", "adaptive", 0, 0, trials=12, max_t=9)
     assert 12 <= len(stopped) < 12 * 9  # every trial reports; the first rungs (epochs 1 and 3) stop some
+
+
+def test_drop_leaves_out_of_tpe_only_the_trials_pruned_at_rungs_measured_as_misleading():
+    """`adaptive+dropX` (tried, not kept): at threshold 0 no rung's factor is below it, so the search is the
+    default's report for report; at 1 every PRUNED trial stopped at a rung whose ranking disagreed at all is left
+    out, and TPE proposes other trials."""
+    limit = quality.budget("synthetic", 6)
+    default = simulate_brackets.search("synthetic", "adaptive", 3, limit)
+    assert simulate_brackets.search("synthetic", "adaptive+drop0", 3, limit) == default
+    assert simulate_brackets.search("synthetic", "adaptive+drop1", 3, limit) != default
+
+
+def test_ordinal_draws_a_numeric_choice_as_an_index_into_its_sorted_values():
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    value = simulate_brackets.ordinal_suggest(trial, "train.batch_size", {"choice": [256, 16, 64]})
+    assert value == [16, 64, 256][trial.params["train.batch_size#index"]]
+    assert simulate_brackets.ordinal_suggest(trial, "model.act", {"choice": ["relu", "gelu", "tanh"]}) in (
+        "relu", "gelu", "tanh")
