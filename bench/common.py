@@ -9,6 +9,7 @@ import platform
 import re
 import shutil
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -22,6 +23,16 @@ BENCH = REPO / "bench"
 MNIST = (REPO / ".." / "shared" / "data" / "mnist").resolve()
 DOC = REPO / "docs" / "benchmarks.md"
 MNIST_DATA = {"dataset": "idx", "root": str(MNIST), "val_fraction": 0.1, "test_fraction": 0.1}  # 8k / 1k / 1k
+
+
+def arguments(doc: str, least: int, most: int | None = None) -> list[str]:
+    """The command line's arguments (`sys.argv[1:]`), `least` to `most` of them (default: exactly `least`); else
+    the script's docstring `doc` on stderr and exit status 2."""
+    given = sys.argv[1:]
+    if not least <= len(given) <= (least if most is None else most) or {"-h", "--help"} & set(given):
+        print(doc.strip(), file=sys.stderr)
+        raise SystemExit(2)
+    return given
 
 
 def machine() -> dict[str, Any]:

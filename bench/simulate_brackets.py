@@ -39,6 +39,7 @@ import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality  # noqa: E402
+from common import arguments  # noqa: E402
 
 from autotune.engine import hyperband as hb  # noqa: E402
 from autotune.engine.hyperband import Hyperband  # noqa: E402
@@ -358,11 +359,12 @@ def search(name: str, variant: str, seed: int, limit: int, *, trials: int | None
 
 def main() -> None:
     offset = int(os.environ.get("SEED_OFFSET", 0))  # a fresh set of seeds: SEED_OFFSET..SEED_OFFSET + SEEDS - 1
-    full_trainings, seeds = int(sys.argv[1]), range(offset, offset + int(sys.argv[2]))
-    for name in sys.argv[4].split(","):
+    given = arguments(__doc__, 4)
+    full_trainings, seeds = int(given[0]), range(offset, offset + int(given[1]))
+    for name in given[3].split(","):
         best, worst = quality.bounds(name)
         limit = quality.budget(name, full_trainings)
-        for variant in sys.argv[3].split(","):
+        for variant in given[2].split(","):
             regret = np.asarray([quality.regrets(search(name, variant, s, limit), limit, best, worst) for s in seeds])
             out = Path(os.environ.get("SIM_OUT", Path(__file__).parent / "sim_out"))
             out.mkdir(exist_ok=True)

@@ -14,6 +14,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality  # noqa: E402
+from common import arguments  # noqa: E402
 
 OUT = Path(os.environ.get("SIM_OUT", Path(__file__).parent / "sim_out"))
 BENCHMARKS = ["synthetic", "digits_mlp", "digits_cnn", "mnist_mlp", "mnist_cnn"]
@@ -27,9 +28,10 @@ def pooled(name: str, sets: list[str]) -> dict[str, np.ndarray]:
 
 
 def main() -> None:
-    sets = sys.argv[1].split(",")
-    names = sys.argv[2].split(",") if len(sys.argv) > 2 else BENCHMARKS
-    only = set(sys.argv[3].split(",")) | {"adaptive", "script", "random"} if len(sys.argv) > 3 else None
+    given = arguments(__doc__, 1, 3)
+    sets = given[0].split(",")
+    names = given[1].split(",") if len(given) > 1 else BENCHMARKS
+    only = set(given[2].split(",")) | {"adaptive", "script", "random"} if len(given) > 2 else None
     for name in names:
         runs = {v: r for v, r in pooled(name, sets).items() if only is None or v in only}
         print(f"\n{name}: {len(next(iter(runs.values())))} seeds; goal: M = at or below script and random at 25, "

@@ -17,6 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import simulate_brackets  # noqa: E402
+from common import arguments  # noqa: E402
 from measures import GAP_POINTS  # noqa: E402
 
 BLOCK = 3  # measure 1's seeds
@@ -49,9 +50,10 @@ def _ratio(value: float) -> str:
 
 
 def main() -> None:
-    trials, max_t, seeds = int(sys.argv[1]), int(sys.argv[2]), range(int(sys.argv[3]))
-    for name in sys.argv[5].split(","):
-        for variant in sys.argv[4].split(","):
+    given = arguments(__doc__, 5)
+    trials, max_t, seeds = int(given[0]), int(given[1]), range(int(given[2]))
+    for name in given[4].split(","):
+        for variant in given[3].split(","):
             print(compare(name, variant, seeds, trials, max_t), flush=True)
 
 

@@ -268,3 +268,10 @@ def test_trials_of_the_memory_measure_start_training_together(tmp_path, monkeypa
     timed_recipe.START_TOGETHER.unlink()
     timed_recipe._start_together()  # no barrier: returns at once, leaves nothing
     assert len(list(started.iterdir())) == 2
+
+
+@pytest.mark.parametrize("script", ["simulate_brackets.py", "simulate_compare.py", "simulate_equal_trials.py"])
+def test_a_simulation_script_without_its_arguments_prints_its_usage(script):
+    done = subprocess.run([sys.executable, str(BENCH / script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"python bench/{script}" in done.stderr
