@@ -31,6 +31,7 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCall
 from ray.tune.result import AUTO_RESULT_KEYS
 from ray.tune.schedulers import AsyncHyperBandScheduler
 from ray.tune.schedulers.async_hyperband import _Bracket
+from ray.tune import search as ray_search
 
 
 def _import_tensorboardx_without_torch() -> None:
@@ -458,13 +459,33 @@ def study_of(searcher: OptunaSearch) -> optuna.Study:
 
 
 # A restored Tuner runs the searcher it was created with (pickled in the run's tuner.pkl): `Tuner.restore` takes no
-# searcher. The engine wraps it anew, in this run's concurrency limit.
+# searcher. The engine wraps it anew, in this run's concurrency limit. Ray's SearchGenerator then restores each
+# wrapper's saved state, found by the wrapper's class name (`name:ConcurrencyLimiter`), `max_concurrent` included.
 
 
-def rewrap_restored_searcher(tuner: Any, wrap: Callable[[Any], Any]) -> None:
-    """Replace the restored `tuner`'s searcher with `wrap(searcher)`, before it runs (and restores its state)."""
+class ConcurrencyLimiter(ray_search.ConcurrencyLimiter):
+    """Ray's ConcurrencyLimiter (and named as it, under which its state is saved) that keeps its own limit when Ray
+    restores the state saved by the run's first start (the trials then live are restored): a resumed search runs
+    on other CPUs, or on a cluster."""
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        limit = self.max_concurrent
+        super().set_state(state)
+        self.max_concurrent = limit
+
+
+def limited(searcher: Any, limit: int | None) -> Any:
+    """`searcher` (perhaps already behind a limit, Ray's or this module's) running at most `limit` trials at once
+    (None: no limit)."""
+    inner = searcher.searcher if isinstance(searcher, ray_search.ConcurrencyLimiter) else searcher
+    return ConcurrencyLimiter(inner, max_concurrent=limit) if limit else inner
+
+
+def limit_restored_search(tuner: Any, limit: int | None) -> None:
+    """Run the restored `tuner`'s searcher at most `limit` trials at once (None: no limit), whatever its first start
+    ran; set before it runs (and restores its state)."""
     config = tuner._local_tuner._tune_config
-    config.search_alg = wrap(config.search_alg)
+    config.search_alg = limited(config.search_alg, limit)
 
 
 # The Ray cluster's own key-value store (held by its GCS): the driver publishes there what every trial reads while

@@ -6,7 +6,6 @@ ResultGrid, which `autotune.engine.result_grid` reads.
 """
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import os
@@ -26,9 +25,9 @@ from autotune.engine.locks import LocalRay
 from autotune.engine.lost_nodes import moving_trials
 from autotune.engine.progress import Progress
 from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger, init_local,
-                                            no_callback_usage_tag, rewrap_restored_searcher, whole_state_uploads)
+                                            limit_restored_search, no_callback_usage_tag, whole_state_uploads)
 from autotune.engine.schedulers import make_scheduler, planned_epochs
-from autotune.engine.searcher import close_orphaned_trials, limited, make_searcher, points_to_evaluate
+from autotune.engine.searcher import close_orphaned_trials, make_searcher, points_to_evaluate
 from autotune.engine.stoppers import EpochBudget, TargetStopper
 from autotune.engine.storage import (
     RunLocation,
@@ -107,7 +106,7 @@ def run_search(
         # unfinished ones (running or pending when the search was killed or interrupted) continue.
         tuner = tune.Tuner.restore(where.experiment, run, resume_unfinished=True, resume_errored=False,
                                    restart_errored=False)
-        rewrap_restored_searcher(tuner, functools.partial(limited, limit=limit))  # not the first run's limit
+        limit_restored_search(tuner, limit)  # this run's, not its first start's
     else:
         searcher = make_searcher(space, where.state, points_to_evaluate(space, list(first_points), known), limit)
         tuner = tune.Tuner(run, tune_config=_tune_config(space, searcher, scheduler),

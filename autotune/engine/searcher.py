@@ -17,17 +17,16 @@ from typing import Any
 import optuna
 from optuna.storages._cached_storage import _CachedStorage
 from optuna.trial import FrozenTrial, TrialState
-from ray.tune import search as ray_search
 from ray.tune.search.optuna import OptunaSearch
 
 from autotune.engine.checkpoints import finite
 from autotune.engine.optuna_space import DefineByRun, make_sampler
-from autotune.engine.ray_internals import asked_trial, mark_told, study_of, told
+from autotune.engine.ray_internals import asked_trial, limited, mark_told, study_of, told
 from autotune.engine.schedulers import planned_epochs
 from autotune.errors import UserError
 from autotune.space.types import Space
 
-__all__ = ["close_orphaned_trials", "limited", "make_searcher", "points_to_evaluate"]
+__all__ = ["close_orphaned_trials", "make_searcher", "points_to_evaluate"]
 
 log = logging.getLogger("autotune")
 
@@ -159,23 +158,6 @@ def make_searcher(space: Space, run_dir: Path, points: list[dict[str, Any]], lim
         points_to_evaluate=points or None,
     )
     return limited(searcher, limit)
-
-
-class ConcurrencyLimiter(ray_search.ConcurrencyLimiter):
-    """Ray's limit on the trials a searcher runs at once, kept when the search is resumed: Ray restores a wrapper's
-    saved state by its class name (hence this one's), `max_concurrent` included, which would bring back the first
-    run's limit though the resumed one runs on other CPUs or on a cluster."""
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        limit = self.max_concurrent
-        super().set_state(state)
-        self.max_concurrent = limit
-
-
-def limited(searcher: Any, limit: int | None) -> Any:
-    """`searcher` (perhaps already limited) running at most `limit` trials at once (None: no limit)."""
-    inner = searcher.searcher if isinstance(searcher, ray_search.ConcurrencyLimiter) else searcher
-    return ConcurrencyLimiter(inner, max_concurrent=limit) if limit else inner
 
 
 def points_to_evaluate(space: Space, before: list[dict[str, Any]], known: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -220,7 +220,7 @@ def test_a_resumed_search_is_limited_as_this_run_says_with_its_live_trials_kept(
     and this run's limit stays: more CPUs, or none on a cluster (no limit: the bare searcher)."""
     from ray.tune.search import Searcher
 
-    from autotune.engine.searcher import limited
+    from autotune.engine.ray_internals import limited
 
     base = Searcher(metric="val_accuracy", mode="max")
     first = limited(base, 1)
