@@ -175,19 +175,23 @@ def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(tmp_path):
     assert optuna.trial.TrialState.RUNNING not in [t.state for t in _study(run_dir).trials]
 
 
-def test_a_search_resumed_with_more_cpus_runs_more_trials_at_once(tmp_path):
-    """`max_concurrent` unset: a local search runs as many trials at once as its Ray's CPUs allow, 1 on 1 CPU. Resumed
-    with 2 CPUs, it runs 2 at once, not the first run's 1."""
+@pytest.mark.parametrize(("first_args", "resumed_args"), [
+    (("--num-cpus", "1"), ()),  # max_concurrent unset: as many as fit, 1 on 1 CPU, then 2 on 2
+    (("--set", "search.max_concurrent=1"), ("--set", "search.max_concurrent=2")),  # not in the space's fingerprint
+])
+def test_a_resumed_search_runs_as_many_trials_at_once_as_it_now_may(tmp_path, first_args, resumed_args):
+    """A search first run 1 trial at a time, resumed where 2 may run at once (2 CPUs, or max_concurrent raised),
+    runs 2 at once, not the first run's 1."""
     (tmp_path / "space.yaml").write_text(SPACE.replace("max_concurrent: 2, ", ""))
     run_dir = tmp_path / "runs" / "resumable"
-    first = _start(tmp_path, "--num-cpus", "1")
+    first = _start(tmp_path, *first_args)
     printed = _read_until(first, "[1/6] trial")
     first.send_signal(signal.SIGINT)
     out = printed + first.communicate(timeout=60)[0]
     assert first.returncode == 130, out
 
     resumed_at = datetime.datetime.now()
-    resumed = _start(tmp_path, "--resume")  # --num-cpus 2
+    resumed = _start(tmp_path, "--resume", *resumed_args)  # --num-cpus 2
     out, _ = resumed.communicate(timeout=180)
     assert resumed.returncode == 0, out
     trials = [t for t in _study(run_dir).trials if t.datetime_start > resumed_at]
