@@ -64,12 +64,13 @@ class AsyncHyperband(optuna.pruners.BasePruner):
     before 2026-12-03, and v0.1). `engine`: the engine's scheduler, whose current weights each new trial is drawn
     with (fed every report)."""
 
-    def __init__(self, max_t: int, weights: list[float], rf: float = 3, seed: int = 0,
+    def __init__(self, max_t: int, weights: Callable[[int, float], list[float]], rf: float = 3, seed: int = 0,
                  engine: Hyperband | None = None, with_self: bool = True) -> None:
         firsts = hb.first_rungs(max_t, 1, rf)  # the engine's brackets, and one that stops nothing
         self.rungs = [{first * rf ** k: [] for k in range(len(firsts)) if first * rf ** k < max_t}
                       for first in firsts] + [{}]
-        self.weights = np.asarray(weights, dtype=float) / sum(weights)
+        shares = weights(len(self.rungs), rf)  # WEIGHTS: bracket i of n
+        self.weights = np.asarray(shares, dtype=float) / sum(shares)
         self.random, self.bracket, self.rf, self.engine = np.random.default_rng(seed), {}, rf, engine
         self.with_self = with_self
 
@@ -239,9 +240,9 @@ def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.Base
     group, uni (multivariate=False), gammaX (gamma(n) = min(ceil(X n), 25)), bohb (`BohbTPE`); randX (a share X of
     the trials, drawn with the seed, sampled at random: BOHB's random fraction), stallN (once N trials in a row
     have not raised the best value, every other trial sampled at random until one does), tpegpN (TPE for N trials,
-    then Optuna's GPSampler), dropX (`DropMisledTPE`, threshold X), ordinal (`ordinal_suggest`). Scheduler: hbfirst (Hyperband's weights until tau can be measured), firstK (bracket K
-    until then), minN (MIN_TRIALS), tauP (tau^P), maxt (tau against the last epoch only), extrap (`Adaptive`'s
-    extrapolate), rayrule (a trial judged at a rung against the earlier trials' values alone, as Ray's ASHA judges:
+    then Optuna's GPSampler), dropX (`DropMisledTPE`, threshold X), ordinal (`ordinal_suggest`). Scheduler:
+    hbfirst (Hyperband's weights until tau can be measured), firstK (bracket K until then), minN (MIN_TRIALS), tauP
+    (tau^P), maxt (tau against the last epoch only), extrap (`Adaptive`'s extrapolate), rayrule (a trial judged at a rung against the earlier trials' values alone, as Ray's ASHA judges:
     AsyncHyperband's `with_self=False`)."""
     tpe: dict[str, Any] = {"seed": seed, "multivariate": True}
     scheduler: dict[str, Any] = {}
@@ -328,14 +329,12 @@ def search(name: str, variant: str, seed: int, limit: int, *, trials: int | None
             study.stop()
 
     if variant.startswith("adaptive+"):
-        count = len(hb.first_rungs(epochs, 1, 3)) + 1
         sampler, engine = modified(variant, seed, epochs)
-        pruner = AsyncHyperband(epochs, WEIGHTS["hyperband"](count, 3), seed=seed, engine=engine,
+        pruner = AsyncHyperband(epochs, WEIGHTS["hyperband"], seed=seed, engine=engine,
                                 with_self="rayrule" not in variant.split("+"))
     elif variant in ("asha4", "v0.1"):  # v0.1's ASHA from epoch 1 with reduction factor 4, its TPE
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
-        count = len(hb.first_rungs(epochs, 1, 4)) + 1
-        pruner = AsyncHyperband(epochs, WEIGHTS["asha"](count, 4), rf=4, seed=seed, with_self=False)
+        pruner = AsyncHyperband(epochs, WEIGHTS["asha"], rf=4, seed=seed, with_self=False)
     elif variant == "random":
         sampler, pruner = optuna.samplers.RandomSampler(seed=seed), optuna.pruners.NopPruner()
     elif variant == "script":
@@ -343,13 +342,12 @@ def search(name: str, variant: str, seed: int, limit: int, *, trials: int | None
         pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs, reduction_factor=3)
     else:
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)  # the engine's TPE
-        count = len(hb.first_rungs(epochs, 1, 3)) + 1
         engine = None
         if variant == "adaptive":
             engine = Hyperband(epochs, 1, 3, seed=seed, adaptive=True)
             engine.set_search_properties("val_accuracy", "max")
         pruner = (optuna.pruners.NopPruner() if variant == "nostop"
-                  else AsyncHyperband(epochs, WEIGHTS.get(variant, WEIGHTS["hyperband"])(count, 3), seed=seed,
+                  else AsyncHyperband(epochs, WEIGHTS.get(variant, WEIGHTS["hyperband"]), seed=seed,
                                       engine=engine))
     study = optuna.create_study(study_name=quality.study_name(name, seed), direction="maximize", sampler=sampler,
                                 pruner=pruner)

@@ -25,13 +25,13 @@ import pyarrow.fs
 import ray
 from ray.exceptions import RayActorError, RayTaskError
 from ray.experimental import internal_kv
+from ray.tune import search as ray_search
 from ray.tune.callback import Callback
 from ray.tune.experiment import Trial
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
 from ray.tune.result import AUTO_RESULT_KEYS
 from ray.tune.schedulers import AsyncHyperBandScheduler
 from ray.tune.schedulers.async_hyperband import _Bracket
-from ray.tune import search as ray_search
 
 
 def _import_tensorboardx_without_torch() -> None:
