@@ -16,9 +16,9 @@ log = logging.getLogger("autotune")
 
 
 class Progress(tune.Callback):
-    """What the user sees while trials run: a line per finished trial (its metric, epochs run, the best so far)
-    and, at most every `interval` seconds and only when something changed, one line on the trials running:
-    their epoch and metric, finished/total, the best so far, the time elapsed."""
+    """What the user sees while trials run: a line per finished trial (its metric at its best epoch, epochs run,
+    the best so far) and, at most every `interval` seconds and only when something changed, one line on the
+    trials running: their epoch and metric, finished/total, the best so far, the time elapsed."""
 
     SHOWN = 4  # running trials named in a live line; the others are counted
 
@@ -76,18 +76,17 @@ class Progress(tune.Callback):
         log.info("[%d/%d] %.0fs: %s", self.done, self.total, now - self.started, state)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        """The trial's value at its best epoch, as the summary's table and the export rank it (its last epoch's
+        may be lower), and the epochs it ran."""
         self.done += 1
-        result = trial.last_result or {}
-        value = result.get(self.metric)
-        best_of_trial = self._best_of(trial)
-        if best_of_trial is not None and self._better(best_of_trial):
-            self.best = best_of_trial
+        epochs = (trial.last_result or {}).get("training_iteration", 0)
+        value = self._best_of(trial)
+        if value is not None and self._better(value):
+            self.best = value
         shown = "-" if value is None else f"{value:.4f}"
         best = "-" if self.best is None else f"{self.best:.4f}"
-        log.info(
-            "[%d/%d] trial %s finished: %s=%s after %s epoch(s), best %s",
-            self.done, self.total, trial.trial_id, self.metric, shown, result.get("training_iteration", 0), best,
-        )
+        log.info("[%d/%d] trial %s finished: %s=%s (best of %s epoch%s), best so far %s", self.done, self.total,
+                 trial.trial_id, self.metric, shown, epochs, "" if epochs == 1 else "s", best)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.done += 1

@@ -77,8 +77,8 @@ class TestSearches:
         logger = logging.getLogger("autotune")
         monkeypatch.setattr(logger, "handlers", [handler])
         monkeypatch.setattr(logger, "level", logging.INFO)
-        result = autotune.fit(toy("{epochs: 3, sleep: 1.0}", ", scheduler: fifo"), export=False,
-                              progress_seconds=0.3)
+        result = autotune.fit(toy("{epochs: 3, sleep: 1.0, peak_epoch: 2}", ", scheduler: fifo"), export=False,
+                              progress_seconds=0.3)  # each trial's last epoch below its best
         live = [m for m in messages if re.match(r"\[\d/4\] \d+s: \d running \(", m)]
         assert any(re.search(r"[0-9a-f]{8} epoch [123] val_accuracy=0\.\d{4}", m) for m in live), messages
         assert any(m.startswith("[2/4]") for m in live)  # finished/total moves on
@@ -86,7 +86,12 @@ class TestSearches:
         assert all(a != b for a, b in zip(states, states[1:])), "a line repeated although nothing changed"
         reports = sum(int(n) for n in result.trials["epochs"])
         assert len(live) <= reports + 2 * len(result.trials)  # a line per change at most, not every 0.3 s
-        assert sum("finished" in m for m in messages) == 4
+        finished = [m for m in messages if " finished: " in m]
+        assert len(finished) == 4
+        for row in result.trials.to_dict("records"):  # each trial's line gives its value in the summary's table
+            epochs = f"{row['epochs']} epoch{'s' * (row['epochs'] != 1)}"
+            line = f"trial {row['trial_id']} finished: val_accuracy={row['val_accuracy']:.4f} (best of {epochs})"
+            assert any(line in m for m in finished), (line, finished)
 
     def test_a_stop_target_on_a_metric_that_goes_down_is_reached_going_down(self, in_tmp):
         """`stop: {val_loss: {min: 0.3}}` while the search maximises val_accuracy: the search ends once a trial's
