@@ -20,7 +20,7 @@ import pandas as pd
 
 from autotune import recipes
 from autotune.errors import AutotuneError, UserError
-from autotune.preflight import check_address, preflight
+from autotune.preflight import check_address, cluster_address, preflight
 from autotune.space import Choice, Grid, Space
 from autotune.space import load_space as _load_space
 from autotune.tracking import Tracking
@@ -87,7 +87,8 @@ def fit(
     """Run the search the space describes and export the best model. Returns a `SearchResult`.
 
     `space` is a path, a YAML string, a dict or a loaded `Space`; `overrides` are `key.path=value` strings.
-    `address` joins an existing Ray cluster ("auto" or "ray://host:port"); `storage` is a folder or URI for
+    `address` joins an existing Ray cluster ("auto" or "ray://host:port"; None: the one $RAY_ADDRESS names, else
+    a local Ray; a cluster this process joined itself is used as it is); `storage` is a folder or URI for
     the run (trials, checkpoints, the Optuna study, TensorBoard logs). While trials run, a progress line is
     logged at most every `progress_seconds` (<= 0: only a line per finished trial).
     One process at a time runs a run: starting one that another process runs raises UserError at once.
@@ -109,7 +110,8 @@ def fit(
     space = load_space(space, overrides)
     recipe = recipes.load(space.recipe, space.base_dir)
     loads = _DataLoads(space, recipe)
-    tracking = _check_before_ray(space, recipe, loads, address, export)
+    option, address = "--address" if address else "RAY_ADDRESS", cluster_address(address)
+    tracking = _check_before_ray(space, recipe, loads, address, option, export)
     first_points: list[dict[str, Any]] = []
     if if_data_changed:
         retrain = _retrain_plan(space, loads, storage)
@@ -133,11 +135,13 @@ def fit(
         return result
 
 
-def _check_before_ray(space: Space, recipe: Any, loads: _DataLoads, address: str | None, export: bool) -> Tracking:
+def _check_before_ray(space: Space, recipe: Any, loads: _DataLoads, address: str | None, option: str,
+                      export: bool) -> Tracking:
     """What can fail in seconds, checked before Ray starts: the recipe on its data (export.dir writable, every
-    searched model builds and fits), the cluster's address, the trackers. Returns the trackers."""
+    searched model builds and fits), the cluster's address (given as `option`), the trackers. Returns the
+    trackers."""
     preflight(space, recipe, loads.get(None), export=export)
-    check_address(address)  # ray.init retries an unreachable address for minutes
+    check_address(address, option=option)  # ray.init retries an unreachable address for minutes
     tracking = Tracking.of(space)
     tracking.check()  # an unreachable tracker, or its package missing: one line before Ray starts
     if loads.keys:

@@ -1,6 +1,7 @@
 """Checks before a search starts, so that a mistake costs seconds instead of a search's first hour.
 
     preflight(space, recipe, data, export=True)  # after recipe.load_data, before Ray starts
+    address = cluster_address(address)           # --address, else $RAY_ADDRESS (a Ray Job's entrypoint), else None
     check_address(address)                       # before ray.init(address=...), which would wait for minutes
 
 Each failure is a UserError whose message says what is wrong and how to fix it. Imports neither ray nor torch.
@@ -8,6 +9,7 @@ Each failure is a UserError whose message says what is wrong and how to fix it. 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import tempfile
@@ -19,7 +21,9 @@ from autotune.errors import AutotuneError, UserError
 from autotune.space import Choice, Grid, Space
 from autotune.space.types import default_values
 
-__all__ = ["preflight", "check_writable", "model_configs", "dry_run_models", "check_address"]
+__all__ = ["preflight", "check_writable", "model_configs", "dry_run_models", "check_address", "cluster_address"]
+
+log = logging.getLogger("autotune")
 
 
 def preflight(space: Space, recipe: ModuleType, data: Any, *, export: bool = True) -> None:
@@ -106,25 +110,38 @@ def _ray_auto_address() -> str | None:
         return None
 
 
-def _host_port(address: str) -> tuple[str, int]:
+def cluster_address(address: str | None) -> str | None:
+    """The Ray cluster a search joins: `address`, else $RAY_ADDRESS, as `ray.init()` joins the cluster it names
+    (Ray sets it for a Ray Job's entrypoint: `ray job submit -- autotune run ...`); None, a local Ray."""
+    if address:
+        return address
+    env = os.environ.get("RAY_ADDRESS", "").strip()
+    if env:
+        log.info("joining the Ray cluster at RAY_ADDRESS=%s (unset RAY_ADDRESS to run on a local Ray)", env)
+    return env or None
+
+
+def _host_port(address: str, option: str) -> tuple[str, int]:
     text = address.removeprefix("ray://")
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")  # [::1]:6379
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UserError(f"--address {address!r} is not 'auto', HOST:PORT or ray://HOST:PORT "
+        raise UserError(f"{option} {address!r} is not 'auto', HOST:PORT or ray://HOST:PORT "
                         "(e.g. 10.0.0.5:6379, the address `ray start --head` prints)")
     return host, int(port)
 
 
-def check_address(address: str | None, timeout: float = 3.0) -> None:
-    """Fail in seconds when the Ray cluster at `address` cannot be reached: ray.init retries for minutes."""
+def check_address(address: str | None, timeout: float = 3.0, option: str = "--address") -> None:
+    """Fail in seconds when the Ray cluster at `address` (given as `option`: --address, or RAY_ADDRESS) cannot be
+    reached: ray.init retries for minutes."""
     if not address:
         return
     target = _ray_auto_address() if address == "auto" else address
     if target is None:  # no cluster recorded: ray.init("auto") says so at once
         return
-    host, port = _host_port(target)
-    fix = "start it with `ray start --head` (see docs/cluster.md) or drop --address to run locally"
+    host, port = _host_port(target, option)
+    fix = (f"start it with `ray start --head` (see docs/cluster.md) or "
+           f"{'unset RAY_ADDRESS' if option == 'RAY_ADDRESS' else 'drop ' + option} to run locally")
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return

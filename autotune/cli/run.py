@@ -29,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_space_arguments(parser)
     parser.add_argument("--storage", default="runs", help="folder or URI for trials and logs (default: runs/)")
-    parser.add_argument("--address", help="join a Ray cluster: 'auto' or 'ray://HOST:PORT'")
+    parser.add_argument("--address", help="join a Ray cluster: 'auto', HOST:PORT or 'ray://HOST:PORT' (default: "
+                        "the one $RAY_ADDRESS names, else a local Ray)")
     parser.add_argument("--num-cpus", type=positive_int, help="CPUs for a local Ray (default: all)")
     parser.add_argument("--num-gpus", type=non_negative_float, help="GPUs for a local Ray (default: detected)")
     group = parser.add_mutually_exclusive_group()

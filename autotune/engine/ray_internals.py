@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from ray.tune.search.optuna import OptunaSearch
 
 __all__ = ["RESULT_KEYS", "CsvLogger", "ForgetEndedTrials", "JsonLogger", "TensorBoardLogger", "asked_trial",
-           "init_local", "kv_delete", "kv_get", "kv_put", "lost_node", "lost_nodes_apart", "mark_told",
+           "init_local", "joined_address", "kv_delete", "kv_get", "kv_put", "lost_node", "lost_nodes_apart", "mark_told",
            "no_callback_usage_tag", "remove_partial_checkpoint", "restore_whole_state", "saved_trials", "study_of",
            "told", "whole_state_uploads"]
 
@@ -73,6 +73,18 @@ def init_local(temp_dir: str, **kwargs: Any) -> None:
     `_temp_dir`; the environment variable RAY_TMPDIR names the folder above it (Ray adds `ray/`) for every Ray this
     process and its children start."""
     ray.init(_temp_dir=temp_dir, **kwargs)
+
+
+def joined_address() -> str | None:
+    """The address of the Ray cluster this process joined before the search (its own `ray.init(address=...)`, or
+    Ray Client); None for a Ray it started itself, or none. `global_worker.node` is private: a joined cluster's
+    node is not the head this process started."""
+    from ray.util.client import ray as client
+
+    if client.is_connected():
+        return "ray://"
+    node = getattr(ray._private.worker.global_worker, "node", None) if ray.is_initialized() else None  # noqa: SLF001
+    return ray.get_runtime_context().gcs_address if node is not None and not node.is_head() else None
 
 
 def no_callback_usage_tag() -> None:

@@ -11,7 +11,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import optuna
@@ -25,7 +25,8 @@ from autotune.engine.locks import LocalRay
 from autotune.engine.lost_nodes import moving_trials
 from autotune.engine.progress import Progress
 from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger, init_local,
-                                            limit_restored_search, no_callback_usage_tag, whole_state_uploads)
+                                            joined_address, limit_restored_search, no_callback_usage_tag,
+                                            whole_state_uploads)
 from autotune.engine.schedulers import make_scheduler, planned_epochs
 from autotune.engine.searcher import close_orphaned_trials, make_searcher, points_to_evaluate
 from autotune.engine.stoppers import EpochBudget, TargetStopper
@@ -54,7 +55,7 @@ class RunOptions:
     """How to run a search, as opposed to what to search (the space)."""
 
     storage: str = "runs"  # a local folder or a URI (s3://, gs://, a shared path on a cluster)
-    address: str | None = None  # None: a local Ray; "auto" or "ray://host:port": an existing cluster
+    address: str | None = None  # None: a local Ray (or a cluster this process joined); else an existing cluster
     num_cpus: int | None = None  # local Ray only; None: every core
     num_gpus: float | None = None  # local Ray only; None: what Ray detects
     resume: bool = False
@@ -81,6 +82,8 @@ def run_search(
     resume = prepare_run(space, where, resume=options.resume, restart=options.restart)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _init_ray(options, where.experiment)
+    # a cluster this process joined itself (ray.init(address=...)) is searched as one given as --address
+    options = replace(options, address=options.address or joined_address())
     policy = CheckpointPolicy.of(space, where.experiment)
     full = full_key(where.experiment)
     resources = _resources(space, options)

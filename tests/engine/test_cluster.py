@@ -143,8 +143,21 @@ def test_the_gpu_share_limits_how_many_trials_run_at_once(one_declared_gpu, in_t
     assert {r["cuda_visible_devices"] for row in rows for r in history(row["path"])} == {"0"}
 
 
-def test_a_search_joins_a_running_cluster_with_address(tmp_path):
-    """`autotune run --address` in a fresh process (Ray not started there) runs its trials on the cluster."""
+def _most_asked_at_once(run_dir: Path, name: str) -> int:
+    """The most trials of the run's study that were asked and not yet told at one moment: those running, and those
+    Ray proposed to wait for a free CPU."""
+    import optuna
+
+    trials = optuna.load_study(study_name=name, storage=f"sqlite:///{run_dir}/study.db").trials
+    spans = [(t.datetime_start, t.datetime_complete) for t in trials]
+    return max(sum(start <= moment < end for start, end in spans) for moment, _ in spans)
+
+
+@pytest.mark.parametrize("joined_by", ["--address", "RAY_ADDRESS"])
+def test_a_search_joins_a_running_cluster_with_address(tmp_path, joined_by):
+    """`autotune run --address` in a fresh process (Ray not started there) runs its trials on the cluster; so does
+    `autotune run` where RAY_ADDRESS names the cluster (as Ray sets it for a Ray Job's entrypoint). On a cluster a
+    trial waits beyond those running, for an autoscaler to see (a local Ray runs no more than fit)."""
     import autotune.engine.search  # noqa: F401  (quiet Ray's environment first)
     import ray
     from ray.cluster_utils import Cluster
@@ -158,20 +171,43 @@ def test_a_search_joins_a_running_cluster_with_address(tmp_path):
         nodes = {node.node_id for node in cluster.list_all_nodes()}
         (tmp_path / "toy.yaml").write_text(
             SPACE.format(name="joined", toy=TOY, sleep=0.5, trials=4, resources="{cpu: 1}"))
+        given = ["--address", cluster.address] if joined_by == "--address" else []
         run = subprocess.run(
-            [sys.executable, "-m", "autotune", "run", "toy.yaml", "--address", cluster.address],
-            cwd=tmp_path, capture_output=True, text=True, timeout=240,
-            env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+            [sys.executable, "-m", "autotune", "run", "toy.yaml", *given], cwd=tmp_path, capture_output=True,
+            text=True, timeout=240, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0",
+                                         **({"RAY_ADDRESS": cluster.address} if not given else {})},
         )
         assert run.returncode == 0, run.stdout + run.stderr
         assert "Search 'joined': 4 trials" in run.stdout
+        if not given:
+            assert f"joining the Ray cluster at RAY_ADDRESS={cluster.address}" in run.stdout, run.stdout
         trials = pd.read_csv(tmp_path / "runs" / "joined" / "trials.csv")
         assert (trials["status"] == "TERMINATED").all()
         assert set(trials["node_id"]) == nodes, (set(trials["node_id"]), nodes)
+        assert _most_asked_at_once(tmp_path / "runs" / "joined", "joined") > 2
         assert (tmp_path / "models" / "joined" / "toy_model.json").is_file()
         assert len(cluster.list_all_nodes()) == 2 and cluster.head_node.remaining_processes_alive()
     finally:
         cluster.shutdown()
+
+
+def test_a_cluster_the_caller_joined_is_searched_as_one(two_node_cluster, in_tmp):
+    """`ray.init(address=...)` of the caller's own, then `fit` without `address`: a trial waits beyond those
+    running, as with `address` (it was taken for a local Ray, limited to the trials that fit its present nodes)."""
+    from autotune.engine.ray_internals import joined_address
+
+    assert joined_address() == two_node_cluster.address
+    result = autotune.fit(SPACE.format(name="own", toy=TOY, sleep=0.5, trials=4, resources="{cpu: 1}"),
+                          export=False, progress_seconds=0)
+    assert (result.trials["status"] == "TERMINATED").all()
+    assert _most_asked_at_once(Path(result.run_dir), "own") > 2
+    assert ray.is_initialized()  # the caller's Ray is left running
+
+
+def test_a_local_ray_is_not_a_joined_cluster(local_ray):
+    from autotune.engine.ray_internals import joined_address
+
+    assert joined_address() is None
 
 
 def test_the_moves_read_are_those_of_the_search_s_trials(tmp_path):

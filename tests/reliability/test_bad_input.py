@@ -111,6 +111,7 @@ class Case:
     commands: tuple[str, ...] = ("run", "train")
     space: str = "SPACE"  # the SPACE argument (a path in TMP instead of the written space)
     usage: bool = False  # an argparse error: the command line itself is wrong
+    env: tuple[tuple[str, str], ...] = ()  # environment variables set for the command
 
 
 def data(text: str) -> tuple[tuple[str, str], ...]:
@@ -140,6 +141,11 @@ CASES = [
          argv=("--address", "127.0.0.1:1"), commands=("run",)),
     Case("address-without-port", "is not 'auto', HOST:PORT or ray://HOST:PORT", argv=("--address", "headnode"),
          commands=("run",)),
+    Case("unreachable-RAY_ADDRESS", "cannot reach the Ray cluster at '127.0.0.1:1': nothing listens on 127.0.0.1:1; "
+         "start it with `ray start --head` (see docs/cluster.md) or unset RAY_ADDRESS to run locally",
+         env=(("RAY_ADDRESS", "127.0.0.1:1"),), commands=("run",)),
+    Case("RAY_ADDRESS-without-port", "RAY_ADDRESS 'headnode' is not 'auto', HOST:PORT or ray://HOST:PORT",
+         env=(("RAY_ADDRESS", "headnode"),), commands=("run",)),
     # ---- the SPACE file
     Case("space-missing", "does not exist", space="TMP/nothere.yaml", commands=("run", "train", "check")),
     Case("space-directory", "is a directory", space="TMP/space_dir", commands=("run", "train", "check")),
@@ -235,8 +241,10 @@ def test_the_table_is_large_enough():
 
 
 @pytest.mark.parametrize("case, command", PARAMS)
-def test_bad_input_exits_2_with_one_line(case, command, cli, in_tmp):
+def test_bad_input_exits_2_with_one_line(case, command, cli, in_tmp, monkeypatch):
     tmp = in_tmp
+    for name, value in case.env:
+        monkeypatch.setenv(name, value)
     make_files(tmp)
     space = case.space.replace("SPACE", str(write_space(tmp, case.sections))).replace("TMP", str(tmp))
     argv = [command, *([space] if space else []), *case.argv]

@@ -11,7 +11,7 @@ import pytest
 from autotune.cli.common import non_negative_float, positive_int
 from autotune.errors import UserError
 from autotune.preflight import (
-    check_address, check_writable, dry_run_models, model_configs, preflight,
+    check_address, check_writable, cluster_address, dry_run_models, model_configs, preflight,
 )
 from autotune.recipes import image_classification as recipe
 from autotune.space import load_space
@@ -132,6 +132,15 @@ def test_check_address(closed_port, monkeypatch, tmp_path):
     monkeypatch.delenv("RAY_ADDRESS")
     monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path))  # no cluster recorded: Ray says so itself
     check_address("auto")
+
+
+def test_the_cluster_is_the_address_given_else_the_one_RAY_ADDRESS_names(monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert cluster_address(None) is None and cluster_address("auto") == "auto"
+    monkeypatch.setenv("RAY_ADDRESS", " 10.0.0.5:6379 ")
+    assert cluster_address(None) == "10.0.0.5:6379" and cluster_address("ray://h:10001") == "ray://h:10001"
+    monkeypatch.setenv("RAY_ADDRESS", "")
+    assert cluster_address(None) is None
 
 
 @pytest.mark.parametrize("parse, text, result", [
