@@ -85,12 +85,13 @@ def _idx_pair(images: Path, labels: Path) -> tuple:
 
 
 def _download(what: str, folder: Path, files: tuple[str, ...], fetch) -> None:
-    """Run `fetch()` (a torchvision download); any failure becomes one line that says where to put the files."""
+    """Run `fetch()` (a torchvision download); any failure becomes one line that says where to put the files (the
+    error's own lines joined: torchvision's names each mirror it tried on a line of its own)."""
     try:
         fetch()
     except Exception as err:  # no network, a proxy, a moved mirror: all end the same way for the user
         raise UserError(
-            f"could not download {what} into {folder} ({type(err).__name__}: {err}); "
+            f"could not download {what} into {folder} ({type(err).__name__}: {' '.join(str(err).split())}); "
             f"put {', '.join(files)} (optionally .gz) there yourself, or use `dataset: idx` / `dataset: digits`"
         ) from None
 
