@@ -100,11 +100,24 @@ def _clear(where: RunLocation) -> None:
     shutil.rmtree(where.state, ignore_errors=True)
 
 
+def _check_storage(where: RunLocation) -> None:
+    """One line, before Ray starts, when a URI storage cannot be opened or read: a scheme pyarrow does not know, a
+    bucket it cannot reach, credentials it lacks."""
+    try:
+        fs, path = _filesystem(where.experiment)
+        fs.get_file_info(path)
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        raise UserError(f"cannot open the storage {where.storage!r}: {' '.join(str(err).split())}; check the URI "
+                        f"and its credentials, or give a local folder (--storage runs)") from None
+
+
 def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool) -> bool:
     """Whether to resume. Refuses to mix a new search into an existing run without --resume/--restart; a run
     folder that holds no trial yet (a failure before the first trial) counts as absent, and is cleared. A resumed
     run's saved Ray state is put back as one save wrote it (a kill while it was copied may have left two saves);
     a run that is refused or started again is not written to."""
+    if where.remote:
+        _check_storage(where)
     exists = bool(_saved_trials(where))
     if restart or not exists:
         _clear(where)

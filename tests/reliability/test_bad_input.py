@@ -146,6 +146,11 @@ CASES = [
          env=(("RAY_ADDRESS", "127.0.0.1:1"),), commands=("run",)),
     Case("RAY_ADDRESS-without-port", "RAY_ADDRESS 'headnode' is not 'auto', HOST:PORT or ray://HOST:PORT",
          env=(("RAY_ADDRESS", "headnode"),), commands=("run",)),
+    Case("storage-unknown-scheme", "cannot open the storage 'nosuch://bucket/runs': Unrecognized filesystem type in "
+         "URI", argv=("--storage", "nosuch://bucket/runs"), commands=("run",)),
+    Case("storage-unreachable", "cannot open the storage 's3://bucket/runs': ", commands=("run",),
+         argv=("--storage", "s3://bucket/runs"), env=(("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:1"),
+                                                      ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_EC2_METADATA_DISABLED", "true"))),
     # ---- the SPACE file
     Case("space-missing", "does not exist", space="TMP/nothere.yaml", commands=("run", "train", "check")),
     Case("space-directory", "is a directory", space="TMP/space_dir", commands=("run", "train", "check")),
@@ -249,7 +254,8 @@ def test_bad_input_exits_2_with_one_line(case, command, cli, in_tmp, monkeypatch
     space = case.space.replace("SPACE", str(write_space(tmp, case.sections))).replace("TMP", str(tmp))
     argv = [command, *([space] if space else []), *case.argv]
     if command == "run":
-        argv += ["--storage", str(tmp / "runs")] + ([] if "--num-cpus" in " ".join(case.argv) else ["--num-cpus", "1"])
+        argv += ([] if "--storage" in case.argv else ["--storage", str(tmp / "runs")]) + (
+            [] if "--num-cpus" in " ".join(case.argv) else ["--num-cpus", "1"])
 
     code, out, err = cli(*argv)
 
