@@ -51,7 +51,10 @@ class RunLocation:
 
     @property
     def experiment(self) -> str:
-        return f"{self.storage}/{self.name}"
+        """`storage/name`; a URI's query (`?endpoint_override=...`, which configures its file system, as Ray reads
+        it) stays at the end."""
+        base, mark, query = self.storage.partition("?") if self.remote else (self.storage, "", "")
+        return f"{base}/{self.name}{mark}{query}"
 
     @property
     def remote(self) -> bool:
@@ -59,12 +62,14 @@ class RunLocation:
 
 
 def run_location(storage: str, name: str) -> RunLocation:
-    """The run folders of the search `name` in `storage` (a folder, or a URI such as s3://bucket/runs)."""
+    """The run folders of the search `name` in `storage` (a folder, or a URI such as s3://bucket/runs, whose query
+    is left out of the local mirror's path)."""
     if "://" not in storage:
         folder = Path(storage).expanduser().resolve()
         return RunLocation(str(folder), name, folder / name)
-    scheme, rest = storage.split("://", 1)
-    return RunLocation(storage.rstrip("/"), name, cache_dir() / "runs" / scheme / rest.strip("/") / name)
+    base, mark, query = storage.partition("?")
+    scheme, rest = base.split("://", 1)
+    return RunLocation(base.rstrip("/") + mark + query, name, cache_dir() / "runs" / scheme / rest.strip("/") / name)
 
 
 def _filesystem(location: str) -> tuple[Any, str]:

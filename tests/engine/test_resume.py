@@ -346,12 +346,14 @@ def _csv(path: Path) -> list[dict]:
 
 @pytest.mark.usefixtures("local_ray")
 class TestRunFolders:
-    def test_a_uri_storage_holds_the_trials_and_a_local_mirror_the_state(self, in_tmp, monkeypatch):
+    @pytest.mark.parametrize("query", ["", "?use_mmap=true"])  # a query configures the file system (S3's endpoint)
+    def test_a_uri_storage_holds_the_trials_and_a_local_mirror_the_state(self, in_tmp, monkeypatch, query):
         monkeypatch.setenv("XDG_CACHE_HOME", str(in_tmp / "cache"))
         store = in_tmp / "store"
         text = SPACE.replace("sleep: 0.6", "sleep: 0")
-        result = autotune.fit(text, storage=f"file://{store}")
-        assert result.run_uri == f"file://{store}/resumable"
+        uri = f"file://{store}{query}"
+        result = autotune.fit(text, storage=uri)
+        assert result.run_uri == f"file://{store}/resumable{query}"
         mirror = in_tmp / "cache" / "autotune" / "runs" / "file" / str(store).strip("/") / "resumable"
         assert result.run_dir == mirror and not (in_tmp / "runs").exists()
         assert list((store / "resumable").glob("trial_*/checkpoint_*"))  # at least the exported one
@@ -364,12 +366,12 @@ class TestRunFolders:
         assert f"TensorBoard: tensorboard --logdir {result.run_uri}" in summary and str(mirror) in summary
 
         shutil.rmtree(mirror)  # resumed on another machine, or the cache cleared: the state comes from the storage
-        resumed = autotune.fit(text, storage=f"file://{store}", export=False, resume=True)
+        resumed = autotune.fit(text, storage=uri, export=False, resume=True)
         assert len(resumed.trials) == 6 and len(_study(mirror).trials) == 6
 
         with pytest.raises(UserError, match="already exists at file://.*--resume to continue it"):
-            autotune.fit(text, storage=f"file://{store}", export=False)
-        again = autotune.fit(text, storage=f"file://{store}", export=False, restart=True)
+            autotune.fit(text, storage=uri, export=False)
+        again = autotune.fit(text, storage=uri, export=False, restart=True)
         assert len(again.trials) == 6 and len(list((store / "resumable").glob("trial_*"))) == 6
 
     @pytest.mark.parametrize("failure", ["a bad scheduler setting", "Ray failing before the first trial"])
