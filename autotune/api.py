@@ -189,6 +189,7 @@ def _search_result(space: Space, where: RunLocation, trials: pd.DataFrame, best:
     with several objectives the Pareto front."""
     from autotune.engine.lost_nodes import read_moves
     from autotune.engine.result import SearchResult
+    from autotune.engine.track import metrics_of
 
     result = SearchResult(
         name=space.name, run_dir=where.state, metric=space.search.metric, mode=space.search.mode,
@@ -201,8 +202,9 @@ def _search_result(space: Space, where: RunLocation, trials: pd.DataFrame, best:
         result.best_trial_id = Path(best_result.path).name.removeprefix("trial_")
         result.best_params = dict(best_result.config)
         result.best_config = space.config(result.best_params)
-        result.best_metrics = {k: float(v) for k, v in best_metrics.items()
-                               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        epoch = best_metrics.get("training_iteration")
+        result.best_metrics = {**({"epoch": float(epoch)} if isinstance(epoch, (int, float)) else {}),
+                               **metrics_of(best_metrics)}  # the recipe's own (its epoch too), not Ray's pid, time
     if space.search.multi_objective:
         result.pareto = pareto_front(trials, space.search.metric, space.search.mode)
     return result

@@ -54,6 +54,10 @@ def test_mnist_search_end_to_end(in_tmp):
     card = json.loads((model_dir / "model.json").read_text())
     assert card["trial_id"] == best_id and card["params"] == best_params
     assert card["metrics"]["val_accuracy"] == max(r["val_accuracy"] for r in histories[best_id])
+    best_report = max(histories[best_id], key=lambda r: r["val_accuracy"])
+    assert set(card["metrics"]) == {"epoch", "train_loss", "val_loss", "val_accuracy", "epoch_seconds",
+                                    "samples_per_second", "num_parameters"}, card["metrics"]  # none of Ray's
+    assert card["metrics"]["epoch"] == best_report["training_iteration"] and card["metrics"] == result.best_metrics
     assert card["config"] == result.best_config and card["params"] == result.best_params
     assert card["config"]["model"]["arch"] == result.best_params["model.arch"]
     assert card["labels"] == [str(i) for i in range(10)] and card["input_shape"] == [1, 28, 28]
