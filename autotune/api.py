@@ -437,6 +437,7 @@ def _write_summary(result: Any) -> dict[str, Any]:
         "best_metrics": result.best_metrics,
         "test_metrics": result.test_metrics,
         "model_dir": str(result.model_dir) if result.model_dir else None,
+        "run_uri": result.run_uri,  # a URI storage's run, where its trials are (None: beside this file)
         "promotion": result.promotion,
         "seconds": result.seconds,
         "interrupted": result.interrupted,

@@ -2,12 +2,16 @@
 part of the report asks of it. `Skip` is what a chart raises when it cannot be drawn for a run."""
 from __future__ import annotations
 
+import functools
+import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.fs
 
 from autotune.engine.history import final_run
 from autotune.engine.study import StudyData, read_study
@@ -74,7 +78,7 @@ def load_run(run_dir: str | Path) -> Run:
     else:
         mode = list(summary.get("mode") or card.get("search", {}).get("mode")
                     or ["min" if "loss" in m or "error" in m else "max" for m in metric])
-    histories = {str(t): _history(path / f"trial_{t}") for t in trials["trial_id"]}
+    histories = _histories(path, summary.get("run_uri"), [str(t) for t in trials["trial_id"]])
     return Run(path, name, summary, trials, metric, mode, histories, study, model_dir, card, no_model)
 
 
@@ -137,14 +141,32 @@ def _exported_model(summary: dict[str, Any]) -> tuple[Path | None, dict[str, Any
     return None, {}, why
 
 
-def _history(trial_dir: Path) -> pd.DataFrame:
-    """A trial's metrics per epoch, from progress.csv (or result.json, one JSON object per line); each epoch once,
-    from the run that went on where the trial continued from a checkpoint (`final_run`)."""
+def _histories(path: Path, run_uri: str | None, trial_ids: list[str]) -> dict[str, pd.DataFrame]:
+    """Each trial's history, from its folder in the run folder; for a run in a URI storage, whose run folder is the
+    local mirror of its state (summary.json names the URI), from the trial folders in the URI."""
+    if run_uri and not any((path / f"trial_{t}").is_dir() for t in trial_ids):
+        try:
+            fs, root = pyarrow.fs.FileSystem.from_uri(run_uri)
+        except (OSError, ValueError):  # the storage cannot be opened here: the charts say no trial has a history
+            return {t: pd.DataFrame() for t in trial_ids}
+        return {t: _history(functools.partial(_read_uri, fs, f"{root}/trial_{t}")) for t in trial_ids}
+    return {t: _history(lambda name, t=t: (path / f"trial_{t}" / name).read_text()) for t in trial_ids}
+
+
+def _read_uri(fs: pyarrow.fs.FileSystem, folder: str, name: str) -> str:
+    with fs.open_input_stream(f"{folder}/{name}") as stream:
+        return stream.read().decode()
+
+
+def _history(read: Callable[[str], str]) -> pd.DataFrame:
+    """A trial's metrics per epoch, from progress.csv (or result.json, one JSON object per line), each read with
+    `read(file name)`; each epoch once, from the run that went on where the trial continued from a checkpoint
+    (`final_run`)."""
     try:
-        frame = pd.read_csv(trial_dir / "progress.csv")
+        frame = pd.read_csv(io.StringIO(read("progress.csv")))
     except (OSError, ValueError):
         try:
-            lines = (trial_dir / "result.json").read_text().splitlines()
+            lines = read("result.json").splitlines()
             frame = pd.DataFrame([json.loads(line) for line in lines if line.strip()])
         except (OSError, ValueError):
             return pd.DataFrame()

@@ -19,6 +19,7 @@ import pytest
 import autotune
 from autotune.engine.summary import format_summary
 from autotune.errors import SpaceError, UserError
+from autotune.report.run import load_run
 from engine_helpers import TOY, run_histories, saved_by_status, saved_reports
 
 SPACE = f"""
@@ -364,6 +365,11 @@ class TestRunFolders:
         assert card["run_uri"] == result.run_uri and card["trial_id"] == result.best_trial_id
         summary = format_summary(result)  # TensorBoard reads the trials' events where they are: in the storage
         assert f"TensorBoard: tensorboard --logdir {result.run_uri}" in summary and str(mirror) in summary
+        # the report, given the mirror (the folder the summary names), reads the trials' curves in the storage
+        assert json.loads((mirror / "summary.json").read_text())["run_uri"] == result.run_uri
+        histories = load_run(mirror).histories
+        assert {t: len(histories[t]) for t in result.trials["trial_id"]} == dict(
+            zip(result.trials["trial_id"], result.trials["epochs"]))
 
         shutil.rmtree(mirror)  # resumed on another machine, or the cache cleared: the state comes from the storage
         resumed = autotune.fit(text, storage=uri, export=False, resume=True)
