@@ -58,14 +58,15 @@ def test_a_target_is_reached_only_by_the_run_that_went_on():
 
 
 def test_the_report_reads_the_curve_of_the_run_that_went_on(tmp_path):
-    from autotune.report.run import _history
+    from autotune.report.run import _histories
 
     trial = tmp_path / "trial_t1"
     trial.mkdir()
     (trial / "result.json").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
-    assert _history(trial)["val_accuracy"].tolist() == [0.5, 0.6, 0.7, 0.75, 0.85, 0.9, 0.88, 0.89, 0.86]
+    history = _histories(tmp_path, None, ["t1"])["t1"]
+    assert history["val_accuracy"].tolist() == [0.5, 0.6, 0.7, 0.75, 0.85, 0.9, 0.88, 0.89, 0.86]
     pd.DataFrame(ROWS).to_csv(trial / "progress.csv", index=False)
-    assert _history(trial)["epoch"].tolist() == list(range(1, 10))
+    assert _histories(tmp_path, None, ["t1"])["t1"]["epoch"].tolist() == list(range(1, 10))
 
 
 class _Trial:
