@@ -59,9 +59,9 @@ if TYPE_CHECKING:
     from ray.tune.search.optuna import OptunaSearch
 
 __all__ = ["RESULT_KEYS", "CsvLogger", "ForgetEndedTrials", "JsonLogger", "TensorBoardLogger", "asked_trial",
-           "init_local", "joined_address", "kv_delete", "kv_get", "kv_put", "lost_node", "lost_nodes_apart", "mark_told",
-           "no_callback_usage_tag", "remove_partial_checkpoint", "restore_whole_state", "saved_trials", "study_of",
-           "told", "whole_state_uploads"]
+           "init_local", "joined_address", "kv_delete", "kv_get", "kv_put", "lost_node", "lost_nodes_apart",
+           "mark_told", "no_callback_usage_tag", "remove_partial_checkpoint", "restore_whole_state", "saved_trials",
+           "study_of", "told", "whole_state_uploads"]
 
 # The keys Ray adds to every result (training_iteration, time_total_s, ...). `ray.tune.result` is not documented, and
 # no public API lists them.
