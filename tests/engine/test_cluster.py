@@ -120,13 +120,18 @@ def test_trials_spread_over_two_nodes_and_export_completes(two_node_cluster, in_
     assert Path("models/cluster/toy_model.json").is_file()
 
 
+def _most_overlapping(spans: list[tuple]) -> int:
+    """The most (start, end) spans open at one moment."""
+    return max(sum(start <= moment < end for start, end in spans) for moment, _ in spans)
+
+
 def _most_at_once(rows: list[dict]) -> int:
     """The most trials that were training at the same moment (from each trial's first and last report)."""
     spans = []
     for row in rows:
         reports = history(row["path"])
         spans.append((reports[0]["t_start"], reports[-1]["t_now"]))
-    return max(sum(start <= moment < end for start, end in spans) for moment, _ in spans)
+    return _most_overlapping(spans)
 
 
 @pytest.mark.parametrize("gpu, at_once, sleep", [(0.25, 4, 4.0), (0.5, 2, 2.0)])
@@ -149,8 +154,7 @@ def _most_asked_at_once(run_dir: Path, name: str) -> int:
     import optuna
 
     trials = optuna.load_study(study_name=name, storage=f"sqlite:///{run_dir}/study.db").trials
-    spans = [(t.datetime_start, t.datetime_complete) for t in trials]
-    return max(sum(start <= moment < end for start, end in spans) for moment, _ in spans)
+    return _most_overlapping([(t.datetime_start, t.datetime_complete) for t in trials])
 
 
 @pytest.mark.parametrize("joined_by", ["--address", "RAY_ADDRESS"])
