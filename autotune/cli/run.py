@@ -105,9 +105,6 @@ def _run(args: argparse.Namespace) -> int:
 
     _check_options(args)
     space = load_space(args.space, args.overrides)  # every problem is reported before Ray starts
-    if not args.if_data_changed:
-        print(f"Searching {space.name!r}: {space.search.trials} trials, sampler {space.search.sampler}, "
-              f"scheduler {space.search.scheduler}, metric {'/'.join(space.search.metric)}", flush=True)
     try:
         result = fit(
             space, storage=args.storage, address=args.address, num_cpus=args.num_cpus, num_gpus=args.num_gpus,

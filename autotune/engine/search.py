@@ -80,6 +80,8 @@ def run_search(
     # read before prepare_run: a --restart deletes the run folder, which may be the one to warm-start from
     history = warm_start.read_history(options.warm_start, space) if options.warm_start else None
     resume = prepare_run(space, where, resume=options.resume, restart=options.restart)
+    log.info("Searching %r: %d trials, sampler %s, scheduler %s, metric %s", space.name, space.search.trials,
+             space.search.sampler, space.search.scheduler, "/".join(space.search.metric))  # once it can start
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _init_ray(options, where.experiment)
     # a cluster this process joined itself (ray.init(address=...)) is searched as one given as --address

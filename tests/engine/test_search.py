@@ -150,6 +150,10 @@ def test_cli_run_prints_progress_and_a_summary(in_tmp, capsys):
     assert "trial     val_accuracy  epochs  status" in out
     assert "Model:" in out and "TensorBoard: tensorboard --logdir" in out
 
+    assert main(["run", "toy.yaml"]) == 2  # refused before it starts: it does not say it is searching
+    out, err = capsys.readouterr()
+    assert "a run named 'cli' already exists" in err and "Searching" not in out + err
+
 
 @pytest.mark.parametrize("change, message", [
     (("trials: 6", "trials: 0"), "bad.yaml:"),
