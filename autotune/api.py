@@ -9,8 +9,9 @@ import hashlib
 import json
 import logging
 import math
+import sys
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +21,7 @@ import pandas as pd
 
 from autotune import recipes
 from autotune.errors import AutotuneError, UserError
+from autotune.logs import configured, lines_to
 from autotune.preflight import check_address, cluster_address, preflight
 from autotune.space import Choice, Grid, Space
 from autotune.space import load_space as _load_space
@@ -90,7 +92,9 @@ def fit(
     `address` joins an existing Ray cluster ("auto" or "ray://host:port"; None: the one $RAY_ADDRESS names, else
     a local Ray; a cluster this process joined itself is used as it is); `storage` is a folder or URI for
     the run (trials, checkpoints, the Optuna study, TensorBoard logs). While trials run, a progress line is
-    logged at most every `progress_seconds` (<= 0: only a line per finished trial).
+    logged at most every `progress_seconds` (<= 0: only a line per finished trial), with a line per finished trial:
+    the `autotune` logger's records, written to stderr unless the program set up logging (`autotune.logs`).
+    `print(result)` gives the summary `autotune run` ends with.
     One process at a time runs a run: starting one that another process runs raises UserError at once.
 
     The space's default configuration (when it gives `default:` values) and its `search.start` points are the
@@ -103,36 +107,37 @@ def fit(
     model's parameters as the first trial, and promotes the new model only if it beats the current one on the
     new test split.
     """
-    from autotune.engine import search
-    from autotune.engine.locks import hold_run
-    from autotune.engine.storage import run_location
+    with nullcontext() if configured() else lines_to(sys.stderr):  # a script or notebook sees the progress
+        from autotune.engine import search
+        from autotune.engine.locks import hold_run
+        from autotune.engine.storage import run_location
 
-    space = load_space(space, overrides)
-    recipe = recipes.load(space.recipe, space.base_dir)
-    loads = _DataLoads(space, recipe)
-    option, address = "--address" if address else "RAY_ADDRESS", cluster_address(address)
-    tracking = _check_before_ray(space, recipe, loads, address, option, export)
-    first_points: list[dict[str, Any]] = []
-    if if_data_changed:
-        retrain = _retrain_plan(space, loads, storage)
-        if retrain is None:
-            return None
-        space, first_points, resume = retrain
-    options = search.RunOptions(
-        storage=storage, address=address, num_cpus=num_cpus, num_gpus=num_gpus, resume=resume, restart=restart,
-        warm_start=str(warm_start) if warm_start is not None else None, verbose=verbose,
-        progress_seconds=progress_seconds,
-    )
-    with hold_run(run_location(storage, space.name)), _ray_for_the_search():  # one process at a time per run
-        grid, where, seconds, interrupted = search.run_search(
-            space, options, data=None if loads.keys else loads.get(None), first_points=first_points, tracking=tracking
+        space = load_space(space, overrides)
+        recipe = recipes.load(space.recipe, space.base_dir)
+        loads = _DataLoads(space, recipe)
+        option, address = "--address" if address else "RAY_ADDRESS", cluster_address(address)
+        tracking = _check_before_ray(space, recipe, loads, address, option, export)
+        first_points: list[dict[str, Any]] = []
+        if if_data_changed:
+            retrain = _retrain_plan(space, loads, storage)
+            if retrain is None:
+                return None
+            space, first_points, resume = retrain
+        options = search.RunOptions(
+            storage=storage, address=address, num_cpus=num_cpus, num_gpus=num_gpus, resume=resume,
+            restart=restart, warm_start=str(warm_start) if warm_start is not None else None, verbose=verbose,
+            progress_seconds=progress_seconds,
         )
-        trials, best = _trials_and_best(grid, space, interrupted, tracking)
-        result = _search_result(space, where, trials, best, seconds, interrupted)
-        if export and best is not None and not interrupted:
-            _export_best(space, recipe, loads, best, result)
-        _finish(result, tracking, where)
-        return result
+        with hold_run(run_location(storage, space.name)), _ray_for_the_search():  # one process at a time per run
+            grid, where, seconds, interrupted = search.run_search(
+                space, options, data=None if loads.keys else loads.get(None), first_points=first_points,
+                tracking=tracking)
+            trials, best = _trials_and_best(grid, space, interrupted, tracking)
+            result = _search_result(space, where, trials, best, seconds, interrupted)
+            if export and best is not None and not interrupted:
+                _export_best(space, recipe, loads, best, result)
+            _finish(result, tracking, where)
+            return result
 
 
 def _check_before_ray(space: Space, recipe: Any, loads: _DataLoads, address: str | None, option: str,

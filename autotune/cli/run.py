@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import shlex
 import sys
 
 from autotune.cli.common import add_space_arguments, check_folder_path, non_negative_float, positive_int
 from autotune.errors import StorageFull, UserError
+from autotune.logs import lines_to
 
 EPILOG = """\
 examples:
@@ -70,19 +70,8 @@ def _resume_command(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    progress = logging.StreamHandler(sys.stdout)
-    progress.setFormatter(logging.Formatter("%(message)s"))
-    logger = logging.getLogger("autotune")
-    level, propagate = logger.level, logger.propagate
-    logger.addHandler(progress)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    try:
+    with lines_to(sys.stdout):  # the progress lines, among the command's own output
         return _run(args)
-    finally:  # leave the logger as it was (a caller of main() in-process keeps its own logging)
-        logger.removeHandler(progress)
-        logger.setLevel(level)
-        logger.propagate = propagate
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -101,7 +90,6 @@ def _check_options(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from autotune.api import fit, load_space
-    from autotune.engine.summary import format_summary
 
     _check_options(args)
     space = load_space(args.space, args.overrides)  # every problem is reported before Ray starts
@@ -123,11 +111,7 @@ def _run(args: argparse.Namespace) -> int:
     if result is None:  # --if-data-changed and the data is the current model's (or was tried already)
         return 0
     print()
-    if result.best_trial_id is None:  # interrupted before any trial saved a checkpoint
-        print(f"The search was interrupted before any trial finished an epoch ({len(result.trials)} started). "
-              f"Run: {result.run_uri or result.run_dir}")
-    else:
-        print(format_summary(result))
+    print(result)  # its summary
     if result.interrupted:
         print(f"\nResume with: {_resume_command(args)}")
         return 130

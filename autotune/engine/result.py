@@ -40,6 +40,13 @@ class SearchResult:
     tracked: list[str] = field(default_factory=list)  # where the trackers recorded the search, a line each
     moved: list[dict[str, Any]] = field(default_factory=list)  # trials that lost their node (engine.lost_nodes)
 
+    def __str__(self) -> str:
+        """The summary `autotune run` prints: the top trials, failures, the best trial, where the model and the run
+        are (`print(result)`)."""
+        from autotune.engine.summary import format_summary
+
+        return format_summary(self)
+
     @property
     def num_errors(self) -> int:
         return int((self.trials["status"] == "ERROR").sum()) if len(self.trials) else 0

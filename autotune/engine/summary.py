@@ -51,8 +51,12 @@ def format_table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def format_summary(result: Any, top: int = 10) -> str:
-    """Top trials with their parameters, metric, epochs run (ASHA's stops show) and status; then where things are."""
+    """Top trials with their parameters, metric, epochs run (ASHA's stops show) and status; then where things are.
+    A search interrupted before any trial finished an epoch: one line that says so."""
     trials = result.trials
+    if result.best_trial_id is None:
+        return (f"The search was interrupted before any trial finished an epoch ({len(trials)} started). "
+                f"Run: {result.run_uri or result.run_dir}")
     metric, mode = result.metric[0], result.mode[0]
     params = [c for c in trials.columns if c.startswith("p:")]
     ranked = trials.sort_values(metric, ascending=mode == "min", na_position="last")

@@ -115,3 +115,26 @@ def test_the_model_card_records_the_data_the_trials_and_the_versions(quick_start
     assert versions["python"] == platform.python_version()
     for dist in ("autotune", "torch", "ray", "optuna", "numpy"):
         assert versions[dist] == metadata.version(dist), dist
+
+
+API = """
+import autotune
+result = autotune.fit({digits!r}, overrides=["search.trials=2", "train.epochs=1"], export=False)
+print(result)
+"""
+
+
+def test_the_python_api_shows_the_progress_and_prints_the_summary(tmp_path):
+    """README's Python API in a script that sets up no logging (as a notebook): the progress lines appear on stderr
+    while the search runs, and `print(result)` is the summary `autotune run` ends with."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "TUNE_"))}
+    run = subprocess.run([sys.executable, "-c", API.format(digits=str(DIGITS))], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stderr.splitlines()
+    assert lines[0] == "Searching 'digits': 2 trials, sampler tpe, scheduler asha, metric val_accuracy", lines
+    assert any(line.startswith("[2/2] trial ") for line in lines) and all(
+        line.startswith(("Searching", "[1/2] ", "[2/2] ")) for line in lines), lines
+    assert re.search(r"^Search 'digits': 2 trials in [\d.]+ s ", run.stdout, re.M), run.stdout
+    assert re.search(r"^Best trial \w+: epoch=1, val_accuracy=0\.\d+$", run.stdout, re.M)
+    assert f"Run:   {tmp_path / 'runs' / 'digits'}" in run.stdout

@@ -8,11 +8,13 @@ import re
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 from ray.tune.schedulers import MedianStoppingRule
 
 import autotune
 from autotune.engine.hyperband import Hyperband
+from autotune.engine.result import SearchResult
 from autotune.engine.schedulers import make_scheduler
 from autotune.engine.summary import format_summary
 from engine_helpers import history, run_histories, toy_space
@@ -23,6 +25,15 @@ pytestmark = pytest.mark.usefixtures("local_ray")
 def _epochs(result) -> dict[str, list[int]]:
     """trial id -> the epochs it reported, from its own result.json."""
     return {t: [r["training_iteration"] for r in h] for t, h in run_histories(result.run_dir).items()}
+
+
+def test_a_search_interrupted_before_any_epoch_is_summed_up_in_one_line():
+    trials = pd.DataFrame({"trial_id": ["a1", "b2"], "status": ["RUNNING", "PENDING"], "epochs": [0, 0],
+                           "stopped_early": [False, False], "val_accuracy": [float("nan")] * 2})
+    result = SearchResult("toy", Path("runs/toy"), ("val_accuracy",), ("max",), None, {}, {}, {}, trials,
+                          interrupted=True)
+    assert str(result) == format_summary(result) == (
+        "The search was interrupted before any trial finished an epoch (2 started). Run: runs/toy")
 
 
 def test_fifo_runs_every_trial_for_every_epoch(in_tmp):

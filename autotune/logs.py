@@ -1,0 +1,40 @@
+"""Where autotune's own lines go (progress, refusals, warnings): the `autotune` logger's records as bare lines.
+
+    with lines_to(sys.stdout): ...                        # `autotune run`
+    with nullcontext() if configured() else lines_to(sys.stderr): ...   # `fit`, unless the caller set up logging
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
+
+__all__ = ["configured", "lines_to"]
+
+log = logging.getLogger("autotune")
+
+
+@contextmanager
+def lines_to(stream: TextIO) -> Iterator[None]:
+    """For the block, the `autotune` logger's records of INFO and above written to `stream` as bare lines and not
+    passed on to the root logger; the logger is left as it was after (a caller in the same process keeps its
+    own logging)."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level, propagate = log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+        log.propagate = propagate
+
+
+def configured() -> bool:
+    """Whether the program decided where autotune's lines go: a handler on the `autotune` logger or the root
+    logger (`logging.basicConfig`), a level set on the `autotune` logger (WARNING: quiet), or propagation off."""
+    return bool(log.handlers or logging.getLogger().handlers) or log.level != logging.NOTSET or not log.propagate
