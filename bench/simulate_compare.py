@@ -34,6 +34,9 @@ def main() -> None:
     only = set(given[2].split(",")) | {"adaptive", "script", "random"} if len(given) > 2 else None
     for name in names:
         runs = {v: r for v, r in pooled(name, sets).items() if only is None or v in only}
+        if not runs:
+            print(f"\n{name}: no saved regrets for seed sets {given[0]} in {OUT}")
+            continue
         print(f"\n{name}: {len(next(iter(runs.values())))} seeds; goal: M = at or below script and random at 25, "
               "50 and 100 %, S = no seed stuck, - = missed")
         print(f"{'variant':30s}    25 %    50 %   100 %  worst  median goal  minus adaptive at 25 / 50 / 100 %")

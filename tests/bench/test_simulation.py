@@ -75,3 +75,20 @@ def test_ordinal_draws_a_numeric_choice_as_an_index_into_its_sorted_values():
     assert value == [16, 64, 256][trial.params["train.batch_size#index"]]
     assert simulate_brackets.ordinal_suggest(trial, "model.act", {"choice": ["relu", "gelu", "tanh"]}) in (
         "relu", "gelu", "tanh")
+
+
+def test_predicted_tpe_values_a_stopped_trial_by_the_gains_of_its_nearest_finished_ones():
+    """`adaptive+predvalue` / `predconfig` (tried, not kept): a PRUNED trial is told to TPE as COMPLETE, valued at
+    its last value plus the mean gain to the end of the 3 nearest COMPLETE trials (in value there, or in
+    configuration); with fewer than 5 COMPLETE trials at its epoch it stays PRUNED."""
+    space = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+    done = [optuna.trial.create_trial(params={"x": x}, distributions=space, value=final, intermediate_values={1: v})
+            for x, v, final in zip([0.0, 0.25, 0.5, 0.75, 1.0], [0.1, 0.2, 0.3, 0.4, 0.5], [0.9, 0.8, 0.7, 0.6, 0.5])]
+    stopped = optuna.trial.create_trial(params={"x": 0.9}, distributions=space, state=optuna.trial.TrialState.PRUNED,
+                                        intermediate_values={1: 0.12})
+    by_value = simulate_brackets.PredictedTPE(by="value")._predicted(stopped, done)
+    assert by_value.state == optuna.trial.TrialState.COMPLETE and by_value.value == pytest.approx(0.12 + 0.6)
+    by_config = simulate_brackets.PredictedTPE(by="config")._predicted(stopped, done)
+    assert by_config.value == pytest.approx(0.12 + 0.2)  # x = 1.0, 0.75 and 0.5: gains 0, 0.2 and 0.4
+    assert stopped.state == optuna.trial.TrialState.PRUNED  # a copy is told, the study's own trial is unchanged
+    assert simulate_brackets.PredictedTPE(by="value")._predicted(stopped, done[:4]) is stopped
