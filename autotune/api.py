@@ -91,10 +91,10 @@ def fit(
     `space` is a path, a YAML string, a dict or a loaded `Space`; `overrides` are `key.path=value` strings.
     `address` joins an existing Ray cluster ("auto" or "ray://host:port"; None: the one $RAY_ADDRESS names, else
     a local Ray; a cluster this process joined itself is used as it is); `storage` is a folder or URI for
-    the run (trials, checkpoints, the Optuna study, TensorBoard logs). While trials run, a progress line is
-    logged at most every `progress_seconds` (<= 0: only a line per finished trial), with a line per finished trial:
-    the `autotune` logger's records, written to stderr unless the program set up logging (`autotune.logs`).
-    `print(result)` gives the summary `autotune run` ends with.
+    the run (trials, checkpoints, the Optuna study, TensorBoard logs). While trials run, a line per finished trial
+    and, at most every `progress_seconds` (<= 0: never), a line on the running ones are logged: the `autotune`
+    logger's records, written to stderr unless the program set up logging (`autotune.logs`). `print(result)` gives
+    the summary `autotune run` ends with.
     One process at a time runs a run: starting one that another process runs raises UserError at once.
 
     The space's default configuration (when it gives `default:` values) and its `search.start` points are the

@@ -4,6 +4,7 @@ Linux only: memory is read from /proc (RSS and PSS of every process below a root
 """
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import re
@@ -33,6 +34,12 @@ def arguments(doc: str, least: int, most: int | None = None) -> list[str]:
         print(doc.strip(), file=sys.stderr)
         raise SystemExit(2)
     return given
+
+
+def quiet_progress() -> None:
+    """The engine's progress lines off: `autotune.fit` shows them to a program that set up no logging, and a
+    measure runs up to thousands of searches and prints its own lines."""
+    logging.getLogger("autotune").setLevel(logging.WARNING)
 
 
 def machine() -> dict[str, Any]:
@@ -236,8 +243,6 @@ def shared_ray() -> Iterator[None]:
     """One local Ray (2 CPUs) for the searches inside: each `fit` joins it rather than starting its own (about 5 s
     a search); at the end it is shut down and its temp folder removed. Nothing when this process already runs one
     (its owner shuts it down)."""
-    import logging
-
     from autotune.engine import search  # first: it quiets Ray's environment before Ray is imported
 
     if search.ray.is_initialized():

@@ -32,7 +32,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from common import BENCH, MNIST, fmt, machine, median, shared_ray, write_section
+from common import BENCH, MNIST, fmt, machine, median, quiet_progress, shared_ray, write_section
 
 MODEL = {"arch": "simple_cnn", "width": 32, "depth": 3}
 OPTIMIZER = {"name": "sgd", "lr": 0.05, "momentum": 0.9}
@@ -257,6 +257,7 @@ def main() -> int:
     parser.add_argument("--render", metavar="PATH", help="write the gpu section from a --json file; measure nothing")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    quiet_progress()
     if args.child:
         print("RESULT " + json.dumps(train_alone(json.loads(args.child))), flush=True)
         return 0

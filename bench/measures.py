@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from autotune.space.types import SearchSettings
-from common import BENCH, MNIST_DATA, TreeSampler, fmt, median, memory_mib, ratio
+from common import BENCH, MNIST_DATA, TreeSampler, fmt, median, memory_mib, quiet_progress, ratio
 
 CPUS = 2  # Ray's num_cpus in every search here, whatever the machine has: the figures compare 2-core setups
 TIMED = str(BENCH / "timed_recipe.py")
@@ -622,5 +622,6 @@ if __name__ == "__main__":
     import warnings
 
     warnings.simplefilter("ignore")
+    quiet_progress()
     outcome = CHILDREN[sys.argv[1]](json.loads(sys.argv[2]))
     print("RESULT " + json.dumps(outcome))

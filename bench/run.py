@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import quality
-from common import MNIST, fmt, machine, shared_ray, verdict, write_section
+from common import MNIST, fmt, machine, quiet_progress, shared_ray, verdict, write_section
 from measures import CHECKPOINT_EVERY, SCALE_GOAL_S, TEN_K_RSS_MIB, TEN_K_SLOWDOWN
 
 MEASURES = ("search", "overhead", "memory", "scale", "scale_10k", "concurrency", "quality", "warm_start")
@@ -475,6 +475,7 @@ def main() -> int:
 
     warnings.simplefilter("ignore")
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)  # failed trials (diverged lr) are expected, counted
+    quiet_progress()
     info = machine()
     info["load_start"] = info.pop("load_average")
     info["cuda"] = torch.cuda.is_available()  # the GPU suite's row says whether this machine could run it

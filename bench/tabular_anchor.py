@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from common import REPO, fmt, machine, shared_ray, write_section
+from common import REPO, fmt, machine, quiet_progress, shared_ray, write_section
 
 if TYPE_CHECKING:
     from autotune.tabular.data import Data
@@ -242,6 +242,7 @@ def main() -> int:
 
     warnings.simplefilter("ignore")
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
+    quiet_progress()
     info = machine()
     info.update(load_start=info.pop("load_average"), sklearn=sklearn_version)
     began = time.perf_counter()
