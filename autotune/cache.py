@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cache_dir"]
+__all__ = ["cache_dir", "run_mirror"]
 
 
 def cache_dir() -> Path:
@@ -12,3 +12,11 @@ def cache_dir() -> Path:
     specification says)."""
     base = os.environ.get("XDG_CACHE_HOME", "")
     return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "autotune"
+
+
+def run_mirror(uri: str) -> Path:
+    """The local folder that mirrors a run (or a storage of runs) kept at a URI: autotune's own state of it, the
+    Optuna study, summary.json and trials.csv. s3://bucket/runs/digits?region=x -> CACHE/runs/s3/bucket/runs/digits
+    (the query left out)."""
+    scheme, rest = uri.partition("?")[0].split("://", 1)
+    return cache_dir() / "runs" / scheme / rest.strip("/")

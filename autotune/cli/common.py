@@ -90,6 +90,21 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def local_run_folder(run_dir: str) -> str:
+    """RUN_DIR as a local folder: a run (or storage) URI such as s3://bucket/runs/digits, as `autotune run --storage`
+    prints it, is read from its local mirror on this machine, where the search ran; a folder is itself."""
+    if "://" not in run_dir:
+        return run_dir
+    from autotune.cache import run_mirror
+
+    mirror = run_mirror(run_dir)
+    if not mirror.is_dir():
+        raise UserError(f"RUN_DIR {run_dir} has no local mirror on this machine (it would be {mirror}): its study "
+                        "and summary are kept on the machine that ran the search; run this there, or give a folder")
+    print(f"run: {run_dir} (its local mirror {mirror})")
+    return str(mirror)
+
+
 def check_folder(path: str, what: str, expected: str) -> None:
     """A UserError when `path` (the argument `what`, e.g. "MODEL_DIR") does not exist or is a file; `expected`
     names the folder it should be (MODEL_FOLDER, RUN_FOLDER)."""

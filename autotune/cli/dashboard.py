@@ -7,7 +7,7 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from autotune.cli.common import RUN_FOLDER, address_error, check_folder, port_number
+from autotune.cli.common import RUN_FOLDER, address_error, check_folder, local_run_folder, port_number
 from autotune.errors import UserError
 
 EPILOG = """\
@@ -44,7 +44,8 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("run_dir", metavar="RUN_DIR",
-                        help="the run's folder, e.g. runs/digits, or a storage folder of runs (the newest is used)")
+                        help="the run's folder, e.g. runs/digits, or a storage folder of runs (the newest is used); "
+                        "a run's URI (--storage s3://...) reads its local mirror")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=port_number, default=8080,
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as err:
         raise UserError(f"the dashboard needs optuna-dashboard ({err.name} is missing): "
                         'pip install "autotune[dashboard]"') from None
-    run_dir = find_run(args.run_dir)
+    run_dir = find_run(local_run_folder(args.run_dir))
     db = (run_dir / "study.db").resolve()
     try:
         storage, name, trials = open_storage(db, run_dir.resolve().name)

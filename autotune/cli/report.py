@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from autotune.cli.common import RUN_FOLDER, check_folder, check_out_dir
+from autotune.cli.common import RUN_FOLDER, check_folder, check_out_dir, local_run_folder
 
 EPILOG = """\
 examples:
@@ -12,6 +12,7 @@ examples:
   autotune report runs/digits --out /tmp/digits      somewhere else
   autotune report runs/                              the newest run in the storage folder (e.g. a retrain's
                                                      runs/digits-data-<fingerprint>/); the others are listed
+  autotune report s3://bucket/runs/digits            a run kept at a URI (--storage): read from its local mirror
 
 The page shows interactive charts (hover a point for its trial and parameters, drag to zoom) of the
 optimisation history, every trial's learning curve (marking where the scheduler stopped it), parallel
@@ -32,7 +33,8 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("run_dir", metavar="RUN_DIR",
-                        help="the run's folder, e.g. runs/digits, or a storage folder of runs (the newest is used)")
+                        help="the run's folder, e.g. runs/digits, or a storage folder of runs (the newest is used); "
+                        "a run's URI (--storage s3://...) reads its local mirror")
     parser.add_argument("--out", metavar="DIR", help="where to write report.html and the PNGs (default RUN_DIR/report)")
     parser.set_defaults(func=run)
 
@@ -40,12 +42,13 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from autotune.report import FIGURES, find_run, write_report
 
-    check_folder(args.run_dir, "RUN_DIR", RUN_FOLDER)
+    folder = local_run_folder(args.run_dir)
+    check_folder(folder, "RUN_DIR", RUN_FOLDER)
     if args.out is not None:
         check_out_dir(args.out, "--out", "--out reports/NAME")
-    run_dir, others = find_run(args.run_dir)
+    run_dir, others = find_run(folder)
     if others:
-        print(f"run: {run_dir} (the newest of {len(others) + 1} runs in {args.run_dir}; "
+        print(f"run: {run_dir} (the newest of {len(others) + 1} runs in {folder}; "
               f"the others: {', '.join(p.name for p in others)})")
     page = write_report(run_dir, args.out)
     figures = sorted(name for name in FIGURES if (page.parent / name).is_file())

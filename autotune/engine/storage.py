@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow.fs
 
-from autotune.cache import cache_dir
+from autotune.cache import run_mirror
 from autotune.engine.lost_nodes import MOVES_FILE
 from autotune.engine.ray_internals import restore_whole_state, saved_trials
 from autotune.errors import UserError
@@ -68,8 +68,7 @@ def run_location(storage: str, name: str) -> RunLocation:
         folder = Path(storage).expanduser().resolve()
         return RunLocation(str(folder), name, folder / name)
     base, mark, query = storage.partition("?")
-    scheme, rest = base.split("://", 1)
-    return RunLocation(base.rstrip("/") + mark + query, name, cache_dir() / "runs" / scheme / rest.strip("/") / name)
+    return RunLocation(base.rstrip("/") + mark + query, name, run_mirror(f"{base.rstrip('/')}/{name}"))
 
 
 def _filesystem(location: str) -> tuple[Any, str]:

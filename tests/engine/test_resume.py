@@ -17,6 +17,8 @@ import optuna
 import pytest
 
 import autotune
+from autotune.cli.common import local_run_folder
+from autotune.cli.dashboard import find_run as dashboard_run
 from autotune.engine.summary import format_summary
 from autotune.errors import SpaceError, UserError
 from autotune.report.run import load_run
@@ -348,7 +350,7 @@ def _csv(path: Path) -> list[dict]:
 @pytest.mark.usefixtures("local_ray")
 class TestRunFolders:
     @pytest.mark.parametrize("query", ["", "?use_mmap=true"])  # a query configures the file system (S3's endpoint)
-    def test_a_uri_storage_holds_the_trials_and_a_local_mirror_the_state(self, in_tmp, monkeypatch, query):
+    def test_a_uri_storage_holds_the_trials_and_a_local_mirror_the_state(self, in_tmp, monkeypatch, query, cli):
         monkeypatch.setenv("XDG_CACHE_HOME", str(in_tmp / "cache"))
         store = in_tmp / "store"
         text = SPACE.replace("sleep: 0.6", "sleep: 0")
@@ -370,6 +372,11 @@ class TestRunFolders:
         histories = load_run(mirror).histories
         assert {t: len(histories[t]) for t in result.trials["trial_id"]} == dict(
             zip(result.trials["trial_id"], result.trials["epochs"]))
+        # given the run's URI, as the summary prints it, `report` and `dashboard` read that mirror
+        code, out, err = cli("report", result.run_uri)
+        assert code == 0 and f"(its local mirror {mirror})" in out, out + err
+        assert (mirror / "report" / "report.html").is_file()
+        assert dashboard_run(local_run_folder(result.run_uri)) == mirror
 
         shutil.rmtree(mirror)  # resumed on another machine, or the cache cleared: the state comes from the storage
         resumed = autotune.fit(text, storage=uri, export=False, resume=True)
