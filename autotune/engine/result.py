@@ -1,6 +1,7 @@
 """What a search returns: the best configuration, its metrics, the exported model and every trial."""
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,11 @@ class SearchResult:
         from autotune.engine.summary import format_summary
 
         return format_summary(self)
+
+    def _repr_html_(self) -> str:
+        """What a notebook shows for a result as a cell's last expression: the summary, as `print(result)` gives
+        it, rather than the dataclass's fields (its trials table among them)."""
+        return f"<pre>{html.escape(str(self))}</pre>"
 
     @property
     def num_errors(self) -> int:

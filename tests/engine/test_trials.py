@@ -34,6 +34,10 @@ def test_a_search_interrupted_before_any_epoch_is_summed_up_in_one_line():
                           interrupted=True)
     assert str(result) == format_summary(result) == (
         "The search was interrupted before any trial finished an epoch (2 started). Run: runs/toy")
+    # a notebook shows the summary (HTML-escaped: a path may hold < or &)
+    result.run_dir = Path("runs/<toy>")
+    assert result._repr_html_() == (
+        "<pre>The search was interrupted before any trial finished an epoch (2 started). Run: runs/&lt;toy&gt;</pre>")
 
 
 def test_fifo_runs_every_trial_for_every_epoch(in_tmp):
