@@ -194,59 +194,54 @@ class BohbTPE(optuna.samplers.TPESampler):
         return {name: dist.to_external_repr(chosen[name]) for name, dist in search_space.items()}
 
 
-class DropMisledTPE(optuna.samplers.TPESampler):
+class ViewedTPE(optuna.samplers.TPESampler):
+    """TPE that samples from its `view` of the study's trials (the trials themselves, here). Replaces the study's
+    private `_get_trials` while TPE samples: a simulation only."""
+
+    def view(self, trials: list[Any]) -> list[Any]:
+        return trials
+
+    def _sample(self, study: optuna.Study, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
+        every = study._get_trials
+        study._get_trials = lambda *args, **kwargs: self.view(every(*args, **kwargs))
+        try:
+            return super()._sample(study, trial, search_space)
+        finally:
+            del study._get_trials
+
+
+class DropMisledTPE(ViewedTPE):
     """TPE that leaves out the PRUNED trials stopped at a rung whose ranking the adaptive scheduler `engine` measured
     as misleading (its bracket's factor, tau^2, below `threshold`): such a trial tells TPE it is worse than those
-    that went further, which holds only where early values rank as later ones do. Replaces the study's private
-    `_get_trials` while TPE samples: a simulation only."""
+    that went further, which holds only where early values rank as later ones do."""
 
     def __init__(self, *, threshold: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.threshold, self.engine = threshold, None
 
-    def _sample(self, study: optuna.Study, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
+    def view(self, trials: list[Any]) -> list[Any]:
         latest = self.engine.measured_milestone() if self.engine is not None else None
         if latest is None:
-            return super()._sample(study, trial, search_space)
+            return trials
         factors = dict(zip(self.engine._firsts, self.engine.agreement(latest)))
-        every = study._get_trials
-
-        def kept(*args: Any, **kwargs: Any) -> list[Any]:
-            return [t for t in every(*args, **kwargs) if not (t.state == optuna.trial.TrialState.PRUNED
-                                                             and factors.get(t.last_step, 1.0) < self.threshold)]
-
-        study._get_trials = kept
-        try:
-            return super()._sample(study, trial, search_space)
-        finally:
-            del study._get_trials
+        return [t for t in trials if not (t.state == optuna.trial.TrialState.PRUNED
+                                          and factors.get(t.last_step, 1.0) < self.threshold)]
 
 
-class PredictedTPE(optuna.samplers.TPESampler):
+class PredictedTPE(ViewedTPE):
     """TPE told each PRUNED trial as COMPLETE with a prediction of its value at the last epoch, rather than ranked
     below every trial that went further: the value at the epoch it stopped plus the mean gain from that epoch to
     the last of the COMPLETE trials nearest to it, in value there (`by="value"`) or in configuration (`"config"`,
     the parameters scaled to [0, 1]); the nearest quarter, at least 3, once 5 COMPLETE trials hold that epoch.
-    A learning-curve model at its simplest. Replaces the study's private `_get_trials` while TPE samples: a
-    simulation only."""
+    A learning-curve model at its simplest."""
 
     def __init__(self, *, by: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.by = by
 
-    def _sample(self, study: optuna.Study, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
-        every = study._get_trials
-
-        def told(*args: Any, **kwargs: Any) -> list[Any]:
-            trials = every(*args, **kwargs)
-            done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-            return [self._predicted(t, done) if t.state == optuna.trial.TrialState.PRUNED else t for t in trials]
-
-        study._get_trials = told
-        try:
-            return super()._sample(study, trial, search_space)
-        finally:
-            del study._get_trials
+    def view(self, trials: list[Any]) -> list[Any]:
+        done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+        return [self._predicted(t, done) if t.state == optuna.trial.TrialState.PRUNED else t for t in trials]
 
     def _predicted(self, pruned: Any, done: list[Any]) -> Any:
         step, value = max(pruned.intermediate_values.items(), default=(0, math.nan))

@@ -68,7 +68,8 @@ def run_location(storage: str, name: str) -> RunLocation:
         folder = Path(storage).expanduser().resolve()
         return RunLocation(str(folder), name, folder / name)
     base, mark, query = storage.partition("?")
-    return RunLocation(base.rstrip("/") + mark + query, name, run_mirror(f"{base.rstrip('/')}/{name}"))
+    base = base.rstrip("/")
+    return RunLocation(base + mark + query, name, run_mirror(f"{base}/{name}"))
 
 
 def _filesystem(location: str) -> tuple[Any, str]:
