@@ -74,6 +74,7 @@ class AsyncHyperband(optuna.pruners.BasePruner):
         self.weights = np.asarray(shares, dtype=float) / sum(shares)
         self.random, self.bracket, self.rf, self.engine = np.random.default_rng(seed), {}, rf, engine
         self.with_self = with_self
+        self.alias: dict[int, int] = {}  # a trial that continues a stopped one -> the first trial of that line
 
     def join(self, number: int) -> None:
         """Draw trial `number`'s bracket as it starts (as the engine's on_trial_add does, so a trial that fails
@@ -84,8 +85,8 @@ class AsyncHyperband(optuna.pruners.BasePruner):
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         if self.engine is not None:
-            self.engine.record(str(trial.number), {"training_iteration": trial.last_step,
-                                                   "val_accuracy": trial.intermediate_values[trial.last_step]})
+            self.engine.record(str(self.alias.get(trial.number, trial.number)), {
+                "training_iteration": trial.last_step, "val_accuracy": trial.intermediate_values[trial.last_step]})
         self.join(trial.number)
         rung = self.rungs[self.bracket[trial.number]].get(trial.last_step)
         if rung is None:
@@ -259,6 +260,45 @@ class PredictedTPE(ViewedTPE):
         return told
 
 
+class ResumingTPE(ViewedTPE):
+    """TPE whose next trial may continue a stopped one rather than try a new configuration: when the next trial's
+    bracket (drawn with the adaptive weights) first stops later than a trial was stopped, at a rung whose
+    agreement factor (tau^2) the scheduler measured below `threshold`, the next trial continues the stopped trial
+    with the best value there from the epoch it reached (those epochs are not paid again). TPE no longer sees the
+    stopped record of a continued trial (`keep`: it still does). Freeze-thaw's "thaw" at its simplest."""
+
+    def __init__(self, *, threshold: float, keep: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.threshold, self.keep, self.engine = threshold, keep, None
+        self.stopped: dict[int, tuple[int, float]] = {}  # trial number -> (its last epoch, its value there)
+        self.continues: dict[int, tuple[int, int]] = {}  # trial number -> (the trial it continues, epochs paid)
+        self.hidden: set[int] = set()
+
+    def view(self, trials: list[Any]) -> list[Any]:
+        return trials if self.keep else [t for t in trials if t.number not in self.hidden]
+
+    def plan(self, study: optuna.Study, ended: optuna.trial.FrozenTrial, pruner: "AsyncHyperband") -> None:
+        """After trial `ended`: draw the next trial's bracket and enqueue the stopped trial it continues, if any."""
+        if ended.state == optuna.trial.TrialState.PRUNED:
+            self.stopped[ended.number] = (ended.last_step, ended.intermediate_values[ended.last_step])
+        latest = self.engine.measured_milestone()
+        if latest is None or not self.stopped:
+            return
+        following = len(study.trials)
+        pruner.join(following)
+        first = min(pruner.rungs[pruner.bracket[following]], default=math.inf)
+        factors = dict(zip(self.engine._firsts, self.engine.agreement(latest)))
+        misled = [(value, number) for number, (epoch, value) in self.stopped.items()
+                  if epoch < first and factors.get(epoch, 1.0) < self.threshold]
+        if misled:
+            number = max(misled)[1]
+            epoch = self.stopped.pop(number)[0]
+            self.continues[following] = (number, epoch)
+            pruner.alias[following] = pruner.alias.get(number, number)  # the scheduler's id: the first of the line
+            self.hidden.add(number)
+            study.enqueue_trial(study.trials[number].params)
+
+
 def _scaled(trial: Any) -> np.ndarray:
     """A trial's parameters, each scaled to [0, 1] (log-scaled where sampled so; a choice by its index)."""
     out = []
@@ -289,17 +329,18 @@ TPE_FLAGS = {"endpoints": ("consider_endpoints", True), "group": ("group", True)
 def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.BaseSampler, Adaptive]:
     """The sampler and scheduler of `adaptive+MOD+...`: the engine's default with each modifier applied.
     TPE: startupN (n_startup_trials), endpoints (consider_endpoints), priorX (prior_weight), eiN (n_ei_candidates),
-    group, uni (multivariate=False), gammaX (gamma(n) = min(ceil(X n), 25)), bohb (`BohbTPE`); randX (a share X of
+    group, uni (multivariate=False), gammaX (gamma(n) = min(ceil(X n), 25)), bohb (`BohbTPE`), randX (a share X of
     the trials, drawn with the seed, sampled at random: BOHB's random fraction), stallN (once N trials in a row
     have not raised the best value, every other trial sampled at random until one does), tpegpN (TPE for N trials,
     then Optuna's GPSampler), dropX (`DropMisledTPE`, threshold X), ordinal (`ordinal_suggest`), predvalue and
-    predconfig (`PredictedTPE` by value or by configuration). Scheduler:
-    hbfirst (Hyperband's weights until tau can be measured), firstK (bracket K until then), minN (MIN_TRIALS), tauP
-    (tau^P), maxt (tau against the last epoch only), extrap (`Adaptive`'s extrapolate), rayrule (a trial judged at a rung against the earlier trials' values alone, as Ray's ASHA judges:
+    predconfig (`PredictedTPE` by value or by configuration), resumeX (`ResumingTPE`, threshold X; with keep, its
+    `keep`). Scheduler: hbfirst (Hyperband's weights until tau can be measured), firstK (bracket K until then),
+    minN (MIN_TRIALS), tauP (tau^P), maxt (tau against the last epoch only), extrap (`Adaptive`'s extrapolate),
+    rayrule (a trial judged at a rung against the earlier trials' values alone, as Ray's ASHA judges:
     AsyncHyperband's `with_self=False`)."""
     tpe: dict[str, Any] = {"seed": seed, "multivariate": True}
     scheduler: dict[str, Any] = {}
-    random_share, bohb, switch_at, stall, drop, predict = 0.0, False, 0, 0, 0.0, ""
+    random_share, bohb, switch_at, stall, drop, predict, resume = 0.0, False, 0, 0, 0.0, "", 0.0
     for mod in filter(None, variant.split("+")[1:]):
         head = mod.rstrip("0123456789.")
         number = mod[len(head):]
@@ -319,6 +360,8 @@ def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.Base
             bohb = True
         elif head == "drop":
             drop = float(number)
+        elif head == "resume":
+            resume = float(number)
         elif mod in ("predvalue", "predconfig"):
             predict = mod.removeprefix("pred")
         elif head == "tpegp":
@@ -331,13 +374,15 @@ def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.Base
             scheduler["first_phase" if head == "first" else "min_trials"] = int(number)
         elif head == "tau":
             scheduler["power"] = float(number)
-        elif mod in ("rayrule", "ordinal"):
-            pass  # the rung rule (AsyncHyperband's `with_self`) and the suggestions: set in `search`
+        elif mod in ("rayrule", "ordinal", "keep"):
+            pass  # the rung rule (AsyncHyperband's `with_self`), the suggestions and keep: set elsewhere
         else:
             raise ValueError(f"unknown modifier {mod!r} in {variant!r} (see `modified`)")
-    sampler: optuna.samplers.BaseSampler = (BohbTPE(**tpe) if bohb else DropMisledTPE(threshold=drop, **tpe)
-                                            if drop else PredictedTPE(by=predict, **tpe) if predict
-                                            else optuna.samplers.TPESampler(**tpe))
+    sampler: optuna.samplers.BaseSampler = (
+        BohbTPE(**tpe) if bohb else DropMisledTPE(threshold=drop, **tpe) if drop
+        else PredictedTPE(by=predict, **tpe) if predict
+        else ResumingTPE(threshold=resume, keep="keep" in variant.split("+"), **tpe) if resume
+        else optuna.samplers.TPESampler(**tpe))
     if switch_at:
         sampler = PerTrial(sampler, optuna.samplers.GPSampler(seed=seed, n_startup_trials=0),
                            lambda _, number: number >= switch_at)
@@ -350,7 +395,7 @@ def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.Base
                            lambda study, _: (since := stalled(study)) >= stall and (since - stall) % 2 == 0)
     engine = Adaptive(epochs, grace_period=1, reduction_factor=3, seed=seed, adaptive=True, **scheduler)
     engine.set_search_properties("val_accuracy", "max")
-    if isinstance(sampler, DropMisledTPE):
+    if isinstance(sampler, (DropMisledTPE, ResumingTPE)):
         sampler.engine = engine
     return sampler, engine
 
@@ -369,7 +414,10 @@ def search(name: str, variant: str, seed: int, limit: int, *, trials: int | None
         if isinstance(pruner, AsyncHyperband):
             pruner.join(trial.number)
         curve = data.curve(config)[0]["val_accuracy"]
-        for epoch in range(1, epochs + 1):
+        paid = sampler.continues.get(trial.number, (0, 0))[1] if isinstance(sampler, ResumingTPE) else 0
+        for epoch in range(1, paid + 1):  # a continued trial's epochs so far: known, not run again
+            trial.report(float(curve[epoch - 1]), epoch)
+        for epoch in range(paid + 1, epochs + 1):
             if epoch == data.diverges(config):
                 raise TrialError("diverged")
             reports.append((0.0, float(curve[epoch - 1])))
@@ -380,9 +428,11 @@ def search(name: str, variant: str, seed: int, limit: int, *, trials: int | None
                 raise optuna.TrialPruned()
         return float(curve[epochs - 1])
 
-    def spent(study: optuna.Study, _: optuna.trial.FrozenTrial) -> None:
+    def spent(study: optuna.Study, ended: optuna.trial.FrozenTrial) -> None:
         if trials is None and len(reports) >= limit:
             study.stop()
+        elif isinstance(sampler, ResumingTPE):
+            sampler.plan(study, ended, pruner)
 
     if variant.startswith("adaptive+"):
         sampler, engine = modified(variant, seed, epochs)

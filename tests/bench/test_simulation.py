@@ -92,3 +92,29 @@ def test_predicted_tpe_values_a_stopped_trial_by_the_gains_of_its_nearest_finish
     assert by_config.value == pytest.approx(0.12 + 0.2)  # x = 1.0, 0.75 and 0.5: gains 0, 0.2 and 0.4
     assert stopped.state == optuna.trial.TrialState.PRUNED  # a copy is told, the study's own trial is unchanged
     assert simulate_brackets.PredictedTPE(by="value")._predicted(stopped, done[:4]) is stopped
+
+
+def test_resume_continues_a_stopped_trial_from_the_epoch_it_reached(monkeypatch):
+    """`adaptive+resumeX` (tried, not kept): at threshold 0 no rung's factor is below it, so the search is the
+    default's report for report; at 2 every stopped trial may be continued once the weights are measured. A
+    continued trial has the stopped one's configuration and first values, pays only for its later epochs, and TPE
+    no longer sees the stopped record."""
+    limit = quality.budget("synthetic", 6)
+    default = simulate_brackets.search("synthetic", "adaptive", 3, limit)
+    assert simulate_brackets.search("synthetic", "adaptive+resume0", 3, limit) == default
+
+    studies = []
+    create_study = optuna.create_study
+    monkeypatch.setattr(optuna, "create_study", lambda **kw: studies.append(create_study(**kw)) or studies[-1])
+    reports = simulate_brackets.search("synthetic", "adaptive+resume2", 3, limit)
+    study, sampler = studies[0], studies[0].sampler
+    assert reports != default and sampler.continues
+    for number, (first, paid) in sampler.continues.items():
+        trial, origin = study.trials[number], study.trials[first]
+        assert trial.params == origin.params and 1 <= paid < trial.last_step
+        assert all(trial.intermediate_values[e] == origin.intermediate_values[e] for e in range(1, paid + 1))
+    paid = {number: epochs for number, (_, epochs) in sampler.continues.items()}
+    ran = sum(len(t.intermediate_values) - paid.get(t.number, 0) for t in study.trials)
+    assert ran == len(reports)  # each epoch is run once, a continued trial's first ones by the trial it continues
+    told = sampler.view(study.get_trials(deepcopy=False))
+    assert {t.number for t in told} == {t.number for t in study.trials} - sampler.hidden and sampler.hidden
