@@ -105,11 +105,23 @@ def _clear(where: RunLocation) -> None:
     shutil.rmtree(where.state, ignore_errors=True)
 
 
+CHECK_RETRY_SECONDS = 10  # how long the storage check lets a GCS client retry (its own limit: 15 minutes); 20 took 48 s
+
+
+def _retrying_briefly(uri: str) -> str:
+    """`uri`, for the storage check only: a gs:// one with a retry limit of CHECK_RETRY_SECONDS unless it names one.
+    Without credentials pyarrow's GCS client retries for its full limit before it fails."""
+    scheme, _, rest = uri.partition("://")
+    if scheme not in ("gs", "gcs") or "retry_limit_seconds=" in rest:
+        return uri
+    return f"{uri}{'&' if '?' in rest else '?'}retry_limit_seconds={CHECK_RETRY_SECONDS}"
+
+
 def _check_storage(where: RunLocation) -> None:
     """One line, before Ray starts, when a URI storage cannot be opened or read: a scheme pyarrow does not know, a
     bucket it cannot reach, credentials it lacks."""
     try:
-        fs, path = _filesystem(where.experiment)
+        fs, path = _filesystem(_retrying_briefly(where.experiment))
         fs.get_file_info(path)
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise UserError(f"cannot open the storage {where.storage!r}: {' '.join(str(err).split())}; check the URI "

@@ -387,6 +387,33 @@ class TestRunFolders:
         again = autotune.fit(text, storage=uri, export=False, restart=True)
         assert len(again.trials) == 6 and len(list((store / "resumable").glob("trial_*"))) == 6
 
+    def test_a_gcs_storage_without_credentials_is_refused_within_the_checks_retry_limit(self, tmp_path, monkeypatch):
+        """Without credentials pyarrow's GCS client retries for 15 minutes before it fails; the storage check before
+        Ray lets it retry for CHECK_RETRY_SECONDS. A limit the URI names is kept."""
+        from autotune.engine import storage
+
+        monkeypatch.setenv("GCE_METADATA_ROOT", "127.0.0.1:1")  # no metadata server, so no credentials
+        monkeypatch.setenv("HOME", str(tmp_path))  # and no gcloud configuration
+        monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+        monkeypatch.delenv("CLOUDSDK_CONFIG", raising=False)
+        monkeypatch.setattr(storage, "CHECK_RETRY_SECONDS", 1)
+        errors: list[str] = []
+
+        def check() -> None:
+            try:
+                storage._check_storage(storage.run_location("gs://bucket/runs", "digits"))
+            except UserError as err:
+                errors.append(str(err))
+
+        worker = threading.Thread(target=check, daemon=True)
+        worker.start()
+        worker.join(60)
+        assert not worker.is_alive() and len(errors) == 1
+        assert errors[0].startswith("cannot open the storage 'gs://bucket/runs': ") and "credentials" in errors[0]
+        assert storage._retrying_briefly("gs://b/runs?retry_limit_seconds=300") == "gs://b/runs?retry_limit_seconds=300"
+        assert storage._retrying_briefly("gs://b/runs?project_id=p").endswith("?project_id=p&retry_limit_seconds=1")
+        assert storage._retrying_briefly("s3://b/runs") == "s3://b/runs"
+
     @pytest.mark.parametrize("failure", ["a bad scheduler setting", "Ray failing before the first trial"])
     def test_a_run_stopped_before_its_first_trial_does_not_block_the_next(self, in_tmp, monkeypatch, failure):
         from ray import tune
