@@ -92,7 +92,7 @@ def _read(source: str | FilePath | Mapping[str, Any], problems: list[Problem]
         if shape:
             raise UserError(f"the search space dict cannot be read: {shape}")
         return copy.deepcopy(dict(source)), Locations("<dict>"), None
-    if isinstance(source, str) and "\n" in source:
+    if isinstance(source, str) and ("\n" in source or source.lstrip().startswith("{")):  # YAML, not a path
         locs = Locations("<string>")
         return load_yaml(source, "<string>", locs, problems), locs, None
     file = _expand(source)

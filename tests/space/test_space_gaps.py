@@ -9,7 +9,7 @@ import pytest
 
 import autotune.cli
 import autotune.recipes
-from autotune.errors import Problem, SpaceError
+from autotune.errors import Problem, SpaceError, UserError
 from autotune.space import Schema, Section, Space, load_space
 from autotune.space.schema import Field, held_out, needed_with
 
@@ -230,3 +230,11 @@ def test_check_exits_2_without_a_traceback(spaces, monkeypatch, capsys, override
     out, err = capsys.readouterr()
     assert words in err and f"{SET}:1:" in err
     assert "Traceback" not in out + err
+
+
+def test_a_one_line_yaml_mapping_is_a_space_and_any_other_line_a_path(tmp_path):
+    """`fit` and `load_space` take a path or YAML text: YAML of several lines, or a `{...}` mapping on one line."""
+    space = load_space("{name: inline, data: {dataset: digits}, search: {trials: 2}}")
+    assert space.name == "inline" and space.search.trials == 2
+    with pytest.raises(UserError, match="search space file 'name: inline' does not exist"):
+        load_space("name: inline")
