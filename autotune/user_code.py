@@ -33,7 +33,8 @@ def exec_file(file: Path, module_name: str) -> ModuleType:
     of the file. A file edited since (a notebook's second `autotune.fit`) is imported afresh, its earlier
     registrations dropped first. UserCodeFailed when its code raises; the module and what it registered are then
     forgotten, so that a corrected file is imported afresh."""
-    digest = _digest(file)
+    source = _read(file)
+    digest = None if source is None else hashlib.sha1(source).hexdigest()
     known = sys.modules.get(module_name)
     if known is not None and getattr(known, "__autotune_digest__", None) == digest:
         return known
@@ -46,7 +47,10 @@ def exec_file(file: Path, module_name: str) -> ModuleType:
     module.__autotune_digest__ = digest  # type: ignore[attr-defined]
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        if source is None:  # unreadable: the loader says why
+            spec.loader.exec_module(module)
+        else:  # the text just hashed, not a cached .pyc that a same-size rewrite in the same second leaves as it was
+            exec(compile(source, str(file), "exec"), module.__dict__)
     except Exception as err:  # the user's code: anything it raises
         del sys.modules[module_name]
         registry.forget_module(module_name)  # what it registered before it raised
@@ -54,10 +58,10 @@ def exec_file(file: Path, module_name: str) -> ModuleType:
     return module
 
 
-def _digest(file: Path) -> str | None:
-    """The file's text, hashed; None when it cannot be read (the import then says why)."""
+def _read(file: Path) -> bytes | None:
+    """The file's bytes; None when it cannot be read (the import then says why)."""
     try:
-        return hashlib.sha1(file.read_bytes()).hexdigest()
+        return file.read_bytes()
     except OSError:
         return None
 

@@ -41,7 +41,8 @@ def train(config, report, *, data=None, checkpoint=None): ...
 '''
 
 
-def test_the_schema_is_the_imported_recipes(tmp_path):
+def test_the_schema_is_the_imported_recipes(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # a cached .pyc must not stand in for the edited file
     (tmp_path / "mine.py").write_text(RECIPE.format(default="3"))
     schema = autotune.recipes.load_schema("mine.py", tmp_path)
     module = autotune.recipes.load("mine.py", tmp_path)

@@ -273,9 +273,11 @@ def {name}(in_chans, num_classes, input_size):
 """
 
 
-def test_an_edited_custom_file_is_imported_afresh_with_its_new_registrations(tmp_path):
+def test_an_edited_custom_file_is_imported_afresh_with_its_new_registrations(tmp_path, monkeypatch):
     """A notebook's second search, after its custom file was edited: the new code, not the first import's; a name
-    it no longer registers is gone, and an unchanged file is not run again."""
+    it no longer registers is gone, and an unchanged file is not run again. The edits keep the file's size within
+    the same second, where Python would trust a cached .pyc of the first text."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # Python's default, whatever the environment says
     file = tmp_path / "edited.py"
     file.write_text(EDITED.format(name="edited_net", value=1))
     first = import_custom(file)
