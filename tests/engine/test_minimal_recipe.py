@@ -4,7 +4,10 @@ model whose card names it) is done without or answered in one line."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -92,11 +95,11 @@ def test_serve_says_the_recipe_has_none_before_listening(tmp_path, capsys):
                                             f"autotune serve cannot answer for the model in {model}\n")
 
 
-def test_its_trials_run_without_torch_until_the_recipe_imports_it(tmp_path, local_ray, monkeypatch):
+def test_its_trials_run_without_torch_until_the_recipe_imports_it(tmp_path):
     """A recipe that does not use torch has trial workers that never import it (1-2 s and some 300 MiB each):
     each worker's first trial finds no torch. A recipe that imports torch in train() gets the trial's CPU share
-    (here 1) as torch's threads."""
-    monkeypatch.chdir(tmp_path)
+    (here 1) as torch's threads, though the environment says 2 (Ray would otherwise set 1 itself, where the
+    environment says nothing): the search runs in its own process, whose Ray the environment reaches."""
     seen = tmp_path / "seen.jsonl"
     probe = MINIMAL + textwrap.dedent(f"""
 
@@ -112,7 +115,10 @@ def test_its_trials_run_without_torch_until_the_recipe_imports_it(tmp_path, loca
         """)
     space = _files(tmp_path)
     (tmp_path / "minimal.py").write_text(probe)
-    autotune.fit(str(space), num_cpus=2)
+    search = f"import autotune; autotune.fit({str(space)!r}, num_cpus=2)"
+    done = subprocess.run([sys.executable, "-c", search], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "2"})
+    assert done.returncode == 0, done.stderr[-3000:]
     rows = [json.loads(line) for line in seen.read_text().splitlines()]
     firsts = {}
     for row in rows:
