@@ -134,15 +134,15 @@ def _most_at_once(rows: list[dict]) -> int:
     return _most_overlapping(spans)
 
 
-@pytest.mark.parametrize("gpu, at_once, sleep", [(0.25, 4, 4.0), (0.5, 2, 2.0)])
-def test_the_gpu_share_limits_how_many_trials_run_at_once(one_declared_gpu, in_tmp, gpu, at_once, sleep):
-    # 4 CPUs at 0.5 a trial would run 8 at once: only the GPU share can hold them to `at_once`. (That many at once
-    # needs each trial to last until the last of them has started: 4 s an epoch leaves room for 4 workers'
-    # starts on a loaded 2-core machine, 2 s for 2.)
-    text = SPACE.format(name="gpu", toy=TOY, sleep=sleep, trials=4, resources=f"{{cpu: 0.5, gpu: {gpu}}}")
+@pytest.mark.parametrize("gpu, at_once, sleep, trials", [(0.25, 4, 4.0, 5), (0.5, 2, 2.0, 4)])
+def test_the_gpu_share_limits_how_many_trials_run_at_once(one_declared_gpu, in_tmp, gpu, at_once, sleep, trials):
+    # 4 CPUs at 0.5 a trial would run 8 at once, and max_concurrent is the number of trials, more than `at_once`:
+    # only the GPU share can hold them to `at_once`. (That many at once needs each trial to last until the last of
+    # them has started: 4 s an epoch leaves room for 4 workers' starts on a loaded 2-core machine, 2 s for 2.)
+    text = SPACE.format(name="gpu", toy=TOY, sleep=sleep, trials=trials, resources=f"{{cpu: 0.5, gpu: {gpu}}}")
     result = autotune.fit(text, export=False)
     rows = result.trials.to_dict("records")
-    assert len(rows) == 4 and all(r["status"] == "TERMINATED" for r in rows)
+    assert len(rows) == trials and all(r["status"] == "TERMINATED" for r in rows)
     assert _most_at_once(rows) == at_once
     # Ray gave each trial the GPU: its worker sees device 0 (without a GPU share, CUDA_VISIBLE_DEVICES is unset).
     assert {r["cuda_visible_devices"] for row in rows for r in history(row["path"])} == {"0"}
