@@ -171,12 +171,14 @@ def _ray_for_the_search() -> Iterator[None]:
 def _trials_and_best(grid: Any, space: Space, interrupted: bool,
                      tracking: Tracking) -> tuple[pd.DataFrame, _Best | None]:
     """The trials as a DataFrame and the best checkpoint (`result_grid.best_checkpoint`). Raises SearchFailed,
-    told to the trackers, when a search that ran to its end has no best: every trial failed or reported nothing."""
+    told to the trackers, when a search that ran to its end has no best (no trial reported) or every trial failed,
+    some perhaps after reporting: no model of such a search is exported."""
     from autotune.engine.result_grid import best_checkpoint, trial_rows
 
     trials = _trials_frame(trial_rows(grid, space), space)
     best = best_checkpoint(grid, space)
-    if best is None and not interrupted:
+    every_one_failed = not trials.empty and bool((trials["status"] == "ERROR").all())
+    if (best is None or every_one_failed) and not interrupted:
         failure = _failure_text(trials)
         tracking.finish({"name": space.name, "error": failure}, None, "failed", _trial_ids(trials))
         raise SearchFailed(failure)

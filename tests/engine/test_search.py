@@ -97,6 +97,19 @@ def test_every_trial_failing_raises_the_first_real_error(in_tmp):
         autotune.fit(space(trials=3, train="{epochs: 2, fail_if_x_above: -1.0}"))
 
 
+def test_a_search_whose_every_trial_failed_after_reporting_fails(in_tmp):
+    """Every trial reported an epoch, then failed: the search fails with the first error and exports nothing. One
+    trial that ran to its end is enough for a search that succeeds."""
+    with pytest.raises(SearchFailed, match=r"all 3 trials failed; the first error: ValueError: x=.* too large"):
+        autotune.fit(space(trials=3, train="{epochs: 2, fail_if_x_above: -1.0, fail_from: 2}",
+                           search=", scheduler: fifo"))  # none stopped at epoch 1, before it fails
+    assert not Path("models/toy").exists()
+    result = autotune.fit(space("mixed", trials=2, model="{x: {choice: [0.3, 0.1], default: 0.3}, y: 0.6}",
+                                train="{epochs: 2, fail_if_x_above: 0.2, fail_from: 2}",
+                                search=", start: [{model.x: 0.1}], scheduler: fifo"))
+    assert sorted(result.trials["status"]) == ["ERROR", "TERMINATED"] and Path("models/toy/model.json").is_file()
+
+
 def test_an_existing_run_needs_resume_or_restart(in_tmp):
     autotune.fit(space(trials=2), export=False)
     with pytest.raises(UserError, match="--resume to continue it or --restart"):

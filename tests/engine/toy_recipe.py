@@ -33,6 +33,7 @@ SCHEMA = Schema(
         epochs=Field(int, default=4, low=1),
         sleep=Field(float, default=0.0, low=0.0),
         fail_if_x_above=Field(float, default=2.0),
+        fail_from=Field(int, default=1, low=1, help="the first epoch at which fail_if_x_above raises"),
         nan_if_x_above=Field(float, default=2.0),
         oom_if_x_above=Field(float, default=2.0),
         peak_epoch=Field(int, default=0, low=0, help="0: the accuracy rises every epoch"),
@@ -87,7 +88,7 @@ def train(config: dict, report, *, data=None, checkpoint: str | None = None) -> 
     for epoch in range(start + 1, cfg["epochs"] + 1):
         if cfg["sleep"]:
             time.sleep(cfg["sleep"])
-        if model["x"] > cfg["fail_if_x_above"]:
+        if model["x"] > cfg["fail_if_x_above"] and epoch >= cfg["fail_from"]:
             raise ValueError(f"x={model['x']:.3f} is too large for this toy")
         marker = Path(cfg["fail_once_in"], f"{model['x']:.12f}") if cfg["fail_once_in"] else None
         if marker and epoch == cfg["fail_at"] and not marker.exists():
