@@ -78,7 +78,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
-from autotune.errors import UnknownNameError, UserError
+from autotune.errors import TrialError, UnknownNameError, UserError
 from autotune.registry import close_matches
 from autotune.space.schema import Schema
 from autotune.user_code import UserCodeFailed, exec_file
@@ -87,7 +87,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["Checkpoint", "ClassPredictions", "Recipe", "Report", "ValuePredictions", "available", "data_section",
-           "load", "load_data", "load_schema", "of_card", "written"]
+           "load", "load_data", "load_schema", "of_card", "reported", "written"]
 
 Checkpoint: TypeAlias = "Callable[[str], None] | str | os.PathLike[str] | None"  # save(directory), a folder, or none
 Report: TypeAlias = "Callable[[dict[str, float], Checkpoint], None]"  # report(metrics, checkpoint), once per epoch
@@ -149,6 +149,26 @@ def load_data(recipe: ModuleType, section: dict[str, Any]) -> Any:
     """`recipe.load_data(section)`; None for a recipe without one (each trial loads what it needs itself)."""
     load = getattr(recipe, "load_data", None)
     return load(section) if load is not None else None
+
+
+def reported(metrics: Mapping[str, Any], searched: Sequence[str]) -> dict[str, Any]:
+    """A report's metrics as the engine keeps them: a one-value tensor or NumPy number as the Python number it
+    holds. TrialError (one line) when a value is a tensor or array of several values, or when the report lacks a
+    searched metric (`search.metric`): every report must hold those."""
+    out = {}
+    for name, value in metrics.items():
+        if hasattr(value, "item") and not isinstance(value, (bool, int, float, str)):
+            try:
+                value = value.item()
+            except (ValueError, RuntimeError):  # NumPy's and torch's word for more than one value
+                raise TrialError(f"the reported metric {name!r} holds several values ({type(value).__name__}); "
+                                 "report one number per metric") from None
+        out[name] = value
+    missing = [name for name in searched if name not in out]
+    if missing:
+        raise TrialError(f"the recipe reported {', '.join(out) or 'no metric'} but not {missing[0]!r}, the searched "
+                         f"metric (search.metric): report it every epoch, or search a metric the recipe reports")
+    return out
 
 
 @contextmanager

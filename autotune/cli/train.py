@@ -42,11 +42,12 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def train_one(recipe: ModuleType, config: dict[str, Any], out: str | None = None,
+def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, ...], out: str | None = None,
               about: dict[str, Any] | None = None) -> dict[str, float]:
-    """Train `config` with `recipe`, printing each epoch; returns the test metrics (and exports into `out`, with
-    `about` in the model card: the space's name, recipe, ..., which `predict`, `serve` and `load_model` read)."""
-    from autotune.recipes import data_section, load_data, written
+    """Train `config` with `recipe`, printing each epoch, each report holding the `searched` metrics; returns the
+    test metrics (and exports into `out`, with `about` in the model card: the space's name, recipe, ..., which
+    `predict`, `serve` and `load_model` read)."""
+    from autotune.recipes import data_section, load_data, reported, written
 
     data = load_data(recipe, data_section(recipe, config))
     if data is not None:
@@ -55,6 +56,7 @@ def train_one(recipe: ModuleType, config: dict[str, Any], out: str | None = None
     last: dict[str, float] = {}
 
     def report(metrics: dict[str, float], checkpoint: Checkpoint) -> None:
+        metrics = reported(metrics, searched)
         last.update(metrics, reports=last.get("reports", 0) + 1)
         print(_epoch_line({"epoch": last["reports"], **metrics}), flush=True)
         if checkpoint is not None:
@@ -115,5 +117,5 @@ def run(args: argparse.Namespace) -> int:
     for name, value in values.items():
         print(f"default {name} = {value!r} ({how[name]})")
     about = {"name": space.name, "recipe": space.recipe, "base_dir": space.base_dir, "custom": space.custom}
-    train_one(recipe, space.config(values), args.out, about)
+    train_one(recipe, space.config(values), space.search.metric, args.out, about)
     return 0

@@ -52,6 +52,7 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
                                    resumed_from=previous.get_metadata() if previous else None)
 
     def report(metrics: dict[str, float], checkpoint: recipes.Checkpoint = None) -> None:
+        metrics = recipes.reported(metrics, space.search.metric)
         reported = {**metrics, "node_id": node_id}
         if not checkpoints.keep(metrics, offered=checkpoint is not None):
             tune.report(reported)

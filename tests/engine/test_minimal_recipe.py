@@ -15,6 +15,7 @@ import pytest
 
 import autotune
 import autotune.cli
+from autotune.api import SearchFailed
 from autotune.errors import UserError
 
 DOC = (Path(__file__).parents[2] / "docs" / "recipes.md").read_text()
@@ -125,3 +126,39 @@ def test_its_trials_run_without_torch_until_the_recipe_imports_it(tmp_path):
         firsts.setdefault(row["pid"], row)
     assert len(rows) == 4 and all(not row["torch"] for row in firsts.values()), rows
     assert {row["threads"] for row in rows} == {1}, rows
+
+
+REPORT = 'report({"val_mse": sum((a * x - y) ** 2 for x, y in points) / len(points)}, None)'
+
+
+def test_a_report_without_the_searched_metric_is_one_line(tmp_path, capsys, local_ray, monkeypatch):
+    """`check` cannot see what a report holds; the first report that lacks the searched metric ends `train` in one
+    line (exit 2), and fails each trial of a search with that line (it was Ray's traceback)."""
+    monkeypatch.chdir(tmp_path)
+    space = _files(tmp_path)
+    assert REPORT in MINIMAL  # the doc's recipe still reports so
+    (tmp_path / "minimal.py").write_text(MINIMAL.replace(REPORT, REPORT.replace('"val_mse"', '"val_mes"')))
+    assert autotune.cli.main(["train", str(space)]) == 2
+    err = capsys.readouterr().err
+    assert err == ("autotune train: error: the recipe reported val_mes but not 'val_mse', the searched metric "
+                   "(search.metric): report it every epoch, or search a metric the recipe reports\n")
+    with pytest.raises(SearchFailed, match=r"all 4 trials failed; the first error: the recipe reported val_mes but"):
+        autotune.fit(str(space), export=False)
+
+
+def test_a_metric_reported_as_a_one_value_tensor_is_its_number(tmp_path, capsys, local_ray, monkeypatch):
+    """A recipe may report `torch.tensor(x)` (a loss it did not `.item()`): the engine keeps the number; a tensor of
+    several values is one line."""
+    monkeypatch.chdir(tmp_path)
+    space = _files(tmp_path)
+    tensor = REPORT.replace("report({", "import torch; report({").replace(
+        "/ len(points)}", "/ len(points) * torch.ones(SHAPE)}")
+    (tmp_path / "minimal.py").write_text(MINIMAL.replace(REPORT, tensor.replace("SHAPE", "()")))
+    assert autotune.cli.main(["train", str(space)]) == 0
+    assert re.search(r"^epoch   8: val_mse \d\.\d{4}$", capsys.readouterr().out, flags=re.M)
+    result = autotune.fit(str(space), export=False)
+    assert len(result.trials) == 4 and (result.trials["status"] == "TERMINATED").all()
+    assert result.trials["val_mse"].map(type).eq(float).all()
+    (tmp_path / "minimal.py").write_text(MINIMAL.replace(REPORT, tensor.replace("SHAPE", "2")))
+    assert autotune.cli.main(["train", str(space)]) == 2
+    assert "the reported metric 'val_mse' holds several values (Tensor); report one number" in capsys.readouterr().err
