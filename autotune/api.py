@@ -416,12 +416,14 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
     compared_on = "on the same test split" if not differing else "on the same test images, each model with its own " + (
         ", ".join(f"data.{k} (new {new!r}, current {old!r})" for k, new, old in differing))
     twin, twin_mode = space.test_twin()  # the held-out metric that decides `promote: if_better`
-    evaluate = getattr(recipe, "evaluate", lambda path, data: {})  # without one: no test metrics
+    def evaluate(model_dir: Path, data: Any) -> dict[str, float]:  # without the recipe's: no test metrics
+        return recipes.call(recipe, "evaluate", str(model_dir), data) if hasattr(recipe, "evaluate") else {}
+
     decision = export_model(
         Path(space.export.dir),
-        write=lambda out: recipe.export(str(checkpoint_dir), data, str(out)),
-        evaluate=lambda model_dir: evaluate(str(model_dir), data),
-        evaluate_current=lambda model_dir: evaluate(str(model_dir), current_data),
+        write=lambda out: recipes.call(recipe, "export", str(checkpoint_dir), data, str(out)),
+        evaluate=lambda model_dir: evaluate(model_dir, data),
+        evaluate_current=lambda model_dir: evaluate(model_dir, current_data),
         compared_on=compared_on,
         card=card,
         metric=twin,

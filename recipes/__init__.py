@@ -78,7 +78,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
-from autotune.errors import TrialError, UnknownNameError, UserError
+from autotune.calls import failure
+from autotune.errors import AutotuneError, TrialError, UnknownNameError, UserError
 from autotune.registry import close_matches
 from autotune.space.schema import Schema
 from autotune.user_code import UserCodeFailed, exec_file
@@ -87,7 +88,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["Checkpoint", "ClassPredictions", "Recipe", "Report", "ValuePredictions", "available", "data_section",
-           "load", "load_data", "load_schema", "of_card", "reported", "written"]
+           "call", "load", "load_data", "load_schema", "of_card", "reported", "written"]
 
 Checkpoint: TypeAlias = "Callable[[str], None] | str | os.PathLike[str] | None"  # save(directory), a folder, or none
 Report: TypeAlias = "Callable[[dict[str, float], Checkpoint], None]"  # report(metrics, checkpoint), once per epoch
@@ -147,8 +148,20 @@ def data_section(recipe: ModuleType, config: dict[str, Any]) -> dict[str, Any]:
 
 def load_data(recipe: ModuleType, section: dict[str, Any]) -> Any:
     """`recipe.load_data(section)`; None for a recipe without one (each trial loads what it needs itself)."""
-    load = getattr(recipe, "load_data", None)
-    return load(section) if load is not None else None
+    return call(recipe, "load_data", section) if hasattr(recipe, "load_data") else None
+
+
+def call(recipe: ModuleType, function: str, *args: Any, **kwargs: Any) -> Any:
+    """`recipe.<function>(*args, **kwargs)`, where an exception of the recipe's own (not autotune's errors, which say
+    what they mean) is one line naming the function, its file and line: `recipe function 'evaluate' (mine.py,
+    line 40) failed: FileNotFoundError: ...` (the traceback, with `-v`)."""
+    fn = getattr(recipe, function)
+    try:
+        return fn(*args, **kwargs)
+    except AutotuneError:
+        raise
+    except Exception as err:  # the recipe's code: anything it raises
+        raise failure("recipe function", function, fn, err) from err
 
 
 def reported(metrics: Mapping[str, Any], searched: Sequence[str]) -> dict[str, Any]:

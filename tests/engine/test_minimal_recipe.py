@@ -162,3 +162,37 @@ def test_a_metric_reported_as_a_one_value_tensor_is_its_number(tmp_path, capsys,
     (tmp_path / "minimal.py").write_text(MINIMAL.replace(REPORT, tensor.replace("SHAPE", "2")))
     assert autotune.cli.main(["train", str(space)]) == 2
     assert "the reported metric 'val_mse' holds several values (Tensor); report one number" in capsys.readouterr().err
+
+
+def test_an_exception_in_the_recipe_is_one_line_naming_its_function_file_and_line(tmp_path, capsys, monkeypatch):
+    """The recipe's own code raising (not autotune's errors, which say what they mean): `train` says which function
+    of which file failed, at which line, in one line; `-v` shows the traceback."""
+    monkeypatch.chdir(tmp_path)
+    space = _files(tmp_path)
+    (tmp_path / "minimal.py").write_text(MINIMAL.replace(REPORT, "raise RuntimeError('boom')"))
+    line = next(n for n, text in enumerate(MINIMAL.splitlines(), 1) if REPORT in text)
+    assert autotune.cli.main(["train", str(space)]) == 2
+    assert capsys.readouterr().err == (f"autotune train: error: recipe function 'train' (minimal.py, line {line}) "
+                                       "failed: RuntimeError: boom\n")
+    assert autotune.cli.main(["-v", "train", str(space)]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_an_evaluate_that_fails_on_the_exported_model_is_one_line(in_tmp, local_ray):
+    """`evaluate` is given the exported model's folder too (the engine measures the model it ships): one that reads
+    only a checkpoint's files fails there, in one line naming it, and the run can be resumed to export again."""
+    from engine_helpers import TOY, toy_space
+
+    broken = Path(TOY).read_text() + textwrap.dedent("""
+
+        def evaluate(model_dir, data):
+            return json.loads((Path(model_dir) / "state.json").read_text())  # the checkpoint's file, not the model's
+        """)
+    Path("broken_toy.py").write_text(broken)
+    space = toy_space(trials=2).replace(f"recipe: {TOY}", f"recipe: {in_tmp / 'broken_toy.py'}")
+    with pytest.raises(UserError, match=r"^recipe function 'evaluate' \(broken_toy.py, line \d+\) failed: "
+                                        r"FileNotFoundError: .*state.json"):
+        autotune.fit(space)
+    Path("broken_toy.py").write_text(Path(TOY).read_text())
+    result = autotune.fit(space, resume=True)
+    assert result.promotion["promoted"] and Path("models/toy/model.json").is_file()
