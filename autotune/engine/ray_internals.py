@@ -666,3 +666,31 @@ _malloc_trim = _find_malloc_trim()
 def _trim_heap() -> None:
     if _malloc_trim is not None:
         _malloc_trim(0)
+
+
+class _NotTheIncompleteTrials:
+    """Drops Ray Tune's "Trials did not complete: [...]" record (the summary names each failed trial and why)."""
+
+    def filter(self, record: Any) -> bool:
+        return not str(record.msg).startswith("Trials did not complete")
+
+
+@contextmanager
+def trial_errors_shown(shown: bool) -> Iterator[None]:
+    """While a search runs: Ray Tune's own log of each failed trial (an ERROR line and its traceback, per trial) and
+    of the trials that did not complete, only where `shown` (`-v`); autotune's progress line and summary give each
+    failure in one line. A TUNE_PRINT_ALL_TRIAL_ERRORS of the environment is kept."""
+    import logging
+
+    given = os.environ.get("TUNE_PRINT_ALL_TRIAL_ERRORS")
+    if given is None:
+        os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] = "1" if shown else "0"  # read as the search starts
+    quiet, logger = _NotTheIncompleteTrials(), logging.getLogger("ray.tune.tune")
+    if not shown:
+        logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+        if given is None:
+            del os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"]

@@ -26,7 +26,7 @@ from autotune.engine.lost_nodes import moving_trials
 from autotune.engine.progress import Progress
 from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger, init_local,
                                             joined_address, limit_restored_search, no_callback_usage_tag,
-                                            whole_state_uploads)
+                                            trial_errors_shown, whole_state_uploads)
 from autotune.engine.schedulers import make_scheduler, planned_epochs
 from autotune.engine.searcher import close_orphaned_trials, make_searcher, points_to_evaluate
 from autotune.engine.stoppers import EpochBudget, TargetStopper
@@ -117,7 +117,8 @@ def run_search(
         tuner = tune.Tuner(run, tune_config=_tune_config(space, searcher, scheduler),
                            run_config=_run_config(space, options, where, policy, [s for s in (target, budget) if s]))
     try:
-        with moving_trials(where.state):  # a trial whose node is lost is retried elsewhere, not counted as failed
+        # a trial whose node is lost is retried elsewhere, not counted as failed
+        with moving_trials(where.state), trial_errors_shown(options.verbose > 0):
             grid = tuner.fit()
     finally:
         track.unregister(str(where.state))

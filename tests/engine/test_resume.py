@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -319,6 +320,9 @@ def test_a_resumed_search_does_not_rerun_trials_that_failed_on_their_own(tmp_pat
     _wait_for(failed_and_running, first, "a trial failed while another one runs, in Ray's saved state")
     first.send_signal(signal.SIGKILL)
     first.wait()
+    printed = first.stdout.read()  # the failure in one progress line, not Ray's log of it with its traceback
+    assert re.search(r"trial \w+ failed: ValueError: x=\S+ is too large for this toy", printed), printed
+    assert "Traceback" not in printed and "Trial task failed" not in printed, printed
     failed = {f"trial_{t}": (run_dir / f"trial_{t}" / "error.txt").stat().st_mtime_ns
               for t in saved_reports(run_dir, "ERROR")}
 

@@ -5,6 +5,7 @@ import glob
 import json
 import logging
 import math
+import os
 from pathlib import Path
 
 import optuna
@@ -248,3 +249,24 @@ def test_a_resumed_search_is_limited_as_this_run_says_with_its_live_trials_kept(
     resumed.set_state(saved)
     assert (resumed.searcher, resumed.max_concurrent, resumed.live_trials) == (base, 3, {"t1"})
     assert limited(first, None) is base
+
+
+def test_ray_s_log_of_failed_trials_is_shown_with_verbose_only(monkeypatch):
+    """Ray Tune logs each failed trial with its traceback, and the trials that did not complete, as TuneController
+    starts (TUNE_PRINT_ALL_TRIAL_ERRORS) and ends (the ray.tune.tune logger): shown only with -v; a value the
+    environment gives is kept; nothing stays changed after the search."""
+    from autotune.engine.ray_internals import trial_errors_shown
+
+    monkeypatch.delenv("TUNE_PRINT_ALL_TRIAL_ERRORS", raising=False)
+    tune_log = logging.getLogger("ray.tune.tune")
+    record = tune_log.makeRecord("ray.tune.tune", logging.ERROR, "tune.py", 1, "Trials did not complete: %s",
+                                 (["t1"],), None)
+    other = tune_log.makeRecord("ray.tune.tune", logging.ERROR, "tune.py", 1, "something else", (), None)
+    for shown, printed in ((False, "0"), (True, "1")):
+        with trial_errors_shown(shown):
+            assert os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] == printed
+            assert bool(tune_log.filter(record)) is shown and tune_log.filter(other)
+        assert "TUNE_PRINT_ALL_TRIAL_ERRORS" not in os.environ and bool(tune_log.filter(record))
+    monkeypatch.setenv("TUNE_PRINT_ALL_TRIAL_ERRORS", "1")
+    with trial_errors_shown(False):
+        assert os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] == "1"
