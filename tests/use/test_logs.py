@@ -23,7 +23,8 @@ def no_logging_set_up(monkeypatch):
     return bare
 
 
-def test_a_program_without_logging_set_up_gets_the_lines(no_logging_set_up):
+def test_a_program_without_logging_set_up_counts_as_not_configured(no_logging_set_up):
+    """(That `fit` then writes its lines to stderr: test_quick_start.py, in a process of its own.)"""
     no_logging_set_up()
     assert not configured()
 
