@@ -257,8 +257,11 @@ def test_trials_of_the_memory_measure_start_training_together(tmp_path, monkeypa
     entered: list[float] = []
     first = threading.Thread(target=lambda: (timed_recipe._start_together(), entered.append(time.time())))
     first.start()
-    time.sleep(1.0)
-    assert first.is_alive() and not entered  # alone, it waits
+    deadline = time.time() + 10
+    while not any(started.iterdir()) and time.time() < deadline:  # it has come to the barrier
+        time.sleep(0.05)
+    time.sleep(0.5)  # time to go through it, if it did not wait
+    assert any(started.iterdir()) and first.is_alive() and not entered  # alone, it waits
     second_entered = time.time()
     timed_recipe._start_together()  # the second trial
     first.join(timeout=10)

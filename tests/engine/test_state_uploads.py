@@ -206,7 +206,7 @@ def test_a_save_waits_while_the_copy_reads_the_state(tmp_path, dest, monkeypatch
     def save_during_the_read(source: str, destination: str) -> str:
         if not saver.is_alive() and not saved.is_set() and Path(source).parent == local:
             saver.start()
-            assert not saved.wait(0.3)  # the save waits for the read of the state
+            assert not saved.wait(2.0)  # the save waits for the read of the state (2 s: time to reach the lock)
         return REAL_COPY(source, destination)
 
     monkeypatch.setattr(shutil, "copyfile", save_during_the_read)
