@@ -367,6 +367,8 @@ def _failure_text(trials: pd.DataFrame) -> str:
     errors = [e for e in trials.get("error", pd.Series(dtype=str)).tolist() if e]
     if not errors:
         return "no trial reported a metric; check that the recipe calls report() each epoch"
+    if len(errors) < len(trials):  # the others were stopped before they reported (a report without the metric)
+        return f"{len(errors)} of {len(trials)} trials failed and the others reported nothing; the error: {errors[0]}"
     return f"all {len(trials)} trials failed; the first error: {errors[0]}"
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AutotuneError", "BadInput", "Problem", "SpaceError", "StorageFull", "TrialError", "UserError",
-           "UnknownNameError"]
+__all__ = ["AutotuneError", "BadInput", "MissingMetric", "Problem", "SpaceError", "StorageFull", "TrialError",
+           "UserError", "UnknownNameError"]
 
 
 class AutotuneError(Exception):
@@ -68,6 +68,11 @@ class SpaceError(AutotuneError):
 
 class TrialError(AutotuneError):
     """A trial that cannot go on (a non-finite loss, say): ends that trial with this reason, not the search."""
+
+
+class MissingMetric(TrialError):
+    """A report without a searched metric: every trial of the search would fail so, and the search stops at the
+    first (autotune.engine.stoppers.BrokenReports)."""
 
 
 class StorageFull(AutotuneError):

@@ -79,7 +79,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from autotune.calls import failure
-from autotune.errors import AutotuneError, TrialError, UnknownNameError, UserError
+from autotune.errors import AutotuneError, MissingMetric, TrialError, UnknownNameError, UserError
 from autotune.registry import close_matches
 from autotune.space.schema import Schema
 from autotune.user_code import UserCodeFailed, exec_file
@@ -166,8 +166,8 @@ def call(recipe: ModuleType, function: str, *args: Any, **kwargs: Any) -> Any:
 
 def reported(metrics: Mapping[str, Any], searched: Sequence[str]) -> dict[str, Any]:
     """A report's metrics as the engine keeps them: a one-value tensor or NumPy number as the Python number it
-    holds. TrialError (one line) when a value is a tensor or array of several values, or when the report lacks a
-    searched metric (`search.metric`): every report must hold those."""
+    holds. TrialError (one line) when a value is a tensor or array of several values; MissingMetric when the report
+    lacks a searched metric (`search.metric`): every report must hold those."""
     out = {}
     for name, value in metrics.items():
         if hasattr(value, "item") and not isinstance(value, (bool, int, float, str)):
@@ -179,8 +179,9 @@ def reported(metrics: Mapping[str, Any], searched: Sequence[str]) -> dict[str, A
         out[name] = value
     missing = [name for name in searched if name not in out]
     if missing:
-        raise TrialError(f"the recipe reported {', '.join(out) or 'no metric'} but not {missing[0]!r}, the searched "
-                         f"metric (search.metric): report it every epoch, or search a metric the recipe reports")
+        raise MissingMetric(f"the recipe reported {', '.join(out) or 'no metric'} but not {missing[0]!r}, the "
+                            "searched metric (search.metric): report it every epoch, or search a metric the recipe "
+                            "reports")
     return out
 
 

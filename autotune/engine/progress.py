@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 from ray import tune
 
 from autotune.engine.checkpoints import finite
+from autotune.engine.trial_errors import trial_error
 
 __all__ = ["Progress"]
 
@@ -90,15 +90,4 @@ class Progress(tune.Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.done += 1
-        log.warning("[%d/%d] trial %s failed: %s", self.done, self.total, trial.trial_id, _error_line(trial))
-
-
-def _error_line(trial: Any) -> str:
-    """The last line of a trial's error file: the recipe's own exception, not Ray's wrapper."""
-    path = getattr(trial, "error_file", None)
-    try:
-        text = Path(path).read_text() if path else ""
-    except OSError:
-        text = ""
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1].strip() if lines else "unknown error"
+        log.warning("[%d/%d] trial %s failed: %s", self.done, self.total, trial.trial_id, trial_error(trial))

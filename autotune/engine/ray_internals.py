@@ -685,6 +685,10 @@ def trial_errors_shown(shown: bool) -> Iterator[None]:
     given = os.environ.get("TUNE_PRINT_ALL_TRIAL_ERRORS")
     if given is None:
         os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] = "1" if shown else "0"  # read as the search starts
+    # the error of a trial stopped while it failed, which Tune never reads, is logged by Ray as "unhandled"
+    ignored = not shown and "RAY_IGNORE_UNHANDLED_ERRORS" not in os.environ
+    if ignored:
+        os.environ["RAY_IGNORE_UNHANDLED_ERRORS"] = "1"
     quiet, logger = _NotTheIncompleteTrials(), logging.getLogger("ray.tune.tune")
     if not shown:
         logger.addFilter(quiet)
@@ -694,3 +698,5 @@ def trial_errors_shown(shown: bool) -> Iterator[None]:
         logger.removeFilter(quiet)
         if given is None:
             del os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"]
+        if ignored:
+            del os.environ["RAY_IGNORE_UNHANDLED_ERRORS"]

@@ -5,10 +5,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from autotune.engine import track
 from autotune.engine.checkpoints import finite, rank
 from autotune.engine.history import result_history
 from autotune.engine.schedulers import max_epochs
+from autotune.engine.trial_errors import error_text
 from autotune.space.types import Space
 
 __all__ = ["best_checkpoint", "params_of", "trial_rows"]
@@ -35,7 +35,7 @@ def trial_rows(grid: Any, space: Space) -> list[dict[str, Any]]:
             row[name] = (max(values) if goal == "max" else min(values)) if values else float("nan")
         row["seconds"] = float(metrics.get("time_total_s", 0.0) or 0.0)
         row["node_id"] = metrics.get("node_id", "")
-        row["error"] = track.error_text(result.error) if result.error else ""
+        row["error"] = error_text(result.error) if result.error else ""
         for key, value in config.items():
             row[f"p:{key}"] = value
         row["path"] = result.path

@@ -29,7 +29,7 @@ from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLog
                                             trial_errors_shown, whole_state_uploads)
 from autotune.engine.schedulers import make_scheduler, planned_epochs
 from autotune.engine.searcher import close_orphaned_trials, make_searcher, points_to_evaluate
-from autotune.engine.stoppers import EpochBudget, TargetStopper
+from autotune.engine.stoppers import BrokenReports, EpochBudget, TargetStopper
 from autotune.engine.storage import (
     RunLocation,
     holds_search,  # autotune.cli.run imports it from here
@@ -95,6 +95,7 @@ def run_search(
     known = warm_start.add_history(history, where.state / "study.db", space) if history else []
     target = TargetStopper(dict(space.search.stop), dict(space.search.stop_modes)) if space.search.stop else None
     budget = EpochBudget(space.search.epoch_budget) if space.search.epoch_budget else None
+    broken = BrokenReports()
     if tracking:
         tracking.start(SearchStart(space.name, where.state, space.source, track.flat_settings(space), resume))
         track.register(str(where.state), tracking, lambda values: planned_epochs(space, values))
@@ -115,7 +116,7 @@ def run_search(
     else:
         searcher = make_searcher(space, where.state, points_to_evaluate(space, list(first_points), known), limit)
         tuner = tune.Tuner(run, tune_config=_tune_config(space, searcher, scheduler),
-                           run_config=_run_config(space, options, where, policy, [s for s in (target, budget) if s]))
+                           run_config=_run_config(space, options, where, policy, [s for s in (target, budget, broken) if s]))
     try:
         # a trial whose node is lost is retried elsewhere, not counted as failed
         with moving_trials(where.state), trial_errors_shown(options.verbose > 0):
@@ -124,7 +125,7 @@ def run_search(
         track.unregister(str(where.state))
         raise_if_full(full, where.experiment, None if where.remote else where.experiment)  # Ray's own error too
     seconds = time.perf_counter() - start
-    interrupted = _interrupted(space, where, grid, target, budget)
+    interrupted = _interrupted(space, where, grid, target, budget, broken)
     if not interrupted:  # an interrupted run's RUNNING trials continue when it is resumed
         close_orphaned_trials(where.state, space, grid)
         if not where.remote:
@@ -168,10 +169,12 @@ def _run_config(space: Space, options: RunOptions, where: RunLocation, policy: C
 
 
 def _interrupted(space: Space, where: RunLocation, grid: Any, target: TargetStopper | None,
-                 budget: EpochBudget | None) -> bool:
+                 budget: EpochBudget | None, broken: BrokenReports) -> bool:
     """Whether the search was interrupted (Ctrl-C, a kill): Ray saved unfinished trials, or fewer trials than
     asked for ran while nothing cut the search short (a time budget, a grid's end, a reached target, the epoch
-    budget)."""
+    budget, a report without the searched metric)."""
+    if broken.seen():  # it stopped on its own, and fails
+        return False
     if interrupted_in(where):
         return True
     cut_short = (space.search.time_budget or space.search.sampler == "grid" or (target and target.reached_in(grid))

@@ -1,5 +1,6 @@
-"""What ends a whole search before its trial count: `search.epoch_budget` and `search.stop` targets. Each is both
-Ray's stopper and a callback; Ray pickles a search's copies of them, which share their state."""
+"""What ends a whole search before its trial count: `search.epoch_budget`, `search.stop` targets, and a report
+without the searched metric. Each is both Ray's stopper and a callback; Ray pickles a search's copies of them, which
+share their state."""
 from __future__ import annotations
 
 import copy
@@ -9,8 +10,10 @@ from typing import Any, ClassVar
 from ray import tune
 
 from autotune.engine.history import result_history
+from autotune.engine.trial_errors import failure_of
+from autotune.errors import MissingMetric
 
-__all__ = ["EpochBudget", "TargetStopper"]
+__all__ = ["BrokenReports", "EpochBudget", "TargetStopper"]
 
 
 class _SharedState:
@@ -101,3 +104,23 @@ class TargetStopper(_SharedState, tune.Stopper, tune.Callback):
                 if all(self._hit(m, row[m]) for m in self.targets):
                     return True
         return False
+
+
+class BrokenReports(_SharedState, tune.Stopper, tune.Callback):
+    """A trial failed because its report lacked a searched metric (`MissingMetric`): every trial of the search would
+    fail the same way at its first report, so the search stops, and fails with that error."""
+
+    def __init__(self) -> None:
+        self._new_state(seen=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._state["seen"] = self._state["seen"] or isinstance(failure_of(trial), MissingMetric)
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return self._state["seen"]
+
+    def stop_all(self) -> bool:
+        return self._state["seen"]
+
+    def seen(self) -> bool:
+        return self._state["seen"]

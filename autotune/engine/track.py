@@ -7,20 +7,18 @@ reports to the trackers of the command that resumed it.
 from __future__ import annotations
 
 import math
-import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
-import cloudpickle
 from ray import tune
 
 from autotune.engine.ray_internals import RESULT_KEYS
+from autotune.engine.trial_errors import trial_error
 from autotune.space.types import Space
 from autotune.tracking import Tracking
 
-__all__ = ["TrackingCallback", "error_text", "flat_settings", "register", "unregister"]
+__all__ = ["TrackingCallback", "flat_settings", "register", "unregister"]
 
 # key -> (the trackers, the epochs a trial of given sampled values plans to run)
 _ACTIVE: dict[str, tuple[Tracking, Callable[[dict[str, Any]], int]]] = {}
@@ -52,27 +50,6 @@ def flat_settings(space: Space) -> dict[str, Any]:
     return flat
 
 
-def error_text(error: BaseException) -> str:
-    """The recipe's own exception from Ray's wrapper: its type and message, one line."""
-    cause = getattr(error, "cause", None) or error
-    text = str(cause).strip().splitlines()
-    last = text[-1] if text else type(cause).__name__
-    return last if ":" in last else f"{type(cause).__name__}: {last}"
-
-
-def _trial_error(trial: Any) -> str:
-    """Why a trial failed, from the error Ray has just written into the trial's local folder."""
-    try:
-        with open(trial.pickled_error_file, "rb") as f:
-            return error_text(cloudpickle.load(f))
-    except (OSError, TypeError, ValueError, EOFError, pickle.UnpicklingError):  # no pickled error: its text, if any
-        try:
-            lines = [x for x in Path(trial.error_file).read_text().splitlines() if x.strip()]
-        except (OSError, TypeError):
-            lines = []
-        return lines[-1] if lines else "unknown error"
-
-
 def metrics_of(result: dict[str, Any]) -> dict[str, float]:
     """The recipe's own finite numbers of a result (not Ray's bookkeeping)."""
     return {k: float(v) for k, v in result.items() if k not in _NOT_METRICS and isinstance(v, (int, float))
@@ -101,5 +78,5 @@ class TrackingCallback(tune.Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self.key in _ACTIVE:
-            reason = f"failed: {_trial_error(trial)}"
+            reason = f"failed: {trial_error(trial)}"
             _ACTIVE[self.key][0].trial_end(trial.trial_id, dict(trial.config), "failed", reason[:500])

@@ -258,6 +258,7 @@ def test_ray_s_log_of_failed_trials_is_shown_with_verbose_only(monkeypatch):
     from autotune.engine.ray_internals import trial_errors_shown
 
     monkeypatch.delenv("TUNE_PRINT_ALL_TRIAL_ERRORS", raising=False)
+    monkeypatch.delenv("RAY_IGNORE_UNHANDLED_ERRORS", raising=False)
     tune_log = logging.getLogger("ray.tune.tune")
     record = tune_log.makeRecord("ray.tune.tune", logging.ERROR, "tune.py", 1, "Trials did not complete: %s",
                                  (["t1"],), None)
@@ -265,8 +266,10 @@ def test_ray_s_log_of_failed_trials_is_shown_with_verbose_only(monkeypatch):
     for shown, printed in ((False, "0"), (True, "1")):
         with trial_errors_shown(shown):
             assert os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] == printed
+            assert ("RAY_IGNORE_UNHANDLED_ERRORS" in os.environ) is not shown  # a stopped trial's unread error
             assert bool(tune_log.filter(record)) is shown and tune_log.filter(other)
         assert "TUNE_PRINT_ALL_TRIAL_ERRORS" not in os.environ and bool(tune_log.filter(record))
+        assert "RAY_IGNORE_UNHANDLED_ERRORS" not in os.environ
     monkeypatch.setenv("TUNE_PRINT_ALL_TRIAL_ERRORS", "1")
     with trial_errors_shown(False):
         assert os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] == "1"
