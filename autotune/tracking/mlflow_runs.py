@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 import warnings
@@ -106,7 +107,7 @@ class MlflowRuns:
                 return
             tags = {"autotune.search": search.name, "autotune.state_dir": str(search.state_dir)}
             self.parent = client.create_run(self._experiment_id, run_name=search.name, tags=tags).info.run_id
-            client.log_batch(self.parent, params=[Param(k, _text(v)) for k, v in search.settings.items()])
+            client.log_batch(self.parent, params=[Param(_key(k), _text(v)) for k, v in search.settings.items()])
             if search.space_file:
                 client.log_artifact(self.parent, search.space_file)
             self._state.write_text(json.dumps({**saved, "mlflow_uri": self.uri, "mlflow_parent": self.parent}))
@@ -130,7 +131,7 @@ class MlflowRuns:
             client = self.client()
             tags = {"mlflow.parentRunId": self.parent, "autotune.trial_id": trial_id, "ray.trial_id": trial_id}
             run = client.create_run(self._experiment_id, run_name=trial_id, tags=tags).info.run_id
-            client.log_batch(run, params=[Param(k, _text(v)) for k, v in params.items()])
+            client.log_batch(run, params=[Param(_key(k), _text(v)) for k, v in params.items()])
             self.children[trial_id] = run
         return self.children[trial_id]
 
@@ -140,7 +141,7 @@ class MlflowRuns:
         with _quick():
             run = self._child(trial_id, params)
             now = int(time.time() * 1000)
-            self.client().log_batch(run, metrics=[Metric(k, v, now, epoch) for k, v in metrics.items()])
+            self.client().log_batch(run, metrics=[Metric(_key(k), v, now, epoch) for k, v in metrics.items()])
 
     def trial_end(self, trial_id: str, params: Mapping[str, Any], status: str, reason: str) -> None:
         from mlflow.entities import RunTag
@@ -160,7 +161,7 @@ class MlflowRuns:
             now = int(time.time() * 1000)
             values = {**{f"best_{k}": v for k, v in (summary.get("best_metrics") or {}).items()},
                       **(summary.get("test_metrics") or {})}
-            client.log_batch(self.parent, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()
+            client.log_batch(self.parent, metrics=[Metric(_key(k), float(v), now, 0) for k, v in values.items()
                                                    if isinstance(v, (int, float))],
                              tags=[RunTag("autotune.best_trial_id", str(summary.get("best_trial_id")))])
             client.log_dict(self.parent, json.loads(json.dumps(summary, default=str)), "summary.json")
@@ -234,6 +235,12 @@ def _silenced() -> Iterator[None]:
             yield
     finally:
         logger.setLevel(level)
+
+
+def _key(name: str) -> str:
+    """A parameter's or metric's name as MLflow takes it (letters, digits, `_ - . : /` and spaces): an option of a
+    conditional parameter, `optimizer[adamw].lr`, as `optimizer.adamw.lr`; any other character as `_`."""
+    return re.sub(r"[^A-Za-z0-9_\-. :/]", "_", name.replace("[", ".").replace("]", ""))
 
 
 def _text(value: Any) -> str:

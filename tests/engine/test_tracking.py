@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
+import pandas as pd
 import pytest
 
 mlflow = pytest.importorskip("mlflow")
@@ -412,15 +413,28 @@ def test_the_mlflow_ui_lists_the_search_and_compares_its_trials(server, digits_s
 
 @pytest.mark.parametrize("store", ["sqlite", "file"])
 def test_a_database_uri_and_a_file_store_hold_the_same(store, tmp_path, local_ray, monkeypatch):
+    """Both hold the trials' params, those of a conditional space too: MLflow refuses brackets in a name, so
+    `model[1].x` is `model.1.x` there (it refused the whole search's tracking)."""
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # for this test's own client: MLflow 3 asks for it
     monkeypatch.chdir(tmp_path)  # a sqlite store keeps its artifacts in ./mlruns
     uri = f"sqlite:///{tmp_path}/mlflow.db" if store == "sqlite" else (tmp_path / "mlruns").as_uri()
+    conditional = "model: {choice: [{x: {uniform: [0.0, 1.0]}, y: 0.6}, {x: {uniform: [0.0, 1.0]}, extra: 1.0}]}"
     space = TOY_SPACE.replace("URI", uri).replace("SLEEP", "0.0").replace("trials: 6", "trials: 3").replace(
-        "  wandb: {mode: offline, project: toy}\n", "")
+        "  wandb: {mode: offline, project: toy}\n", "").replace(
+        "model: {x: {uniform: [0.0, 1.0]}, y: {uniform: [0.0, 1.0]}}", conditional)
+    assert conditional in space
     result = _search(tmp_path, space)
     parents, children = _runs(uri, "toy-exp")
     assert len(parents) == 1 and len(children) == 3
     assert sorted(c.data.tags["autotune.trial_id"] for c in children) == sorted(result.trials["trial_id"])
+    rows = result.trials.set_index("trial_id")
+    for child in children:
+        row = rows.loc[child.data.tags["autotune.trial_id"]]
+        sampled = {k[2:]: v for k, v in row.items() if k.startswith("p:") and not pd.isna(v)}
+        assert {k.replace("[", ".").replace("]", ""): str(v) for k, v in sampled.items()} == {
+            k: str(json.loads(v)) for k, v in child.data.params.items()}
+        assert any("[" in k for k in sampled)
+        assert (row["status"] == "ERROR") is ("val_accuracy" not in child.data.metrics)  # fail_if_x_above: 0.8
     exported = {f"model/{f.name}" for f in Path(result.model_dir).iterdir()}  # another recipe's export, as it is
     assert {a.path for a in _client(uri).list_artifacts(parents[0].info.run_id, "model")} == exported
 
