@@ -565,6 +565,19 @@ class TensorBoardLogger(TBXLoggerCallback):
         super().__init__()
         self._summary_writer_cls = _Writer  # private: Ray's only way to choose the writer it opens per trial
 
+    def _try_log_hparams(self, trial: Trial, result: dict) -> None:
+        """Ray's HParams of the trial, its session only: not the experiment summary Ray writes in every trial's file
+        with that trial's own parameters (TensorBoard shows the first it finds, so a conditional space's other
+        options had no columns; with none, it takes the columns from every trial's session)."""
+        writer = self._trial_writer[trial].file_writer
+        add = writer.add_summary
+        writer.add_summary = lambda summary, *args, **kwargs: (  # an instance attribute, for this call only
+            None if any(v.tag == "_hparams_/experiment" for v in summary.value) else add(summary, *args, **kwargs))
+        try:
+            super()._try_log_hparams(trial, result)
+        finally:
+            del writer.add_summary
+
     def log_trial_start(self, trial: Trial) -> None:
         super().log_trial_start(trial)
         restored = trial.latest_checkpoint_result  # the checkpoint the trial starts from; None: from its first epoch

@@ -59,15 +59,20 @@ def test_conditional_search_end_to_end(in_tmp):
     assert sorted(t.state.name for t in study.trials) == sorted(
         "COMPLETE" if epochs == 4 else "PRUNED" for epochs in trials["epochs"])
 
-    # TensorBoard: curves and hparams (the sampled values) for every trial, stopped ones included.
+    # TensorBoard: curves and hparams (the sampled values) for every trial, stopped ones included. No trial's file
+    # holds an HParams experiment: TensorBoard would show the first it finds, with that trial's columns only (one
+    # option's parameters); without one it shows every trial's, both options' columns.
     events = glob.glob("runs/toy/trial_*/events.out.tfevents*")
     assert len(events) == 8
+    columns = set()
     for event_file in events:
         found = hparams_of(event_file)
         assert "ray/tune/val_accuracy" in found["scalars"]
-        assert found["hparams"] and "model" in found["hparams"]
+        assert found["hparams"] and "model" in found["hparams"] and not found["experiment"]
+        columns |= set(found["hparams"])
         curve = [(r["training_iteration"], pytest.approx(r["val_accuracy"])) for r in history(Path(event_file).parent)]
         assert found["points"]["ray/tune/val_accuracy"] == curve  # one point per epoch, as the trial reported it
+    assert {"model[0].x", "model[1].extra"} <= columns
 
     assert (result.run_dir / "summary.json").exists() and (result.run_dir / "trials.csv").exists()
 
