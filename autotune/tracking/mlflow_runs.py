@@ -81,15 +81,19 @@ class MlflowRuns:
         return self._client
 
     def check(self) -> None:
-        client = self.client()
         try:
+            client = self.client()  # an unknown scheme (htp://) fails here
             with _quick():
-                client.search_experiments(max_results=1)
+                found = client.get_experiment_by_name(self.experiment)
         except Exception as err:  # the client's own errors: connection refused, a bad URI, an unwritable store
             reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
             raise UserError(f"tracking.mlflow: cannot reach the MLflow tracking store {self.uri} ({reason}); start "
                             "the server or fix tracking.mlflow.uri (or MLFLOW_TRACKING_URI), or remove "
                             "tracking.mlflow") from None
+        if found is not None and found.lifecycle_stage == "deleted":  # MLflow refuses runs in it
+            raise UserError(f"tracking.mlflow: the experiment {self.experiment!r} was deleted in {self.uri}: restore "
+                            f"it (mlflow experiments restore --experiment-id {found.experiment_id}) or name another "
+                            "(tracking.mlflow.experiment)")
 
     def start(self, search: SearchStart) -> None:
         from mlflow.entities import Param

@@ -492,6 +492,25 @@ def test_an_unreachable_server_is_one_line_before_ray(tmp_path, monkeypatch, cap
     assert time.time() - started < 60
 
 
+@pytest.mark.parametrize("case", ["a mistyped scheme", "a deleted experiment"])
+def test_a_store_the_search_could_not_use_is_one_line_before_ray(tmp_path, monkeypatch, capsys, case):
+    """A scheme MLflow does not know failed with a traceback; runs in a deleted experiment are refused by MLflow,
+    so the whole search went untracked with one warning."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(autotune.engine.search, "run_search", _no_search)
+    uri = "htp://127.0.0.1:5000" if case == "a mistyped scheme" else f"sqlite:///{tmp_path}/m.db"
+    if case == "a deleted experiment":
+        client = _client(uri)
+        client.delete_experiment(client.create_experiment("toy-exp"))
+    (tmp_path / "space.yaml").write_text(TOY_SPACE.replace("URI", uri).replace("SLEEP", "0.0"))
+    code = autotune.cli.main(["run", "space.yaml", "--num-cpus", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if "error" in x]
+    assert ("cannot reach the MLflow tracking store htp://127.0.0.1:5000 (" in line if case == "a mistyped scheme"
+            else "the experiment 'toy-exp' was deleted in sqlite:///" in line and "experiments restore" in line)
+
+
 def test_a_missing_package_is_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(autotune.engine.search, "run_search", _no_search)
