@@ -107,6 +107,7 @@ def fit(
     model's parameters as the first trial, and promotes the new model only if it beats the current one on the
     new test split.
     """
+    _check_options(num_cpus, num_gpus, resume, restart)
     with nullcontext() if configured() else lines_to(sys.stderr):  # a script or notebook sees the progress
         from autotune.engine import search
         from autotune.engine.locks import hold_run
@@ -138,6 +139,17 @@ def fit(
                 _export_best(space, recipe, loads, best, result)
             _finish(result, tracking, where)
             return result
+
+
+def _check_options(num_cpus: Any, num_gpus: Any, resume: bool, restart: bool) -> None:
+    """What `autotune run`'s command line refuses, refused from Python too (a UserError)."""
+    if num_cpus is not None and (isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 1):
+        raise UserError(f"num_cpus must be a whole number >= 1 (or None: all), got {num_cpus!r}")
+    if num_gpus is not None and (isinstance(num_gpus, bool) or not isinstance(num_gpus, (int, float))
+                                 or not math.isfinite(num_gpus) or num_gpus < 0):
+        raise UserError(f"num_gpus must be a finite number >= 0 (or None: what Ray finds), got {num_gpus!r}")
+    if resume and restart:
+        raise UserError("resume and restart together: resume continues the run, restart deletes it; pass one")
 
 
 def _check_before_ray(space: Space, recipe: Any, loads: _DataLoads, address: str | None, option: str,

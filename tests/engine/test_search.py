@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import re
 from pathlib import Path
 
 import optuna
@@ -278,3 +279,18 @@ def test_ray_s_log_of_failed_trials_is_shown_with_verbose_only(monkeypatch):
     monkeypatch.setenv("TUNE_PRINT_ALL_TRIAL_ERRORS", "1")
     with trial_errors_shown(False):
         assert os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] == "1"
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"num_cpus": 0}, "num_cpus must be a whole number >= 1 (or None: all), got 0"),
+    ({"num_cpus": 1.5}, "num_cpus must be a whole number >= 1 (or None: all), got 1.5"),
+    ({"num_gpus": -1}, "num_gpus must be a finite number >= 0 (or None: what Ray finds), got -1"),
+    ({"num_gpus": float("nan")}, "num_gpus must be a finite number >= 0"),
+    ({"resume": True, "restart": True}, "resume and restart together"),
+])
+def test_fit_refuses_what_the_command_line_refuses(in_tmp, monkeypatch, options, words):
+    """From Python, `num_cpus=0` ran a search with all CPUs and `resume` with `restart` deleted the run."""
+    monkeypatch.setattr(autotune.engine.search, "run_search", lambda *a, **k: pytest.fail("the search started"))
+    with pytest.raises(UserError, match=re.escape(words)):
+        autotune.fit(space(trials=2), **options)
+    assert not Path("runs").exists()
