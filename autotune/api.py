@@ -353,8 +353,7 @@ def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space,
         log.info("The data (fingerprint %s) was searched already (run %s, %s): its model was %s (%s). Nothing to do.",
                  fingerprint[:12], last.get("run", "?"), last.get("created", "?"), verdict, last.get("reason", ""))
         return None
-    names = {p.name for p in space.params}
-    warm = [{k: v for k, v in card.get("params", {}).items() if k in names}] if card else []
+    warm = _current_point(space, card)
     if not unrecorded:
         log.info("The data changed (fingerprint %s, the current model's is %s): searching again%s.",
                  fingerprint[:12], (card or {}).get("data_fingerprint", "none")[:12],
@@ -366,6 +365,22 @@ def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space,
         export=replace(space.export, promote=promote),
     )
     return space, [w for w in warm if w], held
+
+
+def _current_point(space: Space, card: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The current model's parameters as the retrain's first trial, those the space still searches; none when one
+    of them no longer fits its distribution (a narrowed range, a dropped option), which a line says."""
+    from autotune.space.points import complete_point
+
+    names = {p.name for p in space.params}
+    point = {k: v for k, v in (card or {}).get("params", {}).items() if k in names}
+    problems = complete_point(space.params, point)[1] if point else []
+    if problems:
+        name, message, _ = problems[0]
+        log.info("The current model's configuration no longer fits the space (%s %s): the retrain starts without it.",
+                 name, message)
+        return []
+    return [point] if card else []
 
 
 def _trials_frame(rows: list[dict[str, Any]], space: Space) -> pd.DataFrame:

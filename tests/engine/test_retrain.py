@@ -116,3 +116,23 @@ def test_a_retrain_stopped_before_its_first_trial_runs_again(in_tmp, capsys, mon
     assert "already exists" not in out
     assert len(_study("retrain-data-toy-200").trials) == 3
     assert json.loads(Path("runs/retrain-data-toy-200/summary.json").read_text())["interrupted"] is False
+
+
+def test_a_retrain_whose_space_no_longer_holds_the_current_model_starts_without_it(in_tmp, capsys, recwarn):
+    """The range narrowed past the current model's value: its configuration is not the first trial (it ran out of
+    range, with Optuna's warning, and could win)."""
+    Path("space.yaml").write_text(SPACE)
+    assert main(["run", "space.yaml", "--set", "train.epochs=1"]) == 0
+    x = _card()["params"]["model.x"]
+    low, high = (0.0, x / 2) if x > 0.5 else ((1 + x) / 2, 1.0)  # a range without x
+    capsys.readouterr()
+    code = main(["run", "space.yaml", "--set", "data.size=200", "--set", f"model.x={{uniform: [{low}, {high}]}}",
+                 "--if-data-changed"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "The current model's configuration no longer fits the space (model.x " in out
+    assert "starting from the current model's configuration" not in out
+    study = optuna.load_study(study_name=next(p.name for p in Path("runs").glob("retrain-data-*")),
+                              storage=f"sqlite:///{next(Path('runs').glob('retrain-data-*'))}/study.db")
+    assert all(low <= t.params["model.x"] <= high for t in study.trials)
+    assert not [w for w in recwarn if "out of range" in str(w.message)]
