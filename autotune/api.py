@@ -49,10 +49,12 @@ def _schema_for(name: str, base: str | None) -> Any:
 
 
 def load_space(source: str | Path | Mapping[str, Any] | Space, overrides: Iterable[str] | None = None) -> Space:
-    """Read and validate a search space (a YAML path, a YAML string or a dict) against its recipe's schema."""
+    """Read and validate a search space (a YAML path, a YAML string or a dict) against its recipe's schema;
+    `overrides`: `key.path=value` strings (one string alone counts as one override, not as its characters)."""
     if isinstance(source, Space):
         return source
-    return _load_space(source, tuple(overrides or ()), schema_for=_schema_for)
+    given = (overrides,) if isinstance(overrides, str) else tuple(overrides or ())
+    return _load_space(source, given, schema_for=_schema_for)
 
 
 def pareto_front(trials: pd.DataFrame, metric: tuple[str, ...], mode: tuple[str, ...]) -> list[dict[str, Any]]:

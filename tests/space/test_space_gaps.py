@@ -238,3 +238,13 @@ def test_a_one_line_yaml_mapping_is_a_space_and_any_other_line_a_path(tmp_path):
     assert space.name == "inline" and space.search.trials == 2
     with pytest.raises(UserError, match="search space file 'name: inline' does not exist"):
         load_space("name: inline")
+
+
+def test_one_override_given_as_a_string_is_one_override():
+    """`autotune.load_space(space, overrides="search.trials=2")` (and `fit`'s) took the string's characters as 15
+    overrides, each a problem."""
+    from autotune.api import load_space as api_load_space
+
+    text = "{name: inline, data: {dataset: digits}, search: {trials: 4}}"
+    assert api_load_space(text, overrides="search.trials=2").search.trials == 2
+    assert api_load_space(text, overrides=["search.trials=3"]).search.trials == 3
