@@ -129,9 +129,14 @@ class TabularPredictor:
     def __init__(self, model_dir: str | Path) -> None:
         self.model, self.card = load_model(model_dir)
 
-    def predict(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def predict(self, rows: Sequence[Mapping[str, Any]] | Mapping[str, Any] | Any) -> list[dict[str, Any]]:
         """One prediction per row: {"label", "probability"} (classification: the most probable class and its
-        probability) or {"value"} (regression, in the target's units). BadRow for a row it cannot take."""
+        probability) or {"value"} (regression, in the target's units). BadRow for a row it cannot take. `rows`: a
+        list of mappings (column -> value), one mapping (one row), or a pandas DataFrame (its rows; NaN: missing)."""
+        if isinstance(rows, Mapping):
+            rows = [rows]
+        elif hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # a DataFrame, as a notebook holds a table
+            rows = rows.to_dict("records")
         numeric, categorical = encode_rows(self.card, rows)
         if not len(numeric):
             return []

@@ -94,6 +94,8 @@ def test_rows_get_the_predictions_of_predict_and_load_model(server, model_dir, t
     model = autotune.load_model(model_dir)
     assert isinstance(model, TabularPredictor) and model.card["recipe"] == "tabular"
     assert model.predict(rows) == predictions
+    assert model.predict(pd.read_csv(table).head(20)) == predictions  # a DataFrame: its rows, NaN as missing
+    assert model.predict(rows[0]) == predictions[:1]  # one row
     assert server.post("/predict", json={"rows": []}).json() == {"predictions": []}
 
 
