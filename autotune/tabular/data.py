@@ -138,7 +138,8 @@ def _check_target(column: pd.Series, task: str, source: str) -> None:
     values = column.unique()
     if len(values) < 2:
         what = "one class" if task == "classification" else "one value"
-        raise UserError(f"{source}: column {column.name!r} (data.target) holds {what} only ({values[0]!r}); a model "
+        only = values[0].item() if hasattr(values[0], "item") else values[0]  # NumPy's 2, not np.int64(2)
+        raise UserError(f"{source}: column {column.name!r} (data.target) holds {what} only ({only!r}); a model "
                         "needs at least two: pick another data.target, or add rows with other values")
 
 

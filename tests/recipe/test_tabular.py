@@ -286,6 +286,8 @@ BAD_DATA = [
     (lambda p: {"path": _write(p, "a,y\n"), "target": "y"}, "holds no rows"),
     (lambda p: {"path": _write(p, "a,y\n1,x\n2,x\n3,x\n"), "target": "y"},
      "column 'y' .data.target. holds one class only .'x'."),
+    (lambda p: {"path": _write(p, "a,y\n1,2\n2,2\n3,2\n"), "target": "y"},
+     "column 'y' .data.target. holds one class only .2.; a model"),  # not np.int64(2)
     (lambda p: {"path": _write(p, "a,y\n1,\n2,\n"), "target": "y"}, "column 'y' .data.target. holds no value"),
     (lambda p: {"path": _write(p, "y\n1\n2\n"), "target": "y"}, "no column besides the target 'y'"),
     (lambda p: {"path": _write(p, "a,y\n1,x\n2,z\n"), "target": "y", "task": "regression"},
