@@ -53,10 +53,13 @@ SCHEMA = Schema(
         dataset=Field(str, default="digits", registry="dataset", help="a registered dataset (`autotune ls datasets`)"),
         root=Field(str, default="~/.cache/autotune/data", path=True,
                    help="where the dataset's files are (or are downloaded to; relative to the working directory)"),
-        val_fraction=Field(float, default=0.1, low=0.0, high=0.9, help="share of the training samples held out"),
+        val_fraction=Field(float, default=0.1, low=0.0, high=0.9,
+                           help="share of the training samples held out (each with this chance)"),
         test_fraction=Field(float, default=0.1, low=0.0, high=0.9,
                             help="share held out for the final test; ignored when the dataset has an official test set"),
-        split_seed=Field(int, default=0, help="seed of the train/val/test split (keep it fixed during a search)"),
+        split_seed=Field(int, default=0, help="seed of the train/val/test split: a sample's split follows from "
+                                              "its key (an image file's path) and this seed, so added samples "
+                                              "move no other (keep it fixed during a search)"),
         augment=Field(str, default="none", choices=("none", "light", "resized_crop"),
                       help="light: random crop with padding; resized_crop: random-resized crop (fine-tuning); "
                            "each plus a horizontal flip where it keeps the label"),

@@ -53,11 +53,13 @@ SCHEMA = Schema(
                      help="the column to predict (dataset csv: required; the bundled tables: `target`); rows "
                           "whose target is missing are left out"),
         task=Field(str, default="auto", choices=("auto", "classification", "regression"), help=f"auto: {TASK_RULE}"),
-        val_fraction=Field(float, default=0.1, low=0.0, high=0.9, help="share of the rows held out for validation"),
+        val_fraction=Field(float, default=0.1, low=0.0, high=0.9,
+                           help="share of the rows held out for validation (each row with this chance)"),
         test_fraction=Field(float, default=0.1, low=0.0, high=0.9,
                             help="share of the rows held out for the final test"),
-        split_seed=Field(int, default=0, help="seed of the train/val/test split, stratified for classification "
-                                              "(keep it fixed during a search)"),
+        split_seed=Field(int, default=0, help="seed of the train/val/test split: a row's split follows from its "
+                                              "values and this seed, so added rows move no other (keep it fixed "
+                                              "during a search)"),
     ),
     model=Section(
         help="an MLP over the standardised numeric columns and one embedding per categorical column",

@@ -1,4 +1,5 @@
-"""Tables read, split with a seeded (stratified) permutation, and encoded as tensors with the train split's statistics.
+"""Tables read, split by each row's values and a seed (`autotune.splits`), and encoded as tensors with the train
+split's statistics.
 
     data = load("csv", path="houses.parquet", target="price")     # or "wine", "breast_cancer", "diabetes"
     for numeric, categorical, y in data.train.batches(64, generator=g):
@@ -29,11 +30,12 @@ import torch
 
 from autotune.errors import UnknownNameError, UserError
 from autotune.registry import close_matches
+from autotune.splits import combined, empty_split_hint, positions, text_keys
 from autotune.tabular.catalog import DATASET_NAMES, MAX_CLASSES
 from autotune.training import batch_indices
 
 __all__ = ["MISSING", "UNKNOWN", "Preprocessing", "Split", "Data", "load",
-           "read_table", "infer_task", "labels_of", "split_rows"]
+           "read_table", "infer_task", "labels_of", "row_keys"]
 
 log = logging.getLogger("autotune")
 
@@ -159,25 +161,17 @@ def labels_of(column: pd.Series) -> tuple[str, ...]:
 
 
 # ------------------------------------------------------------------------------------------------ the split
-def split_rows(n: int, val_fraction: float, test_fraction: float, seed: int,
-               classes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(train, val, test) row positions from a permutation seeded with `seed`. With `classes` (each row's class)
-    the split is stratified: each class's rows are spread evenly along the permutation, so each split holds every
-    class in about its share."""
-    order = np.random.default_rng(seed).permutation(n)
-    if classes is not None:
-        order = order[np.argsort(_spread(classes[order]), kind="stable")]
-    n_test, n_val = int(round(test_fraction * n)), int(round(val_fraction * n))
-    return order[n_test + n_val:], order[n_test : n_test + n_val], order[:n_test]
-
-
-def _spread(classes: np.ndarray) -> np.ndarray:
-    """Each row's place within its class, as a share of the class's rows (the middle of its slot)."""
-    place = np.empty(len(classes))
-    for value in np.unique(classes):
-        members = np.flatnonzero(classes == value)
-        place[members] = (np.arange(len(members)) + 0.5) / len(members)
-    return place
+def row_keys(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's split key (`autotune.splits`) from its values, column by column in name order: a number as a float
+    (3 and 3.0 alike, so an integer column that gains a missing value keeps its rows' keys), anything else as its
+    text, a missing value as missing. The row's position and the order of the columns do not count."""
+    keys = np.zeros(len(frame), dtype=np.uint64)
+    for name in sorted(frame.columns, key=str):
+        column = frame[name]
+        canonical = column.astype(np.float64) if _numeric(column) else column.astype("string")
+        values = pd.util.hash_pandas_object(canonical, index=False).to_numpy(np.uint64)
+        keys = combined(combined(keys, text_keys([str(name)])), values)
+    return keys
 
 
 def _check_sizes(source: str, n: int, sizes: tuple[int, int, int], val_fraction: float, test_fraction: float) -> None:
@@ -188,8 +182,8 @@ def _check_sizes(source: str, n: int, sizes: tuple[int, int, int], val_fraction:
                         f"{test_fraction}, {n} rows): lower the fractions or add rows")
     for size, key, fraction in ((sizes[1], "val_fraction", val_fraction), (sizes[2], "test_fraction", test_fraction)):
         if size == 0:
-            raise UserError(f"data.{key}={fraction} leaves no {key.split('_')[0]} rows ({shown}): raise it to at least "
-                            f"{1 / n:.2g}, or add rows")
+            raise UserError(f"data.{key}={fraction} leaves no {key.split('_')[0]} rows ({shown}): "
+                            f"{empty_split_hint(fraction, n, 'rows')}")
 
 
 # -------------------------------------------------------------------------------------------- preprocessing
@@ -382,7 +376,7 @@ class Data:
 
 def load(dataset: str, *, path: str | None = None, target: str | None = None, task: str = "auto",
          val_fraction: float = 0.1, test_fraction: float = 0.1, split_seed: int = 0) -> Data:
-    """Read the table, split it (stratified for classification) deterministically for a given `split_seed`, fit
+    """Read the table, split it by each row's values and `split_seed` (`autotune.splits`), fit
     the preprocessing on the train split and encode each split. A UserError names the file or column and the fix."""
     frame, source, target = _table(dataset, path, target)
     _check_columns(frame, target, source)
@@ -390,12 +384,11 @@ def load(dataset: str, *, path: str | None = None, target: str | None = None, ta
     task = infer_task(frame[target]) if task == "auto" else task
     _check_target(frame[target], task, source)
     labels = labels_of(frame[target]) if task == "classification" else ()
-    classes = _class_names(frame[target]).to_numpy() if task == "classification" else None
-    positions = split_rows(len(frame), val_fraction, test_fraction, split_seed, classes)
-    _check_sizes(source, len(frame), tuple(len(p) for p in positions), val_fraction, test_fraction)
-    preprocessing = Preprocessing.fit(frame.iloc[positions[0]], target, task, labels)
-    train, val, test = (_encoded(frame.iloc[p], preprocessing) for p in positions)
-    return Data(dataset, train, val, test, preprocessing, _fingerprint(frame, target, task, positions))
+    split = positions(row_keys(frame), val_fraction, test_fraction, split_seed)
+    _check_sizes(source, len(frame), tuple(len(p) for p in split), val_fraction, test_fraction)
+    preprocessing = Preprocessing.fit(frame.iloc[split[0]], target, task, labels)
+    train, val, test = (_encoded(frame.iloc[p], preprocessing) for p in split)
+    return Data(dataset, train, val, test, preprocessing, _fingerprint(frame, target, task, split))
 
 
 def _encoded(rows: pd.DataFrame, preprocessing: Preprocessing) -> Split:

@@ -2,7 +2,9 @@
 
 A dataset function (registered with `autotune.register("dataset")`) returns `Images`: all samples as a uint8
 NCHW tensor (or, for large image folders, a `FileImages` list decoded once per node into a memory-mapped cache),
-int64 labels, the label names and optionally an official test set. `load()` splits them with a seeded permutation into a picklable `Data`.
+int64 labels, the label names, optionally an official test set, and optionally each sample's key. `load()` splits
+them by key and seed (`autotune.splits`: an image file's path under the root, else the sample's position) into a
+picklable `Data`.
 
     data = load("digits", root="~/.cache/autotune/data", val_fraction=0.1, test_fraction=0.1, split_seed=0)
     for x, y in data.train.batches(128, generator=g):          # uint8 batches, on data.train's device
@@ -26,6 +28,7 @@ from autotune.vision.inference import Resize
 from autotune.registry import get
 from autotune.training import batch_indices
 from autotune.calls import failure, unknown_arguments
+from autotune.splits import empty_split_hint, position_keys, positions, text_keys
 
 if TYPE_CHECKING:
     from autotune.vision.folder_cache import FolderCache
@@ -78,7 +81,9 @@ Pixels = Union[torch.Tensor, FileImages]
 @dataclass
 class Images:
     """What a dataset function returns. `test` is an official test set (x, y), else the test split is drawn
-    from the samples with `test_fraction`. `flip`: whether a horizontal flip keeps the label (not for digits)."""
+    from the samples with `test_fraction`. `flip`: whether a horizontal flip keeps the label (not for digits).
+    `keys`: what identifies each sample for the split (image_folder: the file's path under the root), so that a
+    sample keeps its split when others are added; without them, its position does."""
 
     x: Pixels
     y: torch.Tensor
@@ -87,6 +92,7 @@ class Images:
     test: tuple[Pixels, torch.Tensor] | None = None
     skipped: int = 0  # files that could not be read and were left out (with a warning)
     resize: Resize = Resize()  # how image files were brought to the input size (the card records it)
+    keys: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -338,16 +344,11 @@ def load(
         raise failure("dataset", dataset, fn, err) from None
     _check_images(dataset, images)
 
-    order = np.random.default_rng(split_seed).permutation(len(images.y))
-    n_val = int(round(val_fraction * len(order)))
-    if images.test is None:
-        n_test = int(round(test_fraction * len(order)))
-        test = _make_split(images.x, images.y, order[:n_test])
-        order = order[n_test:]
-    else:
-        test = _make_split(*images.test)
-    val = _make_split(images.x, images.y, order[:n_val])
-    train = _make_split(images.x, images.y, order[n_val:])
+    keys = text_keys(images.keys) if images.keys is not None else position_keys(len(images.y))
+    official = images.test is not None
+    split = positions(keys, val_fraction, 0.0 if official else test_fraction, split_seed)
+    train, val = (_make_split(images.x, images.y, p) for p in split[:2])
+    test = _make_split(*images.test) if official else _make_split(images.x, images.y, split[2])
     _check_split(dataset, images, train, val, test, val_fraction, test_fraction)
 
     sha = hashlib.sha256()
@@ -392,6 +393,9 @@ def _check_images(dataset: str, images: Any) -> None:
             raise wrong(f"{len(x)} images with labels y of shape {shape}")
         if len(y) and (int(y.min()) < 0 or int(y.max()) >= len(images.labels)):
             raise wrong(f"label indices from {int(y.min())} to {int(y.max())} for {len(images.labels)} label names")
+    keys = images.keys
+    if keys is not None and (len(keys) != len(images.y) or not all(isinstance(k, str) for k in keys)):
+        raise wrong(f"keys that are not {len(images.y)} strings, one per sample")
     if len(images.y) == 0:
         raise UserError(f"dataset {dataset!r} holds no samples")
 
@@ -405,15 +409,15 @@ def _check_split(dataset: str, images: Images, train: Split, val: Split, test: S
         raise UserError(f"dataset {dataset!r} leaves no training samples (val_fraction={val_fraction}, "
                         f"test_fraction={test_fraction}, {n} samples): lower the fractions or add samples")
     if len(val) == 0:
-        raise UserError(f"data.val_fraction={val_fraction} leaves no validation samples ({sizes}): raise it to at "
-                        f"least {1 / n:.2g}, or add samples")
+        raise UserError(f"data.val_fraction={val_fraction} leaves no validation samples ({sizes}): "
+                        f"{empty_split_hint(val_fraction, n, 'samples')}")
     if len(test) == 0:
-        raise UserError(f"data.test_fraction={test_fraction} leaves no test samples ({sizes}): raise it to at least "
-                        f"{1 / n:.2g}, or add samples")
+        raise UserError(f"data.test_fraction={test_fraction} leaves no test samples ({sizes}): "
+                        f"{empty_split_hint(test_fraction, n, 'samples')}")
     missing = sorted(set(torch.unique(images.y).tolist()) - set(torch.unique(train.y).tolist()))
     if missing:
         names = ", ".join(repr(images.labels[i]) for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
         raise UserError(f"dataset {dataset!r}: the train split holds no sample of class{'es' * (len(missing) > 1)} "
-                        f"{names} ({sizes}): add samples of every class, or lower data.val_fraction and "
-                        "data.test_fraction")
+                        f"{names} ({sizes}): add samples of every class, lower data.val_fraction and "
+                        "data.test_fraction, or try another data.split_seed")
 

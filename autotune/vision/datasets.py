@@ -274,7 +274,8 @@ def image_folder(
         x = FileImages(tuple(files), channels, image_size, resize, workers, key, tuple(range(len(files))), len(files))
     else:
         x = torch.from_numpy(np.stack(pixels))
-    return Images(x, y, classes, flip=flip, skipped=len(bad), resize=resize)
+    keys = tuple(Path(f).relative_to(folder).as_posix() for f in files)
+    return Images(x, y, classes, flip=flip, skipped=len(bad), resize=resize, keys=keys)
 
 
 def _reason(err: Exception) -> str:

@@ -11,17 +11,29 @@ from autotune.registry import get, names
 from autotune.vision.data import Data, FileSplit, TensorSplit, load, prepare
 from autotune.vision.datasets import _download, read_idx
 
-CASES = {  # dataset -> (kwargs, input shape, number of classes, (train, val, test) sizes)
-    "mnist": ({}, (1, 28, 28), 10, (54, 6, 20)),
-    "fashion_mnist": ({}, (1, 28, 28), 10, (54, 6, 20)),
-    "cifar10": ({}, (3, 32, 32), 10, (54, 6, 20)),
-    "digits": ({}, (1, 8, 8), 10, (1437, 180, 180)),
-    "fake": ({"samples": 50, "image_size": 16, "channels": 3, "classes": 4}, (3, 16, 16), 4, (40, 5, 5)),
+CASES = {  # dataset -> (kwargs, input shape, number of classes, samples split, official test samples)
+    "mnist": ({}, (1, 28, 28), 10, 60, 20),
+    "fashion_mnist": ({}, (1, 28, 28), 10, 60, 20),
+    "cifar10": ({}, (3, 32, 32), 10, 60, 20),
+    "digits": ({}, (1, 8, 8), 10, 1797, 0),
+    "fake": ({"samples": 50, "image_size": 16, "channels": 3, "classes": 4}, (3, 16, 16), 4, 50, 0),
 }
 
 
 def _load(name: str, root, **kwargs) -> Data:
     return load(name, str(root), val_fraction=0.1, test_fraction=0.1, split_seed=0, download=False, **kwargs)
+
+
+def assert_split_sizes(data: Data, n: int, official_test: int = 0) -> None:
+    """The n samples are all in train, val and test (or the official test set is), each of val and test about a
+    tenth: a binomial draw, within 4 of its standard deviations."""
+    sizes = len(data.train), len(data.val), len(data.test)
+    if official_test:
+        assert sizes[0] + sizes[1] == n and sizes[2] == official_test
+    else:
+        assert sum(sizes) == n
+    for size in sizes[1:3 if not official_test else 2]:
+        assert abs(size - 0.1 * n) <= 4 * (n * 0.1 * 0.9) ** 0.5 and size > 0
 
 
 def test_every_registered_dataset_is_tested():
@@ -31,9 +43,9 @@ def test_every_registered_dataset_is_tested():
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_dataset_loads_and_splits(name, data_root):
-    kwargs, shape, classes, sizes = CASES[name]
+    kwargs, shape, classes, n, official_test = CASES[name]
     data = _load(name, data_root, **kwargs)
-    assert (len(data.train), len(data.val), len(data.test)) == sizes
+    assert_split_sizes(data, n, official_test)
     assert data.input_shape == shape and data.num_classes == classes
     assert isinstance(data.train, TensorSplit) and data.train.x.dtype == torch.uint8
     assert data.train.x.shape[1:] == shape and int(data.train.y.max()) < classes
@@ -61,20 +73,20 @@ def test_split_seed_changes_the_split_but_never_overlaps():
 
 def test_idx_on_the_shared_mnist(shared_mnist):
     data = _load("idx", shared_mnist)
-    assert (len(data.train), len(data.val), len(data.test)) == (8000, 1000, 1000)
+    assert_split_sizes(data, 10000)
     assert data.input_shape == (1, 28, 28) and data.labels == [str(i) for i in range(10)]
     assert 0.12 < data.mean[0] < 0.14
 
 
 def test_idx_uses_train_and_t10k_as_official_split(data_root):
     data = _load("idx", data_root / "FashionMNIST" / "raw")
-    assert (len(data.train), len(data.val), len(data.test)) == (54, 6, 20)
+    assert_split_sizes(data, 60, official_test=20)
 
 
 def test_image_folder_in_memory_and_deterministic(image_root):
     data = _load("image_folder", image_root, image_size=12)
     assert data.labels == ["cat", "dog", "fox"] and data.input_shape == (3, 12, 12)
-    assert (len(data.train), len(data.val), len(data.test)) == (28, 4, 4)
+    assert_split_sizes(data, 36)
     assert isinstance(data.train, TensorSplit)
     assert _load("image_folder", image_root, image_size=12).fingerprint == data.fingerprint
     other = load("image_folder", str(image_root), split_seed=5, image_size=12)
@@ -85,7 +97,8 @@ def test_image_folder_in_memory_and_deterministic(image_root):
 
 def test_image_folder_streams_above_the_memory_limit(image_root):
     data = _load("image_folder", image_root, image_size=12, memory_limit_mb=0, workers=0)
-    assert isinstance(data.train, FileSplit) and len(data.train) == 28
+    assert isinstance(data.train, FileSplit)
+    assert_split_sizes(data, 36)
     x, y = next(data.train.batches(8, generator=torch.Generator().manual_seed(0)))
     assert x.shape == (8, 3, 12, 12) and x.dtype == torch.uint8 and y.shape == (8,)
     memory = _load("image_folder", image_root, image_size=12)

@@ -213,8 +213,8 @@ CASES = [
          data("{dataset: fake, samples: 2, image_size: 8, val_fraction: 0.45, test_fraction: 0.45}")),
     Case("no-test-left", "data.test_fraction=0.0 leaves no test samples",
          data("{dataset: fake, samples: 40, image_size: 8, test_fraction: 0.0}")),
-    Case("class-missing-from-train", "the train split holds no sample of class 'class_0' (4 train / 2 val / 2 test",
-         data("{dataset: fake, samples: 8, image_size: 8, classes: 4, val_fraction: 0.2, test_fraction: 0.2}")),
+    Case("class-missing-from-train", "the train split holds no sample of class 'class_3' (6 train / 3 val / 3 test",
+         data("{dataset: fake, samples: 12, image_size: 8, classes: 4, val_fraction: 0.2, test_fraction: 0.2}")),
     Case("dataset-raises", f"dataset 'my_data' (my_functions.py, line {line_of('no labels.csv')}) failed: "
          "ValueError: no labels.csv in", data("{dataset: my_data, root: TMP}")),
     Case("dataset-returns-a-dict", "dataset 'dict_data' returned a dict", data("{dataset: dict_data}")),

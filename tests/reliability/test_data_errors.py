@@ -96,6 +96,8 @@ def _images(**change):
     (_images(x=torch.zeros(0, 1, 4, 4, dtype=torch.uint8), y=torch.zeros(0, dtype=torch.int64)), "holds no samples"),
     (_images(test=(torch.zeros(3, 1, 4, 4, dtype=torch.uint8), torch.zeros(2, dtype=torch.int64))),
      "returned 3 images with labels y of shape (2,)"),
+    (_images(keys=tuple("abc")), "returned keys that are not 20 strings, one per sample"),
+    (_images(keys=tuple(range(20))), "returned keys that are not 20 strings"),
 ])
 def test_what_a_dataset_function_returns_is_checked(returned, message):
     def my_images(root: str):

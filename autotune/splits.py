@@ -1,0 +1,84 @@
+"""Train/val/test splits that keep each sample where it was when data is added.
+
+A sample's split follows from its key (a table row's values, an image file's path under the data root, else its
+position) and the split seed alone: the key and the seed hash to a number u in [0, 1), and u below
+`test_fraction` is a test sample, below `test_fraction + val_fraction` a validation one, else a training one.
+Adding samples therefore moves none of the others: a retrain that tests the current model on the new data's test
+split never tests it on rows it was trained on. The price is that a split's size is the fraction only on average
+(a binomial draw: 10 % of 200 rows is 20 ± 4), and a table's classes are spread by chance, not stratified.
+Identical keys (duplicate rows) are told apart by their order of appearance, so a table of repeated rows still
+splits, and a repeat appended later does not move the earlier ones.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["TRAIN", "VAL", "TEST", "text_keys", "position_keys", "combined", "assign", "positions", "empty_split_hint"]
+
+TRAIN, VAL, TEST = 0, 1, 2
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser over uint64s: each output bit depends on every input bit."""
+    h = h.copy()
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    return h
+
+
+def text_keys(keys: Sequence[str]) -> np.ndarray:
+    """uint64 keys of strings (an image file's path under the data root), the same in every process and version."""
+    return np.fromiter((int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "little") for k in keys),
+                       dtype=np.uint64, count=len(keys))
+
+
+def position_keys(n: int) -> np.ndarray:
+    """uint64 keys of samples known only by their position: appending samples keeps the earlier ones' keys."""
+    return _mix(np.arange(n, dtype=np.uint64) + _GOLDEN)
+
+
+def combined(keys: np.ndarray, more: np.ndarray) -> np.ndarray:
+    """Keys of pairs, order mattering: a table row's key from its columns' keys, folded in one column at a time."""
+    with np.errstate(over="ignore"):
+        return _mix(np.asarray(keys, dtype=np.uint64) * _GOLDEN + np.asarray(more, dtype=np.uint64))
+
+
+def _occurrence(keys: np.ndarray) -> np.ndarray:
+    """Each key's count of equal keys before it (0 for the first of each), as uint64."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    first = np.repeat(starts, np.diff(np.r_[starts, len(keys)]))
+    counts = np.empty(len(keys), dtype=np.uint64)
+    counts[order] = (np.arange(len(keys)) - first).astype(np.uint64)
+    return counts
+
+
+def assign(keys: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
+    """Each sample's split (TRAIN, VAL or TEST, as int8) from its uint64 key and the seed."""
+    keys = np.asarray(keys, dtype=np.uint64)
+    salt = _mix(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
+    with np.errstate(over="ignore"):
+        h = _mix(_mix(keys ^ salt) + _occurrence(keys) * _GOLDEN)
+    u = (h >> np.uint64(11)).astype(np.float64) / float(2**53)
+    return np.where(u < test_fraction, TEST, np.where(u < test_fraction + val_fraction, VAL, TRAIN)).astype(np.int8)
+
+
+def positions(keys: np.ndarray, val_fraction: float, test_fraction: float,
+              seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, val, test) positions, each ascending, of the samples with these keys."""
+    split = assign(keys, val_fraction, test_fraction, seed)
+    return tuple(np.flatnonzero(split == s) for s in (TRAIN, VAL, TEST))  # type: ignore[return-value]
+
+
+def empty_split_hint(fraction: float, n: int, unit: str) -> str:
+    """How to fill a split that came out empty: each of the n samples lands in it with chance `fraction`."""
+    return (f"raise it, try another data.split_seed, or add {unit} (each lands there with chance {fraction}: "
+            f"{fraction * n:.1f} of {n} on average)")

@@ -1,0 +1,134 @@
+"""Splits that keep each sample where it was when data is added (autotune.splits): a table's rows keyed by their
+values, an image folder's files by their paths, other datasets' samples by their positions."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autotune.splits import TEST, TRAIN, VAL, assign, position_keys, positions, text_keys
+from autotune.tabular.data import load as load_table
+from autotune.tabular.data import row_keys
+from autotune.vision.data import load as load_images
+
+
+def _within(count: int, n: int, fraction: float) -> bool:
+    """A binomial count within 4 standard deviations of its mean."""
+    return abs(count - fraction * n) <= 4 * (n * fraction * (1 - fraction)) ** 0.5
+
+
+def test_each_split_holds_about_its_fraction_and_the_seed_draws_another():
+    keys = position_keys(100_000)
+    split = assign(keys, 0.2, 0.1, seed=0)
+    assert _within(int((split == VAL).sum()), len(keys), 0.2) and _within(int((split == TEST).sum()), len(keys), 0.1)
+    assert np.array_equal(split, assign(keys, 0.2, 0.1, seed=0))
+    other = assign(keys, 0.2, 0.1, seed=1)
+    assert _within(int((other == split).sum()), len(keys), 0.7**2 + 0.2**2 + 0.1**2)  # independent draws
+
+
+def test_adding_samples_moves_none_of_the_others():
+    before = assign(position_keys(1000), 0.1, 0.1, seed=3)
+    after = assign(position_keys(1500), 0.1, 0.1, seed=3)
+    assert np.array_equal(after[:1000], before)
+    files = [f"cat/{i:04d}.png" for i in range(300)]
+    grown = sorted(files + [f"cat/{i:04d}b.png" for i in range(100)])  # new files sort among the old ones
+    old = dict(zip(files, assign(text_keys(files), 0.1, 0.1, seed=0)))
+    new = dict(zip(grown, assign(text_keys(grown), 0.1, 0.1, seed=0)))
+    assert all(new[f] == s for f, s in old.items())
+
+
+def test_a_larger_fraction_only_takes_training_samples():
+    keys = position_keys(5000)
+    small, large = assign(keys, 0.1, 0.1, seed=0), assign(keys, 0.1, 0.2, seed=0)
+    assert np.all(large[small == TEST] == TEST)
+    assert np.all(small[large == TRAIN] == TRAIN)
+
+
+def test_repeated_keys_are_spread_and_a_later_repeat_moves_no_earlier_one():
+    keys = np.full(2000, 7, dtype=np.uint64)
+    split = assign(keys, 0.1, 0.1, seed=0)
+    assert _within(int((split == TEST).sum()), 2000, 0.1) and _within(int((split == VAL).sum()), 2000, 0.1)
+    assert np.array_equal(assign(np.full(2500, 7, dtype=np.uint64), 0.1, 0.1, seed=0)[:2000], split)
+
+
+def test_positions_cover_every_sample_once():
+    train, val, test = positions(position_keys(777), 0.15, 0.05, seed=2)
+    assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(777))
+    assert all(np.all(np.diff(p) > 0) for p in (train, val, test))
+
+
+# ------------------------------------------------------------------------------------------------ tables
+def _table(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"age": rng.integers(18, 90, n), "city": rng.choice(["Oslo", "Lima", "Pune"], n),
+                         "income": rng.normal(50, 10, n).round(2), "label": rng.choice(["yes", "no"], n)})
+
+
+def test_a_row_is_keyed_by_its_values_not_its_place_or_its_columns_order():
+    frame = _table(200, 0)
+    keys = row_keys(frame)
+    assert len(np.unique(keys)) == 200
+    shuffled = frame.sample(frac=1, random_state=1)
+    assert np.array_equal(row_keys(shuffled), keys[shuffled.index.to_numpy()])
+    assert np.array_equal(row_keys(frame[["label", "income", "city", "age"]]), keys)
+    with_missing = pd.concat([frame, pd.DataFrame({"age": [np.nan], "city": ["Oslo"], "income": [1.0],
+                                                   "label": ["no"]})], ignore_index=True)
+    assert with_missing["age"].dtype == np.float64 and frame["age"].dtype == np.int64  # 40 became 40.0
+    assert np.array_equal(row_keys(with_missing)[:200], keys)
+    edited = frame.copy()
+    edited.loc[5, "city"] = "Rome"
+    assert (row_keys(edited) != keys).tolist() == [i == 5 for i in range(200)]
+
+
+def test_rows_appended_to_a_table_leave_every_earlier_row_in_its_split(tmp_path):
+    """A retrain's test split: no row the current model trained on is a test row of the grown table."""
+    first, more = _table(300, 0), _table(120, 1)
+    path = tmp_path / "people.csv"
+    first.to_csv(path, index=False)
+    before = load_table("csv", path=str(path), target="label", split_seed=4)
+    pd.concat([first, more]).to_csv(path, index=False)
+    after = load_table("csv", path=str(path), target="label", split_seed=4)
+    for name in ("train", "val", "test"):
+        old = set(getattr(before, name).rows.tolist())
+        assert {r for r in getattr(after, name).rows.tolist() if r < 300} == old
+    assert set(after.test.rows.tolist()) - set(before.test.rows.tolist())  # some added rows are new test rows
+    assert before.fingerprint != after.fingerprint
+
+
+def test_rows_of_a_shuffled_file_keep_their_splits(tmp_path):
+    frame = _table(300, 0)
+    path = tmp_path / "people.csv"
+    frame.to_csv(path, index=False)
+    before = load_table("csv", path=str(path), target="label")
+    order = np.random.default_rng(2).permutation(300)
+    frame.iloc[order].to_csv(path, index=False)
+    after = load_table("csv", path=str(path), target="label")
+    assert sorted(order[after.test.rows].tolist()) == sorted(before.test.rows.tolist())
+
+
+# ------------------------------------------------------------------------------------------------ image folders
+def _split_files(data) -> dict[str, set[str]]:
+    return {name: {f.rsplit("/", 2)[-2] + "/" + f.rsplit("/", 1)[-1] for f in getattr(data, name).images.files}
+            for name in ("train", "val", "test")}
+
+
+def test_images_added_to_a_folder_leave_every_earlier_image_in_its_split(image_root, tmp_path):
+    root = tmp_path / "images"
+    shutil.copytree(image_root, root)
+    streamed = {"image_size": 12, "memory_limit_mb": 0, "workers": 0, "cache": False}
+    before = _split_files(load_images("image_folder", str(root), split_seed=1, **streamed))
+    for label in ("cat", "dog", "fox"):
+        for i in range(6):
+            shutil.copy(root / label / "00.png", root / label / f"new{i}.png")
+    after = _split_files(load_images("image_folder", str(root), split_seed=1, **streamed))
+    for name in ("train", "val", "test"):
+        assert {f for f in after[name] if "/new" not in f} == before[name]
+    assert sum(len(files) for files in after.values()) == 36 + 18
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0])
+def test_the_split_seed_is_not_needed_for_the_edges(fraction):
+    split = assign(position_keys(100), 0.0, fraction, seed=0)
+    assert set(split.tolist()) == ({TRAIN} if fraction == 0 else {TEST})
