@@ -132,11 +132,12 @@ def fit(
             progress_seconds=progress_seconds,
         )
         with hold_run(run_location(storage, space.name)), _ray_for_the_search():  # one process at a time per run
-            grid, where, seconds, interrupted = search.run_search(
+            grid, where, seconds, interrupted, missing_metric = search.run_search(
                 space, options, data=None if loads.keys else loads.get(None), first_points=first_points,
                 tracking=tracking)
-            trials, best = _trials_and_best(grid, space, interrupted, tracking)
+            trials, best = _trials_and_best(grid, space)
             result = _search_result(space, where, trials, best, seconds, interrupted)
+            _fail_if_nothing_to_export(result, best, missing_metric, tracking, where)
             if export and best is not None and not interrupted:
                 _export_best(space, recipe, loads, best, result)
             _finish(result, tracking, where)
@@ -182,21 +183,30 @@ def _ray_for_the_search() -> Iterator[None]:
             search.shutdown()
 
 
-def _trials_and_best(grid: Any, space: Space, interrupted: bool,
-                     tracking: Tracking) -> tuple[pd.DataFrame, _Best | None]:
-    """The trials as a DataFrame and the best checkpoint (`result_grid.best_checkpoint`). Raises SearchFailed,
-    told to the trackers, when a search that ran to its end has no best (no trial reported) or every trial failed,
-    some perhaps after reporting: no model of such a search is exported."""
+def _trials_and_best(grid: Any, space: Space) -> tuple[pd.DataFrame, _Best | None]:
+    """The trials as a DataFrame and the best checkpoint (`result_grid.best_checkpoint`)."""
     from autotune.engine.result_grid import best_checkpoint, trial_rows
 
-    trials = _trials_frame(trial_rows(grid, space), space)
-    best = best_checkpoint(grid, space)
+    return _trials_frame(trial_rows(grid, space), space), best_checkpoint(grid, space)
+
+
+def _fail_if_nothing_to_export(result: SearchResult, best: _Best | None, missing_metric: str | None,
+                               tracking: Tracking, where: RunLocation) -> None:
+    """Raises SearchFailed, told to the trackers, when a search that ran to its end has no best (no trial reported),
+    every trial failed (some perhaps after reporting), or a report without the searched metric stopped it (the
+    recipe is broken, whatever its trials reported before): no model of such a search is exported. Its
+    summary.json and trials.csv are written first, so that `autotune report` shows each trial's error."""
+    from autotune.engine.storage import publish_state
+
+    trials = result.trials
     every_one_failed = not trials.empty and bool((trials["status"] == "ERROR").all())
-    if (best is None or every_one_failed) and not interrupted:
-        failure = _failure_text(trials)
-        tracking.finish({"name": space.name, "error": failure}, None, "failed", _trial_ids(trials))
-        raise SearchFailed(failure)
-    return trials, best
+    if result.interrupted or (best is not None and not every_one_failed and not missing_metric):
+        return
+    failure = _failure_text(trials, missing_metric)
+    _write_summary(result, error=failure)
+    tracking.finish({"name": result.name, "error": failure}, None, "failed", _trial_ids(trials))
+    publish_state(where)
+    raise SearchFailed(failure)
 
 
 def _trial_ids(trials: pd.DataFrame) -> list[str]:
@@ -392,11 +402,16 @@ def _trials_frame(rows: list[dict[str, Any]], space: Space) -> pd.DataFrame:
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
 
 
-def _failure_text(trials: pd.DataFrame) -> str:
+def _failure_text(trials: pd.DataFrame, missing_metric: str | None = None) -> str:
+    """Why a search exports nothing, in one line: `missing_metric` is the error of a report without the searched
+    metric, which stopped it."""
     errors = [e for e in trials.get("error", pd.Series(dtype=str)).tolist() if e]
+    if missing_metric:
+        return (f"{len(errors)} of {len(trials)} trials failed, and the search stopped at the first report without "
+                f"the searched metric (every trial would fail so); the error: {missing_metric}")
     if not errors:
         return "no trial reported a metric; check that the recipe calls report() each epoch"
-    if len(errors) < len(trials):  # the others were stopped before they reported (a report without the metric)
+    if len(errors) < len(trials):  # the others reported nothing (stopped by the time budget before a report)
         return f"{len(errors)} of {len(trials)} trials failed and the others reported nothing; the error: {errors[0]}"
     return f"all {len(trials)} trials failed; the first error: {errors[0]}"
 
@@ -466,8 +481,9 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
     result.model_dir = Path(space.export.dir).expanduser().absolute()
 
 
-def _write_summary(result: Any) -> dict[str, Any]:
-    """summary.json and trials.csv in the run's state folder; returns the summary."""
+def _write_summary(result: Any, error: str | None = None) -> dict[str, Any]:
+    """summary.json and trials.csv in the run's state folder; returns the summary. `error`: why a search that
+    exports nothing failed."""
     summary = {
         "name": result.name,
         "metric": list(result.metric),
@@ -483,6 +499,7 @@ def _write_summary(result: Any) -> dict[str, Any]:
         "interrupted": result.interrupted,
         "pareto": result.pareto,
         "moved": result.moved,
+        **({"error": error} if error else {}),
     }
     if result.run_dir.exists():
         (result.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")

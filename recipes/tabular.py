@@ -316,17 +316,19 @@ def load_model(model_dir: str) -> TabularPredictor:
     return TabularPredictor(model_dir)
 
 
-def predict(model_dir: str, files: list[str]) -> Iterator[dict[str, Any] | BadInput]:
+def predict(model_dir: str, files: list[str], *, top_k: int | None = None) -> Iterator[dict[str, Any] | BadInput]:
     """`autotune predict`: the rows of .csv/.parquet `files`, one record each: {"file", "row", "label",
-    "probability"}, or {"file", "row", "value"} for regression. A file it cannot read, or with a row it refuses
-    (a BadRow naming the row and the column), is a BadInput naming the file; the other files are still predicted."""
+    "probability"} (with `top_k`, also "top_k": the k most probable labels), or {"file", "row", "value"} for
+    regression. A file it cannot read, or with a row it refuses (a BadRow naming the row and the column), is a
+    BadInput naming the file; the other files are still predicted."""
     from autotune.errors import BadInput
     from autotune.tabular.rows import read_rows
 
     model = load_model(model_dir)
+    model.check_top_k(top_k)
     for file in files:
         try:
-            records = model.predict(read_rows(file))
+            records = model.predict(read_rows(file), top_k=top_k)
         except UserError as err:
             yield BadInput(str(err), source=file)
             continue

@@ -43,7 +43,7 @@ def add_parser(subparsers: Any) -> None:
                         help="image files, .npy files or folders of them; .csv or .parquet files of rows")
     parser.add_argument("--top-k", type=int, metavar="K",
                         help="labels listed per input, where the model's recipe lists several (an image "
-                             "classifier: default 3)")
+                             "classifier: default 3; a tabular classifier: none unless given)")
     parser.set_defaults(func=run)
 
 

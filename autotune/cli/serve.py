@@ -67,15 +67,17 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as err:
         raise UserError(f"serving needs FastAPI, uvicorn and python-multipart ({err.name} is missing): "
                         'pip install "autotune[serve]"') from None
-    limits = {}
+    limits, flags = {}, {}
     for option, (limit, convert) in LIMITS.items():
         value = getattr(args, option)
         if value is None:
             continue
+        flags[limit] = f"--{option.replace('_', '-')}"
         if value <= 0:
-            raise UserError(f"--{option.replace('_', '-')} must be > 0, got {value}")
+            raise UserError(f"{flags[limit]} must be > 0, got {value}")
         limits[limit] = convert(value)
     check_folder(args.model_dir, "MODEL_DIR", MODEL_FOLDER)
+    _check_applies(args.model_dir, flags)
     app = create_app(args.model_dir, **limits)
     with listening_socket(args.host, args.port) as sock:  # a taken port or an unknown host: one line, as dashboard's
         port = sock.getsockname()[1]
@@ -84,3 +86,17 @@ def run(args: argparse.Namespace) -> int:
         config = uvicorn.Config(app, host=args.host, port=port, log_level="debug" if args.verbose else "info")
         uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def _check_applies(model_dir: str, flags: dict[str, str]) -> None:
+    """Each limit given (the serve() argument -> its flag) is one the model's recipe serves with; else one line
+    naming the flag, as `autotune predict --top-k` does."""
+    from autotune.calls import unknown_arguments
+    from autotune.errors import UserError
+    from autotune.model_dir import recipe_function
+
+    serve, card = recipe_function(model_dir, "serve", f"autotune serve cannot answer for the model in {model_dir}")
+    for limit, flag in flags.items():
+        if unknown_arguments(serve, {limit: 1}, hidden=("model_dir",)):
+            raise UserError(f"{flag} does not apply to the model in {model_dir}: the serve() of recipe "
+                            f"{card.get('recipe')!r} takes no {limit}; drop {flag}")

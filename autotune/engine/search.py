@@ -68,10 +68,10 @@ class RunOptions:
 def run_search(
     space: Space, options: RunOptions, *, data: Any, first_points: list[dict[str, Any]] = (),
     tracking: Tracking | None = None,
-) -> tuple[Any, RunLocation, float, bool]:
+) -> tuple[Any, RunLocation, float, bool, str | None]:
     """Run the trials, `first_points` (a retrain's current model) and the space's known configurations first,
     reporting them to `tracking` as they run. Returns (Ray's ResultGrid, where the run is, seconds, whether the
-    search was interrupted)."""
+    search was interrupted, and the error of a report without the searched metric, which stopped it, or None)."""
     where = run_location(options.storage, space.name)
     scheduler = make_scheduler(space)  # before anything is written: its arguments may be wrong
     if options.warm_start and options.resume:
@@ -125,12 +125,13 @@ def run_search(
         track.unregister(str(where.state))
         raise_if_full(full, where.experiment, None if where.remote else where.experiment)  # Ray's own error too
     seconds = time.perf_counter() - start
-    interrupted = _interrupted(space, where, grid, target, budget, broken)
+    missing_metric = broken.error_in(grid)
+    interrupted = not missing_metric and _interrupted(space, where, grid, target, budget)
     if not interrupted:  # an interrupted run's RUNNING trials continue when it is resumed
         close_orphaned_trials(where.state, space, grid)
         if not where.remote:
             set_aside_orphaned_dirs(where.state, grid)
-    return grid, where, seconds, interrupted
+    return grid, where, seconds, interrupted, missing_metric
 
 
 def _tune_config(space: Space, searcher: Any, scheduler: Any) -> tune.TuneConfig:
@@ -169,12 +170,10 @@ def _run_config(space: Space, options: RunOptions, where: RunLocation, policy: C
 
 
 def _interrupted(space: Space, where: RunLocation, grid: Any, target: TargetStopper | None,
-                 budget: EpochBudget | None, broken: BrokenReports) -> bool:
+                 budget: EpochBudget | None) -> bool:
     """Whether the search was interrupted (Ctrl-C, a kill): Ray saved unfinished trials, or fewer trials than
     asked for ran while nothing cut the search short (a time budget, a grid's end, a reached target, the epoch
-    budget, a report without the searched metric)."""
-    if broken.seen():  # it stopped on its own, and fails
-        return False
+    budget)."""
     if interrupted_in(where):
         return True
     cut_short = (space.search.time_budget or space.search.sampler == "grid" or (target and target.reached_in(grid))

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from ray import tune
 
 from autotune.engine.history import result_history
-from autotune.engine.trial_errors import failure_of
+from autotune.engine.trial_errors import error_text, failure_of
 from autotune.errors import MissingMetric
 
 __all__ = ["BrokenReports", "EpochBudget", "TargetStopper"]
@@ -122,5 +122,10 @@ class BrokenReports(_SharedState, tune.Stopper, tune.Callback):
     def stop_all(self) -> bool:
         return self._state["seen"]
 
-    def seen(self) -> bool:
-        return self._state["seen"]
+    def error_in(self, grid: Any) -> str | None:
+        """The error of a trial of `grid` that failed so, in one line; None when none did. Read from the grid: the
+        copies a resumed search uses are Ray's, unpickled from the run, and this one sees none of its trials."""
+        for result in grid:
+            if isinstance(getattr(result.error, "cause", None) or result.error, MissingMetric):
+                return error_text(result.error)
+        return None

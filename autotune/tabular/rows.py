@@ -64,13 +64,17 @@ def _number(value: Any, row: int, column: str) -> float:
     if _missing(value):
         return math.nan
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
-        return float(value)
-    if isinstance(value, str):
+        number = float(value)
+    elif isinstance(value, str):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             raise BadRow(row, column, f"expects a number, got the text {value!r}") from None
-    raise BadRow(row, column, f"expects a number, got {type(value).__name__} {value!r}")
+    else:
+        raise BadRow(row, column, f"expects a number, got {type(value).__name__} {value!r}")
+    if math.isinf(number):
+        raise BadRow(row, column, f"expects a finite number, got {value!r} (null for a missing value)")
+    return number
 
 
 def _category(value: Any, row: int, column: str, known: Sequence[str]) -> str | None:
@@ -129,10 +133,14 @@ class TabularPredictor:
     def __init__(self, model_dir: str | Path) -> None:
         self.model, self.card = load_model(model_dir)
 
-    def predict(self, rows: Sequence[Mapping[str, Any]] | Mapping[str, Any] | Any) -> list[dict[str, Any]]:
+    def predict(self, rows: Sequence[Mapping[str, Any]] | Mapping[str, Any] | Any,
+                top_k: int | None = None) -> list[dict[str, Any]]:
         """One prediction per row: {"label", "probability"} (classification: the most probable class and its
         probability) or {"value"} (regression, in the target's units). BadRow for a row it cannot take. `rows`: a
-        list of mappings (column -> value), one mapping (one row), or a pandas DataFrame (its rows; NaN: missing)."""
+        list of mappings (column -> value), one mapping (one row), or a pandas DataFrame (its rows; NaN: missing).
+        `top_k` (a classifier only): each prediction also lists its k most probable labels, as "top_k":
+        [{"label", "probability"}, ...]."""
+        self.check_top_k(top_k)
         if isinstance(rows, Mapping):
             rows = [rows]
         elif hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # a DataFrame, as a notebook holds a table
@@ -144,9 +152,26 @@ class TabularPredictor:
             out = self.model(numeric, categorical)
         if self.card["task"] == "regression":
             return [{"value": float(v)} for v in out.tolist()]
-        probability, index = torch.softmax(out.float(), dim=1).max(dim=1)
+        probabilities = torch.softmax(out.float(), dim=1)
         labels = self.card["labels"]
-        return [{"label": labels[i], "probability": float(p)} for i, p in zip(index.tolist(), probability.tolist())]
+        if top_k is None:
+            probability, index = probabilities.max(dim=1)
+            return [{"label": labels[i], "probability": float(p)} for i, p in zip(index.tolist(), probability.tolist())]
+        records = []
+        for row in probabilities.numpy():
+            top = [{"label": labels[i], "probability": float(row[i])} for i in np.argsort(-row, kind="stable")[:top_k]]
+            records.append({"label": top[0]["label"], "probability": top[0]["probability"], "top_k": top})
+        return records
+
+    def check_top_k(self, top_k: int | None) -> None:
+        """A UserError unless `top_k` is None, or a count >= 1 for a classifier."""
+        if top_k is None:
+            return
+        if self.card["task"] == "regression":
+            raise UserError(f"top_k lists a classifier's most probable labels; this model predicts a value "
+                            f"(regression of {self.card.get('target')!r}): drop top_k")
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise UserError(f"top_k must be a whole number >= 1, got {top_k!r}")
 
 
 def predict_rows(model_dir: str | Path, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -3,12 +3,13 @@
     app = create_app("models/tabular", max_rows=1000)   # then: uvicorn.run(app)
 
     POST /predict   application/json {"rows": [{column: value, ...}, ...]} -> {"predictions": [...]}, one per row
-                    in order: {"label", "probability"} (classification) or {"value"} (regression)
+                    in order: {"label", "probability"} (classification; `?top_k=3` adds "top_k", the 3 most
+                    probable labels) or {"value"} (regression; `?top_k` is a 400)
     GET  /health    {"status": "ok", "model": name, "version": ..., "task": "classification" or "regression"}
     GET  /model     the model card (model.json: columns, categories, scalers, config, metrics, ...)
 
 A row is read as `autotune.tabular.rows` reads one (a missing value is null; other keys are ignored). A missing
-column, a wrong type or an unknown category: 422, {"detail": "row 0, column 'x': ..."}. A body that is not JSON,
+column, a wrong type, an infinite number or an unknown category: 422, {"detail": "row 0, column 'x': ..."}. A body that is not JSON,
 or not an object holding a `rows` list: 400; not sent as application/json: 415; over `max_bytes` bytes or more
 than `max_rows` rows: 413. Reading the JSON and predicting run in a worker thread, off the event loop.
 """
@@ -18,9 +19,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from autotune.errors import UserError
 from autotune.serve import model_app, read_body, refused
 from autotune.tabular.rows import BadRow, TabularPredictor
 
@@ -40,7 +42,7 @@ def create_app(model: str | Path | TabularPredictor, *, max_bytes: int | None = 
     max_bytes = MAX_BYTES if max_bytes is None else max_bytes
     max_rows = MAX_ROWS if max_rows is None else max_rows
 
-    def answer(body: bytes) -> dict[str, list[dict[str, Any]]]:
+    def answer(body: bytes, top_k: int | None) -> dict[str, list[dict[str, Any]]]:
         """Parse, check and predict: CPU-bound, so it runs in a worker thread, never on the event loop."""
         try:
             payload = json.loads(body)
@@ -52,18 +54,23 @@ def create_app(model: str | Path | TabularPredictor, *, max_bytes: int | None = 
         if len(rows) > max_rows:
             raise HTTPException(413, f"{len(rows)} rows are over the limit of {max_rows} rows per request")
         try:
-            return {"predictions": predictor.predict(rows)}
+            return {"predictions": predictor.predict(rows, top_k=top_k)}
         except BadRow as err:
             raise refused(err) from None
 
     app = model_app(predictor.card, task=predictor.card.get("task"))
 
     @app.post("/predict")
-    async def predict(request: Request) -> dict[str, list[dict[str, Any]]]:
+    async def predict(request: Request,
+                      top_k: int | None = Query(None, ge=1, le=1000)) -> dict[str, list[dict[str, Any]]]:
+        try:
+            predictor.check_top_k(top_k)
+        except UserError as err:
+            raise HTTPException(400, f"{err} from the query") from None
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json" and not content_type.endswith("+json"):
             raise HTTPException(415, f"send the rows as application/json ({EXAMPLE}), "
                                      f"not {content_type or 'a body without a content type'}")
-        return await run_in_threadpool(answer, await read_body(request, max_bytes))
+        return await run_in_threadpool(answer, await read_body(request, max_bytes), top_k)
 
     return app

@@ -307,6 +307,29 @@ def test_a_target_reached_after_resume_ends_the_search_and_exports(tmp_path):
     assert (tmp_path / "models" / "resumable" / "model.json").is_file()
 
 
+def test_a_resumed_search_whose_reports_lack_the_metric_fails_and_is_not_called_interrupted(tmp_path):
+    """The search stops at the first report without the searched metric and fails in one line, resumed too: the
+    stopper's copy a resumed search runs is Ray's, and the run was called interrupted (it said how to resume)."""
+    typo = tmp_path / "typo"
+    space = SPACE.replace("sleep: 0.6", f"sleep: 0.6, log_reports_in: '{tmp_path}', unscored_if_exists: '{typo}'")
+    (tmp_path / "space.yaml").write_text(space)
+    first = _start(tmp_path)
+    _wait_for(lambda: (tmp_path / "reports").exists(), first, "a first epoch reported")
+    first.send_signal(signal.SIGINT)
+    out, _ = first.communicate(timeout=60)
+    assert first.returncode == 130, out
+
+    typo.touch()
+    resumed = _start(tmp_path, "--resume")
+    out, _ = resumed.communicate(timeout=180)
+    assert resumed.returncode == 1, out
+    assert re.search(r"1 of 2 trials failed, and the search stopped at the first report without the searched "
+                     r"metric .every trial would fail so.; the error: the recipe reported .*val_acc but not "
+                     r"'val_accuracy', the searched metric", out), out
+    assert "interrupted" not in out and "Resume with" not in out and "Traceback" not in out, out
+    assert not (tmp_path / "models" / "resumable" / "model.json").exists()  # trials reported before: no model
+
+
 def test_a_resumed_search_does_not_rerun_trials_that_failed_on_their_own(tmp_path):
     space = SPACE.replace("sleep: 0.6", "sleep: 0.6, fail_if_x_above: 0.5")
     (tmp_path / "space.yaml").write_text(space)

@@ -13,8 +13,10 @@ import optuna
 import pytest
 
 import autotune
+import autotune.cli
 from autotune.api import SearchFailed
 from autotune.errors import UserError
+from autotune.report.run import load_run
 from engine_helpers import TOY, hparams_of, history, toy_space as space
 
 pytestmark = pytest.mark.usefixtures("local_ray")
@@ -104,17 +106,26 @@ def test_every_trial_failing_raises_the_first_real_error(in_tmp):
         autotune.fit(space(trials=3, train="{epochs: 2, fail_if_x_above: -1.0}"))
 
 
-def test_a_search_whose_every_trial_failed_after_reporting_fails(in_tmp):
-    """Every trial reported an epoch, then failed: the search fails with the first error and exports nothing. One
-    trial that ran to its end is enough for a search that succeeds."""
+def test_a_search_whose_every_trial_failed_after_reporting_fails(in_tmp, capsys):
+    """Every trial reported an epoch, then failed: the search fails with the first error and exports nothing, and
+    its trials.csv and summary.json say so, for `autotune report`. One trial that ran to its end is enough for a
+    search that succeeds."""
     with pytest.raises(SearchFailed, match=r"all 3 trials failed; the first error: ValueError: x=.* too large"):
         autotune.fit(space(trials=3, train="{epochs: 2, fail_if_x_above: -1.0, fail_from: 2}",
                            search=", scheduler: fifo"))  # none stopped at epoch 1, before it fails
     assert not Path("models/toy").exists()
+    run = load_run("runs/toy")
+    assert run.summary["error"].startswith("all 3 trials failed") and run.summary["model_dir"] is None
+    assert list(run.trials["status"]) == ["ERROR"] * 3 and run.trials["error"].str.contains("too large").all()
+    assert autotune.cli.main(["report", "runs/toy", "--out", "report"]) == 0
+    assert Path("report/report.html").is_file()
     result = autotune.fit(space("mixed", trials=2, model="{x: {choice: [0.3, 0.1], default: 0.3}, y: 0.6}",
                                 train="{epochs: 2, fail_if_x_above: 0.2, fail_from: 2}",
                                 search=", start: [{model.x: 0.1}], scheduler: fifo"))
     assert sorted(result.trials["status"]) == ["ERROR", "TERMINATED"] and Path("models/toy/model.json").is_file()
+    capsys.readouterr()
+    assert autotune.cli.main(["report", "runs", "--out", "report"]) == 0  # the newest run, naming the failed one
+    assert "the newest of 2 runs in runs; the others: toy" in capsys.readouterr().out
 
 
 def test_an_existing_run_needs_resume_or_restart(in_tmp):

@@ -6,7 +6,8 @@ The "model" is a point (x, y); its "accuracy" rises each epoch towards 1 - (x - 
 appends a line to `saves`). `train.fail_if_x_above` raises inside the trial,
 `train.oom_if_x_above` raises CUDA's out-of-memory error, `train.nan_if_x_above` reports a non-finite loss.
 `train.log_reports_in` names a folder where each report appends `pid epoch` to `reports`.
-`train.checkpoint_kb` pads each checkpoint; while the path `train.full_if_exists` exists, `save` raises ENOSPC.
+`train.checkpoint_kb` pads each checkpoint; while the path `train.full_if_exists` exists, `save` raises ENOSPC;
+while the path `train.unscored_if_exists` exists, a report holds `val_acc` in place of `val_accuracy`.
 Each report also carries the worker's `pid`, its `CUDA_VISIBLE_DEVICES` and whether the trial was handed its
 data (`data_given`); `data.count_loads_in` names a folder where each `load_data` call appends its process id.
 """
@@ -44,6 +45,7 @@ SCHEMA = Schema(
         log_reports_in=Field(str, default="", help="a folder: each report appends `pid epoch` to its `reports`"),
         checkpoint_kb=Field(int, default=0, low=0, help="padding written into each checkpoint"),
         full_if_exists=Field(str, default="", help="a path: while it exists, save() raises ENOSPC"),
+        unscored_if_exists=Field(str, default="", help="a path: while it exists, reports miss val_accuracy"),
     ),
     budget="train.epochs",  # early stopping counts the epochs a trial reports
 )
@@ -102,6 +104,8 @@ def train(config: dict, report, *, data=None, checkpoint: str | None = None) -> 
         metrics = {"val_accuracy": acc, "val_loss": 1 - acc, "epoch": epoch, "t_start": began, "t_now": time.time(),
                    "pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
                    "data_given": float(given), "data_size": data.size}
+        if cfg["unscored_if_exists"] and os.path.exists(cfg["unscored_if_exists"]):  # a recipe edited with a typo
+            metrics["val_acc"] = metrics.pop("val_accuracy")
         state = {"epoch": epoch, "config": config, "acc": acc}
         if cfg["log_reports_in"]:  # what a test watching the search can read at once (the run folder is synced late)
             with open(Path(cfg["log_reports_in"], "reports"), "a") as reports:

@@ -18,7 +18,7 @@ from autotune.cli import main
 from autotune.errors import UserError
 from autotune.recipes import tabular as recipe
 from autotune.tabular.data import MISSING, UNKNOWN, infer_task
-from autotune.tabular.rows import BadRow, encode_rows, predict_rows, read_rows
+from autotune.tabular.rows import BadRow, TabularPredictor, encode_rows, predict_rows, read_rows
 from test_train import Recorder, _strip_time  # a report as the engine's; metrics without the timings
 
 REPO = Path(__file__).parents[2]
@@ -218,6 +218,26 @@ def test_export_then_predict_rows_equals_the_evaluation_in_target_units(regresse
     assert rmse == pytest.approx(test["test_rmse"], rel=1e-5)  # in dollars, as the rows' prices
     r2 = 1 - np.sum((values - truth) ** 2) / np.sum((truth - truth.mean()) ** 2)
     assert r2 == pytest.approx(test["test_r2"], rel=1e-5)
+    with pytest.raises(UserError, match="this model predicts a value .regression of 'price'.: drop top_k"):
+        TabularPredictor(tmp_path / "model").predict(rows, top_k=1)
+    with pytest.raises(UserError, match="drop top_k"):  # at once, before any file is read
+        next(recipe.predict(str(tmp_path / "model"), ["missing.csv"], top_k=2))
+
+
+def test_top_k_lists_a_classifier_s_most_probable_labels(classified, tables, trained, tmp_path):
+    _exported(trained["label"], classified, tmp_path / "model")
+    model = TabularPredictor(tmp_path / "model")
+    rows = [read_rows(tables["label"])[i] for i in classified.test.rows[:20]]
+    plain, listed = model.predict(rows), model.predict(rows, top_k=5)
+    for one, top in zip(plain, listed):
+        assert {k: top[k] for k in ("label", "probability")} == one
+        assert [t["label"] for t in top["top_k"]][0] == one["label"] and len(top["top_k"]) == 2  # 2 classes
+        assert top["top_k"][0]["probability"] >= top["top_k"][1]["probability"]
+        assert sum(t["probability"] for t in top["top_k"]) == pytest.approx(1, abs=1e-6)
+    assert [len(p["top_k"]) for p in model.predict(rows, top_k=1)] == [1] * len(rows)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(UserError, match="top_k must be a whole number >= 1"):
+            model.predict(rows, top_k=bad)
 
 
 GOOD = {"age": 50.0, "income": 40_000, "colour": "red", "member": True}
@@ -229,6 +249,8 @@ GOOD = {"age": 50.0, "income": 40_000, "colour": "red", "member": True}
     ({"income": [1]}, "income", "expects a number, got list"),
     ({"colour": "purple"}, "colour", "unknown category 'purple'; the model knows 'blue', 'green', 'red'"),
     ({"member": "maybe"}, "member", "unknown category 'maybe'; the model knows 'False', 'True'"),
+    ({"age": float("inf")}, "age", r"expects a finite number, got inf \(null for a missing value\)"),
+    ({"income": "-inf"}, "income", "expects a finite number, got '-inf'"),
 ])
 def test_bad_rows_name_the_row_and_the_column(change, column, message, classified, trained, tmp_path):
     _exported(trained["label"], classified, tmp_path / "model")
