@@ -49,6 +49,9 @@ def _quick() -> Iterator[None]:
                 os.environ.pop(key, None)
 
 
+_HOST_PORT = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*:\d{1,5}(/.*)?$")  # 127.0.0.1:5000, myhost:5000/
+
+
 class MlflowRuns:
     """A search's runs in the MLflow tracking store at `settings.uri` (else MLFLOW_TRACKING_URI, else MLflow's
     default): a file store, a database URI or a tracking server."""
@@ -81,6 +84,9 @@ class MlflowRuns:
         return self._client
 
     def check(self) -> None:
+        if self.uri and _HOST_PORT.match(self.uri):  # MLflow takes it for a folder, or a scheme it does not know
+            raise UserError(f"tracking.mlflow: the tracking URI {self.uri!r} names a host and port but no scheme: "
+                            f"write http://{self.uri} for a tracking server (or a folder path, or sqlite:///FILE)")
         try:
             client = self.client()  # an unknown scheme (htp://) fails here
             with _quick():

@@ -492,6 +492,19 @@ def test_an_unreachable_server_is_one_line_before_ray(tmp_path, monkeypatch, cap
     assert time.time() - started < 60
 
 
+@pytest.mark.parametrize("uri", ["127.0.0.1:5000", "localhost:5000/"])
+def test_a_host_and_port_without_a_scheme_is_one_line_before_ray(tmp_path, monkeypatch, capsys, uri):
+    """MLflow took 127.0.0.1:5000 for a local folder, and the search's runs went there, not to the server."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(autotune.engine.search, "run_search", _no_search)
+    (tmp_path / "space.yaml").write_text(TOY_SPACE.replace("URI", uri).replace("SLEEP", "0.0"))
+    assert autotune.cli.main(["run", "space.yaml", "--num-cpus", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (f"autotune run: error: tracking.mlflow: the tracking URI {uri!r} names a host and port but "
+                           f"no scheme: write http://{uri} for a tracking server (or a folder path, or sqlite:///FILE)")
+    assert not (tmp_path / uri.split("/")[0]).exists()
+
+
 @pytest.mark.parametrize("case", ["a mistyped scheme", "a deleted experiment"])
 def test_a_store_the_search_could_not_use_is_one_line_before_ray(tmp_path, monkeypatch, capsys, case):
     """A scheme MLflow does not know failed with a traceback; runs in a deleted experiment are refused by MLflow,
