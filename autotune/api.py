@@ -369,14 +369,14 @@ def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space,
     if not unrecorded:
         log.info("The data changed (fingerprint %s, the current model's is %s): searching again%s.",
                  fingerprint[:12], (card or {}).get("data_fingerprint", "none")[:12],
-                 ", starting from the current model's configuration" if warm and warm[0] else "")
+                 ", starting from the current model's configuration" if warm else "")
     promote = "if_better" if space.export.promote == "always" else space.export.promote
     space = replace(
         space, name=name,
         search=replace(space.search, seed=_retrain_seed(space.search.seed, fingerprint)),
         export=replace(space.export, promote=promote),
     )
-    return space, [w for w in warm if w], held
+    return space, warm, held
 
 
 def _current_point(space: Space, card: Mapping[str, Any] | None) -> list[dict[str, Any]]:
@@ -392,7 +392,7 @@ def _current_point(space: Space, card: Mapping[str, Any] | None) -> list[dict[st
         log.info("The current model's configuration no longer fits the space (%s %s): the retrain starts without it.",
                  name, message)
         return []
-    return [point] if card else []
+    return [point] if point else []
 
 
 def _trials_frame(rows: list[dict[str, Any]], space: Space) -> pd.DataFrame:

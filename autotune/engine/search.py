@@ -115,8 +115,9 @@ def run_search(
         limit_restored_search(tuner, limit)  # this run's, not its first start's
     else:
         searcher = make_searcher(space, where.state, points_to_evaluate(space, list(first_points), known), limit)
+        stoppers = [s for s in (target, budget) if s] + [broken]
         tuner = tune.Tuner(run, tune_config=_tune_config(space, searcher, scheduler),
-                           run_config=_run_config(space, options, where, policy, [s for s in (target, budget, broken) if s]))
+                           run_config=_run_config(space, options, where, policy, stoppers))
     try:
         # a trial whose node is lost is retried elsewhere, not counted as failed
         with moving_trials(where.state), trial_errors_shown(options.verbose > 0):
