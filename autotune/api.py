@@ -116,6 +116,7 @@ def fit(
         from autotune.engine.storage import run_location
 
         space = load_space(space, overrides)
+        model_name = space.name  # a retrain's run is named after its data; its model keeps this name
         recipe = recipes.load(space.recipe, space.base_dir)
         loads = _DataLoads(space, recipe)
         option, address = "--address" if address else "RAY_ADDRESS", cluster_address(address)
@@ -139,7 +140,7 @@ def fit(
             result = _search_result(space, where, trials, best, seconds, interrupted)
             _fail_if_nothing_to_export(result, best, missing_metric, tracking, where)
             if export and best is not None and not interrupted:
-                _export_best(space, recipe, loads, best, result)
+                _export_best(space, recipe, loads, best, result, model_name)
             _finish(result, tracking, where)
             return result
 
@@ -241,9 +242,10 @@ def _search_result(space: Space, where: RunLocation, trials: pd.DataFrame, best:
     return result
 
 
-def _export_best(space: Space, recipe: Any, loads: _DataLoads, best: _Best, result: SearchResult) -> None:
-    """Export the best checkpoint (`_export`); a recipe without export(), or that reported no checkpoint, exports
-    nothing, with a line saying so."""
+def _export_best(space: Space, recipe: Any, loads: _DataLoads, best: _Best, result: SearchResult,
+                 model_name: str) -> None:
+    """Export the best checkpoint (`_export`) as the model `model_name`; a recipe without export(), or that reported
+    no checkpoint, exports nothing, with a line saying so."""
     best_result, checkpoint, _ = best
     if not hasattr(recipe, "export"):
         log.info("recipe %r defines no export(): no model exported (the best trial's folder: %s)",
@@ -252,7 +254,7 @@ def _export_best(space: Space, recipe: Any, loads: _DataLoads, best: _Best, resu
         log.info("recipe %r reported no checkpoint: no model exported", space.recipe)
     else:
         with checkpoint.as_directory() as checkpoint_dir:
-            _export(space, recipe, loads, Path(checkpoint_dir), result)
+            _export(space, recipe, loads, Path(checkpoint_dir), result, model_name)
 
 
 def _finish(result: SearchResult, tracking: Tracking, where: RunLocation) -> None:
@@ -424,8 +426,10 @@ def _top_trials(result: Any, k: int = 5) -> list[dict[str, Any]]:
     return json.loads(ranked[columns].to_json(orient="records", double_precision=15))  # pandas' default: 10
 
 
-def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, result: Any) -> None:
-    """Export the best checkpoint. The new model is written and tested with the data its trial loaded. The
+def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, result: Any,
+            model_name: str) -> None:
+    """Export the best checkpoint as the model `model_name` (the card's `name`; `run_name` is the run's, which
+    differs for a retrain). The new model is written and tested with the data its trial loaded. The
     current model (`promote: if_better`) is tested on that same data, or, when the search samples data keys that
     change what is loaded (e.g. an image size) and its values differ, on the same data loaded with its own
     values: the same test images, each as its model takes them. The card says which."""
@@ -433,7 +437,8 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
 
     data = loads.get(result.best_config)
     card = {
-        "name": space.name,
+        "name": model_name,
+        "run_name": result.name,
         "recipe": space.recipe,
         "base_dir": space.base_dir,
         "custom": space.custom,

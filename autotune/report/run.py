@@ -129,7 +129,7 @@ def _exported_model(summary: dict[str, Any]) -> tuple[Path | None, dict[str, Any
     trial, name = summary.get("best_trial_id"), summary.get("name")
     for candidate in (version, canonical):
         card = _read_json(Path(candidate) / "model.json") if candidate else {}
-        if card and card.get("trial_id") == trial and card.get("name") == name:
+        if card and card.get("trial_id") == trial and card.get("run_name", card.get("name")) == name:
             return Path(candidate), card, ""
     why = f"the model this run exported (trial {trial}) is no longer there"
     if version:
@@ -137,7 +137,7 @@ def _exported_model(summary: dict[str, Any]) -> tuple[Path | None, dict[str, Any
     other = _read_json(Path(canonical) / "model.json") if canonical else {}
     if other:
         why += (f"; {canonical} now holds another model (trial {other.get('trial_id')} of run "
-                f"{other.get('name')}), which this report does not describe")
+                f"{other.get('run_name', other.get('name'))}), which this report does not describe")
     return None, {}, why
 
 

@@ -8,6 +8,7 @@ import optuna
 import pytest
 
 from autotune.cli import main
+from autotune.report.run import load_run
 from engine_helpers import TOY
 
 pytestmark = pytest.mark.usefixtures("local_ray")
@@ -66,6 +67,8 @@ def test_retrain_only_when_the_data_changed_and_promote_only_if_better(in_tmp, c
     assert "on the same test split" in summary["promotion"]["reason"]
     promoted = _card()
     assert promoted["data_fingerprint"] == "toy-200" and promoted["run_dir"].endswith("retrain-data-toy-200")
+    assert (promoted["name"], promoted["run_name"]) == ("retrain", "retrain-data-toy-200")  # the model keeps its name
+    assert load_run("runs/retrain-data-toy-200").model_dir is not None  # the report finds the run's model
 
     # Killed after its export, before its end was recorded: the same command resumes it, and it ends promoted.
     Path("runs/retrain-data-toy-200/summary.json").unlink()

@@ -435,7 +435,7 @@ def point_summary(run_dir: Path, **changes) -> None:
 def test_a_canonical_model_of_another_run_is_not_described(searched, tmp_path):
     run_dir = copy_run(searched, tmp_path)
     point_summary(run_dir, promotion={"promoted": True, "version_dir": str(tmp_path / "pruned_version")})
-    edit_card(run_dir, lambda card: card.update(trial_id="f00dcafe", name="tiny-data-0123abcd"))
+    edit_card(run_dir, lambda card: card.update(trial_id="f00dcafe", run_name="tiny-data-0123abcd"))
     run = load_run(run_dir)
     assert run.model_dir is None and run.card == {}
     page = write_report(run_dir)
@@ -459,7 +459,7 @@ def test_a_storage_folder_reports_its_newest_run_and_lists_the_others(searched, 
     storage.mkdir()
     old, new = copy_run(searched, storage, "tiny"), copy_run(searched, storage, "tiny-data-0123abcd")
     point_summary(new, name="tiny-data-0123abcd")
-    edit_card(new, lambda card: card.update(name="tiny-data-0123abcd"))
+    edit_card(new, lambda card: card.update(run_name="tiny-data-0123abcd"))  # a retrain's: name stays "tiny"
     (storage / "tiny.orphaned").mkdir()  # not a run
     os.utime(old / "trials.csv", (1_000_000_000, 1_000_000_000))
     code, out, err = cli("report", storage)
