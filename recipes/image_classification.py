@@ -73,9 +73,10 @@ SCHEMA = Schema(
         width=Field(int, default=None, nullable=True, low=1, help="simple_cnn channels / mlp units (None: default)"),
         depth=Field(int, default=None, nullable=True, low=1, help="simple_cnn blocks / mlp hidden layers"),
         dropout=Field(float, default=0.0, low=0.0, high=0.95, help="dropout before the classifier"),
-        pretrained=Field((bool, str), default=False, check=check_pretrained,
+        pretrained=Field((bool, str), default=False, check=check_pretrained, path=True,
                          help="timm models: false (from scratch), true (timm's weights for arch, e.g. "
-                              "resnet50.a1_in1k) or a weights file (.safetensors, .pth, .bin)"),
+                              "resnet50.a1_in1k) or a weights file (.safetensors, .pth, .bin; relative to the "
+                              "working directory)"),
     ),
     optimizer=Section(
         name=Field(str, default="sgd", registry="optimizer",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -198,8 +199,27 @@ class FileSplit:
         return torch.from_numpy(np.stack([_decode_file(self.images, i) for i in range(count)]))
 
     def digest(self, sha: hashlib._Hash) -> None:
-        sha.update("\n".join(self.images.files).encode())
+        """The files' bytes (not their paths: the same folder named another way is the same data), the size they
+        are brought to, and the labels."""
+        images = self.images
+        sha.update(f"{images.channels}x{images.size}\n{images.resize!r}\n".encode())
+        for path in images.files:
+            sha.update(_file_digest(path))
         sha.update(self.y.cpu().numpy().astype(np.int64).tobytes())
+
+
+_FILE_DIGESTS: dict[tuple[str, int, int], bytes] = {}
+
+
+def _file_digest(path: str) -> bytes:
+    """The SHA-256 of a file's bytes, remembered in this process while its size and modification time stay."""
+    stat = os.stat(path)
+    key = (path, stat.st_size, stat.st_mtime_ns)
+    digest = _FILE_DIGESTS.get(key)
+    if digest is None:
+        with open(path, "rb") as f:
+            digest = _FILE_DIGESTS[key] = hashlib.file_digest(f, "sha256").digest()
+    return digest
 
 
 Split = Union[TensorSplit, FileSplit]

@@ -64,12 +64,14 @@ def _timm_factory(name: str) -> Callable[..., nn.Module]:
                 raise UserError(f"model.{key} applies to simple_cnn and mlp; timm model {name!r} sets its size by "
                                 f"name (e.g. resnet18 vs resnet50): remove model.{key}")
         options = weights.create_kwargs(name, pretrained)
+        if pretrained is True and not weights.cached(name):
+            weights.check_reachable(name)
         try:  # timm replaces the classifier for num_classes and adapts the first convolution to in_chans
             return timm.create_model(name, in_chans=in_chans, num_classes=num_classes, drop_rate=dropout,
                                      **options, **kwargs)
         except Exception as err:
             if pretrained is True and not weights.cached(name):  # the download failed: offline, most often
-                raise weights.load_error(name, err) from None
+                raise weights.load_error(name, type(err).__name__) from None
             raise
 
     create.__name__ = name

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from autotune.errors import UserError
 
-__all__ = ["WEIGHT_SUFFIXES", "cached", "check_value", "create_kwargs", "data_config", "describe", "load_error",
-           "normalization"]
+__all__ = ["WEIGHT_SUFFIXES", "cached", "check_reachable", "check_value", "create_kwargs", "data_config", "describe",
+           "load_error", "normalization"]
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 Pretrained = bool | str
@@ -93,8 +95,34 @@ def _cached_file(arch: str) -> Path | None:
     return None
 
 
-def load_error(arch: str, err: Exception) -> UserError:
-    """One line for `pretrained: true` when timm cannot get the weights (offline and not cached, most often)."""
+PROXIES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+PROBE_SECONDS = 3.0
+
+
+def check_reachable(arch: str) -> None:
+    """`load_error` at once when the host timm would download `arch`'s weights from cannot be reached: offline,
+    the Hugging Face client retries for minutes before it gives up. Not probed where a proxy is set (the download
+    goes through it)."""
+    if any(os.environ.get(name) for name in PROXIES):
+        return
+    load_from, location = _timm_source(arch)
+    if load_from == "hf-hub":
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE:  # the client fails at once by itself
+            return
+        location = constants.ENDPOINT
+    url = urlparse(str(location))
+    host, port = url.hostname or "", url.port or (80 if url.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=PROBE_SECONDS).close()
+    except OSError as err:
+        raise load_error(arch, f"{host}:{port}: {err.strerror or type(err).__name__}") from None
+
+
+def load_error(arch: str, reason: str) -> UserError:
+    """One line for `pretrained: true` when timm cannot get the weights (offline and not cached, most often);
+    `reason`: why, in a few words."""
     try:
         load_from, location = _timm_source(arch)
     except UserError as unknown:
@@ -108,7 +136,7 @@ def load_error(arch: str, err: Exception) -> UserError:
 
         where = f"torch's hub cache {Path(torch.hub.get_dir(), 'checkpoints')} (file {os.path.basename(str(location))})"
     return UserError(f"model.pretrained: true, but timm's weights for {arch!r} are not in {where} and cannot be "
-                     f"downloaded ({type(err).__name__}); run once where there is a network, or copy that cache "
+                     f"downloaded ({reason}); run once where there is a network, or copy that cache "
                      f"here, or give model.pretrained: path/to/weights.safetensors")
 
 

@@ -105,6 +105,22 @@ def test_image_folder_streams_above_the_memory_limit(image_root):
     assert data.labels == memory.labels and torch.equal(data.train.y, memory.train.y)  # same split
 
 
+def test_a_streamed_folder_s_fingerprint_follows_its_files_bytes_not_their_paths(image_root, tmp_path, monkeypatch):
+    """It hashed the paths alone: images overwritten under the same names, or another image_size, were the same
+    data to `--if-data-changed`; the root written another way was new data."""
+    import shutil
+
+    root = tmp_path / "photos"
+    shutil.copytree(image_root, root)
+    streamed = {"memory_limit_mb": 0, "workers": 0, "cache": False}
+    first = _load("image_folder", root, image_size=12, **streamed).fingerprint
+    monkeypatch.chdir(tmp_path)
+    assert _load("image_folder", "photos", image_size=12, **streamed).fingerprint == first
+    assert _load("image_folder", root, image_size=16, **streamed).fingerprint != first
+    shutil.copy(root / "dog" / "03.png", root / "cat" / "05.png")  # same name, other pixels
+    assert _load("image_folder", root, image_size=12, **streamed).fingerprint != first
+
+
 @pytest.mark.parametrize("name, folder", [("mnist", "MNIST/raw"), ("fashion_mnist", "FashionMNIST/raw"),
                                           ("cifar10", "cifar-10-batches-py")])
 def test_missing_files_say_where_to_put_them(name, folder, tmp_path):

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,26 @@ def test_true_offline_with_nothing_cached_is_one_line_before_ray(tmp_path):
     (line,) = [x for x in done.stderr.splitlines() if "pretrained" in x]
     assert str(hub) in line and "timm/test_resnet.r160_in1k" in line and "model.safetensors" in line
     assert not (tmp_path / "runs").exists()  # nothing started
+
+
+def test_true_where_the_hub_cannot_be_reached_is_one_line_at_once(tmp_path, monkeypatch):
+    """Offline without HF_HUB_OFFLINE, the Hugging Face client retried for minutes (about 48 lines of its retries,
+    3 minutes for the shipped finetune space's 4 networks) before timm's error."""
+    from huggingface_hub import constants
+
+    from autotune.vision.models import build
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "ENDPOINT", "https://127.0.0.1:9")  # nothing listens: refused at once
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    started = time.perf_counter()
+    with pytest.raises(UserError) as info:
+        build(TAGGED, (3, 32, 32), 3, pretrained=True)
+    assert time.perf_counter() - started < 10
+    text = str(info.value)
+    assert "cannot be downloaded (127.0.0.1:9: Connection refused)" in text and str(tmp_path / "hub") in text
 
 
 def test_true_loads_timms_cached_weights_and_the_card_records_them(tmp_path, source):

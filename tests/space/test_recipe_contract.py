@@ -92,6 +92,11 @@ def test_a_path_field_is_made_absolute_against_the_working_directory(tmp_path, m
     space = load_space("name: t\nrecipe: image_classification\ndata: {root: s3://bucket/images}\n")
     assert space.config({})["data"]["root"] == "s3://bucket/images"
     assert load_space("name: t\nrecipe: image_classification\n").config({})["data"]["root"] == "~/.cache/autotune/data"
+    # weights given by their file: the trials run in folders of their own (it failed every trial there)
+    space = load_space("name: t\nrecipe: image_classification\nmodel: {arch: resnet18, pretrained: w/r18.pth}\n")
+    assert space.config({})["model"]["pretrained"] == str(tmp_path / "w" / "r18.pth")
+    space = load_space("name: t\nrecipe: image_classification\nmodel: {arch: resnet18, pretrained: true}\n")
+    assert space.config({})["model"]["pretrained"] is True
 
 
 LR_FIND_RECIPE = '''\
