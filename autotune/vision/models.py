@@ -67,12 +67,18 @@ def _timm_factory(name: str) -> Callable[..., nn.Module]:
         if pretrained is True and not weights.cached(name):
             weights.check_reachable(name)
         try:  # timm replaces the classifier for num_classes and adapts the first convolution to in_chans
-            return timm.create_model(name, in_chans=in_chans, num_classes=num_classes, drop_rate=dropout,
-                                     **options, **kwargs)
+            with weights.timm_load_report() as loaded:
+                model = timm.create_model(name, in_chans=in_chans, num_classes=num_classes, drop_rate=dropout,
+                                          **options, **kwargs)
         except Exception as err:
             if pretrained is True and not weights.cached(name):  # the download failed: offline, most often
                 raise weights.load_error(name, type(err).__name__) from None
+            if isinstance(pretrained, str):  # a file of other weights, or not of weights at all
+                raise weights.file_error(name, pretrained, err) from None
             raise
+        if isinstance(pretrained, str):
+            weights.check_fits(name, pretrained, model, loaded)
+        return model
 
     create.__name__ = name
     return create

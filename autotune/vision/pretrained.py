@@ -11,16 +11,19 @@ and in which form: the preflight builds the default model before Ray starts, so 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from autotune.errors import UserError
 
-__all__ = ["WEIGHT_SUFFIXES", "cached", "check_reachable", "check_value", "create_kwargs", "data_config", "describe",
-           "load_error", "normalization"]
+__all__ = ["WEIGHT_SUFFIXES", "cached", "check_fits", "check_reachable", "check_value", "create_kwargs", "data_config",
+           "describe", "file_error", "load_error", "normalization", "timm_load_report"]
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 Pretrained = bool | str
@@ -46,7 +49,7 @@ def create_kwargs(arch: str, pretrained: Pretrained) -> dict[str, Any]:
     path = Path(os.path.expanduser(pretrained)).resolve()
     if not path.is_file():
         raise UserError(f"model.pretrained {pretrained!r}: no such weights file; give the path of a "
-                        f"{'/'.join(WEIGHT_SUFFIXES)} file of {arch!r}'s weights, or true for timm's own")
+                        f"{'/'.join(WEIGHT_SUFFIXES)} file of {arch}'s weights, or true for timm's own")
     return {"pretrained": True, "pretrained_cfg_overlay": {"file": str(path)}}
 
 
@@ -138,6 +141,64 @@ def load_error(arch: str, reason: str) -> UserError:
     return UserError(f"model.pretrained: true, but timm's weights for {arch!r} are not in {where} and cannot be "
                      f"downloaded ({reason}); run once where there is a network, or copy that cache "
                      f"here, or give model.pretrained: path/to/weights.safetensors")
+
+
+_KEY_LISTS = {"missing": "Missing keys (", "unexpected": "Unexpected keys ("}
+
+
+@contextmanager
+def timm_load_report() -> Iterator[dict[str, list[str]]]:
+    """The tensor names timm's load of pretrained weights found missing from the file or unexpected in it. timm
+    loads leniently where it replaces the classifier, and only logs them (a deeper network's weights passed with a
+    2,500-character warning); here they are kept off the log, for `check_fits`."""
+    found: dict[str, list[str]] = {"missing": [], "unexpected": []}
+    logger = logging.getLogger("timm.models._builder")
+    shown_from = logger.getEffectiveLevel()
+
+    def keep(record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        for kind, start in _KEY_LISTS.items():
+            if text.startswith(start):
+                found[kind] = text[len(start):text.index(")")].split(", ")
+                return False
+        return record.levelno >= shown_from
+
+    level = logger.level
+    logger.setLevel(logging.INFO)  # timm logs the missing keys at INFO
+    logger.addFilter(keep)
+    try:
+        yield found
+    finally:
+        logger.removeFilter(keep)
+        logger.setLevel(level)
+
+
+def check_fits(arch: str, file: str, model: Any, loaded: dict[str, list[str]]) -> None:
+    """A UserError unless the weights file held `arch`'s tensors: none the model lacks, and none missing but the
+    classifier's and the first convolution's (which timm replaces or adapts)."""
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    replaced = [p for key in ("classifier", "first_conv") for p in _names(cfg.get(key))]
+    missing = [k for k in loaded["missing"] if not any(k == p or k.startswith(p + ".") for p in replaced)]
+    unexpected = loaded["unexpected"]
+    if not missing and not unexpected:
+        return
+    kinds = ((unexpected, f"tensors that {arch} does not have"), (missing, f"of {arch}'s tensors missing"))
+    shown = [f"{len(found)} {what} ({', '.join(found[:3])}{', ...' if len(found) > 3 else ''})"
+             for found, what in kinds if found]
+    raise UserError(f"model.pretrained {file!r} does not hold {arch}'s weights: {' and '.join(shown)}; give a "
+                    f"weights file of {arch!r}, or set model.arch to the network the file is of")
+
+
+def _names(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or ())
+
+
+def file_error(arch: str, file: str, err: Exception) -> UserError:
+    """One line for a weights file timm cannot load into `arch`: tensors of other shapes, or not weights at all."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    detail = "; ".join(lines[:2])[:300] or type(err).__name__
+    return UserError(f"model.pretrained {file!r} cannot be loaded into {arch!r} ({type(err).__name__}: {detail}); "
+                     f"give a weights file of {arch!r} (a state_dict saved as .safetensors, .pth or .bin)")
 
 
 def describe(arch: str, pretrained: Pretrained) -> dict[str, Any] | None:

@@ -59,6 +59,30 @@ def test_one_channel_input_adapts_the_first_convolution(weights_file, source):
     torch.testing.assert_close(conv, source[CONV].sum(dim=1, keepdim=True))  # timm's adapt_input_conv
 
 
+def test_weights_of_another_network_are_one_line(tmp_path, source, caplog):
+    """A file with tensors the network lacks (a deeper network's: timm loaded it with a 2,500-character warning, and
+    the search went on), or missing some, or with other shapes (a 5-line PyTorch dump), or not weights at all."""
+    def refused(tensors, message: str, name: str = "w.safetensors") -> str:
+        path = tmp_path / name
+        save_file(tensors, str(path)) if name.endswith(".safetensors") else torch.save(tensors, path)
+        with pytest.raises(UserError, match=message) as info:
+            recipe.make_model({"arch": ARCH, "pretrained": str(path)}, (3, 32, 32), 5)
+        assert "\n" not in str(info.value)
+        return str(info.value)
+
+    deeper = {**source, "layer5.0.conv1.weight": torch.zeros(4, 4, 3, 3), "layer5.0.bn1.weight": torch.zeros(4)}
+    text = refused(deeper, f"does not hold {ARCH}'s weights: 2 tensors that {ARCH} does not have "
+                           r"\(layer5.0.bn1.weight, layer5.0.conv1.weight\)")
+    assert text.endswith(f"give a weights file of '{ARCH}', or set model.arch to the network the file is of")
+    assert "Unexpected keys" not in caplog.text
+    shallower = {k: v for k, v in source.items() if not k.startswith("layer4.")}
+    refused(shallower, rf"\d+ of {ARCH}'s tensors missing \(layer4\.")
+    reshaped = {**source, "bn1.weight": torch.zeros(3)}
+    refused(reshaped, rf"cannot be loaded into '{ARCH}' \(RuntimeError: Error\(s\) in loading state_dict for "
+                      r"ResNet:; size mismatch for bn1.weight", "w.pth")
+    refused({"epoch": torch.tensor(3)}, rf"does not hold {ARCH}'s weights: 1 tensors that", "junk.pth")
+
+
 def test_a_missing_file_and_a_model_without_weights_say_so(tmp_path, weights_file):
     with pytest.raises(UserError, match="no such weights file"):
         recipe.make_model({"arch": ARCH, "pretrained": str(tmp_path / "nope.safetensors")}, (3, 32, 32), 5)
