@@ -238,6 +238,7 @@ def image_folder(
     except UserError as err:
         raise UserError(f"image_folder {err}") from None
     classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    _check_not_split_folders(folder, classes)
     if len(classes) < 2:
         raise UserError(f"image_folder data.root {str(folder)!r} holds {len(classes)} class sub-folder"
                         f"{'' if len(classes) == 1 else 's'}{': ' + classes[0] if classes else ''}; a classifier "
@@ -276,6 +277,23 @@ def image_folder(
         x = torch.from_numpy(np.stack(pixels))
     keys = tuple(Path(f).relative_to(folder).as_posix() for f in files)
     return Images(x, y, classes, flip=flip, skipped=len(bad), resize=resize, keys=keys)
+
+
+SPLIT_FOLDERS = {"train", "training", "val", "valid", "validation", "test", "testing"}
+
+
+def _check_not_split_folders(folder: Path, classes: list[str]) -> None:
+    """A UserError for ROOT/train/cat/..., ROOT/val/cat/...: split folders holding class folders would be taken for
+    the classes (train, val) of a model that learns which split an image is in."""
+    if not classes or not {c.lower() for c in classes} <= SPLIT_FOLDERS:
+        return
+    if any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for c in classes for p in (folder / c).iterdir()):
+        return  # images right in them: classes that happen to have those names
+    train = next((c for c in classes if c.lower() in ("train", "training")), classes[0])
+    raise UserError(f"image_folder data.root {str(folder)!r} holds {', '.join(classes)}: split folders, not one "
+                    f"folder per class; point data.root at {str(folder / train)!r} (its sub-folders are the classes: "
+                    "the validation and test images are drawn from it, data.val_fraction and data.test_fraction), or "
+                    "merge the splits' class folders into one folder per class")
 
 
 def _reason(err: Exception) -> str:

@@ -35,7 +35,7 @@ def check_value(value: Any) -> str | None:
         return None
     if not value.lower().endswith(WEIGHT_SUFFIXES):
         return (f"must be false, true (timm's weights for the model) or the path of a weights file "
-                f"({', '.join(WEIGHT_SUFFIXES)}), got {value!r}")
+                f"({', '.join(WEIGHT_SUFFIXES)})")
     return None
 
 

@@ -73,7 +73,8 @@ def make_files(tmp: Path) -> None:
     (tmp / "empty.yaml").write_text("")
     unreadable_file(tmp / "unreadable.yaml")
     pixels = np.full((6, 6, 3), 200, dtype=np.uint8)
-    for root, classes in (("one_class", {"cat": 3}), ("corrupt", {"cat": 3, "dog": 0})):
+    for root, classes in (("one_class", {"cat": 3}), ("corrupt", {"cat": 3, "dog": 0}),
+                          ("splits/train", {"cat": 2, "dog": 2}), ("splits/val", {"cat": 1, "dog": 1})):
         for name, count in classes.items():
             (tmp / root / name).mkdir(parents=True)
             for i in range(count):
@@ -199,6 +200,8 @@ CASES = [
          data("{dataset: image_folder, root: TMP/a_file.txt}")),
     Case("folder-empty", "holds 0 class sub-folders", data("{dataset: image_folder, root: TMP/empty}")),
     Case("folder-one-class", "holds 1 class sub-folder: cat", data("{dataset: image_folder, root: TMP/one_class}")),
+    Case("split-folders", "holds train, val: split folders, not one folder per class; point data.root at "
+         "'TMP/splits/train'", data("{dataset: image_folder, root: TMP/splits}")),
     Case("folder-corrupt-class", "class folder 'dog' in 'TMP/corrupt' holds no readable image",
          data("{dataset: image_folder, root: TMP/corrupt}")),
     Case("mnist-missing", "MNIST files missing in TMP/empty/MNIST/raw",
