@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
 import math
 import os
 from collections.abc import Iterator
@@ -30,6 +31,8 @@ from autotune.registry import get
 from autotune.training import batch_indices
 from autotune.calls import failure, unknown_arguments
 from autotune.splits import empty_split_hint, position_keys, positions, text_keys
+
+log = logging.getLogger("autotune")
 
 if TYPE_CHECKING:
     from autotune.vision.folder_cache import FolderCache
@@ -434,10 +437,22 @@ def _check_split(dataset: str, images: Images, train: Split, val: Split, test: S
     if len(test) == 0:
         raise UserError(f"data.test_fraction={test_fraction} leaves no test samples ({sizes}): "
                         f"{empty_split_hint(test_fraction, n, 'samples')}")
-    missing = sorted(set(torch.unique(images.y).tolist()) - set(torch.unique(train.y).tolist()))
-    if missing:
+    classes = set(torch.unique(images.y).tolist())
+
+    def absent(split: Split) -> str:
+        missing = sorted(classes - set(torch.unique(split.y).tolist()))
         names = ", ".join(repr(images.labels[i]) for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
-        raise UserError(f"dataset {dataset!r}: the train split holds no sample of class{'es' * (len(missing) > 1)} "
-                        f"{names} ({sizes}): add samples of every class, lower data.val_fraction and "
-                        "data.test_fraction, or try another data.split_seed")
+        return f"class{'es' * (len(missing) > 1)} {names}" if missing else ""
+
+    if absent(train):
+        raise UserError(f"dataset {dataset!r}: the train split holds no sample of {absent(train)} ({sizes}): add "
+                        "samples of every class, lower data.val_fraction and data.test_fraction, or try another "
+                        "data.split_seed")
+    drawn = [("validation", val, "data.val_fraction")] + ([("test", test, "data.test_fraction")]
+                                                          if images.test is None else [])
+    for what, split, key in drawn:  # the splits are drawn sample by sample, not class by class
+        if absent(split):
+            log.warning("dataset %r: the %s split holds no sample of %s (%s): its metrics there leave them out; "
+                        "add samples, raise %s, or try another data.split_seed", dataset, what, absent(split), sizes,
+                        key)
 

@@ -105,6 +105,24 @@ def test_image_folder_streams_above_the_memory_limit(image_root):
     assert data.labels == memory.labels and torch.equal(data.train.y, memory.train.y)  # same split
 
 
+def test_a_class_missing_from_the_validation_or_test_split_is_a_warning(image_root, caplog):
+    """Splits are drawn image by image: on a small folder a class can miss the validation or test split, whose
+    accuracy then leaves it out without a word (it was silent)."""
+    seen = set()
+    for seed in range(6):
+        caplog.clear()
+        data = load("image_folder", str(image_root), val_fraction=0.1, test_fraction=0.1, split_seed=seed,
+                    image_size=8)
+        for what, split in (("validation", data.val), ("test", data.test)):
+            absent = {0, 1, 2} - set(split.y.tolist())
+            warned = f"the {what} split holds no sample of class" in caplog.text
+            assert warned == bool(absent), (seed, what, caplog.text)
+            seen.add(warned)
+            for i in absent:
+                assert repr(data.labels[i]) in caplog.text
+    assert seen == {True, False}
+
+
 def test_a_streamed_folder_s_fingerprint_follows_its_files_bytes_not_their_paths(image_root, tmp_path, monkeypatch):
     """It hashed the paths alone: images overwritten under the same names, or another image_size, were the same
     data to `--if-data-changed`; the root written another way was new data."""
