@@ -106,6 +106,17 @@ def parameters(kind: str, name: str) -> tuple[str, ...] | None:
     return tuple(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
 
+def defaults(kind: str, name: str) -> dict[str, Any]:
+    """The default values of the keyword arguments of the function registered as `name` (none for a fallback's
+    names, or an unknown name)."""
+    _load_builtins()
+    fn = _entries.get(kind, {}).get(name)
+    if fn is None:
+        return {}
+    return {p.name: p.default for p in inspect.signature(fn).parameters.values()
+            if p.default is not inspect.Parameter.empty}
+
+
 def kinds() -> list[str]:
     """The registry kinds that have at least one entry."""
     _load_builtins()

@@ -105,6 +105,12 @@ def _range(low: float | None, high: float | None) -> str:
     return f">= {low}" if low is not None else f"<= {high}"
 
 
+# the type of a keyword argument's default -> the values accepted for it, and how they are named
+_KEYWORD_TYPES: dict[type, tuple[tuple[type, ...], str]] = {
+    int: ((int,), "a whole number"), float: ((int, float), "a number"), bool: ((bool,), "true or false"),
+    str: ((str,), "text"),
+}
+
 class Builder:
     """Walks the ingredient sections; collects `params` (define-by-run order) and `problems`."""
 
@@ -185,6 +191,7 @@ class Builder:
                 continue
             refusing = {name: takes for name, takes in signatures.items() if takes is not None and key not in takes}
             if not refusing:  # each takes it, takes any keyword, or is an unknown name (reported at its own key)
+                self.keyword_type(value[key], kind, list(signatures), key, (*path, key))
                 continue
             takes = [t for known in refusing.values() for t in known if t not in section.supplied]
             hint = registry.close_matches(str(key), [*section.fields, *dict.fromkeys(takes)])
@@ -199,6 +206,24 @@ class Builder:
                 fix = f"its arguments: {', '.join(dict.fromkeys(takes)) or 'none'}"
             what = f"{kind} {names} takes" if len(refusing) == 1 else f"{kind}s {names} take"
             self.problem((*path, key), f"{what} no argument {key!r}", fix)
+
+    def keyword_type(self, value: Any, kind: str, names: list[str], key: str, path: Path) -> None:
+        """A problem where a constant `value` for argument `key` is not of the type of its default in one of the
+        functions `names` (a whole number, a number, true/false or text): `image_size: abc` reached the dataset
+        function, which failed on it after `check` passed."""
+        if dist_kind(value) or (isinstance(value, str) and "${" in value):
+            return  # a distribution's values, or an interpolation's, are not known here
+        for name in names:
+            default = registry.defaults(kind, name).get(key)
+            wanted = _KEYWORD_TYPES.get(type(default))
+            if wanted is None or default is None:
+                continue
+            accepted, what = wanted
+            if isinstance(value, bool) is not (bool in accepted) or not isinstance(value, accepted):
+                shown = str(default).lower() if isinstance(default, bool) else repr(default)  # as YAML writes it
+                self.problem(path, f"{kind} {name!r} takes {what} for {key!r} (its default: {shown})",
+                             f"give {what}", value)
+                return
 
     # --- values ---------------------------------------------------------------------------------------------
     def value(self, value: Any, field: Field | None, path: Path, pname: str, cond: tuple) -> Any:

@@ -63,6 +63,24 @@ def test_the_dataset_function_and_the_model_factory_are_bound_in_a_file(tmp_path
     ]
 
 
+def test_a_constant_of_another_type_than_the_argument_s_default_is_a_problem(tmp_path):
+    """`image_size: abc` passed `check` and failed in the dataset function (a TypeError, after the search started)."""
+    problems = _problems(tmp_path, """\
+        name: typed
+        recipe: image_classification
+        data: {dataset: image_folder, root: ., image_size: abc, flip: 1, memory_limit_mb: 512, channels: 3}
+        """)
+    assert problems == [
+        "3: data.flip: dataset 'image_folder' takes true or false for 'flip' (its default: true); give true or false",
+        "3: data.image_size: dataset 'image_folder' takes a whole number for 'image_size' (its default: 32); give "
+        "a whole number",
+    ]
+    space = tmp_path / "ok.yaml"  # distributions and numbers where numbers go: as before
+    space.write_text("name: ok\nrecipe: image_classification\ndata: {dataset: image_folder, root: ., image_size: "
+                     "{choice: [16, 32]}, memory_limit_mb: 512}\nmodel: {arch: simple_cnn, width: {int: [8, 32]}}\n")
+    load_space(space, schema_for=autotune.recipes.load_schema)
+
+
 def test_each_name_a_choice_may_take_is_bound_and_a_section_choice_binds_per_option(tmp_path):
     problems = _problems(tmp_path, """\
         name: typo
