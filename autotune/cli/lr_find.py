@@ -92,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(sweep.lrs)} batches in {time.perf_counter() - began:.1f} s; least smoothed loss "
           f"{min(sweep.losses):.4f} at lr {sweep.best_lr:.3g}")
     print(f"suggested learning rate: {sweep.suggestion:.3g}")
+    if sweep.still_falling:
+        print(f"note: the loss was least at the sweep's last rates and may fall further: the suggestion may be low; "
+              f"sweep higher rates with --end {sweep.lrs[-1] * 100:.3g}")
     print(f"plot: {plot(sweep, args.out)}")
     print("paste into the space's optimizer section:")
     print(f"  lr: {{loguniform: [{low:.1e}, {high:.1e}]}}")

@@ -33,6 +33,11 @@ class Sweep:
         return self.lrs[min(range(len(self.losses)), key=self.losses.__getitem__)]
 
     @property
+    def still_falling(self) -> bool:
+        """Whether the least loss came at the last batches of the sweep: the loss may fall further beyond its end."""
+        return min(range(len(self.losses)), key=self.losses.__getitem__) >= len(self.losses) - 3
+
+    @property
     def suggestion(self) -> float:
         """A decade below the least loss: still falling fast, and safely short of where the loss turns up."""
         return self.best_lr / 10

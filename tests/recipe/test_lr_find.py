@@ -22,6 +22,13 @@ def test_the_suggestion_is_a_decade_below_the_least_loss():
     assert sweep.suggestion == pytest.approx(sweep.best_lr / 10)
     low, high = sweep.search_range
     assert low < sweep.suggestion < high == sweep.best_lr
+    assert not sweep.still_falling
+
+
+def test_a_loss_still_falling_at_the_sweep_s_end_says_so():
+    """The least loss at the last rate tried: the suggestion (a decade below) comes from the sweep's edge."""
+    sweep = range_test(lambda lr: 2 - math.log10(lr) / 10, start=1e-5, end=1e-2, steps=60)
+    assert sweep.still_falling and sweep.best_lr == pytest.approx(1e-2)
 
 
 def test_the_sweep_stops_where_the_loss_diverges():
