@@ -186,6 +186,26 @@ def _check_sizes(source: str, n: int, sizes: tuple[int, int, int], val_fraction:
                             f"{empty_split_hint(fraction, n, 'rows')}")
 
 
+def _check_classes(source: str, names: np.ndarray, split: tuple[np.ndarray, ...]) -> None:
+    """Every class has training rows (a UserError), and validation and test rows (a warning): rows are split one
+    by one, not class by class, so a rare class can miss a split."""
+    sizes = f"{len(split[0])} train / {len(split[1])} val / {len(split[2])} test of {len(names)} rows"
+    every = set(names.tolist())
+
+    def absent(rows: np.ndarray) -> str:
+        missing = sorted(every - set(names[rows].tolist()))
+        shown = ", ".join(map(repr, missing[:5])) + (" ..." if len(missing) > 5 else "")
+        return f"class{'es' * (len(missing) > 1)} {shown}" if missing else ""
+
+    if absent(split[0]):
+        raise UserError(f"{source}: the train split holds no row of {absent(split[0])} ({sizes}): add rows of "
+                        "every class, lower data.val_fraction and data.test_fraction, or try another data.split_seed")
+    for what, rows, key in (("validation", split[1], "data.val_fraction"), ("test", split[2], "data.test_fraction")):
+        if absent(rows):
+            log.warning("%s: the %s split holds no row of %s (%s): its metrics there leave them out; add rows, "
+                        "raise %s, or try another data.split_seed", source, what, absent(rows), sizes, key)
+
+
 # -------------------------------------------------------------------------------------------- preprocessing
 def _scale(std: np.ndarray) -> np.ndarray:
     """std where it can divide (finite, > 0), else 1: a constant or empty column is only centred."""
@@ -386,6 +406,8 @@ def load(dataset: str, *, path: str | None = None, target: str | None = None, ta
     labels = labels_of(frame[target]) if task == "classification" else ()
     split = positions(row_keys(frame), val_fraction, test_fraction, split_seed)
     _check_sizes(source, len(frame), tuple(len(p) for p in split), val_fraction, test_fraction)
+    if task == "classification":
+        _check_classes(source, _class_names(frame[target]).to_numpy(), split)
     preprocessing = Preprocessing.fit(frame.iloc[split[0]], target, task, labels)
     train, val, test = (_encoded(frame.iloc[p], preprocessing) for p in split)
     return Data(dataset, train, val, test, preprocessing, _fingerprint(frame, target, task, split))

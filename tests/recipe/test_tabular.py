@@ -165,6 +165,29 @@ def test_the_split_is_seeded_and_covers_every_row_once(classified, tables):
         assert set(split.y.tolist()) == {0, 1}
 
 
+def test_a_class_without_training_rows_is_an_error_and_without_val_or_test_rows_a_warning(tmp_path, caplog):
+    """Rows are split one by one: a rare class can miss a split. Without training rows the model cannot learn it
+    (an error, as for images); a validation or test split without it leaves it out of their metrics (a warning)."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "rare.csv"
+    pd.DataFrame({"a": rng.normal(size=60), "y": ["x"] * 50 + ["z"] * 9 + ["w"]}).to_csv(path, index=False)
+    outcomes = set()
+    for seed in range(12):
+        caplog.clear()
+        try:
+            data = data_of({"y": path}, "y", split_seed=seed)
+        except UserError as err:
+            assert str(err).startswith(f"data.path {str(path)!r}: the train split holds no row of class 'w' (")
+            outcomes.add("error")
+            continue
+        names = data.preprocessing.labels
+        for what, split in (("validation", data.val), ("test", data.test)):
+            absent = set(names) - {names[i] for i in split.y.tolist()}
+            assert (f"the {what} split holds no row of class" in caplog.text) == bool(absent), (seed, caplog.text)
+            outcomes.add("warned" if absent else "whole")
+    assert outcomes == {"error", "warned"}  # 'w', a single row, misses val or test whenever it trains
+
+
 def test_resume_continues_exactly(classified, tmp_path):
     cfg = config(model={"dropout": 0.3, "batch_norm": True})
     whole = run(cfg, classified, tmp_path / "whole")
