@@ -15,6 +15,7 @@ recipe (to read its SCHEMA, as `autotune check` does) stays instant.
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 import warnings
@@ -242,8 +243,8 @@ def _restore_model(state: dict[str, Any]) -> torch.nn.Module:
 # -------------------------------------------------------------------------------------------------- evaluate
 def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
     """test_accuracy and test_loss (classification), or test_rmse, test_r2 and test_loss (regression) on the
-    held-out test split (never seen in train()) of a checkpoint, or of an exported model directory (its model.pt),
-    so that a new export can be compared with the current one."""
+    held-out test split (never seen in train()) of a checkpoint, or of an exported model directory (its model.pt,
+    given the rows as its card encodes them), so that a new export can be compared with the current one."""
     import torch
 
     from autotune.tabular.data import Preprocessing
@@ -255,7 +256,10 @@ def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             model = torch.jit.load(str(Path(checkpoint) / "model.pt"), map_location="cpu")
-        measured = _measure(model, data.test, data.preprocessing)
+        card = Path(checkpoint) / "model.json"  # none yet while the engine tests a new export in its folder
+        preprocessing = (Preprocessing.from_card(json.loads(card.read_text())) if card.is_file()
+                         else data.preprocessing)  # a current model: scored as it was trained, its own encoding
+        measured = _measure(model, data.test_for(preprocessing), preprocessing)
     else:
         state = load_checkpoint(checkpoint)
         data = data if data is not None else load_data(state["config"]["data"])

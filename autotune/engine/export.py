@@ -174,7 +174,8 @@ def _decide(
     try:
         current = evaluate(target.resolve())
     except Exception as err:  # an unreadable current model must not block a good new one
-        return {"policy": promote, "promoted": True, "reason": f"the current model could not be evaluated: {err}"}
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]  # a TorchScript error runs to 60 lines
+        return {"policy": promote, "promoted": True, "reason": f"the current model could not be evaluated: {first}"}
     new_value, old_value = test[metric], current.get(metric, float("nan"))
     promoted = _is_better(new_value, old_value, mode)
     verdict = "better than" if promoted else "not better than"

@@ -371,6 +371,7 @@ class Data:
     test: Split
     preprocessing: Preprocessing
     fingerprint: str
+    test_rows: pd.DataFrame | None = None  # the test split's rows as read, for a model of other preprocessing
 
     @property
     def labels(self) -> list[str]:
@@ -394,6 +395,28 @@ class Data:
         return replace(self, train=self.train.to(device), val=self.val.to(device), test=self.test.to(device))
 
 
+    def test_for(self, preprocessing: Preprocessing) -> Split:
+        """The test split encoded as `preprocessing` encodes it: another model's, fitted on other data (a retrain's
+        current model: its scalers, vocabularies, column order and classes). A UserError where it cannot take the
+        rows: a column it reads is gone, a numeric column holds text, or a class it does not know."""
+        if preprocessing == self.preprocessing or self.test_rows is None:
+            return self.test
+        rows = self.test_rows
+        gone = [c for c in (*preprocessing.numeric, *preprocessing.categories) if c not in rows]
+        if gone:
+            raise UserError(f"the model reads columns the data no longer has: {', '.join(map(repr, gone))}")
+        if preprocessing.task == "classification":
+            unknown = sorted(set(_class_names(rows[preprocessing.target])) - set(preprocessing.labels))
+            if unknown:
+                raise UserError(f"the model knows the classes {', '.join(map(repr, preprocessing.labels))}; the test "
+                                f"split also holds {', '.join(map(repr, unknown))}")
+        try:
+            numeric, categorical = preprocessing.encode(rows)
+        except (ValueError, TypeError) as err:
+            raise UserError(f"the test rows cannot be encoded as the model was trained: {err}") from None
+        return Split(numeric, categorical, preprocessing.encode_target(rows[preprocessing.target]),
+                     rows.index.to_numpy())
+
 def load(dataset: str, *, path: str | None = None, target: str | None = None, task: str = "auto",
          val_fraction: float = 0.1, test_fraction: float = 0.1, split_seed: int = 0) -> Data:
     """Read the table, split it by each row's values and `split_seed` (`autotune.splits`), fit
@@ -410,7 +433,8 @@ def load(dataset: str, *, path: str | None = None, target: str | None = None, ta
         _check_classes(source, _class_names(frame[target]).to_numpy(), split)
     preprocessing = Preprocessing.fit(frame.iloc[split[0]], target, task, labels)
     train, val, test = (_encoded(frame.iloc[p], preprocessing) for p in split)
-    return Data(dataset, train, val, test, preprocessing, _fingerprint(frame, target, task, split))
+    return Data(dataset, train, val, test, preprocessing, _fingerprint(frame, target, task, split),
+                test_rows=frame.iloc[split[2]])
 
 
 def _encoded(rows: pd.DataFrame, preprocessing: Preprocessing) -> Split:

@@ -263,6 +263,39 @@ def test_top_k_lists_a_classifier_s_most_probable_labels(classified, tables, tra
             model.predict(rows, top_k=bad)
 
 
+def test_an_exported_model_is_scored_on_newer_data_as_its_card_encodes_the_rows(classified, tables, trained,
+                                                                                tmp_path):
+    """A retrain scores the current model on the new data's test split. It was given the rows as the new data
+    encodes them (the new split's scalers, vocabularies and column order): a slightly wrong score on appended
+    rows, a wrong one where columns moved, and a TorchScript crash on a new category, after which the new model
+    was promoted untested. It is given them as its own card encodes them, as `predict` does."""
+    _exported(trained["label"], classified, tmp_path / "model")
+    frame = pd.read_csv(tables["label"])
+    more = people(60, seed=7).drop(columns="price")
+    grown = pd.concat([frame, more], ignore_index=True)[["member", "label", "colour", "income", "age"]]  # moved
+    path = tmp_path / "grown.csv"
+    grown.to_csv(path, index=False)
+    newer = data_of({"label": path}, "label")
+    assert newer.preprocessing.numeric != classified.preprocessing.numeric  # income now comes before age
+    scores = recipe.evaluate(str(tmp_path / "model"), newer)
+    test_rows = [read_rows(path)[i] for i in newer.test.rows]
+    predicted = predict_rows(tmp_path / "model", test_rows)  # the model's own encoding, as predict gives it
+    truth = [row["label"] for row in test_rows]
+    assert scores["test_accuracy"] == pytest.approx(np.mean([p["label"] == t for p, t in zip(predicted, truth)]))
+
+    grown.loc[grown.index[-60:], "colour"] = "purple"  # a category the model never saw: its UNKNOWN index
+    grown.to_csv(path, index=False)
+    scores = recipe.evaluate(str(tmp_path / "model"), data_of({"label": path}, "label"))  # was a TorchScript crash
+    assert 0 < scores["test_accuracy"] <= 1
+
+    grown.loc[grown.index[-30:], "label"] = "maybe"  # a class the model does not know
+    grown.to_csv(path, index=False)
+    newest = data_of({"label": path}, "label")
+    assert "maybe" in {newest.labels[i] for i in newest.test.y.tolist()}
+    with pytest.raises(UserError, match=r"the model knows the classes 'no', 'yes'; the test split also holds 'maybe'"):
+        recipe.evaluate(str(tmp_path / "model"), newest)
+
+
 GOOD = {"age": 50.0, "income": 40_000, "colour": "red", "member": True}
 
 
