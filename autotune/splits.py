@@ -80,5 +80,7 @@ def positions(keys: np.ndarray, val_fraction: float, test_fraction: float,
 
 def empty_split_hint(fraction: float, n: int, unit: str) -> str:
     """How to fill a split that came out empty: each of the n samples lands in it with chance `fraction`."""
+    if fraction <= 0:
+        return "set it above 0: it is the chance that each sample lands there"
     return (f"raise it, try another data.split_seed, or add {unit} (each lands there with chance {fraction}: "
             f"{fraction * n:.1f} of {n} on average)")

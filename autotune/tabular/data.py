@@ -162,15 +162,29 @@ def labels_of(column: pd.Series) -> tuple[str, ...]:
 
 # ------------------------------------------------------------------------------------------------ the split
 def row_keys(frame: pd.DataFrame) -> np.ndarray:
-    """Each row's split key (`autotune.splits`) from its values, column by column in name order: a number as a float
-    (3 and 3.0 alike, so an integer column that gains a missing value keeps its rows' keys), anything else as its
-    text, a missing value as missing. The row's position and the order of the columns do not count."""
+    """Each row's split key (`autotune.splits`) from its values, column by column in name order. The row's
+    position and the order of the columns do not count."""
     keys = np.zeros(len(frame), dtype=np.uint64)
     for name in sorted(frame.columns, key=str):
-        column = frame[name]
-        canonical = column.astype(np.float64) if _numeric(column) else column.astype("string")
-        values = pd.util.hash_pandas_object(canonical, index=False).to_numpy(np.uint64)
-        keys = combined(combined(keys, text_keys([str(name)])), values)
+        keys = combined(combined(keys, text_keys([str(name)])), _value_keys(frame[name]))
+    return keys
+
+
+def _value_keys(column: pd.Series) -> np.ndarray:
+    """Each value's key, the same however pandas read its column: a number as a float (3, 3.0 and the text "3"
+    alike, so a numeric column that gains a missing value, or a stray text cell that makes it text, keeps its
+    rows' keys), anything else as its text, a missing value as missing."""
+    def hashed(values: pd.Series) -> np.ndarray:
+        return pd.util.hash_pandas_object(values, index=False).to_numpy(np.uint64, copy=True)
+
+    if _numeric(column):
+        return hashed(column.astype(np.float64))
+    text = column.astype("string")
+    keys = hashed(text)
+    numbers = pd.to_numeric(text, errors="coerce").astype(np.float64)
+    parsed = numbers.notna().to_numpy()
+    if parsed.any():
+        keys[parsed] = hashed(numbers[parsed])
     return keys
 
 
@@ -184,6 +198,23 @@ def _check_sizes(source: str, n: int, sizes: tuple[int, int, int], val_fraction:
         if size == 0:
             raise UserError(f"data.{key}={fraction} leaves no {key.split('_')[0]} rows ({shown}): "
                             f"{empty_split_hint(fraction, n, 'rows')}")
+
+
+def _warn_stray_text(frame: pd.DataFrame, target: str, source: str) -> None:
+    """A warning for a column of numbers with a few cells of text (`?`, `unknown`): pandas reads the whole column
+    as text, so the model takes it as categories."""
+    for name in frame.columns:
+        column = frame[name]
+        if name == target or _numeric(column) or pd.api.types.is_bool_dtype(column):
+            continue
+        text = column.dropna().astype(str)
+        numbers = pd.to_numeric(text, errors="coerce")
+        stray = text[numbers.isna()]
+        if len(text) >= 10 and 0 < len(stray) <= 0.1 * len(text):
+            shown = ", ".join(map(repr, pd.unique(stray.to_numpy())[:3]))
+            log.warning("%s: column %r holds %d numbers and %d cells of text (%s): it is read as text, so the model "
+                        "takes it as categories; leave those cells empty (a missing value) to read it as numbers",
+                        source, name, len(text) - len(stray), len(stray), shown)
 
 
 def _check_classes(source: str, names: np.ndarray, split: tuple[np.ndarray, ...]) -> None:
@@ -427,13 +458,15 @@ def load(dataset: str, *, path: str | None = None, target: str | None = None, ta
     task = infer_task(frame[target]) if task == "auto" else task
     _check_target(frame[target], task, source)
     labels = labels_of(frame[target]) if task == "classification" else ()
-    split = positions(row_keys(frame), val_fraction, test_fraction, split_seed)
+    _warn_stray_text(frame, target, source)
+    keys = row_keys(frame)
+    split = positions(keys, val_fraction, test_fraction, split_seed)
     _check_sizes(source, len(frame), tuple(len(p) for p in split), val_fraction, test_fraction)
     if task == "classification":
         _check_classes(source, _class_names(frame[target]).to_numpy(), split)
     preprocessing = Preprocessing.fit(frame.iloc[split[0]], target, task, labels)
     train, val, test = (_encoded(frame.iloc[p], preprocessing) for p in split)
-    return Data(dataset, train, val, test, preprocessing, _fingerprint(frame, target, task, split),
+    return Data(dataset, train, val, test, preprocessing, _fingerprint(frame, target, task, split, keys),
                 test_rows=frame.iloc[split[2]])
 
 
@@ -442,9 +475,12 @@ def _encoded(rows: pd.DataFrame, preprocessing: Preprocessing) -> Split:
     return Split(numeric, categorical, preprocessing.encode_target(rows[preprocessing.target]), rows.index.to_numpy())
 
 
-def _fingerprint(frame: pd.DataFrame, target: str, task: str, positions: tuple[np.ndarray, ...]) -> str:
-    """A digest of the columns, the target, the task and each split's rows."""
-    sha = hashlib.sha256(json.dumps([target, task, [[str(c), str(t)] for c, t in frame.dtypes.items()]]).encode())
+def _fingerprint(frame: pd.DataFrame, target: str, task: str, positions: tuple[np.ndarray, ...],
+                 keys: np.ndarray) -> str:
+    """A digest of the columns and their types, the target, the task and each split's rows (their keys, sorted:
+    the same rows in another order, or the columns moved, are the same data)."""
+    columns = sorted([str(c), str(t)] for c, t in frame.dtypes.items())
+    sha = hashlib.sha256(json.dumps([target, task, columns]).encode())
     for rows in positions:
-        sha.update(pd.util.hash_pandas_object(frame.iloc[rows], index=False).to_numpy().tobytes())
+        sha.update(np.sort(keys[rows]).tobytes())
     return sha.hexdigest()

@@ -137,12 +137,15 @@ class TabularPredictor:
                 top_k: int | None = None) -> list[dict[str, Any]]:
         """One prediction per row: {"label", "probability"} (classification: the most probable class and its
         probability) or {"value"} (regression, in the target's units). BadRow for a row it cannot take. `rows`: a
-        list of mappings (column -> value), one mapping (one row), or a pandas DataFrame (its rows; NaN: missing).
+        list of mappings (column -> value), one mapping or pandas Series (one row), or a pandas DataFrame (its rows;
+        NaN: missing).
         `top_k` (a classifier only): each prediction also lists its k most probable labels, as "top_k":
         [{"label", "probability"}, ...]."""
         self.check_top_k(top_k)
         if isinstance(rows, Mapping):
             rows = [rows]
+        elif hasattr(rows, "to_dict") and hasattr(rows, "index") and not hasattr(rows, "columns"):  # a Series
+            rows = [rows.to_dict()]  # one row of a DataFrame, as df.iloc[0] gives it
         elif hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # a DataFrame, as a notebook holds a table
             rows = rows.to_dict("records")
         numeric, categorical = encode_rows(self.card, rows)

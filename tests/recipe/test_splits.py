@@ -97,15 +97,36 @@ def test_rows_appended_to_a_table_leave_every_earlier_row_in_its_split(tmp_path)
     assert before.fingerprint != after.fingerprint
 
 
-def test_rows_of_a_shuffled_file_keep_their_splits(tmp_path):
+def test_a_shuffled_file_is_the_same_data_split_the_same_way(tmp_path):
+    """Rows in another order, or the columns moved: each row keeps its split, and the fingerprint is the same, so
+    `--if-data-changed` has nothing to do (it retrained)."""
     frame = _table(300, 0)
     path = tmp_path / "people.csv"
     frame.to_csv(path, index=False)
     before = load_table("csv", path=str(path), target="label")
     order = np.random.default_rng(2).permutation(300)
-    frame.iloc[order].to_csv(path, index=False)
+    frame.iloc[order][["label", "income", "age", "city"]].to_csv(path, index=False)
     after = load_table("csv", path=str(path), target="label")
     assert sorted(order[after.test.rows].tolist()) == sorted(before.test.rows.tolist())
+    assert after.fingerprint == before.fingerprint
+    frame.iloc[order[:-1]].to_csv(path, index=False)  # a row less: other data
+    assert load_table("csv", path=str(path), target="label").fingerprint != before.fingerprint
+
+
+def test_a_stray_text_cell_in_a_numeric_column_moves_no_row_and_is_a_warning(tmp_path, caplog):
+    """`?` in new rows makes pandas read the whole column as text: the other rows' numbers ("45.1") keep their
+    keys (37 of 300 old training rows moved into the test split), and a warning says why the column became text."""
+    frame = _table(300, 0)
+    path = tmp_path / "people.csv"
+    frame.to_csv(path, index=False)
+    before = load_table("csv", path=str(path), target="label", split_seed=3)
+    stray = pd.DataFrame({"age": [40, 41], "city": ["Oslo", "Lima"], "income": ["?", "unknown"],
+                          "label": ["no", "yes"]})
+    pd.concat([frame, stray], ignore_index=True).to_csv(path, index=False)
+    after = load_table("csv", path=str(path), target="label", split_seed=3)
+    for name in ("train", "val", "test"):
+        assert {r for r in getattr(after, name).rows.tolist() if r < 300} == set(getattr(before, name).rows.tolist())
+    assert "column 'income' holds 300 numbers and 2 cells of text ('?', 'unknown'): it is read as text" in caplog.text
 
 
 # ------------------------------------------------------------------------------------------------ image folders

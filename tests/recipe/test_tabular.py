@@ -374,7 +374,7 @@ BAD_DATA = [
     (lambda p: {"path": _write(p, "a,y\n1,x\n2,z\n"), "target": "y", "task": "regression"},
      "column 'y' is not numeric"),
     (lambda p: {"path": _write(p, "a,y\n1,x\n2,z\n3,x\n4,z\n"), "target": "y", "val_fraction": 0.0},
-     "data.val_fraction=0.0 leaves no val rows"),
+     r"data.val_fraction=0.0 leaves no val rows .*: set it above 0: it is the chance that each sample lands there"),
     (lambda p: {"path": _write(p, "a,y\n1,x\n"), "target": None}, "dataset: csv needs data.target"),
     (lambda p: {"target": "y"}, "dataset: csv needs data.path"),
 ]

@@ -96,6 +96,7 @@ def test_rows_get_the_predictions_of_predict_and_load_model(server, model_dir, t
     assert model.predict(rows) == predictions
     assert model.predict(pd.read_csv(table).head(20)) == predictions  # a DataFrame: its rows, NaN as missing
     assert model.predict(rows[0]) == predictions[:1]  # one row
+    assert model.predict(pd.read_csv(table).iloc[0]) == predictions[:1]  # one row of a DataFrame: a Series
     assert server.post("/predict", json={"rows": []}).json() == {"predictions": []}
 
 
