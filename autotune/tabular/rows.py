@@ -82,6 +82,8 @@ def _category(value: Any, row: int, column: str, known: Sequence[str]) -> str | 
     if _missing(value):
         return None
     text = str(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer() and str(int(value)) in known:
+        text = str(int(value))  # "2" read from a file whose other cells are empty: pandas gives 2.0
     if text not in known:
         shown = ", ".join(repr(k) for k in known[:SHOWN_CATEGORIES]) + (" ..." if len(known) > SHOWN_CATEGORIES else "")
         raise BadRow(row, column, f"unknown category {value!r}; the model knows {shown or 'no value (only missing)'}")

@@ -62,7 +62,7 @@ def create_app(model: str | Path | TabularPredictor, *, max_bytes: int | None = 
 
     @app.post("/predict")
     async def predict(request: Request,
-                      top_k: int | None = Query(None, ge=1, le=1000)) -> dict[str, list[dict[str, Any]]]:
+                      top_k: int | None = Query(None)) -> dict[str, list[dict[str, Any]]]:
         try:
             predictor.check_top_k(top_k)
         except UserError as err:

@@ -296,6 +296,21 @@ def test_an_exported_model_is_scored_on_newer_data_as_its_card_encodes_the_rows(
         recipe.evaluate(str(tmp_path / "model"), newest)
 
 
+def test_a_category_written_as_a_number_is_found(tmp_path):
+    """A text column of grades "1", "2", "3", "4b": a file of new rows holding only 2 and an empty cell reads as
+    numbers (2.0), which was an unknown category."""
+    path = tmp_path / "grades.csv"
+    pd.DataFrame({"grade": ["1", "2", "3", "4b"] * 15, "x": np.arange(60.0),
+                  "label": ["a", "b"] * 30}).to_csv(path, index=False)
+    data = data_of({"label": path}, "label")
+    assert list(data.preprocessing.categories) == ["grade"]
+    _exported(run(config(train={"epochs": 1}), data, tmp_path / "checkpoint").keep, data, tmp_path / "model")
+    (tmp_path / "new.csv").write_text("grade,x\n2,3.0\n,4.0\n")
+    rows = read_rows(tmp_path / "new.csv")
+    assert rows[0]["grade"] == 2.0  # as pandas reads it
+    assert len(predict_rows(tmp_path / "model", rows)) == 2
+
+
 GOOD = {"age": 50.0, "income": 40_000, "colour": "red", "member": True}
 
 

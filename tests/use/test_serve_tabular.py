@@ -202,4 +202,5 @@ def test_top_k_lists_a_classifier_s_labels_in_predict_and_serve(server, model_di
     assert [{k: v for k, v in p.items() if k not in ("file", "row")} for p in printed] == expected
     assert server.post("/predict?top_k=2", json={"rows": rows}).json()["predictions"] == expected
     response = server.post("/predict?top_k=0", json={"rows": rows})
-    assert response.status_code == 422 and "top_k" in response.text
+    assert response.status_code == 400 and response.json()["detail"] == (
+        "top_k must be a whole number >= 1, got 0 from the query")
