@@ -21,7 +21,8 @@ from autotune.errors import AutotuneError, UserError
 from autotune.space import Choice, Grid, Space
 from autotune.space.types import default_values
 
-__all__ = ["preflight", "check_writable", "model_configs", "dry_run_models", "check_address", "cluster_address"]
+__all__ = ["preflight", "check_writable", "check_metrics_reported", "model_configs", "dry_run_models", "check_address",
+           "cluster_address"]
 
 log = logging.getLogger("autotune")
 
@@ -32,7 +33,24 @@ def preflight(space: Space, recipe: ModuleType, data: Any, *, export: bool = Tru
     option."""
     if export and hasattr(recipe, "export"):
         check_writable(space.export.dir, "export.dir", f"--set export.dir=models/{space.name}")
+    check_metrics_reported(space, recipe, data)
     dry_run_models(space, recipe, data)
+
+
+def check_metrics_reported(space: Space, recipe: ModuleType, data: Any) -> None:
+    """Each `search.metric` is one the recipe's optional `reported(config, data)` says its reports hold for this
+    data (the tabular recipe: val_accuracy for a classifier, val_rmse and val_r2 for a regression); otherwise the
+    first report would fail the search, after Ray started."""
+    reported = getattr(recipe, "reported", None)
+    if reported is None:
+        return
+    values, _ = space.defaults()
+    metrics = set(reported(space.config(values), data))
+    missing = [m for m in space.search.metric if m not in metrics]
+    if missing:
+        raise UserError(f"search.metric {missing[0]!r} is not reported by recipe {space.recipe!r} for this data: it "
+                        f"reports {', '.join(sorted(metrics))}; search one of them (--set search.metric=..., with "
+                        "search.mode)")
 
 
 def check_writable(path: str | Path, what: str, example: str) -> None:

@@ -119,6 +119,14 @@ def make_model(model: dict[str, Any], preprocessing: Preprocessing) -> TabularML
     return TabularMLP(preprocessing.num_numeric, preprocessing.cardinalities, preprocessing.outputs, **model)
 
 
+def reported(config: dict[str, Any], data: Data) -> list[str]:
+    """The metrics each report of `train` holds for `data`: the preflight refuses a search of another before Ray
+    starts (val_accuracy on a regression table failed the first trial)."""
+    task = data.preprocessing.task
+    return ["val_loss", *(("val_accuracy",) if task == "classification" else ("val_rmse", "val_r2")), "train_loss",
+            "epoch_seconds", "samples_per_second", "num_parameters"]
+
+
 def dry_run(config: dict[str, Any], data: Data) -> None:
     """Build the model of `config` and run two training rows through it, without training: the engine's preflight
     calls this for the default configuration and each searched model option before a search starts."""

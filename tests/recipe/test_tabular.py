@@ -412,6 +412,27 @@ def test_bad_dataset_settings(data, message):
 
 
 # -------------------------------------------------------------------------------------------- the CLI, Ray
+def test_a_metric_the_reports_do_not_hold_for_the_data_is_refused_before_ray(tables, cli, tmp_path, monkeypatch):
+    """`search.metric: val_accuracy` on a regression table passed `check` and failed the search's first trial,
+    exit 1, leaving a run folder that needed --restart."""
+    import autotune.engine.search
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("the search started")
+
+    monkeypatch.setattr(autotune.engine.search, "run_search", no_search)
+    monkeypatch.chdir(tmp_path)
+    space = tmp_path / "prices.yaml"
+    space.write_text(f"name: prices\nrecipe: tabular\ndata: {{dataset: csv, path: {tables['price']}, target: price}}\n"
+                     "search: {metric: val_accuracy, mode: max, trials: 2}\n")
+    code, out, err = cli("run", space, "--num-cpus", "1")
+    assert code == 2 and not (tmp_path / "runs").exists()
+    assert err.strip() == ("autotune run: error: search.metric 'val_accuracy' is not reported by recipe 'tabular' for "
+                           "this data: it reports epoch_seconds, num_parameters, samples_per_second, train_loss, "
+                           "val_loss, val_r2, val_rmse; search one of them (--set search.metric=..., with "
+                           "search.mode)")
+
+
 def test_autotune_train_on_the_shipped_space(monkeypatch, capsys, tmp_path):
     """`autotune train search_spaces/tabular.yaml`: its defaults (breast_cancer), then the exported model."""
     monkeypatch.chdir(REPO)
