@@ -12,11 +12,12 @@ splits, and a repeat appended later does not move the earlier ones.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["TRAIN", "VAL", "TEST", "text_keys", "position_keys", "combined", "assign", "positions", "empty_split_hint"]
+__all__ = ["TRAIN", "VAL", "TEST", "text_keys", "position_keys", "combined", "assign", "positions", "empty_split_hint",
+           "absent_classes"]
 
 TRAIN, VAL, TEST = 0, 1, 2
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -84,3 +85,12 @@ def empty_split_hint(fraction: float, n: int, unit: str) -> str:
         return "set it above 0: it is the chance that each sample lands there"
     return (f"raise it, try another data.split_seed, or add {unit} (each lands there with chance {fraction}: "
             f"{fraction * n:.1f} of {n} on average)")
+
+
+def absent_classes(every: Sequence[str], present: Iterable[str]) -> str:
+    """The classes of `every` (in its order) that `present` lacks, named for a message: "class 'cat'", "classes
+    'a', 'b' ..." (five at most); "" when none. Samples are split one by one, so a rare class can miss a split."""
+    held = set(present)
+    missing = [name for name in every if name not in held]
+    shown = ", ".join(map(repr, missing[:5])) + (" ..." if len(missing) > 5 else "")
+    return f"class{'es' * (len(missing) > 1)} {shown}" if missing else ""

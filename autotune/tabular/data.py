@@ -30,7 +30,7 @@ import torch
 
 from autotune.errors import UnknownNameError, UserError
 from autotune.registry import close_matches
-from autotune.splits import combined, empty_split_hint, positions, text_keys
+from autotune.splits import absent_classes, combined, empty_split_hint, positions, text_keys
 from autotune.tabular.catalog import DATASET_NAMES, MAX_CLASSES
 from autotune.training import batch_indices
 
@@ -221,20 +221,16 @@ def _check_classes(source: str, names: np.ndarray, split: tuple[np.ndarray, ...]
     """Every class has training rows (a UserError), and validation and test rows (a warning): rows are split one
     by one, not class by class, so a rare class can miss a split."""
     sizes = f"{len(split[0])} train / {len(split[1])} val / {len(split[2])} test of {len(names)} rows"
-    every = set(names.tolist())
-
-    def absent(rows: np.ndarray) -> str:
-        missing = sorted(every - set(names[rows].tolist()))
-        shown = ", ".join(map(repr, missing[:5])) + (" ..." if len(missing) > 5 else "")
-        return f"class{'es' * (len(missing) > 1)} {shown}" if missing else ""
-
-    if absent(split[0]):
-        raise UserError(f"{source}: the train split holds no row of {absent(split[0])} ({sizes}): add rows of "
-                        "every class, lower data.val_fraction and data.test_fraction, or try another data.split_seed")
+    every = sorted(set(names.tolist()))
+    missing = absent_classes(every, names[split[0]].tolist())
+    if missing:
+        raise UserError(f"{source}: the train split holds no row of {missing} ({sizes}): add rows of every class, "
+                        "lower data.val_fraction and data.test_fraction, or try another data.split_seed")
     for what, rows, key in (("validation", split[1], "data.val_fraction"), ("test", split[2], "data.test_fraction")):
-        if absent(rows):
+        missing = absent_classes(every, names[rows].tolist())
+        if missing:
             log.warning("%s: the %s split holds no row of %s (%s): its metrics there leave them out; add rows, "
-                        "raise %s, or try another data.split_seed", source, what, absent(rows), sizes, key)
+                        "raise %s, or try another data.split_seed", source, what, missing, sizes, key)
 
 
 # -------------------------------------------------------------------------------------------- preprocessing

@@ -30,7 +30,7 @@ from autotune.vision.inference import Resize
 from autotune.registry import get
 from autotune.training import batch_indices
 from autotune.calls import failure, unknown_arguments
-from autotune.splits import empty_split_hint, position_keys, positions, text_keys
+from autotune.splits import absent_classes, empty_split_hint, position_keys, positions, text_keys
 
 log = logging.getLogger("autotune")
 
@@ -437,22 +437,21 @@ def _check_split(dataset: str, images: Images, train: Split, val: Split, test: S
     if len(test) == 0:
         raise UserError(f"data.test_fraction={test_fraction} leaves no test samples ({sizes}): "
                         f"{empty_split_hint(test_fraction, n, 'samples')}")
-    classes = set(torch.unique(images.y).tolist())
+    every = [images.labels[i] for i in sorted(set(torch.unique(images.y).tolist()))]
 
     def absent(split: Split) -> str:
-        missing = sorted(classes - set(torch.unique(split.y).tolist()))
-        names = ", ".join(repr(images.labels[i]) for i in missing[:5]) + (" ..." if len(missing) > 5 else "")
-        return f"class{'es' * (len(missing) > 1)} {names}" if missing else ""
+        return absent_classes(every, (images.labels[i] for i in torch.unique(split.y).tolist()))
 
-    if absent(train):
-        raise UserError(f"dataset {dataset!r}: the train split holds no sample of {absent(train)} ({sizes}): add "
+    missing = absent(train)
+    if missing:
+        raise UserError(f"dataset {dataset!r}: the train split holds no sample of {missing} ({sizes}): add "
                         "samples of every class, lower data.val_fraction and data.test_fraction, or try another "
                         "data.split_seed")
     drawn = [("validation", val, "data.val_fraction")] + ([("test", test, "data.test_fraction")]
                                                           if images.test is None else [])
     for what, split, key in drawn:  # the splits are drawn sample by sample, not class by class
-        if absent(split):
+        missing = absent(split)
+        if missing:
             log.warning("dataset %r: the %s split holds no sample of %s (%s): its metrics there leave them out; "
-                        "add samples, raise %s, or try another data.split_seed", dataset, what, absent(split), sizes,
-                        key)
+                        "add samples, raise %s, or try another data.split_seed", dataset, what, missing, sizes, key)
 
