@@ -112,11 +112,15 @@ def fit(
     _check_options(num_cpus, num_gpus, resume, restart)
     with nullcontext() if configured() else lines_to(sys.stderr):  # a script or notebook sees the progress
         from autotune.engine import search
-        from autotune.engine.locks import hold_run
-        from autotune.engine.storage import run_location
+        from autotune.engine.locks import hold_run, refuse_running
+        from autotune.engine.storage import check_choice, run_location
 
         space = load_space(space, overrides)
         model_name = space.name  # a retrain's run is named after its data; its model keeps this name
+        if not if_data_changed:  # a run another process runs, or --resume or its absence not fitting the run,
+            where = run_location(storage, space.name)  # are refused before the data loads
+            refuse_running(where)
+            check_choice(space, where, resume=resume, restart=restart)
         recipe = recipes.load(space.recipe, space.base_dir)
         loads = _DataLoads(space, recipe)
         option, address = "--address" if address else "RAY_ADDRESS", cluster_address(address)

@@ -56,22 +56,34 @@ def model_app(card: Mapping[str, Any], **health: Any) -> FastAPI:
     return app
 
 
-def _check_declared(request: Request, limit: int) -> None:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"request body of {declared} bytes is over the limit of {limit} bytes")
+DRAINED_BYTES = 256 * 2**20  # a refused body is read up to this much, then the connection is dropped
 
 
 async def limited(request: Request, limit: int) -> AsyncIterator[bytes]:
     """The request body, chunk by chunk, refused (413) once it is over `limit` bytes: by its Content-Length
-    before reading it, or, without one, while reading it."""
-    _check_declared(request, limit)
+    before reading it, or, without one, once it has been read past the limit. A refused body is still read to its
+    end (up to DRAINED_BYTES, not kept), since a client that sends its whole body before reading the answer
+    (urllib, requests) would otherwise get a connection reset instead of the 413."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        await _drain(request.stream())
+        raise HTTPException(413, f"request body of {declared} bytes is over the limit of {limit} bytes")
     seen = 0
-    async for chunk in request.stream():
+    stream = request.stream()
+    async for chunk in stream:
         seen += len(chunk)
         if seen > limit:
+            await _drain(stream, seen)
             raise HTTPException(413, f"request body over the limit of {limit} bytes")
         yield chunk
+
+
+async def _drain(stream: AsyncIterator[bytes], seen: int = 0) -> None:
+    """Read the rest of a refused body, up to DRAINED_BYTES in all."""
+    async for chunk in stream:
+        seen += len(chunk)
+        if seen > DRAINED_BYTES:
+            return
 
 
 async def read_body(request: Request, limit: int) -> bytes:

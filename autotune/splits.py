@@ -6,8 +6,8 @@ position) and the split seed alone: the key and the seed hash to a number u in [
 Adding samples therefore moves none of the others: a retrain that tests the current model on the new data's test
 split never tests it on rows it was trained on. The price is that a split's size is the fraction only on average
 (a binomial draw: 10 % of 200 rows is 20 ± 4), and a table's classes are spread by chance, not stratified.
-Identical keys (duplicate rows) are told apart by their order of appearance, so a table of repeated rows still
-splits, and a repeat appended later does not move the earlier ones.
+Identical keys (a table's repeated rows) land in one split, so a test row is never also a training row, and a
+repeat appended later goes where the earlier ones are; a table of many repeats splits in lumps.
 """
 from __future__ import annotations
 
@@ -51,23 +51,11 @@ def combined(keys: np.ndarray, more: np.ndarray) -> np.ndarray:
         return _mix(np.asarray(keys, dtype=np.uint64) * _GOLDEN + np.asarray(more, dtype=np.uint64))
 
 
-def _occurrence(keys: np.ndarray) -> np.ndarray:
-    """Each key's count of equal keys before it (0 for the first of each), as uint64."""
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    first = np.repeat(starts, np.diff(np.r_[starts, len(keys)]))
-    counts = np.empty(len(keys), dtype=np.uint64)
-    counts[order] = (np.arange(len(keys)) - first).astype(np.uint64)
-    return counts
-
-
 def assign(keys: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
     """Each sample's split (TRAIN, VAL or TEST, as int8) from its uint64 key and the seed."""
     keys = np.asarray(keys, dtype=np.uint64)
     salt = _mix(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
-    with np.errstate(over="ignore"):
-        h = _mix(_mix(keys ^ salt) + _occurrence(keys) * _GOLDEN)
+    h = _mix(_mix(keys ^ salt))
     u = (h >> np.uint64(11)).astype(np.float64) / float(2**53)
     return np.where(u < test_fraction, TEST, np.where(u < test_fraction + val_fraction, VAL, TRAIN)).astype(np.int8)
 

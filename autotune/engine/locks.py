@@ -21,7 +21,7 @@ from autotune.cache import cache_dir
 from autotune.engine.storage import RunLocation
 from autotune.errors import UserError
 
-__all__ = ["hold_run", "LocalRay"]
+__all__ = ["hold_run", "refuse_running", "LocalRay"]
 
 
 def _lock(path: Path) -> int | None:
@@ -52,24 +52,45 @@ def _read(path: Path) -> dict[str, Any]:
 @contextmanager
 def hold_run(where: RunLocation) -> Iterator[None]:
     """Hold the run `where` while the block runs; a UserError at once when another process holds it."""
-    path = where.state.parent / f".{where.name}.lock"
+    path = _run_lock(where)
     try:
         fd = _lock(path)
     except OSError as err:
         raise UserError(f"cannot write the run's lock file {path} ({err.strerror or err}); give a --storage "
                         "folder you can write") from None
     if fd is None:
-        holder = _read(path)
-        who = f"process {holder['pid']} on {holder['host']}" if "pid" in holder else "another process"
-        raise UserError(
-            f"the run at {where.experiment} is already running ({who}); wait for it to end, or run this search "
-            f"under another name (--set name=...)"
-        )
+        raise _running(where)
     try:
         _write(fd, {"pid": os.getpid(), "host": socket.gethostname()})
         yield
     finally:
         os.close(fd)  # releases the lock; the file stays (deleting it would let two processes lock two files)
+
+
+def refuse_running(where: RunLocation) -> None:
+    """The UserError `hold_run` raises when another process holds the run `where`, raised without holding it or
+    writing anything (a check before the data loads)."""
+    try:
+        fd = os.open(_run_lock(where), os.O_RDWR)
+    except OSError:  # no lock file: never run, or not readable here (hold_run will say)
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise _running(where) from None
+    finally:
+        os.close(fd)
+
+
+def _run_lock(where: RunLocation) -> Path:
+    return where.state.parent / f".{where.name}.lock"
+
+
+def _running(where: RunLocation) -> UserError:
+    holder = _read(_run_lock(where))
+    who = f"process {holder['pid']} on {holder['host']}" if "pid" in holder else "another process"
+    return UserError(f"the run at {where.experiment} is already running ({who}); wait for it to end, or run this "
+                     "search under another name (--set name=...)")
 
 
 class LocalRay:

@@ -24,7 +24,7 @@ from autotune.errors import UserError
 from autotune.space.types import Space
 from autotune.tracking.mlflow_runs import STATE_FILE as TRACKING_FILE
 
-__all__ = ["RunLocation", "run_location", "holds_search", "interrupted_in", "prepare_run", "publish_state",
+__all__ = ["RunLocation", "run_location", "check_choice", "holds_search", "interrupted_in", "prepare_run", "publish_state",
            "recorded_space", "set_aside_orphaned_dirs"]
 
 log = logging.getLogger("autotune")
@@ -128,29 +128,32 @@ def _check_storage(where: RunLocation) -> None:
                         f"and its credentials, or give a local folder (--storage runs)") from None
 
 
-def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool) -> bool:
-    """Whether to resume. Refuses to mix a new search into an existing run without --resume/--restart; a run
-    folder that holds no trial yet (a failure before the first trial) counts as absent, and is cleared. A resumed
-    run's saved Ray state is put back as one save wrote it (a kill while it was copied may have left two saves);
-    a run that is refused or started again is not written to."""
+def check_choice(space: Space, where: RunLocation, *, resume: bool, restart: bool) -> bool:
+    """Whether the run `where` exists (holds a trial). A UserError where --resume or its absence does not fit it:
+    no run to resume, or a new search that would mix into an existing run. Writes nothing, so that it can refuse
+    before the data loads."""
     if where.remote:
         _check_storage(where)
     exists = bool(_saved_trials(where))
-    if restart or not exists:
-        _clear(where)
-    if not exists:
-        if resume:
-            raise UserError(f"there is no run to resume at {where.experiment}; run without --resume to start it")
-        _record_space(where.state, space)
-        return False
-    if restart:
-        _record_space(where.state, space)
-        return False
-    if not resume:
+    if resume and not exists:
+        raise UserError(f"there is no run to resume at {where.experiment}; run without --resume to start it")
+    if exists and not (resume or restart):
         raise UserError(
             f"a run named {space.name!r} already exists at {where.experiment}; pass --resume to continue it or "
             f"--restart to delete it and start again"
         )
+    return exists
+
+
+def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool) -> bool:
+    """Whether to resume. Refuses what `check_choice` refuses; a run folder that holds no trial yet (a failure
+    before the first trial) counts as absent, and is cleared. A resumed run's saved Ray state is put back as one
+    save wrote it (a kill while it was copied may have left two saves); a run that is refused or started again is
+    not written to."""
+    if not check_choice(space, where, resume=resume, restart=restart) or restart:
+        _clear(where)
+        _record_space(where.state, space)
+        return False
     if where.remote and not (where.state / "study.db").is_file():  # resumed on another machine, or cache cleared
         _copy_state(where, upload=False)
     recorded = where.state / "space.fingerprint"

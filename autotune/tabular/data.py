@@ -200,6 +200,14 @@ def _check_sizes(source: str, n: int, sizes: tuple[int, int, int], val_fraction:
                             f"{empty_split_hint(fraction, n, 'rows')}")
 
 
+def _warn_repeats(keys: np.ndarray, source: str) -> None:
+    """A warning for rows that repeat an earlier one: each set of identical rows is kept in one split."""
+    repeats = len(keys) - len(np.unique(keys))
+    if repeats:
+        log.warning("%s: %d of %d rows repeat an earlier row; identical rows are kept in one split, so that no test "
+                    "row is also a training row", source, repeats, len(keys))
+
+
 def _warn_stray_text(frame: pd.DataFrame, target: str, source: str) -> None:
     """A warning for a column of numbers with a few cells of text (`?`, `unknown`): pandas reads the whole column
     as text, so the model takes it as categories."""
@@ -399,6 +407,7 @@ class Data:
     preprocessing: Preprocessing
     fingerprint: str
     test_rows: pd.DataFrame | None = None  # the test split's rows as read, for a model of other preprocessing
+    path: str | None = None  # the file read (dataset: csv)
 
     @property
     def labels(self) -> list[str]:
@@ -414,7 +423,8 @@ class Data:
         """One line: its name, split sizes, columns and task (`autotune train` prints it)."""
         prep = self.preprocessing
         task = f"{len(prep.labels)} classes" if prep.task == "classification" else f"regression of {prep.target!r}"
-        return (f"{self.name}, {len(self.train)} train / {len(self.val)} val / {len(self.test)} test, "
+        name = f"{self.name} {self.path}" if self.path else self.name
+        return (f"{name}, {len(self.train)} train / {len(self.val)} val / {len(self.test)} test, "
                 f"{len(prep.numeric)} numeric and {len(prep.categories)} categorical columns, {task}")
 
     def to(self, device: torch.device) -> Data:
@@ -456,6 +466,7 @@ def load(dataset: str, *, path: str | None = None, target: str | None = None, ta
     labels = labels_of(frame[target]) if task == "classification" else ()
     _warn_stray_text(frame, target, source)
     keys = row_keys(frame)
+    _warn_repeats(keys, source)
     split = positions(keys, val_fraction, test_fraction, split_seed)
     _check_sizes(source, len(frame), tuple(len(p) for p in split), val_fraction, test_fraction)
     if task == "classification":
@@ -463,7 +474,7 @@ def load(dataset: str, *, path: str | None = None, target: str | None = None, ta
     preprocessing = Preprocessing.fit(frame.iloc[split[0]], target, task, labels)
     train, val, test = (_encoded(frame.iloc[p], preprocessing) for p in split)
     return Data(dataset, train, val, test, preprocessing, _fingerprint(frame, target, task, split, keys),
-                test_rows=frame.iloc[split[2]])
+                test_rows=frame.iloc[split[2]], path=path)
 
 
 def _encoded(rows: pd.DataFrame, preprocessing: Preprocessing) -> Split:

@@ -174,7 +174,7 @@ class TabularPredictor:
             return
         if self.card["task"] == "regression":
             raise UserError(f"top_k lists a classifier's most probable labels; this model predicts a value "
-                            f"(regression of {self.card.get('target')!r}): drop top_k")
+                            f"(regression of {self.card.get('target')!r}): drop top_k (--top-k of autotune predict)")
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise UserError(f"top_k must be a whole number >= 1, got {top_k!r}")
 

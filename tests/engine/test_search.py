@@ -13,6 +13,7 @@ import optuna
 import pytest
 
 import autotune
+import autotune.api
 import autotune.cli
 from autotune.api import SearchFailed
 from autotune.errors import UserError
@@ -167,7 +168,7 @@ def test_multi_objective_reports_a_pareto_front(in_tmp):
     assert [r["trial_id"] for r in card["pareto"]] == [r["trial_id"] for r in result.pareto]
 
 
-def test_cli_run_prints_progress_and_a_summary(in_tmp, capsys):
+def test_cli_run_prints_progress_and_a_summary(in_tmp, capsys, monkeypatch):
     from autotune.cli import main
 
     Path("toy.yaml").write_text(space("cli", trials=4))
@@ -181,9 +182,15 @@ def test_cli_run_prints_progress_and_a_summary(in_tmp, capsys):
     assert "trial     val_accuracy  epochs  status" in out
     assert "Model:" in out and "TensorBoard: tensorboard --logdir" in out
 
-    assert main(["run", "toy.yaml"]) == 2  # refused before it starts: it does not say it is searching
+    def not_loaded(*args):
+        raise AssertionError("the data is loaded after the run's check")
+
+    monkeypatch.setattr(autotune.api, "_DataLoads", not_loaded)
+    assert main(["run", "toy.yaml"]) == 2  # refused before the data loads: it does not say it is searching
     out, err = capsys.readouterr()
     assert "a run named 'cli' already exists" in err and "Searching" not in out + err
+    assert main(["run", "toy.yaml", "--set", "name=other", "--resume"]) == 2
+    assert "there is no run to resume at" in capsys.readouterr().err and not Path("runs/other").exists()
 
 
 @pytest.mark.parametrize("change, message", [

@@ -163,6 +163,7 @@ def test_the_split_is_seeded_and_covers_every_row_once(classified, tables):
     assert all(abs(len(split) - 24) <= 4 * (240 * 0.09) ** 0.5 for split in (classified.val, classified.test))
     for split in (classified.train, classified.val, classified.test):
         assert set(split.y.tolist()) == {0, 1}
+    assert classified.describe().startswith(f"csv {tables['label']}, {len(classified.train)} train / ")
 
 
 def test_a_class_without_training_rows_is_an_error_and_without_val_or_test_rows_a_warning(tmp_path, caplog):
@@ -243,7 +244,7 @@ def test_export_then_predict_rows_equals_the_evaluation_in_target_units(regresse
     assert r2 == pytest.approx(test["test_r2"], rel=1e-5)
     with pytest.raises(UserError, match="this model predicts a value .regression of 'price'.: drop top_k"):
         TabularPredictor(tmp_path / "model").predict(rows, top_k=1)
-    with pytest.raises(UserError, match="drop top_k"):  # at once, before any file is read
+    with pytest.raises(UserError, match=r"drop top_k \(--top-k of autotune predict\)"):  # at once, before any file
         next(recipe.predict(str(tmp_path / "model"), ["missing.csv"], top_k=2))
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from autotune.engine.locks import hold_run
+from autotune.engine.locks import hold_run, refuse_running
 from autotune.engine.storage import run_location
 from autotune.errors import UserError
 from reliability_helpers import TOY
@@ -97,8 +97,11 @@ def test_a_run_held_by_a_killed_process_is_free_at_once(tmp_path):
         with pytest.raises(UserError, match=f"already running \\(process {holder.pid} on "):
             with hold_run(where):
                 pass
+        with pytest.raises(UserError, match=f"already running \\(process {holder.pid} on "):
+            refuse_running(where)  # the same refusal, before a search loads its data
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+    refuse_running(where)
     with hold_run(where):
         pass

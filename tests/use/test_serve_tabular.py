@@ -7,6 +7,8 @@ import contextlib
 import io
 import json
 import math
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -181,6 +183,19 @@ def test_still_serving_after_the_malformed_requests(server, model_dir):
         test_a_malformed_request_gets_a_4xx_json_error(server, arguments, status, "")
     response = server.post("/predict", json={"rows": [GOOD]})
     assert response.json()["predictions"] == autotune.load_model(model_dir).predict([GOOD])
+
+
+def test_a_client_that_sends_the_whole_body_first_gets_the_413(server):
+    """urllib (and requests) send a body before reading the answer: a refused body is read to its end, so that
+    such a client gets the 413 rather than a connection reset, a body declared by its length or sent in chunks."""
+    body = json.dumps({"rows": [], "padding": "x" * 20_000_000}).encode()
+    for extra in ({"Content-Length": str(len(body))}, {"Transfer-Encoding": "chunked"}):
+        data = body if "Content-Length" in extra else iter([body[i:i + 65536] for i in range(0, len(body), 65536)])
+        request = urllib.request.Request(f"{server.base_url}/predict", data=data, method="POST",
+                                         headers={"Content-Type": "application/json", **extra})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=60)
+        assert refused.value.code == 413 and "over the limit" in json.loads(refused.value.read())["detail"]
 
 
 @pytest.mark.parametrize("option", ["--max-pixels=100", "--max-files=2"])
