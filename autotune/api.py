@@ -207,7 +207,7 @@ def _fail_if_nothing_to_export(result: SearchResult, best: _Best | None, missing
     every_one_failed = not trials.empty and bool((trials["status"] == "ERROR").all())
     if result.interrupted or (best is not None and not every_one_failed and not missing_metric):
         return
-    failure = _failure_text(trials, missing_metric)
+    failure = _failure_text(trials, result.metric[0], missing_metric)
     _write_summary(result, error=failure)
     tracking.finish({"name": result.name, "error": failure}, None, "failed", _trial_ids(trials))
     publish_state(where)
@@ -408,14 +408,19 @@ def _trials_frame(rows: list[dict[str, Any]], space: Space) -> pd.DataFrame:
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
 
 
-def _failure_text(trials: pd.DataFrame, missing_metric: str | None = None) -> str:
-    """Why a search exports nothing, in one line: `missing_metric` is the error of a report without the searched
-    metric, which stopped it."""
+def _failure_text(trials: pd.DataFrame, metric: str, missing_metric: str | None = None) -> str:
+    """Why a search exports nothing, in one line: `missing_metric` is the error of a broken report (a searched
+    metric missing or not a number, or none at all), which stopped it; `metric`, the first searched metric."""
     errors = [e for e in trials.get("error", pd.Series(dtype=str)).tolist() if e]
     if missing_metric:
-        return (f"{len(errors)} of {len(trials)} trials failed, and the search stopped at the first report without "
-                f"the searched metric (every trial would fail so); the error: {missing_metric}")
+        return (f"{len(errors)} of {len(trials)} trials failed, and the search stopped at the first broken report "
+                f"(every trial would fail so); the error: {missing_metric}")
     if not errors:
+        epochs = int(pd.to_numeric(trials.get("epochs", pd.Series(dtype=float))).sum())
+        if epochs:  # trials reported, but no value of the metric was a finite number
+            return (f"no report held a finite value of {metric!r} ({len(trials)} trials, {epochs} epochs reported, "
+                    f"each NaN or infinite): check how the recipe computes it; a trial that cannot go on (its loss "
+                    f"diverged) can raise autotune.errors.TrialError")
         return "no trial reported a metric; check that the recipe calls report() each epoch"
     if len(errors) < len(trials):  # the others reported nothing (stopped by the time budget before a report)
         return f"{len(errors)} of {len(trials)} trials failed and the others reported nothing; the error: {errors[0]}"

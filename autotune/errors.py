@@ -71,8 +71,9 @@ class TrialError(AutotuneError):
 
 
 class MissingMetric(TrialError):
-    """A report without a searched metric: every trial of the search would fail so, and the search stops at the
-    first (autotune.engine.stoppers.BrokenReports)."""
+    """A report without a searched metric, or with one that is not a number, or a recipe's train() that returned
+    without a report: every trial of the search would fail so, and the search stops at the first
+    (autotune.engine.stoppers.BrokenReports)."""
 
 
 class StorageFull(AutotuneError):

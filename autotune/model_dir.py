@@ -1,8 +1,9 @@
-"""An exported model directory (model.pt and model.json, the model card) and the recipe that made it, which
+"""An exported model directory (model.json, the model card, and the files its recipe's export wrote: the shipped
+recipes' model.pt) and the recipe that made it, which
 `autotune.load_model`, `autotune predict` and `autotune serve` go through: its optional `load_model`, `predict` and
 `serve` (the recipe contract: autotune/recipes/__init__.py).
 
-    card = read_card("models/digits")                                     # model.json, once model.pt is there too
+    card = read_card("models/digits")                                     # model.json
     predict, card = recipe_function("models/digits", "predict", "...")    # the recipe's function, or one line why not
     model = load_model("models/digits")                                   # autotune.load_model
 """
@@ -23,15 +24,14 @@ __all__ = ["load_model", "load_torchscript", "read_card", "recipe_function"]
 
 
 def read_card(model_dir: str | Path) -> dict[str, Any]:
-    """The model card of the exported model in `model_dir`; a UserError when the folder holds no model.pt or no
-    model.json."""
+    """The model card of the exported model in `model_dir`; a UserError when the folder holds no model.json. The
+    other files are its recipe's (the shipped recipes' loaders each say when model.pt is missing)."""
     folder = Path(model_dir)
     if not folder.is_dir():
         raise UserError(f"{folder} {'is a file, not' if folder.exists() else 'does not exist: not'} an exported "
                         "autotune model directory")
-    for name in ("model.pt", "model.json"):
-        if not (folder / name).is_file():
-            raise UserError(f"{folder} holds no {name}: not an exported autotune model directory")
+    if not (folder / "model.json").is_file():
+        raise UserError(f"{folder} holds no model.json: not an exported autotune model directory")
     try:
         card = json.loads((folder / "model.json").read_text())
     except ValueError as err:
@@ -66,6 +66,9 @@ def load_torchscript(file: Path) -> torch.jit.ScriptModule:
     cannot be loaded (damaged, truncated, not TorchScript)."""
     import torch
 
+    if not file.is_file():
+        raise UserError(f"{file.parent} holds no {file.name}: its model card is there but not the model; export the "
+                        "model again (`autotune run`, or `autotune train --out DIR`) or restore it")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, but loads without our code

@@ -50,7 +50,7 @@ def exec_file(file: Path, module_name: str) -> ModuleType:
         if source is None:  # unreadable: the loader says why
             spec.loader.exec_module(module)
         else:  # the text just hashed, not a cached .pyc that a same-size rewrite in the same second leaves as it was
-            exec(compile(source, str(file), "exec"), module.__dict__)
+            exec(compile(source, str(file), "exec", dont_inherit=True), module.__dict__)  # no __future__ of ours
     except Exception as err:  # the user's code: anything it raises
         del sys.modules[module_name]
         registry.forget_module(module_name)  # what it registered before it raised

@@ -164,10 +164,14 @@ def call(recipe: ModuleType, function: str, *args: Any, **kwargs: Any) -> Any:
         raise failure("recipe function", function, fn, err) from err
 
 
+NO_REPORT = ("the recipe's train() returned without calling report(metrics, checkpoint): report the metrics once "
+             "per epoch")
+
+
 def reported(metrics: Mapping[str, Any], searched: Sequence[str]) -> dict[str, Any]:
     """A report's metrics as the engine keeps them: a one-value tensor or NumPy number as the Python number it
     holds. TrialError (one line) when a value is a tensor or array of several values; MissingMetric when the report
-    lacks a searched metric (`search.metric`): every report must hold those."""
+    lacks a searched metric (`search.metric`) or holds one that is not a number: every report must hold those."""
     out = {}
     for name, value in metrics.items():
         if hasattr(value, "item") and not isinstance(value, (bool, int, float, str)):
@@ -182,6 +186,11 @@ def reported(metrics: Mapping[str, Any], searched: Sequence[str]) -> dict[str, A
         raise MissingMetric(f"the recipe reported {', '.join(out) or 'no metric'} but not {missing[0]!r}, the "
                             "searched metric (search.metric): report it every epoch, or search a metric the recipe "
                             "reports")
+    for name in searched:
+        if isinstance(out[name], bool) or not isinstance(out[name], (int, float)):
+            raise MissingMetric(f"the recipe reported {name!r}, the searched metric (search.metric), as "
+                                f"{out[name]!r} ({type(out[name]).__name__}), not a number: report a number every "
+                                "epoch (NaN for an epoch without one)")
     return out
 
 

@@ -47,7 +47,8 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
     """Train `config` with `recipe`, printing each epoch, each report holding the `searched` metrics; returns the
     test metrics (and exports into `out`, with `about` in the model card: the space's name, recipe, ..., which
     `predict`, `serve` and `load_model` read)."""
-    from autotune.recipes import call, data_section, load_data, reported, written
+    from autotune.errors import UserError
+    from autotune.recipes import NO_REPORT, call, data_section, load_data, reported, written
 
     data = load_data(recipe, data_section(recipe, config))
     if data is not None:
@@ -66,15 +67,19 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
 
     try:
         call(recipe, "train", config, report, data=data)
+        if not last:
+            raise UserError(NO_REPORT)
         test = call(recipe, "evaluate", str(keep), data) if hasattr(recipe, "evaluate") else {}
         print(f"test: {', '.join(f'{k} {v:.4f}' for k, v in test.items())}" if test else
               "test: none (the recipe defines no evaluate())")
         if out is not None:
+            Path(out).mkdir(parents=True, exist_ok=True)  # as a search's export gets it: a folder that exists
             card = {**(about or {}), **call(recipe, "export", str(keep), data, out)}
             card.update(config=config, metrics={**{k: v for k, v in last.items() if k != "reports"}, **test})
             Path(out, "model.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
             shutil.copytree(keep, Path(out) / "checkpoint", dirs_exist_ok=True)
-            print(f"exported to {out} (model.pt, model.json, checkpoint/)")
+            shown = ", ".join(p.name + "/" * p.is_dir() for p in sorted(Path(out).iterdir()))
+            print(f"exported to {out} ({shown})")
     finally:
         shutil.rmtree(keep, ignore_errors=True)
     return test

@@ -90,4 +90,7 @@ class Progress(tune.Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.done += 1
+        value = self._best_of(trial)  # what it reported before it failed counts, as the export ranks it
+        if value is not None and self._better(value):
+            self.best = value
         log.warning("[%d/%d] trial %s failed: %s", self.done, self.total, trial.trial_id, trial_error(trial))

@@ -352,8 +352,8 @@ class _OwnValueBracket(_Bracket):
             self._judged = None
 
     def cutoff(self, recorded: dict[str, float]) -> float | None:
-        values = list(recorded.values()) + ([] if self._judged is None else [self._judged])
-        return float(np.nanpercentile(values, (1 - 1 / self.rf) * 100)) if values else None
+        values = [v for v in (*recorded.values(), self._judged) if v is not None and not np.isnan(v)]
+        return float(np.percentile(values, (1 - 1 / self.rf) * 100)) if values else None
 
 
 def judge_with_own_value(scheduler: AsyncHyperBandScheduler) -> None:

@@ -82,7 +82,8 @@ def format_summary(result: Any, top: int = 10) -> str:
                 format_table(["trial", *result.metric], [[r["trial_id"], *(r[m] for m in result.metric)]
                                                           for r in result.pareto])]
     out += ["", f"Best trial {result.best_trial_id}: " + ", ".join(
-        f"{k}={_cell(v)}" for k, v in result.best_metrics.items() if k in result.metric or k == "epoch")]
+        f"{k}={_cell(v)}" for k, v in result.best_metrics.items() if k in result.metric or k == "epoch")
+        + _failed_later(result)]
     if result.test_metrics:
         out.append("Held-out test split: " + ", ".join(f"{k}={_cell(v)}" for k, v in result.test_metrics.items()))
     if result.model_dir:
@@ -97,3 +98,13 @@ def format_summary(result: Any, top: int = 10) -> str:
         out += [f"Run:   {result.run_dir}", f"TensorBoard: tensorboard --logdir {result.run_dir}"]
     out += result.tracked
     return "\n".join(out)
+
+
+def _failed_later(result: Any) -> str:
+    """" (it failed later; this is its best epoch before)" when the best trial failed after its best report: the
+    model is its checkpoint of that epoch, as every trial's reports are ranked."""
+    trials = result.trials
+    if "status" not in trials:
+        return ""
+    status = trials.loc[trials["trial_id"].astype(str) == str(result.best_trial_id), "status"]
+    return " (the trial failed later: this is its best epoch before it did)" if (status == "ERROR").any() else ""

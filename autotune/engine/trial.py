@@ -16,6 +16,7 @@ from ray import tune
 
 from autotune.engine.checkpoints import CheckpointPolicy, TrialCheckpoints
 from autotune.engine.full_disk import copying, is_full, wait_to_be_stopped
+from autotune.errors import MissingMetric
 from autotune.space.types import Space
 
 __all__ = ["trainable", "trial_dirname"]
@@ -51,8 +52,11 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
     checkpoints = TrialCheckpoints(policy, epochs=space.planned(trial_config),
                                    resumed_from=previous.get_metadata() if previous else None)
 
+    reports = []
+
     def report(metrics: dict[str, float], checkpoint: recipes.Checkpoint = None) -> None:
         metrics = recipes.reported(metrics, space.search.metric)
+        reports.append(1)
         reported = {**metrics, "node_id": node_id}
         if not checkpoints.keep(metrics, offered=checkpoint is not None):
             tune.report(reported)
@@ -70,6 +74,8 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
 
     with previous.as_directory() if previous else nullcontext(None) as checkpoint:
         recipe.train(trial_config, report, data=data, checkpoint=checkpoint)
+    if not reports and previous is None:  # a resumed trial may have reported its last epoch before the kill
+        raise MissingMetric(recipes.NO_REPORT)
 
 
 def trial_dirname(trial: Any) -> str:

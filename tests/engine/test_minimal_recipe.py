@@ -148,6 +148,34 @@ def test_a_report_without_the_searched_metric_is_one_line(tmp_path, capsys, loca
     assert 1 <= len(list(Path("runs/line").glob("trial_*"))) <= 2  # of 4: the search stopped at the first failure
 
 
+@pytest.mark.parametrize("report, message", [
+    ('report({"val_mse": "low"}, None)', "the recipe reported 'val_mse', the searched metric (search.metric), as "
+                                         "'low' (str), not a number"),
+    ("pass", "the recipe's train() returned without calling report(metrics, checkpoint)"),
+], ids=["text", "none"])
+def test_a_broken_report_is_one_line_and_stops_the_search(report, message, tmp_path, capsys, local_ray, monkeypatch):
+    """A searched metric that is not a number, or no report at all: one line from `train` (exit 2), and the search
+    stops at its first trial (it was Ray's traceback from the scheduler, or from its strict metric check)."""
+    monkeypatch.chdir(tmp_path)
+    space = _files(tmp_path)
+    (tmp_path / "minimal.py").write_text(MINIMAL.replace(REPORT, report))
+    assert autotune.cli.main(["train", str(space)]) == 2
+    assert capsys.readouterr().err.startswith(f"autotune train: error: {message}")
+    with pytest.raises(SearchFailed, match=re.escape(f"the search stopped at the first broken report (every trial "
+                                                     f"would fail so); the error: {message}")):
+        autotune.fit(str(space), export=False)
+
+
+def test_reports_that_are_all_nan_say_so(tmp_path, local_ray, monkeypatch, recwarn):
+    monkeypatch.chdir(tmp_path)
+    space = _files(tmp_path)
+    (tmp_path / "minimal.py").write_text(MINIMAL.replace(REPORT, 'report({"val_mse": float("nan")}, None)'))
+    with pytest.raises(SearchFailed, match=r"^no report held a finite value of 'val_mse' \(4 trials, \d+ epochs "
+                                           r"reported, each NaN or infinite\): check how the recipe computes it"):
+        autotune.fit(str(space), export=False)
+    assert not [w for w in recwarn if "All-NaN" in str(w.message)]  # the scheduler's cutoff skips NaN itself
+
+
 def test_a_metric_reported_as_a_one_value_tensor_is_its_number(tmp_path, capsys, local_ray, monkeypatch):
     """A recipe may report `torch.tensor(x)` (a loss it did not `.item()`): the engine keeps the number; a tensor of
     several values is one line."""

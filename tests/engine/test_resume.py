@@ -323,8 +323,8 @@ def test_a_resumed_search_whose_reports_lack_the_metric_fails_and_is_not_called_
     resumed = _start(tmp_path, "--resume")
     out, _ = resumed.communicate(timeout=180)
     assert resumed.returncode == 1, out
-    assert re.search(r"1 of 2 trials failed, and the search stopped at the first report without the searched "
-                     r"metric .every trial would fail so.; the error: the recipe reported .*val_acc but not "
+    assert re.search(r"1 of 2 trials failed, and the search stopped at the first broken report "
+                     r".every trial would fail so.; the error: the recipe reported .*val_acc but not "
                      r"'val_accuracy', the searched metric", out), out
     assert "interrupted" not in out and "Resume with" not in out and "Traceback" not in out, out
     assert not (tmp_path / "models" / "resumable" / "model.json").exists()  # trials reported before: no model

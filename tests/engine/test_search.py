@@ -129,6 +129,19 @@ def test_a_search_whose_every_trial_failed_after_reporting_fails(in_tmp, capsys)
     assert "the newest of 2 runs in runs; the others: toy" in capsys.readouterr().out
 
 
+def test_a_failed_trial_s_best_epoch_can_be_the_model_and_the_summary_says_so(in_tmp):
+    """Every trial's reports are ranked: a trial that failed at epoch 3 after the best epoch of the search (epoch 2,
+    0.75 against the other's 0.656) gives the model, and the summary's best line says that trial failed later."""
+    result = autotune.fit(space("later", trials=2, model="{x: {choice: [0.3, 0.0], default: 0.0}, "
+                                                         "y: {choice: [0.6, 0.2], default: 0.2}}",
+                                train="{epochs: 3, fail_if_x_above: 0.2, fail_from: 3}",
+                                search=", start: [{model.x: 0.3, model.y: 0.6}], scheduler: fifo"))
+    best = result.trials.set_index("trial_id").loc[result.best_trial_id]
+    assert best["status"] == "ERROR" and result.best_metrics["epoch"] == 2 and result.model_dir is not None
+    assert (f"Best trial {result.best_trial_id}: epoch=2, val_accuracy=0.75 (the trial failed later: this is its "
+            "best epoch before it did)") in str(result)
+
+
 def test_an_existing_run_needs_resume_or_restart(in_tmp):
     autotune.fit(space(trials=2), export=False)
     with pytest.raises(UserError, match="--resume to continue it or --restart"):

@@ -289,6 +289,14 @@ def test_an_edited_custom_file_is_imported_afresh_with_its_new_registrations(tmp
     assert registry.exists("model", "renamed_net") and not registry.exists("model", "edited_net")
 
 
+def test_a_user_file_is_compiled_as_an_import_would_compile_it(tmp_path):
+    """No compiler flag of autotune's own (`from __future__ import annotations`) reaches the file: a FastAPI route
+    in a recipe's serve() reads its parameters' annotations as classes."""
+    file = tmp_path / "annotated.py"
+    file.write_text("def f(x: int) -> str:\n    return str(x)\n")
+    assert import_custom(file).f.__annotations__ == {"x": int, "return": str}
+
+
 def test_a_custom_file_that_raised_leaves_no_registrations_behind(tmp_path):
     file = tmp_path / "halfway.py"
     file.write_text(EDITED.format(name="halfway_net", value=1) + "raise ValueError('not yet')\n")

@@ -149,13 +149,17 @@ def test_bad_files_get_one_line_each_and_exit_1(searched, digits_test, tmp_path,
 
 
 @pytest.mark.parametrize(("argv", "words"), [
-    (["MODEL_DIR_EMPTY", "x.png"], "holds no model.pt"),
+    (["MODEL_DIR_EMPTY", "x.png"], "holds no model.json: not an exported autotune model directory"),
+    (["CARD_ONLY", "x.png"], "card_only holds no model.pt: its model card is there but not the model"),
     (["MODEL", "EMPTY_FOLDER"], "no images or .npy files"),
     (["MODEL", "x.png", "--top-k", "0"], "--top-k must be >= 1"),
-], ids=["not-a-model", "no-inputs", "top-k-zero"])
+], ids=["not-a-model", "no-model-pt", "no-inputs", "top-k-zero"])
 def test_usage_errors_exit_2_with_one_line(searched, tmp_path, cli, argv, words):
     (tmp_path / "empty").mkdir()
-    subs = {"MODEL_DIR_EMPTY": tmp_path / "empty", "MODEL": searched.model_dir, "EMPTY_FOLDER": tmp_path / "empty"}
+    (tmp_path / "card_only").mkdir()
+    (tmp_path / "card_only" / "model.json").write_bytes((searched.model_dir / "model.json").read_bytes())
+    subs = {"MODEL_DIR_EMPTY": tmp_path / "empty", "MODEL": searched.model_dir, "EMPTY_FOLDER": tmp_path / "empty",
+            "CARD_ONLY": tmp_path / "card_only"}
     code, out, err = cli("predict", *[subs.get(a, a) for a in argv])
     assert code == 2 and out == ""
     assert words in err and len(err.strip().splitlines()) == 1

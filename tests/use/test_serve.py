@@ -240,7 +240,7 @@ def test_a_tabular_limit_is_refused_for_an_image_model(searched, cli):
 
 def test_serving_a_folder_that_is_not_a_model_fails_before_listening(tmp_path, cli):
     code, out, err = cli("serve", tmp_path)
-    assert code == 2 and "holds no model.pt" in err and "serving" not in out
+    assert code == 2 and "holds no model.json" in err and "serving" not in out
 
 
 def test_health_answers_while_a_batch_is_being_decoded(searched, digits_test, monkeypatch):
