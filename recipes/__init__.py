@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import os
 import pkgutil
 import shutil
@@ -138,6 +139,22 @@ class ValuePredictions:
 
 
 _REQUIRED = ("SCHEMA", "train")
+# How autotune calls each function of the contract: (the signature the docs give, positional arguments, keywords)
+_CALLS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "train": ("train(config, report, *, data=None, checkpoint=None)", ("config", "report"), ("data", "checkpoint")),
+    "load_data": ("load_data(data)", ("data",), ()),
+    "evaluate": ("evaluate(path, data)", ("path", "data"), ()),
+    "export": ("export(checkpoint, data, out_dir)", ("checkpoint", "data", "out_dir"), ()),
+    "dry_run": ("dry_run(config, data)", ("config", "data"), ()),
+    "lr_find": ("lr_find(config, data, *, start, end, steps)", ("config", "data"), ("start", "end", "steps")),
+    "test_predictions": ("test_predictions(model_dir, data)", ("model_dir", "data"), ()),
+    "input_example": ("input_example(model_dir)", ("model_dir",), ()),
+    "load_model": ("load_model(model_dir)", ("model_dir",), ()),
+    "predict": ("predict(model_dir, files, **options)", ("model_dir", "files"), ()),
+    "serve": ("serve(model_dir, **limits)", ("model_dir",), ()),
+    "data_for": ("data_for(config)", ("config",), ()),
+    "reported": ("reported(config, data)", ("config", "data"), ()),
+}
 
 
 def data_section(recipe: ModuleType, config: dict[str, Any]) -> dict[str, Any]:
@@ -237,6 +254,26 @@ def _lacks(name: str, defined: Any) -> None:
         raise UserError(f"recipe {name!r} lacks {', '.join(missing)}: a recipe must define {', '.join(_REQUIRED)}")
 
 
+def _check_calls(name: str, module: ModuleType) -> None:
+    """Each function of the contract that the recipe defines takes the arguments autotune gives it; else a UserError
+    naming the function, its file and line, and the signature to give it (before a search calls it in a trial)."""
+    for function, (shown, args, keywords) in _CALLS.items():
+        fn = getattr(module, function, None)
+        if not callable(fn):
+            continue
+        try:
+            signature = inspect.signature(fn)
+        except (TypeError, ValueError):  # no signature to read (a builtin): called as it is
+            continue
+        try:
+            signature.bind(*args, **{k: None for k in keywords})
+        except TypeError as err:
+            code = getattr(inspect.unwrap(fn), "__code__", None)
+            where = f" ({Path(code.co_filename).name}, line {code.co_firstlineno})" if code else ""
+            raise UserError(f"recipe {name!r}: {function}{signature}{where} cannot be called as autotune calls it "
+                            f"({err}); define it as {shown}") from None
+
+
 def load(name: str, base: str | Path | None = None) -> ModuleType:
     """Import the recipe `name` (a shipped recipe, or a `.py` path relative to `base`)."""
     path, module_name = _locate(name, base)
@@ -249,6 +286,7 @@ def load(name: str, base: str | Path | None = None) -> ModuleType:
     else:
         module = importlib.import_module(module_name)
     _lacks(name, vars(module))
+    _check_calls(name, module)
     return module
 
 

@@ -66,7 +66,7 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
                 shutil.copytree(directory, keep)
 
     try:
-        call(recipe, "train", config, report, data=data)
+        call(recipe, "train", config, report, data=data, checkpoint=None)
         if not last:
             raise UserError(NO_REPORT)
         test = call(recipe, "evaluate", str(keep), data) if hasattr(recipe, "evaluate") else {}

@@ -159,6 +159,11 @@ class Schema:
         wrong = {name: mode for name, mode in (metrics or {}).items() if mode not in ("max", "min")}
         if wrong:
             raise ValueError(f"Schema metrics: each direction is 'max' or 'min', got {wrong}")
+        section, _, key = (budget or "").partition(".")
+        if budget is not None and key not in getattr(sections.get(section), "fields", {}):
+            known = [f"{n}.{k}" for n, s in sections.items() for k, f in s.fields.items() if f.type is int]
+            raise ValueError(f"Schema budget={budget!r}: name the integer field that counts a trial's reports "
+                             f"(section.key){f', one of {known}' if known else ''}, or leave budget out")
         object.__setattr__(self, "sections", dict(sections))
         object.__setattr__(self, "budget", budget)
         object.__setattr__(self, "metrics", dict(metrics or {}))

@@ -62,6 +62,34 @@ def test_without_a_budget_nothing_stops_early_and_asking_for_it_says_why(tmp_pat
     assert "the recipe declares no budget" in str(err.value) and "use scheduler: fifo" in str(err.value)
 
 
+@pytest.mark.parametrize("definition, message", [
+    ("def train(config, report): ...", "train(config, report) (rounds_recipe.py, line 11) cannot be called as "
+                                       "autotune calls it (got an unexpected keyword argument 'data')"),
+    ("def train(config): ...", "train(config) (rounds_recipe.py, line 11) cannot be called as autotune calls it "
+                               "(too many positional arguments)"),
+    ("def evaluate(checkpoint): ...", "evaluate(checkpoint) (rounds_recipe.py, line 12) cannot be called"),
+], ids=["train-without-keywords", "train-without-report", "evaluate-without-data"])
+def test_a_contract_function_autotune_cannot_call_is_refused_by_check(definition, message, tmp_path):
+    """`check` (and every command, before Ray) compares each contract function the recipe defines with the call
+    autotune makes: it was each trial failing with Ray's TypeError after the search started."""
+    function = definition.split("(")[0].removeprefix("def ")
+    path = _space(tmp_path, ROUNDS, "")
+    recipe = tmp_path / "rounds_recipe.py"
+    recipe.write_text("\n".join(definition if line.startswith(f"def {function}(") else line
+                                for line in recipe.read_text().splitlines()) + "\n")
+    with pytest.raises(SpaceError) as err:
+        load_space(path)
+    assert message in str(err.value) and "define it as " in str(err.value)
+
+
+def test_a_budget_that_names_no_field_is_refused_by_check(tmp_path):
+    """A typo in `budget` (it was searched with early stopping counted in a key nothing reads)."""
+    with pytest.raises(SpaceError, match=r"rounds_recipe.py:\d+: ValueError: Schema budget='fit.round': name the "
+                                         r"integer field that counts a trial's reports \(section.key\), one of "
+                                         r"\['model.depth', 'fit.rounds'\], or leave budget out"):
+        load_space(_space(tmp_path, ROUNDS.replace("fit.rounds", "fit.round"), ""))
+
+
 def test_a_direction_other_than_max_or_min_is_refused():
     with pytest.raises(ValueError, match="'max' or 'min'"):
         Schema(train=Section(epochs=Field(int, default=1)), metrics={"val_error": "down"})
