@@ -113,7 +113,7 @@ def fit(
     with nullcontext() if configured() else lines_to(sys.stderr):  # a script or notebook sees the progress
         from autotune.engine import search
         from autotune.engine.locks import hold_run, refuse_running
-        from autotune.engine.storage import check_choice, run_location
+        from autotune.engine.storage import check_choice, run_location, unfinished_trials
 
         space = load_space(space, overrides)
         model_name = space.name  # a retrain's run is named after its data; its model keeps this name
@@ -140,7 +140,7 @@ def fit(
             grid, where, seconds, interrupted, missing_metric = search.run_search(
                 space, options, data=None if loads.keys else loads.get(None), first_points=first_points,
                 tracking=tracking)
-            trials, best = _trials_and_best(grid, space)
+            trials, best = _trials_and_best(grid, space, unfinished_trials(where) if interrupted else set())
             result = _search_result(space, where, trials, best, seconds, interrupted)
             _fail_if_nothing_to_export(result, best, missing_metric, tracking, where)
             if export and best is not None and not interrupted:
@@ -188,11 +188,12 @@ def _ray_for_the_search() -> Iterator[None]:
             search.shutdown()
 
 
-def _trials_and_best(grid: Any, space: Space) -> tuple[pd.DataFrame, _Best | None]:
-    """The trials as a DataFrame and the best checkpoint (`result_grid.best_checkpoint`)."""
+def _trials_and_best(grid: Any, space: Space, unfinished: set[str]) -> tuple[pd.DataFrame, _Best | None]:
+    """The trials as a DataFrame (`unfinished`: an interrupted search's trials that a resume continues) and the
+    best checkpoint (`result_grid.best_checkpoint`)."""
     from autotune.engine.result_grid import best_checkpoint, trial_rows
 
-    return _trials_frame(trial_rows(grid, space), space), best_checkpoint(grid, space)
+    return _trials_frame(trial_rows(grid, space, unfinished), space), best_checkpoint(grid, space)
 
 
 def _fail_if_nothing_to_export(result: SearchResult, best: _Best | None, missing_metric: str | None,

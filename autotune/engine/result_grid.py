@@ -14,8 +14,9 @@ from autotune.space.types import Space
 __all__ = ["best_checkpoint", "params_of", "trial_rows"]
 
 
-def trial_rows(grid: Any, space: Space) -> list[dict[str, Any]]:
-    """One dict per trial: id, status, epochs, whether it was stopped early, best metrics, params, error."""
+def trial_rows(grid: Any, space: Space, unfinished: set[str] = frozenset()) -> list[dict[str, Any]]:
+    """One dict per trial: id, status, epochs, whether it was stopped early, best metrics, params, error. A trial
+    of `unfinished` (an interrupted search's, which a resume continues) is INTERRUPTED, not stopped early."""
     epochs_max = max_epochs(space)
     rows = []
     for result in grid:
@@ -27,8 +28,10 @@ def trial_rows(grid: Any, space: Space) -> list[dict[str, Any]]:
             "status": "ERROR" if result.error else "TERMINATED",
             "epochs": int(metrics.get("training_iteration", 0) or 0),
         }
+        if row["status"] == "TERMINATED" and str(row["trial_id"]) in unfinished:
+            row["status"] = "INTERRUPTED"
         planned = (space.planned(space.config(config)) if config else None) or epochs_max
-        row["stopped_early"] = not result.error and row["epochs"] < planned
+        row["stopped_early"] = row["status"] == "TERMINATED" and row["epochs"] < planned
         for name, goal in zip(space.search.metric, space.search.mode):
             values = history[name].dropna() if history is not None and name in history else []
             values = [v for v in values if finite(v)]

@@ -63,12 +63,14 @@ def format_summary(result: Any, top: int = 10) -> str:
     headers = ["trial", *result.metric, "epochs", "status", *[p[2:] for p in params]]
     rows = []
     for row in ranked.head(top).to_dict("records"):
-        status = "error" if row["status"] == "ERROR" else "stopped early" if row["stopped_early"] else "done"
+        status = ("error" if row["status"] == "ERROR" else "interrupted" if row["status"] == "INTERRUPTED"
+                  else "stopped early" if row["stopped_early"] else "done")
         rows.append([row["trial_id"], *(row[m] for m in result.metric), row["epochs"], status,
                      *(row.get(p) for p in params)])
+    cut = int((trials["status"] == "INTERRUPTED").sum()) if len(trials) else 0
     out = [f"Search {result.name!r}: {len(trials)} trials in {result.seconds:.1f} s "
            f"({int(trials['stopped_early'].sum()) if len(trials) else 0} stopped early, {result.num_errors} failed"
-           f"{f', {len(result.moved)} moved' if result.moved else ''})", *_stops(trials), "",
+           f"{f', {cut} interrupted' if cut else ''}{f', {len(result.moved)} moved' if result.moved else ''})", *_stops(trials), "",
            format_table(headers, rows)]
     failed = trials[trials["status"] == "ERROR"] if len(trials) else trials
     if len(failed):

@@ -369,7 +369,7 @@ def load_space(source: str | FilePath | Mapping[str, Any], overrides: Iterable[s
     if problems and not isinstance(doc, dict):
         raise SpaceError(problems)
     created = _apply_overrides(doc, overrides, locs, problems)
-    base = str(FilePath(path).parent) if path else None
+    base = str(FilePath(path).parent) if path else str(FilePath.cwd())  # a dict or text: the working directory's
     load = _Loading(doc, locs, problems)
     default_name = FilePath(path).stem if path else "space"
     name = load.text("name", default_name) or default_name

@@ -52,9 +52,11 @@ def test_train_prints_its_reports_and_says_it_has_no_evaluate(tmp_path, capsys):
 
 
 def test_run_searches_with_early_stopping_in_its_own_budget_and_exports_nothing(tmp_path, local_ray, monkeypatch):
+    """The space given as YAML text: its relative `recipe: minimal.py` is the working directory's, in every trial
+    too (whose own working directory is its trial folder: each trial failed on a recipe file it could not find)."""
     monkeypatch.chdir(tmp_path)
     space = _files(tmp_path)
-    result = autotune.fit(str(space), num_cpus=2)
+    result = autotune.fit(space.read_text(), num_cpus=2)
     assert len(result.trials) == 4 and result.best_metrics["val_mse"] < 1.0
     assert result.model_dir is None and not (tmp_path / "models").exists()
     assert set(result.trials["epochs"]) <= {2, 4, 8} and result.trials["epochs"].max() == 8

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 
 import autotune
@@ -171,6 +172,11 @@ def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(tmp_path):
     assert "Resume with: autotune run space.yaml --num-cpus 2 --resume" in out
     assert "Traceback" not in out
     assert not (tmp_path / "models" / "resumable").exists()
+    saved = pd.read_csv(run_dir / "trials.csv")  # the trial running at Ctrl-C: interrupted, not stopped early
+    cut = saved[saved["status"] == "INTERRUPTED"]
+    assert len(cut) and not saved["stopped_early"].any(), saved
+    assert re.search(rf"^{cut['trial_id'].iloc[0]} .* interrupted ", out, flags=re.M)
+    assert f"(0 stopped early, 0 failed, {len(cut)} interrupted)" in out and "Stopped early after" not in out
 
     resumed = _start(tmp_path, "--resume")
     out, _ = resumed.communicate(timeout=180)
