@@ -385,3 +385,17 @@ def test_every_complete_space_in_the_docs_passes_check(real_cli, tmp_path, monke
     if index == 0:  # the docs show what check prints for the complete example
         shown = re.search(r"`autotune check` prints it as:\n\n```\n(.*?)```", DOC, flags=re.S)
         assert shown is not None and out == shown.group(1)
+
+
+def test_output_to_a_reader_that_went_away_ends_quietly():
+    """`autotune check space.yaml | head -1`: the pipe closed before the output is written ends the command with
+    the shell's status for SIGPIPE (141), not a BrokenPipeError traceback."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    try:
+        done = subprocess.run([sys.executable, "-c", "import sys; from autotune.cli import main; sys.exit(main())",
+                               "check", str(REPO / "search_spaces" / "digits.yaml")],
+                              stdout=write, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write)
+    assert done.returncode == 141 and done.stderr == "", done.stderr

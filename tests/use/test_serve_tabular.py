@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import math
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -219,3 +220,21 @@ def test_top_k_lists_a_classifier_s_labels_in_predict_and_serve(server, model_di
     response = server.post("/predict?top_k=0", json={"rows": rows})
     assert response.status_code == 400 and response.json()["detail"] == (
         "top_k must be a whole number >= 1, got 0 from the query")
+
+
+def test_the_docs_serve_example_answers_rows_and_refuses_a_bad_body(model_dir):
+    """docs/recipes.md's `serve` (for a recipe whose load_model is the tabular one): rows get the model's
+    predictions, a body without rows a one-line 400, a body over its limit a 413."""
+    from starlette.testclient import TestClient
+
+    doc = (Path(__file__).parents[2] / "docs" / "recipes.md").read_text()
+    (example,) = [b for b in re.findall(r"^```python\n(.*?)^```", doc, flags=re.S | re.M) if "def serve(" in b]
+    namespace = {"load_model": autotune.load_model}
+    exec(compile(example, "recipes.md", "exec", dont_inherit=True), namespace)  # as a recipe file is compiled
+    client = TestClient(namespace["serve"](str(model_dir), max_bytes=MAX_BYTES))
+    answer = client.post("/predict", json={"rows": [GOOD]})
+    assert answer.status_code == 200 and answer.json()["predictions"] == autotune.load_model(model_dir).predict([GOOD])
+    refused = client.post("/predict", json={"row": [GOOD]})
+    assert refused.status_code == 400 and refused.json()["detail"].startswith("not a JSON object holding `rows`")
+    assert client.post("/predict", json={"rows": [GOOD] * 2000}).status_code == 413
+    assert client.get("/health").json()["model"] == "people"
