@@ -120,7 +120,7 @@ def fit(
         if not if_data_changed:  # a run another process runs, or --resume or its absence not fitting the run,
             where = run_location(storage, space.name)  # are refused before the data loads
             refuse_running(where)
-            check_choice(space, where, resume=resume, restart=restart)
+            check_choice(space, where, resume=resume, restart=restart, warm_start=warm_start is not None)
         recipe = recipes.load(space.recipe, space.base_dir)
         loads = _DataLoads(space, recipe)
         option, address = "--address" if address else "RAY_ADDRESS", cluster_address(address)

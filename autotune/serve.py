@@ -66,7 +66,8 @@ async def limited(request: Request, limit: int) -> AsyncIterator[bytes]:
     (urllib, requests) would otherwise get a connection reset instead of the 413."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        await _drain(request.stream())
+        if int(declared) <= DRAINED_BYTES:
+            await _drain(request.stream())
         raise HTTPException(413, f"request body of {declared} bytes is over the limit of {limit} bytes")
     seen = 0
     stream = request.stream()

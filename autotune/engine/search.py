@@ -74,12 +74,10 @@ def run_search(
     search was interrupted, and the error of a report without the searched metric, which stopped it, or None)."""
     where = run_location(options.storage, space.name)
     scheduler = make_scheduler(space)  # before anything is written: its arguments may be wrong
-    if options.warm_start and options.resume:
-        raise UserError(f"--warm-start with a resumed search: the run at {where.experiment} already holds its "
-                        "history; drop --warm-start to resume it, or use --restart to start it again warm")
     # read before prepare_run: a --restart deletes the run folder, which may be the one to warm-start from
     history = warm_start.read_history(options.warm_start, space) if options.warm_start else None
-    resume = prepare_run(space, where, resume=options.resume, restart=options.restart)
+    resume = prepare_run(space, where, resume=options.resume, restart=options.restart,
+                         warm_start=bool(options.warm_start))
     log.info("Searching %r: %d trials, sampler %s, scheduler %s, metric %s", space.name, space.search.trials,
              space.search.sampler, space.search.scheduler, "/".join(space.search.metric))  # once it can start
     optuna.logging.set_verbosity(optuna.logging.WARNING)

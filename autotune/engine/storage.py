@@ -133,10 +133,13 @@ def _check_storage(where: RunLocation) -> None:
                         f"and its credentials, or give a local folder (--storage runs)") from None
 
 
-def check_choice(space: Space, where: RunLocation, *, resume: bool, restart: bool) -> bool:
+def check_choice(space: Space, where: RunLocation, *, resume: bool, restart: bool, warm_start: bool = False) -> bool:
     """Whether the run `where` exists (holds a trial). A UserError where --resume or its absence does not fit it:
-    no run to resume, or a new search that would mix into an existing run. Writes nothing, so that it can refuse
-    before the data loads."""
+    a resumed search warm-started, no run to resume, or a new search that would mix into an existing run. Writes
+    nothing, so that it can refuse before the data loads."""
+    if warm_start and resume:
+        raise UserError(f"--warm-start with a resumed search: the run at {where.experiment} already holds its "
+                        "history; drop --warm-start to resume it, or use --restart to start it again warm")
     if where.remote:
         _check_storage(where)
     exists = bool(_saved_trials(where))
@@ -150,12 +153,12 @@ def check_choice(space: Space, where: RunLocation, *, resume: bool, restart: boo
     return exists
 
 
-def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool) -> bool:
+def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool, warm_start: bool = False) -> bool:
     """Whether to resume. Refuses what `check_choice` refuses; a run folder that holds no trial yet (a failure
     before the first trial) counts as absent, and is cleared. A resumed run's saved Ray state is put back as one
     save wrote it (a kill while it was copied may have left two saves); a run that is refused or started again is
     not written to."""
-    if not check_choice(space, where, resume=resume, restart=restart) or restart:
+    if not check_choice(space, where, resume=resume, restart=restart, warm_start=warm_start) or restart:
         _clear(where)
         _record_space(where.state, space)
         return False

@@ -52,11 +52,12 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
     checkpoints = TrialCheckpoints(policy, epochs=space.planned(trial_config),
                                    resumed_from=previous.get_metadata() if previous else None)
 
-    reports = []
+    made = 0  # reports
 
     def report(metrics: dict[str, float], checkpoint: recipes.Checkpoint = None) -> None:
+        nonlocal made
         metrics = recipes.reported(metrics, space.search.metric)
-        reports.append(1)
+        made += 1
         reported = {**metrics, "node_id": node_id}
         if not checkpoints.keep(metrics, offered=checkpoint is not None):
             tune.report(reported)
@@ -74,7 +75,7 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
 
     with previous.as_directory() if previous else nullcontext(None) as checkpoint:
         recipe.train(trial_config, report, data=data, checkpoint=checkpoint)
-    if not reports and previous is None:  # a resumed trial may have reported its last epoch before the kill
+    if not made and previous is None:  # a resumed trial may have reported its last epoch before the kill
         raise MissingMetric(recipes.NO_REPORT)
 
 

@@ -16,7 +16,6 @@ refusal is a `BadRow` (a `BadInput`: HTTP 422 in `autotune serve`) naming the ro
 """
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,7 +27,7 @@ import torch
 
 from autotune.errors import BadInput, UserError
 from autotune.tabular.data import Preprocessing, read_table
-from autotune.model_dir import load_torchscript
+from autotune.model_dir import load_torchscript, read_card
 
 __all__ = ["BadRow", "TabularPredictor", "read_rows", "encode_rows", "load_model", "predict_rows"]
 
@@ -118,11 +117,7 @@ def encode_rows(card: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> t
 def load_model(model_dir: str | Path) -> tuple[torch.jit.ScriptModule, dict[str, Any]]:
     """The exported model (on the CPU) and its card."""
     folder = Path(model_dir).expanduser()
-    missing = [name for name in ("model.pt", "model.json") if not (folder / name).is_file()]
-    if missing:
-        raise UserError(f"{folder} holds no {' or '.join(missing)}: not an exported tabular model; export one with "
-                        "`autotune run` or `autotune train --out DIR`")
-    card = json.loads((folder / "model.json").read_text())
+    card = read_card(folder)
     if "columns" not in card or "task" not in card:
         raise UserError(f"{folder}/model.json describes no table columns: the model is not one of the tabular recipe")
     return load_torchscript(folder / "model.pt").eval(), card

@@ -9,7 +9,6 @@ The directory holds `model.pt` (TorchScript: float images in [0, 1], NCHW, norma
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 
 from autotune.errors import UserError
-from autotune.model_dir import load_torchscript
+from autotune.model_dir import load_torchscript, read_card
 from autotune.vision.inference import Resize, image_pixels
 
 __all__ = ["Predictor", "Predictions", "load_model"]
@@ -82,9 +81,5 @@ def _is_image(obj: Any) -> bool:
 
 def load_model(directory: str | Path) -> Predictor:
     """The exported model in `directory` (model.pt + model.json), ready to predict."""
-    directory = Path(directory)
-    for name in ("model.pt", "model.json"):
-        if not (directory / name).is_file():
-            raise UserError(f"{directory} holds no {name}: not an exported autotune model directory")
-    card = json.loads((directory / "model.json").read_text())
-    return Predictor(load_torchscript(directory / "model.pt"), card)
+    card = read_card(directory)
+    return Predictor(load_torchscript(Path(directory) / "model.pt"), card)
