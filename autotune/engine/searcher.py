@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import sqlite3
+import warnings
 from collections.abc import Container
 from pathlib import Path
 from typing import Any
@@ -42,20 +43,37 @@ class _Searcher(OptunaSearch):
         super().__init__(**kwargs)
         self._planned_epochs = planned_epochs  # sampled values -> the epochs that trial runs if not stopped
         self._reported: dict[str, int] = {}  # trial id -> the last epoch told to Optuna as an intermediate value
+        self._named = False  # whether the study's objectives are named yet
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        """Ray's suggestion, its Optuna trial given the user attribute `autotune_trial_id` (the id the summary,
+        trials.csv and the trackers show), and the study its objectives' names (optuna-dashboard's labels)."""
+        config = super().suggest(trial_id)
+        ot_trial = asked_trial(self, trial_id)
+        if ot_trial is not None:
+            ot_trial.set_user_attr("autotune_trial_id", trial_id)
+            if not self._named:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # set_metric_names is experimental
+                    study_of(self).set_metric_names(self.metric if isinstance(self.metric, list) else [self.metric])
+                self._named = True
+        return config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        """The epoch's value as the trial's intermediate value at that epoch, replacing one told before: a trial
-        continued from a checkpoint (a resume, a retry) retrains the epochs after it, and Optuna's `Trial.report`
-        would keep the abandoned run's values of those epochs (and warn). `_storage` and `_trial_id` are Optuna's
-        private names; `set_trial_intermediate_value` is what `Trial.report` calls."""
+        """The epoch's value as the trial's intermediate value at that epoch (`_record`)."""
         ot_trial = asked_trial(self, trial_id)
         if isinstance(self.metric, list) or told(self, trial_id) or ot_trial is None:
             super().on_trial_result(trial_id, result)  # Ray's answers: nothing, or a warning
             return
-        epoch = int(result.get("training_iteration", 0))
+        self._record(trial_id, ot_trial, int(result.get("training_iteration", 0)), float(result[self.metric]))
+
+    def _record(self, trial_id: str, ot_trial: optuna.Trial, epoch: int, value: float) -> None:
+        """`value` as the trial's intermediate value at `epoch`, replacing one told before: a trial continued
+        from a checkpoint (a resume, a retry) retrains the epochs after it, and Optuna's `Trial.report` would keep
+        the abandoned run's values of those epochs (and warn). `_storage` and `_trial_id` are Optuna's private
+        names; `set_trial_intermediate_value` is what `Trial.report` calls."""
         try:
-            study_of(self)._storage.set_trial_intermediate_value(  # noqa: SLF001
-                ot_trial._trial_id, epoch, float(result[self.metric]))  # noqa: SLF001
+            study_of(self)._storage.set_trial_intermediate_value(ot_trial._trial_id, epoch, value)  # noqa: SLF001
         except optuna.exceptions.UpdateFinishedTrialError:  # its end was told before a stop Ray's state missed
             return
         self._reported[trial_id] = epoch
@@ -71,11 +89,11 @@ class _Searcher(OptunaSearch):
         else:
             epoch = int(result.get("training_iteration", 0))
             state = _ended_state([value], epoch, self._planned_epochs(ot_trial.params))
+            if state != optuna.trial.TrialState.FAIL and epoch > self._reported.get(trial_id, 0):
+                self._record(trial_id, ot_trial, epoch, float(value))  # the last epoch: Ray tells it here only
             if state == optuna.trial.TrialState.COMPLETE:
                 self._tell(ot_trial, value)
             else:
-                if state == optuna.trial.TrialState.PRUNED and epoch > self._reported.get(trial_id, 0):
-                    ot_trial.report(value, epoch)
                 self._tell(ot_trial, state=state)  # PRUNED: valued at its last epoch
         mark_told(self, trial_id)
         self._reported.pop(trial_id, None)

@@ -40,14 +40,16 @@ def test_a_stopped_trial_is_pruned_with_its_epochs_and_a_finished_one_complete(i
         states.append(trial.state)
         assert trial.intermediate_values.keys() <= values.keys()
         assert all(math.isclose(v, values[step]) for step, v in trial.intermediate_values.items())
+        assert sorted(trial.intermediate_values) == list(range(1, len(ran) + 1))  # every epoch it ran, the last too
+        assert trial.user_attrs["autotune_trial_id"] in set(result.trials["trial_id"])  # its id in the summary
         if len(ran) == 4:
             assert trial.state == optuna.trial.TrialState.COMPLETE, trial
             assert math.isclose(trial.value, values[4])
         else:
             assert trial.state == optuna.trial.TrialState.PRUNED, trial
-            assert sorted(trial.intermediate_values) == list(range(1, len(ran) + 1))  # every epoch it ran
             assert math.isclose(trial.value, values[len(ran)])  # valued at the epoch it was stopped
     assert optuna.trial.TrialState.PRUNED in states and optuna.trial.TrialState.COMPLETE in states, states
+    assert study_of(result).metric_names == ["val_accuracy"]  # optuna-dashboard's label, not "Objective 0"
 
 
 def test_the_epoch_budget_stops_the_search_once_spent(in_tmp, study_of):
