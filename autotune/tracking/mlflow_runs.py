@@ -114,6 +114,7 @@ class MlflowRuns:
                 self.parent = saved["mlflow_parent"]
                 client.update_run(self.parent, status="RUNNING")
                 self.children = self._child_runs()
+                self._resume_interrupted()
                 return
             tags = {"autotune.search": search.name, "autotune.state_dir": str(search.state_dir)}
             self.parent = client.create_run(self._experiment_id, run_name=search.name, tags=tags).info.run_id
@@ -121,6 +122,19 @@ class MlflowRuns:
             if search.space_file:
                 client.log_artifact(self.parent, search.space_file)
             self._state.write_text(json.dumps({**saved, "mlflow_uri": self.uri, "mlflow_parent": self.parent}))
+
+    def _resume_interrupted(self) -> None:
+        """A resumed search's trials that its interruption ended: RUNNING again (one the resume does not continue
+        is set aside at the end)."""
+        from mlflow.entities import RunTag
+
+        client = self.client()
+        runs = client.search_runs([self._experiment_id], max_results=1000, filter_string=(
+            f"tags.mlflow.parentRunId = '{self.parent}' and tags.`autotune.status` = 'interrupted'"))
+        for run in runs:
+            client.update_run(run.info.run_id, status="RUNNING")
+            client.log_batch(run.info.run_id, tags=[RunTag("autotune.status", "running"),
+                                                    RunTag("autotune.stop_reason", "resumed")])
 
     def _child_runs(self) -> dict[str, str]:
         """The parent's child runs, by trial id (a resumed search's trials keep theirs)."""
@@ -179,9 +193,29 @@ class MlflowRuns:
                 self._log_model(Path(model_dir))
             elif model_dir is not None:  # another recipe's export: its files, as they are
                 client.log_artifacts(self.parent, str(model_dir), "model")
-            if status != "interrupted":
+            if status == "interrupted":
+                self._end_interrupted()
+            else:
                 self._end_set_aside(set(trials))
             client.set_terminated(self.parent, {"interrupted": "KILLED", "failed": "FAILED"}.get(status, "FINISHED"))
+
+    def _end_interrupted(self) -> None:
+        """End the child runs of the trials an interrupted search left running: KILLED, tagged `interrupted` (a
+        resume sets them RUNNING again, and the trial goes on in its run)."""
+        from mlflow.entities import RunTag
+
+        client = self.client()
+        reason = "the search was interrupted; `autotune run ... --resume` continues the trial"
+        for run in self._children_running():
+            client.log_batch(run, tags=[RunTag("autotune.status", "interrupted"),
+                                        RunTag("autotune.stop_reason", reason)])
+            client.set_terminated(run, "KILLED")
+
+    def _children_running(self) -> list[str]:
+        """The ids of the parent's child runs still RUNNING."""
+        runs = self.client().search_runs([self._experiment_id], max_results=1000, filter_string=(
+            f"tags.mlflow.parentRunId = '{self.parent}' and attributes.status = 'RUNNING'"))
+        return [run.info.run_id for run in runs]
 
     def _end_set_aside(self, trials: set[str]) -> None:
         """Set aside the child runs of trials that are not the search's: a killed run's trials that its resume did

@@ -93,4 +93,7 @@ class WandbRuns:
     def finish(self, summary: Mapping[str, Any], model_dir: Path | None, status: str,
                trials: Collection[str]) -> None:
         for trial_id in list(self.runs):  # trials still running when the search ended (interrupted)
-            self.runs.pop(trial_id).finish(exit_code=1)
+            run = self.runs.pop(trial_id)
+            run.summary.update({"status": "interrupted",
+                                "stop_reason": "the search was interrupted; `autotune run ... --resume` continues it"})
+            run.finish(exit_code=130)  # the status of Ctrl-C

@@ -306,8 +306,9 @@ def test_wandb_keeps_the_values_of_retrained_epochs(tmp_path):
     assert [(row["epoch"], row["val_accuracy"]) for row in rows] == [(1, 0.5), (2, 0.6), (3, 0.7), (2, 0.65), (3, 0.9)]
 
 
-def test_an_interrupted_search_leaves_its_running_trials_runs_to_the_resume(tmp_path, monkeypatch):
-    """Interrupted (Ctrl-C), a search's unfinished trials continue on resume: their runs stay RUNNING."""
+def test_an_interrupted_search_ends_its_running_trials_runs_and_the_resume_continues_them(tmp_path, monkeypatch):
+    """Interrupted (Ctrl-C), a search's unfinished trials' runs are KILLED and tagged `interrupted` (not left
+    RUNNING for good where the run is never resumed); a resume sets them RUNNING, and each ends in its own run."""
     from autotune.space.types import MlflowSettings
     from autotune.tracking import SearchStart
     from autotune.tracking.mlflow_runs import MlflowRuns
@@ -316,10 +317,26 @@ def test_an_interrupted_search_leaves_its_running_trials_runs_to_the_resume(tmp_
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     runs = MlflowRuns(MlflowSettings(uri=uri, experiment="toy-exp"), "toy", {})
     runs.start(SearchStart(name="toy", state_dir=tmp_path, space_file=None, settings={}, resumed=False))
-    runs.trial_result("a", {"x": 0.5}, {"val_accuracy": 0.5}, 1)
-    runs.finish({"name": "toy"}, None, "interrupted", ["a"])
-    parents, (child,) = _runs(uri, "toy-exp")
-    assert parents[0].info.status == "KILLED" and child.info.status == "RUNNING"
+    for trial in ("a", "b"):
+        runs.trial_result(trial, {"x": 0.5}, {"val_accuracy": 0.5}, 1)
+    runs.trial_end("b", {"x": 0.5}, "finished", "ran all 1 epochs")
+    runs.finish({"name": "toy"}, None, "interrupted", ["a", "b"])
+    parents, children = _runs(uri, "toy-exp")
+    ended = {c.data.tags["autotune.trial_id"]: c for c in children}
+    assert parents[0].info.status == "KILLED" and ended["a"].info.status == "KILLED"
+    assert ended["a"].data.tags["autotune.status"] == "interrupted" and ended["b"].info.status == "FINISHED"
+
+    resumed = MlflowRuns(MlflowSettings(uri=uri, experiment="toy-exp"), "toy", {})
+    resumed.start(SearchStart(name="toy", state_dir=tmp_path, space_file=None, settings={}, resumed=True))
+    parents, children = _runs(uri, "toy-exp")
+    again = {c.data.tags["autotune.trial_id"]: c for c in children}
+    assert parents[0].info.status == "RUNNING" and again["a"].info.status == "RUNNING"
+    assert again["a"].data.tags["autotune.status"] == "running" and again["b"].info.status == "FINISHED"
+    resumed.trial_result("a", {"x": 0.5}, {"val_accuracy": 0.7}, 2)
+    resumed.trial_end("a", {"x": 0.5}, "finished", "ran all 2 epochs")
+    resumed.finish({"name": "toy"}, None, "finished", ["a", "b"])
+    parents, children = _runs(uri, "toy-exp")
+    assert len(children) == 2 and {c.info.status for c in (*parents, *children)} == {"FINISHED"}
 
 
 @pytest.fixture(scope="module")
@@ -590,3 +607,21 @@ def _check_wandb(run_dir: Path, trials: dict[str, dict]) -> None:
                                  "model.y": pytest.approx(float(row["p:model.y"]))}
         assert run["steps"] == list(range(1, int(row["epochs"]) + 1))
         assert run["exit"] == (1 if row["status"] == "ERROR" else 0)
+
+
+def test_wandb_marks_a_trial_an_interrupted_search_left_running(tmp_path):
+    """Its run ends with Ctrl-C's exit code (130) and `status: interrupted` in its summary, not as a failed trial."""
+    from autotune.space.types import WandbSettings
+    from autotune.tracking import SearchStart
+    from autotune.tracking.wandb_runs import WandbRuns
+
+    runs = WandbRuns(WandbSettings(mode="offline", project="toy"), "toy", {})
+    runs.start(SearchStart(name="toy", state_dir=tmp_path, space_file=None, settings={}, resumed=False))
+    runs.trial_result("a", {"x": 0.5}, {"val_accuracy": 0.5}, 1)
+    runs.finish({"name": "toy"}, None, "interrupted", ["a"])
+    (path,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
+    records = _wandb_records(path)
+    (exit_record,) = [r.exit for r in records if r.WhichOneof("record_type") == "exit"]
+    summary = {_key(i): json.loads(i.value_json) for r in records if r.WhichOneof("record_type") == "summary"
+               for i in r.summary.update}
+    assert exit_record.exit_code == 130 and summary["status"] == "interrupted"
