@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from autotune.errors import UserError
 from autotune.space.types import MlflowSettings, Space, TrackingSettings, WandbSettings
 
-__all__ = ["SearchStart", "Tracker", "Tracking", "settings_of"]
+__all__ = ["SearchStart", "Tracker", "Tracking", "settings_of", "short"]
 
 log = logging.getLogger("autotune")
 
@@ -70,6 +70,7 @@ class Tracking:
 
     def __init__(self, trackers: list[Tracker]) -> None:
         self.trackers = trackers
+        self.dropped: list[str] = []  # the labels of trackers dropped after an error
 
     @classmethod
     def of(cls, space: Space, env: Mapping[str, str] = os.environ) -> Tracking:
@@ -99,7 +100,8 @@ class Tracking:
                 getattr(tracker, method)(*args)
             except Exception as err:  # whatever the tracker's client raises: the search must go on
                 self.trackers.remove(tracker)
-                reason = (str(err).strip().splitlines() or [""])[0][:300]
+                self.dropped.append(tracker.label)
+                reason = short((str(err).strip().splitlines() or [""])[0], 300)
                 log.warning("tracking: %s failed (%s: %s); the search goes on without it (every result stays in "
                             "the run folder)", tracker.label, type(err).__name__, reason)
 
@@ -120,8 +122,17 @@ class Tracking:
         self._each("finish", summary, model_dir, status, trials)
 
     def where(self) -> list[str]:
-        """A line per tracker that recorded the search to its end: where to look at it."""
-        return [tracker.where() for tracker in self.trackers]
+        """A line per tracker: where to look at the search, or that it stopped recording after an error."""
+        return [tracker.where() for tracker in self.trackers] + [
+            f"{label}: stopped recording after an error (the warning above); what it holds of this search is "
+            "incomplete, and every result is in the run folder" for label in self.dropped]
+
+
+def short(text: str, limit: int) -> str:
+    """`text`, cut at a word within `limit` characters, with "..." where it was cut."""
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def missing_package(tracker: str) -> UserError:

@@ -22,7 +22,7 @@ from typing import Any
 
 from autotune.errors import UserError
 from autotune.space.types import MlflowSettings
-from autotune.tracking import SearchStart, missing_package
+from autotune.tracking import SearchStart, missing_package, short
 
 __all__ = ["MlflowRuns"]
 
@@ -50,6 +50,12 @@ def _quick() -> Iterator[None]:
 
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*:\d{1,5}(/.*)?$")  # 127.0.0.1:5000, myhost:5000/
+_MODEL_NAME = re.compile(r"^[^/:]+$")  # what MLflow's registry takes as a model's name
+
+
+def _first_line(err: BaseException) -> str:
+    """The first line of an error, cut at a word within 200 characters."""
+    return short((str(err).strip().splitlines() or [type(err).__name__])[0], 200)
 
 
 class MlflowRuns:
@@ -84,22 +90,46 @@ class MlflowRuns:
         return self._client
 
     def check(self) -> None:
-        if self.uri and _HOST_PORT.match(self.uri):  # MLflow takes it for a folder, or a scheme it does not know
-            raise UserError(f"tracking.mlflow: the tracking URI {self.uri!r} names a host and port but no scheme: "
-                            f"write http://{self.uri} for a tracking server (or a folder path, or sqlite:///FILE)")
+        self._check_uri()
+        if self.register and not _MODEL_NAME.match(self.register):
+            raise UserError(f"tracking.mlflow.register: {self.register!r} cannot name a registered model in MLflow "
+                            "(a name holds no '/' or ':', and is not empty); give another name")
         try:
             client = self.client()  # an unknown scheme (htp://) fails here
             with _quick():
                 found = client.get_experiment_by_name(self.experiment)
         except Exception as err:  # the client's own errors: connection refused, a bad URI, an unwritable store
-            reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-            raise UserError(f"tracking.mlflow: cannot reach the MLflow tracking store {self.uri} ({reason}); start "
+            raise UserError(f"tracking.mlflow: cannot reach the MLflow tracking store {self.uri} ({_first_line(err)}); "
+                            "start "
                             "the server or fix tracking.mlflow.uri (or MLFLOW_TRACKING_URI), or remove "
                             "tracking.mlflow") from None
         if found is not None and found.lifecycle_stage == "deleted":  # MLflow refuses runs in it
             raise UserError(f"tracking.mlflow: the experiment {self.experiment!r} was deleted in {self.uri}: restore "
                             f"it (mlflow experiments restore --experiment-id {found.experiment_id}) or name another "
                             "(tracking.mlflow.experiment)")
+        if self.register:
+            try:
+                with _quick():
+                    client.search_registered_models(max_results=1)
+            except Exception as err:  # the registry's own errors: MLFLOW_REGISTRY_URI unreachable, a store without one
+                raise UserError(f"tracking.mlflow.register: cannot reach the MLflow model registry "
+                                f"({_first_line(err)}); fix MLFLOW_REGISTRY_URI, or remove tracking.mlflow.register"
+                                ) from None
+
+    def _check_uri(self) -> None:
+        """A tracking URI that is a near miss of one MLflow reads otherwise (as a folder to create, or a scheme it
+        does not know): one UserError with the fix."""
+        uri = self.uri or ""
+        if _HOST_PORT.match(uri):
+            raise UserError(f"tracking.mlflow: the tracking URI {uri!r} names a host and port but no scheme: "
+                            f"write http://{uri} for a tracking server (or a folder path, or sqlite:///FILE)")
+        near = re.match(r"^(https?)(:/*|/+)", uri) if "://" not in uri else None
+        if near:
+            raise UserError(f"tracking.mlflow: the tracking URI {uri!r} lacks the '://' of its scheme: write "
+                            f"{near.group(1)}://{uri[near.end():]} (MLflow would take it for a folder to create)")
+        if "://" not in uri and uri.endswith((".db", ".sqlite")):
+            raise UserError(f"tracking.mlflow: the tracking URI {uri!r} names a database file without a scheme: "
+                            f"write sqlite:///{uri} (MLflow would make a folder of that name)")
 
     def start(self, search: SearchStart) -> None:
         from mlflow.entities import Param
@@ -189,15 +219,18 @@ class MlflowRuns:
                                                    if isinstance(v, (int, float))],
                              tags=[RunTag("autotune.best_trial_id", str(summary.get("best_trial_id")))])
             client.log_dict(self.parent, json.loads(json.dumps(summary, default=str)), "summary.json")
-            if model_dir is not None and (Path(model_dir) / "model.pt").is_file():
-                self._log_model(Path(model_dir))
-            elif model_dir is not None:  # another recipe's export: its files, as they are
-                client.log_artifacts(self.parent, str(model_dir), "model")
-            if status == "interrupted":
-                self._end_interrupted()
-            else:
-                self._end_set_aside(set(trials))
-            client.set_terminated(self.parent, {"interrupted": "KILLED", "failed": "FAILED"}.get(status, "FINISHED"))
+            try:  # a model MLflow refuses (the registry's own errors) still ends the runs
+                if model_dir is not None and (Path(model_dir) / "model.pt").is_file():
+                    self._log_model(Path(model_dir))
+                elif model_dir is not None:  # another recipe's export: its files, as they are
+                    client.log_artifacts(self.parent, str(model_dir), "model")
+            finally:
+                if status == "interrupted":
+                    self._end_interrupted()
+                else:
+                    self._end_set_aside(set(trials))
+                client.set_terminated(self.parent,
+                                      {"interrupted": "KILLED", "failed": "FAILED"}.get(status, "FINISHED"))
 
     def _end_interrupted(self) -> None:
         """End the child runs of the trials an interrupted search left running: KILLED, tagged `interrupted` (a

@@ -522,6 +522,29 @@ def test_a_host_and_port_without_a_scheme_is_one_line_before_ray(tmp_path, monke
     assert not (tmp_path / uri.split("/")[0]).exists()
 
 
+@pytest.mark.parametrize("uri, message", [
+    ("http//127.0.0.1:5000", "tracking.mlflow: the tracking URI 'http//127.0.0.1:5000' lacks the '://' of its scheme: write "
+                             "http://127.0.0.1:5000 (MLflow would take it for a folder to create)"),
+    ("mlflow.db", "tracking.mlflow: the tracking URI 'mlflow.db' names a database file without a scheme: write sqlite:///mlflow.db "
+                  "(MLflow would make a folder of that name)"),
+    ("REGISTER a/b", "tracking.mlflow.register: 'a/b' cannot name a registered model in MLflow (a name holds no '/' "
+                     "or ':', and is not empty); give another name"),
+], ids=["http-without-colon", "database-without-scheme", "model-name"])
+def test_a_near_miss_uri_or_a_model_name_mlflow_refuses_is_one_line_before_ray(uri, message, tmp_path, monkeypatch,
+                                                                                capsys):
+    """Each was accepted: the first two wrote to a local folder named after the URI, and a model name with '/'
+    failed after the search, leaving its parent run RUNNING."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(autotune.engine.search, "run_search", _no_search)
+    space = TOY_SPACE.replace("SLEEP", "0.0")
+    if uri.startswith("REGISTER "):
+        space = space.replace('uri: "URI"', f'uri: "sqlite:///{tmp_path}/m.db", register: "{uri.split()[1]}"')
+    (tmp_path / "space.yaml").write_text(space.replace("URI", uri))
+    assert autotune.cli.main(["run", "space.yaml", "--num-cpus", "1"]) == 2
+    assert capsys.readouterr().err.strip() == f"autotune run: error: {message}"
+    assert not (tmp_path / uri.split("/")[0]).exists()  # no folder store named after the URI
+
+
 @pytest.mark.parametrize("case", ["a mistyped scheme", "a deleted experiment"])
 def test_a_store_the_search_could_not_use_is_one_line_before_ray(tmp_path, monkeypatch, capsys, case):
     """A scheme MLflow does not know failed with a traceback; runs in a deleted experiment are refused by MLflow,
@@ -625,3 +648,21 @@ def test_wandb_marks_a_trial_an_interrupted_search_left_running(tmp_path):
     summary = {_key(i): json.loads(i.value_json) for r in records if r.WhichOneof("record_type") == "summary"
                for i in r.summary.update}
     assert exit_record.exit_code == 130 and summary["status"] == "interrupted"
+
+
+def test_a_tracker_dropped_after_an_error_is_named_in_the_summary_lines(caplog):
+    """The summary said nothing of a tracker that failed mid-search; its warning cut its reason mid-word."""
+    from autotune.tracking import Tracking
+
+    class Failing:
+        label = "MLflow at http://127.0.0.1:1"
+
+        def trial_result(self, *args):
+            raise ConnectionError("Failed to establish a new connection " + "word " * 100)
+
+    tracking = Tracking([Failing()])
+    tracking.trial_result("a", {}, {"val_accuracy": 0.5}, 1)
+    assert tracking.where() == ["MLflow at http://127.0.0.1:1: stopped recording after an error (the warning above); "
+                                "what it holds of this search is incomplete, and every result is in the run folder"]
+    (warning,) = [r.getMessage() for r in caplog.records if "failed (ConnectionError" in r.getMessage()]
+    assert "word ...); the search goes on without it" in warning
