@@ -151,6 +151,9 @@ class MlflowRuns:
             client.log_batch(self.parent, params=[Param(_key(k), _text(v)) for k, v in search.settings.items()])
             if search.space_file:
                 client.log_artifact(self.parent, search.space_file)
+            resolved = search.state_dir / "space.json"  # the space as searched: its --set overrides applied
+            if resolved.is_file():
+                client.log_artifact(self.parent, str(resolved))
             self._state.write_text(json.dumps({**saved, "mlflow_uri": self.uri, "mlflow_parent": self.parent}))
 
     def _resume_interrupted(self) -> None:

@@ -359,7 +359,7 @@ def test_a_search_is_one_parent_run_with_its_trials_nested_and_the_model_registe
     assert parent.data.metrics["best_val_accuracy"] == pytest.approx(result.best_metrics["val_accuracy"])
     assert parent.data.metrics["test_accuracy"] == pytest.approx(result.test_metrics["test_accuracy"])
     artifacts = {a.path for a in _client(uri).list_artifacts(parent.info.run_id)}
-    assert {"space.yaml", "summary.json"} <= artifacts
+    assert {"space.yaml", "space.json", "summary.json"} <= artifacts  # the file, and the space as searched
     model_files = {a.path for a in _client(uri).list_artifacts(parent.info.run_id, "model")}
     assert "model/input_example.json" in model_files  # the image recipe's input_example: a black image
     assert any(line.startswith("MLflow: " + uri) for line in result.tracked)
