@@ -140,7 +140,7 @@ class MlflowRuns:
             self._experiment_id = found.experiment_id if found else client.create_experiment(self.experiment)
             self._state = search.state_dir / STATE_FILE
             saved = json.loads(self._state.read_text()) if self._state.is_file() else {}
-            if saved.get("mlflow_uri") == self.uri and saved.get("mlflow_parent"):
+            if saved.get("mlflow_uri") == self.uri and self._continues(saved.get("mlflow_parent")):
                 self.parent = saved["mlflow_parent"]
                 client.update_run(self.parent, status="RUNNING")
                 self.children = self._child_runs()
@@ -155,6 +155,17 @@ class MlflowRuns:
             if resolved.is_file():
                 client.log_artifact(self.parent, str(resolved))
             self._state.write_text(json.dumps({**saved, "mlflow_uri": self.uri, "mlflow_parent": self.parent}))
+
+    def _continues(self, parent: str | None) -> bool:
+        """Whether a resumed search goes on in its parent run `parent`: one that is still there, in this
+        experiment (a space that now names another experiment, or a run deleted since, starts a new parent run)."""
+        if not parent:
+            return False
+        try:
+            run = self.client().get_run(parent)
+        except Exception:  # the client's own errors: the run is gone (deleted for good)
+            return False
+        return run.info.experiment_id == self._experiment_id and run.info.lifecycle_stage == "active"
 
     def _resume_interrupted(self) -> None:
         """A resumed search's trials that its interruption ended: RUNNING again (one the resume does not continue

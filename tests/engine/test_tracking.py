@@ -666,3 +666,27 @@ def test_a_tracker_dropped_after_an_error_is_named_in_the_summary_lines(caplog):
                                 "what it holds of this search is incomplete, and every result is in the run folder"]
     (warning,) = [r.getMessage() for r in caplog.records if "failed (ConnectionError" in r.getMessage()]
     assert "word ...); the search goes on without it" in warning
+
+
+def test_a_resume_that_names_another_experiment_starts_a_parent_run_there(tmp_path, monkeypatch):
+    """The fix the deleted-experiment error gives (name another experiment), on a resume: the search went untracked
+    ("The run ... must be in the 'active' state") and the new experiment stayed empty."""
+    from autotune.space.types import MlflowSettings
+    from autotune.tracking import SearchStart
+    from autotune.tracking.mlflow_runs import MlflowRuns
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    first = MlflowRuns(MlflowSettings(uri=uri, experiment="old-exp"), "toy", {})
+    first.start(SearchStart(name="toy", state_dir=tmp_path, space_file=None, settings={}, resumed=False))
+    first.trial_result("a", {"x": 0.5}, {"val_accuracy": 0.5}, 1)
+    first.finish({"name": "toy"}, None, "interrupted", ["a"])
+    _client(uri).delete_experiment(first._experiment_id)
+    resumed = MlflowRuns(MlflowSettings(uri=uri, experiment="new-exp"), "toy", {})
+    resumed.check()
+    resumed.start(SearchStart(name="toy", state_dir=tmp_path, space_file=None, settings={}, resumed=True))
+    resumed.trial_result("a", {"x": 0.5}, {"val_accuracy": 0.7}, 2)
+    resumed.trial_end("a", {"x": 0.5}, "finished", "ran all 2 epochs")
+    resumed.finish({"name": "toy"}, None, "finished", ["a"])
+    (parent,), (child,) = _runs(uri, "new-exp")
+    assert parent.info.status == child.info.status == "FINISHED" and parent.info.run_id != first.parent
