@@ -139,7 +139,7 @@ class MlflowRuns:
             found = client.get_experiment_by_name(self.experiment)
             self._experiment_id = found.experiment_id if found else client.create_experiment(self.experiment)
             self._state = search.state_dir / STATE_FILE
-            saved = json.loads(self._state.read_text()) if self._state.is_file() else {}
+            saved = self._saved()
             if saved.get("mlflow_uri") == self.uri and self._continues(saved.get("mlflow_parent")):
                 self.parent = saved["mlflow_parent"]
                 client.update_run(self.parent, status="RUNNING")
@@ -155,6 +155,11 @@ class MlflowRuns:
             if resolved.is_file():
                 client.log_artifact(self.parent, str(resolved))
             self._state.write_text(json.dumps({**saved, "mlflow_uri": self.uri, "mlflow_parent": self.parent}))
+
+    def _saved(self) -> dict[str, Any]:
+        """What the run's state folder keeps of its MLflow runs (tracking.json): the URI, the parent run's id, the
+        export version logged."""
+        return json.loads(self._state.read_text()) if self._state.is_file() else {}
 
     def _continues(self, parent: str | None) -> bool:
         """Whether a resumed search goes on in its parent run `parent`: one that is still there, in this
@@ -233,11 +238,16 @@ class MlflowRuns:
                                                    if isinstance(v, (int, float))],
                              tags=[RunTag("autotune.best_trial_id", str(summary.get("best_trial_id")))])
             client.log_dict(self.parent, json.loads(json.dumps(summary, default=str)), "summary.json")
+            version = (summary.get("promotion") or {}).get("version_dir")
             try:  # a model MLflow refuses (the registry's own errors) still ends the runs
-                if model_dir is not None and (Path(model_dir) / "model.pt").is_file():
+                if model_dir is not None and version and version == self._saved().get("mlflow_model"):
+                    pass  # a finished search resumed: its export, logged (and registered) the first time
+                elif model_dir is not None and (Path(model_dir) / "model.pt").is_file():
                     self._log_model(Path(model_dir))
                 elif model_dir is not None:  # another recipe's export: its files, as they are
                     client.log_artifacts(self.parent, str(model_dir), "model")
+                if model_dir is not None and version:
+                    self._state.write_text(json.dumps({**self._saved(), "mlflow_model": version}))
             finally:
                 if status == "interrupted":
                     self._end_interrupted()

@@ -690,3 +690,24 @@ def test_a_resume_that_names_another_experiment_starts_a_parent_run_there(tmp_pa
     resumed.finish({"name": "toy"}, None, "finished", ["a"])
     (parent,), (child,) = _runs(uri, "new-exp")
     assert parent.info.status == child.info.status == "FINISHED" and parent.info.run_id != first.parent
+
+
+def test_a_finished_search_resumed_logs_and_registers_its_model_once(tmp_path, monkeypatch):
+    """`--resume` of a finished search ends with the export it made the first time: MLflow registered it again as a
+    new version and moved `champion` to it. A new export (another version) is logged."""
+    from autotune.space.types import MlflowSettings
+    from autotune.tracking import SearchStart
+    from autotune.tracking.mlflow_runs import MlflowRuns
+
+    monkeypatch.chdir(tmp_path)
+    logged = []
+    monkeypatch.setattr(MlflowRuns, "_log_model", lambda self, model_dir: logged.append(model_dir))
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.pt").write_bytes(b"")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    for version in ("v1", "v1", "v2"):
+        runs = MlflowRuns(MlflowSettings(uri=uri, experiment="toy-exp", register="toy"), "toy", {})
+        runs.start(SearchStart(name="toy", state_dir=tmp_path, space_file=None, settings={}, resumed=version != "v1"))
+        runs.finish({"name": "toy", "promotion": {"promoted": True, "version_dir": version}}, tmp_path / "model",
+                    "finished", [])
+    assert logged == [tmp_path / "model"] * 2  # v1 once, then v2
