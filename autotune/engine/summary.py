@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["format_summary", "format_table"]
+__all__ = ["format_summary", "format_table", "status_word"]
 
 
 def _cell(value: Any) -> str:
@@ -13,6 +13,16 @@ def _cell(value: Any) -> str:
             return "-"
         return f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e4 else f"{value:.4f}".rstrip("0").rstrip(".")
     return "-" if value is None else str(value)
+
+
+def status_word(status: str, stopped_early: Any) -> str:
+    """A trial's end in words, from its `status` and `stopped_early` (trials.csv's columns): done, stopped early,
+    error or interrupted."""
+    if status == "ERROR":
+        return "error"
+    if status == "INTERRUPTED":
+        return "interrupted"
+    return "stopped early" if stopped_early in (True, "True") else "done"
 
 
 def _hint(error: str) -> str:
@@ -63,8 +73,7 @@ def format_summary(result: Any, top: int = 10) -> str:
     headers = ["trial", *result.metric, "epochs", "status", *[p[2:] for p in params]]
     rows = []
     for row in ranked.head(top).to_dict("records"):
-        status = ("error" if row["status"] == "ERROR" else "interrupted" if row["status"] == "INTERRUPTED"
-                  else "stopped early" if row["stopped_early"] else "done")
+        status = status_word(row["status"], row["stopped_early"])
         rows.append([row["trial_id"], *(row[m] for m in result.metric), row["epochs"], status,
                      *(row.get(p) for p in params)])
     cut = int((trials["status"] == "INTERRUPTED").sum()) if len(trials) else 0

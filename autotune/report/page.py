@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from autotune.engine.summary import status_word
 from autotune.errors import UserError
 from autotune.recipes import ClassPredictions
 from autotune.report.model_charts import (confusion_chart, confusion_figure, distribution_figure,
@@ -72,6 +73,8 @@ def summary_section(run: Run) -> Section:
         metrics.append(("promoted", f"{promotion.get('promoted')} ({promotion.get('reason', '')})"))
     columns = ["trial_id", "status", "epochs", *run.metric, *run.params]
     top = finished(run).sort_values(run.metric[0], ascending=run.mode[0] == "min").head(10)
+    stopped = top["stopped_early"] if "stopped_early" in top else [False] * len(top)
+    top = top.assign(status=[status_word(s, e) for s, e in zip(top["status"], stopped)])
     top = top[[c for c in columns if c in top]].rename(columns=lambda c: c.removeprefix("p:"))
     text = (f"<div class='row'><div><h3>search</h3>{_table(counts)}</div>"
             f"<div><h3>best configuration</h3>{_table(best)}</div>"

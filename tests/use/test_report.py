@@ -265,6 +265,18 @@ def test_failed_trials_and_a_run_without_a_model(searched, tmp_path):
     assert (page.parent / "learning_curves.png").is_file() and (page.parent / "history.png").is_file()
 
 
+def test_the_top_trials_say_how_each_ended_as_the_summary_does(searched, tmp_path):
+    """Ray's TERMINATED was the report's word for a trial the scheduler stopped early, and for one that ran to
+    its end."""
+    run_dir = copy_run(searched, tmp_path)
+    trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial_id": str})
+    trials["stopped_early"] = [i % 2 == 0 for i in range(len(trials))]
+    trials.to_csv(run_dir / "trials.csv", index=False)
+    text = write_report(run_dir).read_text()
+    top = text.split("<h3>top trials</h3>")[1].split("</table>")[0]
+    assert "TERMINATED" not in top and "<td>stopped early</td>" in top and "<td>done</td>" in top
+
+
 def test_importance_needs_a_few_trials_and_leaves_out_conditional_parameters(searched, tmp_path):
     run = load_run(searched.run_dir)
     storage = f"sqlite:///{tmp_path / 'study.db'}"
