@@ -17,8 +17,8 @@ class SearchResult:
 
     `trials` has one row per trial: `trial_id`, `status` (TERMINATED, ended by itself or by the scheduler; ERROR;
     or, in an interrupted search, INTERRUPTED: one a resume continues), `epochs`, `stopped_early` (TERMINATED before
-    its last epoch: "stopped early" in the summary, else "done"), the metric columns (best value over the trial's epochs), `seconds`, `error`, and one column per
-    sampled parameter (`p:<name>`).
+    its last epoch: "stopped early" in the summary, else "done"), the metric columns (best value over the trial's
+    epochs), `seconds`, `error`, and one column per sampled parameter (`p:<name>`).
     `run_dir` is the local folder of the run (with a URI storage, the local mirror of autotune's own state:
     the Optuna study, summary.json, trials.csv; the trials themselves are at `run_uri`). A search interrupted
     before any trial saved a checkpoint has no best trial: `best_trial_id` is None, the best_* fields empty.

@@ -8,6 +8,7 @@ from the run's state folder and the trial id, so a trial that continues after a 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ class WandbRuns:
         self.label = f"W&B project {self.project} ({self.mode})"
         self.state_dir: Path | None = None
         self.runs: dict[str, Any] = {}  # trial id -> its open run
+        self.settings: dict[str, Any] = {}  # the search settings, the search run's config
         self.logged: set[str] = set()  # the trials this invocation gave a run
 
     def __getstate__(self) -> dict[str, Any]:
@@ -60,16 +62,21 @@ class WandbRuns:
     def start(self, search: SearchStart) -> None:
         self.state_dir = search.state_dir
         self.group = search.name
+        self.settings = dict(search.settings)
+
+    def _init(self, key: str, name: str, config: Mapping[str, Any], job_type: str) -> Any:
+        """A W&B run of the search's group, its id from the run folder and `key` (a resume continues it)."""
+        wandb = self._wandb()
+        run_id = hashlib.sha256(f"{self.state_dir}\n{key}".encode()).hexdigest()[:16]
+        return wandb.init(
+            project=self.project, entity=self.entity, group=self.group, name=name, id=run_id, resume="allow",
+            config=dict(config), mode=self.mode, dir=str(self.state_dir), job_type=job_type, reinit="create_new",
+            settings=wandb.Settings(silent=True, console="off", x_disable_stats=True),
+        )
 
     def _run(self, trial_id: str, params: Mapping[str, Any]) -> Any:
         if trial_id not in self.runs:
-            wandb = self._wandb()
-            run_id = hashlib.sha256(f"{self.state_dir}\n{trial_id}".encode()).hexdigest()[:16]
-            self.runs[trial_id] = wandb.init(
-                project=self.project, entity=self.entity, group=self.group, name=trial_id, id=run_id,
-                resume="allow", config=dict(params), mode=self.mode, dir=str(self.state_dir), job_type="trial",
-                reinit="create_new", settings=wandb.Settings(silent=True, console="off", x_disable_stats=True),
-            )
+            self.runs[trial_id] = self._init(trial_id, trial_id, params, "trial")
             self.runs[trial_id].define_metric("epoch")
             self.runs[trial_id].define_metric("*", step_metric="epoch")
             self.logged.add(trial_id)
@@ -97,3 +104,20 @@ class WandbRuns:
             run.summary.update({"status": "interrupted",
                                 "stop_reason": "the search was interrupted; `autotune run ... --resume` continues it"})
             run.finish(exit_code=130)  # the status of Ctrl-C
+        if status != "interrupted":
+            self._search_run(summary, model_dir, status)
+
+    def _search_run(self, summary: Mapping[str, Any], model_dir: Path | None, status: str) -> None:
+        """The search's own run in its group (`job_type: search`): its settings as config; its status, best trial,
+        best and test metrics in its summary; the exported model, when it promoted one, as an artifact of type
+        `model` (aliases `latest` and `champion`)."""
+        run = self._init("search", f"{self.group} (search)", self.settings, "search")
+        numbers = {**{f"best_{k}": v for k, v in (summary.get("best_metrics") or {}).items()},
+                   **(summary.get("test_metrics") or {})}
+        run.summary.update({**{k: v for k, v in numbers.items() if isinstance(v, (int, float))},
+                            "status": status, "best_trial_id": summary.get("best_trial_id")})
+        if model_dir is not None and (summary.get("promotion") or {}).get("promoted"):
+            artifact = self._wandb().Artifact(re.sub(r"[^A-Za-z0-9_.-]", "-", self.group), type="model")
+            artifact.add_dir(str(model_dir))
+            run.log_artifact(artifact, aliases=["latest", "champion"])
+        run.finish(exit_code=1 if status == "failed" else 0)

@@ -187,7 +187,7 @@ def _key(item) -> str:
 
 
 def _wandb_runs(state_dir: Path) -> dict[str, dict]:
-    """W&B run id -> name, group, config, epochs logged and exit code, over every offline run file."""
+    """W&B run id -> name, group, job type, config, epochs logged and exit code, over every offline run file."""
     runs: dict[str, dict] = {}
     for path in sorted(state_dir.glob("wandb/offline-run-*/run-*.wandb")):
         run: dict = {"steps": [], "exit": None}
@@ -195,7 +195,7 @@ def _wandb_runs(state_dir: Path) -> dict[str, dict]:
             kind = record.WhichOneof("record_type")
             if kind == "run":
                 run.update(id=record.run.run_id, name=record.run.display_name, group=record.run.run_group,
-                           config={_key(c): json.loads(c.value_json) for c in record.run.config.update
+                           job_type=record.run.job_type, config={_key(c): json.loads(c.value_json) for c in record.run.config.update
                                    if _key(c) != "_wandb"})
             elif kind == "history":
                 items = {_key(i): json.loads(i.value_json) for i in record.history.item}
@@ -523,10 +523,10 @@ def test_a_host_and_port_without_a_scheme_is_one_line_before_ray(tmp_path, monke
 
 
 @pytest.mark.parametrize("uri, message", [
-    ("http//127.0.0.1:5000", "tracking.mlflow: the tracking URI 'http//127.0.0.1:5000' lacks the '://' of its scheme: write "
-                             "http://127.0.0.1:5000 (MLflow would take it for a folder to create)"),
-    ("mlflow.db", "tracking.mlflow: the tracking URI 'mlflow.db' names a database file without a scheme: write sqlite:///mlflow.db "
-                  "(MLflow would make a folder of that name)"),
+    ("http//127.0.0.1:5000", "tracking.mlflow: the tracking URI 'http//127.0.0.1:5000' lacks the '://' of its "
+                             "scheme: write http://127.0.0.1:5000 (MLflow would take it for a folder to create)"),
+    ("mlflow.db", "tracking.mlflow: the tracking URI 'mlflow.db' names a database file without a scheme: write "
+                  "sqlite:///mlflow.db (MLflow would make a folder of that name)"),
     ("REGISTER a/b", "tracking.mlflow.register: 'a/b' cannot name a registered model in MLflow (a name holds no '/' "
                      "or ':', and is not empty); give another name"),
 ], ids=["http-without-colon", "database-without-scheme", "model-name"])
@@ -614,14 +614,18 @@ def test_a_server_that_goes_away_costs_one_warning_and_no_trial(server, tmp_path
     assert len(result.trials) == 6 and result.interrupted is False
     warnings = [r.getMessage() for r in caplog.records if "tracking:" in r.getMessage()]
     assert len(warnings) == 1 and f"MLflow at {uri} failed" in warnings[0], warnings
-    assert not any(line.startswith("MLflow") for line in result.tracked)
+    assert any(line.startswith(f"MLflow at {uri}: stopped recording after an error") for line in result.tracked)
     assert any(line.startswith("W&B: 6 offline trial runs") for line in result.tracked)  # the other tracker went on
     _check_wandb(result.run_dir, _trials(result.run_dir))
 
 
 def _check_wandb(run_dir: Path, trials: dict[str, dict]) -> None:
-    """One offline W&B run per trial, in the search's group: its sampled values, a step per epoch, its exit."""
+    """One offline W&B run per trial, in the search's group: its sampled values, a step per epoch, its exit; and
+    one of the search itself."""
     wandb_runs = _wandb_runs(run_dir)
+    (search,) = [r for r in wandb_runs.values() if r["job_type"] == "search"]
+    assert search["name"] == "toy (search)" and search["group"] == "toy" and search["exit"] == 0
+    wandb_runs = {key: run for key, run in wandb_runs.items() if run["job_type"] == "trial"}
     assert sorted(r["name"] for r in wandb_runs.values()) == sorted(trials)
     for run in wandb_runs.values():
         row = trials[run["name"]]
@@ -711,3 +715,31 @@ def test_a_finished_search_resumed_logs_and_registers_its_model_once(tmp_path, m
         runs.finish({"name": "toy", "promotion": {"promoted": True, "version_dir": version}}, tmp_path / "model",
                     "finished", [])
     assert logged == [tmp_path / "model"] * 2  # v1 once, then v2
+
+
+def test_wandb_holds_the_search_s_own_run_with_its_best_and_its_model(tmp_path):
+    """W&B got the trials only: a team saw no best trial, no test metrics and no model of the search there."""
+    import hashlib
+
+    from autotune.space.types import WandbSettings
+    from autotune.tracking import SearchStart
+    from autotune.tracking.wandb_runs import WandbRuns
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.json").write_text("{}")
+    runs = WandbRuns(WandbSettings(mode="offline", project="toy"), "toy", {})
+    runs.start(SearchStart(name="toy", state_dir=tmp_path, space_file=None, settings={"search.trials": 4},
+                           resumed=False))
+    summary = {"best_trial_id": "a", "best_metrics": {"val_accuracy": 0.9, "epoch": 3},
+               "test_metrics": {"test_accuracy": 0.88}, "promotion": {"promoted": True}}
+    runs.finish(summary, tmp_path / "model", "finished", ["a"])
+    run_id = hashlib.sha256(f"{tmp_path}\nsearch".encode()).hexdigest()[:16]
+    (path,) = tmp_path.glob(f"wandb/offline-run-*/run-{run_id}.wandb")
+    records = _wandb_records(path)
+    kinds = [r.WhichOneof("record_type") for r in records]
+    values = {_key(i): json.loads(i.value_json) for r in records if r.WhichOneof("record_type") == "summary"
+              for i in r.summary.update}
+    (run,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
+    assert run.job_type == "search" and run.run_group == "toy"
+    assert values["best_val_accuracy"] == 0.9 and values["test_accuracy"] == 0.88 and values["best_trial_id"] == "a"
+    assert values["status"] == "finished" and "artifact" in kinds
