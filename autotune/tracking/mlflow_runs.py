@@ -100,8 +100,7 @@ class MlflowRuns:
                 found = client.get_experiment_by_name(self.experiment)
         except Exception as err:  # the client's own errors: connection refused, a bad URI, an unwritable store
             raise UserError(f"tracking.mlflow: cannot reach the MLflow tracking store {self.uri} ({_first_line(err)}); "
-                            "start "
-                            "the server or fix tracking.mlflow.uri (or MLFLOW_TRACKING_URI), or remove "
+                            "start the server or fix tracking.mlflow.uri (or MLFLOW_TRACKING_URI), or remove "
                             "tracking.mlflow") from None
         if found is not None and found.lifecycle_stage == "deleted":  # MLflow refuses runs in it
             raise UserError(f"tracking.mlflow: the experiment {self.experiment!r} was deleted in {self.uri}: restore "
