@@ -112,8 +112,8 @@ def format_summary(result: Any, top: int = 10) -> str:
 
 
 def _failed_later(result: Any) -> str:
-    """" (it failed later; this is its best epoch before)" when the best trial failed after its best report: the
-    model is its checkpoint of that epoch, as every trial's reports are ranked."""
+    """The best line's note when the best trial failed after its best report (every trial's reports are ranked,
+    so the model is its checkpoint of that epoch); "" otherwise."""
     trials = result.trials
     if "status" not in trials:
         return ""

@@ -177,24 +177,28 @@ class MlflowRuns:
         from mlflow.entities import RunTag
 
         client = self.client()
-        runs = client.search_runs([self._experiment_id], max_results=1000, filter_string=(
-            f"tags.mlflow.parentRunId = '{self.parent}' and tags.`autotune.status` = 'interrupted'"))
-        for run in runs:
+        for run in self._children("tags.`autotune.status` = 'interrupted'"):
             client.update_run(run.info.run_id, status="RUNNING")
             client.log_batch(run.info.run_id, tags=[RunTag("autotune.status", "running"),
                                                     RunTag("autotune.stop_reason", "resumed")])
 
     def _child_runs(self) -> dict[str, str]:
         """The parent's child runs, by trial id (a resumed search's trials keep theirs)."""
-        children, token = {}, None
+        return {run.data.tags["autotune.trial_id"]: run.info.run_id for run in self._children()
+                if "autotune.trial_id" in run.data.tags}
+
+    def _children(self, where: str = "") -> list[Any]:
+        """The parent's child runs (MLflow's Run objects), every page of them, those matching the filter `where`
+        when given."""
+        query = f"tags.mlflow.parentRunId = '{self.parent}'" + (f" and {where}" if where else "")
+        runs, token = [], None
         while True:
             page = self.client().search_runs([self._experiment_id], max_results=1000, page_token=token,
-                                             filter_string=f"tags.mlflow.parentRunId = '{self.parent}'")
-            children.update({run.data.tags["autotune.trial_id"]: run.info.run_id for run in page
-                             if "autotune.trial_id" in run.data.tags})
+                                             filter_string=query)
+            runs += list(page)
             token = page.token
             if not token:
-                return children
+                return runs
 
     def _child(self, trial_id: str, params: Mapping[str, Any]) -> str:
         from mlflow.entities import Param
@@ -262,16 +266,10 @@ class MlflowRuns:
 
         client = self.client()
         reason = "the search was interrupted; `autotune run ... --resume` continues the trial"
-        for run in self._children_running():
-            client.log_batch(run, tags=[RunTag("autotune.status", "interrupted"),
-                                        RunTag("autotune.stop_reason", reason)])
-            client.set_terminated(run, "KILLED")
-
-    def _children_running(self) -> list[str]:
-        """The ids of the parent's child runs still RUNNING."""
-        runs = self.client().search_runs([self._experiment_id], max_results=1000, filter_string=(
-            f"tags.mlflow.parentRunId = '{self.parent}' and attributes.status = 'RUNNING'"))
-        return [run.info.run_id for run in runs]
+        for run in self._children("attributes.status = 'RUNNING'"):
+            client.log_batch(run.info.run_id, tags=[RunTag("autotune.status", "interrupted"),
+                                                    RunTag("autotune.stop_reason", reason)])
+            client.set_terminated(run.info.run_id, "KILLED")
 
     def _end_set_aside(self, trials: set[str]) -> None:
         """Set aside the child runs of trials that are not the search's: a killed run's trials that its resume did
