@@ -25,7 +25,7 @@ from autotune.logs import configured, lines_to
 from autotune.preflight import check_address, cluster_address, preflight
 from autotune.space import Choice, Grid, Space
 from autotune.space import load_space as _load_space
-from autotune.tracking import Tracking
+from autotune.tracking import Tracking, TrialRecord
 
 if TYPE_CHECKING:
     from autotune.engine.result import SearchResult
@@ -140,12 +140,13 @@ def fit(
             grid, where, seconds, interrupted, missing_metric = search.run_search(
                 space, options, data=None if loads.keys else loads.get(None), first_points=first_points,
                 tracking=tracking)
-            trials, best = _trials_and_best(grid, space, unfinished_trials(where) if interrupted else set())
+            trials, best, records = _trials_and_best(grid, space, unfinished_trials(where) if interrupted else set(),
+                                                     tracking)
             result = _search_result(space, where, trials, best, seconds, interrupted)
-            _fail_if_nothing_to_export(result, best, missing_metric, tracking, where)
+            _fail_if_nothing_to_export(result, best, missing_metric, tracking, records, where)
             if export and best is not None and not interrupted:
                 _export_best(space, recipe, loads, best, result, model_name)
-            _finish(result, tracking, where)
+            _finish(result, tracking, records, where)
             return result
 
 
@@ -188,16 +189,21 @@ def _ray_for_the_search() -> Iterator[None]:
             search.shutdown()
 
 
-def _trials_and_best(grid: Any, space: Space, unfinished: set[str]) -> tuple[pd.DataFrame, _Best | None]:
-    """The trials as a DataFrame (`unfinished`: an interrupted search's trials that a resume continues) and the
-    best checkpoint (`result_grid.best_checkpoint`)."""
+def _trials_and_best(grid: Any, space: Space, unfinished: set[str],
+                     tracking: Tracking) -> tuple[pd.DataFrame, _Best | None, list[TrialRecord]]:
+    """The trials as a DataFrame (`unfinished`: an interrupted search's trials that a resume continues), the best
+    checkpoint (`result_grid.best_checkpoint`), and the trials as `tracking`'s trackers record them (none without
+    a tracker)."""
     from autotune.engine.result_grid import best_checkpoint, trial_rows
+    from autotune.engine.track import trial_records
 
-    return _trials_frame(trial_rows(grid, space, unfinished), space), best_checkpoint(grid, space)
+    rows = trial_rows(grid, space, unfinished)
+    records = trial_records(grid, rows, space) if tracking else []
+    return _trials_frame(rows, space), best_checkpoint(grid, space), records
 
 
 def _fail_if_nothing_to_export(result: SearchResult, best: _Best | None, missing_metric: str | None,
-                               tracking: Tracking, where: RunLocation) -> None:
+                               tracking: Tracking, records: list[TrialRecord], where: RunLocation) -> None:
     """Raises SearchFailed, told to the trackers, when a search that ran to its end has no best (no trial reported),
     every trial failed (some perhaps after reporting), or a report without the searched metric stopped it (the
     recipe is broken, whatever its trials reported before): no model of such a search is exported. Its
@@ -210,7 +216,7 @@ def _fail_if_nothing_to_export(result: SearchResult, best: _Best | None, missing
         return
     failure = _failure_text(trials, result.metric[0], missing_metric)
     _write_summary(result, error=failure)
-    tracking.finish({"name": result.name, "error": failure}, None, "failed", _trial_ids(trials))
+    tracking.finish({"name": result.name, "error": failure}, None, "failed", records)
     publish_state(where)
     raise SearchFailed(failure)
 
@@ -262,7 +268,7 @@ def _export_best(space: Space, recipe: Any, loads: _DataLoads, best: _Best, resu
             _export(space, recipe, loads, Path(checkpoint_dir), result, model_name)
 
 
-def _finish(result: SearchResult, tracking: Tracking, where: RunLocation) -> None:
+def _finish(result: SearchResult, tracking: Tracking, records: list[TrialRecord], where: RunLocation) -> None:
     """Record the search's end: summary.json and trials.csv, the trackers' end (with the model when it was
     promoted), and autotune's state published to a URI storage."""
     from autotune.engine.storage import publish_state
@@ -270,7 +276,7 @@ def _finish(result: SearchResult, tracking: Tracking, where: RunLocation) -> Non
     summary = _write_summary(result)
     promoted = bool(result.promotion and result.promotion.get("promoted"))
     tracking.finish(summary, result.model_dir if promoted else None,
-                    "interrupted" if result.interrupted else "finished", _trial_ids(result.trials))
+                    "interrupted" if result.interrupted else "finished", records)
     result.tracked = tracking.where()
     publish_state(where)
 

@@ -13,12 +13,15 @@ from typing import Any
 
 from ray import tune
 
+from autotune.engine.checkpoints import finite
+from autotune.engine.history import result_history
 from autotune.engine.ray_internals import RESULT_KEYS
+from autotune.engine.schedulers import planned_epochs
 from autotune.engine.trial_errors import trial_error
 from autotune.space.types import Space
-from autotune.tracking import Tracking
+from autotune.tracking import Tracking, TrialRecord
 
-__all__ = ["TrackingCallback", "flat_settings", "register", "unregister"]
+__all__ = ["TrackingCallback", "flat_settings", "register", "trial_records", "unregister"]
 
 # key -> (the trackers, the epochs a trial of given sampled values plans to run)
 _ACTIVE: dict[str, tuple[Tracking, Callable[[dict[str, Any]], int]]] = {}
@@ -26,8 +29,8 @@ _NOT_METRICS = {*RESULT_KEYS, "trial_id", "experiment_tag", "date", "hostname", 
                 "checkpoint_dir_name", "should_checkpoint", "node_id"}
 
 
-def register(key: str, tracking: Tracking, planned_epochs: Callable[[dict[str, Any]], int]) -> None:
-    _ACTIVE[key] = (tracking, planned_epochs)
+def register(key: str, tracking: Tracking, planned: Callable[[dict[str, Any]], int]) -> None:
+    _ACTIVE[key] = (tracking, planned)
 
 
 def unregister(key: str) -> None:
@@ -56,6 +59,34 @@ def metrics_of(result: dict[str, Any]) -> dict[str, float]:
             and not isinstance(v, bool) and math.isfinite(v)}
 
 
+def ended(epochs: int, planned: int) -> tuple[str, str]:
+    """The status and reason a tracker records of a trial that ended on its own after `epochs` of `planned`."""
+    if epochs >= planned:
+        return "finished", f"ran all {planned} epochs"
+    return "stopped", f"stopped early at epoch {epochs} of {planned}"
+
+
+def trial_records(grid: Any, rows: list[dict[str, Any]], space: Space) -> list[TrialRecord]:
+    """The search's trials as the trackers record them, from Ray's `grid` and its `rows` (`result_grid.trial_rows`,
+    in the grid's order): the sampled values, each epoch's metrics once (the run that went on, for a retrained
+    epoch), the end."""
+    records = []
+    for result, row in zip(grid, rows):
+        params = {key.removeprefix("p:"): value for key, value in row.items() if key.startswith("p:")}
+        history = result_history(result)
+        epochs = [] if history is None or "training_iteration" not in history else [
+            (int(report["training_iteration"]), metrics_of(report)) for report in history.to_dict("records")
+            if finite(report.get("training_iteration"))]
+        if row["status"] == "ERROR":
+            status, reason = "failed", f"failed: {row['error']}"[:500]
+        elif row["status"] == "INTERRUPTED":
+            status, reason = "interrupted", "the search was interrupted; `autotune run ... --resume` continues it"
+        else:
+            status, reason = ended(row["epochs"], planned_epochs(space, params))
+        records.append(TrialRecord(str(row["trial_id"]), params, epochs, status, reason))
+    return records
+
+
 class TrackingCallback(tune.Callback):
     """Each trial's results and end, reported to the trackers registered under `key` (none: nothing)."""
 
@@ -69,11 +100,9 @@ class TrackingCallback(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self.key in _ACTIVE:
-            tracking, planned_epochs = _ACTIVE[self.key]
+            tracking, planned = _ACTIVE[self.key]
             epochs = int((trial.last_result or {}).get("training_iteration", 0) or 0)
-            planned = planned_epochs(dict(trial.config))
-            status, reason = ("finished", f"ran all {planned} epochs") if epochs >= planned else (
-                "stopped", f"stopped early at epoch {epochs} of {planned}")
+            status, reason = ended(epochs, planned(dict(trial.config)))
             tracking.trial_end(trial.trial_id, dict(trial.config), status, reason)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

@@ -5,17 +5,20 @@
     tracking.start(SearchStart(...))   # the search's own run (a resumed search: the same one)
     tracking.trial_result("a1_00003", params, {"val_accuracy": 0.93}, epoch=4)
     tracking.trial_end("a1_00003", params, "stopped", "stopped early at epoch 4 of 10")
-    tracking.finish(summary, model_dir, "finished", ["a1_00003", ...])  # the summary; the model, when promoted;
-                                                                          # the search's trial ids
+    tracking.finish(summary, model_dir, "finished", records)  # the summary; the model, when promoted; the
+                                                             # search's trials as its run folder holds them
 
 A tracker that fails during a search is dropped with one warning: the search goes on, and no trial is lost (the
-run folder keeps every result). Nothing here imports ray or torch; each tracker imports its package when used.
+run folder keeps every result). At the search's end (and at the end of a `--resume` of it, finished or not) a
+tracker that can fills in what it missed from the trials' records: MLflow logs the epochs and ends of trials it did
+not see, so a server that was down for part of a search holds all of it after the resume. Nothing here imports ray
+or torch; each tracker imports its package when used.
 """
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,7 +26,7 @@ from typing import Any, Protocol
 from autotune.errors import UserError
 from autotune.space.types import MlflowSettings, Space, TrackingSettings, WandbSettings
 
-__all__ = ["SearchStart", "Tracker", "Tracking", "settings_of", "short"]
+__all__ = ["SearchStart", "Tracker", "Tracking", "TrialRecord", "settings_of", "short"]
 
 log = logging.getLogger("autotune")
 
@@ -39,8 +42,21 @@ class SearchStart:
     resumed: bool
 
 
+@dataclass(frozen=True)
+class TrialRecord:
+    """A trial as the run folder holds it at the search's end: what a tracker fills in from where it missed some of
+    the trial (down, or dropped after an error, while the trial ran)."""
+
+    trial_id: str
+    params: Mapping[str, Any]  # the sampled values, by their dotted names
+    epochs: Sequence[tuple[int, Mapping[str, float]]] = ()  # each epoch once: (epoch, the recipe's metrics)
+    status: str = "finished"  # finished, stopped, failed or interrupted (a resume continues it)
+    reason: str = ""  # "ran all 10 epochs", "stopped early at epoch 3 of 10", "failed: ValueError: ..."
+
+
 class Tracker(Protocol):
     label: str  # for messages: "MLflow at sqlite:///mlflow.db"
+    fills_in: bool  # whether `finish` logs what the tracker missed of `trials` (a resume then completes it)
 
     def check(self) -> None: ...
     def start(self, search: SearchStart) -> None: ...
@@ -48,7 +64,7 @@ class Tracker(Protocol):
                      epoch: int) -> None: ...
     def trial_end(self, trial_id: str, params: Mapping[str, Any], status: str, reason: str) -> None: ...
     def finish(self, summary: Mapping[str, Any], model_dir: Path | None, status: str,
-               trials: Collection[str]) -> None: ...
+               trials: Sequence[TrialRecord]) -> None: ...
     def where(self) -> str: ...
 
 
@@ -70,7 +86,7 @@ class Tracking:
 
     def __init__(self, trackers: list[Tracker]) -> None:
         self.trackers = trackers
-        self.dropped: list[str] = []  # the labels of trackers dropped after an error
+        self.dropped: list[Tracker] = []  # the trackers dropped after an error
 
     @classmethod
     def of(cls, space: Space, env: Mapping[str, str] = os.environ) -> Tracking:
@@ -100,7 +116,7 @@ class Tracking:
                 getattr(tracker, method)(*args)
             except Exception as err:  # whatever the tracker's client raises: the search must go on
                 self.trackers.remove(tracker)
-                self.dropped.append(tracker.label)
+                self.dropped.append(tracker)
                 reason = short((str(err).strip().splitlines() or [""])[0], 300)
                 log.warning("tracking: %s failed (%s: %s); the search goes on without it (every result stays in "
                             "the run folder)", tracker.label, type(err).__name__, reason)
@@ -115,17 +131,20 @@ class Tracking:
         self._each("trial_end", trial_id, params, status, reason)
 
     def finish(self, summary: Mapping[str, Any], model_dir: Path | None, status: str,
-               trials: Collection[str]) -> None:
+               trials: Sequence[TrialRecord]) -> None:
         """The search's end: `status` finished, interrupted (a resume continues it) or failed (every trial);
-        `trials`, the ids of the search's trials (trials.csv): a run of another trial a tracker holds for the search
-        (one a killed run started after Ray's last saved state, which its resume did not continue) is set aside."""
+        `trials`, the search's trials (trials.csv) as the run folder holds them: what a tracker missed of them is
+        filled in where it can be, and a run of another trial a tracker holds for the search (one a killed run
+        started after Ray's last saved state, which its resume did not continue) is set aside."""
         self._each("finish", summary, model_dir, status, trials)
 
     def where(self) -> list[str]:
         """A line per tracker: where to look at the search, or that it stopped recording after an error."""
         return [tracker.where() for tracker in self.trackers] + [
-            f"{label}: stopped recording after an error (the warning above); what it holds of this search is "
-            "incomplete, and every result is in the run folder" for label in self.dropped]
+            f"{tracker.label}: stopped recording after an error (the warning above); what it holds of this search is "
+            "incomplete, and every result is in the run folder" + (
+                " (`autotune run ... --resume` of this run, once it is back, fills it in)" if tracker.fills_in else "")
+            for tracker in self.dropped]
 
 
 def short(text: str, limit: int) -> str:

@@ -3,26 +3,29 @@
 The parent holds the space file (an artifact), the search settings (params) and, at the end, the summary; each
 child holds the trial's sampled values (params, by their dotted names), every metric it reported (step = epoch), its
 status and stop reason (tags) and its Ray trial id. The ids live in the run's state folder (tracking.json), so a
-resumed search continues its parent run and a trial that continues keeps its child run.
+resumed search continues its parent run and a trial that continues keeps its child run. A child run's tag
+`autotune.epochs` is the last epoch logged to it: at the search's end, the epochs and ends the runs miss (the
+server was down, in this invocation or an earlier one) are logged from the run folder's records.
 """
 from __future__ import annotations
 
 import io
 import json
 import logging
+import math
 import os
 import re
 import tempfile
 import time
 import warnings
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 from autotune.errors import UserError
 from autotune.space.types import MlflowSettings
-from autotune.tracking import SearchStart, missing_package, short
+from autotune.tracking import SearchStart, TrialRecord, missing_package, short
 
 __all__ = ["MlflowRuns"]
 
@@ -51,6 +54,7 @@ def _quick() -> Iterator[None]:
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*:\d{1,5}(/.*)?$")  # 127.0.0.1:5000, myhost:5000/
 _MODEL_NAME = re.compile(r"^[^/:]+$")  # what MLflow's registry takes as a model's name
+_BATCH = 1000  # the most metrics MLflow's log_batch takes in one call
 
 
 def _first_line(err: BaseException) -> str:
@@ -61,6 +65,8 @@ def _first_line(err: BaseException) -> str:
 class MlflowRuns:
     """A search's runs in the MLflow tracking store at `settings.uri` (else MLFLOW_TRACKING_URI, else MLflow's
     default): a file store, a database URI or a tracking server."""
+
+    fills_in = True
 
     def __init__(self, settings: MlflowSettings, name: str, env: Mapping[str, str]) -> None:
         self.uri = settings.uri or env.get("MLFLOW_TRACKING_URI")
@@ -212,12 +218,34 @@ class MlflowRuns:
         return self.children[trial_id]
 
     def trial_result(self, trial_id: str, params: Mapping[str, Any], metrics: Mapping[str, float], epoch: int) -> None:
-        from mlflow.entities import Metric
-
         with _quick():
-            run = self._child(trial_id, params)
-            now = int(time.time() * 1000)
-            self.client().log_batch(run, metrics=[Metric(_key(k), v, now, epoch) for k, v in metrics.items()])
+            self._log_epochs(self._child(trial_id, params), [(epoch, metrics)])
+
+    def _log_epochs(self, run: str, epochs: Sequence[tuple[int, Mapping[str, float]]]) -> None:
+        """Each (epoch, metrics) of `epochs` as metrics of the child run `run` (step = epoch), and its tag
+        `autotune.epochs`, the last epoch logged."""
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(_key(k), v, now, epoch) for epoch, values in epochs for k, v in values.items()]
+        for first in range(0, max(len(metrics), 1), _BATCH):
+            last = first + _BATCH >= len(metrics)
+            tags = [RunTag("autotune.epochs", str(epochs[-1][0]))] if last and epochs else []
+            self.client().log_batch(run, metrics=metrics[first:first + _BATCH], tags=tags)
+
+    def _fill_in(self, trials: Sequence[TrialRecord]) -> None:
+        """What the child runs miss of the search's `trials` (reported while the server was down, or after this
+        tracker was dropped, in this invocation or an earlier one): a run for a trial that has none, the epochs
+        after the run's last logged one, and the end of a trial whose run is still running."""
+        runs = {run.data.tags.get("autotune.trial_id"): run for run in self._children()}
+        for trial in trials:
+            run = runs.get(trial.trial_id)
+            missing = [(epoch, metrics) for epoch, metrics in trial.epochs if epoch > _epochs_logged(run)]
+            if missing:
+                self._log_epochs(self._child(trial.trial_id, trial.params), missing)
+            running = run is None or run.info.status == "RUNNING"
+            if running and trial.status != "interrupted":  # an interrupted trial's run is ended as such below
+                self.trial_end(trial.trial_id, trial.params, trial.status, trial.reason)
 
     def trial_end(self, trial_id: str, params: Mapping[str, Any], status: str, reason: str) -> None:
         from mlflow.entities import RunTag
@@ -229,7 +257,7 @@ class MlflowRuns:
             client.set_terminated(run, "FAILED" if status == "failed" else "FINISHED")
 
     def finish(self, summary: Mapping[str, Any], model_dir: Path | None, status: str,
-               trials: Collection[str]) -> None:
+               trials: Sequence[TrialRecord]) -> None:
         from mlflow.entities import Metric, RunTag
 
         client = self.client()
@@ -243,6 +271,7 @@ class MlflowRuns:
             client.log_dict(self.parent, json.loads(json.dumps(summary, default=str)), "summary.json")
             version = (summary.get("promotion") or {}).get("version_dir")
             try:  # a model MLflow refuses (the registry's own errors) still ends the runs
+                self._fill_in(trials)
                 if model_dir is not None and version and version == self._saved().get("mlflow_model"):
                     pass  # a finished search resumed: its export, logged (and registered) the first time
                 elif model_dir is not None and (Path(model_dir) / "model.pt").is_file():
@@ -255,7 +284,7 @@ class MlflowRuns:
                 if status == "interrupted":
                     self._end_interrupted()
                 else:
-                    self._end_set_aside(set(trials))
+                    self._end_set_aside({trial.trial_id for trial in trials})
                 client.set_terminated(self.parent,
                                       {"interrupted": "KILLED", "failed": "FAILED"}.get(status, "FINISHED"))
 
@@ -333,6 +362,15 @@ def _silenced() -> Iterator[None]:
             yield
     finally:
         logger.setLevel(level)
+
+
+def _epochs_logged(run: Any) -> float:
+    """The last epoch logged to a child run (MLflow's Run; None: no run), by its tag `autotune.epochs`. A run with
+    metrics but without the tag was logged by an autotune that kept no count: it is taken as complete."""
+    if run is None:
+        return 0
+    tag = run.data.tags.get("autotune.epochs")
+    return int(tag) if tag and tag.isdigit() else math.inf if run.data.metrics else 0
 
 
 def _key(name: str) -> str:

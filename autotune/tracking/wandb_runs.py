@@ -3,25 +3,28 @@ metric against the epoch (logged as the metric `epoch`, W&B's x axis for the oth
 grow, and would drop the values of the epochs a trial retrains after a restart from a checkpoint). Run ids follow
 from the run's state folder and the trial id, so a trial that continues after a resume continues its W&B run
 (online: W&B cannot resume an offline run). `mode: offline` writes the runs under the run's state folder
-(`wandb/`; `wandb sync` uploads them later) and sends nothing.
+(`wandb/`; `wandb sync` uploads them later) and sends nothing. What W&B missed while it was unreachable is not
+filled in later (offline, the runs it holds cannot be read back).
 """
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from autotune.errors import UserError
 from autotune.space.types import WandbSettings
-from autotune.tracking import SearchStart, missing_package
+from autotune.tracking import SearchStart, TrialRecord, missing_package
 
 __all__ = ["WandbRuns"]
 
 
 class WandbRuns:
     """A search's trials as W&B runs of `project` (else WANDB_PROJECT, else the space's name)."""
+
+    fills_in = False
 
     def __init__(self, settings: WandbSettings, name: str, env: Mapping[str, str]) -> None:
         self.project = settings.project or env.get("WANDB_PROJECT") or name
@@ -98,7 +101,7 @@ class WandbRuns:
         return f"W&B: project {self.project}, group {self.group}, {len(self.logged)} trial runs"
 
     def finish(self, summary: Mapping[str, Any], model_dir: Path | None, status: str,
-               trials: Collection[str]) -> None:
+               trials: Sequence[TrialRecord]) -> None:
         for trial_id in list(self.runs):  # trials still running when the search ended (interrupted)
             run = self.runs.pop(trial_id)
             run.summary.update({"status": "interrupted",

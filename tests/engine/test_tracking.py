@@ -118,13 +118,21 @@ def _trials(run_dir: Path) -> dict[str, dict]:
         return {row["trial_id"]: row for row in csv.DictReader(f)}
 
 
-def _search(folder: Path, space: str) -> "autotune.SearchResult":
+def _search(folder: Path, space: str, resume: bool = False) -> "autotune.SearchResult":
     before = Path.cwd()
     os.chdir(folder)
     try:
-        return autotune.fit(space, num_cpus=2)
+        return autotune.fit(space, num_cpus=2, resume=resume)
     finally:
         os.chdir(before)
+
+
+def _records(*trial_ids: str, status: str = "finished") -> list:
+    """The search's trials as `finish` is given them, each with the end `status` and no epoch (a tracker that saw
+    them fills in nothing)."""
+    from autotune.tracking import TrialRecord
+
+    return [TrialRecord(trial_id, {"x": 0.5}, (), status, "") for trial_id in trial_ids]
 
 
 def test_the_environment_switches_trackers_on_by_their_own_conventions():
@@ -274,7 +282,7 @@ def test_a_trial_the_resume_did_not_continue_has_its_run_ended_as_set_aside(stor
     for trial in ("a", "c"):
         resumed.trial_result(trial, {"x": 0.5}, {"val_accuracy": 0.7}, 2)
         resumed.trial_end(trial, {"x": 0.5}, "finished", "ran all 2 epochs")
-    resumed.finish({"name": "toy"}, None, "finished", ["a", "c", "d"])
+    resumed.finish({"name": "toy"}, None, "finished", _records("a", "c", "d"))
 
     parents, children = _runs(uri, "toy-exp")
     runs = {c.data.tags["autotune.trial_id"]: c for c in children}
@@ -320,7 +328,7 @@ def test_an_interrupted_search_ends_its_running_trials_runs_and_the_resume_conti
     for trial in ("a", "b"):
         runs.trial_result(trial, {"x": 0.5}, {"val_accuracy": 0.5}, 1)
     runs.trial_end("b", {"x": 0.5}, "finished", "ran all 1 epochs")
-    runs.finish({"name": "toy"}, None, "interrupted", ["a", "b"])
+    runs.finish({"name": "toy"}, None, "interrupted", [*_records("a", status="interrupted"), *_records("b")])
     parents, children = _runs(uri, "toy-exp")
     ended = {c.data.tags["autotune.trial_id"]: c for c in children}
     assert parents[0].info.status == "KILLED" and ended["a"].info.status == "KILLED"
@@ -334,7 +342,7 @@ def test_an_interrupted_search_ends_its_running_trials_runs_and_the_resume_conti
     assert again["a"].data.tags["autotune.status"] == "running" and again["b"].info.status == "FINISHED"
     resumed.trial_result("a", {"x": 0.5}, {"val_accuracy": 0.7}, 2)
     resumed.trial_end("a", {"x": 0.5}, "finished", "ran all 2 epochs")
-    resumed.finish({"name": "toy"}, None, "finished", ["a", "b"])
+    resumed.finish({"name": "toy"}, None, "finished", _records("a", "b"))
     parents, children = _runs(uri, "toy-exp")
     assert len(children) == 2 and {c.info.status for c in (*parents, *children)} == {"FINISHED"}
 
@@ -614,9 +622,65 @@ def test_a_server_that_goes_away_costs_one_warning_and_no_trial(server, tmp_path
     assert len(result.trials) == 6 and result.interrupted is False
     warnings = [r.getMessage() for r in caplog.records if "tracking:" in r.getMessage()]
     assert len(warnings) == 1 and f"MLflow at {uri} failed" in warnings[0], warnings
-    assert any(line.startswith(f"MLflow at {uri}: stopped recording after an error") for line in result.tracked)
+    dropped = [line for line in result.tracked if line.startswith(f"MLflow at {uri}: stopped recording after an")]
+    assert len(dropped) == 1 and "--resume` of this run, once it is back, fills it in" in dropped[0]
     assert any(line.startswith("W&B: 6 offline trial runs") for line in result.tracked)  # the other tracker went on
-    _check_wandb(result.run_dir, _trials(result.run_dir))
+    trials = _trials(result.run_dir)
+    _check_wandb(result.run_dir, trials)
+
+    # the server is back (its store kept what it had): a --resume of the finished search fills in what it missed
+    folder = Path(process.args[process.args.index("--artifacts-destination") + 1]).parent  # the server's store
+    with open(folder / "server.log", "a") as log:
+        again, process = _mlflow_server(folder, int(uri.rsplit(":", 1)[1]), log)
+    try:
+        assert process.poll() is None, (folder / "server.log").read_text()
+        resumed = _search(tmp_path, str(tmp_path / "space.yaml"), resume=True)
+        assert f"MLflow: {uri}/#/experiments/" in resumed.tracked[0] and "6 trial runs nested" in resumed.tracked[0]
+        (parent,), children = _runs(uri, "doomed")
+        client = _client(uri)
+        assert parent.info.status == "FINISHED" and sorted(c.data.tags["autotune.trial_id"] for c in children) == \
+            sorted(trials)
+        for child in children:
+            row = trials[child.data.tags["autotune.trial_id"]]
+            history = client.get_metric_history(child.info.run_id, "val_accuracy")
+            assert sorted(m.step for m in history) == list(range(1, int(row["epochs"]) + 1))
+            assert child.info.status == ("FAILED" if row["status"] == "ERROR" else "FINISHED")
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def test_what_a_tracker_missed_is_filled_in_at_the_end(tmp_path, monkeypatch):
+    """The server was down for part of a search: at its end (or its resume's), each trial's run gets the epochs it
+    missed and its end; an epoch logged already is not logged twice; an interrupted trial's run ends as one."""
+    from autotune.space.types import MlflowSettings
+    from autotune.tracking import SearchStart, TrialRecord
+    from autotune.tracking.mlflow_runs import MlflowRuns
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    runs = MlflowRuns(MlflowSettings(uri=uri, experiment="toy-exp"), "toy", {})
+    runs.start(SearchStart(name="toy", state_dir=tmp_path, space_file=None, settings={}, resumed=False))
+    runs.trial_result("a", {"x": 0.1}, {"score": 0.1}, 1)  # then the server went away
+    epochs = [(epoch, {"score": epoch / 10}) for epoch in (1, 2, 3)]
+    runs.finish({"name": "toy"}, None, "interrupted", [
+        TrialRecord("a", {"x": 0.1}, epochs, "finished", "ran all 3 epochs"),
+        TrialRecord("b", {"x": 0.2}, epochs[:2], "stopped", "stopped early at epoch 2 of 3"),
+        TrialRecord("c", {"x": 0.3}, (), "failed", "failed: ValueError: x"),
+        TrialRecord("d", {"x": 0.4}, epochs[:1], "interrupted", "the search was interrupted")])
+    client = _client(uri)
+    (parent,), children = _runs(uri, "toy-exp")
+    found = {c.data.tags["autotune.trial_id"]: c for c in children}
+    assert parent.info.status == "KILLED"
+    steps = {t: [m.step for m in client.get_metric_history(c.info.run_id, "score")] for t, c in found.items()}
+    assert steps == {"a": [1, 2, 3], "b": [1, 2], "c": [], "d": [1]}
+    assert {t: c.info.status for t, c in found.items()} == {"a": "FINISHED", "b": "FINISHED", "c": "FAILED",
+                                                             "d": "KILLED"}
+    assert found["d"].data.tags["autotune.status"] == "interrupted"
+    assert found["b"].data.params == {"x": "0.2"} and found["b"].data.tags["autotune.status"] == "stopped"
+    assert found["c"].data.tags["autotune.stop_reason"] == "failed: ValueError: x"
+    assert {t: c.data.tags.get("autotune.epochs") for t, c in found.items()} == {"a": "3", "b": "2", "c": None,
+                                                                                 "d": "1"}
 
 
 def _check_wandb(run_dir: Path, trials: dict[str, dict]) -> None:
@@ -645,7 +709,7 @@ def test_wandb_marks_a_trial_an_interrupted_search_left_running(tmp_path):
     runs = WandbRuns(WandbSettings(mode="offline", project="toy"), "toy", {})
     runs.start(SearchStart(name="toy", state_dir=tmp_path, space_file=None, settings={}, resumed=False))
     runs.trial_result("a", {"x": 0.5}, {"val_accuracy": 0.5}, 1)
-    runs.finish({"name": "toy"}, None, "interrupted", ["a"])
+    runs.finish({"name": "toy"}, None, "interrupted", _records("a", status="interrupted"))
     (path,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
     records = _wandb_records(path)
     (exit_record,) = [r.exit for r in records if r.WhichOneof("record_type") == "exit"]
@@ -660,6 +724,7 @@ def test_a_tracker_dropped_after_an_error_is_named_in_the_summary_lines(caplog):
 
     class Failing:
         label = "MLflow at http://127.0.0.1:1"
+        fills_in = False
 
         def trial_result(self, *args):
             raise ConnectionError("Failed to establish a new connection " + "word " * 100)
@@ -684,14 +749,14 @@ def test_a_resume_that_names_another_experiment_starts_a_parent_run_there(tmp_pa
     first = MlflowRuns(MlflowSettings(uri=uri, experiment="old-exp"), "toy", {})
     first.start(SearchStart(name="toy", state_dir=tmp_path, space_file=None, settings={}, resumed=False))
     first.trial_result("a", {"x": 0.5}, {"val_accuracy": 0.5}, 1)
-    first.finish({"name": "toy"}, None, "interrupted", ["a"])
+    first.finish({"name": "toy"}, None, "interrupted", _records("a", status="interrupted"))
     _client(uri).delete_experiment(first._experiment_id)
     resumed = MlflowRuns(MlflowSettings(uri=uri, experiment="new-exp"), "toy", {})
     resumed.check()
     resumed.start(SearchStart(name="toy", state_dir=tmp_path, space_file=None, settings={}, resumed=True))
     resumed.trial_result("a", {"x": 0.5}, {"val_accuracy": 0.7}, 2)
     resumed.trial_end("a", {"x": 0.5}, "finished", "ran all 2 epochs")
-    resumed.finish({"name": "toy"}, None, "finished", ["a"])
+    resumed.finish({"name": "toy"}, None, "finished", _records("a"))
     (parent,), (child,) = _runs(uri, "new-exp")
     assert parent.info.status == child.info.status == "FINISHED" and parent.info.run_id != first.parent
 
@@ -732,7 +797,7 @@ def test_wandb_holds_the_search_s_own_run_with_its_best_and_its_model(tmp_path):
                            resumed=False))
     summary = {"best_trial_id": "a", "best_metrics": {"val_accuracy": 0.9, "epoch": 3},
                "test_metrics": {"test_accuracy": 0.88}, "promotion": {"promoted": True}}
-    runs.finish(summary, tmp_path / "model", "finished", ["a"])
+    runs.finish(summary, tmp_path / "model", "finished", _records("a"))
     run_id = hashlib.sha256(f"{tmp_path}\nsearch".encode()).hexdigest()[:16]
     (path,) = tmp_path.glob(f"wandb/offline-run-*/run-{run_id}.wandb")
     records = _wandb_records(path)

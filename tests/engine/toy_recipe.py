@@ -33,6 +33,7 @@ SCHEMA = Schema(
     train=Section(
         epochs=Field(int, default=4, low=1),
         sleep=Field(float, default=0.0, low=0.0),
+        hold_while_exists=Field(str, default="", help="a path: each epoch waits while it exists (120 s at most)"),
         fail_if_x_above=Field(float, default=2.0),
         fail_from=Field(int, default=1, low=1, help="the first epoch at which fail_if_x_above raises"),
         nan_if_x_above=Field(float, default=2.0),
@@ -90,6 +91,9 @@ def train(config: dict, report, *, data=None, checkpoint: str | None = None) -> 
     for epoch in range(start + 1, cfg["epochs"] + 1):
         if cfg["sleep"]:
             time.sleep(cfg["sleep"])
+        held = time.time() + 120
+        while cfg["hold_while_exists"] and os.path.exists(cfg["hold_while_exists"]) and time.time() < held:
+            time.sleep(0.05)  # a test's gate: the trial goes on once the test removes the file
         if model["x"] > cfg["fail_if_x_above"] and epoch >= cfg["fail_from"]:
             raise ValueError(f"x={model['x']:.3f} is too large for this toy")
         marker = Path(cfg["fail_once_in"], f"{model['x']:.12f}") if cfg["fail_once_in"] else None

@@ -19,11 +19,11 @@ from autotune.errors import UserError
 from reliability_helpers import TOY
 
 
-def _space(name: str) -> str:
-    """4 trials of 3 epochs, 2 s each, 2 at a time: about 12 s of trials, long enough for a second search to
-    start while they run on a loaded machine (its imports and checks take 2 to 6 s)."""
+def _space(name: str, gate: Path) -> str:
+    """4 trials of 3 epochs, 2 at a time, each epoch held while the file `gate` exists: the test removes it once the
+    second search has done what it checks, whatever the machine's load."""
     return (f"name: {name}\nrecipe: {TOY}\nmodel: {{x: {{uniform: [0.0, 1.0]}}, y: {{uniform: [0.0, 1.0]}}}}\n"
-            f"train: {{epochs: 3, sleep: 2.0}}\n"
+            f"train: {{epochs: 3, hold_while_exists: {str(gate)!r}}}\n"
             f"search: {{trials: 4, max_concurrent: 2, scheduler: fifo, seed: 0, resources: {{cpu: 1}}}}\n"
             f"export: {{dir: models/{name}}}\n")
 
@@ -41,7 +41,7 @@ def _finished(run_dir: Path) -> int:
 
 
 def _assert_complete(process: subprocess.Popen, run_dir: Path) -> str:
-    out, err = process.communicate(timeout=300)  # its own Ray, 12 s of trials and the export, beside another
+    out, err = process.communicate(timeout=300)  # its own Ray, the trials and the export, beside another
     assert process.returncode == 0, out + err
     assert _finished(run_dir) == 4
     assert len((run_dir / "trials.csv").read_text().strip().splitlines()) == 1 + 4
@@ -50,7 +50,9 @@ def _assert_complete(process: subprocess.Popen, run_dir: Path) -> str:
 
 
 def test_the_same_run_started_twice_is_refused_and_the_first_is_untouched(tmp_path, wait_for):
-    (tmp_path / "twice.yaml").write_text(_space("twice"))
+    gate = tmp_path / "gate"
+    gate.touch()  # the first search's trials wait until the second was refused
+    (tmp_path / "twice.yaml").write_text(_space("twice", gate))
     run_dir = tmp_path / "runs" / "twice"
     first = _start(tmp_path, "twice.yaml")
     wait_for(lambda: any(run_dir.glob("trial_*")), first, "the first search's trials", 120)
@@ -63,17 +65,24 @@ def test_the_same_run_started_twice_is_refused_and_the_first_is_untouched(tmp_pa
         f"{socket.gethostname()}); wait for it to end, or run this search under another name (--set name=...)"
     ]
     assert "another autotune search" not in out  # refused before its Ray (which would say so) started
+    assert _finished(run_dir) == 0 and first.poll() is None  # the refusal came while the first one ran
 
+    gate.unlink()
     _assert_complete(first, run_dir)
 
 
 def test_two_different_searches_at_once_both_finish_sharing_the_cpus(tmp_path, wait_for):
+    gate = tmp_path / "gate"
+    gate.touch()  # the trials of both wait until the second search has its local Ray
     for name in ("one", "two"):
-        (tmp_path / f"{name}.yaml").write_text(_space(name))
+        (tmp_path / f"{name}.yaml").write_text(_space(name, gate))
     registry = tmp_path / "cache" / "autotune" / "local-ray"
     first = _start(tmp_path, "one.yaml")
     wait_for(lambda: (registry / f"{first.pid}.json").is_file(), first, "the first search's local Ray", 120)
     second = _start(tmp_path, "two.yaml")
+    wait_for(lambda: (registry / f"{second.pid}.json").is_file(), second, "the second search's local Ray", 120)
+    assert first.poll() is None  # both run at once
+    gate.unlink()
 
     out = _assert_complete(second, tmp_path / "runs" / "two")
     _assert_complete(first, tmp_path / "runs" / "one")
