@@ -125,6 +125,8 @@ def fit(
         loads = _DataLoads(space, recipe)
         option, address = "--address" if address else "RAY_ADDRESS", cluster_address(address)
         tracking = _check_before_ray(space, recipe, loads, address, option, export)
+        if address is None:
+            search.check_fits_locally(space, num_cpus)
         first_points: list[dict[str, Any]] = []
         if if_data_changed:
             retrain = _retrain_plan(space, loads, storage)

@@ -64,3 +64,15 @@ def test_the_built_in_kinds_with_the_optimizers(monkeypatch, capsys):
     assert autotune.cli.main(["ls"]) == 0
     kinds = dict(line.split() for line in capsys.readouterr().out.splitlines())
     assert kinds["optimizers"] == str(len(listed)) and int(kinds["models"]) >= 2 and int(kinds["datasets"]) >= 7
+
+
+def test_datasets_lists_the_tabular_recipe_s_tables_too(capsys):
+    """The tables `recipe: tabular` takes by name are not registered datasets (those are images), and `autotune ls
+    datasets` left them out."""
+    assert autotune.cli.main(["ls", "datasets"]) == 0
+    out = capsys.readouterr().out
+    images, tables = out.split("\ntables (recipe: tabular, data.dataset):\n")
+    assert "digits" in images.split() and "wine" not in images.split()
+    assert [line.split()[0] for line in tables.splitlines()] == ["csv", "wine", "breast_cancer", "diabetes"]
+    assert autotune.cli.main(["ls", "datasets", "w*"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].split()[0] == "wine"

@@ -13,7 +13,7 @@ examples:
   autotune ls                      the kinds and how many names each has
   autotune ls models               registered models
   autotune ls models 'res*'        models matching a pattern (timm's models too)
-  autotune ls datasets
+  autotune ls datasets             image datasets, then the tabular recipe's tables
   autotune ls recipes
 """
 
@@ -59,4 +59,17 @@ def run(args: argparse.Namespace) -> int:
         # a library's fallback names (timm: >1000 models) are listed only for a pattern
         found = registry.names(kind, args.pattern, include_fallback=args.pattern != "*")
     print("\n".join(found) if found else f"no {kind}s match {args.pattern!r}")
+    if kind == "dataset":
+        _tables(args.pattern)
     return 0
+
+
+def _tables(pattern: str) -> None:
+    """The tables the tabular recipe names in its `data.dataset` (not registered datasets: those are images)."""
+    from autotune.tabular.catalog import DATASET_NAMES, DATASETS
+
+    found = [name for name in DATASET_NAMES if fnmatch.fnmatchcase(name, pattern)]
+    if found:
+        print("\ntables (recipe: tabular, data.dataset):")
+        for name in found:
+            print(f"  {name:<14} {DATASETS.get(name, 'your CSV or Parquet file: data.path, data.target')}")

@@ -5,6 +5,7 @@ import argparse
 import json
 import shutil
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -75,7 +76,9 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
         if out is not None:
             Path(out).mkdir(parents=True, exist_ok=True)  # as a search's export gets it: a folder that exists
             card = {**(about or {}), **call(recipe, "export", str(keep), data, out)}
-            card.update(config=config, metrics={**{k: v for k, v in last.items() if k != "reports"}, **test})
+            now = datetime.now(timezone.utc)
+            card.update(config=config, metrics={k: v for k, v in last.items() if k != "reports"}, test_metrics=test,
+                        created=now.isoformat(timespec="seconds"), version=f"train-{now:%Y%m%d-%H%M%S}")
             Path(out, "model.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
             shutil.copytree(keep, Path(out) / "checkpoint", dirs_exist_ok=True)
             shown = ", ".join(p.name + "/" * p.is_dir() for p in sorted(Path(out).iterdir()))

@@ -260,17 +260,25 @@ def _resources(space: Space, options: RunOptions) -> dict[str, float]:
         log.warning("search.resources.gpu is %s but this machine has no GPU: the trials run on the CPU", gpu)
         gpu = 0.0
     if gpu > largest["GPU"]:
-        raise UserError(
-            f"search.resources.gpu is {gpu} but the largest node of {where} has {largest['GPU']:g} GPU(s): "
-            f"a trial runs on one node; lower search.resources.gpu"
-        )
+        raise _larger_than_a_node("gpu", gpu, largest["GPU"], where, local=False)
     if cpu > largest["CPU"]:
-        raise UserError(
-            f"search.resources.cpu is {cpu} but the largest node of {where} has {largest['CPU']:g} CPU(s): "
-            f"a trial runs on one node; lower search.resources.cpu"
-            + ("" if options.address else " or raise --num-cpus")
-        )
+        raise _larger_than_a_node("cpu", cpu, largest["CPU"], where, local=not options.address)
     return {"cpu": cpu, "gpu": gpu}
+
+
+def check_fits_locally(space: Space, num_cpus: int | None) -> None:
+    """Before the local Ray starts (none runs in this process): a UserError when a trial asks for more CPUs than
+    it will have (`num_cpus`, else this machine's)."""
+    cpus = num_cpus or os.cpu_count() or 1
+    if not ray_running() and space.search.resources.cpu > cpus:
+        raise _larger_than_a_node("cpu", space.search.resources.cpu, cpus, "the local Ray", local=True)
+
+
+def _larger_than_a_node(kind: str, asked: float, largest: float, where: str, *, local: bool) -> UserError:
+    """The error of a trial that asks for more of `kind` (cpu, gpu) than the largest node of `where` has."""
+    return UserError(f"search.resources.{kind} is {asked} but the largest node of {where} has {largest:g} "
+                     f"{kind.upper()}(s): a trial runs on one node; lower search.resources.{kind}"
+                     + (" or raise --num-cpus" if local else ""))
 
 
 

@@ -139,16 +139,18 @@ def check_choice(space: Space, where: RunLocation, *, resume: bool, restart: boo
     nothing, so that it can refuse before the data loads."""
     if warm_start and resume:
         raise UserError(f"--warm-start with a resumed search: the run at {where.experiment} already holds its "
-                        "history; drop --warm-start to resume it, or use --restart to start it again warm")
+                        "history; drop --warm-start to resume it, or use --restart to start it again warm (from "
+                        "Python: warm_start, resume and restart)")
     if where.remote:
         _check_storage(where)
     exists = bool(_saved_trials(where))
     if resume and not exists:
-        raise UserError(f"there is no run to resume at {where.experiment}; run without --resume to start it")
+        raise UserError(f"there is no run to resume at {where.experiment}; run without --resume (resume=True from "
+                        "Python) to start it")
     if exists and not (resume or restart):
         raise UserError(
             f"a run named {space.name!r} already exists at {where.experiment}; pass --resume to continue it or "
-            f"--restart to delete it and start again"
+            f"--restart to delete it and start again (from Python: resume=True or restart=True)"
         )
     return exists
 

@@ -265,7 +265,8 @@ def test_autotune_train_cli(tmp_path, capsys, overrides, chosen, lr):
     assert "lr" not in text.split("data:")[0]  # set, so no default is taken for it
     assert "epoch   2:" in text and "test: test_accuracy" in text
     card = json.loads((tmp_path / "out" / "model.json").read_text())
-    assert card["arch"] == "mlp" and "test_accuracy" in card["metrics"]
+    assert card["arch"] == "mlp" and "val_accuracy" in card["metrics"] and "test_accuracy" not in card["metrics"]
+    assert set(card["test_metrics"]) >= {"test_accuracy"} and card["version"].startswith("train-")
     assert card["config"]["optimizer"]["name"] == chosen and card["config"]["optimizer"]["lr"] == lr
     assert load_model(tmp_path / "out").labels == [str(i) for i in range(10)]
 

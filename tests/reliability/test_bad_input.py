@@ -138,6 +138,10 @@ CASES = [
          commands=("run",), usage=True),
     Case("set-without-value", "expected one argument", argv=("--set",), usage=True),
     Case("unknown-flag", "unrecognized arguments: --trials", argv=("--trials", "3"), usage=True),
+    Case("trial-larger-than-the-local-ray", "search.resources.cpu is 4.0 but the largest node of the local Ray has 2 "
+         "CPU(s): a trial runs on one node; lower search.resources.cpu or raise --num-cpus",
+         (("search", "search: {trials: 2, scheduler: fifo, resources: {cpu: 4}}"),), argv=("--num-cpus", "2"),
+         commands=("run",)),
     Case("unreachable-address", "cannot reach the Ray cluster at '127.0.0.1:1': nothing listens on",
          argv=("--address", "127.0.0.1:1"), commands=("run",)),
     Case("address-without-port", "is not 'auto', HOST:PORT or ray://HOST:PORT", argv=("--address", "headnode"),
