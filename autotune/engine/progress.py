@@ -63,7 +63,8 @@ class Progress(tune.Callback):
         for trial in running[: self.SHOWN]:
             result = trial.last_result or {}
             value, epoch = result.get(self.metric), result.get("training_iteration")
-            shown = f"epoch {epoch} {self.metric}={value:.4f}" if isinstance(value, (int, float)) and epoch else "starting"
+            reported = isinstance(value, (int, float)) and epoch
+            shown = f"epoch {epoch} {self.metric}={value:.4f}" if reported else "in epoch 1"  # none reported yet
             parts.append(f"{trial.trial_id} {shown}")
         more = f", +{len(running) - self.SHOWN} more" if len(running) > self.SHOWN else ""
         pending = sum(t.status == "PENDING" for t in trials)
