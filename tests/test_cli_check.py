@@ -180,6 +180,15 @@ INVALID = [
      "search.start[0].optimizer[adamw].lr", 7, "sampled only when optimizer=adamw"),
     ("start-under-grid", ok_with(7, "search: {sampler: grid, start: [{}]}"), [], "search.start", 7,
      "every combination"),
+    ("yaml-tab", "recipe: RECIPE\ndata:\n\tdataset: digits\n", [], "<root>", 3,
+     ("YAML syntax error", "; YAML indents with spaces, not tabs: replace the tab")),
+    ("yaml-off-for-a-string", ok_with(6, "train: {epochs: 3, label: off}"), [], "train.label", 6,
+     "expected a string (got False); YAML reads off, no, yes and on as booleans: quote it, e.g. 'off'"),
+    ("yaml-bracket-key-in-braces", ok_with(7, "search: {start: [{optimizer[sgd].lr: 0.01}]}"), [], "<root>", 7,
+     "quote a key or value that holds [ ]"),
+    ("merge-duplicate-written-key", ok_with(5, "optimizer: {choice: [&s {lr: 0.1}, {<<: *s, lr: 0.2, lr: 0.3}]}"),
+     [], "optimizer.choice[1].lr", 5, "duplicate key; keep only one of them"),
+    ("merge-not-a-mapping", ok_with(5, "optimizer: {<<: 3}"), [], "optimizer.<<", 5, "merges a mapping or a list"),
 ]
 
 
@@ -254,6 +263,15 @@ def test_grid_points_are_printed(cli, tmp_path):
     code, out, err = cli("check", str(write(tmp_path, text)), "--set", "search.sampler=grid")
     assert code == 0, err
     assert "grid points: 6" in out
+
+
+def test_merge_keys_override_and_x_keys_hold_anchors(cli, tmp_path):
+    text = ok_with(5, "optimizer: {choice: [*sgd, {<<: *sgd, name: adamw, lr: {loguniform: [1e-4, 1e-2]}}]}")
+    text = "x-optimizers:\n  sgd: &sgd {name: sgd, lr: {loguniform: [1e-3, 1e-1]}, weight_decay: 1e-4}\n" + text
+    code, out, err = cli("check", str(write(tmp_path, text)))
+    assert code == 0, err
+    rows = {line.split()[0]: line for line in out.splitlines()}
+    assert "[0.001, 0.1]" in rows["optimizer[sgd].lr"] and "[0.0001, 0.01]" in rows["optimizer[adamw].lr"]
 
 
 def _subprocess(*argv: str) -> subprocess.CompletedProcess:

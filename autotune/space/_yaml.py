@@ -1,7 +1,9 @@
 """Read YAML into plain Python values and remember where each key and item came from (file, line).
 
 A location table maps a key path (a tuple of keys and list indices) to (file, line). PyYAML's SafeLoader
-is extended so that `1e-4` and `3e4` are floats (YAML 1.1 wants a dot), and duplicate keys are reported.
+is extended so that `1e-4` and `3e4` are floats (YAML 1.1 wants a dot), and duplicate keys are reported. Merge keys
+(`<<: *base`) follow YAML's rule: a key written beside `<<` overrides the merged one. Common YAML slips (a tab in the
+indentation, `off` read as false) get a hint on how to fix them.
 """
 from __future__ import annotations
 
@@ -71,7 +73,17 @@ class Locations:
 
     def problem(self, path: Path, message: str, fix: str = "", value: Any = None, has_value: bool = False) -> Problem:
         file, line = self.of(path)
+        if has_value and isinstance(value, bool) and _wants_text(message):
+            fix = "; ".join(filter(None, [fix, _BOOLEAN_HINT]))
         return Problem(show_path(path), message, fix, file, line, value, has_value)
+
+
+_BOOLEAN_HINT = "YAML reads off, no, yes and on as booleans: quote it, e.g. 'off'"
+
+
+def _wants_text(message: str) -> bool:
+    """Whether a type error's `message` ("expected a string or null") says a string was expected."""
+    return message.startswith("expected ") and "a string" in message
 
 
 def show_path(path: Path) -> str:
@@ -88,6 +100,11 @@ MAX_VALUES = 100_000
 MAX_DEPTH = 50
 
 
+_MERGE = "tag:yaml.org,2002:merge"  # the tag of a `<<` key
+_VALUE = "tag:yaml.org,2002:value"  # the tag of a `=` key
+Pairs = dict[Any, tuple[yaml.Node, yaml.Node]]  # the pairs of a mapping: key -> (its key node, its value node)
+
+
 class _TooLarge(Exception):
     """The document is too large or too deep to be a search space (the message says which)."""
 
@@ -99,6 +116,7 @@ class _Builder:
         self.loader, self.locs, self.problems, self.refs = loader, locs, problems, refs
         self.open: set[int] = set()  # ids of the nodes being built (the path from the root)
         self.count = 0
+        self.sources: dict[int, Pairs] = {}  # id of a mapping merged by `<<` -> its pairs
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.count += 1
@@ -120,22 +138,79 @@ class _Builder:
             self.open.discard(id(node))
 
     def mapping(self, node: yaml.MappingNode, path: Path) -> dict:
-        self.loader.flatten_mapping(node)  # `<<` merge keys
         out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            if isinstance(key_node, (yaml.MappingNode, yaml.SequenceNode)):
-                self.problems.append(self._key_problem(path, key_node))
-                continue
-            key = _restore(self.loader.construct_object(key_node, deep=True), self.refs)
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
-                self.problems.append(self._key_problem(path, key_node, key))
-                continue
-            if key in out:
-                self.problems.append(Problem(show_path((*path, key)), "duplicate key", "keep only one of them",
-                                             self.locs.file, key_node.start_mark.line + 1))
+        for key, (key_node, value_node) in self._pairs(node, path, self.problems).items():
             self.locs.add((*path, key), key_node.start_mark.line + 1)
             out[key] = self.build(value_node, (*path, key))
         return out
+
+    def _pairs(self, node: yaml.MappingNode, path: Path, problems: list[Problem]) -> Pairs:
+        """The pairs of `node` in YAML's order: the merged ones (`<<`) first, each overridden by a key written beside
+        it, then the other written ones. The problems of its keys go to `problems`."""
+        return {**self._merged(node, path, problems), **self._written(node, path, problems)}
+
+    def _written(self, node: yaml.MappingNode, path: Path, problems: list[Problem]) -> Pairs:
+        """The pairs written in `node`, `<<` aside; a repeated key (the last one wins) or a key that is not a plain
+        value is a problem at its line."""
+        pairs: Pairs = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                continue
+            if isinstance(key_node, (yaml.MappingNode, yaml.SequenceNode)):
+                problems.append(self._key_problem(path, key_node))
+                continue
+            key = self._key(key_node)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                problems.append(self._key_problem(path, key_node, key))
+                continue
+            if key in pairs:
+                problems.append(Problem(show_path((*path, key)), "duplicate key", "keep only one of them",
+                                        self.locs.file, key_node.start_mark.line + 1))
+            pairs[key] = (key_node, value_node)
+        return pairs
+
+    def _key(self, key_node: yaml.ScalarNode) -> Any:
+        """The value of a scalar key; `=` is the string "=" (YAML 1.1 tags it as a `value` key, not a string)."""
+        if key_node.tag == _VALUE:
+            return "="
+        return _restore(self.loader.construct_object(key_node, deep=True), self.refs)
+
+    def _merged(self, node: yaml.MappingNode, path: Path, problems: list[Problem]) -> Pairs:
+        """The pairs the `<<` of `node` merges in (`<<: *a`, `<<: [*a, *b]`): of several mappings, the earlier
+        one's key wins."""
+        pairs: Pairs = {}
+        for source in self._sources(node, path, problems):
+            for key, pair in self._merged_source(source).items():
+                pairs.setdefault(key, pair)
+        return pairs
+
+    def _sources(self, node: yaml.MappingNode, path: Path, problems: list[Problem]) -> list[yaml.MappingNode]:
+        """The mappings the `<<` keys of `node` merge, in order; a second `<<`, or a `<<` of anything but mappings,
+        is a problem at its line."""
+        sources: list[yaml.MappingNode] = []
+        merges = [(key_node, value_node) for key_node, value_node in node.value if key_node.tag == _MERGE]
+        for index, (key_node, value_node) in enumerate(merges):
+            if index:
+                problems.append(Problem(show_path((*path, "<<")), "duplicate key",
+                                        "merge several mappings with one `<<: [*a, *b]`", self.locs.file,
+                                        key_node.start_mark.line + 1))
+            items = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for item in items:
+                if isinstance(item, yaml.MappingNode):
+                    sources.append(item)
+                else:
+                    problems.append(Problem(show_path((*path, "<<")), "`<<` merges a mapping or a list of mappings",
+                                            "merge an anchored mapping: `<<: *base` or `<<: [*a, *b]`",
+                                            self.locs.file, item.start_mark.line + 1))
+        return sources
+
+    def _merged_source(self, node: yaml.MappingNode) -> Pairs:
+        """The pairs of a mapping merged into another (its problems are reported where it is written). Computed once
+        per node, so that merges of merges stay cheap and a merge that reaches back to itself finds nothing."""
+        if id(node) not in self.sources:
+            self.sources[id(node)] = {}
+            self.sources[id(node)] = self._pairs(node, (), [])
+        return self.sources[id(node)]
 
     def _key_problem(self, path: Path, key_node: yaml.Node, *key: Any) -> Problem:
         """A key that is a list, a mapping or another non-plain value (`? [a, b]`, a date), at its own line."""
@@ -149,6 +224,17 @@ class _Builder:
             self.locs.add((*path, index), item.start_mark.line + 1)
             items.append(self.build(item, (*path, index)))
         return items
+
+
+def _syntax_fix(text: str, mark: yaml.Mark | None, context: str | None) -> str:
+    """How to fix a YAML syntax error, from the character where the parser stopped (`mark`)."""
+    lines = text.splitlines()
+    found = lines[mark.line][mark.column:mark.column + 1] if mark is not None and mark.line < len(lines) else ""
+    if found == "\t":
+        return "YAML indents with spaces, not tabs: replace the tab"
+    if found == "[" and context == "while parsing a flow mapping":
+        return "inside {...}, quote a key or value that holds [ ], e.g. {'optimizer[sgd].lr': 0.01}"
+    return "fix the YAML syntax at that line"
 
 
 def load_yaml(text: str, file: str | None, locs: Locations, problems: list[Problem], path: Path = ()) -> Any:
@@ -170,7 +256,7 @@ def load_yaml(text: str, file: str | None, locs: Locations, problems: list[Probl
         reason = getattr(err, "problem", None) or str(err).splitlines()[0]
         context = getattr(err, "context", None)
         message = f"YAML syntax error: {reason}" + (f" ({context})" if context else "")
-        problems.append(Problem(show_path(path), message, "fix the YAML syntax at that line", file, line))
+        problems.append(Problem(show_path(path), message, _syntax_fix(text, mark, context), file, line))
         return None
     finally:
         loader.dispose()

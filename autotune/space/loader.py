@@ -26,6 +26,7 @@ from autotune.user_code import UserCodeFailed, exec_file
 __all__ = ["load_space", "import_custom", "TOP_KEYS"]
 
 TOP_KEYS = ("name", "recipe", "custom", "search", "export", "tracking")
+EXTENSION = "x-"  # a top-level key that starts so is ignored: a place for YAML anchors (`x-base: &base {...}`)
 DEFAULT_RECIPE = "image_classification"
 OVERRIDE_FILE = "<--set>"
 
@@ -272,10 +273,10 @@ class _Loading:
         return None
 
     def sections(self, schema: Schema | None) -> list[str]:
-        """The ingredient sections: the schema's (or, without one, every other top-level key)."""
+        """The ingredient sections: the schema's (or, without one, every other top-level key but the `x-` ones)."""
         found = []
         for key in self.doc:
-            if key in TOP_KEYS:
+            if key in TOP_KEYS or str(key).startswith(EXTENSION):
                 continue
             if schema is None or key in schema.sections:
                 found.append(key)
