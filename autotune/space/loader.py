@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path as FilePath
@@ -144,6 +145,12 @@ def _override_form(key: str, sep: str, raw: str) -> tuple[str, str] | None:
     if "" in parts:
         return "the key has an empty key segment (two dots in a row, or a dot at an end)", \
             f"e.g. --set {'.'.join(part for part in parts if part) or 'train.epochs'}={raw}"
+    option = re.fullmatch(r"([^\[\]]+)\[([^\[\]]+)\]\.(.+)", key)
+    if option:  # a parameter's name as `check` prints it, optimizer[sgd].lr
+        base, label, rest = option.groups()
+        return ("a parameter's name (as `autotune check` prints it), not a key path",
+                f"keep the option with --set {base}.name={label} and set --set {base}.{rest}={raw} (a key under "
+                f"{base} reaches every option that has it)")
     return None
 
 

@@ -165,6 +165,10 @@ CASES = [
     Case("space-empty", "the search space is empty", space="TMP/empty.yaml", commands=("run", "train", "check")),
     Case("set-no-equals", "an override is KEY=VALUE", argv=("--set", "foo"), commands=("run", "train", "check")),
     Case("set-no-key", "an override is KEY=VALUE", argv=("--set", "=3"), commands=("run", "train", "check")),
+    Case("set-parameter-name", "optimizer[sgd].lr: a parameter's name (as `autotune check` prints it), not a key "
+         "path (got 'optimizer[sgd].lr=0.1'); keep the option with --set optimizer.name=sgd and set --set "
+         "optimizer.lr=0.1", argv=("--set", "optimizer[sgd].lr=0.1"), commands=("run", "train", "check"),
+         sections=(("optimizer", "optimizer: {choice: [{name: sgd, lr: 0.01}, {name: adamw, lr: 0.001}]}"),)),
     Case("set-bad-value", "train.epochs: must be >= 1", argv=("--set", "train.epochs=0")),
     Case("set-unknown-section", "unknown top-level key", argv=("--set", "trian.epochs=2")),
     Case("yaml-syntax", "YAML syntax error", sections=(("train", "train: {epochs: 1"),)),
