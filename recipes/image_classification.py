@@ -70,8 +70,10 @@ SCHEMA = Schema(
         keywords_of="arch",
         supplied=("in_chans", "num_classes", "input_size"),
         arch=Field(str, default="simple_cnn", registry="model", help="simple_cnn, mlp or any timm model name"),
-        width=Field(int, default=None, nullable=True, low=1, help="simple_cnn channels / mlp units (None: default)"),
-        depth=Field(int, default=None, nullable=True, low=1, help="simple_cnn blocks / mlp hidden layers"),
+        width=Field(int, default=None, nullable=True, low=1, keyword=True,
+                    help="simple_cnn channels / mlp units (None: the model's default; timm models: sized by name)"),
+        depth=Field(int, default=None, nullable=True, low=1, keyword=True,
+                    help="simple_cnn blocks / mlp hidden layers (None: the model's default)"),
         dropout=Field(float, default=0.0, low=0.0, high=0.95, help="dropout before the classifier"),
         pretrained=Field((bool, str), default=False, check=check_pretrained, path=True,
                          help="timm models: false (from scratch), true (timm's weights for arch, e.g. "
@@ -79,11 +81,16 @@ SCHEMA = Schema(
                               "working directory)"),
     ),
     optimizer=Section(
+        help="further keys go to the optimizer factory (a registered optimizer's own arguments)",
+        keywords_of="name",
+        supplied=("params",),
         name=Field(str, default="sgd", registry="optimizer",
                    help="sgd, adam, adamw or a registered one of yours (`autotune ls optimizers`)"),
         lr=Field(float, default=0.01, check=positive, help="peak learning rate"),
-        momentum=Field(float, default=0.9, low=0.0, high=1.0, help="sgd only"),
-        nesterov=Field(bool, default=False, help="sgd only; needs momentum > 0"),
+        momentum=Field(float, default=None, nullable=True, low=0.0, high=1.0, keyword=True,
+                       help="sgd only (None: sgd's 0.9)"),
+        nesterov=Field(bool, default=None, nullable=True, keyword=True,
+                       help="sgd only; needs momentum > 0 (None: sgd's false)"),
         weight_decay=Field(float, default=5e-4, low=0.0),
         schedule=Field(str, default="cosine", choices=("none", "cosine", "onecycle"), help="learning-rate schedule"),
         warmup_epochs=Field(float, default=0.0, low=0.0, help="linear warm-up (onecycle: its rising phase)"),
@@ -208,14 +215,14 @@ def dry_run(config: dict[str, Any], data: Data) -> None:
 # ------------------------------------------------------------------------------------- optimizer and schedule
 def make_optimizer(model: torch.nn.Module, opt: dict[str, Any]) -> torch.optim.Optimizer:
     """The registered optimizer `opt["name"]` over the model's parameters (the backbone's at `backbone_lr_mult`
-    times the classifier's lr): it gets lr and weight_decay, and momentum and nesterov if it takes them (sgd
-    does); schedule and warmup_epochs are for make_schedule."""
+    times the classifier's lr): it gets lr and weight_decay, and the section's other keys that are set (sgd's
+    momentum and nesterov), refused if it does not take one; schedule and warmup_epochs are for make_schedule."""
     from autotune.vision.finetune import param_groups
 
     own = ("name", "lr", "weight_decay", "schedule", "warmup_epochs", "backbone_lr_mult")
     options = {k: v for k, v in opt.items() if k not in own}
     groups = param_groups(model, opt["lr"], opt.get("backbone_lr_mult", 1.0))
-    return build_optimizer(opt["name"], groups, opt["lr"], opt["weight_decay"], **options)
+    return build_optimizer(opt["name"], groups, opt["lr"], opt["weight_decay"], strict=True, **options)
 
 
 # -------------------------------------------------------------------------------------- learning-rate finder

@@ -175,37 +175,28 @@ class Builder:
         return out
 
     def bind_keywords(self, value: dict, section: Section, path: Path) -> None:
-        """The keys `section` does not list, each bound to the signature of every function its `keywords_of` field
-        may name here (a constant, each name of a choice or grid, or the default): a problem for each key one of
-        them does not take."""
+        """The keys `section` does not list, and its `keyword` fields given (not null), each bound to the signature
+        of every function its `keywords_of` field may name here (a constant, each name of a choice or grid, or the
+        default): a problem for each key one of them does not take. A key left out is never bound: its default
+        (None) reaches no function."""
         selector = section.fields[section.keywords_of]
         kind = selector.registry
-        extras = [key for key in value if key not in section.fields]
-        if not extras or kind is None:
+        bound = [key for key in value if _bound(section, key, value[key])]
+        if not bound or kind is None:
             return
         signatures = {name: registry.parameters(kind, name)
                       for name in _names(value.get(section.keywords_of, selector.default))}
-        for key in extras:
-            if key in section.supplied:
-                self.problem((*path, key), "is set by the recipe itself, from the data", f"remove {key!r}")
+        for key in bound:
+            listed = key in section.fields
+            if not listed and key in section.supplied:
+                self.problem((*path, key), "is set by the recipe itself", f"remove {key!r}")
                 continue
-            refusing = {name: takes for name, takes in signatures.items() if takes is not None and key not in takes}
-            if not refusing:  # each takes it, takes any keyword, or is an unknown name (reported at its own key)
+            refusing = [name for name, takes in signatures.items() if takes is not None and key not in takes]
+            if refusing:
+                taking = [name for name in signatures if name not in refusing]
+                self.problem((*path, key), *_refused(section, str(path[0]), key, refusing, taking, signatures))
+            elif not listed:  # each takes it, takes any keyword, or is an unknown name (reported at its own key)
                 self.keyword_type(value[key], kind, list(signatures), key, (*path, key))
-                continue
-            takes = [t for known in refusing.values() for t in known if t not in section.supplied]
-            hint = registry.close_matches(str(key), [*section.fields, *dict.fromkeys(takes)])
-            taking = [name for name in signatures if name not in refusing]
-            names = " and ".join(repr(name) for name in refusing)
-            if hint:
-                fix = f"did you mean {hint[0]!r}?"
-            elif taking:
-                fix = (f"only {' and '.join(map(repr, taking))} take{'s' if len(taking) == 1 else ''} it: give it in "
-                       f"a choice of {path[-1]} sections, with the {section.keywords_of} it applies to")
-            else:
-                fix = f"its arguments: {', '.join(dict.fromkeys(takes)) or 'none'}"
-            what = f"{kind} {names} takes" if len(refusing) == 1 else f"{kind}s {names} take"
-            self.problem((*path, key), f"{what} no argument {key!r}", fix)
 
     def keyword_type(self, value: Any, kind: str, names: list[str], key: str, path: Path) -> None:
         """A problem where a constant `value` for argument `key` is not of the type of its default in one of the
@@ -461,6 +452,47 @@ def _bound_errors(kind: str, given: dict) -> list[tuple[str, str]]:
             errors.append((f"high - low must be a multiple of step, but got {shown}, step={step}",
                            f"e.g. high: {top:g}"))
     return errors
+
+
+def _refused(section: Section, name: str, key: Any, refusing: list[str], taking: list[str],
+             signatures: dict[str, tuple[str, ...] | None]) -> tuple[str, str]:
+    """(what is wrong, how to fix it) with `key` of section `name` given where the functions `refusing` do not
+    take it (`taking`: the names of a choice that do): an unlisted key gets the closest argument, a key only some
+    names of a choice take the conditional form, a listed one (a `keyword` field) what takes it."""
+    kind, selector = str(section.fields[section.keywords_of].registry), str(section.keywords_of)
+    names = " and ".join(repr(n) for n in refusing)
+    message = f"{kind} {names} takes no argument {key!r}" if len(refusing) == 1 else \
+        f"{kind}s {names} take no argument {key!r}"
+    listed = key in section.fields
+    takes = dict.fromkeys(t for n in refusing for t in signatures[n] or () if t not in section.supplied)
+    hint = [] if listed else registry.close_matches(str(key), [*section.fields, *takes])
+    if hint:
+        return message, f"did you mean {hint[0]!r}?"
+    if taking:
+        return message, (f"only {' and '.join(map(repr, taking))} take{'s' if len(taking) == 1 else ''} it: give it "
+                         f"in a choice of {name} sections, with the {selector} it applies to, e.g. "
+                         f"{_conditional(name, selector, key, taking[0], refusing)}")
+    if not listed:
+        return message, f"its arguments: {', '.join(takes) or 'none'}"
+    takers = [n for n in registry.names(kind) if key in (registry.parameters(kind, n) or ())]
+    if not takers:
+        return message, "remove it"
+    return (f"{message} ({' and '.join(takers)} only)", f"remove it, or search {kind}s with the conditional form, "
+            f"e.g. {_conditional(name, selector, key, takers[0], refusing)}")
+
+
+def _bound(section: Section, key: Any, value: Any) -> bool:
+    """Whether `key` of `section`, given `value`, is bound to the signature of the function the section names: a
+    key the schema does not list, or a `keyword` field given a value (null: unset)."""
+    field = section.fields.get(key)
+    return field is None or field.keyword and value is not None
+
+
+def _conditional(name: str, selector: str, key: Any, taking: str, refusing: list[str]) -> str:
+    """The conditional form of section `name` that gives `key` to `taking` alone: `optimizer: {choice: [{name: sgd,
+    momentum: ...}, {name: adamw}]}`."""
+    options = [f"{{{selector}: {taking}, {key}: ...}}", *(f"{{{selector}: {other}}}" for other in refusing)]
+    return f"{name}: {{choice: [{', '.join(options)}]}}"
 
 
 def _names(value: Any) -> tuple[str, ...]:

@@ -87,7 +87,9 @@ class Field:
     registry kind whose registered names are the allowed values, `check` is an extra rule returning an error
     text or None. `path=True` marks a file or folder: a relative one is made absolute against the working
     directory when the space is loaded, so trials (whose working directory is their own) and later commands read
-    the same file.
+    the same file. `keyword=True` marks an argument of the function that the section's `keywords_of` field names
+    which not every such function takes (sgd's momentum, simple_cnn's width): given, `check` binds it to that
+    function's signature as it binds the keys the section does not list; its default should be None (unset).
     """
 
     type: type | tuple[type, ...]
@@ -100,6 +102,7 @@ class Field:
     nullable: bool = False
     check: Callable[[Any], str | None] | None = None
     path: bool = False
+    keyword: bool = False
 
     @property
     def required(self) -> bool:
@@ -112,8 +115,9 @@ class Section:
 
     `open=True` lets the section hold keys the schema does not list (passed through untouched). `keywords_of`
     names the field (one with a `registry`) whose registered function takes those keys as keyword arguments, e.g.
-    `keywords_of="arch"`: `check` then binds each of them to that function's signature (a timm model's: its
-    class's), so a typo is a problem with its line and the closest name; it implies `open`. `supplied` lists the
+    `keywords_of="arch"`: `check` then binds each of them, and each `keyword` field given, to that function's
+    signature (a timm model's: its class's), so a typo, or a key the named function ignores, is a problem with its
+    line; it implies `open`. `supplied` lists the
     keyword arguments the recipe passes that function itself (`in_chans`, `num_classes`): not listed among those a
     user may give, and a problem when given.
     """
@@ -128,6 +132,10 @@ class Section:
                  supplied: tuple[str, ...] = (), **fields: Field) -> None:
         if keywords_of is not None and (keywords_of not in fields or fields[keywords_of].registry is None):
             raise ValueError(f"Section keywords_of={keywords_of!r}: name a field of the section that has a registry")
+        keywords = [name for name, f in fields.items() if f.keyword]
+        if keywords and keywords_of is None:
+            raise ValueError(f"Section fields {keywords} are keyword=True: give the section keywords_of, the field "
+                             "naming the function they are arguments of")
         object.__setattr__(self, "fields", dict(fields))
         object.__setattr__(self, "help", help)
         object.__setattr__(self, "open", open or keywords_of is not None)

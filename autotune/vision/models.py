@@ -33,6 +33,9 @@ __all__ = ["build", "simple_cnn", "mlp"]
 
 log = logging.getLogger("autotune")
 
+# the size of simple_cnn and mlp: a timm model takes neither, its size is in its name (resnet18 vs resnet50)
+SIZE_KEYS = ("width", "depth")
+
 
 @register("model")
 def simple_cnn(in_chans: int, num_classes: int, input_size: int, width: int = 32, depth: int = 3,
@@ -59,7 +62,7 @@ def _timm_factory(name: str) -> Callable[..., nn.Module]:
 
         from autotune.vision import pretrained as weights
 
-        for key in ("width", "depth"):
+        for key in SIZE_KEYS:
             if key in kwargs:
                 raise UserError(f"model.{key} applies to simple_cnn and mlp; timm model {name!r} sets its size by "
                                 f"name (e.g. resnet18 vs resnet50): remove model.{key}")
@@ -135,7 +138,8 @@ def _timm_names(pattern: str) -> list[str]:
 @functools.cache
 def _timm_keywords(name: str) -> tuple[str, ...] | None:
     """The keyword arguments timm model `name` takes: its class's and `timm.create_model`'s, with the factory's
-    own; None when the class takes any. Asked only for a timm model given keys the schema does not list."""
+    own, less SIZE_KEYS (which its factory refuses); None when the class takes any. Asked only for a timm model
+    given keys the schema does not list, or width or depth."""
     arch = name.split(".", 1)[0]
 
     def ask() -> dict[str, Any]:
@@ -157,7 +161,7 @@ def _timm_keywords(name: str) -> tuple[str, ...] | None:
 
     found = _timm_cached(f"keywords-{arch}", ask)
     keywords = found.get("keywords") if isinstance(found, dict) else None
-    return tuple(keywords) if isinstance(keywords, list) else None
+    return tuple(k for k in keywords if k not in SIZE_KEYS) if isinstance(keywords, list) else None
 
 
 add_fallback("model", _timm_lookup, _timm_names, _timm_keywords)

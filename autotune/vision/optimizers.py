@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from autotune.errors import AutotuneError, UserError
 from autotune.registry import get, register
-from autotune.calls import failure
+from autotune.calls import failure, unknown_arguments
 
 if TYPE_CHECKING:
     import torch
@@ -52,14 +52,25 @@ def adamw(params: Iterable[Any], lr: float, weight_decay: float = 0.01) -> torch
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 
-def build(name: str, params: Iterable[Any], lr: float, weight_decay: float, **options: Any) -> torch.optim.Optimizer:
-    """The registered optimizer `name` over `params`. Of `options` (a recipe's other optimizer keys, e.g. sgd's
-    momentum and nesterov) it gets those that its factory names as parameters and that are not None."""
+def build(name: str, params: Iterable[Any], lr: float, weight_decay: float, *, strict: bool = False,
+          **options: Any) -> torch.optim.Optimizer:
+    """The registered optimizer `name` over `params`. `options` are a recipe's other optimizer keys (sgd's momentum
+    and nesterov, a registered optimizer's own), None meaning unset. `strict`: one the factory does not take is a
+    UserError, as `check` reports it (for a recipe that leaves them None unless the space gives them); otherwise
+    it is dropped (the tabular recipe fills sgd's momentum and nesterov in for every optimizer)."""
     import torch
 
     factory = get("optimizer", name)
-    takes = inspect.signature(factory).parameters
-    kwargs = {k: v for k, v in options.items() if k in takes and v is not None}
+    kwargs = {k: v for k, v in options.items() if v is not None}
+    if strict:
+        unknown = unknown_arguments(factory, kwargs, hidden=("params",))
+        if unknown:
+            raise UserError(f"optimizer {name!r} cannot be built: it takes {unknown}; give a key only to the "
+                            "optimizers that take it, with the conditional form `optimizer: {choice: [{name: sgd, "
+                            "momentum: ...}, {name: adamw}]}`")
+    else:
+        takes = inspect.signature(factory).parameters
+        kwargs = {k: v for k, v in kwargs.items() if k in takes}
     try:
         optimizer = factory(params, lr=lr, weight_decay=weight_decay, **kwargs)
     except AutotuneError:

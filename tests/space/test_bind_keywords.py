@@ -90,7 +90,7 @@ def test_each_name_a_choice_may_take_is_bound_and_a_section_choice_binds_per_opt
         """)
     assert problems == ["4: model.colour: models 'simple_cnn' and 'mlp' take no argument 'colour'; "
                         "its arguments: width, depth, dropout",
-                        "4: model.in_chans: is set by the recipe itself, from the data; remove 'in_chans'"]
+                        "4: model.in_chans: is set by the recipe itself; remove 'in_chans'"]
     space = tmp_path / "options.yaml"
     space.write_text(textwrap.dedent("""\
         name: options
@@ -112,15 +112,19 @@ def timm_cache(tmp_path, monkeypatch):
     models._timm_keywords.cache_clear()
 
 
+# digits.yaml searches simple_cnn's width and depth, which a timm model does not take (null: unset)
+UNSIZED = ("--set", "model.width=null", "--set", "model.depth=null")
+
+
 def test_a_timm_model_is_bound_to_its_class(tmp_path, timm_cache, capsys):
-    assert main(["check", DIGITS, "--set", "model.arch=resnet18", "--set", "model.drop_path_rate=0.1"]) == 0
+    assert main(["check", DIGITS, *UNSIZED, "--set", "model.arch=resnet18", "--set", "model.drop_path_rate=0.1"]) == 0
     capsys.readouterr()
-    assert main(["check", DIGITS, "--set", "model.arch=resnet18", "--set", "model.drop_path_rat=0.1"]) == 2
+    assert main(["check", DIGITS, *UNSIZED, "--set", "model.arch=resnet18", "--set", "model.drop_path_rat=0.1"]) == 2
     assert ("model.drop_path_rat: model 'resnet18' takes no argument 'drop_path_rat'; did you mean 'drop_path_rate'?"
             in capsys.readouterr().err)
     cached = list((tmp_path / "cache" / "autotune").glob("timm-*-keywords-resnet18.json"))
     assert len(cached) == 1 and "drop_path_rate" in json.loads(cached[0].read_text())["keywords"]
-    assert main(["check", DIGITS, "--set", "model.arch={choice: [simple_cnn, resnet18]}",
+    assert main(["check", DIGITS, *UNSIZED, "--set", "model.arch={choice: [simple_cnn, resnet18]}",
                  "--set", "model.drop_path_rate=0.1"]) == 2
     assert ("model 'simple_cnn' takes no argument 'drop_path_rate'; only 'resnet18' takes it: give it in a choice of "
             "model sections, with the arch it applies to") in capsys.readouterr().err
@@ -143,3 +147,121 @@ def test_a_function_taking_any_keyword_is_not_bound(tmp_path):
 def test_keywords_of_names_a_registry_field():
     with pytest.raises(ValueError, match="keywords_of='size'"):
         Section(keywords_of="size", size=Field(int, default=1))
+    with pytest.raises(ValueError, match=r"fields \['width'\] are keyword=True: give the section keywords_of"):
+        Section(width=Field(int, default=None, nullable=True, keyword=True))
+
+
+# `keyword=True` fields (width and depth, momentum and nesterov): schema fields that only some of the functions the
+# section names take; given, they are bound like the keys the schema does not list, left out they are not
+def test_width_and_depth_given_to_a_timm_model_are_problems_at_their_lines(tmp_path, timm_cache):
+    problems = _problems(tmp_path, """\
+        name: sized
+        recipe: image_classification
+        data: {dataset: digits}
+        model:
+          arch: resnet18
+          width: 64
+          depth: 2
+        """)
+    refused = "model 'resnet18' takes no argument '{0}' (mlp and simple_cnn only); remove it, or search models with " \
+              "the conditional form, e.g. model: {{choice: [{{arch: mlp, {0}: ...}}, {{arch: resnet18}}]}}"
+    assert problems == ["6: model.width: " + refused.format("width"), "7: model.depth: " + refused.format("depth")]
+
+
+def test_width_searched_beside_a_timm_option_of_the_arch_is_a_problem_naming_the_option(tmp_path, timm_cache):
+    problems = _problems(tmp_path, """\
+        name: sized
+        recipe: image_classification
+        data: {dataset: digits}
+        model:
+          arch: {choice: [simple_cnn, resnet18]}
+          width: {choice: [16, 32]}
+        """)
+    assert problems == [
+        "6: model.width: model 'resnet18' takes no argument 'width'; only 'simple_cnn' takes it: give it in a choice "
+        "of model sections, with the arch it applies to, e.g. model: {choice: [{arch: simple_cnn, width: ...}, "
+        "{arch: resnet18}]}"]
+
+
+def test_a_timm_model_left_at_the_default_width_or_given_it_in_the_conditional_form_is_valid(tmp_path, timm_cache):
+    for text in ("model: {arch: resnet18}",  # width and depth default to None: unset, not bound
+                 "model: {arch: resnet18, width: null, depth: null}",
+                 "model: {choice: [{arch: simple_cnn, width: {choice: [16, 32]}}, {arch: resnet18}]}"):
+        space = tmp_path / "ok.yaml"
+        space.write_text(f"name: ok\nrecipe: image_classification\ndata: {{dataset: digits}}\n{text}\n")
+        load_space(space, schema_for=autotune.recipes.load_schema)
+
+
+def test_a_key_the_named_optimizer_ignores_is_a_problem_at_its_line(tmp_path):
+    problems = _problems(tmp_path, """\
+        name: ignored
+        recipe: image_classification
+        data: {dataset: digits}
+        optimizer:
+          name: adamw
+          lr: 1.0e-3
+          momentum: {uniform: [0.5, 0.99]}
+          nesterov: {choice: [true, false]}
+        """)
+    conditional = "remove it, or search optimizers with the conditional form, e.g. optimizer: {choice: [{name: sgd, " \
+                  "%s: ...}, {name: adamw}]}"
+    assert problems == [
+        "7: optimizer.momentum: optimizer 'adamw' takes no argument 'momentum' (sgd only); " + conditional % "momentum",
+        "8: optimizer.nesterov: optimizer 'adamw' takes no argument 'nesterov' (sgd only); " + conditional % "nesterov",
+    ]
+
+
+def test_a_key_shared_by_a_choice_of_optimizers_is_a_problem_naming_those_that_ignore_it(tmp_path):
+    problems = _problems(tmp_path, """\
+        name: shared
+        recipe: image_classification
+        data: {dataset: digits}
+        optimizer:
+          name: {choice: [sgd, adam, adamw]}
+          momentum: 0.8
+        """)
+    assert problems == [
+        "6: optimizer.momentum: optimizers 'adam' and 'adamw' take no argument 'momentum'; only 'sgd' takes it: give "
+        "it in a choice of optimizer sections, with the name it applies to, e.g. optimizer: {choice: [{name: sgd, "
+        "momentum: ...}, {name: adam}, {name: adamw}]}"]
+    problems = _problems(tmp_path, """\
+        name: option
+        recipe: image_classification
+        data: {dataset: digits}
+        optimizer:
+          choice:
+            - {name: sgd, momentum: 0.9}
+            - {name: adamw, nesterov: true}
+        """)
+    assert problems == ["7: optimizer.choice[1].nesterov: optimizer 'adamw' takes no argument 'nesterov' (sgd only); "
+                        "remove it, or search optimizers with the conditional form, e.g. optimizer: {choice: [{name: "
+                        "sgd, nesterov: ...}, {name: adamw}]}"]
+
+
+def test_optimizer_keys_given_to_the_optimizer_that_takes_them_are_valid(tmp_path):
+    space = tmp_path / "ok.yaml"
+    space.write_text(textwrap.dedent("""\
+        name: ok
+        recipe: image_classification
+        data: {dataset: digits}
+        optimizer:
+          choice:
+            - {name: sgd, momentum: {uniform: [0.5, 0.99]}, nesterov: {choice: [true, false]}}
+            - {name: adamw, lr: 1.0e-3}
+        """))
+    loaded = load_space(space, schema_for=autotune.recipes.load_schema)
+    assert [p.name for p in loaded.params] == ["optimizer", "optimizer[sgd].momentum", "optimizer[sgd].nesterov"]
+    adamw = loaded.config({"optimizer": "adamw"})["optimizer"]
+    assert adamw["momentum"] is None and adamw["nesterov"] is None  # unset: no optimizer gets them
+    space.write_text("name: ok\nrecipe: image_classification\ndata: {dataset: digits}\n"
+                     "optimizer: {name: sgd, momentum: 0.8, nesterov: true}\n")
+    assert load_space(space, schema_for=autotune.recipes.load_schema).config({})["optimizer"]["momentum"] == 0.8
+
+
+def test_check_exits_2_on_an_ignored_optimizer_key(tmp_path, capsys):
+    space = tmp_path / "space.yaml"
+    space.write_text("name: ignored\nrecipe: image_classification\ndata: {dataset: digits}\n"
+                     "optimizer: {name: adamw, momentum: 0.9}\n")
+    assert main(["check", str(space)]) == 2
+    assert (f"{space}:4: optimizer.momentum: optimizer 'adamw' takes no argument 'momentum' (sgd only); remove it"
+            in capsys.readouterr().err)

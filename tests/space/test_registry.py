@@ -89,7 +89,7 @@ import torch
 
 @autotune.register("optimizer")
 def rmsprop(params, lr, weight_decay, **kwargs):
-    assert not kwargs, kwargs  # sgd's momentum and nesterov go only to a factory that names them
+    assert not kwargs, kwargs  # the recipe's momentum and nesterov, unset (None), reach no factory
     return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
 
 
@@ -137,15 +137,30 @@ def test_the_recipe_builds_optimizers_through_the_registry(custom_folder):
 
     from autotune.recipes import image_classification as recipe
 
-    keys = {"lr": 0.1, "momentum": 0.5, "nesterov": True, "weight_decay": 1e-3, "schedule": "none",
-            "warmup_epochs": 0.0}
-    sgd = recipe.make_optimizer(_model(), {"name": "sgd", **keys})
+    keys = {"lr": 0.1, "momentum": None, "nesterov": None, "weight_decay": 1e-3, "schedule": "none",
+            "warmup_epochs": 0.0}  # momentum and nesterov unset, as the schema leaves them
+    sgd = recipe.make_optimizer(_model(), {"name": "sgd", **keys, "momentum": 0.5, "nesterov": True})
     assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.5 and sgd.defaults["nesterov"]
+    default_sgd = recipe.make_optimizer(_model(), {"name": "sgd", **keys})
+    assert default_sgd.defaults["momentum"] == 0.9 and not default_sgd.defaults["nesterov"]  # sgd's own defaults
     adamw = recipe.make_optimizer(_model(), {"name": "adamw", **keys})
     assert isinstance(adamw, torch.optim.AdamW) and adamw.defaults["weight_decay"] == 1e-3
     assert type(recipe.make_optimizer(_model(), {"name": "adam", **keys})) is torch.optim.Adam
     rmsprop = recipe.make_optimizer(_model(), {"name": "rmsprop", **keys})
     assert isinstance(rmsprop, torch.optim.RMSprop) and rmsprop.defaults["lr"] == 0.1
+
+
+def test_the_recipe_refuses_a_key_the_optimizer_ignores(custom_folder):
+    """The last line of defence behind `check`: adamw given sgd's momentum was trained without it."""
+    from autotune.recipes import image_classification as recipe
+
+    config = {"name": "adamw", "lr": 0.1, "weight_decay": 0.0, "momentum": 0.5, "nesterov": None}
+    with pytest.raises(UserError, match=r"optimizer 'adamw' cannot be built: it takes no argument 'momentum'; its "
+                                        r"arguments: lr, weight_decay; give a key only to the optimizers that take "
+                                        r"it, with the conditional form"):
+        recipe.make_optimizer(_model(), config)
+    with pytest.raises(UserError, match="no argument 'dampening'"):  # a key no schema field lists, the same
+        recipe.make_optimizer(_model(), {**config, "name": "sgd", "dampening": 0.1})
 
 
 @pytest.mark.parametrize("name, options, message", [
