@@ -7,6 +7,7 @@ import ctypes
 import errno
 import fnmatch
 import json
+import logging
 import os
 import re
 import shutil
@@ -60,8 +61,10 @@ if TYPE_CHECKING:
 
 __all__ = ["RESULT_KEYS", "CsvLogger", "ForgetEndedTrials", "JsonLogger", "TensorBoardLogger", "asked_trial",
            "init_local", "joined_address", "kv_delete", "kv_get", "kv_put", "lost_node", "lost_nodes_apart",
-           "mark_told", "no_callback_usage_tag", "remove_partial_checkpoint", "restore_whole_state", "saved_trials",
-           "study_of", "told", "whole_state_uploads"]
+           "mark_told", "no_callback_usage_tag", "remove_partial_checkpoint", "restore_from_kept_checkpoints",
+           "restore_whole_state", "saved_trials", "study_of", "told", "whole_state_uploads"]
+
+_log = logging.getLogger("autotune")
 
 # The keys Ray adds to every result (training_iteration, time_total_s, ...). `ray.tune.result` is not documented, and
 # no public API lists them.
@@ -157,6 +160,49 @@ _WHOLE = "whole"
 _READS = 5  # a set replaced while it is read: a newer one is whole by then, and a set is published a period apart
 _SAVING = threading.Lock()
 _SESSION_FILE = re.compile(r"(?P<kind>.+-)\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}(?P<suffix>\.\w+)$")
+
+
+def restore_from_kept_checkpoints() -> None:
+    """A trial continued from a checkpoint (a resume, a retry, a lost node) whose latest checkpoint, as Ray's saved
+    state records it, is gone from the storage continues from its newest kept checkpoint that is still there, or
+    from its start; Ray failed it ("Could not recover from checkpoint as it does not exist on storage anymore"),
+    and `--resume` does not rerun a failed trial. It happens when the whole cluster is lost: a trial's newer
+    checkpoint, saved after Ray's last saved state, made Ray delete the one that state names (it keeps the best
+    `keep_checkpoints` and the latest). Ray's trial restore (`TuneController._schedule_trial_restore`) and its
+    checkpoint manager's fields are private."""
+    from ray.tune.execution.tune_controller import TuneController
+
+    if getattr(TuneController._schedule_trial_restore, "_autotune", False):
+        return
+    ray_restore = TuneController._schedule_trial_restore
+
+    def schedule_trial_restore(self: TuneController, trial: Trial) -> bool:
+        _kept_checkpoint(trial)
+        return ray_restore(self, trial)
+
+    schedule_trial_restore._autotune = True  # type: ignore[attr-defined]
+    TuneController._schedule_trial_restore = schedule_trial_restore  # type: ignore[method-assign]
+
+
+def _kept_checkpoint(trial: Trial) -> None:
+    """Point `trial` at its newest kept checkpoint that exists when its latest one is gone (none: its start), with
+    a warning that says which."""
+    from ray.train._internal.storage import _exists_at_fs_path
+
+    manager = trial.run_metadata.checkpoint_manager
+    latest = manager.latest_checkpoint_result
+    if latest is None or _exists_at_fs_path(latest.checkpoint.filesystem, latest.checkpoint.path):
+        return
+    kept = [r for r in manager._checkpoint_results
+            if r is not latest and _exists_at_fs_path(r.checkpoint.filesystem, r.checkpoint.path)]
+    newest = max(kept, key=lambda r: r.metrics.get("training_iteration", 0), default=None)
+    manager._checkpoint_results = kept
+    manager._latest_checkpoint_result = newest
+    epoch = latest.metrics.get("training_iteration", "?")
+    instead = (f"its checkpoint of epoch {newest.metrics.get('training_iteration', '?')}" if newest
+               else "its first epoch (no checkpoint of it is left)")
+    _log.warning("trial %s: its checkpoint of epoch %s is gone from the storage (%s): it continues from %s",
+                 trial.trial_id, epoch, latest.checkpoint.path, instead)
 
 
 def whole_state_uploads() -> None:
@@ -693,8 +739,6 @@ def trial_errors_shown(shown: bool) -> Iterator[None]:
     """While a search runs: Ray Tune's own log of each failed trial (an ERROR line and its traceback, per trial) and
     of the trials that did not complete, only where `shown` (`-v`); autotune's progress line and summary give each
     failure in one line. A TUNE_PRINT_ALL_TRIAL_ERRORS of the environment is kept."""
-    import logging
-
     given = os.environ.get("TUNE_PRINT_ALL_TRIAL_ERRORS")
     if given is None:
         os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] = "1" if shown else "0"  # read as the search starts

@@ -26,7 +26,8 @@ from autotune.engine.lost_nodes import moving_trials
 from autotune.engine.progress import Progress
 from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger, init_local,
                                             joined_address, limit_restored_search, no_callback_usage_tag,
-                                            trial_errors_shown, whole_state_uploads)
+                                            restore_from_kept_checkpoints, trial_errors_shown,
+                                            whole_state_uploads)
 from autotune.engine.schedulers import make_scheduler, planned_epochs
 from autotune.engine.searcher import close_orphaned_trials, make_searcher, points_to_evaluate
 from autotune.engine.stoppers import BrokenReports, EpochBudget, TargetStopper
@@ -99,6 +100,7 @@ def run_search(
         track.register(str(where.state), tracking, lambda values: planned_epochs(space, values))
     no_callback_usage_tag()
     whole_state_uploads()  # a kill or a save while Ray copies the search's state leaves one whole save of it
+    restore_from_kept_checkpoints()  # a trial whose latest checkpoint is gone continues from an older one
     # on the local Ray, at most as many trials at once as it runs (see fits_at_once), a resumed search too; on a
     # cluster, search.max_concurrent
     at_once = None if options.address else fits_at_once(resources, ray.cluster_resources())

@@ -161,6 +161,41 @@ def test_a_killed_running_trial_continues_from_its_last_checkpoint_and_loses_few
     assert any(n >= every + 1 for n in running.values())  # one of them continued from epoch 3's checkpoint or later
 
 
+def test_a_trial_whose_latest_checkpoint_is_gone_continues_from_an_older_one(tmp_path):
+    """A whole cluster lost: a trial's checkpoint saved after Ray's last saved state made Ray delete the one that
+    state names, and the resumed trial failed ("Could not recover from checkpoint as it does not exist on storage
+    anymore"), its epochs lost for good. Here every checkpoint of the running trials but their first (epoch 1's, the
+    best: the accuracy falls after it) is deleted after the kill: each continues from epoch 1's."""
+    epochs = 12
+    space = SPACE.replace("epochs: 3, sleep: 0.6", f"epochs: {epochs}, sleep: 0.4, peak_epoch: 1").replace(
+        "trials: 6", "trials: 2, checkpoint_every: 3, keep_checkpoints: 1")
+    (tmp_path / "space.yaml").write_text(space)
+    run_dir = tmp_path / "runs" / "resumable"
+
+    first = _start(tmp_path)
+    _wait_for(lambda: any(5 <= n < epochs for n in saved_reports(run_dir, "RUNNING").values()), first,
+              "a trial 5 epochs in, in Ray's saved state")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    running = saved_reports(run_dir, "RUNNING")
+    for trial in running:
+        for checkpoint in sorted((run_dir / f"trial_{trial}").glob("checkpoint_*"))[1:]:
+            shutil.rmtree(checkpoint)
+
+    resumed = _start(tmp_path, "--resume")
+    out, _ = resumed.communicate(timeout=180)
+    assert resumed.returncode == 0, out
+    trials = pd.read_csv(run_dir / "trials.csv")
+    assert (trials["status"] == "TERMINATED").all() and (trials["epochs"] == epochs).all(), out
+    for trial, reports in running.items():
+        rows = run_histories(run_dir)[trial]
+        restarted = [r["epoch"] for r in rows if r["t_start"] == rows[-1]["t_start"]]
+        if reports >= 3:  # its latest checkpoint (epoch 3 or later) was deleted
+            assert restarted == list(range(2, epochs + 1)), rows
+            assert re.search(rf"trial {trial}: its checkpoint of epoch \d+ is gone from the storage .*: it continues "
+                             r"from its checkpoint of epoch 1", out), out
+
+
 def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(tmp_path):
     (tmp_path / "space.yaml").write_text(SPACE)
     run_dir = tmp_path / "runs" / "resumable"
