@@ -59,10 +59,11 @@ if TYPE_CHECKING:
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
-__all__ = ["RESULT_KEYS", "CsvLogger", "ForgetEndedTrials", "JsonLogger", "TensorBoardLogger", "asked_trial",
-           "init_local", "joined_address", "kv_delete", "kv_get", "kv_put", "lost_node", "lost_nodes_apart",
-           "mark_told", "no_callback_usage_tag", "remove_partial_checkpoint", "restore_from_kept_checkpoints",
-           "restore_whole_state", "saved_trials", "study_of", "told", "whole_state_uploads"]
+__all__ = ["CsvLogger", "ForgetEndedTrials", "JsonLogger", "RESULT_KEYS", "TensorBoardLogger", "actor_node",
+           "asked_trial", "init_local", "joined_address", "kv_delete", "kv_get", "kv_put", "lost_node",
+           "lost_nodes_apart", "mark_told", "no_callback_usage_tag", "remove_partial_checkpoint",
+           "restore_from_kept_checkpoints", "restore_whole_state", "saved_trials", "study_of", "told",
+           "whole_state_uploads"]
 
 _log = logging.getLogger("autotune")
 
@@ -443,13 +444,14 @@ _lost_node_listener: Callable[[Any, str], None] | None = None
 
 def lost_node(error: BaseException | None, node: str | None) -> str | None:
     """The id of the node whose loss ended a trial with `error`: `node` (where the trial last reported from, else
-    the node the error names) when `error` is its actor dying or unreachable and the cluster declares that node
-    dead within _NODE_DEATH_WAIT_S; None for any other error (the trial's own exception, its actor's crash)."""
+    the node the error names, else the node of the actor it names: a reused actor's next trial has reported
+    nothing) when `error` is its actor dying or unreachable and the cluster declares that node dead within
+    _NODE_DEATH_WAIT_S; None for any other error (the trial's own exception, its actor's crash)."""
     cause = error.as_instanceof_cause() if isinstance(error, RayTaskError) else error
     if not isinstance(cause, RayActorError) or cause.actor_init_failed:
         return None
     named = _NODE_ID.search(str(cause))
-    node = node or (named.group(1) if named else None)
+    node = node or (named.group(1) if named else None) or actor_node(cause.actor_id)
     if node is None:
         return None
     deadline = time.monotonic() + _NODE_DEATH_WAIT_S
@@ -459,6 +461,20 @@ def lost_node(error: BaseException | None, node: str | None) -> str | None:
         if time.monotonic() > deadline:
             return None
         time.sleep(0.2)
+
+
+def actor_node(actor_id: str | None) -> str | None:
+    """The id of the node the actor `actor_id` (hex) was placed on, from Ray's actor table (private: the public
+    state API needs the dashboard); None when unknown."""
+    from ray._private.state import actors
+
+    if not actor_id:
+        return None
+    try:
+        info = actors(actor_id)
+    except Exception:  # the GCS's own errors (it may be going away with the node): unknown
+        return None
+    return (info or {}).get("Address", {}).get("NodeID") or None
 
 
 @contextmanager

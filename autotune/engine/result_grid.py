@@ -24,7 +24,7 @@ def trial_rows(grid: Any, space: Space, unfinished: set[str] = frozenset()) -> l
         metrics = result.metrics or {}
         history = result_history(result)
         row: dict[str, Any] = {
-            "trial_id": metrics.get("trial_id") or (result.path and Path(result.path).name.removeprefix("trial_")),
+            "trial_id": trial_id_of(result),
             "status": "ERROR" if result.error else "TERMINATED",
             "epochs": int(metrics.get("training_iteration", 0) or 0),
         }
@@ -44,6 +44,11 @@ def trial_rows(grid: Any, space: Space, unfinished: set[str] = frozenset()) -> l
         row["path"] = result.path
         rows.append(row)
     return rows
+
+
+def trial_id_of(result: Any) -> str | None:
+    """The trial id of a Ray `Result`: its metrics', else its folder's (trial_<id>)."""
+    return (result.metrics or {}).get("trial_id") or (result.path and Path(result.path).name.removeprefix("trial_"))
 
 
 def params_of(result: Any) -> dict[str, Any]:

@@ -28,16 +28,17 @@ from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLog
                                             joined_address, limit_restored_search, no_callback_usage_tag,
                                             restore_from_kept_checkpoints, trial_errors_shown,
                                             whole_state_uploads)
+from autotune.engine.result_grid import trial_id_of
 from autotune.engine.schedulers import make_scheduler, planned_epochs
 from autotune.engine.searcher import close_orphaned_trials, make_searcher, points_to_evaluate
 from autotune.engine.stoppers import BrokenReports, EpochBudget, TargetStopper
 from autotune.engine.storage import (
     RunLocation,
     holds_search,  # autotune.cli.run imports it from here
-    interrupted_in,
     prepare_run,
     run_location,
     set_aside_orphaned_dirs,
+    unfinished_trials,
 )
 from autotune.engine.trial import trainable, trial_dirname
 from autotune.errors import UserError
@@ -172,10 +173,10 @@ def _run_config(space: Space, options: RunOptions, where: RunLocation, policy: C
 
 def _interrupted(space: Space, where: RunLocation, grid: Any, target: TargetStopper | None,
                  budget: EpochBudget | None) -> bool:
-    """Whether the search was interrupted (Ctrl-C, a kill): Ray saved unfinished trials, or fewer trials than
-    asked for ran while nothing cut the search short (a time budget, a grid's end, a reached target, the epoch
-    budget)."""
-    if interrupted_in(where):
+    """Whether the search was interrupted (Ctrl-C, a kill): Ray saved unfinished trials (a trial the search ended
+    as failed is not one, whatever a save before its failure says), or fewer trials than asked for ran while nothing
+    cut the search short (a time budget, a grid's end, a reached target, the epoch budget)."""
+    if unfinished_trials(where) - {str(trial_id_of(result)) for result in grid if result.error}:
         return True
     cut_short = (space.search.time_budget or space.search.sampler == "grid" or (target and target.reached_in(grid))
                  or (budget and budget.reached()))

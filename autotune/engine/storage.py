@@ -24,7 +24,7 @@ from autotune.errors import UserError
 from autotune.space.types import Space
 from autotune.tracking.mlflow_runs import STATE_FILE as TRACKING_FILE
 
-__all__ = ["RunLocation", "run_location", "check_choice", "holds_search", "interrupted_in", "unfinished_trials",
+__all__ = ["RunLocation", "run_location", "check_choice", "holds_search", "unfinished_trials",
            "prepare_run", "publish_state", "recorded_space", "set_aside_orphaned_dirs"]
 
 log = logging.getLogger("autotune")
@@ -90,15 +90,10 @@ def holds_search(storage: str, name: str) -> bool:
     return bool(_saved_trials(run_location(storage, name)))
 
 
-def interrupted_in(where: RunLocation) -> bool:
-    """Whether Ray's saved state holds trials neither TERMINATED nor ERROR: Ctrl-C (Ray catches SIGINT) saves
-    them so (Ray then ends them: only the saved state, the one a resume starts from, tells); a time budget or a
-    reached target does not."""
-    return bool(unfinished_trials(where))
-
-
 def unfinished_trials(where: RunLocation) -> set[str]:
-    """The ids of the trials Ray's saved state holds neither TERMINATED nor ERROR: those a resume continues."""
+    """The ids of the trials Ray's saved state holds neither TERMINATED nor ERROR: those a resume continues. Ctrl-C
+    (Ray catches SIGINT) saves them so, then ends them: only the saved state, the one a resume starts from, tells;
+    a time budget or a reached target does not."""
     return {str(t.get("trial_id")) for t in _saved_trials(where) if t.get("status") not in ("TERMINATED", "ERROR")}
 
 

@@ -209,7 +209,7 @@ def test_a_trial_ray_returns_without_its_config_gets_the_params_it_started_with(
 def test_only_an_actor_error_on_a_node_the_cluster_declares_dead_is_a_lost_node(monkeypatch):
     # the trial's own exception, or its actor's crash on a node that stays alive, is the trial's failure
     import ray
-    from ray.exceptions import ActorDiedError, RayTaskError
+    from ray.exceptions import ActorDiedError, ActorUnavailableError, RayTaskError
 
     from autotune.engine import ray_internals
 
@@ -226,6 +226,22 @@ def test_only_an_actor_error_on_a_node_the_cluster_declares_dead_is_a_lost_node(
     named.error_msg = f"The actor died because its node has died. Node Id: {gone}"
     assert ray_internals.lost_node(named, None) == gone
     assert ray_internals.lost_node(ActorDiedError(), None) is None  # no node known
+
+    # a reused actor's next trial, which has reported nothing: the node is the actor's, from Ray's actor table
+    @ray.remote(num_cpus=0)
+    class Actor:
+        def ping(self) -> int:
+            return 1
+
+    actor = Actor.remote()
+    ray.get(actor.ping.remote())
+    assert ray_internals.actor_node(actor._actor_id.hex()) == here
+    unavailable = ActorUnavailableError("RpcError: Socket closed", actor._actor_id.binary())
+    assert ray_internals.lost_node(unavailable, None) is None  # its node stayed alive
+    placed = {actor._actor_id.hex(): gone}
+    monkeypatch.setattr(ray_internals, "actor_node", placed.get)
+    assert ray_internals.lost_node(unavailable, None) == gone
+    ray.kill(actor)
 
 
 @pytest.mark.parametrize("share, threads", [(1, 1), (0.5, 1), (2.5, 2)])
@@ -250,3 +266,19 @@ def test_a_trial_gives_torch_its_cpu_share_without_importing_it(monkeypatch, sha
         assert torch.get_num_threads() == threads
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_trial_the_search_ended_as_failed_does_not_make_it_interrupted(monkeypatch):
+    """A save of Ray's state from before a trial's failure (its node lost) still called it RUNNING: the search, its
+    every trial ended, was reported interrupted, exported nothing and exited 130. A trial the saved state calls
+    unfinished and the search did not end still makes it interrupted."""
+    from types import SimpleNamespace
+
+    import autotune.engine.search as search
+
+    space = autotune.load_space(toy_space("ended", trials=1))
+    failed = SimpleNamespace(error=RuntimeError("the actor is unavailable"), metrics={}, path="/runs/ended/trial_a")
+    running = SimpleNamespace(error=None, metrics={"trial_id": "a"}, path="/runs/ended/trial_a")
+    monkeypatch.setattr(search, "unfinished_trials", lambda where: {"a"})
+    assert not search._interrupted(space, None, [failed], None, None)
+    assert search._interrupted(space, None, [running], None, None)
