@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import ray
+
 from autotune.engine.ray_internals import lost_nodes_apart
 
 __all__ = ["MOVES_FILE", "moving_trials", "read_moves"]
@@ -49,8 +51,10 @@ class _Moves:
         resumed = _checkpoint_epoch(trial)
         move = {"trial_id": trial.trial_id, "node_id": node, "epoch": epoch, "checkpoint_epoch": resumed,
                 "time": time.time()}
-        log.warning("trial %s lost its node %s after epoch %d: it continues on another node from %s", trial.trial_id,
-                    node[:8], epoch, f"its checkpoint of epoch {resumed}" if resumed else "its start (no checkpoint)")
+        where = "on another node" if any(n.get("Alive") for n in ray.nodes()) else (
+            "when the cluster has a node again (none is left; if the search ends, `--resume` on a new cluster)")
+        log.warning("trial %s lost its node %s after epoch %d: it continues %s from %s", trial.trial_id, node[:8],
+                    epoch, where, f"its checkpoint of epoch {resumed}" if resumed else "its start (no checkpoint)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as moves:
             moves.write(json.dumps(move) + "\n")

@@ -80,8 +80,6 @@ def run_search(
     history = warm_start.read_history(options.warm_start, space) if options.warm_start else None
     resume = prepare_run(space, where, resume=options.resume, restart=options.restart,
                          warm_start=bool(options.warm_start))
-    log.info("Searching %r: %d trials, sampler %s, scheduler %s, metric %s", space.name, space.search.trials,
-             space.search.sampler, space.search.scheduler, "/".join(space.search.metric))  # once it can start
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _init_ray(options, where.experiment)
     # a cluster this process joined itself (ray.init(address=...)) is searched as one given as --address
@@ -89,6 +87,8 @@ def run_search(
     policy = CheckpointPolicy.of(space, where.experiment)
     full = full_key(where.experiment)
     resources = _resources(space, options)
+    log.info("Searching %r: %d trials, sampler %s, scheduler %s, metric %s", space.name, space.search.trials,
+             space.search.sampler, space.search.scheduler, "/".join(space.search.metric))  # once it can start
     run = trainable(space, data, resources, policy, full)
     where.state.mkdir(parents=True, exist_ok=True)
     (where.state / "space.fingerprint").write_text(space.fingerprint() + "\n")
