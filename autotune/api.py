@@ -127,6 +127,11 @@ def fit(
         tracking = _check_before_ray(space, recipe, loads, address, option, export)
         if address is None:
             search.check_fits_locally(space, num_cpus)
+        elif "://" not in storage and not Path(storage).expanduser().is_absolute():
+            log.warning("the storage %r is a folder relative to this machine's working directory (%s), and the "
+                        "trials on the cluster's other nodes write there too: give --storage a folder every node "
+                        "shares at the same path (NFS), or a URI (s3://...); see docs/cluster.md", storage,
+                        Path(storage).resolve())
         first_points: list[dict[str, Any]] = []
         if if_data_changed:
             retrain = _retrain_plan(space, loads, storage)

@@ -202,7 +202,8 @@ def _init_ray(options: RunOptions, run: str) -> None:
         except Exception as err:  # Ray raises ConnectionError, RuntimeError or ValueError here
             raise UserError(
                 f"cannot reach the Ray cluster at {options.address!r}: {err}; start it with `ray start --head` "
-                f"(see docs/cluster.md) or drop --address to run locally"
+                f"(see docs/cluster.md), give this process the cluster's token where it uses token authentication "
+                f"(RAY_AUTH_MODE=token, RAY_AUTH_TOKEN), or drop --address to run locally"
             ) from None
         return
     kwargs["num_cpus"] = options.num_cpus or os.cpu_count() or 1

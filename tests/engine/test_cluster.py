@@ -185,6 +185,9 @@ def test_a_search_joins_a_running_cluster_with_address(tmp_path, joined_by):
         assert "Search 'joined': 4 trials" in run.stdout
         if not given:
             assert f"joining the Ray cluster at RAY_ADDRESS={cluster.address}" in run.stdout, run.stdout
+        # the default storage, runs/, is relative: the other nodes' trials write to that path on their machine
+        assert (f"the storage 'runs' is a folder relative to this machine's working directory ({tmp_path / 'runs'})"
+                in run.stdout + run.stderr), run.stdout + run.stderr
         trials = pd.read_csv(tmp_path / "runs" / "joined" / "trials.csv")
         assert (trials["status"] == "TERMINATED").all()
         assert set(trials["node_id"]) == nodes, (set(trials["node_id"]), nodes)
