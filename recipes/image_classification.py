@@ -222,7 +222,7 @@ def make_optimizer(model: torch.nn.Module, opt: dict[str, Any]) -> torch.optim.O
     own = ("name", "lr", "weight_decay", "schedule", "warmup_epochs", "backbone_lr_mult")
     options = {k: v for k, v in opt.items() if k not in own}
     groups = param_groups(model, opt["lr"], opt.get("backbone_lr_mult", 1.0))
-    return build_optimizer(opt["name"], groups, opt["lr"], opt["weight_decay"], strict=True, **options)
+    return build_optimizer(opt["name"], groups, opt["lr"], opt["weight_decay"], **options)
 
 
 # -------------------------------------------------------------------------------------- learning-rate finder

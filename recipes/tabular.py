@@ -73,11 +73,16 @@ SCHEMA = Schema(
         batch_norm=Field(bool, default=False, help="BatchNorm after each hidden layer's Linear"),
     ),
     optimizer=Section(
+        help="further keys go to the optimizer factory (a registered optimizer's own arguments)",
+        keywords_of="name",
+        supplied=("params",),
         name=Field(str, default="adamw", registry="optimizer",
                    help="sgd, adam, adamw or a registered one of yours (`autotune ls optimizers`)"),
         lr=Field(float, default=1e-3, check=positive, help="peak learning rate"),
-        momentum=Field(float, default=0.9, low=0.0, high=1.0, help="sgd only"),
-        nesterov=Field(bool, default=False, help="sgd only; needs momentum > 0"),
+        momentum=Field(float, default=None, nullable=True, low=0.0, high=1.0, keyword=True,
+                       help="sgd only (None: sgd's 0.9)"),
+        nesterov=Field(bool, default=None, nullable=True, keyword=True,
+                       help="sgd only; needs momentum > 0 (None: sgd's false)"),
         weight_decay=Field(float, default=1e-4, low=0.0),
         schedule=Field(str, default="cosine", choices=("none", "cosine", "onecycle"), help="learning-rate schedule"),
         warmup_epochs=Field(float, default=0.0, low=0.0, help="linear warm-up (onecycle: its rising phase)"),
@@ -139,8 +144,9 @@ def dry_run(config: dict[str, Any], data: Data) -> None:
 
 # ------------------------------------------------------------------------------------- optimizer and schedule
 def make_optimizer(model: torch.nn.Module, opt: dict[str, Any]) -> torch.optim.Optimizer:
-    """The registered optimizer `opt["name"]` over the model's parameters: it gets lr and weight_decay, and
-    momentum and nesterov if it takes them (sgd does); schedule and warmup_epochs are for make_schedule."""
+    """The registered optimizer `opt["name"]` over the model's parameters: it gets lr and weight_decay, and the
+    section's other keys that are set (sgd's momentum and nesterov), refused if it does not take one; schedule and
+    warmup_epochs are for make_schedule."""
     options = {k: v for k, v in opt.items() if k not in ("name", "lr", "weight_decay", "schedule", "warmup_epochs")}
     return build_optimizer(opt["name"], model.parameters(), opt["lr"], opt["weight_decay"], **options)
 

@@ -11,7 +11,6 @@ Cheap to import: torch loads when an optimizer is built.
 """
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -52,25 +51,19 @@ def adamw(params: Iterable[Any], lr: float, weight_decay: float = 0.01) -> torch
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 
-def build(name: str, params: Iterable[Any], lr: float, weight_decay: float, *, strict: bool = False,
-          **options: Any) -> torch.optim.Optimizer:
+def build(name: str, params: Iterable[Any], lr: float, weight_decay: float, **options: Any) -> torch.optim.Optimizer:
     """The registered optimizer `name` over `params`. `options` are a recipe's other optimizer keys (sgd's momentum
-    and nesterov, a registered optimizer's own), None meaning unset. `strict`: one the factory does not take is a
-    UserError, as `check` reports it (for a recipe that leaves them None unless the space gives them); otherwise
-    it is dropped (the tabular recipe fills sgd's momentum and nesterov in for every optimizer)."""
+    and nesterov, a registered optimizer's own), None meaning unset: one that is set and that the factory does not
+    take is a UserError, as `check` reports it."""
     import torch
 
     factory = get("optimizer", name)
     kwargs = {k: v for k, v in options.items() if v is not None}
-    if strict:
-        unknown = unknown_arguments(factory, kwargs, hidden=("params",))
-        if unknown:
-            raise UserError(f"optimizer {name!r} cannot be built: it takes {unknown}; give a key only to the "
-                            "optimizers that take it, with the conditional form `optimizer: {choice: [{name: sgd, "
-                            "momentum: ...}, {name: adamw}]}`")
-    else:
-        takes = inspect.signature(factory).parameters
-        kwargs = {k: v for k, v in kwargs.items() if k in takes}
+    unknown = unknown_arguments(factory, kwargs, hidden=("params",))
+    if unknown:
+        raise UserError(f"optimizer {name!r} cannot be built: it takes {unknown}; give a key only to the "
+                        "optimizers that take it, with the conditional form `optimizer: {choice: [{name: sgd, "
+                        "momentum: ...}, {name: adamw}]}`")
     try:
         optimizer = factory(params, lr=lr, weight_decay=weight_decay, **kwargs)
     except AutotuneError:
