@@ -188,6 +188,9 @@ INVALID = [
      "quote a key or value that holds [ ]"),
     ("merge-duplicate-written-key", ok_with(5, "optimizer: {choice: [&s {lr: 0.1}, {<<: *s, lr: 0.2, lr: 0.3}]}"),
      [], "optimizer.choice[1].lr", 5, "duplicate key; keep only one of them"),
+    ("distribution-dedented", ok_with(5, "optimizer:\n  name: sgd\n  lr:\n  loguniform: [0.01, 0.1]"), [],
+     "optimizer.loguniform", 8, "a distribution beside the keys of optimizer, and 'lr' has no value; indent "
+     "`loguniform:` under `lr:`, the key it belongs to"),
     ("merge-not-a-mapping", ok_with(5, "optimizer: {<<: 3}"), [], "optimizer.<<", 5, "merges a mapping or a list"),
 ]
 

@@ -255,6 +255,13 @@ class Builder:
         if len(kinds) > 1:
             self.problem(path, f"{len(kinds)} distributions in one key: {', '.join(kinds)}",
                          "keep one: a key samples from one distribution")
+        empty = [key for key in value if value[key] is None and key not in kinds]
+        if len(kinds) == 1 and empty:  # `lr:` with nothing after it, its distribution on the next line dedented
+            owner = [key for key in value if key == kinds[0] or key in empty]
+            owner = owner[owner.index(kinds[0]) - 1] if owner.index(kinds[0]) else empty[0]
+            self.problem((*path, kinds[0]), f"a distribution beside the keys of {show_path(path) or 'the space'}, "
+                         f"and {owner!r} has no value", f"indent `{kinds[0]}:` under `{owner}:`, the key it belongs to")
+            return True
         for key in value:
             if key != DEFAULT and key not in kinds:
                 hint = registry.close_matches(str(key), [DEFAULT])
