@@ -19,7 +19,7 @@ from autotune.engine.ray_internals import RESULT_KEYS
 from autotune.engine.schedulers import planned_epochs
 from autotune.engine.trial_errors import trial_error
 from autotune.space.types import Space
-from autotune.tracking import Tracking, TrialRecord
+from autotune.tracking import INTERRUPTED, Tracking, TrialRecord
 
 __all__ = ["TrackingCallback", "flat_settings", "register", "trial_records", "unregister"]
 
@@ -80,7 +80,7 @@ def trial_records(grid: Any, rows: list[dict[str, Any]], space: Space) -> list[T
         if row["status"] == "ERROR":
             status, reason = "failed", f"failed: {row['error']}"[:500]
         elif row["status"] == "INTERRUPTED":
-            status, reason = "interrupted", "the search was interrupted; `autotune run ... --resume` continues it"
+            status, reason = "interrupted", INTERRUPTED
         else:
             status, reason = ended(row["epochs"], planned_epochs(space, params))
         records.append(TrialRecord(str(row["trial_id"]), params, epochs, status, reason))

@@ -257,8 +257,9 @@ class Builder:
                          "keep one: a key samples from one distribution")
         empty = [key for key in value if value[key] is None and key not in kinds]
         if len(kinds) == 1 and empty:  # `lr:` with nothing after it, its distribution on the next line dedented
-            owner = [key for key in value if key == kinds[0] or key in empty]
-            owner = owner[owner.index(kinds[0]) - 1] if owner.index(kinds[0]) else empty[0]
+            keys = list(value)
+            before = [key for key in keys[:keys.index(kinds[0])] if key in empty]
+            owner = before[-1] if before else empty[0]  # the empty key just above it
             self.problem((*path, kinds[0]), f"a distribution beside the keys of {show_path(path) or 'the space'}, "
                          f"and {owner!r} has no value", f"indent `{kinds[0]}:` under `{owner}:`, the key it belongs to")
             return True

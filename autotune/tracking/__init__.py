@@ -26,9 +26,12 @@ from typing import Any, Protocol
 from autotune.errors import UserError
 from autotune.space.types import MlflowSettings, Space, TrackingSettings, WandbSettings
 
-__all__ = ["SearchStart", "Tracker", "Tracking", "TrialRecord", "settings_of", "short"]
+__all__ = ["INTERRUPTED", "SearchStart", "Tracker", "Tracking", "TrialRecord", "settings_of", "short"]
 
 log = logging.getLogger("autotune")
+
+# the stop reason a tracker records of a trial an interrupted search left running
+INTERRUPTED = "the search was interrupted; `autotune run ... --resume` continues the trial"
 
 
 @dataclass(frozen=True)

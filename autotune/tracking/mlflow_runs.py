@@ -25,7 +25,7 @@ from typing import Any
 
 from autotune.errors import UserError
 from autotune.space.types import MlflowSettings
-from autotune.tracking import SearchStart, TrialRecord, missing_package, short
+from autotune.tracking import INTERRUPTED, SearchStart, TrialRecord, missing_package, short
 
 __all__ = ["MlflowRuns"]
 
@@ -294,10 +294,9 @@ class MlflowRuns:
         from mlflow.entities import RunTag
 
         client = self.client()
-        reason = "the search was interrupted; `autotune run ... --resume` continues the trial"
         for run in self._children("attributes.status = 'RUNNING'"):
             client.log_batch(run.info.run_id, tags=[RunTag("autotune.status", "interrupted"),
-                                                    RunTag("autotune.stop_reason", reason)])
+                                                    RunTag("autotune.stop_reason", INTERRUPTED)])
             client.set_terminated(run.info.run_id, "KILLED")
 
     def _end_set_aside(self, trials: set[str]) -> None:

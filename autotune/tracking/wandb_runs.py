@@ -16,7 +16,7 @@ from typing import Any
 
 from autotune.errors import UserError
 from autotune.space.types import WandbSettings
-from autotune.tracking import SearchStart, TrialRecord, missing_package
+from autotune.tracking import INTERRUPTED, SearchStart, TrialRecord, missing_package
 
 __all__ = ["WandbRuns"]
 
@@ -104,8 +104,7 @@ class WandbRuns:
                trials: Sequence[TrialRecord]) -> None:
         for trial_id in list(self.runs):  # trials still running when the search ended (interrupted)
             run = self.runs.pop(trial_id)
-            run.summary.update({"status": "interrupted",
-                                "stop_reason": "the search was interrupted; `autotune run ... --resume` continues it"})
+            run.summary.update({"status": "interrupted", "stop_reason": INTERRUPTED})
             run.finish(exit_code=130)  # the status of Ctrl-C
         if status != "interrupted":
             self._search_run(summary, model_dir, status)
