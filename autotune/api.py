@@ -425,7 +425,8 @@ def _trials_frame(rows: list[dict[str, Any]], space: Space) -> pd.DataFrame:
 def _failure_text(trials: pd.DataFrame, metric: str, missing_metric: str | None = None) -> str:
     """Why a search exports nothing, in one line: `missing_metric` is the error of a broken report (a searched
     metric missing or not a number, or none at all), which stopped it; `metric`, the first searched metric."""
-    errors = [e for e in trials.get("error", pd.Series(dtype=str)).tolist() if e]
+    failed = trials[trials["error"].fillna("").astype(str) != ""] if "error" in trials else trials.iloc[:0]
+    errors = failed["error"].tolist()
     if missing_metric:
         return (f"{len(errors)} of {len(trials)} trials failed, and the search stopped at the first broken report "
                 f"(every trial would fail so); the error: {missing_metric}")
@@ -437,8 +438,21 @@ def _failure_text(trials: pd.DataFrame, metric: str, missing_metric: str | None 
                     f"diverged) can raise autotune.errors.TrialError")
         return "no trial reported a metric; check that the recipe calls report() each epoch"
     if len(errors) < len(trials):  # the others reported nothing (stopped by the time budget before a report)
-        return f"{len(errors)} of {len(trials)} trials failed and the others reported nothing; the error: {errors[0]}"
-    return f"all {len(trials)} trials failed; the first error: {errors[0]}"
+        return (f"{len(errors)} of {len(trials)} trials failed and the others reported nothing"
+                f"{_most_common_error(failed)}")
+    return f"all {len(trials)} trials failed{_most_common_error(failed)}"
+
+
+def _most_common_error(failed: pd.DataFrame) -> str:
+    """The error of the first trial (in the order they started) with the most common kind of error, and the kinds
+    where they differ: "; trial ID's error: ValueError: ..." or " (3 ValueError, 1 MemoryError); trial ID's ..."."""
+    kinds = failed["error"].astype(str).str.split(":").str[0]
+    counts = kinds.value_counts(sort=False)  # in the trials' order, so ties go to the first
+    most = max(counts.index, key=lambda kind: counts[kind])
+    shown = failed[kinds == most].iloc[0]
+    kinds_text = ", ".join(f"{counts[kind]} {kind}" for kind in sorted(counts.index, key=lambda k: -counts[k]))
+    mixed = f" ({kinds_text})" if len(counts) > 1 else ""
+    return f"{mixed}; trial {shown['trial_id']}'s error: {shown['error']}"
 
 
 def _top_trials(result: Any, k: int = 5) -> list[dict[str, Any]]:

@@ -49,11 +49,16 @@ class Problem:
         if self.line is not None:
             where += f":{self.line}"
         text = f"{where}: {self.path or '<root>'}: {self.message}"
-        if self.has_value:
+        if self.has_value and not _quoted_in(self.value, self.message):
             text += f" (got {self.value!r})"
         if self.fix:
             text += f"; {self.fix}"
         return text
+
+
+def _quoted_in(value: Any, message: str) -> bool:
+    """Whether `message` already shows the text `value` quoted (not "unknown optimizer 'x' (got 'x')")."""
+    return isinstance(value, str) and repr(value) in message
 
 
 class SpaceError(AutotuneError):

@@ -103,15 +103,30 @@ def test_a_failing_trial_does_not_stop_the_search(in_tmp):
 
 
 def test_every_trial_failing_raises_the_first_real_error(in_tmp):
-    with pytest.raises(SearchFailed, match=r"all 3 trials failed; the first error: ValueError: x=.* too large"):
+    with pytest.raises(SearchFailed, match=r"all 3 trials failed; trial \w+'s error: ValueError: x=.* too large"):
         autotune.fit(space(trials=3, train="{epochs: 2, fail_if_x_above: -1.0}"))
 
 
+def test_trials_failing_with_different_errors_name_each_kind_and_show_the_most_common(in_tmp):
+    """Trials with x above 0.5 run out of memory in epoch 1; the others fail in epoch 2 with a ValueError."""
+    with pytest.raises(SearchFailed) as failed:
+        autotune.fit(space(trials=5, train="{epochs: 2, fail_if_x_above: -1.0, fail_from: 2, oom_if_x_above: 0.5}",
+                           search=", sampler: random, scheduler: fifo"))
+    trials = load_run("runs/toy").trials
+    oom = trials["error"].str.startswith("OutOfMemoryError")
+    assert 0 < oom.sum() < 5 and trials[~oom]["error"].str.startswith("ValueError").all()
+    most, fewer = ("OutOfMemoryError", "ValueError") if oom.sum() > 2 else ("ValueError", "OutOfMemoryError")
+    shown = trials[oom if most == "OutOfMemoryError" else ~oom].iloc[0]  # the first of its kind to start
+    assert str(failed.value) == (f"all 5 trials failed ({max(oom.sum(), 5 - oom.sum())} {most}, "
+                                 f"{min(oom.sum(), 5 - oom.sum())} {fewer}); trial {shown['trial_id']}'s error: "
+                                 f"{shown['error']}")
+
+
 def test_a_search_whose_every_trial_failed_after_reporting_fails(in_tmp, capsys):
-    """Every trial reported an epoch, then failed: the search fails with the first error and exports nothing, and
+    """Every trial reported an epoch, then failed: the search fails with a trial's error and exports nothing, and
     its trials.csv and summary.json say so, for `autotune report`. One trial that ran to its end is enough for a
     search that succeeds."""
-    with pytest.raises(SearchFailed, match=r"all 3 trials failed; the first error: ValueError: x=.* too large"):
+    with pytest.raises(SearchFailed, match=r"all 3 trials failed; trial \w+'s error: ValueError: x=.* too large"):
         autotune.fit(space(trials=3, train="{epochs: 2, fail_if_x_above: -1.0, fail_from: 2}",
                            search=", scheduler: fifo"))  # none stopped at epoch 1, before it fails
     assert not Path("models/toy").exists()
