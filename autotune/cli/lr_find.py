@@ -15,7 +15,8 @@ MIN_STEPS = 10  # fewer batches leave too few losses to smooth
 EPILOG = """\
 examples:
   autotune lr-find search_spaces/digits.yaml                       the space's default configuration
-  autotune lr-find search_spaces/mnist.yaml --set data.dataset=idx --set data.root=../shared/data/mnist
+  autotune lr-find search_spaces/mnist.yaml --set data.dataset=idx --set data.root=PATH/TO/MNIST
+                                    MNIST's IDX files in a folder of your own, offline
   autotune lr-find search_spaces/digits.yaml --set optimizer.name=adamw --out adamw_lr.png
 
 About 100 training batches at learning rates growing exponentially from --start to --end (fastai's range test,

@@ -32,33 +32,44 @@ def get(url: str) -> dict:
 
 
 @contextmanager
-def dashboard(folder: Path, log_path: Path, port: int) -> Iterator[tuple[str, str]]:
-    """`autotune dashboard FOLDER` in a subprocess on 127.0.0.1:`port`, its output in `log_path`; yields its
-    address and printed output once /api/studies answers, and stops the server on exit."""
-    log = log_path.open("w+")
-    process = subprocess.Popen([sys.executable, "-m", "autotune", "dashboard", str(folder), "--port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT)
+def dashboard(folder: Path, log_path: Path, port: int | None) -> Iterator[tuple[str, str, int]]:
+    """`autotune dashboard FOLDER` in a subprocess on 127.0.0.1:`port` (None: a free one, and another if another
+    process took it before the dashboard bound it), its output in `log_path`; yields its address, printed output and
+    the port it was given once /api/studies answers, and stops the server on exit."""
+    for _ in range(3):
+        chosen = free_port() if port is None else port
+        process, found, output = _started(folder, log_path, chosen)
+        if process.returncode is None or port is not None or "is taken" not in output:
+            break
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            log.seek(0)
-            output = log.read()
-            if process.poll() is not None:
-                pytest.fail(f"the dashboard exited with {process.returncode}:\n{output}")
-            found = ADDRESS.search(output)
-            if found:
-                try:
-                    get(f"{found[1]}/api/studies")
-                    break
-                except (urllib.error.URLError, ConnectionError):
-                    pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the dashboard did not answer /api/studies within {STARTUP_SECONDS} s:\n{output}")
-            time.sleep(0.1)
-        yield found[1], output
+        if process.returncode is not None:
+            pytest.fail(f"the dashboard exited with {process.returncode}:\n{output}")
+        yield found, output, chosen
     finally:
         stop(process)
-        log.close()
+
+
+def _started(folder: Path, log_path: Path, port: int) -> tuple[subprocess.Popen, str, str]:
+    """The dashboard's process, its address once /api/studies answers (or "" once it has exited), and its output."""
+    with log_path.open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "autotune", "dashboard", str(folder), "--port", str(port)],
+                                   stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        output = log_path.read_text()
+        if process.poll() is not None:
+            return process, "", log_path.read_text()
+        found = ADDRESS.search(output)
+        if found:
+            try:
+                get(f"{found[1]}/api/studies")
+                return process, found[1], output
+            except (urllib.error.URLError, ConnectionError):
+                pass
+        if time.monotonic() > deadline:
+            stop(process)
+            pytest.fail(f"the dashboard did not answer /api/studies within {STARTUP_SECONDS} s:\n{output}")
+        time.sleep(0.1)
 
 
 def served_study(url: str) -> tuple[str, list[dict]]:
@@ -97,9 +108,8 @@ def storage_folder(tmp_path_factory) -> Path:
 
 
 def test_the_dashboard_serves_the_run_with_all_its_trials(searched, tmp_path):
-    port = free_port()
     expected = trials_in(searched.run_dir / "study.db", "tiny")
-    with dashboard(searched.run_dir, tmp_path / "dashboard.log", port) as (url, output):
+    with dashboard(searched.run_dir, tmp_path / "dashboard.log", None) as (url, output, port):
         name, trials = served_study(url)
     assert url == f"http://127.0.0.1:{port}"
     assert name == "tiny" and len(trials) == len(expected) > 0
@@ -109,7 +119,7 @@ def test_the_dashboard_serves_the_run_with_all_its_trials(searched, tmp_path):
 
 def test_a_storage_folder_serves_its_newest_run_while_it_runs(storage_folder, tmp_path):
     expected = trials_in(storage_folder / "live" / "study.db", "live")
-    with dashboard(storage_folder, tmp_path / "dashboard.log", 0) as (url, output):
+    with dashboard(storage_folder, tmp_path / "dashboard.log", 0) as (url, output, _):
         name, trials = served_study(url)
     assert name == "live" and as_read(trials) == expected and expected[-1] == (3, "RUNNING")
     assert f"the newest of 2 runs in {storage_folder}; the others: old" in output
