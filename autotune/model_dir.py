@@ -10,6 +10,7 @@ recipes' model.pt) and the recipe that made it, which
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,15 @@ from autotune.errors import UserError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["load_model", "load_torchscript", "read_card", "recipe_function"]
+__all__ = ["load_model", "load_torchscript", "pinned", "read_card", "recipe_function"]
+
+
+def pinned(model_dir: str | Path) -> Path:
+    """`model_dir`, or the version folder it links to, resolved once: a canonical model (`models/<name>`, a link
+    that an export moves to a new version) read through its link file by file could take the card of one version
+    and the weights of the next while an export swaps the link."""
+    folder = Path(model_dir)
+    return Path(os.path.realpath(folder)) if folder.is_symlink() else folder
 
 
 def read_card(model_dir: str | Path) -> dict[str, Any]:
@@ -56,9 +65,10 @@ def recipe_function(model_dir: str | Path, name: str, without: str) -> tuple[Cal
 def load_model(model_dir: str | Path) -> Any:
     """The exported model in `model_dir`, loaded for Python by its recipe's `load_model`: an image classifier's
     `autotune.vision.predictor.Predictor`, a tabular model's `autotune.tabular.rows.TabularPredictor`, ... Each has
-    `predict` and `card`."""
-    load, _ = recipe_function(model_dir, "load_model", f"autotune.load_model cannot load the model in {model_dir}")
-    return load(str(model_dir))
+    `predict` and `card`. A canonical model's link is resolved first (`pinned`)."""
+    folder = pinned(model_dir)
+    load, _ = recipe_function(folder, "load_model", f"autotune.load_model cannot load the model in {model_dir}")
+    return load(str(folder))
 
 
 def load_torchscript(file: Path) -> torch.jit.ScriptModule:

@@ -51,20 +51,21 @@ def run(args: argparse.Namespace) -> int:
     """Print each record of the recipe's `predict(model_dir, files, **options)` as a JSON line; each input it
     refuses (a BadInput it yields) is one line on stderr, and the others are still predicted (exit 1)."""
     from autotune.errors import BadInput, UserError
-    from autotune.model_dir import recipe_function
+    from autotune.model_dir import pinned, recipe_function
     from autotune.calls import unknown_arguments
 
     if args.top_k is not None and args.top_k < 1:
         raise UserError(f"--top-k must be >= 1, got {args.top_k}")
     check_folder(args.model_dir, "MODEL_DIR", MODEL_FOLDER)
-    predict, card = recipe_function(args.model_dir, "predict",
+    model_dir = pinned(args.model_dir)  # one version, however an export moves the canonical model's link meanwhile
+    predict, card = recipe_function(model_dir, "predict",
                                     f"autotune predict cannot read inputs for the model in {args.model_dir}")
     options = {"top_k": args.top_k} if args.top_k is not None else {}
     if unknown_arguments(predict, options, hidden=("model_dir", "files")):
         raise UserError(f"--top-k does not apply to the model in {args.model_dir}: the predict() of recipe "
                         f"{card.get('recipe')!r} takes no top_k; drop --top-k")
     failed = 0
-    for record in predict(args.model_dir, args.files, **options):
+    for record in predict(str(model_dir), args.files, **options):
         if isinstance(record, BadInput):  # a file it cannot read, a row it refuses
             failed += 1
             print(f"autotune predict: {record.source}: {record}", file=sys.stderr, flush=True)

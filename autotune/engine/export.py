@@ -28,7 +28,8 @@ from autotune.errors import UserError
 __all__ = ["CARD", "export_model", "library_versions", "versions_dir"]
 
 CARD = "model.json"
-KEEP_VERSIONS = 3  # old versions kept beside the current one
+KEEP_VERSIONS = 3  # versions that were the canonical model before the current one, kept for a rollback
+KEEP_TRIED = 1  # versions never promoted (a retrain's model that lost), kept to look at
 
 
 def library_versions() -> dict[str, str]:
@@ -75,14 +76,28 @@ def _point(target: Path, version: Path) -> None:
 
 
 def _prune(target: Path) -> None:
-    """Delete partial versions and all but the newest KEEP_VERSIONS finished ones, never the current one."""
+    """Delete partial versions and, never the current one, all but the newest KEEP_VERSIONS of those that were the
+    canonical model (what a rollback goes back to) and the newest KEEP_TRIED of those never promoted (a retrain's
+    model that lost to the current one): the retrains that are not promoted must not push out what was served."""
     current = target.resolve() if target.exists() else None  # resolved: export.dir may go through a link
     versions = sorted((p for p in versions_dir(target).iterdir() if p.is_dir()), key=lambda p: p.name)
     finished = [p for p in versions if not p.name.endswith(".partial") and p.resolve() != current]
-    for old in finished[:-KEEP_VERSIONS]:
+    served = [p for p in finished if _was_canonical(p)]
+    tried = [p for p in finished if p not in served]
+    for old in served[:-KEEP_VERSIONS] + tried[:-KEEP_TRIED]:
         shutil.rmtree(old, ignore_errors=True)
     for partial in (p for p in versions if p.name.endswith(".partial")):
         shutil.rmtree(partial, ignore_errors=True)
+
+
+def _was_canonical(version: Path) -> bool:
+    """Whether the version was promoted to the canonical model (its card says so); a version whose card does not
+    say (a folder kept from before versions, a damaged card) counts as one."""
+    try:
+        promotion = json.loads((version / CARD).read_text()).get("promotion")
+    except (OSError, ValueError, AttributeError):
+        return True
+    return not isinstance(promotion, dict) or promotion.get("promoted") is not False
 
 
 def _current_card(target: Path) -> dict[str, Any] | None:

@@ -105,6 +105,17 @@ def test_old_versions_are_pruned(tmp_path):
     assert load(target)["value"] == 0.6
 
 
+def test_retrains_that_are_not_promoted_do_not_push_out_the_versions_that_were_served(tmp_path):
+    target = tmp_path / "m"
+    for value in (0.5, 0.6, 0.7, 0.8):
+        export(target, value)  # each the canonical model in turn
+    for value in (0.1, 0.2, 0.3, 0.4):
+        assert not export(target, value, "if_better")["promoted"]
+    kept = sorted(json.loads((p / "model.json").read_text())["value"] for p in versions_dir(target).iterdir())
+    assert kept == [0.4, 0.5, 0.6, 0.7, 0.8]  # the current one, the 3 served before it, the newest that lost
+    assert load(target)["value"] == 0.8
+
+
 def test_two_exporters_never_interleave(tmp_path):
     target = tmp_path / "m"
     spans: list = []
@@ -137,7 +148,7 @@ def test_pruning_keeps_the_current_model_when_export_dir_goes_through_a_link(tmp
         assert not export(target, value, "if_better")["promoted"]
     assert load(target)["value"] == 0.9
     versions = list(versions_dir(target).iterdir())
-    assert len(versions) == 1 + export_module.KEEP_VERSIONS
+    assert len(versions) == 1 + export_module.KEEP_TRIED  # the current one, and the newest that lost to it
     decision = export(target, 0.6, "if_better")
     assert not decision["promoted"] and decision["current"] == 0.9
 

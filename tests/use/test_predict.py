@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -303,3 +306,42 @@ def test_rgb_pixels_keep_each_channel_in_place():
     looked_up = np.asarray(palette.convert("RGB")).transpose(2, 0, 1)
     assert np.array_equal(to_pixels(open_image(buffer.getvalue()), (3, 8, 8)), looked_up)
     assert to_pixels(open_image(image_bytes(rgb)), (3, 4, 6)).shape == (3, 4, 6)  # resized to the input size
+
+
+def test_a_load_while_an_export_moves_the_link_reads_one_version(searched, tmp_path):
+    """The canonical model is a link that an export moves: a load reads the card and the weights of one version,
+    never the card of the next with the weights of the one before (a version without model.pt makes that mix
+    detectable: its card with the other's weights would load)."""
+    from autotune.engine.export import _point
+    from autotune.errors import UserError
+
+    versions = {}
+    for name in ("a", "b"):
+        versions[name] = tmp_path / ".model.versions" / name
+        shutil.copytree(Path(os.path.realpath(searched.model_dir)), versions[name])
+        card = json.loads((versions[name] / "model.json").read_text())
+        (versions[name] / "model.json").write_text(json.dumps({**card, "version": name}))
+    (versions["b"] / "model.pt").unlink()
+    link = tmp_path / "model"
+    _point(link, versions["a"])
+    stop = threading.Event()
+
+    def move_the_link() -> None:
+        while not stop.is_set():
+            for name in ("b", "a"):
+                _point(link, versions[name])
+
+    mover = threading.Thread(target=move_the_link)
+    mover.start()
+    loaded, refused, deadline = [], 0, time.monotonic() + 3
+    try:
+        while time.monotonic() < deadline:
+            try:
+                loaded.append(autotune.load_model(link).card["version"])
+            except UserError:  # version b, which has no weights
+                refused += 1
+    finally:
+        stop.set()
+        mover.join()
+    assert loaded and refused, (len(loaded), refused)  # both versions were read
+    assert set(loaded) == {"a"}, f"{loaded.count('b')} of {len(loaded)} loads mixed b's card with a's weights"
