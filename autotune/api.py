@@ -87,6 +87,7 @@ def fit(
     if_data_changed: bool = False,
     verbose: int = 0,
     progress_seconds: float = 10.0,
+    resume_command: str | None = None,
 ) -> SearchResult | None:
     """Run the search the space describes and export the best model. Returns a `SearchResult`.
 
@@ -108,6 +109,11 @@ def fit(
     searches in a run named after the data (resumed if a previous retrain was cut short), with the current
     model's parameters as the first trial, and promotes the new model only if it beats the current one on the
     new test split.
+
+    On a joined cluster, a search whose whole cluster is lost (its GCS unreachable for 50 s, 10 s before Ray
+    itself would end the process) ends the process with exit status 4 and one line on stderr naming the run's
+    folder and `resume_command`, what continues the run (`autotune run` gives its command line; None: the
+    equivalent `autotune.fit(..., resume=True)` call).
     """
     _check_options(num_cpus, num_gpus, resume, restart)
     with nullcontext() if configured() else lines_to(sys.stderr):  # a script or notebook sees the progress
@@ -141,7 +147,7 @@ def fit(
         options = search.RunOptions(
             storage=storage, address=address, num_cpus=num_cpus, num_gpus=num_gpus, resume=resume,
             restart=restart, warm_start=str(warm_start) if warm_start is not None else None, verbose=verbose,
-            progress_seconds=progress_seconds,
+            progress_seconds=progress_seconds, resume_command=resume_command or _resume_call(if_data_changed),
         )
         with hold_run(run_location(storage, space.name)), _ray_for_the_search():  # one process at a time per run
             grid, where, seconds, interrupted, missing_metric = search.run_search(
@@ -155,6 +161,12 @@ def fit(
                 _export_best(space, recipe, loads, best, result, model_name)
             _finish(result, tracking, records, where)
             return result
+
+
+def _resume_call(if_data_changed: bool) -> str:
+    """The call that continues a run from Python, as `autotune run` names its command (a retrain resumes by
+    itself)."""
+    return f"autotune.fit(<the same space and arguments>{'' if if_data_changed else ', resume=True'})"
 
 
 def _check_options(num_cpus: Any, num_gpus: Any, resume: bool, restart: bool) -> None:

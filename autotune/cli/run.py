@@ -97,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
         result = fit(
             space, storage=args.storage, address=args.address, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
             resume=args.resume, restart=args.restart, warm_start=args.warm_start, export=not args.no_export,
-            verbose=args.verbose, if_data_changed=args.if_data_changed,
+            verbose=args.verbose, if_data_changed=args.if_data_changed, resume_command=_resume_command(args),
         )
     except KeyboardInterrupt:  # a second Ctrl-C while Ray stops the trials, or one before the search started
         from autotune.engine.search import holds_search

@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from ray.tune.search.optuna import OptunaSearch
 
 __all__ = ["CsvLogger", "ForgetEndedTrials", "JsonLogger", "RESULT_KEYS", "TensorBoardLogger", "actor_node",
-           "asked_trial", "init_local", "joined_address", "kv_delete", "kv_get", "kv_put", "lost_node",
+           "asked_trial", "gcs_reconnect_timeout_s", "init_local", "joined_address", "kv_delete", "kv_get", "kv_put", "lost_node",
            "lost_nodes_apart", "mark_told", "no_callback_usage_tag", "remove_partial_checkpoint",
            "restore_from_kept_checkpoints", "restore_whole_state", "saved_trials", "study_of", "told",
            "whole_state_uploads"]
@@ -89,6 +89,16 @@ def joined_address() -> str | None:
         return "ray://"
     node = getattr(ray._private.worker.global_worker, "node", None) if ray.is_initialized() else None  # noqa: SLF001
     return ray.get_runtime_context().gcs_address if node is not None and not node.is_head() else None
+
+
+def gcs_reconnect_timeout_s() -> float:
+    """How long Ray's core worker waits for a GCS it lost before it ends this process ("Failed to connect to GCS
+    within N seconds"): Ray's config `gcs_rpc_server_reconnect_timeout_s`, 60 unless the environment's
+    RAY_gcs_rpc_server_reconnect_timeout_s sets it. The config is not readable from Python."""
+    try:
+        return float(os.environ.get("RAY_gcs_rpc_server_reconnect_timeout_s", 60))
+    except ValueError:
+        return 60.0
 
 
 def no_callback_usage_tag() -> None:

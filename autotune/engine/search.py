@@ -11,6 +11,7 @@ import math
 import os
 import shutil
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,6 +24,7 @@ from autotune.engine.checkpoints import BestSoFar, CheckpointPolicy
 from autotune.engine.full_disk import StopWhenFull, full_key, raise_if_full
 from autotune.engine.locks import LocalRay
 from autotune.engine.lost_nodes import moving_trials
+from autotune.engine.node_storage import check_every_node_writes
 from autotune.engine.progress import Progress
 from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger, init_local,
                                             joined_address, limit_restored_search, no_callback_usage_tag,
@@ -41,6 +43,7 @@ from autotune.engine.storage import (
     unfinished_trials,
 )
 from autotune.engine.trial import trainable, trial_dirname
+from autotune.engine.watchdog import watching_cluster
 from autotune.errors import UserError
 from autotune.space.types import Space
 from autotune.tracking import SearchStart, Tracking
@@ -65,6 +68,7 @@ class RunOptions:
     warm_start: str | None = None  # an earlier run's folder: its finished trials become this search's history
     verbose: int = 0
     progress_seconds: float = 10.0  # a progress line while trials run, at most this often; <= 0: none
+    resume_command: str = ""  # what continues the run (a command line, a call), named if its cluster is lost
 
 
 def run_search(
@@ -87,6 +91,8 @@ def run_search(
     policy = CheckpointPolicy.of(space, where.experiment)
     full = full_key(where.experiment)
     resources = _resources(space, options)
+    if options.address:  # a node that cannot write the storage is refused before any trial runs there
+        check_every_node_writes(where.experiment)
     log.info("Searching %r: %d trials, sampler %s, scheduler %s, metric %s", space.name, space.search.trials,
              space.search.sampler, space.search.scheduler, "/".join(space.search.metric))  # once it can start
     run = trainable(space, data, resources, policy, full)
@@ -121,7 +127,7 @@ def run_search(
                            run_config=_run_config(space, options, where, policy, stoppers))
     try:
         # a trial whose node is lost is retried elsewhere, not counted as failed
-        with moving_trials(where.state), trial_errors_shown(options.verbose > 0):
+        with moving_trials(where.state), trial_errors_shown(options.verbose > 0), _cluster_watched(options, where):
             grid = tuner.fit()
     finally:
         track.unregister(str(where.state))
@@ -134,6 +140,17 @@ def run_search(
         if not where.remote:
             set_aside_orphaned_dirs(where.state, grid)
     return grid, where, seconds, interrupted, missing_metric
+
+
+def _cluster_watched(options: RunOptions, where: RunLocation) -> AbstractContextManager[None]:
+    """On a joined cluster, a watchdog that ends the process, naming `options.resume_command`, when the cluster is
+    gone (see `autotune.engine.watchdog`); none on a local Ray, nor under Ray Client (ray://: the search's loop
+    runs on the cluster)."""
+    if not options.address or options.address.startswith("ray://"):
+        return nullcontext()
+    gcs = ray.get_runtime_context().gcs_address
+    cluster = options.address if options.address == gcs else f"{options.address} (GCS {gcs})"
+    return watching_cluster(gcs, cluster, where.experiment, options.resume_command)
 
 
 def _tune_config(space: Space, searcher: Any, scheduler: Any) -> tune.TuneConfig:

@@ -24,7 +24,7 @@ from autotune.errors import UserError
 from autotune.space.types import Space
 from autotune.tracking.mlflow_runs import STATE_FILE as TRACKING_FILE
 
-__all__ = ["RunLocation", "run_location", "check_choice", "holds_search", "unfinished_trials",
+__all__ = ["RunLocation", "run_location", "check_choice", "filesystem", "holds_search", "unfinished_trials",
            "prepare_run", "publish_state", "recorded_space", "set_aside_orphaned_dirs"]
 
 log = logging.getLogger("autotune")
@@ -72,7 +72,7 @@ def run_location(storage: str, name: str) -> RunLocation:
     return RunLocation(base + mark + query, name, run_mirror(f"{base}/{name}"))
 
 
-def _filesystem(location: str) -> tuple[Any, str]:
+def filesystem(location: str) -> tuple[Any, str]:
     """(pyarrow file system, path in it) of a local path or a URI, as Ray opens its storage."""
     if "://" in location:
         return pyarrow.fs.FileSystem.from_uri(location)
@@ -81,7 +81,7 @@ def _filesystem(location: str) -> tuple[Any, str]:
 
 def _saved_trials(where: RunLocation) -> list[dict[str, Any]]:
     """The trials (id, status, ...) Ray last saved in the run's experiment folder; [] when none."""
-    return saved_trials(*_filesystem(where.experiment))
+    return saved_trials(*filesystem(where.experiment))
 
 
 def holds_search(storage: str, name: str) -> bool:
@@ -99,7 +99,7 @@ def unfinished_trials(where: RunLocation) -> set[str]:
 
 def _clear(where: RunLocation) -> None:
     """Delete a run: Ray's experiment folder and autotune's state."""
-    fs, path = _filesystem(where.experiment)
+    fs, path = filesystem(where.experiment)
     if fs.get_file_info(path).type == pyarrow.fs.FileType.Directory:
         fs.delete_dir(path)
     shutil.rmtree(where.state, ignore_errors=True)
@@ -121,7 +121,7 @@ def _check_storage(where: RunLocation) -> None:
     """One line, before Ray starts, when a URI storage cannot be opened or read: a scheme pyarrow does not know, a
     bucket it cannot reach, credentials it lacks."""
     try:
-        fs, path = _filesystem(_retrying_briefly(where.experiment))
+        fs, path = filesystem(_retrying_briefly(where.experiment))
         fs.get_file_info(path)
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise UserError(f"cannot open the storage {where.storage!r}: {' '.join(str(err).split())}; check the URI "
@@ -173,7 +173,7 @@ def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool
             f"search must be the same search. Undo the change, or use --restart (or another `name:`) to start a new "
             f"search"
         )
-    restore_whole_state(*_filesystem(where.experiment))
+    restore_whole_state(*filesystem(where.experiment))
     _record_space(where.state, space)
     return True
 
@@ -224,7 +224,7 @@ def _shown(value: Any) -> str:
 
 def _copy_state(where: RunLocation, *, upload: bool) -> None:
     """Copy autotune's state files of a run in a URI storage between its local mirror and the URI."""
-    fs, path = _filesystem(where.experiment)
+    fs, path = filesystem(where.experiment)
     local = pyarrow.fs.LocalFileSystem()
     where.state.mkdir(parents=True, exist_ok=True)
     for name in _STATE_FILES:

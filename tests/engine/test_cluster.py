@@ -1,11 +1,17 @@
-"""Cluster shapes on one machine: a 2-node Ray cluster, joining a running cluster with --address, and fractional
-GPUs declared on a CPU-only machine."""
+"""Cluster shapes on one machine: a 2-node Ray cluster, joining a running cluster with --address, a cluster killed
+mid-search, a node that cannot use the storage, and fractional GPUs declared on a CPU-only machine."""
 from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -16,7 +22,7 @@ import ray
 
 import autotune
 from autotune.engine.summary import format_summary
-from engine_helpers import TOY, history, start_ray
+from engine_helpers import TOY, history, saved_by_status, start_ray
 
 SPACE = """
 name: {name}
@@ -193,6 +199,8 @@ def test_a_search_joins_a_running_cluster_with_address(tmp_path, joined_by):
         assert set(trials["node_id"]) == nodes, (set(trials["node_id"]), nodes)
         assert _most_asked_at_once(tmp_path / "runs" / "joined", "joined") > 2
         assert (tmp_path / "models" / "joined" / "toy_model.json").is_file()
+        # both nodes passed the storage check, which left no file behind
+        assert not list((tmp_path / "runs" / "joined").glob(".autotune-node-check*"))
         assert len(cluster.list_all_nodes()) == 2 and cluster.head_node.remaining_processes_alive()
     finally:
         cluster.shutdown()
@@ -225,3 +233,218 @@ def test_the_moves_read_are_those_of_the_search_s_trials(tmp_path):
     (tmp_path / MOVES_FILE).write_text("".join(json.dumps(m) + "\n" for m in moves))
     assert read_moves(tmp_path, ["kept", "other"]) == moves[:1]
     assert read_moves(tmp_path / "none", ["kept"]) == []
+
+
+class RayStartCluster:
+    """A Ray cluster started as on real machines, with `ray start` and token authentication (Ray 2.60's default),
+    on ports of its own and with a temp folder of its own, by which its processes are found: other Ray instances
+    may run on this machine, and `ray stop` would stop them too."""
+
+    _NODE_PORTS = ("node-manager-port", "object-manager-port", "dashboard-agent-listen-port",
+                   "dashboard-agent-grpc-port", "runtime-env-agent-port", "metrics-export-port")
+
+    def __init__(self, free_port) -> None:
+        self.free_port = free_port
+        self.temp = tempfile.mkdtemp(prefix="rtc_", dir="/tmp")  # short: Unix socket paths stay under 107 bytes
+        self.env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
+                    "RAY_USAGE_STATS_ENABLED": "0"}
+        self.env.pop("RAY_ADDRESS", None)
+        self.address = ""
+        self.worker_ports: list[int] = []
+
+    def start_head(self, num_cpus: int, port: int | None = None) -> None:
+        port = port or self.free_port()
+        self._ray_start(["--head", f"--port={port}", f"--temp-dir={self.temp}", "--include-dashboard=false",
+                         f"--dashboard-port={self.free_port()}", f"--ray-client-server-port={self.free_port()}"],
+                        num_cpus)
+        self.address = f"127.0.0.1:{port}"
+
+    def add_worker(self, num_cpus: int, mount: str = "") -> None:
+        """A worker node; `mount`, a shell command, runs first in a mount namespace of the worker's own."""
+        self._ray_start([f"--address={self.address}"], num_cpus, mount)
+
+    def _ray_start(self, args: list[str], num_cpus: int, mount: str = "") -> None:
+        ports = {name: self.free_port() for name in self._NODE_PORTS}
+        command = [str(Path(sys.executable).with_name("ray")), "start", *args, f"--num-cpus={num_cpus}",
+                   *(f"--{name}={port}" for name, port in ports.items())]
+        if mount:
+            command = ["unshare", "--mount", "--propagation", "private", "bash", "-c",
+                       f"{mount} && exec {shlex.join(command)}"]
+        started = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=60)
+        assert started.returncode == 0, started.stdout + started.stderr
+        if "--head" not in args:
+            self.worker_ports.append(ports["node-manager-port"])
+
+    def _processes(self) -> dict[int, tuple[int, str]]:
+        """pid -> (parent pid, command line) of every process of this machine."""
+        table = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):  # not a process, or one that ended meanwhile
+                continue
+            table[int(entry.name)] = (parent, command)
+        return table
+
+    def node_id(self, node_manager_port: int) -> str:
+        """The node id of this cluster's raylet on `node_manager_port`."""
+        for _, command in self._processes().values():
+            if self.temp in command and f"--node_manager_port={node_manager_port} " in command:
+                return re.search(r"--node_id=([0-9a-f]+)", command).group(1)
+        raise AssertionError(f"no raylet on port {node_manager_port}")
+
+    def kill(self) -> None:
+        """SIGKILL every process of the cluster (those naming its temp folder, and their children), as a lost
+        machine ends them: the search's driver is none of them."""
+        table = self._processes()
+        mine = {pid for pid, (_, command) in table.items() if self.temp in command}
+        while grown := {pid for pid, (parent, _) in table.items() if parent in mine} - mine:
+            mine |= grown
+        for pid in mine:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture
+def ray_start_clusters(free_port):
+    """`new()` -> a RayStartCluster, killed (and its temp folder removed) at the end of the test."""
+    clusters: list[RayStartCluster] = []
+
+    class New:
+        def __call__(self) -> RayStartCluster:
+            clusters.append(RayStartCluster(free_port))
+            return clusters[-1]
+
+    yield New()
+    for cluster in clusters:
+        cluster.kill()
+        shutil.rmtree(cluster.temp, ignore_errors=True)
+
+
+def _autotune_run(cluster: RayStartCluster, cwd: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    """`autotune run ARGS` in a subprocess that has the cluster's token (`env`: the cluster's environment, else
+    this one), its output in cwd/out and cwd/err."""
+    with (cwd / "out").open("a") as out, (cwd / "err").open("a") as err:
+        return subprocess.Popen([sys.executable, "-m", "autotune", "run", *args], cwd=cwd, env=env or cluster.env,
+                                stdout=out, stderr=err, text=True)
+
+
+def test_a_search_whose_cluster_is_killed_ends_with_the_command_that_continues_it(ray_start_clusters, tmp_path,
+                                                                                   wait_for):
+    """The whole cluster killed mid-search: the driver ends well before Ray's own 60 s, with one line naming the
+    run's folder and the command that continues it, and exit status 4; that command, on a new cluster at the same
+    address, finishes the search from the saved state."""
+    from autotune.engine.watchdog import AHEAD_S, EXIT_CLUSTER_GONE
+
+    cluster = ray_start_clusters()
+    cluster.env["RAY_gcs_rpc_server_reconnect_timeout_s"] = str(int(AHEAD_S) + 10)  # an integer, or Ray crashes
+    cluster.start_head(num_cpus=2)
+    (tmp_path / "toy.yaml").write_text(
+        SPACE.format(name="gone", toy=TOY, sleep=0.5, trials=2, resources="{cpu: 1}").replace(
+            "epochs: 2", "epochs: 12"))
+    ray_gives_up = AHEAD_S + 10  # Ray's own end, shortened from 60 s: the watchdog ends the search 10 s before
+    search = _autotune_run(cluster, tmp_path, "toy.yaml", "--address", cluster.address)
+    run_dir = tmp_path / "runs" / "gone"
+    # once Ray saved the running trials with a report each: what the continued search starts from
+    wait_for(lambda: sum(n > 0 for n in saved_by_status(run_dir).get("RUNNING", {}).values()) == 2, search,
+             "the trials running in Ray's saved state", timeout=60)
+    cluster.kill()
+    killed = time.time()
+    search.wait(timeout=55)
+    took = time.time() - killed
+    err = (tmp_path / "err").read_text()
+    assert search.returncode == EXIT_CLUSTER_GONE, err
+    assert 10 <= took < ray_gives_up - 2, took
+    command = f"autotune run toy.yaml --address {cluster.address} --resume"
+    port = int(cluster.address.rpartition(":")[2])
+    (line,) = [line for line in err.splitlines() if "is gone" in line]
+    assert re.fullmatch(rf"autotune: the Ray cluster at {re.escape(cluster.address)} \(GCS [\d.]+:{port}\) is gone "
+                        rf"\(unreachable for 1\d s\); the run's state is saved in {re.escape(str(run_dir))}: start a "
+                        rf"new cluster and continue the run with: {re.escape(command)}", line), line
+
+    again = ray_start_clusters()
+    again.start_head(num_cpus=2, port=port)
+    resumed = _autotune_run(again, tmp_path, *shlex.split(command)[2:])
+    assert resumed.wait(timeout=120) == 0, (tmp_path / "out").read_text() + (tmp_path / "err").read_text()
+    trials = pd.read_csv(run_dir / "trials.csv")
+    assert len(trials) == 2 and (trials["status"] == "TERMINATED").all(), trials
+    for trial_dir in run_dir.glob("trial_*"):  # each went on from a checkpoint, not from its first epoch
+        epochs = [r["epoch"] for r in history(trial_dir)]
+        assert epochs[-1] == 12 and epochs.count(1) == 1, epochs
+
+
+needs_a_mount_namespace = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="a worker node with a storage of its own runs in a mount namespace: root and unshare")
+
+
+@needs_a_mount_namespace
+@pytest.mark.parametrize("mount, problem", [
+    ("mount --bind -o ro {store} {store}", "it cannot write there ("),  # a read-only mount of the shared folder
+    ("mount -t tmpfs tmpfs {store}", "it does not see the driver's folder ("),  # a folder of its own at that path
+], ids=["read-only", "not-shared"])
+def test_a_node_that_cannot_use_the_storage_is_refused_before_any_trial(ray_start_clusters, tmp_path, mount,
+                                                                        problem):
+    """The head has no CPU (its check takes none); the worker node sees the storage read-only, or a private folder
+    at its path: one line naming that node, before any trial runs."""
+    store = tmp_path / "store"
+    store.mkdir()
+    cluster = ray_start_clusters()
+    cluster.start_head(num_cpus=0)
+    cluster.add_worker(num_cpus=1, mount=mount.format(store=shlex.quote(str(store))))
+    worker = cluster.node_id(cluster.worker_ports[0])
+    (tmp_path / "toy.yaml").write_text(SPACE.format(name="store", toy=TOY, sleep=0, trials=2, resources="{cpu: 1}"))
+    search = _autotune_run(cluster, tmp_path, "toy.yaml", "--address", cluster.address, "--storage", str(store))
+    assert search.wait(timeout=90) == 2
+    (line,) = (tmp_path / "err").read_text().splitlines()
+    assert line.startswith("autotune run: error: node "), line
+    assert f"({worker[:8]}) of the Ray cluster cannot use the storage {store / 'store'}: {problem}" in line, line
+    assert "a folder every node shares at the same path, writable (NFS), or a storage URI such as s3://" in line
+    assert not list((store / "store").glob("trial_*")) and not list((store / "store").glob(".autotune-node-check*"))
+
+
+def test_the_watchdog_is_quiet_while_the_cluster_answers_and_stops_with_its_block(monkeypatch):
+    import socket
+
+    from autotune.engine import watchdog
+
+    monkeypatch.setattr(watchdog, "CHECK_EVERY_S", 0.05)
+    monkeypatch.setattr(watchdog, "ahead_of_ray_s", lambda: 0.2)
+    with socket.create_server(("127.0.0.1", 0)) as gcs:
+        address = f"127.0.0.1:{gcs.getsockname()[1]}"
+        with watchdog.watching_cluster(address, address, "runs/x", "autotune run x.yaml --resume"):
+            time.sleep(0.5)  # ten answered checks, over twice the time it waits
+    assert not any(thread.name == "autotune-cluster-watchdog" for thread in threading.enumerate())
+
+
+def test_the_watchdog_acts_ten_seconds_before_ray_would(monkeypatch):
+    """A GCS that comes back within Ray's own time (a head with GCS fault tolerance) does not end the search."""
+    from autotune.engine.watchdog import ahead_of_ray_s
+
+    monkeypatch.delenv("RAY_gcs_rpc_server_reconnect_timeout_s", raising=False)
+    assert ahead_of_ray_s() == 50
+    monkeypatch.setenv("RAY_gcs_rpc_server_reconnect_timeout_s", "300")
+    assert ahead_of_ray_s() == 290
+    monkeypatch.setenv("RAY_gcs_rpc_server_reconnect_timeout_s", "5")
+    assert ahead_of_ray_s() == 4  # two checks at least
+
+
+def test_the_watchdog_ends_the_process_once_the_cluster_is_gone(free_port):
+    """A GCS address where nothing listens: one line and exit status 4 once it has been unreachable for
+    `ahead_of_ray_s()` (shortened here), however long the block would run."""
+    address = f"127.0.0.1:{free_port()}"
+    code = ("import time; from autotune.engine import watchdog as w; w.CHECK_EVERY_S = 0.05\n"
+            "w.ahead_of_ray_s = lambda: 0.3\n"
+            f"with w.watching_cluster({address!r}, 'auto', 'runs/x', 'autotune run x.yaml --resume'):\n"
+            "    time.sleep(30)\n")
+    started = time.time()
+    ended = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert ended.returncode == 4 and time.time() - started < 20, ended.stderr
+    assert ended.stderr == ("autotune: the Ray cluster at auto is gone (unreachable for 0 s); the run's state is "
+                            "saved in runs/x: start a new cluster and continue the run with: autotune run x.yaml "
+                            "--resume\n")
