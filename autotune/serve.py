@@ -8,6 +8,9 @@ Every app answers
     GET  /model     the model card (model.json: config, metrics, data fingerprint, versions, ...)
     POST /predict   what the recipe's app reads: image uploads (`autotune.vision.serving`), JSON rows
                     (`autotune.tabular.serving`), ...
+and each answer carries the header `X-Model-Version: <version>`, the version that made it. `create_app` serves a
+canonical model (`models/<name>`, a link to its current version) as TF Serving serves a model's base path: it
+follows the link to each version an export promotes (`ModelServer`).
 
 A request body is read within a byte limit (`read_body`, `limited`); a rejected request gets a 4xx answer with a
 JSON body {"detail": "what was wrong"} (`refused` for a `BadInput`); predicting runs in a worker thread
@@ -15,29 +18,129 @@ JSON body {"detail": "what was wrong"} (`refused` for a `BadInput`); predicting 
 """
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import python_multipart  # noqa: F401  (starlette parses forms with it; without it, fail here, not per request)
 from fastapi import FastAPI, HTTPException, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from autotune.calls import unknown_arguments
 from autotune.errors import BadInput, UserError
+from autotune.model_dir import pinned, recipe_function
 
-__all__ = ["create_app", "model_app", "limited", "read_body", "refused"]
+__all__ = ["FOLLOW_SECONDS", "ModelServer", "create_app", "model_app", "limited", "read_body", "refused"]
+
+FOLLOW_SECONDS = 2.0  # a followed canonical model's link is looked at, on a request, at most this often
+
+log = logging.getLogger("autotune")
 
 
-def create_app(model_dir: str | Path, **limits: int) -> FastAPI:
-    """The FastAPI app of the exported model in `model_dir`: its recipe's `serve(model_dir, **limits)`. A recipe
-    without serve(), or a limit its serve() does not take: a UserError, before anything listens."""
-    from autotune.model_dir import recipe_function
-    from autotune.calls import unknown_arguments
+def create_app(model_dir: str | Path, *, follow: bool = True, **limits: int) -> ModelServer:
+    """The ASGI app serving the exported model in `model_dir` (run it with `uvicorn.run(app)`, mount it in a larger
+    app, test it with Starlette's TestClient): its recipe's `serve(version folder, **limits)` behind a
+    `ModelServer`, which names the version in each answer and, with `follow`, follows a canonical model's link to
+    each version an export promotes. A recipe without serve(), or a limit its serve() does not take: a UserError,
+    before anything listens."""
+    return ModelServer(model_dir, limits, follow=follow)
 
-    serve, card = recipe_function(model_dir, "serve", f"autotune serve cannot answer for the model in {model_dir}")
-    unknown = unknown_arguments(serve, limits, hidden=("model_dir",))
-    if unknown:
-        raise UserError(f"recipe {card.get('recipe')!r} serves the model in {model_dir} with {unknown}")
-    return serve(str(model_dir), **limits)
+
+@dataclass(frozen=True)
+class Served:
+    """One loaded version: its recipe's app, the version its card names, and the folder it was loaded from."""
+
+    app: ASGIApp
+    version: str
+    folder: Path
+
+
+class ModelServer:
+    """An ASGI app that hands each request to the recipe app of the version being served (`app`, `version`), adding
+    the header X-Model-Version to each answer.
+
+    Following a canonical model (`model_dir` a link, `follow` true): on a request, at most every FOLLOW_SECONDS, it
+    looks where the link points (`pinned`: resolved once, so that card and weights come from the same version).
+    At another version folder, it loads that version in a worker thread while the current one keeps answering,
+    then swaps it in for the requests that come after (those in flight finish on the old one) and logs one line on
+    the `autotune` logger. A version that cannot be loaded is logged in one line and not tried again until the
+    link moves. A plain folder is served as it was loaded."""
+
+    def __init__(self, model_dir: str | Path, limits: Mapping[str, int], *, follow: bool = True) -> None:
+        self.model_dir = Path(model_dir)
+        self.follows = follow and self.model_dir.is_symlink()
+        self._limits = dict(limits)
+        self._served = self._load(pinned(self.model_dir))
+        self._seen = self._served.folder  # where the link pointed when last looked at
+        self._looked = time.monotonic()
+        self._loading = False
+
+    @property
+    def app(self) -> ASGIApp:
+        """The recipe's app (FastAPI) of the version being served."""
+        return self._served.app
+
+    @property
+    def version(self) -> str:
+        """The version being served (its card's `version`)."""
+        return self._served.version
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # lifespan, websocket: the recipe app's
+            await self._served.app(scope, receive, send)
+            return
+        if self.follows:
+            self._look()
+        served = self._served  # this request's version, whatever is swapped in while it is answered
+        header = (b"x-model-version", served.version.encode())
+
+        async def send_with_version(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
+        await served.app(scope, receive, send_with_version)
+
+    def _look(self) -> None:
+        """Start loading the version the link points to when it has moved (looked at most every FOLLOW_SECONDS,
+        never while a load is running): in a worker thread, so that no request waits for it."""
+        now = time.monotonic()
+        if self._loading or now - self._looked < FOLLOW_SECONDS:
+            return
+        self._looked = now
+        folder = pinned(self.model_dir)
+        if folder == self._seen:
+            return
+        self._seen = folder
+        if folder != self._served.folder:
+            self._loading = True
+            threading.Thread(target=self._swap, args=(folder,), name="autotune-serve-load", daemon=True).start()
+
+    def _swap(self, folder: Path) -> None:
+        """Load the version in `folder` and serve it from now on; one log line either way."""
+        old = self._served
+        try:
+            self._served = self._load(folder)
+            log.info(f"serving version {self._served.version} of {self.model_dir} (was {old.version})")
+        except Exception as err:  # whatever a damaged or half-deleted version raises, the old one keeps serving
+            why = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            log.warning(f"cannot serve version {folder.name} of {self.model_dir}, still serving version "
+                        f"{old.version}: {why}")
+        finally:
+            self._loading = False
+
+    def _load(self, folder: Path) -> Served:
+        """The recipe app of the version in `folder`, with the limits checked against its serve()."""
+        serve, card = recipe_function(folder, "serve",
+                                      f"autotune serve cannot answer for the model in {self.model_dir}")
+        unknown = unknown_arguments(serve, self._limits, hidden=("model_dir",))
+        if unknown:
+            raise UserError(f"recipe {card.get('recipe')!r} serves the model in {self.model_dir} with {unknown}")
+        return Served(serve(str(folder), **self._limits), str(card.get("version")), folder)
 
 
 def model_app(card: Mapping[str, Any], **health: Any) -> FastAPI:

@@ -3,6 +3,7 @@ app of the `serve(model_dir, **limits)` of the recipe that made the model."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from autotune.cli.common import MODEL_FOLDER, check_folder, listening_socket, pixel_count, port_number
@@ -14,6 +15,7 @@ examples:
   curl -F file=@seven.png http://127.0.0.1:8000/predict     one image -> one JSON object
   curl -F files=@a.png -F files=@b.jpg 'http://127.0.0.1:8000/predict?top_k=5'   several -> a list
   curl http://127.0.0.1:8000/model                          the model card
+  curl -si http://127.0.0.1:8000/health | grep -i version   the version answering (header X-Model-Version)
   autotune serve models/tabular --max-rows 1000             a tabular model: JSON rows
   curl -H 'content-type: application/json' -d '{"rows": [{"age": 61, "smoker": "yes"}]}' \\
       http://127.0.0.1:8000/predict                         -> {"predictions": [{"label": ..., "probability": ...}]}
@@ -22,7 +24,14 @@ Endpoints: POST /predict, GET /health, GET /model; interactive documentation at 
 model's recipe's: an image classifier takes a multipart upload (field `file` or `files`), kept in memory and
 checked (content type, size, pixel count, decodable image); a tabular model takes a JSON body {"rows": [...]},
 whose rows are checked (a missing column, a wrong type, an unknown category: 422 naming the row and the column).
-A rejected request gets a 4xx answer {"detail": "..."}. Needs: pip install "autotune[serve]".
+A rejected request gets a 4xx answer {"detail": "..."}. Every answer names the version of the model that made it
+(header X-Model-Version; /health's "version").
+
+A canonical model (models/<name>, the link an export moves to each version it promotes) is followed: after a
+retrain promotes a new version, the server loads it in the background and answers with it from then on, saying so
+on stderr in one line ("serving version NEW of models/digits (was OLD)"); a version that cannot be loaded is
+skipped, also in one line, and the current one keeps answering. A plain folder is served as it was at the start.
+Needs: pip install "autotune[serve]".
 """
 
 # option -> (the limit the recipe's serve() takes, how the option's value becomes it)
@@ -59,6 +68,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from autotune.errors import UserError
+    from autotune.logs import lines_to
 
     try:
         import uvicorn
@@ -81,10 +91,11 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(args.model_dir, **limits)
     with listening_socket(args.host, args.port) as sock:  # a taken port or an unknown host: one line, as dashboard's
         port = sock.getsockname()[1]
-        print(f"serving {args.model_dir} on http://{args.host}:{port}  (POST /predict, GET /health, GET /model)",
-              flush=True)
+        print(f"serving {args.model_dir} (version {app.version}) on http://{args.host}:{port}  "
+              "(POST /predict, GET /health, GET /model)", flush=True)
         config = uvicorn.Config(app, host=args.host, port=port, log_level="debug" if args.verbose else "info")
-        uvicorn.Server(config).run(sockets=[sock])
+        with lines_to(sys.stderr):  # the version it switches to, or why not, as a canonical model's link moves
+            uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 

@@ -3,18 +3,23 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
+import shutil
 import struct
 import sys
 import threading
+import time
 import zipfile
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import autotune
 from autotune.vision.inference import open_image, records, to_pixels
-from use_support import digit_png, image_bytes, served
+from autotune.engine.export import _point
+from use_support import FOLLOWED_WITHIN, digit_png, image_bytes, served, until, version_of
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
@@ -274,3 +279,155 @@ def test_health_answers_while_a_batch_is_being_decoded(searched, digits_test, mo
     assert released == [True], "/health answered only after the decoding gave up waiting"
     assert health.status_code == 200 and health.json()["status"] == "ok"
     assert batch.status_code == 200 and [a["file"] for a in batch.json()] == [f"{i}.png" for i in range(4)]
+
+
+# ------------------------------------------------------------------------------ following the canonical model
+def lines(log: Path, start: str) -> list[str]:
+    return [line for line in log.read_text().splitlines() if line.startswith(start)]
+
+
+def test_a_served_canonical_model_follows_its_link_to_each_new_version(searched, model, digits_test, tmp_path):
+    """v1 -> v2 (other weights: it answers one label to everything) -> v3 (damaged: v2 stays) -> v1 again."""
+    from autotune.serve import FOLLOW_SECONDS
+
+    link = tmp_path / "models" / "tiny"
+    data = digit_png(digits_test[0][0], 32)
+    old = expected(model, data, "d.png")
+    lean = (int(old["label"]) + 1) % 10
+    v1 = version_of(searched.model_dir, link, "v1")
+    v2 = version_of(searched.model_dir, link, "v2", answer=lean)
+    v3 = version_of(searched.model_dir, link, "v3")
+    (v3 / "model.pt").write_bytes(b"not a TorchScript file")
+    _point(link, v1)
+    log = tmp_path / "server.log"
+
+    def predict() -> tuple[str, dict]:
+        response = server.post("/predict", files={"file": ("d.png", data, "image/png")})
+        assert response.status_code == 200, response.text
+        return response.headers["x-model-version"], response.json()
+
+    with served(link, log) as server:
+        assert log.read_text().startswith(f"serving {link} (version v1) on http://127.0.0.1:")
+        assert predict() == ("v1", old)
+        assert server.get("/nope").headers["x-model-version"] == "v1"  # every answer, an error too
+
+        _point(link, v2)
+        assert until(server, "v2").headers["x-model-version"] == "v2"
+        version, answer = predict()
+        assert version == "v2" and answer["label"] == str(lean) and answer["probability"] > 0.999
+        assert server.get("/model").json()["version"] == server.get("/model").headers["x-model-version"] == "v2"
+        assert lines(log, "serving version") == [f"serving version v2 of {link} (was v1)"]
+
+        _point(link, v3)
+        deadline = time.monotonic() + FOLLOWED_WITHIN
+        while not lines(log, "cannot serve"):
+            assert time.monotonic() < deadline, "the damaged version was never tried"
+            assert predict()[0] == "v2"
+            time.sleep(0.1)
+        (failed,) = lines(log, "cannot serve")
+        assert failed.startswith(f"cannot serve version v3 of {link}, still serving version v2: {v3 / 'model.pt'}")
+        looked = time.monotonic() + FOLLOW_SECONDS + 0.5  # the link looked at again: not tried again while it stays
+        while time.monotonic() < looked:
+            assert predict() == ("v2", answer)
+            time.sleep(0.2)
+        assert len(lines(log, "cannot serve")) == 1
+
+        _point(link, v1)  # the next move is followed again
+        until(server, "v1")
+        assert predict() == ("v1", old)
+    assert lines(log, "serving version") == [f"serving version v2 of {link} (was v1)",
+                                             f"serving version v1 of {link} (was v2)"]
+
+
+@pytest.fixture
+def versions(searched, tmp_path, monkeypatch):
+    """models/tiny -> v1, and v2 beside it; the link looked at on every request."""
+    import autotune.serve
+
+    monkeypatch.setattr(autotune.serve, "FOLLOW_SECONDS", 0.0)
+    link = tmp_path / "models" / "tiny"
+    v1, v2 = (version_of(searched.model_dir, link, v) for v in ("v1", "v2"))
+    _point(link, v1)
+    return link, v1, v2
+
+
+def test_a_request_never_waits_for_the_new_version_to_load(versions, monkeypatch):
+    """The load of v2 is held up: requests meanwhile are answered by v1 at once; then v2 answers."""
+    from starlette.testclient import TestClient
+
+    import autotune.vision.serving as serving
+    from autotune.serve import create_app
+
+    link, _, v2 = versions
+    loading, release = threading.Event(), threading.Event()
+    build = serving.create_app
+
+    def slow_build(model, **limits):
+        if Path(model).name == "v2":
+            loading.set()
+            assert release.wait(timeout=60)
+        return build(model, **limits)
+
+    monkeypatch.setattr(serving, "create_app", slow_build)
+    app = create_app(link)
+    assert app.follows and app.version == "v1"
+    _point(link, v2)
+    try:
+        with TestClient(app) as client:  # lifespan too, as uvicorn runs it
+            assert client.get("/health").headers["x-model-version"] == "v1"
+            assert loading.wait(timeout=30), "the new version was never loaded"
+            for _ in range(5):
+                started = time.monotonic()
+                assert client.get("/health").json()["version"] == "v1"
+                assert time.monotonic() - started < 5
+            release.set()
+            until(client, "v2")
+            assert app.version == "v2"
+    finally:
+        release.set()
+
+
+@pytest.mark.parametrize("damage", ["model.pt removed", "model.pt garbage", "folder deleted"])
+def test_a_version_that_cannot_be_loaded_leaves_the_old_one_serving(versions, damage, caplog):
+    from starlette.testclient import TestClient
+
+    from autotune.serve import create_app
+
+    link, _, v2 = versions
+    app = create_app(link)
+    if damage == "model.pt removed":
+        (v2 / "model.pt").unlink()
+    elif damage == "model.pt garbage":
+        (v2 / "model.pt").write_bytes(b"\0" * 100)
+    else:
+        shutil.rmtree(v2)
+    _point(link, v2)
+    client = TestClient(app)
+    with caplog.at_level(logging.INFO, logger="autotune"):
+        deadline = time.monotonic() + FOLLOWED_WITHIN
+        while not caplog.records:
+            assert time.monotonic() < deadline, "the damaged version was never tried"
+            assert client.get("/health").json()["version"] == "v1"
+            time.sleep(0.05)
+        for _ in range(5):
+            assert client.get("/health").headers["x-model-version"] == "v1"
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING and "\n" not in record.getMessage()
+    assert record.getMessage().startswith(f"cannot serve version v2 of {link}, still serving version v1: ")
+
+
+def test_a_plain_folder_or_follow_false_is_served_as_loaded(versions):
+    """The version folder itself, and the link with follow=False, keep answering v1; the link followed: v2."""
+    from starlette.testclient import TestClient
+
+    from autotune.serve import create_app
+
+    link, v1, v2 = versions
+    apps = {"plain": create_app(v1), "follow=False": create_app(link, follow=False), "followed": create_app(link)}
+    _point(link, v2)
+    clients = {name: TestClient(app) for name, app in apps.items()}
+    until(clients["followed"], "v2")
+    for name in ("plain", "follow=False"):
+        assert not apps[name].follows
+        for _ in range(3):
+            assert clients[name].get("/health").headers["x-model-version"] == "v1", name

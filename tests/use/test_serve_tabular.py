@@ -19,7 +19,8 @@ import pytest
 import autotune
 import autotune.cli
 from autotune.tabular.rows import TabularPredictor
-from use_support import served
+from autotune.engine.export import _point
+from use_support import served, until, version_of
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
@@ -75,6 +76,7 @@ def test_health_and_model_card(server, model_dir):
     health = server.get("/health").json()
     assert health == {"status": "ok", "model": "people", "version": health["version"], "task": "classification"}
     assert health["version"].startswith("train-")  # `autotune train --out` made the model
+    assert server.get("/health").headers["x-model-version"] == health["version"]
     card = server.get("/model").json()
     assert card == json.loads((model_dir / "model.json").read_text())
     assert card["recipe"] == "tabular" and card["labels"] == ["no", "yes"]
@@ -239,3 +241,29 @@ def test_the_docs_serve_example_answers_rows_and_refuses_a_bad_body(model_dir):
     assert refused.status_code == 400 and refused.json()["detail"].startswith("not a JSON object holding `rows`")
     assert client.post("/predict", json={"rows": [GOOD] * 2000}).status_code == 413
     assert client.get("/health").json()["model"] == "people"
+
+
+def test_a_canonical_tabular_model_follows_its_link(model_dir, table, tmp_path, monkeypatch):
+    """Any recipe's app is followed (the generic layer): once the link moves to v2, whose weights answer the other
+    label to every row, /predict answers with v2's predictions and header."""
+    from starlette.testclient import TestClient
+
+    import autotune.serve
+
+    monkeypatch.setattr(autotune.serve, "FOLLOW_SECONDS", 0.0)  # the link looked at on every request
+    rows = json_rows(table, 20)
+    labels = ["no", "yes"]  # the card's
+    other = labels[1 - labels.index(TabularPredictor(model_dir).predict(rows)[0]["label"])]
+    link = tmp_path / "models" / "people"
+    v1, v2 = version_of(model_dir, link, "v1"), version_of(model_dir, link, "v2", answer=labels.index(other))
+    _point(link, v1)
+    client = TestClient(autotune.serve.create_app(link, max_rows=MAX_ROWS))
+    before = client.post("/predict", json={"rows": rows})
+    assert before.headers["x-model-version"] == "v1"
+    assert before.json()["predictions"] == TabularPredictor(v1).predict(rows)
+    _point(link, v2)
+    until(client, "v2")
+    after = client.post("/predict", json={"rows": rows})
+    assert after.headers["x-model-version"] == "v2"
+    assert after.json()["predictions"] == TabularPredictor(v2).predict(rows)
+    assert {p["label"] for p in after.json()["predictions"]} == {other}

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ from PIL import Image
 
 ROOT = Path(__file__).parents[2]
 STARTUP_SECONDS = 120  # a server importing torch on a busy 2-core machine
+FOLLOWED_WITHIN = 30  # seconds for a server to serve a version its link moved to: FOLLOW_SECONDS, then the load
 
 
 def image_bytes(array: np.ndarray, mode: str | None = None, fmt: str = "PNG", **save: object) -> bytes:
@@ -105,6 +109,40 @@ def served(model_dir: Path, log_path: Path, *options: str) -> Iterator[object]:
             client.close()
         stop(process)
         log.close()
+
+
+def version_of(model_dir: Path, link: Path, version: str, answer: int | None = None) -> Path:
+    """A copy of the exported model in `model_dir` (through its link) as version `version` of the canonical model
+    `link`, in its versions folder, the card's `version` changed; with `answer`, the model's output bias is raised
+    by 100 at that index, so that the copy answers that label (a classifier) whatever it is given."""
+    import torch
+
+    from autotune.engine.export import versions_dir
+
+    folder = versions_dir(link) / version
+    shutil.copytree(Path(os.path.realpath(model_dir)), folder)
+    card = json.loads((folder / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps({**card, "version": version}))
+    if answer is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated
+            model = torch.jit.load(folder / "model.pt")
+            *_, bias = model.parameters()
+            assert bias.shape == (len(card["labels"]),), "the last parameter is not the output layer's bias"
+            with torch.no_grad():
+                bias[answer] += 100
+            torch.jit.save(model, folder / "model.pt")
+    return folder
+
+
+def until(client: object, version: str, seconds: float = FOLLOWED_WITHIN) -> object:
+    """GET /health of an httpx or Starlette client, again and again (requests drive the server's look at its link),
+    until it names `version`; its last answer."""
+    deadline = time.monotonic() + seconds
+    while (health := client.get("/health")).json()["version"] != version:
+        assert time.monotonic() < deadline, f"still serving {health.json()['version']} after {seconds} s, not {version}"
+        time.sleep(0.1)
+    return health
 
 
 def stop(process: subprocess.Popen) -> None:
