@@ -148,6 +148,8 @@ def export_model(
         test = evaluate(stage)
         decision = _decide(target, evaluate_current or evaluate, test, metric, mode, promote, compared_on)
         current = _current_card(target)
+        if current is not None:  # the version it replaced, or the one that stays
+            decision["replaced" if decision["promoted"] else "kept"] = current.get("version")
         payload = {**card, **fields, "test_metrics": test, "promotion": decision, "version": name}
         entry = {"version": name, "created": card.get("created"), "data_fingerprint": payload.get("data_fingerprint"),
                  "run": card.get("run_uri") or card.get("run_dir"), "promoted": decision["promoted"],

@@ -3,6 +3,7 @@ embedded), plotly.js inline once; `write_report` writes it and the PNGs."""
 from __future__ import annotations
 
 import base64
+import json
 import html
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -71,6 +72,7 @@ def summary_section(run: Run) -> Section:
     promotion = summary.get("promotion") or {}
     if promotion:
         metrics.append(("promoted", f"{promotion.get('promoted')} ({promotion.get('reason', '')})"))
+        metrics += _versions(promotion, summary.get("model_dir"))
     columns = ["trial_id", "status", "epochs", *run.metric, *run.params]
     top = finished(run).sort_values(run.metric[0], ascending=run.mode[0] == "min").head(10)
     stopped = top["stopped_early"] if "stopped_early" in top else [False] * len(top)
@@ -84,6 +86,22 @@ def summary_section(run: Run) -> Section:
     if len(failed):
         text += f"<h3>failed trials</h3>{_frame_table(failed[['trial_id', 'error']].fillna(''))}"
     return Section("Summary", text)
+
+
+def _versions(promotion: dict, model_dir: str | None) -> list[tuple[str, str]]:
+    """The version this run exported, the one it replaced or kept, and the canonical model's now."""
+    mine = Path(promotion["version_dir"]).name if promotion.get("version_dir") else None
+    rows = [("model version", mine)] if mine else []
+    if promotion.get("replaced") or promotion.get("kept"):
+        word = "replaced" if promotion.get("replaced") else "kept"
+        rows.append((f"{word} version", promotion[word]))
+    try:
+        now = json.loads((Path(model_dir) / "model.json").read_text()).get("version") if model_dir else None
+    except (OSError, ValueError, AttributeError):
+        now = None
+    if now:
+        rows.append(("canonical model now", "this version" if now == mine else f"version {now}"))
+    return rows
 
 
 CSS = """

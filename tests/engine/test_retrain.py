@@ -8,6 +8,7 @@ import optuna
 import pytest
 
 from autotune.cli import main
+from autotune.report.page import write_report
 from autotune.report.run import load_run
 from engine_helpers import TOY
 
@@ -69,6 +70,7 @@ def test_retrain_only_when_the_data_changed_and_promote_only_if_better(in_tmp, c
     assert promoted["data_fingerprint"] == "toy-200" and promoted["run_dir"].endswith("retrain-data-toy-200")
     assert (promoted["name"], promoted["run_name"]) == ("retrain", "retrain-data-toy-200")  # the model keeps its name
     assert load_run("runs/retrain-data-toy-200").model_dir is not None  # the report finds the run's model
+    assert summary["promotion"]["replaced"] == first["version"]
 
     # Killed after its export, before its end was recorded: the same command resumes it, and it ends promoted.
     Path("runs/retrain-data-toy-200/summary.json").unlink()
@@ -87,6 +89,12 @@ def test_retrain_only_when_the_data_changed_and_promote_only_if_better(in_tmp, c
     assert "is not better than the current model's" in summary["promotion"]["reason"]
     card = _card()
     assert card["version"] == promoted["version"] and card["data_fingerprint"] == "toy-200"
+    assert summary["promotion"]["kept"] == promoted["version"]
+    page = write_report("runs/retrain-data-toy-300").read_text()  # which model is current, and whose it was
+    tried = Path(summary["promotion"]["version_dir"]).name
+    for row in (("model version", tried), ("kept version", promoted["version"]),
+                ("canonical model now", f"version {promoted['version']}")):
+        assert "<tr><th>{}</th><td>{}</td></tr>".format(*row) in page, row
     assert [(h["data_fingerprint"], h["promoted"]) for h in card["history"]] == [
         ("toy-100", True), ("toy-200", True), ("toy-300", False)]
 
