@@ -193,6 +193,9 @@ def records(model: Predictor, pixels: Sequence[np.ndarray] | np.ndarray, names: 
     return out
 
 
+TABLE_SUFFIXES = (".csv", ".parquet")  # what a tabular model's predict reads
+
+
 def expand(paths: Sequence[str | os.PathLike[str]]) -> Iterator[Path]:
     """Each path, with a folder replaced by the images and .npy files under it (recursively, sorted)."""
     from autotune.vision.datasets import IMAGE_SUFFIXES
@@ -229,6 +232,9 @@ def predict_files(model: Predictor, paths: Sequence[str | os.PathLike[str]],
                 yield from flush()
                 rows = records(model, batch, [str(path)] * len(batch), top_k)
                 yield from ([{**row, "index": i} for i, row in enumerate(rows)] if len(rows) > 1 else rows)
+            elif path.suffix.lower() in TABLE_SUFFIXES:
+                raise BadInput(f"a table ({path.suffix}): this model is an image classifier, which reads images and "
+                               ".npy arrays; a table's rows are for a model of the tabular recipe")
             else:
                 pending.append((str(path), image_pixels(path, model.input_shape, model.resize)))
         except (BadInput, OSError, ValueError) as err:  # unreadable file, not an image, bad .npy

@@ -123,6 +123,7 @@ BAD_FILES = [
     ("npy-nan", "i.npy", np.full((8, 8), np.nan)),
     ("missing", "missing.png", "absent"),
     ("npy-garbage", "j.npy", b"\x93NUMPY garbage"),
+    ("a-table", "rows.csv", b"age,smoker\n61,yes\n"),
 ]
 
 
@@ -148,7 +149,9 @@ def test_bad_files_get_one_line_each_and_exit_1(searched, digits_test, tmp_path,
     assert len(errors) == len(BAD_FILES), err
     for line, path in zip(errors, paths):
         assert line.startswith(f"autotune predict: {path}: ") and "Traceback" not in line
-    assert "No such file" in errors[-2]
+    assert "No such file" in errors[-3]
+    assert errors[-1].endswith("rows.csv: a table (.csv): this model is an image classifier, which reads images and "
+                               ".npy arrays; a table's rows are for a model of the tabular recipe")
 
 
 @pytest.mark.parametrize(("argv", "words"), [
