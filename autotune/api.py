@@ -394,6 +394,9 @@ def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space,
     if tried and not unrecorded:
         last = tried[-1]
         verdict = "promoted" if last.get("promoted") else "not promoted"
+        if any(h.get("reason", "").startswith(f"rolled back from version {last.get('version')}")
+               for h in card.get("history", [])):  # `autotune rollback` left it: the data stays searched
+            verdict += ", then rolled back"
         log.info("The data (fingerprint %s) was searched already (run %s, %s): its model was %s (%s). Nothing to do.",
                  fingerprint[:12], last.get("run", "?"), last.get("created", "?"), verdict, last.get("reason", ""))
         return None

@@ -20,6 +20,7 @@ COMMANDS = {
     "run": "run",
     "predict": "predict",
     "serve": "serve",
+    "rollback": "rollback",
     "report": "report",
     "dashboard": "dashboard",
 }
@@ -34,6 +35,7 @@ examples:
   autotune run search_spaces/digits.yaml              run the search, export the best model
   autotune predict models/digits seven.png            label images with the exported model
   autotune serve models/digits                        an HTTP service: POST /predict, GET /health, GET /model
+  autotune rollback models/digits                     make the version before the current model current again
   autotune report runs/digits                         an HTML report of the search and the best model
   autotune dashboard runs/digits                      browse the search's Optuna study in optuna-dashboard
   autotune ls models                                  list registered models

@@ -16,7 +16,7 @@ import platform
 import shutil
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from filelock import FileLock, Timeout
 
 from autotune.errors import UserError
 
-__all__ = ["CARD", "export_model", "library_versions", "versions_dir"]
+__all__ = ["CARD", "export_model", "library_versions", "roll_back", "versions_dir"]
 
 CARD = "model.json"
 KEEP_VERSIONS = 3  # versions that were the canonical model before the current one, kept for a rollback
@@ -135,11 +135,7 @@ def export_model(
     except OSError as err:
         raise UserError(f"cannot write the model to {target.parent}: {err.strerror}; set export.dir to a writable "
                         f"folder") from None
-    lock = FileLock(str(target.parent / f".{target.name}.lock"))
-    try:
-        lock.acquire(timeout=600)
-    except Timeout:
-        raise UserError(f"another run has been exporting to {target} for 10 minutes; try again later") from None
+    lock = _export_lock(target)
     try:
         name = f"{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}-{uuid.uuid4().hex[:6]}"  # sorts by time
         stage = versions_dir(target) / f"{name}.partial"
@@ -166,6 +162,57 @@ def export_model(
         _prune(target)
         decision["version_dir"] = str(version) if version.exists() else None
         return {**decision, "test_metrics": test}
+    finally:
+        lock.release()
+
+
+def _export_lock(target: Path) -> FileLock:
+    """The lock of the canonical model `target`, acquired: two exports (or a rollback) never interleave."""
+    lock = FileLock(str(target.parent / f".{target.name}.lock"))
+    try:
+        lock.acquire(timeout=600)
+    except Timeout:
+        raise UserError(f"another run has been exporting to {target} for 10 minutes; try again later") from None
+    return lock
+
+
+def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
+    """Make the version `to` (default: the newest that was the canonical model before the current one) the
+    canonical model `target` again, in one link move. Its card takes the current card's `history`, with an entry
+    for the rollback, so that a retrain skips the data whose models it rolled back (it searches new data, against
+    this version). Returns (the version it left, the version now current); a UserError when there is none to go
+    back to."""
+    target = Path(target).expanduser().absolute()
+    if not target.is_symlink() or not (target / CARD).is_file():
+        raise UserError(f"{target} is not a canonical model (a link to a version folder, as `autotune run` exports "
+                        f"it): nothing to roll back")
+    lock = _export_lock(target)
+    try:
+        current = target.resolve()
+        versions = sorted((p for p in versions_dir(target).iterdir()
+                           if p.is_dir() and not p.name.endswith(".partial") and (p / CARD).is_file()),
+                          key=lambda p: p.name)
+        if to is None:
+            earlier = [p for p in versions if p.name < current.name and _was_canonical(p)]
+            if not earlier:
+                raise UserError(f"{target} has no earlier version that was the canonical model "
+                                f"(in {versions_dir(target)})")
+            version = earlier[-1]
+        else:
+            version = versions_dir(target) / to
+            if version not in versions:
+                kept = ", ".join(p.name for p in versions) or "none"
+                raise UserError(f"{target} has no version {to!r}; its versions: {kept}")
+            if version == current:
+                raise UserError(f"version {to} is the canonical model {target} already")
+        left = _current_card(target) or {}
+        card = json.loads((version / CARD).read_text())
+        entry = {"version": version.name, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                 "data_fingerprint": card.get("data_fingerprint"), "run": card.get("run_uri") or card.get("run_dir"),
+                 "promoted": True, "reason": f"rolled back from version {current.name} (autotune rollback)"}
+        _write_json(version / CARD, {**card, "history": [*left.get("history", []), entry]})
+        _point(target, version)
+        return current.name, version.name
     finally:
         lock.release()
 

@@ -116,6 +116,30 @@ def test_retrains_that_are_not_promoted_do_not_push_out_the_versions_that_were_s
     assert load(target)["value"] == 0.8
 
 
+def test_a_rollback_makes_an_earlier_version_current_and_records_it(tmp_path):
+    from autotune.engine.export import roll_back
+    from autotune.errors import UserError
+
+    target = tmp_path / "m"
+    versions = {value: export(target, value)["version_dir"] for value in (0.5, 0.6, 0.7)}
+    left, now = roll_back(target)  # the one current before
+    assert (left, now) == (Path(versions[0.7]).name, Path(versions[0.6]).name) and load(target)["value"] == 0.6
+    history = load(target)["history"]
+    assert [h["version"] for h in history] == [Path(versions[v]).name for v in (0.5, 0.6, 0.7)] + [now]
+    assert history[-1]["reason"] == f"rolled back from version {left} (autotune rollback)"
+    assert roll_back(target, Path(versions[0.7]).name)[1] == Path(versions[0.7]).name  # forward again, by name
+    assert load(target)["value"] == 0.7
+    for to, words in [(Path(versions[0.7]).name, "is the canonical model"), ("v9", "has no version 'v9'")]:
+        with pytest.raises(UserError, match=words):
+            roll_back(target, to)
+    first = tmp_path / "n"
+    export(first, 0.5)
+    with pytest.raises(UserError, match="has no earlier version that was the canonical model"):
+        roll_back(first)
+    with pytest.raises(UserError, match="is not a canonical model"):
+        roll_back(Path(versions[0.5]))
+
+
 def test_two_exporters_never_interleave(tmp_path):
     target = tmp_path / "m"
     spans: list = []

@@ -106,6 +106,17 @@ def test_retrain_only_when_the_data_changed_and_promote_only_if_better(in_tmp, c
     assert sorted(p.name for p in Path("runs").iterdir()) == runs
     assert _card() == card
 
+    # Rolled back to the first model: a retrain skips the data whose model was rolled back, and still searches
+    # new data, against the first model.
+    assert main(["rollback", "models/retrain"]) == 0
+    assert f"models/retrain: version {first['version']} is current (was {promoted['version']})" in \
+        capsys.readouterr().out
+    assert _card()["version"] == first["version"] and _card()["data_fingerprint"] == "toy-100"
+    out = _retrain(200, 2, capsys)
+    assert "The data (fingerprint toy-200) was searched already" in out
+    assert "its model was promoted, then rolled back" in out and "Nothing to do" in out
+    assert sorted(p.name for p in Path("runs").iterdir()) == runs and _card()["version"] == first["version"]
+
 
 def test_a_retrain_stopped_before_its_first_trial_runs_again(in_tmp, capsys, monkeypatch):
     from ray import tune

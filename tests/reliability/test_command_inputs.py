@@ -236,6 +236,12 @@ CASES = [
     Case("serve-max-pixels-bad", ("serve", "{image}", "--max-pixels", "4096x"), 2,
          ("argument --max-pixels: expected a number of pixels, e.g. 16777216 or 4096x4096",)),
     Case("serve-help-default", ("serve", "--help"), 0, ("4096x4096", "WIDTHxHEIGHT"), stream="out"),
+    # 29: rollback needs a canonical model (a link to its versions)
+    Case("rollback-a-plain-folder", ("rollback", "{image}"), 2,
+         ("is not a canonical model (a link to a version folder", "nothing to roll back")),
+    Case("rollback-a-missing-folder", ("rollback", "no/such/model"), 2, ("is not a canonical model",)),
+    Case("rollback-help", ("rollback", "--help"), 0, ("--to VERSION", "skips the data whose models were rolled"),
+         stream="out"),
 ]
 
 

@@ -1,0 +1,39 @@
+"""`autotune rollback MODEL_DIR [--to VERSION]`: make an earlier version of a canonical model current again."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+EPILOG = """\
+examples:
+  autotune rollback models/digits                        the version that was current before this one
+  autotune rollback models/digits --to 20261206-011326-969714-3f2a1b
+  ls models/.digits.versions/                            the versions kept (names sort by time)
+
+The link models/<name> moves to the version in one step: `predict` and `load_model` read it from then on, and a
+running `autotune serve models/<name>` answers with it within seconds. Its card takes the current card's history,
+with the rollback in it: a later `autotune run SPACE --if-data-changed` skips the data whose models were rolled
+back, and searches new data against this version. The versions kept: the current one, the 3 that were current
+before it, and the newest never promoted (docs/retraining.md).
+"""
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "rollback", help="make an earlier version of a canonical model current again", epilog=EPILOG,
+        description="Make an earlier version of a canonical model (models/<name>, as `autotune run` exports it) "
+                    "current again.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model_dir", metavar="MODEL_DIR", help="a canonical model, e.g. models/digits")
+    parser.add_argument("--to", metavar="VERSION",
+                        help="the version to make current (default: the one that was current before this one)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from autotune.engine.export import roll_back
+
+    left, now = roll_back(args.model_dir, args.to)
+    print(f"{args.model_dir}: version {now} is current (was {left})")
+    return 0
