@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,7 @@ def trial_rows(grid: Any, space: Space, unfinished: set[str] = frozenset()) -> l
             row["status"] = "INTERRUPTED"
         planned = (space.planned(space.config(config)) if config else None) or epochs_max
         row["stopped_early"] = row["status"] == "TERMINATED" and row["epochs"] < planned
-        for name, goal in zip(space.search.metric, space.search.mode):
-            values = history[name].dropna() if history is not None and name in history else []
-            values = [v for v in values if finite(v)]
-            row[name] = (max(values) if goal == "max" else min(values)) if values else float("nan")
+        row.update(_best_values(history, space.search.metric, space.search.mode))
         row["seconds"] = float(metrics.get("time_total_s", 0.0) or 0.0)
         row["node_id"] = metrics.get("node_id", "")
         row["error"] = error_text(result.error) if result.error else ""
@@ -44,6 +42,20 @@ def trial_rows(grid: Any, space: Space, unfinished: set[str] = frozenset()) -> l
         row["path"] = result.path
         rows.append(row)
     return rows
+
+
+def _best_values(history: Any, metrics: Sequence[str], modes: Sequence[str]) -> dict[str, float]:
+    """A trial's value of each searched metric: its best over the epochs; with several metrics, those of its one
+    best epoch (by the first metric, ties broken by the next: the checkpoint it would export), never a mix of
+    epochs, which no epoch reached. NaN where it reported none."""
+    if len(metrics) == 1:
+        values = [v for v in (history[metrics[0]] if history is not None and metrics[0] in history else [])
+                  if finite(v)]
+        return {metrics[0]: (max(values) if modes[0] == "max" else min(values)) if values else float("nan")}
+    ranked = [(r, report) for report in (history.to_dict("records") if history is not None else [])
+              if (r := rank(report, metrics, modes)) is not None]
+    best = max(ranked, key=lambda pair: pair[0])[1] if ranked else {}
+    return {name: float(best[name]) if best else float("nan") for name in metrics}
 
 
 def trial_id_of(result: Any) -> str | None:

@@ -196,6 +196,17 @@ def test_multi_objective_reports_a_pareto_front(in_tmp):
     assert [r["trial_id"] for r in card["pareto"]] == [r["trial_id"] for r in result.pareto]
 
 
+def test_each_trial_of_several_objectives_is_one_epoch_never_a_mix(in_tmp):
+    """The toy's val_loss is 1 - val_accuracy, and its accuracy peaks at epoch 1 here: the best accuracy and the
+    largest loss are two epochs, and a row of the best of each would be a point no epoch reached."""
+    text = space("mixed", trials=3, train="{epochs: 3, peak_epoch: 1}", search=", scheduler: fifo").replace(
+        "metric: val_accuracy, mode: max", "metric: [val_accuracy, val_loss], mode: [max, max]")
+    result = autotune.fit(text)
+    for row in [*result.trials.to_dict("records"), *result.pareto]:
+        assert row["val_accuracy"] + row["val_loss"] == pytest.approx(1.0), row  # one epoch's pair
+        assert row["val_accuracy"] == pytest.approx(max(r["val_accuracy"] for r in history(row["path"])))
+
+
 def test_cli_run_prints_progress_and_a_summary(in_tmp, capsys, monkeypatch):
     from autotune.cli import main
 
