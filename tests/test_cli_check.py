@@ -265,7 +265,10 @@ def test_grid_points_are_printed(cli, tmp_path):
     text = text.replace("optimizer: {lr: {loguniform: [1e-4, 1e-1]}}", "optimizer: {lr: 0.1}")
     code, out, err = cli("check", str(write(tmp_path, text)), "--set", "search.sampler=grid")
     assert code == 0, err
-    assert "grid points: 6" in out
+    assert "grid points: 6 (search.trials is 4: 2 points do not run)" in out
+    code, out, err = cli("check", str(write(tmp_path, text)), "--set", "search.sampler=grid", "--set",
+                         "search.trials=8")
+    assert "grid points: 6 (6 trials run, each point once; search.trials is 8)" in out
 
 
 def test_merge_keys_override_and_x_keys_hold_anchors(cli, tmp_path):

@@ -93,8 +93,13 @@ def run(args: argparse.Namespace) -> int:
     if space.params:
         print("\n".join(table(space)))
     print(settings_text(space.search))
-    if space.grid_size() is not None:
-        print(f"grid points: {space.grid_size()}")
+    size = space.grid_size()
+    if size is not None:
+        trials = space.search.trials
+        runs = "" if space.search.sampler != "grid" or trials == size else \
+            f" ({size} trials run, each point once; search.trials is {trials})" if trials > size else \
+            f" (search.trials is {trials}: {size - trials} points do not run)"
+        print(f"grid points: {size}{runs}")
     first = space.first_points()
     if first:
         given = "the default configuration" + (", then search.start" if space.search.start else "") \

@@ -78,6 +78,7 @@ def run_search(
     """Run the trials, `first_points` (a retrain's current model) and the space's known configurations first,
     reporting them to `tracking` as they run. Returns (Ray's ResultGrid, where the run is, seconds, whether the
     search was interrupted, and the error of a report without the searched metric, which stopped it, or None)."""
+    space = _within_the_grid(space)
     where = run_location(options.storage, space.name)
     scheduler = make_scheduler(space)  # before anything is written: its arguments may be wrong
     # read before prepare_run: a --restart deletes the run folder, which may be the one to warm-start from
@@ -151,6 +152,21 @@ def _cluster_watched(options: RunOptions, where: RunLocation) -> AbstractContext
     gcs = ray.get_runtime_context().gcs_address
     cluster = options.address if options.address == gcs else f"{options.address} (GCS {gcs})"
     return watching_cluster(gcs, cluster, where.experiment, options.resume_command)
+
+
+def _within_the_grid(space: Space) -> Space:
+    """Under `sampler: grid`, at most one trial per grid point (Optuna's grid sampler would run points again), and
+    a line that says so; a warning when the trials leave points out."""
+    size = space.grid_size() if space.search.sampler == "grid" else None
+    if size is None or space.search.trials == size:
+        return space
+    if space.search.trials < size:
+        log.warning("search.trials is %d: %d of the grid's %d points run (search.trials: %d runs each once)",
+                    space.search.trials, space.search.trials, size, size)
+        return space
+    log.info("the grid has %d points: %d trials run, each point once (search.trials is %d)", size, size,
+             space.search.trials)
+    return replace(space, search=replace(space.search, trials=size))
 
 
 def _tune_config(space: Space, searcher: Any, scheduler: Any) -> tune.TuneConfig:

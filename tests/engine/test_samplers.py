@@ -2,6 +2,8 @@
 the persisted Optuna study (the sampler's own traces prove it, not a fallback, proposed the trials)."""
 from __future__ import annotations
 
+import logging
+
 import optuna
 import pytest
 
@@ -71,6 +73,17 @@ def test_each_sampler_runs_a_search_and_proposes_its_trials(in_tmp, study_of, na
     if name == "grid":
         assert sorted((t.params["model.x"], t.params["model.y"]) for t in study.trials) == [
             (0.1, 0.2), (0.1, 0.6), (0.3, 0.2), (0.3, 0.6)]
+
+
+def test_a_grid_with_more_trials_than_points_runs_each_point_once(in_tmp, study_of, caplog):
+    text = toy_space("grid", trials=6, model=GRID, train="{epochs: 1}", concurrent=1,
+                     search=", sampler: grid, scheduler: fifo")
+    with caplog.at_level(logging.INFO, logger="autotune"):
+        result = autotune.fit(text, export=False)
+    assert len(result.trials) == 4  # Optuna's grid sampler alone ran points again for the 5th and 6th trials
+    points = sorted((t.params["model.x"], t.params["model.y"]) for t in study_of(result).trials)
+    assert points == [(0.1, 0.2), (0.1, 0.6), (0.3, 0.2), (0.3, 0.6)]
+    assert "the grid has 4 points: 4 trials run, each point once (search.trials is 6)" in caplog.text
 
 
 # Spaces the engine allows that a sampler cannot model jointly: it samples those parameters independently.
