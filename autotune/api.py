@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -365,15 +364,11 @@ def _searched_data_keys(space: Space) -> set[str]:
     return keys
 
 
-def _retrain_seed(seed: int, fingerprint: str) -> int:
-    """A retrain's sampler seed: from search.seed and the data, so it does not replay the first search's trials."""
-    return int(hashlib.sha256(f"{seed}:{fingerprint}".encode()).hexdigest()[:8], 16)
-
-
 def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space, list[dict[str, Any]], bool] | None:
     """(space renamed after the data, warm-start points, resume?) or None when there is nothing to do: the data
     is the current model's, or a previous run searched it already (the model card's `history`), unless that run
     was stopped before its end was recorded (no summary.json): then it is resumed, to finish."""
+    from autotune.engine.optuna_space import derived_seed
     from autotune.engine.storage import holds_search, run_location
 
     card = current_card(space)
@@ -408,7 +403,7 @@ def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space,
     promote = "if_better" if space.export.promote == "always" else space.export.promote
     space = replace(
         space, name=name,
-        search=replace(space.search, seed=_retrain_seed(space.search.seed, fingerprint)),
+        search=replace(space.search, seed=derived_seed(space.search.seed, fingerprint)),
         export=replace(space.export, promote=promote),
     )
     return space, warm, held

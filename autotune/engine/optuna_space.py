@@ -1,6 +1,8 @@
 """The search space as Optuna sees it: a define-by-run function and the sampler named in `search.sampler`."""
 from __future__ import annotations
 
+import hashlib
+
 import threading
 import warnings
 from typing import Any
@@ -66,10 +68,18 @@ class NSGAIISampler(optuna.samplers.NSGAIISampler):
         self.__dict__.update({name: threading.Lock() for name in locks})
 
 
-def make_sampler(search: SearchSettings, params: tuple[Param, ...]) -> optuna.samplers.BaseSampler:
-    """The sampler named in `search.sampler`, seeded with `search.seed`, with the user's extra arguments."""
+def derived_seed(seed: int, salt: str) -> int:
+    """A sampler seed from `search.seed` and `salt` (a retrain's data, a warm start's history): a search that
+    starts where another left off must not replay that search's proposals, which a sampler seeded alike makes."""
+    return int(hashlib.sha256(f"{seed}:{salt}".encode()).hexdigest()[:8], 16)
+
+
+def make_sampler(search: SearchSettings, params: tuple[Param, ...], seed: int | None = None,
+                 ) -> optuna.samplers.BaseSampler:
+    """The sampler named in `search.sampler`, seeded with `seed` (None: `search.seed`), with the user's extra
+    arguments."""
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    kwargs: dict[str, Any] = {"seed": search.seed, **search.sampler_args}
+    kwargs: dict[str, Any] = {"seed": search.seed if seed is None else seed, **search.sampler_args}
     name = search.sampler
     if name == "tpe":
         kwargs.setdefault("multivariate", True)

@@ -25,6 +25,7 @@ from autotune.engine.full_disk import StopWhenFull, full_key, raise_if_full
 from autotune.engine.locks import LocalRay
 from autotune.engine.lost_nodes import moving_trials
 from autotune.engine.node_storage import check_every_node_writes
+from autotune.engine.optuna_space import derived_seed
 from autotune.engine.progress import Progress
 from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger, init_local,
                                             joined_address, limit_restored_search, no_callback_usage_tag,
@@ -122,7 +123,9 @@ def run_search(
                                    restart_errored=False)
         limit_restored_search(tuner, limit)  # this run's, not its first start's
     else:
-        searcher = make_searcher(space, where.state, points_to_evaluate(space, list(first_points), known), limit)
+        seed = derived_seed(space.search.seed, warm_start.told(history)) if history else None
+        searcher = make_searcher(space, where.state, points_to_evaluate(space, list(first_points), known), limit,
+                                 seed)
         stoppers = [s for s in (target, budget) if s] + [broken]
         tuner = tune.Tuner(run, tune_config=_tune_config(space, searcher, scheduler),
                            run_config=_run_config(space, options, where, policy, stoppers))

@@ -161,16 +161,17 @@ def _study_storage(run_dir: Path) -> _StudyCache:
         f"sqlite:///{path}", engine_kwargs={"creator": functools.partial(_sqlite, path)}))
 
 
-def make_searcher(space: Space, run_dir: Path, points: list[dict[str, Any]], limit: int | None = None) -> Any:
-    """The search's searcher: Optuna's sampler on the study in RUN_DIR/study.db, evaluating `points` first, running
-    at most `limit` trials at once (None: no limit)."""
+def make_searcher(space: Space, run_dir: Path, points: list[dict[str, Any]], limit: int | None = None,
+                  seed: int | None = None) -> Any:
+    """The search's searcher: Optuna's sampler (seeded with `seed`, None: `search.seed`) on the study in
+    RUN_DIR/study.db, evaluating `points` first, running at most `limit` trials at once (None: no limit)."""
     metric, mode = space.search.metric, space.search.mode
     searcher = _Searcher(
         planned_epochs=functools.partial(planned_epochs, space),
         space=DefineByRun(space.params),
         metric=list(metric) if len(metric) > 1 else metric[0],
         mode=list(mode) if len(mode) > 1 else mode[0],
-        sampler=make_sampler(space.search, space.params),
+        sampler=make_sampler(space.search, space.params, seed),
         storage=_study_storage(run_dir),
         study_name=space.name,
         points_to_evaluate=points or None,

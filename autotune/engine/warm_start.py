@@ -27,7 +27,7 @@ from autotune.errors import UserError
 from autotune.space.points import complete_point
 from autotune.space.types import Label, Space
 
-__all__ = ["History", "read_history", "add_history"]
+__all__ = ["History", "read_history", "add_history", "told"]
 
 log = logging.getLogger("autotune")
 
@@ -137,6 +137,13 @@ def read_history(run_dir: str | Path, space: Space) -> History:
         else:
             history.trials.append(fitted)
     return history
+
+
+def told(history: History) -> str:
+    """What the history tells the sampler, as text (a warm start's seed is derived from it: the same history and
+    seed propose the same configurations, wherever the run folder is)."""
+    return json.dumps([[trial.params, trial.values, trial.state.name] for trial in history.trials], sort_keys=True,
+                      default=str)
 
 
 def _summary(history: History) -> str:

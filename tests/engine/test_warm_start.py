@@ -114,6 +114,20 @@ def test_warm_start_tells_the_sampler_the_earlier_run_and_skips_what_no_longer_f
             f"distribution's range [0, 0.5]); 1 failed or unfinished, not copied") in caplog.text
 
 
+def test_a_warm_start_with_the_run_s_own_seed_does_not_propose_its_configurations_again(in_tmp):
+    """Fewer trials told than TPE's start-up: its proposals are still random, and a sampler seeded as the earlier
+    run was would propose that run's configurations again, which the history holds already."""
+    text = toy_space("{name}", trials=3, concurrent=1, train="{epochs: 1}", search=", scheduler: fifo")
+    earlier = autotune.fit(text.replace("{name}", "earlier"), export=False)
+    warm = autotune.fit(text.replace("{name}", "warm"), export=False, warm_start=earlier.run_dir)
+    again = autotune.fit(text.replace("{name}", "again"), export=False, warm_start=earlier.run_dir)
+    proposed = [[t.params for t in _trials(run.run_dir, name) if "warm_start_from" not in t.user_attrs]
+                for run, name in ((warm, "warm"), (again, "again"))]
+    history = [t.params for t in _trials(earlier.run_dir, "earlier")]
+    assert len(proposed[0]) == 3 and not [p for p in proposed[0] if p in history], (proposed[0], history)
+    assert proposed[0] == proposed[1]  # the same history and seed: the same proposals
+
+
 def test_a_parameter_the_new_space_needs_without_a_default_skips_the_trial(tmp_path):
     run = _study_of_a_run(tmp_path / "old", "old", [_trial(COMPLETE, 0.2), _trial(COMPLETE, 0.4)])
     space = autotune.load_space(toy_space("new", model="{x: {uniform: [0.0, 1.0]}, y: {uniform: [0.0, 1.0]}, "
