@@ -149,12 +149,13 @@ def fit(
             progress_seconds=progress_seconds, resume_command=resume_command or _resume_call(if_data_changed),
         )
         with hold_run(run_location(storage, space.name)), _ray_for_the_search():  # one process at a time per run
-            grid, where, seconds, interrupted, missing_metric = search.run_search(
+            grid, where, seconds, interrupted, missing_metric, ended = search.run_search(
                 space, options, data=None if loads.keys else loads.get(None), first_points=first_points,
                 tracking=tracking)
             trials, best, records = _trials_and_best(grid, space, unfinished_trials(where) if interrupted else set(),
                                                      tracking)
             result = _search_result(space, where, trials, best, seconds, interrupted)
+            result.ended = ended
             _fail_if_nothing_to_export(result, best, missing_metric, tracking, records, where)
             if export and best is not None and not interrupted:
                 _export_best(space, recipe, loads, best, result, model_name)
@@ -549,6 +550,7 @@ def _write_summary(result: Any, error: str | None = None) -> dict[str, Any]:
         "promotion": result.promotion,
         "seconds": result.seconds,
         "interrupted": result.interrupted,
+        "ended": result.ended,  # why a setting ended the search before its trials (a stop target, a budget)
         "pareto": result.pareto,
         "moved": result.moved,
         **({"error": error} if error else {}),

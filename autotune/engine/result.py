@@ -18,7 +18,8 @@ class SearchResult:
     `trials` has one row per trial: `trial_id`, `status` (TERMINATED, ended by itself or by the scheduler; ERROR;
     or, in an interrupted search, INTERRUPTED: one a resume continues), `epochs`, `stopped_early` (TERMINATED before
     its last epoch: "stopped early" in the summary, else "done"), the metric columns (best value over the trial's
-    epochs), `seconds`, `error`, and one column per sampled parameter (`p:<name>`).
+    epochs; with several metrics, those of its best epoch), `seconds`, `error`, and one column per sampled
+    parameter (`p:<name>`). `ended` says why a setting (a stop target, a budget) ended the search before its trials.
     `run_dir` is the local folder of the run (with a URI storage, the local mirror of autotune's own state:
     the Optuna study, summary.json, trials.csv; the trials themselves are at `run_uri`). A search interrupted
     before any trial saved a checkpoint has no best trial: `best_trial_id` is None, the best_* fields empty.
@@ -39,6 +40,7 @@ class SearchResult:
     pareto: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
+    ended: str | None = None  # why a setting ended the search before its trials: a stop target, a budget
     run_uri: str | None = None
     tracked: list[str] = field(default_factory=list)  # where the trackers recorded the search, a line each
     moved: list[dict[str, Any]] = field(default_factory=list)  # trials that lost their node (engine.lost_nodes)

@@ -75,10 +75,11 @@ class RunOptions:
 def run_search(
     space: Space, options: RunOptions, *, data: Any, first_points: list[dict[str, Any]] = (),
     tracking: Tracking | None = None,
-) -> tuple[Any, RunLocation, float, bool, str | None]:
+) -> tuple[Any, RunLocation, float, bool, str | None, str | None]:
     """Run the trials, `first_points` (a retrain's current model) and the space's known configurations first,
     reporting them to `tracking` as they run. Returns (Ray's ResultGrid, where the run is, seconds, whether the
-    search was interrupted, and the error of a report without the searched metric, which stopped it, or None)."""
+    search was interrupted, the error of a report without the searched metric, which stopped it, or None, and why
+    a setting ended it before its trials, or None)."""
     space = _within_the_grid(space)
     where = run_location(options.storage, space.name)
     scheduler = make_scheduler(space)  # before anything is written: its arguments may be wrong
@@ -138,12 +139,13 @@ def run_search(
         raise_if_full(full, where.experiment, None if where.remote else where.experiment)  # Ray's own error too
     seconds = time.perf_counter() - start
     missing_metric = broken.error_in(grid)
-    interrupted = not missing_metric and _interrupted(space, where, grid, target, budget)
+    ended = _ended_early(space, grid, target, budget)
+    interrupted = not missing_metric and _interrupted(space, where, grid, ended)
     if not interrupted:  # an interrupted run's RUNNING trials continue when it is resumed
         close_orphaned_trials(where.state, space, grid)
         if not where.remote:
             set_aside_orphaned_dirs(where.state, grid)
-    return grid, where, seconds, interrupted, missing_metric
+    return grid, where, seconds, interrupted, missing_metric, ended
 
 
 def _cluster_watched(options: RunOptions, where: RunLocation) -> AbstractContextManager[None]:
@@ -207,16 +209,28 @@ def _run_config(space: Space, options: RunOptions, where: RunLocation, policy: C
     )
 
 
-def _interrupted(space: Space, where: RunLocation, grid: Any, target: TargetStopper | None,
-                 budget: EpochBudget | None) -> bool:
+def _ended_early(space: Space, grid: Any, target: TargetStopper | None, budget: EpochBudget | None) -> str | None:
+    """Why the search ran fewer trials than it asked for, when a setting ended it (a reached `search.stop` target,
+    the epoch budget, the time budget); None when it ran them all or nothing of these ended it."""
+    if len(grid) >= space.search.trials:
+        return None
+    by = target.reached_in(grid) if target else None
+    if by:
+        return f"trial {by} reached the stop target ({target})"
+    if budget and budget.reached():
+        return f"the epoch budget of {space.search.epoch_budget} epochs is used up"
+    if space.search.time_budget:
+        return f"the time budget of {space.search.time_budget:g} s ran out"
+    return None
+
+
+def _interrupted(space: Space, where: RunLocation, grid: Any, ended: str | None) -> bool:
     """Whether the search was interrupted (Ctrl-C, a kill): Ray saved unfinished trials (a trial the search ended
-    as failed is not one, whatever a save before its failure says), or fewer trials than asked for ran while nothing
-    cut the search short (a time budget, a grid's end, a reached target, the epoch budget)."""
+    as failed is not one, whatever a save before its failure says), or fewer trials than asked for ran while no
+    setting (`ended`) ended it early."""
     if unfinished_trials(where) - {str(trial_id_of(result)) for result in grid if result.error}:
         return True
-    cut_short = (space.search.time_budget or space.search.sampler == "grid" or (target and target.reached_in(grid))
-                 or (budget and budget.reached()))
-    return len(grid) < space.search.trials and not cut_short
+    return len(grid) < space.search.trials and not ended
 
 
 def _init_ray(options: RunOptions, run: str) -> None:

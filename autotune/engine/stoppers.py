@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from ray import tune
 
 from autotune.engine.history import result_history
+from autotune.engine.result_grid import trial_id_of
 from autotune.engine.trial_errors import error_text, failure_of
 from autotune.errors import MissingMetric
 
@@ -93,17 +94,20 @@ class TargetStopper(_SharedState, tune.Stopper, tune.Callback):
     def stop_all(self) -> bool:
         return self._state["saved"]
 
-    def reached_in(self, grid: Any) -> bool:
-        """Whether a trial of `grid` reached every target (the copy of this stopper that a resumed run uses
-        is Ray's, unpickled from the run: this one never sees its results)."""
+    def reached_in(self, grid: Any) -> str | None:
+        """The id of a trial of `grid` that reached every target, or None (the copy of this stopper that a resumed
+        run uses is Ray's, unpickled from the run: this one never sees its results)."""
         for result in grid:
             history = result_history(result)
             if history is None or not set(self.targets) <= set(history.columns):
                 continue
             for row in history[list(self.targets)].to_dict("records"):
                 if all(self._hit(m, row[m]) for m in self.targets):
-                    return True
-        return False
+                    return trial_id_of(result)
+        return None
+
+    def __str__(self) -> str:
+        return ", ".join(f"{m} {'<=' if self.modes[m] == 'min' else '>='} {t:g}" for m, t in self.targets.items())
 
 
 class BrokenReports(_SharedState, tune.Stopper, tune.Callback):

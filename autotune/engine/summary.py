@@ -80,6 +80,7 @@ def format_summary(result: Any, top: int = 10) -> str:
     out = [f"Search {result.name!r}: {len(trials)} trials in {result.seconds:.1f} s "
            f"({int(trials['stopped_early'].sum()) if len(trials) else 0} stopped early, {result.num_errors} failed"
            f"{f', {cut} interrupted' if cut else ''}{f', {len(result.moved)} moved' if result.moved else ''})",
+           *([f"Ended early: {result.ended}"] if result.ended else []),
            *_stops(trials), "", format_table(headers, rows)]
     failed = trials[trials["status"] == "ERROR"] if len(trials) else trials
     if len(failed):

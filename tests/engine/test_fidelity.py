@@ -59,6 +59,8 @@ def test_the_epoch_budget_stops_the_search_once_spent(in_tmp, study_of):
     epochs = sum(len(r) for r in run_histories(result.run_dir).values())
     assert 10 <= epochs <= 12, epochs  # at most one more epoch per running trial
     assert len(result.trials) < 40 and not result.interrupted
+    assert result.ended == "the epoch budget of 10 epochs is used up"
+    assert "Ended early: the epoch budget" in str(result)
     trials = study_of(result).trials
     ran = {(r[0]["config"]["model.x"], r[0]["config"]["model.y"]): len(r) for r in run_histories(result.run_dir).values()
            if r}

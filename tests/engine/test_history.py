@@ -54,7 +54,7 @@ def test_the_trials_table_and_the_best_report_skip_the_abandoned_rows():
 
 def test_a_target_is_reached_only_by_the_run_that_went_on():
     assert not TargetStopper({"val_accuracy": 0.95}, {"val_accuracy": "max"}).reached_in([_result()])
-    assert TargetStopper({"val_accuracy": 0.9}, {"val_accuracy": "max"}).reached_in([_result()])
+    assert TargetStopper({"val_accuracy": 0.9}, {"val_accuracy": "max"}).reached_in([_result()]) == "t1"
 
 
 def test_the_report_reads_the_curve_of_the_run_that_went_on(tmp_path):

@@ -250,11 +250,16 @@ def test_a_reached_target_stops_the_whole_search(in_tmp):
     result = autotune.fit(space("target", trials=20, search=", stop: {val_accuracy: 0.3}"))
     assert len(result.trials) < 20 and not result.interrupted
     assert result.trials["val_accuracy"].max() >= 0.3 and result.model_dir is not None
+    (by,) = [t for t in result.trials["trial_id"] if f"trial {t} reached" in result.ended]
+    assert result.ended == f"trial {by} reached the stop target (val_accuracy >= 0.3)"
+    assert f"\nEnded early: {result.ended}\n" in str(result)
+    assert json.loads((result.run_dir / "summary.json").read_text())["ended"] == result.ended
 
 
 def test_a_time_budget_ends_the_search_without_calling_it_interrupted(in_tmp):
     result = autotune.fit(space("budget", trials=50, train="{epochs: 3, sleep: 0.3}", search=", time_budget: 15s"))
     assert len(result.trials) < 50 and not result.interrupted and result.model_dir is not None
+    assert result.ended == "the time budget of 15 s ran out"
 
 
 def test_grid_sampler_runs_every_grid_point(in_tmp):
