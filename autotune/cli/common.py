@@ -30,6 +30,10 @@ def add_space_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+ONE_CONFIGURATION = "search.start=null"  # `train` and `lr-find` run the space's defaults: its start points, which a
+# --set may leave naming parameters no longer searched (--set optimizer.name=adamw), are not theirs to check
+
+
 def positive_int(text: str) -> int:
     """argparse type: a whole number >= 1 (--num-cpus)."""
     try:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from autotune.cli.common import add_space_arguments, check_out_file
+from autotune.cli.common import ONE_CONFIGURATION, add_space_arguments, check_out_file
 from autotune.errors import UserError
 
 MIN_STEPS = 10  # fewer batches leave too few losses to smooth
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_sweep(args.start, args.end, args.steps)
     check_plot_file(args.out)
-    space = load_space(args.space, args.overrides)
+    space = load_space(args.space, [*args.overrides, ONE_CONFIGURATION])
     recipe = recipes.load(space.recipe, space.base_dir)
     if not hasattr(recipe, "lr_find"):
         raise UserError(f"recipe {space.recipe!r} has no lr_find(config, data, start=, end=, steps=): the range "

@@ -326,3 +326,17 @@ def test_the_digits_space_defaults_train_well(monkeypatch, capsys):
     text = capsys.readouterr().out
     assert "default model.width = 32 (given in the space)" in text
     assert _test_accuracy(text) >= 0.97
+
+
+def test_train_takes_one_option_of_a_space_whose_start_points_name_another(tmp_path, capsys):
+    """`--set optimizer.name=adamw` leaves the start point's `optimizer[sgd].lr` naming no searched parameter:
+    `run` refuses that, but `train` runs the defaults and has no start points to check."""
+    space = tmp_path / "space.yaml"
+    space.write_text("data: {dataset: digits}\nmodel: {arch: mlp, width: 16}\ntrain: {epochs: 1}\noptimizer:\n"
+                     "  choice:\n    - {name: sgd, lr: {loguniform: [1.0e-2, 0.3]}}\n"
+                     "    - {name: adamw, lr: {loguniform: [3.0e-4, 1.0e-2]}}\n"
+                     "search: {start: [{optimizer: sgd, 'optimizer[sgd].lr': 0.1}]}\n")
+    assert main(["train", str(space), "--set", "optimizer.name=adamw"]) == 0
+    assert "test: test_accuracy" in capsys.readouterr().out
+    assert main(["check", str(space), "--set", "optimizer.name=adamw"]) == 2  # a search would start from it
+    assert "search.start[0].optimizer: is not a searched parameter" in capsys.readouterr().err
