@@ -59,8 +59,12 @@ def _best_values(history: Any, metrics: Sequence[str], modes: Sequence[str]) -> 
 
 
 def trial_id_of(result: Any) -> str | None:
-    """The trial id of a Ray `Result`: its metrics', else its folder's (trial_<id>)."""
-    return (result.metrics or {}).get("trial_id") or (result.path and Path(result.path).name.removeprefix("trial_"))
+    """The trial id of a Ray `Result`: its folder's (trial_<id>, `trial_dirname`), else its metrics'. The folder
+    first: a trial stopped before its first report (a reached target, the epoch budget) was seen to carry another
+    trial's id in its metrics, and trials.csv listed that id twice."""
+    if result.path and Path(result.path).name.startswith("trial_"):
+        return Path(result.path).name.removeprefix("trial_")
+    return (result.metrics or {}).get("trial_id")
 
 
 def params_of(result: Any) -> dict[str, Any]:

@@ -280,5 +280,16 @@ def test_a_trial_the_search_ended_as_failed_does_not_make_it_interrupted(monkeyp
     failed = SimpleNamespace(error=RuntimeError("the actor is unavailable"), metrics={}, path="/runs/ended/trial_a")
     running = SimpleNamespace(error=None, metrics={"trial_id": "a"}, path="/runs/ended/trial_a")
     monkeypatch.setattr(search, "unfinished_trials", lambda where: {"a"})
-    assert not search._interrupted(space, None, [failed], None, None)
-    assert search._interrupted(space, None, [running], None, None)
+    assert not search._interrupted(space, None, [failed], None)
+    assert search._interrupted(space, None, [running], None)
+
+
+def test_a_trial_s_id_is_its_folder_s():
+    """A trial stopped before its first report was seen to carry another trial's id in its metrics: trials.csv
+    then listed that id twice. The folder (trial_<id>) names it; the metrics only where there is no folder."""
+    from types import SimpleNamespace
+
+    from autotune.engine.result_grid import trial_id_of
+
+    assert trial_id_of(SimpleNamespace(metrics={"trial_id": "c2d4bb9b"}, path="/runs/b/trial_2296ee40")) == "2296ee40"
+    assert trial_id_of(SimpleNamespace(metrics={"trial_id": "c2d4bb9b"}, path=None)) == "c2d4bb9b"
