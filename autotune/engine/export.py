@@ -203,7 +203,7 @@ def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
             if version not in versions:
                 kept = ", ".join(p.name for p in versions) or "none"
                 raise UserError(f"{target} has no version {to!r}; its versions: {kept}")
-            if version == current:
+            if version.name == current.name:
                 raise UserError(f"version {to} is the canonical model {target} already")
         left = _current_card(target) or {}
         card = json.loads((version / CARD).read_text())
