@@ -7,9 +7,14 @@ import math
 import os
 import re
 import socket
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autotune.errors import UserError
+
+if TYPE_CHECKING:
+    from autotune.space.types import Space
 
 MODEL_FOLDER = "the folder of an exported model (e.g. models/digits, holding model.pt and model.json)"
 RUN_FOLDER = "the folder of an autotune run (e.g. runs/digits, written by `autotune run`) or a storage folder of runs"
@@ -30,8 +35,22 @@ def add_space_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-ONE_CONFIGURATION = "search.start=null"  # `train` and `lr-find` run the space's defaults: its start points, which a
-# --set may leave naming parameters no longer searched (--set optimizer.name=adamw), are not theirs to check
+def one_configuration(space: str, overrides: list[str]) -> Space:
+    """The space for `train` and `lr-find`, which run its defaults: problems of `search.start` alone are warnings on
+    stderr, and the space is loaded without its start points (a --set may leave them naming parameters it made
+    constant: --set optimizer.name=adamw); any other problem is an error."""
+    from autotune.api import load_space
+    from autotune.errors import SpaceError
+
+    try:
+        return load_space(space, overrides)
+    except SpaceError as err:
+        if any(not problem.path.startswith("search.start") for problem in err.problems):
+            raise
+        for problem in err.problems:
+            print(f"warning: {problem} (the search's start points: `autotune run` refuses them; this command runs "
+                  "the defaults)", file=sys.stderr)
+    return load_space(space, [*overrides, "search.start=null"])
 
 
 def positive_int(text: str) -> int:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from autotune.cli.common import ONE_CONFIGURATION, add_space_arguments, check_out_file
+from autotune.cli.common import one_configuration, add_space_arguments, check_out_file
 from autotune.errors import UserError
 
 MIN_STEPS = 10  # fewer batches leave too few losses to smooth
@@ -71,12 +71,11 @@ def check_plot_file(out: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from autotune import recipes
-    from autotune.api import load_space
     from autotune.vision.lr_find import plot
 
     check_sweep(args.start, args.end, args.steps)
     check_plot_file(args.out)
-    space = load_space(args.space, [*args.overrides, ONE_CONFIGURATION])
+    space = one_configuration(args.space, args.overrides)
     recipe = recipes.load(space.recipe, space.base_dir)
     if not hasattr(recipe, "lr_find"):
         raise UserError(f"recipe {space.recipe!r} has no lr_find(config, data, start=, end=, steps=): the range "

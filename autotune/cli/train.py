@@ -10,7 +10,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from autotune.cli.common import ONE_CONFIGURATION, add_space_arguments, check_out_dir
+from autotune.cli.common import one_configuration, add_space_arguments, check_out_dir
 
 if TYPE_CHECKING:  # the CLI's other commands (predict above all) import no recipe machinery
     from autotune.recipes import Checkpoint
@@ -112,10 +112,9 @@ def _epoch_line(metrics: dict[str, float]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from autotune import recipes
-    from autotune.api import load_space
     from autotune.errors import UserError
 
-    space = load_space(args.space, [*args.overrides, ONE_CONFIGURATION])
+    space = one_configuration(args.space, args.overrides)
     recipe = recipes.load(space.recipe, space.base_dir)
     if args.out is not None and not hasattr(recipe, "export"):
         raise UserError(f"recipe {space.recipe!r} defines no export(): --out has no model to write; drop --out")

@@ -330,13 +330,16 @@ def test_the_digits_space_defaults_train_well(monkeypatch, capsys):
 
 def test_train_takes_one_option_of_a_space_whose_start_points_name_another(tmp_path, capsys):
     """`--set optimizer.name=adamw` leaves the start point's `optimizer[sgd].lr` naming no searched parameter:
-    `run` refuses that, but `train` runs the defaults and has no start points to check."""
+    `run` refuses that, and `train`, which runs the defaults, warns."""
     space = tmp_path / "space.yaml"
     space.write_text("data: {dataset: digits}\nmodel: {arch: mlp, width: 16}\ntrain: {epochs: 1}\noptimizer:\n"
                      "  choice:\n    - {name: sgd, lr: {loguniform: [1.0e-2, 0.3]}}\n"
                      "    - {name: adamw, lr: {loguniform: [3.0e-4, 1.0e-2]}}\n"
                      "search: {start: [{optimizer: sgd, 'optimizer[sgd].lr': 0.1}]}\n")
     assert main(["train", str(space), "--set", "optimizer.name=adamw"]) == 0
-    assert "test: test_accuracy" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "test: test_accuracy" in out
+    assert err.startswith(f"warning: {space}:8: search.start[0].optimizer: is not a searched parameter")
+    assert "(the search's start points: `autotune run` refuses them; this command runs the defaults)" in err
     assert main(["check", str(space), "--set", "optimizer.name=adamw"]) == 2  # a search would start from it
     assert "search.start[0].optimizer: is not a searched parameter" in capsys.readouterr().err

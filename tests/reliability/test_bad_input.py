@@ -184,7 +184,8 @@ CASES = [
     Case("default-outside-range", "model.width.default: must be within the distribution's range [8, 32] (got 64)",
          model("{arch: mlp, width: {int: [8, 32], default: 64}, depth: 1}")),
     Case("start-unknown-parameter", "search.start[0].optimizer.rl: is not a searched parameter; did you mean "
-         "'optimizer.lr'?", (("search", "search: {trials: 2, scheduler: fifo, start: [{optimizer.rl: 0.01}]}"),)),
+         "'optimizer.lr'?", (("search", "search: {trials: 2, scheduler: fifo, start: [{optimizer.rl: 0.01}]}"),),
+         commands=("run",)),  # train runs the defaults: a warning there (test_train.py)
     # ---- a warm start
     Case("warm-start-missing", "--warm-start TMP/nothere: there is no such run folder",
          argv=("--warm-start", "nothere"), commands=("run",)),
