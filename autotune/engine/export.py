@@ -30,6 +30,7 @@ __all__ = ["CARD", "export_model", "library_versions", "roll_back", "versions_di
 CARD = "model.json"
 KEEP_VERSIONS = 3  # versions that were the canonical model before the current one, kept for a rollback
 KEEP_TRIED = 1  # versions never promoted (a retrain's model that lost), kept to look at
+PREDICTS = ("target", "task")  # card fields that say what a model predicts: "if_better" compares only equal ones
 
 
 def library_versions() -> dict[str, str]:
@@ -142,8 +143,10 @@ def export_model(
         stage.mkdir()
         fields = write(stage)
         test = evaluate(stage)
-        decision = _decide(target, evaluate_current or evaluate, test, metric, mode, promote, compared_on)
         current = _current_card(target)
+        other = _predicts_other(current, {**card, **fields}) if promote == "if_better" else None
+        decision = ({"policy": promote, "promoted": False, "reason": other} if other else
+                    _decide(target, evaluate_current or evaluate, test, metric, mode, promote, compared_on))
         if current is not None:  # the version it replaced, or the one that stays
             decision["replaced" if decision["promoted"] else "kept"] = current.get("version")
         payload = {**card, **fields, "test_metrics": test, "promotion": decision, "version": name}
@@ -215,6 +218,22 @@ def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
         return current.name, version.name
     finally:
         lock.release()
+
+
+def _predicts_other(current: dict[str, Any] | None, new: dict[str, Any]) -> str | None:
+    """Why a new model is not a retrain of the canonical one, when the two predict other things (another target
+    column, or another task: a table's model trained on another table): the reason it is not promoted over it by
+    "if_better", which would compare scores of two different predictions; None when they may be compared."""
+    differ = [key for key in PREDICTS if (current or {}).get(key) is not None and new.get(key) is not None
+              and current[key] != new[key]]
+    if not differ:
+        return None
+
+    def what(card: dict[str, Any]) -> str:
+        return ", ".join(f"{key} {card[key]!r}" for key in differ)
+    return (f"the current model predicts ({what(current)}) and the new one ({what(new)}): not a retrain of it; "
+            f"export the new one to a folder of its own (export.dir, or another name:), or set "
+            f"export.promote: always to replace it")
 
 
 def _decide(

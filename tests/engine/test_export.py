@@ -200,3 +200,30 @@ def test_a_tie_on_the_first_objective_exports_the_checkpoint_the_others_favour(o
     assert (result.name, checkpoint) == ("small", "small@2")
     every = pd.DataFrame([{"checkpoint": c, **m} for r in grid for c, m in r.best_checkpoints])
     assert checkpoint in [r["checkpoint"] for r in pareto_front(every, space.search.metric, space.search.mode)]
+
+
+@pytest.mark.parametrize("promote, replaced", [("if_better", False), ("always", True)])
+def test_a_model_of_another_target_does_not_replace_the_current_one_by_its_score(tmp_path, promote, replaced):
+    """A model that predicts another column (another table's export under the same name) is no retrain of the
+    canonical one: "if_better" keeps the current model, with the reason and the way out, and evaluates neither on
+    the other's data; "always" replaces it as asked."""
+    target = tmp_path / "m"
+    churn = {"name": "tabular", "target": "churn", "task": "classification"}
+    export_model(target, write=writer(0.5), evaluate=evaluate, card=churn, metric="test_accuracy", mode="max",
+                 promote="always")
+
+    def cannot_evaluate(model_dir: Path) -> dict:
+        raise AssertionError("the current model is not evaluated on another target's data")
+
+    decision = export_model(target, write=writer(0.9), evaluate=evaluate, card={**churn, "target": "progression",
+                            "task": "regression"}, metric="test_accuracy", mode="max", promote=promote,
+                            evaluate_current=cannot_evaluate)
+    assert decision["promoted"] is replaced and load(target)["value"] == (0.9 if replaced else 0.5)
+    if not replaced:
+        assert decision["reason"] == (
+            "the current model predicts (target 'churn', task 'classification') and the new one (target "
+            "'progression', task 'regression'): not a retrain of it; export the new one to a folder of its own "
+            "(export.dir, or another name:), or set export.promote: always to replace it")
+    same = export_model(target, write=writer(0.95), evaluate=evaluate, card=load(target), metric="test_accuracy",
+                        mode="max", promote="if_better")  # the same target: compared by score, as before
+    assert same["promoted"] and "better than" in same["reason"]
