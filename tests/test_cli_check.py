@@ -271,6 +271,19 @@ def test_grid_points_are_printed(cli, tmp_path):
     assert "grid points: 6 (6 trials run, each point once; search.trials is 8)" in out
 
 
+def test_a_space_that_searches_nothing_is_warned_of(cli, tmp_path):
+    """No distribution in the space: every trial would train the same configuration."""
+    text = ok_with(5, "optimizer: {lr: 0.1}").replace("model: {dropout: {uniform: [0.0, 0.5]}}", "model: {}")
+    code, out, err = cli("check", str(write(tmp_path, text)))
+    assert code == 0, err
+    assert ("warning: the space searches no parameter: each of its 4 trials trains the same configuration; put a "
+            "distribution on a key to search it") in out
+    code, out, err = cli("check", str(write(tmp_path, text)), "--set", "search.trials=1")
+    assert "warning" not in out
+    code, out, err = cli("check", str(write(tmp_path, OK)))
+    assert "warning" not in out
+
+
 def test_merge_keys_override_and_x_keys_hold_anchors(cli, tmp_path):
     text = ok_with(5, "optimizer: {choice: [*sgd, {<<: *sgd, name: adamw, lr: {loguniform: [1e-4, 1e-2]}}]}")
     text = "x-optimizers:\n  sgd: &sgd {name: sgd, lr: {loguniform: [1e-3, 1e-1]}, weight_decay: 1e-4}\n" + text

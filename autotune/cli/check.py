@@ -93,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     if space.params:
         print("\n".join(table(space)))
     print(settings_text(space.search))
+    if space.same_trials():
+        print(f"warning: {space.same_trials()}")
     size = space.grid_size()
     if size is not None:
         trials = space.search.trials

@@ -338,6 +338,14 @@ class Space:
             points += [dict(point) for point in self.search.start]
         return [point for i, point in enumerate(points) if point not in points[:i]]
 
+    def same_trials(self) -> str | None:
+        """Why every trial would train the one same configuration (the space searches no parameter), or None."""
+        if self.params or self.search.trials <= 1:
+            return None
+        return (f"the space searches no parameter: each of its {self.search.trials} trials trains the same "
+                f"configuration; put a distribution on a key to search it, e.g. lr: {{loguniform: [1.0e-4, 0.1]}}, "
+                f"or train the one configuration with `autotune train`")
+
     def grid_size(self) -> int | None:
         """The number of grid points (every `grid`, and under `sampler: grid` every choice, combined), or None."""
         grid = self.search.sampler == "grid"
