@@ -52,7 +52,9 @@ def _import_tensorboardx_without_torch() -> None:
 
 _import_tensorboardx_without_torch()
 from tensorboardX import SummaryWriter  # noqa: E402
+from tensorboardX.proto.api_pb2 import Status  # noqa: E402
 from tensorboardX.proto.event_pb2 import Event, SessionLog  # noqa: E402
+from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData  # noqa: E402
 from tensorboardX.proto.summary_pb2 import Summary  # noqa: E402
 
 if TYPE_CHECKING:
@@ -628,23 +630,45 @@ class _ClosedEvents:
 
 class TensorBoardLogger(TBXLoggerCallback):
     """Ray's TensorBoard logger (the same files, scalars and hparams per trial), writing one event per result and
-    not waiting for the disk after each: a killed search loses the last 30 s of a running trial's TensorBoard
-    scalars, not its results. A trial that starts again from a checkpoint (a resume, a retry, a lost node) retrains
-    the epochs after it into a new event file: the file starts with a restart at that epoch (TensorBoard's
-    SessionLog START), so TensorBoard drops the abandoned run's values of those epochs from the earlier files."""
+    not waiting for the disk after each. The running trials' files are written out each time Ray saves the
+    search's state, before it copies the run's files to the storage: a Ctrl-C, whose last save comes after the
+    trials' last reports, loses no scalar, and a kill loses those since the last save, not the trials' results. A
+    trial that starts again from a checkpoint (a resume, a retry, a lost node) retrains the epochs after it into a
+    new event file: the file starts with a restart at that epoch (TensorBoard's SessionLog START), so TensorBoard
+    drops the abandoned run's values of those epochs from the earlier files. A failed trial's HParams session ends
+    as failed (Ray's says success for every trial)."""
 
     def __init__(self) -> None:
         super().__init__()
         self._summary_writer_cls = _Writer  # private: Ray's only way to choose the writer it opens per trial
+        self._ending_failed = False
+
+    def get_state(self) -> None:
+        """Called as Ray saves the search's state (`CallbackList.save_to_dir`), before it syncs the run's files:
+        each running trial's events, queued or buffered, go to its file (Ray's writer, private; tensorboardX's flush
+        also syncs the file to the disk: a few files, at Ray's state saves, not at each report). Nothing to save."""
+        for writer in self._trial_writer.values():
+            writer.flush()
+            writer.file_writer.flush()
+
+    def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
+        self._ending_failed = failed
+        try:
+            super().log_trial_end(trial, failed)
+        finally:
+            self._ending_failed = False
 
     def _try_log_hparams(self, trial: Trial, result: dict) -> None:
         """Ray's HParams of the trial, its session only: not the experiment summary Ray writes in every trial's file
         with that trial's own parameters (TensorBoard shows the first it finds, so a conditional space's other
-        options had no columns; with none, it takes the columns from every trial's session)."""
+        options had no columns; with none, it takes the columns from every trial's session). The session of a
+        failed trial ends with the status failure."""
         writer = self._trial_writer[trial].file_writer
         add = writer.add_summary
+        status = Status.STATUS_FAILURE if self._ending_failed else Status.STATUS_SUCCESS
         writer.add_summary = lambda summary, *args, **kwargs: (  # an instance attribute, for this call only
-            None if any(v.tag == "_hparams_/experiment" for v in summary.value) else add(summary, *args, **kwargs))
+            None if any(v.tag == "_hparams_/experiment" for v in summary.value)
+            else add(_session_ended(summary, status), *args, **kwargs))
         try:
             super()._try_log_hparams(trial, result)
         finally:
@@ -656,6 +680,17 @@ class TensorBoardLogger(TBXLoggerCallback):
         epoch = int((restored.metrics or {}).get("training_iteration", 0) or 0) if restored else 0
         self._trial_writer[trial].file_writer.add_event(  # private: Ray's writer per trial
             Event(step=epoch + 1, session_log=SessionLog(status=SessionLog.START)))
+
+
+def _session_ended(summary: Summary, status: int) -> Summary:
+    """`summary` with the status of its HParams session end (tensorboardX's `hparams` writes success), if it holds
+    one."""
+    for value in summary.value:
+        if value.tag == "_hparams_/session_end_info":
+            data = HParamsPluginData.FromString(value.metadata.plugin_data.content)
+            data.session_end_info.status = status
+            value.metadata.plugin_data.content = data.SerializeToString()
+    return summary
 
 
 class _LocalLogFirst:

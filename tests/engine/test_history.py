@@ -102,3 +102,37 @@ def test_tensorboard_shows_each_epoch_once_from_the_run_that_went_on(tmp_path):
     scalars = events.Scalars("ray/tune/val_accuracy")
     assert [s.step for s in scalars] == list(range(1, 10))
     assert [round(s.value, 2) for s in scalars] == [0.5, 0.6, 0.7, 0.75, 0.85, 0.9, 0.88, 0.89, 0.86]
+
+
+def test_a_running_trial_s_scalars_reach_its_file_at_each_state_save_and_a_failed_one_ends_as_failed(tmp_path):
+    """Ray saves the search's state (`get_state`) before it copies the run's files, at a Ctrl-C too: by then a
+    running trial's file holds every epoch it reported (its writer writes every 120 s, and at the trial's end). A
+    failed trial's HParams session ends as a failure, a finished one's as a success."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboardX.proto.api_pb2 import Status
+    from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
+
+    from autotune.engine.ray_internals import TensorBoardLogger
+
+    logger = TensorBoardLogger()
+    running, failed = _Trial(tmp_path / "trial_t1"), _Trial(tmp_path / "trial_t2")
+    for trial in (running, failed):
+        logger.log_trial_start(trial)
+        for i, row in enumerate(ROWS[:3]):
+            logger.log_trial_result(i, trial, {"training_iteration": row["epoch"], "val_accuracy": row["val_accuracy"]})
+    logger.get_state()
+    events = EventAccumulator(str(tmp_path / "trial_t1"))
+    events.Reload()
+    assert [s.step for s in events.Scalars("ray/tune/val_accuracy")] == [1, 2, 3]
+
+    def end_status(folder: Path) -> int:
+        (status,) = [HParamsPluginData.FromString(v.metadata.plugin_data.content).session_end_info.status
+                     for file in folder.glob("events.out.tfevents.*") for event in EventFileLoader(str(file)).Load()
+                     for v in event.summary.value if v.tag == "_hparams_/session_end_info"]
+        return status
+
+    logger.log_trial_end(failed, failed=True)
+    logger.log_trial_end(running)
+    assert end_status(tmp_path / "trial_t2") == Status.STATUS_FAILURE
+    assert end_status(tmp_path / "trial_t1") == Status.STATUS_SUCCESS

@@ -221,6 +221,14 @@ def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(tmp_path):
     assert len(cut) and not saved["stopped_early"].any(), saved
     assert re.search(rf"^{cut['trial_id'].iloc[0]} .* interrupted ", out, flags=re.M)
     assert f"(0 stopped early, 0 failed, {len(cut)} interrupted)" in out and "Stopped early after" not in out
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    for trial in run_dir.glob("trial_*"):  # TensorBoard holds every epoch each trial reported, the cut one's too
+        events = EventAccumulator(str(trial))
+        events.Reload()
+        reported = [row["epoch"] for row in _results(trial.parent) if row["trial_id"] == trial.name[6:]]
+        drawn = events.Scalars("ray/tune/val_accuracy") if events.Tags()["scalars"] else []
+        assert sorted(s.step for s in drawn) == sorted(reported), trial
 
     resumed = _start(tmp_path, "--resume")
     out, _ = resumed.communicate(timeout=180)
