@@ -49,7 +49,8 @@ SCHEMA = Schema(
                       help="csv (a .csv or .parquet file: data.path and data.target) or a bundled table: "
                            + "; ".join(f"{name} ({what})" for name, what in DATASETS.items())),
         path=Field(str, default=None, nullable=True, path=True,
-                   help="dataset csv: the .csv or .parquet file (~ expanded; relative to the working directory)"),
+                   help="dataset csv: the .csv or .parquet file (~ expanded; relative to the working directory); a "
+                        "CSV may separate its values by commas, or by semicolons, tabs or bars throughout"),
         target=Field(str, default=None, nullable=True,
                      help="the column to predict (dataset csv: required; the bundled tables: `target`); rows "
                           "whose target is missing are left out"),
@@ -61,6 +62,13 @@ SCHEMA = Schema(
         split_seed=Field(int, default=0, help="seed of the train/val/test split: a row's split follows from its "
                                               "values and this seed, so added rows move no other (keep it fixed "
                                               "during a search)"),
+        drop=Field(list, default=None, nullable=True,
+                   help="columns not to learn from, e.g. [customer_id, 'Unnamed: 0'] (identifiers, a saved index, "
+                        "anything that gives the target away); a column without values is left out by itself"),
+        key=Field(list, default=None, nullable=True,
+                  help="columns whose values identify a row and alone decide its split, e.g. [customer_id] (null: "
+                       "every column, those of drop too): with it, adding or removing other columns moves no row "
+                       "between splits"),
     ),
     model=Section(
         help="an MLP over the standardised numeric columns and one embedding per categorical column",
@@ -94,11 +102,14 @@ SCHEMA = Schema(
         device=Field(str, default="auto", choices=("auto", "cpu", "cuda")),
     ),
     budget="train.epochs",
-    # val_loss first (the default search.metric): both tasks report it; accuracy for classification, rmse and r2
-    # (in the target's units) for regression
-    metrics={"val_loss": "min", "val_accuracy": "max", "val_rmse": "min", "val_r2": "max", "train_loss": "min",
-             "epoch_seconds": "min", "samples_per_second": "max", "num_parameters": "min"},
-    tests={"val_loss": "test_loss", "val_accuracy": "test_accuracy", "val_rmse": "test_rmse", "val_r2": "test_r2"},
+    # val_loss first (the default search.metric): both tasks report it; accuracy and balanced accuracy (the mean of
+    # the classes' recalls: always predicting a majority class scores 1/classes) for classification, rmse and r2 (in
+    # the target's units) for regression
+    metrics={"val_loss": "min", "val_accuracy": "max", "val_balanced_accuracy": "max", "val_rmse": "min",
+             "val_r2": "max", "train_loss": "min", "epoch_seconds": "min", "samples_per_second": "max",
+             "num_parameters": "min"},
+    tests={"val_loss": "test_loss", "val_accuracy": "test_accuracy", "val_balanced_accuracy": "test_balanced_accuracy",
+           "val_rmse": "test_rmse", "val_r2": "test_r2"},
     checks=(held_out("val_fraction", "test_fraction"), needed_with("data.dataset", "csv", "data.path", "data.target")),
 )
 
@@ -128,8 +139,8 @@ def reported(config: dict[str, Any], data: Data) -> list[str]:
     """The metrics each report of `train` holds for `data`: the preflight refuses a search of another before Ray
     starts (val_accuracy on a regression table failed the first trial)."""
     task = data.preprocessing.task
-    return ["val_loss", *(("val_accuracy",) if task == "classification" else ("val_rmse", "val_r2")), "train_loss",
-            "epoch_seconds", "samples_per_second", "num_parameters"]
+    measured = ("val_accuracy", "val_balanced_accuracy") if task == "classification" else ("val_rmse", "val_r2")
+    return ["val_loss", *measured, "train_loss", "epoch_seconds", "samples_per_second", "num_parameters"]
 
 
 def dry_run(config: dict[str, Any], data: Data) -> None:
@@ -220,8 +231,9 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
 
 
 def _measure(model: torch.nn.Module, split: Split, preprocessing: Preprocessing) -> dict[str, float]:
-    """loss and accuracy (classification), or loss, rmse and r2 (regression: rmse in the target's units) of
-    `model` (logits, or values in the target's units: `in_target_units`) on `split`; loss is the training loss."""
+    """loss, accuracy and balanced accuracy (classification), or loss, rmse and r2 (regression: rmse in the target's
+    units) of `model` (logits, or values in the target's units: `in_target_units`) on `split`; loss is the
+    training loss."""
     import torch
     import torch.nn.functional as F
 
@@ -230,12 +242,25 @@ def _measure(model: torch.nn.Module, split: Split, preprocessing: Preprocessing)
         outputs = torch.cat([model(numeric, categorical) for numeric, categorical, _ in split.batches(EVAL_BATCH)])
     outputs, y = outputs.double(), split.y
     if preprocessing.task == "classification":
-        return {"loss": F.cross_entropy(outputs, y).item(), "accuracy": (outputs.argmax(1) == y).double().mean().item()}
+        predicted = outputs.argmax(1)
+        return {"loss": F.cross_entropy(outputs, y).item(), "accuracy": (predicted == y).double().mean().item(),
+                "balanced_accuracy": balanced_accuracy(predicted, y, outputs.shape[1])}
     error = outputs - y.double()
     squared = error.square().sum().item()
     spread = (y.double() - y.double().mean()).square().sum().item()
     return {"loss": (error / preprocessing.target_std).square().mean().item(), "rmse": math.sqrt(squared / len(y)),
             "r2": 1 - squared / spread if spread > 0 else math.nan}
+
+
+def balanced_accuracy(predicted: torch.Tensor, y: torch.Tensor, classes: int) -> float:
+    """The mean of the recalls of the classes `y` holds (scikit-learn's balanced_accuracy_score): always
+    predicting one class scores 1 / those classes, however common it is."""
+    import torch
+
+    rows = torch.bincount(y, minlength=classes)
+    hits = torch.bincount(y[predicted == y], minlength=classes)
+    present = rows > 0
+    return (hits[present].double() / rows[present]).mean().item()
 
 
 def _data_card(data: Data) -> dict[str, Any]:
@@ -256,9 +281,10 @@ def _restore_model(state: dict[str, Any]) -> torch.nn.Module:
 
 # -------------------------------------------------------------------------------------------------- evaluate
 def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
-    """test_accuracy and test_loss (classification), or test_rmse, test_r2 and test_loss (regression) on the
-    held-out test split (never seen in train()) of a checkpoint, or of an exported model directory (its model.pt,
-    given the rows as its card encodes them), so that a new export can be compared with the current one."""
+    """test_accuracy, test_balanced_accuracy and test_loss (classification), or test_rmse, test_r2 and test_loss
+    (regression) on the held-out test split (never seen in train()) of a checkpoint, or of an exported model
+    directory (its model.pt, given the rows as its card encodes them), so that a new export can be compared with
+    the current one."""
     import torch
 
     from autotune.tabular.data import Preprocessing

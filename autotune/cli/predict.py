@@ -23,7 +23,9 @@ JPEG, BMP, GIF, WEBP, TIFF) of any size and mode are converted to the model's ch
 size. Arrays must have the model's input size, as uint8 0..255 or floats in [0, 1].
 
 A tabular model reads .csv or .parquet files of rows (the target column, if there, is ignored) and prints one
-object per row: {"file", "row", "label", "probability"}, or {"file", "row", "value"} for regression.
+object per row: {"file", "row", "label", "probability"}, or {"file", "row", "value"} for regression. A category
+the model did not see in training is encoded as "unknown", as in its test metrics: the row's object names it,
+"unseen_categories": {column: value}, and one stderr line counts those rows and names their columns.
 
 Needs only the exported directory (model.pt, model.json). A file that cannot be read is reported on stderr (one
 line) and skipped; the others are still predicted, and the exit status is then 1. A MODEL_DIR that is not an
@@ -53,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from autotune.errors import BadInput, UserError
     from autotune.model_dir import pinned, recipe_function
     from autotune.calls import unknown_arguments
+    from autotune.tabular.rows import UNSEEN
 
     if args.top_k is not None and args.top_k < 1:
         raise UserError(f"--top-k must be >= 1, got {args.top_k}")
@@ -64,11 +67,19 @@ def run(args: argparse.Namespace) -> int:
     if unknown_arguments(predict, options, hidden=("model_dir", "files")):
         raise UserError(f"--top-k does not apply to the model in {args.model_dir}: the predict() of recipe "
                         f"{card.get('recipe')!r} takes no top_k; drop --top-k")
-    failed = 0
+    failed = predicted = 0
+    unseen: list[dict[str, Any]] = []  # a tabular model's rows that hold categories it did not see
     for record in predict(str(model_dir), args.files, **options):
         if isinstance(record, BadInput):  # a file it cannot read, a row it refuses
             failed += 1
             print(f"autotune predict: {record.source}: {record}", file=sys.stderr, flush=True)
         else:
+            predicted += 1
+            if record.get(UNSEEN):
+                unseen.append(record[UNSEEN])
             print(json.dumps(record), flush=True)
+    if unseen:
+        columns = ", ".join(dict.fromkeys(column for values in unseen for column in values))
+        print(f"autotune predict: {len(unseen)} of {predicted} rows hold categories the model did not see in "
+              f"training ({columns}); they are encoded as 'unknown', as in its test metrics", file=sys.stderr)
     return 1 if failed else 0

@@ -23,7 +23,8 @@ examples:
 Endpoints: POST /predict, GET /health, GET /model; interactive documentation at /docs. What /predict reads is the
 model's recipe's: an image classifier takes a multipart upload (field `file` or `files`), kept in memory and
 checked (content type, size, pixel count, decodable image); a tabular model takes a JSON body {"rows": [...]},
-whose rows are checked (a missing column, a wrong type, an unknown category: 422 naming the row and the column).
+whose rows are checked (a missing column or a wrong type: 422 naming the row and the column; a category the model
+did not see is encoded as "unknown", as in its test metrics, and named in the prediction's "unseen_categories").
 A rejected request gets a 4xx answer {"detail": "..."}. Every answer names the version of the model that made it
 (header X-Model-Version; /health's "version").
 

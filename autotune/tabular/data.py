@@ -11,6 +11,11 @@ column (text, category, bool) is categorical: a value is an index into the train
 after two reserved indices, MISSING and UNKNOWN (a value the train split does not hold). `Preprocessing` is all of
 it; the model card holds it (`as_card`), so that `autotune.tabular.rows` encodes a row exactly as training did.
 
+The columns of `drop`, and those without any value, are no inputs; a row's split follows from its values in the
+columns of `key` (every column of the file by default, dropped ones too). Loading warns of what often misleads a
+model or its metrics: columns that look like no feature (an unnamed index, one value, an identifier), a dominant
+class, a count read as many classes.
+
 The tables it knows by name are in `autotune.tabular.catalog`.
 """
 from __future__ import annotations
@@ -40,6 +45,11 @@ __all__ = ["MISSING", "UNKNOWN", "Preprocessing", "Split", "Data", "load",
 log = logging.getLogger("autotune")
 
 MISSING, UNKNOWN = 0, 1  # the reserved indices of every categorical column; its known values follow, from 2
+SEPARATORS = (";", "\t", "|")  # what a CSV file may hold between values besides commas
+MAJORITY = 0.8  # a class this share of the training rows or more: a warning that accuracy rewards predicting it
+MANY_CLASSES = 10  # a whole-number target that `task: auto` takes for more classes than this: a warning
+ID_SHARE = 0.9  # a text column with distinct values in this share of its rows or more: an identifier
+ID_ROWS = 20  # ... of at least this many rows
 
 
 def _numeric(column: pd.Series) -> bool:
@@ -63,13 +73,27 @@ def read_table(path: str | Path, what: str = "data.path") -> pd.DataFrame:
     if suffix not in (".csv", ".parquet"):
         raise UserError(f"{what} {str(path)!r} is not a .csv or .parquet file; convert it to one of those")
     try:
-        return pd.read_parquet(file) if suffix == ".parquet" else pd.read_csv(file)
+        return pd.read_parquet(file) if suffix == ".parquet" else _read_csv(file)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
     except Exception as err:  # pandas and pyarrow raise many kinds on a damaged file
         reason = (str(err).strip().splitlines() or [""])[0]
         raise UserError(f"cannot read {what} {str(path)!r} as {suffix[1:]}: {type(err).__name__}: {reason}; "
                         "repair or re-export the file") from None
+
+
+def _read_csv(file: Path) -> pd.DataFrame:
+    """A CSV file with commas between values, or with semicolons, tabs or bars: a file that reads as one column
+    whose name holds one of those is read again with it (spreadsheets in many locales write `;`)."""
+    frame = pd.read_csv(file)
+    if len(frame.columns) != 1:
+        return frame
+    header = str(frame.columns[0])
+    separator = max(SEPARATORS, key=header.count)
+    if separator not in header:
+        return frame
+    log.info("%s: read with %r between values (its header holds no comma)", file, separator)
+    return pd.read_csv(file, sep=separator)
 
 
 def _bundled(name: str) -> pd.DataFrame:
@@ -101,17 +125,36 @@ def _table(dataset: str, path: str | None, target: str | None) -> tuple[pd.DataF
 
 
 def _check_columns(frame: pd.DataFrame, target: str, source: str) -> None:
-    """The table has rows, the target column and at least one column to learn from."""
+    """The table has rows and the target column."""
     if len(frame) == 0:
         raise UserError(f"{source} holds no rows; give a table with a header line and at least one row per split")
     if target not in frame.columns:
-        columns = [str(c) for c in frame.columns]
-        hint = close_matches(target, columns)
-        shown = ", ".join(columns[:20]) + (" ..." if len(columns) > 20 else "")
-        fix = f"did you mean {hint[0]!r}?" if hint else f"its columns: {shown}"
-        raise UserError(f"{source} has no column {target!r} (data.target); {fix}")
-    if len(frame.columns) == 1:
-        raise UserError(f"{source} has no column besides the target {target!r}: nothing to learn from")
+        raise UserError(_no_column(frame, target, "data.target", source))
+
+
+def _no_column(frame: pd.DataFrame, name: Any, key: str, source: str) -> str:
+    """The error for a column `key` names that the table does not have: the closest name, and its columns."""
+    columns = [str(c) for c in frame.columns]
+    hint = close_matches(str(name), columns)
+    shown = ", ".join(columns[:20]) + (" ..." if len(columns) > 20 else "")
+    fix = f"did you mean {hint[0]!r}? its columns: {shown}" if hint else f"its columns: {shown}"
+    return f"{source} has no column {name!r} ({key}); {fix}"
+
+
+def _named(frame: pd.DataFrame, names: list[Any] | None, key: str, target: str, source: str) -> list[str]:
+    """The columns that `data.drop` or `data.key` (`key`) names, each one the table has; drop cannot name the
+    target."""
+    if names is None:
+        return []
+    if not isinstance(names, (list, tuple)):
+        raise UserError(f"{key} is a list of column names, not {names!r}; write {key}: [{names}]")
+    columns = {str(c): c for c in frame.columns}
+    for name in names:
+        if str(name) not in columns:
+            raise UserError(_no_column(frame, name, key, source))
+    if key == "data.drop" and target in map(str, names):
+        raise UserError(f"{key} names the target {target!r} (data.target); remove it from {key}")
+    return list(dict.fromkeys(columns[str(name)] for name in names))
 
 
 def _labelled(frame: pd.DataFrame, target: str, source: str) -> pd.DataFrame:
@@ -123,6 +166,18 @@ def _labelled(frame: pd.DataFrame, target: str, source: str) -> pd.DataFrame:
         log.warning("%s: left out %d of %d rows whose %r is missing; fill them in or drop them to silence this "
                     "warning", source, int((~known).sum()), len(frame), target)
     return frame[known]
+
+
+def _task(target: pd.Series, task: str, source: str) -> str:
+    """`data.task`, or the task `auto` picks, with a warning when it takes whole numbers for many classes."""
+    if task != "auto":
+        return task
+    task = infer_task(target)
+    classes = target.nunique()
+    if task == "classification" and _numeric(target) and classes > MANY_CLASSES:
+        log.warning("%s: data.task auto reads the whole numbers of %r as classification with %d classes; if they "
+                    "count a quantity, data.task: regression treats them as one", source, target.name, classes)
+    return task
 
 
 def infer_task(target: pd.Series) -> str:
@@ -140,9 +195,14 @@ def _check_target(column: pd.Series, task: str, source: str) -> None:
     values = column.unique()
     if len(values) < 2:
         what = "one class" if task == "classification" else "one value"
-        only = values[0].item() if hasattr(values[0], "item") else values[0]  # NumPy's 2, not np.int64(2)
-        raise UserError(f"{source}: column {column.name!r} (data.target) holds {what} only ({only!r}); a model "
-                        "needs at least two: pick another data.target, or add rows with other values")
+        raise UserError(f"{source}: column {column.name!r} (data.target) holds {what} only "
+                        f"({_plain(values[0])!r}); a model needs at least two: pick another data.target, or add rows "
+                        "with other values")
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as Python's (2, not np.int64(2), in a message)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _class_names(column: pd.Series) -> pd.Series:
@@ -161,11 +221,11 @@ def labels_of(column: pd.Series) -> tuple[str, ...]:
 
 
 # ------------------------------------------------------------------------------------------------ the split
-def row_keys(frame: pd.DataFrame) -> np.ndarray:
-    """Each row's split key (`autotune.splits`) from its values, column by column in name order. The row's
-    position and the order of the columns do not count."""
+def row_keys(frame: pd.DataFrame, columns: list[str] | None = None) -> np.ndarray:
+    """Each row's split key (`autotune.splits`) from its values in `columns` (None: every column; `data.key`),
+    column by column in name order. The row's position and the order of the columns do not count."""
     keys = np.zeros(len(frame), dtype=np.uint64)
-    for name in sorted(frame.columns, key=str):
+    for name in sorted(frame.columns if columns is None else columns, key=str):
         keys = combined(combined(keys, text_keys([str(name)])), _value_keys(frame[name]))
     return keys
 
@@ -200,34 +260,101 @@ def _check_sizes(source: str, n: int, sizes: tuple[int, int, int], val_fraction:
                             f"{empty_split_hint(fraction, n, 'rows')}")
 
 
-def _warn_repeats(keys: np.ndarray, source: str) -> None:
-    """A warning for rows that repeat an earlier one: each set of identical rows is kept in one split."""
+def _warn_repeats(keys: np.ndarray, source: str, key: list[str] | None) -> None:
+    """A warning for rows that repeat an earlier one (or its `data.key` values): each set is kept in one split."""
     repeats = len(keys) - len(np.unique(keys))
-    if repeats:
+    if repeats and key is None:
         log.warning("%s: %d of %d rows repeat an earlier row; identical rows are kept in one split, so that no test "
                     "row is also a training row", source, repeats, len(keys))
+    elif repeats:
+        log.warning("%s: %d of %d rows repeat the data.key values (%s) of an earlier row; rows of one key are kept "
+                    "in one split", source, repeats, len(keys), ", ".join(map(str, key)))
+
+
+def _features(frame: pd.DataFrame, target: str, dropped: list[str], source: str) -> pd.DataFrame:
+    """The table without the columns of `data.drop` and those that hold no value (a warning names each: there is
+    nothing to learn from them, and a model that read them would want them in every row it predicts)."""
+    empty = [c for c in frame.columns if c != target and c not in dropped and frame[c].isna().all()]
+    for name in empty:
+        log.warning("%s: column %r holds no value%s: left out; data.drop: [%r] says so and silences this", source,
+                    name, f" ({UNNAMED_WHY})" if _unnamed(name) else "", name)
+    kept = frame.drop(columns=[*dropped, *empty])
+    if len(kept.columns) == 1:
+        left = " once data.drop and the columns without values are left out" if dropped or empty else ""
+        raise UserError(f"{source} has no column besides the target {target!r}{left}: nothing to learn from")
+    return kept
+
+
+UNNAMED_WHY = ("no name in the header: a saved index, as pandas' to_csv writes one without index=False, or "
+               "trailing commas")
+
+
+def _unnamed(name: Any) -> bool:
+    """Whether pandas named the column, its header cell being empty (`Unnamed: 3`)."""
+    return str(name).startswith("Unnamed: ") and str(name)[9:].isdigit()
+
+
+def _warn_doubtful(frame: pd.DataFrame, target: str, source: str) -> None:
+    """A warning for each column that looks like no feature (`_doubt`), with the `data.drop` that leaves it out."""
+    for name in frame.columns:
+        doubt = None if name == target else _doubt(name, frame[name])
+        if doubt:
+            log.warning("%s: column %r %s; leave it out with data.drop: [%r]", source, name, doubt, name)
+
+
+def _doubt(name: Any, column: pd.Series) -> str | None:
+    """Why a column looks like no feature: an unnamed one (a saved index tells the target of sorted rows), one
+    value only, or text (not numbers with stray text) of nearly a value per row (an identifier: categories no new
+    row shares); else None."""
+    if _unnamed(name):
+        return f"has {UNNAMED_WHY}; the model reads it as a feature"
+    values = column.dropna()
+    distinct = values.nunique()
+    if distinct == 1 and len(values) == len(column):
+        return f"holds one value only ({_plain(values.iloc[0])!r}): it tells no row from another"
+    text = not (_numeric(column) or pd.api.types.is_bool_dtype(column) or len(_stray_cells(column)))
+    if text and len(values) >= ID_ROWS and distinct >= ID_SHARE * len(values):
+        return (f"holds {distinct} distinct values in {len(values)} rows, like an identifier: as categories they "
+                "would not carry over to new rows, and the model card would list them all")
+    return None
+
+
+def _warn_majority(names: np.ndarray, train: np.ndarray, source: str) -> None:
+    """A warning when one class is MAJORITY of the training rows or more: accuracy rewards always predicting it."""
+    classes, counts = np.unique(names[train], return_counts=True)
+    share = counts.max() / counts.sum()
+    if share >= MAJORITY:
+        log.warning("%s: class %r is %.1f%% of the training rows: accuracy rewards always predicting it (that alone "
+                    "scores %.1f%%); search.metric: val_balanced_accuracy, the mean of the classes' recalls, does not "
+                    "(always predicting one class scores 1/%d there)", source, str(classes[counts.argmax()]),
+                    100 * share, 100 * share, len(classes))
 
 
 def _warn_stray_text(frame: pd.DataFrame, target: str, source: str) -> None:
     """A warning for a column of numbers with a few cells of text (`?`, `unknown`): pandas reads the whole column
     as text, so the model takes it as categories."""
     for name in frame.columns:
-        column = frame[name]
-        if name == target or _numeric(column) or pd.api.types.is_bool_dtype(column):
-            continue
-        text = column.dropna().astype(str)
-        numbers = pd.to_numeric(text, errors="coerce")
-        stray = text[numbers.isna()]
-        if len(text) >= 10 and 0 < len(stray) <= 0.1 * len(text):
+        stray = _stray_cells(frame[name]) if name != target else ()
+        if len(stray):
             shown = ", ".join(map(repr, pd.unique(stray.to_numpy())[:3]))
             log.warning("%s: column %r holds %d numbers and %d cells of text (%s): it is read as text, so the model "
                         "takes it as categories; leave those cells empty (a missing value) to read it as numbers",
-                        source, name, len(text) - len(stray), len(stray), shown)
+                        source, name, frame[name].notna().sum() - len(stray), len(stray), shown)
+
+
+def _stray_cells(column: pd.Series) -> pd.Series:
+    """The cells of text of a column of numbers that they make text (at most a tenth of 10 or more cells); none
+    for any other column."""
+    text = column.dropna().astype(str)
+    if _numeric(column) or pd.api.types.is_bool_dtype(column):
+        return text.iloc[:0]
+    stray = text[pd.to_numeric(text, errors="coerce").isna()]
+    return stray if len(text) >= 10 and 0 < len(stray) <= 0.1 * len(text) else text.iloc[:0]
 
 
 def _check_classes(source: str, names: np.ndarray, split: tuple[np.ndarray, ...]) -> None:
     """Every class has training rows (a UserError), and validation and test rows (a warning): rows are split one
-    by one, not class by class, so a rare class can miss a split."""
+    by one, not class by class, so a rare class can miss a split. A dominant class is a warning too."""
     sizes = f"{len(split[0])} train / {len(split[1])} val / {len(split[2])} test of {len(names)} rows"
     every = sorted(set(names.tolist()))
     missing = absent_classes(every, names[split[0]].tolist())
@@ -239,6 +366,7 @@ def _check_classes(source: str, names: np.ndarray, split: tuple[np.ndarray, ...]
         if missing:
             log.warning("%s: the %s split holds no row of %s (%s): its metrics there leave them out; add rows, "
                         "raise %s, or try another data.split_seed", source, what, missing, sizes, key)
+    _warn_majority(names, split[0], source)
 
 
 # -------------------------------------------------------------------------------------------- preprocessing
@@ -455,25 +583,32 @@ class Data:
                      rows.index.to_numpy())
 
 def load(dataset: str, *, path: str | None = None, target: str | None = None, task: str = "auto",
-         val_fraction: float = 0.1, test_fraction: float = 0.1, split_seed: int = 0) -> Data:
-    """Read the table, split it by each row's values and `split_seed` (`autotune.splits`), fit
-    the preprocessing on the train split and encode each split. A UserError names the file or column and the fix."""
+         val_fraction: float = 0.1, test_fraction: float = 0.1, split_seed: int = 0,
+         drop: list[str] | None = None, key: list[str] | None = None) -> Data:
+    """Read the table, split it by each row's values in the `key` columns (None: every column, those of `drop`
+    too) and `split_seed` (`autotune.splits`), leave out the columns of `drop` and those without values, fit the
+    preprocessing on the train split and encode each split. A UserError names the file or column and the fix."""
     frame, source, target = _table(dataset, path, target)
     _check_columns(frame, target, source)
+    dropped = _named(frame, drop, "data.drop", target, source)
+    key = _named(frame, key, "data.key", target, source) or None
     frame = _labelled(frame, target, source)
-    task = infer_task(frame[target]) if task == "auto" else task
+    task = _task(frame[target], task, source)
     _check_target(frame[target], task, source)
     labels = labels_of(frame[target]) if task == "classification" else ()
+    keys = row_keys(frame, key)
+    _warn_repeats(keys, source, key)
+    contents = keys if key is None else row_keys(frame)  # what the fingerprint reads: every value of every row
+    frame = _features(frame, target, dropped, source)
     _warn_stray_text(frame, target, source)
-    keys = row_keys(frame)
-    _warn_repeats(keys, source)
+    _warn_doubtful(frame, target, source)
     split = positions(keys, val_fraction, test_fraction, split_seed)
     _check_sizes(source, len(frame), tuple(len(p) for p in split), val_fraction, test_fraction)
     if task == "classification":
         _check_classes(source, _class_names(frame[target]).to_numpy(), split)
     preprocessing = Preprocessing.fit(frame.iloc[split[0]], target, task, labels)
     train, val, test = (_encoded(frame.iloc[p], preprocessing) for p in split)
-    return Data(dataset, train, val, test, preprocessing, _fingerprint(frame, target, task, split, keys),
+    return Data(dataset, train, val, test, preprocessing, _fingerprint(frame, target, task, split, contents),
                 test_rows=frame.iloc[split[2]], path=path)
 
 
@@ -484,8 +619,9 @@ def _encoded(rows: pd.DataFrame, preprocessing: Preprocessing) -> Split:
 
 def _fingerprint(frame: pd.DataFrame, target: str, task: str, positions: tuple[np.ndarray, ...],
                  keys: np.ndarray) -> str:
-    """A digest of the columns and their types, the target, the task and each split's rows (their keys, sorted:
-    the same rows in another order, or the columns moved, are the same data)."""
+    """A digest of the columns and their types (those of `data.drop` left out), the target, the task and each
+    split's rows (the keys of their values in every column, sorted: the same rows in another order, or the columns
+    moved, are the same data)."""
     columns = sorted([str(c), str(t)] for c, t in frame.dtypes.items())
     sha = hashlib.sha256(json.dumps([target, task, columns]).encode())
     for rows in positions:

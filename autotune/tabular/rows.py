@@ -8,11 +8,17 @@
 
 The model directory holds `model.pt` (TorchScript: numeric float32 (N, k), categorical int64 (N, m) -> logits, or
 values in the target's units) and `model.json`, the card with the preprocessing (`Preprocessing.as_card`).
-`encode_rows` turns rows into those two tensors exactly as training encoded its table. A row must give every
-column the model reads (other keys, the target's included, are ignored); None or NaN is a missing value. A numeric
-column takes a number, or text that reads as one; a categorical column takes one of the values it was trained on:
-an unknown category is refused, not mapped to the "unknown" index, so that a typo is not a silent guess. Each
-refusal is a `BadRow` (a `BadInput`: HTTP 422 in `autotune serve`) naming the row and the column.
+`encode_rows` turns rows into those two tensors exactly as training and evaluation encode a table
+(`Preprocessing.encode`). A row must give every column the model reads (other keys, the target's included, are
+ignored). A missing value is None, NaN, or a text that pandas' CSV reader reads as missing ("", "NA", "n/a", "nan",
+"null", ...: `NA_TEXT`), so that a row gives the model the same input from a .csv file and from JSON; in a
+categorical column, such a text that the column's vocabulary holds (a table read from .parquet) is that value. A
+numeric column takes a number, or text that reads as one. A categorical column takes one value (text, a number or
+a bool); one its vocabulary does not hold (a new customer id, a country training never saw) is encoded as the
+"unknown" index, as the model's test metrics encoded it, and its prediction says so: "unseen_categories":
+{column: value, ...} (`UNSEEN`, present only for such a row). A missing column, a value of the wrong kind (text or
+inf in a numeric column, a list in a categorical one) or a row that is not a mapping is refused: a `BadRow` (a
+`BadInput`: HTTP 422 in `autotune serve`) naming the row and the column.
 """
 from __future__ import annotations
 
@@ -24,14 +30,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from pandas._libs.parsers import STR_NA_VALUES  # private: the NA strings read_csv's na_values defaults to
 
 from autotune.errors import BadInput, UserError
-from autotune.tabular.data import Preprocessing, read_table
+from autotune.tabular.data import UNKNOWN, Preprocessing, read_table
 from autotune.model_dir import load_torchscript, read_card
 
-__all__ = ["BadRow", "TabularPredictor", "read_rows", "encode_rows", "load_model", "predict_rows"]
+__all__ = ["BadRow", "TabularPredictor", "read_rows", "encode_rows", "load_model", "predict_rows", "NA_TEXT",
+           "UNSEEN"]
 
-SHOWN_CATEGORIES = 10  # known values an unknown category's error lists
+NA_TEXT = frozenset(STR_NA_VALUES)  # texts pandas' read_csv reads as a missing value, as training read its table
+UNSEEN = "unseen_categories"  # a prediction's key: {column: value} of the categories the model did not see
 
 
 class BadRow(BadInput):
@@ -54,8 +63,14 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
     return table.to_dict("records")
 
 
-def _missing(value: Any) -> bool:
+def _null(value: Any) -> bool:
+    """None, NaN, NaT or pd.NA."""
     return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
+
+
+def _missing(value: Any) -> bool:
+    """A null, or a text pandas' CSV reader reads as missing ("", "NA", "nan", ...)."""
+    return _null(value) or (isinstance(value, str) and value in NA_TEXT)
 
 
 def _number(value: Any, row: int, column: str) -> float:
@@ -77,16 +92,16 @@ def _number(value: Any, row: int, column: str) -> float:
 
 
 def _category(value: Any, row: int, column: str, known: Sequence[str]) -> str | None:
-    """A categorical column's value as the text its vocabulary holds (None: missing)."""
-    if _missing(value):
+    """A categorical column's value as text, looked up in its vocabulary `known` as evaluation does (None:
+    missing); a value the vocabulary does not hold is kept, to be encoded as UNKNOWN."""
+    if _null(value) or (_missing(value) and value not in known):  # a vocabulary read from .parquet may hold "NA"
         return None
-    text = str(value)
+    if not pd.api.types.is_scalar(value):
+        raise BadRow(row, column, f"expects one value (text, a number or a bool), got {type(value).__name__} "
+                                  f"{value!r}")
     if isinstance(value, (float, np.floating)) and float(value).is_integer() and str(int(value)) in known:
-        text = str(int(value))  # "2" read from a file whose other cells are empty: pandas gives 2.0
-    if text not in known:
-        shown = ", ".join(repr(k) for k in known[:SHOWN_CATEGORIES]) + (" ..." if len(known) > SHOWN_CATEGORIES else "")
-        raise BadRow(row, column, f"unknown category {value!r}; the model knows {shown or 'no value (only missing)'}")
-    return text
+        return str(int(value))  # "2" read from a file whose other cells are empty: pandas gives 2.0
+    return str(value)
 
 
 def _checked(row: Any, index: int, preprocessing: Preprocessing) -> dict[str, Any]:
@@ -102,16 +117,28 @@ def _checked(row: Any, index: int, preprocessing: Preprocessing) -> dict[str, An
     return values
 
 
-def encode_rows(card: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(numeric float32 (N, k), categorical int64 (N, m)): the inputs of the model of `card` for `rows`, encoded
-    as in training (`Preprocessing.encode`). BadRow for a missing column, a wrong type or an unknown category."""
-    preprocessing = Preprocessing.from_card(card)
+def _encoded(preprocessing: Preprocessing, rows: Sequence[Mapping[str, Any]]
+             ) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, str]]]:
+    """The model's two inputs for `rows` (`Preprocessing.encode`) and, per row, {column: value} of its categories
+    that the model did not see (encoded as UNKNOWN)."""
     checked = [_checked(row, i, preprocessing) for i, row in enumerate(rows)]
     frame = pd.DataFrame({
         **{c: np.array([r[c] for r in checked], dtype=np.float64) for c in preprocessing.numeric},
         **{c: pd.Series([r[c] for r in checked], dtype=object) for c in preprocessing.categories},
     }, index=range(len(checked)))
-    return preprocessing.encode(frame)
+    numeric, categorical = preprocessing.encode(frame)
+    columns = list(preprocessing.categories)
+    unseen = [{columns[j]: values[columns[j]] for j in np.flatnonzero(codes == UNKNOWN)}
+              for values, codes in zip(checked, categorical.numpy())]
+    return numeric, categorical, unseen
+
+
+def encode_rows(card: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(numeric float32 (N, k), categorical int64 (N, m)): the inputs of the model of `card` for `rows`, encoded
+    as training and evaluation encode a table (`Preprocessing.encode`; a category it did not see: UNKNOWN).
+    BadRow for a missing column or a value of the wrong kind."""
+    numeric, categorical, _ = _encoded(Preprocessing.from_card(card), rows)
+    return numeric, categorical
 
 
 def load_model(model_dir: str | Path) -> tuple[torch.jit.ScriptModule, dict[str, Any]]:
@@ -133,9 +160,10 @@ class TabularPredictor:
     def predict(self, rows: Sequence[Mapping[str, Any]] | Mapping[str, Any] | Any,
                 top_k: int | None = None) -> list[dict[str, Any]]:
         """One prediction per row: {"label", "probability"} (classification: the most probable class and its
-        probability) or {"value"} (regression, in the target's units). BadRow for a row it cannot take. `rows`: a
-        list of mappings (column -> value), one mapping or pandas Series (one row), or a pandas DataFrame (its rows;
-        NaN: missing).
+        probability) or {"value"} (regression, in the target's units), and UNSEEN ("unseen_categories": {column:
+        value}) where the row holds categories the model did not see in training (encoded as "unknown", as in its
+        test metrics). BadRow for a row it cannot take. `rows`: a list of mappings (column -> value), one mapping or
+        pandas Series (one row), or a pandas DataFrame (its rows; NaN: missing).
         `top_k` (a classifier only): each prediction also lists its k most probable labels, as "top_k":
         [{"label", "probability"}, ...]."""
         self.check_top_k(top_k)
@@ -145,11 +173,19 @@ class TabularPredictor:
             rows = [rows.to_dict()]  # one row of a DataFrame, as df.iloc[0] gives it
         elif hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # a DataFrame, as a notebook holds a table
             rows = rows.to_dict("records")
-        numeric, categorical = encode_rows(self.card, rows)
+        numeric, categorical, unseen = _encoded(Preprocessing.from_card(self.card), rows)
         if not len(numeric):
             return []
         with torch.no_grad():
             out = self.model(numeric, categorical)
+        records = self._records(out, top_k)
+        for record, values in zip(records, unseen):
+            if values:
+                record[UNSEEN] = values
+        return records
+
+    def _records(self, out: torch.Tensor, top_k: int | None) -> list[dict[str, Any]]:
+        """The model's output for each row as its prediction: {"value"}, {"label", "probability"} (and "top_k")."""
         if self.card["task"] == "regression":
             return [{"value": float(v)} for v in out.tolist()]
         probabilities = torch.softmax(out.float(), dim=1)

@@ -1,0 +1,188 @@
+"""The tabular recipe on messy tables: `data.drop`, `data.key`, the warnings for columns that look like no feature, a
+dominant class and a count read as classes, CSVs separated by semicolons or tabs, and the balanced accuracy."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import balanced_accuracy_score
+
+from autotune.api import load_space
+from autotune.errors import SpaceError, UserError
+from autotune.preflight import check_metrics_reported
+from autotune.recipes import tabular as recipe
+from autotune.tabular.rows import read_rows
+
+N = 60
+
+
+def table(seed: int = 0, n: int = N) -> pd.DataFrame:
+    """Two plain features and a balanced yes/no target."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n).round(3)
+    return pd.DataFrame({"x": x, "colour": rng.choice(["red", "blue"], n), "y": np.where(x > 0, "yes", "no")})
+
+
+def load(frame: pd.DataFrame, tmp_path, target: str = "y", index: bool = False, **data):
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=index)
+    return recipe.load_data({"dataset": "csv", "path": str(path), "target": target, **data})
+
+
+def columns(data) -> set[str]:
+    return {*data.preprocessing.numeric, *data.preprocessing.categories}
+
+
+# ------------------------------------------------------------------------------------------- data.drop, warnings
+def test_a_clean_table_warns_of_nothing(tmp_path, caplog):
+    load(table(), tmp_path)
+    assert caplog.text == ""
+
+
+@pytest.mark.parametrize("change, index, column, words", [
+    (lambda f: f.sort_values("y"), True, "Unnamed: 0", "has no name in the header: a saved index"),
+    (lambda f: f.assign(one=7), False, "one", "holds one value only (7)"),
+    (lambda f: f.assign(customer=[f"c{i:04d}" for i in range(N)]), False, "customer",
+     "holds 60 distinct values in 60 rows, like an identifier"),
+])
+def test_a_column_that_looks_like_no_feature_is_named_with_its_data_drop(change, index, column, words, tmp_path,
+                                                                         caplog):
+    data = load(change(table()), tmp_path, index=index)
+    assert column in columns(data)  # still read: the warning says how to leave it out
+    (line,) = [r.getMessage() for r in caplog.records if column in r.getMessage()]
+    assert words in line and line.endswith(f"leave it out with data.drop: [{column!r}]")
+    caplog.clear()
+    assert column not in columns(load(change(table()), tmp_path, index=index, drop=[column]))
+    assert column not in caplog.text
+
+
+@pytest.mark.parametrize("text, column", [
+    ("x,colour,y,gap\n" + "".join(f"{i},red,{'ab'[i % 2]},\n" for i in range(N)), "gap"),
+    ("".join(f"{i},red,{'ab'[i % 2]},\n" for i in range(-1, N)).replace("-1,red,b,", "x,colour,y,", 1),
+     "Unnamed: 3"),  # trailing commas, the header's too
+])
+def test_a_column_without_values_is_left_out_with_a_warning(text, column, tmp_path, caplog):
+    """Nothing can be learned from it, and a model that read it would want it in every row it predicts."""
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    data = recipe.load_data({"dataset": "csv", "path": str(path), "target": "y"})
+    assert columns(data) == {"x", "colour"}
+    assert f"column {column!r} holds no value" in caplog.text and f"data.drop: [{column!r}]" in caplog.text
+
+
+def test_drop_leaves_a_column_out_and_moves_no_row(tmp_path):
+    """A dropped column still counts in each row's key: dropping it keeps the split (and the card lists no ids)."""
+    frame = table().assign(customer=[f"c{i:04d}" for i in range(N)])
+    full, dropped = load(frame, tmp_path), load(frame, tmp_path, drop=["customer"])
+    assert "customer" in full.preprocessing.categories and columns(dropped) == {"x", "colour"}
+    assert all(np.array_equal(a.rows, b.rows) for a, b in zip((full.train, full.val, full.test),
+                                                              (dropped.train, dropped.val, dropped.test)))
+    assert dropped.fingerprint != full.fingerprint  # a retrain notices what it learns from changed
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"drop": ["colur"]}, r"has no column 'colur' \(data.drop\); did you mean 'colour'\? its columns: x, colour, y"),
+    ({"drop": ["zzz"]}, r"has no column 'zzz' \(data.drop\); its columns: x, colour, y$"),
+    ({"key": ["xx"]}, r"has no column 'xx' \(data.key\); did you mean 'x'\?"),
+    ({"drop": "colour"}, r"data.drop is a list of column names, not 'colour'; write data.drop: \[colour\]"),
+    ({"drop": ["y"]}, r"data.drop names the target 'y' \(data.target\)"),
+    ({"drop": ["x", "colour"]}, "no column besides the target 'y' once data.drop and the columns without values are"),
+])
+def test_bad_drop_and_key_are_one_line_naming_the_columns(data, message, tmp_path):
+    with pytest.raises(UserError, match=message):
+        load(table(), tmp_path, **data)
+
+
+def test_the_space_takes_drop_and_key_as_lists():
+    space = load_space("name: t\nrecipe: tabular\ndata: {dataset: csv, path: t.csv, target: y, drop: [id, "
+                       "'Unnamed: 0'], key: [id]}\n")
+    assert space.config({})["data"]["drop"] == ["id", "Unnamed: 0"] and space.config({})["data"]["key"] == ["id"]
+    with pytest.raises(SpaceError, match="data.drop.*expected a list"):
+        load_space("name: t\nrecipe: tabular\ndata: {dataset: csv, path: t.csv, target: y, drop: 3}\n")
+
+
+def test_numbers_with_stray_text_are_one_warning_not_an_identifier_too(tmp_path, caplog):
+    frame = table().assign(weight=lambda f: f["x"].astype(str).where(f.index != 3, "?"))
+    load(frame, tmp_path)
+    assert [r.getMessage().split("column 'weight' ")[1][:30] for r in caplog.records
+            if "'weight'" in r.getMessage()] == ["holds 59 numbers and 1 cells o"]
+
+
+# ------------------------------------------------------------------------------------------------- data.key
+def _splits(data) -> dict[int, int]:
+    return {int(row): i for i, split in enumerate((data.train, data.val, data.test)) for row in split.rows}
+
+
+def test_a_key_keeps_every_row_in_its_split_when_a_column_is_added(tmp_path):
+    frame = table(n=200).assign(id=[f"r{i}" for i in range(200)])
+    wider = frame.assign(extra=np.arange(200) % 7)
+    assert _splits(load(frame, tmp_path, drop=["id"])) != _splits(load(wider, tmp_path, drop=["id"]))  # every column
+    keyed = load(frame, tmp_path, drop=["id"], key=["id"])
+    assert _splits(keyed) == _splits(load(wider, tmp_path, drop=["id"], key=["id"]))
+    edited = frame.assign(x=frame["x"].where(frame.index != 5, 9.0))  # a value outside the key: the same split
+    again = load(edited, tmp_path, drop=["id"], key=["id"])
+    assert _splits(again) == _splits(keyed) and again.fingerprint != keyed.fingerprint  # but not the same data
+
+
+def test_rows_that_share_a_key_stay_together_with_a_warning(tmp_path, caplog):
+    frame = table(n=120).assign(customer=[f"c{i // 4}" for i in range(120)])  # 4 rows per customer
+    data = load(frame, tmp_path, drop=["customer"], key=["customer"])
+    where = _splits(data)
+    assert all(len({where[r] for r in range(c * 4, c * 4 + 4)}) == 1 for c in range(30))
+    assert "90 of 120 rows repeat the data.key values (customer) of an earlier row" in caplog.text
+
+
+# ------------------------------------------------------------------------------------------ the other warnings
+def test_a_dominant_class_is_named_with_the_balanced_metric(tmp_path, caplog):
+    frame = table(n=200)
+    frame["y"] = np.where(np.arange(200) % 14 == 0, "yes", "no")  # 7 % yes
+    load(frame, tmp_path)
+    (line,) = [r.getMessage() for r in caplog.records if "training rows" in r.getMessage()]
+    assert "class 'no' is 9" in line and "accuracy rewards always predicting it" in line
+    assert "search.metric: val_balanced_accuracy" in line
+
+
+@pytest.mark.parametrize("values, task, warned", [
+    (np.arange(N) % 14, "auto", True),
+    (np.arange(N) % 14, "classification", False),  # asked for
+    (np.arange(N) % 10, "auto", False),
+])
+def test_a_count_read_as_many_classes_is_a_warning(values, task, warned, tmp_path, caplog):
+    load(table().assign(y=values), tmp_path, task=task)
+    line = "data.task auto reads the whole numbers of 'y' as classification with 14 classes; if they count a quantity"
+    assert (line in caplog.text) == warned and ("data.task: regression" in caplog.text) == warned
+
+
+# ---------------------------------------------------------------------------------------------- separators
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_a_csv_separated_by_semicolons_or_tabs_reads_as_by_commas(sep, tmp_path):
+    commas = load(table(), tmp_path)
+    path = tmp_path / "other.csv"
+    table().to_csv(path, sep=sep, index=False)
+    data = recipe.load_data({"dataset": "csv", "path": str(path), "target": "y"})
+    assert data.preprocessing == commas.preprocessing and data.fingerprint == commas.fingerprint
+    assert set(read_rows(path)[0]) == {"x", "colour", "y"}  # rows to predict, too
+
+
+# --------------------------------------------------------------------------------------- balanced accuracy
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+@pytest.mark.parametrize("seed", range(4))
+def test_balanced_accuracy_is_scikit_learn_s(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.choice([0, 1, 3], size=50, p=[0.8, 0.15, 0.05])  # class 2 absent, and predicted now and then
+    predicted = np.where(rng.random(50) < 0.7, y, rng.integers(0, 4, 50))
+    ours = recipe.balanced_accuracy(torch.from_numpy(predicted), torch.from_numpy(y), 4)
+    assert ours == pytest.approx(balanced_accuracy_score(y, predicted))
+    assert recipe.balanced_accuracy(torch.zeros(50, dtype=torch.int64), torch.from_numpy(y), 4) == pytest.approx(1 / 3)
+
+
+def test_the_balanced_accuracy_is_reported_and_searchable_for_classification_only(tmp_path):
+    data = load(table(), tmp_path)
+    assert "val_balanced_accuracy" in recipe.reported({}, data)
+    space = load_space("name: t\nrecipe: tabular\nsearch: {metric: val_balanced_accuracy, mode: max}\n")
+    check_metrics_reported(space, recipe, data)
+    assert space.test_twin() == ("test_balanced_accuracy", "max")
+    regression = load(table().assign(y=np.linspace(0, 1, N)), tmp_path)
+    with pytest.raises(UserError, match="'val_balanced_accuracy' is not reported"):
+        check_metrics_reported(space, recipe, regression)

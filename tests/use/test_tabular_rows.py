@@ -1,0 +1,143 @@
+"""Rows -> a tabular model's inputs (`autotune.tabular.rows`), as `autotune predict`, `autotune serve` and
+`autotune.load_model(...).predict` read them: one encoding with training and evaluation. A category the model did
+not see is its "unknown" index, as in its test metrics, and named in the prediction; a text pandas' CSV reader
+reads as missing is missing in a row too. The model: `autotune train --out` on a small CSV written here."""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import autotune
+import autotune.cli
+from autotune.recipes import tabular as recipe
+from autotune.tabular.data import MISSING, UNKNOWN
+from autotune.tabular.rows import NA_TEXT, UNSEEN, BadRow, encode_rows, read_rows
+
+GOOD = {"age": 50.0, "plan": "pro", "shop": "S1"}
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory) -> Path:
+    """shops.csv: age (some missing), plan, shop (10 shops, and 15 rows of a shop of their own) -> label."""
+    rng = np.random.default_rng(0)
+    n = 120
+    age = rng.normal(45, 12, n).round(1)
+    plan = rng.choice(["basic", "pro"], n)
+    shop = rng.choice([f"S{i}" for i in range(10)], n).astype(object)
+    shop[:15] = [f"N{i}" for i in range(15)]
+    score = (age - 45) / 12 + 1.5 * (plan == "pro") + rng.normal(0, 0.3, n)
+    age[rng.random(n) < 0.1] = np.nan
+    path = tmp_path_factory.mktemp("table") / "shops.csv"
+    pd.DataFrame({"age": age, "plan": plan, "shop": shop,
+                  "label": np.where(score > 0, "yes", "no")}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_dir(table) -> Path:
+    space = table.with_name("shops.yaml")
+    space.write_text(f"name: shops\nrecipe: tabular\ndata: {{dataset: csv, path: {table}, target: label}}\n"
+                     "model: {width: 8, depth: 1}\ntrain: {epochs: 2, batch_size: 32}\n")
+    out = table.with_name("model")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert autotune.cli.main(["train", str(space), "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def card(model_dir) -> dict:
+    return json.loads((model_dir / "model.json").read_text())
+
+
+def test_the_model_predicts_its_own_test_rows_as_its_test_metrics_encoded_them(model_dir, card, table):
+    """The held-out test split holds shops the train split does not: `predict` refused those rows (BadRow:
+    unknown category) while the test metrics encoded them as "unknown"."""
+    data = recipe.load_data({"dataset": "csv", "path": str(table), "target": "label"})
+    rows = [read_rows(table)[i] for i in data.test.rows]
+    numeric, categorical = encode_rows(card, rows)
+    assert torch.equal(numeric, data.test.numeric) and torch.equal(categorical, data.test.categorical)
+    shop = list(card["categories"]).index("shop")
+    new = categorical[:, shop] == UNKNOWN
+    assert new.any()  # the split this test is about
+
+    predicted = autotune.load_model(model_dir).predict(rows)
+    truth = [row["label"] for row in rows]
+    accuracy = np.mean([p["label"] == t for p, t in zip(predicted, truth)])
+    assert accuracy == pytest.approx(recipe.evaluate(str(model_dir), data)["test_accuracy"])
+    for prediction, row, unseen in zip(predicted, rows, new.tolist()):
+        assert prediction.get(UNSEEN) == ({"shop": row["shop"]} if unseen else None)
+
+
+def test_an_unseen_category_is_encoded_as_unknown_and_named(model_dir, card):
+    model = autotune.load_model(model_dir)
+    rows = [GOOD, {**GOOD, "plan": "gold", "shop": "S404"}, {**GOOD, "shop": 7}]
+    numeric, categorical = encode_rows(card, rows)
+    assert categorical[1].tolist() == [UNKNOWN, UNKNOWN] and categorical[2, 1] == UNKNOWN
+    predicted = model.predict(rows)
+    assert UNSEEN not in predicted[0]
+    assert predicted[1][UNSEEN] == {"plan": "gold", "shop": "S404"} and predicted[2][UNSEEN] == {"shop": "7"}
+    assert model.predict(rows, top_k=2)[1][UNSEEN] == {"plan": "gold", "shop": "S404"}
+    json.dumps(predicted)  # as serve and predict write it
+
+
+def test_predict_says_once_on_stderr_which_rows_hold_unseen_categories(model_dir, tmp_path, cli):
+    rows = [GOOD] * 5 + [{**GOOD, "plan": "gold"}, {**GOOD, "shop": "S404"}, {**GOOD, "shop": "S405"}]
+    pd.DataFrame(rows).to_csv(tmp_path / "new.csv", index=False)
+    code, out, err = cli("predict", model_dir, tmp_path / "new.csv")
+    assert code == 0
+    assert err.splitlines() == ["autotune predict: 3 of 8 rows hold categories the model did not see in training "
+                                "(plan, shop); they are encoded as 'unknown', as in its test metrics"]
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r.get(UNSEEN) for r in records] == [None] * 5 + [{"plan": "gold"}, {"shop": "S404"}, {"shop": "S405"}]
+    pd.DataFrame([GOOD]).to_csv(tmp_path / "known.csv", index=False)
+    assert cli("predict", model_dir, tmp_path / "known.csv")[2] == ""
+
+
+def test_a_text_the_csv_reader_reads_as_missing_is_missing_in_a_row(card, tmp_path):
+    """"", "NA", "n/a", "nan", "null", ... in a numeric or a categorical column: the row from JSON gets the input
+    the same row gets from a CSV file (missing), as training read its table. "" in a numeric column was refused,
+    "NA" in a categorical one refused as an unknown category."""
+    texts = sorted(NA_TEXT)
+    with open(tmp_path / "na.csv", "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["age", "plan", "shop"])
+        writer.writerows([text, text, "S1"] for text in texts)
+    from_csv = read_rows(tmp_path / "na.csv")
+    assert all(math.isnan(row["age"]) and math.isnan(row["plan"]) for row in from_csv)  # pandas' own reading
+    from_json = [{"age": text, "plan": text, "shop": "S1"} for text in texts]
+    null = [{"age": None, "plan": None, "shop": "S1"}] * len(texts)
+    for encoded in zip(encode_rows(card, from_json), encode_rows(card, from_csv), encode_rows(card, null)):
+        assert torch.equal(encoded[0], encoded[1]) and torch.equal(encoded[0], encoded[2])
+    assert encode_rows(card, from_json)[1][:, 0].tolist() == [MISSING] * len(texts)
+
+
+def test_a_missing_text_that_the_vocabulary_holds_is_that_value(card):
+    """A table read from .parquet keeps "NA" as a value: a row's "NA" is then that value, as evaluation encodes it."""
+    holding = {**card, "categories": {**card["categories"], "plan": ["NA", "basic", "pro"]}}
+    _, categorical = encode_rows(holding, [{**GOOD, "plan": "NA"}, {**GOOD, "plan": None}])
+    assert categorical[:, 0].tolist() == [2, MISSING]
+
+
+@pytest.mark.parametrize("row, column, message", [
+    ({"plan": "pro", "shop": "S1"}, "age", "is missing; every row needs age, plan, shop"),
+    ({**GOOD, "age": "old"}, "age", "expects a number, got the text 'old'"),
+    ({**GOOD, "age": " "}, "age", "expects a number, got the text ' '"),
+    ({**GOOD, "age": "inf"}, "age", "expects a finite number, got 'inf'"),
+    ({**GOOD, "age": math.inf}, "age", "expects a finite number, got inf"),
+    ({**GOOD, "plan": ["pro"]}, "plan", r"expects one value \(text, a number or a bool\), got list \['pro'\]"),
+    ({**GOOD, "shop": {"id": 1}}, "shop", "expects one value .*, got dict"),
+    (["pro", 50.0], None, "row 1: is a list; each row is a mapping"),
+])
+def test_a_row_the_model_cannot_take_is_refused_naming_the_row_and_the_column(row, column, message, card):
+    with pytest.raises(BadRow, match=message) as refused:
+        encode_rows(card, [GOOD, row])
+    assert (refused.value.row, refused.value.column) == (1, column)
