@@ -155,6 +155,7 @@ def fit(
             trials, best, records = _trials_and_best(grid, space, unfinished_trials(where) if interrupted else set(),
                                                      tracking)
             result = _search_result(space, where, trials, best, seconds, interrupted)
+            result.resumed = resume
             result.ended = ended
             _fail_if_nothing_to_export(result, best, missing_metric, tracking, records, where)
             if export and best is not None and not interrupted:
@@ -210,12 +211,13 @@ def _ray_for_the_search() -> Iterator[None]:
 
 def _trials_and_best(grid: Any, space: Space, unfinished: set[str],
                      tracking: Tracking) -> tuple[pd.DataFrame, _Best | None, list[TrialRecord]]:
-    """The trials as a DataFrame (`unfinished`: an interrupted search's trials that a resume continues), the best
-    checkpoint (`result_grid.best_checkpoint`), and the trials as `tracking`'s trackers record them (none without
+    """The trials as a DataFrame, in the order they started (`unfinished`: an interrupted search's trials that a
+    resume continues), the best checkpoint (`result_grid.best_checkpoint`; of equals, the first started), and the trials as `tracking`'s trackers record them (none without
     a tracker)."""
-    from autotune.engine.result_grid import best_checkpoint, trial_rows
+    from autotune.engine.result_grid import best_checkpoint, in_start_order, trial_rows
     from autotune.engine.track import trial_records
 
+    grid = in_start_order(grid, space.name)  # Ray's grid of a resumed search is in another order
     rows = trial_rows(grid, space, unfinished)
     records = trial_records(grid, rows, space) if tracking else []
     return _trials_frame(rows, space), best_checkpoint(grid, space), records

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ray import tune
@@ -16,14 +17,17 @@ log = logging.getLogger("autotune")
 
 
 class Progress(tune.Callback):
-    """What the user sees while trials run: a line per finished trial (its metric at its best epoch, epochs run,
-    the best so far) and, at most every `interval` seconds and only when something changed, one line on the
-    trials running: their epoch and metric, finished/total, the best so far, the time elapsed."""
+    """What the user sees while trials run: a line per ended trial (finished, stopped early or failed: its metric
+    at its best epoch, epochs run, the best so far) and, at most every `interval` seconds and only when something
+    changed, one line on the trials running: their epoch and metric, finished/total, the best so far, the time
+    elapsed. `planned`: the epochs a trial of a config runs if not stopped (None: every trial counts as finished)."""
 
     SHOWN = 4  # running trials named in a live line; the others are counted
 
-    def __init__(self, metric: str, mode: str, total: int, interval: float) -> None:
+    def __init__(self, metric: str, mode: str, total: int, interval: float,
+                 planned: Callable[[dict[str, Any]], int] | None = None) -> None:
         self.metric, self.mode, self.total, self.interval = metric, mode, total, interval
+        self.planned = planned
         self.done = 0
         self.best: float | None = None
         self.started = self.shown_at = time.monotonic()
@@ -78,20 +82,32 @@ class Progress(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         """The trial's value at its best epoch, as the summary's table and the export rank it (its last epoch's
-        may be lower), and the epochs it ran."""
+        may be lower), and the epochs it ran: "stopped early at epoch N" before its planned last (the scheduler,
+        or a search setting, stopped it), as the summary says."""
         self.done += 1
-        epochs = (trial.last_result or {}).get("training_iteration", 0)
+        epochs = int((trial.last_result or {}).get("training_iteration", 0) or 0)
         value = self._best_of(trial)
         if value is not None and self._better(value):
             self.best = value
-        shown = "-" if value is None else f"{value:.4f}"
-        best = "-" if self.best is None else f"{self.best:.4f}"
-        log.info("[%d/%d] trial %s finished: %s=%s (best of %s epoch%s), best so far %s", self.done, self.total,
-                 trial.trial_id, self.metric, shown, epochs, "" if epochs == 1 else "s", best)
+        shown = f"{self.metric}={'-' if value is None else f'{value:.4f}'}"
+        planned = self.planned(dict(trial.config)) if self.planned is not None else epochs
+        if epochs < planned:  # as the trackers say it
+            ended = f"stopped early at epoch {epochs} of {planned}: {shown}" + (
+                f" (best of {epochs} epochs)" if epochs > 1 else "")
+        else:
+            ended = f"finished: {shown} (best of {epochs} epoch{'' if epochs == 1 else 's'})"
+        log.info("[%d/%d] trial %s %s, best so far %s", self.done, self.total, trial.trial_id, ended,
+                 "-" if self.best is None else f"{self.best:.4f}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        """The trial's error, and its value at its best epoch when it reported any (it counts, as the export ranks
+        it), saying so when that is the best so far."""
         self.done += 1
-        value = self._best_of(trial)  # what it reported before it failed counts, as the export ranks it
-        if value is not None and self._better(value):
+        value = self._best_of(trial)
+        best = value is not None and self._better(value)
+        if best:
             self.best = value
-        log.warning("[%d/%d] trial %s failed: %s", self.done, self.total, trial.trial_id, trial_error(trial))
+        reached = "" if value is None else (f" (its best before: {self.metric}={value:.4f}"
+                                            f"{', the best so far' if best else ''})")
+        log.warning("[%d/%d] trial %s failed: %s%s", self.done, self.total, trial.trial_id, trial_error(trial),
+                    reached)

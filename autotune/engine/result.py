@@ -38,7 +38,8 @@ class SearchResult:
     test_metrics: dict[str, float] = field(default_factory=dict)
     promotion: dict[str, Any] = field(default_factory=dict)
     pareto: list[dict[str, Any]] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # this session's: a resumed search's earlier sessions are not counted
+    resumed: bool = False  # the search continued an earlier session's (resume=True)
     interrupted: bool = False
     ended: str | None = None  # why a setting ended the search before its trials: a stop target, a budget
     run_uri: str | None = None

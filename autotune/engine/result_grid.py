@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -9,15 +10,17 @@ from typing import Any
 from autotune.engine.checkpoints import finite, rank
 from autotune.engine.history import result_history
 from autotune.engine.schedulers import max_epochs
+from autotune.engine.study import open_study
 from autotune.engine.trial_errors import error_text
 from autotune.space.types import Space
 
-__all__ = ["best_checkpoint", "params_of", "trial_rows"]
+__all__ = ["best_checkpoint", "in_start_order", "params_of", "trial_rows"]
 
 
 def trial_rows(grid: Any, space: Space, unfinished: set[str] = frozenset()) -> list[dict[str, Any]]:
-    """One dict per trial: id, status, epochs, whether it was stopped early, best metrics, params, error. A trial
-    of `unfinished` (an interrupted search's, which a resume continues) is INTERRUPTED, not stopped early."""
+    """One dict per trial, in the order of `grid` (`in_start_order`: the order the trials started): id, status,
+    epochs, whether it was stopped early, best metrics, params, error. A trial of `unfinished` (an interrupted
+    search's, which a resume continues) is INTERRUPTED, not stopped early."""
     epochs_max = max_epochs(space)
     rows = []
     for result in grid:
@@ -42,6 +45,45 @@ def trial_rows(grid: Any, space: Space, unfinished: set[str] = frozenset()) -> l
         row["path"] = result.path
         rows.append(row)
     return rows
+
+
+def in_start_order(grid: Any, name: str) -> list[Any]:
+    """The results of `grid` in the order their trials started; Ray's ResultGrid lists a resumed search's trials in
+    another order (the most recently reported first). The order is each trial's number in the run's Optuna study
+    `name` (study.db beside the trials, a local storage's), given as the searcher proposed the trial (its user
+    attribute `autotune_trial_id`) and kept by a resume. Where the study does not number every trial (a URI
+    storage, whose study is in the local mirror), the time of each trial's first report less the time it had run
+    by then (to the second; a trial that never reported last). Ties keep the grid's order."""
+    results = list(grid)
+    numbers = _study_numbers(results, name)
+    if results and all(trial_id_of(result) in numbers for result in results):
+        return sorted(results, key=lambda result: numbers[trial_id_of(result)])
+    return sorted(results, key=_first_start)
+
+
+def _study_numbers(results: list[Any], name: str) -> dict[str, int]:
+    """Trial id -> its Optuna trial number, from the study.db in the folder of the trials of `results` (a local
+    folder); {} where there is none."""
+    folders = {Path(result.path).parent for result in results if result.path}
+    db = folders.pop() / "study.db" if len(folders) == 1 else None
+    if db is None or not db.is_absolute() or not db.is_file():
+        return {}
+    try:
+        trials = open_study(db, name).get_trials(deepcopy=False)
+    except LookupError:
+        return {}
+    return {trial.user_attrs["autotune_trial_id"]: trial.number for trial in trials
+            if "autotune_trial_id" in trial.user_attrs}
+
+
+def _first_start(result: Any) -> float:
+    """When a trial's first report says it started (its Unix time less its running time); inf without one."""
+    frame = result.metrics_dataframe
+    if frame is None or frame.empty or "timestamp" not in frame:
+        return math.inf
+    first = frame.iloc[0]
+    start = float(first["timestamp"]) - float(first.get("time_total_s", 0.0) or 0.0)
+    return start if math.isfinite(start) else math.inf
 
 
 def _best_values(history: Any, metrics: Sequence[str], modes: Sequence[str]) -> dict[str, float]:
@@ -85,19 +127,21 @@ def best_checkpoint(grid: Any, space: Space) -> tuple[Any, Any, dict[str, Any]] 
 
     Best by the first metric; ties are broken by the next metrics in turn (`checkpoints.rank`, the order the
     checkpoint policy keeps by), so that with several objectives the exported checkpoint is never one that another
-    beats on every metric. A recipe that reports no checkpoint at all: its best reported epoch, with None for the
-    checkpoint. None when no trial reported finite metrics (e.g. every trial failed at once).
+    beats on every metric; among equals, the first in `grid` (in `in_start_order`: the first started). A recipe that reports no
+    checkpoint at all: its best reported epoch, with None for the checkpoint. None when no trial reported finite
+    metrics (e.g. every trial failed at once).
     """
+    results = list(grid)
     best: tuple[Any, Any, dict[str, Any]] | None = None
     best_rank: tuple[float, ...] = ()
-    for result in grid:
+    for result in results:
         for checkpoint, metrics in result.best_checkpoints or []:
             value = rank(metrics, space.search.metric, space.search.mode)
             if value is not None and (best is None or value > best_rank):
                 best, best_rank = (result, checkpoint, metrics), value
-    if best is not None or any(result.best_checkpoints for result in grid):
+    if best is not None or any(result.best_checkpoints for result in results):
         return best
-    for result in grid:  # nothing checkpointed: the best report
+    for result in results:  # nothing checkpointed: the best report
         history = result_history(result)
         for metrics in history.to_dict("records") if history is not None else []:
             value = rank(metrics, space.search.metric, space.search.mode)

@@ -6,6 +6,7 @@ ResultGrid, which `autotune.engine.result_grid` reads.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -198,7 +199,8 @@ def _run_config(space: Space, options: RunOptions, where: RunLocation, policy: C
         name=space.name,
         storage_path=where.storage,
         stop=tune.stopper.CombinedStopper(*stoppers) if len(stoppers) > 1 else next(iter(stoppers), None),
-        callbacks=[Progress(metric, mode, space.search.trials, options.progress_seconds), BestSoFar(policy),
+        callbacks=[Progress(metric, mode, space.search.trials, options.progress_seconds,
+                            functools.partial(planned_epochs, space)), BestSoFar(policy),
                    JsonLogger(), CsvLogger(), TensorBoardLogger(), track.TrackingCallback(str(where.state)),
                    StopWhenFull(full_key(where.experiment)), *stoppers, ForgetEndedTrials()],
         verbose=2 if options.verbose > 1 else 1 if options.verbose else 0,

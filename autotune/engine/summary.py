@@ -61,27 +61,30 @@ def format_table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def format_summary(result: Any, top: int = 10) -> str:
-    """Top trials with their parameters, metric, epochs run (ASHA's stops show) and status; then where things are.
+    """The `top` trials (`_ranked`) with their parameters, metric, epochs run (ASHA's stops show) and status, and
+    how many more trials.csv lists; then where things are.
     A search interrupted before any trial finished an epoch: one line that says so."""
     trials = result.trials
     if result.best_trial_id is None:
         return (f"The search was interrupted before any trial finished an epoch ({len(trials)} started). "
                 f"Run: {result.run_uri or result.run_dir}")
-    metric, mode = result.metric[0], result.mode[0]
     params = [c for c in trials.columns if c.startswith("p:")]
-    ranked = trials.sort_values(metric, ascending=mode == "min", na_position="last")
     headers = ["trial", *result.metric, "epochs", "status", *[p[2:] for p in params]]
     rows = []
-    for row in ranked.head(top).to_dict("records"):
+    for row in _ranked(result)[:top]:
         status = status_word(row["status"], row["stopped_early"])
         rows.append([row["trial_id"], *(row[m] for m in result.metric), row["epochs"], status,
                      *(row.get(p) for p in params)])
     cut = int((trials["status"] == "INTERRUPTED").sum()) if len(trials) else 0
-    out = [f"Search {result.name!r}: {len(trials)} trials in {result.seconds:.1f} s "
+    took = f", {result.seconds:.1f} s in this session" if result.resumed else f" in {result.seconds:.1f} s"
+    out = [f"Search {result.name!r}: {len(trials)} trials{took} "
            f"({int(trials['stopped_early'].sum()) if len(trials) else 0} stopped early, {result.num_errors} failed"
            f"{f', {cut} interrupted' if cut else ''}{f', {len(result.moved)} moved' if result.moved else ''})",
            *([f"Ended early: {result.ended}"] if result.ended else []),
            *_stops(trials), "", format_table(headers, rows)]
+    if len(trials) > top:
+        more = len(trials) - top
+        out.append(f"({more} more trial{'s' * (more != 1)} in trials.csv)")
     failed = trials[trials["status"] == "ERROR"] if len(trials) else trials
     if len(failed):
         out += ["", "Failed trials:"] + [f"  {r['trial_id']}: {r['error']}{_hint(r['error'])}"
@@ -110,6 +113,21 @@ def format_summary(result: Any, top: int = 10) -> str:
         out += [f"Run:   {result.run_dir}", f"TensorBoard: tensorboard --logdir {result.run_dir}"]
     out += result.tracked
     return "\n".join(out)
+
+
+def _ranked(result: Any) -> list[dict[str, Any]]:
+    """The trials (trials.csv's rows, in the order they started), the best first: by their metrics, the first
+    metric first, ties broken by the next (`checkpoints.rank`, as the export ranks); of equal ones the best trial
+    first, then in the order they started; trials without a value of every metric last."""
+    from autotune.engine.checkpoints import rank  # imports ray: not when `autotune report` imports this module
+
+    def key(pair: tuple[int, dict[str, Any]]) -> tuple[Any, ...]:
+        position, row = pair
+        value = rank(row, result.metric, result.mode)
+        return (value is None, tuple(-v for v in value or ()), str(row["trial_id"]) != str(result.best_trial_id),
+                position)
+
+    return [row for _, row in sorted(enumerate(result.trials.to_dict("records")), key=key)]
 
 
 def _failed_later(result: Any) -> str:

@@ -1,0 +1,131 @@
+"""The order autotune lists and prints trials in: the order they started (a resume included), the summary's ranking
+and its ties, and the progress line of each trial that ends."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+
+import optuna
+import pandas as pd
+import pytest
+
+import autotune
+from autotune.engine.progress import Progress
+from autotune.engine.result import SearchResult
+from autotune.api import _trials_and_best
+from autotune.engine.result_grid import in_start_order
+from autotune.engine.summary import format_summary
+from engine_helpers import toy_space
+
+STARTED = ["18ca241d", "ab0a5ddd", "8e520056", "ba4ac0cc", "aeff2817"]
+RESUMED = ["ba4ac0cc", "8e520056", "ab0a5ddd", "18ca241d", "aeff2817"]  # Ray's ResultGrid after a resume
+
+
+def _result(folder: Path, trial_id: str, value: float, reported_at: float = 0.0, ran: float = 1.0) -> SimpleNamespace:
+    """A stand-in for Ray's Result of a trial that reported `value` once, at Unix time `reported_at` after `ran` s."""
+    report = {"training_iteration": 1, "val_accuracy": value, "timestamp": reported_at, "time_total_s": ran}
+    return SimpleNamespace(config={"model.x": 0.5, "model.y": 0.5}, metrics=report, error=None,
+                           metrics_dataframe=pd.DataFrame([report]), path=str(folder / f"trial_{trial_id}"),
+                           best_checkpoints=[(f"checkpoint of {trial_id}", report)])
+
+
+def _study(folder: Path, name: str, trial_ids: list[str]) -> None:
+    """The run's study.db, its trials proposed in the order of `trial_ids`, as the searcher names them."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=name, storage=f"sqlite:///{folder / 'study.db'}")
+    for trial_id in trial_ids:
+        study.ask().set_user_attr("autotune_trial_id", trial_id)
+
+
+def test_trials_csv_lists_a_resumed_search_s_trials_in_the_order_they_started(tmp_path):
+    """Ray's ResultGrid of a resumed search lists its trials most recently reported first: trials.csv (and the
+    report's history chart, which numbers its rows) followed it. The study's trial numbers give the order; of
+    equal checkpoints, the export takes the trial that started first."""
+    space = autotune.load_space(toy_space("order", trials=5))
+    _study(tmp_path, "order", STARTED)
+    grid = [_result(tmp_path, trial_id, 0.8 + 0.01 * STARTED.index(trial_id)) for trial_id in RESUMED]
+    trials, best, records = _trials_and_best(grid, space, set(), tracking=SimpleNamespace())  # a tracker is on
+    assert list(trials["trial_id"]) == STARTED
+    assert [(r.trial_id, r.epochs[0][1]["val_accuracy"]) for r in records] == [  # each with its own reports
+        (trial_id, 0.8 + 0.01 * i) for i, trial_id in enumerate(STARTED)]
+    tied = [_result(tmp_path, trial_id, 0.8) for trial_id in RESUMED]
+    assert _trials_and_best(tied, space, set(), tracking=None)[1][1] == "checkpoint of 18ca241d"
+
+
+def test_without_a_study_trials_are_ordered_by_their_first_report_less_its_running_time(tmp_path):
+    """A URI storage's study is not beside its trials: the first report's time, less the time the trial had run
+    by then, orders them; a trial that never reported comes last."""
+    late = _result(tmp_path, "b", 0.5, reported_at=105.0, ran=1.0)  # started at 104
+    slow = _result(tmp_path, "a", 0.5, reported_at=110.0, ran=10.0)  # started at 100, reported last
+    silent = SimpleNamespace(**_result(tmp_path, "c", 0.5).__dict__ | {"metrics_dataframe": None})
+    assert [Path(r.path).name for r in in_start_order([silent, late, slow], "order")] == [
+        "trial_a", "trial_b", "trial_c"]
+
+
+def _summary(values: list[float], best: str, top: int = 10) -> list[str]:
+    ids = [f"t{i}" for i in range(len(values))]
+    trials = pd.DataFrame({"trial_id": ids, "status": "TERMINATED", "epochs": 1, "stopped_early": False,
+                           "val_accuracy": values})
+    result = SearchResult("toy", Path("runs/toy"), ("val_accuracy",), ("max",), best, {}, {},
+                          {"val_accuracy": max(values)}, trials)
+    return format_summary(result, top=top).splitlines()
+
+
+@pytest.mark.parametrize(("best", "first_rows"), [("t1", ["t1", "t2", "t3", "t0"]), ("t3", ["t3", "t1", "t2", "t0"])])
+def test_the_summary_table_puts_the_best_trial_first_of_equals_then_the_order_they_started(best, first_rows):
+    """Two trials at 0.8359: the table's first row was not always the `Best trial` named under it."""
+    lines = _summary([0.5, 0.8359, 0.8359, 0.8359], best)
+    table = lines[lines.index("") + 3:lines.index("") + 7]
+    assert [line.split()[0] for line in table] == first_rows
+    assert f"Best trial {best}: val_accuracy=0.8359" in lines
+
+
+@pytest.mark.parametrize(("trials", "note"), [(12, "(2 more trials in trials.csv)"),
+                                              (11, "(1 more trial in trials.csv)"), (10, None)])
+def test_the_summary_says_how_many_trials_its_table_leaves_out(trials, note):
+    lines = _summary([i / 100 for i in range(trials)], f"t{trials - 1}")
+    assert sum(line.startswith("t") and line[1].isdigit() for line in lines) == min(trials, 10)
+    assert (note in lines) if note else not any("more trial" in line for line in lines)
+
+
+def test_a_resumed_search_s_time_is_said_to_be_this_session_s():
+    """A resume's summary counted only its own session's time, as though the search had taken that long."""
+    trials = pd.DataFrame({"trial_id": ["t0"], "status": "TERMINATED", "epochs": 1, "stopped_early": False,
+                           "val_accuracy": [0.5]})
+    result = SearchResult("toy", Path("runs/toy"), ("val_accuracy",), ("max",), "t0", {}, {}, {"val_accuracy": 0.5},
+                          trials, seconds=14.2)
+    assert format_summary(result).startswith("Search 'toy': 1 trials in 14.2 s (")
+    result.resumed = True
+    assert format_summary(result).startswith("Search 'toy': 1 trials, 14.2 s in this session (")
+
+
+def _trial(trial_id: str, epochs: int, best: float | None, **more) -> SimpleNamespace:
+    return SimpleNamespace(trial_id=trial_id, config={"train.epochs": 3}, last_result={"training_iteration": epochs},
+                           metric_analysis={"val_accuracy": {"max": best}} if best is not None else {}, **more)
+
+
+def test_a_trial_the_scheduler_stopped_is_said_stopped_early_not_finished(caplog):
+    caplog.set_level(logging.INFO, logger="autotune")
+    progress = Progress("val_accuracy", "max", 3, 0, planned=lambda config: config["train.epochs"])
+    progress.on_trial_complete(0, [], _trial("a1", 1, 0.126))
+    progress.on_trial_complete(0, [], _trial("b2", 2, 0.5))
+    progress.on_trial_complete(0, [], _trial("c3", 3, 0.4))
+    assert caplog.messages == [
+        "[1/3] trial a1 stopped early at epoch 1 of 3: val_accuracy=0.1260, best so far 0.1260",
+        "[2/3] trial b2 stopped early at epoch 2 of 3: val_accuracy=0.5000 (best of 2 epochs), best so far 0.5000",
+        "[3/3] trial c3 finished: val_accuracy=0.4000 (best of 3 epochs), best so far 0.5000"]
+
+
+def test_a_failed_trial_s_line_gives_the_value_it_reached_and_whether_that_is_the_best(caplog, tmp_path):
+    (tmp_path / "error.txt").write_text("Traceback ...\nValueError: boom\n")
+    caplog.set_level(logging.INFO, logger="autotune")
+    progress = Progress("val_accuracy", "max", 3, 0)
+    failed = {"pickled_error_file": None, "error_file": str(tmp_path / "error.txt")}
+    progress.on_trial_error(0, [], _trial("a1", 2, 0.5725, **failed))
+    progress.on_trial_error(0, [], _trial("b2", 1, 0.3, **failed))
+    progress.on_trial_error(0, [], _trial("c3", 0, None, **failed))
+    assert caplog.messages == [
+        "[1/3] trial a1 failed: ValueError: boom (its best before: val_accuracy=0.5725, the best so far)",
+        "[2/3] trial b2 failed: ValueError: boom (its best before: val_accuracy=0.3000)",
+        "[3/3] trial c3 failed: ValueError: boom"]
