@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 __all__ = ["ParamRange", "StudyData", "importance_figure", "open_storage", "open_study", "param_importances",
            "parallel_coordinate_figure", "read_study", "study_runs"]
 
@@ -150,12 +152,41 @@ def _named(study: StudyData, metrics: Sequence[str]) -> Any:
     return copy
 
 
+PARALLEL_COLORS = "Viridis"  # as the report's PNG: its low end stays visible on a white page (Optuna's Blues fades)
+
+
 def parallel_coordinate_figure(study: StudyData, metrics: Sequence[str]) -> Any:
     """Optuna's parallel coordinates (a plotly figure) of the study's complete trials: one axis per objective,
-    named by `metrics`, and one per parameter; coloured by the objective (several: by Pareto rank)."""
+    named by `metrics`, and one per parameter; coloured by the objective (several: by Pareto rank) on Viridis, the
+    best yellow. When every trial has the same colour (one value, one Pareto rank), they share one colour and there
+    is no colour bar."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # set_metric_names is experimental
-        return _optuna().visualization.plot_parallel_coordinate(_named(study, metrics), target_name=metrics[0])
+        figure = _optuna().visualization.plot_parallel_coordinate(_named(study, metrics), target_name=metrics[0])
+    _recolour(figure, PARALLEL_COLORS)
+    return figure
+
+
+def _recolour(figure: Any, colorscale: str) -> None:
+    """Optuna's parallel coordinates on `colorscale`: each line takes the colour at its place on Optuna's own scale
+    (read back from the colour, which Optuna samples from the colour bar's scale), less faded than Optuna's (its
+    opacity 0.5 pales the light end), and the colour bar the new scale.
+    The colour bar is hidden when every line is at one place (Optuna's bar would run from value - 0.5 to + 0.5)."""
+    from plotly.colors import get_colorscale, sample_colorscale, unlabel_rgb
+
+    bar = next((trace for trace in figure.data if trace.marker is not None and trace.marker.showscale), None)
+    lines = [trace for trace in figure.data if trace.mode == "lines"]
+    if bar is None or not lines:
+        return
+    places = np.linspace(0.0, 1.0, 1001)
+    old = np.array([unlabel_rgb(c) for c in sample_colorscale([list(stop) for stop in bar.marker.colorscale],
+                                                                 places)])
+    new = get_colorscale(colorscale)
+    for trace in lines:
+        place = places[np.argmin(((old - unlabel_rgb(trace.line.color)) ** 2).sum(axis=1))]
+        trace.update(line={"color": sample_colorscale(new, [place])[0], "width": 2}, opacity=0.85)
+    bar.marker.colorscale = colorscale
+    bar.marker.showscale = len({trace.line.color for trace in lines}) > 1
 
 
 def importance_figure(study: StudyData, params: Sequence[str], metrics: Sequence[str]) -> Any:

@@ -20,10 +20,11 @@ from autotune.recipes import ClassPredictions
 from autotune.report.model_charts import (confusion_chart, confusion_figure, distribution_figure,
                                           evaluate_model, misclassified_figure, per_class_figure, predicted_chart,
                                           predicted_figure, residuals_chart, residuals_figure, sample_noun)
-from autotune.report.run import Run, Skip, best_trial_id, finished, load_run
-from autotune.report.search_charts import (curves_chart, curves_figure, history_chart, history_figure,
-                                           importance_chart, importance_figure, parallel_chart, parallel_figure,
-                                           pareto_chart, pareto_figure)
+from autotune.report.run import Run, Skip, best_trial_id, finished, load_run, target_trial
+from autotune.report.search_charts import (FAILED, INTERRUPTED, STOPPED, STOPPED_OR_ENDED, curves_chart,
+                                           curves_figure, history_chart, history_figure, importance_chart,
+                                           importance_figure, parallel_chart, parallel_figure, pareto_chart,
+                                           pareto_figure, trial_ends)
 from autotune.report.style import fmt
 
 # what Ray adds to each reported result: bookkeeping, not metrics
@@ -55,12 +56,41 @@ def _frame_table(frame: pd.DataFrame) -> str:
     return f"<table class='wide'><tr>{head}</tr>{body}</table>"
 
 
+RESUME = "autotune run SPACE --resume"  # summary.json does not keep the command: the CLI prints it at the Ctrl-C
+
+
+def _how_it_ended(run: Run) -> str:
+    """A line saying when the search ended before its trials: a setting (a stop target, a budget) ended it, or it
+    was interrupted and a resume goes on; "" for a search that ran all its trials."""
+    if run.summary.get("interrupted"):
+        return _note(f"Interrupted: the search did not run all its trials; resume it with `{RESUME}` (the space file "
+                     "and options it was started with: `autotune run` printed the whole command when it stopped).")
+    ended = run.summary.get("ended")
+    return _note(f"Ended early: {ended}.") if ended else ""
+
+
+def _counts(run: Run) -> list[tuple[str, Any]]:
+    """How many trials ended how, in the charts' words: stopped early (by the scheduler; also by the search's end,
+    when a setting ended it), reached the stop target, failed, interrupted."""
+    ends, target = trial_ends(run).value_counts(), target_trial(run)
+    stopped = STOPPED_OR_ENDED if run.summary.get("ended") else STOPPED
+    return [("trials", len(run.trials)), (stopped.word, int(ends.get(stopped, 0))),
+            *([("reached the stop target", target)] if target else []), ("failed", int(ends.get(FAILED, 0))),
+            *([(INTERRUPTED.word + " (a resume continues them)", int(ends[INTERRUPTED]))]
+              if INTERRUPTED in ends else [])]
+
+
+def _status(row: pd.Series, target: str | None) -> str:
+    """A trial's end in the top trials' table: the summary's words, the stop target's trial said so."""
+    if str(row["trial_id"]) == str(target):
+        return "reached the stop target"
+    return status_word(row["status"], row.get("stopped_early", False))
+
+
 def summary_section(run: Run) -> Section:
     trials, summary = run.trials, run.summary
     counts = [
-        ("trials", len(trials)),
-        ("stopped early by the scheduler", int(trials.get("stopped_early", pd.Series(dtype=bool)).fillna(False).sum())),
-        ("failed", int((trials["status"] == "ERROR").sum())),
+        *_counts(run),
         ("search time (s)", summary.get("seconds", float("nan"))),
         ("objective", ", ".join(f"{m} ({d})" for m, d in zip(run.metric, run.mode))),
     ]
@@ -75,10 +105,9 @@ def summary_section(run: Run) -> Section:
         metrics += _versions(promotion, summary.get("model_dir"))
     columns = ["trial_id", "status", "epochs", *run.metric, *run.params]
     top = finished(run).sort_values(run.metric[0], ascending=run.mode[0] == "min").head(10)
-    stopped = top["stopped_early"] if "stopped_early" in top else [False] * len(top)
-    top = top.assign(status=[status_word(s, e) for s, e in zip(top["status"], stopped)])
+    top = top.assign(status=[_status(row, target_trial(run)) for _, row in top.iterrows()])
     top = top[[c for c in columns if c in top]].rename(columns=lambda c: c.removeprefix("p:"))
-    text = (f"<div class='row'><div><h3>search</h3>{_table(counts)}</div>"
+    text = (f"{_how_it_ended(run)}<div class='row'><div><h3>search</h3>{_table(counts)}</div>"
             f"<div><h3>best configuration</h3>{_table(best)}</div>"
             f"<div><h3>its metrics</h3>{_table(metrics)}</div></div>"
             f"<h3>top trials</h3>{_frame_table(top)}")
@@ -189,11 +218,14 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
                 text += _note(f"No interactive chart: {why}. The PNG instead.")
         sections.append(Section(title, text, png, shown))
 
-    add("Optimisation history", "Each trial's best value of the objective, in the order the trials started; "
-        "the line is the best value so far.", history_figure, run, png="history.png", chart=history_chart)
+    add("Optimisation history", "Each trial's best value of the objective, in the order the trials started, "
+        "marked by how it ended (a failed or interrupted trial: the best of the epochs it reported); the line is "
+        "the best value so far, over every reported epoch: a failed trial's best epoch counts, as when the search "
+        "picks the checkpoint to export.", history_figure, run, png="history.png", chart=history_chart)
     add("Learning curves", "Every trial's validation curve per epoch: a trial the scheduler stopped early ends "
-        "sooner, at a red x (ASHA compares trials at the same epoch and stops the weaker ones).", curves_figure, run,
-        png="learning_curves.png", chart=curves_chart)
+        "sooner, at a red x (ASHA compares trials at the same epoch and stops the weaker ones); a failed trial's "
+        "curve ends at a black diamond, an interrupted one's at a purple triangle, and the trial that reached the "
+        "search's stop target at a green star.", curves_figure, run, png="learning_curves.png", chart=curves_chart)
     add("Parallel coordinates", "Each line is a trial, through the value it sampled for each parameter, ending at "
         "its objective; colour = the objective. The interactive chart is Optuna's, of the trials complete in the "
         "study: with one objective, those that ran every epoch (one stopped early holds the value of an earlier "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,11 +49,12 @@ class Skip(Exception):
 
 # ------------------------------------------------------------------------------------------------ reading
 def find_run(folder: str | Path) -> tuple[Path, list[Path]]:
-    """The run in `folder`: the folder itself when it is a run, else the newest run in it (a storage folder such
-    as runs/, holding one folder per run); also the other runs found there, newest first."""
+    """The run in `folder`: the folder itself when it is a run, the run that made it when it is a model folder
+    (its model.json names the run), else the newest run in it (a storage folder such as runs/, holding one folder
+    per run); also the other runs found there, newest first."""
     path = Path(folder).expanduser()
-    if (path / "trials.csv").is_file():
-        return path, []
+    if (path / "trials.csv").is_file() or (path / "model.json").is_file() or _running(path):
+        return run_folder(path), []
     runs = sorted((d for d in (path.iterdir() if path.is_dir() else ()) if (d / "trials.csv").is_file()),
                   key=lambda d: ((d / "trials.csv").stat().st_mtime, d.name), reverse=True)
     if not runs:
@@ -61,12 +63,36 @@ def find_run(folder: str | Path) -> tuple[Path, list[Path]]:
     return runs[0], runs[1:]
 
 
+def run_folder(path: Path) -> Path:
+    """`path` when it is a finished run's folder; the run that made the model when it is a model folder (its
+    model.json names the run's folder). A UserError saying what the folder is and what to do otherwise: a model
+    whose run is not here, a search still running, or no run at all."""
+    if (path / "trials.csv").is_file():
+        return path
+    card = _read_json(path / "model.json")
+    if card.get("run_dir") and (Path(card["run_dir"]) / "trials.csv").is_file():
+        return Path(card["run_dir"])
+    if card:
+        made_by = card.get("run_uri") or card.get("run_dir")
+        raise UserError(f"{path} is a model folder (model.json), not a run, and the run that made it ("
+                        f"{made_by or 'its card names none'}) has no trials.csv here; report that run with "
+                        f"`autotune report {made_by or 'RUN_DIR'}` where it is")
+    if _running(path):
+        raise UserError(f"{path} holds no trials.csv yet: its search is still running (or was killed before it "
+                        f"ended); `autotune dashboard {path}` follows a running search, and `autotune report` "
+                        "reports it once it has ended (a killed search ends with `autotune run SPACE --resume`)")
+    raise UserError(f"{path} holds no trials.csv: not the folder of a finished autotune run "
+                    "(runs/<name>/, written by `autotune run`)")
+
+
+def _running(path: Path) -> bool:
+    """Whether `path` is the folder of a search that has not ended: trial folders, and no trials.csv yet."""
+    return path.is_dir() and not (path / "trials.csv").is_file() and any(path.glob("trial_*/"))
+
+
 def load_run(run_dir: str | Path) -> Run:
-    """Read a run directory written by `autotune run` / `autotune.fit`."""
-    path = Path(run_dir).expanduser()
-    if not (path / "trials.csv").is_file():
-        raise UserError(f"{path} holds no trials.csv: not the folder of a finished autotune run "
-                        "(runs/<name>/, written by `autotune run`)")
+    """Read a run directory written by `autotune run` / `autotune.fit` (or the run that made a model folder)."""
+    path = run_folder(Path(run_dir).expanduser())
     summary = _read_json(path / "summary.json")
     trials = _read_trials(path / "trials.csv")
     name = summary.get("name") or path.name
@@ -180,6 +206,13 @@ def finished(run: Run) -> pd.DataFrame:
     """The trials that reported the first metric."""
     values = pd.to_numeric(run.trials[run.metric[0]], errors="coerce")
     return run.trials[values.notna() & (run.trials["status"] != "ERROR")]
+
+
+def target_trial(run: Run) -> str | None:
+    """The trial that reached the search's stop target and so ended it (summary.json's `ended`, as
+    `autotune.engine.search` words it: "trial <id> reached the stop target (...)"); None when none did."""
+    found = re.match(r"trial (\S+) reached the stop target", str(run.summary.get("ended") or ""))
+    return found.group(1) if found else None
 
 
 def best_trial_id(run: Run) -> str | None:

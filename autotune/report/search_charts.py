@@ -19,8 +19,9 @@ from plotly.subplots import make_subplots
 
 from autotune.engine.study import ParamRange, param_importances, parallel_coordinate_figure
 from autotune.engine.study import importance_figure as study_importance_figure
-from autotune.report.run import Run, Skip, best_trial_id, finished
-from autotune.report.style import BLUE, GREY, ORANGE, RED, fmt, short, static_figure, styled
+from autotune.report.run import Run, Skip, best_trial_id, finished, target_trial
+from autotune.report.style import (BLACK, BLUE, GREEN, GREY, ORANGE, PURPLE, RED, fmt, short, static_figure,
+                                  styled)
 
 IMPORTANCE = "importance (the parameters' shares add up to 1)"
 MIN_TRIALS_FOR_IMPORTANCE = 3
@@ -39,16 +40,76 @@ def _is_wide(values: pd.Series) -> bool:
 
 
 def _stopped(trials: pd.DataFrame) -> pd.Series:
-    """Whether the scheduler stopped each trial early."""
+    """Whether each trial ended before its last epoch without an error (trials.csv's `stopped_early`)."""
     return trials.get("stopped_early", pd.Series(False, index=trials.index)).fillna(False).astype(bool)
 
 
+@dataclass(frozen=True)
+class _End:
+    """How a trial ended, as the charts draw it: its legend label, colour and marker (plotly's and matplotlib's);
+    `after` for an end that comes after some epoch (the label says which)."""
+
+    word: str
+    color: str
+    symbol: str
+    marker: str
+    after: bool = False
+    note: str = ""
+
+    def label(self, epochs: pd.Series) -> str:
+        """The legend label of the trials that ended so, after `epochs` (theirs)."""
+        numbers = sorted({int(e) for e in pd.to_numeric(epochs, errors="coerce").dropna()}) if self.after else []
+        after = f" after epoch{'s' * (len(numbers) > 1)} {', '.join(map(str, numbers))}" if numbers else ""
+        return self.word + after + self.note
+
+
+DONE = _End("ran every epoch", BLUE, "circle", "o")
+STOPPED = _End("stopped early by the scheduler", GREY, "triangle-down", "v")
+STOPPED_OR_ENDED = _End("stopped early (by the scheduler, or as the search ended)", GREY, "triangle-down", "v")
+TARGET = _End("reached the stop target (ended the search)", GREEN, "star", "*")
+FAILED = _End("failed", BLACK, "diamond", "D", after=True)
+INTERRUPTED = _End("interrupted", PURPLE, "triangle-right", ">", after=True, note=" (a resume continues it)")
+COUNTED = ("every trial's reported epochs count, a failed or interrupted trial's too: the search exports the best "
+           "checkpoint of them all")
+CURVE_ENDS = (STOPPED, STOPPED_OR_ENDED, TARGET, FAILED, INTERRUPTED)  # the ends marked at a curve's last epoch
+
+
+def trial_ends(run: Run) -> pd.Series:
+    """How each trial ended (indexed like `run.trials`): an `_End`. A trial stopped before its last epoch is the
+    scheduler's, unless it reached the search's stop target; when a setting ended the search (summary.json's
+    `ended`), the trials still running then were stopped with it, which trials.csv does not tell apart."""
+    status = run.trials["status"]
+    ends = pd.Series(DONE, index=run.trials.index, dtype=object)
+    ends[_stopped(run.trials)] = STOPPED_OR_ENDED if run.summary.get("ended") else STOPPED
+    ends[run.trials["trial_id"].astype(str) == str(target_trial(run))] = TARGET
+    ends[status == "INTERRUPTED"] = INTERRUPTED
+    ends[status == "ERROR"] = FAILED
+    return ends
+
+
+def _curve_mark(end: _End) -> tuple[str, str, str]:
+    """Where a learning curve ends, its mark: (plotly symbol, colour, matplotlib marker); the scheduler's stop is a
+    red x there, as the section's caption says."""
+    return ("x", RED, "x") if end in (STOPPED, STOPPED_OR_ENDED) else (end.symbol, end.color, end.marker)
+
+
+def _ended_how(end: _End, row: pd.Series) -> str:
+    """A trial's end in its hover text."""
+    epochs = fmt(row.get("epochs", "?"))
+    if end is FAILED:
+        error = html.escape(str(row.get("error") or "")[:200])
+        return (f"failed after epoch {epochs}: {error}<br>its best epoch counts for the best so far (the search may "
+                "export its checkpoint)")
+    if end is INTERRUPTED:
+        return f"interrupted after epoch {epochs}: a resume continues it"
+    return f"{epochs} epochs" + ("" if end is DONE else f", {end.word}")
+
+
 def _trial_hover(run: Run) -> pd.Series:
-    """The hover text of each trial (indexed like `run.trials`): its id, the epochs it ran and its sampled values."""
+    """The hover text of each trial (indexed like `run.trials`): its id, how it ended and its sampled values."""
     texts = {}
-    for (index, row), stopped in zip(run.trials.iterrows(), _stopped(run.trials)):
-        lines = [f"<b>trial {html.escape(str(row['trial_id']))}</b>: {fmt(row.get('epochs', '?'))} epochs"
-                 + (", stopped early" if stopped else "")]
+    for (index, row), end in zip(run.trials.iterrows(), trial_ends(run)):
+        lines = [f"<b>trial {html.escape(str(row['trial_id']))}</b>: {_ended_how(end, row)}"]
         lines += [f"{html.escape(c.removeprefix('p:'))} = {html.escape(fmt(row[c]))}" for c in run.params
                   if pd.notna(row[c])]
         texts[index] = "<br>".join(lines)
@@ -56,12 +117,17 @@ def _trial_hover(run: Run) -> pd.Series:
 
 
 def _history_title(trials: pd.DataFrame, metric: str) -> str:
-    failed = int((trials["status"] == "ERROR").sum())
-    return f"{metric} per trial" + (f" ({failed} failed, not shown)" if failed else "")
+    """The title of a metric's history: what it leaves out (trials that reported no value of it)."""
+    silent = trials.loc[pd.to_numeric(trials[metric], errors="coerce").isna(), "status"]
+    words = {"ERROR": "failed", "INTERRUPTED": "interrupted"}
+    counts = silent.map(lambda s: words.get(s, "ended")).value_counts()
+    left_out = ", ".join(f"{n} {word}" for word, n in counts.items())
+    return f"{metric} per trial" + (f" ({left_out} before reporting it, not shown)" if left_out else "")
 
 
 def _best_so_far(values: pd.Series, mode: str) -> pd.Series:
-    return values.cummax() if mode == "max" else values.cummin()
+    """The best value up to each trial (kept over a trial that reported none)."""
+    return (values.cummax() if mode == "max" else values.cummin()).ffill()
 
 
 def _curve_metrics(run: Run) -> list[str]:
@@ -73,25 +139,55 @@ def _curve_metrics(run: Run) -> list[str]:
     return metrics
 
 
-def _stopped_ids(run: Run) -> set[str]:
-    return set(run.trials["trial_id"].astype(str)[_stopped(run.trials)])
+def _ends_by_id(run: Run) -> dict[str, _End]:
+    """Each trial's end by its id."""
+    return dict(zip(run.trials["trial_id"].astype(str), trial_ends(run)))
+
+
+def _steps(number: np.ndarray, best: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The best-so-far line's points: one per trial, and its last value again half a trial on (so that a single
+    trial's line shows)."""
+    return np.append(number, number[-1] + 0.5) if len(number) else number, np.append(best, best.iloc[-1:])
+
+
+def _integer_ticks(count: int) -> dict[str, Any]:
+    """A plotly axis of whole numbers (trials, epochs) up to `count`: ticks on a round step, never between."""
+    step = next(s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 10**9) if count / s <= 10)
+    return {"tick0": 0, "dtick": step}
+
+
+def _value_range(values: pd.Series) -> list[float] | None:
+    """A y range around a metric that took one value (a one-trial run): a few percent either side; None (plotly's
+    own) otherwise."""
+    found = values.dropna()
+    if found.empty or found.max() > found.min():
+        return None
+    value = float(found.iloc[0])
+    pad = max(abs(value) * 0.05, 0.01)
+    return [value - pad, value + pad]
 
 
 # ------------------------------------------------------------------------------------------------ figures
+def _groups(run: Run, trials: pd.DataFrame, values: pd.Series) -> list[tuple[_End, pd.Series, str]]:
+    """The trials of a history drawn together, by how they ended: (end, which trials, legend label) for each end
+    of a trial that reported a value."""
+    ends = trial_ends(run).reset_index(drop=True)
+    found = [(end, values.notna() & (ends == end)) for end in (DONE, *CURVE_ENDS)]
+    return [(end, shown, end.label(trials["epochs"][shown] if "epochs" in trials else pd.Series(dtype=float)))
+            for end, shown in found if shown.any()]
+
+
 def history_figure(run: Run) -> Figure:
-    """Each trial's best value in the order the trials started, and the best so far."""
+    """Each trial's best value in the order the trials started, marked by how it ended, and the best so far."""
     trials = run.trials.reset_index(drop=True)
     figure = static_figure(7.5, 3.2 * len(run.metric))
     for ax, metric, mode in zip(figure.subplots(len(run.metric), 1, squeeze=False)[:, 0], run.metric, run.mode):
         values = pd.to_numeric(trials[metric], errors="coerce")
         number = np.arange(1, len(trials) + 1)
-        stopped = _stopped(trials)
-        full = values.notna() & ~stopped
-        ax.scatter(number[full], values[full], color=BLUE, s=28, zorder=3, label="ran every epoch")
-        if stopped.any():
-            ax.scatter(number[stopped], values[stopped], color=GREY, marker="v", s=28, zorder=3,
-                       label="stopped early by the scheduler")
-        ax.step(number, _best_so_far(values, mode), where="post", color=ORANGE, linewidth=2, label="best so far")
+        for end, shown, label in _groups(run, trials, values):
+            ax.scatter(number[shown], values[shown], color=end.color, marker=end.marker, s=28, zorder=3, label=label)
+        ax.step(*_steps(number, _best_so_far(values, mode)), where="post", color=ORANGE, linewidth=2,
+                label="best so far")
         if _is_wide(values.dropna()):
             ax.set_yscale("log")
         ax.set(xlabel="trial (in the order they started)", ylabel=f"{metric} ({mode})",
@@ -102,10 +198,17 @@ def history_figure(run: Run) -> Figure:
     return figure
 
 
+def _last_points(history: pd.DataFrame, metric: str) -> tuple[Any, Any]:
+    """A trial's last reported epoch and value of `metric` (where its curve ends)."""
+    reported = history.dropna(subset=[metric])
+    return (reported["epoch"].iloc[-1], reported[metric].iloc[-1]) if len(reported) else (None, None)
+
+
 def curves_figure(run: Run) -> Figure:
-    """The per-epoch curve of every trial; an x where the scheduler stopped a trial; the best trial in orange."""
+    """The per-epoch curve of every trial; its last epoch marked by how it ended (a red x where the scheduler
+    stopped it); the best trial in orange."""
     metrics = _curve_metrics(run)
-    stopped = _stopped_ids(run)
+    ends = _ends_by_id(run)
     best = best_trial_id(run)
     figure = static_figure(6.2 * len(metrics), 4.2)
     for ax, metric in zip(figure.subplots(1, len(metrics), squeeze=False)[0], metrics):
@@ -116,16 +219,18 @@ def curves_figure(run: Run) -> Figure:
             is_best = trial_id == best
             ax.plot(x, y, color=ORANGE if is_best else BLUE, alpha=1.0 if is_best else 0.45,
                     linewidth=2.5 if is_best else 1.0, zorder=4 if is_best else 2, marker="." if len(x) < 30 else None)
-            if trial_id in stopped:
-                ax.plot(x.iloc[-1], y.iloc[-1], "x", color=RED, markersize=7, markeredgewidth=2, zorder=5)
+            if ends.get(trial_id, DONE) is not DONE:
+                _, color, marker = _curve_mark(ends[trial_id])
+                ax.plot(*_last_points(history, metric), marker, color=color, markersize=7, markeredgewidth=2,
+                        zorder=5)
         ax.set(xlabel="epoch", ylabel=metric, title=f"{metric} per epoch, every trial")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
     handles = [Line2D([], [], color=BLUE, alpha=0.6, label="a trial"),
                Line2D([], [], color=ORANGE, linewidth=2.5, label=f"best trial ({best})")]
-    if stopped:
-        handles.append(Line2D([], [], color=RED, marker="x", linestyle="", markeredgewidth=2,
-                              label="stopped early by the scheduler"))
+    handles += [Line2D([], [], color=_curve_mark(end)[1], marker=_curve_mark(end)[2], linestyle="",
+                       markeredgewidth=2, label=end.word + end.note)
+                for end in CURVE_ENDS if end in ends.values()]
     figure.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8)
     return figure
 
@@ -352,27 +457,29 @@ def _hovered(label: str) -> str:
 
 
 def history_chart(run: Run) -> go.Figure:
-    """`history_figure`, interactive: hover names each trial and its parameters."""
+    """`history_figure`, interactive: hover names each trial, how it ended and its parameters."""
     trials = run.trials.reset_index(drop=True)
     hover = _trial_hover(run).reset_index(drop=True)
     number = np.arange(1, len(trials) + 1)
-    stopped = _stopped(trials)
     figure = make_subplots(rows=len(run.metric), cols=1, shared_xaxes=True, vertical_spacing=0.12,
                            subplot_titles=[_history_title(trials, m) for m in run.metric])
     for row, (metric, mode) in enumerate(zip(run.metric, run.mode), 1):
         values = pd.to_numeric(trials[metric], errors="coerce")
-        groups = [(values.notna() & ~stopped, "ran every epoch", {"color": BLUE, "size": 8}),
-                  (stopped, "stopped early by the scheduler", {"color": GREY, "size": 9, "symbol": "triangle-down"})]
-        for shown, name, marker in (group for group in groups if group[0].any()):
+        for end, shown, label in _groups(run, trials, values):
             figure.add_trace(go.Scatter(x=number[shown], y=values[shown], hovertext=hover[shown], mode="markers",
-                                        marker=marker, name=name, legendgroup=name, showlegend=row == 1,
+                                        marker={"color": end.color, "size": 8 if end is DONE else 10,
+                                                "symbol": end.symbol},
+                                        name=label, legendgroup=label, showlegend=row == 1,
                                         hovertemplate=_hovered(f"{metric}: %{{y:.4g}}")), row=row, col=1)
-        figure.add_trace(go.Scatter(x=number, y=_best_so_far(values, mode), mode="lines", name="best so far",
+        x, y = _steps(number, _best_so_far(values, mode))
+        figure.add_trace(go.Scatter(x=x, y=y, mode="lines", name="best so far",
                                     line={"color": ORANGE, "width": 2, "shape": "hv"}, legendgroup="best",
-                                    showlegend=row == 1, hovertemplate=f"best {metric} so far: %{{y:.4g}}"),
+                                    showlegend=row == 1,
+                                    hovertemplate=f"best {metric} so far: %{{y:.4g}}<br>({COUNTED})<extra></extra>"),
                          row=row, col=1)
         figure.update_yaxes(title_text=f"{metric} ({mode})", type="log" if _is_wide(values.dropna()) else None,
-                            row=row, col=1)
+                            range=_value_range(values), row=row, col=1)
+    figure.update_xaxes(range=[0.5, len(trials) + 0.5], **_integer_ticks(len(trials)))
     figure.update_xaxes(title_text="trial (in the order they started)", row=len(run.metric), col=1)
     return styled(figure, None, 140 + 300 * len(run.metric))
 
@@ -380,12 +487,12 @@ def history_chart(run: Run) -> go.Figure:
 def curves_chart(run: Run) -> go.Figure:
     """`curves_figure`, interactive: one line per trial (hover: the trial, its parameters, the epoch's value)."""
     metrics = _curve_metrics(run)
-    stopped = _stopped_ids(run)
+    ends = _ends_by_id(run)
     best = best_trial_id(run)
     hover = dict(zip(run.trials["trial_id"].astype(str), _trial_hover(run)))
     figure = make_subplots(rows=1, cols=len(metrics), subplot_titles=[f"{m} per epoch, every trial" for m in metrics])
     for col, metric in enumerate(metrics, 1):
-        ends = []
+        marks: dict[_End, list[tuple[Any, Any, str]]] = {}
         for trial_id, history in sorted(run.histories.items(), key=lambda item: item[0] == best):  # the best on top
             if metric not in history or history.empty:
                 continue
@@ -397,17 +504,20 @@ def curves_chart(run: Run) -> go.Figure:
                 line={"color": ORANGE if is_best else BLUE, "width": 3 if is_best else 1.2}, marker={"size": 5},
                 name=f"best trial ({best})" if is_best else f"trial {trial_id}", showlegend=is_best and col == 1,
                 hovertemplate=_hovered(f"epoch %{{x}}: {metric} %{{y:.4g}}")), row=1, col=col)
-            if trial_id in stopped:
-                ends.append((history["epoch"].iloc[-1], history[metric].iloc[-1], text))
-        if ends:
-            x, y, text = zip(*ends)
+            if ends.get(trial_id, DONE) is not DONE:
+                marks.setdefault(ends[trial_id], []).append((*_last_points(history, metric), text))
+        for end in (e for e in CURVE_ENDS if e in marks):
+            x, y, text = zip(*marks[end])
+            symbol, color, _ = _curve_mark(end)
             figure.add_trace(go.Scatter(x=x, y=y, hovertext=text, mode="markers", showlegend=col == 1,
-                                        marker={"symbol": "x", "color": RED, "size": 10},
-                                        name="stopped early by the scheduler", legendgroup="stopped",
-                                        hovertemplate=_hovered(f"stopped at epoch %{{x}}: {metric} %{{y:.4g}}")),
+                                        marker={"symbol": symbol, "color": color, "size": 10},
+                                        name=end.word + end.note, legendgroup=end.word,
+                                        hovertemplate=_hovered(f"last epoch %{{x}}: {metric} %{{y:.4g}}")),
                              row=1, col=col)
         figure.update_yaxes(title_text=metric, row=1, col=col)
         figure.update_xaxes(title_text="epoch", row=1, col=col)
+    epochs = max((h["epoch"].max() for h in run.histories.values() if "epoch" in h and len(h)), default=1)
+    figure.update_xaxes(**_integer_ticks(int(epochs)))
     return styled(figure, None, 480)
 
 

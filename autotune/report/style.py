@@ -9,9 +9,10 @@ import plotly.graph_objects as go
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["BLUE", "GREY", "ORANGE", "RED", "fmt", "short", "static_figure", "styled"]
+__all__ = ["BLACK", "BLUE", "GREEN", "GREY", "ORANGE", "PURPLE", "RED", "fmt", "short", "static_figure", "styled"]
 
 BLUE, ORANGE, RED, GREY = "#1f77b4", "#ff7f0e", "#d62728", "#9a9a9a"
+GREEN, PURPLE, BLACK = "#2ca02c", "#9467bd", "#222222"
 
 
 def fmt(value: Any) -> str:
