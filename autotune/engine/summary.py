@@ -8,10 +8,14 @@ __all__ = ["format_summary", "format_table", "status_word"]
 
 
 def _cell(value: Any) -> str:
+    """A table cell: a float to 4 decimals, without trailing zeros; a large one as a whole number up to 1e9 (not
+    1.956e+04 beside 4810 in one column), a tiny one in 4 significant digits."""
     if isinstance(value, float):
         if math.isnan(value):
             return "-"
-        return f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e4 else f"{value:.4f}".rstrip("0").rstrip(".")
+        if 1e4 <= abs(value) < 1e9:
+            return f"{value:.0f}"
+        return f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e9 else f"{value:.4f}".rstrip("0").rstrip(".")
     return "-" if value is None else str(value)
 
 

@@ -129,3 +129,11 @@ def test_a_failed_trial_s_line_gives_the_value_it_reached_and_whether_that_is_th
         "[1/3] trial a1 failed: ValueError: boom (its best before: val_accuracy=0.5725, the best so far)",
         "[2/3] trial b2 failed: ValueError: boom (its best before: val_accuracy=0.3000)",
         "[3/3] trial c3 failed: ValueError: boom"]
+
+
+def test_a_column_of_large_values_is_written_in_one_format():
+    """A multi-objective table gave 1.956e+04 beside 4810 in one column."""
+    from autotune.engine.summary import format_table
+
+    table = format_table(["trial", "num_parameters"], [["a", 19560.0], ["b", 4810.0], ["c", 0.25], ["d", 2.5e-05]])
+    assert [line.split()[1] for line in table.splitlines()[2:]] == ["19560", "4810", "0.25", "2.5e-05"]
