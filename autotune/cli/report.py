@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from autotune.cli.common import RUN_FOLDER, check_folder, check_out_dir, local_run_folder
@@ -50,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if others:
         print(f"run: {run_dir} (the newest of {len(others) + 1} runs in {folder}; "
               f"the others: {', '.join(p.name for p in others)})")
+    elif (Path(folder) / "model.json").is_file() and not (Path(folder) / "trials.csv").is_file():
+        print(f"run: {run_dir} (the run that made the model in {folder})")
     page = write_report(run_dir, args.out)
     figures = sorted(name for name in FIGURES if (page.parent / name).is_file())
     print(f"report: {page}")

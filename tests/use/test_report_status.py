@@ -137,6 +137,7 @@ def test_a_model_folder_reports_the_run_that_made_it(tmp_path, cli):
     assert find_run(model) == (run_dir, [])
     code, out, err = cli("report", model, "--out", tmp_path / "out")
     assert code == 0, err
+    assert out.startswith(f"run: {run_dir} (the run that made the model in {model})\n"), out
     assert f"run {run_dir.resolve()}" in (tmp_path / "out" / "report.html").read_text()
     (model / "model.json").write_text(json.dumps({"run_uri": "s3://bucket/runs/made"}))
     with pytest.raises(UserError, match=r"is a model folder .* `autotune report s3://bucket/runs/made`"):
