@@ -3,8 +3,6 @@ of `autotune predict` and `autotune.load_model`, and a 4xx naming what is wrong 
 model: `autotune train --out` on a small CSV written here (numbers, text and bools, some missing), a few epochs."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import re
@@ -17,10 +15,9 @@ import pandas as pd
 import pytest
 
 import autotune
-import autotune.cli
 from autotune.tabular.rows import TabularPredictor
 from autotune.engine.export import _point
-from use_support import served, until, version_of
+from use_support import served, trained_table_model, until, version_of
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
@@ -49,14 +46,7 @@ def table(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def model_dir(table) -> Path:
     """The model `autotune train --out` exports (the recipe's own export and card, no Ray)."""
-    space = table.with_name("people.yaml")
-    space.write_text(f"name: people\nrecipe: tabular\n"
-                     f"data: {{dataset: csv, path: {table}, target: label}}\n"
-                     "model: {width: 16, depth: 1}\ntrain: {epochs: 4, batch_size: 32}\n")
-    out = table.with_name("model")
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert autotune.cli.main(["train", str(space), "--out", str(out)]) == 0
-    return out
+    return trained_table_model(table, "people", "{width: 16, depth: 1}", "{epochs: 4, batch_size: 32}")
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,7 @@ not see is its "unknown" index, as in its test metrics, and named in the predict
 reads as missing is missing in a row too. The model: `autotune train --out` on a small CSV written here."""
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 import math
 from pathlib import Path
@@ -17,10 +15,10 @@ import pytest
 import torch
 
 import autotune
-import autotune.cli
 from autotune.recipes import tabular as recipe
 from autotune.tabular.data import MISSING, UNKNOWN
 from autotune.tabular.rows import NA_TEXT, UNSEEN, BadRow, encode_rows, read_rows
+from use_support import trained_table_model
 
 GOOD = {"age": 50.0, "plan": "pro", "shop": "S1"}
 
@@ -44,13 +42,7 @@ def table(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def model_dir(table) -> Path:
-    space = table.with_name("shops.yaml")
-    space.write_text(f"name: shops\nrecipe: tabular\ndata: {{dataset: csv, path: {table}, target: label}}\n"
-                     "model: {width: 8, depth: 1}\ntrain: {epochs: 2, batch_size: 32}\n")
-    out = table.with_name("model")
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert autotune.cli.main(["train", str(space), "--out", str(out)]) == 0
-    return out
+    return trained_table_model(table, "shops", "{width: 8, depth: 1}", "{epochs: 2, batch_size: 32}")
 
 
 @pytest.fixture(scope="module")
