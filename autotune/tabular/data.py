@@ -294,25 +294,36 @@ def _unnamed(name: Any) -> bool:
     return str(name).startswith("Unnamed: ") and str(name)[9:].isdigit()
 
 
-def _warn_doubtful(frame: pd.DataFrame, target: str, source: str) -> None:
-    """A warning for each column that looks like no feature (`_doubt`), with the `data.drop` that leaves it out."""
+def _warn_columns(frame: pd.DataFrame, target: str, source: str) -> None:
+    """A warning for each feature column of numbers with a few cells of text (`_stray_cells`: pandas reads the whole
+    column as text, so the model takes it as categories), and for each that looks like no feature (`_doubt`),
+    with the `data.drop` that leaves it out."""
     for name in frame.columns:
-        doubt = None if name == target else _doubt(name, frame[name])
+        if name == target:
+            continue
+        column = frame[name]
+        stray = _stray_cells(column)
+        if len(stray):
+            shown = ", ".join(map(repr, pd.unique(stray.to_numpy())[:3]))
+            log.warning("%s: column %r holds %d numbers and %d cells of text (%s): it is read as text, so the model "
+                        "takes it as categories; leave those cells empty (a missing value) to read it as numbers",
+                        source, name, column.notna().sum() - len(stray), len(stray), shown)
+        doubt = _doubt(name, column, numbers=bool(len(stray)))
         if doubt:
             log.warning("%s: column %r %s; leave it out with data.drop: [%r]", source, name, doubt, name)
 
 
-def _doubt(name: Any, column: pd.Series) -> str | None:
+def _doubt(name: Any, column: pd.Series, numbers: bool) -> str | None:
     """Why a column looks like no feature: an unnamed one (a saved index tells the target of sorted rows), one
-    value only, or text (not numbers with stray text) of nearly a value per row (an identifier: categories no new
-    row shares); else None."""
+    value only, or text (not `numbers` with stray text) of nearly a value per row (an identifier: categories no
+    new row shares); else None."""
     if _unnamed(name):
         return f"has {UNNAMED_WHY}; the model reads it as a feature"
     values = column.dropna()
     distinct = values.nunique()
     if distinct == 1 and len(values) == len(column):
         return f"holds one value only ({_plain(values.iloc[0])!r}): it tells no row from another"
-    text = not (_numeric(column) or pd.api.types.is_bool_dtype(column) or len(_stray_cells(column)))
+    text = not (numbers or _numeric(column) or pd.api.types.is_bool_dtype(column))
     if text and len(values) >= ID_ROWS and distinct >= ID_SHARE * len(values):
         return (f"holds {distinct} distinct values in {len(values)} rows, like an identifier: as categories they "
                 "would not carry over to new rows, and the model card would list them all")
@@ -328,18 +339,6 @@ def _warn_majority(names: np.ndarray, train: np.ndarray, source: str) -> None:
                     "scores %.1f%%); search.metric: val_balanced_accuracy, the mean of the classes' recalls, does not "
                     "(always predicting one class scores 1/%d there)", source, str(classes[counts.argmax()]),
                     100 * share, 100 * share, len(classes))
-
-
-def _warn_stray_text(frame: pd.DataFrame, target: str, source: str) -> None:
-    """A warning for a column of numbers with a few cells of text (`?`, `unknown`): pandas reads the whole column
-    as text, so the model takes it as categories."""
-    for name in frame.columns:
-        stray = _stray_cells(frame[name]) if name != target else ()
-        if len(stray):
-            shown = ", ".join(map(repr, pd.unique(stray.to_numpy())[:3]))
-            log.warning("%s: column %r holds %d numbers and %d cells of text (%s): it is read as text, so the model "
-                        "takes it as categories; leave those cells empty (a missing value) to read it as numbers",
-                        source, name, frame[name].notna().sum() - len(stray), len(stray), shown)
 
 
 def _stray_cells(column: pd.Series) -> pd.Series:
@@ -600,8 +599,7 @@ def load(dataset: str, *, path: str | None = None, target: str | None = None, ta
     _warn_repeats(keys, source, key)
     contents = keys if key is None else row_keys(frame)  # what the fingerprint reads: every value of every row
     frame = _features(frame, target, dropped, source)
-    _warn_stray_text(frame, target, source)
-    _warn_doubtful(frame, target, source)
+    _warn_columns(frame, target, source)
     split = positions(keys, val_fraction, test_fraction, split_seed)
     _check_sizes(source, len(frame), tuple(len(p) for p in split), val_fraction, test_fraction)
     if task == "classification":
