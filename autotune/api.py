@@ -212,8 +212,8 @@ def _ray_for_the_search() -> Iterator[None]:
 def _trials_and_best(grid: Any, space: Space, unfinished: set[str],
                      tracking: Tracking) -> tuple[pd.DataFrame, _Best | None, list[TrialRecord]]:
     """The trials as a DataFrame, in the order they started (`unfinished`: an interrupted search's trials that a
-    resume continues), the best checkpoint (`result_grid.best_checkpoint`; of equals, the first started), and the trials as `tracking`'s trackers record them (none without
-    a tracker)."""
+    resume continues), the best checkpoint (`result_grid.best_checkpoint`; of equals, the first started), and the
+    trials as `tracking`'s trackers record them (none without a tracker)."""
     from autotune.engine.result_grid import best_checkpoint, in_start_order, trial_rows
     from autotune.engine.track import trial_records
 

@@ -93,8 +93,9 @@ def run(args: argparse.Namespace) -> int:
     if space.params:
         print("\n".join(table(space)))
     print(settings_text(space.search))
-    if space.same_trials():
-        print(f"warning: {space.same_trials()}")
+    same = space.same_trials()
+    if same:
+        print(f"warning: {same}")
     size = space.grid_size()
     if size is not None:
         trials = space.search.trials

@@ -62,8 +62,8 @@ if TYPE_CHECKING:
     from ray.tune.search.optuna import OptunaSearch
 
 __all__ = ["CsvLogger", "ForgetEndedTrials", "JsonLogger", "RESULT_KEYS", "TensorBoardLogger", "actor_node",
-           "asked_trial", "gcs_reconnect_timeout_s", "init_local", "joined_address", "kv_delete", "kv_get", "kv_put", "lost_node",
-           "lost_nodes_apart", "mark_told", "no_callback_usage_tag", "remove_partial_checkpoint",
+           "asked_trial", "gcs_reconnect_timeout_s", "init_local", "joined_address", "kv_delete", "kv_get", "kv_put",
+           "lost_node", "lost_nodes_apart", "mark_told", "no_callback_usage_tag", "remove_partial_checkpoint",
            "restore_from_kept_checkpoints", "restore_whole_state", "saved_trials", "study_of", "told",
            "whole_state_uploads"]
 

@@ -127,21 +127,20 @@ def best_checkpoint(grid: Any, space: Space) -> tuple[Any, Any, dict[str, Any]] 
 
     Best by the first metric; ties are broken by the next metrics in turn (`checkpoints.rank`, the order the
     checkpoint policy keeps by), so that with several objectives the exported checkpoint is never one that another
-    beats on every metric; among equals, the first in `grid` (in `in_start_order`: the first started). A recipe that reports no
-    checkpoint at all: its best reported epoch, with None for the checkpoint. None when no trial reported finite
-    metrics (e.g. every trial failed at once).
+    beats on every metric; among equals, the first in `grid` (in `in_start_order`: the first started). A recipe
+    that reports no checkpoint at all: its best reported epoch, with None for the checkpoint. None when no trial
+    reported finite metrics (e.g. every trial failed at once).
     """
-    results = list(grid)
     best: tuple[Any, Any, dict[str, Any]] | None = None
     best_rank: tuple[float, ...] = ()
-    for result in results:
+    for result in grid:
         for checkpoint, metrics in result.best_checkpoints or []:
             value = rank(metrics, space.search.metric, space.search.mode)
             if value is not None and (best is None or value > best_rank):
                 best, best_rank = (result, checkpoint, metrics), value
-    if best is not None or any(result.best_checkpoints for result in results):
+    if best is not None or any(result.best_checkpoints for result in grid):
         return best
-    for result in results:  # nothing checkpointed: the best report
+    for result in grid:  # nothing checkpointed: the best report
         history = result_history(result)
         for metrics in history.to_dict("records") if history is not None else []:
             value = rank(metrics, space.search.metric, space.search.mode)

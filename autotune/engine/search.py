@@ -163,8 +163,9 @@ def _cluster_watched(options: RunOptions, where: RunLocation) -> AbstractContext
 def _within_the_grid(space: Space) -> Space:
     """Under `sampler: grid`, at most one trial per grid point (Optuna's grid sampler would run points again), and
     a line that says so; a warning when the trials leave points out, or when the space searches nothing."""
-    if space.same_trials():
-        log.warning("%s", space.same_trials())
+    same = space.same_trials()
+    if same:
+        log.warning("%s", same)
     size = space.grid_size() if space.search.sampler == "grid" else None
     if size is None or space.search.trials == size:
         return space
