@@ -19,11 +19,11 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autotune.errors import TrialError, UserError
+from autotune.errors import Problem, TrialError, UserError
 from autotune.recipes import ClassPredictions, Report, ValuePredictions
 from autotune.space.schema import Field, Schema, Section, held_out, needed_with, positive
 from autotune.tabular.catalog import DATASET_NAMES, DATASETS, TASK_RULE
@@ -39,6 +39,22 @@ if TYPE_CHECKING:
     from autotune.tabular.rows import TabularPredictor
 
 EVAL_BATCH = 8192
+
+
+def _missing_problems(config: Mapping[str, Any]) -> list[Problem]:
+    """A Schema check of data.missing: it lists texts (not numbers YAML read from unquoted cells), and it says how
+    a CSV file is read, so it is refused with a bundled table."""
+    data = config.get("data", {})
+    missing = data.get("missing")
+    wrong = [item for item in missing if not isinstance(item, str)] if isinstance(missing, list) else []
+    problems: list[Problem] = []
+    if wrong:
+        problems.append(Problem("data.missing", f"must list texts only, got {wrong[0]!r}",
+                                f"quote it: {str(wrong[0])!r}"))
+    if missing is not None and data.get("dataset") != "csv":
+        problems.append(Problem("data.missing", f"is read with dataset: csv only, not {data.get('dataset')}",
+                                "remove it, or set data.dataset: csv"))
+    return problems
 
 
 # ----------------------------------------------------------------------------------------------- ingredients
@@ -69,6 +85,13 @@ SCHEMA = Schema(
                   help="columns whose values identify a row and alone decide its split, e.g. [customer_id] (null: "
                        "every column, those of drop too): with it, adding or removing other columns moves no row "
                        "between splits"),
+        missing=Field(list, default=None, nullable=True,
+                      help="dataset csv: the texts a cell holds when its value is missing, instead of pandas' "
+                           "default ones (null: \"\", NA, N/A, null, nan, ...); an empty cell is always missing. "
+                           "E.g. [\"\", \"?\", \"-\"] keeps NA as a category (North America, not applicable). "
+                           "The model card records them, and predict and serve read new rows with them. A .parquet "
+                           "file's own nulls are its missing values: it ignores this, as pandas' read_parquet "
+                           "ignores na_values"),
     ),
     model=Section(
         help="an MLP over the standardised numeric columns and one embedding per categorical column",
@@ -110,7 +133,8 @@ SCHEMA = Schema(
              "num_parameters": "min"},
     tests={"val_loss": "test_loss", "val_accuracy": "test_accuracy", "val_balanced_accuracy": "test_balanced_accuracy",
            "val_rmse": "test_rmse", "val_r2": "test_r2"},
-    checks=(held_out("val_fraction", "test_fraction"), needed_with("data.dataset", "csv", "data.path", "data.target")),
+    checks=(held_out("val_fraction", "test_fraction"), needed_with("data.dataset", "csv", "data.path", "data.target"),
+            _missing_problems),
 )
 
 
@@ -361,18 +385,17 @@ def load_model(model_dir: str) -> TabularPredictor:
 
 
 def predict(model_dir: str, files: list[str], *, top_k: int | None = None) -> Iterator[dict[str, Any] | BadInput]:
-    """`autotune predict`: the rows of .csv/.parquet `files`, one record each: {"file", "row", "label",
-    "probability"} (with `top_k`, also "top_k": the k most probable labels), or {"file", "row", "value"} for
-    regression. A file it cannot read, or with a row it refuses (a BadRow naming the row and the column), is a
-    BadInput naming the file; the other files are still predicted."""
+    """`autotune predict`: the rows of .csv/.parquet `files` (read as training read its table), one record each:
+    {"file", "row", "label", "probability"} (with `top_k`, also "top_k": the k most probable labels), or {"file",
+    "row", "value"} for regression. A file it cannot read, or with a row it refuses (a BadRow naming the row and
+    the column), is a BadInput naming the file; the other files are still predicted."""
     from autotune.errors import BadInput
-    from autotune.tabular.rows import read_rows
 
     model = load_model(model_dir)
     model.check_top_k(top_k)
     for file in files:
         try:
-            records = model.predict(read_rows(file), top_k=top_k)
+            records = model.predict(model.read(file), top_k=top_k)
         except UserError as err:
             yield BadInput(str(err), source=file)
             continue

@@ -11,6 +11,11 @@ column (text, category, bool) is categorical: a value is an index into the train
 after two reserved indices, MISSING and UNKNOWN (a value the train split does not hold). `Preprocessing` is all of
 it; the model card holds it (`as_card`), so that `autotune.tabular.rows` encodes a row exactly as training did.
 
+A CSV file is read with pandas' default texts for a missing value ("", "NA", "N/A", "null", "nan", ...), or with
+those of `missing` (and "") instead: `missing=["", "?"]` keeps "NA" as a value (North America, not applicable). The
+model card records them (`Preprocessing.missing`), so that rows to predict are read alike. A Parquet file's nulls are
+its missing values: `missing` does not apply to it (as pandas' `na_values` does not apply to `read_parquet`).
+
 The columns of `drop`, and those without any value, are no inputs; a row's split follows from its values in the
 columns of `key` (every column of the file by default, dropped ones too). Loading warns of what often misleads a
 model or its metrics: columns that look like no feature (an unnamed index, one value, an identifier), a dominant
@@ -24,7 +29,7 @@ import hashlib
 import json
 import logging
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -62,9 +67,10 @@ def _whole(column: pd.Series) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------ the table
-def read_table(path: str | Path, what: str = "data.path") -> pd.DataFrame:
+def read_table(path: str | Path, what: str = "data.path", missing: Sequence[str] | None = None) -> pd.DataFrame:
     """A .csv or .parquet file as a DataFrame (an empty file: no rows); a UserError naming `what` and the file
-    when it does not exist or cannot be read."""
+    when it does not exist or cannot be read. A CSV cell holding one of the texts `missing`, or nothing, is missing
+    (None: pandas' default texts); a Parquet file has its own nulls."""
     file = Path(path).expanduser()
     if not file.is_file():
         why = "it is a folder" if file.is_dir() else "it does not exist"
@@ -73,7 +79,7 @@ def read_table(path: str | Path, what: str = "data.path") -> pd.DataFrame:
     if suffix not in (".csv", ".parquet"):
         raise UserError(f"{what} {str(path)!r} is not a .csv or .parquet file; convert it to one of those")
     try:
-        return pd.read_parquet(file) if suffix == ".parquet" else _read_csv(file)
+        return pd.read_parquet(file) if suffix == ".parquet" else _read_csv(file, _na_options(missing))
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
     except Exception as err:  # pandas and pyarrow raise many kinds on a damaged file
@@ -82,10 +88,16 @@ def read_table(path: str | Path, what: str = "data.path") -> pd.DataFrame:
                         "repair or re-export the file") from None
 
 
-def _read_csv(file: Path) -> pd.DataFrame:
+def _na_options(missing: Sequence[str] | None) -> dict[str, Any]:
+    """read_csv's options for the texts `missing` (and "") to be missing, instead of its default ones (None)."""
+    return {} if missing is None else {"keep_default_na": False, "na_values": ["", *missing]}
+
+
+def _read_csv(file: Path, options: dict[str, Any]) -> pd.DataFrame:
     """A CSV file with commas between values, or with semicolons, tabs or bars: a file that reads as one column
-    whose name holds one of those is read again with it (spreadsheets in many locales write `;`)."""
-    frame = pd.read_csv(file)
+    whose name holds one of those is read again with it (spreadsheets in many locales write `;`). `options`: its
+    missing texts (`_na_options`), for both readings."""
+    frame = pd.read_csv(file, **options)
     if len(frame.columns) != 1:
         return frame
     header = str(frame.columns[0])
@@ -93,7 +105,7 @@ def _read_csv(file: Path) -> pd.DataFrame:
     if separator not in header:
         return frame
     log.info("%s: read with %r between values (its header holds no comma)", file, separator)
-    return pd.read_csv(file, sep=separator)
+    return pd.read_csv(file, sep=separator, **options)
 
 
 def _bundled(name: str) -> pd.DataFrame:
@@ -107,21 +119,24 @@ def _bundled(name: str) -> pd.DataFrame:
     return frame
 
 
-def _table(dataset: str, path: str | None, target: str | None) -> tuple[pd.DataFrame, str, str]:
-    """(the table, how messages name it, the target column) of `data.dataset`."""
+def _table(dataset: str, path: str | None, target: str | None,
+           texts: tuple[str, ...] | None) -> tuple[pd.DataFrame, str, str]:
+    """(the table, how messages name it, the target column) of `data.dataset`, a CSV file read with `texts`
+    (`data.missing`) as its missing values."""
     if dataset not in DATASET_NAMES:
         hint = close_matches(dataset, DATASET_NAMES)
         fix = f"did you mean {hint[0]!r}?" if hint else f"use one of {', '.join(DATASET_NAMES)}"
         raise UnknownNameError(f"unknown tabular dataset {dataset!r}; {fix}")
     if dataset != "csv":
-        if path is not None:
-            raise UserError(f"data.path is read with dataset: csv only, not {dataset}; remove it, or set "
-                            "data.dataset: csv")
+        for key, value in (("data.path", path), ("data.missing", texts)):
+            if value is not None:
+                raise UserError(f"{key} is read with dataset: csv only, not {dataset}; remove it, or set "
+                                "data.dataset: csv")
         return _bundled(dataset), f"dataset {dataset!r}", target or "target"
     if path is None or target is None:
         missing = "data.path (the .csv or .parquet file)" if path is None else "data.target (the column to predict)"
         raise UserError(f"dataset: csv needs {missing}")
-    return read_table(path), f"data.path {str(path)!r}", target
+    return read_table(path, missing=texts), f"data.path {str(path)!r}", target
 
 
 def _check_columns(frame: pd.DataFrame, target: str, source: str) -> None:
@@ -155,6 +170,23 @@ def _named(frame: pd.DataFrame, names: list[Any] | None, key: str, target: str, 
     if key == "data.drop" and target in map(str, names):
         raise UserError(f"{key} names the target {target!r} (data.target); remove it from {key}")
     return list(dict.fromkeys(columns[str(name)] for name in names))
+
+
+def _missing_texts(missing: list[Any] | None, path: str | None) -> tuple[str, ...] | None:
+    """The texts of `data.missing`, checked; None where it is unset, or where `path` is a Parquet file, whose
+    nulls are its missing values (a warning says so)."""
+    if missing is None:
+        return None
+    if not isinstance(missing, (list, tuple)):
+        raise UserError(f"data.missing is a list of texts, not {missing!r}; write data.missing: [{missing!r}]")
+    wrong = [item for item in missing if not isinstance(item, str)]
+    if wrong:
+        raise UserError(f"data.missing holds {wrong[0]!r}, which is not a text; quote it: {str(wrong[0])!r}")
+    if path is not None and Path(path).suffix.lower() == ".parquet":
+        log.warning("data.missing applies to CSV files only: %s holds typed nulls, which are its missing values; "
+                    "remove data.missing to silence this warning", path)
+        return None
+    return tuple(missing)
 
 
 def _labelled(frame: pd.DataFrame, target: str, source: str) -> pd.DataFrame:
@@ -306,7 +338,8 @@ def _warn_columns(frame: pd.DataFrame, target: str, source: str) -> None:
         if len(stray):
             shown = ", ".join(map(repr, pd.unique(stray.to_numpy())[:3]))
             log.warning("%s: column %r holds %d numbers and %d cells of text (%s): it is read as text, so the model "
-                        "takes it as categories; leave those cells empty (a missing value) to read it as numbers",
+                        "takes it as categories; leave those cells empty (a missing value), or name their text in "
+                        "data.missing, to read it as numbers",
                         source, name, column.notna().sum() - len(stray), len(stray), shown)
         doubt = _doubt(name, column, numbers=bool(len(stray)))
         if doubt:
@@ -391,6 +424,7 @@ class Preprocessing:
     labels: tuple[str, ...] = ()  # classification: the class names
     target_mean: float = 0.0  # regression: the network learns (target - target_mean) / target_std
     target_std: float = 1.0
+    missing: tuple[str, ...] | None = None  # the CSV texts read as missing (data.missing); None: pandas' defaults
 
     @property
     def num_numeric(self) -> int:
@@ -407,8 +441,10 @@ class Preprocessing:
         return len(self.labels) if self.task == "classification" else 1
 
     @classmethod
-    def fit(cls, train: pd.DataFrame, target: str, task: str, labels: tuple[str, ...] = ()) -> Preprocessing:
-        """The statistics of the train split's columns (numbers: numeric; anything else: categorical)."""
+    def fit(cls, train: pd.DataFrame, target: str, task: str, labels: tuple[str, ...] = (),
+            missing: tuple[str, ...] | None = None) -> Preprocessing:
+        """The statistics of the train split's columns (numbers: numeric; anything else: categorical), and the
+        texts `missing` the table was read with, for rows to be read alike."""
         features = [c for c in train.columns if c != target]
         numeric = [c for c in features if _numeric(train[c])]
         values = train[numeric].to_numpy(np.float64, na_value=np.nan, copy=True)
@@ -430,6 +466,7 @@ class Preprocessing:
             labels=tuple(labels),
             target_mean=float(y.mean()) if task == "regression" else 0.0,
             target_std=float(_scale(np.array(y.std()))) if task == "regression" else 1.0,
+            missing=missing,
         )
 
     def encode(self, frame: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
@@ -453,7 +490,8 @@ class Preprocessing:
 
     def as_card(self) -> dict[str, Any]:
         """The model card's account of the preprocessing (plain JSON): the inputs' column order, the numeric
-        scalers, the category vocabularies, the task, the target, and the labels or the target's scaler."""
+        scalers, the category vocabularies, the task, the target, the labels or the target's scaler, and the texts
+        read as missing where data.missing set them ("missing_texts"; a card without it: pandas' defaults)."""
         card: dict[str, Any] = {
             "task": self.task,
             "target": self.target,
@@ -468,6 +506,8 @@ class Preprocessing:
             card["labels"] = list(self.labels)
         else:
             card["target_scaler"] = {"mean": self.target_mean, "std": self.target_std}
+        if self.missing is not None:
+            card["missing_texts"] = list(self.missing)
         return card
 
     @classmethod
@@ -488,6 +528,7 @@ class Preprocessing:
             labels=tuple(card.get("labels", ())),
             target_mean=target_scaler["mean"],
             target_std=target_scaler["std"],
+            missing=tuple(card["missing_texts"]) if "missing_texts" in card else None,
         )
 
 
@@ -583,11 +624,13 @@ class Data:
 
 def load(dataset: str, *, path: str | None = None, target: str | None = None, task: str = "auto",
          val_fraction: float = 0.1, test_fraction: float = 0.1, split_seed: int = 0,
-         drop: list[str] | None = None, key: list[str] | None = None) -> Data:
-    """Read the table, split it by each row's values in the `key` columns (None: every column, those of `drop`
-    too) and `split_seed` (`autotune.splits`), leave out the columns of `drop` and those without values, fit the
-    preprocessing on the train split and encode each split. A UserError names the file or column and the fix."""
-    frame, source, target = _table(dataset, path, target)
+         drop: list[str] | None = None, key: list[str] | None = None, missing: list[str] | None = None) -> Data:
+    """Read the table (a CSV file with the texts `missing` as its missing values; None: pandas' defaults), split it
+    by each row's values in the `key` columns (None: every column, those of `drop` too) and `split_seed`
+    (`autotune.splits`), leave out the columns of `drop` and those without values, fit the preprocessing on the
+    train split and encode each split. A UserError names the file or column and the fix."""
+    texts = _missing_texts(missing, path)
+    frame, source, target = _table(dataset, path, target, texts)
     _check_columns(frame, target, source)
     dropped = _named(frame, drop, "data.drop", target, source)
     key = _named(frame, key, "data.key", target, source) or None
@@ -604,10 +647,10 @@ def load(dataset: str, *, path: str | None = None, target: str | None = None, ta
     _check_sizes(source, len(frame), tuple(len(p) for p in split), val_fraction, test_fraction)
     if task == "classification":
         _check_classes(source, _class_names(frame[target]).to_numpy(), split)
-    preprocessing = Preprocessing.fit(frame.iloc[split[0]], target, task, labels)
+    preprocessing = Preprocessing.fit(frame.iloc[split[0]], target, task, labels, texts)
     train, val, test = (_encoded(frame.iloc[p], preprocessing) for p in split)
-    return Data(dataset, train, val, test, preprocessing, _fingerprint(frame, target, task, split, contents),
-                test_rows=frame.iloc[split[2]], path=path)
+    return Data(dataset, train, val, test, preprocessing,
+                _fingerprint(frame, target, task, split, contents), test_rows=frame.iloc[split[2]], path=path)
 
 
 def _encoded(rows: pd.DataFrame, preprocessing: Preprocessing) -> Split:
@@ -619,7 +662,7 @@ def _fingerprint(frame: pd.DataFrame, target: str, task: str, positions: tuple[n
                  keys: np.ndarray) -> str:
     """A digest of the columns and their types (those of `data.drop` left out), the target, the task and each
     split's rows (the keys of their values in every column, sorted: the same rows in another order, or the columns
-    moved, are the same data)."""
+    moved, are the same data). Of the table as read: `data.missing` changes it where it reads a cell otherwise."""
     columns = sorted([str(c), str(t)] for c, t in frame.dtypes.items())
     sha = hashlib.sha256(json.dumps([target, task, columns]).encode())
     for rows in positions:

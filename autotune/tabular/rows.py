@@ -1,6 +1,7 @@
 """Rows -> an exported tabular model's predictions, with no recipe and no training code.
 
     rows = read_rows("new_patients.csv")              # or [{"age": 61, "smoker": "yes", ...}, ...]
+                                                      # (TabularPredictor.read: with the card's missing texts)
     predict_rows("models/tabular", rows)              # [{"label": "benign", "probability": 0.97}, ...]
                                                       # regression: [{"value": 151.2}, ...]
     model, card = load_model("models/tabular")        # the TorchScript model (on the CPU) and its card
@@ -10,7 +11,8 @@ The model directory holds `model.pt` (TorchScript: numeric float32 (N, k), categ
 values in the target's units) and `model.json`, the card with the preprocessing (`Preprocessing.as_card`).
 `encode_rows` turns rows into those two tensors exactly as training and evaluation encode a table
 (`Preprocessing.encode`). A row must give every column the model reads (other keys, the target's included, are
-ignored). A missing value is None, NaN, or a text that pandas' CSV reader reads as missing ("", "NA", "n/a", "nan",
+ignored). A missing value is None, NaN, or a text that training read as missing: those of the card's
+"missing_texts" and "" (`data.missing`), else those pandas' CSV reader reads as missing ("", "NA", "n/a", "nan",
 "null", ...: `NA_TEXT`), so that a row gives the model the same input from a .csv file and from JSON; in a
 categorical column, such a text that the column's vocabulary holds (a table read from .parquet) is that value. A
 numeric column takes a number, or text that reads as one. A categorical column takes one value (text, a number or
@@ -39,7 +41,7 @@ from autotune.model_dir import load_torchscript, read_card
 __all__ = ["BadRow", "TabularPredictor", "read_rows", "encode_rows", "load_model", "predict_rows", "NA_TEXT",
            "UNSEEN"]
 
-NA_TEXT = frozenset(STR_NA_VALUES)  # texts pandas' read_csv reads as a missing value, as training read its table
+NA_TEXT = frozenset(STR_NA_VALUES)  # texts pandas' read_csv reads as a missing value: training's without data.missing
 UNSEEN = "unseen_categories"  # a prediction's key: {column: value} of the categories the model did not see
 
 
@@ -52,10 +54,11 @@ class BadRow(BadInput):
         self.row, self.column = row, column
 
 
-def read_rows(path: str | Path) -> list[dict[str, Any]]:
-    """The rows of a .csv or .parquet file, as dicts of column -> value (a missing value is NaN). A file without
-    a header (empty) or without rows is a BadInput: a model cannot predict nothing."""
-    table = read_table(path, what="rows file")
+def read_rows(path: str | Path, missing: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The rows of a .csv or .parquet file, as dicts of column -> value (a missing value is NaN; in a CSV file, a
+    cell holding one of the texts `missing` or nothing, None: pandas' default texts). A file without a header
+    (empty) or without rows is a BadInput: a model cannot predict nothing."""
+    table = read_table(path, what="rows file", missing=missing)
     if table.columns.empty:
         raise BadInput("empty file: no header line and no rows; give a table whose first line names the columns")
     if table.empty:
@@ -68,14 +71,19 @@ def _null(value: Any) -> bool:
     return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
 
 
-def _missing(value: Any) -> bool:
-    """A null, or a text pandas' CSV reader reads as missing ("", "NA", "nan", ...)."""
-    return _null(value) or (isinstance(value, str) and value in NA_TEXT)
+def _read_as_missing(preprocessing: Preprocessing) -> frozenset[str]:
+    """The texts training read as missing: those of data.missing and "", else pandas' (`NA_TEXT`)."""
+    return NA_TEXT if preprocessing.missing is None else frozenset(("", *preprocessing.missing))
 
 
-def _number(value: Any, row: int, column: str) -> float:
-    """A numeric column's value as a float (NaN: missing)."""
-    if _missing(value):
+def _missing(value: Any, texts: frozenset[str]) -> bool:
+    """A null, or one of the texts `texts` that training read as missing ("", "NA", "nan", ...)."""
+    return _null(value) or (isinstance(value, str) and value in texts)
+
+
+def _number(value: Any, row: int, column: str, texts: frozenset[str]) -> float:
+    """A numeric column's value as a float (NaN: missing, or one of `texts`)."""
+    if _missing(value, texts):
         return math.nan
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
         number = float(value)
@@ -91,10 +99,11 @@ def _number(value: Any, row: int, column: str) -> float:
     return number
 
 
-def _category(value: Any, row: int, column: str, known: Sequence[str]) -> str | None:
+def _category(value: Any, row: int, column: str, known: Sequence[str], texts: frozenset[str]) -> str | None:
     """A categorical column's value as text, looked up in its vocabulary `known` as evaluation does (None:
-    missing); a value the vocabulary does not hold is kept, to be encoded as UNKNOWN."""
-    if _null(value) or (_missing(value) and value not in known):  # a vocabulary read from .parquet may hold "NA"
+    missing, or one of `texts` that `known` does not hold); a value the vocabulary does not hold is kept, to be
+    encoded as UNKNOWN."""
+    if _null(value) or (_missing(value, texts) and value not in known):  # a vocabulary read from .parquet may hold "NA"
         return None
     if not pd.api.types.is_scalar(value):
         raise BadRow(row, column, f"expects one value (text, a number or a bool), got {type(value).__name__} "
@@ -104,16 +113,17 @@ def _category(value: Any, row: int, column: str, known: Sequence[str]) -> str | 
     return str(value)
 
 
-def _checked(row: Any, index: int, preprocessing: Preprocessing) -> dict[str, Any]:
-    """The values of one row that the model reads, checked and converted; BadRow at the first problem."""
+def _checked(row: Any, index: int, preprocessing: Preprocessing, texts: frozenset[str]) -> dict[str, Any]:
+    """The values of one row that the model reads, checked and converted (`texts`: those read as missing); BadRow
+    at the first problem."""
     if not isinstance(row, Mapping):
         raise BadRow(index, None, f"is a {type(row).__name__}; each row is a mapping of column names to values")
     needed = [*preprocessing.numeric, *preprocessing.categories]
     for column in needed:
         if column not in row:
             raise BadRow(index, column, f"is missing; every row needs {', '.join(needed)} (null for a missing value)")
-    values: dict[str, Any] = {c: _number(row[c], index, c) for c in preprocessing.numeric}
-    values.update({c: _category(row[c], index, c, known) for c, known in preprocessing.categories.items()})
+    values: dict[str, Any] = {c: _number(row[c], index, c, texts) for c in preprocessing.numeric}
+    values.update({c: _category(row[c], index, c, known, texts) for c, known in preprocessing.categories.items()})
     return values
 
 
@@ -121,7 +131,8 @@ def _encoded(preprocessing: Preprocessing, rows: Sequence[Mapping[str, Any]]
              ) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, str]]]:
     """The model's two inputs for `rows` (`Preprocessing.encode`) and, per row, {column: value} of its categories
     that the model did not see (encoded as UNKNOWN)."""
-    checked = [_checked(row, i, preprocessing) for i, row in enumerate(rows)]
+    texts = _read_as_missing(preprocessing)
+    checked = [_checked(row, i, preprocessing, texts) for i, row in enumerate(rows)]
     frame = pd.DataFrame({
         **{c: np.array([r[c] for r in checked], dtype=np.float64) for c in preprocessing.numeric},
         **{c: pd.Series([r[c] for r in checked], dtype=object) for c in preprocessing.categories},
@@ -156,6 +167,11 @@ class TabularPredictor:
 
     def __init__(self, model_dir: str | Path) -> None:
         self.model, self.card = load_model(model_dir)
+
+    def read(self, path: str | Path) -> list[dict[str, Any]]:
+        """The rows of a .csv or .parquet file of new rows, read as training read its table (`read_rows` with the
+        card's missing texts)."""
+        return read_rows(path, Preprocessing.from_card(self.card).missing)
 
     def predict(self, rows: Sequence[Mapping[str, Any]] | Mapping[str, Any] | Any,
                 top_k: int | None = None) -> list[dict[str, Any]]:

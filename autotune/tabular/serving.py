@@ -8,12 +8,12 @@
     GET  /health    {"status": "ok", "model": name, "version": ..., "task": "classification" or "regression"}
     GET  /model     the model card (model.json: columns, categories, scalers, config, metrics, ...)
 
-A row is read as `autotune.tabular.rows` reads one (a missing value is null, or a text pandas' CSV reader reads as
-missing: "", "NA", ...; other keys are ignored). A category the model did not see is encoded as "unknown", as in
-its test metrics, and named in the row's prediction: "unseen_categories": {column: value}. A missing column, a
-wrong type or an infinite number: 422, {"detail": "row 0, column 'x': ..."}. A body that is not JSON,
-or not an object holding a `rows` list: 400; not sent as application/json: 415; over `max_bytes` bytes or more
-than `max_rows` rows: 413. Reading the JSON and predicting run in a worker thread, off the event loop.
+A row is read as `autotune.tabular.rows` reads one (a missing value is null, or a text training read as missing:
+data.missing's, else pandas' "", "NA", ...; other keys are ignored). A category the model did not see is encoded
+as "unknown", as in its test metrics, and named in the row's prediction: "unseen_categories": {column: value}. A
+missing column, a wrong type or an infinite number: 422, {"detail": "row 0, column 'x': ..."}. A body that is not
+JSON, or not an object holding a `rows` list: 400; not sent as application/json: 415; over `max_bytes` bytes or
+more than `max_rows` rows: 413. Reading the JSON and predicting run in a worker thread, off the event loop.
 """
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The tabular recipe on messy tables: `data.drop`, `data.key`, the warnings for columns that look like no feature, a
-dominant class and a count read as classes, CSVs separated by semicolons or tabs, and the balanced accuracy."""
+"""The tabular recipe on messy tables: `data.drop`, `data.key`, `data.missing`, the warnings for columns that look like
+no feature, a dominant class and a count read as classes, CSVs separated by semicolons or tabs, and the balanced
+accuracy."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,10 +9,11 @@ import pytest
 import torch
 from sklearn.metrics import balanced_accuracy_score
 
-from autotune.api import load_space
+from autotune.api import _DataLoads, load_space
 from autotune.errors import SpaceError, UserError
 from autotune.preflight import check_metrics_reported
 from autotune.recipes import tabular as recipe
+from autotune.tabular.data import Preprocessing
 from autotune.tabular.rows import read_rows
 
 N = 60
@@ -152,6 +154,88 @@ def test_a_count_read_as_many_classes_is_a_warning(values, task, warned, tmp_pat
     load(table().assign(y=values), tmp_path, task=task)
     line = "data.task auto reads the whole numbers of 'y' as classification with 14 classes; if they count a quantity"
     assert (line in caplog.text) == warned and ("data.task: regression" in caplog.text) == warned
+
+
+# ---------------------------------------------------------------------------------------------- data.missing
+def regions() -> pd.DataFrame:
+    """table() with a region ("NA": North America, or "EU") and a weight: numbers, the text "?" in row 3."""
+    return table().assign(region=np.where(np.arange(N) % 2, "NA", "EU"),
+                          weight=lambda f: f["x"].abs().astype(str).where(f.index != 3, "?"))
+
+
+def test_without_data_missing_pandas_texts_are_missing_as_before(tmp_path):
+    """"NA" is no region, "?" makes the weights text (categories), and the card records no texts."""
+    data = load(regions(), tmp_path)
+    assert data.preprocessing.categories["region"] == ("EU",) and "?" in data.preprocessing.categories["weight"]
+    assert "missing_texts" not in data.preprocessing.as_card()
+
+
+@pytest.mark.parametrize("sep", [",", ";"])
+def test_data_missing_replaces_pandas_texts(sep, tmp_path, caplog):
+    """missing: ["", "?"]: "NA" is a region, "?" a missing weight (row 3, a training row), read with commas and
+    read again with another separator; the card records the texts."""
+    path = tmp_path / "t.csv"
+    regions().to_csv(path, sep=sep, index=False)
+    data = recipe.load_data({"dataset": "csv", "path": str(path), "target": "y", "missing": ["", "?"]})
+    prep = data.preprocessing
+    assert prep.categories["region"] == ("EU", "NA") and prep.numeric == ("x", "weight")
+    assert prep.indicators == ("weight",) and data.train.numeric[list(data.train.rows).index(3), 2] == 1
+    assert "cells of text" not in caplog.text
+    assert prep.as_card()["missing_texts"] == ["", "?"] and Preprocessing.from_card(prep.as_card()) == prep
+
+
+def test_the_fingerprint_changes_where_data_missing_reads_the_table_otherwise_and_a_retrain_sees_it(tmp_path):
+    """The fingerprint is of the table as read: another data.missing that reads a cell otherwise changes it, one
+    that reads it alike does not; `--if-data-changed` loads the data of the current model's config with the space's
+    data.missing, and compares its fingerprint with the model's."""
+    fingerprints = [load(regions(), tmp_path, missing=m).fingerprint for m in (None, ["", "?"], ["", "?", "-"])]
+    assert fingerprints[0] != fingerprints[1] == fingerprints[2]  # no cell holds "-"
+    regions().to_csv(tmp_path / "r.csv", index=False)
+
+    def space(missing: str):
+        return load_space(f"name: t\nrecipe: tabular\ndata: {{dataset: csv, path: {tmp_path / 'r.csv'}, target: y"
+                          f"{missing}}}\n")
+
+    before, after = space(""), space(", missing: ['', '?']")
+    model = before.config({})  # the current model's, trained before data.missing was set
+    assert _DataLoads(before, recipe).get(model).fingerprint == fingerprints[0]
+    assert _DataLoads(after, recipe).get(model).fingerprint == fingerprints[1]
+
+
+@pytest.mark.parametrize("data, message", [
+    ("{dataset: wine, missing: ['?']}",
+     r"data.missing: is read with dataset: csv only, not wine; remove it, or set data.dataset: csv"),
+    ("{dataset: csv, path: t.csv, target: y, missing: ['', 1]}",
+     r"data.missing: must list texts only, got 1; quote it: '1'"),
+    ("{dataset: csv, path: t.csv, target: y, missing: '?'}", r"data.missing: expected a list"),
+])
+def test_a_bad_data_missing_is_a_problem_of_the_space(data, message):
+    """Refused with the space, before any data is read (and before Ray starts)."""
+    with pytest.raises(SpaceError, match=message):
+        load_space(f"name: t\nrecipe: tabular\ndata: {data}\n")
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"missing": ["", 1]}, r"^data.missing holds 1, which is not a text; quote it: '1'$"),
+    ({"missing": "?"}, r"^data.missing is a list of texts, not '\?'"),
+])
+def test_a_bad_data_missing_is_one_line_when_loaded(data, message, tmp_path):
+    with pytest.raises(UserError, match=message):
+        load(table(), tmp_path, **data)
+    with pytest.raises(UserError, match="^data.missing is read with dataset: csv only, not wine; remove it, or set "
+                                        "data.dataset: csv$"):
+        recipe.load_data({"dataset": "wine", "missing": ["?"]})
+
+
+def test_data_missing_does_not_apply_to_parquet(tmp_path, caplog):
+    """A Parquet file's nulls are its missing values (as pandas' read_parquet takes no na_values): a warning."""
+    path = tmp_path / "t.parquet"
+    regions().to_parquet(path)
+    plain = recipe.load_data({"dataset": "csv", "path": str(path), "target": "y"})
+    given = recipe.load_data({"dataset": "csv", "path": str(path), "target": "y", "missing": ["", "?"]})
+    assert given.preprocessing == plain.preprocessing and given.fingerprint == plain.fingerprint
+    assert "NA" in given.preprocessing.categories["region"]
+    assert "data.missing applies to CSV files only" in caplog.text
 
 
 # ---------------------------------------------------------------------------------------------- separators

@@ -1,7 +1,8 @@
 """Rows -> a tabular model's inputs (`autotune.tabular.rows`), as `autotune predict`, `autotune serve` and
 `autotune.load_model(...).predict` read them: one encoding with training and evaluation. A category the model did
-not see is its "unknown" index, as in its test metrics, and named in the prediction; a text pandas' CSV reader
-reads as missing is missing in a row too. The model: `autotune train --out` on a small CSV written here."""
+not see is its "unknown" index, as in its test metrics, and named in the prediction; a text training read as
+missing (pandas' CSV reader's, or those of `data.missing`) is missing in a row too. The models: `autotune train
+--out` on small CSVs written here."""
 from __future__ import annotations
 
 import csv
@@ -133,3 +134,56 @@ def test_a_row_the_model_cannot_take_is_refused_naming_the_row_and_the_column(ro
     with pytest.raises(BadRow, match=message) as refused:
         encode_rows(card, [GOOD, row])
     assert (refused.value.row, refused.value.column) == (1, column)
+
+
+# ---------------------------------------------------------------------------------------------- data.missing
+@pytest.fixture(scope="module")
+def regions_model(tmp_path_factory) -> Path:
+    """A model of regions.csv read with data.missing: ["", "?"]: region ("NA": North America, or "EU") and weight
+    (numbers, "?" in every 7th row) -> label."""
+    rng = np.random.default_rng(0)
+    n = 60
+    region = rng.choice(["NA", "EU"], n)
+    weight = rng.normal(70, 10, n).round(1).astype(object)
+    weight[::7] = "?"
+    path = tmp_path_factory.mktemp("regions") / "regions.csv"
+    pd.DataFrame({"region": region, "weight": weight, "label": np.where(region == "NA", "yes", "no")}).to_csv(
+        path, index=False)
+    return trained_table_model(path, "regions", "{width: 8, depth: 1}", "{epochs: 2, batch_size: 32}",
+                               missing=["", "?"])
+
+
+def test_rows_are_read_with_the_missing_texts_training_read_its_table_with(regions_model, tmp_path):
+    """The card records data.missing; a JSON row (load_model().predict, serve) and a CSV file of new rows (predict)
+    read "NA" as the region the model knows (no unseen category) and "?" as a missing weight, as training did: both
+    were missing with pandas' texts."""
+    model = autotune.load_model(regions_model)
+    known = model.card["categories"]["region"]
+    assert model.card["missing_texts"] == ["", "?"] and known == ["EU", "NA"]
+    rows = [{"region": "NA", "weight": "?"}, {"region": "EU", "weight": 71.5}, {"region": "", "weight": ""}]
+    numeric, categorical = encode_rows(model.card, rows)
+    assert categorical[:, 0].tolist() == [2 + known.index("NA"), 2 + known.index("EU"), MISSING]
+    assert numeric[:, 1].tolist() == [1.0, 0.0, 1.0]  # the weight's missing indicator
+    predicted = model.predict(rows)
+    assert all(UNSEEN not in prediction for prediction in predicted)
+
+    (tmp_path / "new.csv").write_text("region,weight\nNA,?\nEU,71.5\n,\n")
+    from_csv = model.read(tmp_path / "new.csv")
+    assert from_csv[0]["region"] == "NA" and math.isnan(from_csv[0]["weight"])
+    assert all(torch.equal(a, b) for a, b in zip(encode_rows(model.card, from_csv), (numeric, categorical)))
+    records = list(recipe.predict(str(regions_model), [str(tmp_path / "new.csv")]))  # autotune predict
+    assert [{k: v for k, v in r.items() if k not in ("file", "row")} for r in records] == predicted
+    with pytest.raises(BadRow, match="expects a number, got the text 'NA'"):  # not one of the card's texts
+        encode_rows(model.card, [{"region": "EU", "weight": "NA"}])
+
+
+def test_a_card_without_missing_texts_reads_rows_with_pandas_texts(model_dir, card, tmp_path):
+    """A model trained without data.missing, or before it existed: "NA" is missing in a file and in a JSON row."""
+    assert "missing_texts" not in card
+    (tmp_path / "new.csv").write_text("age,plan,shop\nNA,NA,S1\n")
+    from_csv = autotune.load_model(model_dir).read(tmp_path / "new.csv")
+    assert math.isnan(from_csv[0]["age"]) and math.isnan(from_csv[0]["plan"])
+    from_json = [{"age": "NA", "plan": "NA", "shop": "S1"}]
+    for a, b in zip(encode_rows(card, from_csv), encode_rows(card, from_json)):
+        assert torch.equal(a, b)
+    assert encode_rows(card, from_json)[1][0, 0] == MISSING

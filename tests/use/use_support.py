@@ -61,16 +61,17 @@ def search_in(folder: Path, space: str | Path, overrides: list[str] | None = Non
     return Searched(folder, Path(result.run_dir), Path(result.model_dir), result)
 
 
-def trained_table_model(table: Path, name: str, model: str, train: str) -> Path:
+def trained_table_model(table: Path, name: str, model: str, train: str, missing: list[str] | None = None) -> Path:
     """The model `autotune train --out` exports (the tabular recipe's own export and card, no Ray) for the CSV
-    `table` and its column `label`, with the space's `model` and `train` sections (YAML flow mappings); it lands
-    beside the table, in model/."""
+    `table` and its column `label`, with the space's `model` and `train` sections (YAML flow mappings) and
+    `data.missing` when given; it lands beside the table, in model/."""
     import contextlib
 
     import autotune.cli
 
     space = table.with_name(f"{name}.yaml")
-    space.write_text(f"name: {name}\nrecipe: tabular\ndata: {{dataset: csv, path: {table}, target: label}}\n"
+    texts = "" if missing is None else f", missing: {json.dumps(missing)}"
+    space.write_text(f"name: {name}\nrecipe: tabular\ndata: {{dataset: csv, path: {table}, target: label{texts}}}\n"
                      f"model: {model}\ntrain: {train}\n")
     out = table.with_name("model")
     with contextlib.redirect_stdout(io.StringIO()):
