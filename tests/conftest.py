@@ -50,6 +50,20 @@ def no_tracking_from_the_environment():
     os.environ.update(saved)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def own_cache(tmp_path_factory):
+    """autotune's cache (run mirrors, the register of local Rays) in a folder of this test session's own: the
+    user's stays untouched, and searches of tests run side by side (pytest-xdist's workers) do not warn of each
+    other's local Ray."""
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if saved is None:
+        os.environ.pop("XDG_CACHE_HOME")
+    else:
+        os.environ["XDG_CACHE_HOME"] = saved
+
+
 @pytest.fixture
 def cli(capsys) -> Callable[..., tuple[int, str, str]]:
     """Run `autotune ARGV...` in this process -> (exit code, stdout, stderr); argparse's exits count as codes."""

@@ -29,14 +29,14 @@ def quick_start(tmp_path_factory) -> SimpleNamespace:
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "TUNE_"))}
     command = Path(sys.executable).with_name("autotune")
-    temp_dirs = set(Path("/tmp").glob("rt_*"))
-    run = subprocess.run(
+    run = subprocess.Popen(
         [str(command), "run", str(DIGITS), "--set", f"search.trials={TRIALS}", "--set", "train.epochs=2"],
-        cwd=work, env={**env, "HOME": str(home)}, capture_output=True, text=True, timeout=300,
+        cwd=work, env={**env, "HOME": str(home)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    assert run.returncode == 0, run.stdout + run.stderr
-    return SimpleNamespace(work=work, home=home, out=run.stdout, err=run.stderr,
-                           left_temp_dirs=set(Path("/tmp").glob("rt_*")) - temp_dirs,
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, out + err
+    return SimpleNamespace(work=work, home=home, out=out, err=err,
+                           temp_dir_left=Path(f"/tmp/rt_{run.pid}").exists(),  # the local Ray's (engine.search)
                            trials=pd.read_csv(work / "runs" / "digits" / "trials.csv", dtype={"trial_id": str}),
                            card=json.loads((work / "models" / "digits" / "model.json").read_text()))
 
@@ -57,7 +57,7 @@ def test_the_quick_start_prints_a_summary_and_exports_the_model(quick_start):
 
 
 def test_the_quick_start_leaves_no_ray_temp_folder(quick_start):
-    assert not quick_start.left_temp_dirs  # the local Ray's sockets and logs go with it
+    assert not quick_start.temp_dir_left  # the local Ray's sockets and logs go with it
 
 
 def test_the_quick_start_prints_no_ray_noise(quick_start):
@@ -135,8 +135,9 @@ def test_the_python_api_shows_the_progress_and_prints_the_summary(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stderr.splitlines()
     assert lines[0] == "Searching 'digits': 2 trials, sampler tpe, scheduler asha, metric val_accuracy", lines
-    assert any(line.startswith("[2/2] trial ") for line in lines) and all(
-        line.startswith(("Searching", "[1/2] ", "[2/2] ")) for line in lines), lines
+    assert any(line.startswith("[2/2] trial ") for line in lines), lines
+    # nothing but progress: a line per ended trial, and the running trials' line (every 10 s on a busy machine)
+    assert all(re.match(r"Searching|\[[012]/2\] (trial |\d+s: )", line) for line in lines), lines
     assert re.search(r"^Search 'digits': 2 trials in [\d.]+ s ", run.stdout, re.M), run.stdout
     assert re.search(r"^Best trial \w+: epoch=1, val_accuracy=0\.\d+$", run.stdout, re.M)
     assert f"Run:   {tmp_path / 'runs' / 'digits'}" in run.stdout

@@ -132,88 +132,81 @@ def test_a_killed_search_resumes_where_it_stopped(tmp_path):
     assert (tmp_path / "models" / "resumable" / "model.json").is_file()
 
 
-def test_a_killed_running_trial_continues_from_its_last_checkpoint_and_loses_fewer_than_n_epochs(tmp_path):
+def test_a_killed_running_trial_continues_from_its_last_checkpoint_or_an_older_one_where_that_is_gone(tmp_path):
     """`checkpoint_every: 3`: a running trial keeps a checkpoint at least every 3 epochs (its accuracy falls after
     epoch 1, so no later epoch is kept for the export). Killed, it continues from its last checkpoint that Ray's
     saved state knows (keep_checkpoints: 1 has Ray save it at each), rerunning at most 2 of the epochs that state
-    knows. The state is read, not the trial folders: those may be newer (copied first, while the trial goes on)."""
+    knows. The state is read, not the trial folders: those may be newer (copied first, while the trial goes on).
+
+    A whole cluster lost: a trial's checkpoint saved after Ray's last saved state made Ray delete the one that
+    state names, and the resumed trial failed ("Could not recover from checkpoint as it does not exist on storage
+    anymore"), its epochs lost for good. Here every checkpoint but epoch 1's of the trial further on is deleted
+    after the kill: it continues from epoch 1's, where it kept one (its best, unless the other trial's was better),
+    else from its start. The other trial keeps its checkpoints."""
     every, epochs = 3, 12
     space = SPACE.replace("epochs: 3, sleep: 0.6", f"epochs: {epochs}, sleep: 0.4, peak_epoch: 1").replace(
         "trials: 6", f"trials: 2, checkpoint_every: {every}, keep_checkpoints: 1")
     (tmp_path / "space.yaml").write_text(space)
     run_dir = tmp_path / "runs" / "resumable"
 
+    def both_4_epochs_in() -> bool:
+        running = saved_reports(run_dir, "RUNNING")
+        return len(running) == 2 and all(every + 1 <= n < epochs for n in running.values())
+
     first = _start(tmp_path)
-    _wait_for(lambda: any(every + 1 <= n < epochs for n in saved_reports(run_dir, "RUNNING").values()), first,
-              "a trial 4 epochs in, in Ray's saved state")
+    _wait_for(both_4_epochs_in, first, "both trials 4 epochs in, in Ray's saved state")
     first.send_signal(signal.SIGKILL)
     first.wait()
     running = saved_reports(run_dir, "RUNNING")
-
-    resumed = _start(tmp_path, "--resume")
-    out, _ = resumed.communicate(timeout=180)
-    assert resumed.returncode == 0, out
-    for trial, reports in running.items():
-        rows = run_histories(run_dir)[trial]
-        restarted = [r["epoch"] for r in rows if r["t_start"] == rows[-1]["t_start"]]  # the resumed train() call
-        assert restarted == list(range(restarted[0], epochs + 1)), rows
-        assert reports - every < restarted[0] - 1 <= reports, (reports, restarted)  # a checkpoint < 3 epochs back
-    assert any(n >= every + 1 for n in running.values())  # one of them continued from epoch 3's checkpoint or later
-
-
-def test_a_trial_whose_latest_checkpoint_is_gone_continues_from_an_older_one(tmp_path):
-    """A whole cluster lost: a trial's checkpoint saved after Ray's last saved state made Ray delete the one that
-    state names, and the resumed trial failed ("Could not recover from checkpoint as it does not exist on storage
-    anymore"), its epochs lost for good. Here every checkpoint of the running trials but epoch 1's is deleted after
-    the kill: each continues from epoch 1's, where it kept one (its best, unless the other trial's was better),
-    else from its start."""
-    epochs = 12
-    space = SPACE.replace("epochs: 3, sleep: 0.6", f"epochs: {epochs}, sleep: 0.4, peak_epoch: 1").replace(
-        "trials: 6", "trials: 2, checkpoint_every: 3, keep_checkpoints: 1")
-    (tmp_path / "space.yaml").write_text(space)
-    run_dir = tmp_path / "runs" / "resumable"
-
-    first = _start(tmp_path)
-    _wait_for(lambda: any(5 <= n < epochs for n in saved_reports(run_dir, "RUNNING").values()), first,
-              "a trial 5 epochs in, in Ray's saved state")
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    running = saved_reports(run_dir, "RUNNING")
-    kept = {}
-    for trial in running:
-        for checkpoint in (run_dir / f"trial_{trial}").glob("checkpoint_*"):
-            epoch = json.loads((checkpoint / "state.json").read_text())["epoch"]
-            if epoch == 1:
-                kept[trial] = checkpoint.name
-            else:
-                shutil.rmtree(checkpoint)
+    gone = max(running, key=running.get)  # its checkpoints after epoch 1 are lost
+    kept_first = False
+    for checkpoint in (run_dir / f"trial_{gone}").glob("checkpoint_*"):
+        if json.loads((checkpoint / "state.json").read_text())["epoch"] == 1:
+            kept_first = True
+        else:
+            shutil.rmtree(checkpoint)
 
     resumed = _start(tmp_path, "--resume")
     out, _ = resumed.communicate(timeout=180)
     assert resumed.returncode == 0, out
     trials = pd.read_csv(run_dir / "trials.csv")
     assert (trials["status"] == "TERMINATED").all() and (trials["epochs"] == epochs).all(), out
-    assert any(n >= 4 for n in running.values())
     for trial, reports in running.items():
         rows = run_histories(run_dir)[trial]
-        restarted = [r["epoch"] for r in rows if r["t_start"] == rows[-1]["t_start"]]
-        first = 2 if reports and trial in kept else 1  # from epoch 1's checkpoint, else from its start
-        assert restarted == list(range(first, epochs + 1)), (kept, rows)
-        if reports >= 4:  # the saved state names its checkpoint of epoch 4 or later (one each 3 epochs after 1's)
-            instead = "its checkpoint of epoch 1" if trial in kept else "its first epoch"
-            assert re.search(rf"trial {trial}: its checkpoint of epoch \d+ is gone from the storage .*: it continues "
-                             rf"from {instead}", out), out
+        restarted = [r["epoch"] for r in rows if r["t_start"] == rows[-1]["t_start"]]  # the resumed train() call
+        assert restarted == list(range(restarted[0], epochs + 1)), rows
+        if trial != gone:
+            assert reports - every < restarted[0] - 1 <= reports, (reports, restarted)  # a checkpoint < 3 epochs back
+            continue
+        assert restarted[0] == (2 if kept_first else 1), (kept_first, rows)  # from epoch 1's, else from its start
+        # the saved state names its checkpoint of epoch 4 or later (one each 3 epochs after 1's), which is gone
+        instead = "its checkpoint of epoch 1" if kept_first else "its first epoch"
+        assert re.search(rf"trial {trial}: its checkpoint of epoch \d+ is gone from the storage .*: it continues "
+                         rf"from {instead}", out), out
+
+
+def _ran_at_once(run_dir: Path, since: datetime.datetime) -> list[tuple[int, int]]:
+    """The pairs of trials started after `since` that ran at the same time (by the study's start and end times)."""
+    trials = [t for t in _study(run_dir).trials if t.datetime_start > since]
+    assert len(trials) >= 4, trials
+    return [(a.number, b.number) for a in trials for b in trials
+            if a.number < b.number and b.datetime_start < a.datetime_complete]
 
 
 def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(tmp_path):
+    """Run one trial at a time (`--set search.max_concurrent=1`) and resumed with 2 at once (max_concurrent is not
+    in the space's fingerprint), the resumed search runs 2 at once, not the first run's 1."""
     (tmp_path / "space.yaml").write_text(SPACE)
     run_dir = tmp_path / "runs" / "resumable"
-    first = _start(tmp_path)
+    first = _start(tmp_path, "--set", "search.max_concurrent=1")
     printed = _read_until(first, "[1/6] trial")
+    ended = re.search(r"\[1/6\] trial (\w+)", printed).group(1)
+    _wait_for(lambda: any(n for trial, n in saved_reports(run_dir, "RUNNING").items() if trial != ended), first,
+              "the second trial's first report, in Ray's saved state")
     first.send_signal(signal.SIGINT)
     out = printed + first.communicate(timeout=60)[0]
     assert first.returncode == 130, out
-    assert "Resume with: autotune run space.yaml --num-cpus 2 --resume" in out
+    assert "Resume with: autotune run space.yaml --set=search.max_concurrent=1 --num-cpus 2 --resume" in out
     assert "Traceback" not in out
     assert not (tmp_path / "models" / "resumable").exists()
     saved = pd.read_csv(run_dir / "trials.csv")  # the trial running at Ctrl-C: interrupted, not stopped early
@@ -230,37 +223,30 @@ def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(tmp_path):
         drawn = events.Scalars("ray/tune/val_accuracy") if events.Tags()["scalars"] else []
         assert sorted(s.step for s in drawn) == sorted(reported), trial
 
-    resumed = _start(tmp_path, "--resume")
+    resumed_at = datetime.datetime.now()
+    resumed = _start(tmp_path, "--resume", "--set", "search.max_concurrent=2")
     out, _ = resumed.communicate(timeout=180)
     assert resumed.returncode == 0, out
     assert len(_finished_trials(run_dir)) == 6
     assert optuna.trial.TrialState.RUNNING not in [t.state for t in _study(run_dir).trials]
+    assert _ran_at_once(run_dir, resumed_at)
 
 
-@pytest.mark.parametrize(("first_args", "resumed_args"), [
-    (("--num-cpus", "1"), ()),  # max_concurrent unset: as many as fit, 1 on 1 CPU, then 2 on 2
-    (("--set", "search.max_concurrent=1"), ("--set", "search.max_concurrent=2")),  # not in the space's fingerprint
-])
-def test_a_resumed_search_runs_as_many_trials_at_once_as_it_now_may(tmp_path, first_args, resumed_args):
-    """A search first run 1 trial at a time, resumed where 2 may run at once (2 CPUs, or max_concurrent raised),
-    runs 2 at once, not the first run's 1."""
+def test_a_search_run_on_1_cpu_and_resumed_on_2_runs_2_trials_at_once(tmp_path):
+    """max_concurrent unset is as many as fit: 1 on 1 CPU, then 2 on 2, not the first run's 1."""
     (tmp_path / "space.yaml").write_text(SPACE.replace("max_concurrent: 2, ", ""))
     run_dir = tmp_path / "runs" / "resumable"
-    first = _start(tmp_path, *first_args)
+    first = _start(tmp_path, "--num-cpus", "1")
     printed = _read_until(first, "[1/6] trial")
     first.send_signal(signal.SIGINT)
     out = printed + first.communicate(timeout=60)[0]
     assert first.returncode == 130, out
 
     resumed_at = datetime.datetime.now()
-    resumed = _start(tmp_path, "--resume", *resumed_args)  # --num-cpus 2
+    resumed = _start(tmp_path, "--resume")  # --num-cpus 2
     out, _ = resumed.communicate(timeout=180)
     assert resumed.returncode == 0, out
-    trials = [t for t in _study(run_dir).trials if t.datetime_start > resumed_at]
-    assert len(trials) >= 4
-    overlapping = [(a.number, b.number) for a in trials for b in trials
-                   if a.number < b.number and b.datetime_start < a.datetime_complete]
-    assert overlapping, [(t.number, t.datetime_start, t.datetime_complete) for t in trials]
+    assert _ran_at_once(run_dir, resumed_at)
 
 
 @pytest.mark.usefixtures("local_ray")

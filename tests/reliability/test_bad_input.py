@@ -259,6 +259,10 @@ def test_the_table_is_large_enough():
 
 @pytest.mark.parametrize("case, command", PARAMS)
 def test_bad_input_exits_2_with_one_line(case, command, cli, in_tmp, monkeypatch):
+    if ray_started():  # a Ray an earlier test of this process left (tests/use's, for the session): whether the
+        import ray     # command starts one is told only without it
+
+        ray.shutdown()
     tmp = in_tmp
     for name, value in case.env:
         monkeypatch.setenv(name, value)
