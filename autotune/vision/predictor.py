@@ -1,7 +1,8 @@
 """Load an exported model directory and predict, with no recipe and no training code.
 
     model = autotune.load_model("models/digits")
-    result = model.predict(images)       # numpy arrays (N,C,H,W), (N,H,W), (H,W[,C]); PIL images or image files
+    result = model.predict(images)       # arrays (N,C,H,W), (N,H,W), (H,W[,C]): numpy or torch, integers 0..255 or
+                                         # floats in [0, 1]; PIL images or image files of any size
     result.labels, result.probabilities  # one label per image; (N, classes) probabilities
 
 The directory holds `model.pt` (TorchScript: float images in [0, 1], NCHW, normalisation built in) and
@@ -17,9 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from autotune.errors import UserError
 from autotune.model_dir import load_torchscript, read_card
-from autotune.vision.inference import Resize, image_pixels
+from autotune.vision.inference import Resize, array_batch, image_pixels
 
 __all__ = ["Predictor", "Predictions", "load_model"]
 
@@ -42,34 +42,29 @@ class Predictor:
         self.resize = Resize.of(card)  # how training brought images to input_shape
 
     def predict(self, images: Any, batch_size: int = 256) -> Predictions:
-        """Predict a batch (or one image): numpy arrays (uint8 0-255 or float 0-1) of the input size, or PIL
-        images or image file paths of any size (converted as in training: `autotune.vision.inference.image_pixels`)."""
+        """Predict a batch (or one image): arrays of the input size (numpy or torch; integers 0..255 or floats in
+        [0, 1], as `autotune predict` reads a .npy file: other values are a UserError, not a guess at their scale),
+        or PIL images or image file paths of any size (converted as in training:
+        `autotune.vision.inference.image_pixels`). An empty batch has no predictions."""
         x = self._to_tensor(images)
         with torch.no_grad():
-            logits = torch.cat([self.model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+            logits = torch.cat([self.model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]) if len(x) \
+                else torch.empty((0, len(self.labels)))
         probabilities = torch.softmax(logits.float(), dim=1).numpy()
         indices = probabilities.argmax(axis=1)
         return Predictions([self.labels[i] for i in indices], probabilities, indices)
 
     def _to_tensor(self, images: Any) -> torch.Tensor:
-        """float (N, C, H, W) in [0, 1]. Images and files are converted and resized; arrays must have the input
-        size."""
-        shape = channels, height, width = self.input_shape
+        """float (N, C, H, W) in [0, 1]. Images and files are converted and resized; arrays are read as a .npy
+        file is (`array_batch`: the input size, integers 0..255 or floats in [0, 1])."""
         if _is_image(images):
             images = [images]
         if isinstance(images, Sequence) and images and _is_image(images[0]):
-            images = [image_pixels(image, shape, self.resize) for image in images]
+            images = [image_pixels(image, self.input_shape, self.resize) for image in images]
         array = np.asarray(images)
-        if array.ndim == 2:  # one grey image
-            array = array[None, None]
-        elif array.ndim == 3:  # one image (C,H,W) or (H,W,C), or N grey images (N,H,W)
-            array = array[None] if array.shape == shape else (
-                array.transpose(2, 0, 1)[None] if array.shape == (height, width, channels) else array[:, None])
-        elif array.ndim == 4 and array.shape[1:] == (height, width, channels):
-            array = array.transpose(0, 3, 1, 2)
-        if array.shape[1:] != shape:
-            raise UserError(f"images of shape {np.asarray(images).shape} do not fit the model's input {shape} "
-                            "(C, H, W); pass PIL images or image files to have them converted and resized")
+        if array.size == 0 and (array.ndim == 1 or array.shape[1:] == self.input_shape):  # no images
+            return torch.empty((0, *self.input_shape))
+        array = array_batch(array, self.input_shape)
         scale = 255.0 if array.dtype == np.uint8 else 1.0
         return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32) / scale)
 

@@ -197,6 +197,31 @@ def test_array_checks(array, words):
         array_batch(array, (1, 8, 8))
 
 
+def test_the_python_predictor_reads_arrays_as_predict_reads_npy_files(searched, digits_test):
+    """Integers 0..255 of any dtype (numpy or torch) are pixels as uint8 ones are; floats outside [0, 1] and
+    integers outside 0..255 are refused, not divided by 1 and predicted with confidence; no images, no
+    predictions."""
+    import torch
+
+    from autotune.errors import UserError
+
+    images = digits_test[0][:20]
+    model = autotune.load_model(searched.model_dir)
+    expected = model.predict(images)
+    for same in (images.astype(np.int64), torch.from_numpy(images.astype(np.int32)), images / 255.0,
+                 torch.from_numpy(images.astype(np.float32) / 255)):
+        got = model.predict(same)
+        assert got.labels == expected.labels and np.allclose(got.probabilities, expected.probabilities, atol=1e-5)
+    for bad, words in ((images.astype(np.float32), r"float pixels must be finite and lie in \[0, 1\]"),
+                       (images.astype(np.int64) * 2, "integer pixels must lie in 0..255"),
+                       (np.zeros((3, 9, 9), np.uint8), "neither one image nor a batch")):
+        with pytest.raises(UserError, match=words):
+            model.predict(bad)
+    for none in ([], np.zeros((0, 1, 8, 8), np.uint8)):
+        empty = model.predict(none)
+        assert empty.labels == [] and empty.probabilities.shape == (0, len(model.labels))
+
+
 def test_records_are_json_ready(searched, digits_test):
     model = autotune.load_model(searched.model_dir)
     rows = records(model, digits_test[0][:2], ["a", "b"], top_k=2)
