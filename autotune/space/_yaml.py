@@ -55,21 +55,22 @@ def _restore(value: Any, refs: list[str]) -> Any:
 
 
 class Locations:
-    """(file, line) of every key path in a document; a path without an entry takes its nearest ancestor's."""
+    """(file, line) of every key path in a document; a path without an entry takes its nearest ancestor's. A
+    document without lines (a dict given to `fit`) names no line."""
 
-    def __init__(self, file: str | None) -> None:
-        self.file = file
+    def __init__(self, file: str | None, lines: bool = True) -> None:
+        self.file, self.lines = file, lines
         self.table: dict[Path, tuple[str | None, int]] = {}
 
     def add(self, path: Path, line: int, file: str | None = None) -> None:
         self.table[path] = (file or self.file, line)
 
-    def of(self, path: Path) -> tuple[str | None, int]:
+    def of(self, path: Path) -> tuple[str | None, int | None]:
         for end in range(len(path), -1, -1):
             hit = self.table.get(tuple(path[:end]))
             if hit is not None:
                 return hit
-        return self.file, 1
+        return self.file, 1 if self.lines else None
 
     def problem(self, path: Path, message: str, fix: str = "", value: Any = None, has_value: bool = False) -> Problem:
         file, line = self.of(path)

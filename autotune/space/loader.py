@@ -93,7 +93,7 @@ def _read(source: str | FilePath | Mapping[str, Any], problems: list[Problem]
         shape = _nesting(source)
         if shape:
             raise UserError(f"the search space dict cannot be read: {shape}")
-        return copy.deepcopy(dict(source)), Locations("<dict>"), None
+        return copy.deepcopy(dict(source)), Locations("<dict>", lines=False), None
     if isinstance(source, str) and ("\n" in source or source.lstrip().startswith("{")):  # YAML, not a path
         locs = Locations("<string>")
         return load_yaml(source, "<string>", locs, problems), locs, None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -248,6 +249,17 @@ def test_sources_dict_string_and_file(tmp_path):
     assert document["model"]["dropout"] == {"uniform": [0, 0.5]}  # not modified
 
 
+def test_a_dict_s_problem_names_no_line_a_string_s_names_its_line():
+    """A dict has no lines: `<dict>: model.dropout.uniform: ...`, not `<dict>:1:`."""
+    bad = {"recipe": RECIPE, "data": {"dataset": "digits"}, "model": {"dropout": {"uniform": [0.5, 0.1]}}}
+    with pytest.raises(SpaceError) as from_dict:
+        load_space(bad, schema_for=schema_for)
+    assert str(from_dict.value.problems[0]).startswith("<dict>: model.dropout.uniform: ")
+    with pytest.raises(SpaceError) as from_string:
+        load_space(yaml.safe_dump(bad, default_flow_style=False), schema_for=schema_for)
+    assert re.match(r"<string>:\d+: model.dropout.uniform: ", str(from_string.value.problems[0]))
+
+
 def test_without_schema_any_mapping_section_is_accepted():
     result = load_space("recipe: whatever\nfancy: {x: {uniform: [0, 1]}, y: [1, 2]}\n")
     assert [p.name for p in result.params] == ["fancy.x"]
@@ -334,6 +346,6 @@ def test_random_documents_give_a_space_or_a_space_error(document):
             try:
                 result = load_space(source, schema_for=schema)
             except SpaceError as err:
-                assert all(p.line is not None for p in err.problems)
+                assert all((p.line is None) is isinstance(source, dict) for p in err.problems)  # a dict: no lines
             else:
                 result.config(result.defaults()[0])
