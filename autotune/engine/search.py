@@ -42,6 +42,7 @@ from autotune.engine.storage import (
     prepare_run,
     run_location,
     set_aside_orphaned_dirs,
+    started_trials,
     unfinished_trials,
 )
 from autotune.engine.trial import trainable, trial_dirname
@@ -88,6 +89,8 @@ def run_search(
     history = warm_start.read_history(options.warm_start, space) if options.warm_start else None
     resume = prepare_run(space, where, resume=options.resume, restart=options.restart,
                          warm_start=bool(options.warm_start))
+    if resume:
+        space = _started_count(space, where)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _init_ray(options, where.experiment)
     # a cluster this process joined itself (ray.init(address=...)) is searched as one given as --address
@@ -176,6 +179,18 @@ def _within_the_grid(space: Space) -> Space:
     log.info("the grid has %d points: %d trials run, each point once (search.trials is %d)", size, size,
              space.search.trials)
     return replace(space, search=replace(space.search, trials=size))
+
+
+def _started_count(space: Space, where: RunLocation) -> Space:
+    """`space` with the trial count its run `where` started with (Ray's restored search keeps it), and a warning
+    when `search.trials` now differs; `space` itself for a run that did not record it."""
+    started = started_trials(where.state)
+    if started is None or started == space.search.trials:
+        return space
+    log.warning("search.trials is %d, but this run started with %d: a resumed search keeps its trial count; start a "
+                "new run (--restart, another name:, or --warm-start RUN_DIR) to run %s", space.search.trials, started,
+                "more" if space.search.trials > started else "fewer")
+    return replace(space, search=replace(space.search, trials=started))
 
 
 def _tune_config(space: Space, searcher: Any, scheduler: Any) -> tune.TuneConfig:

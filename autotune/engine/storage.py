@@ -1,6 +1,6 @@
 """Where a run lives and what is kept there: Ray's experiment folder (a local folder or a URI) and autotune's own
-state beside it (study.db, space.fingerprint and space.json, summary.json, trials.csv), mirrored locally for a URI
-storage.
+state beside it (study.db, space.fingerprint, space.json and space.trials, summary.json, trials.csv), mirrored locally
+for a URI storage.
 
     where = run_location("s3://bucket/runs", "digits")   # where.experiment, where.state (the local mirror)
     resume = prepare_run(space, where, resume=True, restart=False)   # refuses to mix a new search into an existing run
@@ -25,7 +25,7 @@ from autotune.space.types import Space
 from autotune.tracking.mlflow_runs import STATE_FILE as TRACKING_FILE
 
 __all__ = ["RunLocation", "run_location", "check_choice", "filesystem", "holds_search", "unfinished_trials",
-           "prepare_run", "publish_state", "recorded_space", "set_aside_orphaned_dirs"]
+           "prepare_run", "publish_state", "recorded_space", "set_aside_orphaned_dirs", "started_trials"]
 
 log = logging.getLogger("autotune")
 
@@ -33,7 +33,9 @@ _ABSENT = object()  # a key one of two compared spaces lacks
 
 # autotune's own state of a run, copied between a URI storage and its local mirror: the lost-node moves and the
 # tracker's run ids too (a resume elsewhere continues the same MLflow parent run and keeps the moves it reports)
-_STATE_FILES = (MOVES_FILE, "space.fingerprint", "space.json", "study.db", "summary.json", TRACKING_FILE, "trials.csv")
+_TRIALS_FILE = "space.trials"  # the search.trials a run started with (its definition leaves the budget out)
+_STATE_FILES = (MOVES_FILE, "space.fingerprint", "space.json", _TRIALS_FILE, "study.db", "summary.json", TRACKING_FILE,
+                "trials.csv")
 SHOWN_CHANGES = 5  # changed key paths a refused resume names
 
 
@@ -41,9 +43,9 @@ SHOWN_CHANGES = 5  # changed key paths a refused resume names
 class RunLocation:
     """Where a run lives. Ray's experiment folder `experiment` (trials, checkpoints, TensorBoard logs) is
     `storage/name`, a local path or a URI. `state` is the local folder of autotune's own state (study.db,
-    space.fingerprint, space.json, summary.json, trials.csv, moves.jsonl, tracking.json): the experiment folder
-    itself for a local storage, a mirror under `~/.cache/autotune/runs/` for a URI, copied into the URI at the end
-    of the search (`publish_state`)."""
+    space.fingerprint, space.json, space.trials, summary.json, trials.csv, moves.jsonl, tracking.json): the
+    experiment folder itself for a local storage, a mirror under `~/.cache/autotune/runs/` for a URI, copied into
+    the URI at the end of the search (`publish_state`)."""
 
     storage: str
     name: str
@@ -154,10 +156,11 @@ def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool
     """Whether to resume. Refuses what `check_choice` refuses; a run folder that holds no trial yet (a failure
     before the first trial) counts as absent, and is cleared. A resumed run's saved Ray state is put back as one
     save wrote it (a kill while it was copied may have left two saves); a run that is refused or started again is
-    not written to."""
+    not written to. A started run records its trial count (`started_trials`)."""
     if not check_choice(space, where, resume=resume, restart=restart, warm_start=warm_start) or restart:
         _clear(where)
         _record_space(where.state, space)
+        (where.state / _TRIALS_FILE).write_text(f"{space.search.trials}\n")
         return False
     if where.remote and not (where.state / "study.db").is_file():  # resumed on another machine, or cache cleared
         _copy_state(where, upload=False)
@@ -193,6 +196,15 @@ def recorded_space(state: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return recorded if isinstance(recorded, dict) else None
+
+
+def started_trials(state: Path) -> int | None:
+    """The `search.trials` the run whose state folder is `state` started with, which Ray keeps when it resumes the
+    run; None for a run started before it was recorded."""
+    try:
+        return int((state / _TRIALS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _changes(state: Path, space: Space) -> str:
