@@ -11,16 +11,18 @@ import difflib
 import fnmatch
 import importlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from autotune.errors import UnknownNameError, UserError
 
 __all__ = ["register", "get", "names", "kinds", "exists", "check_name", "add_fallback", "close_matches", "parameters",
-           "forget_module"]
+           "forget_module", "Registration", "entries_outside", "restore"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+# (kind, name, function): one registration, as `entries_outside` lists them for `restore`
+Registration = tuple[str, str, Callable[..., Any]]
 
 # Modules that register autotune's built-in components; imported on first lookup or registration (so that a
 # user's name that clashes with a built-in one is the second registration, reported in the user's file), never at
@@ -48,17 +50,46 @@ def register(kind: str, name: str | None = None) -> Callable[[F], F]:
 
     def decorator(fn: F) -> F:
         _load_builtins()
-        key = name or fn.__name__
-        table = _entries.setdefault(kind, {})
-        if key in table and table[key] is not fn:
-            raise UserError(
-                f"{kind} {key!r} is registered twice: by {_origin(table[key])} and by {_origin(fn)}; "
-                f"give the second another name with register({kind!r}, name=...)"
-            )
-        table[key] = fn
+        _add(kind, name or fn.__name__, fn, again=False)
         return fn
 
     return decorator
+
+
+def _add(kind: str, key: str, fn: Callable[..., Any], *, again: bool) -> None:
+    """Put `fn` in registry `kind` as `key`. UserError when another function has that name, unless `again` and
+    that one is `fn` as an earlier unpickling made it (the same module and name)."""
+    table = _entries.setdefault(kind, {})
+    known = table.get(key)
+    if known is not None and known is not fn and not (again and _where(known) == _where(fn)):
+        raise UserError(
+            f"{kind} {key!r} is registered twice: by {_origin(known)} and by {_origin(fn)}; "
+            f"give the second another name with register({kind!r}, name=...)"
+        )
+    table[key] = fn
+
+
+def _where(fn: Callable[..., Any]) -> tuple[str | None, str | None]:
+    """(module, qualified name) of `fn`."""
+    return getattr(fn, "__module__", None), getattr(fn, "__qualname__", None)
+
+
+def entries_outside(modules: Iterable[str]) -> list[Registration]:
+    """What was registered by neither autotune's own modules nor `modules` (a space's recipe and `custom:` file),
+    as (kind, name, function): a user's script or notebook (`__main__`) or package, which another process (a Ray
+    trial) does not import by itself. Give it to `restore` there."""
+    skip = set(modules)
+    return [(kind, key, fn) for kind, table in _entries.items() for key, fn in table.items()
+            if (module := _where(fn)[0]) not in skip and not str(module).startswith("autotune.")]
+
+
+def restore(entries: Iterable[Registration]) -> None:
+    """Register `entries` (from `entries_outside`, in another process) again. A process that restores the same
+    entries twice (a Ray worker runs several trials, each unpickling them afresh) keeps the latest; a name that
+    another function holds is an error, as in `register`."""
+    _load_builtins()
+    for kind, key, fn in entries:
+        _add(kind, key, fn, again=True)
 
 
 def forget_module(module_name: str) -> None:

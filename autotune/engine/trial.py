@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import os
 import sys
+import sysconfig
+from collections.abc import Iterable
 from contextlib import nullcontext
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import ray
 from ray import tune
 
+from autotune import registry
 from autotune.engine.checkpoints import CheckpointPolicy, TrialCheckpoints
 from autotune.engine.full_disk import copying, is_full, wait_to_be_stopped
 from autotune.errors import MissingMetric
@@ -34,16 +39,19 @@ def _set_threads(cpus: float) -> None:
         torch.set_num_threads(threads)
 
 
-def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: CheckpointPolicy, full: str) -> None:
+def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: CheckpointPolicy, full: str,
+           registered: list[registry.Registration]) -> None:
     """One Ray trial: the sampled labels become the recipe's config; the recipe trains and reports; the policy
     says which of the checkpoints it offers are kept (autotune.engine.checkpoints). A checkpoint that finds the
-    disk full sets the key `full` and waits to be stopped (autotune.engine.full_disk)."""
+    disk full sets the key `full` and waits to be stopped (autotune.engine.full_disk). `registered`: what the
+    driver registered outside autotune and the space's files (`registry.entries_outside`)."""
     from autotune import recipes
 
     if space.custom:
         from autotune.space import import_custom
 
         import_custom(space.custom)
+    registry.restore(registered)
     recipe = recipes.load(space.recipe, space.base_dir)
     _set_threads(space.search.resources.cpu)
     trial_config = space.config(config)
@@ -84,11 +92,8 @@ def trial_dirname(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def _ship_user_code(space: Space) -> None:
-    """Recipes loaded from a path and `custom:` files are no importable modules on other nodes: send their
-    code along by value, so the data objects they define unpickle in every trial."""
-    from ray import cloudpickle
-
+def _space_modules(space: Space) -> list[ModuleType]:
+    """The space's recipe and `custom:` file, imported: every trial imports them itself."""
     from autotune import recipes
 
     modules = [recipes.load(space.recipe, space.base_dir)]
@@ -96,6 +101,33 @@ def _ship_user_code(space: Space) -> None:
         from autotune.space import import_custom
 
         modules.append(import_custom(space.custom))
+    return modules
+
+
+def _installed(module: ModuleType) -> bool:
+    """Whether `module` is the standard library's or an installed package's (or has no file): importable on every
+    node of a cluster that runs the same environment."""
+    file = getattr(module, "__file__", None)
+    if file is None:
+        return True
+    places = {sysconfig.get_path(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return any(Path(file).resolve().is_relative_to(Path(place).resolve()) for place in places)
+
+
+def _registered_by(entries: Iterable[registry.Registration]) -> list[ModuleType]:
+    """The user's own modules (a whole package: its other modules too) that registered `entries`: neither
+    `__main__` (pickled by value anyway) nor an installed package."""
+    names = {str(getattr(fn, "__module__", None)).partition(".")[0] for _, _, fn in entries} - {"__main__"}
+    modules = [sys.modules[name] for name in sorted(names) if name in sys.modules]
+    return [module for module in modules if not _installed(module)]
+
+
+def _ship_user_code(modules: Iterable[ModuleType]) -> None:
+    """A recipe loaded from a path, a `custom:` file and a module of the user's own (beside their script, in their
+    notebook's folder) are no importable modules on other nodes: send their code along by value, so that the
+    functions they registered and the data objects they define unpickle in every trial."""
+    from ray import cloudpickle
+
     for module in modules:
         if not module.__name__.startswith("autotune."):
             cloudpickle.register_pickle_by_value(module)
@@ -103,7 +135,10 @@ def _ship_user_code(space: Space) -> None:
 
 def trainable(space: Space, data: Any, resources: dict[str, float], policy: CheckpointPolicy, full: str) -> Any:
     """The search's trainable: `data` put in Ray's object store once for every trial, each trial given
-    `resources`; `full`: the key a trial sets when the disk is full (`full_disk.full_key`)."""
-    _ship_user_code(space)
-    return tune.with_resources(tune.with_parameters(_trial, space=space, data=data, policy=policy, full=full),
-                               resources)
+    `resources`; `full`: the key a trial sets when the disk is full (`full_disk.full_key`). What the user
+    registered outside the space's files (in the script or notebook that searches) goes with every trial."""
+    modules = _space_modules(space)
+    registered = registry.entries_outside(module.__name__ for module in modules)
+    _ship_user_code([*modules, *_registered_by(registered)])
+    return tune.with_resources(tune.with_parameters(_trial, space=space, data=data, policy=policy, full=full,
+                                                    registered=registered), resources)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -43,6 +44,32 @@ def test_a_name_registered_twice_is_an_error_naming_both(empty_registry):
     assert registry.get("widget", "widget") is widget  # the first one stays
     registry.register("widget", name="other")(other_widget)
     assert registry.names("widget") == ["other", "widget"]
+
+
+def _copy(fn):
+    """`fn` as another process's unpickling makes it: a new function of the same module and name."""
+    return types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+
+
+def test_what_a_script_registered_is_restored_in_a_trial_once_per_trial(empty_registry, monkeypatch):
+    """A trial worker restores the driver's registrations of the user's script; the worker runs several trials,
+    each with a fresh copy of them. A name another function holds stays an error, in `restore` and `register`."""
+    registry.register("widget")(widget)
+    registry.register("widget", name="other")(other_widget)
+    registry.register("widget", name="builtin")(optimizers.build)  # autotune's own: every process registers it
+    assert registry.entries_outside([__name__]) == []  # as the space's custom file: a trial imports it itself
+    entries = registry.entries_outside(["autotune_custom_mine"])
+    assert entries == [("widget", "widget", widget), ("widget", "other", other_widget)]
+    monkeypatch.setattr(registry, "_entries", {"widget": {"builtin": optimizers.build}})  # a fresh worker
+    for _ in range(2):
+        registry.restore([(kind, name, _copy(fn)) for kind, name, fn in entries])
+    assert registry.names("widget") == ["builtin", "other", "widget"]
+    assert registry.get("widget", "widget") is not widget and registry.get("widget", "widget")() == 1
+    with pytest.raises(UserError, match=r"widget 'widget' is registered twice: by widget \(test_registry\.py, "
+                                        r"line \d+\) and by other_widget"):
+        registry.register("widget", name="widget")(other_widget)
+    with pytest.raises(UserError, match="widget 'builtin' is registered twice: by autotune.vision.optimizers.build"):
+        registry.restore([("widget", "builtin", widget)])
 
 
 def test_an_unknown_name_lists_the_closest(empty_registry):
