@@ -11,13 +11,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from autotune.errors import AutotuneError, SpaceError, TrialError, UnknownNameError, UserError
+from autotune.errors import AutotuneError, SearchFailed, SpaceError, TrialError, UnknownNameError, UserError
 from autotune.registry import register
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AutotuneError", "SpaceError", "TrialError", "UnknownNameError", "UserError",
+    "AutotuneError", "SearchFailed", "SpaceError", "TrialError", "UnknownNameError", "UserError",
     "register", "load_space", "fit", "load_model", "SearchResult", "__version__",
 ]
 
@@ -33,3 +33,8 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'autotune' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The lazy names too, for tab completion."""
+    return sorted({*globals(), *__all__})

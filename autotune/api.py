@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import signal
 import sys
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from autotune import recipes
-from autotune.errors import AutotuneError, UserError
+from autotune.errors import SearchFailed, UserError
 from autotune.logs import configured, lines_to
 from autotune.preflight import check_address, cluster_address, preflight
 from autotune.space import Choice, Grid, Space
@@ -35,12 +37,6 @@ __all__ = ["fit", "load_space", "SearchFailed", "pareto_front"]
 log = logging.getLogger("autotune")
 
 _Best = tuple[Any, Any, dict[str, Any]]  # the best trial's Ray Result, its best Checkpoint (or None), its metrics
-
-
-class SearchFailed(AutotuneError):
-    """Every trial failed: no model to export. The message holds the first trial's own error."""
-
-    exit_code = 1
 
 
 def _schema_for(name: str, base: str | None) -> Any:
@@ -161,6 +157,9 @@ def fit(
             if export and best is not None and not interrupted:
                 _export_best(space, recipe, loads, best, result, model_name)
             _finish(result, tracking, records, where)
+            if result.interrupted and resume_command is None:  # `autotune run` prints its own command
+                log.warning("The search was interrupted (%s): %s continues it", where.experiment,
+                            _resume_call(if_data_changed))
             return result
 
 
@@ -198,15 +197,21 @@ def _check_before_ray(space: Space, recipe: Any, loads: _DataLoads, address: str
 @contextmanager
 def _ray_for_the_search() -> Iterator[None]:
     """Ray for the search: a Ray this process already runs is used and left running; one the search starts is
-    shut down at the end."""
+    shut down at the end. The process's SIGINT and SIGUSR1 handlers are its own again after the search: Ray Tune
+    sets its own for a search and leaves them, so the next Ctrl-C of a notebook or script did nothing."""
     from autotune.engine import search
 
     started_ray = not search.ray_running()
+    main = threading.current_thread() is threading.main_thread()  # handlers are set in the main thread only
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGUSR1)} if main else {}
     try:
         yield
     finally:
         if started_ray:
             search.shutdown()
+        for number, handler in handlers.items():
+            if handler is not None:  # None: set outside Python, not restorable
+                signal.signal(number, handler)
 
 
 def _trials_and_best(grid: Any, space: Space, unfinished: set[str],

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AutotuneError", "BadInput", "MissingMetric", "Problem", "SpaceError", "StorageFull", "TrialError",
-           "UserError", "UnknownNameError"]
+__all__ = ["AutotuneError", "BadInput", "MissingMetric", "Problem", "SearchFailed", "SpaceError", "StorageFull",
+           "TrialError", "UserError", "UnknownNameError"]
 
 
 class AutotuneError(Exception):
@@ -14,6 +14,12 @@ class AutotuneError(Exception):
 
 class UserError(AutotuneError):
     """A mistake in what the user gave (a path, a flag, data): the message says what and how to fix it."""
+
+
+class SearchFailed(AutotuneError):
+    """Every trial failed: no model to export. The message holds the first trial's own error."""
+
+    exit_code = 1
 
 
 class UnknownNameError(UserError, KeyError):

@@ -356,3 +356,34 @@ def test_fit_refuses_what_the_command_line_refuses(in_tmp, monkeypatch, options,
     with pytest.raises(UserError, match=re.escape(words)):
         autotune.fit(space(trials=2), **options)
     assert not Path("runs").exists()
+
+
+def test_ctrl_c_in_python_returns_the_interrupted_result_and_gives_ctrl_c_back(in_tmp, caplog):
+    """A script's Ctrl-C while `fit` searches: `fit` returns the result, interrupted, and logs the call that
+    continues it, which does. After a search that ended without a Ctrl-C, the process's SIGINT handler is its own
+    again (Ray Tune's, left in place, swallowed the next Ctrl-C of a notebook or script)."""
+    import signal
+    import threading
+    import time
+
+    def mine(number, frame):  # the script's own handler
+        raise KeyboardInterrupt
+
+    def interrupt_after_a_report() -> None:
+        deadline = time.time() + 120
+        while not (in_tmp / "reports").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, mine)
+    text = space(trials=4, train=f"{{epochs: 4, sleep: 0.5, log_reports_in: '{in_tmp}'}}")
+    try:
+        threading.Thread(target=interrupt_after_a_report, daemon=True).start()
+        result = autotune.fit(text, export=False)
+        assert result.interrupted and (result.trials["status"] == "INTERRUPTED").any(), result.trials
+        assert "autotune.fit(<the same space and arguments>, resume=True) continues it" in caplog.text
+        resumed = autotune.fit(text, export=False, resume=True)  # to its end, with no Ctrl-C
+        assert not resumed.interrupted and len(resumed.trials) == 4
+        assert signal.getsignal(signal.SIGINT) is mine
+    finally:
+        signal.signal(signal.SIGINT, previous)
