@@ -49,8 +49,8 @@ def register(kind: str, name: str | None = None) -> Callable[[F], F]:
     """Register the decorated function under `name` (default: its `__name__`) in registry `kind`."""
 
     def decorator(fn: F) -> F:
-        _load_builtins()
-        _add(kind, name or fn.__name__, fn, again=False)
+        _load_builtins()  # a notebook's cell run again defines its function again: it replaces the earlier one
+        _add(kind, name or fn.__name__, fn, again=getattr(fn, "__module__", None) == "__main__")
         return fn
 
     return decorator
@@ -58,7 +58,8 @@ def register(kind: str, name: str | None = None) -> Callable[[F], F]:
 
 def _add(kind: str, key: str, fn: Callable[..., Any], *, again: bool) -> None:
     """Put `fn` in registry `kind` as `key`. UserError when another function has that name, unless `again` and
-    that one is `fn` as an earlier unpickling made it (the same module and name)."""
+    that one is `fn` as an earlier unpickling, or an earlier run of a notebook's cell, made it (the same module and
+    name)."""
     table = _entries.setdefault(kind, {})
     known = table.get(key)
     if known is not None and known is not fn and not (again and _where(known) == _where(fn)):

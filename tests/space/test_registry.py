@@ -72,6 +72,20 @@ def test_what_a_script_registered_is_restored_in_a_trial_once_per_trial(empty_re
         registry.restore([("widget", "builtin", widget)])
 
 
+def test_a_notebook_cell_run_again_registers_its_function_again(empty_registry):
+    """In `__main__` (a notebook, `python -i`), a cell that registers a function, run again, defines a new function
+    of the same name: it replaces the earlier one. Another function under that name is still an error."""
+    first, again = _copy(widget), _copy(widget)
+    for fn in (first, again):
+        fn.__module__ = "__main__"
+        registry.register("widget")(fn)
+    assert registry.get("widget", "widget") is again
+    other = _copy(other_widget)
+    other.__module__ = "__main__"
+    with pytest.raises(UserError, match="widget 'widget' is registered twice"):
+        registry.register("widget", name="widget")(other)
+
+
 def test_an_unknown_name_lists_the_closest(empty_registry):
     registry.register("widget")(widget)
     with pytest.raises(UserError, match="unknown widget 'widgt'; did you mean 'widget'"):
