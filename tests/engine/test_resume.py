@@ -640,5 +640,8 @@ def test_a_run_killed_after_its_export_keeps_its_promotion_when_resumed(tmp_path
     again = autotune.fit(text, resume=True, num_cpus=2)
     assert again.best_trial_id == first.best_trial_id
     assert again.promotion["promoted"] and again.test_metrics == first.test_metrics
+    # the summary says when and why, not the first export's reason as if it held now ("no canonical model yet")
+    assert again.promotion["reason"] == f"exported by this run before it was stopped ({first.promotion['reason']})"
+    assert "(promoted: exported by this run before it was stopped (no canonical model yet))" in str(again)
     assert sorted(p.name for p in (tmp_path / "models" / ".resumable.versions").iterdir()) == versions
     assert json.loads((again.run_dir / "summary.json").read_text())["promotion"]["promoted"]
