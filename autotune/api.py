@@ -514,8 +514,9 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
         result.test_metrics = dict(current.get("test_metrics") or {})
         result.model_dir = Path(space.export.dir).expanduser().absolute()
         before = current.get("promotion", {})
-        result.promotion = {**before, "promoted": True,  # the reason, as the export gave it then, is no longer so
-                            "reason": f"exported by this run before it was stopped ({before.get('reason', 'promoted')})",
+        then = before.get("reason", "promoted")  # the export's reason then, no longer so now
+        result.promotion = {**before, "promoted": True,
+                            "reason": f"exported by this run before it was stopped ({then})",
                             "version_dir": str(versions_dir(result.model_dir) / str(current.get("version")))}
         log.info("the canonical model is already this run's best checkpoint (exported before the run was stopped)")
         return
