@@ -364,15 +364,16 @@ def test_ctrl_c_in_python_returns_the_interrupted_result_and_gives_ctrl_c_back(i
     again (Ray Tune's, left in place, swallowed the next Ctrl-C of a notebook or script)."""
     import signal
     import threading
-    import time
 
     def mine(number, frame):  # the script's own handler
         raise KeyboardInterrupt
 
+    done = threading.Event()  # the test ended: no SIGINT may reach a later test of this process
+
     def interrupt_after_a_report() -> None:
-        deadline = time.time() + 120
-        while not (in_tmp / "reports").exists() and time.time() < deadline:
-            time.sleep(0.05)
+        while not (in_tmp / "reports").exists():
+            if done.wait(0.05):
+                return
         os.kill(os.getpid(), signal.SIGINT)
 
     previous = signal.signal(signal.SIGINT, mine)
@@ -386,4 +387,5 @@ def test_ctrl_c_in_python_returns_the_interrupted_result_and_gives_ctrl_c_back(i
         assert not resumed.interrupted and len(resumed.trials) == 4
         assert signal.getsignal(signal.SIGINT) is mine
     finally:
+        done.set()
         signal.signal(signal.SIGINT, previous)
