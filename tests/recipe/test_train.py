@@ -236,7 +236,7 @@ def test_evaluate_export_and_predict(digits, tmp_path):
 
     image = Image.fromarray(x[0, 0].numpy()).resize((32, 32)).convert("RGB")  # converted back to 8x8 grey
     assert len(predictor.predict(image).labels) == 1
-    with pytest.raises(UserError, match="do not fit the model's input"):
+    with pytest.raises(UserError, match="is neither one image nor a batch of the model's input"):
         predictor.predict(np.zeros((2, 3, 5, 5), dtype=np.uint8))
 
 
