@@ -179,8 +179,8 @@ def test_a_search_joins_a_running_cluster_with_address(tmp_path, joined_by):
         cluster.add_node(num_cpus=1)
         cluster.wait_for_nodes()
         nodes = {node.node_id for node in cluster.list_all_nodes()}
-        (tmp_path / "toy.yaml").write_text(
-            SPACE.format(name="joined", toy=TOY, sleep=0.5, trials=4, resources="{cpu: 1}"))
+        (tmp_path / "toy.yaml").write_text(  # 4 s a trial: the first node's actor, reused, cannot run all 4
+            SPACE.format(name="joined", toy=TOY, sleep=2, trials=4, resources="{cpu: 1}"))  # while the second starts
         given = ["--address", cluster.address] if joined_by == "--address" else []
         run = subprocess.run(
             [sys.executable, "-m", "autotune", "run", "toy.yaml", *given], cwd=tmp_path, capture_output=True,
