@@ -167,11 +167,12 @@ class TabularPredictor:
 
     def __init__(self, model_dir: str | Path) -> None:
         self.model, self.card = load_model(model_dir)
+        self.preprocessing = Preprocessing.from_card(self.card)  # once, not per batch of rows
 
     def read(self, path: str | Path) -> list[dict[str, Any]]:
         """The rows of a .csv or .parquet file of new rows, read as training read its table (`read_rows` with the
         card's missing texts)."""
-        return read_rows(path, Preprocessing.from_card(self.card).missing)
+        return read_rows(path, self.preprocessing.missing)
 
     def predict(self, rows: Sequence[Mapping[str, Any]] | Mapping[str, Any] | Any,
                 top_k: int | None = None) -> list[dict[str, Any]]:
@@ -189,7 +190,7 @@ class TabularPredictor:
             rows = [rows.to_dict()]  # one row of a DataFrame, as df.iloc[0] gives it
         elif hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # a DataFrame, as a notebook holds a table
             rows = rows.to_dict("records")
-        numeric, categorical, unseen = _encoded(Preprocessing.from_card(self.card), rows)
+        numeric, categorical, unseen = _encoded(self.preprocessing, rows)
         if not len(numeric):
             return []
         with torch.no_grad():
