@@ -24,6 +24,7 @@ from autotune import recipes
 from autotune.errors import SearchFailed, UserError
 from autotune.logs import configured, lines_to
 from autotune.preflight import check_address, cluster_address, preflight
+from autotune.run_options import option
 from autotune.space import Choice, Grid, Space
 from autotune.space import load_space as _load_space
 from autotune.tracking import Tracking, TrialRecord
@@ -124,8 +125,8 @@ def fit(
             check_choice(space, where, resume=resume, restart=restart, warm_start=warm_start is not None)
         recipe = recipes.load(space.recipe, space.base_dir)
         loads = _DataLoads(space, recipe)
-        option, address = "--address" if address else "RAY_ADDRESS", cluster_address(address)
-        tracking = _check_before_ray(space, recipe, loads, address, option, export)
+        given_as, address = option("address") if address else "RAY_ADDRESS", cluster_address(address)
+        tracking = _check_before_ray(space, recipe, loads, address, given_as, export)
         if address is None:
             search.check_fits_locally(space, num_cpus)
         elif "://" not in storage and not Path(storage).expanduser().is_absolute():
@@ -180,13 +181,13 @@ def _check_options(num_cpus: Any, num_gpus: Any, resume: bool, restart: bool) ->
         raise UserError("resume and restart together: resume continues the run, restart deletes it; pass one")
 
 
-def _check_before_ray(space: Space, recipe: Any, loads: _DataLoads, address: str | None, option: str,
+def _check_before_ray(space: Space, recipe: Any, loads: _DataLoads, address: str | None, given_as: str,
                       export: bool) -> Tracking:
     """What can fail in seconds, checked before Ray starts: the recipe on its data (export.dir writable, every
-    searched model builds and fits), the cluster's address (given as `option`), the trackers. Returns the
+    searched model builds and fits), the cluster's address (given as `given_as`), the trackers. Returns the
     trackers."""
     preflight(space, recipe, loads.get(None), export=export)
-    check_address(address, option=option)  # ray.init retries an unreachable address for minutes
+    check_address(address, given_as=given_as)  # ray.init retries an unreachable address for minutes
     tracking = Tracking.of(space)
     tracking.check()  # an unreachable tracker, or its package missing: one line before Ray starts
     if loads.keys:

@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from autotune.errors import AutotuneError, UserError
+from autotune.run_options import option
 from autotune.space import Choice, Grid, Space
 from autotune.space.types import default_values
 
@@ -32,7 +33,7 @@ def preflight(space: Space, recipe: ModuleType, data: Any, *, export: bool = Tru
     exports), and the recipe's `dry_run` builds the model of the default configuration and of each searched model
     option."""
     if export and hasattr(recipe, "export"):
-        check_writable(space.export.dir, "export.dir", f"--set export.dir=models/{space.name}")
+        check_writable(space.export.dir, "export.dir", option("overrides", f"export.dir=models/{space.name}"))
     check_metrics_reported(space, recipe, data)
     dry_run_models(space, recipe, data)
 
@@ -139,27 +140,27 @@ def cluster_address(address: str | None) -> str | None:
     return env or None
 
 
-def _host_port(address: str, option: str) -> tuple[str, int]:
+def _host_port(address: str, given_as: str) -> tuple[str, int]:
     text = address.removeprefix("ray://")
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")  # [::1]:6379
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UserError(f"{option} {address!r} is not 'auto', HOST:PORT or ray://HOST:PORT "
+        raise UserError(f"{given_as} {address!r} is not 'auto', HOST:PORT or ray://HOST:PORT "
                         "(e.g. 10.0.0.5:6379, the address `ray start --head` prints)")
     return host, int(port)
 
 
-def check_address(address: str | None, timeout: float = 3.0, option: str = "--address") -> None:
-    """Fail in seconds when the Ray cluster at `address` (given as `option`: --address, or RAY_ADDRESS) cannot be
+def check_address(address: str | None, timeout: float = 3.0, given_as: str = "--address") -> None:
+    """Fail in seconds when the Ray cluster at `address` (given as `given_as`: --address, or RAY_ADDRESS) cannot be
     reached: ray.init retries for minutes."""
     if not address:
         return
     target = _ray_auto_address() if address == "auto" else address
     if target is None:  # no cluster recorded: ray.init("auto") says so at once
         return
-    host, port = _host_port(target, option)
+    host, port = _host_port(target, given_as)
     fix = (f"start it with `ray start --head` (see docs/cluster.md) or "
-           f"{'unset RAY_ADDRESS' if option == 'RAY_ADDRESS' else 'drop ' + option} to run locally")
+           f"{'unset RAY_ADDRESS' if given_as == 'RAY_ADDRESS' else 'drop ' + given_as} to run locally")
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return

@@ -8,6 +8,7 @@ import sys
 import traceback
 
 from autotune.errors import AutotuneError
+from autotune.run_options import from_command_line
 
 __all__ = ["main"]
 
@@ -79,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with from_command_line():
+            return int(args.func(args) or 0)
     except AutotuneError as err:
         if args.verbose:
             traceback.print_exc()

@@ -23,6 +23,7 @@ from ray import tune
 
 from autotune.engine.ray_internals import kv_delete, kv_get, kv_put, remove_partial_checkpoint
 from autotune.errors import StorageFull
+from autotune.run_options import option
 
 __all__ = ["StopWhenFull", "copying", "full_key", "is_full", "raise_if_full", "wait_to_be_stopped"]
 
@@ -97,7 +98,7 @@ def raise_if_full(key: str, experiment: str, local: str | None) -> None:
                       and f.base_name.startswith("checkpoint_"))
     free = _size(shutil.disk_usage(local).free) if local else "unknown"
     raise StorageFull(f"storage full: {experiment} ({free} free); the run holds {_size(size)} ({checkpoints} "
-                      "checkpoints); free space, then resume it (--resume)")
+                      f"checkpoints); free space, then resume it ({option('resume')})")
 
 
 def _size(count: float) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from autotune.cache import cache_dir
 from autotune.engine.storage import RunLocation
 from autotune.errors import UserError
+from autotune.run_options import option
 
 __all__ = ["hold_run", "refuse_running", "LocalRay"]
 
@@ -56,8 +57,8 @@ def hold_run(where: RunLocation) -> Iterator[None]:
     try:
         fd = _lock(path)
     except OSError as err:
-        raise UserError(f"cannot write the run's lock file {path} ({err.strerror or err}); give a --storage "
-                        "folder you can write") from None
+        raise UserError(f"cannot write the run's lock file {path} ({err.strerror or err}); give "
+                        f"{option('storage')} a folder you can write") from None
     if fd is None:
         raise _running(where)
     try:
@@ -90,7 +91,7 @@ def _running(where: RunLocation) -> UserError:
     holder = _read(_run_lock(where))
     who = f"process {holder['pid']} on {holder['host']}" if "pid" in holder else "another process"
     return UserError(f"the run at {where.experiment} is already running ({who}); wait for it to end, or run this "
-                     "search under another name (--set name=...)")
+                     f"search under another name ({option('overrides', 'name=...')})")
 
 
 class LocalRay:

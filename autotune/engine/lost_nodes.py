@@ -21,6 +21,7 @@ from typing import Any
 import ray
 
 from autotune.engine.ray_internals import lost_nodes_apart
+from autotune.run_options import option
 
 __all__ = ["MOVES_FILE", "moving_trials", "read_moves"]
 
@@ -52,7 +53,8 @@ class _Moves:
         move = {"trial_id": trial.trial_id, "node_id": node, "epoch": epoch, "checkpoint_epoch": resumed,
                 "time": time.time()}
         where = "on another node" if any(n.get("Alive") for n in ray.nodes()) else (
-            "when the cluster has a node again (none is left; if the search ends, `--resume` on a new cluster)")
+            f"when the cluster has a node again (none is left; if the search ends, {option('resume')} on a new "
+            "cluster)")
         log.warning("trial %s lost its node %s after epoch %d: it continues %s from %s", trial.trial_id, node[:8],
                     epoch, where, f"its checkpoint of epoch {resumed}" if resumed else "its start (no checkpoint)")
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from autotune.engine.storage import filesystem
 from autotune.errors import UserError
+from autotune.run_options import option
 
 __all__ = ["ANSWER_S", "check_every_node_writes"]
 
@@ -65,8 +66,8 @@ def check_every_node_writes(location: str) -> None:
     the fix."""
     fs, path = filesystem(location)
     token = uuid.uuid4().hex
-    fix = ("give --storage a folder every node shares at the same path, writable (NFS), or a storage URI such as "
-           "s3://bucket/runs (see docs/cluster.md)")
+    fix = (f"give {option('storage')} a folder every node shares at the same path, writable (NFS), or a storage URI "
+           "such as s3://bucket/runs (see docs/cluster.md)")
     try:
         fs.create_dir(path, recursive=True)
         with fs.open_output_stream(f"{path}/{_TOKEN}{token}") as stream:

@@ -48,6 +48,7 @@ from autotune.engine.storage import (
 from autotune.engine.trial import trainable, trial_dirname
 from autotune.engine.watchdog import watching_cluster
 from autotune.errors import UserError
+from autotune.run_options import option
 from autotune.space.types import Space
 from autotune.tracking import SearchStart, Tracking
 
@@ -188,8 +189,8 @@ def _started_count(space: Space, where: RunLocation) -> Space:
     if started is None or started == space.search.trials:
         return space
     log.warning("search.trials is %d, but this run started with %d: a resumed search keeps its trial count; start a "
-                "new run (--restart, another name:, or --warm-start RUN_DIR) to run %s", space.search.trials, started,
-                "more" if space.search.trials > started else "fewer")
+                "new run (%s, another name:, or %s) to run %s", space.search.trials, started, option("restart"),
+                option("warm_start", "RUN_DIR"), "more" if space.search.trials > started else "fewer")
     return replace(space, search=replace(space.search, trials=started))
 
 
@@ -273,7 +274,7 @@ def _init_ray(options: RunOptions, run: str) -> None:
             raise UserError(
                 f"cannot reach the Ray cluster at {options.address!r}: {err}; start it with `ray start --head` "
                 f"(see docs/cluster.md), give this process the cluster's token where it uses token authentication "
-                f"(RAY_AUTH_MODE=token, RAY_AUTH_TOKEN), or drop --address to run locally"
+                f"(RAY_AUTH_MODE=token, RAY_AUTH_TOKEN), or drop {option('address')} to run locally"
             ) from None
         return
     kwargs["num_cpus"] = options.num_cpus or os.cpu_count() or 1
@@ -292,8 +293,8 @@ def _warn_shared_cpus(others: list[dict[str, Any]], num_cpus: int) -> None:
     log.warning(
         "another autotune search runs its own Ray on this machine: %s. This search starts one too: the searches "
         "share the %d cores (%d CPUs claimed in all), and their trials run slower. To split the cores, give each "
-        "search --num-cpus; to schedule both on one Ray, start it with `ray start --head` (docs/cluster.md) and "
-        "run each search with --address auto", runs, os.cpu_count() or 1, claimed)
+        "search %s; to schedule both on one Ray, start it with `ray start --head` (docs/cluster.md) and "
+        "run each search with %s", runs, os.cpu_count() or 1, claimed, option("num_cpus"), option("address", "auto"))
 
 
 def _temp_dir() -> str:
@@ -329,7 +330,7 @@ def _resources(space: Space, options: RunOptions) -> dict[str, float]:
         if options.address:
             raise UserError(
                 f"search.resources.gpu is {gpu} but the Ray cluster at {options.address!r} has no GPU; "
-                f"add GPU nodes or set --set search.resources.gpu=0"
+                f"add GPU nodes or set {option('overrides', 'search.resources.gpu=0')}"
             )
         log.warning("search.resources.gpu is %s but this machine has no GPU: the trials run on the CPU", gpu)
         gpu = 0.0
@@ -352,7 +353,7 @@ def _larger_than_a_node(kind: str, asked: float, largest: float, where: str, *, 
     """The error of a trial that asks for more of `kind` (cpu, gpu) than the largest node of `where` has."""
     return UserError(f"search.resources.{kind} is {asked} but the largest node of {where} has {largest:g} "
                      f"{kind.upper()}(s): a trial runs on one node; lower search.resources.{kind}"
-                     + (" or raise --num-cpus" if local else ""))
+                     + (f" or raise {option('num_cpus')}" if local else ""))
 
 
 

@@ -21,6 +21,7 @@ from autotune.cache import run_mirror
 from autotune.engine.lost_nodes import MOVES_FILE
 from autotune.engine.ray_internals import restore_whole_state, saved_trials
 from autotune.errors import UserError
+from autotune.run_options import option
 from autotune.space.types import Space
 from autotune.tracking.mlflow_runs import STATE_FILE as TRACKING_FILE
 
@@ -127,7 +128,7 @@ def _check_storage(where: RunLocation) -> None:
         fs.get_file_info(path)
     except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise UserError(f"cannot open the storage {where.storage!r}: {' '.join(str(err).split())}; check the URI "
-                        f"and its credentials, or give a local folder (--storage runs)") from None
+                        f"and its credentials, or give a local folder ({option('storage', 'runs')})") from None
 
 
 def check_choice(space: Space, where: RunLocation, *, resume: bool, restart: bool, warm_start: bool = False) -> bool:
@@ -135,19 +136,19 @@ def check_choice(space: Space, where: RunLocation, *, resume: bool, restart: boo
     a resumed search warm-started, no run to resume, or a new search that would mix into an existing run. Writes
     nothing, so that it can refuse before the data loads."""
     if warm_start and resume:
-        raise UserError(f"--warm-start with a resumed search: the run at {where.experiment} already holds its "
-                        "history; drop --warm-start to resume it, or use --restart to start it again warm (from "
-                        "Python: warm_start, resume and restart)")
+        raise UserError(f"{option('warm_start')} with a resumed search: the run at {where.experiment} already "
+                        f"holds its history; drop {option('warm_start')} to resume it, or use {option('restart')} "
+                        "to start it again warm")
     if where.remote:
         _check_storage(where)
     exists = bool(_saved_trials(where))
     if resume and not exists:
-        raise UserError(f"there is no run to resume at {where.experiment}; run without --resume (resume=True from "
-                        "Python) to start it")
+        raise UserError(f"there is no run to resume at {where.experiment}; run without {option('resume')} to "
+                        "start it")
     if exists and not (resume or restart):
         raise UserError(
-            f"a run named {space.name!r} already exists at {where.experiment}; pass --resume to continue it or "
-            f"--restart to delete it and start again (from Python: resume=True or restart=True)"
+            f"a run named {space.name!r} already exists at {where.experiment}; pass {option('resume')} to continue "
+            f"it or {option('restart')} to delete it and start again"
         )
     return exists
 
@@ -168,13 +169,13 @@ def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool
     if not (where.state / "study.db").is_file():
         raise UserError(
             f"the run at {where.experiment} cannot be resumed here: its Optuna study ({where.state / 'study.db'}) "
-            f"is missing (resume it where it was started), or use --restart"
+            f"is missing (resume it where it was started), or use {option('restart')}"
         )
     if recorded.exists() and recorded.read_text().strip() != space.fingerprint():
         raise UserError(
             f"the search space changed since {where.experiment} was started{_changes(where.state, space)}; a resumed "
-            f"search must be the same search. Undo the change, or use --restart (or another `name:`) to start a new "
-            f"search"
+            f"search must be the same search. Undo the change, or use {option('restart')} (or another `name:`) to "
+            f"start a new search"
         )
     restore_whole_state(*filesystem(where.experiment))
     _record_space(where.state, space)

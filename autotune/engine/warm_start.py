@@ -24,6 +24,7 @@ from autotune.engine.optuna_space import DefineByRun
 from autotune.engine.storage import recorded_space
 from autotune.engine.study import open_study
 from autotune.errors import UserError
+from autotune.run_options import option
 from autotune.space.points import complete_point
 from autotune.space.types import Label, Space
 
@@ -46,21 +47,20 @@ class History:
 
 def _study_of(run_dir: Path) -> Any:
     """The Optuna study of the run folder `run_dir` (named after the folder, or the only one in its study.db)."""
-    db = run_dir / "study.db"
+    db, given = run_dir / "study.db", option("warm_start", run_dir)
     if not run_dir.exists():
-        raise UserError(f"--warm-start {run_dir}: there is no such run folder (it does not exist); give the folder "
-                        "of an earlier run, e.g. runs/digits")
-    if not run_dir.is_dir():
-        raise UserError(f"--warm-start {run_dir}: it is a file, not a run folder; give the folder of an earlier "
+        raise UserError(f"{given}: there is no such run folder (it does not exist); give the folder of an earlier "
                         "run, e.g. runs/digits")
+    if not run_dir.is_dir():
+        raise UserError(f"{given}: it is a file, not a run folder; give the folder of an earlier run, e.g. runs/digits")
     if not db.is_file():
-        raise UserError(f"--warm-start {run_dir}: the folder holds no study.db; give the folder of an earlier "
-                        "autotune run (runs/NAME), which holds its Optuna study")
+        raise UserError(f"{given}: the folder holds no study.db; give the folder of an earlier autotune run "
+                        "(runs/NAME), which holds its Optuna study")
     try:
         return open_study(db, run_dir.name)
     except LookupError as err:
-        raise UserError(f"--warm-start {run_dir}: cannot read the Optuna study in {db} ({err}); give the folder "
-                        "of an earlier autotune run") from None
+        raise UserError(f"{given}: cannot read the Optuna study in {db} ({err}); give the folder of an earlier "
+                        "autotune run") from None
 
 
 def _earlier_metrics(run_dir: Path) -> list[str] | None:
@@ -82,20 +82,20 @@ def _check_objectives(study: Any, space: Space, run_dir: Path) -> None:
     wanted = ["max" if mode == "max" else "min" for mode in space.search.mode]
     found = ["max" if d == optuna.study.StudyDirection.MAXIMIZE else "min" for d in study.directions]
     searched = ", ".join(f"{m} ({d})" for m, d in zip(space.search.metric, wanted))
-    names = _earlier_metrics(run_dir)
+    names, given = _earlier_metrics(run_dir), option("warm_start", run_dir)
     if names is not None and (names, found) != (list(space.search.metric), wanted):
         earlier = ", ".join(f"{m} ({d})" for m, d in zip(names, found))
-        raise UserError(f"--warm-start {run_dir}: that run searched {earlier}, this space searches {searched}: "
+        raise UserError(f"{given}: that run searched {earlier}, this space searches {searched}: "
                         "its values would be told to the sampler as this space's; warm-start from a run with the "
                         "same metric(s) and mode(s), or set search.metric and search.mode to that run's")
     if found != wanted:
         raise UserError(
-            f"--warm-start {run_dir}: that run searched {len(found)} objective(s) ({', '.join(found)}), this space "
+            f"{given}: that run searched {len(found)} objective(s) ({', '.join(found)}), this space "
             f"searches {len(wanted)} ({', '.join(f'{m} {d}' for m, d in zip(space.search.metric, wanted))}); "
             "warm-start from a run with the same metric(s) and mode(s)")
     if names is None:
-        log.warning("--warm-start %s: the run names no metric (no summary.json): only the direction of its "
-                    "objective(s) was checked against %s", run_dir, searched)
+        log.warning("%s: the run names no metric (no summary.json): only the direction of its objective(s) was "
+                    "checked against %s", given, searched)
 
 
 def _fit(trial: optuna.trial.FrozenTrial, space: Space, source: Path) -> tuple[optuna.trial.FrozenTrial | None, str]:

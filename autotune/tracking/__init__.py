@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from autotune.errors import UserError
+from autotune.run_options import option
 from autotune.space.types import MlflowSettings, Space, TrackingSettings, WandbSettings
 
 __all__ = ["INTERRUPTED", "SearchStart", "Tracker", "Tracking", "TrialRecord", "settings_of", "short"]
@@ -146,7 +147,7 @@ class Tracking:
         return [tracker.where() for tracker in self.trackers] + [
             f"{tracker.label}: stopped recording after an error (the warning above); what it holds of this search is "
             "incomplete, and every result is in the run folder" + (
-                " (`autotune run ... --resume` of this run, once it is back, fills it in)" if tracker.fills_in else "")
+                f" (a resume of this run, {option('resume')}, fills it in once it is back)" if tracker.fills_in else "")
             for tracker in self.dropped]
 
 

@@ -454,7 +454,7 @@ class TestRunFolders:
         resumed = autotune.fit(text, storage=uri, export=False, resume=True)
         assert len(resumed.trials) == 6 and len(_study(mirror).trials) == 6
 
-        with pytest.raises(UserError, match="already exists at file://.*--resume to continue it"):
+        with pytest.raises(UserError, match="already exists at file://.*resume=True to continue it"):
             autotune.fit(text, storage=uri, export=False)
         again = autotune.fit(text, storage=uri, export=False, restart=True)
         assert len(again.trials) == 6 and len(list((store / "resumable").glob("trial_*"))) == 6

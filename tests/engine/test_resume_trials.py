@@ -26,5 +26,5 @@ def test_a_finished_run_resumed_with_another_trial_count_stays_finished(in_tmp, 
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert [w for w in warnings if "this run started with" in w] == [
         f"search.trials is {trials}, but this run started with 2: a resumed search keeps its trial count; start a "
-        f"new run (--restart, another name:, or --warm-start RUN_DIR) to run {'more' if trials > 2 else 'fewer'}"]
+        f"new run (restart=True, another name:, or warm_start='RUN_DIR') to run {'more' if trials > 2 else 'fewer'}"]
     assert "Searching 'toy': 2 trials" in caplog.text

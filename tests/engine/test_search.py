@@ -159,7 +159,7 @@ def test_a_failed_trial_s_best_epoch_can_be_the_model_and_the_summary_says_so(in
 
 def test_an_existing_run_needs_resume_or_restart(in_tmp):
     autotune.fit(space(trials=2), export=False)
-    with pytest.raises(UserError, match="--resume to continue it or --restart"):
+    with pytest.raises(UserError, match="pass resume=True to continue it or restart=True"):
         autotune.fit(space(trials=2), export=False)
     result = autotune.fit(space(trials=2), export=False, restart=True)
     assert len(result.trials) == 2
@@ -389,3 +389,4 @@ def test_ctrl_c_in_python_returns_the_interrupted_result_and_gives_ctrl_c_back(i
     finally:
         done.set()
         signal.signal(signal.SIGINT, previous)
+

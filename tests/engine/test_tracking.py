@@ -623,7 +623,7 @@ def test_a_server_that_goes_away_costs_one_warning_and_no_trial(server, tmp_path
     warnings = [r.getMessage() for r in caplog.records if "tracking:" in r.getMessage()]
     assert len(warnings) == 1 and f"MLflow at {uri} failed" in warnings[0], warnings
     dropped = [line for line in result.tracked if line.startswith(f"MLflow at {uri}: stopped recording after an")]
-    assert len(dropped) == 1 and "--resume` of this run, once it is back, fills it in" in dropped[0]
+    assert len(dropped) == 1 and "a resume of this run, resume=True, fills it in once it is back" in dropped[0]
     assert any(line.startswith("W&B: 6 offline trial runs") for line in result.tracked)  # the other tracker went on
     trials = _trials(result.run_dir)
     _check_wandb(result.run_dir, trials)

@@ -146,7 +146,7 @@ def test_a_parameter_the_new_space_needs_without_a_default_skips_the_trial(tmp_p
 ])
 def test_a_run_that_cannot_seed_the_search_is_a_user_error(tmp_path, make, words):
     space = autotune.load_space(toy_space())
-    with pytest.raises(UserError, match="--warm-start") as caught:
+    with pytest.raises(UserError, match="warm_start=") as caught:
         read_history(make(tmp_path), space)
     assert words in str(caught.value) and "\n" not in str(caught.value)
 

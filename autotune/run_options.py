@@ -1,0 +1,46 @@
+"""How a message names a run's option: as `autotune run` takes it (`--num-cpus 2`) when the command line runs
+the search, as `autotune.fit` takes it (`num_cpus=2`) when a Python program does.
+
+    option("resume")                                  # "--resume" / "resume=True"
+    option("num_cpus")                                # "--num-cpus" / "num_cpus"
+    option("storage", "runs")                         # "--storage runs" / "storage='runs'"
+    option("overrides", "search.resources.gpu=0")     # "--set search.resources.gpu=0" / "overrides=['search...=0']"
+
+    with from_command_line():                         # what `autotune`'s entry point wraps its commands in
+        ...
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["option", "from_command_line"]
+
+_SWITCHES = ("resume", "restart", "if_data_changed")  # fit's booleans: a bare flag on the command line
+_FLAGS = {"overrides": "--set"}  # fit's keywords whose flag is not the keyword's name
+
+_command_line = False  # a process-wide setting, not a context variable: Ray Tune's callbacks run in other threads
+
+
+@contextmanager
+def from_command_line() -> Iterator[None]:
+    """Messages raised or logged inside name the options as `autotune run`'s command line takes them."""
+    global _command_line
+    before, _command_line = _command_line, True
+    try:
+        yield
+    finally:
+        _command_line = before
+
+
+def option(name: str, value: object = None) -> str:
+    """The option `name` (`autotune.fit`'s keyword), with `value` where given, as the caller writes it."""
+    if _command_line:
+        flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
+        return flag if value is None else f"{flag} {value}"
+    if name in _SWITCHES:
+        return f"{name}=True"
+    if value is None:
+        return name
+    text = value if isinstance(value, (int, float)) else str(value)
+    return f"overrides=[{text!r}]" if name == "overrides" else f"{name}={text!r}"
