@@ -18,8 +18,9 @@ class SearchResult:
     `trials` has one row per trial: `trial_id`, `status` (TERMINATED, ended by itself or by the scheduler; ERROR;
     or, in an interrupted search, INTERRUPTED: one a resume continues), `epochs`, `stopped_early` (TERMINATED before
     its last epoch: "stopped early" in the summary, else "done"), the metric columns (best value over the trial's
-    epochs; with several metrics, those of its best epoch), `seconds`, `error`, and one column per sampled
-    parameter (`p:<name>`). `ended` says why a setting (a stop target, a budget) ended the search before its trials.
+    epochs; with several metrics, those of its best epoch), `seconds` (from the recipe's start to its last report: a
+    trial worker's own start-up is not counted), `error`, and one column per sampled parameter (`p:<name>`).
+    `ended` says why a setting (a stop target, a budget) ended the search before its trials.
     `run_dir` is the local folder of the run (with a URI storage, the local mirror of autotune's own state:
     the Optuna study, summary.json, trials.csv; the trials themselves are at `run_uri`). A search interrupted
     before any trial saved a checkpoint has no best trial: `best_trial_id` is None, the best_* fields empty.

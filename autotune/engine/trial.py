@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
+import time
 from collections.abc import Iterable
 from contextlib import nullcontext
 from pathlib import Path
@@ -61,12 +62,17 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
                                    resumed_from=previous.get_metadata() if previous else None)
 
     made = 0  # reports
+    last = time.perf_counter()  # the recipe's start, then its last report
 
     def report(metrics: dict[str, float], checkpoint: recipes.Checkpoint = None) -> None:
-        nonlocal made
+        nonlocal made, last
         metrics = recipes.reported(metrics, space.search.metric)
         made += 1
-        reported = {**metrics, "node_id": node_id}
+        now = time.perf_counter()
+        # the epoch's own time, which Ray sums to the trial's: not the worker's imports and setup before the recipe
+        # started, which only the first trial of each worker pays
+        reported = {**metrics, "node_id": node_id, "time_this_iter_s": now - last}
+        last = now
         if not checkpoints.keep(metrics, offered=checkpoint is not None):
             tune.report(reported)
             return

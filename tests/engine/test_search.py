@@ -390,3 +390,12 @@ def test_ctrl_c_in_python_returns_the_interrupted_result_and_gives_ctrl_c_back(i
         done.set()
         signal.signal(signal.SIGINT, previous)
 
+
+def test_a_trial_s_seconds_are_its_recipe_s_not_its_worker_s_start_up(in_tmp):
+    """`seconds` in trials.csv counts from the recipe's start: a worker's set-up before it (imports; here a
+    `custom:` file that takes 3 s to import), which only the first trial of each worker pays, is not the trial's."""
+    Path("slow_import.py").write_text("import time\n\ntime.sleep(3)\n")
+    result = autotune.fit("custom: slow_import.py\n" + space("timed", trials=1, train="{epochs: 2, sleep: 0.3}"),
+                          export=False)
+    seconds = float(result.trials["seconds"].iloc[0])
+    assert 0.6 <= seconds < 2.5, seconds
