@@ -7,8 +7,11 @@ To change the recipe, copy this file and point a space at it (`recipe: my_recipe
 
 The table is encoded once (numeric columns standardised with the train split's statistics, categorical ones as
 vocabulary indices: `autotune.tabular.data`) and lives on the device as tensors, batched by slicing a seeded
-permutation (no DataLoader). A regression target is standardised for training; its metrics and predictions are in
-its own units. The exported model.pt takes the encoded tensors; `autotune.tabular.rows` encodes rows as here.
+permutation (no DataLoader). Category dropout (train.category_dropout) reads a share of each batch's categorical
+cells as unknown or missing, so that a category training never saw predicts what a typical one does; class weights
+(train.class_weight) weigh the training loss of a classifier only. A regression target is standardised for
+training; its metrics and predictions are in its own units. The exported model.pt takes the encoded tensors;
+`autotune.tabular.rows` encodes rows as here.
 
 Torch, pandas and the helpers that use them are imported inside the functions that need them: importing the
 recipe (to read its SCHEMA, as `autotune check` does) stays instant.
@@ -16,6 +19,7 @@ recipe (to read its SCHEMA, as `autotune check` does) stays instant.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 import warnings
@@ -38,7 +42,9 @@ if TYPE_CHECKING:
     from autotune.tabular.model import TabularMLP
     from autotune.tabular.rows import TabularPredictor
 
+log = logging.getLogger("autotune")
 EVAL_BATCH = 8192
+CATEGORY_DROPOUT = 0.05  # train.category_dropout's default: bench/tabular_categories.py measures it
 
 
 def _missing_problems(config: Mapping[str, Any]) -> list[Problem]:
@@ -55,6 +61,23 @@ def _missing_problems(config: Mapping[str, Any]) -> list[Problem]:
         problems.append(Problem("data.missing", f"is read with dataset: csv only, not {data.get('dataset')}",
                                 "remove it, or set data.dataset: csv"))
     return problems
+
+
+def _class_weight_problems(config: Mapping[str, Any]) -> list[Problem]:
+    """A Schema check: train.class_weight balanced weighs classes, so it is refused with a table the config says is
+    regression (data.task: regression, or the bundled diabetes). With data.task auto, `train` ignores it on a
+    regression table, with a warning."""
+    data = config.get("data", {})
+    if config.get("train", {}).get("class_weight", "none") == "none":
+        return []
+    if data.get("task") == "regression":
+        why = "data.task is regression"
+    elif data.get("dataset") in DATASETS and DATASETS[data["dataset"]].startswith("regression"):
+        why = f"data.dataset {data['dataset']} is a regression table"
+    else:
+        return []
+    return [Problem("train.class_weight", f"weighs the classes of a classification table, but {why}",
+                    "remove it, or set train.class_weight: none")]
 
 
 # ----------------------------------------------------------------------------------------------- ingredients
@@ -123,6 +146,20 @@ SCHEMA = Schema(
         batch_size=Field(int, default=64, low=1),
         seed=Field(int, default=0, help="seed of initialisation, batch order and dropout"),
         device=Field(str, default="auto", choices=("auto", "cpu", "cuda")),
+        category_dropout=Field(float, default=CATEGORY_DROPOUT, low=0.0, high=0.5,
+                               help="category dropout: the chance of each categorical cell of a training batch to "
+                                    "be read as an unknown category (or as missing, in half of the cases, in a "
+                                    "column no training row misses). It trains those two embedding rows (they "
+                                    "start at zero, the centre of the others), so that a category training never "
+                                    "saw, or a missing one, predicts what a typical value does instead of an "
+                                    "arbitrary value (0: off; no effect without categorical columns)"),
+        class_weight=Field(str, default="none", choices=("none", "balanced"),
+                           help="classification: balanced weighs each training row's loss by n_rows / (n_classes * "
+                                "its class's rows), scikit-learn's meaning, so that rare classes count as much as "
+                                "common ones; train_loss is the weighted loss, val_loss stays unweighted. Search "
+                                "{choice: [none, balanced]} with search.metric val_balanced_accuracy (val_loss "
+                                "favours none). Refused on a regression table the config names; ignored, with a "
+                                "warning, on one that data.task auto finds"),
     ),
     budget="train.epochs",
     # val_loss first (the default search.metric): both tasks report it; accuracy and balanced accuracy (the mean of
@@ -134,7 +171,7 @@ SCHEMA = Schema(
     tests={"val_loss": "test_loss", "val_accuracy": "test_accuracy", "val_balanced_accuracy": "test_balanced_accuracy",
            "val_rmse": "test_rmse", "val_r2": "test_r2"},
     checks=(held_out("val_fraction", "test_fraction"), needed_with("data.dataset", "csv", "data.path", "data.target"),
-            _missing_problems),
+            _missing_problems, _class_weight_problems),
 )
 
 
@@ -187,20 +224,46 @@ def make_optimizer(model: torch.nn.Module, opt: dict[str, Any]) -> torch.optim.O
 
 
 # ------------------------------------------------------------------------------------------------ train loop
-def _loss(outputs: torch.Tensor, y: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
-    """Cross-entropy of the logits, or the squared error of the standardised target."""
+def _loss(outputs: torch.Tensor, y: torch.Tensor, preprocessing: Preprocessing,
+          weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy of the logits, or the squared error of the standardised target. `weights` (one per class):
+    each row's cross-entropy times its class's weight, averaged over the rows (scikit-learn's sample weights)."""
     import torch.nn.functional as F
 
     if preprocessing.task == "classification":
-        return F.cross_entropy(outputs, y)
+        if weights is None:
+            return F.cross_entropy(outputs, y)
+        return F.cross_entropy(outputs, y, weight=weights, reduction="sum") / len(y)
     return F.mse_loss(outputs[:, 0], (y - preprocessing.target_mean) / preprocessing.target_std)
+
+
+def class_weights(y: torch.Tensor, classes: int) -> torch.Tensor:
+    """scikit-learn's balanced class weights of the class indices `y`: n_rows / (classes * the class's rows), float32
+    (every class holds training rows: loading checks it; an absent one would get 0)."""
+    import torch
+
+    counts = torch.bincount(y, minlength=classes).double()
+    return torch.where(counts > 0, len(y) / (classes * counts.clamp(min=1)), 0.0).float()
+
+
+def _training_weights(choice: str, split: Split, preprocessing: Preprocessing) -> torch.Tensor | None:
+    """The class weights of train.class_weight (`choice`) for the training split (None: unweighted); a warning where
+    data.task auto found a regression table (the schema refuses one the config names)."""
+    if choice == "none":
+        return None
+    if preprocessing.task != "classification":
+        log.warning("train.class_weight: %s is ignored: the table is regression (data.task auto); remove it or set "
+                    "it to none to silence this warning", choice)
+        return None
+    return class_weights(split.y, preprocessing.outputs)
 
 
 def train(config: dict[str, Any], report: Report, *, data: Data | None = None, checkpoint: str | None = None) -> None:
     """Train one configuration; after each epoch `report` its metrics and how to save its checkpoint."""
     import torch
 
-    from autotune.tabular.model import in_target_units
+    from autotune.tabular.data import MISSING
+    from autotune.tabular.model import drop_categories, in_target_units
     from autotune.training import checkpoint_saver, load_checkpoint, make_schedule, pick_device, resume
 
     config = with_defaults(config)
@@ -212,6 +275,8 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
     preprocessing = data.preprocessing
 
     model = make_model(config["model"], preprocessing).to(device)
+    weights = _training_weights(cfg["class_weight"], on_device.train, preprocessing)
+    unmissed = (on_device.train.categorical != MISSING).all(0)  # columns no training row misses (drop_categories)
     optimizer = make_optimizer(model, opt)
     drop_last = len(data.train) >= cfg["batch_size"]
     steps_per_epoch = len(data.train) // cfg["batch_size"] if drop_last else 1
@@ -227,7 +292,8 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
         loss_sum, seen = torch.zeros((), device=device), 0
         for numeric, categorical, y in on_device.train.batches(cfg["batch_size"], generator=generator,
                                                                drop_last=drop_last):
-            loss = _loss(model(numeric, categorical), y, preprocessing)
+            categorical = drop_categories(categorical, cfg["category_dropout"], unmissed)
+            loss = _loss(model(numeric, categorical), y, preprocessing, weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
