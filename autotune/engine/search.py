@@ -287,8 +287,11 @@ def _init_ray(options: RunOptions, run: str) -> None:
 
 
 def _warn_shared_cpus(others: list[dict[str, Any]], num_cpus: int) -> None:
-    """Say that this search's local Ray and those of `others` (other autotune searches) share the machine's CPUs."""
+    """Say that this search's local Ray and those of `others` (other autotune searches) share the machine's CPUs,
+    when they claim more CPUs than it has (searches whose --num-cpus split the cores are not warned)."""
     claimed = num_cpus + sum(int(o.get("num_cpus", 0)) for o in others)
+    if claimed <= (os.cpu_count() or 1):
+        return
     runs = ", ".join(f"{o.get('run', '?')} (pid {o.get('pid', '?')}, {o.get('num_cpus', '?')} CPUs)" for o in others)
     log.warning(
         "another autotune search runs its own Ray on this machine: %s. This search starts one too: the searches "

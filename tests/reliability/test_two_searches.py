@@ -4,6 +4,7 @@ that they share the CPUs."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from autotune.engine.locks import hold_run, refuse_running
+from autotune.engine.search import _warn_shared_cpus
 from autotune.engine.storage import run_location
 from autotune.errors import UserError
 from reliability_helpers import TOY
@@ -28,10 +30,13 @@ def _space(name: str, gate: Path) -> str:
             f"export: {{dir: models/{name}}}\n")
 
 
+CPUS = max(2, os.cpu_count() or 1)  # each search claims the machine's cores: two claim more than it has
+
+
 def _start(cwd: Path, space: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "XDG_CACHE_HOME": str(cwd / "cache")}
-    return subprocess.Popen([sys.executable, "-m", "autotune", "run", space, "--num-cpus", "2"], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "autotune", "run", space, "--num-cpus", str(CPUS)], cwd=cwd,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _finished(run_dir: Path) -> int:
@@ -87,8 +92,8 @@ def test_two_different_searches_at_once_both_finish_sharing_the_cpus(tmp_path, w
     out = _assert_complete(second, tmp_path / "runs" / "two")
     _assert_complete(first, tmp_path / "runs" / "one")
     assert (f"another autotune search runs its own Ray on this machine: {tmp_path / 'runs' / 'one'} "
-            f"(pid {first.pid}, 2 CPUs). This search starts one too: the searches share the {os.cpu_count()} cores "
-            f"(4 CPUs claimed in all)") in out, out
+            f"(pid {first.pid}, {CPUS} CPUs). This search starts one too: the searches share the {os.cpu_count()} "
+            f"cores ({2 * CPUS} CPUs claimed in all)") in out, out
     assert list(registry.iterdir()) == []  # each search removed its registration at its end
 
 
@@ -114,3 +119,14 @@ def test_a_run_held_by_a_killed_process_is_free_at_once(tmp_path):
     refuse_running(where)
     with hold_run(where):
         pass
+
+
+def test_searches_whose_num_cpus_split_the_cores_are_not_warned(caplog):
+    """The warning of another search's local Ray comes only when the searches claim more CPUs than the machine
+    has: two searches that split its cores with --num-cpus, as the warning advises, are not warned."""
+    cores = os.cpu_count() or 1
+    with caplog.at_level(logging.WARNING, logger="autotune"):
+        _warn_shared_cpus([{"run": "runs/one", "pid": 1, "num_cpus": cores - 1}], 1)
+        assert not caplog.records
+        _warn_shared_cpus([{"run": "runs/one", "pid": 1, "num_cpus": cores}], 1)
+    assert f"the searches share the {cores} cores ({cores + 1} CPUs claimed in all)" in caplog.text
