@@ -47,7 +47,7 @@ def test_python_api_example_runs(ray_session, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     result = import_file(EXAMPLES / "python_api.py").main(trials=2, epochs=1)
     out = capsys.readouterr().out
-    assert len(result.trials) == 2 and (tmp_path / "models" / "digits" / "model.pt").is_file()
+    assert len(result.trials) == 2 and (tmp_path / "models" / "digits-python" / "model.pt").is_file()
     assert f"best trial {result.best_trial_id}" in out and out.count("predicted ") == 8
 
 
