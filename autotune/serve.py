@@ -24,10 +24,12 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import python_multipart  # noqa: F401  (starlette parses forms with it; without it, fail here, not per request)
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from autotune.calls import unknown_arguments
@@ -145,8 +147,10 @@ class ModelServer:
 
 def model_app(card: Mapping[str, Any], **health: Any) -> FastAPI:
     """A FastAPI app named after the model `card`, answering GET /health ({"status", "model", "version"} and
-    `health`) and GET /model (the card); the recipe's app adds POST /predict."""
+    `health`) and GET /model (the card); the recipe's app adds POST /predict. A request whose parameters FastAPI
+    refuses (`?top_k=0`) gets a 422 with one text detail, as every other refusal (`invalid_parameters`)."""
     app = FastAPI(title=f"autotune: {card.get('name', 'model')}", version=str(card.get("version")))
+    app.add_exception_handler(RequestValidationError, invalid_parameters)  # type: ignore[arg-type]  (any Exception)
 
     @app.get("/health")
     def health_check() -> dict[str, Any]:
@@ -157,6 +161,47 @@ def model_app(card: Mapping[str, Any], **health: Any) -> FastAPI:
         return card
 
     return app
+
+
+KINDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a text"}  # what a parameter takes
+BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))  # the constraints of Query(ge=..., ...)
+
+
+async def invalid_parameters(request: Request, err: RequestValidationError) -> JSONResponse:
+    """The 422 answer to parameters FastAPI refuses (of the wrong type, out of range): {"detail": one text}, as
+    every other refusal's, instead of FastAPI's list of pydantic errors; each error names its parameter, what was
+    wrong and what the parameter allows."""
+    fields = _parameters(request.scope.get("route"))
+    return JSONResponse({"detail": "; ".join(_wrong(error, fields) for error in err.errors())}, status_code=422)
+
+
+def _parameters(route: Any) -> dict[str, Any]:
+    """The parameters (FastAPI's fields) of the `route` that refused a request, by the name a request gives."""
+    dependant = getattr(route, "dependant", None)
+    fields = [field for kind in ("query_params", "path_params", "header_params")
+              for field in getattr(dependant, kind, ())]
+    return {field.alias: field for field in fields}
+
+
+def _wrong(error: Mapping[str, Any], fields: Mapping[str, Any]) -> str:
+    """One validation error as text: `query parameter top_k: Input should be greater than or equal to 1 (got '0');
+    allowed: a whole number >= 1 and <= 1000`."""
+    where, *name = error.get("loc") or ("request",)
+    key = ".".join(map(str, name))
+    text = f"{where} parameter {key}: {error['msg']}" if key else f"{where}: {error['msg']}"
+    if error.get("input") is not None:
+        text += f" (got {error['input']!r})"
+    return f"{text}; allowed: {_allowed(fields[key])}" if key in fields else text
+
+
+def _allowed(field: Any) -> str:
+    """What a parameter takes: its type and bounds, e.g. `a whole number >= 1 and <= 1000`."""
+    info = field.field_info
+    kinds = [kind for kind in get_args(info.annotation) or (info.annotation,) if kind is not type(None)]
+    kind = KINDS.get(kinds[0], getattr(kinds[0], "__name__", str(kinds[0]))) if kinds else "a value"
+    bounds = [f"{sign} {getattr(item, key)}" for item in info.metadata for key, sign in BOUNDS
+              if getattr(item, key, None) is not None]
+    return f"{kind} {' and '.join(bounds)}" if bounds else kind
 
 
 DRAINED_BYTES = 256 * 2**20  # a refused body is read up to this much, then the connection is dropped

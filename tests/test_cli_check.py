@@ -260,6 +260,18 @@ def test_the_table_shows_each_default_and_how_it_was_chosen(cli, tmp_path):
     assert "0.003162 (geometric mean)" in out and "first trials" not in out
 
 
+def test_the_export_line_says_a_recipe_without_export_exports_nothing(cli, tmp_path):
+    """docs/recipes.md's smallest recipe defines no export(): `run` exports nothing, and `check` says so."""
+    doc = (REPO / "docs" / "recipes.md").read_text()
+    (tmp_path / "minimal.py").write_text(re.search(r"^```python\n(.*?)^```", doc, flags=re.S | re.M).group(1))
+    (tmp_path / "line.yaml").write_text(re.search(r"^```yaml\n(.*?)^```", doc, flags=re.S | re.M).group(1))
+    code, out, err = cli("check", str(tmp_path / "line.yaml"))
+    assert code == 0, err
+    assert out.rstrip().endswith("export: none (recipe 'minimal.py' defines no export())")
+    code, out, err = cli("check", str(write(tmp_path, OK)))  # the tiny recipe has one
+    assert out.rstrip().endswith("export: models/t (promote always)")
+
+
 def test_grid_points_are_printed(cli, tmp_path):
     text = ok_with(4, "model: {width: {grid: [8, 16, 32]}, arch: {grid: [mlp, cnn]}}")
     text = text.replace("optimizer: {lr: {loguniform: [1e-4, 1e-1]}}", "optimizer: {lr: 0.1}")

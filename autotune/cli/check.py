@@ -108,5 +108,14 @@ def run(args: argparse.Namespace) -> int:
         given = "the default configuration" + (", then search.start" if space.search.start else "") \
             if any(p.default for p in space.params) else "search.start"
         print(f"first trials: {len(first)} known configuration(s) ({given}), before the sampler proposes any")
-    print(f"export: {space.export.dir} (promote {space.export.promote})")
+    print(export_text(space))
     return 0
+
+
+def export_text(space: Space) -> str:
+    """Where `run` exports the best model, or that it exports none (a recipe without export())."""
+    import autotune.recipes
+
+    if not hasattr(autotune.recipes.load(space.recipe, space.base_dir), "export"):
+        return f"export: none (recipe {space.recipe!r} defines no export())"
+    return f"export: {space.export.dir} (promote {space.export.promote})"

@@ -36,21 +36,25 @@ def add_space_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def one_configuration(space: str, overrides: list[str]) -> Space:
-    """The space for `train` and `lr-find`, which run its defaults: problems of `search.start` alone are warnings on
-    stderr, and the space is loaded without its start points (a --set may leave them naming parameters it made
-    constant: --set optimizer.name=adamw); any other problem is an error."""
+    """The space for `train` and `lr-find`, which run its defaults without a search: a problem at a key that only a
+    search reads (autotune.space.SEARCH_ONLY: search.start, search.scheduler) is a warning on stderr, and the space
+    is loaded again with that key lifted; any other problem is an error."""
     from autotune.api import load_space
     from autotune.errors import SpaceError
+    from autotune.space import SEARCH_ONLY, search_only
 
-    try:
-        return load_space(space, overrides)
-    except SpaceError as err:
-        if any(not problem.path.startswith("search.start") for problem in err.problems):
-            raise
-        for problem in err.problems:
-            print(f"warning: {problem} (the search's start points: `autotune run` refuses them; this command runs "
-                  "the defaults)", file=sys.stderr)
-    return load_space(space, [*overrides, "search.start=null"])
+    lifted: dict[str, str] = {}
+    while True:
+        try:
+            return load_space(space, [*overrides, *(f"{key}={value}" for key, value in lifted.items())])
+        except SpaceError as err:
+            keys = [key for problem in err.problems if (key := search_only(problem))]
+            if len(keys) < len(err.problems) or set(keys) <= lifted.keys():
+                raise
+            for problem, key in zip(err.problems, keys):
+                print(f"warning: {problem} ({SEARCH_ONLY[key][1]}: `autotune run` refuses this; this command runs "
+                      "the defaults, without a search)", file=sys.stderr)
+            lifted.update((key, SEARCH_ONLY[key][0]) for key in keys)
 
 
 def positive_int(text: str) -> int:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from autotune.cli.common import one_configuration, add_space_arguments, check_out_file
+from autotune.cli.common import add_space_arguments, check_out_file, one_configuration
 from autotune.errors import UserError
 
 MIN_STEPS = 10  # fewer batches leave too few losses to smooth

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from autotune.cli.common import one_configuration, add_space_arguments, check_out_dir
+from autotune.cli.common import add_space_arguments, check_out_dir, one_configuration
 
 if TYPE_CHECKING:  # the CLI's other commands (predict above all) import no recipe machinery
     from autotune.recipes import Checkpoint
@@ -48,6 +48,7 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
     """Train `config` with `recipe`, printing each epoch, each report holding the `searched` metrics; returns the
     test metrics (and exports into `out`, with `about` in the model card: the space's name, recipe, ..., which
     `predict`, `serve` and `load_model` read)."""
+    from autotune.engine.export import library_versions
     from autotune.errors import UserError
     from autotune.recipes import NO_REPORT, call, data_section, load_data, reported, written
 
@@ -78,7 +79,8 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
             card = {**(about or {}), **call(recipe, "export", str(keep), data, out)}
             now = datetime.now(timezone.utc)
             card.update(config=config, metrics={k: v for k, v in last.items() if k != "reports"}, test_metrics=test,
-                        created=now.isoformat(timespec="seconds"), version=f"train-{now:%Y%m%d-%H%M%S}")
+                        created=now.isoformat(timespec="seconds"), version=f"train-{now:%Y%m%d-%H%M%S}",
+                        versions=library_versions())
             Path(out, "model.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
             shutil.copytree(keep, Path(out) / "checkpoint", dirs_exist_ok=True)
             shown = ", ".join(p.name + "/" * p.is_dir() for p in sorted(Path(out).iterdir()))

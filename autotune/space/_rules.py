@@ -1,6 +1,7 @@
 """The rules over a whole space that no single key shows, checked before anything runs: the space's name as one
 folder's name, and over the config of every scenario (the default trial, every option of every choice, the top of
-every range) the recipe's `Schema.checks` and the grace period of early stopping against the epochs a trial runs.
+every range) the recipe's `Schema.checks` and the grace period of early stopping against the epochs a trial runs;
+and the keys that only a search reads (SEARCH_ONLY), whose problems a command without a search only warns of.
 """
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ from autotune.errors import Problem
 from autotune.space.schema import Check
 from autotune.space.types import Space, scenarios
 
-__all__ = ["folder_name", "space_problems"]
+__all__ = ["SEARCH_ONLY", "folder_name", "search_only", "space_problems"]
+
+# The keys that only a search reads, each with the value that lifts a problem at it and what it is: `train` and
+# `lr-find`, which run the default configuration without a search, warn of such a problem and load the space with
+# the key lifted (a --set may leave start points naming parameters it made constant, or a trial's epochs below the
+# scheduler's grace period); `check` and `run` refuse it.
+SEARCH_ONLY: dict[str, tuple[str, str]] = {
+    "search.start": ("null", "the search's start points"),
+    "search.scheduler": ("fifo", "the search's early stopping"),
+}
 
 _UNSAFE = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f]')  # characters a folder name cannot hold on some system
 
@@ -33,6 +43,12 @@ def folder_name(name: str) -> tuple[str, str] | None:
     parts = [part.strip() for part in _UNSAFE.split(name) if part.strip() not in ("", ".", "..")]
     return (f"names the run's folder and the model's (runs/NAME, models/NAME), so it must be one folder name, but "
             f"it {wrong}", f"use letters, digits, '-', '_' and '.', e.g. name: {'-'.join(parts)[:100] or 'my_search'}")
+
+
+def search_only(problem: Problem) -> str | None:
+    """The key of SEARCH_ONLY that `problem` is at (or below), else None: a problem for every command."""
+    return next((key for key in SEARCH_ONLY if problem.path == key or problem.path.startswith((f"{key}.", f"{key}["))),
+                None)
 
 
 def space_problems(space: Space, checks: tuple[Check, ...]) -> list[Problem]:

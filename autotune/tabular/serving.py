@@ -4,7 +4,8 @@
 
     POST /predict   application/json {"rows": [{column: value, ...}, ...]} -> {"predictions": [...]}, one per row
                     in order: {"label", "probability"} (classification; `?top_k=3` adds "top_k", the 3 most
-                    probable labels) or {"value"} (regression; `?top_k` is a 400)
+                    probable labels) or {"value"} (regression; `?top_k` is a 400). A top_k below 1: 400;
+                    not a whole number: 422 (FastAPI's refusal, one text detail as every other's)
     GET  /health    {"status": "ok", "model": name, "version": ..., "task": "classification" or "regression"}
     GET  /model     the model card (model.json: columns, categories, scalers, config, metrics, ...)
 

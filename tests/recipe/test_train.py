@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from autotune.cli import main
+from autotune.engine.export import library_versions
 from autotune.errors import TrialError, UserError
 from autotune.recipes import image_classification as recipe
 from autotune.recipes import written
@@ -268,6 +269,7 @@ def test_autotune_train_cli(tmp_path, capsys, overrides, chosen, lr):
     card = json.loads((tmp_path / "out" / "model.json").read_text())
     assert card["arch"] == "mlp" and "val_accuracy" in card["metrics"] and "test_accuracy" not in card["metrics"]
     assert set(card["test_metrics"]) >= {"test_accuracy"} and card["version"].startswith("train-")
+    assert card["versions"] == library_versions() and {"python", "torch"} <= set(card["versions"])  # as run's
     assert card["config"]["optimizer"]["name"] == chosen and card["config"]["optimizer"]["lr"] == lr
     assert load_model(tmp_path / "out").labels == [str(i) for i in range(10)]
 
@@ -329,17 +331,41 @@ def test_the_digits_space_defaults_train_well(monkeypatch, capsys):
 
 
 def test_train_takes_one_option_of_a_space_whose_start_points_name_another(tmp_path, capsys):
-    """`--set optimizer.name=adamw` leaves the start point's `optimizer[sgd].lr` naming no searched parameter:
-    `run` refuses that, and `train`, which runs the defaults, warns."""
+    """`--set optimizer.name=adamw` leaves the start point's `optimizer[sgd].lr` naming no searched parameter, and
+    the 1-epoch trials never reach ASHA's grace period: `run` refuses both, and `train`, which runs the defaults
+    without a search, warns of each."""
     space = tmp_path / "space.yaml"
     space.write_text("data: {dataset: digits}\nmodel: {arch: mlp, width: 16}\ntrain: {epochs: 1}\noptimizer:\n"
                      "  choice:\n    - {name: sgd, lr: {loguniform: [1.0e-2, 0.3]}}\n"
                      "    - {name: adamw, lr: {loguniform: [3.0e-4, 1.0e-2]}}\n"
-                     "search: {start: [{optimizer: sgd, 'optimizer[sgd].lr': 0.1}]}\n")
+                     "search: {start: [{optimizer: sgd, 'optimizer[sgd].lr': 0.1}],\n"
+                     "         scheduler: {asha: {grace_period: 2}}}\n")
     assert main(["train", str(space), "--set", "optimizer.name=adamw"]) == 0
     out, err = capsys.readouterr()
     assert "test: test_accuracy" in out
     assert err.startswith(f"warning: {space}:8: search.start[0].optimizer: is not a searched parameter")
-    assert "(the search's start points: `autotune run` refuses them; this command runs the defaults)" in err
+    assert "(the search's start points: `autotune run` refuses this; this command runs the defaults, without a " \
+           "search)" in err
+    assert f"warning: {space}:9: search.scheduler.asha.grace_period: grace_period is 2 but a trial runs at most 1 " \
+           "epoch(s)" in err and "(the search's early stopping: `autotune run` refuses this" in err
     assert main(["check", str(space), "--set", "optimizer.name=adamw"]) == 2  # a search would start from it
     assert "search.start[0].optimizer: is not a searched parameter" in capsys.readouterr().err
+
+
+def test_fewer_epochs_than_the_grace_period_are_a_warning_without_a_search(capsys):
+    """The docs' `autotune train search_spaces/tabular.yaml --set train.epochs=1`: tabular.yaml's ASHA grace period
+    of 2 epochs is never reached, which only a search minds (`train` and `lr-find` load the space this way);
+    `check` (and `run`) still refuse it, and a problem elsewhere stays an error, without warnings."""
+    from autotune.cli.train import one_configuration
+    from autotune.errors import SpaceError
+
+    tabular = str(REPO / "search_spaces" / "tabular.yaml")
+    space = one_configuration(tabular, ["train.epochs=1"])
+    assert space.search.scheduler == "fifo" and space.config(space.defaults()[0])["train"]["epochs"] == 1
+    warning = "search.scheduler.asha.grace_period: grace_period is 2 but a trial runs at most 1 epoch(s)"
+    assert warning in capsys.readouterr().err
+    with pytest.raises(SpaceError, match="train.epochz"):
+        one_configuration(tabular, ["search.start=[{nope: 1}]", "train.epochz=1"])
+    assert capsys.readouterr().err == ""
+    assert main(["check", tabular, "--set", "train.epochs=1"]) == 2
+    assert warning in capsys.readouterr().err

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import shutil
@@ -185,7 +186,32 @@ def test_malformed_request_gets_a_4xx_json_error(server, method, path, arguments
     response = send(server, method, path, arguments)
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
-    assert words in str(response.json()["detail"])
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and words in detail  # one text, as docs/using-the-model.md says
+
+
+def test_a_bad_top_k_is_one_text_naming_the_parameter_and_its_range(tmp_path):
+    """`curl -F file=@seven.png '.../predict?top_k=0'`: {"detail": one text}, not FastAPI's list of pydantic
+    errors (a model `autotune train --out` exports, served in process: no Ray)."""
+    from starlette.testclient import TestClient
+
+    import autotune.cli
+    import autotune.serve
+
+    out = tmp_path / "digits"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert autotune.cli.main(["train", str(Path(__file__).parents[2] / "search_spaces" / "digits.yaml"),
+                                  "--set", "model.arch=mlp", "--set", "model.width=8", "--set", "train.epochs=1",
+                                  "--out", str(out)]) == 0
+    client = TestClient(autotune.serve.create_app(out))
+    for query, wrong in [("top_k=0", "Input should be greater than or equal to 1 (got '0')"),
+                         ("top_k=many", "Input should be a valid integer"),
+                         ("top_k=1001", "Input should be less than or equal to 1000 (got '1001')")]:
+        response = client.post(f"/predict?{query}", **upload(PNG))
+        assert response.status_code == 422, query
+        detail = response.json()["detail"]
+        assert isinstance(detail, str) and detail.startswith(f"query parameter top_k: {wrong}"), detail
+        assert detail.endswith("; allowed: a whole number >= 1 and <= 1000")
 
 
 def test_still_serving_correctly_after_every_malformed_request(server, model, digits_test):
