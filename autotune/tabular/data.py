@@ -18,8 +18,8 @@ its missing values: `missing` does not apply to it (as pandas' `na_values` does 
 
 The columns of `drop`, and those without any value, are no inputs; a row's split follows from its values in the
 columns of `key` (every column of the file by default, dropped ones too). Loading warns of what often misleads a
-model or its metrics: columns that look like no feature (an unnamed index, one value, an identifier), a dominant
-class, a count read as many classes.
+model or its metrics: columns that look like no feature (an unnamed index, one value, an identifier), values that
+differ only by case or spaces, a dominant class, a count read as many classes.
 
 The tables it knows by name are in `autotune.tabular.catalog`.
 """
@@ -202,6 +202,7 @@ def _labelled(frame: pd.DataFrame, target: str, source: str) -> pd.DataFrame:
 
 def _task(target: pd.Series, task: str, source: str) -> str:
     """`data.task`, or the task `auto` picks, with a warning when it takes whole numbers for many classes."""
+    _check_stray_target(target, task, source)
     if task != "auto":
         return task
     task = infer_task(target)
@@ -210,6 +211,20 @@ def _task(target: pd.Series, task: str, source: str) -> str:
         log.warning("%s: data.task auto reads the whole numbers of %r as classification with %d classes; if they "
                     "count a quantity, data.task: regression treats them as one", source, target.name, classes)
     return task
+
+
+def _check_stray_target(target: pd.Series, task: str, source: str) -> None:
+    """A UserError naming the cells of text of a target of numbers (`_stray_cells`), unless data.task is
+    classification: they make it text, so `auto` reads each number as a class and regression refuses it."""
+    stray = _stray_cells(target) if task != "classification" else target.iloc[:0]
+    if not len(stray):
+        return
+    cells = ", ".join(f"row {_plain(row)} {value!r}" for row, value in stray.iloc[:5].items())
+    more = f" and {len(stray) - 5} more" if len(stray) > 5 else ""
+    classes = "; or set data.task: classification if its values are classes" if task == "auto" else ""
+    raise UserError(f"{source}: column {target.name!r} (data.target) holds numbers and {len(stray)} cells of text "
+                    f"({cells}{more}; row 0 is the first after the header): write each as a number, or name its "
+                    f"text in data.missing to leave its row out{classes}")
 
 
 def infer_task(target: pd.Series) -> str:
@@ -328,8 +343,9 @@ def _unnamed(name: Any) -> bool:
 
 def _warn_columns(frame: pd.DataFrame, target: str, source: str) -> None:
     """A warning for each feature column of numbers with a few cells of text (`_stray_cells`: pandas reads the whole
-    column as text, so the model takes it as categories), and for each that looks like no feature (`_doubt`),
-    with the `data.drop` that leaves it out."""
+    column as text, so the model takes it as categories), for each of values that differ only by case or spaces
+    (`_variants`: separate categories), and for each that looks like no feature (`_doubt`), with the `data.drop`
+    that leaves it out."""
     for name in frame.columns:
         if name == target:
             continue
@@ -341,9 +357,25 @@ def _warn_columns(frame: pd.DataFrame, target: str, source: str) -> None:
                         "takes it as categories; leave those cells empty (a missing value), or name their text in "
                         "data.missing, to read it as numbers",
                         source, name, column.notna().sum() - len(stray), len(stray), shown)
+        variants = _variants(column)
+        if variants:
+            log.warning("%s: column %r holds values that differ only by case or surrounding spaces (%s): the model "
+                        "learns them as separate categories; write each value alike in the file", source, name,
+                        ", ".join(map(repr, variants)))
         doubt = _doubt(name, column, numbers=bool(len(stray)))
         if doubt:
             log.warning("%s: column %r %s; leave it out with data.drop: [%r]", source, name, doubt, name)
+
+
+def _variants(column: pd.Series) -> list[str]:
+    """An example of a text column's values that differ only by case or surrounding spaces ("North", "north",
+    " North "): the spellings of the first such value; none where no two values differ only so."""
+    if _numeric(column) or pd.api.types.is_bool_dtype(column):
+        return []
+    values = pd.Series(pd.unique(column.dropna().astype(str)))
+    forms = values.str.strip().str.casefold()
+    alike = values[forms.duplicated(keep=False)]
+    return alike[forms[alike.index] == forms[alike.index[0]]].tolist() if len(alike) else []
 
 
 def _doubt(name: Any, column: pd.Series, numbers: bool) -> str | None:
@@ -533,9 +565,28 @@ class Preprocessing:
 
 
 def _codes(column: pd.Series, vocabulary: tuple[str, ...]) -> np.ndarray:
-    """The indices of a categorical column's values: MISSING, UNKNOWN, or 2 + the place in `vocabulary`."""
-    known = pd.Categorical(column.astype(str), categories=list(vocabulary)).codes.astype(np.int64)
+    """The indices of a categorical column's values: MISSING, UNKNOWN, or 2 + the place in `vocabulary`. A whole
+    number is found however it is written (5, 5.0, "5", "5.0" match "5" or "5.0": `_spelled`)."""
+    text = column.astype(str)
+    unheld = pd.unique(text[~text.isin(vocabulary)])
+    if len(unheld):
+        spelled = {value: _spelled(value, set(vocabulary)) for value in unheld}
+        text = text.map(lambda value: spelled.get(value, value))
+    known = pd.Categorical(text, categories=list(vocabulary)).codes.astype(np.int64)
     return np.where(column.isna().to_numpy(), MISSING, np.where(known < 0, UNKNOWN, known + 2))
+
+
+def _spelled(text: str, vocabulary: set[str]) -> str:
+    """`text` as `vocabulary` writes it where `text` is a whole number that it writes otherwise ("5" for "5.0",
+    "5.0" for "5": a column read as numbers with a missing cell, or as text, or a client's JSON number)."""
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    spellings = (str(int(number)), str(number)) if number.is_integer() else ()
+    if text not in spellings:  # not a whole number, or not plainly written ("05", " 5", "1_000")
+        return text
+    return next((s for s in spellings if s in vocabulary), text)
 
 
 # ---------------------------------------------------------------------------------------------- the splits
@@ -602,25 +653,39 @@ class Data:
 
     def test_for(self, preprocessing: Preprocessing) -> Split:
         """The test split encoded as `preprocessing` encodes it: another model's, fitted on other data (a retrain's
-        current model: its scalers, vocabularies, column order and classes). A UserError where it cannot take the
-        rows: a column it reads is gone, a numeric column holds text, or a class it does not know."""
+        current model: its scalers, vocabularies, column order and classes), given the rows as it would be served
+        them (`_as_served`: a column it reads that is gone, or a cell of its numeric columns that is not a number, is
+        missing, with a warning). A UserError for a class it does not know."""
         if preprocessing == self.preprocessing or self.test_rows is None:
             return self.test
         rows = self.test_rows
-        gone = [c for c in (*preprocessing.numeric, *preprocessing.categories) if c not in rows]
-        if gone:
-            raise UserError(f"the model reads columns the data no longer has: {', '.join(map(repr, gone))}")
         if preprocessing.task == "classification":
             unknown = sorted(set(_class_names(rows[preprocessing.target])) - set(preprocessing.labels))
             if unknown:
                 raise UserError(f"the model knows the classes {', '.join(map(repr, preprocessing.labels))}; the test "
                                 f"split also holds {', '.join(map(repr, unknown))}")
-        try:
-            numeric, categorical = preprocessing.encode(rows)
-        except (ValueError, TypeError) as err:
-            raise UserError(f"the test rows cannot be encoded as the model was trained: {err}") from None
+        numeric, categorical = preprocessing.encode(_as_served(rows, preprocessing))
         return Split(numeric, categorical, preprocessing.encode_target(rows[preprocessing.target]),
                      rows.index.to_numpy())
+
+
+def _as_served(rows: pd.DataFrame, preprocessing: Preprocessing) -> pd.DataFrame:
+    """`rows` as the model of `preprocessing` takes them: a column it reads that they lack is missing in every row
+    (a number: the median; a category: MISSING), and a cell of one of its numeric columns that is not a number
+    (a stray text that made the column text) is missing. One warning names them: the model is scored on what its
+    clients' rows now carry."""
+    gone = [c for c in (*preprocessing.numeric, *preprocessing.categories) if c not in rows]
+    numbers = {c: pd.to_numeric(rows[c].astype(object), errors="coerce") for c in preprocessing.numeric
+               if c in rows and not _numeric(rows[c])}
+    texts = {c: int((rows[c].notna() & numbers[c].isna()).sum()) for c in numbers}
+    texts = {c: n for c, n in texts.items() if n}
+    if gone or texts:
+        what = [f"the columns it reads that the data no longer has ({', '.join(map(repr, gone))}) are missing in "
+                "every test row"] if gone else []
+        what += [f"{n} cells of {c!r} that are not numbers are missing" for c, n in texts.items()]
+        log.warning("the model (trained on other data) is tested on these rows as it would be served them: %s",
+                    "; ".join(what))
+    return rows.assign(**{c: np.nan for c in gone}, **numbers)
 
 def load(dataset: str, *, path: str | None = None, target: str | None = None, task: str = "auto",
          val_fraction: float = 0.1, test_fraction: float = 0.1, split_seed: int = 0,

@@ -18,9 +18,11 @@ categorical column, such a text that the column's vocabulary holds (a table read
 numeric column takes a number, or text that reads as one. A categorical column takes one value (text, a number or
 a bool); one its vocabulary does not hold (a new customer id, a country training never saw) is encoded as the
 "unknown" index, as the model's test metrics encoded it, and its prediction says so: "unseen_categories":
-{column: value, ...} (`UNSEEN`, present only for such a row). A missing column, a value of the wrong kind (text or
-inf in a numeric column, a list in a categorical one) or a row that is not a mapping is refused: a `BadRow` (a
-`BadInput`: HTTP 422 in `autotune serve`) naming the row and the column.
+{column: value, ...} (`UNSEEN`, present only for such a row); a whole number matches the vocabulary's spelling of
+it (5, 5.0, "5" and "5.0" alike). A missing column, a value of the wrong kind (text, inf, or a number that
+standardised is beyond float32 in a numeric column, a list in a categorical one) or a row that is not a mapping is
+refused: a `BadRow` (a `BadInput`: HTTP 422 in `autotune serve`) naming the row and the column; so is a row whose
+output is not a number, never answered as a null prediction.
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ __all__ = ["BadRow", "TabularPredictor", "read_rows", "encode_rows", "load_model
 
 NA_TEXT = frozenset(STR_NA_VALUES)  # texts pandas' read_csv reads as a missing value: training's without data.missing
 UNSEEN = "unseen_categories"  # a prediction's key: {column: value} of the categories the model did not see
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # the largest standardised number the model's float32 input holds
 
 
 class BadRow(BadInput):
@@ -81,8 +84,9 @@ def _missing(value: Any, texts: frozenset[str]) -> bool:
     return _null(value) or (isinstance(value, str) and value in texts)
 
 
-def _number(value: Any, row: int, column: str, texts: frozenset[str]) -> float:
-    """A numeric column's value as a float (NaN: missing, or one of `texts`)."""
+def _number(value: Any, row: int, column: str, texts: frozenset[str], scaler: tuple[float, float]) -> float:
+    """A numeric column's value as a float (NaN: missing, or one of `texts`); a BadRow for one that its `scaler`
+    (the train split's mean and std) takes beyond float32, where the model's input would be infinite."""
     if _missing(value, texts):
         return math.nan
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
@@ -96,6 +100,12 @@ def _number(value: Any, row: int, column: str, texts: frozenset[str]) -> float:
         raise BadRow(row, column, f"expects a number, got {type(value).__name__} {value!r}")
     if math.isinf(number):
         raise BadRow(row, column, f"expects a finite number, got {value!r} (null for a missing value)")
+    mean, std = scaler
+    if not abs((number - mean) / std) <= FLOAT32_MAX:
+        raise BadRow(row, column, f"expects a number the model can take, got {value!r}: standardised with the "
+                                  f"training rows' mean {mean:.6g} and std {std:.6g} it is beyond float32 "
+                                  f"(±{FLOAT32_MAX:.3g}); send the value in the column's units, or null for a "
+                                  "missing value")
     return number
 
 
@@ -108,9 +118,7 @@ def _category(value: Any, row: int, column: str, known: Sequence[str], texts: fr
     if not pd.api.types.is_scalar(value):
         raise BadRow(row, column, f"expects one value (text, a number or a bool), got {type(value).__name__} "
                                   f"{value!r}")
-    if isinstance(value, (float, np.floating)) and float(value).is_integer() and str(int(value)) in known:
-        return str(int(value))  # "2" read from a file whose other cells are empty: pandas gives 2.0
-    return str(value)
+    return str(value)  # a whole number is found in `known` however it is written (`Preprocessing.encode`)
 
 
 def _checked(row: Any, index: int, preprocessing: Preprocessing, texts: frozenset[str]) -> dict[str, Any]:
@@ -122,7 +130,8 @@ def _checked(row: Any, index: int, preprocessing: Preprocessing, texts: frozense
     for column in needed:
         if column not in row:
             raise BadRow(index, column, f"is missing; every row needs {', '.join(needed)} (null for a missing value)")
-    values: dict[str, Any] = {c: _number(row[c], index, c, texts) for c in preprocessing.numeric}
+    values: dict[str, Any] = {c: _number(row[c], index, c, texts, scaler) for c, scaler
+                              in zip(preprocessing.numeric, zip(preprocessing.mean, preprocessing.std))}
     values.update({c: _category(row[c], index, c, known, texts) for c, known in preprocessing.categories.items()})
     return values
 
@@ -195,6 +204,7 @@ class TabularPredictor:
             return []
         with torch.no_grad():
             out = self.model(numeric, categorical)
+        _check_finite(out, numeric, self.preprocessing)
         records = self._records(out, top_k)
         for record, values in zip(records, unseen):
             if values:
@@ -225,6 +235,22 @@ class TabularPredictor:
                             f"(regression of {self.card.get('target')!r}): drop top_k (--top-k of autotune predict)")
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise UserError(f"top_k must be a whole number >= 1, got {top_k!r}")
+
+
+def _check_finite(out: torch.Tensor, numeric: torch.Tensor, preprocessing: Preprocessing) -> None:
+    """A BadRow for the first row whose output is not finite (a null prediction): a number far from the training
+    values, yet within float32, can overflow inside the model. It names the row's number farthest from them."""
+    broken = (~torch.isfinite(out.reshape(len(out), -1))).any(1).nonzero().flatten().tolist()
+    if not broken:
+        return
+    row, width = broken[0], len(preprocessing.numeric)
+    farthest = ""
+    if width:
+        j = int(numeric[row, :width].abs().argmax())
+        farthest = (f" ({preprocessing.numeric[j]!r} is {float(numeric[row, j]):.3g} standard deviations from the "
+                    "training rows' mean)")
+    raise BadRow(row, None, f"the model's output for it is not a number{farthest}; send values in the range of the "
+                            "training rows, or null for a missing value")
 
 
 def predict_rows(model_dir: str | Path, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

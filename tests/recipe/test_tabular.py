@@ -360,6 +360,34 @@ def test_an_exported_model_is_scored_on_newer_data_as_its_card_encodes_the_rows(
         recipe.evaluate(str(tmp_path / "model"), newest)
 
 
+@pytest.mark.parametrize("change, words", [
+    (lambda f: f.drop(columns="income"),
+     "the columns it reads that the data no longer has ('income') are missing in every test row"),
+    (lambda f: f.assign(age=f["age"].astype(object).where(f.index % 8 != 0, "five")),
+     "cells of 'age' that are not numbers are missing"),
+], ids=["column-gone", "text-in-a-numeric-column"])
+def test_an_exported_model_is_scored_on_rows_it_cannot_take_as_it_would_serve_them(change, words, classified, tables,
+                                                                                  trained, tmp_path, caplog):
+    """A column the current model reads gone from the file, or a text cell in one of its numeric columns: its
+    evaluation raised, and the retrain promoted the new model untested. Such a cell is missing, as a client's null
+    is (its median, its missing indicator), with one warning: the comparison is a real one."""
+    _exported(trained["label"], classified, tmp_path / "model")
+    path = tmp_path / "newer.csv"
+    change(pd.read_csv(tables["label"])).to_csv(path, index=False)
+    newer = data_of({"label": path}, "label")
+    caplog.clear()
+    scores = recipe.evaluate(str(tmp_path / "model"), newer)
+    (warning,) = [r.getMessage() for r in caplog.records if "as it would be served them" in r.getMessage()]
+    assert words in warning
+    test_rows = [read_rows(path)[i] for i in newer.test.rows]
+    served = [{"income": None, **row, **({"age": None} if row.get("age") == "five" else {})} for row in test_rows]
+    if "age" in words:
+        assert f"{sum(row.get('age') == 'five' for row in test_rows)} cells of 'age'" in warning
+    predicted = predict_rows(tmp_path / "model", served)
+    truth = [row["label"] for row in test_rows]
+    assert scores["test_accuracy"] == pytest.approx(np.mean([p["label"] == t for p, t in zip(predicted, truth)]))
+
+
 def test_a_category_written_as_a_number_is_found(tmp_path):
     """A text column of grades "1", "2", "3", "4b": a file of new rows holding only 2 and an empty cell reads as
     numbers (2.0), which was an unknown category."""

@@ -113,6 +113,30 @@ def test_numbers_with_stray_text_are_one_warning_not_an_identifier_too(tmp_path,
             if "'weight'" in r.getMessage()] == ["holds 59 numbers and 1 cells o"]
 
 
+@pytest.mark.parametrize("task, fix", [
+    ("auto", "to leave its row out; or set data.task: classification if its values are classes"),
+    ("regression", "to leave its row out"),
+])
+def test_a_text_cell_in_a_target_of_numbers_is_named_with_the_fix(task, fix, tmp_path):
+    """One "61,20" among the numbers of a regression target: `auto` read each number as a class (the train split
+    holds no row of classes '104.01', ...), regression said the column is not numeric (str)."""
+    frame = table().assign(value=lambda f: (f["x"] * 20 + 60).round(2).astype(object).where(f.index != 7, "61,20"))
+    with pytest.raises(UserError, match=r"column 'value' \(data.target\) holds numbers and 1 cells of text \(row 7 "
+                                        r"'61,20'; row 0 is the first after the header\): write each as a number, or "
+                                        rf"name its text in data.missing {fix}$"):
+        load(frame.drop(columns="y"), tmp_path, target="value", task=task)
+    with pytest.raises(UserError, match="the train split holds no row of classes"):  # classes, as data.task says
+        load(frame.drop(columns="y"), tmp_path, target="value", task="classification")
+
+
+def test_values_that_differ_only_by_case_or_spaces_are_a_warning(tmp_path, caplog):
+    frame = table().assign(region=["North", "South", "north", " North ", "East"] * (N // 5))
+    load(frame, tmp_path)
+    assert [r.getMessage().split(": ", 1)[1] for r in caplog.records] == [
+        "column 'region' holds values that differ only by case or surrounding spaces ('North', 'north', ' North '): "
+        "the model learns them as separate categories; write each value alike in the file"]
+
+
 # ------------------------------------------------------------------------------------------------- data.key
 def _splits(data) -> dict[int, int]:
     return {int(row): i for i, split in enumerate((data.train, data.val, data.test)) for row in split.rows}

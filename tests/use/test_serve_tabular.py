@@ -122,6 +122,15 @@ def test_an_infinite_number_is_a_422_naming_the_row_and_the_column(server, value
     assert response.json()["detail"].startswith("row 1, column 'income': expects a finite number, got ")
 
 
+@pytest.mark.parametrize("value", [1e308, -1e300, "1e308"])
+def test_a_number_beyond_float32_once_standardised_is_a_422_not_a_null_prediction(server, value):
+    """A huge finite number: it overflowed float32 in the encoding, and the answer was a 200 with probability
+    null."""
+    response = server.post("/predict", json={"rows": [GOOD, {**GOOD, "income": value}]})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("row 1, column 'income': expects a number the model can take, got ")
+
+
 def test_numbers_as_text_and_extra_keys_are_read(server, model_dir):
     """A number sent as text is read as that number, and a key the model does not know is left out: the row gets
     the prediction of the cleanly typed row."""
@@ -224,6 +233,19 @@ def test_top_k_lists_a_classifier_s_labels_in_predict_and_serve(server, model_di
     response = server.post("/predict?top_k=0", json={"rows": rows})
     assert response.status_code == 400 and response.json()["detail"] == (
         "top_k must be a whole number >= 1, got 0 from the query")
+
+
+def test_a_top_k_that_is_not_a_number_is_one_text_naming_the_parameter(model_dir):
+    """FastAPI's own refusal of a query parameter answers {"detail": one text}, as every other refusal does, not
+    its list of pydantic errors."""
+    from starlette.testclient import TestClient
+
+    import autotune.serve
+
+    response = TestClient(autotune.serve.create_app(model_dir)).post("/predict?top_k=two", json={"rows": [GOOD]})
+    assert response.status_code == 422
+    assert response.json()["detail"] == ("query parameter top_k: Input should be a valid integer, unable to parse "
+                                         "string as an integer (got 'two'); allowed: a whole number")
 
 
 def test_the_docs_serve_example_answers_rows_and_refuses_a_bad_body(model_dir):

@@ -120,12 +120,37 @@ def test_a_missing_text_that_the_vocabulary_holds_is_that_value(card):
     assert categorical[:, 0].tolist() == [2, MISSING]
 
 
+@pytest.mark.parametrize("known", [["1", "5", "10"], ["1.0", "5.0", "10.0"]])
+def test_a_whole_number_finds_its_category_however_it_is_written(known, card):
+    """A stray text made `visits` categorical, with the vocabulary ['0.0', '1.0', ...]: a client's 5 and "5" were
+    unseen, only 5.0 and "5.0" matched (and only 5.0 matched a vocabulary ['5', ...])."""
+    holding = {**card, "categories": {**card["categories"], "shop": known}}
+    written = [5, 5.0, "5", "5.0", np.int64(5), np.float64(5.0)]
+    _, categorical = encode_rows(holding, [{**GOOD, "shop": value} for value in written])
+    assert categorical[:, 1].tolist() == [known.index(known[1]) + 2] * len(written)
+    _, categorical = encode_rows(holding, [{**GOOD, "shop": value} for value in (5.5, "05", " 5", "5.00", True)])
+    assert categorical[:, 1].tolist() == [UNKNOWN] * 5
+
+
+def test_a_row_whose_output_is_not_a_number_is_refused_never_answered_null(model_dir):
+    """A number far from the training values, yet within float32, can overflow inside the model: its output was a
+    null prediction (HTTP 200, probability null)."""
+    predictor = autotune.load_model(model_dir)
+    predictor.model = lambda numeric, categorical: torch.full((len(numeric), 2), math.nan)
+    with pytest.raises(BadRow, match=r"^row 0: the model's output for it is not a number \('age' is .* standard "
+                                     "deviations from the training rows' mean\); send values in the range"):
+        predictor.predict([{**GOOD, "age": 1e30}, GOOD])
+
+
 @pytest.mark.parametrize("row, column, message", [
     ({"plan": "pro", "shop": "S1"}, "age", "is missing; every row needs age, plan, shop"),
     ({**GOOD, "age": "old"}, "age", "expects a number, got the text 'old'"),
     ({**GOOD, "age": " "}, "age", "expects a number, got the text ' '"),
     ({**GOOD, "age": "inf"}, "age", "expects a finite number, got 'inf'"),
     ({**GOOD, "age": math.inf}, "age", "expects a finite number, got inf"),
+    ({**GOOD, "age": 1e308}, "age", r"expects a number the model can take, got 1e\+308: standardised with the "
+                                    r"training rows' mean .* it is beyond float32"),
+    ({**GOOD, "age": "-1e300"}, "age", "expects a number the model can take, got '-1e300'"),
     ({**GOOD, "plan": ["pro"]}, "plan", r"expects one value \(text, a number or a bool\), got list \['pro'\]"),
     ({**GOOD, "shop": {"id": 1}}, "shop", "expects one value .*, got dict"),
     (["pro", 50.0], None, "row 1: is a list; each row is a mapping"),
