@@ -453,19 +453,24 @@ def load_model(model_dir: str) -> TabularPredictor:
 def predict(model_dir: str, files: list[str], *, top_k: int | None = None) -> Iterator[dict[str, Any] | BadInput]:
     """`autotune predict`: the rows of .csv/.parquet `files` (read as training read its table), one record each:
     {"file", "row", "label", "probability"} (with `top_k`, also "top_k": the k most probable labels), or {"file",
-    "row", "value"} for regression. A file it cannot read, or with a row it refuses (a BadRow naming the row and
-    the column), is a BadInput naming the file; the other files are still predicted."""
+    "row", "value"} for regression. A file it cannot read is a BadInput naming the file, and so is each row it
+    refuses (a BadRow naming the row and the column), in that row's place; the other rows and files are still
+    predicted."""
     from autotune.errors import BadInput
 
     model = load_model(model_dir)
     model.check_top_k(top_k)
     for file in files:
         try:
-            records = model.predict(model.read(file), top_k=top_k)
+            rows = model.read(file)
         except UserError as err:
             yield BadInput(str(err), source=file)
             continue
-        yield from ({"file": file, "row": row, **record} for row, record in enumerate(records))
+        for row, record in enumerate(model.predict_each(rows, top_k=top_k)):
+            if isinstance(record, BadInput):  # a row it refuses: the others are still predicted
+                yield BadInput(str(record), source=file)
+            else:
+                yield {"file": file, "row": row, **record}
 
 
 def serve(model_dir: str, *, max_bytes: int | None = None, max_rows: int | None = None) -> FastAPI:

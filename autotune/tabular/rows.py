@@ -136,12 +136,30 @@ def _checked(row: Any, index: int, preprocessing: Preprocessing, texts: frozense
     return values
 
 
-def _encoded(preprocessing: Preprocessing, rows: Sequence[Mapping[str, Any]]
-             ) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, str]]]:
-    """The model's two inputs for `rows` (`Preprocessing.encode`) and, per row, {column: value} of its categories
-    that the model did not see (encoded as UNKNOWN)."""
+def _each_checked(preprocessing: Preprocessing, rows: Sequence[Any]) -> list[dict[str, Any] | BadRow]:
+    """Each row's values that the model reads (`_checked`), or its BadRow."""
     texts = _read_as_missing(preprocessing)
-    checked = [_checked(row, i, preprocessing, texts) for i, row in enumerate(rows)]
+    checked: list[dict[str, Any] | BadRow] = []
+    for i, row in enumerate(rows):
+        try:
+            checked.append(_checked(row, i, preprocessing, texts))
+        except BadRow as err:
+            checked.append(err)
+    return checked
+
+
+def _first_refused(checked: Sequence[dict[str, Any] | BadRow]) -> list[dict[str, Any]]:
+    """`checked` (`_each_checked`) where every row was taken; else the first row's BadRow is raised."""
+    refused = next((c for c in checked if isinstance(c, BadRow)), None)
+    if refused is not None:
+        raise refused
+    return list(checked)  # type: ignore[arg-type]
+
+
+def _encoded(preprocessing: Preprocessing, checked: Sequence[dict[str, Any]]
+             ) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, str]]]:
+    """The model's two inputs for the `checked` rows (`Preprocessing.encode`) and, per row, {column: value} of its
+    categories that the model did not see (encoded as UNKNOWN)."""
     frame = pd.DataFrame({
         **{c: np.array([r[c] for r in checked], dtype=np.float64) for c in preprocessing.numeric},
         **{c: pd.Series([r[c] for r in checked], dtype=object) for c in preprocessing.categories},
@@ -157,7 +175,8 @@ def encode_rows(card: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> t
     """(numeric float32 (N, k), categorical int64 (N, m)): the inputs of the model of `card` for `rows`, encoded
     as training and evaluation encode a table (`Preprocessing.encode`; a category it did not see: UNKNOWN).
     BadRow for a missing column or a value of the wrong kind."""
-    numeric, categorical, _ = _encoded(Preprocessing.from_card(card), rows)
+    preprocessing = Preprocessing.from_card(card)
+    numeric, categorical, _ = _encoded(preprocessing, _first_refused(_each_checked(preprocessing, rows)))
     return numeric, categorical
 
 
@@ -180,8 +199,14 @@ class TabularPredictor:
 
     def read(self, path: str | Path) -> list[dict[str, Any]]:
         """The rows of a .csv or .parquet file of new rows, read as training read its table (`read_rows` with the
-        card's missing texts)."""
-        return read_rows(path, self.preprocessing.missing)
+        card's missing texts); a BadInput where the file lacks a column the model reads."""
+        rows = read_rows(path, self.preprocessing.missing)
+        needed = [*self.preprocessing.numeric, *self.preprocessing.categories]
+        lacking = [column for column in needed if column not in rows[0]]
+        if lacking:
+            raise BadInput(f"the file has no column {', '.join(map(repr, lacking))}; every row needs "
+                           f"{', '.join(needed)} (an empty cell for a missing value)")
+        return rows
 
     def predict(self, rows: Sequence[Mapping[str, Any]] | Mapping[str, Any] | Any,
                 top_k: int | None = None) -> list[dict[str, Any]]:
@@ -193,22 +218,36 @@ class TabularPredictor:
         `top_k` (a classifier only): each prediction also lists its k most probable labels, as "top_k":
         [{"label", "probability"}, ...]."""
         self.check_top_k(top_k)
-        if isinstance(rows, Mapping):
-            rows = [rows]
-        elif hasattr(rows, "to_dict") and hasattr(rows, "index") and not hasattr(rows, "columns"):  # a Series
-            rows = [rows.to_dict()]  # one row of a DataFrame, as df.iloc[0] gives it
-        elif hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # a DataFrame, as a notebook holds a table
-            rows = rows.to_dict("records")
-        numeric, categorical, unseen = _encoded(self.preprocessing, rows)
+        checked = _first_refused(_each_checked(self.preprocessing, _as_rows(rows)))
+        return _first_refused(self._predicted(checked, range(len(checked)), top_k))
+
+    def predict_each(self, rows: Sequence[Mapping[str, Any]], top_k: int | None = None
+                     ) -> list[dict[str, Any] | BadRow]:
+        """As `predict`, but a row it cannot take is its BadRow, in its place, and every other row is predicted (a
+        file of new rows: `autotune predict`)."""
+        self.check_top_k(top_k)
+        checked = _each_checked(self.preprocessing, rows)
+        taken = [i for i, values in enumerate(checked) if not isinstance(values, BadRow)]
+        results: list[dict[str, Any] | BadRow] = list(checked)
+        for i, result in zip(taken, self._predicted([checked[i] for i in taken], taken, top_k)):  # type: ignore
+            results[i] = result
+        return results
+
+    def _predicted(self, checked: Sequence[dict[str, Any]], rows: Sequence[int], top_k: int | None
+                   ) -> list[dict[str, Any] | BadRow]:
+        """The prediction of each `checked` row (`rows`: their numbers in the caller's rows), with UNSEEN where it
+        holds a category the model did not see, or a BadRow where the model's output for it is not a number."""
+        numeric, categorical, unseen = _encoded(self.preprocessing, checked)
         if not len(numeric):
             return []
         with torch.no_grad():
             out = self.model(numeric, categorical)
-        _check_finite(out, numeric, self.preprocessing)
-        records = self._records(out, top_k)
+        records: list[dict[str, Any] | BadRow] = list(self._records(out, top_k))
         for record, values in zip(records, unseen):
             if values:
-                record[UNSEEN] = values
+                record[UNSEEN] = values  # type: ignore[index]
+        for k in _not_finite(out):
+            records[k] = _not_a_number(rows[k], numeric[k], self.preprocessing)
         return records
 
     def _records(self, out: torch.Tensor, top_k: int | None) -> list[dict[str, Any]]:
@@ -237,20 +276,33 @@ class TabularPredictor:
             raise UserError(f"top_k must be a whole number >= 1, got {top_k!r}")
 
 
-def _check_finite(out: torch.Tensor, numeric: torch.Tensor, preprocessing: Preprocessing) -> None:
-    """A BadRow for the first row whose output is not finite (a null prediction): a number far from the training
-    values, yet within float32, can overflow inside the model. It names the row's number farthest from them."""
-    broken = (~torch.isfinite(out.reshape(len(out), -1))).any(1).nonzero().flatten().tolist()
-    if not broken:
-        return
-    row, width = broken[0], len(preprocessing.numeric)
-    farthest = ""
+def _as_rows(rows: Sequence[Mapping[str, Any]] | Mapping[str, Any] | Any) -> Sequence[Any]:
+    """`predict`'s rows as a list: one mapping or pandas Series is one row, a DataFrame its rows."""
+    if isinstance(rows, Mapping):
+        return [rows]
+    if hasattr(rows, "to_dict") and hasattr(rows, "index") and not hasattr(rows, "columns"):  # a Series
+        return [rows.to_dict()]  # one row of a DataFrame, as df.iloc[0] gives it
+    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):  # a DataFrame, as a notebook holds a table
+        return rows.to_dict("records")
+    return rows
+
+
+def _not_finite(out: torch.Tensor) -> list[int]:
+    """The rows whose output is not finite (a null prediction): a number far from the training values, yet within
+    float32, can overflow inside the model."""
+    return (~torch.isfinite(out.reshape(len(out), -1))).any(1).nonzero().flatten().tolist()
+
+
+def _not_a_number(row: int, numeric: torch.Tensor, preprocessing: Preprocessing) -> BadRow:
+    """The BadRow of row `row`, whose output is not a number: it names the row's number farthest from the training
+    rows' (`numeric`: its encoded inputs)."""
+    width, farthest = len(preprocessing.numeric), ""
     if width:
-        j = int(numeric[row, :width].abs().argmax())
-        farthest = (f" ({preprocessing.numeric[j]!r} is {float(numeric[row, j]):.3g} standard deviations from the "
+        j = int(numeric[:width].abs().argmax())
+        farthest = (f" ({preprocessing.numeric[j]!r} is {float(numeric[j]):.3g} standard deviations from the "
                     "training rows' mean)")
-    raise BadRow(row, None, f"the model's output for it is not a number{farthest}; send values in the range of the "
-                            "training rows, or null for a missing value")
+    return BadRow(row, None, f"the model's output for it is not a number{farthest}; send values in the range of the "
+                             "training rows, or null for a missing value")
 
 
 def predict_rows(model_dir: str | Path, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -95,6 +95,25 @@ def test_predict_says_once_on_stderr_which_rows_hold_unseen_categories(model_dir
     assert cli("predict", model_dir, tmp_path / "known.csv")[2] == ""
 
 
+def test_predict_refuses_a_row_it_cannot_take_and_predicts_the_others(model_dir, tmp_path, cli):
+    """A nightly file of new rows with one bad cell: that row is one stderr line naming the file, the row and the
+    column (exit 1), and every other row is predicted, in order, as `load_model(...).predict` predicts it. A whole
+    file was refused for one cell."""
+    rows = [GOOD, {**GOOD, "age": "?old"}, {**GOOD, "age": 30.0}, {**GOOD, "age": 1e308}, {**GOOD, "plan": "basic"}]
+    pd.DataFrame(rows).to_csv(tmp_path / "night.csv", index=False)
+    code, out, err = cli("predict", model_dir, tmp_path / "night.csv")
+    assert code == 1
+    first, second = err.splitlines()
+    night = tmp_path / "night.csv"
+    assert first == f"autotune predict: {night}: row 1, column 'age': expects a number, got the text '?old'"
+    assert second.startswith(f"autotune predict: {night}: row 3, column 'age': expects a number the model can take, "
+                             "got '1e+308'")
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["row"] for r in records] == [0, 2, 4]
+    expected = autotune.load_model(model_dir).predict([rows[0], rows[2], rows[4]])
+    assert [r["probability"] for r in records] == pytest.approx([e["probability"] for e in expected])
+
+
 def test_a_text_the_csv_reader_reads_as_missing_is_missing_in_a_row(card, tmp_path):
     """"", "NA", "n/a", "nan", "null", ... in a numeric or a categorical column: the row from JSON gets the input
     the same row gets from a CSV file (missing), as training read its table. "" in a numeric column was refused,
