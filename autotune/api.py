@@ -308,6 +308,42 @@ def _finish(result: SearchResult, tracking: Tracking, records: list[TrialRecord]
     publish_state(where)
 
 
+def _earlier_summary(result: Any) -> dict[str, Any] | None:
+    """The summary.json an earlier session of this resumed run wrote at its end; None for a new run, or one whose
+    sessions were all killed before their end was recorded."""
+    file = result.run_dir / "summary.json"
+    if not result.resumed or not file.is_file():
+        return None
+    try:
+        summary = json.loads(file.read_text())
+    except ValueError:
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
+def _keep_recorded_export(result: Any, current: dict[str, Any] | None) -> bool:
+    """Whether an earlier session of this run ended with the export of the same best checkpoint (a finished run
+    resumed): then its decision stands, as its summary recorded it (`result` takes it), and nothing is exported.
+    Not where the canonical model is gone (`current` None): the checkpoint is exported again."""
+    earlier = _earlier_summary(result) or {}
+
+    def as_json(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, default=str)
+
+    if current is None or not (earlier.get("promotion") and earlier.get("model_dir") and not earlier.get("interrupted")
+            and earlier.get("best_trial_id") == result.best_trial_id
+            and as_json(earlier.get("best_metrics")) == as_json(result.best_metrics)):
+        return False
+    result.promotion = dict(earlier["promotion"])
+    result.test_metrics = dict(earlier.get("test_metrics") or {})
+    result.model_dir = Path(earlier["model_dir"])
+    mine = Path(result.promotion.get("version_dir") or "").name
+    now = current.get("version")
+    log.info("this run exported its best checkpoint when it finished (version %s): not exported again; the "
+             "canonical model is %s", mine or "?", "that version" if now == mine else f"now version {now}")
+    return True
+
+
 def _exported_before(current: dict[str, Any] | None, card: dict[str, Any]) -> bool:
     """Whether the canonical model's card is this run's export of the same best checkpoint: a run killed after its
     export, before its end was recorded, and resumed (exported again, it would be judged against itself)."""
@@ -397,18 +433,18 @@ def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space,
     tried = [h for h in (card or {}).get("history", []) if h.get("data_fingerprint") == fingerprint]
     if tried and not unrecorded:
         last = tried[-1]
-        verdict = "promoted" if last.get("promoted") else "not promoted"
-        if any(h.get("reason", "").startswith(f"rolled back from version {last.get('version')}")
-               for h in card.get("history", [])):  # `autotune rollback` left it: the data stays searched
-            verdict += ", then rolled back"
-        log.info("The data (fingerprint %s) was searched already (run %s, %s): its model was %s (%s). Nothing to do.",
-                 fingerprint[:12], last.get("run", "?"), last.get("created", "?"), verdict, last.get("reason", ""))
+        log.info("The data (fingerprint %s) was searched already (run %s, %s): its model was %s. Nothing to do.",
+                 fingerprint[:12], last.get("run", "?"), last.get("created", "?"), _verdict(last, card))
         return None
     warm = _current_point(space, card)
     if not unrecorded:
-        log.info("The data changed (fingerprint %s, the current model's is %s): searching again%s.",
-                 fingerprint[:12], (card or {}).get("data_fingerprint", "none")[:12],
-                 ", starting from the current model's configuration" if warm else "")
+        if card is None:
+            log.info("There is no current model at %s yet: searching the data (fingerprint %s).",
+                     space.export.dir, fingerprint[:12])
+        else:
+            log.info("The data changed (fingerprint %s, the current model's is %s): searching again%s.",
+                     fingerprint[:12], str(card.get("data_fingerprint") or "unknown")[:12],
+                     ", starting from the current model's configuration" if warm else "")
     promote = "if_better" if space.export.promote == "always" else space.export.promote
     space = replace(
         space, name=name,
@@ -416,6 +452,17 @@ def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space,
         export=replace(space.export, promote=promote),
     )
     return space, warm, held
+
+
+def _verdict(entry: Mapping[str, Any], card: Mapping[str, Any]) -> str:
+    """What became of the model of a history `entry`: "promoted (its reason)", "not promoted (its reason)", and
+    ", then rolled back (to version V, DATE)" when `autotune rollback` left it (its history entry says so)."""
+    verdict = f"{'promoted' if entry.get('promoted') else 'not promoted'} ({entry.get('reason', '')})"
+    left = [h for h in card.get("history", [])
+            if h.get("reason", "").startswith(f"rolled back from version {entry.get('version')}")]
+    if left:  # the data stays searched: a rollback is a decision about its model
+        verdict += f", then rolled back (to version {left[-1].get('version')}, {left[-1].get('created', '?')})"
+    return verdict
 
 
 def _current_point(space: Space, card: Mapping[str, Any] | None) -> list[dict[str, Any]]:
@@ -491,6 +538,8 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
     values: the same test images, each as its model takes them. The card says which."""
     from autotune.engine.export import export_model, library_versions, versions_dir
 
+    if _keep_recorded_export(result, current_card(space)):
+        return
     data = loads.get(result.best_config)
     card = {
         "name": model_name,
@@ -526,14 +575,21 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
     compared_on = "on the same test split" if not differing else "on the same test images, each model with its own " + (
         ", ".join(f"data.{k} (new {new!r}, current {old!r})" for k, new, old in differing))
     twin, twin_mode = space.test_twin()  # the held-out metric that decides `promote: if_better`
+    resplit = _resplit(space, recipe, current, result.best_config) if space.export.promote == "if_better" else None
+
     def evaluate(model_dir: Path, data: Any) -> dict[str, float]:  # without the recipe's: no test metrics
         return recipes.call(recipe, "evaluate", str(model_dir), data) if hasattr(recipe, "evaluate") else {}
+
+    def evaluate_current(model_dir: Path) -> dict[str, float]:
+        if resplit:  # untestable on this split, as a model missing a column is: the new one is promoted
+            raise UserError(resplit)
+        return evaluate(model_dir, current_data)
 
     decision = export_model(
         Path(space.export.dir),
         write=lambda out: recipes.call(recipe, "export", str(checkpoint_dir), data, str(out)),
         evaluate=lambda model_dir: evaluate(model_dir, data),
-        evaluate_current=lambda model_dir: evaluate(model_dir, current_data),
+        evaluate_current=evaluate_current,
         compared_on=compared_on,
         card=card,
         metric=twin,
@@ -545,9 +601,30 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
     result.model_dir = Path(space.export.dir).expanduser().absolute()
 
 
+def _resplit(space: Space, recipe: Any, current: Mapping[str, Any] | None, config: Mapping[str, Any]) -> str | None:
+    """Why the current model (its card) cannot be compared on the test split of the data `config` loads, when the
+    split settings changed since it was trained (`autotune.splits.trained_share`: another seed or key columns, a
+    test fraction past its held-out share): part of that test split was its training data, where it would score
+    too well. None when none of it was, or the card is another recipe's (its data section reads otherwise)."""
+    from autotune.splits import trained_share
+
+    if not current or current.get("recipe") != space.recipe or not isinstance(current.get("config"), Mapping):
+        return None
+    share, changed = trained_share(recipes.data_section(recipe, dict(current["config"])),
+                                   recipes.data_section(recipe, dict(config)))
+    if share <= 0:
+        return None
+    why = (f"the data split changed since it was trained ({', '.join(changed)}): about {share:.0%} of the new test "
+           f"split is, on average, data it trained on, where it would score too well")
+    log.warning("the current model is not compared with the new one: %s", why)
+    return why
+
+
 def _write_summary(result: Any, error: str | None = None) -> dict[str, Any]:
     """summary.json and trials.csv in the run's state folder; returns the summary. `error`: why a search that
-    exports nothing failed."""
+    exports nothing failed. `seconds` is the run's search time: the earlier sessions' that recorded their end (a
+    resumed run's), and this one's (`session_seconds`)."""
+    seconds_before = float((_earlier_summary(result) or {}).get("seconds") or 0.0)
     summary = {
         "name": result.name,
         "metric": list(result.metric),
@@ -559,7 +636,8 @@ def _write_summary(result: Any, error: str | None = None) -> dict[str, Any]:
         "model_dir": str(result.model_dir) if result.model_dir else None,
         "run_uri": result.run_uri,  # a URI storage's run, where its trials are (None: beside this file)
         "promotion": result.promotion,
-        "seconds": result.seconds,
+        "seconds": seconds_before + result.seconds,  # the run's: this session's and the earlier ones' that ended
+        "session_seconds": result.seconds,
         "interrupted": result.interrupted,
         "ended": result.ended,  # why a setting ended the search before its trials (a stop target, a budget)
         "pareto": result.pareto,

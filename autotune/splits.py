@@ -12,14 +12,16 @@ repeat appended later goes where the earlier ones are; a table of many repeats s
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 __all__ = ["TRAIN", "VAL", "TEST", "text_keys", "position_keys", "combined", "assign", "positions", "empty_split_hint",
-           "absent_classes"]
+           "absent_classes", "SETTINGS", "trained_share"]
 
 TRAIN, VAL, TEST = 0, 1, 2
+SETTINGS = {"split_seed": 0, "val_fraction": 0.1, "test_fraction": 0.1, "key": None}  # the data keys, and defaults
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -82,3 +84,18 @@ def absent_classes(every: Sequence[str], present: Iterable[str]) -> str:
     missing = [name for name in every if name not in held]
     shown = ", ".join(map(repr, missing[:5])) + (" ..." if len(missing) > 5 else "")
     return f"class{'es' * (len(missing) > 1)} {shown}" if missing else ""
+
+
+def trained_share(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[float, list[str]]:
+    """Of the test samples that the data settings `after` split off, the share that the settings `before` put in
+    their train split (over the same samples, on average), and the SETTINGS that differ ("data.split_seed 0 -> 2").
+    With the same seed and key columns each sample hashes to the same u: a larger test fraction reaches into the
+    earlier train split only past the earlier test and validation fractions. Another seed or key: u is drawn anew."""
+    old, new = ({**SETTINGS, **{k: d[k] for k in SETTINGS if k in d}} for d in (before, after))
+    old["key"], new["key"] = old["key"] or None, new["key"] or None  # no key columns: every column
+    changed = [f"data.{k} {old[k]!r} -> {new[k]!r}" for k in SETTINGS if old[k] != new[k]]
+    held_out = float(old["test_fraction"]) + float(old["val_fraction"])  # u below it: not trained on
+    if (old["split_seed"], old["key"]) != (new["split_seed"], new["key"]):
+        return max(0.0, 1.0 - held_out), changed
+    test = float(new["test_fraction"])
+    return (max(0.0, test - held_out) / test if test > 0 else 0.0), changed

@@ -12,9 +12,10 @@ examples:
 
 The link models/<name> moves to the version in one step: `predict` and `load_model` read it from then on, and a
 running `autotune serve models/<name>` answers with it within seconds. Its card takes the current card's history,
-with the rollback in it: a later `autotune run SPACE --if-data-changed` skips the data whose models were rolled
-back, and searches new data against this version. The versions kept: the current one, the 3 that were current
-before it, and the newest never promoted (docs/retraining.md).
+with the rollback in it, and its promotion records the rollback (from which version, when): a later `autotune run
+SPACE --if-data-changed` skips the data whose models were rolled back, and searches new data against this
+version. The versions kept: the current one, the 3 that were current before it, and the newest never promoted
+(docs/retraining.md).
 """
 
 

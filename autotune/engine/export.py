@@ -183,8 +183,8 @@ def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
     """Make the version `to` (default: the newest that was the canonical model before the current one) the
     canonical model `target` again, in one link move. Its card takes the current card's `history`, with an entry
     for the rollback, so that a retrain skips the data whose models it rolled back (it searches new data, against
-    this version). Returns (the version it left, the version now current); a UserError when there is none to go
-    back to."""
+    this version), and its `promotion` becomes the rollback (from which version, when). Returns (the version it
+    left, the version now current); a UserError when there is none to go back to."""
     target = Path(target).expanduser().absolute()
     if not target.is_symlink() or not (target / CARD).is_file():
         raise UserError(f"{target} is not a canonical model (a link to a version folder, as `autotune run` exports "
@@ -210,10 +210,13 @@ def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
                 raise UserError(f"version {to} is the canonical model {target} already")
         left = _current_card(target) or {}
         card = json.loads((version / CARD).read_text())
-        entry = {"version": version.name, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                 "data_fingerprint": card.get("data_fingerprint"), "run": card.get("run_uri") or card.get("run_dir"),
-                 "promoted": True, "reason": f"rolled back from version {current.name} (autotune rollback)"}
-        _write_json(version / CARD, {**card, "history": [*left.get("history", []), entry]})
+        when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        reason = f"rolled back from version {current.name} (autotune rollback)"
+        entry = {"version": version.name, "created": when, "data_fingerprint": card.get("data_fingerprint"),
+                 "run": card.get("run_uri") or card.get("run_dir"), "promoted": True, "reason": reason}
+        promotion = {"policy": "rollback", "promoted": True, "reason": reason, "rolled_back_from": current.name,
+                     "created": when}  # its export's decision stays in `history`
+        _write_json(version / CARD, {**card, "promotion": promotion, "history": [*left.get("history", []), entry]})
         _point(target, version)
         return current.name, version.name
     finally:

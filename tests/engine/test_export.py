@@ -127,6 +127,9 @@ def test_a_rollback_makes_an_earlier_version_current_and_records_it(tmp_path):
     history = load(target)["history"]
     assert [h["version"] for h in history] == [Path(versions[v]).name for v in (0.5, 0.6, 0.7)] + [now]
     assert history[-1]["reason"] == f"rolled back from version {left} (autotune rollback)"
+    promotion = load(target)["promotion"]  # the card's decision is the rollback, not its export's stale one
+    assert promotion["reason"] == history[-1]["reason"] and promotion["rolled_back_from"] == left
+    assert promotion["promoted"] is True and promotion["created"] == history[-1]["created"]
     assert roll_back(target, Path(versions[0.7]).name)[1] == Path(versions[0.7]).name  # forward again, by name
     assert load(target)["value"] == 0.7
     for to, words in [(Path(versions[0.7]).name, "is the canonical model"), ("v9", "has no version 'v9'")]:
@@ -138,6 +141,23 @@ def test_a_rollback_makes_an_earlier_version_current_and_records_it(tmp_path):
         roll_back(first)
     with pytest.raises(UserError, match="is not a canonical model"):
         roll_back(Path(versions[0.5]))
+
+
+def test_a_version_that_lost_and_was_rolled_back_to_counts_as_served(tmp_path):
+    """Rolled back to a retrain's model that was not promoted: its card says promoted by the rollback (not "not
+    better than the current model's"), and later exports keep it among the versions that were served."""
+    from autotune.engine.export import roll_back
+
+    target = tmp_path / "m"
+    export(target, 0.5)
+    lost = Path(export(target, 0.4, promote="if_better")["version_dir"]).name
+    assert "not better" in json.loads((versions_dir(target) / lost / "model.json").read_text())["promotion"]["reason"]
+    roll_back(target, lost)
+    assert load(target)["promotion"]["reason"].startswith("rolled back from version ")
+    for value in (0.3, 0.2):  # two retrains that lose: the newest of them is kept as the one tried
+        export(target, value, promote="if_better")
+    export(target, 0.9, promote="if_better")
+    assert (versions_dir(target) / lost).is_dir()
 
 
 def test_two_exporters_never_interleave(tmp_path):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import os
 import re
 import shlex
@@ -645,3 +646,24 @@ def test_a_run_killed_after_its_export_keeps_its_promotion_when_resumed(tmp_path
     assert "(promoted: exported by this run before it was stopped (no canonical model yet))" in str(again)
     assert sorted(p.name for p in (tmp_path / "models" / ".resumable.versions").iterdir()) == versions
     assert json.loads((again.run_dir / "summary.json").read_text())["promotion"]["promoted"]
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_a_finished_run_resumed_keeps_its_promotion_and_counts_its_whole_search_time(in_tmp, caplog):
+    """A finished run resumed stays finished: its model is not exported again, its summary keeps the export's
+    decision (not "exported by this run before it was stopped"), and its search time is both sessions'."""
+    text = SPACE.replace("epochs: 3, sleep: 0.6", "epochs: 1, sleep: 0").replace("trials: 6", "trials: 2")
+    first = autotune.fit(text)
+    before = json.loads((first.run_dir / "summary.json").read_text())
+    versions = sorted(p.name for p in (in_tmp / "models" / ".resumable.versions").iterdir())
+    with caplog.at_level(logging.INFO, logger="autotune"):
+        again = autotune.fit(text, resume=True)
+    assert again.promotion == before["promotion"] and again.test_metrics == first.test_metrics
+    assert "before it was stopped" not in str(again) and "exported by this run" not in str(again)
+    assert "this run exported its best checkpoint when it finished" in caplog.text
+    assert "the canonical model is that version" in caplog.text
+    assert sorted(p.name for p in (in_tmp / "models" / ".resumable.versions").iterdir()) == versions
+    after = json.loads((again.run_dir / "summary.json").read_text())
+    assert after["promotion"] == before["promotion"]
+    assert after["seconds"] == pytest.approx(before["seconds"] + again.seconds)
+    assert after["session_seconds"] == pytest.approx(again.seconds) and after["seconds"] > after["session_seconds"]

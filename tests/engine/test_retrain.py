@@ -114,7 +114,8 @@ def test_retrain_only_when_the_data_changed_and_promote_only_if_better(in_tmp, c
     assert _card()["version"] == first["version"] and _card()["data_fingerprint"] == "toy-100"
     out = _retrain(200, 2, capsys)
     assert "The data (fingerprint toy-200) was searched already" in out
-    assert "its model was promoted, then rolled back" in out and "Nothing to do" in out
+    assert "its model was promoted (new test_accuracy=" in out and "Nothing to do" in out
+    assert f"then rolled back (to version {first['version']}, " in out  # the rollback, not the export's reason
     assert sorted(p.name for p in Path("runs").iterdir()) == runs and _card()["version"] == first["version"]
 
 
@@ -158,3 +159,39 @@ def test_a_retrain_whose_space_no_longer_holds_the_current_model_starts_without_
                               storage=f"sqlite:///{next(Path('runs').glob('retrain-data-*'))}/study.db")
     assert all(low <= t.params["model.x"] <= high for t in study.trials)
     assert not [w for w in recwarn if "out of range" in str(w.message)]
+
+
+SPLIT_TOY = """# the toy recipe, whose data section also takes split settings (data.split_seed, ...), which it ignores
+from pathlib import Path
+
+exec(compile(Path({toy!r}).read_text(), {toy!r}, "exec"))  # the toy's code, as this module's (so Ray's workers
+_TOY = SCHEMA                                               # import this file alone)
+SCHEMA = Schema(budget=_TOY.budget, metrics=_TOY.metrics, tests=_TOY.tests, checks=_TOY.checks,
+                **{{**_TOY.sections, "data": Section(open=True, **_TOY.sections["data"].fields)}})
+"""
+
+
+def test_a_changed_split_does_not_compare_on_the_current_model_s_training_data(in_tmp, capsys):
+    """The first retrain has no model to compare with; a retrain whose split seed changed cannot test the current
+    model on the new test split (most of it was its training data): it is promoted as an untestable one is. A larger
+    validation share moves no test sample into the train split: that comparison stands."""
+    Path("split_toy.py").write_text(SPLIT_TOY.format(toy=TOY))
+    Path("space.yaml").write_text(SPACE.replace(TOY, str(in_tmp / "split_toy.py"))
+                                  .replace("size: 100", "size: 100, split_seed: 0").replace("trials: 3", "trials: 1"))
+    out = _retrain(100, 2, capsys)
+    assert "There is no current model at models/retrain yet: searching the data (fingerprint toy-100)" in out
+    assert "The data changed" not in out
+
+    def retrain(size: int, *settings: str) -> dict:
+        sets = [arg for setting in settings for arg in ("--set", setting)]
+        code = main(["run", "space.yaml", "--set", f"data.size={size}", *sets, "--set", "train.epochs=1",
+                     "--if-data-changed"])
+        assert code == 0, capsys.readouterr()
+        return json.loads(Path(f"runs/retrain-data-toy-{size}/summary.json").read_text())["promotion"]
+
+    promotion = retrain(200, "data.split_seed=2")  # 1 epoch: worse, but judged against the 2 epochs' model unfairly
+    assert promotion["promoted"] is True, promotion
+    assert promotion["reason"].startswith("the current model could not be evaluated: the data split changed since "
+                                          "it was trained (data.split_seed 0 -> 2): about 80% of the new test split")
+    promotion = retrain(300, "data.split_seed=2", "data.val_fraction=0.2")
+    assert "the current model's" in promotion["reason"] and "on the same test split" in promotion["reason"]
