@@ -457,9 +457,10 @@ def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space,
 def _verdict(entry: Mapping[str, Any], card: Mapping[str, Any]) -> str:
     """What became of the model of a history `entry`: "promoted (its reason)", "not promoted (its reason)", and
     ", then rolled back (to version V, DATE)" when `autotune rollback` left it (its history entry says so)."""
+    from autotune.engine.export import rolled_back_from
+
     verdict = f"{'promoted' if entry.get('promoted') else 'not promoted'} ({entry.get('reason', '')})"
-    left = [h for h in card.get("history", [])
-            if h.get("reason", "").startswith(f"rolled back from version {entry.get('version')}")]
+    left = [h for h in card.get("history", []) if rolled_back_from(h) == entry.get("version")]
     if left:  # the data stays searched: a rollback is a decision about its model
         verdict += f", then rolled back (to version {left[-1].get('version')}, {left[-1].get('created', '?')})"
     return verdict

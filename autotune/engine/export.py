@@ -13,6 +13,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import uuid
 from collections.abc import Callable
@@ -78,14 +79,17 @@ def _point(target: Path, version: Path) -> None:
 
 def _prune(target: Path) -> None:
     """Delete partial versions and, never the current one, all but the newest KEEP_VERSIONS of those that were the
-    canonical model (what a rollback goes back to) and the newest KEEP_TRIED of those never promoted (a retrain's
-    model that lost to the current one): the retrains that are not promoted must not push out what was served."""
+    canonical model, and the KEEP_VERSIONS that rollbacks would go back to in turn (`_earlier`), and the newest
+    KEEP_TRIED of those never promoted (a retrain's model that lost to the current one): the retrains that are not
+    promoted must not push out what was served."""
     current = target.resolve() if target.exists() else None  # resolved: export.dir may go through a link
     versions = sorted((p for p in versions_dir(target).iterdir() if p.is_dir()), key=lambda p: p.name)
     finished = [p for p in versions if not p.name.endswith(".partial") and p.resolve() != current]
     served = [p for p in finished if _was_canonical(p)]
     tried = [p for p in finished if p not in served]
-    for old in served[:-KEEP_VERSIONS] + tried[:-KEEP_TRIED]:
+    history = (_current_card(target) or {}).get("history", []) if current else []
+    back = set(_earlier(current.name, history)[:KEEP_VERSIONS]) if current else set()
+    for old in [p for p in served[:-KEEP_VERSIONS] if p.name not in back] + tried[:-KEEP_TRIED]:
         shutil.rmtree(old, ignore_errors=True)
     for partial in (p for p in versions if p.name.endswith(".partial")):
         shutil.rmtree(partial, ignore_errors=True)
@@ -180,8 +184,8 @@ def _export_lock(target: Path) -> FileLock:
 
 
 def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
-    """Make the version `to` (default: the newest that was the canonical model before the current one) the
-    canonical model `target` again, in one link move. Its card takes the current card's `history`, with an entry
+    """Make the version `to` (default: the one that was the canonical model before the current one, by the card's
+    history, leaving out versions a rollback left) the canonical model `target` again, in one link move. Its card takes the current card's `history`, with an entry
     for the rollback, so that a retrain skips the data whose models it rolled back (it searches new data, against
     this version), and its `promotion` becomes the rollback (from which version, when). Returns (the version it
     left, the version now current); a UserError when there is none to go back to."""
@@ -195,12 +199,14 @@ def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
         versions = sorted((p for p in versions_dir(target).iterdir()
                            if p.is_dir() and not p.name.endswith(".partial") and (p / CARD).is_file()),
                           key=lambda p: p.name)
+        left = _current_card(target) or {}
         if to is None:
-            earlier = [p for p in versions if p.name < current.name and _was_canonical(p)]
-            if not earlier:
+            kept = {p.name: p for p in versions}
+            version = next((kept[name] for name in _earlier(current.name, left.get("history", [])) if name in kept),
+                           None)
+            if version is None:
                 raise UserError(f"{target} has no earlier version that was the canonical model "
                                 f"(in {versions_dir(target)})")
-            version = earlier[-1]
         else:
             version = versions_dir(target) / to
             if version not in versions:
@@ -208,12 +214,12 @@ def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
                 raise UserError(f"{target} has no version {to!r}; its versions: {kept}")
             if version.name == current.name:
                 raise UserError(f"version {to} is the canonical model {target} already")
-        left = _current_card(target) or {}
         card = json.loads((version / CARD).read_text())
         when = datetime.now(timezone.utc).isoformat(timespec="seconds")
         reason = f"rolled back from version {current.name} (autotune rollback)"
         entry = {"version": version.name, "created": when, "data_fingerprint": card.get("data_fingerprint"),
-                 "run": card.get("run_uri") or card.get("run_dir"), "promoted": True, "reason": reason}
+                 "run": card.get("run_uri") or card.get("run_dir"), "promoted": True, "reason": reason,
+                 "rolled_back_from": current.name}
         promotion = {"policy": "rollback", "promoted": True, "reason": reason, "rolled_back_from": current.name,
                      "created": when}  # its export's decision stays in `history`
         _write_json(version / CARD, {**card, "promotion": promotion, "history": [*left.get("history", []), entry]})
@@ -221,6 +227,26 @@ def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
         return current.name, version.name
     finally:
         lock.release()
+
+
+def _earlier(current: str, history: list[dict[str, Any]]) -> list[str]:
+    """The versions that were the canonical model before `current`, by `history` (newest last), latest first: what
+    rollbacks go back to, in turn. A version a rollback left is not one (a second rollback goes on back, not to the
+    version the first one left)."""
+    left = {rolled_back_from(entry) for entry in history}
+    names: list[str] = []
+    for entry in reversed(history):
+        name = entry.get("version")
+        if entry.get("promoted") and name != current and name not in left and name not in names:
+            names.append(name)
+    return names
+
+
+def rolled_back_from(entry: dict[str, Any]) -> str | None:
+    """The version a history entry's rollback left (None: the entry is an export's): its `rolled_back_from`, or,
+    in a card written before that key, its reason's "rolled back from version V"."""
+    found = re.match(r"rolled back from version (\S+)", str(entry.get("reason", "")))
+    return entry.get("rolled_back_from") or (found.group(1) if found else None)
 
 
 def _predicts_other(current: dict[str, Any] | None, new: dict[str, Any]) -> str | None:

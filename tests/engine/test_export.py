@@ -143,6 +143,25 @@ def test_a_rollback_makes_an_earlier_version_current_and_records_it(tmp_path):
         roll_back(Path(versions[0.5]))
 
 
+def test_rollbacks_go_back_through_the_versions_that_were_current_not_by_their_names(tmp_path):
+    """A night's model promoted, rolled back as bad, then two more promoted: rollbacks go back in the order the
+    versions were current, past the one rolled back as bad (it came second by its name: a second rollback went
+    back to it), and a version an earlier card names only in its reason is left out too."""
+    from autotune.engine.export import roll_back
+
+    target = tmp_path / "m"
+    name = {value: Path(export(target, value)["version_dir"]).name for value in (0.5, 0.6)}  # night 1, bad night 4
+    assert roll_back(target) == (name[0.6], name[0.5])  # the bad one rolled back
+    name.update({value: Path(export(target, value)["version_dir"]).name for value in (0.7, 0.8)})  # nights 5, 6
+    assert roll_back(target) == (name[0.8], name[0.7])
+    assert roll_back(target) == (name[0.7], name[0.5])  # not to the bad 0.6, nor forward to 0.8
+    card = load(target)
+    history = [{k: v for k, v in entry.items() if k != "rolled_back_from"} for entry in card["history"]]
+    (target.resolve() / "model.json").write_text(json.dumps({**card, "history": history}))  # a card before the key
+    name[0.9] = Path(export(target, 0.9)["version_dir"]).name  # 0.5 is kept: a rollback goes back to it
+    assert roll_back(target) == (name[0.9], name[0.5])
+
+
 def test_a_version_that_lost_and_was_rolled_back_to_counts_as_served(tmp_path):
     """Rolled back to a retrain's model that was not promoted: its card says promoted by the rollback (not "not
     better than the current model's"), and later exports keep it among the versions that were served."""
