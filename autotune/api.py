@@ -596,6 +596,7 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
         metric=twin,
         mode=twin_mode,
         promote=space.export.promote,
+        min_improvement=space.export.min_improvement,
     )
     result.test_metrics = decision.pop("test_metrics")
     result.promotion = decision

@@ -106,6 +106,8 @@ INVALID = [
      [], "search.sampler", 7, "one metric only"),
     ("max-failures", ok_with(7, "search: {max_failures: -1}"), [], "search.max_failures", 7, ">= 0"),
     ("promote", OK + "export: {promote: sometimes}\n", [], "export.promote", 8, "one of always"),
+    ("min-improvement", OK + "export: {promote: if_better, min_improvement: -0.01}\n", [], "export.min_improvement",
+     8, ">= 0"),
     ("duplicate-key", OK + "train: {epochs: 4}\n", [], "train", 8, "duplicate key"),
     ("env-unset", ok_with(6, "train: {label: '${env:AUTOTUNE_TEST_SURELY_UNSET}'}"), [], "train.label", 6,
      "not set"),
@@ -270,6 +272,8 @@ def test_the_export_line_says_a_recipe_without_export_exports_nothing(cli, tmp_p
     assert out.rstrip().endswith("export: none (recipe 'minimal.py' defines no export())")
     code, out, err = cli("check", str(write(tmp_path, OK)))  # the tiny recipe has one
     assert out.rstrip().endswith("export: models/t (promote always)")
+    code, out, err = cli("check", str(write(tmp_path, OK + "export: {promote: if_better, min_improvement: 0.005}\n")))
+    assert out.rstrip().endswith("export: models/t (promote if_better, by more than 0.005)")
 
 
 def test_grid_points_are_printed(cli, tmp_path):

@@ -118,4 +118,5 @@ def export_text(space: Space) -> str:
 
     if not hasattr(autotune.recipes.load(space.recipe, space.base_dir), "export"):
         return f"export: none (recipe {space.recipe!r} defines no export())"
-    return f"export: {space.export.dir} (promote {space.export.promote})"
+    margin = f", by more than {space.export.min_improvement:g}" if space.export.min_improvement else ""
+    return f"export: {space.export.dir} (promote {space.export.promote}{margin})"

@@ -48,10 +48,11 @@ def versions_dir(target: Path) -> Path:
     return target.parent / f".{target.name}.versions"
 
 
-def _is_better(new: float, old: float, mode: str) -> bool:
+def _is_better(new: float, old: float, mode: str, margin: float = 0.0) -> bool:
+    """Whether `new` beats `old` by more than `margin` (`mode`: max or min); a finite value beats a NaN."""
     if not math.isfinite(old):
         return math.isfinite(new)
-    return new > old if mode == "max" else new < old
+    return new > old + margin if mode == "max" else new < old - margin
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -124,12 +125,14 @@ def export_model(
     promote: str,
     evaluate_current: Callable[[Path], dict[str, float]] | None = None,
     compared_on: str = "on the same test split",
+    min_improvement: float = 0.0,
 ) -> dict[str, Any]:
     """Write a new version with `write(dir) -> card fields`, measure it with `evaluate(dir)`, then promote it.
 
     `promote`: "always" replaces the canonical model; "if_better" replaces it only when the new model beats
     the current one on the held-out `metric` (better: `mode`; the recipe's twin of the searched metric), measured
-    now by `evaluate_current` (default: `evaluate`), `compared_on` saying on what data; "never" exports only when there is no canonical model yet. Returns the decision (also written into
+    now by `evaluate_current` (default: `evaluate`), `compared_on` saying on what data, by more than
+    `min_improvement`; "never" exports only when there is no canonical model yet. Returns the decision (also written into
     the new version's card). The canonical model's card keeps a `history` of every export to `target` (its
     version, data fingerprint, run, decision), promoted or not: a retraining job skips data already tried.
     """
@@ -150,7 +153,8 @@ def export_model(
         current = _current_card(target)
         other = _predicts_other(current, {**card, **fields}) if promote == "if_better" else None
         decision = ({"policy": promote, "promoted": False, "reason": other} if other else
-                    _decide(target, evaluate_current or evaluate, test, metric, mode, promote, compared_on))
+                    _decide(target, evaluate_current or evaluate, test, metric, mode, promote, compared_on,
+                            min_improvement))
         if current is not None:  # the version it replaced, or the one that stays
             decision["replaced" if decision["promoted"] else "kept"] = current.get("version")
         payload = {**card, **fields, "test_metrics": test, "promotion": decision, "version": name}
@@ -273,6 +277,7 @@ def _decide(
     mode: str,
     promote: str,
     compared_on: str,
+    min_improvement: float = 0.0,
 ) -> dict[str, Any]:
     has_current = target.exists() and (target / CARD).exists()
     if not has_current:
@@ -289,8 +294,10 @@ def _decide(
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]  # a TorchScript error runs to 60 lines
         return {"policy": promote, "promoted": True, "reason": f"the current model could not be evaluated: {first}"}
     new_value, old_value = test[metric], current.get(metric, float("nan"))
-    promoted = _is_better(new_value, old_value, mode)
+    promoted = _is_better(new_value, old_value, mode, min_improvement)
     verdict = "better than" if promoted else "not better than"
+    if min_improvement and math.isfinite(old_value):
+        verdict = verdict.replace("better than", f"better by more than export.min_improvement={min_improvement:g} than")
     return {
         "policy": promote,
         "promoted": promoted,

@@ -57,7 +57,8 @@ _SEARCH_KEYS = ("metric", "mode", "trials", "epoch_budget", "sampler", "schedule
 _PLAIN = {"trials": _POSITIVE, "epoch_budget": Field(int, low=1, nullable=True),
           "max_concurrent": Field(int, low=1, nullable=True), "seed": _COUNT,
           "max_failures": _COUNT, "keep_checkpoints": _POSITIVE, "checkpoint_every": _POSITIVE}
-_EXPORT = {"dir": Field(str), "promote": Field(str, choices=("always", "if_better", "never"))}
+_EXPORT = {"dir": Field(str), "promote": Field(str, choices=("always", "if_better", "never")),
+           "min_improvement": Field(float, low=0.0)}
 _TEXT = Field(str, nullable=True)
 _TRACKERS = {
     "mlflow": (MlflowSettings, {"uri": _TEXT, "experiment": _TEXT, "register": _TEXT}),

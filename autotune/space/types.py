@@ -156,6 +156,7 @@ class SearchSettings:
 class ExportSettings:
     dir: str = "models/default"  # after interpolation, relative to the working directory
     promote: str = "always"  # always | if_better | never
+    min_improvement: float = 0.0  # if_better: by how much the new model's held-out metric must beat the current's
 
 
 @dataclass(frozen=True)

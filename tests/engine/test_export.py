@@ -32,9 +32,9 @@ def evaluate(model_dir: Path) -> dict:
     return {"test_accuracy": json.loads((Path(model_dir) / "weights.json").read_text())["value"]}
 
 
-def export(target: Path, value: float, promote: str = "always", **kwargs) -> dict:
+def export(target: Path, value: float, promote: str = "always", min_improvement: float = 0.0, **kwargs) -> dict:
     return export_model(target, write=writer(value, **kwargs), evaluate=evaluate, card={"name": f"v{value}"},
-                        metric="test_accuracy", mode="max", promote=promote)
+                        metric="test_accuracy", mode="max", promote=promote, min_improvement=min_improvement)
 
 
 def load(target: Path) -> dict:
@@ -266,3 +266,16 @@ def test_a_model_of_another_target_does_not_replace_the_current_one_by_its_score
     same = export_model(target, write=writer(0.95), evaluate=evaluate, card=load(target), metric="test_accuracy",
                         mode="max", promote="if_better")  # the same target: compared by score, as before
     assert same["promoted"] and "better than" in same["reason"]
+
+
+def test_min_improvement_promotes_only_a_model_better_by_more_than_it(tmp_path):
+    """`export.min_improvement`: if_better promotes a model better by more than the margin, in the metric's units,
+    and keeps the current one against a gain within it (one test row's worth of noise); the reason says so."""
+    target = tmp_path / "m"
+    export(target, 0.80)
+    kept = export(target, 0.81, "if_better", min_improvement=0.02)
+    assert not kept["promoted"] and load(target)["value"] == 0.80
+    assert kept["reason"] == ("new test_accuracy=0.8100 is not better by more than export.min_improvement=0.02 than "
+                              "the current model's 0.8000 on the same test split")
+    assert export(target, 0.83, "if_better", min_improvement=0.02)["promoted"] and load(target)["value"] == 0.83
+    assert export(target, 0.831, "if_better")["promoted"]  # no margin: any gain
