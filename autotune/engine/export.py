@@ -209,8 +209,9 @@ def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
             version = next((kept[name] for name in _earlier(current.name, left.get("history", [])) if name in kept),
                            None)
             if version is None:
-                raise UserError(f"{target} has no earlier version that was the canonical model "
-                                f"(in {versions_dir(target)})")
+                raise UserError(f"{target} has no earlier version to go back to: the versions that were the canonical "
+                                f"model before it were left by a rollback or deleted ({KEEP_VERSIONS} are kept); "
+                                f"name one with --to (ls {versions_dir(target)})")
         else:
             version = versions_dir(target) / to
             if version not in versions:
@@ -235,9 +236,14 @@ def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
 
 def _earlier(current: str, history: list[dict[str, Any]]) -> list[str]:
     """The versions that were the canonical model before `current`, by `history` (newest last), latest first: what
-    rollbacks go back to, in turn. A version a rollback left is not one (a second rollback goes on back, not to the
-    version the first one left)."""
-    left = {rolled_back_from(entry) for entry in history}
+    rollbacks go back to, in turn. A version a rollback left, and that nothing made current again since, is not one
+    (a second rollback goes on back, not to the version the first one left; after `--to` makes it current again,
+    it is one)."""
+    left: set[str | None] = set()
+    for entry in history:
+        if entry.get("promoted"):
+            left.discard(entry.get("version"))
+        left.add(rolled_back_from(entry))
     names: list[str] = []
     for entry in reversed(history):
         name = entry.get("version")

@@ -137,7 +137,7 @@ def test_a_rollback_makes_an_earlier_version_current_and_records_it(tmp_path):
             roll_back(target, to)
     first = tmp_path / "n"
     export(first, 0.5)
-    with pytest.raises(UserError, match="has no earlier version that was the canonical model"):
+    with pytest.raises(UserError, match="has no earlier version to go back to: .* name one with --to"):
         roll_back(first)
     with pytest.raises(UserError, match="is not a canonical model"):
         roll_back(Path(versions[0.5]))
@@ -160,6 +160,9 @@ def test_rollbacks_go_back_through_the_versions_that_were_current_not_by_their_n
     (target.resolve() / "model.json").write_text(json.dumps({**card, "history": history}))  # a card before the key
     name[0.9] = Path(export(target, 0.9)["version_dir"]).name  # 0.5 is kept: a rollback goes back to it
     assert roll_back(target) == (name[0.9], name[0.5])
+    roll_back(target, name[0.9])  # forward again, by name: 0.9 is current again, not "left"
+    name[1.0] = Path(export(target, 1.0)["version_dir"]).name
+    assert roll_back(target) == (name[1.0], name[0.9])
 
 
 def test_a_version_that_lost_and_was_rolled_back_to_counts_as_served(tmp_path):
