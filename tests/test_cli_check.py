@@ -274,6 +274,9 @@ def test_the_export_line_says_a_recipe_without_export_exports_nothing(cli, tmp_p
     assert out.rstrip().endswith("export: models/t (promote always)")
     code, out, err = cli("check", str(write(tmp_path, OK + "export: {promote: if_better, min_improvement: 0.005}\n")))
     assert out.rstrip().endswith("export: models/t (promote if_better, by more than 0.005)")
+    code, out, err = cli("check", str(write(tmp_path, OK + "export: {min_improvement: 0.005}\n")))
+    assert out.rstrip().endswith("export: models/t (promote always; a retrain, --if-data-changed, promotes if better "
+                                 "by more than 0.005)")
 
 
 def test_grid_points_are_printed(cli, tmp_path):

@@ -118,5 +118,9 @@ def export_text(space: Space) -> str:
 
     if not hasattr(autotune.recipes.load(space.recipe, space.base_dir), "export"):
         return f"export: none (recipe {space.recipe!r} defines no export())"
-    margin = f", by more than {space.export.min_improvement:g}" if space.export.min_improvement else ""
-    return f"export: {space.export.dir} (promote {space.export.promote}{margin})"
+    export, margin = space.export, f"by more than {space.export.min_improvement:g}"
+    if not export.min_improvement or export.promote == "never":
+        return f"export: {export.dir} (promote {export.promote})"
+    if export.promote == "if_better":
+        return f"export: {export.dir} (promote if_better, {margin})"
+    return f"export: {export.dir} (promote always; a retrain, --if-data-changed, promotes if better {margin})"
