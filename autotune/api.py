@@ -111,7 +111,7 @@ def fit(
     folder and `resume_command`, what continues the run (`autotune run` gives its command line; None: the
     equivalent `autotune.fit(..., resume=True)` call).
     """
-    _check_options(num_cpus, num_gpus, resume, restart)
+    _check_options(num_cpus, num_gpus, resume, restart, if_data_changed, export)
     with nullcontext() if configured() else lines_to(sys.stderr):  # a script or notebook sees the progress
         from autotune.engine import search
         from autotune.engine.locks import hold_run, refuse_running
@@ -170,8 +170,10 @@ def _resume_call(if_data_changed: bool) -> str:
     return f"autotune.fit(<the same space and arguments>{'' if if_data_changed else ', resume=True'})"
 
 
-def _check_options(num_cpus: Any, num_gpus: Any, resume: bool, restart: bool) -> None:
-    """What `autotune run`'s command line refuses, refused from Python too (a UserError)."""
+def _check_options(num_cpus: Any, num_gpus: Any, resume: bool, restart: bool, if_data_changed: bool,
+                   export: bool) -> None:
+    """What `autotune run`'s command line refuses, refused from Python too (a UserError), before the space is read;
+    the options named as the caller gives them (`autotune.run_options`)."""
     if num_cpus is not None and (isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 1):
         raise UserError(f"num_cpus must be a whole number >= 1 (or None: all), got {num_cpus!r}")
     if num_gpus is not None and (isinstance(num_gpus, bool) or not isinstance(num_gpus, (int, float))
@@ -179,6 +181,13 @@ def _check_options(num_cpus: Any, num_gpus: Any, resume: bool, restart: bool) ->
         raise UserError(f"num_gpus must be a finite number >= 0 (or None: what Ray finds), got {num_gpus!r}")
     if resume and restart:
         raise UserError("resume and restart together: resume continues the run, restart deletes it; pass one")
+    if if_data_changed and resume:
+        raise UserError(f"{option('resume')} with {option('if_data_changed')}: a retrain resumes its own interrupted "
+                        f"search by itself (its run is named after the data); drop {option('resume')}")
+    if if_data_changed and not export:
+        raise UserError(f"{option('no_export')} with {option('if_data_changed')}: a retrain exports and "
+                        f"fingerprints its model, else the next retrain searches the same data again; drop "
+                        f"{option('no_export')}, or drop {option('if_data_changed')} to search only")
 
 
 def _check_before_ray(space: Space, recipe: Any, loads: _DataLoads, address: str | None, given_as: str,

@@ -18,6 +18,7 @@ __all__ = ["option", "from_command_line"]
 
 _SWITCHES = ("resume", "restart", "if_data_changed")  # fit's booleans: a bare flag on the command line
 _FLAGS = {"overrides": "--set"}  # fit's keywords whose flag is not the keyword's name
+_PYTHON = {"no_export": "export=False"}  # flags whose keyword is not the flag's name
 
 _command_line = False  # a process-wide setting, not a context variable: Ray Tune's callbacks run in other threads
 
@@ -40,6 +41,8 @@ def option(name: str, value: object = None) -> str:
         return flag if value is None else f"{flag} {value}"
     if name in _SWITCHES:
         return f"{name}=True"
+    if name in _PYTHON:
+        return _PYTHON[name]
     if value is None:
         return name
     text = value if isinstance(value, (int, float)) else str(value)

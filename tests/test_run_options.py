@@ -1,6 +1,8 @@
 """Messages name a run's options as the caller gives them: `autotune run`'s flags, or `autotune.fit`'s keywords."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import autotune
@@ -31,3 +33,14 @@ def test_a_refusal_names_fit_s_keyword_in_python_and_the_flag_on_the_command_lin
         check_choice(space, where, resume=True, restart=False)
     with from_command_line(), pytest.raises(UserError, match=r"; run without --resume to start it$"):
         check_choice(space, where, resume=True, restart=False)
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"resume": True}, "resume=True with if_data_changed=True: a retrain resumes its own interrupted search by itself"),
+    ({"export": False}, "export=False with if_data_changed=True: a retrain exports and fingerprints its model"),
+])
+def test_fit_refuses_what_a_retrain_would_silently_override(options, words):
+    """From Python as on the command line (`test_command_inputs.py`), before the space is read: `resume=True` with
+    `if_data_changed=True` started a fresh search where no retrain run existed."""
+    with pytest.raises(UserError, match=re.escape(words)):
+        autotune.fit("not read.yaml", if_data_changed=True, **options)

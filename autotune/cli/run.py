@@ -6,7 +6,7 @@ import shlex
 import sys
 
 from autotune.cli.common import add_space_arguments, check_folder_path, non_negative_float, positive_int
-from autotune.errors import StorageFull, UserError
+from autotune.errors import StorageFull
 from autotune.logs import lines_to
 
 EPILOG = """\
@@ -75,15 +75,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_options(args: argparse.Namespace) -> None:
-    """Options that cannot go together, and a --storage folder that cannot be one: refused before the space is
-    read."""
-    if args.if_data_changed and args.resume:
-        raise UserError("--resume with --if-data-changed: a retrain resumes its own interrupted search by itself "
-                        "(its run is named after the data); drop --resume")
-    if args.if_data_changed and args.no_export:
-        raise UserError("--no-export with --if-data-changed: a retrain exports and fingerprints its model, else the "
-                        "next --if-data-changed searches the same data again; drop --no-export, or drop "
-                        "--if-data-changed to search only")
+    """A --storage folder that cannot be one, refused before the space is read (options that cannot go together:
+    `autotune.api.fit`'s own check)."""
     if "://" not in args.storage:
         check_folder_path(args.storage, "--storage", "--storage runs")
 
