@@ -407,13 +407,15 @@ def _warn_majority(names: np.ndarray, train: np.ndarray, source: str) -> None:
 
 
 def _stray_cells(column: pd.Series) -> pd.Series:
-    """The cells of text of a column of numbers that they make text (at most a tenth of 10 or more cells); none
-    for any other column."""
+    """The cells of text of a column of numbers that they make text, of 10 or more cells: at most a tenth of them,
+    or texts of at most 3 values in a column that numbers fill at least half of (a missing-value marker such as "?"
+    in a third of the rows); none for any other column."""
     text = column.dropna().astype(str)
-    if _numeric(column) or pd.api.types.is_bool_dtype(column):
+    if _numeric(column) or pd.api.types.is_bool_dtype(column) or len(text) < 10:
         return text.iloc[:0]
     stray = text[pd.to_numeric(text, errors="coerce").isna()]
-    return stray if len(text) >= 10 and 0 < len(stray) <= 0.1 * len(text) else text.iloc[:0]
+    few = len(stray) <= 0.1 * len(text) or (stray.nunique() <= 3 and len(stray) <= 0.5 * len(text))
+    return stray if len(stray) and few else text.iloc[:0]
 
 
 def _check_classes(source: str, names: np.ndarray, split: tuple[np.ndarray, ...]) -> None:

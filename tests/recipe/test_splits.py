@@ -129,6 +129,22 @@ def test_a_stray_text_cell_in_a_numeric_column_moves_no_row_and_is_a_warning(tmp
     assert "column 'income' holds 300 numbers and 2 cells of text ('?', 'unknown'): it is read as text" in caplog.text
 
 
+
+def test_a_missing_value_marker_in_a_third_of_a_numeric_column_is_a_warning_too(tmp_path, caplog):
+    """Not only a few stray cells: "?" in a third of the rows (one text, numbers in the rest) made the column
+    categories with no word said, and a retrain promoted that model."""
+    frame = _table(300, 0)
+    frame["income"] = frame["income"].astype(object).where(frame.index % 3 != 0, "?")
+    frame.to_csv(tmp_path / "people.csv", index=False)
+    load_table("csv", path=str(tmp_path / "people.csv"), target="label")
+    assert "column 'income' holds 200 numbers and 100 cells of text ('?'): it is read as text" in caplog.text
+    caplog.clear()
+    frame["income"] = [f"c{i % 7}" if i % 2 else str(i) for i in range(300)]  # seven texts: categories, no warning
+    frame.to_csv(tmp_path / "people.csv", index=False)
+    load_table("csv", path=str(tmp_path / "people.csv"), target="label")
+    assert "cells of text" not in caplog.text
+
+
 def test_repeated_rows_share_a_split_and_an_appended_repeat_joins_them(tmp_path, caplog):
     """No test row is also a training row: identical rows are one sample, and one appended later that repeats a
     training row trains too (a retrain's test split holds none of the current model's training rows)."""
