@@ -20,7 +20,8 @@ class SearchResult:
     its last epoch: "stopped early" in the summary, else "done"), the metric columns (best value over the trial's
     epochs; with several metrics, those of its best epoch), `seconds` (from the recipe's start to its last report: a
     trial worker's start-up and the `custom:` file's import are not counted; what the recipe imports inside its
-    `train`, such as torch for the shipped recipes, is, in the first trial of each worker), `error`, and one column per sampled parameter (`p:<name>`).
+    `train`, such as torch for the shipped recipes, is, in the first trial of each worker), `error`, and one column
+    per sampled parameter (`p:<name>`).
     `ended` says why a setting (a stop target, a budget) ended the search before its trials.
     `run_dir` is the local folder of the run (with a URI storage, the local mirror of autotune's own state:
     the Optuna study, summary.json, trials.csv; the trials themselves are at `run_uri`). A search interrupted
