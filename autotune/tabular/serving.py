@@ -4,8 +4,8 @@
 
     POST /predict   application/json {"rows": [{column: value, ...}, ...]} -> {"predictions": [...]}, one per row
                     in order: {"label", "probability"} (classification; `?top_k=3` adds "top_k", the 3 most
-                    probable labels) or {"value"} (regression; `?top_k` is a 400). A top_k below 1: 400;
-                    not a whole number: 422 (FastAPI's refusal, one text detail as every other's)
+                    probable labels) or {"value"} (regression; `?top_k` is a 400). A top_k that is not a whole
+                    number from 1 to 1000: 422, one text detail (as the image server's)
     GET  /health    {"status": "ok", "model": name, "version": ..., "task": "classification" or "regression"}
     GET  /model     the model card (model.json: columns, categories, scalers, config, metrics, ...)
 
@@ -65,7 +65,7 @@ def create_app(model: str | Path | TabularPredictor, *, max_bytes: int | None = 
 
     @app.post("/predict")
     async def predict(request: Request,
-                      top_k: int | None = Query(None)) -> dict[str, list[dict[str, Any]]]:
+                      top_k: int | None = Query(None, ge=1, le=1000)) -> dict[str, list[dict[str, Any]]]:
         try:
             predictor.check_top_k(top_k)
         except UserError as err:

@@ -230,9 +230,11 @@ def test_top_k_lists_a_classifier_s_labels_in_predict_and_serve(server, model_di
     printed = [json.loads(line) for line in out.splitlines()[:5]]
     assert [{k: v for k, v in p.items() if k not in ("file", "row")} for p in printed] == expected
     assert server.post("/predict?top_k=2", json={"rows": rows}).json()["predictions"] == expected
-    response = server.post("/predict?top_k=0", json={"rows": rows})
-    assert response.status_code == 400 and response.json()["detail"] == (
-        "top_k must be a whole number >= 1, got 0 from the query")
+    for k, words in [("0", "greater than or equal to 1 (got '0')"),
+                     ("1001", "less than or equal to 1000 (got '1001')")]:
+        response = server.post(f"/predict?top_k={k}", json={"rows": rows})  # as the image server refuses them
+        assert response.status_code == 422 and response.json()["detail"] == (
+            f"query parameter top_k: Input should be {words}; allowed: a whole number >= 1 and <= 1000")
 
 
 def test_a_top_k_that_is_not_a_number_is_one_text_naming_the_parameter(model_dir):
@@ -245,7 +247,7 @@ def test_a_top_k_that_is_not_a_number_is_one_text_naming_the_parameter(model_dir
     response = TestClient(autotune.serve.create_app(model_dir)).post("/predict?top_k=two", json={"rows": [GOOD]})
     assert response.status_code == 422
     assert response.json()["detail"] == ("query parameter top_k: Input should be a valid integer, unable to parse "
-                                         "string as an integer (got 'two'); allowed: a whole number")
+                                         "string as an integer (got 'two'); allowed: a whole number >= 1 and <= 1000")
 
 
 def test_the_docs_serve_example_answers_rows_and_refuses_a_bad_body(model_dir):
