@@ -132,8 +132,8 @@ def export_model(
     `promote`: "always" replaces the canonical model; "if_better" replaces it only when the new model beats
     the current one on the held-out `metric` (better: `mode`; the recipe's twin of the searched metric), measured
     now by `evaluate_current` (default: `evaluate`), `compared_on` saying on what data, by more than
-    `min_improvement`; "never" exports only when there is no canonical model yet. Returns the decision (also written into
-    the new version's card). The canonical model's card keeps a `history` of every export to `target` (its
+    `min_improvement`; "never" exports only when there is no canonical model yet. Returns the decision (also
+    written into the new version's card). The canonical model's card keeps a `history` of every export to `target` (its
     version, data fingerprint, run, decision), promoted or not: a retraining job skips data already tried.
     """
     target = Path(target).expanduser().absolute()
@@ -189,10 +189,11 @@ def _export_lock(target: Path) -> FileLock:
 
 def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
     """Make the version `to` (default: the one that was the canonical model before the current one, by the card's
-    history, leaving out versions a rollback left) the canonical model `target` again, in one link move. Its card takes the current card's `history`, with an entry
-    for the rollback, so that a retrain skips the data whose models it rolled back (it searches new data, against
-    this version), and its `promotion` becomes the rollback (from which version, when). Returns (the version it
-    left, the version now current); a UserError when there is none to go back to."""
+    history, leaving out versions a rollback left) the canonical model `target` again, in one link move. Its card
+    takes the current card's `history`, with an entry for the rollback, so that a retrain skips the data whose
+    models it rolled back (it searches new data, against this version), and its `promotion` becomes the rollback
+    (from which version, when). Returns (the version it left, the version now current); a UserError when there is
+    none to go back to."""
     target = Path(target).expanduser().absolute()
     if not target.is_symlink() or not (target / CARD).is_file():
         raise UserError(f"{target} is not a canonical model (a link to a version folder, as `autotune run` exports "
@@ -301,9 +302,9 @@ def _decide(
         return {"policy": promote, "promoted": True, "reason": f"the current model could not be evaluated: {first}"}
     new_value, old_value = test[metric], current.get(metric, float("nan"))
     promoted = _is_better(new_value, old_value, mode, min_improvement)
-    verdict = "better than" if promoted else "not better than"
-    if min_improvement and math.isfinite(old_value):
-        verdict = verdict.replace("better than", f"better by more than export.min_improvement={min_improvement:g} than")
+    margin = min_improvement and math.isfinite(old_value)
+    by = f" by more than export.min_improvement={min_improvement:g}" if margin else ""
+    verdict = f"{'' if promoted else 'not '}better{by} than"
     return {
         "policy": promote,
         "promoted": promoted,
