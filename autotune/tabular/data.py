@@ -461,6 +461,11 @@ class Preprocessing:
     missing: tuple[str, ...] | None = None  # the CSV texts read as missing (data.missing); None: pandas' defaults
 
     @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns the model reads: the numeric ones, then the categorical ones."""
+        return (*self.numeric, *self.categories)
+
+    @property
     def num_numeric(self) -> int:
         """The width of the `numeric` input."""
         return len(self.numeric) + len(self.indicators)
@@ -676,7 +681,7 @@ def _as_served(rows: pd.DataFrame, preprocessing: Preprocessing) -> pd.DataFrame
     (a number: the median; a category: MISSING), and a cell of one of its numeric columns that is not a number
     (a stray text that made the column text) is missing. One warning names them: the model is scored on what its
     clients' rows now carry."""
-    gone = [c for c in (*preprocessing.numeric, *preprocessing.categories) if c not in rows]
+    gone = [c for c in preprocessing.columns if c not in rows]
     numbers = {c: pd.to_numeric(rows[c].astype(object), errors="coerce") for c in preprocessing.numeric
                if c in rows and not _numeric(rows[c])}
     texts = {c: int((rows[c].notna() & numbers[c].isna()).sum()) for c in numbers}

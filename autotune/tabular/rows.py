@@ -126,10 +126,10 @@ def _checked(row: Any, index: int, preprocessing: Preprocessing, texts: frozense
     at the first problem."""
     if not isinstance(row, Mapping):
         raise BadRow(index, None, f"is a {type(row).__name__}; each row is a mapping of column names to values")
-    needed = [*preprocessing.numeric, *preprocessing.categories]
-    for column in needed:
+    for column in preprocessing.columns:
         if column not in row:
-            raise BadRow(index, column, f"is missing; every row needs {', '.join(needed)} (null for a missing value)")
+            raise BadRow(index, column, f"is missing; every row needs {', '.join(preprocessing.columns)} (null for a "
+                                        "missing value)")
     values: dict[str, Any] = {c: _number(row[c], index, c, texts, scaler) for c, scaler
                               in zip(preprocessing.numeric, zip(preprocessing.mean, preprocessing.std))}
     values.update({c: _category(row[c], index, c, known, texts) for c, known in preprocessing.categories.items()})
@@ -201,7 +201,7 @@ class TabularPredictor:
         """The rows of a .csv or .parquet file of new rows, read as training read its table (`read_rows` with the
         card's missing texts); a BadInput where the file lacks a column the model reads."""
         rows = read_rows(path, self.preprocessing.missing)
-        needed = [*self.preprocessing.numeric, *self.preprocessing.categories]
+        needed = self.preprocessing.columns
         lacking = [column for column in needed if column not in rows[0]]
         if lacking:
             raise BadInput(f"the file has no column {', '.join(map(repr, lacking))}; every row needs "
