@@ -39,6 +39,7 @@ from pandas._libs.parsers import STR_NA_VALUES  # private: the NA strings read_c
 from autotune.errors import BadInput, UserError
 from autotune.tabular.data import UNKNOWN, Preprocessing, read_table
 from autotune.model_dir import load_torchscript, read_card
+from autotune.run_options import option
 
 __all__ = ["BadRow", "TabularPredictor", "read_rows", "encode_rows", "load_model", "predict_rows", "NA_TEXT",
            "UNSEEN"]
@@ -265,13 +266,14 @@ class TabularPredictor:
             records.append({"label": top[0]["label"], "probability": top[0]["probability"], "top_k": top})
         return records
 
-    def check_top_k(self, top_k: int | None) -> None:
-        """A UserError unless `top_k` is None, or a count >= 1 for a classifier."""
+    def check_top_k(self, top_k: int | None, given_as: str | None = None) -> None:
+        """A UserError unless `top_k` is None, or a count >= 1 for a classifier. `given_as` names top_k in the
+        message (default: `autotune predict`'s --top-k on the command line, else the keyword top_k)."""
         if top_k is None:
             return
         if self.card["task"] == "regression":
             raise UserError(f"top_k lists a classifier's most probable labels; this model predicts a value "
-                            f"(regression of {self.card.get('target')!r}): drop top_k (--top-k of autotune predict)")
+                            f"(regression of {self.card.get('target')!r}): drop {given_as or option('top_k')}")
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise UserError(f"top_k must be a whole number >= 1, got {top_k!r}")
 

@@ -67,7 +67,7 @@ def create_app(model: str | Path | TabularPredictor, *, max_bytes: int | None = 
     async def predict(request: Request,
                       top_k: int | None = Query(None, ge=1, le=1000)) -> dict[str, list[dict[str, Any]]]:
         try:
-            predictor.check_top_k(top_k)
+            predictor.check_top_k(top_k, given_as="top_k")
         except UserError as err:
             raise HTTPException(400, f"{err} from the query") from None
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

@@ -16,6 +16,7 @@ import torch
 
 from autotune.cli import main
 from autotune.errors import UserError
+from autotune.run_options import from_command_line
 from autotune.recipes import tabular as recipe
 from autotune.tabular.data import MISSING, UNKNOWN, infer_task
 from autotune.tabular.model import drop_categories
@@ -288,8 +289,16 @@ def test_export_then_predict_rows_equals_the_evaluation_in_target_units(regresse
     assert r2 == pytest.approx(test["test_r2"], rel=1e-5)
     with pytest.raises(UserError, match="this model predicts a value .regression of 'price'.: drop top_k"):
         TabularPredictor(tmp_path / "model").predict(rows, top_k=1)
-    with pytest.raises(UserError, match=r"drop top_k \(--top-k of autotune predict\)"):  # at once, before any file
+    with pytest.raises(UserError, match=r"drop top_k$"):  # at once, before any file
         next(recipe.predict(str(tmp_path / "model"), ["missing.csv"], top_k=2))
+    with from_command_line(), pytest.raises(UserError, match=r"drop --top-k$"):  # as `autotune predict` runs it
+        next(recipe.predict(str(tmp_path / "model"), ["missing.csv"], top_k=2))
+    from fastapi.testclient import TestClient
+    from autotune.tabular.serving import create_app
+    with from_command_line():  # as `autotune serve` runs it: the query's parameter is named, not predict's flag
+        response = TestClient(create_app(tmp_path / "model")).post("/predict?top_k=2", json={"rows": []})
+    assert response.status_code == 400
+    assert response.json()["detail"].endswith("(regression of 'price'): drop top_k from the query")
 
 
 def test_a_checkpoint_from_before_category_dropout_and_class_weight_still_evaluates_exports_and_resumes(
