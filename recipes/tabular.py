@@ -23,7 +23,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from autotune.tabular.data import Data, Preprocessing, Split
     from autotune.tabular.model import TabularMLP
     from autotune.tabular.rows import TabularPredictor
+    from autotune.vision.lr_find import Sweep
 
 log = logging.getLogger("autotune")
 EVAL_BATCH = 8192
@@ -223,6 +224,43 @@ def make_optimizer(model: torch.nn.Module, opt: dict[str, Any]) -> torch.optim.O
     return build_optimizer(opt["name"], model.parameters(), opt["lr"], opt["weight_decay"], **options)
 
 
+# -------------------------------------------------------------------------------------- learning-rate finder
+def lr_find(config: dict[str, Any], data: Data | None = None, *, start: float = 1e-6, end: float = 1.0,
+            steps: int = 100) -> Sweep:
+    """The learning-rate range test (`autotune lr-find`) on `config`'s model, optimizer and training batches: `steps`
+    batches at rates from `start` to `end`, each trained as `train` trains one (category dropout and class weights
+    included). The model is thrown away."""
+    import torch
+
+    from autotune.training import pick_device
+    from autotune.vision.lr_find import range_test
+
+    config = with_defaults(config)
+    opt, cfg = config["optimizer"], config["train"]
+    device = pick_device(cfg["device"])
+    torch.manual_seed(cfg["seed"])
+    data = data if data is not None else load_data(config["data"])
+    on_device = data.to(device)
+    model = make_model(config["model"], data.preprocessing).to(device).train()
+    optimizer = make_optimizer(model, {**opt, "lr": start})
+    step = _training_step(model, optimizer, cfg, on_device.train, data.preprocessing)
+    generator = torch.Generator().manual_seed(cfg["seed"])
+    drop_last = len(data.train) >= cfg["batch_size"]
+
+    def batches() -> Iterator[tuple[torch.Tensor, ...]]:
+        while True:
+            yield from on_device.train.batches(cfg["batch_size"], generator=generator, drop_last=drop_last)
+
+    stream = batches()
+
+    def at(lr: float) -> float:
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        return step(next(stream)).item()
+
+    return range_test(at, start=start, end=end, steps=steps)
+
+
 # ------------------------------------------------------------------------------------------------ train loop
 def _loss(outputs: torch.Tensor, y: torch.Tensor, preprocessing: Preprocessing,
           weights: torch.Tensor | None = None) -> torch.Tensor:
@@ -258,12 +296,33 @@ def _training_weights(choice: str, split: Split, preprocessing: Preprocessing) -
     return class_weights(split.y, preprocessing.outputs)
 
 
+def _training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], split: Split,
+                   preprocessing: Preprocessing) -> Callable[[tuple[torch.Tensor, ...]], torch.Tensor]:
+    """step(batch) -> its loss: one optimizer step on a (numeric, categorical, y) batch of `split` (the training
+    split), with the category dropout and class weights of the train section `cfg`."""
+    from autotune.tabular.data import MISSING
+    from autotune.tabular.model import drop_categories
+
+    weights = _training_weights(cfg["class_weight"], split, preprocessing)
+    unmissed = (split.categorical != MISSING).all(0)  # columns no training row misses (drop_categories)
+
+    def step(batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        numeric, categorical, y = batch
+        categorical = drop_categories(categorical, cfg["category_dropout"], unmissed)
+        loss = _loss(model(numeric, categorical), y, preprocessing, weights)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step
+
+
 def train(config: dict[str, Any], report: Report, *, data: Data | None = None, checkpoint: str | None = None) -> None:
     """Train one configuration; after each epoch `report` its metrics and how to save its checkpoint."""
     import torch
 
-    from autotune.tabular.data import MISSING
-    from autotune.tabular.model import drop_categories, in_target_units
+    from autotune.tabular.model import in_target_units
     from autotune.training import checkpoint_saver, load_checkpoint, make_schedule, pick_device, resume
 
     config = with_defaults(config)
@@ -275,9 +334,8 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
     preprocessing = data.preprocessing
 
     model = make_model(config["model"], preprocessing).to(device)
-    weights = _training_weights(cfg["class_weight"], on_device.train, preprocessing)
-    unmissed = (on_device.train.categorical != MISSING).all(0)  # columns no training row misses (drop_categories)
     optimizer = make_optimizer(model, opt)
+    step = _training_step(model, optimizer, cfg, on_device.train, preprocessing)
     drop_last = len(data.train) >= cfg["batch_size"]
     steps_per_epoch = len(data.train) // cfg["batch_size"] if drop_last else 1
     schedule = make_schedule(optimizer, opt, steps_per_epoch, cfg["epochs"])
@@ -290,16 +348,11 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
         started = time.perf_counter()
         model.train()
         loss_sum, seen = torch.zeros((), device=device), 0
-        for numeric, categorical, y in on_device.train.batches(cfg["batch_size"], generator=generator,
-                                                               drop_last=drop_last):
-            categorical = drop_categories(categorical, cfg["category_dropout"], unmissed)
-            loss = _loss(model(numeric, categorical), y, preprocessing, weights)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+        for batch in on_device.train.batches(cfg["batch_size"], generator=generator, drop_last=drop_last):
+            loss = step(batch)
             schedule.step()
-            loss_sum += loss.detach() * len(y)
-            seen += len(y)
+            loss_sum += loss.detach() * len(batch[2])
+            seen += len(batch[2])
         train_seconds = time.perf_counter() - started
         train_loss = loss_sum.item() / seen
         val = _measure(in_target_units(model, preprocessing), on_device.val, preprocessing)

@@ -58,3 +58,24 @@ def test_bad_options_are_one_line(tmp_path, capsys):
     assert main(["lr-find", str(REPO / "search_spaces" / "digits.yaml"), "--start", "1", "--end", "0.1"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "--start" in err, err
+
+
+def test_lr_find_on_a_table_suggests_a_rate_that_trains_well(tmp_path, capsys):
+    """The tabular recipe's range test: breast_cancer's space (AdamW, whose searched range is 3e-4 to 1e-2), and a
+    regression table through the recipe's function, whose loss is the standardised target's squared error."""
+    from autotune.recipes import tabular
+
+    space = str(REPO / "search_spaces" / "tabular.yaml")
+    png = tmp_path / "lr.png"
+    assert main(["lr-find", space, "--steps", "60", "--out", str(png)]) == 0
+    out = capsys.readouterr().out
+    suggested = float(re.search(r"suggested learning rate: (\S+)", out).group(1))
+    assert 3e-4 <= suggested <= 3e-2, out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["train", space, "--set", f"optimizer.lr={suggested}", "--set", "train.epochs=4"]) == 0
+    trained = capsys.readouterr().out  # the space's default configuration, at the suggested rate
+    assert float(re.search(r"test_accuracy ([0-9.]+)", trained).group(1)) > 0.9, trained
+
+    sweep = tabular.lr_find({"data": {"dataset": "diabetes"}}, start=1e-5, end=10.0, steps=60)
+    assert sweep.losses[0] == pytest.approx(1.0, abs=0.5)  # an untrained model's error on a standardised target
+    assert min(sweep.losses) < 0.8 * sweep.losses[0] and 1e-4 < sweep.best_lr < 10.0
