@@ -7,6 +7,12 @@ Each COMPLETE or PRUNED trial of RUN_DIR/study.db whose parameters fit the new s
 study with its state, value(s), intermediate values and parameters (with the new space's distributions), marked
 with the user attributes `warm_start_from` (RUN_DIR) and `warm_start_trial` (its number there). The sampler then
 counts them as finished trials; they are not run again. A FAILED, RUNNING or WAITING trial is not copied.
+
+A choice whose options are not distinct primitives (nor mappings with distinct `name`s) is labelled by position
+('0', '1', ...), and so are the conditional parameters under such a choice (`model[0].width`). Those labels are
+translated through the earlier run's space (its space.json) to the option they stood for, then to the label of the
+equal option of the new space; a trial whose option has no equal one, or whose run recorded no space to tell (and
+searched another one), is skipped with the reason.
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import json
 import logging
 import warnings
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +30,11 @@ import optuna
 from autotune.engine.optuna_space import DefineByRun
 from autotune.engine.storage import recorded_space
 from autotune.engine.study import open_study
-from autotune.errors import UserError
+from autotune.errors import AutotuneError, UserError
 from autotune.run_options import option
+from autotune.space.loader import load_space
 from autotune.space.points import complete_point
-from autotune.space.types import Label, Space
+from autotune.space.types import Choice, Grid, Label, Param, Space
 
 __all__ = ["History", "read_history", "add_history", "told"]
 
@@ -98,11 +106,121 @@ def _check_objectives(study: Any, space: Space, run_dir: Path) -> None:
                     "checked against %s", given, searched)
 
 
-def _fit(trial: optuna.trial.FrozenTrial, space: Space, source: Path) -> tuple[optuna.trial.FrozenTrial | None, str]:
+def _plain(value: Any) -> Any:
+    """`value` with mappings as dicts keyed by text (`1` becomes "<int>1") and sequences as lists, as space.json
+    holds it."""
+    if isinstance(value, Mapping):
+        return {k if isinstance(k, str) else f"<{type(k).__name__}>{k}": _plain(v) for k, v in value.items()}
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def _text(value: Any) -> str:
+    """`value` as JSON text, to compare options of two spaces (`16` and `16.0` are not the same option)."""
+    return json.dumps(_plain(value), sort_keys=True, default=repr)
+
+
+def _by_name(params: tuple[Param, ...]) -> dict[str, Param]:
+    return {param.name: param for param in params}
+
+
+def _earlier_params(source: Path, space: Space) -> dict[str, Param] | None:
+    """The parameters of the earlier run in `source` by name (define-by-run order), rebuilt from its space.json
+    without the recipe's schema (names and labels do not depend on it); `space`'s own where that run searched the
+    same ingredients; None where it recorded no space that can be read."""
+    recorded = recorded_space(source) or {}
+    ingredients = recorded.get("ingredients")
+    if not isinstance(ingredients, dict):
+        try:
+            same = (source / "space.fingerprint").read_text().strip() == space.fingerprint()
+        except OSError:
+            same = False
+        return _by_name(space.params) if same else None
+    if _text(ingredients) == _text(json.loads(space.definition())["ingredients"]):
+        return _by_name(space.params)
+    try:
+        return _by_name(load_space(ingredients).params)
+    except AutotuneError:
+        return None
+
+
+def _positional(labels: tuple[Any, ...]) -> bool:
+    """Whether `labels` are the positions of the options ('0', '1', ...)."""
+    return tuple(labels) == tuple(str(i) for i in range(len(labels)))
+
+
+def _options(dist: Choice | Grid) -> tuple[Any, ...]:
+    return dist.options if isinstance(dist, Choice) else dist.values
+
+
+def _relabelled(param: Param, value: Any, now: Param | None) -> tuple[Any, str]:
+    """The label in `now` (the new space's parameter; None: it has none) of the option that `value` stands for in
+    the earlier `param`, or why there is none; `value` itself where neither labels by position or `value` is no
+    label of `param` (the new space's check judges it)."""
+    before = param.dist
+    if not isinstance(before, (Choice, Grid)) or now is None or not isinstance(now.dist, (Choice, Grid)):
+        return value, ""
+    if not (_positional(before.labels) or _positional(now.dist.labels)) or value not in before.labels:
+        return value, ""
+    option = _text(_options(before)[before.labels.index(value)])
+    for label, candidate in zip(now.dist.labels, _options(now.dist)):
+        if _text(candidate) == option:
+            return label, ""
+    return value, f"{param.name} {value!r} ({option}) is no longer one of its options"
+
+
+def _renamed(param: Param, names: dict[str, str], labels: dict[str, Any]) -> str:
+    """`param`'s name in the new space: the label in brackets of the choice it is conditional on becomes that
+    choice's new label (`model[1].width` -> `model[0].width`). `names`: earlier name -> new name, `labels`: new name
+    -> new label, of the choices before it."""
+    if not param.condition or param.condition[-1][0] not in names:
+        return param.name
+    choice, label = param.condition[-1]
+    prefix = f"{choice}[{label}]"
+    if not param.name.startswith(prefix):
+        return param.name
+    return f"{names[choice]}[{labels[names[choice]]}]{param.name[len(prefix):]}"
+
+
+def _unknown_positions(trial: optuna.trial.FrozenTrial, space: Space) -> tuple[dict[str, Any], str]:
+    """The trial's parameters as they are, or why not: one of them the new space searches is labelled by position,
+    and the earlier run's options are not known (no space.json, and another space)."""
+    names = {param.name for param in space.params}
+    for name, value in trial.params.items():
+        dist = trial.distributions.get(name)
+        if name in names and isinstance(dist, optuna.distributions.CategoricalDistribution) and \
+                _positional(dist.choices):
+            return {}, (f"{name} {value!r} is an option's position, and the run records no readable space.json to tell "
+                        "which option")
+    return dict(trial.params), ""
+
+
+def _translated(trial: optuna.trial.FrozenTrial, space: Space, earlier: dict[str, Param] | None
+                ) -> tuple[dict[str, Any], str]:
+    """The trial's parameters named and labelled as `space` names them (`earlier`: the parameters of its run's
+    space, None: unknown), or ({}, why they cannot be)."""
+    if earlier is None:
+        return _unknown_positions(trial, space)
+    now = _by_name(space.params)
+    names: dict[str, str] = {}
+    found: dict[str, Any] = {}
+    for param in earlier.values():
+        if param.name in trial.params:
+            names[param.name] = name = _renamed(param, names, found)
+            found[name], why = _relabelled(param, trial.params[param.name], now.get(name))
+            if why:
+                return {}, why
+    return {**{k: v for k, v in trial.params.items() if k not in earlier}, **found}, ""
+
+
+def _fit(trial: optuna.trial.FrozenTrial, space: Space, source: Path, earlier: dict[str, Param] | None
+         ) -> tuple[optuna.trial.FrozenTrial | None, str]:
     """`trial` as a trial of the new space, or None and why it does not fit. Parameters the new space no longer
     searches are dropped; one it searches and the trial lacks takes its `default:`, else the trial does not fit."""
+    given, why = _translated(trial, space, earlier)
+    if why:
+        return None, why
     names = {param.name for param in space.params}
-    values, problems = complete_point(space.params, {k: v for k, v in trial.params.items() if k in names},
+    values, problems = complete_point(space.params, {k: v for k, v in given.items() if k in names},
                                       computed_defaults=False)
     if problems:
         name, message, _ = problems[0]
@@ -130,8 +248,9 @@ def read_history(run_dir: str | Path, space: Space) -> History:
     trials = study.get_trials(deepcopy=False)
     finished = [trial for trial in trials if trial.state in _FINISHED]
     history = History(source, unfinished=len(trials) - len(finished))
+    earlier = _earlier_params(source, space)
     for trial in finished:
-        fitted, reason = _fit(trial, space, source)
+        fitted, reason = _fit(trial, space, source, earlier)
         if fitted is None:
             history.skipped[reason] += 1
         else:

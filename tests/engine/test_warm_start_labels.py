@@ -1,0 +1,62 @@
+"""A warm start tells the sampler the option an earlier trial ran, not its position: a choice labelled by position
+('0', '1', ...) whose options changed between the runs is translated through the earlier run's space.json."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import optuna
+
+import autotune
+from autotune.engine.warm_start import add_history, read_history
+from engine_helpers import toy_space
+from test_warm_start import _study_of_a_run
+
+X = optuna.distributions.FloatDistribution(0.0, 1.0)
+# as `dropout: {choice: [0.0, {uniform: [0.1, 0.5]}]}`: labelled by position, the range's value named `model.y[1]`
+YS = "{y: {choice: [%s]}}"
+RANGE = "{uniform: [0.5, 1.0]}"
+SECTIONS = "{choice: [%s]}"
+PLAIN, WIDE = "{kind: plain, x: {uniform: [0.0, 1.0]}}", "{kind: wide, x: {uniform: [0.0, 1.0]}}"
+
+
+def _earlier_run(folder: Path, model: str, params: list[dict]) -> Path:
+    """A run folder with its study (one COMPLETE trial per `params`) and its space.json, as a run records it."""
+    space = autotune.load_space(toy_space("old", model=model))
+    trials = [optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, value=0.5, params=p, distributions={
+        name: X if isinstance(value, float) else optuna.distributions.CategoricalDistribution(
+            next(q.dist.labels for q in space.params if q.name == name)) for name, value in p.items()})
+        for p in params]
+    run = _study_of_a_run(folder, "old", trials)
+    (run / "space.json").write_text(space.definition() + "\n")
+    return run
+
+
+def test_a_position_is_told_as_the_option_it_stood_for_and_a_vanished_option_skips_the_trial(tmp_path, caplog):
+    run = _earlier_run(tmp_path / "old", YS % f"0.0, {RANGE}", [{"model.y": "1", "model.y[1]": 0.6},
+                                                              {"model.y": "0"}])
+    more = autotune.load_space(toy_space("new", model=YS % f"0.0, 0.25, {RANGE}"))
+    assert [t.params for t in read_history(run, more).trials] == [{"model.y": "2", "model.y[2]": 0.6},
+                                                                  {"model.y": "0"}]
+
+    fewer = autotune.load_space(toy_space("new", model=YS % "0.0, 0.25"))
+    history = read_history(run, fewer)
+    assert [t.params for t in history.trials] == [{"model.y": 0.0}]  # values label these options
+    caplog.set_level(logging.INFO, logger="autotune")
+    add_history(history, tmp_path / "study.db", fewer)
+    assert (f"warm start from {run}: 1 finished trial(s) told to the sampler; 1 skipped, their parameters no longer "
+            'fit the space (1: model.y \'1\' ({"uniform": [0.5, 1.0]}) is no longer one of its options)') in caplog.text
+
+
+def test_the_position_in_a_conditional_parameter_s_name_is_translated_too(tmp_path):
+    run = _earlier_run(tmp_path / "old", SECTIONS % f"{PLAIN}, {WIDE}", [{"model": "0", "model[0].x": 0.1}])
+    reordered = autotune.load_space(toy_space("new", model=SECTIONS % f"{WIDE}, {PLAIN}"))
+    assert [t.params for t in read_history(run, reordered).trials] == [{"model": "1", "model[1].x": 0.1}]
+
+
+def test_without_the_earlier_space_a_position_skips_the_trial(tmp_path):
+    run = _earlier_run(tmp_path / "old", YS % f"0.0, {RANGE}", [{"model.y": "1", "model.y[1]": 0.6}])
+    (run / "space.json").unlink()  # an older run
+    history = read_history(run, autotune.load_space(toy_space("new", model=YS % f"0.0, 0.25, {RANGE}")))
+    assert history.trials == [] and dict(history.skipped) == {
+        "model.y '1' is an option's position, and the run records no readable space.json to tell which option": 1}
