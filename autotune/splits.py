@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 __all__ = ["TRAIN", "VAL", "TEST", "text_keys", "position_keys", "combined", "assign", "positions", "empty_split_hint",
-           "absent_classes", "SETTINGS", "trained_share"]
+           "absent_classes", "MAJORITY", "dominant_class", "SETTINGS", "trained_share"]
 
 TRAIN, VAL, TEST = 0, 1, 2
+MAJORITY = 0.8  # a class this share of the training samples or more: accuracy rewards predicting it (a warning)
 SETTINGS = {"split_seed": 0, "val_fraction": 0.1, "test_fraction": 0.1, "key": None}  # the data keys, and defaults
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -84,6 +85,20 @@ def absent_classes(every: Sequence[str], present: Iterable[str]) -> str:
     missing = [name for name in every if name not in held]
     shown = ", ".join(map(repr, missing[:5])) + (" ..." if len(missing) > 5 else "")
     return f"class{'es' * (len(missing) > 1)} {shown}" if missing else ""
+
+
+def dominant_class(counts: Mapping[str, int], unit: str) -> str:
+    """Why accuracy misleads when one class holds MAJORITY of the training `unit` ("rows", "samples") or more, for a
+    warning; "" otherwise. `counts`: each class's training samples."""
+    total = sum(counts.values())
+    name, most = max(counts.items(), key=lambda item: item[1]) if counts else ("", 0)
+    share = most / total if total else 0.0
+    if share < MAJORITY:
+        return ""
+    return (f"class {name!r} is {100 * share:.1f}% of the training {unit}: accuracy rewards always predicting it "
+            f"(that alone scores {100 * share:.1f}%); search.metric: val_balanced_accuracy, the mean of the classes' "
+            f"recalls, does not (always predicting one class scores 1/{len(counts)} there), and train.class_weight: "
+            "balanced weighs the rare classes up")
 
 
 def trained_share(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[float, list[str]]:

@@ -19,8 +19,9 @@ import torch
 
 from autotune.errors import UserError
 
-__all__ = ["CHECKPOINT_FILE", "batch_indices", "check_same_data", "checkpoint_saver", "load_checkpoint",
-           "make_schedule", "pick_device", "restore_rng", "resume", "rng_state"]
+__all__ = ["CHECKPOINT_FILE", "balanced_accuracy", "batch_indices", "check_same_data", "checkpoint_saver",
+           "class_counts", "class_weights", "load_checkpoint", "make_schedule", "pick_device", "restore_rng", "resume",
+           "rng_state"]
 
 CHECKPOINT_FILE = "checkpoint.pt"  # what a recipe's checkpoint folder holds
 
@@ -113,3 +114,26 @@ def check_same_data(state: dict[str, Any], fingerprint: str) -> None:
     if saved != fingerprint:
         raise UserError(f"the data differs from the data this checkpoint was trained on "
                         f"(fingerprint {fingerprint[:12]} vs {saved[:12]})")
+
+
+# ---------------------------------------------------------------------------------------------------- classes
+def class_counts(predicted: torch.Tensor, y: torch.Tensor, classes: int) -> torch.Tensor:
+    """(2, classes) int64: each class's samples in `y`, and how many of them `predicted` got right. Counts of
+    batches add up: `balanced_accuracy` of their sum is the split's."""
+    return torch.stack([torch.bincount(y, minlength=classes), torch.bincount(y[predicted == y], minlength=classes)])
+
+
+def balanced_accuracy(counts: torch.Tensor) -> float:
+    """The mean of the recalls of the classes `counts` (`class_counts`) holds samples of, as scikit-learn's
+    balanced_accuracy_score: always predicting one class scores 1 / those classes, however common it is."""
+    samples, hits = counts
+    present = samples > 0
+    return (hits[present].double() / samples[present]).mean().item()
+
+
+def class_weights(y: torch.Tensor, classes: int) -> torch.Tensor:
+    """scikit-learn's balanced class weights of the class indices `y` (train.class_weight: balanced):
+    n_samples / (classes * the class's samples), float32; a class without samples gets 0 (loading refuses a train
+    split without one)."""
+    counts = torch.bincount(y, minlength=classes).double()
+    return torch.where(counts > 0, len(y) / (classes * counts.clamp(min=1)), 0.0).float()

@@ -104,15 +104,22 @@ SCHEMA = Schema(
                                  "statistics too), then the whole network"),
         batch_size=Field(int, default=128, low=1),
         label_smoothing=Field(float, default=0.0, low=0.0, high=0.9),
+        class_weight=Field(str, default="none", choices=("none", "balanced"),
+                           help="balanced weighs each training sample's loss by n_samples / (n_classes * its class's "
+                                "samples), scikit-learn's meaning, so that rare classes count as much as common "
+                                "ones (a folder of many good parts and few defects); train_loss is the weighted "
+                                "loss, val_loss stays unweighted. Search {choice: [none, balanced]} with "
+                                "search.metric val_balanced_accuracy"),
         grad_clip=Field(float, default=None, nullable=True, check=positive, help="max gradient norm (None: off)"),
         amp=Field(bool, default=True, help="mixed precision (bf16, else fp16) on CUDA; ignored on CPU"),
         seed=Field(int, default=0, help="seed of initialisation, batch order, augmentation and dropout"),
         device=Field(str, default="auto", choices=("auto", "cpu", "cuda")),
     ),
     budget="train.epochs",
-    metrics={"val_accuracy": "max", "val_loss": "min", "train_loss": "min", "epoch_seconds": "min",
-             "samples_per_second": "max", "num_parameters": "min"},
-    tests={"val_accuracy": "test_accuracy", "val_loss": "test_loss"},
+    # val_balanced_accuracy: the mean of the classes' recalls (always predicting a common class scores 1/classes)
+    metrics={"val_accuracy": "max", "val_loss": "min", "val_balanced_accuracy": "max", "train_loss": "min",
+             "epoch_seconds": "min", "samples_per_second": "max", "num_parameters": "min"},
+    tests={"val_accuracy": "test_accuracy", "val_loss": "test_loss", "val_balanced_accuracy": "test_balanced_accuracy"},
     # the built-in datasets without an official test set: their test split is drawn from the samples too
     checks=(held_out("val_fraction", "test_fraction", only=("digits", "fake", "image_folder")),),
 )
@@ -232,7 +239,6 @@ def lr_find(config: dict[str, Any], data: Data | None = None, *, start: float = 
     batches at rates from `start` to `end` (the classifier's; the backbone at its `backbone_lr_mult` share, frozen
     if the configuration starts frozen). The model is thrown away."""
     import torch
-    import torch.nn.functional as F
 
     from autotune.training import pick_device
     from autotune.vision.data import prepare
@@ -250,6 +256,7 @@ def lr_find(config: dict[str, Any], data: Data | None = None, *, start: float = 
         freeze_backbone(model, True)
     optimizer = make_optimizer(model, {**opt, "lr": start})
     shares = [group["lr"] / start for group in optimizer.param_groups]
+    weights = _training_weights(cfg["class_weight"], data, device)
     generator = torch.Generator().manual_seed(cfg["seed"])
     drop_last = len(data.train) >= cfg["batch_size"]
 
@@ -264,7 +271,7 @@ def lr_find(config: dict[str, Any], data: Data | None = None, *, start: float = 
             group["lr"] = lr * share
         x, y = next(stream)
         x = prepare(x.to(device), data, augment=cfg_data["augment"], generator=generator)
-        loss = F.cross_entropy(model(x), y.to(device), label_smoothing=cfg["label_smoothing"])
+        loss = _loss(model(x), y.to(device), cfg["label_smoothing"], weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -277,7 +284,6 @@ def lr_find(config: dict[str, Any], data: Data | None = None, *, start: float = 
 def train(config: dict[str, Any], report: Report, *, data: Data | None = None, checkpoint: str | None = None) -> None:
     """Train one configuration; after each epoch `report` its metrics and how to save its checkpoint."""
     import torch
-    import torch.nn.functional as F
 
     from autotune.training import checkpoint_saver, load_checkpoint, make_schedule, pick_device, resume
     from autotune.vision.data import prepare
@@ -298,6 +304,7 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
     model = model.to(device)
     weights = describe_weights(cfg_model["arch"], cfg_model["pretrained"])  # for the card: source and digest
     optimizer = make_optimizer(model, opt)
+    class_weights = _training_weights(cfg["class_weight"], data, device)
     drop_last = len(data.train) >= cfg["batch_size"]
     steps_per_epoch = len(data.train) // cfg["batch_size"] if drop_last else 1
     schedule = make_schedule(optimizer, opt, steps_per_epoch, cfg["epochs"])
@@ -319,7 +326,7 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             x = prepare(x, data, augment=cfg_data["augment"], generator=generator)
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                loss = F.cross_entropy(model(x), y, label_smoothing=cfg["label_smoothing"])
+                loss = _loss(model(x), y, cfg["label_smoothing"], class_weights)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if cfg["grad_clip"] is not None:
@@ -332,16 +339,15 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
             seen += len(y)
         train_seconds = time.perf_counter() - started
         train_loss = loss_sum.item() / seen
-        val_loss, val_accuracy = _evaluate_split(model, on_device.val, data, device, amp)
-        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+        val = _evaluate_split(model, on_device.val, data, device, amp)
+        if not (math.isfinite(train_loss) and math.isfinite(val["loss"])):
             which = "training" if not math.isfinite(train_loss) else "validation"
             raise TrialError(f"non-finite {which} loss at epoch {epoch} (lr={opt['lr']:g}): lower optimizer.lr "
                              "or set train.grad_clip")
         metrics = {
             "epoch": epoch,
             "train_loss": train_loss,
-            "val_loss": val_loss,
-            "val_accuracy": val_accuracy,
+            **{f"val_{name}": value for name, value in val.items()},
             "epoch_seconds": time.perf_counter() - started,
             "samples_per_second": seen / train_seconds,
             "num_parameters": sum(p.numel() for p in model.parameters()),  # a second objective (size)
@@ -362,22 +368,45 @@ def _amp_dtype(enabled: bool, device: torch.device) -> torch.dtype | None:
 
 
 def _evaluate_split(model: torch.nn.Module, split: Split, data: Data, device: torch.device,
-                    amp: torch.dtype | None, *, normalize: bool = True) -> tuple[float, float]:
-    """(mean loss, accuracy) of `model` on `split` (`normalize=False`: the model takes [0, 1] pixels)."""
+                    amp: torch.dtype | None, *, normalize: bool = True) -> dict[str, float]:
+    """The mean loss (unweighted), accuracy and balanced accuracy of `model` on `split` (`normalize=False`: the
+    model takes [0, 1] pixels)."""
     import torch
     import torch.nn.functional as F
 
+    from autotune.training import balanced_accuracy, class_counts
     from autotune.vision.data import prepare
 
     model.eval()
-    loss, correct = torch.zeros((), device=device), torch.zeros((), device=device)
+    loss = torch.zeros((), device=device)
+    counts = torch.zeros(2, data.num_classes, dtype=torch.int64, device=device)
     for x, y in split.batches(1024):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with torch.no_grad(), torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             logits = model(prepare(x, data) if normalize else x.float() / 255).float()
         loss += F.cross_entropy(logits, y, reduction="sum")
-        correct += (logits.argmax(1) == y).sum()
-    return loss.item() / len(split), correct.item() / len(split)
+        counts += class_counts(logits.argmax(1), y, data.num_classes)
+    counts = counts.cpu()
+    return {"loss": loss.item() / len(split), "accuracy": counts[1].sum().item() / len(split),
+            "balanced_accuracy": balanced_accuracy(counts)}
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float,
+          weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The training loss: cross-entropy with label smoothing; `weights` (one per class): each sample's times its
+    class's weight, averaged over the samples (scikit-learn's sample weights)."""
+    import torch.nn.functional as F
+
+    if weights is None:
+        return F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    return F.cross_entropy(logits, y, weight=weights, label_smoothing=label_smoothing, reduction="sum") / len(y)
+
+
+def _training_weights(choice: str, data: Data, device: torch.device) -> torch.Tensor | None:
+    """The class weights of train.class_weight (`choice`) for the training split, on `device` (None: unweighted)."""
+    from autotune.training import class_weights
+
+    return None if choice == "none" else class_weights(data.train.y.cpu(), data.num_classes).to(device)
 
 
 def _data_card(data: Data) -> dict[str, Any]:
@@ -397,8 +426,9 @@ def _restore_model(state: dict[str, Any]) -> torch.nn.Module:
 
 # -------------------------------------------------------------------------------------------------- evaluate
 def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
-    """test_accuracy and test_loss on the held-out test split (never seen in train()) of a checkpoint, or of
-    an exported model directory (its model.pt), so that a new export can be compared with the current one."""
+    """test_accuracy, test_loss and test_balanced_accuracy on the held-out test split (never seen in train()) of a
+    checkpoint, or of an exported model directory (its model.pt), so that a new export can be compared with the
+    current one."""
     import torch
 
     from autotune.training import CHECKPOINT_FILE, check_same_data, load_checkpoint, pick_device
@@ -410,8 +440,8 @@ def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             model = torch.jit.load(str(Path(checkpoint) / "model.pt"), map_location=device)
-        loss, accuracy = _evaluate_split(model, data.test.to(device), data, device, None, normalize=False)
-        return {"test_accuracy": accuracy, "test_loss": loss}
+        test = _evaluate_split(model, data.test.to(device), data, device, None, normalize=False)
+        return _tests(test)
     state = load_checkpoint(checkpoint)
     data = _data_of(state["config"], data)
     check_same_data(state, data.fingerprint)
@@ -419,8 +449,13 @@ def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
     data = dataclasses.replace(data, mean=tuple(card["mean"]), std=tuple(card["std"]))
     device = pick_device(state["config"]["train"]["device"])
     amp = _amp_dtype(state["config"]["train"]["amp"], device)
-    loss, accuracy = _evaluate_split(_restore_model(state).to(device), data.test.to(device), data, device, amp)
-    return {"test_accuracy": accuracy, "test_loss": loss}
+    test = _evaluate_split(_restore_model(state).to(device), data.test.to(device), data, device, amp)
+    return _tests(test)
+
+
+def _tests(measured: dict[str, float]) -> dict[str, float]:
+    """The test metrics of `_evaluate_split`'s, accuracy first (as `train` prints them)."""
+    return {f"test_{name}": measured[name] for name in ("accuracy", "loss", "balanced_accuracy")}
 
 
 # ---------------------------------------------------------------------------------------------------- export

@@ -275,15 +275,6 @@ def _loss(outputs: torch.Tensor, y: torch.Tensor, preprocessing: Preprocessing,
     return F.mse_loss(outputs[:, 0], (y - preprocessing.target_mean) / preprocessing.target_std)
 
 
-def class_weights(y: torch.Tensor, classes: int) -> torch.Tensor:
-    """scikit-learn's balanced class weights of the class indices `y`: n_rows / (classes * the class's rows), float32
-    (every class holds training rows: loading checks it; an absent one would get 0)."""
-    import torch
-
-    counts = torch.bincount(y, minlength=classes).double()
-    return torch.where(counts > 0, len(y) / (classes * counts.clamp(min=1)), 0.0).float()
-
-
 def _training_weights(choice: str, split: Split, preprocessing: Preprocessing) -> torch.Tensor | None:
     """The class weights of train.class_weight (`choice`) for the training split (None: unweighted); a warning where
     data.task auto found a regression table (the schema refuses one the config names)."""
@@ -293,6 +284,8 @@ def _training_weights(choice: str, split: Split, preprocessing: Preprocessing) -
         log.warning("train.class_weight: %s is ignored: the table is regression (data.task auto); remove it or set "
                     "it to none to silence this warning", choice)
         return None
+    from autotune.training import class_weights
+
     return class_weights(split.y, preprocessing.outputs)
 
 
@@ -380,6 +373,8 @@ def _measure(model: torch.nn.Module, split: Split, preprocessing: Preprocessing)
     import torch
     import torch.nn.functional as F
 
+    from autotune.training import balanced_accuracy, class_counts
+
     model.eval()
     with torch.no_grad():
         outputs = torch.cat([model(numeric, categorical) for numeric, categorical, _ in split.batches(EVAL_BATCH)])
@@ -387,23 +382,12 @@ def _measure(model: torch.nn.Module, split: Split, preprocessing: Preprocessing)
     if preprocessing.task == "classification":
         predicted = outputs.argmax(1)
         return {"loss": F.cross_entropy(outputs, y).item(), "accuracy": (predicted == y).double().mean().item(),
-                "balanced_accuracy": balanced_accuracy(predicted, y, outputs.shape[1])}
+                "balanced_accuracy": balanced_accuracy(class_counts(predicted, y, outputs.shape[1]))}
     error = outputs - y.double()
     squared = error.square().sum().item()
     spread = (y.double() - y.double().mean()).square().sum().item()
     return {"loss": (error / preprocessing.target_std).square().mean().item(), "rmse": math.sqrt(squared / len(y)),
             "r2": 1 - squared / spread if spread > 0 else math.nan}
-
-
-def balanced_accuracy(predicted: torch.Tensor, y: torch.Tensor, classes: int) -> float:
-    """The mean of the recalls of the classes `y` holds (scikit-learn's balanced_accuracy_score): always
-    predicting one class scores 1 / those classes, however common it is."""
-    import torch
-
-    rows = torch.bincount(y, minlength=classes)
-    hits = torch.bincount(y[predicted == y], minlength=classes)
-    present = rows > 0
-    return (hits[present].double() / rows[present]).mean().item()
 
 
 def _data_card(data: Data) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Fixtures every test folder shares: a local Ray, the in-process CLI, and helpers the folders' tests have in common
-(a free port, waiting on a subprocess, a run's Optuna study)."""
+(a free port, waiting on a subprocess, a run's Optuna study, the registry restored after a test registers)."""
 from __future__ import annotations
 
 import logging
@@ -7,6 +7,7 @@ import os
 import runpy
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import settings
 
 import autotune.cli
+from autotune import registry
 
 # The property tests try the same examples on every run, so a red main means a change broke something; a longer,
 # random hunt (AUTOTUNE_FUZZ_EXAMPLES=5000) draws new ones each time.
@@ -62,6 +64,18 @@ def own_cache(tmp_path_factory):
         os.environ.pop("XDG_CACHE_HOME")
     else:
         os.environ["XDG_CACHE_HOME"] = saved
+
+
+@pytest.fixture
+def registry_restored():
+    """Forget the datasets and models a test registers (and the custom files it imported) after it."""
+    registry.names("dataset")  # the built-ins, registered before the snapshot
+    saved = {kind: dict(table) for kind, table in registry._entries.items()}
+    yield
+    registry._entries.clear()
+    registry._entries.update(saved)
+    for name in [n for n in sys.modules if n.startswith("autotune_custom_")]:
+        del sys.modules[name]
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ import torch
 
 from autotune.errors import UnknownNameError, UserError
 from autotune.registry import close_matches
-from autotune.splits import absent_classes, combined, empty_split_hint, positions, text_keys
+from autotune.splits import absent_classes, combined, dominant_class, empty_split_hint, positions, text_keys
 from autotune.tabular.catalog import DATASET_NAMES, MAX_CLASSES
 from autotune.training import batch_indices
 
@@ -51,7 +51,6 @@ log = logging.getLogger("autotune")
 
 MISSING, UNKNOWN = 0, 1  # the reserved indices of every categorical column; its known values follow, from 2
 SEPARATORS = (";", "\t", "|")  # what a CSV file may hold between values besides commas
-MAJORITY = 0.8  # a class this share of the training rows or more: a warning that accuracy rewards predicting it
 MANY_CLASSES = 10  # a whole-number target that `task: auto` takes for more classes than this: a warning
 ID_SHARE = 0.9  # a text column with distinct values in this share of its rows or more: an identifier
 ID_ROWS = 20  # ... of at least this many rows
@@ -396,14 +395,11 @@ def _doubt(name: Any, column: pd.Series, numbers: bool) -> str | None:
 
 
 def _warn_majority(names: np.ndarray, train: np.ndarray, source: str) -> None:
-    """A warning when one class is MAJORITY of the training rows or more: accuracy rewards always predicting it."""
+    """A warning when one class holds most of the training rows (`autotune.splits.dominant_class`)."""
     classes, counts = np.unique(names[train], return_counts=True)
-    share = counts.max() / counts.sum()
-    if share >= MAJORITY:
-        log.warning("%s: class %r is %.1f%% of the training rows: accuracy rewards always predicting it (that alone "
-                    "scores %.1f%%); search.metric: val_balanced_accuracy, the mean of the classes' recalls, does not "
-                    "(always predicting one class scores 1/%d there)", source, str(classes[counts.argmax()]),
-                    100 * share, 100 * share, len(classes))
+    why = dominant_class({str(c): int(n) for c, n in zip(classes, counts)}, "rows")
+    if why:
+        log.warning("%s: %s", source, why)
 
 
 def _stray_cells(column: pd.Series) -> pd.Series:

@@ -30,7 +30,7 @@ from autotune.vision.inference import Resize
 from autotune.registry import get
 from autotune.training import batch_indices
 from autotune.calls import failure, unknown_arguments
-from autotune.splits import absent_classes, empty_split_hint, position_keys, positions, text_keys
+from autotune.splits import absent_classes, dominant_class, empty_split_hint, position_keys, positions, text_keys
 
 log = logging.getLogger("autotune")
 
@@ -425,7 +425,8 @@ def _check_images(dataset: str, images: Any) -> None:
 
 def _check_split(dataset: str, images: Images, train: Split, val: Split, test: Split, val_fraction: float,
                  test_fraction: float) -> None:
-    """Every split has samples, and the train split has every class the data has: else say how to fix it."""
+    """Every split has samples, and the train split has every class the data has: else say how to fix it. A class
+    missing from another split, or one that holds most training samples, is a warning."""
     n = len(images.y)
     sizes = f"{len(train)} train / {len(val)} val / {len(test)} test of {n} samples"
     if len(train) == 0:
@@ -454,4 +455,8 @@ def _check_split(dataset: str, images: Images, train: Split, val: Split, test: S
         if missing:
             log.warning("dataset %r: the %s split holds no sample of %s (%s): its metrics there leave them out; "
                         "add samples, raise %s, or try another data.split_seed", dataset, what, missing, sizes, key)
+    counts = torch.bincount(train.y, minlength=len(images.labels)).tolist()
+    dominant = dominant_class({images.labels[i]: n for i, n in enumerate(counts) if n}, "samples")
+    if dominant:
+        log.warning("dataset %r: %s", dataset, dominant)
 

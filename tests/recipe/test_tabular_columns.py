@@ -17,6 +17,7 @@ from autotune.recipes import tabular as recipe
 from autotune.tabular.data import Preprocessing
 from test_train import Recorder  # a report as the engine's
 from autotune.tabular.rows import read_rows
+from autotune.training import balanced_accuracy, class_counts, class_weights
 
 N = 60
 
@@ -282,9 +283,12 @@ def test_balanced_accuracy_is_scikit_learn_s(seed):
     rng = np.random.default_rng(seed)
     y = rng.choice([0, 1, 3], size=50, p=[0.8, 0.15, 0.05])  # class 2 absent, and predicted now and then
     predicted = np.where(rng.random(50) < 0.7, y, rng.integers(0, 4, 50))
-    ours = recipe.balanced_accuracy(torch.from_numpy(predicted), torch.from_numpy(y), 4)
-    assert ours == pytest.approx(balanced_accuracy_score(y, predicted))
-    assert recipe.balanced_accuracy(torch.zeros(50, dtype=torch.int64), torch.from_numpy(y), 4) == pytest.approx(1 / 3)
+    predicted, y = torch.from_numpy(predicted), torch.from_numpy(y)
+    ours = balanced_accuracy(class_counts(predicted, y, 4))
+    assert ours == pytest.approx(balanced_accuracy_score(y.numpy(), predicted.numpy()))
+    in_batches = sum(class_counts(predicted[i:i + 7], y[i:i + 7], 4) for i in range(0, 50, 7))  # as images add up
+    assert balanced_accuracy(in_batches) == ours
+    assert balanced_accuracy(class_counts(torch.zeros(50, dtype=torch.int64), y, 4)) == pytest.approx(1 / 3)
 
 
 def test_the_balanced_accuracy_is_reported_and_searchable_for_classification_only(tmp_path):
@@ -301,9 +305,9 @@ def test_the_balanced_accuracy_is_reported_and_searchable_for_classification_onl
 # ------------------------------------------------------------------------------------------- class weights
 def test_balanced_class_weights_are_scikit_learn_s_and_weigh_the_loss_as_its_sample_weights():
     y = torch.tensor([0] * 12 + [1] * 3 + [2] * 5)
-    weights = recipe.class_weights(y, 3)
+    weights = class_weights(y, 3)
     assert weights.tolist() == pytest.approx(compute_class_weight("balanced", classes=np.arange(3), y=y.numpy()))
-    assert recipe.class_weights(y, 4)[3] == 0  # a class without rows (loading refuses one in the train split)
+    assert class_weights(y, 4)[3] == 0  # a class without rows (loading refuses one in the train split)
     logits = torch.randn(20, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     prep = Preprocessing(task="classification", target="y", numeric=(), mean=(), std=(), median=(), indicators=(),
                          categories={}, labels=("a", "b", "c"))

@@ -24,7 +24,7 @@ from autotune.vision.data import Data, FileSplit, TensorSplit, prepare
 from autotune.vision.predictor import load_model
 
 REPO = Path(__file__).parents[2]
-METRICS = {"epoch", "train_loss", "val_loss", "val_accuracy", "epoch_seconds", "samples_per_second", "num_parameters"}
+METRICS = {"epoch", "train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy", "epoch_seconds", "samples_per_second", "num_parameters"}
 
 
 class Recorder:
@@ -214,7 +214,7 @@ def test_bad_configs(sections, message, digits, tmp_path):
 def test_evaluate_export_and_predict(digits, tmp_path):
     rec = run(config(train={"epochs": 3}), digits, tmp_path)
     test = recipe.evaluate(str(rec.keep), digits)
-    assert set(test) == {"test_accuracy", "test_loss"} and test["test_accuracy"] > 0.8
+    assert set(test) == {"test_accuracy", "test_loss", "test_balanced_accuracy"} and test["test_accuracy"] > 0.8
     out = tmp_path / "model"
     card = recipe.export(str(rec.keep), digits, str(out))
     assert card["labels"] == digits.labels and card["input_shape"] == [1, 8, 8]
