@@ -93,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     if space.params:
         print("\n".join(table(space)))
     print(settings_text(space.search))
+    for problem in space.one_value():
+        print(f"warning: {problem}")
     same = space.same_trials()
     if same:
         print(f"warning: {same}")

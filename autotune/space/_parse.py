@@ -12,7 +12,7 @@ from typing import Any
 from autotune import registry
 from autotune.errors import Problem
 from autotune.space._tree import Branch, Sampled, wrap_interpolations
-from autotune.space._yaml import Locations, Path, show_path
+from autotune.space._yaml import Locations, Path, colon_hint, show_path
 from autotune.space.points import fit_value
 from autotune.space.schema import Field, Section
 from autotune.space.types import Choice, Distribution, Grid, Int, Label, LogUniform, Param, QUniform, Uniform
@@ -141,7 +141,8 @@ class Builder:
             return self.choice(value["choice"], (*path, "choice"), name, (),
                                lambda opt, p, n, c: self.section_option(opt, section, p, n, c), _given_default(value))
         if not isinstance(value, dict):
-            self.problem(path, "an ingredient section must be a mapping of keys", "", value)
+            self.problem(path, "an ingredient section must be a mapping of keys",
+                         colon_hint(value) if isinstance(value, str) else "", value)
             return {}
         return self.mapping(value, section, path, name, ())
 
@@ -296,7 +297,7 @@ class Builder:
             return ()
         value, error, fix = fit_value(dist, default[0])
         if error:
-            self.problem((*path, DEFAULT), error, fix, default[0])
+            self.problem((*path, DEFAULT), error, _quoted(dist, default[0]) or fix, default[0])
             return ()
         return (value,)
 
@@ -337,13 +338,15 @@ class Builder:
         return Sampled(pname, dict(zip(labels, checked)))
 
     def _duplicates(self, options: list, path: Path) -> None:
-        seen: set = set()
+        seen: dict[tuple[Any, Any], int] = {}  # key -> the index of its first option
         for index, option in enumerate(options):
-            if isinstance(option, _PRIMITIVE):
-                key = (type(option), option)
+            if isinstance(option, _PRIMITIVE):  # numbers equal as numbers are one option (0 and 0.0), not true and 1
+                key = ("number" if _is_number(option) else type(option), option)
                 if key in seen:
-                    self.problem((*path, index), "duplicate option", "remove the repeated value", option)
-                seen.add(key)
+                    first = seen[key]
+                    self.problem((*path, index), f"duplicate option: equal to option {first} ({options[first]!r})",
+                                 "remove the repeated value", option)
+                seen.setdefault(key, index)
 
     def numeric(self, kind: str, args: Any, field: Field | None, path: Path, pname: str, cond: tuple,
                 default: tuple[Any, ...] = ()) -> Any:
@@ -408,6 +411,28 @@ class Builder:
         elif field.low is not None and dist.low < field.low or field.high is not None and dist.high > field.high:
             self.problem(dpath, f"the range [{dist.low}, {dist.high}] leaves the allowed range: values must be "
                          f"{_range(field.low, field.high)}", "narrow the distribution")
+        elif field.check is not None:  # the rule's own words, at the first end it refuses (both ends are sampled)
+            refused = [(end, text) for end in (dist.low, dist.high) if (text := field.check(end))]
+            if refused:
+                end, text = refused[0]
+                self.problem(dpath, f"the range [{dist.low}, {dist.high}] reaches {end}, but values {text}",
+                             "narrow the distribution")
+
+
+def _quoted(dist: Distribution, value: Any) -> str:
+    """The fix for a default written in quotes that names a number (`default: "32"`): it is text; else ""."""
+    if not isinstance(value, str):
+        return ""
+    if isinstance(dist, (Choice, Grid)):
+        numbers = [o for o in (dist.options if isinstance(dist, Choice) else dist.values) if _is_number(o)]
+        if not any(str(number) == value.strip() for number in numbers):
+            return ""
+    else:
+        try:
+            float(value)
+        except ValueError:
+            return ""
+    return f"{value!r} is text: write {value.strip()} without quotes"
 
 
 def _form_problem(kind: str, args: Any) -> tuple[str, str] | None:

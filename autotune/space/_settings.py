@@ -1,6 +1,7 @@
 """The `search:` and `export:` sections -> SearchSettings and ExportSettings, every problem collected."""
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -65,6 +66,7 @@ _TRACKERS = {
     "wandb": (WandbSettings, {"project": _TEXT, "entity": _TEXT,
                               "mode": Field(str, nullable=True, choices=("online", "offline", "disabled"))}),
 }
+MAX_GRID_POINTS = 1_000_000  # the most points a grid search may have (Optuna builds them all in memory)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -131,11 +133,13 @@ def _default_mode(metric: str) -> str:
 
 
 def parse_search(value: Any, locs: Locations, problems: list[Problem], params: tuple[Param, ...] = (), *,
-                 declared: Mapping[str, str] | None = None, budget: str | None = "train.epochs") -> SearchSettings:
+                 declared: Mapping[str, str] | None = None, budget: str | None = "train.epochs",
+                 recipe: str = "") -> SearchSettings:
     """SearchSettings from the (interpolated) `search:` mapping; defaults for what is absent. `params`: the
     space's parameters, which `search.start` points name. `declared`: the metrics the recipe reports and their
-    directions (the first is the default metric; empty: undeclared, nothing checked); `budget`: the recipe's
-    budget key (None: nothing can be stopped early, so only fifo)."""
+    directions (the first is the default metric; empty: undeclared, nothing checked; a mode against one is
+    refused); `budget`: the recipe's budget key (None: nothing can be stopped early, so only fifo); `recipe`: its
+    name, as the problems show it."""
     read = _Reader(locs, problems)
     given = read.mapping(value, ("search",), _SEARCH_KEYS)
     declared = dict(declared or {})
@@ -168,6 +172,8 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem], params: t
                      f"{'s' if len(modes) != 1 else ''}",
                      f"e.g. mode: [{', '.join(default_mode(m) for m in metrics)}]", mode)
         modes = tuple(default_mode(m) for m in metrics)
+    elif "mode" in given:
+        _against_declared(read, metrics, modes, declared, recipe, isinstance(mode, list))
     out["mode"] = modes
     for key, field in _PLAIN.items():
         if key in given:
@@ -213,6 +219,25 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem], params: t
                      stop)
     out["start"] = _start(read, given.get("start"), params, out.get("sampler", "tpe"))
     return SearchSettings(**out)
+
+
+def _against_declared(read: _Reader, metrics: tuple[str, ...], modes: tuple[str, ...], declared: Mapping[str, str],
+                      recipe: str, listed: bool) -> None:
+    """A problem at search.mode for each mode that contradicts the direction the recipe declares for its metric:
+    `mode: max` on val_loss would export the worst model. `listed`: the modes were given as a list (named by
+    position)."""
+    words = {"max": "maximised", "min": "minimised"}
+    by = f"recipe {recipe!r}" if recipe else "the recipe"
+    for index, (name, mode) in enumerate(zip(metrics, modes)):
+        wanted = declared.get(name)
+        if wanted is None or wanted == mode:
+            continue
+        path: Path = ("search", "mode", index) if listed else ("search", "mode")
+        shown = f"search.mode[{index}]" if listed else "search.mode"
+        use = f"[{', '.join(declared.get(m, g) for m, g in zip(metrics, modes))}]" if len(metrics) > 1 else wanted
+        fix = f"use mode: {use}, or leave mode out: it follows the recipe"
+        read.problem(path, f"{name} is {words[wanted]} by {by} (it declares {wanted}), but {shown} is {mode}",
+                     fix, mode)
 
 
 def _reported(read: _Reader, path: Path, name: str, declared: Mapping[str, str]) -> bool:
@@ -333,6 +358,21 @@ def check_sampler(search: SearchSettings, params: tuple[Param, ...], locs: Locat
         elif search.sampler == "cmaes" and isinstance(param.dist, Choice):
             read.problem(path, f"cmaes samples numbers only; {param.name} is a choice",
                          "use sampler: tpe (or gp), or make it a numeric distribution")
+    _grid_points(search, params, read)
+
+
+def _grid_points(search: SearchSettings, params: tuple[Param, ...], read: _Reader) -> None:
+    """A problem at search.sampler where the grid has more than MAX_GRID_POINTS points: Optuna's grid sampler
+    builds the whole product in memory (10^7 points took 83 s and 3 GB). Counted from the sizes, never built."""
+    if search.sampler != "grid" or not params or not all(map(_enumerable, params)):
+        return
+    sizes = [len(param.dist.labels) for param in params]  # type: ignore[union-attr]
+    points = math.prod(sizes)
+    if points > MAX_GRID_POINTS:
+        read.problem(("search", "sampler"), f"the grid has {points:,} points ({' x '.join(map(str, sizes))}), more "
+                     f"than the {MAX_GRID_POINTS:,} a grid search may have: Optuna's grid sampler builds every point "
+                     "in memory",
+                     "use sampler: random (or tpe), with choice instead of grid: it samples search.trials points")
 
 
 def _enumerable(param: Param) -> bool:

@@ -1,7 +1,8 @@
 """Read YAML into plain Python values and remember where each key and item came from (file, line).
 
 A location table maps a key path (a tuple of keys and list indices) to (file, line). PyYAML's SafeLoader
-is extended so that `1e-4` and `3e4` are floats (YAML 1.1 wants a dot), and duplicate keys are reported. Merge keys
+is extended so that `1e-4` and `3e4` are floats (YAML 1.1 wants a dot), integers are YAML 1.2's (`010` is 10,
+`1:30` text), and duplicate keys are reported. Merge keys
 (`<<: *base`) follow YAML's rule: a key written beside `<<` overrides the merged one. Common YAML slips (a tab in the
 indentation, `off` read as false) get a hint on how to fix them.
 """
@@ -14,7 +15,7 @@ import yaml
 
 from autotune.errors import Problem
 
-__all__ = ["Path", "Locations", "MAX_DEPTH", "load_yaml", "show_path"]
+__all__ = ["Path", "Locations", "MAX_DEPTH", "colon_hint", "load_yaml", "show_path"]
 
 Path = tuple[Any, ...]  # str keys and int list indices
 
@@ -22,9 +23,36 @@ _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Loader(_Base):  # type: ignore[misc, valid-type]
-    """SafeLoader that reads scientific notation without a dot (`1e-4`, `3e4`) as floats."""
+    """SafeLoader that reads scientific notation without a dot (`1e-4`, `3e4`) as floats, and integers as YAML 1.2
+    does: `010` is 10 (not octal 8), `1:30` is text (not 90 in base 60)."""
 
 
+# YAML 1.1's integers (`010` octal, `0b1`, `1_000`, `1:30` base 60) and base-60 floats (`1:30.5`) give way to
+# YAML 1.2's core schema: decimal, `0o` octal, `0x` hex; a float has a dot (or an exponent, below)
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+    for first, resolvers in _Base.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+               r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."),
+)
+_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_Loader.add_implicit_resolver("tag:yaml.org,2002:int", _INT, list("-+0123456789"))
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    """A YAML 1.2 integer: `010` is 10, `0o10` 8, `0x10` 16 (an `!!int` that is none of these is an error)."""
+    text = str(loader.construct_scalar(node))
+    if not _INT.match(text):
+        raise yaml.constructor.ConstructorError(None, None, f"not an integer: {text!r}", node.start_mark)
+    base = {"0o": 8, "0x": 16}.get(text[:2], 10)
+    return int(text[2:] if base != 10 else text, base)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
@@ -83,8 +111,9 @@ _BOOLEAN_HINT = "YAML reads off, no, yes and on as booleans: quote it, e.g. 'off
 
 
 def _wants_text(message: str) -> bool:
-    """Whether a type error's `message` ("expected a string or null") says a string was expected."""
-    return message.startswith("expected ") and "a string" in message
+    """Whether a type error's `message` ("expected a string or null", "must be a non-empty string") says a string
+    was expected."""
+    return message.startswith(("expected ", "must be a non-empty string")) and "string" in message
 
 
 def show_path(path: Path) -> str:
@@ -235,7 +264,20 @@ def _syntax_fix(text: str, mark: yaml.Mark | None, context: str | None) -> str:
         return "YAML indents with spaces, not tabs: replace the tab"
     if found == "[" and context == "while parsing a flow mapping":
         return "inside {...}, quote a key or value that holds [ ], e.g. {'optimizer[sgd].lr': 0.01}"
+    for number in range(mark.line, max(mark.line - 3, -1), -1) if mark is not None else ():
+        hint = colon_hint(lines[number]) if number < len(lines) else ""
+        if hint:
+            return f"{hint} (line {number + 1})"
     return "fix the YAML syntax at that line"
+
+
+_NO_SPACE = re.compile(r"^\s*(?:- )?([A-Za-z_][\w-]*):([^\s:/\[{][^\s]*)")  # `arch:mlp`, not `s3://b` nor `1:30`
+
+
+def colon_hint(text: str) -> str:
+    """The fix for `key:value` written without a space after the colon (YAML reads it as one text), else ""."""
+    found = _NO_SPACE.match(text)
+    return f"add a space after the colon: `{found[1]}: {found[2]}`" if found else ""
 
 
 def load_yaml(text: str, file: str | None, locs: Locations, problems: list[Problem], path: Path = ()) -> Any:

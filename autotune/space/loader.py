@@ -119,7 +119,7 @@ def _apply_overrides(doc: dict, overrides: Iterable[str], locs: Locations, probl
     for number, text in enumerate(overrides, start=1):
         key, sep, raw = text.partition("=")
         path: Path = tuple(int(k) if k.isascii() and k.isdigit() else k for k in key.strip().split("."))
-        wrong = _override_form(key.strip(), sep, raw)
+        wrong = _override_form(key.strip(), sep, raw) or _anchor_override(doc, path, raw)
         if wrong:
             problems.append(Problem(key.strip(), *wrong, OVERRIDE_FILE, number, text, True))
             continue
@@ -152,6 +152,35 @@ def _override_form(key: str, sep: str, raw: str) -> tuple[str, str] | None:
                 f"keep the option with --set {base}.name={label} and set --set {base}.{rest}={raw} (a key under "
                 f"{base} reaches every option that has it)")
     return None
+
+
+def _anchor_override(doc: dict, path: Path, raw: str) -> tuple[str, str] | None:
+    """(what is wrong, fix) with a `--set` of an `x-` key, which would change nothing: its anchor was expanded into
+    the keys that use it when the file was read. The fix names those (the mappings that hold all its keys)."""
+    if not str(path[0]).startswith(EXTENSION):
+        return None
+    anchored = doc.get(path[0])
+    found = _holding(doc, anchored) if isinstance(anchored, dict) and anchored else ()
+    # a --set under a choice reaches every option that has the key: its `choice` and index are left out
+    users = dict.fromkeys(".".join(str(part) for part in (*found_path, *path[1:]) if not isinstance(part, int)
+                                   and part != "choice") for found_path in found)
+    fix = "set the keys that use it instead" + (f": {' '.join(f'--set {user}={raw}' for user in users)}"
+                                                 if users else "")
+    return (f"{path[0]} holds YAML anchors, which are expanded into the keys that use them when the file is read, "
+            "so setting it would change nothing", fix)
+
+
+def _holding(node: Any, anchored: dict, at: Path = ()) -> Iterable[Path]:
+    """The paths of the mappings under `node` (the `x-` keys aside) that hold every item of `anchored`."""
+    if isinstance(node, dict):
+        if at and all(key in node and node[key] == value for key, value in anchored.items()):
+            yield at
+        for key, value in node.items():
+            if at or not str(key).startswith(EXTENSION):
+                yield from _holding(value, anchored, (*at, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _holding(value, anchored, (*at, index))
 
 
 def _joined(path: Path, inner: str) -> str:
@@ -397,7 +426,8 @@ def load_space(source: str | FilePath | Mapping[str, Any], overrides: Iterable[s
     resolved = load.interpolate(template, top, params, builder.interpolated)
     name = load.name(resolved["name"]) or name
     budget, declared, tests = (schema.budget, schema.metrics, schema.tests) if schema else ("train.epochs", {}, {})
-    search = parse_search(resolved.get("search"), locs, problems, params, declared=declared, budget=budget)
+    search = parse_search(resolved.get("search"), locs, problems, params, declared=declared, budget=budget,
+                          recipe=recipe)
     export = parse_export(resolved.get("export"), name, locs, problems)
     tracking = parse_tracking(resolved.get("tracking"), locs, problems)
     check_sampler(search, params, locs, problems, builder.paths)

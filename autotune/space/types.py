@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Union
 
-from autotune.errors import UserError
+from autotune.errors import Problem, UserError
 from autotune.space._frozen import freeze
 from autotune.space._tree import InterpError, materialize, resolve
 from autotune.space.schema import value_at
@@ -20,7 +20,7 @@ from autotune.space.schema import value_at
 __all__ = [
     "Uniform", "LogUniform", "Int", "QUniform", "Choice", "Grid", "Distribution",
     "Param", "Resources", "SearchSettings", "ExportSettings", "Space", "Label", "default_value", "default_values",
-    "param_default", "GIVEN", "scenarios",
+    "param_default", "GIVEN", "scenarios", "varies",
 ]
 
 Label = Union[str, int, float, bool, None]  # what a sampler can propose for a categorical (Optuna's rule)
@@ -182,6 +182,15 @@ class TrackingSettings:
     off: frozenset[str] = frozenset()  # the trackers turned off (`mlflow: false`), whatever the environment says
 
 
+def varies(dist: Distribution) -> bool:
+    """Whether `dist` can take more than one value (`{choice: [16]}` and `{uniform: [0.2, 0.2]}` cannot)."""
+    if isinstance(dist, Choice):
+        return len(dist.options) > 1
+    if isinstance(dist, Grid):
+        return len(dist.values) > 1
+    return dist.low < dist.high
+
+
 def default_value(dist: Distribution) -> tuple[Label, str]:
     """The value a standalone run uses for `dist`, and how it was chosen."""
     if isinstance(dist, (Choice, Grid)):
@@ -340,12 +349,28 @@ class Space:
         return [point for i, point in enumerate(points) if point not in points[:i]]
 
     def same_trials(self) -> str | None:
-        """Why every trial would train the one same configuration (the space searches no parameter), or None."""
-        if self.params or self.search.trials <= 1:
+        """Why every trial would train the one same configuration (the space searches no parameter that can vary),
+        or None."""
+        if any(varies(param.dist) for param in self.params) or self.search.trials <= 1:
             return None
         return (f"the space searches no parameter: each of its {self.search.trials} trials trains the same "
                 f"configuration; put a distribution on a key to search it, e.g. lr: {{loguniform: [1.0e-4, 0.1]}}, "
                 f"or train the one configuration with `autotune train`")
+
+    def one_value(self) -> list[Problem]:
+        """A warning at each distribution that can take one value only (`{choice: [16]}`, `{int: [2, 2]}`): a
+        constant written as a distribution, which a sampler would search in vain."""
+        found = []
+        for param in self.params:
+            if not varies(param.dist):
+                dist = param.dist
+                value = dist.options[0] if isinstance(dist, Choice) else dist.values[0] if isinstance(dist, Grid) \
+                    else dist.low
+                shown = f", e.g. {param.name.rpartition('.')[2]}: {value}" if isinstance(value, (int, float, str)) \
+                    else ""
+                found.append(Problem(param.name, "can take one value only", f"write the value as a constant{shown}",
+                                     self.source, param.line))
+        return found
 
     def grid_size(self) -> int | None:
         """The number of grid points (every `grid`, and under `sampler: grid` every choice, combined), or None."""
