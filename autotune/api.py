@@ -154,6 +154,8 @@ def fit(
             result = _search_result(space, where, trials, best, seconds, interrupted)
             result.resumed = resume
             result.ended = ended
+            result.warm_start = (str(Path(warm_start).expanduser().resolve()) if warm_start is not None else
+                                 (_earlier_summary(result) or {}).get("warm_start"))
             _fail_if_nothing_to_export(result, best, missing_metric, tracking, records, where)
             if export and best is not None and not interrupted:
                 _export_best(space, recipe, loads, best, result, model_name)
@@ -539,6 +541,16 @@ def _top_trials(result: Any, k: int = 5) -> list[dict[str, Any]]:
     return json.loads(ranked[columns].to_json(orient="records", double_precision=15))  # pandas' default: 10
 
 
+def _search_card(space: Space, result: Any) -> dict[str, Any]:
+    """The model card's `search`: what the search was and how it was seeded, so that it can be run again (the
+    sampler's seed of a warm-started search is derived from `seed` and the trials it was told)."""
+    search = space.search
+    return {"metric": list(search.metric), "mode": list(search.mode), "trials": search.trials, "seed": search.seed,
+            "sampler": search.sampler, "sampler_args": dict(search.sampler_args), "scheduler": search.scheduler,
+            "scheduler_args": dict(search.scheduler_args), "max_concurrent": search.max_concurrent,
+            **({"warm_start": result.warm_start} if result.warm_start else {})}
+
+
 def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, result: Any,
             model_name: str) -> None:
     """Export the best checkpoint as the model `model_name` (the card's `name`; `run_name` is the run's, which
@@ -562,7 +574,7 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
         "params": result.best_params,
         "config": result.best_config,
         "metrics": result.best_metrics,
-        "search": {"metric": list(space.search.metric), "mode": list(space.search.mode)},
+        "search": _search_card(space, result),
         "top_trials": _top_trials(result),
         **({"pareto": json.loads(json.dumps(result.pareto, default=str))} if result.pareto else {}),
         "run_dir": str(result.run_dir),
@@ -653,6 +665,7 @@ def _write_summary(result: Any, error: str | None = None) -> dict[str, Any]:
         "ended": result.ended,  # why a setting ended the search before its trials (a stop target, a budget)
         "pareto": result.pareto,
         "moved": result.moved,
+        "warm_start": result.warm_start,  # the earlier run whose finished trials were the sampler's history
         **({"error": error} if error else {}),
     }
     if result.run_dir.exists():

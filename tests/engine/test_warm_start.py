@@ -2,6 +2,7 @@
 tells the sampler an earlier run's finished trials (copied into the new study, not run again)."""
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import subprocess
@@ -181,6 +182,12 @@ def test_an_interrupted_warm_started_run_resumes_without_warm_start(tmp_path):
     trials = _trials(run_dir, "resumable")
     assert sum("warm_start_from" in t.user_attrs for t in trials) == 3  # copied once, not again on resume
     assert [t.state for t in trials if "warm_start_from" not in t.user_attrs] == [COMPLETE] * 4
+    # the run and its model say where the sampler's history came from, after the resume too, and how it was seeded
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["warm_start"] == str((tmp_path / "old").resolve())
+    search = json.loads((tmp_path / "models" / "toy" / "model.json").read_text())["search"]
+    assert search["warm_start"] == summary["warm_start"]
+    assert (search["seed"], search["sampler"], search["scheduler"], search["trials"]) == (0, "tpe", "fifo", 4)
 
     again = _autotune_run(tmp_path, "--resume", "--warm-start", "old")
     out, _ = again.communicate(timeout=120)
