@@ -424,6 +424,7 @@ def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space,
     """(space renamed after the data, warm-start points, resume?) or None when there is nothing to do: the data
     is the current model's, or a previous run searched it already (the model card's `history`), unless that run
     was stopped before its end was recorded (no summary.json): then it is resumed, to finish."""
+    from autotune.engine.locks import running
     from autotune.engine.optuna_space import derived_seed
     from autotune.engine.storage import holds_search, run_location
 
@@ -433,6 +434,11 @@ def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space,
     if not fingerprint:
         raise UserError(f"recipe {space.recipe!r} gives its data no fingerprint: --if-data-changed cannot compare it")
     name = f"{space.name}-data-{fingerprint[:8]}"
+    who = running(run_location(storage, name))
+    if who:  # an overlapping job (cron): this data is being searched already
+        log.info("The data (fingerprint %s) is being searched already (run %s, %s): nothing to do.",
+                 fingerprint[:12], name, who)
+        return None
     held = holds_search(storage, name)
     unrecorded = held and not (run_location(storage, name).state / "summary.json").is_file()
     if unrecorded:

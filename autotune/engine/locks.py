@@ -22,7 +22,7 @@ from autotune.engine.storage import RunLocation
 from autotune.errors import UserError
 from autotune.run_options import option
 
-__all__ = ["hold_run", "refuse_running", "LocalRay"]
+__all__ = ["running", "hold_run", "refuse_running", "LocalRay"]
 
 
 def _lock(path: Path) -> int | None:
@@ -71,27 +71,38 @@ def hold_run(where: RunLocation) -> Iterator[None]:
 def refuse_running(where: RunLocation) -> None:
     """The UserError `hold_run` raises when another process holds the run `where`, raised without holding it or
     writing anything (a check before the data loads)."""
+    if running(where):
+        raise _running(where)
+
+
+def running(where: RunLocation) -> str | None:
+    """Who holds the run `where` ("process 12 on host"), or None when no other process runs it; nothing is held or
+    written."""
     try:
         fd = os.open(_run_lock(where), os.O_RDWR)
     except OSError:  # no lock file: never run, or not readable here (hold_run will say)
-        return
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise _running(where) from None
+        return _holder(where)
     finally:
         os.close(fd)
+    return None
 
 
 def _run_lock(where: RunLocation) -> Path:
     return where.state.parent / f".{where.name}.lock"
 
 
-def _running(where: RunLocation) -> UserError:
+def _holder(where: RunLocation) -> str:
     holder = _read(_run_lock(where))
-    who = f"process {holder['pid']} on {holder['host']}" if "pid" in holder else "another process"
-    return UserError(f"the run at {where.experiment} is already running ({who}); wait for it to end, or run this "
-                     f"search under another name ({option('overrides', 'name=...')})")
+    return f"process {holder['pid']} on {holder['host']}" if "pid" in holder else "another process"
+
+
+def _running(where: RunLocation) -> UserError:
+    return UserError(f"the run at {where.experiment} is already running ({_holder(where)}); wait for it to end, or run "
+                     f"this search under another name ({option('overrides', 'name=...')})")
 
 
 class LocalRay:

@@ -195,3 +195,16 @@ def test_a_changed_split_does_not_compare_on_the_current_model_s_training_data(i
                                           "it was trained (data.split_seed 0 -> 2): about 80% of the new test split")
     promotion = retrain(300, "data.split_seed=2", "data.val_fraction=0.2")
     assert "the current model's" in promotion["reason"] and "on the same test split" in promotion["reason"]
+
+
+def test_a_retrain_of_data_another_job_searches_now_does_nothing(in_tmp, capsys):
+    """Two nightly jobs overlap: the second finds the run of this data held and leaves it to the first (exit 0), where
+    it said "already running; run this search under another name", exit 2, which would search the data twice."""
+    from autotune.engine.locks import hold_run
+    from autotune.engine.storage import run_location
+
+    Path("space.yaml").write_text(SPACE)
+    with hold_run(run_location("runs", "retrain-data-toy-300")):  # as the first job holds it
+        out = _retrain(300, 1, capsys)
+    assert "The data (fingerprint toy-300) is being searched already (run retrain-data-toy-300, process " in out
+    assert "nothing to do" in out and not Path("models/retrain").exists()
