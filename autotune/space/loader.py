@@ -15,7 +15,8 @@ from typing import Any
 
 from autotune import registry
 from autotune.errors import AutotuneError, Problem, SpaceError, UserError
-from autotune.space._parse import DEFAULT, Builder, check_value, dist_kind, option_labels
+from autotune.paths import expanded
+from autotune.space._parse import DEFAULT, Builder, check_value, dist_kind
 from autotune.space._rules import folder_name, space_problems
 from autotune.space._settings import check_sampler, parse_export, parse_search, parse_tracking
 from autotune.space._tree import Interp, InterpError, materialize, resolve, wrap_interpolations
@@ -37,7 +38,7 @@ SchemaFor = Callable[[str, "str | None"], Schema]
 def _expand(path: str | FilePath) -> FilePath:
     """`path` with `~` expanded (a `~user` that does not exist is kept as written: it then does not exist)."""
     try:
-        return FilePath(path).expanduser()
+        return expanded(path)
     except RuntimeError:
         return FilePath(path)
 
@@ -183,6 +184,16 @@ def _holding(node: Any, anchored: dict, at: Path = ()) -> Iterable[Path]:
             yield from _holding(value, anchored, (*at, index))
 
 
+def _telling_apart(options: list, rest: Path) -> list | None:
+    """The values of the key `rest` (one key) in the options of a choice, where each option is a mapping holding it
+    as a plain value and no two share one (`name`, the model's `arch`): a --set of it keeps one option. Else None."""
+    if len(rest) != 1:
+        return None
+    values = [o.get(rest[0]) if isinstance(o, dict) and not dist_kind(o) else None for o in options]
+    plain = all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in values)
+    return values if plain and len(set(values)) == len(values) else None
+
+
 def _joined(path: Path, inner: str) -> str:
     """The key path `path` followed by the shown path `inner` of a key inside its value."""
     return show_path(path) + (f".{inner}" if inner and not inner.startswith("[") else inner)
@@ -223,17 +234,17 @@ class _Override:
 
     def into_choice(self, parent: dict, here: Path, rest: Path) -> None:
         options = parent[here[-1]]["choice"]
-        labels = option_labels(options)
-        named = all(isinstance(o, dict) and o.get("name") == label for o, label in zip(options, labels))
-        if rest == ("name",) and named:
-            if self.value not in labels:
-                hint = registry.close_matches(str(self.value), [str(label) for label in labels])
+        telling = _telling_apart(options, rest)
+        if telling is not None:  # `optimizer.name=adamw`, `model.arch=mlp`: keep the option it names
+            key = rest[0]
+            if self.value not in telling:
+                hint = registry.close_matches(str(self.value), [str(value) for value in telling])
                 fix = f"did you mean {hint[0]!r}?" if hint else \
-                    f"to use another, override the whole key: --set '{show_path(here)}={{name: ..., ...}}'"
-                self.problem(here, f"{self.key}=NAME keeps the option of that name, but {show_path(here)} has no "
-                             f"option {self.value!r}; its options: {', '.join(map(str, labels))}", fix)
+                    f"to use another, override the whole key: --set '{show_path(here)}={{{key}: ..., ...}}'"
+                self.problem(here, f"{self.key}={key.upper()} keeps the option of that {key}, but {show_path(here)} "
+                             f"has no option {self.value!r}; its options: {', '.join(map(str, telling))}", fix)
                 return
-            index = labels.index(self.value)
+            index = telling.index(self.value)
             prefix = (*here, "choice", index)
             parent[here[-1]] = options[index]
             for where, at in list(self.locs.table.items()):
@@ -242,7 +253,7 @@ class _Override:
                     if where[: len(prefix)] == prefix:
                         self.locs.table[(*here, *where[len(prefix):])] = at
             self.locs.add(here, self.number, OVERRIDE_FILE)
-            self.locs.add((*here, "name"), self.number, OVERRIDE_FILE)
+            self.locs.add((*here, key), self.number, OVERRIDE_FILE)
             return
         mappings = [(i, o) for i, o in enumerate(options) if isinstance(o, dict) and not dist_kind(o)]
         if not mappings:

@@ -1,6 +1,7 @@
 """Edges of the search-space language a walk of it found: a mode against the recipe's direction, a range that a
 key's `check` refuses, YAML 1.1 integers, a grid too large to build, an override of an `x-` anchor key, ASHA that
-can stop nothing, distributions that cannot vary, options equal as numbers, and the hints of small slips."""
+can stop nothing, distributions that cannot vary, options equal as numbers, the hints of small slips, and a --set of
+the key that tells a choice's options apart."""
 from __future__ import annotations
 
 import time
@@ -210,3 +211,21 @@ def test_a_key_without_a_space_after_its_colon_gets_a_hint(text, path, line):
 def test_a_quoted_number_as_a_default_is_said_to_be_text(text, path):
     found = only(problems(text), path, 2, "is text: write")
     assert "without quotes" in found.fix and "did you mean" not in found.fix
+
+
+# 9. `--set model.arch=mlp` keeps the option of that arch, as `--set optimizer.name=adamw` keeps the named one (it
+# set arch in every option, making both options mlp)
+NESTED = "model:\n  choice:\n    - {arch: cnn, width: {choice: [4, 8]}}\n    - {arch: mlp, width: 16}\n"
+
+
+def test_a_set_of_the_key_that_tells_options_apart_keeps_that_option():
+    space = load(NESTED, ("model.arch=mlp",))
+    assert not space.params and space.config({})["model"]["arch"] == "mlp"
+    assert space.config({})["model"]["width"] == 16
+    kept = load(NESTED, ("model.arch=cnn",))
+    assert [param.name for param in kept.params] == ["model.width"]
+    only(problems(NESTED, ("model.arch=resnet",)), "model", 1, "model.arch=ARCH keeps the option of that arch",
+         "has no option 'resnet'; its options: cnn, mlp")
+    both = load(NESTED, ("model.width=32",))  # a key the options share without telling them apart: set in each
+    assert [param.name for param in both.params] == ["model"]
+
