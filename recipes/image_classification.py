@@ -27,7 +27,7 @@ from autotune.registry import get as registered
 from autotune.space.schema import Field, Schema, Section, held_out, positive
 from autotune.vision.lr_find import Sweep, range_test
 from autotune.vision.models import build
-from autotune.vision.optimizers import build as build_optimizer
+from autotune.vision.optimizers import build as build_optimizer, nesterov_problems
 from autotune.vision.pretrained import check_value as check_pretrained
 from autotune.vision.pretrained import data_config, normalization
 from autotune.vision.pretrained import describe as describe_weights
@@ -121,7 +121,7 @@ SCHEMA = Schema(
              "epoch_seconds": "min", "samples_per_second": "max", "num_parameters": "min"},
     tests={"val_accuracy": "test_accuracy", "val_loss": "test_loss", "val_balanced_accuracy": "test_balanced_accuracy"},
     # the built-in datasets without an official test set: their test split is drawn from the samples too
-    checks=(held_out("val_fraction", "test_fraction", only=("digits", "fake", "image_folder")),),
+    checks=(held_out("val_fraction", "test_fraction", only=("digits", "fake", "image_folder")), nesterov_problems),
 )
 
 

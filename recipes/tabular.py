@@ -31,7 +31,7 @@ from autotune.errors import Problem, TrialError, UserError
 from autotune.recipes import ClassPredictions, Report, ValuePredictions
 from autotune.space.schema import Field, Schema, Section, held_out, needed_with, positive
 from autotune.tabular.catalog import DATASET_NAMES, DATASETS, TASK_RULE
-from autotune.vision.optimizers import build as build_optimizer
+from autotune.vision.optimizers import build as build_optimizer, nesterov_problems
 
 if TYPE_CHECKING:
     import torch
@@ -172,7 +172,7 @@ SCHEMA = Schema(
     tests={"val_loss": "test_loss", "val_accuracy": "test_accuracy", "val_balanced_accuracy": "test_balanced_accuracy",
            "val_rmse": "test_rmse", "val_r2": "test_r2"},
     checks=(held_out("val_fraction", "test_fraction"), needed_with("data.dataset", "csv", "data.path", "data.target"),
-            _missing_problems, _class_weight_problems),
+            _missing_problems, _class_weight_problems, nesterov_problems),
 )
 
 

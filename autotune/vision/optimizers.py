@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from autotune.errors import AutotuneError, UserError
+from autotune.errors import AutotuneError, Problem, UserError
 from autotune.registry import get, register
 from autotune.calls import failure, unknown_arguments
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["build", "sgd", "adam", "adamw"]
+__all__ = ["build", "sgd", "adam", "adamw", "nesterov_problems"]
 
 
 @register("optimizer")
@@ -33,6 +33,17 @@ def sgd(params: Iterable[Any], lr: float, weight_decay: float = 0.0, momentum: f
     if nesterov and momentum <= 0:
         raise UserError("optimizer.nesterov needs optimizer.momentum > 0")
     return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+
+
+def nesterov_problems(config: dict[str, Any]) -> list[Problem]:
+    """A Schema check of the recipes: sgd's nesterov needs momentum > 0, which a trial would only find when it builds
+    its optimizer (every trial of a search failed)."""
+    opt = config.get("optimizer", {})
+    momentum = opt.get("momentum")
+    if opt.get("name") != "sgd" or opt.get("nesterov") is not True or momentum is None or momentum > 0:
+        return []
+    return [Problem("optimizer.nesterov", f"Nesterov momentum needs optimizer.momentum > 0, but it is {momentum:g}",
+                    "raise optimizer.momentum (e.g. 0.9), or set optimizer.nesterov: false")]
 
 
 @register("optimizer")

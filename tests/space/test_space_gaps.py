@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import autotune.api
 import autotune.cli
 import autotune.recipes
 from autotune.errors import Problem, SpaceError, UserError
@@ -248,3 +249,14 @@ def test_one_override_given_as_a_string_is_one_override():
     text = "{name: inline, data: {dataset: digits}, search: {trials: 4}}"
     assert api_load_space(text, overrides="search.trials=2").search.trials == 2
     assert api_load_space(text, overrides=["search.trials=3"]).search.trials == 3
+
+
+def test_nesterov_without_momentum_is_refused_before_a_trial(spaces):
+    """Every trial of such a search failed building its optimizer; both recipes refuse it, also as one option of a
+    searched momentum."""
+    found = problems(spaces / "digits.yaml", ("optimizer.name=sgd", "optimizer.momentum={choice: [0.0, 0.9]}"))
+    assert [p.path for p in found] == ["optimizer.nesterov"], found
+    assert "Nesterov momentum needs optimizer.momentum > 0, but it is 0" in str(found[0])
+    with pytest.raises(SpaceError, match="optimizer.nesterov: Nesterov momentum needs"):
+        autotune.api.load_space("name: t\nrecipe: tabular\noptimizer: {name: sgd, lr: 0.1, momentum: 0.0, nesterov: true}\n")
+
