@@ -260,6 +260,17 @@ def test_the_table_shows_each_default_and_how_it_was_chosen(cli, tmp_path):
     assert "first trials: 2 known configuration(s) (the default configuration, then search.start)" in out
     code, out, err = cli("check", str(write(tmp_path, OK)))
     assert "0.003162 (geometric mean)" in out and "first trials" not in out
+    code, out, err = cli("check", str(write(tmp_path, text)), "--set", "search.trials=1")
+    assert "warning: search.trials is 1: 1 of the known configurations do not run" in out
+
+
+def test_check_says_how_long_a_trial_runs_and_what_bounds_the_search(cli, tmp_path):
+    code, out, err = cli("check", str(write(tmp_path, OK)), "--set", "train.epochs=6")
+    assert code == 0, err
+    assert "        a trial: at most 6 epochs (train.epochs)\n" in out
+    code, out, err = cli("check", str(write(tmp_path, OK)), "--set", "search.epoch_budget=30", "--set",
+                         "search.max_failures=2")
+    assert "; the trials together at most 30 epochs (epoch_budget); a failed trial retried 2 time(s)" in out
 
 
 def test_the_export_line_says_a_recipe_without_export_exports_nothing(cli, tmp_path):

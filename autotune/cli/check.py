@@ -93,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
     if space.params:
         print("\n".join(table(space)))
     print(settings_text(space.search))
+    length = trial_length_text(space)
+    if length:
+        print(length)
     for problem in space.one_value():
         print(f"warning: {problem}")
     same = space.same_trials()
@@ -110,8 +113,21 @@ def run(args: argparse.Namespace) -> int:
         given = "the default configuration" + (", then search.start" if space.search.start else "") \
             if any(p.default for p in space.params) else "search.start"
         print(f"first trials: {len(first)} known configuration(s) ({given}), before the sampler proposes any")
+        if len(first) > space.search.trials:
+            print(f"warning: search.trials is {space.search.trials}: {len(first) - space.search.trials} of the known "
+                  "configurations do not run; raise search.trials to run them all")
     print(export_text(space))
     return 0
+
+
+def trial_length_text(space: Space) -> str:
+    """How long a trial runs and what bounds the search's epochs and failures ("" for a recipe without a budget)."""
+    if space.budget is None:
+        return ""
+    search = space.search
+    total = f"; the trials together at most {search.epoch_budget} epochs (epoch_budget)" if search.epoch_budget else ""
+    retries = f"; a failed trial retried {search.max_failures} time(s)" if search.max_failures else ""
+    return f"        a trial: at most {space.most_planned()} epochs ({space.budget}){total}{retries}"
 
 
 def export_text(space: Space) -> str:
