@@ -23,6 +23,7 @@ import pandas as pd
 from autotune import recipes
 from autotune.errors import SearchFailed, UserError
 from autotune.logs import configured, lines_to
+from autotune.paths import expanded
 from autotune.preflight import check_address, cluster_address, preflight
 from autotune.run_options import option
 from autotune.space import Choice, Grid, Space
@@ -129,7 +130,7 @@ def fit(
         tracking = _check_before_ray(space, recipe, loads, address, given_as, export)
         if address is None:
             search.check_fits_locally(space, num_cpus)
-        elif "://" not in storage and not Path(storage).expanduser().is_absolute():
+        elif "://" not in storage and not expanded(storage).is_absolute():
             log.warning("the storage %r is a folder relative to this machine's working directory (%s), and the "
                         "trials on the cluster's other nodes write there too: give --storage a folder every node "
                         "shares at the same path (NFS), or a URI (s3://...); see docs/cluster.md", storage,
@@ -154,7 +155,7 @@ def fit(
             result = _search_result(space, where, trials, best, seconds, interrupted)
             result.resumed = resume
             result.ended = ended
-            result.warm_start = (str(Path(warm_start).expanduser().resolve()) if warm_start is not None else
+            result.warm_start = (str(expanded(warm_start).resolve()) if warm_start is not None else
                                  (_earlier_summary(result) or {}).get("warm_start"))
             _fail_if_nothing_to_export(result, best, missing_metric, tracking, records, where)
             if export and best is not None and not interrupted:
@@ -364,7 +365,7 @@ def _exported_before(current: dict[str, Any] | None, card: dict[str, Any]) -> bo
 
 def current_card(space: Space) -> dict[str, Any] | None:
     """The model card of the canonical model at `export.dir`, or None when there is none."""
-    card = Path(space.export.dir).expanduser() / "model.json"
+    card = expanded(space.export.dir) / "model.json"
     return json.loads(card.read_text()) if card.is_file() else None
 
 
@@ -590,7 +591,7 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
     current = current_card(space)
     if _exported_before(current, card):
         result.test_metrics = dict(current.get("test_metrics") or {})
-        result.model_dir = Path(space.export.dir).expanduser().absolute()
+        result.model_dir = expanded(space.export.dir).absolute()
         before = current.get("promotion", {})
         then = before.get("reason", "promoted")  # the export's reason then, no longer so now
         result.promotion = {**before, "promoted": True,
@@ -627,7 +628,7 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
     )
     result.test_metrics = decision.pop("test_metrics")
     result.promotion = decision
-    result.model_dir = Path(space.export.dir).expanduser().absolute()
+    result.model_dir = expanded(space.export.dir).absolute()
 
 
 def _resplit(space: Space, recipe: Any, current: Mapping[str, Any] | None, config: Mapping[str, Any]) -> str | None:

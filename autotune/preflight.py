@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from autotune.errors import AutotuneError, UserError
+from autotune.paths import expanded
 from autotune.run_options import option
 from autotune.space import Choice, Grid, Space
 from autotune.space.types import default_values
@@ -57,7 +58,7 @@ def check_metrics_reported(space: Space, recipe: ModuleType, data: Any) -> None:
 def check_writable(path: str | Path, what: str, example: str) -> None:
     """`path` can be written as the export writes it: a folder (or link) made in its parent, created when
     missing. Otherwise a UserError naming `what` (e.g. "export.dir") with `example` as the fix."""
-    target = Path(path).expanduser()
+    target = expanded(path)
     if target.is_file():
         raise UserError(f"{what} {str(path)!r} is a file; give a folder path, e.g. {example}")
     parent = target.parent

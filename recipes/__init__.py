@@ -81,6 +81,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from autotune.calls import failure
 from autotune.errors import AutotuneError, MissingMetric, TrialError, UnknownNameError, UserError
+from autotune.paths import expanded
 from autotune.registry import close_matches
 from autotune.space.schema import Schema
 from autotune.user_code import UserCodeFailed, exec_file
@@ -234,7 +235,7 @@ def available() -> list[str]:
 def _locate(name: str, base: str | Path | None) -> tuple[Path, str]:
     """(the recipe's file, its module name) for a shipped recipe name or a `.py` path relative to `base`."""
     if name.endswith(".py"):
-        path = Path(name).expanduser()
+        path = expanded(name)
         if not path.is_absolute() and base is not None:
             path = Path(base) / path
         if not path.is_file():

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from autotune.paths import expanded
+
 __all__ = ["ParamRange", "StudyData", "importance_figure", "open_storage", "open_study", "param_importances",
            "parallel_coordinate_figure", "read_study", "study_runs"]
 
@@ -88,7 +90,7 @@ def open_study(db: Path, name: str) -> Any:
 def study_runs(folder: str | Path) -> list[Path]:
     """The run folders holding a study.db (finished or still running): `folder` itself when it holds one, else
     the folders in it that do (a storage folder such as runs/), the most recently written study first."""
-    path = Path(folder).expanduser()
+    path = expanded(folder)
     if (path / "study.db").is_file():
         return [path]
     runs = [d for d in (path.iterdir() if path.is_dir() else ()) if (d / "study.db").is_file()]

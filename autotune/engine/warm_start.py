@@ -31,6 +31,7 @@ from autotune.engine.optuna_space import DefineByRun
 from autotune.engine.storage import recorded_space
 from autotune.engine.study import open_study
 from autotune.errors import AutotuneError, UserError
+from autotune.paths import expanded
 from autotune.run_options import option
 from autotune.space.loader import load_space
 from autotune.space.points import complete_point
@@ -242,7 +243,7 @@ def _fit(trial: optuna.trial.FrozenTrial, space: Space, source: Path, earlier: d
 def read_history(run_dir: str | Path, space: Space) -> History:
     """The finished trials of the run in `run_dir` that fit `space`. Raises UserError when `run_dir` holds no
     readable study, or one of other metrics, directions or number of objectives."""
-    source = Path(run_dir).expanduser().absolute()
+    source = expanded(run_dir).absolute()
     study = _study_of(source)
     _check_objectives(study, space, source)
     trials = study.get_trials(deepcopy=False)

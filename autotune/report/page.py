@@ -16,6 +16,7 @@ from plotly.offline import get_plotlyjs
 
 from autotune.engine.summary import status_word
 from autotune.errors import UserError
+from autotune.paths import expanded
 from autotune.recipes import ClassPredictions
 from autotune.report.model_charts import (confusion_chart, confusion_figure, distribution_figure,
                                           evaluate_model, misclassified_figure, per_class_figure, predicted_chart,
@@ -189,7 +190,7 @@ def _note(text: str) -> str:
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write report.html and its PNGs into `out` (default RUN_DIR/report); returns the HTML file's path."""
     run = load_run(run_dir)
-    out = Path(out).expanduser() if out is not None else run.path / "report"
+    out = expanded(out) if out is not None else run.path / "report"
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:  # a file there or above it, no permission

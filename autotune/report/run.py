@@ -17,6 +17,7 @@ import pyarrow.fs
 from autotune.engine.history import final_run
 from autotune.engine.study import StudyData, read_study
 from autotune.errors import UserError
+from autotune.paths import expanded
 
 
 @dataclass
@@ -52,7 +53,7 @@ def find_run(folder: str | Path) -> tuple[Path, list[Path]]:
     """The run in `folder`: the folder itself when it is a run, the run that made it when it is a model folder
     (its model.json names the run), else the newest run in it (a storage folder such as runs/, holding one folder
     per run); also the other runs found there, newest first."""
-    path = Path(folder).expanduser()
+    path = expanded(folder)
     if (path / "trials.csv").is_file() or (path / "model.json").is_file() or _running(path):
         return run_folder(path), []
     runs = sorted((d for d in (path.iterdir() if path.is_dir() else ()) if (d / "trials.csv").is_file()),
@@ -92,7 +93,7 @@ def _running(path: Path) -> bool:
 
 def load_run(run_dir: str | Path) -> Run:
     """Read a run directory written by `autotune run` / `autotune.fit` (or the run that made a model folder)."""
-    path = run_folder(Path(run_dir).expanduser())
+    path = run_folder(expanded(run_dir))
     summary = _read_json(path / "summary.json")
     trials = _read_trials(path / "trials.csv")
     name = summary.get("name") or path.name

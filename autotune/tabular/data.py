@@ -39,6 +39,7 @@ import pandas as pd
 import torch
 
 from autotune.errors import UnknownNameError, UserError
+from autotune.paths import expanded
 from autotune.registry import close_matches
 from autotune.splits import absent_classes, combined, dominant_class, empty_split_hint, positions, text_keys
 from autotune.tabular.catalog import DATASET_NAMES, MAX_CLASSES
@@ -70,7 +71,7 @@ def read_table(path: str | Path, what: str = "data.path", missing: Sequence[str]
     """A .csv or .parquet file as a DataFrame (an empty file: no rows); a UserError naming `what` and the file
     when it does not exist or cannot be read. A CSV cell holding one of the texts `missing`, or nothing, is missing
     (None: pandas' default texts); a Parquet file has its own nulls."""
-    file = Path(path).expanduser()
+    file = expanded(path)
     if not file.is_file():
         why = "it is a folder" if file.is_dir() else "it does not exist"
         raise UserError(f"{what} {str(path)!r} cannot be read ({why}); give the path of a .csv or .parquet file")

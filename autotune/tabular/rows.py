@@ -39,6 +39,7 @@ from pandas._libs.parsers import STR_NA_VALUES  # private: the NA strings read_c
 from autotune.errors import BadInput, UserError
 from autotune.tabular.data import UNKNOWN, Preprocessing, read_table
 from autotune.model_dir import load_torchscript, read_card
+from autotune.paths import expanded
 from autotune.run_options import option
 
 __all__ = ["BadRow", "TabularPredictor", "read_rows", "encode_rows", "load_model", "predict_rows", "NA_TEXT",
@@ -183,7 +184,7 @@ def encode_rows(card: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> t
 
 def load_model(model_dir: str | Path) -> tuple[torch.jit.ScriptModule, dict[str, Any]]:
     """The exported model (on the CPU) and its card."""
-    folder = Path(model_dir).expanduser()
+    folder = expanded(model_dir)
     card = read_card(folder)
     if "columns" not in card or "task" not in card:
         raise UserError(f"{folder}/model.json describes no table columns: the model is not one of the tabular recipe")

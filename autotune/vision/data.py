@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from autotune.errors import AutotuneError, UserError
+from autotune.paths import expanded
 from autotune.vision.inference import Resize
 from autotune.registry import get
 from autotune.training import batch_indices
@@ -360,7 +361,7 @@ def load(
     if unknown:
         raise UserError(f"dataset {dataset!r} takes {unknown}")
     try:
-        images = fn(root=str(Path(root).expanduser()), **kwargs)
+        images = fn(root=str(expanded(root)), **kwargs)
     except AutotuneError:
         raise
     except Exception as err:  # a user's dataset function, or a file that cannot be read: one line, its own error

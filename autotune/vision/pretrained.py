@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from autotune.errors import UserError
+from autotune.paths import expanded
 
 __all__ = ["WEIGHT_SUFFIXES", "cached", "check_fits", "check_reachable", "check_value", "create_kwargs", "data_config",
            "describe", "file_error", "load_error", "normalization", "timm_load_report"]
@@ -46,7 +47,7 @@ def create_kwargs(arch: str, pretrained: Pretrained) -> dict[str, Any]:
         return {"pretrained": False}
     if pretrained is True:
         return {"pretrained": True}
-    path = Path(os.path.expanduser(pretrained)).resolve()
+    path = expanded(pretrained).resolve()
     if not path.is_file():
         raise UserError(f"model.pretrained {pretrained!r}: no such weights file; give the path of a "
                         f"{'/'.join(WEIGHT_SUFFIXES)} file of {arch}'s weights, or true for timm's own")
@@ -212,7 +213,7 @@ def describe(arch: str, pretrained: Pretrained) -> dict[str, Any] | None:
         shown = location if isinstance(location, str) else "/".join(location)
         source = f"timm:{arch} ({load_from} {shown})"
     else:
-        file = Path(os.path.expanduser(pretrained)).resolve()
+        file = expanded(pretrained).resolve()
         source = f"file:{file}"
     return {"source": source, "file": str(file) if file else None, "sha256": _sha256(file) if file else None}
 

@@ -1,0 +1,18 @@
+"""Paths as users write them: `~` and `~user` expanded as the shell expands them.
+
+    expanded("~/data/wine.csv")       # /home/me/data/wine.csv
+    expanded("~wine data.csv")        # ~wine data.csv: no user is named "wine data.csv", so a file of that name
+
+pathlib's `expanduser` raises RuntimeError for a `~name` that names no user; a file or folder may well be called so.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["expanded"]
+
+
+def expanded(path: str | os.PathLike[str]) -> Path:
+    """`path` with a leading `~` or `~user` expanded; a `~name` that is no user's home stays as written."""
+    return Path(os.path.expanduser(path))
