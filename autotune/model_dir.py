@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,10 @@ from autotune.errors import UserError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["load_model", "load_torchscript", "pinned", "read_card", "recipe_function"]
+__all__ = ["broken_link", "canonical_link", "load_model", "load_torchscript", "pinned", "read_card",
+           "recipe_function"]
+
+VERSIONS = re.compile(r"\.(.+)\.versions")  # the versions folder of the canonical model NAME: .NAME.versions
 
 
 def pinned(model_dir: str | Path) -> Path:
@@ -32,10 +36,35 @@ def pinned(model_dir: str | Path) -> Path:
     return Path(os.path.realpath(folder)) if folder.is_symlink() else folder
 
 
+def canonical_link(folder: Path) -> Path | None:
+    """The canonical model (`models/<name>`, the link beside `models/.<name>.versions/`) that `folder` leads to,
+    when it is a link that resolves into a versions folder: itself, another link to it, or a link to one of its
+    versions; None when it is no such link."""
+    if not folder.is_symlink():
+        return None
+    real = Path(os.path.realpath(folder))
+    found = VERSIONS.fullmatch(real.parent.name)
+    return real.parent.parent / found[1] if found else None
+
+
+def broken_link(folder: Path) -> str | None:
+    """Why `folder` leads nowhere when it is a link to a folder that does not exist (a canonical model's link
+    copied without its versions folder, `cp -a models/srv elsewhere`); None when it is no such link."""
+    if not folder.is_symlink() or folder.exists():
+        return None
+    to = os.readlink(folder)
+    versions = next((part for part in Path(to).parts if VERSIONS.fullmatch(part)), None)
+    why = (f"a canonical model's link, copied without its versions folder {versions}: copy that folder beside it "
+           f"too, or copy the version itself (cp -rL)") if versions else "a broken link"
+    return f"{folder} is a link to {to}, which does not exist ({why})"
+
+
 def read_card(model_dir: str | Path) -> dict[str, Any]:
     """The model card of the exported model in `model_dir`; a UserError when the folder holds no model.json. The
     other files are its recipe's (the shipped recipes' loaders each say when model.pt is missing)."""
     folder = Path(model_dir)
+    if broken_link(folder):
+        raise UserError(f"{broken_link(folder)}: not an exported autotune model directory")
     if not folder.is_dir():
         raise UserError(f"{folder} {'is a file, not' if folder.exists() else 'does not exist: not'} an exported "
                         "autotune model directory")
@@ -66,6 +95,9 @@ def load_model(model_dir: str | Path) -> Any:
     """The exported model in `model_dir`, loaded for Python by its recipe's `load_model`: an image classifier's
     `autotune.vision.predictor.Predictor`, a tabular model's `autotune.tabular.rows.TabularPredictor`, ... Each has
     `predict` and `card`. A canonical model's link is resolved first (`pinned`)."""
+    broken = broken_link(Path(model_dir))
+    if broken:
+        raise UserError(f"{broken}: not an exported autotune model directory")
     folder = pinned(model_dir)
     load, _ = recipe_function(folder, "load_model", f"autotune.load_model cannot load the model in {model_dir}")
     return load(str(folder))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import math
 import os
 import re
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autotune.errors import UserError
+from autotune.paths import expanded
 
 if TYPE_CHECKING:
     from autotune.space.types import Space
@@ -135,7 +137,11 @@ def local_run_folder(run_dir: str) -> str:
 def check_folder(path: str, what: str, expected: str) -> None:
     """A UserError when `path` (the argument `what`, e.g. "MODEL_DIR") does not exist or is a file; `expected`
     names the folder it should be (MODEL_FOLDER, RUN_FOLDER)."""
-    folder = Path(path).expanduser()
+    from autotune.model_dir import broken_link
+
+    folder = expanded(path)
+    if broken_link(folder):
+        raise UserError(f"{what} {broken_link(folder)}; give {expected}")
     if not folder.exists():
         raise UserError(f"{what} {path} does not exist; give {expected}")
     if not folder.is_dir():
@@ -144,7 +150,7 @@ def check_folder(path: str, what: str, expected: str) -> None:
 
 def _not_under_a_file(path: str, option: str, example: str) -> None:
     """A UserError when a folder above `path` is a file: nothing can be written under it."""
-    blocker = next((parent for parent in Path(path).expanduser().parents if parent.is_file()), None)
+    blocker = next((parent for parent in expanded(path).parents if parent.is_file()), None)
     if blocker is not None:
         raise UserError(f"{option} {path!r} lies under {str(blocker)!r}, which is a file; give a path in a folder, "
                         f"e.g. {example}")
@@ -154,7 +160,7 @@ def check_folder_path(path: str, option: str, example: str) -> None:
     """`path`, given to `option`, can be a folder (it may not exist yet): it is neither a file nor under one;
     otherwise a UserError with `example` as the fix."""
     _not_under_a_file(path, option, example)
-    if Path(path).expanduser().is_file():
+    if expanded(path).is_file():
         raise UserError(f"{option} {path!r} is a file, not a folder; give a folder path, e.g. {example}")
 
 
@@ -167,13 +173,38 @@ def check_out_dir(path: str, option: str, example: str) -> None:
     check_writable(path, option, example)
 
 
+def check_not_a_canonical_model(path: str, option: str, example: str) -> None:
+    """Before any work: a UserError when the output folder `path` of `option` is a canonical model (a link into a
+    `.NAME.versions/` folder, or a folder whose card has a `history`, as an export writes it): writing into it would
+    replace its current version in place, behind a running `serve`, and lose its history."""
+    from autotune.model_dir import canonical_link
+
+    folder = expanded(path)
+    link = canonical_link(folder)
+    if link is None and not _has_history(folder):
+        return
+    what = f"the canonical model {link}" if link is not None else "an exported model with a version history"
+    raise UserError(f"{option} {path} is {what}: writing into it would replace its current version in place; give "
+                    f"a new folder, e.g. {example}, or run a search (`autotune run SPACE --set export.dir={path}`), "
+                    f"which exports a new version by the promotion rules")
+
+
+def _has_history(folder: Path) -> bool:
+    """Whether `folder` holds the card of an export's version (with a `history` or a `promotion`)."""
+    try:
+        card = json.loads((folder / "model.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(card, dict) and ("history" in card or "promotion" in card)
+
+
 def check_out_file(path: str, option: str, example: str) -> None:
     """Before any work: the output file `path` of `option` can be written (replaced, when it exists); otherwise a
     UserError with `example` as the fix."""
     from autotune.preflight import check_writable
 
     _not_under_a_file(path, option, example)
-    target = Path(path).expanduser()
+    target = expanded(path)
     if target.is_dir():
         raise UserError(f"{option} {path!r} is a folder; give a file path, e.g. {example}")
     if not target.exists():

@@ -15,7 +15,9 @@ running `autotune serve models/<name>` answers with it within seconds. Its card 
 with the rollback in it, and its promotion records the rollback (from which version, when): a later `autotune run
 SPACE --if-data-changed` skips the data whose models were rolled back, and searches new data against this
 version. The versions kept: the current one, the 3 that were current before it, and the newest never promoted
-(docs/retraining.md).
+(docs/retraining.md). A plain folder (`autotune train --out`) that an export replaced is kept as a version
+(previous-...) that a rollback goes back to. Another link to the model (ln -s models/digits digits_alias) is
+followed to it: the rollback moves models/digits.
 """
 
 

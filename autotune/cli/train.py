@@ -10,7 +10,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from autotune.cli.common import add_space_arguments, check_out_dir, one_configuration
+from autotune.cli.common import add_space_arguments, check_not_a_canonical_model, check_out_dir, one_configuration
 
 if TYPE_CHECKING:  # the CLI's other commands (predict above all) import no recipe machinery
     from autotune.recipes import Checkpoint
@@ -27,7 +27,9 @@ the distribution, else the first option of a choice, the midpoint of a uniform o
 of a log range. The output says which were taken (`autotune check` shows them too).
 Inside a choice of mappings (digits.yaml's optimizer: sgd or adamw), --set optimizer.lr=0.05 sets lr in every
 option, and --set optimizer.name=adamw keeps only the option named adamw.
-With --out DIR the final checkpoint and the exported model (model.pt, model.json) are kept in DIR.
+With --out DIR the final checkpoint and the exported model (model.pt, model.json) are kept in DIR. A DIR that is
+a canonical model (models/<name> as `autotune run` exports it: a link to its current version) is refused: give a
+new folder, or run a search to export a new version of it by the promotion rules (docs/retraining.md).
 """
 
 
@@ -121,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None and not hasattr(recipe, "export"):
         raise UserError(f"recipe {space.recipe!r} defines no export(): --out has no model to write; drop --out")
     if args.out is not None:
+        check_not_a_canonical_model(args.out, "--out", f"--out models/{space.name}-train")
         check_out_dir(args.out, "--out", f"--out models/{space.name}")
     values, how = space.defaults()
     for name, value in values.items():

@@ -6,6 +6,9 @@ new one, never a half-written directory):
     models/mnist -> .mnist.versions/20261122-231500-042137-1a2b3c
     models/.mnist.versions/<version>/   model.pt, model.json, ...
     models/.mnist.lock                  held while exporting: two runs never interleave
+
+Another link to the canonical model (`ln -s models/mnist mnist_alias`, given as export.dir or to a rollback) is
+followed to it: the export, its lock and the rollback act on models/mnist.
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from autotune.errors import UserError
+from autotune.model_dir import canonical_link
+from autotune.paths import expanded
 
 __all__ = ["CARD", "export_model", "library_versions", "roll_back", "versions_dir"]
 
@@ -36,7 +41,7 @@ PREDICTS = ("target", "task")  # card fields that say what a model predicts: "if
 
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for dist in ("autotune", "torch", "torchvision", "timm", "ray", "optuna", "numpy"):
+    for dist in ("autotune", "torch", "torchvision", "timm", "ray", "optuna", "numpy", "scikit-learn", "pandas"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -68,11 +73,11 @@ def _fsync_tree(path: Path) -> None:
                 os.fsync(handle.fileno())
 
 
-def _point(target: Path, version: Path) -> None:
-    """Make `target` a link to `version` in one atomic step."""
+def _point(target: Path, version: Path, kept_as: str | None = None) -> None:
+    """Make `target` a link to `version` in one atomic step; a plain folder there is kept as the version `kept_as`."""
     if target.exists() and not target.is_symlink():
-        # A plain directory left by hand: keep it as a version, then link.
-        target.rename(versions_dir(target) / f"previous-{uuid.uuid4().hex[:6]}")
+        # A plain directory (`autotune train --out`, or left by hand): keep it as a version, then link.
+        target.rename(versions_dir(target) / (kept_as or f"previous-{uuid.uuid4().hex[:6]}"))
     link = target.parent / f".{target.name}.link-{uuid.uuid4().hex[:6]}"
     link.symlink_to(os.path.relpath(version, target.parent))
     os.replace(link, target)
@@ -136,14 +141,14 @@ def export_model(
     written into the new version's card). The canonical model's card keeps a `history` of every export to `target` (its
     version, data fingerprint, run, decision), promoted or not: a retraining job skips data already tried.
     """
-    target = Path(target).expanduser().absolute()
+    target = _canonical(expanded(target).absolute())
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         versions_dir(target).mkdir(exist_ok=True)
     except OSError as err:
         raise UserError(f"cannot write the model to {target.parent}: {err.strerror}; set export.dir to a writable "
                         f"folder") from None
-    lock = _export_lock(target)
+    lock = _export_lock(target, "set export.dir to a writable folder")
     try:
         name = f"{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}-{uuid.uuid4().hex[:6]}"  # sorts by time
         stage = versions_dir(target) / f"{name}.partial"
@@ -161,13 +166,15 @@ def export_model(
         entry = {"version": name, "created": card.get("created"), "data_fingerprint": payload.get("data_fingerprint"),
                  "run": card.get("run_uri") or card.get("run_dir"), "promoted": decision["promoted"],
                  "reason": decision["reason"]}
-        history = [*(current or {}).get("history", []), entry]
+        kept_as = _plain_kept_as(target) if decision["promoted"] else None
+        before = [_plain_entry(target, current or {}, kept_as)] if kept_as else []
+        history = [*(current or {}).get("history", []), *before, entry]
         _write_json(stage / CARD, {**payload, "history": history})
         _fsync_tree(stage)
         version = stage.with_name(name)
         os.replace(stage, version)
         if decision["promoted"]:
-            _point(target, version)
+            _point(target, version, kept_as)
         elif current is not None:  # the current model stays, and records what was tried
             _write_json(target.resolve() / CARD, {**current, "history": history})
         _prune(target)
@@ -177,13 +184,41 @@ def export_model(
         lock.release()
 
 
-def _export_lock(target: Path) -> FileLock:
-    """The lock of the canonical model `target`, acquired: two exports (or a rollback) never interleave."""
-    lock = FileLock(str(target.parent / f".{target.name}.lock"))
+def _canonical(target: Path) -> Path:
+    """`target`, or the canonical model that it leads to when it is another link to one (`ln -s models/wine
+    wine_alias`): so that an export, its lock and a rollback act on models/wine, not on a second model made at
+    the alias with a copy of its history."""
+    link = canonical_link(target)
+    if link is None or versions_dir(target).resolve() == versions_dir(link).resolve():
+        return target
+    return link
+
+
+def _plain_kept_as(target: Path) -> str | None:
+    """The version name a plain model folder at `target` (`autotune train --out`) is kept as when an export
+    replaces it; None when `target` is no plain folder."""
+    return f"previous-{uuid.uuid4().hex[:6]}" if target.is_dir() and not target.is_symlink() else None
+
+
+def _plain_entry(target: Path, card: dict[str, Any], kept_as: str) -> dict[str, Any]:
+    """The history entry of the plain model folder at `target` (its `card`), kept as the version `kept_as`: it was
+    the model there, so a rollback goes back to it."""
+    return {"version": kept_as, "created": card.get("created"), "data_fingerprint": card.get("data_fingerprint"),
+            "run": card.get("run_uri") or card.get("run_dir"), "promoted": True,
+            "reason": f"the plain folder at {target.name} (autotune train --out, or by hand), kept as a version"}
+
+
+def _export_lock(target: Path, fix: str) -> FileLock:
+    """The lock of the canonical model `target`, acquired: two exports (or a rollback) never interleave. A lock that
+    cannot be written (a read-only folder): a UserError, ending with `fix`."""
+    path = target.parent / f".{target.name}.lock"
+    lock = FileLock(str(path))
     try:
         lock.acquire(timeout=600)
     except Timeout:
         raise UserError(f"another run has been exporting to {target} for 10 minutes; try again later") from None
+    except OSError as err:
+        raise UserError(f"cannot write the lock {path} of the model {target}: {err.strerror or err}; {fix}") from None
     return lock
 
 
@@ -194,11 +229,11 @@ def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
     models it rolled back (it searches new data, against this version), and its `promotion` becomes the rollback
     (from which version, when). Returns (the version it left, the version now current); a UserError when there is
     none to go back to."""
-    target = Path(target).expanduser().absolute()
+    target = _canonical(expanded(target).absolute())
     if not target.is_symlink() or not (target / CARD).is_file():
         raise UserError(f"{target} is not a canonical model (a link to a version folder, as `autotune run` exports "
                         f"it): nothing to roll back")
-    lock = _export_lock(target)
+    lock = _export_lock(target, "a rollback moves the link and writes the card: run it where the folder is writable")
     try:
         current = target.resolve()
         versions = sorted((p for p in versions_dir(target).iterdir()
@@ -261,19 +296,45 @@ def rolled_back_from(entry: dict[str, Any]) -> str | None:
 
 
 def _predicts_other(current: dict[str, Any] | None, new: dict[str, Any]) -> str | None:
-    """Why a new model is not a retrain of the canonical one, when the two predict other things (another target
-    column, or another task: a table's model trained on another table): the reason it is not promoted over it by
-    "if_better", which would compare scores of two different predictions; None when they may be compared."""
-    differ = [key for key in PREDICTS if (current or {}).get(key) is not None and new.get(key) is not None
-              and current[key] != new[key]]
+    """Why a new model is not a retrain of the canonical one, when the two predict other things (a table's model:
+    another target column, or another task; an image model: another dataset, told by labels in common with none of
+    the current model's, or images of another number of channels): the reason it is not promoted over it by
+    "if_better", which would compare scores of two different predictions (or fail to score the current model on
+    the new data); None when they may be compared. A class added or dropped, or another image size, is a retrain."""
+    if current is None:
+        return None
+    differ = [key for key in PREDICTS if current.get(key) is not None and new.get(key) is not None
+              and current[key] != new[key]] + _other_images(current, new)
     if not differ:
         return None
 
     def what(card: dict[str, Any]) -> str:
-        return ", ".join(f"{key} {card[key]!r}" for key in differ)
+        return ", ".join(f"{key} {_shown(card.get(key))}" for key in differ)
     return (f"the current model predicts ({what(current)}) and the new one ({what(new)}): not a retrain of it; "
             f"export the new one to a folder of its own (export.dir, or another name:), or set "
             f"export.promote: always to replace it")
+
+
+def _other_images(current: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The card fields that tell two image models (cards with an input_shape) apart as models of other datasets:
+    `labels` when they share none, `input_shape` when its channels differ."""
+    if not current.get("input_shape") or not new.get("input_shape"):
+        return []
+    labels = [] if {str(x) for x in current.get("labels") or []} & {str(x) for x in new.get("labels") or []} \
+        else ["labels"]
+    return labels + (["input_shape"] if current["input_shape"][0] != new["input_shape"][0] else [])
+
+
+def _plain(value: Any) -> Any:
+    """`value` as a card holds it once read back (tuples as lists), to compare a new card with a written one."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _shown(value: Any) -> str:
+    """`value` in a reason: a long list of labels shortened to its first three and its length."""
+    if isinstance(value, (list, tuple)) and len(value) > 5:
+        return f"[{', '.join(map(repr, value[:3]))}, ... {len(value)} in all]"
+    return repr(_plain(value))
 
 
 def _decide(
