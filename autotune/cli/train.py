@@ -21,12 +21,15 @@ examples:
   autotune train search_spaces/digits.yaml --set optimizer.lr=0.05 --set train.epochs=3
   autotune train search_spaces/digits.yaml --set optimizer.name=adamw --set optimizer.lr=3e-3
   autotune train search_spaces/mnist.yaml --set model.arch=mlp --out models/mnist-mlp
+  autotune train models/digits --out models/digits-again       the exported model's configuration, trained again
 
 Each searched parameter takes its --set value if given, else its default: the `default:` the space gives beside
 the distribution, else the first option of a choice, the midpoint of a uniform or int range, the geometric mean
 of a log range. The output says which were taken (`autotune check` shows them too).
 Inside a choice of mappings (digits.yaml's optimizer: sgd or adamw), --set optimizer.lr=0.05 sets lr in every
 option, and --set optimizer.name=adamw keeps only the option named adamw.
+SPACE may also be an exported model (its folder, or its model.json): its card's configuration is trained again
+(autotune train models/digits), up to the epoch its checkpoint was exported at, to reproduce it.
 With --out DIR the final checkpoint and the exported model (model.pt, model.json) are kept in DIR. A DIR that is
 a canonical model (models/<name> as `autotune run` exports it: a link to its current version) is refused: give a
 new folder, or run a search to export a new version of it by the promotion rules (docs/retraining.md).
@@ -45,11 +48,17 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+class _Enough(BaseException):
+    """Raised by train_one's report at the epoch it stops after (a BaseException: a recipe's `except Exception` does
+    not catch it)."""
+
+
 def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, ...], out: str | None = None,
-              about: dict[str, Any] | None = None) -> dict[str, float]:
+              about: dict[str, Any] | None = None, stop_after: int | None = None) -> dict[str, float]:
     """Train `config` with `recipe`, printing each epoch, each report holding the `searched` metrics; returns the
     test metrics (and exports into `out`, with `about` in the model card: the space's name, recipe, ..., which
-    `predict`, `serve` and `load_model` read)."""
+    `predict`, `serve` and `load_model` read). `stop_after`: the report after which training stops (its checkpoint
+    is tested and exported), with the schedule of the whole configuration."""
     from autotune.engine.export import library_versions
     from autotune.errors import UserError
     from autotune.recipes import NO_REPORT, call, data_section, load_data, reported, written
@@ -68,9 +77,14 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
             shutil.rmtree(keep, ignore_errors=True)
             with written(checkpoint) as directory:
                 shutil.copytree(directory, keep)
+        if last["reports"] == stop_after:
+            raise _Enough
 
     try:
-        call(recipe, "train", config, report, data=data, checkpoint=None)
+        try:
+            call(recipe, "train", config, report, data=data, checkpoint=None)
+        except _Enough:
+            pass
         if not last:
             raise UserError(NO_REPORT)
         test = call(recipe, "evaluate", str(keep), data) if hasattr(recipe, "evaluate") else {}
@@ -114,11 +128,44 @@ def _epoch_line(metrics: dict[str, float]) -> str:
     return f"epoch {metrics['epoch']:>3}: " + "  ".join(shown)
 
 
+def _card_space(model_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the space of one configuration that trains the model in `model_dir` again, its card): the card's recipe,
+    custom file (their paths made absolute from the card's base_dir) and resolved configuration."""
+    from autotune.errors import UserError
+    from autotune.model_dir import read_card
+
+    card = read_card(model_dir)
+    if not isinstance(card.get("config"), dict) or not card.get("recipe"):
+        raise UserError(f"the card of {model_dir} holds no configuration and recipe to train again; give a space file")
+    base = card.get("base_dir")
+
+    def located(path: str) -> str:
+        return str(Path(base) / path) if base and path.endswith(".py") and not Path(path).is_absolute() else path
+
+    search = card.get("search") or {}
+    space = {"name": card.get("name") or model_dir.name, "recipe": located(card["recipe"]),
+             **({"custom": located(card["custom"])} if card.get("custom") else {}), **card["config"],
+             **({"search": {"metric": search["metric"], "mode": search["mode"]}} if search.get("metric") else {})}
+    return space, card
+
+
+def _exported_model(path: str) -> Path | None:
+    """The exported model folder that SPACE names (the folder, or its model.json), else None."""
+    folder = Path(path).parent if Path(path).name == "model.json" else Path(path)
+    return folder if (folder / "model.json").is_file() else None
+
+
 def run(args: argparse.Namespace) -> int:
     from autotune import recipes
     from autotune.errors import UserError
 
-    space = one_configuration(args.space, args.overrides)
+    model_dir = _exported_model(args.space)
+    card: dict[str, Any] = {}
+    if model_dir is not None:
+        source, card = _card_space(model_dir)
+        space = one_configuration(source, args.overrides)
+    else:
+        space = one_configuration(args.space, args.overrides)
     recipe = recipes.load(space.recipe, space.base_dir)
     if args.out is not None and not hasattr(recipe, "export"):
         raise UserError(f"recipe {space.recipe!r} defines no export(): --out has no model to write; drop --out")
@@ -129,5 +176,14 @@ def run(args: argparse.Namespace) -> int:
     for name, value in values.items():
         print(f"default {name} = {value!r} ({how[name]})")
     about = {"name": space.name, "recipe": space.recipe, "base_dir": space.base_dir, "custom": space.custom}
-    train_one(recipe, space.config(values), space.search.metric, args.out, about)
+    epoch = card.get("epoch") or (card.get("metrics") or {}).get("epoch")
+    stop = int(epoch) if epoch and not args.overrides else None  # --set changes the run: it trains to its end
+    if model_dir is not None:
+        print(f"training the model of {model_dir} again (run {card.get('run_name', '?')}, trial "
+              f"{card.get('trial_id', '?')}): its card's configuration" +
+              (f", stopping after epoch {stop}, the epoch it was exported at" if stop else ""), flush=True)
+    test = train_one(recipe, space.config(values), space.search.metric, args.out, about, stop)
+    recorded = card.get("test_metrics") or {}
+    if recorded and test:
+        print("its card: " + ", ".join(f"{k} {v:.4f}" for k, v in recorded.items() if k in test))
     return 0

@@ -274,6 +274,29 @@ def test_autotune_train_cli(tmp_path, capsys, overrides, chosen, lr):
     assert load_model(tmp_path / "out").labels == [str(i) for i in range(10)]
 
 
+def test_autotune_train_of_an_exported_model_reproduces_it(tmp_path, capsys):
+    """`autotune train MODEL_DIR` trains the card's configuration again, up to the epoch its checkpoint was exported
+    at (a search's best epoch: the card's `epoch`), to the same test metrics; --set trains the whole configuration."""
+    out = tmp_path / "out"
+    assert main(["train", str(REPO / "search_spaces" / "digits.yaml"), "--set", "model.arch=mlp", "--set",
+                 "model.width=16", "--set", "train.epochs=3", "--out", str(out)]) == 0
+    first = capsys.readouterr().out
+    card = json.loads((out / "model.json").read_text())
+    (out / "model.json").write_text(json.dumps({**card, "epoch": 2}))  # as a search exports its best epoch, 2 of 3
+    assert main(["train", str(out / "model.json")]) == 0
+    again = capsys.readouterr().out
+    assert "its card's configuration, stopping after epoch 2, the epoch it was exported at" in again
+    assert "epoch   2:" in again and "epoch   3:" not in again
+    assert again.split("epoch   2:")[1].split("\n")[0].split("  ")[:3] == \
+        first.split("epoch   2:")[1].split("\n")[0].split("  ")[:3]  # the losses and accuracy of that epoch
+    (out / "model.json").write_text(json.dumps(card))  # a card without an epoch: the configuration to its end
+    assert main(["train", str(out)]) == 0
+    whole = capsys.readouterr().out
+    test = whole.split("test: ")[1].split("\n")[0]
+    assert test == first.split("test: ")[1].split("\n")[0]  # the same model: the same test metrics, to 4 digits
+    assert "its card: " + ", ".join(f"{k} {v:.4f}" for k, v in card["test_metrics"].items()) in whole
+
+
 RECORDED = '''\
 import autotune
 import torch
