@@ -9,11 +9,16 @@ simulation of the default search (bench/simulate_brackets.py, 240 seeds), Ray's 
 curves by 0.006 and 0.005 mean regret at 50 and 100 % of the budget, and within 0.0004 on the recorded tables
 (docs/search-space.md).
 
-Ray's bracket judges a result at the first rung the trial has no record of, whatever the result's epoch, and Ray
-saves no scheduler state: after `--resume`, a trial continuing from its checkpoint at epoch 7 was judged at rung 3
-with its epoch-7 value, though it had passed rung 3 before the kill. Here a result reaches the bracket only at the
-epoch where an unbroken run first reaches one of the bracket's rungs, or at the last epoch (max_t). Every epoch is
-reported, so an unbroken run is judged at the same epochs as by Ray's own.
+Ray's bracket judges a result at the first rung the trial has no record of, whatever the result's epoch: after
+`--resume`, a trial continuing from its checkpoint at epoch 7 was judged at rung 3 with its epoch-7 value, though it
+had passed rung 3 before the kill. Here a result reaches the bracket only at the epoch where an unbroken run first
+reaches one of the bracket's rungs, or at the last epoch (max_t). Every epoch is reported, so an unbroken run is
+judged at the same epochs as by Ray's own.
+
+Ray saves no scheduler state: after `--resume` its rungs started empty, and the first value to reach a rung went on
+(a trial an unbroken run stopped at epoch 1 ran all its epochs). `get_state`/`set_state` hold the rungs' values and
+the trials' brackets, saved with the search's state (autotune.engine.schedulers.SavedScheduler) and given back
+before the restored trials are added again; a restored trial keeps its bracket.
 """
 from __future__ import annotations
 
@@ -40,6 +45,17 @@ class Asha(AsyncHyperBandScheduler):
         """The epochs below max_t at which a trial's bracket judges it (the first bracket's without a trial):
         the first epoch at or past each rung's milestone."""
         return sorted({math.ceil(m) for m in ray_internals.asha_milestones(self, trial_id) if m < self._last_epoch})
+
+    def get_state(self) -> dict[str, Any]:
+        """The values recorded at each rung and each live trial's bracket."""
+        return ray_internals.asha_state(self)
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        ray_internals.set_asha_state(self, state)
+
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        if not ray_internals.asha_has_trial(self, trial.trial_id):  # a restored trial keeps its bracket
+            super().on_trial_add(tune_controller, trial)
 
     def _at_rung(self, trial: Any, result: dict[str, Any]) -> bool:
         return result.get(self._epoch_key) in self.rung_epochs(trial.trial_id)

@@ -118,6 +118,21 @@ class Hyperband(LiveQueue, FIFOScheduler):
         return [max(0.0, kendall_tau(np.asarray([v[first] for v in rows]), final)) ** 2 if first < latest else 1.0
                 for first in self._firsts] + [1.0]
 
+    def get_state(self) -> dict[str, Any]:
+        """What a resume needs to decide as an unbroken run would: each bracket's rungs, the trials' brackets, the
+        draw's generator, the milestone values the adaptive weights read."""
+        return {"brackets": [b.get_state() if isinstance(b, Asha) else None for b in self.brackets],
+                "bracket_of": dict(self._bracket), "random": self._random.bit_generator.state,
+                "values": [(trial_id, dict(values)) for trial_id, values in self._values.items()]}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        for bracket, saved in zip(self.brackets, state["brackets"]):
+            if isinstance(bracket, Asha):
+                bracket.set_state(saved)
+        self._bracket = dict(state["bracket_of"])
+        self._random.bit_generator.state = state["random"]
+        self._values = OrderedDict(state["values"])
+
     def _of(self, trial: Any) -> TrialScheduler:
         return self.brackets[self._bracket[trial.trial_id]]
 

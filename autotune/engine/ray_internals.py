@@ -64,8 +64,8 @@ if TYPE_CHECKING:
 __all__ = ["CsvLogger", "ForgetEndedTrials", "JsonLogger", "RESULT_KEYS", "TensorBoardLogger", "actor_node",
            "asked_trial", "gcs_reconnect_timeout_s", "init_local", "joined_address", "kv_delete", "kv_get", "kv_put",
            "lost_node", "lost_nodes_apart", "mark_told", "no_callback_usage_tag", "remove_partial_checkpoint",
-           "restore_from_kept_checkpoints", "restore_whole_state", "saved_trials", "study_of", "told",
-           "whole_state_uploads"]
+           "restore_from_kept_checkpoints", "restore_whole_state", "saved_trials", "saves_when_trials_end",
+           "study_of", "told", "whole_state_uploads"]
 
 _log = logging.getLogger("autotune")
 
@@ -256,6 +256,46 @@ def whole_state_uploads() -> None:
     TuneController.save_to_dir = save_to_dir
 
 
+# Ray saves the search's state at most every 10 s (`_ExperimentCheckpointManager`, its period "auto": 10 s, or 19
+# times the last save's time when longer). A trial that ended after the last save was unknown to the state a resume
+# started from: the restored searcher asked for its configuration again, and it ran again as a new trial. The engine
+# saves the state at the first step after a trial ends, as Ray saves when a trial has kept `num_to_keep` checkpoints
+# (a forced save: it also waits for the previous copy into the storage), at most once every END_SAVE_SHARE times
+# the last such save's time: the driver spends at most 1/(1 + END_SAVE_SHARE) of its time on them, Ray's own share.
+END_SAVE_SHARE = 19
+
+
+def saves_when_trials_end() -> None:
+    """Save the search's state soon after each trial ends (see END_SAVE_SHARE). Ray's controller step
+    (`TuneController.checkpoint`, its status changes `_set_trial_status`) and its checkpoint manager
+    (`_checkpoint_manager`, `_last_save_time`) are private; the engine's marks live on the manager, which Ray makes
+    anew for each controller and does not save."""
+    from ray.tune.execution.tune_controller import TuneController
+
+    if getattr(TuneController.checkpoint, "_autotune", False):
+        return
+    ray_status, ray_checkpoint = TuneController._set_trial_status, TuneController.checkpoint
+
+    def set_trial_status(self: TuneController, trial: Trial, status: str) -> None:
+        ray_status(self, trial, status)
+        if status in (Trial.TERMINATED, Trial.ERROR):
+            self._checkpoint_manager._autotune_ended = True
+
+    def checkpoint(self: TuneController, force: bool = False, wait: bool = False) -> None:
+        manager = self._checkpoint_manager
+        start, saved = time.monotonic(), manager._last_save_time
+        due = getattr(manager, "_autotune_ended", False) and start >= getattr(manager, "_autotune_next", 0.0)
+        ray_checkpoint(self, force or due, wait or due)
+        if manager._last_save_time != saved:  # saved: the ended trials are in it
+            manager._autotune_ended = False
+            if due:
+                manager._autotune_next = time.monotonic() + END_SAVE_SHARE * (time.monotonic() - start)
+
+    checkpoint._autotune = True  # type: ignore[attr-defined]
+    TuneController._set_trial_status = set_trial_status  # type: ignore[method-assign]
+    TuneController.checkpoint = checkpoint  # type: ignore[method-assign]
+
+
 def _excluded(relative: str, exclude: list[str]) -> bool:
     return any(fnmatch.fnmatch(os.path.normpath(relative), pattern) for pattern in exclude)
 
@@ -422,6 +462,29 @@ def judge_with_own_value(scheduler: AsyncHyperBandScheduler) -> None:
     the other two). The rule is the private `_Bracket.cutoff` of the brackets in `_brackets`; no argument sets it."""
     for bracket in scheduler._brackets:
         bracket.__class__ = _OwnValueBracket
+
+
+def asha_state(scheduler: AsyncHyperBandScheduler) -> dict[str, Any]:
+    """What Ray's ASHA has decided so far, to be saved with the search's state: the values recorded at each rung
+    of each bracket (`_Bracket._rungs`, highest rung first) and the bracket of each live trial (`_trial_info`).
+    Ray saves no scheduler state, and keeps both privately."""
+    index = {id(bracket): i for i, bracket in enumerate(scheduler._brackets)}
+    return {"rungs": [[dict(recorded) for _, recorded in bracket._rungs] for bracket in scheduler._brackets],
+            "trials": {trial_id: index[id(bracket)] for trial_id, bracket in scheduler._trial_info.items()}}
+
+
+def set_asha_state(scheduler: AsyncHyperBandScheduler, state: dict[str, Any]) -> None:
+    """Give Ray's ASHA the rung values and trial brackets of `asha_state`."""
+    for bracket, rungs in zip(scheduler._brackets, state["rungs"]):
+        for (_, recorded), saved in zip(bracket._rungs, rungs):
+            recorded.clear()
+            recorded.update(saved)
+    scheduler._trial_info = {trial_id: scheduler._brackets[i] for trial_id, i in state["trials"].items()}
+
+
+def asha_has_trial(scheduler: AsyncHyperBandScheduler, trial_id: str) -> bool:
+    """Whether Ray's ASHA has put the trial `trial_id` in a bracket (`_trial_info`, private)."""
+    return trial_id in scheduler._trial_info
 
 
 def asha_milestones(scheduler: AsyncHyperBandScheduler, trial_id: str | None = None) -> list[float]:
@@ -795,11 +858,25 @@ class _NotTheIncompleteTrials:
         return not str(record.msg).startswith("Trials did not complete")
 
 
+class _NotAFullDisk:
+    """Drops Ray Tune's "Saving experiment state to storage ... failed" ERROR record and its traceback when the
+    storage is full (ENOSPC): the search stops on it, and `StorageFull` says so in one line with the way out."""
+
+    def filter(self, record: Any) -> bool:
+        err = record.exc_info[1] if record.exc_info else None
+        while err is not None:
+            if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+                return False
+            err = err.__cause__ or err.__context__
+        return True
+
+
 @contextmanager
 def trial_errors_shown(shown: bool) -> Iterator[None]:
     """While a search runs: Ray Tune's own log of each failed trial (an ERROR line and its traceback, per trial) and
     of the trials that did not complete, only where `shown` (`-v`); autotune's progress line and summary give each
-    failure in one line. A TUNE_PRINT_ALL_TRIAL_ERRORS of the environment is kept."""
+    failure in one line; a failed save of the search's state on a full disk, which StorageFull reports, too. A
+    TUNE_PRINT_ALL_TRIAL_ERRORS of the environment is kept."""
     given = os.environ.get("TUNE_PRINT_ALL_TRIAL_ERRORS")
     if given is None:
         os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] = "1" if shown else "0"  # read as the search starts
@@ -808,12 +885,15 @@ def trial_errors_shown(shown: bool) -> Iterator[None]:
     if ignored:
         os.environ["RAY_IGNORE_UNHANDLED_ERRORS"] = "1"
     quiet, logger = _NotTheIncompleteTrials(), logging.getLogger("ray.tune.tune")
+    full, saving = _NotAFullDisk(), logging.getLogger("ray.tune.execution.experiment_state")
     if not shown:
         logger.addFilter(quiet)
+        saving.addFilter(full)
     try:
         yield
     finally:
         logger.removeFilter(quiet)
+        saving.removeFilter(full)
         if given is None:
             del os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"]
         if ignored:

@@ -3,11 +3,13 @@
     make_scheduler(space)           # FIFO, median, ASHA or the engine's Hyperband, checked against the space
     max_epochs(space)               # the most epochs any trial of the space can run
     planned_epochs(space, values)   # the epochs a trial of sampled `values` runs if not stopped
+    SavedScheduler(scheduler)       # a callback: the scheduler's state saved with the search's, restored on resume
 """
 from __future__ import annotations
 
 from typing import Any
 
+from ray.tune import Callback
 from ray.tune.schedulers import FIFOScheduler, MedianStoppingRule, TrialScheduler
 
 from autotune.engine.asha import Asha
@@ -16,7 +18,7 @@ from autotune.engine.trial_queue import LiveQueue
 from autotune.errors import UserError
 from autotune.space.types import Space
 
-__all__ = ["make_scheduler", "max_epochs", "planned_epochs"]
+__all__ = ["SavedScheduler", "make_scheduler", "max_epochs", "planned_epochs"]
 
 
 class _Fifo(LiveQueue, FIFOScheduler):
@@ -29,6 +31,24 @@ class _Median(LiveQueue, MedianStoppingRule):
 
 class _Asha(LiveQueue, Asha):
     """Ray's ASHA judging at rung epochs only (autotune.engine.asha), choosing among the trials not yet ended."""
+
+
+class SavedScheduler(Callback):
+    """Saves the state of `scheduler` (ASHA's, Hyperband's: their `get_state`) with the search's: Ray saves its
+    callbacks' states with its trials' and gives them back on `Tuner.restore` before it adds the restored trials
+    again, while it saves no scheduler state. Tuner.restore unpickles the callback with the scheduler it was made
+    with, the one the restored search runs (both are in the run's tuner.pkl, pickled at once). A scheduler without
+    state (FIFO, the median rule) saves none."""
+
+    def __init__(self, scheduler: TrialScheduler) -> None:
+        self.scheduler = scheduler
+
+    def get_state(self) -> dict[str, Any] | None:
+        state = getattr(self.scheduler, "get_state", None)
+        return {"scheduler": state()} if state else None
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.scheduler.set_state(state["scheduler"])
 
 
 def planned_epochs(space: Space, values: dict[str, Any]) -> int:

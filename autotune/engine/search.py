@@ -30,10 +30,10 @@ from autotune.engine.optuna_space import derived_seed
 from autotune.engine.progress import Progress
 from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger, init_local,
                                             joined_address, limit_restored_search, no_callback_usage_tag,
-                                            restore_from_kept_checkpoints, trial_errors_shown,
-                                            whole_state_uploads)
+                                            restore_from_kept_checkpoints, saves_when_trials_end,
+                                            trial_errors_shown, whole_state_uploads)
 from autotune.engine.result_grid import trial_id_of
-from autotune.engine.schedulers import make_scheduler, planned_epochs
+from autotune.engine.schedulers import SavedScheduler, make_scheduler, planned_epochs
 from autotune.engine.searcher import close_orphaned_trials, make_searcher, points_to_evaluate
 from autotune.engine.stoppers import BrokenReports, EpochBudget, TargetStopper
 from autotune.engine.storage import (
@@ -115,6 +115,7 @@ def run_search(
         track.register(str(where.state), tracking, lambda values: planned_epochs(space, values))
     no_callback_usage_tag()
     whole_state_uploads()  # a kill or a save while Ray copies the search's state leaves one whole save of it
+    saves_when_trials_end()  # a trial that ended before a kill is in the state a resume starts from
     restore_from_kept_checkpoints()  # a trial whose latest checkpoint is gone continues from an older one
     # on the local Ray, at most as many trials at once as it runs (see fits_at_once), a resumed search too; on a
     # cluster, search.max_concurrent
@@ -134,7 +135,7 @@ def run_search(
                                  seed)
         stoppers = [s for s in (target, budget) if s] + [broken]
         tuner = tune.Tuner(run, tune_config=_tune_config(space, searcher, scheduler),
-                           run_config=_run_config(space, options, where, policy, stoppers))
+                           run_config=_run_config(space, options, where, policy, stoppers, scheduler))
     try:
         # a trial whose node is lost is retried elsewhere, not counted as failed
         with moving_trials(where.state), trial_errors_shown(options.verbose > 0), _cluster_watched(options, where):
@@ -149,8 +150,15 @@ def run_search(
     if not interrupted:  # an interrupted run's RUNNING trials continue when it is resumed
         close_orphaned_trials(where.state, space, grid)
         if not where.remote:
-            set_aside_orphaned_dirs(where.state, grid)
+            set_aside_orphaned_dirs(where.state, grid, functools.partial(_ended_in_study, where, space))
     return grid, where, seconds, interrupted, missing_metric, ended
+
+
+def _ended_in_study(where: RunLocation, space: Space) -> set[str]:
+    """The ids of the Ray trials whose end the run's Optuna study recorded (COMPLETE or PRUNED)."""
+    study = optuna.load_study(study_name=space.name, storage=f"sqlite:///{where.state / 'study.db'}")
+    return {str(t.user_attrs.get("autotune_trial_id")) for t in study.get_trials(deepcopy=False)
+            if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)}
 
 
 def _cluster_watched(options: RunOptions, where: RunLocation) -> AbstractContextManager[None]:
@@ -209,8 +217,9 @@ def _tune_config(space: Space, searcher: Any, scheduler: Any) -> tune.TuneConfig
 
 
 def _run_config(space: Space, options: RunOptions, where: RunLocation, policy: CheckpointPolicy,
-                stoppers: list[Any]) -> tune.RunConfig:
-    """How to run it: where, what ends it early, what it logs and reports, which checkpoints it keeps."""
+                stoppers: list[Any], scheduler: Any) -> tune.RunConfig:
+    """How to run it: where, what ends it early, what it logs, reports and saves with its state (the scheduler's
+    decisions), which checkpoints it keeps."""
     metric, mode = space.search.metric[0], space.search.mode[0]
     return tune.RunConfig(
         name=space.name,
@@ -219,7 +228,8 @@ def _run_config(space: Space, options: RunOptions, where: RunLocation, policy: C
         callbacks=[Progress(metric, mode, space.search.trials, options.progress_seconds,
                             functools.partial(planned_epochs, space)), BestSoFar(policy),
                    JsonLogger(), CsvLogger(), TensorBoardLogger(), track.TrackingCallback(str(where.state)),
-                   StopWhenFull(full_key(where.experiment)), *stoppers, ForgetEndedTrials()],
+                   StopWhenFull(full_key(where.experiment)), *stoppers, SavedScheduler(scheduler),
+                   ForgetEndedTrials()],
         verbose=2 if options.verbose > 1 else 1 if options.verbose else 0,
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=space.search.keep_checkpoints,

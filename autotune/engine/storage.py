@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from autotune.cache import run_mirror
 from autotune.engine.lost_nodes import MOVES_FILE
 from autotune.engine.ray_internals import restore_whole_state, saved_trials
 from autotune.errors import UserError
+from autotune.paths import expanded
 from autotune.run_options import option
 from autotune.space.types import Space
 from autotune.tracking.mlflow_runs import STATE_FILE as TRACKING_FILE
@@ -38,13 +40,14 @@ _TRIALS_FILE = "space.trials"  # the search.trials a run started with (its defin
 _STATE_FILES = (MOVES_FILE, "space.fingerprint", "space.json", _TRIALS_FILE, "study.db", "summary.json", TRACKING_FILE,
                 "trials.csv")
 SHOWN_CHANGES = 5  # changed key paths a refused resume names
+_LOCATION_FILE = "started_at"  # a local run's folder when it started: a resume elsewhere (moved, copied) is refused
 
 
 @dataclass(frozen=True)
 class RunLocation:
     """Where a run lives. Ray's experiment folder `experiment` (trials, checkpoints, TensorBoard logs) is
     `storage/name`, a local path or a URI. `state` is the local folder of autotune's own state (study.db,
-    space.fingerprint, space.json, space.trials, summary.json, trials.csv, moves.jsonl, tracking.json): the
+    space.fingerprint, space.json, space.trials, summary.json, trials.csv, moves.jsonl, tracking.json, started_at): the
     experiment folder itself for a local storage, a mirror under `~/.cache/autotune/runs/` for a URI, copied into
     the URI at the end of the search (`publish_state`)."""
 
@@ -68,7 +71,7 @@ def run_location(storage: str, name: str) -> RunLocation:
     """The run folders of the search `name` in `storage` (a folder, or a URI such as s3://bucket/runs, whose query
     is left out of the local mirror's path)."""
     if "://" not in storage:
-        folder = Path(storage).expanduser().resolve()
+        folder = expanded(storage).resolve()
         return RunLocation(str(folder), name, folder / name)
     base, mark, query = storage.partition("?")
     base = base.rstrip("/")
@@ -145,12 +148,30 @@ def check_choice(space: Space, where: RunLocation, *, resume: bool, restart: boo
     if resume and not exists:
         raise UserError(f"there is no run to resume at {where.experiment}; run without {option('resume')} to "
                         "start it")
+    if resume and not where.remote:
+        _check_not_moved(where)
     if exists and not (resume or restart):
         raise UserError(
             f"a run named {space.name!r} already exists at {where.experiment}; pass {option('resume')} to continue "
             f"it or {option('restart')} to delete it and start again"
         )
     return exists
+
+
+def _check_not_moved(where: RunLocation) -> None:
+    """A UserError when the local run `where` was started in another folder and moved or copied here: Ray's saved
+    state and the pickled searcher hold the folder it was started in, so a resume would write there (or fail where
+    it is gone). A run started before its folder was recorded is not checked."""
+    try:
+        started = (where.state / _LOCATION_FILE).read_text().strip()
+    except OSError:
+        return
+    here = str(Path(where.experiment).resolve())
+    if started and started != here:
+        raise UserError(f"the run at {here} was started at {started} and moved or copied here: its saved state "
+                        f"points at {started}, so {option('resume')} continues it only there; to go on from its "
+                        f"finished trials here, start a new search with {option('warm_start', where.experiment)} "
+                        f"and another name ({option('overrides', 'name=...')})")
 
 
 def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool, warm_start: bool = False) -> bool:
@@ -161,6 +182,8 @@ def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool
     if not check_choice(space, where, resume=resume, restart=restart, warm_start=warm_start) or restart:
         _clear(where)
         _record_space(where.state, space)
+        if not where.remote:
+            (where.state / _LOCATION_FILE).write_text(f"{Path(where.experiment).resolve()}\n")
         (where.state / _TRIALS_FILE).write_text(f"{space.search.trials}\n")
         return False
     if where.remote and not (where.state / "study.db").is_file():  # resumed on another machine, or cache cleared
@@ -256,13 +279,21 @@ def publish_state(where: RunLocation) -> None:
         _copy_state(where, upload=True)
 
 
-def set_aside_orphaned_dirs(run_dir: Path, grid: Any) -> None:
-    """Trial folders no record knows of (started after Ray's last state save, then killed) move out of the run."""
+def set_aside_orphaned_dirs(run_dir: Path, grid: Any, ended: Callable[[], set[str]] = set) -> None:
+    """Trial folders no record knows of (started after Ray's last state save, then killed) move out of the run; the
+    log line says how many were of trials that had ended (their ids in `ended()`, read only where there are such
+    folders: the study recorded their end, and the kill came before Ray saved it) and how many were cut short."""
     known = {Path(r.path).name for r in grid if r.path}
     orphans = [d for d in run_dir.glob("trial_*") if d.is_dir() and d.name not in known]
-    if orphans:
-        aside = run_dir.parent / f"{run_dir.name}.orphaned"
-        aside.mkdir(exist_ok=True)
-        for folder in orphans:
-            shutil.move(str(folder), aside / folder.name)
-        log.info("moved %d partial trial folder(s) of the killed run to %s", len(orphans), aside)
+    if not orphans:
+        return
+    aside = run_dir.parent / f"{run_dir.name}.orphaned"
+    aside.mkdir(exist_ok=True)
+    for folder in orphans:
+        shutil.move(str(folder), aside / folder.name)
+    ids = ended()
+    finished = sum(folder.name.removeprefix("trial_") in ids for folder in orphans)
+    kinds = [f"{finished} of trials that had ended" if finished else "",
+             f"{len(orphans) - finished} of trials cut short" if len(orphans) > finished else ""]
+    log.info("moved %d trial folder(s) of the killed run, unknown to Ray's last saved state, to %s (%s): the "
+             "resumed search ran trials in their place", len(orphans), aside, ", ".join(filter(None, kinds)))

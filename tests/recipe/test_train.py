@@ -24,7 +24,8 @@ from autotune.vision.data import Data, FileSplit, TensorSplit, prepare
 from autotune.vision.predictor import load_model
 
 REPO = Path(__file__).parents[2]
-METRICS = {"epoch", "train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy", "epoch_seconds", "samples_per_second", "num_parameters"}
+METRICS = {"epoch", "train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy", "epoch_seconds",
+           "samples_per_second", "num_parameters"}
 
 
 class Recorder:

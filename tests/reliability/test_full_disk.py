@@ -113,3 +113,41 @@ def test_a_full_disk_stops_the_search_and_resume_finishes_it(tmp_path, small_dis
     kept = [len(list(trial.glob("checkpoint_*"))) for trial in run_dir.glob("trial_*")]
     assert max(kept) <= 1 + 1, kept  # keep_checkpoints (1) best ones and the latest
     assert json.loads((tmp_path / "models" / "full" / "model.json").read_text())["trial_id"]
+
+
+def test_ray_s_traceback_of_a_state_save_on_a_full_disk_is_not_shown():
+    """A search stopped by a full disk printed Ray's "Saving experiment state to storage ... failed" ERROR with its
+    traceback when a forced save waited for a copy that hit ENOSPC (StorageFull says it in one line); other errors
+    of that logger are kept, and `-v` shows all."""
+    import errno
+    import logging
+
+    from autotune.engine.ray_internals import trial_errors_shown
+
+    saving = logging.getLogger("ray.tune.execution.experiment_state")
+
+    class Kept(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.records: list[logging.LogRecord] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.records.append(record)
+
+    def logged(err: BaseException, shown: bool = False) -> int:
+        kept = Kept()
+        saving.addHandler(kept)  # on the logger itself: Ray's loggers may not propagate to the root's
+        try:
+            with trial_errors_shown(shown):
+                try:
+                    raise RuntimeError("the copy failed") from err
+                except RuntimeError:
+                    saving.error("Saving experiment state to storage failed with exception: ", exc_info=True)
+        finally:
+            saving.removeHandler(kept)
+        return len(kept.records)
+
+    full = OSError(errno.ENOSPC, "No space left on device")
+    assert logged(full) == 0
+    assert logged(OSError(errno.EACCES, "Permission denied")) == 1
+    assert logged(full, shown=True) == 1

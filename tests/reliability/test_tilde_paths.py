@@ -18,6 +18,12 @@ def test_a_tilde_that_names_no_user_stays_as_written_and_one_that_does_is_expand
     assert expanded("~/runs") == Path.home() / "runs"
 
 
+def test_a_storage_folder_named_with_a_tilde(in_tmp):
+    from autotune.engine.storage import run_location
+
+    assert run_location(f"{NO_USER}_runs", "x").state == in_tmp / f"{NO_USER}_runs" / "x"
+
+
 def test_a_table_and_a_model_folder_named_with_a_tilde(in_tmp, cli):
     table = load_wine(as_frame=True).frame.head(120)
     table.to_csv(f"{NO_USER} wine é.csv", index=False)
