@@ -282,7 +282,7 @@ def test_max_pixels_refuses_anything_else(text):
 @pytest.fixture(scope="module")
 def searched(paths, local_ray) -> dict[str, str]:
     """`paths`, with a one-trial toy run in {runs}/toy; {old_runs}, a copy of it as a run of an autotune that
-    recorded no space.json; {unfinished_runs}, one without its summary.json."""
+    recorded no space.json nor the folder it started in; {unfinished_runs}, a copy without its summary.json."""
     runs = Path(paths["tmp"], "runs")
     with contextlib.chdir(paths["tmp"]), contextlib.redirect_stdout(io.StringIO()):
         assert autotune.cli.main(["run", paths["toy"], "--storage", str(runs), "--no-export", "--num-cpus", "2"]) == 0
@@ -290,6 +290,7 @@ def searched(paths, local_ray) -> dict[str, str]:
     old, unfinished = Path(paths["tmp"], "old_runs"), Path(paths["tmp"], "unfinished_runs")
     shutil.copytree(runs, old)
     (old / "toy" / "space.json").unlink()
+    (old / "toy" / "started_at").unlink()
     shutil.copytree(runs, unfinished)
     (unfinished / "toy" / "summary.json").unlink()  # as a run killed before its end
     return {**paths, "runs": str(runs), "old_runs": str(old), "unfinished_runs": str(unfinished)}
@@ -316,6 +317,10 @@ RUN_CASES = [
     Case("resume-changed-space-of-an-old-run", ("run", "{toy}", "--storage", "{old_runs}", "--resume", "--set",
                                                 "train.epochs=2"), 2,
          ("the search space changed since {old_runs}/toy was started; a resumed search",)),
+    # a run copied elsewhere, then resumed there: it would write into the original
+    Case("resume-a-copied-run", ("run", "{toy}", "--storage", "{unfinished_runs}", "--resume"), 2,
+         ("the run at {unfinished_runs}/toy was started at {runs}/toy and moved or copied here",
+          "--warm-start {unfinished_runs}/toy")),
 ]
 
 
