@@ -63,8 +63,9 @@ def read_card(model_dir: str | Path) -> dict[str, Any]:
     """The model card of the exported model in `model_dir`; a UserError when the folder holds no model.json. The
     other files are its recipe's (the shipped recipes' loaders each say when model.pt is missing)."""
     folder = Path(model_dir)
-    if broken_link(folder):
-        raise UserError(f"{broken_link(folder)}: not an exported autotune model directory")
+    broken = broken_link(folder)
+    if broken:
+        raise UserError(f"{broken}: not an exported autotune model directory")
     if not folder.is_dir():
         raise UserError(f"{folder} {'is a file, not' if folder.exists() else 'does not exist: not'} an exported "
                         "autotune model directory")

@@ -140,8 +140,9 @@ def check_folder(path: str, what: str, expected: str) -> None:
     from autotune.model_dir import broken_link
 
     folder = expanded(path)
-    if broken_link(folder):
-        raise UserError(f"{what} {broken_link(folder)}; give {expected}")
+    broken = broken_link(folder)
+    if broken:
+        raise UserError(f"{what} {broken}; give {expected}")
     if not folder.exists():
         raise UserError(f"{what} {path} does not exist; give {expected}")
     if not folder.is_dir():

@@ -20,7 +20,6 @@ import json
 import logging
 import warnings
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from autotune.paths import expanded
 from autotune.run_options import option
 from autotune.space.loader import load_space
 from autotune.space.points import complete_point
-from autotune.space.types import Choice, Grid, Label, Param, Space
+from autotune.space.types import Choice, Grid, Label, Param, Space, json_keys
 
 __all__ = ["History", "read_history", "add_history", "told"]
 
@@ -107,17 +106,9 @@ def _check_objectives(study: Any, space: Space, run_dir: Path) -> None:
                     "checked against %s", given, searched)
 
 
-def _plain(value: Any) -> Any:
-    """`value` with mappings as dicts keyed by text (`1` becomes "<int>1") and sequences as lists, as space.json
-    holds it."""
-    if isinstance(value, Mapping):
-        return {k if isinstance(k, str) else f"<{type(k).__name__}>{k}": _plain(v) for k, v in value.items()}
-    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
-
-
 def _text(value: Any) -> str:
     """`value` as JSON text, to compare options of two spaces (`16` and `16.0` are not the same option)."""
-    return json.dumps(_plain(value), sort_keys=True, default=repr)
+    return json.dumps(json_keys(value), sort_keys=True, default=repr)
 
 
 def _by_name(params: tuple[Param, ...]) -> dict[str, Param]:

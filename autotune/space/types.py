@@ -20,7 +20,7 @@ from autotune.space.schema import value_at
 __all__ = [
     "Uniform", "LogUniform", "Int", "QUniform", "Choice", "Grid", "Distribution",
     "Param", "Resources", "SearchSettings", "ExportSettings", "Space", "Label", "default_value", "default_values",
-    "param_default", "GIVEN", "scenarios", "varies",
+    "param_default", "GIVEN", "scenarios", "varies", "json_keys",
 ]
 
 Label = Union[str, int, float, bool, None]  # what a sampler can propose for a categorical (Optuna's rule)
@@ -251,12 +251,12 @@ def scenarios(params: tuple[Param, ...]) -> list[tuple[str, dict[str, Label]]]:
     return found
 
 
-def _json_keys(value: Any) -> Any:
+def json_keys(value: Any) -> Any:
     """`value` with every mapping key a string, so that json can sort them (`1` becomes "<int>1")."""
     if isinstance(value, Mapping):
-        return {k if isinstance(k, str) else f"<{type(k).__name__}>{k}": _json_keys(v) for k, v in value.items()}
+        return {k if isinstance(k, str) else f"<{type(k).__name__}>{k}": json_keys(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_keys(v) for v in value]
+        return [json_keys(v) for v in value]
     return value
 
 
@@ -389,7 +389,7 @@ class Space:
         if not search["start"]:  # a space without start points keeps the fingerprint it had before `start` existed
             search.pop("start")
         ingredients = {k: self.document.get(k) for k in self.template}
-        return json.dumps(_json_keys({"recipe": self.recipe, "ingredients": ingredients, "search": search}),
+        return json.dumps(json_keys({"recipe": self.recipe, "ingredients": ingredients, "search": search}),
                           sort_keys=True, default=repr)
 
     def fingerprint(self) -> str:
