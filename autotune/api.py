@@ -565,7 +565,7 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
     current model (`promote: if_better`) is tested on that same data, or, when the search samples data keys that
     change what is loaded (e.g. an image size) and its values differ, on the same data loaded with its own
     values: the same test images, each as its model takes them. The card says which."""
-    from autotune.engine.export import export_model, library_versions, versions_dir
+    from autotune.engine.export import export_model, library_versions, source_digests, versions_dir
 
     if _keep_recorded_export(result, current_card(space)):
         return
@@ -587,6 +587,7 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
         "run_dir": str(result.run_dir),
         **({"run_uri": result.run_uri} if result.run_uri else {}),
         "versions": library_versions(),
+        "sources": source_digests(recipe, space.custom),
     }
     current = current_card(space)
     if _exported_before(current, card):

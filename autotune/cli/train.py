@@ -59,7 +59,7 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
     test metrics (and exports into `out`, with `about` in the model card: the space's name, recipe, ..., which
     `predict`, `serve` and `load_model` read). `stop_after`: the report after which training stops (its checkpoint
     is tested and exported), with the schedule of the whole configuration."""
-    from autotune.engine.export import library_versions
+    from autotune.engine.export import library_versions, source_digests
     from autotune.errors import UserError
     from autotune.recipes import NO_REPORT, call, data_section, load_data, reported, written
 
@@ -96,7 +96,7 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
             now = datetime.now(timezone.utc)
             card.update(config=config, metrics={k: v for k, v in last.items() if k != "reports"}, test_metrics=test,
                         created=now.isoformat(timespec="seconds"), version=f"train-{now:%Y%m%d-%H%M%S}",
-                        versions=library_versions())
+                        versions=library_versions(), sources=source_digests(recipe, (about or {}).get("custom")))
             Path(out, "model.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
             shutil.copytree(keep, Path(out) / "checkpoint", dirs_exist_ok=True)
             shown = ", ".join(p.name + "/" * p.is_dir() for p in sorted(Path(out).iterdir()))
@@ -157,6 +157,7 @@ def _exported_model(path: str) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     from autotune import recipes
+    from autotune.engine.export import changed_since, source_digests
     from autotune.errors import UserError
 
     model_dir = _exported_model(args.space)
@@ -182,6 +183,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"training the model of {model_dir} again (run {card.get('run_name', '?')}, trial "
               f"{card.get('trial_id', '?')}): its card's configuration" +
               (f", stopping after epoch {stop}, the epoch it was exported at" if stop else ""), flush=True)
+        changed = changed_since(card, source_digests(recipe, space.custom))
+        if changed:
+            print(f"since it was exported: {'; '.join(changed)} (its numbers may differ)", flush=True)
     test = train_one(recipe, space.config(values), space.search.metric, args.out, about, stop)
     recorded = card.get("test_metrics") or {}
     if recorded and test:

@@ -12,6 +12,7 @@ followed to it: the export, its lock and the rollback act on models/mnist.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from filelock import FileLock, Timeout
@@ -31,7 +33,7 @@ from autotune.errors import UserError
 from autotune.model_dir import canonical_link
 from autotune.paths import expanded
 
-__all__ = ["CARD", "export_model", "library_versions", "roll_back", "versions_dir"]
+__all__ = ["CARD", "changed_since", "export_model", "library_versions", "roll_back", "source_digests", "versions_dir"]
 
 CARD = "model.json"
 KEEP_VERSIONS = 3  # versions that were the canonical model before the current one, kept for a rollback
@@ -47,6 +49,26 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def source_digests(recipe: ModuleType, custom: str | None) -> dict[str, str]:
+    """The SHA-256 of the files of the code that trains a model (the recipe module's file, the space's custom
+    file), for its card, so that a model trained again can tell whether its code changed."""
+    files = {"recipe": getattr(recipe, "__file__", None), "custom": custom}
+    return {role: hashlib.sha256(Path(file).read_bytes()).hexdigest()
+            for role, file in files.items() if file and Path(file).is_file()}
+
+
+def changed_since(card: dict[str, Any], digests: dict[str, str]) -> list[str]:
+    """What differs between the code and libraries that made the model of `card` and today's, one phrase each
+    (`digests`: `source_digests` of today's files): "the recipe file was edited", "torch 2.13.0 -> 2.14.1".
+    What a card does not record (cards before 2026-12-06 hold no `sources`) is not compared."""
+    then = card.get("sources") if isinstance(card.get("sources"), dict) else {}
+    edited = [f"the {role} file was edited" for role, digest in digests.items()
+              if role in then and then[role] != digest]
+    old = card.get("versions") if isinstance(card.get("versions"), dict) else {}
+    return edited + [f"{dist} {old[dist]} -> {version}" for dist, version in library_versions().items()
+                     if dist in old and old[dist] != version]
 
 
 def versions_dir(target: Path) -> Path:

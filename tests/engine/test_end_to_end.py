@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 from pathlib import Path
 
@@ -63,6 +64,8 @@ def test_mnist_search_end_to_end(in_tmp):
     assert card["config"]["model"]["arch"] == result.best_params["model.arch"]
     assert card["labels"] == [str(i) for i in range(10)] and card["input_shape"] == [1, 28, 28]
     assert card["data_fingerprint"] and card["versions"]["torch"]
+    recipe_file = Path(recipes.load("image_classification").__file__)
+    assert card["sources"] == {"recipe": hashlib.sha256(recipe_file.read_bytes()).hexdigest()}
 
     # It reloads without the recipe and reproduces the recorded test accuracy on the held-out split.
     data = recipes.load("image_classification").load_data(card["config"]["data"])

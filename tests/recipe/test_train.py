@@ -3,6 +3,7 @@ export, the predictor, `autotune train`, and the shipped spaces' defaults: mnist
 MNIST 10k in 3 epochs, digits.yaml's to >= 97%."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -312,7 +313,7 @@ def recorded_rmsprop(params, lr, weight_decay, **kwargs):
 '''
 
 
-def test_autotune_train_cli_with_a_custom_optimizer(tmp_path, capsys):
+def test_autotune_train_cli_with_a_custom_optimizer(tmp_path, capsys, registry_restored):
     from autotune.space import import_custom
 
     (tmp_path / "my_optimizers.py").write_text(RECORDED)
@@ -321,6 +322,31 @@ def test_autotune_train_cli_with_a_custom_optimizer(tmp_path, capsys):
     text = capsys.readouterr().out
     assert code == 0 and "epoch   1:" in text and "test: test_accuracy" in text
     assert import_custom(tmp_path / "my_optimizers.py").CALLS == [0.002]
+
+
+def test_autotune_train_of_a_model_says_what_changed_since_its_export(tmp_path, capsys, registry_restored):
+    """The card records the SHA-256 of the recipe's file and the custom file; training the model again says which
+    was edited since, and which library is another version (a card without `sources` compares versions only)."""
+    custom = tmp_path / "my_optimizers.py"
+    custom.write_text(RECORDED)
+    out = tmp_path / "out"
+    assert main(["train", str(REPO / "search_spaces" / "digits.yaml"), "--set", f"custom={custom}", "--set",
+                 "optimizer={name: recorded_rmsprop, lr: 0.002}", "--set", "train.epochs=1", "--set",
+                 "model.arch=mlp", "--out", str(out)]) == 0
+    card = json.loads((out / "model.json").read_text())
+    assert card["sources"] == {"recipe": hashlib.sha256((REPO / "recipes" / "image_classification.py").read_bytes())
+                               .hexdigest(), "custom": hashlib.sha256(RECORDED.encode()).hexdigest()}
+    capsys.readouterr()
+    assert main(["train", str(out)]) == 0
+    assert "since it was exported" not in capsys.readouterr().out  # nothing changed
+    custom.write_text(RECORDED + "# tuned later\n")
+    (out / "model.json").write_text(json.dumps({**card, "versions": {**card["versions"], "torch": "1.0.0"}}))
+    assert main(["train", str(out)]) == 0
+    assert (f"since it was exported: the custom file was edited; torch 1.0.0 -> {library_versions()['torch']} "
+            "(its numbers may differ)") in capsys.readouterr().out
+    (out / "model.json").write_text(json.dumps({k: v for k, v in card.items() if k != "sources"}))
+    assert main(["train", str(out)]) == 0
+    assert "since it was exported" not in capsys.readouterr().out  # an older card: no digests to compare
 
 
 def _test_accuracy(text: str) -> float:
