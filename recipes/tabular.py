@@ -24,6 +24,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -426,7 +427,10 @@ def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
         card = Path(checkpoint) / "model.json"  # none yet while the engine tests a new export in its folder
         preprocessing = (Preprocessing.from_card(json.loads(card.read_text())) if card.is_file()
                          else data.preprocessing)  # a current model: scored as it was trained, its own encoding
-        measured = _measure(model, data.test_for(preprocessing), preprocessing)
+        # a regression loss in the scale of the data it is tested on, not of the model's own training target: the
+        # current model and a new one trained on other rows are compared on one scale
+        scale = replace(preprocessing, target_std=data.preprocessing.target_std)
+        measured = _measure(model, data.test_for(preprocessing), scale)
     else:
         state = load_checkpoint(checkpoint)
         data = data if data is not None else load_data(state["config"]["data"])

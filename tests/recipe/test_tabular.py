@@ -336,6 +336,23 @@ def test_top_k_lists_a_classifier_s_most_probable_labels(classified, tables, tra
             model.predict(rows, top_k=bad)
 
 
+def test_an_exported_regression_model_is_scored_in_the_scale_of_the_data_it_is_tested_on(regressed, tables, trained,
+                                                                                          tmp_path):
+    """A retrain compares the current model's test_loss with the new model's: both in the new data's target scale.
+    The current model's was divided by its own training target's variance, so rows that widened the new training
+    target's spread made a model with twice the error look better (a regression walk: test_rmse 121,315 -> 270,529
+    promoted on test_loss 0.60 -> 0.12)."""
+    _exported(trained["price"], regressed, tmp_path / "model")
+    frame = pd.read_csv(tables["price"])
+    wide = people(40, seed=3).drop(columns="label").assign(price=lambda f: f["price"] * 20)  # new, far dearer rows
+    path = tmp_path / "wider.csv"
+    pd.concat([frame, wide], ignore_index=True).to_csv(path, index=False)
+    newer = data_of({"price": path}, "price")
+    assert newer.preprocessing.target_std > 3 * regressed.preprocessing.target_std
+    scores = recipe.evaluate(str(tmp_path / "model"), newer)
+    assert scores["test_loss"] == pytest.approx((scores["test_rmse"] / newer.preprocessing.target_std) ** 2, rel=1e-6)
+
+
 def test_an_exported_model_is_scored_on_newer_data_as_its_card_encodes_the_rows(classified, tables, trained,
                                                                                 tmp_path):
     """A retrain scores the current model on the new data's test split. It was given the rows as the new data
