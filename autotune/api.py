@@ -198,7 +198,10 @@ def _check_before_ray(space: Space, recipe: Any, loads: _DataLoads, address: str
     """What can fail in seconds, checked before Ray starts: the recipe on its data (export.dir writable, every
     searched model builds and fits), the cluster's address (given as `given_as`), the trackers. Returns the
     trackers."""
-    preflight(space, recipe, loads.get(None), export=export)
+    data = loads.get(None)
+    if data is not None and not loads.keys:
+        log.info("%s", recipes.described(data))
+    preflight(space, recipe, data, export=export)
     check_address(address, given_as=given_as)  # ray.init retries an unreachable address for minutes
     tracking = Tracking.of(space)
     tracking.check()  # an unreachable tracker, or its package missing: one line before Ray starts

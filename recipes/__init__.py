@@ -90,7 +90,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["Checkpoint", "ClassPredictions", "Recipe", "Report", "ValuePredictions", "available", "data_section",
-           "call", "load", "load_data", "load_schema", "of_card", "reported", "written"]
+           "call", "described", "load", "load_data", "load_schema", "of_card", "reported", "written"]
 
 Checkpoint: TypeAlias = "Callable[[str], None] | str | os.PathLike[str] | None"  # save(directory), a folder, or none
 Report: TypeAlias = "Callable[[dict[str, float], Checkpoint], None]"  # report(metrics, checkpoint), once per epoch
@@ -167,6 +167,13 @@ def data_section(recipe: ModuleType, config: dict[str, Any]) -> dict[str, Any]:
 def load_data(recipe: ModuleType, section: dict[str, Any]) -> Any:
     """`recipe.load_data(section)`; None for a recipe without one (each trial loads what it needs itself)."""
     return call(recipe, "load_data", section) if hasattr(recipe, "load_data") else None
+
+
+def described(data: Any) -> str:
+    """The data a recipe loaded, in one line, as its `describe()` tells (else the name of its type): what `train`
+    and `run` print before training, so that the user sees how the data was read (a table's task among it)."""
+    describe = getattr(data, "describe", None)
+    return f"data: {describe() if callable(describe) else type(data).__name__}"
 
 
 def call(recipe: ModuleType, function: str, *args: Any, **kwargs: Any) -> Any:

@@ -61,11 +61,11 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
     is tested and exported), with the schedule of the whole configuration."""
     from autotune.engine.export import library_versions, source_digests
     from autotune.errors import UserError
-    from autotune.recipes import NO_REPORT, call, data_section, load_data, reported, written
+    from autotune.recipes import NO_REPORT, call, data_section, described, load_data, reported, written
 
     data = load_data(recipe, data_section(recipe, config))
     if data is not None:
-        print(_data_line(data), flush=True)
+        print(described(data), flush=True)
     keep = Path(tempfile.mkdtemp(prefix="autotune-train-"))
     last: dict[str, float] = {}
 
@@ -104,12 +104,6 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
     finally:
         shutil.rmtree(keep, ignore_errors=True)
     return test
-
-
-def _data_line(data: Any) -> str:
-    """The data a recipe loaded, as its `describe()` tells (else the name of its type)."""
-    describe = getattr(data, "describe", None)
-    return f"data: {describe() if callable(describe) else type(data).__name__}"
 
 
 def _epoch_line(metrics: dict[str, float]) -> str:

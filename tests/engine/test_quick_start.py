@@ -43,7 +43,8 @@ def quick_start(tmp_path_factory) -> SimpleNamespace:
 
 def test_the_quick_start_prints_a_summary_and_exports_the_model(quick_start):
     out, work = quick_start.out, quick_start.work
-    assert f"Searching 'digits': {TRIALS} trials, sampler tpe, scheduler asha, metric val_accuracy" in out
+    assert re.match(r"data: digits, 1252 train / 262 val / 283 test, input \(1, 8, 8\), 10 classes\n"
+                    rf"Searching 'digits': {TRIALS} trials, sampler tpe, scheduler asha, metric val_accuracy\n", out)
     assert f"[{TRIALS}/{TRIALS}] trial " in out
     assert re.search(rf"^Search 'digits': {TRIALS} trials in [\d.]+ s \(\d stopped early, 0 failed\)$", out, re.M)
     assert re.search(r"^trial +val_accuracy +epochs +status +model\.arch ", out, re.M)
@@ -63,7 +64,7 @@ def test_the_quick_start_leaves_no_ray_temp_folder(quick_start):
 def test_the_quick_start_prints_no_ray_noise(quick_start):
     """Quiet by default: nothing on stderr, and every line on stdout is autotune's own."""
     assert quick_start.err == ""
-    ours = ("Searching 'digits':", "Search 'digits':", "Stopped early after epoch ", "Best trial ",
+    ours = ("data: digits, ", "Searching 'digits':", "Search 'digits':", "Stopped early after epoch ", "Best trial ",
             "Held-out test split:", "Model: ", "Run:   ", "TensorBoard: ", "trial ", "--------")
     ids = tuple(quick_start.trials["trial_id"])
     for line in quick_start.out.splitlines():
@@ -134,10 +135,11 @@ def test_the_python_api_shows_the_progress_and_prints_the_summary(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stderr.splitlines()
-    assert lines[0] == "Searching 'digits': 2 trials, sampler tpe, scheduler asha, metric val_accuracy", lines
+    assert lines[:2] == ["data: digits, 1252 train / 262 val / 283 test, input (1, 8, 8), 10 classes",
+                         "Searching 'digits': 2 trials, sampler tpe, scheduler asha, metric val_accuracy"], lines
     assert any(line.startswith("[2/2] trial ") for line in lines), lines
     # nothing but progress: a line per ended trial, and the running trials' line (every 10 s on a busy machine)
-    assert all(re.match(r"Searching|\[[012]/2\] (trial |\d+s: )", line) for line in lines), lines
+    assert all(re.match(r"data: |Searching|\[[012]/2\] (trial |\d+s: )", line) for line in lines), lines
     assert re.search(r"^Search 'digits': 2 trials in [\d.]+ s ", run.stdout, re.M), run.stdout
     assert re.search(r"^Best trial \w+: epoch=1, val_accuracy=0\.\d+$", run.stdout, re.M)
     assert f"Run:   {tmp_path / 'runs' / 'digits'}" in run.stdout
