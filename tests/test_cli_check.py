@@ -466,3 +466,13 @@ def test_output_to_a_reader_that_went_away_ends_quietly():
     finally:
         os.close(write)
     assert done.returncode == 141 and done.stderr == "", done.stderr
+
+
+def test_text_the_terminal_cannot_encode_is_escaped_not_a_traceback(tmp_path):
+    """Under an ASCII-only output encoding (PYTHONIOENCODING=ascii, a Latin-1 locale), an accented run name is
+    written escaped; `print` failed with UnicodeEncodeError (after a search's export, for `run`)."""
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    done = subprocess.run([sys.executable, "-m", "autotune", "check", str(REPO / "search_spaces" / "digits.yaml"),
+                           "--set", "name=été"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert done.stdout.startswith("\\xe9t\\xe9: recipe image_classification")

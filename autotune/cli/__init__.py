@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import os
 import sys
 import traceback
@@ -71,8 +72,17 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
     return args
 
 
+def _writable_output() -> None:
+    """Text the terminal's encoding cannot show (an accented class name under PYTHONIOENCODING=ascii or a Latin-1
+    locale) is written escaped (\\xe9) rather than failing the command after its work is done."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `autotune` console script. User errors exit 2 with one clear message."""
+    _writable_output()
     parser = build_parser()
     args = _parse(parser, argv)
     args.verbose += vars(args).pop("sub_verbose", 0)
