@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import shlex
 import socket
 import sys
 from pathlib import Path
@@ -186,7 +187,8 @@ def check_not_a_canonical_model(path: str, option: str, example: str) -> None:
         return
     what = f"the canonical model {link}" if link is not None else "an exported model with a version history"
     raise UserError(f"{option} {path} is {what}: writing into it would replace its current version in place; give "
-                    f"a new folder, e.g. {example}, or run a search (`autotune run SPACE --set export.dir={path}`), "
+                    f"a new folder, e.g. {example}, or run a search (`autotune run SPACE --set "
+                    f"{shlex.quote(f'export.dir={path}')}`), "
                     f"which exports a new version by the promotion rules")
 
 

@@ -132,8 +132,17 @@ def _apply_overrides(doc: dict, overrides: Iterable[str], locs: Locations, probl
                                  fix=f"write VALUE as YAML, quoted for the shell: --set '{key.strip()}=...'"
                                  if p.message.startswith("YAML syntax error") else p.fix) for p in found]
             continue
-        _Override(number, key.strip(), value, sub, locs, problems, created).put(doc, (), path)
+        _Override(number, key.strip(), _as_written(raw, value), sub, locs, problems, created).put(doc, (), path)
     return created
+
+
+def _as_written(raw: str, value: Any) -> Any:
+    """A --set value read as plain text where YAML took part of it for a comment: ` #` inside a value is text (a
+    folder named `models #2`, a path the shell expanded), since no one writes a comment in a --set."""
+    text = raw.strip()
+    if isinstance(value, str) and re.search(r"\s#", text) and text[:1] not in "'\"":
+        return text
+    return value
 
 
 def _override_form(key: str, sep: str, raw: str) -> tuple[str, str] | None:

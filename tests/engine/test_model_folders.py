@@ -34,6 +34,18 @@ def test_train_out_refuses_a_canonical_model(tmp_path, capsys, out):
     assert load(target)["value"] == 0.5 and len(load(target)["history"]) == 1
 
 
+def test_train_out_s_hint_is_a_command_that_pastes_into_a_shell(tmp_path, capsys):
+    """The refusal's `autotune run SPACE --set export.dir=PATH` is quoted for the shell (a path with a space or a
+    `#` was cut there)."""
+    target = tmp_path / "my models #2" / "m"
+    export(target, 0.5)
+    space = tmp_path / "space.yaml"
+    space.write_text(f"name: m\nrecipe: {TOY}\nmodel: {{x: {{uniform: [0, 1]}}}}\ntrain: {{epochs: 1}}\n"
+                     "search: {metric: val_accuracy, mode: max}\n")
+    assert autotune.cli.main(["train", str(space), "--out", str(target)]) == 2
+    assert f"--set 'export.dir={target}'`" in capsys.readouterr().err
+
+
 def image_card(labels: int, shape: list[int], names: list[str] | None = None):
     def write(out: Path) -> dict:
         return {**writer(0.5)(out), "labels": names or [str(i) for i in range(labels)], "input_shape": shape}

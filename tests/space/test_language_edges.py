@@ -229,3 +229,12 @@ def test_a_set_of_the_key_that_tells_options_apart_keeps_that_option():
     both = load(NESTED, ("model.width=32",))  # a key the options share without telling them apart: set in each
     assert [param.name for param in both.params] == ["model"]
 
+
+
+def test_a_hash_inside_an_override_value_is_text_not_a_comment():
+    """`--set 'export.dir=models #2/int'` exported into ./models: YAML took ` #2/int` for a comment. A --set value
+    holds no comment; a quoted value and a value without ` #` read as YAML, as before."""
+    space = load_space(Path(__file__).parents[2] / "search_spaces" / "digits.yaml",
+                       ["export.dir=models #2/int", "name='a #b'", "train.epochs=3"])
+    assert space.export.dir == "models #2/int" and space.name == "a #b"
+    assert space.config(space.defaults()[0])["train"]["epochs"] == 3
