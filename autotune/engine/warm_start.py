@@ -106,6 +106,28 @@ def _check_objectives(study: Any, space: Space, run_dir: Path) -> None:
                     "checked against %s", given, searched)
 
 
+DATA_SOURCE = ("dataset", "path", "root", "target")  # the data keys that say which data a run trained on
+
+
+def _check_recipe_and_data(space: Space, run_dir: Path) -> None:
+    """The earlier run trained the same recipe (another recipe's values are another model's: refused) on the same
+    data source (another dataset, file or target: warned, as the values are told as this data's; the same file
+    with new rows, a retrain's case, is the same source). A run that recorded no space is not compared."""
+    recorded = recorded_space(run_dir) or {}
+    given = option("warm_start", run_dir)
+    if recorded.get("recipe") not in (None, space.recipe):
+        raise UserError(f"{given}: that run trained recipe {recorded['recipe']!r}, this space trains "
+                        f"{space.recipe!r}: its values are another model's; warm-start from a run of the same recipe")
+    then = (recorded.get("ingredients") or {}).get("data")
+    now = json.loads(space.definition())["ingredients"].get("data") or {}
+    if isinstance(then, dict):
+        differ = [f"data.{key} {_text(then.get(key))} -> {_text(now.get(key))}" for key in DATA_SOURCE
+                  if _text(then.get(key)) != _text(now.get(key))]
+        if differ:
+            log.warning("%s: that run trained on other data (%s): its values are told to the sampler as this "
+                        "data's", given, ", ".join(differ))
+
+
 def _text(value: Any) -> str:
     """`value` as JSON text, to compare options of two spaces (`16` and `16.0` are not the same option)."""
     return json.dumps(json_keys(value), sort_keys=True, default=repr)
@@ -237,6 +259,7 @@ def read_history(run_dir: str | Path, space: Space) -> History:
     source = expanded(run_dir).absolute()
     study = _study_of(source)
     _check_objectives(study, space, source)
+    _check_recipe_and_data(space, source)
     trials = study.get_trials(deepcopy=False)
     finished = [trial for trial in trials if trial.state in _FINISHED]
     history = History(source, unfinished=len(trials) - len(finished))

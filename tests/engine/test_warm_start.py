@@ -152,6 +152,28 @@ def test_a_run_that_cannot_seed_the_search_is_a_user_error(tmp_path, make, words
     assert words in str(caught.value) and "\n" not in str(caught.value)
 
 
+def test_a_run_of_another_recipe_is_refused_and_of_other_data_warned(tmp_path, caplog):
+    """A digits CNN run's values were told to a wine table's search without a word: another recipe is refused,
+    another data source (dataset, file or target) warned; the same source with new rows (a retrain) says nothing."""
+    space = autotune.load_space(toy_space(data="{size: 64}"))
+    run = _study_of_a_run(tmp_path / "old", "old", [_trial(COMPLETE, 0.2)])
+    recorded = json.loads(space.definition())
+    (run / "space.json").write_text(json.dumps({**recorded, "recipe": "image_classification"}))
+    with pytest.raises(UserError, match="that run trained recipe 'image_classification', this space trains .*: its "
+                                        "values are another model's; warm-start from a run of the same recipe"):
+        read_history(run, space)
+    ingredients = {**recorded["ingredients"], "data": {"size": 64, "dataset": "digits"}}
+    (run / "space.json").write_text(json.dumps({**recorded, "ingredients": ingredients}))
+    with caplog.at_level(logging.WARNING, logger="autotune"):
+        assert len(read_history(run, space).trials) == 1
+    assert "that run trained on other data (data.dataset \"digits\" -> null)" in caplog.text
+    caplog.clear()
+    (run / "space.json").write_text(json.dumps(recorded))
+    with caplog.at_level(logging.WARNING, logger="autotune"):
+        read_history(run, space)
+    assert "other data" not in caplog.text
+
+
 RESUMABLE = toy_space("resumable", trials=4, train="{epochs: 3, sleep: 0.6}", search=", scheduler: fifo, resources: "
                       "{cpu: 1}")
 
