@@ -265,15 +265,17 @@ def lr_find(config: dict[str, Any], data: Data | None = None, *, start: float = 
 # ------------------------------------------------------------------------------------------------ train loop
 def _loss(outputs: torch.Tensor, y: torch.Tensor, preprocessing: Preprocessing,
           weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Cross-entropy of the logits, or the squared error of the standardised target. `weights` (one per class):
-    each row's cross-entropy times its class's weight, averaged over the rows (scikit-learn's sample weights)."""
+    """Cross-entropy of the logits, or the squared error of the standardised target (standardised in float64, the
+    target's own, then float32, the network's). `weights` (one per class): each row's cross-entropy times its
+    class's weight, averaged over the rows (scikit-learn's sample weights)."""
     import torch.nn.functional as F
 
     if preprocessing.task == "classification":
         if weights is None:
             return F.cross_entropy(outputs, y)
         return F.cross_entropy(outputs, y, weight=weights, reduction="sum") / len(y)
-    return F.mse_loss(outputs[:, 0], (y - preprocessing.target_mean) / preprocessing.target_std)
+    standardised = (y - preprocessing.target_mean) / preprocessing.target_std
+    return F.mse_loss(outputs[:, 0], standardised.to(outputs.dtype))
 
 
 def _training_weights(choice: str, split: Split, preprocessing: Preprocessing) -> torch.Tensor | None:
@@ -443,7 +445,7 @@ def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
 def _inputs(preprocessing: Preprocessing) -> str:
     """What model.pt takes and returns, in words for the card."""
     returns = (f"logits (N, {preprocessing.outputs})" if preprocessing.task == "classification"
-               else f"values (N,) of {preprocessing.target!r} in its own units")
+               else f"float64 values (N,) of {preprocessing.target!r} in its own units")
     return (f"model.pt(numeric: float32 (N, {preprocessing.num_numeric}), categorical: int64 "
             f"(N, {len(preprocessing.categories)})) -> {returns}; autotune.tabular.rows.encode_rows makes the inputs")
 

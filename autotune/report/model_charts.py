@@ -217,10 +217,11 @@ def predicted_chart(p: ValuePredictions) -> go.Figure:
     return styled(figure, _predicted_title(p, ", "), 560)
 
 
-def _residuals_title(p: ValuePredictions) -> str:
+def _residuals_title(p: ValuePredictions, newline: str) -> str:
+    """The residuals' title, broken at `newline` (a PNG's width holds one short line only)."""
     e = _errors(p)
-    return (f"residuals (predicted − true) of {len(e.residuals)} test samples: mean {fmt(float(e.residuals.mean()))}"
-            f", std {fmt(float(e.residuals.std()))}")
+    return (f"residuals (predicted − true){newline}{len(e.residuals)} test samples, mean "
+            f"{fmt(float(e.residuals.mean()))}, std {fmt(float(e.residuals.std()))}")
 
 
 def _histogram(residuals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -235,7 +236,7 @@ def residuals_figure(p: ValuePredictions) -> Figure:
     ax = figure.subplots()
     ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=BLUE, edgecolor="white")
     ax.axvline(0, color=ORANGE, linestyle="--")
-    ax.set(xlabel=f"predicted − true {p.target}", ylabel="test samples", title=_residuals_title(p))
+    ax.set(xlabel=f"predicted − true {p.target}", ylabel="test samples", title=_residuals_title(p, "\n"))
     ax.grid(axis="y", alpha=0.3)
     return figure
 
@@ -251,4 +252,4 @@ def residuals_chart(p: ValuePredictions) -> go.Figure:
     figure.add_vline(x=0, line={"color": ORANGE, "dash": "dash"})
     figure.update_xaxes(title_text=f"predicted − true {p.target}")
     figure.update_yaxes(title_text="test samples")
-    return styled(figure, _residuals_title(p), 420)
+    return styled(figure, _residuals_title(p, ", "), 420)

@@ -3,7 +3,7 @@ split's statistics.
 
     data = load("csv", path="houses.parquet", target="price")     # or "wine", "breast_cancer", "diabetes"
     for numeric, categorical, y in data.train.batches(64, generator=g):
-        ...                                                     # float32 inputs, int64 category codes, targets
+        ...                         # float32 inputs, int64 category codes, targets (int64 classes, float64 values)
 
 Numeric columns are standardised with the train split's mean and std; a missing value takes the train split's
 median, and a column that misses values in the train split gets a missing-indicator input (1: missing). Every other
@@ -19,7 +19,7 @@ its missing values: `missing` does not apply to it (as pandas' `na_values` does 
 The columns of `drop`, and those without any value, are no inputs; a row's split follows from its values in the
 columns of `key` (every column of the file by default, dropped ones too). Loading warns of what often misleads a
 model or its metrics: columns that look like no feature (an unnamed index, one value, an identifier), values that
-differ only by case or spaces, a dominant class, a count read as many classes.
+differ only by case or spaces, infinite numbers, a dominant class, a count read as many classes.
 
 The tables it knows by name are in `autotune.tabular.catalog`.
 """
@@ -52,9 +52,11 @@ log = logging.getLogger("autotune")
 
 MISSING, UNKNOWN = 0, 1  # the reserved indices of every categorical column; its known values follow, from 2
 SEPARATORS = (";", "\t", "|")  # what a CSV file may hold between values besides commas
-MANY_CLASSES = 10  # a whole-number target that `task: auto` takes for more classes than this: a warning
+MANY_CLASSES = 10  # a target read as more classes: a warning (whole numbers), a note (a class without train rows)
 ID_SHARE = 0.9  # a text column with distinct values in this share of its rows or more: an identifier
 ID_ROWS = 20  # ... of at least this many rows
+NUMBER_MARKS = r"[\s$€£¥₹%,]"  # what a spreadsheet's formatted number holds besides one: currency, %, separators
+FORMATTED_SHARE = 0.9  # a text target whose values read as numbers without NUMBER_MARKS in this share: numbers
 
 
 def _numeric(column: pd.Series) -> bool:
@@ -201,8 +203,11 @@ def _labelled(frame: pd.DataFrame, target: str, source: str) -> pd.DataFrame:
 
 
 def _task(target: pd.Series, task: str, source: str) -> str:
-    """`data.task`, or the task `auto` picks, with a warning when it takes whole numbers for many classes."""
+    """`data.task`, or the task `auto` picks, with a warning when it takes whole numbers for many classes; a UserError
+    for a target of infinite values, stray text or formatted numbers."""
+    _check_finite_target(target, source)
     _check_stray_target(target, task, source)
+    _check_formatted_target(target, task, source)
     if task != "auto":
         return task
     task = infer_task(target)
@@ -219,12 +224,52 @@ def _check_stray_target(target: pd.Series, task: str, source: str) -> None:
     stray = _stray_cells(target) if task != "classification" else target.iloc[:0]
     if not len(stray):
         return
-    cells = ", ".join(f"row {_plain(row)} {value!r}" for row, value in stray.iloc[:5].items())
-    more = f" and {len(stray) - 5} more" if len(stray) > 5 else ""
     classes = "; or set data.task: classification if its values are classes" if task == "auto" else ""
     raise UserError(f"{source}: column {target.name!r} (data.target) holds numbers and {len(stray)} cells of text "
-                    f"({cells}{more}; row 0 is the first after the header): write each as a number, or name its "
-                    f"text in data.missing to leave its row out{classes}")
+                    f"({_cells(stray)}): write each as a number, or name its text in data.missing to leave its row "
+                    f"out{classes}")
+
+
+def _cells(cells: pd.Series) -> str:
+    """The first five of `cells` (index: the row) for a message: "row 3 'x', row 9 inf and 2 more; row 0 ..."."""
+    shown = ", ".join(f"row {_plain(row)} {_plain(value)!r}" for row, value in cells.iloc[:5].items())
+    more = f" and {len(cells) - 5} more" if len(cells) > 5 else ""
+    return f"{shown}{more}; row 0 is the first after the header"
+
+
+def _check_finite_target(target: pd.Series, source: str) -> None:
+    """A UserError naming the infinite cells of a target of numbers: no class name, mean or loss comes of them."""
+    infinite = _infinite(target)
+    if len(infinite):
+        raise UserError(f"{source}: column {target.name!r} (data.target) holds {len(infinite)} infinite values "
+                        f"({_cells(infinite)}): write each as a finite number, or leave its cell empty to leave its "
+                        "row out")
+
+
+def _infinite(column: pd.Series) -> pd.Series:
+    """The cells of a column of numbers that hold inf or -inf (none of any other column)."""
+    if not _numeric(column):
+        return column.iloc[:0]
+    return column[np.isinf(column.to_numpy(np.float64, na_value=np.nan))]
+
+
+def _check_formatted_target(target: pd.Series, task: str, source: str) -> None:
+    """A UserError for a text target of numbers written as a spreadsheet formats them ("$352,000", "12 %"), unless
+    data.task is classification: `auto` would read each as a class, and regression refuses text."""
+    if task == "classification" or _numeric(target):
+        return
+    text = target.astype(str)
+    plain = pd.to_numeric(text.str.replace(NUMBER_MARKS, "", regex=True), errors="coerce")
+    formatted = plain.notna() & pd.to_numeric(text, errors="coerce").isna()
+    if plain.notna().mean() < FORMATTED_SHARE or not formatted.any():
+        return
+    example = formatted.idxmax()
+    classes = "; or set data.task: classification if its values are classes" if task == "auto" else ""
+    raise UserError(f"{source}: column {target.name!r} (data.target) holds numbers written as text "
+                    f"({', '.join(map(repr, text[formatted].iloc[:3]))}, ...: {target.nunique()} distinct values in "
+                    f"{len(target)} rows), so it reads as text, not as numbers: write them as plain numbers "
+                    f"({text[example]!r} as {plain[example]:.15g}: no currency sign, thousands separator, space or "
+                    f"%) and set data.task: regression{classes}")
 
 
 def infer_task(target: pd.Series) -> str:
@@ -343,9 +388,9 @@ def _unnamed(name: Any) -> bool:
 
 def _warn_columns(frame: pd.DataFrame, target: str, source: str) -> None:
     """A warning for each feature column of numbers with a few cells of text (`_stray_cells`: pandas reads the whole
-    column as text, so the model takes it as categories), for each of values that differ only by case or spaces
-    (`_variants`: separate categories), and for each that looks like no feature (`_doubt`), with the `data.drop`
-    that leaves it out."""
+    column as text, so the model takes it as categories), for each with infinite numbers (read as missing values),
+    for each of values that differ only by case or spaces (`_variants`: separate categories), and for each that
+    looks like no feature (`_doubt`), with the `data.drop` that leaves it out."""
     for name in frame.columns:
         if name == target:
             continue
@@ -357,6 +402,11 @@ def _warn_columns(frame: pd.DataFrame, target: str, source: str) -> None:
                         "takes it as categories; leave those cells empty (a missing value), or name their text in "
                         "data.missing, to read it as numbers",
                         source, name, column.notna().sum() - len(stray), len(stray), shown)
+        infinite = _infinite(column)
+        if len(infinite):
+            log.warning("%s: column %r holds %d infinite values (%s): the model reads them as missing values, and "
+                        "predict and serve refuse them; leave those cells empty to silence this warning", source,
+                        name, len(infinite), _cells(infinite))
         variants = _variants(column)
         if variants:
             log.warning("%s: column %r holds values that differ only by case or surrounding spaces (%s): the model "
@@ -423,13 +473,23 @@ def _check_classes(source: str, names: np.ndarray, split: tuple[np.ndarray, ...]
     missing = absent_classes(every, names[split[0]].tolist())
     if missing:
         raise UserError(f"{source}: the train split holds no row of {missing} ({sizes}): add rows of every class, "
-                        "lower data.val_fraction and data.test_fraction, or try another data.split_seed")
+                        "lower data.val_fraction and data.test_fraction, or try another data.split_seed"
+                        f"{_many(len(every), len(names))}")
     for what, rows, key in (("validation", split[1], "data.val_fraction"), ("test", split[2], "data.test_fraction")):
         missing = absent_classes(every, names[rows].tolist())
         if missing:
             log.warning("%s: the %s split holds no row of %s (%s): its metrics there leave them out; add rows, "
                         "raise %s, or try another data.split_seed", source, what, missing, sizes, key)
     _warn_majority(names, split[0], source)
+
+
+def _many(classes: int, rows: int) -> str:
+    """A note for a message of a target read as many classes (more than MANY_CLASSES) for its `rows`: how many;
+    "" otherwise."""
+    if classes <= MANY_CLASSES:
+        return ""
+    return (f"; data.target is read as {classes} classes, about {rows / classes:.1f} rows each: if its values are "
+            "quantities, write them as plain numbers and set data.task: regression")
 
 
 # -------------------------------------------------------------------------------------------- preprocessing
@@ -518,9 +578,10 @@ class Preprocessing:
         return torch.from_numpy(numeric), torch.from_numpy(categorical)
 
     def encode_target(self, column: pd.Series) -> torch.Tensor:
-        """Class indices (int64), or the values in their own units (float32)."""
+        """Class indices (int64), or the values in their own units (float64: float32 rounds a value as large as
+        123456789 to a multiple of 8)."""
         if self.task == "regression":
-            return torch.from_numpy(column.to_numpy(np.float64).astype(np.float32))
+            return torch.from_numpy(column.to_numpy(np.float64, copy=True))
         index = {name: i for i, name in enumerate(self.labels)}
         return torch.from_numpy(_class_names(column).map(index).to_numpy(np.int64, copy=True))
 
@@ -600,7 +661,7 @@ class Split:
 
     numeric: torch.Tensor  # float32 (N, num_numeric)
     categorical: torch.Tensor  # int64 (N, categorical columns)
-    y: torch.Tensor  # int64 class indices, or float32 targets in their own units
+    y: torch.Tensor  # int64 class indices, or float64 targets in their own units
     rows: np.ndarray  # each row's number in the table (0: the first row after the header)
 
     def __len__(self) -> int:

@@ -2,7 +2,7 @@
 
     net = TabularMLP(numeric=30, cardinalities=[5, 12], outputs=2, width=128, depth=2)
     logits = net(numeric, categorical)                       # float32 (N, 30), int64 (N, 2) -> (N, 2)
-    exported = in_target_units(net, preprocessing)           # what model.pt holds: logits, or values in target units
+    exported = in_target_units(net, preprocessing)           # model.pt: logits, or float64 values in target units
     categorical = drop_categories(categorical, 0.05, unmissed)   # training only: category dropout of a batch
 
 A category the train split does not hold (a new store, a new country) is encoded as UNKNOWN, a missing one as
@@ -51,17 +51,18 @@ class TabularMLP(nn.Module):
 
 
 class InTargetUnits(nn.Module):
-    """The network's output as its task reads it: logits (N, classes) unchanged; or (N,) values in the target's
-    units (the network learns the standardised target: here it is scaled back)."""
+    """The network's output as its task reads it: logits (N, classes) unchanged; or (N,) float64 values in the
+    target's units (the network learns the standardised target in float32: here it is scaled back in float64, as a
+    target of 123456789 + a few units needs; float32 holds it to a multiple of 8)."""
 
     def __init__(self, net: nn.Module, regression: bool, mean: float, std: float) -> None:
         super().__init__()
-        self.net, self.regression, self.mean, self.std = net, regression, mean, std
+        self.net, self.regression, self.mean, self.std = net, regression, float(mean), float(std)
 
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
         out = self.net(numeric, categorical)
         if self.regression:
-            return out[:, 0] * self.std + self.mean
+            return out[:, 0].double() * self.std + self.mean  # a Python float: a double, in TorchScript too
         return out
 
 

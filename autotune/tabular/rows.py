@@ -8,7 +8,8 @@
     TabularPredictor("models/tabular").predict(rows)  # the model loaded once, for many calls (load_model, serve)
 
 The model directory holds `model.pt` (TorchScript: numeric float32 (N, k), categorical int64 (N, m) -> logits, or
-values in the target's units) and `model.json`, the card with the preprocessing (`Preprocessing.as_card`).
+values in the target's units: float64, float32 from a model exported before autotune kept them in float64) and
+`model.json`, the card with the preprocessing (`Preprocessing.as_card`).
 `encode_rows` turns rows into those two tensors exactly as training and evaluation encode a table
 (`Preprocessing.encode`). A row must give every column the model reads (other keys, the target's included, are
 ignored). A missing value is None, NaN, or a text that training read as missing: those of the card's

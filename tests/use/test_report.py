@@ -415,6 +415,17 @@ def test_the_regression_figures_measure_the_errors():
     assert ax.get_xlabel() == "predicted − true price" and "mean 0.25" in ax.get_title()
 
 
+def test_the_residuals_title_of_large_errors_fits_its_figure():
+    truth = np.array([100_000.0, 200_000.0, 300_000.0, 400_000.0])
+    p = ValuePredictions("price", truth, truth + np.array([37_760.5, 11_490.25, 52_003.75, -1_234.5]))
+    figure = residuals_figure(p)
+    figure.canvas.draw()
+    title = figure.axes[0].title
+    assert title.get_text().endswith(f"std {np.std(p.predicted - p.truth):.4g}")
+    drawn, whole = title.get_window_extent(), figure.bbox
+    assert whole.x0 <= drawn.x0 and drawn.x1 <= whole.x1  # not cut at the figure's edge
+
+
 # ----------------------------------------------------------------------------------- the report's own files
 def test_a_report_over_an_older_one_keeps_no_stale_figure_and_no_foreign_file_is_touched(searched, tmp_path, cli):
     out = tmp_path / "out"
