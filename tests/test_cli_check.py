@@ -314,6 +314,21 @@ def test_a_space_that_searches_nothing_is_warned_of(cli, tmp_path):
     assert "warning" not in out
 
 
+def test_nsga2_with_fewer_trials_than_two_generations_is_warned_of(cli):
+    """NSGA-II's first generation (population_size, 50 by default) is drawn at random: 4 to 6 trials of a
+    several-objective search (its default sampler) never evolve, and check said nothing."""
+    space = str(REPO / "examples" / "multi_objective.yaml")
+    code, out, err = cli("check", space, "--set", "search.sampler=nsga2")
+    assert code == 0, err
+    assert ("warning: search.trials is 16 and nsga2's population_size 50: its first generation of 50 trials is drawn "
+            "at random, so the search never evolves; raise search.trials to 100 or more, or set search.sampler: "
+            "{nsga2: {population_size: 8}}") in out
+    code, out, err = cli("check", space)  # the example's own population_size 8: 2 generations
+    assert "warning" not in out and "scheduler fifo, seed 0" in out
+    code, out, err = cli("check", space, "--set", "search.scheduler=auto")  # it said auto, and ran fifo
+    assert "scheduler auto (fifo here: several objectives, so no trial is stopped early), seed 0" in out
+
+
 def test_merge_keys_override_and_x_keys_hold_anchors(cli, tmp_path):
     text = ok_with(5, "optimizer: {choice: [*sgd, {<<: *sgd, name: adamw, lr: {loguniform: [1e-4, 1e-2]}}]}")
     text = "x-optimizers:\n  sgd: &sgd {name: sgd, lr: {loguniform: [1e-3, 1e-1]}, weight_decay: 1e-4}\n" + text

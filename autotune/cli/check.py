@@ -82,9 +82,17 @@ def settings_text(search: SearchSettings) -> str:
         budget += f", stop once a trial has {targets}"
     objective = ", ".join(f"{m} ({mode})" for m, mode in zip(search.metric, search.mode))
     return (f"search: {objective}; {search.trials} trials, sampler {search.sampler}{_args(search.sampler_args)}, "
-            f"scheduler {search.scheduler}{_args(search.scheduler_args)}, seed {search.seed}{budget}\n"
+            f"scheduler {search.scheduler}{_args(search.scheduler_args)}{_runs_as(search)}, seed {search.seed}"
+            f"{budget}\n"
             f"        resources per trial: {search.resources.cpu:g} cpu, {search.resources.gpu:g} gpu; "
             f"max concurrent {search.max_concurrent or 'as resources allow'}")
+
+
+def _runs_as(search: SearchSettings) -> str:
+    """What `scheduler: auto` runs where it cannot stop anything: several objectives (early stopping ranks trials
+    by one metric) run every trial to its end."""
+    return " (fifo here: several objectives, so no trial is stopped early)" if (
+        search.scheduler == "auto" and search.multi_objective) else ""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
     same = space.same_trials()
     if same:
         print(f"warning: {same}")
+    generations = _generations_text(space.search)
+    if generations:
+        print(f"warning: {generations}")
     size = space.grid_size()
     if size is not None:
         trials = space.search.trials
@@ -118,6 +129,22 @@ def run(args: argparse.Namespace) -> int:
                   "configurations do not run; raise search.trials to run them all")
     print(export_text(space))
     return 0
+
+
+NSGA2_POPULATION = 50  # Optuna's NSGAIISampler's default population_size
+
+
+def _generations_text(search: SearchSettings) -> str:
+    """Why NSGA-II cannot evolve in a search of fewer trials than two of its generations ("" when it can): its
+    first generation is drawn at random."""
+    population = int(search.sampler_args.get("population_size", NSGA2_POPULATION))
+    if search.sampler != "nsga2" or search.trials >= 2 * population:
+        return ""
+    evolves = "never evolves" if search.trials <= population else "barely evolves"
+    return (f"search.trials is {search.trials} and nsga2's population_size {population}: its first generation of "
+            f"{population} trials is drawn at random, so the search {evolves}; raise search.trials to "
+            f"{2 * population} or more, or set search.sampler: {{nsga2: {{population_size: "
+            f"{max(2, search.trials // 2)}}}}}")
 
 
 def trial_length_text(space: Space) -> str:
