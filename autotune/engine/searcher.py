@@ -37,7 +37,8 @@ class _Searcher(OptunaSearch):
     value, so a sampler would take a 1-epoch accuracy for a final one. Here a trial stopped before its last epoch
     (by the scheduler, a stop target or the epoch budget) is PRUNED, holding the value of every epoch it ran as
     intermediate values (TPE ranks it below the trials that got further); a trial that ran every epoch is COMPLETE;
-    a failed one FAILED. Several objectives: COMPLETE with the last values (Optuna keeps no intermediate values)."""
+    a failed one FAILED. Several objectives: COMPLETE with the last values (Optuna keeps no intermediate values);
+    FAIL, with a warning, when one is not finite (Ray's left the trial RUNNING)."""
 
     def __init__(self, *, planned_epochs: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -84,7 +85,10 @@ class _Searcher(OptunaSearch):
         if ot_trial is not None and self._told_before(ot_trial):
             mark_told(self, trial_id)  # told before a kill that Ray's saved state did not see
             return
-        if error or told(self, trial_id) or ot_trial is None or value is None:
+        if not error and ot_trial is not None and isinstance(self.metric, list) and not told(self, trial_id) \
+                and _non_finite(trial_id, result or {}, self.metric):
+            self._tell(ot_trial, state=optuna.trial.TrialState.FAIL)  # Ray's left it RUNNING
+        elif error or told(self, trial_id) or ot_trial is None or value is None:
             super().on_trial_complete(trial_id, None if error else result, error)
         else:
             epoch = int(result.get("training_iteration", 0))
@@ -114,6 +118,17 @@ class _Searcher(OptunaSearch):
         except RuntimeError as err:
             if "Study.stop" not in str(err):
                 log.warning("telling Optuna the result of trial %s failed: %s", ot_trial.number, err)
+
+
+def _non_finite(trial_id: str, result: dict, metrics: list[str]) -> bool:
+    """Whether a trial of several objectives ended with a value that is not a finite number, which the sampler can
+    only take as a failure (though its earlier epochs count in the summary and the export); the user is told."""
+    wrong = {name: result.get(name) for name in metrics if not finite(result.get(name))}
+    if wrong:
+        log.warning("trial %s: its last report's %s is not a finite number, so the sampler takes the trial as failed "
+                    "and learns nothing from it; report finite values for every objective", trial_id,
+                    ", ".join(f"{name} ({value})" for name, value in wrong.items()))
+    return bool(wrong)
 
 
 def _ended_state(values: list[Any], epoch: int, planned: int) -> optuna.trial.TrialState:

@@ -2,6 +2,7 @@
 the toy recipe, checked against the Optuna study the run persisted and the trials' own reports."""
 from __future__ import annotations
 
+import logging
 import math
 
 
@@ -149,6 +150,26 @@ def test_a_retrained_epoch_replaces_the_abandoned_run_s_value(tmp_path, recwarn)
     assert trial.intermediate_values == {1: 0.5, 2: 0.65, 3: 0.9}
     assert trial.state == optuna.trial.TrialState.PRUNED and trial.value == 0.9
     assert not [w for w in recwarn if "already reported" in str(w.message)]
+
+
+def test_a_non_finite_objective_of_several_is_said_to_fail_the_trial_for_the_sampler(tmp_path, caplog):
+    """With several objectives, a last report holding NaN made every trial FAIL in the study (NSGA-II learned
+    nothing) while the summary said 0 failed: the user is told, naming the objective."""
+    from autotune.engine.searcher import make_searcher
+
+    space = autotune.load_space(toy_space("nan", train="{epochs: 1}").replace(
+        "metric: val_accuracy, mode: max", "metric: [val_accuracy, val_loss], mode: [max, min], sampler: nsga2, "
+        "scheduler: fifo"))
+    searcher = make_searcher(space, tmp_path, [])
+    searcher = getattr(searcher, "searcher", searcher)
+    assert searcher.suggest("a") is not None and searcher.suggest("b") is not None
+    with caplog.at_level(logging.WARNING, logger="autotune"):
+        searcher.on_trial_complete("a", {"val_accuracy": 0.6, "val_loss": float("nan"), "training_iteration": 1})
+        searcher.on_trial_complete("b", {"val_accuracy": 0.7, "val_loss": 0.3, "training_iteration": 1})
+    assert [t.state for t in searcher._ot_study.trials] == [optuna.trial.TrialState.FAIL,
+                                                            optuna.trial.TrialState.COMPLETE]
+    assert ("trial a: its last report's val_loss (nan) is not a finite number, so the sampler takes the trial as "
+            "failed and learns nothing from it") in caplog.text and "trial b" not in caplog.text
 
 
 @pytest.mark.parametrize("end", ["finished", "stopped", "failed"])
