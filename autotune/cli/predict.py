@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             predicted += 1
             if record.get(UNSEEN):
                 unseen.append(record[UNSEEN])
-            print(json.dumps(record), flush=True)
+            print(json.dumps(record, ensure_ascii=False), flush=True)  # a label as written: "chien 🐶"
     if unseen:
         columns = ", ".join(dict.fromkeys(column for values in unseen for column in values))
         print(f"autotune predict: {len(unseen)} of {predicted} rows hold categories the model did not see in "

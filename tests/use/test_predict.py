@@ -44,6 +44,16 @@ def test_images_of_the_test_split_are_labelled_like_the_model_labels_the_arrays(
         assert row["top_k"][0]["probability"] >= row["top_k"][1]["probability"] >= row["top_k"][2]["probability"]
 
 
+def test_output_lines_keep_text_as_written(searched, digits_test, tmp_path, cli):
+    """A file (or label) named in any script is written as it is, not as \\u escapes (which a terminal shows
+    as "chien \\ud83d\\udc36"); the line is JSON all the same."""
+    images, _ = digits_test
+    (tmp_path / "chien été 🐶.png").write_bytes(digit_png(images[0], size=8))
+    code, out, err = cli("predict", searched.model_dir, tmp_path / "chien été 🐶.png")
+    assert code == 0 and "chien été 🐶.png" in out and "\\u" not in out
+    assert Path(lines(out)[0]["file"]).name == "chien été 🐶.png"
+
+
 # (id, how to write the file) -> any size and mode of image is converted to the model's 8x8 grey input
 KINDS = [
     ("grey-png-64", lambda im: digit_png(im, 64)),
