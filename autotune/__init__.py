@@ -18,12 +18,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AutotuneError", "SearchFailed", "SpaceError", "TrialError", "UnknownNameError", "UserError",
-    "register", "load_space", "fit", "load_model", "SearchResult", "__version__",
+    "register", "load_space", "fit", "export", "load_model", "SearchResult", "__version__",
 ]
 
 _LAZY = {
     "load_space": "autotune.api",
     "fit": "autotune.api",
+    "export": "autotune.api",
     "SearchResult": "autotune.engine.result",
     "load_model": "autotune.model_dir",
 }

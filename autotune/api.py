@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shlex
 import signal
 import sys
 import threading
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from autotune.engine.result import SearchResult
     from autotune.engine.storage import RunLocation
 
-__all__ = ["fit", "load_space", "SearchFailed", "pareto_front"]
+__all__ = ["export", "fit", "load_space", "SearchFailed", "pareto_front"]
 
 log = logging.getLogger("autotune")
 
@@ -160,7 +161,7 @@ def fit(
             _fail_if_nothing_to_export(result, best, missing_metric, tracking, records, where)
             if export and best is not None and not interrupted:
                 _export_best(space, recipe, loads, best, result, model_name)
-            _finish(result, tracking, records, where)
+            _finish(result, tracking, records, where, _space_record(space, model_name))
             if result.interrupted and resume_command is None:  # `autotune run` prints its own command
                 log.warning("The search was interrupted (%s): %s continues it", where.experiment,
                             _resume_call(if_data_changed))
@@ -310,12 +311,13 @@ def _export_best(space: Space, recipe: Any, loads: _DataLoads, best: _Best, resu
             _export(space, recipe, loads, Path(checkpoint_dir), result, model_name)
 
 
-def _finish(result: SearchResult, tracking: Tracking, records: list[TrialRecord], where: RunLocation) -> None:
-    """Record the search's end: summary.json and trials.csv, the trackers' end (with the model when it was
-    promoted), and autotune's state published to a URI storage."""
+def _finish(result: SearchResult, tracking: Tracking, records: list[TrialRecord], where: RunLocation,
+            space: dict[str, Any]) -> None:
+    """Record the search's end: summary.json (with `space`, `_space_record`) and trials.csv, the trackers' end (with
+    the model when it was promoted), and autotune's state published to a URI storage."""
     from autotune.engine.storage import publish_state
 
-    summary = _write_summary(result)
+    summary = _write_summary(result, space=space)
     promoted = bool(result.promotion and result.promotion.get("promoted"))
     tracking.finish(summary, result.model_dir if promoted else None,
                     "interrupted" if result.interrupted else "finished", records)
@@ -562,36 +564,19 @@ def _search_card(space: Space, result: Any) -> dict[str, Any]:
 
 
 def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, result: Any,
-            model_name: str) -> None:
+            model_name: str, chosen: str | None = None) -> None:
     """Export the best checkpoint as the model `model_name` (the card's `name`; `run_name` is the run's, which
     differs for a retrain). The new model is written and tested with the data its trial loaded. The
     current model (`promote: if_better`) is tested on that same data, or, when the search samples data keys that
     change what is loaded (e.g. an image size) and its values differ, on the same data loaded with its own
-    values: the same test images, each as its model takes them. The card says which."""
-    from autotune.engine.export import export_model, library_versions, source_digests, versions_dir
+    values: the same test images, each as its model takes them. The card says which. `chosen`: why it is promoted
+    whatever export.promote says (`autotune export --trial`)."""
+    from autotune.engine.export import export_model, versions_dir
 
-    if _keep_recorded_export(result, current_card(space)):
+    if chosen is None and _keep_recorded_export(result, current_card(space)):
         return
     data = loads.get(result.best_config)
-    card = {
-        "name": model_name,
-        "run_name": result.name,
-        "recipe": space.recipe,
-        "base_dir": space.base_dir,
-        "custom": space.custom,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "trial_id": result.best_trial_id,
-        "params": result.best_params,
-        "config": result.best_config,
-        "metrics": result.best_metrics,
-        "search": _search_card(space, result),
-        "top_trials": _top_trials(result),
-        **({"pareto": json.loads(json.dumps(result.pareto, default=str))} if result.pareto else {}),
-        "run_dir": str(result.run_dir),
-        **({"run_uri": result.run_uri} if result.run_uri else {}),
-        "versions": library_versions(),
-        "sources": source_digests(recipe, space.custom),
-    }
+    card = _model_card(space, recipe, result, model_name)
     current = current_card(space)
     if _exported_before(current, card):
         result.test_metrics = dict(current.get("test_metrics") or {})
@@ -610,8 +595,8 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
     twin, twin_mode = space.test_twin()  # the held-out metric that decides `promote: if_better`
     resplit = _resplit(space, recipe, current, result.best_config) if space.export.promote == "if_better" else None
 
-    def evaluate(model_dir: Path, data: Any) -> dict[str, float]:  # without the recipe's: no test metrics
-        return recipes.call(recipe, "evaluate", str(model_dir), data) if hasattr(recipe, "evaluate") else {}
+    def evaluate(model_dir: Path, data: Any) -> dict[str, float]:
+        return _evaluate(recipe, model_dir, data)
 
     def evaluate_current(model_dir: Path) -> dict[str, float]:
         if resplit:  # untestable on this split, as a model missing a column is: the new one is promoted
@@ -629,10 +614,42 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
         mode=twin_mode,
         promote=space.export.promote,
         min_improvement=space.export.min_improvement,
+        chosen=chosen,
     )
     result.test_metrics = decision.pop("test_metrics")
     result.promotion = decision
     result.model_dir = expanded(space.export.dir).absolute()
+
+
+def _model_card(space: Space, recipe: Any, result: Any, model_name: str) -> dict[str, Any]:
+    """The card of the model that exports `result`'s best checkpoint (the export adds what the recipe's export()
+    writes, the test metrics and, for a canonical model, its promotion and version)."""
+    from autotune.engine.export import library_versions, source_digests
+
+    return {
+        "name": model_name,
+        "run_name": result.name,
+        "recipe": space.recipe,
+        "base_dir": space.base_dir,
+        "custom": space.custom,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "trial_id": result.best_trial_id,
+        "params": result.best_params,
+        "config": result.best_config,
+        "metrics": result.best_metrics,
+        "search": _search_card(space, result),
+        "top_trials": _top_trials(result),
+        **({"pareto": json.loads(json.dumps(result.pareto, default=str))} if result.pareto else {}),
+        "run_dir": str(result.run_dir),
+        **({"run_uri": result.run_uri} if result.run_uri else {}),
+        "versions": library_versions(),
+        "sources": source_digests(recipe, space.custom),
+    }
+
+
+def _evaluate(recipe: Any, model_dir: Path, data: Any) -> dict[str, float]:
+    """The test metrics of the model in `model_dir` on `data`'s held-out split; none without the recipe's evaluate()."""
+    return recipes.call(recipe, "evaluate", str(model_dir), data) if hasattr(recipe, "evaluate") else {}
 
 
 def _resplit(space: Space, recipe: Any, current: Mapping[str, Any] | None, config: Mapping[str, Any]) -> str | None:
@@ -654,10 +671,11 @@ def _resplit(space: Space, recipe: Any, current: Mapping[str, Any] | None, confi
     return why
 
 
-def _write_summary(result: Any, error: str | None = None) -> dict[str, Any]:
+def _write_summary(result: Any, error: str | None = None, space: dict[str, Any] | None = None) -> dict[str, Any]:
     """summary.json and trials.csv in the run's state folder; returns the summary. `error`: why a search that
-    exports nothing failed. `seconds` is the run's search time: the earlier sessions' that recorded their end (a
-    resumed run's), and this one's (`session_seconds`)."""
+    exports nothing failed; `space`: what `export` reads of the space (`_space_record`). `seconds` is the run's
+    search time: the earlier sessions' that recorded their end (a resumed run's), and this one's
+    (`session_seconds`)."""
     seconds_before = float((_earlier_summary(result) or {}).get("seconds") or 0.0)
     summary = {
         "name": result.name,
@@ -678,8 +696,205 @@ def _write_summary(result: Any, error: str | None = None) -> dict[str, Any]:
         "moved": result.moved,
         "warm_start": result.warm_start,  # the earlier run whose finished trials were the sampler's history
         **({"error": error} if error else {}),
+        **({"space": space} if space else {}),
     }
     if result.run_dir.exists():
         (result.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         result.trials.to_csv(result.run_dir / "trials.csv", index=False)
     return summary
+
+
+def _space_record(space: Space, model_name: str) -> dict[str, Any]:
+    """What `export` needs of the space besides the run's space.json (its recipe, ingredients and search): where its
+    files are, its export settings (export.dir made absolute, as the search wrote it) and its model's name (a
+    retrain's run is named after its data)."""
+    return {"base_dir": space.base_dir, "custom": space.custom, "model_name": model_name,
+            "export": {"dir": str(expanded(space.export.dir).absolute()), "promote": space.export.promote,
+                       "min_improvement": space.export.min_improvement}}
+
+
+def export(run_dir: str | Path, trial_id: str, out: str | Path | None = None) -> SearchResult:
+    """Export trial `trial_id` of the finished run in `run_dir` as a model, tested on the held-out split as the
+    search's own export is: its best checkpoint (the epoch its row of trials.csv and the Pareto front show).
+
+    Without `out`, it becomes the canonical model at the space's export.dir, whatever `export.promote` says (it was
+    chosen by trial id): replaced atomically, the one before kept for `autotune rollback`. With `out`, a plain model
+    folder there, as `autotune train --out` writes one. Returns the run's `SearchResult` with that trial as its best
+    (`model_dir`, `test_metrics`). A UserError when `run_dir` is not a finished run, the trial is not one of its
+    trials, or the trial kept no checkpoint.
+    """
+    state = _run_state(expanded(run_dir).resolve() if "://" not in str(run_dir) else _mirror(str(run_dir)))
+    summary = _read_summary(state)
+    space = _run_space(state, summary)
+    trials = pd.read_csv(state / "trials.csv", dtype={"trial_id": str})
+    best = _trial_best(state, summary, trials, space, str(trial_id))
+    checkpoint = best[1]
+    recipe = recipes.load(space.recipe, space.base_dir)
+    if not hasattr(recipe, "export"):
+        raise UserError(f"recipe {space.recipe!r} defines no export(): it writes no model to export")
+    where = _where(state, summary)
+    result = _search_result(space, where, trials, best, float(summary.get("seconds") or 0.0), False)
+    loads = _DataLoads(space, recipe)
+    model_name = str((summary.get("space") or {}).get("model_name") or space.name)
+    with checkpoint.as_directory() as checkpoint_dir:
+        if out is None:
+            _export_chosen(space, recipe, loads, Path(checkpoint_dir), result, model_name)
+        else:
+            _export_plain(space, recipe, loads, Path(checkpoint_dir), result, model_name, Path(expanded(out)))
+    return result
+
+
+def _mirror(uri: str) -> Path:
+    """The local mirror of a run kept at a URI, where its state (space.json, summary.json, trials.csv) is."""
+    from autotune.cache import run_mirror
+
+    return run_mirror(uri)
+
+
+def _run_state(folder: Path) -> Path:
+    """`folder` when it holds a finished run's state (space.json and trials.csv); else a UserError saying what to
+    give."""
+    if (folder / "space.json").is_file() and (folder / "trials.csv").is_file():
+        return folder
+    what = ("its search has not ended (no trials.csv yet): resume it with `autotune run SPACE --resume` first"
+            if (folder / "space.json").is_file() else
+            "no space.json and trials.csv there: give the folder of a finished run, runs/<name> as `autotune run` "
+            "prints it")
+    raise UserError(f"{folder} is not a finished autotune run: {what}")
+
+
+def _read_summary(state: Path) -> dict[str, Any]:
+    """The run's summary.json ({} when it is missing or unreadable)."""
+    try:
+        summary = json.loads((state / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
+def _run_space(state: Path, summary: Mapping[str, Any]) -> Space:
+    """The run's space, rebuilt from its state: space.json (recipe, ingredients with the --set overrides applied,
+    search) and summary.json's `space` (where its files are, its export settings); a run that recorded no `space`
+    takes those from the model it exported, else the defaults (export.dir models/<name>)."""
+    from autotune.engine.storage import recorded_space, started_trials
+
+    recorded = recorded_space(state) or {}
+    if not isinstance(recorded.get("ingredients"), dict) or not recorded.get("recipe"):
+        raise UserError(f"{state / 'space.json'} does not record the run's recipe and ingredients (a run of an older "
+                        "autotune): train the trial's configuration with `autotune train SPACE --set ... --out DIR`")
+    about = dict(summary.get("space") or _exported_card(summary))
+    base = about.get("base_dir")
+    recipe = str(recorded["recipe"])
+    if base and recipe.endswith(".py") and not Path(recipe).is_absolute():
+        recipe = str(Path(base) / recipe)
+    recorded_search = recorded.get("search") or {}
+    search = {k: recorded_search[k] for k in ("metric", "mode", "seed") if k in recorded_search}
+    for key in ("sampler", "scheduler"):  # as written: `tpe`, or `{tpe: {n_startup_trials: 5}}`
+        if recorded_search.get(key):
+            args = recorded_search.get(f"{key}_args")
+            search[key] = {recorded_search[key]: args} if args else recorded_search[key]
+    trials = started_trials(state)
+    export = about.get("export") or ({"dir": summary["model_dir"]} if summary.get("model_dir") else {})
+    document = {"name": summary.get("name") or state.name, "recipe": recipe,
+                **({"custom": about["custom"]} if about.get("custom") else {}), **recorded["ingredients"],
+                "search": {**search, **({"trials": trials} if trials else {})}, "export": export}
+    space = load_space(document)
+    return replace(space, base_dir=base or space.base_dir)
+
+
+def _exported_card(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The card of the model a run exported (its version, else its canonical folder); {} when there is none."""
+    for folder in ((summary.get("promotion") or {}).get("version_dir"), summary.get("model_dir")):
+        try:
+            card = json.loads((Path(folder) / "model.json").read_text()) if folder else None
+        except (OSError, ValueError):
+            card = None
+        if isinstance(card, dict):
+            return {"base_dir": card.get("base_dir"), "custom": card.get("custom"), "model_name": card.get("name")}
+    return {}
+
+
+def _trial_result(state: Path, summary: Mapping[str, Any], trials: pd.DataFrame, trial_id: str) -> Any:
+    """The Ray `Result` of the run's trial `trial_id`, read from its folder; a UserError naming some of the run's
+    trials (those of the Pareto front first) when it has none of that id."""
+    from autotune.engine.checkpoints import read_trial
+
+    known = [str(t) for t in trials["trial_id"]]
+    if trial_id not in known:
+        front = [str(r["trial_id"]) for r in summary.get("pareto") or []]
+        shown = list(dict.fromkeys([*front, *known]))[:5]
+        more = f" (and {len(known) - len(shown)} more in trials.csv)" if len(known) > len(shown) else ""
+        raise UserError(f"the run {state} has no trial {trial_id!r}: give one of its trials, e.g. "
+                        f"{', '.join(shown) or 'none: it ran none'}{more}")
+    base, mark, query = str(summary.get("run_uri") or state).partition("?")  # a URI's query configures its storage
+    folder = f"{base}/trial_{trial_id}{mark}{query}"
+    try:
+        return read_trial(folder)
+    except (OSError, RuntimeError, ValueError) as err:
+        raise UserError(f"trial {trial_id}'s folder {folder} cannot be read ({err}): it reported nothing, or its "
+                        "files are gone") from None
+
+
+def _trial_best(state: Path, summary: Mapping[str, Any], trials: pd.DataFrame, space: Space, trial_id: str) -> _Best:
+    """The best checkpoint the run's trial `trial_id` kept (`result_grid.best_checkpoint`), with the metrics it came
+    with: the epoch its row of trials.csv shows, else (a line says so) the best of the others it kept. A UserError
+    when it kept none."""
+    from autotune.engine.result_grid import best_checkpoint
+
+    best = best_checkpoint([_trial_result(state, summary, trials, trial_id)], space)
+    if best is None or best[1] is None:
+        raise UserError(_no_checkpoint(state, trial_id, trials))
+    trial, checkpoint, metrics = best  # read from result.json, whose config Ray flattens into config/<key> columns
+    metrics = {k: v for k, v in metrics.items() if not k.startswith("config/")}
+    row = trials[trials["trial_id"] == trial_id].iloc[0]
+    if not all(math.isclose(float(row.get(name, math.nan)), float(metrics.get(name, math.nan)), rel_tol=1e-9)
+               for name in space.search.metric):
+        log.warning("trial %s kept no checkpoint of the epoch trials.csv shows: exporting the best it kept, epoch %s "
+                    "(%s)", trial_id, metrics.get("training_iteration", "?"),
+                    ", ".join(f"{name}={metrics.get(name)}" for name in space.search.metric))
+    return trial, checkpoint, metrics
+
+
+def _no_checkpoint(state: Path, trial_id: str, trials: pd.DataFrame) -> str:
+    """Why trial `trial_id` cannot be exported (it kept no checkpoint), and what to do instead."""
+    kept = [str(t) for t in trials["trial_id"] if any((state / f"trial_{t}").glob("checkpoint_*"))]
+    others = f"; trials of this run that kept one: {', '.join(kept[:5])}" if kept else ""
+    return (f"trial {trial_id} kept no checkpoint to export (a search of one objective keeps only those that beat "
+            f"its best so far): train its configuration (its p: columns in {state / 'trials.csv'}) with `autotune "
+            f"train SPACE --set KEY=VALUE ... --out DIR`{others}")
+
+
+def _where(state: Path, summary: Mapping[str, Any]) -> RunLocation:
+    """Where the run whose state folder is `state` lives: beside it, or at the URI its summary names."""
+    from autotune.engine.storage import RunLocation
+
+    base, mark, query = str(summary.get("run_uri") or state).partition("?")
+    storage, _, name = base.rpartition("/")
+    return RunLocation(storage + mark + query, name, state)
+
+
+def _export_chosen(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, result: SearchResult,
+                   model_name: str) -> None:
+    """Export `result`'s best checkpoint as the canonical model whatever `export.promote` says (`_export`), its card
+    saying it was chosen by trial id; nothing when it is the canonical model already."""
+    run = shlex.quote(str(result.run_uri or result.run_dir))
+    chosen = f"chosen by trial id: `autotune export {run} --trial {result.best_trial_id}` (export.promote not applied)"
+    before = (current_card(space) or {}).get("version")
+    _export(space, recipe, loads, checkpoint_dir, result, model_name, chosen=chosen)
+    if (current_card(space) or {}).get("version") == before:
+        result.promotion = {**result.promotion, "reason": f"trial {result.best_trial_id} of this run is the canonical "
+                            f"model already (version {before}): nothing exported"}
+
+
+def _export_plain(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, result: SearchResult,
+                  model_name: str, out: Path) -> None:
+    """Export `result`'s best checkpoint as a plain model folder `out` (no versions, no promotion), as `autotune
+    train --out` writes one, tested on the held-out split of the data its trial loaded."""
+    data = loads.get(result.best_config)
+    out.mkdir(parents=True, exist_ok=True)
+    card = {**_model_card(space, recipe, result, model_name),
+            **recipes.call(recipe, "export", str(checkpoint_dir), data, str(out))}
+    result.test_metrics = _evaluate(recipe, out, data)
+    (out / "model.json").write_text(json.dumps({**card, "test_metrics": result.test_metrics}, indent=2,
+                                               default=str) + "\n")
+    result.model_dir = out.absolute()

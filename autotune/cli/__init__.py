@@ -23,6 +23,7 @@ COMMANDS = {
     "predict": "predict",
     "serve": "serve",
     "rollback": "rollback",
+    "export": "export",
     "report": "report",
     "dashboard": "dashboard",
 }
@@ -38,6 +39,7 @@ examples:
   autotune predict models/digits seven.png            label images with the exported model
   autotune serve models/digits                        an HTTP service: POST /predict, GET /health, GET /model
   autotune rollback models/digits                     make the version before the current model current again
+  autotune export runs/digits --trial 5f932f33        export another trial of the run (e.g. of the Pareto front)
   autotune report runs/digits                         an HTML report of the search and the best model
   autotune dashboard runs/digits                      browse the search's Optuna study in optuna-dashboard
   autotune ls models                                  list registered models

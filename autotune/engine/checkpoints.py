@@ -6,7 +6,9 @@ A recipe offers a checkpoint with each report (`report(metrics, save)`, see `aut
   `checkpoint_every - 1` epochs of a running trial;
 - when its metrics rank above every checkpoint the search kept before (`rank`): only the search's best checkpoint
   is exported, and a checkpoint that ranks below an earlier one can never be it. The driver publishes the best
-  rank so far (`BestSoFar`); a trial reads it only when it beats its own earlier reports.
+  rank so far (`BestSoFar`); a trial reads it only when it beats its own earlier reports;
+- with several objectives, when its metrics rank above the trial's own earlier reports: each trial keeps its best
+  epoch (the one its row of the trial table and the Pareto front show), which `autotune export --trial` exports.
 No scheduler the engine offers pauses trials (its Hyperband is asynchronous), so none needs more.
 Any other offered checkpoint is dropped: its `save` is never called, its folder never copied.
 """
@@ -23,7 +25,7 @@ from ray import tune
 from autotune.engine.ray_internals import kv_delete, kv_get, kv_put
 from autotune.space.types import Space
 
-__all__ = ["BestSoFar", "CheckpointPolicy", "TrialCheckpoints", "finite", "rank"]
+__all__ = ["BestSoFar", "CheckpointPolicy", "TrialCheckpoints", "finite", "rank", "read_trial"]
 
 Rank = tuple[float, ...]
 
@@ -58,6 +60,11 @@ class CheckpointPolicy:
         return cls(search.checkpoint_every, search.metric, search.mode,
                    f"best-checkpoint:{experiment}")
 
+    @property
+    def multi_objective(self) -> bool:
+        """Whether the search has several objectives: then every trial's best epoch may be on the Pareto front."""
+        return len(self.metrics) > 1
+
     def rank(self, metrics: Mapping[str, Any]) -> Rank | None:
         return rank(metrics, self.metrics, self.modes)
 
@@ -87,7 +94,7 @@ class TrialCheckpoints:
         better = self._improvement(metrics)
         last = self.epochs is not None and self.iteration >= self.epochs  # nothing runs after it to resume
         keep = (self.since_kept >= self.policy.every and not last
-                or better is not None and self._beats_the_best_kept(better))
+                or better is not None and (self.policy.multi_objective or self._beats_the_best_kept(better)))
         if keep:
             self.since_kept = 0
         return keep
@@ -126,3 +133,10 @@ class BestSoFar(tune.Callback):
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         kv_delete(self.policy.best_key)
+
+
+def read_trial(folder: str) -> Any:
+    """The Ray `Result` of a finished search's trial, read from its folder (a local path or a URI): its reports and the
+    checkpoints it kept (`best_checkpoints`, each with the metrics it came with), for `autotune export --trial`.
+    RuntimeError when the folder or its reports are missing."""
+    return tune.Result.from_path(folder)

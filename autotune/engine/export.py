@@ -153,13 +153,16 @@ def export_model(
     evaluate_current: Callable[[Path], dict[str, float]] | None = None,
     compared_on: str = "on the same test split",
     min_improvement: float = 0.0,
+    chosen: str | None = None,
 ) -> dict[str, Any]:
     """Write a new version with `write(dir) -> card fields`, measure it with `evaluate(dir)`, then promote it.
 
     `promote`: "always" replaces the canonical model; "if_better" replaces it only when the new model beats
     the current one on the held-out `metric` (better: `mode`; the recipe's twin of the searched metric), measured
     now by `evaluate_current` (default: `evaluate`), `compared_on` saying on what data, by more than
-    `min_improvement`; "never" exports only when there is no canonical model yet. Returns the decision (also
+    `min_improvement`; "never" exports only when there is no canonical model yet. `chosen`: why it is promoted
+    whatever `promote` says (a trial the user chose by its id; the decision's policy is then "chosen"). Returns the
+    decision (also
     written into the new version's card). The canonical model's card keeps a `history` of every export to `target` (its
     version, data fingerprint, run, decision), promoted or not: a retraining job skips data already tried.
     """
@@ -179,7 +182,8 @@ def export_model(
         test = evaluate(stage)
         current = _current_card(target)
         other = _predicts_other(current, {**card, **fields}) if promote == "if_better" else None
-        decision = ({"policy": promote, "promoted": False, "reason": other} if other else
+        decision = ({"policy": "chosen", "promoted": True, "reason": chosen} if chosen else
+                    {"policy": promote, "promoted": False, "reason": other} if other else
                     _decide(target, evaluate_current or evaluate, test, metric, mode, promote, compared_on,
                             min_improvement))
         if current is not None:  # the version it replaced, or the one that stays

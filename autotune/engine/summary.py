@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import shlex
 from typing import Any
 
 __all__ = ["format_summary", "format_table", "status_word"]
@@ -108,15 +109,27 @@ def format_summary(result: Any, top: int = 10) -> str:
     if result.model_dir:
         verdict = "promoted" if result.promotion.get("promoted") else "kept the previous model"
         out.append(f"Model: {result.model_dir} ({verdict}: {result.promotion.get('reason', '')})")
+        out += _exported_of_the_front(result)
     if result.interrupted:
         out.append("The search was interrupted: no model exported.")
     if result.run_uri:  # the trials (and their TensorBoard events) are in the storage; the study stays here
         out += [f"Run:   {result.run_uri} (study, summary and trials.csv in {result.run_dir})",
-                f"TensorBoard: tensorboard --logdir {result.run_uri}"]
+                f"TensorBoard: tensorboard --logdir {shlex.quote(str(result.run_uri))}"]
     else:
-        out += [f"Run:   {result.run_dir}", f"TensorBoard: tensorboard --logdir {result.run_dir}"]
+        out += [f"Run:   {result.run_dir}", f"TensorBoard: tensorboard --logdir {shlex.quote(str(result.run_dir))}"]
     out += result.tracked
     return "\n".join(out)
+
+
+def _exported_of_the_front(result: Any) -> list[str]:
+    """With several objectives, which trial of the Pareto front was exported and by what rule, and the command that
+    exports another (`autotune export`); none with one objective."""
+    if not result.pareto:
+        return []
+    first, ties = result.metric[0], ", ".join(result.metric[1:])
+    run = shlex.quote(str(result.run_uri or result.run_dir))
+    return [f"Exported: {result.best_trial_id}, the best {first} on the Pareto front (ties: {ties}); another trial "
+            f"of the front: autotune export {run} --trial ID"]
 
 
 def _ranked(result: Any) -> list[dict[str, Any]]:

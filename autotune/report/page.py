@@ -24,8 +24,8 @@ from autotune.report.model_charts import (confusion_chart, confusion_figure, dis
 from autotune.report.run import Run, Skip, best_trial_id, finished, load_run, target_trial
 from autotune.report.search_charts import (FAILED, INTERRUPTED, STOPPED, STOPPED_OR_ENDED, curves_chart,
                                            curves_figure, history_chart, history_figure, importance_chart,
-                                           importance_figure, parallel_chart, parallel_figure, pareto_chart,
-                                           pareto_figure, trial_ends)
+                                           hidden_objectives, importance_figure, parallel_chart, parallel_figure,
+                                           pareto_chart, pareto_figure, trial_ends)
 from autotune.report.style import fmt
 
 # what Ray adds to each reported result: bookkeeping, not metrics
@@ -239,8 +239,12 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         "objective (Optuna's get_param_importances, with its default evaluator).", importance_figure, run,
         png="importance.png", chart=importance_chart)
     if len(run.metric) > 1:
+        hidden = hidden_objectives(run)
         add("Pareto front", "Every trial on the first two objectives; the Pareto front joins the trials no other "
-            "trial beats on both.", pareto_figure, run, png="pareto.png", chart=pareto_chart)
+            "trial beats on both." + (f" Not drawn: {hidden}; the trials on the front of all {len(run.metric)} "
+            "objectives only through them are marked apart (open diamonds)." if hidden else "")
+            + " `autotune export RUN_DIR --trial ID` exports a trial of the front as a model.",
+            pareto_figure, run, png="pareto.png", chart=pareto_chart)
     try:
         predictions, note = evaluate_model(run)
     except Skip as why:

@@ -6,6 +6,7 @@ import functools
 import io
 import json
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,8 +81,9 @@ def run_folder(path: Path) -> Path:
                         f"`autotune report {made_by or 'RUN_DIR'}` where it is")
     if _running(path):
         raise UserError(f"{path} holds no trials.csv yet: its search is still running (or was killed before it "
-                        f"ended); `autotune dashboard {path}` follows a running search, and `autotune report` "
-                        "reports it once it has ended (a killed search ends with `autotune run SPACE --resume`)")
+                        f"ended); `autotune dashboard {shlex.quote(str(path))}` follows a running search, and "
+                        "`autotune report` reports it once it has ended (a killed search ends with `autotune run "
+                        "SPACE --resume`)")
     raise UserError(f"{path} holds no trials.csv: not the folder of a finished autotune run "
                     "(runs/<name>/, written by `autotune run`)")
 

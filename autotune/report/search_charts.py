@@ -17,6 +17,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import LogLocator, MaxNLocator
 from plotly.subplots import make_subplots
 
+from autotune.api import pareto_front
 from autotune.engine.study import ParamRange, param_importances, parallel_coordinate_figure
 from autotune.engine.study import importance_figure as study_importance_figure
 from autotune.report.run import Run, Skip, best_trial_id, finished, target_trial
@@ -415,28 +416,44 @@ class _Pareto:
     trials: pd.DataFrame  # the trials that reported the first metric
     x: pd.Series  # their first objective
     y: pd.Series  # and their second
-    on_front: np.ndarray  # whether each is on the Pareto front (summary.json)
+    on_front: np.ndarray  # whether each is on the Pareto front of the two objectives drawn
+    through_hidden: np.ndarray  # on the front of every objective (summary.json) only through one not drawn
     exported: pd.Series  # whether each is the trial the run exported
 
 
 def _pareto(run: Run) -> _Pareto:
+    """The trials on the first two objectives, and which are on the front of those two; with more objectives,
+    which others are on the front of all of them (summary.json's), only through an objective not drawn."""
     trials = finished(run)
-    front_ids = {str(p.get("trial_id")) for p in run.summary.get("pareto") or []}
+    ids = trials["trial_id"].astype(str)
+    drawn = pareto_front(trials, tuple(run.metric[:2]), tuple(run.mode[:2]))
+    on_front = ids.isin({str(row["trial_id"]) for row in drawn}).to_numpy()
+    on_all = ids.isin({str(p.get("trial_id")) for p in run.summary.get("pareto") or []}).to_numpy()
     return _Pareto(trials, pd.to_numeric(trials[run.metric[0]], errors="coerce"),
-                   pd.to_numeric(trials[run.metric[1]], errors="coerce"),
-                   trials["trial_id"].astype(str).isin(front_ids).to_numpy(),
-                   trials["trial_id"].astype(str) == str(best_trial_id(run)))
+                   pd.to_numeric(trials[run.metric[1]], errors="coerce"), on_front,
+                   on_all & ~on_front if len(run.metric) > 2 else np.zeros(len(trials), dtype=bool),
+                   ids == str(best_trial_id(run)))
+
+
+def hidden_objectives(run: Run) -> str:
+    """The objectives the Pareto chart does not draw (all but the first two), as words: "" when it draws all."""
+    return ", ".join(f"{m} ({g})" for m, g in zip(run.metric[2:], run.mode[2:]))
 
 
 def pareto_figure(run: Run) -> Figure:
-    """Every trial on the first two objectives; the Pareto front joined; the exported model circled."""
+    """Every trial on the first two objectives; the Pareto front of those two joined; the trials on the front of all
+    the objectives only through one not drawn marked apart; the exported model circled."""
     p, (x_name, y_name) = _pareto(run), run.metric[:2]
     figure = static_figure(6.5, 4.5)
     ax = figure.subplots()
-    ax.scatter(p.x[~p.on_front], p.y[~p.on_front], color=GREY, s=30, label="a trial")
+    rest = ~p.on_front & ~p.through_hidden
+    ax.scatter(p.x[rest], p.y[rest], color=GREY, s=30, label="a trial")
     order = np.argsort(p.x[p.on_front].to_numpy())
     ax.plot(p.x[p.on_front].to_numpy()[order], p.y[p.on_front].to_numpy()[order], "o-", color=ORANGE,
             markersize=7, label="Pareto front")
+    if p.through_hidden.any():
+        ax.scatter(p.x[p.through_hidden], p.y[p.through_hidden], marker="D", s=40, facecolors="none",
+                   edgecolors=ORANGE, label=f"on the front through {hidden_objectives(run)}")
     ax.scatter(p.x[p.exported], p.y[p.exported], s=180, facecolors="none", edgecolors=RED, linewidths=2,
                label=f"exported (the best {x_name} on the front)")
     if _is_wide(p.x):
@@ -547,11 +564,16 @@ def pareto_chart(run: Run) -> go.Figure:
     hover = _trial_hover(run)[p.trials.index]
     front = np.flatnonzero(p.on_front)[np.argsort(p.x[p.on_front].to_numpy())]  # joined from left to right
     point = _hovered(f"{x_name} %{{x:.4g}}, {y_name} %{{y:.4g}}")
+    rest, hidden = ~p.on_front & ~p.through_hidden, p.through_hidden
     figure = go.Figure([
-        go.Scatter(x=p.x[~p.on_front], y=p.y[~p.on_front], hovertext=hover[~p.on_front], mode="markers",
+        go.Scatter(x=p.x[rest], y=p.y[rest], hovertext=hover[rest], mode="markers",
                    marker={"color": GREY, "size": 8}, name="a trial", hovertemplate=point),
         go.Scatter(x=p.x.iloc[front], y=p.y.iloc[front], hovertext=hover.iloc[front], mode="lines+markers",
                    line={"color": ORANGE}, marker={"size": 9}, name="Pareto front", hovertemplate=point),
+        *([go.Scatter(x=p.x[hidden], y=p.y[hidden], hovertext=hover[hidden], mode="markers",
+                      marker={"symbol": "diamond-open", "color": ORANGE, "size": 10},
+                      name=f"on the front through {hidden_objectives(run)}", hovertemplate=point)]
+          if hidden.any() else []),
         go.Scatter(x=p.x[p.exported], y=p.y[p.exported], hovertext=hover[p.exported], mode="markers",
                    marker={"symbol": "circle-open", "color": RED, "size": 20, "line": {"width": 2}},
                    name=f"exported (the best {x_name} on the front)", hovertemplate=point),

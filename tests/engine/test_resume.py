@@ -439,7 +439,7 @@ class TestRunFolders:
         card = json.loads((in_tmp / "models" / "resumable" / "model.json").read_text())
         assert card["run_uri"] == result.run_uri and card["trial_id"] == result.best_trial_id
         summary = format_summary(result)  # TensorBoard reads the trials' events where they are: in the storage
-        assert f"TensorBoard: tensorboard --logdir {result.run_uri}" in summary and str(mirror) in summary
+        assert f"TensorBoard: tensorboard --logdir {shlex.quote(result.run_uri)}" in summary and str(mirror) in summary
         # the report, given the mirror (the folder the summary names), reads the trials' curves in the storage
         assert json.loads((mirror / "summary.json").read_text())["run_uri"] == result.run_uri
         histories = load_run(mirror).histories

@@ -1,0 +1,98 @@
+"""A search of several objectives keeps each trial's best checkpoint, and `autotune export RUN_DIR --trial ID`
+exports any trial of its Pareto front (the canonical model, or a plain folder); its summary says which was
+exported and how to export another."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import autotune
+from autotune.cli import main
+from autotune.engine import checkpoints
+from autotune.engine.checkpoints import CheckpointPolicy, TrialCheckpoints
+from autotune.engine.result import SearchResult
+from autotune.engine.summary import format_summary
+from engine_helpers import toy_space
+
+# two trials of the same point, one at a time: 3 epochs (the best accuracy, at epoch 3), then 1 epoch (less
+# accurate, but fewer epochs): both on the front of [val_accuracy max, epoch min]
+START = "[{model.x: 0.3, model.y: 0.6, train.epochs: 3}, {model.x: 0.3, model.y: 0.6, train.epochs: 1}]"
+
+
+def _space(name: str, metric: str) -> str:
+    text = toy_space(name, trials=2, concurrent=1, train="{epochs: {choice: [3, 1]}}",
+                     search=f", sampler: random, scheduler: fifo, start: {START}")
+    return text.replace("metric: val_accuracy, mode: max", metric)
+
+
+@pytest.mark.parametrize(("modes", "kept"), [(("max", "min"), [1]), (("max",), [])])
+def test_a_trial_below_the_best_keeps_its_best_epoch_with_several_objectives(monkeypatch, modes, kept):
+    monkeypatch.setattr(checkpoints, "kv_get", lambda key: b"[0.9, -100.0]")  # the search's best kept so far
+    policy = CheckpointPolicy(10, ("val_accuracy", "num_parameters")[: len(modes)], modes, "best-checkpoint:test")
+    trial = TrialCheckpoints(policy, epochs=3)
+    reports = [{"val_accuracy": a, "num_parameters": 10.0} for a in (0.5, 0.4, 0.3)]
+    assert [epoch for epoch, report in enumerate(reports, 1) if trial.keep(report, offered=True)] == kept
+
+
+def test_the_summary_names_the_export_of_the_front_and_quotes_its_commands(tmp_path):
+    run_dir = tmp_path / "my runs" / "tab3"
+    trials = pd.DataFrame([{"trial_id": "aa", "status": "TERMINATED", "epochs": 2, "stopped_early": False,
+                            "val_accuracy": 0.9, "num_parameters": 900.0}])
+    result = SearchResult(name="tab3", run_dir=run_dir, metric=("val_accuracy", "num_parameters"),
+                          mode=("max", "min"), best_trial_id="aa", best_params={}, best_config={},
+                          best_metrics={"val_accuracy": 0.9}, trials=trials, model_dir=tmp_path / "models" / "tab3",
+                          promotion={"promoted": True, "reason": "no canonical model yet"},
+                          pareto=trials.to_dict("records"))
+    text = format_summary(result)
+    assert (f"Exported: aa, the best val_accuracy on the Pareto front (ties: num_parameters); another trial of the "
+            f"front: autotune export '{run_dir}' --trial ID") in text
+    assert f"TensorBoard: tensorboard --logdir '{run_dir}'" in text
+    assert "Exported:" not in format_summary(
+        SearchResult(**{**result.__dict__, "metric": ("val_accuracy",), "mode": ("max",), "pareto": []}))
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_export_a_trial_of_the_front(in_tmp, capsys):
+    result = autotune.fit(_space("front", "metric: [val_accuracy, epoch], mode: [max, min]"))
+    best, small = (str(t) for t in result.trials["trial_id"])
+    assert result.best_trial_id == best and {r["trial_id"] for r in result.pareto} == {best, small}
+    capsys.readouterr()
+
+    assert main(["export", "runs/front", "--trial", small]) == 0
+    card = json.loads(Path("models/toy/model.json").read_text())
+    assert card["trial_id"] == small and card["metrics"]["epoch"] == 1 and card["test_metrics"]
+    assert "chosen by trial id" in card["promotion"]["reason"] and "chosen by trial id" in card["history"][-1]["reason"]
+    assert f"(trial {small}; held-out test split: test_accuracy" in capsys.readouterr().out
+    assert main(["rollback", "models/toy"]) == 0  # the search's own export is back
+    assert json.loads(Path("models/toy/model.json").read_text())["trial_id"] == best
+
+    assert main(["export", "runs/front", "--trial", small, "--out", "models/small"]) == 0
+    plain = json.loads(Path("models/small/model.json").read_text())
+    assert plain["trial_id"] == small and "promotion" not in plain and not Path("models/small").is_symlink()
+
+    for argv, message in [
+        (["--trial", "nope"], f"has no trial 'nope': give one of its trials, e.g. {best}, {small}"),
+        (["--trial", small, "--out", "models/toy"], "is the canonical model"),
+    ]:
+        assert main(["export", "runs/front", *argv]) == 2
+        assert message in capsys.readouterr().err
+    for folder in Path(f"runs/front/trial_{small}").glob("checkpoint_*"):
+        shutil.rmtree(folder)
+    assert main(["export", "runs/front", "--trial", small]) == 2
+    assert f"trial {small} kept no checkpoint" in capsys.readouterr().err
+    assert main(["export", "models", "--trial", small]) == 2
+    assert "not a finished autotune run" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_export_a_trial_of_a_single_objective_run(in_tmp, capsys):
+    result = autotune.fit(_space("one", "metric: val_accuracy, mode: max"), export=False)
+    best, worse = (str(t) for t in result.trials["trial_id"])
+    exported = autotune.export("runs/one", best, out="models/best")
+    assert exported.best_trial_id == best and json.loads(Path("models/best/model.json").read_text())["trial_id"] == best
+    assert main(["export", "runs/one", "--trial", worse]) == 2  # below the best: it kept no checkpoint
+    assert "kept no checkpoint" in capsys.readouterr().err
