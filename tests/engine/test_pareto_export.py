@@ -69,6 +69,12 @@ def test_export_a_trial_of_the_front(in_tmp, capsys):
     assert f"(trial {small}; held-out test split: test_accuracy" in capsys.readouterr().out
     assert main(["rollback", "models/toy"]) == 0  # the search's own export is back
     assert json.loads(Path("models/toy/model.json").read_text())["trial_id"] == best
+    assert main(["export", "runs/front", "--trial", best]) == 0  # the canonical model already: nothing to do
+    assert f"trial {best} of this run is the canonical model already" in capsys.readouterr().out
+    assert main(["export", "runs/front", "--trial", small]) == 0
+    assert main(["export", "runs/front", "--trial", best]) == 0  # back to the run's own export, chosen again
+    card = json.loads(Path("models/toy/model.json").read_text())
+    assert card["trial_id"] == best and card["promotion"]["policy"] == "chosen"
 
     assert main(["export", "runs/front", "--trial", small, "--out", "models/small"]) == 0
     plain = json.loads(Path("models/small/model.json").read_text())
