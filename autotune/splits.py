@@ -38,9 +38,10 @@ def _mix(h: np.ndarray) -> np.ndarray:
 
 
 def text_keys(keys: Sequence[str]) -> np.ndarray:
-    """uint64 keys of strings (an image file's path under the data root), the same in every process and version."""
-    return np.fromiter((int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "little") for k in keys),
-                       dtype=np.uint64, count=len(keys))
+    """uint64 keys of strings (an image file's path under the data root), the same in every process and version.
+    A file name that is not UTF-8 (Python reads its bytes as surrogates) hashes its own bytes."""
+    return np.fromiter((int.from_bytes(hashlib.blake2b(k.encode("utf-8", "surrogateescape"), digest_size=8).digest(),
+                                       "little") for k in keys), dtype=np.uint64, count=len(keys))
 
 
 def position_keys(n: int) -> np.ndarray:

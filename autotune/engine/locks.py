@@ -8,6 +8,7 @@ included, so a dead holder never blocks).
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -57,8 +58,7 @@ def hold_run(where: RunLocation) -> Iterator[None]:
     try:
         fd = _lock(path)
     except OSError as err:
-        raise UserError(f"cannot write the run's lock file {path} ({err.strerror or err}); give "
-                        f"{option('storage')} a folder you can write") from None
+        raise _cannot_lock(path, err) from None
     if fd is None:
         raise _running(where)
     try:
@@ -66,6 +66,16 @@ def hold_run(where: RunLocation) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock; the file stays (deleting it would let two processes lock two files)
+
+
+def _cannot_lock(path: Path, err: OSError) -> UserError:
+    """The error of a run's lock file `path` that could not be written: a name too long, or a folder not writable."""
+    if err.errno == errno.ENAMETOOLONG:
+        return UserError(f"cannot write the run's lock file {path}: name too long ({len(os.fsencode(path.name))} "
+                         f"bytes; a file name holds 255 at most, a path 4096); give the run a shorter name "
+                         f"({option('overrides', 'name=...')}) or {option('storage')} a shorter folder")
+    return UserError(f"cannot write the run's lock file {path} ({err.strerror or err}); give "
+                     f"{option('storage')} a folder you can write")
 
 
 def refuse_running(where: RunLocation) -> None:

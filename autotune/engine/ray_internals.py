@@ -62,10 +62,10 @@ if TYPE_CHECKING:
     from ray.tune.search.optuna import OptunaSearch
 
 __all__ = ["CsvLogger", "ForgetEndedTrials", "JsonLogger", "RESULT_KEYS", "TensorBoardLogger", "actor_node",
-           "asked_trial", "gcs_reconnect_timeout_s", "init_local", "joined_address", "kv_delete", "kv_get", "kv_put",
-           "lost_node", "lost_nodes_apart", "mark_told", "no_callback_usage_tag", "remove_partial_checkpoint",
-           "restore_from_kept_checkpoints", "restore_whole_state", "saved_trials", "saves_when_trials_end",
-           "study_of", "told", "whole_state_uploads"]
+           "asked_trial", "auth_token_path", "gcs_reconnect_timeout_s", "init_local", "joined_address", "kv_delete",
+           "kv_get", "kv_put", "lost_node", "lost_nodes_apart", "mark_told", "no_callback_usage_tag",
+           "remove_partial_checkpoint", "restore_from_kept_checkpoints", "restore_whole_state", "saved_trials",
+           "saves_when_trials_end", "study_of", "told", "whole_state_uploads"]
 
 _log = logging.getLogger("autotune")
 
@@ -79,6 +79,15 @@ def init_local(temp_dir: str, **kwargs: Any) -> None:
     `_temp_dir`; the environment variable RAY_TMPDIR names the folder above it (Ray adds `ray/`) for every Ray this
     process and its children start."""
     ray.init(_temp_dir=temp_dir, **kwargs)
+
+
+def auth_token_path() -> Path:
+    """Where a local Ray writes the authentication token it makes when it finds none (~/.ray/auth_token): Ray
+    starts a local cluster with token authentication unless RAY_AUTH_MODE says otherwise, and reads a token from
+    RAY_AUTH_TOKEN, else the file RAY_AUTH_TOKEN_PATH names, else this file. The path is only in a private module."""
+    from ray._private.authentication.authentication_token_setup import _get_default_token_path
+
+    return _get_default_token_path()
 
 
 def joined_address() -> str | None:

@@ -11,9 +11,12 @@ import logging
 import math
 import os
 import shutil
+import sys
+import tempfile
 import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -28,10 +31,10 @@ from autotune.engine.lost_nodes import moving_trials
 from autotune.engine.node_storage import check_every_node_writes
 from autotune.engine.optuna_space import derived_seed
 from autotune.engine.progress import Progress
-from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger, init_local,
-                                            joined_address, limit_restored_search, no_callback_usage_tag,
-                                            restore_from_kept_checkpoints, saves_when_trials_end,
-                                            trial_errors_shown, whole_state_uploads)
+from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger,
+                                            auth_token_path, init_local, joined_address, limit_restored_search,
+                                            no_callback_usage_tag, restore_from_kept_checkpoints,
+                                            saves_when_trials_end, trial_errors_shown, whole_state_uploads)
 from autotune.engine.result_grid import trial_id_of
 from autotune.engine.schedulers import SavedScheduler, make_scheduler, planned_epochs
 from autotune.engine.searcher import close_orphaned_trials, make_searcher, points_to_evaluate
@@ -57,6 +60,11 @@ __all__ = ["RunOptions", "fits_at_once", "holds_search", "ray_running", "run_sea
 log = logging.getLogger("autotune")
 
 _local_ray: LocalRay | None = None  # the registration of the local Ray this process started
+_ray_temp: str | None = None  # the temp folder of the local Ray this process started
+# Ray's longest Unix socket path inside its temp folder (its session folder is named for the start's time and pid),
+# and the longest such a path may be (108 bytes on Linux, 104 on macOS, the final NUL included)
+_SOCKET_TAIL = len("/session_2026-12-06_16-16-09_123456_4194304/sockets/plasma_store.1")
+_SOCKET_MAX = (104 if sys.platform == "darwin" else 108) - 1
 
 
 @dataclass(frozen=True)
@@ -268,7 +276,7 @@ def _init_ray(options: RunOptions, run: str) -> None:
     """Join the Ray cluster at `options.address`, or start a local Ray for the run `run`; nothing when this process
     runs one. A local Ray is registered while it runs; when another autotune search runs one on this machine too,
     a warning says that the two share the CPUs."""
-    global _local_ray
+    global _local_ray, _ray_temp
     if ray.is_initialized():
         return
     kwargs: dict[str, Any] = {
@@ -293,7 +301,11 @@ def _init_ray(options: RunOptions, run: str) -> None:
     _local_ray = LocalRay(run, kwargs["num_cpus"])
     if _local_ray.others:
         _warn_shared_cpus(_local_ray.others, kwargs["num_cpus"])
-    init_local(_temp_dir(), **kwargs)
+    try:
+        _ray_temp = _temp_dir()
+        init_local(_ray_temp, **kwargs)
+    except OSError as err:
+        raise _cannot_start_ray(err, _ray_temp) from None
 
 
 def _warn_shared_cpus(others: list[dict[str, Any]], num_cpus: int) -> None:
@@ -311,9 +323,43 @@ def _warn_shared_cpus(others: list[dict[str, Any]], num_cpus: int) -> None:
 
 
 def _temp_dir() -> str:
-    """The temp folder of the local Ray this process starts: short, since Unix socket paths must stay under
-    107 bytes."""
-    return f"/tmp/rt_{os.getpid()}"
+    """The temp folder of the local Ray this process starts: `rt_<pid>` in RAY_TMPDIR, else in Python's temp folder
+    (TMPDIR, ...), else in /tmp, with a warning, when Ray's Unix sockets there would pass their length limit."""
+    name = f"rt_{os.getpid()}"
+    folder = os.path.join(os.environ.get("RAY_TMPDIR") or tempfile.gettempdir(), name)
+    if len(os.fsencode(folder)) + _SOCKET_TAIL <= _SOCKET_MAX:
+        return folder
+    log.warning("the local Ray keeps its files in /tmp/%s: %s is too long a path for its sockets (Ray adds %d bytes "
+                "to it, and a socket's path holds %d at most); set RAY_TMPDIR to a shorter folder", name, folder,
+                _SOCKET_TAIL, _SOCKET_MAX)
+    return f"/tmp/{name}"
+
+
+def _cannot_start_ray(err: OSError, temp: str | None) -> UserError:
+    """The one-line error of a local Ray that could not start: it could not write its authentication token, its temp
+    folder `temp` (None: Python found no temp folder it can write), or something else `err` names."""
+    why = f"{err.strerror or err}" + (f": {err.filename}" if err.filename else "")
+    token = auth_token_path()
+    if _on_the_way(err.filename, token):
+        return UserError(
+            f"cannot start the local Ray: it cannot write its authentication token to {token} ({why}); make "
+            f"{token.parent} writable, or keep a token in a file you can write and name it in RAY_AUTH_TOKEN_PATH "
+            f"(python -c 'import secrets; print(secrets.token_hex(32))' > FILE; export RAY_AUTH_TOKEN_PATH=FILE), "
+            f"or give the token itself in RAY_AUTH_TOKEN")
+    if temp is None or _on_the_way(err.filename, Path(temp)):
+        return UserError(
+            f"cannot start the local Ray: it cannot write its temp folder{f' {temp}' if temp else ''} ({why}); set "
+            f"RAY_TMPDIR to a folder you can write, with a short path (Ray's socket paths stay under "
+            f"{_SOCKET_MAX + 1} bytes)")
+    return UserError(f"cannot start the local Ray: {why}")
+
+
+def _on_the_way(filename: Any, path: Path) -> bool:
+    """Whether `filename` (an OSError's) is `path`, a folder above it, or a file in it."""
+    if not filename:
+        return False
+    failed = Path(os.fsdecode(filename))
+    return failed == path or failed in path.parents or path in failed.parents
 
 
 def _largest_node() -> dict[str, float]:
@@ -374,13 +420,15 @@ def _larger_than_a_node(kind: str, asked: float, largest: float, where: str, *, 
 def shutdown() -> None:
     """Stop the Ray this process started or joined, and remove the temp folder of a local one (Ray's own logs: a
     trial's error stays in its trial folder)."""
-    global _local_ray
+    global _local_ray, _ray_temp
     if ray.is_initialized():
         ray.shutdown()
     if _local_ray is not None:
         _local_ray.close()
         _local_ray = None
-    shutil.rmtree(_temp_dir(), ignore_errors=True)
+    if _ray_temp is not None:
+        shutil.rmtree(_ray_temp, ignore_errors=True)
+        _ray_temp = None
 
 
 def ray_running() -> bool:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,9 @@ _STATE_FILES = (MOVES_FILE, "space.fingerprint", "space.json", _TRIALS_FILE, "st
                 "trials.csv")
 SHOWN_CHANGES = 5  # changed key paths a refused resume names
 _LOCATION_FILE = "started_at"  # a local run's folder when it started: a resume elsewhere (moved, copied) is refused
+# What a URI's path holds as written (RFC 3986), '%' aside (pyarrow would decode "%20"): a run name with any other
+# character (a space, '#', a non-ASCII letter) makes the run's URI one pyarrow cannot parse, or another folder's
+_NOT_IN_A_URI = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=@]")
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,24 @@ def run_location(storage: str, name: str) -> RunLocation:
     if "://" not in storage:
         folder = expanded(storage).resolve()
         return RunLocation(str(folder), name, folder / name)
+    _check_uri_name(storage, name)
     base, mark, query = storage.partition("?")
     base = base.rstrip("/")
     return RunLocation(base + mark + query, name, run_mirror(f"{base}/{name}"))
+
+
+def _check_uri_name(storage: str, name: str) -> None:
+    """A UserError, before anything starts, when the run's `name` holds characters that the URI `storage`'s path
+    cannot hold as written."""
+    bad = sorted(set(_NOT_IN_A_URI.findall(name)))
+    if not bad:
+        return
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    suggested = re.sub(r"[^A-Za-z0-9._-]+", "-", plain).strip("-") or "my_search"
+    raise UserError(f"the run name {name!r} holds {', '.join(map(repr, bad))}, which the path of a URI storage "
+                    f"({storage}) cannot hold as written; name the run with letters, digits, '-', '_' and '.' "
+                    f"({option('overrides', f'name={suggested}')}), or give a local folder "
+                    f"({option('storage', 'runs')})")
 
 
 def filesystem(location: str) -> tuple[Any, str]:

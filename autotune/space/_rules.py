@@ -25,19 +25,26 @@ SEARCH_ONLY: dict[str, tuple[str, str]] = {
 }
 
 _UNSAFE = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f]')  # characters a folder name cannot hold on some system
+# The most bytes the engine adds to the name in a file name of its own: a retrain's run, NAME-data-<8 hex digits>
+# (autotune.api), set aside as NAME-data-<8 hex digits>.orphaned (autotune.engine.storage); .NAME-data-<...>.lock,
+# .NAME.versions and .NAME.link-<6 hex digits> are shorter. A file name holds 255 bytes at most.
+_ADDED = len("-data-01234567.orphaned")
+_NAME_MAX = 255 - _ADDED
 
 
 def folder_name(name: str) -> tuple[str, str] | None:
     """(what is wrong, fix) with the space's `name` as the one folder it names (runs/NAME, models/NAME), or None."""
     bad = sorted(set(_UNSAFE.findall(name)))
+    size = len(name.encode("utf-8", "surrogateescape"))  # a --set from a command line may hold a non-UTF-8 byte
     if bad:
         wrong = f"holds {', '.join(map(repr, bad))}"
     elif name in (".", ".."):
         wrong = f"is {name!r}"
     elif name != name.strip():
         wrong = "starts or ends with a space"
-    elif len(name.encode()) > 255:
-        wrong = "is longer than 255 bytes"
+    elif size > _NAME_MAX:
+        wrong = (f"is {size} bytes long, more than {_NAME_MAX}: the files a run makes add up to {_ADDED} bytes to it "
+                 f"(a retrain's NAME-data-<fingerprint>.orphaned, .NAME.lock), and a file name holds 255 at most")
     else:
         return None
     parts = [part.strip() for part in _UNSAFE.split(name) if part.strip() not in ("", ".", "..")]

@@ -378,7 +378,7 @@ def load(
     sha = hashlib.sha256()
     for split in (train, val, test):
         split.digest(sha)
-    sha.update("\n".join(images.labels).encode())
+    sha.update("\n".join(images.labels).encode("utf-8", "surrogateescape"))  # a class folder named in another encoding
     if images.resize != Resize():
         sha.update(repr(images.resize).encode())
     mean, std = _mean_std(train)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import struct
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +29,8 @@ from autotune.vision.inference import Resize
 __all__ = ["FolderCache"]
 
 _COUNTER = struct.Struct("<q")  # the decode counter, after the per-image bytes of the .done file
-_OPEN: dict[str, FolderCache] = {}  # per process: the caches opened, by key
+_OPEN: dict[str, FolderCache | None] = {}  # per process: the caches opened, by key (None: could not be)
+log = logging.getLogger("autotune")
 
 
 class FolderCache:
@@ -48,20 +50,29 @@ class FolderCache:
     @staticmethod
     def key_of(files: Sequence[str], channels: int, size: int, resize: Resize = Resize()) -> str:
         """The cache key of `files` at `channels` x `size` x `size`, resized as `resize` says: their paths, sizes
-        and modification times (a changed or replaced file gives a new key, so a stale image is never read)."""
+        and modification times (a changed or replaced file gives a new key, so a stale image is never read). A path
+        that is not UTF-8 counts by its bytes."""
         sha = hashlib.sha256(f"{channels}x{size}\n{resize!r}\n".encode())
         for path in files:
             stat = os.stat(path)
-            sha.update(f"{os.path.abspath(path)}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+            line = f"{os.path.abspath(path)}\t{stat.st_size}\t{stat.st_mtime_ns}\n"
+            sha.update(line.encode("utf-8", "surrogateescape"))
         return f"{sha.hexdigest()[:24]}-{channels}x{size}"
 
     @classmethod
-    def open(cls, key: str, count: int, shape: tuple[int, int, int]) -> FolderCache:
-        """The cache `key`, opened once per process (DataLoader workers and trials each open their own)."""
-        cache = _OPEN.get(key)
-        if cache is None:
-            cache = _OPEN[key] = cls(key, count, shape)
-        return cache
+    def open(cls, key: str, count: int, shape: tuple[int, int, int]) -> FolderCache | None:
+        """The cache `key`, opened once per process (DataLoader workers and trials each open their own); None,
+        with a warning the first time, when the cache folder cannot be written (a read-only HOME): the images are
+        then decoded at each read, as with `data.cache: false`."""
+        if key not in _OPEN:
+            try:
+                _OPEN[key] = cls(key, count, shape)
+            except OSError as err:
+                _OPEN[key] = None
+                log.warning("cannot keep the decoded images in %s (%s): each image is decoded at every read, which "
+                            "is slower; set XDG_CACHE_HOME to a folder you can write, or data.cache: false to "
+                            "silence this warning", cache_dir() / "images", err.strerror or err)
+        return _OPEN[key]
 
     def pixels(self, slot: int, decode: Callable[[], np.ndarray]) -> np.ndarray:
         """Image `slot`: read from the cache, or decoded by `decode()` and stored, exactly once per node."""

@@ -1,0 +1,189 @@
+"""A machine that is not the developer's (shared servers, containers, CI runners): a read-only HOME, a temp folder
+named by TMPDIR or RAY_TMPDIR, file names that are not UTF-8, long run names, URI storages. Each gave a traceback
+or an error that blamed something else; each is a one-line error or a warning now."""
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autotune.engine import search
+from autotune.errors import UserError
+
+
+@pytest.fixture
+def no_local_ray(monkeypatch, tmp_path):
+    """`search._init_ray` as if this process ran no Ray, registering its local Ray in an empty cache folder, and
+    the search module's state of the local Ray restored afterwards (a real Ray of another test is left alone)."""
+    monkeypatch.setattr(search.ray, "is_initialized", lambda: False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    yield
+    search.shutdown()
+
+
+def _failing_init(error: OSError) -> Callable[..., None]:
+    """A stand-in for `ray_internals.init_local` that fails as Ray's start fails with `error`."""
+    def init_local(temp_dir: str, **kwargs: Any) -> None:
+        raise error
+    return init_local
+
+
+def test_a_home_where_ray_cannot_write_its_token_is_one_line_naming_the_token_s_variables(
+        no_local_ray, monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    folder = tmp_path / "home" / ".ray"
+    monkeypatch.setattr(search, "init_local", _failing_init(OSError(errno.EROFS, "Read-only file system",
+                                                                    str(folder))))
+    with pytest.raises(UserError) as raised:
+        search._init_ray(search.RunOptions(num_cpus=1), "run")
+    message = str(raised.value)
+    assert "\n" not in message and f"{folder / 'auth_token'} (Read-only file system: {folder})" in message
+    assert "RAY_AUTH_TOKEN_PATH" in message and "RAY_AUTH_TOKEN" in message
+    assert "RAY_AUTH_MODE" not in message  # the token protects the local Ray: not turned off
+
+
+def test_a_temp_folder_ray_cannot_write_is_one_line_naming_ray_tmpdir(no_local_ray, monkeypatch):
+    monkeypatch.setenv("RAY_TMPDIR", "/ro")  # short: Ray's sockets must fit
+    monkeypatch.setattr(search, "init_local", _failing_init(OSError(errno.EROFS, "Read-only file system", "/ro")))
+    with pytest.raises(UserError, match=r"cannot write its temp folder /ro/rt_\d+ "
+                                        r"\(Read-only file system: .*\); set RAY_TMPDIR to a folder you can write"):
+        search._init_ray(search.RunOptions(num_cpus=1), "run")
+
+
+def test_no_usable_temp_folder_is_one_line_too(no_local_ray, monkeypatch):
+    monkeypatch.delenv("RAY_TMPDIR", raising=False)
+
+    def no_temp() -> str:
+        raise FileNotFoundError(errno.ENOENT, "No usable temporary directory found in ['/tmp']")
+    monkeypatch.setattr(search.tempfile, "gettempdir", no_temp)
+    with pytest.raises(UserError, match=r"cannot write its temp folder \(No usable temporary directory .*RAY_TMPDIR"):
+        search._init_ray(search.RunOptions(num_cpus=1), "run")
+
+
+def test_ray_s_temp_folder_is_in_ray_tmpdir_else_in_python_s_temp_folder(monkeypatch):
+    monkeypatch.setenv("RAY_TMPDIR", "/scratch/ray")
+    assert search._temp_dir() == f"/scratch/ray/rt_{os.getpid()}"
+    monkeypatch.delenv("RAY_TMPDIR")
+    monkeypatch.setattr(tempfile, "tempdir", "/scratch/tmp")  # what TMPDIR sets
+    assert search._temp_dir() == f"/scratch/tmp/rt_{os.getpid()}"
+
+
+def test_a_temp_folder_too_long_for_ray_s_sockets_falls_back_to_tmp_with_a_warning(monkeypatch, log_records):
+    monkeypatch.setenv("RAY_TMPDIR", "/" + "x" * 60)
+    assert search._temp_dir() == f"/tmp/rt_{os.getpid()}"
+    assert "too long a path for its sockets" in log_records.text and "RAY_TMPDIR" in log_records.text
+
+
+def test_shutdown_removes_the_temp_folder_the_local_ray_used(no_local_ray, monkeypatch):
+    with tempfile.TemporaryDirectory(prefix="at", dir="/tmp") as short:
+        monkeypatch.setenv("RAY_TMPDIR", short)
+        monkeypatch.setattr(search, "init_local", lambda temp_dir, **kwargs: os.makedirs(temp_dir))
+        search._init_ray(search.RunOptions(num_cpus=1), "run")
+        used = Path(short) / f"rt_{os.getpid()}"
+        assert used.is_dir()
+        monkeypatch.delenv("RAY_TMPDIR")  # shutdown removes the folder used, whatever the environment says now
+        search.shutdown()
+        assert not used.exists()
+
+
+def test_file_names_that_are_not_utf8_are_split_by_their_bytes_and_valid_names_as_before():
+    from autotune.splits import text_keys
+
+    # the keys valid names always had: splits, and the data fingerprints built on them, stay as they were
+    assert text_keys(["cat/001.png", "été/1.png"]).tolist() == [6470101607939607530, 4376329806717442456]
+    windows = b"caf\xe9 0.png".decode("utf-8", "surrogateescape")  # unzipped from Windows, as os.listdir reads it
+    digest = hashlib.blake2b(b"caf\xe9 0.png", digest_size=8).digest()
+    assert text_keys([windows, "café 0.png"]).tolist() == [int.from_bytes(digest, "little"),
+                                                          *text_keys(["café 0.png"]).tolist()]
+
+
+def _tiny_folder(root: Path) -> Path:
+    """2 classes of 2 PNGs each, the files named with bytes that are not UTF-8 (a zip unpacked from Windows)."""
+    import numpy as np
+    from PIL import Image
+
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for i in range(2):
+            name = os.path.join(os.fsencode(root / label), b"caf\xe9 %d.png" % i)
+            Image.fromarray(np.full((6, 6), 60 * i + (label == "b") * 100, np.uint8)).save(os.fsdecode(name))
+    return root
+
+
+def test_a_cache_folder_that_cannot_be_written_reads_the_images_without_the_cache(monkeypatch, tmp_path,
+                                                                                   log_records):
+    from autotune.vision.data import FileSplit
+    from autotune.vision.datasets import image_folder
+
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a_file"))  # no folder can be made in it, even as root
+    images = image_folder(str(_tiny_folder(tmp_path / "photos")), image_size=4, channels=1, memory_limit_mb=0,
+                          workers=0)
+    assert images.x.cache_key is not None and images.x.cache() is None
+    batches = [x for _ in range(2) for x, _ in FileSplit(images.x, images.y).batches(2)]
+    assert len(batches) == 4 and tuple(batches[0].shape) == (2, 1, 4, 4)
+    warned = [r.getMessage() for r in log_records.records if "cannot keep the decoded images" in r.getMessage()]
+    assert len(warned) == 1, warned
+    assert "XDG_CACHE_HOME" in warned[0] and "data.cache: false" in warned[0]
+
+
+@pytest.mark.parametrize("size, refused", [(232, False), (233, True), (255, True)])
+def test_a_run_name_is_refused_when_a_file_the_engine_names_after_it_would_not_fit(size, refused):
+    from autotune.space._rules import folder_name
+
+    wrong = folder_name("é" + "a" * (size - 2))  # bytes, not characters
+    assert (wrong is not None) == refused
+    if refused:
+        assert f"is {size} bytes long, more than 232" in wrong[0] and ".orphaned" in wrong[0]
+    # the longest such file: a retrain's run set aside, NAME-data-<fingerprint>.orphaned
+    assert len(f"{'a' * 232}-data-01234567.orphaned") == 255
+
+
+def test_a_lock_file_name_too_long_says_so(tmp_path):
+    from autotune.engine.locks import hold_run
+    from autotune.engine.storage import run_location
+
+    with pytest.raises(UserError, match=r"lock file .*: name too long \(256 bytes; a file name holds 255 at most.*\); "
+                                        r"give the run a shorter name"):
+        with hold_run(run_location(str(tmp_path), "a" * 250)):
+            pass
+
+
+@pytest.mark.parametrize("storage", ["file:///data/runs", "s3://bucket/runs?region=eu-west-1"])
+def test_a_run_name_a_uri_cannot_hold_is_refused_naming_it_and_the_fix(storage):
+    from autotune.engine.storage import run_location
+
+    with pytest.raises(UserError) as raised:
+        run_location(storage, "tab #1 été")
+    message = str(raised.value)
+    assert "\n" not in message and "'tab #1 été' holds ' ', '#', 'é'" in message and "name=tab-1-ete" in message
+    assert "Cannot parse URI" not in message
+    assert run_location(storage, "resnet+aug_v1.2").name == "resnet+aug_v1.2"  # what a URI's path holds as written
+    assert run_location("runs", "tab #1 été").name == "tab #1 été"  # a local folder holds it
+
+
+def test_a_class_folder_named_in_another_encoding_loads(tmp_path):
+    """A class folder whose name is not UTF-8 (b'\\xd6k\\xf6', Latin-1 'Ökö' from a Windows zip) failed the load
+    with 'surrogates not allowed' while the data's fingerprint was made."""
+    import numpy as np
+    from PIL import Image
+
+    from autotune import recipes
+
+    root = tmp_path / "photos"
+    for label in (b"\xd6k\xf6", b"plain"):
+        folder = os.path.join(os.fsencode(root), label)
+        os.makedirs(folder)
+        for i in range(6):
+            Image.fromarray(np.full((6, 6), 30 * i + (label == b"plain") * 90, np.uint8)).save(
+                os.fsdecode(os.path.join(folder, b"%d.png" % i)))
+    data = recipes.load("image_classification").load_data(
+        {"dataset": "image_folder", "root": str(root), "image_size": 4, "channels": 1, "workers": 0,
+         "val_fraction": 0.25, "test_fraction": 0.25})
+    assert sorted(data.labels) == sorted([os.fsdecode(b"\xd6k\xf6"), "plain"]) and data.fingerprint
