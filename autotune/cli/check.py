@@ -92,7 +92,7 @@ def _runs_as(search: SearchSettings) -> str:
     """What `scheduler: auto` runs where it cannot stop anything: several objectives (early stopping ranks trials
     by one metric) run every trial to its end."""
     return " (fifo here: several objectives, so no trial is stopped early)" if (
-        search.scheduler == "auto" and search.multi_objective) else ""
+        search.scheduler_run != search.scheduler) else ""
 
 
 def run(args: argparse.Namespace) -> int:

@@ -64,10 +64,10 @@ def max_epochs(space: Space) -> int:
 
 def make_scheduler(space: Space) -> TrialScheduler:
     """The scheduler named in `search.scheduler`; time is counted in epochs, up to the most a trial can run."""
-    name, args = space.search.scheduler, dict(space.search.scheduler_args)
+    name, args = space.search.scheduler_run, dict(space.search.scheduler_args)
     if name == "auto":  # the default: measured in bench/quality.py (docs/search-space.md says why)
         most = max_epochs(space)
-        if space.search.multi_objective or space.budget is None or most < 2:
+        if space.budget is None or most < 2:
             return _Fifo()
         return _hyperband(most, seed=space.search.seed, adaptive=True)
     if name == "fifo":

@@ -109,8 +109,9 @@ def run_search(
     resources = _resources(space, options)
     if options.address:  # a node that cannot write the storage is refused before any trial runs there
         check_every_node_writes(where.experiment)
-    log.info("Searching %r: %d trials, sampler %s, scheduler %s, metric %s", space.name, space.search.trials,
-             space.search.sampler, space.search.scheduler, "/".join(space.search.metric))  # once it can start
+    trials = space.search.trials
+    log.info("Searching %r: %d trial%s, sampler %s, scheduler %s, metric %s", space.name, trials, "s" * (trials != 1),
+             space.search.sampler, space.search.scheduler_run, "/".join(space.search.metric))  # once it can start
     run = trainable(space, data, resources, policy, full)
     where.state.mkdir(parents=True, exist_ok=True)
     (where.state / "space.fingerprint").write_text(space.fingerprint() + "\n")

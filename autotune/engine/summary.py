@@ -82,7 +82,7 @@ def format_summary(result: Any, top: int = 10) -> str:
                      *(row.get(p) for p in params)])
     cut = int((trials["status"] == "INTERRUPTED").sum()) if len(trials) else 0
     took = f", {result.seconds:.1f} s in this session" if result.resumed else f" in {result.seconds:.1f} s"
-    out = [f"Search {result.name!r}: {len(trials)} trials{took} "
+    out = [f"Search {result.name!r}: {len(trials)} trial{'s' * (len(trials) != 1)}{took} "
            f"({int(trials['stopped_early'].sum()) if len(trials) else 0} stopped early, {result.num_errors} failed"
            f"{f', {cut} interrupted' if cut else ''}{f', {len(result.moved)} moved' if result.moved else ''})",
            *([f"Ended early: {result.ended}"] if result.ended else []),

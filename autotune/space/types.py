@@ -151,6 +151,12 @@ class SearchSettings:
     def multi_objective(self) -> bool:
         return len(self.metric) > 1
 
+    @property
+    def scheduler_run(self) -> str:
+        """The scheduler the search runs: `auto` with several objectives is fifo (early stopping ranks trials by
+        one metric); else the one named."""
+        return "fifo" if self.scheduler == "auto" and self.multi_objective else self.scheduler
+
 
 @dataclass(frozen=True)
 class ExportSettings:

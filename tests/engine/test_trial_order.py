@@ -95,9 +95,9 @@ def test_a_resumed_search_s_time_is_said_to_be_this_session_s():
                            "val_accuracy": [0.5]})
     result = SearchResult("toy", Path("runs/toy"), ("val_accuracy",), ("max",), "t0", {}, {}, {"val_accuracy": 0.5},
                           trials, seconds=14.2)
-    assert format_summary(result).startswith("Search 'toy': 1 trials in 14.2 s (")
+    assert format_summary(result).startswith("Search 'toy': 1 trial in 14.2 s (")
     result.resumed = True
-    assert format_summary(result).startswith("Search 'toy': 1 trials, 14.2 s in this session (")
+    assert format_summary(result).startswith("Search 'toy': 1 trial, 14.2 s in this session (")
 
 
 def _trial(trial_id: str, epochs: int, best: float | None, **more) -> SimpleNamespace:
