@@ -18,6 +18,7 @@ recipe (to read its SCHEMA, as `autotune check` does) stays instant.
 """
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import math
@@ -47,21 +48,35 @@ if TYPE_CHECKING:
 log = logging.getLogger("autotune")
 EVAL_BATCH = 8192
 CATEGORY_DROPOUT = 0.05  # train.category_dropout's default: bench/tabular_categories.py measures it
+PROBABILITY_DIGITS = 6  # predict's probabilities, as the image recipe's (autotune.vision.inference.records)
 
 
 def _missing_problems(config: Mapping[str, Any]) -> list[Problem]:
-    """A Schema check of data.missing: it lists texts (not numbers YAML read from unquoted cells), and it says how
-    a CSV file is read, so it is refused with a bundled table."""
-    data = config.get("data", {})
-    missing = data.get("missing")
+    """A Schema check of data.missing: it lists texts (not numbers YAML read from unquoted cells)."""
+    missing = config.get("data", {}).get("missing")
     wrong = [item for item in missing if not isinstance(item, str)] if isinstance(missing, list) else []
-    problems: list[Problem] = []
     if wrong:
-        problems.append(Problem("data.missing", f"must list texts only, got {wrong[0]!r}",
-                                f"quote it: {str(wrong[0])!r}"))
-    if missing is not None and data.get("dataset") != "csv":
-        problems.append(Problem("data.missing", f"is read with dataset: csv only, not {data.get('dataset')}",
-                                "remove it, or set data.dataset: csv"))
+        return [Problem("data.missing", f"must list texts only, got {wrong[0]!r}", f"quote it: {str(wrong[0])!r}")]
+    return []
+
+
+def _csv_problems(config: Mapping[str, Any]) -> list[Problem]:
+    """A Schema check of the keys that say how a CSV file is read (data.missing, data.encoding, data.decimal): they
+    are refused with a bundled table, and data.encoding names a text encoding Python knows."""
+    data = config.get("data", {})
+    given = {"missing": data.get("missing") is not None, "encoding": data.get("encoding", "utf-8") != "utf-8",
+             "decimal": data.get("decimal", ".") != "."}
+    problems = [Problem(f"data.{key}", f"is read with dataset: csv only, not {data.get('dataset')}",
+                        "remove it, or set data.dataset: csv") for key, is_set in given.items()
+                if is_set and data.get("dataset") != "csv"]
+    encoding = data.get("encoding", "utf-8")
+    try:
+        codecs.lookup(encoding)
+        "".encode(encoding)  # a codec of bytes to bytes ("base64") is no text encoding
+    except (LookupError, TypeError):
+        problems.append(Problem("data.encoding", f"must be a text encoding Python knows, not {encoding!r}",
+                                "use the file's encoding: utf-8, or cp1252 for a file Excel saved on Windows "
+                                "(Python's codec names: latin-1, utf-16, ...)"))
     return problems
 
 
@@ -117,6 +132,15 @@ SCHEMA = Schema(
                            "The model card records them, and predict and serve read new rows with them. A .parquet "
                            "file's own nulls are its missing values: it ignores this, as pandas' read_parquet "
                            "ignores na_values"),
+        encoding=Field(str, default="utf-8",
+                       help="dataset csv: the CSV file's text encoding, a name Python's codecs know: utf-8 (with or "
+                            "without a byte-order mark), cp1252 for a file Excel saved on Windows, latin-1, "
+                            "utf-16, ... The model card records it, and predict reads new rows' CSV files with it"),
+        decimal=Field(str, default=".", choices=(".", ","),
+                      help="dataset csv: the mark between a number's whole and fractional parts in the CSV file: "
+                           "\",\" for one a spreadsheet wrote in a decimal-comma locale (3269,59; French, German, "
+                           "...), whose values are then separated by semicolons. The model card records it, and "
+                           "predict reads new rows' CSV files with it"),
     ),
     model=Section(
         help="an MLP over the standardised numeric columns and one embedding per categorical column",
@@ -173,7 +197,7 @@ SCHEMA = Schema(
     tests={"val_loss": "test_loss", "val_accuracy": "test_accuracy", "val_balanced_accuracy": "test_balanced_accuracy",
            "val_rmse": "test_rmse", "val_r2": "test_r2"},
     checks=(held_out("val_fraction", "test_fraction"), needed_with("data.dataset", "csv", "data.path", "data.target"),
-            _missing_problems, _class_weight_problems, nesterov_problems),
+            _missing_problems, _csv_problems, _class_weight_problems, nesterov_problems),
 )
 
 
@@ -496,9 +520,9 @@ def load_model(model_dir: str) -> TabularPredictor:
 def predict(model_dir: str, files: list[str], *, top_k: int | None = None) -> Iterator[dict[str, Any] | BadInput]:
     """`autotune predict`: the rows of .csv/.parquet `files` (read as training read its table), one record each:
     {"file", "row", "label", "probability"} (with `top_k`, also "top_k": the k most probable labels), or {"file",
-    "row", "value"} for regression. A file it cannot read is a BadInput naming the file, and so is each row it
-    refuses (a BadRow naming the row and the column), in that row's place; the other rows and files are still
-    predicted."""
+    "row", "value"} for regression; probabilities rounded as the image recipe's predict prints them (`rounded`). A
+    file it cannot read is a BadInput naming the file, and so is each row it refuses (a BadRow naming the row and
+    the column), in that row's place; the other rows and files are still predicted."""
     from autotune.errors import BadInput
 
     model = load_model(model_dir)
@@ -513,7 +537,19 @@ def predict(model_dir: str, files: list[str], *, top_k: int | None = None) -> It
             if isinstance(record, BadInput):  # a row it refuses: the others are still predicted
                 yield BadInput(str(record), source=file)
             else:
-                yield {"file": file, "row": row, **record}
+                yield {"file": file, "row": row, **rounded(record)}
+
+
+def rounded(record: dict[str, Any]) -> dict[str, Any]:
+    """A prediction as `predict` prints it: its probabilities (and those of its "top_k") rounded to
+    PROBABILITY_DIGITS; the Python API (`load_model(...).predict`) and serve give them as computed."""
+    if "probability" not in record:
+        return record
+    printed = {**record, "probability": round(record["probability"], PROBABILITY_DIGITS)}
+    if "top_k" in record:
+        printed["top_k"] = [{**label, "probability": round(label["probability"], PROBABILITY_DIGITS)}
+                            for label in record["top_k"]]
+    return printed
 
 
 def serve(model_dir: str, *, max_bytes: int | None = None, max_rows: int | None = None) -> FastAPI:

@@ -15,6 +15,9 @@ A CSV file is read with pandas' default texts for a missing value ("", "NA", "N/
 those of `missing` (and "") instead: `missing=["", "?"]` keeps "NA" as a value (North America, not applicable). The
 model card records them (`Preprocessing.missing`), so that rows to predict are read alike. A Parquet file's nulls are
 its missing values: `missing` does not apply to it (as pandas' `na_values` does not apply to `read_parquet`).
+A CSV file is text in `encoding` (UTF-8, with or without a byte-order mark, by default; cp1252 for one Excel saved
+on Windows) with `decimal` between a number's whole and fractional parts ("." or ","; a column of numbers written
+with a decimal comma is read as text, with a warning that says so); the card records both too.
 
 The columns of `drop`, and those without any value, are no inputs; a row's split follows from its values in the
 columns of `key` (every column of the file by default, dropped ones too). Loading warns of what often misleads a
@@ -25,12 +28,14 @@ The tables it knows by name are in `autotune.tabular.catalog`.
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import logging
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +62,9 @@ ID_SHARE = 0.9  # a text column with distinct values in this share of its rows o
 ID_ROWS = 20  # ... of at least this many rows
 NUMBER_MARKS = r"[\s$€£¥₹%,]"  # what a spreadsheet's formatted number holds besides one: currency, %, separators
 FORMATTED_SHARE = 0.9  # a text target whose values read as numbers without NUMBER_MARKS in this share: numbers
+ENCODING, DECIMAL = "utf-8", "."  # how a CSV file is read by default (data.encoding, data.decimal)
+DECIMAL_COMMA = r"[-+]?\d+,\d+"  # a number as a spreadsheet in a decimal-comma locale writes it: 3269,59
+DECIMAL_FIX = 'data.decimal: ","'  # what reads such numbers
 
 
 def _numeric(column: pd.Series) -> bool:
@@ -69,10 +77,12 @@ def _whole(column: pd.Series) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------ the table
-def read_table(path: str | Path, what: str = "data.path", missing: Sequence[str] | None = None) -> pd.DataFrame:
+def read_table(path: str | Path, what: str = "data.path", missing: Sequence[str] | None = None,
+               encoding: str = ENCODING, decimal: str = DECIMAL) -> pd.DataFrame:
     """A .csv or .parquet file as a DataFrame (an empty file: no rows); a UserError naming `what` and the file
     when it does not exist or cannot be read. A CSV cell holding one of the texts `missing`, or nothing, is missing
-    (None: pandas' default texts); a Parquet file has its own nulls."""
+    (None: pandas' default texts); a CSV file is text in `encoding` whose numbers have `decimal` as their decimal
+    mark; a Parquet file has its own nulls and types."""
     file = expanded(path)
     if not file.is_file():
         why = "it is a folder" if file.is_dir() else "it does not exist"
@@ -80,14 +90,48 @@ def read_table(path: str | Path, what: str = "data.path", missing: Sequence[str]
     suffix = file.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise UserError(f"{what} {str(path)!r} is not a .csv or .parquet file; convert it to one of those")
+    options = {**_na_options(missing), "encoding": encoding, "decimal": decimal}
     try:
-        return pd.read_parquet(file) if suffix == ".parquet" else _read_csv(file, _na_options(missing))
+        return pd.read_parquet(file) if suffix == ".parquet" else _read_csv(file, options)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
+    except LookupError as err:  # an encoding Python does not know, or not a text encoding ("base64")
+        raise UserError(f"cannot read {what} {str(path)!r}: data.encoding {encoding!r}: {err}; set it to a text "
+                        "encoding, e.g. utf-8 or cp1252") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"cannot read {what} {str(path)!r} as {encoding} text: {_undecodable(file, err)}; "
+                        f"{_encoding_fix(what, encoding)}") from None
     except Exception as err:  # pandas and pyarrow raise many kinds on a damaged file
         reason = (str(err).strip().splitlines() or [""])[0]
         raise UserError(f"cannot read {what} {str(path)!r} as {suffix[1:]}: {type(err).__name__}: {reason}; "
                         "repair or re-export the file") from None
+
+
+def _undecodable(file: Path, err: UnicodeDecodeError) -> str:
+    """Where the first byte of `file` that its encoding does not decode is: its offset (from 0) and its line. The
+    offset pandas reports is within the block it was decoding, so the file is decoded again block by block (the
+    last, empty, ends it: a character cut short at the end)."""
+    decoder = codecs.getincrementaldecoder(err.encoding)()
+    offset, lines = 0, 1
+    with file.open("rb") as stream:
+        for block in chain(iter(lambda: stream.read(1 << 20), b""), [b""]):
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as found:
+                start = offset - len(decoder.getstate()[0]) + found.start  # the bytes it held back come first
+                lines += block[:max(0, start - offset)].count(b"\n")
+                return (f"byte {start} (line {lines}) is 0x{found.object[found.start]:02x}, which {err.encoding} "
+                        "does not decode")
+            offset, lines = offset + len(block), lines + block.count(b"\n")
+    return f"{err.reason} ({err.encoding})"
+
+
+def _encoding_fix(what: str, encoding: str) -> str:
+    """How to read a file that is not text in `encoding`: its table's (data.path), or rows for a model."""
+    if what == "data.path":
+        return "save it as UTF-8, or set data.encoding (e.g. cp1252 for a file Excel saved on Windows)"
+    return (f"the model reads files as {encoding} text, the data.encoding of its training table: save the file "
+            f"as {encoding}")
 
 
 def _na_options(missing: Sequence[str] | None) -> dict[str, Any]:
@@ -121,24 +165,26 @@ def _bundled(name: str) -> pd.DataFrame:
     return frame
 
 
-def _table(dataset: str, path: str | None, target: str | None,
-           texts: tuple[str, ...] | None) -> tuple[pd.DataFrame, str, str]:
+def _table(dataset: str, path: str | None, target: str | None, texts: tuple[str, ...] | None,
+           encoding: str = ENCODING, decimal: str = DECIMAL) -> tuple[pd.DataFrame, str, str]:
     """(the table, how messages name it, the target column) of `data.dataset`, a CSV file read with `texts`
-    (`data.missing`) as its missing values."""
+    (`data.missing`) as its missing values, as `encoding` text with `decimal` as its decimal mark."""
     if dataset not in DATASET_NAMES:
         hint = close_matches(dataset, DATASET_NAMES)
         fix = f"did you mean {hint[0]!r}?" if hint else f"use one of {', '.join(DATASET_NAMES)}"
         raise UnknownNameError(f"unknown tabular dataset {dataset!r}; {fix}")
     if dataset != "csv":
-        for key, value in (("data.path", path), ("data.missing", texts)):
-            if value is not None:
-                raise UserError(f"{key} is read with dataset: csv only, not {dataset}; remove it, or set "
-                                "data.dataset: csv")
+        given = {"data.path": path is not None, "data.missing": texts is not None,
+                 "data.encoding": encoding != ENCODING, "data.decimal": decimal != DECIMAL}
+        key = next((key for key, is_set in given.items() if is_set), None)
+        if key is not None:
+            raise UserError(f"{key} is read with dataset: csv only, not {dataset}; remove it, or set "
+                            "data.dataset: csv")
         return _bundled(dataset), f"dataset {dataset!r}", target or "target"
     if path is None or target is None:
         missing = "data.path (the .csv or .parquet file)" if path is None else "data.target (the column to predict)"
         raise UserError(f"dataset: csv needs {missing}")
-    return read_table(path, missing=texts), f"data.path {str(path)!r}", target
+    return read_table(path, missing=texts, encoding=encoding, decimal=decimal), f"data.path {str(path)!r}", target
 
 
 def _check_columns(frame: pd.DataFrame, target: str, source: str) -> None:
@@ -258,6 +304,11 @@ def _check_formatted_target(target: pd.Series, task: str, source: str) -> None:
     data.task is classification: `auto` would read each as a class, and regression refuses text."""
     if task == "classification" or _numeric(target):
         return
+    if _decimal_commas(target):
+        classes = "; or set data.task: classification if its values are classes" if task == "auto" else ""
+        raise UserError(f"{source}: column {target.name!r} (data.target) holds numbers written with a decimal comma "
+                        f"({_examples(target)}), so it reads as text, not as numbers: set {DECIMAL_FIX} to read "
+                        f"them as numbers{classes}")
     text = target.astype(str)
     plain = pd.to_numeric(text.str.replace(NUMBER_MARKS, "", regex=True), errors="coerce")
     formatted = plain.notna() & pd.to_numeric(text, errors="coerce").isna()
@@ -270,6 +321,21 @@ def _check_formatted_target(target: pd.Series, task: str, source: str) -> None:
                     f"{len(target)} rows), so it reads as text, not as numbers: write them as plain numbers "
                     f"({text[example]!r} as {plain[example]:.15g}: no currency sign, thousands separator, space or "
                     f"%) and set data.task: regression{classes}")
+
+
+def _decimal_commas(column: pd.Series) -> bool:
+    """Whether a text column holds numbers written with a decimal comma ("3269,59"), with whole numbers ("12") in
+    at most all but FORMATTED_SHARE of its values: `data.decimal: ","` reads it as numbers."""
+    if _numeric(column) or pd.api.types.is_bool_dtype(column):
+        return False
+    text = column.dropna().astype(str).str.strip()
+    commas = text.str.fullmatch(DECIMAL_COMMA)
+    return bool(commas.any()) and bool((commas | text.str.fullmatch(r"[-+]?\d+")).mean() >= FORMATTED_SHARE)
+
+
+def _examples(column: pd.Series) -> str:
+    """Three of a column's values, for a message: '3269,59', '12,5', '880,01', ..."""
+    return ", ".join(map(repr, column.dropna().astype(str).iloc[:3])) + ", ..."
 
 
 def infer_task(target: pd.Series) -> str:
@@ -390,9 +456,11 @@ def _warn_columns(frame: pd.DataFrame, target: str, source: str) -> None:
     """A warning for each feature column of numbers with a few cells of text (`_stray_cells`: pandas reads the whole
     column as text, so the model takes it as categories), for each with infinite numbers (read as missing values),
     for each of values that differ only by case or spaces (`_variants`: separate categories), and for each that
-    looks like no feature (`_doubt`), with the `data.drop` that leaves it out."""
+    looks like no feature (`_doubt`), with the `data.drop` that leaves it out; one warning, instead, for the columns
+    of numbers written with a decimal comma (`_warn_decimal_commas`)."""
+    commas = _warn_decimal_commas(frame, target, source)
     for name in frame.columns:
-        if name == target:
+        if name == target or name in commas:
             continue
         column = frame[name]
         stray = _stray_cells(column)
@@ -415,6 +483,18 @@ def _warn_columns(frame: pd.DataFrame, target: str, source: str) -> None:
         doubt = _doubt(name, column, numbers=bool(len(stray)))
         if doubt:
             log.warning("%s: column %r %s; leave it out with data.drop: [%r]", source, name, doubt, name)
+
+
+def _warn_decimal_commas(frame: pd.DataFrame, target: str, source: str) -> list[Any]:
+    """The feature columns of numbers written with a decimal comma (`_decimal_commas`), named in one warning with
+    its fix: read as text, each would be categories, one per value."""
+    commas = [name for name in frame.columns if name != target and _decimal_commas(frame[name])]
+    if commas:
+        which = f"column {commas[0]!r} holds" if len(commas) == 1 else f"columns {', '.join(map(repr, commas))} hold"
+        log.warning("%s: %s numbers written with a decimal comma (%s): read as text, the model takes them as "
+                    "categories; set %s to read them as numbers", source, which, _examples(frame[commas[0]]),
+                    DECIMAL_FIX)
+    return commas
 
 
 def _variants(column: pd.Series) -> list[str]:
@@ -516,6 +596,8 @@ class Preprocessing:
     target_mean: float = 0.0  # regression: the network learns (target - target_mean) / target_std
     target_std: float = 1.0
     missing: tuple[str, ...] | None = None  # the CSV texts read as missing (data.missing); None: pandas' defaults
+    encoding: str = ENCODING  # a CSV file's text encoding (data.encoding)
+    decimal: str = DECIMAL  # a CSV file's decimal mark (data.decimal)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -538,9 +620,10 @@ class Preprocessing:
 
     @classmethod
     def fit(cls, train: pd.DataFrame, target: str, task: str, labels: tuple[str, ...] = (),
-            missing: tuple[str, ...] | None = None) -> Preprocessing:
+            missing: tuple[str, ...] | None = None, encoding: str = ENCODING, decimal: str = DECIMAL
+            ) -> Preprocessing:
         """The statistics of the train split's columns (numbers: numeric; anything else: categorical), and the
-        texts `missing` the table was read with, for rows to be read alike."""
+        texts `missing`, the `encoding` and the `decimal` mark the table was read with, for rows to be read alike."""
         features = [c for c in train.columns if c != target]
         numeric = [c for c in features if _numeric(train[c])]
         values = train[numeric].to_numpy(np.float64, na_value=np.nan, copy=True)
@@ -563,6 +646,8 @@ class Preprocessing:
             target_mean=float(y.mean()) if task == "regression" else 0.0,
             target_std=float(_scale(np.array(y.std()))) if task == "regression" else 1.0,
             missing=missing,
+            encoding=encoding,
+            decimal=decimal,
         )
 
     def encode(self, frame: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
@@ -587,8 +672,9 @@ class Preprocessing:
 
     def as_card(self) -> dict[str, Any]:
         """The model card's account of the preprocessing (plain JSON): the inputs' column order, the numeric
-        scalers, the category vocabularies, the task, the target, the labels or the target's scaler, and the texts
-        read as missing where data.missing set them ("missing_texts"; a card without it: pandas' defaults)."""
+        scalers, the category vocabularies, the task, the target, the labels or the target's scaler, how a CSV file
+        is read ("encoding", "decimal"; a card without them: utf-8 and ".") and the texts read as missing where
+        data.missing set them ("missing_texts"; a card without it: pandas' defaults)."""
         card: dict[str, Any] = {
             "task": self.task,
             "target": self.target,
@@ -598,6 +684,8 @@ class Preprocessing:
                         for c, m, s, d in zip(self.numeric, self.mean, self.std, self.median)},
             "categories": {c: list(values) for c, values in self.categories.items()},
             "category_indices": {"missing": MISSING, "unknown": UNKNOWN, "first_value": 2},
+            "encoding": self.encoding,
+            "decimal": self.decimal,
         }
         if self.task == "classification":
             card["labels"] = list(self.labels)
@@ -626,6 +714,8 @@ class Preprocessing:
             target_mean=target_scaler["mean"],
             target_std=target_scaler["std"],
             missing=tuple(card["missing_texts"]) if "missing_texts" in card else None,
+            encoding=card.get("encoding", ENCODING),
+            decimal=card.get("decimal", DECIMAL),
         )
 
 
@@ -754,13 +844,15 @@ def _as_served(rows: pd.DataFrame, preprocessing: Preprocessing) -> pd.DataFrame
 
 def load(dataset: str, *, path: str | None = None, target: str | None = None, task: str = "auto",
          val_fraction: float = 0.1, test_fraction: float = 0.1, split_seed: int = 0,
-         drop: list[str] | None = None, key: list[str] | None = None, missing: list[str] | None = None) -> Data:
-    """Read the table (a CSV file with the texts `missing` as its missing values; None: pandas' defaults), split it
-    by each row's values in the `key` columns (None: every column, those of `drop` too) and `split_seed`
-    (`autotune.splits`), leave out the columns of `drop` and those without values, fit the preprocessing on the
-    train split and encode each split. A UserError names the file or column and the fix."""
+         drop: list[str] | None = None, key: list[str] | None = None, missing: list[str] | None = None,
+         encoding: str = ENCODING, decimal: str = DECIMAL) -> Data:
+    """Read the table (a CSV file with the texts `missing` as its missing values, None: pandas' defaults; as text in
+    `encoding`, with `decimal` as its numbers' decimal mark), split it by each row's values in the `key` columns
+    (None: every column, those of `drop` too) and `split_seed` (`autotune.splits`), leave out the columns of `drop`
+    and those without values, fit the preprocessing on the train split and encode each split. A UserError names
+    the file or column and the fix."""
     texts = _missing_texts(missing, path)
-    frame, source, target = _table(dataset, path, target, texts)
+    frame, source, target = _table(dataset, path, target, texts, encoding, decimal)
     _check_columns(frame, target, source)
     dropped = _named(frame, drop, "data.drop", target, source)
     key = _named(frame, key, "data.key", target, source) or None
@@ -777,7 +869,7 @@ def load(dataset: str, *, path: str | None = None, target: str | None = None, ta
     _check_sizes(source, len(frame), tuple(len(p) for p in split), val_fraction, test_fraction)
     if task == "classification":
         _check_classes(source, _class_names(frame[target]).to_numpy(), split)
-    preprocessing = Preprocessing.fit(frame.iloc[split[0]], target, task, labels, texts)
+    preprocessing = Preprocessing.fit(frame.iloc[split[0]], target, task, labels, texts, encoding, decimal)
     train, val, test = (_encoded(frame.iloc[p], preprocessing) for p in split)
     return Data(dataset, train, val, test, preprocessing,
                 _fingerprint(frame, target, task, split, contents), test_rows=frame.iloc[split[2]], path=path)

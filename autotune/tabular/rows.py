@@ -1,7 +1,8 @@
 """Rows -> an exported tabular model's predictions, with no recipe and no training code.
 
     rows = read_rows("new_patients.csv")              # or [{"age": 61, "smoker": "yes", ...}, ...]
-                                                      # (TabularPredictor.read: with the card's missing texts)
+                                                      # (TabularPredictor.read: as the card says training read
+                                                      # its table: missing texts, encoding, decimal mark)
     predict_rows("models/tabular", rows)              # [{"label": "benign", "probability": 0.97}, ...]
                                                       # regression: [{"value": 151.2}, ...]
     model, card = load_model("models/tabular")        # the TorchScript model (on the CPU) and its card
@@ -38,7 +39,7 @@ import torch
 from pandas._libs.parsers import STR_NA_VALUES  # private: the NA strings read_csv's na_values defaults to
 
 from autotune.errors import BadInput, UserError
-from autotune.tabular.data import UNKNOWN, Preprocessing, read_table
+from autotune.tabular.data import DECIMAL, ENCODING, UNKNOWN, Preprocessing, read_table
 from autotune.model_dir import load_torchscript, read_card
 from autotune.paths import expanded
 from autotune.run_options import option
@@ -60,11 +61,13 @@ class BadRow(BadInput):
         self.row, self.column = row, column
 
 
-def read_rows(path: str | Path, missing: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def read_rows(path: str | Path, missing: Sequence[str] | None = None, encoding: str = ENCODING,
+              decimal: str = DECIMAL) -> list[dict[str, Any]]:
     """The rows of a .csv or .parquet file, as dicts of column -> value (a missing value is NaN; in a CSV file, a
-    cell holding one of the texts `missing` or nothing, None: pandas' default texts). A file without a header
-    (empty) or without rows is a BadInput: a model cannot predict nothing."""
-    table = read_table(path, what="rows file", missing=missing)
+    cell holding one of the texts `missing` or nothing, None: pandas' default texts; a CSV file is text in
+    `encoding`, with `decimal` as its decimal mark). A file without a header (empty) or without rows is a
+    BadInput: a model cannot predict nothing."""
+    table = read_table(path, what="rows file", missing=missing, encoding=encoding, decimal=decimal)
     if table.columns.empty:
         raise BadInput("empty file: no header line and no rows; give a table whose first line names the columns")
     if table.empty:
@@ -202,8 +205,9 @@ class TabularPredictor:
 
     def read(self, path: str | Path) -> list[dict[str, Any]]:
         """The rows of a .csv or .parquet file of new rows, read as training read its table (`read_rows` with the
-        card's missing texts); a BadInput where the file lacks a column the model reads."""
-        rows = read_rows(path, self.preprocessing.missing)
+        card's missing texts, encoding and decimal mark); a BadInput where the file lacks a column the model reads."""
+        prep = self.preprocessing
+        rows = read_rows(path, prep.missing, prep.encoding, prep.decimal)
         needed = self.preprocessing.columns
         lacking = [column for column in needed if column not in rows[0]]
         if lacking:

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import autotune
+from autotune.recipes import tabular
 from autotune.tabular.rows import TabularPredictor
 from autotune.engine.export import _point
 from use_support import served, trained_table_model, until, version_of
@@ -85,7 +86,8 @@ def test_rows_get_the_predictions_of_predict_and_load_model(server, model_dir, t
     assert code == 0 and err == ""
     records = [json.loads(line) for line in out.splitlines()]
     assert [r["row"] for r in records] == list(range(20))
-    assert [{k: v for k, v in r.items() if k not in ("file", "row")} for r in records] == predictions
+    assert [{k: v for k, v in r.items() if k not in ("file", "row")} for r in records] == [
+        tabular.rounded(p) for p in predictions]  # printed to 6 digits, as an image model's
 
     model = autotune.load_model(model_dir)
     assert isinstance(model, TabularPredictor) and model.card["recipe"] == "tabular"
@@ -228,7 +230,8 @@ def test_top_k_lists_a_classifier_s_labels_in_predict_and_serve(server, model_di
     code, out, err = cli("predict", model_dir, table, "--top-k", "2")
     assert code == 0 and err == ""
     printed = [json.loads(line) for line in out.splitlines()[:5]]
-    assert [{k: v for k, v in p.items() if k not in ("file", "row")} for p in printed] == expected
+    assert [{k: v for k, v in p.items() if k not in ("file", "row")} for p in printed] == [
+        tabular.rounded(p) for p in expected]
     assert server.post("/predict?top_k=2", json={"rows": rows}).json()["predictions"] == expected
     for k, words in [("0", "greater than or equal to 1 (got '0')"),
                      ("1001", "less than or equal to 1000 (got '1001')")]:
