@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import html
+import logging
+import re
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +34,9 @@ from autotune.report.style import fmt
 # what Ray adds to each reported result: bookkeeping, not metrics
 RAY_KEYS = {"timestamp", "pid", "training_iteration", "iterations_since_restore", "done", "should_checkpoint",
             "date", "hostname", "node_ip", "node_id", "trial_id", "checkpoint_dir_name"}
+log = logging.getLogger("autotune")
+_GLYPH = re.compile(r"Glyph (\d+) .*missing from font")  # Matplotlib's warning of a character no font draws
+
 # the files a report writes besides report.html: only these are replaced or removed in its folder
 FIGURES = ("history.png", "learning_curves.png", "parallel_coordinates.png", "importance.png", "pareto.png",
            "confusion_matrix.png", "per_class_accuracy.png", "misclassified.png", "class_distribution.png",
@@ -199,6 +205,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     for name in FIGURES:  # an older report's figures: this one writes again only those it can draw
         (out / name).unlink(missing_ok=True)
     sections = [summary_section(run)]
+    missing_glyphs: set[str] = set()
 
     def add(title: str, caption: str, draw: Any, *args: Any, png: str, chart: Any = None) -> None:
         """A section: the PNG drawn by `draw`, and the interactive chart drawn by `chart` (the PNG alone when
@@ -209,7 +216,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
             sections.append(Section(title, _note(f"Not drawn: {why}")))
             return
         figure, extra = drawn if isinstance(drawn, tuple) else (drawn, "")
-        figure.savefig(out / png)
+        _save(figure, out / png, missing_glyphs)
         text = f"<p>{html.escape(caption + (' ' + extra if extra else ''))}</p>"
         shown = ""
         if chart is not None:
@@ -271,6 +278,23 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
             add("Residuals", "How far the predictions miss: predicted − true, over the test samples (left of the "
                 "dashed line: too low; right: too high).", residuals_figure, predictions, png="residuals.png",
                 chart=residuals_chart)
+    if missing_glyphs:
+        log.warning("the PNGs show a box for %s (no font here draws it); the report's interactive charts show it",
+                    " ".join(sorted(missing_glyphs)))
     page = out / "report.html"
     page.write_text(_page(run, sections, out))
     return page
+
+
+def _save(figure: Any, path: Path, missing_glyphs: set[str]) -> None:
+    """Write `figure` as a PNG; the characters its fonts lack (an emoji in a class name) are added to
+    `missing_glyphs` for one line, rather than Matplotlib's warning per character and figure, with its source line."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.filterwarnings("always", message=_GLYPH.pattern)
+        figure.savefig(path)
+    for warning in caught:
+        found = _GLYPH.match(str(warning.message))
+        if found:
+            missing_glyphs.add(chr(int(found.group(1))))
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)

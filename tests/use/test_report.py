@@ -667,3 +667,26 @@ PROBE = """<script>window.addEventListener("load", () => setTimeout(() => {
       naturalHeight: i.naturalHeight, ...box(i)}))});
   document.body.appendChild(probe);
 }, 500));</script>"""
+
+
+def test_a_character_no_font_draws_is_one_line_not_a_warning_per_figure(tmp_path, recwarn):
+    """A class named 'chien 🐶': Matplotlib warned per character and figure, with its source line, three times per
+    report; the report now gathers them for one line (the interactive charts draw them)."""
+    import warnings
+
+    from autotune.report.page import _save
+    from autotune.report.style import static_figure
+
+    missing: set[str] = set()
+    for _ in range(2):
+        figure = static_figure(3, 2)
+        figure.subplots().set_title("chien 🐶")
+        _save(figure, tmp_path / "f.png", missing)
+    assert missing == {"🐶"} and (tmp_path / "f.png").is_file()
+    assert not [w for w in recwarn if "Glyph" in str(w.message)]
+    with pytest.warns(UserWarning, match="kept"):  # any other warning goes on as it was
+        figure = static_figure(3, 2)
+        figure.subplots().set_title("plain")
+        with warnings.catch_warnings():
+            figure.canvas.mpl_connect("draw_event", lambda event: warnings.warn("kept", UserWarning))
+            _save(figure, tmp_path / "g.png", missing)
