@@ -8,7 +8,7 @@ from typing import Any
 
 from ray import tune
 
-from autotune.engine.checkpoints import finite
+from autotune.engine.checkpoints import CheckpointPolicy, Rank, finite
 from autotune.engine.trial_errors import trial_error
 
 __all__ = ["Progress"]
@@ -25,9 +25,14 @@ class Progress(tune.Callback):
     SHOWN = 4  # running trials named in a live line; the others are counted
 
     def __init__(self, metric: str, mode: str, total: int, interval: float,
-                 planned: Callable[[dict[str, Any]], int] | None = None) -> None:
+                 planned: Callable[[dict[str, Any]], int] | None = None,
+                 objectives: CheckpointPolicy | None = None) -> None:
+        """`objectives`: a search of several objectives' policy, whose rank picks each trial's best epoch (the one
+        its row of the summary shows, with every objective); None: the best `metric` over the epochs."""
         self.metric, self.mode, self.total, self.interval = metric, mode, total, interval
         self.planned = planned
+        self.objectives = objectives if objectives is not None and objectives.multi_objective else None
+        self.best_epoch: dict[str, tuple[Rank, dict[str, float]]] = {}  # several objectives: trial id -> its best
         self.done = 0
         self.best: float | None = None
         self.started = self.shown_at = time.monotonic()
@@ -38,8 +43,28 @@ class Progress(tune.Callback):
         return self.best is None or (value > self.best if self.mode == "max" else value < self.best)
 
     def _best_of(self, trial: Any) -> float | None:
-        value = (trial.metric_analysis.get(self.metric) or {}).get(self.mode)
+        kept = self.best_epoch.get(trial.trial_id)
+        if kept is not None:
+            return kept[1][self.metric]
+        value = (trial.metric_analysis.get(self.metric) or {}).get(self.mode)  # (a trial before a resume too)
         return value if finite(value) else None
+
+    def _shown(self, trial: Any, value: float | None) -> str:
+        """The trial's value at its best epoch, as words: every objective's with several."""
+        kept = self.best_epoch.pop(trial.trial_id, None) if self.objectives is not None else None
+        if kept is not None:
+            return ", ".join(f"{name}={v:.4f}" for name, v in kept[1].items())
+        return f"{self.metric}={'-' if value is None else f'{value:.4f}'}"
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        """With several objectives, keep the trial's best epoch by their rank (the summary's and the export's), its
+        epochs with a non-finite objective left out."""
+        if self.objectives is None:
+            return
+        rank = self.objectives.rank(result)
+        kept = self.best_epoch.get(trial.trial_id)
+        if rank is not None and (kept is None or rank > kept[0]):
+            self.best_epoch[trial.trial_id] = (rank, {m: float(result[m]) for m in self.objectives.metrics})
 
     def setup(self, **info: Any) -> None:  # also when a search is resumed (this object is then Ray's copy)
         self.started = self.shown_at = time.monotonic()
@@ -89,7 +114,7 @@ class Progress(tune.Callback):
         value = self._best_of(trial)
         if value is not None and self._better(value):
             self.best = value
-        shown = f"{self.metric}={'-' if value is None else f'{value:.4f}'}"
+        shown = self._shown(trial, value)
         planned = self.planned(dict(trial.config)) if self.planned is not None else epochs
         if epochs < planned:  # as the trackers say it
             ended = f"stopped early at epoch {epochs} of {planned}: {shown}" + (
@@ -107,6 +132,7 @@ class Progress(tune.Callback):
         best = value is not None and self._better(value)
         if best:
             self.best = value
+        self.best_epoch.pop(trial.trial_id, None)
         reached = "" if value is None else (f" (its best before: {self.metric}={value:.4f}"
                                             f"{', the best so far' if best else ''})")
         log.warning("[%d/%d] trial %s failed: %s%s", self.done, self.total, trial.trial_id, trial_error(trial),

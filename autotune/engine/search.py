@@ -235,7 +235,7 @@ def _run_config(space: Space, options: RunOptions, where: RunLocation, policy: C
         storage_path=where.storage,
         stop=tune.stopper.CombinedStopper(*stoppers) if len(stoppers) > 1 else next(iter(stoppers), None),
         callbacks=[Progress(metric, mode, space.search.trials, options.progress_seconds,
-                            functools.partial(planned_epochs, space)), BestSoFar(policy),
+                            functools.partial(planned_epochs, space), policy), BestSoFar(policy),
                    JsonLogger(), CsvLogger(), TensorBoardLogger(), track.TrackingCallback(str(where.state)),
                    StopWhenFull(full_key(where.experiment)), *stoppers, SavedScheduler(scheduler),
                    ForgetEndedTrials()],

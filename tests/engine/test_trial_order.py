@@ -117,6 +117,24 @@ def test_a_trial_the_scheduler_stopped_is_said_stopped_early_not_finished(caplog
         "[3/3] trial c3 finished: val_accuracy=0.4000 (best of 3 epochs), best so far 0.5000"]
 
 
+def test_with_several_objectives_a_trial_s_line_gives_every_objective_at_its_best_epoch(caplog):
+    """With several objectives the line showed the first metric's best over every epoch (0.9577, at an epoch whose
+    other objective was NaN) while the summary's row showed 1.3668, the best epoch by their rank: now that epoch's
+    values of every objective."""
+    from autotune.engine.checkpoints import CheckpointPolicy
+
+    caplog.set_level(logging.INFO, logger="autotune")
+    policy = CheckpointPolicy(1, ("val_mse", "size"), ("min", "min"), "best-checkpoint:test")
+    progress = Progress("val_mse", "min", 1, 0, objectives=policy)
+    trial = _trial("a1", 3, 0.9577)
+    for epoch, mse, size in [(1, 2.0, 30.0), (2, 1.3668, 26.9388), (3, 0.9577, float("nan"))]:
+        progress.on_trial_result(0, [], trial, {"val_mse": mse, "size": size, "training_iteration": epoch})
+    progress.on_trial_complete(0, [], trial)
+    assert caplog.messages == ["[1/1] trial a1 finished: val_mse=1.3668, size=26.9388 (best of 3 epochs), best so "
+                               "far 1.3668"]
+    assert progress.best_epoch == {}  # nothing kept of an ended trial
+
+
 def test_a_failed_trial_s_line_gives_the_value_it_reached_and_whether_that_is_the_best(caplog, tmp_path):
     (tmp_path / "error.txt").write_text("Traceback ...\nValueError: boom\n")
     caplog.set_level(logging.INFO, logger="autotune")
