@@ -36,7 +36,10 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from autotune.engine.export import roll_back
+    from autotune.model_dir import read_card
 
     left, now = roll_back(args.model_dir, args.to)
-    print(f"{args.model_dir}: version {now} is current (was {left})")
+    card = read_card(args.model_dir)
+    made = f" (trial {card.get('trial_id', '?')} of run {card.get('run_name', '?')})" if card.get("run_name") else ""
+    print(f"{args.model_dir}: version {now}{made} is current (was {left})")
     return 0

@@ -278,7 +278,10 @@ def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
             version = versions_dir(target) / to
             if version not in versions:
                 kept = ", ".join(p.name for p in versions) or "none"
-                raise UserError(f"{target} has no version {to!r}; its versions: {kept}")
+                was = any(entry.get("version") == to for entry in left.get("history", []))
+                why = (f"version {to!r} was pruned ({KEEP_VERSIONS} that were the canonical model before the current "
+                       f"one are kept)" if was else f"{target} has no version {to!r}")
+                raise UserError(f"{why}; its versions: {kept}")
             if version.name == current.name:
                 raise UserError(f"version {to} is the canonical model {target} already")
         card = json.loads((version / CARD).read_text())

@@ -139,6 +139,12 @@ def test_a_rollback_makes_an_earlier_version_current_and_records_it(tmp_path):
     export(first, 0.5)
     with pytest.raises(UserError, match="has no earlier version to go back to: .* name one with --to"):
         roll_back(first)
+    oldest = Path(export(first, 0.51)["version_dir"]).name
+    for value in (0.52, 0.53, 0.54, 0.55):  # the oldest is pruned: 3 earlier versions are kept
+        export(first, value)
+    with pytest.raises(UserError, match=f"version '{oldest}' was pruned \\(3 that were the canonical model before "
+                                        "the current one are kept\\); its versions: "):
+        roll_back(first, oldest)
     with pytest.raises(UserError, match="is not a canonical model"):
         roll_back(Path(versions[0.5]))
 

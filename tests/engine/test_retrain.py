@@ -109,8 +109,8 @@ def test_retrain_only_when_the_data_changed_and_promote_only_if_better(in_tmp, c
     # Rolled back to the first model: a retrain skips the data whose model was rolled back, and still searches
     # new data, against the first model.
     assert main(["rollback", "models/retrain"]) == 0
-    assert f"models/retrain: version {first['version']} is current (was {promoted['version']})" in \
-        capsys.readouterr().out
+    assert (f"models/retrain: version {first['version']} (trial {first['trial_id']} of run {first['run_name']}) is "
+            f"current (was {promoted['version']})") in capsys.readouterr().out
     assert _card()["version"] == first["version"] and _card()["data_fingerprint"] == "toy-100"
     out = _retrain(200, 2, capsys)
     assert "The data (fingerprint toy-200) was searched already" in out
