@@ -132,8 +132,8 @@ class TensorSplit:
 
 
 def _decode_file(images: FileImages, i: int) -> np.ndarray:
-    """Image `i` of a streamed folder; a file damaged past its header (only headers are checked when the folder
-    is listed) fails naming itself."""
+    """Image `i` of a streamed folder; a file that cannot be decoded now (every file was decoded once when the
+    folder was loaded: changed since?) fails naming itself."""
     path = images.files[i]
     try:
         cache = images.cache()

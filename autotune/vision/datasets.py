@@ -13,22 +13,27 @@ import math
 import os
 import pickle
 import struct
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autotune.errors import UserError
+from autotune.errors import BadInput, UserError
 from autotune.registry import register
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from autotune.vision.data import Images
+    from autotune.vision.data import FileImages, Images
 
 __all__ = ["read_idx", "mnist", "fashion_mnist", "cifar10", "idx", "image_folder", "digits", "fake"]
 
 log = logging.getLogger("autotune")
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+PHOTO_SUFFIXES = {".heic", ".heif", ".avif", ".raw", ".cr2", ".nef", ".dng"}  # photos Pillow does not decode here
+SKIPPED_FOLDERS = {"@eaDir", "__MACOSX"}  # a Synology's thumbnails, a Mac zip's resource forks (and .hidden ones)
+SHOWN = 3  # files a warning names before "and N more"
 _MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 _IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -219,13 +224,15 @@ def image_folder(
     model's data config sets both, `autotune.vision.pretrained.data_config`); up to `memory_limit_mb` of pixels they are decoded
     once into memory, above that they stream through a DataLoader with `workers` processes: with `cache`, each
     image is decoded once per node into a memory-mapped file that every trial reads (autotune's cache folder,
-    `images/`; the pixels' size on disk), else at every read. Files that cannot be read as images are left out
-    with a warning that counts them (`Data.skipped`)."""
+    `images/`; the pixels' size on disk), else at every read. Every image is decoded once here, before any trial
+    (a streamed one into that cache): files that cannot be are left out with a warning that counts them
+    (`Data.skipped`). Images in a class folder's sub-folders count as that class (with a warning); the listing
+    is `image_files`'s."""
     import numpy as np
     import torch
 
     from autotune.vision.inference import Resize
-    from autotune.vision.data import FileImages, Images, decode_image
+    from autotune.vision.data import FileImages, Images
     from autotune.vision.folder_cache import FolderCache
 
     folder = _folder(root, "image_folder", "one sub-folder of images per class, e.g. ROOT/cat/001.png")
@@ -237,32 +244,29 @@ def image_folder(
         resize = Resize(interpolation, crop_pct)
     except UserError as err:
         raise UserError(f"image_folder {err}") from None
-    classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not _skipped_folder(d.name))
     _check_not_split_folders(folder, classes)
     if len(classes) < 2:
         raise UserError(f"image_folder data.root {str(folder)!r} holds {len(classes)} class sub-folder"
                         f"{'' if len(classes) == 1 else 's'}{': ' + classes[0] if classes else ''}; a classifier "
                         "needs at least 2, one per class, e.g. ROOT/cat/001.png and ROOT/dog/001.png")
-    found = [sorted(p for p in (folder / name).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                    and not any(part.startswith(".") for part in p.relative_to(folder).parts)) for name in classes]
-    total = sum(len(paths) for paths in found)
+    listings = [image_files(folder / name) for name in classes]
+    _warn_other_photos(sum((listing.others for listing in listings), Counter()), folder)
+    found = [listing.files for listing in listings]
+    _warn_nested(folder, classes, found)
+    bad = [(path, "broken link", f"broken link to {os.readlink(path)}") for listing in listings
+           for path in listing.broken]
+    total = sum(len(paths) for paths in found) + len(bad)
     stream = total * channels * image_size**2 > memory_limit_mb * 2**20
-    files, targets, pixels, bad = [], [], [], []
-    for index, paths in enumerate(found):
-        for path in paths:
-            try:  # streamed: only check that PIL knows the file as an image; in memory: decode it now
-                decoded = _identify(path) if stream else decode_image(path, channels, image_size, resize)
-            except Exception as err:  # PIL raises OSError, SyntaxError, ValueError... on a damaged file
-                bad.append((path, err))
-                continue
-            if not stream:
-                pixels.append(decoded)
-            files.append(str(path))
-            targets.append(index)
-    if bad:
-        shown = ", ".join(f"{p.relative_to(folder)} ({_reason(e)})" for p, e in bad[:3])
-        log.warning("image_folder: skipped %d of %d image files in %s that cannot be read: %s%s; remove or repair "
-                    "them to silence this warning", len(bad), total, folder, shown, " ..." * (len(bad) > 3))
+    files = [str(path) for paths in found for path in paths]
+    labels = [index for index, paths in enumerate(found) for _ in paths]
+    key = FolderCache.key_of(files, channels, image_size, resize) if stream and cache else None
+    every = FileImages(tuple(files), channels, image_size, resize, workers, key, tuple(range(len(files))), len(files))
+    pixels, failures = _decode_all(every, in_memory=not stream)
+    kept = [i for i, failure in enumerate(failures) if failure is None]
+    bad = sorted(bad + [(Path(files[i]), *failure) for i, failure in enumerate(failures) if failure is not None])
+    _warn_skipped(bad, total, folder)
+    targets = [labels[i] for i in kept]
     present = set(targets)
     empty = [name for index, name in enumerate(classes) if index not in present]
     if empty:
@@ -270,13 +274,78 @@ def image_folder(
                         f"{str(folder)!r} hold{'' if len(empty) > 1 else 's'} no readable image "
                         f"({', '.join(sorted(IMAGE_SUFFIXES))}): add images or remove the folder")
     y = torch.tensor(targets, dtype=torch.int64)
-    if stream:
-        key = FolderCache.key_of(files, channels, image_size, resize) if cache else None
-        x = FileImages(tuple(files), channels, image_size, resize, workers, key, tuple(range(len(files))), len(files))
-    else:
-        x = torch.from_numpy(np.stack(pixels))
-    keys = tuple(Path(f).relative_to(folder).as_posix() for f in files)
+    x = every.take(np.asarray(kept, dtype=np.int64)) if stream else torch.from_numpy(np.stack(pixels))
+    keys = tuple(Path(files[i]).relative_to(folder).as_posix() for i in kept)
     return Images(x, y, classes, flip=flip, skipped=len(bad), resize=resize, keys=keys)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The image files under a folder (`image_files`): `files` sorted, each a file or a link to one; `broken`
+    the links to nothing (to name as unreadable); `others` the count of photos in formats not read, by suffix."""
+
+    files: list[Path]
+    broken: list[Path]
+    others: Counter[str]
+
+
+def image_files(folder: Path, suffixes: set[str] | frozenset[str] = frozenset(IMAGE_SUFFIXES)) -> Listing:
+    """The files under `folder` (recursively) whose suffix is in `suffixes`, as training and `autotune predict`
+    list them: hidden files and folders (a name starting with '.': a Mac's ._cat.jpg, .DS_Store) and `@eaDir` or
+    `__MACOSX` folders are left out, and so is a folder named like an image (x.jpg)."""
+    files, broken, others = [], [], Counter()
+    for parent, folders, names in os.walk(folder):
+        folders[:] = [name for name in folders if not _skipped_folder(name)]
+        for name in names:
+            if name.startswith("."):
+                continue
+            suffix, path = os.path.splitext(name)[1].lower(), Path(parent) / name
+            if suffix in suffixes:
+                (files if path.exists() else broken).append(path)
+            elif suffix in PHOTO_SUFFIXES:
+                others[suffix] += 1
+    return Listing(sorted(files), sorted(broken), others)
+
+
+def _skipped_folder(name: str) -> bool:
+    """A folder that holds no images of the user's: hidden (.ipynb_checkpoints), @eaDir, __MACOSX."""
+    return name.startswith(".") or name in SKIPPED_FOLDERS
+
+
+def _warn_other_photos(others: Counter[str], folder: Path) -> None:
+    """One warning counting the photos left out for their format, by suffix."""
+    if others:
+        counts = ", ".join(f"{count} {suffix}" for suffix, count in sorted(others.items()))
+        log.warning("image_folder: left out photos in %s in formats it does not read (%s; it reads %s): convert "
+                    "them to JPEG or PNG to use them, or remove them to silence this warning", folder, counts,
+                    ", ".join(sorted(IMAGE_SUFFIXES)))
+
+
+def _warn_nested(folder: Path, classes: list[str], found: list[list[Path]]) -> None:
+    """One warning naming the class folders whose sub-folders hold images: those count as the class."""
+    nested = [[p for p in paths if len(p.relative_to(folder).parts) > 2] for paths in found]
+    named = [name for name, deeper in zip(classes, nested) if deeper]
+    if named:
+        shown = ", ".join(named[:SHOWN]) + (f" and {len(named) - SHOWN} more" if len(named) > SHOWN else "")
+        example = next(deeper[0] for deeper in nested if deeper).relative_to(folder)
+        log.warning("image_folder: class folder%s %s in %s hold%s sub-folders of images, which count as the class "
+                    "they are in (%s is of class %s); if the sub-folders are the classes, point data.root at the "
+                    "folder that holds them, e.g. %s; else move their images up into the class folder to silence "
+                    "this warning", "s" * (len(named) > 1), shown, folder, "" if len(named) > 1 else "s",
+                    example.as_posix(), example.parts[0], folder / example.parts[0])
+
+
+def _warn_skipped(bad: list[tuple[Path, str, str]], total: int, folder: Path) -> None:
+    """One warning counting the files left out and naming a few (every one, with Pillow's message, at debug)."""
+    if not bad:
+        return
+    shown = ", ".join(f"{p.relative_to(folder)} ({reason})" for p, reason, _ in bad[:SHOWN])
+    more = f" and {len(bad) - SHOWN} more" if len(bad) > SHOWN else ""
+    log.warning("image_folder: skipped %d of %d image files in %s that cannot be read: %s%s; remove or repair "
+                "them to silence this warning%s", len(bad), total, folder, shown, more,
+                " (the autotune logger lists them all at DEBUG level)" if more else "")
+    for path, _, detail in bad:
+        log.debug("image_folder: skipped %s: %s", path, detail)
 
 
 SPLIT_FOLDERS = {"train", "training", "val", "valid", "validation", "test", "testing"}
@@ -296,19 +365,66 @@ def _check_not_split_folders(folder: Path, classes: list[str]) -> None:
                     "merge the splits' class folders into one folder per class")
 
 
-def _reason(err: Exception) -> str:
-    """Why a file was skipped, in a word: Pillow's error type, or the conversion's own reason (an empty file)."""
-    if err.__cause__ is not None:
-        return type(err.__cause__).__name__
-    return str(err) if isinstance(err, UserError) else type(err).__name__
+def _failure(err: Exception) -> tuple[str, str]:
+    """Why a file was skipped: in a word (Pillow's error type, or the conversion's own reason: an empty file, too
+    large), and in full (the warning's debug lines)."""
+    cause = err.__cause__ or err  # Pillow's own error, under the conversion's BadInput
+    if isinstance(err, BadInput) and err.status == 413:
+        reason = "too large"
+    elif err.__cause__ is None and isinstance(err, UserError):
+        reason = str(err)
+    else:
+        reason = type(cause).__name__
+    return reason, f"{type(cause).__name__}: {cause}"
 
 
-def _identify(path: Path) -> None:
-    """Raises unless PIL recognises `path` as an image (it reads the header only)."""
-    from PIL import Image
+class _Decoding:
+    """Each file of a folder decoded once at load time: item i is (pixels or None, None), or (None, why file i
+    cannot be decoded: `_failure`). A streamed folder's pixels go to the node's cache when it has one (so that no
+    trial decodes them again) and are not returned."""
 
-    with Image.open(path):
-        pass
+    def __init__(self, images: FileImages, in_memory: bool) -> None:
+        self.images, self.in_memory = images, in_memory
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray | None, tuple[str, str] | None]:
+        from autotune.vision.data import decode_image
+
+        images = self.images
+
+        def decode() -> np.ndarray:
+            return decode_image(images.files[i], images.channels, images.size, images.resize)
+
+        try:
+            cache = None if self.in_memory else images.cache()
+            pixels = decode() if cache is None else cache.pixels(images.slots[i], decode)
+        except Exception as err:  # PIL raises OSError, SyntaxError, ValueError... on a damaged file
+            return None, _failure(err)
+        return (pixels if self.in_memory else None), None
+
+
+def _decode_all(images: FileImages, in_memory: bool) -> tuple[list[np.ndarray], list[tuple[str, str] | None]]:
+    """Every file of a folder decoded (in this process for a folder held in memory, else by its DataLoader
+    workers): the pixels of those held in memory, and why each file cannot be decoded (None: it can). A damaged
+    file is found here, before any trial, whether the folder is streamed or not."""
+    import torch
+
+    workers = 0 if in_memory else images.workers
+    loader = torch.utils.data.DataLoader(_Decoding(images, in_memory), batch_size=None, num_workers=workers,
+                                         collate_fn=_as_is)
+    pixels, failures = [], []
+    for decoded, failure in loader:
+        failures.append(failure)
+        if decoded is not None:
+            pixels.append(decoded)
+    return pixels, failures
+
+
+def _as_is(item: tuple) -> tuple:
+    """A decoded item as it is (the DataLoader's default would turn arrays into tensors)."""
+    return item
 
 
 @register("dataset")

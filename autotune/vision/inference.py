@@ -7,16 +7,20 @@
     records(model, [pixels], ["cat.png"], top_k=3)   # [{"file", "label", "probability", "top_k": [...]}]
     predict_files(model, ["photos/", "batch.npy"])   # `autotune predict`: records, and a BadInput per bad file
 
-Inputs are checked before they are decoded (format, pixel count: no decompression bombs); a bad one raises
-`BadInput` (`autotune.errors`), whose `status` is the HTTP status `serve` answers with.
+Inputs are checked before they are decoded (format; for `serve`, the pixel count: no decompression bombs); a bad
+one raises `BadInput` (`autotune.errors`), whose `status` is the HTTP status `serve` answers with. Local files
+(training, `predict`, `load_model().predict`) pass `max_pixels=None`: any size Pillow can decode, as the user's own
+photos may be large (a 108 MP camera's JPEG is over Pillow's decompression-bomb limit).
 """
 from __future__ import annotations
 
 import io
 import math
 import os
+import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +38,8 @@ __all__ = ["BadInput", "IMAGE_FORMATS", "INTERPOLATIONS", "MAX_PIXELS", "Resize"
            "to_pixels", "array_batch", "records", "expand", "predict_files"]
 
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")  # what Pillow may decode; nothing else is tried
-MAX_PIXELS = 4096 * 4096  # per image, checked on the header before decoding
+MAX_PIXELS = 4096 * 4096  # per image, checked on the header before decoding (serve's default)
+_PILLOW_LIMIT = threading.Lock()  # held while a local file's decode lifts Pillow's global bomb limit
 BATCH = 256  # images `predict_files` predicts at once
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")  # Pillow's resampling filters
 
@@ -69,8 +74,7 @@ def image_pixels(source: str | os.PathLike[str] | bytes | Image, input_shape: Se
     takes: decoded (`open_image`), turned upright by its EXIF orientation, converted and resized (`to_pixels`).
     Training, `predict`, `serve` and `load_model().predict` all convert images here, so they agree."""
     if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as file:
-            source = file.read()
+        source = _read(source)
     if isinstance(source, bytes):
         image = open_image(source, max_pixels=max_pixels)
     else:
@@ -80,28 +84,61 @@ def image_pixels(source: str | os.PathLike[str] | bytes | Image, input_shape: Se
     return to_pixels(image, input_shape, resize)
 
 
+def _read(path: str | os.PathLike[str]) -> bytes:
+    """A local file's bytes; a link to nothing is a BadInput that says so (not "No such file")."""
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise BadInput(f"broken link (to {os.readlink(path)}, which does not exist)") from None
+        raise
+
+
 def open_image(data: bytes, *, max_pixels: int | None = MAX_PIXELS) -> Image:
-    """Decode image bytes, refusing empty input, other formats and images over `max_pixels` (None: Pillow's own
-    decompression-bomb limit only) before decoding; the image is turned upright by its EXIF orientation."""
+    """Decode image bytes, refusing empty input, other formats and images over `max_pixels` before decoding (None:
+    a local file, of any size Pillow can decode: its decompression-bomb limit is lifted for this call only); the
+    image is turned upright by its EXIF orientation."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if not data:
         raise BadInput("empty file")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _bomb_limit_lifted(max_pixels is None):
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
             width, height = image.size
             if max_pixels is not None and width * height > max_pixels:
-                raise BadInput(f"image of {width}x{height} pixels is over the limit of {max_pixels} pixels", 413)
+                raise BadInput(f"image of {width}x{height} pixels is too large: over the limit of {max_pixels} "
+                               "pixels", 413)
             image.load()
             return ImageOps.exif_transpose(image)
     except UnidentifiedImageError as err:  # each BadInput keeps Pillow's error as its cause (what a warning names)
         raise BadInput(f"not an image in a supported format ({', '.join(IMAGE_FORMATS)})", 415) from err
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise BadInput(str(err), 413) from err
+        raise BadInput(f"image too large: {err}", 413) from err
+    except MemoryError as err:
+        raise BadInput("image too large to decode in this process's memory", 413) from err
     except (OSError, SyntaxError, ValueError, EOFError) as err:  # truncated or corrupt data
         raise BadInput(f"cannot decode the image: {err}", 422) from err
+
+
+@contextmanager
+def _bomb_limit_lifted(lifted: bool) -> Iterator[None]:
+    """Pillow's decompression-bomb limit (a global, `PIL.Image.MAX_IMAGE_PIXELS`) off while a local file is
+    opened and decoded, then restored; the lock keeps two such decodes from restoring each other's value. Others
+    (serve) keep the limit, and their own `max_pixels` check holds whatever another thread does meanwhile."""
+    if not lifted:
+        yield
+        return
+    from PIL import Image
+
+    with _PILLOW_LIMIT:
+        kept, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = kept
 
 
 def _eight_bit(image: Image) -> Image:
@@ -197,14 +234,16 @@ TABLE_SUFFIXES = (".csv", ".parquet")  # what a tabular model's predict reads
 
 
 def expand(paths: Sequence[str | os.PathLike[str]]) -> Iterator[Path]:
-    """Each path, with a folder replaced by the images and .npy files under it (recursively, sorted)."""
-    from autotune.vision.datasets import IMAGE_SUFFIXES
+    """Each path, with a folder replaced by the images and .npy files under it (recursively, sorted), listed as
+    training lists an image folder (`image_files`: hidden files and thumbnail folders left out; a link to nothing
+    kept, to be named as unreadable)."""
+    from autotune.vision.datasets import IMAGE_SUFFIXES, image_files
 
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            suffixes = {*IMAGE_SUFFIXES, ".npy"}
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+            listing = image_files(path, {*IMAGE_SUFFIXES, ".npy"})
+            yield from sorted(listing.files + listing.broken)
         else:
             yield path
 
@@ -236,7 +275,7 @@ def predict_files(model: Predictor, paths: Sequence[str | os.PathLike[str]],
                 raise BadInput(f"a table ({path.suffix}): this model is an image classifier, which reads images and "
                                ".npy arrays; a table's rows are for a model of the tabular recipe")
             else:
-                pending.append((str(path), image_pixels(path, model.input_shape, model.resize)))
+                pending.append((str(path), image_pixels(path, model.input_shape, model.resize, max_pixels=None)))
         except (BadInput, OSError, ValueError) as err:  # unreadable file, not an image, bad .npy
             reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             yield BadInput(reason, source=str(path))

@@ -44,7 +44,7 @@ class Predictor:
     def predict(self, images: Any, batch_size: int = 256) -> Predictions:
         """Predict a batch (or one image): arrays of the input size (numpy or torch; integers 0..255 or floats in
         [0, 1], as `autotune predict` reads a .npy file: other values are a UserError, not a guess at their scale),
-        or PIL images or image file paths of any size (converted as in training:
+        or PIL images or image file paths of any size, as training takes them (converted as in training:
         `autotune.vision.inference.image_pixels`). An empty batch has no predictions."""
         x = self._to_tensor(images)
         with torch.no_grad():
@@ -60,7 +60,7 @@ class Predictor:
         if _is_image(images):
             images = [images]
         if isinstance(images, Sequence) and images and _is_image(images[0]):
-            images = [image_pixels(image, self.input_shape, self.resize) for image in images]
+            images = [image_pixels(image, self.input_shape, self.resize, max_pixels=None) for image in images]
         array = np.asarray(images)
         if array.size == 0 and (array.ndim == 1 or array.shape[1:] == self.input_shape):  # no images
             return torch.empty((0, *self.input_shape))

@@ -383,3 +383,32 @@ def test_a_load_while_an_export_moves_the_link_reads_one_version(searched, tmp_p
         mover.join()
     assert loaded and refused, (len(loaded), refused)  # both versions were read
     assert set(loaded) == {"a"}, f"{loaded.count('b')} of {len(loaded)} loads mixed b's card with a's weights"
+
+
+def test_a_camera_photo_of_any_size_training_takes_is_predicted(rgb_model, tmp_path, cli, monkeypatch):
+    """A 5472x3648 photo (over serve's 4096 x 4096 pixels) and one over Pillow's bomb limit (made tiny here: a
+    108 MP photo's case) are predicted by `autotune predict` and by the Python predictor, as training reads them."""
+    Image.new("RGB", (5472, 3648), (220, 20, 10)).save(tmp_path / "big.jpg", quality=50)
+    Image.fromarray(coloured((10, 220, 30))).save(tmp_path / "green.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50)
+    code, out, err = cli("predict", rgb_model, tmp_path / "big.jpg", tmp_path / "green.png")
+    assert code == 0 and err == "" and [r["label"] for r in lines(out)] == ["red", "green"]
+    predicted = autotune.load_model(rgb_model).predict([str(tmp_path / "big.jpg"), tmp_path / "green.png"])
+    assert predicted.labels == ["red", "green"] and Image.MAX_IMAGE_PIXELS == 50
+
+
+def test_a_folder_from_a_mac_lists_as_training_does_and_a_broken_link_is_named_once(rgb_model, tmp_path, cli):
+    photos = tmp_path / "photos"
+    (photos / "@eaDir" / "red.jpg").mkdir(parents=True)
+    (photos / "__MACOSX").mkdir()
+    (photos / "album.jpg").mkdir()  # a folder named like an image
+    Image.fromarray(coloured((230, 20, 10))).save(photos / "red.jpg")
+    Image.fromarray(coloured((230, 20, 10))).save(photos / "@eaDir" / "red.jpg" / "SYNOPHOTO_THUMB_S.jpg")
+    (photos / "._red.jpg").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (photos / ".DS_Store.jpg").write_bytes(b"Bud1")
+    (photos / "__MACOSX" / "._red.jpg").write_bytes(b"\x00\x05\x16\x07")
+    os.symlink(tmp_path / "nowhere.jpg", photos / "gone.jpg")
+    code, out, err = cli("predict", rgb_model, photos)
+    assert code == 1 and [Path(r["file"]).name for r in lines(out)] == ["red.jpg"]
+    assert err.strip().splitlines() == [f"autotune predict: {photos / 'gone.jpg'}: broken link (to "
+                                        f"{tmp_path / 'nowhere.jpg'}, which does not exist)"]
