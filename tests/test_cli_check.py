@@ -491,3 +491,12 @@ def test_text_the_terminal_cannot_encode_is_escaped_not_a_traceback(tmp_path):
                            "--set", "name=été"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert done.stdout.startswith("\\xe9t\\xe9: recipe image_classification")
+
+
+def test_a_fraction_of_a_megabyte_is_a_memory_limit(cli, tmp_path):
+    """data.memory_limit_mb is a number (`float`), but its default was the whole number 1024, so check refused 0.5
+    as not a whole number."""
+    (tmp_path / "photos" / "a").mkdir(parents=True)
+    code, out, err = cli("check", str(REPO / "search_spaces" / "digits.yaml"), "--set", "data.dataset=image_folder",
+                         "--set", f"data.root={tmp_path / 'photos'}", "--set", "data.memory_limit_mb=0.5")
+    assert code == 0, err

@@ -215,7 +215,7 @@ def idx(root: str) -> Images:
 
 @register("dataset")
 def image_folder(
-    root: str, image_size: int = 32, channels: int = 3, flip: bool = True, memory_limit_mb: float = 1024,
+    root: str, image_size: int = 32, channels: int = 3, flip: bool = True, memory_limit_mb: float = 1024.0,
     workers: int = 2, cache: bool = True, interpolation: str = "bilinear", crop_pct: float | None = None,
 ) -> Images:
     """One sub-folder of ROOT per class (hidden ones, like .ipynb_checkpoints, are ignored). Images are converted
