@@ -117,7 +117,9 @@ def one_declared_gpu():
 
 
 def test_trials_spread_over_two_nodes_and_export_completes(two_node_cluster, in_tmp):
-    text = SPACE.format(name="cluster", toy=TOY, sleep=0.5, trials=4, resources="{cpu: 1}")
+    # 4 s a trial: the first node's actor, reused, cannot run all 4 while the second node's worker starts (it did
+    # once, on a machine loaded by other sessions: every trial on one node)
+    text = SPACE.format(name="cluster", toy=TOY, sleep=2, trials=4, resources="{cpu: 1}")
     result = autotune.fit(text)
     assert len(result.trials) == 4 and (result.trials["status"] == "TERMINATED").all()
     assert result.trials["node_id"].nunique() == 2, result.trials["node_id"].tolist()
