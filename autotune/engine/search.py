@@ -7,6 +7,7 @@ ResultGrid, which `autotune.engine.result_grid` reads.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import os
@@ -98,6 +99,7 @@ def run_search(
     history = warm_start.read_history(options.warm_start, space) if options.warm_start else None
     resume = prepare_run(space, where, resume=options.resume, restart=options.restart,
                          warm_start=bool(options.warm_start))
+    ended_before = _ended_before(space, where) if resume else None
     if resume:
         space = _started_count(space, where)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -141,26 +143,43 @@ def run_search(
     else:
         seed = derived_seed(space.search.seed, warm_start.told(history)) if history else None
         searcher = make_searcher(space, where.state, points_to_evaluate(space, list(first_points), known), limit,
-                                 seed)
+                                 seed, full)
         stoppers = [s for s in (target, budget) if s] + [broken]
         tuner = tune.Tuner(run, tune_config=_tune_config(space, searcher, scheduler),
                            run_config=_run_config(space, options, where, policy, stoppers, scheduler))
     try:
         # a trial whose node is lost is retried elsewhere, not counted as failed
         with moving_trials(where.state), trial_errors_shown(options.verbose > 0), _cluster_watched(options, where):
-            grid = tuner.fit()
+            grid = tuner.get_results() if ended_before else tuner.fit()  # an ended run's searcher is finished
     finally:
         track.unregister(str(where.state))
         raise_if_full(full, where.experiment, None if where.remote else where.experiment)  # Ray's own error too
     seconds = time.perf_counter() - start
     missing_metric = broken.error_in(grid)
-    ended = _ended_early(space, grid, target, budget)
-    interrupted = not missing_metric and _interrupted(space, where, grid, ended)
+    ended = ended_before["ended"] if ended_before else _ended_early(space, grid, target, budget)
+    interrupted = not missing_metric and not ended_before and _interrupted(space, where, grid, ended)
     if not interrupted:  # an interrupted run's RUNNING trials continue when it is resumed
         close_orphaned_trials(where.state, space, grid)
         if not where.remote:
             set_aside_orphaned_dirs(where.state, grid, functools.partial(_ended_in_study, where, space))
     return grid, where, seconds, interrupted, missing_metric, ended
+
+
+def _ended_before(space: Space, where: RunLocation) -> dict[str, Any] | None:
+    """The end an earlier session of the resumed run `where` recorded (summary.json's `ended`, None when it ran all
+    its trials), when it ended rather than was interrupted, with a line saying that it does not continue: Ray saved
+    its searcher as finished. None when the run was interrupted, or killed before its end was recorded."""
+    try:
+        summary = json.loads((where.state / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(summary, dict) or summary.get("interrupted") is not False:
+        return None
+    why = summary.get("ended") or ("its search failed" if summary.get("error") else "it ran all its trials")
+    log.warning("this run ended (%s): %s continues an interrupted run, not one that ended, so no trial runs; to "
+                "search more, start a new run from its trials: %s %s", why, option("resume"),
+                option("warm_start", where.experiment), option("overrides", f"name={space.name}-2"))
+    return {"ended": summary.get("ended")}
 
 
 def _ended_in_study(where: RunLocation, space: Space) -> set[str]:
@@ -257,7 +276,7 @@ def _ended_early(space: Space, grid: Any, target: TargetStopper | None, budget: 
     by = target.reached_in(grid) if target else None
     if by:
         return f"trial {by} reached the stop target ({target})"
-    if budget and budget.reached():
+    if budget and budget.reached_in(grid):
         return f"the epoch budget of {space.search.epoch_budget} epochs is used up"
     if space.search.time_budget:
         return f"the time budget of {space.search.time_budget:g} s ran out"

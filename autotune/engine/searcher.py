@@ -11,7 +11,8 @@ import json
 import logging
 import sqlite3
 import warnings
-from collections.abc import Container
+from collections.abc import Container, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,9 @@ from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search.optuna import OptunaSearch
 
 from autotune.engine.checkpoints import finite
+from autotune.engine.full_disk import is_full
 from autotune.engine.optuna_space import DefineByRun, make_sampler
-from autotune.engine.ray_internals import asked_trial, limited, mark_told, study_of, told
+from autotune.engine.ray_internals import asked_trial, kv_put, limited, mark_told, study_of, told
 from autotune.engine.schedulers import planned_epochs
 from autotune.errors import UserError
 from autotune.space.types import Space
@@ -40,31 +42,50 @@ class _Searcher(OptunaSearch):
     a failed one FAILED. Several objectives: COMPLETE with the last values (Optuna keeps no intermediate values);
     FAIL, with a warning, when one is not finite (Ray's left the trial RUNNING)."""
 
-    def __init__(self, *, planned_epochs: Any, **kwargs: Any) -> None:
+    def __init__(self, *, planned_epochs: Any, full: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._planned_epochs = planned_epochs  # sampled values -> the epochs that trial runs if not stopped
+        self._full = full  # the key that tells StopWhenFull the storage is full (full_disk.full_key)
         self._reported: dict[str, int] = {}  # trial id -> the last epoch told to Optuna as an intermediate value
         self._named = False  # whether the study's objectives are named yet
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         """Ray's suggestion, its Optuna trial given the user attribute `autotune_trial_id` (the id the summary,
         trials.csv and the trackers show), and the study its objectives' names (optuna-dashboard's labels)."""
-        config = super().suggest(trial_id)
-        ot_trial = asked_trial(self, trial_id)
-        if ot_trial is not None:
-            ot_trial.set_user_attr("autotune_trial_id", trial_id)
-            if not self._named:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # set_metric_names is experimental
-                    study_of(self).set_metric_names(self.metric if isinstance(self.metric, list) else [self.metric])
-                self._named = True
-        return config
+        with self._unless_full():
+            config = super().suggest(trial_id)
+            ot_trial = asked_trial(self, trial_id)
+            if ot_trial is not None:
+                ot_trial.set_user_attr("autotune_trial_id", trial_id)
+                if not self._named:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # set_metric_names is experimental
+                        study_of(self).set_metric_names(self.metric if isinstance(self.metric, list)
+                                                        else [self.metric])
+                    self._named = True
+            return config
+        return None  # the disk is full: no trial, and the search stops
+
+    @contextmanager
+    def _unless_full(self) -> Iterator[None]:
+        """Around a write to the study: SQLite's full disk tells `StopWhenFull` (as a trial's full checkpoint does),
+        which stops the search to be resumed, rather than ending it in a traceback. A searcher pickled without the
+        key (a run started before it) raises as before."""
+        try:
+            yield
+        except Exception as err:
+            key = getattr(self, "_full", None)
+            if key is None or not _disk_full(err):
+                raise
+            log.debug("the Optuna study's disk is full: %s", err)
+            kv_put(key, f"the Optuna study: {err}".encode())
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """The epoch's value as the trial's intermediate value at that epoch (`_record`)."""
         ot_trial = asked_trial(self, trial_id)
         if isinstance(self.metric, list) or told(self, trial_id) or ot_trial is None:
-            super().on_trial_result(trial_id, result)  # Ray's answers: nothing, or a warning
+            with self._unless_full():
+                super().on_trial_result(trial_id, result)  # Ray's answers: nothing, or a warning
             return
         self._record(trial_id, ot_trial, int(result.get("training_iteration", 0)), float(result[self.metric]))
 
@@ -74,10 +95,11 @@ class _Searcher(OptunaSearch):
         the abandoned run's values of those epochs (and warn). `_storage` and `_trial_id` are Optuna's private
         names; `set_trial_intermediate_value` is what `Trial.report` calls."""
         try:
-            study_of(self)._storage.set_trial_intermediate_value(ot_trial._trial_id, epoch, value)  # noqa: SLF001
+            with self._unless_full():
+                study_of(self)._storage.set_trial_intermediate_value(ot_trial._trial_id, epoch, value)  # noqa: SLF001
+                self._reported[trial_id] = epoch
         except optuna.exceptions.UpdateFinishedTrialError:  # its end was told before a stop Ray's state missed
             return
-        self._reported[trial_id] = epoch
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         value = (result or {}).get(self.metric) if isinstance(self.metric, str) else None
@@ -89,7 +111,8 @@ class _Searcher(OptunaSearch):
                 and _non_finite(trial_id, result or {}, self.metric):
             self._tell(ot_trial, state=optuna.trial.TrialState.FAIL)  # Ray's left it RUNNING
         elif error or told(self, trial_id) or ot_trial is None or value is None:
-            super().on_trial_complete(trial_id, None if error else result, error)
+            with self._unless_full():
+                super().on_trial_complete(trial_id, None if error else result, error)
         else:
             epoch = int(result.get("training_iteration", 0))
             state = _ended_state([value], epoch, self._planned_epochs(ot_trial.params))
@@ -114,10 +137,21 @@ class _Searcher(OptunaSearch):
         only warns. GridSampler calls `Study.stop()` once its grid is exhausted, which fails outside
         `Study.optimize`; the search's trial count ends it anyway."""
         try:
-            study_of(self).tell(ot_trial, value, **state)
+            with self._unless_full():
+                study_of(self).tell(ot_trial, value, **state)
         except RuntimeError as err:
             if "Study.stop" not in str(err):
                 log.warning("telling Optuna the result of trial %s failed: %s", ot_trial.number, err)
+
+
+def _disk_full(err: BaseException | None) -> bool:
+    """Whether `err`, or an error it was raised from (Optuna's StorageInternalError wraps SQLAlchemy's, which wraps
+    sqlite3's), says the disk is full."""
+    while err is not None:
+        if "database or disk is full" in str(err) or (isinstance(err, OSError) and is_full(err)):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def _non_finite(trial_id: str, result: dict, metrics: list[str]) -> bool:
@@ -177,12 +211,14 @@ def _study_storage(run_dir: Path) -> _StudyCache:
 
 
 def make_searcher(space: Space, run_dir: Path, points: list[dict[str, Any]], limit: int | None = None,
-                  seed: int | None = None) -> Any:
+                  seed: int | None = None, full: str | None = None) -> Any:
     """The search's searcher: Optuna's sampler (seeded with `seed`, None: `search.seed`) on the study in
-    RUN_DIR/study.db, evaluating `points` first, running at most `limit` trials at once (None: no limit)."""
+    RUN_DIR/study.db, evaluating `points` first, running at most `limit` trials at once (None: no limit). `full`:
+    the key that tells the search the study's disk is full (`full_disk.full_key`; None: such an error raises)."""
     metric, mode = space.search.metric, space.search.mode
     searcher = _Searcher(
         planned_epochs=functools.partial(planned_epochs, space),
+        full=full,
         space=DefineByRun(space.params),
         metric=list(metric) if len(metric) > 1 else metric[0],
         mode=list(mode) if len(mode) > 1 else mode[0],

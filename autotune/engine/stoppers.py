@@ -32,13 +32,39 @@ class _SharedState:
         return self._states.setdefault(self.token, copy.deepcopy(self._initial))
 
 
-class EpochBudget(_SharedState, tune.Stopper, tune.Callback):
+class _StopsAllOnceSaved(_SharedState):
+    """A stopper that one trial's report sets off (`_reached_by`): that trial stops first, the others once its
+    checkpoint is saved or it ended (stopping everything at the same step would drop that checkpoint: often the
+    best one). Its state holds `reached` (that trial's id) and `saved`."""
+
+    def _reached_by(self, trial_id: str) -> None:
+        if self._state.get("reached") is None:
+            self._state["reached"] = trial_id
+
+    def _ended(self, trial: Any) -> None:
+        self._state["saved"] = self._state.get("saved") or trial.trial_id == self._state.get("reached")
+
+    def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
+        self._ended(trial)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ended(trial)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ended(trial)
+
+    def stop_all(self) -> bool:
+        return bool(self._state.get("saved"))
+
+
+class EpochBudget(_StopsAllOnceSaved, tune.Stopper, tune.Callback):
     """`search.epoch_budget`: once the trials together have run this many epochs, the running trials stop and no
-    new one starts. A resumed search counts the epochs its trials ran before."""
+    new one starts (after the checkpoint of the epoch that used it up is saved). A resumed search counts the epochs
+    its trials ran before."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self._new_state(epochs={}, used=0, counted=False)
+        self._new_state(epochs={}, used=0, counted=False, reached=None, saved=False)
 
     def _ran(self, trial_id: str, epochs: int) -> None:
         """Trial `trial_id` has run `epochs` epochs: the total follows (one step per result, not a sum of all)."""
@@ -51,19 +77,26 @@ class EpochBudget(_SharedState, tune.Stopper, tune.Callback):
             self._state["counted"] = True
             for trial in trials:
                 self._ran(trial.trial_id, int((trial.last_result or {}).get("training_iteration", 0) or 0))
+            if self.reached():  # used up before this start: no checkpoint to wait for
+                self._state["saved"] = True
 
     def __call__(self, trial_id: str, result: dict) -> bool:
         self._ran(trial_id, int(result.get("training_iteration", 0)))
-        return self.reached()
-
-    def stop_all(self) -> bool:
+        if self.reached():
+            self._reached_by(trial_id)
         return self.reached()
 
     def reached(self) -> bool:
         return self._state["used"] >= self.budget
 
+    def reached_in(self, grid: Any) -> bool:
+        """Whether the trials of `grid` ran the budget's epochs (the copy of this stopper that a resumed run uses is
+        Ray's, unpickled from the run: this one never sees its results)."""
+        ran = sum(int((result.metrics or {}).get("training_iteration", 0) or 0) for result in grid)
+        return self.reached() or ran >= self.budget
 
-class TargetStopper(_SharedState, tune.Stopper, tune.Callback):
+
+class TargetStopper(_StopsAllOnceSaved, tune.Stopper, tune.Callback):
     """`search.stop: {metric: target}`: once a trial reaches every target, the whole search stops.
 
     The trial that reached it stops first; the others stop once its checkpoint is saved (stopping everything
@@ -81,18 +114,9 @@ class TargetStopper(_SharedState, tune.Stopper, tune.Callback):
         return value <= target if self.modes[metric] == "min" else value >= target
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        if self._state["reached"] is None and all(self._hit(m, result.get(m)) for m in self.targets):
-            self._state["reached"] = trial_id
+        if all(self._hit(m, result.get(m)) for m in self.targets):
+            self._reached_by(trial_id)
         return self._state["reached"] is not None
-
-    def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
-        self._state["saved"] = self._state["saved"] or trial.trial_id == self._state["reached"]
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._state["saved"] = self._state["saved"] or trial.trial_id == self._state["reached"]
-
-    def stop_all(self) -> bool:
-        return self._state["saved"]
 
     def reached_in(self, grid: Any) -> str | None:
         """The id of a trial of `grid` that reached every target, or None (the copy of this stopper that a resumed

@@ -1,0 +1,81 @@
+"""A budget's end: the checkpoint of the epoch that used the epoch budget up is the one exported; a run that a
+budget ended stays ended when resumed; a full disk under the Optuna study stops the search to be resumed."""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from pathlib import Path
+
+import optuna
+import pytest
+
+import autotune
+from autotune.errors import StorageFull
+from engine_helpers import toy_space
+
+pytestmark = pytest.mark.usefixtures("local_ray")
+
+# one trial at a time, each of 4 epochs, its accuracy rising every epoch: the first trial's epoch 3 uses the
+# budget up, and is the best
+BUDGET = toy_space("eb", trials=4, concurrent=1, train="{epochs: 4}",
+                   search=", sampler: random, scheduler: fifo, epoch_budget: 3")
+
+
+def test_the_epoch_that_uses_the_budget_up_is_exported_and_a_resume_keeps_the_run_s_end(in_tmp, caplog, capsys):
+    first = autotune.fit(BUDGET)
+    assert first.ended == "the epoch budget of 3 epochs is used up" and not first.interrupted
+    assert first.best_metrics["epoch"] == 3  # the stop waited for that epoch's checkpoint (epoch 2's was exported)
+    before = json.loads((first.run_dir / "summary.json").read_text())
+
+    with caplog.at_level(logging.WARNING, logger="autotune"):
+        again = autotune.fit(BUDGET, overrides=["search.epoch_budget=20"], resume=True)
+    assert again.ended == first.ended and not again.interrupted  # not "the time budget ran out", nor interrupted
+    assert len(again.trials) == len(first.trials) and again.promotion == first.promotion
+    (line,) = [r.getMessage() for r in caplog.records if "this run ended" in r.getMessage()]
+    assert line.startswith(f"this run ended ({first.ended}): resume=True continues an interrupted run, not one that "
+                           "ended, so no trial runs; to search more, start a new run from its trials: warm_start=")
+    assert line.endswith("overrides=['name=eb-2']")
+
+    from autotune.cli import main
+
+    Path("eb.yaml").write_text(BUDGET)
+    assert main(["run", "eb.yaml", "--set", "search.epoch_budget=null", "--resume"]) == 0
+    out = capsys.readouterr().out  # the command line's logging, and its summary
+    assert "Resume with" not in out and "Interrupted" not in out and f"Ended early: {first.ended}" in out
+    assert f"--resume continues an interrupted run, not one that ended, so no trial runs; to search more, start a new " \
+           f"run from its trials: --warm-start {first.run_dir} --set name=eb-2\n" in out
+    after = json.loads((first.run_dir / "summary.json").read_text())
+    assert after["interrupted"] is False and after["ended"] == first.ended
+    assert after["promotion"] == before["promotion"] and after["model_dir"] == before["model_dir"]
+
+
+def _full_disk(*args, **kwargs):
+    try:
+        raise sqlite3.OperationalError("database or disk is full")
+    except sqlite3.OperationalError as err:
+        raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from err
+
+
+def test_a_full_disk_under_the_study_stops_the_search_to_be_resumed(in_tmp, monkeypatch):
+    """The study's write of an epoch's value fails for lack of space: the search stops as a full checkpoint stops
+    it (StorageFull: one line, the resume), not with the study's traceback."""
+    monkeypatch.setattr(optuna.storages.RDBStorage, "set_trial_intermediate_value", _full_disk)
+    with pytest.raises(StorageFull, match=r"^storage full: .*free space, then resume it \(resume=True\)$"):
+        autotune.fit(toy_space("sf", trials=3, train="{epochs: 3, sleep: 0.2}", search=", scheduler: fifo"),
+                     export=False)
+
+
+def test_the_epoch_budget_is_read_from_the_trials_of_a_resumed_run():
+    """A resumed run's stopper is Ray's copy, unpickled from the run: the engine's own saw no result, and a run that
+    the budget ended after a resume was called interrupted (then resumed again, ending the same way: a loop)."""
+    from types import SimpleNamespace
+
+    from autotune.engine.search import _ended_early
+    from autotune.engine.stoppers import EpochBudget
+
+    grid = [SimpleNamespace(metrics={"training_iteration": 4}), SimpleNamespace(metrics={"training_iteration": 2}),
+            SimpleNamespace(metrics=None)]
+    for budget, ended in [(6, "the epoch budget of 6 epochs is used up"), (7, None)]:
+        space = autotune.load_space(toy_space(search=f", epoch_budget: {budget}"))
+        assert _ended_early(space, grid, None, EpochBudget(budget)) == ended
