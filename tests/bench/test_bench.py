@@ -238,8 +238,8 @@ def test_image_folder_bench_runs_and_two_readers_decode_each_image_once(tmp_path
                           env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")})
     assert done.returncode == 0, done.stderr[-3000:]
     rows = {line.split(" | ")[0].strip("| "): line for line in done.stdout.splitlines() if line.startswith("| ")}
-    assert "40 for 40 images" in rows["decodes, 2 trials at once from an empty cache"]
-    assert "cached first epoch" in rows["images/s"] and "MiB for half the folder" in done.stdout
+    assert "40 for 40 images" in rows["decodes, 2 trials loading at once from an empty cache"]
+    assert "cached load and first epoch" in rows["images/s"] and "MiB for half the folder" in done.stdout
 
 
 def test_trials_of_the_memory_measure_start_training_together(tmp_path, monkeypatch):
