@@ -4,7 +4,7 @@ it (its optional `serve(model_dir, **limits)`), from the parts here that every s
     app = create_app("models/digits", max_bytes=5 * 2**20)   # then: uvicorn.run(app), or `autotune serve`
 
 Every app answers
-    GET  /health    {"status": "ok", "model": name, "version": ..., and what the app adds}
+    GET  /health    {"status": "ok", "model": name, "version": ..., and what the app adds}; HEAD /health too
     GET  /model     the model card (model.json: config, metrics, data fingerprint, versions, ...)
     POST /predict   what the recipe's app reads: image uploads (`autotune.vision.serving`), JSON rows
                     (`autotune.tabular.serving`), ...
@@ -12,13 +12,15 @@ and each answer carries the header `X-Model-Version: <version>`, the version tha
 canonical model (`models/<name>`, a link to its current version) as TF Serving serves a model's base path: it
 follows the link to each version an export promotes (`ModelServer`).
 
-A request body is read within a byte limit (`read_body`, `limited`); a rejected request gets a 4xx answer with a
-JSON body {"detail": "what was wrong"} (`refused` for a `BadInput`); predicting runs in a worker thread
-(`run_in_threadpool`), off the event loop, so that /health answers while a large request is being worked on.
+A request body is read within a byte limit and a read timeout (`read_body`, `limited`); a rejected request gets a
+4xx answer with a JSON body {"detail": "what was wrong"} (`refused` for a `BadInput`); predicting runs in a worker
+thread (`run_in_threadpool`), off the event loop, so that /health answers while a large request is being worked on.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import reprlib
 import threading
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -30,26 +32,33 @@ import python_multipart  # noqa: F401  (starlette parses forms with it; without 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from autotune.calls import unknown_arguments
 from autotune.errors import BadInput, UserError
 from autotune.model_dir import pinned, recipe_function
 
-__all__ = ["FOLLOW_SECONDS", "ModelServer", "create_app", "model_app", "limited", "read_body", "refused"]
+__all__ = ["FOLLOW_SECONDS", "READ_TIMEOUT", "ModelServer", "create_app", "model_app", "limited", "read_body",
+           "refused"]
 
 FOLLOW_SECONDS = 2.0  # a followed canonical model's link is looked at, on a request, at most this often
+READ_TIMEOUT = 30.0  # seconds a request body may send nothing before its 408 (`create_app(read_timeout=)`)
+READ_TIMEOUT_KEY = "autotune.read_timeout"  # the ASGI scope's key that carries a ModelServer's read timeout
 
 log = logging.getLogger("autotune")
 
 
-def create_app(model_dir: str | Path, *, follow: bool = True, **limits: int) -> ModelServer:
+def create_app(model_dir: str | Path, *, follow: bool = True, read_timeout: float = READ_TIMEOUT,
+               **limits: int) -> ModelServer:
     """The ASGI app serving the exported model in `model_dir` (run it with `uvicorn.run(app)`, mount it in a larger
     app, test it with Starlette's TestClient): its recipe's `serve(version folder, **limits)` behind a
     `ModelServer`, which names the version in each answer and, with `follow`, follows a canonical model's link to
-    each version an export promotes. A recipe without serve(), or a limit its serve() does not take: a UserError,
-    before anything listens."""
-    return ModelServer(model_dir, limits, follow=follow)
+    each version an export promotes; a request body that sends nothing for `read_timeout` seconds gets a 408
+    (`limited`). A recipe without serve(), or a limit its serve() does not take: a UserError, before anything
+    listens. The version-switch lines go to the `autotune` logger: a process embedding the app configures it
+    (`logging.getLogger("autotune")`) to see them."""
+    return ModelServer(model_dir, limits, follow=follow, read_timeout=read_timeout)
 
 
 @dataclass(frozen=True)
@@ -72,8 +81,10 @@ class ModelServer:
     the `autotune` logger. A version that cannot be loaded is logged in one line and not tried again until the
     link moves. A plain folder is served as it was loaded."""
 
-    def __init__(self, model_dir: str | Path, limits: Mapping[str, int], *, follow: bool = True) -> None:
+    def __init__(self, model_dir: str | Path, limits: Mapping[str, int], *, follow: bool = True,
+                 read_timeout: float = READ_TIMEOUT) -> None:
         self.model_dir = Path(model_dir)
+        self.read_timeout = read_timeout
         self.follows = follow and self.model_dir.is_symlink()
         self._limits = dict(limits)
         self._served = self._load(pinned(self.model_dir))
@@ -98,6 +109,7 @@ class ModelServer:
         if self.follows:
             self._look()
         served = self._served  # this request's version, whatever is swapped in while it is answered
+        scope = {**scope, READ_TIMEOUT_KEY: self.read_timeout}  # for `limited`, in the recipe's app
         header = (b"x-model-version", served.version.encode())
 
         async def send_with_version(message: Message) -> None:
@@ -152,7 +164,7 @@ def model_app(card: Mapping[str, Any], **health: Any) -> FastAPI:
     app = FastAPI(title=f"autotune: {card.get('name', 'model')}", version=str(card.get("version")))
     app.add_exception_handler(RequestValidationError, invalid_parameters)  # type: ignore[arg-type]  (any Exception)
 
-    @app.get("/health")
+    @app.api_route("/health", methods=["GET", "HEAD"])  # HEAD: load balancers' health checks
     def health_check() -> dict[str, Any]:
         return {"status": "ok", "model": card.get("name"), "version": card.get("version"), **health}
 
@@ -190,7 +202,7 @@ def _wrong(error: Mapping[str, Any], fields: Mapping[str, Any]) -> str:
     key = ".".join(map(str, name))
     text = f"{where} parameter {key}: {error['msg']}" if key else f"{where}: {error['msg']}"
     if error.get("input") is not None:
-        text += f" (got {error['input']!r})"
+        text += f" (got {reprlib.repr(error['input'])})"  # cut to about 30 characters
     return f"{text}; allowed: {_allowed(fields[key])}" if key in fields else text
 
 
@@ -211,28 +223,59 @@ async def limited(request: Request, limit: int) -> AsyncIterator[bytes]:
     """The request body, chunk by chunk, refused (413) once it is over `limit` bytes: by its Content-Length
     before reading it, or, without one, once it has been read past the limit. A refused body is still read to its
     end (up to DRAINED_BYTES, not kept), since a client that sends its whole body before reading the answer
-    (urllib, requests) would otherwise get a connection reset instead of the 413."""
+    (urllib, requests) would otherwise get a connection reset instead of the 413. A compressed body (a
+    Content-Encoding other than identity): 415. A body that sends nothing for the read timeout (the scope's
+    READ_TIMEOUT_KEY, else READ_TIMEOUT seconds): 408, and the connection is closed. A client that goes away
+    mid-body: one INFO line, and the request ends with an answer nobody reads."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
     declared = request.headers.get("content-length", "")
+    if encoding not in ("", "identity"):
+        await _drain(_timed(request), declared)
+        raise HTTPException(415, f"Content-Encoding {encoding} is not supported; send the body uncompressed")
     if declared.isdigit() and int(declared) > limit:
-        if int(declared) <= DRAINED_BYTES:
-            await _drain(request.stream())
+        await _drain(_timed(request), declared)
         raise HTTPException(413, f"request body of {declared} bytes is over the limit of {limit} bytes")
     seen = 0
-    stream = request.stream()
-    async for chunk in stream:
+    chunks = _timed(request)
+    async for chunk in chunks:
         seen += len(chunk)
         if seen > limit:
-            await _drain(stream, seen)
+            await _drain(chunks, declared, seen)
             raise HTTPException(413, f"request body over the limit of {limit} bytes")
         yield chunk
 
 
-async def _drain(stream: AsyncIterator[bytes], seen: int = 0) -> None:
-    """Read the rest of a refused body, up to DRAINED_BYTES in all."""
-    async for chunk in stream:
-        seen += len(chunk)
-        if seen > DRAINED_BYTES:
+async def _timed(request: Request) -> AsyncIterator[bytes]:
+    """The chunks of the request body, each awaited at most the read timeout: past it a 408; a client gone, a 400
+    that nobody reads (a ClientDisconnect would escape as a traceback)."""
+    timeout = request.scope.get(READ_TIMEOUT_KEY, READ_TIMEOUT)
+    stream = request.stream()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(stream), timeout)
+        except StopAsyncIteration:
             return
+        except asyncio.TimeoutError:
+            raise HTTPException(408, f"the request body sent nothing for {timeout:g} s; send it whole",
+                                headers={"Connection": "close"}) from None
+        except ClientDisconnect:
+            log.info(f"a client went away before sending the whole body of {request.method} {request.url.path}")
+            raise HTTPException(400, "the client went away before sending the whole body") from None
+        yield chunk
+
+
+async def _drain(chunks: AsyncIterator[bytes], declared: str, seen: int = 0) -> None:
+    """Read the rest of a refused body (`chunks`, from `_timed`), up to DRAINED_BYTES in all (none when its
+    `declared` length is over it); a body that stalls or a client that goes away ends it."""
+    if declared.isdigit() and int(declared) > DRAINED_BYTES:
+        return
+    try:
+        async for chunk in chunks:
+            seen += len(chunk)
+            if seen > DRAINED_BYTES:
+                return
+    except HTTPException:  # 408 or gone: nothing more to read, the refusal stands
+        return
 
 
 async def read_body(request: Request, limit: int) -> bytes:

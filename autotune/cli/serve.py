@@ -3,6 +3,7 @@ app of the `serve(model_dir, **limits)` of the recipe that made the model."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any
 
@@ -12,6 +13,7 @@ EPILOG = """\
 examples:
   autotune serve models/digits                              on http://127.0.0.1:8000
   autotune serve models/digits --host 0.0.0.0 --port 9000   reachable from other machines
+  autotune serve models/digits --host 0.0.0.0 --keep-alive 65   behind a load balancer idle-timing out at 60 s
   curl -F file=@seven.png http://127.0.0.1:8000/predict     one image -> one JSON object
   curl -F files=@a.png -F files=@b.jpg 'http://127.0.0.1:8000/predict?top_k=5'   several -> a list
   curl http://127.0.0.1:8000/model                          the model card
@@ -25,8 +27,10 @@ model's recipe's: an image classifier takes a multipart upload (field `file` or 
 checked (content type, size, pixel count, decodable image); a tabular model takes a JSON body {"rows": [...]},
 whose rows are checked (a missing column or a wrong type: 422 naming the row and the column; a category the model
 did not see is encoded as "unknown", as in its test metrics, and named in the prediction's "unseen_categories").
-A rejected request gets a 4xx answer {"detail": "..."}. Every answer names the version of the model that made it
-(header X-Model-Version; /health's "version").
+A rejected request gets a 4xx answer {"detail": "..."} (408: a body that sent nothing for --read-timeout
+seconds; 415: a compressed body). On SIGTERM or Ctrl-C, requests in flight get --graceful-timeout seconds to
+finish; then the server ends (Ctrl-C: exit 130; SIGTERM: killed by it, 143 in a shell; start-up errors: 2).
+Every answer names the version of the model that made it (header X-Model-Version; /health's "version").
 
 A canonical model (models/<name>, the link an export moves to each version it promotes) is followed: after a
 retrain promotes a new version, the server loads it in the background and answers with it from then on, saying so
@@ -42,6 +46,9 @@ LIMITS = {
     "max_pixels": ("max_pixels", int),
     "max_rows": ("max_rows", int),
 }
+# option -> uvicorn.Config's argument (None: not given, uvicorn's default)
+SERVER = {"keep_alive": "timeout_keep_alive", "graceful_timeout": "timeout_graceful_shutdown",
+          "limit_concurrency": "limit_concurrency"}
 
 
 def add_parser(subparsers: Any) -> None:
@@ -64,6 +71,16 @@ def add_parser(subparsers: Any) -> None:
                              "(default 4096x4096)")
     parser.add_argument("--max-rows", type=int, metavar="N",
                         help="tabular models: most rows per request (default 10000)")
+    parser.add_argument("--read-timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="a request body that sends nothing for this long gets 408 (default 30)")
+    parser.add_argument("--keep-alive", type=float, default=5.0, metavar="SECONDS",
+                        help="how long an idle connection is kept open (default 5); behind a load balancer, set it "
+                             "above your load balancer's idle timeout (AWS ALB: 60)")
+    parser.add_argument("--graceful-timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="on SIGTERM or Ctrl-C, how long requests in flight may take to finish before their "
+                             "connections are closed (default 30)")
+    parser.add_argument("--limit-concurrency", type=int, metavar="N",
+                        help="most connections and requests at once; beyond it, 503 (default: no limit)")
     parser.set_defaults(func=run)
 
 
@@ -80,24 +97,44 @@ def run(args: argparse.Namespace) -> int:
                         'pip install "autotune[serve]"') from None
     limits, flags = {}, {}
     for option, (limit, convert) in LIMITS.items():
-        value = getattr(args, option)
-        if value is None:
-            continue
-        flags[limit] = f"--{option.replace('_', '-')}"
-        if value <= 0:
-            raise UserError(f"{flags[limit]} must be > 0, got {value}")
-        limits[limit] = convert(value)
+        if getattr(args, option) is not None:
+            flags[limit] = _flag(option)
+            limits[limit] = _positive(args, option, convert)
+    server = {name: _positive(args, option) for option, name in SERVER.items() if getattr(args, option) is not None}
+    read_timeout = _positive(args, "read_timeout")
     check_folder(args.model_dir, "MODEL_DIR", MODEL_FOLDER)
     _check_applies(args.model_dir, flags)
-    app = create_app(args.model_dir, **limits)
+    app = create_app(args.model_dir, read_timeout=read_timeout, **limits)
     with listening_socket(args.host, args.port) as sock:  # a taken port or an unknown host: one line, as dashboard's
         port = sock.getsockname()[1]
-        print(f"serving {args.model_dir} (version {app.version}) on http://{args.host}:{port}  "
+        host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address, as a URL writes it
+        print(f"serving {args.model_dir} (version {app.version}) on http://{host}:{port}  "
               "(POST /predict, GET /health, GET /model)", flush=True)
-        config = uvicorn.Config(app, host=args.host, port=port, log_level="debug" if args.verbose else "info")
+        config = uvicorn.Config(app, host=args.host, port=port, log_level="debug" if args.verbose else "info",
+                                **server)
         with lines_to(sys.stderr):  # the version it switches to, or why not, as a canonical model's link moves
             uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def _flag(option: str) -> str:
+    """The command-line flag of an argparse destination: max_upload_mb -> --max-upload-mb."""
+    return f"--{option.replace('_', '-')}"
+
+
+def _positive(args: argparse.Namespace, option: str, convert: Any = None) -> Any:
+    """The value of `option`, converted (`convert`: to the unit used inside), once checked to be a finite number
+    and, converted, > 0; else a one-line UserError naming the flag."""
+    from autotune.errors import UserError
+
+    value = getattr(args, option)
+    if not math.isfinite(value):
+        raise UserError(f"{_flag(option)} must be a finite number > 0, got {value}")
+    converted = value if convert is None else convert(value)
+    if converted <= 0:
+        after = "" if converted == value else f" ({converted} once converted to the unit used inside)"
+        raise UserError(f"{_flag(option)} must be > 0, got {value}{after}")
+    return converted
 
 
 def _check_applies(model_dir: str, flags: dict[str, str]) -> None:

@@ -29,6 +29,7 @@ output is not a number, never answered as a null prediction.
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,8 @@ __all__ = ["BadRow", "TabularPredictor", "read_rows", "encode_rows", "load_model
 NA_TEXT = frozenset(STR_NA_VALUES)  # texts pandas' read_csv reads as a missing value: training's without data.missing
 UNSEEN = "unseen_categories"  # a prediction's key: {column: value} of the categories the model did not see
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # the largest standardised number the model's float32 input holds
+SHOWN = reprlib.Repr()  # how a message echoes a value: its repr, cut to about 80 characters
+SHOWN.maxstring = SHOWN.maxlong = SHOWN.maxother = 80
 
 
 class BadRow(BadInput):
@@ -90,25 +93,36 @@ def _missing(value: Any, texts: frozenset[str]) -> bool:
     return _null(value) or (isinstance(value, str) and value in texts)
 
 
+def _shown(value: Any) -> str:
+    """`value` as a message echoes it: its repr, cut to about 80 characters (`SHOWN`)."""
+    try:
+        return SHOWN.repr(value)
+    except ValueError:  # an int of more digits than Python turns into text (sys.get_int_max_str_digits)
+        return f"a whole number of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+
+
 def _number(value: Any, row: int, column: str, texts: frozenset[str], scaler: tuple[float, float]) -> float:
     """A numeric column's value as a float (NaN: missing, or one of `texts`); a BadRow for one that its `scaler`
     (the train split's mean and std) takes beyond float32, where the model's input would be infinite."""
     if _missing(value, texts):
         return math.nan
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # a whole number beyond float64 (JSON has no limit on its digits): refused as inf
+            number = math.inf if value > 0 else -math.inf
     elif isinstance(value, str):
         try:
             number = float(value)
         except ValueError:
-            raise BadRow(row, column, f"expects a number, got the text {value!r}") from None
+            raise BadRow(row, column, f"expects a number, got the text {_shown(value)}") from None
     else:
-        raise BadRow(row, column, f"expects a number, got {type(value).__name__} {value!r}")
+        raise BadRow(row, column, f"expects a number, got {type(value).__name__} {_shown(value)}")
     if math.isinf(number):
-        raise BadRow(row, column, f"expects a finite number, got {value!r} (null for a missing value)")
+        raise BadRow(row, column, f"expects a finite number, got {_shown(value)} (null for a missing value)")
     mean, std = scaler
     if not abs((number - mean) / std) <= FLOAT32_MAX:
-        raise BadRow(row, column, f"expects a number the model can take, got {value!r}: standardised with the "
+        raise BadRow(row, column, f"expects a number the model can take, got {_shown(value)}: standardised with the "
                                   f"training rows' mean {mean:.6g} and std {std:.6g} it is beyond float32 "
                                   f"(±{FLOAT32_MAX:.3g}); send the value in the column's units, or null for a "
                                   "missing value")
@@ -123,7 +137,7 @@ def _category(value: Any, row: int, column: str, known: Sequence[str], texts: fr
         return None
     if not pd.api.types.is_scalar(value):
         raise BadRow(row, column, f"expects one value (text, a number or a bool), got {type(value).__name__} "
-                                  f"{value!r}")
+                                  f"{_shown(value)}")
     return str(value)  # a whole number is found in `known` however it is written (`Preprocessing.encode`)
 
 

@@ -62,7 +62,7 @@ def create_app(
     async def uploads(request: Request) -> tuple[list[UploadFile], bool]:
         """The uploaded files (checked field names) and whether they came as `files` (answer with a list)."""
         content_type = request.headers.get("content-type", "")
-        if not content_type.startswith("multipart/form-data"):
+        if not content_type.lower().startswith("multipart/form-data"):  # media types are case-insensitive
             raise HTTPException(415, f"send images as multipart/form-data (field `file` or `files`), "
                                      f"not {content_type or 'a body without a content type'}")
         parser = InMemoryParser(request.headers, limited(request, body_limit), max_files=max_files,

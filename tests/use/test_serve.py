@@ -457,3 +457,72 @@ def test_a_plain_folder_or_follow_false_is_served_as_loaded(versions):
         assert not apps[name].follows
         for _ in range(3):
             assert clients[name].get("/health").headers["x-model-version"] == "v1", name
+
+
+# ------------------------------------------------------------------------------------- what an operator's walk found
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """An image model `autotune train --out` exports (no Ray), as test_a_bad_top_k_... trains one."""
+    import autotune.cli
+
+    out = tmp_path_factory.mktemp("trained") / "digits"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert autotune.cli.main(["train", str(Path(__file__).parents[2] / "search_spaces" / "digits.yaml"),
+                                  "--set", "model.arch=mlp", "--set", "model.width=8", "--set", "train.epochs=1",
+                                  "--out", str(out)]) == 0
+    return out
+
+
+def one_part(data: bytes) -> bytes:
+    """A multipart body (boundary `b`) holding `data` as the upload `file`."""
+    return (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.png\"\r\n"
+            b"Content-Type: image/png\r\n\r\n" + data + b"\r\n--b--\r\n")
+
+
+def test_the_multipart_media_type_is_case_insensitive(trained):
+    from starlette.testclient import TestClient
+
+    import autotune.serve
+
+    response = TestClient(autotune.serve.create_app(trained)).post(
+        "/predict", content=one_part(PNG), headers={"content-type": "Multipart/Form-Data; boundary=b"})
+    assert response.status_code == 200, response.text
+    assert response.json()["file"] == "x.png"
+
+
+def test_a_compressed_upload_is_a_415_saying_to_send_it_uncompressed(trained):
+    """A gzip body got a misleading "invalid multipart" 400."""
+    import gzip
+
+    from starlette.testclient import TestClient
+
+    import autotune.serve
+
+    response = TestClient(autotune.serve.create_app(trained)).post(
+        "/predict", content=gzip.compress(one_part(PNG)),
+        headers={**multipart(b"")["headers"], "content-encoding": "gzip"})
+    assert response.status_code == 415
+    assert response.json()["detail"] == "Content-Encoding gzip is not supported; send the body uncompressed"
+
+
+def test_an_upload_cut_off_by_its_client_ends_quietly(trained, caplog):
+    """starlette's ClientDisconnect escaped the multipart parser as `Exception in ASGI application`."""
+    import autotune.serve
+
+    app = autotune.serve.create_app(trained)
+    body = one_part(PNG)
+    messages = iter([{"type": "http.request", "body": body[:40], "more_body": True}])
+
+    async def receive():
+        return next(messages, {"type": "http.disconnect"})
+
+    async def send(message):
+        pass
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/predict", "raw_path": b"/predict", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"serve"), (b"content-type", b"multipart/form-data; boundary=b")],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    with caplog.at_level(logging.INFO, "autotune"):
+        asyncio.run(app(scope, receive, send))  # raised ClientDisconnect
+    assert [r.levelname for r in caplog.records] == ["INFO"] and "went away" in caplog.records[0].message

@@ -3,9 +3,18 @@ of `autotune predict` and `autotune.load_model`, and a 4xx naming what is wrong 
 model: `autotune train --out` on a small CSV written here (numbers, text and bools, some missing), a few epochs."""
 from __future__ import annotations
 
+import asyncio
+import gzip
+import itertools
 import json
+import logging
 import math
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,9 +25,9 @@ import pytest
 
 import autotune
 from autotune.recipes import tabular
-from autotune.tabular.rows import TabularPredictor
+from autotune.tabular.rows import BadRow, TabularPredictor
 from autotune.engine.export import _point
-from use_support import served, trained_table_model, until, version_of
+from use_support import SERVING, STARTUP_SECONDS, served, stop, trained_table_model, until, version_of
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
@@ -295,3 +304,153 @@ def test_a_canonical_tabular_model_follows_its_link(model_dir, table, tmp_path, 
     assert after.headers["x-model-version"] == "v2"
     assert after.json()["predictions"] == TabularPredictor(v2).predict(rows)
     assert {p["label"] for p in after.json()["predictions"]} == {other}
+
+
+# ------------------------------------------------------------------------------------- what an operator's walk found
+def test_a_whole_number_beyond_float64_is_a_422_not_a_500(server, model_dir):
+    """A JSON integer of 401 digits: OverflowError in float(), a 500 and a bare OverflowError from predict."""
+    response = server.post("/predict", json={"rows": [GOOD, {**GOOD, "income": 10**400}]})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("row 1, column 'income': expects a finite number, got 1000")
+    with pytest.raises(BadRow, match=r"^row 0, column 'income': expects a finite number, got "):
+        autotune.load_model(model_dir).predict([{**GOOD, "income": -10**400}])
+
+
+def test_a_422_echoes_a_huge_value_cut_short(model_dir):
+    from starlette.testclient import TestClient
+
+    import autotune.serve
+
+    response = TestClient(autotune.serve.create_app(model_dir)).post(
+        "/predict", json={"rows": [{**GOOD, "income": "x" * 1_000_000}]})
+    assert response.status_code == 422 and len(response.json()["detail"]) < 200
+    assert response.json()["detail"].startswith("row 0, column 'income': expects a number, got the text 'xxx")
+
+
+def test_head_health_answers_for_load_balancers(server):
+    response = server.head("/health")
+    assert response.status_code == 200 and response.headers["x-model-version"]
+
+
+def test_a_compressed_body_is_a_415_saying_to_send_it_uncompressed(server):
+    response = server.post("/predict", content=gzip.compress(b'{"rows": []}'),
+                           headers={**JSON, "content-encoding": "gzip"})
+    assert response.status_code == 415
+    assert response.json()["detail"] == "Content-Encoding gzip is not supported; send the body uncompressed"
+
+
+def test_a_body_that_stalls_gets_a_408(model_dir):
+    """A client that sends part of its body, then nothing: answered 408 after the read timeout, not held forever."""
+    import autotune.serve
+
+    async def stalled():
+        yield b'{"rows'
+        await asyncio.sleep(20)
+        yield b'": []}'
+
+    async def scenario():
+        app = autotune.serve.create_app(model_dir, read_timeout=0.5)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://serve") as client:
+            return await asyncio.wait_for(client.post("/predict", content=stalled(), headers=JSON), timeout=15)
+
+    started = time.monotonic()
+    response = asyncio.run(scenario())
+    assert response.status_code == 408 and "sent nothing for 0.5 s" in response.json()["detail"]
+    assert response.headers["connection"] == "close" and time.monotonic() - started < 10
+
+
+def test_a_client_that_goes_away_mid_body_ends_quietly(model_dir, caplog):
+    """starlette's ClientDisconnect escaped as `Exception in ASGI application` and a long traceback."""
+    import autotune.serve
+
+    app = autotune.serve.create_app(model_dir)
+    messages = itertools.chain([{"type": "http.request", "body": b'{"rows": [', "more_body": True}],
+                               itertools.repeat({"type": "http.disconnect"}))
+    sent: list[dict] = []
+
+    async def receive():
+        return next(messages)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/predict", "raw_path": b"/predict", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"serve"), (b"content-type", b"application/json")],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    with caplog.at_level(logging.INFO, "autotune"):
+        asyncio.run(app(scope, receive, send))  # raised ClientDisconnect
+    assert [r.levelname for r in caplog.records] == ["INFO"] and "went away" in caplog.records[0].message
+
+
+@pytest.fixture
+def uvicorn_config(monkeypatch):
+    """The uvicorn.Config `autotune serve` would run, its server not started (in this process, no port held)."""
+    import uvicorn
+
+    configs: list = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: configs.append(self.config))
+    return configs
+
+
+def test_server_options_reach_uvicorn_and_the_app(model_dir, cli, uvicorn_config):
+    code, out, err = cli("serve", model_dir, "--port", "0", "--keep-alive", "75", "--graceful-timeout", "10",
+                         "--limit-concurrency", "8", "--read-timeout", "12")
+    assert code == 0, err
+    (config,) = uvicorn_config
+    assert (config.timeout_keep_alive, config.timeout_graceful_shutdown, config.limit_concurrency) == (75, 10, 8)
+    assert config.app.read_timeout == 12
+
+
+def test_an_ipv6_host_is_printed_in_brackets(model_dir, cli, uvicorn_config):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    code, out, err = cli("serve", model_dir, "--host", "::1", "--port", "0")
+    assert code == 0 and re.search(r" on http://\[::1\]:\d+ ", out), out
+
+
+@pytest.mark.parametrize(("option", "words"), [
+    ("--max-upload-mb=nan", "--max-upload-mb must be a finite number > 0, got nan"),
+    ("--max-upload-mb=inf", "--max-upload-mb must be a finite number > 0, got inf"),
+    ("--max-upload-mb=0.0000001", "--max-upload-mb must be > 0, got 1e-07 (0 once converted"),
+    ("--read-timeout=0", "--read-timeout must be > 0, got 0.0"),
+    ("--keep-alive=-5", "--keep-alive must be > 0, got -5.0"),
+    ("--graceful-timeout=inf", "--graceful-timeout must be a finite number > 0, got inf"),
+    ("--limit-concurrency=0", "--limit-concurrency must be > 0, got 0"),
+])
+def test_numeric_options_must_be_finite_and_positive(model_dir, cli, uvicorn_config, option, words):
+    """`nan` and `inf` gave a traceback; 0.0000001 MB (0 bytes) was accepted, and refused every request."""
+    code, out, err = cli("serve", model_dir, option)
+    assert code == 2 and out == "" and err.startswith(f"autotune serve: error: {words}")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_sigterm_ends_the_server_within_the_graceful_timeout_despite_a_stalled_upload(model_dir, tmp_path):
+    """A body declared as 5000 bytes, 6 sent, then nothing: uvicorn waited for it forever after SIGTERM."""
+    log_path = tmp_path / "server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from autotune.cli import main; sys.exit(main(sys.argv[1:]))",
+             "serve", str(model_dir), "--host", "127.0.0.1", "--port", "0", "--read-timeout", "120",
+             "--graceful-timeout", "1"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while not (address := SERVING.search(log_path.read_text())):
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        host, port = address.group(1).removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(b"POST /predict HTTP/1.1\r\nHost: serve\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 5000\r\n\r\n{\"rows")
+            time.sleep(1)  # the request reaches the app, which waits for the rest of the body
+            process.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            code = process.wait(timeout=60)
+        assert time.monotonic() - started < 20, log_path.read_text()
+        assert code == -signal.SIGTERM, log_path.read_text()  # uvicorn ends by the signal, once shut down
+    finally:
+        stop(process)
