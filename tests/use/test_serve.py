@@ -20,7 +20,7 @@ import pytest
 import autotune
 from autotune.vision.inference import open_image, records, to_pixels
 from autotune.engine.export import _point
-from use_support import FOLLOWED_WITHIN, digit_png, image_bytes, served, until, version_of
+from use_support import FOLLOWED_WITHIN, digit_png, image_bytes, posted_then_gone, served, until, version_of
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
@@ -510,19 +510,6 @@ def test_an_upload_cut_off_by_its_client_ends_quietly(trained, caplog):
     import autotune.serve
 
     app = autotune.serve.create_app(trained)
-    body = one_part(PNG)
-    messages = iter([{"type": "http.request", "body": body[:40], "more_body": True}])
-
-    async def receive():
-        return next(messages, {"type": "http.disconnect"})
-
-    async def send(message):
-        pass
-
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/predict", "raw_path": b"/predict", "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"serve"), (b"content-type", b"multipart/form-data; boundary=b")],
-             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
     with caplog.at_level(logging.INFO, "autotune"):
-        asyncio.run(app(scope, receive, send))  # raised ClientDisconnect
+        posted_then_gone(app, b"multipart/form-data; boundary=b", one_part(PNG)[:40])  # raised ClientDisconnect
     assert [r.levelname for r in caplog.records] == ["INFO"] and "went away" in caplog.records[0].message

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import itertools
 import json
 import logging
 import math
@@ -27,7 +26,8 @@ import autotune
 from autotune.recipes import tabular
 from autotune.tabular.rows import BadRow, TabularPredictor
 from autotune.engine.export import _point
-from use_support import SERVING, STARTUP_SECONDS, served, stop, trained_table_model, until, version_of
+from use_support import (SERVING, STARTUP_SECONDS, posted_then_gone, served, stop, trained_table_model, until,
+                         version_of)
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
@@ -364,22 +364,8 @@ def test_a_client_that_goes_away_mid_body_ends_quietly(model_dir, caplog):
     import autotune.serve
 
     app = autotune.serve.create_app(model_dir)
-    messages = itertools.chain([{"type": "http.request", "body": b'{"rows": [', "more_body": True}],
-                               itertools.repeat({"type": "http.disconnect"}))
-    sent: list[dict] = []
-
-    async def receive():
-        return next(messages)
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/predict", "raw_path": b"/predict", "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"serve"), (b"content-type", b"application/json")],
-             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
     with caplog.at_level(logging.INFO, "autotune"):
-        asyncio.run(app(scope, receive, send))  # raised ClientDisconnect
+        posted_then_gone(app, b"application/json", b'{"rows": [')  # raised ClientDisconnect
     assert [r.levelname for r in caplog.records] == ["INFO"] and "went away" in caplog.records[0].message
 
 

@@ -1,6 +1,7 @@
 """Helpers shared by the tests in tests/use (fixtures live in conftest.py)."""
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -171,3 +173,21 @@ def stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def posted_then_gone(app: Any, content_type: bytes, first: bytes) -> None:
+    """POST /predict to the ASGI `app` a body whose first chunk is `first`, then go away (an ASGI disconnect), as
+    a client that a load balancer's timeout cut off mid-upload."""
+    messages = iter([{"type": "http.request", "body": first, "more_body": True}])
+
+    async def receive() -> dict:
+        return next(messages, {"type": "http.disconnect"})
+
+    async def send(message: dict) -> None:
+        pass
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/predict", "raw_path": b"/predict", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"serve"), (b"content-type", content_type)],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    asyncio.run(app(scope, receive, send))
