@@ -727,12 +727,12 @@ def export(run_dir: str | Path, trial_id: str, out: str | Path | None = None) ->
     summary = _read_summary(state)
     space = _run_space(state, summary)
     trials = pd.read_csv(state / "trials.csv", dtype={"trial_id": str})
-    best = _trial_best(state, summary, trials, space, str(trial_id))
+    where = _where(state, summary)
+    best = _trial_best(where, summary, trials, space, str(trial_id))
     checkpoint = best[1]
     recipe = recipes.load(space.recipe, space.base_dir)
     if not hasattr(recipe, "export"):
         raise UserError(f"recipe {space.recipe!r} defines no export(): it writes no model to export")
-    where = _where(state, summary)
     result = _search_result(space, where, trials, best, float(summary.get("seconds") or 0.0), False)
     loads = _DataLoads(space, recipe)
     model_name = str((summary.get("space") or {}).get("model_name") or space.name)
@@ -814,7 +814,7 @@ def _exported_card(summary: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _trial_result(state: Path, summary: Mapping[str, Any], trials: pd.DataFrame, trial_id: str) -> Any:
+def _trial_result(where: RunLocation, summary: Mapping[str, Any], trials: pd.DataFrame, trial_id: str) -> Any:
     """The Ray `Result` of the run's trial `trial_id`, read from its folder; a UserError naming some of the run's
     trials (those of the Pareto front first) when it has none of that id."""
     from autotune.engine.checkpoints import read_trial
@@ -824,10 +824,9 @@ def _trial_result(state: Path, summary: Mapping[str, Any], trials: pd.DataFrame,
         front = [str(r["trial_id"]) for r in summary.get("pareto") or []]
         shown = list(dict.fromkeys([*front, *known]))[:5]
         more = f" (and {len(known) - len(shown)} more in trials.csv)" if len(known) > len(shown) else ""
-        raise UserError(f"the run {state} has no trial {trial_id!r}: give one of its trials, e.g. "
+        raise UserError(f"the run {where.state} has no trial {trial_id!r}: give one of its trials, e.g. "
                         f"{', '.join(shown) or 'none: it ran none'}{more}")
-    base, mark, query = str(summary.get("run_uri") or state).partition("?")  # a URI's query configures its storage
-    folder = f"{base}/trial_{trial_id}{mark}{query}"
+    folder = where.trial_folder(trial_id)
     try:
         return read_trial(folder)
     except (OSError, RuntimeError, ValueError) as err:
@@ -835,15 +834,16 @@ def _trial_result(state: Path, summary: Mapping[str, Any], trials: pd.DataFrame,
                         "files are gone") from None
 
 
-def _trial_best(state: Path, summary: Mapping[str, Any], trials: pd.DataFrame, space: Space, trial_id: str) -> _Best:
+def _trial_best(where: RunLocation, summary: Mapping[str, Any], trials: pd.DataFrame, space: Space,
+                trial_id: str) -> _Best:
     """The best checkpoint the run's trial `trial_id` kept (`result_grid.best_checkpoint`), with the metrics it came
     with: the epoch its row of trials.csv shows, else (a line says so) the best of the others it kept. A UserError
     when it kept none."""
     from autotune.engine.result_grid import best_checkpoint
 
-    best = best_checkpoint([_trial_result(state, summary, trials, trial_id)], space)
+    best = best_checkpoint([_trial_result(where, summary, trials, trial_id)], space)
     if best is None or best[1] is None:
-        raise UserError(_no_checkpoint(state, trial_id, trials))
+        raise UserError(_no_checkpoint(where.state, trial_id, trials))
     trial, checkpoint, metrics = best  # read from result.json, whose config Ray flattens into config/<key> columns
     metrics = {k: v for k, v in metrics.items() if not k.startswith("config/")}
     row = trials[trials["trial_id"] == trial_id].iloc[0]

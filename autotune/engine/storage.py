@@ -71,6 +71,11 @@ class RunLocation:
     def remote(self) -> bool:
         return "://" in self.storage
 
+    def trial_folder(self, trial_id: str) -> str:
+        """The folder of the run's trial `trial_id` (`trial_<id>` in `experiment`; a URI's query at the end)."""
+        base, mark, query = self.experiment.partition("?") if self.remote else (self.experiment, "", "")
+        return f"{base}/trial_{trial_id}{mark}{query}"
+
 
 def run_location(storage: str, name: str) -> RunLocation:
     """The run folders of the search `name` in `storage` (a folder, or a URI such as s3://bucket/runs, whose query
