@@ -723,8 +723,10 @@ def export(run_dir: str | Path, trial_id: str, out: str | Path | None = None) ->
     (`model_dir`, `test_metrics`). A UserError when `run_dir` is not a finished run, the trial is not one of its
     trials, or the trial kept no checkpoint.
     """
+    from autotune.engine.storage import recorded_summary
+
     state = _run_state(expanded(run_dir).resolve() if "://" not in str(run_dir) else _mirror(str(run_dir)))
-    summary = _read_summary(state)
+    summary = recorded_summary(state) or {}
     space = _run_space(state, summary)
     trials = pd.read_csv(state / "trials.csv", dtype={"trial_id": str})
     where = _where(state, summary)
@@ -761,15 +763,6 @@ def _run_state(folder: Path) -> Path:
             "no space.json and trials.csv there: give the folder of a finished run, runs/<name> as `autotune run` "
             "prints it")
     raise UserError(f"{folder} is not a finished autotune run: {what}")
-
-
-def _read_summary(state: Path) -> dict[str, Any]:
-    """The run's summary.json ({} when it is missing or unreadable)."""
-    try:
-        summary = json.loads((state / "summary.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return summary if isinstance(summary, dict) else {}
 
 
 def _run_space(state: Path, summary: Mapping[str, Any]) -> Space:

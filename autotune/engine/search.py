@@ -7,7 +7,6 @@ ResultGrid, which `autotune.engine.result_grid` reads.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import math
 import os
@@ -44,6 +43,7 @@ from autotune.engine.storage import (
     RunLocation,
     holds_search,  # autotune.cli.run imports it from here
     prepare_run,
+    recorded_summary,
     run_location,
     set_aside_orphaned_dirs,
     started_trials,
@@ -169,11 +169,8 @@ def _ended_before(space: Space, where: RunLocation) -> dict[str, Any] | None:
     """The end an earlier session of the resumed run `where` recorded (summary.json's `ended`, None when it ran all
     its trials), when it ended rather than was interrupted, with a line saying that it does not continue: Ray saved
     its searcher as finished. None when the run was interrupted, or killed before its end was recorded."""
-    try:
-        summary = json.loads((where.state / "summary.json").read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(summary, dict) or summary.get("interrupted") is not False:
+    summary = recorded_summary(where.state)
+    if summary is None or summary.get("interrupted") is not False:
         return None
     why = summary.get("ended") or ("its search failed" if summary.get("error") else "it ran all its trials")
     log.warning("this run ended (%s): %s continues an interrupted run, not one that ended, so no trial runs; to "

@@ -247,6 +247,16 @@ def recorded_space(state: Path) -> dict[str, Any] | None:
     return recorded if isinstance(recorded, dict) else None
 
 
+def recorded_summary(state: Path) -> dict[str, Any] | None:
+    """The summary.json the run whose state folder is `state` wrote at its end; None when it wrote none (a run
+    killed before its end), or one that cannot be read."""
+    try:
+        summary = json.loads((state / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
 def started_trials(state: Path) -> int | None:
     """The `search.trials` the run whose state folder is `state` started with, which Ray keeps when it resumes the
     run; None for a run started before it was recorded."""

@@ -27,7 +27,7 @@ from typing import Any
 import optuna
 
 from autotune.engine.optuna_space import DefineByRun
-from autotune.engine.storage import recorded_space
+from autotune.engine.storage import recorded_space, recorded_summary
 from autotune.engine.study import open_study
 from autotune.errors import AutotuneError, UserError
 from autotune.paths import expanded
@@ -74,11 +74,7 @@ def _study_of(run_dir: Path) -> Any:
 def _earlier_metrics(run_dir: Path) -> list[str] | None:
     """The metric(s) the run in `run_dir` searched, as its summary.json or its recorded space names them; None when
     neither does (a run killed before its end, by an autotune that recorded no space)."""
-    try:
-        summary = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        summary = None
-    metric = summary.get("metric") if isinstance(summary, dict) else None
+    metric = (recorded_summary(run_dir) or {}).get("metric")
     if metric is None:
         metric = ((recorded_space(run_dir) or {}).get("search") or {}).get("metric")
     return [str(m) for m in metric] if isinstance(metric, list) else None
