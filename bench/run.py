@@ -1,6 +1,6 @@
 """The CPU benchmark suite: the engine against its baselines, side by side, in one invocation.
 
-    python bench/run.py                 # every measure (the suite about 30 minutes on 2 cores, 9 of them the
+    python bench/run.py                 # every measure (the suite about 33 minutes on 2 cores, 12 of them the
                                         # scale measure, 6 scale_10k; quality about 2 hours, warm_start 6 minutes);
                                         # rewrites their sections of docs/benchmarks.md
     python bench/run.py --quick         # a smoke run of every measure (under a minute); prints, writes no doc
@@ -43,7 +43,7 @@ from typing import Any
 
 import quality
 from common import MNIST, fmt, machine, quiet_progress, shared_ray, verdict, write_section
-from measures import CHECKPOINT_EVERY, SCALE_GOAL_S, TEN_K_RSS_MIB, TEN_K_SLOWDOWN
+from measures import CHECKPOINT_EVERY, SCALE_GOAL_S, TEN_K_RSS_MIB, TEN_K_SLOWDOWN, walls_note
 
 MEASURES = ("search", "overhead", "memory", "scale", "scale_10k", "concurrency", "quality", "warm_start")
 SUITE = MEASURES[:6]  # the measures of the suite section; quality and warm_start write sections of their own
@@ -60,7 +60,7 @@ FULL: dict[str, dict[str, Any]] = {
     "memory": {"trials": 4, "epochs": 2, "model": SMALL_MLP, "repeats": 1,
                "variants": ["mnist", "fake", "fake_zero_copy"]},
     "scale": {"runs": [{"sampler": "random", "trials": 500, "epochs": 1}, {"sampler": "tpe", "trials": 500, "epochs": 1},
-                       {"sampler": "random", "trials": 1000, "epochs": 10},
+                       {"sampler": "random", "trials": 1000, "epochs": 10, "repeats": 3},  # the goal's run
                        {"sampler": "random", "trials": 1000, "epochs": 10, "checkpoint_every": 1}]},
     "scale_10k": {"trials": 10000, "rss_at": [1000, 5000, 10000]},
     "concurrency": {"repeats": 3, "epochs": 3, "model": {"arch": "simple_cnn", "width": 16, "depth": 3}},
@@ -73,7 +73,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "overhead": {"repeats": 1, "epochs": 1, "model": {"arch": "simple_cnn", "width": 4, "depth": 3},
                  "lrs": [0.05, 0.1], "inline": True},
     "memory": {"trials": 2, "epochs": 3, "model": SMALL_MLP, "repeats": 1, "variants": ["mnist"], "inline": True},
-    "scale": {"runs": [{"sampler": "random", "trials": 10, "epochs": 2}], "inline": True},
+    "scale": {"runs": [{"sampler": "random", "trials": 10, "epochs": 2, "repeats": 2}], "inline": True},
     "scale_10k": {"trials": 20, "rss_at": [10, 20], "inline": True},
     "concurrency": {"repeats": 1, "epochs": 1, "model": {"arch": "mlp", "width": 64, "depth": 1}},
     "quality": {"benchmarks": ["synthetic"], "methods": ["default", "random+fifo", "optuna_script"], "seeds": [0],
@@ -176,7 +176,7 @@ def _goal_row(name: str, r: dict[str, Any]) -> str:
                 f"{first['rss_ratio']:.2f}x) | <= 1.3x | {verdict(r['met'])} |")
     if name == "scale":
         goal = r["runs"][r["goal_run"]]
-        text = "; ".join(f"{v['sampler']} {v['trials']} x {v['epochs']}{_every(v)}: {v['wall_s']:.0f} s, "
+        text = "; ".join(f"{v['sampler']} {v['trials']} x {v['epochs']}{_every(v)}: {v['wall_s']:.0f} s{walls_note(v)}, "
                          f"{v['ms_per_report']:.1f} ms/report" for v in r["runs"])
         return (f"| 4 | driver scale (trivial trials) | {text} | {goal['trials']:,} trials x {goal['epochs']} epochs "
                 f"in <= {SCALE_GOAL_S:.0f} s | {verdict(r['met'])} |")
@@ -335,13 +335,15 @@ def _scale_section(r: dict[str, Any]) -> list[str]:
         "between trial starts over the first and the last tenth. Checkpoints: the checkpoint folders the trials "
         f"kept (the engine persists the checkpoints its policy needs: docs/search-space.md, `checkpoint_every`, "
         f"{CHECKPOINT_EVERY} by default; `checkpoint_every 1`: a checkpoint every epoch, as before that policy). "
-        "Driver RSS growth: least-squares slope of the driver's RSS over trials started, after the first tenth.",
+        "Driver RSS growth: least-squares slope of the driver's RSS over trials started, after the first tenth. "
+        "The same search's wall time varies from run to run on this machine (1,000 x 10 at one commit: 71 to 154 s); "
+        "a search measured more than once is shown by its median run, with every run's `fit` wall beside it.",
         "",
         "| sampler | trials x epochs | `fit` wall (s) | trials' wall (s) | s/trial | ms/report | checkpoints kept | "
         "s/trial, first tenth | s/trial, last tenth | driver RSS start -> end (MiB) | driver RSS per trial (KiB) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
-    lines += [f"| {v['sampler']} | {v['trials']} x {v['epochs']}{_every(v)} | {v['wall_s']:.1f} | {v['search_s']:.1f} | "
+    lines += [f"| {v['sampler']} | {v['trials']} x {v['epochs']}{_every(v)} | {v['wall_s']:.1f}{walls_note(v)} | {v['search_s']:.1f} | "
               f"{v['s_per_trial']:.3f} | {v['ms_per_report']:.1f} | {v['checkpoints']} | "
               f"{v['first_tenth_s_per_trial']:.3f} | {v['last_tenth_s_per_trial']:.3f} | "
               f"{fmt(v['rss_start_mib'], '.0f')} -> {fmt(v['rss_end_mib'], '.0f')} | {v['rss_kib_per_trial']:.0f} |"

@@ -82,6 +82,8 @@ def test_cpu_suite_quick_runs_every_measure(tmp_path):
     (scale,) = results["scale"]["runs"]
     assert (scale["trials"], scale["epochs"], scale["reports"]) == (10, 2, 20) and scale["checkpoints"] >= 1
     assert isinstance(results["scale"]["met"], bool)
+    assert len(scale["walls_s"]) == 2 and scale["walls_s"] == sorted(scale["walls_s"])  # measured twice: the slower
+    assert scale["wall_s"] == scale["walls_s"][1]  # middle run (of an even count) stands for the search
     ten_k = results["scale_10k"]["run"]  # the quick run: 20 trials, RSS when 10 and 20 had started (None: no
     assert ten_k["trials"] == 20 and set(ten_k["rss_at_mib"]) == {"10", "20"}  # sample in the 0.5 s it took)
     assert all(mib is None or mib > 0 for mib in ten_k["rss_at_mib"].values())
