@@ -41,8 +41,8 @@ def preflight(space: Space, recipe: ModuleType, data: Any, *, export: bool = Tru
 
 def check_metrics_reported(space: Space, recipe: ModuleType, data: Any) -> None:
     """Each `search.metric` is one the recipe's optional `reported(config, data)` says its reports hold for this
-    data (the tabular recipe: val_accuracy for a classifier, val_rmse and val_r2 for a regression); otherwise the
-    first report would fail the search, after Ray started."""
+    data (the tabular recipe: val_accuracy for a classifier, val_rmse, val_mae and val_r2 for a regression);
+    otherwise the first report would fail the search, after Ray started."""
     reported = getattr(recipe, "reported", None)
     if reported is None:
         return

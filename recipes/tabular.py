@@ -189,13 +189,13 @@ SCHEMA = Schema(
     ),
     budget="train.epochs",
     # val_loss first (the default search.metric): both tasks report it; accuracy and balanced accuracy (the mean of
-    # the classes' recalls: always predicting a majority class scores 1/classes) for classification, rmse and r2 (in
-    # the target's units) for regression
+    # the classes' recalls: always predicting a majority class scores 1/classes) for classification, rmse, mae (in
+    # the target's units) and r2 for regression
     metrics={"val_loss": "min", "val_accuracy": "max", "val_balanced_accuracy": "max", "val_rmse": "min",
-             "val_r2": "max", "train_loss": "min", "epoch_seconds": "min", "samples_per_second": "max",
-             "num_parameters": "min"},
+             "val_mae": "min", "val_r2": "max", "train_loss": "min", "epoch_seconds": "min",
+             "samples_per_second": "max", "num_parameters": "min"},
     tests={"val_loss": "test_loss", "val_accuracy": "test_accuracy", "val_balanced_accuracy": "test_balanced_accuracy",
-           "val_rmse": "test_rmse", "val_r2": "test_r2"},
+           "val_rmse": "test_rmse", "val_mae": "test_mae", "val_r2": "test_r2"},
     checks=(held_out("val_fraction", "test_fraction"), needed_with("data.dataset", "csv", "data.path", "data.target"),
             _missing_problems, _csv_problems, _class_weight_problems, nesterov_problems),
 )
@@ -226,7 +226,8 @@ def reported(config: dict[str, Any], data: Data) -> list[str]:
     """The metrics each report of `train` holds for `data`: the preflight refuses a search of another before Ray
     starts (val_accuracy on a regression table failed the first trial)."""
     task = data.preprocessing.task
-    measured = ("val_accuracy", "val_balanced_accuracy") if task == "classification" else ("val_rmse", "val_r2")
+    measured = (("val_accuracy", "val_balanced_accuracy") if task == "classification"
+                else ("val_rmse", "val_mae", "val_r2"))
     return ["val_loss", *measured, "train_loss", "epoch_seconds", "samples_per_second", "num_parameters"]
 
 
@@ -394,8 +395,8 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
 
 
 def _measure(model: torch.nn.Module, split: Split, preprocessing: Preprocessing) -> dict[str, float]:
-    """loss, accuracy and balanced accuracy (classification), or loss, rmse and r2 (regression: rmse in the target's
-    units) of `model` (logits, or values in the target's units: `in_target_units`) on `split`; loss is the
+    """loss, accuracy and balanced accuracy (classification), or loss, rmse, mae and r2 (regression: rmse and mae in
+    the target's units) of `model` (logits, or values in the target's units: `in_target_units`) on `split`; loss is the
     training loss."""
     import torch
     import torch.nn.functional as F
@@ -414,7 +415,7 @@ def _measure(model: torch.nn.Module, split: Split, preprocessing: Preprocessing)
     squared = error.square().sum().item()
     spread = (y.double() - y.double().mean()).square().sum().item()
     return {"loss": (error / preprocessing.target_std).square().mean().item(), "rmse": math.sqrt(squared / len(y)),
-            "r2": 1 - squared / spread if spread > 0 else math.nan}
+            "mae": error.abs().mean().item(), "r2": 1 - squared / spread if spread > 0 else math.nan}
 
 
 def _data_card(data: Data) -> dict[str, Any]:
@@ -435,8 +436,8 @@ def _restore_model(state: dict[str, Any]) -> torch.nn.Module:
 
 # -------------------------------------------------------------------------------------------------- evaluate
 def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
-    """test_accuracy, test_balanced_accuracy and test_loss (classification), or test_rmse, test_r2 and test_loss
-    (regression) on the held-out test split (never seen in train()) of a checkpoint, or of an exported model
+    """test_accuracy, test_balanced_accuracy and test_loss (classification), or test_rmse, test_mae, test_r2 and
+    test_loss (regression) on the held-out test split (never seen in train()) of a checkpoint, or of an exported model
     directory (its model.pt, given the rows as its card encodes them), so that a new export can be compared with
     the current one."""
     import torch

@@ -165,6 +165,7 @@ def distribution_figure(p: ClassPredictions) -> Figure:
 class _Errors:
     residuals: np.ndarray  # predicted - true, per test sample
     rmse: float
+    mae: float
     r2: float  # NaN when the true values do not vary
 
 
@@ -174,13 +175,14 @@ def _errors(p: ValuePredictions) -> _Errors:
     residuals = predicted - truth
     spread = float(np.square(truth - truth.mean()).sum())
     squared = float(np.square(residuals).sum())
-    return _Errors(residuals, math.sqrt(squared / len(truth)), 1 - squared / spread if spread > 0 else math.nan)
+    return _Errors(residuals, math.sqrt(squared / len(truth)), float(np.abs(residuals).mean()),
+                   1 - squared / spread if spread > 0 else math.nan)
 
 
 def _predicted_title(p: ValuePredictions, newline: str) -> str:
     e = _errors(p)
     return (f"{p.target}: predicted against true{newline}{len(p.truth)} test samples, RMSE {fmt(e.rmse)}, "
-            f"R² {fmt(e.r2)}")
+            f"MAE {fmt(e.mae)}, R² {fmt(e.r2)}")
 
 
 def _diagonal(p: ValuePredictions) -> tuple[float, float]:

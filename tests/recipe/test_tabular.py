@@ -91,7 +91,7 @@ def trained(tmp_path_factory, classified, regressed):
 # ------------------------------------------------------------------------------------------------ training
 @pytest.mark.parametrize("target, metrics", [
     ("label", {"val_loss", "val_accuracy", "val_balanced_accuracy"}),
-    ("price", {"val_loss", "val_rmse", "val_r2"}),
+    ("price", {"val_loss", "val_rmse", "val_mae", "val_r2"}),
 ])
 def test_reports_every_epoch_and_learns(target, metrics, tables, trained, tmp_path):
     data = data_of(tables, target)
@@ -546,7 +546,7 @@ def test_a_metric_the_reports_do_not_hold_for_the_data_is_refused_before_ray(tab
     assert code == 2 and not (tmp_path / "runs").exists()
     assert err.strip() == ("autotune run: error: search.metric 'val_accuracy' is not reported by recipe 'tabular' for "
                            "this data: it reports epoch_seconds, num_parameters, samples_per_second, train_loss, "
-                           "val_loss, val_r2, val_rmse; search one of them (--set search.metric=..., with "
+                           "val_loss, val_mae, val_r2, val_rmse; search one of them (--set search.metric=..., with "
                            "search.mode)")
 
 

@@ -60,6 +60,7 @@ def test_a_target_far_from_zero_keeps_its_units_in_float64(offset):
     predicted = np.array(values)[data.test.rows]
     scores = recipe.evaluate(str(model), data)
     assert scores["test_rmse"] == pytest.approx(math.sqrt(np.mean((predicted - truth) ** 2)), rel=1e-6)
+    assert scores["test_mae"] == pytest.approx(np.mean(np.abs(predicted - truth)), rel=1e-6)  # in its units too
     assert scores["test_rmse"] < 3  # the target's std is about 7.7
 
 

@@ -403,7 +403,7 @@ def test_class_predictions_of_probabilities_and_each_splits_classes():
 
 def test_the_regression_figures_measure_the_errors():
     p = ValuePredictions("price", np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.0, 3.0, 5.0]))
-    assert predicted_figure(p).axes[0].get_title() == "price: predicted against true\n4 test samples, RMSE 0.5, R² 0.8"
+    assert predicted_figure(p).axes[0].get_title() == "price: predicted against true\n4 test samples, RMSE 0.5, MAE 0.25, R² 0.8"
     diagonal, points = predicted_chart(p).data
     assert list(points.x) == [1, 2, 3, 4] and list(points.y) == [1, 2, 3, 5]
     assert (diagonal.x, diagonal.y) == ((1.0, 5.0), (1.0, 5.0))
