@@ -39,8 +39,14 @@ _ABSENT = object()  # a key one of two compared spaces lacks
 # autotune's own state of a run, copied between a URI storage and its local mirror: the lost-node moves and the
 # tracker's run ids too (a resume elsewhere continues the same MLflow parent run and keeps the moves it reports)
 _TRIALS_FILE = "space.trials"  # the search.trials a run started with (its definition leaves the budget out)
-_STATE_FILES = (MOVES_FILE, "space.fingerprint", "space.json", _TRIALS_FILE, "study.db", "summary.json", TRACKING_FILE,
-                "trials.csv")
+_FORMAT_FILE = "engine.format"  # the STATE_FORMAT a run started with
+_STATE_FILES = (MOVES_FILE, "space.fingerprint", "space.json", _TRIALS_FILE, _FORMAT_FILE, "study.db", "summary.json",
+                TRACKING_FILE, "trials.csv")
+# The version of the search state a run saves for its resume: Ray pickles autotune's progress callback, searcher and
+# schedulers into it, and a resume unpickles them into this autotune's classes. Raise it with a change to those
+# classes that an earlier run's pickles would not fit (a new attribute, a renamed one): such a run is then refused
+# in one line, not failed mid-search with an AttributeError.
+STATE_FORMAT = 1
 SHOWN_CHANGES = 5  # changed key paths a refused resume names
 _LOCATION_FILE = "started_at"  # a local run's folder when it started: a resume elsewhere (moved, copied) is refused
 # What a URI's path holds as written (RFC 3986), '%' aside (pyarrow would decode "%20"): a run name with any other
@@ -210,6 +216,7 @@ def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool
         if not where.remote:
             (where.state / _LOCATION_FILE).write_text(f"{Path(where.experiment).resolve()}\n")
         (where.state / _TRIALS_FILE).write_text(f"{space.search.trials}\n")
+        (where.state / _FORMAT_FILE).write_text(f"{STATE_FORMAT}\n")
         return False
     if where.remote and not (where.state / "study.db").is_file():  # resumed on another machine, or cache cleared
         _copy_state(where, upload=False)
@@ -219,6 +226,7 @@ def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool
             f"the run at {where.experiment} cannot be resumed here: its Optuna study ({where.state / 'study.db'}) "
             f"is missing (resume it where it was started), or use {option('restart')}"
         )
+    _check_state_format(where)
     if recorded.exists() and recorded.read_text().strip() != space.fingerprint():
         raise UserError(
             f"the search space changed since {where.experiment} was started{_changes(where.state, space)}; a resumed "
@@ -228,6 +236,23 @@ def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool
     restore_whole_state(*filesystem(where.experiment))
     _record_space(where.state, space)
     return True
+
+
+def _check_state_format(where: RunLocation) -> None:
+    """A UserError when the run `where` saved its search state in another format than this autotune's (or before the
+    format was recorded, 2026-12-06): its resume would unpickle objects this autotune's classes do not fit, and fail
+    mid-search. Its finished trials still warm-start a new search (they are read from its study and trials.csv)."""
+    try:
+        recorded = (where.state / _FORMAT_FILE).read_text().strip()
+    except OSError:
+        recorded = None
+    if recorded == str(STATE_FORMAT):
+        return
+    made = ("an earlier autotune, before runs recorded the format of their saved state" if recorded is None
+            else f"an autotune whose saved state has format {recorded} (this one reads {STATE_FORMAT})")
+    raise UserError(f"the run at {where.experiment} was started by {made}: this autotune cannot resume it; to go on "
+                    f"from its finished trials, start a new search with {option('warm_start', where.experiment)} and "
+                    f"another name ({option('overrides', 'name=...')})")
 
 
 def _record_space(state: Path, space: Space) -> None:
