@@ -29,11 +29,13 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from autotune.engine.locks import not_a_lock_file
 from autotune.errors import UserError
 from autotune.model_dir import canonical_link
 from autotune.paths import expanded
 
-__all__ = ["CARD", "changed_since", "export_model", "library_versions", "roll_back", "source_digests", "versions_dir"]
+__all__ = ["CARD", "changed_since", "export_model", "library_versions", "refuse_other_files", "roll_back",
+           "source_digests", "versions_dir"]
 
 CARD = "model.json"
 KEEP_VERSIONS = 3  # versions that were the canonical model before the current one, kept for a rollback
@@ -167,6 +169,7 @@ def export_model(
     version, data fingerprint, run, decision), promoted or not: a retraining job skips data already tried.
     """
     target = _canonical(expanded(target).absolute())
+    refuse_other_files(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         versions_dir(target).mkdir(exist_ok=True)
@@ -220,6 +223,19 @@ def _canonical(target: Path) -> Path:
     return link
 
 
+def refuse_other_files(target: Path) -> None:
+    """A UserError when `target` holds what an export must not replace: a file, or a folder of other files (no
+    model.json), which the export would move into its versions folder to put the model's link in its place. A
+    model folder (`autotune train --out`, an older autotune's export), an empty folder and a link are replaced."""
+    if target.is_symlink() or not target.exists():
+        return
+    if target.is_dir() and ((target / CARD).is_file() or not any(target.iterdir())):
+        return
+    what = "a folder of other files (it holds no model.json)" if target.is_dir() else "a file"
+    raise UserError(f"the model folder {target} is {what}: an export would move it into {versions_dir(target)} "
+                    f"and put the model's link in its place; move it away, or set export.dir to another path")
+
+
 def _plain_kept_as(target: Path) -> str | None:
     """The version name a plain model folder at `target` (`autotune train --out`) is kept as when an export
     replaces it; None when `target` is no plain folder."""
@@ -238,13 +254,16 @@ def _export_lock(target: Path, fix: str) -> FileLock:
     """The lock of the canonical model `target`, acquired: two exports (or a rollback) never interleave. A lock that
     cannot be written (a read-only folder): a UserError, ending with `fix`."""
     path = target.parent / f".{target.name}.lock"
+    if (odd := not_a_lock_file(path)) is not None:  # filelock < 3.20.1 truncates through one (CVE-2025-68146)
+        raise odd
     lock = FileLock(str(path))
     try:
         lock.acquire(timeout=600)
     except Timeout:
         raise UserError(f"another run has been exporting to {target} for 10 minutes; try again later") from None
     except OSError as err:
-        raise UserError(f"cannot write the lock {path} of the model {target}: {err.strerror or err}; {fix}") from None
+        raise (not_a_lock_file(path) or UserError(f"cannot write the lock {path} of the model {target}: "
+                                                  f"{err.strerror or err}; {fix}")) from None
     return lock
 
 

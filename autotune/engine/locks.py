@@ -5,6 +5,9 @@ included, so a dead holder never blocks).
   beside its local state mirror). A second process starting the same run is refused at once, naming the holder.
 - Each local Ray a search starts is registered in autotune's cache folder (`local-ray/<pid>.json`) while it runs,
   so that a second search on the machine can say that the two share its CPUs.
+
+A lock file is never opened through a symbolic link (the lock would overwrite the file the link points to): a link,
+or anything else than a file, where a lock file goes is refused (`not_a_lock_file`, the export's lock too).
 """
 from __future__ import annotations
 
@@ -13,24 +16,30 @@ import fcntl
 import json
 import os
 import socket
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autotune.cache import cache_dir
-from autotune.engine.storage import RunLocation
 from autotune.errors import UserError
 from autotune.run_options import option
 
-__all__ = ["running", "hold_run", "refuse_running", "LocalRay"]
+if TYPE_CHECKING:  # storage imports ray: this module stays light for the export's lock
+    from autotune.engine.storage import RunLocation
+
+__all__ = ["running", "hold_run", "refuse_running", "LocalRay", "not_a_lock_file"]
 
 
 def _lock(path: Path) -> int | None:
     """An open descriptor of `path` (created if missing) holding its exclusive lock; None when another process
-    holds it."""
+    holds it. An OSError when `path` is a symbolic link (O_NOFOLLOW) or no regular file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes (PEP 446)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)  # not inherited by child processes (PEP 446)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO, a device
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -68,8 +77,25 @@ def hold_run(where: RunLocation) -> Iterator[None]:
         os.close(fd)  # releases the lock; the file stays (deleting it would let two processes lock two files)
 
 
+def not_a_lock_file(path: Path) -> UserError | None:
+    """The UserError of a lock file `path` that is a symbolic link or no regular file (a lock written through a
+    link would overwrite the file it points to); None when it is a file, or not there."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    what = "a symbolic link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+    return UserError(f"the lock file {path} is {what}, not a file autotune wrote: remove it (autotune creates its "
+                     f"own lock file there), then run again")
+
+
 def _cannot_lock(path: Path, err: OSError) -> UserError:
-    """The error of a run's lock file `path` that could not be written: a name too long, or a folder not writable."""
+    """The error of a run's lock file `path` that could not be written: a link or no file there, a name too long,
+    or a folder not writable."""
+    if (odd := not_a_lock_file(path)) is not None:
+        return odd
     if err.errno == errno.ENAMETOOLONG:
         return UserError(f"cannot write the run's lock file {path}: name too long ({len(os.fsencode(path.name))} "
                          f"bytes; a file name holds 255 at most, a path 4096); give the run a shorter name "
@@ -89,8 +115,8 @@ def running(where: RunLocation) -> str | None:
     """Who holds the run `where` ("process 12 on host"), or None when no other process runs it; nothing is held or
     written."""
     try:
-        fd = os.open(_run_lock(where), os.O_RDWR)
-    except OSError:  # no lock file: never run, or not readable here (hold_run will say)
+        fd = os.open(_run_lock(where), os.O_RDWR | os.O_NOFOLLOW)
+    except OSError:  # no lock file: never run, or not readable here, or a link (hold_run will say)
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from autotune.errors import UserError
 from autotune.run_options import option
 from autotune.space.types import MlflowSettings, Space, TrackingSettings, WandbSettings
 
-__all__ = ["INTERRUPTED", "SearchStart", "Tracker", "Tracking", "TrialRecord", "settings_of", "short"]
+__all__ = ["INTERRUPTED", "SearchStart", "Tracker", "Tracking", "TrialRecord", "hide_passwords", "settings_of", "short"]
 
 log = logging.getLogger("autotune")
 
@@ -121,7 +122,7 @@ class Tracking:
             except Exception as err:  # whatever the tracker's client raises: the search must go on
                 self.trackers.remove(tracker)
                 self.dropped.append(tracker)
-                reason = short((str(err).strip().splitlines() or [""])[0], 300)
+                reason = short(hide_passwords((str(err).strip().splitlines() or [""])[0]), 300)
                 log.warning("tracking: %s failed (%s: %s); the search goes on without it (every result stays in "
                             "the run folder)", tracker.label, type(err).__name__, reason)
 
@@ -149,6 +150,18 @@ class Tracking:
             "incomplete, and every result is in the run folder" + (
                 f" (a resume of this run, {option('resume')}, fills it in once it is back)" if tracker.fills_in else "")
             for tracker in self.dropped]
+
+
+# `user:password@` of a URI (`http://bob:pw@host`, `postgresql://bob:pw@db/mlflow`, or one written without its
+# scheme), and a database URI's `?password=...`
+_USER_PASSWORD = re.compile(r"(?P<keep>(?:^|(?<=[\s'\"(/=]))[^\s'\"(/=?#@:]*:)[^\s'\"/?#]*@")
+_QUERY_PASSWORD = re.compile(r"(?P<keep>[?&;]password=)[^&;\s'\"#]*", re.IGNORECASE)
+
+
+def hide_passwords(text: str) -> str:
+    """`text` with the password of each URI in it as `***` (`http://bob:***@host`): what autotune shows, logs or
+    writes of a tracking URI, or of an error that quotes one. Hide them before cutting a text (`short`)."""
+    return _QUERY_PASSWORD.sub(r"\g<keep>***", _USER_PASSWORD.sub(r"\g<keep>***@", text))
 
 
 def short(text: str, limit: int) -> str:

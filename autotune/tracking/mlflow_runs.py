@@ -25,7 +25,7 @@ from typing import Any
 
 from autotune.errors import UserError
 from autotune.space.types import MlflowSettings
-from autotune.tracking import INTERRUPTED, SearchStart, TrialRecord, missing_package, short
+from autotune.tracking import INTERRUPTED, SearchStart, TrialRecord, hide_passwords, missing_package, short
 
 __all__ = ["MlflowRuns"]
 
@@ -58,13 +58,15 @@ _BATCH = 1000  # the most metrics MLflow's log_batch takes in one call
 
 
 def _first_line(err: BaseException) -> str:
-    """The first line of an error, cut at a word within 200 characters."""
-    return short((str(err).strip().splitlines() or [type(err).__name__])[0], 200)
+    """The first line of an error, its URIs' passwords hidden (MLflow's errors quote the URI), cut at a word within
+    200 characters."""
+    return short(hide_passwords((str(err).strip().splitlines() or [type(err).__name__])[0]), 200)
 
 
 class MlflowRuns:
     """A search's runs in the MLflow tracking store at `settings.uri` (else MLFLOW_TRACKING_URI, else MLflow's
-    default): a file store, a database URI or a tracking server."""
+    default): a file store, a database URI or a tracking server. `uri` is what the client is given; whatever is
+    shown, logged or written of it is `shown`, its password hidden."""
 
     fills_in = True
 
@@ -72,7 +74,7 @@ class MlflowRuns:
         self.uri = settings.uri or env.get("MLFLOW_TRACKING_URI")
         self.experiment = settings.experiment or name
         self.register = settings.register
-        self.label = f"MLflow at {self.uri or 'its default store'}"
+        self.label = f"MLflow at {self.shown or 'its default store'}"
         self.parent: str | None = None
         self.children: dict[str, str] = {}  # trial id -> child run id
         self._client: Any = None
@@ -80,6 +82,11 @@ class MlflowRuns:
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_client": None}
+
+    @property
+    def shown(self) -> str | None:
+        """The tracking URI with its password hidden (`http://bob:***@host:5000`)."""
+        return self.uri and hide_passwords(self.uri)
 
     def client(self) -> Any:
         if self._client is None:
@@ -92,7 +99,7 @@ class MlflowRuns:
             with _quick():
                 self._client = MlflowClient(tracking_uri=self.uri)
             self.uri = self._client.tracking_uri
-            self.label = f"MLflow at {self.uri}"
+            self.label = f"MLflow at {self.shown}"
         return self._client
 
     def check(self) -> None:
@@ -105,11 +112,11 @@ class MlflowRuns:
             with _quick():
                 found = client.get_experiment_by_name(self.experiment)
         except Exception as err:  # the client's own errors: connection refused, a bad URI, an unwritable store
-            raise UserError(f"tracking.mlflow: cannot reach the MLflow tracking store {self.uri} ({_first_line(err)}); "
-                            "start the server or fix tracking.mlflow.uri (or MLFLOW_TRACKING_URI), or remove "
-                            "tracking.mlflow") from None
+            raise UserError(f"tracking.mlflow: cannot reach the MLflow tracking store {self.shown} "
+                            f"({_first_line(err)}); start the server or fix tracking.mlflow.uri (or "
+                            "MLFLOW_TRACKING_URI), or remove tracking.mlflow") from None
         if found is not None and found.lifecycle_stage == "deleted":  # MLflow refuses runs in it
-            raise UserError(f"tracking.mlflow: the experiment {self.experiment!r} was deleted in {self.uri}: restore "
+            raise UserError(f"tracking.mlflow: the experiment {self.experiment!r} was deleted in {self.shown}: restore "
                             f"it (mlflow experiments restore --experiment-id {found.experiment_id}) or name another "
                             "(tracking.mlflow.experiment)")
         if self.register:
@@ -124,7 +131,7 @@ class MlflowRuns:
     def _check_uri(self) -> None:
         """A tracking URI that is a near miss of one MLflow reads otherwise (as a folder to create, or a scheme it
         does not know): one UserError with the fix."""
-        uri = self.uri or ""
+        uri = self.shown or ""
         if _HOST_PORT.match(uri):
             raise UserError(f"tracking.mlflow: the tracking URI {uri!r} names a host and port but no scheme: "
                             f"write http://{uri} for a tracking server (or a folder path, or sqlite:///FILE)")
@@ -137,33 +144,42 @@ class MlflowRuns:
                             f"write sqlite:///{uri} (MLflow would make a folder of that name)")
 
     def start(self, search: SearchStart) -> None:
-        from mlflow.entities import Param
-
         client = self.client()
         with _quick():
             found = client.get_experiment_by_name(self.experiment)
             self._experiment_id = found.experiment_id if found else client.create_experiment(self.experiment)
             self._state = search.state_dir / STATE_FILE
             saved = self._saved()
-            if saved.get("mlflow_uri") == self.uri and self._continues(saved.get("mlflow_parent")):
+            same_store = hide_passwords(saved.get("mlflow_uri") or "") == self.shown  # an older file: the whole URI
+            if same_store and self._continues(saved.get("mlflow_parent")):
                 self.parent = saved["mlflow_parent"]
                 client.update_run(self.parent, status="RUNNING")
                 self.children = self._child_runs()
                 self._resume_interrupted()
-                return
-            tags = {"autotune.search": search.name, "autotune.state_dir": str(search.state_dir)}
-            self.parent = client.create_run(self._experiment_id, run_name=search.name, tags=tags).info.run_id
-            client.log_batch(self.parent, params=[Param(_key(k), _text(v)) for k, v in search.settings.items()])
-            if search.space_file:
-                client.log_artifact(self.parent, search.space_file)
-            resolved = search.state_dir / "space.json"  # the space as searched: its --set overrides applied
-            if resolved.is_file():
-                client.log_artifact(self.parent, str(resolved))
-            self._state.write_text(json.dumps({**saved, "mlflow_uri": self.uri, "mlflow_parent": self.parent}))
+            else:
+                self.parent = self._new_parent(search)
+            self._state.write_text(json.dumps({**saved, "mlflow_uri": self.shown, "mlflow_parent": self.parent}))
+
+    def _new_parent(self, search: SearchStart) -> str:
+        """A new parent run of the search: its settings as params, its space file (passwords hidden) and the space
+        as searched as artifacts."""
+        from mlflow.entities import Param
+
+        client = self.client()
+        tags = {"autotune.search": search.name, "autotune.state_dir": str(search.state_dir)}
+        parent = client.create_run(self._experiment_id, run_name=search.name, tags=tags).info.run_id
+        client.log_batch(parent, params=[Param(_key(k), _text(v)) for k, v in search.settings.items()])
+        if search.space_file:  # its tracking.mlflow.uri may hold a password
+            space = Path(search.space_file)
+            client.log_text(parent, hide_passwords(space.read_text()), space.name)
+        resolved = search.state_dir / "space.json"  # the space as searched: its --set overrides applied
+        if resolved.is_file():
+            client.log_artifact(parent, str(resolved))
+        return parent
 
     def _saved(self) -> dict[str, Any]:
-        """What the run's state folder keeps of its MLflow runs (tracking.json): the URI, the parent run's id, the
-        export version logged."""
+        """What the run's state folder keeps of its MLflow runs (tracking.json): the URI (its password hidden; an
+        older autotune wrote it whole), the parent run's id, the export version logged."""
         return json.loads(self._state.read_text()) if self._state.is_file() else {}
 
     def _continues(self, parent: str | None) -> bool:
@@ -314,10 +330,11 @@ class MlflowRuns:
                 self.children.pop(trial_id, None)
 
     def where(self) -> str:
-        if self.uri.startswith(("http://", "https://")):
-            shown = f"{self.uri.rstrip('/')}/#/experiments/{self._experiment_id}/runs/{self.parent}"
+        uri = self.shown or ""
+        if uri.startswith(("http://", "https://")):
+            shown = f"{uri.rstrip('/')}/#/experiments/{self._experiment_id}/runs/{self.parent}"
         else:
-            shown = f"mlflow ui --backend-store-uri {self.uri} (experiment {self.experiment!r}, run {self.parent})"
+            shown = f"mlflow ui --backend-store-uri {uri} (experiment {self.experiment!r}, run {self.parent})"
         return f"MLflow: {shown}, {len(self.children)} trial runs nested"
 
     def _log_model(self, model_dir: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from autotune.errors import UserError
 from autotune.space.types import WandbSettings
-from autotune.tracking import INTERRUPTED, SearchStart, TrialRecord, missing_package
+from autotune.tracking import INTERRUPTED, SearchStart, TrialRecord, hide_passwords, missing_package, short
 
 __all__ = ["WandbRuns"]
 
@@ -55,7 +55,7 @@ class WandbRuns:
         try:
             logged_in = wandb.login(verify=True, timeout=15, prompt=False)
         except Exception as err:  # wandb's own errors: no API key, the server unreachable
-            reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            reason = short(hide_passwords((str(err).strip().splitlines() or [type(err).__name__])[0]), 200)
             raise UserError(f"tracking.wandb: cannot reach W&B ({reason}); run `wandb login`, or set tracking.wandb."
                             "mode: offline (`wandb sync` uploads later), or remove tracking.wandb") from None
         if not logged_in:

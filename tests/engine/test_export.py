@@ -11,6 +11,7 @@ import pytest
 
 from autotune.engine import export as export_module
 from autotune.engine.export import export_model, versions_dir
+from autotune.errors import UserError
 
 
 def writer(value: float, *, sleep: float = 0.0, crash_after_first_file: bool = False, log: list | None = None):
@@ -288,3 +289,27 @@ def test_min_improvement_promotes_only_a_model_better_by_more_than_it(tmp_path):
                               "the current model's 0.8000 on the same test split")
     assert export(target, 0.83, "if_better", min_improvement=0.02)["promoted"] and load(target)["value"] == 0.83
     assert export(target, 0.831, "if_better")["promoted"]  # no margin: any gain
+
+
+@pytest.mark.parametrize("kind", ["folder", "file"])
+def test_the_user_s_own_files_at_export_dir_are_not_replaced(tmp_path, kind):
+    """A folder of the user's files (no model.json) at export.dir was moved to .NAME.versions/previous-... and
+    replaced by the link, the run saying only `promoted: no canonical model yet`. Refused in one line, nothing moved
+    or written; an empty folder is replaced as before."""
+    target = tmp_path / "m"
+    if kind == "folder":
+        target.mkdir()
+        (target / "notes.txt").write_text("mine")
+    else:
+        target.write_text("mine")
+    with pytest.raises(UserError) as caught:
+        export(target, 0.5)
+    what = "a folder of other files (it holds no model.json)" if kind == "folder" else "a file"
+    assert str(caught.value) == (f"the model folder {target} is {what}: an export would move it into "
+                                 f"{versions_dir(target)} and put the model's link in its place; move it away, or "
+                                 "set export.dir to another path")
+    assert not target.is_symlink() and not versions_dir(target).exists()
+    assert (target / "notes.txt" if kind == "folder" else target).read_text() == "mine"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert export(empty, 0.5)["promoted"] and empty.is_symlink()

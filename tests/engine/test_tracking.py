@@ -498,6 +498,35 @@ def test_a_tabular_model_is_logged_without_an_input_example(tmp_path, local_ray)
         torch.testing.assert_close(logged(numeric, categorical), exported(numeric, categorical))
 
 
+def test_a_password_in_the_uri_is_shown_and_written_hidden(server, tmp_path):
+    """The summary's line printed `MLflow: http://bob:TOPSECRET@...`, tracking.json held the whole URI and the
+    space file logged on the parent run held it too. A run whose tracking.json an older autotune wrote (the whole
+    URI) still resumes into its parent run, and its file is rewritten without the password."""
+    from autotune.space.types import MlflowSettings
+    from autotune.tracking import SearchStart
+    from autotune.tracking.mlflow_runs import MlflowRuns
+
+    uri, _ = server
+    secret = uri.replace("http://", "http://bob:TOPSECRET@")
+    space = tmp_path / "space.yaml"
+    space.write_text(f'tracking:\n  mlflow: {{uri: "{secret}", experiment: secret-exp}}\n')
+    start = SearchStart(name="toy", state_dir=tmp_path, space_file=str(space), settings={}, resumed=False)
+    runs = MlflowRuns(MlflowSettings(uri=secret, experiment="secret-exp"), "toy", {})
+    runs.check()
+    runs.start(start)
+    shown = uri.replace("http://", "http://bob:***@")
+    assert runs.where().startswith(f"MLflow: {shown}/#/experiments/") and "TOPSECRET" not in runs.where()
+    state = tmp_path / "tracking.json"
+    assert json.loads(state.read_text()) == {"mlflow_uri": shown, "mlflow_parent": runs.parent}
+    logged = _client(uri).download_artifacts(runs.parent, "space.yaml", str(tmp_path / "logged"))
+    assert Path(logged).read_text() == space.read_text().replace(secret, shown)
+
+    state.write_text(json.dumps({"mlflow_uri": secret, "mlflow_parent": runs.parent}))  # an older autotune's
+    resumed = MlflowRuns(MlflowSettings(uri=secret, experiment="secret-exp"), "toy", {})
+    resumed.start(SearchStart(name="toy", state_dir=tmp_path, space_file=str(space), settings={}, resumed=True))
+    assert resumed.parent == runs.parent and "TOPSECRET" not in state.read_text()
+
+
 def _no_search(*args, **kwargs):
     raise AssertionError("the search started before the trackers were checked")
 
