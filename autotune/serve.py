@@ -5,7 +5,9 @@ it (its optional `serve(model_dir, **limits)`), from the parts here that every s
 
 Every app answers
     GET  /health    {"status": "ok", "model": name, "version": ..., and what the app adds}; HEAD /health too
-    GET  /model     the model card (model.json: config, metrics, data fingerprint, versions, ...)
+    GET  /model     what a client needs to call the model (`public_card`: name, version, task, labels, input
+                    shape or columns, test metrics, ...; no local path, no search history); the whole model card
+                    (model.json) with `create_app(full_card=True)` (`autotune serve --full-card`)
     POST /predict   what the recipe's app reads: image uploads (`autotune.vision.serving`), JSON rows
                     (`autotune.tabular.serving`), ...
 and each answer carries the header `X-Model-Version: <version>`, the version that made it. `create_app` serves a
@@ -39,26 +41,32 @@ from autotune.calls import unknown_arguments
 from autotune.errors import BadInput, UserError
 from autotune.model_dir import pinned, recipe_function
 
-__all__ = ["FOLLOW_SECONDS", "READ_TIMEOUT", "ModelServer", "create_app", "model_app", "limited", "read_body",
-           "refused"]
+__all__ = ["FOLLOW_SECONDS", "PUBLIC_CARD", "READ_TIMEOUT", "ModelServer", "create_app", "model_app", "limited",
+           "public_card", "read_body", "refused"]
 
 FOLLOW_SECONDS = 2.0  # a followed canonical model's link is looked at, on a request, at most this often
 READ_TIMEOUT = 30.0  # seconds a request body may send nothing before its 408 (`create_app(read_timeout=)`)
 READ_TIMEOUT_KEY = "autotune.read_timeout"  # the ASGI scope's key that carries a ModelServer's read timeout
+FULL_CARD_KEY = "autotune.full_card"  # the ASGI scope's key: true when GET /model answers the whole card
+# the card's keys GET /model answers by default: what a client needs to call the model, its test metrics and date
+PUBLIC_CARD = ("name", "version", "task", "target", "labels", "input_shape", "resize", "columns", "categories",
+               "missing_texts", "test_metrics", "created")
+PUBLIC_COLUMNS = ("numeric", "categorical")  # a tabular card's column kinds a row gives
 
 log = logging.getLogger("autotune")
 
 
 def create_app(model_dir: str | Path, *, follow: bool = True, read_timeout: float = READ_TIMEOUT,
-               **limits: int) -> ModelServer:
+               full_card: bool = False, **limits: int) -> ModelServer:
     """The ASGI app serving the exported model in `model_dir` (run it with `uvicorn.run(app)`, mount it in a larger
     app, test it with Starlette's TestClient): its recipe's `serve(version folder, **limits)` behind a
     `ModelServer`, which names the version in each answer and, with `follow`, follows a canonical model's link to
     each version an export promotes; a request body that sends nothing for `read_timeout` seconds gets a 408
-    (`limited`). A recipe without serve(), or a limit its serve() does not take: a UserError, before anything
-    listens. The version-switch lines go to the `autotune` logger: a process embedding the app configures it
-    (`logging.getLogger("autotune")`) to see them."""
-    return ModelServer(model_dir, limits, follow=follow, read_timeout=read_timeout)
+    (`limited`); GET /model answers the card's `public_card`, or with `full_card` the whole card (its local paths,
+    search history, library versions, a tabular model's scalers). A recipe without serve(), or a limit its serve()
+    does not take: a UserError, before anything listens. The version-switch lines go to the `autotune` logger: a
+    process embedding the app configures it (`logging.getLogger("autotune")`) to see them."""
+    return ModelServer(model_dir, limits, follow=follow, read_timeout=read_timeout, full_card=full_card)
 
 
 @dataclass(frozen=True)
@@ -79,12 +87,16 @@ class ModelServer:
     At another version folder, it loads that version in a worker thread while the current one keeps answering,
     then swaps it in for the requests that come after (those in flight finish on the old one) and logs one line on
     the `autotune` logger. A version that cannot be loaded is logged in one line and not tried again until the
-    link moves. A plain folder is served as it was loaded."""
+    link moves. A plain folder is served as it was loaded.
+
+    With `full_card`, the recipe's app answers GET /model with the whole card (`model_app`, told by the request's
+    scope: FULL_CARD_KEY), not its public part."""
 
     def __init__(self, model_dir: str | Path, limits: Mapping[str, int], *, follow: bool = True,
-                 read_timeout: float = READ_TIMEOUT) -> None:
+                 read_timeout: float = READ_TIMEOUT, full_card: bool = False) -> None:
         self.model_dir = Path(model_dir)
         self.read_timeout = read_timeout
+        self.full_card = full_card
         self.follows = follow and self.model_dir.is_symlink()
         self._limits = dict(limits)
         self._served = self._load(pinned(self.model_dir))
@@ -109,7 +121,8 @@ class ModelServer:
         if self.follows:
             self._look()
         served = self._served  # this request's version, whatever is swapped in while it is answered
-        scope = {**scope, READ_TIMEOUT_KEY: self.read_timeout}  # for `limited`, in the recipe's app
+        scope = {**scope, READ_TIMEOUT_KEY: self.read_timeout,  # for `limited`, in the recipe's app
+                 FULL_CARD_KEY: self.full_card}  # for GET /model, in `model_app`
         header = (b"x-model-version", served.version.encode())
 
         async def send_with_version(message: Message) -> None:
@@ -157,10 +170,21 @@ class ModelServer:
         return Served(serve(str(folder), **self._limits), str(card.get("version")), folder)
 
 
+def public_card(card: Mapping[str, Any]) -> dict[str, Any]:
+    """What GET /model shows a client by default: the card's PUBLIC_CARD keys (a tabular card's columns by kind,
+    numeric and categorical, with the categories each takes); no local path (run_dir, base_dir, config.data.path),
+    search history (top_trials), library versions or a tabular model's scalers."""
+    public = {key: card[key] for key in PUBLIC_CARD if key in card}
+    if isinstance(public.get("columns"), Mapping):
+        public["columns"] = {kind: public["columns"][kind] for kind in PUBLIC_COLUMNS if kind in public["columns"]}
+    return public
+
+
 def model_app(card: Mapping[str, Any], **health: Any) -> FastAPI:
     """A FastAPI app named after the model `card`, answering GET /health ({"status", "model", "version"} and
-    `health`) and GET /model (the card); the recipe's app adds POST /predict. A request whose parameters FastAPI
-    refuses (`?top_k=0`) gets a 422 with one text detail, as every other refusal (`invalid_parameters`)."""
+    `health`) and GET /model (its `public_card`; the whole card for a ModelServer with `full_card`); the recipe's
+    app adds POST /predict. A request whose parameters FastAPI refuses (`?top_k=0`) gets a 422 with one text
+    detail, as every other refusal (`invalid_parameters`)."""
     app = FastAPI(title=f"autotune: {card.get('name', 'model')}", version=str(card.get("version")))
     app.add_exception_handler(RequestValidationError, invalid_parameters)  # type: ignore[arg-type]  (any Exception)
 
@@ -168,9 +192,11 @@ def model_app(card: Mapping[str, Any], **health: Any) -> FastAPI:
     def health_check() -> dict[str, Any]:
         return {"status": "ok", "model": card.get("name"), "version": card.get("version"), **health}
 
+    public = public_card(card)
+
     @app.get("/model")
-    def model_card() -> Mapping[str, Any]:
-        return card
+    def model_card(request: Request) -> Mapping[str, Any]:
+        return card if request.scope.get(FULL_CARD_KEY) else public
 
     return app
 

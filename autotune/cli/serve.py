@@ -16,7 +16,8 @@ examples:
   autotune serve models/digits --host 0.0.0.0 --keep-alive 65   behind a load balancer idle-timing out at 60 s
   curl -F file=@seven.png http://127.0.0.1:8000/predict     one image -> one JSON object
   curl -F files=@a.png -F files=@b.jpg 'http://127.0.0.1:8000/predict?top_k=5'   several -> a list
-  curl http://127.0.0.1:8000/model                          the model card
+  curl http://127.0.0.1:8000/model                          what a client needs to call the model (--full-card:
+                                                            the whole model card, local paths included)
   curl -si http://127.0.0.1:8000/health | grep -i version   the version answering (header X-Model-Version)
   autotune serve models/tabular --max-rows 1000             a tabular model: JSON rows
   curl -H 'content-type: application/json' -d '{"rows": [{"age": 61, "smoker": "yes"}]}' \\
@@ -81,6 +82,9 @@ def add_parser(subparsers: Any) -> None:
                              "connections are closed (default 30)")
     parser.add_argument("--limit-concurrency", type=int, metavar="N",
                         help="most connections and requests at once; beyond it, 503 (default: no limit)")
+    parser.add_argument("--full-card", action="store_true",
+                        help="GET /model answers the whole model card (local paths, search history, library "
+                             "versions); default: only what a client needs to call the model")
     parser.set_defaults(func=run)
 
 
@@ -104,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     read_timeout = _positive(args, "read_timeout")
     check_folder(args.model_dir, "MODEL_DIR", MODEL_FOLDER)
     _check_applies(args.model_dir, flags)
-    app = create_app(args.model_dir, read_timeout=read_timeout, **limits)
+    app = create_app(args.model_dir, read_timeout=read_timeout, full_card=args.full_card, **limits)
     with listening_socket(args.host, args.port) as sock:  # a taken port or an unknown host: one line, as dashboard's
         port = sock.getsockname()[1]
         host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address, as a URL writes it

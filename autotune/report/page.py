@@ -6,6 +6,7 @@ import base64
 import json
 import html
 import logging
+import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -37,10 +38,12 @@ RAY_KEYS = {"timestamp", "pid", "training_iteration", "iterations_since_restore"
 log = logging.getLogger("autotune")
 _GLYPH = re.compile(r"Glyph (\d+) .*missing from font")  # Matplotlib's warning of a character no font draws
 
-# the files a report writes besides report.html: only these are replaced or removed in its folder
+# the files a report writes besides report.html: only these, and only an earlier report's, are replaced or removed
 FIGURES = ("history.png", "learning_curves.png", "parallel_coordinates.png", "importance.png", "pareto.png",
            "confusion_matrix.png", "per_class_accuracy.png", "misclassified.png", "class_distribution.png",
            "predicted_vs_true.png", "residuals.png")
+REPORT_HEAD = "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>autotune report: "  # every page's
+_LINKED = re.compile(rb"href='([^'/]+\.png)'")  # a figure a page links (the PNGs in its folder)
 
 
 @dataclass
@@ -182,8 +185,7 @@ def _page(run: Run, sections: list[Section], out: Path) -> str:
     plotly = f"<script>{get_plotlyjs()}</script>" if charts else ""
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     model = f", model {html.escape(str(run.model_dir))}" if run.model_dir else ""
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>autotune report: {html.escape(run.name)}</title><style>{CSS}</style>{plotly}</head><body>"
+    return (f"{REPORT_HEAD}{html.escape(run.name)}</title><style>{CSS}</style>{plotly}</head><body>"
             f"<h1>autotune report: {html.escape(run.name)}</h1>"
             f"<p class='meta'>run {html.escape(str(run.path.resolve()))}{model}; written {created}</p>"
             f"<nav>{nav}</nav>{f'<p class=meta>{CHART_HELP}</p>' if charts else ''}{''.join(parts)}</body></html>\n")
@@ -193,8 +195,34 @@ def _note(text: str) -> str:
     return f"<p class='note'>{html.escape(text)}</p>"
 
 
+def _earlier_figures(out: Path) -> list[str]:
+    """The figures an earlier autotune report wrote in `out`: those its report.html links (none without one). A
+    report.html autotune did not write, or a file named as a figure that no earlier report there links (the user's,
+    or one an interrupted report left): a UserError, since this report would overwrite it."""
+    page = out / "report.html"
+    linked: set[str] = set()
+    if os.path.lexists(page):
+        try:
+            text = page.read_bytes()
+        except OSError as err:  # a folder, a link to nothing, no permission
+            raise UserError(f"cannot read {page} ({err.strerror or err}), which a report there would replace; give "
+                            "another folder with --out") from None
+        if not text.startswith(REPORT_HEAD.encode()):
+            raise UserError(f"{page} is not a page autotune report wrote, and it is not overwritten; give another "
+                            "folder with --out (or move the file)")
+        linked = {name.decode() for name in _LINKED.findall(text)}
+    foreign = [name for name in FIGURES if os.path.lexists(out / name) and name not in linked]
+    if foreign:
+        raise UserError(f"{out} holds {', '.join(foreign)}, which no autotune report there links (a file of yours, or "
+                        "left by an interrupted report), and a report would overwrite it; give another folder with "
+                        "--out (or move the file)")
+    return [name for name in FIGURES if name in linked]
+
+
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write report.html and its PNGs into `out` (default RUN_DIR/report); returns the HTML file's path."""
+    """Write report.html and its PNGs into `out` (default RUN_DIR/report); returns the HTML file's path. An earlier
+    report's page and figures there are replaced or removed; in a folder `out` names, a file of anyone else's is
+    never touched: a UserError when it would be overwritten (`_earlier_figures`)."""
     run = load_run(run_dir)
     out = expanded(out) if out is not None else run.path / "report"
     try:
@@ -202,7 +230,10 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     except OSError as err:  # a file there or above it, no permission
         raise UserError(f"cannot write the report into {out} ({err.strerror or err}: {err.filename or out}); "
                         "give a folder you can write with --out") from None
-    for name in FIGURES:  # an older report's figures: this one writes again only those it can draw
+    # an older report's figures: this one writes again only those it can draw. The run's own report folder holds
+    # only reports' files (an interrupted report's too); a folder given with --out may hold the user's
+    own = out.resolve() == (run.path / "report").resolve()
+    for name in FIGURES if own else _earlier_figures(out):
         (out / name).unlink(missing_ok=True)
     sections = [summary_section(run)]
     missing_glyphs: set[str] = set()

@@ -7,7 +7,9 @@
                     probable labels) or {"value"} (regression; `?top_k` is a 400). A top_k that is not a whole
                     number from 1 to 1000: 422, one text detail (as the image server's)
     GET  /health    {"status": "ok", "model": name, "version": ..., "task": "classification" or "regression"}
-    GET  /model     the model card (model.json: columns, categories, scalers, config, metrics, ...)
+    GET  /model     what a client needs to call the model (`autotune.serve.public_card`: its task, target, labels,
+                    columns by kind and the categories each takes, test metrics, ...; not the scalers, the local
+                    paths or the search history of model.json)
 
 A row is read as `autotune.tabular.rows` reads one (a missing value is null, or a text training read as missing:
 data.missing's, else pandas' "", "NA", ...; other keys are ignored). A category the model did not see is encoded

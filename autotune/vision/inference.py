@@ -161,7 +161,7 @@ def to_pixels(image: Image, input_shape: Sequence[int], resize: Resize = Resize(
     from PIL import Image as PILImage
 
     channels, height, width = input_shape
-    image = _eight_bit(image).convert("L" if channels == 1 else "RGB")
+    image = _converted(_eight_bit(image), "L" if channels == 1 else "RGB")
     method = PILImage.Resampling[resize.interpolation.upper()]
     if resize.crop_pct is None:
         if image.size != (width, height):
@@ -171,6 +171,15 @@ def to_pixels(image: Image, input_shape: Sequence[int], resize: Resize = Resize(
                              (height, width))
     array = np.asarray(image, dtype=np.uint8)
     return array[None].copy() if channels == 1 else array.transpose(2, 0, 1).copy()
+
+
+def _converted(image: Image, mode: str) -> Image:
+    """The image in `mode` (L or RGB); a mode Pillow cannot convert to it (LAB to L) is a BadInput (415)."""
+    try:
+        return image.convert(mode)
+    except ValueError as err:  # Pillow, for LAB to L: "conversion from LAB to RGB not supported"
+        raise BadInput(f"an image of mode {image.mode} cannot be converted to {mode}, the mode the model takes; "
+                       "save it as RGB or greyscale", 415) from err
 
 
 def _scaled(size: tuple[int, int], target: tuple[int, int], crop_pct: float) -> tuple[int, int]:

@@ -29,6 +29,7 @@ from autotune.recipes import tabular as tabular_recipe
 from autotune.report import load_run, write_report
 from autotune.report.model_charts import (distribution_figure, per_class_figure, predicted_chart, predicted_figure,
                                           residuals_chart, residuals_figure)
+from autotune.report.page import REPORT_HEAD
 from autotune.report.run import Skip
 from autotune.report.search_charts import (_axis, _numeric_ticks, importance_chart, importance_figure, parallel_figure,
                                            pareto_chart, pareto_figure)
@@ -432,6 +433,8 @@ def test_a_report_over_an_older_one_keeps_no_stale_figure_and_no_foreign_file_is
     out.mkdir()
     for name in ("pareto.png", "misclassified.png"):  # an older report's figures this one does not draw
         (out / name).write_bytes(b"old")
+    (out / "report.html").write_text(f"{REPORT_HEAD}old</title><a href='pareto.png'>pareto.png</a>"
+                                     "<a href='misclassified.png'><img src='data:image/png;base64,'></a>")
     (out / "my_plot.png").write_bytes(b"mine")
     (out / "notes.txt").write_text("mine")
     run_dir = copy_run(searched, tmp_path)
@@ -443,6 +446,20 @@ def test_a_report_over_an_older_one_keeps_no_stale_figure_and_no_foreign_file_is
     assert (out / "my_plot.png").read_bytes() == b"mine" and (out / "notes.txt").read_text() == "mine"
     assert f"figures: {', '.join(sorted(written))}" in out_text
     assert "pareto.png" not in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize(("mine", "words"), [
+    ({"importance.png": b"mine", "pareto.png": b"mine"}, "holds importance.png, pareto.png, which no autotune report"),
+    ({"report.html": b"<html>mine</html>"}, "report.html is not a page autotune report wrote"),
+], ids=["figures-of-the-user", "a-page-of-the-user"])
+def test_a_report_never_touches_a_file_an_autotune_report_did_not_write(searched, tmp_path, cli, mine, words):
+    out = tmp_path / "out"
+    out.mkdir()
+    for name, data in mine.items():
+        (out / name).write_bytes(data)
+    code, out_text, err = cli("report", searched.run_dir, "--out", out)
+    assert (code, out_text) == (2, "") and words in err and len(err.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == mine
 
 
 def test_every_figure_the_report_writes_is_one_it_owns(report):

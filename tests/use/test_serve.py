@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import logging
 import shutil
 import struct
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 
 import autotune
+from autotune.serve import PUBLIC_CARD
 from autotune.vision.inference import open_image, records, to_pixels
 from autotune.engine.export import _point
 from use_support import FOLLOWED_WITHIN, digit_png, image_bytes, posted_then_gone, served, until, version_of
@@ -53,9 +55,11 @@ def test_health_and_model_card(server, searched):
     health = server.get("/health").json()
     card = server.get("/model").json()
     assert health["status"] == "ok" and health["model"] == "tiny" and health["labels"] == 10
-    assert card["labels"] == [str(i) for i in range(10)] and card["data_fingerprint"]
-    assert card["config"]["model"]["arch"] == "mlp" and card["metrics"]["val_accuracy"] > 0
-    assert card["trial_id"] == searched.result.best_trial_id
+    whole = json.loads((searched.model_dir / "model.json").read_text())
+    assert card == {key: whole[key] for key in PUBLIC_CARD if key in whole}  # `--full-card` serves `whole`
+    assert card["labels"] == [str(i) for i in range(10)] and card["input_shape"] == [1, 8, 8]
+    assert card["test_metrics"]["test_accuracy"] > 0 and card["version"] == whole["version"]
+    assert whole["trial_id"] == searched.result.best_trial_id and whole["top_trials"] and whole["run_dir"]
 
 
 def test_one_upload_gets_one_prediction(server, model, digits_test):

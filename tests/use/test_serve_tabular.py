@@ -24,6 +24,7 @@ import pytest
 
 import autotune
 from autotune.recipes import tabular
+from autotune.serve import PUBLIC_CARD
 from autotune.tabular.rows import BadRow, TabularPredictor
 from autotune.engine.export import _point
 from use_support import (SERVING, STARTUP_SECONDS, posted_then_gone, served, stop, trained_table_model, until,
@@ -78,8 +79,11 @@ def test_health_and_model_card(server, model_dir):
     assert health["version"].startswith("train-")  # `autotune train --out` made the model
     assert server.get("/health").headers["x-model-version"] == health["version"]
     card = server.get("/model").json()
-    assert card == json.loads((model_dir / "model.json").read_text())
-    assert card["recipe"] == "tabular" and card["labels"] == ["no", "yes"]
+    whole = json.loads((model_dir / "model.json").read_text())
+    assert card == {**{key: whole[key] for key in PUBLIC_CARD if key in whole},
+                    "columns": {"numeric": ["age", "income"], "categorical": ["colour", "member"]}}
+    assert card["labels"] == ["no", "yes"] and card["categories"]["colour"] == ["blue", "green", "red"]
+    assert "scalers" in whole and "base_dir" in whole and "config" in whole  # served only with `--full-card`
 
 
 def test_rows_get_the_predictions_of_predict_and_load_model(server, model_dir, table, tmp_path, cli):
