@@ -196,7 +196,7 @@ def export_model(
                  "run": card.get("run_uri") or card.get("run_dir"), "promoted": decision["promoted"],
                  "reason": decision["reason"]}
         kept_as = _plain_kept_as(target) if decision["promoted"] else None
-        before = [_plain_entry(target, current or {}, kept_as)] if kept_as else []
+        before = [_plain_entry(target, current or {}, kept_as)] if kept_as else _unrecorded(current)
         history = [*(current or {}).get("history", []), *before, entry]
         _write_json(stage / CARD, {**payload, "history": history})
         _fsync_tree(stage)
@@ -248,6 +248,17 @@ def _plain_entry(target: Path, card: dict[str, Any], kept_as: str) -> dict[str, 
     return {"version": kept_as, "created": card.get("created"), "data_fingerprint": card.get("data_fingerprint"),
             "run": card.get("run_uri") or card.get("run_dir"), "promoted": True,
             "reason": f"the plain folder at {target.name} (autotune train --out, or by hand), kept as a version"}
+
+
+def _unrecorded(current: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The history entry of the current version when its card keeps no history (an autotune before cards kept one
+    exported it): it was the canonical model, so a rollback goes back to it; none otherwise."""
+    if current is None or "history" in current or not current.get("version"):
+        return []
+    reason = (current.get("promotion") or {}).get("reason") or "the canonical model before its card kept a history"
+    return [{"version": current["version"], "created": current.get("created"),
+             "data_fingerprint": current.get("data_fingerprint"),
+             "run": current.get("run_uri") or current.get("run_dir"), "promoted": True, "reason": reason}]
 
 
 def _export_lock(target: Path, fix: str) -> FileLock:

@@ -150,6 +150,21 @@ def test_a_rollback_makes_an_earlier_version_current_and_records_it(tmp_path):
         roll_back(Path(versions[0.5]))
 
 
+def test_a_rollback_goes_back_to_a_version_whose_card_kept_no_history(tmp_path):
+    """A canonical model an autotune before cards kept a history exported, replaced by a retrain: the rollback goes
+    back to it (an upgrade walk: 'has no earlier version to go back to', though its folder was there)."""
+    from autotune.engine.export import roll_back
+
+    target = tmp_path / "m"
+    old = Path(export(target, 0.5)["version_dir"])
+    card = json.loads((old / "model.json").read_text())
+    (old / "model.json").write_text(json.dumps({k: v for k, v in card.items() if k != "history"}))  # as v0.1 wrote
+    export(target, 0.6)
+    history = load(target)["history"]
+    assert [h["version"] for h in history][:1] == [old.name] and history[0]["promoted"] is True
+    assert roll_back(target)[1] == old.name and load(target)["value"] == 0.5
+
+
 def test_rollbacks_go_back_through_the_versions_that_were_current_not_by_their_names(tmp_path):
     """A night's model promoted, rolled back as bad, then two more promoted: rollbacks go back in the order the
     versions were current, past the one rolled back as bad (it came second by its name: a second rollback went
