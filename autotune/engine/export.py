@@ -62,15 +62,30 @@ def source_digests(recipe: ModuleType, custom: str | None) -> dict[str, str]:
 
 
 def changed_since(card: dict[str, Any], digests: dict[str, str]) -> list[str]:
-    """What differs between the code and libraries that made the model of `card` and today's, one phrase each
-    (`digests`: `source_digests` of today's files): "the recipe file was edited", "torch 2.13.0 -> 2.14.1".
-    What a card does not record (cards before 2026-12-06 hold no `sources`) is not compared."""
+    """What differs between the code, weights and libraries that made the model of `card` and today's, one phrase
+    each (`digests`: `source_digests` of today's files): "the recipe file was edited", "the pretrained weights file
+    ... was replaced", "torch 2.13.0 -> 2.14.1". What a card does not record (cards before 2026-12-06 hold no
+    `sources`) is not compared."""
     then = card.get("sources") if isinstance(card.get("sources"), dict) else {}
     edited = [f"the {role} file was edited" for role, digest in digests.items()
               if role in then and then[role] != digest]
+    edited += _weights_changed(card.get("pretrained"))
     old = card.get("versions") if isinstance(card.get("versions"), dict) else {}
     return edited + [f"{dist} {old[dist]} -> {version}" for dist, version in library_versions().items()
                      if dist in old and old[dist] != version]
+
+
+def _weights_changed(weights: Any) -> list[str]:
+    """"the pretrained weights file F was replaced" (or "is gone") when the file a card's `pretrained` names no
+    longer has the SHA-256 the card records; nothing for a card without one."""
+    if not isinstance(weights, dict) or not weights.get("file") or not weights.get("sha256"):
+        return []
+    file = Path(weights["file"])
+    if not file.is_file():
+        return [f"the pretrained weights file {file} is gone"]
+    with file.open("rb") as f:
+        now = hashlib.file_digest(f, "sha256").hexdigest()
+    return [] if now == weights["sha256"] else [f"the pretrained weights file {file} was replaced"]
 
 
 def versions_dir(target: Path) -> Path:

@@ -328,3 +328,22 @@ def test_the_user_s_own_files_at_export_dir_are_not_replaced(tmp_path, kind):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert export(empty, 0.5)["promoted"] and empty.is_symlink()
+
+
+def test_what_changed_since_an_export_names_a_replaced_pretrained_weights_file(tmp_path):
+    """`autotune train MODEL_DIR` says what changed since the export: the weights file the card records by its
+    SHA-256 too (a fine-tuning walk retrained from other weights at the same path, and nothing said so)."""
+    import hashlib
+
+    from autotune.engine.export import changed_since
+
+    weights = tmp_path / "resnet18.safetensors"
+    weights.write_bytes(b"weights of night 1")
+    card = {"pretrained": {"source": f"file {weights}", "file": str(weights),
+                           "sha256": hashlib.sha256(b"weights of night 1").hexdigest()}}
+    assert changed_since(card, {}) == []
+    weights.write_bytes(b"weights of night 2")
+    assert changed_since(card, {}) == [f"the pretrained weights file {weights} was replaced"]
+    weights.unlink()
+    assert changed_since(card, {}) == [f"the pretrained weights file {weights} is gone"]
+    assert changed_since({"pretrained": {"source": "timm:resnet18", "file": None, "sha256": None}}, {}) == []
