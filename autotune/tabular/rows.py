@@ -215,7 +215,14 @@ class TabularPredictor:
 
     def __init__(self, model_dir: str | Path) -> None:
         self.model, self.card = load_model(model_dir)
+        self.directory = model_dir  # the folder it was loaded from, for its repr
         self.preprocessing = Preprocessing.from_card(self.card)  # once, not per batch of rows
+
+    def __repr__(self) -> str:
+        prep = self.preprocessing
+        columns = ", ".join(prep.columns[:5]) + (", ..." if len(prep.columns) > 5 else "")
+        return (f"TabularPredictor({str(self.directory)!r}: {prep.task} of {self.card.get('target', '?')!r} from "
+                f"{len(prep.columns)} columns ({columns}))")
 
     def read(self, path: str | Path) -> list[dict[str, Any]]:
         """The rows of a .csv or .parquet file of new rows, read as training read its table (`read_rows` with the

@@ -128,3 +128,12 @@ def test_serve_full_card_answers_the_whole_card(table_model, tmp_path):
     """`autotune serve --full-card`: the whole card, as the model folder holds it."""
     with served(table_model, tmp_path / "server.log", "--full-card") as client:
         assert client.get("/model").json() == json.loads((table_model / "model.json").read_text())
+
+
+def test_a_loaded_tabular_model_shows_what_it_is(table_model):
+    """A notebook shows `autotune.load_model(...)`: its folder, task, target and columns, not an object address."""
+    import autotune
+
+    model = autotune.load_model(table_model)
+    assert repr(model) == (f"TabularPredictor({str(table_model)!r}: classification of 'label' from 2 columns "
+                           "(age, colour))")
