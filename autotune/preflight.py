@@ -30,11 +30,16 @@ log = logging.getLogger("autotune")
 
 
 def preflight(space: Space, recipe: ModuleType, data: Any, *, export: bool = True) -> None:
-    """Everything that can be checked before launch: `export.dir` is writable (when exporting a recipe that
-    exports), and the recipe's `dry_run` builds the model of the default configuration and of each searched model
-    option."""
+    """Everything that can be checked before launch: the recipe's warnings on the space are logged, `export.dir` is
+    writable (when exporting a recipe that exports), and the recipe's `dry_run` builds the model of the default
+    configuration and of each searched model option."""
+    for problem in space.warnings:
+        log.warning("%s", problem)
     if export and hasattr(recipe, "export"):
+        from autotune.engine.export import refuse_other_files
+
         check_writable(space.export.dir, "export.dir", option("overrides", f"export.dir=models/{space.name}"))
+        refuse_other_files(expanded(space.export.dir).absolute())  # before the search, not after it
     check_metrics_reported(space, recipe, data)
     dry_run_models(space, recipe, data)
 

@@ -21,12 +21,13 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autotune.errors import TrialError, UserError
+from autotune.errors import Problem, TrialError, UserError
 from autotune.recipes import ClassPredictions, Report
 from autotune.registry import get as registered
 from autotune.space.schema import Field, Schema, Section, held_out, positive
 from autotune.vision.lr_find import Sweep, range_test
-from autotune.vision.models import build
+from autotune.vision.datasets import INTERPOLATIONS
+from autotune.vision.models import DROP_RATE, DROP_RATE_FIX, build
 from autotune.vision.optimizers import build as build_optimizer, nesterov_problems
 from autotune.vision.pretrained import check_value as check_pretrained
 from autotune.vision.pretrained import data_config, normalization
@@ -45,6 +46,18 @@ if TYPE_CHECKING:
 
 
 # ----------------------------------------------------------------------------------------------- ingredients
+def frozen_throughout(config: dict[str, Any]) -> list[Problem]:
+    """A SCHEMA warning: train.freeze_epochs at or above train.epochs keeps the backbone frozen in every epoch."""
+    train = config.get("train", {})
+    frozen, epochs = train.get("freeze_epochs") or 0, train.get("epochs")
+    if not frozen or not isinstance(epochs, int) or frozen < epochs:
+        return []
+    return [Problem("train.freeze_epochs", f"is {frozen} and train.epochs {epochs}: the backbone stays frozen in "
+                    "every epoch, so only the classifier trains",
+                    f"lower it below train.epochs (e.g. {epochs // 2}), or leave it if only the classifier "
+                    "should train")]
+
+
 SCHEMA = Schema(
     data=Section(
         help="what to train on; further keys go to the dataset function (e.g. image_folder's image_size)",
@@ -64,21 +77,28 @@ SCHEMA = Schema(
                       help="light: random crop with padding; resized_crop: random-resized crop (fine-tuning); "
                            "each plus a horizontal flip where it keeps the label"),
         download=Field(bool, default=True, help="download mnist/fashion_mnist/cifar10 into root when missing"),
+        interpolation=Field(str, default=None, nullable=True, choices=INTERPOLATIONS, keyword=True,
+                            help="image_folder: how images are resized (None: a pretrained model's own, else "
+                                 "bilinear)"),
+        crop_pct=Field(float, default=None, nullable=True, high=1.0, check=positive, keyword=True,
+                       help="image_folder: a share in (0, 1]: the shorter side resized to image_size / crop_pct and "
+                            "the centre cut out (None: a pretrained model's own, else the whole image resized)"),
     ),
     model=Section(
         help="the network; further keys go to the model factory (e.g. timm's drop_path_rate)",
         keywords_of="arch",
-        supplied=("in_chans", "num_classes", "input_size"),
+        supplied={"in_chans": "", "num_classes": "", "input_size": "", DROP_RATE: DROP_RATE_FIX},
         arch=Field(str, default="simple_cnn", registry="model", help="simple_cnn, mlp or any timm model name"),
         width=Field(int, default=None, nullable=True, low=1, keyword=True,
                     help="simple_cnn channels / mlp units (None: the model's default; timm models: sized by name)"),
         depth=Field(int, default=None, nullable=True, low=1, keyword=True,
                     help="simple_cnn blocks / mlp hidden layers (None: the model's default)"),
-        dropout=Field(float, default=0.0, low=0.0, high=0.95, help="dropout before the classifier"),
+        dropout=Field(float, default=0.0, low=0.0, high=0.95,
+                      help="dropout before the classifier (a timm model's drop_rate)"),
         pretrained=Field((bool, str), default=False, check=check_pretrained, path=True,
                          help="timm models: false (from scratch), true (timm's weights for arch, e.g. "
                               "resnet50.a1_in1k) or a weights file (.safetensors, .pth, .bin; relative to the "
-                              "working directory)"),
+                              "working directory; it must exist when the space is read)"),
     ),
     optimizer=Section(
         help="further keys go to the optimizer factory (a registered optimizer's own arguments)",
@@ -101,7 +121,7 @@ SCHEMA = Schema(
         epochs=Field(int, default=10, low=1),
         freeze_epochs=Field(int, default=0, low=0,
                             help="first epochs in which only the classifier trains (the backbone frozen, BatchNorm "
-                                 "statistics too), then the whole network"),
+                                 "statistics too), then the whole network; at train.epochs or above, a warning"),
         batch_size=Field(int, default=128, low=1),
         label_smoothing=Field(float, default=0.0, low=0.0, high=0.9),
         class_weight=Field(str, default="none", choices=("none", "balanced"),
@@ -122,6 +142,7 @@ SCHEMA = Schema(
     tests={"val_accuracy": "test_accuracy", "val_loss": "test_loss", "val_balanced_accuracy": "test_balanced_accuracy"},
     # the built-in datasets without an official test set: their test split is drawn from the samples too
     checks=(held_out("val_fraction", "test_fraction", only=("digits", "fake", "image_folder")), nesterov_problems),
+    warnings=(frozen_throughout,),
 )
 
 
@@ -135,11 +156,18 @@ def with_defaults(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
 TRAINING_ONLY_DATA_KEYS = ("augment",)
 
 
+def _given_data(config: dict[str, Any]) -> dict[str, Any]:
+    """The data section of `config` with the defaults filled in, less the dataset's own keys left unset (null:
+    `interpolation` and `crop_pct`, which the dataset's defaults or a pretrained model's preprocessing fill)."""
+    fields = SCHEMA.sections["data"].fields
+    return {k: v for k, v in with_defaults(config)["data"].items()
+            if not (v is None and k in fields and fields[k].keyword)}
+
+
 def data_for(config: dict[str, Any]) -> dict[str, Any]:
     """The data section a configuration loads: a pretrained model's own preprocessing (timm's data config: input
     size, interpolation, centre crop) fills the keys of it that an image folder takes and the space leaves out."""
-    config = with_defaults(config)
-    data, model = config["data"], config["model"]
+    data, model = _given_data(config), with_defaults(config)["model"]
     if model["pretrained"] is False:
         return data
     takes = inspect.signature(registered("dataset", data["dataset"])).parameters
@@ -158,14 +186,14 @@ def load_data(data: dict[str, Any]) -> Data:
 
 def _load_settings(data: dict[str, Any]) -> dict[str, Any]:
     """The data keys that decide what `load_data` returns, defaults filled in."""
-    return {k: v for k, v in with_defaults({"data": data})["data"].items() if k not in TRAINING_ONLY_DATA_KEYS}
+    return {k: v for k, v in _given_data({"data": data}).items() if k not in TRAINING_ONLY_DATA_KEYS}
 
 
 def _data_of(config: dict[str, Any], data: Data | None) -> Data:
     """The data `config` trains on: `data` (the engine loads the default configuration's once per node), unless
     it was loaded with other values of the keys `data_for` derives (another pretrained model's resize)."""
     section = data_for(config)
-    given = with_defaults(config)["data"]
+    given = _given_data(config)
     derived = {k: v for k, v in section.items() if k not in given}
     if data is not None and (not data.settings or all(data.settings.get(k) == v for k, v in derived.items())):
         return data

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     length = trial_length_text(space)
     if length:
         print(length)
-    for problem in space.one_value():
+    for problem in (*space.one_value(), *space.warnings):
         print(f"warning: {problem}")
     same = space.same_trials()
     if same:

@@ -11,7 +11,7 @@ from typing import Any
 
 from autotune import registry
 from autotune.errors import Problem
-from autotune.space._tree import Branch, Sampled, wrap_interpolations
+from autotune.space._tree import Branch, Interp, Sampled, absolute
 from autotune.space._yaml import Locations, Path, colon_hint, show_path
 from autotune.space.points import fit_value
 from autotune.space.schema import Field, Section
@@ -87,15 +87,8 @@ def check_value(value: Any, field: Field) -> tuple[Any, str | None, str]:
         if text:
             return value, text, ""
     if field.path and isinstance(value, str):
-        value = _absolute(value)
+        value = absolute(value, os.getcwd())
     return value, None, ""
-
-
-def _absolute(path: str) -> str:
-    """`path` made absolute against the working directory; `~` paths and URIs (`s3://...`) as they are."""
-    if path.startswith("~") or "://" in path or os.path.isabs(path):
-        return path
-    return os.path.abspath(path)
 
 
 def _range(low: float | None, high: float | None) -> str:
@@ -182,16 +175,16 @@ class Builder:
         (None) reaches no function."""
         selector = section.fields[section.keywords_of]
         kind = selector.registry
-        bound = [key for key in value if _bound(section, key, value[key])]
+        supplied = [key for key in value if key in section.supplied and key not in section.fields]
+        for key in supplied:  # refused whatever the function (a timm model's class is not even looked up)
+            self.problem((*path, key), "is set by the recipe itself", section.supplied[key] or f"remove {key!r}")
+        bound = [key for key in value if _bound(section, key, value[key]) and key not in supplied]
         if not bound or kind is None:
             return
         signatures = {name: registry.parameters(kind, name)
                       for name in _names(value.get(section.keywords_of, selector.default))}
         for key in bound:
             listed = key in section.fields
-            if not listed and key in section.supplied:
-                self.problem((*path, key), "is set by the recipe itself", f"remove {key!r}")
-                continue
             refusing = [name for name, takes in signatures.items() if takes is not None and key not in takes]
             if refusing:
                 taking = [name for name in signatures if name not in refusing]
@@ -234,9 +227,10 @@ class Builder:
             return self.mapping(value, None, path, pname, cond)
         if isinstance(value, list) and (field is None or _accepts(field, list)):
             return [self.value(v, None, (*path, i), f"{pname}[{i}]", cond) for i, v in enumerate(value)]
-        if isinstance(value, str) and "${" in value:
+        if isinstance(value, str) and "${" in value:  # a path field's is made absolute once resolved, as a constant is
             self.interpolated[show_path(path)] = field
-            return wrap_interpolations(value, show_path(path), lambda rest: self.locs.of(path))
+            base = os.getcwd() if field is not None and field.path else None
+            return Interp(value, show_path(path), self.locs.of(path), base)
         if field is not None:
             if isinstance(value, dict) and (self._unknown_distribution(value, path) or self._lone_default(value, path)):
                 return value

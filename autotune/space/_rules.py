@@ -1,7 +1,8 @@
 """The rules over a whole space that no single key shows, checked before anything runs: the space's name as one
 folder's name, and over the config of every scenario (the default trial, every option of every choice, the top of
-every range) the recipe's `Schema.checks` and the grace period of early stopping against the epochs a trial runs;
-and the keys that only a search reads (SEARCH_ONLY), whose problems a command without a search only warns of.
+every range) the recipe's `Schema.checks` (and its `Schema.warnings`, which do not stop the space) and the grace
+period of early stopping against the epochs a trial runs; and the keys that only a search reads (SEARCH_ONLY),
+whose problems a command without a search only warns of.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from autotune.errors import Problem
 from autotune.space.schema import Check
 from autotune.space.types import Space, scenarios
 
-__all__ = ["SEARCH_ONLY", "folder_name", "search_only", "space_problems"]
+__all__ = ["SEARCH_ONLY", "folder_name", "scenario_configs", "scenario_problems", "search_only", "space_problems"]
 
 # The keys that only a search reads, each with the value that lifts a problem at it and what it is: `train` and
 # `lr-find`, which run the default configuration without a search, warn of such a problem and load the space with
@@ -58,16 +59,30 @@ def search_only(problem: Problem) -> str | None:
                 None)
 
 
-def space_problems(space: Space, checks: tuple[Check, ...]) -> list[Problem]:
-    """The problems of `checks` over the config of every scenario, each once (a scenario's own ones say what it
-    forces), then the grace period's; each at a dotted key path."""
+Configs = list[tuple[str, dict[str, Any]]]  # (what a scenario forces, "" for the defaults; its trial config)
+
+
+def scenario_configs(space: Space) -> Configs:
+    """The trial config of every scenario of `space`, with what it forces."""
+    return [(forced, space.config(values)) for forced, values in scenarios(space.params)]
+
+
+def space_problems(space: Space, checks: tuple[Check, ...], configs: Configs) -> list[Problem]:
+    """The problems of `checks` over the `configs` of every scenario (`scenario_problems`), then the grace
+    period's; each at a dotted key path."""
+    return [*scenario_problems(configs, checks), *_grace_period(space, space.most_planned())]
+
+
+def scenario_problems(configs: Configs, checks: tuple[Check, ...]) -> list[Problem]:
+    """The problems of `checks` over the `configs` of every scenario, each once (a scenario's own ones say what it
+    forces), each at a dotted key path."""
     found: dict[tuple[str, str], Problem] = {}
-    for forced, values in scenarios(space.params):
-        for problem in _checked(checks, space.config(values)):
+    for forced, config in configs:
+        for problem in _checked(checks, config):
             if (problem.path, problem.message) not in found:
                 found[problem.path, problem.message] = \
                     replace(problem, message=f"{problem.message} (when {forced})") if forced else problem
-    return [*found.values(), *_grace_period(space, space.most_planned())]
+    return list(found.values())
 
 
 def _checked(checks: tuple[Check, ...], config: dict[str, Any]) -> list[Problem]:

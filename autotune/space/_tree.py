@@ -16,7 +16,7 @@ import yaml
 from autotune.registry import close_matches
 from autotune.space._yaml import _Loader
 
-__all__ = ["Sampled", "Branch", "Interp", "InterpError", "materialize", "resolve", "wrap_interpolations"]
+__all__ = ["Sampled", "Branch", "Interp", "InterpError", "absolute", "materialize", "resolve", "wrap_interpolations"]
 
 _REF = re.compile(r"\$\{([^}]*)\}")
 
@@ -39,11 +39,13 @@ class Branch:
 
 @dataclass(frozen=True)
 class Interp:
-    """A string with `${...}` references; `where` is the key path shown in errors, `at` its (file, line)."""
+    """A string with `${...}` references; `where` is the key path shown in errors, `at` its (file, line). `base`: the
+    value of a path field, made `absolute` against this directory once resolved (None: any other value)."""
 
     text: str
     where: str
     at: tuple[str | None, int]
+    base: str | None = None
 
 
 class InterpError(Exception):
@@ -63,6 +65,13 @@ def wrap_interpolations(value: Any, where: str, at: Any) -> Any:
     if isinstance(value, list):
         return [wrap_interpolations(v, f"{where}[{i}]", _sub(at, i)) for i, v in enumerate(value)]
     return value
+
+
+def absolute(path: str, base: str) -> str:
+    """`path` made absolute against the directory `base`; `~` paths and URIs (`s3://...`) as they are."""
+    if path.startswith("~") or "://" in path or os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(base, path))
 
 
 def _sub(at: Any, key: Any) -> Any:
@@ -106,7 +115,11 @@ class _Resolver:
         if marker.where in stack:
             cycle = " -> ".join((*stack[stack.index(marker.where):], marker.where))
             raise InterpError(marker, f"interpolation cycle: {cycle}", "make one of these keys a plain value")
-        stack = (*stack, marker.where)
+        value = self.text(marker, (*stack, marker.where))
+        return absolute(value, marker.base) if marker.base is not None and isinstance(value, str) else value
+
+    def text(self, marker: Interp, stack: tuple[str, ...]) -> Any:
+        """The value of `marker`'s text, its references resolved."""
         if "${" in _REF.sub("", marker.text):
             raise InterpError(marker, "unterminated interpolation: a `${` without its closing `}`",
                               f"close it, e.g. {marker.text}}}")

@@ -8,7 +8,7 @@ import copy
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path as FilePath
 from types import ModuleType
 from typing import Any
@@ -17,7 +17,7 @@ from autotune import registry
 from autotune.errors import AutotuneError, Problem, SpaceError, UserError
 from autotune.paths import expanded
 from autotune.space._parse import DEFAULT, Builder, check_value, dist_kind
-from autotune.space._rules import folder_name, space_problems
+from autotune.space._rules import Configs, folder_name, scenario_configs, scenario_problems, space_problems
 from autotune.space._settings import check_sampler, parse_export, parse_search, parse_tracking
 from autotune.space._tree import Interp, InterpError, materialize, resolve, wrap_interpolations
 from autotune.space._yaml import MAX_DEPTH, Locations, Path, load_yaml, show_path
@@ -25,12 +25,30 @@ from autotune.space.schema import Check, Field, Schema
 from autotune.space.types import Space, scenarios
 from autotune.user_code import UserCodeFailed, exec_file
 
-__all__ = ["load_space", "import_custom", "TOP_KEYS"]
+__all__ = ["load_space", "import_custom", "OverridesNamed", "TOP_KEYS"]
 
 TOP_KEYS = ("name", "recipe", "custom", "search", "export", "tracking")
 EXTENSION = "x-"  # a top-level key that starts so is ignored: a place for YAML anchors (`x-base: &base {...}`)
 DEFAULT_RECIPE = "image_classification"
-OVERRIDE_FILE = "<--set>"
+
+
+@dataclass(frozen=True)
+class OverridesNamed:
+    """How a problem names the overrides: their file (`<--set>:N`, N the override's position) and one override, as
+    the caller writes it: `--set KEY=VALUE` on the command line, `overrides=['KEY=VALUE']` from Python (`python`)."""
+
+    python: bool = False
+
+    @property
+    def file(self) -> str:
+        return "<overrides>" if self.python else "<--set>"
+
+    def one(self, text: str, *, quoted: bool = False) -> str:
+        """The override `text`; `quoted`: in quotes on the command line, for the shell."""
+        if self.python:
+            return f"overrides=[{text!r}]"
+        return f"--set '{text}'" if quoted else f"--set {text}"
+
 
 SchemaFor = Callable[[str, "str | None"], Schema]
 
@@ -114,25 +132,29 @@ def _read(source: str | FilePath | Mapping[str, Any], problems: list[Problem]
     return load_yaml(text, str(source), locs, problems), locs, str(file.resolve())
 
 
-def _apply_overrides(doc: dict, overrides: Iterable[str], locs: Locations, problems: list[Problem]) -> list[Path]:
-    """Set each `key.path=VALUE` in `doc`; returns the paths of keys that did not exist before."""
+def _apply_overrides(doc: dict, overrides: Iterable[str], locs: Locations, problems: list[Problem],
+                     named: OverridesNamed) -> list[Path]:
+    """Set each `key.path=VALUE` in `doc`; returns the paths of keys that did not exist before. Problems name the
+    overrides as `named` says."""
     created: list[Path] = []
     for number, text in enumerate(overrides, start=1):
         key, sep, raw = text.partition("=")
         path: Path = tuple(int(k) if k.isascii() and k.isdigit() else k for k in key.strip().split("."))
-        wrong = _override_form(key.strip(), sep, raw) or _anchor_override(doc, path, raw)
+        wrong = _override_form(key.strip(), sep, raw, named) or _anchor_override(doc, path, raw, named)
         if wrong:
-            problems.append(Problem(key.strip(), *wrong, OVERRIDE_FILE, number, text, True))
+            problems.append(Problem(key.strip(), *wrong, named.file, number, text, True))
             continue
         found: list[Problem] = []
-        sub = Locations(OVERRIDE_FILE)
-        value = load_yaml(raw, OVERRIDE_FILE, sub, found)
-        if found:  # the value is not YAML: one problem, at this --set (not at a line inside its value)
+        sub = Locations(named.file)
+        value = load_yaml(raw, named.file, sub, found)
+        if found:  # the value is not YAML: one problem, at this override (not at a line inside its value)
+            fix = (f"write VALUE as YAML{'' if named.python else ', quoted for the shell'}: "
+                   f"{named.one(key.strip() + '=...', quoted=True)}")
             problems += [replace(p, path=_joined(path, p.path), line=number,
-                                 fix=f"write VALUE as YAML, quoted for the shell: --set '{key.strip()}=...'"
-                                 if p.message.startswith("YAML syntax error") else p.fix) for p in found]
+                                 fix=fix if p.message.startswith("YAML syntax error") else p.fix) for p in found]
             continue
-        _Override(number, key.strip(), _as_written(raw, value), sub, locs, problems, created).put(doc, (), path)
+        _Override(number, key.strip(), _as_written(raw, value), sub, locs, problems, created, named).put(doc, (),
+                                                                                                        path)
     return created
 
 
@@ -145,26 +167,27 @@ def _as_written(raw: str, value: Any) -> Any:
     return value
 
 
-def _override_form(key: str, sep: str, raw: str) -> tuple[str, str] | None:
+def _override_form(key: str, sep: str, raw: str, named: OverridesNamed) -> tuple[str, str] | None:
     """(what is wrong, fix) with the form of `--set KEY=VALUE` split at its `=`, or None when it is right."""
     if not sep:
-        return "an override is KEY=VALUE", "e.g. --set train.epochs=3"
+        return "an override is KEY=VALUE", f"e.g. {named.one('train.epochs=3')}"
     if not key:
-        return "an override is KEY=VALUE, but KEY is empty", "e.g. --set train.epochs=3"
+        return "an override is KEY=VALUE, but KEY is empty", f"e.g. {named.one('train.epochs=3')}"
     parts = key.split(".")
     if "" in parts:
+        kept = ".".join(part for part in parts if part) or "train.epochs"
         return "the key has an empty key segment (two dots in a row, or a dot at an end)", \
-            f"e.g. --set {'.'.join(part for part in parts if part) or 'train.epochs'}={raw}"
+            f"e.g. {named.one(f'{kept}={raw}')}"
     option = re.fullmatch(r"([^\[\]]+)\[([^\[\]]+)\]\.(.+)", key)
     if option:  # a parameter's name as `check` prints it, optimizer[sgd].lr
         base, label, rest = option.groups()
         return ("a parameter's name (as `autotune check` prints it), not a key path",
-                f"keep the option with --set {base}.name={label} and set --set {base}.{rest}={raw} (a key under "
-                f"{base} reaches every option that has it)")
+                f"keep the option with {named.one(f'{base}.name={label}')} and set "
+                f"{named.one(f'{base}.{rest}={raw}')} (a key under {base} reaches every option that has it)")
     return None
 
 
-def _anchor_override(doc: dict, path: Path, raw: str) -> tuple[str, str] | None:
+def _anchor_override(doc: dict, path: Path, raw: str, named: OverridesNamed) -> tuple[str, str] | None:
     """(what is wrong, fix) with a `--set` of an `x-` key, which would change nothing: its anchor was expanded into
     the keys that use it when the file was read. The fix names those (the mappings that hold all its keys)."""
     if not str(path[0]).startswith(EXTENSION):
@@ -174,7 +197,7 @@ def _anchor_override(doc: dict, path: Path, raw: str) -> tuple[str, str] | None:
     # a --set under a choice reaches every option that has the key: its `choice` and index are left out
     users = dict.fromkeys(".".join(str(part) for part in (*found_path, *path[1:]) if not isinstance(part, int)
                                    and part != "choice") for found_path in found)
-    fix = "set the keys that use it instead" + (f": {' '.join(f'--set {user}={raw}' for user in users)}"
+    fix = "set the keys that use it instead" + (f": {' '.join(named.one(f'{user}={raw}') for user in users)}"
                                                  if users else "")
     return (f"{path[0]} holds YAML anchors, which are expanded into the keys that use them when the file is read, "
             "so setting it would change nothing", fix)
@@ -214,9 +237,9 @@ class _Override:
     the option of that name (`optimizer.name=adamw`)."""
 
     def __init__(self, number: int, key: str, value: Any, sub: Locations, locs: Locations, problems: list[Problem],
-                 created: list[Path]) -> None:
+                 created: list[Path], named: OverridesNamed) -> None:
         self.number, self.key, self.value, self.sub = number, key, value, sub
-        self.locs, self.problems, self.created = locs, problems, created
+        self.locs, self.problems, self.created, self.named = locs, problems, created, named
 
     def put(self, node: dict, done: Path, rest: Path) -> None:
         """Set the key path `rest` under the mapping `node`, which is at `done` in the document."""
@@ -227,7 +250,7 @@ class _Override:
         if part not in node:
             node[part] = {}
             self.created.append(here)
-            self.locs.add(here, self.number, OVERRIDE_FILE)
+            self.locs.add(here, self.number, self.named.file)
         child = node[part]
         if rest[1:] == (DEFAULT,) and dist_kind(child):  # `model.depth.default=3`: the default beside a distribution
             self.place(child, (*here, DEFAULT))
@@ -237,9 +260,10 @@ class _Override:
             self.put(child, here, rest[1:])
         else:
             what = "a distribution" if dist_kind(child) else "not a mapping"
-            default = f", or its default: --set {show_path(here)}.default=..." if dist_kind(child) else ""
+            default = f", or its default: {self.named.one(f'{show_path(here)}.default=...')}" \
+                if dist_kind(child) else ""
             self.problem(here, f"cannot set {self.key}: this key is {what}",
-                         f"override the whole key: --set '{show_path(here)}=...'{default}")
+                         f"override the whole key: {self.named.one(f'{show_path(here)}=...', quoted=True)}{default}")
 
     def into_choice(self, parent: dict, here: Path, rest: Path) -> None:
         options = parent[here[-1]]["choice"]
@@ -249,7 +273,8 @@ class _Override:
             if self.value not in telling:
                 hint = registry.close_matches(str(self.value), [str(value) for value in telling])
                 fix = f"did you mean {hint[0]!r}?" if hint else \
-                    f"to use another, override the whole key: --set '{show_path(here)}={{{key}: ..., ...}}'"
+                    f"to use another, override the whole key: " \
+                    f"{self.named.one(f'{show_path(here)}={{{key}: ..., ...}}', quoted=True)}"
                 self.problem(here, f"{self.key}={key.upper()} keeps the option of that {key}, but {show_path(here)} "
                              f"has no option {self.value!r}; its options: {', '.join(map(str, telling))}", fix)
                 return
@@ -261,13 +286,13 @@ class _Override:
                     del self.locs.table[where]
                     if where[: len(prefix)] == prefix:
                         self.locs.table[(*here, *where[len(prefix):])] = at
-            self.locs.add(here, self.number, OVERRIDE_FILE)
-            self.locs.add((*here, key), self.number, OVERRIDE_FILE)
+            self.locs.add(here, self.number, self.named.file)
+            self.locs.add((*here, key), self.number, self.named.file)
             return
         mappings = [(i, o) for i, o in enumerate(options) if isinstance(o, dict) and not dist_kind(o)]
         if not mappings:
             self.problem(here, f"cannot set {self.key}: {show_path(here)} is a choice of values, not of mappings",
-                         f"override the whole key: --set '{show_path(here)}=...'")
+                         f"override the whole key: {self.named.one(f'{show_path(here)}=...', quoted=True)}")
         for index, option in mappings:
             self.put(option, (*here, "choice", index), rest)
 
@@ -278,11 +303,11 @@ class _Override:
         for where in [p for p in self.locs.table if p[: len(here)] == here]:
             del self.locs.table[where]
         for where in self.sub.table:
-            self.locs.add((*here, *where), self.number, OVERRIDE_FILE)
-        self.locs.add(here, self.number, OVERRIDE_FILE)
+            self.locs.add((*here, *where), self.number, self.named.file)
+        self.locs.add(here, self.number, self.named.file)
 
     def problem(self, path: Path, message: str, fix: str) -> None:
-        self.problems.append(Problem(show_path(path), message, fix, OVERRIDE_FILE, self.number))
+        self.problems.append(Problem(show_path(path), message, fix, self.named.file, self.number))
 
 
 class _Loading:
@@ -383,10 +408,16 @@ class _Loading:
             return None
         return value
 
-    def rules(self, space: Space, checks: tuple[Check, ...]) -> None:
-        """The problems that no single key shows (autotune.space._rules), each at its key's line."""
-        for problem in space_problems(space, checks):
+    def rules(self, space: Space, checks: tuple[Check, ...], configs: Configs) -> None:
+        """The problems that no single key shows (autotune.space._rules) over the scenarios' `configs`, each at its
+        key's line."""
+        for problem in space_problems(space, checks, configs):
             self.problem(tuple(problem.path.split(".")), problem.message, problem.fix)
+
+    def warnings(self, configs: Configs, warnings: tuple[Check, ...]) -> tuple[Problem, ...]:
+        """What the recipe's `Schema.warnings` find over the scenarios' `configs`, each at its key's line."""
+        return tuple(self.locs.problem(tuple(problem.path.split(".")), problem.message, problem.fix)
+                     for problem in scenario_problems(configs, warnings))
 
 
 def _interpolated(tree: Any, resolved: Any) -> Iterable[tuple[Interp, Any]]:
@@ -413,8 +444,9 @@ def _misfit(marker: Interp, value: Any, field: Field | None) -> InterpError | No
 
 
 def load_space(source: str | FilePath | Mapping[str, Any], overrides: Iterable[str] = (), *,
-               schema_for: SchemaFor | None = None) -> Space:
-    """Read, override, validate and parse a search space; SpaceError lists every problem found."""
+               schema_for: SchemaFor | None = None, named: OverridesNamed = OverridesNamed()) -> Space:
+    """Read, override, validate and parse a search space; SpaceError lists every problem found, naming the
+    overrides as `named` says (`--set` by default)."""
     problems: list[Problem] = []
     doc, locs, path = _read(source, problems)
     if doc is None and not problems:
@@ -425,7 +457,7 @@ def load_space(source: str | FilePath | Mapping[str, Any], overrides: Iterable[s
                                      "start with `name: ...` / `recipe: ...` at the top level"))
     if problems and not isinstance(doc, dict):
         raise SpaceError(problems)
-    created = _apply_overrides(doc, overrides, locs, problems)
+    created = _apply_overrides(doc, overrides, locs, problems, named)
     base = str(FilePath(path).parent) if path else str(FilePath.cwd())  # a dict or text: the working directory's
     load = _Loading(doc, locs, problems)
     default_name = FilePath(path).stem if path else "space"
@@ -456,7 +488,8 @@ def load_space(source: str | FilePath | Mapping[str, Any], overrides: Iterable[s
     space = Space(name=name, recipe=recipe, source=path, base_dir=base, custom=custom, params=params,
                   search=search, export=export, document=doc, template=template, namespace=top, tracking=tracking,
                   budget=budget, metrics=declared, tests=tests)
-    load.rules(space, schema.checks if schema else ())
+    configs = scenario_configs(space)
+    load.rules(space, schema.checks if schema else (), configs)
     if problems:
         raise SpaceError(problems)
-    return space
+    return replace(space, warnings=load.warnings(configs, schema.warnings)) if schema and schema.warnings else space

@@ -119,17 +119,18 @@ class Section:
     signature (a timm model's: its class's), so a typo, or a key the named function ignores, is a problem with its
     line; it implies `open`. `supplied` lists the
     keyword arguments the recipe passes that function itself (`in_chans`, `num_classes`): not listed among those a
-    user may give, and a problem when given.
+    user may give, and a problem when given, whose fix is to remove it; a mapping gives each its own fix
+    (`{"drop_rate": "use model.dropout (passed to timm as drop_rate)"}`, "" to remove it).
     """
 
     fields: Mapping[str, Field]
     help: str = ""
     open: bool = False
     keywords_of: str | None = None
-    supplied: tuple[str, ...] = ()
+    supplied: Mapping[str, str] = field(default_factory=dict)  # key -> the fix when given ("": remove it)
 
     def __init__(self, help: str = "", open: bool = False, keywords_of: str | None = None,
-                 supplied: tuple[str, ...] = (), **fields: Field) -> None:
+                 supplied: tuple[str, ...] | Mapping[str, str] = (), **fields: Field) -> None:
         if keywords_of is not None and (keywords_of not in fields or fields[keywords_of].registry is None):
             raise ValueError(f"Section keywords_of={keywords_of!r}: name a field of the section that has a registry")
         keywords = [name for name, f in fields.items() if f.keyword]
@@ -140,7 +141,8 @@ class Section:
         object.__setattr__(self, "help", help)
         object.__setattr__(self, "open", open or keywords_of is not None)
         object.__setattr__(self, "keywords_of", keywords_of)
-        object.__setattr__(self, "supplied", tuple(supplied))
+        object.__setattr__(self, "supplied", dict(supplied) if isinstance(supplied, Mapping) else
+                           dict.fromkeys(supplied, ""))
 
     def defaults(self) -> dict[str, Any]:
         return {k: f.default for k, f in self.fields.items() if not f.required}
@@ -154,16 +156,20 @@ class Schema:
     each report holds with their direction (`max` or `min`), the first the default `search.metric` (empty:
     undeclared, nothing checked); `tests`, the held-out twin of a validation metric that `evaluate` returns;
     `checks`, rules across keys (`held_out`, `needed_with`, or your own `Check`), run over the config of the default
-    trial and of every option of every choice, so that `autotune check` reports what no single key shows."""
+    trial and of every option of every choice, so that `autotune check` reports what no single key shows;
+    `warnings`, rules run as `checks` are whose problems do not stop the space (a setting that wastes the search
+    rather than breaks it): `autotune check` prints them and `autotune run` logs them before the search starts."""
 
     sections: Mapping[str, Section] = field(default_factory=dict)
     budget: str | None = None
     metrics: Mapping[str, str] = field(default_factory=dict)
     tests: Mapping[str, str] = field(default_factory=dict)
     checks: tuple[Check, ...] = ()
+    warnings: tuple[Check, ...] = ()
 
     def __init__(self, *, budget: str | None = None, metrics: Mapping[str, str] | None = None,
-                 tests: Mapping[str, str] | None = None, checks: tuple[Check, ...] = (), **sections: Section) -> None:
+                 tests: Mapping[str, str] | None = None, checks: tuple[Check, ...] = (),
+                 warnings: tuple[Check, ...] = (), **sections: Section) -> None:
         wrong = {name: mode for name, mode in (metrics or {}).items() if mode not in ("max", "min")}
         if wrong:
             raise ValueError(f"Schema metrics: each direction is 'max' or 'min', got {wrong}")
@@ -177,6 +183,7 @@ class Schema:
         object.__setattr__(self, "metrics", dict(metrics or {}))
         object.__setattr__(self, "tests", dict(tests or {}))
         object.__setattr__(self, "checks", tuple(checks))
+        object.__setattr__(self, "warnings", tuple(warnings))
 
     def defaults(self) -> dict[str, dict[str, Any]]:
         return {name: s.defaults() for name, s in self.sections.items()}

@@ -34,6 +34,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".we
 PHOTO_SUFFIXES = {".heic", ".heif", ".avif", ".raw", ".cr2", ".nef", ".dng"}  # photos Pillow does not decode here
 SKIPPED_FOLDERS = {"@eaDir", "__MACOSX"}  # a Synology's thumbnails, a Mac zip's resource forks (and .hidden ones)
 SHOWN = 3  # files a warning names before "and N more"
+# image_folder's `interpolation`: Pillow's resampling filters, by name (here, where a space's check reads them cheaply)
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 _MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 _IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 

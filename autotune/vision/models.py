@@ -35,6 +35,9 @@ log = logging.getLogger("autotune")
 
 # the size of simple_cnn and mlp: a timm model takes neither, its size is in its name (resnet18 vs resnet50)
 SIZE_KEYS = ("width", "depth")
+# timm's dropout before the classifier: the recipe passes model.dropout as it, so the space must not set it itself
+DROP_RATE = "drop_rate"
+DROP_RATE_FIX = f"use model.dropout (passed to timm as {DROP_RATE})"
 
 
 @register("model")
@@ -66,14 +69,18 @@ def _timm_factory(name: str) -> Callable[..., nn.Module]:
             if key in kwargs:
                 raise UserError(f"model.{key} applies to simple_cnn and mlp; timm model {name!r} sets its size by "
                                 f"name (e.g. resnet18 vs resnet50): remove model.{key}")
+        if DROP_RATE in kwargs:
+            raise UserError(f"model.{DROP_RATE} is set by the recipe itself: {DROP_RATE_FIX}")
         options = weights.create_kwargs(name, pretrained)
         if pretrained is True and not weights.cached(name):
             weights.check_reachable(name)
+        arguments = {"in_chans": in_chans, "num_classes": num_classes, DROP_RATE: dropout, **kwargs}
         try:  # timm replaces the classifier for num_classes and adapts the first convolution to in_chans
             with weights.timm_load_report() as loaded:
-                model = timm.create_model(name, in_chans=in_chans, num_classes=num_classes, drop_rate=dropout,
-                                          **options, **kwargs)
+                model = timm.create_model(name, **options, **arguments)
         except Exception as err:
+            if pretrained is False or not _builds_without_weights(name, arguments):
+                raise  # the model's own error, not the weights'
             if pretrained is True and not weights.cached(name):  # the download failed: offline, most often
                 raise weights.load_error(name, type(err).__name__) from None
             if isinstance(pretrained, str):  # a file of other weights, or not of weights at all
@@ -85,6 +92,20 @@ def _timm_factory(name: str) -> Callable[..., nn.Module]:
 
     create.__name__ = name
     return create
+
+
+def _builds_without_weights(name: str, arguments: dict[str, Any]) -> bool:
+    """Whether timm builds model `name` with `arguments` and no pretrained weights (on the meta device: no memory,
+    no weights, a fraction of a second): then a build with the weights failed on the weights."""
+    import timm
+    import torch
+
+    try:
+        with torch.device("meta"):
+            timm.create_model(name, pretrained=False, **arguments)
+    except Exception:
+        return False
+    return True
 
 
 def _timm_cached(what: str, ask_timm: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:

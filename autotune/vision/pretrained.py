@@ -5,8 +5,9 @@ its download cache) or the path of a weights file (.safetensors, .pth, .bin).
     describe("resnet18.a1_in1k", True)   # -> {"source": "timm:resnet18.a1_in1k (hf-hub timm/...)", "sha256": ...}
 
 timm replaces the classifier for the dataset's classes and adapts the first convolution to its channels. A
-missing file, or `true` offline with nothing cached, is one UserError that says where the weights were looked for
-and in which form: the preflight builds the default model before Ray starts, so it is raised there.
+missing file is a problem of the space (`check_value`: found when the space is read, before the data loads);
+`true` offline with nothing cached is one UserError that says where the weights were looked for and in which form:
+the preflight builds the default model before Ray starts, so it is raised there.
 """
 from __future__ import annotations
 
@@ -31,12 +32,17 @@ Pretrained = bool | str
 
 
 def check_value(value: Any) -> str | None:
-    """The schema's rule for `model.pretrained`: false, true or a weights file's path."""
+    """The schema's rule for `model.pretrained`: false, true or the path of a weights file that exists (a relative
+    one read from the working directory): tested when the space is read, not after the data has loaded."""
     if isinstance(value, bool):
         return None
     if not value.lower().endswith(WEIGHT_SUFFIXES):
         return (f"must be false, true (timm's weights for the model) or the path of a weights file "
                 f"({', '.join(WEIGHT_SUFFIXES)})")
+    path = expanded(value).absolute()
+    if not path.is_file():
+        return (f"no such weights file ({path} {'is a folder' if path.is_dir() else 'does not exist'}); give the path "
+                "of a weights file, relative to the working directory, or true for timm's weights")
     return None
 
 

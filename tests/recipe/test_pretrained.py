@@ -90,6 +90,18 @@ def test_a_missing_file_and_a_model_without_weights_say_so(tmp_path, weights_fil
         recipe.make_model({"arch": "mlp", "pretrained": str(weights_file)}, (3, 32, 32), 5)
 
 
+def test_the_model_s_own_errors_are_not_blamed_on_the_weights_file(weights_file):
+    """`model.drop_rate` (the recipe passes model.dropout to timm as drop_rate) failed as `model.pretrained '...'
+    cannot be loaded into ... (TypeError: ... got multiple values for keyword argument 'drop_rate')`."""
+    with pytest.raises(UserError, match=r"^model.drop_rate is set by the recipe itself: use model.dropout \(passed "
+                                        r"to timm as drop_rate\)$"):
+        recipe.make_model({"arch": ARCH, "pretrained": str(weights_file), "drop_rate": 0.2}, (3, 32, 32), 5)
+    with pytest.raises(UserError) as info:  # an argument the network's class refuses: the model's error
+        recipe.make_model({"arch": ARCH, "pretrained": str(weights_file), "colour": 1}, (3, 32, 32), 5)
+    assert str(info.value).startswith(f"model '{ARCH}' cannot be built with ['colour', 'pretrained']: ")
+    assert "colour" in str(info.value) and "model.pretrained" not in str(info.value)
+
+
 def _hub_cache(root: Path, weights: dict[str, torch.Tensor]) -> Path:
     """A Hugging Face hub cache holding timm/test_resnet.r160_in1k's model.safetensors, in the cache's layout."""
     repo = root / "models--timm--test_resnet.r160_in1k"

@@ -103,11 +103,13 @@ def paths(tmp_path_factory, taken_port) -> dict[str, str]:
     (tmp / "blank.csv").write_text("\n\n")
     (tmp / "header.csv").write_text("mean radius,mean texture\n")
     (tmp / "plots.png").mkdir()
+    (tmp / "notes").mkdir()
+    (tmp / "notes" / "todo.txt").write_text("the user's own file\n")
     return {
         "tmp": str(tmp), "space": str(tmp / "space.yaml"), "toy": str(tmp / "toy.yaml"),
         "file": str(tmp / "a_file.txt"),
         "image": str(image), "table": str(table), "npy": str(tmp / "seven.npy"), "port": str(taken_port),
-        "folder_png": str(tmp / "plots.png"),
+        "folder_png": str(tmp / "plots.png"), "notes": str(tmp / "notes"),
         "broken_image": str(_damaged(image, tmp / "broken_image")),
         "broken_table": str(_damaged(table, tmp / "broken_table")),
         "empty_csv": str(tmp / "empty.csv"), "blank_csv": str(tmp / "blank.csv"), "header_csv": str(tmp / "header.csv"),
@@ -215,6 +217,11 @@ CASES = [
          ("--warm-start {file}: it is a file, not a run folder",)),
     Case("run-warm-start-missing", ("run", "{toy}", "--storage", "{tmp}/runs", "--warm-start", "{tmp}/nope"), 2,
          ("there is no such run folder (it does not exist)",)),
+    # a folder of the user's own files at export.dir: refused before the search, not moved aside after it
+    Case("run-export-dir-holds-other-files", ("run", "{toy}", "--storage", "{tmp}/runs", "--set",
+                                              "export.dir={notes}"), 2,
+         ("the model folder {notes} is a folder of other files (it holds no model.json)",),
+         absent=("Searching",)),
     # 26: an unrecognised argument gets the sub-command's usage and prefix
     Case("check-misspelt-option", ("check", "{space}", "--sett", "train.epochs=3"), 2,
          ("usage: autotune check", "autotune check: error: unrecognized arguments: --sett train.epochs=3")),

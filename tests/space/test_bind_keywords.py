@@ -151,6 +151,18 @@ def test_keywords_of_names_a_registry_field():
         Section(width=Field(int, default=None, nullable=True, keyword=True))
 
 
+def test_drop_rate_given_to_a_timm_model_is_a_problem_naming_model_dropout(tmp_path, timm_cache):
+    """`--set model.drop_rate=0.2` passed `check`, then `run` failed blaming the weights file: the recipe passes
+    model.dropout to timm as drop_rate itself."""
+    problems = _problems(tmp_path, """\
+        name: drop
+        recipe: image_classification
+        model: {arch: resnet18, drop_rate: 0.2}
+        """)
+    assert problems == ["3: model.drop_rate: is set by the recipe itself; use model.dropout (passed to timm as "
+                        "drop_rate)"]
+
+
 # `keyword=True` fields (width and depth, momentum and nesterov): schema fields that only some of the functions the
 # section names take; given, they are bound like the keys the schema does not list, left out they are not
 def test_width_and_depth_given_to_a_timm_model_are_problems_at_their_lines(tmp_path, timm_cache):

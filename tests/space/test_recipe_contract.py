@@ -121,6 +121,8 @@ def test_a_path_field_is_made_absolute_against_the_working_directory(tmp_path, m
     assert space.config({})["data"]["root"] == "s3://bucket/images"
     assert load_space("name: t\nrecipe: image_classification\n").config({})["data"]["root"] == "~/.cache/autotune/data"
     # weights given by their file: the trials run in folders of their own (it failed every trial there)
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "r18.pth").touch()  # it must exist: checked when the space is read
     space = load_space("name: t\nrecipe: image_classification\nmodel: {arch: resnet18, pretrained: w/r18.pth}\n")
     assert space.config({})["model"]["pretrained"] == str(tmp_path / "w" / "r18.pth")
     space = load_space("name: t\nrecipe: image_classification\nmodel: {arch: resnet18, pretrained: true}\n")
