@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import random
 import shlex
 import signal
 import sys
@@ -26,9 +27,10 @@ from autotune.errors import SearchFailed, UserError
 from autotune.logs import configured, lines_to
 from autotune.paths import expanded
 from autotune.preflight import check_address, cluster_address, preflight
-from autotune.run_options import option
+from autotune.run_options import on_the_command_line, option
 from autotune.space import Choice, Grid, Space
 from autotune.space import load_space as _load_space
+from autotune.space.loader import OverridesNamed
 from autotune.tracking import Tracking, TrialRecord
 
 if TYPE_CHECKING:
@@ -48,11 +50,13 @@ def _schema_for(name: str, base: str | None) -> Any:
 
 def load_space(source: str | Path | Mapping[str, Any] | Space, overrides: Iterable[str] | None = None) -> Space:
     """Read and validate a search space (a YAML path, a YAML string or a dict) against its recipe's schema;
-    `overrides`: `key.path=value` strings (one string alone counts as one override, not as its characters)."""
+    `overrides`: `key.path=value` strings (one string alone counts as one override, not as its characters). Its
+    problems name the overrides as the caller gives them (`overrides=[...]`; `--set` from `autotune`'s commands)."""
     if isinstance(source, Space):
         return source
     given = (overrides,) if isinstance(overrides, str) else tuple(overrides or ())
-    return _load_space(source, given, schema_for=_schema_for)
+    named = OverridesNamed(python=not on_the_command_line())
+    return _load_space(source, given, schema_for=_schema_for, named=named)
 
 
 def pareto_front(trials: pd.DataFrame, metric: tuple[str, ...], mode: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -96,7 +100,10 @@ def fit(
     and, at most every `progress_seconds` (<= 0: never), a line on the running ones are logged: the `autotune`
     logger's records, written to stderr unless the program set up logging (`autotune.logs`). `print(result)` gives
     the summary `autotune run` ends with.
-    One process at a time runs a run: starting one that another process runs raises UserError at once.
+    One process at a time runs a run: starting one that another process runs raises UserError at once, as does a
+    second `fit` of this process while one runs (Ray runs one search per process). A Ctrl-C returns the result,
+    interrupted; one before the first trial raises KeyboardInterrupt after a line saying what continues the run.
+    The caller's global random generators and signal handlers are left as they were.
 
     The space's default configuration (when it gives `default:` values) and its `search.start` points are the
     first trials. `warm_start="runs/x"` tells the sampler the finished trials of that earlier run whose parameters
@@ -114,7 +121,7 @@ def fit(
     equivalent `autotune.fit(..., resume=True)` call).
     """
     _check_options(num_cpus, num_gpus, resume, restart, if_data_changed, export)
-    with nullcontext() if configured() else lines_to(sys.stderr):  # a script or notebook sees the progress
+    with _one_fit_at_a_time(), _random_states_kept(), nullcontext() if configured() else lines_to(sys.stderr):
         from autotune.engine import search
         from autotune.engine.locks import hold_run, refuse_running
         from autotune.engine.storage import check_choice, run_location, unfinished_trials
@@ -147,7 +154,8 @@ def fit(
             restart=restart, warm_start=str(warm_start) if warm_start is not None else None, verbose=verbose,
             progress_seconds=progress_seconds, resume_command=resume_command or _resume_call(if_data_changed),
         )
-        with hold_run(run_location(storage, space.name)), _ray_for_the_search():  # one process at a time per run
+        with _ctrl_c_told(storage, space.name, resume_command, if_data_changed), \
+                hold_run(run_location(storage, space.name)), _ray_for_the_search():  # one process at a time per run
             grid, where, seconds, interrupted, missing_metric, ended = search.run_search(
                 space, options, data=None if loads.keys else loads.get(None), first_points=first_points,
                 tracking=tracking)
@@ -166,6 +174,62 @@ def fit(
                 log.warning("The search was interrupted (%s): %s continues it", where.experiment,
                             _resume_call(if_data_changed))
             return result
+
+
+_fitting = threading.Lock()  # held while a `fit` of this process runs
+
+
+@contextmanager
+def _one_fit_at_a_time() -> Iterator[None]:
+    """One `fit` at a time in a process (its threads): a second one at once is a UserError, not a crash deep in Ray,
+    which runs one search per process."""
+    if not _fitting.acquire(blocking=False):
+        raise UserError("another autotune.fit runs in this process: Ray runs one search per process; wait for it to "
+                        "return, or run the other search in a process of its own")
+    try:
+        yield
+    finally:
+        _fitting.release()
+
+
+@contextmanager
+def _random_states_kept() -> Iterator[None]:
+    """The caller's global random generators (Python's `random`, numpy's, torch's CPU one where torch is imported)
+    as they were before: the models built in this process, Ray's start and its schedulers draw from them, so a
+    script seeded before a `fit` or `export` drew other numbers after it. The search's own draws follow
+    search.seed, not these."""
+    import numpy as np
+
+    torch = sys.modules.get("torch")
+    python, numpy, torch_state = random.getstate(), np.random.get_state(), torch.get_rng_state() if torch else None
+    try:
+        yield
+    finally:
+        random.setstate(python)
+        np.random.set_state(numpy)
+        if torch_state is not None:
+            torch.set_rng_state(torch_state)
+
+
+@contextmanager
+def _ctrl_c_told(storage: str, name: str, resume_command: str | None, if_data_changed: bool) -> Iterator[None]:
+    """A Ctrl-C that reaches `fit` (one before the first trial, while Ray starts or the study is made; a second one
+    while Ray stops the trials) ends it with a short KeyboardInterrupt, after a line saying what continues the run
+    `name`: the resume call when it holds a search to resume, else the same call, which starts it again (`autotune
+    run`, which gives `resume_command`, prints its own)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        from autotune.engine.storage import holds_search, run_location
+
+        if resume_command is None:
+            where = run_location(storage, name).experiment
+            if if_data_changed or holds_search(storage, name):
+                log.warning("The search was interrupted (%s): %s continues it", where, _resume_call(if_data_changed))
+            else:
+                log.warning("The search was interrupted before its first trial (%s holds nothing to resume): the "
+                            "same call starts it again", where)
+        raise KeyboardInterrupt from None
 
 
 def _resume_call(if_data_changed: bool) -> str:
@@ -214,13 +278,15 @@ def _check_before_ray(space: Space, recipe: Any, loads: _DataLoads, address: str
 @contextmanager
 def _ray_for_the_search() -> Iterator[None]:
     """Ray for the search: a Ray this process already runs is used and left running; one the search starts is
-    shut down at the end. The process's SIGINT and SIGUSR1 handlers are its own again after the search: Ray Tune
-    sets its own for a search and leaves them, so the next Ctrl-C of a notebook or script did nothing."""
+    shut down at the end. The process's SIGINT, SIGTERM and SIGUSR1 handlers are its own again after the search: Ray
+    (SIGTERM) and Ray Tune set their own for a search and leave them, so the next Ctrl-C of a notebook or script did
+    nothing."""
     from autotune.engine import search
 
     started_ray = not search.ray_running()
     main = threading.current_thread() is threading.main_thread()  # handlers are set in the main thread only
-    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGUSR1)} if main else {}
+    handlers = {number: signal.getsignal(number)
+                for number in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)} if main else {}
     try:
         yield
     finally:
@@ -625,6 +691,7 @@ def _model_card(space: Space, recipe: Any, result: Any, model_name: str) -> dict
     """The card of the model that exports `result`'s best checkpoint (the export adds what the recipe's export()
     writes, the test metrics and, for a canonical model, its promotion and version)."""
     from autotune.engine.export import library_versions, source_digests
+    from autotune.splits import SCHEME
 
     return {
         "name": model_name,
@@ -644,6 +711,7 @@ def _model_card(space: Space, recipe: Any, result: Any, model_name: str) -> dict
         **({"run_uri": result.run_uri} if result.run_uri else {}),
         "versions": library_versions(),
         "sources": source_digests(recipe, space.custom),
+        "split": SCHEME,  # how its data was split: a retrain tests the current model only on a split of this scheme
     }
 
 
@@ -655,14 +723,22 @@ def _evaluate(recipe: Any, model_dir: Path, data: Any) -> dict[str, float]:
 def _resplit(space: Space, recipe: Any, current: Mapping[str, Any] | None, config: Mapping[str, Any]) -> str | None:
     """Why the current model (its card) cannot be compared on the test split of the data `config` loads, when the
     split settings changed since it was trained (`autotune.splits.trained_share`: another seed or key columns, a
-    test fraction past its held-out share): part of that test split was its training data, where it would score
-    too well. None when none of it was, or the card is another recipe's (its data section reads otherwise)."""
-    from autotune.splits import trained_share
+    test fraction past its held-out share), or its data was split by another scheme (`autotune.splits.scheme_of`:
+    an autotune before the keyed split): part of that test split was its training data, where it would score too
+    well. None when none of it was, or the card is another recipe's (its data section reads otherwise)."""
+    from autotune.splits import SCHEME, scheme_of, trained_share
 
     if not current or current.get("recipe") != space.recipe or not isinstance(current.get("config"), Mapping):
         return None
-    share, changed = trained_share(recipes.data_section(recipe, dict(current["config"])),
-                                   recipes.data_section(recipe, dict(config)))
+    before = recipes.data_section(recipe, dict(current["config"]))
+    if scheme_of(current) != SCHEME:  # its samples were drawn into splits otherwise: as by another seed
+        share, _ = trained_share({**before, "split_seed": None}, recipes.data_section(recipe, dict(config)))
+        why = (f"it was trained on a split an earlier autotune drew ({scheme_of(current)}, before the keyed split of "
+               f"2026-12-05): about {share:.0%} of the new test split is, on average, data it trained on, where it "
+               f"would score too well")
+        log.warning("the current model is not compared with the new one: %s", why)
+        return why
+    share, changed = trained_share(before, recipes.data_section(recipe, dict(config)))
     if share <= 0:
         return None
     why = (f"the data split changed since it was trained ({', '.join(changed)}): about {share:.0%} of the new test "
@@ -721,8 +797,20 @@ def export(run_dir: str | Path, trial_id: str, out: str | Path | None = None) ->
     chosen by trial id): replaced atomically, the one before kept for `autotune rollback`. With `out`, a plain model
     folder there, as `autotune train --out` writes one. Returns the run's `SearchResult` with that trial as its best
     (`model_dir`, `test_metrics`). A UserError when `run_dir` is not a finished run, the trial is not one of its
-    trials, or the trial kept no checkpoint.
+    trials, the trial kept no checkpoint, or `out` is a canonical model (writing into it would replace its current
+    version in place).
     """
+    from autotune.cli.common import check_not_a_canonical_model
+
+    if out is not None:  # `autotune export --out` refuses it by this check too
+        check_not_a_canonical_model(str(out), option("out"), option("out", "models/NAME-trial"))
+    with _random_states_kept():
+        return _export_trial(run_dir, str(trial_id), None if out is None else Path(expanded(out)))
+
+
+def _export_trial(run_dir: str | Path, trial_id: str, out: Path | None) -> SearchResult:
+    """`export`'s work: the run's trial `trial_id` read from `run_dir`, exported to `out` (None: the canonical
+    model)."""
     from autotune.engine.storage import recorded_summary
 
     state = _run_state(expanded(run_dir).resolve() if "://" not in str(run_dir) else _mirror(str(run_dir)))
@@ -730,7 +818,7 @@ def export(run_dir: str | Path, trial_id: str, out: str | Path | None = None) ->
     space = _run_space(state, summary)
     trials = pd.read_csv(state / "trials.csv", dtype={"trial_id": str})
     where = _where(state, summary)
-    best = _trial_best(where, summary, trials, space, str(trial_id))
+    best = _trial_best(where, summary, trials, space, trial_id)
     checkpoint = best[1]
     recipe = recipes.load(space.recipe, space.base_dir)
     if not hasattr(recipe, "export"):
@@ -742,7 +830,7 @@ def export(run_dir: str | Path, trial_id: str, out: str | Path | None = None) ->
         if out is None:
             _export_chosen(space, recipe, loads, Path(checkpoint_dir), result, model_name)
         else:
-            _export_plain(space, recipe, loads, Path(checkpoint_dir), result, model_name, Path(expanded(out)))
+            _export_plain(space, recipe, loads, Path(checkpoint_dir), result, model_name, out)
     return result
 
 
@@ -760,6 +848,9 @@ def _run_state(folder: Path) -> Path:
         return folder
     what = ("its search has not ended (no trials.csv yet): resume it with `autotune run SPACE --resume` first"
             if (folder / "space.json").is_file() else
+            "it has no space.json: an autotune before runs recorded their space made it, and its trials cannot be "
+            "exported one by one (its exported model stays usable; a new search can warm-start from it)"
+            if (folder / "trials.csv").is_file() else
             "no space.json and trials.csv there: give the folder of a finished run, runs/<name> as `autotune run` "
             "prints it")
     raise UserError(f"{folder} is not a finished autotune run: {what}")

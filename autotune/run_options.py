@@ -5,16 +5,19 @@ the search, as `autotune.fit` takes it (`num_cpus=2`) when a Python program does
     option("num_cpus")                                # "--num-cpus" / "num_cpus"
     option("storage", "runs")                         # "--storage runs" / "storage='runs'"
     option("overrides", "search.resources.gpu=0")     # "--set search.resources.gpu=0" / "overrides=['search...=0']"
+    arguments(option("resume"), option("num_cpus", 2))  # "--resume --num-cpus 2" / "resume=True, num_cpus=2"
+    search_call(option("resume"))                     # "autotune run SPACE --resume" / "autotune.fit(SPACE, ...)"
 
     with from_command_line():                         # what `autotune`'s entry point wraps its commands in
         ...
 """
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["option", "from_command_line"]
+__all__ = ["arguments", "option", "from_command_line", "on_the_command_line", "search_call"]
 
 _SWITCHES = ("resume", "restart", "if_data_changed")  # fit's booleans: a bare flag on the command line
 _FLAGS = {"overrides": "--set"}  # fit's keywords whose flag is not the keyword's name
@@ -34,11 +37,16 @@ def from_command_line() -> Iterator[None]:
         _command_line = before
 
 
+def on_the_command_line() -> bool:
+    """Whether messages name the options as `autotune run`'s command line takes them (else as `autotune.fit` does)."""
+    return _command_line
+
+
 def option(name: str, value: object = None) -> str:
     """The option `name` (`autotune.fit`'s keyword), with `value` where given, as the caller writes it."""
     if _command_line:
         flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
-        return flag if value is None else f"{flag} {value}"
+        return flag if value is None else f"{flag} {shlex.quote(str(value))}"
     if name in _SWITCHES:
         return f"{name}=True"
     if name in _PYTHON:
@@ -47,3 +55,16 @@ def option(name: str, value: object = None) -> str:
         return name
     text = value if isinstance(value, (int, float)) else str(value)
     return f"overrides=[{text!r}]" if name == "overrides" else f"{name}={text!r}"
+
+
+def arguments(*given: str) -> str:
+    """Several options (each an `option(...)`) as the caller writes them together: flags apart, keywords by commas."""
+    return (" " if _command_line else ", ").join(given)
+
+
+def search_call(*given: str) -> str:
+    """The search started with the options `given`, as the caller starts it: `autotune run SPACE ...` or
+    `autotune.fit(SPACE, ...)`."""
+    if _command_line:
+        return " ".join(("autotune run SPACE", *given))
+    return f"autotune.fit({arguments('SPACE', *given)})"

@@ -12,18 +12,21 @@ repeat appended later goes where the earlier ones are; a table of many repeats s
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timezone
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 __all__ = ["TRAIN", "VAL", "TEST", "text_keys", "position_keys", "combined", "assign", "positions", "empty_split_hint",
-           "absent_classes", "MAJORITY", "dominant_class", "SETTINGS", "trained_share"]
+           "absent_classes", "MAJORITY", "dominant_class", "SETTINGS", "trained_share", "SCHEME", "scheme_of"]
 
 TRAIN, VAL, TEST = 0, 1, 2
 MAJORITY = 0.8  # a class this share of the training samples or more: accuracy rewards predicting it (a warning)
 SETTINGS = {"split_seed": 0, "val_fraction": 0.1, "test_fraction": 0.1, "key": None}  # the data keys, and defaults
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+SCHEME = "keyed"  # how this module splits: a model's card records it (`split`)
+_KEYED_SINCE = datetime(2026, 12, 5, 15, 41, 3, tzinfo=timezone.utc)  # before it, autotune drew a seeded permutation
 
 
 def _mix(h: np.ndarray) -> np.ndarray:
@@ -115,3 +118,17 @@ def trained_share(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[
         return max(0.0, 1.0 - held_out), changed
     test = float(new["test_fraction"])
     return (max(0.0, test - held_out) / test if test > 0 else 0.0), changed
+
+
+def scheme_of(card: Mapping[str, Any]) -> str:
+    """How the model of `card` had its data split: the card's `split`; a card written before cards recorded it by
+    its export's date: "permutation" (a seeded permutation of the samples, which another number of samples redraws)
+    before the keyed split of 2026-12-05, else SCHEME."""
+    if card.get("split"):
+        return str(card["split"])
+    try:
+        created = datetime.fromisoformat(str(card.get("created")))
+    except ValueError:
+        return "permutation"
+    return SCHEME if (created if created.tzinfo else created.replace(tzinfo=timezone.utc)) >= _KEYED_SINCE \
+        else "permutation"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from autotune.cli.common import (RUN_FOLDER, check_folder, check_not_a_canonical_model, check_out_dir,
-                                 local_run_folder)
+from autotune.cli.common import RUN_FOLDER, check_folder, check_out_dir, local_run_folder
 
 EPILOG = """\
 examples:
@@ -46,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     folder = local_run_folder(args.run_dir)
     check_folder(folder, "RUN_DIR", RUN_FOLDER)
-    if args.out is not None:
-        check_not_a_canonical_model(args.out, "--out", "--out models/NAME-trial")
+    if args.out is not None:  # a canonical model as --out: refused by `export` itself, from Python too
         check_out_dir(args.out, "--out", "--out models/NAME-trial")
     result = export(folder, args.trial, args.out)
     tested = ", ".join(f"{k} {v:.4f}" for k, v in result.test_metrics.items()) or "none (no evaluate())"

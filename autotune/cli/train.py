@@ -62,6 +62,7 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
     from autotune.engine.export import library_versions, source_digests
     from autotune.errors import UserError
     from autotune.recipes import NO_REPORT, call, data_section, described, load_data, reported, written
+    from autotune.splits import SCHEME
 
     data = load_data(recipe, data_section(recipe, config))
     if data is not None:
@@ -96,7 +97,8 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
             now = datetime.now(timezone.utc)
             card.update(config=config, metrics={k: v for k, v in last.items() if k != "reports"}, test_metrics=test,
                         created=now.isoformat(timespec="seconds"), version=f"train-{now:%Y%m%d-%H%M%S}",
-                        versions=library_versions(), sources=source_digests(recipe, (about or {}).get("custom")))
+                        versions=library_versions(), sources=source_digests(recipe, (about or {}).get("custom")),
+                        split=SCHEME)
             Path(out, "model.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
             shutil.copytree(keep, Path(out) / "checkpoint", dirs_exist_ok=True)
             shown = ", ".join(p.name + "/" * p.is_dir() for p in sorted(Path(out).iterdir()))

@@ -11,10 +11,13 @@ import logging
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -52,7 +55,7 @@ from autotune.engine.storage import (
 from autotune.engine.trial import trainable, trial_dirname
 from autotune.engine.watchdog import watching_cluster
 from autotune.errors import UserError
-from autotune.run_options import option
+from autotune.run_options import arguments, option
 from autotune.space.types import Space
 from autotune.tracking import SearchStart, Tracking
 
@@ -174,8 +177,8 @@ def _ended_before(space: Space, where: RunLocation) -> dict[str, Any] | None:
         return None
     why = summary.get("ended") or ("its search failed" if summary.get("error") else "it ran all its trials")
     log.warning("this run ended (%s): %s continues an interrupted run, not one that ended, so no trial runs; to "
-                "search more, start a new run from its trials: %s %s", why, option("resume"),
-                option("warm_start", where.experiment), option("overrides", f"name={space.name}-2"))
+                "search more, start a new run from its trials: %s", why, option("resume"),
+                arguments(option("warm_start", where.experiment), option("overrides", f"name={space.name}-2")))
     return {"ended": summary.get("ended")}
 
 
@@ -304,7 +307,8 @@ def _init_ray(options: RunOptions, run: str) -> None:
     }
     if options.address:
         try:
-            ray.init(address=options.address, **kwargs)
+            with _sigint_deferred():
+                ray.init(address=options.address, **kwargs)
         except Exception as err:  # Ray raises ConnectionError, RuntimeError or ValueError here
             raise UserError(
                 f"cannot reach the Ray cluster at {options.address!r}: {err}; start it with `ray start --head` "
@@ -320,9 +324,30 @@ def _init_ray(options: RunOptions, run: str) -> None:
         _warn_shared_cpus(_local_ray.others, kwargs["num_cpus"])
     try:
         _ray_temp = _temp_dir()
-        init_local(_ray_temp, **kwargs)
+        with _sigint_deferred():
+            init_local(_ray_temp, **kwargs)
     except OSError as err:
         raise _cannot_start_ray(err, _ray_temp) from None
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """A Ctrl-C while Ray starts raises KeyboardInterrupt once its start ended, in the main thread (where Python
+    handles signals): raised inside ray.init, it left the Ray processes started so far (gcs_server, raylet, ...)
+    running until this process exits, as a Ray that `shutdown` does not see (ray.is_initialized() is False). A
+    handler set outside Python (not restorable) is left as it is."""
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGINT) is None:
+        yield
+        return
+    caught: list[int] = []
+    before = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _warn_shared_cpus(others: list[dict[str, Any]], num_cpus: int) -> None:

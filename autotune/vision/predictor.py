@@ -34,12 +34,19 @@ class Predictions:
 class Predictor:
     """A loaded model and its card; `predict` converts images to the input shape the model expects."""
 
-    def __init__(self, model: torch.jit.ScriptModule, card: dict[str, Any]) -> None:
+    def __init__(self, model: torch.jit.ScriptModule, card: dict[str, Any], directory: str | Path | None = None
+                 ) -> None:
         self.model = model.eval()
         self.card = card
+        self.directory = directory  # the folder it was loaded from, for its repr
         self.labels: list[str] = list(card["labels"])
         self.input_shape: tuple[int, int, int] = tuple(card["input_shape"])  # type: ignore[assignment]
         self.resize = Resize.of(card)  # how training brought images to input_shape
+
+    def __repr__(self) -> str:
+        shown = ", ".join(self.labels[:5]) + (", ..." if len(self.labels) > 5 else "")
+        return (f"Predictor({str(self.directory or self.card.get('name', '?'))!r}: image classification of "
+                f"{len(self.labels)} classes ({shown}), input {'x'.join(map(str, self.input_shape))})")
 
     def predict(self, images: Any, batch_size: int = 256) -> Predictions:
         """Predict a batch (or one image): arrays of the input size (numpy or torch; integers 0..255 or floats in
@@ -77,4 +84,4 @@ def _is_image(obj: Any) -> bool:
 def load_model(directory: str | Path) -> Predictor:
     """The exported model in `directory` (model.pt + model.json), ready to predict."""
     card = read_card(directory)
-    return Predictor(load_torchscript(Path(directory) / "model.pt"), card)
+    return Predictor(load_torchscript(Path(directory) / "model.pt"), card, directory)

@@ -92,6 +92,9 @@ def test_export_a_trial_of_the_front(in_tmp, capsys):
     assert f"trial {small} kept no checkpoint" in capsys.readouterr().err
     assert main(["export", "models", "--trial", small]) == 2
     assert "not a finished autotune run" in capsys.readouterr().err
+    Path("runs/front/space.json").unlink()  # as a run of an autotune before runs recorded their space
+    assert main(["export", "runs/front", "--trial", small]) == 2
+    assert "it has no space.json: an autotune before runs recorded their space made it" in capsys.readouterr().err
 
 
 @pytest.mark.usefixtures("local_ray")

@@ -195,6 +195,17 @@ def test_a_changed_split_does_not_compare_on_the_current_model_s_training_data(i
                                           "it was trained (data.split_seed 0 -> 2): about 80% of the new test split")
     promotion = retrain(300, "data.split_seed=2", "data.val_fraction=0.2")
     assert "the current model's" in promotion["reason"] and "on the same test split" in promotion["reason"]
+    # a model an autotune before the keyed split exported (an upgrade walk: 72 % of the new test images were its
+    # training images, and a better new model was kept out): its card records no split and predates it
+    card_file = Path("models/retrain/model.json").resolve()
+    card = json.loads(card_file.read_text())
+    assert card["split"] == "keyed"
+    card_file.write_text(json.dumps({**{k: v for k, v in card.items() if k != "split"},
+                                     "created": "2026-12-04T11:28:00+00:00"}))
+    promotion = retrain(400, "data.split_seed=2", "data.val_fraction=0.2")
+    assert promotion["promoted"] is True, promotion
+    assert promotion["reason"].startswith("the current model could not be evaluated: it was trained on a split an "
+                                          "earlier autotune drew (permutation, before the keyed split of 2026-12-05)")
 
 
 def test_a_retrain_of_data_another_job_searches_now_does_nothing(in_tmp, capsys):
