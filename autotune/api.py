@@ -976,6 +976,7 @@ def _export_plain(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: 
     train --out` writes one, tested on the held-out split of the data its trial loaded."""
     data = loads.get(result.best_config)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "model.json").unlink(missing_ok=True)  # an earlier model's card: evaluate() would read the new model by it
     card = {**_model_card(space, recipe, result, model_name),
             **recipes.call(recipe, "export", str(checkpoint_dir), data, str(out))}
     result.test_metrics = _evaluate(recipe, out, data)

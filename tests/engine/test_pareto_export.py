@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import types
 from pathlib import Path
 
 import pandas as pd
@@ -56,7 +57,23 @@ def test_the_summary_names_the_export_of_the_front_and_quotes_its_commands(tmp_p
 
 
 @pytest.mark.usefixtures("local_ray")
-def test_export_a_trial_of_the_front(in_tmp, capsys):
+def _evaluate_watched(load, seen: list):
+    """recipes.load whose recipes' evaluate() first notes in `seen` whether a model.json is beside the model."""
+    def watched(name, base=None):
+        module = load(name, base)
+        copy = types.ModuleType(module.__name__)
+        copy.__dict__.update(vars(module))
+
+        def evaluate(model_dir, data):
+            seen.append((Path(model_dir) / "model.json").exists())
+            return module.evaluate(model_dir, data)
+
+        copy.evaluate = evaluate
+        return copy
+    return watched
+
+
+def test_export_a_trial_of_the_front(in_tmp, capsys, monkeypatch):
     result = autotune.fit(_space("front", "metric: [val_accuracy, epoch], mode: [max, min]"))
     best, small = (str(t) for t in result.trials["trial_id"])
     assert result.best_trial_id == best and {r["trial_id"] for r in result.pareto} == {best, small}
@@ -79,6 +96,16 @@ def test_export_a_trial_of_the_front(in_tmp, capsys):
     assert main(["export", "runs/front", "--trial", small, "--out", "models/small"]) == 0
     plain = json.loads(Path("models/small/model.json").read_text())
     assert plain["trial_id"] == small and "promotion" not in plain and not Path("models/small").is_symlink()
+    # a folder holding an earlier model's card: the tabular recipe's evaluate() read the new model by it (a
+    # security walk: test_accuracy 0.3125 against 0.75, with another model's scalers)
+    Path("models/stale").mkdir()
+    Path("models/stale/model.json").write_text(json.dumps({**plain, "labels": ["an earlier model's"]}))
+    seen, load = [], autotune.recipes.load
+    monkeypatch.setattr(autotune.recipes, "load", _evaluate_watched(load, seen))
+    assert main(["export", "runs/front", "--trial", small, "--out", "models/stale"]) == 0
+    assert seen == [False]  # evaluated with no card in the folder, as an export into a new one
+    assert json.loads(Path("models/stale/model.json").read_text())["labels"] == ["toy"]
+    monkeypatch.setattr(autotune.recipes, "load", load)
 
     for argv, message in [
         (["--trial", "nope"], f"has no trial 'nope': give one of its trials, e.g. {best}, {small}"),
