@@ -800,7 +800,7 @@ def export(run_dir: str | Path, trial_id: str, out: str | Path | None = None) ->
     trials, the trial kept no checkpoint, or `out` is a canonical model (writing into it would replace its current
     version in place).
     """
-    from autotune.cli.common import check_not_a_canonical_model
+    from autotune.model_dir import check_not_a_canonical_model
 
     if out is not None:  # `autotune export --out` refuses it by this check too
         check_not_a_canonical_model(str(out), option("out"), option("out", "models/NAME-trial"))

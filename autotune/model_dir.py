@@ -22,8 +22,8 @@ from autotune.errors import UserError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["broken_link", "canonical_link", "load_model", "load_torchscript", "pinned", "read_card",
-           "recipe_function"]
+__all__ = ["broken_link", "canonical_link", "check_not_a_canonical_model", "load_model", "load_torchscript", "pinned",
+           "read_card", "recipe_function"]
 
 VERSIONS = re.compile(r"\.(.+)\.versions")  # the versions folder of the canonical model NAME: .NAME.versions
 
@@ -45,6 +45,34 @@ def canonical_link(folder: Path) -> Path | None:
     real = Path(os.path.realpath(folder))
     found = VERSIONS.fullmatch(real.parent.name)
     return real.parent.parent / found[1] if found else None
+
+
+def check_not_a_canonical_model(path: str, given_as: str, example: str) -> None:
+    """Before any work: a UserError when the output folder `path` (given as `given_as`: `--out`, `out`) is a canonical
+    model (a link into a `.NAME.versions/` folder, or a folder whose card has a `history`, as an export writes it):
+    writing into it would replace its current version in place, behind a running `serve`, and lose its history. The
+    search it suggests instead is named as the caller starts one (`autotune.run_options`)."""
+    from autotune.paths import expanded
+    from autotune.run_options import option, search_call
+
+    folder = expanded(path)
+    link = canonical_link(folder)
+    if link is None and not _has_history(folder):
+        return
+    what = f"the canonical model {link}" if link is not None else "an exported model with a version history"
+    raise UserError(f"{given_as} {path} is {what}: writing into it would replace its current version in place; give "
+                    f"a new folder, e.g. {example}, or run a search "
+                    f"(`{search_call(option('overrides', f'export.dir={path}'))}`), "
+                    f"which exports a new version by the promotion rules")
+
+
+def _has_history(folder: Path) -> bool:
+    """Whether `folder` holds the card of an export's version (with a `history` or a `promotion`)."""
+    try:
+        card = json.loads((folder / "model.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(card, dict) and ("history" in card or "promotion" in card)
 
 
 def broken_link(folder: Path) -> str | None:

@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import math
 import os
 import re
 import socket
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autotune.errors import UserError
@@ -172,34 +170,6 @@ def check_out_dir(path: str, option: str, example: str) -> None:
 
     check_folder_path(path, option, example)
     check_writable(path, option, example)
-
-
-def check_not_a_canonical_model(path: str, given_as: str, example: str) -> None:
-    """Before any work: a UserError when the output folder `path` (given as `given_as`: `--out`, `out`) is a canonical
-    model (a link into a `.NAME.versions/` folder, or a folder whose card has a `history`, as an export writes it):
-    writing into it would replace its current version in place, behind a running `serve`, and lose its history. The
-    search it suggests instead is named as the caller starts one (`autotune.run_options`)."""
-    from autotune.model_dir import canonical_link
-    from autotune.run_options import option, search_call
-
-    folder = expanded(path)
-    link = canonical_link(folder)
-    if link is None and not _has_history(folder):
-        return
-    what = f"the canonical model {link}" if link is not None else "an exported model with a version history"
-    raise UserError(f"{given_as} {path} is {what}: writing into it would replace its current version in place; give "
-                    f"a new folder, e.g. {example}, or run a search "
-                    f"(`{search_call(option('overrides', f'export.dir={path}'))}`), "
-                    f"which exports a new version by the promotion rules")
-
-
-def _has_history(folder: Path) -> bool:
-    """Whether `folder` holds the card of an export's version (with a `history` or a `promotion`)."""
-    try:
-        card = json.loads((folder / "model.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(card, dict) and ("history" in card or "promotion" in card)
 
 
 def check_out_file(path: str, option: str, example: str) -> None:

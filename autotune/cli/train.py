@@ -10,7 +10,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from autotune.cli.common import add_space_arguments, check_not_a_canonical_model, check_out_dir, one_configuration
+from autotune.cli.common import add_space_arguments, check_out_dir, one_configuration
+from autotune.model_dir import check_not_a_canonical_model
 
 if TYPE_CHECKING:  # the CLI's other commands (predict above all) import no recipe machinery
     from autotune.recipes import Checkpoint
