@@ -731,18 +731,16 @@ def _resplit(space: Space, recipe: Any, current: Mapping[str, Any] | None, confi
     if not current or current.get("recipe") != space.recipe or not isinstance(current.get("config"), Mapping):
         return None
     before = recipes.data_section(recipe, dict(current["config"]))
-    if scheme_of(current) != SCHEME:  # its samples were drawn into splits otherwise: as by another seed
-        share, _ = trained_share({**before, "split_seed": None}, recipes.data_section(recipe, dict(config)))
-        why = (f"it was trained on a split an earlier autotune drew ({scheme_of(current)}, before the keyed split of "
-               f"2026-12-05): about {share:.0%} of the new test split is, on average, data it trained on, where it "
-               f"would score too well")
-        log.warning("the current model is not compared with the new one: %s", why)
-        return why
+    scheme = scheme_of(current)
+    if scheme != SCHEME:  # its samples were drawn into splits otherwise: as by another seed
+        before = {**before, "split_seed": None}
     share, changed = trained_share(before, recipes.data_section(recipe, dict(config)))
     if share <= 0:
         return None
-    why = (f"the data split changed since it was trained ({', '.join(changed)}): about {share:.0%} of the new test "
-           f"split is, on average, data it trained on, where it would score too well")
+    cause = (f"it was trained on a split an earlier autotune drew ({scheme}, before the keyed split of 2026-12-05)"
+             if scheme != SCHEME else f"the data split changed since it was trained ({', '.join(changed)})")
+    why = (f"{cause}: about {share:.0%} of the new test split is, on average, data it trained on, where it would "
+           f"score too well")
     log.warning("the current model is not compared with the new one: %s", why)
     return why
 
