@@ -18,8 +18,12 @@ from typing import Any
 
 import optuna
 from optuna.storages._cached_storage import _CachedStorage
+from optuna.storages._rdb.models import TrialIntermediateValueModel as Values
+from optuna.storages._rdb.models import TrialModel as Trials
 from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search.optuna import OptunaSearch
+from sqlalchemy import bindparam, exists, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from autotune.engine.checkpoints import finite
 from autotune.engine.full_disk import is_full
@@ -93,13 +97,11 @@ class _Searcher(OptunaSearch):
         """`value` as the trial's intermediate value at `epoch`, replacing one told before: a trial continued
         from a checkpoint (a resume, a retry) retrains the epochs after it, and Optuna's `Trial.report` would keep
         the abandoned run's values of those epochs (and warn). `_storage` and `_trial_id` are Optuna's private
-        names; `set_trial_intermediate_value` is what `Trial.report` calls."""
-        try:
-            with self._unless_full():
-                study_of(self)._storage.set_trial_intermediate_value(ot_trial._trial_id, epoch, value)  # noqa: SLF001
+        names; `_set_intermediate_value` writes what `Trial.report` would."""
+        with self._unless_full():
+            if _set_intermediate_value(study_of(self)._storage, ot_trial._trial_id, epoch, value):  # noqa: SLF001
                 self._reported[trial_id] = epoch
-        except optuna.exceptions.UpdateFinishedTrialError:  # its end was told before a stop Ray's state missed
-            return
+            # else its end was told before a stop Ray's state missed: the study keeps what it was told
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         value = (result or {}).get(self.metric) if isinstance(self.metric, str) else None
@@ -129,8 +131,11 @@ class _Searcher(OptunaSearch):
         """Whether the study already holds this trial's end. A search killed after telling Optuna that a trial
         ended, but before Ray saved its own state (every 10 s), runs that trial again when resumed; the study keeps
         what it was told the first time. (`_storage` and `_trial_id` are Optuna's private names: its public API
-        reads one trial's state only through `Study.get_trials`, every trial of the study each time.)"""
-        return study_of(self)._storage.get_trial(ot_trial._trial_id).state.is_finished()  # noqa: SLF001
+        reads one trial's state only through `Study.get_trials`, every trial of the study each time; its storage's
+        `get_trial` loads the whole trial, which a state does not need.)"""
+        storage, trial = study_of(self)._storage, ot_trial._trial_id  # noqa: SLF001
+        with storage._backend.engine.connect() as connection:  # noqa: SLF001  (_CachedStorage's RDBStorage)
+            return connection.execute(_TRIAL_STATE, {"trial": trial}).scalar_one().is_finished()
 
     def _tell(self, ot_trial: optuna.Trial, value: float | None = None, **state: Any) -> None:
         """Tell Optuna, as Ray does: the trial's state is stored first, so a sampler's hook failing after it
@@ -171,6 +176,37 @@ def _ended_state(values: list[Any], epoch: int, planned: int) -> optuna.trial.Tr
     if not epoch or not all(map(finite, values)):
         return optuna.trial.TrialState.FAIL
     return optuna.trial.TrialState.COMPLETE if epoch >= planned else optuna.trial.TrialState.PRUNED
+
+
+def _set_intermediate_value(storage: Any, trial_id: int, step: int, value: float) -> bool:
+    """Store `value` as the RUNNING trial `trial_id`'s intermediate value at `step` (replacing one stored before),
+    as Optuna's `set_trial_intermediate_value` does, in one SQL statement on Optuna's own table and value encoding
+    (`TrialIntermediateValueModel`, private: Optuna has no cheaper public write). Optuna's own call loads the trial
+    and the step's row through its ORM first: a third of the driver's time per report at 1,000 trials x 10 epochs
+    (bench measure 4; 0.9 ms against 0.3 ms a value). False, writing nothing, when the trial has ended."""
+    stored, kind = Values.intermediate_value_to_stored_repr(value)
+    with storage._backend.engine.begin() as connection:  # noqa: SLF001  (_CachedStorage's RDBStorage)
+        return connection.execute(_UPSERT_VALUE, {"trial": trial_id, "step": step, "value": stored,
+                                                  "kind": kind}).rowcount > 0
+
+
+def _upsert_value() -> Any:
+    """`_set_intermediate_value`'s statement, built once: insert the row, or replace the step's, where the trial
+    is RUNNING."""
+    running = select(Trials.trial_id).where(Trials.trial_id == bindparam("trial"), Trials.state == TrialState.RUNNING)
+    rows = select(bindparam("trial", type_=Values.trial_id.type), bindparam("step", type_=Values.step.type),
+                  bindparam("value", type_=Values.intermediate_value.type),
+                  bindparam("kind", type_=Values.intermediate_value_type.type)).where(exists(running))
+    statement = sqlite_insert(Values.__table__).from_select(
+        ["trial_id", "step", "intermediate_value", "intermediate_value_type"], rows)
+    return statement.on_conflict_do_update(
+        index_elements=["trial_id", "step"],
+        set_={"intermediate_value": statement.excluded.intermediate_value,
+              "intermediate_value_type": statement.excluded.intermediate_value_type})
+
+
+_UPSERT_VALUE = _upsert_value()
+_TRIAL_STATE = select(Trials.state).where(Trials.trial_id == bindparam("trial"))
 
 
 def _sqlite(path: str) -> sqlite3.Connection:

@@ -7,8 +7,8 @@ import logging
 import sqlite3
 from pathlib import Path
 
-import optuna
 import pytest
+import sqlalchemy.exc
 
 import autotune
 from autotune.errors import StorageFull
@@ -51,16 +51,19 @@ def test_the_epoch_that_uses_the_budget_up_is_exported_and_a_resume_keeps_the_ru
 
 
 def _full_disk(*args, **kwargs):
+    """What SQLAlchemy raises when SQLite finds the disk full (the searcher writes an epoch's value through it)."""
     try:
         raise sqlite3.OperationalError("database or disk is full")
     except sqlite3.OperationalError as err:
-        raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from err
+        raise sqlalchemy.exc.OperationalError("INSERT INTO trial_intermediate_values ...", {}, err) from err
 
 
 def test_a_full_disk_under_the_study_stops_the_search_to_be_resumed(in_tmp, monkeypatch):
     """The study's write of an epoch's value fails for lack of space: the search stops as a full checkpoint stops
     it (StorageFull: one line, the resume), not with the study's traceback."""
-    monkeypatch.setattr(optuna.storages.RDBStorage, "set_trial_intermediate_value", _full_disk)
+    from autotune.engine import searcher
+
+    monkeypatch.setattr(searcher, "_set_intermediate_value", _full_disk)
     with pytest.raises(StorageFull, match=r"^storage full: .*free space, then resume it \(resume=True\)$"):
         autotune.fit(toy_space("sf", trials=3, train="{epochs: 3, sleep: 0.2}", search=", scheduler: fifo"),
                      export=False)

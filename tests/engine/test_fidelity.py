@@ -152,6 +152,30 @@ def test_a_retrained_epoch_replaces_the_abandoned_run_s_value(tmp_path, recwarn)
     assert not [w for w in recwarn if "already reported" in str(w.message)]
 
 
+def test_the_searcher_s_intermediate_values_read_back_as_optuna_s_own(tmp_path):
+    """The searcher writes a report's value in one SQL statement on Optuna's table, not through Optuna's
+    `set_trial_intermediate_value`: another process reading the study (optuna-dashboard, a user's script) sees what
+    Optuna's own write would have stored, NaN and infinities included, and a trial that has ended is not written."""
+    from autotune.engine.searcher import _set_intermediate_value, _study_storage
+
+    storage = _study_storage(tmp_path)
+    study = optuna.create_study(storage=storage, study_name="values", direction="maximize")
+    ours, optunas, ended = study.ask(), study.ask(), study.ask()
+    values = {1: 0.25, 2: float("nan"), 3: float("inf"), 4: float("-inf"), 5: -1e-300}
+    for step, value in values.items():
+        assert _set_intermediate_value(storage, ours._trial_id, step, value)
+        storage.set_trial_intermediate_value(optunas._trial_id, step, value)
+    assert _set_intermediate_value(storage, ours._trial_id, 1, 0.75)  # a step told again is replaced
+    storage.set_trial_intermediate_value(optunas._trial_id, 1, 0.75)
+    study.tell(ended, state=optuna.trial.TrialState.PRUNED)
+    assert not _set_intermediate_value(storage, ended._trial_id, 1, 0.5)
+
+    read = optuna.load_study(study_name="values", storage=f"sqlite:///{tmp_path / 'study.db'}").trials
+    assert repr(read[0].intermediate_values) == repr(read[1].intermediate_values) \
+        == repr({1: 0.75, 2: float("nan"), 3: float("inf"), 4: float("-inf"), 5: -1e-300})
+    assert read[2].intermediate_values == {} and read[2].state == optuna.trial.TrialState.PRUNED
+
+
 def test_a_non_finite_objective_of_several_is_said_to_fail_the_trial_for_the_sampler(tmp_path, caplog):
     """With several objectives, a last report holding NaN made every trial FAIL in the study (NSGA-II learned
     nothing) while the summary said 0 failed: the user is told, naming the objective."""
