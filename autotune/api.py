@@ -127,6 +127,8 @@ def fit(
         from autotune.engine.storage import check_choice, run_location, unfinished_trials
 
         space = load_space(space, overrides)
+        for problem in space.warnings:  # the recipe's warnings on the space, before its data loads
+            log.warning("%s", problem)
         model_name = space.name  # a retrain's run is named after its data; its model keeps this name
         if not if_data_changed:  # a run another process runs, or --resume or its absence not fitting the run,
             where = run_location(storage, space.name)  # are refused before the data loads

@@ -30,11 +30,9 @@ log = logging.getLogger("autotune")
 
 
 def preflight(space: Space, recipe: ModuleType, data: Any, *, export: bool = True) -> None:
-    """Everything that can be checked before launch: the recipe's warnings on the space are logged, `export.dir` is
-    writable (when exporting a recipe that exports), and the recipe's `dry_run` builds the model of the default
-    configuration and of each searched model option."""
-    for problem in space.warnings:
-        log.warning("%s", problem)
+    """Everything that can be checked before launch: `export.dir` is writable (when exporting a recipe that
+    exports), and the recipe's `dry_run` builds the model of the default configuration and of each searched model
+    option."""
     if export and hasattr(recipe, "export"):
         from autotune.engine.export import refuse_other_files
 

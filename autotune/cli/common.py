@@ -38,7 +38,8 @@ def add_space_arguments(parser: argparse.ArgumentParser) -> None:
 def one_configuration(space: str, overrides: list[str]) -> Space:
     """The space for `train` and `lr-find`, which run its defaults without a search: a problem at a key that only a
     search reads (autotune.space.SEARCH_ONLY: search.start, search.scheduler) is a warning on stderr, and the space
-    is loaded again with that key lifted; any other problem is an error."""
+    is loaded again with that key lifted; any other problem is an error. The recipe's warnings on the space are
+    shown on stderr."""
     from autotune.api import load_space
     from autotune.errors import SpaceError
     from autotune.space import SEARCH_ONLY, search_only
@@ -46,7 +47,7 @@ def one_configuration(space: str, overrides: list[str]) -> Space:
     lifted: dict[str, str] = {}
     while True:
         try:
-            return load_space(space, [*overrides, *(f"{key}={value}" for key, value in lifted.items())])
+            loaded = load_space(space, [*overrides, *(f"{key}={value}" for key, value in lifted.items())])
         except SpaceError as err:
             keys = [key for problem in err.problems if (key := search_only(problem))]
             if len(keys) < len(err.problems) or set(keys) <= lifted.keys():
@@ -55,6 +56,10 @@ def one_configuration(space: str, overrides: list[str]) -> Space:
                 print(f"warning: {problem} ({SEARCH_ONLY[key][1]}: `autotune run` refuses this; this command runs "
                       "the defaults, without a search)", file=sys.stderr)
             lifted.update((key, SEARCH_ONLY[key][0]) for key in keys)
+            continue
+        for problem in loaded.warnings:
+            print(f"warning: {problem}", file=sys.stderr)
+        return loaded
 
 
 def positive_int(text: str) -> int:

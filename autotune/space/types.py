@@ -292,7 +292,7 @@ class Space:
     tests: Mapping[str, str] = field(default_factory=dict)  # validation metric -> its held-out twin
     template: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     namespace: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    # what the recipe's `Schema.warnings` found, located: shown by `check`, logged before a search starts
+    # what the recipe's `Schema.warnings` found, located: shown by `check`, `train` and `lr-find`, logged by `fit`
     warnings: tuple[Problem, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from autotune.errors import BadInput, UserError
+from autotune.vision.datasets import INTERPOLATIONS
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -41,7 +42,6 @@ IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")  # what Pillow may
 MAX_PIXELS = 4096 * 4096  # per image, checked on the header before decoding (serve's default)
 _PILLOW_LIMIT = threading.Lock()  # held while a local file's decode lifts Pillow's global bomb limit
 BATCH = 256  # images `predict_files` predicts at once
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")  # Pillow's resampling filters
 
 
 @dataclass(frozen=True)

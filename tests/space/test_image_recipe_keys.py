@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import logging
 import textwrap
-from types import SimpleNamespace
 
 import pytest
 
+import autotune
 import autotune.recipes
 from autotune.cli import main
-from autotune.errors import SpaceError
-from autotune.preflight import model_configs, preflight
+from autotune.errors import SpaceError, UserError
+from autotune.preflight import model_configs
 from autotune.recipes import image_classification as recipe
 from autotune.space import load_space
 
@@ -82,18 +82,23 @@ def test_the_resize_keys_left_unset_reach_no_dataset():
         {"interpolation": "bicubic", "crop_pct": 0.9}
 
 
-def test_the_interpolations_are_the_resize_s():
-    from autotune.vision.datasets import INTERPOLATIONS
-    from autotune.vision.inference import INTERPOLATIONS as RESIZED
+def test_each_interpolation_is_a_pillow_filter_the_resize_applies():
+    from PIL import Image
 
-    assert INTERPOLATIONS == RESIZED
+    from autotune.vision.datasets import INTERPOLATIONS
+    from autotune.vision.inference import Resize
+
+    for name in INTERPOLATIONS:
+        Resize(interpolation=name)  # refuses a name it does not know
+        assert Image.Resampling[name.upper()] is not None
 
 
 FROZEN = "train.freeze_epochs: is 3 and train.epochs 3: the backbone stays frozen in every epoch, so only the " \
          "classifier trains"
 
 
-def test_freeze_epochs_that_reach_the_epochs_are_warned_of_by_check_and_the_preflight(tmp_path, capsys, caplog):
+def test_freeze_epochs_that_reach_the_epochs_are_warned_of_by_check_train_and_fit_before_the_data_loads(
+        tmp_path, capsys, caplog):
     space = _space("train: {epochs: 3, freeze_epochs: {int: [0, 3]}}")
     assert [f"{p.line}: {p.path}: {p.message}; {p.fix}" for p in space.warnings] == \
         [f"1: {FROZEN} (when train.freeze_epochs=3); lower it below train.epochs (e.g. 1), or leave it if only the "
@@ -102,6 +107,12 @@ def test_freeze_epochs_that_reach_the_epochs_are_warned_of_by_check_and_the_pref
     (tmp_path / "space.yaml").write_text("train: {epochs: 3, freeze_epochs: 3}\n")
     assert main(["check", str(tmp_path / "space.yaml")]) == 0
     assert f"warning: {tmp_path / 'space.yaml'}:1: {FROZEN};" in capsys.readouterr().out
-    with caplog.at_level(logging.WARNING, logger="autotune"):
-        preflight(_space("train: {epochs: 2, freeze_epochs: 5}"), SimpleNamespace(), None, export=False)
+    missing = tmp_path / "space_missing.yaml"  # data that cannot load: the warning comes first
+    missing.write_text(f"data: {{dataset: image_folder, root: {tmp_path / 'no_folder'}}}\n"
+                       "train: {epochs: 2, freeze_epochs: 5}\n")
+    assert main(["train", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.index("warning: ") < err.index("no_folder") and "train.freeze_epochs: is 5 and train.epochs 2" in err
+    with caplog.at_level(logging.WARNING, logger="autotune"), pytest.raises(UserError, match="no_folder"):
+        autotune.fit(str(missing), storage=str(tmp_path / "runs"), export=False)
     assert "train.freeze_epochs: is 5 and train.epochs 2" in caplog.text
