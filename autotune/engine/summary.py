@@ -56,6 +56,12 @@ def _stops(trials: Any) -> list[str]:
         for i, (epoch, n) in enumerate(counts.items()))]
 
 
+def _epochs_run(trials: Any) -> str:
+    """"N epochs run": the trials' epochs together, the search's cost in the unit a user compares searches by."""
+    total = int(trials["epochs"].fillna(0).sum()) if len(trials) else 0
+    return f"{total} epoch{'s' * (total != 1)} run"
+
+
 def format_table(headers: list[str], rows: list[list[Any]]) -> str:
     """A plain, aligned text table."""
     cells = [[_cell(v) for v in row] for row in rows]
@@ -82,7 +88,7 @@ def format_summary(result: Any, top: int = 10) -> str:
                      *(row.get(p) for p in params)])
     cut = int((trials["status"] == "INTERRUPTED").sum()) if len(trials) else 0
     took = f", {result.seconds:.1f} s in this session" if result.resumed else f" in {result.seconds:.1f} s"
-    out = [f"Search {result.name!r}: {len(trials)} trial{'s' * (len(trials) != 1)}{took} "
+    out = [f"Search {result.name!r}: {len(trials)} trial{'s' * (len(trials) != 1)}{took}, {_epochs_run(trials)} "
            f"({int(trials['stopped_early'].sum()) if len(trials) else 0} stopped early, {result.num_errors} failed"
            f"{f', {cut} interrupted' if cut else ''}{f', {len(result.moved)} moved' if result.moved else ''})",
            *([f"Ended early: {result.ended}"] if result.ended else []),

@@ -1,4 +1,5 @@
 """`autotune run SPACE --warm-start RUN_DIR`: an earlier run's finished trials become the new search's history.
+RUN_DIR may also be an Optuna SQLite file (a study of the user's own Optuna script).
 
     history = read_history("runs/digits", space)        # UserError when RUN_DIR holds no usable study
     known = add_history(history, run_dir / "study.db", space)   # before the searcher opens that study
@@ -53,14 +54,22 @@ class History:
     unfinished: int = 0  # FAILED, RUNNING or WAITING: never copied
 
 
-def _study_of(run_dir: Path) -> Any:
-    """The Optuna study of the run folder `run_dir` (named after the folder, or the only one in its study.db)."""
+STUDY_FILES = (".db", ".sqlite", ".sqlite3")  # an Optuna SQLite file given in place of a run folder
+
+
+def _study_of(run_dir: Path, name: str) -> Any:
+    """The Optuna study of the run folder `run_dir` (named after the folder, or the only one in its study.db), or
+    of the Optuna SQLite file `run_dir` (a study of the user's own Optuna script: the one named `name`, this space's
+    name, or the only one)."""
     db, given = run_dir / "study.db", option("warm_start", run_dir)
     if not run_dir.exists():
         raise UserError(f"{given}: there is no such run folder (it does not exist); give the folder of an earlier "
                         "run, e.g. runs/digits")
+    if run_dir.is_file() and run_dir.suffix.lower() in STUDY_FILES:
+        return _study_file(run_dir, name, given)
     if not run_dir.is_dir():
-        raise UserError(f"{given}: it is a file, not a run folder; give the folder of an earlier run, e.g. runs/digits")
+        raise UserError(f"{given}: it is a file, not a run folder; give the folder of an earlier run, e.g. "
+                        f"runs/digits, or an Optuna study's SQLite file ({', '.join(STUDY_FILES)})")
     if not db.is_file():
         raise UserError(f"{given}: the folder holds no study.db; give the folder of an earlier autotune run "
                         "(runs/NAME), which holds its Optuna study")
@@ -69,6 +78,22 @@ def _study_of(run_dir: Path) -> Any:
     except LookupError as err:
         raise UserError(f"{given}: cannot read the Optuna study in {db} ({err}); give the folder of an earlier "
                         "autotune run") from None
+
+
+def _study_file(db: Path, name: str, given: str) -> Any:
+    """The study named `name`, or the only one, in the Optuna SQLite file `db`."""
+    try:
+        return open_study(db, name)
+    except LookupError as err:
+        why = str(err)
+    try:
+        names = optuna.get_all_study_names(f"sqlite:///{db}")
+    except Exception:  # noqa: BLE001  (not an Optuna file: `why` says so)
+        names = []
+    if len(names) > 1:
+        why = f"it holds {len(names)} studies, {', '.join(map(repr, sorted(names)))}, none named {name!r} as this space"
+    raise UserError(f"{given}: cannot read an Optuna study from it ({why}); give an Optuna SQLite file holding one "
+                    f"study, or one named as the space (optuna.copy_study copies a study into a file of its own)")
 
 
 def _earlier_metrics(run_dir: Path) -> list[str] | None:
@@ -86,7 +111,7 @@ def _check_objectives(study: Any, space: Space, run_dir: Path) -> None:
     wanted = ["max" if mode == "max" else "min" for mode in space.search.mode]
     found = ["max" if d == optuna.study.StudyDirection.MAXIMIZE else "min" for d in study.directions]
     searched = ", ".join(f"{m} ({d})" for m, d in zip(space.search.metric, wanted))
-    names, given = _earlier_metrics(run_dir), option("warm_start", run_dir)
+    names, given = _earlier_metrics(run_dir) or study.metric_names, option("warm_start", run_dir)
     if names is not None and (names, found) != (list(space.search.metric), wanted):
         earlier = ", ".join(f"{m} ({d})" for m, d in zip(names, found))
         raise UserError(f"{given}: that run searched {earlier}, this space searches {searched}: "
@@ -98,8 +123,8 @@ def _check_objectives(study: Any, space: Space, run_dir: Path) -> None:
             f"searches {len(wanted)} ({', '.join(f'{m} {d}' for m, d in zip(space.search.metric, wanted))}); "
             "warm-start from a run with the same metric(s) and mode(s)")
     if names is None:
-        log.warning("%s: the run names no metric (no summary.json): only the direction of its objective(s) was "
-                    "checked against %s", given, searched)
+        log.warning("%s: the %s names no metric: only the direction of its objective(s) was checked against %s",
+                    given, "study" if run_dir.is_file() else "run (no summary.json)", searched)
 
 
 DATA_SOURCE = ("dataset", "path", "root", "target")  # the data keys that say which data a run trained on
@@ -253,7 +278,7 @@ def read_history(run_dir: str | Path, space: Space) -> History:
     """The finished trials of the run in `run_dir` that fit `space`. Raises UserError when `run_dir` holds no
     readable study, or one of other metrics, directions or number of objectives."""
     source = expanded(run_dir).absolute()
-    study = _study_of(source)
+    study = _study_of(source, space.name)
     _check_objectives(study, space, source)
     _check_recipe_and_data(space, source)
     trials = study.get_trials(deepcopy=False)
@@ -282,6 +307,9 @@ def _summary(history: History) -> str:
     if skipped:
         reasons = "; ".join(f"{count}: {reason}" for reason, count in history.skipped.most_common())
         text += f"; {skipped} skipped, their parameters no longer fit the space ({reasons})"
+        if not history.trials:
+            text += ("; the search starts from nothing: the earlier trials' parameters must have this space's "
+                     "names (autotune check lists them)")
     if history.unfinished:
         text += f"; {history.unfinished} failed or unfinished, not copied"
     return text
@@ -294,5 +322,6 @@ def add_history(history: History, db: Path, space: Space) -> list[dict[str, Labe
     study = optuna.create_study(storage=optuna.storages.RDBStorage(f"sqlite:///{db}"), study_name=space.name,
                                 directions=directions)
     study.add_trials(history.trials)
-    log.info("%s", _summary(history))
+    # nothing told of a history that has finished trials: the search starts cold, which the user did not ask for
+    (log.warning if history.skipped and not history.trials else log.info)("%s", _summary(history))
     return [dict(trial.params) for trial in history.trials]

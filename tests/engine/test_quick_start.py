@@ -46,7 +46,8 @@ def test_the_quick_start_prints_a_summary_and_exports_the_model(quick_start):
     assert re.match(r"data: digits, 1252 train / 262 val / 283 test, input \(1, 8, 8\), 10 classes\n"
                     rf"Searching 'digits': {TRIALS} trials, sampler tpe, scheduler asha, metric val_accuracy\n", out)
     assert f"[{TRIALS}/{TRIALS}] trial " in out
-    assert re.search(rf"^Search 'digits': {TRIALS} trials in [\d.]+ s \(\d stopped early, 0 failed\)$", out, re.M)
+    assert re.search(rf"^Search 'digits': {TRIALS} trials in [\d.]+ s, \d+ epochs run \(\d stopped early, 0 failed\)$",
+                     out, re.M)
     assert re.search(r"^trial +val_accuracy +epochs +status +model\.arch ", out, re.M)
     for trial_id in quick_start.trials["trial_id"]:
         assert re.search(rf"^{trial_id} +0\.\d+ +[12] +(done|stopped early) ", out, re.M), trial_id
@@ -140,6 +141,6 @@ def test_the_python_api_shows_the_progress_and_prints_the_summary(tmp_path):
     assert any(line.startswith("[2/2] trial ") for line in lines), lines
     # nothing but progress: a line per ended trial, and the running trials' line (every 10 s on a busy machine)
     assert all(re.match(r"data: |Searching|\[[012]/2\] (trial |\d+s: )", line) for line in lines), lines
-    assert re.search(r"^Search 'digits': 2 trials in [\d.]+ s ", run.stdout, re.M), run.stdout
+    assert re.search(r"^Search 'digits': 2 trials in [\d.]+ s, 2 epochs run ", run.stdout, re.M), run.stdout
     assert re.search(r"^Best trial \w+: epoch=1, val_accuracy=0\.\d+$", run.stdout, re.M)
     assert f"Run:   {tmp_path / 'runs' / 'digits'}" in run.stdout

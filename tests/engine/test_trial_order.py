@@ -95,9 +95,20 @@ def test_a_resumed_search_s_time_is_said_to_be_this_session_s():
                            "val_accuracy": [0.5]})
     result = SearchResult("toy", Path("runs/toy"), ("val_accuracy",), ("max",), "t0", {}, {}, {"val_accuracy": 0.5},
                           trials, seconds=14.2)
-    assert format_summary(result).startswith("Search 'toy': 1 trial in 14.2 s (")
+    assert format_summary(result).startswith("Search 'toy': 1 trial in 14.2 s, 1 epoch run (")
     result.resumed = True
-    assert format_summary(result).startswith("Search 'toy': 1 trial, 14.2 s in this session (")
+    assert format_summary(result).startswith("Search 'toy': 1 trial, 14.2 s in this session, 1 epoch run (")
+
+
+def test_the_summary_says_how_many_epochs_the_trials_ran_together():
+    """The cost a user compares a search with another by (a plain Optuna script, random search): every epoch the
+    trials ran, stopped early or not; a trial that failed before its first epoch ran none."""
+    trials = pd.DataFrame({"trial_id": ["t0", "t1", "t2"], "status": ["TERMINATED", "TERMINATED", "ERROR"],
+                           "epochs": [4, 1, None], "stopped_early": [False, True, False],
+                           "val_accuracy": [0.5, 0.4, None], "error": [None, None, "ValueError: boom"]})
+    result = SearchResult("toy", Path("runs/toy"), ("val_accuracy",), ("max",), "t0", {}, {}, {"val_accuracy": 0.5},
+                          trials, seconds=2.0)
+    assert format_summary(result).startswith("Search 'toy': 3 trials in 2.0 s, 5 epochs run (1 stopped early, ")
 
 
 def _trial(trial_id: str, epochs: int, best: float | None, **more) -> SimpleNamespace:

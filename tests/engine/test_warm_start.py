@@ -14,7 +14,7 @@ import optuna
 import pytest
 
 import autotune
-from autotune.engine.warm_start import read_history
+from autotune.engine.warm_start import add_history, read_history
 from autotune.errors import UserError
 from engine_helpers import toy_space
 
@@ -136,6 +136,39 @@ def test_a_parameter_the_new_space_needs_without_a_default_skips_the_trial(tmp_p
     history = read_history(run, space)
     assert history.trials == [] and dict(history.skipped) == {"model.extra is missing, and the space gives it no "
                                                               "default": 2}
+
+
+def test_a_plain_optuna_script_s_study_file_seeds_the_search(tmp_path, caplog):
+    """A user coming from their own Optuna script gives its SQLite file: the study named as the space, or the only
+    one, is read as a run's; its metric names (Study.set_metric_names) are checked; a file of several studies, none
+    named as the space, is refused naming them; a history of which nothing fits says the search starts cold."""
+    db = tmp_path / "optuna_script.db"
+    study = optuna.create_study(storage=f"sqlite:///{db}", study_name="my-study", direction="maximize")
+    study.add_trials([_trial(COMPLETE, 0.2), _trial(PRUNED, 0.4, steps={1: 0.3})])
+    space = autotune.load_space(toy_space("new"))
+    history = read_history(db, space)
+    assert [t.params["model.x"] for t in history.trials] == [0.2, 0.4] and history.trials[1].intermediate_values \
+        == {1: 0.3}
+
+    study.set_metric_names(["val_loss"])
+    with pytest.raises(UserError, match="that run searched val_loss \\(max\\), this space searches val_accuracy"):
+        read_history(db, space)
+
+    optuna.create_study(storage=f"sqlite:///{db}", study_name="another")
+    with pytest.raises(UserError, match="cannot read an Optuna study from it \\(it holds 2 studies, 'another', "
+                                        "'my-study', none named 'new' as "):
+        read_history(db, space)
+    assert len(read_history(db, autotune.load_space(toy_space("my-study").replace(
+        "val_accuracy", "val_loss"))).trials) == 2  # the study named as the space
+
+    other = tmp_path / "renamed.sqlite"
+    optuna.create_study(storage=f"sqlite:///{other}", direction="maximize").add_trial(optuna.trial.create_trial(
+        value=0.5, params={"lr": 0.1}, distributions={"lr": X}))
+    history = read_history(other, space)
+    with caplog.at_level(logging.WARNING, logger="autotune"):
+        add_history(history, tmp_path / "new.db", space)
+    assert "0 finished trial(s) told to the sampler; 1 skipped" in caplog.text
+    assert "the search starts from nothing" in caplog.text
 
 
 @pytest.mark.parametrize("make, words", [
