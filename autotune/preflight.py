@@ -23,16 +23,17 @@ from autotune.run_options import option
 from autotune.space import Choice, Grid, Space
 from autotune.space.types import default_values
 
-__all__ = ["preflight", "check_writable", "check_metrics_reported", "model_configs", "dry_run_models", "check_address",
-           "cluster_address"]
+__all__ = ["preflight", "check_sampler_builds", "check_writable", "check_metrics_reported", "model_configs",
+           "dry_run_models", "check_address", "cluster_address"]
 
 log = logging.getLogger("autotune")
 
 
 def preflight(space: Space, recipe: ModuleType, data: Any, *, export: bool = True) -> None:
-    """Everything that can be checked before launch: `export.dir` is writable (when exporting a recipe that
-    exports), and the recipe's `dry_run` builds the model of the default configuration and of each searched model
-    option."""
+    """Everything that can be checked before launch: the sampler builds, `export.dir` is writable (when exporting a
+    recipe that exports), and the recipe's `dry_run` builds the model of the default configuration and of each
+    searched model option."""
+    check_sampler_builds(space)
     if export and hasattr(recipe, "export"):
         from autotune.engine.export import refuse_other_files
 
@@ -40,6 +41,20 @@ def preflight(space: Space, recipe: ModuleType, data: Any, *, export: bool = Tru
         refuse_other_files(expanded(space.export.dir).absolute())  # before the search, not after it
     check_metrics_reported(space, recipe, data)
     dry_run_models(space, recipe, data)
+
+
+def check_sampler_builds(space: Space) -> None:
+    """Build the sampler of `search.sampler` once: arguments its Optuna constructor refuses (beyond those `autotune
+    check` refuses) are one UserError naming search.sampler, before Ray starts, not a traceback after."""
+    from autotune.engine.optuna_space import make_sampler
+
+    try:
+        make_sampler(space.search, space.params)
+    except (TypeError, ValueError) as err:
+        given = ", ".join(f"{key}: {json.dumps(value, default=str)}" for key, value in space.search.sampler_args.items())
+        raise UserError(f"search.sampler {space.search.sampler}{f' ({given})' if given else ''}: Optuna refuses "
+                        f"it: {err}; change or drop the sampler's arguments (docs/search-space.md lists them)"
+                        ) from None
 
 
 def check_metrics_reported(space: Space, recipe: ModuleType, data: Any) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from autotune.cli.common import add_space_arguments
 from autotune.space import Choice, Grid, Int, LogUniform, Param, QUniform, SearchSettings, Space, Uniform, load_space
+from autotune.space._settings import sampler_arguments
 from autotune.space.types import param_default
 
 EPILOG = """\
@@ -74,14 +75,16 @@ def _args(kwargs: Any) -> str:
     return f"({', '.join(f'{k}={v}' for k, v in kwargs.items())})" if kwargs else ""
 
 
-def settings_text(search: SearchSettings) -> str:
+def settings_text(search: SearchSettings, params: tuple[Param, ...] = ()) -> str:
+    """The search settings as `check` prints them: the sampler with the arguments it is built with (autotune's
+    defaults among them, for `params`), the scheduler with the user's."""
     budget = f", time budget {search.time_budget:g}s" if search.time_budget else ""
     if search.stop:
         modes = search.stop_modes or {}
         targets = " and ".join(f"{m} {'<=' if modes.get(m) == 'min' else '>='} {t:g}" for m, t in search.stop.items())
         budget += f", stop once a trial has {targets}"
     objective = ", ".join(f"{m} ({mode})" for m, mode in zip(search.metric, search.mode))
-    return (f"search: {objective}; {search.trials} trials, sampler {search.sampler}{_args(search.sampler_args)}, "
+    return (f"search: {objective}; {search.trials} trials, sampler {search.sampler}{_args(sampler_arguments(search, params))}, "
             f"scheduler {search.scheduler}{_args(search.scheduler_args)}{_runs_as(search)}, seed {search.seed}"
             f"{budget}\n"
             f"        resources per trial: {search.resources.cpu:g} cpu, {search.resources.gpu:g} gpu; "
@@ -100,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{space.name}: recipe {space.recipe}, {len(space.params)} parameters")
     if space.params:
         print("\n".join(table(space)))
-    print(settings_text(space.search))
+    print(settings_text(space.search, space.params))
     length = trial_length_text(space)
     if length:
         print(length)

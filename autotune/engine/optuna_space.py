@@ -9,6 +9,7 @@ from typing import Any
 
 import optuna
 
+from autotune.space._settings import sampler_arguments
 from autotune.space.types import Choice, Grid, Int, LogUniform, Param, QUniform, SearchSettings, Uniform
 
 __all__ = ["DefineByRun", "grid_space", "make_sampler", "suggest"]
@@ -76,14 +77,12 @@ def derived_seed(seed: int, salt: str) -> int:
 
 def make_sampler(search: SearchSettings, params: tuple[Param, ...], seed: int | None = None,
                  ) -> optuna.samplers.BaseSampler:
-    """The sampler named in `search.sampler`, seeded with `seed` (None: `search.seed`), with the user's extra
-    arguments."""
+    """The sampler named in `search.sampler`, seeded with `seed` (None: `search.seed`), with its arguments
+    (`sampler_arguments`: the user's, and autotune's defaults)."""
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    kwargs: dict[str, Any] = {"seed": search.seed if seed is None else seed, **search.sampler_args}
+    kwargs: dict[str, Any] = {"seed": search.seed if seed is None else seed, **sampler_arguments(search, params)}
     name = search.sampler
     if name == "tpe":
-        kwargs.setdefault("multivariate", True)
-        kwargs.setdefault("group", any(p.condition for p in params))
         return optuna.samplers.TPESampler(**kwargs)
     if name == "random":
         return optuna.samplers.RandomSampler(**kwargs)

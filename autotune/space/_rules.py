@@ -106,9 +106,9 @@ def _grace_period(space: Space, most: int) -> list[Problem]:
     grace, limit = args.get("grace_period", 1), args.get("max_t", most)
     raise_it = "max_t" if "max_t" in args else space.budget
     path = f"search.scheduler.{name}.grace_period"
-    if name == "asha" and grace > limit:
-        return [Problem(path, f"grace_period is {grace} but a trial runs at most {limit} epoch(s)",
-                        f"lower grace_period or raise {raise_it}")]
+    if name == "asha" and grace >= limit:  # its first rung at a trial's last epoch: nothing would be stopped
+        return [Problem(path, f"grace_period is {grace} but a trial runs at most {limit} epoch(s): nothing would be "
+                        "stopped", f"lower grace_period, raise {raise_it}, or use scheduler: fifo")]
     if name == "hyperband" and grace >= limit:
         return [Problem(path, f"hyperband starts stopping trials at grace_period {grace} epoch(s), but a trial "
                         f"runs at most {limit}: nothing would be stopped",

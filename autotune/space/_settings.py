@@ -15,7 +15,8 @@ from autotune.space.schema import Field
 from autotune.space.types import (Choice, ExportSettings, Grid, Label, MlflowSettings, Param, Resources,
                                   SearchSettings, TrackingSettings, WandbSettings, default_values)
 
-__all__ = ["SAMPLERS", "SCHEDULERS", "MULTI_OBJECTIVE_SAMPLERS", "parse_search", "parse_export", "check_sampler"]
+__all__ = ["SAMPLERS", "SCHEDULERS", "MULTI_OBJECTIVE_SAMPLERS", "parse_search", "parse_export", "check_sampler",
+           "sampler_arguments"]
 
 
 def _above(bound: float) -> Any:
@@ -34,12 +35,21 @@ SAMPLERS: dict[str, dict[str, Field]] = {
     "random": {},
     "cmaes": {"sigma0": Field(float, check=_above(0)), "n_startup_trials": _COUNT, "popsize": _POSITIVE,
               "restart_strategy": Field(str, choices=("ipop", "bipop")), "use_separable_cma": _FLAG,
-              "with_margin": _FLAG, "lr_adapt": _FLAG, "consider_pruned_trials": _FLAG},
-    "gp": {"n_startup_trials": _COUNT, "deterministic_objective": _FLAG},
-    "qmc": {"qmc_type": Field(str, choices=("sobol", "halton")), "scramble": _FLAG},
+              "with_margin": _FLAG, "lr_adapt": _FLAG, "consider_pruned_trials": _FLAG,
+              "warn_independent_sampling": _FLAG},
+    "gp": {"n_startup_trials": _COUNT, "deterministic_objective": _FLAG, "warn_independent_sampling": _FLAG},
+    "qmc": {"qmc_type": Field(str, choices=("sobol", "halton")), "scramble": _FLAG,
+            "warn_independent_sampling": _FLAG},
     "grid": {},
     "nsga2": {"population_size": Field(int, low=2), "mutation_prob": _PROBABILITY,
               "crossover_prob": _PROBABILITY, "swapping_prob": _PROBABILITY},
+}
+# sampler -> the pairs of arguments its Optuna constructor refuses together: (key, value, other key, value, fix)
+_CONFLICTS: dict[str, tuple[tuple[str, bool, str, bool, str], ...]] = {
+    "tpe": (("group", True, "multivariate", False, "set multivariate: true (the default), or leave group out"),),
+    "cmaes": (("with_margin", True, "use_separable_cma", True, "drop one of the two"),
+              ("lr_adapt", True, "with_margin", True, "drop one of the two"),
+              ("lr_adapt", True, "use_separable_cma", True, "drop one of the two")),
 }
 # Optuna 5 samplers that handle several objectives (CmaEsSampler refuses them)
 MULTI_OBJECTIVE_SAMPLERS = ("tpe", "random", "gp", "qmc", "grid", "nsga2")
@@ -52,6 +62,27 @@ SCHEDULERS: dict[str, dict[str, Field]] = {
                   "adaptive": _FLAG},
     "median": {"grace_period": Field(float, low=0.0), "min_samples_required": _POSITIVE},
     "fifo": {},
+}
+# other libraries' names (Optuna's, mostly) for what autotune calls otherwise: the fix of an unknown name or key
+_FIFO = "use scheduler: fifo: it runs every trial to its end (no early stopping)"
+_THEIR_NAMES: dict[str, dict[str, str]] = {"scheduler": {
+    "none": _FIFO, "null": _FIFO, "nop": _FIFO,
+    "percentile": "the nearest here is median (it stops a trial below the median of the others at its epoch)",
+    "successive_halving": "the nearest here is asha (asynchronous successive halving)",
+}}
+_RUNGS = {"min_resource": "Optuna's min_resource is grace_period here (the first rung, in epochs)",
+          "max_resource": "Optuna's max_resource is max_t here (the most epochs a trial runs)"}
+_SEED = "the sampler is seeded from search.seed: set search.seed instead"
+_THEIR_KEYS: dict[str, dict[str, str]] = {
+    **{name: {"seed": _SEED} for name in SAMPLERS},
+    "tpe": {"seed": _SEED,
+            "warn_independent_sampling": "tpe does not warn of independently sampled parameters (Optuna 4.9 "
+                                         "deprecated the argument, off by default): leave it out"},
+    "asha": _RUNGS, "hyperband": _RUNGS,
+    "median": {"n_startup_trials": "Optuna's n_startup_trials is min_samples_required here (the fewest trials "
+                                   "the median is taken over)",
+               "n_warmup_steps": "Optuna's n_warmup_steps is grace_period here (the epochs before a trial may be "
+                                 "stopped)"},
 }
 _SEARCH_KEYS = ("metric", "mode", "trials", "epoch_budget", "sampler", "scheduler", "max_concurrent", "time_budget",
                 "seed", "resources", "stop", "max_failures", "keep_checkpoints", "checkpoint_every", "start")
@@ -78,8 +109,10 @@ class _Reader:
     def problem(self, path: Path, message: str, fix: str = "", *value: Any) -> None:
         self.problems.append(self.locs.problem(path, message, fix, value[0] if value else None, bool(value)))
 
-    def mapping(self, value: Any, path: Path, known: tuple[str, ...] | Mapping[str, Any]) -> dict:
-        """`value` as a mapping whose keys are all `known` (unknown ones reported and dropped)."""
+    def mapping(self, value: Any, path: Path, known: tuple[str, ...] | Mapping[str, Any],
+                theirs: Mapping[str, str] | None = None) -> dict:
+        """`value` as a mapping whose keys are all `known` (unknown ones reported and dropped, with the fix
+        `theirs` gives for another library's name of a key, else the closest known key)."""
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -90,9 +123,7 @@ class _Reader:
             if key in known:
                 out[key] = item
             else:
-                hint = registry.close_matches(str(key), list(known))
-                fix = f"did you mean {hint[0]!r}?" if hint else f"known keys: {', '.join(known) or 'none'}"
-                self.problem((*path, key), "unknown key", fix)
+                self.problem((*path, key), "unknown key", (theirs or {}).get(str(key)) or _closest(key, known))
         return out
 
     def field(self, value: Any, field: Field, path: Path) -> Any:
@@ -109,12 +140,19 @@ class _Reader:
             value, args = next(iter(value.items()))
         if not isinstance(value, str) or value not in table:
             hint = registry.close_matches(str(value), list(table))
-            fix = f"did you mean {hint[0]!r}?" if hint else f"use one of {', '.join(table)}"
+            fix = _THEIR_NAMES.get(what, {}).get(str(value).lower()) or \
+                (f"did you mean {hint[0]!r}?" if hint else f"use one of {', '.join(table)}")
             self.problem(path, f"unknown {what}; {what}s: {' | '.join(table)}", fix, value)
             return None
-        args = self.mapping(args, (*path, value), table[value])
+        args = self.mapping(args, (*path, value), table[value], _THEIR_KEYS.get(value))
         checked = {k: self.field(v, table[value][k], (*path, value, k)) for k, v in args.items()}
         return value, {k: v for k, v in checked.items() if v is not None}
+
+
+def _closest(key: Any, known: tuple[str, ...] | Mapping[str, Any]) -> str:
+    """The fix of an unknown key: the closest known key, else the known keys."""
+    hint = registry.close_matches(str(key), list(known))
+    return f"did you mean {hint[0]!r}?" if hint else f"known keys: {', '.join(known) or 'none'}"
 
 
 def _seconds(value: Any) -> float | None:
@@ -185,6 +223,7 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem], params: t
                          "sampler")
     if sampler:
         out["sampler"], out["sampler_args"] = sampler
+        _conflicts(read, *sampler)
     scheduler = read.named(given.get("scheduler", "fifo" if multi else "auto"), ("search", "scheduler"),
                            SCHEDULERS, "scheduler")
     if scheduler:
@@ -219,6 +258,27 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem], params: t
                      stop)
     out["start"] = _start(read, given.get("start"), params, out.get("sampler", "tpe"))
     return SearchSettings(**out)
+
+
+def _conflicts(read: _Reader, name: str, args: Mapping[str, Any]) -> None:
+    """A problem at the first key of each pair of sampler `name`'s `args` that its Optuna constructor refuses
+    together (else `autotune run` would fail after Ray started)."""
+    for key, value, other, other_value, fix in _CONFLICTS.get(name, ()):
+        if args.get(key) == value and args.get(other) == other_value:
+            read.problem(("search", "sampler", name, key), f"Optuna's {name} sampler refuses {key}: "
+                         f"{str(value).lower()} with {other}: {str(other_value).lower()}", fix)
+
+
+def sampler_arguments(search: SearchSettings, params: tuple[Param, ...]) -> dict[str, Any]:
+    """The arguments `search.sampler` is built with, the seed aside: the user's, and for tpe autotune's defaults
+    where they are not given: multivariate true, and with it group true where `params` has conditional parameters
+    (TPE then models the parameters of each option together)."""
+    args = dict(search.sampler_args)
+    if search.sampler == "tpe":
+        args.setdefault("multivariate", True)
+        if args["multivariate"] and any(p.condition for p in params):
+            args.setdefault("group", True)
+    return args
 
 
 def _against_declared(read: _Reader, metrics: tuple[str, ...], modes: tuple[str, ...], declared: Mapping[str, str],

@@ -126,18 +126,15 @@ class _Resolver:
         whole = _REF.fullmatch(marker.text.strip())
         if whole:
             return self.target(marker, whole.group(1).strip(), stack)
-        return _REF.sub(lambda m: _text(self.target(marker, m.group(1).strip(), stack)), marker.text)
+        return _REF.sub(lambda m: self.part(marker, m.group(1).strip(), stack), marker.text)
+
+    def part(self, marker: Interp, ref: str, stack: tuple[str, ...]) -> str:
+        """The text of `ref` inside a longer string: an environment value exactly as given."""
+        return _env(marker, ref[4:]) if ref.startswith("env:") else _text(self.target(marker, ref, stack))
 
     def target(self, marker: Interp, ref: str, stack: tuple[str, ...]) -> Any:
         if ref.startswith("env:"):
-            var, _, default = ref[4:].partition(",")
-            text = os.environ.get(var.strip())
-            if text is None:
-                if not _:
-                    raise InterpError(marker, f"environment variable {var.strip()!r} is not set",
-                                      f"set it, or give a default: ${{env:{var.strip()},default}}")
-                text = default.strip()
-            return _scalar(text)
+            return _scalar(_env(marker, ref[4:]))
         node: Any = self.namespace
         walked: list[str] = []
         for part in ref.split("."):
@@ -176,13 +173,34 @@ def _first_sampled(tree: Any) -> Sampled | Branch | None:
     return next((found for found in map(_first_sampled, children) if found is not None), None)
 
 
+def _env(marker: Interp, ref: str) -> str:
+    """The text of `${env:VAR}` or `${env:VAR,default}` (`ref` without `env:`): the variable's value as given,
+    else the default."""
+    var, has_default, default = ref.partition(",")
+    text = os.environ.get(var.strip())
+    if text is not None:
+        return text
+    if not has_default:
+        raise InterpError(marker, f"environment variable {var.strip()!r} is not set",
+                          f"set it, or give a default: ${{env:{var.strip()},default}}")
+    return default.strip()
+
+
+_TYPED = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"}
+
+
 def _scalar(text: str) -> Any:
-    """An environment value read as a YAML scalar: `3` -> 3, `1e-3` -> 0.001, `true` -> True, else the text."""
+    """An environment value typed where the whole text is one plain YAML number, boolean or null: `3` -> 3,
+    `1e-3` -> 0.001, `true` -> True, `null` -> None. Anything else stays the text exactly as given: the empty
+    text, `~` (a home folder), a `#` YAML would cut as a comment, a quoted or a flow value."""
     try:
-        value = yaml.load(text, Loader=_Loader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError:
         return text
-    return value if isinstance(value, (str, int, float, bool)) or value is None else text
+    if not isinstance(node, yaml.ScalarNode) or node.style or node.tag not in _TYPED or \
+            node.value != text or text == "~":
+        return text
+    return yaml.load(text, Loader=_Loader)
 
 
 def _text(value: Any) -> str:
