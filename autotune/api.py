@@ -103,6 +103,8 @@ def fit(
     One process at a time runs a run: starting one that another process runs raises UserError at once, as does a
     second `fit` of this process while one runs (Ray runs one search per process). A Ctrl-C returns the result,
     interrupted; one before the first trial raises KeyboardInterrupt after a line saying what continues the run.
+    A SIGTERM while trials run (a CI runner's time limit) stops the search as Ctrl-C does, then raises `Terminated`
+    (a SystemExit of status 143) holding the result.
     The caller's global random generators and signal handlers are left as they were.
 
     The space's default configuration (when it gives `default:` values) and its `search.start` points are the
@@ -150,7 +152,8 @@ def fit(
             retrain = _retrain_plan(space, loads, storage)
             if retrain is None:
                 return None
-            space, first_points, resume = retrain
+            space, first_points, resume, again = retrain
+            restart = restart or again
         options = search.RunOptions(
             storage=storage, address=address, num_cpus=num_cpus, num_gpus=num_gpus, resume=resume,
             restart=restart, warm_start=str(warm_start) if warm_start is not None else None, verbose=verbose,
@@ -158,7 +161,7 @@ def fit(
         )
         with _ctrl_c_told(storage, space.name, resume_command, if_data_changed), \
                 hold_run(run_location(storage, space.name)), _ray_for_the_search():  # one process at a time per run
-            grid, where, seconds, interrupted, missing_metric, ended = search.run_search(
+            grid, where, seconds, interrupted, missing_metric, ended, terminated = search.run_search(
                 space, options, data=None if loads.keys else loads.get(None), first_points=first_points,
                 tracking=tracking)
             trials, best, records = _trials_and_best(grid, space, unfinished_trials(where) if interrupted else set(),
@@ -175,7 +178,19 @@ def fit(
             if result.interrupted and resume_command is None:  # `autotune run` prints its own command
                 log.warning("The search was interrupted (%s): %s continues it", where.experiment,
                             _resume_call(if_data_changed))
+            if terminated:
+                raise Terminated(result)
             return result
+
+
+class Terminated(SystemExit):
+    """A SIGTERM stopped the search as a Ctrl-C does (its state saved, to be resumed). `fit` raises it once the run's
+    end is recorded, so that the process ends with status 143 (128 + SIGTERM), as the signal asked, unless the
+    caller catches it; `result` is the interrupted search."""
+
+    def __init__(self, result: SearchResult) -> None:
+        super().__init__(128 + signal.SIGTERM)
+        self.result = result
 
 
 _fitting = threading.Lock()  # held while a `fit` of this process runs
@@ -494,17 +509,19 @@ def _searched_data_keys(space: Space) -> set[str]:
     return keys
 
 
-def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space, list[dict[str, Any]], bool] | None:
-    """(space renamed after the data, warm-start points, resume?) or None when there is nothing to do: the data
-    is the current model's, or a previous run searched it already (the model card's `history`), unless that run
-    was stopped before its end was recorded (no summary.json): then it is resumed, to finish."""
+def _retrain_plan(space: Space, loads: _DataLoads,
+                  storage: str) -> tuple[Space, list[dict[str, Any]], bool, bool] | None:
+    """(space renamed after the data, warm-start points, resume?, restart?) or None when there is nothing to do: the
+    data is the current model's, or a previous run searched it already (the model card's `history`), unless that run
+    was stopped before its end was recorded (no summary.json): then it is resumed, to finish. A previous run that
+    failed, exporting nothing (`_failed_before`), did not search it: it is started again from the start."""
     from autotune.engine.locks import running
     from autotune.engine.optuna_space import derived_seed
-    from autotune.engine.storage import holds_search, run_location
+    from autotune.engine.storage import holds_search, recorded_summary, run_location
 
     card = current_card(space)
     data = loads.get(card.get("config") if card else None)  # loaded as the current model's was: its searched keys
-    fingerprint = str(getattr(data, "fingerprint", "") or "")
+    fingerprint = _fingerprint(data)
     if not fingerprint:
         raise UserError(f"recipe {space.recipe!r} gives its data no fingerprint: --if-data-changed cannot compare it")
     name = f"{space.name}-data-{fingerprint[:8]}"
@@ -514,7 +531,9 @@ def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space,
                  fingerprint[:12], name, who)
         return None
     held = holds_search(storage, name)
-    unrecorded = held and not (run_location(storage, name).state / "summary.json").is_file()
+    summary = recorded_summary(run_location(storage, name).state) if held else None
+    failed = _failed_before(summary)
+    unrecorded = held and summary is None
     if unrecorded:
         log.info("The search of this data (run %s) was stopped before its end was recorded: resuming it.", name)
     elif card and card.get("data_fingerprint") == fingerprint:
@@ -528,6 +547,9 @@ def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space,
                  fingerprint[:12], last.get("run", "?"), last.get("created", "?"), _verdict(last, card))
         return None
     warm = _current_point(space, card)
+    if failed:
+        log.info("The last search of this data (run %s) failed, exporting no model (%s): searching it again from the "
+                 "start.", name, failed)
     if not unrecorded:
         if card is None:
             log.info("There is no current model at %s yet: searching the data (fingerprint %s).",
@@ -542,7 +564,16 @@ def _retrain_plan(space: Space, loads: _DataLoads, storage: str) -> tuple[Space,
         search=replace(space.search, seed=derived_seed(space.search.seed, fingerprint)),
         export=replace(space.export, promote=promote),
     )
-    return space, warm, held
+    return space, warm, held and not failed, bool(failed)
+
+
+def _failed_before(summary: Mapping[str, Any] | None) -> str | None:
+    """The error of a retrain's earlier run whose search failed and exported no model (its summary.json's `error`):
+    the data counts as not searched, so the run is started again rather than resumed (resumed, an ended run runs
+    no trial and fails with its old error; with another space, it is refused). None for any other run."""
+    if not summary or not summary.get("error") or summary.get("model_dir") or summary.get("interrupted"):
+        return None
+    return str(summary["error"])
 
 
 def _verdict(entry: Mapping[str, Any], card: Mapping[str, Any]) -> str:
@@ -683,6 +714,7 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
         promote=space.export.promote,
         min_improvement=space.export.min_improvement,
         chosen=chosen,
+        data_fingerprint=_fingerprint(data),
     )
     result.test_metrics = decision.pop("test_metrics")
     result.promotion = decision
@@ -693,7 +725,7 @@ def _model_card(space: Space, recipe: Any, result: Any, model_name: str) -> dict
     """The card of the model that exports `result`'s best checkpoint (the export adds what the recipe's export()
     writes, the test metrics and, for a canonical model, its promotion and version)."""
     from autotune.engine.export import library_versions, source_digests
-    from autotune.splits import SCHEME
+    from autotune.splits import declared
 
     return {
         "name": model_name,
@@ -713,8 +745,14 @@ def _model_card(space: Space, recipe: Any, result: Any, model_name: str) -> dict
         **({"run_uri": result.run_uri} if result.run_uri else {}),
         "versions": library_versions(),
         "sources": source_digests(recipe, space.custom),
-        "split": SCHEME,  # how its data was split: a retrain tests the current model only on a split of this scheme
+        "split": declared(recipe),  # how its data was split: a retrain tests the current model on a keyed one only
     }
+
+
+def _fingerprint(data: Any) -> str | None:
+    """The data's fingerprint (its `fingerprint` attribute), which the engine records in a model's card whatever the
+    recipe's export() returns; None when it has none."""
+    return str(getattr(data, "fingerprint", "") or "") or None
 
 
 def _evaluate(recipe: Any, model_dir: Path, data: Any) -> dict[str, float]:
@@ -726,14 +764,19 @@ def _resplit(space: Space, recipe: Any, current: Mapping[str, Any] | None, confi
     """Why the current model (its card) cannot be compared on the test split of the data `config` loads, when the
     split settings changed since it was trained (`autotune.splits.trained_share`: another seed or key columns, a
     test fraction past its held-out share), or its data was split by another scheme (`autotune.splits.scheme_of`:
-    an autotune before the keyed split): part of that test split was its training data, where it would score too
-    well. None when none of it was, or the card is another recipe's (its data section reads otherwise)."""
-    from autotune.splits import SCHEME, scheme_of, trained_share
+    an autotune before the keyed split; the recipe's own split, then or now, `autotune.splits.declared`): part of
+    that test split was (or may have been) its training data, where it would score too well. None when none of it
+    was, or the card is another recipe's (its data section reads otherwise)."""
+    from autotune.splits import OWN, SCHEME, declared, scheme_of, trained_share
 
     if not current or current.get("recipe") != space.recipe or not isinstance(current.get("config"), Mapping):
         return None
-    before = recipes.data_section(recipe, dict(current["config"]))
     scheme = scheme_of(current)
+    if OWN in (scheme, declared(recipe)):
+        return _not_compared("its data or the new data was split the recipe's own way (a recipe declares the "
+                             "keyed split of autotune.splits by SPLIT = autotune.splits.SCHEME): the new test split "
+                             "may hold data the current model trained on, where it would score too well")
+    before = recipes.data_section(recipe, dict(current["config"]))
     if scheme != SCHEME:  # its samples were drawn into splits otherwise: as by another seed
         before = {**before, "split_seed": None}
     share, changed = trained_share(before, recipes.data_section(recipe, dict(config)))
@@ -741,8 +784,12 @@ def _resplit(space: Space, recipe: Any, current: Mapping[str, Any] | None, confi
         return None
     cause = (f"it was trained on a split an earlier autotune drew ({scheme}, before the keyed split of 2026-12-05)"
              if scheme != SCHEME else f"the data split changed since it was trained ({', '.join(changed)})")
-    why = (f"{cause}: about {share:.0%} of the new test split is, on average, data it trained on, where it would "
-           f"score too well")
+    return _not_compared(f"{cause}: about {share:.0%} of the new test split is, on average, data it trained on, "
+                         f"where it would score too well")
+
+
+def _not_compared(why: str) -> str:
+    """`why` the current model is not compared with the new one, said in a warning line."""
     log.warning("the current model is not compared with the new one: %s", why)
     return why
 
@@ -977,8 +1024,10 @@ def _export_plain(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: 
     data = loads.get(result.best_config)
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.json").unlink(missing_ok=True)  # an earlier model's card: evaluate() would read the new model by it
+    fingerprint = _fingerprint(data)  # the data's, over the recipe's (`export_model`)
     card = {**_model_card(space, recipe, result, model_name),
-            **recipes.call(recipe, "export", str(checkpoint_dir), data, str(out))}
+            **recipes.call(recipe, "export", str(checkpoint_dir), data, str(out)),
+            **({"data_fingerprint": fingerprint} if fingerprint else {})}
     result.test_metrics = _evaluate(recipe, out, data)
     (out / "model.json").write_text(json.dumps({**card, "test_metrics": result.test_metrics}, indent=2,
                                                default=str) + "\n")

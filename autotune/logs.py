@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-__all__ = ["configured", "lines_to"]
+__all__ = ["LineHandler", "configured", "lines_to"]
 
 log = logging.getLogger("autotune")
 
@@ -19,8 +20,9 @@ log = logging.getLogger("autotune")
 def lines_to(stream: TextIO) -> Iterator[None]:
     """For the block, the `autotune` logger's records of INFO and above written to `stream` as bare lines and not
     passed on to the root logger; the logger is left as it was after (a caller in the same process keeps its
-    own logging)."""
-    handler = logging.StreamHandler(stream)
+    own logging). Once the stream's reader has gone away (`autotune run ... | head -1`), the lines are dropped
+    quietly (`LineHandler`)."""
+    handler = LineHandler(stream)
     handler.setFormatter(logging.Formatter("%(message)s"))
     level, propagate = log.level, log.propagate
     log.addHandler(handler)
@@ -32,6 +34,24 @@ def lines_to(stream: TextIO) -> Iterator[None]:
         log.removeHandler(handler)
         log.setLevel(level)
         log.propagate = propagate
+
+
+class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A StreamHandler that stops writing, quietly, once its stream's reader has gone away (a BrokenPipeError), instead
+    of printing logging's `--- Logging error ---` traceback on stderr for every later line: the work goes on, and the
+    command's own next write to the stream ends it (exit 141, `autotune.cli.main`)."""
+
+    closed = False  # the reader went away
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.closed:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], BrokenPipeError):
+            self.closed = True
+        else:
+            super().handleError(record)
 
 
 def configured() -> bool:

@@ -21,19 +21,23 @@ thread (`run_in_threadpool`), off the event loop, so that /health answers while 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import reprlib
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections import ChainMap
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Annotated, Any, ForwardRef, get_args
 
+import fastapi
 import python_multipart  # noqa: F401  (starlette parses forms with it; without it, fail here, not per request)
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -41,8 +45,8 @@ from autotune.calls import unknown_arguments
 from autotune.errors import BadInput, UserError
 from autotune.model_dir import pinned, recipe_function
 
-__all__ = ["FOLLOW_SECONDS", "PUBLIC_CARD", "READ_TIMEOUT", "ModelServer", "create_app", "model_app", "limited",
-           "public_card", "read_body", "refused"]
+__all__ = ["FOLLOW_SECONDS", "PUBLIC_CARD", "READ_TIMEOUT", "ModelServer", "ResolvedRoute", "create_app", "model_app",
+           "limited", "public_card", "read_body", "refused", "unresolved_parameters"]
 
 FOLLOW_SECONDS = 2.0  # a followed canonical model's link is looked at, on a request, at most this often
 READ_TIMEOUT = 30.0  # seconds a request body may send nothing before its 408 (`create_app(read_timeout=)`)
@@ -167,7 +171,15 @@ class ModelServer:
         unknown = unknown_arguments(serve, self._limits, hidden=("model_dir",))
         if unknown:
             raise UserError(f"recipe {card.get('recipe')!r} serves the model in {self.model_dir} with {unknown}")
-        return Served(serve(str(folder), **self._limits), str(card.get("version")), folder)
+        app = serve(str(folder), **self._limits)
+        unresolved = unresolved_parameters(app)
+        if unresolved:
+            raise UserError(f"recipe {card.get('recipe')!r}: the app of its serve() has parameters whose annotation "
+                            f"names nothing FastAPI finds ({'; '.join(unresolved)}), so FastAPI would refuse every "
+                            "request to them: import those names at the top of the recipe's file (under `from "
+                            "__future__ import annotations` an annotation is text, read in the module's globals), "
+                            "or build the app with autotune.serve.model_app")
+        return Served(app, str(card.get("version")), folder)
 
 
 def public_card(card: Mapping[str, Any]) -> dict[str, Any]:
@@ -184,8 +196,10 @@ def model_app(card: Mapping[str, Any], **health: Any) -> FastAPI:
     """A FastAPI app named after the model `card`, answering GET /health ({"status", "model", "version"} and
     `health`) and GET /model (its `public_card`; the whole card for a ModelServer with `full_card`); the recipe's
     app adds POST /predict. A request whose parameters FastAPI refuses (`?top_k=0`) gets a 422 with one text
-    detail, as every other refusal (`invalid_parameters`)."""
+    detail, as every other refusal (`invalid_parameters`). The routes the recipe adds read annotations written as
+    text where the endpoint sees names (`ResolvedRoute`): `request: Request` with Request imported inside serve()."""
     app = FastAPI(title=f"autotune: {card.get('name', 'model')}", version=str(card.get("version")))
+    app.router.route_class = ResolvedRoute  # `request: Request` with Request imported inside serve()
     app.add_exception_handler(RequestValidationError, invalid_parameters)  # type: ignore[arg-type]  (any Exception)
 
     @app.api_route("/health", methods=["GET", "HEAD"])  # HEAD: load balancers' health checks
@@ -199,6 +213,63 @@ def model_app(card: Mapping[str, Any], **health: Any) -> FastAPI:
         return card if request.scope.get(FULL_CARD_KEY) else public
 
     return app
+
+
+# what an endpoint's annotation written as text may name besides its module's and its enclosing function's names
+FASTAPI_NAMES = {**{name: value for name, value in vars(fastapi).items() if not name.startswith("_")},
+                 "Annotated": Annotated}
+
+
+class ResolvedRoute(APIRoute):
+    """A route of a `model_app` app, whose endpoint's annotations written as text (a recipe starting with `from
+    __future__ import annotations`) are read where the endpoint's code sees names (`_resolved`), not only in its
+    module's globals as FastAPI reads them."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, _resolved(endpoint), **kwargs)
+
+
+def _resolved(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """`endpoint`, its annotations written as text evaluated in the names it closes over, its module's globals, then
+    FastAPI's names (`Request`, `UploadFile`, `Query`, ...) and Annotated, and given as its `__signature__` (which
+    FastAPI reads): `request: Request` with Request imported inside serve() is FastAPI's Request. An annotation
+    naming none of those is left as text (`unresolved_parameters` finds it)."""
+    function = inspect.unwrap(endpoint)
+    texts = any(isinstance(value, str) for value in getattr(function, "__annotations__", {}).values())
+    if not texts or not hasattr(function, "__globals__"):
+        return endpoint
+    try:
+        enclosing = inspect.getclosurevars(function).nonlocals
+        names = ChainMap(enclosing, function.__globals__, FASTAPI_NAMES)
+        annotations = inspect.get_annotations(function, globals=function.__globals__, locals=names, eval_str=True)
+    except (NameError, ValueError):  # a name found nowhere; a closure cell not filled yet
+        return endpoint
+    signature = inspect.signature(function)
+    endpoint.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[parameter.replace(annotation=annotations.get(name, parameter.annotation))
+                    for name, parameter in signature.parameters.items()],
+        return_annotation=annotations.get("return", signature.return_annotation))
+    return endpoint
+
+
+def unresolved_parameters(app: Any) -> list[str]:
+    """The parameters of `app`'s routes whose annotation FastAPI could not resolve, which it takes for required
+    query parameters of that name: `POST /predict: request: 'Request'`."""
+    found = []
+    for route in getattr(app, "routes", ()):
+        if isinstance(route, APIRoute):
+            found += [f"{' '.join(sorted(route.methods))} {route.path}: {field.name}: "
+                      f"{field.field_info.annotation.__forward_arg__!r}" for field in _fields(route.dependant)
+                      if isinstance(field.field_info.annotation, ForwardRef)]
+    return found
+
+
+def _fields(dependant: Any) -> Iterator[Any]:
+    """The parameters (FastAPI's fields) of a route's `dependant` and of its dependencies."""
+    for kind in ("path_params", "query_params", "header_params", "cookie_params", "body_params"):
+        yield from getattr(dependant, kind, ())
+    for dependency in getattr(dependant, "dependencies", ()):
+        yield from _fields(dependency)
 
 
 KINDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a text"}  # what a parameter takes

@@ -19,13 +19,15 @@ from typing import Any
 import numpy as np
 
 __all__ = ["TRAIN", "VAL", "TEST", "text_keys", "position_keys", "combined", "assign", "positions", "empty_split_hint",
-           "absent_classes", "MAJORITY", "dominant_class", "SETTINGS", "trained_share", "SCHEME", "scheme_of"]
+           "absent_classes", "MAJORITY", "dominant_class", "SETTINGS", "trained_share", "SCHEME", "OWN", "declared",
+           "scheme_of"]
 
 TRAIN, VAL, TEST = 0, 1, 2
 MAJORITY = 0.8  # a class this share of the training samples or more: accuracy rewards predicting it (a warning)
 SETTINGS = {"split_seed": 0, "val_fraction": 0.1, "test_fraction": 0.1, "key": None}  # the data keys, and defaults
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 SCHEME = "keyed"  # how this module splits: a model's card records it (`split`)
+OWN = "recipe"  # a recipe's own split, which may move earlier samples between splits when data is added
 _KEYED_SINCE = datetime(2026, 12, 5, 15, 41, 3, tzinfo=timezone.utc)  # before it, autotune drew a seeded permutation
 
 
@@ -118,6 +120,12 @@ def trained_share(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[
         return max(0.0, 1.0 - held_out), changed
     test = float(new["test_fraction"])
     return (max(0.0, test - held_out) / test if test > 0 else 0.0), changed
+
+
+def declared(recipe: Any) -> str:
+    """How a recipe splits its data, as it declares it: SCHEME when its module sets `SPLIT = autotune.splits.SCHEME`
+    (it splits with `assign` or `positions`, so adding samples moves no other), else OWN."""
+    return SCHEME if getattr(recipe, "SPLIT", None) == SCHEME else OWN
 
 
 def scheme_of(card: Mapping[str, Any]) -> str:

@@ -17,12 +17,15 @@ A recipe is a module with two things required:
     `report` returns;
   - None: no checkpoint this epoch.
 
+  Anything else (a state dict) is a broken report (`written`), which a search stops at.
+
 and, each optional (without it, what needs it says so in one line, or does without):
 
 - `load_data(data: dict) -> Data`: loads the data once (per node), separate from training, and hands it to every
   trial as `data=`; its `fingerprint` (a str attribute) lets `--if-data-changed` tell new data, and its
   `describe()` (one line) is what `autotune train` prints of it. Without it, `data` is None and each trial loads
-  what it needs;
+  what it needs. A recipe that splits with `autotune.splits` (added samples move no other) says so with
+  `SPLIT = autotune.splits.SCHEME`: a retrain then compares the current model on the new test split;
 - `evaluate(path, data) -> dict`: metrics on the held-out test split, of a checkpoint or of an exported model
   directory (the engine measures the export it ships, and compares it with the current canonical model). Without
   it, an export has no test metrics and `promote: if_better` promotes;
@@ -45,8 +48,9 @@ and, each optional (without it, what needs it says so in one line, or does witho
   `autotune.load_model(model_dir)` calls the one of the recipe its card names. Without it, that says the recipe has
   none;
 - `predict(model_dir, files, **options) -> Iterable[dict | autotune.errors.BadInput]`: `autotune predict`, a
-  JSON-ready record per prediction, and a BadInput (its `source` the file) for each file it refuses, which is
-  reported and skipped; options: `top_k` when it takes one. Without it, `autotune predict` says the recipe has none;
+  JSON-ready record per prediction, and a BadInput (its `source` the file) yielded, not raised, for each file it
+  refuses, which is reported and skipped (a raised one ends the command); options: `top_k` when it takes one.
+  Without it, `autotune predict` says the recipe has none;
 - `serve(model_dir, **limits) -> ASGI app`: `autotune serve`, an app answering POST /predict (built on
   `autotune.serve`: GET /health and GET /model, body limits); the limits it takes are keywords (`max_bytes`, ...),
   and one it does not take is refused in one line. Without it, `autotune serve` says the recipe has none;
@@ -222,10 +226,16 @@ def reported(metrics: Mapping[str, Any], searched: Sequence[str]) -> dict[str, A
 @contextmanager
 def written(checkpoint: Callable[[str], None] | str | os.PathLike[str]) -> Iterator[str]:
     """The folder that holds a reported checkpoint: the recipe's own folder, or a temporary one that its
-    `save(directory)` writes, removed on exit."""
-    if not callable(checkpoint):
+    `save(directory)` writes, removed on exit. Anything else (a state dict, a model): MissingMetric, a broken report,
+    which a search stops at (every trial would report so)."""
+    if isinstance(checkpoint, (str, os.PathLike)):
         yield os.fspath(checkpoint)
         return
+    if not callable(checkpoint):
+        raise MissingMetric("report(metrics, checkpoint): checkpoint must be a function save(directory), a folder, "
+                            f"or None (got {type(checkpoint).__name__}); to keep a state dict, report a function "
+                            "that writes it into the folder it is given, e.g. "
+                            "`lambda directory: torch.save(state, f\"{directory}/model.pt\")`")
     directory = tempfile.mkdtemp(prefix="autotune-checkpoint-")
     try:
         checkpoint(directory)

@@ -25,6 +25,7 @@ from autotune.errors import Problem, TrialError, UserError
 from autotune.recipes import ClassPredictions, Report
 from autotune.registry import get as registered
 from autotune.space.schema import Field, Schema, Section, held_out, positive
+from autotune.splits import SCHEME
 from autotune.vision.lr_find import Sweep, range_test
 from autotune.vision.datasets import INTERPOLATIONS
 from autotune.vision.models import DROP_RATE, DROP_RATE_FIX, build
@@ -57,6 +58,8 @@ def frozen_throughout(config: dict[str, Any]) -> list[Problem]:
                     f"lower it below train.epochs (e.g. {epochs // 2}), or leave it if only the classifier "
                     "should train")]
 
+
+SPLIT = SCHEME  # split by autotune.splits' keys: added samples move no other (a retrain compares models)
 
 SCHEMA = Schema(
     data=Section(

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from autotune.errors import Problem, TrialError, UserError
 from autotune.recipes import ClassPredictions, Report, ValuePredictions
 from autotune.space.schema import Field, Schema, Section, held_out, needed_with, positive
+from autotune.splits import SCHEME
 from autotune.tabular.catalog import DATASET_NAMES, DATASETS, TASK_RULE
 from autotune.vision.optimizers import build as build_optimizer, nesterov_problems
 
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from autotune.vision.lr_find import Sweep
 
 log = logging.getLogger("autotune")
+SPLIT = SCHEME  # split by autotune.splits' keys: added samples move no other (a retrain compares models)
 EVAL_BATCH = 8192
 CATEGORY_DROPOUT = 0.05  # train.category_dropout's default: bench/tabular_categories.py measures it
 PROBABILITY_DIGITS = 6  # predict's probabilities, as the image recipe's (autotune.vision.inference.records)

@@ -8,7 +8,7 @@ import os
 import sys
 import traceback
 
-from autotune.errors import AutotuneError
+from autotune.errors import AutotuneError, BadInput
 from autotune.run_options import from_command_line
 
 __all__ = ["main"]
@@ -97,12 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     except AutotuneError as err:
         if args.verbose:
             traceback.print_exc()
-        print(f"autotune {args.command}: error: {err}", file=sys.stderr)
+        where = f"{err.source}: " if isinstance(err, BadInput) and err.source else ""  # a file predict() refused
+        print(f"autotune {args.command}: error: {where}{err}", file=sys.stderr)
         return getattr(err, "exit_code", 2)
     except KeyboardInterrupt:
         print(f"autotune {args.command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # the reader of the output went away (`| head -1`): stop quietly, as Unix tools do
+    except BrokenPipeError:  # the reader of the output went away (`| head -1`): stop quietly, with the shell's
+        # status for SIGPIPE (141), as Unix tools do; `autotune run`'s log lines stop at once (`lines_to`), the search
+        # goes on and exports, and its summary's print ends here
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit would fail again
         return 141
 

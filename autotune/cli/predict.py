@@ -27,22 +27,30 @@ object per row: {"file", "row", "label", "probability"}, or {"file", "row", "val
 the model did not see in training is encoded as "unknown", as in its test metrics: the row's object names it,
 "unseen_categories": {column: value}, and one stderr line counts those rows and names their columns.
 
-Needs only the exported directory (model.pt, model.json). A file that cannot be read is reported on stderr (one
-line) and skipped; the others are still predicted, and the exit status is then 1. A MODEL_DIR that is not an
+A model of another recipe reads the files that recipe's predict() reads, and prints the records it gives.
+
+Needs only the exported directory (model.json and the files its recipe's export() wrote: the shipped recipes'
+model.pt). A file that cannot be read is reported on stderr (one line) and skipped; the others are still
+predicted, and the exit status is then 1. A MODEL_DIR that is not an
 exported model, a model whose recipe defines no predict(), or no input at all, exits 2.
 """
 
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "predict", help="predict with an exported model: images, .npy arrays, rows of tables", epilog=EPILOG,
-        description="Predict with an exported model, one JSON object per line, the inputs its recipe reads: images, "
-                    ".npy arrays or folders of them; rows of .csv or .parquet files.",
+        "predict", help="predict with an exported model, from the files its recipe reads (images, tables, ...)",
+        epilog=EPILOG,
+        description="Predict with an exported model, one JSON object per line, from the files its recipe's predict() "
+                    "reads: the image recipe's, images, .npy arrays or folders of them; the tabular recipe's, rows "
+                    "of .csv or .parquet files; another recipe's, whatever its predict() reads.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model_dir", metavar="MODEL_DIR", help="an exported model directory (model.pt, model.json)")
+    parser.add_argument("model_dir", metavar="MODEL_DIR",
+                        help="an exported model directory (model.json and the files its recipe wrote)")
     parser.add_argument("files", metavar="FILE", nargs="+",
-                        help="image files, .npy files or folders of them; .csv or .parquet files of rows")
+                        help="the inputs the model's recipe reads: image files, .npy files or folders of them (the "
+                             "image recipe); .csv or .parquet files of rows (the tabular recipe); another recipe's, "
+                             "what its predict() reads")
     parser.add_argument("--top-k", type=int, metavar="K",
                         help="labels listed per input, where the model's recipe lists several (an image "
                              "classifier: default 3; a tabular classifier: none unless given)")

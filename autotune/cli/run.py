@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from typing import Any
 
 from autotune.cli.common import add_space_arguments, check_folder_path, non_negative_float, positive_int
 from autotune.errors import StorageFull
@@ -82,7 +83,7 @@ def _check_options(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from autotune.api import fit, load_space
+    from autotune.api import Terminated, fit, load_space
 
     _check_options(args)
     space = load_space(args.space, args.overrides)  # every problem is reported before Ray starts
@@ -99,13 +100,20 @@ def _run(args: argparse.Namespace) -> int:
         if args.if_data_changed or holds_search(args.storage, space.name):
             print(f"Resume with: {_resume_command(args)}")
         return 130
+    except Terminated as stop:  # a SIGTERM (a CI runner's time limit) stopped it as a Ctrl-C does
+        _print_result(stop.result, args)
+        return 143
     except StorageFull as err:  # the command that resumes it, as after a Ctrl-C
         raise StorageFull(f"{str(err).removesuffix(' (--resume)')}: {_resume_command(args)}") from None
     if result is None:  # --if-data-changed and the data is the current model's (or was tried already)
         return 0
+    _print_result(result, args)
+    return 130 if result.interrupted else 0
+
+
+def _print_result(result: Any, args: argparse.Namespace) -> None:
+    """The search's summary, and for an interrupted one the command that resumes it."""
     print()
     print(result)  # its summary
     if result.interrupted:
         print(f"\nResume with: {_resume_command(args)}")
-        return 130
-    return 0

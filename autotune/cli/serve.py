@@ -27,7 +27,8 @@ Endpoints: POST /predict, GET /health, GET /model; interactive documentation at 
 model's recipe's: an image classifier takes a multipart upload (field `file` or `files`), kept in memory and
 checked (content type, size, pixel count, decodable image); a tabular model takes a JSON body {"rows": [...]},
 whose rows are checked (a missing column or a wrong type: 422 naming the row and the column; a category the model
-did not see is encoded as "unknown", as in its test metrics, and named in the prediction's "unseen_categories").
+did not see is encoded as "unknown", as in its test metrics, and named in the prediction's "unseen_categories");
+a model of another recipe takes what that recipe's serve() reads.
 A rejected request gets a 4xx answer {"detail": "..."} (408: a body that sent nothing for --read-timeout
 seconds; 415: a compressed body). On SIGTERM or Ctrl-C, requests in flight get --graceful-timeout seconds to
 finish; then the server ends (Ctrl-C: exit 130; SIGTERM: killed by it, 143 in a shell; start-up errors: 2).
@@ -55,17 +56,21 @@ SERVER = {"keep_alive": "timeout_keep_alive", "graceful_timeout": "timeout_grace
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "serve", help="serve an exported model over HTTP (POST /predict)", epilog=EPILOG,
-        description="Serve an exported model over HTTP: POST /predict (image uploads, or JSON rows for a tabular "
-                    "model), GET /health, GET /model.",
+        description="Serve an exported model over HTTP: POST /predict (what the model's recipe's serve() reads: "
+                    "the image recipe's, image uploads; the tabular recipe's, JSON rows; another recipe's, its own), "
+                    "GET /health, GET /model.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model_dir", metavar="MODEL_DIR", help="an exported model directory (model.pt, model.json)")
+    parser.add_argument("model_dir", metavar="MODEL_DIR",
+                        help="an exported model directory (model.json and the files its recipe wrote)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=port_number, default=8000,
                         help="port to listen on (default 8000; 0: a free one)")
     parser.add_argument("--max-upload-mb", type=float, metavar="MB",
-                        help="largest accepted image file (default 5), or request body of a tabular model (10)")
+                        help="largest accepted upload or request body, passed to the recipe's serve() as max_bytes "
+                             "(the image recipe: each image file, default 5; the tabular recipe: the JSON body, "
+                             "default 10)")
     parser.add_argument("--max-files", type=int, metavar="N", help="image models: most images per request (default 16)")
     parser.add_argument("--max-pixels", type=pixel_count, metavar="N|WxH",
                         help="image models: largest accepted image in pixels, a number or WIDTHxHEIGHT "

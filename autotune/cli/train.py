@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
+import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,21 +61,24 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
     """Train `config` with `recipe`, printing each epoch, each report holding the `searched` metrics; returns the
     test metrics (and exports into `out`, with `about` in the model card: the space's name, recipe, ..., which
     `predict`, `serve` and `load_model` read). `stop_after`: the report after which training stops (its checkpoint
-    is tested and exported), with the schedule of the whole configuration."""
+    is tested and exported), with the schedule of the whole configuration. A searched metric that no report held
+    as a finite number is a warning line at the end (a search could not rank this configuration)."""
     from autotune.engine.export import library_versions, source_digests
     from autotune.errors import UserError
     from autotune.recipes import NO_REPORT, call, data_section, described, load_data, reported, written
-    from autotune.splits import SCHEME
+    from autotune.splits import declared
 
     data = load_data(recipe, data_section(recipe, config))
     if data is not None:
         print(described(data), flush=True)
     keep = Path(tempfile.mkdtemp(prefix="autotune-train-"))
     last: dict[str, float] = {}
+    finite: set[str] = set()  # the searched metrics some report held as a finite number
 
     def report(metrics: dict[str, float], checkpoint: Checkpoint) -> None:
         metrics = reported(metrics, searched)
         last.update(metrics, reports=last.get("reports", 0) + 1)
+        finite.update(name for name in searched if math.isfinite(metrics[name]))
         print(_epoch_line({"epoch": last["reports"], **metrics}), flush=True)
         if checkpoint is not None:
             shutil.rmtree(keep, ignore_errors=True)
@@ -94,19 +99,31 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
               "test: none (the recipe defines no evaluate())")
         if out is not None:
             Path(out).mkdir(parents=True, exist_ok=True)  # as a search's export gets it: a folder that exists
-            card = {**(about or {}), **call(recipe, "export", str(keep), data, out)}
+            fingerprint = getattr(data, "fingerprint", None)  # the data's own, over the recipe's (as a search's)
+            card = {**(about or {}), **call(recipe, "export", str(keep), data, out),
+                    **({"data_fingerprint": str(fingerprint)} if fingerprint else {})}
             now = datetime.now(timezone.utc)
             card.update(config=config, metrics={k: v for k, v in last.items() if k != "reports"}, test_metrics=test,
                         created=now.isoformat(timespec="seconds"), version=f"train-{now:%Y%m%d-%H%M%S}",
                         versions=library_versions(), sources=source_digests(recipe, (about or {}).get("custom")),
-                        split=SCHEME)
+                        split=declared(recipe))
             Path(out, "model.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
             shutil.copytree(keep, Path(out) / "checkpoint", dirs_exist_ok=True)
             shown = ", ".join(p.name + "/" * p.is_dir() for p in sorted(Path(out).iterdir()))
             print(f"exported to {out} ({shown})")
     finally:
         shutil.rmtree(keep, ignore_errors=True)
+    _warn_never_finite([name for name in searched if name not in finite], int(last["reports"]))
     return test
+
+
+def _warn_never_finite(metrics: list[str], reports: int) -> None:
+    """A warning line on stderr for each searched metric that none of the `reports` held as a finite number: a
+    search would rank no trial of this configuration (`autotune run` fails with "no report held a finite value")."""
+    for metric in metrics:
+        print(f"warning: no report held a finite value of {metric!r}, the searched metric (search.metric): each of "
+              f"the {reports} reports gave NaN or an infinity, so a search could not rank this configuration; check "
+              "how the recipe computes it", file=sys.stderr)
 
 
 def _epoch_line(metrics: dict[str, float]) -> str:

@@ -171,6 +171,7 @@ def export_model(
     compared_on: str = "on the same test split",
     min_improvement: float = 0.0,
     chosen: str | None = None,
+    data_fingerprint: str | None = None,
 ) -> dict[str, Any]:
     """Write a new version with `write(dir) -> card fields`, measure it with `evaluate(dir)`, then promote it.
 
@@ -182,6 +183,9 @@ def export_model(
     decision (also
     written into the new version's card). The canonical model's card keeps a `history` of every export to `target` (its
     version, data fingerprint, run, decision), promoted or not: a retraining job skips data already tried.
+    `data_fingerprint`: the data's own (its `fingerprint`), recorded in the card and its history entry over what
+    `write` returns: it is what a retrain compares and names its run after, so a recipe's other value (or none)
+    would have it search the same data again.
     """
     target = _canonical(expanded(target).absolute())
     refuse_other_files(target)
@@ -206,7 +210,8 @@ def export_model(
                             min_improvement))
         if current is not None:  # the version it replaced, or the one that stays
             decision["replaced" if decision["promoted"] else "kept"] = current.get("version")
-        payload = {**card, **fields, "test_metrics": test, "promotion": decision, "version": name}
+        payload = {**card, **fields, **({"data_fingerprint": data_fingerprint} if data_fingerprint else {}),
+                   "test_metrics": test, "promotion": decision, "version": name}
         entry = {"version": name, "created": card.get("created"), "data_fingerprint": payload.get("data_fingerprint"),
                  "run": card.get("run_uri") or card.get("run_dir"), "promoted": decision["promoted"],
                  "reason": decision["reason"]}

@@ -90,11 +90,11 @@ class RunOptions:
 def run_search(
     space: Space, options: RunOptions, *, data: Any, first_points: list[dict[str, Any]] = (),
     tracking: Tracking | None = None,
-) -> tuple[Any, RunLocation, float, bool, str | None, str | None]:
+) -> tuple[Any, RunLocation, float, bool, str | None, str | None, bool]:
     """Run the trials, `first_points` (a retrain's current model) and the space's known configurations first,
     reporting them to `tracking` as they run. Returns (Ray's ResultGrid, where the run is, seconds, whether the
-    search was interrupted, the error of a report without the searched metric, which stopped it, or None, and why
-    a setting ended it before its trials, or None)."""
+    search was interrupted, the error of a report without the searched metric, which stopped it, or None, why
+    a setting ended it before its trials, or None, and whether a SIGTERM stopped it, `_sigterm_stops_it`)."""
     space = _within_the_grid(space)
     where = run_location(options.storage, space.name)
     scheduler = make_scheduler(space)  # before anything is written: its arguments may be wrong
@@ -136,6 +136,7 @@ def run_search(
     at_once = None if options.address else fits_at_once(resources, ray.cluster_resources())
     limit = min(filter(None, (space.search.max_concurrent, at_once)), default=None)
     start = time.perf_counter()
+    terminated: list[int] = []
     if resume:
         log.info("resuming the search in %s", where.experiment)
         # Trials that failed on their own stay failed (run again, they would fail again and count twice);
@@ -152,7 +153,8 @@ def run_search(
                            run_config=_run_config(space, options, where, policy, stoppers, scheduler))
     try:
         # a trial whose node is lost is retried elsewhere, not counted as failed
-        with moving_trials(where.state), trial_errors_shown(options.verbose > 0), _cluster_watched(options, where):
+        with moving_trials(where.state), trial_errors_shown(options.verbose > 0), _cluster_watched(options, where), \
+                _sigterm_stops_it(terminated):
             grid = tuner.get_results() if ended_before else tuner.fit()  # an ended run's searcher is finished
     finally:
         track.unregister(str(where.state))
@@ -165,7 +167,37 @@ def run_search(
         close_orphaned_trials(where.state, space, grid)
         if not where.remote:
             set_aside_orphaned_dirs(where.state, grid, functools.partial(_ended_in_study, where, space))
-    return grid, where, seconds, interrupted, missing_metric, ended
+    return grid, where, seconds, interrupted, missing_metric, ended, bool(terminated)
+
+
+@contextmanager
+def _sigterm_stops_it(terminated: list[int]) -> Iterator[None]:
+    """A SIGTERM (what a CI runner sends at its time limit) while the trials run stops the search as a Ctrl-C does:
+    it is handed to Ray Tune's handler of SIGINT and SIGUSR1, which saves the search's state, its unfinished trials
+    to be resumed, and `terminated` records it. Ray's own (ray.init's: sys.exit inside Tune's loop) failed the
+    trials with a traceback; a second SIGTERM aborted the process. One before Tune's loop set its handler ends the
+    process at once (SystemExit 143); a second one, once the search stops, is ignored until the run's end is
+    recorded (`autotune.api.fit` then puts the process's handler back). The main thread only: Python handles
+    signals there."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    outside = signal.getsignal(signal.SIGUSR1)  # the process's: Tune's replaces it while its loop runs
+
+    def stop(number: int, frame: Any) -> None:
+        tune_stop = signal.getsignal(signal.SIGUSR1)
+        if not callable(tune_stop) or tune_stop is outside:
+            raise SystemExit(128 + number)
+        if not terminated:
+            log.warning("SIGTERM received: stopping the search, its state saved to be resumed")
+        terminated.append(number)
+        tune_stop(number, frame)
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if terminated else before)
 
 
 def _ended_before(space: Space, where: RunLocation) -> dict[str, Any] | None:

@@ -347,3 +347,20 @@ def test_what_changed_since_an_export_names_a_replaced_pretrained_weights_file(t
     weights.unlink()
     assert changed_since(card, {}) == [f"the pretrained weights file {weights} is gone"]
     assert changed_since({"pretrained": {"source": "timm:resnet18", "file": None, "sha256": None}}, {}) == []
+
+
+@pytest.mark.parametrize("recipe_s", [{}, {"data_fingerprint": None}, {"data_fingerprint": "the recipe's own"}])
+def test_the_card_and_its_history_record_the_data_s_fingerprint_whatever_the_recipe_returns(tmp_path, recipe_s):
+    """A recipe's export() that returns no data_fingerprint (or another one) left the card's null, and every
+    --if-data-changed then searched the same data again: the engine records the data's own."""
+    target = tmp_path / "m"
+
+    def write(out: Path) -> dict:
+        (out / "weights.json").write_text(json.dumps({"value": 0.5}))
+        return {"value": 0.5, **recipe_s}
+
+    export_model(target, write=write, evaluate=evaluate, card={"name": "m"}, metric="test_accuracy", mode="max",
+                 promote="always", data_fingerprint="d05d8b39aa20")
+    card = load(target)
+    assert card["data_fingerprint"] == "d05d8b39aa20"
+    assert [entry["data_fingerprint"] for entry in card["history"]] == ["d05d8b39aa20"]

@@ -667,3 +667,26 @@ def test_a_finished_run_resumed_keeps_its_promotion_and_counts_its_whole_search_
     assert after["promotion"] == before["promotion"]
     assert after["seconds"] == pytest.approx(before["seconds"] + again.seconds)
     assert after["session_seconds"] == pytest.approx(again.seconds) and after["seconds"] > after["session_seconds"]
+
+
+def test_sigterm_stops_cleanly_as_ctrl_c_does_with_exit_143(tmp_path):
+    """SIGTERM, what a CI runner sends at its time limit, went to Ray's handler (sys.exit inside Tune's loop): exit
+    1, a traceback, no resume line; a second one aborted the process (134)."""
+    (tmp_path / "space.yaml").write_text(SPACE)
+    run_dir = tmp_path / "runs" / "resumable"
+    first = _start(tmp_path)
+    printed = _read_until(first, "[1/6] trial")
+    first.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    if first.poll() is None:  # a second one, while the search stops, is ignored
+        first.send_signal(signal.SIGTERM)
+    out = printed + first.communicate(timeout=60)[0]
+    assert first.returncode == 143, out
+    assert "Resume with: autotune run space.yaml --num-cpus 2 --resume" in out
+    assert "Traceback" not in out and "SIGTERM received at time" not in out
+    assert not (tmp_path / "models" / "resumable").exists()
+
+    resumed = _start(tmp_path, "--resume")
+    out, _ = resumed.communicate(timeout=180)
+    assert resumed.returncode == 0, out
+    assert len(_finished_trials(run_dir)) == 6

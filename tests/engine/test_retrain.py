@@ -219,3 +219,54 @@ def test_a_retrain_of_data_another_job_searches_now_does_nothing(in_tmp, capsys)
         out = _retrain(300, 1, capsys)
     assert "The data (fingerprint toy-300) is being searched already (run retrain-data-toy-300, process " in out
     assert "nothing to do" in out and not Path("models/retrain").exists()
+
+
+# the toy recipe as a third party wrote it: its export() returns no data_fingerprint, and it declares no split
+THIRD_PARTY_TOY = """
+from pathlib import Path
+
+exec(compile(Path({toy!r}).read_text(), {toy!r}, "exec"))  # the toy's code, as this module's
+del SPLIT
+_toy_export = export
+
+
+def export(checkpoint, data, out_dir):
+    return {{k: v for k, v in _toy_export(checkpoint, data, out_dir).items() if k != "data_fingerprint"}}
+"""
+
+
+def test_a_retrain_whose_search_failed_searches_that_data_again(in_tmp, capsys):
+    """A night where every trial failed (a flaky mount) blocked that data: the next night resumed the ended run,
+    ran no trial and failed with the old error (a failing setting fixed: exit 2, the space changed). A third party's
+    export() without data_fingerprint searched the same data again each night; its own split was compared as if
+    keyed, on the current model's training rows."""
+    Path("third_party.py").write_text(THIRD_PARTY_TOY.format(toy=TOY))
+    Path("space.yaml").write_text(SPACE.replace(TOY, str(in_tmp / "third_party.py")).replace("trials: 3", "trials: 1"))
+    flaky = in_tmp / "flaky_mount"
+    flaky.touch()
+    night = ["run", "space.yaml", "--set", "data.size=200", "--set", f"train.unscored_if_exists={flaky}",
+             "--if-data-changed"]
+    assert main(night) == 1
+    flaky.unlink()
+    capsys.readouterr()
+    code = main(night)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "The last search of this data (run retrain-data-toy-200) failed, exporting no model (" in out
+    assert "this run ended" not in out
+    card = _card()
+    assert (card["data_fingerprint"], card["split"]) == ("toy-200", "recipe")
+    assert [h["data_fingerprint"] for h in card["history"]] == ["toy-200"]
+    assert main(night) == 0
+    assert "The data is unchanged (fingerprint toy-200)" in capsys.readouterr().out
+
+    failing = ["run", "space.yaml", "--set", "data.size=300", "--if-data-changed"]
+    assert main([*failing, "--set", "train.fail_if_x_above=-1"]) == 1  # a setting fails every trial
+    capsys.readouterr()
+    code = main(failing)  # fixed: another space
+    out = capsys.readouterr().out
+    assert code == 0, out
+    promotion = json.loads(Path("runs/retrain-data-toy-300/summary.json").read_text())["promotion"]
+    assert promotion["promoted"] is True
+    assert promotion["reason"].startswith("the current model could not be evaluated: its data or the new data was "
+                                          "split the recipe's own way"), promotion

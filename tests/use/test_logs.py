@@ -52,3 +52,20 @@ def test_lines_to_writes_bare_lines_and_leaves_the_logger_as_it_was(no_logging_s
     log.warning("after the block: not in the stream")
     assert stream.getvalue() == "Searching 'x': 2 trials\n"
     assert (log.handlers, log.level, log.propagate) == ([], logging.NOTSET, True)
+
+
+class GoneReader(io.StringIO):
+    """A stream whose reader has gone away (`autotune run ... | head -1`): every write is a BrokenPipeError."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_lines_to_a_reader_that_went_away_are_dropped_quietly(no_logging_set_up, capsys):
+    """Each later line printed logging's `--- Logging error --- ... BrokenPipeError` traceback on stderr; the work
+    goes on, and the command's own next write ends it (exit 141, test_cli_check.py)."""
+    no_logging_set_up()
+    with lines_to(GoneReader()):
+        log.info("Searching 'x': 2 trials")
+        log.warning("trial 1 failed")
+    assert capsys.readouterr().err == ""
