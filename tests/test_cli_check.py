@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from autotune import registry
+from autotune.cli import main
 from autotune.vision import models
 
 REPO = Path(__file__).parents[1]
@@ -481,6 +482,17 @@ def test_output_to_a_reader_that_went_away_ends_quietly():
     finally:
         os.close(write)
     assert done.returncode == 141 and done.stderr == "", done.stderr
+
+
+@pytest.mark.parametrize("given, kept", [(None, "0"), ("1", "1")])
+def test_ray_s_worker_lines_are_not_coloured_where_stdout_is_no_terminal(monkeypatch, given, kept):
+    """`autotune -v run ... > log` wrote Ray's worker lines with colour codes (`\\x1b[36m(_trial pid=...)`): where stdout
+    is no terminal (pytest's capture here) Ray is told not to colour them; a value the user set is kept."""
+    monkeypatch.setenv("RAY_COLOR_PREFIX", given or "")  # restored after the test, as it was
+    if given is None:
+        monkeypatch.delenv("RAY_COLOR_PREFIX")
+    assert main(["check", str(REPO / "search_spaces" / "digits.yaml")]) == 0
+    assert os.environ["RAY_COLOR_PREFIX"] == kept
 
 
 def test_text_the_terminal_cannot_encode_is_escaped_not_a_traceback(tmp_path):

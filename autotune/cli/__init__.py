@@ -82,9 +82,17 @@ def _writable_output() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
+def _plain_when_not_a_terminal() -> None:
+    """Ray's worker lines that `-v` shows (`(_trial pid=...)`) carry no colour codes where stdout is no terminal (a
+    CI log, a file): Ray colours them unless RAY_COLOR_PREFIX is 0. A value the user set is kept."""
+    if not sys.stdout.isatty():
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `autotune` console script. User errors exit 2 with one clear message."""
     _writable_output()
+    _plain_when_not_a_terminal()
     parser = build_parser()
     args = _parse(parser, argv)
     args.verbose += vars(args).pop("sub_verbose", 0)

@@ -39,8 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     group.add_argument("--restart", action="store_true", help="delete the existing run of this space first")
     parser.add_argument(
         "--warm-start", metavar="RUN_DIR",
-        help="tell the sampler the finished trials of an earlier run (its folder, e.g. runs/mnist) whose parameters "
-        "still fit the space; they are not run again (not with --resume)",
+        help="tell the sampler the finished trials of an earlier run (its folder, e.g. runs/mnist, or an Optuna "
+        "SQLite file, e.g. old.db) whose parameters still fit the space; they are not run again (not with --resume)",
     )
     parser.add_argument("--no-export", action="store_true", help="search only; do not export a model")
     parser.add_argument(
