@@ -209,8 +209,10 @@ def _ended_before(space: Space, where: RunLocation) -> dict[str, Any] | None:
         return None
     why = summary.get("ended") or ("its search failed" if summary.get("error") else "it ran all its trials")
     log.warning("this run ended (%s): %s continues an interrupted run, not one that ended, so no trial runs; to "
-                "search more, start a new run from its trials: %s", why, option("resume"),
-                arguments(option("warm_start", where.experiment), option("overrides", f"name={space.name}-2")))
+                "search more, start a new run from its trials: %s (where export.dir is made from the name, as "
+                "models/${name} is, also override export.dir=%s to export where this run does)", why, option("resume"),
+                arguments(option("warm_start", where.experiment), option("overrides", f"name={space.name}-2")),
+                space.export.dir)
     return {"ended": summary.get("ended")}
 
 

@@ -35,7 +35,8 @@ def test_the_epoch_that_uses_the_budget_up_is_exported_and_a_resume_keeps_the_ru
     (line,) = [r.getMessage() for r in caplog.records if "this run ended" in r.getMessage()]
     assert line.startswith(f"this run ended ({first.ended}): resume=True continues an interrupted run, not one that "
                            "ended, so no trial runs; to search more, start a new run from its trials: warm_start=")
-    assert line.endswith("overrides=['name=eb-2']")
+    assert "overrides=['name=eb-2'] (where export.dir is made from the name, as models/${name} is, also override " \
+           "export.dir=models/toy to export where this run does)" in line
 
     from autotune.cli import main
 
@@ -44,7 +45,7 @@ def test_the_epoch_that_uses_the_budget_up_is_exported_and_a_resume_keeps_the_ru
     out = capsys.readouterr().out  # the command line's logging, and its summary
     assert "Resume with" not in out and "Interrupted" not in out and f"Ended early: {first.ended}" in out
     assert f"--resume continues an interrupted run, not one that ended, so no trial runs; to search more, start a new " \
-           f"run from its trials: --warm-start {first.run_dir} --set name=eb-2\n" in out
+           f"run from its trials: --warm-start {first.run_dir} --set name=eb-2 (where export.dir" in out
     after = json.loads((first.run_dir / "summary.json").read_text())
     assert after["interrupted"] is False and after["ended"] == first.ended
     assert after["promotion"] == before["promotion"] and after["model_dir"] == before["model_dir"]
