@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +14,13 @@ from autotune.engine.study import open_study
 from autotune.engine.trial_errors import error_text
 from autotune.space.types import Space
 
-__all__ = ["best_checkpoint", "in_start_order", "params_of", "trial_rows"]
+__all__ = ["best_checkpoint", "in_start_order", "params_of", "reaches", "trial_rows"]
 
 
 def trial_rows(grid: Any, space: Space, unfinished: set[str] = frozenset()) -> list[dict[str, Any]]:
     """One dict per trial, in the order of `grid` (`in_start_order`: the order the trials started): id, status,
-    epochs, whether it was stopped early, best metrics, params, error. A trial of `unfinished` (an interrupted
+    epochs, whether it was stopped early (not one whose report reached the `search.stop` target: it ended the
+    search), best metrics, params, error. A trial of `unfinished` (an interrupted
     search's, which a resume continues) is INTERRUPTED, not stopped early."""
     epochs_max = max_epochs(space)
     rows = []
@@ -35,7 +36,10 @@ def trial_rows(grid: Any, space: Space, unfinished: set[str] = frozenset()) -> l
         if row["status"] == "TERMINATED" and str(row["trial_id"]) in unfinished:
             row["status"] = "INTERRUPTED"
         planned = (space.planned(space.config(config)) if config else None) or epochs_max
-        row["stopped_early"] = row["status"] == "TERMINATED" and row["epochs"] < planned
+        row["stopped_early"] = row["status"] == "TERMINATED" and row["epochs"] < planned and not (
+            space.search.stop and history is not None and any(
+                reaches(report, space.search.stop, space.search.stop_modes or {})
+                for report in history.to_dict("records")))  # it ended the search by reaching its target
         row.update(_best_values(history, space.search.metric, space.search.mode))
         row["seconds"] = float(metrics.get("time_total_s", 0.0) or 0.0)
         row["node_id"] = metrics.get("node_id", "")
@@ -45,6 +49,17 @@ def trial_rows(grid: Any, space: Space, unfinished: set[str] = frozenset()) -> l
         row["path"] = result.path
         rows.append(row)
     return rows
+
+
+def reaches(report: Mapping[str, Any], targets: Mapping[str, float], modes: Mapping[str, str]) -> bool:
+    """Whether `report` reaches every `search.stop` target: at or above it, or at or below for a metric whose mode
+    is "min"."""
+    def hit(metric: str) -> bool:
+        value = report.get(metric)
+        if value is None:  # not reported (NaN compares false either way)
+            return False
+        return value <= targets[metric] if modes.get(metric) == "min" else value >= targets[metric]
+    return all(hit(metric) for metric in targets)
 
 
 def in_start_order(grid: Any, name: str) -> list[Any]:

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from ray import tune
 
 from autotune.engine.history import result_history
-from autotune.engine.result_grid import trial_id_of
+from autotune.engine.result_grid import reaches, trial_id_of
 from autotune.engine.trial_errors import error_text, failure_of
 from autotune.errors import MissingMetric
 
@@ -107,14 +107,8 @@ class TargetStopper(_StopsAllOnceSaved, tune.Stopper, tune.Callback):
         self.targets, self.modes = targets, modes  # metric -> target, and "max" (reached at >=) or "min" (<=)
         self._new_state(reached=None, saved=False)
 
-    def _hit(self, metric: str, value: float | None) -> bool:
-        if value is None:
-            return False
-        target = self.targets[metric]
-        return value <= target if self.modes[metric] == "min" else value >= target
-
     def __call__(self, trial_id: str, result: dict) -> bool:
-        if all(self._hit(m, result.get(m)) for m in self.targets):
+        if reaches(result, self.targets, self.modes):
             self._reached_by(trial_id)
         return self._state["reached"] is not None
 
@@ -125,9 +119,8 @@ class TargetStopper(_StopsAllOnceSaved, tune.Stopper, tune.Callback):
             history = result_history(result)
             if history is None or not set(self.targets) <= set(history.columns):
                 continue
-            for row in history[list(self.targets)].to_dict("records"):
-                if all(self._hit(m, row[m]) for m in self.targets):
-                    return trial_id_of(result)
+            if any(reaches(row, self.targets, self.modes) for row in history[list(self.targets)].to_dict("records")):
+                return trial_id_of(result)
         return None
 
     def __str__(self) -> str:

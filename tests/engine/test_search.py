@@ -253,7 +253,21 @@ def test_a_reached_target_stops_the_whole_search(in_tmp):
     (by,) = [t for t in result.trials["trial_id"] if f"trial {t} reached" in result.ended]
     assert result.ended == f"trial {by} reached the stop target (val_accuracy >= 0.3)"
     assert f"\nEnded early: {result.ended}\n" in str(result)
+    reached = result.trials.set_index("trial_id").loc[by]  # it ended the search: not "stopped early", as ASHA's are
+    assert reached["epochs"] < 4 and not reached["stopped_early"], reached
+    assert re.search(rf"^{by} +[\d.]+ +{reached['epochs']} +done ", str(result), re.M), str(result)
     assert json.loads((result.run_dir / "summary.json").read_text())["ended"] == result.ended
+
+
+@pytest.mark.parametrize("report, reached", [
+    ({"val_accuracy": 0.9, "val_loss": 0.2}, True), ({"val_accuracy": 0.9, "val_loss": 0.4}, False),
+    ({"val_accuracy": 0.8, "val_loss": 0.3}, True), ({"val_accuracy": float("nan"), "val_loss": 0.1}, False),
+    ({"val_loss": 0.1}, False)])
+def test_a_report_reaches_the_stop_target_when_it_reaches_every_metric_s(report, reached):
+    from autotune.engine.result_grid import reaches
+
+    assert reaches(report, {"val_accuracy": 0.8, "val_loss": 0.3}, {"val_accuracy": "max", "val_loss": "min"}) \
+        is reached
 
 
 def test_a_time_budget_ends_the_search_without_calling_it_interrupted(in_tmp):
