@@ -14,7 +14,7 @@ from typing import Any
 from autotune.errors import AutotuneError, SearchFailed, SpaceError, TrialError, UnknownNameError, UserError
 from autotune.registry import register
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "AutotuneError", "SearchFailed", "SpaceError", "TrialError", "UnknownNameError", "UserError",

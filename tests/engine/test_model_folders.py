@@ -142,3 +142,10 @@ def test_a_link_copied_without_its_versions_folder_says_so(tmp_path, capsys):
 
 def test_the_card_names_the_table_libraries():
     assert {"pandas", "scikit-learn"} <= library_versions().keys()
+
+
+def test_the_card_names_the_autotune_that_exported_it():
+    """A card's `versions.autotune` is the installed package's version, which autotune.__version__ says too: the
+    two are written in two files (pyproject.toml, autotune/__init__.py), and a card of this code must not read as
+    the first release's (0.1.0)."""
+    assert library_versions()["autotune"] == autotune.__version__ != "0.1.0"
