@@ -112,8 +112,9 @@ def check_same_data(state: dict[str, Any], fingerprint: str) -> None:
     """A UserError unless the data of `fingerprint` is the data the checkpoint's `state` was trained on."""
     saved = state["data"]["data_fingerprint"]
     if saved != fingerprint:
-        raise UserError(f"the data differs from the data this checkpoint was trained on "
-                        f"(fingerprint {fingerprint[:12]} vs {saved[:12]})")
+        raise UserError(f"the data differs from the data this checkpoint was trained on, or is split otherwise "
+                        f"(fingerprint {fingerprint[:12]} vs {saved[:12]}: it covers the samples, their labels and "
+                        "the split)")
 
 
 # ---------------------------------------------------------------------------------------------------- classes

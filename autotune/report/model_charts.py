@@ -46,7 +46,8 @@ def evaluate_model(run: Run) -> tuple[ClassPredictions | ValuePredictions, str]:
         raise Skip(f"recipe {name!r}'s test predictions hold no sample")
     fingerprint = getattr(data, "fingerprint", None)
     changed = fingerprint is not None and card.get("data_fingerprint") not in (None, fingerprint)
-    note = "The data differs from the data the model was trained on (its fingerprint changed). " if changed else ""
+    note = ("The data differs from the data the model was trained on, or is split otherwise (its fingerprint, "
+            "which covers both, changed). ") if changed else ""
     return predictions, note
 
 

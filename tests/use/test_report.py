@@ -245,7 +245,7 @@ def test_data_that_cannot_be_loaded_leaves_the_rest_of_the_report(searched, tmp_
 def test_changed_data_is_flagged(searched, tmp_path):
     run_dir = copy_run(searched, tmp_path)
     edit_card(run_dir, lambda card: card.update(data_fingerprint="0" * 64))
-    assert "differs from the data the model was trained on" in notes(write_report(run_dir))
+    assert "differs from the data the model was trained on, or is split otherwise" in notes(write_report(run_dir))
 
 
 def test_failed_trials_and_a_run_without_a_model(searched, tmp_path):
