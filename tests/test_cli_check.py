@@ -512,3 +512,13 @@ def test_a_fraction_of_a_megabyte_is_a_memory_limit(cli, tmp_path):
     code, out, err = cli("check", str(REPO / "search_spaces" / "digits.yaml"), "--set", "data.dataset=image_folder",
                          "--set", f"data.root={tmp_path / 'photos'}", "--set", "data.memory_limit_mb=0.5")
     assert code == 0, err
+
+
+def test_check_says_what_a_positional_label_stands_for(tmp_path, capsys):
+    """A choice holding null (or equal values, 1 and true) is recorded by position: `check` shows each position's
+    value, as the space writes it, so that trials.csv's and the study's `0` and `1` can be read."""
+    space = tmp_path / "labels.yaml"
+    space.write_text("recipe: image_classification\ndata: {dataset: digits}\n"
+                     "model: {arch: mlp, width: {choice: [null, 32]}}\ntrain: {epochs: 1}\n")
+    assert main(["check", str(space)]) == 0
+    assert re.search(r"^model\.width +choice +0=null, 1=32 ", capsys.readouterr().out, re.M)

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from autotune.cli.common import add_space_arguments
 from autotune.space import Choice, Grid, Int, LogUniform, Param, QUniform, SearchSettings, Space, Uniform, load_space
 from autotune.space._settings import sampler_arguments
-from autotune.space.types import param_default
+from autotune.space.types import json_keys, param_default
 
 EPILOG = """\
 examples:
@@ -43,7 +44,10 @@ def describe(param: Param) -> tuple[str, str]:
     dist = param.dist
     if isinstance(dist, (Choice, Grid)):
         kind = "grid" if isinstance(dist, Grid) else "choice"
-        shown = [str(label) for label in dist.labels]
+        constants = dist.values if isinstance(dist, Grid) else () if dist.conditional else dist.options
+        positional = list(dist.labels) == [str(i) for i in range(len(dist.labels))]
+        shown = [f"{label}={_constant(value)}" if positional and constants else str(label)
+                 for label, value in zip(dist.labels, constants or dist.labels)]  # `0=null`: what a position stands for
         if len(shown) > 8:
             shown = [*shown[:6], f"... ({len(shown)} options)"]
         return kind, ", ".join(shown)
@@ -54,6 +58,11 @@ def describe(param: Param) -> tuple[str, str]:
         return "quniform", f"[{dist.low:g}, {dist.high:g}] step {dist.step:g}"
     assert isinstance(dist, (Uniform, LogUniform))
     return ("loguniform" if isinstance(dist, LogUniform) else "uniform"), f"[{dist.low:g}, {dist.high:g}]"
+
+
+def _constant(value: Any) -> str:
+    """A choice's constant as the space writes it: `null`, `true`, `[1, 2]`, `relu`."""
+    return value if isinstance(value, str) else json.dumps(json_keys(value), default=str)
 
 
 def default_text(param: Param) -> str:
