@@ -93,7 +93,8 @@ def settings_text(search: SearchSettings, params: tuple[Param, ...] = ()) -> str
         targets = " and ".join(f"{m} {'<=' if modes.get(m) == 'min' else '>='} {t:g}" for m, t in search.stop.items())
         budget += f", stop once a trial has {targets}"
     objective = ", ".join(f"{m} ({mode})" for m, mode in zip(search.metric, search.mode))
-    return (f"search: {objective}; {search.trials} trials, sampler {search.sampler}{_args(sampler_arguments(search, params))}, "
+    sampler = f"{search.sampler}{_args(sampler_arguments(search, params))}"
+    return (f"search: {objective}; {search.trials} trials, sampler {sampler}, "
             f"scheduler {search.scheduler}{_args(search.scheduler_args)}{_runs_as(search)}, seed {search.seed}"
             f"{budget}\n"
             f"        resources per trial: {search.resources.cpu:g} cpu, {search.resources.gpu:g} gpu; "
