@@ -723,6 +723,15 @@ class TensorBoardLogger(TBXLoggerCallback):
             writer.flush()
             writer.file_writer.flush()
 
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        """The writers of the trials the search leaves unfinished (interrupted, to be resumed) are closed, their
+        events written out: each holds a writer thread, which stayed, with its file open, in the caller's process
+        (a notebook's) until a garbage collection. Their HParams sessions stay open, as the trials are."""
+        for trial in list(self._trial_writer):
+            self._trial_writer.pop(trial).close()
+            self._trial_result.pop(trial, None)
+        super().on_experiment_end(trials, **info)
+
     def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
         self._ending_failed = failed
         try:

@@ -396,6 +396,9 @@ def test_ctrl_c_in_python_returns_the_interrupted_result_and_gives_ctrl_c_back(i
         threading.Thread(target=interrupt_after_a_report, daemon=True).start()
         result = autotune.fit(text, export=False)
         assert result.interrupted and (result.trials["status"] == "INTERRUPTED").any(), result.trials
+        from tensorboardX.event_file_writer import _EventLoggerThread  # the interrupted trials' event writers' threads
+
+        assert not [t for t in threading.enumerate() if isinstance(t, _EventLoggerThread)], threading.enumerate()
         assert "autotune.fit(<the same space and arguments>, resume=True) continues it" in caplog.text
         resumed = autotune.fit(text, export=False, resume=True)  # to its end, with no Ctrl-C
         assert not resumed.interrupted and len(resumed.trials) == 4
