@@ -340,7 +340,7 @@ def _fail_if_nothing_to_export(result: SearchResult, best: _Best | None, missing
     every_one_failed = not trials.empty and bool((trials["status"] == "ERROR").all())
     if result.interrupted or (best is not None and not every_one_failed and not missing_metric):
         return
-    failure = _failure_text(trials, result.metric[0], missing_metric)
+    failure = _failure_text(trials, result.metric[0], missing_metric, result.ended)
     _write_summary(result, error=failure)
     tracking.finish({"name": result.name, "error": failure}, None, "failed", records)
     publish_state(where)
@@ -611,9 +611,11 @@ def _trials_frame(rows: list[dict[str, Any]], space: Space) -> pd.DataFrame:
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
 
 
-def _failure_text(trials: pd.DataFrame, metric: str, missing_metric: str | None = None) -> str:
+def _failure_text(trials: pd.DataFrame, metric: str, missing_metric: str | None = None,
+                  ended: str | None = None) -> str:
     """Why a search exports nothing, in one line: `missing_metric` is the error of a broken report (a searched
-    metric missing or not a number, or none at all), which stopped it; `metric`, the first searched metric."""
+    metric missing or not a number, or none at all), which stopped it; `metric`, the first searched metric;
+    `ended`, why a setting ended the search early (a time budget that ran out before any report)."""
     failed = trials[trials["error"].fillna("").astype(str) != ""] if "error" in trials else trials.iloc[:0]
     errors = failed["error"].tolist()
     if missing_metric:
@@ -625,6 +627,9 @@ def _failure_text(trials: pd.DataFrame, metric: str, missing_metric: str | None 
             return (f"no report held a finite value of {metric!r} ({len(trials)} trials, {epochs} epochs reported, "
                     f"each NaN or infinite): check how the recipe computes it; a trial that cannot go on (its loss "
                     f"diverged) can raise autotune.errors.TrialError")
+        if ended:
+            return (f"{ended} before any trial finished an epoch: raise it (it counts the trials' start-up too, "
+                    "a few seconds each)")
         return "no trial reported a metric; check that the recipe calls report() each epoch"
     if len(errors) < len(trials):  # the others reported nothing (stopped by the time budget before a report)
         return (f"{len(errors)} of {len(trials)} trials failed and the others reported nothing"

@@ -19,8 +19,8 @@ __all__ = ["best_checkpoint", "in_start_order", "params_of", "reaches", "trial_r
 
 def trial_rows(grid: Any, space: Space, unfinished: set[str] = frozenset()) -> list[dict[str, Any]]:
     """One dict per trial, in the order of `grid` (`in_start_order`: the order the trials started): id, status,
-    epochs, whether it was stopped early (not one whose report reached the `search.stop` target: it ended the
-    search), best metrics, params, error. A trial of `unfinished` (an interrupted
+    epochs, whether it was stopped early (after an epoch, as a scheduler stops trials; not one whose report reached
+    the `search.stop` target: it ended the search), best metrics, params, error. A trial of `unfinished` (an interrupted
     search's, which a resume continues) is INTERRUPTED, not stopped early."""
     epochs_max = max_epochs(space)
     rows = []
@@ -36,7 +36,7 @@ def trial_rows(grid: Any, space: Space, unfinished: set[str] = frozenset()) -> l
         if row["status"] == "TERMINATED" and str(row["trial_id"]) in unfinished:
             row["status"] = "INTERRUPTED"
         planned = (space.planned(space.config(config)) if config else None) or epochs_max
-        row["stopped_early"] = row["status"] == "TERMINATED" and row["epochs"] < planned and not (
+        row["stopped_early"] = row["status"] == "TERMINATED" and 0 < row["epochs"] < planned and not (
             space.search.stop and history is not None and any(
                 reaches(report, space.search.stop, space.search.stop_modes or {})
                 for report in history.to_dict("records")))  # it ended the search by reaching its target

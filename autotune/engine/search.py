@@ -304,12 +304,13 @@ def _run_config(space: Space, options: RunOptions, where: RunLocation, policy: C
 
 def _ended_early(space: Space, grid: Any, target: TargetStopper | None, budget: EpochBudget | None) -> str | None:
     """Why the search ran fewer trials than it asked for, when a setting ended it (a reached `search.stop` target,
-    the epoch budget, the time budget); None when it ran them all or nothing of these ended it."""
-    if len(grid) >= space.search.trials:
-        return None
+    the epoch budget, the time budget); None when it ran them all or nothing of these ended it. A reached target
+    ends it also when every trial had started (they were cut short: trials at once >= search.trials)."""
     by = target.reached_in(grid) if target else None
     if by:
         return f"trial {by} reached the stop target ({target})"
+    if len(grid) >= space.search.trials:
+        return None
     if budget and budget.reached_in(grid):
         return f"the epoch budget of {space.search.epoch_budget} epochs is used up"
     if space.search.time_budget:
@@ -331,7 +332,14 @@ def _init_ray(options: RunOptions, run: str) -> None:
     runs one. A local Ray is registered while it runs; when another autotune search runs one on this machine too,
     a warning says that the two share the CPUs."""
     global _local_ray, _ray_temp
+    ignored = [option(name, value) for name, value in (("num_cpus", options.num_cpus), ("num_gpus", options.num_gpus))
+               if value is not None]
     if ray.is_initialized():
+        ignored += [option("address", options.address)] if options.address else []
+        if ignored:
+            log.warning("%s not applied: this process runs a Ray already (ray.init before the search), and the "
+                        "search uses it as it is (%s CPUs); give them to ray.init instead", " and ".join(ignored),
+                        f"{ray.cluster_resources().get('CPU', 0):g}")
         return
     kwargs: dict[str, Any] = {
         "include_dashboard": False,
@@ -340,6 +348,9 @@ def _init_ray(options: RunOptions, run: str) -> None:
         "configure_logging": True,
     }
     if options.address:
+        if ignored:
+            log.warning("%s not applied: it sizes a local Ray, and the search runs on the cluster's nodes",
+                        " and ".join(ignored))
         try:
             with _sigint_deferred():
                 ray.init(address=options.address, **kwargs)

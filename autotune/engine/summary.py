@@ -20,14 +20,16 @@ def _cell(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def status_word(status: str, stopped_early: Any) -> str:
-    """A trial's end in words, from its `status` and `stopped_early` (trials.csv's columns): done, stopped early,
-    error or interrupted."""
+def status_word(status: str, stopped_early: Any, epochs: Any = None) -> str:
+    """A trial's end in words, from its `status`, `stopped_early` and `epochs` (trials.csv's columns): done, stopped
+    early, error, interrupted, or ended before epoch 1 (by the search's end: a target, a budget)."""
     if status == "ERROR":
         return "error"
     if status == "INTERRUPTED":
         return "interrupted"
-    return "stopped early" if stopped_early in (True, "True") else "done"
+    if stopped_early in (True, "True"):
+        return "stopped early"
+    return "ended before epoch 1" if epochs is not None and epochs == 0 else "done"
 
 
 def _hint(error: str) -> str:
@@ -83,7 +85,7 @@ def format_summary(result: Any, top: int = 10) -> str:
     headers = ["trial", *result.metric, "epochs", "status", *[p[2:] for p in params]]
     rows = []
     for row in _ranked(result)[:top]:
-        status = status_word(row["status"], row["stopped_early"])
+        status = status_word(row["status"], row["stopped_early"], row.get("epochs"))
         rows.append([row["trial_id"], *(row[m] for m in result.metric), row["epochs"], status,
                      *(row.get(p) for p in params)])
     cut = int((trials["status"] == "INTERRUPTED").sum()) if len(trials) else 0

@@ -94,7 +94,7 @@ def _status(row: pd.Series, target: str | None) -> str:
     """A trial's end in the top trials' table: the summary's words, the stop target's trial said so."""
     if str(row["trial_id"]) == str(target):
         return "reached the stop target"
-    return status_word(row["status"], row.get("stopped_early", False))
+    return status_word(row["status"], row.get("stopped_early", False), row.get("epochs"))
 
 
 def summary_section(run: Run) -> Section:

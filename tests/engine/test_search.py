@@ -259,6 +259,47 @@ def test_a_reached_target_stops_the_whole_search(in_tmp):
     assert json.loads((result.run_dir / "summary.json").read_text())["ended"] == result.ended
 
 
+def test_a_target_reached_when_every_trial_had_started_still_ends_the_search_early(in_tmp):
+    """Every trial started at once (trials <= trials at once): the one that reached the target cut the others short,
+    and the summary said nothing of it (a Ray Tune walk): it says so as when trials were still to come."""
+    result = autotune.fit(space("all-started", trials=2, concurrent=2, train="{epochs: 4, sleep: 0.3}",
+                                search=", scheduler: fifo, stop: {val_accuracy: 0.5}, "
+                                       "start: [{model.x: 0.3, model.y: 0.6}]"), export=False)
+    assert result.ended is not None and result.ended.endswith("reached the stop target (val_accuracy >= 0.5)"), \
+        result.ended
+    assert f"\nEnded early: {result.ended}\n" in str(result)
+
+
+def test_sizes_given_for_a_ray_the_process_runs_already_are_said_not_to_apply(in_tmp, caplog):
+    """A notebook's ray.init(num_cpus=1) before `fit(num_cpus=2)`: the search runs on that Ray as it is, and said
+    nothing of the 2 CPUs it did not get."""
+    with caplog.at_level(logging.WARNING, logger="autotune"):
+        autotune.fit(space("sized", trials=1, train="{epochs: 1}"), export=False, num_cpus=1)
+    assert "num_cpus=1 not applied: this process runs a Ray already" in caplog.text
+
+
+def test_a_trial_ended_before_its_first_epoch_is_not_said_to_be_stopped_early():
+    from autotune.engine.summary import status_word
+
+    assert [status_word("TERMINATED", False, 0), status_word("TERMINATED", False, 3),
+            status_word("TERMINATED", True, 1), status_word("ERROR", False, 0)] == \
+        ["ended before epoch 1", "done", "stopped early", "error"]
+
+
+def test_a_time_budget_spent_before_any_report_is_said_so_not_blamed_on_the_recipe():
+    """A 6 s time budget ran out while the first trial's worker started: "no trial reported a metric; check that
+    the recipe calls report() each epoch" sent the user to debug a recipe that was right."""
+    import pandas as pd
+
+    from autotune.api import _failure_text
+
+    trials = pd.DataFrame({"trial_id": ["a"], "status": ["TERMINATED"], "epochs": [0], "error": [""]})
+    assert _failure_text(trials, "val_accuracy", None, "the time budget of 6 s ran out") == (
+        "the time budget of 6 s ran out before any trial finished an epoch: raise it (it counts the trials' start-up "
+        "too, a few seconds each)")
+    assert _failure_text(trials, "val_accuracy").startswith("no trial reported a metric")
+
+
 @pytest.mark.parametrize("report, reached", [
     ({"val_accuracy": 0.9, "val_loss": 0.2}, True), ({"val_accuracy": 0.9, "val_loss": 0.4}, False),
     ({"val_accuracy": 0.8, "val_loss": 0.3}, True), ({"val_accuracy": float("nan"), "val_loss": 0.1}, False),
