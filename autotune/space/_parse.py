@@ -21,6 +21,23 @@ __all__ = ["DISTRIBUTIONS", "DEFAULT", "Builder", "check_value", "dist_kind", "o
 
 DISTRIBUTIONS = ("uniform", "loguniform", "int", "quniform", "choice", "grid")
 DEFAULT = "default"  # the key beside a distribution that names its default value
+# Ray Tune's sampling functions that autotune names otherwise, or lacks -> the fix. A one-key mapping of one of these
+# names (beside `default:` at most), whatever it holds (`{sample_from: "lambda spec: ..."}`), is refused even under a
+# key of any type (a model's **kwargs), where it would otherwise reach the function as a constant: no config's own
+# mapping has one key named for a Tune function. Tune's uniform, quniform, loguniform and choice are autotune's own.
+_TUNE_DISTRIBUTIONS = {
+    "randint": "Tune's randint excludes upper: randint(1, 10) is {int: [1, 9]} here (int includes high)",
+    "lograndint": "Tune's lograndint excludes upper: lograndint(1, 64) is {int: [1, 63, 1, true]} here (int "
+                  "[low, high, step, log] includes high)",
+    "qrandint": "Tune's qrandint(lower, upper, q) is {int: [lower, upper, q]} here",
+    "qlograndint": "no log scale with a step here: {int: [low, high, 1, true]}, or a choice of the values",
+    "qloguniform": "no log scale with a step here: use loguniform, or a choice of the values",
+    "randn": "no normal distribution here: use uniform (or quniform) over a range around the mean",
+    "qrandn": "no normal distribution here: use quniform over a range around the mean",
+    "grid_search": "Tune's grid_search is {grid: [...]} here, with search.sampler: grid",
+    "sample_from": "no functions of other values here: use a choice of mappings (one per case), or ${...} to "
+                   "copy another key's value",
+}
 # distribution -> (argument names, how many are required)
 _ARGS = {"uniform": (("low", "high"), 2), "loguniform": (("low", "high"), 2),
          "int": (("low", "high", "step", "log"), 2), "quniform": (("low", "high", "step"), 3)}
@@ -267,16 +284,21 @@ class Builder:
         return True
 
     def _unknown_distribution(self, value: dict, path: Path) -> bool:
+        """Whether `value` is one key (beside `default:`) named for one of Tune's sampling functions
+        (_TUNE_DISTRIBUTIONS), or close to a distribution's name and holding a list or mapping: the problem is
+        reported."""
         rest = {k: v for k, v in value.items() if k != DEFAULT}
-        if len(rest) != 1 or not isinstance(next(iter(rest.values())), (list, dict)):
+        if len(rest) != 1:
             return False
-        key = str(next(iter(rest)))
-        hint = registry.close_matches(key, DISTRIBUTIONS)
-        if hint:
-            self.problem(path, f"unknown distribution {key!r}", f"did you mean {hint[0]!r}? "
-                         f"(distributions: {', '.join(DISTRIBUTIONS)})")
+        key, args = next(iter(rest.items()))
+        known = f"(distributions: {', '.join(DISTRIBUTIONS)})"
+        if key in _TUNE_DISTRIBUTIONS:
+            self.problem(path, f"unknown distribution {key!r}", f"{_TUNE_DISTRIBUTIONS[key]} {known}")
             return True
-        return False
+        hint = registry.close_matches(str(key), DISTRIBUTIONS) if isinstance(args, (list, dict)) else []
+        if hint:
+            self.problem(path, f"unknown distribution {key!r}", f"did you mean {hint[0]!r}? {known}")
+        return bool(hint)
 
     def _lone_default(self, value: dict, path: Path) -> bool:
         if DEFAULT not in value:

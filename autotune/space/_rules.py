@@ -1,11 +1,12 @@
 """The rules over a whole space that no single key shows, checked before anything runs: the space's name as one
 folder's name, and over the config of every scenario (the default trial, every option of every choice, the top of
 every range) the recipe's `Schema.checks` (and its `Schema.warnings`, which do not stop the space) and the grace
-period of early stopping against the epochs a trial runs; and the keys that only a search reads (SEARCH_ONLY),
+period and max_t of early stopping against the epochs a trial runs; and the keys that only a search reads (SEARCH_ONLY),
 whose problems a command without a search only warns of.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 from typing import Any
@@ -98,19 +99,30 @@ def _checked(checks: tuple[Check, ...], config: dict[str, Any]) -> list[Problem]
 
 
 def _grace_period(space: Space, most: int) -> list[Problem]:
-    """The problem of an asha or hyperband grace period that a trial of at most `most` epochs (or `max_t`) never
-    passes, at search.scheduler.NAME.grace_period."""
+    """The problems of early-stopping settings under which a trial of at most `most` epochs is never stopped: an
+    asha, hyperband or median grace period at or past a trial's last epoch (or asha's and hyperband's `max_t`: Ray
+    ends a trial there), and a `max_t` above `most`, at search.scheduler.NAME.KEY."""
     name, args = space.search.scheduler, space.search.scheduler_args
-    if name not in ("asha", "hyperband") or space.budget is None:
+    if name not in ("asha", "hyperband", "median") or space.budget is None:
         return []
-    grace, limit = args.get("grace_period", 1), args.get("max_t", most)
-    raise_it = "max_t" if "max_t" in args else space.budget
-    path = f"search.scheduler.{name}.grace_period"
-    if name == "asha" and grace >= limit:  # its first rung at a trial's last epoch: nothing would be stopped
-        return [Problem(path, f"grace_period is {grace} but a trial runs at most {limit} epoch(s): nothing would be "
-                        "stopped", f"lower grace_period, raise {raise_it}, or use scheduler: fifo")]
-    if name == "hyperband" and grace >= limit:
-        return [Problem(path, f"hyperband starts stopping trials at grace_period {grace} epoch(s), but a trial "
-                        f"runs at most {limit}: nothing would be stopped",
-                        f"lower grace_period, raise {raise_it}, or use scheduler: fifo")]
-    return []
+    max_t = args.get("max_t", most)
+    limit, raise_it = (max_t, "max_t") if max_t < most else (most, space.budget)
+    # median judges a trial from epoch grace_period on (a float; epochs are 1, 2, ...): at the last, it ends anyway
+    first = max(1, math.ceil(args.get("grace_period", 1)))
+    found = [] if max_t <= most else [_max_t_problem(name, max_t, most, space.budget)]
+    if first >= limit:
+        starts = "grace_period is" if name == "asha" else f"{name} starts stopping trials at grace_period"
+        found.append(Problem(f"search.scheduler.{name}.grace_period", f"{starts} {args.get('grace_period', 1):g} "
+                             f"but a trial runs at most {limit} epoch(s): nothing would be stopped",
+                             f"lower grace_period, raise {raise_it}, or use scheduler: fifo"))
+    return found
+
+
+def _max_t_problem(name: str, max_t: int, most: int, budget: str) -> Problem:
+    """The problem of a `max_t` above the `most` epochs a trial runs: Ray caps a trial at max_t, it never lengthens
+    one, so a max_t from a Tune script (where it is often the trial's length) only moves rungs and brackets past the
+    last epoch, where they judge no trial."""
+    return Problem(f"search.scheduler.{name}.max_t", f"max_t is {max_t} but a trial runs at most {most} epoch(s) "
+                   f"({budget}): max_t only caps a trial (it never lengthens one), and a rung past epoch {most} "
+                   "judges no trial", f"leave max_t out (it defaults to {most}), or set {budget} to {max_t} for "
+                   "longer trials")

@@ -63,17 +63,48 @@ SCHEDULERS: dict[str, dict[str, Field]] = {
     "median": {"grace_period": Field(float, low=0.0), "min_samples_required": _POSITIVE},
     "fifo": {},
 }
-# other libraries' names (Optuna's, mostly) for what autotune calls otherwise: the fix of an unknown name or key
+# other libraries' names (Optuna's and Ray Tune's) for what autotune calls otherwise: the fix of an unknown name
+# (lower-cased: Tune's class names too) or key
 _FIFO = "use scheduler: fifo: it runs every trial to its end (no early stopping)"
+_PBT = ("no population-based training here (a trial's hyperparameters do not change while it runs): asha or auto "
+        "stop weak trials early")
+_BOHB = "the nearest here is auto with sampler: tpe (Hyperband brackets and a model-based sampler)"
+_MEDIAN = "Tune's median stopping rule is median here"
+_ASHA = "Tune's ASHA is asha here"
+_HYPEROPT = "Hyperopt's TPE is tpe here (the same algorithm family)"
+_GP = "the nearest here is gp (Bayesian optimisation with a Gaussian process)"
+_NEVERGRAD = "the nearest here is cmaes (an evolution strategy, numbers only) or random"
+_OPTUNA = "the samplers here are Optuna's: tpe (OptunaSearch's default), cmaes, gp, qmc, nsga2, random, grid"
 _THEIR_NAMES: dict[str, dict[str, str]] = {"scheduler": {
-    "none": _FIFO, "null": _FIFO, "nop": _FIFO,
+    "none": _FIFO, "null": _FIFO, "nop": _FIFO, "fifoscheduler": _FIFO,
     "percentile": "the nearest here is median (it stops a trial below the median of the others at its epoch)",
     "successive_halving": "the nearest here is asha (asynchronous successive halving)",
+    "pbt": _PBT, "pb2": _PBT, "populationbasedtraining": _PBT,
+    "bohb": _BOHB, "hyperbandforbohb": _BOHB,
+    "medianstoppingrule": _MEDIAN, "median_stopping_rule": _MEDIAN,
+    "ashascheduler": _ASHA, "asynchyperbandscheduler": _ASHA,
+    "hyperbandscheduler": "Tune's HyperBandScheduler is hyperband here (asynchronous)",
+}, "sampler": {
+    "hyperopt": _HYPEROPT, "hyperoptsearch": _HYPEROPT,
+    "bayesopt": _GP, "bayesoptsearch": _GP, "ax": _GP, "axsearch": _GP,
+    "nevergrad": _NEVERGRAD, "nevergradsearch": _NEVERGRAD,
+    "optuna": _OPTUNA, "optunasearch": _OPTUNA,
+    "bohb": _BOHB, "tunebohb": _BOHB,
+}, "metric": {  # of search.stop
+    "training_iteration": "Tune's training_iteration is an epoch count here: set {budget} (or search.epoch_budget "
+                          "for the epochs of the whole search)",
 }}
 _RUNGS = {"min_resource": "Optuna's min_resource is grace_period here (the first rung, in epochs)",
           "max_resource": "Optuna's max_resource is max_t here (the most epochs a trial runs)"}
 _SEED = "the sampler is seeded from search.seed: set search.seed instead"
+# a section's, a sampler's or a scheduler's keys
 _THEIR_KEYS: dict[str, dict[str, str]] = {
+    "search": {"num_samples": "Tune's num_samples is search.trials here (the number of trials)",
+               "search_alg": "Tune's search_alg is search.sampler here",
+               "points_to_evaluate": "Tune's points_to_evaluate is search.start here",
+               "max_concurrent_trials": "Tune's max_concurrent_trials is search.max_concurrent here",
+               "time_budget_s": "Tune's time_budget_s is search.time_budget here",
+               "resources_per_trial": "Tune's resources_per_trial is search.resources here"},
     **{name: {"seed": _SEED} for name in SAMPLERS},
     "tpe": {"seed": _SEED,
             "warn_independent_sampling": "tpe does not warn of independently sampled parameters (Optuna 4.9 "
@@ -179,7 +210,7 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem], params: t
     refused); `budget`: the recipe's budget key (None: nothing can be stopped early, so only fifo); `recipe`: its
     name, as the problems show it."""
     read = _Reader(locs, problems)
-    given = read.mapping(value, ("search",), _SEARCH_KEYS)
+    given = read.mapping(value, ("search",), _SEARCH_KEYS, _THEIR_KEYS["search"])
     declared = dict(declared or {})
     out: dict[str, Any] = {}
     metric = given.get("metric", next(iter(declared), "val_accuracy"))
@@ -252,7 +283,7 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem], params: t
     out["resources"] = Resources(**{k: v for k, v in amounts.items() if v is not None})
     stop = given.get("stop")
     if isinstance(stop, dict):
-        out["stop"], out["stop_modes"] = _stop(read, stop, dict(zip(metrics, modes)), declared)
+        out["stop"], out["stop_modes"] = _stop(read, stop, dict(zip(metrics, modes)), declared, budget)
     elif stop is not None:
         read.problem(("search", "stop"), "must be a mapping of metric: threshold", "e.g. stop: {val_accuracy: 0.99}",
                      stop)
@@ -367,15 +398,21 @@ def _start_key(read: _Reader, path: Path, key: Any, item: Any, params: tuple[Par
 _OPTION = re.compile(r"\[[^\]]*\]")  # the option label of a conditional parameter's name: `optimizer[sgd].lr`
 
 
-def _stop(read: _Reader, stop: dict, modes: dict[str, str], declared: Mapping[str, str]
+def _stop(read: _Reader, stop: dict, modes: dict[str, str], declared: Mapping[str, str], budget: str | None
           ) -> tuple[dict[str, float], dict[str, str]]:
     """`stop:` -> (metric -> target, metric -> "max" | "min"). A search metric's target is reached in its search
     mode; another metric's direction must be given: `{val_loss: {min: 0.05}}` (reached at <= 0.05). Each must be a
-    metric the recipe reports (`declared`, when it declares them)."""
+    metric the recipe reports (`declared`, when it declares them); Tune's training_iteration never is (the fix names
+    the recipe's `budget` key)."""
     targets: dict[str, float] = {}
     directions: dict[str, str] = {}
     for metric, value in stop.items():
         name, path = str(metric), ("search", "stop", metric)
+        theirs = _THEIR_NAMES["metric"].get(name)
+        if theirs:
+            read.problem(path, "not a metric the recipe reports",
+                         theirs.format(budget=budget or "the recipe's own length setting"), name)
+            continue
         if not _reported(read, path, name, declared):
             continue
         mode = modes.get(name)

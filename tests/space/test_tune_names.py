@@ -1,0 +1,118 @@
+"""Ray Tune's names of autotune's settings and distributions get autotune's as the fix (or say what is missing),
+even under a key of any type; and early-stopping settings that can stop nothing (a grace period at a trial's last
+epoch, a max_t past it) are refused for every scheduler alike."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import autotune.recipes
+from autotune.errors import SpaceError
+from autotune.space import Space, load_space
+
+RECIPE = str(Path(__file__).parent / "tiny_recipe.py")  # train.epochs: 3 by default, the budget key
+
+
+def space(text: str) -> Space:
+    return load_space(f"recipe: {RECIPE}\ndata: {{dataset: digits}}\n" + text,
+                      schema_for=lambda name, base: autotune.recipes.load(name, base).SCHEMA)
+
+
+def problems(text: str) -> dict[str, tuple[str, str]]:
+    """key path -> (message, fix) of each problem `text` has."""
+    with pytest.raises(SpaceError) as caught:
+        space(text)
+    return {p.path: (p.message, p.fix) for p in caught.value.problems}
+
+
+@pytest.mark.parametrize("text, path, words", [
+    ("search: {num_samples: 4}", "search.num_samples", "search.trials"),
+    ("search: {points_to_evaluate: []}", "search.points_to_evaluate", "search.start"),
+    ("search: {stop: {training_iteration: 2}}", "search.stop.training_iteration",
+     "an epoch count here: set train.epochs (or search.epoch_budget"),
+    ("search: {scheduler: pbt}", "search.scheduler", "no population-based training here"),
+    ("search: {scheduler: pb2}", "search.scheduler", "asha or auto stop weak trials early"),
+    ("search: {scheduler: bohb}", "search.scheduler", "auto with sampler: tpe"),
+    ("search: {scheduler: MedianStoppingRule}", "search.scheduler", "median here"),
+    ("search: {scheduler: median_stopping_rule}", "search.scheduler", "median here"),
+    ("search: {scheduler: ASHAScheduler}", "search.scheduler", "asha here"),
+    ("search: {scheduler: HyperBandScheduler}", "search.scheduler", "hyperband here"),
+    ("search: {scheduler: hyperbnd}", "search.scheduler", "did you mean 'hyperband'?"),  # did-you-mean as before
+    ("search: {sampler: hyperopt}", "search.sampler", "tpe here (the same algorithm family)"),
+    ("search: {sampler: bayesopt}", "search.sampler", "the nearest here is gp"),
+    ("search: {sampler: ax}", "search.sampler", "the nearest here is gp"),
+    ("search: {sampler: nevergrad}", "search.sampler", "cmaes (an evolution strategy, numbers only) or random"),
+    ("search: {sampler: optuna}", "search.sampler", "are Optuna's: tpe"),
+    ("search: {sampler: tpee}", "search.sampler", "did you mean 'tpe'?"),
+])
+def test_tunes_names_of_settings_get_autotunes_as_the_fix(text, path, words):
+    found = problems(text + "\n")
+    assert words in found[path][1], found
+
+
+@pytest.mark.parametrize("value, words", [
+    ("{grid_search: [32, 64]}", "{grid: [...]} here, with search.sampler: grid"),
+    ("{lograndint: [1, 64]}", "{int: [1, 63, 1, true]}"),
+    ("{randint: [1, 64], default: 3}", "{int: [1, 9]}"),
+    ("{qrandint: [1, 64, 2]}", "{int: [lower, upper, q]}"),
+    ("{randn: [0, 1]}", "no normal distribution"),
+    ("{qrandn: {mean: 0, sd: 1}}", "no normal distribution"),
+    ("{qloguniform: [1, 64, 2]}", "use loguniform"),
+    ("{sample_from: {fn: x}}", "a choice of mappings"),
+    ('{sample_from: "lambda spec: spec.config.width * 2"}', "${...}"),
+    ("{grid_search: 16}", "{grid: [...]}"),
+])
+@pytest.mark.parametrize("key", ["train.batch_size", "model.head"])  # an integer key, and one that takes a mapping
+def test_tunes_distributions_are_refused_with_autotunes_equivalent(key, value, words):
+    section, name = key.split(".")
+    found = problems(f"{section}: {{{name}: {value}}}\n")
+    message, fix = found[key]
+    assert message.startswith("unknown distribution") and words in fix, found
+
+
+@pytest.mark.parametrize("value", ["{layers: [16, 32]}", "{options: {a: 1}}", "{chioce: 3}",
+                                   "{randint: [1, 2], other: 1}", "{randint: [1, 2], grid_search: [1]}"])
+def test_a_mapping_that_names_no_tune_function_is_a_constant_where_mappings_are_taken(value):
+    assert space(f"model: {{head: {value}}}\n").config({})["model"]["head"]
+
+
+def test_a_tune_distribution_for_a_models_keyword_arguments_is_refused(tmp_path):
+    """`check` passed, and the model got {'grid_search': [16, 32]} as a constant: the user thought it searched."""
+    (tmp_path / "mine.py").write_text(textwrap.dedent("""\
+        import autotune
+
+        @autotune.register("model")
+        def mymlp(num_classes, in_shape, **options):
+            raise NotImplementedError
+        """))
+    (tmp_path / "space.yaml").write_text("name: walk\nrecipe: image_classification\ncustom: mine.py\n"
+                                         "data: {dataset: digits}\n"
+                                         "model: {arch: mymlp, hidden: {grid_search: [16, 32]}}\n")
+    with pytest.raises(SpaceError) as caught:
+        load_space(tmp_path / "space.yaml", schema_for=autotune.recipes.load_schema)
+    [problem] = caught.value.problems
+    assert (problem.path, problem.line) == ("model.hidden", 5) and "{grid: [...]}" in problem.fix
+
+
+@pytest.mark.parametrize("scheduler, path, words", [
+    ("{median: {grace_period: 3}}", "search.scheduler.median.grace_period", "at most 3 epoch(s): nothing would be"),
+    ("{median: {grace_period: 2.5}}", "search.scheduler.median.grace_period", "grace_period 2.5 but"),  # judged at 3
+    ("median", "search.scheduler.median.grace_period", "at most 1 epoch(s)"),  # with train.epochs 1 below
+    ("{hyperband: {max_t: 5}}", "search.scheduler.hyperband.max_t", "leave max_t out (it defaults to 3)"),
+    ("{asha: {max_t: 5}}", "search.scheduler.asha.max_t", "or set train.epochs to 5 for longer trials"),
+    ("{asha: {max_t: 5, grace_period: 3}}", "search.scheduler.asha.grace_period", "raise train.epochs"),
+    ("{asha: {max_t: 2, grace_period: 2}}", "search.scheduler.asha.grace_period", "raise max_t"),
+])
+def test_scheduler_settings_that_stop_nothing_are_refused(scheduler, path, words):
+    epochs = 1 if scheduler == "median" else 3
+    found = problems(f"train: {{epochs: {epochs}}}\nsearch: {{scheduler: {scheduler}}}\n")
+    assert words in " ".join(found[path]), found
+
+
+@pytest.mark.parametrize("scheduler", ["{median: {grace_period: 2}}", "{median: {grace_period: 1.5}}",
+                                       "{median: {grace_period: 0}}", "{asha: {max_t: 3, grace_period: 2}}",
+                                       "{hyperband: {max_t: 2}}"])
+def test_scheduler_settings_that_can_stop_a_trial_load(scheduler):
+    assert space(f"search: {{scheduler: {scheduler}}}\n").search.scheduler_args
