@@ -109,12 +109,13 @@ def read_card(model_dir: str | Path) -> dict[str, Any]:
 
 
 def recipe_function(model_dir: str | Path, name: str, without: str) -> tuple[Callable[..., Any], dict[str, Any]]:
-    """The function `name` of the recipe that made the model in `model_dir` (its card's `recipe`), and the card. A
-    recipe that defines none: a UserError "recipe 'x' defines no name(): `without`"."""
+    """The function `name` of the recipe that made the model in `model_dir` (its card's `recipe`; the card's custom
+    file is imported where it can be, `recipes.of_card`), and the card. A recipe that defines none: a UserError
+    "recipe 'x' defines no name(): `without`"."""
     from autotune import recipes
 
     card = read_card(model_dir)
-    function = getattr(recipes.of_card(card), name, None)
+    function = getattr(recipes.of_card(card, custom_needed=False), name, None)
     if function is None:
         raise UserError(f"recipe {card.get('recipe')!r} defines no {name}(): {without}")
     return function, card

@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import logging
 import inspect
 import os
 import pkgutil
@@ -95,6 +96,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Checkpoint", "ClassPredictions", "Recipe", "Report", "ValuePredictions", "available", "data_section",
            "call", "described", "load", "load_data", "load_schema", "of_card", "reported", "written"]
+
+log = logging.getLogger("autotune")
 
 Checkpoint: TypeAlias = "Callable[[str], None] | str | os.PathLike[str] | None"  # save(directory), a folder, or none
 Report: TypeAlias = "Callable[[dict[str, float], Checkpoint], None]"  # report(metrics, checkpoint), once per epoch
@@ -308,14 +311,25 @@ def load(name: str, base: str | Path | None = None) -> ModuleType:
     return module
 
 
-def of_card(card: Mapping[str, Any]) -> ModuleType:
+def of_card(card: Mapping[str, Any], *, custom_needed: bool = True) -> ModuleType:
     """The recipe that made the exported model of `card` (its model.json), the space's custom modules imported
-    first, as in the search. A card that names no recipe is an image classifier's, from before cards named one."""
+    first, as in the search. A card that names no recipe is an image classifier's, from before cards named one.
+    `custom_needed` False (to predict, serve or load the model): a shipped recipe's exported model is TorchScript,
+    which needs none of the custom file's code, so a custom file that is gone (the model copied to another machine),
+    fails to import (edited since), or registers names another model's file registered in this process is a
+    warning, not an error. A `.py` recipe's model may need its custom file: always an error."""
+    recipe = card.get("recipe", "image_classification")
     if card.get("custom"):
         from autotune.space import import_custom
 
-        import_custom(card["custom"])
-    return load(card.get("recipe", "image_classification"), card.get("base_dir"))
+        try:
+            import_custom(card["custom"])
+        except UserError as err:
+            if custom_needed or recipe.endswith(".py"):
+                raise
+            log.warning("the model's custom file is not imported (%s): its %s model needs none of its code to "
+                        "predict", err, recipe)
+    return load(recipe, card.get("base_dir"))
 
 
 def load_schema(name: str, base: str | Path | None = None) -> Schema:

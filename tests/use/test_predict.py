@@ -412,3 +412,31 @@ def test_a_folder_from_a_mac_lists_as_training_does_and_a_broken_link_is_named_o
     assert code == 1 and [Path(r["file"]).name for r in lines(out)] == ["red.jpg"]
     assert err.strip().splitlines() == [f"autotune predict: {photos / 'gone.jpg'}: broken link (to "
                                         f"{tmp_path / 'nowhere.jpg'}, which does not exist)"]
+
+
+@pytest.mark.parametrize("custom", ["gone", "failing"])
+def test_a_shipped_recipe_s_model_predicts_without_its_space_s_custom_file(searched, digits_test, tmp_path, caplog,
+                                                                           custom):
+    """A model copied to another machine, or whose training code was edited since: its card names the space's
+    custom file (a model class, a dataset), which the TorchScript model.pt does not need. load_model, predict and
+    serve refused it ("custom file ... does not exist"; "failed to import"): a warning now. A `.py` recipe's model
+    may need its custom file: still an error."""
+    import logging
+
+    from autotune import recipes
+    from autotune.errors import UserError
+
+    copy = tmp_path / "copy"
+    shutil.copytree(Path(searched.model_dir).resolve(), copy)
+    code = tmp_path / "custom.py"
+    if custom == "failing":
+        code.write_text("raise RuntimeError('half-edited')\n")
+    card = json.loads((copy / "model.json").read_text())
+    (copy / "model.json").write_text(json.dumps({**card, "custom": str(code)}))
+    images, _ = digits_test
+    with caplog.at_level(logging.WARNING, logger="autotune"):
+        labels = autotune.load_model(copy).predict(images[:20]).labels
+    assert labels == autotune.load_model(searched.model_dir).predict(images[:20]).labels
+    assert "the model's custom file is not imported" in caplog.text
+    with pytest.raises(UserError, match="custom file"):
+        recipes.of_card({**card, "custom": str(code), "recipe": str(tmp_path / "mine.py")}, custom_needed=False)
