@@ -78,7 +78,7 @@ def make_scheduler(space: Space) -> TrialScheduler:
     if name == "hyperband":
         return _hyperband(**args, seed=space.search.seed)
     grace = args.setdefault("grace_period", 1)
-    if grace >= args["max_t"]:
+    if grace > args["max_t"]:
         limit = "max_t" if "max_t" in space.search.scheduler_args else space.budget
         raise UserError(
             f"search.scheduler.asha.grace_period is {grace} but a trial runs at most {args['max_t']} epoch(s): nothing "

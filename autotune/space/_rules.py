@@ -100,8 +100,8 @@ def _checked(checks: tuple[Check, ...], config: dict[str, Any]) -> list[Problem]
 
 def _grace_period(space: Space, most: int) -> list[Problem]:
     """The problems of early-stopping settings under which a trial of at most `most` epochs is never stopped: an
-    asha, hyperband or median grace period at or past a trial's last epoch (or asha's and hyperband's `max_t`: Ray
-    ends a trial there), and a `max_t` above `most`, at search.scheduler.NAME.KEY."""
+    asha or median grace period past a trial's last epoch, hyperband's at it or past it (or asha's and hyperband's
+    `max_t`: Ray ends a trial there), and a `max_t` above `most`, at search.scheduler.NAME.KEY."""
     name, args = space.search.scheduler, space.search.scheduler_args
     if name not in ("asha", "hyperband", "median") or space.budget is None:
         return []
@@ -110,7 +110,10 @@ def _grace_period(space: Space, most: int) -> list[Problem]:
     # median judges a trial from epoch grace_period on (a float; epochs are 1, 2, ...): at the last, it ends anyway
     first = max(1, math.ceil(args.get("grace_period", 1)))
     found = [] if max_t <= most else [_max_t_problem(name, max_t, most, space.budget)]
-    if first >= limit:
+    # asha's and median's first judgement at a trial's last epoch stops nothing but is allowed (a quick
+    # `--set train.epochs=1` of a shipped space); past it, it is never reached. Hyperband's brackets would all stop
+    # nothing at it.
+    if first > limit or (name == "hyperband" and first == limit):
         starts = "grace_period is" if name == "asha" else f"{name} starts stopping trials at grace_period"
         found.append(Problem(f"search.scheduler.{name}.grace_period", f"{starts} {args.get('grace_period', 1):g} "
                              f"but a trial runs at most {limit} epoch(s): nothing would be stopped",

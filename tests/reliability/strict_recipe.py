@@ -10,7 +10,7 @@ from autotune import recipes
 from autotune.errors import UserError
 
 toy = recipes.load(str(Path(__file__).parents[1] / "engine" / "toy_recipe.py"))
-SCHEMA, load_data = toy.SCHEMA, toy.load_data
+SCHEMA, load_data, SPLIT = toy.SCHEMA, toy.load_data, toy.SPLIT  # the toy's keyed split: a retrain compares
 
 
 def _bonus(size: int) -> float:
