@@ -410,6 +410,10 @@ def _check_images(dataset: str, images: Any) -> None:
     for x, y in pairs:
         if isinstance(x, torch.Tensor) and (x.dtype != torch.uint8 or x.ndim != 4):
             raise wrong(f"x of dtype {x.dtype} and shape {tuple(x.shape)}")
+        if isinstance(x, torch.Tensor) and x.shape[1] > 4 and x.shape[3] in (1, 3, 4):  # (N, H, W, C) read as NCHW
+            raise wrong(f"x of shape {tuple(x.shape)}, channels last (N, H, W, C): give x.permute(0, 3, 1, 2)")
+        if isinstance(y, torch.Tensor) and y.ndim == 1 and len(y) == len(x) and y.dtype.is_floating_point:
+            raise wrong(f"labels y of dtype {y.dtype}: class indices are integers (y.long())")
         if not isinstance(x, (torch.Tensor, FileImages)):
             raise wrong(f"x as a {type(x).__name__}")
         if not isinstance(y, torch.Tensor) or y.ndim != 1 or y.dtype.is_floating_point or len(y) != len(x):
