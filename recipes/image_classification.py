@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
 import math
 import time
 import warnings
@@ -59,6 +60,7 @@ def frozen_throughout(config: dict[str, Any]) -> list[Problem]:
                     "should train")]
 
 
+log = logging.getLogger("autotune")
 SPLIT = SCHEME  # split by autotune.splits' keys: added samples move no other (a retrain compares models)
 
 SCHEMA = Schema(
@@ -493,8 +495,6 @@ def _tests(measured: dict[str, float]) -> dict[str, float]:
 def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:
     """Write `model.pt` (TorchScript: float images in [0, 1], NCHW, normalisation built in -> logits) into
     `out_dir` and return the model card's fields."""
-    import torch
-
     from autotune.training import check_same_data, load_checkpoint
     from autotune.vision.nets import Normalized
 
@@ -503,10 +503,7 @@ def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:
         check_same_data(state, data.fingerprint)
     card = state["data"]
     model = Normalized(_restore_model(state), tuple(card["mean"]), tuple(card["std"])).eval()
-    example = torch.rand(1, *card["input_shape"])
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, but still what loads anywhere
-        scripted = torch.jit.trace(model, example)
+    scripted = _traced(model, tuple(card["input_shape"]))
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     scripted.save(str(Path(out_dir) / "model.pt"))
     return {
@@ -516,6 +513,30 @@ def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:
         "epoch": state["epoch"],
         "pretrained": state.get("pretrained"),  # where the weights it was fine-tuned from came from, and their digest
     }
+
+
+def _traced(model: Any, shape: tuple[int, ...]) -> Any:
+    """`model` (in eval mode) as TorchScript, traced on a random input and checked against the model itself on
+    inputs of other values (black, white, another random one): a forward whose flow depends on its input's values
+    (an `if` on a tensor) traces one branch only, and would predict wrongly; such a model is scripted instead, or
+    refused when it cannot be."""
+    import torch
+
+    checks = [torch.zeros(2, *shape), torch.ones(2, *shape), torch.rand(2, *shape)]
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript is deprecated, but still what loads anywhere; TracerWarnings
+        traced = torch.jit.trace(model, torch.rand(1, *shape))
+        if all(torch.allclose(traced(x), model(x), rtol=1e-4, atol=1e-5) for x in checks):
+            return traced
+        try:
+            scripted = torch.jit.script(model)
+        except Exception as err:  # noqa: BLE001  (TorchScript's compiler raises many kinds)
+            raise UserError(f"the model's forward gives other outputs than its trace on inputs of other values (its "
+                            f"flow depends on them, e.g. an `if` on a tensor), and TorchScript cannot script it "
+                            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}): make the "
+                            "forward's flow independent of the input's values, or scriptable") from None
+    log.info("the model's forward depends on its input's values: exported scripted, not traced")
+    return scripted
 
 
 # ---------------------------------------------------------------------------------------------------- report

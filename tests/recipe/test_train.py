@@ -255,8 +255,12 @@ HELP_EXAMPLES = [(["optimizer.lr=0.05"], "sgd", 0.05), (["optimizer.name=adamw",
 
 
 @pytest.mark.parametrize("overrides, chosen, lr", HELP_EXAMPLES, ids=["lr-in-every-option", "name-picks-an-option"])
-def test_autotune_train_cli(tmp_path, capsys, overrides, chosen, lr):
+def test_autotune_train_cli(tmp_path, capsys, monkeypatch, overrides, chosen, lr):
     from autotune.cli.train import EPILOG
+
+    tested: list[str] = []  # what the test split measured: the exported folder, the model the card stands for
+    evaluate = recipe.evaluate
+    monkeypatch.setattr(recipe, "evaluate", lambda path, data: tested.append(path) or evaluate(path, data))
 
     assert f"digits.yaml {' '.join('--set ' + o for o in overrides)}" in EPILOG
     sets = [arg for override in overrides for arg in ("--set", override)]
@@ -274,6 +278,7 @@ def test_autotune_train_cli(tmp_path, capsys, overrides, chosen, lr):
     assert card["versions"] == library_versions() and {"python", "torch"} <= set(card["versions"])  # as run's
     assert card["config"]["optimizer"]["name"] == chosen and card["config"]["optimizer"]["lr"] == lr
     assert load_model(tmp_path / "out").labels == [str(i) for i in range(10)]
+    assert tested == [str(tmp_path / "out")]
 
 
 def test_autotune_train_of_an_exported_model_reproduces_it(tmp_path, capsys):
@@ -419,3 +424,39 @@ def test_fewer_epochs_than_the_grace_period_are_a_warning_without_a_search(capsy
     assert capsys.readouterr().err == ""
     assert main(["check", tabular, "--set", "train.epochs=1"]) == 2
     assert warning in capsys.readouterr().err
+
+
+class _FlipsOnBrightInputs(torch.nn.Module):
+    """A forward whose flow depends on its input's values: a trace keeps the branch of the input it was traced on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.linear(x.flatten(1))
+        if x.mean() > 0.75:
+            return -out
+        return out
+
+
+class _UnscriptableFlips(_FlipsOnBrightInputs):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.linear(x.flatten(1))
+        if [name for name in ("a", "b") if name] and x.mean() > 0.75:  # a comprehension's if: TorchScript refuses it
+            return -out
+        return out
+
+
+def test_an_exported_model_predicts_as_the_model_does_on_inputs_its_trace_never_saw():
+    """The export traced the model on one random input: a forward with an `if` on the input's values was exported
+    with the branch of that input only, and predicted wrongly (test accuracy 0.0 against the card's 1.0). It is
+    checked on other inputs; such a model is scripted, or refused in one line when TorchScript cannot script it."""
+    model = _FlipsOnBrightInputs().eval()
+    exported = recipe._traced(model, (1, 2, 2))
+    bright = torch.ones(3, 1, 2, 2)
+    assert torch.allclose(exported(bright), model(bright)) and torch.allclose(exported(bright * 0), model(bright * 0))
+    plain = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2)).eval()
+    assert isinstance(recipe._traced(plain, (1, 2, 2)), torch.jit.TopLevelTracedModule)  # traced, as before
+    with pytest.raises(UserError, match="its flow depends on them, e.g. an `if` on a tensor"):
+        recipe._traced(_UnscriptableFlips().eval(), (1, 2, 2))
