@@ -201,8 +201,10 @@ def test_resuming_an_ended_run_names_a_new_run_s_arguments_as_the_caller_writes_
         with from_command_line():
             search._ended_before(space, where)
     python, command_line = [r.getMessage() for r in caplog.records if "this run ended" in r.getMessage()]
-    assert python.endswith(f"from its trials: warm_start='{where.experiment}', overrides=['name=nb-2']")
-    assert command_line.endswith(f"from its trials: --warm-start {where.experiment} --set name=nb-2")
+    tail = " (where export.dir is made from the name, as models/${name} is, also override export.dir=models/nb to " \
+           "export where this run does)"
+    assert python.endswith(f"from its trials: warm_start='{where.experiment}', overrides=['name=nb-2']{tail}")
+    assert command_line.endswith(f"from its trials: --warm-start {where.experiment} --set name=nb-2{tail}")
 
 
 @pytest.mark.parametrize("overrides, python, command_line", [
