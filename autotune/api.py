@@ -521,7 +521,7 @@ def _retrain_plan(space: Space, loads: _DataLoads,
 
     card = current_card(space)
     data = loads.get(card.get("config") if card else None)  # loaded as the current model's was: its searched keys
-    fingerprint = _fingerprint(data)
+    fingerprint = recipes.fingerprint(data)
     if not fingerprint:
         raise UserError(f"recipe {space.recipe!r} gives its data no fingerprint: --if-data-changed cannot compare it")
     name = f"{space.name}-data-{fingerprint[:8]}"
@@ -719,7 +719,7 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
         promote=space.export.promote,
         min_improvement=space.export.min_improvement,
         chosen=chosen,
-        data_fingerprint=_fingerprint(data),
+        data_fingerprint=recipes.fingerprint(data),
     )
     result.test_metrics = decision.pop("test_metrics")
     result.promotion = decision
@@ -752,12 +752,6 @@ def _model_card(space: Space, recipe: Any, result: Any, model_name: str) -> dict
         "sources": source_digests(recipe, space.custom),
         "split": declared(recipe),  # how its data was split: a retrain tests the current model on a keyed one only
     }
-
-
-def _fingerprint(data: Any) -> str | None:
-    """The data's fingerprint (its `fingerprint` attribute), which the engine records in a model's card whatever the
-    recipe's export() returns; None when it has none."""
-    return str(getattr(data, "fingerprint", "") or "") or None
 
 
 def _evaluate(recipe: Any, model_dir: Path, data: Any) -> dict[str, float]:
@@ -1029,7 +1023,7 @@ def _export_plain(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: 
     data = loads.get(result.best_config)
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.json").unlink(missing_ok=True)  # an earlier model's card: evaluate() would read the new model by it
-    fingerprint = _fingerprint(data)  # the data's, over the recipe's (`export_model`)
+    fingerprint = recipes.fingerprint(data)  # the data's, over the recipe's (`export_model`)
     card = {**_model_card(space, recipe, result, model_name),
             **recipes.call(recipe, "export", str(checkpoint_dir), data, str(out)),
             **({"data_fingerprint": fingerprint} if fingerprint else {})}

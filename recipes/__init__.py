@@ -95,7 +95,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["Checkpoint", "ClassPredictions", "Recipe", "Report", "ValuePredictions", "available", "data_section",
-           "call", "described", "load", "load_data", "load_schema", "of_card", "reported", "written"]
+           "call", "described", "fingerprint", "load", "load_data", "load_schema", "of_card", "reported", "written"]
 
 log = logging.getLogger("autotune")
 
@@ -181,6 +181,12 @@ def described(data: Any) -> str:
     and `run` print before training, so that the user sees how the data was read (a table's task among it)."""
     describe = getattr(data, "describe", None)
     return f"data: {describe() if callable(describe) else type(data).__name__}"
+
+
+def fingerprint(data: Any) -> str | None:
+    """The data's `fingerprint` (the optional str attribute `load_data`'s data carries), None without one: what a
+    model's card records of its data, whatever the recipe's export() returns, and what a retrain compares."""
+    return str(getattr(data, "fingerprint", "") or "") or None
 
 
 def call(recipe: ModuleType, function: str, *args: Any, **kwargs: Any) -> Any:

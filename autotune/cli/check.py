@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from autotune.cli.common import add_space_arguments
-from autotune.space import Choice, Grid, Int, LogUniform, Param, QUniform, SearchSettings, Space, Uniform, load_space
-from autotune.space._settings import sampler_arguments
+from autotune.space import (
+    Choice, Grid, Int, LogUniform, Param, QUniform, SearchSettings, Space, Uniform, load_space, sampler_arguments,
+)
 from autotune.space.types import json_keys, param_default
 
 EPILOG = """\

@@ -65,7 +65,8 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
     as a finite number is a warning line at the end (a search could not rank this configuration)."""
     from autotune.engine.export import library_versions, source_digests
     from autotune.errors import UserError
-    from autotune.recipes import NO_REPORT, call, data_section, described, load_data, reported, written
+    from autotune.recipes import (NO_REPORT, call, data_section, described, fingerprint, load_data, reported,
+                                  written)
     from autotune.splits import declared
 
     data = load_data(recipe, data_section(recipe, config))
@@ -97,19 +98,18 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
         card: dict[str, Any] = {}
         if out is not None:  # exported first, so that the test measures the model the folder holds (as a search's)
             Path(out).mkdir(parents=True, exist_ok=True)  # as a search's export gets it: a folder that exists
-            fingerprint = getattr(data, "fingerprint", None)  # the data's own, over the recipe's (as a search's)
+            data_fingerprint = fingerprint(data)  # the data's own, over the recipe's (as a search's)
             card = {**(about or {}), **call(recipe, "export", str(keep), data, out),
-                    **({"data_fingerprint": str(fingerprint)} if fingerprint else {})}
+                    **({"data_fingerprint": data_fingerprint} if data_fingerprint else {})}
             now = datetime.now(timezone.utc)
             card.update(config=config, metrics={k: v for k, v in last.items() if k != "reports"},
                         created=now.isoformat(timespec="seconds"), version=f"train-{now:%Y%m%d-%H%M%S}",
                         versions=library_versions(), sources=source_digests(recipe, (about or {}).get("custom")),
                         split=declared(recipe))
-            Path(out, "model.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
         test = call(recipe, "evaluate", str(keep if out is None else out), data) if hasattr(recipe, "evaluate") else {}
         print(f"test: {', '.join(f'{k} {v:.4f}' for k, v in test.items())}" if test else
               "test: none (the recipe defines no evaluate())")
-        if out is not None:
+        if out is not None:  # the card once tested, as a search's plain export writes it
             Path(out, "model.json").write_text(json.dumps({**card, "test_metrics": test}, indent=2, default=str) + "\n")
             shutil.copytree(keep, Path(out) / "checkpoint", dirs_exist_ok=True)
             shown = ", ".join(p.name + "/" * p.is_dir() for p in sorted(Path(out).iterdir()))

@@ -9,7 +9,7 @@ from typing import Any
 
 import optuna
 
-from autotune.space._settings import sampler_arguments
+from autotune.space import sampler_arguments
 from autotune.space.types import Choice, Grid, Int, LogUniform, Param, QUniform, SearchSettings, Uniform
 
 __all__ = ["DefineByRun", "grid_space", "make_sampler", "suggest"]
