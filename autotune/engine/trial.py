@@ -6,6 +6,8 @@ reports, and the checkpoint policy (autotune.engine.checkpoints) says which of t
 """
 from __future__ import annotations
 
+import copyreg
+import importlib
 import os
 import sys
 import sysconfig
@@ -134,9 +136,25 @@ def _ship_user_code(modules: Iterable[ModuleType]) -> None:
     functions they registered and the data objects they define unpickle in every trial."""
     from ray import cloudpickle
 
+    _torch_classes_by_name()
     for module in modules:
         if not module.__name__.startswith("autotune."):
             cloudpickle.register_pickle_by_value(module)
+
+
+def _torch_classes_by_name() -> None:
+    """Let `torch.classes` pickle as a reference, as a module does. Code pickled by value that uses `torch` and an
+    attribute named `classes` (`self.classes = ...`, a dataset's class names) makes cloudpickle take it for the
+    submodule `torch.classes` and pickle that with the code; `torch.classes` is a subclass of a module, which
+    cloudpickle's table of modules misses, and pickling it fails (`cannot pickle '_Classes' object`)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        copyreg.pickle(type(torch.classes), _import_by_name)
+
+
+def _import_by_name(module: ModuleType) -> tuple[Any, tuple[str]]:
+    """The pickle reduction of a module imported by name where it is unpickled."""
+    return importlib.import_module, (module.__name__,)
 
 
 def trainable(space: Space, data: Any, resources: dict[str, float], policy: CheckpointPolicy, full: str) -> Any:

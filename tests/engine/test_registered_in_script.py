@@ -76,3 +76,40 @@ def test_a_package_of_the_users_is_shipped_by_value_and_an_installed_one_is_not(
         for name in ("users_models", "users_models.nets"):
             sys.modules.pop(name, None)
 
+
+
+CLASS_NAMES = '''
+import torch
+
+
+class Shapes:
+    def __init__(self):
+        self.classes = ["disc", "square"]  # the name of the submodule torch.classes
+        self.x = torch.zeros(2)
+
+
+def class_names():
+    return Shapes().classes
+'''
+
+
+def test_user_code_that_uses_torch_and_an_attribute_named_classes_pickles(tmp_path, monkeypatch):
+    """cloudpickle took `self.classes` for the submodule `torch.classes`, and failed to pickle that object: such code
+    from a `custom:` file or the user's module is shipped to the trials, and unpickles in another process."""
+    from ray import cloudpickle
+
+    from autotune.engine.trial import _ship_user_code
+
+    (tmp_path / "shapes_data.py").write_text(CLASS_NAMES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        module = importlib.import_module("shapes_data")
+        _ship_user_code([module])
+        (tmp_path / "fn.pkl").write_bytes(cloudpickle.dumps((module.class_names, module.Shapes())))
+    finally:
+        sys.modules.pop("shapes_data", None)
+        cloudpickle.unregister_pickle_by_value(module)
+    load = f"import pickle; fn, data = pickle.load(open({str(tmp_path / 'fn.pkl')!r}, 'rb')); print(fn(), data.classes)"
+    run = subprocess.run([sys.executable, "-c", load], cwd="/", capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["['disc',", "'square']", "['disc',", "'square']"]
