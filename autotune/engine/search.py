@@ -26,8 +26,10 @@ import optuna
 import ray
 from ray import tune
 
+from autotune import recipes
 from autotune.engine import track, warm_start
 from autotune.engine.checkpoints import BestSoFar, CheckpointPolicy
+from autotune.engine.export import source_digests
 from autotune.engine.full_disk import StopWhenFull, full_key, raise_if_full
 from autotune.engine.locks import LocalRay
 from autotune.engine.lost_nodes import moving_trials
@@ -46,6 +48,7 @@ from autotune.engine.storage import (
     RunLocation,
     holds_search,  # autotune.cli.run imports it from here
     prepare_run,
+    record_code,
     recorded_summary,
     run_location,
     set_aside_orphaned_dirs,
@@ -102,6 +105,9 @@ def run_search(
     history = warm_start.read_history(options.warm_start, space) if options.warm_start else None
     resume = prepare_run(space, where, resume=options.resume, restart=options.restart,
                          warm_start=bool(options.warm_start))
+    recipe = recipes.load(space.recipe, space.base_dir)
+    record_code(where.state, source_digests(recipe, space.custom), {"recipe": str(recipe.__file__),
+                                                                    "custom": str(space.custom)}, resumed=resume)
     ended_before = _ended_before(space, where) if resume else None
     if resume:
         space = _started_count(space, where)

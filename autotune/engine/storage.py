@@ -30,7 +30,8 @@ from autotune.space.types import Space
 from autotune.tracking.mlflow_runs import STATE_FILE as TRACKING_FILE
 
 __all__ = ["RunLocation", "run_location", "check_choice", "filesystem", "holds_search", "unfinished_trials",
-           "prepare_run", "publish_state", "recorded_space", "set_aside_orphaned_dirs", "started_trials"]
+           "prepare_run", "publish_state", "record_code", "recorded_space", "set_aside_orphaned_dirs",
+           "started_trials"]
 
 log = logging.getLogger("autotune")
 
@@ -40,8 +41,9 @@ _ABSENT = object()  # a key one of two compared spaces lacks
 # tracker's run ids too (a resume elsewhere continues the same MLflow parent run and keeps the moves it reports)
 _TRIALS_FILE = "space.trials"  # the search.trials a run started with (its definition leaves the budget out)
 _FORMAT_FILE = "engine.format"  # the STATE_FORMAT a run started with
-_STATE_FILES = (MOVES_FILE, "space.fingerprint", "space.json", _TRIALS_FILE, _FORMAT_FILE, "study.db", "summary.json",
-                TRACKING_FILE, "trials.csv")
+_SOURCES_FILE = "sources.json"  # the SHA-256 of the recipe's and the custom: file's code the run last ran
+_STATE_FILES = (MOVES_FILE, "space.fingerprint", "space.json", _TRIALS_FILE, _FORMAT_FILE, _SOURCES_FILE, "study.db",
+                "summary.json", TRACKING_FILE, "trials.csv")
 # The version of the search state a run saves for its resume: Ray pickles autotune's progress callback, searcher and
 # schedulers into it, and a resume unpickles them into this autotune's classes. Raise it with a change to those
 # classes that an earlier run's pickles would not fit (a new attribute, a renamed one): such a run is then refused
@@ -236,6 +238,23 @@ def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool
     restore_whole_state(*filesystem(where.experiment))
     _record_space(where.state, space)
     return True
+
+
+def record_code(state: Path, digests: dict[str, str], files: dict[str, str], *, resumed: bool) -> None:
+    """Record the digests of the code the run at `state` runs (`export.source_digests`: "recipe", "custom"). A
+    resumed run whose code differs from what it last ran is warned of, naming the file (`files`: each role's path):
+    its fingerprint covers the space, not the code, and a fix to the code is a fair reason to resume."""
+    recorded = state / _SOURCES_FILE
+    if resumed:
+        try:
+            then = json.loads(recorded.read_text())
+        except (OSError, ValueError):
+            then = {}  # a run started before its code was recorded
+        for role in sorted(role for role, digest in digests.items() if then.get(role, digest) != digest):
+            log.warning("the %s file %s was edited since this run last ran: the trials that continue or start now "
+                        "run the edited code, those that ended ran the old one; to search with the edited code "
+                        "alone, use %s", role, files[role], option("restart"))
+    recorded.write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
 
 
 def _check_state_format(where: RunLocation) -> None:

@@ -690,3 +690,25 @@ def test_sigterm_stops_cleanly_as_ctrl_c_does_with_exit_143(tmp_path):
     out, _ = resumed.communicate(timeout=180)
     assert resumed.returncode == 0, out
     assert len(_finished_trials(run_dir)) == 6
+
+
+def test_a_run_resumed_after_its_recipe_was_edited_says_so_once(in_tmp, caplog):
+    """The space's fingerprint does not cover its code: a resume after the recipe file was edited (a fix, say) goes
+    on, and warns that its trials now run other code than the ended ones did; the next resume does not warn again."""
+    shutil.copy(TOY, in_tmp / "toy.py")
+    text = SPACE.replace(TOY, str(in_tmp / "toy.py")).replace("epochs: 3, sleep: 0.6", "epochs: 1, sleep: 0")
+    text = text.replace("trials: 6", "trials: 1")
+    autotune.fit(text, export=False)
+    with caplog.at_level(logging.WARNING, logger="autotune"):
+        autotune.fit(text, resume=True, export=False)
+    assert "was edited" not in caplog.text
+    with (in_tmp / "toy.py").open("a") as recipe:
+        recipe.write("# a fix\n")
+    with caplog.at_level(logging.WARNING, logger="autotune"):
+        autotune.fit(text, resume=True, export=False)
+    assert f"the recipe file {in_tmp / 'toy.py'} was edited since this run last ran" in caplog.text
+    assert "to search with the edited code alone, use restart=True" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="autotune"):
+        autotune.fit(text, resume=True, export=False)
+    assert "was edited" not in caplog.text
