@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from autotune.errors import UnknownNameError, UserError
 
 __all__ = ["register", "get", "names", "kinds", "exists", "check_name", "add_fallback", "close_matches", "parameters",
-           "forget_module", "Registration", "entries_outside", "restore"]
+           "required", "forget_module", "Registration", "entries_outside", "restore"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 # (kind, name, function): one registration, as `entries_outside` lists them for `restore`
@@ -147,6 +147,18 @@ def defaults(kind: str, name: str) -> dict[str, Any]:
         return {}
     return {p.name: p.default for p in inspect.signature(fn).parameters.values()
             if p.default is not inspect.Parameter.empty}
+
+
+def required(kind: str, name: str) -> tuple[str, ...]:
+    """The arguments without a default of the function registered as `name`, but its first, which its recipe
+    passes (a dataset's root, a model's in_chans, an optimizer's params); none for a fallback's names (timm's) or an
+    unknown name."""
+    _load_builtins()
+    fn = _entries.get(kind, {}).get(name)
+    if fn is None:
+        return ()
+    params = [p for p in inspect.signature(fn).parameters.values() if p.kind is not p.VAR_POSITIONAL][1:]
+    return tuple(p.name for p in params if p.default is p.empty and p.kind is not p.VAR_KEYWORD)
 
 
 def kinds() -> list[str]:

@@ -196,10 +196,13 @@ class Builder:
         for key in supplied:  # refused whatever the function (a timm model's class is not even looked up)
             self.problem((*path, key), "is set by the recipe itself", section.supplied[key] or f"remove {key!r}")
         bound = [key for key in value if _bound(section, key, value[key]) and key not in supplied]
-        if not bound or kind is None:
+        if kind is None:
             return
-        signatures = {name: registry.parameters(kind, name)
-                      for name in _names(value.get(section.keywords_of, selector.default))}
+        names = _names(value.get(section.keywords_of, selector.default))
+        self.required_arguments(value, section, kind, names, path)
+        if not bound:
+            return
+        signatures = {name: registry.parameters(kind, name) for name in names}
         for key in bound:
             listed = key in section.fields
             refusing = [name for name, takes in signatures.items() if takes is not None and key not in takes]
@@ -208,6 +211,21 @@ class Builder:
                 self.problem((*path, key), *_refused(section, str(path[0]), key, refusing, taking, signatures))
             elif not listed:  # each takes it, takes any keyword, or is an unknown name (reported at its own key)
                 self.keyword_type(value[key], kind, list(signatures), key, (*path, key))
+
+    def required_arguments(self, value: dict, section: Section, kind: str, names: tuple[str, ...],
+                           path: Path) -> None:
+        """A problem at the section's `keywords_of` key for each argument without a default that a function it may
+        name needs and nothing gives: not the recipe (`supplied`, its listed keys), not the section's keys."""
+        given = {key for key, item in value.items() if item is not None} | set(section.supplied) | set(section.fields)
+        at = (*path, section.keywords_of) if section.keywords_of in value else path
+        for name in names:
+            missing = [arg for arg in registry.required(kind, name) if arg not in given]
+            if missing:
+                one = len(missing) == 1
+                self.problem(at, f"{kind} {name!r} needs the argument{'' if one else 's'} "
+                             f"{' and '.join(map(repr, missing))}, which the space does not give (no default)",
+                             f"add {', '.join(f'`{arg}: ...`' for arg in missing)} to the {path[0]} section, or give "
+                             f"{'it a default' if one else 'them defaults'} in {name!r}")
 
     def keyword_type(self, value: Any, kind: str, names: list[str], key: str, path: Path) -> None:
         """A problem where a constant `value` for argument `key` is not of the type of its default in one of the

@@ -144,6 +144,41 @@ def test_a_function_taking_any_keyword_is_not_bound(tmp_path):
     assert load_space(space, schema_for=autotune.recipes.load_schema).config({})["data"]["anything"] == 1
 
 
+def test_an_argument_without_a_default_that_the_space_does_not_give_is_a_problem_at_the_name(tmp_path):
+    """`check` passed a model whose factory needs `channels`, and `run` then failed on it: the arguments the recipe
+    passes (in_chans, num_classes, input_size; an optimizer's params, lr, weight_decay) and the section's keys count
+    as given, each name of a choice is checked."""
+    (tmp_path / "mine.py").write_text(textwrap.dedent("""\
+        import autotune
+
+        @autotune.register("model")
+        def needy(in_chans, num_classes, input_size, channels, dropout=0.0):
+            raise NotImplementedError
+
+        @autotune.register("optimizer")
+        def plain(weights, lr, weight_decay, *, beta):
+            raise NotImplementedError
+        """))
+    problems = _problems(tmp_path, """\
+        name: needs
+        recipe: image_classification
+        custom: mine.py
+        model: {arch: {choice: [mlp, needy]}}
+        optimizer: {name: plain}
+        """)
+    assert problems == [
+        "4: model.arch: model 'needy' needs the argument 'channels', which the space does not give (no default); "
+        "add `channels: ...` to the model section, or give it a default in 'needy'",
+        "5: optimizer.name: optimizer 'plain' needs the argument 'beta', which the space does not give (no default); "
+        "add `beta: ...` to the optimizer section, or give it a default in 'plain'",
+    ]
+    (tmp_path / "space.yaml").write_text("name: needs\nrecipe: image_classification\ncustom: mine.py\n"
+                                         "model: {arch: needy, channels: {int: [4, 8]}}\n"
+                                         "optimizer: {name: plain, beta: 0.5}\n")
+    assert load_space(tmp_path / "space.yaml", schema_for=autotune.recipes.load_schema).params[0].name == \
+        "model.channels"
+
+
 def test_keywords_of_names_a_registry_field():
     with pytest.raises(ValueError, match="keywords_of='size'"):
         Section(keywords_of="size", size=Field(int, default=1))

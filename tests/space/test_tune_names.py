@@ -84,7 +84,7 @@ def test_a_tune_distribution_for_a_models_keyword_arguments_is_refused(tmp_path)
         import autotune
 
         @autotune.register("model")
-        def mymlp(num_classes, in_shape, **options):
+        def mymlp(in_chans, num_classes, input_size, **options):
             raise NotImplementedError
         """))
     (tmp_path / "space.yaml").write_text("name: walk\nrecipe: image_classification\ncustom: mine.py\n"
