@@ -44,6 +44,7 @@ _ARGS = {"uniform": (("low", "high"), 2), "loguniform": (("low", "high"), 2),
 # distribution -> the required arguments of a valid example, for the fixes
 _EXAMPLES = {"uniform": (0.0, 1.0), "loguniform": (1e-4, 0.1), "int": (1, 8), "quniform": (0.0, 1.0, 0.25)}
 _PRIMITIVE = (str, int, float, bool, type(None))
+_FRACTIONS = ("uniform", "loguniform", "quniform")  # the distributions that draw floats
 _TYPE_TEXT = {int: "an integer", float: "a number", str: "a string", bool: "true or false", dict: "a mapping",
               list: "a list", type(None): "null"}
 
@@ -228,22 +229,25 @@ class Builder:
                              f"{'it a default' if one else 'them defaults'} in {name!r}")
 
     def keyword_type(self, value: Any, kind: str, names: list[str], key: str, path: Path) -> None:
-        """A problem where a constant `value` for argument `key` is not of the type of its default in one of the
-        functions `names` (a whole number, a number, true/false or text): `image_size: abc` reached the dataset
-        function, which failed on it after `check` passed."""
-        if dist_kind(value) or (isinstance(value, str) and "${" in value):
-            return  # a distribution's values, or an interpolation's, are not known here
+        """A problem where a constant `value` for argument `key`, or a value its distribution draws, is not of the
+        type of its default in one of the functions `names` (a whole number, a number, true/false or text):
+        `image_size: abc` reached the dataset function, and `channels: {uniform: [4, 16]}` gave a model 9.7, which
+        failed after `check` passed."""
+        drawn = _drawn(value)
         for name in names:
             default = registry.defaults(kind, name).get(key)
             wanted = _KEYWORD_TYPES.get(type(default))
             if wanted is None or default is None:
                 continue
             accepted, what = wanted
-            if isinstance(value, bool) is not (bool in accepted) or not isinstance(value, accepted):
-                shown = str(default).lower() if isinstance(default, bool) else repr(default)  # as YAML writes it
-                self.problem(path, f"{kind} {name!r} takes {what} for {key!r} (its default: {shown})",
-                             f"give {what}", value)
-                return
+            for sample, source in drawn:
+                if isinstance(sample, bool) is not (bool in accepted) or not isinstance(sample, accepted):
+                    shown = str(default).lower() if isinstance(default, bool) else repr(default)  # as YAML writes it
+                    fix = "use {int: [low, high]}" if dist_kind(value) in _FRACTIONS and what == "a whole number" \
+                        else f"give {what}"
+                    message = f"{kind} {name!r} takes {what} for {key!r} (its default: {shown}){source}"
+                    self.problem(path, message, fix, *(() if source else (value,)))
+                    return
 
     # --- values ---------------------------------------------------------------------------------------------
     def value(self, value: Any, field: Field | None, path: Path, pname: str, cond: tuple) -> Any:
@@ -560,6 +564,25 @@ def _conditional(name: str, selector: str, key: Any, taking: str, refusing: list
     momentum: ...}, {name: adamw}]}`."""
     options = [f"{{{selector}: {taking}, {key}: ...}}", *(f"{{{selector}: {other}}}" for other in refusing)]
     return f"{name}: {{choice: [{', '.join(options)}]}}"
+
+
+def _drawn(value: Any) -> list[tuple[Any, str]]:
+    """(a value the space may give for a key, and "" for a constant, else what draws it): the constant itself; one
+    value of a numeric distribution's type; each constant option of a choice or grid. None for an interpolation,
+    whose value is not known here."""
+    kind = dist_kind(value)
+    if kind in _FRACTIONS:
+        return [(0.5, f", but {kind} draws fractions")]
+    if kind in ("choice", "grid") and isinstance(value[kind], list):
+        return [(option, f", but {kind} option {index} is {option!r}") for index, option in enumerate(value[kind])
+                if isinstance(option, _PRIMITIVE) and option is not None and not _interpolated(option)]
+    if kind or _interpolated(value):
+        return []  # int draws whole numbers; a mapping or an interpolation is checked where it is known
+    return [(value, "")]
+
+
+def _interpolated(value: Any) -> bool:
+    return isinstance(value, str) and "${" in value
 
 
 def _names(value: Any) -> tuple[str, ...]:

@@ -81,6 +81,27 @@ def test_a_constant_of_another_type_than_the_argument_s_default_is_a_problem(tmp
     load_space(space, schema_for=autotune.recipes.load_schema)
 
 
+def test_a_distribution_drawing_another_type_than_the_argument_s_default_is_a_problem(tmp_path):
+    """`image_size: {uniform: [16, 64]}` passed `check`: each trial's image size was a fraction. A choice's options
+    are checked one by one; int draws whole numbers, which a number argument takes too."""
+    problems = _problems(tmp_path, """\
+        name: typed
+        recipe: image_classification
+        data: {dataset: image_folder, root: ., image_size: {uniform: [16, 64]}, flip: {choice: [true, 0]}}
+        optimizer: {name: sgd, lr: 0.1}
+        """)
+    assert problems == [
+        "3: data.flip: dataset 'image_folder' takes true or false for 'flip' (its default: true), but choice option 1 "
+        "is 0; give true or false",
+        "3: data.image_size: dataset 'image_folder' takes a whole number for 'image_size' (its default: 32), but "
+        "uniform draws fractions; use {int: [low, high]}",
+    ]
+    space = tmp_path / "ok.yaml"
+    space.write_text("name: ok\nrecipe: image_classification\ndata: {dataset: image_folder, root: ., image_size: "
+                     "{int: [16, 64]}, memory_limit_mb: {choice: [256, 512.5]}, flip: {choice: [true, false]}}\n")
+    load_space(space, schema_for=autotune.recipes.load_schema)
+
+
 def test_each_name_a_choice_may_take_is_bound_and_a_section_choice_binds_per_option(tmp_path):
     problems = _problems(tmp_path, """\
         name: typo
