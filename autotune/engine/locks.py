@@ -15,6 +15,7 @@ import errno
 import fcntl
 import json
 import os
+import shutil
 import socket
 import stat
 from collections.abc import Iterator
@@ -51,6 +52,13 @@ def _lock(path: Path) -> int | None:
 def _write(fd: int, record: dict[str, Any]) -> None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(record).encode(), 0)
+
+
+def _remove_temp(pid: str, temp: Any) -> None:
+    """Remove the temp folder `temp` of the ended process `pid`'s local Ray: only one named as autotune names them
+    (`rt_<pid>`, `search._temp_dir`)."""
+    if isinstance(temp, str) and Path(temp).name == f"rt_{pid}" and Path(temp).is_dir():
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -142,9 +150,10 @@ def _running(where: RunLocation) -> UserError:
 
 
 class LocalRay:
-    """The registration of the local Ray this process runs, for the run `run`, with `num_cpus` CPUs."""
+    """The registration of the local Ray this process runs, for the run `run`, with `num_cpus` CPUs, its files in
+    the folder `temp`."""
 
-    def __init__(self, run: str, num_cpus: int) -> None:
+    def __init__(self, run: str, num_cpus: int, temp: str) -> None:
         self.folder = cache_dir() / "local-ray"
         try:
             self.others = self._live()
@@ -152,11 +161,11 @@ class LocalRay:
         except OSError:  # a cache folder this process cannot write: the search runs, unregistered
             self.others, self._fd = [], None
         if self._fd is not None:
-            _write(self._fd, {"pid": os.getpid(), "run": run, "num_cpus": num_cpus})
+            _write(self._fd, {"pid": os.getpid(), "run": run, "num_cpus": num_cpus, "temp": temp})
 
     def _live(self) -> list[dict[str, Any]]:
         """The other local Rays registered on this machine whose process still runs; the files of dead ones are
-        removed."""
+        removed, and their temp folders (a killed search leaves its Ray's logs and sockets there)."""
         found = []
         for path in sorted(self.folder.glob("*.json")):
             if path.stem == str(os.getpid()):
@@ -165,6 +174,7 @@ class LocalRay:
             if fd is None:
                 found.append(_read(path))
             else:
+                _remove_temp(path.stem, _read(path).get("temp"))
                 path.unlink(missing_ok=True)
                 os.close(fd)
         return found

@@ -49,7 +49,7 @@ def test_a_local_ray_registration_that_is_a_link_is_left_alone(tmp_path, monkeyp
     folder = tmp_path / "cache" / "autotune" / "local-ray"
     folder.mkdir(parents=True)
     (folder / f"{os.getpid()}.json").symlink_to(victim)
-    ray = LocalRay("toy", 2)
+    ray = LocalRay("toy", 2, str(tmp_path / f"rt_{os.getpid()}"))
     ray.close()
     assert victim.read_text() == "precious\n"
 

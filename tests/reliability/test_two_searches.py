@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from autotune.engine.locks import hold_run, refuse_running
+from autotune.engine.locks import LocalRay, hold_run, refuse_running
 from autotune.engine.search import _warn_shared_cpus
 from autotune.engine.storage import run_location
 from autotune.errors import UserError
@@ -130,3 +130,24 @@ def test_searches_whose_num_cpus_split_the_cores_are_not_warned(caplog):
         assert not caplog.records
         _warn_shared_cpus([{"run": "runs/one", "pid": 1, "num_cpus": cores}], 1)
     assert f"the searches share the {cores} cores ({cores + 1} CPUs claimed in all)" in caplog.text
+
+
+def test_a_killed_search_s_ray_temp_folder_is_removed_by_the_next_search(tmp_path, monkeypatch):
+    """A search killed (SIGKILL, an OOM kill) left its local Ray's `rt_<pid>` folder behind for good, some 300 KB of
+    logs and sockets each: the next search to start a local Ray removes it with the dead one's registration. A
+    folder its registration names otherwise is not touched."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = tmp_path / "cache" / "autotune" / "local-ray"
+    folder.mkdir(parents=True)
+    dead = [subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                           check=True).stdout.strip() for _ in range(2)]
+    left = tmp_path / f"rt_{dead[0]}"
+    (left / "session_latest" / "logs").mkdir(parents=True)
+    other = tmp_path / "precious"
+    other.mkdir()
+    for pid, temp in zip(dead, (left, other)):
+        (folder / f"{pid}.json").write_text(json.dumps({"pid": int(pid), "run": "x", "num_cpus": 1, "temp": str(temp)}))
+    ray = LocalRay("toy", 1, str(tmp_path / f"rt_{os.getpid()}"))
+    ray.close()
+    assert ray.others == [] and not left.exists() and other.is_dir()
+    assert sorted(folder.iterdir()) == []
