@@ -106,8 +106,8 @@ def run_search(
     resume = prepare_run(space, where, resume=options.resume, restart=options.restart,
                          warm_start=bool(options.warm_start))
     recipe = recipes.load(space.recipe, space.base_dir)
-    record_code(where.state, source_digests(recipe, space.custom), {"recipe": str(recipe.__file__),
-                                                                    "custom": str(space.custom)}, resumed=resume)
+    record_code(where.state, source_digests(recipe, space.custom),
+                {"recipe": str(getattr(recipe, "__file__", None)), "custom": str(space.custom)}, resumed=resume)
     ended_before = _ended_before(space, where) if resume else None
     if resume:
         space = _started_count(space, where)
