@@ -74,6 +74,12 @@ def space_problems(space: Space, checks: tuple[Check, ...], configs: Configs) ->
     return [*scenario_problems(configs, checks), *_grace_period(space, space.most_planned())]
 
 
+def space_warnings(space: Space, warnings: tuple[Check, ...], configs: Configs) -> list[Problem]:
+    """What the recipe's `warnings` find over the `configs` of every scenario, then early stopping that judges
+    trials only at their last epoch; each at a dotted key path."""
+    return [*scenario_problems(configs, warnings), *_stops_nothing(space, space.most_planned())]
+
+
 def scenario_problems(configs: Configs, checks: tuple[Check, ...]) -> list[Problem]:
     """The problems of `checks` over the `configs` of every scenario, each once (a scenario's own ones say what it
     forces), each at a dotted key path."""
@@ -119,6 +125,21 @@ def _grace_period(space: Space, most: int) -> list[Problem]:
                              f"but a trial runs at most {limit} epoch(s): nothing would be stopped",
                              f"lower grace_period, raise {raise_it}, or use scheduler: fifo"))
     return found
+
+
+def _stops_nothing(space: Space, most: int) -> list[Problem]:
+    """A warning where asha or median judges trials first at their last epoch (allowed, as a quick
+    `--set train.epochs=1` of a shipped space sets it): the scheduler then stops no trial."""
+    name, args = space.search.scheduler, space.search.scheduler_args
+    if name not in ("asha", "median") or space.budget is None:
+        return []
+    limit = min(args.get("max_t", most), most)
+    first = max(1, math.ceil(args.get("grace_period", 1)))
+    if first != limit:
+        return []
+    return [Problem(f"search.scheduler.{name}.grace_period", f"{name} judges a trial first at epoch {first}, its "
+                    f"last: it stops no trial, and every trial runs all its epochs", f"raise {space.budget} above "
+                    f"{first} for early stopping, or use scheduler: fifo to say that none is wanted")]
 
 
 def _max_t_problem(name: str, max_t: int, most: int, budget: str) -> Problem:

@@ -17,7 +17,7 @@ from autotune import registry
 from autotune.errors import AutotuneError, Problem, SpaceError, UserError
 from autotune.paths import expanded
 from autotune.space._parse import DEFAULT, Builder, check_value, dist_kind
-from autotune.space._rules import Configs, folder_name, scenario_configs, scenario_problems, space_problems
+from autotune.space._rules import Configs, folder_name, scenario_configs, space_problems, space_warnings
 from autotune.space._settings import check_sampler, parse_export, parse_search, parse_tracking
 from autotune.space._tree import Interp, InterpError, materialize, resolve, wrap_interpolations
 from autotune.space._yaml import MAX_DEPTH, Locations, Path, load_yaml, show_path
@@ -414,10 +414,11 @@ class _Loading:
         for problem in space_problems(space, checks, configs):
             self.problem(tuple(problem.path.split(".")), problem.message, problem.fix)
 
-    def warnings(self, configs: Configs, warnings: tuple[Check, ...]) -> tuple[Problem, ...]:
-        """What the recipe's `Schema.warnings` find over the scenarios' `configs`, each at its key's line."""
+    def warnings(self, space: Space, warnings: tuple[Check, ...], configs: Configs) -> tuple[Problem, ...]:
+        """What the recipe's `Schema.warnings` find over the scenarios' `configs`, and the space's own warnings
+        (autotune.space._rules), each at its key's line."""
         return tuple(self.locs.problem(tuple(problem.path.split(".")), problem.message, problem.fix)
-                     for problem in scenario_problems(configs, warnings))
+                     for problem in space_warnings(space, warnings, configs))
 
 
 def _interpolated(tree: Any, resolved: Any) -> Iterable[tuple[Interp, Any]]:
@@ -492,4 +493,5 @@ def load_space(source: str | FilePath | Mapping[str, Any], overrides: Iterable[s
     load.rules(space, schema.checks if schema else (), configs)
     if problems:
         raise SpaceError(problems)
-    return replace(space, warnings=load.warnings(configs, schema.warnings)) if schema and schema.warnings else space
+    found = load.warnings(space, schema.warnings if schema else (), configs)
+    return replace(space, warnings=found) if found else space

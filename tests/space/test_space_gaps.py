@@ -184,6 +184,21 @@ def test_what_the_rules_allow_still_loads(spaces, overrides):
     load(spaces / "digits.yaml", overrides)
 
 
+@pytest.mark.parametrize("scheduler", ["asha", "median"])
+def test_early_stopping_that_judges_trials_only_at_their_last_epoch_is_a_warning(spaces, scheduler):
+    """A quick `--set train.epochs=1` of a space with asha or median is allowed, but they then stop nothing: said,
+    at the scheduler's line; one epoch more and nothing is said."""
+    at_last = load(spaces / "digits.yaml", ("train.epochs=1", f"search.scheduler={{{scheduler}: {{}}}}"))
+    [warning] = [w for w in at_last.warnings if w.path.startswith("search.")]
+    assert (warning.path, warning.file, warning.line) == (f"search.scheduler.{scheduler}.grace_period", "<--set>", 2)
+    assert warning.message == f"{scheduler} judges a trial first at epoch 1, its last: it stops no trial, and every " \
+        "trial runs all its epochs"
+    assert warning.fix == "raise train.epochs above 1 for early stopping, or use scheduler: fifo to say that none is " \
+        "wanted"
+    later = load(spaces / "digits.yaml", ("train.epochs=2", f"search.scheduler={{{scheduler}: {{}}}}"))
+    assert not [w for w in later.warnings if w.path.startswith("search.")]
+
+
 @pytest.mark.parametrize("overrides", [("name=",), ("name=${recipe}",)])
 def test_a_null_or_interpolated_name_is_used_everywhere(spaces, overrides):
     """Item 9: `name:` null is the file's name, in the run's folder (space.name) and the export's alike."""
