@@ -3,12 +3,14 @@ version of the file; what its code raises comes back with the line of the file t
 rather than a traceback.
 
     module = exec_file(Path("my_recipe.py").resolve(), "autotune_recipe_my_recipe")
+    installed("/usr/lib/python3.11/json/__init__.py")   # True: not the user's own code
 """
 from __future__ import annotations
 
 import hashlib
 import importlib.util
 import sys
+import sysconfig
 import traceback
 from pathlib import Path
 from types import ModuleType
@@ -16,7 +18,7 @@ from types import ModuleType
 from autotune import registry
 from autotune.errors import AutotuneError
 
-__all__ = ["UserCodeFailed", "exec_file"]
+__all__ = ["UserCodeFailed", "exec_file", "installed"]
 
 
 class UserCodeFailed(Exception):
@@ -72,3 +74,10 @@ def _failure(err: Exception, file: Path) -> UserCodeFailed:
     lines = [frame.lineno for frame in traceback.extract_tb(err.__traceback__) if Path(frame.filename) == file]
     text = str(err) if isinstance(err, AutotuneError) else f"{type(err).__name__}: {err}"
     return UserCodeFailed(text, lines[-1] if lines else None)
+
+
+def installed(file: str) -> bool:
+    """Whether `file` is the standard library's or an installed package's: on every node of a cluster that runs the
+    same environment, and no code of the user's."""
+    places = {sysconfig.get_path(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return any(Path(file).resolve().is_relative_to(Path(place).resolve()) for place in places)

@@ -10,11 +10,9 @@ import copyreg
 import importlib
 import os
 import sys
-import sysconfig
 import time
 from collections.abc import Iterable
 from contextlib import nullcontext
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -26,6 +24,7 @@ from autotune.engine.checkpoints import CheckpointPolicy, TrialCheckpoints
 from autotune.engine.full_disk import copying, is_full, wait_to_be_stopped
 from autotune.errors import MissingMetric
 from autotune.space.types import Space
+from autotune.user_code import installed
 
 __all__ = ["trainable", "trial_dirname"]
 
@@ -116,10 +115,7 @@ def _installed(module: ModuleType) -> bool:
     """Whether `module` is the standard library's or an installed package's (or has no file): importable on every
     node of a cluster that runs the same environment."""
     file = getattr(module, "__file__", None)
-    if file is None:
-        return True
-    places = {sysconfig.get_path(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")}
-    return any(Path(file).resolve().is_relative_to(Path(place).resolve()) for place in places)
+    return file is None or installed(file)
 
 
 def _registered_by(entries: Iterable[registry.Registration]) -> list[ModuleType]:

@@ -2,40 +2,66 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
 import cloudpickle
 
+import autotune
+from autotune import recipes
+from autotune.user_code import installed
+
 __all__ = ["error_text", "failure_of", "trial_error"]
+
+_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in ', re.MULTILINE)
+_OWN = tuple(Path(package.__file__).resolve().parent for package in (autotune, recipes))  # autotune's own code
 
 
 def error_text(error: BaseException) -> str:
-    """The recipe's own exception from Ray's wrapper: its type and message, one line."""
+    """The recipe's own exception from Ray's wrapper: its type and message, one line, and where the user's own code
+    raised it, from the traceback the wrapper holds: "ValueError: x too large (my_recipe.py, line 153)"."""
     cause = getattr(error, "cause", None) or error
     text = str(cause).strip().splitlines()
     last = text[-1] if text else type(cause).__name__
-    return last if ":" in last else f"{type(cause).__name__}: {last}"
+    return (last if ":" in last else f"{type(cause).__name__}: {last}") + _users_line(str(error) * (cause is not error))
+
+
+def _users_line(traceback: str) -> str:
+    """" (file.py, line N)" for the innermost frame of `traceback` (a formatted one) in the user's own code: not
+    autotune's, nor the standard library's or an installed package's; "" without one."""
+    for file, line in reversed(_FRAME.findall(traceback)):
+        path = Path(file)
+        if path.is_file() and not installed(file) and not any(path.resolve().is_relative_to(own) for own in _OWN):
+            return f" ({path.name}, line {line})"
+    return ""
 
 
 def failure_of(trial: Any) -> BaseException | None:
-    """The exception a failed trial's worker raised, from the pickle Ray has just written into the trial's local
+    """The exception a failed trial's worker raised; None without one."""
+    error = _pickled(trial)
+    return None if error is None else getattr(error, "cause", None) or error
+
+
+def _pickled(trial: Any) -> BaseException | None:
+    """The error of a failed trial as Ray wrapped it, from the pickle Ray has just written into the trial's local
     folder (its `get_error()` reads the storage, synced later); None without one."""
     try:
         with open(trial.pickled_error_file, "rb") as f:
-            error = cloudpickle.load(f)
+            return cloudpickle.load(f)
     except (OSError, TypeError, ValueError, EOFError, pickle.UnpicklingError):
         return None
-    return getattr(error, "cause", None) or error
 
 
 def trial_error(trial: Any) -> str:
-    """Why a trial failed, in one line: its exception, else the last line of the error text Ray wrote."""
-    failure = failure_of(trial)
+    """Why a trial failed, in one line: its exception and where the user's code raised it, else the last line of
+    the error text Ray wrote."""
+    failure = _pickled(trial)
     if failure is not None:
         return error_text(failure)
     try:
-        lines = [x for x in Path(trial.error_file).read_text().splitlines() if x.strip()]
+        text = Path(trial.error_file).read_text()
     except (OSError, TypeError):
-        lines = []
-    return lines[-1].strip() if lines else "unknown error"
+        text = ""
+    lines = [x for x in text.splitlines() if x.strip()]
+    return lines[-1].strip() + _users_line(text) if lines else "unknown error"

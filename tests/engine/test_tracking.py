@@ -30,6 +30,9 @@ from autotune.space import load_space  # noqa: E402
 from autotune.space.types import TrackingSettings  # noqa: E402
 from autotune.tracking import settings_of  # noqa: E402
 from engine_helpers import TOY  # noqa: E402
+
+# the toy recipe's line that raises for a large x: a failed trial's reason names it
+TOY_RAISES = next(n for n, line in enumerate(Path(TOY).read_text().splitlines(), 1) if "too large for this toy" in line)
 from test_resume import _saved_as_finished, _start, _wait_for  # noqa: E402
 
 DIGITS = """
@@ -251,7 +254,8 @@ def test_a_killed_search_resumes_into_the_same_runs(server, tmp_path):
             assert child.info.status == "FAILED" and child.data.tags["autotune.status"] == "failed"
             # trials.csv's params, also of a trial that failed before the kill (Ray returns it without a config)
             assert child.data.tags["autotune.stop_reason"] == (
-                f"failed: ValueError: x={float(row['p:model.x']):.3f} is too large for this toy")
+                f"failed: ValueError: x={float(row['p:model.x']):.3f} is too large for this toy (toy_recipe.py, "
+                f"line {TOY_RAISES})")
         else:
             assert child.info.status == "FINISHED" and child.data.tags["autotune.status"] == "finished"
     assert any(row["status"] == "ERROR" for row in trials.values())  # x > 0.8 fails: the test covers it

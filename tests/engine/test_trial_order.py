@@ -160,6 +160,40 @@ def test_a_failed_trial_s_line_gives_the_value_it_reached_and_whether_that_is_th
         "[3/3] trial c3 failed: ValueError: boom"]
 
 
+def test_a_failed_trial_s_error_names_the_line_of_the_user_s_code_that_raised_it(tmp_path):
+    """`run` said "ValueError: x too large" where `train` names the file and line: the innermost frame of the
+    user's own code (a recipe, a custom file), not autotune's, the standard library's or an installed package's
+    (torch raising inside the user's forward), from the traceback Ray keeps with the error or writes beside it."""
+    import json
+
+    import autotune.engine.search
+    import torch
+
+    from autotune.engine.trial_errors import error_text, trial_error
+
+    mine = tmp_path / "my_recipe.py"
+    mine.write_text("def train():\n    raise ValueError\n")
+
+    def frame(file: str, line: int) -> str:
+        return f'  File "{file}", line {line}, in f\n    code()\n'
+
+    text = ("Traceback (most recent call last):\n" + frame(autotune.engine.search.__file__, 10) + frame(mine, 40)
+            + frame(mine, 153) + frame(torch.__file__, 7) + frame(json.__file__, 3) + "ValueError: x too large\n")
+    (tmp_path / "error.txt").write_text(text)
+    assert trial_error(_trial("a1", 1, None, pickled_error_file=None, error_file=str(tmp_path / "error.txt"))) == \
+        "ValueError: x too large (my_recipe.py, line 153)"
+
+    class Wrapped(Exception):  # Ray's RayTaskError: the cause, and the traceback as its text
+        def __init__(self, cause: BaseException, traceback: str) -> None:
+            super().__init__(traceback)
+            self.cause = cause
+
+    assert error_text(Wrapped(ValueError("x too large"), text)) == "ValueError: x too large (my_recipe.py, line 153)"
+    ours = "Traceback (most recent call last):\n" + frame(autotune.engine.search.__file__, 10) + "ValueError: x\n"
+    assert error_text(Wrapped(ValueError("x"), ours)) == "ValueError: x"  # autotune's own: its message says it
+    assert error_text(ValueError("x too large")) == "ValueError: x too large"  # no traceback kept
+
+
 def test_a_column_of_large_values_is_written_in_one_format():
     """A multi-objective table gave 1.956e+04 beside 4810 in one column."""
     from autotune.engine.summary import format_table
