@@ -79,7 +79,7 @@ def test_a_ctrl_c_while_ray_starts_is_raised_once_ray_started(monkeypatch):
         started.append(temp_dir)
 
     monkeypatch.setattr(search, "init_local", init_local)
-    monkeypatch.setattr(search, "LocalRay", lambda run, cpus: SimpleNamespace(others=[], close=lambda: None))
+    monkeypatch.setattr(search, "LocalRay", lambda run, cpus, temp: SimpleNamespace(others=[], close=lambda: None))
     monkeypatch.setattr(search, "_local_ray", None)
     monkeypatch.setattr(search, "_ray_temp", None)
     monkeypatch.setattr(search.ray, "is_initialized", lambda: False)
