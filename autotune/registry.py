@@ -103,12 +103,23 @@ def forget_module(module_name: str) -> None:
 
 def _origin(fn: Callable[..., Any]) -> str:
     """Where `fn` comes from: `autotune.vision.models.mlp` for autotune's own, `mlp (my_functions.py, line 4)`
-    for a user's file (its module has a made-up name)."""
+    for a user's function or class (its file's module has a made-up name)."""
     module = str(getattr(fn, "__module__", ""))
-    code = getattr(inspect.unwrap(fn), "__code__", None)
-    if module.startswith("autotune.") or code is None:
+    where = None if module.startswith("autotune.") else _source_line(inspect.unwrap(fn))
+    if where is None:
         return f"{module}.{fn.__qualname__}"
-    return f"{fn.__qualname__} ({Path(code.co_filename).name}, line {code.co_firstlineno})"
+    return f"{fn.__qualname__} ({Path(where[0]).name}, line {where[1]})"
+
+
+def _source_line(fn: Callable[..., Any]) -> tuple[str, int] | None:
+    """(file, first line) of a function's or a class's definition; None where Python keeps none (a builtin)."""
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        return code.co_filename, code.co_firstlineno
+    try:
+        return inspect.getsourcefile(fn) or inspect.getfile(fn), inspect.getsourcelines(fn)[1]
+    except (OSError, TypeError):
+        return None
 
 
 def add_fallback(

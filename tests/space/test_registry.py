@@ -3,6 +3,7 @@ one checked in a space and built by the recipe), timm's model names read from a 
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import json
 import os
 import subprocess
@@ -44,6 +45,20 @@ def test_a_name_registered_twice_is_an_error_naming_both(empty_registry):
     assert registry.get("widget", "widget") is widget  # the first one stays
     registry.register("widget", name="other")(other_widget)
     assert registry.names("widget") == ["other", "widget"]
+
+
+class Gadget:
+    """A registered class: a model is often an nn.Module subclass."""
+
+
+def test_a_class_registered_under_a_taken_name_is_named_by_its_file_and_line(empty_registry):
+    """A class has no `__code__`: it was named by its module, which for a `custom:` file is a made-up one
+    (`autotune_custom_custom_e06131826e.MLP`)."""
+    registry.register("widget")(widget)
+    line = inspect.getsourcelines(Gadget)[1]
+    with pytest.raises(UserError, match=rf"by widget \(test_registry\.py, line \d+\) and by Gadget "
+                                        rf"\(test_registry\.py, line {line}\)"):
+        registry.register("widget", name="widget")(Gadget)
 
 
 def _copy(fn):
