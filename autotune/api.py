@@ -1020,6 +1020,8 @@ def _export_plain(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: 
                   model_name: str, out: Path) -> None:
     """Export `result`'s best checkpoint as a plain model folder `out` (no versions, no promotion), as `autotune
     train --out` writes one, tested on the held-out split of the data its trial loaded."""
+    from autotune.engine.export import file_digests
+
     data = loads.get(result.best_config)
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.json").unlink(missing_ok=True)  # an earlier model's card: evaluate() would read the new model by it
@@ -1028,6 +1030,6 @@ def _export_plain(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: 
             **recipes.call(recipe, "export", str(checkpoint_dir), data, str(out)),
             **({"data_fingerprint": fingerprint} if fingerprint else {})}
     result.test_metrics = _evaluate(recipe, out, data)
-    (out / "model.json").write_text(json.dumps({**card, "test_metrics": result.test_metrics}, indent=2,
-                                               default=str) + "\n")
+    (out / "model.json").write_text(json.dumps({**card, "test_metrics": result.test_metrics,
+                                                "files": file_digests(out)}, indent=2, default=str) + "\n")
     result.model_dir = out.absolute()

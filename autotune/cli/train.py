@@ -63,7 +63,7 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
     `predict`, `serve` and `load_model` read). `stop_after`: the report after which training stops (its checkpoint
     is tested and exported), with the schedule of the whole configuration. A searched metric that no report held
     as a finite number is a warning line at the end (a search could not rank this configuration)."""
-    from autotune.engine.export import library_versions, source_digests
+    from autotune.engine.export import file_digests, library_versions, source_digests
     from autotune.errors import UserError
     from autotune.recipes import (NO_REPORT, call, data_section, described, fingerprint, load_data, reported,
                                   written)
@@ -110,7 +110,8 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
         print(f"test: {', '.join(f'{k} {v:.4f}' for k, v in test.items())}" if test else
               "test: none (the recipe defines no evaluate())")
         if out is not None:  # the card once tested, as a search's plain export writes it
-            Path(out, "model.json").write_text(json.dumps({**card, "test_metrics": test}, indent=2, default=str) + "\n")
+            card.update(test_metrics=test, files=file_digests(Path(out), skip=("checkpoint",)))
+            Path(out, "model.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
             shutil.copytree(keep, Path(out) / "checkpoint", dirs_exist_ok=True)
             shown = ", ".join(p.name + "/" * p.is_dir() for p in sorted(Path(out).iterdir()))
             print(f"exported to {out} ({shown})")

@@ -61,6 +61,18 @@ def source_digests(recipe: ModuleType, custom: str | None) -> dict[str, str]:
             for role, file in files.items() if file and Path(file).is_file()}
 
 
+def file_digests(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
+    """The SHA-256 of each file of the model folder `folder` but its card and the top-level entries `skip`, by path
+    relative to it, for its card (`files`): what a pipeline that publishes or copies the folder checks it by."""
+    digests = {}
+    for file in sorted(folder.rglob("*")):
+        relative = file.relative_to(folder)
+        if file.is_file() and relative.parts[0] not in (CARD, *skip):
+            with file.open("rb") as f:
+                digests[relative.as_posix()] = hashlib.file_digest(f, "sha256").hexdigest()
+    return digests
+
+
 def changed_since(card: dict[str, Any], digests: dict[str, str]) -> list[str]:
     """What differs between the code, weights and libraries that made the model of `card` and today's, one phrase
     each (`digests`: `source_digests` of today's files): "the recipe file was edited", "the pretrained weights file
@@ -211,7 +223,7 @@ def export_model(
         if current is not None:  # the version it replaced, or the one that stays
             decision["replaced" if decision["promoted"] else "kept"] = current.get("version")
         payload = {**card, **fields, **({"data_fingerprint": data_fingerprint} if data_fingerprint else {}),
-                   "test_metrics": test, "promotion": decision, "version": name}
+                   "test_metrics": test, "promotion": decision, "version": name, "files": file_digests(stage)}
         entry = {"version": name, "created": card.get("created"), "data_fingerprint": payload.get("data_fingerprint"),
                  "run": card.get("run_uri") or card.get("run_dir"), "promoted": decision["promoted"],
                  "reason": decision["reason"]}

@@ -53,6 +53,17 @@ def test_the_first_export_creates_the_canonical_link(tmp_path):
     assert card["promotion"]["reason"] == "no canonical model yet"
 
 
+def test_the_card_records_the_sha_256_of_each_model_file(tmp_path):
+    """A pipeline that publishes or copies the model folder checks it against its card (`sha256sum` agrees)."""
+    import hashlib
+
+    target = tmp_path / "models" / "m"
+    export(target, 0.5)
+    files = load(target)["files"]
+    assert files == {name: hashlib.sha256((target / name).read_bytes()).hexdigest()
+                     for name in ("extra.bin", "weights.json")}
+
+
 @pytest.mark.parametrize("where", ["write", "evaluate", "card", "swap"])
 def test_a_crash_during_export_leaves_the_previous_model_intact(tmp_path, monkeypatch, where):
     target = tmp_path / "m"

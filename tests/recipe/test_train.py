@@ -289,6 +289,9 @@ def test_autotune_train_of_an_exported_model_reproduces_it(tmp_path, capsys):
                  "model.width=16", "--set", "train.epochs=3", "--out", str(out)]) == 0
     first = capsys.readouterr().out
     card = json.loads((out / "model.json").read_text())
+    assert card["files"] == {file.name: hashlib.sha256(file.read_bytes()).hexdigest()  # the model's, not checkpoint/
+                             for file in out.iterdir() if file.is_file() and file.name != "model.json"}
+    assert "model.pt" in card["files"]
     (out / "model.json").write_text(json.dumps({**card, "epoch": 2}))  # as a search exports its best epoch, 2 of 3
     assert main(["train", str(out / "model.json")]) == 0
     again = capsys.readouterr().out
