@@ -167,7 +167,7 @@ def run_search(
         raise_if_full(full, where.experiment, None if where.remote else where.experiment)  # Ray's own error too
     seconds = time.perf_counter() - start
     missing_metric = broken.error_in(grid)
-    ended = ended_before["ended"] if ended_before else _ended_early(space, grid, target, budget)
+    ended = ended_before["ended"] if ended_before else _ended_early(space, grid, target, budget, seconds)
     interrupted = not missing_metric and not ended_before and _interrupted(space, where, grid, ended)
     if not interrupted:  # an interrupted run's RUNNING trials continue when it is resumed
         close_orphaned_trials(where.state, space, grid)
@@ -308,15 +308,18 @@ def _run_config(space: Space, options: RunOptions, where: RunLocation, policy: C
     )
 
 
-def _ended_early(space: Space, grid: Any, target: TargetStopper | None, budget: EpochBudget | None) -> str | None:
-    """Why the search ran fewer trials than it asked for, when a setting ended it (a reached `search.stop` target,
-    the epoch budget, the time budget); None when it ran them all or nothing of these ended it. A reached target
-    ends it also when every trial had started (they were cut short: trials at once >= search.trials)."""
+def _ended_early(space: Space, grid: Any, target: TargetStopper | None, budget: EpochBudget | None,
+                 seconds: float) -> str | None:
+    """Why the search ran fewer trials than it asked for, or cut them short, when a setting ended it (a reached
+    `search.stop` target, the epoch budget, the time budget); None when it ran them all or nothing of these ended
+    it. A reached target, or the time budget spent (`seconds`: the search's time in this process), ends it also
+    when every trial had started (they were cut short: trials at once >= search.trials, or a queued trial)."""
     by = target.reached_in(grid) if target else None
     if by:
         return f"trial {by} reached the stop target ({target})"
+    spent = space.search.time_budget and seconds >= space.search.time_budget
     if len(grid) >= space.search.trials:
-        return None
+        return f"the time budget of {space.search.time_budget:g} s ran out" if spent else None
     if budget and budget.reached_in(grid):
         return f"the epoch budget of {space.search.epoch_budget} epochs is used up"
     if space.search.time_budget:

@@ -82,4 +82,19 @@ def test_the_epoch_budget_is_read_from_the_trials_of_a_resumed_run():
             SimpleNamespace(metrics=None)]
     for budget, ended in [(6, "the epoch budget of 6 epochs is used up"), (7, None)]:
         space = autotune.load_space(toy_space(search=f", epoch_budget: {budget}"))
-        assert _ended_early(space, grid, None, EpochBudget(budget)) == ended
+        assert _ended_early(space, grid, None, EpochBudget(budget), 1.0) == ended
+
+
+def test_a_time_budget_that_cut_every_started_trial_is_said_to_have_ended_the_search():
+    """Every trial of the search had started (trials <= trials at once, or a cluster's queued trial) when the time
+    budget ran out: the search was said to have run them all, and one that reported nothing failed with "no trial
+    reported a metric; check that the recipe calls report()"."""
+    from types import SimpleNamespace
+
+    from autotune.engine.search import _ended_early
+
+    grid = [SimpleNamespace(metrics=None)] * 3
+    space = autotune.load_space(toy_space(trials=3, search=", time_budget: 45s"))
+    assert _ended_early(space, grid, None, None, 45.2) == "the time budget of 45 s ran out"
+    assert _ended_early(space, grid, None, None, 30.0) is None  # they ended before it
+    assert _ended_early(autotune.load_space(toy_space(trials=3)), grid, None, None, 45.2) is None
