@@ -362,13 +362,15 @@ def _init_ray(options: RunOptions, run: str) -> None:
                         " and ".join(ignored))
         try:
             with _sigint_deferred():
-                ray.init(address=options.address, **kwargs)
+                joined = ray.init(address=options.address, **kwargs)
         except Exception as err:  # Ray raises ConnectionError, RuntimeError or ValueError here
             raise UserError(
                 f"cannot reach the Ray cluster at {options.address!r}: {err}; start it with `ray start --head` "
                 f"(see docs/cluster.md), give this process the cluster's token where it uses token authentication "
                 f"(RAY_AUTH_MODE=token, RAY_AUTH_TOKEN), or drop {option('address')} to run locally"
             ) from None
+        log.info("Joined the Ray cluster at %s: %s", options.address,
+                 cluster_text(getattr(joined, "dashboard_url", None)))
         return
     kwargs["num_cpus"] = options.num_cpus or os.cpu_count() or 1
     if options.num_gpus is not None:
@@ -456,6 +458,19 @@ def _on_the_way(filename: Any, path: Path) -> bool:
         return False
     failed = Path(os.fsdecode(filename))
     return failed == path or failed in path.parents or path in failed.parents
+
+
+def cluster_text(dashboard: str | None = None) -> str:
+    """What the Ray cluster this process joined has, in words: "3 nodes, 12 CPUs, 1 GPU (the largest node: 4 CPUs,
+    1 GPU); dashboard http://10.0.0.1:8265" (`dashboard`: its host:port, where the cluster runs one)."""
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    total, largest = ray.cluster_resources(), _largest_node()
+
+    def amounts(have: dict[str, float]) -> str:
+        return ", ".join(f"{have.get(kind, 0):g} {kind}{'s' * (have.get(kind, 0) != 1)}" for kind in ("CPU", "GPU"))
+
+    return (f"{len(nodes)} node{'s' * (len(nodes) != 1)}, {amounts(total)} (the largest node: {amounts(largest)})"
+            + (f"; dashboard http://{dashboard.removeprefix('http://')}" if dashboard else ""))
 
 
 def _largest_node() -> dict[str, float]:

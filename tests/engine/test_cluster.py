@@ -191,6 +191,8 @@ def test_a_search_joins_a_running_cluster_with_address(tmp_path, joined_by):
         )
         assert run.returncode == 0, run.stdout + run.stderr
         assert "Search 'joined': 4 trials" in run.stdout
+        assert (f"Joined the Ray cluster at {cluster.address}: 2 nodes, 2 CPUs, 0 GPUs (the largest node: 1 CPU, "
+                "0 GPUs)") in run.stdout, run.stdout  # where it runs, and what it sees
         if not given:
             assert f"joining the Ray cluster at RAY_ADDRESS={cluster.address}" in run.stdout, run.stdout
         # the default storage, runs/, is relative: the other nodes' trials write to that path on their machine
