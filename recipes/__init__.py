@@ -69,6 +69,7 @@ module satisfies (`isinstance(module, Recipe)`, or a type checker).
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib
 import logging
@@ -147,6 +148,7 @@ class ValuePredictions:
 
 
 _REQUIRED = ("SCHEMA", "train")
+_FULL_BELOW = 4 * 2**20  # a save that fails with less free space than this on its disk failed for lack of it
 # How autotune calls each function of the contract: (the signature the docs give, positional arguments, keywords)
 _CALLS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "train": ("train(config, report, *, data=None, checkpoint=None)", ("config", "report"), ("data", "checkpoint")),
@@ -247,10 +249,31 @@ def written(checkpoint: Callable[[str], None] | str | os.PathLike[str]) -> Itera
                             "`lambda directory: torch.save(state, f\"{directory}/model.pt\")`")
     directory = tempfile.mkdtemp(prefix="autotune-checkpoint-")
     try:
-        checkpoint(directory)
+        try:
+            checkpoint(directory)
+        except Exception as err:
+            full = _full_temp_disk(err, directory)
+            if full is None:
+                raise
+            raise full from err
         yield directory
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _full_temp_disk(err: Exception, directory: str) -> OSError | None:
+    """An ENOSPC error naming the temp folder when `err`, raised by the recipe's `save(directory)`, came from its
+    disk being full (torch.save then raises a RuntimeError without an errno: "unexpected pos ..."); None when the
+    disk has room, or `err` says it is full already."""
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        return None
+    free = shutil.disk_usage(directory).free
+    if free >= _FULL_BELOW:
+        return None
+    return OSError(errno.ENOSPC, f"the disk of the temp folder {os.path.dirname(directory)} is full ({free} bytes "
+                   f"free) where the recipe's save() wrote a checkpoint ({type(err).__name__}: {err}); free space "
+                   "there, or set TMPDIR to a folder on a larger disk for the trials (on a cluster: for Ray on that "
+                   "node)", directory)
 
 
 def available() -> list[str]:

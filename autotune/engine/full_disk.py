@@ -27,6 +27,7 @@ from autotune.run_options import option
 
 __all__ = ["StopWhenFull", "copying", "full_key", "is_full", "raise_if_full", "wait_to_be_stopped"]
 
+_TEMP_FULL = "the disk of the temp folder"  # how recipes.written says that a trial's node has its temp disk full
 _WAIT_S = 120.0  # a trial waits this long for the driver to stop the search, then fails with its error
 _POLL_S = 1.0  # the driver looks for a full storage at most this often
 
@@ -52,10 +53,10 @@ def copying() -> Iterator[None]:
         raise
 
 
-def wait_to_be_stopped(key: str, err: OSError) -> None:
-    """A trial's side: tell the driver that the disk is full (`err`), wait for it to stop the search. Raises `err`
-    if it is not stopped within _WAIT_S seconds (a driver that cannot be interrupted)."""
-    kv_put(key, str(err).encode())
+def wait_to_be_stopped(key: str, err: OSError, node: str) -> None:
+    """A trial's side: tell the driver that the disk is full (`err`, on the trial's `node`), wait for it to stop the
+    search. Raises `err` if it is not stopped within _WAIT_S seconds (a driver that cannot be interrupted)."""
+    kv_put(key, f"{err.strerror or err} (node {node})".encode())
     time.sleep(_WAIT_S)
     raise err
 
@@ -87,9 +88,12 @@ class StopWhenFull(tune.Callback):
 def raise_if_full(key: str, experiment: str, local: str | None) -> None:
     """After the search: raise `StorageFull` when a trial found the storage full. `local` is the run's folder
     when the storage is local (its disk's free space is measured), else None."""
-    if kv_get(key) is None:
+    found = kv_get(key)
+    if found is None:
         return
     kv_delete(key)
+    if _TEMP_FULL in found.decode(errors="replace"):  # a node's own disk, not the storage
+        raise StorageFull(f"{found.decode(errors='replace')}; then resume the search ({option('resume')})")
     fs, path = pyarrow.fs.FileSystem.from_uri(experiment) if "://" in experiment else (
         pyarrow.fs.LocalFileSystem(), experiment)
     files = fs.get_file_info(pyarrow.fs.FileSelector(path, recursive=True, allow_not_found=True))

@@ -86,7 +86,7 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
         except OSError as err:  # the disk is full: the driver stops the search, to be resumed (full_disk)
             if not is_full(err):
                 raise
-            wait_to_be_stopped(full, err)
+            wait_to_be_stopped(full, err, f"{ray.util.get_node_ip_address()}, {node_id[:8]}")
 
     with previous.as_directory() if previous else nullcontext(None) as checkpoint:
         recipe.train(trial_config, report, data=data, checkpoint=checkpoint)

@@ -151,3 +151,43 @@ def test_ray_s_traceback_of_a_state_save_on_a_full_disk_is_not_shown():
     assert logged(full) == 0
     assert logged(OSError(errno.EACCES, "Permission denied")) == 1
     assert logged(full, shown=True) == 1
+
+
+def test_a_save_that_fails_on_a_full_temp_disk_names_that_disk_and_stops_the_search(monkeypatch):
+    """A node whose temp folder's disk was full failed every trial placed there with torch's `[enforce fail at
+    inline_container.cc:672] . unexpected pos ...` (a RuntimeError without an errno), and nothing named the disk:
+    the save's error is an ENOSPC naming the temp folder, and the search stops naming it and the node, not the
+    storage. A save that fails with room on the disk keeps its own error."""
+    import shutil
+    from collections import namedtuple
+
+    from autotune import recipes
+    from autotune.engine import full_disk
+    from autotune.errors import StorageFull
+
+    def save(directory: str) -> None:
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 618304 vs 618232")
+
+    usage, measured = namedtuple("usage", "total used free"), shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(2**20, 2**20 - 512, 512))
+    with pytest.raises(OSError) as caught:
+        with recipes.written(save):
+            pass
+    err = caught.value
+    assert err.errno == 28 and err.strerror.startswith("the disk of the temp folder ")
+    assert "is full (512 bytes free) where the recipe's save() wrote a checkpoint (RuntimeError: [enforce fail" \
+        in err.strerror
+    stored: dict[str, bytes] = {}
+    monkeypatch.setattr(full_disk, "kv_put", stored.__setitem__)
+    monkeypatch.setattr(full_disk, "kv_get", stored.get)
+    monkeypatch.setattr(full_disk, "kv_delete", stored.pop)
+    monkeypatch.setattr(full_disk, "_WAIT_S", 0.0)
+    with pytest.raises(OSError):
+        full_disk.wait_to_be_stopped("k", err, "192.0.2.2, b92c7899")
+    with pytest.raises(StorageFull, match=r"^the disk of the temp folder .* \(node 192\.0\.2\.2, b92c7899\); then "
+                                          r"resume the search \(resume=True\)$"):
+        full_disk.raise_if_full("k", "/nowhere/runs/x", None)
+    monkeypatch.setattr(shutil, "disk_usage", measured)
+    with pytest.raises(RuntimeError, match="unexpected pos"):
+        with recipes.written(save):
+            pass
