@@ -41,6 +41,14 @@ def _checkpoint_epoch(trial: Any) -> int | None:
         return None
 
 
+def _room_left(trial: Any) -> bool:
+    """Whether a live node of the cluster has the CPUs and GPUs `trial` asks for (its one bundle, as
+    `tune.with_resources` gave it): a head started with `--num-cpus 0` runs no trial."""
+    needs = trial.placement_group_factory.required_resources
+    return any(n.get("Alive") and all(n.get("Resources", {}).get(kind, 0.0) >= amount
+                                      for kind, amount in needs.items() if amount > 0) for n in ray.nodes())
+
+
 class _Moves:
     """Records each trial that lost its node, in `state`/moves.jsonl."""
 
@@ -52,11 +60,12 @@ class _Moves:
         resumed = _checkpoint_epoch(trial)
         move = {"trial_id": trial.trial_id, "node_id": node, "epoch": epoch, "checkpoint_epoch": resumed,
                 "time": time.time()}
-        where = "on another node" if any(n.get("Alive") for n in ray.nodes()) else (
+        where = "on another node" if _room_left(trial) else (
             f"when the cluster has a node again (none is left; if the search ends, {option('resume')} on a new "
             "cluster)")
-        log.warning("trial %s lost its node %s after epoch %d: it continues %s from %s", trial.trial_id, node[:8],
-                    epoch, where, f"its checkpoint of epoch {resumed}" if resumed else "its start (no checkpoint)")
+        log.warning("trial %s lost its node %s %s: it continues %s from %s", trial.trial_id, node[:8],
+                    f"after epoch {epoch}" if epoch else "during epoch 1", where,
+                    f"its checkpoint of epoch {resumed}" if resumed else "its start (no checkpoint)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as moves:
             moves.write(json.dumps(move) + "\n")

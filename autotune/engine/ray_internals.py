@@ -563,8 +563,9 @@ def actor_node(actor_id: str | None) -> str | None:
 
 @contextmanager
 def lost_nodes_apart(listener: Callable[[Any, str], None]) -> Iterator[None]:
-    """While the block runs, a trial that fails because its node was lost is not counted as a failure (Ray then
-    retries it from its last checkpoint, whatever max_failures is), and `listener(trial, node_id)` is told."""
+    """While the block runs, a trial that fails because its node was lost is not counted as a failure, nor keeps
+    that error (Ray then retries it from its last checkpoint, whatever max_failures is), and
+    `listener(trial, node_id)` is told."""
     global _lost_node_listener
     if not getattr(Trial.handle_error, "_autotune", False):
         ray_handle_error = Trial.handle_error
@@ -575,7 +576,7 @@ def lost_nodes_apart(listener: Callable[[Any, str], None]) -> Iterator[None]:
             where = (trial.last_result or {}).get("node_id")
             node = lost_node(exc, where) if _lost_node_listener is not None else None
             if node is not None:
-                trial.run_metadata.num_failures = failures
+                _not_failed(trial, failures)
                 _lost_node_listener(trial, node)
 
         handle_error._autotune = True  # type: ignore[attr-defined]
@@ -585,6 +586,17 @@ def lost_nodes_apart(listener: Callable[[Any, str], None]) -> Iterator[None]:
         yield
     finally:
         _lost_node_listener = None
+
+
+def _not_failed(trial: Trial, failures: int) -> None:
+    """Take back what Ray's `Trial.handle_error` recorded of a trial that moves: the failure count it had before
+    (`failures`) and its error (the run metadata's error files, private), as Ray's resume drops the error of a trial
+    it continues. Ray's Result of a trial not TERMINATED carries the recorded error: a moved trial still waiting
+    for a node when the search was interrupted was called failed, and a resume continued it."""
+    metadata = trial.run_metadata
+    metadata.num_failures = failures
+    metadata.error_filename = metadata.pickled_error_filename = None
+    metadata.invalidate_cache()
 
 
 # OptunaSearch keeps privately the Optuna trial it asked for each Ray trial (`_ot_trials`), the Ray trials whose end
@@ -893,8 +905,9 @@ class _NotAFullDisk:
 def trial_errors_shown(shown: bool) -> Iterator[None]:
     """While a search runs: Ray Tune's own log of each failed trial (an ERROR line and its traceback, per trial) and
     of the trials that did not complete, only where `shown` (`-v`); autotune's progress line and summary give each
-    failure in one line; a failed save of the search's state on a full disk, which StorageFull reports, too. A
-    TUNE_PRINT_ALL_TRIAL_ERRORS of the environment is kept."""
+    failure in one line; a failed save of the search's state on a full disk, which StorageFull reports, too; and
+    the cluster's messages about its nodes (`_raylet_messages_shown`). A TUNE_PRINT_ALL_TRIAL_ERRORS of the
+    environment is kept."""
     given = os.environ.get("TUNE_PRINT_ALL_TRIAL_ERRORS")
     if given is None:
         os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] = "1" if shown else "0"  # read as the search starts
@@ -908,7 +921,8 @@ def trial_errors_shown(shown: bool) -> Iterator[None]:
         logger.addFilter(quiet)
         saving.addFilter(full)
     try:
-        yield
+        with _raylet_messages_shown(shown):
+            yield
     finally:
         logger.removeFilter(quiet)
         saving.removeFilter(full)
@@ -916,3 +930,30 @@ def trial_errors_shown(shown: bool) -> Iterator[None]:
             del os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"]
         if ignored:
             del os.environ["RAY_IGNORE_UNHANDLED_ERRORS"]
+
+
+@contextmanager
+def _raylet_messages_shown(shown: bool) -> Iterator[None]:
+    """While a search runs: the error messages the cluster sends the driver (a worker node's raylet terminated,
+    with the last 20 lines of its log, twice; the node marked dead), only where `shown` (`-v`). Ray prints them on
+    stdout whatever `log_to_driver` says: its thread `listen_error_messages` (private, as is the printer) prints
+    each through the module's `print_to_stdstream`, as from the pid "raylet". autotune says in one line which trial
+    lost its node and where it goes on (`lost_nodes`), and why a trial failed."""
+    from ray._private import worker
+
+    ray_print = worker.print_to_stdstream
+    if not shown:
+        worker.print_to_stdstream = _without_raylet(ray_print)
+    try:
+        yield
+    finally:
+        worker.print_to_stdstream = ray_print
+
+
+def _without_raylet(ray_print: Callable[..., None]) -> Callable[..., None]:
+    """Ray's printer `ray_print` less the raylet's messages (other output, a worker's, printed as it is)."""
+    def print_to_stdstream(data: dict[str, Any], ignore_prefix: bool) -> None:
+        if data.get("pid") != "raylet":
+            ray_print(data, ignore_prefix)
+
+    return print_to_stdstream

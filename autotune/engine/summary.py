@@ -43,7 +43,8 @@ def _hint(error: str) -> str:
 def _move(move: dict[str, Any]) -> str:
     """One move in words: "node 3f2a1b4c lost after epoch 3, went on from its checkpoint of epoch 2"."""
     start = f"its checkpoint of epoch {move['checkpoint_epoch']}" if move.get("checkpoint_epoch") else "its start"
-    return f"node {move['node_id'][:8]} lost after epoch {move['epoch']}, went on from {start}"
+    when = f"after epoch {move['epoch']}" if move.get("epoch") else "during epoch 1"
+    return f"node {move['node_id'][:8]} lost {when}, went on from {start}"
 
 
 def _stops(trials: Any) -> list[str]:
