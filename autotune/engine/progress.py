@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import ray
 from ray import tune
 
 from autotune.engine.checkpoints import CheckpointPolicy, Rank, finite
@@ -16,13 +17,40 @@ __all__ = ["Progress"]
 log = logging.getLogger("autotune")
 
 
+def _duration(seconds: float) -> str:
+    """Seconds as words: "45s", "2m10s", "1h05m"."""
+    minutes, seconds = divmod(round(seconds), 60)
+    if not minutes:
+        return f"{seconds}s"
+    return f"{minutes}m{seconds:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def _epochs(trial: Any) -> int:
+    """The epochs the trial reported."""
+    return int((trial.last_result or {}).get("training_iteration", 0) or 0)
+
+
+def _cluster_free() -> dict[str, tuple[float, float]]:
+    """The Ray cluster's CPUs and GPUs: name -> (free, total); {} without Ray. Two calls to Ray's control store
+    (under a millisecond each on one node): made once per line that says it, never every step."""
+    if not ray.is_initialized():
+        return {}
+    free, total = ray.available_resources(), ray.cluster_resources()  # free: a resource all in use is left out
+    return {name: (free.get(name, 0.0), total[name]) for name in ("CPU", "GPU") if total.get(name)}
+
+
 class Progress(tune.Callback):
     """What the user sees while trials run: a line per ended trial (finished, stopped early or failed: its metric
     at its best epoch, epochs run, the best so far) and, at most every `interval` seconds and only when something
     changed, one line on the trials running: their epoch and metric, finished/total, the best so far, the time
-    elapsed. `planned`: the epochs a trial of a config runs if not stopped (None: every trial counts as finished)."""
+    elapsed. When nothing was said for `quiet` seconds (a trial that hangs, trials pending while other jobs hold the
+    cluster) that line again, once per such period, so that a wait does not look like a frozen terminal: with, at
+    most once per period, the running trials that have not reported for that long and, trials pending, what the
+    cluster has free. `planned`: the epochs a trial of a config runs if not stopped (None: every trial counts as
+    finished)."""
 
     SHOWN = 4  # running trials named in a live line; the others are counted
+    QUIET = 60.0  # the least `quiet`: past a trial's start (process, imports), as Ray's no-trial-started warning
 
     def __init__(self, metric: str, mode: str, total: int, interval: float,
                  planned: Callable[[dict[str, Any]], int] | None = None,
@@ -35,7 +63,8 @@ class Progress(tune.Callback):
         self.best_epoch: dict[str, tuple[Rank, dict[str, float]]] = {}  # several objectives: trial id -> its best
         self.done = 0
         self.best: float | None = None
-        self.started = self.shown_at = time.monotonic()
+        self.started = self.shown_at = self.spoke_at = self.told_at = time.monotonic()
+        self.heard: dict[str, float] = {}  # running trial id -> when it started or last reported
         self.shown: tuple[int, str] = (0, "")
         self.counted = False
 
@@ -57,8 +86,9 @@ class Progress(tune.Callback):
         return f"{self.metric}={'-' if value is None else f'{value:.4f}'}"
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        """With several objectives, keep the trial's best epoch by their rank (the summary's and the export's), its
-        epochs with a non-finite objective left out."""
+        """When the trial reported and, with several objectives, its best epoch by their rank (the summary's and
+        the export's), its epochs with a non-finite objective left out."""
+        self.heard[trial.trial_id] = time.monotonic()
         if self.objectives is None:
             return
         rank = self.objectives.rank(result)
@@ -66,9 +96,19 @@ class Progress(tune.Callback):
         if rank is not None and (kept is None or rank > kept[0]):
             self.best_epoch[trial.trial_id] = (rank, {m: float(result[m]) for m in self.objectives.metrics})
 
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.heard[trial.trial_id] = time.monotonic()
+
     def setup(self, **info: Any) -> None:  # also when a search is resumed (this object is then Ray's copy)
-        self.started = self.shown_at = time.monotonic()
+        self.started = self.shown_at = self.spoke_at = self.told_at = time.monotonic()
+        self.heard = {}  # another process's clock
         self.counted = False
+
+    @property
+    def quiet(self) -> float:
+        """Seconds without a line before the line is said again: 3 intervals at least, not taken for the usual
+        cadence. (Not an attribute: a resumed run's pickled copy of an earlier autotune's Progress gets it too.)"""
+        return max(self.QUIET, 3 * self.interval)
 
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
         if self.counted:
@@ -82,12 +122,25 @@ class Progress(tune.Callback):
                 self.best = value
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        """The line on the running trials when it changed, and every `quiet` seconds without a line while trials run
+        or wait: trials pending alone are said only then (a trial starting is pending a few seconds)."""
         now = time.monotonic()
         if self.interval <= 0 or now - self.shown_at < self.interval:
             return  # before looking at the trials: Ray ends a step several times a trial, with every trial so far
         running = [t for t in trials if t.status == "RUNNING"]
-        if not running:
+        pending = sum(t.status == "PENDING" for t in trials)
+        state = self._state(running, pending)
+        changed = bool(running) and (self.done, state) != self.shown
+        if not (running or pending) or (not changed and now - self.spoke_at < self.quiet):
             return
+        self.shown, self.shown_at, self.spoke_at = (self.done, state), now, now
+        waiting, silent = self._notes(running, pending, now)
+        log.info("[%d/%d] %.0fs: %s%s", self.done, self.total, now - self.started,
+                 self._state(running, pending, waiting) if waiting else state, silent)
+
+    def _state(self, running: list, pending: int, waiting: str = "") -> str:
+        """The running trials (the first SHOWN by name, with their epoch and metric), those pending (`waiting`: why)
+        and the best so far."""
         parts = []
         for trial in running[: self.SHOWN]:
             result = trial.last_result or {}
@@ -96,21 +149,45 @@ class Progress(tune.Callback):
             shown = f"epoch {epoch} {self.metric}={value:.4f}" if reported else "in epoch 1"  # none reported yet
             parts.append(f"{trial.trial_id} {shown}")
         more = f", +{len(running) - self.SHOWN} more" if len(running) > self.SHOWN else ""
-        pending = sum(t.status == "PENDING" for t in trials)
-        best = "-" if self.best is None else f"{self.best:.4f}"
-        state = (f"{len(running)} running ({', '.join(parts)}{more})" + (f", {pending} pending" if pending else "")
-                 + f", best {best}")
-        if (self.done, state) == self.shown:
-            return
-        self.shown, self.shown_at = (self.done, state), now
-        log.info("[%d/%d] %.0fs: %s", self.done, self.total, now - self.started, state)
+        said = [f"{len(running)} running ({', '.join(parts)}{more})"] if running else []
+        said += [f"{pending} pending{waiting}"] if pending else []
+        return ", ".join(said + [f"best {'-' if self.best is None else f'{self.best:.4f}'}"])
+
+    def _notes(self, running: list, pending: int, now: float) -> tuple[str, str]:
+        """At most once per `quiet` seconds: why trials pend (what the cluster has free) and the running trials that
+        have not reported for that long; ("", "") otherwise."""
+        if now - self.told_at < self.quiet:
+            return "", ""
+        waiting, silent = self._waiting(running) if pending else "", self._silent(running, now)
+        if waiting or silent:
+            self.told_at = now
+        return waiting, silent
+
+    def _waiting(self, running: list) -> str:
+        """Trials pend for resources: what the cluster has free, held by other jobs when this search runs none."""
+        free = _cluster_free()
+        said = ", ".join(f"{f:g} of {t:g} {name}{'' if t == 1 else 's'} free" for name, (f, t) in free.items())
+        others = ": other jobs use the cluster" if not running and any(f < t for f, t in free.values()) else ""
+        return f": waiting for resources ({said}{others})" if said else ": waiting for resources"
+
+    def _silent(self, running: list, now: float) -> str:
+        """The running trials without a report (or since they started) for `quiet` seconds: a trial that hangs holds
+        its slot and says nothing."""
+        silent = [(t, now - self.heard.get(t.trial_id, self.started)) for t in running]
+        silent = [(t, seconds) for t, seconds in silent if seconds >= self.quiet]
+        said = [f"trial {t.trial_id}: no report for {_duration(seconds)} (in epoch {_epochs(t) + 1})"
+                for t, seconds in silent[: self.SHOWN]]
+        said += [f"+{len(silent) - self.SHOWN} more"] if len(silent) > self.SHOWN else []
+        return "".join(f"; {s}" for s in said)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         """The trial's value at its best epoch, as the summary's table and the export rank it (its last epoch's
         may be lower), and the epochs it ran: "stopped early at epoch N" before its planned last (the scheduler,
         or a search setting, stopped it), as the summary says."""
         self.done += 1
-        epochs = int((trial.last_result or {}).get("training_iteration", 0) or 0)
+        self.spoke_at = time.monotonic()
+        self.heard.pop(trial.trial_id, None)
+        epochs = _epochs(trial)
         value = self._best_of(trial)
         if value is not None and self._better(value):
             self.best = value
@@ -128,6 +205,8 @@ class Progress(tune.Callback):
         """The trial's error, and its value at its best epoch when it reported any (it counts, as the export ranks
         it), saying so when that is the best so far."""
         self.done += 1
+        self.spoke_at = time.monotonic()
+        self.heard.pop(trial.trial_id, None)
         value = self._best_of(trial)
         best = value is not None and self._better(value)
         if best:
