@@ -77,8 +77,29 @@ RESULT_KEYS = frozenset(AUTO_RESULT_KEYS)
 def init_local(temp_dir: str, **kwargs: Any) -> None:
     """Start a local Ray keeping its sockets and logs in `temp_dir`. ray.init takes that folder only as the private
     `_temp_dir`; the environment variable RAY_TMPDIR names the folder above it (Ray adds `ray/`) for every Ray this
-    process and its children start."""
-    ray.init(_temp_dir=temp_dir, **kwargs)
+    process and its children start. Ray's processes start in a session of their own (Ray's `ConsolePopen`, private):
+    a SIGTERM to this process's group (systemd's KillMode=control-group, `kill -- -PGID`, a CI runner's) killed
+    them with the search, which then waited 60 s for its GCS and failed (exit 1, no resume line), where it stops
+    as on Ctrl-C. They still end with this process (Ray's fate sharing on Linux; `ray.shutdown`)."""
+    from ray._private import services
+
+    popen = services.ConsolePopen
+    services.ConsolePopen = _own_session(popen)
+    try:
+        ray.init(_temp_dir=temp_dir, **kwargs)
+    finally:
+        services.ConsolePopen = popen
+
+
+def _own_session(popen: type) -> type:
+    """`popen` (a subprocess.Popen class) starting each process in a new session, off this process's group."""
+    class OwnSession(popen):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            if sys.platform != "win32":
+                kwargs.setdefault("start_new_session", True)
+            super().__init__(*args, **kwargs)
+
+    return OwnSession
 
 
 def auth_token_path() -> Path:

@@ -65,10 +65,11 @@ def _env(cwd: Path) -> dict[str, str]:
             "TUNE_GLOBAL_CHECKPOINT_S": "1"}
 
 
-def _start(cwd: Path, *args: str) -> subprocess.Popen:
+def _start(cwd: Path, *args: str, group: bool = False) -> subprocess.Popen:
+    """`autotune run` in `cwd`; `group`: in a process group of its own (its pid the group's), as a shell's job."""
     return subprocess.Popen(
         [sys.executable, "-m", "autotune", "run", "space.yaml", "--num-cpus", "2", *args],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(cwd),
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(cwd), start_new_session=group,
     )
 
 
@@ -671,15 +672,17 @@ def test_a_finished_run_resumed_keeps_its_promotion_and_counts_its_whole_search_
 
 def test_sigterm_stops_cleanly_as_ctrl_c_does_with_exit_143(tmp_path):
     """SIGTERM, what a CI runner sends at its time limit, went to Ray's handler (sys.exit inside Tune's loop): exit
-    1, a traceback, no resume line; a second one aborted the process (134)."""
+    1, a traceback, no resume line; a second one aborted the process (134). Sent to the whole process group
+    (systemd's KillMode=control-group, `kill -- -PGID`), it killed the local Ray's processes too: the search waited
+    60 s for its GCS, then failed (exit 1, no resume line)."""
     (tmp_path / "space.yaml").write_text(SPACE)
     run_dir = tmp_path / "runs" / "resumable"
-    first = _start(tmp_path)
+    first = _start(tmp_path, group=True)
     printed = _read_until(first, "[1/6] trial")
-    first.send_signal(signal.SIGTERM)
+    os.killpg(first.pid, signal.SIGTERM)
     time.sleep(0.3)
     if first.poll() is None:  # a second one, while the search stops, is ignored
-        first.send_signal(signal.SIGTERM)
+        os.killpg(first.pid, signal.SIGTERM)
     out = printed + first.communicate(timeout=60)[0]
     assert first.returncode == 143, out
     assert "Resume with: autotune run space.yaml --num-cpus 2 --resume" in out
