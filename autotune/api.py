@@ -731,6 +731,8 @@ def _model_card(space: Space, recipe: Any, result: Any, model_name: str) -> dict
     writes, the test metrics and, for a canonical model, its promotion and version)."""
     from autotune.engine.export import library_versions, source_digests
     from autotune.splits import declared
+    from autotune.tracking import settings_of
+    from autotune.tracking.mlflow_alias import registered_entry
 
     return {
         "name": model_name,
@@ -751,6 +753,7 @@ def _model_card(space: Space, recipe: Any, result: Any, model_name: str) -> dict
         "versions": library_versions(),
         "sources": source_digests(recipe, space.custom),
         "split": declared(recipe),  # how its data was split: a retrain tests the current model on a keyed one only
+        **({"registered": registered} if (registered := registered_entry(settings_of(space).mlflow)) else {}),
     }
 
 
@@ -1011,9 +1014,26 @@ def _export_chosen(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir:
     chosen = f"chosen by trial id: `autotune export {run} --trial {result.best_trial_id}` (export.promote not applied)"
     before = (current_card(space) or {}).get("version")
     _export(space, recipe, loads, checkpoint_dir, result, model_name, chosen=chosen)
-    if (current_card(space) or {}).get("version") == before:
+    now = current_card(space) or {}
+    if now.get("version") == before:
         result.promotion = {**result.promotion, "reason": f"trial {result.best_trial_id} of this run is the canonical "
                             f"model already (version {before}): nothing exported"}
+    else:
+        follow_registry(now)
+
+
+def follow_registry(card: Mapping[str, Any]) -> None:
+    """Move the MLflow registry's `champion` to the model of `card`, made current by an export or a rollback, where
+    its search registered its exports: logged, a failure as a warning (the local model is current either way)."""
+    from autotune.tracking.mlflow_alias import follow_card
+
+    try:
+        followed = follow_card(card)
+    except UserError as err:
+        log.warning("%s", err)
+        return
+    if followed:
+        log.info("%s", followed)
 
 
 def _export_plain(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, result: SearchResult,

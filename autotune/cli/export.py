@@ -3,6 +3,7 @@ Pareto front of a search of several objectives, say), tested on the held-out spl
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from autotune.cli.common import RUN_FOLDER, check_folder, check_out_dir, local_run_folder
@@ -42,12 +43,14 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from autotune.api import export
+    from autotune.logs import lines_to
 
     folder = local_run_folder(args.run_dir)
     check_folder(folder, "RUN_DIR", RUN_FOLDER)
     if args.out is not None:  # a canonical model as --out: refused by `export` itself, from Python too
         check_out_dir(args.out, "--out", "--out models/NAME-trial")
-    result = export(folder, args.trial, args.out)
+    with lines_to(sys.stdout):  # the registry's champion following a promoted export, or why not
+        result = export(folder, args.trial, args.out)
     tested = ", ".join(f"{k} {v:.4f}" for k, v in result.test_metrics.items()) or "none (no evaluate())"
     print(f"model: {result.model_dir} (trial {result.best_trial_id}; held-out test split: {tested})")
     if result.promotion:  # the canonical model's: chosen by trial id, or this trial's already

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 EPILOG = """\
@@ -35,11 +36,15 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from autotune.api import follow_registry
     from autotune.engine.export import roll_back
+    from autotune.logs import lines_to
     from autotune.model_dir import read_card
 
     left, now = roll_back(args.model_dir, args.to)
     card = read_card(args.model_dir)
     made = f" (trial {card.get('trial_id', '?')} of run {card.get('run_name', '?')})" if card.get("run_name") else ""
     print(f"{args.model_dir}: version {now}{made} is current (was {left})")
+    with lines_to(sys.stdout):
+        follow_registry(card)  # a registry's champion moves with it
     return 0

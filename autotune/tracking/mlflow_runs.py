@@ -1,6 +1,7 @@
 """MLflow: one parent run per search, one nested child run per trial, the exported model on the parent.
 
-The parent holds the space file (an artifact), the search settings (params) and, at the end, the summary; each
+The parent holds the space file (an artifact), the search settings and the ingredients' constant values (params)
+and, at the end, the summary (and tags: best trial, promoted, the exported version and its data fingerprint); each
 child holds the trial's sampled values (params, by their dotted names), every metric it reported (step = epoch), its
 status and stop reason (tags) and its Ray trial id. The ids live in the run's state folder (tracking.json), so a
 resumed search continues its parent run and a trial that continues keeps its child run. A child run's tag
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from autotune.errors import UserError
+from autotune.space import dist_kind
 from autotune.space.types import MlflowSettings
 from autotune.tracking import INTERRUPTED, SearchStart, TrialRecord, hide_passwords, missing_package, short
 
@@ -55,12 +57,24 @@ def _quick() -> Iterator[None]:
 _HOST_PORT = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*:\d{1,5}(/.*)?$")  # 127.0.0.1:5000, myhost:5000/
 _MODEL_NAME = re.compile(r"^[^/:]+$")  # what MLflow's registry takes as a model's name
 _BATCH = 1000  # the most metrics MLflow's log_batch takes in one call
+_PARAMS_BATCH = 100  # the most params (and tags) it takes in one call
 
 
 def _first_line(err: BaseException) -> str:
     """The first line of an error, its URIs' passwords hidden (MLflow's errors quote the URI), cut at a word within
     200 characters."""
     return short(hide_passwords((str(err).strip().splitlines() or [type(err).__name__])[0]), 200)
+
+
+def new_client(uri: str | None) -> Any:
+    """An MlflowClient of the tracking store `uri` (None: MLflow's default), made with `_QUICK`'s settings (call it
+    within `_quick()` too), MLflow's INFO lines (creating a database...) off. ImportError: mlflow is not installed."""
+    from mlflow.tracking import MlflowClient
+
+    if logging.getLogger("mlflow").level == logging.NOTSET:
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+    with _quick():
+        return MlflowClient(tracking_uri=uri)
 
 
 class MlflowRuns:
@@ -74,6 +88,7 @@ class MlflowRuns:
         self.uri = settings.uri or env.get("MLFLOW_TRACKING_URI")
         self.experiment = settings.experiment or name
         self.register = settings.register
+        self.run_name = name  # the search's run (a retrain's is named after its data): start() sets it
         self.label = f"MLflow at {self.shown or 'its default store'}"
         self.parent: str | None = None
         self.children: dict[str, str] = {}  # trial id -> child run id
@@ -91,13 +106,9 @@ class MlflowRuns:
     def client(self) -> Any:
         if self._client is None:
             try:
-                from mlflow.tracking import MlflowClient
+                self._client = new_client(self.uri)
             except ImportError as err:
                 raise missing_package("mlflow") from err
-            if logging.getLogger("mlflow").level == logging.NOTSET:  # its INFO lines (creating a database...)
-                logging.getLogger("mlflow").setLevel(logging.WARNING)
-            with _quick():
-                self._client = MlflowClient(tracking_uri=self.uri)
             self.uri = self._client.tracking_uri
             self.label = f"MLflow at {self.shown}"
         return self._client
@@ -145,6 +156,7 @@ class MlflowRuns:
 
     def start(self, search: SearchStart) -> None:
         client = self.client()
+        self.run_name = search.name
         with _quick():
             found = client.get_experiment_by_name(self.experiment)
             self._experiment_id = found.experiment_id if found else client.create_experiment(self.experiment)
@@ -161,21 +173,28 @@ class MlflowRuns:
             self._state.write_text(json.dumps({**saved, "mlflow_uri": self.shown, "mlflow_parent": self.parent}))
 
     def _new_parent(self, search: SearchStart) -> str:
-        """A new parent run of the search: its settings as params, its space file (passwords hidden) and the space
-        as searched as artifacts."""
-        from mlflow.entities import Param
-
+        """A new parent run of the search: its settings and the constant values of its ingredients as params, its
+        space file (passwords hidden) and the space as searched as artifacts."""
         client = self.client()
         tags = {"autotune.search": search.name, "autotune.state_dir": str(search.state_dir)}
         parent = client.create_run(self._experiment_id, run_name=search.name, tags=tags).info.run_id
-        client.log_batch(parent, params=[Param(_key(k), _text(v)) for k, v in search.settings.items()])
+        resolved = search.state_dir / "space.json"  # the space as searched: its --set overrides applied
+        constants = _constants(json.loads(resolved.read_text())) if resolved.is_file() else {}
+        self._log_params(parent, {**search.settings, **constants})
         if search.space_file:  # its tracking.mlflow.uri may hold a password
             space = Path(search.space_file)
             client.log_text(parent, hide_passwords(space.read_text()), space.name)
-        resolved = search.state_dir / "space.json"  # the space as searched: its --set overrides applied
         if resolved.is_file():
             client.log_artifact(parent, str(resolved))
         return parent
+
+    def _log_params(self, run: str, params: Mapping[str, Any]) -> None:
+        """`params` as params of `run`, by their names as MLflow takes them, in batches of the most it takes."""
+        from mlflow.entities import Param
+
+        logged = [Param(key, value) for key, value in {_key(k): _text(v) for k, v in params.items()}.items()]
+        for first in range(0, len(logged), _PARAMS_BATCH):
+            self.client().log_batch(run, params=logged[first:first + _PARAMS_BATCH])
 
     def _saved(self) -> dict[str, Any]:
         """What the run's state folder keeps of its MLflow runs (tracking.json): the URI (its password hidden; an
@@ -223,13 +242,10 @@ class MlflowRuns:
                 return runs
 
     def _child(self, trial_id: str, params: Mapping[str, Any]) -> str:
-        from mlflow.entities import Param
-
         if trial_id not in self.children:
-            client = self.client()
             tags = {"mlflow.parentRunId": self.parent, "autotune.trial_id": trial_id, "ray.trial_id": trial_id}
-            run = client.create_run(self._experiment_id, run_name=trial_id, tags=tags).info.run_id
-            client.log_batch(run, params=[Param(_key(k), _text(v)) for k, v in params.items()])
+            run = self.client().create_run(self._experiment_id, run_name=trial_id, tags=tags).info.run_id
+            self._log_params(run, params)
             self.children[trial_id] = run
         return self.children[trial_id]
 
@@ -283,7 +299,7 @@ class MlflowRuns:
                       **(summary.get("test_metrics") or {})}
             client.log_batch(self.parent, metrics=[Metric(_key(k), float(v), now, 0) for k, v in values.items()
                                                    if isinstance(v, (int, float))],
-                             tags=[RunTag("autotune.best_trial_id", str(summary.get("best_trial_id")))])
+                             tags=[RunTag(k, v) for k, v in _end_tags(summary, model_dir).items()])
             client.log_dict(self.parent, json.loads(json.dumps(summary, default=str)), "summary.json")
             version = (summary.get("promotion") or {}).get("version_dir")
             try:  # a model MLflow refuses (the registry's own errors) still ends the runs
@@ -341,15 +357,17 @@ class MlflowRuns:
         """The exported model (TorchScript + its card) on the parent run, under `model/`, as an MLflow model that
         mlflow.pytorch and mlflow.pyfunc load (`runs:/PARENT/model`), with the input example of its recipe's
         `input_example(model_dir)`, if any; with `register`, a new version of that registered model, alias
-        `champion`. Through the client only: MLflow's fluent API would change the process's tracking URI (and
-        MLFLOW_TRACKING_URI) for the code around the search."""
+        `champion`, tagged `autotune.version`, `autotune.data_fingerprint` (its card's) and `autotune.run` (the
+        search's run): `mlflow_alias.point_champion` finds it by them. Through the client only: MLflow's fluent
+        API would change the process's tracking URI (and MLFLOW_TRACKING_URI) for the code around the search."""
         import mlflow.pytorch
         import torch
 
         from autotune import recipes
 
         client = self.client()
-        recipe = recipes.of_card(json.loads((model_dir / "model.json").read_text()))
+        card = _card(model_dir)
+        recipe = recipes.of_card(card)
         example = getattr(recipe, "input_example", lambda model_dir: None)(str(model_dir))
         with tempfile.TemporaryDirectory() as tmp, _quick(), _silenced():  # TorchScript's deprecation, pickle advice
             model = torch.jit.load(str(model_dir / "model.pt"), map_location="cpu")
@@ -361,7 +379,10 @@ class MlflowRuns:
                 if not client.search_registered_models(filter_string=f"name = '{self.register}'"):
                     client.create_registered_model(self.register)
                 source = f"{client.get_run(self.parent).info.artifact_uri}/model"
-                version = client.create_model_version(self.register, source, run_id=self.parent)
+                tags = {"autotune.version": card.get("version"), "autotune.run": self.run_name,
+                        "autotune.data_fingerprint": card.get("data_fingerprint")}
+                version = client.create_model_version(self.register, source, run_id=self.parent,
+                                                      tags={k: str(v) for k, v in tags.items() if v})
                 client.set_registered_model_alias(self.register, "champion", version.version)
 
 
@@ -387,6 +408,40 @@ def _epochs_logged(run: Any) -> float:
         return 0
     tag = run.data.tags.get("autotune.epochs")
     return int(tag) if tag and tag.isdigit() else math.inf if run.data.metrics else 0
+
+
+def _constants(resolved: Mapping[str, Any]) -> dict[str, Any]:
+    """The constant values of the ingredients of `resolved` (a run's space.json: its --set overrides applied), by
+    their dotted names (`train.epochs`); a searched key (a distribution, a choice of options) is a trial's param."""
+    found: dict[str, Any] = {}
+
+    def walk(name: str, value: Any) -> None:
+        if dist_kind(value) is not None:
+            return
+        if isinstance(value, Mapping) and value:
+            for key, item in value.items():
+                walk(f"{name}.{key}" if name else str(key), item)
+        else:
+            found[name] = value
+
+    walk("", resolved.get("ingredients") or {})
+    return found
+
+
+def _end_tags(summary: Mapping[str, Any], model_dir: Path | None) -> dict[str, str]:
+    """The parent run's tags at the search's end, those the summary knows: its best trial, whether its export was
+    promoted, and the exported version's name and data fingerprint (from the version's card)."""
+    promotion = summary.get("promotion") or {}
+    card = _card(Path(promotion["version_dir"]) if promotion.get("version_dir") else model_dir)
+    tags = {"autotune.best_trial_id": summary.get("best_trial_id"), "autotune.promoted": promotion.get("promoted"),
+            "autotune.version": card.get("version"), "autotune.data_fingerprint": card.get("data_fingerprint")}
+    return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in tags.items() if v is not None}
+
+
+def _card(model_dir: Path | None) -> dict[str, Any]:
+    """The card (model.json) of a model folder; {} where there is none."""
+    card = model_dir / "model.json" if model_dir is not None else None
+    return json.loads(card.read_text()) if card is not None and card.is_file() else {}
 
 
 def _key(name: str) -> str:

@@ -394,6 +394,9 @@ def test_a_search_is_one_parent_run_with_its_trials_nested_and_the_model_registe
 
     version = _client(uri).get_model_version_by_alias("tiny-clf", "champion")
     assert version.run_id == parent.info.run_id
+    card = json.loads((result.model_dir / "model.json").read_text())  # what a rollback moves the alias by
+    assert card["registered"] == {"mlflow": {"uri": uri, "name": "tiny-clf"}}
+    assert version.tags["autotune.version"] == card["version"]
     images = np.random.default_rng(0).random((5, 1, 8, 8)).astype(np.float32)
     expected = autotune.load_model(result.model_dir).predict(images).probabilities
     import torch
@@ -817,8 +820,6 @@ def test_a_finished_search_resumed_logs_and_registers_its_model_once(tmp_path, m
 
 def test_wandb_holds_the_search_s_own_run_with_its_best_and_its_model(tmp_path):
     """W&B got the trials only: a team saw no best trial, no test metrics and no model of the search there."""
-    import hashlib
-
     from autotune.space.types import WandbSettings
     from autotune.tracking import SearchStart
     from autotune.tracking.wandb_runs import WandbRuns
@@ -831,7 +832,7 @@ def test_wandb_holds_the_search_s_own_run_with_its_best_and_its_model(tmp_path):
     summary = {"best_trial_id": "a", "best_metrics": {"val_accuracy": 0.9, "epoch": 3},
                "test_metrics": {"test_accuracy": 0.88}, "promotion": {"promoted": True}}
     runs.finish(summary, tmp_path / "model", "finished", _records("a"))
-    run_id = hashlib.sha256(f"{tmp_path}\nsearch".encode()).hexdigest()[:16]
+    run_id = runs.run_id("search")  # from the run folder and the random part of this start (tracking.json)
     (path,) = tmp_path.glob(f"wandb/offline-run-*/run-{run_id}.wandb")
     records = _wandb_records(path)
     kinds = [r.WhichOneof("record_type") for r in records]
@@ -841,3 +842,24 @@ def test_wandb_holds_the_search_s_own_run_with_its_best_and_its_model(tmp_path):
     assert run.job_type == "search" and run.run_group == "toy"
     assert values["best_val_accuracy"] == 0.9 and values["test_accuracy"] == 0.88 and values["best_trial_id"] == "a"
     assert values["status"] == "finished" and "artifact" in kinds
+
+
+def test_each_promoted_retrain_is_a_new_version_of_the_model_s_artifact(tmp_path):
+    """A retrain's runs are named after its data (wine-data-<fingerprint>): its model was an artifact of that name,
+    so after each promoted retrain W&B held another `champion`, and `wine:champion` named none of them."""
+    from autotune.space.types import WandbSettings
+    from autotune.tracking import SearchStart
+    from autotune.tracking.wandb_runs import WandbRuns
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.json").write_text("{}")
+    for fingerprint in ("aaaa", "bbbb"):
+        state_dir = tmp_path / f"wine-data-{fingerprint}"
+        state_dir.mkdir()
+        runs = WandbRuns(WandbSettings(mode="offline", project="wine"), "wine", {})
+        runs.start(SearchStart(name=state_dir.name, state_dir=state_dir, space_file=None, settings={}, resumed=False))
+        runs.finish({"best_trial_id": "a", "promotion": {"promoted": True}, "space": {"model_name": "wine"}},
+                    tmp_path / "model", "finished", _records("a"))
+        (path,) = state_dir.glob("wandb/offline-run-*/run-*.wandb")
+        (artifact,) = [r.artifact for r in _wandb_records(path) if r.WhichOneof("record_type") == "artifact"]
+        assert artifact.name == "wine" and artifact.type == "model"
