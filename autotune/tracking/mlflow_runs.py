@@ -86,6 +86,8 @@ class MlflowRuns:
 
     def __init__(self, settings: MlflowSettings, name: str, env: Mapping[str, str]) -> None:
         self.uri = settings.uri or env.get("MLFLOW_TRACKING_URI")
+        # what set the URI, as a refusal names it: the space's key, or the variable that switched MLflow on
+        self.uri_from = "tracking.mlflow.uri" if settings.uri or not self.uri else "MLFLOW_TRACKING_URI"
         self.experiment = settings.experiment or name
         self.register = settings.register
         self.run_name = name  # the search's run (a retrain's is named after its data): start() sets it
@@ -123,9 +125,10 @@ class MlflowRuns:
             with _quick():
                 found = client.get_experiment_by_name(self.experiment)
         except Exception as err:  # the client's own errors: connection refused, a bad URI, an unwritable store
+            fix = ("fix tracking.mlflow.uri, or remove tracking.mlflow" if self.uri_from == "tracking.mlflow.uri" else
+                   "fix MLFLOW_TRACKING_URI, or unset it (it switched MLflow on) to search without MLflow")
             raise UserError(f"tracking.mlflow: cannot reach the MLflow tracking store {self.shown} "
-                            f"({_first_line(err)}); start the server or fix tracking.mlflow.uri (or "
-                            "MLFLOW_TRACKING_URI), or remove tracking.mlflow") from None
+                            f"({_first_line(err)}); start the server, {fix}") from None
         if found is not None and found.lifecycle_stage == "deleted":  # MLflow refuses runs in it
             raise UserError(f"tracking.mlflow: the experiment {self.experiment!r} was deleted in {self.shown}: restore "
                             f"it (mlflow experiments restore --experiment-id {found.experiment_id}) or name another "

@@ -549,8 +549,22 @@ def test_an_unreachable_server_is_one_line_before_ray(tmp_path, monkeypatch, cap
     assert code == 2 and "Traceback" not in err
     (line,) = [x for x in err.splitlines() if "error" in x]
     assert "tracking.mlflow: cannot reach the MLflow tracking store http://127.0.0.1:" in line
+    assert line.endswith("start the server, fix tracking.mlflow.uri, or remove tracking.mlflow")
     assert not (tmp_path / "runs").exists()
     assert time.time() - started < 60
+
+
+def test_an_unreachable_server_named_by_the_environment_is_said_so(tmp_path, monkeypatch, free_port):
+    """MLFLOW_TRACKING_URI switched MLflow on for a space without `tracking:`: the refusal told the user to "remove
+    tracking.mlflow", which their space does not have."""
+    from autotune.errors import UserError
+    from autotune.space.types import MlflowSettings
+    from autotune.tracking.mlflow_runs import MlflowRuns
+
+    runs = MlflowRuns(MlflowSettings(), "toy", {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"})
+    with pytest.raises(UserError, match=r"; start the server, fix MLFLOW_TRACKING_URI, or unset it \(it switched "
+                                        r"MLflow on\) to search without MLflow$"):
+        runs.check()
 
 
 @pytest.mark.parametrize("uri", ["127.0.0.1:5000", "localhost:5000/"])
