@@ -375,11 +375,11 @@ def _init_ray(options: RunOptions, run: str) -> None:
     kwargs["num_cpus"] = options.num_cpus or os.cpu_count() or 1
     if options.num_gpus is not None:
         kwargs["num_gpus"] = options.num_gpus
-    _ray_temp = _temp_dir()
-    _local_ray = LocalRay(run, kwargs["num_cpus"], _ray_temp)
-    if _local_ray.others:
-        _warn_shared_cpus(_local_ray.others, kwargs["num_cpus"])
     try:
+        _ray_temp = _temp_dir()
+        _local_ray = LocalRay(run, kwargs["num_cpus"], _ray_temp)
+        if _local_ray.others:
+            _warn_shared_cpus(_local_ray.others, kwargs["num_cpus"])
         with _sigint_deferred():
             init_local(_ray_temp, **kwargs)
     except OSError as err:
