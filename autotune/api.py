@@ -405,7 +405,21 @@ def _finish(result: SearchResult, tracking: Tracking, records: list[TrialRecord]
     tracking.finish(summary, result.model_dir if promoted else None,
                     "interrupted" if result.interrupted else "finished", records)
     result.tracked = tracking.where()
+    _record_behind(result.run_dir, tracking.behind())
     publish_state(where)
+
+
+def _record_behind(run_dir: Path, behind: list[str]) -> None:
+    """summary.json's `trackers_behind`: the trackers that missed part of the search and fill it in when the run is
+    resumed (a retrain resumes such a run rather than skip its data as searched); gone once none is behind."""
+    file = run_dir / "summary.json"
+    if not file.is_file():
+        return
+    summary = json.loads(file.read_text())
+    if summary.get("trackers_behind", []) != behind:
+        summary = {k: v for k, v in summary.items() if k != "trackers_behind"} | (
+            {"trackers_behind": behind} if behind else {})
+        file.write_text(json.dumps(summary, indent=2, default=str) + "\n")
 
 
 def _earlier_summary(result: Any) -> dict[str, Any] | None:
@@ -534,14 +548,18 @@ def _retrain_plan(space: Space, loads: _DataLoads,
     summary = recorded_summary(run_location(storage, name).state) if held else None
     failed = _failed_before(summary)
     unrecorded = held and summary is None
+    behind = (summary or {}).get("trackers_behind") if held else None
     if unrecorded:
         log.info("The search of this data (run %s) was stopped before its end was recorded: resuming it.", name)
+    elif behind:
+        log.info("The search of this data (run %s) ended, but %s missed part of it: resuming the run to fill it in "
+                 "(no trial runs).", name, " and ".join(behind))
     elif card and card.get("data_fingerprint") == fingerprint:
         log.info("The data is unchanged (fingerprint %s) since %s was trained: nothing to do.",
                  fingerprint[:12], space.export.dir)
         return None
     tried = [h for h in (card or {}).get("history", []) if h.get("data_fingerprint") == fingerprint]
-    if tried and not unrecorded:
+    if tried and not unrecorded and not behind:
         last = tried[-1]
         log.info("The data (fingerprint %s) was searched already (run %s, %s): its model was %s. Nothing to do.",
                  fingerprint[:12], last.get("run", "?"), last.get("created", "?"), _verdict(last, card))
@@ -550,7 +568,7 @@ def _retrain_plan(space: Space, loads: _DataLoads,
     if failed:
         log.info("The last search of this data (run %s) failed, exporting no model (%s): searching it again from the "
                  "start.", name, failed)
-    if not unrecorded:
+    if not unrecorded and not behind:
         if card is None:
             log.info("There is no current model at %s yet: searching the data (fingerprint %s).",
                      space.export.dir, fingerprint[:12])

@@ -214,6 +214,10 @@ def _ended_before(space: Space, where: RunLocation) -> dict[str, Any] | None:
     if summary is None or summary.get("interrupted") is not False:
         return None
     why = summary.get("ended") or ("its search failed" if summary.get("error") else "it ran all its trials")
+    if summary.get("trackers_behind"):  # resumed to fill in a tracker
+        log.info("this run ended (%s): no trial runs; %s is filled in with what it missed", why,
+                 " and ".join(summary["trackers_behind"]))
+        return {"ended": summary.get("ended")}
     log.warning("this run ended (%s): %s continues an interrupted run, not one that ended, so no trial runs; to "
                 "search more, start a new run from its trials: %s (where export.dir is made from the name, as "
                 "models/${name} is, also override export.dir=%s to export where this run does)", why, option("resume"),

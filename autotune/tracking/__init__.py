@@ -143,6 +143,11 @@ class Tracking:
         started after Ray's last saved state, which its resume did not continue) is set aside."""
         self._each("finish", summary, model_dir, status, trials)
 
+    def behind(self) -> list[str]:
+        """The trackers that stopped recording after an error and fill in what they missed when the run is resumed
+        (their labels: "MLflow at http://..."), for summary.json's `trackers_behind`."""
+        return [tracker.label for tracker in self.dropped if tracker.fills_in]
+
     def where(self) -> list[str]:
         """A line per tracker: where to look at the search, or that it stopped recording after an error."""
         return [tracker.where() for tracker in self.trackers] + [

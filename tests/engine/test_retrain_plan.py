@@ -47,3 +47,41 @@ def test_a_current_model_is_compared_only_where_both_splits_are_keyed(recipe, sp
     assert (why is None) == compared, why
     if not compared:
         assert why.startswith("its data or the new data was split the recipe's own way")
+
+
+@pytest.mark.parametrize("behind, plan", [
+    (["MLflow at http://mlflow:5000"], "resumed"),  # its record is filled in: the run resumed, no trial runs
+    (None, None),  # searched, its trackers whole: nothing to do
+])
+def test_a_searched_run_whose_tracker_missed_part_of_it_is_resumed_to_fill_it_in(tmp_path, monkeypatch, caplog,
+                                                                                behind, plan):
+    """An MLflow outage during a nightly retrain: the search finished, MLflow missed part of it, and the next night
+    said "searched already: nothing to do"; only a resume by the run's name with its derived seed filled it in."""
+    import logging
+
+    import autotune.api as api
+    import autotune.engine.locks
+    import autotune.engine.storage
+    import autotune.recipes
+    from autotune.space import load_space
+    from engine_helpers import toy_space
+
+    monkeypatch.chdir(tmp_path)
+    space = load_space(toy_space(), schema_for=autotune.recipes.load_schema)
+    summary = {"model_dir": "/m", "interrupted": False, **({"trackers_behind": behind} if behind else {})}
+    card = {"config": None, "data_fingerprint": "abcdef0123456789", "history": [
+        {"data_fingerprint": "abcdef0123456789", "run": "runs/toy-data-abcdef01", "promoted": True}]}
+    monkeypatch.setattr(api, "current_card", lambda space: card)
+    monkeypatch.setattr(autotune.recipes, "fingerprint", lambda data: "abcdef0123456789")
+    monkeypatch.setattr(autotune.engine.locks, "running", lambda where: None)
+    monkeypatch.setattr(autotune.engine.storage, "holds_search", lambda storage, name: True)
+    monkeypatch.setattr(autotune.engine.storage, "recorded_summary", lambda state: summary)
+    loads = SimpleNamespace(get=lambda config: None)
+    with caplog.at_level(logging.INFO, logger="autotune"):
+        found = api._retrain_plan(space, loads, "runs")
+    if plan is None:
+        assert found is None and "nothing to do" in caplog.text.lower()
+        return
+    renamed, _, resume, restart = found
+    assert (renamed.name, resume, restart) == ("toy-data-abcdef01", True, False)
+    assert "ended, but MLflow at http://mlflow:5000 missed part of it: resuming the run to fill it in" in caplog.text

@@ -674,6 +674,8 @@ def test_a_server_that_goes_away_costs_one_warning_and_no_trial(server, tmp_path
     assert len(warnings) == 1 and f"MLflow at {uri} failed" in warnings[0], warnings
     dropped = [line for line in result.tracked if line.startswith(f"MLflow at {uri}: stopped recording after an")]
     assert len(dropped) == 1 and "a resume of this run, resume=True, fills it in once it is back" in dropped[0]
+    summary = json.loads((result.run_dir / "summary.json").read_text())  # what a retrain resumes such a run by
+    assert summary["trackers_behind"] == [f"MLflow at {uri}"]
     assert any(line.startswith("W&B: 6 offline trial runs") for line in result.tracked)  # the other tracker went on
     trials = _trials(result.run_dir)
     _check_wandb(result.run_dir, trials)
@@ -686,6 +688,7 @@ def test_a_server_that_goes_away_costs_one_warning_and_no_trial(server, tmp_path
         assert process.poll() is None, (folder / "server.log").read_text()
         resumed = _search(tmp_path, str(tmp_path / "space.yaml"), resume=True)
         assert f"MLflow: {uri}/#/experiments/" in resumed.tracked[0] and "6 trial runs nested" in resumed.tracked[0]
+        assert "trackers_behind" not in json.loads((result.run_dir / "summary.json").read_text())
         (parent,), children = _runs(uri, "doomed")
         client = _client(uri)
         assert parent.info.status == "FINISHED" and sorted(c.data.tags["autotune.trial_id"] for c in children) == \
