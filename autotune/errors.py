@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["AutotuneError", "BadInput", "MissingMetric", "Problem", "SearchFailed", "SpaceError", "StorageFull",
-           "TrialError", "UserError", "UnknownNameError"]
+           "TrialError", "TrialTimeout", "UserError", "UnknownNameError"]
 
 
 class AutotuneError(Exception):
@@ -79,6 +79,10 @@ class SpaceError(AutotuneError):
 
 class TrialError(AutotuneError):
     """A trial that cannot go on (a non-finite loss, say): ends that trial with this reason, not the search."""
+
+
+class TrialTimeout(TrialError):
+    """A trial that reported nothing for `search.trial_timeout` seconds (autotune.engine.trial_timeout)."""
 
 
 class MissingMetric(TrialError):

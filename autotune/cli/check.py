@@ -89,6 +89,7 @@ def settings_text(search: SearchSettings, params: tuple[Param, ...] = ()) -> str
     """The search settings as `check` prints them: the sampler with the arguments it is built with (autotune's
     defaults among them, for `params`), the scheduler with the user's."""
     budget = f", time budget {search.time_budget:g}s" if search.time_budget else ""
+    budget += f", a trial fails after {search.trial_timeout:g}s without a report" if search.trial_timeout else ""
     if search.stop:
         modes = search.stop_modes or {}
         targets = " and ".join(f"{m} {'<=' if modes.get(m) == 'min' else '>='} {t:g}" for m, t in search.stop.items())

@@ -10,19 +10,12 @@ import ray
 from ray import tune
 
 from autotune.engine.checkpoints import CheckpointPolicy, Rank, finite
+from autotune.engine.trial_timeout import duration_text
 from autotune.engine.trial_errors import trial_error
 
 __all__ = ["Progress"]
 
 log = logging.getLogger("autotune")
-
-
-def _duration(seconds: float) -> str:
-    """Seconds as words: "45s", "2m10s", "1h05m"."""
-    minutes, seconds = divmod(round(seconds), 60)
-    if not minutes:
-        return f"{seconds}s"
-    return f"{minutes}m{seconds:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def _epochs(trial: Any) -> int:
@@ -175,7 +168,7 @@ class Progress(tune.Callback):
         its slot and says nothing."""
         silent = [(t, now - self.heard.get(t.trial_id, self.started)) for t in running]
         silent = [(t, seconds) for t, seconds in silent if seconds >= self.quiet]
-        said = [f"trial {t.trial_id}: no report for {_duration(seconds)} (in epoch {_epochs(t) + 1})"
+        said = [f"trial {t.trial_id}: no report for {duration_text(seconds)} (in epoch {_epochs(t) + 1})"
                 for t, seconds in silent[: self.SHOWN]]
         said += [f"+{len(silent) - self.SHOWN} more"] if len(silent) > self.SHOWN else []
         return "".join(f"; {s}" for s in said)

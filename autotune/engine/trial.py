@@ -22,6 +22,7 @@ from ray import tune
 from autotune import registry
 from autotune.engine.checkpoints import CheckpointPolicy, TrialCheckpoints
 from autotune.engine.full_disk import copying, is_full, wait_to_be_stopped
+from autotune.engine.trial_timeout import ReportWatch
 from autotune.errors import MissingMetric
 from autotune.space.types import Space
 from autotune.user_code import installed
@@ -64,11 +65,15 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
 
     made = 0  # reports
     last = time.perf_counter()  # the recipe's start, then its last report
+    resumed_at = int((previous.get_metadata() or {}).get("iteration", 0)) if previous else 0
+    watch = ReportWatch(space.search.trial_timeout, resumed_at + 1) if space.search.trial_timeout else None
 
     def report(metrics: dict[str, float], checkpoint: recipes.Checkpoint = None) -> None:
         nonlocal made, last
         metrics = recipes.reported(metrics, space.search.metric)
         made += 1
+        if watch is not None:
+            watch.reported(resumed_at + made)
         now = time.perf_counter()
         # the epoch's own time, which Ray sums to the trial's: not the worker's imports and setup before the recipe
         # started, which only the first trial of each worker pays
@@ -88,7 +93,8 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
                 raise
             wait_to_be_stopped(full, err, f"{ray.util.get_node_ip_address()}, {node_id[:8]}")
 
-    with previous.as_directory() if previous else nullcontext(None) as checkpoint:
+    with previous.as_directory() if previous else nullcontext(None) as checkpoint, \
+            watch.watching() if watch else nullcontext():
         recipe.train(trial_config, report, data=data, checkpoint=checkpoint)
     if not made and previous is None:  # a resumed trial may have reported its last epoch before the kill
         raise MissingMetric(recipes.NO_REPORT)

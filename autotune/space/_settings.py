@@ -116,7 +116,8 @@ _THEIR_KEYS: dict[str, dict[str, str]] = {
                                  "stopped)"},
 }
 _SEARCH_KEYS = ("metric", "mode", "trials", "epoch_budget", "sampler", "scheduler", "max_concurrent", "time_budget",
-                "seed", "resources", "stop", "max_failures", "keep_checkpoints", "checkpoint_every", "start")
+                "trial_timeout", "seed", "resources", "stop", "max_failures", "keep_checkpoints", "checkpoint_every",
+                "start")
 _PLAIN = {"trials": _POSITIVE, "epoch_budget": Field(int, low=1, nullable=True),
           "max_concurrent": Field(int, low=1, nullable=True), "seed": _COUNT,
           "max_failures": _COUNT, "keep_checkpoints": _POSITIVE, "checkpoint_every": _POSITIVE}
@@ -272,12 +273,13 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem], params: t
         read.problem(("search", "scheduler"), f"{out['scheduler']} stops trials at rungs counted in reports, but the "
                      "recipe declares no budget (the key of the number of reports a trial makes)",
                      "use scheduler: fifo, or declare budget= in the recipe's SCHEMA")
-    if given.get("time_budget") is not None:
-        seconds = _seconds(given["time_budget"])
-        if seconds is None:
-            read.problem(("search", "time_budget"), "must be a positive duration", 'e.g. "90s", "30m", "2h" or 600',
-                         given["time_budget"])
-        out["time_budget"] = seconds
+    for key in ("time_budget", "trial_timeout"):
+        if given.get(key) is not None:
+            seconds = _seconds(given[key])
+            if seconds is None:
+                read.problem(("search", key), "must be a positive duration", 'e.g. "90s", "30m", "2h" or 600',
+                             given[key])
+            out[key] = seconds
     resources = read.mapping(given.get("resources"), ("search", "resources"), ("cpu", "gpu"))
     amounts = {k: read.field(v, Field(float, low=0.0), ("search", "resources", k)) for k, v in resources.items()}
     out["resources"] = Resources(**{k: v for k, v in amounts.items() if v is not None})

@@ -130,6 +130,7 @@ class SearchSettings:
     scheduler_args: Mapping[str, Any] = field(default_factory=dict)
     max_concurrent: int | None = None  # None: as many as the resources allow
     time_budget: float | None = None  # seconds
+    trial_timeout: float | None = None  # seconds without a report after which a trial fails
     seed: int = 0
     resources: Resources = field(default_factory=Resources)
     stop: Mapping[str, float] | None = None  # metric -> target, e.g. {"val_accuracy": 0.99}
@@ -392,7 +393,7 @@ class Space:
         configuration is the first trial), the search settings but its budget and how often running trials are
         checkpointed (`search.start` included). A resumed search must have the same."""
         search = asdict(self.search)
-        for key in ("trials", "epoch_budget", "time_budget", "max_concurrent", "checkpoint_every"):
+        for key in ("trials", "epoch_budget", "time_budget", "trial_timeout", "max_concurrent", "checkpoint_every"):
             search.pop(key)
         if not search["start"]:  # a space without start points keeps the fingerprint it had before `start` existed
             search.pop("start")

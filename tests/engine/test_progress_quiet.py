@@ -113,7 +113,9 @@ def test_without_ray_the_cluster_has_nothing_to_say(monkeypatch):
 
 @pytest.mark.parametrize("seconds, said", [(0, "0s"), (59.6, "1m00s"), (130, "2m10s"), (3900, "1h05m")])
 def test_a_duration_is_said_in_seconds_minutes_or_hours(seconds, said):
-    assert progress_module._duration(seconds) == said
+    from autotune.engine.trial_timeout import duration_text
+
+    assert duration_text(seconds) == said
 
 
 def test_a_longer_interval_waits_three_intervals_before_saying_the_line_again():

@@ -457,3 +457,20 @@ def test_a_trial_s_seconds_are_its_recipe_s_not_its_worker_s_start_up(in_tmp):
                           export=False)
     seconds = float(result.trials["seconds"].iloc[0])
     assert 0.6 <= seconds < 2.5, seconds
+
+
+def test_a_trial_silent_for_the_trial_timeout_fails_and_frees_its_slot(in_tmp):
+    """A trial that hung (a loop that never ends an epoch) held its slot for good, the search waiting on it: with
+    `search.trial_timeout` it fails, its error saying how long it was silent, in which epoch, and where its code
+    was; the timeout counts from each report, so slower trials that report in time are not cut."""
+    gate = in_tmp / "hold"
+    gate.write_text("")  # the toy holds its first epoch while this file exists (up to 120 s)
+    with pytest.raises(SearchFailed) as failed:
+        autotune.fit(space(trials=1, train=f"{{epochs: 2, hold_while_exists: {str(gate)!r}}}",
+                           search=", scheduler: fifo, trial_timeout: 3s"), export=False)
+    assert re.search(r"all 1 trials failed; trial \w+'s error: TrialTimeout: no report for [34]s \(in epoch 1\); "
+                     r"search.trial_timeout is 3s \(toy_recipe\.py, line \d+\)$", str(failed.value)), str(failed.value)
+    gate.unlink()
+    result = autotune.fit(space("slow", trials=1, train="{epochs: 3, sleep: 1.2}",
+                                search=", scheduler: fifo, trial_timeout: 2s"), export=False)
+    assert list(result.trials["status"]) == ["TERMINATED"] and list(result.trials["epochs"]) == [3]

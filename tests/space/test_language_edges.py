@@ -92,6 +92,7 @@ def test_yaml_1_1_integer_forms_are_text(written):
 
 def test_a_base_60_time_budget_is_text_and_refused():
     only(problems("search: {time_budget: 1:30}\n"), "search.time_budget", 2, "must be a positive duration", "'1:30'")
+    only(problems("search: {trial_timeout: 0}\n"), "search.trial_timeout", 2, "must be a positive duration", "0")
 
 
 def test_yes_and_1e_4_keep_their_meaning():

@@ -160,7 +160,9 @@ def test_search_settings_and_fingerprint():
     assert search.stop == {"val_accuracy": 0.99, "val_loss": 0.1}
     assert search.stop_modes == {"val_accuracy": "max", "val_loss": "min"}  # the search modes
     assert search.checkpoint_every == 5 and space(text, ("search.checkpoint_every=1",)).search.checkpoint_every == 1
-    same = ("search.trials=50", "search.time_budget=10s", "search.checkpoint_every=2")  # how, not what, it searches
+    same = ("search.trials=50", "search.time_budget=10s", "search.checkpoint_every=2",  # how, not what, it searches
+            "search.trial_timeout=10m")
+    assert search.trial_timeout is None and space(text, same).search.trial_timeout == 600
     assert result.fingerprint() == space(text, same).fingerprint()
     assert result.fingerprint() != space(text, ("search.seed=1",)).fingerprint()
     assert result.fingerprint() != space(text, ("model.dropout=0.1",)).fingerprint()

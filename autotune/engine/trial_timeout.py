@@ -1,0 +1,76 @@
+"""`search.trial_timeout`: a trial that reports nothing for that long (a deadlock, a loop that never ends an epoch)
+fails, and frees its slot for the search's other trials.
+
+    watch = ReportWatch(600.0, first_epoch=1)
+    with watch.watching():            # in the trial's thread, around the recipe's train()
+        ...                           # each report calls watch.reported(epoch)
+
+A watcher thread of the trial's worker raises `TrialTimeout` in the trial's thread (CPython's
+`PyThreadState_SetAsyncExc`: it is raised at the next Python line that thread runs). A thread stuck in native code
+runs none: past a grace period, the worker process ends itself, and Ray fails the trial for its lost actor.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from autotune.errors import TrialTimeout
+
+__all__ = ["ReportWatch", "duration_text"]
+
+_GRACE_S = 30.0  # after the exception, how long native code may keep the thread before the worker ends itself
+
+
+def duration_text(seconds: float) -> str:
+    """Seconds as words: "45s", "2m10s", "1h05m"."""
+    minutes, seconds = divmod(round(seconds), 60)
+    if not minutes:
+        return f"{seconds}s"
+    return f"{minutes}m{seconds:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+class ReportWatch:
+    """Ends the trial of this thread when `timeout` seconds pass without a report (since it started, or its last
+    report); `first_epoch`: the epoch it trains first (a resumed trial's is past its checkpoint's)."""
+
+    def __init__(self, timeout: float, first_epoch: int = 1) -> None:
+        self.timeout = timeout
+        self.epoch = first_epoch  # the epoch being trained
+        self.last = time.monotonic()
+        self.reason = ""  # why it was ended, once it was
+        self._done = threading.Event()
+
+    def reported(self, epoch: int) -> None:
+        self.last = time.monotonic()
+        self.epoch = epoch + 1
+
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        """Watch the calling thread while the block runs; a TrialTimeout raised in it carries the reason."""
+        target = threading.get_ident()
+        watcher = threading.Thread(target=self._watch, args=(target,), name="autotune-trial-timeout", daemon=True)
+        watcher.start()
+        try:
+            yield
+        except TrialTimeout as err:
+            if not self.reason:
+                raise
+            raise TrialTimeout(self.reason) from err  # its traceback: where the trial's code was
+        finally:
+            self._done.set()
+
+    def _watch(self, target: int) -> None:
+        while not self._done.wait(min(1.0, self.timeout / 4)):
+            silent = time.monotonic() - self.last
+            if silent < self.timeout:
+                continue
+            self.reason = (f"no report for {duration_text(silent)} (in epoch {self.epoch}); search.trial_timeout is "
+                           f"{duration_text(self.timeout)}")
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(TrialTimeout))
+            if not self._done.wait(_GRACE_S):  # the thread runs no Python: native code holds it
+                os._exit(1)
+            return
