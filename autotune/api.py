@@ -139,7 +139,7 @@ def fit(
         recipe = recipes.load(space.recipe, space.base_dir)
         loads = _DataLoads(space, recipe)
         given_as, address = option("address") if address else "RAY_ADDRESS", cluster_address(address)
-        tracking = _check_before_ray(space, recipe, loads, address, given_as, export)
+        tracking = _check_before_ray(space, recipe, loads, address, given_as, export, retrain=if_data_changed)
         if address is None:
             search.check_fits_locally(space, num_cpus)
         elif "://" not in storage and not expanded(storage).is_absolute():
@@ -276,17 +276,17 @@ def _check_options(num_cpus: Any, num_gpus: Any, resume: bool, restart: bool, if
 
 
 def _check_before_ray(space: Space, recipe: Any, loads: _DataLoads, address: str | None, given_as: str,
-                      export: bool) -> Tracking:
+                      export: bool, retrain: bool = False) -> Tracking:
     """What can fail in seconds, checked before Ray starts: the recipe on its data (export.dir writable, every
-    searched model builds and fits), the cluster's address (given as `given_as`), the trackers. Returns the
-    trackers."""
+    searched model builds and fits), the cluster's address (given as `given_as`), the trackers (a retrain's goes on
+    without a tracking server that does not answer, and fills it in later). Returns the trackers."""
     data = loads.get(None)
     if data is not None and not loads.keys:
         log.info("%s", recipes.described(data))
     preflight(space, recipe, data, export=export)
     check_address(address, given_as=given_as)  # ray.init retries an unreachable address for minutes
     tracking = Tracking.of(space)
-    tracking.check()  # an unreachable tracker, or its package missing: one line before Ray starts
+    tracking.check(outage_ok=retrain)  # an unreachable tracker, or its package missing: one line before Ray starts
     if loads.keys:
         log.warning("data.%s is searched: each trial loads its own data", ", data.".join(loads.keys))
     return tracking

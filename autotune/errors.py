@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["AutotuneError", "BadInput", "MissingMetric", "Problem", "SearchFailed", "SpaceError", "StorageFull",
-           "TrialError", "TrialTimeout", "UserError", "UnknownNameError"]
+           "TrackerUnreachable", "TrialError", "TrialTimeout", "UserError", "UnknownNameError"]
 
 
 class AutotuneError(Exception):
@@ -75,6 +75,11 @@ class SpaceError(AutotuneError):
         count = len(self.problems)
         head = f"{count} problem{'s' if count != 1 else ''} in the search space:"
         super().__init__("\n".join([head, *(f"  {p}" for p in self.problems)]))
+
+
+class TrackerUnreachable(UserError):
+    """A tracking server that did not answer when the search started (an outage, or a wrong address): a retrain
+    (--if-data-changed) searches without it, and fills it in later; any other search is refused."""
 
 
 class TrialError(AutotuneError):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from autotune.errors import UserError
+from autotune.errors import TrackerUnreachable, UserError
 from autotune.run_options import option
 from autotune.space.types import MlflowSettings, Space, TrackingSettings, WandbSettings
 
@@ -110,10 +110,20 @@ class Tracking:
     def __bool__(self) -> bool:
         return bool(self.trackers)
 
-    def check(self) -> None:
-        """Each tracker reachable and its package installed, else one UserError (before anything starts)."""
-        for tracker in self.trackers:
-            tracker.check()
+    def check(self, outage_ok: bool = False) -> None:
+        """Each tracker reachable and its package installed, else one UserError (before anything starts). With
+        `outage_ok` (a retrain), a tracking server that does not answer, whose tracker fills in what it missed, is
+        dropped with a warning instead: the search runs, and a later resume of its run fills the tracker in."""
+        for tracker in list(self.trackers):
+            try:
+                tracker.check()
+            except TrackerUnreachable as err:
+                if not (outage_ok and tracker.fills_in):
+                    raise
+                self.trackers.remove(tracker)
+                self.dropped.append(tracker)
+                log.warning("%s; the search goes on without it: the next retrain of this data (or %s of its run) "
+                            "fills it in once it answers", err, option("resume"))
 
     def _each(self, method: str, *args: Any) -> None:
         for tracker in list(self.trackers):

@@ -24,7 +24,7 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
-from autotune.errors import UserError
+from autotune.errors import TrackerUnreachable, UserError
 from autotune.space import dist_kind
 from autotune.space.types import MlflowSettings
 from autotune.tracking import INTERRUPTED, SearchStart, TrialRecord, hide_passwords, missing_package, short
@@ -127,8 +127,10 @@ class MlflowRuns:
         except Exception as err:  # the client's own errors: connection refused, a bad URI, an unwritable store
             fix = ("fix tracking.mlflow.uri, or remove tracking.mlflow" if self.uri_from == "tracking.mlflow.uri" else
                    "fix MLFLOW_TRACKING_URI, or unset it (it switched MLflow on) to search without MLflow")
-            raise UserError(f"tracking.mlflow: cannot reach the MLflow tracking store {self.shown} "
-                            f"({_first_line(err)}); start the server, {fix}") from None
+            served = str(self.uri or "").startswith(("http://", "https://"))  # a server, which may be down a while
+            raise (TrackerUnreachable if served and self._client is not None else UserError)(
+                f"tracking.mlflow: cannot reach the MLflow tracking store {self.shown} ({_first_line(err)}); start "
+                f"the server, {fix}") from None
         if found is not None and found.lifecycle_stage == "deleted":  # MLflow refuses runs in it
             raise UserError(f"tracking.mlflow: the experiment {self.experiment!r} was deleted in {self.shown}: restore "
                             f"it (mlflow experiments restore --experiment-id {found.experiment_id}) or name another "

@@ -880,3 +880,34 @@ def test_each_promoted_retrain_is_a_new_version_of_the_model_s_artifact(tmp_path
         (path,) = state_dir.glob("wandb/offline-run-*/run-*.wandb")
         (artifact,) = [r.artifact for r in _wandb_records(path) if r.WhichOneof("record_type") == "artifact"]
         assert artifact.name == "wine" and artifact.type == "model"
+
+
+def test_a_retrain_whose_tracking_server_is_down_searches_and_the_next_one_fills_it_in(server, tmp_path, local_ray,
+                                                                                       monkeypatch, caplog,
+                                                                                       free_port):
+    """A nightly retrain started while the MLflow server was down was refused (exit 2): the night's search lost. A
+    retrain now searches without it, with one warning, and the next retrain of that data resumes the run to fill
+    MLflow in; any other search is still refused (test_an_unreachable_server_is_one_line_before_ray)."""
+    uri, _ = server
+    space = (TOY_SPACE.replace("SLEEP", "0.0").replace("fail_if_x_above: 0.8", "fail_if_x_above: 2.0")
+             .replace("trials: 6", "trials: 2").replace('  wandb: {mode: offline, project: toy}\n', "")
+             .replace('mlflow: {uri: "URI", experiment: toy-exp}', "mlflow: {experiment: retrain-exp}"))
+    down = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", down)
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.INFO, logger="autotune"):
+        first = autotune.fit(space, num_cpus=2, if_data_changed=True)
+    assert first.model_dir is not None and len(first.trials) == 2
+    assert f"cannot reach the MLflow tracking store {down}" in caplog.text
+    assert "the search goes on without it: the next retrain of this data" in caplog.text
+    assert json.loads((first.run_dir / "summary.json").read_text())["trackers_behind"] == [f"MLflow at {down}"]
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # the server answers again
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="autotune"):
+        again = autotune.fit(space, num_cpus=2, if_data_changed=True)
+    assert f"ended, but MLflow at {down} missed part of it: resuming the run to fill it in" in caplog.text
+    assert "trackers_behind" not in json.loads((again.run_dir / "summary.json").read_text())
+    (parent,), children = _runs(uri, "retrain-exp")
+    assert parent.info.status == "FINISHED" and len(children) == 2
+    assert {c.info.status for c in children} == {"FINISHED"}
