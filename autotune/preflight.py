@@ -148,6 +148,11 @@ def _ray_auto_address() -> str | None:
         return None
 
 
+# HTTP/2's client connection preface and an empty SETTINGS frame; a server answers with its own SETTINGS (type 4)
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_SETTINGS_FRAME = 4
+
+
 def cluster_address(address: str | None) -> str | None:
     """The Ray cluster a search joins: `address`, else $RAY_ADDRESS, as `ray.init()` joins the cluster it names
     (Ray sets it for a Ray Job's entrypoint: `ray job submit -- autotune run ...`); None, a local Ray."""
@@ -169,6 +174,20 @@ def _host_port(address: str, given_as: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _speaks_http2(connection: socket.socket) -> bool:
+    """Whether the server at `connection` answers an HTTP/2 connection preface with HTTP/2's SETTINGS frame, as
+    gRPC servers do (a Ray head's GCS); a server too slow to answer within the socket's timeout counts as one
+    (ray.init then says what it finds). A web server, a database or a raylet's other ports answer otherwise."""
+    try:
+        connection.sendall(_HTTP2_PREFACE)
+        head = connection.recv(9)
+    except TimeoutError:
+        return True
+    except OSError:
+        return False
+    return len(head) >= 4 and head[3] == _SETTINGS_FRAME
+
+
 def check_address(address: str | None, timeout: float = 3.0, given_as: str = "--address") -> None:
     """Fail in seconds when the Ray cluster at `address` (given as `given_as`: --address, or RAY_ADDRESS) cannot be
     reached: ray.init retries for minutes."""
@@ -181,8 +200,12 @@ def check_address(address: str | None, timeout: float = 3.0, given_as: str = "--
     fix = (f"start it with `ray start --head` (see docs/cluster.md) or "
            f"{'unset RAY_ADDRESS' if given_as == 'RAY_ADDRESS' else 'drop ' + given_as} to run locally")
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return
+        with socket.create_connection((host, port), timeout=timeout) as connection:
+            if address.startswith("ray://") or os.environ.get("RAY_USE_TLS", "0") not in ("", "0") \
+                    or _speaks_http2(connection):
+                return
+        why = (f"{host}:{port} answers, but not as a Ray head's GCS does (a web server, the dashboard's port?): give "
+               "the address `ray start --head` prints (port 6379 unless its --port says otherwise)")
     except socket.gaierror as err:
         why = f"unknown host {host!r} ({err.strerror})"
     except ConnectionRefusedError:

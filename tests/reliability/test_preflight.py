@@ -134,6 +134,28 @@ def test_check_address(closed_port, monkeypatch, tmp_path):
     check_address("auto")
 
 
+def test_an_address_that_answers_but_is_no_ray_head_is_refused_in_seconds():
+    """`--address HOST:8265` (the dashboard's URL, copied) or any web server: ray.init retried it for minutes with
+    Ray's warnings (past 2 minutes on an HTTP server here). A Ray head's GCS answers HTTP/2, as gRPC does."""
+    import http.server
+    import socketserver
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with socketserver.TCPServer(("127.0.0.1", 0), Quiet) as web:
+        threading.Thread(target=web.serve_forever, daemon=True).start()
+        port = web.server_address[1]
+        try:
+            with pytest.raises(UserError, match=rf"at '127.0.0.1:{port}': 127.0.0.1:{port} answers, but not as a Ray "
+                                                r"head's GCS does \(a web server, the dashboard's port\?\)"):
+                check_address(f"127.0.0.1:{port}")
+        finally:
+            web.shutdown()
+
+
 def test_the_cluster_is_the_address_given_else_the_one_RAY_ADDRESS_names(monkeypatch):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     assert cluster_address(None) is None and cluster_address("auto") == "auto"
