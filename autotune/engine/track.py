@@ -74,16 +74,18 @@ def trial_records(grid: Any, rows: list[dict[str, Any]], space: Space) -> list[T
     for result, row in zip(grid, rows):
         params = {key.removeprefix("p:"): value for key, value in row.items() if key.startswith("p:")}
         history = result_history(result)
-        epochs = [] if history is None or "training_iteration" not in history else [
-            (int(report["training_iteration"]), metrics_of(report)) for report in history.to_dict("records")
-            if finite(report.get("training_iteration"))]
+        reports = [] if history is None or "training_iteration" not in history else [
+            report for report in history.to_dict("records") if finite(report.get("training_iteration"))]
+        epochs = [(int(report["training_iteration"]), metrics_of(report)) for report in reports]
+        times = [float(report["timestamp"]) for report in reports if finite(report.get("timestamp"))]
         if row["status"] == "ERROR":
             status, reason = "failed", f"failed: {row['error']}"[:500]
         elif row["status"] == "INTERRUPTED":
             status, reason = "interrupted", INTERRUPTED
         else:
             status, reason = ended(row["epochs"], planned_epochs(space, params))
-        records.append(TrialRecord(str(row["trial_id"]), params, epochs, status, reason))
+        records.append(TrialRecord(str(row["trial_id"]), params, epochs, status, reason,
+                                   times if len(times) == len(epochs) else ()))
     return records
 
 

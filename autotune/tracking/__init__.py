@@ -57,6 +57,7 @@ class TrialRecord:
     epochs: Sequence[tuple[int, Mapping[str, float]]] = ()  # each epoch once: (epoch, the recipe's metrics)
     status: str = "finished"  # finished, stopped, failed or interrupted (a resume continues it)
     reason: str = ""  # "ran all 10 epochs", "stopped early at epoch 3 of 10", "failed: ValueError: ..."
+    times: Sequence[float] = ()  # when each of `epochs` was reported (seconds since 1970), where the results hold it
 
 
 class Tracker(Protocol):

@@ -246,10 +246,12 @@ class MlflowRuns:
             if not token:
                 return runs
 
-    def _child(self, trial_id: str, params: Mapping[str, Any]) -> str:
+    def _child(self, trial_id: str, params: Mapping[str, Any], start_ms: int | None = None) -> str:
+        """The child run of the trial, made (started at `start_ms`, else now) where it has none."""
         if trial_id not in self.children:
             tags = {"mlflow.parentRunId": self.parent, "autotune.trial_id": trial_id, "ray.trial_id": trial_id}
-            run = self.client().create_run(self._experiment_id, run_name=trial_id, tags=tags).info.run_id
+            run = self.client().create_run(self._experiment_id, run_name=trial_id, tags=tags,
+                                           start_time=start_ms).info.run_id
             self._log_params(run, params)
             self.children[trial_id] = run
         return self.children[trial_id]
@@ -258,13 +260,16 @@ class MlflowRuns:
         with _quick():
             self._log_epochs(self._child(trial_id, params), [(epoch, metrics)])
 
-    def _log_epochs(self, run: str, epochs: Sequence[tuple[int, Mapping[str, float]]]) -> None:
-        """Each (epoch, metrics) of `epochs` as metrics of the child run `run` (step = epoch), and its tag
-        `autotune.epochs`, the last epoch logged."""
+    def _log_epochs(self, run: str, epochs: Sequence[tuple[int, Mapping[str, float]]],
+                    when: Mapping[int, int] | None = None) -> None:
+        """Each (epoch, metrics) of `epochs` as metrics of the child run `run` (step = epoch), stamped when the epoch
+        was reported (`when`: epoch -> milliseconds since 1970; else now), and its tag `autotune.epochs`, the last
+        epoch logged."""
         from mlflow.entities import Metric, RunTag
 
-        now = int(time.time() * 1000)
-        metrics = [Metric(_key(k), v, now, epoch) for epoch, values in epochs for k, v in values.items()]
+        now, when = int(time.time() * 1000), when or {}
+        metrics = [Metric(_key(k), v, when.get(epoch, now), epoch) for epoch, values in epochs
+                   for k, v in values.items()]
         for first in range(0, max(len(metrics), 1), _BATCH):
             last = first + _BATCH >= len(metrics)
             tags = [RunTag("autotune.epochs", str(epochs[-1][0]))] if last and epochs else []
@@ -277,21 +282,26 @@ class MlflowRuns:
         runs = {run.data.tags.get("autotune.trial_id"): run for run in self._children()}
         for trial in trials:
             run = runs.get(trial.trial_id)
+            when = {epoch: int(t * 1000) for (epoch, _), t in zip(trial.epochs, trial.times)}  # as the trial ran
             missing = [(epoch, metrics) for epoch, metrics in trial.epochs if epoch > _epochs_logged(run)]
             if missing:
-                self._log_epochs(self._child(trial.trial_id, trial.params), missing)
+                started = when.get(trial.epochs[0][0]) if run is None else None
+                self._log_epochs(self._child(trial.trial_id, trial.params, started), missing, when)
             running = run is None or run.info.status == "RUNNING"
             if running and trial.status != "interrupted":  # an interrupted trial's run is ended as such below
-                self.trial_end(trial.trial_id, trial.params, trial.status, trial.reason)
+                self.trial_end(trial.trial_id, trial.params, trial.status, trial.reason,
+                               max(when.values(), default=None))
 
-    def trial_end(self, trial_id: str, params: Mapping[str, Any], status: str, reason: str) -> None:
+    def trial_end(self, trial_id: str, params: Mapping[str, Any], status: str, reason: str,
+                  end_ms: int | None = None) -> None:
+        """End the trial's child run (at `end_ms`, else now: a run filled in later ends when its trial did)."""
         from mlflow.entities import RunTag
 
         with _quick():
             run = self._child(trial_id, params)
             client = self.client()
             client.log_batch(run, tags=[RunTag("autotune.status", status), RunTag("autotune.stop_reason", reason)])
-            client.set_terminated(run, "FAILED" if status == "failed" else "FINISHED")
+            client.set_terminated(run, "FAILED" if status == "failed" else "FINISHED", end_time=end_ms)
 
     def finish(self, summary: Mapping[str, Any], model_dir: Path | None, status: str,
                trials: Sequence[TrialRecord]) -> None:

@@ -686,6 +686,7 @@ def test_a_server_that_goes_away_costs_one_warning_and_no_trial(server, tmp_path
         again, process = _mlflow_server(folder, int(uri.rsplit(":", 1)[1]), log)
     try:
         assert process.poll() is None, (folder / "server.log").read_text()
+        filling = time.time() * 1000
         resumed = _search(tmp_path, str(tmp_path / "space.yaml"), resume=True)
         assert f"MLflow: {uri}/#/experiments/" in resumed.tracked[0] and "6 trial runs nested" in resumed.tracked[0]
         assert "trackers_behind" not in json.loads((result.run_dir / "summary.json").read_text())
@@ -698,6 +699,7 @@ def test_a_server_that_goes_away_costs_one_warning_and_no_trial(server, tmp_path
             history = client.get_metric_history(child.info.run_id, "val_accuracy")
             assert sorted(m.step for m in history) == list(range(1, int(row["epochs"]) + 1))
             assert child.info.status == ("FAILED" if row["status"] == "ERROR" else "FINISHED")
+            assert all(m.timestamp < filling for m in history)  # when the trial ran, not when it was filled in
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
@@ -734,6 +736,27 @@ def test_what_a_tracker_missed_is_filled_in_at_the_end(tmp_path, monkeypatch):
     assert found["c"].data.tags["autotune.stop_reason"] == "failed: ValueError: x"
     assert {t: c.data.tags.get("autotune.epochs") for t, c in found.items()} == {"a": "3", "b": "2", "c": None,
                                                                                  "d": "1"}
+
+
+def test_a_run_filled_in_later_holds_the_times_its_trial_ran(tmp_path, monkeypatch):
+    """Runs filled in after an outage started, ended and logged each metric at the fill-in's time (0.2 s runs, all at
+    once): they take the times the trial reported its epochs."""
+    from autotune.space.types import MlflowSettings
+    from autotune.tracking import SearchStart, TrialRecord
+    from autotune.tracking.mlflow_runs import MlflowRuns
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    runs = MlflowRuns(MlflowSettings(uri=uri, experiment="toy-exp"), "toy", {})
+    runs.start(SearchStart(name="toy", state_dir=tmp_path, space_file=None, settings={}, resumed=False))
+    epochs, times = [(epoch, {"score": epoch / 10}) for epoch in (1, 2, 3)], (1_700_000_000.0, 1_700_000_060.0,
+                                                                              1_700_000_120.0)
+    runs.finish({"name": "toy"}, None, "finished", [TrialRecord("a", {"x": 0.1}, epochs, "finished",
+                                                                "ran all 3 epochs", times)])
+    (run,) = _runs(uri, "toy-exp")[1]
+    assert (run.info.start_time, run.info.end_time) == (1_700_000_000_000, 1_700_000_120_000)
+    history = _client(uri).get_metric_history(run.info.run_id, "score")
+    assert sorted(m.timestamp for m in history) == [1_700_000_000_000, 1_700_000_060_000, 1_700_000_120_000]
 
 
 def _check_wandb(run_dir: Path, trials: dict[str, dict]) -> None:
