@@ -46,7 +46,7 @@ from autotune.errors import BadInput, UserError
 from autotune.model_dir import pinned, recipe_function
 
 __all__ = ["FOLLOW_SECONDS", "PUBLIC_CARD", "READ_TIMEOUT", "ModelServer", "ResolvedRoute", "create_app", "model_app",
-           "limited", "public_card", "read_body", "refused", "unresolved_parameters"]
+           "limited", "over_limit", "public_card", "read_body", "refused", "unresolved_parameters"]
 
 FOLLOW_SECONDS = 2.0  # a followed canonical model's link is looked at, on a request, at most this often
 READ_TIMEOUT = 30.0  # seconds a request body may send nothing before its 408 (`create_app(read_timeout=)`)
@@ -56,6 +56,7 @@ FULL_CARD_KEY = "autotune.full_card"  # the ASGI scope's key: true when GET /mod
 PUBLIC_CARD = ("name", "version", "task", "target", "labels", "input_shape", "resize", "columns", "categories",
                "missing_texts", "test_metrics", "created")
 PUBLIC_COLUMNS = ("numeric", "categorical")  # a tabular card's column kinds a row gives
+BYTES_OPTION = "--max-upload-mb"  # `autotune serve`'s option for a recipe's serve(max_bytes=)
 
 log = logging.getLogger("autotune")
 
@@ -331,15 +332,22 @@ async def limited(request: Request, limit: int) -> AsyncIterator[bytes]:
         raise HTTPException(415, f"Content-Encoding {encoding} is not supported; send the body uncompressed")
     if declared.isdigit() and int(declared) > limit:
         await _drain(_timed(request), declared)
-        raise HTTPException(413, f"request body of {declared} bytes is over the limit of {limit} bytes")
+        raise over_limit(f"request body of {declared} bytes is", limit)
     seen = 0
     chunks = _timed(request)
     async for chunk in chunks:
         seen += len(chunk)
         if seen > limit:
             await _drain(chunks, declared, seen)
-            raise HTTPException(413, f"request body over the limit of {limit} bytes")
+            raise over_limit("request body", limit)
         yield chunk
+
+
+def over_limit(what: str, limit: int) -> HTTPException:
+    """The 413 answer to `what` ("request body", "big.png: file") over `limit` bytes, naming the option that
+    raises the limit."""
+    return HTTPException(413, f"{what} over the limit of {limit} bytes; `autotune serve {BYTES_OPTION} MB` raises "
+                              f"it (create_app: max_bytes)")
 
 
 async def _timed(request: Request) -> AsyncIterator[bytes]:

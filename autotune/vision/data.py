@@ -41,12 +41,13 @@ if TYPE_CHECKING:
 __all__ = ["Images", "FileImages", "TensorSplit", "FileSplit", "Data", "load", "prepare", "decode_image"]
 
 
-def decode_image(path: str | Path, channels: int, size: int, resize: Resize = Resize()) -> np.ndarray:
-    """One image file as a uint8 (C, size, size) array, converted as every exported model's input is
-    (`autotune.vision.inference.image_pixels`: upright by its EXIF orientation, L or RGB, resized as `resize` says)."""
+def decode_image(source: str | Path | bytes, channels: int, size: int, resize: Resize = Resize()) -> np.ndarray:
+    """One image file (its path, or its bytes read already) as a uint8 (C, size, size) array, converted as every
+    exported model's input is (`autotune.vision.inference.image_pixels`: upright by its EXIF orientation, L or RGB,
+    resized as `resize` says)."""
     from autotune.vision.inference import image_pixels
 
-    return image_pixels(path, (channels, size, size), resize, max_pixels=None)
+    return image_pixels(source, (channels, size, size), resize, max_pixels=None)
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,24 @@ def _file_digest(path: str) -> bytes:
     return digest
 
 
+Digest = tuple[tuple[str, int, int], bytes]  # a file's (path, size, modification time) and the SHA-256 of its bytes
+
+
+def read_hashed(path: str) -> tuple[bytes, Digest]:
+    """A file's bytes and its digest, read once: a folder decoded in DataLoader workers hands the digests back
+    (`remember_digests`) so that its fingerprint reads no file again, and its copies can be counted."""
+    from autotune.vision.inference import read_file
+
+    stat = os.stat(path)
+    data = read_file(path)
+    return data, ((path, stat.st_size, stat.st_mtime_ns), hashlib.sha256(data).digest())
+
+
+def remember_digests(digests: list[Digest]) -> None:
+    """Digests of files read elsewhere (`read_hashed`, in a worker), for this process's `_file_digest`."""
+    _FILE_DIGESTS.update(digests)
+
+
 Split = Union[TensorSplit, FileSplit]
 
 
@@ -367,6 +386,7 @@ def load(
     except Exception as err:  # a user's dataset function, or a file that cannot be read: one line, its own error
         raise failure("dataset", dataset, fn, err) from None
     _check_images(dataset, images)
+    _check_classes(dataset, images)
 
     keys = text_keys(images.keys) if images.keys is not None else position_keys(len(images.y))
     official = images.test is not None
@@ -426,6 +446,21 @@ def _check_images(dataset: str, images: Any) -> None:
         raise wrong(f"keys that are not {len(images.y)} strings, one per sample")
     if len(images.y) == 0:
         raise UserError(f"dataset {dataset!r} holds no samples")
+
+
+def _check_classes(dataset: str, images: Images) -> None:
+    """The samples hold at least two classes (a UserError); a label name that no sample has is a warning."""
+    held = set(torch.unique(images.y).tolist())
+    if len(held) < 2:
+        raise UserError(f"dataset {dataset!r} holds one class only ({images.labels[held.pop()]!r}); a model needs at "
+                        "least two: add samples of another class")
+    if images.test is not None:
+        held |= set(torch.unique(images.test[1]).tolist())
+    unseen = absent_classes(images.labels, (images.labels[i] for i in held))
+    if unseen:
+        log.warning("dataset %r: no sample is of %s, among its %d label names: the model still gets an output for "
+                    "each, which it learns never to predict; add samples of them, or leave them out of the labels "
+                    "(numbering y anew) to silence this warning", dataset, unseen, len(images.labels))
 
 
 def _check_split(dataset: str, images: Images, train: Split, val: Split, test: Split, val_fraction: float,

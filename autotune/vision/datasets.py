@@ -24,7 +24,7 @@ from autotune.registry import register
 if TYPE_CHECKING:
     import numpy as np
 
-    from autotune.vision.data import FileImages, Images
+    from autotune.vision.data import Digest, FileImages, Images
 
 __all__ = ["read_idx", "mnist", "fashion_mnist", "cifar10", "idx", "image_folder", "digits", "fake"]
 
@@ -252,6 +252,7 @@ def image_folder(
         raise UserError(f"image_folder data.root {str(folder)!r} holds {len(classes)} class sub-folder"
                         f"{'' if len(classes) == 1 else 's'}{': ' + classes[0] if classes else ''}; a classifier "
                         "needs at least 2, one per class, e.g. ROOT/cat/001.png and ROOT/dog/001.png")
+    _warn_loose(folder)
     listings = [image_files(folder / name) for name in classes]
     _warn_other_photos(sum((listing.others for listing in listings), Counter()), folder)
     found = [listing.files for listing in listings]
@@ -264,10 +265,11 @@ def image_folder(
     labels = [index for index, paths in enumerate(found) for _ in paths]
     key = FolderCache.key_of(files, channels, image_size, resize) if stream and cache else None
     every = FileImages(tuple(files), channels, image_size, resize, workers, key, tuple(range(len(files))), len(files))
-    pixels, failures = _decode_all(every, in_memory=not stream)
+    pixels, failures, digests = _decode_all(every, in_memory=not stream)
     kept = [i for i, failure in enumerate(failures) if failure is None]
     bad = sorted(bad + [(Path(files[i]), *failure) for i, failure in enumerate(failures) if failure is not None])
     _warn_skipped(bad, total, folder)
+    _warn_copies([Path(files[i]) for i in kept], [digests[i] for i in kept], folder)
     targets = [labels[i] for i in kept]
     present = set(targets)
     empty = [name for index, name in enumerate(classes) if index not in present]
@@ -323,6 +325,16 @@ def _warn_other_photos(others: Counter[str], folder: Path) -> None:
                     ", ".join(sorted(IMAGE_SUFFIXES)))
 
 
+def _warn_loose(folder: Path) -> None:
+    """One warning counting the images right in data.root, next to the class folders: they are of no class."""
+    loose = sorted(entry.name for entry in os.scandir(folder) if not entry.name.startswith(".")
+                   and os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES and entry.is_file())
+    if loose:
+        log.warning("image_folder: left out %d image file%s right in data.root %s (e.g. %s), next to the class "
+                    "folders: only images in a class folder are of a class; move them into one, or remove them, to "
+                    "silence this warning", len(loose), "s" * (len(loose) > 1), folder, loose[0])
+
+
 def _warn_nested(folder: Path, classes: list[str], found: list[list[Path]]) -> None:
     """One warning naming the class folders whose sub-folders hold images: those count as the class."""
     nested = [[p for p in paths if len(p.relative_to(folder).parts) > 2] for paths in found]
@@ -348,6 +360,23 @@ def _warn_skipped(bad: list[tuple[Path, str, str]], total: int, folder: Path) ->
                 " (the autotune logger lists them all at DEBUG level)" if more else "")
     for path, _, detail in bad:
         log.debug("image_folder: skipped %s: %s", path, detail)
+
+
+def _warn_copies(files: list[Path], digests: list[bytes], folder: Path) -> None:
+    """One warning counting the files whose bytes repeat an earlier file's: a file's split follows from its path, so
+    copies can land in different splits (a test image that is also a training image)."""
+    first: dict[bytes, Path] = {}
+    copies = []
+    for path, digest in zip(files, digests):
+        earlier = first.setdefault(digest, path)
+        if earlier != path:
+            copies.append((earlier, path))
+    if copies:
+        earlier, copy = (path.relative_to(folder).as_posix() for path in copies[0])
+        log.warning("image_folder: %d of %d image files in %s repeat the bytes of another (%s is %s); each file's "
+                    "split follows from its path, so copies can land in different splits and a test image can also "
+                    "be a training one: remove the copies to silence this warning", len(copies), len(files), folder,
+                    copy, earlier)
 
 
 SPLIT_FOLDERS = {"train", "training", "val", "valid", "validation", "test", "testing"}
@@ -381,9 +410,9 @@ def _failure(err: Exception) -> tuple[str, str]:
 
 
 class _Decoding:
-    """Each file of a folder decoded once at load time: item i is (pixels or None, None), or (None, why file i
-    cannot be decoded: `_failure`). A streamed folder's pixels go to the node's cache when it has one (so that no
-    trial decodes them again) and are not returned."""
+    """Each file of a folder read and decoded once at load time: item i is (pixels or None, None, file i's digest),
+    or (None, why file i cannot be decoded: `_failure`, None). A streamed folder's pixels go to the node's cache
+    when it has one (so that no trial decodes them again) and are not returned."""
 
     def __init__(self, images: FileImages, in_memory: bool) -> None:
         self.images, self.in_memory = images, in_memory
@@ -391,37 +420,44 @@ class _Decoding:
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, i: int) -> tuple[np.ndarray | None, tuple[str, str] | None]:
-        from autotune.vision.data import decode_image
+    def __getitem__(self, i: int) -> tuple[np.ndarray | None, tuple[str, str] | None, Digest | None]:
+        from autotune.vision.data import decode_image, read_hashed
 
         images = self.images
-
-        def decode() -> np.ndarray:
-            return decode_image(images.files[i], images.channels, images.size, images.resize)
-
         try:
+            data, digest = read_hashed(images.files[i])
+
+            def decode() -> np.ndarray:
+                return decode_image(data, images.channels, images.size, images.resize)
+
             cache = None if self.in_memory else images.cache()
             pixels = decode() if cache is None else cache.pixels(images.slots[i], decode)
         except Exception as err:  # PIL raises OSError, SyntaxError, ValueError... on a damaged file
-            return None, _failure(err)
-        return (pixels if self.in_memory else None), None
+            return None, _failure(err), None
+        return (pixels if self.in_memory else None), None, digest
 
 
-def _decode_all(images: FileImages, in_memory: bool) -> tuple[list[np.ndarray], list[tuple[str, str] | None]]:
-    """Every file of a folder decoded (in this process for a folder held in memory, else by its DataLoader
-    workers): the pixels of those held in memory, and why each file cannot be decoded (None: it can). A damaged
-    file is found here, before any trial, whether the folder is streamed or not."""
+def _decode_all(images: FileImages, in_memory: bool
+                ) -> tuple[list[np.ndarray], list[tuple[str, str] | None], list[bytes | None]]:
+    """Every file of a folder read and decoded (in this process for a folder held in memory, else by its
+    DataLoader workers): the pixels of those held in memory, why each file cannot be decoded (None: it can), and
+    the SHA-256 of each decoded file's bytes (remembered for the fingerprint: `remember_digests`). A damaged file is
+    found here, before any trial, whether the folder is streamed or not."""
     import torch
+
+    from autotune.vision.data import remember_digests
 
     workers = 0 if in_memory else images.workers
     loader = torch.utils.data.DataLoader(_Decoding(images, in_memory), batch_size=None, num_workers=workers,
                                          collate_fn=_as_is)
-    pixels, failures = [], []
-    for decoded, failure in loader:
+    pixels, failures, digests = [], [], []
+    for decoded, failure, digest in loader:
         failures.append(failure)
+        digests.append(digest)
         if decoded is not None:
             pixels.append(decoded)
-    return pixels, failures
+    remember_digests([digest for digest in digests if digest is not None])
+    return pixels, failures, [digest[1] if digest is not None else None for digest in digests]
 
 
 def _as_is(item: tuple) -> tuple:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from autotune.vision.predictor import Predictor
 
 __all__ = ["BadInput", "IMAGE_FORMATS", "INTERPOLATIONS", "MAX_PIXELS", "Resize", "image_pixels", "open_image",
-           "to_pixels", "array_batch", "records", "expand", "predict_files"]
+           "read_file", "to_pixels", "array_batch", "records", "expand", "predict_files"]
 
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")  # what Pillow may decode; nothing else is tried
 MAX_PIXELS = 4096 * 4096  # per image, checked on the header before decoding (serve's default)
@@ -74,7 +74,7 @@ def image_pixels(source: str | os.PathLike[str] | bytes | Image, input_shape: Se
     takes: decoded (`open_image`), turned upright by its EXIF orientation, converted and resized (`to_pixels`).
     Training, `predict`, `serve` and `load_model().predict` all convert images here, so they agree."""
     if isinstance(source, (str, os.PathLike)):
-        source = _read(source)
+        source = read_file(source)
     if isinstance(source, bytes):
         image = open_image(source, max_pixels=max_pixels)
     else:
@@ -84,7 +84,7 @@ def image_pixels(source: str | os.PathLike[str] | bytes | Image, input_shape: Se
     return to_pixels(image, input_shape, resize)
 
 
-def _read(path: str | os.PathLike[str]) -> bytes:
+def read_file(path: str | os.PathLike[str]) -> bytes:
     """A local file's bytes; a link to nothing is a BadInput that says so (not "No such file")."""
     try:
         with open(path, "rb") as file:
@@ -205,9 +205,11 @@ def array_batch(array: Any, input_shape: Sequence[int]) -> np.ndarray:
         raise BadInput(f"not a .npy array but {type(array).__name__}")
     if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.number):
         raise BadInput(f"array of dtype {array.dtype} holds no pixel values")
+    given = array.shape
     if np.issubdtype(array.dtype, np.integer):
         if array.size and (array.min() < 0 or array.max() > 255):
-            raise BadInput(f"integer pixels must lie in 0..255, got {array.min()}..{array.max()}")
+            raise BadInput(f"integer pixels must lie in 0..255, got {array.min()}..{array.max()}; "
+                           f"{_rescale_hint(int(array.min()), int(array.max()))}")
         array = array.astype(np.uint8)
     else:
         if not np.isfinite(array).all() or (array.size and (array.min() < 0 or array.max() > 1)):
@@ -222,9 +224,17 @@ def array_batch(array: Any, input_shape: Sequence[int]) -> np.ndarray:
     elif array.ndim == 4 and array.shape[1:] == (height, width, channels):
         array = array.transpose(0, 3, 1, 2)
     if array.ndim != 4 or array.shape[1:] != shape or len(array) == 0:
-        raise BadInput(f"array of shape {array.shape} is neither one image nor a batch of the model's input "
+        raise BadInput(f"array of shape {given} is neither one image nor a batch of the model's input "
                        f"{shape} (C, H, W) or (H, W, C); save images as PNG to have them resized")
     return array
+
+
+def _rescale_hint(low: int, high: int) -> str:
+    """How to bring integer pixels from low..high to what a model takes (16-bit ones as a 16-bit PNG is read)."""
+    if low >= 0 and high <= 65535:
+        return ("16-bit pixels: pass (array / 257).round().astype('uint8'), floats in [0, 1] (array / 65535), or "
+                "the PNG file itself, which is read as 16-bit and scaled so")
+    return "scale them to uint8 0..255, or to floats in [0, 1]"
 
 
 def records(model: Predictor, pixels: Sequence[np.ndarray] | np.ndarray, names: Sequence[str],

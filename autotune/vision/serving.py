@@ -24,7 +24,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from autotune.errors import BadInput
-from autotune.serve import limited, model_app, refused
+from autotune.serve import limited, model_app, over_limit, refused
 from autotune.vision.inference import IMAGE_FORMATS, MAX_PIXELS, image_pixels, records
 from autotune.vision.predictor import Predictor, load_model
 
@@ -93,7 +93,7 @@ def create_app(
                                      f"({', '.join(sorted(CONTENT_TYPES))})")
         data = await upload.read(max_bytes + 1)
         if len(data) > max_bytes:
-            raise HTTPException(413, f"{name}: file over the limit of {max_bytes} bytes")
+            raise over_limit(f"{name}: file", max_bytes)
         return name, data
 
     def answer(named: list[tuple[str, bytes]], top_k: int) -> list[dict[str, Any]]:

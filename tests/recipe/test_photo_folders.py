@@ -34,10 +34,10 @@ def photo(path: Path, value: int = 0, size: int = 12, fmt: str = "JPEG") -> Path
 
 @pytest.fixture
 def root(tmp_path) -> Path:
-    """Two classes of 8 JPEGs each."""
-    for label in ("cat", "dog"):
+    """Two classes of 8 JPEGs each, no two alike (copies are a warning)."""
+    for offset, label in enumerate(("cat", "dog")):
         for i in range(8):
-            photo(tmp_path / "photos" / label / f"{label}_{i:02d}.jpg", value=i)
+            photo(tmp_path / "photos" / label / f"{label}_{i:02d}.jpg", value=i + 8 * offset)
     return tmp_path / "photos"
 
 

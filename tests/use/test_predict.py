@@ -207,6 +207,16 @@ def test_array_checks(array, words):
         array_batch(array, (1, 8, 8))
 
 
+def test_a_refused_array_is_named_by_its_shape_as_given_and_16_bit_pixels_get_a_fix():
+    """A (16, 16) array to an RGB model was named (1, 16, 16); uint16 pixels were refused with no way out."""
+    with pytest.raises(BadInput, match=r"array of shape \(16, 16\) is neither one image nor a batch"):
+        array_batch(np.zeros((16, 16), np.uint8), (3, 16, 16))
+    with pytest.raises(BadInput, match=r"got 0\.\.62316; 16-bit pixels: pass \(array / 257\)\.round\(\)"):
+        array_batch(np.array([[0, 62316]], np.uint16), (1, 1, 2))
+    with pytest.raises(BadInput, match=r"got -1\.\.0; scale them to uint8 0\.\.255"):
+        array_batch(np.array([[-1, 0]]), (1, 1, 2))
+
+
 def test_the_python_predictor_reads_arrays_as_predict_reads_npy_files(searched, digits_test):
     """Integers 0..255 of any dtype (numpy or torch) are pixels as uint8 ones are; floats outside [0, 1] and
     integers outside 0..255 are refused, not divided by 1 and predicted with confidence; no images, no

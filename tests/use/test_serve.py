@@ -218,6 +218,29 @@ def test_a_bad_top_k_is_one_text_naming_the_parameter_and_its_range(tmp_path):
         assert detail.endswith("; allowed: a whole number >= 1 and <= 1000")
 
 
+def test_a_body_over_the_limit_names_the_option_that_raises_it():
+    """A 413 said "over the limit of N bytes" and not how to raise it."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+    from starlette.testclient import TestClient
+
+    from autotune.serve import read_body
+
+    app = FastAPI()
+
+    async def echo(request) -> JSONResponse:
+        return JSONResponse({"bytes": len(await read_body(request, 10))})
+
+    app.router.add_route("/echo", echo, methods=["POST"])  # a Starlette route: `request` needs no annotation
+    client = TestClient(app)
+    assert client.post("/echo", content=b"x" * 10).json() == {"bytes": 10}
+    for body in (b"x" * 11, iter([b"x" * 6, b"x" * 6])):  # by its Content-Length, read past the limit
+        response = client.post("/echo", content=body)
+        detail = response.json()["detail"]
+        assert response.status_code == 413 and "over the limit of 10 bytes" in detail, detail
+        assert "`autotune serve --max-upload-mb MB` raises it" in detail, detail
+
+
 def test_still_serving_correctly_after_every_malformed_request(server, model, digits_test):
     assert len(MALFORMED) >= 20
     for name, method, path, arguments, status, _ in MALFORMED:
