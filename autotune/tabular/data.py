@@ -21,8 +21,10 @@ with a decimal comma is read as text, with a warning that says so); the card rec
 
 The columns of `drop`, and those without any value, are no inputs; a row's split follows from its values in the
 columns of `key` (every column of the file by default, dropped ones too). Loading warns of what often misleads a
-model or its metrics: columns that look like no feature (an unnamed index, one value, an identifier), values that
-differ only by case or spaces, infinite numbers, a dominant class, a count read as many classes.
+model or its metrics: columns that look like no feature (an unnamed index, one value, an identifier, a counter),
+values or class names that differ only by case or spaces, infinite numbers, a dominant class, a count read as many
+classes, few whole numbers read as a quantity, a validation split of one class or of one target value. A column of
+numbers too large to standardise (its std overflows float64) is refused.
 
 The tables it knows by name are in `autotune.tabular.catalog`.
 """
@@ -32,6 +34,8 @@ import codecs
 import hashlib
 import json
 import logging
+import re
+import unicodedata
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -65,6 +69,9 @@ FORMATTED_SHARE = 0.9  # a text target whose values read as numbers without NUMB
 ENCODING, DECIMAL = "utf-8", "."  # how a CSV file is read by default (data.encoding, data.decimal)
 DECIMAL_COMMA = r"[-+]?\d+,\d+"  # a number as a spreadsheet in a decimal-comma locale writes it: 3269,59
 DECIMAL_FIX = 'data.decimal: ","'  # what reads such numbers
+CLASS_ROWS, CLASS_VALUES = 5, 100  # whole numbers read as regression with this many rows per distinct value or more,
+# and at most this many values: a warning that they may be classes (a quantity has about one value per row, or many)
+DATE, MIDNIGHT = r"\d{4}-\d\d-\d\d", " 00:00:00"  # a datetime as pandas writes it: a date, and its time of day
 
 
 def _numeric(column: pd.Series) -> bool:
@@ -249,8 +256,9 @@ def _labelled(frame: pd.DataFrame, target: str, source: str) -> pd.DataFrame:
 
 
 def _task(target: pd.Series, task: str, source: str) -> str:
-    """`data.task`, or the task `auto` picks, with a warning when it takes whole numbers for many classes; a UserError
-    for a target of infinite values, stray text or formatted numbers."""
+    """`data.task`, or the task `auto` picks, with a warning when it takes whole numbers for many classes, or whole
+    numbers of few values for regression (CLASS_ROWS, CLASS_VALUES: they may be classes); a UserError for a target
+    of infinite values, stray text or formatted numbers."""
     _check_finite_target(target, source)
     _check_stray_target(target, task, source)
     _check_formatted_target(target, task, source)
@@ -261,6 +269,9 @@ def _task(target: pd.Series, task: str, source: str) -> str:
     if task == "classification" and _numeric(target) and classes > MANY_CLASSES:
         log.warning("%s: data.task auto reads the whole numbers of %r as classification with %d classes; if they "
                     "count a quantity, data.task: regression treats them as one", source, target.name, classes)
+    elif task == "regression" and _whole(target) and classes <= CLASS_VALUES and len(target) >= CLASS_ROWS * classes:
+        log.warning("%s: data.task auto reads %r (%d distinct whole numbers in %d rows) as regression; if they are "
+                    "classes, set data.task: classification", source, target.name, classes, len(target))
     return task
 
 
@@ -510,8 +521,9 @@ def _variants(column: pd.Series) -> list[str]:
 
 def _doubt(name: Any, column: pd.Series, numbers: bool) -> str | None:
     """Why a column looks like no feature: an unnamed one (a saved index tells the target of sorted rows), one
-    value only, or text (not `numbers` with stray text) of nearly a value per row (an identifier: categories no
-    new row shares); else None."""
+    value only, text (not `numbers` with stray text) of nearly a value per row (an identifier: categories no
+    new row shares), or whole numbers of nearly a value per row and nearly consecutive (`_counted`: an identifier
+    or a row number, read as a quantity); else None."""
     if _unnamed(name):
         return f"has {UNNAMED_WHY}; the model reads it as a feature"
     values = column.dropna()
@@ -522,7 +534,18 @@ def _doubt(name: Any, column: pd.Series, numbers: bool) -> str | None:
     if text and len(values) >= ID_ROWS and distinct >= ID_SHARE * len(values):
         return (f"holds {distinct} distinct values in {len(values)} rows, like an identifier: as categories they "
                 "would not carry over to new rows, and the model card would list them all")
+    if _numeric(column) and len(values) >= ID_ROWS and distinct >= ID_SHARE * len(values) and _counted(values):
+        return (f"holds {distinct} distinct whole numbers in {len(values)} rows, nearly consecutive "
+                f"({_plain(values.min())}..{_plain(values.max())}), like an identifier or a row number: the model "
+                "reads it as a quantity, which tells when a row was written, not what it holds")
     return None
+
+
+def _counted(values: pd.Series) -> bool:
+    """Whether a numeric column's values (none missing) are whole numbers spanning at most about a value per row
+    (ID_SHARE): a counter, as an identifier or a row number is."""
+    span = float(values.max()) - float(values.min()) + 1
+    return _whole(values) and span * ID_SHARE <= len(values)
 
 
 def _warn_majority(names: np.ndarray, train: np.ndarray, source: str) -> None:
@@ -547,7 +570,8 @@ def _stray_cells(column: pd.Series) -> pd.Series:
 
 def _check_classes(source: str, names: np.ndarray, split: tuple[np.ndarray, ...]) -> None:
     """Every class has training rows (a UserError), and validation and test rows (a warning): rows are split one
-    by one, not class by class, so a rare class can miss a split. A dominant class is a warning too."""
+    by one, not class by class, so a rare class can miss a split. A validation split of one class says that no
+    metric there ranks trials on the others; else a dominant class is a warning too."""
     sizes = f"{len(split[0])} train / {len(split[1])} val / {len(split[2])} test of {len(names)} rows"
     every = sorted(set(names.tolist()))
     missing = absent_classes(every, names[split[0]].tolist())
@@ -555,12 +579,45 @@ def _check_classes(source: str, names: np.ndarray, split: tuple[np.ndarray, ...]
         raise UserError(f"{source}: the train split holds no row of {missing} ({sizes}): add rows of every class, "
                         "lower data.val_fraction and data.test_fraction, or try another data.split_seed"
                         f"{_many(len(every), len(names))}")
+    held = set(names[split[1]].tolist())  # a validation split of one class: no metric there ranks the others
     for what, rows, key in (("validation", split[1], "data.val_fraction"), ("test", split[2], "data.test_fraction")):
         missing = absent_classes(every, names[rows].tolist())
-        if missing:
+        if missing and what == "validation" and len(held) == 1:
+            log.warning("%s: the validation split holds no row of %s (%s): it holds class %r only, so no "
+                        "classification metric there can rank trials on the others (always predicting it scores 1.0 "
+                        "there, val_balanced_accuracy too); raise data.val_fraction, or try another data.split_seed",
+                        source, missing, sizes, next(iter(held)))
+        elif missing:
             log.warning("%s: the %s split holds no row of %s (%s): its metrics there leave them out; add rows, "
                         "raise %s, or try another data.split_seed", source, what, missing, sizes, key)
-    _warn_majority(names, split[0], source)
+    if len(held) > 1:  # else the majority warning's advice, val_balanced_accuracy, would not hold there
+        _warn_majority(names, split[0], source)
+
+
+def _warn_alike_labels(labels: Sequence[str], target: str, source: str) -> None:
+    """A warning naming the class names that differ only by surrounding spaces, case or Unicode form (' yes', 'Yes',
+    'yes'; 'café' as one character or as 'e' and an accent): each is a class of its own."""
+    forms: dict[str, list[str]] = {}
+    for name in labels:
+        forms.setdefault(unicodedata.normalize("NFC", name.strip().casefold()), []).append(name)
+    alike = [names for names in forms.values() if len(names) > 1]
+    if alike:
+        log.warning("%s: column %r (data.target) holds class names that differ only by surrounding spaces, case or "
+                    "Unicode form (%s): each is a class of its own; write each class alike in the file", source,
+                    target, "; ".join(", ".join(map(ascii, names)) for names in alike))
+
+
+def _warn_constant_targets(source: str, y: np.ndarray, split: tuple[np.ndarray, ...]) -> None:
+    """A warning for a validation or test split whose regression target holds one value: its r2 is undefined (no
+    variance to explain), so a search on it finds no finite value."""
+    for what, prefix, rows, key in (("validation", "val", split[1], "data.val_fraction"),
+                                    ("test", "test", split[2], "data.test_fraction")):
+        values = np.unique(y[rows])
+        if len(values) == 1:
+            log.warning("%s: the %s split's target holds one value (%.6g in its %d rows): %s_r2 is undefined there "
+                        "(no variance to explain), %s_rmse and %s_mae are not (search.metric: val_rmse ranks trials); "
+                        "add rows, raise %s, or try another data.split_seed", source, what, values[0], len(rows),
+                        prefix, prefix, prefix, key)
 
 
 def _many(classes: int, rows: int) -> str:
@@ -573,6 +630,25 @@ def _many(classes: int, rows: int) -> str:
 
 
 # -------------------------------------------------------------------------------------------- preprocessing
+def _check_scales(train: pd.DataFrame, target: str, task: str, source: str) -> None:
+    """A UserError naming a numeric feature, or a regression target, of the train split whose finite values' std
+    overflows float64 (magnitudes from about 1e154): standardised, its values would be infinite for the model."""
+    for name in train.columns:
+        if not _numeric(train[name]) or (name == target and task != "regression"):
+            continue
+        values = train[name].to_numpy(np.float64, na_value=np.nan)
+        values = values[np.isfinite(values)]
+        with np.errstate(over="ignore", invalid="ignore"):
+            std = values.std() if len(values) else 0.0
+        if np.isfinite(std):
+            continue
+        fix = ("the model predicts it in those units" if name == target else
+               f"or leave it out with data.drop: [{_plain(name)!r}]")
+        raise UserError(f"{source}: column {name!r}{' (data.target)' * (name == target)} holds numbers too large to "
+                        f"standardise (up to {np.abs(values).max():.3g} in magnitude: their std overflows float64): "
+                        f"rescale it in the file (divide it by a power of ten, or take its logarithm); {fix}")
+
+
 def _scale(std: np.ndarray) -> np.ndarray:
     """std where it can divide (finite, > 0), else 1: a constant or empty column is only centred."""
     return np.where(np.isfinite(std) & (std > 0), std, 1.0)
@@ -732,16 +808,28 @@ def _codes(column: pd.Series, vocabulary: tuple[str, ...]) -> np.ndarray:
 
 
 def _spelled(text: str, vocabulary: set[str]) -> str:
-    """`text` as `vocabulary` writes it where `text` is a whole number that it writes otherwise ("5" for "5.0",
-    "5.0" for "5": a column read as numbers with a missing cell, or as text, or a client's JSON number)."""
+    """`text` as `vocabulary` writes it where it writes the same value otherwise (`_spellings`); a missing value (a
+    float NaN that astype(str) keeps) as it is: it is encoded as MISSING."""
+    if not isinstance(text, str):
+        return text
+    return next((s for s in _spellings(text) if s in vocabulary), text)
+
+
+def _spellings(text: str) -> tuple[str, ...]:
+    """The other ways training may have written `text`: a whole number as "5" or "5.0" (a column read as numbers
+    with a missing cell, or as text, or a client's JSON number); a datetime at midnight as its date, and a date as
+    that midnight ("2024-01-01" and "2024-01-01 00:00:00": pandas writes a column of datetimes as dates where each
+    is midnight, and one value alone with its time)."""
+    if re.fullmatch(DATE + MIDNIGHT, text):
+        return (text[:-len(MIDNIGHT)],)
+    if re.fullmatch(DATE, text):
+        return (text + MIDNIGHT,)
     try:
         number = float(text)
     except ValueError:
-        return text
+        return ()
     spellings = (str(int(number)), str(number)) if number.is_integer() else ()
-    if text not in spellings:  # not a whole number, or not plainly written ("05", " 5", "1_000")
-        return text
-    return next((s for s in spellings if s in vocabulary), text)
+    return spellings if text in spellings else ()  # not plainly written ("05", " 5", "1_000"): none
 
 
 # ---------------------------------------------------------------------------------------------- the splits
@@ -860,6 +948,7 @@ def load(dataset: str, *, path: str | None = None, target: str | None = None, ta
     task = _task(frame[target], task, source)
     _check_target(frame[target], task, source)
     labels = labels_of(frame[target]) if task == "classification" else ()
+    _warn_alike_labels(labels, target, source)
     keys = row_keys(frame, key)
     _warn_repeats(keys, source, key)
     contents = keys if key is None else row_keys(frame)  # what the fingerprint reads: every value of every row
@@ -869,6 +958,9 @@ def load(dataset: str, *, path: str | None = None, target: str | None = None, ta
     _check_sizes(source, len(frame), tuple(len(p) for p in split), val_fraction, test_fraction)
     if task == "classification":
         _check_classes(source, _class_names(frame[target]).to_numpy(), split)
+    else:
+        _warn_constant_targets(source, frame[target].to_numpy(np.float64), split)
+    _check_scales(frame.iloc[split[0]], target, task, source)
     preprocessing = Preprocessing.fit(frame.iloc[split[0]], target, task, labels, texts, encoding, decimal)
     train, val, test = (_encoded(frame.iloc[p], preprocessing) for p in split)
     return Data(dataset, train, val, test, preprocessing,
