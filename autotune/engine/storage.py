@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import shutil
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,11 +138,28 @@ def unfinished_trials(where: RunLocation) -> set[str]:
 
 
 def _clear(where: RunLocation) -> None:
-    """Delete a run: Ray's experiment folder and autotune's state."""
+    """Delete a run: Ray's experiment folder and autotune's state (its W&B offline runs not synced yet are moved
+    aside first, `_keep_unsynced`)."""
+    _keep_unsynced(where.state)
     fs, path = filesystem(where.experiment)
     if fs.get_file_info(path).type == pyarrow.fs.FileType.Directory:
         fs.delete_dir(path)
     shutil.rmtree(where.state, ignore_errors=True)
+
+
+def _keep_unsynced(state: Path) -> None:
+    """Move the run's W&B offline runs that `wandb sync` has not uploaded (no `*.synced` file: wandb sync writes one)
+    out of the run to be deleted, beside it, with a warning saying where: a `--restart` deleted them silently."""
+    unsynced = [run for run in sorted(state.glob("wandb/offline-run-*"))
+                if run.is_dir() and not any(run.glob("*.synced"))]
+    if not unsynced:
+        return
+    kept = state.parent / f".{state.name}.wandb-unsynced" / time.strftime("%Y%m%d-%H%M%S")
+    kept.mkdir(parents=True, exist_ok=True)
+    for run in unsynced:
+        shutil.move(str(run), str(kept / run.name))
+    log.warning("the run's %d W&B offline run%s not synced yet moved to %s before the run was deleted: upload them "
+                "with `wandb sync %s/offline-run-*`", len(unsynced), "s" * (len(unsynced) > 1), kept, kept)
 
 
 CHECK_RETRY_SECONDS = 10  # how long the storage check lets a GCS client retry (its own limit: 15 minutes); 20 took 48 s

@@ -43,3 +43,26 @@ def test_mlflow_s_state_is_kept_beside_the_w_b_key(tmp_path):
     _ids(tmp_path, resumed=False)
     saved = json.loads((tmp_path / "tracking.json").read_text())
     assert saved["mlflow_parent"] == "abc" and len(saved["wandb_start_key"]) == 8
+
+
+def test_a_restart_keeps_the_offline_runs_not_synced_yet(tmp_path, caplog):
+    """`--restart` deleted the run folder with its W&B offline runs, those `wandb sync` had not uploaded too: they
+    are moved beside it, with a line saying where and how to sync them; a synced one goes with the run."""
+    import logging
+
+    from autotune.engine.storage import RunLocation, _clear
+
+    state = tmp_path / "runs" / "toy"
+    for run, synced in (("offline-run-20261207_010000-aaaa", False), ("offline-run-20261207_020000-bbbb", True)):
+        (state / "wandb" / run).mkdir(parents=True)
+        (state / "wandb" / run / "run-aaaa.wandb").write_text("records")
+        if synced:
+            (state / "wandb" / run / "run-bbbb.wandb.synced").write_text("")
+    with caplog.at_level(logging.WARNING, logger="autotune"):
+        _clear(RunLocation(storage=str(tmp_path / "runs"), name="toy", state=state))
+    assert not state.exists()
+    (kept,) = (tmp_path / "runs" / ".toy.wandb-unsynced").iterdir()
+    assert [p.name for p in kept.iterdir()] == ["offline-run-20261207_010000-aaaa"]
+    assert (kept / "offline-run-20261207_010000-aaaa" / "run-aaaa.wandb").read_text() == "records"
+    assert f"the run's 1 W&B offline run not synced yet moved to {kept}" in caplog.text
+    assert f"wandb sync {kept}/offline-run-*" in caplog.text
