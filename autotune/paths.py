@@ -10,9 +10,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["expanded"]
+__all__ = ["expanded", "shown"]
 
 
 def expanded(path: str | os.PathLike[str]) -> Path:
     """`path` with a leading `~` or `~user` expanded; a `~name` that is no user's home stays as written."""
     return Path(os.path.expanduser(path))
+
+
+def shown(path: str | os.PathLike[str]) -> str:
+    """`path` as text any stream or log file can write: the bytes of a name that is not UTF-8 (a folder unzipped from
+    another system, which Python reads as surrogates) as \\xNN escapes, `\\xd6k\\xf6/3.png`."""
+    return os.fspath(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

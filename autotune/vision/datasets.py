@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autotune.errors import BadInput, UserError
+from autotune.paths import shown
 from autotune.registry import register
 
 if TYPE_CHECKING:
@@ -332,7 +333,7 @@ def _warn_loose(folder: Path) -> None:
     if loose:
         log.warning("image_folder: left out %d image file%s right in data.root %s (e.g. %s), next to the class "
                     "folders: only images in a class folder are of a class; move them into one, or remove them, to "
-                    "silence this warning", len(loose), "s" * (len(loose) > 1), folder, loose[0])
+                    "silence this warning", len(loose), "s" * (len(loose) > 1), shown(folder), shown(loose[0]))
 
 
 def _warn_nested(folder: Path, classes: list[str], found: list[list[Path]]) -> None:
@@ -353,13 +354,13 @@ def _warn_skipped(bad: list[tuple[Path, str, str]], total: int, folder: Path) ->
     """One warning counting the files left out and naming a few (every one, with Pillow's message, at debug)."""
     if not bad:
         return
-    shown = ", ".join(f"{p.relative_to(folder)} ({reason})" for p, reason, _ in bad[:SHOWN])
+    listed = ", ".join(f"{shown(p.relative_to(folder))} ({reason})" for p, reason, _ in bad[:SHOWN])
     more = f" and {len(bad) - SHOWN} more" if len(bad) > SHOWN else ""
     log.warning("image_folder: skipped %d of %d image files in %s that cannot be read: %s%s; remove or repair "
-                "them to silence this warning%s", len(bad), total, folder, shown, more,
+                "them to silence this warning%s", len(bad), total, shown(folder), listed, more,
                 " (the autotune logger lists them all at DEBUG level)" if more else "")
     for path, _, detail in bad:
-        log.debug("image_folder: skipped %s: %s", path, detail)
+        log.debug("image_folder: skipped %s: %s", shown(path), detail)
 
 
 def _warn_copies(files: list[Path], digests: list[bytes], folder: Path) -> None:
@@ -372,11 +373,11 @@ def _warn_copies(files: list[Path], digests: list[bytes], folder: Path) -> None:
         if earlier != path:
             copies.append((earlier, path))
     if copies:
-        earlier, copy = (path.relative_to(folder).as_posix() for path in copies[0])
+        earlier, copy = (shown(path.relative_to(folder).as_posix()) for path in copies[0])
         log.warning("image_folder: %d of %d image files in %s repeat the bytes of another (%s is %s); each file's "
                     "split follows from its path, so copies can land in different splits and a test image can also "
-                    "be a training one: remove the copies to silence this warning", len(copies), len(files), folder,
-                    copy, earlier)
+                    "be a training one: remove the copies to silence this warning", len(copies), len(files),
+                    shown(folder), copy, earlier)
 
 
 SPLIT_FOLDERS = {"train", "training", "val", "valid", "validation", "test", "testing"}

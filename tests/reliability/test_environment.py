@@ -168,9 +168,10 @@ def test_a_run_name_a_uri_cannot_hold_is_refused_naming_it_and_the_fix(storage):
     assert run_location("runs", "tab #1 été").name == "tab #1 été"  # a local folder holds it
 
 
-def test_a_class_folder_named_in_another_encoding_loads(tmp_path):
+def test_a_class_folder_named_in_another_encoding_loads(tmp_path, caplog):
     """A class folder whose name is not UTF-8 (b'\\xd6k\\xf6', Latin-1 'Ökö' from a Windows zip) failed the load
-    with 'surrogates not allowed' while the data's fingerprint was made."""
+    with 'surrogates not allowed' while the data's fingerprint was made. A warning that names its files writes
+    their bytes as escapes: with surrogates, a log file written as UTF-8 failed on it."""
     import numpy as np
     from PIL import Image
 
@@ -187,3 +188,5 @@ def test_a_class_folder_named_in_another_encoding_loads(tmp_path):
         {"dataset": "image_folder", "root": str(root), "image_size": 4, "channels": 1, "workers": 0,
          "val_fraction": 0.25, "test_fraction": 0.25})
     assert sorted(data.labels) == sorted([os.fsdecode(b"\xd6k\xf6"), "plain"]) and data.fingerprint
+    (copies,) = [r.getMessage() for r in caplog.records if "repeat the bytes" in r.getMessage()]  # 90: i=3 and i=0
+    assert "(\\xd6k\\xf6/3.png is plain/0.png)" in copies and copies.encode("utf-8")
