@@ -905,13 +905,14 @@ def test_each_promoted_retrain_is_a_new_version_of_the_model_s_artifact(tmp_path
         assert artifact.name == "wine" and artifact.type == "model"
 
 
-def test_a_retrain_whose_tracking_server_is_down_searches_and_the_next_one_fills_it_in(server, tmp_path, local_ray,
+def test_a_retrain_whose_tracking_server_is_down_searches_and_the_next_one_fills_it_in(tmp_path, local_ray,
                                                                                        monkeypatch, caplog,
                                                                                        free_port):
     """A nightly retrain started while the MLflow server was down was refused (exit 2): the night's search lost. A
     retrain now searches without it, with one warning, and the next retrain of that data resumes the run to fill
-    MLflow in; any other search is still refused (test_an_unreachable_server_is_one_line_before_ray)."""
-    uri, _ = server
+    MLflow in (here a store on sqlite stands for the server back: the module's server may be gone by now); any
+    other search is still refused (test_an_unreachable_server_is_one_line_before_ray)."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
     space = (TOY_SPACE.replace("SLEEP", "0.0").replace("fail_if_x_above: 0.8", "fail_if_x_above: 2.0")
              .replace("trials: 6", "trials: 2").replace('  wandb: {mode: offline, project: toy}\n', "")
              .replace('mlflow: {uri: "URI", experiment: toy-exp}', "mlflow: {experiment: retrain-exp}"))
