@@ -121,18 +121,21 @@ class Tracking:
             except TrackerUnreachable as err:
                 if not (outage_ok and tracker.fills_in):
                     raise
-                self.trackers.remove(tracker)
-                self.dropped.append(tracker)
+                self._drop(tracker)
                 log.warning("%s; the search goes on without it: the next retrain of this data (or %s of its run) "
                             "fills it in once it answers", err, option("resume"))
+
+    def _drop(self, tracker: Tracker) -> None:
+        """Stop calling `tracker`: it is listed among the dropped (`where`, `behind`)."""
+        self.trackers.remove(tracker)
+        self.dropped.append(tracker)
 
     def _each(self, method: str, *args: Any) -> None:
         for tracker in list(self.trackers):
             try:
                 getattr(tracker, method)(*args)
             except Exception as err:  # whatever the tracker's client raises: the search must go on
-                self.trackers.remove(tracker)
-                self.dropped.append(tracker)
+                self._drop(tracker)
                 reason = short(hide_passwords((str(err).strip().splitlines() or [""])[0]), 300)
                 log.warning("tracking: %s failed (%s: %s); the search goes on without it (every result stays in "
                             "the run folder)", tracker.label, type(err).__name__, reason)
