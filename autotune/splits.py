@@ -23,6 +23,7 @@ __all__ = ["TRAIN", "VAL", "TEST", "text_keys", "position_keys", "combined", "as
            "scheme_of"]
 
 TRAIN, VAL, TEST = 0, 1, 2
+FEW_TO_RANK = 50  # validation samples of a classifier: below it, one sample moves val_accuracy by over 2 points (a warning)
 MAJORITY = 0.8  # a class this share of the training samples or more: accuracy rewards predicting it (a warning)
 SETTINGS = {"split_seed": 0, "val_fraction": 0.1, "test_fraction": 0.1, "key": None}  # the data keys, and defaults
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -105,6 +106,16 @@ def dominant_class(counts: Mapping[str, int], unit: str) -> str:
             f"(that alone scores {100 * share:.1f}%); search.metric: val_balanced_accuracy, the mean of the classes' "
             f"recalls, does not (always predicting one class scores 1/{len(counts)} there), and train.class_weight: "
             "balanced weighs the rare classes up")
+
+
+def few_to_rank(n: int, unit: str) -> str:
+    """Why a classifier's validation split of `n` samples (`unit`: "rows", "samples") ranks trials by chance, for a
+    warning; "" from FEW_TO_RANK samples (and for an empty split, which has its own error)."""
+    if not 0 < n < FEW_TO_RANK:
+        return ""
+    return (f"the validation split holds {n} {unit}: each moves val_accuracy by {100 / n:.1f} points, so trials that "
+            f"differ by fewer {unit} are ranked by chance and the best trial may have been lucky; raise "
+            f"data.val_fraction (the search compares trials on the validation split only) or add {unit}")
 
 
 def trained_share(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[float, list[str]]:

@@ -50,7 +50,9 @@ import torch
 from autotune.errors import UnknownNameError, UserError
 from autotune.paths import expanded
 from autotune.registry import close_matches
-from autotune.splits import absent_classes, combined, dominant_class, empty_split_hint, positions, text_keys
+from autotune.splits import (
+    absent_classes, combined, dominant_class, empty_split_hint, few_to_rank, positions, text_keys,
+)
 from autotune.tabular.catalog import DATASET_NAMES, MAX_CLASSES
 from autotune.training import batch_indices
 
@@ -590,6 +592,9 @@ def _check_classes(source: str, names: np.ndarray, split: tuple[np.ndarray, ...]
         elif missing:
             log.warning("%s: the %s split holds no row of %s (%s): its metrics there leave them out; add rows, "
                         "raise %s, or try another data.split_seed", source, what, missing, sizes, key)
+    few = few_to_rank(len(split[1]), "rows")
+    if few:
+        log.warning("%s: %s", source, few)
     if len(held) > 1:  # else the majority warning's advice, val_balanced_accuracy, would not hold there
         _warn_majority(names, split[0], source)
 

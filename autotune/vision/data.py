@@ -31,7 +31,9 @@ from autotune.vision.inference import Resize
 from autotune.registry import get
 from autotune.training import batch_indices
 from autotune.calls import failure, unknown_arguments
-from autotune.splits import absent_classes, dominant_class, empty_split_hint, position_keys, positions, text_keys
+from autotune.splits import (
+    absent_classes, dominant_class, empty_split_hint, few_to_rank, position_keys, positions, text_keys,
+)
 
 log = logging.getLogger("autotune")
 
@@ -495,6 +497,9 @@ def _check_split(dataset: str, images: Images, train: Split, val: Split, test: S
         if missing:
             log.warning("dataset %r: the %s split holds no sample of %s (%s): its metrics there leave them out; "
                         "add samples, raise %s, or try another data.split_seed", dataset, what, missing, sizes, key)
+    few = few_to_rank(len(val.y), "samples")
+    if few:
+        log.warning("dataset %r: %s", dataset, few)
     counts = torch.bincount(train.y, minlength=len(images.labels)).tolist()
     dominant = dominant_class({images.labels[i]: n for i, n in enumerate(counts) if n}, "samples")
     if dominant:

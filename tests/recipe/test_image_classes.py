@@ -83,3 +83,18 @@ def test_class_weight_takes_none_or_balanced_only():
 
     with pytest.raises(SpaceError, match="train.class_weight"):
         load_space("name: t\nrecipe: image_classification\ntrain: {class_weight: inverse}\n")
+
+
+@pytest.mark.parametrize("samples, warned", [(200, True), (1000, False)])
+def test_a_validation_split_too_small_to_rank_trials_is_a_warning(samples, warned, caplog, monkeypatch):
+    """200 images validated each trial on about 20, where one image moves val_accuracy by 5 points: said, with
+    the key that mends it."""
+    monkeypatch.setattr(logging.getLogger("autotune"), "propagate", True)
+    with caplog.at_level(logging.WARNING, logger="autotune"):
+        data = recipe.load_data({"dataset": "fake", "samples": samples, "image_size": 8, "classes": 2})
+    lines = [r.getMessage() for r in caplog.records if "the validation split holds" in r.getMessage()]
+    assert len(lines) == warned, lines
+    if warned:
+        val = len(data.val.y)
+        assert lines[0].startswith(f"dataset 'fake': the validation split holds {val} samples: each moves "
+                                   f"val_accuracy by {100 / val:.1f} points") and "raise data.val_fraction" in lines[0]

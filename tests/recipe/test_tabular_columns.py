@@ -41,8 +41,22 @@ def columns(data) -> set[str]:
 
 # ------------------------------------------------------------------------------------------- data.drop, warnings
 def test_a_clean_table_warns_of_nothing(tmp_path, caplog):
-    load(table(), tmp_path)
+    x = np.arange(600) / 100 - 3  # no row repeats another
+    load(table(n=600).assign(x=x, y=np.where(x > 0, "yes", "no")), tmp_path)  # about 60 validation rows: enough
     assert caplog.text == ""
+
+
+@pytest.mark.parametrize("rows, warned", [(N, True), (600, False)])
+def test_a_validation_split_too_small_to_rank_trials_is_a_warning(rows, warned, tmp_path, caplog):
+    """A table of 60 rows validated each trial on about 6 of them, where one row moves val_accuracy by 17 points,
+    and nothing said the search's best was then a draw among near-equal trials."""
+    data = load(table(n=rows), tmp_path)
+    val = len(data.val.y)
+    lines = [r.getMessage() for r in caplog.records if "the validation split holds" in r.getMessage()]
+    assert lines == ([f"data.path {str(tmp_path / 't.csv')!r}: the validation split holds {val} rows: each moves "
+                      f"val_accuracy by {100 / val:.1f} points, so trials that differ by fewer rows are ranked by "
+                      "chance and the best trial may have been lucky; raise data.val_fraction (the search compares "
+                      "trials on the validation split only) or add rows"] if warned else [])
 
 
 @pytest.mark.parametrize("change, index, column, words", [
@@ -133,7 +147,8 @@ def test_a_text_cell_in_a_target_of_numbers_is_named_with_the_fix(task, fix, tmp
 def test_values_that_differ_only_by_case_or_spaces_are_a_warning(tmp_path, caplog):
     frame = table().assign(region=["North", "South", "north", " North ", "East"] * (N // 5))
     load(frame, tmp_path)
-    assert [r.getMessage().split(": ", 1)[1] for r in caplog.records] == [
+    warned = [r.getMessage().split(": ", 1)[1] for r in caplog.records]
+    assert [w for w in warned if not w.startswith("the validation split holds")] == [
         "column 'region' holds values that differ only by case or surrounding spaces ('North', 'north', ' North '): "
         "the model learns them as separate categories; write each value alike in the file"]
 
