@@ -467,8 +467,8 @@ def _on_the_way(filename: Any, path: Path) -> bool:
 def cluster_text(dashboard: str | None = None) -> str:
     """What the Ray cluster this process joined has, in words: "3 nodes, 12 CPUs, 1 GPU (the largest node: 4 CPUs,
     1 GPU); dashboard http://10.0.0.1:8265" (`dashboard`: its host:port, where the cluster runs one)."""
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    total, largest = ray.cluster_resources(), _largest_node()
+    nodes = _live_nodes()
+    total, largest = ray.cluster_resources(), _largest_node(nodes)
 
     def amounts(have: dict[str, float]) -> str:
         return ", ".join(f"{have.get(kind, 0):g} {kind}{'s' * (have.get(kind, 0) != 1)}" for kind in ("CPU", "GPU"))
@@ -477,10 +477,15 @@ def cluster_text(dashboard: str | None = None) -> str:
             + (f"; dashboard http://{dashboard.removeprefix('http://')}" if dashboard else ""))
 
 
-def _largest_node() -> dict[str, float]:
-    """The most CPUs and GPUs one live node of the Ray cluster offers (a trial runs on one node)."""
-    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
-    return {kind: max((float(n.get(kind, 0)) for n in nodes), default=0.0) for kind in ("CPU", "GPU")}
+def _live_nodes() -> list[dict[str, Any]]:
+    """The Ray cluster's live nodes, as `ray.nodes()` describes them."""
+    return [n for n in ray.nodes() if n.get("Alive")]
+
+
+def _largest_node(nodes: list[dict[str, Any]]) -> dict[str, float]:
+    """The most CPUs and GPUs one of the live `nodes` offers (a trial runs on one node)."""
+    have = [n.get("Resources", {}) for n in nodes]
+    return {kind: max((float(n.get(kind, 0)) for n in have), default=0.0) for kind in ("CPU", "GPU")}
 
 
 def fits_at_once(trial: dict[str, float], total: dict[str, float]) -> int | None:
@@ -498,7 +503,7 @@ def _resources(space: Space, options: RunOptions) -> dict[str, float]:
     """The trial's resources, checked against the largest node (a trial never spans nodes); a GPU share on a
     local Ray without a GPU falls back to the CPU, with a warning."""
     cpu, gpu = space.search.resources.cpu, space.search.resources.gpu
-    largest = _largest_node()
+    largest = _largest_node(_live_nodes())
     where = f"the Ray cluster at {options.address!r}" if options.address else "the local Ray"
     if gpu > 0 and largest["GPU"] == 0:
         if options.address:
