@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from autotune.errors import Problem, TrialError, UserError
 from autotune.recipes import ClassPredictions, Report
 from autotune.registry import get as registered
-from autotune.space.schema import Field, Schema, Section, held_out, positive
+from autotune.space.schema import Field, Schema, Section, found, held_out, positive
 from autotune.splits import SCHEME
 from autotune.vision.lr_find import Sweep, range_test
 from autotune.vision.datasets import INTERPOLATIONS
@@ -147,7 +147,7 @@ SCHEMA = Schema(
     tests={"val_accuracy": "test_accuracy", "val_loss": "test_loss", "val_balanced_accuracy": "test_balanced_accuracy"},
     # the built-in datasets without an official test set: their test split is drawn from the samples too
     checks=(held_out("val_fraction", "test_fraction", only=("digits", "fake", "image_folder")), nesterov_problems),
-    warnings=(frozen_throughout,),
+    warnings=(frozen_throughout, found("data.root", only=("idx", "image_folder"))),
 )
 
 

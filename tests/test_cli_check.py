@@ -522,3 +522,27 @@ def test_check_says_what_a_positional_label_stands_for(tmp_path, capsys):
                      "model: {arch: mlp, width: {choice: [null, 32]}}\ntrain: {epochs: 1}\n")
     assert main(["check", str(space)]) == 0
     assert re.search(r"^model\.width +choice +0=null, 1=32 ", capsys.readouterr().out, re.M)
+
+
+@pytest.mark.parametrize("recipe_args, key, wrote", [
+    (("tabular.yaml", "data.dataset=csv", "data.target=y"), "data.path", "trian.csv"),
+    (("digits.yaml", "data.dataset=image_folder"), "data.root", "photso"),
+    (("digits.yaml", "data.dataset=idx"), "data.root", "mnsit"),
+])
+def test_check_names_a_data_path_that_does_not_exist(cli, tmp_path, monkeypatch, recipe_args, key, wrote):
+    """`check` said nothing of a mistyped data file or folder, which only `run` found when it loaded the data: it
+    warns (the file may be written later, so the exit status stays 0) and names a close name beside it."""
+    (tmp_path / "train.csv").write_text("x,y\n1,0\n")
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "mnist").mkdir()
+    monkeypatch.chdir(tmp_path)
+    space, *sets = recipe_args
+    argv = ["check", str(REPO / "search_spaces" / space), *(a for s in sets for a in ("--set", s))]
+    code, out, err = cli(*argv, "--set", f"{key}={wrote}")
+    assert code == 0, err
+    right = {"trian.csv": "train.csv", "photso": "photos", "mnsit": "mnist"}[wrote]
+    line = len(sets) + 1  # the --set that gives the path
+    assert (f"warning: <--set>:{line}: {key}: {tmp_path / wrote} does not exist (yet); did you mean "
+            f"{tmp_path / right}?") in out.splitlines(), out
+    code, out, err = cli(*argv, "--set", f"{key}={right}")
+    assert code == 0 and "does not exist" not in out, out

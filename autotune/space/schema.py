@@ -13,13 +13,16 @@ Imports neither ray nor torch: a schema is plain data.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from autotune.errors import Problem
+from autotune.registry import close_matches
 
-__all__ = ["REQUIRED", "Field", "Section", "Schema", "Check", "positive", "held_out", "needed_with", "value_at"]
+__all__ = ["REQUIRED", "Field", "Section", "Schema", "Check", "positive", "held_out", "needed_with", "found",
+           "value_at"]
 
 # A rule across keys: a trial's config (section -> key -> value, defaults filled in) -> its problems, each with the
 # dotted key path it is reported at (the space locates it)
@@ -68,6 +71,29 @@ def needed_with(key: str, value: Any, *needed: str) -> Check:
                         f"{path.rpartition('.')[0]}") for path in needed if value_at(config, path) is None]
 
     return check
+
+
+def found(key: str, only: tuple[str, ...]) -> Check:
+    """A Schema warning: the file or folder at the dotted `key` (a `path=True` field) exists, for the datasets
+    (`section.dataset`, the key's section) of `only` that read it; `check` then names a mistyped path before
+    `run` loads the data. A warning, not a problem: a pipeline may write the file after the space is checked."""
+    section = key.partition(".")[0]
+
+    def check(config: Mapping[str, Any]) -> list[Problem]:
+        path = value_at(config, key)
+        if value_at(config, f"{section}.dataset") not in only or not isinstance(path, str) or os.path.exists(path):
+            return []
+        return [Problem(key, f"{path} does not exist (yet)", _path_fix(key, path))]
+
+    return check
+
+
+def _path_fix(key: str, path: str) -> str:
+    """`did you mean /data/train.csv?` where the folder holds a close name, else how to mend the key."""
+    folder, name = os.path.split(path.rstrip(os.sep))
+    hint = close_matches(name, os.listdir(folder)) if os.path.isdir(folder) else []
+    return f"did you mean {os.path.join(folder, hint[0])}?" if hint else \
+        f"correct {key}, or make sure it is there before `autotune run`"
 
 
 def value_at(config: Mapping[str, Any], path: str) -> Any:
