@@ -37,6 +37,7 @@ from autotune.tabular.catalog import DATASET_NAMES, DATASETS, TASK_RULE
 from autotune.vision.optimizers import build as build_optimizer, nesterov_problems
 
 if TYPE_CHECKING:
+    import pandas as pd
     import torch
     from fastapi import FastAPI
 
@@ -504,7 +505,15 @@ def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------- report
-# No input_example(): MLflow's pyfunc calls a model with one array, and model.pt takes two tensors
+def input_example(model_dir: str) -> pd.DataFrame:
+    """One row the exported model reads (a DataFrame of its columns: numbers at their training median, categories
+    at their first value): the MLflow model's input example. Rows, not tensors, so an MLflow search logs the model
+    as one that predicts rows with `load_model` (model.pt takes two encoded tensors)."""
+    from autotune.tabular.exported import input_example as example
+
+    return example(model_dir)
+
+
 def test_predictions(model_dir: str, data: Data) -> ClassPredictions | ValuePredictions:
     """The exported model's predictions on the held-out test split: `autotune report` draws them (a confusion
     matrix and the accuracy per class, or the predicted against the true values and the residuals)."""

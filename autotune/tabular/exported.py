@@ -1,22 +1,34 @@
-"""What `autotune report` asks of an exported tabular model (model.pt + model.json): its predictions on the
-held-out test split.
+"""What `autotune report` and an MLflow search ask of an exported tabular model (model.pt + model.json): its
+predictions on the held-out test split, and a row it reads.
 
     predictions = test_predictions("models/tabular", data)   # ClassPredictions, or ValuePredictions (regression)
+    example = input_example("models/tabular")                # one row (a DataFrame) of the columns it reads
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from autotune.recipes import ClassPredictions, ValuePredictions
 from autotune.tabular.data import Data, Preprocessing
 from autotune.tabular.rows import load_model
 
-__all__ = ["test_predictions"]
+__all__ = ["input_example", "test_predictions"]
 
 BATCH = 8192
+
+
+def input_example(model_dir: str | Path) -> pd.DataFrame:
+    """One row of the columns the model reads, in its card's order: each number its training median, each category
+    its first value ("" for a column that held none)."""
+    _, card = load_model(model_dir)
+    preprocessing = Preprocessing.from_card(card)
+    row = {**dict(zip(preprocessing.numeric, preprocessing.median)),
+           **{column: values[0] if values else "" for column, values in preprocessing.categories.items()}}
+    return pd.DataFrame([row])
 
 
 def test_predictions(model_dir: str | Path, data: Data) -> ClassPredictions | ValuePredictions:

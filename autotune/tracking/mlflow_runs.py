@@ -369,26 +369,21 @@ class MlflowRuns:
         return f"MLflow: {shown}, {len(self.children)} trial runs nested"
 
     def _log_model(self, model_dir: Path) -> None:
-        """The exported model (TorchScript + its card) on the parent run, under `model/`, as an MLflow model that
-        mlflow.pytorch and mlflow.pyfunc load (`runs:/PARENT/model`), with the input example of its recipe's
-        `input_example(model_dir)`, if any; with `register`, a new version of that registered model, alias
-        `champion`, tagged `autotune.version`, `autotune.data_fingerprint` (its card's) and `autotune.run` (the
+        """The exported model on the parent run, under `model/` (`runs:/PARENT/model`), as the MLflow model
+        `mlflow_model.save` writes for its recipe's `input_example(model_dir)`, if any; with `register`, a new
+        version of that registered model, alias `champion`, tagged `autotune.version`, `autotune.data_fingerprint` (its card's) and `autotune.run` (the
         search's run): `mlflow_alias.point_champion` finds it by them. Through the client only: MLflow's fluent
         API would change the process's tracking URI (and MLFLOW_TRACKING_URI) for the code around the search."""
-        import mlflow.pytorch
-        import torch
-
         from autotune import recipes
+        from autotune.tracking import mlflow_model
 
         client = self.client()
         card = _card(model_dir)
         recipe = recipes.of_card(card)
         example = getattr(recipe, "input_example", lambda model_dir: None)(str(model_dir))
         with tempfile.TemporaryDirectory() as tmp, _quick(), _silenced():  # TorchScript's deprecation, pickle advice
-            model = torch.jit.load(str(model_dir / "model.pt"), map_location="cpu")
             saved = Path(tmp) / "model"
-            mlflow.pytorch.save_model(model, str(saved), serialization_format="pickle",  # what a ScriptModule takes
-                                      extra_files=[str(model_dir / "model.json")], input_example=example)
+            mlflow_model.save(model_dir, saved, example)
             client.log_artifacts(self.parent, str(saved), "model")
             if self.register:
                 if not client.search_registered_models(filter_string=f"name = '{self.register}'"):

@@ -474,35 +474,58 @@ def test_a_database_uri_and_a_file_store_hold_the_same(store, tmp_path, local_ra
 TABLE_SPACE = """
 name: table
 recipe: tabular
-data: {dataset: diabetes}
+data: {dataset: csv, path: visits.csv, target: bought}
 model: {width: {choice: [16, 32]}, depth: 1}
 train: {epochs: 1}
-search: {metric: val_loss, mode: min, trials: 2, max_concurrent: 2, seed: 0, resources: {cpu: 1}}
+search: {trials: 2, max_concurrent: 2, seed: 0, resources: {cpu: 1}}
 export: {dir: models/table}
 tracking:
   mlflow: {uri: "URI", experiment: table-exp}
 """
 
 
-def test_a_tabular_model_is_logged_without_an_input_example(tmp_path, local_ray):
-    """model.pt takes two tensors and MLflow's pyfunc gives a model one array: the tabular recipe defines no
-    input_example, and the model is logged without one, as mlflow.pytorch loads it."""
-    import torch
+def _visits(n: int = 300) -> pd.DataFrame:
+    """A table of two numbers and a category, its class following from them."""
+    rng = np.random.default_rng(0)
+    minutes, pages = rng.normal(10, 3, n).round(1), rng.integers(1, 20, n)
+    channel = rng.choice(["ads", "mail", "search"], n)
+    bought = np.where(minutes + pages / 2 + (channel == "mail") * 4 > 16, "yes", "no")
+    return pd.DataFrame({"minutes": minutes, "pages": pages, "channel": channel, "bought": bought})
 
+
+def test_a_tabular_model_is_logged_as_one_that_predicts_rows(tmp_path, local_ray):
+    """model.pt takes two encoded tensors, so the tabular model in MLflow could not be called by
+    `mlflow.pyfunc.load_model(...).predict(frame)` or `mlflow models serve`: it is logged as a pyfunc model that
+    takes the table's own columns (any value, each optional: whole numbers in a column of decimals, and a missing
+    value, are read as training read them) and answers as
+    `autotune.load_model(...).predict` does, from Python and from MLflow's own command line."""
+    _visits().to_csv(tmp_path / "visits.csv", index=False)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     result = _search(tmp_path, TABLE_SPACE.replace("URI", uri))
     (parent,), _ = _runs(uri, "table-exp")
-    files = {a.path for a in _client(uri).list_artifacts(parent.info.run_id, "model")}
-    assert "model/MLmodel" in files and "model/input_example.json" not in files
+    model_uri = f"runs:/{parent.info.run_id}/model"
+    rows = pd.DataFrame({"minutes": [4.0, 15.5, None], "pages": [2, 18, 7], "channel": ["ads", "mail", "radio"]})
+    expected = pd.DataFrame(autotune.load_model(result.model_dir).predict(rows))
     mlflow.set_tracking_uri(uri)
     try:
-        logged = mlflow.pytorch.load_model(f"runs:/{parent.info.run_id}/model")
+        logged = mlflow.pyfunc.load_model(model_uri)
+        pd.testing.assert_frame_equal(logged.predict(rows), expected)
+        inputs = logged.metadata.get_input_schema().inputs
+        with pytest.raises(Exception) as refused:
+            logged.predict(rows.astype({"minutes": object}).assign(minutes=[4.0, "long", None]))
     finally:
         mlflow.set_tracking_uri(None)
-    exported = torch.jit.load(str(Path(result.model_dir) / "model.pt"))
-    numeric, categorical = torch.randn(4, 10), torch.zeros(4, 0, dtype=torch.long)  # diabetes: 10 numeric columns
-    with torch.no_grad():
-        torch.testing.assert_close(logged(numeric, categorical), exported(numeric, categorical))
+    assert [c.to_dict() for c in inputs] == [{"type": "any", "name": name, "required": False}
+                                             for name in ("minutes", "pages", "channel")]
+    assert {"label", "probability", "unseen_categories"} <= set(expected.columns)  # radio: a channel never seen
+    assert "row 1" in str(refused.value) and "'minutes'" in str(refused.value), refused.value
+    (tmp_path / "rows.json").write_text(json.dumps({"dataframe_split": json.loads(rows.to_json(orient="split"))}))
+    done = subprocess.run([sys.executable, "-m", "mlflow", "models", "predict", "-m", model_uri, "-i",
+                           str(tmp_path / "rows.json"), "-t", "json", "--env-manager", "local"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "MLFLOW_TRACKING_URI": uri})
+    assert done.returncode == 0, done.stderr[-2000:]
+    served = pd.DataFrame(json.loads(done.stdout.strip().splitlines()[-1])["predictions"])
+    pd.testing.assert_frame_equal(served, expected)
 
 
 def test_a_password_in_the_uri_is_shown_and_written_hidden(server, tmp_path):
