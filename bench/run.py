@@ -414,6 +414,13 @@ def sections(results: dict[str, Any], info: dict[str, Any], command: str) -> dic
     return out
 
 
+def partial_suite(results: dict[str, Any]) -> list[str]:
+    """The suite's measures missing from `results` that hold some of them: its section, which shows every measure
+    of the suite, is then printed and not written (it would drop the figures of the others); [] otherwise."""
+    ran = set(results) & set(SUITE)
+    return [name for name in SUITE if name not in ran] if ran else []
+
+
 def quality_section(full_trainings: int) -> str:
     """The quality measure's section for a budget: `quality` for its own, `quality_N` for another of N trainings."""
     return "quality" if full_trainings == quality.FULL_TRAININGS else f"quality_{full_trainings}"
@@ -504,7 +511,11 @@ def main() -> int:
                                               indent=2, default=str) + "\n")
     for section, text in sections(results, info, command).items():
         print(text)
-        if not (args.quick or args.no_write):
+        missing = partial_suite(results) if section == "suite" else []
+        if missing and not (args.quick or args.no_write):
+            print(f"not written: the suite section of docs/benchmarks.md shows every measure of the suite, and this "
+                  f"run left out {', '.join(missing)}; the figures above are this run's (--json PATH keeps them)")
+        elif not (args.quick or args.no_write):
             write_section(section, text)
             print(f"wrote the {section} section of {Path(__file__).resolve().parents[1] / 'docs' / 'benchmarks.md'}")
     return 0

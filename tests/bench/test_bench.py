@@ -280,3 +280,14 @@ def test_a_simulation_script_without_its_arguments_prints_its_usage(script):
     done = subprocess.run([sys.executable, str(BENCH / script)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"python bench/{script}" in done.stderr
+
+
+def test_a_part_of_the_suite_is_not_written_over_its_whole_section():
+    """`python bench/run.py --only scale` rewrote the suite section with measure 4 alone, dropping the figures of
+    measures 1, 2, 3, 4b and 5: a run of part of the suite names what it left out, and its section is not written."""
+    import run
+
+    assert run.partial_suite({"scale": {}, "quality": {}}) == ["search", "overhead", "memory", "scale_10k",
+                                                                "concurrency"]
+    assert run.partial_suite({name: {} for name in run.SUITE}) == []
+    assert run.partial_suite({"quality": {}, "warm_start": {}}) == []  # sections of their own
