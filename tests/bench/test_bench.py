@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -225,6 +226,19 @@ def test_write_section_replaces_its_own_markers_only(tmp_path):
     assert text.index("<!-- a:start -->") < text.index("hand-written") < text.index("<!-- b:start -->")
     write_section("b", "newer b", doc)
     assert doc.read_text().count("<!-- b:start -->") == 1 and "newer b" in doc.read_text()
+
+
+def test_standalone_section_names_its_date_load_and_split():
+    """The standalone speeds say when they were taken, on how busy a machine, and the split they trained on (the
+    recipe's keyed split, not exactly 8k / 1k / 1k): a reader can tell a table older than the recipe it measures."""
+    import standalone
+
+    data = SimpleNamespace(train=range(7959), val=range(997), test=range(1044))
+    text = standalone.render(["| mlp | 1 | 2.00 | 0.900 |"], data, command="python bench/standalone.py", epochs=3,
+                             batch_size=128, load=(0.31, 0.52), date="2026-12-07 05:40")
+    assert "(2026-12-07 05:40; load average 0.3 at the start, 0.5 at the end)" in text
+    assert "split 7959 train / 997 val / 1044 test" in text and "median of epochs 2..3" in text
+    assert text.endswith("| mlp | 1 | 2.00 | 0.900 |")
 
 
 @needs_mnist
