@@ -216,6 +216,34 @@ def test_the_gpu_row_says_no_gpu_only_where_torch_saw_none():
         assert "no GPU" not in row and "bench/gpu.py" in row and "(#gpu-suite-results)" in row
 
 
+@pytest.mark.parametrize("met, in_process, shown", [
+    (True, False, "| **MET**: the commands, not in process |"),
+    (False, True, "| **MISSED**: in process, not the commands |"),
+    (True, True, "| **MET**: both readings |"),
+    (False, False, "| **MISSED**: both readings |"),
+])
+def test_the_overhead_verdict_names_the_reading_it_holds_for(met, in_process, shown):
+    """Measure 2 has two readings (fresh processes, or the `fit` call against the train() calls): a verdict that
+    holds for one only says which, as measure 1's does."""
+    import run as bench_run
+
+    r = {"process_ratio": 0.96, "concurrency": 2, "ratio": 1.27, "largest": "Ray start", "met": met,
+         "met_in_process": in_process}
+    assert bench_run._goal_row("overhead", r).endswith(shown)
+
+
+def test_the_overhead_section_compares_the_search_with_one_script_too():
+    """The goal's baseline runs each configuration as a command of its own, each paying Python's start, imports, the
+    data's load and a test; a script looping over them pays that once. The section gives that comparison as well."""
+    import run as bench_run
+
+    repeat = {"commands_sum_s": 84.0, "standalone_sum_s": 60.0, "trials": 8, "process_wall_s": 42.0}
+    assert bench_run.one_script_ratio(repeat, 2) == pytest.approx(42.0 / (3.0 + 30.0))
+    text = bench_run._one_script_text({"repeats": [repeat, {**repeat, "process_wall_s": 33.0}], "trials": 8,
+                                       "concurrency": 2})
+    assert "(3.0 s a command outside train()" in text and "`autotune run` takes 1.14x (per repeat 1.27, 1.00)" in text
+
+
 def test_write_section_replaces_its_own_markers_only(tmp_path):
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\n<!-- a:start -->\nold a\n<!-- a:end -->\n\nhand-written\n")
