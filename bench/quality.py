@@ -212,7 +212,27 @@ def render_warm_start(r: dict[str, Any], info: dict[str, Any], command: str) -> 
     for name, starts in r["table"].items():
         for start, mean in starts.items():
             lines.append(f"| {name} | {start} | " + " | ".join(f"{v:.3f}" for v in mean) + " |")
+    gains = [_warm_gain(r["runs"], name) for name in r["table"]]
+    if any(gains):
+        lines += ["", "Warm minus cold, paired by seed (± one standard error; negative: warm found better), at "
+                  "10 / 25 / 50 / 100 %; a difference within about two standard errors is not told apart from noise "
+                  "by these seeds:", "", *(gain for gain in gains if gain)]
     return "\n".join(lines)
+
+
+def _warm_gain(runs: list[dict[str, Any]], name: str) -> str:
+    """One line: benchmark `name`'s warm minus cold regret, paired by seed, with standard errors and how many seeds
+    each way at 10 % (empty with fewer than 2 seeds)."""
+    by_start = {start: {r["seed"]: r["regret"] for r in runs if r["benchmark"] == name and r["start"] == start}
+                for start in ("warm", "cold")}
+    seeds = sorted(by_start["warm"].keys() & by_start["cold"].keys())
+    if len(seeds) < 2:
+        return ""
+    warm, cold = (np.asarray([by_start[start][s] for s in seeds]) for start in ("warm", "cold"))
+    mean, error = paired(warm, cold)
+    better, worse = int((warm[:, 0] < cold[:, 0]).sum()), int((warm[:, 0] > cold[:, 0]).sum())
+    return (f"- {name}: " + " / ".join(f"{m:+.3f} ± {e:.3f}" for m, e in zip(mean, error))
+            + f" (at 10 %: warm better on {better}, worse on {worse} of {len(seeds)} seeds)")
 
 
 def run_optuna_script(name: str, seed: int, limit: int) -> list[tuple[float, float]]:

@@ -163,6 +163,24 @@ def test_the_default_is_compared_with_each_goal_method_seed_by_seed():
     assert quality._paired_line(runs[:3], TABLE) == ""  # one seed in common: no standard error
 
 
+def test_the_warm_start_section_gives_warm_minus_cold_seed_by_seed():
+    """The warm-start table's means alone read as 'warm is better' whatever the seeds' spread: under it, the paired
+    difference with its standard error, and on how many seeds warm was better at 10 %."""
+    warm = np.asarray([[0.0, 0.0, 0.0, 0.0], [0.3, 0.1, 0.0, 0.0]])
+    cold = np.asarray([[0.4, 0.1, 0.0, 0.0], [0.1, 0.1, 0.0, 0.0]])
+    runs = [{"benchmark": TABLE, "start": start, "seed": seed, "regret": list(rows[seed])}
+            for start, rows in (("cold", cold), ("warm", warm)) for seed in (0, 1)]
+    table = {TABLE: {start: rows.mean(axis=0).tolist() for start, rows in (("cold", cold), ("warm", warm))}}
+    info = {"minutes": 1.0, "date": "2026-12-07 05:40", "load_start": 0.3}
+    text = quality.render_warm_start({"runs": runs, "table": table, "seeds": [0, 1], "full_trainings": 10,
+                                      "concurrent": 1}, info, "python bench/run.py --only warm_start")
+    assert f"- {TABLE}: -0.100 ± 0.300 / -0.050 ± 0.050 / +0.000 ± 0.000 / +0.000 ± 0.000 " \
+           "(at 10 %: warm better on 1, worse on 1 of 2 seeds)" in text
+    one_seed = quality.render_warm_start({"runs": runs[::2], "table": table, "seeds": [0], "full_trainings": 10,
+                                          "concurrent": 1}, info, "python bench/run.py --only warm_start")
+    assert "paired by seed" not in one_seed  # one seed: no standard error
+
+
 def test_the_simulations_variants_are_the_default_with_one_change_each():
     import simulate_brackets
 
