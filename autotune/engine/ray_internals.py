@@ -469,19 +469,25 @@ def _copy_whole(source: str, destination: str, mtime_ns: int | None = None) -> N
 
 
 class _OwnValueBracket(_Bracket):
-    """Ray's bracket, its cutoff taken over the values recorded at the rung and the judged trial's own."""
+    """Ray's bracket, its cutoff taken over the finite values recorded at the rung and the judged trial's own.
+
+    A value that is not finite (NaN: a diverged training; an infinity, which the search ranks no better) ranks below
+    every other, as Optuna's successive halving prunes a NaN: the trial stops at a rung that holds a finite value, and
+    stands there as -inf. At a rung without one it goes on, as the first trial at a rung does (a recipe may report NaN
+    for an epoch without a value, every trial alike). Ray's went on with a NaN at every rung, and an infinity in the
+    better direction made the cutoff of its rung NaN, which stopped no later trial there."""
 
     _judged: float | None = None
 
     def on_result(self, trial: Trial, cur_iter: int, cur_rew: float | None) -> str:
-        self._judged = cur_rew
+        self._judged = cur_rew if cur_rew is None or np.isfinite(cur_rew) else -np.inf
         try:
-            return super().on_result(trial, cur_iter, cur_rew)
+            return super().on_result(trial, cur_iter, self._judged)
         finally:
             self._judged = None
 
     def cutoff(self, recorded: dict[str, float]) -> float | None:
-        values = [v for v in (*recorded.values(), self._judged) if v is not None and not np.isnan(v)]
+        values = [v for v in (*recorded.values(), self._judged) if v is not None and np.isfinite(v)]
         return float(np.percentile(values, (1 - 1 / self.rf) * 100)) if values else None
 
 

@@ -115,3 +115,36 @@ def test_a_fractional_reduction_factor_judges_at_the_first_epoch_past_each_miles
     hyperband = make_scheduler(autotune.load_space(toy_space(
         "hb", train="{epochs: 20}", search=", scheduler: {hyperband: {reduction_factor: 2.5}}")))
     assert hyperband.rungs()[0] == [1, 3, 7, 16]  # what Hyperband reports is where its brackets judge
+
+
+def test_a_trial_without_a_finite_value_stops_at_a_rung_that_holds_one_and_leaves_the_cutoff_to_the_others():
+    """A NaN (a diverged training) or an infinity ranks below every finite value, as Optuna's successive halving
+    prunes a NaN: Ray's bracket let a NaN through every rung, and an infinity in the better direction made its rung's
+    cutoff NaN, so that no later trial was stopped there."""
+    scheduler = Asha(max_t=9, grace_period=1, reduction_factor=3, metric="val_loss", mode="min")
+    trials = _trials(scheduler, 6)
+
+    def loss(trial: Trial, epoch: int, value: float) -> str:
+        return scheduler.on_trial_result(None, trial, {"training_iteration": epoch, "val_loss": value})
+
+    assert loss(trials[0], 1, 0.5) == "CONTINUE"
+    assert loss(trials[1], 1, float("nan")) == "STOP"
+    assert loss(trials[2], 1, float("-inf")) == "STOP"  # the better direction's infinity, for a loss
+    assert loss(trials[3], 1, float("inf")) == "STOP"
+    assert loss(trials[4], 1, 0.9) == "STOP"  # the cutoff is the finite values': 0.9 is not in their top third
+    assert loss(trials[5], 1, 0.1) == "CONTINUE"
+    assert [loss(trials[0], epoch, value) for epoch, value in ((2, 0.4), (3, 0.3))] == ["CONTINUE", "CONTINUE"]
+    assert [loss(trials[5], epoch, float("nan")) for epoch in (2, 3)] == ["CONTINUE", "STOP"]  # diverged later
+
+
+def test_a_rung_where_no_trial_has_a_value_stops_none_of_them():
+    """A recipe may report NaN for an epoch without a value (validating every other epoch): at a rung where every
+    trial has NaN there is nothing to rank, and each goes on, to be judged where values are."""
+    scheduler = Asha(max_t=9, grace_period=1, reduction_factor=3, metric="val_loss", mode="min")
+    trials = _trials(scheduler, 3)
+    nan = float("nan")
+    for trial in trials:
+        assert scheduler.on_trial_result(None, trial, {"training_iteration": 1, "val_loss": nan}) == "CONTINUE"
+    decisions = [scheduler.on_trial_result(None, trial, {"training_iteration": 3, "val_loss": value})
+                 for trial, value in zip(trials, (0.5, 0.2, 0.9))]
+    assert decisions == ["CONTINUE", "CONTINUE", "STOP"]
