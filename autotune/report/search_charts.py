@@ -199,10 +199,11 @@ def history_figure(run: Run) -> Figure:
     return figure
 
 
-def _last_points(history: pd.DataFrame, metric: str) -> tuple[Any, Any]:
-    """A trial's last reported epoch and value of `metric` (where its curve ends)."""
-    reported = history.dropna(subset=[metric])
-    return (reported["epoch"].iloc[-1], reported[metric].iloc[-1]) if len(reported) else (None, None)
+def _last_points(history: pd.DataFrame, metric: str) -> tuple[Any, Any] | None:
+    """A trial's last epoch with a finite value of `metric`, and that value (where its drawn curve ends); None
+    where it reported none (NaN or infinite at every epoch: a training that diverged)."""
+    reported = history[np.isfinite(pd.to_numeric(history[metric], errors="coerce"))]
+    return (reported["epoch"].iloc[-1], reported[metric].iloc[-1]) if len(reported) else None
 
 
 def curves_figure(run: Run) -> Figure:
@@ -220,10 +221,10 @@ def curves_figure(run: Run) -> Figure:
             is_best = trial_id == best
             ax.plot(x, y, color=ORANGE if is_best else BLUE, alpha=1.0 if is_best else 0.45,
                     linewidth=2.5 if is_best else 1.0, zorder=4 if is_best else 2, marker="." if len(x) < 30 else None)
-            if ends.get(trial_id, DONE) is not DONE:
+            last = _last_points(history, metric)
+            if ends.get(trial_id, DONE) is not DONE and last is not None:
                 _, color, marker = _curve_mark(ends[trial_id])
-                ax.plot(*_last_points(history, metric), marker, color=color, markersize=7, markeredgewidth=2,
-                        zorder=5)
+                ax.plot(*last, marker, color=color, markersize=7, markeredgewidth=2, zorder=5)
         ax.set(xlabel="epoch", ylabel=metric, title=f"{metric} per epoch, every trial")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
@@ -521,8 +522,9 @@ def curves_chart(run: Run) -> go.Figure:
                 line={"color": ORANGE if is_best else BLUE, "width": 3 if is_best else 1.2}, marker={"size": 5},
                 name=f"best trial ({best})" if is_best else f"trial {trial_id}", showlegend=is_best and col == 1,
                 hovertemplate=_hovered(f"epoch %{{x}}: {metric} %{{y:.4g}}")), row=1, col=col)
-            if ends.get(trial_id, DONE) is not DONE:
-                marks.setdefault(ends[trial_id], []).append((*_last_points(history, metric), text))
+            last = _last_points(history, metric)
+            if ends.get(trial_id, DONE) is not DONE and last is not None:
+                marks.setdefault(ends[trial_id], []).append((*last, text))
         for end in (e for e in CURVE_ENDS if e in marks):
             x, y, text = zip(*marks[end])
             symbol, color, _ = _curve_mark(end)

@@ -93,6 +93,22 @@ def test_learning_curves_mark_how_each_trial_ended(mixed):
     assert {"failed", "interrupted (a resume continues it)"} <= set(legend(curves_figure(mixed)))
 
 
+def test_a_trial_stopped_with_no_finite_value_is_drawn_without_an_end_mark(tmp_path):
+    """A trial whose every epoch reported NaN or an infinity (its training diverged), stopped early or failed, made
+    `autotune report` end in a traceback (matplotlib: "x, y, and format string must not be None")."""
+    nan = float("nan")
+    trials = [("cccc0001", "TERMINATED", 3, False, [0.5, 0.6, 0.7], ""),
+              ("cccc0002", "TERMINATED", 1, True, [nan], ""),
+              ("cccc0003", "ERROR", 2, False, [float("inf"), nan], "blew up"),
+              ("cccc0004", "TERMINATED", 2, True, [0.4, nan], "")]
+    run = load_run(write_run(tmp_path / "diverged", trials))
+    drawn = traces(curves_chart(run))
+    assert (list(drawn["stopped early by the scheduler"]["x"]), list(drawn["stopped early by the scheduler"]["y"])) \
+        == ([1], [0.4])  # the last finite point of the trial that turned NaN; none for the one that never had one
+    assert "failed" not in drawn
+    assert "stopped early by the scheduler" in legend(curves_figure(run))
+
+
 def test_a_search_ended_by_its_stop_target_says_so_and_does_not_blame_the_scheduler(tmp_path):
     trials = [("bbbb0001", "TERMINATED", 3, False, [0.5, 0.6, 0.7], ""),
               ("bbbb0002", "TERMINATED", 2, True, [0.8, 0.99], "")]
