@@ -18,10 +18,11 @@ class SearchResult:
     `trials` has one row per trial: `trial_id`, `status` (TERMINATED, ended by itself or by the scheduler; ERROR;
     or, in an interrupted search, INTERRUPTED: one a resume continues), `epochs`, `stopped_early` (TERMINATED before
     its last epoch: "stopped early" in the summary, else "done"), the metric columns (best value over the trial's
-    epochs; with several metrics, those of its best epoch), `seconds` (from the recipe's start to its last report: a
-    trial worker's start-up and the `custom:` file's import are not counted; what the recipe imports inside its
-    `train`, such as torch for the shipped recipes, is, in the first trial of each worker), `error`, and one column
-    per sampled parameter (`p:<name>`).
+    epochs; with several metrics, those of its best epoch), `not_finite_from` (the epoch from which a searched
+    metric was NaN or infinite up to the trial's last report: a training that diverged; empty otherwise), `seconds`
+    (from the recipe's start to its last report: a trial worker's start-up and the `custom:` file's import are not
+    counted; what the recipe imports inside its `train`, such as torch for the shipped recipes, is, in the first trial
+    of each worker), `error`, and one column per sampled parameter (`p:<name>`).
     `ended` says why a setting (a stop target, a budget) ended the search before its trials.
     `run_dir` is the local folder of the run (with a URI storage, the local mirror of autotune's own state:
     the Optuna study, summary.json, trials.csv; the trials themselves are at `run_uri`). A search interrupted

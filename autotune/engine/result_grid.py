@@ -7,6 +7,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from autotune.engine.checkpoints import finite, rank
 from autotune.engine.history import result_history
 from autotune.engine.schedulers import max_epochs
@@ -14,7 +17,7 @@ from autotune.engine.study import open_study
 from autotune.engine.trial_errors import error_text
 from autotune.space.types import Space
 
-__all__ = ["best_checkpoint", "in_start_order", "params_of", "reaches", "trial_rows"]
+__all__ = ["best_checkpoint", "in_start_order", "not_finite_from", "params_of", "reaches", "trial_rows"]
 
 
 def trial_rows(grid: Any, space: Space, unfinished: set[str] = frozenset()) -> list[dict[str, Any]]:
@@ -41,6 +44,7 @@ def trial_rows(grid: Any, space: Space, unfinished: set[str] = frozenset()) -> l
                 reaches(report, space.search.stop, space.search.stop_modes or {})
                 for report in history.to_dict("records")))  # it ended the search by reaching its target
         row.update(_best_values(history, space.search.metric, space.search.mode))
+        row["not_finite_from"] = not_finite_from(history, space.search.metric)
         row["seconds"] = float(metrics.get("time_total_s", 0.0) or 0.0)
         row["node_id"] = metrics.get("node_id", "")
         row["error"] = error_text(result.error) if result.error else ""
@@ -113,6 +117,20 @@ def _best_values(history: Any, metrics: Sequence[str], modes: Sequence[str]) -> 
               if (r := rank(report, metrics, modes)) is not None]
     best = max(ranked, key=lambda pair: pair[0])[1] if ranked else {}
     return {name: float(best[name]) if best else float("nan") for name in metrics}
+
+
+def not_finite_from(history: Any, metrics: Sequence[str]) -> int | None:
+    """The epoch from which a searched metric was not a finite number (NaN, infinite, missing) in every report up to
+    the trial's last: a training that diverged. None when the last report holds finite values (an epoch without a
+    value before one with it does not count), or the trial reported nothing."""
+    if history is None or history.empty:
+        return None
+    values = history.reindex(columns=list(metrics)).apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    finite_rows = np.isfinite(values).all(axis=1)
+    if finite_rows[-1]:
+        return None
+    first = int(np.flatnonzero(finite_rows)[-1]) + 1 if finite_rows.any() else 0
+    return int(history["training_iteration"].iloc[first]) if "training_iteration" in history else first + 1
 
 
 def trial_id_of(result: Any) -> str | None:

@@ -7,6 +7,8 @@ from typing import Any
 
 __all__ = ["format_summary", "format_table", "status_word"]
 
+_LISTED = 10  # trials named in a list of the summary; trials.csv holds the rest
+
 
 def _cell(value: Any) -> str:
     """A table cell: a float to 4 decimals, without trailing zeros; a large one as a whole number up to 1e9 (not
@@ -103,6 +105,7 @@ def format_summary(result: Any, top: int = 10) -> str:
     if len(failed):
         out += ["", "Failed trials:"] + [f"  {r['trial_id']}: {r['error']}{_hint(r['error'])}"
                                           for r in failed.to_dict("records")]
+    out += _not_finite(trials, result.metric)
     if result.moved:
         out += ["", "Moved trials (their node was lost: each went on from its last checkpoint on another node, not "
                 "counted as a failure):"] + [f"  {m['trial_id']}: {_move(m)}" for m in result.moved]
@@ -128,6 +131,24 @@ def format_summary(result: Any, top: int = 10) -> str:
         out += [f"Run:   {result.run_dir}", f"TensorBoard: tensorboard --logdir {shlex.quote(str(result.run_dir))}"]
     out += result.tracked
     return "\n".join(out)
+
+
+def _not_finite(trials: Any, metric: list[str]) -> list[str]:
+    """The trials (not failed) whose searched metric was NaN or infinite from an epoch to their last report, each
+    with that epoch: a training that diverged, which the table shows only as "-" or as its value before."""
+    if "not_finite_from" not in trials or not len(trials):
+        return []
+    ended = trials[trials["not_finite_from"].notna() & (trials["status"] != "ERROR")]
+    if not len(ended):
+        return []
+    rows = ended.to_dict("records")
+    lines = [f"  {r['trial_id']}: from epoch {int(r['not_finite_from'])} "
+             + ("(ranked by its epochs before)" if all(isinstance(r[m], float) and math.isfinite(r[m]) for m in metric)
+                else "(no finite value: not ranked)") for r in rows[:_LISTED]]
+    more = [f"  +{len(rows) - _LISTED} more (trials.csv: not_finite_from)"] if len(rows) > _LISTED else []
+    return ["", f"Trials whose {' or '.join(metric)} was NaN or infinite to their last report (did the training "
+            "diverge? a recipe can raise autotune.errors.TrialError to end such a trial with its reason):",
+            *lines, *more]
 
 
 def _exported_of_the_front(result: Any) -> list[str]:

@@ -12,7 +12,9 @@ import pytest
 
 import autotune
 from autotune.engine.history import final_run
+from autotune.engine.result import SearchResult
 from autotune.engine.result_grid import best_checkpoint, trial_rows
+from autotune.engine.summary import format_summary
 from autotune.engine.stoppers import TargetStopper
 
 TOY = Path(__file__).with_name("toy_recipe.py")
@@ -136,3 +138,24 @@ def test_a_running_trial_s_scalars_reach_its_file_at_each_state_save_and_a_faile
     logger.log_trial_end(running)
     assert end_status(tmp_path / "trial_t2") == Status.STATUS_FAILURE
     assert end_status(tmp_path / "trial_t1") == Status.STATUS_SUCCESS
+
+
+def test_a_trial_whose_metric_turned_nan_or_infinite_is_named_in_the_table_and_the_summary():
+    """A custom recipe's NaN or infinite metric, up to the trial's last report (its training diverged), was a "-"
+    or its value before in a row that said "done": the row holds the epoch it started at, and the summary lists it."""
+    nan, inf = float("nan"), float("inf")
+    curves = {"ok": [0.5, 0.6, 0.7], "late": [0.5, nan, nan], "never": [nan, inf, nan], "gap": [nan, 0.4, 0.6]}
+    results = [SimpleNamespace(config={"model.x": 0.5}, metrics={"trial_id": name, "training_iteration": 3},
+                               metrics_dataframe=pd.DataFrame({"training_iteration": [1, 2, 3], "val_accuracy": curve}),
+                               error=None, path=f"/runs/h/trial_{name}", best_checkpoints=[])
+               for name, curve in curves.items()]
+    rows = trial_rows(results, _space())
+    assert [row["not_finite_from"] for row in rows] == [None, 2, 1, None]  # an epoch without a value, then one: fine
+    trials = pd.DataFrame(rows)
+    result = SearchResult("h", Path("runs/h"), ("val_accuracy",), ("max",), "ok", {}, {}, {"val_accuracy": 0.7},
+                          trials)
+    summary = format_summary(result)
+    assert ("Trials whose val_accuracy was NaN or infinite to their last report (did the training diverge? a recipe "
+            "can raise autotune.errors.TrialError to end such a trial with its reason):\n"
+            "  late: from epoch 2 (ranked by its epochs before)\n"
+            "  never: from epoch 1 (no finite value: not ranked)\n") in summary, summary
