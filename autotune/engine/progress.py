@@ -54,6 +54,7 @@ class Progress(tune.Callback):
         self.planned = planned
         self.objectives = objectives if objectives is not None and objectives.multi_objective else None
         self.best_epoch: dict[str, tuple[Rank, dict[str, float]]] = {}  # several objectives: trial id -> its best
+        self.best_value: dict[str, float] = {}  # one objective: running trial id -> its best finite value so far
         self.done = 0
         self.best: float | None = None
         self.started = self.shown_at = self.spoke_at = self.told_at = time.monotonic()
@@ -61,15 +62,23 @@ class Progress(tune.Callback):
         self.shown: tuple[int, str] = (0, "")
         self.counted = False
 
-    def _better(self, value: float) -> bool:
-        return self.best is None or (value > self.best if self.mode == "max" else value < self.best)
+    def _better(self, value: float, than: float | None = None) -> bool:
+        """Whether `value` beats `than` (the best so far when None)."""
+        than = self.best if than is None else than
+        return than is None or (value > than if self.mode == "max" else value < than)
 
     def _best_of(self, trial: Any) -> float | None:
+        """The trial's best finite value: of the reports heard in this session, and Ray's own best of the trial's
+        (a trial before a resume too), which is NaN once any report was: one NaN epoch hid the others."""
         kept = self.best_epoch.get(trial.trial_id)
         if kept is not None:
             return kept[1][self.metric]
-        value = (trial.metric_analysis.get(self.metric) or {}).get(self.mode)  # (a trial before a resume too)
-        return value if finite(value) else None
+        before = (trial.metric_analysis.get(self.metric) or {}).get(self.mode)
+        best = None
+        for value in (self.best_value.pop(trial.trial_id, None), before):
+            if finite(value) and (best is None or self._better(value, best)):
+                best = value
+        return best
 
     def _shown(self, trial: Any, value: float | None) -> str:
         """The trial's value at its best epoch, as words: every objective's with several."""
@@ -83,6 +92,9 @@ class Progress(tune.Callback):
         the export's), its epochs with a non-finite objective left out."""
         self.heard[trial.trial_id] = time.monotonic()
         if self.objectives is None:
+            value, kept = result.get(self.metric), self.best_value.get(trial.trial_id)
+            if finite(value) and (kept is None or self._better(value, kept)):
+                self.best_value[trial.trial_id] = value
             return
         rank = self.objectives.rank(result)
         kept = self.best_epoch.get(trial.trial_id)
@@ -95,6 +107,7 @@ class Progress(tune.Callback):
     def setup(self, **info: Any) -> None:  # also when a search is resumed (this object is then Ray's copy)
         self.started = self.shown_at = self.spoke_at = self.told_at = time.monotonic()
         self.heard = {}  # another process's clock
+        self.best_value = {}  # (a Progress pickled before it held one)
         self.counted = False
 
     @property

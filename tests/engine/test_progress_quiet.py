@@ -147,3 +147,21 @@ def test_beside_running_trials_those_pending_are_said_waiting_once_a_quiet_perio
         "[0/3] 60s: 1 running (a1 epoch 6 val_accuracy=0.5000), 1 pending: waiting for resources (0 of 2 CPUs free), "
         "best -"]
     assert caplog.messages[-1] == "[0/3] 70s: 1 running (a1 epoch 7 val_accuracy=0.5000), 1 pending, best -"
+
+
+def test_a_trial_whose_metric_turned_nan_is_said_at_its_best_finite_value(caplog, clock):
+    """Ray's best of a trial's reports is NaN once one report was (a training that diverged): the line said
+    "val_accuracy=- (best of 3 epochs), best so far -" for a trial the summary ranked at 0.61."""
+    caplog.set_level(logging.INFO, logger="autotune")
+    progress = Progress("val_accuracy", "max", 2, 10)
+    diverged = _trial("d1", "TERMINATED", 3, float("nan"))
+    for epoch, value in enumerate((0.61, float("nan"), float("nan")), 1):
+        progress.on_trial_result(0, [], diverged, {"training_iteration": epoch, "val_accuracy": value})
+    progress.on_trial_complete(0, [], diverged)
+    infinite = _trial("i2", "TERMINATED", 1, float("inf"))
+    progress.on_trial_result(0, [], infinite, {"training_iteration": 1, "val_accuracy": float("inf")})
+    progress.on_trial_complete(0, [], infinite)
+    assert caplog.messages == [
+        "[1/2] trial d1 finished: val_accuracy=0.6100 (best of 3 epochs), best so far 0.6100",
+        "[2/2] trial i2 finished: val_accuracy=- (best of 1 epoch), best so far 0.6100"]
+    assert progress.best_value == {}  # forgotten once a trial ended
