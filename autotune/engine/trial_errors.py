@@ -16,15 +16,32 @@ __all__ = ["error_text", "failure_of", "trial_error"]
 
 _FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in ', re.MULTILINE)
 _OWN = tuple(Path(package.__file__).resolve().parent for package in (autotune, recipes))  # autotune's own code
+# Ray's ActorDiedError when the trial's worker process died: its exit detail, then a paragraph of possible causes
+_WORKER_DIED = re.compile(r"worker process has died\. Worker exit type: \w+ Worker exit detail: (.*?)(?: Some common "
+                          r"causes include:|$)", re.MULTILINE)
 
 
 def error_text(error: BaseException) -> str:
     """The recipe's own exception from Ray's wrapper: its type and message, one line, and where the user's own code
     raised it, from the traceback the wrapper holds: "ValueError: x too large (my_recipe.py, line 153)"."""
     cause = getattr(error, "cause", None) or error
+    died = _worker_died(str(cause))
+    if died:
+        return died
     text = str(cause).strip().splitlines()
     last = text[-1] if text else type(cause).__name__
     return (last if ":" in last else f"{type(cause).__name__}: {last}") + _users_line(str(error) * (cause is not error))
+
+
+def _worker_died(text: str) -> str:
+    """A trial whose worker process died, in one line with what to check, from Ray's text of its ActorDiedError (a
+    paragraph of causes, two of them Ray's own: `ray stop --force`, resource isolation); "" for another error."""
+    match = _WORKER_DIED.search(text)
+    if match is None:
+        return ""
+    return (f"ActorDiedError: the trial's worker process died ({match.group(1).strip().rstrip('.')}): killed by the "
+            "system when memory ran out (dmesg names an out-of-memory kill; lower train.batch_size, the model's size "
+            "or search.max_concurrent) or by a signal, or crashed in native code")
 
 
 def _users_line(traceback: str) -> str:
@@ -64,4 +81,4 @@ def trial_error(trial: Any) -> str:
     except (OSError, TypeError):
         text = ""
     lines = [x for x in text.splitlines() if x.strip()]
-    return lines[-1].strip() + _users_line(text) if lines else "unknown error"
+    return _worker_died(text) or (lines[-1].strip() + _users_line(text) if lines else "unknown error")

@@ -200,3 +200,26 @@ def test_a_column_of_large_values_is_written_in_one_format():
 
     table = format_table(["trial", "num_parameters"], [["a", 19560.0], ["b", 4810.0], ["c", 0.25], ["d", 2.5e-05]])
     assert [line.split()[1] for line in table.splitlines()[2:]] == ["19560", "4810", "0.25", "2.5e-05"]
+
+
+def test_a_trial_whose_worker_process_died_is_one_line_saying_what_to_check(tmp_path):
+    """A trial killed by the out-of-memory killer (or kill -9) was Ray's paragraph of causes, some of them Ray's own
+    (`ray stop --force`, resource isolation), as the summary's line and `SearchFailed`'s."""
+    from ray.exceptions import ActorDiedError
+
+    from autotune.engine.trial_errors import error_text, trial_error
+
+    ray_text = ("The actor died unexpectedly before finishing this task.\n\tclass_name: ImplicitFunc\n\tpid: 31559\n"
+                "The actor is dead because its worker process has died. Worker exit type: SYSTEM_ERROR Worker exit "
+                "detail: Worker unexpectedly exits with a connection error code 2. End of file. Some common causes "
+                "include: (1) the process was killed by the OOM killer due to high memory usage, (2) ray stop --force "
+                "was called, or (3) the worker crashed unexpectedly due to SIGSEGV or another unexpected error.")
+    said = ("ActorDiedError: the trial's worker process died (Worker unexpectedly exits with a connection error code "
+            "2. End of file): killed by the system when memory ran out (dmesg names an out-of-memory kill; lower "
+            "train.batch_size, the model's size or search.max_concurrent) or by a signal, or crashed in native code")
+    died = ActorDiedError()
+    died.error_msg = ray_text
+    assert str(died) == ray_text
+    assert error_text(died) == said
+    (tmp_path / "error.txt").write_text(f"Failure # 1 (occurred at 2026-12-07_05-14-00)\n{ray_text}\n")
+    assert trial_error(_trial("a1", 1, None, pickled_error_file=None, error_file=str(tmp_path / "error.txt"))) == said
