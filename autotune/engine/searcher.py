@@ -42,8 +42,9 @@ class _Searcher(OptunaSearch):
     """OptunaSearch that tells Optuna what Optuna's own pruning would. Ray tells every trial COMPLETE with its last
     value, so a sampler would take a 1-epoch accuracy for a final one. Here a trial stopped before its last epoch
     (by the scheduler, a stop target or the epoch budget) is PRUNED, holding the value of every epoch it ran as
-    intermediate values (TPE ranks it below the trials that got further); a trial that ran every epoch is COMPLETE;
-    a failed one FAILED. Several objectives: COMPLETE with the last values (Optuna keeps no intermediate values);
+    intermediate values (TPE ranks it below the trials that got further), as is one whose last value is not finite
+    (a training that diverged: TPE ranks it last at its epoch); a trial that ran every epoch is COMPLETE; a failed
+    one FAILED. Several objectives: COMPLETE with the last values (Optuna keeps no intermediate values);
     FAIL, with a warning, when one is not finite (Ray's left the trial RUNNING)."""
 
     def __init__(self, *, planned_epochs: Any, full: str | None = None, **kwargs: Any) -> None:
@@ -171,11 +172,16 @@ def _non_finite(trial_id: str, result: dict, metrics: list[str]) -> bool:
 
 
 def _ended_state(values: list[Any], epoch: int, planned: int) -> optuna.trial.TrialState:
-    """What Optuna is told of a trial that ended at `epoch` with `values`: FAIL without a finite value, COMPLETE
-    when it ran its `planned` epochs, else PRUNED (stopped early)."""
-    if not epoch or not all(map(finite, values)):
+    """What Optuna is told of a trial that ended at `epoch` with `values`: FAIL without an epoch, COMPLETE when it
+    ran its `planned` epochs with finite values, else PRUNED: stopped early, or ended on a value that is not finite
+    (a training that diverged), as Optuna's successive halving prunes a NaN. TPE ranks a pruned trial whose last
+    value is NaN below every trial at its epoch, where it leaves a failed one out: it learns to avoid the diverging
+    region. (Several objectives: the caller makes PRUNED FAIL, as Optuna prunes single-objective trials only.)"""
+    if not epoch:
         return optuna.trial.TrialState.FAIL
-    return optuna.trial.TrialState.COMPLETE if epoch >= planned else optuna.trial.TrialState.PRUNED
+    if epoch >= planned and all(map(finite, values)):
+        return optuna.trial.TrialState.COMPLETE
+    return optuna.trial.TrialState.PRUNED
 
 
 def _set_intermediate_value(storage: Any, trial_id: int, step: int, value: float) -> bool:
@@ -305,8 +311,8 @@ def close_orphaned_trials(run_dir: Path, space: Space, grid: Any) -> None:
             state = optuna.trial.TrialState.FAIL  # Optuna prunes single-objective trials only
         if state == optuna.trial.TrialState.PRUNED:
             storage.set_trial_intermediate_value(trial._trial_id, epoch, values[0])
-        storage.set_trial_state_values(trial._trial_id, state,
-                                       None if state == optuna.trial.TrialState.FAIL else values)
+        kept = state != optuna.trial.TrialState.FAIL and all(map(finite, values))
+        storage.set_trial_state_values(trial._trial_id, state, values if kept else None)
 
 
 def _params_key(params: dict[str, Any]) -> str:

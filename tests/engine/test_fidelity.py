@@ -176,6 +176,33 @@ def test_the_searcher_s_intermediate_values_read_back_as_optuna_s_own(tmp_path):
     assert read[2].intermediate_values == {} and read[2].state == optuna.trial.TrialState.PRUNED
 
 
+def test_a_trial_that_ended_on_a_non_finite_value_is_pruned_so_that_tpe_ranks_it_last(tmp_path):
+    """A trial whose last report was NaN (its training diverged) was FAIL in the study, which TPE leaves out: it
+    learned nothing of the region that diverged, and proposed there again. It is PRUNED, as Optuna's successive
+    halving prunes a NaN, keeping its values; TPE ranks such a trial below every other at its epoch."""
+    from optuna.samplers._tpe.sampler import _split_trials
+
+    from autotune.engine.searcher import make_searcher
+
+    space = autotune.load_space(toy_space("diverged", train="{epochs: 3}", search=", scheduler: fifo"))
+    searcher = make_searcher(space, tmp_path, [])
+    searcher = getattr(searcher, "searcher", searcher)
+    nan = float("nan")
+    curves = {"late": [0.5, nan, nan], "never": [nan], "ok": [0.2, 0.3, 0.4]}
+    for trial_id, curve in curves.items():
+        assert searcher.suggest(trial_id) is not None
+        for epoch, value in enumerate(curve, 1):
+            searcher.on_trial_result(trial_id, {"val_accuracy": value, "training_iteration": epoch})
+        searcher.on_trial_complete(trial_id, {"val_accuracy": curve[-1], "training_iteration": len(curve)})
+    late, never, ok = searcher._ot_study.trials
+    assert [late.state, never.state, ok.state] == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.PRUNED,
+                                                   optuna.trial.TrialState.COMPLETE]
+    assert repr(late.intermediate_values) == repr({1: 0.5, 2: nan, 3: nan}) and late.value is None
+    assert repr(never.intermediate_values) == repr({1: nan})
+    below, above = _split_trials(searcher._ot_study, searcher._ot_study.trials, 1)
+    assert [t.number for t in below] == [ok.number] and {t.number for t in above} == {late.number, never.number}
+
+
 def test_a_non_finite_objective_of_several_is_said_to_fail_the_trial_for_the_sampler(tmp_path, caplog):
     """With several objectives, a last report holding NaN made every trial FAIL in the study (NSGA-II learned
     nothing) while the summary said 0 failed: the user is told, naming the objective."""
