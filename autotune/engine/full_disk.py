@@ -25,7 +25,7 @@ from autotune.engine.ray_internals import kv_delete, kv_get, kv_put, remove_part
 from autotune.errors import StorageFull
 from autotune.run_options import option
 
-__all__ = ["StopWhenFull", "copying", "full_key", "is_full", "raise_if_full", "wait_to_be_stopped"]
+__all__ = ["StopWhenFull", "copying", "full_key", "is_full", "raise_if_full", "size_text", "wait_to_be_stopped"]
 
 _TEMP_FULL = "the disk of the temp folder"  # how recipes.written says that a trial's node has its temp disk full
 _WAIT_S = 120.0  # a trial waits this long for the driver to stop the search, then fails with its error
@@ -100,12 +100,12 @@ def raise_if_full(key: str, experiment: str, local: str | None) -> None:
     size = sum(f.size or 0 for f in files if f.type == pyarrow.fs.FileType.File)
     checkpoints = sum(1 for f in files if f.type == pyarrow.fs.FileType.Directory
                       and f.base_name.startswith("checkpoint_"))
-    free = _size(shutil.disk_usage(local).free) if local else "unknown"
-    raise StorageFull(f"storage full: {experiment} ({free} free); the run holds {_size(size)} ({checkpoints} "
+    free = size_text(shutil.disk_usage(local).free) if local else "unknown"
+    raise StorageFull(f"storage full: {experiment} ({free} free); the run holds {size_text(size)} ({checkpoints} "
                       f"checkpoints); free space, then resume it ({option('resume')})")
 
 
-def _size(count: float) -> str:
+def size_text(count: float) -> str:
     """A byte count as people read it: 512 B, 3.9 MB, 1.2 GB."""
     for unit in ("B", "kB", "MB", "GB"):
         if count < 1000:

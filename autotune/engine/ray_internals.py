@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fnmatch
+import glob
 import json
 import logging
 import os
@@ -528,6 +529,19 @@ def asha_milestones(scheduler: AsyncHyperBandScheduler, trial_id: str | None = N
     bracket without a trial: Ray keeps them in `_trial_info` and `_Bracket._rungs`, with no public accessor."""
     bracket = scheduler._brackets[0] if trial_id is None else scheduler._trial_info[trial_id]
     return sorted(milestone for milestone, _ in bracket._rungs)
+
+
+def working_dir_files(experiment: str) -> list[Path]:
+    """The files that the trials of the experiment named `experiment` left in their working directories on this node.
+    Ray runs each trial in `<session>/artifacts/<time>/<experiment>/working_dirs/<trial folder>`
+    (`StorageContext.trial_working_directory`), copies none of it into the storage (`SyncConfig.sync_artifacts` is
+    off) and leaves it to its session's temp folder, `<session>/artifacts` (Ray's private `_get_ray_train_session_dir`:
+    the private `_global_node`'s session folder). No file under Ray Client (ray://), whose node is remote."""
+    node = ray._private.worker._global_node if ray.is_initialized() else None
+    if node is None:
+        return []
+    root = Path(node.get_session_dir_path(), "artifacts")
+    return sorted(path for path in root.glob(f"*/{glob.escape(experiment)}/working_dirs/*/**/*") if path.is_file())
 
 
 def remove_partial_checkpoint() -> None:

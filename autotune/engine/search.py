@@ -30,7 +30,7 @@ from autotune import recipes
 from autotune.engine import track, warm_start
 from autotune.engine.checkpoints import BestSoFar, CheckpointPolicy
 from autotune.engine.export import source_digests
-from autotune.engine.full_disk import StopWhenFull, full_key, raise_if_full
+from autotune.engine.full_disk import StopWhenFull, full_key, raise_if_full, size_text
 from autotune.engine.locks import LocalRay
 from autotune.engine.lost_nodes import moving_trials
 from autotune.engine.node_storage import check_every_node_writes
@@ -39,7 +39,8 @@ from autotune.engine.progress import Progress
 from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger,
                                             auth_token_path, init_local, joined_address, limit_restored_search,
                                             no_callback_usage_tag, restore_from_kept_checkpoints,
-                                            saves_when_trials_end, trial_errors_shown, whole_state_uploads)
+                                            saves_when_trials_end, trial_errors_shown, whole_state_uploads,
+                                            working_dir_files)
 from autotune.engine.result_grid import trial_id_of
 from autotune.engine.schedulers import SavedScheduler, make_scheduler, planned_epochs
 from autotune.engine.searcher import close_orphaned_trials, make_searcher, points_to_evaluate
@@ -58,6 +59,7 @@ from autotune.engine.storage import (
 from autotune.engine.trial import trainable, trial_dirname
 from autotune.engine.watchdog import watching_cluster
 from autotune.errors import UserError
+from autotune.paths import shown
 from autotune.run_options import arguments, option
 from autotune.space.types import Space
 from autotune.tracking import SearchStart, Tracking
@@ -72,6 +74,7 @@ _ray_temp: str | None = None  # the temp folder of the local Ray this process st
 # and the longest such a path may be (108 bytes on Linux, 104 on macOS, the final NUL included)
 _SOCKET_TAIL = len("/session_2026-12-06_16-16-09_123456_4194304/sockets/plasma_store.1")
 _SOCKET_MAX = (104 if sys.platform == "darwin" else 108) - 1
+_NAMED = 3  # files named in the warning of files left in the trials' working directories
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,7 @@ def run_search(
         track.unregister(str(where.state))
         raise_if_full(full, where.experiment, None if where.remote else where.experiment)  # Ray's own error too
     seconds = time.perf_counter() - start
+    _warn_of_working_dir_files(space.name)
     missing_metric = broken.error_in(grid)
     ended = ended_before["ended"] if ended_before else _ended_early(space, grid, target, budget, seconds)
     interrupted = not missing_metric and not ended_before and _interrupted(space, where, grid, ended)
@@ -174,6 +178,21 @@ def run_search(
         if not where.remote:
             set_aside_orphaned_dirs(where.state, grid, functools.partial(_ended_in_study, where, space))
     return grid, where, seconds, interrupted, missing_metric, ended, bool(terminated)
+
+
+def _warn_of_working_dir_files(name: str) -> None:
+    """A warning naming the files the trials wrote into their working directories (a relative path: a recipe's own
+    plot or log), which the run folder does not keep and the local Ray deletes with its temp folder."""
+    files = working_dir_files(name)
+    if not files:
+        return
+    size = size_text(sum(path.stat().st_size for path in files))
+    named = [shown(Path(*path.parts[path.parts.index("working_dirs") + 1:])) for path in files[:_NAMED]]
+    more = f", +{len(files) - _NAMED} more" if len(files) > _NAMED else ""
+    log.warning("trials wrote %d file%s (%s) into their working directories, which the run folder does not keep (a "
+                "local Ray deletes them when the search ends): %s%s; to keep a file, write it into the checkpoint "
+                "folder that report() saves, or to an absolute path", len(files), "s" * (len(files) != 1), size,
+                ", ".join(named), more)
 
 
 @contextmanager

@@ -4,6 +4,7 @@ model whose card names it) is done without or answered in one line."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -65,6 +66,25 @@ def test_run_searches_with_early_stopping_in_its_own_budget_and_exports_nothing(
     assert autotune.cli.main(["report", str(result.run_dir), "--out", str(tmp_path / "report")]) == 0
     page = (tmp_path / "report" / "report.html").read_text()
     assert "val_mse" in page and "the run exported no model" in page  # its trials charted; no model, in one line
+
+
+def test_a_file_a_trial_writes_into_its_working_directory_is_named_in_a_warning(tmp_path, local_ray, monkeypatch,
+                                                                                 caplog):
+    """A recipe's own file written to a relative path (a plot, a log) went with Ray's temp folder, without a word:
+    the run folder does not keep a trial's working directory."""
+    monkeypatch.chdir(tmp_path)
+    recipe = MINIMAL.replace("    a = 0.0\n", "    a = 0.0\n    Path('curve.txt').write_text('a plot')\n")
+    assert recipe != MINIMAL
+    (tmp_path / "minimal.py").write_text("from pathlib import Path\n" + recipe)
+    space = SPACE.replace("trials: 4", "trials: 2")
+    with caplog.at_level(logging.WARNING, logger="autotune"):
+        result = autotune.fit(space, num_cpus=2)
+    [warning] = [m for m in caplog.messages if "working directories" in m]
+    assert warning.startswith("trials wrote 2 files (12 B) into their working directories, which the run folder does "
+                              "not keep (a local Ray deletes them when the search ends): trial_"), warning
+    assert all(f"trial_{trial_id}/curve.txt" in warning for trial_id in result.trials["trial_id"]), warning
+    assert warning.endswith("; to keep a file, write it into the checkpoint folder that report() saves, or to an "
+                            "absolute path")
 
 
 def _model_of_minimal(tmp_path: Path) -> Path:
