@@ -149,18 +149,24 @@ def _na_options(missing: Sequence[str] | None) -> dict[str, Any]:
 
 
 def _read_csv(file: Path, options: dict[str, Any]) -> pd.DataFrame:
-    """A CSV file with commas between values, or with semicolons, tabs or bars: a file that reads as one column
-    whose name holds one of those is read again with it (spreadsheets in many locales write `;`). `options`: its
-    missing texts (`_na_options`), for both readings."""
-    frame = pd.read_csv(file, **options)
-    if len(frame.columns) != 1:
-        return frame
-    header = str(frame.columns[0])
-    separator = max(SEPARATORS, key=header.count)
-    if separator not in header:
-        return frame
-    log.info("%s: read with %r between values (its header holds no comma)", file, separator)
+    """A CSV file with commas between values, or with semicolons, tabs or bars (`_separator`; spreadsheets in many
+    locales write `;`). `options`: its missing texts (`_na_options`), encoding and decimal mark."""
+    separator = _separator(file, options)
+    if separator != ",":
+        log.info("%s: read with %r between values (its header holds no comma)", file, separator)
     return pd.read_csv(file, sep=separator, **options)
+
+
+def _separator(file: Path, options: dict[str, Any]) -> str:
+    """What `file` holds between values: a comma, or the one of SEPARATORS its header line holds when that line
+    reads as one column. The header alone decides: a row below it may hold a comma inside a quoted text or a
+    number with a decimal comma, which reading the whole file with commas would fail on."""
+    columns = pd.read_csv(file, nrows=0, **options).columns
+    if len(columns) != 1:
+        return ","
+    header = str(columns[0])
+    separator = max(SEPARATORS, key=header.count)
+    return separator if separator in header else ","
 
 
 def _bundled(name: str) -> pd.DataFrame:

@@ -291,6 +291,19 @@ def test_a_csv_separated_by_semicolons_or_tabs_reads_as_by_commas(sep, tmp_path)
     assert set(read_rows(path)[0]) == {"x", "colour", "y"}  # rows to predict, too
 
 
+def test_a_semicolon_csv_whose_texts_hold_commas_reads_by_its_header(tmp_path):
+    """The header line alone decides the separator: a quoted text holding a comma (and a newline) in a row of a
+    file separated by semicolons failed the whole file ("Expected 1 fields in line 5, saw 2"), in training and in
+    `autotune predict` alike."""
+    notes = table().assign(note=lambda f: np.where(f.index % 7 == 3, 'big, "red"\nand round', "plain"))
+    path = tmp_path / "notes.csv"
+    notes.to_csv(path, sep=";", index=False)
+    data = recipe.load_data({"dataset": "csv", "path": str(path), "target": "y", "drop": ["note"]})
+    commas = load(notes, tmp_path, drop=["note"])
+    assert data.preprocessing == commas.preprocessing and data.fingerprint == commas.fingerprint
+    assert read_rows(path)[3]["note"] == 'big, "red"\nand round'
+
+
 # --------------------------------------------------------------------------------------- balanced accuracy
 @pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
 @pytest.mark.parametrize("seed", range(4))
