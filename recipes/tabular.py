@@ -535,22 +535,31 @@ def predict(model_dir: str, files: list[str], *, top_k: int | None = None) -> It
     {"file", "row", "label", "probability"} (with `top_k`, also "top_k": the k most probable labels), or {"file",
     "row", "value"} for regression; probabilities rounded as the image recipe's predict prints them (`rounded`). A
     file it cannot read is a BadInput naming the file, and so is each row it refuses (a BadRow naming the row and
-    the column), in that row's place; the other rows and files are still predicted."""
-    from autotune.errors import BadInput
-
+    the column), in that row's place; the other rows and files are still predicted. A file is read and predicted
+    `CHUNK_ROWS` rows at a time: a part of it that cannot be read is a BadInput that says from which row on its
+    rows were not predicted."""
     model = load_model(model_dir)
     model.check_top_k(top_k)
     for file in files:
-        try:
-            rows = model.read(file)
-        except UserError as err:
-            yield BadInput(str(err), source=file)
-            continue
-        for row, record in enumerate(model.predict_each(rows, top_k=top_k)):
-            if isinstance(record, BadInput):  # a row it refuses: the others are still predicted
-                yield BadInput(str(record), source=file)
-            else:
-                yield {"file": file, "row": row, **rounded(record)}
+        yield from _file_records(model, file, top_k)
+
+
+def _file_records(model: TabularPredictor, file: str, top_k: int | None) -> Iterator[dict[str, Any] | BadInput]:
+    """The records of one file's rows (`predict`), a chunk of rows at a time."""
+    from autotune.errors import BadInput
+
+    row = 0  # the number of the file's next row
+    try:
+        for rows in model.read_chunks(file):
+            for record in model.predict_each(rows, top_k=top_k, first=row):
+                if isinstance(record, BadInput):  # a row it refuses: the others are still predicted
+                    yield BadInput(str(record), source=file)
+                else:
+                    yield {"file": file, "row": row, **rounded(record)}
+                row += 1
+    except UserError as err:
+        not_predicted = f" (rows from {row} on were not predicted)" if row else ""
+        yield BadInput(f"{err}{not_predicted}", source=file)
 
 
 def rounded(record: dict[str, Any]) -> dict[str, Any]:

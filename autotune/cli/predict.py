@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
     if unknown_arguments(predict, options, hidden=("model_dir", "files")):
         raise UserError(f"--top-k does not apply to the model in {args.model_dir}: the predict() of recipe "
                         f"{card.get('recipe')!r} takes no top_k; drop --top-k")
-    failed = predicted = 0
-    unseen: list[dict[str, Any]] = []  # a tabular model's rows that hold categories it did not see
+    failed = predicted = unseen = 0  # unseen: a tabular model's rows that hold categories it did not see
+    unseen_columns: dict[str, None] = {}  # their columns, in the order met
     for record in predict(str(model_dir), args.files, **options):
         if isinstance(record, BadInput):  # a file it cannot read, a row it refuses
             failed += 1
@@ -84,10 +84,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             predicted += 1
             if record.get(UNSEEN):
-                unseen.append(record[UNSEEN])
+                unseen += 1
+                unseen_columns.update(dict.fromkeys(record[UNSEEN]))
             print(json.dumps(record, ensure_ascii=False), flush=True)  # a label as written: "chien 🐶"
     if unseen:
-        columns = ", ".join(dict.fromkeys(column for values in unseen for column in values))
-        print(f"autotune predict: {len(unseen)} of {predicted} rows hold categories the model did not see in "
-              f"training ({columns}); they are encoded as 'unknown', as in its test metrics", file=sys.stderr)
+        print(f"autotune predict: {unseen} of {predicted} rows hold categories the model did not see in "
+              f"training ({', '.join(unseen_columns)}); they are encoded as 'unknown', as in its test metrics",
+              file=sys.stderr)
     return 1 if failed else 0

@@ -57,7 +57,7 @@ from autotune.tabular.catalog import DATASET_NAMES, MAX_CLASSES
 from autotune.training import batch_indices
 
 __all__ = ["MISSING", "UNKNOWN", "Preprocessing", "Split", "Data", "load",
-           "read_table", "infer_task", "labels_of", "row_keys"]
+           "read_table", "table_chunks", "infer_task", "labels_of", "row_keys"]
 
 log = logging.getLogger("autotune")
 
@@ -92,6 +92,15 @@ def read_table(path: str | Path, what: str = "data.path", missing: Sequence[str]
     when it does not exist or cannot be read. A CSV cell holding one of the texts `missing`, or nothing, is missing
     (None: pandas' default texts); a CSV file is text in `encoding` whose numbers have `decimal` as their decimal
     mark; a Parquet file has its own nulls and types."""
+    return next(table_chunks(path, None, what, missing, encoding, decimal))
+
+
+def table_chunks(path: str | Path, rows: int | None, what: str = "data.path", missing: Sequence[str] | None = None,
+                 encoding: str = ENCODING, decimal: str = DECIMAL) -> Iterator[pd.DataFrame]:
+    """`read_table`'s table `rows` rows at a time (None: whole), so that a large file of new rows is never held
+    whole in memory as rows: at least one DataFrame (an empty file: no columns; a header alone: no rows). A CSV
+    file is parsed as it is read; a Parquet file is read whole, then sliced. A damaged part of the file is a
+    UserError where it is reached, after the chunks before it."""
     file = expanded(path)
     if not file.is_file():
         why = "it is a folder" if file.is_dir() else "it does not exist"
@@ -101,9 +110,9 @@ def read_table(path: str | Path, what: str = "data.path", missing: Sequence[str]
         raise UserError(f"{what} {str(path)!r} is not a .csv or .parquet file; convert it to one of those")
     options = {**_na_options(missing), "encoding": encoding, "decimal": decimal}
     try:
-        return pd.read_parquet(file) if suffix == ".parquet" else _read_csv(file, options)
+        yield from _slices(pd.read_parquet(file), rows) if suffix == ".parquet" else _csv_chunks(file, options, rows)
     except pd.errors.EmptyDataError:
-        return pd.DataFrame()
+        yield pd.DataFrame()
     except LookupError as err:  # an encoding Python does not know, or not a text encoding ("base64")
         raise UserError(f"cannot read {what} {str(path)!r}: data.encoding {encoding!r}: {err}; set it to a text "
                         "encoding, e.g. utf-8 or cp1252") from None
@@ -114,6 +123,15 @@ def read_table(path: str | Path, what: str = "data.path", missing: Sequence[str]
         reason = (str(err).strip().splitlines() or [""])[0]
         raise UserError(f"cannot read {what} {str(path)!r} as {suffix[1:]}: {type(err).__name__}: {reason}; "
                         "repair or re-export the file") from None
+
+
+def _slices(frame: pd.DataFrame, rows: int | None) -> Iterator[pd.DataFrame]:
+    """`frame`, `rows` rows at a time (None: whole); an empty frame once."""
+    if rows is None or len(frame) <= rows:
+        yield frame
+        return
+    for start in range(0, len(frame), rows):
+        yield frame.iloc[start:start + rows]
 
 
 def _undecodable(file: Path, err: UnicodeDecodeError) -> str:
@@ -148,13 +166,18 @@ def _na_options(missing: Sequence[str] | None) -> dict[str, Any]:
     return {} if missing is None else {"keep_default_na": False, "na_values": ["", *missing]}
 
 
-def _read_csv(file: Path, options: dict[str, Any]) -> pd.DataFrame:
+def _csv_chunks(file: Path, options: dict[str, Any], rows: int | None) -> Iterator[pd.DataFrame]:
     """A CSV file with commas between values, or with semicolons, tabs or bars (`_separator`; spreadsheets in many
-    locales write `;`). `options`: its missing texts (`_na_options`), encoding and decimal mark."""
+    locales write `;`), `rows` rows at a time (None: whole). `options`: its missing texts (`_na_options`),
+    encoding and decimal mark."""
     separator = _separator(file, options)
     if separator != ",":
         log.info("%s: read with %r between values (its header holds no comma)", file, separator)
-    return pd.read_csv(file, sep=separator, **options)
+    if rows is None:
+        yield pd.read_csv(file, sep=separator, **options)
+        return
+    with pd.read_csv(file, sep=separator, chunksize=rows, **options) as reader:
+        yield from reader
 
 
 def _separator(file: Path, options: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
     rows = read_rows("new_patients.csv")              # or [{"age": 61, "smoker": "yes", ...}, ...]
                                                       # (TabularPredictor.read: as the card says training read
                                                       # its table: missing texts, encoding, decimal mark)
+    for rows in row_chunks("big.csv", 10_000): ...    # a large file, 10,000 rows at a time (`autotune predict`)
     predict_rows("models/tabular", rows)              # [{"label": "benign", "probability": 0.97}, ...]
                                                       # regression: [{"value": 151.2}, ...]
     model, card = load_model("models/tabular")        # the TorchScript model (on the CPU) and its card
@@ -30,7 +31,8 @@ from __future__ import annotations
 
 import math
 import reprlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -40,19 +42,20 @@ import torch
 from pandas._libs.parsers import STR_NA_VALUES  # private: the NA strings read_csv's na_values defaults to
 
 from autotune.errors import BadInput, UserError
-from autotune.tabular.data import DECIMAL, ENCODING, UNKNOWN, Preprocessing, read_table
+from autotune.tabular.data import DECIMAL, ENCODING, UNKNOWN, Preprocessing, table_chunks
 from autotune.model_dir import load_torchscript, read_card
 from autotune.paths import expanded
 from autotune.run_options import option
 
-__all__ = ["BadRow", "TabularPredictor", "read_rows", "encode_rows", "load_model", "predict_rows", "NA_TEXT",
-           "UNSEEN"]
+__all__ = ["BadRow", "TabularPredictor", "read_rows", "row_chunks", "encode_rows", "load_model", "predict_rows",
+           "NA_TEXT", "UNSEEN", "CHUNK_ROWS"]
 
 NA_TEXT = frozenset(STR_NA_VALUES)  # texts pandas' read_csv reads as a missing value: training's without data.missing
 UNSEEN = "unseen_categories"  # a prediction's key: {column: value} of the categories the model did not see
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # the largest standardised number the model's float32 input holds
 SHOWN = reprlib.Repr()  # how a message echoes a value: its repr, cut to about 80 characters
 SHOWN.maxstring = SHOWN.maxlong = SHOWN.maxother = 80
+CHUNK_ROWS = 10_000  # rows of a file `autotune predict` reads, checks and predicts at a time
 
 
 class BadRow(BadInput):
@@ -70,12 +73,21 @@ def read_rows(path: str | Path, missing: Sequence[str] | None = None, encoding: 
     cell holding one of the texts `missing` or nothing, None: pandas' default texts; a CSV file is text in
     `encoding`, with `decimal` as its decimal mark). A file without a header (empty) or without rows is a
     BadInput: a model cannot predict nothing."""
-    table = read_table(path, what="rows file", missing=missing, encoding=encoding, decimal=decimal)
-    if table.columns.empty:
+    return next(row_chunks(path, None, missing, encoding, decimal))
+
+
+def row_chunks(path: str | Path, rows: int | None, missing: Sequence[str] | None = None, encoding: str = ENCODING,
+               decimal: str = DECIMAL) -> Iterator[list[dict[str, Any]]]:
+    """`read_rows`, `rows` rows at a time (None: all at once): a large file's rows are never all held in memory
+    (`table_chunks`)."""
+    chunks = table_chunks(path, rows, what="rows file", missing=missing, encoding=encoding, decimal=decimal)
+    first = next(chunks)
+    if first.columns.empty:
         raise BadInput("empty file: no header line and no rows; give a table whose first line names the columns")
-    if table.empty:
-        raise BadInput(f"no rows: the file holds only its header ({', '.join(map(str, table.columns))})")
-    return table.to_dict("records")
+    if first.empty:
+        raise BadInput(f"no rows: the file holds only its header ({', '.join(map(str, first.columns))})")
+    for table in chain([first], chunks):
+        yield table.to_dict("records")
 
 
 def _null(value: Any) -> bool:
@@ -156,11 +168,12 @@ def _checked(row: Any, index: int, preprocessing: Preprocessing, texts: frozense
     return values
 
 
-def _each_checked(preprocessing: Preprocessing, rows: Sequence[Any]) -> list[dict[str, Any] | BadRow]:
-    """Each row's values that the model reads (`_checked`), or its BadRow."""
+def _each_checked(preprocessing: Preprocessing, rows: Sequence[Any], first: int = 0
+                  ) -> list[dict[str, Any] | BadRow]:
+    """Each row's values that the model reads (`_checked`), or its BadRow (naming it by its number, from `first`)."""
     texts = _read_as_missing(preprocessing)
     checked: list[dict[str, Any] | BadRow] = []
-    for i, row in enumerate(rows):
+    for i, row in enumerate(rows, first):
         try:
             checked.append(_checked(row, i, preprocessing, texts))
         except BadRow as err:
@@ -227,14 +240,19 @@ class TabularPredictor:
     def read(self, path: str | Path) -> list[dict[str, Any]]:
         """The rows of a .csv or .parquet file of new rows, read as training read its table (`read_rows` with the
         card's missing texts, encoding and decimal mark); a BadInput where the file lacks a column the model reads."""
+        return next(self.read_chunks(path, None))
+
+    def read_chunks(self, path: str | Path, rows: int | None = CHUNK_ROWS) -> Iterator[list[dict[str, Any]]]:
+        """`read`, `rows` rows at a time (None: all at once), as `autotune predict` reads a file: its memory does
+        not grow with the file."""
         prep = self.preprocessing
-        rows = read_rows(path, prep.missing, prep.encoding, prep.decimal)
-        needed = self.preprocessing.columns
-        lacking = [column for column in needed if column not in rows[0]]
+        chunks = row_chunks(path, rows, prep.missing, prep.encoding, prep.decimal)
+        first = next(chunks)
+        lacking = [column for column in prep.columns if column not in first[0]]
         if lacking:
             raise BadInput(f"the file has no column {', '.join(map(repr, lacking))}; every row needs "
-                           f"{', '.join(needed)} (an empty cell for a missing value)")
-        return rows
+                           f"{', '.join(prep.columns)} (an empty cell for a missing value)")
+        yield from chain([first], chunks)
 
     def predict(self, rows: Sequence[Mapping[str, Any]] | Mapping[str, Any] | Any,
                 top_k: int | None = None) -> list[dict[str, Any]]:
@@ -249,15 +267,17 @@ class TabularPredictor:
         checked = _first_refused(_each_checked(self.preprocessing, _as_rows(rows)))
         return _first_refused(self._predicted(checked, range(len(checked)), top_k))
 
-    def predict_each(self, rows: Sequence[Mapping[str, Any]], top_k: int | None = None
+    def predict_each(self, rows: Sequence[Mapping[str, Any]], top_k: int | None = None, first: int = 0
                      ) -> list[dict[str, Any] | BadRow]:
         """As `predict`, but a row it cannot take is its BadRow, in its place, and every other row is predicted (a
-        file of new rows: `autotune predict`)."""
+        file of new rows: `autotune predict`). `first`: the number a BadRow gives the first row (a chunk of a file
+        that starts at that row)."""
         self.check_top_k(top_k)
-        checked = _each_checked(self.preprocessing, rows)
+        checked = _each_checked(self.preprocessing, rows, first)
         taken = [i for i, values in enumerate(checked) if not isinstance(values, BadRow)]
         results: list[dict[str, Any] | BadRow] = list(checked)
-        for i, result in zip(taken, self._predicted([checked[i] for i in taken], taken, top_k)):  # type: ignore
+        predicted = self._predicted([checked[i] for i in taken], [first + i for i in taken], top_k)
+        for i, result in zip(taken, predicted):  # type: ignore[arg-type]
             results[i] = result
         return results
 
