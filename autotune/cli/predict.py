@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
 from autotune.cli.common import MODEL_FOLDER, check_folder
+from autotune.errors import UserError
 
 EPILOG = """\
 examples:
@@ -32,7 +34,8 @@ A model of another recipe reads the files that recipe's predict() reads, and pri
 Needs only the exported directory (model.json and the files its recipe's export() wrote: the shipped recipes'
 model.pt). A file that cannot be read is reported on stderr (one line) and skipped; the others are still
 predicted, and the exit status is then 1. A MODEL_DIR that is not an
-exported model, a model whose recipe defines no predict(), or no input at all, exits 2.
+exported model, a model whose recipe defines no predict(), no input at all, or an output that cannot be
+written (a full disk), exits 2.
 """
 
 
@@ -60,7 +63,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print each record of the recipe's `predict(model_dir, files, **options)` as a JSON line; each input it
     refuses (a BadInput it yields) is one line on stderr, and the others are still predicted (exit 1)."""
-    from autotune.errors import BadInput, UserError
+    from autotune.errors import BadInput
     from autotune.model_dir import pinned, recipe_function
     from autotune.calls import unknown_arguments
     from autotune.tabular.rows import UNSEEN
@@ -86,9 +89,23 @@ def run(args: argparse.Namespace) -> int:
             if record.get(UNSEEN):
                 unseen += 1
                 unseen_columns.update(dict.fromkeys(record[UNSEEN]))
-            print(json.dumps(record, ensure_ascii=False), flush=True)  # a label as written: "chien 🐶"
+            _print_line(json.dumps(record, ensure_ascii=False), predicted - 1)  # a label as written: "chien 🐶"
     if unseen:
         print(f"autotune predict: {unseen} of {predicted} rows hold categories the model did not see in "
               f"training ({', '.join(unseen_columns)}); they are encoded as 'unknown', as in its test metrics",
               file=sys.stderr)
     return 1 if failed else 0
+
+
+def _print_line(line: str, written: int) -> None:
+    """`line` on stdout, flushed. Where stdout cannot take it (a full disk, an I/O error), a UserError (one line, exit
+    2, not 1: the predictions are incomplete whatever the inputs) that says how many lines were `written` before;
+    a reader that went away (BrokenPipeError) ends the command as `autotune.cli.main` says."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        raise
+    except OSError as err:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit would fail again
+        raise UserError(f"cannot write the predictions to the standard output: {err.strerror or err}; "
+                        f"{written} lines were written before it, the others were not") from None

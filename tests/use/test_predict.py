@@ -164,6 +164,20 @@ def test_bad_files_get_one_line_each_and_exit_1(searched, digits_test, tmp_path,
                                ".npy arrays; a table's rows are for a model of the tabular recipe")
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a device that is always full")
+def test_an_output_that_cannot_be_written_is_one_line_and_exit_2(searched, digits_test, tmp_path):
+    """stdout on a full disk: one line that says so and how many lines were written, exit 2 (1 says that some
+    inputs were bad and every other one was predicted). It was a traceback of OSError, and exit 1."""
+    np.save(tmp_path / "batch.npy", digits_test[0][:5])
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "autotune", "predict", str(searched.model_dir),
+                               str(tmp_path / "batch.npy")], stdout=full, stderr=subprocess.PIPE, text=True,
+                              timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == ["autotune predict: error: cannot write the predictions to the standard output: "
+                                        "No space left on device; 0 lines were written before it, the others were not"]
+
+
 @pytest.mark.parametrize(("argv", "words"), [
     (["MODEL_DIR_EMPTY", "x.png"], "holds no model.json: not an exported autotune model directory"),
     (["CARD_ONLY", "x.png"], "card_only holds no model.pt: its model card is there but not the model"),
