@@ -57,7 +57,7 @@ from autotune.tabular.catalog import DATASET_NAMES, MAX_CLASSES
 from autotune.training import batch_indices
 
 __all__ = ["MISSING", "UNKNOWN", "Preprocessing", "Split", "Data", "load",
-           "read_table", "table_chunks", "infer_task", "labels_of", "row_keys"]
+           "read_table", "table_chunks", "csv_header", "infer_task", "labels_of", "row_keys"]
 
 log = logging.getLogger("autotune")
 
@@ -123,6 +123,15 @@ def table_chunks(path: str | Path, rows: int | None, what: str = "data.path", mi
         reason = (str(err).strip().splitlines() or [""])[0]
         raise UserError(f"cannot read {what} {str(path)!r} as {suffix[1:]}: {type(err).__name__}: {reason}; "
                         "repair or re-export the file") from None
+
+
+def csv_header(path: str | Path, encoding: str = ENCODING) -> list[str]:
+    """The names the header line of a CSV file (one `table_chunks` reads) gives, as written: pandas' reader renames
+    a name given twice (`age`, `age.1`)."""
+    file = expanded(path)
+    separator = _separator(file, {"encoding": encoding})
+    line = pd.read_csv(file, sep=separator, header=None, nrows=1, dtype=str, keep_default_na=False, encoding=encoding)
+    return line.iloc[0].tolist()
 
 
 def _slices(frame: pd.DataFrame, rows: int | None) -> Iterator[pd.DataFrame]:

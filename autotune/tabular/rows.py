@@ -42,7 +42,7 @@ import torch
 from pandas._libs.parsers import STR_NA_VALUES  # private: the NA strings read_csv's na_values defaults to
 
 from autotune.errors import BadInput, UserError
-from autotune.tabular.data import DECIMAL, ENCODING, UNKNOWN, Preprocessing, table_chunks
+from autotune.tabular.data import DECIMAL, ENCODING, UNKNOWN, Preprocessing, csv_header, table_chunks
 from autotune.model_dir import load_torchscript, read_card
 from autotune.paths import expanded
 from autotune.run_options import option
@@ -248,11 +248,25 @@ class TabularPredictor:
         prep = self.preprocessing
         chunks = row_chunks(path, rows, prep.missing, prep.encoding, prep.decimal)
         first = next(chunks)
-        lacking = [column for column in prep.columns if column not in first[0]]
+        self._check_columns(path, first[0])
+        yield from chain([first], chunks)
+
+    def _check_columns(self, path: str | Path, row: Mapping[str, Any]) -> None:
+        """A BadInput where the file (`row`: its first row) lacks a column the model reads, or where its header
+        names one twice: pandas reads the second as `name.1`, and the model would read the first, whichever of
+        the two holds the values it was trained on."""
+        needed = self.preprocessing.columns
+        lacking = [column for column in needed if column not in row]
         if lacking:
             raise BadInput(f"the file has no column {', '.join(map(repr, lacking))}; every row needs "
-                           f"{', '.join(prep.columns)} (an empty cell for a missing value)")
-        yield from chain([first], chunks)
+                           f"{', '.join(needed)} (an empty cell for a missing value)")
+        if Path(path).suffix.lower() != ".csv":
+            return
+        header = csv_header(path, self.preprocessing.encoding)
+        twice = [column for column in needed if header.count(column) > 1]
+        if twice:
+            raise BadInput(f"the header names column {', '.join(map(repr, twice))} more than once, and the model "
+                           "reads one column of each name; rename or drop the others")
 
     def predict(self, rows: Sequence[Mapping[str, Any]] | Mapping[str, Any] | Any,
                 top_k: int | None = None) -> list[dict[str, Any]]:

@@ -145,6 +145,21 @@ def test_predict_reads_a_large_file_a_chunk_of_rows_at_a_time(model_dir, tmp_pat
     assert str(records[-1]).endswith(f"(rows from {2 * CHUNK_ROWS} on were not predicted)")
 
 
+def test_a_file_whose_header_names_a_column_twice_is_refused(model_dir, tmp_path, cli):
+    """An export of a join ("age" from two tables): pandas reads the second "age" as "age.1", and the model read
+    the first whichever held the ages it was trained on, with no word (the prediction changed from one file to the
+    other). The file is refused, naming the column; a column the model does not read may repeat."""
+    (tmp_path / "join.csv").write_text("age,plan,age,shop,note,note\n99,pro,50,S1,a,b\n")
+    code, out, err = cli("predict", model_dir, tmp_path / "join.csv")
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [f"autotune predict: {tmp_path / 'join.csv'}: the header names column 'age' more than "
+                                "once, and the model reads one column of each name; rename or drop the others"]
+    with pytest.raises(BadInput, match="names column 'age' more than once"):
+        autotune.load_model(model_dir).read(tmp_path / "join.csv")
+    (tmp_path / "notes.csv").write_text("age,plan,shop,note,note\n50,pro,S1,a,b\n")
+    assert cli("predict", model_dir, tmp_path / "notes.csv")[0] == 0
+
+
 def test_a_text_the_csv_reader_reads_as_missing_is_missing_in_a_row(card, tmp_path):
     """"", "NA", "n/a", "nan", "null", ... in a numeric or a categorical column: the row from JSON gets the input
     the same row gets from a CSV file (missing), as training read its table. "" in a numeric column was refused,
