@@ -37,7 +37,7 @@ import logging
 import re
 import unicodedata
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import chain
 from pathlib import Path
@@ -57,12 +57,13 @@ from autotune.tabular.catalog import DATASET_NAMES, MAX_CLASSES
 from autotune.training import batch_indices
 
 __all__ = ["MISSING", "UNKNOWN", "Preprocessing", "Split", "Data", "load",
-           "read_table", "table_chunks", "csv_header", "infer_task", "labels_of", "row_keys"]
+           "read_table", "table_chunks", "csv_header", "MALFORMED", "infer_task", "labels_of", "row_keys"]
 
 log = logging.getLogger("autotune")
 
 MISSING, UNKNOWN = 0, 1  # the reserved indices of every categorical column; its known values follow, from 2
 SEPARATORS = (";", "\t", "|")  # what a CSV file may hold between values besides commas
+MALFORMED = "\x00malformed line of "  # a row's first value, then a count: a line of more values than the header
 MANY_CLASSES = 10  # a target read as more classes: a warning (whole numbers), a note (a class without train rows)
 ID_SHARE = 0.9  # a text column with distinct values in this share of its rows or more: an identifier
 ID_ROWS = 20  # ... of at least this many rows
@@ -96,11 +97,13 @@ def read_table(path: str | Path, what: str = "data.path", missing: Sequence[str]
 
 
 def table_chunks(path: str | Path, rows: int | None, what: str = "data.path", missing: Sequence[str] | None = None,
-                 encoding: str = ENCODING, decimal: str = DECIMAL) -> Iterator[pd.DataFrame]:
+                 encoding: str = ENCODING, decimal: str = DECIMAL, malformed: bool = False) -> Iterator[pd.DataFrame]:
     """`read_table`'s table `rows` rows at a time (None: whole), so that a large file of new rows is never held
     whole in memory as rows: at least one DataFrame (an empty file: no columns; a header alone: no rows). A CSV
     file is parsed as it is read; a Parquet file is read whole, then sliced. A damaged part of the file is a
-    UserError where it is reached, after the chunks before it."""
+    UserError where it is reached, after the chunks before it. With `malformed`, a CSV line of more values than
+    the header names is a row of its own, marked (`MALFORMED`), rather than a UserError: the rows after it are
+    read, and keep their numbers."""
     file = expanded(path)
     if not file.is_file():
         why = "it is a folder" if file.is_dir() else "it does not exist"
@@ -110,7 +113,10 @@ def table_chunks(path: str | Path, rows: int | None, what: str = "data.path", mi
         raise UserError(f"{what} {str(path)!r} is not a .csv or .parquet file; convert it to one of those")
     options = {**_na_options(missing), "encoding": encoding, "decimal": decimal}
     try:
-        yield from _slices(pd.read_parquet(file), rows) if suffix == ".parquet" else _csv_chunks(file, options, rows)
+        if suffix == ".parquet":
+            yield from _slices(pd.read_parquet(file), rows)
+        else:
+            yield from _csv_chunks(file, options, rows, malformed)
     except pd.errors.EmptyDataError:
         yield pd.DataFrame()
     except LookupError as err:  # an encoding Python does not know, or not a text encoding ("base64")
@@ -175,18 +181,45 @@ def _na_options(missing: Sequence[str] | None) -> dict[str, Any]:
     return {} if missing is None else {"keep_default_na": False, "na_values": ["", *missing]}
 
 
-def _csv_chunks(file: Path, options: dict[str, Any], rows: int | None) -> Iterator[pd.DataFrame]:
+def _csv_chunks(file: Path, options: dict[str, Any], rows: int | None, malformed: bool) -> Iterator[pd.DataFrame]:
     """A CSV file with commas between values, or with semicolons, tabs or bars (`_separator`; spreadsheets in many
     locales write `;`), `rows` rows at a time (None: whole). `options`: its missing texts (`_na_options`),
-    encoding and decimal mark."""
+    encoding and decimal mark. `malformed`: where pandas' C parser meets a line of more values than the header
+    names, the file is read again by its Python parser, which marks that line (`_marked`), from the first row not
+    yet given."""
     separator = _separator(file, options)
     if separator != ",":
         log.info("%s: read with %r between values (its header holds no comma)", file, separator)
+    options = {**options, "sep": separator}
+    given = 0
+    try:
+        for chunk in _parsed(file, options, rows):
+            yield chunk
+            given += len(chunk)
+    except pd.errors.ParserError:
+        if not malformed:
+            raise
+        width = len(pd.read_csv(file, nrows=0, **options).columns)
+        marking = {**options, "engine": "python", "on_bad_lines": _marked(width)}
+        for chunk in _parsed(file, marking, rows):
+            unseen = chunk.iloc[max(0, given - int(chunk.index[0])):] if len(chunk) else chunk
+            if len(unseen) or not given:
+                yield unseen
+
+
+def _parsed(file: Path, options: dict[str, Any], rows: int | None) -> Iterator[pd.DataFrame]:
+    """pd.read_csv of `file` with `options`, `rows` rows at a time (None: whole)."""
     if rows is None:
-        yield pd.read_csv(file, sep=separator, **options)
+        yield pd.read_csv(file, **options)
         return
-    with pd.read_csv(file, sep=separator, chunksize=rows, **options) as reader:
+    with pd.read_csv(file, chunksize=rows, **options) as reader:
         yield from reader
+
+
+def _marked(width: int) -> Callable[[list[str]], list[str]]:
+    """read_csv's `on_bad_lines` for a file whose header names `width` columns: a line of more values is a row of
+    its own, whose first value is MALFORMED followed by the number of values the line held, the others empty."""
+    return lambda values: [f"{MALFORMED}{len(values)}", *[""] * (width - 1)]
 
 
 def _separator(file: Path, options: dict[str, Any]) -> str:

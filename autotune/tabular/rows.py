@@ -42,7 +42,8 @@ import torch
 from pandas._libs.parsers import STR_NA_VALUES  # private: the NA strings read_csv's na_values defaults to
 
 from autotune.errors import BadInput, UserError
-from autotune.tabular.data import DECIMAL, ENCODING, UNKNOWN, Preprocessing, csv_header, table_chunks
+from autotune.tabular.data import (DECIMAL, ENCODING, MALFORMED, UNKNOWN, Preprocessing, csv_header,
+                                   table_chunks)
 from autotune.model_dir import load_torchscript, read_card
 from autotune.paths import expanded
 from autotune.run_options import option
@@ -72,22 +73,36 @@ def read_rows(path: str | Path, missing: Sequence[str] | None = None, encoding: 
     """The rows of a .csv or .parquet file, as dicts of column -> value (a missing value is NaN; in a CSV file, a
     cell holding one of the texts `missing` or nothing, None: pandas' default texts; a CSV file is text in
     `encoding`, with `decimal` as its decimal mark). A file without a header (empty) or without rows is a
-    BadInput: a model cannot predict nothing."""
-    return next(row_chunks(path, None, missing, encoding, decimal))
+    BadInput: a model cannot predict nothing; so is a line of more values than the header names (a BadRow)."""
+    return _first_refused(next(row_chunks(path, None, missing, encoding, decimal)))
 
 
 def row_chunks(path: str | Path, rows: int | None, missing: Sequence[str] | None = None, encoding: str = ENCODING,
-               decimal: str = DECIMAL) -> Iterator[list[dict[str, Any]]]:
+               decimal: str = DECIMAL) -> Iterator[list[dict[str, Any] | BadRow]]:
     """`read_rows`, `rows` rows at a time (None: all at once): a large file's rows are never all held in memory
-    (`table_chunks`)."""
-    chunks = table_chunks(path, rows, what="rows file", missing=missing, encoding=encoding, decimal=decimal)
+    (`table_chunks`). A CSV line of more values than its header names is a BadRow in its place, and the rows after
+    it are read."""
+    chunks = table_chunks(path, rows, what="rows file", missing=missing, encoding=encoding, decimal=decimal,
+                          malformed=True)
     first = next(chunks)
     if first.columns.empty:
         raise BadInput("empty file: no header line and no rows; give a table whose first line names the columns")
     if first.empty:
         raise BadInput(f"no rows: the file holds only its header ({', '.join(map(str, first.columns))})")
+    start = 0
     for table in chain([first], chunks):
-        yield table.to_dict("records")
+        yield [_unless_malformed(row, number, len(table.columns))
+               for number, row in enumerate(table.to_dict("records"), start)]
+        start += len(table)
+
+
+def _unless_malformed(row: dict[str, Any], number: int, width: int) -> dict[str, Any] | BadRow:
+    """`row`, or the BadRow of a line of more values than the header's `width` names (`MALFORMED`)."""
+    first = next(iter(row.values()), None)
+    if not (isinstance(first, str) and first.startswith(MALFORMED)):
+        return row
+    return BadRow(number, None, f"is a line of {first[len(MALFORMED):]} values, where the header names {width} "
+                                "columns; repair or re-export it (its other rows are read)")
 
 
 def _null(value: Any) -> bool:
@@ -174,6 +189,9 @@ def _each_checked(preprocessing: Preprocessing, rows: Sequence[Any], first: int 
     texts = _read_as_missing(preprocessing)
     checked: list[dict[str, Any] | BadRow] = []
     for i, row in enumerate(rows, first):
+        if isinstance(row, BadRow):  # a line the file's reader refused (`row_chunks`)
+            checked.append(row)
+            continue
         try:
             checked.append(_checked(row, i, preprocessing, texts))
         except BadRow as err:
@@ -239,25 +257,27 @@ class TabularPredictor:
 
     def read(self, path: str | Path) -> list[dict[str, Any]]:
         """The rows of a .csv or .parquet file of new rows, read as training read its table (`read_rows` with the
-        card's missing texts, encoding and decimal mark); a BadInput where the file lacks a column the model reads."""
-        return next(self.read_chunks(path, None))
+        card's missing texts, encoding and decimal mark); a BadInput where the file lacks a column the model reads,
+        a BadRow for its first line of more values than the header names."""
+        return _first_refused(next(self.read_chunks(path, None)))
 
-    def read_chunks(self, path: str | Path, rows: int | None = CHUNK_ROWS) -> Iterator[list[dict[str, Any]]]:
+    def read_chunks(self, path: str | Path, rows: int | None = CHUNK_ROWS
+                    ) -> Iterator[list[dict[str, Any] | BadRow]]:
         """`read`, `rows` rows at a time (None: all at once), as `autotune predict` reads a file: its memory does
-        not grow with the file."""
+        not grow with the file. A line of more values than the header names is a BadRow in its place."""
         prep = self.preprocessing
         chunks = row_chunks(path, rows, prep.missing, prep.encoding, prep.decimal)
         first = next(chunks)
-        self._check_columns(path, first[0])
+        self._check_columns(path, next((row for row in first if isinstance(row, Mapping)), {}))
         yield from chain([first], chunks)
 
     def _check_columns(self, path: str | Path, row: Mapping[str, Any]) -> None:
-        """A BadInput where the file (`row`: its first row) lacks a column the model reads, or where its header
-        names one twice: pandas reads the second as `name.1`, and the model would read the first, whichever of
-        the two holds the values it was trained on."""
+        """A BadInput where the file (`row`: its first row that is not malformed; {} when none is) lacks a column
+        the model reads, or where its header names one twice: pandas reads the second as `name.1`, and the model
+        would read the first, whichever of the two holds the values it was trained on."""
         needed = self.preprocessing.columns
         lacking = [column for column in needed if column not in row]
-        if lacking:
+        if lacking and row:
             raise BadInput(f"the file has no column {', '.join(map(repr, lacking))}; every row needs "
                            f"{', '.join(needed)} (an empty cell for a missing value)")
         if Path(path).suffix.lower() != ".csv":

@@ -118,9 +118,10 @@ def test_predict_refuses_a_row_it_cannot_take_and_predicts_the_others(model_dir,
 def test_predict_reads_a_large_file_a_chunk_of_rows_at_a_time(model_dir, tmp_path):
     """A file of new rows is read, checked and predicted CHUNK_ROWS rows at a time (`autotune predict` held a file's
     every row as a dict: 1.5 GB at 300,000 rows of 16 columns, 2.9 GB at 900,000, and printed nothing until all
-    were predicted). A refused row of a later chunk is named by its row in the file, and a line the CSV reader
-    cannot parse stops the file there, saying from which row on its rows were not predicted: the rows before it
-    are predicted (a whole 300,000-row file was refused for one line)."""
+    were predicted). A refused row of a later chunk is named by its row in the file. A line of more values than
+    the header names is refused in its place, and the rows after it are predicted with their numbers (a whole
+    300,000-row file was refused for one such line, and after the first chunks a reading by chunks would have
+    stopped there)."""
     n = 2 * CHUNK_ROWS + 5
     rows = pd.DataFrame({"age": np.arange(n) % 60 + 20.0, "plan": np.where(np.arange(n) % 3, "pro", "basic"),
                          "shop": "S1"}).astype({"age": object})
@@ -136,13 +137,27 @@ def test_predict_reads_a_large_file_a_chunk_of_rows_at_a_time(model_dir, tmp_pat
     expected = autotune.load_model(model_dir).predict(rows.drop(index=bad).iloc[-50:])
     assert [r["probability"] for r in predicted[-50:]] == [round(e["probability"], 6) for e in expected]
 
+    long = 2 * CHUNK_ROWS + 2
     lines = path.read_text().splitlines(keepends=True)
-    lines[2 * CHUNK_ROWS + 3] = "33,pro,S1,extra\n"  # row 2 * CHUNK_ROWS + 2: four fields under three names
+    lines[long + 1] = "33,pro,S1,extra\n"  # four values under three names
     path.write_text("".join(lines))
-    records = list(recipe.predict(str(model_dir), [str(path)]))
-    assert len([r for r in records if not isinstance(r, BadInput)]) == 2 * CHUNK_ROWS - 1
-    assert str(records[-1]).startswith(f"cannot read rows file {str(path)!r} as csv: ParserError: ")
-    assert str(records[-1]).endswith(f"(rows from {2 * CHUNK_ROWS} on were not predicted)")
+    again = list(recipe.predict(str(model_dir), [str(path)]))
+    assert [str(r) for r in again if isinstance(r, BadInput)] == [
+        f"row {bad}, column 'age': expects a number, got the text '?old'",
+        f"row {long}: is a line of 4 values, where the header names 3 columns; repair or re-export it (its other "
+        "rows are read)"]
+    assert [r for r in again if not isinstance(r, BadInput)] == [r for r in predicted if r["row"] != long]
+
+
+def test_a_line_of_more_values_than_the_header_names_is_its_row_s_bad_row(model_dir, tmp_path):
+    (tmp_path / "short.csv").write_text("age,plan,shop\n50,pro,S1\n51,pro,S1,oops\n52,basic,S2\n")
+    model = autotune.load_model(model_dir)
+    with pytest.raises(BadRow, match=r"^row 1: is a line of 4 values, where the header names 3 columns"):
+        model.read(tmp_path / "short.csv")
+    (first, bad, last), = model.read_chunks(tmp_path / "short.csv")
+    assert isinstance(bad, BadRow)
+    clean = [{"age": 50, "plan": "pro", "shop": "S1"}, {"age": 52, "plan": "basic", "shop": "S2"}]
+    assert model.predict([first, last]) == model.predict(clean)  # the line's column of numbers read as text: alike
 
 
 def test_a_file_whose_header_names_a_column_twice_is_refused(model_dir, tmp_path, cli):
