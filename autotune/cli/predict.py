@@ -17,6 +17,7 @@ examples:
   autotune predict models/digits seven.png                   one image
   autotune predict models/digits photos/ --top-k 5           every image and .npy file under photos/
   autotune predict models/digits batch.npy | jq .label       a .npy array: one image or a batch
+  cat seven.png | autotune predict models/digits -           one image from standard input
   autotune predict models/tabular new_rows.csv               a table's rows (a model of the tabular recipe)
 
 The model's recipe reads the inputs. An image classifier prints one JSON object per line: {"file", "label",

@@ -106,8 +106,8 @@ def table_chunks(path: str | Path, rows: int | None, what: str = "data.path", mi
     read, and keep their numbers."""
     file = expanded(path)
     if not file.is_file():
-        why = "it is a folder" if file.is_dir() else "it does not exist"
-        raise UserError(f"{what} {str(path)!r} cannot be read ({why}); give the path of a .csv or .parquet file")
+        raise UserError(f"{what} {str(path)!r} cannot be read ({_not_a_file(path, file)}); give the path of a .csv "
+                        "or .parquet file")
     suffix = file.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise UserError(f"{what} {str(path)!r} is not a .csv or .parquet file; convert it to one of those")
@@ -129,6 +129,16 @@ def table_chunks(path: str | Path, rows: int | None, what: str = "data.path", mi
         reason = (str(err).strip().splitlines() or [""])[0]
         raise UserError(f"cannot read {what} {str(path)!r} as {suffix[1:]}: {type(err).__name__}: {reason}; "
                         "repair or re-export the file") from None
+
+
+def _not_a_file(path: str | Path, file: Path) -> str:
+    """Why `path` (`file`, expanded), which is not a regular file, cannot be read as a table."""
+    if file.is_dir():
+        return "it is a folder"
+    if str(path) == "-" or file.exists():  # `-`, /dev/stdin: a table is read more than once (its header first)
+        return ("standard input, a pipe or a device is read once, and a table is read twice: its header, then its "
+                "rows; save the rows to a file")
+    return "it does not exist"
 
 
 def csv_header(path: str | Path, encoding: str = ENCODING) -> list[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -42,6 +43,7 @@ IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")  # what Pillow may
 MAX_PIXELS = 4096 * 4096  # per image, checked on the header before decoding (serve's default)
 _PILLOW_LIMIT = threading.Lock()  # held while a local file's decode lifts Pillow's global bomb limit
 BATCH = 256  # images `predict_files` predicts at once
+STDIN = "-"  # the input `predict_files` reads from standard input: one image's bytes
 
 
 @dataclass(frozen=True)
@@ -271,8 +273,9 @@ def predict_files(model: Predictor, paths: Sequence[str | os.PathLike[str]],
                   top_k: int = 3) -> Iterator[dict[str, Any] | BadInput]:
     """`autotune predict`: one record per image file, and per image of a .npy array (one image or a batch: each
     with its "index"), in input order, images predicted `BATCH` at a time; a folder stands for the images and .npy
-    files under it. A file it cannot read (missing, not an image, a .npy of the wrong shape or range) is yielded as
-    a BadInput whose `source` is the file, and the others are still predicted."""
+    files under it, and `-` (STDIN) for one image piped in. A file it cannot read (missing, not an image, a .npy of
+    the wrong shape or range) is yielded as a BadInput whose `source` is the file, and the others are still
+    predicted."""
     top_k = min(top_k, len(model.labels))
     pending: list[tuple[str, np.ndarray]] = []
 
@@ -294,7 +297,8 @@ def predict_files(model: Predictor, paths: Sequence[str | os.PathLike[str]],
                 raise BadInput(f"a table ({path.suffix}): this model is an image classifier, which reads images and "
                                ".npy arrays; a table's rows are for a model of the tabular recipe")
             else:
-                pending.append((str(path), image_pixels(path, model.input_shape, model.resize, max_pixels=None)))
+                source = sys.stdin.buffer.read() if str(path) == STDIN else path
+                pending.append((str(path), image_pixels(source, model.input_shape, model.resize, max_pixels=None)))
         except (BadInput, OSError, ValueError) as err:  # unreadable file, not an image, bad .npy
             reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             yield BadInput(reason, source=str(path))

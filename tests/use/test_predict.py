@@ -164,6 +164,17 @@ def test_bad_files_get_one_line_each_and_exit_1(searched, digits_test, tmp_path,
                                ".npy arrays; a table's rows are for a model of the tabular recipe")
 
 
+def test_a_dash_reads_one_image_from_standard_input(searched, digits_test, tmp_path, cli, monkeypatch):
+    """`cat seven.png | autotune predict MODEL -`, as Unix tools read `-`: it was "-: No such file or directory"."""
+    png = digit_png(digits_test[0][3])
+    (tmp_path / "same.png").write_bytes(png)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(png)))
+    code, out, err = cli("predict", searched.model_dir, "-", tmp_path / "same.png")
+    assert (code, err) == (0, "")
+    piped, named = lines(out)
+    assert piped["file"] == "-" and {**piped, "file": named["file"]} == named
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a device that is always full")
 def test_an_output_that_cannot_be_written_is_one_line_and_exit_2(searched, digits_test, tmp_path):
     """stdout on a full disk: one line that says so and how many lines were written, exit 2 (1 says that some

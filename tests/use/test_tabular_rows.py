@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -173,6 +174,19 @@ def test_a_file_whose_header_names_a_column_twice_is_refused(model_dir, tmp_path
         autotune.load_model(model_dir).read(tmp_path / "join.csv")
     (tmp_path / "notes.csv").write_text("age,plan,shop,note,note\n50,pro,S1,a,b\n")
     assert cli("predict", model_dir, tmp_path / "notes.csv")[0] == 0
+
+
+def test_standard_input_or_a_pipe_is_named_as_such_not_as_missing(model_dir, tmp_path, cli):
+    """A table is read twice (its header, then its rows), so `-` and a pipe are refused; it said "it does not
+    exist" of a pipe that did."""
+    os.mkfifo(tmp_path / "rows.csv")
+    code, out, err = cli("predict", model_dir, "-", tmp_path / "rows.csv")
+    assert (code, out) == (1, "")
+    why = ("(standard input, a pipe or a device is read once, and a table is read twice: its header, then its rows; "
+           "save the rows to a file); give the path of a .csv or .parquet file")
+    assert err.splitlines() == [f"autotune predict: -: rows file '-' cannot be read {why}",
+                                f"autotune predict: {tmp_path / 'rows.csv'}: rows file "
+                                f"'{tmp_path / 'rows.csv'}' cannot be read {why}"]
 
 
 def test_a_text_the_csv_reader_reads_as_missing_is_missing_in_a_row(card, tmp_path):
