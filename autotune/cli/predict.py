@@ -6,11 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from typing import Any
 
 from autotune.cli.common import MODEL_FOLDER, check_folder
 from autotune.errors import UserError
+
+SURROGATE = re.compile("[\ud800-\udfff]")  # a character that UTF-8 cannot write: a byte of a non-UTF-8 file name
 
 EPILOG = """\
 examples:
@@ -90,12 +93,19 @@ def run(args: argparse.Namespace) -> int:
             if record.get(UNSEEN):
                 unseen += 1
                 unseen_columns.update(dict.fromkeys(record[UNSEEN]))
-            _print_line(json.dumps(record, ensure_ascii=False), predicted - 1)  # a label as written: "chien 🐶"
+            _print_line(_json_line(record), predicted - 1)
     if unseen:
         print(f"autotune predict: {unseen} of {predicted} rows hold categories the model did not see in "
               f"training ({', '.join(unseen_columns)}); they are encoded as 'unknown', as in its test metrics",
               file=sys.stderr)
     return 1 if failed else 0
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    """`record` as one line of JSON, its text as written (a label "chien 🐶"), and UTF-8 whatever a file's name: a
+    name that is not UTF-8 (its bytes held as surrogates by Python's surrogateescape) is written with \\udcXX
+    escapes, which json.loads gives back as that name and os.fsencode as its bytes."""
+    return SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", json.dumps(record, ensure_ascii=False))
 
 
 def _print_line(line: str, written: int) -> None:

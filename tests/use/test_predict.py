@@ -54,6 +54,24 @@ def test_output_lines_keep_text_as_written(searched, digits_test, tmp_path, cli)
     assert Path(lines(out)[0]["file"]).name == "chien été 🐶.png"
 
 
+@pytest.mark.skipif(sys.platform == "darwin", reason="macOS file names are UTF-8")
+def test_a_file_name_that_is_not_utf8_is_written_as_escapes_a_reader_maps_back(searched, digits_test, tmp_path):
+    """A Latin-1 name (café.png from an old archive), where Python writes stdout with surrogateescape (the C and
+    C.UTF-8 locales of most containers): its raw byte went into the line, which was then not UTF-8, so
+    `subprocess.run(..., text=True)` failed on the whole output, and jq read the name as "caf\ufffd.png", which
+    joins to no file. It is written as a \\udce9 escape: json.loads gives the name back, os.fsencode its bytes."""
+    name = os.fsdecode(b"caf\xe9.png")
+    (tmp_path / name).write_bytes(digit_png(digits_test[0][0], size=8))
+    (tmp_path / "chien été.png").write_bytes(digit_png(digits_test[0][1], size=8))
+    done = subprocess.run([sys.executable, "-m", "autotune", "predict", str(searched.model_dir), str(tmp_path)],
+                          capture_output=True, env={**os.environ, "LC_ALL": "C.UTF-8"}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.decode("utf-8")  # every line is UTF-8 text
+    assert "chien été.png" in out and "\\udce9" in out  # escaped: the byte, and only it
+    files = {os.fsencode(row["file"]) for row in lines(out)}
+    assert files == {os.fsencode(tmp_path / name), os.fsencode(tmp_path / "chien été.png")}
+
+
 # (id, how to write the file) -> any size and mode of image is converted to the model's 8x8 grey input
 KINDS = [
     ("grey-png-64", lambda im: digit_png(im, 64)),
