@@ -212,11 +212,11 @@ def array_batch(array: Any, input_shape: Sequence[int]) -> np.ndarray:
         if array.size and (array.min() < 0 or array.max() > 255):
             raise BadInput(f"integer pixels must lie in 0..255, got {array.min()}..{array.max()}; "
                            f"{_rescale_hint(int(array.min()), int(array.max()))}")
-        array = array.astype(np.uint8)
+        array = array.astype(np.uint8, copy=False)
     else:
         if not np.isfinite(array).all() or (array.size and (array.min() < 0 or array.max() > 1)):
             raise BadInput("float pixels must be finite and lie in [0, 1] (or save uint8 0..255)")
-        array = array.astype(np.float32)
+        array = array.astype(np.float32, copy=False)
     channels, height, width = input_shape
     shape = tuple(input_shape)
     if array.shape in ((height, width), (height, width, channels), shape):
@@ -269,6 +269,15 @@ def expand(paths: Sequence[str | os.PathLike[str]]) -> Iterator[Path]:
             yield path
 
 
+def _array_records(model: Predictor, batch: np.ndarray, name: str, top_k: int) -> Iterator[dict[str, Any]]:
+    """The records of a .npy file's images (`batch`: `array_batch`), BATCH at a time, so that a large array is
+    never held whole as floats; each with its "index" in the array, unless it holds one image."""
+    for start in range(0, len(batch), BATCH):
+        part = batch[start:start + BATCH]
+        rows = records(model, part, [name] * len(part), top_k)
+        yield from ({**row, "index": start + i} for i, row in enumerate(rows)) if len(batch) > 1 else rows
+
+
 def predict_files(model: Predictor, paths: Sequence[str | os.PathLike[str]],
                   top_k: int = 3) -> Iterator[dict[str, Any] | BadInput]:
     """`autotune predict`: one record per image file, and per image of a .npy array (one image or a batch: each
@@ -291,8 +300,7 @@ def predict_files(model: Predictor, paths: Sequence[str | os.PathLike[str]],
             if path.suffix.lower() == ".npy":
                 batch = array_batch(np.load(path, allow_pickle=False), model.input_shape)
                 yield from flush()
-                rows = records(model, batch, [str(path)] * len(batch), top_k)
-                yield from ([{**row, "index": i} for i, row in enumerate(rows)] if len(rows) > 1 else rows)
+                yield from _array_records(model, batch, str(path), top_k)
             elif path.suffix.lower() in TABLE_SUFFIXES:
                 raise BadInput(f"a table ({path.suffix}): this model is an image classifier, which reads images and "
                                ".npy arrays; a table's rows are for a model of the tabular recipe")
