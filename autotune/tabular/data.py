@@ -100,7 +100,7 @@ def table_chunks(path: str | Path, rows: int | None, what: str = "data.path", mi
                  encoding: str = ENCODING, decimal: str = DECIMAL, malformed: bool = False) -> Iterator[pd.DataFrame]:
     """`read_table`'s table `rows` rows at a time (None: whole), so that a large file of new rows is never held
     whole in memory as rows: at least one DataFrame (an empty file: no columns; a header alone: no rows). A CSV
-    file is parsed as it is read; a Parquet file is read whole, then sliced. A damaged part of the file is a
+    file is parsed as it is read, a Parquet file a record batch at a time. A damaged part of the file is a
     UserError where it is reached, after the chunks before it. With `malformed`, a CSV line of more values than
     the header names is a row of its own, marked (`MALFORMED`), rather than a UserError: the rows after it are
     read, and keep their numbers."""
@@ -114,7 +114,7 @@ def table_chunks(path: str | Path, rows: int | None, what: str = "data.path", mi
     options = {**_na_options(missing), "encoding": encoding, "decimal": decimal}
     try:
         if suffix == ".parquet":
-            yield from _slices(pd.read_parquet(file), rows)
+            yield from _parquet_chunks(file, rows)
         else:
             yield from _csv_chunks(file, options, rows, malformed)
     except pd.errors.EmptyDataError:
@@ -150,13 +150,18 @@ def csv_header(path: str | Path, encoding: str = ENCODING) -> list[str]:
     return line.iloc[0].tolist()
 
 
-def _slices(frame: pd.DataFrame, rows: int | None) -> Iterator[pd.DataFrame]:
-    """`frame`, `rows` rows at a time (None: whole); an empty frame once."""
-    if rows is None or len(frame) <= rows:
-        yield frame
-        return
-    for start in range(0, len(frame), rows):
-        yield frame.iloc[start:start + rows]
+def _parquet_chunks(file: Path, rows: int | None) -> Iterator[pd.DataFrame]:
+    """A Parquet file, `rows` rows at a time (None: whole), as pyarrow reads its record batches (the types
+    pd.read_parquet gives them); a file of no rows, whole."""
+    if rows is not None:
+        import pyarrow.parquet
+
+        batches = pyarrow.parquet.ParquetFile(file).iter_batches(batch_size=rows)
+        first = next(batches, None)
+        if first is not None:
+            yield from (batch.to_pandas() for batch in chain([first], batches))
+            return
+    yield pd.read_parquet(file)
 
 
 def _undecodable(file: Path, err: UnicodeDecodeError) -> str:

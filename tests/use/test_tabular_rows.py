@@ -150,6 +150,20 @@ def test_predict_reads_a_large_file_a_chunk_of_rows_at_a_time(model_dir, tmp_pat
     assert [r for r in again if not isinstance(r, BadInput)] == [r for r in predicted if r["row"] != long]
 
 
+def test_a_parquet_file_is_read_a_record_batch_at_a_time(model_dir, tmp_path, monkeypatch):
+    """As a CSV file is: a Parquet file was read whole before its rows were predicted a chunk at a time (900,000
+    rows of 16 columns: 1,180 MB against 976 MB for the same rows as CSV; now 1,012 MB)."""
+    rows = pd.DataFrame([GOOD] * 25 + [{**GOOD, "plan": "basic", "age": None}] * 5)
+    rows.to_parquet(tmp_path / "new.parquet", row_group_size=10)
+    model = autotune.load_model(model_dir)
+    whole = model.read(tmp_path / "new.parquet")
+    monkeypatch.setattr(pd, "read_parquet", lambda *args, **kwargs: pytest.fail("the file was read whole"))
+    chunks = list(model.read_chunks(tmp_path / "new.parquet", 8))
+    assert max(map(len, chunks)) <= 8 and len(chunks) >= 4
+    read = [row for chunk in chunks for row in chunk]
+    assert model.predict(read) == model.predict(whole) and len(read) == 30
+
+
 def test_a_line_of_more_values_than_the_header_names_is_its_row_s_bad_row(model_dir, tmp_path):
     (tmp_path / "short.csv").write_text("age,plan,shop\n50,pro,S1\n51,pro,S1,oops\n52,basic,S2\n")
     model = autotune.load_model(model_dir)
