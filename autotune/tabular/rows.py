@@ -30,6 +30,7 @@ output is not a number, never answered as a null prediction.
 from __future__ import annotations
 
 import math
+import re
 import reprlib
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import chain
@@ -42,8 +43,8 @@ import torch
 from pandas._libs.parsers import STR_NA_VALUES  # private: the NA strings read_csv's na_values defaults to
 
 from autotune.errors import BadInput, UserError
-from autotune.tabular.data import (DECIMAL, ENCODING, MALFORMED, UNKNOWN, Preprocessing, csv_header,
-                                   table_chunks)
+from autotune.tabular.data import (DECIMAL, DECIMAL_COMMA, ENCODING, MALFORMED, UNKNOWN, Preprocessing,
+                                   csv_header, table_chunks)
 from autotune.model_dir import load_torchscript, read_card
 from autotune.paths import expanded
 from autotune.run_options import option
@@ -142,7 +143,7 @@ def _number(value: Any, row: int, column: str, texts: frozenset[str], scaler: tu
         try:
             number = float(value)
         except ValueError:
-            raise BadRow(row, column, f"expects a number, got the text {_shown(value)}") from None
+            raise BadRow(row, column, f"expects a number, got the text {_shown(value)}{_comma_hint(value)}") from None
     else:
         raise BadRow(row, column, f"expects a number, got {type(value).__name__} {_shown(value)}")
     if math.isinf(number):
@@ -154,6 +155,13 @@ def _number(value: Any, row: int, column: str, texts: frozenset[str], scaler: tu
                                   f"(±{FLOAT32_MAX:.3g}); send the value in the column's units, or null for a "
                                   "missing value")
     return number
+
+
+def _comma_hint(text: str) -> str:
+    """How to write `text`, a number with a decimal comma ("13,05"), as the model reads it; "" for other texts."""
+    if not re.fullmatch(DECIMAL_COMMA, text.strip()):
+        return ""
+    return f" (a decimal comma: write it {text.strip().replace(',', '.')!r}, with a decimal point)"
 
 
 def _category(value: Any, row: int, column: str, known: Sequence[str], texts: frozenset[str]) -> str | None:

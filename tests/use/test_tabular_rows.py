@@ -253,7 +253,9 @@ def test_a_row_whose_output_is_not_a_number_is_refused_never_answered_null(model
 @pytest.mark.parametrize("row, column, message", [
     ({"plan": "pro", "shop": "S1"}, "age", "is missing; every row needs age, plan, shop"),
     ({**GOOD, "age": "old"}, "age", "expects a number, got the text 'old'"),
-    ({**GOOD, "age": " "}, "age", "expects a number, got the text ' '"),
+    ({**GOOD, "age": " "}, "age", "expects a number, got the text ' '$"),
+    ({**GOOD, "age": "13,05"}, "age", r"expects a number, got the text '13,05' \(a decimal comma: write it '13.05', "
+                                      r"with a decimal point\)"),
     ({**GOOD, "age": "inf"}, "age", "expects a finite number, got 'inf'"),
     ({**GOOD, "age": math.inf}, "age", "expects a finite number, got inf"),
     ({**GOOD, "age": 1e308}, "age", r"expects a number the model can take, got 1e\+308: standardised with the "
