@@ -19,13 +19,18 @@ from typing import Any
 
 import mlflow.pyfunc
 
-__all__ = ["save", "RowsModel"]
+__all__ = ["save", "RowsModel", "frame"]
 
 
 class RowsModel(mlflow.pyfunc.PythonModel):
     """An exported model folder (its `model` artifact) as a pyfunc model: `predict(DataFrame)` -> a DataFrame, one
-    row per input row, of what `autotune.load_model(folder).predict(rows)` gives. A row the model refuses raises
-    the UserError that names it (the row and the column), as `load_model` does."""
+    row per input row, of what `autotune.load_model(folder).predict(rows)` gives (`frame`). A row the model
+    refuses is an MlflowException (INVALID_PARAMETER_VALUE) whose message names the row and the column, which
+    `mlflow models serve` answers with, where another error is its generic "unexpected error"."""
+
+    # MLflow checks predict's type hints as the class is made, and warns where there are none; its own hook for a
+    # model that validates its input itself skips that (the signature below still names the columns)
+    _skip_type_hint_validation = True
 
     def load_context(self, context: Any) -> None:
         from autotune import load_model
@@ -33,9 +38,26 @@ class RowsModel(mlflow.pyfunc.PythonModel):
         self._predictor = load_model(context.artifacts["model"])
 
     def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
-        import pandas as pd
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-        return pd.DataFrame(self._predictor.predict(model_input))
+        from autotune.errors import UserError
+
+        try:
+            return frame(self._predictor.predict(model_input))
+        except UserError as err:
+            raise MlflowException(str(err), error_code=INVALID_PARAMETER_VALUE) from None
+
+
+def frame(records: list[dict[str, Any]]) -> Any:
+    """Prediction records as a DataFrame whose every row has every key: one a record lacks is None (JSON's null),
+    not pandas' NaN, which `mlflow models serve` would write as a bare `NaN` that JSON readers refuse (a row
+    without `unseen_categories`)."""
+    import pandas as pd
+
+    keys = dict.fromkeys(key for record in records for key in record)
+    return pd.DataFrame([{key: record.get(key) for key in keys} for record in records], columns=list(keys),
+                        dtype=object).infer_objects()
 
 
 def save(model_dir: Path, out: Path, example: Any) -> None:
@@ -61,16 +83,15 @@ def _save_torchscript(model_dir: Path, out: Path, example: Any) -> None:
 
 def _save_rows(model_dir: Path, out: Path, example: Any) -> None:
     """A RowsModel holding `model_dir` (its `model` artifact), its signature the columns of `example`, each optional
-    and of any type (see the module's docstring), and the columns of the predictions for it; its requirements are this autotune's and torch's (no
-    inference: that would load the model again in another process)."""
-    import pandas as pd
+    and of any type (see the module's docstring), and the columns of the predictions for it; its requirements are
+    this autotune's and torch's (no inference: that would load the model again in another process)."""
     from mlflow.models import infer_signature
     from mlflow.models.signature import ModelSignature
     from mlflow.types.schema import AnyType, ColSpec, Schema
 
     from autotune import load_model
 
-    inferred = infer_signature(example, pd.DataFrame(load_model(str(model_dir)).predict(example)))
+    inferred = infer_signature(example, frame(load_model(str(model_dir)).predict(example)))
     inputs = Schema([ColSpec(AnyType(), column.name, required=False) for column in inferred.inputs.inputs])
     mlflow.pyfunc.save_model(
         str(out), python_model=RowsModel(), artifacts={"model": str(model_dir)}, input_example=example,
