@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["write_idx", "ray_started", "unreadable_file", "saved_reports", "TOY", "STRICT"]
+__all__ = ["write_idx", "ray_started", "without_ray", "unreadable_file", "saved_reports", "TOY", "STRICT"]
 
 
 _spec = importlib.util.spec_from_file_location("autotune_tests_recipe_conftest",
@@ -29,6 +29,13 @@ STRICT = str(Path(__file__).with_name("strict_recipe.py"))
 def ray_started() -> bool:
     ray = sys.modules.get("ray")
     return ray is not None and ray.is_initialized()
+
+
+def without_ray() -> None:
+    """Shut down a Ray that an earlier test of this process left (tests/use's, for its session): whether a command
+    starts one is told only without it."""
+    if ray_started():
+        sys.modules["ray"].shutdown()
 
 
 def unreadable_file(path: Path) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reliability_helpers import ray_started, unreadable_file, write_idx
+from reliability_helpers import ray_started, unreadable_file, without_ray, write_idx
 
 SPACE = """\
 name: bad
@@ -259,10 +259,7 @@ def test_the_table_is_large_enough():
 
 @pytest.mark.parametrize("case, command", PARAMS)
 def test_bad_input_exits_2_with_one_line(case, command, cli, in_tmp, monkeypatch):
-    if ray_started():  # a Ray an earlier test of this process left (tests/use's, for the session): whether the
-        import ray     # command starts one is told only without it
-
-        ray.shutdown()
+    without_ray()
     tmp = in_tmp
     for name, value in case.env:
         monkeypatch.setenv(name, value)

@@ -24,7 +24,7 @@ import autotune
 import autotune.cli
 from autotune.cli.common import pixel_count
 from autotune.errors import UserError
-from reliability_helpers import TOY, ray_started
+from reliability_helpers import TOY, ray_started, without_ray
 
 IMAGE_SPACE = """\
 name: tiny
@@ -254,6 +254,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
 def test_bad_input_is_one_line(case, paths, cli, in_tmp):
+    without_ray()
     _check(case, paths, cli)
     if case.argv[0] == "run":
         assert not ray_started()
