@@ -15,7 +15,7 @@ from typing import Any
 
 from autotune.errors import UserError
 from autotune.tracking import hide_passwords
-from autotune.tracking.mlflow_runs import _first_line, _quick, new_client
+from autotune.tracking.mlflow_runs import first_line, quick, new_client
 
 __all__ = ["follow_card", "point_champion", "registered_entry"]
 
@@ -48,7 +48,7 @@ def point_champion(uri: str | None, name: str, version: str) -> str:
     `autotune.version` == `version`; one line saying so. A UserError (one line: why, what the alias still names,
     the fix) when mlflow is not installed, the store cannot be reached, or no version of `name` is that one."""
     try:
-        with _quick():
+        with quick():
             number = _point(new_client(uri), uri, name, version)
     except UserError:
         raise
@@ -57,7 +57,7 @@ def point_champion(uri: str | None, name: str, version: str) -> str:
                         "package is not installed (pip install \"autotune[mlflow]\"); the alias is unchanged") from None
     except Exception as err:  # the client's own errors: the server unreachable, a bad URI, the alias refused
         raise UserError(f"MLflow: cannot point models:/{name}@{ALIAS} at autotune version {version} "
-                        f"({_first_line(err)}); the alias is unchanged: once {_shown(uri)} answers, point it "
+                        f"({first_line(err)}); the alias is unchanged: once {_shown(uri)} answers, point it "
                         f"again, or set it with MlflowClient(tracking_uri=...).set_registered_model_alias({name!r}, "
                         f"{ALIAS!r}, N), N the model version tagged autotune.version = {version!r}") from None
     return f"MLflow: models:/{name}@{ALIAS} -> version {number} (autotune version {version})"

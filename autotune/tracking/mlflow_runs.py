@@ -29,7 +29,7 @@ from autotune.space import dist_kind
 from autotune.space.types import MlflowSettings
 from autotune.tracking import INTERRUPTED, SearchStart, TrialRecord, hide_passwords, missing_package, short
 
-__all__ = ["MlflowRuns"]
+__all__ = ["MlflowRuns", "new_client", "quick", "first_line"]
 
 STATE_FILE = "tracking.json"
 # A tracking server that does not answer costs the driver seconds, not MLflow's default minutes of retries; the
@@ -40,7 +40,7 @@ _QUICK = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_F
 
 
 @contextmanager
-def _quick() -> Iterator[None]:
+def quick() -> Iterator[None]:
     """MLflow's client settings of `_QUICK` (where the user has not set them) for the calls in the block. A file
     store, which MLflow 3 keeps only in maintenance, is allowed: a space that names one asks for it."""
     settings = {**_QUICK, "MLFLOW_ALLOW_FILE_STORE": "true"}
@@ -60,7 +60,7 @@ _BATCH = 1000  # the most metrics MLflow's log_batch takes in one call
 _PARAMS_BATCH = 100  # the most params (and tags) it takes in one call
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
     """The first line of an error, its URIs' passwords hidden (MLflow's errors quote the URI), cut at a word within
     200 characters."""
     return short(hide_passwords((str(err).strip().splitlines() or [type(err).__name__])[0]), 200)
@@ -68,12 +68,12 @@ def _first_line(err: BaseException) -> str:
 
 def new_client(uri: str | None) -> Any:
     """An MlflowClient of the tracking store `uri` (None: MLflow's default), made with `_QUICK`'s settings (call it
-    within `_quick()` too), MLflow's INFO lines (creating a database...) off. ImportError: mlflow is not installed."""
+    within `quick()` too), MLflow's INFO lines (creating a database...) off. ImportError: mlflow is not installed."""
     from mlflow.tracking import MlflowClient
 
     if logging.getLogger("mlflow").level == logging.NOTSET:
         logging.getLogger("mlflow").setLevel(logging.WARNING)
-    with _quick():
+    with quick():
         return MlflowClient(tracking_uri=uri)
 
 
@@ -122,14 +122,14 @@ class MlflowRuns:
                             "(a name holds no '/' or ':', and is not empty); give another name")
         try:
             client = self.client()  # an unknown scheme (htp://) fails here
-            with _quick():
+            with quick():
                 found = client.get_experiment_by_name(self.experiment)
         except Exception as err:  # the client's own errors: connection refused, a bad URI, an unwritable store
             fix = ("fix tracking.mlflow.uri, or remove tracking.mlflow" if self.uri_from == "tracking.mlflow.uri" else
                    "fix MLFLOW_TRACKING_URI, or unset it (it switched MLflow on) to search without MLflow")
             served = str(self.uri or "").startswith(("http://", "https://"))  # a server, which may be down a while
             raise (TrackerUnreachable if served and self._client is not None else UserError)(
-                f"tracking.mlflow: cannot reach the MLflow tracking store {self.shown} ({_first_line(err)}); start "
+                f"tracking.mlflow: cannot reach the MLflow tracking store {self.shown} ({first_line(err)}); start "
                 f"the server, {fix}") from None
         if found is not None and found.lifecycle_stage == "deleted":  # MLflow refuses runs in it
             raise UserError(f"tracking.mlflow: the experiment {self.experiment!r} was deleted in {self.shown}: restore "
@@ -137,11 +137,11 @@ class MlflowRuns:
                             "(tracking.mlflow.experiment)")
         if self.register:
             try:
-                with _quick():
+                with quick():
                     client.search_registered_models(max_results=1)
             except Exception as err:  # the registry's own errors: MLFLOW_REGISTRY_URI unreachable, a store without one
                 raise UserError(f"tracking.mlflow.register: cannot reach the MLflow model registry "
-                                f"({_first_line(err)}); fix MLFLOW_REGISTRY_URI, or remove tracking.mlflow.register"
+                                f"({first_line(err)}); fix MLFLOW_REGISTRY_URI, or remove tracking.mlflow.register"
                                 ) from None
 
     def _check_uri(self) -> None:
@@ -162,7 +162,7 @@ class MlflowRuns:
     def start(self, search: SearchStart) -> None:
         client = self.client()
         self.run_name = search.name
-        with _quick():
+        with quick():
             found = client.get_experiment_by_name(self.experiment)
             self._experiment_id = found.experiment_id if found else client.create_experiment(self.experiment)
             self._state = search.state_dir / STATE_FILE
@@ -257,7 +257,7 @@ class MlflowRuns:
         return self.children[trial_id]
 
     def trial_result(self, trial_id: str, params: Mapping[str, Any], metrics: Mapping[str, float], epoch: int) -> None:
-        with _quick():
+        with quick():
             self._log_epochs(self._child(trial_id, params), [(epoch, metrics)])
 
     def _log_epochs(self, run: str, epochs: Sequence[tuple[int, Mapping[str, float]]],
@@ -297,7 +297,7 @@ class MlflowRuns:
         """End the trial's child run (at `end_ms`, else now: a run filled in later ends when its trial did)."""
         from mlflow.entities import RunTag
 
-        with _quick():
+        with quick():
             run = self._child(trial_id, params)
             client = self.client()
             client.log_batch(run, tags=[RunTag("autotune.status", status), RunTag("autotune.stop_reason", reason)])
@@ -308,7 +308,7 @@ class MlflowRuns:
         from mlflow.entities import Metric, RunTag
 
         client = self.client()
-        with _quick():
+        with quick():
             now = int(time.time() * 1000)
             values = {**{f"best_{k}": v for k, v in (summary.get("best_metrics") or {}).items()},
                       **(summary.get("test_metrics") or {})}
@@ -381,7 +381,7 @@ class MlflowRuns:
         card = _card(model_dir)
         recipe = recipes.of_card(card)
         example = getattr(recipe, "input_example", lambda model_dir: None)(str(model_dir))
-        with tempfile.TemporaryDirectory() as tmp, _quick(), _silenced():  # TorchScript's deprecation, pickle advice
+        with tempfile.TemporaryDirectory() as tmp, quick(), _silenced():  # TorchScript's deprecation, pickle advice
             saved = Path(tmp) / "model"
             mlflow_model.save(model_dir, saved, example)
             client.log_artifacts(self.parent, str(saved), "model")
