@@ -647,7 +647,7 @@ def _failure_text(trials: pd.DataFrame, metric: str, missing_metric: str | None 
         if epochs:  # trials reported, but no value of the metric was a finite number
             return (f"no report held a finite value of {metric!r} ({len(trials)} trials, {epochs} epochs reported, "
                     f"each NaN or infinite): check how the recipe computes it; a trial that cannot go on (its loss "
-                    f"diverged) can raise autotune.errors.TrialError")
+                    f"diverged) can raise autotune.errors.Diverged")
         if ended:
             return (f"{ended} before any trial finished an epoch: raise it (it counts the trials' start-up too, "
                     "a few seconds each)")

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AutotuneError", "BadInput", "MissingMetric", "Problem", "SearchFailed", "SpaceError", "StorageFull",
-           "TrackerUnreachable", "TrialError", "TrialTimeout", "UserError", "UnknownNameError"]
+__all__ = ["AutotuneError", "BadInput", "Diverged", "MissingMetric", "Problem", "SearchFailed", "SpaceError",
+           "StorageFull", "TrackerUnreachable", "TrialError", "TrialTimeout", "UserError", "UnknownNameError"]
 
 
 class AutotuneError(Exception):
@@ -84,6 +84,13 @@ class TrackerUnreachable(UserError):
 
 class TrialError(AutotuneError):
     """A trial that cannot go on (a non-finite loss, say): ends that trial with this reason, not the search."""
+
+
+class Diverged(TrialError):
+    """A trial whose training diverged (a loss that is not a finite number): a verdict on its configuration, not a
+    fault. The sampler is told the trial PRUNED at the epoch it diverged, ranked below every trial that reached that
+    epoch (as Optuna ranks a NaN), so it learns to avoid the region; `search.max_failures` does not retry it (it
+    would diverge again)."""
 
 
 class TrialTimeout(TrialError):

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from autotune.errors import TrialError
+from autotune.errors import Diverged
 from autotune.space.schema import Field, Schema, Section
 
 CURVES = Path(__file__).resolve().parent / "curves"
@@ -153,7 +153,7 @@ def train(config: dict[str, Any], report: Any, *, data: Table | Synthetic | None
     diverges = data.diverges(config)
     for epoch in range(first, _epochs(config, data) + 1):
         if epoch == diverges:
-            raise TrialError(f"non-finite training loss at epoch {epoch} (recorded)")
+            raise Diverged(f"non-finite training loss at epoch {epoch} (recorded)")
         metrics = {name: float(values[epoch - 1]) for name, values in curve.items()}
         with tempfile.TemporaryDirectory() as directory:
             (Path(directory) / "state.json").write_text(json.dumps({"epoch": epoch, "config": config}))

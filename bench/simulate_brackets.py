@@ -337,7 +337,8 @@ def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.Base
     `keep`). Scheduler: hbfirst (Hyperband's weights until tau can be measured), firstK (bracket K until then),
     minN (MIN_TRIALS), tauP (tau^P), maxt (tau against the last epoch only), extrap (`Adaptive`'s extrapolate),
     rayrule (a trial judged at a rung against the earlier trials' values alone, as Ray's ASHA judges:
-    AsyncHyperband's `with_self=False`)."""
+    AsyncHyperband's `with_self=False`). Searcher: failed (a trial whose training diverged told FAIL, as the engine
+    did before the recipes raised `Diverged`; by default it is PRUNED with NaN at that epoch)."""
     tpe: dict[str, Any] = {"seed": seed, "multivariate": True}
     scheduler: dict[str, Any] = {}
     random_share, bohb, switch_at, stall, drop, predict, resume = 0.0, False, 0, 0, 0.0, "", 0.0
@@ -374,8 +375,8 @@ def modified(variant: str, seed: int, epochs: int) -> tuple[optuna.samplers.Base
             scheduler["first_phase" if head == "first" else "min_trials"] = int(number)
         elif head == "tau":
             scheduler["power"] = float(number)
-        elif mod in ("rayrule", "ordinal", "keep"):
-            pass  # the rung rule (AsyncHyperband's `with_self`), the suggestions and keep: set elsewhere
+        elif mod in ("rayrule", "ordinal", "keep", "failed"):
+            pass  # the rung rule (AsyncHyperband's `with_self`), the suggestions, keep and failed: set elsewhere
         else:
             raise ValueError(f"unknown modifier {mod!r} in {variant!r} (see `modified`)")
     sampler: optuna.samplers.BaseSampler = (
@@ -419,7 +420,10 @@ def search(name: str, variant: str, seed: int, limit: int, *, trials: int | None
             trial.report(float(curve[epoch - 1]), epoch)
         for epoch in range(paid + 1, epochs + 1):
             if epoch == data.diverges(config):
-                raise TrialError("diverged")
+                if variant in ("script", "v0.1") or "failed" in variant.split("+")[1:]:  # told FAIL
+                    raise TrialError("diverged")
+                trial.report(math.nan, epoch)  # the engine's searcher, told the recipe raised Diverged
+                raise optuna.TrialPruned()
             reports.append((0.0, float(curve[epoch - 1])))
             trial.report(float(curve[epoch - 1]), epoch)
             if trial.should_prune():

@@ -22,7 +22,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autotune.errors import Problem, TrialError, UserError
+from autotune.errors import Diverged, Problem, UserError
 from autotune.recipes import ClassPredictions, Report
 from autotune.registry import get as registered
 from autotune.space.schema import Field, Schema, Section, found, held_out, positive
@@ -375,7 +375,7 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
         val = _evaluate_split(model, on_device.val, data, device, amp)
         if not (math.isfinite(train_loss) and math.isfinite(val["loss"])):
             which = "training" if not math.isfinite(train_loss) else "validation"
-            raise TrialError(f"non-finite {which} loss at epoch {epoch} (lr={opt['lr']:g}): lower optimizer.lr "
+            raise Diverged(f"non-finite {which} loss at epoch {epoch} (lr={opt['lr']:g}): lower optimizer.lr "
                              "or set train.grad_clip")
         metrics = {
             "epoch": epoch,

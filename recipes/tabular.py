@@ -29,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autotune.errors import Problem, TrialError, UserError
+from autotune.errors import Diverged, Problem, UserError
 from autotune.recipes import ClassPredictions, Report, ValuePredictions
 from autotune.space.schema import Field, Schema, Section, found, held_out, needed_with, positive
 from autotune.splits import SCHEME
@@ -383,7 +383,7 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
         val = _measure(in_target_units(model, preprocessing), on_device.val, preprocessing)
         if not (math.isfinite(train_loss) and math.isfinite(val["loss"])):
             which = "training" if not math.isfinite(train_loss) else "validation"
-            raise TrialError(f"non-finite {which} loss at epoch {epoch} (lr={opt['lr']:g}): lower optimizer.lr")
+            raise Diverged(f"non-finite {which} loss at epoch {epoch} (lr={opt['lr']:g}): lower optimizer.lr")
         metrics = {
             "epoch": epoch,
             "train_loss": train_loss,

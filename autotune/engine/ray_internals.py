@@ -35,6 +35,8 @@ from ray.tune.result import AUTO_RESULT_KEYS
 from ray.tune.schedulers import AsyncHyperBandScheduler
 from ray.tune.schedulers.async_hyperband import _Bracket
 
+from autotune.errors import Diverged
+
 
 def _import_tensorboardx_without_torch() -> None:
     """Import tensorboardX without importing torch. tensorboardX's writer imports torch when it is installed (only
@@ -63,8 +65,8 @@ if TYPE_CHECKING:
     from ray.tune.search.optuna import OptunaSearch
 
 __all__ = ["CsvLogger", "ForgetEndedTrials", "JsonLogger", "RESULT_KEYS", "TensorBoardLogger", "actor_node",
-           "asked_trial", "auth_token_path", "gcs_reconnect_timeout_s", "init_local", "joined_address", "kv_delete",
-           "kv_get", "kv_put", "lost_node", "lost_nodes_apart", "mark_told", "no_callback_usage_tag",
+           "asked_trial", "auth_token_path", "diverged", "gcs_reconnect_timeout_s", "init_local", "joined_address",
+           "kv_delete", "kv_get", "kv_put", "lost_node", "lost_nodes_apart", "mark_told", "no_callback_usage_tag",
            "remove_partial_checkpoint", "restore_from_kept_checkpoints", "restore_whole_state", "saved_trials",
            "saves_when_trials_end", "study_of", "told", "whole_state_uploads"]
 
@@ -565,6 +567,7 @@ def remove_partial_checkpoint() -> None:
 _NODE_DEATH_WAIT_S = 30.0
 _NODE_ID = re.compile(r"[Nn]ode I[Dd]: ([0-9a-f]{16,})")
 _lost_node_listener: Callable[[Any, str], None] | None = None
+_diverged: set[str] = set()  # failed trials whose recipe raised Diverged, until the searcher asks (`diverged`)
 
 
 def lost_node(error: BaseException | None, node: str | None) -> str | None:
@@ -606,7 +609,7 @@ def actor_node(actor_id: str | None) -> str | None:
 def lost_nodes_apart(listener: Callable[[Any, str], None]) -> Iterator[None]:
     """While the block runs, a trial that fails because its node was lost is not counted as a failure, nor keeps
     that error (Ray then retries it from its last checkpoint, whatever max_failures is), and
-    `listener(trial, node_id)` is told."""
+    `listener(trial, node_id)` is told; a trial whose recipe raised `Diverged` is not retried (`diverged`)."""
     global _lost_node_listener
     if not getattr(Trial.handle_error, "_autotune", False):
         ray_handle_error = Trial.handle_error
@@ -614,6 +617,10 @@ def lost_nodes_apart(listener: Callable[[Any, str], None]) -> Iterator[None]:
         def handle_error(trial: Trial, exc: BaseException | None = None) -> None:
             failures = trial.run_metadata.num_failures
             ray_handle_error(trial, exc)
+            if isinstance(getattr(exc, "cause", None), Diverged):
+                trial.max_failures = 0  # a verdict on its configuration: retried, it would diverge again
+                _diverged.add(trial.trial_id)
+                return
             where = (trial.last_result or {}).get("node_id")
             node = lost_node(exc, where) if _lost_node_listener is not None else None
             if node is not None:
@@ -627,6 +634,16 @@ def lost_nodes_apart(listener: Callable[[Any, str], None]) -> Iterator[None]:
         yield
     finally:
         _lost_node_listener = None
+
+
+def diverged(trial_id: str) -> bool:
+    """Whether Ray's trial `trial_id` has just failed because its recipe raised `Diverged`: Ray tells the searcher
+    only that it failed (`on_trial_complete(error=True)`), after `Trial.handle_error` saw the exception. Asked once,
+    by the searcher, for each failed trial."""
+    if trial_id in _diverged:
+        _diverged.discard(trial_id)
+        return True
+    return False
 
 
 def _not_failed(trial: Trial, failures: int) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from autotune.engine.checkpoints import finite
 from autotune.engine.full_disk import is_full
 from autotune.engine.optuna_space import DefineByRun, make_sampler
-from autotune.engine.ray_internals import asked_trial, kv_put, limited, mark_told, study_of, told
+from autotune.engine.ray_internals import asked_trial, diverged, kv_put, limited, mark_told, study_of, told
 from autotune.engine.schedulers import planned_epochs
 from autotune.errors import UserError
 from autotune.space.types import Space
@@ -43,9 +43,10 @@ class _Searcher(OptunaSearch):
     value, so a sampler would take a 1-epoch accuracy for a final one. Here a trial stopped before its last epoch
     (by the scheduler, a stop target or the epoch budget) is PRUNED, holding the value of every epoch it ran as
     intermediate values (TPE ranks it below the trials that got further), as is one whose last value is not finite
-    (a training that diverged: TPE ranks it last at its epoch); a trial that ran every epoch is COMPLETE; a failed
-    one FAILED. Several objectives: COMPLETE with the last values (Optuna keeps no intermediate values);
-    FAIL, with a warning, when one is not finite (Ray's left the trial RUNNING)."""
+    or whose recipe raised `Diverged` (a training that diverged: NaN at that epoch, which TPE ranks last there); a
+    trial that ran every epoch is COMPLETE; a failed one FAILED. Several objectives: COMPLETE with the last values
+    (Optuna keeps no intermediate values); FAIL, with a warning, when one is not finite (Ray's left the trial
+    RUNNING), or when the recipe raised `Diverged` (Optuna prunes single-objective trials only)."""
 
     def __init__(self, *, planned_epochs: Any, full: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -107,10 +108,14 @@ class _Searcher(OptunaSearch):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         value = (result or {}).get(self.metric) if isinstance(self.metric, str) else None
         ot_trial = asked_trial(self, trial_id)
+        verdict = error and diverged(trial_id)
         if ot_trial is not None and self._told_before(ot_trial):
             mark_told(self, trial_id)  # told before a kill that Ray's saved state did not see
             return
-        if not error and ot_trial is not None and isinstance(self.metric, list) and not told(self, trial_id) \
+        if verdict and ot_trial is not None and isinstance(self.metric, str) and not told(self, trial_id):
+            self._record(trial_id, ot_trial, self._reported.get(trial_id, 0) + 1, float("nan"))
+            self._tell(ot_trial, state=optuna.trial.TrialState.PRUNED)  # NaN at the epoch it diverged: ranked last
+        elif not error and ot_trial is not None and isinstance(self.metric, list) and not told(self, trial_id) \
                 and _non_finite(trial_id, result or {}, self.metric):
             self._tell(ot_trial, state=optuna.trial.TrialState.FAIL)  # Ray's left it RUNNING
         elif error or told(self, trial_id) or ot_trial is None or value is None:

@@ -147,7 +147,7 @@ def _not_finite(trials: Any, metric: list[str]) -> list[str]:
                 else "(no finite value: not ranked)") for r in rows[:_LISTED]]
     more = [f"  +{len(rows) - _LISTED} more (trials.csv: not_finite_from)"] if len(rows) > _LISTED else []
     return ["", f"Trials whose {' or '.join(metric)} was NaN or infinite to their last report (did the training "
-            "diverge? a recipe can raise autotune.errors.TrialError to end such a trial with its reason):",
+            "diverge? a recipe can raise autotune.errors.Diverged to end such a trial with its reason):",
             *lines, *more]
 
 

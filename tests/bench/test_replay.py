@@ -15,7 +15,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import quality  # noqa: E402
 import replay_recipe  # noqa: E402
-from autotune.errors import TrialError  # noqa: E402
+from autotune.errors import Diverged  # noqa: E402
 
 TABLE = "digits_mlp"
 
@@ -62,7 +62,7 @@ def test_a_diverged_configuration_raises_at_the_recorded_epoch():
     config = _config(point["optimizer.lr"], int(point["train.batch_size"]), int(point["model.width"]),
                      int(point["model.depth"]), point["model.dropout"])
     reports = []
-    with pytest.raises(TrialError, match=f"epoch {table.diverged_at[i]}"):
+    with pytest.raises(Diverged, match=f"epoch {table.diverged_at[i]}"):
         replay_recipe.train(config, lambda m, d: reports.append(m))
     assert len(reports) == table.diverged_at[i] - 1
 

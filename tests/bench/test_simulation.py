@@ -17,14 +17,17 @@ import simulate_brackets  # noqa: E402
 
 
 @pytest.mark.usefixtures("local_ray")
-@pytest.mark.parametrize("name, full_trainings, seed", [("mnist_cnn", 4, 1), ("synthetic", 4, 2)])
-def test_the_simulated_default_is_the_engines_search_report_for_report(tmp_path, name, full_trainings, seed):
+@pytest.mark.parametrize("name, full_trainings, seed, other", [
+    ("mnist_cnn", 4, 1, "adaptive+rayrule"), ("synthetic", 4, 2, "adaptive+rayrule"),
+    ("mnist_mlp", 4, 9, "adaptive+failed"),  # two trials diverge (the replayed recipe raises Diverged)
+])
+def test_the_simulated_default_is_the_engines_search_report_for_report(tmp_path, name, full_trainings, seed, other):
     limit = quality.budget(name, full_trainings)
     engine = [value for _, value in quality.run_engine(name, "default", seed, tmp_path, limit)]
     simulated = [value for _, value in simulate_brackets.search(name, "adaptive", seed, limit)]
     assert len(engine) == limit and simulated[:limit] == engine
-    ray_rule = [value for _, value in simulate_brackets.search(name, "adaptive+rayrule", seed, limit)]
-    assert ray_rule[:limit] != engine  # the rung rule decides something in these searches
+    # what the variant changes (the rung rule; a diverged trial told FAIL) decides something in these searches
+    assert [value for _, value in simulate_brackets.search(name, other, seed, limit)][:limit] != engine
 
 
 def test_extrap_carries_each_brackets_agreement_to_the_last_epoch_by_log_distance():

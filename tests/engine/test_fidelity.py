@@ -203,6 +203,41 @@ def test_a_trial_that_ended_on_a_non_finite_value_is_pruned_so_that_tpe_ranks_it
     assert [t.number for t in below] == [ok.number] and {t.number for t in above} == {late.number, never.number}
 
 
+def test_a_trial_that_raised_diverged_is_pruned_with_nan_at_that_epoch_and_not_retried(tmp_path, monkeypatch):
+    """A shipped recipe ends a training whose loss is not finite by raising Diverged. Ray tells the searcher only
+    that the trial failed, so the study held it FAIL, which TPE leaves out: it went on proposing the region that
+    diverged. Through Ray's `Trial.handle_error` (as the engine wraps it) the trial is PRUNED, keeping its values,
+    with NaN at the epoch it diverged; it is not retried; another error stays FAIL."""
+    from types import SimpleNamespace
+
+    from ray.exceptions import RayTaskError
+
+    from autotune.engine import ray_internals
+    from autotune.engine.searcher import make_searcher
+    from autotune.errors import Diverged
+
+    monkeypatch.setattr(Trial, "handle_error", lambda trial, exc=None: None)  # Ray's own: restored after the test
+    space = autotune.load_space(toy_space("diverged", train="{epochs: 4}", search=", scheduler: fifo"))
+    searcher = make_searcher(space, tmp_path, [])
+    searcher = getattr(searcher, "searcher", searcher)
+    errors = {"diverged": Diverged("non-finite training loss at epoch 3"), "broken": ValueError("x too large")}
+    retried = {}
+    with ray_internals.lost_nodes_apart(lambda trial, node: None):
+        for trial_id, error in errors.items():
+            assert searcher.suggest(trial_id) is not None
+            for epoch, value in enumerate([0.5, 0.6], 1):
+                searcher.on_trial_result(trial_id, {"val_accuracy": value, "training_iteration": epoch})
+            trial = SimpleNamespace(trial_id=trial_id, max_failures=2, last_result={},
+                                    run_metadata=SimpleNamespace(num_failures=1))
+            Trial.handle_error(trial, RayTaskError("train", "Traceback", error))
+            retried[trial_id] = Trial.should_recover(trial)
+            searcher.on_trial_complete(trial_id, error=True)
+    diverged, broken = searcher._ot_study.trials
+    assert retried == {"diverged": False, "broken": True}
+    assert [diverged.state, broken.state] == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL]
+    assert repr(diverged.intermediate_values) == repr({1: 0.5, 2: 0.6, 3: float("nan")})
+
+
 def test_a_non_finite_objective_of_several_is_said_to_fail_the_trial_for_the_sampler(tmp_path, caplog):
     """With several objectives, a last report holding NaN made every trial FAIL in the study (NSGA-II learned
     nothing) while the summary said 0 failed: the user is told, naming the objective."""

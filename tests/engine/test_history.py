@@ -156,6 +156,6 @@ def test_a_trial_whose_metric_turned_nan_or_infinite_is_named_in_the_table_and_t
                           trials)
     summary = format_summary(result)
     assert ("Trials whose val_accuracy was NaN or infinite to their last report (did the training diverge? a recipe "
-            "can raise autotune.errors.TrialError to end such a trial with its reason):\n"
+            "can raise autotune.errors.Diverged to end such a trial with its reason):\n"
             "  late: from epoch 2 (ranked by its epochs before)\n"
             "  never: from epoch 1 (no finite value: not ranked)\n") in summary, summary

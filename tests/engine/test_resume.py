@@ -286,14 +286,23 @@ class TestFailingTrials:
             assert epochs == [*range(1, 7), *range(resumed_after + 1, 9)] and 4 <= resumed_after <= 6, epochs
 
     def test_a_non_finite_loss_ends_only_that_trial(self, in_tmp):
-        text = SPACE.replace("sleep: 0.6", "sleep: 0, nan_if_x_above: 0.5")
+        """The recipe raises Diverged: that trial ends with its reason, is not retried (it would diverge again;
+        max_failures retried it), and is PRUNED in the study with NaN at the epoch it diverged, which TPE ranks
+        last there (it was FAIL, which TPE leaves out: it learned nothing of the region that diverged)."""
+        text = SPACE.replace("sleep: 0.6", "sleep: 0, nan_if_x_above: 0.5").replace("resources:",
+                                                                                    "max_failures: 1, resources:")
         result = autotune.fit(text)
         failed = result.trials[result.trials["status"] == "ERROR"]
         assert 0 < len(failed) < 6
-        assert all("non-finite training loss" in e for e in failed["error"])
+        assert all(e.startswith("Diverged: non-finite training loss at epoch 1") for e in failed["error"])
+        assert all(Path(p, "error.txt").read_text().count("Failure #") == 1 for p in failed["path"])
         assert all(result.trials.set_index("trial_id").loc[result.best_trial_id, ["status"]] == "TERMINATED")
         study = _study(result.run_dir)
-        assert [t.state for t in study.trials].count(optuna.trial.TrialState.FAIL) == len(failed)
+        ended = {t.user_attrs["autotune_trial_id"]: t for t in study.trials}
+        for trial_id in failed["trial_id"]:
+            assert ended[trial_id].state == optuna.trial.TrialState.PRUNED
+            assert repr(ended[trial_id].intermediate_values) == repr({1: float("nan")})
+        assert [t.state for t in study.trials].count(optuna.trial.TrialState.FAIL) == 0
 
 
 def test_ctrl_c_before_any_checkpoint_prints_a_command_that_resumes_that_run(tmp_path):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from autotune.errors import TrialError
+from autotune.errors import Diverged
 from autotune.space.schema import Field, Schema, Section
 
 SCHEMA = Schema(
@@ -104,7 +104,7 @@ def train(config: dict, report, *, data=None, checkpoint: str | None = None) -> 
         if model["x"] > cfg["oom_if_x_above"]:
             _out_of_memory()
         if model["x"] > cfg["nan_if_x_above"]:
-            raise TrialError(f"non-finite training loss at epoch {epoch}")
+            raise Diverged(f"non-finite training loss at epoch {epoch}")
         acc = _score(model, epoch, cfg["peak_epoch"])
         metrics = {"val_accuracy": acc, "val_loss": 1 - acc, "epoch": epoch, "t_start": began, "t_now": time.time(),
                    "pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
