@@ -122,6 +122,16 @@ INVALID = [
      "model.width.int", 4, "log: true"),
     ("quniform-multiple", ok_with(4, "model: {dropout: {quniform: [0.0, 0.5, 0.2]}}"), [], "model.dropout.quniform",
      4, "multiple of step"),
+    ("pow2-not-a-power", ok_with(4, "model: {width: {pow2: [12, 64]}}"), [], "model.width.pow2", 4,
+     "pow2 needs low a power of two (1, 2, 4, 8, ...), but got low=12; e.g. low: 16"),
+    ("pow2-fraction", ok_with(4, "model: {width: {pow2: [0.5, 64]}}"), [], "model.width.pow2", 4,
+     "pow2 needs low a power of two"),
+    ("pow2-step", ok_with(4, "model: {width: {pow2: [16, 64, 2]}}"), [], "model.width.pow2", 4,
+     "pow2 takes [low, high]"),
+    ("pow2-default", ok_with(4, "model: {width: {pow2: [16, 64], default: 48}}"), [], "model.width.default", 4,
+     "must be a power of two (16, 32, 64)"),
+    ("pow2-cmaes", ok_with(4, "model: {width: {pow2: [16, 64]}}").replace("trials: 4", "trials: 4, sampler: cmaes"),
+     [], "model.width", 4, "model.width is a pow2"),
     ("section-not-mapping", ok_with(6, "train: 3"), [], "train", 6, "must be a mapping"),
     ("section-choice-constant", ok_with(5, "optimizer: {choice: [sgd, adamw]}"), [], "optimizer.choice[0]", 5,
      "mapping"),
@@ -249,6 +259,23 @@ def test_valid_space_prints_table(cli, tmp_path):
     assert "model.dropout" in out and "uniform" in out and "[0, 0.5]" in out
     assert "optimizer[sgd].momentum" in out and "optimizer=sgd" in out
     assert "sampler tpe" in out and "4 trials" in out
+
+
+def test_the_table_shows_a_pow2_with_its_powers(cli, tmp_path):
+    code, out, err = cli("check", str(write(tmp_path, ok_with(4, "model: {width: {pow2: [16, 256]}}"))))
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if line.startswith("model.width"))
+    assert row.split()[1:] == ["pow2", "16,", "32,", "64,", "128,", "256", "64", "(geometric", "mean,", "a", "power",
+                               "of", "two)", "-"]
+    code, out, err = cli("check", str(write(tmp_path, ok_with(4, "model: {width: {pow2: [1, 4096]}}"))))
+    assert "pow2          1, 2, 4, ..., 4096 (13 powers)  64 (geometric mean, a power of two)" in out
+    long_choice = ok_with(4, "model: {width: {choice: [1, 2, 3, 4, 5, 6, 7, 8, 9]}}")
+    code, out, err = cli("check", str(write(tmp_path, long_choice)))
+    assert "choice        1, 2, 3, 4, 5, 6, ... (9 options)  1 (first option)" in out  # a long choice, as before
+    code, out, err = cli("check", str(write(tmp_path, ok_with(4, "model: {width: {pow2: [16, 64]}}"))), "--set",
+                         "search.sampler=grid", "--set", "model.dropout=0.1", "--set", "optimizer.lr=0.01")
+    assert code == 0, err
+    assert "grid points: 3 (3 trials run, each point once; search.trials is 4)" in out
 
 
 def test_the_table_shows_each_default_and_how_it_was_chosen(cli, tmp_path):

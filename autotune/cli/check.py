@@ -7,7 +7,8 @@ from typing import Any
 
 from autotune.cli.common import add_space_arguments
 from autotune.space import (
-    Choice, Grid, Int, LogUniform, Param, QUniform, SearchSettings, Space, Uniform, load_space, sampler_arguments,
+    Choice, Grid, Int, LogUniform, Param, Pow2, QUniform, SearchSettings, Space, Uniform, load_space,
+    sampler_arguments,
 )
 from autotune.space.types import json_keys, param_default
 
@@ -49,16 +50,23 @@ def describe(param: Param) -> tuple[str, str]:
         positional = list(dist.labels) == [str(i) for i in range(len(dist.labels))]
         shown = [f"{label}={_constant(value)}" if positional and constants else str(label)
                  for label, value in zip(dist.labels, constants or dist.labels)]  # `0=null`: what a position stands for
-        if len(shown) > 8:
-            shown = [*shown[:6], f"... ({len(shown)} options)"]
-        return kind, ", ".join(shown)
+        return kind, _listed(shown)
     if isinstance(dist, Int):
         text = f"[{dist.low}, {dist.high}]" + (f" step {dist.step}" if dist.step != 1 else "")
         return ("int log" if dist.log else "int"), text
     if isinstance(dist, QUniform):
         return "quniform", f"[{dist.low:g}, {dist.high:g}] step {dist.step:g}"
+    if isinstance(dist, Pow2):
+        powers = dist.labels
+        return "pow2", ", ".join(map(str, powers)) if len(powers) <= 8 else \
+            f"{powers[0]}, {powers[1]}, {powers[2]}, ..., {powers[-1]} ({len(powers)} powers)"
     assert isinstance(dist, (Uniform, LogUniform))
     return ("loguniform" if isinstance(dist, LogUniform) else "uniform"), f"[{dist.low:g}, {dist.high:g}]"
+
+
+def _listed(shown: list[str]) -> str:
+    """Options as the table shows them: at most 8, else the first 6 and how many there are."""
+    return ", ".join(shown if len(shown) <= 8 else [*shown[:6], f"... ({len(shown)} options)"])
 
 
 def _constant(value: Any) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import optuna
 
 from autotune.space import sampler_arguments
-from autotune.space.types import Choice, Grid, Int, LogUniform, Param, QUniform, SearchSettings, Uniform
+from autotune.space.types import Choice, Grid, Int, LogUniform, Param, Pow2, QUniform, SearchSettings, Uniform
 
 __all__ = ["DefineByRun", "grid_space", "make_sampler", "suggest"]
 
@@ -26,7 +26,7 @@ def suggest(trial: optuna.Trial, param: Param) -> Any:
         return trial.suggest_float(param.name, d.low, d.high, step=d.step)
     if isinstance(d, Int):
         return trial.suggest_int(param.name, d.low, d.high, step=d.step, log=d.log)
-    if isinstance(d, (Choice, Grid)):
+    if isinstance(d, (Choice, Grid, Pow2)):  # pow2: the powers themselves, as a choice of those numbers
         return trial.suggest_categorical(param.name, list(d.labels))
     raise TypeError(f"unknown distribution {d!r}")
 
@@ -46,8 +46,8 @@ class DefineByRun:
 
 
 def grid_space(params: tuple[Param, ...]) -> dict[str, list[Any]]:
-    """Every searched parameter's values, for Optuna's GridSampler (grid and choice distributions only)."""
-    return {p.name: list(p.dist.labels) for p in params if isinstance(p.dist, (Choice, Grid))}
+    """Every searched parameter's values, for Optuna's GridSampler (grid, choice and pow2 distributions only)."""
+    return {p.name: list(p.dist.labels) for p in params if isinstance(p.dist, (Choice, Grid, Pow2))}
 
 
 _LOCK = type(threading.Lock())

@@ -16,12 +16,12 @@ from autotune.space._settings import sampler_arguments
 from autotune.space.loader import import_custom, load_space
 from autotune.space.schema import REQUIRED, Field, Schema, Section
 from autotune.space.types import (
-    Choice, Distribution, ExportSettings, Grid, Int, Label, LogUniform, Param, QUniform, Resources, SearchSettings,
-    Space, Uniform,
+    Choice, Distribution, ExportSettings, Grid, Int, Label, LogUniform, Param, Pow2, QUniform, Resources,
+    SearchSettings, Space, Uniform,
 )
 
 __all__ = [
     "load_space", "import_custom", "Space", "Param", "Label", "Distribution", "Uniform", "LogUniform", "Int",
-    "QUniform", "Choice", "Grid", "Resources", "SearchSettings", "ExportSettings", "Schema", "Section", "Field",
-    "REQUIRED", "Problem", "SpaceError", "SEARCH_ONLY", "search_only", "sampler_arguments", "dist_kind",
+    "QUniform", "Pow2", "Choice", "Grid", "Resources", "SearchSettings", "ExportSettings", "Schema", "Section",
+    "Field", "REQUIRED", "Problem", "SpaceError", "SEARCH_ONLY", "search_only", "sampler_arguments", "dist_kind",
 ]

@@ -15,11 +15,13 @@ from autotune.space._tree import Branch, Interp, Sampled, absolute
 from autotune.space._yaml import Locations, Path, colon_hint, show_path
 from autotune.space.points import fit_value
 from autotune.space.schema import Field, Section
-from autotune.space.types import Choice, Distribution, Grid, Int, Label, LogUniform, Param, QUniform, Uniform
+from autotune.space.types import (
+    Choice, Distribution, Grid, Int, Label, LogUniform, Param, Pow2, QUniform, Uniform,
+)
 
 __all__ = ["DISTRIBUTIONS", "DEFAULT", "Builder", "check_value", "dist_kind", "option_labels", "type_text"]
 
-DISTRIBUTIONS = ("uniform", "loguniform", "int", "quniform", "choice", "grid")
+DISTRIBUTIONS = ("uniform", "loguniform", "int", "quniform", "pow2", "choice", "grid")
 DEFAULT = "default"  # the key beside a distribution that names its default value
 # Ray Tune's sampling functions that autotune names otherwise, or lacks -> the fix. A one-key mapping of one of these
 # names (beside `default:` at most), whatever it holds (`{sample_from: "lambda spec: ..."}`), is refused even under a
@@ -40,9 +42,11 @@ _TUNE_DISTRIBUTIONS = {
 }
 # distribution -> (argument names, how many are required)
 _ARGS = {"uniform": (("low", "high"), 2), "loguniform": (("low", "high"), 2),
-         "int": (("low", "high", "step", "log"), 2), "quniform": (("low", "high", "step"), 3)}
+         "int": (("low", "high", "step", "log"), 2), "quniform": (("low", "high", "step"), 3),
+         "pow2": (("low", "high"), 2)}
 # distribution -> the required arguments of a valid example, for the fixes
-_EXAMPLES = {"uniform": (0.0, 1.0), "loguniform": (1e-4, 0.1), "int": (1, 8), "quniform": (0.0, 1.0, 0.25)}
+_EXAMPLES = {"uniform": (0.0, 1.0), "loguniform": (1e-4, 0.1), "int": (1, 8), "quniform": (0.0, 1.0, 0.25),
+             "pow2": (16, 256)}
 _PRIMITIVE = (str, int, float, bool, type(None))
 _FRACTIONS = ("uniform", "loguniform", "quniform")  # the distributions that draw floats
 _TYPE_TEXT = {int: "an integer", float: "a number", str: "a string", bool: "true or false", dict: "a mapping",
@@ -437,10 +441,12 @@ class Builder:
             return LogUniform(float(low), float(high))
         if kind == "quniform":
             return QUniform(float(low), float(high), float(step))
+        if kind == "pow2":
+            return Pow2(int(low), int(high))
         return Int(int(low), int(high), int(step), bool(given.get("log", False)))
 
     def _fits(self, dist: Any, field: Field, dpath: Path) -> None:
-        wanted = int if isinstance(dist, Int) else float
+        wanted = int if isinstance(dist, (Int, Pow2)) else float
         if not _accepts(field, wanted) and not (wanted is int and _accepts(field, float)):
             self.problem(dpath, f"a {type(dist).__name__.lower()} distribution gives {type_text(wanted)}, "
                          f"but this key expects {type_text(field.type)}", "use choice for other values")
@@ -516,6 +522,8 @@ def _bound_errors(kind: str, given: dict) -> list[tuple[str, str]]:
         elif given.get("log", False) and (step != 1 or low < 1):
             errors.append((f"int with log: true needs low >= 1 and step 1, but got {shown}, step={step}",
                            f"e.g. {{int: {{low: {max(1, int(low))}, high: {max(1, int(high))}, log: true}}}}"))
+    if kind == "pow2":
+        errors += _pow2_errors(low, high)
     if kind in ("int", "quniform") and not errors:  # Optuna would silently lower high to the last step
         count = (high - low) / step
         if abs(count - round(count)) > 1e-9 * max(1.0, abs(count)):
@@ -523,6 +531,14 @@ def _bound_errors(kind: str, given: dict) -> list[tuple[str, str]]:
             errors.append((f"high - low must be a multiple of step, but got {shown}, step={step}",
                            f"e.g. high: {top:g}"))
     return errors
+
+
+def _pow2_errors(low: float, high: float) -> list[tuple[str, str]]:
+    """(rule broken, fix) for the bounds of a pow2 distribution that are not powers of two (1, 2, 4, ...)."""
+    wrong = [(name, value) for name, value in (("low", low), ("high", high))
+             if not (value >= 1 and float(value).is_integer() and int(value) & (int(value) - 1) == 0)]
+    return [(f"pow2 needs {name} a power of two (1, 2, 4, 8, ...), but got {name}={value:g}",
+             f"e.g. {name}: {2 ** max(0, round(math.log2(value))) if value >= 1 else 1}") for name, value in wrong]
 
 
 def _refused(section: Section, name: str, key: Any, refusing: list[str], taking: list[str],

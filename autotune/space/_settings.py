@@ -12,7 +12,7 @@ from autotune.space._parse import check_value
 from autotune.space._yaml import Locations, Path
 from autotune.space.points import complete_point
 from autotune.space.schema import Field
-from autotune.space.types import (Choice, ExportSettings, Grid, Label, MlflowSettings, Param, Resources,
+from autotune.space.types import (Choice, ExportSettings, Grid, Label, MlflowSettings, Param, Pow2, Resources,
                                   SearchSettings, TrackingSettings, WandbSettings, default_values)
 
 __all__ = ["SAMPLERS", "SCHEDULERS", "MULTI_OBJECTIVE_SAMPLERS", "parse_search", "parse_export", "check_sampler",
@@ -452,10 +452,12 @@ def check_sampler(search: SearchSettings, params: tuple[Param, ...], locs: Locat
                          "set search.sampler: grid, or use choice instead of grid")
         elif search.sampler == "grid" and not _enumerable(param):
             kind = "conditional choice" if isinstance(param.dist, Choice) else type(param.dist).__name__.lower()
-            read.problem(path, f"search.sampler: grid tries every combination, so every parameter must be a grid "
-                         f"or a choice of constants; {param.name} is a {kind}", "make it a grid, or use another sampler")
-        elif search.sampler == "cmaes" and isinstance(param.dist, Choice):
-            read.problem(path, f"cmaes samples numbers only; {param.name} is a choice",
+            read.problem(path, f"search.sampler: grid tries every combination, so every parameter must be a grid, "
+                         f"a choice of constants or a pow2; {param.name} is a {kind}",
+                         "make it a grid, or use another sampler")
+        elif search.sampler == "cmaes" and isinstance(param.dist, (Choice, Pow2)):
+            kind = "pow2 (proposed as a choice of the powers)" if isinstance(param.dist, Pow2) else "choice"
+            read.problem(path, f"cmaes samples numbers only; {param.name} is a {kind}",
                          "use sampler: tpe (or gp), or make it a numeric distribution")
     _grid_points(search, params, read)
 
@@ -475,7 +477,7 @@ def _grid_points(search: SearchSettings, params: tuple[Param, ...], read: _Reade
 
 
 def _enumerable(param: Param) -> bool:
-    return isinstance(param.dist, Grid) or isinstance(param.dist, Choice) and not param.dist.conditional
+    return isinstance(param.dist, (Grid, Pow2)) or isinstance(param.dist, Choice) and not param.dist.conditional
 
 
 def parse_export(value: Any, name: str, locs: Locations, problems: list[Problem]) -> ExportSettings:

@@ -13,7 +13,7 @@ from typing import Any
 
 from autotune.registry import close_matches
 from autotune.space._frozen import freeze
-from autotune.space.types import Choice, Distribution, Grid, Int, Label, Param, QUniform, param_default
+from autotune.space.types import Choice, Distribution, Grid, Int, Label, Param, Pow2, QUniform, param_default
 
 __all__ = ["fit_value", "complete_point"]
 
@@ -45,15 +45,16 @@ def _fit_option(dist: Choice | Grid, value: Any) -> tuple[Label, str | None, str
 def fit_value(dist: Distribution, value: Any) -> tuple[Label, str | None, str]:
     """(`value` as `dist` samples it: a float, an int, a choice's label; what is wrong with it or None; how to fix).
 
-    A value fits when it lies in the range (on the step grid of `int` and `quniform`), or names an option."""
+    A value fits when it lies in the range (on the step grid of `int` and `quniform`, a power of two for `pow2`), or
+    names an option."""
     if isinstance(dist, (Choice, Grid)):
         return _fit_option(dist, value)
-    wanted = "an integer" if isinstance(dist, Int) else "a number"
+    wanted = "an integer" if isinstance(dist, (Int, Pow2)) else "a number"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return value, f"expected {wanted}", ""
     if not math.isfinite(value):
         return value, "must be a finite number", ""
-    if isinstance(dist, Int):
+    if isinstance(dist, (Int, Pow2)):
         if not float(value).is_integer():
             return value, "expected an integer", f"e.g. {round(value)}"
         value = int(value)
@@ -68,6 +69,9 @@ def fit_value(dist: Distribution, value: Any) -> tuple[Label, str | None, str]:
             nearest = dist.low + round(count) * dist.step
             return value, f"must be on the step grid {dist.low:g}, {dist.low + dist.step:g}, ..., {dist.high:g}", \
                 f"e.g. {nearest:g}"
+    if isinstance(dist, Pow2) and value not in dist.labels:
+        return value, f"must be a power of two ({', '.join(map(str, dist.labels))})", \
+            f"e.g. {min(dist.labels, key=lambda power: abs(power - value))}"
     return value, None, ""
 
 

@@ -18,7 +18,7 @@ from autotune.space._tree import InterpError, materialize, resolve
 from autotune.space.schema import value_at
 
 __all__ = [
-    "Uniform", "LogUniform", "Int", "QUniform", "Choice", "Grid", "Distribution",
+    "Uniform", "LogUniform", "Int", "QUniform", "Pow2", "Choice", "Grid", "Distribution",
     "Param", "Resources", "SearchSettings", "ExportSettings", "Space", "Label", "default_value", "default_values",
     "param_default", "GIVEN", "scenarios", "varies", "json_keys",
 ]
@@ -58,6 +58,19 @@ class QUniform:
 
 
 @dataclass(frozen=True)
+class Pow2:
+    """The powers of two from low to high, both ends included (both powers of two). A sampler proposes one of
+    `labels`, the powers themselves, as for a choice of those numbers."""
+
+    low: int
+    high: int
+
+    @property
+    def labels(self) -> tuple[int, ...]:
+        return tuple(2 ** exponent for exponent in range(self.low.bit_length() - 1, self.high.bit_length()))
+
+
+@dataclass(frozen=True)
 class Choice:
     """One of `options`. A sampler proposes one of `labels` (primitive stand-ins, same order).
 
@@ -87,7 +100,7 @@ class Grid:
         object.__setattr__(self, "values", freeze(self.values))
 
 
-Distribution = Union[Uniform, LogUniform, Int, QUniform, Choice, Grid]
+Distribution = Union[Uniform, LogUniform, Int, QUniform, Pow2, Choice, Grid]
 
 
 @dataclass(frozen=True)
@@ -202,6 +215,9 @@ def default_value(dist: Distribution) -> tuple[Label, str]:
     """The value a standalone run uses for `dist`, and how it was chosen."""
     if isinstance(dist, (Choice, Grid)):
         return dist.labels[0], "first option"
+    if isinstance(dist, Pow2):
+        middle = (dist.low.bit_length() + dist.high.bit_length()) // 2 - 1  # the lower of two on a tie
+        return 2 ** middle, "geometric mean, a power of two"
     if isinstance(dist, LogUniform) or isinstance(dist, Int) and dist.log:
         value: float = math.sqrt(dist.low * dist.high)
         how = "geometric mean"
@@ -382,10 +398,11 @@ class Space:
         return found
 
     def grid_size(self) -> int | None:
-        """The number of grid points (every `grid`, and under `sampler: grid` every choice, combined), or None."""
+        """The number of grid points (every `grid`, and under `sampler: grid` every choice and pow2, combined), or
+        None."""
         grid = self.search.sampler == "grid"
         sizes = [len(p.dist.labels) for p in self.params
-                 if isinstance(p.dist, Grid) or grid and isinstance(p.dist, Choice)]
+                 if isinstance(p.dist, Grid) or grid and isinstance(p.dist, (Choice, Pow2))]
         return math.prod(sizes) if sizes else None
 
     def definition(self) -> str:

@@ -117,8 +117,9 @@ REFUSED = {
     "cmaes-with-a-choice": ("cmaes", WITH_CHOICE, "cmaes samples numbers only; model.kind is a choice"),
     "cmaes-with-a-conditional": ("cmaes", CONDITIONAL, "cmaes samples numbers only; model is a choice"),
     "grid-values-without-grid": ("tpe", GRID, "grid needs search.sampler: grid, but the sampler is tpe"),
-    "grid-with-a-uniform": ("grid", NUMERIC, "grid or a choice of constants; model.x is a uniform"),
+    "grid-with-a-uniform": ("grid", NUMERIC, "a choice of constants or a pow2; model.x is a uniform"),
     "grid-with-a-conditional": ("grid", CONDITIONAL, "model is a conditional choice"),
+    "cmaes-with-a-pow2": ("cmaes", "{extra: {pow2: [1, 8]}}", "cmaes samples numbers only; model.extra is a pow2"),
 }
 
 
@@ -128,6 +129,20 @@ def test_a_space_a_sampler_cannot_search_is_refused_before_ray_starts(case):
     text = toy_space("refused", model=model, search=f", sampler: {sampler}, scheduler: fifo")
     with pytest.raises(SpaceError, match=message):
         autotune.load_space(text)
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "grid"])
+def test_a_pow2_is_proposed_as_its_powers(sampler):
+    """Optuna gets a pow2 as a categorical of its powers: each proposal is one of them, an integer, and the grid
+    sampler tries each once."""
+    from autotune.engine.optuna_space import DefineByRun, make_sampler
+
+    space = autotune.load_space(toy_space("pow2", model="{extra: {pow2: [2, 16]}}", search=f", sampler: {sampler}"))
+    study = optuna.create_study(sampler=make_sampler(space.search, space.params), direction="maximize")
+    study.optimize(lambda trial: DefineByRun(space.params)(trial) or 0.5, n_trials=4)
+    proposed = [t.params["model.extra"] for t in study.trials]
+    assert set(proposed) <= {2, 4, 8, 16} and all(type(x) is int for x in proposed)
+    assert sampler != "grid" or sorted(proposed) == [2, 4, 8, 16]
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -171,6 +171,20 @@ def test_a_plain_optuna_script_s_study_file_seeds_the_search(tmp_path, caplog):
     assert "the search starts from nothing" in caplog.text
 
 
+def test_a_pow2_takes_the_earlier_trials_on_its_powers_and_skips_the_others(tmp_path):
+    """An earlier search of model.extra as integers seeds a space that searches it as {pow2: [1, 8]}: the trials on a
+    power of two are told to the sampler as values of the new distribution (the powers, as Optuna's categorical)."""
+    whole = optuna.distributions.IntDistribution(1, 8)
+    trials = [optuna.trial.create_trial(value=0.5, params={"model.extra": x, "model.y": 0.5},
+                                        distributions={"model.extra": whole, "model.y": X}) for x in (2, 3, 8)]
+    run = _study_of_a_run(tmp_path / "old", "old", trials)
+    space = autotune.load_space(toy_space("new", model="{extra: {pow2: [1, 8]}, y: {uniform: [0.0, 1.0]}}"))
+    history = read_history(run, space)
+    assert [t.params["model.extra"] for t in history.trials] == [2, 8]
+    assert history.trials[0].distributions["model.extra"] == optuna.distributions.CategoricalDistribution((1, 2, 4, 8))
+    assert dict(history.skipped) == {"model.extra must be a power of two (1, 2, 4, 8)": 1}
+
+
 @pytest.mark.parametrize("make, words", [
     (lambda tmp: tmp / "nothere", "there is no such run folder"),
     (lambda tmp: tmp, "the folder holds no study.db"),

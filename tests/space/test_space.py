@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 import autotune.recipes
 from autotune import registry
 from autotune.errors import SpaceError, UserError
-from autotune.space import Choice, Grid, Int, LogUniform, QUniform, Space, Uniform, import_custom, load_space
+from autotune.space import (
+    Choice, Grid, Int, LogUniform, Pow2, QUniform, Space, Uniform, import_custom, load_space,
+)
 
 RECIPE = str(Path(__file__).parent / "tiny_recipe.py")
 
@@ -66,6 +68,18 @@ def test_scientific_notation_and_defaults():
     assert config["data"] == {"dataset": "digits", "val_fraction": 0.1, "root": "~/data"}
     assert isinstance(config["train"]["epochs"], int)
     assert result.grid_size() is None
+
+
+def test_pow2_samples_the_powers_of_two_and_defaults_to_their_geometric_mean():
+    result = space("data: {dataset: digits}\nmodel: {width: {pow2: [16, 256]}}\n"
+                   "train: {batch_size: {pow2: {low: 32, high: 128}, default: 128}}\n")
+    params = {p.name: p for p in result.params}
+    assert params["model.width"].dist == Pow2(16, 256) and params["model.width"].dist.labels == (16, 32, 64, 128, 256)
+    values, how = result.defaults()
+    assert values == {"model.width": 64, "train.batch_size": 128}
+    assert how["model.width"] == "geometric mean, a power of two" and type(values["model.width"]) is int
+    assert result.config({"model.width": 32, "train.batch_size": 64})["model"]["width"] == 32
+    assert space("data: {dataset: digits}\nmodel: {width: {pow2: [16, 128]}}\n").defaults()[0] == {"model.width": 32}
 
 
 CONDITIONAL = """\

@@ -9,7 +9,7 @@ import pytest
 import autotune.recipes
 from autotune.space import Space, load_space
 from autotune.space.points import complete_point, fit_value
-from autotune.space.types import GIVEN, Choice, Int, LogUniform, QUniform
+from autotune.space.types import GIVEN, Choice, Int, LogUniform, Pow2, QUniform
 
 RECIPE = str(Path(__file__).parent / "tiny_recipe.py")
 
@@ -51,7 +51,7 @@ def test_a_default_beside_each_distribution_is_the_default():
     (LogUniform(1e-4, 10.0), 1, 1.0), (Int(2, 6, 2), 4.0, 4), (QUniform(0.0, 1.0, 0.1), 0.3, 0.3),
     (Choice(({"name": "sgd"}, {"name": "adamw"}), ("sgd", "adamw"), True), "adamw", "adamw"),
     (Choice(({"lr": 1}, {"lr": 2}), ("0", "1"), True), 1, "1"),  # unnamed options: by position
-    (Choice(((1, 2), (3, 4)), ("0", "1")), [3, 4], "1"),
+    (Choice(((1, 2), (3, 4)), ("0", "1")), [3, 4], "1"), (Pow2(16, 256), 64.0, 64), (Pow2(16, 256), 256, 256),
 ])
 def test_fit_value_gives_what_the_distribution_samples(dist, value, fitted):
     got, error, _ = fit_value(dist, value)
@@ -61,7 +61,8 @@ def test_fit_value_gives_what_the_distribution_samples(dist, value, fitted):
 @pytest.mark.parametrize("dist, value, words", [
     (LogUniform(1e-4, 1e-1), 0.5, "range"), (Int(2, 6, 2), 3, "step grid"), (Int(2, 3), 2.5, "integer"),
     (Choice((0, 1), (0, 1)), True, "not one of the options"), (LogUniform(1e-4, 1e-1), "0.01", "a number"),
-    (LogUniform(1e-4, 1e-1), float("nan"), "finite"),
+    (LogUniform(1e-4, 1e-1), float("nan"), "finite"), (Pow2(16, 256), 48, "power of two (16, 32, 64, 128, 256)"),
+    (Pow2(16, 256), 8, "range"), (Pow2(16, 256), 32.5, "integer"),
 ])
 def test_fit_value_refuses_what_the_distribution_cannot_sample(dist, value, words):
     assert words in fit_value(dist, value)[1]
