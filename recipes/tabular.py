@@ -189,6 +189,8 @@ SCHEMA = Schema(
                                 "{choice: [none, balanced]} with search.metric val_balanced_accuracy (val_loss "
                                 "favours none). Refused on a regression table the config names; ignored, with a "
                                 "warning, on one that data.task auto finds"),
+        grad_clip=Field(float, default=None, nullable=True, check=positive,
+                        help="the largest gradient norm of a step: larger gradients are scaled down to it (null: off)"),
     ),
     budget="train.epochs",
     # val_loss first (the default search.metric): both tasks report it; accuracy and balanced accuracy (the mean of
@@ -324,7 +326,9 @@ def _training_weights(choice: str, split: Split, preprocessing: Preprocessing) -
 def _training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], split: Split,
                    preprocessing: Preprocessing) -> Callable[[tuple[torch.Tensor, ...]], torch.Tensor]:
     """step(batch) -> its loss: one optimizer step on a (numeric, categorical, y) batch of `split` (the training
-    split), with the category dropout and class weights of the train section `cfg`."""
+    split), with the category dropout, class weights and gradient clipping of the train section `cfg`."""
+    import torch
+
     from autotune.tabular.data import MISSING
     from autotune.tabular.model import drop_categories
 
@@ -337,6 +341,8 @@ def _training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, cfg
         loss = _loss(model(numeric, categorical), y, preprocessing, weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if cfg["grad_clip"] is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
         optimizer.step()
         return loss
 
@@ -383,7 +389,8 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
         val = _measure(in_target_units(model, preprocessing), on_device.val, preprocessing)
         if not (math.isfinite(train_loss) and math.isfinite(val["loss"])):
             which = "training" if not math.isfinite(train_loss) else "validation"
-            raise Diverged(f"non-finite {which} loss at epoch {epoch} (lr={opt['lr']:g}): lower optimizer.lr")
+            raise Diverged(f"non-finite {which} loss at epoch {epoch} (lr={opt['lr']:g}): lower optimizer.lr "
+                           "or set train.grad_clip")
         metrics = {
             "epoch": epoch,
             "train_loss": train_loss,

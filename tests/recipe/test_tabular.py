@@ -301,6 +301,21 @@ def test_export_then_predict_rows_equals_the_evaluation_in_target_units(regresse
     assert response.json()["detail"].endswith("(regression of 'price'): drop top_k from the query")
 
 
+@pytest.mark.parametrize("clip", [None, 1e-3])
+def test_grad_clip_bounds_the_gradient_norm_of_each_step(clip, classified):
+    """train.grad_clip scales a step's gradient down to that norm: one plain SGD step (lr 1, no weight decay) then
+    moves the parameters by at most `clip`; without it, by more."""
+    torch.manual_seed(0)
+    model = recipe.make_model(recipe.with_defaults(config())["model"], classified.preprocessing)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    cfg = {**recipe.with_defaults(config())["train"], "category_dropout": 0.0, "grad_clip": clip}
+    before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+    step = recipe._training_step(model, optimizer, cfg, classified.train, classified.preprocessing)
+    step(next(classified.train.batches(32)))
+    moved = (torch.cat([p.detach().flatten() for p in model.parameters()]) - before).norm().item()
+    assert moved <= 1e-3 * (1 + 1e-4) if clip else moved > 1e-2
+
+
 def test_a_checkpoint_from_before_category_dropout_and_class_weight_still_evaluates_exports_and_resumes(
         classified, tables, trained, tmp_path):
     """A checkpoint whose config has neither train.category_dropout nor train.class_weight (saved before they
