@@ -13,7 +13,7 @@ from autotune import registry
 from autotune.errors import Problem
 from autotune.space._tree import Branch, Interp, Sampled, absolute
 from autotune.space._yaml import Locations, Path, colon_hint, show_path
-from autotune.space.points import fit_value
+from autotune.space.points import fit_value, on_step_grid
 from autotune.space.schema import Field, Section
 from autotune.space.types import (
     Choice, Distribution, Grid, Int, Label, LogUniform, Param, Pow2, QUniform, Uniform,
@@ -524,12 +524,11 @@ def _bound_errors(kind: str, given: dict) -> list[tuple[str, str]]:
                            f"e.g. {{int: {{low: {max(1, int(low))}, high: {max(1, int(high))}, log: true}}}}"))
     if kind == "pow2":
         errors += _pow2_errors(low, high)
-    if kind in ("int", "quniform") and not errors:  # Optuna would silently lower high to the last step
-        count = (high - low) / step
-        if abs(count - round(count)) > 1e-9 * max(1.0, abs(count)):
-            top = low + math.floor(count) * step
-            errors.append((f"high - low must be a multiple of step, but got {shown}, step={step}",
-                           f"e.g. high: {top:g}"))
+    if kind in ("int", "quniform") and not errors and not on_step_grid(low, high, step):
+        # Optuna would silently lower high to the last step
+        top = low + math.floor((high - low) / step) * step
+        errors.append((f"high - low must be a multiple of step, but got {shown}, step={step}",
+                       f"e.g. high: {top:g}"))
     return errors
 
 

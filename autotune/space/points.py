@@ -15,7 +15,13 @@ from autotune.registry import close_matches
 from autotune.space._frozen import freeze
 from autotune.space.types import Choice, Distribution, Grid, Int, Label, Param, Pow2, QUniform, param_default
 
-__all__ = ["fit_value", "complete_point"]
+__all__ = ["fit_value", "complete_point", "on_step_grid"]
+
+
+def on_step_grid(low: float, value: float, step: float) -> bool:
+    """Whether `value` is low + k * step for a whole k (to float rounding): a bound or a value of `int`/`quniform`."""
+    count = (value - low) / step
+    return abs(count - round(count)) <= 1e-9 * max(1.0, abs(count))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -63,12 +69,10 @@ def fit_value(dist: Distribution, value: Any) -> tuple[Label, str | None, str]:
     if not dist.low <= value <= dist.high:
         return value, f"must be within the distribution's range [{dist.low:g}, {dist.high:g}]", \
             "give a value in the range, or widen the range"
-    if isinstance(dist, (Int, QUniform)):
-        count = (value - dist.low) / dist.step
-        if abs(count - round(count)) > 1e-9 * max(1.0, abs(count)):
-            nearest = dist.low + round(count) * dist.step
-            return value, f"must be on the step grid {dist.low:g}, {dist.low + dist.step:g}, ..., {dist.high:g}", \
-                f"e.g. {nearest:g}"
+    if isinstance(dist, (Int, QUniform)) and not on_step_grid(dist.low, value, dist.step):
+        nearest = dist.low + round((value - dist.low) / dist.step) * dist.step
+        return value, f"must be on the step grid {dist.low:g}, {dist.low + dist.step:g}, ..., {dist.high:g}", \
+            f"e.g. {nearest:g}"
     if isinstance(dist, Pow2) and value not in dist.labels:
         return value, f"must be a power of two ({', '.join(map(str, dist.labels))})", \
             f"e.g. {min(dist.labels, key=lambda power: abs(power - value))}"

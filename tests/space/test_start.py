@@ -8,7 +8,7 @@ import pytest
 
 import autotune.recipes
 from autotune.space import Space, load_space
-from autotune.space.points import complete_point, fit_value
+from autotune.space.points import complete_point, fit_value, on_step_grid
 from autotune.space.types import GIVEN, Choice, Int, LogUniform, Pow2, QUniform
 
 RECIPE = str(Path(__file__).parent / "tiny_recipe.py")
@@ -66,6 +66,15 @@ def test_fit_value_gives_what_the_distribution_samples(dist, value, fitted):
 ])
 def test_fit_value_refuses_what_the_distribution_cannot_sample(dist, value, words):
     assert words in fit_value(dist, value)[1]
+
+
+@pytest.mark.parametrize("low, value, step, on", [
+    (0.5, 0.8, 0.1, True), (0.0, 0.3, 0.1, True), (0.5, 0.85, 0.1, False), (1, 9, 4, True), (1, 10, 4, False),
+    (0.0, 1e6, 0.1, True), (0.0, 1e6 + 0.05, 0.1, False),
+])
+def test_on_step_grid_forgives_float_rounding_only(low, value, step, on):
+    """One rule for a distribution's high (`_parse`) and for a value given for it (`fit_value`)."""
+    assert on_step_grid(low, value, step) is on
 
 
 def test_overrides_keep_working_on_a_key_with_a_default():
