@@ -40,6 +40,15 @@ _TUNE_DISTRIBUTIONS = {
     "sample_from": "no functions of other values here: use a choice of mappings (one per case), or ${...} to "
                    "copy another key's value",
 }
+# Other tools' names whose closest distribution name here would mislead (`logint` is close to `int`, which drops the
+# log scale; `int_uniform` to `uniform`, which draws fractions) -> the fix. Only where a misspelt name is found (a
+# mapping of one key holding a list or a mapping).
+_MISLEADING = {
+    **dict.fromkeys(("logint", "log_int", "intlog", "int_log"),
+                    "an integer on a log scale is {int: [low, high, 1, true]} here (int [low, high, step, log])"),
+    **dict.fromkeys(("int_uniform", "uniform_int", "intuniform"),
+                    "a uniform integer is {int: [low, high]} here (uniform draws fractions)"),
+}
 # distribution -> (argument names, how many are required)
 _ARGS = {"uniform": (("low", "high"), 2), "loguniform": (("low", "high"), 2),
          "int": (("low", "high", "step", "log"), 2), "quniform": (("low", "high", "step"), 3),
@@ -311,8 +320,8 @@ class Builder:
 
     def _unknown_distribution(self, value: dict, path: Path) -> bool:
         """Whether `value` is one key (beside `default:`) named for one of Tune's sampling functions
-        (_TUNE_DISTRIBUTIONS), or close to a distribution's name and holding a list or mapping: the problem is
-        reported."""
+        (_TUNE_DISTRIBUTIONS), or another tool's name (_MISLEADING) or close to a distribution's name, holding a list or
+        mapping: the problem is reported."""
         rest = {k: v for k, v in value.items() if k != DEFAULT}
         if len(rest) != 1:
             return False
@@ -320,6 +329,9 @@ class Builder:
         known = f"(distributions: {', '.join(DISTRIBUTIONS)})"
         if key in _TUNE_DISTRIBUTIONS:
             self.problem(path, f"unknown distribution {key!r}", f"{_TUNE_DISTRIBUTIONS[key]} {known}")
+            return True
+        if key in _MISLEADING and isinstance(args, (list, dict)):
+            self.problem(path, f"unknown distribution {key!r}", f"{_MISLEADING[key]} {known}")
             return True
         hint = registry.close_matches(str(key), DISTRIBUTIONS) if isinstance(args, (list, dict)) else []
         if hint:

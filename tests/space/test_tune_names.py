@@ -72,6 +72,18 @@ def test_tunes_distributions_are_refused_with_autotunes_equivalent(key, value, w
     assert message.startswith("unknown distribution") and words in fix, found
 
 
+@pytest.mark.parametrize("value, words", [
+    ("{logint: [16, 256]}", "{int: [low, high, 1, true]}"), ("{log_int: {low: 16, high: 256}}", "1, true]}"),
+    ("{int_uniform: [1, 8]}", "a uniform integer is {int: [low, high]}"),
+    ("{intt: [1, 8]}", "did you mean 'int'?"),  # a misspelling keeps its closest name
+])
+def test_other_tools_names_close_to_another_distribution_get_the_one_they_mean(value, words):
+    """`logint` was answered "did you mean 'int'?", which drops the log scale, and `int_uniform` "'uniform'?", which
+    draws fractions."""
+    message, fix = problems(f"train: {{batch_size: {value}}}\n")["train.batch_size"]
+    assert message.startswith("unknown distribution") and words in fix
+
+
 @pytest.mark.parametrize("value", ["{layers: [16, 32]}", "{options: {a: 1}}", "{chioce: 3}",
                                    "{randint: [1, 2], other: 1}", "{randint: [1, 2], grid_search: [1]}"])
 def test_a_mapping_that_names_no_tune_function_is_a_constant_where_mappings_are_taken(value):
