@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import autotune.recipes
 from autotune.errors import AutotuneError, SpaceError
 from autotune.space import Space, load_space
+from autotune.space._parse import DISTRIBUTIONS
 
 TINY = str(Path(__file__).parents[1] / "space" / "tiny_recipe.py")
 SCHEMAS = {  # how the CLI loads a space (a shipped recipe's schema, a recipe file's) and without any schema
@@ -64,7 +65,7 @@ _TOKENS = st.sampled_from([
     "'", '"', "%YAML 1.2", "---", "...", "<<: ", "? ", "@", "`", "\t", " ", "  ", "\n", "\n  ", "\n    ",
     "${", "}", "${name}", "${env:HOME}", "${env:AUTOTUNE_FUZZ_UNSET}", "${model.arch}", "${a.b.c}",
     "recipe", "image_classification", "name", "custom", "data", "model", "optimizer", "train", "search", "export",
-    "uniform", "loguniform", "int", "quniform", "pow2", "choice", "grid", "low", "high", "step", "log",
+    *DISTRIBUTIONS, "low", "high", "step", "log",
     "dataset", "digits", "arch", "mlp", "lr", "epochs", "trials", "sampler", "scheduler", "tpe", "asha", "grid",
     "metric", "mode", "max", "resources", "cpu", "gpu", "time_budget", "dir", "promote", "stop",
     "0", "1", "-1", "1e-3", "3e4", "0.5", ".inf", "-.inf", ".nan", "null", "~", "true", "no", "0x1F", "1_000",
@@ -109,7 +110,7 @@ _KEYS = st.one_of(
 
 def _distribution(inner: st.SearchStrategy) -> st.SearchStrategy:
     """{kind: args} with args of the right shape, the wrong shape, or nonsense."""
-    numeric = st.sampled_from(["uniform", "loguniform", "int", "quniform", "pow2"])
+    numeric = st.sampled_from([kind for kind in DISTRIBUTIONS if kind not in ("choice", "grid")])  # every one
     args = st.one_of(
         st.lists(_NUMBERS, min_size=0, max_size=4),
         st.lists(st.one_of(_NUMBERS, st.booleans(), _STRINGS), max_size=4),
