@@ -54,9 +54,8 @@ def load_space(source: str | Path | Mapping[str, Any] | Space, overrides: Iterab
     problems name the overrides as the caller gives them (`overrides=[...]`; `--set` from `autotune`'s commands)."""
     if isinstance(source, Space):
         return source
-    given = (overrides,) if isinstance(overrides, str) else tuple(overrides or ())
     named = OverridesNamed(python=not on_the_command_line())
-    return _load_space(source, given, schema_for=_schema_for, named=named)
+    return _load_space(source, () if overrides is None else overrides, schema_for=_schema_for, named=named)
 
 
 def pareto_front(trials: pd.DataFrame, metric: tuple[str, ...], mode: tuple[str, ...]) -> list[dict[str, Any]]:

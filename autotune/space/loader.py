@@ -444,10 +444,12 @@ def _misfit(marker: Interp, value: Any, field: Field | None) -> InterpError | No
                        fix or f"change what {marker.text} gives, or write the value itself")
 
 
-def load_space(source: str | FilePath | Mapping[str, Any], overrides: Iterable[str] = (), *,
+def load_space(source: str | FilePath | Mapping[str, Any], overrides: Iterable[str] | str = (), *,
                schema_for: SchemaFor | None = None, named: OverridesNamed = OverridesNamed()) -> Space:
     """Read, override, validate and parse a search space; SpaceError lists every problem found, naming the
-    overrides as `named` says (`--set` by default)."""
+    overrides as `named` says (`--set` by default). `overrides`: `key.path=value` strings; one string alone is one
+    override, not its characters."""
+    overrides = (overrides,) if isinstance(overrides, str) else tuple(overrides)
     problems: list[Problem] = []
     doc, locs, path = _read(source, problems)
     if doc is None and not problems:

@@ -190,6 +190,14 @@ def test_a_stop_target_on_another_metric_says_its_direction():
     assert space("data: {dataset: digits}\n").search.stop is None
 
 
+def test_one_override_given_as_a_string_is_one_override():
+    """autotune.space.load_space (docs/search-space.md, "From Python") read "train.epochs=3" as 14 overrides, one per
+    character, each a problem (`<--set>:1: t: an override is KEY=VALUE`); autotune.load_space took it whole."""
+    text = "data: {dataset: digits}\ntrain: {epochs: 5}\n"
+    assert space(text, "train.epochs=3").document["train"]["epochs"] == 3
+    assert space(text, "train.epochs=3") == space(text, ("train.epochs=3",))
+
+
 def test_an_override_inside_a_choice_sets_every_option():
     result = space(CONDITIONAL, ("optimizer.lr=0.05", "optimizer.momentum=0.5"))
     names = [p.name for p in result.params]
