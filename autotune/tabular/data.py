@@ -31,6 +31,7 @@ The tables it knows by name are in `autotune.tabular.catalog`.
 from __future__ import annotations
 
 import codecs
+import csv
 import hashlib
 import json
 import logging
@@ -63,7 +64,7 @@ log = logging.getLogger("autotune")
 
 MISSING, UNKNOWN = 0, 1  # the reserved indices of every categorical column; its known values follow, from 2
 SEPARATORS = (";", "\t", "|")  # what a CSV file may hold between values besides commas
-MALFORMED = "\x00malformed line of "  # a row's first value, then a count: a line of more values than the header
+MALFORMED = "\x00malformed line of "  # a first value, then a count: a line of more or fewer values than its header
 MANY_CLASSES = 10  # a target read as more classes: a warning (whole numbers), a note (a class without train rows)
 ID_SHARE = 0.9  # a text column with distinct values in this share of its rows or more: an identifier
 ID_ROWS = 20  # ... of at least this many rows
@@ -103,7 +104,7 @@ def table_chunks(path: str | Path, rows: int | None, what: str = "data.path", mi
     file is parsed as it is read, a Parquet file a record batch at a time. A damaged part of the file is a
     UserError where it is reached, after the chunks before it. With `malformed`, a CSV line of more values than
     the header names is a row of its own, marked (`MALFORMED`), rather than a UserError: the rows after it are
-    read, and keep their numbers."""
+    read, and keep their numbers; so is a line of fewer values, which pandas reads with the rest missing."""
     file = expanded(path)
     if not file.is_file():
         raise UserError(f"{what} {str(path)!r} cannot be read ({_not_a_file(path, file)}); give the path of a .csv "
@@ -201,25 +202,26 @@ def _csv_chunks(file: Path, options: dict[str, Any], rows: int | None, malformed
     locales write `;`), `rows` rows at a time (None: whole). `options`: its missing texts (`_na_options`),
     encoding and decimal mark. `malformed`: where pandas' C parser meets a line of more values than the header
     names, the file is read again by its Python parser, which marks that line (`_marked`), from the first row not
-    yet given."""
+    yet given; a line of fewer values (which pandas fills with missing values) is marked too (`_ShortLines`)."""
     separator = _separator(file, options)
     if separator != ",":
         log.info("%s: read with %r between values (its header holds no comma)", file, separator)
     options = {**options, "sep": separator}
+    width = len(pd.read_csv(file, nrows=0, **options).columns) if malformed else 0
+    short = _ShortLines(file, options, width) if malformed else None
     given = 0
     try:
         for chunk in _parsed(file, options, rows):
-            yield chunk
+            yield short.marked(chunk) if short else chunk
             given += len(chunk)
     except pd.errors.ParserError:
-        if not malformed:
+        if not short:
             raise
-        width = len(pd.read_csv(file, nrows=0, **options).columns)
         marking = {**options, "engine": "python", "on_bad_lines": _marked(width)}
         for chunk in _parsed(file, marking, rows):
             unseen = chunk.iloc[max(0, given - int(chunk.index[0])):] if len(chunk) else chunk
             if len(unseen) or not given:
-                yield unseen
+                yield short.marked(unseen)
 
 
 def _parsed(file: Path, options: dict[str, Any], rows: int | None) -> Iterator[pd.DataFrame]:
@@ -229,6 +231,46 @@ def _parsed(file: Path, options: dict[str, Any], rows: int | None) -> Iterator[p
         return
     with pd.read_csv(file, chunksize=rows, **options) as reader:
         yield from reader
+
+
+class _ShortLines:
+    """The rows of a CSV file whose line holds fewer values than its header names (pandas reads the values missing
+    from the line as missing cells), read by Python's csv module as the file is: `marked(chunk)` marks those of a
+    chunk as `_marked` marks a line of more values."""
+
+    def __init__(self, file: Path, options: dict[str, Any], width: int) -> None:
+        self.width = width
+        self._short = self._read(file, options)
+        self._next = next(self._short, None)
+
+    def _read(self, file: Path, options: dict[str, Any]) -> Iterator[tuple[int, int]]:
+        """(row, values) of each short line, in order (rows as pandas numbers them: blank lines skipped). A line
+        the csv module cannot read ends the marking: pandas says what is wrong with it."""
+        try:
+            with open(file, newline="", encoding=options["encoding"]) as f:
+                lines = (values for values in csv.reader(f, delimiter=options["sep"]) if values)
+                next(lines, None)  # the header
+                for row, values in enumerate(lines):
+                    if len(values) < self.width:
+                        yield row, len(values)
+        except (csv.Error, UnicodeDecodeError):
+            return
+
+    def marked(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        """`chunk` with its short lines' rows marked (`MALFORMED` and their count of values, in its first column)."""
+        end = int(chunk.index[-1]) + 1 if len(chunk) else 0
+        marks = {}
+        while self._next is not None and self._next[0] < end:
+            row, values = self._next
+            if row in chunk.index:
+                marks[row] = f"{MALFORMED}{values}"
+            self._next = next(self._short, None)
+        if not marks:
+            return chunk
+        first = chunk.columns[0]
+        chunk = chunk.astype({first: object})  # a copy: the marks are text
+        chunk.loc[list(marks), first] = list(marks.values())
+        return chunk
 
 
 def _marked(width: int) -> Callable[[list[str]], list[str]]:

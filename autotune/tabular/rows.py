@@ -74,15 +74,16 @@ def read_rows(path: str | Path, missing: Sequence[str] | None = None, encoding: 
     """The rows of a .csv or .parquet file, as dicts of column -> value (a missing value is NaN; in a CSV file, a
     cell holding one of the texts `missing` or nothing, None: pandas' default texts; a CSV file is text in
     `encoding`, with `decimal` as its decimal mark). A file without a header (empty) or without rows is a
-    BadInput: a model cannot predict nothing; so is a line of more values than the header names (a BadRow)."""
+    BadInput: a model cannot predict nothing; so is a line of more or fewer values than the header names (a
+    BadRow)."""
     return _first_refused(next(row_chunks(path, None, missing, encoding, decimal)))
 
 
 def row_chunks(path: str | Path, rows: int | None, missing: Sequence[str] | None = None, encoding: str = ENCODING,
                decimal: str = DECIMAL) -> Iterator[list[dict[str, Any] | BadRow]]:
     """`read_rows`, `rows` rows at a time (None: all at once): a large file's rows are never all held in memory
-    (`table_chunks`). A CSV line of more values than its header names is a BadRow in its place, and the rows after
-    it are read."""
+    (`table_chunks`). A CSV line of more or fewer values than its header names is a BadRow in its place, and the
+    rows after it are read."""
     chunks = table_chunks(path, rows, what="rows file", missing=missing, encoding=encoding, decimal=decimal,
                           malformed=True)
     first = next(chunks)
@@ -98,12 +99,13 @@ def row_chunks(path: str | Path, rows: int | None, missing: Sequence[str] | None
 
 
 def _unless_malformed(row: dict[str, Any], number: int, width: int) -> dict[str, Any] | BadRow:
-    """`row`, or the BadRow of a line of more values than the header's `width` names (`MALFORMED`)."""
+    """`row`, or the BadRow of a line of more or fewer values than the header's `width` names (`MALFORMED`)."""
     first = next(iter(row.values()), None)
     if not (isinstance(first, str) and first.startswith(MALFORMED)):
         return row
-    return BadRow(number, None, f"is a line of {first[len(MALFORMED):]} values, where the header names {width} "
-                                "columns; repair or re-export it (its other rows are read)")
+    values = first[len(MALFORMED):]
+    return BadRow(number, None, f"is a line of {values} value{'' if values == '1' else 's'}, where the header names "
+                                f"{width} columns; repair or re-export it (its other rows are read)")
 
 
 def _null(value: Any) -> bool:
@@ -266,13 +268,13 @@ class TabularPredictor:
     def read(self, path: str | Path) -> list[dict[str, Any]]:
         """The rows of a .csv or .parquet file of new rows, read as training read its table (`read_rows` with the
         card's missing texts, encoding and decimal mark); a BadInput where the file lacks a column the model reads,
-        a BadRow for its first line of more values than the header names."""
+        a BadRow for its first line of more or fewer values than the header names."""
         return _first_refused(next(self.read_chunks(path, None)))
 
     def read_chunks(self, path: str | Path, rows: int | None = CHUNK_ROWS
                     ) -> Iterator[list[dict[str, Any] | BadRow]]:
         """`read`, `rows` rows at a time (None: all at once), as `autotune predict` reads a file: its memory does
-        not grow with the file. A line of more values than the header names is a BadRow in its place."""
+        not grow with the file. A line of more or fewer values than the header names is a BadRow in its place."""
         prep = self.preprocessing
         chunks = row_chunks(path, rows, prep.missing, prep.encoding, prep.decimal)
         first = next(chunks)

@@ -138,16 +138,23 @@ def test_predict_reads_a_large_file_a_chunk_of_rows_at_a_time(model_dir, tmp_pat
     expected = autotune.load_model(model_dir).predict(rows.drop(index=bad).iloc[-50:])
     assert [r["probability"] for r in predicted[-50:]] == [round(e["probability"], 6) for e in expected]
 
-    long = 2 * CHUNK_ROWS + 2
+    long, short = 2 * CHUNK_ROWS + 2, CHUNK_ROWS + 3  # a short line in a chunk the C parser gave, before the long
     lines = path.read_text().splitlines(keepends=True)
     lines[long + 1] = "33,pro,S1,extra\n"  # four values under three names
+    lines[short + 1] = "33,pro\n"  # two
+    lines[long + 3] = "34\n"  # one, read by the Python parser after the long line
     path.write_text("".join(lines))
     again = list(recipe.predict(str(model_dir), [str(path)]))
     assert [str(r) for r in again if isinstance(r, BadInput)] == [
+        f"row {short}: is a line of 2 values, where the header names 3 columns; repair or re-export it (its other "
+        "rows are read)",
         f"row {bad}, column 'age': expects a number, got the text '?old'",
         f"row {long}: is a line of 4 values, where the header names 3 columns; repair or re-export it (its other "
-        "rows are read)"]
-    assert [r for r in again if not isinstance(r, BadInput)] == [r for r in predicted if r["row"] != long]
+        "rows are read)",
+        f"row {long + 2}: is a line of 1 value, where the header names 3 columns; repair or re-export it (its "
+        "other rows are read)"]
+    assert [r for r in again if not isinstance(r, BadInput)] == [r for r in predicted
+                                                                 if r["row"] not in (long, short, long + 2)]
 
 
 def test_a_parquet_file_is_read_a_record_batch_at_a_time(model_dir, tmp_path, monkeypatch):
@@ -173,6 +180,23 @@ def test_a_line_of_more_values_than_the_header_names_is_its_row_s_bad_row(model_
     assert isinstance(bad, BadRow)
     clean = [{"age": 50, "plan": "pro", "shop": "S1"}, {"age": 52, "plan": "basic", "shop": "S2"}]
     assert model.predict([first, last]) == model.predict(clean)  # the line's column of numbers read as text: alike
+
+
+def test_a_line_of_fewer_values_than_the_header_names_is_its_row_s_bad_row(model_dir, tmp_path):
+    """A line cut short (a truncated export, a field lost) was predicted from the values it has, the rest imputed as
+    missing (pandas reads them so), with no word: a prediction of a row nobody wrote. It is refused in its place,
+    as a line of more values is; an empty value written as such (`52,,S2`) is a missing value, predicted; a quoted
+    value holding the separator or a line break is one value."""
+    (tmp_path / "cut.csv").write_text('age,plan,shop\n50,pro,S1\n51,pro\n\n52,,S2\n53,"pro,\nplus",S1\n54\n')
+    model = autotune.load_model(model_dir)
+    with pytest.raises(BadRow, match=r"^row 1: is a line of 2 values, where the header names 3 columns"):
+        model.read(tmp_path / "cut.csv")
+    (first, cut, empty, quoted, alone), = model.read_chunks(tmp_path / "cut.csv")
+    assert [str(cut), str(alone)] == [
+        f"row {n}: is a line of {k}, where the header names 3 columns; repair or re-export it (its other rows are "
+        "read)" for n, k in ((1, "2 values"), (4, "1 value"))]
+    assert (first["age"], quoted["plan"]) == (50, "pro,\nplus") and pd.isna(empty["plan"])
+    assert len(model.predict([first, empty, quoted])) == 3
 
 
 def test_a_file_whose_header_names_a_column_twice_is_refused(model_dir, tmp_path, cli):
