@@ -76,3 +76,34 @@ def test_datasets_lists_the_tabular_recipe_s_tables_too(capsys):
     assert [line.split()[0] for line in tables.splitlines()] == ["csv", "wine", "breast_cancer", "diabetes"]
     assert autotune.cli.main(["ls", "datasets", "w*"]) == 0
     assert capsys.readouterr().out.splitlines()[-1].split()[0] == "wine"
+
+
+def test_one_recipe_lists_the_keys_it_reads(cli):
+    """`autotune ls recipes tabular` printed `tabular`: the keys a recipe reads, their types, defaults and help
+    (its SCHEMA) were in docs/recipes.md and the recipe's source only."""
+    code, out, _ = cli("recipes", "tabular")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "recipe tabular: the keys a search space sets (section.key: type, default; what it does)"
+    assert "  data.val_fraction: a number in [0, 0.9], default 0.1; share of the rows held out for validation" in out
+    assert '  data.task: one of "auto", "classification", "regression", default "auto"; auto:' in out
+    assert "  data.path: a string or null, default null; dataset csv: the .csv or .parquet file" in out
+    schema = autotune.recipes.load_schema("tabular")
+    end = next(i for i, line in enumerate(lines) if line.startswith("metrics"))
+    keys = [line.split(":")[0].strip() for line in lines[:end] if line.startswith("  ") and line[2] != " "]
+    assert keys == [f"{name}.{key}" for name, section in schema.sections.items() for key in section.fields]
+    assert "metrics (search.metric): val_loss (min), val_accuracy (max)," in out
+    assert "early stopping counts train.epochs" in " ".join(lines[-3:])
+
+
+def test_a_recipe_file_lists_its_keys_and_a_missing_one_exits_2(cli, tmp_path):
+    (tmp_path / "mine.py").write_text(
+        "from autotune.space import Field, Schema, Section\n"
+        "SCHEMA = Schema(train=Section(width=Field(int, default=8, low=1, help='units per layer')))\n"
+        "def load_data(config): ...\ndef train(config, report, *, data=None, checkpoint=None): ...\n")
+    code, out, _ = cli("recipes", str(tmp_path / "mine.py"))
+    assert code == 0, out
+    assert "  train.width: an integer in [1, ], default 8; units per layer" in out
+    assert "metrics (search.metric): not declared; trials not stopped early" in out
+    code, out, err = cli("recipes", str(tmp_path / "nope.py"))
+    assert code == 2 and "recipe file" in err and "does not exist" in err and "Traceback" not in err

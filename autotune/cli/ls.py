@@ -1,12 +1,17 @@
-"""`autotune ls [KIND] [PATTERN]`: what is registered (models, datasets, ...) and the shipped recipes."""
+"""`autotune ls [KIND] [PATTERN]`: what is registered (models, datasets, ...) and the shipped recipes, and the keys
+one recipe reads."""
 from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
+import shutil
+import textwrap
 from typing import Any
 
 from autotune import registry
 from autotune.errors import UnknownNameError
+from autotune.space import Field, Schema, type_text
 
 EPILOG = """\
 examples:
@@ -15,6 +20,8 @@ examples:
   autotune ls models 'res*'        models matching a pattern (timm's models too)
   autotune ls datasets             image datasets, then the tabular recipe's tables
   autotune ls recipes
+  autotune ls recipes tabular      the keys the tabular recipe reads: type, default, what each does
+  autotune ls recipes my_recipe.py the keys of your own recipe (its SCHEMA)
 """
 
 
@@ -53,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'recipes':<14} {len(_recipes('*'))}")
         return 0
     kind = _kind(args.kind)
+    if kind == "recipe" and (args.pattern in _recipes("*") or args.pattern.endswith(".py")):
+        _keys(args.pattern)
+        return 0
     if kind == "recipe":
         found = _recipes(args.pattern)
     else:
@@ -73,3 +83,37 @@ def _tables(pattern: str) -> None:
         print("\ntables (recipe: tabular, data.dataset):")
         for name in found:
             print(f"  {name:<14} {DATASETS.get(name, 'your CSV or Parquet file: data.path, data.target')}")
+
+
+def _keys(recipe: str) -> None:
+    """The keys recipe `recipe` (a shipped name or a .py file) reads, by section (its SCHEMA): each one's type,
+    default and help, then the metrics its reports hold."""
+    from autotune.recipes import load_schema
+
+    schema = load_schema(recipe)
+    width = min(shutil.get_terminal_size((100, 24)).columns, 120)
+    print(f"recipe {recipe}: the keys a search space sets (section.key: type, default; what it does)")
+    for name, section in schema.sections.items():
+        print(f"\n{name}:" + (f" {section.help}" if section.help else ""))
+        for key, field in section.fields.items():
+            print(textwrap.fill(f"{name}.{key}: {_field_text(field)}", width, initial_indent="  ",
+                                subsequent_indent="      "))
+    print("")
+    print(textwrap.fill(f"metrics (search.metric): {_metrics(schema)}", width, subsequent_indent="  "))
+
+
+def _field_text(field: Field) -> str:
+    """A key as `autotune ls recipes NAME` lists it: "a number in [0, 0.9], default 0.1; share of the rows ..."."""
+    kind = ("one of " + ", ".join(json.dumps(choice, default=str) for choice in field.choices) if field.choices
+            else f"a registered {field.registry} name" if field.registry else type_text(field.type))
+    if field.low is not None or field.high is not None:
+        low, high = ("" if bound is None else f"{bound:g}" for bound in (field.low, field.high))
+        kind += f" in [{low}, {high}]"
+    default = "required" if field.required else f"default {json.dumps(field.default, default=str)}"
+    return f"{kind}{' or null' if field.nullable else ''}, {default}" + (f"; {field.help}" if field.help else "")
+
+
+def _metrics(schema: Schema) -> str:
+    """The metrics a recipe's reports hold with their direction, the first the default; its budget key."""
+    metrics = ", ".join(f"{name} ({mode})" for name, mode in schema.metrics.items()) or "not declared"
+    return metrics + (f"; early stopping counts {schema.budget}" if schema.budget else "; trials not stopped early")

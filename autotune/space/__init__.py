@@ -10,7 +10,7 @@ Imports neither ray nor torch.
 from __future__ import annotations
 
 from autotune.errors import Problem, SpaceError
-from autotune.space._parse import dist_kind
+from autotune.space._parse import dist_kind, type_text
 from autotune.space._rules import SEARCH_ONLY, search_only
 from autotune.space._settings import sampler_arguments
 from autotune.space.loader import import_custom, load_space
@@ -23,5 +23,5 @@ from autotune.space.types import (
 __all__ = [
     "load_space", "import_custom", "Space", "Param", "Label", "Distribution", "Uniform", "LogUniform", "Int",
     "QUniform", "Pow2", "Choice", "Grid", "Resources", "SearchSettings", "ExportSettings", "Schema", "Section",
-    "Field", "REQUIRED", "Problem", "SpaceError", "SEARCH_ONLY", "search_only", "sampler_arguments", "dist_kind",
+    "Field", "REQUIRED", "Problem", "SpaceError", "SEARCH_ONLY", "search_only", "sampler_arguments", "dist_kind", "type_text",
 ]
