@@ -22,6 +22,7 @@ examples:
   autotune predict models/digits batch.npy | jq .label       a .npy array: one image or a batch
   cat seven.png | autotune predict models/digits -           one image from standard input
   autotune predict models/tabular new_rows.csv               a table's rows (a model of the tabular recipe)
+  cat new_rows.csv | autotune predict models/tabular -       a table's rows from standard input (CSV or Parquet)
 
 The model's recipe reads the inputs. An image classifier prints one JSON object per line: {"file", "label",
 "probability", "top_k": [{"label", "probability"}, ...]}; an image of a .npy batch also has "index". Images (PNG,

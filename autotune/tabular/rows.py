@@ -32,7 +32,11 @@ from __future__ import annotations
 import math
 import re
 import reprlib
+import shutil
+import sys
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -52,6 +56,7 @@ from autotune.run_options import option
 __all__ = ["BadRow", "TabularPredictor", "read_rows", "row_chunks", "encode_rows", "load_model", "predict_rows",
            "NA_TEXT", "UNSEEN", "CHUNK_ROWS"]
 
+STDIN = "-"  # the rows file `read_chunks` reads from standard input (`autotune predict MODEL -`)
 NA_TEXT = frozenset(STR_NA_VALUES)  # texts pandas' read_csv reads as a missing value: training's without data.missing
 UNSEEN = "unseen_categories"  # a prediction's key: {column: value} of the categories the model did not see
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # the largest standardised number the model's float32 input holds
@@ -96,6 +101,27 @@ def row_chunks(path: str | Path, rows: int | None, missing: Sequence[str] | None
         yield [_unless_malformed(row, number, len(table.columns))
                for number, row in enumerate(table.to_dict("records"), start)]
         start += len(table)
+
+
+@contextmanager
+def _spooled(path: str | Path) -> Iterator[str | Path]:
+    """`path`, or for `-` (STDIN) a temporary copy of standard input: a table is read more than once (its header,
+    then its rows), and a pipe only once. A .parquet file when it starts as one (`PAR1`), else a .csv file; an
+    error names it as `'-' (standard input)`."""
+    if str(path) != STDIN:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="autotune-stdin-") as folder:
+        head = sys.stdin.buffer.read(4)
+        file = Path(folder, "stdin.parquet" if head == b"PAR1" else "stdin.csv")
+        with file.open("wb") as copy:
+            copy.write(head)
+            shutil.copyfileobj(sys.stdin.buffer, copy)
+        try:
+            yield file
+        except UserError as err:
+            err.args = (str(err).replace(repr(str(file)), f"{STDIN!r} (standard input)"),)
+            raise
 
 
 def _unless_malformed(row: dict[str, Any], number: int, width: int) -> dict[str, Any] | BadRow:
@@ -274,12 +300,14 @@ class TabularPredictor:
     def read_chunks(self, path: str | Path, rows: int | None = CHUNK_ROWS
                     ) -> Iterator[list[dict[str, Any] | BadRow]]:
         """`read`, `rows` rows at a time (None: all at once), as `autotune predict` reads a file: its memory does
-        not grow with the file. A line of more or fewer values than the header names is a BadRow in its place."""
+        not grow with the file. A line of more or fewer values than the header names is a BadRow in its place.
+        `-` (STDIN): the rows piped in, CSV or Parquet."""
         prep = self.preprocessing
-        chunks = row_chunks(path, rows, prep.missing, prep.encoding, prep.decimal)
-        first = next(chunks)
-        self._check_columns(path, next((row for row in first if isinstance(row, Mapping)), {}))
-        yield from chain([first], chunks)
+        with _spooled(path) as file:
+            chunks = row_chunks(file, rows, prep.missing, prep.encoding, prep.decimal)
+            first = next(chunks)
+            self._check_columns(file, next((row for row in first if isinstance(row, Mapping)), {}))
+            yield from chain([first], chunks)
 
     def _check_columns(self, path: str | Path, row: Mapping[str, Any]) -> None:
         """A BadInput where the file (`row`: its first row that is not malformed; {} when none is) lacks a column

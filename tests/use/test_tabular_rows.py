@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import csv
 import json
+import io
 import math
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -214,17 +216,38 @@ def test_a_file_whose_header_names_a_column_twice_is_refused(model_dir, tmp_path
     assert cli("predict", model_dir, tmp_path / "notes.csv")[0] == 0
 
 
-def test_standard_input_or_a_pipe_is_named_as_such_not_as_missing(model_dir, tmp_path, cli):
-    """A table is read twice (its header, then its rows), so `-` and a pipe are refused; it said "it does not
-    exist" of a pipe that did."""
+def test_a_pipe_is_named_as_such_not_as_missing(model_dir, tmp_path, cli):
+    """A table is read twice (its header, then its rows), so a pipe given by its path is refused; it said "it does
+    not exist" of a pipe that did."""
     os.mkfifo(tmp_path / "rows.csv")
-    code, out, err = cli("predict", model_dir, "-", tmp_path / "rows.csv")
+    code, out, err = cli("predict", model_dir, tmp_path / "rows.csv")
     assert (code, out) == (1, "")
     why = ("(standard input, a pipe or a device is read once, and a table is read twice: its header, then its rows; "
            "save the rows to a file); give the path of a .csv or .parquet file")
-    assert err.splitlines() == [f"autotune predict: -: rows file '-' cannot be read {why}",
-                                f"autotune predict: {tmp_path / 'rows.csv'}: rows file "
+    assert err.splitlines() == [f"autotune predict: {tmp_path / 'rows.csv'}: rows file "
                                 f"'{tmp_path / 'rows.csv'}' cannot be read {why}"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_rows_piped_to_standard_input_are_predicted_as_from_their_file(model_dir, tmp_path, cli, monkeypatch,
+                                                                       suffix):
+    """`cat rows.csv | autotune predict MODEL -` (as images are piped in) was refused: a table is read twice, a
+    pipe once. Standard input is copied to a temporary file first, CSV or Parquet (by its first bytes)."""
+    rows = pd.DataFrame([GOOD, {**GOOD, "plan": "basic", "age": 61.0}])
+    path = tmp_path / f"rows{suffix}"
+    rows.to_csv(path, index=False) if suffix == ".csv" else rows.to_parquet(path)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(path.read_bytes())))
+    code, out, err = cli("predict", model_dir, "-")
+    assert (code, err) == (0, "")
+    from_file = cli("predict", model_dir, path)[1]
+    assert out == from_file.replace(json.dumps(str(path)), '"-"') and len(out.splitlines()) == 2
+
+
+def test_rows_on_standard_input_that_cannot_be_read_are_named_as_standard_input(model_dir, cli, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b'age,plan,shop\n50,"pro,S1\n')))
+    code, out, err = cli("predict", model_dir, "-")
+    assert (code, out) == (1, "")
+    assert err.startswith("autotune predict: -: cannot read rows file '-' (standard input) as csv: ParserError")
 
 
 def test_a_text_the_csv_reader_reads_as_missing_is_missing_in_a_row(card, tmp_path):
