@@ -23,6 +23,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import optuna
@@ -34,7 +35,8 @@ from autotune.errors import AutotuneError, UserError
 from autotune.paths import expanded
 from autotune.run_options import option
 from autotune.space.loader import load_space
-from autotune.space.points import complete_point
+from autotune.space.points import complete_point, same_value
+from autotune.space.schema import value_at
 from autotune.space.types import Choice, Grid, Label, Param, Space, json_keys
 
 __all__ = ["History", "read_history", "add_history", "told"]
@@ -51,6 +53,7 @@ class History:
     source: Path
     trials: list[optuna.trial.FrozenTrial] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> trials
+    notes: Counter[str] = field(default_factory=Counter)  # where trials are told otherwise than they ran -> trials
     unfinished: int = 0  # FAILED, RUNNING or WAITING: never copied
 
 
@@ -216,50 +219,123 @@ def _renamed(param: Param, names: dict[str, str], labels: dict[str, Any]) -> str
     return f"{names[choice]}[{labels[names[choice]]}]{param.name[len(prefix):]}"
 
 
-def _unknown_positions(trial: optuna.trial.FrozenTrial, space: Space) -> tuple[dict[str, Any], str]:
-    """The trial's parameters as they are, or why not: one of them the new space searches is labelled by position,
-    and the earlier run's options are not known (no space.json, and another space)."""
-    names = {param.name for param in space.params}
+def _is_position(trial: optuna.trial.FrozenTrial, name: str) -> bool:
+    """Whether the trial's value of `name` is an option's position ('0', '1', ...)."""
+    dist = trial.distributions.get(name)
+    return isinstance(dist, optuna.distributions.CategoricalDistribution) and _positional(dist.choices)
+
+
+def _key_path(param: Param) -> str:
+    """The dotted key of `param` in a trial's config: its name without the labels of the choices it is conditional
+    on (`optimizer[adamw].lr` -> `optimizer.lr`)."""
+    name = param.name
+    for choice, label in reversed(param.condition):
+        name = name.replace(f"{choice}[{label}]", choice, 1)
+    return name
+
+
+def _ran(param: Param, value: Any) -> Any:
+    """What a trial ran for `param`: the option that its label `value` names (a choice's or grid's), else `value`."""
+    dist = param.dist
+    if isinstance(dist, (Choice, Grid)) and value in dist.labels:
+        return _options(dist)[dist.labels.index(value)]
+    return value
+
+
+def _unsearched(trial: optuna.trial.FrozenTrial, names: list[str], searched: dict[str, Param]) -> dict[str, Any]:
+    """What the trial ran at those of its parameters `names` that the new space does not search and no space tells
+    the conditions of, by name; an option's position is left out, as no space tells which option it stood for."""
+    return {name: trial.params[name] for name in names if name not in searched and not _is_position(trial, name)}
+
+
+def _unknown_positions(trial: optuna.trial.FrozenTrial, space: Space) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The trial's parameters as they are and what it ran at those the new space does not search, or why not: one
+    of them the new space searches is labelled by position, and the earlier run's options are not known (no
+    space.json, and another space)."""
+    searched = _by_name(space.params)
     for name, value in trial.params.items():
-        dist = trial.distributions.get(name)
-        if name in names and isinstance(dist, optuna.distributions.CategoricalDistribution) and \
-                _positional(dist.choices):
-            return {}, (f"{name} {value!r} is an option's position, and the run records no readable space.json to tell "
-                        "which option")
-    return dict(trial.params), ""
+        if name in searched and _is_position(trial, name):
+            return {}, {}, (f"{name} {value!r} is an option's position, and the run records no readable space.json "
+                            "to tell which option")
+    return dict(trial.params), _unsearched(trial, list(trial.params), searched), ""
 
 
 def _translated(trial: optuna.trial.FrozenTrial, space: Space, earlier: dict[str, Param] | None
-                ) -> tuple[dict[str, Any], str]:
+                ) -> tuple[dict[str, Any], dict[str, Any], str]:
     """The trial's parameters named and labelled as `space` names them (`earlier`: the parameters of its run's
-    space, None: unknown), or ({}, why they cannot be)."""
+    space, None: unknown) and what it ran at the keys of those `space` does not search (key path -> value), or
+    ({}, {}, why they cannot be)."""
     if earlier is None:
         return _unknown_positions(trial, space)
     now = _by_name(space.params)
     names: dict[str, str] = {}
     found: dict[str, Any] = {}
+    ran: dict[str, Any] = {}
     for param in earlier.values():
         if param.name in trial.params:
             names[param.name] = name = _renamed(param, names, found)
+            if name not in now and _key_path(param) in now:  # its choice is a constant now: `optimizer.lr`
+                names[param.name] = name = _key_path(param)
+            if name not in now:
+                ran[_key_path(param)] = _ran(param, trial.params[param.name])
             found[name], why = _relabelled(param, trial.params[param.name], now.get(name))
             if why:
-                return {}, why
-    return {**{k: v for k, v in trial.params.items() if k not in earlier}, **found}, ""
+                return {}, {}, why
+    rest = [name for name in trial.params if name not in earlier]
+    return {**{k: trial.params[k] for k in rest}, **found}, {**_unsearched(trial, rest, now), **ran}, ""
+
+
+def _fixed_otherwise(ran: dict[str, Any], config: dict[str, Any]) -> str:
+    """Why the trial ran another configuration than the new space's `config` (nested) at a key the earlier run
+    searched and the new space fixes (`ran`: key path -> what the trial ran there), or ""."""
+    for path, then in ran.items():
+        why = _differs(path, then, value_at(config, path))
+        if why:
+            return why
+    return ""
+
+
+def _differs(path: str, then: Any, now: Any) -> str:
+    """Why `then`, what a trial ran at `path`, is not `now`, what the new space fixes there, or "". An option of a
+    choice of sections is compared by its constants (its distributions are parameters of their own); a key the new
+    space no longer sets (or sets to null) is not compared."""
+    if isinstance(then, Mapping) and isinstance(now, Mapping):
+        found = (_differs(f"{path}.{key}", value, now.get(key)) for key, value in then.items()
+                 if not isinstance(value, Mapping))
+        return next((why for why in found if why), "")
+    if now is None or same_value(then, now) or _text(then) == _text(now):
+        return ""
+    return f"{path} is {_text(now)} now (a constant, or the recipe's default), a value the trial did not run"
+
+
+def _notes(given: dict[str, Any], values: dict[str, Label], ran: dict[str, Any], config: dict[str, Any]
+           ) -> list[str]:
+    """Where a trial is told otherwise than it ran: a parameter it did not search, told at its `default:`; a key it
+    searched that the new space no longer sets, left out."""
+    return [*(f"{name} told at its default {_text(value)}, not searched then" for name, value in values.items()
+              if name not in given),
+            *(f"{path} left out, no longer in the space" for path in ran if value_at(config, path) is None)]
 
 
 def _fit(trial: optuna.trial.FrozenTrial, space: Space, source: Path, earlier: dict[str, Param] | None
-         ) -> tuple[optuna.trial.FrozenTrial | None, str]:
-    """`trial` as a trial of the new space, or None and why it does not fit. Parameters the new space no longer
-    searches are dropped; one it searches and the trial lacks takes its `default:`, else the trial does not fit."""
-    given, why = _translated(trial, space, earlier)
+         ) -> tuple[optuna.trial.FrozenTrial | None, str, list[str]]:
+    """`trial` as a trial of the new space and where it is told otherwise than it ran (`_notes`), or None and why
+    it does not fit. A parameter the new space no longer searches is dropped when the new space leaves its key out,
+    and must have the value the new space fixes there; one it searches and the trial lacks takes its `default:`,
+    else the trial does not fit."""
+    given, ran, why = _translated(trial, space, earlier)
     if why:
-        return None, why
+        return None, why, []
     names = {param.name for param in space.params}
-    values, problems = complete_point(space.params, {k: v for k, v in given.items() if k in names},
-                                      computed_defaults=False)
+    given = {k: v for k, v in given.items() if k in names}
+    values, problems = complete_point(space.params, given, computed_defaults=False)
+    config = space.config(values)  # a value with a problem holds the parameter's default
+    why = _fixed_otherwise(ran, config)
+    if why:
+        return None, why, []
     if problems:
         name, message, _ = problems[0]
-        return None, f"{name} {message}"
+        return None, f"{name} {message}", []
     fixed = optuna.trial.FixedTrial(values)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a value at a range's edge: checked above, and by create_trial below
@@ -269,9 +345,9 @@ def _fit(trial: optuna.trial.FrozenTrial, space: Space, source: Path, earlier: d
             state=trial.state, values=trial.values, params=fixed.params, distributions=fixed.distributions,
             intermediate_values=trial.intermediate_values,
             user_attrs={**trial.user_attrs, "warm_start_from": str(source), "warm_start_trial": trial.number},
-        ), ""
+        ), "", _notes(given, values, ran, config)
     except ValueError as err:
-        return None, f"does not fit: {err}"
+        return None, f"does not fit: {err}", []
 
 
 def read_history(run_dir: str | Path, space: Space) -> History:
@@ -286,11 +362,12 @@ def read_history(run_dir: str | Path, space: Space) -> History:
     history = History(source, unfinished=len(trials) - len(finished))
     earlier = _earlier_params(source, space)
     for trial in finished:
-        fitted, reason = _fit(trial, space, source, earlier)
+        fitted, reason, notes = _fit(trial, space, source, earlier)
         if fitted is None:
             history.skipped[reason] += 1
         else:
             history.trials.append(fitted)
+            history.notes.update(notes)
     return history
 
 
@@ -304,6 +381,8 @@ def told(history: History) -> str:
 def _summary(history: History) -> str:
     skipped = sum(history.skipped.values())
     text = f"warm start from {history.source}: {len(history.trials)} finished trial(s) told to the sampler"
+    if history.notes:
+        text += f" ({'; '.join(f'{count}: {note}' for note, count in history.notes.most_common())})"
     if skipped:
         reasons = "; ".join(f"{count}: {reason}" for reason, count in history.skipped.most_common())
         text += f"; {skipped} skipped, their parameters no longer fit the space ({reasons})"

@@ -15,7 +15,7 @@ from autotune.registry import close_matches
 from autotune.space._frozen import freeze
 from autotune.space.types import Choice, Distribution, Grid, Int, Label, Param, Pow2, QUniform, param_default
 
-__all__ = ["fit_value", "complete_point", "on_step_grid"]
+__all__ = ["fit_value", "complete_point", "on_step_grid", "same_value"]
 
 
 def on_step_grid(low: float, value: float, step: float) -> bool:
@@ -24,7 +24,7 @@ def on_step_grid(low: float, value: float, step: float) -> bool:
     return abs(count - round(count)) <= 1e-9 * max(1.0, abs(count))
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
     """Equal, with true/false never equal to 1/0."""
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
@@ -37,8 +37,8 @@ def _fit_option(dist: Choice | Grid, value: Any) -> tuple[Label, str | None, str
     options = dist.options if isinstance(dist, Choice) else dist.values
     positions = dist.labels == tuple(str(i) for i in range(len(options)))
     for index, (option, label) in enumerate(zip(options, dist.labels)):
-        by_position = positions and isinstance(dist, Choice) and dist.conditional and _same(value, index)
-        if _same(value, label) or _same(freeze(value), option) or by_position:
+        by_position = positions and isinstance(dist, Choice) and dist.conditional and same_value(value, index)
+        if same_value(value, label) or same_value(freeze(value), option) or by_position:
             return label, None, ""
     shown = ", ".join(str(label) for label in dist.labels)
     hint = close_matches(str(value), [str(label) for label in dist.labels])

@@ -16,6 +16,7 @@ import pytest
 import autotune
 from autotune.engine.warm_start import add_history, read_history
 from autotune.errors import UserError
+from autotune.space import load_space
 from engine_helpers import toy_space
 
 COMPLETE, PRUNED, FAIL = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL
@@ -57,6 +58,18 @@ def _trial(state: optuna.trial.TrialState, x: float, y: float = 0.6, value: floa
     return optuna.trial.create_trial(state=state, value=value if state != FAIL else None,
                                      params={"model.x": x, "model.y": y}, distributions={"model.x": X, "model.y": X},
                                      intermediate_values=steps or {})
+
+
+def _earlier_run(folder: Path, model: str, params: list[dict]) -> Path:
+    """A run folder with its study (one COMPLETE trial per `params`) and its space.json, as a run records it."""
+    space = autotune.load_space(toy_space("old", model=model))
+    trials = [optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, value=0.5, params=p, distributions={
+        name: X if isinstance(value, float) else optuna.distributions.CategoricalDistribution(
+            next(q.dist.labels for q in space.params if q.name == name)) for name, value in p.items()})
+        for p in params]
+    run = _study_of_a_run(folder, "old", trials)
+    (run / "space.json").write_text(space.definition() + "\n")
+    return run
 
 
 @pytest.mark.usefixtures("local_ray")
@@ -110,7 +123,8 @@ def test_warm_start_tells_the_sampler_the_earlier_run_and_skips_what_no_longer_f
     assert new[0] == cold_trials[0] == {"model.x": 0.25, "model.y": 0.5, "model.extra": 0.0}  # the defaults first
     assert new[1] != cold_trials[1]  # same seed: TPE's proposal from the history, not a random startup one
     skipped = len(source) - len(fits)
-    assert (f"warm start from {earlier.run_dir}: {len(copied)} finished trial(s) told to the sampler; {skipped} "
+    assert (f"warm start from {earlier.run_dir}: {len(copied)} finished trial(s) told to the sampler ({len(copied)}: "
+            f"model.extra told at its default 0.0, not searched then); {skipped} "
             f"skipped, their parameters no longer fit the space ({skipped}: model.x must be within the "
             f"distribution's range [0, 0.5]); 1 failed or unfinished, not copied") in caplog.text
 
@@ -261,3 +275,48 @@ def test_an_interrupted_warm_started_run_resumes_without_warm_start(tmp_path):
     again = _autotune_run(tmp_path, "--resume", "--warm-start", "old")
     out, _ = again.communicate(timeout=120)
     assert again.returncode == 2 and "drop --warm-start to resume it" in out and "Traceback" not in out
+
+
+# a narrowed space: a choice of sections down to one section, a choice of values down to a constant, a key left out
+SECTIONS = "{choice: [{kind: plain, x: {uniform: [0.0, 1.0]}, y: 0.5}, {kind: wide, x: {uniform: [0.0, 1.0]}, y: 0.9}]}"
+
+
+@pytest.mark.parametrize("model, told, skipped", [
+    ("{kind: plain, x: {uniform: [0.0, 1.0], default: 0.5}, y: 0.5}", [{"model.x": 0.1}],
+     'model.kind is "plain" now (a constant, or the recipe\'s default), a value the trial did not run'),
+    ("{kind: wide, x: {uniform: [0.0, 1.0], default: 0.5}, y: 0.5}", [],
+     'model.kind is "wide" now (a constant, or the recipe\'s default), a value the trial did not run'),
+])
+def test_a_choice_of_sections_narrowed_to_one_tells_only_the_trials_of_that_section(tmp_path, model, told, skipped):
+    """The option's parameters are the section's now (`model[0].x` -> `model.x`), with their values; a trial of
+    another option ran another model, and was told to the sampler as one of this section at its default."""
+    run = _earlier_run(tmp_path / "old", SECTIONS, [{"model": "0", "model[0].x": 0.1},
+                                                     {"model": "1", "model[1].x": 0.3}])
+    history = read_history(run, autotune.load_space(toy_space("new", model=model)))
+    assert [t.params for t in history.trials] == told
+    assert skipped in history.skipped
+
+
+def test_a_parameter_fixed_now_keeps_the_trials_that_ran_its_value_and_says_what_is_told_otherwise(tmp_path, caplog):
+    """A key left out takes the recipe's default, a value too; a key no schema knows, left out, is dropped, and the
+    log line says so, as it says which parameters the trials are told at their `default:`."""
+    run = _earlier_run(tmp_path / "old", "{kind: {choice: [plain, wide]}, x: {uniform: [0.0, 1.0]}, y: "
+                                         "{uniform: [0.0, 1.0]}}",
+                       [{"model.kind": "plain", "model.x": 0.1, "model.y": 0.5},
+                        {"model.kind": "wide", "model.x": 0.3, "model.y": 0.5},
+                        {"model.kind": "plain", "model.x": 0.7, "model.y": 0.2}])
+    text = toy_space("new", model="{kind: plain, x: {uniform: [0.0, 1.0]}, extra: {uniform: [0.0, 1.0], "
+                                  "default: 0.25}}")
+    space = autotune.load_space(text)
+    history = read_history(run, space)
+    assert [t.params for t in history.trials] == [{"model.x": 0.1, "model.extra": 0.25}]
+    assert dict(history.skipped) == {
+        'model.kind is "plain" now (a constant, or the recipe\'s default), a value the trial did not run': 1,
+        "model.y is 0.5 now (a constant, or the recipe's default), a value the trial did not run": 1}
+
+    without_schema = read_history(run, load_space(text))
+    assert len(without_schema.trials) == 2 and without_schema.notes["model.y left out, no longer in the space"] == 2
+    caplog.set_level(logging.INFO, logger="autotune")
+    add_history(history, tmp_path / "study.db", space)
+    assert (f"warm start from {run}: 1 finished trial(s) told to the sampler (1: model.extra told at its default "
+            "0.25, not searched then); 2 skipped, their parameters no longer fit the space (1: ") in caplog.text

@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-
-import optuna
 
 import autotune
 from autotune.engine.warm_start import add_history, read_history
 from engine_helpers import toy_space
-from test_warm_start import _study_of_a_run
+from test_warm_start import _earlier_run
 
-X = optuna.distributions.FloatDistribution(0.0, 1.0)
 # as `dropout: {choice: [0.0, {uniform: [0.1, 0.5]}]}`: labelled by position, the range's value named `model.y[1]`
 YS = "{y: {choice: [%s]}}"
 RANGE = "{uniform: [0.5, 1.0]}"
 SECTIONS = "{choice: [%s]}"
 PLAIN, WIDE = "{kind: plain, x: {uniform: [0.0, 1.0]}}", "{kind: wide, x: {uniform: [0.0, 1.0]}}"
-
-
-def _earlier_run(folder: Path, model: str, params: list[dict]) -> Path:
-    """A run folder with its study (one COMPLETE trial per `params`) and its space.json, as a run records it."""
-    space = autotune.load_space(toy_space("old", model=model))
-    trials = [optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, value=0.5, params=p, distributions={
-        name: X if isinstance(value, float) else optuna.distributions.CategoricalDistribution(
-            next(q.dist.labels for q in space.params if q.name == name)) for name, value in p.items()})
-        for p in params]
-    run = _study_of_a_run(folder, "old", trials)
-    (run / "space.json").write_text(space.definition() + "\n")
-    return run
 
 
 def test_a_position_is_told_as_the_option_it_stood_for_and_a_vanished_option_skips_the_trial(tmp_path, caplog):
