@@ -1032,14 +1032,31 @@ def _export_chosen(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir:
     saying it was chosen by trial id; nothing when it is the canonical model already."""
     run = shlex.quote(str(result.run_uri or result.run_dir))
     chosen = f"chosen by trial id: `autotune export {run} --trial {result.best_trial_id}` (export.promote not applied)"
-    before = (current_card(space) or {}).get("version")
+    replaced = current_card(space) or {}
+    before = replaced.get("version")
     _export(space, recipe, loads, checkpoint_dir, result, model_name, chosen=chosen)
     now = current_card(space) or {}
     if now.get("version") == before:
         result.promotion = {**result.promotion, "reason": f"trial {result.best_trial_id} of this run is the canonical "
                             f"model already (version {before}): nothing exported"}
     else:
+        result.promotion = {**result.promotion,
+                            "reason": result.promotion.get("reason", "") + _tested_better(space, replaced, now)}
         follow_registry(now)
+
+
+def _tested_better(space: Space, replaced: Mapping[str, Any], now: Mapping[str, Any]) -> str:
+    """What to say when the model an export replaced tested better than the new one on the same data (its card's
+    held-out metric, the one `promote: if_better` compares), and how to go back to it; "" otherwise."""
+    twin, mode = space.test_twin()
+    old, new = ((card.get("test_metrics") or {}).get(twin) for card in (replaced, now))
+    numbers = isinstance(old, (int, float)) and isinstance(new, (int, float))
+    if not numbers or replaced.get("data_fingerprint") != now.get("data_fingerprint") or \
+            (old <= new if mode == "max" else old >= new):
+        return ""
+    model_dir = shlex.quote(str(expanded(space.export.dir).absolute()))
+    return (f"; it replaced a model that tested better on the same data ({twin} {old:.4f} against {new:.4f}, version "
+            f"{replaced.get('version')}): `autotune rollback {model_dir}` makes that one current again")
 
 
 def follow_registry(card: Mapping[str, Any]) -> None:

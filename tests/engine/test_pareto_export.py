@@ -83,7 +83,10 @@ def test_export_a_trial_of_the_front(in_tmp, capsys, monkeypatch):
     card = json.loads(Path("models/toy/model.json").read_text())
     assert card["trial_id"] == small and card["metrics"]["epoch"] == 1 and card["test_metrics"]
     assert "chosen by trial id" in card["promotion"]["reason"] and "chosen by trial id" in card["history"][-1]["reason"]
-    assert f"(trial {small}; held-out test split: test_accuracy" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"(trial {small}; held-out test split: test_accuracy" in out
+    assert "; it replaced a model that tested better on the same data (test_accuracy " in out  # the run's own export
+    assert f"`autotune rollback {Path('models/toy').absolute()}` makes that one current again" in out
     assert main(["rollback", "models/toy"]) == 0  # the search's own export is back
     assert json.loads(Path("models/toy/model.json").read_text())["trial_id"] == best
     assert main(["export", "runs/front", "--trial", best]) == 0  # the canonical model already: nothing to do
