@@ -30,6 +30,8 @@ __all__ = ["ParamRange", "StudyData", "importance_figure", "open_storage", "open
 
 log = logging.getLogger("autotune")
 
+WARM_START_FROM = "warm_start_from"  # the user attribute of a trial copied from an earlier run (--warm-start)
+
 
 @dataclass(frozen=True)
 class ParamRange:
@@ -51,6 +53,7 @@ class StudyData:
     directions: list[str]  # "max" or "min", one per objective
     parameters: dict[str, ParamRange] = field(default_factory=dict)  # every parameter any trial sampled
     complete: list[dict[str, Any]] = field(default_factory=list)  # the sampled values of each complete trial
+    told: int = 0  # of the complete trials, those an earlier run ran (a warm start's history, not run in this one)
 
 
 def _optuna() -> Any:
@@ -121,9 +124,10 @@ def read_study(db: str | Path, name: str) -> StudyData | None:
     parameters: dict[str, ParamRange] = {}
     for trial in trials:
         parameters.update({key: _range(d) for key, d in trial.distributions.items()})
-    complete = [dict(t.params) for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     directions = ["max" if d == optuna.study.StudyDirection.MAXIMIZE else "min" for d in study.directions]
-    return StudyData(storage, study.study_name, directions, parameters, complete)
+    told = sum(WARM_START_FROM in t.user_attrs for t in complete)
+    return StudyData(storage, study.study_name, directions, parameters, [dict(t.params) for t in complete], told)
 
 
 def _minimised(study: Any, objective: int) -> Callable[[Any], float]:

@@ -30,7 +30,7 @@ import optuna
 
 from autotune.engine.optuna_space import DefineByRun
 from autotune.engine.storage import recorded_space, recorded_summary
-from autotune.engine.study import open_study
+from autotune.engine.study import WARM_START_FROM, open_study
 from autotune.errors import AutotuneError, UserError
 from autotune.paths import expanded
 from autotune.run_options import option
@@ -344,7 +344,7 @@ def _fit(trial: optuna.trial.FrozenTrial, space: Space, source: Path, earlier: d
         return optuna.trial.create_trial(
             state=trial.state, values=trial.values, params=fixed.params, distributions=fixed.distributions,
             intermediate_values=trial.intermediate_values,
-            user_attrs={**trial.user_attrs, "warm_start_from": str(source), "warm_start_trial": trial.number},
+            user_attrs={**trial.user_attrs, WARM_START_FROM: str(source), "warm_start_trial": trial.number},
         ), "", _notes(given, values, ran, config)
     except ValueError as err:
         return None, f"does not fit: {err}", []

@@ -103,6 +103,8 @@ def summary_section(run: Run) -> Section:
         *_counts(run),
         ("search time (s)", summary.get("seconds", float("nan"))),
         ("objective", ", ".join(f"{m} ({d})" for m, d in zip(run.metric, run.mode))),
+        *([("warm start from", f"{summary['warm_start']} (its finished trials told to the sampler as history, not "
+                                "run or counted here)")] if summary.get("warm_start") else []),
     ]
     best = [("best trial", best_trial_id(run))]
     best += [(k, v) for k, v in (summary.get("best_params") or {}).items()]

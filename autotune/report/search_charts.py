@@ -18,7 +18,7 @@ from matplotlib.ticker import LogLocator, MaxNLocator
 from plotly.subplots import make_subplots
 
 from autotune.api import pareto_front
-from autotune.engine.study import ParamRange, param_importances, parallel_coordinate_figure
+from autotune.engine.study import ParamRange, StudyData, param_importances, parallel_coordinate_figure
 from autotune.engine.study import importance_figure as study_importance_figure
 from autotune.report.run import Run, Skip, best_trial_id, finished, target_trial
 from autotune.report.style import (BLACK, BLUE, GREEN, GREY, ORANGE, PURPLE, RED, fmt, short, static_figure,
@@ -388,11 +388,17 @@ def _importance_params(run: Run) -> tuple[list[str], str]:
     varied = {p for p in everywhere if len({repr(t[p]) for t in complete}) > 1}
     if not varied:
         raise Skip("no parameter took more than one value in every complete trial")
-    note = f"From {len(complete)} complete trials: with few trials these are rough."
+    note = f"From {complete_trials(run.study)}: with few trials these are rough."
     if conditional:
         note += (" Left out, because not every trial sampled them (conditional parameters): "
                  + ", ".join(conditional) + ".")
     return sorted(varied), note
+
+
+def complete_trials(study: StudyData) -> str:
+    """How many complete trials the study's charts draw, and how many of them an earlier run ran (--warm-start)."""
+    told = f" ({study.told} of them an earlier run's, told to the sampler by --warm-start)" if study.told else ""
+    return f"{len(study.complete)} complete trials{told}"
 
 
 def importance_figure(run: Run) -> tuple[Figure, str]:
@@ -548,7 +554,7 @@ def parallel_chart(run: Run) -> go.Figure:
     if not run.study.complete:
         raise Skip("no trial is complete in the Optuna study (none ran every epoch)")
     figure = parallel_coordinate_figure(run.study, run.metric)
-    return styled(figure, f"parameters of the {len(run.study.complete)} complete trials against "
+    return styled(figure, f"parameters of the {complete_trials(run.study)} against "
                            + " and ".join(run.metric), 480)
 
 

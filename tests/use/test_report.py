@@ -301,6 +301,25 @@ def test_importance_needs_a_few_trials_and_leaves_out_conditional_parameters(sea
     assert set(importance_chart(run).data[0].y) == {"optimizer", "lr"}
 
 
+def test_a_warm_started_run_says_which_of_the_study_s_trials_are_an_earlier_run_s(searched, tmp_path):
+    """The charts read from the study drew the history copied by --warm-start with the run's own trials ("From 5
+    complete trials" beside a summary of 3 trials), and nothing said the run was warm-started."""
+    run_dir = copy_run(searched, tmp_path)
+    storage = f"sqlite:///{run_dir / 'study.db'}"
+    study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage)
+    own = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
+    study.add_trials([optuna.trial.create_trial(value=t.value, params=t.params, distributions=t.distributions,
+                                                user_attrs={"warm_start_from": "/runs/earlier"}) for t in own[:2]])
+    summary = json.loads((run_dir / "summary.json").read_text())
+    (run_dir / "summary.json").write_text(json.dumps({**summary, "warm_start": "/runs/earlier"}))
+    page = write_report(run_dir)
+    text = html.unescape(page.read_text())
+    told = f"{len(own) + 2} complete trials (2 of them an earlier run's, told to the sampler by --warm-start)"
+    assert f"From {told}" in text and f"parameters of the {told} against" in text
+    assert ("<th>warm start from</th><td>/runs/earlier (its finished trials told to the sampler as history, not run "
+            "or counted here)</td>") in text
+
+
 @pytest.mark.parametrize("direction", ["maximize", "minimize"])
 def test_importance_is_of_the_parameter_that_decides_the_good_values(direction, searched, tmp_path):
     """x alone decides which trials are good, y alone which are bad: x is the important one, whichever the
