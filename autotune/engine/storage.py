@@ -26,7 +26,7 @@ from autotune.engine.lost_nodes import MOVES_FILE
 from autotune.engine.ray_internals import restore_whole_state, saved_trials
 from autotune.errors import UserError
 from autotune.paths import expanded
-from autotune.run_options import option
+from autotune.run_options import arguments, option
 from autotune.space.types import Space
 from autotune.tracking.mlflow_runs import STATE_FILE as TRACKING_FILE
 
@@ -202,11 +202,27 @@ def check_choice(space: Space, where: RunLocation, *, resume: bool, restart: boo
     if resume and not where.remote:
         _check_not_moved(where)
     if exists and not (resume or restart):
-        raise UserError(
-            f"a run named {space.name!r} already exists at {where.experiment}; pass {option('resume')} to continue "
-            f"it or {option('restart')} to delete it and start again"
-        )
+        raise UserError(_exists(space, where))
     return exists
+
+
+def _exists(space: Space, where: RunLocation) -> str:
+    """Why a new search of `space` is refused where the run `where` exists, and the ways on: a resume where it
+    searched the same space (or recorded none), else a search of the edited space that starts from its trials."""
+    there = f"a run named {space.name!r} already exists at {where.experiment}"
+    if not _space_changed(where, space):
+        return f"{there}; pass {option('resume')} to continue it or {option('restart')} to delete it and start again"
+    warm = option("warm_start", where.experiment)
+    return (f"{there}, of another search space{_changes(where.state, space)}, which {option('resume')} cannot "
+            f"continue; to search the edited space from that run's finished trials, give it another name "
+            f"({arguments(option('overrides', 'name=...'), warm)}), or replace that run "
+            f"({arguments(option('restart'), warm)})")
+
+
+def _space_changed(where: RunLocation, space: Space) -> bool:
+    """Whether the run `where` recorded the fingerprint of a space other than `space` (False: the same, or none)."""
+    recorded = where.state / "space.fingerprint"
+    return recorded.exists() and recorded.read_text().strip() != space.fingerprint()
 
 
 def _check_not_moved(where: RunLocation) -> None:
@@ -240,18 +256,18 @@ def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool
         return False
     if where.remote and not (where.state / "study.db").is_file():  # resumed on another machine, or cache cleared
         _copy_state(where, upload=False)
-    recorded = where.state / "space.fingerprint"
     if not (where.state / "study.db").is_file():
         raise UserError(
             f"the run at {where.experiment} cannot be resumed here: its Optuna study ({where.state / 'study.db'}) "
             f"is missing (resume it where it was started), or use {option('restart')}"
         )
     _check_state_format(where)
-    if recorded.exists() and recorded.read_text().strip() != space.fingerprint():
+    if _space_changed(where, space):
         raise UserError(
             f"the search space changed since {where.experiment} was started{_changes(where.state, space)}; a resumed "
             f"search must be the same search. Undo the change, or use {option('restart')} (or another `name:`) to "
-            f"start a new search"
+            f"start a new search, with {option('warm_start', where.experiment)} to start it from that run's finished "
+            "trials"
         )
     restore_whole_state(*filesystem(where.experiment))
     _record_space(where.state, space)

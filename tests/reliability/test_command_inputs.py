@@ -317,8 +317,15 @@ RUN_CASES = [
     # 29: a refused resume names the key paths that changed, and only those that count
     Case("resume-changed-space", ("run", "{toy}", "--storage", "{runs}", "--resume", "--set", "train.epochs=2",
                                   "--set", "search.trials=3"), 2,
-         ("the search space changed since {runs}/toy was started (train.epochs: 1 -> 2)", "--restart"),
+         ("the search space changed since {runs}/toy was started (train.epochs: 1 -> 2)", "--restart",
+          "with --warm-start {runs}/toy to start it from that run's finished trials"),
          absent=("search.trials",)),
+    # the same name run again after an edit: --resume would refuse the edited space; the ways on that keep its trials
+    Case("run-again-changed-space", ("run", "{toy}", "--storage", "{runs}", "--set", "train.epochs=2"), 2,
+         ("a run named 'toy' already exists at {runs}/toy, of another search space (train.epochs: 1 -> 2), which "
+          "--resume cannot continue", "(--set name=... --warm-start {runs}/toy)",
+          "(--restart --warm-start {runs}/toy)"),
+         absent=("pass --resume",)),
     Case("resume-changed-distribution", ("run", "{toy}", "--storage", "{runs}", "--resume", "--set",
                                          "model.y={{uniform: [0.0, 0.5]}}"), 2,
          ("(model.y.uniform: [0.0, 1.0] -> [0.0, 0.5])",)),
