@@ -330,24 +330,37 @@ def _fit(trial: optuna.trial.FrozenTrial, space: Space, source: Path, earlier: d
     given = {k: v for k, v in given.items() if k in names}
     values, problems = complete_point(space.params, given, computed_defaults=False)
     config = space.config(values)  # a value with a problem holds the parameter's default
-    why = _fixed_otherwise(ran, config)
+    why = _fixed_otherwise({k: v for k, v in ran.items() if k != space.budget}, config)  # fewer epochs: `_state`
     if why:
         return None, why, []
     if problems:
         name, message, _ = problems[0]
         return None, f"{name} {message}", []
+    state, shorter = _state(trial, space, config)
     fixed = optuna.trial.FixedTrial(values)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a value at a range's edge: checked above, and by create_trial below
         DefineByRun(space.params)(fixed)
     try:
         return optuna.trial.create_trial(
-            state=trial.state, values=trial.values, params=fixed.params, distributions=fixed.distributions,
+            state=state, values=trial.values, params=fixed.params, distributions=fixed.distributions,
             intermediate_values=trial.intermediate_values,
             user_attrs={**trial.user_attrs, WARM_START_FROM: str(source), "warm_start_trial": trial.number},
-        ), "", _notes(given, values, ran, config)
+        ), "", [*_notes(given, values, ran, config), *shorter]
     except ValueError as err:
         return None, f"does not fit: {err}", []
+
+
+def _state(trial: optuna.trial.FrozenTrial, space: Space, config: dict[str, Any]
+           ) -> tuple[optuna.trial.TrialState, list[str]]:
+    """The state to tell `trial` in, and a note where it is not its own: a COMPLETE trial that ran fewer epochs (its
+    last intermediate value's) than the new space gives its configuration `config` is PRUNED there, as a trial the
+    new search stops early is, so that the sampler does not take its value for a final one."""
+    reached, planned = max(trial.intermediate_values, default=None), space.planned(config)
+    if trial.state != optuna.trial.TrialState.COMPLETE or reached is None or planned is None or reached >= planned:
+        return trial.state, []
+    return optuna.trial.TrialState.PRUNED, [f"told as stopped early (PRUNED): it ran fewer epochs than {space.budget} "
+                                            "gives it now"]
 
 
 def read_history(run_dir: str | Path, space: Space) -> History:

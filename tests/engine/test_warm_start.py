@@ -112,7 +112,8 @@ def test_warm_start_tells_the_sampler_the_earlier_run_and_skips_what_no_longer_f
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
     for trial in copied:
         before = by_number[trial.user_attrs["warm_start_trial"]]
-        assert (trial.state, trial.values, trial.intermediate_values) == (before.state, before.values,
+        # the earlier run's 2 epochs are fewer than the 4 of this space: every trial is told as stopped early
+        assert (trial.state, trial.values, trial.intermediate_values) == (PRUNED, before.values,
                                                                           before.intermediate_values)
         assert trial.params == {**before.params, "model.extra": 0.0}  # a new parameter takes its default
         assert trial.distributions["model.x"].high == 0.5  # the new space's distributions
@@ -124,7 +125,8 @@ def test_warm_start_tells_the_sampler_the_earlier_run_and_skips_what_no_longer_f
     assert new[1] != cold_trials[1]  # same seed: TPE's proposal from the history, not a random startup one
     skipped = len(source) - len(fits)
     assert (f"warm start from {earlier.run_dir}: {len(copied)} finished trial(s) told to the sampler ({len(copied)}: "
-            f"model.extra told at its default 0.0, not searched then); {skipped} "
+            f"model.extra told at its default 0.0, not searched then; {len(copied) - 1}: told as stopped early "
+            f"(PRUNED): it ran fewer epochs than train.epochs gives it now); {skipped} "
             f"skipped, their parameters no longer fit the space ({skipped}: model.x must be within the "
             f"distribution's range [0, 0.5]); 1 failed or unfinished, not copied") in caplog.text
 
@@ -320,3 +322,30 @@ def test_a_parameter_fixed_now_keeps_the_trials_that_ran_its_value_and_says_what
     add_history(history, tmp_path / "study.db", space)
     assert (f"warm start from {run}: 1 finished trial(s) told to the sampler (1: model.extra told at its default "
             "0.25, not searched then); 2 skipped, their parameters no longer fit the space (1: ") in caplog.text
+
+
+@pytest.mark.parametrize("epochs, states", [(2, [COMPLETE, PRUNED]), (4, [PRUNED, PRUNED]), (1, [COMPLETE, PRUNED])])
+def test_a_trial_that_ran_fewer_epochs_than_the_new_space_gives_is_told_as_stopped_early(tmp_path, epochs, states):
+    """A first search of 2 epochs, then one of 4: its complete trials' 2-epoch accuracies were told as final ones,
+    ranked by TPE above the new trials stopped early at epoch 2 and level with those that ran all 4."""
+    run = _study_of_a_run(tmp_path / "old", "old", [_trial(COMPLETE, 0.2, value=0.6, steps={1: 0.5, 2: 0.6}),
+                                                    _trial(PRUNED, 0.4, value=0.3, steps={1: 0.3})])
+    space = autotune.load_space(toy_space("new", train=f"{{epochs: {epochs}}}"))
+    history = read_history(run, space)
+    assert [t.state for t in history.trials] == states
+    assert [(t.values, t.intermediate_values) for t in history.trials] == [([0.6], {1: 0.5, 2: 0.6}),
+                                                                           ([0.3], {1: 0.3})]
+    shorter = "told as stopped early (PRUNED): it ran fewer epochs than train.epochs gives it now"
+    assert history.notes[shorter] == (1 if epochs > 2 else 0)
+
+
+def test_a_searched_number_of_epochs_fixed_now_is_told_as_stopped_early_not_skipped(tmp_path):
+    old = autotune.load_space(toy_space("old", train="{epochs: {choice: [1, 2]}}"))
+    epochs = optuna.distributions.CategoricalDistribution([1, 2])
+    trial = optuna.trial.create_trial(value=0.6, params={"model.x": 0.2, "model.y": 0.6, "train.epochs": 2},
+                                      distributions={"model.x": X, "model.y": X, "train.epochs": epochs},
+                                      intermediate_values={1: 0.5, 2: 0.6})
+    run = _study_of_a_run(tmp_path / "old", "old", [trial])
+    (run / "space.json").write_text(old.definition() + "\n")
+    history = read_history(run, autotune.load_space(toy_space("new", train="{epochs: 4}")))
+    assert [(t.state, t.params) for t in history.trials] == [(PRUNED, {"model.x": 0.2, "model.y": 0.6})]
