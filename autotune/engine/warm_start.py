@@ -44,6 +44,7 @@ __all__ = ["History", "read_history", "add_history", "told"]
 log = logging.getLogger("autotune")
 
 _FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+RAN_FEWER_EPOCHS = "warm_start_ran_fewer_epochs"  # a COMPLETE trial's user attribute when it is told PRUNED: its epochs
 
 
 @dataclass
@@ -337,6 +338,7 @@ def _fit(trial: optuna.trial.FrozenTrial, space: Space, source: Path, earlier: d
         name, message, _ = problems[0]
         return None, f"{name} {message}", []
     state, shorter = _state(trial, space, config)
+    fewer = {RAN_FEWER_EPOCHS: max(trial.intermediate_values)} if shorter else {}
     fixed = optuna.trial.FixedTrial(values)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a value at a range's edge: checked above, and by create_trial below
@@ -345,7 +347,7 @@ def _fit(trial: optuna.trial.FrozenTrial, space: Space, source: Path, earlier: d
         return optuna.trial.create_trial(
             state=state, values=trial.values, params=fixed.params, distributions=fixed.distributions,
             intermediate_values=trial.intermediate_values,
-            user_attrs={**trial.user_attrs, WARM_START_FROM: str(source), "warm_start_trial": trial.number},
+            user_attrs={**trial.user_attrs, WARM_START_FROM: str(source), "warm_start_trial": trial.number, **fewer},
         ), "", [*_notes(given, values, ran, config), *shorter]
     except ValueError as err:
         return None, f"does not fit: {err}", []
@@ -409,11 +411,12 @@ def _summary(history: History) -> str:
 
 def add_history(history: History, db: Path, space: Space) -> list[dict[str, Label]]:
     """Add `history` to the study of `space` in the SQLite file `db` (created); returns the parameters of the trials
-    added, so that the search does not run those configurations again."""
+    added, so that the search does not run those configurations again: all but those told as stopped early because
+    they ran fewer epochs than the new space gives them (a default configuration among them runs again, longer)."""
     directions = ["maximize" if mode == "max" else "minimize" for mode in space.search.mode]
     study = optuna.create_study(storage=optuna.storages.RDBStorage(f"sqlite:///{db}"), study_name=space.name,
                                 directions=directions)
     study.add_trials(history.trials)
     # nothing told of a history that has finished trials: the search starts cold, which the user did not ask for
     (log.warning if history.skipped and not history.trials else log.info)("%s", _summary(history))
-    return [dict(trial.params) for trial in history.trials]
+    return [dict(trial.params) for trial in history.trials if RAN_FEWER_EPOCHS not in trial.user_attrs]

@@ -337,6 +337,9 @@ def test_a_trial_that_ran_fewer_epochs_than_the_new_space_gives_is_told_as_stopp
                                                                            ([0.3], {1: 0.3})]
     shorter = "told as stopped early (PRUNED): it ran fewer epochs than train.epochs gives it now"
     assert history.notes[shorter] == (1 if epochs > 2 else 0)
+    # not run again as a first trial (a `default:` configuration): the trials as they ran, not those it ran shorter
+    known = add_history(history, tmp_path / "study.db", space)
+    assert known == [{"model.x": 0.4, "model.y": 0.6}] if epochs > 2 else len(known) == 2
 
 
 def test_a_searched_number_of_epochs_fixed_now_is_told_as_stopped_early_not_skipped(tmp_path):
