@@ -7,7 +7,10 @@ RUN_DIR may also be an Optuna SQLite file (a study of the user's own Optuna scri
 Each COMPLETE or PRUNED trial of RUN_DIR/study.db whose parameters fit the new space is copied into the new run's
 study with its state, value(s), intermediate values and parameters (with the new space's distributions), marked
 with the user attributes `warm_start_from` (RUN_DIR) and `warm_start_trial` (its number there). The sampler then
-counts them as finished trials; they are not run again. A FAILED, RUNNING or WAITING trial is not copied.
+counts them as finished trials; they are not run again. A FAILED, RUNNING or WAITING trial is not copied. A
+parameter the new space no longer searches must have the value the new space fixes at its key (else the trial ran
+another configuration, and is skipped); a COMPLETE trial that ran fewer epochs than the new space gives it is
+told PRUNED at its last epoch.
 
 A choice whose options are not distinct primitives (nor mappings with distinct `name`s) is labelled by position
 ('0', '1', ...), and so are the conditional parameters under such a choice (`model[0].width`). Those labels are
@@ -21,9 +24,9 @@ import json
 import logging
 import warnings
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any
 
 import optuna
@@ -337,32 +340,31 @@ def _fit(trial: optuna.trial.FrozenTrial, space: Space, source: Path, earlier: d
     if problems:
         name, message, _ = problems[0]
         return None, f"{name} {message}", []
-    state, shorter = _state(trial, space, config)
-    fewer = {RAN_FEWER_EPOCHS: max(trial.intermediate_values)} if shorter else {}
+    fewer = _ran_fewer(trial, space, config)
+    shorter = [f"told as stopped early (PRUNED): it ran fewer epochs than {space.budget} gives it now"] if fewer else []
     fixed = optuna.trial.FixedTrial(values)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a value at a range's edge: checked above, and by create_trial below
         DefineByRun(space.params)(fixed)
     try:
         return optuna.trial.create_trial(
-            state=state, values=trial.values, params=fixed.params, distributions=fixed.distributions,
-            intermediate_values=trial.intermediate_values,
-            user_attrs={**trial.user_attrs, WARM_START_FROM: str(source), "warm_start_trial": trial.number, **fewer},
+            state=optuna.trial.TrialState.PRUNED if fewer else trial.state, values=trial.values,
+            params=fixed.params, distributions=fixed.distributions, intermediate_values=trial.intermediate_values,
+            user_attrs={**trial.user_attrs, WARM_START_FROM: str(source), "warm_start_trial": trial.number,
+                        **({RAN_FEWER_EPOCHS: fewer} if fewer else {})},
         ), "", [*_notes(given, values, ran, config), *shorter]
     except ValueError as err:
         return None, f"does not fit: {err}", []
 
 
-def _state(trial: optuna.trial.FrozenTrial, space: Space, config: dict[str, Any]
-           ) -> tuple[optuna.trial.TrialState, list[str]]:
-    """The state to tell `trial` in, and a note where it is not its own: a COMPLETE trial that ran fewer epochs (its
-    last intermediate value's) than the new space gives its configuration `config` is PRUNED there, as a trial the
-    new search stops early is, so that the sampler does not take its value for a final one."""
+def _ran_fewer(trial: optuna.trial.FrozenTrial, space: Space, config: dict[str, Any]) -> int | None:
+    """The epochs a COMPLETE trial ran (its last intermediate value's) where they are fewer than the new space gives
+    its configuration `config`, else None. Such a trial is told PRUNED there, as a trial the new search stops early
+    is, so that the sampler does not take its value for a final one."""
     reached, planned = max(trial.intermediate_values, default=None), space.planned(config)
     if trial.state != optuna.trial.TrialState.COMPLETE or reached is None or planned is None or reached >= planned:
-        return trial.state, []
-    return optuna.trial.TrialState.PRUNED, [f"told as stopped early (PRUNED): it ran fewer epochs than {space.budget} "
-                                            "gives it now"]
+        return None
+    return reached
 
 
 def read_history(run_dir: str | Path, space: Space) -> History:
