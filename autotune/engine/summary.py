@@ -97,6 +97,8 @@ def format_summary(result: Any, top: int = 10) -> str:
            f"({int(trials['stopped_early'].sum()) if len(trials) else 0} stopped early, {result.num_errors} failed"
            f"{f', {cut} interrupted' if cut else ''}{f', {len(result.moved)} moved' if result.moved else ''})",
            *([f"Ended early: {result.ended}"] if result.ended else []),
+           *([f"Warm start: the sampler was first told the finished trials of {result.warm_start} (not run again, "
+              "not in this table)"] if result.warm_start else []),
            *_stops(trials), "", format_table(headers, rows)]
     if len(trials) > top:
         more = len(trials) - top

@@ -119,6 +119,8 @@ def test_warm_start_tells_the_sampler_the_earlier_run_and_skips_what_no_longer_f
         assert trial.distributions["model.x"].high == 0.5  # the new space's distributions
     assert PRUNED in {t.state for t in copied}
     assert len(warm.trials) == 2  # the copied trials are history, not run again
+    assert (f"Warm start: the sampler was first told the finished trials of {earlier.run_dir} (not run again, not in "
+            "this table)") in str(warm) and "Warm start" not in str(cold)
     new = [t.params for t in _trials(warm.run_dir, "warm") if "warm_start_from" not in t.user_attrs]
     cold_trials = [t.params for t in _trials(cold.run_dir, "cold")]
     assert new[0] == cold_trials[0] == {"model.x": 0.25, "model.y": 0.5, "model.extra": 0.0}  # the defaults first
