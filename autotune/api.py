@@ -719,6 +719,8 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
     twin, twin_mode = space.test_twin()  # the held-out metric that decides `promote: if_better`
     resplit = _resplit(space, recipe, current, result.best_config) if space.export.promote == "if_better" else None
 
+    fingerprint = recipes.fingerprint(data)
+
     def evaluate(model_dir: Path, data: Any) -> dict[str, float]:
         return _evaluate(recipe, model_dir, data)
 
@@ -739,9 +741,12 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
         promote=space.export.promote,
         min_improvement=space.export.min_improvement,
         chosen=chosen,
-        data_fingerprint=recipes.fingerprint(data),
+        data_fingerprint=fingerprint,
     )
     result.test_metrics = decision.pop("test_metrics")
+    if decision["promoted"] and current:  # promote: always, or a trial chosen by its id
+        now = {"test_metrics": result.test_metrics, "data_fingerprint": fingerprint}
+        decision["reason"] += _tested_better(space, current, now)
     result.promotion = decision
     result.model_dir = expanded(space.export.dir).absolute()
 
@@ -1032,16 +1037,13 @@ def _export_chosen(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir:
     saying it was chosen by trial id; nothing when it is the canonical model already."""
     run = shlex.quote(str(result.run_uri or result.run_dir))
     chosen = f"chosen by trial id: `autotune export {run} --trial {result.best_trial_id}` (export.promote not applied)"
-    replaced = current_card(space) or {}
-    before = replaced.get("version")
+    before = (current_card(space) or {}).get("version")
     _export(space, recipe, loads, checkpoint_dir, result, model_name, chosen=chosen)
     now = current_card(space) or {}
     if now.get("version") == before:
         result.promotion = {**result.promotion, "reason": f"trial {result.best_trial_id} of this run is the canonical "
                             f"model already (version {before}): nothing exported"}
     else:
-        result.promotion = {**result.promotion,
-                            "reason": result.promotion.get("reason", "") + _tested_better(space, replaced, now)}
         follow_registry(now)
 
 
@@ -1051,8 +1053,8 @@ def _tested_better(space: Space, replaced: Mapping[str, Any], now: Mapping[str, 
     twin, mode = space.test_twin()
     old, new = ((card.get("test_metrics") or {}).get(twin) for card in (replaced, now))
     numbers = isinstance(old, (int, float)) and isinstance(new, (int, float))
-    if not numbers or replaced.get("data_fingerprint") != now.get("data_fingerprint") or \
-            (old <= new if mode == "max" else old >= new):
+    same_data = now.get("data_fingerprint") and replaced.get("data_fingerprint") == now.get("data_fingerprint")
+    if not numbers or not same_data or (old <= new if mode == "max" else old >= new):
         return ""
     model_dir = shlex.quote(str(expanded(space.export.dir).absolute()))
     return (f"; it replaced a model that tested better on the same data ({twin} {old:.4f} against {new:.4f}, version "

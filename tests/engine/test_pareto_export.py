@@ -135,3 +135,19 @@ def test_export_a_trial_of_a_single_objective_run(in_tmp, capsys):
     assert exported.best_trial_id == best and json.loads(Path("models/best/model.json").read_text())["trial_id"] == best
     assert main(["export", "runs/one", "--trial", worse]) == 2  # below the best: it kept no checkpoint
     assert "kept no checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_promote_always_says_when_it_replaced_a_model_that_tested_better(in_tmp):
+    """`export.promote: always` (the default) replaced a better model with "export.promote is 'always'" alone."""
+    def space(point: str) -> str:
+        return toy_space("always", trials=1, concurrent=1, train="{epochs: 1}",
+                         search=f", scheduler: fifo, start: [{point}]")
+
+    good, worse = "{model.x: 0.3, model.y: 0.6}", "{model.x: 0.9, model.y: 0.1}"
+    first = autotune.fit(space(good))
+    second = autotune.fit(space(worse), restart=True)
+    assert second.promotion["promoted"] and second.promotion["reason"].startswith("export.promote is 'always'; it "
+                                                                                  "replaced a model that tested better")
+    assert f"(test_accuracy {first.test_metrics['test_accuracy']:.4f} against " in str(second)
+    assert "tested better" not in autotune.fit(space(good), restart=True).promotion["reason"]
