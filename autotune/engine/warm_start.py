@@ -35,6 +35,7 @@ from autotune.engine.optuna_space import DefineByRun
 from autotune.engine.storage import recorded_space, recorded_summary
 from autotune.engine.study import WARM_START_FROM, open_study
 from autotune.errors import AutotuneError, UserError
+from autotune.model_dir import read_card
 from autotune.paths import expanded
 from autotune.run_options import option
 from autotune.space.loader import load_space
@@ -78,13 +79,23 @@ def _study_of(run_dir: Path, name: str) -> Any:
         raise UserError(f"{given}: it is a file, not a run folder; give the folder of an earlier run, e.g. "
                         f"runs/digits, or an Optuna study's SQLite file ({', '.join(STUDY_FILES)})")
     if not db.is_file():
-        raise UserError(f"{given}: the folder holds no study.db; give the folder of an earlier autotune run "
-                        "(runs/NAME), which holds its Optuna study")
+        raise UserError(f"{given}: the folder holds no study.db; {_run_of_model(run_dir)}give the folder of an earlier "
+                        "autotune run (runs/NAME), which holds its Optuna study")
     try:
         return open_study(db, run_dir.name)
     except LookupError as err:
         raise UserError(f"{given}: cannot read the Optuna study in {db} ({err}); give the folder of an earlier "
                         "autotune run") from None
+
+
+def _run_of_model(folder: Path) -> str:
+    """'it is an exported model, made by the run RUN: --warm-start RUN; ' when `folder` is a model folder whose card
+    names the run that made it, else ''."""
+    try:
+        run = read_card(folder).get("run_dir")
+    except UserError:
+        return ""
+    return f"it is an exported model, made by the run {run}: {option('warm_start', run)}; or " if run else ""
 
 
 def _study_file(db: Path, name: str, given: str) -> Any:

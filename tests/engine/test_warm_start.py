@@ -206,6 +206,9 @@ def test_a_pow2_takes_the_earlier_trials_on_its_powers_and_skips_the_others(tmp_
 @pytest.mark.parametrize("make, words", [
     (lambda tmp: tmp / "nothere", "there is no such run folder"),
     (lambda tmp: tmp, "the folder holds no study.db"),
+    (lambda tmp: (tmp / "model.json").write_text('{"run_dir": "/runs/made_it"}') and tmp,
+     "the folder holds no study.db; it is an exported model, made by the run /runs/made_it: "
+     "warm_start='/runs/made_it'; or give the folder of an earlier autotune run"),
     (lambda tmp: (tmp / "study.db").write_bytes(b"not a database" * 100) and tmp, "cannot read the Optuna study"),
     (lambda tmp: _study_of_a_run(tmp / "old", "old", [_trial(COMPLETE, 0.2)], direction="minimize"),
      "that run searched 1 objective(s) (min), this space searches 1 (val_accuracy max)"),
