@@ -415,8 +415,9 @@ def _summary(history: History) -> str:
         reasons = "; ".join(f"{count}: {reason}" for reason, count in history.skipped.most_common())
         text += f"; {skipped} skipped, their parameters no longer fit the space ({reasons})"
         if not history.trials:
-            text += ("; the search starts from nothing: the earlier trials' parameters must have this space's "
-                     "names (autotune check lists them)")
+            text += ("; the search starts from nothing: to start from them, give the space room for the values the "
+                     "reasons name (a range, an option, a `default:` for a new parameter) under the parameter names "
+                     "the earlier trials have (autotune check lists this space's)")
     if history.unfinished:
         text += f"; {history.unfinished} failed or unfinished, not copied"
     return text

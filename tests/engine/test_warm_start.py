@@ -186,7 +186,8 @@ def test_a_plain_optuna_script_s_study_file_seeds_the_search(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="autotune"):
         add_history(history, tmp_path / "new.db", space)
     assert "0 finished trial(s) told to the sampler; 1 skipped" in caplog.text
-    assert "the search starts from nothing" in caplog.text
+    assert "the search starts from nothing: to start from them, give the space room for the values the reasons " \
+           "name" in caplog.text
 
 
 def test_a_pow2_takes_the_earlier_trials_on_its_powers_and_skips_the_others(tmp_path):
