@@ -299,6 +299,8 @@ def test_check_says_how_long_a_trial_runs_and_what_bounds_the_search(cli, tmp_pa
     code, out, err = cli("check", str(write(tmp_path, OK)), "--set", "search.epoch_budget=30", "--set",
                          "search.max_failures=2")
     assert "; the trials together at most 30 epochs (epoch_budget); a failed trial retried 2 time(s)" in out
+    code, out, err = cli("check", str(write(tmp_path, OK)), "--set", "search.resources={cpu: 2, custom: {licence: 1}}")
+    assert "        resources per trial: 2 cpu, 0 gpu, 1 licence; max concurrent" in out, out + err
 
 
 def test_the_export_line_says_a_recipe_without_export_exports_nothing(cli, tmp_path):

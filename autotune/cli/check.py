@@ -107,7 +107,8 @@ def settings_text(search: SearchSettings, params: tuple[Param, ...] = ()) -> str
     return (f"search: {objective}; {search.trials} trials, sampler {sampler}, "
             f"scheduler {search.scheduler}{_args(search.scheduler_args)}{_runs_as(search)}, seed {search.seed}"
             f"{budget}\n"
-            f"        resources per trial: {search.resources.cpu:g} cpu, {search.resources.gpu:g} gpu; "
+            f"        resources per trial: {search.resources.cpu:g} cpu, {search.resources.gpu:g} gpu"
+            f"{''.join(f', {amount:g} {name}' for name, amount in search.resources.custom.items())}; "
             f"max concurrent {search.max_concurrent or 'as resources allow'}")
 
 

@@ -507,22 +507,25 @@ def _largest_node(nodes: list[dict[str, Any]]) -> dict[str, float]:
     return {kind: max((float(n.get(kind, 0)) for n in have), default=0.0) for kind in ("CPU", "GPU")}
 
 
-def fits_at_once(trial: dict[str, float], total: dict[str, float]) -> int | None:
-    """How many trials of `trial`'s resources the Ray resources `total` run at once (at least 1; None, no limit, for
-    a trial that asks for no CPU and no GPU).
+def fits_at_once(trial: dict[str, Any], total: dict[str, float]) -> int | None:
+    """How many trials of `trial`'s resources (`_resources`) the Ray resources `total` run at once (at least 1;
+    None, no limit, for a trial that asks for no CPU, GPU or custom resource).
 
     A local search runs no more trials than that: a trial queued beyond them made Ray start a worker for it, then
     kill that worker when the trial took an ended trial's worker instead (Tune reuses them), a worker start per
     trial. On a cluster (`--address`) trials stay queued, as an autoscaler scales on the ones waiting."""
-    shares = [total.get(kind, 0.0) / need for kind, need in (("CPU", trial["cpu"]), ("GPU", trial["gpu"])) if need > 0]
+    needs = {"CPU": trial["cpu"], "GPU": trial["gpu"], **trial.get("custom_resources", {})}
+    shares = [total.get(kind, 0.0) / need for kind, need in needs.items() if need > 0]
     return max(1, math.floor(min(shares) + 1e-9)) if shares else None
 
 
-def _resources(space: Space, options: RunOptions) -> dict[str, float]:
-    """The trial's resources, checked against the largest node (a trial never spans nodes); a GPU share on a
-    local Ray without a GPU falls back to the CPU, with a warning."""
-    cpu, gpu = space.search.resources.cpu, space.search.resources.gpu
-    largest = _largest_node(_live_nodes())
+def _resources(space: Space, options: RunOptions) -> dict[str, Any]:
+    """The trial's resources as Ray Tune takes them ({"cpu", "gpu", "custom_resources"}), checked against the
+    largest node (a trial never spans nodes); a GPU share on a local Ray without a GPU falls back to the CPU, with
+    a warning."""
+    cpu, gpu, custom = space.search.resources.cpu, space.search.resources.gpu, dict(space.search.resources.custom)
+    nodes = _live_nodes()
+    largest = _largest_node(nodes)
     where = f"the Ray cluster at {options.address!r}" if options.address else "the local Ray"
     if gpu > 0 and largest["GPU"] == 0:
         if options.address:
@@ -536,7 +539,29 @@ def _resources(space: Space, options: RunOptions) -> dict[str, float]:
         raise _larger_than_a_node("gpu", gpu, largest["GPU"], where, local=False)
     if cpu > largest["CPU"]:
         raise _larger_than_a_node("cpu", cpu, largest["CPU"], where, local=not options.address)
-    return {"cpu": cpu, "gpu": gpu}
+    for name, amount in custom.items():
+        _check_custom(name, amount, nodes, where, local=not options.address)
+    return {"cpu": cpu, "gpu": gpu, **({"custom_resources": custom} if custom else {})}
+
+
+def _check_custom(name: str, amount: float, nodes: list[dict[str, Any]], where: str, *, local: bool) -> None:
+    """A UserError when no live node of `where` has `amount` of the custom resource `name`: Ray would keep every
+    trial waiting for a node that has it. (The local Ray autotune starts has none.)"""
+    most = max((float(n.get("Resources", {}).get(name, 0)) for n in nodes), default=0.0)
+    if most >= amount:
+        return
+    theirs = sorted({k for n in nodes for k in n.get("Resources", {}) if k not in _RAY_OWN and not k.startswith(
+        ("node:", "accelerator_type:"))})
+    has = f"the largest amount a node has is {most:g}" if most else (
+        f"no node has it (their custom resources: {', '.join(theirs)})" if theirs else "no node has a custom resource")
+    start = f"ray start {'--head ' * local}--resources='{{\"{name}\": {amount:g}}}'"
+    then = f" and search on it with {option('address', 'auto')}" if local else ""
+    raise UserError(f"search.resources.custom.{name} is {amount:g}, but on {where} {has}: a trial would wait for a "
+                    f"node that has it; start {'a Ray' if local else 'a node'} with `{start}`{then}, or lower or "
+                    f"remove search.resources.custom.{name}")
+
+
+_RAY_OWN = ("CPU", "GPU", "memory", "object_store_memory")  # what Ray counts on every node besides custom resources
 
 
 def check_fits_locally(space: Space, num_cpus: int | None) -> None:

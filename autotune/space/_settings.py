@@ -280,9 +280,7 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem], params: t
                 read.problem(("search", key), "must be a positive duration", 'e.g. "90s", "30m", "2h" or 600',
                              given[key])
             out[key] = seconds
-    resources = read.mapping(given.get("resources"), ("search", "resources"), ("cpu", "gpu"))
-    amounts = {k: read.field(v, Field(float, low=0.0), ("search", "resources", k)) for k, v in resources.items()}
-    out["resources"] = Resources(**{k: v for k, v in amounts.items() if v is not None})
+    out["resources"] = _resources(read, given.get("resources"))
     stop = given.get("stop")
     if isinstance(stop, dict):
         out["stop"], out["stop_modes"] = _stop(read, stop, dict(zip(metrics, modes)), declared, budget)
@@ -478,6 +476,32 @@ def _grid_points(search: SearchSettings, params: tuple[Param, ...], read: _Reade
 
 def _enumerable(param: Param) -> bool:
     return isinstance(param.dist, (Grid, Pow2)) or isinstance(param.dist, Choice) and not param.dist.conditional
+
+
+def _resources(read: _Reader, given: Any) -> Resources:
+    """search.resources: `cpu` and `gpu` amounts, and `custom`, a mapping of Ray custom resources' names to
+    amounts (not CPU, GPU or memory, which Ray counts apart)."""
+    path, known = ("search", "resources"), ("cpu", "gpu", "custom")
+    theirs = {"num_cpus": "use cpu", "num_gpus": "use gpu", "custom_resources": "use custom"}
+    theirs |= {str(key): f"a Ray custom resource goes under custom, e.g. resources: {{custom: {{{key}: {amount}}}}}"
+               for key, amount in (given.items() if isinstance(given, dict) else ())
+               if key not in known and key not in theirs and not registry.close_matches(str(key), list(known))}
+    resources = read.mapping(given, path, known, theirs)
+    amounts = {k: read.field(v, Field(float, low=0.0), (*path, k)) for k, v in resources.items() if k != "custom"}
+    custom = resources.get("custom")
+    if custom is not None and not (isinstance(custom, dict) and custom):
+        read.problem((*path, "custom"), "must be a mapping of Ray custom resource names to amounts",
+                     'e.g. custom: {big_memory: 1}', custom)
+        custom = {}
+    named = {}
+    for name, amount in (custom or {}).items():
+        if str(name).lower() in ("cpu", "gpu", "memory"):
+            read.problem((*path, "custom", name), f"{name} is not a custom resource",
+                         f"use search.resources.{str(name).lower()}" if str(name).lower() != "memory" else
+                         "Ray's memory resource is not searched here: leave it out", amount)
+        elif (value := read.field(amount, Field(float, low=0.0), (*path, "custom", name))) is not None:
+            named[str(name)] = value
+    return Resources(**{k: v for k, v in amounts.items() if v is not None}, custom=named)
 
 
 def parse_export(value: Any, name: str, locs: Locations, problems: list[Problem]) -> ExportSettings:

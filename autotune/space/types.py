@@ -127,8 +127,12 @@ class Param:
 
 @dataclass(frozen=True)
 class Resources:
+    """What one trial holds while it runs: CPUs, GPUs (a share: 0.25 lets four trials use one), and `custom`, a
+    Ray custom resource's amount by name (`ray start --resources='{"big_memory": 1}'` gives a node one)."""
+
     cpu: float = 1.0
     gpu: float = 0.0
+    custom: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -414,6 +418,8 @@ class Space:
             search.pop(key)
         if not search["start"]:  # a space without start points keeps the fingerprint it had before `start` existed
             search.pop("start")
+        if not search["resources"]["custom"]:  # and one without custom resources, as before they existed
+            search["resources"].pop("custom")
         ingredients = {k: self.document.get(k) for k in self.template}
         return json.dumps(json_keys({"recipe": self.recipe, "ingredients": ingredients, "search": search}),
                           sort_keys=True, default=repr)

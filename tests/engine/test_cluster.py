@@ -36,7 +36,9 @@ export: {{dir: models/{name}}}
 
 
 @pytest.fixture
-def two_node_cluster():
+def two_node_cluster(request):
+    """A head and a worker of 1 CPU each; the worker has the custom resources a test gives as the fixture's
+    parameter (indirect)."""
     import autotune.engine.search  # noqa: F401  (quiet Ray's environment first)
     import ray
     from ray.cluster_utils import Cluster
@@ -44,7 +46,7 @@ def two_node_cluster():
     if ray.is_initialized():
         ray.shutdown()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    cluster.add_node(num_cpus=1)
+    cluster.add_node(num_cpus=1, resources=getattr(request, "param", None))
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, log_to_driver=False)
     yield cluster
@@ -126,6 +128,23 @@ def test_trials_spread_over_two_nodes_and_export_completes(two_node_cluster, in_
     card = json.loads(Path("models/cluster/model.json").read_text())
     assert card["params"] == result.best_params and card["test_metrics"]["test_accuracy"] > 0
     assert Path("models/cluster/toy_model.json").is_file()
+
+
+@pytest.mark.parametrize("two_node_cluster", [{"big_memory": 2}], indirect=True)
+def test_a_custom_resource_runs_trials_only_on_the_nodes_that_have_it(two_node_cluster, in_tmp):
+    """search.resources.custom: every trial runs on the worker, the one node with big_memory (a trial holding 1 of
+    its 2 big_memory and 0.5 CPU: up to 2 at once there). A resource no node has is refused before any trial, where
+    Ray would have kept every trial waiting."""
+    text = SPACE.format(name="custom", toy=TOY, sleep=0, trials=3, resources="{cpu: 0.5, custom: {big_memory: 1}}")
+    result = autotune.fit(text, export=False)
+    assert (result.trials["status"] == "TERMINATED").all() and len(result.trials) == 3
+    worker = next(n["NodeID"] for n in ray.nodes() if n["Alive"] and "big_memory" in n["Resources"])
+    assert set(result.trials["node_id"]) == {worker}
+    missing = SPACE.format(name="nowhere", toy=TOY, sleep=0, trials=1, resources="{custom: {licence: 1}}")
+    with pytest.raises(autotune.UserError, match=r"search.resources.custom.licence is 1, but on the Ray cluster at .* "
+                                                 r"no node has it \(their custom resources: big_memory\)"):
+        autotune.fit(missing, export=False)
+    assert not Path("runs/nowhere/trials.csv").exists()
 
 
 def _most_overlapping(spans: list[tuple]) -> int:

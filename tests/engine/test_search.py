@@ -349,6 +349,8 @@ def test_a_local_search_proposes_a_trial_only_when_one_can_start(in_tmp, concurr
     ({"cpu": 4, "gpu": 0}, {"CPU": 16.0, "GPU": 1.0}, 4),
     ({"cpu": 3, "gpu": 0}, {"CPU": 2.0}, 1),
     ({"cpu": 0, "gpu": 0}, {"CPU": 2.0}, None),  # Ray runs any number of such trials at once
+    ({"cpu": 1, "gpu": 0, "custom_resources": {"licence": 1}}, {"CPU": 8.0, "licence": 3.0}, 3),
+    ({"cpu": 0, "gpu": 0, "custom_resources": {"licence": 0.5}}, {"CPU": 8.0, "licence": 1.0}, 2),
 ])
 def test_fits_at_once_is_the_scarcest_resources_share(trial, total, expected):
     from autotune.engine.search import fits_at_once

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
 import re
 import subprocess
@@ -180,6 +181,29 @@ def test_search_settings_and_fingerprint():
     assert result.fingerprint() == space(text, same).fingerprint()
     assert result.fingerprint() != space(text, ("search.seed=1",)).fingerprint()
     assert result.fingerprint() != space(text, ("model.dropout=0.1",)).fingerprint()
+
+
+def test_custom_resources_are_named_under_custom_and_a_misplaced_one_says_where_it_goes():
+    """search.resources held cpu and gpu only: a trial could not ask for a Ray custom resource (a licence, a node
+    with much memory), which Ray Tune takes as custom_resources."""
+    search = space(EVERY + "search: {resources: {cpu: 2, custom: {big_memory: 1, licence: 0.5}}}\n").search
+    assert (search.resources.cpu, search.resources.custom) == (2, {"big_memory": 1.0, "licence": 0.5})
+    assert space(EVERY).search.resources.custom == {}
+    # a run started before custom resources existed keeps its fingerprint (resume compares it); custom changes it
+    assert json.loads(space(EVERY).definition())["search"]["resources"] == {"cpu": 1.0, "gpu": 0.0}
+    assert space(EVERY).fingerprint() != space(EVERY + "search: {resources: {custom: {licence: 1}}}\n").fingerprint()
+    wrong = {"{big_memory: 1}": "search.resources.big_memory: unknown key; a Ray custom resource goes under custom, "
+                                "e.g. resources: {custom: {big_memory: 1}}",
+             "{custom: {GPU: 1}}": "search.resources.custom.GPU: GPU is not a custom resource (got 1); use "
+                                   "search.resources.gpu",
+             "{custom: {licence: -1}}": "search.resources.custom.licence: must be >= 0.0 (got -1.0)",
+             "{custom: 2}": "search.resources.custom: must be a mapping of Ray custom resource names to amounts "
+                            "(got 2); e.g. custom: {big_memory: 1}",
+             "{num_gpus: 1}": "search.resources.num_gpus: unknown key; use gpu"}
+    for resources, message in wrong.items():
+        with pytest.raises(SpaceError) as err:
+            space(EVERY + f"search: {{resources: {resources}}}\n")
+        assert message in str(err.value), str(err.value)
 
 
 def test_a_stop_target_on_another_metric_says_its_direction():
