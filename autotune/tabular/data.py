@@ -235,24 +235,24 @@ def _parsed(file: Path, options: dict[str, Any], rows: int | None) -> Iterator[p
 
 class _ShortLines:
     """The rows of a CSV file whose line holds fewer values than its header names (pandas reads the values missing
-    from the line as missing cells), read by Python's csv module as the file is: `marked(chunk)` marks those of a
-    chunk as `_marked` marks a line of more values."""
+    from the line as missing cells), read by Python's csv module in step with pandas' chunks (a chunk's rows, then
+    the next chunk's): `marked(chunk)` marks those of a chunk as `_marked` marks a line of more values."""
 
     def __init__(self, file: Path, options: dict[str, Any], width: int) -> None:
         self.width = width
-        self._short = self._read(file, options)
-        self._next = next(self._short, None)
+        self._counts = self._read(file, options)
+        self._row = 0  # the next row `_counts` gives
 
-    def _read(self, file: Path, options: dict[str, Any]) -> Iterator[tuple[int, int]]:
-        """(row, values) of each short line, in order (rows as pandas numbers them: blank lines skipped). A line
-        the csv module cannot read ends the marking: pandas says what is wrong with it."""
+    @staticmethod
+    def _read(file: Path, options: dict[str, Any]) -> Iterator[int]:
+        """How many values each row's line holds, in order (rows as pandas numbers them: blank lines skipped). A
+        line the csv module cannot read ends the counts: pandas says what is wrong with it."""
         try:
             with open(file, newline="", encoding=options["encoding"]) as f:
                 lines = (values for values in csv.reader(f, delimiter=options["sep"]) if values)
                 next(lines, None)  # the header
-                for row, values in enumerate(lines):
-                    if len(values) < self.width:
-                        yield row, len(values)
+                for values in lines:
+                    yield len(values)
         except (csv.Error, UnicodeDecodeError):
             return
 
@@ -260,11 +260,12 @@ class _ShortLines:
         """`chunk` with its short lines' rows marked (`MALFORMED` and their count of values, in its first column)."""
         end = int(chunk.index[-1]) + 1 if len(chunk) else 0
         marks = {}
-        while self._next is not None and self._next[0] < end:
-            row, values = self._next
-            if row in chunk.index:
-                marks[row] = f"{MALFORMED}{values}"
-            self._next = next(self._short, None)
+        for values in self._counts if self._row < end else ():
+            if values < self.width and self._row in chunk.index:
+                marks[self._row] = f"{MALFORMED}{values}"
+            self._row += 1
+            if self._row >= end:
+                break
         if not marks:
             return chunk
         first = chunk.columns[0]
