@@ -691,10 +691,13 @@ def _stray_cells(column: pd.Series) -> pd.Series:
     """The cells of text of a column of numbers that they make text, of 10 or more cells: at most a tenth of them,
     or texts of at most 3 values in a column that numbers fill at least half of (a missing-value marker such as "?"
     in a third of the rows); none for any other column."""
+    if _numeric(column) or pd.api.types.is_bool_dtype(column):
+        return column.iloc[:0]
     text = column.dropna().astype(str)
-    if _numeric(column) or pd.api.types.is_bool_dtype(column) or len(text) < 10:
+    if len(text) < 10:
         return text.iloc[:0]
-    stray = text[pd.to_numeric(text, errors="coerce").isna()]
+    values = pd.Series(pd.unique(text.to_numpy()))  # each distinct text read once: a column repeats its categories
+    stray = text[text.isin(values[pd.to_numeric(values, errors="coerce").isna()])]
     few = len(stray) <= 0.1 * len(text) or (stray.nunique() <= 3 and len(stray) <= 0.5 * len(text))
     return stray if len(stray) and few else text.iloc[:0]
 
@@ -850,7 +853,7 @@ class Preprocessing:
             std=tuple(_scale(std).tolist()),
             median=tuple(np.nan_to_num(median).tolist()),
             indicators=tuple(str(c) for c, gaps in zip(numeric, np.isnan(values).any(0)) if gaps),
-            categories={str(c): tuple(sorted(set(train[c].dropna().astype(str)))) for c in features
+            categories={str(c): tuple(sorted(set(train[c].dropna().astype(str).unique()))) for c in features
                         if c not in numeric},
             labels=tuple(labels),
             target_mean=float(y.mean()) if task == "regression" else 0.0,
