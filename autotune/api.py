@@ -502,8 +502,26 @@ class _DataLoads:
         key = json.dumps({k: v for k, v in section.items() if k not in self.training_only}, sort_keys=True,
                          default=repr)
         if key not in self._loaded:
-            self._loaded[key] = recipes.load_data(self.recipe, section)
+            with _told_when_slow():
+                self._loaded[key] = recipes.load_data(self.recipe, section)
         return self._loaded[key]
+
+
+LOAD_NOTICE_S = 10.0  # a load still running after this long is told of
+
+
+@contextmanager
+def _told_when_slow() -> Iterator[None]:
+    """One line when the block (a load of the data) still runs after LOAD_NOTICE_S: a table of millions of rows is
+    read, checked and encoded for a minute or more before the first trial, and the run said nothing meanwhile."""
+    timer = threading.Timer(LOAD_NOTICE_S, log.info, args=(
+        "loading the data: %.0f s so far (it is read once, before the first trial starts)", LOAD_NOTICE_S))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def _searched_data_keys(space: Space) -> set[str]:

@@ -3,6 +3,8 @@ no feature, a dominant class and a count read as classes, CSVs separated by semi
 accuracy and the class weights of an imbalanced table."""
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -420,3 +422,27 @@ def test_the_column_checks_parse_each_distinct_text_once_and_leave_numbers_as_nu
     data._warn_columns(frame, "y", "t.csv")
     assert max(parsed) <= 11 and as_text == []
     assert "column 'weight' holds 2999 numbers and 1 cells of text ('?')" in caplog.text
+
+
+def test_a_load_of_the_data_that_takes_long_is_told_while_it_runs(tmp_path, monkeypatch, caplog):
+    """`autotune run` on a CSV of 2,000,000 rows printed nothing for 53 s, while the table loaded: its first line
+    came after the load. A load still running after LOAD_NOTICE_S says so; a quick one says nothing more."""
+    import time
+
+    import autotune.api
+
+    path = tmp_path / "t.csv"
+    table().to_csv(path, index=False)
+    space = load_space(f"name: t\nrecipe: tabular\ndata: {{dataset: csv, path: {path}, target: y}}\n")
+    load_data = recipe.load_data
+    monkeypatch.setattr(recipe, "load_data", lambda data: time.sleep(1.0) or load_data(data))
+    monkeypatch.setattr(autotune.api, "LOAD_NOTICE_S", 0.2)
+    with caplog.at_level(logging.INFO, logger="autotune"):
+        _DataLoads(space, recipe).get(None)
+        told = [r.getMessage() for r in caplog.records if r.getMessage().startswith("loading the data")]
+        assert told == ["loading the data: 0 s so far (it is read once, before the first trial starts)"]
+        monkeypatch.setattr(recipe, "load_data", load_data)
+        caplog.clear()
+        _DataLoads(space, recipe).get(None)
+        time.sleep(0.4)
+    assert not [r for r in caplog.records if r.getMessage().startswith("loading the data")]
