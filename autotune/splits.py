@@ -87,10 +87,11 @@ def empty_split_hint(fraction: float, n: int, unit: str) -> str:
 
 def absent_classes(every: Sequence[str], present: Iterable[str]) -> str:
     """The classes of `every` (in its order) that `present` lacks, named for a message: "class 'cat'", "classes
-    'a', 'b' ..." (five at most); "" when none. Samples are split one by one, so a rare class can miss a split."""
+    'a', 'b'", "classes 'a', 'b', 'c', 'd', 'e' and 9666 more" (five named at most); "" when none. Samples are split
+    one by one, so a rare class can miss a split."""
     held = set(present)
     missing = [name for name in every if name not in held]
-    shown = ", ".join(map(repr, missing[:5])) + (" ..." if len(missing) > 5 else "")
+    shown = ", ".join(map(repr, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
     return f"class{'es' * (len(missing) > 1)} {shown}" if missing else ""
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autotune.splits import TEST, TRAIN, VAL, assign, position_keys, positions, text_keys
+from autotune.splits import TEST, TRAIN, VAL, absent_classes, assign, position_keys, positions, text_keys
 from autotune.tabular.data import load as load_table
 from autotune.tabular.data import row_keys
 from autotune.vision.data import load as load_images
@@ -186,3 +186,15 @@ def test_images_added_to_a_folder_leave_every_earlier_image_in_its_split(image_r
 def test_the_split_seed_is_not_needed_for_the_edges(fraction):
     split = assign(position_keys(100), 0.0, fraction, seed=0)
     assert set(split.tolist()) == ({TRAIN} if fraction == 0 else {TEST})
+
+
+@pytest.mark.parametrize("present, named", [
+    (range(10_000), ""),
+    (range(1, 10_000), "class '0'"),
+    (range(2, 10_000), "classes '0', '1'"),
+    (range(9_000, 10_000), "classes '0', '1', '2', '3', '4' and 8995 more"),
+])
+def test_absent_classes_are_counted_past_the_five_named(present, named):
+    """A folder of 10,000 classes validated on 329 images warned that the validation split held no sample of
+    "classes 'class_00001', ... 'class_00005' ...": the 9,671 absent were not counted."""
+    assert absent_classes([str(i) for i in range(10_000)], map(str, present)) == named
