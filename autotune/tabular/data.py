@@ -597,6 +597,7 @@ def _unnamed(name: Any) -> bool:
 def _warn_columns(frame: pd.DataFrame, target: str, source: str) -> None:
     """A warning for each feature column of numbers with a few cells of text (`_stray_cells`: pandas reads the whole
     column as text, so the model takes it as categories), for each with infinite numbers (read as missing values),
+    for each of whole numbers too large for float64 to tell apart (`_blurred`),
     for each of values that differ only by case or spaces (`_variants`: separate categories), and for each that
     looks like no feature (`_doubt`), with the `data.drop` that leaves it out; one warning, instead, for the columns
     of numbers written with a decimal comma (`_warn_decimal_commas`)."""
@@ -617,6 +618,12 @@ def _warn_columns(frame: pd.DataFrame, target: str, source: str) -> None:
             log.warning("%s: column %r holds %d infinite values (%s): the model reads them as missing values, and "
                         "predict and serve refuse them; leave those cells empty to silence this warning", source,
                         name, len(infinite), _cells(infinite))
+        blurred = _blurred(column)
+        if blurred:
+            log.warning("%s: column %r holds %d distinct whole numbers (%s..%s), which the model, reading numbers as "
+                        "float64, tells apart as %d only: beyond 2**53 (about 9.0e15) float64 steps by more than 1; "
+                        "subtract an offset from them in the file, or leave it out with data.drop: [%r]", source, name,
+                        *blurred, name)
         variants = _variants(column)
         if variants:
             log.warning("%s: column %r holds values that differ only by case or surrounding spaces (%s): the model "
@@ -625,6 +632,18 @@ def _warn_columns(frame: pd.DataFrame, target: str, source: str) -> None:
         doubt = _doubt(name, column, numbers=bool(len(stray)))
         if doubt:
             log.warning("%s: column %r %s; leave it out with data.drop: [%r]", source, name, doubt, name)
+
+
+def _blurred(column: pd.Series) -> tuple[int, Any, Any, int] | None:
+    """(distinct values, lowest, highest, distinct as float64) of a column of whole numbers that float64, the
+    model's numbers, tells fewer of apart (2**63 + 1 .. 2**63 + 1000 are one float64); None for any other column."""
+    if not pd.api.types.is_integer_dtype(column):
+        return None
+    values = column.dropna()
+    if not len(values) or max(abs(int(values.min())), abs(int(values.max()))) <= 2**53:
+        return None
+    distinct, floats = values.nunique(), values.astype(np.float64).nunique()
+    return (distinct, _plain(values.min()), _plain(values.max()), floats) if floats < distinct else None
 
 
 def _warn_decimal_commas(frame: pd.DataFrame, target: str, source: str) -> list[Any]:

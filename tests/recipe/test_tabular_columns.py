@@ -446,3 +446,14 @@ def test_a_load_of_the_data_that_takes_long_is_told_while_it_runs(tmp_path, monk
         _DataLoads(space, recipe).get(None)
         time.sleep(0.4)
     assert not [r for r in caplog.records if r.getMessage().startswith("loading the data")]
+
+
+@pytest.mark.parametrize("offset, warned", [(2**63, True), (-(2**62), True), (2**40, False)])
+def test_whole_numbers_that_float64_cannot_tell_apart_are_a_warning(offset, warned, tmp_path, caplog):
+    """A column of 2**63 + 0 .. 2**63 + 59 (pandas reads it as uint64) was standardised as float64, where its values
+    are one number: the model got a constant column, and nothing was said."""
+    values = [offset + i for i in range(N)]
+    load(table().assign(counter=values), tmp_path)
+    line = (f"column 'counter' holds {N} distinct whole numbers ({offset}..{offset + N - 1}), which the model, "
+            "reading numbers as float64, tells apart as 1 only")
+    assert (line in caplog.text) == warned, caplog.text
