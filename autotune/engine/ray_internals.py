@@ -3,7 +3,6 @@ this file only. Each use says why no public API does.
 """
 from __future__ import annotations
 
-import ctypes
 import errno
 import fnmatch
 import glob
@@ -35,6 +34,7 @@ from ray.tune.result import AUTO_RESULT_KEYS
 from ray.tune.schedulers import AsyncHyperBandScheduler
 from ray.tune.schedulers.async_hyperband import _Bracket
 
+from autotune.engine.heap import trim_heap
 from autotune.errors import Diverged
 
 
@@ -902,13 +902,13 @@ class ForgetEndedTrials(Callback):
         self._forget(trial)
 
     def get_state(self) -> None:  # called as Ray saves the experiment state: nothing to save, a heap to trim
-        _trim_heap()
+        trim_heap()
 
     def _forget(self, trial: Trial) -> None:
         forget_ended(trial)
         self.ended += 1
         if self.ended % self.TRIM_EVERY == 0:
-            _trim_heap()
+            trim_heap()
 
 
 _RAY_NUMBERS = RESULT_KEYS | {"done"}
@@ -921,22 +921,6 @@ def forget_ended(trial: Trial) -> None:
     metadata.metric_analysis = {k: v for k, v in metadata.metric_analysis.items() if k not in _RAY_NUMBERS}
     if set(metadata.last_result) - {"trial_id"}:  # it reported: the future of Ray's default result is never read
         trial._default_result_or_future = None
-
-
-def _find_malloc_trim() -> Callable[[int], int] | None:
-    """glibc's `malloc_trim(pad)`, which returns the heap's free pages to the system; None without glibc."""
-    try:
-        return ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return None
-
-
-_malloc_trim = _find_malloc_trim()
-
-
-def _trim_heap() -> None:
-    if _malloc_trim is not None:
-        _malloc_trim(0)
 
 
 class _NotTheIncompleteTrials:

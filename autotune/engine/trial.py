@@ -22,6 +22,7 @@ from ray import tune
 from autotune import registry
 from autotune.engine.checkpoints import CheckpointPolicy, TrialCheckpoints
 from autotune.engine.full_disk import copying, is_full, wait_to_be_stopped
+from autotune.engine.heap import trim_heap
 from autotune.engine.trial_timeout import ReportWatch
 from autotune.errors import MissingMetric
 from autotune.space.types import Space
@@ -50,6 +51,7 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
     driver registered outside autotune and the space's files (`registry.entries_outside`)."""
     from autotune import recipes
 
+    trim_heap()  # the previous trial's data in this reused worker, freed into its thread's heap, which no other reuses
     if space.custom:
         from autotune.space import import_custom
 

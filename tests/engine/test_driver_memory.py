@@ -67,10 +67,10 @@ def test_the_result_loggers_forget_an_ended_trial_and_write_its_config_again_if_
 
 
 def test_the_c_heap_is_trimmed_every_so_many_ended_trials(monkeypatch):
-    from autotune.engine import ray_internals
+    from autotune.engine import heap
 
     calls = []
-    monkeypatch.setattr(ray_internals, "_malloc_trim", calls.append)
+    monkeypatch.setattr(heap, "_malloc_trim", calls.append)
     forget, trial = ForgetEndedTrials(), Trial("trivial", stub=True)
     for _ in range(2 * ForgetEndedTrials.TRIM_EVERY + 1):
         forget.on_trial_complete(0, [], trial)

@@ -293,3 +293,26 @@ def test_a_trial_s_id_is_its_folder_s():
 
     assert trial_id_of(SimpleNamespace(metrics={"trial_id": "c2d4bb9b"}, path="/runs/b/trial_2296ee40")) == "2296ee40"
     assert trial_id_of(SimpleNamespace(metrics={"trial_id": "c2d4bb9b"}, path=None)) == "c2d4bb9b"
+
+
+def test_a_trial_hands_back_the_heap_that_the_trial_before_it_freed_first(monkeypatch):
+    """Each trial's data was deserialized by a thread of its own in the reused worker, and freed into that thread's
+    C heap, which the next trial's thread does not reuse: a worker grew by the data's size every trial (80 MiB a
+    trial for a table of 400,000 rows: 500 to 860 MiB after 6 trials). A trial trims the heap before it trains."""
+    from types import SimpleNamespace
+
+    from autotune import recipes
+    from autotune.engine import heap, trial
+    from autotune.api import load_space
+    from autotune.engine.checkpoints import CheckpointPolicy
+
+    space = load_space(toy_space("trim", trials=1, train="{epochs: 1}"))
+    events = []
+    monkeypatch.setattr(heap, "_malloc_trim", lambda pad: events.append("trim"))
+    recipe = SimpleNamespace(train=lambda config, report, **kw: events.append("train") or report({"val_accuracy": 1}))
+    monkeypatch.setattr(recipes, "load", lambda *args: recipe)
+    monkeypatch.setattr(trial.tune, "get_checkpoint", lambda: None)
+    monkeypatch.setattr(trial.tune, "report", lambda metrics, **kw: events.append("report"))
+    trial._trial(space.defaults()[0], space=space, data=None, full="full:test", registered=[],
+                 policy=CheckpointPolicy(5, ("val_accuracy",), ("max",), "best-checkpoint:test"))
+    assert events == ["trim", "train", "report"]
