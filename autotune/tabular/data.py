@@ -541,10 +541,12 @@ def _value_keys(column: pd.Series) -> np.ndarray:
         return hashed(column.astype(np.float64))
     text = column.astype("string")
     keys = hashed(text)
-    numbers = pd.to_numeric(text, errors="coerce").astype(np.float64)
-    parsed = numbers.notna().to_numpy()
+    codes, values = pd.factorize(text)  # each distinct text parsed once: a column repeats its categories
+    parsed_values = pd.to_numeric(pd.Series(values, dtype="string"), errors="coerce").astype(np.float64)
+    numbers = np.append(parsed_values.to_numpy(), np.nan)[codes]  # a missing value's code, -1: the NaN appended
+    parsed = ~np.isnan(numbers)
     if parsed.any():
-        keys[parsed] = hashed(numbers[parsed])
+        keys[parsed] = hashed(pd.Series(numbers[parsed]))
     return keys
 
 
