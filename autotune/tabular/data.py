@@ -451,10 +451,11 @@ def _check_formatted_target(target: pd.Series, task: str, source: str) -> None:
         raise UserError(f"{source}: column {target.name!r} (data.target) holds numbers written with a decimal comma "
                         f"({_examples(target)}), so it reads as text, not as numbers: set {DECIMAL_FIX} to read "
                         f"them as numbers{classes}")
-    text = target.astype(str)
+    cells = target.astype(str).value_counts(sort=False)  # each distinct text once, in the order of its first row
+    text = cells.index.to_series(index=range(len(cells)))
     plain = pd.to_numeric(text.str.replace(NUMBER_MARKS, "", regex=True), errors="coerce")
     formatted = plain.notna() & pd.to_numeric(text, errors="coerce").isna()
-    if plain.notna().mean() < FORMATTED_SHARE or not formatted.any():
+    if cells.to_numpy()[plain.notna().to_numpy()].sum() < FORMATTED_SHARE * len(target) or not formatted.any():
         return
     example = formatted.idxmax()
     classes = "; or set data.task: classification if its values are classes" if task == "auto" else ""
@@ -470,9 +471,11 @@ def _decimal_commas(column: pd.Series) -> bool:
     at most all but FORMATTED_SHARE of its values: `data.decimal: ","` reads it as numbers."""
     if _numeric(column) or pd.api.types.is_bool_dtype(column):
         return False
-    text = column.dropna().astype(str).str.strip()
-    commas = text.str.fullmatch(DECIMAL_COMMA)
-    return bool(commas.any()) and bool((commas | text.str.fullmatch(r"[-+]?\d+")).mean() >= FORMATTED_SHARE)
+    cells = column.dropna().astype(str).value_counts(sort=False)  # each distinct text once, with its cells
+    text = cells.index.to_series().str.strip()
+    commas = text.str.fullmatch(DECIMAL_COMMA).to_numpy(bool)
+    numbers = cells.to_numpy()[commas | text.str.fullmatch(r"[-+]?\d+").to_numpy(bool)].sum()
+    return bool(commas.any()) and bool(numbers >= FORMATTED_SHARE * cells.sum())
 
 
 def _examples(column: pd.Series) -> str:

@@ -457,3 +457,28 @@ def test_whole_numbers_that_float64_cannot_tell_apart_are_a_warning(offset, warn
     line = (f"column 'counter' holds {N} distinct whole numbers ({offset}..{offset + N - 1}), which the model, "
             "reading numbers as float64, tells apart as 1 only")
     assert (line in caplog.text) == warned, caplog.text
+
+
+def test_the_target_and_decimal_comma_checks_read_each_distinct_text_once(monkeypatch):
+    """The check for a target of formatted numbers ("$352,000") parsed each of 2,000,000 'yes' and 'no' as a number
+    (6 s of the load), and the check for decimal commas matched every cell of each text column; they read each
+    distinct text once, weighed by its cells."""
+    from pandas.core.strings.accessor import StringMethods
+
+    from autotune.tabular import data
+
+    n = 3000
+    target = pd.Series(["yes", "no", "maybe"] * (n // 3), name="y")
+    sizes = []
+    to_numeric, fullmatch = pd.to_numeric, StringMethods.fullmatch
+    monkeypatch.setattr(pd, "to_numeric", lambda values, **kw: sizes.append(len(values)) or to_numeric(values, **kw))
+    monkeypatch.setattr(StringMethods, "fullmatch", lambda self, *a, **kw: sizes.append(len(self._data)) or
+                        fullmatch(self, *a, **kw))
+    data._check_formatted_target(target, "auto", "t.csv")
+    assert not data._decimal_commas(pd.Series(["1,5"] * 89 + ["x"] * 11))  # 89 % of the cells: too few
+    assert data._decimal_commas(pd.Series(["1,5"] * 90 + [" 12 "] * 5 + ["x"] * 5))  # 95 %
+    assert max(sizes) <= 3
+    with pytest.raises(UserError, match=r"holds numbers written as text \('\$100,000', '\$101,000', '\$102,000', "
+                                        r"\.\.\.: 60 distinct values in 120 rows\)"):
+        data._check_formatted_target(pd.Series([f"${p:,}" for p in range(100_000, 160_000, 1000)] * 2, name="p"),
+                                     "auto", "t.csv")
