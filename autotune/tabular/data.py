@@ -337,7 +337,7 @@ def _no_column(frame: pd.DataFrame, name: Any, key: str, source: str) -> str:
     """The error for a column `key` names that the table does not have: the closest name, and its columns."""
     columns = [str(c) for c in frame.columns]
     hint = close_matches(str(name), columns)
-    shown = ", ".join(columns[:20]) + (" ..." if len(columns) > 20 else "")
+    shown = ", ".join(columns[:20]) + (f" and {len(columns) - 20} more" if len(columns) > 20 else "")
     fix = f"did you mean {hint[0]!r}? its columns: {shown}" if hint else f"its columns: {shown}"
     return f"{source} has no column {name!r} ({key}); {fix}"
 

@@ -115,6 +115,14 @@ def test_bad_drop_and_key_are_one_line_naming_the_columns(data, message, tmp_pat
         load(table(), tmp_path, **data)
 
 
+def test_a_missing_column_of_a_wide_table_counts_the_columns_not_named(tmp_path):
+    """A table of 201 columns without the data.target named listed 20 columns and "...", not how many more."""
+    frame = pd.DataFrame({f"f{i}": [0.5, 1.5] * 10 for i in range(200)}).assign(y=["a", "b"] * 10)
+    with pytest.raises(UserError, match=r"has no column 'target' \(data.target\); its columns: f0, f1, .*, f19 and "
+                                        r"181 more$"):
+        load(frame, tmp_path, target="target")
+
+
 def test_the_space_takes_drop_and_key_as_lists():
     space = load_space("name: t\nrecipe: tabular\ndata: {dataset: csv, path: t.csv, target: y, drop: [id, "
                        "'Unnamed: 0'], key: [id]}\n")
