@@ -54,15 +54,15 @@ def test_asha_after_a_resume_does_not_judge_a_trial_at_a_rung_it_is_past():
 
 def test_a_resumed_trials_last_result_does_not_stand_at_a_rung_it_did_not_report_at():
     scheduler = _asha_of_space()
-    trials = _trials(scheduler, 4)
-    for trial in trials[:2]:
-        [_result(scheduler, trial, e, 0.9) for e in (1, 2, 3)]
+    trials = _trials(scheduler, 6)
+    for trial, value in zip(trials, (0.5, 0.6, 0.7, 0.9)):  # each goes on: rungs 1 and 3 hold these four values
+        assert [_result(scheduler, trial, e, value) for e in (1, 2, 3)] == ["CONTINUE"] * 3
     # resumed at epoch 7, it ends (fails) at epoch 8 with a high value: Ray's bracket would record 0.99 at rung 3,
-    # raising the cutoff there (the 2/3 quantile of 0.9, 0.9, 0.99 is 0.93)
-    _result(scheduler, trials[2], 7, 0.99)
-    scheduler.on_trial_complete(None, trials[2], {"training_iteration": 8, "val_accuracy": 0.99})
-    assert [_result(scheduler, trials[3], e, 0.92) for e in (1, 2, 3)] == ["CONTINUE"] * 3  # cutoff still 0.9
-    assert "t2" not in scheduler._trial_info  # the ended trial is forgotten all the same
+    # raising the cutoff there from 0.767 (the 2/3 quantile of 0.5, 0.6, 0.7, 0.8, 0.9) to 0.833 (0.99 among them)
+    _result(scheduler, trials[4], 7, 0.99)
+    scheduler.on_trial_complete(None, trials[4], {"training_iteration": 8, "val_accuracy": 0.99})
+    assert [_result(scheduler, trials[5], e, v) for e, v in ((1, 0.95), (2, 0.8), (3, 0.8))] == ["CONTINUE"] * 3
+    assert "t4" not in scheduler._trial_info  # the ended trial is forgotten all the same
 
 
 def test_a_rung_keeps_its_top_third_counting_the_judged_trials_own_value():
