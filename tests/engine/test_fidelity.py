@@ -294,3 +294,31 @@ def test_a_trial_killed_before_all_its_parameters_were_drawn_is_closed_as_failed
     partial.suggest_float("model.x", 0.0, 1.0)  # model.y never drawn
     close_orphaned_trials(tmp_path, space, grid=[])
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL]
+
+
+@pytest.mark.parametrize(("metric", "last", "state", "value"), [
+    ("val_accuracy", {"val_accuracy": 0.7, "training_iteration": 3}, "COMPLETE", 0.7),
+    ("val_accuracy", {"val_accuracy": 0.6, "training_iteration": 2}, "PRUNED", 0.6),
+    ("val_accuracy", {"val_accuracy": float("nan"), "training_iteration": 3}, "PRUNED", None),
+    ("[val_accuracy, val_loss]", {"val_accuracy": 0.6, "val_loss": 0.3, "training_iteration": 2}, "FAIL", None),
+])
+def test_a_trial_running_when_the_search_ended_is_closed_as_the_searcher_tells_one(tmp_path, metric, last, state,
+                                                                                     value):
+    """A trial still running when the search ends is closed from its last report: COMPLETE after its last epoch,
+    PRUNED before it, or on a value that is not finite (no value kept, as the searcher keeps none); with several
+    objectives a trial stopped early is FAIL, as Optuna prunes single-objective trials only."""
+    from types import SimpleNamespace
+
+    from autotune.engine.searcher import close_orphaned_trials
+
+    several = metric.startswith("[")
+    space = autotune.load_space(toy_space("orphan", train="{epochs: 3}").replace(
+        "metric: val_accuracy, mode: max", f"metric: {metric}, mode: {'[max, min]' if several else 'max'}"))
+    study = optuna.create_study(study_name=space.name, storage=f"sqlite:///{tmp_path / 'study.db'}",
+                                directions=["maximize", "minimize"] if several else ["maximize"])
+    running = study.ask()
+    params = {name: running.suggest_float(name, 0.0, 1.0) for name in ("model.x", "model.y")}
+    close_orphaned_trials(tmp_path, space, grid=[SimpleNamespace(config=params, metrics=last)])
+    [trial] = study.trials
+    assert trial.state.name == state
+    assert (trial.values if several else trial.value) == value
