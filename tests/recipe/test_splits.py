@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autotune.splits import TEST, TRAIN, VAL, absent_classes, assign, position_keys, positions, text_keys
+from autotune.splits import (TEST, TRAIN, VAL, absent_classes, assign, position_keys, positions, scheme_of, text_keys,
+                             trained_share)
 from autotune.tabular.data import load as load_table
 from autotune.tabular.data import row_keys
 from autotune.vision.data import load as load_images
@@ -57,6 +58,9 @@ def test_positions_cover_every_sample_once():
     train, val, test = positions(position_keys(777), 0.15, 0.05, seed=2)
     assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(777))
     assert all(np.all(np.diff(p) > 0) for p in (train, val, test))
+    split = assign(position_keys(777), 0.15, 0.05, seed=2)  # each in its own place: val is not the test split
+    assert [split[p].tolist() for p in (train, val, test)] == [[s] * len(p) for s, p in zip((TRAIN, VAL, TEST),
+                                                                                            (train, val, test))]
 
 
 # ------------------------------------------------------------------------------------------------ tables
@@ -210,3 +214,32 @@ def test_a_text_column_s_keys_parse_each_distinct_text_once(monkeypatch):
     monkeypatch.setattr(pd, "to_numeric", lambda values, **kw: parsed.append(len(values)) or to_numeric(values, **kw))
     assert (row_keys(frame) == before).all() and max(parsed) <= 4
     assert len(set(row_keys(frame[["colour"]]).tolist())) == 4  # 3 and 3.0 are one number; a missing value a key
+
+
+@pytest.mark.parametrize(("before", "after", "share", "changed"), [
+    ({}, {"split_seed": 0, "val_fraction": 0.1, "test_fraction": 0.1}, 0.0, []),
+    ({}, {"val_fraction": 0.2}, 0.0, ["data.val_fraction 0.1 -> 0.2"]),  # no test sample was a training one
+    ({}, {"test_fraction": 0.05}, 0.0, ["data.test_fraction 0.1 -> 0.05"]),
+    ({}, {"test_fraction": 0.3}, 1 / 3, ["data.test_fraction 0.1 -> 0.3"]),  # u in [0.2, 0.3): a third of it
+    ({"val_fraction": 0.3}, {"test_fraction": 0.5}, 0.2, ["data.val_fraction 0.3 -> 0.1",
+                                                          "data.test_fraction 0.1 -> 0.5"]),
+    ({}, {"split_seed": 2}, 0.8, ["data.split_seed 0 -> 2"]),  # drawn anew: the old train share of it
+    ({"key": ["age"]}, {"key": ["age", "city"]}, 0.8, ["data.key ['age'] -> ['age', 'city']"]),
+    ({"key": []}, {}, 0.0, []),  # no key columns: every column, as without the setting
+])
+def test_the_share_of_a_new_test_split_that_was_trained_on(before, after, share, changed):
+    """What a retrain reads before it compares the current model on the new test split: the share of that split
+    its training split held, and the settings that moved it."""
+    assert trained_share(before, after) == (pytest.approx(share), changed)
+
+
+@pytest.mark.parametrize(("card", "scheme"), [
+    ({"split": "recipe", "created": "2026-12-01T00:00:00+00:00"}, "recipe"),  # the card says it
+    ({"created": "2026-12-04T11:28:00+00:00"}, "permutation"),  # exported before the keyed split
+    ({"created": "2026-12-05T15:41:03+00:00"}, "keyed"),
+    ({"created": "2026-12-06T09:00:00"}, "keyed"),  # no time zone: UTC
+    ({"created": "2026-12-05T16:41:02+01:00"}, "permutation"),  # a second before it, in another zone
+    ({}, "permutation"),
+])
+def test_a_model_card_s_split_is_its_own_word_else_told_by_its_date(card, scheme):
+    assert scheme_of(card) == scheme
