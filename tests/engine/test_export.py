@@ -375,3 +375,60 @@ def test_the_card_and_its_history_record_the_data_s_fingerprint_whatever_the_rec
     card = load(target)
     assert card["data_fingerprint"] == "d05d8b39aa20"
     assert [entry["data_fingerprint"] for entry in card["history"]] == ["d05d8b39aa20"]
+
+
+def _scored(value: float | None):
+    """An evaluate that scores every model `value` (None: it gives no test_loss), or fails on the current model
+    when `value` is an exception."""
+    def evaluate_current(model_dir: Path) -> dict:
+        if isinstance(value, Exception):
+            raise value
+        return {} if value is None else {"test_loss": value}
+    return evaluate_current
+
+
+@pytest.mark.parametrize(("new", "current", "promoted", "reason"), [
+    (0.2, 0.3, True, "new test_loss=0.2000 is better than the current model's 0.3000 on the same test split"),
+    (0.4, 0.3, False, "new test_loss=0.4000 is not better than the current model's 0.3000 on the same test split"),
+    (0.3, 0.3, False, "new test_loss=0.3000 is not better than"),  # a tie keeps the model that is served
+    (0.3, float("nan"), True, "new test_loss=0.3000 is better than the current model's nan"),
+    (0.3, None, True, "new test_loss=0.3000 is better than the current model's nan"),  # it gives no test_loss
+    (float("nan"), float("nan"), False, "new test_loss=nan is not better than"),
+    (None, 0.3, True, "the recipe's evaluate gives no 'test_loss'; promoted"),
+    (0.3, RuntimeError("bad magic number\n  at line 2"), True,
+     "the current model could not be evaluated: bad magic number"),
+])
+def test_if_better_promotes_only_a_better_model_of_a_loss(tmp_path, new, current, promoted, reason):
+    """`promote: if_better` on a metric to minimise: a lower loss replaces the canonical model; an equal or higher
+    one, or NaN, keeps it; a new model without the metric, or a current one that cannot be scored, is promoted
+    (an unreadable model must not keep out a good one). The decision names the version it replaced or kept."""
+    target = tmp_path / "m"
+    first = export(target, 0.5)
+    decision = export_model(target, write=writer(0.9), evaluate=_scored(new), card={"name": "new"},
+                            metric="test_loss", mode="min", promote="if_better", evaluate_current=_scored(current))
+    assert decision["promoted"] is promoted and decision["reason"].startswith(reason), decision["reason"]
+    assert load(target)["value"] == (0.9 if promoted else 0.5)
+    first_version = Path(first["version_dir"]).name
+    assert decision["replaced" if promoted else "kept"] == first_version
+    assert ("kept" if promoted else "replaced") not in decision
+
+
+def test_a_reader_finds_a_whole_model_at_every_step_of_an_export(tmp_path, monkeypatch):
+    """The canonical path is swapped to the new version in one `os.replace`: before and after each rename of the
+    export, a reader (`serve`, `predict`) finds a whole model there, the old one until the swap, then the new one;
+    never no model (a link removed, then made again)."""
+    import os
+
+    target = tmp_path / "m"
+    export(target, 0.5)
+    seen, replace = [], os.replace
+
+    def watched(src, dst, *args, **kwargs):
+        seen.append(load(target)["value"])
+        replace(src, dst, *args, **kwargs)
+        seen.append(load(target)["value"])
+
+    monkeypatch.setattr(export_module.os, "replace", watched)
+    export(target, 0.9)
+    monkeypatch.undo()
+    assert seen[0] == 0.5 and seen[-1] == 0.9 and set(seen) == {0.5, 0.9}, seen
