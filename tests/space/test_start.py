@@ -9,7 +9,7 @@ import pytest
 import autotune.recipes
 from autotune.space import Space, load_space
 from autotune.space.points import complete_point, fit_value, on_step_grid
-from autotune.space.types import GIVEN, Choice, Int, LogUniform, Pow2, QUniform
+from autotune.space.types import GIVEN, Choice, Int, LogUniform, Pow2, QUniform, Uniform
 
 RECIPE = str(Path(__file__).parent / "tiny_recipe.py")
 
@@ -63,6 +63,7 @@ def test_fit_value_gives_what_the_distribution_samples(dist, value, fitted):
     (Choice((0, 1), (0, 1)), True, "not one of the options"), (LogUniform(1e-4, 1e-1), "0.01", "a number"),
     (LogUniform(1e-4, 1e-1), float("nan"), "finite"), (Pow2(16, 256), 48, "power of two (16, 32, 64, 128, 256)"),
     (Pow2(16, 256), 8, "range"), (Pow2(16, 256), 32.5, "integer"),
+    (Uniform(0.0, 1.0), True, "expected a number"), (Int(0, 3), False, "expected an integer"),  # not 1.0 and 0
 ])
 def test_fit_value_refuses_what_the_distribution_cannot_sample(dist, value, words):
     assert words in fit_value(dist, value)[1]
@@ -137,3 +138,12 @@ def test_complete_point_without_computed_defaults_names_what_is_missing():
                          "give it a `default:` beside its distribution, or a value for optimizer[sgd].momentum"),
                         ("train.batch_size", "is missing, and the space gives it no default",
                          "give it a `default:` beside its distribution, or a value for train.batch_size")]
+
+
+def test_complete_point_names_a_value_given_for_a_parameter_its_choices_leave_out():
+    """A known configuration (a start point, an earlier run's trial) that gives sgd's momentum but chooses adamw
+    would run without it: the value is named as a problem rather than dropped."""
+    values, problems = complete_point(space(DEFAULTS).params, {"optimizer": "adamw", "optimizer[sgd].momentum": 0.9})
+    assert "optimizer[sgd].momentum" not in values
+    assert problems == [("optimizer[sgd].momentum", "is sampled only when optimizer=sgd, which this configuration "
+                         "does not choose", "choose it too (optimizer=sgd), or leave optimizer[sgd].momentum out")]
