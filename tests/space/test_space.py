@@ -176,7 +176,7 @@ def test_search_settings_and_fingerprint():
     assert search.stop_modes == {"val_accuracy": "max", "val_loss": "min"}  # the search modes
     assert search.checkpoint_every == 5 and space(text, ("search.checkpoint_every=1",)).search.checkpoint_every == 1
     same = ("search.trials=50", "search.time_budget=10s", "search.checkpoint_every=2",  # how, not what, it searches
-            "search.trial_timeout=10m")
+            "search.trial_timeout=10m", "search.epoch_budget=100", "search.max_concurrent=1")
     assert search.trial_timeout is None and space(text, same).search.trial_timeout == 600
     assert result.fingerprint() == space(text, same).fingerprint()
     assert result.fingerprint() != space(text, ("search.seed=1",)).fingerprint()
@@ -204,6 +204,16 @@ def test_custom_resources_are_named_under_custom_and_a_misplaced_one_says_where_
         with pytest.raises(SpaceError) as err:
             space(EVERY + f"search: {{resources: {resources}}}\n")
         assert message in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("change", ["search.metric=val_loss", "search.sampler=random", "search.scheduler=fifo",
+                                    "search.stop={val_accuracy: 0.9}", "train.epochs=20", "data.val_fraction=0.2",
+                                    "search.sampler={tpe: {n_startup_trials: 3}}"])
+def test_what_a_search_looks_for_and_how_it_proposes_changes_its_fingerprint(change):
+    """A resume is refused when the fingerprint differs: another objective, sampler, scheduler, stop target or
+    ingredient is another search, which a resumed study would mix with the first's trials."""
+    text = EVERY + "search: {metric: val_accuracy, trials: 9}\n"
+    assert space(text).fingerprint() != space(text, (change,)).fingerprint()
 
 
 def test_a_stop_target_on_another_metric_says_its_direction():
