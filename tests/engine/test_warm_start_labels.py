@@ -44,3 +44,26 @@ def test_without_the_earlier_space_a_position_skips_the_trial(tmp_path):
     history = read_history(run, autotune.load_space(toy_space("new", model=YS % f"0.0, 0.25, {RANGE}")))
     assert history.trials == [] and dict(history.skipped) == {
         "model.y '1' is an option's position, and the run records no readable space.json to tell which option": 1}
+
+
+def test_a_name_is_told_as_the_option_it_stood_for_when_the_new_space_labels_by_position(tmp_path):
+    """An earlier run's optimizers were labelled by their names; the new space adds a second `sgd` (another lr
+    range), so that its options are labelled by position: the earlier adamw trial is told as option '1', its
+    parameters renamed with it, rather than skipped as naming no option."""
+    digits = Path(__file__).parents[2] / "search_spaces" / "digits.yaml"
+    space = autotune.load_space(digits)
+    lr = optuna.distributions.FloatDistribution(3e-4, 1e-2, log=True)
+    trial = optuna.trial.create_trial(
+        state=optuna.trial.TrialState.COMPLETE, value=0.9,
+        params={"optimizer": "adamw", "optimizer[adamw].lr": 1e-3},
+        distributions={"optimizer": optuna.distributions.CategoricalDistribution(("sgd", "adamw")),
+                       "optimizer[adamw].lr": lr})
+    run = _study_of_a_run(tmp_path / "old", "digits", [trial])
+    (run / "space.json").write_text(space.definition() + "\n")
+    text = digits.read_text().replace(
+        "  default: sgd ", "    - {name: sgd, lr: {loguniform: [1.0e-3, 1.0e-2]}, momentum: 0.5, nesterov: false}\n"
+                           "  default: 0 ")
+    positional = autotune.load_space(text)
+    assert next(p.dist.labels for p in positional.params if p.name == "optimizer") == ("0", "1", "2")
+    [told] = read_history(run, positional).trials
+    assert told.params["optimizer"] == "1" and told.params["optimizer[1].lr"] == 1e-3
