@@ -133,6 +133,27 @@ def test_an_infinite_feature_is_read_as_missing_with_a_warning_naming_column_and
     assert len(data.train) + len(data.val) + len(data.test) == 30
 
 
+
+def test_an_infinite_feature_takes_the_train_median_in_every_split_and_moves_no_statistic(tmp_path):
+    """Infinite cells of a feature are missing values: the train split's mean, std and median leave them out (an
+    infinite mean made every value of the column the same input), and in every split they take that median and
+    their missing indicator, as an empty cell does (an infinite input made the trial's metrics NaN)."""
+    frame = readings(60)
+    frame.loc[range(0, 60, 5), "x"] = [np.inf, -np.inf] * 6
+    data = load(_write(tmp_path, frame), "reading")
+    prep = data.preprocessing
+    finite = frame.loc[data.train.rows, "x"].replace([np.inf, -np.inf], np.nan)
+    assert prep.indicators == ("x",)
+    assert (prep.mean[0], prep.std[0], prep.median[0]) == pytest.approx(
+        (finite.mean(), finite.std(ddof=0), finite.median()), rel=1e-9)
+    column = prep.numeric.index("x")
+    for split in (data.train, data.val, data.test):
+        gaps = np.isinf(frame.loc[split.rows, "x"].to_numpy())
+        assert torch.isfinite(split.numeric).all()
+        assert split.numeric[gaps, column].tolist() == pytest.approx([(prep.median[0] - prep.mean[0]) / prep.std[0]]
+                                                                     * int(gaps.sum()))
+        assert split.numeric[:, len(prep.numeric)].tolist() == gaps.astype(float).tolist()  # the indicator
+
 def money(n: int = 60) -> pd.DataFrame:
     prices = np.arange(100, 100 + n) * 1000
     return pd.DataFrame({"rooms": np.arange(n) % 5, "price": [f"${p:,}" for p in prices]})
