@@ -313,6 +313,17 @@ def test_a_row_whose_output_is_not_a_number_is_refused_never_answered_null(model
         predictor.predict([{**GOOD, "age": 1e30}, GOOD])
 
 
+def test_a_row_of_a_later_chunk_whose_output_is_not_a_number_is_named_by_its_row_in_the_file(model_dir):
+    """`autotune predict` predicts a file a chunk at a time, each chunk's rows without those it refused: a row
+    whose output is not a number is named by its number in the file, not its place among the rows predicted."""
+    predictor = autotune.load_model(model_dir)
+    predictor.model = lambda numeric, categorical: torch.where(numeric[:, :1] > 1e6, math.nan, 0.0).expand(-1, 2)
+    results = predictor.predict_each([{**GOOD, "age": "?"}, GOOD, {**GOOD, "age": 1e30}], first=100)
+    assert [type(r).__name__ for r in results] == ["BadRow", "dict", "BadRow"]
+    assert [results[0].row, results[2].row] == [100, 102]
+    assert str(results[2]).startswith("row 102: the model's output for it is not a number")
+
+
 @pytest.mark.parametrize("row, column, message", [
     ({"plan": "pro", "shop": "S1"}, "age", "is missing; every row needs age, plan, shop"),
     ({**GOOD, "age": "old"}, "age", "expects a number, got the text 'old'"),
