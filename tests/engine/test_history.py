@@ -54,6 +54,28 @@ def test_the_trials_table_and_the_best_report_skip_the_abandoned_rows():
     assert checkpoint is None and metrics["val_accuracy"] == pytest.approx(0.90)
 
 
+
+def test_a_loss_searched_is_a_trial_s_lowest_and_its_best_epoch_the_lowest_report():
+    """`mode: min`: a trial's row gives its lowest val_loss over the epochs it kept, and the best report (a recipe
+    without checkpoints) is the epoch of the lowest; a row gave the highest, the worst epoch, as its value."""
+    space = autotune.load_space(f"name: h\nrecipe: {TOY}\nmodel: {{x: {{uniform: [0, 1]}}}}\ntrain: {{epochs: 9}}\n"
+                                "search: {scheduler: fifo, metric: val_loss, mode: min}\n")
+    losses = pd.DataFrame({"training_iteration": [1, 2, 3], "val_loss": [0.9, 0.3, 0.5]})
+    result = SimpleNamespace(config={"model.x": 0.5}, metrics={"trial_id": "t1", "training_iteration": 3},
+                             metrics_dataframe=losses, error=None, path="/runs/h/trial_t1", best_checkpoints=[])
+    (row,) = trial_rows([result], space)
+    assert row["val_loss"] == pytest.approx(0.3)
+    _, checkpoint, metrics = best_checkpoint([result], space)
+    assert checkpoint is None and metrics["training_iteration"] == 2
+
+
+def test_no_checkpoint_of_a_finite_value_is_no_best_even_where_a_report_without_one_has_one():
+    """A recipe that checkpoints, whose every checkpoint holds NaN: there is no model to export, rather than a
+    report of no checkpoint (an export of nothing, or a crash on it)."""
+    result = _result()
+    result.best_checkpoints = [("checkpoint of epoch 1", {"training_iteration": 1, "val_accuracy": float("nan")})]
+    assert best_checkpoint([result], _space()) is None
+
 def test_a_target_is_reached_only_by_the_run_that_went_on():
     assert not TargetStopper({"val_accuracy": 0.95}, {"val_accuracy": "max"}).reached_in([_result()])
     assert TargetStopper({"val_accuracy": 0.9}, {"val_accuracy": "max"}).reached_in([_result()]) == "t1"
