@@ -432,3 +432,19 @@ def test_a_reader_finds_a_whole_model_at_every_step_of_an_export(tmp_path, monke
     export(target, 0.9)
     monkeypatch.undo()
     assert seen[0] == 0.5 and seen[-1] == 0.9 and set(seen) == {0.5, 0.9}, seen
+
+
+def test_a_model_rolled_back_to_its_oldest_version_survives_the_pruning_of_later_exports(tmp_path):
+    """After `autotune rollback --to` the oldest kept version, the canonical model is older than every other: the
+    next export that is not promoted prunes the versions, never the one served, and records its try in the served
+    model's card (a retrain skips the data it tried)."""
+    from autotune.engine.export import roll_back
+
+    target = tmp_path / "m"
+    versions = [Path(export(target, value)["version_dir"]).name for value in (0.5, 0.6, 0.7, 0.8, 0.9)]
+    kept = sorted(p.name for p in versions_dir(target).iterdir())
+    roll_back(target, kept[0])
+    tried = export(target, 0.95, "never")
+    assert not tried["promoted"] and load(target)["value"] == 0.6 and target.resolve().name == kept[0] == versions[1]
+    last = load(target)["history"][-1]
+    assert (last["version"], last["promoted"]) == (Path(tried["version_dir"]).name, False)
