@@ -366,7 +366,8 @@ def _copy_folders_whole(local_path: str, fs_path: str, exclude: list[str]) -> No
 
 def _copy_changed(source: str, destination: str) -> None:
     """`_copy_whole`, unless `destination` has the size and modification time of `source` (rsync's quick check;
-    each copy is given its source's time). Nothing if `source` is gone."""
+    each copy is given its source's time). A TensorBoard event file that `destination` holds the start of gets the
+    rest appended instead (`_append_rest`). Nothing if `source` is gone."""
     try:
         stat = os.stat(source)
     except FileNotFoundError:
@@ -376,7 +377,34 @@ def _copy_changed(source: str, destination: str) -> None:
     except FileNotFoundError:
         there = None
     if there is None or (there.st_size, there.st_mtime_ns) != (stat.st_size, stat.st_mtime_ns):
-        _copy_whole(source, destination, stat.st_mtime_ns)
+        if not (there is not None and os.path.basename(source).startswith(_EVENT_FILE)
+                and _append_rest(source, destination, there.st_size, stat.st_mtime_ns)):
+            _copy_whole(source, destination, stat.st_mtime_ns)
+
+
+# TensorBoard's event files (tensorboardX's names): only ever appended to. TensorBoard reads each as it grows, from
+# the file it opened: a copy renamed over it was never read (a running search's curves stopped at the copy
+# TensorBoard first opened, and its HParams table lacked the trials that ended after that).
+_EVENT_FILE = "events.out.tfevents."
+_CHECKED_TAIL = 4096  # bytes: the end of the destination, compared with the same bytes of the source
+
+
+def _append_rest(source: str, destination: str, have: int, mtime_ns: int) -> bool:
+    """Append to `destination` (`have` bytes long) the bytes of `source` after its first `have`, and give it the
+    modification time `mtime_ns`, when its last bytes are those of `source` at the same place (it holds a copy of
+    the start of `source`); the file stays the one its readers opened. False, with nothing written, otherwise."""
+    start = max(have - _CHECKED_TAIL, 0)
+    try:
+        with open(source, "rb") as src, open(destination, "r+b") as dst:
+            src.seek(start)
+            dst.seek(start)
+            if src.read(have - start) != dst.read():
+                return False
+            shutil.copyfileobj(src, dst)
+    except FileNotFoundError:
+        return False
+    os.utime(destination, ns=(mtime_ns, mtime_ns))
+    return True
 
 
 def _publish_state(held: str, names: list[str], fs: pyarrow.fs.FileSystem, fs_path: str) -> None:

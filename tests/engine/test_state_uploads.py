@@ -320,3 +320,23 @@ def test_a_trial_file_is_copied_again_only_when_it_changed(tmp_path, dest, monke
     os.utime(params, ns=(when + 1_000_000, when + 1_000_000))
     _upload(local, dest)
     assert (dest / "trial_a" / "params.json").read_text() == "[]" and not list(dest.rglob(".upload-*"))
+
+
+def test_an_event_file_grows_in_place_so_that_a_running_tensorboard_reads_it(tmp_path, dest):
+    """TensorBoard keeps reading the event file it opened: each upload appends the new events to that file (a copy
+    renamed over it was never read: the curves stopped at the first copy). A file that is not the start of its
+    source is replaced whole."""
+    local, name = tmp_path / "driver", "events.out.tfevents.1796632105.host"
+    (local / "trial_a" / name).write_bytes(b"epoch 1;")
+    _upload(local, dest)
+    with open(dest / "trial_a" / name, "rb") as reader:  # TensorBoard, reading as the search runs
+        assert reader.read() == b"epoch 1;"
+        with open(local / "trial_a" / name, "ab") as writer:
+            writer.write(b"epoch 2;")
+        _upload(local, dest)
+        assert reader.read() == b"epoch 2;"
+    source = os.stat(local / "trial_a" / name)
+    assert os.stat(dest / "trial_a" / name).st_mtime_ns == source.st_mtime_ns
+    (dest / "trial_a" / name).write_bytes(b"another;")
+    _upload(local, dest)
+    assert (dest / "trial_a" / name).read_bytes() == b"epoch 1;epoch 2;"
