@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from google.protobuf.struct_pb2 import ListValue
 import numpy as np
 import pyarrow.fs
 import ray
@@ -36,6 +37,7 @@ from ray.tune.schedulers.async_hyperband import _Bracket
 
 from autotune.engine.heap import trim_heap
 from autotune.errors import Diverged
+from autotune.space.types import Choice, Grid, Param, Pow2
 
 
 def _import_tensorboardx_without_torch() -> None:
@@ -55,10 +57,11 @@ def _import_tensorboardx_without_torch() -> None:
 
 _import_tensorboardx_without_torch()
 from tensorboardX import SummaryWriter  # noqa: E402
-from tensorboardX.proto.api_pb2 import Status  # noqa: E402
+from tensorboardX.proto.api_pb2 import (DataType, Experiment, HParamInfo, Interval, MetricInfo,  # noqa: E402
+                                        MetricName, Status)
 from tensorboardX.proto.event_pb2 import Event, SessionLog  # noqa: E402
 from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData  # noqa: E402
-from tensorboardX.proto.summary_pb2 import Summary  # noqa: E402
+from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata  # noqa: E402
 
 if TYPE_CHECKING:
     import optuna
@@ -806,12 +809,15 @@ class TensorBoardLogger(TBXLoggerCallback):
     trial that starts again from a checkpoint (a resume, a retry, a lost node) retrains the epochs after it into a
     new event file: the file starts with a restart at that epoch (TensorBoard's SessionLog START), so TensorBoard
     drops the abandoned run's values of those epochs from the earlier files. A failed trial's HParams session ends
-    as failed (Ray's says success for every trial)."""
+    as failed (Ray's says success for every trial). Every trial's file holds the same HParams experiment (the
+    table's columns): each of `params`, the searched parameters (every option's), and the metrics, the searched
+    `metrics` first: TensorBoard shows the first five of each, and Ray's own numbers came first (`done`, ...)."""
 
-    def __init__(self) -> None:
+    def __init__(self, params: tuple[Param, ...], metrics: tuple[str, ...]) -> None:
         super().__init__()
         self._summary_writer_cls = _Writer  # private: Ray's only way to choose the writer it opens per trial
         self._ending_failed = False
+        self._params, self._metrics = params, metrics
 
     def get_state(self) -> None:
         """Called as Ray saves the search's state (`CallbackList.save_to_dir`), before it syncs the run's files:
@@ -838,20 +844,32 @@ class TensorBoardLogger(TBXLoggerCallback):
             self._ending_failed = False
 
     def _try_log_hparams(self, trial: Trial, result: dict) -> None:
-        """Ray's HParams of the trial, its session only: not the experiment summary Ray writes in every trial's file
-        with that trial's own parameters (TensorBoard shows the first it finds, so a conditional space's other
-        options had no columns; with none, it takes the columns from every trial's session). The session of a
-        failed trial ends with the status failure."""
+        """Ray's HParams of the trial, with the search's experiment (`_experiment`) in place of the one Ray writes
+        in every trial's file with that trial's own parameters and metrics (TensorBoard shows the first it finds,
+        so a conditional space's other options had no columns). The session of a failed trial ends with the status
+        failure."""
         writer = self._trial_writer[trial].file_writer
         add = writer.add_summary
         status = Status.STATUS_FAILURE if self._ending_failed else Status.STATUS_SUCCESS
-        writer.add_summary = lambda summary, *args, **kwargs: (  # an instance attribute, for this call only
-            None if any(v.tag == "_hparams_/experiment" for v in summary.value)
-            else add(_session_ended(summary, status), *args, **kwargs))
+        writer.add_summary = lambda summary, *args, **kwargs: add(  # an instance attribute, for this call only
+            self._experiment(result) if any(v.tag == _EXPERIMENT_TAG for v in summary.value)
+            else _session_ended(summary, status), *args, **kwargs)
         try:
             super()._try_log_hparams(trial, result)
         finally:
             del writer.add_summary
+
+    def _experiment(self, result: dict) -> Summary:
+        """The HParams experiment: a column for each searched parameter, then the metrics of `result` (a trial's
+        last, its keys TensorBoard's tags), the searched ones first, the others by name, none of Ray's own."""
+        searched = [f"{_TAG_PREFIX}{name}" for name in self._metrics]
+        others = sorted(tag for tag in result if tag not in searched
+                        and tag.removeprefix(_TAG_PREFIX) not in _RAY_NUMBERS | {"should_checkpoint"})
+        experiment = Experiment(hparam_infos=[_hparam_info(param) for param in self._params],
+                                metric_infos=[MetricInfo(name=MetricName(tag=tag)) for tag in searched + others])
+        content = HParamsPluginData(experiment=experiment, version=0).SerializeToString()
+        metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="hparams", content=content))
+        return Summary(value=[Summary.Value(tag=_EXPERIMENT_TAG, metadata=metadata)])
 
     def log_trial_start(self, trial: Trial) -> None:
         super().log_trial_start(trial)
@@ -859,6 +877,28 @@ class TensorBoardLogger(TBXLoggerCallback):
         epoch = int((restored.metrics or {}).get("training_iteration", 0) or 0) if restored else 0
         self._trial_writer[trial].file_writer.add_event(  # private: Ray's writer per trial
             Event(step=epoch + 1, session_log=SessionLog(status=SessionLog.START)))
+
+
+_EXPERIMENT_TAG = "_hparams_/experiment"
+_TAG_PREFIX = "ray/tune/"  # Ray's, before each reported key
+
+
+def _hparam_info(param: Param) -> HParamInfo:
+    """The HParams column of `param`: its values' type, and its labels (a choice) or its range (a number)."""
+    dist = param.dist
+    if not isinstance(dist, (Choice, Grid, Pow2)):
+        return HParamInfo(name=param.name, type=DataType.DATA_TYPE_FLOAT64,
+                          domain_interval=Interval(min_value=dist.low, max_value=dist.high))
+    labels = [label for label in dist.labels if label is not None]  # a None is not logged
+    if labels and all(isinstance(label, bool) for label in labels):
+        kind = DataType.DATA_TYPE_BOOL
+    elif labels and all(isinstance(label, (int, float)) and not isinstance(label, bool) for label in labels):
+        kind = DataType.DATA_TYPE_FLOAT64
+    else:
+        kind = DataType.DATA_TYPE_STRING
+    domain = ListValue()
+    domain.extend(labels)
+    return HParamInfo(name=param.name, type=kind, domain_discrete=domain)
 
 
 def _session_ended(summary: Summary, status: int) -> Summary:

@@ -73,12 +73,13 @@ def start_ray(**kwargs) -> None:
 
 def hparams_of(event_file: str) -> dict:
     """What one TensorBoard event file holds: its scalar tags, each tag's (step, value) points, the HParams (sampled
-    values), and whether it holds an HParams experiment (the list of columns TensorBoard shows)."""
+    values), and its HParams experiment (the columns TensorBoard shows: the parameters' names and the metrics'
+    tags), None without one."""
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
     from tensorboard.plugins.hparams import plugin_data_pb2
     from tensorboard.util import tensor_util
 
-    found: dict = {"scalars": set(), "points": {}, "hparams": None, "experiment": False}
+    found: dict = {"scalars": set(), "points": {}, "hparams": None, "experiment": None}
     for event in EventFileLoader(event_file).Load():  # scalars come as tensors of the "scalars" plugin
         for value in event.summary.value:
             found["scalars"].add(value.tag)
@@ -89,5 +90,7 @@ def hparams_of(event_file: str) -> dict:
                 data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
                 if data.HasField("session_start_info"):
                     found["hparams"] = dict(data.session_start_info.hparams)
-                found["experiment"] = found["experiment"] or data.HasField("experiment")
+                if data.HasField("experiment"):
+                    found["experiment"] = ([info.name for info in data.experiment.hparam_infos],
+                                           [info.name.tag for info in data.experiment.metric_infos])
     return found

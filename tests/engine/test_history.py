@@ -111,7 +111,7 @@ def test_tensorboard_shows_each_epoch_once_from_the_run_that_went_on(tmp_path):
 
     from autotune.engine.ray_internals import TensorBoardLogger
 
-    logger, trial = TensorBoardLogger(), _Trial(tmp_path / "trial_t1")
+    logger, trial = TensorBoardLogger((), ("val_accuracy",)), _Trial(tmp_path / "trial_t1")
     for i, row in enumerate(ROWS):
         if i == 6:  # the restart, a second later at least: an event file is named after its second of creation
             time.sleep(1.1)
@@ -139,7 +139,7 @@ def test_a_running_trial_s_scalars_reach_its_file_at_each_state_save_and_a_faile
 
     from autotune.engine.ray_internals import TensorBoardLogger
 
-    logger = TensorBoardLogger()
+    logger = TensorBoardLogger((), ("val_accuracy",))
     running, failed = _Trial(tmp_path / "trial_t1"), _Trial(tmp_path / "trial_t2")
     for trial in (running, failed):
         logger.log_trial_start(trial)
@@ -160,6 +160,44 @@ def test_a_running_trial_s_scalars_reach_its_file_at_each_state_save_and_a_faile
     logger.log_trial_end(running)
     assert end_status(tmp_path / "trial_t2") == Status.STATUS_FAILURE
     assert end_status(tmp_path / "trial_t1") == Status.STATUS_SUCCESS
+
+
+def test_the_hparams_table_has_a_column_for_every_option_s_parameter_and_the_searched_metric_first(tmp_path):
+    """TensorBoard's HParams table shows the columns of the first experiment it finds, and the first five of its
+    parameters and of its metrics: each trial's file holds the search's, every option's parameters (their labels
+    or ranges) and the searched metric before the others, none of Ray's own numbers (`done`, ...)."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+
+    from autotune.engine.ray_internals import TensorBoardLogger
+    from autotune.space.types import Choice, LogUniform, Param
+
+    params = (Param("optimizer", Choice(({"name": "sgd"}, {"name": "adamw"}), ("sgd", "adamw"), conditional=True)),
+              Param("optimizer[sgd].lr", LogUniform(0.01, 0.3), (("optimizer", "sgd"),)),
+              Param("optimizer[adamw].lr", LogUniform(3e-4, 1e-2), (("optimizer", "adamw"),)),
+              Param("width", Choice((16, 32), (16, 32))), Param("batch_norm", Choice((False, True), (False, True))))
+    logger, trial = TensorBoardLogger(params, ("val_loss",)), _Trial(tmp_path / "trial_t1")
+    trial.evaluated_params = {"optimizer": "sgd", "optimizer[sgd].lr": 0.05, "width": 16, "batch_norm": True}
+    logger.log_trial_start(trial)
+    for epoch in (1, 2):
+        logger.log_trial_result(epoch, trial, {
+            "training_iteration": epoch, "epoch": epoch, "accuracy": 0.9, "val_loss": 0.3, "done": epoch == 2,
+            "time_this_iter_s": 0.1, "iterations_since_restore": epoch, "should_checkpoint": True})
+    logger.log_trial_end(trial)
+    (file,) = (tmp_path / "trial_t1").glob("events.out.tfevents.*")
+    (experiment,) = [plugin_data_pb2.HParamsPluginData.FromString(v.metadata.plugin_data.content).experiment
+                     for event in EventFileLoader(str(file)).Load() for v in event.summary.value
+                     if v.tag == "_hparams_/experiment"]
+    columns = {info.name: info for info in experiment.hparam_infos}
+    assert list(columns) == [param.name for param in params]
+    assert list(columns["optimizer"].domain_discrete) == ["sgd", "adamw"]
+    assert columns["optimizer"].type == api_pb2.DATA_TYPE_STRING
+    assert (columns["optimizer[adamw].lr"].domain_interval.min_value,
+            columns["optimizer[adamw].lr"].domain_interval.max_value) == (3e-4, 1e-2)
+    assert list(columns["width"].domain_discrete) == [16, 32] and columns["width"].type == api_pb2.DATA_TYPE_FLOAT64
+    assert columns["batch_norm"].type == api_pb2.DATA_TYPE_BOOL
+    assert [info.name.tag for info in experiment.metric_infos] == [
+        "ray/tune/val_loss", "ray/tune/accuracy", "ray/tune/epoch"]
 
 
 def test_a_trial_whose_metric_turned_nan_or_infinite_is_named_in_the_table_and_the_summary():

@@ -63,20 +63,22 @@ def test_conditional_search_end_to_end(in_tmp):
     assert sorted(t.state.name for t in study.trials) == sorted(
         "COMPLETE" if epochs == 4 else "PRUNED" for epochs in trials["epochs"])
 
-    # TensorBoard: curves and hparams (the sampled values) for every trial, stopped ones included. No trial's file
-    # holds an HParams experiment: TensorBoard would show the first it finds, with that trial's columns only (one
-    # option's parameters); without one it shows every trial's, both options' columns.
+    # TensorBoard: curves and hparams (the sampled values) for every trial, stopped ones included. Every trial's
+    # file holds the same HParams experiment (TensorBoard shows the first it finds): both options' columns, the
+    # searched metric first.
     events = glob.glob("runs/toy/trial_*/events.out.tfevents*")
     assert len(events) == 8
-    columns = set()
+    experiments = []
     for event_file in events:
         found = hparams_of(event_file)
         assert "ray/tune/val_accuracy" in found["scalars"]
-        assert found["hparams"] and "model" in found["hparams"] and not found["experiment"]
-        columns |= set(found["hparams"])
+        assert found["hparams"] and "model" in found["hparams"]
+        experiments.append(found["experiment"])
         curve = [(r["training_iteration"], pytest.approx(r["val_accuracy"])) for r in history(Path(event_file).parent)]
         assert found["points"]["ray/tune/val_accuracy"] == curve  # one point per epoch, as the trial reported it
-    assert {"model[0].x", "model[1].extra"} <= columns
+    columns, metrics = experiments[0]
+    assert all(experiment == experiments[0] for experiment in experiments)
+    assert {"model", "model[0].x", "model[1].extra"} <= set(columns) and metrics[0] == "ray/tune/val_accuracy"
 
     assert (result.run_dir / "summary.json").exists() and (result.run_dir / "trials.csv").exists()
 
