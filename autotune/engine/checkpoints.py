@@ -15,34 +15,17 @@ Any other offered checkpoint is dropped: its `save` is never called, its folder 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ray import tune
 
+from autotune.engine.history import Rank, finite, rank
 from autotune.engine.ray_internals import kv_delete, kv_get, kv_put
 from autotune.space.types import Space
 
 __all__ = ["BestSoFar", "CheckpointPolicy", "TrialCheckpoints", "finite", "rank", "read_trial"]
-
-Rank = tuple[float, ...]
-
-
-def finite(value: Any) -> bool:
-    """Whether a reported metric is a finite number (not missing, NaN or infinite)."""
-    return isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def rank(metrics: Mapping[str, Any], names: Sequence[str], modes: Sequence[str]) -> Rank | None:
-    """How good a result is, larger is better: each metric signed by its mode, compared in turn (the first
-    metric first, ties broken by the next). None when a metric is missing or not finite."""
-    values = [metrics.get(name) for name in names]
-    if not all(map(finite, values)):
-        return None
-    return tuple(float(v) if mode == "max" else -float(v) for v, mode in zip(values, modes))
-
 
 @dataclass(frozen=True)
 class CheckpointPolicy:

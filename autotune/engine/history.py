@@ -6,14 +6,18 @@ rows of the rerun: epochs 1..6, then 4..9. Those earlier rows describe a model t
 
     final_run(frame)        # epochs 1..3 and 4..9 of the rerun: each epoch once, from the run that went on
     result_history(result)  # the same, of a Ray Result's reports (its metrics_dataframe); None without any
+    best_values(history, metrics, modes)  # a trial's value of each searched metric: its best epoch's
 """
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["final_run", "result_history"]
+__all__ = ["Rank", "best_values", "final_run", "finite", "rank", "result_history"]
+
 
 
 def result_history(result: Any) -> pd.DataFrame | None:
@@ -34,3 +38,34 @@ def final_run(frame: pd.DataFrame) -> pd.DataFrame:
     later_min = steps[::-1].cummin()[::-1].shift(-1)  # the smallest step of the rows after each row
     keep = later_min.isna() | (steps < later_min) | steps.isna()
     return frame[keep.to_numpy()].reset_index(drop=True)
+
+
+Rank = tuple[float, ...]
+
+
+def finite(value: Any) -> bool:
+    """Whether a reported metric is a finite number (not missing, NaN or infinite)."""
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def rank(metrics: Mapping[str, Any], names: Sequence[str], modes: Sequence[str]) -> Rank | None:
+    """How good a result is, larger is better: each metric signed by its mode, compared in turn (the first
+    metric first, ties broken by the next). None when a metric is missing or not finite."""
+    values = [metrics.get(name) for name in names]
+    if not all(map(finite, values)):
+        return None
+    return tuple(float(v) if mode == "max" else -float(v) for v, mode in zip(values, modes))
+
+
+def best_values(history: Any, metrics: Sequence[str], modes: Sequence[str]) -> dict[str, float]:
+    """A trial's value of each searched metric: its best over the epochs; with several metrics, those of its one
+    best epoch (by the first metric, ties broken by the next: the checkpoint it would export), never a mix of
+    epochs, which no epoch reached. NaN where it reported none."""
+    if len(metrics) == 1:
+        values = [v for v in (history[metrics[0]] if history is not None and metrics[0] in history else [])
+                  if finite(v)]
+        return {metrics[0]: (max(values) if modes[0] == "max" else min(values)) if values else float("nan")}
+    ranked = [(r, report) for report in (history.to_dict("records") if history is not None else [])
+              if (r := rank(report, metrics, modes)) is not None]
+    best = max(ranked, key=lambda pair: pair[0])[1] if ranked else {}
+    return {name: float(best[name]) if best else float("nan") for name in metrics}

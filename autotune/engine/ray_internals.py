@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from google.protobuf.struct_pb2 import ListValue
 import numpy as np
+import pandas as pd
 import pyarrow.fs
 import ray
 from ray.exceptions import RayActorError, RayTaskError
@@ -36,6 +37,7 @@ from ray.tune.schedulers import AsyncHyperBandScheduler
 from ray.tune.schedulers.async_hyperband import _Bracket
 
 from autotune.engine.heap import trim_heap
+from autotune.engine.history import best_values, final_run, finite
 from autotune.errors import Diverged
 from autotune.space.types import Choice, Grid, Param, Pow2
 
@@ -811,13 +813,15 @@ class TensorBoardLogger(TBXLoggerCallback):
     drops the abandoned run's values of those epochs from the earlier files. A failed trial's HParams session ends
     as failed (Ray's says success for every trial). Every trial's file holds the same HParams experiment (the
     table's columns): each of `params`, the searched parameters (every option's), and the metrics, the searched
-    `metrics` first: TensorBoard shows the first five of each, and Ray's own numbers came first (`done`, ...)."""
+    `metrics` first: TensorBoard shows the first five of each, and Ray's own numbers came first (`done`, ...). An
+    ended trial's file also holds the values of its best epoch, `best/<metric>` at its last epoch: the table shows
+    each metric's last value, not the one the search ranks the trial by."""
 
-    def __init__(self, params: tuple[Param, ...], metrics: tuple[str, ...]) -> None:
+    def __init__(self, params: tuple[Param, ...], metrics: tuple[str, ...], modes: tuple[str, ...]) -> None:
         super().__init__()
         self._summary_writer_cls = _Writer  # private: Ray's only way to choose the writer it opens per trial
         self._ending_failed = False
-        self._params, self._metrics = params, metrics
+        self._params, self._metrics, self._modes = params, metrics, modes
 
     def get_state(self) -> None:
         """Called as Ray saves the search's state (`CallbackList.save_to_dir`), before it syncs the run's files:
@@ -848,6 +852,7 @@ class TensorBoardLogger(TBXLoggerCallback):
         in every trial's file with that trial's own parameters and metrics (TensorBoard shows the first it finds,
         so a conditional space's other options had no columns). The session of a failed trial ends with the status
         failure."""
+        self._log_best(trial)
         writer = self._trial_writer[trial].file_writer
         add = writer.add_summary
         status = Status.STATUS_FAILURE if self._ending_failed else Status.STATUS_SUCCESS
@@ -859,10 +864,23 @@ class TensorBoardLogger(TBXLoggerCallback):
         finally:
             del writer.add_summary
 
+    def _log_best(self, trial: Trial) -> None:
+        """Write the values of the trial's best epoch (`best_values`: as the summary ranks the trial, from its
+        result.json, each epoch once) as `best/<metric>`, at its last epoch."""
+        reports = _final_reports(Path(trial.local_path, "result.json"), self._metrics)
+        if reports.empty:
+            return
+        writer = self._trial_writer[trial]
+        for name, value in best_values(reports, self._metrics, self._modes).items():
+            if finite(value):
+                writer.add_scalar(f"{_BEST_PREFIX}{name}", value, int(reports["training_iteration"].max()))
+        writer.flush()
+
     def _experiment(self, result: dict) -> Summary:
-        """The HParams experiment: a column for each searched parameter, then the metrics of `result` (a trial's
-        last, its keys TensorBoard's tags), the searched ones first, the others by name, none of Ray's own."""
-        searched = [f"{_TAG_PREFIX}{name}" for name in self._metrics]
+        """The HParams experiment: a column for each searched parameter, then the metrics: the searched ones (their
+        best epoch's values, then their last), then the others of `result` (a trial's last, its keys TensorBoard's
+        tags) by name, none of Ray's own."""
+        searched = [f"{prefix}{name}" for prefix in (_BEST_PREFIX, _TAG_PREFIX) for name in self._metrics]
         others = sorted(tag for tag in result if tag not in searched
                         and tag.removeprefix(_TAG_PREFIX) not in _RAY_NUMBERS | {"should_checkpoint"})
         experiment = Experiment(hparam_infos=[_hparam_info(param) for param in self._params],
@@ -881,6 +899,20 @@ class TensorBoardLogger(TBXLoggerCallback):
 
 _EXPERIMENT_TAG = "_hparams_/experiment"
 _TAG_PREFIX = "ray/tune/"  # Ray's, before each reported key
+_BEST_PREFIX = "best/"  # before each searched metric: the value of the trial's best epoch
+
+
+def _final_reports(file: Path, metrics: tuple[str, ...]) -> pd.DataFrame:
+    """The epochs (`training_iteration`) and `metrics` of a trial's result.json, each epoch once (`final_run`); empty
+    without any (a line cut short by a kill is skipped)."""
+    rows = []
+    for line in file.read_text().splitlines() if file.is_file() else []:
+        try:
+            report = json.loads(line)
+        except ValueError:
+            continue
+        rows.append({key: report.get(key) for key in ("training_iteration", *metrics)})
+    return final_run(pd.DataFrame(rows)) if rows else pd.DataFrame()
 
 
 def _hparam_info(param: Param) -> HParamInfo:

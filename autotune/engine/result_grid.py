@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autotune.engine.checkpoints import finite, rank
-from autotune.engine.history import result_history
+from autotune.engine.history import best_values, rank, result_history
 from autotune.engine.schedulers import max_epochs
 from autotune.engine.study import open_study
 from autotune.engine.trial_errors import error_text
@@ -43,7 +42,7 @@ def trial_rows(grid: Any, space: Space, unfinished: set[str] = frozenset()) -> l
             space.search.stop and history is not None and any(
                 reaches(report, space.search.stop, space.search.stop_modes or {})
                 for report in history.to_dict("records")))  # it ended the search by reaching its target
-        row.update(_best_values(history, space.search.metric, space.search.mode))
+        row.update(best_values(history, space.search.metric, space.search.mode))
         row["not_finite_from"] = not_finite_from(history, space.search.metric)
         row["seconds"] = float(metrics.get("time_total_s", 0.0) or 0.0)
         row["node_id"] = metrics.get("node_id", "")
@@ -103,20 +102,6 @@ def _first_start(result: Any) -> float:
     first = frame.iloc[0]
     start = float(first["timestamp"]) - float(first.get("time_total_s", 0.0) or 0.0)
     return start if math.isfinite(start) else math.inf
-
-
-def _best_values(history: Any, metrics: Sequence[str], modes: Sequence[str]) -> dict[str, float]:
-    """A trial's value of each searched metric: its best over the epochs; with several metrics, those of its one
-    best epoch (by the first metric, ties broken by the next: the checkpoint it would export), never a mix of
-    epochs, which no epoch reached. NaN where it reported none."""
-    if len(metrics) == 1:
-        values = [v for v in (history[metrics[0]] if history is not None and metrics[0] in history else [])
-                  if finite(v)]
-        return {metrics[0]: (max(values) if modes[0] == "max" else min(values)) if values else float("nan")}
-    ranked = [(r, report) for report in (history.to_dict("records") if history is not None else [])
-              if (r := rank(report, metrics, modes)) is not None]
-    best = max(ranked, key=lambda pair: pair[0])[1] if ranked else {}
-    return {name: float(best[name]) if best else float("nan") for name in metrics}
 
 
 def not_finite_from(history: Any, metrics: Sequence[str]) -> int | None:

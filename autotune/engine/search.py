@@ -318,7 +318,7 @@ def _run_config(space: Space, options: RunOptions, where: RunLocation, policy: C
         stop=tune.stopper.CombinedStopper(*stoppers) if len(stoppers) > 1 else next(iter(stoppers), None),
         callbacks=[Progress(metric, mode, space.search.trials, options.progress_seconds,
                             functools.partial(planned_epochs, space), policy), BestSoFar(policy),
-                   JsonLogger(), CsvLogger(), TensorBoardLogger(space.params, space.search.metric),
+                   JsonLogger(), CsvLogger(), TensorBoardLogger(space.params, space.search.metric, space.search.mode),
                    track.TrackingCallback(str(where.state)),
                    StopWhenFull(full_key(where.experiment)), *stoppers, SavedScheduler(scheduler),
                    ForgetEndedTrials()],

@@ -79,7 +79,7 @@ def test_the_c_heap_is_trimmed_every_so_many_ended_trials(monkeypatch):
 
 
 def test_a_closed_tensorboard_writer_is_released(tmp_path):
-    writer = TensorBoardLogger((), ())._summary_writer_cls(str(tmp_path))
+    writer = TensorBoardLogger((), (), ())._summary_writer_cls(str(tmp_path))
     writer.add_scalar("ray/tune/acc", 0.5, global_step=1)
     writer.flush()
     events = weakref.ref(writer.file_writer.event_writer)  # its thread, queue and file

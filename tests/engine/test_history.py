@@ -111,7 +111,7 @@ def test_tensorboard_shows_each_epoch_once_from_the_run_that_went_on(tmp_path):
 
     from autotune.engine.ray_internals import TensorBoardLogger
 
-    logger, trial = TensorBoardLogger((), ("val_accuracy",)), _Trial(tmp_path / "trial_t1")
+    logger, trial = TensorBoardLogger((), ("val_accuracy",), ("max",)), _Trial(tmp_path / "trial_t1")
     for i, row in enumerate(ROWS):
         if i == 6:  # the restart, a second later at least: an event file is named after its second of creation
             time.sleep(1.1)
@@ -139,7 +139,7 @@ def test_a_running_trial_s_scalars_reach_its_file_at_each_state_save_and_a_faile
 
     from autotune.engine.ray_internals import TensorBoardLogger
 
-    logger = TensorBoardLogger((), ("val_accuracy",))
+    logger = TensorBoardLogger((), ("val_accuracy",), ("max",))
     running, failed = _Trial(tmp_path / "trial_t1"), _Trial(tmp_path / "trial_t2")
     for trial in (running, failed):
         logger.log_trial_start(trial)
@@ -176,7 +176,7 @@ def test_the_hparams_table_has_a_column_for_every_option_s_parameter_and_the_sea
               Param("optimizer[sgd].lr", LogUniform(0.01, 0.3), (("optimizer", "sgd"),)),
               Param("optimizer[adamw].lr", LogUniform(3e-4, 1e-2), (("optimizer", "adamw"),)),
               Param("width", Choice((16, 32), (16, 32))), Param("batch_norm", Choice((False, True), (False, True))))
-    logger, trial = TensorBoardLogger(params, ("val_loss",)), _Trial(tmp_path / "trial_t1")
+    logger, trial = TensorBoardLogger(params, ("val_loss",), ("min",)), _Trial(tmp_path / "trial_t1")
     trial.evaluated_params = {"optimizer": "sgd", "optimizer[sgd].lr": 0.05, "width": 16, "batch_norm": True}
     logger.log_trial_start(trial)
     for epoch in (1, 2):
@@ -197,7 +197,28 @@ def test_the_hparams_table_has_a_column_for_every_option_s_parameter_and_the_sea
     assert list(columns["width"].domain_discrete) == [16, 32] and columns["width"].type == api_pb2.DATA_TYPE_FLOAT64
     assert columns["batch_norm"].type == api_pb2.DATA_TYPE_BOOL
     assert [info.name.tag for info in experiment.metric_infos] == [
-        "ray/tune/val_loss", "ray/tune/accuracy", "ray/tune/epoch"]
+        "best/val_loss", "ray/tune/val_loss", "ray/tune/accuracy", "ray/tune/epoch"]
+
+
+def test_the_hparams_table_shows_the_value_of_the_trial_s_best_epoch_beside_its_last(tmp_path):
+    """The HParams table shows each metric's last value: the trial's file also holds its best epoch's, of the run
+    that went on (0.90 at epoch 9's end, not the abandoned run's 0.99 nor the last epoch's 0.86), as the summary
+    ranks it."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from autotune.engine.ray_internals import TensorBoardLogger
+
+    logger, trial = TensorBoardLogger((), ("val_accuracy",), ("max",)), _Trial(tmp_path / "trial_t1")
+    logger.log_trial_start(trial)
+    for i, row in enumerate(ROWS):
+        logger.log_trial_result(i, trial, {"training_iteration": row["epoch"], "val_accuracy": row["val_accuracy"]})
+    (tmp_path / "trial_t1" / "result.json").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    logger.log_trial_end(trial)
+    events = EventAccumulator(str(tmp_path / "trial_t1"))
+    events.Reload()
+    (best,) = events.Scalars("best/val_accuracy")
+    (row,) = trial_rows([_result()], _space())  # the trials table's value of the same reports
+    assert best.step == 9 and best.value == pytest.approx(row["val_accuracy"]) == pytest.approx(0.9)
 
 
 def test_a_trial_whose_metric_turned_nan_or_infinite_is_named_in_the_table_and_the_summary():

@@ -78,7 +78,8 @@ def test_conditional_search_end_to_end(in_tmp):
         assert found["points"]["ray/tune/val_accuracy"] == curve  # one point per epoch, as the trial reported it
     columns, metrics = experiments[0]
     assert all(experiment == experiments[0] for experiment in experiments)
-    assert {"model", "model[0].x", "model[1].extra"} <= set(columns) and metrics[0] == "ray/tune/val_accuracy"
+    assert {"model", "model[0].x", "model[1].extra"} <= set(columns)
+    assert metrics[:2] == ["best/val_accuracy", "ray/tune/val_accuracy"]
 
     assert (result.run_dir / "summary.json").exists() and (result.run_dir / "trials.csv").exists()
 
