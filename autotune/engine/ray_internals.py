@@ -841,8 +841,13 @@ class TensorBoardLogger(TBXLoggerCallback):
         super().on_experiment_end(trials, **info)
 
     def log_trial_end(self, trial: Trial, failed: bool = False) -> None:
+        """A trial that never reported (Ray writes no HParams for it) has its session ended here."""
         self._ending_failed = failed
         try:
+            if trial in self._trial_writer and not self._trial_result.get(trial):
+                status = Status.STATUS_FAILURE if failed else Status.STATUS_SUCCESS
+                self._hparams(trial, {}, lambda summary: _session_ended(summary, status)
+                              if _holds(summary, _SESSION_END_TAG) else None)
             super().log_trial_end(trial, failed)
         finally:
             self._ending_failed = False
@@ -853,12 +858,21 @@ class TensorBoardLogger(TBXLoggerCallback):
         so a conditional space's other options had no columns). The session of a failed trial ends with the status
         failure."""
         self._log_best(trial)
+        status = Status.STATUS_FAILURE if self._ending_failed else Status.STATUS_SUCCESS
+        self._hparams(trial, result, lambda summary: self._experiment(result) if _holds(summary, _EXPERIMENT_TAG)
+                      else _session_ended(summary, status))
+
+    def _hparams(self, trial: Trial, result: dict, rewrite: Callable[[Summary], Summary | None]) -> None:
+        """Write Ray's HParams summaries of the trial (experiment, session start, session end), each as `rewrite`
+        returns it (None: not written)."""
         writer = self._trial_writer[trial].file_writer
         add = writer.add_summary
-        status = Status.STATUS_FAILURE if self._ending_failed else Status.STATUS_SUCCESS
-        writer.add_summary = lambda summary, *args, **kwargs: add(  # an instance attribute, for this call only
-            self._experiment(result) if any(v.tag == _EXPERIMENT_TAG for v in summary.value)
-            else _session_ended(summary, status), *args, **kwargs)
+
+        def add_rewritten(summary: Summary, *args: Any, **kwargs: Any) -> None:
+            if (rewritten := rewrite(summary)) is not None:
+                add(rewritten, *args, **kwargs)
+
+        writer.add_summary = add_rewritten  # an instance attribute, for this call only
         try:
             super()._try_log_hparams(trial, result)
         finally:
@@ -895,9 +909,12 @@ class TensorBoardLogger(TBXLoggerCallback):
         epoch = int((restored.metrics or {}).get("training_iteration", 0) or 0) if restored else 0
         self._trial_writer[trial].file_writer.add_event(  # private: Ray's writer per trial
             Event(step=epoch + 1, session_log=SessionLog(status=SessionLog.START)))
+        # its HParams session starts now: the table lists a running trial, and an interrupted one, as not ended
+        self._hparams(trial, {}, lambda summary: summary if _holds(summary, _SESSION_START_TAG) else None)
 
 
-_EXPERIMENT_TAG = "_hparams_/experiment"
+_EXPERIMENT_TAG, _SESSION_START_TAG, _SESSION_END_TAG = (
+    "_hparams_/experiment", "_hparams_/session_start_info", "_hparams_/session_end_info")
 _TAG_PREFIX = "ray/tune/"  # Ray's, before each reported key
 _BEST_PREFIX = "best/"  # before each searched metric: the value of the trial's best epoch
 
@@ -933,11 +950,16 @@ def _hparam_info(param: Param) -> HParamInfo:
     return HParamInfo(name=param.name, type=kind, domain_discrete=domain)
 
 
+def _holds(summary: Summary, tag: str) -> bool:
+    """Whether `summary` holds a value of `tag`."""
+    return any(value.tag == tag for value in summary.value)
+
+
 def _session_ended(summary: Summary, status: int) -> Summary:
     """`summary` with the status of its HParams session end (tensorboardX's `hparams` writes success), if it holds
     one."""
     for value in summary.value:
-        if value.tag == "_hparams_/session_end_info":
+        if value.tag == _SESSION_END_TAG:
             data = HParamsPluginData.FromString(value.metadata.plugin_data.content)
             data.session_end_info.status = status
             value.metadata.plugin_data.content = data.SerializeToString()

@@ -240,3 +240,31 @@ def test_a_trial_whose_metric_turned_nan_or_infinite_is_named_in_the_table_and_t
             "can raise autotune.errors.Diverged to end such a trial with its reason):\n"
             "  late: from epoch 2 (ranked by its epochs before)\n"
             "  never: from epoch 1 (no finite value: not ranked)\n") in summary, summary
+
+
+def test_a_running_trial_is_in_the_hparams_table_and_one_that_failed_before_reporting_ends_as_failed(tmp_path):
+    """Ray writes a trial's HParams session when it ends, and none for a trial that never reported: the table
+    lacked the running trials (and, after a Ctrl-C, the interrupted ones) and every trial that failed at once. The
+    session starts with the trial (not ended: TensorBoard's status "unknown"), and ends as the trial does."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboardX.proto.api_pb2 import Status
+    from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
+
+    from autotune.engine.ray_internals import TensorBoardLogger
+
+    def sessions(folder: Path) -> list:
+        return [(v.tag, HParamsPluginData.FromString(v.metadata.plugin_data.content))
+                for file in folder.glob("events.out.tfevents.*") for event in EventFileLoader(str(file)).Load()
+                for v in event.summary.value if v.tag.startswith("_hparams_/session")]
+
+    logger = TensorBoardLogger((), ("val_accuracy",), ("max",))
+    running, failed = _Trial(tmp_path / "trial_t1"), _Trial(tmp_path / "trial_t2")
+    for trial in (running, failed):
+        logger.log_trial_start(trial)
+    logger.log_trial_result(0, running, {"training_iteration": 1, "val_accuracy": 0.5})
+    logger.get_state()  # Ray's state save: the files are written out
+    ((tag, data),) = sessions(tmp_path / "trial_t1")
+    assert tag == "_hparams_/session_start_info" and dict(data.session_start_info.hparams)["x"].number_value == 0.5
+    logger.log_trial_end(failed, failed=True)
+    assert [data.session_end_info.status for tag, data in sessions(tmp_path / "trial_t2")
+            if tag == "_hparams_/session_end_info"] == [Status.STATUS_FAILURE]
