@@ -815,7 +815,13 @@ class TensorBoardLogger(TBXLoggerCallback):
     table's columns): each of `params`, the searched parameters (every option's), and the metrics, the searched
     `metrics` first: TensorBoard shows the first five of each, and Ray's own numbers came first (`done`, ...). An
     ended trial's file also holds the values of its best epoch, `best/<metric>` at its last epoch: the table shows
-    each metric's last value, not the one the search ranks the trial by."""
+    each metric's last value, not the one the search ranks the trial by. A logger pickled by a run started before
+    it knew the space (Ray restores the callbacks a run was started with) has none of these: it writes no
+    experiment, as before, and TensorBoard takes the columns from the trials' sessions."""
+
+    _params: tuple[Param, ...] = ()  # the class's, for a logger unpickled from a run saved before it had its own
+    _metrics: tuple[str, ...] = ()
+    _modes: tuple[str, ...] = ()
 
     def __init__(self, params: tuple[Param, ...], metrics: tuple[str, ...], modes: tuple[str, ...]) -> None:
         super().__init__()
@@ -859,8 +865,8 @@ class TensorBoardLogger(TBXLoggerCallback):
         failure."""
         self._log_best(trial)
         status = Status.STATUS_FAILURE if self._ending_failed else Status.STATUS_SUCCESS
-        self._hparams(trial, result, lambda summary: self._experiment(result) if _holds(summary, _EXPERIMENT_TAG)
-                      else _session_ended(summary, status))
+        self._hparams(trial, result, lambda summary: (self._experiment(result) if self._params else None)
+                      if _holds(summary, _EXPERIMENT_TAG) else _session_ended(summary, status))
 
     def _hparams(self, trial: Trial, result: dict, rewrite: Callable[[Summary], Summary | None]) -> None:
         """Write Ray's HParams summaries of the trial (experiment, session start, session end), each as `rewrite`

@@ -200,6 +200,30 @@ def test_the_hparams_table_has_a_column_for_every_option_s_parameter_and_the_sea
         "best/val_loss", "ray/tune/val_loss", "ray/tune/accuracy", "ray/tune/epoch"]
 
 
+def test_a_logger_restored_from_a_run_saved_before_it_knew_the_space_still_logs(tmp_path):
+    """Ray restores the callbacks a run was started with (pickled in its tuner.pkl): a logger of a run started
+    before the logger held the space's parameters and metrics has none of them. Such a resumed search logged no
+    HParams and raised in the logger (AttributeError); it writes the trial's session and scalars, without the
+    experiment, as it did before, and TensorBoard takes the columns from the sessions."""
+    import pickle
+
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    from autotune.engine.ray_internals import TensorBoardLogger
+
+    logger = TensorBoardLogger((), ("val_loss",), ("min",))
+    for name in ("_params", "_metrics", "_modes"):  # as a logger pickled before it had them
+        del logger.__dict__[name]
+    logger, trial = pickle.loads(pickle.dumps(logger)), _Trial(tmp_path / "trial_t1")
+    trial.evaluated_params = {"width": 16}
+    logger.log_trial_start(trial)
+    logger.log_trial_result(1, trial, {"training_iteration": 1, "val_loss": 0.3, "done": True})
+    logger.log_trial_end(trial)
+    (file,) = (tmp_path / "trial_t1").glob("events.out.tfevents.*")
+    tags = {v.tag for event in EventFileLoader(str(file)).Load() for v in event.summary.value}
+    assert "_hparams_/experiment" not in tags and {"_hparams_/session_end_info", "ray/tune/val_loss"} <= tags
+
+
 def test_the_hparams_table_shows_the_value_of_the_trial_s_best_epoch_beside_its_last(tmp_path):
     """The HParams table shows each metric's last value: the trial's file also holds its best epoch's, of the run
     that went on (0.90 at epoch 9's end, not the abandoned run's 0.99 nor the last epoch's 0.86), as the summary
