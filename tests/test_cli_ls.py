@@ -78,9 +78,10 @@ def test_datasets_lists_the_tabular_recipe_s_tables_too(capsys):
     assert capsys.readouterr().out.splitlines()[-1].split()[0] == "wine"
 
 
-def test_one_recipe_lists_the_keys_it_reads(cli):
+def test_one_recipe_lists_the_keys_it_reads(cli, monkeypatch):
     """`autotune ls recipes tabular` printed `tabular`: the keys a recipe reads, their types, defaults and help
-    (its SCHEMA) were in docs/recipes.md and the recipe's source only."""
+    (its SCHEMA) were in docs/recipes.md and the recipe's source only. (Wrapped to the terminal's width.)"""
+    monkeypatch.setenv("COLUMNS", "120")
     code, out, _ = cli("recipes", "tabular")
     assert code == 0
     lines = out.splitlines()
@@ -93,10 +94,11 @@ def test_one_recipe_lists_the_keys_it_reads(cli):
     keys = [line.split(":")[0].strip() for line in lines[:end] if line.startswith("  ") and line[2] != " "]
     assert keys == [f"{name}.{key}" for name, section in schema.sections.items() for key in section.fields]
     assert "metrics (search.metric): val_loss (min), val_accuracy (max)," in out
-    assert "early stopping counts train.epochs" in " ".join(lines[-3:])
+    assert "early stopping counts train.epochs" in " ".join(" ".join(lines[-3:]).split())
 
 
-def test_a_recipe_file_lists_its_keys_and_a_missing_one_exits_2(cli, tmp_path):
+def test_a_recipe_file_lists_its_keys_and_a_missing_one_exits_2(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")
     (tmp_path / "mine.py").write_text(
         "from autotune.space import Field, Schema, Section\n"
         "SCHEMA = Schema(train=Section(width=Field(int, default=8, low=1, help='units per layer')))\n"
