@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+
+import optuna
 
 import autotune
 from autotune.engine.warm_start import add_history, read_history
 from engine_helpers import toy_space
-from test_warm_start import _earlier_run
+from test_warm_start import _earlier_run, _study_of_a_run
 
 # as `dropout: {choice: [0.0, {uniform: [0.1, 0.5]}]}`: labelled by position, the range's value named `model.y[1]`
 YS = "{y: {choice: [%s]}}"
