@@ -12,6 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.colors import Normalize
 from matplotlib.cm import ScalarMappable
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import LogLocator, MaxNLocator
@@ -199,32 +200,78 @@ def history_figure(run: Run) -> Figure:
     return figure
 
 
-def _last_points(history: pd.DataFrame, metric: str) -> tuple[Any, Any] | None:
-    """A trial's last epoch with a finite value of `metric`, and that value (where its drawn curve ends); None
-    where it reported none (NaN or infinite at every epoch: a training that diverged)."""
-    reported = history[np.isfinite(pd.to_numeric(history[metric], errors="coerce"))]
-    return (reported["epoch"].iloc[-1], reported[metric].iloc[-1]) if len(reported) else None
+@dataclass(frozen=True)
+class _Curve:
+    """A trial's curve of one metric: its epochs and values (NaN where not finite), and how the trial ended."""
+
+    trial_id: str
+    epochs: np.ndarray
+    values: np.ndarray
+    end: _End
+
+    @property
+    def last(self) -> tuple[float, float] | None:
+        """The last epoch with a finite value, and that value (where the drawn curve ends); None where the trial
+        reported none (NaN or infinite at every epoch: a training that diverged)."""
+        finite = np.flatnonzero(np.isfinite(self.values))
+        return (float(self.epochs[finite[-1]]), float(self.values[finite[-1]])) if len(finite) else None
+
+    @property
+    def dotted(self) -> bool:
+        """Whether its points are marked: a short curve's (a trial of one epoch is a point, not a line)."""
+        return len(self.epochs) < 30
+
+
+def _curves(run: Run, metric: str) -> tuple[list[_Curve], _Curve | None]:
+    """The curves of `metric` of the trials that reported it: the other trials' and the best trial's (None when it
+    reported none)."""
+    ends, best = _ends_by_id(run), best_trial_id(run)
+    others, top = [], None
+    for trial_id, history in run.histories.items():
+        if metric not in history or history.empty:
+            continue
+        values = pd.to_numeric(history[metric], errors="coerce").to_numpy(float)
+        curve = _Curve(trial_id, history["epoch"].to_numpy(float), np.where(np.isfinite(values), values, np.nan),
+                       ends.get(trial_id, DONE))
+        if trial_id == best:
+            top = curve
+        else:
+            others.append(curve)
+    return others, top
+
+
+def _marks(curves: list[_Curve]) -> dict[_End, list[_Curve]]:
+    """The curves whose last finite point is marked (a trial that did not run every epoch), by how they ended."""
+    marks: dict[_End, list[_Curve]] = {}
+    for curve in curves:
+        if curve.end is not DONE and curve.last is not None:
+            marks.setdefault(curve.end, []).append(curve)
+    return {end: marks[end] for end in CURVE_ENDS if end in marks}
 
 
 def curves_figure(run: Run) -> Figure:
     """The per-epoch curve of every trial; its last epoch marked by how it ended (a red x where the scheduler
-    stopped it); the best trial in orange."""
+    stopped it); the best trial in orange. The other trials' curves are one collection of lines, so that a search
+    of a thousand trials draws in a second."""
     metrics = _curve_metrics(run)
     ends = _ends_by_id(run)
     best = best_trial_id(run)
     figure = static_figure(6.2 * len(metrics), 4.2)
     for ax, metric in zip(figure.subplots(1, len(metrics), squeeze=False)[0], metrics):
-        for trial_id, history in run.histories.items():
-            if metric not in history or history.empty:
-                continue
-            x, y = history["epoch"], history[metric]
-            is_best = trial_id == best
-            ax.plot(x, y, color=ORANGE if is_best else BLUE, alpha=1.0 if is_best else 0.45,
-                    linewidth=2.5 if is_best else 1.0, zorder=4 if is_best else 2, marker="." if len(x) < 30 else None)
-            last = _last_points(history, metric)
-            if ends.get(trial_id, DONE) is not DONE and last is not None:
-                _, color, marker = _curve_mark(ends[trial_id])
-                ax.plot(*last, marker, color=color, markersize=7, markeredgewidth=2, zorder=5)
+        others, top = _curves(run, metric)
+        ax.add_collection(LineCollection([np.column_stack([c.epochs, c.values]) for c in others], colors=BLUE,
+                                         alpha=0.45, linewidths=1.0, zorder=2))
+        dotted = [c for c in others if c.dotted]
+        if dotted:
+            ax.plot(np.concatenate([c.epochs for c in dotted]), np.concatenate([c.values for c in dotted]), ".",
+                    color=BLUE, alpha=0.45, zorder=2)
+        if top is not None:
+            ax.plot(top.epochs, top.values, color=ORANGE, linewidth=2.5, zorder=4, marker="." if top.dotted else None)
+        for end, marked in _marks(others + ([top] if top else [])).items():
+            _, color, marker = _curve_mark(end)
+            x, y = zip(*(c.last for c in marked))
+            ax.plot(x, y, marker, color=color, markersize=7, markeredgewidth=2, linestyle="", zorder=5)
+        ax.autoscale_view()
         ax.set(xlabel="epoch", ylabel=metric, title=f"{metric} per epoch, every trial")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
@@ -508,33 +555,49 @@ def history_chart(run: Run) -> go.Figure:
     return styled(figure, None, 140 + 300 * len(run.metric))
 
 
+def _joined(curves: list[_Curve], hover: dict[str, str]) -> dict[str, Any]:
+    """Several trials' curves as one plotly line (a gap between two trials): the x, y, hover text and marker size
+    (5 on a short curve's points, 0 elsewhere) of each point."""
+    gap = np.array([np.nan])
+    x = np.concatenate([part for c in curves for part in (c.epochs, gap)]) if curves else gap[:0]
+    y = np.concatenate([part for c in curves for part in (c.values, gap)]) if curves else gap[:0]
+    text = [t for c in curves for t in [hover.get(c.trial_id, f"trial {html.escape(c.trial_id)}")] * len(c.epochs)
+            + [""]]
+    size = np.concatenate([np.full(len(c.epochs) + 1, 5 if c.dotted else 0) for c in curves]) if curves else []
+    return {"x": x, "y": y, "hovertext": text, "marker": {"size": size}}
+
+
+def _mode(curves: list[_Curve]) -> str:
+    """A plotly line's mode: markers too where some of its curves are short."""
+    return "lines+markers" if any(c.dotted for c in curves) else "lines"
+
+
 def curves_chart(run: Run) -> go.Figure:
-    """`curves_figure`, interactive: one line per trial (hover: the trial, its parameters, the epoch's value)."""
+    """`curves_figure`, interactive: hover names the trial, its parameters and the epoch's value. The other trials'
+    curves are one line with gaps, not a trace each: a search of a thousand trials makes a page of a few megabytes
+    that a browser draws at once."""
     metrics = _curve_metrics(run)
-    ends = _ends_by_id(run)
     best = best_trial_id(run)
     hover = dict(zip(run.trials["trial_id"].astype(str), _trial_hover(run)))
     figure = make_subplots(rows=1, cols=len(metrics), subplot_titles=[f"{m} per epoch, every trial" for m in metrics])
     for col, metric in enumerate(metrics, 1):
-        marks: dict[_End, list[tuple[Any, Any, str]]] = {}
-        for trial_id, history in sorted(run.histories.items(), key=lambda item: item[0] == best):  # the best on top
-            if metric not in history or history.empty:
-                continue
-            is_best = trial_id == best
-            text = hover.get(trial_id, f"trial {html.escape(trial_id)}")
+        others, top = _curves(run, metric)
+        label = _hovered(f"epoch %{{x}}: {metric} %{{y:.4g}}")
+        if others:
             figure.add_trace(go.Scatter(
-                x=history["epoch"], y=history[metric], hovertext=[text] * len(history),
-                mode="lines+markers" if len(history) < 30 else "lines", opacity=1.0 if is_best else 0.5,
-                line={"color": ORANGE if is_best else BLUE, "width": 3 if is_best else 1.2}, marker={"size": 5},
-                name=f"best trial ({best})" if is_best else f"trial {trial_id}", showlegend=is_best and col == 1,
-                hovertemplate=_hovered(f"epoch %{{x}}: {metric} %{{y:.4g}}")), row=1, col=col)
-            last = _last_points(history, metric)
-            if ends.get(trial_id, DONE) is not DONE and last is not None:
-                marks.setdefault(ends[trial_id], []).append((*last, text))
-        for end in (e for e in CURVE_ENDS if e in marks):
-            x, y, text = zip(*marks[end])
+                **_joined(others, hover), mode=_mode(others), opacity=0.5, line={"color": BLUE, "width": 1.2},
+                name=f"a trial ({len(others)})", legendgroup="trials", showlegend=col == 1, hovertemplate=label),
+                row=1, col=col)
+        if top is not None:
+            figure.add_trace(go.Scatter(
+                **_joined([top], hover), mode=_mode([top]), line={"color": ORANGE, "width": 3},
+                name=f"best trial ({best})", legendgroup="best", showlegend=col == 1, hovertemplate=label),
+                row=1, col=col)
+        for end, marked in _marks(others + ([top] if top else [])).items():
+            x, y = zip(*(c.last for c in marked))
             symbol, color, _ = _curve_mark(end)
-            figure.add_trace(go.Scatter(x=x, y=y, hovertext=text, mode="markers", showlegend=col == 1,
+            figure.add_trace(go.Scatter(x=x, y=y, hovertext=[hover.get(c.trial_id, "") for c in marked],
+                                        mode="markers", showlegend=col == 1,
                                         marker={"symbol": symbol, "color": color, "size": 10},
                                         name=end.word + end.note, legendgroup=end.word,
                                         hovertemplate=_hovered(f"last epoch %{{x}}: {metric} %{{y:.4g}}")),
