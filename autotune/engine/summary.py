@@ -5,9 +5,9 @@ import math
 import shlex
 from typing import Any
 
-__all__ = ["format_summary", "format_table", "status_word"]
+__all__ = ["LISTED", "format_summary", "format_table", "status_word"]
 
-_LISTED = 10  # trials named in a list of the summary; trials.csv holds the rest
+LISTED = 10  # trials named in a list of the summary (and of the report); trials.csv holds the rest
 
 
 def _cell(value: Any) -> str:
@@ -103,10 +103,7 @@ def format_summary(result: Any, top: int = 10) -> str:
     if len(trials) > top:
         more = len(trials) - top
         out.append(f"({more} more trial{'s' * (more != 1)} in trials.csv)")
-    failed = trials[trials["status"] == "ERROR"] if len(trials) else trials
-    if len(failed):
-        out += ["", "Failed trials:"] + [f"  {r['trial_id']}: {r['error']}{_hint(r['error'])}"
-                                          for r in failed.to_dict("records")]
+    out += _failed(trials)
     out += _not_finite(trials, result.metric)
     if result.moved:
         out += ["", "Moved trials (their node was lost: each went on from its last checkpoint on another node, not "
@@ -143,14 +140,28 @@ def _not_finite(trials: Any, metric: list[str]) -> list[str]:
     ended = trials[trials["not_finite_from"].notna() & (trials["status"] != "ERROR")]
     if not len(ended):
         return []
-    rows = ended.to_dict("records")
     lines = [f"  {r['trial_id']}: from epoch {int(r['not_finite_from'])} "
              + ("(ranked by its epochs before)" if all(isinstance(r[m], float) and math.isfinite(r[m]) for m in metric)
-                else "(no finite value: not ranked)") for r in rows[:_LISTED]]
-    more = [f"  +{len(rows) - _LISTED} more (trials.csv: not_finite_from)"] if len(rows) > _LISTED else []
+                else "(no finite value: not ranked)") for r in ended.to_dict("records")]
     return ["", f"Trials whose {' or '.join(metric)} was NaN or infinite to their last report (did the training "
             "diverge? a recipe can raise autotune.errors.Diverged to end such a trial with its reason):",
-            *lines, *more]
+            *_capped(lines, "trials.csv: not_finite_from")]
+
+
+def _failed(trials: Any) -> list[str]:
+    """The failed trials, a line each with its error (and what to change, when known): the first `LISTED`, then how
+    many more trials.csv holds."""
+    failed = trials[trials["status"] == "ERROR"] if len(trials) else trials
+    if not len(failed):
+        return []
+    lines = [f"  {r['trial_id']}: {r['error']}{_hint(r['error'])}" for r in failed.to_dict("records")]
+    return ["", "Failed trials:", *_capped(lines, "trials.csv: status ERROR, their error in the error column")]
+
+
+def _capped(lines: list[str], where: str) -> list[str]:
+    """The first `LISTED` of a list's lines, and one that counts the others and says `where` they are."""
+    more = [f"  +{len(lines) - LISTED} more ({where})"] if len(lines) > LISTED else []
+    return lines[:LISTED] + more
 
 
 def _exported_of_the_front(result: Any) -> list[str]:

@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from autotune.engine.summary import status_word
+from autotune.engine.summary import LISTED, status_word
 from autotune.errors import UserError
 from autotune.paths import expanded
 from autotune.recipes import ClassPredictions
@@ -123,10 +123,18 @@ def summary_section(run: Run) -> Section:
             f"<div><h3>best configuration</h3>{_table(best)}</div>"
             f"<div><h3>its metrics</h3>{_table(metrics)}</div></div>"
             f"<h3>top trials</h3>{_frame_table(top)}")
+    return Section("Summary", text + _failed_table(trials))
+
+
+def _failed_table(trials: pd.DataFrame) -> str:
+    """The failed trials and their errors: the first LISTED, and a line on where the others are."""
     failed = trials[trials["status"] == "ERROR"]
-    if len(failed):
-        text += f"<h3>failed trials</h3>{_frame_table(failed[['trial_id', 'error']].fillna(''))}"
-    return Section("Summary", text)
+    if not len(failed):
+        return ""
+    more = len(failed) - LISTED
+    note = (f"<p>+{more} more failed trials: trials.csv (status ERROR, their error in the error column).</p>"
+            if more > 0 else "")
+    return f"<h3>failed trials</h3>{_frame_table(failed[['trial_id', 'error']].head(LISTED).fillna(''))}{note}"
 
 
 def _versions(promotion: dict, model_dir: str | None) -> list[tuple[str, str]]:

@@ -175,6 +175,22 @@ def test_a_trial_out_of_cuda_memory_ends_alone_and_the_summary_says_why(in_tmp):
     assert [t.state for t in study.trials].count(optuna.trial.TrialState.FAIL) == len(failed)
 
 
+def test_the_summary_lists_ten_failed_trials_and_counts_the_others():
+    """A search of 1,000 trials where 200 diverged printed 200 "Failed trials" lines after its table."""
+    ids = [f"f{i:03d}" for i in range(25)]
+    trials = pd.DataFrame({"trial_id": ["ok", *ids], "status": ["TERMINATED", *["ERROR"] * 25],
+                           "epochs": [3, *[1] * 25], "stopped_early": [False] * 26,
+                           "val_accuracy": [0.9, *[0.1] * 25],
+                           "error": ["", *[f"Diverged: non-finite training loss at epoch {i}" for i in range(25)]]})
+    result = SearchResult("many", Path("runs/many"), ("val_accuracy",), ("max",), "ok", {}, {}, {"val_accuracy": 0.9},
+                          trials)
+    lines = format_summary(result).splitlines()
+    listed = lines[lines.index("Failed trials:") + 1:][:11]
+    assert listed == [f"  f{i:03d}: Diverged: non-finite training loss at epoch {i}" for i in range(10)] + [
+        "  +15 more (trials.csv: status ERROR, their error in the error column)"]
+    assert "25 failed)" in lines[0]
+
+
 @pytest.mark.parametrize("error, hinted", [
     ("OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", True),
     ("RuntimeError: CUDA error: out of memory", True),

@@ -110,6 +110,18 @@ def test_the_curves_of_many_trials_are_a_few_traces_each_trial_hovered(tmp_path)
     assert len(curves_figure(run).axes[0].collections[0].get_segments()) == 299
 
 
+def test_the_page_lists_ten_failed_trials_and_says_where_the_others_are(tmp_path):
+    """200 failed trials of a 1,000-trial search were a table of 200 rows in the summary, above every chart."""
+    trials = [("eeee0000", "TERMINATED", 2, False, [0.5, 0.6], "")] + [
+        (f"eeee{i:04d}", "ERROR", 1, False, [0.1], f"Diverged: non-finite loss at epoch {i}") for i in range(1, 26)]
+    page = write_report(write_run(tmp_path / "failing", trials)).read_text()
+    table = page.split("<h3>failed trials</h3>")[1].split("</table>")[0]
+    assert table.count("<tr>") == 11  # the header and 10 trials
+    assert "<td>eeee0010</td>" in table and "<td>eeee0011</td>" not in table
+    assert "<p>+15 more failed trials: trials.csv (status ERROR, their error in the error column).</p>" in page
+    assert "<th>failed</th><td>25</td>" in page
+
+
 def test_a_trial_stopped_with_no_finite_value_is_drawn_without_an_end_mark(tmp_path):
     """A trial whose every epoch reported NaN or an infinity (its training diverged), stopped early or failed, made
     `autotune report` end in a traceback (matplotlib: "x, y, and format string must not be None")."""
