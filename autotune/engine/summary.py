@@ -8,6 +8,7 @@ from typing import Any
 __all__ = ["LISTED", "format_summary", "format_table", "status_word"]
 
 LISTED = 10  # trials named in a list of the summary (and of the report); trials.csv holds the rest
+FRONT = 20  # points of the Pareto front listed: the trade-off a search of several objectives is run for
 
 
 def _cell(value: Any) -> str:
@@ -108,10 +109,7 @@ def format_summary(result: Any, top: int = 10) -> str:
     if result.moved:
         out += ["", "Moved trials (their node was lost: each went on from its last checkpoint on another node, not "
                 "counted as a failure):"] + [f"  {m['trial_id']}: {_move(m)}" for m in result.moved]
-    if result.pareto:
-        out += ["", f"Pareto front ({', '.join(f'{m} {g}' for m, g in zip(result.metric, result.mode))}):",
-                format_table(["trial", *result.metric], [[r["trial_id"], *(r[m] for m in result.metric)]
-                                                          for r in result.pareto])]
+    out += _front(result)
     out += ["", f"Best trial {result.best_trial_id}: " + ", ".join(
         f"{k}={_cell(v)}" for k, v in result.best_metrics.items() if k in result.metric or k == "epoch")
         + _failed_later(result)]
@@ -162,6 +160,45 @@ def _capped(lines: list[str], where: str) -> list[str]:
     """The first `LISTED` of a list's lines, and one that counts the others and says `where` they are."""
     more = [f"  +{len(lines) - LISTED} more ({where})"] if len(lines) > LISTED else []
     return lines[:LISTED] + more
+
+
+def _front_points(result: Any) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    """The points of the Pareto front (the metrics' values), the best first metric first (ties: the next), each
+    with its trials: several where trials reached equal values (the same configuration, a discrete space)."""
+    points: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in result.pareto:
+        points.setdefault(tuple(row[m] for m in result.metric), []).append(row)
+    signs = [-1.0 if mode == "max" else 1.0 for mode in result.mode]
+    return dict(sorted(points.items(), key=lambda item: [s * v for s, v in zip(signs, item[0])]))
+
+
+def _spread(items: list[Any], count: int) -> list[Any]:
+    """`count` of `items` evenly spread along them, the first and the last included (all of them when fewer)."""
+    if len(items) <= count:
+        return items
+    return [items[i] for i in sorted({round(k * (len(items) - 1) / (count - 1)) for k in range(count)})]
+
+
+def _front(result: Any) -> list[str]:
+    """The Pareto front, a row per point (`_front_points`): trials of equal values share the row of the exported
+    one, else of the first started, which counts them. Of more than FRONT points, FRONT spread along the front, and
+    a line on where the others are."""
+    if not result.pareto:
+        return []
+    points = _front_points(result)
+    shared = len(points) < len(result.pareto)
+    rows = []
+    for values in (shown := _spread(list(points), FRONT)):
+        trials = points[values]
+        first = next((r for r in trials if str(r["trial_id"]) == str(result.best_trial_id)), trials[0])
+        rows.append([first["trial_id"], *values, *([f"{len(trials)} trials" if len(trials) > 1 else ""] * shared)])
+    more = len(points) - len(shown)
+    objectives = ", ".join(f"{m} {g}" for m, g in zip(result.metric, result.mode))
+    count = f"{len(result.pareto)} trials" + (f" at {len(points)} points" if shared else "")
+    return ["", f"Pareto front ({objectives}): {count}",
+            format_table(["trial", *result.metric, *(["same values"] * shared)], rows),
+            *([f"({more} more point{'s' * (more != 1)} between these: summary.json's pareto, the Pareto chart of "
+               "autotune report)"] if more else [])]
 
 
 def _exported_of_the_front(result: Any) -> list[str]:

@@ -56,6 +56,42 @@ def test_the_summary_names_the_export_of_the_front_and_quotes_its_commands(tmp_p
         SearchResult(**{**result.__dict__, "metric": ("val_accuracy",), "mode": ("max",), "pareto": []}))
 
 
+def _front_result(points: list[tuple[float, float]], best: str) -> SearchResult:
+    """A result of two objectives (val_accuracy max, epoch_seconds min) whose front is `points`, a trial each."""
+    trials = pd.DataFrame([{"trial_id": f"t{i:03d}", "status": "TERMINATED", "epochs": 5, "stopped_early": False,
+                            "val_accuracy": a, "epoch_seconds": s} for i, (a, s) in enumerate(points)])
+    return SearchResult(name="front", run_dir=Path("runs/front"), metric=("val_accuracy", "epoch_seconds"),
+                        mode=("max", "min"), best_trial_id=best, best_params={}, best_config={},
+                        best_metrics={}, trials=trials, pareto=trials.to_dict("records"))
+
+
+def _front_lines(result: SearchResult) -> list[str]:
+    lines = format_summary(result).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Pareto front"))
+    return lines[start: lines.index("", start)]
+
+
+def test_trials_of_equal_values_share_a_row_of_the_front():
+    """A search of 500 trials on a discrete space listed 138 trials of its front, a row each, for 11 points."""
+    points = [(0.92, 0.05)] * 3 + [(0.97, 0.5)] * 4 + [(0.95, 0.1)]
+    lines = _front_lines(_front_result(points, best="t004"))
+    assert lines[0] == "Pareto front (val_accuracy max, epoch_seconds min): 8 trials at 3 points"
+    assert [line.split() for line in lines[1:]] == [
+        ["trial", "val_accuracy", "epoch_seconds", "same", "values"], ["-" * 5, "-" * 12, "-" * 13, "-" * 11],
+        ["t004", "0.97", "0.5", "4", "trials"], ["t007", "0.95", "0.1"], ["t000", "0.92", "0.05", "3", "trials"]]
+
+
+def test_a_long_front_lists_twenty_points_spread_along_it():
+    points = [(0.99 - i / 100, 1.0 - i / 100) for i in range(50)]
+    lines = _front_lines(_front_result(points, best="t000"))
+    assert lines[0] == "Pareto front (val_accuracy max, epoch_seconds min): 50 trials"
+    listed = [line.split()[0] for line in lines[3:-1]]
+    assert len(listed) == 20 and listed[0] == "t000" and listed[-1] == "t049"
+    assert lines[-1] == ("(30 more points between these: summary.json's pareto, the Pareto chart of autotune "
+                         "report)")
+    assert len(_front_lines(_front_result(points[:20], best="t000"))) == 23  # title, header, rule, 20 points
+
+
 @pytest.mark.usefixtures("local_ray")
 def _evaluate_watched(load, seen: list):
     """recipes.load whose recipes' evaluate() first notes in `seen` whether a model.json is beside the model."""
