@@ -27,6 +27,7 @@ from autotune.report.style import (BLACK, BLUE, GREEN, GREY, ORANGE, PURPLE, RED
 
 IMPORTANCE = "importance (the parameters' shares add up to 1)"
 MIN_TRIALS_FOR_IMPORTANCE = 3
+TRIALS_PER_PARAMETER = 10  # complete trials per parameter below which the importance note says it is rough
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -435,7 +436,8 @@ def _importance_params(run: Run) -> tuple[list[str], str]:
     varied = {p for p in everywhere if len({repr(t[p]) for t in complete}) > 1}
     if not varied:
         raise Skip("no parameter took more than one value in every complete trial")
-    note = f"From {complete_trials(run.study)}: with few trials these are rough."
+    rough = len(complete) < TRIALS_PER_PARAMETER * len(varied)
+    note = f"From {complete_trials(run.study)}" + (": with few trials these are rough." if rough else ".")
     if conditional:
         note += (" Left out, because not every trial sampled them (conditional parameters): "
                  + ", ".join(conditional) + ".")

@@ -298,9 +298,12 @@ def test_importance_needs_a_few_trials_and_leaves_out_conditional_parameters(sea
     study.optimize(objective, n_trials=10)
     run.study = read_study(tmp_path / "study.db", "conditional")
     figure, note = importance_figure(run)
-    assert "From 12 complete trials" in note and "momentum" in note
+    assert "From 12 complete trials: with few trials these are rough." in note and "momentum" in note
     assert {label.get_text() for label in figure.axes[0].get_yticklabels()} == {"optimizer", "lr"}
     assert set(importance_chart(run).data[0].y) == {"optimizer", "lr"}
+    study.optimize(objective, n_trials=8)  # 10 per parameter: 493 trials were still called few
+    run.study = read_study(tmp_path / "study.db", "conditional")
+    assert importance_figure(run)[1].startswith("From 20 complete trials. Left out")
 
 
 def test_a_warm_started_run_says_which_of_the_study_s_trials_are_an_earlier_run_s(searched, tmp_path):
