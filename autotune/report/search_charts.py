@@ -296,6 +296,27 @@ class _Axis:
 NOT_SAMPLED = -0.12
 
 
+def _log_values(low: float, high: float, most: int) -> list[float]:
+    """Round values strictly between `low` and `high` (positive) for a log axis: 1, 2 and 5 of each decade, or the
+    decades alone where those would be more than `most`."""
+    for subs in ((1.0, 2.0, 5.0), (1.0,)):
+        values = [float(v) for v in LogLocator(base=10, subs=subs).tick_values(low, high) if low < v < high]
+        if len(values) <= most:
+            break
+    return values
+
+
+def _log_axis(values: pd.Series) -> dict[str, Any]:
+    """A plotly axis's settings for `values`: a log scale where they are wide (`_is_wide`), ticked at round values
+    labelled in full (plotly's own labels all but a decade's first with a lone digit, so that a "5" is 0.05 and
+    the next "5" 0.5); none otherwise."""
+    found = values.dropna()
+    if not _is_wide(found):
+        return {}
+    ticks = _log_values(float(found.min()), float(found.max()), 9)
+    return {"type": "log", "tickvals": ticks, "ticktext": [fmt(v) for v in ticks]}
+
+
 def _numeric_ticks(low: float, high: float, log_scale: bool, integer: bool) -> list[tuple[float, str]]:
     """Labels for a numeric axis from `low` (position 0) to `high` (1): both ends and a few round values
     between them (1, 2, 5 per decade on a log scale)."""
@@ -303,9 +324,7 @@ def _numeric_ticks(low: float, high: float, log_scale: bool, integer: bool) -> l
         return [(0.5, fmt(low))]
     scale = np.log10 if log_scale else (lambda v: v)
     if log_scale:
-        inside = [v for v in LogLocator(base=10, subs=(1.0, 2.0, 5.0)).tick_values(low, high) if low < v < high]
-        if len(inside) > 4:
-            inside = [v for v in LogLocator(base=10, subs=(1.0,)).tick_values(low, high) if low < v < high]
+        inside = _log_values(low, high, 4)
     else:
         inside = [v for v in MaxNLocator(nbins=4, integer=integer).tick_values(low, high) if low < v < high]
     ticks = [(0.0, low), (1.0, high)]
@@ -550,8 +569,8 @@ def history_chart(run: Run) -> go.Figure:
                                     showlegend=row == 1,
                                     hovertemplate=f"best {metric} so far: %{{y:.4g}}<br>({COUNTED})<extra></extra>"),
                          row=row, col=1)
-        figure.update_yaxes(title_text=f"{metric} ({mode})", type="log" if _is_wide(values.dropna()) else None,
-                            range=_value_range(values), row=row, col=1)
+        figure.update_yaxes(title_text=f"{metric} ({mode})", **_log_axis(values), range=_value_range(values),
+                            row=row, col=1)
     figure.update_xaxes(range=[0.5, len(trials) + 0.5], **_integer_ticks(len(trials)))
     figure.update_xaxes(title_text="trial (in the order they started)", row=len(run.metric), col=1)
     return styled(figure, None, 140 + 300 * len(run.metric))
@@ -651,6 +670,6 @@ def pareto_chart(run: Run) -> go.Figure:
                    marker={"symbol": "circle-open", "color": RED, "size": 20, "line": {"width": 2}},
                    name=f"exported (the best {x_name} on the front)", hovertemplate=point),
     ])
-    figure.update_xaxes(title_text=f"{x_name} ({run.mode[0]})", type="log" if _is_wide(p.x) else None)
-    figure.update_yaxes(title_text=f"{y_name} ({run.mode[1]})", type="log" if _is_wide(p.y) else None)
+    figure.update_xaxes(title_text=f"{x_name} ({run.mode[0]})", **_log_axis(p.x))
+    figure.update_yaxes(title_text=f"{y_name} ({run.mode[1]})", **_log_axis(p.y))
     return styled(figure, "trade-off between the objectives", 480)

@@ -17,14 +17,14 @@ METRIC, MODE = ["val_accuracy", "num_parameters", "latency"], ["max", "min", "mi
 TRIALS = [("a", 0.9, 100.0, 5.0), ("b", 0.8, 200.0, 1.0), ("c", 0.7, 50.0, 9.0), ("d", 0.6, 300.0, 9.0)]
 
 
-def _run_folder(folder: Path, metric: list[str], mode: list[str]) -> Path:
+def _run_folder(folder: Path, metric: list[str], mode: list[str], trials: list[tuple] = TRIALS) -> Path:
     """A finished run's trials.csv and summary.json (its Pareto front: every trial no other beats on all of
     `metric`), as `autotune run` writes them."""
     from autotune.api import pareto_front
 
     folder.mkdir()
     trials = pd.DataFrame([{"trial_id": t, "status": "TERMINATED", "epochs": 1, "stopped_early": False,
-                            **dict(zip(METRIC, values)), "seconds": 1.0} for t, *values in TRIALS])
+                            **dict(zip(METRIC, values)), "seconds": 1.0} for t, *values in trials])
     trials = trials[["trial_id", "status", "epochs", "stopped_early", *metric, "seconds"]]
     trials.to_csv(folder / "trials.csv", index=False)
     front = pareto_front(trials, tuple(metric), tuple(mode))
@@ -57,6 +57,17 @@ def test_two_objectives_mark_nothing_apart(tmp_path):
     traces = _traces(run)
     assert traces["Pareto front"] == {"a", "c"} and traces["a trial"] == {"b", "d"}
     assert len(traces) == 3  # the exported one's circle, no trace of a hidden objective
+
+
+def test_a_wide_objective_is_a_log_axis_labelled_in_full(tmp_path):
+    """num_parameters from 50 to 300,000 (a log axis) was labelled with plotly's lone digits, "2" and "5" again in
+    every decade."""
+    wide = [(t, accuracy, parameters * 1000 if t == "d" else parameters, latency)
+            for t, accuracy, parameters, latency in TRIALS]
+    run = load_run(_run_folder(tmp_path / "wide", METRIC[:2], MODE[:2], wide))
+    layout = pareto_chart(run).layout
+    assert layout.yaxis.type == "log" and layout.xaxis.type is None
+    assert list(layout.yaxis.ticktext) == ["100", "1,000", "10,000", "100,000"]
 
 
 def test_the_dashboard_command_of_a_running_search_is_quoted(tmp_path):

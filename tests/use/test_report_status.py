@@ -110,6 +110,17 @@ def test_the_curves_of_many_trials_are_a_few_traces_each_trial_hovered(tmp_path)
     assert len(curves_figure(run).axes[0].collections[0].get_segments()) == 299
 
 
+def test_a_log_axis_labels_its_ticks_in_full(tmp_path):
+    """A metric over three decades was labelled by plotly "2 5 0.01 2 5 0.1 2 5": which 5 was 0.05?"""
+    trials = [(f"ffff000{i}", "TERMINATED", 1, False, [value], "") for i, value in enumerate([0.002, 0.9, 0.05])]
+    axis = history_chart(load_run(write_run(tmp_path / "wide", trials))).layout.yaxis
+    assert axis.type == "log"
+    assert list(axis.ticktext) == ["0.005", "0.01", "0.02", "0.05", "0.1", "0.2", "0.5"]
+    assert list(axis.tickvals) == pytest.approx([0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5])
+    narrow = history_chart(load_run(write_run(tmp_path / "narrow", trials[1:]))).layout.yaxis
+    assert narrow.type is None and narrow.tickvals is None
+
+
 def test_the_page_lists_ten_failed_trials_and_says_where_the_others_are(tmp_path):
     """200 failed trials of a 1,000-trial search were a table of 200 rows in the summary, above every chart."""
     trials = [("eeee0000", "TERMINATED", 2, False, [0.5, 0.6], "")] + [
