@@ -641,12 +641,12 @@ def _current_point(space: Space, card: Mapping[str, Any] | None) -> list[dict[st
 
 def _trials_frame(rows: list[dict[str, Any]], space: Space) -> pd.DataFrame:
     """The trials as a DataFrame, with its columns even when no trial started (a search interrupted at once);
-    `not_finite_from` as whole numbers where a trial has one (trials.csv writes 2, not 2.0)."""
-    columns = ["trial_id", "status", "epochs", "stopped_early", *space.search.metric, "not_finite_from", "seconds",
-               "node_id", "error", "path"]
+    `best_epoch` and `not_finite_from` as whole numbers where a trial has one (trials.csv writes 2, not 2.0)."""
+    columns = ["trial_id", "status", "epochs", "best_epoch", "stopped_early", *space.search.metric, "not_finite_from",
+               "seconds", "node_id", "error", "path"]
     if not rows:
         return pd.DataFrame(columns=columns)
-    return pd.DataFrame(rows).astype({"not_finite_from": "Int64"})
+    return pd.DataFrame(rows).astype({"best_epoch": "Int64", "not_finite_from": "Int64"})
 
 
 def _failure_text(trials: pd.DataFrame, metric: str, missing_metric: str | None = None,

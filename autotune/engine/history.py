@@ -7,6 +7,7 @@ rows of the rerun: epochs 1..6, then 4..9. Those earlier rows describe a model t
     final_run(frame)        # epochs 1..3 and 4..9 of the rerun: each epoch once, from the run that went on
     result_history(result)  # the same, of a Ray Result's reports (its metrics_dataframe); None without any
     best_values(history, metrics, modes)  # a trial's value of each searched metric: its best epoch's
+    best_epoch(history, metrics, modes)   # and that epoch (trials.csv's best_epoch)
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["Rank", "best_values", "final_run", "finite", "rank", "result_history"]
+__all__ = ["Rank", "best_epoch", "best_values", "final_run", "finite", "rank", "result_history"]
 
 
 
@@ -65,7 +66,20 @@ def best_values(history: Any, metrics: Sequence[str], modes: Sequence[str]) -> d
         values = [v for v in (history[metrics[0]] if history is not None and metrics[0] in history else [])
                   if finite(v)]
         return {metrics[0]: (max(values) if modes[0] == "max" else min(values)) if values else float("nan")}
+    best = _best_report(history, metrics, modes)
+    return {name: float(best[name]) if best else float("nan") for name in metrics}
+
+
+def best_epoch(history: Any, metrics: Sequence[str], modes: Sequence[str]) -> int | None:
+    """The epoch of a trial's best report, whose values `best_values` gives (the first of equal ones); None where
+    it reported no finite value of every metric."""
+    epoch = _best_report(history, metrics, modes).get("training_iteration")
+    return int(epoch) if finite(epoch) else None
+
+
+def _best_report(history: Any, metrics: Sequence[str], modes: Sequence[str]) -> dict[str, Any]:
+    """A trial's best report: by the first metric, ties broken by the next (the checkpoint it would export), the
+    first of equal ones; {} where none has a finite value of every metric."""
     ranked = [(r, report) for report in (history.to_dict("records") if history is not None else [])
               if (r := rank(report, metrics, modes)) is not None]
-    best = max(ranked, key=lambda pair: pair[0])[1] if ranked else {}
-    return {name: float(best[name]) if best else float("nan") for name in metrics}
+    return max(ranked, key=lambda pair: pair[0])[1] if ranked else {}

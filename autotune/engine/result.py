@@ -16,7 +16,8 @@ class SearchResult:
     """The outcome of `autotune.fit` / `autotune run`.
 
     `trials` has one row per trial: `trial_id`, `status` (TERMINATED, ended by itself or by the scheduler; ERROR;
-    or, in an interrupted search, INTERRUPTED: one a resume continues), `epochs`, `stopped_early` (TERMINATED before
+    or, in an interrupted search, INTERRUPTED: one a resume continues), `epochs`, `best_epoch` (the epoch of the
+    metric columns' values, whose checkpoint `export` takes; empty without one), `stopped_early` (TERMINATED before
     its last epoch: "stopped early" in the summary, else "done"), the metric columns (best value over the trial's
     epochs; with several metrics, those of its best epoch), `not_finite_from` (the epoch from which a searched
     metric was NaN or infinite up to the trial's last report: a training that diverged; empty otherwise), `seconds`

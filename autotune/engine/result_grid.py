@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autotune.engine.history import best_values, rank, result_history
+from autotune.engine.history import best_epoch, best_values, rank, result_history
 from autotune.engine.schedulers import max_epochs
 from autotune.engine.study import open_study
 from autotune.engine.trial_errors import error_text
@@ -35,6 +35,7 @@ def trial_rows(grid: Any, space: Space, unfinished: set[str] = frozenset()) -> l
             "status": "ERROR" if result.error else "TERMINATED",
             "epochs": int(metrics.get("training_iteration", 0) or 0),
         }
+        row["best_epoch"] = best_epoch(history, space.search.metric, space.search.mode)
         if row["status"] == "TERMINATED" and str(row["trial_id"]) in unfinished:
             row["status"] = "INTERRUPTED"
         planned = (space.planned(space.config(config)) if config else None) or epochs_max

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import autotune
+from autotune.api import _trials_frame
 from autotune.engine.history import final_run
 from autotune.engine.result import SearchResult
 from autotune.engine.result_grid import best_checkpoint, trial_rows
@@ -243,6 +244,23 @@ def test_the_hparams_table_shows_the_value_of_the_trial_s_best_epoch_beside_its_
     (best,) = events.Scalars("best/val_accuracy")
     (row,) = trial_rows([_result()], _space())  # the trials table's value of the same reports
     assert best.step == 9 and best.value == pytest.approx(row["val_accuracy"]) == pytest.approx(0.9)
+
+
+def test_each_row_says_the_epoch_of_its_best_values():
+    """trials.csv held a trial's best val_accuracy and the epochs it ran, but not the epoch of that value: the one
+    `autotune export --trial` exports (a 50-epoch trial of a 1,000-trial search peaked at epoch 4)."""
+    nan = float("nan")
+    curves = {"peak": [0.5, 0.9, 0.7], "tie": [0.8, 0.8, 0.6], "none": [nan, nan, nan], "last": [0.1, 0.2, 0.3]}
+    results = [SimpleNamespace(config={"model.x": 0.5}, metrics={"trial_id": name, "training_iteration": 3},
+                               metrics_dataframe=pd.DataFrame({"training_iteration": [1, 2, 3], "val_accuracy": curve}),
+                               error=None, path=f"/runs/h/trial_{name}", best_checkpoints=[])
+               for name, curve in curves.items()]
+    rows = trial_rows(results, _space())
+    assert [row["best_epoch"] for row in rows] == [2, 1, None, 3]
+    assert [row["val_accuracy"] for row in rows][:2] == [0.9, 0.8]
+    written = _trials_frame(rows, _space()).to_csv(index=False).splitlines()  # as trials.csv
+    assert [line.split(",")[3] for line in written] == ["best_epoch", "2", "1", "", "3"]
+    assert [row["best_epoch"] for row in trial_rows([_result()], _space())] == [6]  # 0.90, of the run that went on
 
 
 def test_a_trial_whose_metric_turned_nan_or_infinite_is_named_in_the_table_and_the_summary():
