@@ -502,10 +502,11 @@ def _live_nodes() -> list[dict[str, Any]]:
     return [n for n in ray.nodes() if n.get("Alive")]
 
 
-def _largest_node(nodes: list[dict[str, Any]]) -> dict[str, float]:
-    """The most CPUs and GPUs one of the live `nodes` offers (a trial runs on one node)."""
+def _largest_node(nodes: list[dict[str, Any]], kinds: tuple[str, ...] = ("CPU", "GPU")) -> dict[str, float]:
+    """The most of each of `kinds` (Ray's resource names) one of the live `nodes` offers (a trial runs on one
+    node)."""
     have = [n.get("Resources", {}) for n in nodes]
-    return {kind: max((float(n.get(kind, 0)) for n in have), default=0.0) for kind in ("CPU", "GPU")}
+    return {kind: max((float(n.get(kind, 0)) for n in have), default=0.0) for kind in kinds}
 
 
 def fits_at_once(trial: dict[str, Any], total: dict[str, float]) -> int | None:
@@ -548,7 +549,7 @@ def _resources(space: Space, options: RunOptions) -> dict[str, Any]:
 def _check_custom(name: str, amount: float, nodes: list[dict[str, Any]], where: str, *, local: bool) -> None:
     """A UserError when no live node of `where` has `amount` of the custom resource `name`: Ray would keep every
     trial waiting for a node that has it. (The local Ray autotune starts has none.)"""
-    most = max((float(n.get("Resources", {}).get(name, 0)) for n in nodes), default=0.0)
+    most = _largest_node(nodes, (name,))[name]
     if most >= amount:
         return
     theirs = sorted({k for n in nodes for k in n.get("Resources", {}) if k not in _RAY_OWN and not k.startswith(
