@@ -40,7 +40,7 @@ import unicodedata
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -260,12 +260,10 @@ class _ShortLines:
         """`chunk` with its short lines' rows marked (`MALFORMED` and their count of values, in its first column)."""
         end = int(chunk.index[-1]) + 1 if len(chunk) else 0
         marks = {}
-        for values in self._counts if self._row < end else ():
+        for values in islice(self._counts, max(end - self._row, 0)):  # the counts of the chunk's rows, no further
             if values < self.width and self._row in chunk.index:
                 marks[self._row] = f"{MALFORMED}{values}"
             self._row += 1
-            if self._row >= end:
-                break
         if not marks:
             return chunk
         first = chunk.columns[0]
