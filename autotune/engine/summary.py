@@ -5,6 +5,8 @@ import math
 import shlex
 from typing import Any
 
+from autotune.engine.history import finite
+
 __all__ = ["LISTED", "format_summary", "format_table", "status_word"]
 
 LISTED = 10  # trials named in a list of the summary (and of the report); trials.csv holds the rest
@@ -139,7 +141,7 @@ def _not_finite(trials: Any, metric: list[str]) -> list[str]:
     if not len(ended):
         return []
     lines = [f"  {r['trial_id']}: from epoch {int(r['not_finite_from'])} "
-             + ("(ranked by its epochs before)" if all(isinstance(r[m], float) and math.isfinite(r[m]) for m in metric)
+             + ("(ranked by its epochs before)" if all(finite(r[m]) for m in metric)
                 else "(no finite value: not ranked)") for r in ended.to_dict("records")]
     return ["", f"Trials whose {' or '.join(metric)} was NaN or infinite to their last report (did the training "
             "diverge? a recipe can raise autotune.errors.Diverged to end such a trial with its reason):",
