@@ -6,19 +6,20 @@ rows of the rerun: epochs 1..6, then 4..9. Those earlier rows describe a model t
 
     final_run(frame)        # epochs 1..3 and 4..9 of the rerun: each epoch once, from the run that went on
     result_history(result)  # the same, of a Ray Result's reports (its metrics_dataframe); None without any
+    reports(text)           # the reports of a trial's result.json text, in the order written
     best_values(history, metrics, modes)  # a trial's value of each searched metric: its best epoch's
     best_epoch(history, metrics, modes)   # and that epoch (trials.csv's best_epoch)
 """
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["Rank", "best_epoch", "best_values", "final_run", "finite", "rank", "result_history"]
-
+__all__ = ["Rank", "best_epoch", "best_values", "final_run", "finite", "rank", "reports", "result_history"]
 
 
 def result_history(result: Any) -> pd.DataFrame | None:
@@ -26,6 +27,20 @@ def result_history(result: Any) -> pd.DataFrame | None:
     it holds none."""
     history = result.metrics_dataframe
     return None if history is None else final_run(history)
+
+
+def reports(text: str) -> pd.DataFrame:
+    """The reports in the text of a trial's result.json (one JSON object per line), in the order written; a line
+    cut short (a trial killed while Ray wrote it) is left out. Empty without any."""
+    rows = []
+    for line in text.splitlines():
+        try:
+            report = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(report, dict):
+            rows.append(report)
+    return pd.DataFrame(rows)
 
 
 def final_run(frame: pd.DataFrame) -> pd.DataFrame:

@@ -37,7 +37,7 @@ from ray.tune.schedulers import AsyncHyperBandScheduler
 from ray.tune.schedulers.async_hyperband import _Bracket
 
 from autotune.engine.heap import trim_heap
-from autotune.engine.history import best_values, final_run, finite
+from autotune.engine.history import best_values, final_run, finite, reports
 from autotune.errors import Diverged
 from autotune.space.types import Choice, Grid, Param, Pow2
 
@@ -927,15 +927,9 @@ _BEST_PREFIX = "best/"  # before each searched metric: the value of the trial's 
 
 def _final_reports(file: Path, metrics: tuple[str, ...]) -> pd.DataFrame:
     """The epochs (`training_iteration`) and `metrics` of a trial's result.json, each epoch once (`final_run`); empty
-    without any (a line cut short by a kill is skipped)."""
-    rows = []
-    for line in file.read_text().splitlines() if file.is_file() else []:
-        try:
-            report = json.loads(line)
-        except ValueError:
-            continue
-        rows.append({key: report.get(key) for key in ("training_iteration", *metrics)})
-    return final_run(pd.DataFrame(rows)) if rows else pd.DataFrame()
+    without any."""
+    frame = final_run(reports(file.read_text() if file.is_file() else ""))
+    return frame.reindex(columns=["training_iteration", *metrics]) if not frame.empty else frame
 
 
 def _hparam_info(param: Param) -> HParamInfo:

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.fs
 
-from autotune.engine.history import final_run
+from autotune.engine.history import final_run, reports
 from autotune.engine.study import StudyData, read_study
 from autotune.errors import UserError
 from autotune.paths import expanded
@@ -195,9 +195,8 @@ def _history(read: Callable[[str], str]) -> pd.DataFrame:
         frame = pd.read_csv(io.StringIO(read("progress.csv")))
     except (OSError, ValueError):
         try:
-            lines = read("result.json").splitlines()
-            frame = pd.DataFrame([json.loads(line) for line in lines if line.strip()])
-        except (OSError, ValueError):
+            frame = reports(read("result.json"))
+        except (OSError, ValueError):  # ValueError: not UTF-8
             return pd.DataFrame()
     if "epoch" not in frame and "training_iteration" in frame:
         frame["epoch"] = frame["training_iteration"]

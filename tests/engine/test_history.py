@@ -94,6 +94,22 @@ def test_the_report_reads_the_curve_of_the_run_that_went_on(tmp_path):
     assert _histories(tmp_path, None, ["t1"])["t1"]["epoch"].tolist() == list(range(1, 10))
 
 
+
+def test_a_line_cut_short_by_a_kill_leaves_the_report_the_epochs_before_it(tmp_path):
+    """A trial killed while Ray wrote its result.json ends it mid-line; the report (where no progress.csv was
+    written) and TensorBoard's best values read the epochs before the cut, one reader for both."""
+    from autotune.engine.ray_internals import _final_reports
+    from autotune.report.run import _histories
+
+    trial = tmp_path / "trial_t1"
+    trial.mkdir()
+    cut = '{"training_iteration": 4, "val'
+    (trial / "result.json").write_text("".join(json.dumps(r) + "\n" for r in ROWS[:3]) + cut)
+    assert _histories(tmp_path, None, ["t1"])["t1"]["val_accuracy"].tolist() == [0.5, 0.6, 0.7]
+    assert _final_reports(trial / "result.json", ("val_accuracy",)).to_dict("list") == {
+        "training_iteration": [1, 2, 3], "val_accuracy": [0.5, 0.6, 0.7]}
+
+
 class _Trial:
     """What Ray's TensorBoard logger reads of a trial."""
 
