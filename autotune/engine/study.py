@@ -48,12 +48,13 @@ class ParamRange:
 class StudyData:
     """What a study holds, copied out of Optuna's objects."""
 
-    storage: str  # the study's storage URL, to read it again
     name: str
     directions: list[str]  # "max" or "min", one per objective
     parameters: dict[str, ParamRange] = field(default_factory=dict)  # every parameter any trial sampled
     complete: list[dict[str, Any]] = field(default_factory=list)  # the sampled values of each complete trial
     told: int = 0  # of the complete trials, those an earlier run ran (a warm start's history, not run in this one)
+    trials: tuple[Any, ...] = field(default=(), repr=False, compare=False)  # the complete trials, Optuna's objects:
+    # the figures and importances are drawn from them, the file read once
 
 
 def _optuna() -> Any:
@@ -113,7 +114,6 @@ def read_study(db: str | Path, name: str) -> StudyData | None:
     db = Path(db)
     if not db.is_file():
         return None
-    storage = f"sqlite:///{db}"
     try:
         study = open_study(db, name)
     except LookupError as err:
@@ -127,34 +127,34 @@ def read_study(db: str | Path, name: str) -> StudyData | None:
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     directions = ["max" if d == optuna.study.StudyDirection.MAXIMIZE else "min" for d in study.directions]
     told = sum(WARM_START_FROM in t.user_attrs for t in complete)
-    return StudyData(storage, study.study_name, directions, parameters, [dict(t.params) for t in complete], told)
+    return StudyData(study.study_name, directions, parameters, [dict(t.params) for t in complete], told,
+                     tuple(complete))
 
 
-def _minimised(study: Any, objective: int) -> Callable[[Any], float]:
-    """Objective number `objective` of the Optuna study as a value to minimise: Optuna's default importance
-    evaluator (PED-ANOVA) takes the low values of a given target for the good ones, whatever the direction."""
-    sign = -1.0 if study.directions[objective] == _optuna().study.StudyDirection.MAXIMIZE else 1.0
+def _minimised(study: StudyData, objective: int) -> Callable[[Any], float]:
+    """Objective number `objective` of the study as a value to minimise: Optuna's default importance evaluator
+    (PED-ANOVA) takes the low values of a given target for the good ones, whatever the direction."""
+    sign = -1.0 if study.directions[objective] == "max" else 1.0
     return lambda trial: sign * trial.values[objective]
 
 
 def param_importances(study: StudyData, params: Sequence[str], objective: int = 0) -> dict[str, float]:
     """Optuna's importance of each of `params` for objective number `objective`, most important first."""
-    optuna = _optuna()
-    loaded = _load(study.storage, study.name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # experimental-feature and single-value warnings: the report explains
-        found = optuna.importance.get_param_importances(loaded, params=list(params),
-                                                        target=_minimised(loaded, objective))
+        found = _optuna().importance.get_param_importances(_complete(study), params=list(params),
+                                                           target=_minimised(study, objective))
     return {key: float(value) for key, value in found.items()}
 
 
-def _named(study: StudyData, metrics: Sequence[str]) -> Any:
-    """An in-memory copy of the study's complete trials, its objectives named `metrics` (Optuna's figures label
-    them so); the run's study.db is only read."""
-    optuna, loaded = _optuna(), _load(study.storage, study.name)
-    copy = optuna.create_study(directions=loaded.directions)
-    copy.set_metric_names(list(metrics))
-    copy.add_trials(loaded.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+def _complete(study: StudyData, metrics: Sequence[str] = ()) -> Any:
+    """An in-memory Optuna study of the study's complete trials (what Optuna's importances and figures read), its
+    objectives named `metrics` where given (Optuna's figures label them so); the run's study.db is only read."""
+    optuna = _optuna()
+    copy = optuna.create_study(directions=["maximize" if d == "max" else "minimize" for d in study.directions])
+    if metrics:
+        copy.set_metric_names(list(metrics))
+    copy.add_trials(study.trials)
     return copy
 
 
@@ -168,7 +168,7 @@ def parallel_coordinate_figure(study: StudyData, metrics: Sequence[str]) -> Any:
     is no colour bar."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # set_metric_names is experimental
-        figure = _optuna().visualization.plot_parallel_coordinate(_named(study, metrics), target_name=metrics[0])
+        figure = _optuna().visualization.plot_parallel_coordinate(_complete(study, metrics), target_name=metrics[0])
     _recolour(figure, PARALLEL_COLORS)
     return figure
 
@@ -198,11 +198,11 @@ def _recolour(figure: Any, colorscale: str) -> None:
 def importance_figure(study: StudyData, params: Sequence[str], metrics: Sequence[str]) -> Any:
     """Optuna's parameter importance (a plotly figure) of `params`, as `param_importances`: one group of bars per
     objective, named by `metrics`."""
-    optuna, loaded = _optuna(), _load(study.storage, study.name)
+    optuna, complete = _optuna(), _complete(study)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # as in `param_importances`
-        figures = [optuna.visualization.plot_param_importances(loaded, params=list(params), target_name=metric,
-                                                               target=_minimised(loaded, index))
+        figures = [optuna.visualization.plot_param_importances(complete, params=list(params), target_name=metric,
+                                                               target=_minimised(study, index))
                    for index, metric in enumerate(metrics)]
     figures[0].add_traces([trace for figure in figures[1:] for trace in figure.data])
     return figures[0]
