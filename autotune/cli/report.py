@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from autotune.logs import lines_to
     from autotune.report import FIGURES, find_run, write_report
 
     folder = local_run_folder(args.run_dir)
@@ -53,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
               f"the others: {', '.join(p.name for p in others)})")
     elif (Path(folder) / "model.json").is_file() and not (Path(folder) / "trials.csv").is_file():
         print(f"run: {run_dir} (the run that made the model in {folder})")
-    page = write_report(run_dir, args.out)
+    with lines_to(sys.stderr):  # what it is doing while it loads the model's data, and its warnings
+        page = write_report(run_dir, args.out)
     figures = sorted(name for name in FIGURES if (page.parent / name).is_file())
     print(f"report: {page}")
     print(f"figures: {', '.join(figures)}")

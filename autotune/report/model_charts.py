@@ -3,6 +3,7 @@ classifier's confusion matrix, accuracy per class, misclassified images and clas
 model's predicted against true values and residuals."""
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -14,6 +15,8 @@ from autotune import recipes
 from autotune.recipes import ClassPredictions, ValuePredictions
 from autotune.report.run import Run, Skip
 from autotune.report.style import BLUE, GREY, ORANGE, fmt, short, static_figure, styled
+
+log = logging.getLogger("autotune")
 
 MISCLASSIFIED_SHOWN = 24
 
@@ -31,6 +34,7 @@ def evaluate_model(run: Run) -> tuple[ClassPredictions | ValuePredictions, str]:
     predict = getattr(recipe, "test_predictions", None)
     if predict is None:
         raise Skip(f"recipe {name!r} gives no test predictions (it defines no test_predictions(model_dir, data))")
+    log.info("report: loading the data the model was trained on, to predict its test split")  # a big table: minutes
     try:
         data = recipes.load_data(recipe, recipes.data_section(recipe, card["config"]))
     except Exception as err:  # the data may be gone or need a download: the rest of the report still helps

@@ -204,6 +204,7 @@ def test_the_cli_writes_the_report(searched, tmp_path, cli):
     code, out, err = cli("report", searched.run_dir, "--out", tmp_path / "out")
     assert code == 0, err
     assert f"report: {tmp_path / 'out' / 'report.html'}" in out
+    assert "report: loading the data the model was trained on, to predict its test split" in err  # what takes long
     assert {p.name for p in (tmp_path / "out").glob("*.png")} == set(FIGURES)
 
 
