@@ -20,8 +20,8 @@ import torch
 from autotune.errors import UserError
 
 __all__ = ["CHECKPOINT_FILE", "balanced_accuracy", "batch_indices", "check_same_data", "checkpoint_saver",
-           "class_counts", "class_weights", "load_checkpoint", "make_schedule", "pick_device", "restore_rng", "resume",
-           "rng_state"]
+           "class_counts", "class_weights", "load_checkpoint", "macro_f1", "make_schedule", "pick_device", "restore_rng",
+           "resume", "rng_state"]
 
 CHECKPOINT_FILE = "checkpoint.pt"  # what a recipe's checkpoint folder holds
 
@@ -119,17 +119,28 @@ def check_same_data(state: dict[str, Any], fingerprint: str) -> None:
 
 # ---------------------------------------------------------------------------------------------------- classes
 def class_counts(predicted: torch.Tensor, y: torch.Tensor, classes: int) -> torch.Tensor:
-    """(2, classes) int64: each class's samples in `y`, and how many of them `predicted` got right. Counts of
-    batches add up: `balanced_accuracy` of their sum is the split's."""
-    return torch.stack([torch.bincount(y, minlength=classes), torch.bincount(y[predicted == y], minlength=classes)])
+    """(3, classes) int64: each class's samples in `y`, how many of them `predicted` got right, and how many samples
+    `predicted` put in the class. Counts of batches add up: `balanced_accuracy` and `macro_f1` of their sum are the
+    split's."""
+    return torch.stack([torch.bincount(y, minlength=classes), torch.bincount(y[predicted == y], minlength=classes),
+                        torch.bincount(predicted, minlength=classes)])
 
 
 def balanced_accuracy(counts: torch.Tensor) -> float:
     """The mean of the recalls of the classes `counts` (`class_counts`) holds samples of, as scikit-learn's
     balanced_accuracy_score: always predicting one class scores 1 / those classes, however common it is."""
-    samples, hits = counts
+    samples, hits, _ = counts
     present = samples > 0
     return (hits[present].double() / samples[present]).mean().item()
+
+
+def macro_f1(counts: torch.Tensor) -> float:
+    """The mean of the F1 scores (2 right / (samples + predicted)) of the classes `counts` (`class_counts`) holds
+    samples of or predicts, as scikit-learn's f1_score(average="macro"): a rare class counts as much as a common
+    one, and a class never predicted scores 0, so always predicting a class that is 97 % of two scores 0.49."""
+    samples, hits, predicted = counts
+    present = samples + predicted > 0
+    return (2 * hits[present].double() / (samples + predicted)[present]).mean().item()
 
 
 def class_weights(y: torch.Tensor, classes: int) -> torch.Tensor:

@@ -141,10 +141,12 @@ SCHEMA = Schema(
         device=Field(str, default="auto", choices=("auto", "cpu", "cuda")),
     ),
     budget="train.epochs",
-    # val_balanced_accuracy: the mean of the classes' recalls (always predicting a common class scores 1/classes)
-    metrics={"val_accuracy": "max", "val_loss": "min", "val_balanced_accuracy": "max", "train_loss": "min",
-             "epoch_seconds": "min", "samples_per_second": "max", "num_parameters": "min"},
-    tests={"val_accuracy": "test_accuracy", "val_loss": "test_loss", "val_balanced_accuracy": "test_balanced_accuracy"},
+    # val_balanced_accuracy: the mean of the classes' recalls (always predicting a common class scores 1/classes);
+    # val_f1_macro: the mean of the classes' F1 scores (a class never predicted scores 0)
+    metrics={"val_accuracy": "max", "val_loss": "min", "val_balanced_accuracy": "max", "val_f1_macro": "max",
+             "train_loss": "min", "epoch_seconds": "min", "samples_per_second": "max", "num_parameters": "min"},
+    tests={"val_accuracy": "test_accuracy", "val_loss": "test_loss", "val_balanced_accuracy": "test_balanced_accuracy",
+           "val_f1_macro": "test_f1_macro"},
     # the built-in datasets without an official test set: their test split is drawn from the samples too
     checks=(held_out("val_fraction", "test_fraction", only=("digits", "fake", "image_folder")), nesterov_problems),
     warnings=(frozen_throughout, found("data.root", only=("idx", "image_folder"))),
@@ -402,17 +404,17 @@ def _amp_dtype(enabled: bool, device: torch.device) -> torch.dtype | None:
 
 def _evaluate_split(model: torch.nn.Module, split: Split, data: Data, device: torch.device,
                     amp: torch.dtype | None, *, normalize: bool = True) -> dict[str, float]:
-    """The mean loss (unweighted), accuracy and balanced accuracy of `model` on `split` (`normalize=False`: the
-    model takes [0, 1] pixels)."""
+    """The mean loss (unweighted), accuracy, balanced accuracy and macro-F1 of `model` on `split` (`normalize=False`:
+    the model takes [0, 1] pixels)."""
     import torch
     import torch.nn.functional as F
 
-    from autotune.training import balanced_accuracy, class_counts
+    from autotune.training import balanced_accuracy, class_counts, macro_f1
     from autotune.vision.data import prepare
 
     model.eval()
     loss = torch.zeros((), device=device)
-    counts = torch.zeros(2, data.num_classes, dtype=torch.int64, device=device)
+    counts = torch.zeros(3, data.num_classes, dtype=torch.int64, device=device)  # class_counts' rows
     for x, y in split.batches(1024):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with torch.no_grad(), torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
@@ -421,7 +423,7 @@ def _evaluate_split(model: torch.nn.Module, split: Split, data: Data, device: to
         counts += class_counts(logits.argmax(1), y, data.num_classes)
     counts = counts.cpu()
     return {"loss": loss.item() / len(split), "accuracy": counts[1].sum().item() / len(split),
-            "balanced_accuracy": balanced_accuracy(counts)}
+            "balanced_accuracy": balanced_accuracy(counts), "f1_macro": macro_f1(counts)}
 
 
 def _loss(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float,
@@ -459,9 +461,9 @@ def _restore_model(state: dict[str, Any]) -> torch.nn.Module:
 
 # -------------------------------------------------------------------------------------------------- evaluate
 def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
-    """test_accuracy, test_loss and test_balanced_accuracy on the held-out test split (never seen in train()) of a
-    checkpoint, or of an exported model directory (its model.pt), so that a new export can be compared with the
-    current one."""
+    """test_accuracy, test_loss, test_balanced_accuracy and test_f1_macro on the held-out test split (never seen in
+    train()) of a checkpoint, or of an exported model directory (its model.pt), so that a new export can be compared
+    with the current one."""
     import torch
 
     from autotune.training import CHECKPOINT_FILE, check_same_data, load_checkpoint, pick_device
@@ -488,7 +490,7 @@ def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
 
 def _tests(measured: dict[str, float]) -> dict[str, float]:
     """The test metrics of `_evaluate_split`'s, accuracy first (as `train` prints them)."""
-    return {f"test_{name}": measured[name] for name in ("accuracy", "loss", "balanced_accuracy")}
+    return {f"test_{name}": measured[name] for name in ("accuracy", "loss", "balanced_accuracy", "f1_macro")}
 
 
 # ---------------------------------------------------------------------------------------------------- export

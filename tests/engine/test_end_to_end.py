@@ -57,7 +57,7 @@ def test_mnist_search_end_to_end(in_tmp):
     assert card["metrics"]["val_accuracy"] == max(r["val_accuracy"] for r in histories[best_id])
     best_report = max(histories[best_id], key=lambda r: r["val_accuracy"])
     assert set(card["metrics"]) == {"epoch", "train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy",
-                                    "epoch_seconds", "samples_per_second", "num_parameters"}, \
+                                    "val_f1_macro", "epoch_seconds", "samples_per_second", "num_parameters"}, \
         card["metrics"]  # none of Ray's
     assert card["metrics"]["epoch"] == best_report["training_iteration"] and card["metrics"] == result.best_metrics
     assert card["config"] == result.best_config and card["params"] == result.best_params

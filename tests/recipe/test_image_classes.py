@@ -1,6 +1,6 @@
-"""The image recipe on imbalanced classes: the balanced accuracy it reports (scikit-learn's, over batches), the
-balanced class weights of its training loss (scikit-learn's sample weights), and the warning when one class
-holds most of the training samples."""
+"""The image recipe on imbalanced classes: the balanced accuracy and macro-F1 it reports (scikit-learn's, over
+batches), the balanced class weights of its training loss (scikit-learn's sample weights), and the warning when one
+class holds most of the training samples."""
 from __future__ import annotations
 
 import logging
@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import balanced_accuracy_score, log_loss
+from sklearn.metrics import balanced_accuracy_score, f1_score, log_loss
 from sklearn.utils.class_weight import compute_sample_weight
 
 from autotune import registry
@@ -28,7 +28,7 @@ def zeros_among_digits(root: str) -> Images:
     return Images(images.x, (images.y != 0).long(), ["zero", "other"], flip=False)
 
 
-def test_the_balanced_accuracy_is_scikit_learn_s_over_several_batches():
+def test_the_balanced_accuracy_and_macro_f1_are_scikit_learn_s_over_several_batches():
     data = recipe.load_data({"dataset": "digits"})  # 1252 training images: two evaluation batches of 1024
     torch.manual_seed(0)
     model = recipe.make_model({"arch": "simple_cnn", "width": 4, "depth": 1}, data.input_shape, data.num_classes)
@@ -37,6 +37,7 @@ def test_the_balanced_accuracy_is_scikit_learn_s_over_several_batches():
         predicted = torch.cat([model(prepare(x, data)).argmax(1) for x, _ in data.train.batches(4096)])
     y = data.train.y.numpy()
     assert measured["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, predicted.numpy()))
+    assert measured["f1_macro"] == pytest.approx(f1_score(y, predicted.numpy(), average="macro"))
     assert measured["accuracy"] == pytest.approx(float(np.mean(predicted.numpy() == y)))
     assert measured["balanced_accuracy"] != pytest.approx(measured["accuracy"])  # an untrained model's classes differ
 
@@ -74,7 +75,7 @@ def test_a_dominant_class_is_a_warning_and_class_weight_balanced_trains_and_is_k
     state = torch.load(tmp_path / "checkpoint" / "checkpoint.pt", weights_only=True)
     assert state["config"]["train"]["class_weight"] == "balanced"
     assert set(recipe.evaluate(str(tmp_path / "checkpoint"), data)) == {"test_accuracy", "test_loss",
-                                                                         "test_balanced_accuracy"}
+                                                                         "test_balanced_accuracy", "test_f1_macro"}
 
 
 def test_class_weight_takes_none_or_balanced_only():

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sklearn.metrics import balanced_accuracy_score, log_loss
+from sklearn.metrics import balanced_accuracy_score, f1_score, log_loss
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
 from autotune.api import _DataLoads, load_space
@@ -19,7 +19,7 @@ from autotune.recipes import tabular as recipe
 from autotune.tabular.data import Preprocessing
 from test_train import Recorder  # a report as the engine's
 from autotune.tabular.rows import read_rows
-from autotune.training import balanced_accuracy, class_counts, class_weights
+from autotune.training import balanced_accuracy, class_counts, class_weights, macro_f1
 
 N = 60
 
@@ -329,14 +329,36 @@ def test_balanced_accuracy_is_scikit_learn_s(seed):
     assert balanced_accuracy(class_counts(torch.zeros(50, dtype=torch.int64), y, 4)) == pytest.approx(1 / 3)
 
 
-def test_the_balanced_accuracy_is_reported_and_searchable_for_classification_only(tmp_path):
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+@pytest.mark.parametrize("seed", range(4))
+def test_macro_f1_is_scikit_learn_s(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.choice([0, 1, 3], size=50, p=[0.8, 0.15, 0.05])  # class 2 absent, and predicted now and then
+    predicted = np.where(rng.random(50) < 0.7, y, rng.integers(0, 4, 50))
+    predicted, y = torch.from_numpy(predicted), torch.from_numpy(y)
+    ours = macro_f1(class_counts(predicted, y, 4))
+    assert ours == pytest.approx(f1_score(y.numpy(), predicted.numpy(), average="macro"))
+    in_batches = sum(class_counts(predicted[i:i + 7], y[i:i + 7], 4) for i in range(0, 50, 7))  # as images add up
+    assert macro_f1(in_batches) == ours
+
+
+@pytest.mark.filterwarnings("ignore:Precision is ill-defined")
+def test_macro_f1_of_always_predicting_the_common_class_is_scikit_learn_s():
+    y = torch.tensor([0] * 97 + [1] * 3)
+    always = torch.zeros(100, dtype=torch.int64)
+    assert macro_f1(class_counts(always, y, 2)) == pytest.approx(f1_score(y.numpy(), always.numpy(), average="macro"))
+    assert macro_f1(class_counts(always, y, 2)) == pytest.approx(0.97 / 1.97)
+
+
+@pytest.mark.parametrize("metric", ["val_balanced_accuracy", "val_f1_macro"])
+def test_the_class_metrics_are_reported_and_searchable_for_classification_only(metric, tmp_path):
     data = load(table(), tmp_path)
-    assert "val_balanced_accuracy" in recipe.reported({}, data)
-    space = load_space("name: t\nrecipe: tabular\nsearch: {metric: val_balanced_accuracy, mode: max}\n")
+    assert metric in recipe.reported({}, data)
+    space = load_space(f"name: t\nrecipe: tabular\nsearch: {{metric: {metric}, mode: max}}\n")
     check_metrics_reported(space, recipe, data)
-    assert space.test_twin() == ("test_balanced_accuracy", "max")
+    assert space.test_twin() == (metric.replace("val_", "test_", 1), "max")
     regression = load(table().assign(y=np.linspace(0, 1, N)), tmp_path)
-    with pytest.raises(UserError, match="'val_balanced_accuracy' is not reported"):
+    with pytest.raises(UserError, match=f"'{metric}' is not reported"):
         check_metrics_reported(space, recipe, regression)
 
 

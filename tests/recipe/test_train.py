@@ -25,8 +25,8 @@ from autotune.vision.data import Data, FileSplit, TensorSplit, prepare
 from autotune.vision.predictor import load_model
 
 REPO = Path(__file__).parents[2]
-METRICS = {"epoch", "train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy", "epoch_seconds",
-           "samples_per_second", "num_parameters"}
+METRICS = {"epoch", "train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy", "val_f1_macro",
+           "epoch_seconds", "samples_per_second", "num_parameters"}
 
 
 class Recorder:
@@ -216,7 +216,8 @@ def test_bad_configs(sections, message, digits, tmp_path):
 def test_evaluate_export_and_predict(digits, tmp_path):
     rec = run(config(train={"epochs": 3}), digits, tmp_path)
     test = recipe.evaluate(str(rec.keep), digits)
-    assert set(test) == {"test_accuracy", "test_loss", "test_balanced_accuracy"} and test["test_accuracy"] > 0.8
+    assert set(test) == {"test_accuracy", "test_loss", "test_balanced_accuracy", "test_f1_macro"}
+    assert test["test_accuracy"] > 0.8
     out = tmp_path / "model"
     card = recipe.export(str(rec.keep), digits, str(out))
     assert card["labels"] == digits.labels and card["input_shape"] == [1, 8, 8]
