@@ -21,7 +21,7 @@ from autotune.errors import UserError
 
 __all__ = ["CHECKPOINT_FILE", "balanced_accuracy", "batch_indices", "check_same_data", "checkpoint_saver",
            "class_counts", "class_weights", "load_checkpoint", "macro_f1", "make_schedule", "pick_device", "restore_rng",
-           "resume", "rng_state"]
+           "resume", "rng_state", "roc_auc"]
 
 CHECKPOINT_FILE = "checkpoint.pt"  # what a recipe's checkpoint folder holds
 
@@ -141,6 +141,21 @@ def macro_f1(counts: torch.Tensor) -> float:
     samples, hits, predicted = counts
     present = samples + predicted > 0
     return (2 * hits[present].double() / (samples + predicted)[present]).mean().item()
+
+
+def roc_auc(probabilities: torch.Tensor, y: torch.Tensor) -> float:
+    """The area under the ROC curve of the class `probabilities` (N, classes) for the class indices `y`, as
+    scikit-learn's roc_auc_score: of the second class's probability with two classes, else the mean of each class's
+    against the others (multi_class="ovr", average="macro") over the classes `y` holds samples of. NaN when `y` holds
+    one class only: no sample of another to rank it against (loading warns of such a validation split)."""
+    from sklearn.metrics import roc_auc_score
+
+    scores, truth = probabilities.double().cpu().numpy(), y.cpu().numpy()
+    present = sorted(set(truth.tolist()))
+    if len(present) < 2:
+        return math.nan
+    ranked = present[1:] if scores.shape[1] == 2 else present
+    return sum(roc_auc_score(truth == c, scores[:, c]) for c in ranked) / len(ranked)
 
 
 def class_weights(y: torch.Tensor, classes: int) -> torch.Tensor:

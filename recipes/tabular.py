@@ -194,13 +194,15 @@ SCHEMA = Schema(
     ),
     budget="train.epochs",
     # val_loss first (the default search.metric): both tasks report it; accuracy, balanced accuracy (the mean of
-    # the classes' recalls: always predicting a majority class scores 1/classes) and macro-F1 (the mean of the
-    # classes' F1 scores) for classification, rmse, mae (in the target's units) and r2 for regression
+    # the classes' recalls: always predicting a majority class scores 1/classes), macro-F1 (the mean of the
+    # classes' F1 scores) and ROC AUC (of the probabilities, at no threshold) for classification, rmse, mae (in the
+    # target's units) and r2 for regression
     metrics={"val_loss": "min", "val_accuracy": "max", "val_balanced_accuracy": "max", "val_f1_macro": "max",
-             "val_rmse": "min", "val_mae": "min", "val_r2": "max", "train_loss": "min", "epoch_seconds": "min",
-             "samples_per_second": "max", "num_parameters": "min"},
+             "val_roc_auc": "max", "val_rmse": "min", "val_mae": "min", "val_r2": "max", "train_loss": "min",
+             "epoch_seconds": "min", "samples_per_second": "max", "num_parameters": "min"},
     tests={"val_loss": "test_loss", "val_accuracy": "test_accuracy", "val_balanced_accuracy": "test_balanced_accuracy",
-           "val_f1_macro": "test_f1_macro", "val_rmse": "test_rmse", "val_mae": "test_mae", "val_r2": "test_r2"},
+           "val_f1_macro": "test_f1_macro", "val_roc_auc": "test_roc_auc", "val_rmse": "test_rmse",
+           "val_mae": "test_mae", "val_r2": "test_r2"},
     checks=(held_out("val_fraction", "test_fraction"), needed_with("data.dataset", "csv", "data.path", "data.target"),
             _missing_problems, _csv_problems, _class_weight_problems, nesterov_problems),
     warnings=(found("data.path", only=("csv",)),),
@@ -232,7 +234,7 @@ def reported(config: dict[str, Any], data: Data) -> list[str]:
     """The metrics each report of `train` holds for `data`: the preflight refuses a search of another before Ray
     starts (val_accuracy on a regression table failed the first trial)."""
     task = data.preprocessing.task
-    measured = (("val_accuracy", "val_balanced_accuracy", "val_f1_macro") if task == "classification"
+    measured = (("val_accuracy", "val_balanced_accuracy", "val_f1_macro", "val_roc_auc") if task == "classification"
                 else ("val_rmse", "val_mae", "val_r2"))
     return ["val_loss", *measured, "train_loss", "epoch_seconds", "samples_per_second", "num_parameters"]
 
@@ -406,13 +408,13 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
 
 
 def _measure(model: torch.nn.Module, split: Split, preprocessing: Preprocessing) -> dict[str, float]:
-    """loss, accuracy, balanced accuracy and macro-F1 (classification), or loss, rmse, mae and r2 (regression: rmse
-    and mae in the target's units) of `model` (logits, or values in the target's units: `in_target_units`) on
-    `split`; loss is the training loss."""
+    """loss, accuracy, balanced accuracy, macro-F1 and ROC AUC (classification), or loss, rmse, mae and r2
+    (regression: rmse and mae in the target's units) of `model` (logits, or values in the target's units:
+    `in_target_units`) on `split`; loss is the training loss."""
     import torch
     import torch.nn.functional as F
 
-    from autotune.training import balanced_accuracy, class_counts, macro_f1
+    from autotune.training import balanced_accuracy, class_counts, macro_f1, roc_auc
 
     model.eval()
     with torch.no_grad():
@@ -422,7 +424,8 @@ def _measure(model: torch.nn.Module, split: Split, preprocessing: Preprocessing)
         predicted = outputs.argmax(1)
         counts = class_counts(predicted, y, outputs.shape[1])
         return {"loss": F.cross_entropy(outputs, y).item(), "accuracy": (predicted == y).double().mean().item(),
-                "balanced_accuracy": balanced_accuracy(counts), "f1_macro": macro_f1(counts)}
+                "balanced_accuracy": balanced_accuracy(counts), "f1_macro": macro_f1(counts),
+                "roc_auc": roc_auc(outputs.softmax(1), y)}
     error = outputs - y.double()
     squared = error.square().sum().item()
     spread = (y.double() - y.double().mean()).square().sum().item()
@@ -448,10 +451,10 @@ def _restore_model(state: dict[str, Any]) -> torch.nn.Module:
 
 # -------------------------------------------------------------------------------------------------- evaluate
 def evaluate(checkpoint: str, data: Data | None = None) -> dict[str, float]:
-    """test_accuracy, test_balanced_accuracy, test_f1_macro and test_loss (classification), or test_rmse, test_mae, test_r2 and
-    test_loss (regression) on the held-out test split (never seen in train()) of a checkpoint, or of an exported model
-    directory (its model.pt, given the rows as its card encodes them), so that a new export can be compared with
-    the current one."""
+    """test_accuracy, test_balanced_accuracy, test_f1_macro, test_roc_auc and test_loss (classification), or
+    test_rmse, test_mae, test_r2 and test_loss (regression) on the held-out test split (never seen in train()) of a
+    checkpoint, or of an exported model directory (its model.pt, given the rows as its card encodes them), so that a
+    new export can be compared with the current one."""
     import torch
 
     from autotune.tabular.data import Preprocessing

@@ -727,7 +727,8 @@ def _stray_cells(column: pd.Series) -> pd.Series:
 def _check_classes(source: str, names: np.ndarray, split: tuple[np.ndarray, ...]) -> None:
     """Every class has training rows (a UserError), and validation and test rows (a warning): rows are split one
     by one, not class by class, so a rare class can miss a split. A validation split of one class says that no
-    metric there ranks trials on the others; else a dominant class is a warning too."""
+    metric there ranks trials on the others, and a split of one class that its ROC AUC is undefined; else a dominant
+    class is a warning too."""
     sizes = f"{len(split[0])} train / {len(split[1])} val / {len(split[2])} test of {len(names)} rows"
     every = sorted(set(names.tolist()))
     missing = absent_classes(every, names[split[0]].tolist())
@@ -737,15 +738,17 @@ def _check_classes(source: str, names: np.ndarray, split: tuple[np.ndarray, ...]
                         f"{_many(len(every), len(names))}")
     held = set(names[split[1]].tolist())  # a validation split of one class: no metric there ranks the others
     for what, rows, key in (("validation", split[1], "data.val_fraction"), ("test", split[2], "data.test_fraction")):
-        missing = absent_classes(every, names[rows].tolist())
-        if missing and what == "validation" and len(held) == 1:
+        present = set(names[rows].tolist())
+        missing = absent_classes(every, present)
+        if missing and what == "validation" and len(present) == 1:
             log.warning("%s: the validation split holds no row of %s (%s): it holds class %r only, so no "
                         "classification metric there can rank trials on the others (always predicting it scores 1.0 "
-                        "there, val_balanced_accuracy too); raise data.val_fraction, or try another data.split_seed",
-                        source, missing, sizes, next(iter(held)))
+                        "there, val_balanced_accuracy too, and val_roc_auc is undefined: NaN); raise "
+                        "data.val_fraction, or try another data.split_seed", source, missing, sizes, next(iter(held)))
         elif missing:
-            log.warning("%s: the %s split holds no row of %s (%s): its metrics there leave them out; add rows, "
-                        "raise %s, or try another data.split_seed", source, what, missing, sizes, key)
+            undefined = ", and test_roc_auc is undefined there (NaN): it holds one class" if len(present) == 1 else ""
+            log.warning("%s: the %s split holds no row of %s (%s): its metrics there leave them out%s; add rows, "
+                        "raise %s, or try another data.split_seed", source, what, missing, sizes, undefined, key)
     few = few_to_rank(len(split[1]), "rows")
     if few:
         log.warning("%s: %s", source, few)

@@ -90,7 +90,7 @@ def trained(tmp_path_factory, classified, regressed):
 
 # ------------------------------------------------------------------------------------------------ training
 @pytest.mark.parametrize("target, metrics", [
-    ("label", {"val_loss", "val_accuracy", "val_balanced_accuracy", "val_f1_macro"}),
+    ("label", {"val_loss", "val_accuracy", "val_balanced_accuracy", "val_f1_macro", "val_roc_auc"}),
     ("price", {"val_loss", "val_rmse", "val_mae", "val_r2"}),
 ])
 def test_reports_every_epoch_and_learns(target, metrics, tables, trained, tmp_path):
@@ -592,7 +592,8 @@ def test_a_tiny_search_exports_a_model_predict_rows_reads(local_ray, tables, mon
     }
     result = autotune.fit(space)
     assert len(result.trials) == 2 and set(result.test_metrics) == {"test_loss", "test_accuracy",
-                                                                     "test_balanced_accuracy", "test_f1_macro"}
+                                                                     "test_balanced_accuracy", "test_f1_macro",
+                                                                     "test_roc_auc"}
     card = json.loads(Path("models/people/model.json").read_text())
     assert card["target"] == "label" and card["params"] == result.best_params
     predicted = predict_rows("models/people", read_rows(tables["label"])[:3])

@@ -4,12 +4,14 @@ accuracy and the class weights of an imbalanced table."""
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sklearn.metrics import balanced_accuracy_score, f1_score, log_loss
+import torch.nn.functional as F
+from sklearn.metrics import balanced_accuracy_score, f1_score, log_loss, roc_auc_score
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
 from autotune.api import _DataLoads, load_space
@@ -19,7 +21,7 @@ from autotune.recipes import tabular as recipe
 from autotune.tabular.data import Preprocessing
 from test_train import Recorder  # a report as the engine's
 from autotune.tabular.rows import read_rows
-from autotune.training import balanced_accuracy, class_counts, class_weights, macro_f1
+from autotune.training import balanced_accuracy, class_counts, class_weights, macro_f1, roc_auc
 
 N = 60
 
@@ -350,7 +352,32 @@ def test_macro_f1_of_always_predicting_the_common_class_is_scikit_learn_s():
     assert macro_f1(class_counts(always, y, 2)) == pytest.approx(0.97 / 1.97)
 
 
-@pytest.mark.parametrize("metric", ["val_balanced_accuracy", "val_f1_macro"])
+@pytest.mark.parametrize("classes", [2, 4])
+def test_roc_auc_is_scikit_learn_s(classes):
+    rng = np.random.default_rng(classes)
+    y = torch.from_numpy(rng.integers(0, classes, 60))
+    probabilities = torch.softmax(torch.from_numpy(rng.normal(size=(60, classes))) + 2 * F.one_hot(y), 1)
+    expected = (roc_auc_score(y.numpy(), probabilities[:, 1].numpy()) if classes == 2 else
+                roc_auc_score(y.numpy(), probabilities.numpy(), multi_class="ovr", average="macro"))
+    assert roc_auc(probabilities, y) == pytest.approx(expected)
+    assert 0.5 < expected < 1
+
+
+def test_roc_auc_leaves_out_a_class_without_samples_and_is_nan_for_one_class():
+    y = torch.tensor([0, 0, 1, 1, 3, 3])  # class 2 absent: the mean of the other classes' AUCs
+    probabilities = torch.softmax(torch.tensor([[2.0, 0, 0, 0], [0, 1, 0, 0], [0, 2, 0, 0], [1, 0, 0, 1],
+                                                [0, 0, 0, 2], [0, 0, 1, 0]]), 1)
+    each = [roc_auc_score(y.numpy() == c, probabilities[:, c].numpy()) for c in (0, 1, 3)]
+    assert roc_auc(probabilities, y) == pytest.approx(sum(each) / 3)
+    assert math.isnan(roc_auc(probabilities, torch.zeros(6, dtype=torch.int64)))
+
+
+def test_a_constant_prediction_has_roc_auc_one_half():
+    y = torch.tensor([0] * 97 + [1] * 3)
+    assert roc_auc(torch.tensor([[0.9, 0.1]]).repeat(100, 1), y) == 0.5
+
+
+@pytest.mark.parametrize("metric", ["val_balanced_accuracy", "val_f1_macro", "val_roc_auc"])
 def test_the_class_metrics_are_reported_and_searchable_for_classification_only(metric, tmp_path):
     data = load(table(), tmp_path)
     assert metric in recipe.reported({}, data)

@@ -1,6 +1,7 @@
 """The tabular recipe on tables at the edges of what it expects: dates from Parquet predicted on, whole-number
 targets of few values read as regression, class names alike but for spaces, case or Unicode form, a validation
-split of one target value or of one class, and an integer identifier."""
+split of one target value or of one class (a test split of one class too: its ROC AUC is undefined), and an
+integer identifier."""
 from __future__ import annotations
 
 import numpy as np
@@ -119,7 +120,26 @@ def test_a_validation_split_of_one_class_says_no_metric_ranks_and_gives_no_balan
     (line,) = [w for w in warned if "the validation split" in w]
     assert "holds no row of class '1'" in line and "it holds class '0' only" in line
     assert "no classification metric there can rank trials on the others" in line and "data.val_fraction" in line
+    assert "val_roc_auc is undefined" in line
     assert not any("1/2" in w or "search.metric: val_balanced_accuracy" in w for w in warned), warned
+
+
+def test_a_test_split_of_one_class_says_its_roc_auc_is_undefined_and_the_metric_is_nan(tmp_path, caplog):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=1000), "y": (np.arange(1000) % 125 == 0).astype(int)})  # 8 ones
+    for seed in range(40):
+        caplog.clear()
+        data, _ = load(frame, tmp_path, split_seed=seed)
+        if set(data.test.y.tolist()) == {0} and len(set(data.val.y.tolist())) == 2:
+            break
+    else:
+        pytest.fail("no seed gave a test split of one class")
+    (line,) = [w for w in warnings_of(caplog) if "the test split" in w]
+    assert "holds no row of class '1'" in line and "test_roc_auc is undefined there (NaN)" in line
+    model = recipe.make_model(recipe.with_defaults({})["model"], data.preprocessing)
+    measured = recipe._measure(model, data.test, data.preprocessing)
+    assert np.isnan(measured["roc_auc"]) and 0 <= measured["f1_macro"] <= 1
+    assert 0 <= recipe._measure(model, data.val, data.preprocessing)["roc_auc"] <= 1
 
 
 # ------------------------------------------------------------------------------ F: an integer identifier
