@@ -231,10 +231,12 @@ def make_model(model: dict[str, Any], preprocessing: Preprocessing) -> TabularML
 
 
 def reported(config: dict[str, Any], data: Data) -> list[str]:
-    """The metrics each report of `train` holds for `data`: the preflight refuses a search of another before Ray
-    starts (val_accuracy on a regression table failed the first trial)."""
+    """The metrics each report of `train` holds a value of for `data`: the preflight refuses a search of another
+    before Ray starts (val_accuracy on a regression table failed the first trial; val_roc_auc, NaN on a validation
+    split of one class, failed the search once every trial had run)."""
     task = data.preprocessing.task
-    measured = (("val_accuracy", "val_balanced_accuracy", "val_f1_macro", "val_roc_auc") if task == "classification"
+    ranked = ("val_roc_auc",) if len(data.val.y.unique()) > 1 else ()
+    measured = (("val_accuracy", "val_balanced_accuracy", "val_f1_macro", *ranked) if task == "classification"
                 else ("val_rmse", "val_mae", "val_r2"))
     return ["val_loss", *measured, "train_loss", "epoch_seconds", "samples_per_second", "num_parameters"]
 

@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
+from autotune.api import load_space
 from autotune.errors import UserError
+from autotune.preflight import check_metrics_reported
 from autotune.recipes import tabular as recipe
 from autotune.tabular.data import UNKNOWN, Preprocessing
 from autotune.tabular.rows import encode_rows, read_rows
@@ -122,6 +124,9 @@ def test_a_validation_split_of_one_class_says_no_metric_ranks_and_gives_no_balan
     assert "no classification metric there can rank trials on the others" in line and "data.val_fraction" in line
     assert "val_roc_auc is undefined" in line
     assert not any("1/2" in w or "search.metric: val_balanced_accuracy" in w for w in warned), warned
+    space = load_space("name: t\nrecipe: tabular\nsearch: {metric: val_roc_auc, mode: max}\n")
+    with pytest.raises(UserError, match="'val_roc_auc' is not reported by recipe 'tabular' for this data"):
+        check_metrics_reported(space, recipe, data)  # before Ray: every trial's val_roc_auc would be NaN
 
 
 def test_a_test_split_of_one_class_says_its_roc_auc_is_undefined_and_the_metric_is_nan(tmp_path, caplog):
