@@ -194,11 +194,18 @@ def exists(kind: str, name: str) -> bool:
     return kind in _fallbacks and _fallbacks[kind][0](name) is not None
 
 
+SHORTENED = 4  # a word this long or longer that begins candidates is a name cut short (val_f1: val_f1_macro)
+
+
 def close_matches(word: str, candidates: list[str] | tuple[str, ...], n: int = 3) -> list[str]:
-    """The candidates closest to `word` (typos, case), best first."""
+    """The candidates closest to `word` (typos, case), best first: those it begins, shortest first, when it is at
+    least SHORTENED characters long (a name cut short, which a typo's measure ranks below a name as long as it is:
+    val_f1 is nearer val_r2 than val_f1_macro), then the others."""
     lowered = {c.lower(): c for c in candidates}
-    hits = difflib.get_close_matches(word.lower(), list(lowered), n=n, cutoff=0.6)
-    return [lowered[h] for h in hits]
+    key = word.lower()
+    longer = sorted((c for c in lowered if len(key) >= SHORTENED and len(c) > len(key) and c.startswith(key)), key=len)
+    hits = difflib.get_close_matches(key, list(lowered), n=n, cutoff=0.6)
+    return [lowered[h] for h in dict.fromkeys([*longer, *hits])][:n]
 
 
 def check_name(kind: str, name: str) -> str | None:

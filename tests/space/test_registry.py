@@ -101,6 +101,17 @@ def test_a_notebook_cell_run_again_registers_its_function_again(empty_registry):
         registry.register("widget", name="widget")(other)
 
 
+@pytest.mark.parametrize("word, candidates, closest", [
+    ("val_f1", ["val_r2", "val_f1_macro", "val_loss"], ["val_f1_macro", "val_r2"]),  # a name cut short first
+    ("val_bal", ["val_balanced_accuracy", "val_loss"], ["val_balanced_accuracy", "val_loss"]),
+    ("VAL_F1", ["val_f1_macro", "val_f1_weighted_mean"], ["val_f1_macro", "val_f1_weighted_mean"]),  # shortest first
+    ("lr", ["lr_decay", "l1"], []),  # too short to be a name cut short
+    ("widgt", ["widget"], ["widget"]),
+])
+def test_close_matches_puts_a_name_cut_short_first(word, candidates, closest):
+    assert registry.close_matches(word, candidates) == closest
+
+
 def test_an_unknown_name_lists_the_closest(empty_registry):
     registry.register("widget")(widget)
     with pytest.raises(UserError, match="unknown widget 'widgt'; did you mean 'widget'"):

@@ -80,6 +80,8 @@ OVERRIDES = [
     ("12-stop-direction", ("search.stop={val_acc: {max: 0.9}}",), 1, "search.stop.val_acc",
      ("not a metric the recipe reports", "did you mean 'val_accuracy'?")),
     ("12-stop-target", ("search.stop={val_acc: 0.9}",), 1, "search.stop.val_acc", ("did you mean 'val_accuracy'?",)),
+    ("12-metric-cut-short", ("search.metric=val_f1",), 1, "search.metric",
+     ("not a metric the recipe reports", "did you mean 'val_f1_macro'?")),
     ("13-duplicate-metric", ("search.metric=[val_accuracy, val_accuracy]", "search.scheduler=fifo"), 1,
      "search.metric", ("val_accuracy is listed 2 times", "list each metric once")),
     ("15-fractions", ("data.val_fraction=0.9", "data.test_fraction=0.9"), 1, "data.val_fraction",
