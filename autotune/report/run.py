@@ -19,6 +19,7 @@ from autotune.engine.history import final_run, reports
 from autotune.engine.study import StudyData, read_study
 from autotune.errors import UserError
 from autotune.paths import expanded
+from autotune.space import guessed_mode
 
 
 @dataclass
@@ -106,7 +107,7 @@ def load_run(run_dir: str | Path) -> Run:
         mode = list(study.directions)
     else:
         mode = list(summary.get("mode") or card.get("search", {}).get("mode")
-                    or ["min" if "loss" in m or "error" in m else "max" for m in metric])
+                    or [guessed_mode(m) for m in metric])
     histories = _histories(path, summary.get("run_uri"), [str(t) for t in trials["trial_id"]])
     return Run(path, name, summary, trials, metric, mode, histories, study, model_dir, card, no_model)
 

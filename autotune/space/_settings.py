@@ -198,8 +198,15 @@ def _seconds(value: Any) -> float | None:
     return None
 
 
-def _default_mode(metric: str) -> str:
-    return "min" if "loss" in metric or "error" in metric else "max"
+_ERROR_WORDS = frozenset({"mae", "mse", "rmse", "msle", "rmsle", "mape", "smape", "nll", "perplexity", "ppl", "wer",
+                          "cer", "brier"})  # a word of a metric's name that says it is an error: smaller is better
+
+
+def guessed_mode(metric: str) -> str:
+    """The direction of a metric no recipe declares, from its name: min for a loss or an error (a name holding
+    `loss` or `error`, or a word of _ERROR_WORDS: val_mae, val_rmse, test_wer), else max."""
+    words = set(re.split(r"[^a-z0-9]+", metric.lower()))
+    return "min" if "loss" in metric or "error" in metric or words & _ERROR_WORDS else "max"
 
 
 def parse_search(value: Any, locs: Locations, problems: list[Problem], params: tuple[Param, ...] = (), *,
@@ -229,7 +236,7 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem], params: t
     out["metric"] = metrics
 
     def default_mode(name: str) -> str:
-        return declared.get(name) or _default_mode(name)
+        return declared.get(name) or guessed_mode(name)
 
     mode = given.get("mode", [default_mode(m) for m in metrics])
     modes = tuple(mode) if isinstance(mode, list) else (mode,) * len(metrics)

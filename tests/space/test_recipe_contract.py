@@ -46,6 +46,16 @@ def test_the_first_declared_metric_and_its_direction_are_the_defaults(tmp_path):
     assert load_space(_space(tmp_path, ROUNDS, "search: {metric: val_auc}\n")).search.mode == ("max",)
 
 
+@pytest.mark.parametrize("metric, mode", [
+    ("val_mae", "min"), ("val_rmse", "min"), ("test-MSE", "min"), ("val_wer", "min"), ("val_perplexity", "min"),
+    ("val_loss", "min"), ("val_error_rate", "min"), ("val_f1_macro", "max"), ("val_auc", "max"),
+    ("val_camera", "max"),  # "mae" inside a word is not the error's name
+])
+def test_an_undeclared_metric_s_direction_is_guessed_from_its_name(metric, mode, tmp_path):
+    space = load_space(_space(tmp_path, "", f"search: {{metric: {metric}, scheduler: fifo}}\n"))
+    assert space.search.mode == (mode,)
+
+
 def test_a_metric_the_recipe_does_not_report_is_a_problem_with_its_line(tmp_path):
     with pytest.raises(SpaceError) as err:
         load_space(_space(tmp_path, ROUNDS, "search:\n  metric: val_accuracy\n"))
