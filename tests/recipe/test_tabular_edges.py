@@ -4,6 +4,9 @@ split of one target value or of one class (a test split of one class too: its RO
 integer identifier."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -108,16 +111,21 @@ def test_a_varied_validation_target_warns_of_nothing_constant(tmp_path, caplog):
 
 
 # ------------------------------------------------------------------------------ E: a validation split of one class
-def test_a_validation_split_of_one_class_says_no_metric_ranks_and_gives_no_balanced_advice(tmp_path, caplog):
+def rare_ones_split(tmp_path, caplog, wanted: Callable[[Any], bool]) -> Any:
+    """A table of 1000 rows, 8 of class 1, loaded with the first split seed whose data is `wanted` (the warnings of
+    that load in `caplog`)."""
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x": rng.normal(size=1000), "y": (np.arange(1000) % 125 == 0).astype(int)})  # 8 ones
+    frame = pd.DataFrame({"x": rng.normal(size=1000), "y": (np.arange(1000) % 125 == 0).astype(int)})
     for seed in range(40):
         caplog.clear()
         data, _ = load(frame, tmp_path, split_seed=seed)
-        if set(data.val.y.tolist()) == {0}:
-            break
-    else:
-        pytest.fail("no seed gave a validation split of one class")
+        if wanted(data):
+            return data
+    pytest.fail("no split seed gave the split wanted")
+
+
+def test_a_validation_split_of_one_class_says_no_metric_ranks_and_gives_no_balanced_advice(tmp_path, caplog):
+    data = rare_ones_split(tmp_path, caplog, lambda data: set(data.val.y.tolist()) == {0})
     warned = warnings_of(caplog)
     (line,) = [w for w in warned if "the validation split" in w]
     assert "holds no row of class '1'" in line and "it holds class '0' only" in line
@@ -130,15 +138,8 @@ def test_a_validation_split_of_one_class_says_no_metric_ranks_and_gives_no_balan
 
 
 def test_a_test_split_of_one_class_says_its_roc_auc_is_undefined_and_the_metric_is_nan(tmp_path, caplog):
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x": rng.normal(size=1000), "y": (np.arange(1000) % 125 == 0).astype(int)})  # 8 ones
-    for seed in range(40):
-        caplog.clear()
-        data, _ = load(frame, tmp_path, split_seed=seed)
-        if set(data.test.y.tolist()) == {0} and len(set(data.val.y.tolist())) == 2:
-            break
-    else:
-        pytest.fail("no seed gave a test split of one class")
+    data = rare_ones_split(tmp_path, caplog,
+                           lambda data: set(data.test.y.tolist()) == {0} and len(set(data.val.y.tolist())) == 2)
     (line,) = [w for w in warnings_of(caplog) if "the test split" in w]
     assert "holds no row of class '1'" in line and "test_roc_auc is undefined there (NaN)" in line
     model = recipe.make_model(recipe.with_defaults({})["model"], data.preprocessing)
