@@ -238,7 +238,8 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem], params: t
     def default_mode(name: str) -> str:
         return declared.get(name) or guessed_mode(name)
 
-    mode = given.get("mode", [default_mode(m) for m in metrics])
+    mode = given.get("mode")  # null: as left out, the recipe's (a shipped space's mode unset by --set search.mode=null)
+    mode = [default_mode(m) for m in metrics] if mode is None else mode
     modes = tuple(mode) if isinstance(mode, list) else (mode,) * len(metrics)
     if not all(m in ("max", "min") for m in modes):
         read.problem(("search", "mode"), "must be max or min (a list of them, one per metric, for several metrics)",
@@ -249,7 +250,7 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem], params: t
                      f"{'s' if len(modes) != 1 else ''}",
                      f"e.g. mode: [{', '.join(default_mode(m) for m in metrics)}]", mode)
         modes = tuple(default_mode(m) for m in metrics)
-    elif "mode" in given:
+    elif given.get("mode") is not None:
         _against_declared(read, metrics, modes, declared, recipe, isinstance(mode, list))
     out["mode"] = modes
     for key, field in _PLAIN.items():
@@ -333,7 +334,7 @@ def _against_declared(read: _Reader, metrics: tuple[str, ...], modes: tuple[str,
         path: Path = ("search", "mode", index) if listed else ("search", "mode")
         shown = f"search.mode[{index}]" if listed else "search.mode"
         use = f"[{', '.join(declared.get(m, g) for m, g in zip(metrics, modes))}]" if len(metrics) > 1 else wanted
-        fix = f"use mode: {use}, or leave mode out: it follows the recipe"
+        fix = f"use mode: {use}, or leave mode out (or null: --set search.mode=null): it follows the recipe"
         read.problem(path, f"{name} is {words[wanted]} by {by} (it declares {wanted}), but {shown} is {mode}",
                      fix, mode)
 

@@ -49,7 +49,7 @@ def only(found: list[Problem], path: str, line: int | None, *words: str) -> Prob
 @pytest.mark.parametrize("text, overrides, path, line, words", [
     ("search: {metric: val_loss, mode: max}\n", (), "search.mode", 2,
      ("val_loss is minimised by recipe 'edges' (it declares min), but search.mode is max",
-      "use mode: min, or leave mode out: it follows the recipe")),
+      "use mode: min, or leave mode out (or null: --set search.mode=null): it follows the recipe")),
     ("", ("search.metric=val_loss", "search.mode=max"), "search.mode", 2, ("val_loss is minimised", "use mode: min")),
     ("search:\n  metric: [val_accuracy, val_loss]\n  mode: [max, max]\n", (), "search.mode[1]", 4,
      ("val_loss is minimised", "search.mode[1] is max", "use mode: [max, min]")),
@@ -65,6 +65,9 @@ def test_a_mode_against_the_recipe_s_direction_is_refused(text, overrides, path,
 def test_a_mode_that_follows_the_recipe_or_is_left_out_loads():
     assert load("search: {metric: val_loss, mode: min}\n").search.mode == ("min",)
     assert load("search: {metric: [val_loss, val_accuracy]}\n").search.mode == ("min", "max")
+    assert load("search: {metric: val_loss, mode: min}\n", ("search.metric=val_accuracy",
+                                                            "search.mode=null")).search.mode == ("max",)
+    assert load("search: {metric: val_loss, mode: null}\n").search.mode == ("min",)
 
 
 # 2. a key's `check` applies to the ends of a range as to a constant
