@@ -21,10 +21,11 @@ with a decimal comma is read as text, with a warning that says so); the card rec
 
 The columns of `drop`, and those without any value, are no inputs; a row's split follows from its values in the
 columns of `key` (every column of the file by default, dropped ones too). Loading warns of what often misleads a
-model or its metrics: columns that look like no feature (an unnamed index, one value, an identifier, a counter),
-values or class names that differ only by case or spaces, infinite numbers, a dominant class, a count read as many
-classes, few whole numbers read as a quantity, a validation split of one class or of one target value. A column of
-numbers too large to standardise (its std overflows float64) is refused.
+model or its metrics: columns that look like no feature (an unnamed index, one value, an identifier, a counter), a
+column that gives the target away (a leak), numbers written as text ("$1,234.50", "12%") and dates, read as
+categories, values or class names that differ only by case or spaces, infinite numbers, a dominant class, a count
+read as many classes, few whole numbers read as a quantity, a validation split of one class or of one target value.
+A column of numbers too large to standardise (its std overflows float64) is refused.
 
 The tables it knows by name are in `autotune.tabular.catalog`.
 """
@@ -76,6 +77,8 @@ DECIMAL_FIX = 'data.decimal: ","'  # what reads such numbers
 CLASS_ROWS, CLASS_VALUES = 5, 100  # whole numbers read as regression with this many rows per distinct value or more,
 # and at most this many values: a warning that they may be classes (a quantity has about one value per row, or many)
 DATE, MIDNIGHT = r"\d{4}-\d\d-\d\d", " 00:00:00"  # a datetime as pandas writes it: a date, and its time of day
+DATE_TEXT = (r"(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})"  # a date as a spreadsheet writes it,
+             r"([ T]\d{1,2}:\d\d(:\d\d(\.\d+)?)?\s*([AaPp][Mm])?(Z|[+-]\d\d:?\d\d)?)?")  # and its time of day
 
 
 def _numeric(column: pd.Series) -> bool:
@@ -449,19 +452,44 @@ def _check_formatted_target(target: pd.Series, task: str, source: str) -> None:
         raise UserError(f"{source}: column {target.name!r} (data.target) holds numbers written with a decimal comma "
                         f"({_examples(target)}), so it reads as text, not as numbers: set {DECIMAL_FIX} to read "
                         f"them as numbers{classes}")
-    cells = target.astype(str).value_counts(sort=False)  # each distinct text once, in the order of its first row
+    formatted = _formatted(target)
+    if formatted is None:
+        return
+    shown, example, number = formatted
+    classes = "; or set data.task: classification if its values are classes" if task == "auto" else ""
+    raise UserError(f"{source}: column {target.name!r} (data.target) holds numbers written as text "
+                    f"({shown}, ...: {target.nunique()} distinct values in {len(target)} rows), so it reads as text, "
+                    f"not as numbers: write them as plain numbers ({example!r} as {number:.15g}: no currency sign, "
+                    f"thousands separator, space or %) and set data.task: regression{classes}")
+
+
+def _formatted(column: pd.Series) -> tuple[str, str, float] | None:
+    """(three of its texts for a message, one of them, the number it writes) of a text column of numbers written as
+    a spreadsheet formats them ("$352,000", "12 %"): FORMATTED_SHARE of its cells or more are numbers once
+    NUMBER_MARKS are taken out, and some are not numbers with them in; None for any other column."""
+    if _numeric(column) or pd.api.types.is_bool_dtype(column):
+        return None
+    cells = column.dropna().astype(str).value_counts(sort=False)  # each distinct text once, in the order of its row
     text = cells.index.to_series(index=range(len(cells)))
     plain = pd.to_numeric(text.str.replace(NUMBER_MARKS, "", regex=True), errors="coerce")
     formatted = plain.notna() & pd.to_numeric(text, errors="coerce").isna()
-    if cells.to_numpy()[plain.notna().to_numpy()].sum() < FORMATTED_SHARE * len(target) or not formatted.any():
-        return
+    if cells.to_numpy()[plain.notna().to_numpy()].sum() < FORMATTED_SHARE * cells.sum() or not formatted.any():
+        return None
     example = formatted.idxmax()
-    classes = "; or set data.task: classification if its values are classes" if task == "auto" else ""
-    raise UserError(f"{source}: column {target.name!r} (data.target) holds numbers written as text "
-                    f"({', '.join(map(repr, text[formatted].iloc[:3]))}, ...: {target.nunique()} distinct values in "
-                    f"{len(target)} rows), so it reads as text, not as numbers: write them as plain numbers "
-                    f"({text[example]!r} as {plain[example]:.15g}: no currency sign, thousands separator, space or "
-                    f"%) and set data.task: regression{classes}")
+    return ", ".join(map(repr, text[formatted].iloc[:3])), text[example], float(plain[example])
+
+
+def _dates(column: pd.Series) -> str | None:
+    """Three of the values of a column of dates or timestamps, for a message: a datetime column, or text of which
+    FORMATTED_SHARE of the cells or more are written as dates ("2024-03-05", "05/03/2024 14:20", in any order of
+    day, month and year); None for any other column."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return _examples(column)
+    if _numeric(column) or pd.api.types.is_bool_dtype(column):
+        return None
+    cells = column.dropna().astype(str).value_counts(sort=False)  # each distinct text once, with its cells
+    dates = cells.index.to_series().str.strip().str.fullmatch(DATE_TEXT).to_numpy(bool)
+    return _examples(column) if len(cells) and cells.to_numpy()[dates].sum() >= FORMATTED_SHARE * cells.sum() else None
 
 
 def _decimal_commas(column: pd.Series) -> bool:
@@ -601,9 +629,10 @@ def _warn_columns(frame: pd.DataFrame, target: str, source: str) -> None:
     """A warning for each feature column of numbers with a few cells of text (`_stray_cells`: pandas reads the whole
     column as text, so the model takes it as categories), for each with infinite numbers (read as missing values),
     for each of whole numbers too large for float64 to tell apart (`_blurred`),
-    for each of values that differ only by case or spaces (`_variants`: separate categories), and for each that
-    looks like no feature (`_doubt`), with the `data.drop` that leaves it out; one warning, instead, for the columns
-    of numbers written with a decimal comma (`_warn_decimal_commas`)."""
+    for each of values that differ only by case or spaces (`_variants`: separate categories), for each that gives
+    the target away (`_leak`), and for each of formatted numbers or dates (`_misread`) or else that looks like no
+    feature (`_doubt`), with its fix; one warning, instead, for the columns of numbers written with a decimal comma
+    (`_warn_decimal_commas`)."""
     commas = _warn_decimal_commas(frame, target, source)
     for name in frame.columns:
         if name == target or name in commas:
@@ -632,7 +661,13 @@ def _warn_columns(frame: pd.DataFrame, target: str, source: str) -> None:
             log.warning("%s: column %r holds values that differ only by case or surrounding spaces (%s): the model "
                         "learns them as separate categories; write each value alike in the file", source, name,
                         ", ".join(map(repr, variants)))
-        doubt = _doubt(name, column, numbers=bool(len(stray)))
+        leak = _leak(column, frame[target])
+        if leak:
+            log.warning("%s: column %r %s; leave it out with data.drop: [%r]", source, name, leak, name)
+        misread = None if len(stray) else _misread(column)
+        if misread:
+            log.warning("%s: column %r %s", source, name, misread)
+        doubt = None if misread else _doubt(name, column, numbers=bool(len(stray)))
         if doubt:
             log.warning("%s: column %r %s; leave it out with data.drop: [%r]", source, name, doubt, name)
 
@@ -670,6 +705,67 @@ def _variants(column: pd.Series) -> list[str]:
     forms = values.str.strip().str.casefold()
     alike = values[forms.duplicated(keep=False)]
     return alike[forms[alike.index] == forms[alike.index[0]]].tolist() if len(alike) else []
+
+
+def _misread(column: pd.Series) -> str | None:
+    """Why a text (or datetime) column is not read as what it holds: numbers written as a spreadsheet formats them
+    (`_formatted`), or dates (`_dates`), which the model would take as categories, each new value unknown; with
+    the fix. None for any other column."""
+    formatted = _formatted(column)
+    if formatted is not None:
+        return (f"holds numbers written as text ({formatted[0]}, ...): the model takes each value as a category, "
+                "and one that training did not see as unknown; write them as plain numbers in the file (no currency "
+                "sign, thousands separator, space or %) to read them as numbers")
+    dates = _dates(column)
+    if dates is not None:
+        return (f"holds dates ({dates}): the model takes each date as a category, and one that training did not see "
+                "(every later date) as unknown; write what matters of them as numbers in the file (days since, "
+                f"month, weekday), or leave it out with data.drop: [{column.name!r}]")
+    return None
+
+
+def _leak(column: pd.Series, target: pd.Series) -> str | None:
+    """Why a feature column gives the target away: each of its values goes with one target value in every row, and
+    they repeat (`_pure`: in the first LEAK_SAMPLE rows, then in all), or its numbers move with the target's (a
+    correlation of LEAK_CORRELATION or more). Such a column is a copy of the target, or written once the target was
+    known (a cancellation reason filled in for churned customers only), and new rows will not hold it. None for
+    any other column."""
+    if len(column) < ID_ROWS:
+        return None
+    correlation = _correlation(column, target) if _numeric(column) and _numeric(target) else 0.0
+    if abs(correlation) >= LEAK_CORRELATION:
+        return f"moves with the target {target.name!r} (correlation {correlation:.4f}): {LEAK_WHY}"
+    if not (_pure(column.iloc[:LEAK_SAMPLE], target.iloc[:LEAK_SAMPLE]) and _pure(column, target)):
+        return None
+    return (f"gives the target {target.name!r} away: each of its {column.nunique(dropna=False)} values goes with a "
+            f"single value of {target.name!r} in every row: {LEAK_WHY}")
+
+
+LEAK_CORRELATION = 0.999  # a numeric column that moves with a numeric target this closely: a leak
+LEAK_SAMPLE = 1000  # the rows a column is first checked on: most fail there, without a pass over a large table
+LEAK_WHY = ("a copy of the target, or a value written once the target was known, which new rows will not hold, so "
+            "the validation and test scores will not hold on them either")
+
+
+def _correlation(column: pd.Series, target: pd.Series) -> float:
+    """The Pearson correlation of two columns of numbers over the rows where both are finite (0.0 where it is
+    undefined: a constant column, or numbers too large to square)."""
+    x, y = (np.asarray(c.to_numpy(np.float64, na_value=np.nan)) for c in (column, target))
+    finite = np.isfinite(x) & np.isfinite(y)
+    if finite.sum() < 2:
+        return 0.0
+    with np.errstate(all="ignore"):
+        correlation = np.corrcoef(x[finite], y[finite])[0, 1]
+    return float(correlation) if np.isfinite(correlation) else 0.0
+
+
+def _pure(column: pd.Series, target: pd.Series) -> bool:
+    """Whether each value of `column` (a missing one too) goes with one value of `target` in every row, its values
+    repeating over CLASS_ROWS rows each on average: the rows' distinct (value, target) pairs are as many as its
+    values, and those few (an identifier, or a column of measurements, goes with one target value per row too)."""
+    pairs = pd.DataFrame({"x": column, "y": target}).drop_duplicates()
+    distinct = pairs["x"].nunique(dropna=False)
+    return len(pairs) == distinct and distinct * CLASS_ROWS <= len(column)
 
 
 def _doubt(name: Any, column: pd.Series, numbers: bool) -> str | None:

@@ -533,3 +533,55 @@ def test_the_target_and_decimal_comma_checks_read_each_distinct_text_once(monkey
                                         r"\.\.\.: 60 distinct values in 120 rows\)"):
         data._check_formatted_target(pd.Series([f"${p:,}" for p in range(100_000, 160_000, 1000)] * 2, name="p"),
                                      "auto", "t.csv")
+
+
+# ------------------------------------------------------------------------------------------ misread columns, leaks
+def _formatted_rows(n: int = 200) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    revenue = rng.lognormal(8, 1, n)
+    days = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D")
+    return table(n=n).assign(
+        revenue=[f"${v:,.2f}" for v in revenue],  # a value per row: it read as an identifier, to be dropped
+        discount=[f"{d}%" for d in rng.integers(0, 40, n)],  # 40 values: categories, and nothing was said
+        signup=[d.strftime("%Y-%m-%d") if i % 3 else d.strftime("%d/%m/%Y") for i, d in enumerate(days)],
+        contact=[(d + pd.Timedelta(minutes=int(m))).strftime("%m/%d/%Y %I:%M %p")
+                 for d, m in zip(days, rng.integers(0, 1440, n))])
+
+
+@pytest.mark.parametrize("column, words", [
+    ("revenue", "holds numbers written as text ('$2,088.27'"),
+    ("discount", "holds numbers written as text ("),
+    ("signup", "holds dates ("),
+    ("contact", "holds dates ("),
+])
+def test_formatted_numbers_and_dates_are_named_with_their_fix_not_as_identifiers(column, words, tmp_path, caplog):
+    """A CRM export's '$2,088.27' and '12%' columns and its dates were read as categories: the revenue and the
+    timestamps were called identifiers, to be left out, and the percentages and dates were not named at all."""
+    frame = _formatted_rows()
+    frame.loc[0, "revenue"] = "$2,088.27"
+    data = load(frame, tmp_path)
+    assert column in data.preprocessing.categories
+    (line,) = [r.getMessage() for r in caplog.records if f"'{column}'" in r.getMessage()]
+    assert f"column {column!r} {words}" in line and "identifier" not in line
+    fix = ("write them as plain numbers in the file (no currency sign, thousands separator, space or %) to read them "
+           "as numbers" if words.startswith("holds numbers") else
+           f"write what matters of them as numbers in the file (days since, month, weekday), or leave it out with "
+           f"data.drop: [{column!r}]")
+    assert line.endswith(fix)
+
+
+@pytest.mark.parametrize("change, column, words", [
+    (lambda f: f.assign(status=f["y"].map({"yes": "churned", "no": "kept"})), "status",
+     "gives the target 'y' away: each of its 2 values goes with a single value of 'y' in every row"),
+    (lambda f: f.assign(reason=np.where(f["y"] == "yes", ["price", "support", "moved"] * (len(f) // 3), None)),
+     "reason", "gives the target 'y' away: each of its 4 values goes with a single value of 'y' in every row"),
+    (lambda f: f.assign(y=f["x"] * 100 + 7, cents=f["x"] * 10000 + 700).drop(columns="colour"), "cents",
+     "moves with the target 'y' (correlation 1.0000)"),
+])
+def test_a_column_that_gives_the_target_away_is_named_with_its_data_drop(change, column, words, tmp_path, caplog):
+    """A copy of the target ('Churn Status' beside 'Churned'), a reason filled in for churned rows only, or the
+    target in other units scored a validation accuracy of 1.0, and nothing said why."""
+    load(change(table(n=600)), tmp_path)
+    (line,) = [r.getMessage() for r in caplog.records if f"'{column}'" in r.getMessage()]
+    assert f"column {column!r} {words}: a copy of the target" in line
+    assert line.endswith(f"leave it out with data.drop: [{column!r}]")
