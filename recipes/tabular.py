@@ -24,7 +24,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -543,32 +543,37 @@ def load_model(model_dir: str) -> TabularPredictor:
     return TabularPredictor(model_dir)
 
 
-def predict(model_dir: str, files: list[str], *, top_k: int | None = None) -> Iterator[dict[str, Any] | BadInput]:
+def predict(model_dir: str, files: list[str], *, top_k: int | None = None, keep: Sequence[str] = ()
+            ) -> Iterator[dict[str, Any] | BadInput]:
     """`autotune predict`: the rows of .csv/.parquet `files` (read as training read its table), one record each:
     {"file", "row", "label", "probability"} (with `top_k`, also "top_k": the k most probable labels), or {"file",
-    "row", "value"} for regression; probabilities rounded as the image recipe's predict prints them (`rounded`). A
-    file it cannot read is a BadInput naming the file, and so is each row it refuses (a BadRow naming the row and
-    the column), in that row's place; the other rows and files are still predicted. A file is read and predicted
-    `CHUNK_ROWS` rows at a time: a part of it that cannot be read is a BadInput that says from which row on its
-    rows were not predicted."""
+    "row", "value"} for regression; probabilities rounded as the image recipe's predict prints them (`rounded`).
+    With `keep` (`--keep`), each record also holds "kept": {column: value} of those columns of its row, to join it
+    back (an id the model does not read). A file it cannot read, or without a column of `keep`, is a BadInput
+    naming the file, and so is each row it refuses (a BadRow naming the row and the column), in that row's place;
+    the other rows and files are still predicted. A file is read and predicted `CHUNK_ROWS` rows at a time: a part
+    of it that cannot be read is a BadInput that says from which row on its rows were not predicted."""
     model = load_model(model_dir)
     model.check_top_k(top_k)
     for file in files:
-        yield from _file_records(model, file, top_k)
+        yield from _file_records(model, file, top_k, list(dict.fromkeys(keep)))
 
 
-def _file_records(model: TabularPredictor, file: str, top_k: int | None) -> Iterator[dict[str, Any] | BadInput]:
+def _file_records(model: TabularPredictor, file: str, top_k: int | None, keep: list[str]
+                  ) -> Iterator[dict[str, Any] | BadInput]:
     """The records of one file's rows (`predict`), a chunk of rows at a time."""
     from autotune.errors import BadInput
+    from autotune.tabular.rows import kept_values
 
     row = 0  # the number of the file's next row
     try:
         for rows in model.read_chunks(file):
-            for record in model.predict_each(rows, top_k=top_k, first=row):
+            kept = kept_values(rows, keep)
+            for values, record in zip(kept, model.predict_each(rows, top_k=top_k, first=row)):
                 if isinstance(record, BadInput):  # a row it refuses: the others are still predicted
                     yield BadInput(str(record), source=file)
                 else:
-                    yield {"file": file, "row": row, **rounded(record)}
+                    yield {"file": file, "row": row, **({"kept": values} if keep else {}), **rounded(record)}
                 row += 1
     except UserError as err:
         not_predicted = f" (rows from {row} on were not predicted)" if row else ""

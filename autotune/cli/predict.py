@@ -23,6 +23,7 @@ examples:
   cat seven.png | autotune predict models/digits -           one image from standard input
   autotune predict models/tabular new_rows.csv               a table's rows (a model of the tabular recipe)
   cat new_rows.csv | autotune predict models/tabular -       a table's rows from standard input (CSV or Parquet)
+  autotune predict models/tabular new.csv --keep customer_id each row's customer_id too, to join it back
 
 The model's recipe reads the inputs. An image classifier prints one JSON object per line: {"file", "label",
 "probability", "top_k": [{"label", "probability"}, ...]}; an image of a .npy batch also has "index". Images (PNG,
@@ -33,6 +34,8 @@ A tabular model reads .csv or .parquet files of rows (the target column, if ther
 object per row: {"file", "row", "label", "probability"}, or {"file", "row", "value"} for regression. A category
 the model did not see in training is encoded as "unknown", as in its test metrics: the row's object names it,
 "unseen_categories": {column: value}, and one stderr line counts those rows and names their columns.
+--keep COLUMN copies a column of the rows (an id the model does not read, or one it does) into each object,
+"kept": {column: value}, to join the predictions back to the rows; a file without that column is refused.
 
 A model of another recipe reads the files that recipe's predict() reads, and prints the records it gives.
 
@@ -62,6 +65,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--top-k", type=int, metavar="K",
                         help="labels listed per input, where the model's recipe lists several (an image "
                              "classifier: default 3; a tabular classifier: none unless given)")
+    parser.add_argument("--keep", action="append", metavar="COLUMN",
+                        help="a column of the input rows to copy into each prediction, to join it back (a "
+                             "customer id: --keep customer_id; repeat it for several); a tabular model's, under "
+                             "\"kept\"")
     parser.set_defaults(func=run)
 
 
@@ -79,10 +86,12 @@ def run(args: argparse.Namespace) -> int:
     model_dir = pinned(args.model_dir)  # one version, however an export moves the canonical model's link meanwhile
     predict, card = recipe_function(model_dir, "predict",
                                     f"autotune predict cannot read inputs for the model in {args.model_dir}")
-    options = {"top_k": args.top_k} if args.top_k is not None else {}
-    if unknown_arguments(predict, options, hidden=("model_dir", "files")):
-        raise UserError(f"--top-k does not apply to the model in {args.model_dir}: the predict() of recipe "
-                        f"{card.get('recipe')!r} takes no top_k; drop --top-k")
+    options = {name: value for name, value in (("top_k", args.top_k), ("keep", args.keep)) if value is not None}
+    for name in options:
+        if unknown_arguments(predict, [name], hidden=("model_dir", "files")):
+            flag = f"--{name.replace('_', '-')}"
+            raise UserError(f"{flag} does not apply to the model in {args.model_dir}: the predict() of recipe "
+                            f"{card.get('recipe')!r} takes no {name}; drop {flag}")
     failed = predicted = unseen = 0  # unseen: a tabular model's rows that hold categories it did not see
     unseen_columns: dict[str, None] = {}  # their columns, in the order met
     for record in predict(str(model_dir), args.files, **options):

@@ -51,10 +51,11 @@ from autotune.tabular.data import (DECIMAL, DECIMAL_COMMA, ENCODING, MALFORMED, 
                                    csv_header, table_chunks)
 from autotune.model_dir import load_torchscript, read_card
 from autotune.paths import expanded
+from autotune.registry import close_matches
 from autotune.run_options import option
 
-__all__ = ["BadRow", "TabularPredictor", "read_rows", "row_chunks", "encode_rows", "load_model", "predict_rows",
-           "NA_TEXT", "UNSEEN", "CHUNK_ROWS"]
+__all__ = ["BadRow", "TabularPredictor", "read_rows", "row_chunks", "kept_values", "encode_rows", "load_model",
+           "predict_rows", "NA_TEXT", "UNSEEN", "CHUNK_ROWS"]
 
 STDIN = "-"  # the rows file `read_chunks` reads from standard input (`autotune predict MODEL -`)
 NA_TEXT = frozenset(STR_NA_VALUES)  # texts pandas' read_csv reads as a missing value: training's without data.missing
@@ -132,6 +133,31 @@ def _unless_malformed(row: dict[str, Any], number: int, width: int) -> dict[str,
     values = first[len(MALFORMED):]
     return BadRow(number, None, f"is a line of {values} value{'' if values == '1' else 's'}, where the header names "
                                 f"{width} columns; repair or re-export it (its other rows are read)")
+
+
+def kept_values(rows: Sequence[Mapping[str, Any] | BadRow], columns: Sequence[str]) -> list[dict[str, Any]]:
+    """Each row's values of `columns` as JSON writes them (a missing value: None; a NumPy number: Python's), to
+    carry beside its prediction (`autotune predict --keep`); {} for a BadRow. A BadInput naming the columns that
+    the rows (a chunk of a file: the columns of its first row that is not a BadRow) lack."""
+    first = next((row for row in rows if isinstance(row, Mapping)), {})
+    lacking = [column for column in columns if first and column not in first]
+    if lacking:
+        hint = close_matches(lacking[0], list(first))
+        mean = f"did you mean {hint[0]!r}? " if hint else ""
+        raise BadInput(f"the file has no column {', '.join(map(repr, lacking))} (--keep); {mean}its columns: "
+                       f"{', '.join(map(str, first))}")
+    return [{column: _json_value(row[column]) for column in columns} if isinstance(row, Mapping) else {}
+            for row in rows]
+
+
+def _json_value(value: Any) -> Any:
+    """A cell as JSON writes it: None where it is missing, a NumPy number as Python's, a text as it is, anything
+    else (a Parquet file's timestamp) as its text."""
+    if _null(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value if isinstance(value, (str, int, float, bool)) else str(value)
 
 
 def _null(value: Any) -> bool:

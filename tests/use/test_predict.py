@@ -231,7 +231,8 @@ def test_an_output_that_cannot_be_written_is_one_line_and_exit_2(searched, digit
     (["CARD_ONLY", "x.png"], "card_only holds no model.pt: its model card is there but not the model"),
     (["MODEL", "EMPTY_FOLDER"], "no images or .npy files"),
     (["MODEL", "x.png", "--top-k", "0"], "--top-k must be >= 1"),
-], ids=["not-a-model", "no-model-pt", "no-inputs", "top-k-zero"])
+    (["MODEL", "x.png", "--keep", "id"], "the predict() of recipe 'image_classification' takes no keep; drop --keep"),
+], ids=["not-a-model", "no-model-pt", "no-inputs", "top-k-zero", "keep-for-images"])
 def test_usage_errors_exit_2_with_one_line(searched, tmp_path, cli, argv, words):
     (tmp_path / "empty").mkdir()
     (tmp_path / "card_only").mkdir()

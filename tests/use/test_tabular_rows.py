@@ -118,6 +118,25 @@ def test_predict_refuses_a_row_it_cannot_take_and_predicts_the_others(model_dir,
     assert [r["probability"] for r in records] == pytest.approx([e["probability"] for e in expected])
 
 
+def test_keep_carries_a_column_of_each_row_into_its_prediction_to_join_it_back(model_dir, tmp_path, cli):
+    """A CRM export predicted for its customers: each prediction held the row's number only, not the customer id
+    the model does not read, so the predictions could not be joined back to the customers by their id."""
+    rows = [{"customer": "C-1", **GOOD}, {"customer": None, **GOOD, "age": "?old"}, {"customer": "C-3", **GOOD}]
+    pd.DataFrame(rows).to_csv(tmp_path / "crm.csv", index=False)
+    code, out, err = cli("predict", model_dir, tmp_path / "crm.csv", "--keep", "customer", "--keep", "plan")
+    assert code == 1 and "row 1, column 'age'" in err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["kept"] for r in records] == [{"customer": "C-1", "plan": "pro"}, {"customer": "C-3", "plan": "pro"}]
+    assert list(records[0])[:3] == ["file", "row", "kept"]
+    pd.DataFrame([{**GOOD, "customer": None}]).to_csv(tmp_path / "none.csv", index=False)
+    assert json.loads(cli("predict", model_dir, tmp_path / "none.csv", "--keep", "customer")[1])["kept"] == {
+        "customer": None}
+    code, out, err = cli("predict", model_dir, tmp_path / "crm.csv", "--keep", "Customer")
+    assert (code, out) == (1, "")
+    assert err == (f"autotune predict: {tmp_path / 'crm.csv'}: the file has no column 'Customer' (--keep); did you "
+                   "mean 'customer'? its columns: customer, age, plan, shop\n")
+
+
 def test_predict_reads_a_large_file_a_chunk_of_rows_at_a_time(model_dir, tmp_path):
     """A file of new rows is read, checked and predicted CHUNK_ROWS rows at a time (`autotune predict` held a file's
     every row as a dict: 1.5 GB at 300,000 rows of 16 columns, 2.9 GB at 900,000, and printed nothing until all
