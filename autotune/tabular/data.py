@@ -115,7 +115,7 @@ def table_chunks(path: str | Path, rows: int | None, what: str = "data.path", mi
     suffix = file.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise UserError(f"{what} {str(path)!r} is not a .csv or .parquet file; convert it to one of those")
-    options = {**_na_options(missing), "encoding": encoding, "decimal": decimal}
+    options = {**_na_options(missing), "encoding": _marked_encoding(file, encoding), "decimal": decimal}
     try:
         if suffix == ".parquet":
             yield from _parquet_chunks(file, rows)
@@ -149,9 +149,25 @@ def csv_header(path: str | Path, encoding: str = ENCODING) -> list[str]:
     """The names the header line of a CSV file (one `table_chunks` reads) gives, as written: pandas' reader renames
     a name given twice (`age`, `age.1`)."""
     file = expanded(path)
+    encoding = _marked_encoding(file, encoding)
     separator = _separator(file, {"encoding": encoding})
     line = pd.read_csv(file, sep=separator, header=None, nrows=1, dtype=str, keep_default_na=False, encoding=encoding)
     return line.iloc[0].tolist()
+
+
+BYTE_ORDER_MARKS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _marked_encoding(file: Path, encoding: str) -> str:
+    """The encoding of a text file that starts with a byte-order mark (Excel's "CSV UTF-8" writes one), which says
+    what the file is whatever `encoding` says: a table read as cp1252 and a new export saved as UTF-8 gave
+    'TempÃ©rature' for 'Température'. `encoding` for a file without one (or not a file)."""
+    try:
+        with file.open("rb") as stream:
+            head = stream.read(3)
+    except OSError:
+        return encoding
+    return next((marked for mark, marked in BYTE_ORDER_MARKS if head.startswith(mark)), encoding)
 
 
 def _parquet_chunks(file: Path, rows: int | None) -> Iterator[pd.DataFrame]:

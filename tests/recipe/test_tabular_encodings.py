@@ -166,3 +166,18 @@ def test_a_model_of_a_utf8_table_names_the_byte_of_a_latin1_rows_file_and_its_en
     assert code == 1 and out == "" and (f"cannot read rows file {rows!r} as utf-8 text: byte 1 (line 1) is 0xe9, "
                                         "which utf-8 does not decode; the model reads files as utf-8 text, the data.encoding of "
                                         "its training table: save the file as utf-8") in err
+
+
+@pytest.mark.parametrize("mark, codec", [(BOM, "utf-8"), (b"\xff\xfe", "utf-16-le")])
+def test_a_file_with_a_byte_order_mark_is_read_in_its_encoding_whatever_the_card_says(mark, codec, tmp_path, cli):
+    """A model of an Excel export saved on Windows (cp1252), given next month's export saved as "CSV UTF-8" (with a
+    byte-order mark): its header read as cp1252 named 'ï»¿région', and predict said the file had no column
+    'région' though it does; its cells would have been read as 'GenÃ¨ve', a category the model never saw."""
+    model = exported(load(write(tmp_path / "w.csv", places().encode("cp1252")), encoding="cp1252"), tmp_path)
+    rows = write(tmp_path / "utf8.csv", mark + places().encode(codec))
+    code, out, err = cli("predict", model, rows)
+    assert (code, err) == (0, "")
+    expected = recipe.load_model(str(model)).predict(recipe.load_model(str(model)).read(tmp_path / "w.csv"))
+    assert [json.loads(line)["probability"] for line in out.splitlines()] == pytest.approx(
+        [p["probability"] for p in expected], abs=1e-6)
+    assert load(rows, encoding="cp1252").fingerprint == load(str(tmp_path / "w.csv"), encoding="cp1252").fingerprint
