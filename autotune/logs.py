@@ -2,6 +2,7 @@
 
     with lines_to(sys.stdout): ...                        # `autotune run`
     with nullcontext() if configured() else lines_to(sys.stderr): ...   # `fit`, unless the caller set up logging
+    with warnings_kept(warned): ...                       # the block's warnings also listed in `warned`
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-__all__ = ["LineHandler", "configured", "lines_to"]
+__all__ = ["LineHandler", "configured", "lines_to", "warnings_kept"]
 
 log = logging.getLogger("autotune")
 
@@ -34,6 +35,29 @@ def lines_to(stream: TextIO) -> Iterator[None]:
         log.removeHandler(handler)
         log.setLevel(level)
         log.propagate = propagate
+
+
+@contextmanager
+def warnings_kept(warned: list[str]) -> Iterator[None]:
+    """For the block, the message of each WARNING (and above) of the `autotune` logger appended to `warned`, as
+    well as written wherever it goes (the report lists what loading the data warned of)."""
+    handler = _Kept(warned)
+    log.addHandler(handler)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+
+
+class _Kept(logging.Handler):
+    """A handler that appends the messages of WARNING records and above to a list."""
+
+    def __init__(self, warned: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.warned = warned
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.warned.append(record.getMessage())
 
 
 class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
 from autotune import recipes
+from autotune.logs import warnings_kept
 from autotune.recipes import ClassPredictions, ValuePredictions
 from autotune.report.run import Run, Skip
 from autotune.report.style import BLUE, GREY, ORANGE, fmt, short, static_figure, styled
@@ -21,9 +22,10 @@ log = logging.getLogger("autotune")
 MISCLASSIFIED_SHOWN = 24
 
 
-def evaluate_model(run: Run) -> tuple[ClassPredictions | ValuePredictions, str]:
+def evaluate_model(run: Run, warned: list[str]) -> tuple[ClassPredictions | ValuePredictions, str]:
     """The exported model's predictions on the held-out test split: its recipe's `test_predictions`, on the data
-    named in its card. Also a note when that data has changed since the model was trained."""
+    named in its card. Also a note when that data has changed since the model was trained. What loading the data
+    warned of (a column that gives the target away, one read as categories) is appended to `warned`."""
     if run.model_dir is None:
         raise Skip(run.no_model)
     card, name = run.card, run.card.get("recipe")
@@ -36,7 +38,8 @@ def evaluate_model(run: Run) -> tuple[ClassPredictions | ValuePredictions, str]:
         raise Skip(f"recipe {name!r} gives no test predictions (it defines no test_predictions(model_dir, data))")
     log.info("report: loading the data the model was trained on, to predict its test split")  # a big table: minutes
     try:
-        data = recipes.load_data(recipe, recipes.data_section(recipe, card["config"]))
+        with warnings_kept(warned):
+            data = recipes.load_data(recipe, recipes.data_section(recipe, card["config"]))
     except Exception as err:  # the data may be gone or need a download: the rest of the report still helps
         raise Skip(f"could not load the data the model was trained on ({type(err).__name__}: {err})") from None
     try:

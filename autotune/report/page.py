@@ -293,8 +293,9 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
             "objectives only through them are marked apart (open diamonds)." if hidden else "")
             + " `autotune export RUN_DIR --trial ID` exports a trial of the front as a model.",
             pareto_figure, run, png="pareto.png", chart=pareto_chart)
+    warned: list[str] = []
     try:
-        predictions, note = evaluate_model(run)
+        predictions, note = evaluate_model(run, warned)
     except Skip as why:
         sections.append(Section("Best model", _note(f"Not analysed: {why}")))
     else:
@@ -319,12 +320,22 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
             add("Residuals", "How far the predictions miss: predicted − true, over the test samples (left of the "
                 "dashed line: too low; right: too high).", residuals_figure, predictions, png="residuals.png",
                 chart=residuals_chart)
+    if warned:
+        sections.insert(1, _data_warnings(warned))  # beside the summary: it may explain its scores
     if missing_glyphs:
         log.warning("the PNGs show a box for %s (no font here draws it); the report's interactive charts show it",
                     " ".join(sorted(missing_glyphs)))
     page = out / "report.html"
     page.write_text(_page(run, sections, out))
     return page
+
+
+def _data_warnings(warned: list[str]) -> Section:
+    """The section listing what loading the model's data warned of, as `autotune run` and `train` printed it: a
+    column that gives the target away, or that the model reads otherwise than it looks, explains a score."""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in warned)
+    return Section("Data warnings", "<p>Loading the data the model was trained on warned of these, as the search "
+                   f"did when it loaded it:</p><ul>{items}</ul>")
 
 
 def _save(figure: Any, path: Path, missing_glyphs: set[str]) -> None:

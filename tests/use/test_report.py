@@ -600,6 +600,26 @@ def test_a_regression_model_gets_predicted_against_true_and_its_residuals(tabula
     assert {"predicted_vs_true.png", "residuals.png"} <= written and "confusion_matrix.png" not in written
 
 
+def test_what_loading_the_data_warned_of_is_listed_beside_the_summary(tabular, tmp_path):
+    """The report of a search on a CRM export showed a test accuracy of 1.0 and nothing of the column that gave the
+    target away: the warnings that `autotune run` printed were gone with its terminal."""
+    import html
+    import sklearn.datasets
+
+    run_dir = copy_run(tabular["breast_cancer"], tmp_path)
+    bunch = sklearn.datasets.load_breast_cancer(as_frame=True)
+    frame = bunch.frame.assign(target=bunch.target_names[bunch.target])
+    frame["status"] = frame["target"].map({"malignant": "treated", "benign": "discharged"})
+    frame.to_csv(tmp_path / "tumours.csv", index=False)
+    edit_card(run_dir, lambda card: card["config"]["data"].update(dataset="csv", path=str(tmp_path / "tumours.csv"),
+                                                                   target="target"))
+    text = write_report(run_dir, tmp_path / "report").read_text()
+    assert Page(text).headings[:2] == ["Summary", "Data warnings"]
+    assert (f"<li>data.path {str(tmp_path / 'tumours.csv')!r}: column 'status' gives the target 'target' away: each of "
+            "its 2 values goes with a single value of 'target' in every row") in html.unescape(text)
+    assert "Data warnings" not in write_report(tabular["breast_cancer"].run_dir, tmp_path / "plain").read_text()
+
+
 def test_a_recipe_without_test_predictions_gets_one_line(tabular, tmp_path):
     run_dir = copy_run(tabular["breast_cancer"], tmp_path)
     plain = tmp_path / "plain_recipe.py"
