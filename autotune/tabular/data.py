@@ -77,6 +77,7 @@ DECIMAL_FIX = 'data.decimal: ","'  # what reads such numbers
 CLASS_ROWS, CLASS_VALUES = 5, 100  # whole numbers read as regression with this many rows per distinct value or more,
 # and at most this many values: a warning that they may be classes (a quantity has about one value per row, or many)
 DATE, MIDNIGHT = r"\d{4}-\d\d-\d\d", " 00:00:00"  # a datetime as pandas writes it: a date, and its time of day
+BOOL_TEXTS = (("True", "TRUE", "true"), ("False", "FALSE", "false"))  # what pandas' CSV reader reads as a bool
 DATE_TEXT = (r"(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})"  # a date as a spreadsheet writes it,
              r"([ T]\d{1,2}:\d\d(:\d\d(\.\d+)?)?\s*([AaPp][Mm])?(Z|[+-]\d\d:?\d\d)?)?")  # and its time of day
 
@@ -1093,7 +1094,11 @@ def _spellings(text: str) -> tuple[str, ...]:
     """The other ways training may have written `text`: a whole number as "5" or "5.0" (a column read as numbers
     with a missing cell, or as text, or a client's JSON number); a datetime at midnight as its date, and a date as
     that midnight ("2024-01-01" and "2024-01-01 00:00:00": pandas writes a column of datetimes as dates where each
-    is midnight, and one value alone with its time)."""
+    is midnight, and one value alone with its time); a truth value as pandas' CSV reader reads it ("TRUE", "true"
+    and "True" are the bool True of a column of them, whose category is "True")."""
+    truth = next((texts for texts in BOOL_TEXTS if text in texts), None)
+    if truth is not None:
+        return tuple(spelled for spelled in truth if spelled != text)
     if re.fullmatch(DATE + MIDNIGHT, text):
         return (text[:-len(MIDNIGHT)],)
     if re.fullmatch(DATE, text):

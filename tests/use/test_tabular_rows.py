@@ -322,6 +322,19 @@ def test_a_whole_number_finds_its_category_however_it_is_written(known, card):
     assert categorical[:, 1].tolist() == [UNKNOWN] * 5
 
 
+@pytest.mark.parametrize("known", [["False", "True"], ["FALSE", "TRUE"]])
+def test_a_truth_value_finds_its_category_however_a_spreadsheet_wrote_it(known, card):
+    """A CRM export's Premium column of TRUE and FALSE is read by pandas as bools (categories 'False', 'True'): the
+    same row sent to serve as JSON with the export's text "TRUE" was an unseen category, where the CSV file's row
+    was 'True'. A text column of them (one that also holds another text) keeps its spelling: JSON's true finds it."""
+    holding = {**card, "categories": {**card["categories"], "plan": known}}
+    written = [True, "True", "TRUE", "true", np.bool_(True)]
+    _, categorical = encode_rows(holding, [{**GOOD, "plan": value} for value in written])
+    assert categorical[:, 0].tolist() == [3] * len(written)
+    _, categorical = encode_rows(holding, [{**GOOD, "plan": value} for value in ("yes", "T", 1, "tRUE")])
+    assert categorical[:, 0].tolist() == [UNKNOWN] * 4
+
+
 def test_a_row_whose_output_is_not_a_number_is_refused_never_answered_null(model_dir):
     """A number far from the training values, yet within float32, can overflow inside the model: its output was a
     null prediction (HTTP 200, probability null)."""
