@@ -351,6 +351,21 @@ def _check_columns(frame: pd.DataFrame, target: str, source: str) -> None:
         raise UserError(_no_column(frame, target, "data.target", source))
 
 
+def _check_repeated_names(path: str | None, encoding: str, source: str) -> None:
+    """A UserError where the header of a CSV file names a column more than once: pandas reads the second as
+    'name.1', which the model would read as a column of its own, and predict refuses a file of new rows whose
+    header names a column the model reads more than once (every export of the same shape)."""
+    if path is None or expanded(path).suffix.lower() != ".csv":
+        return
+    header = csv_header(path, encoding)
+    repeated = next((name for name in header if name and header.count(name) > 1), None)  # "": 'Unnamed: 3'
+    if repeated is not None:
+        raise UserError(f"{source}: its header names column {repeated!r} {header.count(repeated)} times (pandas "
+                        f"reads the second as '{repeated}.1'), and predict would refuse every file of new rows like "
+                        "it, as the model reads one column of each name; give each column a name of its own in the "
+                        "file")
+
+
 def _no_column(frame: pd.DataFrame, name: Any, key: str, source: str) -> str:
     """The error for a column `key` names that the table does not have: the closest name, and its columns."""
     columns = [str(c) for c in frame.columns]
@@ -1221,6 +1236,7 @@ def load(dataset: str, *, path: str | None = None, target: str | None = None, ta
     texts = _missing_texts(missing, path)
     frame, source, target = _table(dataset, path, target, texts, encoding, decimal)
     _check_columns(frame, target, source)
+    _check_repeated_names(path, encoding, source)
     dropped = _named(frame, drop, "data.drop", target, source)
     key = _named(frame, key, "data.key", target, source) or None
     frame = _labelled(frame, target, source)

@@ -585,3 +585,18 @@ def test_a_column_that_gives_the_target_away_is_named_with_its_data_drop(change,
     (line,) = [r.getMessage() for r in caplog.records if f"'{column}'" in r.getMessage()]
     assert f"column {column!r} {words}: a copy of the target" in line
     assert line.endswith(f"leave it out with data.drop: [{column!r}]")
+
+
+def test_a_header_that_names_a_column_twice_is_refused_when_the_table_loads(tmp_path):
+    """A CRM export with two 'Notes' columns trained as 'Notes' and 'Notes.1' without a word, and then predict
+    refused every export of the same shape ('the header names column 'Notes' more than once'). Empty header cells
+    (trailing commas) may repeat: pandas names them 'Unnamed: 3', 'Unnamed: 4'."""
+    path = tmp_path / "t.csv"
+    frame = table()
+    path.write_text("x,notes,notes,y\n" + "".join(f"{x},a,b,{y}\n" for x, y in zip(frame["x"], frame["y"])))
+    with pytest.raises(UserError, match=rf"^data.path {str(path)!r}: its header names column 'notes' 2 times \(pandas "
+                                        r"reads the second as 'notes.1'\), and predict would refuse every file of new "
+                                        r"rows like it, .*; give each column a name of its own in the file$"):
+        recipe.load_data({"dataset": "csv", "path": str(path), "target": "y"})
+    path.write_text("x,y,,\n" + "".join(f"{x},{y},,\n" for x, y in zip(frame["x"], frame["y"])))
+    assert columns(recipe.load_data({"dataset": "csv", "path": str(path), "target": "y"})) == {"x"}
