@@ -561,16 +561,19 @@ def predict(model_dir: str, files: list[str], *, top_k: int | None = None, keep:
 
 def _file_records(model: TabularPredictor, file: str, top_k: int | None, keep: list[str]
                   ) -> Iterator[dict[str, Any] | BadInput]:
-    """The records of one file's rows (`predict`), a chunk of rows at a time."""
+    """The records of one file's rows (`predict`), a chunk of rows at a time. A row that holds no value (a line of
+    separators only, as a spreadsheet writes below its data) is no row to predict: a warning names such rows."""
     from autotune.errors import BadInput
-    from autotune.tabular.rows import kept_values
+    from autotune.tabular.rows import blank, kept_values
 
-    row = 0  # the number of the file's next row
+    row, blanks = 0, []  # the number of the file's next row; those of the rows that hold no value
     try:
         for rows in model.read_chunks(file):
             kept = kept_values(rows, keep)
-            for values, record in zip(kept, model.predict_each(rows, top_k=top_k, first=row)):
-                if isinstance(record, BadInput):  # a row it refuses: the others are still predicted
+            for read, values, record in zip(rows, kept, model.predict_each(rows, top_k=top_k, first=row)):
+                if blank(read):
+                    blanks.append(row)
+                elif isinstance(record, BadInput):  # a row it refuses: the others are still predicted
                     yield BadInput(str(record), source=file)
                 else:
                     yield {"file": file, "row": row, **({"kept": values} if keep else {}), **rounded(record)}
@@ -578,6 +581,12 @@ def _file_records(model: TabularPredictor, file: str, top_k: int | None, keep: l
     except UserError as err:
         not_predicted = f" (rows from {row} on were not predicted)" if row else ""
         yield BadInput(f"{err}{not_predicted}", source=file)
+    if blanks:
+        many = len(blanks) > 1
+        shown = ", ".join(map(str, blanks[:5])) + (f" and {len(blanks) - 5} more" if len(blanks) > 5 else "")
+        log.warning("%s: %d %s no value, not predicted (%s %s: lines of separators only, as a spreadsheet writes "
+                    "below its data)", file, len(blanks), "rows hold" if many else "row holds",
+                    "rows" if many else "row", shown)
 
 
 def rounded(record: dict[str, Any]) -> dict[str, Any]:

@@ -54,8 +54,8 @@ from autotune.paths import expanded
 from autotune.registry import close_matches
 from autotune.run_options import option
 
-__all__ = ["BadRow", "TabularPredictor", "read_rows", "row_chunks", "kept_values", "encode_rows", "load_model",
-           "predict_rows", "NA_TEXT", "UNSEEN", "CHUNK_ROWS"]
+__all__ = ["BadRow", "TabularPredictor", "read_rows", "row_chunks", "blank", "kept_values", "encode_rows",
+           "load_model", "predict_rows", "NA_TEXT", "UNSEEN", "CHUNK_ROWS"]
 
 STDIN = "-"  # the rows file `read_chunks` reads from standard input (`autotune predict MODEL -`)
 NA_TEXT = frozenset(STR_NA_VALUES)  # texts pandas' read_csv reads as a missing value: training's without data.missing
@@ -158,6 +158,12 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value if isinstance(value, (str, int, float, bool)) else str(value)
+
+
+def blank(row: Mapping[str, Any] | BadRow) -> bool:
+    """Whether a row read from a file holds no value at all (a line of separators only, which a spreadsheet writes
+    below its data when cells there were formatted): no row to predict."""
+    return isinstance(row, Mapping) and all(_null(value) for value in row.values())
 
 
 def _null(value: Any) -> bool:

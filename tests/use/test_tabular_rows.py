@@ -137,6 +137,19 @@ def test_keep_carries_a_column_of_each_row_into_its_prediction_to_join_it_back(m
                    "mean 'customer'? its columns: customer, age, plan, shop\n")
 
 
+def test_a_line_of_separators_only_is_no_row_to_predict(model_dir, tmp_path, cli, caplog):
+    """Excel writes ',,,' lines below the data where cells there were formatted: predict printed a prediction for
+    each ({"row": 5, "label": "yes", "probability": 0.51}), as if a customer with every value missing were one."""
+    rows = [GOOD, {**GOOD, "age": 30.0}, GOOD]
+    text = pd.DataFrame(rows).to_csv(index=False, lineterminator="\r\n")
+    (tmp_path / "excel.csv").write_text(text + ",,\r\n" * 4)  # age,plan,shop: 3 empty values
+    code, out, err = cli("predict", model_dir, tmp_path / "excel.csv")
+    assert code == 0 and [json.loads(line)["row"] for line in out.splitlines()] == [0, 1, 2]
+    assert f"{tmp_path / 'excel.csv'}: 4 rows hold no value, not predicted (rows 3, 4, 5, 6: lines of separators " \
+           "only, as a spreadsheet writes below its data)" in caplog.text + err
+    assert autotune.load_model(model_dir).predict([{"age": None, "plan": None, "shop": None}])  # asked for: predicted
+
+
 def test_predict_reads_a_large_file_a_chunk_of_rows_at_a_time(model_dir, tmp_path):
     """A file of new rows is read, checked and predicted CHUNK_ROWS rows at a time (`autotune predict` held a file's
     every row as a dict: 1.5 GB at 300,000 rows of 16 columns, 2.9 GB at 900,000, and printed nothing until all
@@ -414,7 +427,8 @@ def test_rows_are_read_with_the_missing_texts_training_read_its_table_with(regio
     assert all(torch.equal(a, b) for a, b in zip(encode_rows(model.card, from_csv), (numeric, categorical)))
     records = list(recipe.predict(str(regions_model), [str(tmp_path / "new.csv")]))  # autotune predict
     assert [{k: v for k, v in r.items() if k not in ("file", "row")} for r in records] == list(map(recipe.rounded,
-                                                                                                  predicted))
+                                                                                                  predicted[:2]))
+    # the third line, `,`, holds no value: no row to predict (test_a_line_of_separators_only_is_no_row_to_predict)
     with pytest.raises(BadRow, match="expects a number, got the text 'NA'"):  # not one of the card's texts
         encode_rows(model.card, [{"region": "EU", "weight": "NA"}])
 
