@@ -151,8 +151,8 @@ def csv_header(path: str | Path, encoding: str = ENCODING) -> list[str]:
     a name given twice (`age`, `age.1`)."""
     file = expanded(path)
     encoding = _marked_encoding(file, encoding)
-    separator = _separator(file, {"encoding": encoding})
-    line = pd.read_csv(file, sep=separator, header=None, nrows=1, dtype=str, keep_default_na=False, encoding=encoding)
+    line = pd.read_csv(file, header=None, nrows=1, dtype=str, keep_default_na=False, encoding=encoding,
+                       **_dialect(file, {"encoding": encoding}))
     return line.iloc[0].tolist()
 
 
@@ -223,10 +223,9 @@ def _csv_chunks(file: Path, options: dict[str, Any], rows: int | None, malformed
     encoding and decimal mark. `malformed`: where pandas' C parser meets a line of more values than the header
     names, the file is read again by its Python parser, which marks that line (`_marked`), from the first row not
     yet given; a line of fewer values (which pandas fills with missing values) is marked too (`_ShortLines`)."""
-    separator = _separator(file, options)
-    if separator != ",":
-        log.info("%s: read with %r between values (its header holds no comma)", file, separator)
-    options = {**options, "sep": separator}
+    options = {**options, **_dialect(file, options)}
+    if options["sep"] != ",":
+        log.info("%s: read with %r between values (its header holds no comma)", file, options["sep"])
     width = len(pd.read_csv(file, nrows=0, **options).columns) if malformed else 0
     short = _ShortLines(file, options, width) if malformed else None
     given = 0
@@ -270,7 +269,8 @@ class _ShortLines:
         try:
             with open(file, newline="", encoding=options["encoding"]) as f:
                 lines = (values for values in csv.reader(f, delimiter=options["sep"]) if values)
-                next(lines, None)  # the header
+                for _ in range(1 + options.get("skiprows", 0)):  # the header, after a line `sep=;`
+                    next(lines, None)
                 for values in lines:
                     yield len(values)
         except (csv.Error, UnicodeDecodeError):
@@ -296,6 +296,17 @@ def _marked(width: int) -> Callable[[list[str]], list[str]]:
     """read_csv's `on_bad_lines` for a file whose header names `width` columns: a line of more values is a row of
     its own, whose first value is MALFORMED followed by the number of values the line held, the others empty."""
     return lambda values: [f"{MALFORMED}{len(values)}", *[""] * (width - 1)]
+
+
+def _dialect(file: Path, options: dict[str, Any]) -> dict[str, Any]:
+    """read_csv's `sep` for `file`: the separator a first line such as `sep=;` names (which Excel reads as an
+    instruction, and some exports for it start with), then `skiprows` past that line; else `_separator`'s."""
+    with file.open("rb") as stream:
+        first = stream.readline(16)
+    named = re.fullmatch(rb"(?:\xef\xbb\xbf)?sep=([,;\t|])\r?\n", first)
+    if named:
+        return {"sep": named.group(1).decode(), "skiprows": 1}
+    return {"sep": _separator(file, options)}
 
 
 def _separator(file: Path, options: dict[str, Any]) -> str:

@@ -19,9 +19,9 @@ from autotune.api import _DataLoads, load_space
 from autotune.errors import SpaceError, UserError
 from autotune.preflight import check_metrics_reported
 from autotune.recipes import tabular as recipe
-from autotune.tabular.data import Preprocessing
+from autotune.tabular.data import Preprocessing, csv_header
 from test_train import Recorder  # a report as the engine's
-from autotune.tabular.rows import read_rows
+from autotune.tabular.rows import BadRow, read_rows, row_chunks
 from autotune.training import balanced_accuracy, class_counts, class_weights, macro_f1, roc_auc
 
 N = 60
@@ -315,6 +315,22 @@ def test_a_semicolon_csv_whose_texts_hold_commas_reads_by_its_header(tmp_path):
     commas = load(notes, tmp_path, drop=["note"])
     assert data.preprocessing == commas.preprocessing and data.fingerprint == commas.fingerprint
     assert read_rows(path)[3]["note"] == 'big, "red"\nand round'
+
+
+@pytest.mark.parametrize("sep, bom", [(";", b""), (",", b"\xef\xbb\xbf"), ("\t", b"")])
+def test_a_first_line_naming_the_separator_is_read_as_excel_reads_it(sep, bom, tmp_path):
+    """An export made for Excel starts with `sep=;`: the table read as the columns 'sep=' and 'Unnamed: 1', and
+    the error said it had no column 'y' (data.target). Its rows to predict keep their numbers, and a line of fewer
+    values than the header names is still found in its place."""
+    commas = load(table(), tmp_path)
+    path = tmp_path / "excel.csv"
+    path.write_bytes(bom + f"sep={sep}\r\n".encode() + table().to_csv(sep=sep, index=False).encode())
+    data = recipe.load_data({"dataset": "csv", "path": str(path), "target": "y"})
+    assert data.preprocessing == commas.preprocessing and data.fingerprint == commas.fingerprint
+    assert csv_header(path) == ["x", "colour", "y"]
+    path.write_text(f"sep={sep}\nx{sep}colour{sep}y\n1.5{sep}red{sep}yes\n2.5{sep}blue\n")
+    first, short = next(row_chunks(path, None))
+    assert first == {"x": 1.5, "colour": "red", "y": "yes"} and isinstance(short, BadRow) and short.row == 1
 
 
 # --------------------------------------------------------------------------------------- balanced accuracy
