@@ -44,7 +44,7 @@ from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLog
 from autotune.engine.result_grid import trial_id_of
 from autotune.engine.schedulers import SavedScheduler, make_scheduler, planned_epochs
 from autotune.engine.searcher import close_orphaned_trials, make_searcher, points_to_evaluate
-from autotune.engine.stoppers import BrokenReports, EpochBudget, TargetStopper
+from autotune.engine.stoppers import BrokenReports, EpochBudget, TargetStopper, TimeBudget
 from autotune.engine.storage import (
     RunLocation,
     holds_search,  # autotune.cli.run imports it from here
@@ -132,6 +132,7 @@ def run_search(
     known = warm_start.add_history(history, where.state / "study.db", space) if history else []
     target = TargetStopper(dict(space.search.stop), dict(space.search.stop_modes)) if space.search.stop else None
     budget = EpochBudget(space.search.epoch_budget) if space.search.epoch_budget else None
+    clock = TimeBudget(space.search.time_budget, where.experiment) if space.search.time_budget else None
     broken = BrokenReports()
     if tracking:
         tracking.start(SearchStart(space.name, where.state, space.source, track.flat_settings(space), resume))
@@ -157,7 +158,7 @@ def run_search(
         seed = derived_seed(space.search.seed, warm_start.told(history)) if history else None
         searcher = make_searcher(space, where.state, points_to_evaluate(space, list(first_points), known), limit,
                                  seed, full)
-        stoppers = [s for s in (target, budget) if s] + [broken]
+        stoppers = [s for s in (clock, target, budget) if s] + [broken]  # the clock first: it counts at every step
         tuner = tune.Tuner(run, tune_config=_tune_config(space, searcher, scheduler),
                            run_config=_run_config(space, options, where, policy, stoppers, scheduler))
     try:
@@ -171,7 +172,7 @@ def run_search(
     seconds = time.perf_counter() - start
     _warn_of_working_dir_files(space.name)
     missing_metric = broken.error_in(grid)
-    ended = ended_before["ended"] if ended_before else _ended_early(space, grid, target, budget, seconds)
+    ended = ended_before["ended"] if ended_before else _ended_early(space, grid, target, budget, clock, seconds)
     interrupted = not missing_metric and not ended_before and _interrupted(space, where, grid, ended)
     if not interrupted:  # an interrupted run's RUNNING trials continue when it is resumed
         close_orphaned_trials(where.state, space, grid)
@@ -301,7 +302,6 @@ def _tune_config(space: Space, searcher: Any, scheduler: Any) -> tune.TuneConfig
         search_alg=searcher,
         scheduler=scheduler,
         num_samples=space.search.trials,
-        time_budget_s=space.search.time_budget,
         reuse_actors=True,
         trial_dirname_creator=trial_dirname,
     )
@@ -333,22 +333,21 @@ def _run_config(space: Space, options: RunOptions, where: RunLocation, policy: C
 
 
 def _ended_early(space: Space, grid: Any, target: TargetStopper | None, budget: EpochBudget | None,
-                 seconds: float) -> str | None:
+                 clock: TimeBudget | None, seconds: float) -> str | None:
     """Why the search ran fewer trials than it asked for, or cut them short, when a setting ended it (a reached
-    `search.stop` target, the epoch budget, the time budget); None when it ran them all or nothing of these ended
-    it. A reached target, or the time budget spent (`seconds`: the search's time in this process), ends it also
-    when every trial had started (they were cut short: trials at once >= search.trials, or a queued trial)."""
+    `search.stop` target, the epoch budget, the time budget `clock`); None when it ran them all or nothing of these
+    ended it (a Ctrl-C). A reached target, or the time budget run out, ends it also when every trial had started
+    (they were cut short: trials at once >= search.trials, or a queued trial). `seconds`: the search's time in this
+    process."""
     by = target.reached_in(grid) if target else None
     if by:
         return f"trial {by} reached the stop target ({target})"
-    spent = space.search.time_budget and seconds >= space.search.time_budget
+    timed_out = f"{clock} ran out" if clock and clock.ran_out(seconds) else None
     if len(grid) >= space.search.trials:
-        return f"the time budget of {space.search.time_budget:g} s ran out" if spent else None
+        return timed_out
     if budget and budget.reached_in(grid):
         return f"the epoch budget of {space.search.epoch_budget} epochs is used up"
-    if space.search.time_budget:
-        return f"the time budget of {space.search.time_budget:g} s ran out"
-    return None
+    return timed_out
 
 
 def _interrupted(space: Space, where: RunLocation, grid: Any, ended: str | None) -> bool:

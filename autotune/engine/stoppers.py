@@ -1,20 +1,24 @@
-"""What ends a whole search before its trial count: `search.epoch_budget`, `search.stop` targets, and a report
-without the searched metric. Each is both Ray's stopper and a callback; Ray pickles a search's copies of them, which
+"""What ends a whole search before its trial count: `search.epoch_budget`, `search.time_budget`, `search.stop`
+targets, and a report without the searched metric. Each is both Ray's stopper and a callback; Ray pickles a search's copies of them, which
 share their state."""
 from __future__ import annotations
 
 import copy
+import logging
 import uuid
 from typing import Any, ClassVar
 
 from ray import tune
+from ray.tune.stopper import TimeoutStopper
 
 from autotune.engine.history import result_history
 from autotune.engine.result_grid import reaches, trial_id_of
 from autotune.engine.trial_errors import error_text, failure_of
 from autotune.errors import MissingMetric
 
-__all__ = ["BrokenReports", "EpochBudget", "TargetStopper"]
+__all__ = ["BrokenReports", "EpochBudget", "TargetStopper", "TimeBudget"]
+
+log = logging.getLogger("autotune")
 
 
 class _SharedState:
@@ -23,9 +27,11 @@ class _SharedState:
 
     _states: ClassVar[dict[str, dict[str, Any]]] = {}
 
-    def _new_state(self, **initial: Any) -> None:
-        self.token = uuid.uuid4().hex
+    def _new_state(self, token: str | None = None, **initial: Any) -> None:
+        """A new state, under `token` (a new one when None), replacing any the token held."""
+        self.token = token or uuid.uuid4().hex
         self._initial = initial
+        self._states[self.token] = copy.deepcopy(initial)
 
     @property
     def _state(self) -> dict[str, Any]:
@@ -94,6 +100,48 @@ class EpochBudget(_StopsAllOnceSaved, tune.Stopper, tune.Callback):
         Ray's, unpickled from the run: this one never sees its results)."""
         ran = sum(int((result.metrics or {}).get("training_iteration", 0) or 0) for result in grid)
         return self.reached() or ran >= self.budget
+
+
+class TimeBudget(_SharedState, TimeoutStopper, tune.Callback):
+    """`search.time_budget`: Ray's stopper of it (as `time_budget_s` builds), which saves what is left of the budget
+    with the search's state, so that a resumed search runs for the rest of it. It records whether it ran out (a
+    search that ran its trials past the budget's time was not ended by it) and the budget it counts, and says, as a
+    resumed search starts, how much of it is left, and that a budget asked for now does not replace it. A resumed
+    search's copy (Ray's, unpickled) shares its state with this one through the run's folder `run`."""
+
+    def __init__(self, seconds: float, run: str) -> None:
+        TimeoutStopper.__init__(self, seconds)
+        self._new_state(f"time budget of {run}", asked=seconds, seconds=None, ran_out=False)
+
+    def stop_all(self) -> bool:
+        state = self._state
+        if state["seconds"] is None:
+            state["seconds"] = self._timeout_seconds
+            self._told_at_start(state["asked"])
+        state["ran_out"] = state["ran_out"] or super().stop_all()
+        return state["ran_out"]
+
+    def _told_at_start(self, asked: float) -> None:
+        """At a resumed search's start (part of the budget spent), what is left of it, and a warning when the budget
+        asked for now (`asked`) is another."""
+        left = max(self._budget, 0.0)
+        if left >= self._timeout_seconds and asked == self._timeout_seconds:
+            return
+        log.info("the time budget of %g s: %.1f s of it left for this resumed search", self._timeout_seconds, left)
+        if asked != self._timeout_seconds:
+            log.warning("search.time_budget is %g s, but this run started with %g s: a resumed search keeps its time "
+                        "budget, %.1f s of it left", asked, self._timeout_seconds, left)
+
+    def ran_out(self, seconds: float) -> bool:
+        """Whether the budget ran out before the search ended. A resumed run started before the engine counted its
+        budget so is counted by Ray's own stopper, and this one never runs: there, whether the search ran for the
+        whole budget in `seconds`, this session's time."""
+        if self._state["seconds"] is None:
+            return seconds >= self._timeout_seconds
+        return self._state["ran_out"]
+
+    def __str__(self) -> str:
+        return f"the time budget of {self._state['seconds'] or self._timeout_seconds:g} s"
 
 
 class TargetStopper(_StopsAllOnceSaved, tune.Stopper, tune.Callback):

@@ -82,7 +82,7 @@ def test_the_epoch_budget_is_read_from_the_trials_of_a_resumed_run():
             SimpleNamespace(metrics=None)]
     for budget, ended in [(6, "the epoch budget of 6 epochs is used up"), (7, None)]:
         space = autotune.load_space(toy_space(search=f", epoch_budget: {budget}"))
-        assert _ended_early(space, grid, None, EpochBudget(budget), 1.0) == ended
+        assert _ended_early(space, grid, None, EpochBudget(budget), None, 1.0) == ended
 
 
 def test_a_time_budget_that_cut_every_started_trial_is_said_to_have_ended_the_search():
@@ -95,6 +95,73 @@ def test_a_time_budget_that_cut_every_started_trial_is_said_to_have_ended_the_se
 
     grid = [SimpleNamespace(metrics=None)] * 3
     space = autotune.load_space(toy_space(trials=3, search=", time_budget: 45s"))
-    assert _ended_early(space, grid, None, None, 45.2) == "the time budget of 45 s ran out"
-    assert _ended_early(space, grid, None, None, 30.0) is None  # they ended before it
-    assert _ended_early(autotune.load_space(toy_space(trials=3)), grid, None, None, 45.2) is None
+    assert _ended_early(space, grid, None, None, _clock(45, ran_out=True), 45.2) == "the time budget of 45 s ran out"
+    assert _ended_early(space, grid, None, None, _clock(45, ran_out=False), 30.0) is None  # they ended before it
+    assert _ended_early(autotune.load_space(toy_space(trials=3)), grid, None, None, None, 45.2) is None
+
+
+class _Clock:
+    """A stand-in for `time.time` in Ray's TimeoutStopper: it moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def _clock(seconds: float, *, ran_out: bool, run: str = "/runs/clock"):
+    """A time budget of `seconds` that ran out, or did not, before the search ended."""
+    from autotune.engine.stoppers import TimeBudget
+
+    clock, fake = TimeBudget(seconds, run), _Clock()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("ray.tune.stopper.timeout.time", fake)
+        clock.stop_all()
+        fake.now += seconds + 1 if ran_out else seconds / 2
+        clock.stop_all()
+    return clock
+
+
+def test_a_search_that_ran_every_trial_past_its_time_budget_was_not_ended_by_it():
+    """Every trial ran its last epoch, the last one ending after the budget's time (20 trials in 20.5 s of a 20 s
+    budget): the summary said "Ended early: the time budget of 20 s ran out" of a search that nothing cut short; a
+    search interrupted (Ctrl-C) at 21.8 s of a 40 s budget said the same beside "The search was interrupted"."""
+    from types import SimpleNamespace
+
+    from autotune.engine.search import _ended_early
+
+    space = autotune.load_space(toy_space(trials=3, search=", time_budget: 20s"))
+    grid = [SimpleNamespace(metrics={"training_iteration": 3})] * 3
+    assert _ended_early(space, grid, None, None, _clock(20, ran_out=False), 20.5) is None
+    assert _ended_early(space, grid[:2], None, None, _clock(20, ran_out=False), 12.0) is None  # interrupted
+    assert _ended_early(space, grid[:2], None, None, _clock(20, ran_out=True), 21.0) == "the time budget of 20 s ran out"
+
+
+def test_a_resumed_search_runs_for_the_rest_of_its_time_budget_and_says_so(monkeypatch, caplog):
+    """Ray saves what is left of the time budget with the search's state, and a resumed search runs for that rest:
+    `--set search.time_budget=120s` on the resume of a 40 s run was silently not applied, and the summary said "the
+    time budget of 120 s ran out" after 13 s. The resume says how much is left, warns that the budget asked for now
+    does not replace it, and names the budget it ran with."""
+    import pickle
+
+    from autotune.engine.stoppers import TimeBudget
+
+    fake = _Clock()
+    monkeypatch.setattr("ray.tune.stopper.timeout.time", fake)
+    first = TimeBudget(40, "/runs/resumed")
+    first.stop_all()
+    fake.now += 27
+    assert not first.stop_all()
+    saved = pickle.dumps(first)  # Ray's saved search state
+
+    again = TimeBudget(120, "/runs/resumed")  # the resumed session's, before Ray unpickles its own copy
+    restored = pickle.loads(saved)
+    with caplog.at_level(logging.INFO, logger="autotune"):
+        assert not restored.stop_all()
+    assert [r.getMessage() for r in caplog.records] == [
+        "the time budget of 40 s: 13.0 s of it left for this resumed search",
+        "search.time_budget is 120 s, but this run started with 40 s: a resumed search keeps its time budget, 13.0 s "
+        "of it left"]
+    fake.now += 14
+    assert restored.stop_all() and again.ran_out(14.0) and str(again) == "the time budget of 40 s"
