@@ -131,7 +131,7 @@ def run_search(
     (where.state / "space.fingerprint").write_text(space.fingerprint() + "\n")
     known = warm_start.add_history(history, where.state / "study.db", space) if history else []
     target = TargetStopper(dict(space.search.stop), dict(space.search.stop_modes)) if space.search.stop else None
-    budget = EpochBudget(space.search.epoch_budget) if space.search.epoch_budget else None
+    budget = EpochBudget(space.search.epoch_budget, where.experiment) if space.search.epoch_budget else None
     clock = TimeBudget(space.search.time_budget, where.experiment) if space.search.time_budget else None
     broken = BrokenReports()
     if tracking:
@@ -346,7 +346,7 @@ def _ended_early(space: Space, grid: Any, target: TargetStopper | None, budget: 
     if len(grid) >= space.search.trials:
         return timed_out
     if budget and budget.reached_in(grid):
-        return f"the epoch budget of {space.search.epoch_budget} epochs is used up"
+        return f"{budget} is used up"
     return timed_out
 
 

@@ -66,11 +66,14 @@ class _StopsAllOnceSaved(_SharedState):
 class EpochBudget(_StopsAllOnceSaved, tune.Stopper, tune.Callback):
     """`search.epoch_budget`: once the trials together have run this many epochs, the running trials stop and no
     new one starts (after the checkpoint of the epoch that used it up is saved). A resumed search counts the epochs
-    its trials ran before."""
+    its trials ran before, against the budget it started with: it says, as it starts, how many are left, and that a
+    budget asked for now does not replace it. A resumed search's copy (Ray's, unpickled) shares its state with this
+    one through the run's folder `run`."""
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, run: str) -> None:
         self.budget = budget
-        self._new_state(epochs={}, used=0, counted=False, reached=None, saved=False)
+        self._new_state(f"epoch budget of {run}", asked=budget, limit=None, epochs={}, used=0, counted=False,
+                        reached=None, saved=False)
 
     def _ran(self, trial_id: str, epochs: int) -> None:
         """Trial `trial_id` has run `epochs` epochs: the total follows (one step per result, not a sum of all)."""
@@ -81,10 +84,24 @@ class EpochBudget(_StopsAllOnceSaved, tune.Stopper, tune.Callback):
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
         if not self._state["counted"]:
             self._state["counted"] = True
+            self._state["limit"] = self.budget
             for trial in trials:
                 self._ran(trial.trial_id, int((trial.last_result or {}).get("training_iteration", 0) or 0))
+            self._told_at_start(self._state.get("asked", self.budget))
             if self.reached():  # used up before this start: no checkpoint to wait for
                 self._state["saved"] = True
+
+    def _told_at_start(self, asked: int | None) -> None:
+        """At a resumed search's start (epochs run before), how many of the budget are left, and a warning when the
+        budget asked for now (`asked`) is another."""
+        used = self._state["used"]
+        if not used and asked == self.budget:
+            return
+        left = max(self.budget - used, 0)
+        log.info("the epoch budget of %d epochs: %d of them left for this resumed search", self.budget, left)
+        if asked != self.budget:
+            log.warning("search.epoch_budget is %s, but this run started with %d: a resumed search keeps its epoch "
+                        "budget, %d epochs of it left", asked, self.budget, left)
 
     def __call__(self, trial_id: str, result: dict) -> bool:
         self._ran(trial_id, int(result.get("training_iteration", 0)))
@@ -92,14 +109,22 @@ class EpochBudget(_StopsAllOnceSaved, tune.Stopper, tune.Callback):
             self._reached_by(trial_id)
         return self.reached()
 
+    def _limit(self) -> int:
+        """The budget the search counts: the one it started with, which a resumed search's copy records."""
+        return self._state.get("limit") or self.budget
+
     def reached(self) -> bool:
-        return self._state["used"] >= self.budget
+        return self._state["used"] >= self._limit()
 
     def reached_in(self, grid: Any) -> bool:
-        """Whether the trials of `grid` ran the budget's epochs (the copy of this stopper that a resumed run uses is
-        Ray's, unpickled from the run: this one never sees its results)."""
+        """Whether the trials of `grid` ran the budget's epochs (the copy of this stopper that a resumed run started
+        before the copies shared their state uses is Ray's, unpickled from the run: this one never sees its
+        results)."""
         ran = sum(int((result.metrics or {}).get("training_iteration", 0) or 0) for result in grid)
-        return self.reached() or ran >= self.budget
+        return self.reached() or ran >= self._limit()
+
+    def __str__(self) -> str:
+        return f"the epoch budget of {self._limit()} epochs"
 
 
 class TimeBudget(_SharedState, TimeoutStopper, tune.Callback):

@@ -82,7 +82,7 @@ def test_the_epoch_budget_is_read_from_the_trials_of_a_resumed_run():
             SimpleNamespace(metrics=None)]
     for budget, ended in [(6, "the epoch budget of 6 epochs is used up"), (7, None)]:
         space = autotune.load_space(toy_space(search=f", epoch_budget: {budget}"))
-        assert _ended_early(space, grid, None, EpochBudget(budget), None, 1.0) == ended
+        assert _ended_early(space, grid, None, EpochBudget(budget, "/runs/eb"), None, 1.0) == ended
 
 
 def test_a_time_budget_that_cut_every_started_trial_is_said_to_have_ended_the_search():
@@ -98,6 +98,35 @@ def test_a_time_budget_that_cut_every_started_trial_is_said_to_have_ended_the_se
     assert _ended_early(space, grid, None, None, _clock(45, ran_out=True), 45.2) == "the time budget of 45 s ran out"
     assert _ended_early(space, grid, None, None, _clock(45, ran_out=False), 30.0) is None  # they ended before it
     assert _ended_early(autotune.load_space(toy_space(trials=3)), grid, None, None, None, 45.2) is None
+
+
+def test_a_resumed_search_keeps_its_epoch_budget_says_so_and_is_not_called_interrupted(caplog):
+    """Resumed with `--set search.epoch_budget=300`, a run started with 60 stopped at 60 epochs without a word (Ray's
+    unpickled stopper counts the budget it started with), and the engine, which looked for 300, called the search
+    interrupted: no model exported, exit 130 and "Resume with" the same command, which ran no trial again."""
+    import pickle
+    from types import SimpleNamespace
+
+    from autotune.engine.search import _ended_early
+    from autotune.engine.stoppers import EpochBudget
+
+    first = EpochBudget(60, "/runs/eb-resumed")
+    first.on_step_begin(0, [])
+    saved = pickle.dumps(first)  # Ray's saved search state
+
+    again = EpochBudget(300, "/runs/eb-resumed")  # the resumed session's, before Ray unpickles its own copy
+    restored = pickle.loads(saved)
+    ran = [SimpleNamespace(trial_id=f"t{i}", last_result={"training_iteration": 3}) for i in range(18)]
+    with caplog.at_level(logging.INFO, logger="autotune"):
+        restored.on_step_begin(1, ran)
+    assert [r.getMessage() for r in caplog.records] == [
+        "the epoch budget of 60 epochs: 6 of them left for this resumed search",
+        "search.epoch_budget is 300, but this run started with 60: a resumed search keeps its epoch budget, 6 epochs "
+        "of it left"]
+    assert not restored("t18", {"training_iteration": 3}) and restored("t19", {"training_iteration": 3})
+    space = autotune.load_space(toy_space(trials=40, search=", epoch_budget: 300"))
+    grid = [SimpleNamespace(metrics={"training_iteration": 3})] * 20
+    assert _ended_early(space, grid, None, again, None, 20.0) == "the epoch budget of 60 epochs is used up"
 
 
 class _Clock:
