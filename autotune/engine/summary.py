@@ -7,7 +7,7 @@ from typing import Any
 
 from autotune.engine.history import finite
 
-__all__ = ["LISTED", "format_summary", "format_table", "status_word"]
+__all__ = ["LISTED", "epochs_run", "format_summary", "format_table", "status_word"]
 
 LISTED = 10  # trials named in a list of the summary (and of the report); trials.csv holds the rest
 FRONT = 20  # points of the Pareto front listed: the trade-off a search of several objectives is run for
@@ -64,9 +64,14 @@ def _stops(trials: Any) -> list[str]:
         for i, (epoch, n) in enumerate(counts.items()))]
 
 
+def epochs_run(trials: Any) -> int:
+    """The trials' epochs together: the search's cost in the unit a user compares searches by."""
+    return int(trials["epochs"].fillna(0).sum()) if len(trials) else 0
+
+
 def _epochs_run(trials: Any) -> str:
-    """"N epochs run": the trials' epochs together, the search's cost in the unit a user compares searches by."""
-    total = int(trials["epochs"].fillna(0).sum()) if len(trials) else 0
+    """"N epochs run" (`epochs_run`)."""
+    total = epochs_run(trials)
     return f"{total} epoch{'s' * (total != 1)} run"
 
 

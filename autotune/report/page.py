@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from autotune.engine.summary import LISTED, status_word
+from autotune.engine.summary import LISTED, epochs_run, status_word
 from autotune.errors import UserError
 from autotune.paths import expanded
 from autotune.recipes import ClassPredictions
@@ -101,6 +101,7 @@ def summary_section(run: Run) -> Section:
     trials, summary = run.trials, run.summary
     counts = [
         *_counts(run),
+        ("epochs run", epochs_run(trials)),
         ("search time (s)", summary.get("seconds", float("nan"))),
         ("objective", ", ".join(f"{m} ({d})" for m, d in zip(run.metric, run.mode))),
         *([("warm start from", f"{summary['warm_start']} (its finished trials told to the sampler as history, not "

@@ -171,6 +171,17 @@ def test_an_interrupted_search_says_how_to_resume_it(tmp_path):
     assert "<th>interrupted (a resume continues them)</th><td>1</td>" in page
 
 
+def test_the_page_gives_the_search_s_cost_in_epochs_as_the_summary_does(tmp_path):
+    """The summary's first line says the epochs the trials ran together (the cost a search is compared by, with
+    its time); the report gave the time alone."""
+    from autotune.engine.summary import epochs_run
+
+    run = load_run(write_run(tmp_path / "cost"))
+    page = write_report(run.path).read_text()
+    assert epochs_run(run.trials) == 7  # 3 + 1 + 1 + 2 + 0: every trial's, failed and interrupted ones too
+    assert "<th>epochs run</th><td>7</td>" in page and "<th>search time (s)</th><td>5</td>" in page
+
+
 def test_trial_and_epoch_axes_tick_whole_numbers_and_one_trial_shows_its_best_so_far(tmp_path):
     """Two trials of two epochs had ticks at 1.5; one trial's val_accuracy was drawn on a 0-2 axis."""
     trials = [("cccc0001", "TERMINATED", 2, False, [0.8, 0.9], ""), ("cccc0002", "TERMINATED", 2, False,
