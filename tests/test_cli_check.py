@@ -295,10 +295,14 @@ def test_the_table_shows_each_default_and_how_it_was_chosen(cli, tmp_path):
 def test_check_says_how_long_a_trial_runs_and_what_bounds_the_search(cli, tmp_path):
     code, out, err = cli("check", str(write(tmp_path, OK)), "--set", "train.epochs=6")
     assert code == 0, err
-    assert "        a trial: at most 6 epochs (train.epochs)\n" in out
+    assert "        a trial: at most 6 epochs (train.epochs); the trials together at most 24 epochs (4 trials x 6)\n" \
+        in out
     code, out, err = cli("check", str(write(tmp_path, OK)), "--set", "search.epoch_budget=30", "--set",
-                         "search.max_failures=2")
+                         "search.max_failures=2", "--set", "search.trials=20")
     assert "; the trials together at most 30 epochs (epoch_budget); a failed trial retried 2 time(s)" in out
+    code, out, err = cli("check", str(write(tmp_path, OK)), "--set", "train.epochs=6", "--set", "search.trials=4",
+                         "--set", "search.epoch_budget=500")  # a budget the search cannot reach ended nothing unsaid
+    assert "; the trials together at most 24 epochs (4 trials x 6, under its epoch_budget of 500)\n" in out
     code, out, err = cli("check", str(write(tmp_path, OK)), "--set", "search.resources={cpu: 2, custom: {licence: 1}}")
     assert "        resources per trial: 2 cpu, 0 gpu, 1 licence; max concurrent" in out, out + err
 

@@ -175,10 +175,15 @@ def trial_length_text(space: Space) -> str:
     """How long a trial runs and what bounds the search's epochs and failures ("" for a recipe without a budget)."""
     if space.budget is None:
         return ""
-    search = space.search
-    total = f"; the trials together at most {search.epoch_budget} epochs (epoch_budget)" if search.epoch_budget else ""
+    search, most = space.search, space.most_planned()
+    trials = min(search.trials, space.grid_size() or search.trials) if search.sampler == "grid" else search.trials
+    if search.epoch_budget and search.epoch_budget < trials * most:
+        total = f"; the trials together at most {search.epoch_budget} epochs (epoch_budget)"
+    else:
+        unmet = f", under its epoch_budget of {search.epoch_budget}" if search.epoch_budget else ""
+        total = f"; the trials together at most {trials * most} epochs ({trials} trials x {most}{unmet})"
     retries = f"; a failed trial retried {search.max_failures} time(s)" if search.max_failures else ""
-    return f"        a trial: at most {space.most_planned()} epochs ({space.budget}){total}{retries}"
+    return f"        a trial: at most {most} epochs ({space.budget}){total}{retries}"
 
 
 def export_text(space: Space) -> str:
