@@ -35,9 +35,10 @@ def _cluster_free() -> dict[str, tuple[float, float]]:
 class Progress(tune.Callback):
     """What the user sees while trials run: a line per ended trial (finished, stopped early or failed: its metric
     at its best epoch, epochs run, the best so far) and, at most every `interval` seconds and only when something
-    changed, one line on the trials running: their epoch and metric, finished/total, the best so far, the time
-    elapsed. When nothing was said for `quiet` seconds (a trial that hangs, trials pending while other jobs hold the
-    cluster) that line again, once per such period, so that a wait does not look like a frozen terminal: with, at
+    changed, one line on the trials running: their epoch and metric, finished/total, the time elapsed and the
+    epochs the trials ran together (the search's cost, as the summary counts it), the best so far. When nothing
+    was said for `quiet` seconds (a trial that hangs, trials pending while other jobs hold the cluster) that line
+    again, once per such period, so that a wait does not look like a frozen terminal: with, at
     most once per period, the running trials that have not reported for that long and, trials pending, what the
     cluster has free. `planned`: the epochs a trial of a config runs if not stopped (None: every trial counts as
     finished)."""
@@ -141,8 +142,9 @@ class Progress(tune.Callback):
             return
         self.shown, self.shown_at, self.spoke_at = (self.done, state), now, now
         waiting, silent = self._notes(running, pending, now)
-        log.info("[%d/%d] %.0fs: %s%s", self.done, self.total, now - self.started,
-                 self._state(running, pending, waiting) if waiting else state, silent)
+        epochs = sum(_epochs(t) for t in trials)
+        log.info("[%d/%d] %.0fs, %d epoch%s run: %s%s", self.done, self.total, now - self.started, epochs,
+                 "s" * (epochs != 1), self._state(running, pending, waiting) if waiting else state, silent)
 
     def _state(self, running: list, pending: int, waiting: str = "") -> str:
         """The running trials (the first SHOWN by name, with their epoch and metric), those pending (`waiting`: why)

@@ -48,10 +48,10 @@ def test_a_hung_trial_is_named_once_per_quiet_period_not_left_as_a_frozen_termin
     line = "2 running (10a399ad in epoch 1, 812cf323 in epoch 1), best 0.9504"
     assert caplog.messages == [
         "[1/3] trial c3 finished: val_accuracy=0.9504 (best of 1 epoch), best so far 0.9504",
-        f"[1/3] 20s: {line}",
-        f"[1/3] 80s: {line}; trial 10a399ad: no report for 1m20s (in epoch 1); "
+        f"[1/3] 20s, 2 epochs run: {line}",
+        f"[1/3] 80s, 2 epochs run: {line}; trial 10a399ad: no report for 1m20s (in epoch 1); "
         "trial 812cf323: no report for 1m05s (in epoch 2)",
-        f"[1/3] 140s: {line}; trial 10a399ad: no report for 2m20s (in epoch 1); "
+        f"[1/3] 140s, 2 epochs run: {line}; trial 10a399ad: no report for 2m20s (in epoch 1); "
         "trial 812cf323: no report for 2m05s (in epoch 2)"]
 
 
@@ -65,7 +65,7 @@ def test_beside_a_trial_that_reports_a_hung_one_is_named_at_most_once_a_quiet_pe
         progress.on_trial_result(0, [], busy, busy.last_result)
         progress.on_step_end(0, [hung, busy])
     assert [m for m in caplog.messages if "no report" in m] == [
-        "[0/2] 60s: 2 running (a1 in epoch 1, b2 epoch 6 val_accuracy=0.6000), best -; "
+        "[0/2] 60s, 6 epochs run: 2 running (a1 in epoch 1, b2 epoch 6 val_accuracy=0.6000), best -; "
         "trial a1: no report for 1m00s (in epoch 1)"]
     assert len(caplog.messages) == 7  # the line that changed every 10 s, as before
 
@@ -81,8 +81,8 @@ def test_trials_waiting_on_another_search_s_resources_are_said_waiting_every_qui
         trial.status = "RUNNING"
     _steps(progress, clock, trials, range(130, 132))
     waiting = "2 pending: waiting for resources (0 of 2 CPUs free: other jobs use the cluster), best -"
-    assert caplog.messages == [f"[0/2] 60s: {waiting}", f"[0/2] 120s: {waiting}",
-                               "[0/2] 130s: 2 running (a1 in epoch 1, b2 in epoch 1), best -"]
+    assert caplog.messages == [f"[0/2] 60s, 0 epochs run: {waiting}", f"[0/2] 120s, 0 epochs run: {waiting}",
+                               "[0/2] 130s, 0 epochs run: 2 running (a1 in epoch 1, b2 in epoch 1), best -"]
 
 
 def test_the_cluster_is_asked_what_it_has_free_only_for_a_line_that_says_it(caplog, clock, monkeypatch):
@@ -130,7 +130,7 @@ def test_a_progress_pickled_by_an_earlier_autotune_says_the_quiet_line_after_its
     del progress.heard, progress.spoke_at, progress.told_at  # what an earlier autotune's Progress lacks
     progress.setup()
     _steps(progress, clock, [_trial("a1", "RUNNING")], range(10, 71, 10))
-    assert caplog.messages[-1] == ("[0/1] 70s: 1 running (a1 in epoch 1), best -; "
+    assert caplog.messages[-1] == ("[0/1] 70s, 0 epochs run: 1 running (a1 in epoch 1), best -; "
                                    "trial a1: no report for 1m10s (in epoch 1)")
 
 
@@ -144,9 +144,10 @@ def test_beside_running_trials_those_pending_are_said_waiting_once_a_quiet_perio
         progress.on_trial_result(0, [], busy, busy.last_result)
         progress.on_step_end(0, [busy, waiting])
     assert [m for m in caplog.messages if "waiting" in m] == [
-        "[0/3] 60s: 1 running (a1 epoch 6 val_accuracy=0.5000), 1 pending: waiting for resources (0 of 2 CPUs free), "
-        "best -"]
-    assert caplog.messages[-1] == "[0/3] 70s: 1 running (a1 epoch 7 val_accuracy=0.5000), 1 pending, best -"
+        "[0/3] 60s, 6 epochs run: 1 running (a1 epoch 6 val_accuracy=0.5000), 1 pending: waiting for resources "
+        "(0 of 2 CPUs free), best -"]
+    assert caplog.messages[-1] == ("[0/3] 70s, 7 epochs run: 1 running (a1 epoch 7 val_accuracy=0.5000), 1 pending, "
+                                   "best -")
 
 
 def test_a_trial_whose_metric_turned_nan_is_said_at_its_best_finite_value(caplog, clock):

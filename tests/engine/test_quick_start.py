@@ -141,7 +141,7 @@ def test_the_python_api_shows_the_progress_and_prints_the_summary(tmp_path):
                          "Searching 'digits': 2 trials, sampler tpe, scheduler fifo, metric val_accuracy"], lines
     assert any(line.startswith("[2/2] trial ") for line in lines), lines
     # nothing but progress: a line per ended trial, and the running trials' line (every 10 s on a busy machine)
-    assert all(re.match(r"data: |Searching|\[[012]/2\] (trial |\d+s: )", line) for line in lines), lines
+    assert all(re.match(r"data: |Searching|\[[012]/2\] (trial |\d+s, \d+ epochs? run: )", line) for line in lines), lines
     assert re.search(r"^Search 'digits': 2 trials in [\d.]+ s, 2 epochs run ", run.stdout, re.M), run.stdout
     assert re.search(r"^Best trial \w+: epoch=1, val_accuracy=0\.\d+$", run.stdout, re.M)
     assert f"Run:   {tmp_path / 'runs' / 'digits'}" in run.stdout

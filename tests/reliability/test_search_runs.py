@@ -79,10 +79,10 @@ class TestSearches:
         monkeypatch.setattr(logger, "level", logging.INFO)
         result = autotune.fit(toy("{epochs: 3, sleep: 1.0, peak_epoch: 2}", ", scheduler: fifo"), export=False,
                               progress_seconds=0.3)  # each trial's last epoch below its best
-        live = [m for m in messages if re.match(r"\[\d/4\] \d+s: \d running \(", m)]
+        live = [m for m in messages if re.match(r"\[\d/4\] \d+s, \d+ epochs? run: \d running \(", m)]
         assert any(re.search(r"[0-9a-f]{8} epoch [123] val_accuracy=0\.\d{4}", m) for m in live), messages
         assert any(m.startswith("[2/4]") for m in live)  # finished/total moves on
-        states = [re.sub(r"\d+s: ", "", m) for m in live]
+        states = [re.sub(r"\d+s, \d+ epochs? run: ", "", m) for m in live]
         assert all(a != b for a, b in zip(states, states[1:])), "a line repeated although nothing changed"
         reports = sum(int(n) for n in result.trials["epochs"])
         assert len(live) <= reports + 2 * len(result.trials)  # a line per change at most, not every 0.3 s
