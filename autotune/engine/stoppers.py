@@ -63,6 +63,16 @@ class _StopsAllOnceSaved(_SharedState):
         return bool(self._state.get("saved"))
 
 
+def _left_at_resume(key: str, budget: str, left: str, asked: str) -> None:
+    """A resumed search's line on what is left of its `search.<key>` (`budget`, as "40 s"), and a warning when the
+    one asked for now (`asked`) is another: Ray restores the stopper the run started with."""
+    name = key.replace("_", " ")
+    log.info("the %s of %s: %s of it left for this resumed search", name, budget, left)
+    if asked != budget:
+        log.warning("search.%s is %s, but this run started with %s: a resumed search keeps its %s, %s of it left",
+                    key, asked, budget, name, left)
+
+
 class EpochBudget(_StopsAllOnceSaved, tune.Stopper, tune.Callback):
     """`search.epoch_budget`: once the trials together have run this many epochs, the running trials stop and no
     new one starts (after the checkpoint of the epoch that used it up is saved). A resumed search counts the epochs
@@ -91,17 +101,12 @@ class EpochBudget(_StopsAllOnceSaved, tune.Stopper, tune.Callback):
             if self.reached():  # used up before this start: no checkpoint to wait for
                 self._state["saved"] = True
 
-    def _told_at_start(self, asked: int | None) -> None:
-        """At a resumed search's start (epochs run before), how many of the budget are left, and a warning when the
-        budget asked for now (`asked`) is another."""
+    def _told_at_start(self, asked: int) -> None:
+        """At a resumed search's start (epochs run before), how many of the budget are left (`_left_at_resume`)."""
         used = self._state["used"]
-        if not used and asked == self.budget:
-            return
-        left = max(self.budget - used, 0)
-        log.info("the epoch budget of %d epochs: %d of them left for this resumed search", self.budget, left)
-        if asked != self.budget:
-            log.warning("search.epoch_budget is %s, but this run started with %d: a resumed search keeps its epoch "
-                        "budget, %d epochs of it left", asked, self.budget, left)
+        if used or asked != self.budget:
+            _left_at_resume("epoch_budget", f"{self.budget} epochs", f"{max(self.budget - used, 0)} epochs",
+                            f"{asked} epochs")
 
     def __call__(self, trial_id: str, result: dict) -> bool:
         self._ran(trial_id, int(result.get("training_iteration", 0)))
@@ -147,15 +152,10 @@ class TimeBudget(_SharedState, TimeoutStopper, tune.Callback):
         return state["ran_out"]
 
     def _told_at_start(self, asked: float) -> None:
-        """At a resumed search's start (part of the budget spent), what is left of it, and a warning when the budget
-        asked for now (`asked`) is another."""
+        """At a resumed search's start (part of the budget spent), what is left of it (`_left_at_resume`)."""
         left = max(self._budget, 0.0)
-        if left >= self._timeout_seconds and asked == self._timeout_seconds:
-            return
-        log.info("the time budget of %g s: %.1f s of it left for this resumed search", self._timeout_seconds, left)
-        if asked != self._timeout_seconds:
-            log.warning("search.time_budget is %g s, but this run started with %g s: a resumed search keeps its time "
-                        "budget, %.1f s of it left", asked, self._timeout_seconds, left)
+        if left < self._timeout_seconds or asked != self._timeout_seconds:
+            _left_at_resume("time_budget", f"{self._timeout_seconds:g} s", f"{left:.1f} s", f"{asked:g} s")
 
     def ran_out(self, seconds: float) -> bool:
         """Whether the budget ran out before the search ended. A resumed run started before the engine counted its

@@ -120,9 +120,9 @@ def test_a_resumed_search_keeps_its_epoch_budget_says_so_and_is_not_called_inter
     with caplog.at_level(logging.INFO, logger="autotune"):
         restored.on_step_begin(1, ran)
     assert [r.getMessage() for r in caplog.records] == [
-        "the epoch budget of 60 epochs: 6 of them left for this resumed search",
-        "search.epoch_budget is 300, but this run started with 60: a resumed search keeps its epoch budget, 6 epochs "
-        "of it left"]
+        "the epoch budget of 60 epochs: 6 epochs of it left for this resumed search",
+        "search.epoch_budget is 300 epochs, but this run started with 60 epochs: a resumed search keeps its epoch "
+        "budget, 6 epochs of it left"]
     assert not restored("t18", {"training_iteration": 3}) and restored("t19", {"training_iteration": 3})
     space = autotune.load_space(toy_space(trials=40, search=", epoch_budget: 300"))
     grid = [SimpleNamespace(metrics={"training_iteration": 3})] * 20
