@@ -35,6 +35,7 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCall
 from ray.tune.result import AUTO_RESULT_KEYS
 from ray.tune.schedulers import AsyncHyperBandScheduler
 from ray.tune.schedulers.async_hyperband import _Bracket
+from ray.tune.stopper import TimeoutStopper
 
 from autotune.engine.heap import trim_heap
 from autotune.engine.history import best_values, final_run, finite, reports
@@ -552,6 +553,12 @@ def set_asha_state(scheduler: AsyncHyperBandScheduler, state: dict[str, Any]) ->
             recorded.clear()
             recorded.update(saved)
     scheduler._trial_info = {trial_id: scheduler._brackets[i] for trial_id, i in state["trials"].items()}
+
+
+def time_budget(stopper: TimeoutStopper) -> tuple[float, float]:
+    """The seconds of Ray's time-budget stopper `stopper`, and those left of them: Ray keeps both privately
+    (`_timeout_seconds`, `_budget`), and what is left is saved with a search's state and restored on resume."""
+    return float(stopper._timeout_seconds), float(stopper._budget)
 
 
 def asha_has_trial(scheduler: AsyncHyperBandScheduler, trial_id: str) -> bool:

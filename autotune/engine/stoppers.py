@@ -12,6 +12,7 @@ from ray import tune
 from ray.tune.stopper import TimeoutStopper
 
 from autotune.engine.history import result_history
+from autotune.engine.ray_internals import time_budget
 from autotune.engine.result_grid import reaches, trial_id_of
 from autotune.engine.trial_errors import error_text, failure_of
 from autotune.errors import MissingMetric
@@ -146,27 +147,27 @@ class TimeBudget(_SharedState, TimeoutStopper, tune.Callback):
     def stop_all(self) -> bool:
         state = self._state
         if state["seconds"] is None:
-            state["seconds"] = self._timeout_seconds
+            state["seconds"] = time_budget(self)[0]
             self._told_at_start(state["asked"])
         state["ran_out"] = state["ran_out"] or super().stop_all()
         return state["ran_out"]
 
     def _told_at_start(self, asked: float) -> None:
         """At a resumed search's start (part of the budget spent), what is left of it (`_left_at_resume`)."""
-        left = max(self._budget, 0.0)
-        if left < self._timeout_seconds or asked != self._timeout_seconds:
-            _left_at_resume("time_budget", f"{self._timeout_seconds:g} s", f"{left:.1f} s", f"{asked:g} s")
+        seconds, left = time_budget(self)
+        if left < seconds or asked != seconds:
+            _left_at_resume("time_budget", f"{seconds:g} s", f"{max(left, 0.0):.1f} s", f"{asked:g} s")
 
     def ran_out(self, seconds: float) -> bool:
         """Whether the budget ran out before the search ended. A resumed run started before the engine counted its
         budget so is counted by Ray's own stopper, and this one never runs: there, whether the search ran for the
         whole budget in `seconds`, this session's time."""
         if self._state["seconds"] is None:
-            return seconds >= self._timeout_seconds
+            return seconds >= time_budget(self)[0]
         return self._state["ran_out"]
 
     def __str__(self) -> str:
-        return f"the time budget of {self._state['seconds'] or self._timeout_seconds:g} s"
+        return f"the time budget of {self._state['seconds'] or time_budget(self)[0]:g} s"
 
 
 class TargetStopper(_StopsAllOnceSaved, tune.Stopper, tune.Callback):
