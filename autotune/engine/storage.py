@@ -24,6 +24,7 @@ import pyarrow.fs
 from autotune.cache import run_mirror
 from autotune.engine.lost_nodes import MOVES_FILE
 from autotune.engine.ray_internals import restore_whole_state, saved_trials
+from autotune.engine.relocation import STARTED_FILE, relocated_summary, started_in
 from autotune.errors import UserError
 from autotune.paths import expanded
 from autotune.run_options import arguments, option
@@ -51,7 +52,6 @@ _STATE_FILES = (MOVES_FILE, "space.fingerprint", "space.json", _TRIALS_FILE, _FO
 # in one line, not failed mid-search with an AttributeError.
 STATE_FORMAT = 1
 SHOWN_CHANGES = 5  # changed key paths a refused resume names
-_LOCATION_FILE = "started_at"  # a local run's folder when it started: a resume elsewhere (moved, copied) is refused
 # What a URI's path holds as written (RFC 3986), '%' aside (pyarrow would decode "%20"): a run name with any other
 # character (a space, '#', a non-ASCII letter) makes the run's URI one pyarrow cannot parse, or another folder's
 _NOT_IN_A_URI = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=@]")
@@ -229,12 +229,8 @@ def _check_not_moved(where: RunLocation) -> None:
     """A UserError when the local run `where` was started in another folder and moved or copied here: Ray's saved
     state and the pickled searcher hold the folder it was started in, so a resume would write there (or fail where
     it is gone). A run started before its folder was recorded is not checked."""
-    try:
-        started = (where.state / _LOCATION_FILE).read_text().strip()
-    except OSError:
-        return
-    here = str(Path(where.experiment).resolve())
-    if started and started != here:
+    started, here = started_in(where.state), Path(where.experiment).resolve()
+    if started is not None and started != here:
         raise UserError(f"the run at {here} was started at {started} and moved or copied here: its saved state "
                         f"points at {started}, so {option('resume')} continues it only there; to go on from its "
                         f"finished trials here, start a new search with {option('warm_start', where.experiment)} "
@@ -250,7 +246,7 @@ def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool
         _clear(where)
         _record_space(where.state, space)
         if not where.remote:
-            (where.state / _LOCATION_FILE).write_text(f"{Path(where.experiment).resolve()}\n")
+            (where.state / STARTED_FILE).write_text(f"{Path(where.experiment).resolve()}\n")
         (where.state / _TRIALS_FILE).write_text(f"{space.search.trials}\n")
         (where.state / _FORMAT_FILE).write_text(f"{STATE_FORMAT}\n")
         return False
@@ -326,13 +322,14 @@ def recorded_space(state: Path) -> dict[str, Any] | None:
 
 
 def recorded_summary(state: Path) -> dict[str, Any] | None:
-    """The summary.json the run whose state folder is `state` wrote at its end; None when it wrote none (a run
-    killed before its end), or one that cannot be read."""
+    """The summary.json the run whose state folder is `state` wrote at its end, the folders it names where they are
+    now (a run moved with its models: `relocated_summary`); None when it wrote none (a run killed before its end), or
+    one that cannot be read."""
     try:
         summary = json.loads((state / "summary.json").read_text())
     except (OSError, ValueError):
         return None
-    return summary if isinstance(summary, dict) else None
+    return relocated_summary(state, summary) if isinstance(summary, dict) else None
 
 
 def started_trials(state: Path) -> int | None:

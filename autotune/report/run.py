@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow.fs
 
 from autotune.engine.history import final_run, reports
+from autotune.engine.relocation import relocated_summary
 from autotune.engine.study import StudyData, read_study
 from autotune.errors import UserError
 from autotune.paths import expanded
@@ -97,7 +98,7 @@ def _running(path: Path) -> bool:
 def load_run(run_dir: str | Path) -> Run:
     """Read a run directory written by `autotune run` / `autotune.fit` (or the run that made a model folder)."""
     path = run_folder(expanded(run_dir))
-    summary = _read_json(path / "summary.json")
+    summary = relocated_summary(path, _read_json(path / "summary.json"))
     trials = _read_trials(path / "trials.csv")
     name = summary.get("name") or path.name
     model_dir, card, no_model = _exported_model(summary)

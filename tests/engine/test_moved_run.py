@@ -4,13 +4,20 @@ sqlite traceback (a move). It is refused in one line that names both folders and
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
+import autotune
+from autotune.cli import main
+from autotune.engine.relocation import relocated, relocated_summary
 from autotune.engine.storage import STATE_FORMAT, check_choice, prepare_run, run_location
 from autotune.errors import UserError
+from autotune.report.run import load_run
 from autotune.space import load_space
+from engine_helpers import toy_space
 
 
 def _saved_state(folder) -> None:
@@ -67,3 +74,56 @@ def test_a_run_of_another_state_format_is_refused_by_resume_in_one_line(tmp_path
     assert says in text and "\n" not in text
     assert f"--warm-start {where.experiment}" in text or "warm_start=" in text
     assert sorted(p.name for p in where.state.iterdir()) == before  # nothing written
+
+
+# A folder of runs and models copied whole (a backup restored, another machine): `autotune export RUN --trial ID`
+# of the copy replaced the original folder's canonical model (the path its summary.json recorded; on another
+# machine it made that folder anew), and `autotune report` of the copy said its model "was removed". The folders a
+# run recorded are now read where they moved with it.
+@pytest.mark.parametrize(("recorded", "moved_with_it"), [
+    ("{a}/models/toy", True),  # beside the runs folder, copied with it
+    ("{a}/models/.toy.versions/gone", True),  # deleted in the copy: not read from the original
+    ("{a}/runs/r/notes", True),  # inside the run folder
+    ("{a}/elsewhere", False),  # not copied: still read where it is
+    ("/srv/models/toy", False),  # shares no folder with the run but /
+    ("models/toy", False),  # relative: as recorded
+])
+def test_a_path_a_run_recorded_moves_with_its_folder_where_it_was_copied(tmp_path, recorded, moved_with_it):
+    a, b = tmp_path / "a", tmp_path / "b"
+    (a / "runs" / "r" / "notes").mkdir(parents=True)
+    (a / "models" / "toy").mkdir(parents=True)
+    (a / "models" / ".toy.versions" / "gone").mkdir(parents=True)
+    (a / "runs" / "r" / "started_at").write_text(f"{a / 'runs' / 'r'}\n")
+    shutil.copytree(a, b)
+    (b / "models" / ".toy.versions" / "gone").rmdir()
+    (a / "elsewhere").mkdir()
+    path = recorded.format(a=a)
+    assert relocated(path, a / "runs" / "r") == Path(path)  # not moved
+    assert relocated(path, b / "runs" / "r") == Path(path.replace(str(a), str(b)) if moved_with_it else path)
+    summary = {"model_dir": path, "promotion": {"version_dir": path}, "space": {"export": {"dir": path}}}
+    moved = relocated_summary(b / "runs" / "r", summary)
+    assert {moved["model_dir"], moved["promotion"]["version_dir"], moved["space"]["export"]["dir"]} == {
+        str(relocated(path, b / "runs" / "r"))}
+    assert summary["model_dir"] == path  # the summary read is not changed
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_a_copied_folder_exports_and_reports_its_own_models(tmp_path, monkeypatch):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    monkeypatch.chdir(a)
+    space = toy_space("front", trials=2, concurrent=1, train="{epochs: {choice: [3, 1]}}",
+                      search=", sampler: random, scheduler: fifo, start: [{model.x: 0.3, model.y: 0.6, train.epochs: "
+                             "3}, {model.x: 0.3, model.y: 0.6, train.epochs: 1}]")
+    space = space.replace("metric: val_accuracy, mode: max", "metric: [val_accuracy, epoch], mode: [max, min]")
+    result = autotune.fit(space)
+    shutil.copytree(a, b, symlinks=True)
+    monkeypatch.chdir(b)
+    other = next(str(t) for t in result.trials["trial_id"] if str(t) != result.best_trial_id)
+    original = os.readlink(a / "models" / "toy")
+    assert main(["export", "runs/front", "--trial", other]) == 0
+    assert os.readlink(a / "models" / "toy") == original  # the original folder's model is left alone
+    assert json.loads((b / "models" / "toy" / "model.json").read_text())["trial_id"] == other
+    assert main(["rollback", "models/toy"]) == 0
+    run = load_run(b / "runs" / "front")
+    assert run.model_dir is not None and run.model_dir.is_relative_to(b) and not run.no_model
