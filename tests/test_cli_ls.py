@@ -1,6 +1,7 @@
 """`autotune ls`: kinds with counts, names by kind and pattern, recipes, unknown kinds."""
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -109,3 +110,67 @@ def test_a_recipe_file_lists_its_keys_and_a_missing_one_exits_2(cli, tmp_path, m
     assert "metrics (search.metric): not declared; trials not stopped early" in out
     code, out, err = cli("recipes", str(tmp_path / "nope.py"))
     assert code == 2 and "recipe file" in err and "does not exist" in err and "Traceback" not in err
+
+
+def _run(runs, name: str, summary: dict | None, *, trials: int = 2, asked: int = 2, checkpoints: int = 0) -> None:
+    """A run folder as `autotune run` leaves it: space.json, space.trials, trials.csv, summary.json (None: a run
+    killed before its end), and `checkpoints` checkpoint folders of 1000 bytes in one trial."""
+    folder = runs / name
+    (folder / "trial_a1").mkdir(parents=True)
+    (folder / "space.json").write_text("{}")
+    (folder / "space.trials").write_text(f"{asked}\n")
+    (folder / "trials.csv").write_text("trial_id\n" + "".join(f"t{i}\n" for i in range(trials)))
+    for index in range(checkpoints):
+        (folder / "trial_a1" / f"checkpoint_{index:06d}").mkdir()
+        (folder / "trial_a1" / f"checkpoint_{index:06d}" / "state.pt").write_bytes(b"x" * 1000)
+    if summary is not None:
+        (folder / "summary.json").write_text(json.dumps(summary))
+
+
+# Which runs a storage folder holds, what each found and what it holds on disk: there was no command for it (a user
+# read each run's summary.json, or waited 20 s for `autotune report runs/` to list their names).
+def test_ls_runs_lists_each_run_s_status_best_trial_model_and_disk(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    runs, versions = tmp_path / "runs", tmp_path / "models" / ".m.versions"
+    for version in ("v1", "v2", "v3"):
+        (versions / version).mkdir(parents=True)
+    (tmp_path / "models" / "m").symlink_to(".m.versions/v2")
+    best = {"metric": ["val_accuracy"], "best_trial_id": "t0", "best_metrics": {"val_accuracy": 0.98765}}
+
+    def exported(version: str, promoted: bool) -> dict:
+        return {**best, "model_dir": str(tmp_path / "models" / "m"), "interrupted": False,
+                "promotion": {"promoted": promoted, "version_dir": str(versions / version)}}
+
+    _run(runs, "current", exported("v2", True), checkpoints=3)
+    _run(runs, "replaced", exported("v1", True))
+    _run(runs, "kept-out", exported("v3", False))
+    _run(runs, "deleted", exported("v0", True))
+    _run(runs, "stopped", {**best, "interrupted": True, "model_dir": None, "promotion": {}}, asked=5)
+    _run(runs, "failed", {"error": "all 2 trials failed", "interrupted": False})
+    _run(runs, "killed", None, trials=0)
+    (runs / "killed.orphaned").mkdir()  # a set-aside folder, and a folder of other files: no runs
+    (runs / "notes").mkdir()
+    assert autotune.cli.main(["ls", "runs"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines()[2:] if line.strip()}
+    expected = {
+        "current": ("finished", "val_accuracy=0.9877 (trial t0)", "models/m: current", "3.0 kB (3)"),
+        "replaced": ("finished", "models/m: replaced since", "0 B (0)"),
+        "kept-out": ("models/m: not promoted",),
+        "deleted": ("models/m: version deleted",),
+        "stopped": ("interrupted (--resume)", "2 of 5", "val_accuracy=0.9877 (trial t0)"),
+        "failed": ("failed",),
+        "killed": ("running or killed (--resume)", "0 of 2"),
+    }
+    for name, words in expected.items():
+        assert all(word in lines[name] for word in words), (name, lines[name])
+    assert "\n7 runs, " in out and "3.0 kB of it in checkpoints" in out and "What may be deleted" in out
+    assert not {"killed.orphaned", "notes"} & set(lines)
+
+
+def test_ls_runs_of_a_folder_that_is_not_there_exits_2(tmp_path, capsys):
+    assert autotune.cli.main(["ls", "runs", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'nope'} is not a folder of runs (it does not exist)" in err and "Traceback" not in err
+    assert autotune.cli.main(["ls", "runs", str(tmp_path)]) == 0
+    assert f"no runs in {tmp_path}" in capsys.readouterr().out

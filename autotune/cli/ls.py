@@ -10,6 +10,7 @@ import textwrap
 from typing import Any
 
 from autotune import registry
+from autotune.cli.ls_runs import list_runs
 from autotune.errors import UnknownNameError
 from autotune.space import Field, Schema, type_text
 
@@ -22,17 +23,21 @@ examples:
   autotune ls recipes
   autotune ls recipes tabular      the keys the tabular recipe reads: type, default, what each does
   autotune ls recipes my_recipe.py the keys of your own recipe (its SCHEMA)
+  autotune ls runs                 the runs in runs/, newest first: status, best trial, model, disk, checkpoints
+  autotune ls runs /srv/runs       the runs of another storage folder
 """
 
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "ls", help="list registered names (models, datasets, ...) and recipes", epilog=EPILOG,
-        description="List what a search space can name: registered components and shipped recipes.",
+        description="List what a search space can name: registered components and shipped recipes; or the runs of a "
+                    "storage folder.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("kind", nargs="?", metavar="KIND", help="models, datasets, optimizers, recipes, ...")
-    parser.add_argument("pattern", nargs="?", default="*", metavar="PATTERN", help="a glob, e.g. 'res*'")
+    parser.add_argument("kind", nargs="?", metavar="KIND", help="models, datasets, optimizers, recipes, ..., runs")
+    parser.add_argument("pattern", nargs="?", default="*", metavar="PATTERN",
+                        help="a glob, e.g. 'res*'; for runs, their storage folder (default runs)")
     parser.set_defaults(func=run)
 
 
@@ -58,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
         for kind in registry.kinds():
             print(f"{kind + 's':<14} {len(registry.names(kind))}")
         print(f"{'recipes':<14} {len(_recipes('*'))}")
+        return 0
+    if args.kind in ("runs", "run"):
+        list_runs("runs" if args.pattern == "*" else args.pattern)
         return 0
     kind = _kind(args.kind)
     if kind == "recipe" and (args.pattern in _recipes("*") or args.pattern.endswith(".py")):

@@ -22,10 +22,11 @@ import pyarrow.fs
 from ray import tune
 
 from autotune.engine.ray_internals import kv_delete, kv_get, kv_put, remove_partial_checkpoint
+from autotune.engine.summary import size_text
 from autotune.errors import StorageFull
 from autotune.run_options import option
 
-__all__ = ["StopWhenFull", "copying", "full_key", "is_full", "raise_if_full", "size_text", "wait_to_be_stopped"]
+__all__ = ["StopWhenFull", "copying", "full_key", "is_full", "raise_if_full", "wait_to_be_stopped"]
 
 _TEMP_FULL = "the disk of the temp folder"  # how recipes.written says that a trial's node has its temp disk full
 _WAIT_S = 120.0  # a trial waits this long for the driver to stop the search, then fails with its error
@@ -103,12 +104,3 @@ def raise_if_full(key: str, experiment: str, local: str | None) -> None:
     free = size_text(shutil.disk_usage(local).free) if local else "unknown"
     raise StorageFull(f"storage full: {experiment} ({free} free); the run holds {size_text(size)} ({checkpoints} "
                       f"checkpoints); free space, then resume it ({option('resume')})")
-
-
-def size_text(count: float) -> str:
-    """A byte count as people read it: 512 B, 3.9 MB, 1.2 GB."""
-    for unit in ("B", "kB", "MB", "GB"):
-        if count < 1000:
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1000
-    return f"{count:.1f} TB"

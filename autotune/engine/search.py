@@ -30,7 +30,7 @@ from autotune import recipes
 from autotune.engine import track, warm_start
 from autotune.engine.checkpoints import BestSoFar, CheckpointPolicy
 from autotune.engine.export import source_digests
-from autotune.engine.full_disk import StopWhenFull, full_key, raise_if_full, size_text
+from autotune.engine.full_disk import StopWhenFull, full_key, raise_if_full
 from autotune.engine.locks import LocalRay
 from autotune.engine.lost_nodes import moving_trials
 from autotune.engine.node_storage import check_every_node_writes
@@ -56,6 +56,7 @@ from autotune.engine.storage import (
     started_trials,
     unfinished_trials,
 )
+from autotune.engine.summary import size_text
 from autotune.engine.trial import trainable, trial_dirname
 from autotune.engine.watchdog import watching_cluster
 from autotune.errors import UserError

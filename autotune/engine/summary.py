@@ -7,7 +7,7 @@ from typing import Any
 
 from autotune.engine.history import finite
 
-__all__ = ["LISTED", "epochs_run", "format_summary", "format_table", "status_word"]
+__all__ = ["LISTED", "epochs_run", "format_summary", "format_table", "size_text", "status_word"]
 
 LISTED = 10  # trials named in a list of the summary (and of the report); trials.csv holds the rest
 FRONT = 20  # points of the Pareto front listed: the trade-off a search of several objectives is run for
@@ -82,6 +82,15 @@ def format_table(headers: list[str], rows: list[list[Any]]) -> str:
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
     return "\n".join(lines)
+
+
+def size_text(count: float) -> str:
+    """A byte count as people read it: 512 B, 3.9 MB, 1.2 GB."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if count < 1000:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} TB"
 
 
 def format_summary(result: Any, top: int = 10) -> str:

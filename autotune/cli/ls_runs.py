@@ -1,0 +1,130 @@
+"""`autotune ls runs [DIR]`: the runs of a storage folder, newest first: how each ended, what it found, what became of
+its model, and what it holds on disk (its checkpoints apart)."""
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from autotune.engine.relocation import relocated_summary
+from autotune.engine.summary import format_table, size_text
+from autotune.errors import UserError
+from autotune.paths import expanded, shown
+
+HEADERS = ["run", "ended", "status", "trials", "best", "model", "disk", "checkpoints"]
+GUIDE = "docs/reliability.md, 'What may be deleted'"
+
+
+def list_runs(folder: str) -> None:
+    """Print the table of the runs in `folder` (runs/ by default), then their total size and what may be deleted."""
+    path = expanded(folder)
+    if not path.is_dir():
+        why = "it is a file" if path.exists() else "it does not exist"
+        raise UserError(f"{shown(path)} is not a folder of runs ({why}); give the storage folder of your searches, "
+                        "e.g. `autotune ls runs runs`")
+    runs = sorted((d for d in path.iterdir() if _is_run(d)), key=_when, reverse=True)
+    if not runs:
+        print(f"no runs in {shown(path)} (a run is a folder that `autotune run` wrote, holding space.json)")
+        return
+    rows, total, kept = [], 0, 0
+    for run in runs:
+        size, checkpoints, count = _disk(run)
+        total, kept = total + size, kept + checkpoints
+        rows.append([*_row(run), size_text(size), f"{size_text(checkpoints)} ({count})"])
+    print(format_table(HEADERS, rows))
+    print(f"\n{len(runs)} runs, {size_text(total)} on disk, {size_text(kept)} of it in checkpoints: a finished run's "
+          f"checkpoints serve only `autotune export RUN --trial ID`, an interrupted run's its --resume; what each "
+          f"file is for and what may be deleted: {GUIDE}")
+
+
+def _is_run(folder: Path) -> bool:
+    """Whether `folder` is a run's: a folder `autotune run` wrote its space into (not a set-aside `.orphaned` one)."""
+    return folder.is_dir() and not folder.name.endswith(".orphaned") and (folder / "space.json").is_file()
+
+
+def _when(run: Path) -> float:
+    """When the run last ended (its summary.json), else when it started (its space.json)."""
+    summary = run / "summary.json"
+    return (summary if summary.is_file() else run / "space.json").stat().st_mtime
+
+
+def _row(run: Path) -> list[str]:
+    """The run's name, when it ended, its status, trials, best trial and model, from its summary.json."""
+    summary = _summary(run)
+    ended = _clock(run / "summary.json") if summary else "-"
+    return [shown(run.name), ended, _status(summary), _trials(run), _best(summary), _model(summary)]
+
+
+def _summary(run: Path) -> dict[str, Any]:
+    """The run's summary.json, its folders where they are now ({} when it wrote none: running, or killed)."""
+    try:
+        summary = json.loads((run / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return relocated_summary(run, summary) if isinstance(summary, dict) else {}
+
+
+def _clock(file: Path) -> str:
+    """`file`'s modification time, local, to the minute."""
+    return datetime.fromtimestamp(file.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+
+
+def _status(summary: dict[str, Any]) -> str:
+    if not summary:
+        return "running or killed (--resume)"
+    if summary.get("error"):
+        return "failed"
+    return "interrupted (--resume)" if summary.get("interrupted") else "finished"
+
+
+def _trials(run: Path) -> str:
+    """"N" trials in its trials.csv, "N of M" when it asked for more."""
+    try:
+        done = max(len((run / "trials.csv").read_text().splitlines()) - 1, 0)
+    except OSError:
+        done = 0
+    try:
+        asked = int((run / "space.trials").read_text())
+    except (OSError, ValueError):
+        asked = done
+    return f"{done}" if done >= asked else f"{done} of {asked}"
+
+
+def _best(summary: dict[str, Any]) -> str:
+    """"val_accuracy=0.9885 (trial 0e6586e6)", each metric of several; "-" without a best trial."""
+    metrics, trial = summary.get("best_metrics") or {}, summary.get("best_trial_id")
+    if not trial:
+        return "-"
+    values = ", ".join(f"{m}={metrics[m]:.4g}" for m in summary.get("metric") or [] 
+                       if isinstance(metrics.get(m), (int, float)))
+    return f"{values} (trial {trial})"
+
+
+def _model(summary: dict[str, Any]) -> str:
+    """The canonical model the run exported to, and whether its version is current, was replaced since, was not
+    promoted or is deleted; "-" when it exported none."""
+    version, canonical = (summary.get("promotion") or {}).get("version_dir"), summary.get("model_dir")
+    if not version or not canonical:
+        return "-"
+    where = os.path.relpath(canonical) if Path(canonical).is_relative_to(Path.cwd()) else canonical
+    if not Path(version).is_dir():
+        return f"{shown(where)}: version deleted"
+    if Path(canonical).resolve() == Path(version).resolve():
+        return f"{shown(where)}: current"
+    return f"{shown(where)}: " + ("replaced since" if summary["promotion"].get("promoted") else "not promoted")
+
+
+def _disk(run: Path) -> tuple[int, int, int]:
+    """The bytes of the run's files, those of its trials' checkpoints, and how many checkpoints they are."""
+    total = checkpoints = count = 0
+    for folder, subfolders, files in os.walk(run):
+        size = sum(os.lstat(os.path.join(folder, name)).st_size for name in files)
+        total += size
+        inside = Path(folder).relative_to(run).parts
+        if len(inside) >= 2 and inside[1].startswith("checkpoint_"):
+            checkpoints += size
+        if len(inside) == 1:
+            count += sum(d.startswith("checkpoint_") for d in subfolders)
+    return total, checkpoints, count
