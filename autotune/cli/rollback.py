@@ -41,10 +41,11 @@ def run(args: argparse.Namespace) -> int:
     from autotune.logs import lines_to
     from autotune.model_dir import read_card
 
-    left, now = roll_back(args.model_dir, args.to)
-    card = read_card(args.model_dir)
-    made = f" (trial {card.get('trial_id', '?')} of run {card.get('run_name', '?')})" if card.get("run_name") else ""
-    print(f"{args.model_dir}: version {now}{made} is current (was {left})")
     with lines_to(sys.stdout):
+        left, now = roll_back(args.model_dir, args.to)  # a version passed over because it is gone: a line
+        card = read_card(args.model_dir)
+        run_name = card.get("run_name")
+        made = f" (trial {card.get('trial_id', '?')} of run {run_name})" if run_name else ""
+        print(f"{args.model_dir}: version {now}{made} is current (was {left})")
         follow_registry(card)  # a registry's champion moves with it
     return 0

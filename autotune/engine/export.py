@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import platform
@@ -32,10 +33,12 @@ from filelock import FileLock, Timeout
 from autotune.engine.locks import not_a_lock_file
 from autotune.errors import UserError
 from autotune.model_dir import canonical_link
-from autotune.paths import expanded
+from autotune.paths import expanded, shown
 
 __all__ = ["CARD", "changed_since", "export_model", "library_versions", "refuse_other_files", "roll_back",
            "source_digests", "versions_dir"]
+
+log = logging.getLogger("autotune")
 
 CARD = "model.json"
 KEEP_VERSIONS = 3  # versions that were the canonical model before the current one, kept for a rollback
@@ -329,9 +332,7 @@ def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
                           key=lambda p: p.name)
         left = _current_card(target) or {}
         if to is None:
-            kept = {p.name: p for p in versions}
-            version = next((kept[name] for name in _earlier(current.name, left.get("history", [])) if name in kept),
-                           None)
+            version = _rollback_version(target, current.name, left.get("history", []), versions)
             if version is None:
                 raise UserError(f"{target} has no earlier version to go back to: the versions that were the canonical "
                                 f"model before it were left by a rollback or deleted ({KEEP_VERSIONS} are kept); "
@@ -359,6 +360,21 @@ def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
         return current.name, version.name
     finally:
         lock.release()
+
+
+def _rollback_version(target: Path, current: str, history: list[dict[str, Any]], versions: list[Path]) -> Path | None:
+    """The version a rollback of `target` goes back to (`_earlier`'s first that is kept), None when none is; a
+    warning names the versions it passes over because they are gone (deleted by hand, or without their card)."""
+    kept = {p.name: p for p in versions}
+    earlier = _earlier(current, history)
+    found = next((name for name in earlier if name in kept), None)
+    gone = earlier[:earlier.index(found)] if found else earlier
+    if gone and found:
+        several = len(gone) > 1
+        log.warning("version%s %s, current before %s, %s gone from %s (deleted, or without %s): going back to %s, "
+                    "current before %s", "s" * several, ", ".join(gone), current, "are" if several else "is",
+                    shown(versions_dir(target)), CARD, found, "them" if several else "it")
+    return kept[found] if found else None
 
 
 def _earlier(current: str, history: list[dict[str, Any]]) -> list[str]:

@@ -161,6 +161,23 @@ def test_a_rollback_makes_an_earlier_version_current_and_records_it(tmp_path):
         roll_back(Path(versions[0.5]))
 
 
+# A version deleted by hand (`rm -rf models/.m.versions/V` to free the disk) was passed over in silence: the rollback
+# went to an older model than the one current before, and printed only "version ... is current".
+def test_a_rollback_that_passes_over_a_deleted_version_says_so(tmp_path, capsys):
+    import shutil
+
+    import autotune.cli
+
+    target = tmp_path / "m"
+    versions = [Path(export(target, value)["version_dir"]) for value in (0.5, 0.6, 0.7)]
+    shutil.rmtree(versions[1])
+    assert autotune.cli.main(["rollback", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert (f"version {versions[1].name}, current before {versions[2].name}, is gone from {versions_dir(target)} "
+            f"(deleted, or without model.json): going back to {versions[0].name}, current before it") in out
+    assert f"version {versions[0].name} is current (was {versions[2].name})" in out and load(target)["value"] == 0.5
+
+
 def test_a_rollback_goes_back_to_a_version_whose_card_kept_no_history(tmp_path):
     """A canonical model an autotune before cards kept a history exported, replaced by a retrain: the rollback goes
     back to it (an upgrade walk: 'has no earlier version to go back to', though its folder was there)."""
