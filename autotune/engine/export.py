@@ -227,9 +227,7 @@ def export_model(
             decision["replaced" if decision["promoted"] else "kept"] = current.get("version")
         payload = {**card, **fields, **({"data_fingerprint": data_fingerprint} if data_fingerprint else {}),
                    "test_metrics": test, "promotion": decision, "version": name, "files": file_digests(stage)}
-        entry = {"version": name, "created": card.get("created"), "data_fingerprint": payload.get("data_fingerprint"),
-                 "run": card.get("run_uri") or card.get("run_dir"), "promoted": decision["promoted"],
-                 "reason": decision["reason"]}
+        entry = _history_entry(payload, name, decision["promoted"], decision["reason"])
         kept_as = _plain_kept_as(target) if decision["promoted"] else None
         before = [_plain_entry(target, current or {}, kept_as)] if kept_as else _unrecorded(current)
         history = [*(current or {}).get("history", []), *before, entry]
@@ -271,6 +269,14 @@ def refuse_other_files(target: Path) -> None:
                     f"and put the model's link in its place; move it away, or set export.dir to another path")
 
 
+def _history_entry(card: dict[str, Any], version: str, promoted: bool, reason: str) -> dict[str, Any]:
+    """The history entry of the model whose card is `card`, as the version `version`: when, from which data, run
+    and trial it was made, and the decision (`promoted`, `reason`)."""
+    return {"version": version, "created": card.get("created"), "data_fingerprint": card.get("data_fingerprint"),
+            "run": card.get("run_uri") or card.get("run_dir"), "trial_id": card.get("trial_id"), "promoted": promoted,
+            "reason": reason}
+
+
 def _plain_kept_as(target: Path) -> str | None:
     """The version name a plain model folder at `target` (`autotune train --out`) is kept as when an export
     replaces it; None when `target` is no plain folder."""
@@ -280,9 +286,8 @@ def _plain_kept_as(target: Path) -> str | None:
 def _plain_entry(target: Path, card: dict[str, Any], kept_as: str) -> dict[str, Any]:
     """The history entry of the plain model folder at `target` (its `card`), kept as the version `kept_as`: it was
     the model there, so a rollback goes back to it."""
-    return {"version": kept_as, "created": card.get("created"), "data_fingerprint": card.get("data_fingerprint"),
-            "run": card.get("run_uri") or card.get("run_dir"), "promoted": True,
-            "reason": f"the plain folder at {target.name} (autotune train --out, or by hand), kept as a version"}
+    return _history_entry(card, kept_as, True,
+                         f"the plain folder at {target.name} (autotune train --out, or by hand), kept as a version")
 
 
 def _unrecorded(current: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -291,9 +296,7 @@ def _unrecorded(current: dict[str, Any] | None) -> list[dict[str, Any]]:
     if current is None or "history" in current or not current.get("version"):
         return []
     reason = (current.get("promotion") or {}).get("reason") or "the canonical model before its card kept a history"
-    return [{"version": current["version"], "created": current.get("created"),
-             "data_fingerprint": current.get("data_fingerprint"),
-             "run": current.get("run_uri") or current.get("run_dir"), "promoted": True, "reason": reason}]
+    return [_history_entry(current, current["version"], True, reason)]
 
 
 def _export_lock(target: Path, fix: str) -> FileLock:
@@ -350,9 +353,7 @@ def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
         card = json.loads((version / CARD).read_text())
         when = datetime.now(timezone.utc).isoformat(timespec="seconds")
         reason = f"rolled back from version {current.name} (autotune rollback)"
-        entry = {"version": version.name, "created": when, "data_fingerprint": card.get("data_fingerprint"),
-                 "run": card.get("run_uri") or card.get("run_dir"), "promoted": True, "reason": reason,
-                 "rolled_back_from": current.name}
+        entry = {**_history_entry(card, version.name, True, reason), "created": when, "rolled_back_from": current.name}
         promotion = {"policy": "rollback", "promoted": True, "reason": reason, "rolled_back_from": current.name,
                      "created": when}  # its export's decision stays in `history`
         _write_json(version / CARD, {**card, "promotion": promotion, "history": [*left.get("history", []), entry]})

@@ -161,6 +161,20 @@ def test_a_rollback_makes_an_earlier_version_current_and_records_it(tmp_path):
         roll_back(Path(versions[0.5]))
 
 
+# Which trial made each version: the history named its run alone, and a pruned version's trial was lost with it.
+def test_each_history_entry_names_the_trial_that_made_its_version(tmp_path):
+    from autotune.engine.export import roll_back
+
+    target = tmp_path / "m"
+    for trial, value in (("t1", 0.5), ("t2", 0.6), ("t3", 0.4)):
+        export_model(target, write=writer(value), evaluate=evaluate, card={"name": "m", "trial_id": trial,
+                     "run_dir": f"runs/{trial}"}, metric="test_accuracy", mode="max", promote="if_better")
+    roll_back(target)
+    history = load(target)["history"]
+    assert [(h["trial_id"], h["run"], h["promoted"]) for h in history] == [
+        ("t1", "runs/t1", True), ("t2", "runs/t2", True), ("t3", "runs/t3", False), ("t1", "runs/t1", True)]
+
+
 # A version deleted by hand (`rm -rf models/.m.versions/V` to free the disk) was passed over in silence: the rollback
 # went to an older model than the one current before, and printed only "version ... is current".
 def test_a_rollback_that_passes_over_a_deleted_version_says_so(tmp_path, capsys):
