@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +175,44 @@ def test_ls_runs_of_a_folder_that_is_not_there_exits_2(tmp_path, capsys):
     assert f"{tmp_path / 'nope'} is not a folder of runs (it does not exist)" in err and "Traceback" not in err
     assert autotune.cli.main(["ls", "runs", str(tmp_path)]) == 0
     assert f"no runs in {tmp_path}" in capsys.readouterr().out
+
+
+def _export(target, trial: str, value: float) -> dict:
+    """An export of trial `trial`'s model (test accuracy `value`) to the canonical model `target`, if better."""
+    from autotune.engine.export import export_model
+
+    def write(out):
+        (out / "weights.json").write_text(json.dumps({"value": value}))
+        return {"labels": ["a"]}
+
+    def evaluate(folder):
+        return {"test_accuracy": json.loads((Path(folder) / "weights.json").read_text())["value"]}
+
+    return export_model(target, write=write, evaluate=evaluate,
+                        card={"name": "m", "trial_id": trial, "run_dir": f"/srv/runs/run-{trial}",
+                              "created": "2026-12-07T10:00:00+00:00"},
+                        metric="test_accuracy", mode="max", promote="if_better")
+
+
+# A canonical model's history (which run and trial made each version, what was promoted or rolled back, what is
+# still on disk) had no command: `ls models/.m.versions/` shows bare version names, the card's JSON the rest.
+def test_ls_versions_lists_a_canonical_model_s_exports_and_rollbacks(tmp_path, capsys):
+    import shutil
+
+    from autotune.engine.export import roll_back
+
+    target = tmp_path / "models" / "m"
+    first, second, lost = (Path(_export(target, t, v)["version_dir"]).name
+                           for t, v in (("t1", 0.5), ("t2", 0.6), ("t3", 0.4)))
+    roll_back(target)
+    shutil.rmtree(target.parent / ".m.versions" / second)
+    assert autotune.cli.main(["ls", "versions", str(target)]) == 0
+    rows = [line.split(maxsplit=3)[3] for line in capsys.readouterr().out.splitlines()[2:6]]  # after date, version
+    assert [row.split()[:4] for row in rows] == [
+        ["run-t1", "t1", "promoted", "current"], ["run-t2", "t2", "promoted", "deleted"],
+        ["run-t3", "t3", "not", "promoted"], ["run-t1", "t1", "rolled", "back"]]
+    assert "kept" in rows[2] and "rolled back from version " + second in rows[3]
+    for argv, words in [(["versions"], "give the canonical model whose versions to list"),
+                        (["versions", str(target.parent / ".m.versions" / first)], "is not a canonical model")]:
+        assert autotune.cli.main(["ls", *argv]) == 2
+        assert words in capsys.readouterr().err

@@ -11,7 +11,8 @@ from typing import Any
 
 from autotune import registry
 from autotune.cli.ls_runs import list_runs
-from autotune.errors import UnknownNameError
+from autotune.cli.ls_versions import list_versions
+from autotune.errors import UnknownNameError, UserError
 from autotune.space import Field, Schema, type_text
 
 EPILOG = """\
@@ -25,6 +26,7 @@ examples:
   autotune ls recipes my_recipe.py the keys of your own recipe (its SCHEMA)
   autotune ls runs                 the runs in runs/, newest first: status, best trial, model, disk, checkpoints
   autotune ls runs /srv/runs       the runs of another storage folder
+  autotune ls versions models/digits  a canonical model's exports and rollbacks: run, trial, decision, kept or not
 """
 
 
@@ -32,12 +34,14 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "ls", help="list registered names (models, datasets, ...) and recipes", epilog=EPILOG,
         description="List what a search space can name: registered components and shipped recipes; or the runs of a "
-                    "storage folder.",
+                    "storage folder, or the versions of a canonical model.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("kind", nargs="?", metavar="KIND", help="models, datasets, optimizers, recipes, ..., runs")
+    parser.add_argument("kind", nargs="?", metavar="KIND",
+                        help="models, datasets, optimizers, recipes, ...; runs; versions")
     parser.add_argument("pattern", nargs="?", default="*", metavar="PATTERN",
-                        help="a glob, e.g. 'res*'; for runs, their storage folder (default runs)")
+                        help="a glob, e.g. 'res*'; for runs, their storage folder (default runs); for "
+                             "versions, the canonical model (models/NAME)")
     parser.set_defaults(func=run)
 
 
@@ -66,6 +70,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.kind in ("runs", "run"):
         list_runs("runs" if args.pattern == "*" else args.pattern)
+        return 0
+    if args.kind in ("versions", "version"):
+        if args.pattern == "*":
+            raise UserError("give the canonical model whose versions to list: `autotune ls versions models/digits`")
+        list_versions(args.pattern)
         return 0
     kind = _kind(args.kind)
     if kind == "recipe" and (args.pattern in _recipes("*") or args.pattern.endswith(".py")):

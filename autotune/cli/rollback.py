@@ -9,7 +9,7 @@ EPILOG = """\
 examples:
   autotune rollback models/digits                        the version that was current before this one
   autotune rollback models/digits --to 20261206-011326-969714-3f2a1b
-  ls models/.digits.versions/                            the versions kept (names sort by time)
+  autotune ls versions models/digits                     the versions: run, trial, decision, kept or deleted
 
 The link models/<name> moves to the version in one step: `predict` and `load_model` read it from then on, and a
 running `autotune serve models/<name>` answers with it within seconds. Its card takes the current card's history,
