@@ -77,10 +77,7 @@ def run_folder(path: Path) -> Path:
     if card.get("run_dir") and (Path(card["run_dir"]) / "trials.csv").is_file():
         return Path(card["run_dir"])
     if card:
-        made_by = card.get("run_uri") or card.get("run_dir")
-        raise UserError(f"{path} is a model folder (model.json), not a run, and the run that made it ("
-                        f"{made_by or 'its card names none'}) has no trials.csv here; report that run with "
-                        f"`autotune report {made_by or 'RUN_DIR'}` where it is")
+        raise UserError(_run_not_here(path, card.get("run_uri") or card.get("run_dir")))
     if _running(path):
         raise UserError(f"{path} holds no trials.csv yet: its search is still running (or was killed before it "
                         f"ended); `autotune dashboard {shlex.quote(str(path))}` follows a running search, and "
@@ -88,6 +85,19 @@ def run_folder(path: Path) -> Path:
                         "SPACE --resume`)")
     raise UserError(f"{path} holds no trials.csv: not the folder of a finished autotune run "
                     "(runs/<name>/, written by `autotune run`)")
+
+
+def _run_not_here(path: Path, made_by: str | None) -> str:
+    """Why the model folder `path` cannot be reported: the run that made it (`made_by`, its card's) is not here, or
+    was deleted (its folder is gone), or its card names none."""
+    there = f"{path} is a model folder (model.json), not a run, and the run that made it"
+    if not made_by:
+        return f"{there} is not named in its card; report a run with `autotune report RUN_DIR`"
+    if "://" not in made_by and not Path(made_by).exists():
+        return (f"{there}, {made_by}, is gone (deleted, or moved elsewhere): report it where it is now with "
+                "`autotune report RUN_DIR` (`autotune ls runs DIR` lists a folder's runs); the model itself needs no "
+                "run to predict, serve or roll back")
+    return f"{there} ({made_by}) has no trials.csv here; report that run with `autotune report {made_by}` where it is"
 
 
 def _running(path: Path) -> bool:

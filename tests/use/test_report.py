@@ -752,3 +752,21 @@ def test_a_character_no_font_draws_is_one_line_not_a_warning_per_figure(tmp_path
         with warnings.catch_warnings():
             figure.canvas.mpl_connect("draw_event", lambda event: warnings.warn("kept", UserWarning))
             _save(figure, tmp_path / "g.png", missing)
+
+
+# The run a model came from, deleted to free disk: the report of the model folder said "report that run with
+# `autotune report /srv/runs/digits` where it is", a command on a folder that no longer exists.
+@pytest.mark.parametrize(("card", "says"), [
+    ({"run_dir": "{tmp}/runs/gone"}, "the run that made it, {tmp}/runs/gone, is gone (deleted, or moved elsewhere)"),
+    ({"run_dir": "{tmp}/runs/here"}, "the run that made it ({tmp}/runs/here) has no trials.csv here"),
+    ({"name": "m"}, "the run that made it is not named in its card"),
+])
+def test_the_report_of_a_model_whose_run_is_not_there_says_why(tmp_path, card, says):
+    from autotune.errors import UserError
+
+    (tmp_path / "runs" / "here").mkdir(parents=True)
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.json").write_text(json.dumps({k: v.format(tmp=tmp_path) for k, v in card.items()}))
+    with pytest.raises(UserError) as refused:
+        load_run(tmp_path / "model")
+    assert says.format(tmp=tmp_path) in str(refused.value) and "\n" not in str(refused.value)
