@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -131,6 +132,9 @@ def _run(runs, name: str, summary: dict | None, *, trials: int = 2, asked: int =
 # Which runs a storage folder holds, what each found and what it holds on disk: there was no command for it (a user
 # read each run's summary.json, or waited 20 s for `autotune report runs/` to list their names).
 def test_ls_runs_lists_each_run_s_status_best_trial_model_and_disk(tmp_path, monkeypatch, capsys):
+    from autotune.engine.locks import hold_run
+    from autotune.engine.storage import run_location
+
     monkeypatch.chdir(tmp_path)
     runs, versions = tmp_path / "runs", tmp_path / "models" / ".m.versions"
     for version in ("v1", "v2", "v3"):
@@ -149,9 +153,11 @@ def test_ls_runs_lists_each_run_s_status_best_trial_model_and_disk(tmp_path, mon
     _run(runs, "stopped", {**best, "interrupted": True, "model_dir": None, "promotion": {}}, asked=5)
     _run(runs, "failed", {"error": "all 2 trials failed", "interrupted": False})
     _run(runs, "killed", None, trials=0)
+    _run(runs, "running", exported("v2", True))  # a resumed run: its summary is an earlier session's
     (runs / "killed.orphaned").mkdir()  # a set-aside folder, and a folder of other files: no runs
     (runs / "notes").mkdir()
-    assert autotune.cli.main(["ls", "runs"]) == 0
+    with hold_run(run_location(str(runs), "running")):
+        assert autotune.cli.main(["ls", "runs"]) == 0
     out = capsys.readouterr().out
     lines = {line.split()[0]: line for line in out.splitlines()[2:] if line.strip()}
     expected = {
@@ -161,11 +167,12 @@ def test_ls_runs_lists_each_run_s_status_best_trial_model_and_disk(tmp_path, mon
         "deleted": ("models/m: version deleted",),
         "stopped": ("interrupted (--resume)", "2 of 5", "val_accuracy=0.9877 (trial t0)"),
         "failed": ("failed",),
-        "killed": ("running or killed (--resume)", "0 of 2"),
+        "killed": ("killed (--resume)", "0 of 2"),
+        "running": (f"running (process {os.getpid()} on ",),
     }
     for name, words in expected.items():
         assert all(word in lines[name] for word in words), (name, lines[name])
-    assert "\n7 runs, " in out and "3.0 kB of it in checkpoints" in out and "What may be deleted" in out
+    assert "\n8 runs, " in out and "3.0 kB of it in checkpoints" in out and "What may be deleted" in out
     assert not {"killed.orphaned", "notes"} & set(lines)
 
 

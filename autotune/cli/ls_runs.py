@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from autotune.engine.locks import run_holder
 from autotune.engine.relocation import relocated_summary
 from autotune.engine.summary import format_table, size_text
 from autotune.errors import UserError
@@ -54,7 +55,8 @@ def _row(run: Path) -> list[str]:
     """The run's name, when it ended, its status, trials, best trial and model, from its summary.json."""
     summary = _summary(run)
     ended = _clock(run / "summary.json") if summary else "-"
-    return [shown(run.name), ended, _status(summary), _trials(run), _best(summary), _model(summary)]
+    return [shown(run.name), ended, _status(summary, run_holder(run, run.name)), _trials(run), _best(summary),
+            _model(summary)]
 
 
 def _summary(run: Path) -> dict[str, Any]:
@@ -71,9 +73,13 @@ def _clock(file: Path) -> str:
     return datetime.fromtimestamp(file.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
 
 
-def _status(summary: dict[str, Any]) -> str:
+def _status(summary: dict[str, Any], holder: str | None) -> str:
+    """How the run ended, from its summary; "running (process N on HOST)" while a process holds its lock (a
+    resumed run's summary is an earlier session's)."""
+    if holder:
+        return f"running ({holder})"
     if not summary:
-        return "running or killed (--resume)"
+        return "killed (--resume)"
     if summary.get("error"):
         return "failed"
     return "interrupted (--resume)" if summary.get("interrupted") else "finished"

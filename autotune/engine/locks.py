@@ -122,31 +122,43 @@ def refuse_running(where: RunLocation) -> None:
 def running(where: RunLocation) -> str | None:
     """Who holds the run `where` ("process 12 on host"), or None when no other process runs it; nothing is held or
     written."""
+    return run_holder(where.state, where.name)
+
+
+def run_holder(state: Path, name: str) -> str | None:
+    """Who holds the lock of the run `name` whose state folder is `state` ("process 12 on host"), or None when no
+    other process runs it; nothing is held or written."""
+    lock = run_lock(state, name)
     try:
-        fd = os.open(_run_lock(where), os.O_RDWR | os.O_NOFOLLOW)
+        fd = os.open(lock, os.O_RDWR | os.O_NOFOLLOW)
     except OSError:  # no lock file: never run, or not readable here, or a link (hold_run will say)
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        return _holder(where)
+        return _holder(lock)
     finally:
         os.close(fd)
     return None
 
 
+def run_lock(state: Path, name: str) -> Path:
+    """The lock file of the run `name` whose state folder is `state`: beside it, `.<name>.lock`."""
+    return state.parent / f".{name}.lock"
+
+
 def _run_lock(where: RunLocation) -> Path:
-    return where.state.parent / f".{where.name}.lock"
+    return run_lock(where.state, where.name)
 
 
-def _holder(where: RunLocation) -> str:
-    holder = _read(_run_lock(where))
+def _holder(lock: Path) -> str:
+    holder = _read(lock)
     return f"process {holder['pid']} on {holder['host']}" if "pid" in holder else "another process"
 
 
 def _running(where: RunLocation) -> UserError:
-    return UserError(f"the run at {where.experiment} is already running ({_holder(where)}); wait for it to end, or run "
-                     f"this search under another name ({option('overrides', 'name=...')})")
+    return UserError(f"the run at {where.experiment} is already running ({_holder(_run_lock(where))}); wait for it to "
+                     f"end, or run this search under another name ({option('overrides', 'name=...')})")
 
 
 class LocalRay:
