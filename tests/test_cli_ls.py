@@ -154,6 +154,8 @@ def test_ls_runs_lists_each_run_s_status_best_trial_model_and_disk(tmp_path, mon
     _run(runs, "failed", {"error": "all 2 trials failed", "interrupted": False})
     _run(runs, "killed", None, trials=0)
     _run(runs, "running", exported("v2", True))  # a resumed run: its summary is an earlier session's
+    _run(runs, "older", {**best, "interrupted": False})
+    (runs / "older" / "space.json").unlink()  # a run of an autotune before runs recorded their space
     (runs / "killed.orphaned").mkdir()  # a set-aside folder, and a folder of other files: no runs
     (runs / "notes").mkdir()
     with hold_run(run_location(str(runs), "running")):
@@ -169,10 +171,11 @@ def test_ls_runs_lists_each_run_s_status_best_trial_model_and_disk(tmp_path, mon
         "failed": ("failed",),
         "killed": ("killed (--resume)", "0 of 2"),
         "running": (f"running (process {os.getpid()} on ",),
+        "older": ("finished", "val_accuracy=0.9877 (trial t0)"),
     }
     for name, words in expected.items():
         assert all(word in lines[name] for word in words), (name, lines[name])
-    assert "\n8 runs, " in out and "3.0 kB of it in checkpoints" in out and "What may be deleted" in out
+    assert "\n9 runs, " in out and "3.0 kB of it in checkpoints" in out and "What may be deleted" in out
     assert not {"killed.orphaned", "notes"} & set(lines)
 
 

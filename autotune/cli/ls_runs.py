@@ -16,6 +16,7 @@ from autotune.paths import expanded, shown
 
 HEADERS = ["run", "ended", "status", "trials", "best", "model", "disk", "checkpoints"]
 GUIDE = "docs/reliability.md, 'What may be deleted'"
+RUN_FILES = ("summary.json", "trials.csv", "space.json")  # what `autotune run` writes (an older one: no space.json)
 
 
 def list_runs(folder: str) -> None:
@@ -27,7 +28,7 @@ def list_runs(folder: str) -> None:
                         "e.g. `autotune ls runs runs`")
     runs = sorted((d for d in path.iterdir() if _is_run(d)), key=_when, reverse=True)
     if not runs:
-        print(f"no runs in {shown(path)} (a run is a folder that `autotune run` wrote, holding space.json)")
+        print(f"no runs in {shown(path)} (a run is a folder that `autotune run` wrote, holding {', '.join(RUN_FILES)})")
         return
     rows, total, kept = [], 0, 0
     for run in runs:
@@ -35,20 +36,21 @@ def list_runs(folder: str) -> None:
         total, kept = total + size, kept + checkpoints
         rows.append([*_row(run), size_text(size), f"{size_text(checkpoints)} ({count})"])
     print(format_table(HEADERS, rows))
-    print(f"\n{len(runs)} runs, {size_text(total)} on disk, {size_text(kept)} of it in checkpoints: a finished run's "
+    runs_text = f"{len(runs)} run{'s' * (len(runs) != 1)}"
+    print(f"\n{runs_text}, {size_text(total)} on disk, {size_text(kept)} of it in checkpoints: a finished run's "
           f"checkpoints serve only `autotune export RUN --trial ID`, an interrupted run's its --resume; what each "
           f"file is for and what may be deleted: {GUIDE}")
 
 
 def _is_run(folder: Path) -> bool:
-    """Whether `folder` is a run's: a folder `autotune run` wrote its space into (not a set-aside `.orphaned` one)."""
-    return folder.is_dir() and not folder.name.endswith(".orphaned") and (folder / "space.json").is_file()
+    """Whether `folder` is a run's: `autotune run` wrote one of RUN_FILES into it (not a set-aside `.orphaned`)."""
+    return (folder.is_dir() and not folder.name.endswith(".orphaned")
+            and any((folder / name).is_file() for name in RUN_FILES))
 
 
 def _when(run: Path) -> float:
-    """When the run last ended (its summary.json), else when it started (its space.json)."""
-    summary = run / "summary.json"
-    return (summary if summary.is_file() else run / "space.json").stat().st_mtime
+    """When the run last ended (its summary.json, its trials.csv), else when it started (its space.json)."""
+    return next((run / name).stat().st_mtime for name in RUN_FILES if (run / name).is_file())
 
 
 def _row(run: Path) -> list[str]:
