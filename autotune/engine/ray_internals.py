@@ -3,6 +3,7 @@ this file only. Each use says why no public API does.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import fnmatch
 import glob
@@ -211,7 +212,7 @@ SAVED_STATE = ".saved-state"
 _WHOLE = "whole"
 _READS = 5  # a set replaced while it is read: a newer one is whole by then, and a set is published a period apart
 _SAVING = threading.Lock()
-_SESSION_FILE = re.compile(r"(?P<kind>.+-)\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}(?P<suffix>\.\w+)$")
+_SESSION_FILE = re.compile(r"(?P<kind>.+-)(?P<session>\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})(?P<suffix>\.\w+)$")
 
 
 def restore_from_kept_checkpoints() -> None:
@@ -281,14 +282,17 @@ def whole_state_uploads() -> None:
         exclude = exclude or []
         with tempfile.TemporaryDirectory(prefix="autotune-state-") as held:
             names = _hold_state(local_path, held, exclude)
+            stale = _older_sessions(names)
+            names = [name for name in names if name not in stale]
             if isinstance(fs, pyarrow.fs.LocalFileSystem):
                 _copy_folders_whole(local_path, fs_path, exclude)
             else:
-                ray_upload(local_path, fs, fs_path, [*exclude, *names])
+                ray_upload(local_path, fs, fs_path, [*exclude, *names, *stale])
             if any(name.startswith("experiment_state-") for name in names):  # Ray's saved state
                 _publish_state(held, names, fs, fs_path)
             else:
                 _copy_files(held, names, fs, fs_path)
+            _remove_files(stale, local_path, fs, fs_path)
 
     upload._autotune = True  # type: ignore[attr-defined]
     storage._upload_to_fs_path = upload
@@ -337,6 +341,24 @@ def saves_when_trials_end() -> None:
 
 def _excluded(relative: str, exclude: list[str]) -> bool:
     return any(fnmatch.fnmatch(os.path.normpath(relative), pattern) for pattern in exclude)
+
+
+def _older_sessions(names: list[str]) -> list[str]:
+    """The files among `names` that an earlier session of the run saved (Ray names its state files for the session
+    that writes them, and a resume copies every earlier session's into its folder): a resume reads the newest
+    session's files only, and the others were copied at each save, a set more per resume (15 MB at 1,000 trials)."""
+    sessions = {name: found["session"] for name in names if (found := _SESSION_FILE.match(name))}
+    newest = max((s for name, s in sessions.items() if name.startswith("experiment_state-")), default=None)
+    return [name for name, session in sessions.items() if newest is not None and session < newest]
+
+
+def _remove_files(names: list[str], local_path: str, fs: pyarrow.fs.FileSystem, fs_path: str) -> None:
+    """Remove the files `names` from Ray's folder `local_path` and from `fs_path` of the storage, where they are."""
+    for name in names:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(local_path, name))
+        if fs.get_file_info(f"{fs_path}/{name}").type == pyarrow.fs.FileType.File:
+            fs.delete_file(f"{fs_path}/{name}")
 
 
 def _hold_state(local_path: str, held: str, exclude: list[str]) -> list[str]:

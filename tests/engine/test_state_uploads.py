@@ -340,3 +340,25 @@ def test_an_event_file_grows_in_place_so_that_a_running_tensorboard_reads_it(tmp
     (dest / "trial_a" / name).write_bytes(b"another;")
     _upload(local, dest)
     assert (dest / "trial_a" / name).read_bytes() == b"epoch 1;epoch 2;"
+
+
+# A resumed run's folder holds every earlier session's state files (Ray names them for the session, and a resume
+# copies them into its folder): each save copied them again, into the experiment folder and into its set, and each
+# resume added a set more (15 MB at 1,000 trials). Only the newest session's are read by a resume.
+def test_a_resumed_run_s_save_drops_the_state_of_earlier_sessions(tmp_path, dest):
+    local = tmp_path / "driver"
+    later = {name: name.replace(SESSION, "2026-12-05_09-00-00") for name in (STATE, COUNT, SEARCHER)}
+    for name, new in later.items():  # the resumed session's first save, beside the first session's files
+        shutil.copyfile(local / name, local / new)
+    _upload(local, dest)
+    for folder in (dest, local, next((dest / SAVED_STATE).iterdir())):
+        names = {p.name for p in folder.iterdir()}
+        assert set(later.values()) <= names and not {STATE, COUNT, SEARCHER} & names, folder
+    restore_whole_state(pyarrow.fs.LocalFileSystem(), str(dest))
+    assert len(saved_trials(pyarrow.fs.LocalFileSystem(), str(dest))) == 3
+
+
+def test_the_state_of_one_session_is_all_kept(tmp_path, dest):
+    local = _save(tmp_path / "driver", 4)
+    _upload(local, dest)
+    assert {STATE, COUNT, SEARCHER} <= {p.name for p in dest.iterdir()} and _saves(dest) == (4, 4, 4)
