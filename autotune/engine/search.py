@@ -46,6 +46,7 @@ from autotune.engine.schedulers import SavedScheduler, make_scheduler, planned_e
 from autotune.engine.searcher import close_orphaned_trials, make_searcher, points_to_evaluate
 from autotune.engine.stoppers import BrokenReports, EpochBudget, TargetStopper, TimeBudget
 from autotune.engine.storage import (
+    BUDGETS,
     RunLocation,
     holds_search,  # autotune.cli.run imports it from here
     prepare_run,
@@ -53,6 +54,7 @@ from autotune.engine.storage import (
     recorded_summary,
     run_location,
     set_aside_orphaned_dirs,
+    started_budgets,
     started_trials,
     unfinished_trials,
 )
@@ -285,7 +287,9 @@ def _within_the_grid(space: Space) -> Space:
 
 def _started_count(space: Space, where: RunLocation) -> Space:
     """`space` with the trial count its run `where` started with (Ray's restored search keeps it), and a warning
-    when `search.trials` now differs; `space` itself for a run that did not record it."""
+    when `search.trials` now differs; `space` itself for a run that did not record it. Also with its budgets where
+    the run started without one now given, or with one now left out (`_started_budgets`)."""
+    space = _started_budgets(space, where)
     started = started_trials(where.state)
     if started is None or started == space.search.trials:
         return space
@@ -293,6 +297,31 @@ def _started_count(space: Space, where: RunLocation) -> Space:
                 "new run (%s, another name:, or %s) to run %s", space.search.trials, started, option("restart"),
                 option("warm_start", "RUN_DIR"), "more" if space.search.trials > started else "fewer")
     return replace(space, search=replace(space.search, trials=started))
+
+
+def _started_budgets(space: Space, where: RunLocation) -> Space:
+    """`space` with the time and epoch budget its run `where` started with where one of the two has none: Ray's
+    restored search keeps the budgets it started with, and a budget given only now was silently not applied (the
+    summary then said it ran out when this session outlasted it), one left out now still ended the search unsaid;
+    a warning says so. Two budgets that differ are the stoppers' to tell (`autotune.engine.stoppers`)."""
+    started = started_budgets(where.state)
+    for key in BUDGETS if started is not None else ():
+        then, now = started.get(key), getattr(space.search, key)
+        if (then is None) == (now is None):
+            continue
+        log.warning("search.%s is %s, but this run started %s: a resumed search keeps the budgets it started with; "
+                    "start a new run (%s, another name:, or %s) to search %s", key, _budget_text(key, now),
+                    "without one" if then is None else f"with {_budget_text(key, then)}", option("restart"),
+                    option("warm_start", "RUN_DIR"), "with it" if then is None else "without it")
+        space = replace(space, search=replace(space.search, **{key: then}))
+    return space
+
+
+def _budget_text(key: str, value: float | None) -> str:
+    """A budget's value as the messages give it: "40 s", "300 epochs", or null."""
+    if value is None:
+        return "null"
+    return f"{value:g} s" if key == "time_budget" else f"{value} epochs"
 
 
 def _tune_config(space: Space, searcher: Any, scheduler: Any) -> tune.TuneConfig:

@@ -31,9 +31,9 @@ from autotune.run_options import arguments, option
 from autotune.space.types import Space
 from autotune.tracking.mlflow_runs import STATE_FILE as TRACKING_FILE
 
-__all__ = ["RunLocation", "run_location", "check_choice", "filesystem", "holds_search", "unfinished_trials",
+__all__ = ["BUDGETS", "RunLocation", "run_location", "check_choice", "filesystem", "holds_search", "unfinished_trials",
            "prepare_run", "publish_state", "record_code", "recorded_space", "set_aside_orphaned_dirs",
-           "started_trials"]
+           "started_budgets", "started_trials"]
 
 log = logging.getLogger("autotune")
 
@@ -42,10 +42,12 @@ _ABSENT = object()  # a key one of two compared spaces lacks
 # autotune's own state of a run, copied between a URI storage and its local mirror: the lost-node moves and the
 # tracker's run ids too (a resume elsewhere continues the same MLflow parent run and keeps the moves it reports)
 _TRIALS_FILE = "space.trials"  # the search.trials a run started with (its definition leaves the budget out)
+_BUDGETS_FILE = "space.budgets"  # the search.time_budget and epoch_budget it started with (JSON, null: none)
+BUDGETS = ("time_budget", "epoch_budget")
 _FORMAT_FILE = "engine.format"  # the STATE_FORMAT a run started with
 _SOURCES_FILE = "sources.json"  # the SHA-256 of the recipe's and the custom: file's code the run last ran
-_STATE_FILES = (MOVES_FILE, "space.fingerprint", "space.json", _TRIALS_FILE, _FORMAT_FILE, _SOURCES_FILE, "study.db",
-                "summary.json", TRACKING_FILE, "trials.csv")
+_STATE_FILES = (MOVES_FILE, "space.fingerprint", "space.json", _TRIALS_FILE, _BUDGETS_FILE, _FORMAT_FILE,
+                _SOURCES_FILE, "study.db", "summary.json", TRACKING_FILE, "trials.csv")
 # The version of the search state a run saves for its resume: Ray pickles autotune's progress callback, searcher and
 # schedulers into it, and a resume unpickles them into this autotune's classes. Raise it with a change to those
 # classes that an earlier run's pickles would not fit (a new attribute, a renamed one): such a run is then refused
@@ -248,6 +250,8 @@ def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool
         if not where.remote:
             (where.state / STARTED_FILE).write_text(f"{Path(where.experiment).resolve()}\n")
         (where.state / _TRIALS_FILE).write_text(f"{space.search.trials}\n")
+        budgets = {key: getattr(space.search, key) for key in BUDGETS}
+        (where.state / _BUDGETS_FILE).write_text(json.dumps(budgets) + "\n")
         (where.state / _FORMAT_FILE).write_text(f"{STATE_FORMAT}\n")
         return False
     if where.remote and not (where.state / "study.db").is_file():  # resumed on another machine, or cache cleared
@@ -330,6 +334,16 @@ def recorded_summary(state: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return relocated_summary(state, summary) if isinstance(summary, dict) else None
+
+
+def started_budgets(state: Path) -> dict[str, Any] | None:
+    """The search.time_budget and epoch_budget (`BUDGETS`; None: none) the run whose state folder is `state` started
+    with, which Ray keeps when it resumes the run; None for a run started before they were recorded."""
+    try:
+        budgets = json.loads((state / _BUDGETS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return budgets if isinstance(budgets, dict) else None
 
 
 def started_trials(state: Path) -> int | None:

@@ -194,3 +194,27 @@ def test_a_resumed_search_runs_for_the_rest_of_its_time_budget_and_says_so(monke
         "of it left"]
     fake.now += 14
     assert restored.stop_all() and again.ran_out(14.0) and str(again) == "the time budget of 40 s"
+
+
+@pytest.mark.parametrize(("started", "resumed", "kept"), [
+    ("", ", time_budget: 60s", None), (", time_budget: 40s", "", 40.0)], ids=["given-now", "left-out-now"])
+def test_a_resumed_search_keeps_having_or_not_having_a_time_budget_and_says_so(tmp_path, caplog, started, resumed,
+                                                                               kept):
+    """A run started without a time budget and resumed with `--set search.time_budget=60s` ran without one (Ray's
+    restored search keeps its stoppers) with no word, and its summary said "the time budget of 60 s ran out" when the
+    session outlasted it; one started with 40 s and resumed without one was still ended by it, unsaid. The resumed
+    search keeps what it started with, and a warning says so."""
+    from autotune.engine.search import _started_count
+    from autotune.engine.storage import prepare_run, run_location
+
+    where = run_location(str(tmp_path), "tb")
+    prepare_run(autotune.load_space(toy_space("tb", search=started)), where, resume=False, restart=False)
+    again = autotune.load_space(toy_space("tb", search=resumed))
+    with caplog.at_level(logging.WARNING, logger="autotune"):
+        space = _started_count(again, where)
+    assert space.search.time_budget == kept and space.search.epoch_budget is None
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("search.time_budget is 60 s, but this run started without one: a resumed search keeps the "
+                           "budgets it started with" if kept is None else
+                           "search.time_budget is null, but this run started with 40 s: a resumed search keeps the "
+                           "budgets it started with")
