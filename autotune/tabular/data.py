@@ -377,10 +377,11 @@ def _check_repeated_names(path: str | None, encoding: str, source: str) -> None:
                         "file")
 
 
-def _no_column(frame: pd.DataFrame, name: Any, key: str, source: str) -> str:
-    """The error for a column `key` names that the table does not have: the closest name, and its columns."""
+def _no_column(frame: pd.DataFrame, name: Any, key: str, source: str, unlike: str | None = None) -> str:
+    """The error for a column `key` names that the table does not have: the closest name (never `unlike`, a column
+    `key` cannot name), and its columns."""
     columns = [str(c) for c in frame.columns]
-    hint = close_matches(str(name), columns)
+    hint = close_matches(str(name), [c for c in columns if c != unlike])
     shown = ", ".join(columns[:20]) + (f" and {len(columns) - 20} more" if len(columns) > 20 else "")
     fix = f"did you mean {hint[0]!r}? its columns: {shown}" if hint else f"its columns: {shown}"
     return f"{source} has no column {name!r} ({key}); {fix}"
@@ -395,8 +396,8 @@ def _named(frame: pd.DataFrame, names: list[Any] | None, key: str, target: str, 
         raise UserError(f"{key} is a list of column names, not {names!r}; write {key}: [{names}]")
     columns = {str(c): c for c in frame.columns}
     for name in names:
-        if str(name) not in columns:
-            raise UserError(_no_column(frame, name, key, source))
+        if str(name) not in columns:  # data.drop: [Churn] is not the target Churned, which drop cannot name
+            raise UserError(_no_column(frame, name, key, source, unlike=target if key == "data.drop" else None))
     if key == "data.drop" and target in map(str, names):
         raise UserError(f"{key} names the target {target!r} (data.target); remove it from {key}")
     return list(dict.fromkeys(columns[str(name)] for name in names))

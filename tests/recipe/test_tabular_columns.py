@@ -108,6 +108,7 @@ def test_drop_leaves_a_column_out_and_moves_no_row(tmp_path):
 @pytest.mark.parametrize("data, message", [
     ({"drop": ["colur"]}, r"has no column 'colur' \(data.drop\); did you mean 'colour'\? its columns: x, colour, y"),
     ({"drop": ["zzz"]}, r"has no column 'zzz' \(data.drop\); its columns: x, colour, y$"),
+    ({"drop": ["yy"]}, r"has no column 'yy' \(data.drop\); its columns: x, colour, y$"),  # not the target, y
     ({"key": ["xx"]}, r"has no column 'xx' \(data.key\); did you mean 'x'\?"),
     ({"drop": "colour"}, r"data.drop is a list of column names, not 'colour'; write data.drop: \[colour\]"),
     ({"drop": ["y"]}, r"data.drop names the target 'y' \(data.target\)"),
