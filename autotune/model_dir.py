@@ -13,17 +13,18 @@ import json
 import os
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autotune.errors import UserError
+from autotune.errors import AutotuneError, UserError
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = ["broken_link", "canonical_link", "check_not_a_canonical_model", "load_model", "load_torchscript", "pinned",
-           "read_card", "recipe_function"]
+           "read_card", "recipe_calls", "recipe_function"]
 
 VERSIONS = re.compile(r"\.(.+)\.versions")  # the versions folder of the canonical model NAME: .NAME.versions
 
@@ -121,6 +122,30 @@ def recipe_function(model_dir: str | Path, name: str, without: str) -> tuple[Cal
     return function, card
 
 
+@contextmanager
+def recipe_calls(card: dict[str, Any], name: str, function: Callable[..., Any]) -> Iterator[None]:
+    """Around a call of `function`, the recipe's `name` (predict, serve, load_model) on the model of `card`: an
+    exception of the recipe's own is one line naming the function, its file and line (`autotune.calls.failure`), and
+    what changed since the model was exported (`autotune.engine.export.changed_since`: the recipe file edited, a
+    library of another version), as the edited code may read what the model's export did not write."""
+    try:
+        yield
+    except AutotuneError:
+        raise
+    except Exception as err:  # the recipe's code: anything it raises
+        from autotune import recipes
+        from autotune.calls import failure
+        from autotune.engine.export import changed_since, source_digests
+
+        line = str(failure("recipe function", name, function, err))
+        changed = changed_since(card, source_digests(recipes.of_card(card, custom_needed=False), card.get("custom")))
+        if changed:
+            line += (f"; since this model was exported: {'; '.join(changed)}: make the recipe's {name}() read the "
+                     "models its earlier code exported, or export this model again with the code of today "
+                     "(`autotune train MODEL_DIR --out DIR` trains its configuration again)")
+        raise UserError(line) from err
+
+
 def load_model(model_dir: str | Path) -> Any:
     """The exported model in `model_dir`, loaded for Python by its recipe's `load_model`: an image classifier's
     `autotune.vision.predictor.Predictor`, a tabular model's `autotune.tabular.rows.TabularPredictor`, ... Each has
@@ -129,8 +154,9 @@ def load_model(model_dir: str | Path) -> Any:
     if broken:
         raise UserError(f"{broken}: not an exported autotune model directory")
     folder = pinned(model_dir)
-    load, _ = recipe_function(folder, "load_model", f"autotune.load_model cannot load the model in {model_dir}")
-    return load(str(folder))
+    load, card = recipe_function(folder, "load_model", f"autotune.load_model cannot load the model in {model_dir}")
+    with recipe_calls(card, "load_model", load):
+        return load(str(folder))
 
 
 def load_torchscript(file: Path) -> torch.jit.ScriptModule:

@@ -43,7 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from autotune.calls import unknown_arguments
 from autotune.errors import BadInput, UserError
-from autotune.model_dir import pinned, recipe_function
+from autotune.model_dir import pinned, recipe_calls, recipe_function
 
 __all__ = ["FOLLOW_SECONDS", "PUBLIC_CARD", "READ_TIMEOUT", "ModelServer", "ResolvedRoute", "create_app", "model_app",
            "limited", "over_limit", "public_card", "read_body", "refused", "unresolved_parameters"]
@@ -172,7 +172,8 @@ class ModelServer:
         unknown = unknown_arguments(serve, self._limits, hidden=("model_dir",))
         if unknown:
             raise UserError(f"recipe {card.get('recipe')!r} serves the model in {self.model_dir} with {unknown}")
-        app = serve(str(folder), **self._limits)
+        with recipe_calls(card, "serve", serve):
+            app = serve(str(folder), **self._limits)
         unresolved = unresolved_parameters(app)
         if unresolved:
             raise UserError(f"recipe {card.get('recipe')!r}: the app of its serve() has parameters whose annotation "

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from autotune.cli.common import MODEL_FOLDER, check_folder
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
                             f"{card.get('recipe')!r} takes no {name}; drop {flag}")
     failed = predicted = unseen = 0  # unseen: a tabular model's rows that hold categories it did not see
     unseen_columns: dict[str, None] = {}  # their columns, in the order met
-    for record in predict(str(model_dir), args.files, **options):
+    for record in _records(predict, card, str(model_dir), args.files, options):
         if isinstance(record, BadInput):  # a file it cannot read, a row it refuses
             failed += 1
             print(f"autotune predict: {record.source}: {record}", file=sys.stderr, flush=True)
@@ -109,6 +110,16 @@ def run(args: argparse.Namespace) -> int:
               f"training ({', '.join(unseen_columns)}); they are encoded as 'unknown', as in its test metrics",
               file=sys.stderr)
     return 1 if failed else 0
+
+
+def _records(predict: Callable[..., Iterable[Any]], card: dict[str, Any], model_dir: str, files: list[str],
+             options: dict[str, Any]) -> Iterator[Any]:
+    """The records of the recipe's `predict(model_dir, files, **options)`; what its own code raises is one line
+    (`autotune.model_dir.recipe_calls`), not a traceback."""
+    from autotune.model_dir import recipe_calls
+
+    with recipe_calls(card, "predict", predict):
+        yield from predict(model_dir, files, **options)
 
 
 def _json_line(record: dict[str, Any]) -> str:
