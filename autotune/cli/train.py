@@ -7,6 +7,7 @@ import math
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +18,7 @@ from autotune.model_dir import check_not_a_canonical_model
 
 if TYPE_CHECKING:  # the CLI's other commands (predict above all) import no recipe machinery
     from autotune.recipes import Checkpoint
+    from autotune.space import Space
 
 EPILOG = """\
 examples:
@@ -167,6 +169,31 @@ def _card_space(model_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return space, card
 
 
+def _card_configuration(model_dir: Path, source: dict[str, Any], card: dict[str, Any], overrides: list[str]
+                        ) -> Space:
+    """The space of the card's configuration (`_card_space`). Its problems (a key the recipe, edited since the
+    export, reads no longer) are a UserError naming the card's file for the space, and what changed since the
+    export (`changed_since`), with the fix: the card holds the keys the recipe read then."""
+    from autotune import recipes
+    from autotune.engine.export import changed_since, source_digests
+    from autotune.errors import SpaceError, UserError
+
+    try:
+        return one_configuration(source, overrides)
+    except SpaceError as err:
+        file = str(model_dir / "model.json")
+        problems = [replace(problem, file=file) if problem.file == "<dict>" else problem for problem in err.problems]
+        recipe = recipes.load(source["recipe"])
+        changed = changed_since(card, source_digests(recipe, source.get("custom")))
+        since = f"; since the model was exported: {'; '.join(changed)}" if changed else ""
+        raise UserError("\n".join([
+            f"the configuration in {file} does not fit its recipe {source['recipe']}{since}:",
+            *(f"  {problem}" for problem in problems),
+            "the card holds the keys the recipe read when the model was exported: train a space file that names "
+            f"them as the recipe reads them now (`autotune ls recipes {source['recipe']}` lists them), or the "
+            "recipe as it was"])) from None
+
+
 def _exported_model(path: str) -> Path | None:
     """The exported model folder that SPACE names (the folder, or its model.json), else None."""
     folder = Path(path).parent if Path(path).name == "model.json" else Path(path)
@@ -182,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
     card: dict[str, Any] = {}
     if model_dir is not None:
         source, card = _card_space(model_dir)
-        space = one_configuration(source, args.overrides)
+        space = _card_configuration(model_dir, source, card, args.overrides)
     else:
         space = one_configuration(args.space, args.overrides)
     recipe = recipes.load(space.recipe, space.base_dir)

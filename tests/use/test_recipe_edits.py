@@ -88,3 +88,19 @@ def test_serve_of_a_model_the_edited_recipe_cannot_read_names_the_edit(tmp_path)
     with pytest.raises(UserError, match=r"recipe function 'serve' .*the recipe file was edited"):
         create_app(model)
 
+
+def test_training_a_model_again_after_a_key_was_renamed_names_the_card_and_the_edit(tmp_path, cli):
+    """`autotune train MODEL_DIR` of a model whose recipe renamed a key since said `<dict>: fit.steps: unknown key`:
+    neither the card's file nor that the recipe had changed under the card."""
+    model = _exported(tmp_path)
+    card = json.loads((model / "model.json").read_text())
+    (model / "model.json").write_text(json.dumps({**card, "config": {"fit": {"steps": 2}}}))
+    assert cli("train", model)[0] == 0
+    recipe = tmp_path / "mine.py"
+    recipe.write_text(recipe.read_text().replace("steps=Field", "epochs=Field").replace('"fit.steps"', '"fit.epochs"'))
+    code, _, err = cli("train", model)
+    assert code == 2 and "<dict>" not in err
+    assert f"the configuration in {model / 'model.json'} does not fit its recipe {recipe}; since the model was " \
+           "exported: the recipe file was edited:" in err
+    assert f"  {model / 'model.json'}: fit.steps: unknown key" in err
+    assert f"`autotune ls recipes {recipe}` lists them" in err
