@@ -172,7 +172,11 @@ def fit(
                                  (_earlier_summary(result) or {}).get("warm_start"))
             _fail_if_nothing_to_export(result, best, missing_metric, tracking, records, where)
             if export and best is not None and not interrupted:
-                _export_best(space, recipe, loads, best, result, model_name)
+                try:
+                    _export_best(space, recipe, loads, best, result, model_name)
+                except EditedUnderTheRun as err:  # no resume exports it: the run ends, its trials recorded
+                    _record_failure(result, str(err), tracking, records, where, _space_record(space, model_name))
+                    raise
             _finish(result, tracking, records, where, _space_record(space, model_name))
             if result.interrupted and resume_command is None:  # `autotune run` prints its own command
                 log.warning("The search was interrupted (%s): %s continues it", where.experiment,
@@ -333,17 +337,24 @@ def _fail_if_nothing_to_export(result: SearchResult, best: _Best | None, missing
     every trial failed (some perhaps after reporting), or a report without the searched metric stopped it (the
     recipe is broken, whatever its trials reported before): no model of such a search is exported. Its
     summary.json and trials.csv are written first, so that `autotune report` shows each trial's error."""
-    from autotune.engine.storage import publish_state
-
     trials = result.trials
     every_one_failed = not trials.empty and bool((trials["status"] == "ERROR").all())
     if result.interrupted or (best is not None and not every_one_failed and not missing_metric):
         return
     failure = _failure_text(trials, result.metric[0], missing_metric, result.ended)
-    _write_summary(result, error=failure)
+    _record_failure(result, failure, tracking, records, where)
+    raise SearchFailed(failure)
+
+
+def _record_failure(result: SearchResult, failure: str, tracking: Tracking, records: list[TrialRecord],
+                    where: RunLocation, space: dict[str, Any] | None = None) -> None:
+    """Record the end of a search that failed (`failure`, why): summary.json with its error and trials.csv, what
+    `autotune report` and `autotune export --trial` read, the trackers' end, the state published to a URI storage."""
+    from autotune.engine.storage import publish_state
+
+    _write_summary(result, error=failure, space=space)
     tracking.finish({"name": result.name, "error": failure}, None, "failed", records)
     publish_state(where)
-    raise SearchFailed(failure)
 
 
 def _trial_ids(trials: pd.DataFrame) -> list[str]:
@@ -749,7 +760,7 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
 
     decision = export_model(
         Path(space.export.dir),
-        write=lambda out: recipes.call(recipe, "export", str(checkpoint_dir), data, str(out)),
+        write=lambda out: _recipe_export(space, recipe, checkpoint_dir, data, out, result),
         evaluate=lambda model_dir: evaluate(model_dir, data),
         evaluate_current=evaluate_current,
         compared_on=compared_on,
@@ -767,6 +778,37 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
         decision["reason"] += _tested_better(space, current, now)
     result.promotion = decision
     result.model_dir = expanded(space.export.dir).absolute()
+
+
+class EditedUnderTheRun(UserError):
+    """The recipe's export() failed on a checkpoint of a run whose code was edited while it ran, or since: the
+    checkpoint may be of the code before the edit, which a resume cannot change, so the search ends with its trials
+    recorded."""
+
+
+def _recipe_export(space: Space, recipe: Any, checkpoint_dir: Path, data: Any, out: Path, result: Any
+                   ) -> dict[str, Any]:
+    """The recipe's export() of `result`'s best checkpoint into `out`: the model card's fields. Its failure, where the
+    run's code was edited while it ran (`code_edited`) or since (its `recorded_sources` are not today's), is
+    EditedUnderTheRun, which says that the checkpoint may be of the code before the edit, and the ways on."""
+    from autotune.engine.export import source_digests
+    from autotune.engine.storage import code_edited, recorded_sources
+
+    try:
+        return recipes.call(recipe, "export", str(checkpoint_dir), data, str(out))
+    except UserError as err:
+        then = recorded_sources(result.run_dir)
+        since = any(then.get(role, digest) != digest
+                    for role, digest in source_digests(recipe, space.custom).items())
+        if not since and not code_edited(result.run_dir):
+            raise
+        run, listed = shlex.quote(str(result.run_uri or result.run_dir)), Path(result.run_dir) / "trials.csv"
+        why = (f"the recipe's code was edited since the run {run} ran: its checkpoints are of the code before the "
+               "edit, which its export() cannot read; undo the edit to export them" if since else
+               f"the recipe's code was edited while the run {run} ran: the checkpoint of trial {result.best_trial_id} "
+               "may be of the code before the edit, which its export() cannot read; export a trial that the edited "
+               f"code trained (`autotune export {run} --trial ID`; {listed} lists the trials), undo the edit")
+        raise EditedUnderTheRun(f"{str(err).rstrip()}\n{why}, or search again with {option('restart')}") from err
 
 
 def _model_card(space: Space, recipe: Any, result: Any, model_name: str) -> dict[str, Any]:
@@ -1104,7 +1146,7 @@ def _export_plain(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: 
     (out / "model.json").unlink(missing_ok=True)  # an earlier model's card: evaluate() would read the new model by it
     fingerprint = recipes.fingerprint(data)  # the data's, over the recipe's (`export_model`)
     card = {**_model_card(space, recipe, result, model_name),
-            **recipes.call(recipe, "export", str(checkpoint_dir), data, str(out)),
+            **_recipe_export(space, recipe, checkpoint_dir, data, out, result),
             **({"data_fingerprint": fingerprint} if fingerprint else {})}
     result.test_metrics = _evaluate(recipe, out, data)
     (out / "model.json").write_text(json.dumps({**card, "test_metrics": result.test_metrics,

@@ -46,6 +46,7 @@ _BUDGETS_FILE = "space.budgets"  # the search.time_budget and epoch_budget it st
 BUDGETS = ("time_budget", "epoch_budget")
 _FORMAT_FILE = "engine.format"  # the STATE_FORMAT a run started with
 _SOURCES_FILE = "sources.json"  # the SHA-256 of the recipe's and the custom: file's code the run last ran
+_EDITED = "edited"  # its key that is true once a session of the run ran other code than an earlier one
 _STATE_FILES = (MOVES_FILE, "space.fingerprint", "space.json", _TRIALS_FILE, _BUDGETS_FILE, _FORMAT_FILE,
                 _SOURCES_FILE, "study.db", "summary.json", TRACKING_FILE, "trials.csv")
 # The version of the search state a run saves for its resume: Ray pickles autotune's progress callback, searcher and
@@ -278,17 +279,31 @@ def record_code(state: Path, digests: dict[str, str], files: dict[str, str], *, 
     """Record the digests of the code the run at `state` runs (`export.source_digests`: "recipe", "custom"). A
     resumed run whose code differs from what it last ran is warned of, naming the file (`files`: each role's path):
     its fingerprint covers the space, not the code, and a fix to the code is a fair reason to resume."""
-    recorded = state / _SOURCES_FILE
     if resumed:
-        try:
-            then = json.loads(recorded.read_text())
-        except (OSError, ValueError):
-            then = {}  # a run started before its code was recorded
-        for role in sorted(role for role, digest in digests.items() if then.get(role, digest) != digest):
+        then = recorded_sources(state)
+        edited = sorted(role for role, digest in digests.items() if then.get(role, digest) != digest)
+        for role in edited:
             log.warning("the %s file %s was edited since this run last ran: the trials that continue or start now "
                         "run the edited code, those that ended ran the old one; to search with the edited code "
                         "alone, use %s", role, files[role], option("restart"))
-    recorded.write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
+        digests = {**digests, **({_EDITED: True} if edited or then.get(_EDITED) is True else {})}
+    (state / _SOURCES_FILE).write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
+
+
+def recorded_sources(state: Path) -> dict[str, Any]:
+    """The digests of the code the run at `state` last ran (`record_code`); empty for a run started before its code
+    was recorded."""
+    try:
+        recorded = json.loads((state / _SOURCES_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def code_edited(state: Path) -> bool:
+    """Whether the run at `state` ran its recipe's or custom file's code in more than one version: a session resumed
+    after an edit (`record_code`), whose trials that ended before ran the code before it."""
+    return recorded_sources(state).get(_EDITED) is True
 
 
 def _check_state_format(where: RunLocation) -> None:

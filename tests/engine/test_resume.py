@@ -724,3 +724,36 @@ def test_a_run_resumed_after_its_recipe_was_edited_says_so_once(in_tmp, caplog):
     with caplog.at_level(logging.WARNING, logger="autotune"):
         autotune.fit(text, resume=True, export=False)
     assert "was edited" not in caplog.text
+
+
+def test_a_checkpoint_the_edited_recipe_cannot_export_says_the_code_changed_under_the_run(in_tmp):
+    """A run resumed after its recipe changed its checkpoints' format (a layer added to the model) picked a best
+    trial that the old code trained, whose export then failed with the recipe's own error alone, at each resume
+    again, and left trials.csv as the interrupted session wrote it: nothing named the edit or a way on. A trial of a
+    run exported after such an edit failed as silently."""
+    shutil.copy(TOY, in_tmp / "toy.py")
+    text = SPACE.replace(TOY, str(in_tmp / "toy.py")).replace("epochs: 3, sleep: 0.6", "epochs: 1, sleep: 0")
+    text = text.replace("trials: 6", "trials: 1")
+    result = autotune.fit(text, export=False)
+    run, trial = result.run_dir, result.best_trial_id
+    source = (in_tmp / "toy.py").read_text()
+    (in_tmp / "toy.py").write_text(source.replace('(Path(checkpoint) / "state.json")', '(Path(checkpoint) / "v2.json")'))
+    with pytest.raises(UserError) as since:  # the run ran the code before the edit alone
+        autotune.export(run, trial, out=in_tmp / "out")
+    assert "recipe function 'export'" in str(since.value) and "v2.json" in str(since.value)
+    assert str(since.value).splitlines()[-1] == (
+        f"the recipe's code was edited since the run {run} ran: its checkpoints are of the code before the edit, "
+        "which its export() cannot read; undo the edit to export them, or search again with restart=True")
+    (run / "trials.csv").unlink()
+    with pytest.raises(UserError) as edited:
+        autotune.fit(text, resume=True)
+    assert "recipe function 'export'" in str(edited.value) and "v2.json" in str(edited.value)
+    assert str(edited.value).splitlines()[-1] == (
+        f"the recipe's code was edited while the run {run} ran: the checkpoint of trial {trial} may be of the code "
+        f"before the edit, which its export() cannot read; export a trial that the edited code trained (`autotune "
+        f"export {run} --trial ID`; {run / 'trials.csv'} lists the trials), undo the edit, or search again with "
+        "restart=True")
+    assert json.loads((run / "summary.json").read_text())["error"] == str(edited.value)
+    assert list(pd.read_csv(run / "trials.csv", dtype={"trial_id": str})["trial_id"]) == [trial]
+    with pytest.raises(UserError, match="the recipe's code was edited while the run"):
+        autotune.export(run, trial, out=in_tmp / "out")
