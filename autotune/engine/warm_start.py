@@ -32,7 +32,8 @@ from typing import Any
 import optuna
 
 from autotune.engine.optuna_space import DefineByRun
-from autotune.engine.storage import recorded_space, recorded_summary
+from autotune.engine.export import source_digests
+from autotune.engine.storage import recorded_sources, recorded_space, recorded_summary
 from autotune.engine.study import WARM_START_FROM, open_study
 from autotune.errors import AutotuneError, UserError
 from autotune.model_dir import read_card
@@ -165,6 +166,21 @@ def _check_recipe_and_data(space: Space, run_dir: Path) -> None:
         if differ:
             log.warning("%s: that run trained on other data (%s): its values are told to the sampler as this "
                         "data's", given, ", ".join(differ))
+    _check_code(space, run_dir)
+
+
+def _check_code(space: Space, run_dir: Path) -> None:
+    """A warning when the recipe's or the custom file's code was edited since the earlier run last ran it (its
+    `recorded_sources`): its values, measured by the code before the edit, are told as today's code's. A run that
+    recorded no code is not compared."""
+    from autotune import recipes
+
+    then = recorded_sources(run_dir)
+    now = source_digests(recipes.load(space.recipe, space.base_dir), space.custom)
+    for role in sorted(role for role, digest in now.items() if then.get(role, digest) != digest):
+        log.warning("%s: the %s file was edited since that run ran it: its trials' values, measured by the code "
+                    "before the edit, are told to the sampler as this code's; start without %s where the edit "
+                    "changes what the trials measure", option("warm_start", run_dir), role, option("warm_start"))
 
 
 def _text(value: Any) -> str:

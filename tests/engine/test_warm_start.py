@@ -2,6 +2,7 @@
 tells the sampler an earlier run's finished trials (copied into the new study, not run again)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import signal
@@ -17,7 +18,7 @@ import autotune
 from autotune.engine.warm_start import add_history, read_history
 from autotune.errors import UserError
 from autotune.space import load_space
-from engine_helpers import toy_space
+from engine_helpers import TOY, toy_space
 
 COMPLETE, PRUNED, FAIL = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL
 X = optuna.distributions.FloatDistribution(0.0, 1.0)
@@ -241,6 +242,26 @@ def test_a_run_of_another_recipe_is_refused_and_of_other_data_warned(tmp_path, c
     with caplog.at_level(logging.WARNING, logger="autotune"):
         read_history(run, space)
     assert "other data" not in caplog.text
+
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_a_run_of_the_recipe_before_an_edit_is_warned(tmp_path, caplog):
+    """A run whose recipe file was edited since (a metric computed otherwise, a default changed) seeded the search
+    without a word, its values told as if today's code had measured them."""
+    space = autotune.load_space(toy_space())
+    run = _study_of_a_run(tmp_path / "old", "old", [_trial(COMPLETE, 0.2)])
+    (run / "space.json").write_text(space.definition() + "\n")
+    (run / "sources.json").write_text(json.dumps({"recipe": "0" * 64}))
+    with caplog.at_level(logging.WARNING, logger="autotune"):
+        assert len(read_history(run, space).trials) == 1
+    assert (f"warm_start='{run}': the recipe file was edited since that run ran it: its trials' values, measured by "
+            "the code before the edit, are told to the sampler as this code's") in caplog.text
+    caplog.clear()
+    (run / "sources.json").write_text(json.dumps({"recipe": hashlib.sha256(Path(TOY).read_bytes()).hexdigest()}))
+    with caplog.at_level(logging.WARNING, logger="autotune"):
+        read_history(run, space)
+    assert "edited" not in caplog.text
 
 
 RESUMABLE = toy_space("resumable", trials=4, train="{epochs: 3, sleep: 0.6}", search=", scheduler: fifo, resources: "
