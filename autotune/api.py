@@ -811,6 +811,15 @@ def _recipe_export(space: Space, recipe: Any, checkpoint_dir: Path, data: Any, o
         raise EditedUnderTheRun(f"{str(err).rstrip()}\n{why}, or search again with {option('restart')}") from err
 
 
+def _trained_by(run_dir: Path) -> dict[str, str]:
+    """The digests of the code that the run at `run_dir` last ran (`recorded_sources`), which trained its checkpoints:
+    a model exported after the recipe was edited records the code that trained it, not today's, so that `autotune
+    train MODEL_DIR` says the edit. Empty for a run that recorded none."""
+    from autotune.engine.storage import recorded_sources
+
+    return {role: digest for role, digest in recorded_sources(run_dir).items() if isinstance(digest, str)}
+
+
 def _model_card(space: Space, recipe: Any, result: Any, model_name: str) -> dict[str, Any]:
     """The card of the model that exports `result`'s best checkpoint (the export adds what the recipe's export()
     writes, the test metrics and, for a canonical model, its promotion and version)."""
@@ -836,7 +845,7 @@ def _model_card(space: Space, recipe: Any, result: Any, model_name: str) -> dict
         "run_dir": str(result.run_dir),
         **({"run_uri": result.run_uri} if result.run_uri else {}),
         "versions": library_versions(),
-        "sources": source_digests(recipe, space.custom),
+        "sources": _trained_by(result.run_dir) or source_digests(recipe, space.custom),
         "split": declared(recipe),  # how its data was split: a retrain tests the current model on a keyed one only
         **({"registered": registered} if (registered := registered_entry(settings_of(space).mlflow)) else {}),
     }

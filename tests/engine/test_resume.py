@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import logging
 import os
@@ -757,3 +758,17 @@ def test_a_checkpoint_the_edited_recipe_cannot_export_says_the_code_changed_unde
     assert list(pd.read_csv(run / "trials.csv", dtype={"trial_id": str})["trial_id"]) == [trial]
     with pytest.raises(UserError, match="the recipe's code was edited while the run"):
         autotune.export(run, trial, out=in_tmp / "out")
+
+
+def test_a_trial_exported_after_its_recipe_was_edited_records_the_code_that_trained_it(in_tmp):
+    """A run's trial exported after an edit of the recipe that its export() survives (a fix in load_data) recorded
+    today's recipe as the card's sources: `autotune train MODEL_DIR` then found nothing changed, while the model's
+    weights came from the code before the edit."""
+    shutil.copy(TOY, in_tmp / "toy.py")
+    trained = hashlib.sha256((in_tmp / "toy.py").read_bytes()).hexdigest()
+    text = SPACE.replace(TOY, str(in_tmp / "toy.py")).replace("epochs: 3, sleep: 0.6", "epochs: 1, sleep: 0")
+    result = autotune.fit(text.replace("trials: 6", "trials: 1"), export=False)
+    with (in_tmp / "toy.py").open("a") as recipe:
+        recipe.write("# a fix\n")
+    autotune.export(result.run_dir, result.best_trial_id, out=in_tmp / "out")
+    assert json.loads((in_tmp / "out" / "model.json").read_text())["sources"] == {"recipe": trained}
