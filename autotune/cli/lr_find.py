@@ -5,10 +5,13 @@ import argparse
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autotune.cli.common import add_space_arguments, check_out_file, one_configuration
 from autotune.errors import UserError
+
+if TYPE_CHECKING:
+    from autotune.vision.lr_find import Sweep
 
 MIN_STEPS = 10  # fewer batches leave too few losses to smooth
 
@@ -22,7 +25,9 @@ examples:
 About 100 training batches at learning rates growing exponentially from --start to --end (fastai's range test,
 Smith 2017); the loss is smoothed, and the sweep stops where it diverges. The suggested rate is a decade below the
 one of least loss; the printed `lr:` line is a search range around it, to paste into the space's optimizer
-section. The plot (--out, default lr_find.png) shows the loss against the rate.
+section. A note follows the suggestion where the sweep's shape makes it doubtful: the loss rose from the first
+rate (all rates too high), hardly fell (nothing trained), or was still falling at the last rate. The plot (--out,
+default lr_find.png) shows the loss against the rate.
 """
 
 
@@ -69,6 +74,24 @@ def check_plot_file(out: str) -> None:
     check_out_file(out, "--out", "--out lr_find.png")
 
 
+def notes(sweep: Sweep) -> list[str]:
+    """What the sweep's shape says about its suggestion: each a sentence with the option that sweeps better."""
+    if sweep.rose_from_start:
+        return ["the loss was least at the sweep's first rates and rose from there: every rate swept was too high, "
+                "and the suggestion, below them, was not tried; sweep lower rates with "
+                f"--start {sweep.lrs[0] / 100:.3g}"]
+    found = []
+    if sweep.hardly_fell:
+        found.append(f"the loss hardly fell ({sweep.losses[0]:.4f} at the first rate, {min(sweep.losses):.4f} at "
+                     f"the least): no rate trained the model in {len(sweep.lrs)} batches, so the suggestion follows "
+                     "the noise; sweep more batches (--steps), or check that the configuration trains (a frozen "
+                     "backbone trains its classifier alone)")
+    if sweep.still_falling:
+        found.append(f"the loss was least at the sweep's last rates and may fall further: the suggestion may be low; "
+                     f"sweep higher rates with --end {sweep.lrs[-1] * 100:.3g}")
+    return found
+
+
 def run(args: argparse.Namespace) -> int:
     from autotune import recipes
     from autotune.vision.lr_find import plot
@@ -92,9 +115,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(sweep.lrs)} batches in {time.perf_counter() - began:.1f} s; least smoothed loss "
           f"{min(sweep.losses):.4f} at lr {sweep.best_lr:.3g}")
     print(f"suggested learning rate: {sweep.suggestion:.3g}")
-    if sweep.still_falling:
-        print(f"note: the loss was least at the sweep's last rates and may fall further: the suggestion may be low; "
-              f"sweep higher rates with --end {sweep.lrs[-1] * 100:.3g}")
+    for note in notes(sweep):
+        print(f"note: {note}")
     print(f"plot: {plot(sweep, args.out)}")
     print("paste into the space's optimizer section:")
     print(f"  lr: {{loguniform: [{low:.1e}, {high:.1e}]}}")

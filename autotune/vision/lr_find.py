@@ -20,6 +20,9 @@ __all__ = ["Sweep", "range_test", "plot"]
 # trails the loss by about 9 batches (half a decade of a 100-batch sweep over 6 decades), not 49
 SMOOTHING = 0.9
 DIVERGED = 4.0  # the sweep stops when the smoothed loss exceeds this many times its minimum
+EDGE = 3  # batches at either end of the sweep whose least loss says the rates worth trying lie beyond it
+ROSE = 2.0  # a sweep whose last loss is this many times its least rose (diverged), not merely wavered
+FELL = 0.9  # a least loss above this share of the first: no rate of the sweep trained the model
 
 
 @dataclass(frozen=True)
@@ -28,14 +31,31 @@ class Sweep:
     losses: list[float]  # the smoothed loss after each batch
 
     @property
+    def least(self) -> int:
+        """The batch of the least smoothed loss."""
+        return min(range(len(self.losses)), key=self.losses.__getitem__)
+
+    @property
     def best_lr(self) -> float:
         """The learning rate at the least smoothed loss."""
-        return self.lrs[min(range(len(self.losses)), key=self.losses.__getitem__)]
+        return self.lrs[self.least]
 
     @property
     def still_falling(self) -> bool:
         """Whether the least loss came at the last batches of the sweep: the loss may fall further beyond its end."""
-        return min(range(len(self.losses)), key=self.losses.__getitem__) >= len(self.losses) - 3
+        return self.least >= len(self.losses) - EDGE
+
+    @property
+    def rose_from_start(self) -> bool:
+        """Whether the least loss came at the first batches and the loss rose from there: every rate swept was too
+        high, and the suggestion (below the first) was not tried."""
+        return self.least < EDGE and self.losses[-1] >= ROSE * self.losses[self.least]
+
+    @property
+    def hardly_fell(self) -> bool:
+        """Whether the least loss is hardly below the first: no rate of the sweep trained the model, and the
+        suggestion follows the noise."""
+        return self.losses[self.least] > FELL * self.losses[0]
 
     @property
     def suggestion(self) -> float:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from autotune.cli import main
+from autotune.cli.lr_find import notes
 from autotune.vision.lr_find import range_test
 
 REPO = Path(__file__).parents[2]
@@ -38,12 +39,32 @@ def test_the_sweep_stops_where_the_loss_diverges():
     assert nan.lrs[-1] < 1e-3
 
 
+def test_a_loss_that_rose_from_the_first_rate_says_every_rate_was_too_high():
+    """Rates all above the divergence point: the least loss is the first, and the suggestion (a decade below the
+    first rate) was never tried: the note says so and names a lower --start."""
+    sweep = range_test(lambda lr: 1.0 + lr, start=10.0, end=1e4, steps=50)
+    assert sweep.rose_from_start and sweep.suggestion < sweep.lrs[0]
+    (note,) = notes(sweep)
+    assert "every rate swept was too high" in note and "--start 0.1" in note, note
+
+
+def test_a_loss_that_hardly_fell_says_the_suggestion_follows_the_noise():
+    """A model that does not train (a frozen random backbone): a flat, noisy loss, least somewhere in the middle."""
+    wobble = iter([2.3 + 0.02 * math.sin(i) for i in range(100)])
+    sweep = range_test(lambda lr: next(wobble), start=1e-6, end=1.0, steps=100)
+    assert sweep.hardly_fell and not sweep.rose_from_start
+    assert any("the loss hardly fell" in note and "--steps" in note for note in notes(sweep)), notes(sweep)
+    falling = range_test(lambda lr: (math.log10(lr) + 2) ** 2 + 1, start=1e-5, end=1.0, steps=100)
+    assert notes(falling) == []
+
+
 def test_lr_find_on_digits_suggests_a_rate_that_trains_well(tmp_path, capsys):
     png = tmp_path / "lr.png"
     assert main(["lr-find", str(REPO / "search_spaces" / "digits.yaml"), "--out", str(png)]) == 0
     out = capsys.readouterr().out
     suggested = float(re.search(r"suggested learning rate: (\S+)", out).group(1))
     assert GOOD_LR / 10 <= suggested <= GOOD_LR * 10, out
+    assert "note:" not in out, out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     pasted = yaml.safe_load(out.split("optimizer section:\n", 1)[1])
     low, high = pasted["lr"]["loguniform"]
