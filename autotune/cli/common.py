@@ -8,7 +8,7 @@ import os
 import re
 import socket
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from autotune.errors import UserError
 from autotune.paths import expanded
@@ -60,6 +60,15 @@ def one_configuration(space: str, overrides: list[str]) -> Space:
         for problem in loaded.warnings:
             print(f"warning: {problem}", file=sys.stderr)
         return loaded
+
+
+def default_values(space: Space) -> dict[str, Any]:
+    """The values of the space's default configuration, which `train` and `lr-find` run, each printed with how it
+    was chosen."""
+    values, how = space.defaults()
+    for name, value in values.items():
+        print(f"default {name} = {value!r} ({how[name]})")
+    return values
 
 
 def positive_int(text: str) -> int:

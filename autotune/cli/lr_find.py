@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autotune.cli.common import add_space_arguments, check_out_file, one_configuration
+from autotune.cli.common import add_space_arguments, check_out_file, default_values, one_configuration
 from autotune.errors import UserError
 
 if TYPE_CHECKING:
@@ -92,6 +92,16 @@ def notes(sweep: Sweep) -> list[str]:
     return found
 
 
+def where_to_paste(option: Any) -> str:
+    """Where the `lr:` range goes: the space's optimizer section, or under a choice of optimizers the option the
+    sweep trained (the default one), whose range suits it alone."""
+    if option is None:
+        return "paste into the space's optimizer section:"
+    return (f"the sweep trained optimizer {option!r}, the default option of the space's optimizer choice; the other "
+            "options want rates of their own (--set optimizer.lr=... sets every option's)\n"
+            f"paste into the {option!r} option of the space's optimizer section:")
+
+
 def run(args: argparse.Namespace) -> int:
     from autotune import recipes
     from autotune.vision.lr_find import plot
@@ -103,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     if not hasattr(recipe, "lr_find"):
         raise UserError(f"recipe {space.recipe!r} has no lr_find(config, data, start=, end=, steps=): the range "
                         "test needs the recipe's model and batches")
-    values, _ = space.defaults()
+    values = default_values(space)
     config = space.config(values)
     data = recipes.load_data(recipe, recipes.data_section(recipe, config))
     began = time.perf_counter()
@@ -118,6 +128,6 @@ def run(args: argparse.Namespace) -> int:
     for note in notes(sweep):
         print(f"note: {note}")
     print(f"plot: {plot(sweep, args.out)}")
-    print("paste into the space's optimizer section:")
+    print(where_to_paste(values.get("optimizer")))
     print(f"  lr: {{loguniform: [{low:.1e}, {high:.1e}]}}")
     return 0

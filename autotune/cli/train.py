@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from autotune.cli.common import add_space_arguments, check_out_dir, one_configuration
+from autotune.cli.common import add_space_arguments, check_out_dir, default_values, one_configuration
 from autotune.model_dir import check_not_a_canonical_model
 
 if TYPE_CHECKING:  # the CLI's other commands (predict above all) import no recipe machinery
@@ -218,9 +218,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_not_a_canonical_model(args.out, "--out", f"--out models/{space.name}-train")
         check_out_dir(args.out, "--out", f"--out models/{space.name}")
-    values, how = space.defaults()
-    for name, value in values.items():
-        print(f"default {name} = {value!r} ({how[name]})")
+    values = default_values(space)
     about = {"name": space.name, "recipe": space.recipe, "base_dir": space.base_dir, "custom": space.custom}
     epoch = card.get("epoch") or (card.get("metrics") or {}).get("epoch")
     stop = int(epoch) if epoch and not args.overrides else None  # --set changes the run: it trains to its end

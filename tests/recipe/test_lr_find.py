@@ -65,6 +65,9 @@ def test_lr_find_on_digits_suggests_a_rate_that_trains_well(tmp_path, capsys):
     suggested = float(re.search(r"suggested learning rate: (\S+)", out).group(1))
     assert GOOD_LR / 10 <= suggested <= GOOD_LR * 10, out
     assert "note:" not in out, out
+    assert "default optimizer = 'sgd' (given in the space)" in out  # the configuration swept, as `train` prints it
+    assert "the sweep trained optimizer 'sgd', the default option of the space's optimizer choice" in out, out
+    assert "paste into the 'sgd' option of the space's optimizer section:" in out, out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     pasted = yaml.safe_load(out.split("optimizer section:\n", 1)[1])
     low, high = pasted["lr"]["loguniform"]
@@ -92,6 +95,7 @@ def test_lr_find_on_a_table_suggests_a_rate_that_trains_well(tmp_path, capsys):
     out = capsys.readouterr().out
     suggested = float(re.search(r"suggested learning rate: (\S+)", out).group(1))
     assert 3e-4 <= suggested <= 3e-2, out
+    assert "paste into the space's optimizer section:" in out and "optimizer choice" not in out, out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["train", space, "--set", f"optimizer.lr={suggested}", "--set", "train.epochs=4"]) == 0
     trained = capsys.readouterr().out  # the space's default configuration, at the suggested rate
