@@ -30,7 +30,7 @@ from autotune.splits import SCHEME
 from autotune.vision.lr_find import Sweep, range_test
 from autotune.vision.datasets import INTERPOLATIONS
 from autotune.vision.models import DROP_RATE, DROP_RATE_FIX, build
-from autotune.vision.optimizers import build as build_optimizer, nesterov_problems
+from autotune.vision.optimizers import build as build_optimizer, nesterov_problems, warmup_throughout
 from autotune.vision.pretrained import check_value as check_pretrained
 from autotune.vision.pretrained import data_config, normalization
 from autotune.vision.pretrained import describe as describe_weights
@@ -149,7 +149,7 @@ SCHEMA = Schema(
            "val_f1_macro": "test_f1_macro"},
     # the built-in datasets without an official test set: their test split is drawn from the samples too
     checks=(held_out("val_fraction", "test_fraction", only=("digits", "fake", "image_folder")), nesterov_problems),
-    warnings=(frozen_throughout, found("data.root", only=("idx", "image_folder"))),
+    warnings=(frozen_throughout, warmup_throughout, found("data.root", only=("idx", "image_folder"))),
 )
 
 

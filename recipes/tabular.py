@@ -34,7 +34,7 @@ from autotune.recipes import ClassPredictions, Report, ValuePredictions
 from autotune.space.schema import Field, Schema, Section, found, held_out, needed_with, positive
 from autotune.splits import SCHEME
 from autotune.tabular.catalog import DATASET_NAMES, DATASETS, TASK_RULE
-from autotune.vision.optimizers import build as build_optimizer, nesterov_problems
+from autotune.vision.optimizers import build as build_optimizer, nesterov_problems, warmup_throughout
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -205,7 +205,7 @@ SCHEMA = Schema(
            "val_mae": "test_mae", "val_r2": "test_r2"},
     checks=(held_out("val_fraction", "test_fraction"), needed_with("data.dataset", "csv", "data.path", "data.target"),
             _missing_problems, _csv_problems, _class_weight_problems, nesterov_problems),
-    warnings=(found("data.path", only=("csv",)),),
+    warnings=(warmup_throughout, found("data.path", only=("csv",))),
 )
 
 

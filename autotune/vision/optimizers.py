@@ -21,7 +21,7 @@ from autotune.calls import failure, unknown_arguments
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["build", "sgd", "adam", "adamw", "nesterov_problems"]
+__all__ = ["build", "sgd", "adam", "adamw", "nesterov_problems", "warmup_throughout"]
 
 
 @register("optimizer")
@@ -44,6 +44,21 @@ def nesterov_problems(config: dict[str, Any]) -> list[Problem]:
         return []
     return [Problem("optimizer.nesterov", f"Nesterov momentum needs optimizer.momentum > 0, but it is {momentum:g}",
                     "raise optimizer.momentum (e.g. 0.9), or set optimizer.nesterov: false")]
+
+
+def warmup_throughout(config: dict[str, Any]) -> list[Problem]:
+    """A Schema warning of the recipes: a linear warm-up (schedule none or cosine) as long as train.epochs or longer
+    ends with the learning rate still below optimizer.lr, so no step trains at the rate searched (onecycle caps its
+    rise at 90% of the steps)."""
+    opt, epochs = config.get("optimizer", {}), config.get("train", {}).get("epochs")
+    warmup = opt.get("warmup_epochs") or 0
+    if opt.get("schedule") == "onecycle" or not isinstance(epochs, int) or warmup < epochs:
+        return []
+    return [Problem("optimizer.warmup_epochs", f"is {warmup:g} and train.epochs {epochs}: the warm-up lasts the "
+                    "whole training, so the learning rate stays below optimizer.lr to the last batch or never "
+                    "reaches it",
+                    f"lower it below train.epochs (e.g. {min(1.0, epochs / 2):g}), or use schedule: onecycle, whose "
+                    "rise it sets")]
 
 
 @register("optimizer")

@@ -277,3 +277,18 @@ def test_nesterov_without_momentum_is_refused_before_a_trial(spaces):
     with pytest.raises(SpaceError, match="optimizer.nesterov: Nesterov momentum needs"):
         autotune.api.load_space("name: t\nrecipe: tabular\noptimizer: {name: sgd, lr: 0.1, momentum: 0.0, nesterov: true}\n")
 
+
+
+@pytest.mark.parametrize("recipe", ["image_classification", "tabular"])
+def test_a_warm_up_as_long_as_the_training_is_warned_of(recipe):
+    """A linear warm-up of train.epochs or more trained no batch at optimizer.lr (the rate searched, or the one
+    `autotune lr-find` suggests), and nothing said so; onecycle's rise is capped, so it is not warned of."""
+    def warnings(optimizer: str) -> list[str]:
+        text = f"name: t\nrecipe: {recipe}\noptimizer: {optimizer}\ntrain: {{epochs: 4}}\n"
+        return [f"{p.path}: {p.message}" for p in autotune.api.load_space(text).warnings]
+
+    assert warnings("{warmup_epochs: {choice: [1, 4]}}") == [
+        "optimizer.warmup_epochs: is 4 and train.epochs 4: the warm-up lasts the whole training, so the learning "
+        "rate stays below optimizer.lr to the last batch or never reaches it (when optimizer.warmup_epochs=4)"]
+    assert warnings("{warmup_epochs: 3.5, schedule: none}") == []
+    assert warnings("{warmup_epochs: 6, schedule: onecycle}") == []
