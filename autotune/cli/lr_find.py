@@ -24,10 +24,11 @@ examples:
 
 About 100 training batches at learning rates growing exponentially from --start to --end (fastai's range test,
 Smith 2017); the loss is smoothed, and the sweep stops where it diverges. The suggested rate is a decade below the
-one of least loss; the printed `lr:` line is a search range around it, to paste into the space's optimizer
-section. A note follows the suggestion where the sweep's shape makes it doubtful: the loss rose from the first
-rate (all rates too high), hardly fell (nothing trained), or was still falling at the last rate. The plot (--out,
-default lr_find.png) shows the loss against the rate.
+one of least loss; the printed `lr:` line is a search range around it, with it as the default (a search's first
+trial, and what `autotune train` trains), to paste into the space's optimizer section. A note follows the
+suggestion where the sweep's shape makes it doubtful: the loss rose from the first rate (all rates too high),
+hardly fell (nothing trained), or was still falling at the last rate. The plot (--out, default lr_find.png) shows
+the loss against the rate.
 """
 
 
@@ -129,5 +130,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     print(f"plot: {plot(sweep, args.out)}")
     print(where_to_paste(values.get("optimizer")))
-    print(f"  lr: {{loguniform: [{low:.1e}, {high:.1e}]}}")
+    print(f"  lr: {{loguniform: [{low:.1e}, {high:.1e}], default: {sweep.suggestion:.1e}}}")
     return 0

@@ -72,6 +72,13 @@ def test_lr_find_on_digits_suggests_a_rate_that_trains_well(tmp_path, capsys):
     pasted = yaml.safe_load(out.split("optimizer section:\n", 1)[1])
     low, high = pasted["lr"]["loguniform"]
     assert isinstance(low, float) and low < suggested < high
+    assert pasted["lr"]["default"] == pytest.approx(suggested, rel=0.02)  # the search's first trial
+    line = out.split("optimizer section:\n", 1)[1].strip().removeprefix("lr: ")
+    assert main(["check", str(REPO / "search_spaces" / "digits.yaml"), "--set", "optimizer.name=sgd",
+                 "--set", f"optimizer.lr={line}"]) == 0
+    checked = capsys.readouterr().out
+    assert re.search(r"optimizer\.lr +loguniform .* \(given in the space\)", checked), checked
+    assert "first trials: 1 known configuration(s) (the default configuration)" in checked, checked
 
     assert main(["train", str(REPO / "search_spaces" / "digits.yaml"), "--set", f"optimizer.lr={suggested}"]) == 0
     trained = capsys.readouterr().out  # the space's own default configuration, at the suggested rate
