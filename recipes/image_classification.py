@@ -36,7 +36,7 @@ from autotune.vision.pretrained import data_config, normalization
 from autotune.vision.pretrained import describe as describe_weights
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     import numpy as np
     import torch
@@ -276,11 +276,10 @@ def lr_find(config: dict[str, Any], data: Data | None = None, *, start: float = 
     import torch
 
     from autotune.training import pick_device
-    from autotune.vision.data import prepare
     from autotune.vision.finetune import freeze_backbone
 
     cfg_all = with_defaults(config)
-    cfg, opt, cfg_data = cfg_all["train"], cfg_all["optimizer"], cfg_all["data"]
+    cfg, opt = cfg_all["train"], cfg_all["optimizer"]
     device = pick_device(cfg["device"])
     torch.manual_seed(cfg["seed"])
     data = _data_of(cfg_all, data)
@@ -291,8 +290,8 @@ def lr_find(config: dict[str, Any], data: Data | None = None, *, start: float = 
         freeze_backbone(model, True)
     optimizer = make_optimizer(model, {**opt, "lr": start})
     shares = [group["lr"] / start for group in optimizer.param_groups]
-    weights = _training_weights(cfg["class_weight"], data, device)
     generator = torch.Generator().manual_seed(cfg["seed"])
+    step, _ = _training_step(model, optimizer, cfg_all, data, device, generator)
     drop_last = len(data.train) >= cfg["batch_size"]
 
     def batches():
@@ -301,18 +300,43 @@ def lr_find(config: dict[str, Any], data: Data | None = None, *, start: float = 
 
     stream = batches()
 
-    def step(lr: float) -> float:
+    def at(lr: float) -> float:
         for group, share in zip(optimizer.param_groups, shares):
             group["lr"] = lr * share
-        x, y = next(stream)
-        x = prepare(x.to(device), data, augment=cfg_data["augment"], generator=generator)
-        loss = _loss(model(x), y.to(device), cfg["label_smoothing"], weights)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+        return step(*next(stream)).item()
 
-    return range_test(step, start=start, end=end, steps=steps)
+    return range_test(at, start=start, end=end, steps=steps)
+
+
+def _training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, config: dict[str, Any], data: Data,
+                   device: torch.device, generator: torch.Generator,
+                   ) -> tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], torch.amp.GradScaler]:
+    """step(x, y) -> its loss: one optimizer step on a training batch, as `config` trains one (augmentation, mixed
+    precision, label smoothing, class weights, gradient clipping); and its gradient scaler, a checkpoint's part."""
+    import torch
+
+    from autotune.vision.data import prepare
+
+    cfg, augment = config["train"], config["data"]["augment"]
+    amp = _amp_dtype(cfg["amp"], device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
+    weights = _training_weights(cfg["class_weight"], data, device)
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x = prepare(x, data, augment=augment, generator=generator)
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            loss = _loss(model(x), y, cfg["label_smoothing"], weights)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if cfg["grad_clip"] is not None:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+        scaler.step(optimizer)
+        scaler.update()
+        return loss
+
+    return step, scaler
 
 
 # ------------------------------------------------------------------------------------------------ train loop
@@ -321,7 +345,6 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
     import torch
 
     from autotune.training import checkpoint_saver, load_checkpoint, make_schedule, pick_device, resume
-    from autotune.vision.data import prepare
     from autotune.vision.finetune import freeze_backbone
 
     config = with_defaults(config)
@@ -339,13 +362,12 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
     model = model.to(device)
     weights = describe_weights(cfg_model["arch"], cfg_model["pretrained"])  # for the card: source and digest
     optimizer = make_optimizer(model, opt)
-    class_weights = _training_weights(cfg["class_weight"], data, device)
     drop_last = len(data.train) >= cfg["batch_size"]
     steps_per_epoch = len(data.train) // cfg["batch_size"] if drop_last else 1
     schedule = make_schedule(optimizer, opt, steps_per_epoch, cfg["epochs"])
     amp = _amp_dtype(cfg["amp"], device)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     generator = torch.Generator().manual_seed(cfg["seed"])  # batch order and augmentation
+    step, scaler = _training_step(model, optimizer, config, data, device, generator)
 
     parts = {"model": model, "optimizer": optimizer, "schedule": schedule, "scaler": scaler}
     first = resume(load_checkpoint(checkpoint), parts, device, generator) if checkpoint is not None else 1
@@ -358,17 +380,7 @@ def train(config: dict[str, Any], report: Report, *, data: Data | None = None, c
             freeze_backbone(model, frozen)
         loss_sum, seen = torch.zeros((), device=device), 0
         for x, y in on_device.train.batches(cfg["batch_size"], generator=generator, drop_last=drop_last):
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            x = prepare(x, data, augment=cfg_data["augment"], generator=generator)
-            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                loss = _loss(model(x), y, cfg["label_smoothing"], class_weights)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg["grad_clip"] is not None:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
-            scaler.step(optimizer)
-            scaler.update()
+            loss = step(x, y)
             schedule.step()
             loss_sum += loss.detach().float() * len(y)
             seen += len(y)

@@ -111,3 +111,18 @@ def test_lr_find_on_a_table_suggests_a_rate_that_trains_well(tmp_path, capsys):
     sweep = tabular.lr_find({"data": {"dataset": "diabetes"}}, start=1e-5, end=10.0, steps=60)
     assert sweep.losses[0] == pytest.approx(1.0, abs=0.5)  # an untrained model's error on a standardised target
     assert min(sweep.losses) < 0.8 * sweep.losses[0] and 1e-4 < sweep.best_lr < 10.0
+
+
+def test_the_image_range_test_clips_gradients_as_training_does():
+    """train.grad_clip lets training take rates that would diverge unclipped; the range test ignored it, so it
+    stopped (and suggested) where clipped training would still have learned."""
+    from autotune.recipes import image_classification as recipe
+
+    data = recipe.load_data({"dataset": "digits"})
+
+    def sweep(clip: float | None):
+        config = {"data": {"dataset": "digits"}, "train": {"grad_clip": clip, "batch_size": 256}}
+        return recipe.lr_find(config, data, start=0.1, end=1e3, steps=20)
+
+    assert len(sweep(None).lrs) < 20  # unclipped, the loss diverges before the rate reaches 10^3
+    assert len(sweep(1e-3).lrs) == 20  # each step's gradient at most 10^-3 long: it never does
