@@ -284,8 +284,10 @@ def lr_find(config: dict[str, Any], data: Data | None = None, *, start: float = 
     torch.manual_seed(cfg["seed"])
     data = _data_of(cfg_all, data)
     on_device = data.to(device)
-    model = make_model(cfg_all["model"], data.input_shape, data.num_classes).to(device).train()
+    model = make_model(cfg_all["model"], data.input_shape, data.num_classes)
     data = normalized_as(model, cfg_all["model"]["pretrained"], data)  # what `prepare` normalises with
+    check_fits(model, data, cfg_all["model"]["arch"])
+    model = model.to(device).train()
     if cfg["freeze_epochs"]:
         freeze_backbone(model, True)
     optimizer = make_optimizer(model, {**opt, "lr": start})

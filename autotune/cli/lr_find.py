@@ -118,10 +118,7 @@ def run(args: argparse.Namespace) -> int:
     config = space.config(values)
     data = recipes.load_data(recipe, recipes.data_section(recipe, config))
     began = time.perf_counter()
-    try:
-        sweep = recipe.lr_find(config, data, start=args.start, end=args.end, steps=args.steps)
-    except ValueError as err:
-        raise UserError(f"lr-find: {err}") from None
+    sweep = recipes.call(recipe, "lr_find", config, data, start=args.start, end=args.end, steps=args.steps)
     low, high = sweep.search_range
     print(f"{len(sweep.lrs)} batches in {time.perf_counter() - began:.1f} s; least smoothed loss "
           f"{min(sweep.losses):.4f} at lr {sweep.best_lr:.3g}")

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from autotune.errors import UserError
+
 __all__ = ["Sweep", "range_test", "plot"]
 
 # the exponential moving average of the loss, bias-corrected as fastai's, with a shorter memory (0.98 there): it
@@ -90,7 +92,8 @@ def range_test(step: Callable[[float], float], *, start: float = 1e-6, end: floa
         if i > 10 and smoothed > DIVERGED * min(losses):
             break
     if len(losses) < 2:
-        raise ValueError("the loss was not finite from the first batches: lower the start learning rate")
+        raise UserError("the loss was not finite from the first batches: lower the start learning rate "
+                        f"(lr-find's --start, {start:g} here)")
     return Sweep(lrs, losses)
 
 

@@ -11,6 +11,7 @@ import yaml
 
 from autotune.cli import main
 from autotune.cli.lr_find import notes
+from autotune.errors import UserError
 from autotune.vision.lr_find import range_test
 
 REPO = Path(__file__).parents[2]
@@ -37,6 +38,8 @@ def test_the_sweep_stops_where_the_loss_diverges():
     assert sweep.lrs[-1] < 0.1 and max(sweep.losses) > 4 * min(sweep.losses)
     nan = range_test(lambda lr: 1.0 if lr < 1e-3 else float("nan"), start=1e-6, end=1.0, steps=50)
     assert nan.lrs[-1] < 1e-3
+    with pytest.raises(UserError, match=r"not finite from the first batches: .*--start, 1e-06 here"):
+        range_test(lambda lr: float("nan"), start=1e-6, end=1.0, steps=50)  # one line from lr-find, as every UserError
 
 
 def test_a_loss_that_rose_from_the_first_rate_says_every_rate_was_too_high():
@@ -126,3 +129,27 @@ def test_the_image_range_test_clips_gradients_as_training_does():
 
     assert len(sweep(None).lrs) < 20  # unclipped, the loss diverges before the rate reaches 10^3
     assert len(sweep(1e-3).lrs) == 20  # each step's gradient at most 10^-3 long: it never does
+
+
+def test_a_model_or_recipe_that_fails_is_one_line(tmp_path, capsys):
+    """A timm model that takes 224x224 images only, on 8x8 digits, was a traceback of timm's (train says it in one
+    line); so was any exception of a recipe's own lr_find."""
+    space = tmp_path / "vit.yaml"
+    space.write_text("name: vit\nrecipe: image_classification\ndata: {dataset: digits}\n"
+                     "model: {arch: vit_tiny_patch16_224}\n")
+    assert main(["lr-find", str(space), "--steps", "10", "--out", str(tmp_path / "lr.png")]) == 2
+    err = capsys.readouterr().err
+    assert "model 'vit_tiny_patch16_224' does not fit 8x8 inputs: AssertionError" in err, err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "lr.png").exists(), err
+
+    (tmp_path / "mine.py").write_text(
+        "from autotune.space.schema import Field, Schema, Section\n"
+        "SCHEMA = Schema(fit=Section(lr=Field(float, default=0.1), steps=Field(int, default=2)), budget='fit.steps',\n"
+        "                metrics={'val_mse': 'min'})\n\n\n"
+        "def train(config, report, *, data=None, checkpoint=None):\n    pass\n\n\n"
+        "def lr_find(config, data, *, start, end, steps):\n    raise RuntimeError('no batches')\n")
+    (tmp_path / "mine.yaml").write_text("name: mine\nrecipe: mine.py\n")
+    assert main(["lr-find", str(tmp_path / "mine.yaml"), "--out", str(tmp_path / "lr.png")]) == 2
+    err = capsys.readouterr().err
+    assert "recipe function 'lr_find' (mine.py, line 11) failed: RuntimeError: no batches" in err, err
+    assert len(err.strip().splitlines()) == 1, err
