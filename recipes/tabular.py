@@ -83,6 +83,16 @@ def _csv_problems(config: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
+def _batch_norm_problems(config: Mapping[str, Any]) -> list[Problem]:
+    """A Schema check: model.batch_norm normalises each training batch by its own mean and variance, which a batch of
+    one row has not (torch refuses it in the first step of training and of lr-find)."""
+    if not config.get("model", {}).get("batch_norm") or config.get("train", {}).get("batch_size") != 1:
+        return []
+    return [Problem("train.batch_size", "is 1, but model.batch_norm needs batches of at least 2 rows (it "
+                    "normalises by the batch's mean and variance)",
+                    "raise train.batch_size (e.g. 32), or set model.batch_norm: false")]
+
+
 def _class_weight_problems(config: Mapping[str, Any]) -> list[Problem]:
     """A Schema check: train.class_weight balanced weighs classes, so it is refused with a table the config says is
     regression (data.task: regression, or the bundled diabetes). With data.task auto, `train` ignores it on a
@@ -204,7 +214,7 @@ SCHEMA = Schema(
            "val_f1_macro": "test_f1_macro", "val_roc_auc": "test_roc_auc", "val_rmse": "test_rmse",
            "val_mae": "test_mae", "val_r2": "test_r2"},
     checks=(held_out("val_fraction", "test_fraction"), needed_with("data.dataset", "csv", "data.path", "data.target"),
-            _missing_problems, _csv_problems, _class_weight_problems, nesterov_problems),
+            _missing_problems, _csv_problems, _class_weight_problems, _batch_norm_problems, nesterov_problems),
     warnings=(warmup_throughout, found("data.path", only=("csv",))),
 )
 

@@ -456,6 +456,9 @@ def test_class_weight_on_a_regression_table_that_task_auto_found_is_ignored_with
      r"train.class_weight: weighs the classes of a classification table, but data.dataset diabetes is a regression "
      r"table"),
     ("train: {class_weight: weighted}", r"train.class_weight: must be one of none, balanced \(got 'weighted'\)"),
+    ("model: {batch_norm: {choice: [false, true]}}\ntrain: {batch_size: {choice: [1, 32]}}",
+     r"train.batch_size: is 1, but model.batch_norm needs batches of at least 2 rows \(it normalises by the batch's "
+     r"mean and variance\) \(when .*\); raise train.batch_size \(e.g. 32\), or set model.batch_norm: false"),
     ("train: {category_dropout: 0.7}", r"train.category_dropout: must be within \[0.0, 0.5\] \(got 0.7\)"),
     ("train: {category_dropout: -0.1}", r"train.category_dropout: must be within \[0.0, 0.5\] \(got -0.1\)"),
 ])
