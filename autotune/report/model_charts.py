@@ -187,6 +187,22 @@ def _errors(p: ValuePredictions) -> _Errors:
                    1 - squared / spread if spread > 0 else math.nan)
 
 
+def baseline(p: ClassPredictions | ValuePredictions) -> str:
+    """A baseline's score on the test split beside the model's, in a sentence: always answering the most common class
+    of the training split (a classifier's accuracy); predicting the test values' mean for every sample (a
+    regression's RMSE and MAE, R² 0)."""
+    if isinstance(p, ClassPredictions):
+        split = "train" if "train" in p.counts else "test"
+        common = int(np.argmax(p.counts[split]))
+        return (f"always answering the most common {split} class ({p.labels[common]}) scores accuracy "
+                f"{fmt(float(np.mean(p.truth == common)))}; the model, {fmt(float(np.mean(p.truth == p.predicted)))}")
+    mean = float(np.mean(p.truth))
+    model, constant = _errors(p), _errors(ValuePredictions(p.target, p.truth, np.full(len(p.truth), mean)))
+    return (f"predicting the test values' mean ({fmt(mean)}) for every sample misses by RMSE {fmt(constant.rmse)}, "
+            f"MAE {fmt(constant.mae)}; the model, by RMSE {fmt(model.rmse)}, MAE {fmt(model.mae)} (in the units of "
+            f"{p.target})")
+
+
 def _predicted_title(p: ValuePredictions, newline: str) -> str:
     e = _errors(p)
     return (f"{p.target}: predicted against true{newline}{len(p.truth)} test samples, RMSE {fmt(e.rmse)}, "

@@ -21,8 +21,8 @@ from plotly.offline import get_plotlyjs
 from autotune.engine.summary import LISTED, epochs_run, status_word
 from autotune.errors import UserError
 from autotune.paths import expanded
-from autotune.recipes import ClassPredictions
-from autotune.report.model_charts import (confusion_chart, confusion_figure, distribution_figure,
+from autotune.recipes import ClassPredictions, ValuePredictions
+from autotune.report.model_charts import (baseline, confusion_chart, confusion_figure, distribution_figure,
                                           evaluate_model, misclassified_figure, per_class_figure, predicted_chart,
                                           predicted_figure, residuals_chart, residuals_figure, sample_noun)
 from autotune.report.run import Run, Skip, best_trial_id, finished, load_run, target_trial
@@ -97,7 +97,42 @@ def _status(row: pd.Series, target: str | None) -> str:
     return status_word(row["status"], row.get("stopped_early", False), row.get("epochs"))
 
 
-def summary_section(run: Run) -> Section:
+Predictions = ClassPredictions | ValuePredictions
+
+
+def _lead(run: Run, predictions: Predictions | None, unanalysed: str) -> str:
+    """What a reader needs first: what was searched, which trial won (on the validation split), and how good the
+    exported model is on the held-out test split, beside a baseline."""
+    data = (run.card.get("config") or {}).get("data") or {}
+    source = f" on {data['dataset']}" + (f" ({data['path']})" if data.get("path") else "") if data.get("dataset") else ""
+    params = ", ".join(name.removeprefix("p:") for name in run.params)
+    objective = ", ".join(f"{m} ({d})" for m, d in zip(run.metric, run.mode))
+    scores = [(m, v) for m in run.metric if (v := (run.summary.get("best_metrics") or {}).get(m)) is not None]
+    front = run.summary.get("pareto") if len(run.metric) > 1 else None
+    won = f"trial {best_trial_id(run)}, exported as the model" + (
+        f" (one of the {len(front)} trials of the Pareto front)" if front else "") + (
+        f"; in the search: {_listed(scores)}" if scores else "")
+    rows = [("Searched", f"{len(run.trials)} trials of {len(run.params)} parameters ({params}){source}, for "
+                         f"{objective}"), ("Best", won)]
+    tested = _listed(list((run.summary.get("test_metrics") or {}).items()))
+    if predictions is not None:
+        noun = sample_noun(predictions) if isinstance(predictions, ClassPredictions) else "samples"
+        rows += [("Held-out test", f"{tested or 'no test metrics recorded'}, on {len(predictions.truth)} test "
+                                   f"{noun} the search never saw"), ("Baseline", baseline(predictions))]
+    else:
+        rows += [("Held-out test", tested or "none"), ("Baseline", f"none: {unanalysed}")]
+    items = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in rows)
+    return f"<ul class='lead'>{items}</ul>"
+
+
+def _listed(values: list[tuple[str, Any]]) -> str:
+    """`name value, name value`, each value as the tables show it."""
+    return ", ".join(f"{name} {fmt(value)}" for name, value in values)
+
+
+def summary_section(run: Run, predictions: Predictions | None = None, unanalysed: str = "") -> Section:
+    """The summary: the lead (`_lead`), the search's counts, the best configuration and its metrics, the top
+    trials and the failed ones."""
     trials, summary = run.trials, run.summary
     counts = [
         *_counts(run),
@@ -120,7 +155,7 @@ def summary_section(run: Run) -> Section:
     top = finished(run).sort_values(run.metric[0], ascending=run.mode[0] == "min").head(10)
     top = top.assign(status=[_status(row, target_trial(run)) for _, row in top.iterrows()])
     top = top[[c for c in columns if c in top]].rename(columns=lambda c: c.removeprefix("p:"))
-    text = (f"{_how_it_ended(run)}<div class='row'><div><h3>search</h3>{_table(counts)}</div>"
+    text = (f"{_lead(run, predictions, unanalysed)}{_how_it_ended(run)}<div class='row'><div><h3>search</h3>{_table(counts)}</div>"
             f"<div><h3>best configuration</h3>{_table(best)}</div>"
             f"<div><h3>its metrics</h3>{_table(metrics)}</div></div>"
             f"<h3>top trials</h3>{_frame_table(top)}")
@@ -161,7 +196,7 @@ h1{margin-bottom:0.1em} .meta{color:#666;margin-top:0} nav a{margin-right:1em}
 section{margin:2.2em 0;border-top:1px solid #ddd} img{max-width:100%;height:auto;border:1px solid #eee}
 table{border-collapse:collapse;font-size:0.88em;margin:0.4em 0} th,td{padding:0.2em 0.7em;text-align:left;
 border-bottom:1px solid #eee} table.wide{display:block;overflow-x:auto}
-.row{display:flex;flex-wrap:wrap;gap:2em} .note{color:#8a6d3b;background:#fcf8e3;padding:0.4em 0.8em}
+.row{display:flex;flex-wrap:wrap;gap:2em} .lead{font-size:1.05em;padding-left:1.2em} .note{color:#8a6d3b;background:#fcf8e3;padding:0.4em 0.8em}
 """
 
 
@@ -246,7 +281,14 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     own = out.resolve() == (run.path / "report").resolve()
     for name in FIGURES if own else _earlier_figures(out):
         (out / name).unlink(missing_ok=True)
-    sections = [summary_section(run)]
+    warned: list[str] = []
+    try:
+        predictions, note = evaluate_model(run, warned)
+    except Skip as why:
+        predictions, note, unanalysed = None, "", str(why)
+    else:
+        unanalysed = ""
+    sections = [summary_section(run, predictions, unanalysed)]
     missing_glyphs: set[str] = set()
 
     def add(title: str, caption: str, draw: Any, *args: Any, png: str, chart: Any = None) -> None:
@@ -294,11 +336,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
             "objectives only through them are marked apart (open diamonds)." if hidden else "")
             + " `autotune export RUN_DIR --trial ID` exports a trial of the front as a model.",
             pareto_figure, run, png="pareto.png", chart=pareto_chart)
-    warned: list[str] = []
-    try:
-        predictions, note = evaluate_model(run, warned)
-    except Skip as why:
-        sections.append(Section("Best model", _note(f"Not analysed: {why}")))
+    if predictions is None:
+        sections.append(Section("Best model", _note(f"Not analysed: {unanalysed}")))
     else:
         if note:
             sections.append(Section("Best model", _note(note)))

@@ -31,6 +31,7 @@ from autotune.report.model_charts import (distribution_figure, per_class_figure,
                                           residuals_chart, residuals_figure)
 from autotune.report.page import REPORT_HEAD
 from autotune.report.run import Skip
+from autotune.report.style import fmt
 from autotune.report.search_charts import (_axis, _numeric_ticks, importance_chart, importance_figure, parallel_figure,
                                            pareto_chart, pareto_figure)
 
@@ -598,6 +599,39 @@ def test_a_regression_model_gets_predicted_against_true_and_its_residuals(tabula
     assert array(bars["y"]).sum() == len(truth)
     written = {p.name for p in tmp_path.glob("*.png")}
     assert {"predicted_vs_true.png", "residuals.png"} <= written and "confusion_matrix.png" not in written
+
+
+def lead(text: str) -> dict[str, str]:
+    """The lines a page opens with: "Searched", "Best", "Held-out test", "Baseline" -> what each says."""
+    found = re.search(r"<ul class='lead'>(.*?)</ul>", text)
+    assert found and text.index(found.group(0)) < text.index("<table"), "no lead before the tables"
+    items = re.findall(r"<li><b>([^<]+)</b>: (.*?)</li>", found.group(1))
+    return {key: html.unescape(value) for key, value in items}
+
+
+@pytest.mark.parametrize("dataset", ["breast_cancer", "diabetes"])
+def test_the_page_opens_with_what_was_searched_what_won_and_a_baseline(tabular, tmp_path, dataset):
+    """A reader who never ran the search learns first what it searched, which trial won, how the model does on the
+    held-out test split and what a model that learnt nothing scores there; the page gave no baseline at all."""
+    searched = tabular[dataset]
+    said = lead(write_report(searched.run_dir, tmp_path).read_text())
+    result, test = searched.result, held_out(dataset)
+    assert list(said) == ["Searched", "Best", "Held-out test", "Baseline"]
+    assert said["Searched"].startswith(f"{len(result.trials)} trials of {len(result.best_params)} parameters (")
+    assert f" on {dataset}, for {result.metric[0]} " in said["Searched"]
+    assert said["Best"].startswith(f"trial {result.best_trial_id}, exported as the model; in the search: ")
+    assert said["Held-out test"].endswith(f"on {len(test.y)} test samples the search never saw")
+    truth = test.y.numpy()
+    if dataset == "breast_cancer":
+        train = tabular_recipe.load_data({"dataset": dataset, "val_fraction": 0.2, "test_fraction": 0.2}).train
+        common = int(np.bincount(train.y.numpy()).argmax())
+        accuracy = fmt(result.test_metrics["test_accuracy"])
+        assert said["Baseline"] == (f"always answering the most common train class ({['malignant', 'benign'][common]}"
+                                    f") scores accuracy {fmt(float(np.mean(truth == common)))}; the model, {accuracy}")
+    else:
+        assert said["Baseline"].startswith(f"predicting the test values' mean ({fmt(float(truth.mean()))}) for every "
+                                           f"sample misses by RMSE {fmt(float(truth.std()))}, MAE ")
+        assert f"the model, by RMSE {fmt(result.test_metrics['test_rmse'])}, MAE " in said["Baseline"]
 
 
 def test_what_loading_the_data_warned_of_is_listed_beside_the_summary(tabular, tmp_path):
