@@ -191,12 +191,18 @@ def _versions(promotion: dict, model_dir: str | None) -> list[tuple[str, str]]:
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:2em auto;max-width:1150px;
-padding:0 1em;color:#222;line-height:1.45}
+padding:0 1em;color:#222;line-height:1.45;overflow-wrap:break-word}
 h1{margin-bottom:0.1em} .meta{color:#666;margin-top:0} nav a{margin-right:1em}
-section{margin:2.2em 0;border-top:1px solid #ddd} img{max-width:100%;height:auto;border:1px solid #eee}
+section{margin:2.2em 0;border-top:1px solid #ddd}
+img{max-width:100%;height:auto;border:1px solid #eee;box-sizing:border-box}
 table{border-collapse:collapse;font-size:0.88em;margin:0.4em 0} th,td{padding:0.2em 0.7em;text-align:left;
 border-bottom:1px solid #eee} table.wide{display:block;overflow-x:auto}
-.row{display:flex;flex-wrap:wrap;gap:2em} .lead{font-size:1.05em;padding-left:1.2em} .note{color:#8a6d3b;background:#fcf8e3;padding:0.4em 0.8em}
+.row{display:flex;flex-wrap:wrap;gap:2em} .lead{font-size:1.05em;padding-left:1.2em}
+.note{color:#8a6d3b;background:#fcf8e3;padding:0.4em 0.8em} .print{display:none}
+@media print{body{margin:0;max-width:none} .help,.screen{display:none} .print{display:block}
+table.wide{display:table;font-size:0.7em} table.wide th,table.wide td{padding:0.2em 0.3em}
+table.wide th{overflow-wrap:anywhere}
+section.drawn,tr,.row>div,.lead{break-inside:avoid} h2,h3{break-after:avoid}}
 """
 
 
@@ -212,29 +218,33 @@ def _chart_html(figure: go.Figure, div_id: str) -> str:
 
 
 def _shown(section: Section, out: Path) -> str:
-    """The section's interactive chart with a link to its PNG, else its PNG embedded (the page stands alone)."""
+    """The section's interactive chart with a link to its PNG, and the PNG embedded for print (a chart prints cut
+    at the width it was drawn for, and what hovering shows is lost); else its PNG embedded. The page stands alone."""
     if not section.figure:
         return ""
     name = html.escape(section.figure)
-    if section.chart:
-        return f"{section.chart}<p class='png'>PNG: <a href='{name}'>{name}</a></p>"
     data = base64.b64encode((out / section.figure).read_bytes()).decode()
-    return (f"<p><a href='{name}'><img alt='{html.escape(section.title)}' "
-            f"src='data:image/png;base64,{data}'></a></p>")
+    image = f"<img alt='{html.escape(section.title)}' src='data:image/png;base64,{data}'>"
+    if section.chart:
+        return (f"<div class='screen'>{section.chart}<p>PNG: <a href='{name}'>{name}</a></p></div>"
+                f"<div class='print'>{image}</div>")
+    return f"<p><a href='{name}'>{image}</a></p>"
 
 
 def _page(run: Run, sections: list[Section], out: Path) -> str:
-    parts = [f"<section id='s{number}'><h2>{html.escape(section.title)}</h2>{section.text}{_shown(section, out)}"
-             "</section>" for number, section in enumerate(sections, 1)]
+    parts = [f"<section id='s{number}'{' class=drawn' * bool(section.figure)}><h2>{html.escape(section.title)}</h2>"
+             f"{section.text}{_shown(section, out)}</section>" for number, section in enumerate(sections, 1)]
     nav = " ".join(f"<a href='#s{i}'>{html.escape(s.title)}</a>" for i, s in enumerate(sections, 1))
     charts = any(s.chart for s in sections)
     plotly = f"<script>{get_plotlyjs()}</script>" if charts else ""
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     model = f", model {html.escape(str(run.model_dir))}" if run.model_dir else ""
-    return (f"{REPORT_HEAD}{html.escape(run.name)}</title><style>{CSS}</style>{plotly}</head><body>"
+    help_line = f"<p class='meta help'>{CHART_HELP}</p>"  # of the interactive charts: not printed
+    return (f"{REPORT_HEAD}{html.escape(run.name)}</title><meta name='viewport' content='width=device-width, "
+            f"initial-scale=1'><style>{CSS}</style>{plotly}</head><body>"
             f"<h1>autotune report: {html.escape(run.name)}</h1>"
             f"<p class='meta'>run {html.escape(str(run.path.resolve()))}{model}; written {created}</p>"
-            f"<nav>{nav}</nav>{f'<p class=meta>{CHART_HELP}</p>' if charts else ''}{''.join(parts)}</body></html>\n")
+            f"<nav>{nav}</nav>{help_line if charts else ''}{''.join(parts)}</body></html>\n")
 
 
 def _note(text: str) -> str:

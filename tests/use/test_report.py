@@ -44,18 +44,21 @@ PLOTLY_JS = get_plotlyjs().splitlines()[1]  # "* plotly.js v4.1.1": the bundle's
 
 
 class Page(HTMLParser):
-    """The images, links, headings and notes of a report page; fails on unbalanced tags."""
+    """The images (those shown on screen, and those printed in place of a chart), links, headings and notes of a
+    report page; fails on unbalanced tags."""
 
     VOID = {"meta", "img", "br", "hr", "link", "input"}
 
     def __init__(self, text: str) -> None:
         super().__init__()
         self.images: list[str] = []
+        self.printed: list[str] = []  # the PNG of each interactive chart, which the page prints instead
         self.links: list[str] = []
         self.headings: list[str] = []
         self.notes: list[str] = []
         self.sources: list[str] = []  # what <script src>, <link href>, <iframe src> ... would load
         self.open: list[str] = []
+        self.classes: list[str] = []  # of the open tags
         self._capture: list[str] | None = None
         self.feed(text)
         assert self.open == [], f"unclosed tags: {self.open}"
@@ -64,8 +67,9 @@ class Page(HTMLParser):
         attrs = dict(attrs)
         if tag not in self.VOID:
             self.open.append(tag)
+            self.classes.append(attrs.get("class") or "")
         if tag == "img":
-            self.images.append(attrs["src"])
+            (self.printed if "print" in self.classes else self.images).append(attrs["src"])
         if tag in ("script", "link", "iframe", "embed", "object", "source", "video", "audio"):
             self.sources += [v for k, v in attrs.items() if k in ("src", "href", "data") and v]
         if tag == "a":
@@ -78,6 +82,7 @@ class Page(HTMLParser):
     def handle_endtag(self, tag):
         assert self.open and self.open[-1] == tag, f"</{tag}> closes {self.open[-1:]}"
         self.open.pop()
+        self.classes.pop()
         if tag in ("h2", "p"):
             self._capture = None
 
@@ -117,6 +122,7 @@ def hover_text(traces: list[dict]) -> str:
 def test_every_figure_is_written_and_linked_the_png_only_ones_embedded(report):
     page = Page(report.read_text())
     embedded = [base64.b64decode(src.split(",", 1)[1]) for src in page.images]
+    printed = [base64.b64decode(src.split(",", 1)[1]) for src in page.printed]
     for name in FIGURES:
         png = report.parent / name
         assert png.is_file(), name
@@ -125,8 +131,9 @@ def test_every_figure_is_written_and_linked_the_png_only_ones_embedded(report):
             pixels = np.asarray(image.convert("L"))
         assert pixels.std() > 10, f"{name} looks blank"
         assert (png.read_bytes() in embedded) == (name in EMBEDDED), name
+        assert (png.read_bytes() in printed) == (name in CHARTED), name
         assert name in page.links, f"{name} is not linked"
-    assert len(page.images) == len(EMBEDDED) and page.notes == []
+    assert len(page.images) == len(EMBEDDED) and len(page.printed) == len(CHARTED) and page.notes == []
     assert all(src.startswith("data:image/png;base64,") for src in page.images)  # the page stands alone
     assert page.headings[:3] == ["Summary", "Optimisation history", "Learning curves"]
 
@@ -729,6 +736,53 @@ def test_headless_chromium_draws_every_chart_and_figure_offline(report, searched
         assert min(distance, key=distance.get) == name and distance[name] < 10, (name, distance)
 
 
+def laid_out(page: Path, width: int) -> dict:
+    """What overflows the page in a Chromium window `width` pixels wide: the document's width, and each paragraph,
+    list item, heading or table whose content is wider than its box ("visible ...": cut; "auto ...": behind a
+    scroll bar); the images the page prints, where the right edge of each is."""
+    probe = page.with_name(f"probe_{page.name}")
+    probe.write_text(page.read_text().replace("</body>", FITS + "</body>"))
+    done = subprocess.run([*CHROMIUM, f"--window-size={width},900", "--virtual-time-budget=10000", "--dump-dom",
+                           probe.as_uri()], capture_output=True, text=True, timeout=120)
+    found = re.search(r"<pre id=\"probe\">(.*?)</pre>", done.stdout, re.S)
+    assert found, done.stderr[-2000:]
+    return json.loads(html.unescape(found.group(1)))
+
+
+FITS = """<script>window.addEventListener("load", () => setTimeout(() => {
+  const shown = e => e.getClientRects().length > 0;
+  const probe = document.createElement("pre");
+  probe.id = "probe";
+  probe.textContent = JSON.stringify({width: document.documentElement.scrollWidth, window: innerWidth,
+    overflowing: [...document.querySelectorAll("p, li, h1, h2, h3, table")].filter(e => shown(e)
+      && e.scrollWidth > e.clientWidth + 1).map(e => getComputedStyle(e).overflowX + " " + e.tagName + ": "
+      + e.textContent.slice(0, 80)),
+    printed: [...document.querySelectorAll(".print img")].filter(shown).map(i => i.getBoundingClientRect().right),
+    charts: [...document.querySelectorAll(".js-plotly-plot")].filter(shown).length});
+  document.body.appendChild(probe);
+}, 500));</script>"""
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (apt-get install chromium)")
+def test_the_page_fits_a_narrow_window_and_prints_every_chart_and_column(report, tmp_path):
+    """In a window 500 pixels wide (a phone held across; the page asks phones for their own width), a run's and a
+    model's paths ran past the right edge, cut. Printed, the interactive charts kept the width they were drawn for
+    (cut at the paper's edge) and the top trials' table its scroll bar (the columns past the paper's edge lost):
+    the page now prints each chart's PNG, and the whole table."""
+    text = report.read_text()
+    assert "<meta name='viewport' content='width=device-width, initial-scale=1'>" in text
+    narrow = laid_out(report, 500)
+    cut = [e for e in narrow["overflowing"] if not e.startswith("auto TABLE")]  # a wide table scrolls on screen
+    assert narrow["width"] <= narrow["window"] and cut == [], narrow
+    assert narrow["printed"] == [] and narrow["charts"] == len(CHARTED)
+    paper = tmp_path / "printed.html"  # the page as printed: its print style applied on screen
+    paper.write_text(text.replace("@media print{", "@media all{"))
+    printed = laid_out(paper, 720)
+    assert printed["width"] <= printed["window"] and printed["overflowing"] == [], printed
+    assert len(printed["printed"]) == len(CHARTED) and max(printed["printed"]) <= printed["window"]
+    assert printed["charts"] == 0
+
+
 def box(found: dict) -> tuple[int, ...]:
     """The (left, top, right, bottom) pixels of what the probe measured, for cropping the screenshot."""
     return tuple(round(v) for v in (found["left"], found["top"], found["left"] + found["width"],
@@ -759,7 +813,7 @@ PROBE = """<script>window.addEventListener("load", () => setTimeout(() => {
       drawn: d.querySelectorAll(".main-svg .trace, .main-svg .hm").length,
       marks: d.querySelectorAll(".main-svg .trace .point, .main-svg .trace .js-line, .main-svg .trace .bars path,"
         + " .main-svg .hm image").length, ...box(d), hover: hover(d)})),
-    images: [...document.images].map(i => ({alt: i.alt, complete: i.complete, naturalWidth: i.naturalWidth,
+    images: [...document.images].filter(i => !i.closest(".print")).map(i => ({alt: i.alt, complete: i.complete, naturalWidth: i.naturalWidth,
       naturalHeight: i.naturalHeight, ...box(i)}))});
   document.body.appendChild(probe);
 }, 500));</script>"""
