@@ -16,11 +16,12 @@ GREEN, PURPLE, BLACK = "#2ca02c", "#9467bd", "#222222"
 
 
 def fmt(value: Any) -> str:
-    """A number as a table or hover shows it: 4 significant digits, thousands separated, n/a for NaN."""
+    """A number as a table or hover shows it: 4 significant digits, a float of 1,000 or more as a whole number with
+    its thousands separated (never 1.865e+04), n/a for NaN."""
     if isinstance(value, (float, np.floating)):
         if not math.isfinite(value):
             return "n/a"
-        return f"{int(value):,}" if value.is_integer() and abs(value) >= 1000 else f"{value:.4g}"
+        return f"{value:,.0f}" if 1000 <= abs(value) < 1e15 else f"{value:.4g}"
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return f"{value:,}" if abs(value) >= 10000 else str(value)
     return str(value)

@@ -455,7 +455,7 @@ def test_the_residuals_title_of_large_errors_fits_its_figure():
     figure = residuals_figure(p)
     figure.canvas.draw()
     title = figure.axes[0].title
-    assert title.get_text().endswith(f"std {np.std(p.predicted - p.truth):.4g}")
+    assert title.get_text().endswith(f"std {fmt(float(np.std(p.predicted - p.truth)))}")  # std 20,993
     drawn, whole = title.get_window_extent(), figure.bbox
     assert whole.x0 <= drawn.x0 and drawn.x1 <= whole.x1  # not cut at the figure's edge
 
@@ -817,6 +817,15 @@ PROBE = """<script>window.addEventListener("load", () => setTimeout(() => {
       naturalHeight: i.naturalHeight, ...box(i)}))});
   document.body.appendChild(probe);
 }, 500));</script>"""
+
+
+@pytest.mark.parametrize("value, shown", [
+    (18650.3, "18,650"), (1865.7, "1,866"), (3000.0, "3,000"), (-123456.0, "-123,456"), (999.94, "999.9"),
+    (0.07429, "0.07429"), (2.5e-05, "2.5e-05"), (1e20, "1e+20"), (float("nan"), "n/a"), (12345, "12,345"), (7, "7"),
+])
+def test_numbers_are_shown_without_an_exponent_from_a_thousand_up(value, shown):
+    """samples_per_second read 1.865e+04 in the metrics table: a reader expects 18,650."""
+    assert fmt(value) == shown
 
 
 def test_a_character_no_font_draws_is_one_line_not_a_warning_per_figure(tmp_path, recwarn):
