@@ -54,9 +54,24 @@ class Section:
     chart: str = ""  # HTML of the interactive plotly chart
 
 
-def _table(rows: list[tuple[str, Any]]) -> str:
-    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(fmt(v))}</td></tr>" for k, v in rows)
-    return f"<table>{body}</table>"
+def _table(rows: list[tuple[Any, ...]], head: tuple[str, ...] = ()) -> str:
+    """A table of (name, value, ...) rows, the name in bold; `head` its header row, if any."""
+    top = f"<tr>{''.join(f'<th>{html.escape(h)}</th>' for h in head)}</tr>" if head else ""
+    body = "".join(f"<tr><th>{html.escape(str(k))}</th>{''.join(f'<td>{html.escape(fmt(v))}</td>' for v in rest)}"
+                   "</tr>" for k, *rest in rows)
+    return f"<table>{top}{body}</table>"
+
+
+def _searched(run: Run, name: str) -> str:
+    """Where the search sampled parameter `name` (the study's distribution): its choices, or its range and scale;
+    "" without a study."""
+    found = run.study.parameters.get(name) if run.study is not None else None
+    if found is None:
+        return ""
+    if found.kind == "categorical":
+        return "one of " + ", ".join(found.choices)
+    scale = ", log scale" if found.log else ""
+    return f"{fmt(found.low)} to {fmt(found.high)}{scale}{', whole numbers' if found.kind == 'int' else ''}"
 
 
 def _frame_table(frame: pd.DataFrame) -> str:
@@ -104,7 +119,8 @@ def _lead(run: Run, predictions: Predictions | None, unanalysed: str) -> str:
     """What a reader needs first: what was searched, which trial won (on the validation split), and how good the
     exported model is on the held-out test split, beside a baseline."""
     data = (run.card.get("config") or {}).get("data") or {}
-    source = f" on {data['dataset']}" + (f" ({data['path']})" if data.get("path") else "") if data.get("dataset") else ""
+    path = f" ({data['path']})" if data.get("path") else ""
+    source = f" on {data['dataset']}{path}" if data.get("dataset") else ""
     params = ", ".join(name.removeprefix("p:") for name in run.params)
     objective = ", ".join(f"{m} ({d})" for m, d in zip(run.metric, run.mode))
     scores = [(m, v) for m in run.metric if (v := (run.summary.get("best_metrics") or {}).get(m)) is not None]
@@ -142,8 +158,8 @@ def summary_section(run: Run, predictions: Predictions | None = None, unanalysed
         *([("warm start from", f"{summary['warm_start']} (its finished trials told to the sampler as history, not "
                                 "run or counted here)")] if summary.get("warm_start") else []),
     ]
-    best = [("best trial", best_trial_id(run))]
-    best += [(k, v) for k, v in (summary.get("best_params") or {}).items()]
+    best = [("best trial", best_trial_id(run), "")]
+    best += [(k, v, _searched(run, k)) for k, v in (summary.get("best_params") or {}).items()]
     metrics = [(k, v) for k, v in (summary.get("best_metrics") or {}).items()
                if k not in RAY_KEYS and not k.startswith(("config/", "time_"))]
     metrics += list((summary.get("test_metrics") or {}).items())
@@ -155,8 +171,9 @@ def summary_section(run: Run, predictions: Predictions | None = None, unanalysed
     top = finished(run).sort_values(run.metric[0], ascending=run.mode[0] == "min").head(10)
     top = top.assign(status=[_status(row, target_trial(run)) for _, row in top.iterrows()])
     top = top[[c for c in columns if c in top]].rename(columns=lambda c: c.removeprefix("p:"))
-    text = (f"{_lead(run, predictions, unanalysed)}{_how_it_ended(run)}<div class='row'><div><h3>search</h3>{_table(counts)}</div>"
-            f"<div><h3>best configuration</h3>{_table(best)}</div>"
+    text = (f"{_lead(run, predictions, unanalysed)}{_how_it_ended(run)}"
+            f"<div class='row'><div><h3>search</h3>{_table(counts)}</div>"
+            f"<div><h3>best configuration</h3>{_table(best, ('', 'value', 'searched'))}</div>"
             f"<div><h3>its metrics</h3>{_table(metrics)}</div></div>"
             f"<h3>top trials</h3>{_frame_table(top)}")
     return Section("Summary", text + _failed_table(trials))

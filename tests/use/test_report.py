@@ -188,6 +188,20 @@ def test_the_pareto_front_of_a_two_objective_run(searched):
     assert pareto_figure(run).axes[0].get_xlabel() == "val_accuracy (max)"
 
 
+def test_the_best_configuration_says_where_each_parameter_was_searched(report, searched):
+    """A reviewer saw the best values without the ranges they came from, so could not tell a learning rate at the
+    edge of its range (worth searching further) from one inside it."""
+    found = re.search(r"<h3>best configuration</h3><table>(.*?)</table>", report.read_text())
+    rows = [[html.unescape(cell) for cell in re.findall(r"<t[hd]>(.*?)</t[hd]>", row)]
+            for row in re.findall(r"<tr>(.*?)</tr>", found.group(1))]
+    assert rows[0] == ["", "value", "searched"] and rows[1][0] == "best trial"
+    searched_in = {name: where for name, _, where in rows[2:]}
+    assert set(searched_in) == set(searched.result.best_params)
+    assert searched_in["optimizer.lr"] == "0.001 to 0.03, log scale"
+    assert searched_in["model.width"] == "one of 16, 32"
+    assert searched_in["model.dropout"] == "0 to 0.2"
+
+
 def test_the_page_states_the_search_and_the_model(report, searched):
     text = report.read_text()
     result = searched.result
@@ -813,7 +827,8 @@ PROBE = """<script>window.addEventListener("load", () => setTimeout(() => {
       drawn: d.querySelectorAll(".main-svg .trace, .main-svg .hm").length,
       marks: d.querySelectorAll(".main-svg .trace .point, .main-svg .trace .js-line, .main-svg .trace .bars path,"
         + " .main-svg .hm image").length, ...box(d), hover: hover(d)})),
-    images: [...document.images].filter(i => !i.closest(".print")).map(i => ({alt: i.alt, complete: i.complete, naturalWidth: i.naturalWidth,
+    images: [...document.images].filter(i => !i.closest(".print")).map(i => ({alt: i.alt, complete: i.complete,
+      naturalWidth: i.naturalWidth,
       naturalHeight: i.naturalHeight, ...box(i)}))});
   document.body.appendChild(probe);
 }, 500));</script>"""
