@@ -15,7 +15,7 @@ from autotune import recipes
 from autotune.logs import warnings_kept
 from autotune.recipes import ClassPredictions, ValuePredictions
 from autotune.report.run import Run, Skip
-from autotune.report.style import BLUE, GREY, ORANGE, fmt, short, static_figure, styled
+from autotune.report.style import BLUE, GREEN, GREY, ORANGE, fmt, short, static_figure, styled
 
 log = logging.getLogger("autotune")
 
@@ -157,9 +157,11 @@ def distribution_figure(p: ClassPredictions) -> Figure:
     figure = static_figure(min(16.0, max(6.5, 0.55 * k + 2)), 3.8)
     ax = figure.subplots()
     width = 0.27
-    for offset, (split, color) in zip((-width, 0, width), (("train", BLUE), ("val", ORANGE), ("test", "#2ca02c"))):
+    splits = (("train", BLUE, None), ("val", ORANGE, "//"), ("test", GREEN, ".."))  # hatched: told apart in grey
+    for offset, (split, color, hatch) in zip((-width, 0, width), splits):
         counts = p.counts[split]
-        ax.bar(np.arange(k) + offset, counts, width, color=color, label=f"{split} ({int(counts.sum())})")
+        ax.bar(np.arange(k) + offset, counts, width, color=color, hatch=hatch, edgecolor="white", linewidth=0,
+               label=f"{split} ({int(counts.sum())})")
     ax.set_xticks(range(k), [short(label) for label in p.labels] if k <= 40 else [""] * k,
                   rotation=45 if max(map(len, p.labels)) > 2 else 0,
                   ha="right" if max(map(len, p.labels)) > 2 else "center")

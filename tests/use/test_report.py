@@ -366,6 +366,19 @@ def test_importance_is_of_the_parameter_that_decides_the_good_values(direction, 
     assert dict(zip(bars.y, bars.x))["x"] > 0.9
 
 
+def test_the_importance_of_each_objective_differs_in_more_than_colour(searched, tmp_path):
+    """The interactive importance of a two-objective search was blue and red bars: the same grey, printed or to a
+    reader who does not tell them apart. Each objective's bars now have their own fill pattern."""
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}",
+                                directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study.optimize(lambda trial: (trial.suggest_float("x", 0, 1), trial.suggest_float("y", 0, 1)), n_trials=12)
+    run = load_run(searched.run_dir)
+    run.study, run.metric = read_study(tmp_path / "study.db", "s"), ["accuracy", "size"]
+    patterns = [trace.marker.pattern.shape or "" for trace in importance_chart(run).data]
+    assert len(patterns) == 2 and len(set(patterns)) == 2
+
+
 def test_without_a_study_the_parallel_coordinates_are_a_png_in_the_page(searched, tmp_path):
     run_dir = copy_run(searched, tmp_path)
     (run_dir / "study.db").unlink()
@@ -437,6 +450,18 @@ def test_per_class_and_distribution_figures_name_the_class_axis():
     assert distribution_figure(p).axes[0].get_ylabel() == "images"
     without_images = ClassPredictions(labels, truth, predicted, np.full(4, 0.9), counts)
     assert distribution_figure(without_images).axes[0].get_ylabel() == "samples"
+
+
+def test_the_splits_of_the_class_distribution_differ_in_more_than_colour():
+    """Train, validation and test bars were blue, orange and green alone: printed in grey, or to a reader who
+    does not tell orange from green, the test bars were the validation ones. Each split now has its own hatching,
+    in the bars and in the legend."""
+    counts = {split: np.array([3, 2, 1]) for split in ("train", "val", "test")}
+    p = ClassPredictions(["cat", "dog", "owl"], np.array([0, 1, 2]), np.array([0, 1, 1]), np.full(3, 0.9), counts)
+    ax = distribution_figure(p).axes[0]
+    hatches = [{bar.get_hatch() for bar in bars} for bars in ax.containers]
+    assert hatches == [{None}, {"//"}, {".."}]
+    assert [handle.get_hatch() for handle in ax.get_legend().legend_handles] == [None, "//", ".."]
 
 
 def test_class_predictions_of_probabilities_and_each_splits_classes():
