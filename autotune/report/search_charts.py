@@ -600,7 +600,7 @@ def curves_chart(run: Run) -> go.Figure:
     metrics = _curve_metrics(run)
     best = best_trial_id(run)
     hover = dict(zip(run.trials["trial_id"].astype(str), _trial_hover(run)))
-    figure = make_subplots(rows=1, cols=len(metrics), subplot_titles=[f"{m} per epoch, every trial" for m in metrics])
+    figure = make_subplots(rows=1, cols=len(metrics))  # no titles: each y axis names its metric (titles overlapped)
     for col, metric in enumerate(metrics, 1):
         others, top = _curves(run, metric)
         label = _hovered(f"epoch %{{x}}: {metric} %{{y:.4g}}")

@@ -39,9 +39,15 @@ def static_figure(width: float, height: float) -> Figure:
     return figure
 
 
+TITLE_TOP = 32  # pixels from a chart's top to its title: below the mode bar's buttons
+
+
 def styled(figure: go.Figure, title: str | None, height: int) -> go.Figure:
-    """The look every chart of the page shares; `title` None for a chart whose subplots have titles."""
-    figure.update_layout(title={"text": title, "x": 0.02, "y": 0.99, "yanchor": "top"}, height=height,
+    """The look every chart of the page shares; `title` None for a chart whose subplots have titles. The title
+    stands below the row of the chart's buttons (plotly's mode bar, at its top right), which covered it in a
+    narrow window."""
+    figure.update_layout(title={"text": title, "x": 0.02, "y": 1 - TITLE_TOP / height, "yanchor": "top",
+                                "yref": "container"}, height=height,
                          template="plotly_white", margin={"l": 60, "r": 30, "t": 80, "b": 50},
                          legend={"orientation": "h", "x": 0, "y": -0.15, "yanchor": "top"})
     return figure

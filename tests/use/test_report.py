@@ -790,6 +790,13 @@ def laid_out(page: Path, width: int) -> dict:
 
 FITS = """<script>window.addEventListener("load", () => setTimeout(() => {
   const shown = e => e.getClientRects().length > 0;
+  const meet = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  const clashes = () => [...document.querySelectorAll(".js-plotly-plot")].filter(shown).flatMap(d => {
+    const parts = [...d.querySelectorAll(".modebar, .gtitle, .annotation-text")].filter(e => e.textContent
+      || e.classList.contains("modebar")).map(e => [e.textContent || "modebar", e.getBoundingClientRect()]);
+    return parts.flatMap(([a, r], i) => parts.slice(i + 1).filter(([, q]) => meet(r, q)).map(([b]) =>
+      d.id + ": " + a + " / " + b));
+  });
   const probe = document.createElement("pre");
   probe.id = "probe";
   probe.textContent = JSON.stringify({width: document.documentElement.scrollWidth, window: innerWidth,
@@ -797,7 +804,7 @@ FITS = """<script>window.addEventListener("load", () => setTimeout(() => {
       && e.scrollWidth > e.clientWidth + 1).map(e => getComputedStyle(e).overflowX + " " + e.tagName + ": "
       + e.textContent.slice(0, 80)),
     printed: [...document.querySelectorAll(".print img")].filter(shown).map(i => i.getBoundingClientRect().right),
-    charts: [...document.querySelectorAll(".js-plotly-plot")].filter(shown).length});
+    charts: [...document.querySelectorAll(".js-plotly-plot")].filter(shown).length, clashes: clashes()});
   document.body.appendChild(probe);
 }, 500));</script>"""
 
@@ -805,7 +812,8 @@ FITS = """<script>window.addEventListener("load", () => setTimeout(() => {
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (apt-get install chromium)")
 def test_the_page_fits_a_narrow_window_and_prints_every_chart_and_column(report, tmp_path):
     """In a window 500 pixels wide (a phone held across; the page asks phones for their own width), a run's and a
-    model's paths ran past the right edge, cut. Printed, the interactive charts kept the width they were drawn for
+    model's paths ran past the right edge, cut; chart titles ran under the chart's buttons, and the learning
+    curves' two titles over each other. Printed, the interactive charts kept the width they were drawn for
     (cut at the paper's edge) and the top trials' table its scroll bar (the columns past the paper's edge lost):
     the page now prints each chart's PNG, and the whole table."""
     text = report.read_text()
@@ -814,6 +822,8 @@ def test_the_page_fits_a_narrow_window_and_prints_every_chart_and_column(report,
     cut = [e for e in narrow["overflowing"] if not e.startswith("auto TABLE")]  # a wide table scrolls on screen
     assert narrow["width"] <= narrow["window"] and cut == [], narrow
     assert narrow["printed"] == [] and narrow["charts"] == len(CHARTED)
+    # no chart's title under its buttons, on its axes' labels, nor its subplots' titles on each other
+    assert narrow["clashes"] == [], "\n".join(narrow["clashes"])
     paper = tmp_path / "printed.html"  # the page as printed: its print style applied on screen
     paper.write_text(text.replace("@media print{", "@media all{"))
     printed = laid_out(paper, 720)
