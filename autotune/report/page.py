@@ -25,7 +25,7 @@ from autotune.recipes import ClassPredictions, ValuePredictions
 from autotune.report.model_charts import (baseline, confusion_chart, confusion_figure, distribution_figure,
                                           evaluate_model, misclassified_figure, per_class_figure, predicted_chart,
                                           predicted_figure, residuals_chart, residuals_figure, sample_noun)
-from autotune.report.run import Run, Skip, best_trial_id, finished, load_run, target_trial
+from autotune.report.run import Run, Skip, best_trial_id, finished, front_ids, load_run, target_trial
 from autotune.report.search_charts import (FAILED, INTERRUPTED, STOPPED, STOPPED_OR_ENDED, curves_chart,
                                            curves_figure, history_chart, history_figure, importance_chart,
                                            hidden_objectives, importance_figure, parallel_chart, parallel_figure,
@@ -124,7 +124,7 @@ def _lead(run: Run, predictions: Predictions | None, unanalysed: str) -> str:
     params = ", ".join(name.removeprefix("p:") for name in run.params)
     objective = ", ".join(f"{m} ({d})" for m, d in zip(run.metric, run.mode))
     scores = [(m, v) for m in run.metric if (v := (run.summary.get("best_metrics") or {}).get(m)) is not None]
-    front = run.summary.get("pareto") if len(run.metric) > 1 else None
+    front = front_ids(run)
     won = f"trial {best_trial_id(run)}, exported as the model" + (
         f" (one of the {len(front)} trials of the Pareto front)" if front else "") + (
         f"; in the search: {_listed(scores)}" if scores else "")
@@ -170,6 +170,10 @@ def summary_section(run: Run, predictions: Predictions | None = None, unanalysed
     columns = ["trial_id", "status", "epochs", *run.metric, *run.params]
     top = finished(run).sort_values(run.metric[0], ascending=run.mode[0] == "min").head(10)
     top = top.assign(status=[_status(row, target_trial(run)) for _, row in top.iterrows()])
+    front = front_ids(run)
+    if front is not None:  # several objectives: no trial is best on all, the front's trials are the candidates
+        top = top.assign(**{"Pareto front": ["yes" if str(t) in front else "" for t in top["trial_id"]]})
+        columns.insert(3 + len(run.metric), "Pareto front")
     top = top[[c for c in columns if c in top]].rename(columns=lambda c: c.removeprefix("p:"))
     text = (f"{_lead(run, predictions, unanalysed)}{_how_it_ended(run)}"
             f"<div class='row'><div><h3>search</h3>{_table(counts)}</div>"

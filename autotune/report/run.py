@@ -229,6 +229,13 @@ def target_trial(run: Run) -> str | None:
     return found.group(1) if found else None
 
 
+def front_ids(run: Run) -> set[str] | None:
+    """The trials on the Pareto front of all the objectives (summary.json's); None for a search of one objective."""
+    if len(run.metric) < 2:
+        return None
+    return {str(p.get("trial_id")) for p in run.summary.get("pareto") or []}
+
+
 def best_trial_id(run: Run) -> str | None:
     """The run's best trial: the summary's, else the exported model card's (None without either)."""
     return run.summary.get("best_trial_id") or run.card.get("trial_id")

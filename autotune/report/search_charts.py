@@ -21,7 +21,7 @@ from plotly.subplots import make_subplots
 from autotune.api import pareto_front
 from autotune.engine.study import ParamRange, StudyData, param_importances, parallel_coordinate_figure
 from autotune.engine.study import importance_figure as study_importance_figure
-from autotune.report.run import Run, Skip, best_trial_id, finished, target_trial
+from autotune.report.run import Run, Skip, best_trial_id, finished, front_ids, target_trial
 from autotune.report.style import (BLACK, BLUE, GREEN, GREY, ORANGE, PURPLE, RED, fmt, short, static_figure,
                                   styled)
 
@@ -503,7 +503,7 @@ def _pareto(run: Run) -> _Pareto:
     ids = trials["trial_id"].astype(str)
     drawn = pareto_front(trials, tuple(run.metric[:2]), tuple(run.mode[:2]))
     on_front = ids.isin({str(row["trial_id"]) for row in drawn}).to_numpy()
-    on_all = ids.isin({str(p.get("trial_id")) for p in run.summary.get("pareto") or []}).to_numpy()
+    on_all = ids.isin(front_ids(run) or set()).to_numpy()
     return _Pareto(trials, pd.to_numeric(trials[run.metric[0]], errors="coerce"),
                    pd.to_numeric(trials[run.metric[1]], errors="coerce"), on_front,
                    on_all & ~on_front if len(run.metric) > 2 else np.zeros(len(trials), dtype=bool),

@@ -3,6 +3,7 @@ quoting of the commands the report's messages give."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -50,6 +51,18 @@ def test_three_objectives_join_only_the_front_of_the_two_drawn(tmp_path):
     assert "on the front through latency (min)" in labels
     page = write_report(run.path, tmp_path / "report").read_text()
     assert "Not drawn: latency (min)" in page and (tmp_path / "report" / "pareto.png").is_file()
+
+
+def test_the_top_trials_of_several_objectives_say_which_are_on_the_front(tmp_path):
+    """A reviewer of a two-objective search saw the top trials sorted by the first objective alone, with nothing
+    saying which were the trade-offs to choose from (the front); a column now says so."""
+    run_dir = _run_folder(tmp_path / "three", METRIC, MODE)
+    page = write_report(run_dir, tmp_path / "report").read_text()
+    table = page.split("<h3>top trials</h3>", 1)[1].split("</table>", 1)[0]
+    rows = [re.findall(r"<t[hd]>(.*?)</t[hd]>", row) for row in re.findall(r"<tr>(.*?)</tr>", table)]
+    assert rows[0][:7] == ["trial_id", "status", "epochs", *METRIC, "Pareto front"]
+    assert {row[0]: row[6] for row in rows[1:]} == {"a": "yes", "b": "yes", "c": "yes", "d": ""}
+    assert "(one of the 3 trials of the Pareto front)" in page
 
 
 def test_two_objectives_mark_nothing_apart(tmp_path):
