@@ -331,6 +331,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
             sections.append(Section(title, _note(f"Not drawn: {why}")))
             return
         figure, extra = drawn if isinstance(drawn, tuple) else (drawn, "")
+        _signed(figure, run)
         _save(figure, out / png, missing_glyphs)
         text = f"<p>{html.escape(caption + (' ' + extra if extra else ''))}</p>"
         shown = ""
@@ -407,6 +408,15 @@ def _data_warnings(warned: list[str]) -> Section:
     items = "".join(f"<li>{html.escape(line)}</li>" for line in warned)
     return Section("Data warnings", "<p>Loading the data the model was trained on warned of these, as the search "
                    f"did when it loaded it:</p><ul>{items}</ul>")
+
+
+def _signed(figure: Any, run: Run) -> None:
+    """The run's name and the model's version in small grey type at the figure's top left, or at its bottom left
+    when the figure has a title of its own there (a row of the figure's layout either way: it covers nothing), so
+    that a PNG attached alone to a ticket says which search it shows."""
+    version = f", model version {run.card['version']}" if run.card.get("version") else ""
+    place = figure.supxlabel if figure.get_suptitle() else figure.suptitle
+    place(f"autotune run {run.name}{version}", x=0.005, ha="left", fontsize=7, color="#777777")
 
 
 def _save(figure: Any, path: Path, missing_glyphs: set[str]) -> None:

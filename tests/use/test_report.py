@@ -202,6 +202,28 @@ def test_the_best_configuration_says_where_each_parameter_was_searched(report, s
     assert searched_in["model.dropout"] == "0 to 0.2"
 
 
+def test_every_png_names_the_run_and_the_model_version(searched, tmp_path, monkeypatch):
+    """history.png attached alone to a ticket said 'val_accuracy per trial' and nothing of the search it came from:
+    each PNG now names the run and the model's version, in small type at its top left (at its bottom left under a
+    figure's own title)."""
+    from autotune.report import page as page_module
+
+    saved, save = {}, page_module._save
+
+    def keep(figure, path, *rest):
+        saved[path.name] = figure
+        save(figure, path, *rest)
+
+    monkeypatch.setattr(page_module, "_save", keep)
+    write_report(searched.run_dir, tmp_path)
+    version = json.loads((searched.model_dir / "model.json").read_text())["version"]
+    signed = f"autotune run {searched.result.name}, model version {version}"
+    assert set(saved) == set(FIGURES)
+    for name, figure in saved.items():
+        assert signed in (figure.get_suptitle(), figure.get_supxlabel()), name
+    assert saved["misclassified.png"].get_supxlabel() == signed  # its title stays on top
+
+
 def test_the_page_states_the_search_and_the_model(report, searched):
     text = report.read_text()
     result = searched.result
