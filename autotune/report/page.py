@@ -124,8 +124,9 @@ def _lead(run: Run, predictions: Predictions | None, unanalysed: str) -> str:
     params = ", ".join(name.removeprefix("p:") for name in run.params)
     objective = ", ".join(f"{m} ({d})" for m, d in zip(run.metric, run.mode))
     scores = [(m, v) for m in run.metric if (v := (run.summary.get("best_metrics") or {}).get(m)) is not None]
-    front = front_ids(run)
-    won = f"trial {best_trial_id(run)}, exported as the model" + (
+    front, best = front_ids(run), best_trial_id(run)
+    won = f"no trial reported {run.metric[0]}" if best is None else f"trial {best}" + (
+        ", exported as the model" if run.model_dir else "") + (
         f" (one of the {len(front)} trials of the Pareto front)" if front else "") + (
         f"; in the search: {_listed(scores)}" if scores else "")
     rows = [("Searched", f"{len(run.trials)} trials of {len(run.params)} parameters ({params}){source}, for "

@@ -121,6 +121,18 @@ def test_a_log_axis_labels_its_ticks_in_full(tmp_path):
     assert narrow.type is None and narrow.tickvals is None
 
 
+@pytest.mark.parametrize("best", ["eeee0000", None])
+def test_the_lead_of_a_run_without_a_model_says_none_was_exported(tmp_path, best):
+    """The lead said 'trial eeee0000, exported as the model' of a run that exported none, and 'trial None' of one
+    whose trials all failed before reporting."""
+    trials = [("eeee0000", "TERMINATED", 2, False, [0.5, 0.6], "")]
+    page = write_report(write_run(tmp_path / "plain", trials, best_trial_id=best)).read_text()
+    lead = page.split("<ul class='lead'>", 1)[1].split("</ul>", 1)[0]
+    shown = "trial eeee0000" if best else "no trial reported val_accuracy"
+    assert f"<li><b>Best</b>: {shown}" in lead and "exported" not in lead.split("<b>Baseline</b>")[0]
+    assert "<li><b>Baseline</b>: none: the run exported no model" in lead
+
+
 def test_the_page_lists_ten_failed_trials_and_says_where_the_others_are(tmp_path):
     """200 failed trials of a 1,000-trial search were a table of 200 rows in the summary, above every chart."""
     trials = [("eeee0000", "TERMINATED", 2, False, [0.5, 0.6], "")] + [
