@@ -10,8 +10,6 @@ import textwrap
 from typing import Any
 
 from autotune import registry
-from autotune.cli.ls_runs import list_runs
-from autotune.cli.ls_versions import list_versions
 from autotune.errors import UnknownNameError, UserError
 from autotune.space import Field, Schema, type_text
 
@@ -69,11 +67,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'recipes':<14} {len(_recipes('*'))}")
         return 0
     if args.kind in ("runs", "run"):
+        from autotune.cli.ls_runs import list_runs  # pandas, through the summary's table: not for every command
+
         list_runs("runs" if args.pattern == "*" else args.pattern)
         return 0
     if args.kind in ("versions", "version"):
         if args.pattern == "*":
             raise UserError("give the canonical model whose versions to list: `autotune ls versions models/digits`")
+        from autotune.cli.ls_versions import list_versions
+
         list_versions(args.pattern)
         return 0
     kind = _kind(args.kind)
