@@ -105,7 +105,7 @@ def _best(summary: dict[str, Any]) -> str:
     metrics, trial = summary.get("best_metrics") or {}, summary.get("best_trial_id")
     if not trial:
         return "-"
-    values = ", ".join(f"{m}={metrics[m]:.4g}" for m in summary.get("metric") or [] 
+    values = ", ".join(f"{m}={metrics[m]:.4g}" for m in summary.get("metric") or []
                        if isinstance(metrics.get(m), (int, float)))
     return f"{values} (trial {trial})"
 
