@@ -8,6 +8,7 @@ import os
 import sys
 import traceback
 
+from autotune.cli.common import HelpFormatter
 from autotune.errors import AutotuneError, BadInput
 from autotune.run_options import from_command_line
 
@@ -51,7 +52,7 @@ VERBOSE_HELP = "more output (repeat for more); -v also shows tracebacks"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="autotune", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="autotune", description=DESCRIPTION, formatter_class=HelpFormatter
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

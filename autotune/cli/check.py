@@ -5,7 +5,7 @@ import argparse
 import json
 from typing import Any
 
-from autotune.cli.common import add_space_arguments
+from autotune.cli.common import HelpFormatter, add_space_arguments
 from autotune.space import (
     Choice, Grid, Int, LogUniform, Param, Pow2, QUniform, SearchSettings, Space, Uniform, load_space,
     sampler_arguments,
@@ -27,7 +27,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "check", help="validate a search space and print its parameters", epilog=EPILOG,
         description="Validate a search space against its recipe's schema and print the parameters it searches.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_space_arguments(parser)
     parser.set_defaults(func=run)

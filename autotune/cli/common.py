@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import sys
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 from autotune.errors import UserError
@@ -18,6 +19,94 @@ if TYPE_CHECKING:
 
 MODEL_FOLDER = "the folder of an exported model (e.g. models/digits, holding model.pt and model.json)"
 RUN_FOLDER = "the folder of an autotune run (e.g. runs/digits, written by `autotune run`) or a storage folder of runs"
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """A description and an epilog fitted to the terminal's width, as argparse fits the options: prose is reflowed;
+    an example whose comment does not fit beside it has the comment on the lines below, and a command too long for
+    one line is continued with ` \\`, so that it can still be copied and pasted into a shell. No line breaks inside
+    a word at its hyphens (`--no-` / `export`)."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(indent + line if line else "" for line in fitted_text(text, width - len(indent)))
+
+
+def fitted_text(text: str, width: int) -> list[str]:
+    """The lines of a help text at most `width` wide, block by block (blocks are separated by blank lines): indented
+    lines are examples (`fitted_examples`), the others prose (`fitted_prose`)."""
+    lines: list[str] = []
+    for block in text.strip("\n").split("\n\n"):
+        rows = block.split("\n")
+        header = [rows.pop(0)] if len(rows) > 1 and rows[0].endswith(":") and rows[1].startswith(" ") else []
+        examples = all(row.startswith(" ") for row in rows)
+        lines += [*header, *(fitted_examples(rows, width) if examples else fitted_prose(rows, width)), ""]
+    return lines[:-1]
+
+
+def fitted_prose(rows: list[str], width: int) -> list[str]:
+    """Prose reflowed to `width`; a line that ends a sentence ends its line, as the text has it."""
+    paragraphs = [""]
+    for row in rows:
+        paragraphs[-1] = f"{paragraphs[-1]} {row.strip()}".strip()
+        if row.rstrip().endswith((".", ":")):
+            paragraphs.append("")
+    return [line for paragraph in paragraphs if paragraph
+            for line in textwrap.wrap(paragraph, width, break_long_words=False, break_on_hyphens=False)]
+
+
+def fitted_examples(rows: list[str], width: int) -> list[str]:
+    """Examples as written when every line fits in `width`; otherwise each command on its own lines (continued
+    with ` \\` where too long), its comment wrapped below it, indented further."""
+    if all(len(row) <= width for row in rows):
+        return rows
+    lines: list[str] = []
+    for command, comment in _examples(rows):
+        lines += _continued(command, width)
+        lines += textwrap.wrap(comment, width, initial_indent=" " * 6, subsequent_indent=" " * 6,
+                               break_long_words=False, break_on_hyphens=False)
+    return lines
+
+
+def _examples(rows: list[str]) -> list[tuple[str, str]]:
+    """(command, comment) of each example: a command and its comment are apart by two spaces or more; a line below
+    a command ending in `\\` goes on with the command, any other line below goes on with the comment."""
+    examples: list[tuple[str, str]] = []
+    for row in rows:
+        text = row.strip()
+        if examples and examples[-1][0].endswith("\\"):  # the command goes on
+            command, _, comment = text.partition("  ")
+            before, said = examples.pop()
+            examples.append((f"{before[:-1].rstrip()} {command}", f"{said} {comment.strip()}".strip()))
+        elif examples and row.startswith("   "):  # its comment goes on
+            command, said = examples.pop()
+            examples.append((command, f"{said} {text}".strip()))
+        else:
+            command, _, comment = text.partition("  ")
+            examples.append((command, comment.strip()))
+    return examples
+
+
+def _continued(command: str, width: int) -> list[str]:
+    """A shell command in lines of at most `width` (where its words allow), each but the last ending in ` \\`; an
+    option stays on the line of its value."""
+    words = re.findall(r"(?:[^\s'\"]+|'[^']*'|\"[^\"]*\")+", command)
+    units: list[str] = []
+    for word in words:
+        if units and units[-1].startswith("-") and " " not in units[-1] and not word.startswith("-"):
+            units[-1] += f" {word}"
+        else:
+            units.append(word)
+    lines = ["  " + units.pop(0)]
+    for unit in units:
+        if len(lines[-1]) + 1 + len(unit) + 2 > width:
+            lines[-1] += " \\"
+            lines.append("    " + unit)
+        else:
+            lines[-1] += f" {unit}"
+    return lines
 
 
 def add_space_arguments(parser: argparse.ArgumentParser) -> None:

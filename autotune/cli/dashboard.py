@@ -7,7 +7,7 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from autotune.cli.common import RUN_FOLDER, address_error, check_folder, local_run_folder, port_number
+from autotune.cli.common import HelpFormatter, RUN_FOLDER, address_error, check_folder, local_run_folder, port_number
 from autotune.errors import UserError
 
 EPILOG = """\
@@ -41,7 +41,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "dashboard", help="browse a search's Optuna study in optuna-dashboard", epilog=EPILOG,
         description="Serve the Optuna study of a finished or running search with optuna-dashboard.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("run_dir", metavar="RUN_DIR",
                         help="the run's folder, e.g. runs/digits, or a storage folder of runs (the newest is used); "

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from autotune.cli.common import RUN_FOLDER, check_folder, check_out_dir, local_run_folder
+from autotune.cli.common import HelpFormatter, RUN_FOLDER, check_folder, check_out_dir, local_run_folder
 
 EPILOG = """\
 examples:
@@ -31,7 +31,7 @@ def add_parser(subparsers: Any) -> None:
         "export", help="export a trial of a finished run, chosen by its id", epilog=EPILOG,
         description="Export a trial of a finished run as a model, chosen by its id (e.g. one of the Pareto front), "
                     "tested on the held-out split.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="the run's folder, e.g. runs/digits, or its URI")
     parser.add_argument("--trial", required=True, metavar="ID", help="the trial's id, as the summary and trials.csv "

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autotune.cli.common import add_space_arguments, check_out_file, default_values, one_configuration
+from autotune.cli.common import HelpFormatter, add_space_arguments, check_out_file, default_values, one_configuration
 from autotune.errors import UserError
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def add_parser(subparsers: Any) -> None:
         "lr-find", help="suggest a learning rate (the LR range test), without Ray", epilog=EPILOG,
         description="Run the learning-rate range test on a space's default configuration: print a suggested "
         "learning rate and a search range, and plot the loss against the learning rate.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_space_arguments(parser)
     parser.add_argument("--out", default="lr_find.png", metavar="PNG",

@@ -10,20 +10,21 @@ import textwrap
 from typing import Any
 
 from autotune import registry
+from autotune.cli.common import HelpFormatter
 from autotune.errors import UnknownNameError, UserError
 from autotune.space import Field, Schema, type_text
 
 EPILOG = """\
 examples:
-  autotune ls                      the kinds and how many names each has
-  autotune ls models               registered models
-  autotune ls models 'res*'        models matching a pattern (timm's models too)
-  autotune ls datasets             image datasets, then the tabular recipe's tables
+  autotune ls                         the kinds and how many names each has
+  autotune ls models                  registered models
+  autotune ls models 'res*'           models matching a pattern (timm's models too)
+  autotune ls datasets                image datasets, then the tabular recipe's tables
   autotune ls recipes
-  autotune ls recipes tabular      the keys the tabular recipe reads: type, default, what each does
-  autotune ls recipes my_recipe.py the keys of your own recipe (its SCHEMA)
-  autotune ls runs                 the runs in runs/, newest first: status, best trial, model, disk, checkpoints
-  autotune ls runs /srv/runs       the runs of another storage folder
+  autotune ls recipes tabular         the keys the tabular recipe reads: type, default, what each does
+  autotune ls recipes my_recipe.py    the keys of your own recipe (its SCHEMA)
+  autotune ls runs                    the runs in runs/, newest first: status, best trial, model, disk, checkpoints
+  autotune ls runs /srv/runs          the runs of another storage folder
   autotune ls versions models/digits  a canonical model's exports and rollbacks: run, trial, decision, kept or not
 """
 
@@ -33,7 +34,7 @@ def add_parser(subparsers: Any) -> None:
         "ls", help="list registered names (models, datasets, ...) and recipes", epilog=EPILOG,
         description="List what a search space can name: registered components and shipped recipes; or the runs of a "
                     "storage folder, or the versions of a canonical model.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("kind", nargs="?", metavar="KIND",
                         help="models, datasets, optimizers, recipes, ...; runs; versions")

@@ -11,20 +11,20 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from autotune.cli.common import MODEL_FOLDER, check_folder
+from autotune.cli.common import HelpFormatter, MODEL_FOLDER, check_folder
 from autotune.errors import UserError
 
 SURROGATE = re.compile("[\ud800-\udfff]")  # a character that UTF-8 cannot write: a byte of a non-UTF-8 file name
 
 EPILOG = """\
 examples:
-  autotune predict models/digits seven.png                   one image
-  autotune predict models/digits photos/ --top-k 5           every image and .npy file under photos/
-  autotune predict models/digits batch.npy | jq .label       a .npy array: one image or a batch
-  cat seven.png | autotune predict models/digits -           one image from standard input
-  autotune predict models/tabular new_rows.csv               a table's rows (a model of the tabular recipe)
-  cat new_rows.csv | autotune predict models/tabular -       a table's rows from standard input (CSV or Parquet)
-  autotune predict models/tabular new.csv --keep customer_id each row's customer_id too, to join it back
+  autotune predict models/digits seven.png                    one image
+  autotune predict models/digits photos/ --top-k 5            every image and .npy file under photos/
+  autotune predict models/digits batch.npy | jq .label        a .npy array: one image or a batch
+  cat seven.png | autotune predict models/digits -            one image from standard input
+  autotune predict models/tabular new_rows.csv                a table's rows (a model of the tabular recipe)
+  cat new_rows.csv | autotune predict models/tabular -        a table's rows from standard input (CSV or Parquet)
+  autotune predict models/tabular new.csv --keep customer_id  each row's customer_id too, to join it back
 
 The model's recipe reads the inputs. An image classifier prints one JSON object per line: {"file", "label",
 "probability", "top_k": [{"label", "probability"}, ...]}; an image of a .npy batch also has "index". Images (PNG,
@@ -55,7 +55,7 @@ def add_parser(subparsers: Any) -> None:
         description="Predict with an exported model, one JSON object per line, from the files its recipe's predict() "
                     "reads: the image recipe's, images, .npy arrays or folders of them; the tabular recipe's, rows "
                     "of .csv or .parquet files; another recipe's, whatever its predict() reads.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("model_dir", metavar="MODEL_DIR",
                         help="an exported model directory (model.json and the files its recipe wrote)")

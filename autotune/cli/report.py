@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from autotune.cli.common import RUN_FOLDER, check_folder, check_out_dir, local_run_folder
+from autotune.cli.common import HelpFormatter, RUN_FOLDER, check_folder, check_out_dir, local_run_folder
 
 EPILOG = """\
 examples:
@@ -32,7 +32,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "report", help="an interactive HTML report of a search and its best model", epilog=EPILOG,
         description="Write an interactive HTML report (plus PNGs) about a finished search and the model it exported.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("run_dir", metavar="RUN_DIR",
                         help="the run's folder, e.g. runs/digits, or a storage folder of runs (the newest is used); "

@@ -5,6 +5,8 @@ import argparse
 import sys
 from typing import Any
 
+from autotune.cli.common import HelpFormatter
+
 EPILOG = """\
 examples:
   autotune rollback models/digits                        the version that was current before this one
@@ -27,7 +29,7 @@ def add_parser(subparsers: Any) -> None:
         "rollback", help="make an earlier version of a canonical model current again", epilog=EPILOG,
         description="Make an earlier version of a canonical model (models/<name>, as `autotune run` exports it) "
                     "current again.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("model_dir", metavar="MODEL_DIR", help="a canonical model, e.g. models/digits")
     parser.add_argument("--to", metavar="VERSION",

@@ -6,27 +6,27 @@ import shlex
 import sys
 from typing import Any
 
-from autotune.cli.common import add_space_arguments, check_folder_path, non_negative_float, positive_int
+from autotune.cli.common import HelpFormatter, add_space_arguments, check_folder_path, non_negative_float, positive_int
 from autotune.errors import StorageFull
 from autotune.logs import lines_to
 
 EPILOG = """\
 examples:
-  autotune run search_spaces/digits.yaml                       the offline quick start (about a minute)
-  autotune run search_spaces/mnist.yaml --set search.trials=50 more trials
-  autotune run search_spaces/mnist.yaml --resume               continue an interrupted search
+  autotune run search_spaces/digits.yaml                        the offline quick start (about a minute)
+  autotune run search_spaces/mnist.yaml --set search.trials=50  more trials
+  autotune run search_spaces/mnist.yaml --resume                continue an interrupted search
   autotune run search_spaces/mnist.yaml --set name=mnist-2 --warm-start runs/mnist
-                                                               a new search told runs/mnist's finished trials
-  autotune run search_spaces/mnist.yaml --address auto         use a running Ray cluster (docs/cluster.md)
-  autotune run search_spaces/mnist.yaml --if-data-changed      retrain only when the data changed
-  tensorboard --logdir runs/mnist                              compare the trials
+                                                                a new search told runs/mnist's finished trials
+  autotune run search_spaces/mnist.yaml --address auto          use a running Ray cluster (docs/cluster.md)
+  autotune run search_spaces/mnist.yaml --if-data-changed       retrain only when the data changed
+  tensorboard --logdir runs/mnist                               compare the trials
 """
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "run", help="run a search and export the best model", description=__doc__, epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_space_arguments(parser)
     parser.add_argument("--storage", default="runs", help="folder or URI for trials and logs (default: runs/)")

@@ -7,7 +7,7 @@ import math
 import sys
 from typing import Any
 
-from autotune.cli.common import MODEL_FOLDER, check_folder, listening_socket, pixel_count, port_number
+from autotune.cli.common import HelpFormatter, MODEL_FOLDER, check_folder, listening_socket, pixel_count, port_number
 
 EPILOG = """\
 examples:
@@ -59,7 +59,7 @@ def add_parser(subparsers: Any) -> None:
         description="Serve an exported model over HTTP: POST /predict (what the model's recipe's serve() reads: "
                     "the image recipe's, image uploads; the tabular recipe's, JSON rows; another recipe's, its own), "
                     "GET /health, GET /model.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("model_dir", metavar="MODEL_DIR",
                         help="an exported model directory (model.json and the files its recipe wrote)")

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from autotune.cli.common import add_space_arguments, check_out_dir, default_values, one_configuration
+from autotune.cli.common import HelpFormatter, add_space_arguments, check_out_dir, default_values, one_configuration
 from autotune.model_dir import check_not_a_canonical_model
 
 if TYPE_CHECKING:  # the CLI's other commands (predict above all) import no recipe machinery
@@ -46,7 +46,7 @@ def add_parser(subparsers: Any) -> None:
         "train", help="train one configuration of a space, without Ray", epilog=EPILOG,
         description="Train one configuration of a search space standalone (the recipe without Ray): "
         "a line per epoch, then the accuracy on the held-out test split.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_space_arguments(parser)
     parser.add_argument("--out", metavar="DIR", help="keep the final checkpoint and the exported model here")

@@ -1,0 +1,87 @@
+"""`autotune --help` and each command's `--help`: they fit the terminal, and every example can be pasted as shown."""
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from autotune.cli import COMMANDS, build_parser
+from autotune.cli.common import fitted_text
+
+
+def _help(command: str | None, columns: int, monkeypatch) -> str:
+    """The help `autotune [COMMAND] --help` prints in a terminal `columns` wide."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    parser = build_parser()
+    if command is None:
+        return parser.format_help()
+    return parser._subparsers._group_actions[0].choices[command].format_help()
+
+
+def _examples(text: str) -> list[str]:
+    """The commands of the `examples:` section as a shell reads them when pasted: ` \\` joins lines, and a comment
+    beside a command (two spaces or more away) or on the lines below it is left out."""
+    lines = text.split("examples:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    commands: list[str] = []
+    continued = False
+    for line in lines:
+        if continued:
+            commands[-1] = commands[-1][:-1] + line.strip().split("  ")[0]
+        elif line.startswith("  ") and not line.startswith("   "):
+            commands.append(line.strip().split("  ")[0])
+        continued = commands[-1].endswith("\\")
+    return commands
+
+
+COMMAND_NAMES = [None, *COMMANDS]
+
+
+@pytest.mark.parametrize("command", COMMAND_NAMES)
+def test_help_fits_80_columns(command, monkeypatch):
+    """The descriptions and examples were written 120 columns wide and printed raw: in an 80-column terminal the
+    lines of `autotune --help` and of every command's help wrapped in the middle of words and examples."""
+    lines = _help(command, 80, monkeypatch).splitlines()
+    assert [line for line in lines if len(line) > 80] == []
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+@pytest.mark.parametrize("command", COMMAND_NAMES)
+def test_every_example_parses_as_pasted(command, columns, monkeypatch):
+    """An example whose comment stood one space after it (`autotune ls recipes my_recipe.py the keys of ...`,
+    `autotune run ... --set search.trials=50 more trials`) gave its comment as arguments when pasted."""
+    examples = _examples(_help(command, columns, monkeypatch))
+    assert examples
+    parser = build_parser()
+    for example in examples:
+        for part in example.split(" | "):
+            words = shlex.split(part)
+            if words[0] == "autotune":
+                _, extra = parser.parse_known_args(words[1:])
+                assert extra == [], example
+
+
+def test_examples_are_kept_as_written_where_they_fit():
+    text = "examples:\n  autotune ls          the kinds\n  autotune ls models   registered models\n"
+    assert fitted_text(text, 40) == text.splitlines()
+
+
+def test_a_long_example_is_continued_and_its_comment_goes_below():
+    text = "examples:\n  autotune check a.yaml --set train.epochs=3 --set 'model.x={uniform: [0, 1]}'  checks\n"
+    assert fitted_text(text, 50) == [
+        "examples:",
+        "  autotune check a.yaml --set train.epochs=3 \\",
+        "    --set 'model.x={uniform: [0, 1]}'",
+        "      checks",
+    ]
+
+
+def test_prose_is_reflowed_and_a_sentence_ending_a_line_ends_it():
+    text = "One two three four five six seven\neight nine.\nTen eleven."
+    assert fitted_text(text, 20) == ["One two three four", "five six seven eight", "nine.", "Ten eleven."]
+
+
+def test_an_option_name_is_not_split_at_its_hyphens(monkeypatch):
+    """At 60 columns `autotune run --help` printed `--no-` at the end of a line and `export` on the next."""
+    text = _help("run", 60, monkeypatch)
+    assert [line for line in text.splitlines() if line.endswith("-")] == []
+    assert "not with --no-export" in " ".join(text.split())
