@@ -57,6 +57,15 @@ def test_unknown_kind_exits_2_with_close_matches(cli):
     assert "Traceback" not in out + err
 
 
+@pytest.mark.parametrize("word, said", [("verisons", "did you mean 'versions'"),
+                                         ("bogus", "kinds: widgets, recipes, runs, versions")])
+def test_an_unknown_kind_names_runs_and_versions_too(cli, word, said):
+    """The help's KIND takes runs and versions, but an unknown kind listed the registered kinds and recipes only."""
+    code, _, err = cli(word)
+    assert code == 2
+    assert said in err
+
+
 def test_the_built_in_kinds_with_the_optimizers(monkeypatch, capsys):
     """The real registry (no fixture): datasets, models and optimizers are built-in kinds."""
     present = {k: m for k, m in autotune.cli.COMMANDS.items() if k == "ls"}

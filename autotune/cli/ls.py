@@ -51,13 +51,15 @@ def _recipes(pattern: str) -> list[str]:
 
 
 def _kind(word: str) -> str:
-    """`models` or `model` -> "model"; an unknown kind lists the close ones."""
+    """`models` or `model` -> "model"; an unknown kind lists the close ones, among them the listings of folders
+    (runs, versions) that `run` answers before asking here."""
     known = [*registry.kinds(), "recipe"]
     for candidate in (word, word[:-1] if word.endswith("s") else word):
         if candidate in known:
             return candidate
-    hint = registry.close_matches(word, [*known, *(k + "s" for k in known)])
-    fix = f"did you mean {hint[0]!r}?" if hint else f"kinds: {', '.join(k + 's' for k in known)}"
+    kinds = [*known, "run", "version"]
+    hint = registry.close_matches(word, [*kinds, *(k + "s" for k in kinds)])
+    fix = f"did you mean {hint[0]!r}?" if hint else f"kinds: {', '.join(k + 's' for k in kinds)}"
     raise UnknownNameError(f"unknown kind {word!r}; {fix}")
 
 
