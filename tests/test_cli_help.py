@@ -85,3 +85,9 @@ def test_an_option_name_is_not_split_at_its_hyphens(monkeypatch):
     text = _help("run", 60, monkeypatch)
     assert [line for line in text.splitlines() if line.endswith("-")] == []
     assert "not with --no-export" in " ".join(text.split())
+
+
+def test_train_says_its_space_may_be_an_exported_model(monkeypatch):
+    """`autotune train models/digits` is one of its examples, but SPACE was only "the search space YAML file"."""
+    text = " ".join(_help("train", 80, monkeypatch).split())
+    assert "SPACE the search space YAML file, or an exported model (its folder or its model.json)" in text

@@ -109,9 +109,9 @@ def _continued(command: str, width: int) -> list[str]:
     return lines
 
 
-def add_space_arguments(parser: argparse.ArgumentParser) -> None:
-    """SPACE and repeated --set KEY=VALUE overrides."""
-    parser.add_argument("space", metavar="SPACE", help="the search space YAML file")
+def add_space_arguments(parser: argparse.ArgumentParser, space: str = "the search space YAML file") -> None:
+    """SPACE (what it may be: `space`) and repeated --set KEY=VALUE overrides."""
+    parser.add_argument("space", metavar="SPACE", help=space)
     parser.add_argument(
         "--set",
         dest="overrides",

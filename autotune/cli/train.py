@@ -48,7 +48,8 @@ def add_parser(subparsers: Any) -> None:
         "a line per epoch, then the accuracy on the held-out test split.",
         formatter_class=HelpFormatter,
     )
-    add_space_arguments(parser)
+    add_space_arguments(parser, "the search space YAML file, or an exported model (its folder or its model.json) "
+                                "whose configuration is trained again")
     parser.add_argument("--out", metavar="DIR", help="keep the final checkpoint and the exported model here")
     parser.set_defaults(func=run)
 
