@@ -337,9 +337,7 @@ def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
         if to is None:
             version = _rollback_version(target, current.name, left.get("history", []), versions)
             if version is None:
-                raise UserError(f"{target} has no earlier version to go back to: the versions that were the canonical "
-                                f"model before it were left by a rollback or deleted ({KEEP_VERSIONS} are kept); "
-                                f"name one with --to (ls {versions_dir(target)})")
+                raise _nothing_to_roll_back(target, current.name, left.get("history", []), versions)
         else:
             version = versions_dir(target) / to
             if version not in versions:
@@ -361,6 +359,18 @@ def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
         return current.name, version.name
     finally:
         lock.release()
+
+
+def _nothing_to_roll_back(target: Path, current: str, history: list[dict[str, Any]], versions: list[Path]) -> UserError:
+    """Why a rollback of `target` finds no version to go back to: none was ever current before `current` (a first
+    export), or those that were are left by a rollback or deleted; and, where other versions are kept, how to
+    list them and name one."""
+    before = any(entry.get("promoted") and entry.get("version") != current for entry in history)
+    why = (f"the versions that were the canonical model before it were left by a rollback or deleted "
+           f"({KEEP_VERSIONS} are kept)" if before else "no other version has been the canonical model")
+    others = any(version.name != current for version in versions)
+    fix = f"; name a kept one with --to (`autotune ls versions {shown(target)}` lists them)" if others else ""
+    return UserError(f"{shown(target)} has no earlier version to go back to: {why}{fix}")
 
 
 def _rollback_version(target: Path, current: str, history: list[dict[str, Any]], versions: list[Path]) -> Path | None:

@@ -149,7 +149,12 @@ def test_a_rollback_makes_an_earlier_version_current_and_records_it(tmp_path):
             roll_back(target, to)
     first = tmp_path / "n"
     export(first, 0.5)
-    with pytest.raises(UserError, match="has no earlier version to go back to: .* name one with --to"):
+    with pytest.raises(UserError, match="has no earlier version to go back to: no other version has been the "
+                                        "canonical model$"):  # it said they "were left by a rollback or deleted"
+        roll_back(first)
+    assert not export(first, 0.4, "if_better")["promoted"]
+    with pytest.raises(UserError, match=f"been the canonical model; name a kept one with --to \\(`autotune ls "
+                                        f"versions {first}` lists them\\)$"):
         roll_back(first)
     oldest = Path(export(first, 0.51)["version_dir"]).name
     for value in (0.52, 0.53, 0.54, 0.55):  # the oldest is pruned: 3 earlier versions are kept
