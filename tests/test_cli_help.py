@@ -91,3 +91,11 @@ def test_train_says_its_space_may_be_an_exported_model(monkeypatch):
     """`autotune train models/digits` is one of its examples, but SPACE was only "the search space YAML file"."""
     text = " ".join(_help("train", 80, monkeypatch).split())
     assert "SPACE the search space YAML file, or an exported model (its folder or its model.json)" in text
+
+
+def test_run_names_its_values_as_the_other_commands_do(monkeypatch):
+    """`autotune run --help` showed `[--storage STORAGE] [--num-cpus NUM_CPUS] [--num-gpus NUM_GPUS]` where the other
+    commands say DIR and N, and opened with its module's docstring, "`autotune run SPACE`: validate, ..."."""
+    text = " ".join(_help("run", 80, monkeypatch).split())
+    assert "[--storage DIR] [--address ADDRESS] [--num-cpus N] [--num-gpus N]" in text
+    assert " SPACE Run a search: validate the space, " in text

@@ -25,15 +25,18 @@ examples:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "run", help="run a search and export the best model", description=__doc__, epilog=EPILOG,
+        "run", help="run a search and export the best model", epilog=EPILOG,
+        description="Run a search: validate the space, run its trials with Ray Tune (proposed by Optuna, stopped "
+        "early by the scheduler), export the best model and print a summary.",
         formatter_class=HelpFormatter,
     )
     add_space_arguments(parser)
-    parser.add_argument("--storage", default="runs", help="folder or URI for trials and logs (default: runs/)")
+    parser.add_argument("--storage", default="runs", metavar="DIR",
+                        help="folder or URI (s3://...) for trials and logs (default: runs/)")
     parser.add_argument("--address", help="join a Ray cluster: 'auto', HOST:PORT or 'ray://HOST:PORT' (default: "
                         "the one $RAY_ADDRESS names, else a local Ray)")
-    parser.add_argument("--num-cpus", type=positive_int, help="CPUs for a local Ray (default: all)")
-    parser.add_argument("--num-gpus", type=non_negative_float, help="GPUs for a local Ray (default: detected)")
+    parser.add_argument("--num-cpus", type=positive_int, metavar="N", help="CPUs for a local Ray (default: all)")
+    parser.add_argument("--num-gpus", type=non_negative_float, metavar="N", help="GPUs for a local Ray (default: detected)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="continue the interrupted run of this space")
     group.add_argument("--restart", action="store_true", help="delete the existing run of this space first")
