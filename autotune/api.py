@@ -946,7 +946,10 @@ def export(run_dir: str | Path, trial_id: str, out: str | Path | None = None) ->
     from autotune.model_dir import check_not_a_canonical_model
 
     if out is not None:  # `autotune export --out` refuses it by this check too
-        check_not_a_canonical_model(str(out), option("out"), option("out", "models/NAME-trial"))
+        without = "leave out --out" if on_the_command_line() else "give out=None"
+        check_not_a_canonical_model(str(out), option("out"), option("out", "models/NAME-trial"),
+                                    f"{without} to make the trial the new version of the run's canonical model (its "
+                                    "export.dir; `autotune rollback` goes back)")
     with _random_states_kept():
         return _export_trial(run_dir, str(trial_id), None if out is None else Path(expanded(out)))
 

@@ -48,11 +48,12 @@ def canonical_link(folder: Path) -> Path | None:
     return real.parent.parent / found[1] if found else None
 
 
-def check_not_a_canonical_model(path: str, given_as: str, example: str) -> None:
+def check_not_a_canonical_model(path: str, given_as: str, example: str, instead: str | None = None) -> None:
     """Before any work: a UserError when the output folder `path` (given as `given_as`: `--out`, `out`) is a canonical
     model (a link into a `.NAME.versions/` folder, or a folder whose card has a `history`, as an export writes it):
     writing into it would replace its current version in place, behind a running `serve`, and lose its history. The
-    search it suggests instead is named as the caller starts one (`autotune.run_options`)."""
+    other way it suggests is `instead`, by default a search, named as the caller starts one
+    (`autotune.run_options`)."""
     from autotune.paths import expanded
     from autotune.run_options import option, search_call
 
@@ -61,10 +62,10 @@ def check_not_a_canonical_model(path: str, given_as: str, example: str) -> None:
     if link is None and not _has_history(folder):
         return
     what = f"the canonical model {link}" if link is not None else "an exported model with a version history"
+    instead = instead or (f"run a search (`{search_call(option('overrides', f'export.dir={path}'))}`), which exports "
+                          f"a new version by the promotion rules")
     raise UserError(f"{given_as} {path} is {what}: writing into it would replace its current version in place; give "
-                    f"a new folder, e.g. {example}, or run a search "
-                    f"(`{search_call(option('overrides', f'export.dir={path}'))}`), "
-                    f"which exports a new version by the promotion rules")
+                    f"a new folder, e.g. {example}, or {instead}")
 
 
 def _has_history(folder: Path) -> bool:

@@ -34,6 +34,19 @@ def test_train_out_refuses_a_canonical_model(tmp_path, capsys, out):
     assert load(target)["value"] == 0.5 and len(load(target)["history"]) == 1
 
 
+def test_export_out_refuses_a_canonical_model_and_says_to_leave_out_out(tmp_path, capsys):
+    """`autotune export RUN --trial ID --out models/m` suggested a whole new search (`autotune run SPACE --set
+    export.dir=models/m`), where leaving out --out makes the trial the canonical model's new version."""
+    target = tmp_path / "m"
+    export(target, 0.5)
+    (tmp_path / "run").mkdir()
+    assert autotune.cli.main(["export", str(tmp_path / "run"), "--trial", "t1", "--out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith("e.g. --out models/NAME-trial, or leave out --out to make the trial the new version of the "
+                        "run's canonical model (its export.dir; `autotune rollback` goes back)\n")
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_train_out_s_hint_is_a_command_that_pastes_into_a_shell(tmp_path, capsys):
     """The refusal's `autotune run SPACE --set export.dir=PATH` is quoted for the shell (a path with a space or a
     `#` was cut there)."""
