@@ -36,7 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--address", help="join a Ray cluster: 'auto', HOST:PORT or 'ray://HOST:PORT' (default: "
                         "the one $RAY_ADDRESS names, else a local Ray)")
     parser.add_argument("--num-cpus", type=positive_int, metavar="N", help="CPUs for a local Ray (default: all)")
-    parser.add_argument("--num-gpus", type=non_negative_float, metavar="N", help="GPUs for a local Ray (default: detected)")
+    parser.add_argument("--num-gpus", type=non_negative_float, metavar="N",
+                        help="GPUs for a local Ray (default: detected)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="continue the interrupted run of this space")
     group.add_argument("--restart", action="store_true", help="delete the existing run of this space first")
