@@ -99,3 +99,11 @@ def test_run_names_its_values_as_the_other_commands_do(monkeypatch):
     text = " ".join(_help("run", 80, monkeypatch).split())
     assert "[--storage DIR] [--address ADDRESS] [--num-cpus N] [--num-gpus N]" in text
     assert " SPACE Run a search: validate the space, " in text
+
+
+@pytest.mark.parametrize("command", ["predict", "serve"])
+def test_model_dir_is_a_folder_with_an_example(command, monkeypatch):
+    """MODEL_DIR was "an exported model directory" with no example, where RUN_DIR is "the run's folder, e.g.
+    runs/digits" and the errors speak of "the folder of an exported model (e.g. models/digits, ...)"."""
+    text = " ".join(_help(command, 80, monkeypatch).split())
+    assert "MODEL_DIR the folder of an exported model, e.g. models/digits (model.json and the files" in text

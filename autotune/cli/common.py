@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from autotune.space.types import Space
 
 MODEL_FOLDER = "the folder of an exported model (e.g. models/digits, holding model.pt and model.json)"
+MODEL_DIR_HELP = "the folder of an exported model, e.g. models/digits (model.json and the files its recipe wrote)"
 RUN_FOLDER = "the folder of an autotune run (e.g. runs/digits, written by `autotune run`) or a storage folder of runs"
 
 

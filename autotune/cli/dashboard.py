@@ -7,7 +7,7 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from autotune.cli.common import HelpFormatter, RUN_FOLDER, address_error, check_folder, local_run_folder, port_number
+from autotune.cli.common import RUN_FOLDER, HelpFormatter, address_error, check_folder, local_run_folder, port_number
 from autotune.errors import UserError
 
 EPILOG = """\

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from autotune.cli.common import HelpFormatter, RUN_FOLDER, check_folder, check_out_dir, local_run_folder
+from autotune.cli.common import RUN_FOLDER, HelpFormatter, check_folder, check_out_dir, local_run_folder
 
 EPILOG = """\
 examples:

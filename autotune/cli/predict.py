@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from autotune.cli.common import HelpFormatter, MODEL_FOLDER, check_folder
+from autotune.cli.common import MODEL_DIR_HELP, MODEL_FOLDER, HelpFormatter, check_folder
 from autotune.errors import UserError
 
 SURROGATE = re.compile("[\ud800-\udfff]")  # a character that UTF-8 cannot write: a byte of a non-UTF-8 file name
@@ -57,8 +57,7 @@ def add_parser(subparsers: Any) -> None:
                     "of .csv or .parquet files; another recipe's, whatever its predict() reads.",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("model_dir", metavar="MODEL_DIR",
-                        help="an exported model directory (model.json and the files its recipe wrote)")
+    parser.add_argument("model_dir", metavar="MODEL_DIR", help=MODEL_DIR_HELP)
     parser.add_argument("files", metavar="FILE", nargs="+",
                         help="the inputs the model's recipe reads: image files, .npy files or folders of them (the "
                              "image recipe); .csv or .parquet files of rows (the tabular recipe); another recipe's, "

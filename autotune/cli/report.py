@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from autotune.cli.common import HelpFormatter, RUN_FOLDER, check_folder, check_out_dir, local_run_folder
+from autotune.cli.common import RUN_FOLDER, HelpFormatter, check_folder, check_out_dir, local_run_folder
 
 EPILOG = """\
 examples:

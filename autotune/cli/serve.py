@@ -7,7 +7,9 @@ import math
 import sys
 from typing import Any
 
-from autotune.cli.common import HelpFormatter, MODEL_FOLDER, check_folder, listening_socket, pixel_count, port_number
+from autotune.cli.common import (
+    MODEL_DIR_HELP, MODEL_FOLDER, HelpFormatter, check_folder, listening_socket, pixel_count, port_number,
+)
 
 EPILOG = """\
 examples:
@@ -61,8 +63,7 @@ def add_parser(subparsers: Any) -> None:
                     "GET /health, GET /model.",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("model_dir", metavar="MODEL_DIR",
-                        help="an exported model directory (model.json and the files its recipe wrote)")
+    parser.add_argument("model_dir", metavar="MODEL_DIR", help=MODEL_DIR_HELP)
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=port_number, default=8000,
