@@ -71,8 +71,21 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
     args, extra = parser.parse_known_args(argv)
     command = vars(args).pop("command_parser", parser)
     if extra:
-        command.error(f"unrecognized arguments: {' '.join(extra)}")
+        command.error(f"unrecognized arguments: {' '.join(extra)}{_did_you_mean(command, extra)}")
     return args
+
+
+def _did_you_mean(parser: argparse.ArgumentParser, extra: list[str]) -> str:
+    """`; did you mean --set?`: the option of `parser` closest to the first unrecognised one that is close to one
+    (`--sets`, `--prot`, `--topk`), else nothing."""
+    from autotune.registry import close_matches
+
+    options = [name[2:] for action in parser._actions for name in action.option_strings if name.startswith("--")]
+    for word in extra:
+        hint = close_matches(word[2:].split("=", 1)[0], options, n=1) if word.startswith("--") else []
+        if hint:
+            return f"; did you mean --{hint[0]}?"
+    return ""
 
 
 def _writable_output() -> None:

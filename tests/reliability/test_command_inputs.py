@@ -222,13 +222,19 @@ CASES = [
                                               "export.dir={notes}"), 2,
          ("the model folder {notes} is a folder of other files (it holds no model.json)",),
          absent=("Searching",)),
-    # 26: an unrecognised argument gets the sub-command's usage and prefix
+    # 26: an unrecognised argument gets the sub-command's usage and prefix, and the option it is close to
     Case("check-misspelt-option", ("check", "{space}", "--sett", "train.epochs=3"), 2,
-         ("usage: autotune check", "autotune check: error: unrecognized arguments: --sett train.epochs=3")),
+         ("usage: autotune check", "autotune check: error: unrecognized arguments: --sett train.epochs=3; "
+                                   "did you mean --set?")),
     Case("check-two-spaces", ("check", "{space}", "{toy}"), 2,
-         ("usage: autotune check", "unrecognized arguments: {toy}")),
+         ("usage: autotune check", "unrecognized arguments: {toy}"), absent=("did you mean",)),
     Case("predict-unknown-option", ("predict", "{image}", "{npy}", "--topk", "2"), 2,
-         ("usage: autotune predict", "autotune predict: error: unrecognized arguments: --topk")),
+         ("usage: autotune predict", "autotune predict: error: unrecognized arguments: --topk 2; did you mean "
+                                     "--top-k?")),
+    Case("run-misspelt-option", ("run", "{toy}", "--no-exprot"), 2, ("did you mean --no-export?",),
+         absent=("Searching",)),
+    Case("run-unknown-option", ("run", "{toy}", "--zzzz"), 2, ("unrecognized arguments: --zzzz",),
+         absent=("did you mean",)),
     # 27: lr-find, one rule per message, naming the value
     Case("lr-find-steps", ("lr-find", "{space}", "--steps", "0"), 2, ("--steps must be >= 10", "got 0")),
     Case("lr-find-start", ("lr-find", "{space}", "--start", "0"), 2, ("--start must be a learning rate > 0, got 0",)),
