@@ -41,18 +41,20 @@ class Progress(tune.Callback):
     again, once per such period, so that a wait does not look like a frozen terminal: with, at
     most once per period, the running trials that have not reported for that long and, trials pending, what the
     cluster has free. `planned`: the epochs a trial of a config runs if not stopped (None: every trial counts as
-    finished)."""
+    finished). `reached`: whether a report reached the search's `search.stop` target (None: the search has none);
+    the trial that reached it ended the search, and is not said to be stopped early."""
 
     SHOWN = 4  # running trials named in a live line; the others are counted
     QUIET = 60.0  # the least `quiet`: past a trial's start (process, imports), as Ray's no-trial-started warning
 
     def __init__(self, metric: str, mode: str, total: int, interval: float,
                  planned: Callable[[dict[str, Any]], int] | None = None,
-                 objectives: CheckpointPolicy | None = None) -> None:
+                 objectives: CheckpointPolicy | None = None,
+                 reached: Callable[[dict[str, Any]], bool] | None = None) -> None:
         """`objectives`: a search of several objectives' policy, whose rank picks each trial's best epoch (the one
         its row of the summary shows, with every objective); None: the best `metric` over the epochs."""
         self.metric, self.mode, self.total, self.interval = metric, mode, total, interval
-        self.planned = planned
+        self.planned, self.reached = planned, reached
         self.objectives = objectives if objectives is not None and objectives.multi_objective else None
         self.best_epoch: dict[str, tuple[Rank, dict[str, float]]] = {}  # several objectives: trial id -> its best
         self.best_value: dict[str, float] = {}  # one objective: running trial id -> its best finite value so far
@@ -191,7 +193,8 @@ class Progress(tune.Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         """The trial's value at its best epoch, as the summary's table and the export rank it (its last epoch's
         may be lower), and the epochs it ran: "stopped early at epoch N" before its planned last (the scheduler,
-        or a search setting, stopped it), as the summary says."""
+        or a budget, stopped it), "reached the stop target at epoch N" where its last report did, as the summary
+        says."""
         self.done += 1
         self.spoke_at = time.monotonic()
         self.heard.pop(trial.trial_id, None)
@@ -201,8 +204,10 @@ class Progress(tune.Callback):
             self.best = value
         shown = self._shown(trial, value)
         planned = self.planned(dict(trial.config)) if self.planned is not None else epochs
-        if epochs < planned:  # as the trackers say it
-            ended = f"stopped early at epoch {epochs} of {planned}: {shown}" + (
+        if epochs < planned:  # as the summary says it: the trial that reached the target ended the search
+            reached = self.reached is not None and self.reached(trial.last_result or {})
+            how = "reached the stop target" if reached else "stopped early"
+            ended = f"{how} at epoch {epochs} of {planned}: {shown}" + (
                 f" (best of {epochs} epochs)" if epochs > 1 else "")
         else:
             ended = f"finished: {shown} (best of {epochs} epoch{'' if epochs == 1 else 's'})"

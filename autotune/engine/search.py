@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -41,7 +41,7 @@ from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLog
                                             no_callback_usage_tag, restore_from_kept_checkpoints,
                                             saves_when_trials_end, trial_errors_shown, whole_state_uploads,
                                             working_dir_files)
-from autotune.engine.result_grid import trial_id_of
+from autotune.engine.result_grid import reaches, trial_id_of
 from autotune.engine.schedulers import SavedScheduler, make_scheduler, planned_epochs
 from autotune.engine.searcher import close_orphaned_trials, make_searcher, points_to_evaluate
 from autotune.engine.stoppers import BrokenReports, EpochBudget, TargetStopper, TimeBudget
@@ -337,6 +337,13 @@ def _tune_config(space: Space, searcher: Any, scheduler: Any) -> tune.TuneConfig
     )
 
 
+def _reached(space: Space) -> Callable[[dict[str, Any]], bool] | None:
+    """Whether a report reaches the space's `search.stop` target, as the stopper judges it; None without one."""
+    if not space.search.stop:
+        return None
+    return functools.partial(reaches, targets=space.search.stop, modes=space.search.stop_modes or {})
+
+
 def _run_config(space: Space, options: RunOptions, where: RunLocation, policy: CheckpointPolicy,
                 stoppers: list[Any], scheduler: Any) -> tune.RunConfig:
     """How to run it: where, what ends it early, what it logs, reports and saves with its state (the scheduler's
@@ -347,7 +354,7 @@ def _run_config(space: Space, options: RunOptions, where: RunLocation, policy: C
         storage_path=where.storage,
         stop=tune.stopper.CombinedStopper(*stoppers) if len(stoppers) > 1 else next(iter(stoppers), None),
         callbacks=[Progress(metric, mode, space.search.trials, options.progress_seconds,
-                            functools.partial(planned_epochs, space), policy), BestSoFar(policy),
+                            functools.partial(planned_epochs, space), policy, _reached(space)), BestSoFar(policy),
                    JsonLogger(), CsvLogger(), TensorBoardLogger(space.params, space.search.metric, space.search.mode),
                    track.TrackingCallback(str(where.state)),
                    StopWhenFull(full_key(where.experiment)), *stoppers, SavedScheduler(scheduler),

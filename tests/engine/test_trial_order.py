@@ -2,6 +2,7 @@
 and its ties, and the progress line of each trial that ends."""
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from types import SimpleNamespace
@@ -126,6 +127,25 @@ def test_a_trial_the_scheduler_stopped_is_said_stopped_early_not_finished(caplog
         "[1/3] trial a1 stopped early at epoch 1 of 3: val_accuracy=0.1260, best so far 0.1260",
         "[2/3] trial b2 stopped early at epoch 2 of 3: val_accuracy=0.5000 (best of 2 epochs), best so far 0.5000",
         "[3/3] trial c3 finished: val_accuracy=0.4000 (best of 3 epochs), best so far 0.5000"]
+
+
+def test_the_trial_that_reached_the_stop_target_is_not_said_stopped_early(caplog):
+    """The line said 'stopped early at epoch 1 of 3' of the trial whose report reached `search.stop`, while the
+    summary below it counted no trial stopped early and called that one done: it ended the search."""
+    from autotune.engine.result_grid import reaches
+
+    caplog.set_level(logging.INFO, logger="autotune")
+    reached = functools.partial(reaches, targets={"val_accuracy": 0.9}, modes={"val_accuracy": "max"})
+    progress = Progress("val_accuracy", "max", 2, 0, planned=lambda config: config["train.epochs"], reached=reached)
+    target = _trial("a1", 1, 0.97)
+    target.last_result["val_accuracy"] = 0.97
+    stopped = _trial("b2", 2, 0.5)
+    stopped.last_result["val_accuracy"] = 0.5
+    progress.on_trial_complete(0, [], target)
+    progress.on_trial_complete(0, [], stopped)
+    assert caplog.messages == [
+        "[1/2] trial a1 reached the stop target at epoch 1 of 3: val_accuracy=0.9700, best so far 0.9700",
+        "[2/2] trial b2 stopped early at epoch 2 of 3: val_accuracy=0.5000 (best of 2 epochs), best so far 0.9700"]
 
 
 def test_with_several_objectives_a_trial_s_line_gives_every_objective_at_its_best_epoch(caplog):
