@@ -139,7 +139,7 @@ def run_search(
     broken = BrokenReports()
     if tracking:
         tracking.start(SearchStart(space.name, where.state, space.source, track.flat_settings(space), resume))
-        track.register(str(where.state), tracking, lambda values: planned_epochs(space, values))
+        track.register(str(where.state), tracking, lambda values: planned_epochs(space, values), _reached(space))
     no_callback_usage_tag()
     whole_state_uploads()  # a kill or a save while Ray copies the search's state leaves one whole save of it
     saves_when_trials_end()  # a trial that ended before a kill is in the state a resume starts from

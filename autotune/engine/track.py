@@ -23,14 +23,16 @@ from autotune.tracking import INTERRUPTED, Tracking, TrialRecord
 
 __all__ = ["TrackingCallback", "flat_settings", "register", "trial_records", "unregister"]
 
-# key -> (the trackers, the epochs a trial of given sampled values plans to run)
-_ACTIVE: dict[str, tuple[Tracking, Callable[[dict[str, Any]], int]]] = {}
+# key -> (the trackers, the epochs a trial of given sampled values plans to run, whether a report reached the
+# search's stop target: None without one)
+_ACTIVE: dict[str, tuple[Tracking, Callable[[dict[str, Any]], int], Callable[[dict[str, Any]], bool] | None]] = {}
 _NOT_METRICS = {*RESULT_KEYS, "trial_id", "experiment_tag", "date", "hostname", "node_ip", "pid", "config",
                 "checkpoint_dir_name", "should_checkpoint", "node_id"}
 
 
-def register(key: str, tracking: Tracking, planned: Callable[[dict[str, Any]], int]) -> None:
-    _ACTIVE[key] = (tracking, planned)
+def register(key: str, tracking: Tracking, planned: Callable[[dict[str, Any]], int],
+             reached: Callable[[dict[str, Any]], bool] | None = None) -> None:
+    _ACTIVE[key] = (tracking, planned, reached)
 
 
 def unregister(key: str) -> None:
@@ -59,11 +61,12 @@ def metrics_of(result: dict[str, Any]) -> dict[str, float]:
             and not isinstance(v, bool) and math.isfinite(v)}
 
 
-def ended(epochs: int, planned: int) -> tuple[str, str]:
-    """The status and reason a tracker records of a trial that ended on its own after `epochs` of `planned`."""
+def ended(epochs: int, planned: int, reached: bool = False) -> tuple[str, str]:
+    """The status and reason a tracker records of a trial that ended on its own after `epochs` of `planned`;
+    `reached`: its last report reached the search's stop target (it ended the search, and was not stopped early)."""
     if epochs >= planned:
         return "finished", f"ran all {planned} epochs"
-    return "stopped", f"stopped early at epoch {epochs} of {planned}"
+    return "stopped", f"{'reached the stop target' if reached else 'stopped early'} at epoch {epochs} of {planned}"
 
 
 def trial_records(grid: Any, rows: list[dict[str, Any]], space: Space) -> list[TrialRecord]:
@@ -83,7 +86,8 @@ def trial_records(grid: Any, rows: list[dict[str, Any]], space: Space) -> list[T
         elif row["status"] == "INTERRUPTED":
             status, reason = "interrupted", INTERRUPTED
         else:
-            status, reason = ended(row["epochs"], planned_epochs(space, params))
+            status, reason = ended(row["epochs"], planned_epochs(space, params),
+                                   reached=0 < row["epochs"] and not row["stopped_early"])
         records.append(TrialRecord(str(row["trial_id"]), params, epochs, status, reason,
                                    times if len(times) == len(epochs) else ()))
     return records
@@ -102,9 +106,10 @@ class TrackingCallback(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self.key in _ACTIVE:
-            tracking, planned = _ACTIVE[self.key]
+            tracking, planned, reached = _ACTIVE[self.key]
             epochs = int((trial.last_result or {}).get("training_iteration", 0) or 0)
-            status, reason = ended(epochs, planned(dict(trial.config)))
+            status, reason = ended(epochs, planned(dict(trial.config)),
+                                   reached is not None and reached(trial.last_result or {}))
             tracking.trial_end(trial.trial_id, dict(trial.config), status, reason)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

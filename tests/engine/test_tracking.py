@@ -29,7 +29,7 @@ import autotune.engine.search  # noqa: E402
 from autotune.space import load_space  # noqa: E402
 from autotune.space.types import TrackingSettings  # noqa: E402
 from autotune.tracking import settings_of  # noqa: E402
-from engine_helpers import TOY  # noqa: E402
+from engine_helpers import TOY, toy_space  # noqa: E402
 
 # the toy recipe's line that raises for a large x: a failed trial's reason names it
 TOY_RAISES = next(n for n, line in enumerate(Path(TOY).read_text().splitlines(), 1) if "too large for this toy" in line)
@@ -732,6 +732,37 @@ def test_a_server_that_goes_away_costs_one_warning_and_no_trial(server, tmp_path
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def test_the_trial_that_reached_the_stop_target_is_recorded_so_not_as_stopped_early():
+    """The trackers tagged the trial whose report reached `search.stop` 'stopped early at epoch 1 of 3', while the
+    summary called it done (it ended the search): now its stop reason says it reached the target, as it ends and in
+    the records filled in at the search's end; a trial the target's stop cut short is still stopped early."""
+    import functools
+    from types import SimpleNamespace
+
+    from autotune.engine import track
+    from autotune.engine.result_grid import reaches
+
+    ends = []
+    tracking = SimpleNamespace(trial_end=lambda trial_id, config, status, reason: ends.append((status, reason)))
+    reached = functools.partial(reaches, targets={"val_accuracy": 0.9}, modes={"val_accuracy": "max"})
+    track.register("target", tracking, lambda values: 3, reached)
+    try:
+        for trial_id, value in [("a", 0.95), ("b", 0.5)]:
+            trial = SimpleNamespace(trial_id=trial_id, config={},
+                                    last_result={"training_iteration": 1, "val_accuracy": value})
+            track.TrackingCallback("target").on_trial_complete(0, [], trial)
+    finally:
+        track.unregister("target")
+    said = [("stopped", "reached the stop target at epoch 1 of 3"), ("stopped", "stopped early at epoch 1 of 3")]
+    assert ends == said
+    space = load_space(toy_space(train="{epochs: 3}", search=", stop: {val_accuracy: 0.9}"))
+    grid = [SimpleNamespace(metrics_dataframe=pd.DataFrame([{"training_iteration": 1, "val_accuracy": v}]))
+            for v in (0.95, 0.5)]
+    rows = [{"trial_id": trial_id, "status": "TERMINATED", "epochs": 1, "stopped_early": stopped, "p:model.x": 0.5,
+             "p:model.y": 0.5} for trial_id, stopped in [("a", False), ("b", True)]]
+    assert [(r.status, r.reason) for r in track.trial_records(grid, rows, space)] == said
 
 
 def test_what_a_tracker_missed_is_filled_in_at_the_end(tmp_path, monkeypatch):
