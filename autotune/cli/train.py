@@ -226,6 +226,7 @@ def run(args: argparse.Namespace) -> int:
     if model_dir is not None:
         print(f"training the model of {model_dir} again (run {card.get('run_name', '?')}, trial "
               f"{card.get('trial_id', '?')}): its card's configuration" +
+              (f" with --set {' '.join(args.overrides)}, to its last epoch" if args.overrides else "") +
               (f", stopping after epoch {stop}, the epoch it was exported at" if stop else ""), flush=True)
         changed = changed_since(card, source_digests(recipe, space.custom))
         if changed:

@@ -298,6 +298,8 @@ def test_autotune_train_of_an_exported_model_reproduces_it(tmp_path, capsys):
     again = capsys.readouterr().out
     assert "its card's configuration, stopping after epoch 2, the epoch it was exported at" in again
     assert "epoch   2:" in again and "epoch   3:" not in again
+    assert main(["train", str(out), "--set", "train.epochs=1"]) == 0  # the header said the card's configuration alone
+    assert "its card's configuration with --set train.epochs=1, to its last epoch\n" in capsys.readouterr().out
     assert again.split("epoch   2:")[1].split("\n")[0].split("  ")[:3] == \
         first.split("epoch   2:")[1].split("\n")[0].split("  ")[:3]  # the losses and accuracy of that epoch
     (out / "model.json").write_text(json.dumps(card))  # a card without an epoch: the configuration to its end
