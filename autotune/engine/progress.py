@@ -46,6 +46,7 @@ class Progress(tune.Callback):
 
     SHOWN = 4  # running trials named in a live line; the others are counted
     QUIET = 60.0  # the least `quiet`: past a trial's start (process, imports), as Ray's no-trial-started warning
+    reached: Callable[[dict[str, Any]], bool] | None = None  # a callback a run pickled before it existed has none
 
     def __init__(self, metric: str, mode: str, total: int, interval: float,
                  planned: Callable[[dict[str, Any]], int] | None = None,
