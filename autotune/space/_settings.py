@@ -409,7 +409,8 @@ _OPTION = re.compile(r"\[[^\]]*\]")  # the option label of a conditional paramet
 def _stop(read: _Reader, stop: dict, modes: dict[str, str], declared: Mapping[str, str], budget: str | None
           ) -> tuple[dict[str, float], dict[str, str]]:
     """`stop:` -> (metric -> target, metric -> "max" | "min"). A search metric's target is reached in its search
-    mode; another metric's direction must be given: `{val_loss: {min: 0.05}}` (reached at <= 0.05). Each must be a
+    mode, another metric's in the direction its recipe declares; else the direction must be given: `{val_loss: {min:
+    0.05}}` (reached at <= 0.05). Each must be a
     metric the recipe reports (`declared`, when it declares them); Tune's training_iteration never is (the fix names
     the recipe's `budget` key)."""
     targets: dict[str, float] = {}
@@ -436,9 +437,11 @@ def _stop(read: _Reader, stop: dict, modes: dict[str, str], declared: Mapping[st
             read.problem(path, "a stop target is a number, or {max: N} / {min: N} (stop at >= N / <= N)",
                          "e.g. stop: {val_accuracy: 0.99} or {val_loss: {min: 0.05}}", value)
             continue
+        elif mode is None and declared.get(name) is not None:  # reached in the direction the recipe declares
+            mode = declared[name]
         elif mode is None:
-            read.problem(path, f"{name} is not a search metric, so whether the search stops above or below the target "
-                         "is unknown", f"say which: {{{name}: {{min: {value}}}}} stops once {name} <= {value}, "
+            read.problem(path, f"{name} is not a search metric and its recipe declares no direction for it, so "
+                         "whether the search stops above or below the target is unknown", f"say which: {{{name}: {{min: {value}}}}} stops once {name} <= {value}, "
                          f"{{max: {value}}} once it is >= {value}", value)
             continue
         target = read.field(value, Field(float), path)

@@ -224,6 +224,19 @@ def test_a_stop_target_on_another_metric_says_its_direction():
     assert space("data: {dataset: digits}\n").search.stop is None
 
 
+
+def test_a_bare_stop_target_on_another_metric_is_reached_in_the_direction_its_recipe_declares(tmp_path):
+    """`stop: {val_loss: 0.05}` beside `metric: val_accuracy` was refused as of an unknown direction, though the
+    recipe declares val_loss minimised; a recipe that declares no direction still needs it given."""
+    search = autotune.load_space("name: t\nrecipe: image_classification\ndata: {dataset: digits}\n"
+                                 "search: {metric: val_accuracy, stop: {val_loss: 0.05}}\n").search
+    assert (search.stop, search.stop_modes) == ({"val_loss": 0.05}, {"val_loss": "min"})
+    toy = Path(__file__).parents[1] / "engine" / "toy_recipe.py"
+    with pytest.raises(SpaceError, match="its recipe declares no direction for it, so whether the search stops above "
+                                         r"or below the target is unknown \(got 0.5\); say which: \{score: \{min: 0.5\}\}"):
+        autotune.load_space(f"name: t\nrecipe: {toy}\nmodel: {{x: {{uniform: [0, 1]}}}}\n"
+                            "search: {metric: loss, mode: min, stop: {score: 0.5}}\n")
+
 def test_one_override_given_as_a_string_is_one_override():
     """autotune.space.load_space (docs/search-space.md, "From Python") read "train.epochs=3" as 14 overrides, one per
     character, each a problem (`<--set>:1: t: an override is KEY=VALUE`); autotune.load_space took it whole."""
