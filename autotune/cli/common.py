@@ -204,8 +204,13 @@ def address_error(err: OSError, host: str, port: int) -> UserError:
                      "machine, e.g. 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)")
 
 
+BACKLOG = 2048  # uvicorn's default backlog of pending connections
+
+
 def listening_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to host:port (as uvicorn binds one); a taken port or an unknown host: `address_error`."""
+    """A TCP socket bound to host:port (as uvicorn binds one) and listening, so that a client that connects as soon as
+    the address is printed waits in the queue for the server to accept it, rather than being refused while the
+    server starts; a taken port or an unknown host: `address_error`."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                                              flags=socket.AI_PASSIVE)[0]
@@ -215,6 +220,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        sock.listen(BACKLOG)
     except OSError as err:
         sock.close()
         raise address_error(err, host, port) from None

@@ -540,3 +540,15 @@ def test_an_upload_cut_off_by_its_client_ends_quietly(trained, caplog):
     with caplog.at_level(logging.INFO, "autotune"):
         posted_then_gone(app, b"multipart/form-data; boundary=b", one_part(PNG)[:40])  # raised ClientDisconnect
     assert [r.levelname for r in caplog.records] == ["INFO"] and "went away" in caplog.records[0].message
+
+
+def test_the_printed_address_takes_a_connection_before_the_server_accepts_it():
+    """`autotune serve` printed its address once its socket was bound, and uvicorn listens on it only once started: a
+    client that connected on reading the line was refused (ECONNREFUSED) while the server started. The socket
+    listens before the line is printed: the connection waits for the server."""
+    import socket
+
+    from autotune.cli.common import listening_socket
+
+    with listening_socket("127.0.0.1", 0) as sock, socket.create_connection(sock.getsockname(), timeout=5):
+        pass
