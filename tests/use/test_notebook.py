@@ -54,14 +54,14 @@ def test_export_refuses_a_canonical_model_as_out_from_python_as_from_the_command
     with pytest.raises(UserError, match="out .* is the canonical model") as refused:
         autotune.export("runs/nb", "t1", out=target)
     assert "e.g. out='models/NAME-trial'" in str(refused.value)
-    assert f"`autotune.fit(SPACE, overrides=['export.dir={target}'])`" in str(refused.value)
+    assert "or give out=None to make the trial the new version of the run's canonical model" in str(refused.value)
     assert json.loads((target / "model.json").read_text()) == card
 
     (in_tmp / "runs" / "nb").mkdir(parents=True)
     assert main(["export", "runs/nb", "--trial", "t1", "--out", str(target)]) == 2
     err = capsys.readouterr().err
     assert f"--out {target} is the canonical model" in err and "e.g. --out models/NAME-trial" in err
-    assert f"`autotune run SPACE --set export.dir={target}`" in err
+    assert "or leave out --out to make the trial the new version of the run's canonical model" in err
     assert json.loads((target / "model.json").read_text()) == card
 
 
