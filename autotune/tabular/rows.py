@@ -8,6 +8,7 @@
                                                       # regression: [{"value": 151.2}, ...]
     model, card = load_model("models/tabular")        # the TorchScript model (on the CPU) and its card
     TabularPredictor("models/tabular").predict(rows)  # the model loaded once, for many calls (load_model, serve)
+    TabularPredictor("models/tabular").predict_proba(frame)  # (N, classes) float64, columns in `.labels` order
 
 The model directory holds `model.pt` (TorchScript: numeric float32 (N, k), categorical int64 (N, m) -> logits, or
 values in the target's units: float64, float32 from a model exported before autotune kept them in float64) and
@@ -323,6 +324,7 @@ class TabularPredictor:
         self.model, self.card = load_model(model_dir)
         self.directory = model_dir  # the folder it was loaded from, for its repr
         self.preprocessing = Preprocessing.from_card(self.card)  # once, not per batch of rows
+        self.labels: list[str] = list(self.card.get("labels") or [])  # a classifier's, in predict_proba's order
 
     def __repr__(self) -> str:
         prep = self.preprocessing
@@ -378,6 +380,22 @@ class TabularPredictor:
         checked = _first_refused(_each_checked(self.preprocessing, _as_rows(rows)))
         return _first_refused(self._predicted(checked, range(len(checked)), top_k))
 
+    def predict_proba(self, rows: Sequence[Mapping[str, Any]] | Mapping[str, Any] | Any) -> np.ndarray:
+        """scikit-learn's `predict_proba`: a classifier's probabilities, float64 (N, classes), each row summing to
+        1, columns in the order of `labels` (the class names as text: '0' and '1' for a 0/1 target). `rows` as
+        `predict` takes them; BadRow for a row it cannot take, UserError for a regression model."""
+        if self.card["task"] == "regression":
+            raise UserError(f"predict_proba gives a classifier's probabilities; this model predicts a value "
+                            f"(regression of {self.card.get('target')!r}): use predict")
+        checked = _first_refused(_each_checked(self.preprocessing, _as_rows(rows)))
+        out, numeric, _ = self._outputs(checked)
+        if out is None:
+            return np.empty((0, len(self.labels)))
+        refused = _not_finite(out)
+        if refused:
+            raise _not_a_number(refused[0], numeric[refused[0]], self.preprocessing)
+        return torch.softmax(out.double(), dim=1).numpy()
+
     def predict_each(self, rows: Sequence[Mapping[str, Any]], top_k: int | None = None, first: int = 0
                      ) -> list[dict[str, Any] | BadRow]:
         """As `predict`, but a row it cannot take is its BadRow, in its place, and every other row is predicted (a
@@ -396,11 +414,9 @@ class TabularPredictor:
                    ) -> list[dict[str, Any] | BadRow]:
         """The prediction of each `checked` row (`rows`: their numbers in the caller's rows), with UNSEEN where it
         holds a category the model did not see, or a BadRow where the model's output for it is not a number."""
-        numeric, categorical, unseen = _encoded(self.preprocessing, checked)
-        if not len(numeric):
+        out, numeric, unseen = self._outputs(checked)
+        if out is None:
             return []
-        with torch.no_grad():
-            out = self.model(numeric, categorical)
         records: list[dict[str, Any] | BadRow] = list(self._records(out, top_k))
         for record, values in zip(records, unseen):
             if values:
@@ -408,6 +424,16 @@ class TabularPredictor:
         for k in _not_finite(out):
             records[k] = _not_a_number(rows[k], numeric[k], self.preprocessing)
         return records
+
+    def _outputs(self, checked: Sequence[dict[str, Any]]
+                 ) -> tuple[torch.Tensor | None, torch.Tensor, list[dict[str, str]]]:
+        """The model's output for the `checked` rows (None for no rows), their encoded numbers, and the categories
+        of each that the model did not see."""
+        numeric, categorical, unseen = _encoded(self.preprocessing, checked)
+        if not len(numeric):
+            return None, numeric, unseen
+        with torch.no_grad():
+            return self.model(numeric, categorical), numeric, unseen
 
     def _records(self, out: torch.Tensor, top_k: int | None) -> list[dict[str, Any]]:
         """The model's output for each row as its prediction: {"value"}, {"label", "probability"} (and "top_k")."""

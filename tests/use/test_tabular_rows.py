@@ -19,7 +19,7 @@ import pytest
 import torch
 
 import autotune
-from autotune.errors import BadInput
+from autotune.errors import BadInput, UserError
 from autotune.recipes import tabular as recipe
 from autotune.tabular.data import MISSING, UNKNOWN
 from autotune.tabular.rows import CHUNK_ROWS, NA_TEXT, UNSEEN, BadRow, encode_rows, read_rows
@@ -356,6 +356,29 @@ def test_a_row_whose_output_is_not_a_number_is_refused_never_answered_null(model
     with pytest.raises(BadRow, match=r"^row 0: the model's output for it is not a number \('age' is .* standard "
                                      "deviations from the training rows' mean\); send values in the range"):
         predictor.predict([{**GOOD, "age": 1e30}, GOOD])
+
+
+def test_predict_proba_gives_scikit_learns_probability_matrix_in_the_order_of_labels(model_dir, table):
+    """A notebook's `model.predict_proba(X_test)[:, 1]` (roc_auc_score, a threshold of one's own) was an
+    AttributeError: the probabilities were dicts of the top label, the others only through top_k."""
+    model = autotune.load_model(model_dir)
+    frame = pd.read_csv(table).head(20)
+    probabilities = model.predict_proba(frame)
+    assert probabilities.shape == (20, 2) and probabilities.dtype == np.float64 and model.labels == ["no", "yes"]
+    assert np.allclose(probabilities.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    for row, prediction in zip(probabilities, model.predict(frame)):
+        assert model.labels[int(row.argmax())] == prediction["label"]
+        assert row.max() == pytest.approx(prediction["probability"], abs=1e-6)
+    assert model.predict_proba([]).shape == (0, 2)
+    with pytest.raises(BadRow, match="row 1, column 'age': expects a number"):
+        model.predict_proba([GOOD, {**GOOD, "age": "old"}])
+    model.model = lambda numeric, categorical: torch.full((len(numeric), 2), math.nan)
+    with pytest.raises(BadRow, match="^row 0: the model's output for it is not a number"):
+        model.predict_proba([GOOD])
+    model.card = {**model.card, "task": "regression"}
+    with pytest.raises(UserError, match="predict_proba gives a classifier's probabilities; this model predicts a "
+                                        "value .*: use predict"):
+        model.predict_proba([GOOD])
 
 
 def test_a_row_of_a_later_chunk_whose_output_is_not_a_number_is_named_by_its_row_in_the_file(model_dir):
