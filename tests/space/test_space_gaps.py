@@ -186,6 +186,14 @@ def test_what_the_rules_allow_still_loads(spaces, overrides):
     load(spaces / "digits.yaml", overrides)
 
 
+@pytest.mark.parametrize("metric, mode", [("val_roc_auc", "max"), ("val_f1_macro", "max"), ("val_mae", "min"),
+                                          ("val_loss", "min")])
+def test_tabular_yaml_searches_another_metric_in_its_direction_with_no_mode_given(spaces, metric, mode):
+    """`--set search.metric=val_roc_auc`, as tabular.yaml's own comment advises for an imbalanced table, was refused:
+    the file set `mode: min` for its val_loss."""
+    assert load(spaces / "tabular.yaml", (f"search.metric={metric}",)).search.mode == (mode,)
+
+
 @pytest.mark.parametrize("scheduler", ["asha", "median"])
 def test_early_stopping_that_judges_trials_only_at_their_last_epoch_is_a_warning(spaces, scheduler):
     """A quick `--set train.epochs=1` of a space with asha or median is allowed, but they then stop nothing: said,
