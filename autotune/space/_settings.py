@@ -94,6 +94,26 @@ _THEIR_NAMES: dict[str, dict[str, str]] = {"scheduler": {
     "training_iteration": "Tune's training_iteration is an epoch count here: set {budget} (or search.epoch_budget "
                           "for the epochs of the whole search)",
 }}
+# scikit-learn's names: its search estimators' arguments (GridSearchCV, RandomizedSearchCV) and its scorers
+_SKLEARN_KEYS = {
+    "n_iter": "scikit-learn's n_iter is search.trials here (the number of trials)",
+    "scoring": "scikit-learn's scoring is search.metric here, on the validation split (roc_auc is val_roc_auc)",
+    "n_jobs": "scikit-learn's n_jobs is search.max_concurrent here (trials at a time; search.resources: the cores "
+              "of each)",
+    "random_state": "scikit-learn's random_state is search.seed here (the sampler's); data.split_seed seeds the split",
+    "cv": "no cross-validation here: each trial is scored on one validation split (the recipe's data.val_fraction)",
+    "refit": "no refit here: the exported model is the best trial's checkpoint at its best epoch, trained on the "
+             "train split only (docs/coming-from.md); leave refit out",
+    "param_distributions": "the distributions are written in the ingredient sections here (model.width: {choice: "
+                           "[32, 64]}), not under search",
+    "param_grid": "a grid is {grid: [...]} in the ingredient sections here, with search.sampler: grid",
+}
+# a scikit-learn scorer -> the metric it is, named without the split's prefix (`val_`); an error scorer's `neg_`
+# sign is dropped: such a metric is minimised
+_SKLEARN_SCORERS = {"accuracy": "accuracy", "balanced_accuracy": "balanced_accuracy", "roc_auc": "roc_auc",
+                    "roc_auc_ovr": "roc_auc", "f1_macro": "f1_macro", "r2": "r2", "neg_log_loss": "loss",
+                    "neg_mean_absolute_error": "mae", "neg_root_mean_squared_error": "rmse",
+                    "neg_mean_squared_error": "rmse"}
 _RUNGS = {"min_resource": "Optuna's min_resource is grace_period here (the first rung, in epochs)",
           "max_resource": "Optuna's max_resource is max_t here (the most epochs a trial runs)"}
 _SEED = "the sampler is seeded from search.seed: set search.seed instead"
@@ -104,7 +124,8 @@ _THEIR_KEYS: dict[str, dict[str, str]] = {
                "points_to_evaluate": "Tune's points_to_evaluate is search.start here",
                "max_concurrent_trials": "Tune's max_concurrent_trials is search.max_concurrent here",
                "time_budget_s": "Tune's time_budget_s is search.time_budget here",
-               "resources_per_trial": "Tune's resources_per_trial is search.resources here"},
+               "resources_per_trial": "Tune's resources_per_trial is search.resources here",
+               **_SKLEARN_KEYS},
     **{name: {"seed": _SEED} for name in SAMPLERS},
     "tpe": {"seed": _SEED,
             "warn_independent_sampling": "tpe does not warn of independently sampled parameters (Optuna 4.9 "
@@ -345,8 +366,20 @@ def _reported(read: _Reader, path: Path, name: str, declared: Mapping[str, str])
         return True
     hint = registry.close_matches(name, list(declared))
     read.problem(path, "not a metric the recipe reports",
-                 (f"did you mean {hint[0]!r}? " if hint else "") + f"it reports {', '.join(declared)}", name)
+                 _scorer_fix(name, declared) or (f"did you mean {hint[0]!r}? " if hint else "") +
+                 f"it reports {', '.join(declared)}", name)
     return False
+
+
+def _scorer_fix(name: str, declared: Mapping[str, str]) -> str:
+    """The fix of a scikit-learn scorer's name given as a metric: the recipe's validation metric it is ("" where
+    the recipe reports none such)."""
+    ours = f"val_{_SKLEARN_SCORERS.get(name, '')}"
+    if ours not in declared:
+        return ""
+    sign = (" (lower is better: no negated score here, and search.mode follows the recipe)"
+            if name.startswith("neg_") else "")
+    return f"scikit-learn's scorer {name!r} is {ours} here, on the validation split{sign}"
 
 
 def _start_example(params: tuple[Param, ...]) -> str:

@@ -127,3 +127,31 @@ def test_scheduler_settings_that_stop_nothing_are_refused(scheduler, path, words
                                        "{asha: {grace_period: 3}}"])  # the last two: judged at the last epoch
 def test_scheduler_settings_that_can_stop_a_trial_load(scheduler):
     assert space(f"search: {{scheduler: {scheduler}}}\n").search.scheduler_args
+
+
+@pytest.mark.parametrize("text, path, words", [
+    ("search: {n_iter: 8}", "search.n_iter", "search.trials here"),
+    ("search: {scoring: roc_auc}", "search.scoring", "search.metric here, on the validation split"),
+    ("search: {n_jobs: 2}", "search.n_jobs", "search.max_concurrent here"),
+    ("search: {random_state: 0}", "search.random_state", "search.seed here"),
+    ("search: {cv: 5}", "search.cv", "no cross-validation here"),
+    ("search: {refit: true}", "search.refit", "trained on the train split only"),
+    ("search: {param_grid: {}}", "search.param_grid", "{grid: [...]}"),
+])
+def test_scikit_learns_names_of_search_settings_get_autotunes_as_the_fix(text, path, words):
+    """A GridSearchCV habit (`cv: 5`, `refit: true`) was answered with the list of known keys only."""
+    found = problems(text + "\n")
+    assert words in found[path][1], found
+
+
+@pytest.mark.parametrize("scorer, words", [
+    ("neg_mean_absolute_error", "is val_mae here, on the validation split (lower is better: no negated score"),
+    ("neg_root_mean_squared_error", "is val_rmse here"), ("neg_log_loss", "is val_loss here"),
+    ("r2", "is val_r2 here"), ("roc_auc", "is val_roc_auc here"), ("balanced_accuracy", "val_balanced_accuracy"),
+])
+def test_a_scikit_learn_scorer_as_the_metric_gets_the_recipes_metric_as_the_fix(scorer, words):
+    """`search.metric: neg_mean_absolute_error` was answered with the recipe's metrics and no hint of val_mae."""
+    with pytest.raises(SpaceError) as caught:
+        load_space(f"recipe: tabular\nsearch: {{metric: {scorer}}}\n", schema_for=autotune.recipes.load_schema)
+    [problem] = caught.value.problems
+    assert problem.path == "search.metric" and words in problem.fix, problem
