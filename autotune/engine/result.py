@@ -10,6 +10,16 @@ import pandas as pd
 
 __all__ = ["SearchResult"]
 
+# scikit-learn's names of a search's results (GridSearchCV's attributes) -> this result's
+_SKLEARN = {
+    "best_params_": "best_params (the sampled values by key path; best_config is the whole configuration)",
+    "best_score_": "best_metrics[metric]: the best trial's value at its best epoch on the validation split, not a "
+                   "mean over folds; test_metrics are the held-out test split's",
+    "cv_results_": "trials (a DataFrame, a row per trial)",
+    "best_estimator_": "autotune.load_model(result.model_dir), the exported model (not refit on every row)",
+    "best_index_": "best_trial_id (the trials' column trial_id)",
+}
+
 
 @dataclass
 class SearchResult:
@@ -63,6 +73,14 @@ class SearchResult:
         """What a notebook shows for a result as a cell's last expression: the summary, as `print(result)` gives
         it, rather than the dataclass's fields (its trials table among them)."""
         return f"<pre>{html.escape(str(self))}</pre>"
+
+    def __getattr__(self, name: str) -> Any:
+        """Only for a name the dataclass lacks: scikit-learn's (best_score_, cv_results_) are refused naming this
+        result's equivalent."""
+        theirs = _SKLEARN.get(name)
+        message = f"{type(self).__name__!r} object has no attribute {name!r}"
+        raise AttributeError(message + (f"; scikit-learn's {name} is {theirs} here" if theirs else ""),
+                             name=name, obj=self)
 
     @property
     def num_errors(self) -> int:

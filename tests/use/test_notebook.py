@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import random
 import signal
 import threading
@@ -14,12 +15,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import autotune
 from autotune import api
 from autotune.cli import main
 from autotune.engine.export import export_model
+from autotune.engine.result import SearchResult
 from autotune.errors import SpaceError, UserError
 from autotune.run_options import from_command_line
 
@@ -238,3 +241,16 @@ def test_a_loaded_image_model_shows_its_folder_and_classes(tmp_path):
     model = Predictor(torch.nn.Flatten(), card, tmp_path / "digits")  # a module as TorchScript loads one
     assert repr(model) == (f"Predictor({str(tmp_path / 'digits')!r}: image classification of 10 classes "
                            "(0, 1, 2, 3, 4, ...), input 1x8x8)")
+
+
+@pytest.mark.parametrize("theirs, ours", [("best_score_", "best_metrics[metric]"), ("cv_results_", "trials (a "),
+                                          ("best_params_", "best_params"), ("best_estimator_", "load_model")])
+def test_scikit_learns_result_attributes_name_the_results_own(theirs, ours):
+    """`result.best_score_`, as a GridSearchCV user writes it, was a bare AttributeError."""
+    result = SearchResult("nb", Path("runs/nb"), ("val_roc_auc",), ("max",), "t1", {}, {}, {}, pd.DataFrame())
+    with pytest.raises(AttributeError, match=f"has no attribute '{theirs}'; scikit-learn's {theirs} is") as caught:
+        getattr(result, theirs)
+    assert ours in str(caught.value)
+    with pytest.raises(AttributeError, match="^'SearchResult' object has no attribute 'bogus'$"):
+        result.bogus  # noqa: B018
+    assert pickle.loads(pickle.dumps(result)).best_trial_id == "t1"
