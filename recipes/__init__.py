@@ -95,8 +95,8 @@ from autotune.user_code import UserCodeFailed, exec_file
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Checkpoint", "ClassPredictions", "Recipe", "Report", "ValuePredictions", "available", "data_section",
-           "call", "described", "fingerprint", "load", "load_data", "load_schema", "of_card", "reported", "written"]
+__all__ = ["Checkpoint", "ClassPredictions", "Recipe", "Reference", "Report", "ValuePredictions", "available",
+           "data_section", "call", "described", "fingerprint", "load", "load_data", "load_schema", "of_card", "reported", "written"]
 
 log = logging.getLogger("autotune")
 
@@ -115,6 +115,15 @@ class Recipe(Protocol):
 
 
 @dataclass(frozen=True)
+class Reference:
+    """A simple model's predictions on the same held-out test samples, which the report scores beside the model's
+    (the tabular recipe's: scikit-learn's LogisticRegression or Ridge, fitted on the same train rows)."""
+
+    name: str  # what it is, as the report's sentence names it
+    predicted: np.ndarray  # (N,): its class of each test sample (ClassPredictions), or its value (ValuePredictions)
+
+
+@dataclass(frozen=True)
 class ClassPredictions:
     """A classifier's predictions on the held-out test split, which a recipe's `test_predictions` returns."""
 
@@ -124,6 +133,7 @@ class ClassPredictions:
     confidence: np.ndarray  # (N,) float: the model's probability of that class
     counts: dict[str, np.ndarray]  # split ("train", "val", "test") -> its samples of each class, (len(labels),)
     images: np.ndarray | None = None  # the test samples as uint8 (N, C, H, W) images: the report shows those missed
+    reference: Reference | None = None  # a simple model's classes of the test samples, scored beside the model's
 
     @classmethod
     def of(cls, labels: Sequence[str], probabilities: np.ndarray, splits: Mapping[str, np.ndarray],
@@ -145,6 +155,7 @@ class ValuePredictions:
     target: str  # what the model predicts (a table's target column)
     truth: np.ndarray  # (N,) float: each test sample's true value
     predicted: np.ndarray  # (N,) float: the model's value for it
+    reference: Reference | None = None  # a simple model's values of the test samples, scored beside the model's
 
 
 _REQUIRED = ("SCHEMA", "train")

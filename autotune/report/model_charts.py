@@ -190,19 +190,27 @@ def _errors(p: ValuePredictions) -> _Errors:
 
 
 def baseline(p: ClassPredictions | ValuePredictions) -> str:
-    """A baseline's score on the test split beside the model's, in a sentence: always answering the most common class
+    """Baselines' scores on the test split beside the model's, in a sentence: always answering the most common class
     of the training split (a classifier's accuracy); predicting the test values' mean for every sample (a
-    regression's RMSE and MAE, R² 0)."""
+    regression's RMSE and MAE, R² 0); and the recipe's reference model where it gives one (a linear model)."""
     if isinstance(p, ClassPredictions):
         split = "train" if "train" in p.counts else "test"
         common = int(np.argmax(p.counts[split]))
+        reference = "" if p.reference is None else \
+            f"; {p.reference.name}, {fmt(float(np.mean(p.truth == p.reference.predicted)))}"
         return (f"always answering the most common {split} class ({p.labels[common]}) scores accuracy "
-                f"{fmt(float(np.mean(p.truth == common)))}; the model, {fmt(float(np.mean(p.truth == p.predicted)))}")
+                f"{fmt(float(np.mean(p.truth == common)))}{reference}; the model, "
+                f"{fmt(float(np.mean(p.truth == p.predicted)))}")
     mean = float(np.mean(p.truth))
     model, constant = _errors(p), _errors(ValuePredictions(p.target, p.truth, np.full(len(p.truth), mean)))
-    return (f"predicting the test values' mean ({fmt(mean)}) for every sample misses by RMSE {fmt(constant.rmse)}, "
-            f"MAE {fmt(constant.mae)}; the model, by RMSE {fmt(model.rmse)}, MAE {fmt(model.mae)} (in the units of "
-            f"{p.target})")
+    reference = "" if p.reference is None else \
+        f"; {p.reference.name}, by {_rmse_mae(_errors(ValuePredictions(p.target, p.truth, p.reference.predicted)))}"
+    return (f"predicting the test values' mean ({fmt(mean)}) for every sample misses by {_rmse_mae(constant)}"
+            f"{reference}; the model, by {_rmse_mae(model)} (in the units of {p.target})")
+
+
+def _rmse_mae(errors: _Errors) -> str:
+    return f"RMSE {fmt(errors.rmse)}, MAE {fmt(errors.mae)}"
 
 
 def _predicted_title(p: ValuePredictions, newline: str) -> str:

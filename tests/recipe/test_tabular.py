@@ -275,6 +275,30 @@ def test_export_then_predict_rows_equals_the_evaluation(classified, tables, trai
     assert -np.log(p_truth).mean() == pytest.approx(test["test_loss"], abs=1e-5)
 
 
+def test_the_report_s_reference_is_a_linear_model_fitted_on_the_same_train_rows(classified, regressed, monkeypatch):
+    """`autotune report` scored the model beside always answering the most common class only; a linear model's
+    score on the same test rows (categories one-hot) says whether the search beat what a line does."""
+    import dataclasses
+
+    from autotune.tabular import exported
+
+    train, test = classified.train, classified.test
+    found = exported.reference(classified)
+    assert found.name == (f"scikit-learn's LogisticRegression (its defaults) fitted on the same {len(train)} train "
+                          "rows") and found.predicted.shape == (len(test),)
+    common = np.bincount(train.y.numpy()).argmax()
+    assert np.mean(found.predicted == test.y.numpy()) > np.mean(test.y.numpy() == common) + 0.1
+    value = exported.reference(regressed)
+    truth = regressed.test.y.numpy()
+    assert value.name.startswith("scikit-learn's Ridge (its defaults)")
+    assert np.sqrt(np.mean(np.square(value.predicted - truth))) < 0.5 * truth.std()  # price follows the columns
+
+    monkeypatch.setattr(exported, "REFERENCE_ROWS", 50)
+    assert exported.reference(classified).name.endswith(f"on the same 50 of the {len(train)} train rows")
+    one_class = dataclasses.replace(train, y=torch.zeros_like(train.y))
+    assert exported.reference(dataclasses.replace(classified, train=one_class)) is None
+
+
 def test_export_then_predict_rows_equals_the_evaluation_in_target_units(regressed, tables, trained, tmp_path):
     test = recipe.evaluate(str(trained["price"]), regressed)
     card = _exported(trained["price"], regressed, tmp_path / "model")
