@@ -86,6 +86,11 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _one_of(field: Field) -> str:
+    """The fix of a value of the wrong type for a field of `choices`: the values it takes ("" for another field)."""
+    return "" if field.choices is None else f"use one of {', '.join(map(str, field.choices))}"
+
+
 def check_value(value: Any, field: Field) -> tuple[Any, str | None, str]:
     """(value, converted; error text or None; fix) for a constant against a schema field."""
     if value is None:
@@ -98,7 +103,7 @@ def check_value(value: Any, field: Field) -> tuple[Any, str | None, str]:
     elif int in types and isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) and bool not in types or not isinstance(value, types):
-        return value, f"expected {type_text(types)}", ""
+        return value, f"expected {type_text(types)}", _one_of(field)
     if _is_number(value):
         if not math.isfinite(value):
             return value, "must be a finite number", ""

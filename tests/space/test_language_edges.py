@@ -93,6 +93,14 @@ def test_yaml_1_1_integer_forms_are_text(written):
     only(problems(f"extra: {{k0: {written}}}\n"), "extra.k0", 2, "expected an integer", repr(written))
 
 
+def test_a_value_of_another_type_for_a_key_of_choices_is_told_the_choices():
+    """scikit-learn's class_weight={0: 1, 1: 10} for a key of the choices none and balanced was answered "expected a
+    string" alone."""
+    found = only(problems("model: {arch: {0: 1, 1: 10}}\n"), "model.arch", 2, "expected a string")
+    assert found.fix == "use one of mlp, cnn"
+    assert problems("model: {tag: [1]}\n")[0].fix == ""  # a key of any string: nothing to list
+
+
 def test_a_base_60_time_budget_is_text_and_refused():
     only(problems("search: {time_budget: 1:30}\n"), "search.time_budget", 2, "must be a positive duration", "'1:30'")
     only(problems("search: {trial_timeout: 0}\n"), "search.trial_timeout", 2, "must be a positive duration", "0")
