@@ -589,6 +589,17 @@ def test_a_metric_the_reports_do_not_hold_for_the_data_is_refused_before_ray(tab
                            "search.mode)")
 
 
+def test_the_shipped_space_states_the_rows_its_split_gives():
+    """tabular.yaml said "about 114 rows" of validation and "about 341 training rows", 0.2 and 0.6 of 569; its
+    split (each row's chance, split_seed 0) gives 98 and 354, and a reader who counts them takes it for a bug."""
+    import yaml
+
+    text = (REPO / "search_spaces" / "tabular.yaml").read_text()
+    data = recipe.load_data(yaml.safe_load(text)["data"])
+    assert f"{len(data.val)} rows here (split_seed 0)" in text and f"# {len(data.train)} training rows" in text
+    assert f"on {len(data.val)} rows val_accuracy ties often" in text
+
+
 def test_autotune_train_on_the_shipped_space(monkeypatch, capsys, tmp_path):
     """`autotune train search_spaces/tabular.yaml`: its defaults (breast_cancer), then the exported model."""
     monkeypatch.chdir(REPO)
