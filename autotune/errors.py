@@ -56,10 +56,20 @@ class Problem:
             where += f":{self.line}"
         text = f"{where}: {self.path or '<root>'}: {self.message}"
         if self.has_value and not _quoted_in(self.value, self.message):
-            text += f" (got {self.value!r})"
+            text += f" (got {_shown(self.value)})"
         if self.fix:
             text += f"; {self.fix}"
         return text
+
+
+def _shown(value: Any) -> str:
+    """A problem's value as its message shows it: the repr of what YAML reads; another object (a DataFrame a dict
+    space was given) by its type and shape, where its repr would print the object, over many lines."""
+    if value is None or isinstance(value, (str, int, float, bool, list, dict, tuple)):
+        return repr(value)
+    shape = getattr(value, "shape", None)
+    return f"a {type(value).__module__.split('.')[0]} {type(value).__name__}" + (
+        f" of shape {tuple(shape)}" if shape is not None else "")
 
 
 def _quoted_in(value: Any, message: str) -> bool:

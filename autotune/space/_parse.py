@@ -86,9 +86,15 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _one_of(field: Field) -> str:
-    """The fix of a value of the wrong type for a field of `choices`: the values it takes ("" for another field)."""
-    return "" if field.choices is None else f"use one of {', '.join(map(str, field.choices))}"
+def _type_fix(field: Field, value: Any) -> str:
+    """The fix of a value of the wrong type: the values a field of `choices` takes; for a file's field given a
+    table in memory (a pandas DataFrame, in a dict space), writing it to a file; else ""."""
+    if field.choices is not None:
+        return f"use one of {', '.join(map(str, field.choices))}"
+    if field.path and hasattr(value, "to_parquet"):
+        return "a space reads its data from a file: write the table first (frame.to_parquet('train.parquet')) and " \
+               "give that file's path"
+    return ""
 
 
 def check_value(value: Any, field: Field) -> tuple[Any, str | None, str]:
@@ -103,7 +109,7 @@ def check_value(value: Any, field: Field) -> tuple[Any, str | None, str]:
     elif int in types and isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) and bool not in types or not isinstance(value, types):
-        return value, f"expected {type_text(types)}", _one_of(field)
+        return value, f"expected {type_text(types)}", _type_fix(field, value)
     if _is_number(value):
         if not math.isfinite(value):
             return value, "must be a finite number", ""

@@ -300,3 +300,19 @@ def test_a_warm_up_as_long_as_the_training_is_warned_of(recipe):
         "rate stays below optimizer.lr to the last batch or never reaches it (when optimizer.warmup_epochs=4)"]
     assert warnings("{warmup_epochs: 3.5, schedule: none}") == []
     assert warnings("{warmup_epochs: 6, schedule: onecycle}") == []
+
+
+def test_a_table_in_memory_as_the_data_path_is_named_by_its_shape_and_told_to_be_written():
+    """A notebook's dict space with `path: frame` printed the DataFrame's whole repr inside the error, over many
+    lines, and no fix."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"x": range(50), "y": [0, 1] * 25})
+    with pytest.raises(SpaceError) as caught:
+        load_space({"recipe": "tabular", "data": {"dataset": "csv", "path": frame, "target": "y"}},
+                   schema_for=autotune.recipes.load_schema)
+    [problem] = caught.value.problems
+    assert str(problem) == ("<dict>: data.path: expected a string (got a pandas DataFrame of shape (50, 2)); a space "
+                            "reads its data from a file: write the table first (frame.to_parquet('train.parquet')) "
+                            "and give that file's path")
+    assert "(got [1, 2])" in str(Problem("k", "expected a string", value=[1, 2], has_value=True))  # YAML's: repr
