@@ -140,7 +140,9 @@ _SEARCH_KEYS = ("metric", "mode", "trials", "epoch_budget", "sampler", "schedule
                 "trial_timeout", "seed", "resources", "stop", "max_failures", "keep_checkpoints", "checkpoint_every",
                 "start")
 _PLAIN = {"trials": _POSITIVE, "epoch_budget": Field(int, low=1, nullable=True),
-          "max_concurrent": Field(int, low=1, nullable=True), "seed": _COUNT,
+          "max_concurrent": Field(int, nullable=True, check=lambda v: None if v >= 1 else (
+              "must be >= 1, or null for as many trials at a time as the resources allow (what scikit-learn's "
+              "n_jobs=-1 means)")), "seed": _COUNT,
           "max_failures": _COUNT, "keep_checkpoints": _POSITIVE, "checkpoint_every": _POSITIVE}
 _EXPORT = {"dir": Field(str), "promote": Field(str, choices=("always", "if_better", "never")),
            "min_improvement": Field(float, low=0.0)}
