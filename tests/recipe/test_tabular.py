@@ -284,8 +284,8 @@ def test_the_report_s_reference_is_a_linear_model_fitted_on_the_same_train_rows(
 
     train, test = classified.train, classified.test
     found = exported.reference(classified)
-    assert found.name == (f"scikit-learn's LogisticRegression (its defaults) fitted on the same {len(train)} train "
-                          "rows") and found.predicted.shape == (len(test),)
+    assert found.name == (f"scikit-learn's LogisticRegression (its defaults, max_iter=1000) fitted on the same "
+                          f"{len(train)} train rows") and found.predicted.shape == (len(test),)
     common = np.bincount(train.y.numpy()).argmax()
     assert np.mean(found.predicted == test.y.numpy()) > np.mean(test.y.numpy() == common) + 0.1
     value = exported.reference(regressed)

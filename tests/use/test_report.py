@@ -696,8 +696,8 @@ def test_the_page_opens_with_what_was_searched_what_won_and_a_baseline(tabular, 
     train = tabular_recipe.load_data({"dataset": dataset, "val_fraction": 0.2, "test_fraction": 0.2}).train
     linear = (LogisticRegression(max_iter=1000) if dataset == "breast_cancer" else Ridge()).fit(
         train.numeric.numpy().astype(np.float64), train.y.numpy()).predict(test.numeric.numpy().astype(np.float64))
-    named = f"scikit-learn's {'LogisticRegression' if dataset == 'breast_cancer' else 'Ridge'} (its defaults) fitted "
-    named += f"on the same {len(train.y)} train rows"
+    named = ("scikit-learn's LogisticRegression (its defaults, max_iter=1000)" if dataset == "breast_cancer" else
+             "scikit-learn's Ridge (its defaults)") + f" fitted on the same {len(train.y)} train rows"
     if dataset == "breast_cancer":
         common = int(np.bincount(train.y.numpy()).argmax())
         accuracy = fmt(result.test_metrics["test_accuracy"])
