@@ -21,10 +21,11 @@ optimisation history, every trial's learning curve (marking where the scheduler 
 coordinates, Optuna's parameter importance, the Pareto front of a multi-objective search, and for the exported
 model, on the held-out test split: a classifier's confusion matrix, then its accuracy per class, misclassified
 images (of an image classifier) and the class distribution of each split; a regression model's predicted against
-true values and its residuals. plotly.js is inline in report.html, so the HTML file alone opens offline and can be
-mailed or archived. Every figure is also a PNG file beside report.html. The model section loads the data named in
-the model's card and asks the model's recipe for its test predictions (test_predictions); when it cannot (data
-gone, no network, a recipe without test_predictions), the page says so in a line and shows the rest.
+true values and its residuals; each chart's numbers also as a table (what a screen reader reads of it). plotly.js
+is inline in report.html, so the HTML file alone opens offline and can be mailed or archived. Every figure is also a
+PNG file beside report.html. The model section loads the data named in the model's card and asks the model's
+recipe for its test predictions (test_predictions); when it cannot (data gone, no network, a recipe without
+test_predictions), the page says so in a line and shows the rest.
 """
 
 

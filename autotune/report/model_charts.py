@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
@@ -109,11 +110,38 @@ def confusion_chart(p: ClassPredictions) -> go.Figure:
     return styled(figure, f"confusion matrix, {len(p.truth)} test {sample_noun(p)}", min(900, 220 + 32 * k))
 
 
-def per_class_figure(p: ClassPredictions) -> Figure:
+CONFUSION_TABLE_CLASSES = 25  # a confusion matrix of more classes is too large a table: the per-class one stays
+
+
+def confusion_table(p: ClassPredictions) -> pd.DataFrame | None:
+    """`confusion_figure`'s counts as a table: a row per true class, a column per predicted one; None for more than
+    `CONFUSION_TABLE_CLASSES` classes."""
+    if len(p.labels) > CONFUSION_TABLE_CLASSES:
+        return None
+    matrix, _ = _confusion(p)
+    labels = [str(label) for label in p.labels]
+    return pd.DataFrame({"true class": labels,
+                         **{f"predicted {label}": matrix[:, j] for j, label in enumerate(labels)}})
+
+
+def _per_class(p: ClassPredictions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each class's test samples labelled correctly, its test samples, and the share (NaN without any)."""
     k = len(p.labels)
     correct = np.bincount(p.truth, weights=p.truth == p.predicted, minlength=k)
     total = np.bincount(p.truth, minlength=k)
-    accuracy = np.divide(correct, total, out=np.full(k, np.nan), where=total > 0)
+    return correct, total, np.divide(correct, total, out=np.full(k, np.nan), where=total > 0)
+
+
+def per_class_table(p: ClassPredictions) -> pd.DataFrame:
+    """`per_class_figure`'s numbers as a table."""
+    correct, total, accuracy = _per_class(p)
+    return pd.DataFrame({"class": [str(label) for label in p.labels], f"test {sample_noun(p)}": total,
+                         "correct": correct.astype(int), "accuracy": accuracy})
+
+
+def per_class_figure(p: ClassPredictions) -> Figure:
+    k = len(p.labels)
+    _, total, accuracy = _per_class(p)
     figure = static_figure(6.5, min(16.0, 1.2 + 0.3 * k))
     ax = figure.subplots()
     y = np.arange(k)[::-1]
@@ -129,12 +157,25 @@ def per_class_figure(p: ClassPredictions) -> Figure:
     return figure
 
 
-def misclassified_figure(p: ClassPredictions) -> Figure:
-    """The test images the model labelled wrongly (of `p.images`), the most confident first."""
+def _misclassified(p: ClassPredictions) -> tuple[np.ndarray, np.ndarray]:
+    """The test samples labelled wrongly, and the first `MISCLASSIFIED_SHOWN` of them, the most confident first."""
     wrong = np.flatnonzero(p.truth != p.predicted)
     if len(wrong) == 0:
         raise Skip("every test image was classified correctly")
-    shown = wrong[np.argsort(-p.confidence[wrong], kind="stable")][:MISCLASSIFIED_SHOWN]  # most confident first
+    return wrong, wrong[np.argsort(-p.confidence[wrong], kind="stable")][:MISCLASSIFIED_SHOWN]
+
+
+def misclassified_table(p: ClassPredictions) -> pd.DataFrame:
+    """`misclassified_figure`'s images in words: each one's true and predicted label and the model's confidence."""
+    _, shown = _misclassified(p)
+    return pd.DataFrame({"true": [str(p.labels[p.truth[i]]) for i in shown],
+                         "predicted": [str(p.labels[p.predicted[i]]) for i in shown],
+                         "confidence": [f"{p.confidence[i]:.0%}" for i in shown]})
+
+
+def misclassified_figure(p: ClassPredictions) -> Figure:
+    """The test images the model labelled wrongly (of `p.images`), the most confident first."""
+    wrong, shown = _misclassified(p)
     columns = min(6, len(shown))
     rows = math.ceil(len(shown) / columns)
     figure = static_figure(max(5.0, 1.75 * columns), 1.95 * rows + 0.3)
@@ -150,6 +191,12 @@ def misclassified_figure(p: ClassPredictions) -> Figure:
                      f"({p.confidence[i]:.0%})", fontsize=8)
     figure.suptitle(f"{len(shown)} of {len(wrong)} misclassified, most confident first", fontsize=10)
     return figure
+
+
+def distribution_table(p: ClassPredictions) -> pd.DataFrame:
+    """`distribution_figure`'s counts as a table: a row per class, a column per split."""
+    return pd.DataFrame({"class": [str(label) for label in p.labels],
+                         **{split: np.asarray(counts, dtype=int) for split, counts in p.counts.items()}})
 
 
 def distribution_figure(p: ClassPredictions) -> Figure:
@@ -263,6 +310,12 @@ def _residuals_title(p: ValuePredictions, newline: str) -> str:
 def _histogram(residuals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(counts, edges) of the residuals in 10 to 50 bins of one width: both drawings show these."""
     return np.histogram(residuals, bins=int(min(50, max(10, math.sqrt(len(residuals))))))
+
+
+def residuals_table(p: ValuePredictions) -> pd.DataFrame:
+    """`residuals_figure`'s bars as a table: each bin's range of predicted − true and its test samples."""
+    counts, edges = _histogram(_errors(p).residuals)
+    return pd.DataFrame({"predicted − true, from": edges[:-1], "to": edges[1:], "test samples": counts})
 
 
 def residuals_figure(p: ValuePredictions) -> Figure:

@@ -22,14 +22,17 @@ from autotune.engine.summary import LISTED, epochs_run, status_word
 from autotune.errors import UserError
 from autotune.paths import expanded
 from autotune.recipes import ClassPredictions, ValuePredictions
-from autotune.report.model_charts import (baseline, confusion_chart, confusion_figure, distribution_figure,
-                                          evaluate_model, misclassified_figure, per_class_figure, predicted_chart,
-                                          predicted_figure, residuals_chart, residuals_figure, sample_noun)
+from autotune.report.model_charts import (baseline, confusion_chart, confusion_figure, confusion_table,
+                                          distribution_figure, distribution_table, evaluate_model,
+                                          misclassified_figure, misclassified_table, per_class_figure,
+                                          per_class_table, predicted_chart, predicted_figure, residuals_chart,
+                                          residuals_figure, residuals_table, sample_noun)
 from autotune.report.run import Run, Skip, best_trial_id, finished, front_ids, load_run, target_trial
 from autotune.report.search_charts import (FAILED, INTERRUPTED, STOPPED, STOPPED_OR_ENDED, curves_chart,
-                                           curves_figure, history_chart, history_figure, importance_chart,
-                                           hidden_objectives, importance_figure, parallel_chart, parallel_figure,
-                                           pareto_chart, pareto_figure, trial_ends)
+                                           curves_figure, curves_table, history_chart, history_figure,
+                                           history_table, importance_chart, hidden_objectives, importance_figure,
+                                           importance_table, parallel_chart, parallel_figure, pareto_chart,
+                                           pareto_figure, trial_ends)
 from autotune.report.style import fmt
 
 # what Ray adds to each reported result: bookkeeping, not metrics
@@ -75,6 +78,7 @@ def _searched(run: Run, name: str) -> str:
 
 
 def _frame_table(frame: pd.DataFrame) -> str:
+    """A DataFrame as a table of the page, its columns' names the header row."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>"
                    for row in frame.itertuples(index=False))
@@ -230,7 +234,8 @@ section.drawn,tr,.row>div,.lead{break-inside:avoid} h2,h3{break-after:avoid}}
 
 CHART_CONFIG = {"displaylogo": False}
 CHART_HELP = ("Charts: hover a point for its trial and values; drag to zoom, double-click to zoom out; click a legend "
-              "entry to hide it. Each chart's PNG is linked below it.")
+              "entry to hide it. Each chart's PNG is linked below it; most charts' numbers also open as a table "
+              "above them.")
 
 
 def _chart_html(figure: go.Figure, div_id: str) -> str:
@@ -267,6 +272,16 @@ def _page(run: Run, sections: list[Section], out: Path) -> str:
             f"<h1>autotune report: {html.escape(run.name)}</h1>"
             f"<p class='meta'>run {html.escape(str(run.path.resolve()))}{model}; written {created}</p>"
             f"<nav>{nav}</nav>{help_line if charts else ''}{''.join(parts)}</body></html>\n")
+
+
+def _numbers(title: str, frame: pd.DataFrame | None) -> str:
+    """The numbers of chart `title` as a table, folded under a line that opens it and names the chart (a screen
+    reader lists these lines together): what a screen reader reads of a chart (plotly's and the PNG's pixels say
+    nothing to it), and the values without hovering; "" for None."""
+    if frame is None:
+        return ""
+    return (f"<details class='screen'><summary>{html.escape(title)}: the numbers, as a table</summary>"
+            f"{_frame_table(frame)}</details>")
 
 
 def _note(text: str) -> str:
@@ -323,9 +338,9 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     sections = [summary_section(run, predictions, unanalysed)]
     missing_glyphs: set[str] = set()
 
-    def add(title: str, caption: str, draw: Any, *args: Any, png: str, chart: Any = None) -> None:
-        """A section: the PNG drawn by `draw`, and the interactive chart drawn by `chart` (the PNG alone when
-        there is none, or when it cannot be drawn)."""
+    def add(title: str, caption: str, draw: Any, *args: Any, png: str, chart: Any = None, table: Any = None) -> None:
+        """A section: the PNG drawn by `draw`, the interactive chart drawn by `chart` (the PNG alone when there is
+        none, or when it cannot be drawn), and the numbers the chart shows as a table, from `table` (`_numbers`)."""
         try:
             drawn = draw(*args)
         except Skip as why:
@@ -335,6 +350,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         _signed(figure, run)
         _save(figure, out / png, missing_glyphs)
         text = f"<p>{html.escape(caption + (' ' + extra if extra else ''))}</p>"
+        text += _numbers(title, table(*args)) if table is not None else ""
         shown = ""
         if chart is not None:
             try:
@@ -346,11 +362,13 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     add("Optimisation history", "Each trial's best value of the objective, in the order the trials started, "
         "marked by how it ended (a failed or interrupted trial: the best of the epochs it reported); the line is "
         "the best value so far, over every reported epoch: a failed trial's best epoch counts, as when the search "
-        "picks the checkpoint to export.", history_figure, run, png="history.png", chart=history_chart)
+        "picks the checkpoint to export.", history_figure, run, png="history.png", chart=history_chart,
+        table=history_table)
     add("Learning curves", "Every trial's validation curve per epoch: a trial the scheduler stopped early ends "
         "sooner, at a red x (ASHA compares trials at the same epoch and stops the weaker ones); a failed trial's "
         "curve ends at a black diamond, an interrupted one's at a purple triangle, and the trial that reached the "
-        "search's stop target at a green star.", curves_figure, run, png="learning_curves.png", chart=curves_chart)
+        "search's stop target at a green star.", curves_figure, run, png="learning_curves.png", chart=curves_chart,
+        table=curves_table)
     add("Parallel coordinates", "Each line is a trial, through the value it sampled for each parameter, ending at "
         "its objective; colour = the objective. The interactive chart is Optuna's, of the trials complete in the "
         "study: with one objective, those that ran every epoch (one stopped early holds the value of an earlier "
@@ -361,7 +379,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         parallel_figure, run, png="parallel_coordinates.png", chart=parallel_chart)
     add("Parameter importance", "How much each parameter decides whether a trial reaches the best values of the "
         "objective (Optuna's get_param_importances, with its default evaluator).", importance_figure, run,
-        png="importance.png", chart=importance_chart)
+        png="importance.png", chart=importance_chart, table=importance_table)
     if len(run.metric) > 1:
         hidden = hidden_objectives(run)
         add("Pareto front", "Every trial on the first two objectives; the Pareto front joins the trials no other "
@@ -378,21 +396,22 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         if isinstance(predictions, ClassPredictions):
             samples = sample_noun(predictions)
             add("Confusion matrix", f"{model}: counts, coloured by the share of each true class.", confusion_figure,
-                predictions, png="confusion_matrix.png", chart=confusion_chart)
+                predictions, png="confusion_matrix.png", chart=confusion_chart, table=confusion_table)
             add("Accuracy per class", f"The share of each class's test {samples} labelled correctly.",
-                per_class_figure, predictions, png="per_class_accuracy.png")
+                per_class_figure, predictions, png="per_class_accuracy.png", table=per_class_table)
             if predictions.images is not None:
                 add("Misclassified test images", "True and predicted label, with the model's confidence in its "
-                    "answer.", misclassified_figure, predictions, png="misclassified.png")
+                    "answer.", misclassified_figure, predictions, png="misclassified.png",
+                    table=misclassified_table)
             add("Class distribution", f"{samples.capitalize()} per class in each split (train, validation, test).",
-                distribution_figure, predictions, png="class_distribution.png")
+                distribution_figure, predictions, png="class_distribution.png", table=distribution_table)
         else:
             add("Predicted against true values", f"{model}: each sample's predicted {predictions.target} against "
                 "its true value; on the dashed diagonal, a prediction is exact.", predicted_figure, predictions,
                 png="predicted_vs_true.png", chart=predicted_chart)
             add("Residuals", "How far the predictions miss: predicted − true, over the test samples (left of the "
                 "dashed line: too low; right: too high).", residuals_figure, predictions, png="residuals.png",
-                chart=residuals_chart)
+                chart=residuals_chart, table=residuals_table)
     if warned:
         sections.insert(1, _data_warnings(warned))  # beside the summary: it may explain its scores
     if missing_glyphs:

@@ -180,6 +180,19 @@ def _groups(run: Run, trials: pd.DataFrame, values: pd.Series) -> list[tuple[_En
             for end, shown in found if shown.any()]
 
 
+def history_table(run: Run) -> pd.DataFrame:
+    """`history_figure`'s points as a table: each trial in the order the trials started, how it ended, its value of
+    each objective and the best so far."""
+    trials = run.trials.reset_index(drop=True)
+    table = pd.DataFrame({"trial": trials["trial_id"].astype(str),
+                          "ended": [end.word for end in trial_ends(run)]}, index=trials.index)
+    for metric, mode in zip(run.metric, run.mode):
+        values = pd.to_numeric(trials[metric], errors="coerce")
+        table[metric] = values
+        table[f"best {metric} so far"] = _best_so_far(values, mode)
+    return table
+
+
 def history_figure(run: Run) -> Figure:
     """Each trial's best value in the order the trials started, marked by how it ended, and the best so far."""
     trials = run.trials.reset_index(drop=True)
@@ -248,6 +261,17 @@ def _marks(curves: list[_Curve]) -> dict[_End, list[_Curve]]:
         if curve.end is not DONE and curve.last is not None:
             marks.setdefault(curve.end, []).append(curve)
     return {end: marks[end] for end in CURVE_ENDS if end in marks}
+
+
+def curves_table(run: Run) -> pd.DataFrame:
+    """`curves_figure`'s curves of the objective as a table: a row per trial, the best trial's first, with how it
+    ended and its value at each epoch (n/a at an epoch it did not run, or where the value was not finite)."""
+    metric = _curve_metrics(run)[0]
+    others, top = _curves(run, metric)
+    rows = [{"trial": curve.trial_id, "ended": curve.end.word,
+             **{f"{metric}, epoch {int(epoch)}": value for epoch, value in zip(curve.epochs, curve.values)}}
+            for curve in ([top] if top else []) + others]
+    return pd.DataFrame(rows)
 
 
 def curves_figure(run: Run) -> Figure:
@@ -469,11 +493,25 @@ def complete_trials(study: StudyData) -> str:
     return f"{len(study.complete)} complete trials{told}"
 
 
+def _importances(run: Run) -> tuple[list[str], str, list[tuple[str, dict[str, float]]]]:
+    """The parameters of the importance (`_importance_params`), its note, and each objective's importances."""
+    params, note = _importance_params(run)
+    return params, note, [(metric, param_importances(run.study, params, objective=index))
+                          for index, metric in enumerate(run.metric)]
+
+
+def importance_table(run: Run) -> pd.DataFrame:
+    """`importance_figure`'s numbers as a table: a row per parameter, a column per objective, the most important
+    for the first objective first."""
+    _, _, results = _importances(run)
+    order = list(results[0][1])
+    return pd.DataFrame({"parameter": order, **{f"importance for {metric}": [importances[name] for name in order]
+                                                for metric, importances in results}})
+
+
 def importance_figure(run: Run) -> tuple[Figure, str]:
     """Optuna's parameter importance for each objective, and a note on what it leaves out."""
-    params, note = _importance_params(run)
-    results = [(metric, param_importances(run.study, params, objective=index))
-               for index, metric in enumerate(run.metric)]
+    params, note, results = _importances(run)
     figure = static_figure(5.2 * len(results), 0.45 * len(params) + 1.6)
     for ax, (metric, importances) in zip(figure.subplots(1, len(results), squeeze=False)[0], results):
         names = list(importances)[::-1]

@@ -28,8 +28,9 @@ from autotune.engine.study import read_study
 from autotune.recipes import ClassPredictions, ValuePredictions
 from autotune.recipes import tabular as tabular_recipe
 from autotune.report import load_run, write_report
-from autotune.report.model_charts import (distribution_figure, per_class_figure, predicted_chart, predicted_figure,
-                                          residuals_chart, residuals_figure)
+from autotune.report.model_charts import (confusion_table, distribution_figure, distribution_table,
+                                          misclassified_table, per_class_figure, per_class_table, predicted_chart,
+                                          predicted_figure, residuals_chart, residuals_figure)
 from autotune.report.page import REPORT_HEAD
 from autotune.report.run import Skip
 from autotune.report.style import fmt
@@ -232,6 +233,61 @@ def test_the_page_states_the_search_and_the_model(report, searched):
     assert str(searched.model_dir) in text or "tiny.versions" in text
     for name in result.best_params:
         assert name in text
+
+
+def numbers(text: str) -> dict[str, pd.DataFrame]:
+    """Each section's table of its chart's numbers (in its <details>), by the section's heading."""
+    found = {}
+    for section in re.findall(r"<section.*?</section>", text, re.S):
+        table = re.search(r"<details class='screen'><summary>([^<]*)</summary>(<table.*?</table>)</details>", section)
+        if table:
+            heading = html.unescape(re.search(r"<h2>(.*?)</h2>", section).group(1))
+            assert html.unescape(table.group(1)) == f"{heading}: the numbers, as a table"  # listed apart, it says
+            rows = [[html.unescape(cell) for cell in re.findall(r"<t[hd]>(.*?)</t[hd]>", row)]
+                    for row in re.findall(r"<tr>(.*?)</tr>", table.group(2))]
+            found[heading] = pd.DataFrame(rows[1:], columns=rows[0])
+    return found
+
+
+def test_every_chart_s_numbers_are_in_a_table_a_screen_reader_reads(report, searched):
+    """A chart drawn by plotly or as a PNG says nothing to a screen reader (its SVG reads as a soup of tick labels:
+    "25 33 38 24 ... 0 1 2 ... predicted true"), and its values showed on hover only: the counts of the confusion
+    matrix, the accuracy of each class, the importances and the split's class counts were on the page nowhere else.
+    Each such chart now has its numbers as a table, folded under a line that opens it."""
+    tables = numbers(report.read_text())
+    assert set(tables) == {"Optimisation history", "Learning curves", "Parameter importance", "Confusion matrix",
+                           "Accuracy per class", "Misclassified test images", "Class distribution"}
+    history = tables["Optimisation history"]
+    assert sorted(history["trial"].astype(str)) == sorted(searched.result.trials["trial_id"].astype(str))
+    curves = tables["Learning curves"].set_index("trial")
+    best = searched.result.best_trial_id
+    assert curves.index[0] == best and set(curves.index) == set(history["trial"])
+    reported = pd.read_csv(searched.run_dir / f"trial_{best}" / "progress.csv")["val_accuracy"]
+    assert [float(curves.loc[best, f"val_accuracy, epoch {e}"]) for e in range(1, len(reported) + 1)] == \
+        pytest.approx(reported.tolist(), abs=5e-4)
+    assert set(tables["Parameter importance"]["parameter"]) <= set(searched.result.best_params)
+    confusion = tables["Confusion matrix"].set_index("true class").astype(int)
+    per_class = tables["Accuracy per class"].set_index("class")
+    test = tables["Class distribution"]["test"].astype(int)
+    assert confusion.to_numpy().sum() == per_class["test images"].astype(int).sum() == test.sum()
+    assert [confusion.loc[c, f"predicted {c}"] for c in confusion.index] == per_class["correct"].astype(int).tolist()
+
+
+def test_the_model_charts_numbers_as_tables():
+    labels = ["cat", "dog", "owl"]
+    counts = {"train": np.array([3, 2, 1]), "val": np.array([1, 1, 0]), "test": np.array([1, 1, 2])}
+    p = ClassPredictions(labels, np.array([0, 1, 2, 2]), np.array([0, 1, 1, 2]), np.array([0.9, 0.8, 0.7, 0.6]),
+                         counts, np.zeros((4, 1, 8, 8), np.uint8))
+    assert confusion_table(p).to_dict("list") == {"true class": labels, "predicted cat": [1, 0, 0],
+                                                  "predicted dog": [0, 1, 1], "predicted owl": [0, 0, 1]}
+    assert per_class_table(p).to_dict("list") == {"class": labels, "test images": [1, 1, 2], "correct": [1, 1, 1],
+                                                  "accuracy": [1.0, 1.0, 0.5]}
+    assert misclassified_table(p).to_dict("list") == {"true": ["owl"], "predicted": ["dog"], "confidence": ["70%"]}
+    assert distribution_table(p).to_dict("list") == {"class": labels, "train": [3, 2, 1], "val": [1, 1, 0],
+                                                     "test": [1, 1, 2]}
+    many = ClassPredictions([str(i) for i in range(30)], np.arange(30), np.arange(30), np.ones(30),
+                            {"test": np.ones(30, int)})
+    assert confusion_table(many) is None  # 900 cells: the per-class table stays
 
 
 def test_the_run_is_read_back_like_the_search_left_it(searched):
@@ -666,6 +722,7 @@ def test_a_regression_model_gets_predicted_against_true_and_its_residuals(tabula
     assert "target: predicted against true" in found["chart-predicted_vs_true"][1]["title"]["text"]
     (bars,) = found["chart-residuals"][0]
     assert array(bars["y"]).sum() == len(truth)
+    assert numbers(text)["Residuals"]["test samples"].astype(int).tolist() == array(bars["y"]).tolist()
     written = {p.name for p in tmp_path.glob("*.png")}
     assert {"predicted_vs_true.png", "residuals.png"} <= written and "confusion_matrix.png" not in written
 
