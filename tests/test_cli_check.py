@@ -526,6 +526,19 @@ def test_ray_s_worker_lines_are_not_coloured_where_stdout_is_no_terminal(monkeyp
     assert os.environ["RAY_COLOR_PREFIX"] == kept
 
 
+@pytest.mark.parametrize("no_color, kept", [("1", "0"), ("", None)])
+def test_ray_s_worker_lines_are_not_coloured_at_a_terminal_under_no_color(monkeypatch, no_color, kept):
+    """At a terminal, NO_COLOR=1 (no-color.org) still let Ray colour its worker lines under -v
+    (`\\x1b[36m(_trial pid=...)\\x1b[0m`): it now tells Ray not to, as where stdout is no terminal; an empty
+    NO_COLOR is unset, as the convention says."""
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setenv("NO_COLOR", no_color)
+    monkeypatch.setenv("RAY_COLOR_PREFIX", "")  # restored after the test, as it was
+    monkeypatch.delenv("RAY_COLOR_PREFIX")
+    assert main(["check", str(REPO / "search_spaces" / "digits.yaml")]) == 0
+    assert os.environ.get("RAY_COLOR_PREFIX") == kept
+
+
 def test_text_the_terminal_cannot_encode_is_escaped_not_a_traceback(tmp_path):
     """Under an ASCII-only output encoding (PYTHONIOENCODING=ascii, a Latin-1 locale), an accented run name is
     written escaped; `print` failed with UnicodeEncodeError (after a search's export, for `run`)."""

@@ -98,8 +98,9 @@ def _writable_output() -> None:
 
 def _plain_when_not_a_terminal() -> None:
     """Ray's worker lines that `-v` shows (`(_trial pid=...)`) carry no colour codes where stdout is no terminal (a
-    CI log, a file): Ray colours them unless RAY_COLOR_PREFIX is 0. A value the user set is kept."""
-    if not sys.stdout.isatty():
+    CI log, a file) or where NO_COLOR is set and not empty (no-color.org: a terminal read by a screen reader, or
+    without colours): Ray colours them unless RAY_COLOR_PREFIX is 0. A value the user set is kept."""
+    if not sys.stdout.isatty() or os.environ.get("NO_COLOR"):
         os.environ.setdefault("RAY_COLOR_PREFIX", "0")
 
 
