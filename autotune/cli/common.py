@@ -6,6 +6,7 @@ import errno
 import math
 import os
 import re
+import shutil
 import socket
 import sys
 import textwrap
@@ -108,6 +109,12 @@ def _continued(command: str, width: int) -> list[str]:
         else:
             lines[-1] += f" {unit}"
     return lines
+
+
+def terminal_width() -> int | None:
+    """The width of the terminal stdout is, which a wide table is fitted to; None where stdout is no terminal (a log,
+    a pipe: a table's row stays one line there)."""
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
 
 
 def add_space_arguments(parser: argparse.ArgumentParser, space: str = "the search space YAML file") -> None:

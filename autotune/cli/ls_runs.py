@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from autotune.cli.common import terminal_width
 from autotune.engine.locks import run_holder
 from autotune.engine.relocation import relocated_summary
 from autotune.engine.summary import format_table, size_text
@@ -35,7 +36,7 @@ def list_runs(folder: str) -> None:
         size, checkpoints, count = _disk(run)
         total, kept = total + size, kept + checkpoints
         rows.append([*_row(run), size_text(size), f"{size_text(checkpoints)} ({count})"])
-    print(format_table(HEADERS, rows))
+    print(format_table(HEADERS, rows, terminal_width()))
     runs_text = f"{len(runs)} run{'s' * (len(runs) != 1)}"
     print(f"\n{runs_text}, {size_text(total)} on disk, {size_text(kept)} of it in checkpoints: a finished run's "
           f"checkpoints serve only `autotune export RUN --trial ID`, an interrupted run's its --resume; what each "

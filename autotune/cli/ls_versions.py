@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from autotune.cli.common import terminal_width
 from autotune.engine.export import CARD, versions_dir
 from autotune.engine.summary import format_table
 from autotune.errors import UserError
@@ -27,7 +28,7 @@ def list_versions(model_dir: str) -> None:
     current = target.resolve().name
     kept = {p.name for p in versions_dir(target).iterdir() if (p / CARD).is_file()}
     rows = [_row(entry, current, kept, _trials(target, kept)) for entry in card["history"]]
-    print(format_table(HEADERS, rows))
+    print(format_table(HEADERS, rows, terminal_width()))
     made = f"trial {card.get('trial_id', '?')} of run {card.get('run_name', '?')}"
     print(f"\n{shown(target)} is version {current} ({made}); `autotune rollback {shlex.quote(shown(target))} --to "
           "VERSION` makes a kept one current again")

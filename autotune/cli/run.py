@@ -6,7 +6,9 @@ import shlex
 import sys
 from typing import Any
 
-from autotune.cli.common import HelpFormatter, add_space_arguments, check_folder_path, non_negative_float, positive_int
+from autotune.cli.common import (HelpFormatter, add_space_arguments, check_folder_path, non_negative_float,
+                                 positive_int, terminal_width)
+from autotune.engine.summary import format_summary
 from autotune.errors import StorageFull
 from autotune.logs import lines_to
 
@@ -118,6 +120,6 @@ def _run(args: argparse.Namespace) -> int:
 def _print_result(result: Any, args: argparse.Namespace) -> None:
     """The search's summary, and for an interrupted one the command that resumes it."""
     print()
-    print(result)  # its summary
+    print(format_summary(result, width=terminal_width()))
     if result.interrupted:
         print(f"\nResume with: {_resume_command(args)}")

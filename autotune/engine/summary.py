@@ -75,13 +75,31 @@ def _epochs_run(trials: Any) -> str:
     return f"{total} epoch{'s' * (total != 1)} run"
 
 
-def format_table(headers: list[str], rows: list[list[Any]]) -> str:
-    """A plain, aligned text table."""
+def format_table(headers: list[str], rows: list[list[Any]], width: int | None = None) -> str:
+    """A plain, aligned text table, no line ending in spaces. With `width` (a terminal's), a table wider than that
+    is cut into blocks of columns that fit, one below the other, each led by the first column (`_blocks`)."""
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
-    return "\n".join(lines)
+    blocks = []
+    for columns in _blocks(widths, width):
+        lines = [[headers[i] for i in columns], ["-" * widths[i] for i in columns],
+                 *([row[i] for i in columns] for row in cells)]
+        blocks.append("\n".join("  ".join(c.ljust(widths[i]) for c, i in zip(line, columns)).rstrip()
+                                for line in lines))
+    return "\n\n".join(blocks)
+
+
+def _blocks(widths: list[int], width: int | None) -> list[list[int]]:
+    """The columns of each block of a table `width` wide: all of them in one when it fits (or without `width`);
+    else the first column, then as many of the next as fit beside it (one at least), block after block."""
+    if width is None or len(widths) < 2 or sum(widths) + 2 * (len(widths) - 1) <= width:
+        return [list(range(len(widths)))]
+    blocks: list[list[int]] = []
+    for i in range(1, len(widths)):
+        if not blocks or sum(widths[j] + 2 for j in blocks[-1]) + widths[i] > width:
+            blocks.append([0])
+        blocks[-1].append(i)
+    return blocks
 
 
 def size_text(count: float) -> str:
@@ -93,9 +111,10 @@ def size_text(count: float) -> str:
     return f"{count:.1f} TB"
 
 
-def format_summary(result: Any, top: int = 10) -> str:
+def format_summary(result: Any, top: int = 10, width: int | None = None) -> str:
     """The `top` trials (`_ranked`) with their parameters, metric, epochs run (ASHA's stops show) and status, and
-    how many more trials.csv lists; then where things are.
+    how many more trials.csv lists; then where things are. `width`: a terminal's, which the table is fitted to
+    (`format_table`).
     A search interrupted before any trial finished an epoch: one line that says so."""
     trials = result.trials
     if result.best_trial_id is None:
@@ -116,7 +135,7 @@ def format_summary(result: Any, top: int = 10) -> str:
            *([f"Ended early: {result.ended}"] if result.ended else []),
            *([f"Warm start: the sampler was first told the finished trials of {result.warm_start} (not run again, "
               "not in this table)"] if result.warm_start else []),
-           *_stops(trials), "", format_table(headers, rows)]
+           *_stops(trials), "", format_table(headers, rows, width)]
     if len(trials) > top:
         more = len(trials) - top
         out.append(f"({more} more trial{'s' * (more != 1)} in trials.csv)")

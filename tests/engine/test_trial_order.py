@@ -222,6 +222,39 @@ def test_a_column_of_large_values_is_written_in_one_format():
     assert [line.split()[1] for line in table.splitlines()[2:]] == ["19560", "4810", "0.25", "2.5e-05"]
 
 
+def test_a_table_wider_than_the_terminal_is_cut_into_blocks_each_led_by_the_first_column():
+    """The summary's table of a search of 9 parameters was 198 columns wide: at an 80-column terminal each row
+    wrapped over 3 lines and the columns no longer lined up. Given the terminal's width, the columns that do not fit
+    go to a block below, led by the trial column again; no line ends in spaces (every row padded to its width, as a
+    screen reader or a braille display reads it). Without a width (a log, a pipe) a row stays one line."""
+    from autotune.engine.summary import format_table
+
+    headers = ["trial", "val_accuracy", "model.arch", "optimizer[adamw].weight_decay", "train.batch_size"]
+    rows = [["713284aa", 0.9885, "simple_cnn", None, 32], ["389ff9a5", 0.9809, "mlp", 0.0007093, 128]]
+    wide = format_table(headers, rows)
+    assert len(wide.splitlines()) == 4 and all(line == line.rstrip() for line in wide.splitlines())
+    assert wide.splitlines()[2].split() == ["713284aa", "0.9885", "simple_cnn", "-", "32"]
+    cut = format_table(headers, rows, width=60)
+    assert all(len(line) <= 60 and line == line.rstrip() for line in cut.splitlines())
+    first, second = (block.splitlines() for block in cut.split("\n\n"))
+    assert first[0].split() == ["trial", "val_accuracy", "model.arch"]
+    assert second[0].split() == ["trial", "optimizer[adamw].weight_decay", "train.batch_size"]
+    assert second[3].split() == ["389ff9a5", "0.0007093", "128"]
+    assert format_table(headers, rows, width=200) == wide
+    assert format_table(["a very long header"], [["x"]], width=5) == "a very long header\n------------------\nx"
+
+
+def test_only_a_terminal_has_a_width_a_table_is_fitted_to(monkeypatch):
+    import sys
+
+    from autotune.cli.common import terminal_width
+
+    assert terminal_width() is None  # pytest's capture: no terminal
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setenv("COLUMNS", "72")
+    assert terminal_width() == 72
+
+
 def test_a_trial_whose_worker_process_died_is_one_line_saying_what_to_check(tmp_path):
     """A trial killed by the out-of-memory killer (or kill -9) was Ray's paragraph of causes, some of them Ray's own
     (`ray stop --force`, resource isolation), as the summary's line and `SearchFailed`'s."""
