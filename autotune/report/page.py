@@ -82,7 +82,7 @@ def _frame_table(frame: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>"
                    for row in frame.itertuples(index=False))
-    return f"<table class='wide'><tr>{head}</tr>{body}</table>"
+    return f"<table class='wide' tabindex='0'><tr>{head}</tr>{body}</table>"
 
 
 RESUME = "autotune run SPACE --resume"  # summary.json does not keep the command: the CLI prints it at the Ctrl-C
@@ -182,7 +182,7 @@ def summary_section(run: Run, predictions: Predictions | None = None, unanalysed
     top = top[[c for c in columns if c in top]].rename(columns=lambda c: c.removeprefix("p:"))
     text = (f"{_lead(run, predictions, unanalysed)}{_how_it_ended(run)}"
             f"<div class='row'><div><h3>search</h3>{_table(counts)}</div>"
-            f"<div><h3>best configuration</h3>{_table(best, ('', 'value', 'searched'))}</div>"
+            f"<div><h3>best configuration</h3>{_table(best, ('parameter', 'value', 'searched'))}</div>"
             f"<div><h3>its metrics</h3>{_table(metrics)}</div></div>"
             f"<h3>top trials</h3>{_frame_table(top)}")
     return Section("Summary", text + _failed_table(trials))
@@ -269,9 +269,10 @@ def _page(run: Run, sections: list[Section], out: Path) -> str:
     help_line = f"<p class='meta help'>{CHART_HELP}</p>"  # of the interactive charts: not printed
     return (f"{REPORT_HEAD}{html.escape(run.name)}</title><meta name='viewport' content='width=device-width, "
             f"initial-scale=1'><style>{CSS}</style>{plotly}</head><body>"
-            f"<h1>autotune report: {html.escape(run.name)}</h1>"
+            f"<header><h1>autotune report: {html.escape(run.name)}</h1>"
             f"<p class='meta'>run {html.escape(str(run.path.resolve()))}{model}; written {created}</p>"
-            f"<nav>{nav}</nav>{help_line if charts else ''}{''.join(parts)}</body></html>\n")
+            f"<nav aria-label='sections'>{nav}</nav>{help_line if charts else ''}</header>"
+            f"<main>{''.join(parts)}</main></body></html>\n")
 
 
 def _numbers(title: str, frame: pd.DataFrame | None) -> str:

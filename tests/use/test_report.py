@@ -196,7 +196,7 @@ def test_the_best_configuration_says_where_each_parameter_was_searched(report, s
     found = re.search(r"<h3>best configuration</h3><table>(.*?)</table>", report.read_text())
     rows = [[html.unescape(cell) for cell in re.findall(r"<t[hd]>(.*?)</t[hd]>", row)]
             for row in re.findall(r"<tr>(.*?)</tr>", found.group(1))]
-    assert rows[0] == ["", "value", "searched"] and rows[1][0] == "best trial"
+    assert rows[0] == ["parameter", "value", "searched"] and rows[1][0] == "best trial"
     searched_in = {name: where for name, _, where in rows[2:]}
     assert set(searched_in) == set(searched.result.best_params)
     assert searched_in["optimizer.lr"] == "0.001 to 0.03, log scale"
@@ -271,6 +271,20 @@ def test_every_chart_s_numbers_are_in_a_table_a_screen_reader_reads(report, sear
     test = tables["Class distribution"]["test"].astype(int)
     assert confusion.to_numpy().sum() == per_class["test images"].astype(int).sum() == test.sum()
     assert [confusion.loc[c, f"predicted {c}"] for c in confusion.index] == per_class["correct"].astype(int).tolist()
+
+
+def test_the_page_has_landmarks_named_header_cells_and_tables_a_keyboard_scrolls(report):
+    """axe-core (the accessibility checker browsers' tools run) found on the page: no main landmark and content
+    outside every landmark (a screen reader's "jump to main" went nowhere), a header cell with no text (the best
+    configuration's first column), and wide tables that scroll sideways but take no keyboard focus (serious: a
+    keyboard user could not reach the columns off the right edge)."""
+    text = report.read_text()
+    body = re.search(r"<body>(.*)</body>", text, re.S).group(1)
+    assert re.fullmatch(r"<header><h1>.*?<nav aria-label='sections'>.*?</header><main>.*</main>", body, re.S)
+    assert body.count("<main>") == 1 and "<section" not in body.split("<main>")[0]
+    assert "<th></th>" not in text
+    wide = re.findall(r"<table class='wide'[^>]*>", text)
+    assert wide and all("tabindex='0'" in tag for tag in wide)
 
 
 def test_the_model_charts_numbers_as_tables():
