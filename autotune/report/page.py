@@ -232,7 +232,9 @@ section.drawn,tr,.row>div,.lead{break-inside:avoid} h2,h3{break-after:avoid}}
 """
 
 
-CHART_CONFIG = {"displaylogo": False}
+# plotly.js shows a "Share chart..." button by default, which uploads the chart's data (trials, parameters, errors,
+# class names) to Plotly Cloud: a page meant to open offline, and to keep its data, has none
+CHART_CONFIG = {"displaylogo": False, "showSendToCloud": False}
 CHART_HELP = ("Charts: hover a point for its trial and values; drag to zoom, double-click to zoom out; click a legend "
               "entry to hide it. Each chart's PNG is linked below it; most charts' numbers also open as a table "
               "above them.")

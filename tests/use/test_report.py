@@ -878,6 +878,18 @@ def test_headless_chromium_draws_every_chart_and_figure_offline(report, searched
         assert min(distance, key=distance.get) == name and distance[name] < 10, (name, distance)
 
 
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (apt-get install chromium)")
+def test_no_chart_has_a_button_that_uploads_its_data(report):
+    """plotly.js's tool bar has a "Share chart..." button by default: it opens cloud.plotly.com and sends the
+    chart's data there (trial ids, parameters, errors, class names), from a page meant to open offline, and a screen
+    reader announced it on every chart. The charts' tools are there without it."""
+    done = subprocess.run([*CHROMIUM, "--window-size=1280,1000", "--virtual-time-budget=10000", "--dump-dom",
+                           report.as_uri()], capture_output=True, text=True, timeout=120)
+    buttons = re.findall(r'class="modebar-btn[^"]*"[^>]*data-title="([^"]+)"', done.stdout)
+    assert buttons.count("Download plot as a PNG") == len(CHARTED), buttons
+    assert "Share chart..." not in buttons
+
+
 def laid_out(page: Path, width: int) -> dict:
     """What overflows the page in a Chromium window `width` pixels wide: the document's width, and each paragraph,
     list item, heading or table whose content is wider than its box ("visible ...": cut; "auto ...": behind a
