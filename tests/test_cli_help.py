@@ -107,3 +107,14 @@ def test_model_dir_is_a_folder_with_an_example(command, monkeypatch):
     runs/digits" and the errors speak of "the folder of an exported model (e.g. models/digits, ...)"."""
     text = " ".join(_help(command, 80, monkeypatch).split())
     assert "MODEL_DIR the folder of an exported model, e.g. models/digits (model.json and the files" in text
+
+
+def test_no_command_prints_the_help_on_stderr_and_exits_2(capsys):
+    """`autotune` alone printed its help on stdout and exited 2: a script's `out=$(autotune $cmd)` with an empty
+    `$cmd` captured 60 lines of help as the command's output. It is a usage error, as argparse, click (ray) and docker
+    treat it: the help goes to stderr, where a person still reads it, and stdout stays empty."""
+    import autotune.cli
+
+    assert autotune.cli.main([]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("usage: autotune") and "examples:" in err

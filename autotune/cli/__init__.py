@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(parser, argv)
     args.verbose += vars(args).pop("sub_verbose", 0)
     if args.command is None:
-        parser.print_help()
+        parser.print_help(sys.stderr)  # a usage error: a person reads the help, `out=$(autotune)` captures none of it
         return 2
     try:
         with from_command_line():
