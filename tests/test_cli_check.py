@@ -361,6 +361,16 @@ def test_nsga2_with_fewer_trials_than_two_generations_is_warned_of(cli):
     assert "scheduler auto (fifo here: several objectives, so no trial is stopped early), seed 0" in out
 
 
+def test_auto_says_what_it_runs_for_the_space(cli, tmp_path):
+    """`scheduler auto` was all check said of the default scheduler: whether this space's trials are stopped early,
+    from which epoch and how hard, was not shown (adaptive hyperband, or fifo for 1-epoch trials)."""
+    code, out, err = cli("check", str(write(tmp_path, OK)), "--set", "search.scheduler=auto")
+    assert code == 0, err
+    assert "scheduler auto (hyperband(max_t=3, grace_period=1, reduction_factor=3, adaptive=True) here), seed" in out
+    code, out, err = cli("check", str(write(tmp_path, OK)), "--set", "search.scheduler=auto", "--set", "train.epochs=1")
+    assert "scheduler auto (fifo here: a trial runs 1 epoch, so no trial is stopped early), seed" in out
+
+
 def test_merge_keys_override_and_x_keys_hold_anchors(cli, tmp_path):
     text = ok_with(5, "optimizer: {choice: [*sgd, {<<: *sgd, name: adamw, lr: {loguniform: [1e-4, 1e-2]}}]}")
     text = "x-optimizers:\n  sgd: &sgd {name: sgd, lr: {loguniform: [1e-3, 1e-1]}, weight_decay: 1e-4}\n" + text

@@ -93,9 +93,10 @@ def _args(kwargs: Any) -> str:
     return f"({', '.join(f'{k}={v}' for k, v in kwargs.items())})" if kwargs else ""
 
 
-def settings_text(search: SearchSettings, params: tuple[Param, ...] = ()) -> str:
+def settings_text(space: Space) -> str:
     """The search settings as `check` prints them: the sampler with the arguments it is built with (autotune's
-    defaults among them, for `params`), the scheduler with the user's."""
+    defaults among them), the scheduler with the user's, and what `auto` runs for this space."""
+    search = space.search
     budget = f", time budget {search.time_budget:g}s" if search.time_budget else ""
     budget += f", a trial fails after {search.trial_timeout:g}s without a report" if search.trial_timeout else ""
     if search.stop:
@@ -103,20 +104,25 @@ def settings_text(search: SearchSettings, params: tuple[Param, ...] = ()) -> str
         targets = " and ".join(f"{m} {'<=' if modes.get(m) == 'min' else '>='} {t:g}" for m, t in search.stop.items())
         budget += f", stop once a trial has {targets}"
     objective = ", ".join(f"{m} ({mode})" for m, mode in zip(search.metric, search.mode))
-    sampler = f"{search.sampler}{_args(sampler_arguments(search, params))}"
+    sampler = f"{search.sampler}{_args(sampler_arguments(search, space.params))}"
     return (f"search: {objective}; {search.trials} trials, sampler {sampler}, "
-            f"scheduler {search.scheduler}{_args(search.scheduler_args)}{_runs_as(search)}, seed {search.seed}"
+            f"scheduler {search.scheduler}{_args(search.scheduler_args)}{_runs_as(space)}, seed {search.seed}"
             f"{budget}\n"
             f"        resources per trial: {search.resources.cpu:g} cpu, {search.resources.gpu:g} gpu"
             f"{''.join(f', {amount:g} {name}' for name, amount in search.resources.custom.items())}; "
             f"max concurrent {search.max_concurrent or 'as resources allow'}")
 
 
-def _runs_as(search: SearchSettings) -> str:
-    """What `scheduler: auto` runs where it cannot stop anything: several objectives (early stopping ranks trials
-    by one metric) run every trial to its end."""
-    return " (fifo here: several objectives, so no trial is stopped early)" if (
-        search.scheduler_run != search.scheduler) else ""
+def _runs_as(space: Space) -> str:
+    """What `scheduler: auto` runs for this space (" (hyperband(max_t=8, ...) here)", " (fifo here: ...)"); "" for a
+    scheduler named."""
+    if space.search.scheduler != "auto":
+        return ""
+    why = space.stops_nothing()
+    if why:
+        return f" (fifo here: {why}, so no trial is stopped early)"
+    name, args = space.scheduler_run()
+    return f" ({name}{_args(args)} here)"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{space.name}: recipe {space.recipe}, {len(space.params)} parameters")
     if space.params:
         print("\n".join(table(space)))
-    print(settings_text(space.search, space.params))
+    print(settings_text(space))
     length = trial_length_text(space)
     if length:
         print(length)

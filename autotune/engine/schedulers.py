@@ -63,13 +63,10 @@ def max_epochs(space: Space) -> int:
 
 
 def make_scheduler(space: Space) -> TrialScheduler:
-    """The scheduler named in `search.scheduler`; time is counted in epochs, up to the most a trial can run."""
-    name, args = space.search.scheduler_run, dict(space.search.scheduler_args)
-    if name == "auto":  # the default: measured in bench/quality.py (docs/search-space.md says why)
-        most = max_epochs(space)
-        if space.budget is None or most < 2:
-            return _Fifo()
-        return _hyperband(most, seed=space.search.seed, adaptive=True)
+    """The scheduler `search.scheduler` names (`auto`: as `Space.scheduler_run` resolves it); time is counted in
+    epochs, up to the most a trial can run."""
+    name, given = space.scheduler_run()  # `auto` resolved for the space
+    args = dict(given)
     if name == "fifo":
         return _Fifo()
     if name == "median":

@@ -128,7 +128,7 @@ def run_search(
         check_every_node_writes(where.experiment)
     trials = space.search.trials
     log.info("Searching %r: %d trial%s, sampler %s, scheduler %s, metric %s", space.name, trials, "s" * (trials != 1),
-             space.search.sampler, space.search.scheduler_run, "/".join(space.search.metric))  # once it can start
+             space.search.sampler, space.scheduler_run()[0], "/".join(space.search.metric))  # once it can start
     run = trainable(space, data, resources, policy, full)
     where.state.mkdir(parents=True, exist_ok=True)
     (where.state / "space.fingerprint").write_text(space.fingerprint() + "\n")

@@ -24,6 +24,9 @@ __all__ = [
 ]
 
 Label = Union[str, int, float, bool, None]  # what a sampler can propose for a categorical (Optuna's rule)
+# what `scheduler: auto` runs where trials can be stopped early, up to the most epochs a trial runs: measured in
+# bench/quality.py (docs/search-space.md says why)
+AUTO_SCHEDULER = {"grace_period": 1, "reduction_factor": 3, "adaptive": True}
 
 
 @dataclass(frozen=True)
@@ -168,12 +171,6 @@ class SearchSettings:
     @property
     def multi_objective(self) -> bool:
         return len(self.metric) > 1
-
-    @property
-    def scheduler_run(self) -> str:
-        """The scheduler the search runs: `auto` with several objectives is fifo (early stopping ranks trials by
-        one metric); else the one named."""
-        return "fifo" if self.scheduler == "auto" and self.multi_objective else self.scheduler
 
 
 @dataclass(frozen=True)
@@ -338,6 +335,27 @@ class Space:
         value = value_at(config, self.budget) if self.budget else None
         number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         return int(value) if number else None
+
+    def stops_nothing(self) -> str:
+        """Why `scheduler: auto` stops no trial early in this space, so that it runs fifo ("" where it can, or where
+        the scheduler is named): early stopping ranks trials by one metric, at epochs of the recipe's budget key."""
+        if self.search.scheduler != "auto":
+            return ""
+        if self.search.multi_objective:
+            return "several objectives"
+        if self.budget is None:
+            return "the recipe declares no budget"
+        return "a trial runs 1 epoch" if self.most_planned() < 2 else ""
+
+    def scheduler_run(self) -> tuple[str, Mapping[str, Any]]:
+        """The scheduler the search runs and its arguments: `auto` resolved for this space (fifo where it
+        `stops_nothing`, else adaptive hyperband from epoch 1 to the most epochs a trial runs); else the one named,
+        with the arguments given."""
+        if self.search.scheduler != "auto":
+            return self.search.scheduler, self.search.scheduler_args
+        if self.stops_nothing():
+            return "fifo", {}
+        return "hyperband", {"max_t": self.most_planned(), **AUTO_SCHEDULER}
 
     def most_planned(self) -> int:
         """The most reports (epochs) any trial can make: over the top of every range and every option of every choice

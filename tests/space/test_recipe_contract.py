@@ -67,6 +67,7 @@ def test_a_metric_the_recipe_does_not_report_is_a_problem_with_its_line(tmp_path
 def test_without_a_budget_nothing_stops_early_and_asking_for_it_says_why(tmp_path):
     space = load_space(_space(tmp_path, 'metrics={"val_error": "min"},', ""))
     assert space.budget is None and isinstance(make_scheduler(space), FIFOScheduler)  # auto: fifo
+    assert space.stops_nothing() == "the recipe declares no budget"
     with pytest.raises(SpaceError) as err:
         load_space(_space(tmp_path, 'metrics={"val_error": "min"},', "search: {scheduler: asha}\n"))
     assert "the recipe declares no budget" in str(err.value) and "use scheduler: fifo" in str(err.value)
