@@ -559,7 +559,8 @@ def _retrain_plan(space: Space, loads: _DataLoads,
     failed, exporting nothing (`_failed_before`), did not search it: it is started again from the start."""
     from autotune.engine.locks import running
     from autotune.engine.optuna_space import derived_seed
-    from autotune.engine.storage import holds_search, recorded_summary, run_location
+    from autotune.engine.run_records import recorded_summary
+    from autotune.engine.storage import holds_search, run_location
 
     card = current_card(space)
     data = loads.get(card.get("config") if card else None)  # loaded as the current model's was: its searched keys
@@ -957,7 +958,7 @@ def export(run_dir: str | Path, trial_id: str, out: str | Path | None = None) ->
 def _export_trial(run_dir: str | Path, trial_id: str, out: Path | None) -> SearchResult:
     """`export`'s work: the run's trial `trial_id` read from `run_dir`, exported to `out` (None: the canonical
     model)."""
-    from autotune.engine.storage import recorded_summary
+    from autotune.engine.run_records import recorded_summary
 
     state = _run_state(expanded(run_dir).resolve() if "://" not in str(run_dir) else _mirror(str(run_dir)))
     summary = recorded_summary(state) or {}
@@ -1006,7 +1007,7 @@ def _run_space(state: Path, summary: Mapping[str, Any]) -> Space:
     """The run's space, rebuilt from its state: space.json (recipe, ingredients with the --set overrides applied,
     search) and summary.json's `space` (where its files are, its export settings); a run that recorded no `space`
     takes those from the model it exported, else the defaults (export.dir models/<name>)."""
-    from autotune.engine.storage import recorded_space, started_trials
+    from autotune.engine.run_records import recorded_space, started_trials
 
     recorded = recorded_space(state) or {}
     if not isinstance(recorded.get("ingredients"), dict) or not recorded.get("recipe"):

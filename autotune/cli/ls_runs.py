@@ -2,7 +2,6 @@
 its model, and what it holds on disk (its checkpoints apart)."""
 from __future__ import annotations
 
-import json
 import os
 from datetime import datetime
 from pathlib import Path
@@ -10,14 +9,14 @@ from typing import Any
 
 from autotune.cli.common import terminal_width
 from autotune.engine.locks import run_holder
-from autotune.engine.relocation import relocated_summary
+from autotune.engine.run_records import SPACE_FILE, recorded_summary, started_trials
 from autotune.engine.summary import format_table, size_text
 from autotune.errors import UserError
 from autotune.paths import expanded, shown
 
 HEADERS = ["run", "ended", "status", "trials", "best", "model", "disk", "checkpoints"]
 GUIDE = "docs/reliability.md, 'What may be deleted'"
-RUN_FILES = ("summary.json", "trials.csv", "space.json")  # what `autotune run` writes (an older one: no space.json)
+RUN_FILES = ("summary.json", "trials.csv", SPACE_FILE)  # what `autotune run` writes (an older one: no space.json)
 
 
 def list_runs(folder: str) -> None:
@@ -56,19 +55,10 @@ def _when(run: Path) -> float:
 
 def _row(run: Path) -> list[str]:
     """The run's name, when it ended, its status, trials, best trial and model, from its summary.json."""
-    summary = _summary(run)
+    summary = recorded_summary(run) or {}  # {}: it wrote none (running, or killed)
     ended = _clock(run / "summary.json") if summary else "-"
     return [shown(run.name), ended, _status(summary, run_holder(run, run.name)), _trials(run), _best(summary),
             _model(summary)]
-
-
-def _summary(run: Path) -> dict[str, Any]:
-    """The run's summary.json, its folders where they are now ({} when it wrote none: running, or killed)."""
-    try:
-        summary = json.loads((run / "summary.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return relocated_summary(run, summary) if isinstance(summary, dict) else {}
 
 
 def _clock(file: Path) -> str:
@@ -94,10 +84,7 @@ def _trials(run: Path) -> str:
         done = max(len((run / "trials.csv").read_text().splitlines()) - 1, 0)
     except OSError:
         done = 0
-    try:
-        asked = int((run / "space.trials").read_text())
-    except (OSError, ValueError):
-        asked = done
+    asked = started_trials(run) or done
     return f"{done}" if done >= asked else f"{done} of {asked}"
 
 

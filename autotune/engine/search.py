@@ -45,17 +45,14 @@ from autotune.engine.result_grid import reaches, trial_id_of
 from autotune.engine.schedulers import SavedScheduler, make_scheduler, planned_epochs
 from autotune.engine.searcher import close_orphaned_trials, make_searcher, points_to_evaluate
 from autotune.engine.stoppers import BrokenReports, EpochBudget, TargetStopper, TimeBudget
+from autotune.engine.run_records import BUDGETS, recorded_summary, started_budgets, started_trials
 from autotune.engine.storage import (
-    BUDGETS,
     RunLocation,
     holds_search,  # autotune.cli.run imports it from here
     prepare_run,
     record_code,
-    recorded_summary,
     run_location,
     set_aside_orphaned_dirs,
-    started_budgets,
-    started_trials,
     unfinished_trials,
 )
 from autotune.engine.summary import size_text

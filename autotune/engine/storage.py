@@ -24,16 +24,17 @@ import pyarrow.fs
 from autotune.cache import run_mirror
 from autotune.engine.lost_nodes import MOVES_FILE
 from autotune.engine.ray_internals import restore_whole_state, saved_trials
-from autotune.engine.relocation import STARTED_FILE, relocated_summary, started_in
+from autotune.engine.relocation import STARTED_FILE, started_in
+from autotune.engine.run_records import (BUDGETS_FILE, SPACE_FILE, TRIALS_FILE, record_space, record_start,
+                                         recorded_space)
 from autotune.errors import UserError
 from autotune.paths import expanded
 from autotune.run_options import arguments, option
 from autotune.space.types import Space
 from autotune.tracking.mlflow_runs import STATE_FILE as TRACKING_FILE
 
-__all__ = ["BUDGETS", "RunLocation", "run_location", "check_choice", "filesystem", "holds_search", "unfinished_trials",
-           "prepare_run", "publish_state", "record_code", "recorded_space", "set_aside_orphaned_dirs",
-           "started_budgets", "started_trials"]
+__all__ = ["RunLocation", "run_location", "check_choice", "filesystem", "holds_search", "unfinished_trials",
+           "prepare_run", "publish_state", "record_code", "set_aside_orphaned_dirs"]
 
 log = logging.getLogger("autotune")
 
@@ -41,13 +42,10 @@ _ABSENT = object()  # a key one of two compared spaces lacks
 
 # autotune's own state of a run, copied between a URI storage and its local mirror: the lost-node moves and the
 # tracker's run ids too (a resume elsewhere continues the same MLflow parent run and keeps the moves it reports)
-_TRIALS_FILE = "space.trials"  # the search.trials a run started with (its definition leaves the budget out)
-_BUDGETS_FILE = "space.budgets"  # the search.time_budget and epoch_budget it started with (JSON, null: none)
-BUDGETS = ("time_budget", "epoch_budget")
 _FORMAT_FILE = "engine.format"  # the STATE_FORMAT a run started with
 _SOURCES_FILE = "sources.json"  # the SHA-256 of the recipe's and the custom: file's code the run last ran
 _EDITED = "edited"  # its key that is true once a session of the run ran other code than an earlier one
-_STATE_FILES = (MOVES_FILE, "space.fingerprint", "space.json", _TRIALS_FILE, _BUDGETS_FILE, _FORMAT_FILE,
+_STATE_FILES = (MOVES_FILE, "space.fingerprint", SPACE_FILE, TRIALS_FILE, BUDGETS_FILE, _FORMAT_FILE,
                 _SOURCES_FILE, "study.db", "summary.json", TRACKING_FILE, "trials.csv")
 # The version of the search state a run saves for its resume: Ray pickles autotune's progress callback, searcher and
 # schedulers into it, and a resume unpickles them into this autotune's classes. Raise it with a change to those
@@ -247,12 +245,9 @@ def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool
     not written to. A started run records its trial count (`started_trials`)."""
     if not check_choice(space, where, resume=resume, restart=restart, warm_start=warm_start) or restart:
         _clear(where)
-        _record_space(where.state, space)
+        record_start(where.state, space)
         if not where.remote:
             (where.state / STARTED_FILE).write_text(f"{Path(where.experiment).resolve()}\n")
-        (where.state / _TRIALS_FILE).write_text(f"{space.search.trials}\n")
-        budgets = {key: getattr(space.search, key) for key in BUDGETS}
-        (where.state / _BUDGETS_FILE).write_text(json.dumps(budgets) + "\n")
         (where.state / _FORMAT_FILE).write_text(f"{STATE_FORMAT}\n")
         return False
     if where.remote and not (where.state / "study.db").is_file():  # resumed on another machine, or cache cleared
@@ -271,7 +266,7 @@ def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool
             "trials"
         )
     restore_whole_state(*filesystem(where.experiment))
-    _record_space(where.state, space)
+    record_space(where.state, space)
     return True
 
 
@@ -321,53 +316,6 @@ def _check_state_format(where: RunLocation) -> None:
     raise UserError(f"the run at {where.experiment} was started by {made}: this autotune cannot resume it; to go on "
                     f"from its finished trials, start a new search with {option('warm_start', where.experiment)} and "
                     f"another name ({option('overrides', 'name=...')})")
-
-
-def _record_space(state: Path, space: Space) -> None:
-    """space.json beside space.fingerprint: the definition it hashes, so that a refused resume can name the keys
-    that changed."""
-    state.mkdir(parents=True, exist_ok=True)
-    (state / "space.json").write_text(space.definition() + "\n")
-
-
-def recorded_space(state: Path) -> dict[str, Any] | None:
-    """The definition of the search recorded in the run's state folder `state` (recipe, ingredients, search: what
-    its fingerprint hashes); None for a run started before it was recorded."""
-    try:
-        recorded = json.loads((state / "space.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return recorded if isinstance(recorded, dict) else None
-
-
-def recorded_summary(state: Path) -> dict[str, Any] | None:
-    """The summary.json the run whose state folder is `state` wrote at its end, the folders it names where they are
-    now (a run moved with its models: `relocated_summary`); None when it wrote none (a run killed before its end), or
-    one that cannot be read."""
-    try:
-        summary = json.loads((state / "summary.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return relocated_summary(state, summary) if isinstance(summary, dict) else None
-
-
-def started_budgets(state: Path) -> dict[str, Any] | None:
-    """The search.time_budget and epoch_budget (`BUDGETS`; None: none) the run whose state folder is `state` started
-    with, which Ray keeps when it resumes the run; None for a run started before they were recorded."""
-    try:
-        budgets = json.loads((state / _BUDGETS_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return budgets if isinstance(budgets, dict) else None
-
-
-def started_trials(state: Path) -> int | None:
-    """The `search.trials` the run whose state folder is `state` started with, which Ray keeps when it resumes the
-    run; None for a run started before it was recorded."""
-    try:
-        return int((state / _TRIALS_FILE).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _changes(state: Path, space: Space) -> str:

@@ -33,7 +33,8 @@ import optuna
 
 from autotune.engine.optuna_space import DefineByRun
 from autotune.engine.export import source_digests
-from autotune.engine.storage import recorded_sources, recorded_space, recorded_summary
+from autotune.engine.run_records import recorded_space, recorded_summary
+from autotune.engine.storage import recorded_sources
 from autotune.engine.study import WARM_START_FROM, open_study
 from autotune.errors import AutotuneError, UserError
 from autotune.model_dir import read_card

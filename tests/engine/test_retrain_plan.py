@@ -61,6 +61,7 @@ def test_a_searched_run_whose_tracker_missed_part_of_it_is_resumed_to_fill_it_in
 
     import autotune.api as api
     import autotune.engine.locks
+    import autotune.engine.run_records
     import autotune.engine.storage
     import autotune.recipes
     from autotune.space import load_space
@@ -75,7 +76,7 @@ def test_a_searched_run_whose_tracker_missed_part_of_it_is_resumed_to_fill_it_in
     monkeypatch.setattr(autotune.recipes, "fingerprint", lambda data: "abcdef0123456789")
     monkeypatch.setattr(autotune.engine.locks, "running", lambda where: None)
     monkeypatch.setattr(autotune.engine.storage, "holds_search", lambda storage, name: True)
-    monkeypatch.setattr(autotune.engine.storage, "recorded_summary", lambda state: summary)
+    monkeypatch.setattr(autotune.engine.run_records, "recorded_summary", lambda state: summary)
     loads = SimpleNamespace(get=lambda config: None)
     with caplog.at_level(logging.INFO, logger="autotune"):
         found = api._retrain_plan(space, loads, "runs")

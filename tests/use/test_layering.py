@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,3 +39,14 @@ def test_the_scan_sees_the_engine_import_them():
                          ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_no_module_outside_the_engine_imports_ray_or_optuna(path):
     assert engine_imports(path) == [], f"{path.relative_to(ROOT)} imports the engine's libraries directly"
+
+
+def test_the_run_records_and_ls_runs_import_no_ray():
+    """A run's records (space.json, space.trials, space.budgets, summary.json) were read in engine/storage.py, which
+    imports Ray (1.2 s): `autotune ls runs` kept a copy of the space.trials reader to start in 0.4 s. Both read them
+    through autotune.engine.run_records now, which imports no Ray, nor does the listing."""
+    code = ("import sys, autotune.engine.run_records, autotune.cli.ls_runs; "
+            "print([m for m in ('ray', 'optuna', 'torch', 'pyarrow.fs') if m in sys.modules])")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    found = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert (found.returncode, found.stdout.strip()) == (0, "[]"), found.stderr
