@@ -87,10 +87,11 @@ def read_rows(path: str | Path, missing: Sequence[str] | None = None, encoding: 
 
 
 def row_chunks(path: str | Path, rows: int | None, missing: Sequence[str] | None = None, encoding: str = ENCODING,
-               decimal: str = DECIMAL) -> Iterator[list[dict[str, Any] | BadRow]]:
+               decimal: str = DECIMAL, numeric: Sequence[str] = ()) -> Iterator[list[dict[str, Any] | BadRow]]:
     """`read_rows`, `rows` rows at a time (None: all at once): a large file's rows are never all held in memory
     (`table_chunks`). A CSV line of more or fewer values than its header names is a BadRow in its place, and the
-    rows after it are read."""
+    rows after it are read. The cells of the `numeric` columns that pandas left as text are read with `decimal`
+    (`_decimal_read`)."""
     chunks = table_chunks(path, rows, what="rows file", missing=missing, encoding=encoding, decimal=decimal,
                           malformed=True)
     first = next(chunks)
@@ -100,7 +101,7 @@ def row_chunks(path: str | Path, rows: int | None, missing: Sequence[str] | None
         raise BadInput(f"no rows: the file holds only its header ({', '.join(map(str, first.columns))})")
     start = 0
     for table in chain([first], chunks):
-        yield [_unless_malformed(row, number, len(table.columns))
+        yield [_decimal_read(_unless_malformed(row, number, len(table.columns)), number, numeric, decimal)
                for number, row in enumerate(table.to_dict("records"), start)]
         start += len(table)
 
@@ -134,6 +135,44 @@ def _unless_malformed(row: dict[str, Any], number: int, width: int) -> dict[str,
     values = first[len(MALFORMED):]
     return BadRow(number, None, f"is a line of {values} value{'' if values == '1' else 's'}, where the header names "
                                 f"{width} columns; repair or re-export it (its other rows are read)")
+
+
+def _decimal_read(row: dict[str, Any] | BadRow, number: int, numeric: Sequence[str], decimal: str
+                  ) -> dict[str, Any] | BadRow:
+    """`row` (the row `number`) of a CSV file whose decimal mark is `decimal`, not '.': the texts of its `numeric`
+    columns read as numbers as training read them ("3,5": 3.5), where pandas left the column as text because one
+    cell was no such number; a BadRow for a number holding a '.', a thousands separator or a decimal point, which
+    training did not read as a number either (`_point_fix`). Other texts are kept, for the row's check to refuse."""
+    if decimal == DECIMAL or isinstance(row, BadRow):
+        return row
+    read = dict(row)
+    for column in numeric:
+        text = row.get(column)
+        if not isinstance(text, str):
+            continue
+        if "." in text and re.fullmatch(r"\s*[-+]?[\d.,]*\d[\d.,]*\s*", text):
+            return BadRow(number, column, f"expects a number with the decimal mark {decimal!r} (data.decimal, as "
+                                          f"training read its table), got the text {_shown(text)}: "
+                                          f"{_point_fix(text.strip(), decimal)}")
+        try:
+            read[column] = float(text.replace(decimal, "."))
+        except ValueError:
+            pass
+    return read
+
+
+def _point_fix(text: str, decimal: str) -> str:
+    """What the '.' of `text`, a number, may be, and how to write it with the decimal mark `decimal` and no
+    thousands separator."""
+    whole, point = text.replace(".", ""), text.replace(".", decimal)
+    grouped = re.fullmatch(rf"[-+]?\d{{1,3}}(\.\d{{3}})+({re.escape(decimal)}\d*)?", text)
+    if grouped and (decimal in text or text.count(".") > 1):
+        return f"its '.' separates thousands: write it {whole!r}, without them"
+    if grouped:
+        return f"is its '.' a thousands separator or a decimal point? write it {whole!r} or {point!r}"
+    if text.count(".") == 1 and decimal not in text:
+        return f"its '.' is a decimal point: write it {point!r}"
+    return f"write it with {decimal!r} before its decimals and no thousands separator"
 
 
 def kept_values(rows: Sequence[Mapping[str, Any] | BadRow], columns: Sequence[str]) -> list[dict[str, Any]]:
@@ -345,7 +384,7 @@ class TabularPredictor:
         `-` (STDIN): the rows piped in, CSV or Parquet."""
         prep = self.preprocessing
         with _spooled(path) as file:
-            chunks = row_chunks(file, rows, prep.missing, prep.encoding, prep.decimal)
+            chunks = row_chunks(file, rows, prep.missing, prep.encoding, prep.decimal, prep.numeric)
             first = next(chunks)
             self._check_columns(file, next((row for row in first if isinstance(row, Mapping)), {}))
             yield from chain([first], chunks)

@@ -159,6 +159,21 @@ def test_predict_reads_rows_as_the_card_says_and_rounds_probabilities(tmp_path, 
     assert any(p["probability"] != round(p["probability"], 6) for p in unrounded)  # the Python API: floats as are
 
 
+def test_a_number_with_a_point_in_a_decimal_comma_file_is_refused_with_both_readings(tmp_path, cli):
+    """A cell "1.234" among decimal commas, in rows to predict of a model whose card says decimal ',': pandas read
+    the column as text, so "1.234" was taken as 1.234 (a decimal point) without a word, where it may be 1234 (a
+    thousands separator), and the file's own "1000,50" was refused with "write it '1000.50', with a decimal point".
+    The decimal commas are read as training read them; a number holding a '.' is refused, with its fix."""
+    model = exported(load(write(tmp_path / "fr.csv", french()), decimal=","), tmp_path)
+    rows = write(tmp_path / "new.csv", "ville;revenu €\nGenève;1000,50\nZürich;1.234\nOrléans;1.234,5\n".encode())
+    code, out, err = cli("predict", model, rows)
+    assert code == 1 and [json.loads(line)["row"] for line in out.splitlines()] == [0]
+    assert ("row 1, column 'revenu €': expects a number with the decimal mark ',' (data.decimal, as training read "
+            "its table), got the text '1.234': is its '.' a thousands separator or a decimal point? write it '1234' "
+            "or '1,234'") in err
+    assert "row 2, column 'revenu €'" in err and "'1.234,5': its '.' separates thousands: write it '1234,5'" in err
+
+
 def test_a_model_of_a_utf8_table_names_the_byte_of_a_latin1_rows_file_and_its_encoding(tmp_path, cli):
     model = exported(load(write(tmp_path / "u.csv", places().encode())), tmp_path)
     rows = write(tmp_path / "latin1.csv", places().encode("latin-1"))
