@@ -779,6 +779,7 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
         decision["reason"] += _tested_better(space, current, now)
     result.promotion = decision
     result.model_dir = expanded(space.export.dir).absolute()
+    result.model_warning = _one_class(recipe, decision.get("version_dir"), data)
 
 
 class EditedUnderTheRun(UserError):
@@ -852,6 +853,23 @@ def _model_card(space: Space, recipe: Any, result: Any, model_name: str) -> dict
     }
 
 
+def _one_class(recipe: Any, model_dir: str | Path | None, data: Any) -> str | None:
+    """Why the model exported to `model_dir` is of no use where it predicts one class for every test sample
+    (`ClassPredictions.one_class`), logged as a warning; None where it does not, or where the recipe gives no
+    class predictions (its `test_predictions`)."""
+    if model_dir is None or not hasattr(recipe, "test_predictions"):
+        return None
+    try:
+        predictions = recipes.call(recipe, "test_predictions", str(model_dir), data)
+    except UserError as err:  # the recipe's own code: the export stands, and `autotune report` says what failed
+        log.debug("the exported model's test predictions could not be checked: %s", err)
+        return None
+    why = predictions.one_class() if isinstance(predictions, recipes.ClassPredictions) else ""
+    if why:
+        log.warning("%s", why)
+    return why or None
+
+
 def _evaluate(recipe: Any, model_dir: Path, data: Any) -> dict[str, float]:
     """The test metrics of the model in `model_dir` on `data`'s held-out split; none without the recipe's evaluate()."""
     return recipes.call(recipe, "evaluate", str(model_dir), data) if hasattr(recipe, "evaluate") else {}
@@ -915,6 +933,7 @@ def _write_summary(result: Any, error: str | None = None, space: dict[str, Any] 
         "pareto": result.pareto,
         "moved": result.moved,
         "warm_start": result.warm_start,  # the earlier run whose finished trials were the sampler's history
+        "model_warning": result.model_warning,  # why the exported model is of no use (it predicts one class)
         **({"error": error} if error else {}),
         **({"space": space} if space else {}),
     }
@@ -1165,3 +1184,4 @@ def _export_plain(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: 
     (out / "model.json").write_text(json.dumps({**card, "test_metrics": result.test_metrics,
                                                 "files": file_digests(out)}, indent=2, default=str) + "\n")
     result.model_dir = out.absolute()
+    result.model_warning = _one_class(recipe, out, data)

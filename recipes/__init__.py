@@ -147,6 +147,21 @@ class ClassPredictions:
         return cls(list(labels), np.asarray(splits["test"]), probabilities.argmax(axis=1),
                    probabilities.max(axis=1), counts, images)
 
+    def one_class(self) -> str:
+        """Why the model is of no use where it predicts one class for every test sample while the test split holds
+        others (it learned nothing that tells the classes apart: features without signal, a heavily imbalanced
+        target), for a warning; "" otherwise."""
+        import numpy as np
+
+        predicted = np.unique(self.predicted)
+        if len(predicted) != 1 or len(np.unique(self.truth)) < 2:
+            return ""
+        name, share = self.labels[int(predicted[0])], float(np.mean(self.truth == predicted[0]))
+        return (f"the exported model predicts {name!r} for every one of the {len(self.truth)} test samples: it tells "
+                f"no class apart (its test accuracy, {100 * share:.1f}%, is that class's share of the test split); "
+                "search.metric: val_balanced_accuracy, which always predicting one class does not reward, "
+                "train.class_weight: balanced, or features that tell the classes apart")
+
 
 @dataclass(frozen=True)
 class ValuePredictions:

@@ -61,6 +61,7 @@ class SearchResult:
     tracked: list[str] = field(default_factory=list)  # where the trackers recorded the search, a line each
     moved: list[dict[str, Any]] = field(default_factory=list)  # trials that lost their node (engine.lost_nodes)
     warm_start: str | None = None  # the earlier run whose finished trials were the sampler's history (--warm-start)
+    model_warning: str | None = None  # why the exported model is of no use (it predicts one class), else None
 
     def __str__(self) -> str:
         """The summary `autotune run` prints: the top trials, failures, the best trial, where the model and the run

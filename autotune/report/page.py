@@ -393,6 +393,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     if predictions is None:
         sections.append(Section("Best model", _note(f"Not analysed: {unanalysed}")))
     else:
+        useless = predictions.one_class() if isinstance(predictions, ClassPredictions) else ""
+        note += f"Warning: {useless}." if useless else ""
         if note:
             sections.append(Section("Best model", _note(note)))
         model = f"The exported model ({run.model_dir}) on the held-out test split"

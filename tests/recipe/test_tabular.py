@@ -650,3 +650,32 @@ def test_a_tiny_search_exports_a_model_predict_rows_reads(local_ray, tables, mon
 
     page = write_report(str(result.run_dir)).read_text()  # the search's charts and the model's test predictions
     assert "learning_curves" in page and "chart-confusion_matrix" in page and "Not analysed" not in page
+
+
+def test_an_exported_model_that_predicts_one_class_is_warned_of_in_the_summary_and_the_report(
+        local_ray, monkeypatch, tmp_path, caplog):
+    """A table whose features carry no signal and a target 95% one class: the search exported a model that predicts
+    that class for every row, and said only "test_accuracy=0.94". The export warns, summary.json keeps the warning
+    and the report shows it."""
+    import logging
+
+    import autotune
+    from autotune.report import write_report
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(600, 4)), columns=list("abcd"))
+    frame["label"] = np.where(rng.random(600) < 0.05, "yes", "no")
+    frame.to_csv("noise.csv", index=False)
+    space = {"name": "noise", "recipe": "tabular", "data": {"dataset": "csv", "path": "noise.csv", "target": "label"},
+             "model": {"width": 64, "depth": 2}, "optimizer": {"lr": 0.01}, "train": {"epochs": 3, "batch_size": 32},
+             "search": {"metric": "val_loss", "mode": "min", "trials": 1, "seed": 0, "resources": {"cpu": 1}},
+             "export": {"dir": "models/noise"}}
+    with caplog.at_level(logging.WARNING, logger="autotune"):
+        result = autotune.fit(space)
+    said = ("the exported model predicts 'no' for every one of the 73 test samples: it tells no class apart (its "
+            f"test accuracy, {100 * result.test_metrics['test_accuracy']:.1f}%, is that class's share of the test "
+            "split)")
+    assert result.model_warning.startswith(said) and said in caplog.text
+    assert json.loads((result.run_dir / "summary.json").read_text())["model_warning"] == result.model_warning
+    assert f"Warning: {said}" in write_report(str(result.run_dir)).read_text().replace("&#x27;", "'")
