@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shlex
 import shutil
 import time
 import unicodedata
@@ -228,14 +229,20 @@ def _space_changed(where: RunLocation, space: Space) -> bool:
 
 def _check_not_moved(where: RunLocation) -> None:
     """A UserError when the local run `where` was started in another folder and moved or copied here: Ray's saved
-    state and the pickled searcher hold the folder it was started in, so a resume would write there (or fail where
-    it is gone). A run started before its folder was recorded is not checked."""
+    state, the pickled searcher (its study.db) and callbacks hold the folder it was started in, so a resume would
+    write there (or fail where it is gone). One that the folder it started in leads to (a link left there) resumes
+    through it. A run started before its folder was recorded is not checked."""
     started, here = started_in(where.state), Path(where.experiment).resolve()
-    if started is not None and started != here:
-        raise UserError(f"the run at {here} was started at {started} and moved or copied here: its saved state "
-                        f"points at {started}, so {option('resume')} continues it only there; to go on from its "
-                        f"finished trials here, start a new search with {option('warm_start', where.experiment)} "
-                        f"and another name ({option('overrides', 'name=...')})")
+    if started is None or started.resolve() == here:
+        return
+    old, new = shlex.quote(str(started)), shlex.quote(str(here))
+    ways = (f"resume the original there, which is still at {started}" if started.exists() else
+            f"move it back (`mv {new} {old}`) and resume it there, or leave a link there (`mkdir -p "
+            f"{shlex.quote(str(started.parent))} && ln -s {new} {old}`) and resume it here")
+    raise UserError(f"the run at {here} was started at {started} and moved or copied here: its saved state points at "
+                    f"{started}, so {option('resume')} continues it only through that folder: {ways}; or, to go on "
+                    f"from its finished trials here, start a new search with {option('warm_start', where.experiment)} "
+                    f"and another name ({option('overrides', 'name=...')})")
 
 
 def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool, warm_start: bool = False) -> bool:

@@ -42,7 +42,29 @@ def test_a_run_moved_or_copied_elsewhere_is_refused_by_resume_in_one_line(tmp_pa
     assert f"the run at {tmp_path / 'elsewhere' / 'r'} was started at {tmp_path / 'st' / 'r'} and moved or copied" \
            in text and "\n" not in text
     assert f"--warm-start {tmp_path / 'elsewhere' / 'r'}" in text or "warm_start=" in text
+    assert f"resume the original there, which is still at {tmp_path / 'st' / 'r'}" in text  # a copy
     (moved.state / "started_at").unlink()  # a run started before the folder was recorded: not checked
+    assert check_choice(space, moved, resume=True, restart=False)
+
+
+def test_a_moved_run_is_told_how_to_resume_and_resumes_through_a_link_left_where_it_started(tmp_path):
+    """A run moved elsewhere was refused with only --warm-start (a new search under another name, its interrupted
+    trials started again): not that it resumes where it started, nor that a link there lets it resume where it is
+    (its saved state's paths then lead to it)."""
+    space = load_space("name: r\nrecipe: x.py\n")
+    first = run_location(str(tmp_path / "st"), "r")
+    prepare_run(space, first, resume=False, restart=False)
+    _saved_state(first.state)
+    (tmp_path / "disk").mkdir()
+    shutil.move(tmp_path / "st", tmp_path / "disk" / "st")
+    moved = run_location(str(tmp_path / "disk" / "st"), "r")
+    with pytest.raises(UserError) as refused:
+        check_choice(space, moved, resume=True, restart=False)
+    old, new = tmp_path / "st" / "r", tmp_path / "disk" / "st" / "r"
+    assert (f"continues it only through that folder: move it back (`mv {new} {old}`) and resume it there, or leave a "
+            f"link there (`mkdir -p {old.parent} && ln -s {new} {old}`) and resume it here; or,") in str(refused.value)
+    old.parent.mkdir()
+    old.symlink_to(new)
     assert check_choice(space, moved, resume=True, restart=False)
 
 
