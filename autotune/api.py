@@ -779,7 +779,7 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
         decision["reason"] += _tested_better(space, current, now)
     result.promotion = decision
     result.model_dir = expanded(space.export.dir).absolute()
-    result.model_warning = _one_class(recipe, decision.get("version_dir"), data)
+    result.model_warning = _one_class(recipe, decision.get("version_dir"), data, result.test_metrics)
 
 
 class EditedUnderTheRun(UserError):
@@ -853,11 +853,12 @@ def _model_card(space: Space, recipe: Any, result: Any, model_name: str) -> dict
     }
 
 
-def _one_class(recipe: Any, model_dir: str | Path | None, data: Any) -> str | None:
+def _one_class(recipe: Any, model_dir: str | Path | None, data: Any, test_metrics: Mapping[str, Any]) -> str | None:
     """Why the model exported to `model_dir` is of no use where it predicts one class for every test sample
     (`ClassPredictions.one_class`), logged as a warning; None where it does not, or where the recipe gives no
-    class predictions (its `test_predictions`)."""
-    if model_dir is None or not hasattr(recipe, "test_predictions"):
+    class predictions (its `test_predictions`). Its `test_metrics` rule it out where they can
+    (`_may_predict_one_class`), so that an export passes over the test split once more only where it may."""
+    if model_dir is None or not hasattr(recipe, "test_predictions") or not _may_predict_one_class(test_metrics):
         return None
     try:
         predictions = recipes.call(recipe, "test_predictions", str(model_dir), data)
@@ -868,6 +869,15 @@ def _one_class(recipe: Any, model_dir: str | Path | None, data: Any) -> str | No
     if why:
         log.warning("%s", why)
     return why or None
+
+
+def _may_predict_one_class(test_metrics: Mapping[str, Any]) -> bool:
+    """Whether a model of these test metrics may predict one class for every test sample: one that does scores a
+    balanced accuracy (the mean of the classes' recalls) of 1/k, k the test split's classes, or 0; True without it."""
+    score = test_metrics.get("test_balanced_accuracy")
+    if not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score):
+        return True
+    return score < 1e-9 or (score <= 0.5 + 1e-3 and abs(score * round(1 / score) - 1) < 1e-3)  # 1e-3: a rounded score
 
 
 def _evaluate(recipe: Any, model_dir: Path, data: Any) -> dict[str, float]:
@@ -1184,4 +1194,4 @@ def _export_plain(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: 
     (out / "model.json").write_text(json.dumps({**card, "test_metrics": result.test_metrics,
                                                 "files": file_digests(out)}, indent=2, default=str) + "\n")
     result.model_dir = out.absolute()
-    result.model_warning = _one_class(recipe, out, data)
+    result.model_warning = _one_class(recipe, out, data, result.test_metrics)
