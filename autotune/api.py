@@ -774,9 +774,6 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
         data_fingerprint=fingerprint,
     )
     result.test_metrics = decision.pop("test_metrics")
-    if decision["promoted"] and current:  # promote: always, or a trial chosen by its id
-        now = {"test_metrics": result.test_metrics, "data_fingerprint": fingerprint}
-        decision["reason"] += _tested_better(space, current, now)
     result.promotion = decision
     result.model_dir = expanded(space.export.dir).absolute()
     result.model_warning = _one_class(recipe, decision.get("version_dir"), data, result.test_metrics)
@@ -1147,20 +1144,6 @@ def _export_chosen(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir:
                             f"model already (version {before}): nothing exported"}
     else:
         follow_registry(now)
-
-
-def _tested_better(space: Space, replaced: Mapping[str, Any], now: Mapping[str, Any]) -> str:
-    """What to say when the model an export replaced tested better than the new one on the same data (its card's
-    held-out metric, the one `promote: if_better` compares), and how to go back to it; "" otherwise."""
-    twin, mode = space.test_twin()
-    old, new = ((card.get("test_metrics") or {}).get(twin) for card in (replaced, now))
-    numbers = isinstance(old, (int, float)) and isinstance(new, (int, float))
-    same_data = now.get("data_fingerprint") and replaced.get("data_fingerprint") == now.get("data_fingerprint")
-    if not numbers or not same_data or (old <= new if mode == "max" else old >= new):
-        return ""
-    model_dir = shlex.quote(str(expanded(space.export.dir).absolute()))
-    return (f"; it replaced a model that tested better on the same data ({twin} {old:.4f} against {new:.4f}, version "
-            f"{replaced.get('version')}): `autotune rollback {model_dir}` makes that one current again")
 
 
 def follow_registry(card: Mapping[str, Any]) -> None:

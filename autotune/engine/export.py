@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import re
+import shlex
 import shutil
 import uuid
 from collections.abc import Callable
@@ -195,9 +196,11 @@ def export_model(
     now by `evaluate_current` (default: `evaluate`), `compared_on` saying on what data, by more than
     `min_improvement`; "never" exports only when there is no canonical model yet. `chosen`: why it is promoted
     whatever `promote` says (a trial the user chose by its id; the decision's policy is then "chosen"). Returns the
-    decision (also
-    written into the new version's card). The canonical model's card keeps a `history` of every export to `target` (its
-    version, data fingerprint, run, decision), promoted or not: a retraining job skips data already tried.
+    decision (also written into the new version's card); where it replaced a model that tested better on the same
+    data (whose card is read under the export's lock: another process may have promoted it a moment before), the
+    returned reason says so, with the rollback that goes back to it. The canonical model's card keeps a `history`
+    of every export to `target` (its version, data fingerprint, run, decision), promoted or not: a retraining job
+    skips data already tried.
     `data_fingerprint`: the data's own (its `fingerprint`), recorded in the card and its history entry over what
     `write` returns: it is what a retrain compares and names its run after, so a recipe's other value (or none)
     would have it search the same data again.
@@ -241,9 +244,26 @@ def export_model(
             _write_json(target.resolve() / CARD, {**current, "history": history})
         _prune(target)
         decision["version_dir"] = str(version) if version.exists() else None
+        if decision["promoted"] and current is not None:  # the model replaced, as read under the lock
+            decision["reason"] += _replaced_better(target, current, test, metric, mode, data_fingerprint)
         return {**decision, "test_metrics": test}
     finally:
         lock.release()
+
+
+def _replaced_better(target: Path, replaced: dict[str, Any], test: dict[str, float], metric: str, mode: str,
+                     data_fingerprint: str | None) -> str:
+    """What to say when the model an export replaced at `target` (its card `replaced`) tested better than the new
+    one (`test`) on the same data, by the held-out `metric` that `promote: if_better` compares (better: `mode`), and
+    how to go back to it; "" otherwise."""
+    old, new = (replaced.get("test_metrics") or {}).get(metric), test.get(metric)
+    numbers = isinstance(old, (int, float)) and isinstance(new, (int, float))
+    same_data = data_fingerprint and replaced.get("data_fingerprint") == data_fingerprint
+    if not numbers or not same_data or (old <= new if mode == "max" else old >= new):
+        return ""
+    return (f"; it replaced a model that tested better on the same data ({metric} {old:.4f} against {new:.4f}, "
+            f"version {replaced.get('version')}): `autotune rollback {shlex.quote(str(target))}` makes that one "
+            f"current again")
 
 
 def _canonical(target: Path) -> Path:

@@ -14,6 +14,7 @@ import pytest
 import autotune
 from autotune.cli import main
 from autotune.engine import checkpoints
+from autotune.engine import export as export_module
 from autotune.engine.checkpoints import CheckpointPolicy, TrialCheckpoints
 from autotune.engine.result import SearchResult
 from autotune.engine.summary import format_summary
@@ -161,6 +162,30 @@ def test_export_a_trial_of_the_front(in_tmp, capsys, monkeypatch):
     Path("runs/front/space.json").unlink()  # as a run of an autotune before runs recorded their space
     assert main(["export", "runs/front", "--trial", small]) == 2
     assert "it has no space.json: an autotune before runs recorded their space made it" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_an_export_says_it_replaced_a_better_model_that_another_process_promoted_while_it_waited(in_tmp,
+                                                                                                monkeypatch):
+    """The model an export replaces is the one current when it takes the export's lock: two `autotune export
+    --trial` at once, the worse one second, replaced the better without a word (it compared with the model current
+    when it started, none or a worse one)."""
+    result = autotune.fit(_space("front", "metric: [val_accuracy, epoch], mode: [max, min]"), export=False)
+    best, small = (str(t) for t in result.trials["trial_id"])
+    real, promoted = export_module.export_model, []
+
+    def another_export_first(*args, **kwargs):  # another process promotes `best` before this export's lock
+        monkeypatch.setattr(export_module, "export_model", real)
+        promoted.append(Path(autotune.export("runs/front", best).promotion["version_dir"]).name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(export_module, "export_model", another_export_first)
+    assert not Path("models/toy").exists()  # no model when the export of `small` starts
+    reason = autotune.export("runs/front", small).promotion["reason"]
+    card = json.loads(Path("models/toy/model.json").read_text())
+    assert card["trial_id"] == small and card["promotion"]["replaced"] == promoted[0]
+    assert "; it replaced a model that tested better on the same data (test_accuracy " in reason
+    assert f"version {promoted[0]}): `autotune rollback {Path('models/toy').absolute()}` makes that one" in reason
 
 
 @pytest.mark.usefixtures("local_ray")
