@@ -1016,10 +1016,14 @@ def _mirror(uri: str) -> Path:
 
 def _run_state(folder: Path) -> Path:
     """`folder` when it holds a finished run's state (space.json and trials.csv); else a UserError saying what to
-    give."""
+    give (a search that another process runs: which, and to wait for its end)."""
+    from autotune.engine.locks import run_holder
+
     if (folder / "space.json").is_file() and (folder / "trials.csv").is_file():
         return folder
-    what = ("its search has not ended (no trials.csv yet): resume it with `autotune run SPACE --resume` first"
+    holder = run_holder(folder, folder.name)
+    what = (f"its search is running ({holder}): export its trials once it has ended" if holder else
+            "its search has not ended (no trials.csv yet): resume it with `autotune run SPACE --resume` first"
             if (folder / "space.json").is_file() else
             "it has no space.json: an autotune before runs recorded their space made it, and its trials cannot be "
             "exported one by one (its exported model stays usable; a new search can warm-start from it)"

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow.fs
 
 from autotune.engine.history import final_run, reports
+from autotune.engine.locks import run_holder
 from autotune.engine.relocation import relocated_summary
 from autotune.engine.study import StudyData, read_study
 from autotune.errors import UserError
@@ -79,12 +80,19 @@ def run_folder(path: Path) -> Path:
     if card:
         raise UserError(_run_not_here(path, card.get("run_uri") or card.get("run_dir")))
     if _running(path):
-        raise UserError(f"{path} holds no trials.csv yet: its search is still running (or was killed before it "
-                        f"ended); `autotune dashboard {shlex.quote(str(path))}` follows a running search, and "
-                        "`autotune report` reports it once it has ended (a killed search ends with `autotune run "
-                        "SPACE --resume`)")
+        raise UserError(_not_ended(path, run_holder(path, path.name)))
     raise UserError(f"{path} holds no trials.csv: not the folder of a finished autotune run "
                     "(runs/<name>/, written by `autotune run`)")
+
+
+def _not_ended(path: Path, holder: str | None) -> str:
+    """Why the run folder `path`, which holds no trials.csv yet, cannot be reported: its search runs (`holder`, the
+    process that runs it; None: none here holds it, it may run on another machine or have been killed), and what to
+    do."""
+    state = f"is running ({holder})" if holder else "is still running (or was killed before it ended)"
+    killed = "" if holder else " (a killed search ends with `autotune run SPACE --resume`)"
+    return (f"{path} holds no trials.csv yet: its search {state}; `autotune dashboard {shlex.quote(str(path))}` "
+            f"follows a running search, and `autotune report` reports it once it has ended{killed}")
 
 
 def _run_not_here(path: Path, made_by: str | None) -> str:
@@ -101,8 +109,10 @@ def _run_not_here(path: Path, made_by: str | None) -> str:
 
 
 def _running(path: Path) -> bool:
-    """Whether `path` is the folder of a search that has not ended: trial folders, and no trials.csv yet."""
-    return path.is_dir() and not (path / "trials.csv").is_file() and any(path.glob("trial_*/"))
+    """Whether `path` is the folder of a search that has not ended: no trials.csv yet, and trial folders or a
+    process that runs it (before its first trial)."""
+    return (path.is_dir() and not (path / "trials.csv").is_file()
+            and (any(path.glob("trial_*/")) or run_holder(path, path.name) is not None))
 
 
 def load_run(run_dir: str | Path) -> Run:

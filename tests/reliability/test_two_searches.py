@@ -121,6 +121,23 @@ def test_a_run_held_by_a_killed_process_is_free_at_once(tmp_path):
         pass
 
 
+def test_export_and_report_of_a_run_another_process_runs_name_it_and_say_to_wait(tmp_path, cli):
+    """`autotune export RUN --trial ID` of a running search said "resume it with `autotune run SPACE --resume`
+    first", which that search's lock refuses; `autotune report` before its first trial said it was no run."""
+    run = tmp_path / "runs" / "held"
+    run.mkdir(parents=True)
+    (run / "space.json").write_text("{}")  # as a search writes it before its first trial
+    with hold_run(run_location(str(tmp_path / "runs"), "held")):
+        holder = f"(process {os.getpid()} on {socket.gethostname()})"
+        code, _, err = cli("export", run, "--trial", "abc")
+        assert code == 2 and f"its search is running {holder}: export its trials once it has ended" in err, err
+        assert "--resume" not in err
+        code, _, err = cli("report", run)
+        assert code == 2 and f"holds no trials.csv yet: its search is running {holder}; `autotune dashboard" in err
+    code, _, err = cli("export", run, "--trial", "abc")  # none runs it: a killed search, to resume
+    assert code == 2 and "resume it with `autotune run SPACE --resume` first" in err
+
+
 def test_searches_whose_num_cpus_split_the_cores_are_not_warned(caplog):
     """The warning of another search's local Ray comes only when the searches claim more CPUs than the machine
     has: two searches that split its cores with --num-cpus, as the warning advises, are not warned."""
