@@ -1015,15 +1015,17 @@ def _mirror(uri: str) -> Path:
 
 
 def _run_state(folder: Path) -> Path:
-    """`folder` when it holds a finished run's state (space.json and trials.csv); else a UserError saying what to
-    give (a search that another process runs: which, and to wait for its end)."""
+    """`folder` when it holds a finished run's state (space.json and trials.csv) that no process runs now; else a
+    UserError saying what to give, or which process runs it (a resumed run's trials.csv is of its last session,
+    and its trials' checkpoints change under a resume)."""
     from autotune.engine.locks import run_holder
 
+    if holder := run_holder(folder, folder.name):
+        raise UserError(f"the run at {folder} is running ({holder}): its trials and their checkpoints change until "
+                        "it ends; export a trial once it has ended")
     if (folder / "space.json").is_file() and (folder / "trials.csv").is_file():
         return folder
-    holder = run_holder(folder, folder.name)
-    what = (f"its search is running ({holder}): export its trials once it has ended" if holder else
-            "its search has not ended (no trials.csv yet): resume it with `autotune run SPACE --resume` first"
+    what = ("its search has not ended (no trials.csv yet): resume it with `autotune run SPACE --resume` first"
             if (folder / "space.json").is_file() else
             "it has no space.json: an autotune before runs recorded their space made it, and its trials cannot be "
             "exported one by one (its exported model stays usable; a new search can warm-start from it)"

@@ -123,17 +123,23 @@ def test_a_run_held_by_a_killed_process_is_free_at_once(tmp_path):
 
 def test_export_and_report_of_a_run_another_process_runs_name_it_and_say_to_wait(tmp_path, cli):
     """`autotune export RUN --trial ID` of a running search said "resume it with `autotune run SPACE --resume`
-    first", which that search's lock refuses; `autotune report` before its first trial said it was no run."""
+    first", which that search's lock refuses, and under a resume (trials.csv of its last session) it exported a
+    checkpoint of a trial still training, or none; `autotune report` before its first trial said it was no run."""
     run = tmp_path / "runs" / "held"
     run.mkdir(parents=True)
     (run / "space.json").write_text("{}")  # as a search writes it before its first trial
+    holder = f"(process {os.getpid()} on {socket.gethostname()})"
     with hold_run(run_location(str(tmp_path / "runs"), "held")):
-        holder = f"(process {os.getpid()} on {socket.gethostname()})"
-        code, _, err = cli("export", run, "--trial", "abc")
-        assert code == 2 and f"its search is running {holder}: export its trials once it has ended" in err, err
-        assert "--resume" not in err
         code, _, err = cli("report", run)
         assert code == 2 and f"holds no trials.csv yet: its search is running {holder}; `autotune dashboard" in err
+        for trials in ("", "trial_id\nabc\n"):  # a search, then a resume of one that ended a session
+            if trials:
+                (run / "trials.csv").write_text(trials)
+            code, _, err = cli("export", run, "--trial", "abc")
+            assert code == 2 and err == (f"autotune export: error: the run at {run} is running {holder}: its trials "
+                                         "and their checkpoints change until it ends; export a trial once it has "
+                                         "ended\n")
+    (run / "trials.csv").unlink()
     code, _, err = cli("export", run, "--trial", "abc")  # none runs it: a killed search, to resume
     assert code == 2 and "resume it with `autotune run SPACE --resume` first" in err
 
