@@ -2,7 +2,8 @@
 included, so a dead holder never blocks).
 
 - A run is held by one process for its whole search: `.<name>.lock` beside the run's folder (for a URI storage,
-  beside its local state mirror). A second process starting the same run is refused at once, naming the holder.
+  beside its local state mirror; a `file://` one, beside the folder it names). A second process starting the same
+  run is refused at once, naming the holder.
 - Each local Ray a search starts is registered in autotune's cache folder (`local-ray/<pid>.json`) while it runs,
   so that a second search on the machine can say that the two share its CPUs.
 
@@ -22,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
 
 from autotune.cache import cache_dir
 from autotune.errors import UserError
@@ -122,13 +124,17 @@ def refuse_running(where: RunLocation) -> None:
 def running(where: RunLocation) -> str | None:
     """Who holds the run `where` ("process 12 on host"), or None when no other process runs it; nothing is held or
     written."""
-    return run_holder(where.state, where.name)
+    return _holder_of(_run_lock(where))
 
 
 def run_holder(state: Path, name: str) -> str | None:
     """Who holds the lock of the run `name` whose state folder is `state` ("process 12 on host"), or None when no
     other process runs it; nothing is held or written."""
-    lock = run_lock(state, name)
+    return _holder_of(run_lock(state, name))
+
+
+def _holder_of(lock: Path) -> str | None:
+    """Who holds the run lock `lock`, or None when no other process holds it."""
     try:
         fd = os.open(lock, os.O_RDWR | os.O_NOFOLLOW)
     except OSError:  # no lock file: never run, or not readable here, or a link (hold_run will say)
@@ -148,7 +154,17 @@ def run_lock(state: Path, name: str) -> Path:
 
 
 def _run_lock(where: RunLocation) -> Path:
-    return run_lock(where.state, where.name)
+    """The lock of the run `where`: beside its state folder, or for a `file://` storage beside the folder of this
+    machine it names, which a search given that folder as a path locks too (one run, spelled two ways)."""
+    folder = _local_folder(where.storage) if where.remote else None
+    return run_lock(folder / where.name if folder else where.state, where.name)
+
+
+def _local_folder(uri: str) -> Path | None:
+    """The folder of this machine that a `file://` URI names, resolved as `run_location` resolves a local storage;
+    None for another scheme."""
+    parsed = urlparse(uri)
+    return Path(unquote(parsed.path)).resolve() if parsed.scheme == "file" else None
 
 
 def _holder(lock: Path) -> str:

@@ -121,6 +121,21 @@ def test_a_run_held_by_a_killed_process_is_free_at_once(tmp_path):
         pass
 
 
+def test_a_run_given_as_a_folder_and_as_a_file_uri_is_one_run(tmp_path, monkeypatch):
+    """`--storage runs` and `--storage file:///.../runs` are the same run folder: a `--resume` spelled with the URI
+    ran while the search given the folder ran, and both exported (the URI's lock was beside its state mirror)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "link").symlink_to(tmp_path)
+    folder = run_location(str(tmp_path / "runs"), "one")
+    for uri in (f"file://{tmp_path}/runs", f"file://{tmp_path}/link/runs/"):
+        with hold_run(folder):
+            with pytest.raises(UserError, match=f"the run at {uri.rstrip('/')}/one is already running \\(process "):
+                refuse_running(run_location(uri, "one"))
+        with hold_run(run_location(uri, "one")):
+            with pytest.raises(UserError, match=f"the run at {tmp_path}/runs/one is already running"):
+                refuse_running(folder)
+
+
 def test_export_and_report_of_a_run_another_process_runs_name_it_and_say_to_wait(tmp_path, cli):
     """`autotune export RUN --trial ID` of a running search said "resume it with `autotune run SPACE --resume`
     first", which that search's lock refuses, and under a resume (trials.csv of its last session) it exported a
