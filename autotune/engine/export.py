@@ -327,13 +327,25 @@ def _export_lock(target: Path, fix: str) -> FileLock:
         raise odd
     lock = FileLock(str(path))
     try:
-        lock.acquire(timeout=600)
+        _acquire(lock, target)
     except Timeout:
         raise UserError(f"another run has been exporting to {target} for 10 minutes; try again later") from None
     except OSError as err:
         raise (not_a_lock_file(path) or UserError(f"cannot write the lock {path} of the model {target}: "
                                                   f"{err.strerror or err}; {fix}")) from None
     return lock
+
+
+def _acquire(lock: FileLock, target: Path) -> None:
+    """Take the lock of the canonical model `target`, with a line saying whom it waits for when another export or
+    rollback holds it (a search's export tests both models on the test split: minutes on a large one); Timeout after
+    10 minutes."""
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.info("another export or rollback of %s is under way (it holds %s): waiting for it to end",
+                 shown(target), shown(Path(lock.lock_file)))
+        lock.acquire(timeout=600)
 
 
 def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:

@@ -265,6 +265,29 @@ def test_two_exporters_never_interleave(tmp_path):
     assert load(target)["value"] in (0.3, 0.4)
 
 
+def test_an_export_that_waits_for_another_says_so(tmp_path, caplog):
+    """A second exporter (`autotune export --trial` beside a search's export, a rollback) waited in silence while the
+    first tested both models."""
+    from filelock import FileLock
+
+    target = tmp_path / "m"
+    export(target, 0.3)
+    held = FileLock(str(tmp_path / ".m.lock"))
+    held.acquire()
+    second = threading.Thread(target=export, args=(target, 0.4))
+    with caplog.at_level("INFO", logger="autotune"):
+        second.start()
+        deadline = time.monotonic() + 30
+        while "waiting for it to end" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert load(target)["value"] == 0.3  # it waits
+        held.release()
+        second.join()
+    assert f"another export or rollback of {target} is under way (it holds {tmp_path / '.m.lock'}): waiting for it " \
+           "to end" in caplog.text
+    assert load(target)["value"] == 0.4
+
+
 def test_an_unwritable_export_dir_is_a_clear_error(tmp_path):
     from autotune.errors import UserError
 
