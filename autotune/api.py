@@ -740,7 +740,8 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
         result.promotion = {**before, "promoted": True,
                             "reason": f"exported by this run before it was stopped ({then})",
                             "version_dir": str(versions_dir(result.model_dir) / str(current.get("version")))}
-        log.info("the canonical model is already this run's best checkpoint (exported before the run was stopped)")
+        if chosen is None:  # `autotune export --trial` says it in its own promotion line
+            log.info("the canonical model is already this run's best checkpoint (exported before the run was stopped)")
         return
     differing = loads.differing(result.best_config, current.get("config") if current else None)
     current_data = loads.get(current.get("config")) if current and differing else data

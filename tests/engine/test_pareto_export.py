@@ -127,7 +127,9 @@ def test_export_a_trial_of_the_front(in_tmp, capsys, monkeypatch):
     assert main(["rollback", "models/toy"]) == 0  # the search's own export is back
     assert json.loads(Path("models/toy/model.json").read_text())["trial_id"] == best
     assert main(["export", "runs/front", "--trial", best]) == 0  # the canonical model already: nothing to do
-    assert f"trial {best} of this run is the canonical model already" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"trial {best} of this run is the canonical model already" in out
+    assert "exported before the run was stopped" not in out  # a resume's line: this run was not stopped
     assert main(["export", "runs/front", "--trial", small]) == 0
     assert main(["export", "runs/front", "--trial", best]) == 0  # back to the run's own export, chosen again
     card = json.loads(Path("models/toy/model.json").read_text())
