@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from autotune.cli.common import HelpFormatter
@@ -45,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
 
     with lines_to(sys.stdout):
         left, now = roll_back(args.model_dir, args.to)  # a version passed over because it is gone: a line
-        card = read_card(args.model_dir)
+        card = read_card(Path(args.model_dir).resolve().parent / now)  # an export may have moved the link since
         run_name = card.get("run_name")
         made = f" (trial {card.get('trial_id', '?')} of run {run_name})" if run_name else ""
         print(f"{args.model_dir}: version {now}{made} is current (was {left})")
-        follow_registry(card)  # a registry's champion moves with it
+        follow_registry(read_card(args.model_dir))  # a registry's champion moves with the link, where it is now
     return 0

@@ -197,6 +197,29 @@ def test_a_rollback_that_passes_over_a_deleted_version_says_so(tmp_path, capsys)
     assert f"version {versions[0].name} is current (was {versions[2].name})" in out and load(target)["value"] == 0.5
 
 
+def test_a_rollback_names_the_version_it_made_current_though_an_export_moved_the_link_since(tmp_path, capsys,
+                                                                                             monkeypatch):
+    """`autotune rollback` read the card through the link after its lock was released: a search that promoted its
+    model that moment had its trial and run printed as the version rolled back to."""
+    import autotune.cli
+
+    target = tmp_path / "m"
+    for trial, value in (("t1", 0.5), ("t2", 0.6)):
+        export_model(target, write=writer(value), evaluate=evaluate, card={"name": "m", "trial_id": trial,
+                     "run_name": f"run-{trial}"}, metric="test_accuracy", mode="max", promote="always")
+    real = export_module.roll_back
+
+    def then_an_export(*args, **kwargs):
+        moved = real(*args, **kwargs)
+        export_model(target, write=writer(0.7), evaluate=evaluate, card={"name": "m", "trial_id": "t3",
+                     "run_name": "run-t3"}, metric="test_accuracy", mode="max", promote="always")
+        return moved
+
+    monkeypatch.setattr(export_module, "roll_back", then_an_export)
+    assert autotune.cli.main(["rollback", str(target)]) == 0
+    assert "(trial t1 of run run-t1) is current" in capsys.readouterr().out
+
+
 def test_a_rollback_goes_back_to_a_version_whose_card_kept_no_history(tmp_path):
     """A canonical model an autotune before cards kept a history exported, replaced by a retrain: the rollback goes
     back to it (an upgrade walk: 'has no earlier version to go back to', though its folder was there)."""
