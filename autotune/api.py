@@ -987,6 +987,7 @@ def _export_trial(run_dir: str | Path, trial_id: str, out: Path | None) -> Searc
     model)."""
     from autotune.engine.run_records import recorded_summary
 
+    _refuse_a_running_run(str(run_dir))
     state = _run_state(expanded(run_dir).resolve() if "://" not in str(run_dir) else _mirror(str(run_dir)))
     summary = recorded_summary(state) or {}
     space = _run_space(state, summary)
@@ -1015,15 +1016,23 @@ def _mirror(uri: str) -> Path:
     return run_mirror(uri)
 
 
-def _run_state(folder: Path) -> Path:
-    """`folder` when it holds a finished run's state (space.json and trials.csv) that no process runs now; else a
-    UserError saying what to give, or which process runs it (a resumed run's trials.csv is of its last session,
-    and its trials' checkpoints change under a resume)."""
-    from autotune.engine.locks import run_holder
+def _refuse_a_running_run(run_dir: str) -> None:
+    """A UserError naming the process that runs the run at `run_dir` (a folder, or a URI) now, if one does: a
+    resumed run's trials.csv is of its last session, and its trials' checkpoints change under the resume."""
+    from autotune.engine.locks import running
+    from autotune.engine.storage import run_location
 
-    if holder := run_holder(folder, folder.name):
-        raise UserError(f"the run at {folder} is running ({holder}): its trials and their checkpoints change until "
-                        "it ends; export a trial once it has ended")
+    base, mark, query = run_dir.partition("?") if "://" in run_dir else (run_dir, "", "")
+    storage, _, name = base.rstrip("/").rpartition("/")
+    where = run_location(storage + mark + query, name)
+    if holder := running(where):
+        raise UserError(f"the run at {where.experiment} is running ({holder}): its trials and their checkpoints "
+                        "change until it ends; export a trial once it has ended")
+
+
+def _run_state(folder: Path) -> Path:
+    """`folder` when it holds a finished run's state (space.json and trials.csv); else a UserError saying what to
+    give."""
     if (folder / "space.json").is_file() and (folder / "trials.csv").is_file():
         return folder
     what = ("its search has not ended (no trials.csv yet): resume it with `autotune run SPACE --resume` first"

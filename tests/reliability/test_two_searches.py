@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import autotune
 from autotune.engine.locks import LocalRay, hold_run, refuse_running
 from autotune.engine.search import _warn_shared_cpus
 from autotune.engine.storage import run_location
@@ -134,6 +135,8 @@ def test_a_run_given_as_a_folder_and_as_a_file_uri_is_one_run(tmp_path, monkeypa
         with hold_run(run_location(uri, "one")):
             with pytest.raises(UserError, match=f"the run at {tmp_path}/runs/one is already running"):
                 refuse_running(folder)
+            with pytest.raises(UserError, match=f"the run at {uri.rstrip('/')}/one is running \\(process "):
+                autotune.export(f"{uri}/one", "abc")  # read from its mirror, locked beside the folder
 
 
 def test_export_and_report_of_a_run_another_process_runs_name_it_and_say_to_wait(tmp_path, cli):
