@@ -151,9 +151,21 @@ def _prune(target: Path) -> None:
     history = (_current_card(target) or {}).get("history", []) if current else []
     back = set(_earlier(current.name, history)[:KEEP_VERSIONS]) if current else set()
     for old in [p for p in served[:-KEEP_VERSIONS] if p.name not in back] + tried[:-KEEP_TRIED]:
-        shutil.rmtree(old, ignore_errors=True)
+        _delete(old)
     for partial in (p for p in versions if p.name.endswith(".partial")):
         shutil.rmtree(partial, ignore_errors=True)
+
+
+def _delete(version: Path) -> None:
+    """Delete a version folder, first renamed as a partial one in one step: a kill while its files are deleted
+    leaves a folder that every reader skips and the next export deletes, never a version with its card and part of
+    its weights, which `autotune rollback --to` would make current."""
+    partial = version.with_name(f"{version.name}.partial")
+    try:
+        os.replace(version, partial)
+    except OSError:  # gone already, or its folder not writable: deleted as it is, if it can be
+        partial = version
+    shutil.rmtree(partial, ignore_errors=True)
 
 
 def _was_canonical(version: Path) -> bool:

@@ -117,6 +117,32 @@ def test_old_versions_are_pruned(tmp_path):
     assert load(target)["value"] == 0.6
 
 
+def test_a_kill_while_an_old_version_is_deleted_leaves_no_version_to_roll_back_to(tmp_path, monkeypatch):
+    """The pruning deleted a version's files in place: a kill (SIGKILL, a lost machine) in the middle left its card
+    beside part of its weights, and `autotune rollback --to` made that broken version current."""
+    from autotune.engine.export import roll_back
+
+    target = tmp_path / "m"
+    for value in (0.1, 0.2, 0.3, 0.4):
+        export(target, value)
+    oldest = min(versions_dir(target).iterdir())
+    real = export_module.shutil.rmtree
+
+    def killed_midway(path, **kwargs):  # the weights deleted, then the process is gone
+        (Path(path) / "weights.json").unlink(missing_ok=True)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export_module.shutil, "rmtree", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        export(target, 0.5)
+    monkeypatch.setattr(export_module.shutil, "rmtree", real)
+    with pytest.raises(UserError, match=f"version '{oldest.name}' was pruned"):
+        roll_back(target, oldest.name)
+    export(target, 0.6)  # the next export deletes what was left
+    assert not [p for p in versions_dir(target).iterdir() if p.name.endswith(".partial")]
+    assert load(target)["value"] == 0.6
+
+
 def test_retrains_that_are_not_promoted_do_not_push_out_the_versions_that_were_served(tmp_path):
     target = tmp_path / "m"
     for value in (0.5, 0.6, 0.7, 0.8):
