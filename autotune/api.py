@@ -486,8 +486,9 @@ class _DataLoads:
     that change what is loaded (`keys`: e.g. `val_fraction`, an image folder's `image_size`; not the recipe's
     TRAINING_ONLY_DATA_KEYS), and what the recipe derives from the rest of a configuration (`data_for`)."""
 
-    def __init__(self, space: Space, recipe: Any) -> None:
+    def __init__(self, space: Space, recipe: Any, why: str = "it is read once, before the first trial starts") -> None:
         self.recipe = recipe
+        self.why = why  # what the load is for, in the line of a slow one (`_told_when_slow`)
         self.defaults = space.config(space.defaults()[0])
         self.base = self.defaults.get("data", {})
         self.training_only = set(getattr(recipe, "TRAINING_ONLY_DATA_KEYS", ()))
@@ -513,7 +514,7 @@ class _DataLoads:
         key = json.dumps({k: v for k, v in section.items() if k not in self.training_only}, sort_keys=True,
                          default=repr)
         if key not in self._loaded:
-            with _told_when_slow():
+            with _told_when_slow(self.why):
                 self._loaded[key] = recipes.load_data(self.recipe, section)
         return self._loaded[key]
 
@@ -522,11 +523,11 @@ LOAD_NOTICE_S = 10.0  # a load still running after this long is told of
 
 
 @contextmanager
-def _told_when_slow() -> Iterator[None]:
-    """One line when the block (a load of the data) still runs after LOAD_NOTICE_S: a table of millions of rows is
-    read, checked and encoded for a minute or more before the first trial, and the run said nothing meanwhile."""
-    timer = threading.Timer(LOAD_NOTICE_S, log.info, args=(
-        "loading the data: %.0f s so far (it is read once, before the first trial starts)", LOAD_NOTICE_S))
+def _told_when_slow(why: str) -> Iterator[None]:
+    """One line when the block (a load of the data) still runs after LOAD_NOTICE_S, saying `why` it is loaded: a
+    table of millions of rows is read, checked and encoded for a minute or more before the first trial, and the run
+    said nothing meanwhile."""
+    timer = threading.Timer(LOAD_NOTICE_S, log.info, args=("loading the data: %.0f s so far (%s)", LOAD_NOTICE_S, why))
     timer.daemon = True
     timer.start()
     try:
@@ -999,7 +1000,7 @@ def _export_trial(run_dir: str | Path, trial_id: str, out: Path | None) -> Searc
     if not hasattr(recipe, "export"):
         raise UserError(f"recipe {space.recipe!r} defines no export(): it writes no model to export")
     result = _search_result(space, where, trials, best, float(summary.get("seconds") or 0.0), False)
-    loads = _DataLoads(space, recipe)
+    loads = _DataLoads(space, recipe, "to test the exported model on its held-out split")
     model_name = str((summary.get("space") or {}).get("model_name") or space.name)
     with checkpoint.as_directory() as checkpoint_dir:
         if out is None:
