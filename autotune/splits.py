@@ -8,6 +8,8 @@ split never tests it on rows it was trained on. The price is that a split's size
 (a binomial draw: 10 % of 200 rows is 20 ± 4), and a table's classes are spread by chance, not stratified.
 Identical keys (a table's repeated rows) land in one split, so a test row is never also a training row, and a
 repeat appended later goes where the earlier ones are; a table of many repeats splits in lumps.
+Rows ordered in time are split by time instead (`ordered`): the latest are the test split, the ones before them the
+validation split, so that a model is scored on a future it did not train on.
 """
 from __future__ import annotations
 
@@ -19,13 +21,14 @@ from typing import Any
 import numpy as np
 
 __all__ = ["TRAIN", "VAL", "TEST", "text_keys", "position_keys", "combined", "assign", "positions", "empty_split_hint",
-           "absent_classes", "MAJORITY", "dominant_class", "SETTINGS", "trained_share", "SCHEME", "OWN", "declared",
-           "scheme_of"]
+           "ordered", "absent_classes", "MAJORITY", "dominant_class", "SETTINGS", "trained_share", "SCHEME", "OWN",
+           "declared", "scheme_of"]
 
 TRAIN, VAL, TEST = 0, 1, 2
 FEW_TO_RANK = 50  # validation samples of a classifier: below it, one sample moves val_accuracy by over 2 points (a warning)
 MAJORITY = 0.8  # a class this share of the training samples or more: accuracy rewards predicting it (a warning)
-SETTINGS = {"split_seed": 0, "val_fraction": 0.1, "test_fraction": 0.1, "key": None}  # the data keys, and defaults
+SETTINGS = {"split_seed": 0, "val_fraction": 0.1, "test_fraction": 0.1, "key": None,
+            "order": None}  # the data keys, and defaults
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 SCHEME = "keyed"  # how this module splits: a model's card records it (`split`)
 OWN = "recipe"  # a recipe's own split, which may move earlier samples between splits when data is added
@@ -77,6 +80,25 @@ def positions(keys: np.ndarray, val_fraction: float, test_fraction: float,
     return tuple(np.flatnonzero(split == s) for s in (TRAIN, VAL, TEST))  # type: ignore[return-value]
 
 
+def ordered(times: np.ndarray, val_fraction: float,
+            test_fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, val, test) positions, each ascending, split by time: the samples of the latest `times` (sortable
+    numbers: a date's nanoseconds, a month's number) are the test split, about `test_fraction` of them, the ones
+    before those the validation split, about `val_fraction`, and the earlier ones the training split. Samples of one
+    time share a split (a day's rows are not cut between training and validation), so a split that a time ends
+    holds a little more than its share. Samples added later than every other move none into training."""
+    times = np.asarray(times)
+    ranked = np.sort(times)
+
+    def held_from(share: float) -> np.ndarray:  # the latest `share` of the samples, at least one where share > 0
+        count = max(1, round(share * len(ranked))) if share > 0 and len(ranked) else 0
+        return times >= ranked[-count] if count else np.zeros(len(times), dtype=bool)
+
+    test = held_from(test_fraction)
+    val = held_from(test_fraction + val_fraction) & ~test
+    return np.flatnonzero(~(test | val)), np.flatnonzero(val), np.flatnonzero(test)
+
+
 def empty_split_hint(fraction: float, n: int, unit: str) -> str:
     """How to fill a split that came out empty: each of the n samples lands in it with chance `fraction`."""
     if fraction <= 0:
@@ -123,12 +145,14 @@ def trained_share(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[
     """Of the test samples that the data settings `after` split off, the share that the settings `before` put in
     their train split (over the same samples, on average), and the SETTINGS that differ ("data.split_seed 0 -> 2").
     With the same seed and key columns each sample hashes to the same u: a larger test fraction reaches into the
-    earlier train split only past the earlier test and validation fractions. Another seed or key: u is drawn anew."""
+    earlier train split only past the earlier test and validation fractions (in time, with the same `order`
+    column, alike: the latest share of the rows). Another seed, key or order: u is drawn anew."""
     old, new = ({**SETTINGS, **{k: d[k] for k in SETTINGS if k in d}} for d in (before, after))
     old["key"], new["key"] = old["key"] or None, new["key"] or None  # no key columns: every column
+    old["order"], new["order"] = old["order"] or None, new["order"] or None
     changed = [f"data.{k} {old[k]!r} -> {new[k]!r}" for k in SETTINGS if old[k] != new[k]]
     held_out = float(old["test_fraction"]) + float(old["val_fraction"])  # u below it: not trained on
-    if (old["split_seed"], old["key"]) != (new["split_seed"], new["key"]):
+    if (old["split_seed"], old["key"], old["order"]) != (new["split_seed"], new["key"], new["order"]):
         return max(0.0, 1.0 - held_out), changed
     test = float(new["test_fraction"])
     return (max(0.0, test - held_out) / test if test > 0 else 0.0), changed

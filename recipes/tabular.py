@@ -83,6 +83,16 @@ def _csv_problems(config: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
+def _order_problems(config: Mapping[str, Any]) -> list[Problem]:
+    """A Schema check: data.key decides a split drawn by chance, which data.order (a split by time) replaces."""
+    data = config.get("data", {})
+    if data.get("order") is None or not data.get("key"):
+        return []
+    return [Problem("data.key", f"decides a split drawn by chance, but data.order ({data['order']!r}) splits the rows "
+                    "by time", "remove data.key: the rows' times alone decide their split, so added columns or rows "
+                    "move no earlier row into the test split")]
+
+
 def _batch_norm_problems(config: Mapping[str, Any]) -> list[Problem]:
     """A Schema check: model.batch_norm normalises each training batch by its own mean and variance, which a batch of
     one row has not (torch refuses it in the first step of training and of lr-find)."""
@@ -138,6 +148,12 @@ SCHEMA = Schema(
                   help="columns whose values identify a row and alone decide its split, e.g. [customer_id] (null: "
                        "every column, those of drop too): with it, adding or removing other columns moves no row "
                        "between splits"),
+        order=Field(str, default=None, nullable=True,
+                    help="a column of the rows' dates or times (or numbers that order them: a month's number) by "
+                         "which to split instead: the latest rows are the test split (test_fraction of them), the "
+                         "ones before them the validation split (val_fraction), so that the search ranks trials on "
+                         "a future they did not train on; the rows of one date share a split; split_seed is then "
+                         "unused. The column stays a feature unless data.drop names it"),
         missing=Field(list, default=None, nullable=True,
                       help="dataset csv: the texts a cell holds when its value is missing, instead of pandas' "
                            "default ones (null: \"\", NA, N/A, null, nan, ...); an empty cell is always missing. "
@@ -214,7 +230,8 @@ SCHEMA = Schema(
            "val_f1_macro": "test_f1_macro", "val_roc_auc": "test_roc_auc", "val_rmse": "test_rmse",
            "val_mae": "test_mae", "val_r2": "test_r2"},
     checks=(held_out("val_fraction", "test_fraction"), needed_with("data.dataset", "csv", "data.path", "data.target"),
-            _missing_problems, _csv_problems, _class_weight_problems, _batch_norm_problems, nesterov_problems),
+            _missing_problems, _csv_problems, _order_problems, _class_weight_problems, _batch_norm_problems,
+            nesterov_problems),
     warnings=(warmup_throughout, found("data.path", only=("csv",))),
 )
 

@@ -53,7 +53,7 @@ from autotune.errors import UnknownNameError, UserError
 from autotune.paths import expanded
 from autotune.registry import close_matches
 from autotune.splits import (
-    absent_classes, combined, dominant_class, empty_split_hint, few_to_rank, positions, text_keys,
+    absent_classes, combined, dominant_class, empty_split_hint, few_to_rank, ordered, positions, text_keys,
 )
 from autotune.tabular.catalog import DATASET_NAMES, MAX_CLASSES
 from autotune.training import batch_indices
@@ -623,7 +623,35 @@ def _value_keys(column: pd.Series) -> np.ndarray:
     return keys
 
 
-def _check_sizes(source: str, n: int, sizes: tuple[int, int, int], val_fraction: float, test_fraction: float) -> None:
+def _order_times(frame: pd.DataFrame, order: str | None, target: str, source: str) -> np.ndarray | None:
+    """The sortable times of the `data.order` column (numbers as they are, else dates and times as pandas reads
+    them, in UTC), by which the rows are split; None without it. A UserError names a cell without a time."""
+    if order is None:
+        return None
+    if not isinstance(order, str):
+        raise UserError(f"data.order is the name of one column, not {order!r}; write data.order: date")
+    (name,) = _named(frame, [order], "data.order", target, source)
+    if name == target:
+        raise UserError(f"data.order names the target {target!r} (data.target); name the column of the rows' dates")
+    column = frame[name]
+    if _numeric(column):
+        times = column.astype(np.float64)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas warns of each format it guesses
+            times = pd.to_datetime(column.astype("string"), errors="coerce", utc=True, format="mixed")
+    unplaced = column[times.isna().to_numpy()]
+    if len(unplaced):
+        raise UserError(f"{source}: column {name!r} (data.order) holds {len(unplaced)} cells that are no date, time "
+                        f"or number ({_cells(unplaced)}): each row's place in time decides its split; fill them in, "
+                        "or leave those rows out of the file")
+    if _numeric(column):
+        return times.to_numpy(np.float64)
+    return np.asarray(times.dt.tz_convert(None), dtype="datetime64[ns]").astype(np.int64)
+
+
+def _check_sizes(source: str, n: int, sizes: tuple[int, int, int], val_fraction: float, test_fraction: float,
+                 order: str | None = None) -> None:
     """Every split holds rows; else say which fraction to raise."""
     shown = f"{sizes[0]} train / {sizes[1]} val / {sizes[2]} test of {n} rows"
     if sizes[0] == 0:
@@ -631,8 +659,9 @@ def _check_sizes(source: str, n: int, sizes: tuple[int, int, int], val_fraction:
                         f"{test_fraction}, {n} rows): lower the fractions or add rows")
     for size, key, fraction in ((sizes[1], "val_fraction", val_fraction), (sizes[2], "test_fraction", test_fraction)):
         if size == 0:
-            raise UserError(f"data.{key}={fraction} leaves no {key.split('_')[0]} rows ({shown}): "
-                            f"{empty_split_hint(fraction, n, 'rows')}")
+            hint = (f"raise it: the rows of one {order} share a split, and the latest ones are the test split"
+                    if order and fraction > 0 else empty_split_hint(fraction, n, "rows"))
+            raise UserError(f"data.{key}={fraction} leaves no {key.split('_')[0]} rows ({shown}): {hint}")
 
 
 def _warn_repeats(keys: np.ndarray, source: str, key: list[str] | None) -> None:
@@ -764,7 +793,8 @@ def _misread(column: pd.Series) -> str | None:
     if dates is not None:
         return (f"holds dates ({dates}): the model takes each date as a category, and one that training did not see "
                 "(every later date) as unknown; write what matters of them as numbers in the file (days since, "
-                f"month, weekday), or leave it out with data.drop: [{column.name!r}]")
+                f"month, weekday), or leave it out with data.drop: [{column.name!r}]. Rows ordered in time are "
+                f"best validated on the latest ones, as the model will meet new rows: data.order: {column.name!r}")
     return None
 
 
@@ -1239,10 +1269,11 @@ def _as_served(rows: pd.DataFrame, preprocessing: Preprocessing) -> pd.DataFrame
 def load(dataset: str, *, path: str | None = None, target: str | None = None, task: str = "auto",
          val_fraction: float = 0.1, test_fraction: float = 0.1, split_seed: int = 0,
          drop: list[str] | None = None, key: list[str] | None = None, missing: list[str] | None = None,
-         encoding: str = ENCODING, decimal: str = DECIMAL) -> Data:
+         encoding: str = ENCODING, decimal: str = DECIMAL, order: str | None = None) -> Data:
     """Read the table (a CSV file with the texts `missing` as its missing values, None: pandas' defaults; as text in
     `encoding`, with `decimal` as its numbers' decimal mark), split it by each row's values in the `key` columns
-    (None: every column, those of `drop` too) and `split_seed` (`autotune.splits`), leave out the columns of `drop`
+    (None: every column, those of `drop` too) and `split_seed` (`autotune.splits`), or by time, the latest rows of
+    the `order` column for validation and test (`autotune.splits.ordered`), leave out the columns of `drop`
     and those without values, fit the preprocessing on the train split and encode each split. A UserError names
     the file or column and the fix."""
     texts = _missing_texts(missing, path)
@@ -1256,13 +1287,15 @@ def load(dataset: str, *, path: str | None = None, target: str | None = None, ta
     _check_target(frame[target], task, source)
     labels = labels_of(frame[target]) if task == "classification" else ()
     _warn_alike_labels(labels, target, source)
+    times = _order_times(frame, order, target, source)
     keys = row_keys(frame, key)
     _warn_repeats(keys, source, key)
     contents = keys if key is None else row_keys(frame)  # what the fingerprint reads: every value of every row
     frame = _features(frame, target, dropped, source)
     _warn_columns(frame, target, source)
-    split = positions(keys, val_fraction, test_fraction, split_seed)
-    _check_sizes(source, len(frame), tuple(len(p) for p in split), val_fraction, test_fraction)
+    split = (positions(keys, val_fraction, test_fraction, split_seed) if times is None
+             else ordered(times, val_fraction, test_fraction))
+    _check_sizes(source, len(frame), tuple(len(p) for p in split), val_fraction, test_fraction, order)
     if task == "classification":
         _check_classes(source, _class_names(frame[target]).to_numpy(), split)
     else:

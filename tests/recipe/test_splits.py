@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autotune.splits import (TEST, TRAIN, VAL, absent_classes, assign, position_keys, positions, scheme_of, text_keys,
-                             trained_share)
+from autotune.splits import (TEST, TRAIN, VAL, absent_classes, assign, ordered, position_keys, positions, scheme_of,
+                             text_keys, trained_share)
 from autotune.tabular.data import load as load_table
 from autotune.tabular.data import row_keys
 from autotune.vision.data import load as load_images
@@ -45,6 +45,20 @@ def test_a_larger_fraction_only_takes_training_samples():
     small, large = assign(keys, 0.1, 0.1, seed=0), assign(keys, 0.1, 0.2, seed=0)
     assert np.all(large[small == TEST] == TEST)
     assert np.all(small[large == TRAIN] == TRAIN)
+
+
+def test_a_split_by_time_holds_out_the_latest_and_appended_samples_move_no_earlier_one_toward_test():
+    times = np.random.default_rng(0).permutation(np.repeat(np.arange(50), 4))  # 50 days of 4 samples, shuffled
+    train, val, test = ordered(times, 0.2, 0.1)
+    assert (len(train), len(val), len(test)) == (140, 40, 20)
+    assert times[train].max() < times[val].min() and times[val].max() < times[test].min()
+    grown = np.concatenate([times, np.repeat(np.arange(50, 60), 4)])  # ten more days appended
+    before, after = (np.zeros(len(t), dtype=int) for t in (times, grown))
+    for where, split in ((before, (train, val, test)), (after, ordered(grown, 0.2, 0.1))):
+        for s, rows in enumerate(split):
+            where[rows] = s
+    assert (after[:len(times)] <= before).all() and (after[:len(times)] < before).any()
+    assert [len(s) for s in ordered(times, 0.0, 0.0)] == [200, 0, 0]
 
 
 def test_identical_keys_land_in_one_split():
@@ -226,6 +240,8 @@ def test_a_text_column_s_keys_parse_each_distinct_text_once(monkeypatch):
     ({}, {"split_seed": 2}, 0.8, ["data.split_seed 0 -> 2"]),  # drawn anew: the old train share of it
     ({"key": ["age"]}, {"key": ["age", "city"]}, 0.8, ["data.key ['age'] -> ['age', 'city']"]),
     ({"key": []}, {}, 0.0, []),  # no key columns: every column, as without the setting
+    ({}, {"order": "date"}, 0.8, ["data.order None -> 'date'"]),  # by time now: about the old train share
+    ({"order": "date"}, {"order": "date", "val_fraction": 0.2}, 0.0, ["data.val_fraction 0.1 -> 0.2"]),
 ])
 def test_the_share_of_a_new_test_split_that_was_trained_on(before, after, share, changed):
     """What a retrain reads before it compares the current model on the new test split: the share of that split

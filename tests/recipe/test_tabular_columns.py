@@ -191,6 +191,57 @@ def test_rows_that_share_a_key_stay_together_with_a_warning(tmp_path, caplog):
     assert "90 of 120 rows repeat the data.key values (customer) of an earlier row" in caplog.text
 
 
+# ----------------------------------------------------------------------------------------------- data.order
+def dated(n: int = 120) -> pd.DataFrame:
+    """A table of one row a day, in a shuffled order: its dates decide the split, not its rows' places."""
+    days = pd.date_range("2025-01-01", periods=n, freq="D").strftime("%Y-%m-%d")
+    return table(n=n).assign(date=days).sample(frac=1.0, random_state=0)
+
+
+def _dates(data, frame: pd.DataFrame, split: str) -> pd.Series:
+    return frame.reset_index(drop=True)["date"].iloc[getattr(data, split).rows]
+
+
+def test_order_splits_by_time_the_latest_rows_for_validation_and_test(tmp_path):
+    """A split by chance holds validation and test rows of every month; time-ordered rows are validated on the
+    future: the latest 10 % test, the 20 % before them validation."""
+    frame = dated()
+    data = load(frame, tmp_path, order="date", val_fraction=0.2, test_fraction=0.1)
+    again = load(frame, tmp_path, order="date", val_fraction=0.2, test_fraction=0.1, split_seed=7)
+    train, val, test = (_dates(data, frame, s) for s in ("train", "val", "test"))
+    assert (len(train), len(val), len(test)) == (84, 24, 12)
+    assert train.max() < val.min() and val.max() < test.min() == "2025-04-19"
+    assert _splits(again) == _splits(data)  # no seed draws it
+
+
+def test_rows_of_one_date_share_a_split_and_numbers_order_too(tmp_path):
+    frame = table(n=120).assign(month=np.arange(120) // 10 + 1)  # 12 months of 10 rows
+    data = load(frame, tmp_path, order="month", val_fraction=0.15, test_fraction=0.15)
+    months = [set(frame["month"].iloc[s.rows]) for s in (data.train, data.val, data.test)]
+    assert months == [set(range(1, 9)), {9, 10}, {11, 12}]  # 20 rows each held out: months are not cut
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"date": ["2025-01-01", "soon", None]},
+     r"column 'date' \(data.order\) holds 2 cells that are no date, time or number \(row 1 'soon', row 2 nan; row "
+     r"0 is the first after the header\): each row's place in time decides its split; fill them in, or leave those "
+     r"rows out of the file"),
+    ({}, r"has no column 'day' \(data.order\); its columns: x, colour, y, date"),
+])
+def test_a_row_without_a_time_or_an_unknown_order_column_is_one_line(change, message, tmp_path):
+    frame = dated(30).reset_index(drop=True)
+    frame.loc[:2, "date"] = change.get("date", frame.loc[:2, "date"])
+    with pytest.raises(UserError, match=message):
+        load(frame, tmp_path, order="date" if change else "day")
+
+
+def test_order_with_a_key_is_a_problem_of_the_space():
+    with pytest.raises(SpaceError, match=r"data.key: decides a split drawn by chance, but data.order \('date'\) "
+                                         r"splits the rows by time; remove data.key"):
+        load_space("name: t\nrecipe: tabular\ndata: {dataset: csv, path: t.csv, target: y, order: date, "
+                   "key: [store]}\n")
+
+
 # ------------------------------------------------------------------------------------------ the other warnings
 def test_a_dominant_class_is_named_with_the_balanced_metric(tmp_path, caplog):
     frame = table(n=200)
@@ -590,7 +641,8 @@ def test_formatted_numbers_and_dates_are_named_with_their_fix_not_as_identifiers
     fix = ("write them as plain numbers in the file (no currency sign, thousands separator, space or %) to read them "
            "as numbers" if words.startswith("holds numbers") else
            f"write what matters of them as numbers in the file (days since, month, weekday), or leave it out with "
-           f"data.drop: [{column!r}]")
+           f"data.drop: [{column!r}]. Rows ordered in time are best validated on the latest ones, as the model will "
+           f"meet new rows: data.order: {column!r}")
     assert line.endswith(fix)
 
 
