@@ -650,6 +650,17 @@ def _order_times(frame: pd.DataFrame, order: str | None, target: str, source: st
     return np.asarray(times.dt.tz_convert(None), dtype="datetime64[ns]").astype(np.int64)
 
 
+def _spans(column: pd.Series | None, times: np.ndarray | None, split: tuple[np.ndarray, ...]) -> str:
+    """Each split's first and last value of the data.order `column` ("split by date: train 2024-01-01 to ..."), so
+    that a split by time can be seen; "" without one (`times` None)."""
+    if times is None:
+        return ""
+    shown = [f"{name} {_plain(column.iloc[rows[np.argmin(times[rows])]])} to "
+             f"{_plain(column.iloc[rows[np.argmax(times[rows])]])}"
+             for name, rows in zip(("train", "val", "test"), split) if len(rows)]
+    return f"split by {column.name}: " + ", ".join(shown)
+
+
 def _check_sizes(source: str, n: int, sizes: tuple[int, int, int], val_fraction: float, test_fraction: float,
                  order: str | None = None) -> None:
     """Every split holds rows; else say which fraction to raise."""
@@ -1206,6 +1217,7 @@ class Data:
     fingerprint: str
     test_rows: pd.DataFrame | None = None  # the test split's rows as read, for a model of other preprocessing
     path: str | None = None  # the file read (dataset: csv)
+    spans: str = ""  # split by time (data.order): each split's first and last time, for describe()
 
     @property
     def labels(self) -> list[str]:
@@ -1223,7 +1235,8 @@ class Data:
         task = f"{len(prep.labels)} classes" if prep.task == "classification" else f"regression of {prep.target!r}"
         name = f"{self.name} {self.path}" if self.path else self.name
         return (f"{name}, {len(self.train)} train / {len(self.val)} val / {len(self.test)} test, "
-                f"{len(prep.numeric)} numeric and {len(prep.categories)} categorical columns, {task}")
+                f"{len(prep.numeric)} numeric and {len(prep.categories)} categorical columns, {task}"
+                + (f"; {self.spans}" if self.spans else ""))
 
     def to(self, device: torch.device) -> Data:
         """The same data with its splits on `device` (done once per trial, not per batch)."""
@@ -1288,6 +1301,7 @@ def load(dataset: str, *, path: str | None = None, target: str | None = None, ta
     labels = labels_of(frame[target]) if task == "classification" else ()
     _warn_alike_labels(labels, target, source)
     times = _order_times(frame, order, target, source)
+    ordering = frame[order] if times is not None else None  # before data.drop may leave it out
     keys = row_keys(frame, key)
     _warn_repeats(keys, source, key)
     contents = keys if key is None else row_keys(frame)  # what the fingerprint reads: every value of every row
@@ -1303,8 +1317,8 @@ def load(dataset: str, *, path: str | None = None, target: str | None = None, ta
     _check_scales(frame.iloc[split[0]], target, task, source)
     preprocessing = Preprocessing.fit(frame.iloc[split[0]], target, task, labels, texts, encoding, decimal)
     train, val, test = (_encoded(frame.iloc[p], preprocessing) for p in split)
-    return Data(dataset, train, val, test, preprocessing,
-                _fingerprint(frame, target, task, split, contents), test_rows=frame.iloc[split[2]], path=path)
+    return Data(dataset, train, val, test, preprocessing, _fingerprint(frame, target, task, split, contents),
+                test_rows=frame.iloc[split[2]], path=path, spans=_spans(ordering, times, split))
 
 
 def _encoded(rows: pd.DataFrame, preprocessing: Preprocessing) -> Split:

@@ -212,6 +212,9 @@ def test_order_splits_by_time_the_latest_rows_for_validation_and_test(tmp_path):
     assert (len(train), len(val), len(test)) == (84, 24, 12)
     assert train.max() < val.min() and val.max() < test.min() == "2025-04-19"
     assert _splits(again) == _splits(data)  # no seed draws it
+    assert data.describe().endswith("; split by date: train 2025-01-01 to 2025-03-25, val 2025-03-26 to 2025-04-18, "
+                                    "test 2025-04-19 to 2025-04-30")
+    assert "split by" not in load(frame, tmp_path).describe()
 
 
 def test_rows_of_one_date_share_a_split_and_numbers_order_too(tmp_path):
