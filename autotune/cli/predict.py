@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{flag} does not apply to the model in {args.model_dir}: the predict() of recipe "
                             f"{card.get('recipe')!r} takes no {name}; drop {flag}")
     failed = predicted = unseen = 0  # unseen: a tabular model's rows that hold categories it did not see
-    unseen_columns: dict[str, None] = {}  # their columns, in the order met
+    unseen_columns: dict[str, int] = {}  # their columns, in the order met, and the rows of each
     for record in _records(predict, card, str(model_dir), args.files, options):
         if isinstance(record, BadInput):  # a file it cannot read, a row it refuses
             failed += 1
@@ -102,13 +102,29 @@ def run(args: argparse.Namespace) -> int:
             predicted += 1
             if record.get(UNSEEN):
                 unseen += 1
-                unseen_columns.update(dict.fromkeys(record[UNSEEN]))
+                for column in record[UNSEEN]:
+                    unseen_columns[column] = unseen_columns.get(column, 0) + 1
             _print_line(_json_line(record), predicted - 1)
     if unseen:
         print(f"autotune predict: {unseen} of {predicted} rows hold categories the model did not see in "
-              f"training ({', '.join(unseen_columns)}); they are encoded as 'unknown', as in its test metrics",
-              file=sys.stderr)
+              f"training ({', '.join(unseen_columns)}); they are encoded as 'unknown'"
+              f"{_new_in_every_row(card, unseen_columns, predicted) or ', as in its test metrics'}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _new_in_every_row(card: dict[str, Any], unseen: dict[str, int], predicted: int) -> str:
+    """A note on the columns whose value the model did not see in any of the `predicted` rows (a date later than
+    every training row's: next month's rows), of a model whose data was split by chance (no data.order): its test
+    rows shared such values with its training rows, so its test metrics promise more than these rows get; ""
+    otherwise."""
+    every = [column for column, rows in unseen.items() if rows == predicted]
+    data = card.get("config", {}).get("data", {}) if isinstance(card.get("config"), dict) else {}
+    if predicted < 2 or not every or not isinstance(data, dict) or data.get("order"):
+        return ""
+    return (f"; {', '.join(map(repr, every))} is new in every row (as dates later than its training's are), while "
+            "its test rows, split by chance, shared their values with the rows it trained on: its test metrics may "
+            "promise more than these rows get; data.order splits by time (docs/retraining.md, \"Rows ordered in "
+            "time\")")
 
 
 def _records(predict: Callable[..., Iterable[Any]], card: dict[str, Any], model_dir: str, files: list[str],

@@ -10,6 +10,7 @@ import json
 import io
 import math
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -97,6 +98,24 @@ def test_predict_says_once_on_stderr_which_rows_hold_unseen_categories(model_dir
     assert [r.get(UNSEEN) for r in records] == [None] * 5 + [{"plan": "gold"}, {"shop": "S404"}, {"shop": "S405"}]
     pd.DataFrame([GOOD]).to_csv(tmp_path / "known.csv", index=False)
     assert cli("predict", model_dir, tmp_path / "known.csv")[2] == ""
+
+
+def test_predict_says_when_a_column_is_new_in_every_row_of_a_model_split_by_chance(model_dir, tmp_path, cli):
+    """Next month's rows of a model whose date was a category: every row's date was unknown to it, and predict said
+    they were encoded "as in its test metrics", whose rows, split by chance, shared their dates with training's."""
+    pd.DataFrame([{**GOOD, "shop": f"S{900 + i}"} for i in range(4)]).to_csv(tmp_path / "later.csv", index=False)
+    err = cli("predict", model_dir, tmp_path / "later.csv")[2]
+    assert err.splitlines() == ["autotune predict: 4 of 4 rows hold categories the model did not see in training "
+                                "(shop); they are encoded as 'unknown'; 'shop' is new in every row (as dates later "
+                                "than its training's are), while its test rows, split by chance, shared their values "
+                                "with the rows it trained on: its test metrics may promise more than these rows get; "
+                                "data.order splits by time (docs/retraining.md, \"Rows ordered in time\")"]
+    by_time = tmp_path / "by_time"
+    shutil.copytree(model_dir, by_time)
+    card = json.loads((by_time / "model.json").read_text())
+    card["config"]["data"]["order"] = "shop"  # its test rows were the latest: their dates were new too
+    (by_time / "model.json").write_text(json.dumps(card))
+    assert cli("predict", by_time, tmp_path / "later.csv")[2].endswith("encoded as 'unknown', as in its test metrics\n")
 
 
 def test_predict_refuses_a_row_it_cannot_take_and_predicts_the_others(model_dir, tmp_path, cli):
