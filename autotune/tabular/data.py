@@ -709,14 +709,14 @@ def _unnamed(name: Any) -> bool:
     return str(name).startswith("Unnamed: ") and str(name)[9:].isdigit()
 
 
-def _warn_columns(frame: pd.DataFrame, target: str, source: str) -> None:
+def _warn_columns(frame: pd.DataFrame, target: str, source: str, order: str | None = None) -> None:
     """A warning for each feature column of numbers with a few cells of text (`_stray_cells`: pandas reads the whole
     column as text, so the model takes it as categories), for each with infinite numbers (read as missing values),
     for each of whole numbers too large for float64 to tell apart (`_blurred`),
     for each of values that differ only by case or spaces (`_variants`: separate categories), for each that gives
     the target away (`_leak`), and for each of formatted numbers or dates (`_misread`) or else that looks like no
     feature (`_doubt`), with its fix; one warning, instead, for the columns of numbers written with a decimal comma
-    (`_warn_decimal_commas`)."""
+    (`_warn_decimal_commas`). `order`: the data.order column, if any."""
     commas = _warn_decimal_commas(frame, target, source)
     for name in frame.columns:
         if name == target or name in commas:
@@ -748,7 +748,7 @@ def _warn_columns(frame: pd.DataFrame, target: str, source: str) -> None:
         leak = _leak(column, frame[target])
         if leak:
             log.warning("%s: column %r %s; leave it out with data.drop: [%r]", source, name, leak, name)
-        misread = None if len(stray) else _misread(column)
+        misread = None if len(stray) else _misread(column, order)
         if misread:
             log.warning("%s: column %r %s", source, name, misread)
         doubt = None if misread else _doubt(name, column, numbers=bool(len(stray)))
@@ -791,10 +791,10 @@ def _variants(column: pd.Series) -> list[str]:
     return alike[forms[alike.index] == forms[alike.index[0]]].tolist() if len(alike) else []
 
 
-def _misread(column: pd.Series) -> str | None:
+def _misread(column: pd.Series, order: str | None = None) -> str | None:
     """Why a text (or datetime) column is not read as what it holds: numbers written as a spreadsheet formats them
     (`_formatted`), or dates (`_dates`), which the model would take as categories, each new value unknown; with
-    the fix. None for any other column."""
+    the fix (and data.order, unless `order` splits the rows by time already). None for any other column."""
     formatted = _formatted(column)
     if formatted is not None:
         return (f"holds numbers written as text ({formatted[0]}, ...): the model takes each value as a category, "
@@ -804,8 +804,9 @@ def _misread(column: pd.Series) -> str | None:
     if dates is not None:
         return (f"holds dates ({dates}): the model takes each date as a category, and one that training did not see "
                 "(every later date) as unknown; write what matters of them as numbers in the file (days since, "
-                f"month, weekday), or leave it out with data.drop: [{column.name!r}]. Rows ordered in time are "
-                f"best validated on the latest ones, as the model will meet new rows: data.order: {column.name!r}")
+                f"month, weekday), or leave it out with data.drop: [{column.name!r}]"
+                + ("" if order else ". Rows ordered in time are best validated on the latest ones, as the model will "
+                   f"meet new rows: data.order: {column.name!r}"))
     return None
 
 
@@ -1306,7 +1307,7 @@ def load(dataset: str, *, path: str | None = None, target: str | None = None, ta
     _warn_repeats(keys, source, key)
     contents = keys if key is None else row_keys(frame)  # what the fingerprint reads: every value of every row
     frame = _features(frame, target, dropped, source)
-    _warn_columns(frame, target, source)
+    _warn_columns(frame, target, source, order)
     split = (positions(keys, val_fraction, test_fraction, split_seed) if times is None
              else ordered(times, val_fraction, test_fraction))
     _check_sizes(source, len(frame), tuple(len(p) for p in split), val_fraction, test_fraction, order)

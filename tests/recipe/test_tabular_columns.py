@@ -217,6 +217,15 @@ def test_order_splits_by_time_the_latest_rows_for_validation_and_test(tmp_path):
     assert "split by" not in load(frame, tmp_path).describe()
 
 
+def test_a_date_column_split_by_is_not_told_to_be_split_by(tmp_path, caplog):
+    load(dated(), tmp_path)
+    (told,) = [r.getMessage() for r in caplog.records if "holds dates" in r.getMessage()]
+    caplog.clear()
+    load(dated(), tmp_path, order="date")
+    (line,) = [r.getMessage() for r in caplog.records if "holds dates" in r.getMessage()]
+    assert told.endswith("data.order: 'date'") and line.endswith("leave it out with data.drop: ['date']")
+
+
 def test_rows_of_one_date_share_a_split_and_numbers_order_too(tmp_path):
     frame = table(n=120).assign(month=np.arange(120) // 10 + 1)  # 12 months of 10 rows
     data = load(frame, tmp_path, order="month", val_fraction=0.15, test_fraction=0.15)
