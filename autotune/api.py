@@ -291,8 +291,24 @@ def _check_before_ray(space: Space, recipe: Any, loads: _DataLoads, address: str
     tracking = Tracking.of(space)
     tracking.check(outage_ok=retrain)  # an unreachable tracker, or its package missing: one line before Ray starts
     if loads.keys:
-        log.warning("data.%s is searched: each trial loads its own data", ", data.".join(loads.keys))
+        log.warning("data.%s is searched: each trial loads its own data%s", ", data.".join(loads.keys),
+                    _split_searched(recipe, loads.keys))
     return tracking
+
+
+def _split_searched(recipe: Any, keys: list[str]) -> str:
+    """What searching `keys` costs where some decide the split of a recipe that splits with `autotune.splits`
+    (`SETTINGS`: the seed, the fractions, the key or order columns): its trials are ranked on different validation
+    samples, for the warning; "" otherwise."""
+    from autotune.splits import SCHEME, SETTINGS, declared
+
+    split = [key for key in keys if key in SETTINGS]
+    if not split or declared(recipe) != SCHEME:
+        return ""
+    named = ", ".join(f"data.{key}" for key in split)
+    return (f"; {named} decide{'s' * (len(split) == 1)} which samples validate, so the trials are ranked on different "
+            f"validation samples, and the best may have drawn the easiest ones: set {named} once, and search the "
+            "model and its training")
 
 
 @contextmanager

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from sklearn.metrics import balanced_accuracy_score, f1_score, log_loss, roc_auc_score
 from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 
-from autotune.api import _DataLoads, load_space
+from autotune.api import _DataLoads, _check_before_ray, load_space
 from autotune.errors import SpaceError, UserError
 from autotune.preflight import check_metrics_reported
 from autotune.recipes import tabular as recipe
@@ -245,6 +245,26 @@ def test_a_row_without_a_time_or_an_unknown_order_column_is_one_line(change, mes
     frame.loc[:2, "date"] = change.get("date", frame.loc[:2, "date"])
     with pytest.raises(UserError, match=message):
         load(frame, tmp_path, order="date" if change else "day")
+
+
+@pytest.mark.parametrize("searched, warned", [
+    ("split_seed: {choice: [0, 1, 2]}", "data.split_seed decides which samples validate"),
+    ("val_fraction: {uniform: [0.1, 0.3]}, order: date", "data.val_fraction decides which samples validate"),
+    ("encoding: {choice: [utf-8, latin-1]}", None),  # loads each trial's own data, but splits it alike
+])
+def test_a_searched_split_setting_is_warned_to_rank_trials_on_different_validation_rows(searched, warned, tmp_path,
+                                                                                      caplog):
+    """A search of data.split_seed gave each trial its own validation rows, and the best trial may only have drawn
+    the easiest ones: the warning said only that each trial loads its own data."""
+    dated(60).to_csv(tmp_path / "t.csv", index=False)
+    space = load_space(f"name: t\nrecipe: tabular\nsearch: {{trials: 2}}\n"
+                       f"data: {{dataset: csv, path: {tmp_path / 't.csv'}, target: y, {searched}}}\n")
+    with caplog.at_level(logging.WARNING, logger="autotune"):
+        _check_before_ray(space, recipe, _DataLoads(space, recipe), None, "--address", export=False)
+    (line,) = [r.getMessage() for r in caplog.records if "is searched: each trial loads its own data" in r.getMessage()]
+    key = warned.split()[0] if warned else ""
+    assert (warned in line and line.endswith(f"set {key} once, and search the model and its training")
+            if warned else line.endswith("each trial loads its own data"))
 
 
 def test_order_with_a_key_is_a_problem_of_the_space():
