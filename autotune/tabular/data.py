@@ -670,8 +670,9 @@ def _check_sizes(source: str, n: int, sizes: tuple[int, int, int], val_fraction:
                         f"{test_fraction}, {n} rows): lower the fractions or add rows")
     for size, key, fraction in ((sizes[1], "val_fraction", val_fraction), (sizes[2], "test_fraction", test_fraction)):
         if size == 0:
-            hint = (f"raise it: the rows of one {order} share a split, and the latest ones are the test split"
-                    if order and fraction > 0 else empty_split_hint(fraction, n, "rows"))
+            hint = empty_split_hint(fraction, n, "rows") if not order else (
+                f"raise it: the rows of one {order} share a split, and the latest ones are the test split"
+                if fraction > 0 else f"set it above 0: the share of the rows, the latest by {order}, held out there")
             raise UserError(f"data.{key}={fraction} leaves no {key.split('_')[0]} rows ({shown}): {hint}")
 
 

@@ -267,6 +267,18 @@ def test_a_searched_split_setting_is_warned_to_rank_trials_on_different_validati
             if warned else line.endswith("each trial loads its own data"))
 
 
+@pytest.mark.parametrize("fractions, message", [
+    ({"test_fraction": 0.0}, r"data.test_fraction=0.0 leaves no test rows \(108 train / 12 val / 0 test of 120 rows\): "
+                             r"set it above 0: the share of the rows, the latest by date, held out there$"),
+    ({"val_fraction": 0.001}, r"data.val_fraction=0.001 leaves no val rows \(108 train / 0 val / 12 test of 120 "
+                              r"rows\): raise it: the rows of one date share a split, and the latest ones are the test "
+                              r"split$"),
+])
+def test_an_empty_split_by_time_says_how_to_fill_it(fractions, message, tmp_path):
+    with pytest.raises(UserError, match=message):
+        load(dated(), tmp_path, order="date", **fractions)
+
+
 def test_order_with_a_key_is_a_problem_of_the_space():
     with pytest.raises(SpaceError, match=r"data.key: decides a split drawn by chance, but data.order \('date'\) "
                                          r"splits the rows by time; remove data.key"):
