@@ -49,6 +49,22 @@ def test_a_current_model_is_compared_only_where_both_splits_are_keyed(recipe, sp
         assert why.startswith("its data or the new data was split the recipe's own way")
 
 
+@pytest.mark.parametrize("before, after, why", [
+    ("date", "date", None),  # the new test split: the latest rows, later than any it trained on
+    (None, "date", "the data split changed since it was trained (data.order None -> 'date'): about 80% of the new"),
+    ("date", None, "the data split changed since it was trained (data.order 'date' -> None): about 80% of the new"),
+])
+def test_a_current_model_split_by_time_is_compared_on_the_latest_rows_unless_the_order_changed(before, after, why):
+    """Monthly sales appended to a table split by time (data.order): the retrain tests both models on the latest
+    rows, which the current model never trained on; a split by chance before (or after) is another split."""
+    from autotune.recipes import tabular
+
+    data = {"dataset": "csv", "path": "sales.csv", "target": "sales"}
+    card = {"recipe": "tabular", "split": SCHEME, "config": {"data": {**data, "order": before}}}
+    found = _resplit(SimpleNamespace(recipe="tabular"), tabular, card, {"data": {**data, "order": after}})
+    assert found == why if why is None else found.startswith(why)
+
+
 @pytest.mark.parametrize("behind, plan", [
     (["MLflow at http://mlflow:5000"], "resumed"),  # its record is filled in: the run resumed, no trial runs
     (None, None),  # searched, its trackers whole: nothing to do
