@@ -86,7 +86,8 @@ def ordered(times: np.ndarray, val_fraction: float,
     numbers: a date's nanoseconds, a month's number) are the test split, about `test_fraction` of them, the ones
     before those the validation split, about `val_fraction`, and the earlier ones the training split. Samples of one
     time share a split (a day's rows are not cut between training and validation), so a split that a time ends
-    holds a little more than its share. Samples added later than every other move none into training."""
+    holds a little more than its share. Samples added later than every other take the test split over: the earlier
+    ones move toward training, none toward the test split."""
     times = np.asarray(times)
     ranked = np.sort(times)
 
