@@ -8,7 +8,6 @@ from typing import Any
 
 from autotune.cli.common import (HelpFormatter, add_space_arguments, check_folder_path, non_negative_float,
                                  positive_int, terminal_width)
-from autotune.engine.summary import format_summary
 from autotune.errors import StorageFull
 from autotune.logs import lines_to
 
@@ -119,6 +118,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _print_result(result: Any, args: argparse.Namespace) -> None:
     """The search's summary, and for an interrupted one the command that resumes it."""
+    from autotune.engine.summary import format_summary  # imported when run: every command imports this module
+
     print()
     print(format_summary(result, width=terminal_width()))
     if result.interrupted:
