@@ -31,6 +31,7 @@ from autotune.run_options import on_the_command_line, option
 from autotune.space import Choice, Grid, Space
 from autotune.space import load_space as _load_space
 from autotune.space.loader import OverridesNamed
+from autotune.threads import trial_threads
 from autotune.tracking import Tracking, TrialRecord
 
 if TYPE_CHECKING:
@@ -726,11 +727,13 @@ def _top_trials(result: Any, k: int = 5) -> list[dict[str, Any]]:
 
 def _search_card(space: Space, result: Any) -> dict[str, Any]:
     """The model card's `search`: what the search was and how it was seeded, so that it can be run again (the
-    sampler's seed of a warm-started search is derived from `seed` and the trials it was told)."""
+    sampler's seed of a warm-started search is derived from `seed` and the trials it was told), and the threads each
+    trial trained on, which `autotune train MODEL_DIR` uses again."""
     search = space.search
     return {"metric": list(search.metric), "mode": list(search.mode), "trials": search.trials, "seed": search.seed,
             "sampler": search.sampler, "sampler_args": dict(search.sampler_args), "scheduler": search.scheduler,
             "scheduler_args": dict(search.scheduler_args), "max_concurrent": search.max_concurrent,
+            "threads": trial_threads(search.resources.cpu),
             **({"warm_start": result.warm_start} if result.warm_start else {})}
 
 

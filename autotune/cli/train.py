@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from autotune.cli.common import HelpFormatter, add_space_arguments, check_out_dir, default_values, one_configuration
 from autotune.model_dir import check_not_a_canonical_model
+from autotune.threads import use_threads
 
 if TYPE_CHECKING:  # the CLI's other commands (predict above all) import no recipe machinery
     from autotune.recipes import Checkpoint
@@ -195,6 +196,17 @@ def _card_configuration(model_dir: Path, source: dict[str, Any], card: dict[str,
             "recipe as it was"])) from None
 
 
+def _trial_threads(card: dict[str, Any]) -> str:
+    """Train on the threads the card's trial trained on (its `search.threads`), so that the weights come out the
+    same: a sum split over other threads rounds otherwise, and the difference grows over the epochs. Returns what
+    the first line says of it; a card without them (an earlier export's) trains on every core, and says so."""
+    threads = (card.get("search") or {}).get("threads")
+    if not threads:
+        return "on every core: its card does not record the threads its trial trained on, so its weights may differ"
+    use_threads(int(threads))
+    return f"on {threads} thread{'s' * (threads != 1)}, as its trial"
+
+
 def _exported_model(path: str) -> Path | None:
     """The exported model folder that SPACE names (the folder, or its model.json), else None."""
     folder = Path(path).parent if Path(path).name == "model.json" else Path(path)
@@ -227,7 +239,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"training the model of {model_dir} again (run {card.get('run_name', '?')}, trial "
               f"{card.get('trial_id', '?')}): its card's configuration" +
               (f" with --set {' '.join(args.overrides)}, to its last epoch" if args.overrides else "") +
-              (f", stopping after epoch {stop}, the epoch it was exported at" if stop else ""), flush=True)
+              (f", stopping after epoch {stop}, the epoch it was exported at" if stop else "") +
+              f", {_trial_threads(card)}", flush=True)
         changed = changed_since(card, source_digests(recipe, space.custom))
         if changed:
             print(f"since it was exported: {'; '.join(changed)} (its numbers may differ)", flush=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copyreg
 import importlib
-import os
 import sys
 import time
 from collections.abc import Iterable
@@ -26,21 +25,10 @@ from autotune.engine.heap import trim_heap
 from autotune.engine.trial_timeout import ReportWatch
 from autotune.errors import MissingMetric
 from autotune.space.types import Space
+from autotune.threads import trial_threads, use_threads
 from autotune.user_code import installed
 
 __all__ = ["trainable", "trial_dirname"]
-
-
-def _set_threads(cpus: float) -> None:
-    """Give torch the trial's CPU share (at least 1 thread): set now where the recipe has imported torch, else at
-    its import (OMP_NUM_THREADS, which torch reads then). A recipe that does not use torch never imports it: 1-2 s
-    and some 300 MiB of every trial worker."""
-    threads = max(1, int(cpus))
-    torch = sys.modules.get("torch")
-    if torch is None:
-        os.environ["OMP_NUM_THREADS"] = str(threads)
-    elif torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
 
 
 def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: CheckpointPolicy, full: str,
@@ -58,7 +46,7 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
         import_custom(space.custom)
     registry.restore(registered)
     recipe = recipes.load(space.recipe, space.base_dir)
-    _set_threads(space.search.resources.cpu)
+    use_threads(trial_threads(space.search.resources.cpu))
     trial_config = space.config(config)
     node_id = ray.get_runtime_context().get_node_id()
     previous = tune.get_checkpoint()

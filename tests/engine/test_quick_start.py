@@ -114,6 +114,8 @@ def test_the_model_card_records_the_data_the_trials_and_the_versions(quick_start
     assert shown.keys() == card["params"].keys()
     for name, value in card["params"].items():  # full precision: a 1e-11 learning rate must not read 0.0
         assert shown[name] == (pytest.approx(value, rel=1e-12) if isinstance(value, float) else value), name
+    # The threads each trial trained on (search.resources.cpu): `autotune train MODEL_DIR` trains on as many.
+    assert card["search"]["threads"] == 1
     # Versions: those of this environment.
     versions = card["versions"]
     assert versions["python"] == platform.python_version()

@@ -268,17 +268,17 @@ def test_a_trial_gives_torch_its_cpu_share_without_importing_it(monkeypatch, sha
 
     import torch
 
-    from autotune.engine.trial import _set_threads
+    from autotune.threads import trial_threads, use_threads
 
     monkeypatch.setenv("OMP_NUM_THREADS", "8")
     monkeypatch.delitem(sys.modules, "torch")
-    _set_threads(share)
+    use_threads(trial_threads(share))
     assert "torch" not in sys.modules and os.environ["OMP_NUM_THREADS"] == str(threads)
 
     monkeypatch.setitem(sys.modules, "torch", torch)
     before = torch.get_num_threads()
     try:
-        _set_threads(share)
+        use_threads(trial_threads(share))
         assert torch.get_num_threads() == threads
     finally:
         torch.set_num_threads(before)
