@@ -750,7 +750,7 @@ def _export(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: Path, 
     if chosen is None and _keep_recorded_export(result, current_card(space)):
         return
     data = loads.get(result.best_config)
-    card = _model_card(space, recipe, result, model_name)
+    card = _model_card(space, recipe, result, model_name, data)
     current = current_card(space)
     if _exported_before(current, card):
         result.test_metrics = dict(current.get("test_metrics") or {})
@@ -840,9 +840,9 @@ def _trained_by(run_dir: Path) -> dict[str, str]:
     return {role: digest for role, digest in recorded_sources(run_dir).items() if isinstance(digest, str)}
 
 
-def _model_card(space: Space, recipe: Any, result: Any, model_name: str) -> dict[str, Any]:
-    """The card of the model that exports `result`'s best checkpoint (the export adds what the recipe's export()
-    writes, the test metrics and, for a canonical model, its promotion and version)."""
+def _model_card(space: Space, recipe: Any, result: Any, model_name: str, data: Any) -> dict[str, Any]:
+    """The card of the model that exports `result`'s best checkpoint, trained and tested on `data` (the export adds
+    what the recipe's export() writes, the test metrics and, for a canonical model, its promotion and version)."""
     from autotune.engine.export import library_versions, source_digests
     from autotune.splits import declared
     from autotune.tracking import settings_of
@@ -867,6 +867,7 @@ def _model_card(space: Space, recipe: Any, result: Any, model_name: str) -> dict
         "versions": library_versions(),
         "sources": _trained_by(result.run_dir) or source_digests(recipe, space.custom),
         "split": declared(recipe),  # how its data was split: a retrain tests the current model on a keyed one only
+        "samples": recipes.split_sizes(data),  # what its metrics and test metrics were measured on
         **({"registered": registered} if (registered := registered_entry(settings_of(space).mlflow)) else {}),
     }
 
@@ -1206,7 +1207,7 @@ def _export_plain(space: Space, recipe: Any, loads: _DataLoads, checkpoint_dir: 
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.json").unlink(missing_ok=True)  # an earlier model's card: evaluate() would read the new model by it
     fingerprint = recipes.fingerprint(data)  # the data's, over the recipe's (`export_model`)
-    card = {**_model_card(space, recipe, result, model_name),
+    card = {**_model_card(space, recipe, result, model_name, data),
             **_recipe_export(space, recipe, checkpoint_dir, data, out, result),
             **({"data_fingerprint": fingerprint} if fingerprint else {})}
     result.test_metrics = _evaluate(recipe, out, data)

@@ -70,7 +70,7 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
     from autotune.engine.export import file_digests, library_versions, source_digests
     from autotune.errors import UserError
     from autotune.recipes import (NO_REPORT, call, data_section, described, fingerprint, load_data, reported,
-                                  written)
+                                  split_sizes, written)
     from autotune.splits import declared
 
     data = load_data(recipe, data_section(recipe, config))
@@ -109,7 +109,7 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
             card.update(config=config, metrics={k: v for k, v in last.items() if k != "reports"},
                         created=now.isoformat(timespec="seconds"), version=f"train-{now:%Y%m%d-%H%M%S}",
                         versions=library_versions(), sources=source_digests(recipe, (about or {}).get("custom")),
-                        split=declared(recipe))
+                        split=declared(recipe), samples=split_sizes(data))
         test = call(recipe, "evaluate", str(keep if out is None else out), data) if hasattr(recipe, "evaluate") else {}
         print(f"test: {', '.join(f'{k} {v:.4f}' for k, v in test.items())}" if test else
               "test: none (the recipe defines no evaluate())")
