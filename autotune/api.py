@@ -727,10 +727,12 @@ def _top_trials(result: Any, k: int = 5) -> list[dict[str, Any]]:
 
 def _search_card(space: Space, result: Any) -> dict[str, Any]:
     """The model card's `search`: what the search was and how it was seeded, so that it can be run again (the
-    sampler's seed of a warm-started search is derived from `seed` and the trials it was told), and the threads each
-    trial trained on, which `autotune train MODEL_DIR` uses again."""
+    sampler's seed of a warm-started search is derived from `seed` and the trials it was told), the threads each
+    trial trained on, which `autotune train MODEL_DIR` uses again, and `trials_run`: how many configurations the
+    model was chosen among (`trials` is how many were asked for; a time budget or a stop ends a search sooner)."""
     search = space.search
-    return {"metric": list(search.metric), "mode": list(search.mode), "trials": search.trials, "seed": search.seed,
+    return {"metric": list(search.metric), "mode": list(search.mode), "trials": search.trials,
+            "trials_run": len(result.trials), "seed": search.seed,
             "sampler": search.sampler, "sampler_args": dict(search.sampler_args), "scheduler": search.scheduler,
             "scheduler_args": dict(search.scheduler_args), "max_concurrent": search.max_concurrent,
             "threads": trial_threads(search.resources.cpu),

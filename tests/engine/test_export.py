@@ -556,3 +556,21 @@ def test_a_model_rolled_back_to_its_oldest_version_survives_the_pruning_of_later
     assert not tried["promoted"] and load(target)["value"] == 0.6 and target.resolve().name == kept[0] == versions[1]
     last = load(target)["history"][-1]
     assert (last["version"], last["promoted"]) == (Path(tried["version_dir"]).name, False)
+
+
+def test_the_card_says_how_many_configurations_the_model_was_chosen_among():
+    """The card's search gave `trials`, the trials asked for: a search a time budget ended after 2 of 100 read as
+    the best of 100 (the multiple-comparisons question: the best of more validation scores is more optimistic).
+    `trials_run` counts the trials that ran."""
+    from types import SimpleNamespace
+
+    import autotune
+    from autotune.api import _search_card
+
+    space = autotune.load_space(
+        f"name: m\nrecipe: {Path(__file__).with_name('toy_recipe.py')}\nmodel: {{x: {{uniform: [0, 1]}}}}\n"
+        "search: {metric: val_accuracy, mode: max, trials: 100, time_budget: 60}\n")
+    ran = SimpleNamespace(trials=pd.DataFrame({"trial_id": ["a", "b"], "status": ["TERMINATED", "ERROR"]}),
+                          warm_start=None)
+    card = _search_card(space, ran)
+    assert (card["trials"], card["trials_run"]) == (100, 2)

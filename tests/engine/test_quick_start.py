@@ -115,7 +115,7 @@ def test_the_model_card_records_the_data_the_trials_and_the_versions(quick_start
     for name, value in card["params"].items():  # full precision: a 1e-11 learning rate must not read 0.0
         assert shown[name] == (pytest.approx(value, rel=1e-12) if isinstance(value, float) else value), name
     # The threads each trial trained on (search.resources.cpu): `autotune train MODEL_DIR` trains on as many.
-    assert card["search"]["threads"] == 1
+    assert card["search"]["threads"] == 1 and card["search"]["trials_run"] == TRIALS == len(trials)
     # The samples its metrics were measured on (the test metrics' sample size), as the first line of the run says.
     assert card["samples"] == {"train": 1252, "val": 262, "test": 283}
     # Versions: those of this environment.
