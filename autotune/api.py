@@ -845,7 +845,7 @@ def _trained_by(run_dir: Path) -> dict[str, str]:
 def _model_card(space: Space, recipe: Any, result: Any, model_name: str, data: Any) -> dict[str, Any]:
     """The card of the model that exports `result`'s best checkpoint, trained and tested on `data` (the export adds
     what the recipe's export() writes, the test metrics and, for a canonical model, its promotion and version)."""
-    from autotune.engine.export import library_versions, source_digests
+    from autotune.engine.export import library_versions, operator, source_digests
     from autotune.splits import declared
     from autotune.tracking import settings_of
     from autotune.tracking.mlflow_alias import registered_entry
@@ -857,6 +857,7 @@ def _model_card(space: Space, recipe: Any, result: Any, model_name: str, data: A
         "base_dir": space.base_dir,
         "custom": space.custom,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_by": operator(),
         "trial_id": result.best_trial_id,
         "params": result.best_params,
         "config": result.best_config,

@@ -67,7 +67,7 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
     `predict`, `serve` and `load_model` read). `stop_after`: the report after which training stops (its checkpoint
     is tested and exported), with the schedule of the whole configuration. A searched metric that no report held
     as a finite number is a warning line at the end (a search could not rank this configuration)."""
-    from autotune.engine.export import file_digests, library_versions, source_digests
+    from autotune.engine.export import file_digests, library_versions, operator, source_digests
     from autotune.errors import UserError
     from autotune.recipes import (NO_REPORT, call, data_section, described, fingerprint, load_data, reported,
                                   split_sizes, written)
@@ -107,7 +107,8 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
                     **({"data_fingerprint": data_fingerprint} if data_fingerprint else {})}
             now = datetime.now(timezone.utc)
             card.update(config=config, metrics={k: v for k, v in last.items() if k != "reports"},
-                        created=now.isoformat(timespec="seconds"), version=f"train-{now:%Y%m%d-%H%M%S}",
+                        created=now.isoformat(timespec="seconds"), created_by=operator(),
+                        version=f"train-{now:%Y%m%d-%H%M%S}",
                         versions=library_versions(), sources=source_digests(recipe, (about or {}).get("custom")),
                         split=declared(recipe), samples=split_sizes(data))
         test = call(recipe, "evaluate", str(keep if out is None else out), data) if hasattr(recipe, "evaluate") else {}

@@ -12,6 +12,7 @@ followed to it: the export, its lock and the rollback act on models/mnist.
 """
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import logging
@@ -21,6 +22,7 @@ import platform
 import re
 import shlex
 import shutil
+import socket
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -55,6 +57,16 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def operator() -> dict[str, str | None]:
+    """Who does what the card or history entry records, and where: the login `user` (None where the system names
+    no user for this process's id) and the `host`."""
+    try:
+        user: str | None = getpass.getuser()
+    except (KeyError, OSError):  # a container's arbitrary user id, with no name in its passwd file
+        user = None
+    return {"user": user, "host": socket.gethostname()}
 
 
 def source_digests(recipe: ModuleType, custom: str | None) -> dict[str, str]:
@@ -302,9 +314,10 @@ def refuse_other_files(target: Path) -> None:
 
 
 def _history_entry(card: dict[str, Any], version: str, promoted: bool, reason: str) -> dict[str, Any]:
-    """The history entry of the model whose card is `card`, as the version `version`: when, from which data, run
-    and trial it was made, and the decision (`promoted`, `reason`)."""
-    return {"version": version, "created": card.get("created"), "data_fingerprint": card.get("data_fingerprint"),
+    """The history entry of the model whose card is `card`, as the version `version`: when, by whom, from which
+    data, run and trial it was made, and the decision (`promoted`, `reason`)."""
+    return {"version": version, "created": card.get("created"), "created_by": card.get("created_by"),
+            "data_fingerprint": card.get("data_fingerprint"),
             "run": card.get("run_uri") or card.get("run_dir"), "trial_id": card.get("trial_id"), "promoted": promoted,
             "reason": reason}
 
@@ -395,9 +408,11 @@ def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
         card = json.loads((version / CARD).read_text())
         when = datetime.now(timezone.utc).isoformat(timespec="seconds")
         reason = f"rolled back from version {current.name} (autotune rollback)"
-        entry = {**_history_entry(card, version.name, True, reason), "created": when, "rolled_back_from": current.name}
+        by = operator()
+        entry = {**_history_entry(card, version.name, True, reason), "created": when, "created_by": by,
+                 "rolled_back_from": current.name}
         promotion = {"policy": "rollback", "promoted": True, "reason": reason, "rolled_back_from": current.name,
-                     "created": when}  # its export's decision stays in `history`
+                     "created": when, "created_by": by}  # its export's decision stays in `history`
         _write_json(version / CARD, {**card, "promotion": promotion, "history": [*left.get("history", []), entry]})
         _point(target, version)
         return current.name, version.name

@@ -206,6 +206,34 @@ def test_each_history_entry_names_the_trial_that_made_its_version(tmp_path):
         ("t1", "runs/t1", True), ("t2", "runs/t2", True), ("t3", "runs/t3", False), ("t1", "runs/t1", True)]
 
 
+def test_each_history_entry_and_a_rollback_name_who_made_them(tmp_path, monkeypatch):
+    """The card and its history said when each version was exported or rolled back to, never by whom: a reviewer
+    of a model had no record of who ran its search or moved the canonical link. Each entry, and a rollback's
+    promotion, names the user and host (the export's from its card's `created_by`)."""
+    from autotune.engine.export import roll_back
+
+    target = tmp_path / "m"
+    for trial, user in (("t1", "ana"), ("t2", "ben")):
+        export_model(target, write=writer(0.5), evaluate=evaluate, metric="test_accuracy", mode="max",
+                     promote="always", card={"name": "m", "trial_id": trial,
+                                             "created_by": {"user": user, "host": "build-1"}})
+    monkeypatch.setattr(export_module.getpass, "getuser", lambda: "cara")
+    monkeypatch.setattr(export_module.socket, "gethostname", lambda: "laptop")
+    roll_back(target)
+    card = load(target)
+    assert [h["created_by"]["user"] for h in card["history"]] == ["ana", "ben", "cara"]
+    assert card["promotion"]["created_by"] == card["history"][-1]["created_by"] == {"user": "cara", "host": "laptop"}
+
+
+def test_a_user_the_system_cannot_name_is_recorded_as_none(monkeypatch):
+    """getpass.getuser() raises in a container run as a user id with no name: the export goes on."""
+    def unnamed():
+        raise KeyError("getpwuid(): uid not found: 1000")
+
+    monkeypatch.setattr(export_module.getpass, "getuser", unnamed)
+    assert export_module.operator()["user"] is None
+
+
 # A version deleted by hand (`rm -rf models/.m.versions/V` to free the disk) was passed over in silence: the rollback
 # went to an older model than the one current before, and printed only "version ... is current".
 def test_a_rollback_that_passes_over_a_deleted_version_says_so(tmp_path, capsys):

@@ -118,6 +118,8 @@ def test_the_model_card_records_the_data_the_trials_and_the_versions(quick_start
     assert card["search"]["threads"] == 1 and card["search"]["trials_run"] == TRIALS == len(trials)
     # The samples its metrics were measured on (the test metrics' sample size), as the first line of the run says.
     assert card["samples"] == {"train": 1252, "val": 262, "test": 283}
+    # Who ran the search, and where.
+    assert card["created_by"]["host"] == platform.node() and card["history"][0]["created_by"] == card["created_by"]
     # Versions: those of this environment.
     versions = card["versions"]
     assert versions["python"] == platform.python_version()

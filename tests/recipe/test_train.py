@@ -277,6 +277,7 @@ def test_autotune_train_cli(tmp_path, capsys, monkeypatch, overrides, chosen, lr
     assert card["arch"] == "mlp" and "val_accuracy" in card["metrics"] and "test_accuracy" not in card["metrics"]
     assert set(card["test_metrics"]) >= {"test_accuracy"} and card["version"].startswith("train-")
     assert card["samples"] == {"train": 1252, "val": 262, "test": 283}  # what the test metrics were measured on
+    assert set(card["created_by"]) == {"user", "host"}  # who trained it, and where
     assert card["versions"] == library_versions() and {"python", "torch"} <= set(card["versions"])  # as run's
     assert card["config"]["optimizer"]["name"] == chosen and card["config"]["optimizer"]["lr"] == lr
     assert load_model(tmp_path / "out").labels == [str(i) for i in range(10)]
