@@ -312,6 +312,12 @@ def test_autotune_train_of_an_exported_model_reproduces_it(tmp_path, capsys):
     test = whole.split("test: ")[1].split("\n")[0]
     assert test == first.split("test: ")[1].split("\n")[0]  # the same model: the same test metrics, to 4 digits
     assert "its card: " + ", ".join(f"{k} {v:.4f}" for k, v in card["test_metrics"].items()) in whole
+    assert "reproduced: the same test metrics as its card's, to the last digit\n" in whole
+    # A difference four digits hide is said, with its size.
+    shifted = {**card["test_metrics"], "test_loss": card["test_metrics"]["test_loss"] + 1e-7}
+    (out / "model.json").write_text(json.dumps({**card, "test_metrics": shifted}))
+    assert main(["train", str(out)]) == 0
+    assert "\nnot reproduced exactly: test_loss by -1e-07 (the new one's minus its card's)\n" in capsys.readouterr().out
 
 
 def test_autotune_train_of_an_exported_model_trains_on_its_trials_threads(tmp_path, capsys, monkeypatch):
