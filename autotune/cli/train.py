@@ -61,12 +61,14 @@ class _Enough(BaseException):
 
 
 def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, ...], out: str | None = None,
-              about: dict[str, Any] | None = None, stop_after: int | None = None) -> dict[str, float]:
+              about: dict[str, Any] | None = None, stop_after: int | None = None,
+              exported_on: str | None = None) -> dict[str, float]:
     """Train `config` with `recipe`, printing each epoch, each report holding the `searched` metrics; returns the
     test metrics (and exports into `out`, with `about` in the model card: the space's name, recipe, ..., which
     `predict`, `serve` and `load_model` read). `stop_after`: the report after which training stops (its checkpoint
-    is tested and exported), with the schedule of the whole configuration. A searched metric that no report held
-    as a finite number is a warning line at the end (a search could not rank this configuration)."""
+    is tested and exported), with the schedule of the whole configuration. `exported_on`: the data fingerprint of
+    the model trained again, whose change is a line. A searched metric that no report held as a finite number is a
+    warning line at the end (a search could not rank this configuration)."""
     from autotune.engine.export import file_digests, library_versions, operator, source_digests
     from autotune.errors import UserError
     from autotune.recipes import (NO_REPORT, call, data_section, described, fingerprint, load_data, reported,
@@ -76,6 +78,10 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
     data = load_data(recipe, data_section(recipe, config))
     if data is not None:
         print(described(data), flush=True)
+    data_fingerprint = fingerprint(data)  # the data's own, over the recipe's (as a search's)
+    if exported_on and data_fingerprint and data_fingerprint != exported_on:
+        print(f"since it was exported: the data changed (fingerprint {exported_on[:12]} -> "
+              f"{data_fingerprint[:12]}): its test metrics are on other samples, and differ", flush=True)
     keep = Path(tempfile.mkdtemp(prefix="autotune-train-"))
     last: dict[str, float] = {}
     finite: set[str] = set()  # the searched metrics some report held as a finite number
@@ -102,7 +108,6 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
         card: dict[str, Any] = {}
         if out is not None:  # exported first, so that the test measures the model the folder holds (as a search's)
             Path(out).mkdir(parents=True, exist_ok=True)  # as a search's export gets it: a folder that exists
-            data_fingerprint = fingerprint(data)  # the data's own, over the recipe's (as a search's)
             card = {**(about or {}), **call(recipe, "export", str(keep), data, out),
                     **({"data_fingerprint": data_fingerprint} if data_fingerprint else {})}
             now = datetime.now(timezone.utc)
@@ -245,7 +250,8 @@ def run(args: argparse.Namespace) -> int:
         changed = changed_since(card, source_digests(recipe, space.custom))
         if changed:
             print(f"since it was exported: {'; '.join(changed)} (its numbers may differ)", flush=True)
-    test = train_one(recipe, space.config(values), space.search.metric, args.out, about, stop)
+    test = train_one(recipe, space.config(values), space.search.metric, args.out, about, stop,
+                     card.get("data_fingerprint"))
     recorded = card.get("test_metrics") or {}
     if recorded and test:
         print("its card: " + ", ".join(f"{k} {v:.4f}" for k, v in recorded.items() if k in test))

@@ -345,6 +345,21 @@ def test_autotune_train_of_an_exported_model_trains_on_its_trials_threads(tmp_pa
     assert ", on 1 thread, as its trial\n" in capsys.readouterr().out
 
 
+def test_autotune_train_of_an_exported_model_says_that_its_data_changed(tmp_path, capsys):
+    """The table at the card's data.path, edited since the export (a row added), was trained on in silence: the
+    test metrics differed, and nothing said why. The data's fingerprint is compared with the card's."""
+    out = tmp_path / "out"
+    assert main(["train", str(REPO / "search_spaces" / "digits.yaml"), "--set", "model.arch=mlp", "--set",
+                 "model.width=16", "--set", "train.epochs=1", "--out", str(out)]) == 0
+    card = json.loads((out / "model.json").read_text())
+    assert main(["train", str(out)]) == 0
+    assert "since it was exported: the data changed" not in capsys.readouterr().out
+    (out / "model.json").write_text(json.dumps({**card, "data_fingerprint": "0" * 64}))
+    assert main(["train", str(out)]) == 0
+    assert (f"since it was exported: the data changed (fingerprint 000000000000 -> {card['data_fingerprint'][:12]}): "
+            "its test metrics are on other samples, and differ\n") in capsys.readouterr().out
+
+
 RECORDED = '''\
 import autotune
 import torch
