@@ -202,6 +202,13 @@ def _card_configuration(model_dir: Path, source: dict[str, Any], card: dict[str,
             "recipe as it was"])) from None
 
 
+def _trained_again_from(model_dir: Path, card: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """What a model trained again from `model_dir` records of the model it trained again (its card's
+    `trained_again_from`): the folder, its version, run and trial, and the --set `overrides` that changed it."""
+    return {"model_dir": str(model_dir.absolute()), "version": card.get("version"), "run_dir": card.get("run_dir"),
+            "trial_id": card.get("trial_id"), "overrides": list(overrides)}
+
+
 def _trial_threads(card: dict[str, Any]) -> str:
     """Train on the threads the card's trial trained on (its `search.threads`), so that the weights come out the
     same: a sum split over other threads rounds otherwise, and the difference grows over the epochs. Returns what
@@ -238,7 +245,8 @@ def run(args: argparse.Namespace) -> int:
         check_not_a_canonical_model(args.out, "--out", f"--out models/{space.name}-train")
         check_out_dir(args.out, "--out", f"--out models/{space.name}")
     values = default_values(space)
-    about = {"name": space.name, "recipe": space.recipe, "base_dir": space.base_dir, "custom": space.custom}
+    about = {"name": space.name, "recipe": space.recipe, "base_dir": space.base_dir, "custom": space.custom,
+             **({"trained_again_from": _trained_again_from(model_dir, card, args.overrides)} if model_dir else {})}
     epoch = card.get("epoch") or (card.get("metrics") or {}).get("epoch")
     stop = int(epoch) if epoch and not args.overrides else None  # --set changes the run: it trains to its end
     if model_dir is not None:

@@ -360,6 +360,20 @@ def test_autotune_train_of_an_exported_model_says_that_its_data_changed(tmp_path
             "its test metrics are on other samples, and differ\n") in capsys.readouterr().out
 
 
+def test_a_model_trained_again_names_the_model_it_trained_again(tmp_path):
+    """`autotune train MODEL_DIR --out DIR` wrote a card with no trace of MODEL_DIR: beside the model it reproduces,
+    nothing said which model, version, run and trial it was meant to be."""
+    first, again = tmp_path / "first", tmp_path / "again"
+    assert main(["train", str(REPO / "search_spaces" / "digits.yaml"), "--set", "model.arch=mlp", "--set",
+                 "model.width=16", "--set", "train.epochs=1", "--out", str(first)]) == 0
+    card = json.loads((first / "model.json").read_text())
+    (first / "model.json").write_text(json.dumps({**card, "run_dir": "/runs/digits", "trial_id": "ab12cd34"}))
+    assert main(["train", str(first), "--out", str(again)]) == 0
+    assert json.loads((again / "model.json").read_text())["trained_again_from"] == {
+        "model_dir": str(first.absolute()), "version": card["version"], "run_dir": "/runs/digits",
+        "trial_id": "ab12cd34", "overrides": []}
+
+
 RECORDED = '''\
 import autotune
 import torch
