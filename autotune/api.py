@@ -714,7 +714,10 @@ def _most_common_error(failed: pd.DataFrame) -> str:
     shown = failed[kinds == most].iloc[0]
     kinds_text = ", ".join(f"{counts[kind]} {kind}" for kind in sorted(counts.index, key=lambda k: -counts[k]))
     mixed = f" ({kinds_text})" if len(counts) > 1 else ""
-    return f"{mixed}; trial {shown['trial_id']}'s error: {shown['error']}"
+    from autotune.engine.summary import traceback_file
+
+    file = traceback_file(shown.get("path"))
+    return f"{mixed}; trial {shown['trial_id']}'s error: {shown['error']}" + (f"; its traceback: {file}" if file else "")
 
 
 def _top_trials(result: Any, k: int = 5) -> list[dict[str, Any]]:

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import math
 import shlex
+from pathlib import Path
 from typing import Any
 
+from autotune import paths
 from autotune.engine.history import finite
 
-__all__ = ["LISTED", "epochs_run", "format_summary", "format_table", "size_text", "status_word"]
+__all__ = ["LISTED", "epochs_run", "format_summary", "format_table", "size_text", "status_word",
+           "traceback_file"]
 
 LISTED = 10  # trials named in a list of the summary (and of the report); trials.csv holds the rest
 FRONT = 20  # points of the Pareto front listed: the trade-off a search of several objectives is run for
@@ -187,8 +190,20 @@ def _failed(trials: Any) -> list[str]:
     failed = trials[trials["status"] == "ERROR"] if len(trials) else trials
     if not len(failed):
         return []
-    lines = [f"  {r['trial_id']}: {r['error']}{_hint(r['error'])}" for r in failed.to_dict("records")]
-    return ["", "Failed trials:", *_capped(lines, "trials.csv: status ERROR, their error in the error column")]
+    records = failed.to_dict("records")
+    lines = [f"  {r['trial_id']}: {r['error']}{_hint(r['error'])}" for r in records]
+    files = [file for file in (traceback_file(r.get("path")) for r in records) if file]
+    where = [f"  (each one's traceback: error.txt in its trial's folder, e.g. {files[0]})"] if files else []
+    return ["", "Failed trials:", *_capped(lines, "trials.csv: status ERROR, their error in the error column"), *where]
+
+
+def traceback_file(trial_path: Any) -> str:
+    """The traceback Ray wrote for a failed trial, `error.txt` in its folder `trial_path`, as a log shows it; "" where
+    that file is not on this machine (a URI storage, a row without a folder)."""
+    if not isinstance(trial_path, str) or not trial_path:
+        return ""
+    file = Path(trial_path, "error.txt")
+    return paths.shown(file) if file.is_file() else ""
 
 
 def _capped(lines: list[str], where: str) -> list[str]:

@@ -122,7 +122,7 @@ def test_trials_failing_with_different_errors_name_each_kind_and_show_the_most_c
     shown = trials[oom if most == "OutOfMemoryError" else ~oom].iloc[0]  # the first of its kind to start
     assert str(failed.value) == (f"all 5 trials failed ({max(oom.sum(), 5 - oom.sum())} {most}, "
                                  f"{min(oom.sum(), 5 - oom.sum())} {fewer}); trial {shown['trial_id']}'s error: "
-                                 f"{shown['error']}")
+                                 f"{shown['error']}; its traceback: {Path(shown['path'], 'error.txt')}")
 
 
 def test_a_search_whose_every_trial_failed_after_reporting_fails(in_tmp, capsys):
@@ -301,6 +301,24 @@ def test_a_time_budget_spent_before_any_report_is_said_so_not_blamed_on_the_reci
         "the time budget of 6 s ran out before any trial finished an epoch: raise it (it counts the trials' start-up "
         "too, a few seconds each)")
     assert _failure_text(trials, "val_accuracy").startswith("no trial reported a metric")
+
+
+def test_the_error_of_a_search_whose_every_trial_failed_names_the_file_of_its_traceback(tmp_path):
+    """A cron log of such a night ended in the error's last line and the recipe's file name: the traceback, which
+    says how the code got there, was in a trial folder the log did not name."""
+    import pandas as pd
+
+    from autotune.api import _failure_text
+
+    (tmp_path / "trial_a").mkdir()
+    (tmp_path / "trial_a" / "error.txt").write_text("Traceback (most recent call last): ...")
+    trials = pd.DataFrame({"trial_id": ["a", "b"], "status": ["ERROR", "ERROR"], "epochs": [0, 0],
+                           "error": ["ValueError: too wide (my_recipe.py, line 9)"] * 2,
+                           "path": [str(tmp_path / "trial_a"), str(tmp_path / "trial_b")]})
+    assert _failure_text(trials, "val_loss") == (
+        f"all 2 trials failed; trial a's error: ValueError: too wide (my_recipe.py, line 9); its traceback: "
+        f"{tmp_path / 'trial_a' / 'error.txt'}")
+    assert _failure_text(trials.iloc[::-1], "val_loss").endswith("(my_recipe.py, line 9)")  # b's folder has none
 
 
 @pytest.mark.parametrize("report, reached", [

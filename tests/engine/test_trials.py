@@ -191,6 +191,21 @@ def test_the_summary_lists_ten_failed_trials_and_counts_the_others():
     assert "25 failed)" in lines[0]
 
 
+def test_the_summary_s_failed_trials_say_where_their_tracebacks_are(tmp_path):
+    """The summary named each failed trial's error and the line of the recipe, but no file holding the traceback."""
+    for trial in ("a", "b"):
+        (tmp_path / f"trial_{trial}").mkdir()
+    (tmp_path / "trial_b" / "error.txt").write_text("Traceback (most recent call last): ...")
+    trials = pd.DataFrame({"trial_id": ["a", "b"], "status": ["ERROR", "ERROR"], "epochs": [1, 1],
+                           "stopped_early": [False, False], "val_accuracy": [0.1, 0.2],
+                           "error": ["ValueError: too wide (my_recipe.py, line 9)"] * 2,
+                           "path": [str(tmp_path / "trial_a"), str(tmp_path / "trial_b")]})
+    result = SearchResult("tb", tmp_path, ("val_accuracy",), ("max",), "b", {}, {}, {"val_accuracy": 0.2}, trials)
+    lines = format_summary(result).splitlines()
+    assert lines[lines.index("Failed trials:") + 3] == (
+        f"  (each one's traceback: error.txt in its trial's folder, e.g. {tmp_path / 'trial_b' / 'error.txt'})")
+
+
 @pytest.mark.parametrize("error, hinted", [
     ("OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", True),
     ("RuntimeError: CUDA error: out of memory", True),
