@@ -182,15 +182,15 @@ def fit(
             if result.interrupted and resume_command is None:  # `autotune run` prints its own command
                 log.warning("The search was interrupted (%s): %s continues it", where.experiment,
                             _resume_call(if_data_changed))
-            if terminated:
-                raise Terminated(result)
-            return result
+        if terminated:  # read once the process's handler is back: a SIGTERM while Ray shut down counts too
+            raise Terminated(result)
+        return result
 
 
 class Terminated(SystemExit):
-    """A SIGTERM stopped the search as a Ctrl-C does (its state saved, to be resumed). `fit` raises it once the run's
-    end is recorded, so that the process ends with status 143 (128 + SIGTERM), as the signal asked, unless the
-    caller catches it; `result` is the interrupted search."""
+    """A SIGTERM stopped the search as a Ctrl-C does (its state saved, to be resumed), or came after its trials
+    ended. `fit` raises it once the run's end is recorded, so that the process ends with status 143 (128 +
+    SIGTERM), as the signal asked, unless the caller catches it; `result` is the search, interrupted or ended."""
 
     def __init__(self, result: SearchResult) -> None:
         super().__init__(128 + signal.SIGTERM)

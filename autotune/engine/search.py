@@ -96,11 +96,12 @@ class RunOptions:
 def run_search(
     space: Space, options: RunOptions, *, data: Any, first_points: list[dict[str, Any]] = (),
     tracking: Tracking | None = None,
-) -> tuple[Any, RunLocation, float, bool, str | None, str | None, bool]:
+) -> tuple[Any, RunLocation, float, bool, str | None, str | None, list[int]]:
     """Run the trials, `first_points` (a retrain's current model) and the space's known configurations first,
     reporting them to `tracking` as they run. Returns (Ray's ResultGrid, where the run is, seconds, whether the
     search was interrupted, the error of a report without the searched metric, which stopped it, or None, why
-    a setting ended it before its trials, or None, and whether a SIGTERM stopped it, `_sigterm_stops_it`)."""
+    a setting ended it before its trials, or None, and the SIGTERMs received, `_sigterm_stops_it`: the list grows
+    with one received after the trials, until the process's handler is put back)."""
     space = _within_the_grid(space)
     where = run_location(options.storage, space.name)
     scheduler = make_scheduler(space)  # before anything is written: its arguments may be wrong
@@ -178,7 +179,7 @@ def run_search(
         close_orphaned_trials(where.state, space, grid)
         if not where.remote:
             set_aside_orphaned_dirs(where.state, grid, functools.partial(_ended_in_study, where, space))
-    return grid, where, seconds, interrupted, missing_metric, ended, bool(terminated)
+    return grid, where, seconds, interrupted, missing_metric, ended, terminated
 
 
 def _warn_of_working_dir_files(name: str) -> None:
@@ -203,8 +204,10 @@ def _sigterm_stops_it(terminated: list[int]) -> Iterator[None]:
     to be resumed, and `terminated` records it. Ray's own (ray.init's: sys.exit inside Tune's loop) failed the
     trials with a traceback; a second SIGTERM aborted the process. One before Tune's loop set its handler ends the
     process at once (SystemExit 143); a second one, once the search stops, is ignored until the run's end is
-    recorded (`autotune.api.fit` then puts the process's handler back). The main thread only: Python handles
-    signals there."""
+    recorded (`autotune.api.fit` then puts the process's handler back). One after the trials ended (the export, the
+    run's records) is recorded in `terminated` too, so that the run ends as it would have, then exits 143: Ray's
+    handler ended the process with status 15 and no line, its summary unprinted. The main thread only: Python
+    handles signals there."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -219,11 +222,17 @@ def _sigterm_stops_it(terminated: list[int]) -> Iterator[None]:
         terminated.append(number)
         tune_stop(number, frame)
 
-    before = signal.signal(signal.SIGTERM, stop)
+    def after(number: int, frame: Any) -> None:
+        if not terminated:
+            log.warning("SIGTERM received after the trials ended: the run's export and records are finished first, "
+                        "then autotune exits with status 143")
+        terminated.append(number)
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN if terminated else before)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if terminated else after)
 
 
 def _ended_before(space: Space, where: RunLocation) -> dict[str, Any] | None:

@@ -21,12 +21,13 @@ import pandas as pd
 import pytest
 
 import autotune
+import autotune.api
 from autotune.cli.common import local_run_folder
 from autotune.cli.dashboard import find_run as dashboard_run
 from autotune.engine.summary import format_summary
 from autotune.errors import SpaceError, UserError
 from autotune.report.run import load_run
-from engine_helpers import TOY, run_histories, saved_by_status, saved_reports
+from engine_helpers import TOY, run_histories, saved_by_status, saved_reports, toy_space
 
 SPACE = f"""
 name: resumable
@@ -678,6 +679,24 @@ def test_a_finished_run_resumed_keeps_its_promotion_and_counts_its_whole_search_
     assert after["promotion"] == before["promotion"]
     assert after["seconds"] == pytest.approx(before["seconds"] + again.seconds)
     assert after["session_seconds"] == pytest.approx(again.seconds) and after["seconds"] > after["session_seconds"]
+
+
+def test_a_sigterm_after_the_trials_ended_finishes_the_run_then_exits_143(in_tmp, monkeypatch, caplog):
+    """A SIGTERM while the best trial was exported went to Ray's handler: `autotune run` exited with status 15, its
+    summary unprinted and no line saying why, the model exported."""
+    export = autotune.api._export_best
+
+    def signalled(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return export(*args, **kwargs)
+
+    monkeypatch.setattr(autotune.api, "_export_best", signalled)
+    with pytest.raises(autotune.api.Terminated) as stopped:
+        autotune.fit(toy_space("late", trials=2, train="{epochs: 1}", search=", scheduler: fifo"))
+    assert stopped.value.code == 143
+    result = stopped.value.result
+    assert not result.interrupted and result.model_dir is not None and (Path(result.model_dir) / "model.json").is_file()
+    assert "SIGTERM received after the trials ended" in caplog.text
 
 
 def test_sigterm_stops_cleanly_as_ctrl_c_does_with_exit_143(tmp_path):
