@@ -207,6 +207,15 @@ class LocalRay:
                 os.close(fd)
         return found
 
+    def leave_temp(self) -> bool:
+        """Unlock the registration but leave it, for the next search to remove the temp folder it names (a Ray that
+        did not start: its logs there say why); False where this process is not registered."""
+        if self._fd is None:
+            return False
+        os.close(self._fd)
+        self._fd = None
+        return True
+
     def close(self) -> None:
         """Remove the registration (the Ray has stopped)."""
         if self._fd is not None:

@@ -450,6 +450,8 @@ def _init_ray(options: RunOptions, run: str) -> None:
             init_local(_ray_temp, **kwargs)
     except OSError as err:
         raise _cannot_start_ray(err, _ray_temp) from None
+    except Exception as err:  # Ray's processes did not come up (Ray raises a bare Exception, or RuntimeError)
+        raise _ray_did_not_start(err) from None
 
 
 @contextmanager
@@ -516,6 +518,22 @@ def _cannot_start_ray(err: OSError, temp: str | None) -> UserError:
             f"RAY_TMPDIR to a folder you can write, with a short path (Ray's socket paths stay under "
             f"{_SOCKET_MAX + 1} bytes)")
     return UserError(f"cannot start the local Ray: {why}")
+
+
+def _ray_did_not_start(err: Exception) -> UserError:
+    """The one-line error of a local Ray whose processes did not come up, naming Ray's logs, which say why: its temp
+    folder is left to the next search to remove (`shutdown` removed it, and with it the only record of the cause),
+    where this process registered its Ray (the registration names the folder)."""
+    global _ray_temp
+    folders = [Path(_ray_temp, "session_latest", "logs"), Path(_ray_temp)] if _ray_temp else []
+    logs = next((folder for folder in folders if folder.is_dir()), None)
+    kept = logs is not None and _local_ray is not None and _local_ray.leave_temp()
+    if kept:
+        _ray_temp = None
+    lines = str(err).strip().splitlines()
+    text = f"cannot start the local Ray: {lines[0] if lines else type(err).__name__}"
+    return UserError(f"{text}; Ray's logs (raylet.out and .err, gcs_server.out and .err) say why: {shown(logs)} "
+                     "(the next search removes them)" if kept else text)
 
 
 def _on_the_way(filename: Any, path: Path) -> bool:

@@ -66,6 +66,32 @@ def test_no_usable_temp_folder_is_one_line_too(no_local_ray, monkeypatch):
         search._init_ray(search.RunOptions(num_cpus=1), "run")
 
 
+def test_a_ray_whose_processes_did_not_come_up_is_one_line_naming_its_logs_which_the_next_search_removes(
+        no_local_ray, monkeypatch):
+    """Ray's start failed with a traceback ending in "Exception: The current node timed out during startup...", and
+    its temp folder, which holds its logs (the only record of why), was removed as the process ended."""
+    def timed_out(temp_dir: str, **kwargs: Any) -> None:
+        (Path(temp_dir) / "session_latest" / "logs").mkdir(parents=True)
+        raise Exception("The current node timed out during startup. This could happen because ...\nmore")
+
+    with tempfile.TemporaryDirectory(prefix="at", dir="/tmp") as short:
+        monkeypatch.setenv("RAY_TMPDIR", short)
+        monkeypatch.setattr(search, "init_local", timed_out)
+        logs = Path(short) / f"rt_{os.getpid()}" / "session_latest" / "logs"
+        with pytest.raises(UserError) as raised:
+            search._init_ray(search.RunOptions(num_cpus=1), "run")
+        assert str(raised.value) == (
+            "cannot start the local Ray: The current node timed out during startup. This could happen because ...; "
+            f"Ray's logs (raylet.out and .err, gcs_server.out and .err) say why: {logs} (the next search removes them)")
+        search.shutdown()
+        assert logs.is_dir()
+
+        monkeypatch.setattr(search, "init_local", lambda temp_dir, **kwargs: None)
+        monkeypatch.setattr(search.os, "getpid", lambda: 1)  # another process's search, once this one has ended
+        search._init_ray(search.RunOptions(num_cpus=1), "run")
+        assert not logs.parent.parent.exists()
+
+
 def test_ray_s_temp_folder_is_in_ray_tmpdir_else_in_python_s_temp_folder(monkeypatch):
     monkeypatch.setenv("RAY_TMPDIR", "/scratch/ray")
     assert search._temp_dir() == f"/scratch/ray/rt_{os.getpid()}"
