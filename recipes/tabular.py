@@ -516,7 +516,8 @@ def _inputs(preprocessing: Preprocessing) -> str:
     returns = (f"logits (N, {preprocessing.outputs})" if preprocessing.task == "classification"
                else f"float64 values (N,) of {preprocessing.target!r} in its own units")
     return (f"model.pt(numeric: float32 (N, {preprocessing.num_numeric}), categorical: int64 "
-            f"(N, {len(preprocessing.categories)})) -> {returns}; autotune.tabular.rows.encode_rows makes the inputs")
+            f"(N, {len(preprocessing.categories)})) -> {returns}; the inputs are encoded from this card's columns, "
+            "scalers and categories, as docs/using-the-model.md says under 'Without autotune'")
 
 
 def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:

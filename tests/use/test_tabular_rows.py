@@ -10,7 +10,9 @@ import json
 import io
 import math
 import os
+import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from autotune.tabular.rows import CHUNK_ROWS, NA_TEXT, UNSEEN, BadRow, encode_ro
 from use_support import trained_table_model
 
 GOOD = {"age": 50.0, "plan": "pro", "shop": "S1"}
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "using-the-model.md"
 
 
 @pytest.fixture(scope="module")
@@ -485,3 +488,50 @@ def test_a_card_without_missing_texts_reads_rows_with_pandas_texts(model_dir, ca
     for a, b in zip(encode_rows(card, from_csv), encode_rows(card, from_json)):
         assert torch.equal(a, b)
     assert encode_rows(card, from_json)[1][0, 0] == MISSING
+
+
+@pytest.fixture(scope="module")
+def codes_model(tmp_path_factory) -> Path:
+    """A model of codes.csv: age, member (TRUE or FALSE: a bool column) and store (codes, most of them whole
+    numbers: a text column) -> label."""
+    rng = np.random.default_rng(0)
+    n = 120
+    columns = {"age": rng.normal(45, 12, n).round(1), "member": rng.choice(["TRUE", "FALSE"], n),
+               "store": rng.choice(["5", "7", "X1"], n), "label": rng.choice(["yes", "no"], n)}
+    path = tmp_path_factory.mktemp("codes") / "codes.csv"
+    pd.DataFrame(columns).to_csv(path, index=False)
+    return trained_table_model(path, "codes", "{width: 8, depth: 1}", "{epochs: 2, batch_size: 32}")
+
+
+def docs_encoding() -> str:
+    """The Python block of docs/using-the-model.md that encodes a table's rows for model.pt without autotune."""
+    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+    return next(block for block in blocks if "def encode(rows)" in block)
+
+
+@pytest.mark.parametrize("model, lines", [
+    ("model_dir", "age,plan,shop,label\n61.5,pro,S1,yes\n,basic,N3,no\nNA,gold,S404,no\n45,NA,7,yes\n"),
+    ("regions_model", "region,weight\nNA,?\nEU,71.5\n?,70\n,\n"),
+    ("codes_model", "age,member,store\n50,true,5.0\n40,FALSE,7\n,True,X1\n30,,9\n1e3,TRUE,\n"),
+])
+def test_the_docs_encode_rows_for_model_pt_without_autotune_as_predict_does(model, lines, request, tmp_path):
+    """A service without autotune had model.pt and a card whose `inputs` named autotune.tabular.rows.encode_rows:
+    no page said how rows become its two tensors (the median of a missing number, the missing indicators, the
+    category indices). The docs' code, run where autotune cannot be imported, gives model.pt the inputs of
+    `autotune predict` and its probabilities, to the last digit, from the card alone."""
+    folder = request.getfixturevalue(model)
+    rows_file = tmp_path / "new_rows.csv"
+    rows_file.write_text(lines)
+    saved = tmp_path / "encoded.npz"
+    code = docs_encoding().replace('"models/tabular"', repr(str(folder))).replace('"new_rows.csv"', repr(str(rows_file)))
+    script = ("import sys\nsys.modules['autotune'] = None  # as where autotune is not installed\n" + code +
+              f"np.savez({str(saved)!r}, *encode(rows), probabilities.numpy(), np.array(sorted(PANDAS_NA)))\n")
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path, timeout=120)
+    numeric, categorical, probabilities, pandas_na = np.load(saved).values()
+    predictor = autotune.load_model(folder)
+    assert "Without autotune" in predictor.card["inputs"]
+    expected = encode_rows(predictor.card, predictor.read(rows_file))
+    assert np.array_equal(numeric, expected[0].numpy()) and np.array_equal(categorical, expected[1].numpy())
+    predicted = predictor.predict(predictor.read(rows_file))
+    assert probabilities.max(axis=1).tolist() == [p["probability"] for p in predicted]
+    assert set(pandas_na) == NA_TEXT
