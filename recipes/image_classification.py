@@ -525,10 +525,18 @@ def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:
     return {
         **card,
         "arch": state["config"]["model"]["arch"],
+        "inputs": _inputs(card),
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "epoch": state["epoch"],
         "pretrained": state.get("pretrained"),  # where the weights it was fine-tuned from came from, and their digest
     }
+
+
+def _inputs(card: dict[str, Any]) -> str:
+    """What model.pt takes and returns, in words for the card: its mean and std are inside it, not to apply again."""
+    channels, height, width = card["input_shape"]
+    return (f"model.pt(images: float32 (N, {channels}, {height}, {width}) in [0, 1], not normalised: the card's "
+            f"mean and std are applied inside) -> logits (N, {len(card['labels'])}), in the order of labels")
 
 
 def _traced(model: Any, shape: tuple[int, ...]) -> Any:

@@ -244,6 +244,21 @@ def test_evaluate_export_and_predict(digits, tmp_path):
         predictor.predict(np.zeros((2, 3, 5, 5), dtype=np.uint8))
 
 
+def test_the_card_says_what_model_pt_takes_its_normalisation_inside(digits, tmp_path):
+    """A service without autotune read model.json's mean and std and normalised the pixels with them before
+    model.pt, which normalises them itself: a quarter of the digits got another label, and nothing said why. The
+    card's `inputs` says what model.pt takes; given that, it predicts as `load_model` does."""
+    out = tmp_path / "model"
+    card = recipe.export(str(run(config(train={"epochs": 1}), digits, tmp_path).keep), digits, str(out))
+    assert card["inputs"] == ("model.pt(images: float32 (N, 1, 8, 8) in [0, 1], not normalised: the card's mean and "
+                              "std are applied inside) -> logits (N, 10), in the order of labels")
+    (out / "model.json").write_text(json.dumps(card))
+    pixels = digits.test.x[:200].numpy()  # uint8 (N, 1, 8, 8): one batch of load_model(...).predict
+    with torch.no_grad():
+        logits = torch.jit.load(str(out / "model.pt"))(torch.from_numpy(pixels.astype(np.float32) / 255))
+    assert np.array_equal(torch.softmax(logits, dim=1).numpy(), load_model(out).predict(pixels).probabilities)
+
+
 def test_export_refuses_other_data(digits, tmp_path):
     rec = run(config(train={"epochs": 1}), digits, tmp_path)
     other = recipe.load_data({"dataset": "digits", "split_seed": 1})
