@@ -492,7 +492,8 @@ def test_a_trial_silent_for_the_trial_timeout_fails_and_frees_its_slot(in_tmp):
         autotune.fit(space(trials=1, train=f"{{epochs: 2, hold_while_exists: {str(gate)!r}}}",
                            search=", scheduler: fifo, trial_timeout: 3s"), export=False)
     assert re.search(r"all 1 trials failed; trial \w+'s error: TrialTimeout: no report for [34]s \(in epoch 1\); "
-                     r"search.trial_timeout is 3s \(toy_recipe\.py, line \d+\)$", str(failed.value)), str(failed.value)
+                     r"search.trial_timeout is 3s \(toy_recipe\.py, line \d+\); its traceback: \S+error\.txt$",
+                     str(failed.value)), str(failed.value)
     gate.unlink()
     result = autotune.fit(space("slow", trials=1, train="{epochs: 3, sleep: 1.2}",
                                 search=", scheduler: fifo, trial_timeout: 2s"), export=False)
