@@ -75,7 +75,7 @@ __all__ = ["CsvLogger", "ForgetEndedTrials", "JsonLogger", "RESULT_KEYS", "Tenso
            "asked_trial", "auth_token_path", "diverged", "gcs_reconnect_timeout_s", "init_local", "joined_address",
            "kv_delete", "kv_get", "kv_put", "lost_node", "lost_nodes_apart", "mark_told", "no_callback_usage_tag",
            "remove_partial_checkpoint", "restore_from_kept_checkpoints", "restore_whole_state", "saved_trials",
-           "saves_when_trials_end", "study_of", "told", "whole_state_uploads"]
+           "saves_when_trials_end", "study_of", "told", "whole_state_uploads", "write_trial_file"]
 
 _log = logging.getLogger("autotune")
 
@@ -606,6 +606,24 @@ def working_dir_files(experiment: str) -> list[Path]:
         return []
     root = Path(node.get_session_dir_path(), "artifacts")
     return sorted(path for path in root.glob(f"*/{glob.escape(experiment)}/working_dirs/*/**/*") if path.is_file())
+
+
+def write_trial_file(name: str, text: str) -> None:
+    """In a trial: write `text` into the file `name` of the trial's folder in the storage (removing it for "");
+    where the driver reads it (the storage, a URI's too) even when the trial's worker ends right after. Ray names
+    that folder only in the trial's private storage context (`ray.train._internal.session.get_storage`)."""
+    from ray.train._internal.session import get_storage
+
+    storage = get_storage()
+    path = f"{storage.trial_fs_path}/{name}"
+    if not text:
+        try:
+            storage.storage_filesystem.delete_file(path)
+        except OSError:  # there was none
+            pass
+        return
+    with storage.storage_filesystem.open_output_stream(path) as out:
+        out.write(text.encode())
 
 
 def remove_partial_checkpoint() -> None:

@@ -13,7 +13,7 @@ import pandas as pd
 from autotune.engine.history import best_epoch, best_values, rank, result_history
 from autotune.engine.schedulers import max_epochs
 from autotune.engine.study import open_study
-from autotune.engine.trial_errors import error_text
+from autotune.engine.trial_errors import result_error
 from autotune.space.types import Space
 
 __all__ = ["best_checkpoint", "in_start_order", "not_finite_from", "params_of", "reaches", "trial_rows"]
@@ -47,7 +47,7 @@ def trial_rows(grid: Any, space: Space, unfinished: set[str] = frozenset()) -> l
         row["not_finite_from"] = not_finite_from(history, space.search.metric)
         row["seconds"] = float(metrics.get("time_total_s", 0.0) or 0.0)
         row["node_id"] = metrics.get("node_id", "")
-        row["error"] = error_text(result.error) if result.error else ""
+        row["error"] = result_error(result)
         for key, value in config.items():
             row[f"p:{key}"] = value
         row["path"] = result.path

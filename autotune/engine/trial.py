@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterable
 from contextlib import nullcontext
+from functools import partial
 from types import ModuleType
 from typing import Any
 
@@ -22,6 +23,8 @@ from autotune import registry
 from autotune.engine.checkpoints import CheckpointPolicy, TrialCheckpoints
 from autotune.engine.full_disk import copying, is_full, wait_to_be_stopped
 from autotune.engine.heap import trim_heap
+from autotune.engine.ray_internals import write_trial_file
+from autotune.engine.trial_errors import TIMED_OUT_FILE
 from autotune.engine.trial_timeout import ReportWatch
 from autotune.errors import MissingMetric
 from autotune.space.types import Space
@@ -56,7 +59,7 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
     made = 0  # reports
     last = time.perf_counter()  # the recipe's start, then its last report
     resumed_at = int((previous.get_metadata() or {}).get("iteration", 0)) if previous else 0
-    watch = ReportWatch(space.search.trial_timeout, resumed_at + 1) if space.search.trial_timeout else None
+    watch = _watch(space.search.trial_timeout, resumed_at + 1) if space.search.trial_timeout else None
 
     def report(metrics: dict[str, float], checkpoint: recipes.Checkpoint = None) -> None:
         nonlocal made, last
@@ -88,6 +91,13 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
         recipe.train(trial_config, report, data=data, checkpoint=checkpoint)
     if not made and previous is None:  # a resumed trial may have reported its last epoch before the kill
         raise MissingMetric(recipes.NO_REPORT)
+
+
+def _watch(timeout: float, first_epoch: int) -> ReportWatch:
+    """`search.trial_timeout`'s watch of this trial; a trial whose worker it ends leaves its failure in the trial's
+    folder (TIMED_OUT_FILE), which this attempt's start removes: a retry may die otherwise."""
+    write_trial_file(TIMED_OUT_FILE, "")
+    return ReportWatch(timeout, first_epoch, ended=partial(write_trial_file, TIMED_OUT_FILE))
 
 
 def trial_dirname(trial: Any) -> str:

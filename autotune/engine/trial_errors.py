@@ -12,13 +12,17 @@ import autotune
 from autotune import recipes
 from autotune.user_code import installed
 
-__all__ = ["error_text", "failure_of", "trial_error"]
+__all__ = ["TIMED_OUT_FILE", "error_text", "failure_of", "result_error", "trial_error", "users_line"]
 
 _FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in ', re.MULTILINE)
 _OWN = tuple(Path(package.__file__).resolve().parent for package in (autotune, recipes))  # autotune's own code
 # Ray's ActorDiedError when the trial's worker process died: its exit detail, then a paragraph of possible causes
 _WORKER_DIED = re.compile(r"worker process has died\. Worker exit type: \w+ Worker exit detail: (.*?)(?: Some common "
                           r"causes include:|$)", re.MULTILINE)
+# in a trial's folder: the failure of a trial whose worker ended itself, held in native code past its
+# search.trial_timeout (autotune.engine.trial_timeout), which Ray reports as any other worker's death
+TIMED_OUT_FILE = "timed_out.txt"
+_DIED = "ActorDiedError: the trial's worker process died"
 
 
 def error_text(error: BaseException) -> str:
@@ -30,7 +34,7 @@ def error_text(error: BaseException) -> str:
         return died
     text = str(cause).strip().splitlines()
     last = text[-1] if text else type(cause).__name__
-    return (last if ":" in last else f"{type(cause).__name__}: {last}") + _users_line(str(error) * (cause is not error))
+    return (last if ":" in last else f"{type(cause).__name__}: {last}") + users_line(str(error) * (cause is not error))
 
 
 def _worker_died(text: str) -> str:
@@ -39,12 +43,12 @@ def _worker_died(text: str) -> str:
     match = _WORKER_DIED.search(text)
     if match is None:
         return ""
-    return (f"ActorDiedError: the trial's worker process died ({match.group(1).strip().rstrip('.')}): killed by the "
-            "system when memory ran out (dmesg names an out-of-memory kill; lower train.batch_size, the model's size "
-            "or search.max_concurrent) or by a signal, or crashed in native code")
+    return (f"{_DIED} ({match.group(1).strip().rstrip('.')}): killed by the system when memory ran out (dmesg "
+            "names an out-of-memory kill; lower train.batch_size, the model's size or search.max_concurrent) or by a "
+            "signal, or crashed in native code")
 
 
-def _users_line(traceback: str) -> str:
+def users_line(traceback: str) -> str:
     """" (file.py, line N)" for the innermost frame of `traceback` (a formatted one) in the user's own code: not
     autotune's, nor the standard library's or an installed package's; "" without one."""
     for file, line in reversed(_FRAME.findall(traceback)):
@@ -70,9 +74,35 @@ def _pickled(trial: Any) -> BaseException | None:
         return None
 
 
+def result_error(result: Any) -> str:
+    """Why the trial of a Ray `Result` failed, in one line; "" for a trial that did not."""
+    if not result.error:
+        return ""
+    return _timed_out(error_text(result.error), getattr(result, "filesystem", None), result.path)
+
+
 def trial_error(trial: Any) -> str:
     """Why a trial failed, in one line: its exception and where the user's code raised it, else the last line of
     the error text Ray wrote."""
+    storage = getattr(trial, "storage", None)
+    return _timed_out(_ray_error(trial), getattr(storage, "storage_filesystem", None),
+                      getattr(storage, "trial_fs_path", None))
+
+
+def _timed_out(said: str, filesystem: Any, path: str | None) -> str:
+    """`said`, or for a worker's death, the failure that the trial's timeout wrote into its folder `path` (on the
+    storage's `filesystem`) before its worker ended itself (autotune.engine.trial_timeout)."""
+    if not said.startswith(_DIED) or filesystem is None or not path:
+        return said
+    try:
+        with filesystem.open_input_stream(f"{path}/{TIMED_OUT_FILE}") as marker:
+            return marker.read().decode(errors="replace").strip() or said
+    except OSError:  # none: the worker died otherwise
+        return said
+
+
+def _ray_error(trial: Any) -> str:
+    """The error of a failed trial, from what Ray wrote: its exception, else the last line of its error text."""
     failure = _pickled(trial)
     if failure is not None:
         return error_text(failure)
@@ -81,4 +111,4 @@ def trial_error(trial: Any) -> str:
     except (OSError, TypeError):
         text = ""
     lines = [x for x in text.splitlines() if x.strip()]
-    return _worker_died(text) or (lines[-1].strip() + _users_line(text) if lines else "unknown error")
+    return _worker_died(text) or (lines[-1].strip() + users_line(text) if lines else "unknown error")

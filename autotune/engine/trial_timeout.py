@@ -7,17 +7,22 @@ fails, and frees its slot for the search's other trials.
 
 A watcher thread of the trial's worker raises `TrialTimeout` in the trial's thread (CPython's
 `PyThreadState_SetAsyncExc`: it is raised at the next Python line that thread runs). A thread stuck in native code
-runs none: past a grace period, the worker process ends itself, and Ray fails the trial for its lost actor.
+runs none: past a grace period, the worker process ends itself, and Ray fails the trial for its lost actor; the
+watch's `ended` callable is first given the failure in one line (what the driver says for it, not Ray's guesses at
+why a worker died: autotune.engine.trial_errors.TIMED_OUT_FILE).
 """
 from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import threading
 import time
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from autotune.engine.trial_errors import users_line
 from autotune.errors import TrialTimeout
 
 __all__ = ["ReportWatch", "duration_text"]
@@ -35,10 +40,12 @@ def duration_text(seconds: float) -> str:
 
 class ReportWatch:
     """Ends the trial of this thread when `timeout` seconds pass without a report (since it started, or its last
-    report); `first_epoch`: the epoch it trains first (a resumed trial's is past its checkpoint's)."""
+    report); `first_epoch`: the epoch it trains first (a resumed trial's is past its checkpoint's); `ended`: given
+    the failure in one line before a thread held in native code ends the worker."""
 
-    def __init__(self, timeout: float, first_epoch: int = 1) -> None:
+    def __init__(self, timeout: float, first_epoch: int = 1, ended: Callable[[str], None] | None = None) -> None:
         self.timeout = timeout
+        self.ended = ended
         self.epoch = first_epoch  # the epoch being trained
         self.last = time.monotonic()
         self.reason = ""  # why it was ended, once it was
@@ -72,5 +79,18 @@ class ReportWatch:
                            f"{duration_text(self.timeout)}")
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(TrialTimeout))
             if not self._done.wait(_GRACE_S):  # the thread runs no Python: native code holds it
-                os._exit(1)
+                try:
+                    if self.ended is not None:
+                        self.ended(self._held(target))
+                finally:  # the worker ends even where saying why failed
+                    os._exit(1)
             return
+
+    def _held(self, target: int) -> str:
+        """The failure of a trial whose thread `target` native code held past the grace period, in one line with the
+        line of the user's code it was in: "TrialTimeout: no report for 20s (in epoch 2); search.trial_timeout is
+        20s; held in native code 30s more (my_recipe.py, line 17): its worker process ended itself"."""
+        frame = sys._current_frames().get(target)
+        line = users_line("".join(traceback.format_stack(frame))) if frame is not None else ""
+        return (f"TrialTimeout: {self.reason}; held in native code {duration_text(_GRACE_S)} more{line}: its worker "
+                "process ended itself")

@@ -276,3 +276,35 @@ def test_a_trial_whose_worker_process_died_is_one_line_saying_what_to_check(tmp_
     assert error_text(died) == said
     (tmp_path / "error.txt").write_text(f"Failure # 1 (occurred at 2026-12-07_05-14-00)\n{ray_text}\n")
     assert trial_error(_trial("a1", 1, None, pickled_error_file=None, error_file=str(tmp_path / "error.txt"))) == said
+
+
+def test_a_trial_whose_worker_ended_itself_at_its_timeout_says_so_not_out_of_memory(tmp_path, caplog):
+    """A trial held in native code past `search.trial_timeout` ends its worker (autotune.engine.trial_timeout), which
+    Ray reports as any worker's death: the progress line, trials.csv and the summary sent the user to dmesg for an
+    out-of-memory kill that never happened. The failure the worker left in the trial's folder is said instead."""
+    import cloudpickle
+    import pyarrow.fs
+    from ray.exceptions import ActorDiedError
+    from ray.tune import Result
+
+    from autotune.engine.trial_errors import TIMED_OUT_FILE, result_error, trial_error
+
+    died = ActorDiedError()
+    died.error_msg = ("The actor is dead because its worker process has died. Worker exit type: SYSTEM_ERROR Worker "
+                      "exit detail: Worker unexpectedly exits with a connection error code 2. End of file.")
+    pickled = tmp_path / "error.pkl"
+    pickled.write_bytes(cloudpickle.dumps(died))
+    fs = pyarrow.fs.LocalFileSystem()
+    trial = _trial("a1", 1, 0.5, pickled_error_file=str(pickled), error_file=None,
+                   storage=SimpleNamespace(storage_filesystem=fs, trial_fs_path=str(tmp_path)))
+    result = Result(metrics={}, checkpoint=None, error=died, path=str(tmp_path), _storage_filesystem=fs)
+    assert "memory ran out" in trial_error(trial) and "memory ran out" in result_error(result)  # no timeout: as before
+    timed_out = ("TrialTimeout: no report for 20s (in epoch 2); search.trial_timeout is 20s; held in native code 30s "
+                 "more (hang.py, line 17): its worker process ended itself")
+    (tmp_path / TIMED_OUT_FILE).write_text(timed_out + "\n")
+    assert trial_error(trial) == result_error(result) == timed_out
+    caplog.set_level(logging.INFO, logger="autotune")
+    Progress("val_accuracy", "max", 1, 0).on_trial_error(0, [], trial)
+    assert caplog.messages == [f"[1/1] trial a1 failed: {timed_out} (its best before: val_accuracy=0.5000, the best "
+                               "so far)"]
+    assert result_error(Result(metrics={}, checkpoint=None, error=None, path=str(tmp_path))) == ""

@@ -3,6 +3,9 @@ restarts the count, and silence past the timeout raises TrialTimeout in the watc
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
@@ -33,3 +36,26 @@ def test_a_block_that_ends_in_time_stops_its_watch():
         pass
     time.sleep(0.5)  # past the timeout: a watch left running would raise in this thread now
     assert watch.reason == ""
+
+
+def test_a_thread_held_in_native_code_ends_its_worker_after_saying_where_it_was(tmp_path):
+    """A trial held in native code (a `time.sleep`, a C call) runs no Python line at which TrialTimeout is raised:
+    its worker ended itself, and Ray's text of the lost worker sent the user to dmesg for an out-of-memory kill. The
+    watch now gives `ended` the timeout, the silence and the line the trial's code was in, then ends the worker."""
+    said = tmp_path / "said.txt"
+    held = tmp_path / "held.py"
+    held.write_text(textwrap.dedent(f"""\
+        import time
+        from pathlib import Path
+        from autotune.engine import trial_timeout
+
+        trial_timeout._GRACE_S = 1.0
+        watch = trial_timeout.ReportWatch(1.0, first_epoch=2, ended=Path({str(said)!r}).write_text)
+        with watch.watching():
+            time.sleep(60)
+        """))
+    done = subprocess.run([sys.executable, str(held)], timeout=30, capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    assert re.fullmatch(r"TrialTimeout: no report for [12]s \(in epoch 2\); search.trial_timeout is 1s; held in native "
+                        r"code 1s more \(held\.py, line 8\): its worker process ended itself", said.read_text()), \
+        said.read_text()
