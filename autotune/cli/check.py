@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from autotune.cli.common import HelpFormatter, add_space_arguments
+from autotune.engine.summary import padded, text_width
 from autotune.space import (
     Choice, Grid, Int, LogUniform, Param, Pow2, QUniform, SearchSettings, Space, Uniform, load_space,
     sampler_arguments,
@@ -85,8 +86,8 @@ def table(space: Space) -> list[str]:
     for param in space.params:
         condition = ", ".join(f"{name}={label}" for name, label in param.condition)
         rows.append((param.name, *describe(param), default_text(param), condition or "-"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    widths = [max(text_width(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(padded(cell, w) for cell, w in zip(row, widths)).rstrip() for row in rows]
 
 
 def _args(kwargs: Any) -> str:

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import math
 import shlex
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 from autotune import paths
 from autotune.engine.history import finite
 
-__all__ = ["LISTED", "epochs_run", "format_summary", "format_table", "size_text", "status_word",
-           "traceback_file"]
+__all__ = ["LISTED", "epochs_run", "format_summary", "format_table", "padded", "size_text", "status_word",
+           "text_width", "traceback_file"]
 
 LISTED = 10  # trials named in a list of the summary (and of the report); trials.csv holds the rest
 FRONT = 20  # points of the Pareto front listed: the trade-off a search of several objectives is run for
@@ -78,16 +79,30 @@ def _epochs_run(trials: Any) -> str:
     return f"{total} epoch{'s' * (total != 1)} run"
 
 
+def text_width(text: str) -> int:
+    """The terminal cells `text` takes: two for a wide character (CJK, most emoji), none for a combining mark or a
+    format character (an NFD accent, a zero-width joiner), one for any other."""
+    return sum(0 if unicodedata.combining(c) or unicodedata.category(c) in ("Mn", "Me", "Cf")
+               else 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
+def padded(text: str, width: int) -> str:
+    """`text` followed by the spaces that make it `width` terminal cells wide (`text_width`)."""
+    return text + " " * (width - text_width(text))
+
+
 def format_table(headers: list[str], rows: list[list[Any]], width: int | None = None) -> str:
-    """A plain, aligned text table, no line ending in spaces. With `width` (a terminal's), a table wider than that
-    is cut into blocks of columns that fit, one below the other, each led by the first column (`_blocks`)."""
+    """A plain, aligned text table, no line ending in spaces, its columns measured in terminal cells (`text_width`).
+    With `width` (a terminal's), a table wider than that is cut into blocks of columns that fit, one below the
+    other, each led by the first column (`_blocks`)."""
     cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    widths = [max(text_width(h), *(text_width(r[i]) for r in cells)) if cells else text_width(h)
+              for i, h in enumerate(headers)]
     blocks = []
     for columns in _blocks(widths, width):
         lines = [[headers[i] for i in columns], ["-" * widths[i] for i in columns],
                  *([row[i] for i in columns] for row in cells)]
-        blocks.append("\n".join("  ".join(c.ljust(widths[i]) for c, i in zip(line, columns)).rstrip()
+        blocks.append("\n".join("  ".join(padded(c, widths[i]) for c, i in zip(line, columns)).rstrip()
                                 for line in lines))
     return "\n\n".join(blocks)
 

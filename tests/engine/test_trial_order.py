@@ -308,3 +308,15 @@ def test_a_trial_whose_worker_ended_itself_at_its_timeout_says_so_not_out_of_mem
     assert caplog.messages == [f"[1/1] trial a1 failed: {timed_out} (its best before: val_accuracy=0.5000, the best "
                                "so far)"]
     assert result_error(Result(metrics={}, checkpoint=None, error=None, path=str(tmp_path))) == ""
+
+
+def test_a_table_of_wide_and_combining_characters_lines_up_in_terminal_cells():
+    """A run named in Chinese ('图像分类_試験', 7 characters, 13 terminal cells) pushed the next column 6 cells to
+    the right of its header in `autotune ls runs`; an emoji takes two cells, an NFD accent none. Columns are measured
+    in the cells a terminal draws, so every column starts under its header."""
+    from autotune.engine.summary import format_table, text_width
+
+    table = format_table(["run", "status"], [["图像分类_試験", "finished"], ["🐶", "done"], ["cafe\u0301", "done"],
+                                             ["plain", "done"]])
+    starts = {text_width(line[:line.rindex(" ") + 1]) for line in table.splitlines()}
+    assert starts == {15}
