@@ -14,6 +14,7 @@ validation split, so that a model is scored on a future it did not train on.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from datetime import datetime, timezone
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -22,7 +23,7 @@ import numpy as np
 
 __all__ = ["TRAIN", "VAL", "TEST", "text_keys", "position_keys", "combined", "assign", "positions", "empty_split_hint",
            "ordered", "absent_classes", "MAJORITY", "dominant_class", "SETTINGS", "trained_share", "SCHEME", "OWN",
-           "declared", "scheme_of"]
+           "declared", "scheme_of", "alike_classes", "spelled"]
 
 TRAIN, VAL, TEST = 0, 1, 2
 FEW_TO_RANK = 50  # validation samples of a classifier: below it, one sample moves val_accuracy by over 2 points (a warning)
@@ -114,8 +115,23 @@ def absent_classes(every: Sequence[str], present: Iterable[str]) -> str:
     one by one, so a rare class can miss a split."""
     held = set(present)
     missing = [name for name in every if name not in held]
-    shown = ", ".join(map(repr, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    shown = ", ".join(map(spelled, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
     return f"class{'es' * (len(missing) > 1)} {shown}" if missing else ""
+
+
+def alike_classes(names: Iterable[str]) -> list[list[str]]:
+    """The groups of class names that differ only by surrounding spaces, case or Unicode form (' yes', 'Yes',
+    'yes'; 'café' as one character or as 'e' and an accent), each sorted: each name is a class of its own."""
+    forms: dict[str, list[str]] = {}
+    for name in sorted(names):
+        forms.setdefault(unicodedata.normalize("NFC", name.strip().casefold()), []).append(name)
+    return [group for group in forms.values() if len(group) > 1]
+
+
+def spelled(name: str) -> str:
+    """A class name quoted for a message, as readable as written, with a note when it is written decomposed (NFD,
+    an accent as a character of its own), which looks like its composed twin: "'café' (decomposed: NFD)"."""
+    return repr(name) + (" (decomposed: NFD)" if unicodedata.normalize("NFC", name) != name else "")
 
 
 def dominant_class(counts: Mapping[str, int], unit: str) -> str:

@@ -37,7 +37,6 @@ import hashlib
 import json
 import logging
 import re
-import unicodedata
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -53,7 +52,8 @@ from autotune.errors import UnknownNameError, UserError
 from autotune.paths import expanded
 from autotune.registry import close_matches
 from autotune.splits import (
-    absent_classes, combined, dominant_class, empty_split_hint, few_to_rank, ordered, positions, text_keys,
+    absent_classes, alike_classes, combined, dominant_class, empty_split_hint, few_to_rank, ordered, positions,
+    spelled, text_keys,
 )
 from autotune.tabular.catalog import DATASET_NAMES, MAX_CLASSES
 from autotune.training import batch_indices
@@ -940,16 +940,13 @@ def _check_classes(source: str, names: np.ndarray, split: tuple[np.ndarray, ...]
 
 
 def _warn_alike_labels(labels: Sequence[str], target: str, source: str) -> None:
-    """A warning naming the class names that differ only by surrounding spaces, case or Unicode form (' yes', 'Yes',
-    'yes'; 'café' as one character or as 'e' and an accent): each is a class of its own."""
-    forms: dict[str, list[str]] = {}
-    for name in labels:
-        forms.setdefault(unicodedata.normalize("NFC", name.strip().casefold()), []).append(name)
-    alike = [names for names in forms.values() if len(names) > 1]
+    """A warning naming the class names that differ only by surrounding spaces, case or Unicode form
+    (`alike_classes`): each is a class of its own."""
+    alike = alike_classes(labels)
     if alike:
         log.warning("%s: column %r (data.target) holds class names that differ only by surrounding spaces, case or "
                     "Unicode form (%s): each is a class of its own; write each class alike in the file", source,
-                    target, "; ".join(", ".join(map(ascii, names)) for names in alike))
+                    target, "; ".join(", ".join(map(spelled, names)) for names in alike))
 
 
 def _warn_constant_targets(source: str, y: np.ndarray, split: tuple[np.ndarray, ...]) -> None:

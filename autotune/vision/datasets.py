@@ -249,6 +249,7 @@ def image_folder(
         raise UserError(f"image_folder {err}") from None
     classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not _skipped_folder(d.name))
     _check_not_split_folders(folder, classes)
+    _warn_alike_folders(folder, classes)
     if len(classes) < 2:
         raise UserError(f"image_folder data.root {str(folder)!r} holds {len(classes)} class sub-folder"
                         f"{'' if len(classes) == 1 else 's'}{': ' + classes[0] if classes else ''}; a classifier "
@@ -334,6 +335,18 @@ def _warn_loose(folder: Path) -> None:
         log.warning("image_folder: left out %d image file%s right in data.root %s (e.g. %s), next to the class "
                     "folders: only images in a class folder are of a class; move them into one, or remove them, to "
                     "silence this warning", len(loose), "s" * (len(loose) > 1), shown(folder), shown(loose[0]))
+
+
+def _warn_alike_folders(folder: Path, classes: list[str]) -> None:
+    """One warning naming the class folders whose names differ only by case or Unicode form (`alike_classes`: a
+    'café' folder written on macOS, decomposed, beside one written elsewhere): each is a class of its own."""
+    from autotune.splits import alike_classes, spelled
+
+    alike = alike_classes(classes)
+    if alike:
+        log.warning("image_folder: class folders in %s whose names differ only by spaces, case or Unicode form (%s): "
+                    "each is a class of its own; move the images of each group into one folder to make it one class",
+                    shown(folder), "; ".join(", ".join(map(spelled, names)) for names in alike))
 
 
 def _warn_nested(folder: Path, classes: list[str], found: list[list[Path]]) -> None:

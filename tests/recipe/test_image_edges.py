@@ -103,3 +103,14 @@ def test_images_right_in_the_root_are_a_warning_naming_one(tmp_path, warnings_se
     assert len(data.train) + len(data.val) + len(data.test) == 12
     warned = [m for m in warnings_seen() if "right in data.root" in m]
     assert len(warned) == 1 and "left out 2 image files" in warned[0] and "(e.g. other.jpg.png)" in warned[0]
+
+
+def test_class_folders_alike_but_for_case_or_unicode_form_are_a_warning_naming_each(tmp_path, warnings_seen):
+    """A 'café' folder made on macOS (decomposed, 'e' and an accent) beside one made elsewhere (one character) are
+    two folders, and so two classes that look alike in every list; 'Cat' beside 'cat' too. Each group is named,
+    the decomposed one marked, and the load goes on: each folder stays a class of its own."""
+    root = _folder(tmp_path, copies=4, classes=("caf\u00e9", "cafe\u0301", "cat", "Cat", "猫"))
+    data = _load("image_folder", str(root), image_size=4, channels=1)
+    assert len(data.labels) == 5
+    (line,) = [m for m in warnings_seen() if "differ only by" in m]
+    assert "('Cat', 'cat'; 'cafe\u0301' (decomposed: NFD), 'caf\u00e9')" in line and "猫" not in line
