@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
@@ -33,7 +34,7 @@ from autotune.report.search_charts import (FAILED, INTERRUPTED, STOPPED, STOPPED
                                            history_table, importance_chart, hidden_objectives, importance_figure,
                                            importance_table, parallel_chart, parallel_figure, pareto_chart,
                                            pareto_figure, trial_ends)
-from autotune.report.style import fmt
+from autotune.report.style import fallback_fonts, fmt
 
 # what Ray adds to each reported result: bookkeeping, not metrics
 RAY_KEYS = {"timestamp", "pid", "training_iteration", "iterations_since_restore", "done", "should_checkpoint",
@@ -340,18 +341,16 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         unanalysed = ""
     sections = [summary_section(run, predictions, unanalysed)]
     missing_glyphs: set[str] = set()
+    fonts: list[str] = []  # installed fonts that draw what Matplotlib's own lacks (`_drawn`)
 
     def add(title: str, caption: str, draw: Any, *args: Any, png: str, chart: Any = None, table: Any = None) -> None:
         """A section: the PNG drawn by `draw`, the interactive chart drawn by `chart` (the PNG alone when there is
         none, or when it cannot be drawn), and the numbers the chart shows as a table, from `table` (`_numbers`)."""
         try:
-            drawn = draw(*args)
+            extra = _drawn(lambda: draw(*args), run, out / png, fonts, missing_glyphs)
         except Skip as why:
             sections.append(Section(title, _note(f"Not drawn: {why}")))
             return
-        figure, extra = drawn if isinstance(drawn, tuple) else (drawn, "")
-        _signed(figure, run)
-        _save(figure, out / png, missing_glyphs)
         text = f"<p>{html.escape(caption + (' ' + extra if extra else ''))}</p>"
         text += _numbers(title, table(*args)) if table is not None else ""
         shown = ""
@@ -420,8 +419,9 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     if warned:
         sections.insert(1, _data_warnings(warned))  # beside the summary: it may explain its scores
     if missing_glyphs:
-        log.warning("the PNGs show a box for %s (no font here draws it); the report's interactive charts show it",
-                    " ".join(sorted(missing_glyphs)))
+        log.warning("the PNGs show a box for %s (no font installed here draws it; install one that does, e.g. Noto "
+                    "Sans CJK for Chinese, Japanese or Korean, and the report draws with it); the report's "
+                    "interactive charts show it", " ".join(sorted(missing_glyphs)))
     page = out / "report.html"
     page.write_text(_page(run, sections, out))
     return page
@@ -444,15 +444,35 @@ def _signed(figure: Any, run: Run) -> None:
     place(f"autotune run {run.name}{version}", x=0.005, ha="left", fontsize=7, color="#777777")
 
 
-def _save(figure: Any, path: Path, missing_glyphs: set[str]) -> None:
-    """Write `figure` as a PNG; the characters its fonts lack (an emoji in a class name) are added to
-    `missing_glyphs` for one line, rather than Matplotlib's warning per character and figure, with its source line."""
+def _drawn(draw: Any, run: Run, path: Path, fonts: list[str], missing_glyphs: set[str]) -> str:
+    """Draw the figure `draw` returns (with its caption's extra words, or alone), sign it (`_signed`) and write it
+    as the PNG `path`, with Matplotlib's font followed by `fonts`; returns the extra words. When the figure lacks
+    characters that an installed font draws (a Chinese class name, Noto Sans CJK), that font joins `fonts` and the
+    figure is drawn again; the characters no font draws are added to `missing_glyphs`."""
+    while True:
+        with matplotlib.rc_context({"font.family": [*matplotlib.rcParams["font.family"], *fonts]}):
+            drawn = draw()
+            figure, extra = drawn if isinstance(drawn, tuple) else (drawn, "")
+            _signed(figure, run)
+            lacking = _save(figure, path)  # in the context too: Matplotlib makes some tick labels as it draws
+        more = [family for family in fallback_fonts(sorted(lacking)) if family not in fonts]
+        if not more:
+            missing_glyphs.update(lacking)
+            return extra
+        fonts.extend(more)
+
+
+def _save(figure: Any, path: Path) -> set[str]:
+    """Write `figure` as a PNG; returns the characters its fonts lack (an emoji in a class name), which are said in
+    one line rather than Matplotlib's warning per character and figure, with its source line."""
+    lacking: set[str] = set()
     with warnings.catch_warnings(record=True) as caught:
         warnings.filterwarnings("always", message=_GLYPH.pattern)
         figure.savefig(path)
     for warning in caught:
         found = _GLYPH.match(str(warning.message))
         if found:
-            missing_glyphs.add(chr(int(found.group(1))))
+            lacking.add(chr(int(found.group(1))))
         else:
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return lacking

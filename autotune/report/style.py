@@ -1,7 +1,9 @@
 """The look the report's charts share: colours, number and label formatting, and a figure of each drawing kind."""
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -9,7 +11,8 @@ import plotly.graph_objects as go
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["BLACK", "BLUE", "GREEN", "GREY", "ORANGE", "PURPLE", "RED", "fmt", "short", "static_figure", "styled"]
+__all__ = ["BLACK", "BLUE", "GREEN", "GREY", "ORANGE", "PURPLE", "RED", "fallback_fonts", "fmt", "short",
+           "static_figure", "styled"]
 
 BLUE, ORANGE, RED, GREY = "#1f77b4", "#ff7f0e", "#d62728", "#9a9a9a"
 GREEN, PURPLE, BLACK = "#2ca02c", "#9467bd", "#222222"
@@ -37,6 +40,33 @@ def static_figure(width: float, height: float) -> Figure:
     figure = Figure(figsize=(width, height), dpi=110, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
+
+
+def fallback_fonts(characters: Iterable[str]) -> list[str]:
+    """The families of installed fonts that draw `characters` Matplotlib's own font lacks (Noto Sans CJK for a
+    Chinese class name), one per character at most, in Matplotlib's font list's order; to follow the default family
+    in `font.family`, which Matplotlib then falls back through glyph by glyph. Matplotlib's Last Resort font, which
+    draws every character as a box, is none of them."""
+    from matplotlib import font_manager
+
+    families: list[str] = []
+    for character in characters:
+        found = next((font.name for font in font_manager.fontManager.ttflist
+                      if "Last Resort" not in font.name and ord(character) in _charmap(font.fname)), None)
+        if found and found not in families:
+            families.append(found)
+    return families
+
+
+@functools.cache
+def _charmap(path: str) -> frozenset[int]:
+    """The code points the font file at `path` draws (none when FreeType cannot read it)."""
+    from matplotlib.ft2font import FT2Font
+
+    try:
+        return frozenset(FT2Font(path).get_charmap())
+    except (OSError, RuntimeError, ValueError):
+        return frozenset()
 
 
 TITLE_TOP = 32  # pixels from a chart's top to its title: below the mode bar's buttons

@@ -212,9 +212,9 @@ def test_every_png_names_the_run_and_the_model_version(searched, tmp_path, monke
 
     saved, save = {}, page_module._save
 
-    def keep(figure, path, *rest):
+    def keep(figure, path):
         saved[path.name] = figure
-        save(figure, path, *rest)
+        return save(figure, path)
 
     monkeypatch.setattr(page_module, "_save", keep)
     write_report(searched.run_dir, tmp_path)
@@ -1005,7 +1005,7 @@ def test_a_character_no_font_draws_is_one_line_not_a_warning_per_figure(tmp_path
     for _ in range(2):
         figure = static_figure(3, 2)
         figure.subplots().set_title("chien 🐶")
-        _save(figure, tmp_path / "f.png", missing)
+        missing |= _save(figure, tmp_path / "f.png")
     assert missing == {"🐶"} and (tmp_path / "f.png").is_file()
     assert not [w for w in recwarn if "Glyph" in str(w.message)]
     with pytest.warns(UserWarning, match="kept"):  # any other warning goes on as it was
@@ -1013,7 +1013,34 @@ def test_a_character_no_font_draws_is_one_line_not_a_warning_per_figure(tmp_path
         figure.subplots().set_title("plain")
         with warnings.catch_warnings():
             figure.canvas.mpl_connect("draw_event", lambda event: warnings.warn("kept", UserWarning))
-            _save(figure, tmp_path / "g.png", missing)
+            _save(figure, tmp_path / "g.png")
+
+
+def test_a_character_an_installed_font_draws_is_drawn_with_it_not_as_a_box(tmp_path):
+    """A class named in Chinese was a row of boxes in every PNG, a CJK font installed or not: Matplotlib draws with
+    its own DejaVu Sans alone unless told of another font. A character it lacks that an installed font draws is
+    drawn with that font (here 'ℊ', which STIXGeneral, shipped with Matplotlib, draws), and the fonts found are
+    kept for the next figures; a character no font draws (U+0378, unassigned) is still said."""
+    from types import SimpleNamespace
+
+    from autotune.report.page import _drawn
+    from autotune.report.style import static_figure
+
+    def draw(title: str):
+        def figure():
+            drawn = static_figure(3, 2)
+            drawn.subplots().set_yticks([0, 1], ["ℊ", title])
+            return drawn
+        return figure
+
+    run = SimpleNamespace(name="ℊ run", card={})
+    fonts: list[str] = []
+    missing: set[str] = set()
+    assert _drawn(draw("plain"), run, tmp_path / "f.png", fonts, missing) == ""
+    assert len(fonts) == 1 and not missing and (tmp_path / "f.png").is_file()  # STIXGeneral, or a font of the system
+    found = list(fonts)
+    _drawn(draw("odd \u0378"), run, tmp_path / "g.png", fonts, missing)
+    assert fonts == found and missing == {"\u0378"}
 
 
 # The run a model came from, deleted to free disk: the report of the model folder said "report that run with
