@@ -121,11 +121,19 @@ def absent_classes(every: Sequence[str], present: Iterable[str]) -> str:
 
 def alike_classes(names: Iterable[str]) -> list[list[str]]:
     """The groups of class names that differ only by surrounding spaces, case or Unicode form (' yes', 'Yes',
-    'yes'; 'café' as one character or as 'e' and an accent), each sorted: each name is a class of its own."""
+    'yes'; 'café' as one character or as 'e' and an accent; Turkish 'TÜRKİYE' and 'Türkiye'), each sorted: each
+    name is a class of its own."""
     forms: dict[str, list[str]] = {}
     for name in sorted(names):
-        forms.setdefault(unicodedata.normalize("NFC", name.strip().casefold()), []).append(name)
+        forms.setdefault(_folded(name), []).append(name)
     return [group for group in forms.values() if len(group) > 1]
+
+
+def _folded(name: str) -> str:
+    """`name` without surrounding spaces, case or Unicode form, Turkish case included: Python folds 'İ' to 'i' and a
+    combining dot, and leaves 'ı' (the lower case of Turkish 'I'), so both are read as 'i'."""
+    folded = unicodedata.normalize("NFC", name.strip().casefold())
+    return folded.replace("i\u0307", "i").replace("\u0131", "i")
 
 
 def spelled(name: str) -> str:

@@ -83,6 +83,15 @@ def test_class_names_alike_but_for_spaces_case_or_unicode_form_are_named(tmp_pat
     assert "' yes', 'Yes', 'yes'" in line and "'cafe\u0301' (decomposed: NFD), 'caf\u00e9'" in line and "'no'" not in line
 
 
+def test_turkish_class_names_alike_but_for_case_are_named(tmp_path, caplog):
+    """Python folds Turkish 'İ' to 'i' and a combining dot, and 'ı', the lower case of Turkish 'I', stays apart: the
+    classes 'TÜRKİYE' and 'Türkiye', 'KIZ' and 'kız' trained apart without a word."""
+    frame = pd.DataFrame({"x": np.arange(60) % 7, "y": ["TÜRKİYE", "Türkiye", "KIZ", "kız", "erkek"] * 12})
+    load(frame, tmp_path)
+    (line,) = [w for w in warnings_of(caplog) if "differ only by" in w]
+    assert "('KIZ', 'kız'; 'TÜRKİYE', 'Türkiye')" in line and "erkek" not in line
+
+
 def test_distinct_class_names_warn_of_nothing_alike(tmp_path, caplog):
     load(pd.DataFrame({"x": np.arange(60) % 7, "y": ["yes", "no", "maybe"] * 20}), tmp_path)
     assert "differ only by" not in caplog.text
