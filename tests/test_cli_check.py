@@ -600,3 +600,14 @@ def test_check_names_a_data_path_that_does_not_exist(cli, tmp_path, monkeypatch,
             f"{tmp_path / right}?") in out.splitlines(), out
     code, out, err = cli(*argv, "--set", f"{key}={right}")
     assert code == 0 and "does not exist" not in out, out
+
+
+def test_the_table_lines_up_options_of_wide_characters_in_terminal_cells(real_cli):
+    """A choice of Chinese file names ('表.csv', two cells a character) pushed the default column right of its
+    header by one cell a wide character; columns are measured in terminal cells (`summary.text_width`)."""
+    from autotune.engine.summary import text_width
+
+    code, out, err = real_cli("check", "search_spaces/tabular.yaml", "--set", "data.path={choice: [表.csv, 表二.csv]}")
+    assert code == 0, err
+    header, row = (line for line in out.splitlines() if line.startswith(("parameter", "data.path")))
+    assert text_width(header[:header.index("default")]) == text_width(row[:row.index("表.csv (first")])
