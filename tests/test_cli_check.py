@@ -611,3 +611,11 @@ def test_the_table_lines_up_options_of_wide_characters_in_terminal_cells(real_cl
     assert code == 0, err
     header, row = (line for line in out.splitlines() if line.startswith(("parameter", "data.path")))
     assert text_width(header[:header.index("default")]) == text_width(row[:row.index("表.csv (first")])
+
+
+def test_the_table_shows_a_choice_of_lists_with_their_text_as_written(real_cli):
+    """A choice of columns to drop, named in Chinese and Turkish, read 0=["\\u90fd\\u5e02"]: the options' text is
+    shown as written."""
+    code, out, err = real_cli("check", "search_spaces/tabular.yaml", "--set", "data.drop={choice: [[都市], [Ülke İ]]}")
+    assert code == 0, err
+    assert '0=["都市"], 1=["Ülke İ"]' in out and "\\u" not in out

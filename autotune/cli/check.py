@@ -71,8 +71,8 @@ def _listed(shown: list[str]) -> str:
 
 
 def _constant(value: Any) -> str:
-    """A choice's constant as the space writes it: `null`, `true`, `[1, 2]`, `relu`."""
-    return value if isinstance(value, str) else json.dumps(json_keys(value), default=str)
+    """A choice's constant as the space writes it: `null`, `true`, `[1, 2]`, `relu`, `["都市"]`."""
+    return value if isinstance(value, str) else json.dumps(json_keys(value), default=str, ensure_ascii=False)
 
 
 def default_text(param: Param) -> str:
