@@ -28,6 +28,7 @@ from autotune.errors import TrialTimeout
 __all__ = ["ReportWatch", "duration_text"]
 
 _GRACE_S = 30.0  # after the exception, how long native code may keep the thread before the worker ends itself
+_SAY_S = 10.0  # how long the worker, ending itself, waits for the failure to be written (a storage may hang)
 
 
 def duration_text(seconds: float) -> str:
@@ -80,11 +81,18 @@ class ReportWatch:
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(TrialTimeout))
             if not self._done.wait(_GRACE_S):  # the thread runs no Python: native code holds it
                 try:
-                    if self.ended is not None:
-                        self.ended(self._held(target))
+                    self._say(self._held(target))
                 finally:  # the worker ends even where saying why failed
                     os._exit(1)
             return
+
+    def _say(self, failure: str) -> None:
+        """Give `ended` the failure, for at most `_SAY_S` seconds: a write to a storage that hangs (a URI's network)
+        must not keep the worker, and the slot it holds, alive."""
+        if self.ended is not None:
+            saying = threading.Thread(target=self.ended, args=(failure,), name="autotune-timeout-say", daemon=True)
+            saying.start()
+            saying.join(_SAY_S)
 
     def _held(self, target: int) -> str:
         """The failure of a trial whose thread `target` native code held past the grace period, in one line with the

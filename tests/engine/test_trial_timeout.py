@@ -59,3 +59,21 @@ def test_a_thread_held_in_native_code_ends_its_worker_after_saying_where_it_was(
     assert re.fullmatch(r"TrialTimeout: no report for [12]s \(in epoch 2\); search.trial_timeout is 1s; held in native "
                         r"code 1s more \(held\.py, line 8\): its worker process ended itself", said.read_text()), \
         said.read_text()
+
+
+def test_a_worker_whose_failure_cannot_be_written_ends_itself_all_the_same(tmp_path):
+    """The failure goes to the trial's folder in the storage, whose write may hang (a URI's network): the worker
+    waits for it `_SAY_S` seconds at most, then ends, so that the slot it holds is freed."""
+    held = tmp_path / "held.py"
+    held.write_text(textwrap.dedent("""\
+        import time
+        from autotune.engine import trial_timeout
+
+        trial_timeout._GRACE_S, trial_timeout._SAY_S = 1.0, 1.0
+        watch = trial_timeout.ReportWatch(1.0, ended=lambda failure: time.sleep(600))
+        with watch.watching():
+            time.sleep(600)
+        """))
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, str(held)], timeout=60, capture_output=True, text=True)
+    assert done.returncode == 1 and time.monotonic() - start < 30, done.stderr
