@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from autotune.cli.common import HelpFormatter, add_space_arguments
-from autotune.engine.summary import padded, text_width
 from autotune.space import (
     Choice, Grid, Int, LogUniform, Param, Pow2, QUniform, SearchSettings, Space, Uniform, load_space,
     sampler_arguments,
@@ -82,6 +81,8 @@ def default_text(param: Param) -> str:
 
 
 def table(space: Space) -> list[str]:
+    from autotune.engine.summary import padded, text_width  # imported when run: every command imports this module
+
     rows = [("parameter", "distribution", "range / options", "default", "conditional on")]
     for param in space.params:
         condition = ", ".join(f"{name}={label}" for name, label in param.condition)
