@@ -118,3 +118,17 @@ def test_no_command_prints_the_help_on_stderr_and_exits_2(capsys):
     assert autotune.cli.main([]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("usage: autotune") and "examples:" in err
+
+
+def test_building_every_command_s_parser_imports_neither_the_engine_nor_ray_nor_torch():
+    """The CLI imports each command's module for its parser, whatever the command: a module that imported the
+    engine at its top (the summary's table, check's column widths) made `autotune predict` and every other command
+    load autotune.engine. Each heavy import belongs where the command runs."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from autotune.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'torch', 'optuna', 'pandas') "
+            "or m.startswith('autotune.engine')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
