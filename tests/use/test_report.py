@@ -266,6 +266,9 @@ def test_every_chart_s_numbers_are_in_a_table_a_screen_reader_reads(report, sear
     assert [float(curves.loc[best, f"val_accuracy, epoch {e}"]) for e in range(1, len(reported) + 1)] == \
         pytest.approx(reported.tolist(), abs=5e-4)
     assert set(tables["Parameter importance"]["parameter"]) <= set(searched.result.best_params)
+    bars = charts(report.read_text())["chart-importance"][0][0]  # the interactive chart's, computed apart
+    importance = tables["Parameter importance"].set_index("parameter").iloc[:, 0]
+    assert {name: fmt(float(value)) for name, value in zip(bars["y"], array(bars["x"]))} == importance.to_dict()
     confusion = tables["Confusion matrix"].set_index("true class").astype(int)
     per_class = tables["Accuracy per class"].set_index("class")
     test = tables["Class distribution"]["test"].astype(int)
