@@ -13,7 +13,7 @@ import shlex
 import signal
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -105,7 +105,8 @@ def fit(
     interrupted; one before the first trial raises KeyboardInterrupt after a line saying what continues the run.
     A SIGTERM while trials run (a CI runner's time limit) stops the search as Ctrl-C does, then raises `Terminated`
     (a SystemExit of status 143) holding the result.
-    The caller's global random generators and signal handlers are left as they were.
+    The caller's global random generators and signal handlers are left as they were, but SIGTERM's once it stopped
+    the search: it stays ignored while the process ends (`Terminated`).
 
     The space's default configuration (when it gives `default:` values) and its `search.start` points are the
     first trials. `warm_start="runs/x"` tells the sampler the finished trials of that earlier run whose parameters
@@ -159,11 +160,12 @@ def fit(
             restart=restart, warm_start=str(warm_start) if warm_start is not None else None, verbose=verbose,
             progress_seconds=progress_seconds, resume_command=resume_command or _resume_call(if_data_changed),
         )
+        terminated: list[int] = []  # the SIGTERMs received
         with _ctrl_c_told(storage, space.name, resume_command, if_data_changed), \
-                hold_run(run_location(storage, space.name)), _ray_for_the_search():  # one process at a time per run
-            grid, where, seconds, interrupted, missing_metric, ended, terminated = search.run_search(
+                hold_run(run_location(storage, space.name)), _ray_for_the_search(terminated) as handlers:
+            grid, where, seconds, interrupted, missing_metric, ended = search.run_search(
                 space, options, data=None if loads.keys else loads.get(None), first_points=first_points,
-                tracking=tracking)
+                tracking=tracking, terminated=terminated)
             trials, best, records = _trials_and_best(grid, space, unfinished_trials(where) if interrupted else set(),
                                                      tracking)
             result = _search_result(space, where, trials, best, seconds, interrupted)
@@ -182,19 +184,22 @@ def fit(
             if result.interrupted and resume_command is None:  # `autotune run` prints its own command
                 log.warning("The search was interrupted (%s): %s continues it", where.experiment,
                             _resume_call(if_data_changed))
-        if terminated:  # read once the process's handler is back: a SIGTERM while Ray shut down counts too
-            raise Terminated(result)
+        if terminated:  # read once the handlers are back: a SIGTERM while Ray shut down counts too
+            raise Terminated(result, handlers.get(signal.SIGTERM, signal.SIG_DFL))
         return result
 
 
 class Terminated(SystemExit):
     """A SIGTERM stopped the search as a Ctrl-C does (its state saved, to be resumed), or came after its trials
     ended. `fit` raises it once the run's end is recorded, so that the process ends with status 143 (128 +
-    SIGTERM), as the signal asked, unless the caller catches it; `result` is the search, interrupted or ended."""
+    SIGTERM), as the signal asked, unless the caller catches it; `result` is the search, interrupted or ended. SIGTERM
+    stays ignored while the process ends; a caller that goes on puts its own handler back:
+    `signal.signal(signal.SIGTERM, stop.handler)`."""
 
-    def __init__(self, result: SearchResult) -> None:
+    def __init__(self, result: SearchResult, handler: Any) -> None:
         super().__init__(128 + signal.SIGTERM)
         self.result = result
+        self.handler = handler
 
 
 _fitting = threading.Lock()  # held while a `fit` of this process runs
@@ -313,11 +318,13 @@ def _split_searched(recipe: Any, keys: list[str]) -> str:
 
 
 @contextmanager
-def _ray_for_the_search() -> Iterator[None]:
+def _ray_for_the_search(terminated: Sequence[int] = ()) -> Iterator[dict[int, Any]]:
     """Ray for the search: a Ray this process already runs is used and left running; one the search starts is
     shut down at the end. The process's SIGINT, SIGTERM and SIGUSR1 handlers are its own again after the search: Ray
     (SIGTERM) and Ray Tune set their own for a search and leave them, so the next Ctrl-C of a notebook or script did
-    nothing."""
+    nothing. Once a SIGTERM stopped the search (`terminated`), SIGTERM stays ignored: the process is ending, and a
+    second one with the default handler back killed `autotune run` as it printed the summary and the command that
+    resumes it (exit -15). It yields the handlers it found, by signal number."""
     from autotune.engine import search
 
     started_ray = not search.ray_running()
@@ -325,13 +332,15 @@ def _ray_for_the_search() -> Iterator[None]:
     handlers = {number: signal.getsignal(number)
                 for number in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)} if main else {}
     try:
-        yield
+        yield dict(handlers)
     finally:
         if started_ray:
             search.shutdown()
         for number, handler in handlers.items():
-            if handler is not None:  # None: set outside Python, not restorable
+            if handler is not None and not (number == signal.SIGTERM and terminated):  # None: set outside Python
                 signal.signal(number, handler)
+        if main and terminated:  # one received as the handlers were put back too
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _trials_and_best(grid: Any, space: Space, unfinished: set[str],

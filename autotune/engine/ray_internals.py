@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -110,6 +111,34 @@ def _own_session(popen: type) -> type:
             super().__init__(*args, **kwargs)
 
     return OwnSession
+
+
+def shutdown_keeping_sigterm() -> None:
+    """`ray.shutdown()`, keeping this process's SIGTERM handler. Ray's core worker puts the default one back as it
+    shuts down (C++'s `RayLog::UninstallSignalAction`; `signal.getsignal` still names the old one), then Ray stops
+    the local Ray's processes, about a second in which a SIGTERM killed the process (exit -15) where autotune ignores
+    a second one while a search stops. The handler is set again as the core worker is down, before that (`Node.
+    kill_all_processes`, private), and once Ray is."""
+    from ray._private.node import Node
+
+    main = threading.current_thread() is threading.main_thread()  # handlers are set in the main thread only
+    handler = signal.getsignal(signal.SIGTERM) if main else None
+    kill = Node.kill_all_processes
+
+    def set_again() -> None:
+        if handler is not None:  # None: set outside Python, not restorable
+            signal.signal(signal.SIGTERM, handler)
+
+    def kill_keeping(self: Node, *args: Any, **kwargs: Any) -> Any:
+        set_again()
+        return kill(self, *args, **kwargs)
+
+    Node.kill_all_processes = kill_keeping
+    try:
+        ray.shutdown()
+    finally:
+        Node.kill_all_processes = kill
+        set_again()
 
 
 def auth_token_path() -> Path:

@@ -39,8 +39,8 @@ from autotune.engine.progress import Progress
 from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger,
                                             auth_token_path, init_local, joined_address, limit_restored_search,
                                             no_callback_usage_tag, restore_from_kept_checkpoints,
-                                            saves_when_trials_end, trial_errors_shown, whole_state_uploads,
-                                            working_dir_files)
+                                            saves_when_trials_end, shutdown_keeping_sigterm, trial_errors_shown,
+                                            whole_state_uploads, working_dir_files)
 from autotune.engine.result_grid import reaches, trial_id_of
 from autotune.engine.schedulers import SavedScheduler, make_scheduler, planned_epochs
 from autotune.engine.searcher import close_orphaned_trials, make_searcher, points_to_evaluate
@@ -95,13 +95,13 @@ class RunOptions:
 
 def run_search(
     space: Space, options: RunOptions, *, data: Any, first_points: list[dict[str, Any]] = (),
-    tracking: Tracking | None = None,
-) -> tuple[Any, RunLocation, float, bool, str | None, str | None, list[int]]:
+    tracking: Tracking | None = None, terminated: list[int],
+) -> tuple[Any, RunLocation, float, bool, str | None, str | None]:
     """Run the trials, `first_points` (a retrain's current model) and the space's known configurations first,
     reporting them to `tracking` as they run. Returns (Ray's ResultGrid, where the run is, seconds, whether the
     search was interrupted, the error of a report without the searched metric, which stopped it, or None, why
-    a setting ended it before its trials, or None, and the SIGTERMs received, `_sigterm_stops_it`: the list grows
-    with one received after the trials, until the process's handler is put back)."""
+    a setting ended it before its trials, or None). `terminated` gets the SIGTERMs received, `_sigterm_stops_it`: one
+    received after the trials too, until the process's handler is put back."""
     space = _within_the_grid(space)
     where = run_location(options.storage, space.name)
     scheduler = make_scheduler(space)  # before anything is written: its arguments may be wrong
@@ -147,7 +147,6 @@ def run_search(
     at_once = None if options.address else fits_at_once(resources, ray.cluster_resources())
     limit = min(filter(None, (space.search.max_concurrent, at_once)), default=None)
     start = time.perf_counter()
-    terminated: list[int] = []
     if resume:
         log.info("resuming the search in %s", where.experiment)
         # Trials that failed on their own stay failed (run again, they would fail again and count twice);
@@ -179,7 +178,7 @@ def run_search(
         close_orphaned_trials(where.state, space, grid)
         if not where.remote:
             set_aside_orphaned_dirs(where.state, grid, functools.partial(_ended_in_study, where, space))
-    return grid, where, seconds, interrupted, missing_metric, ended, terminated
+    return grid, where, seconds, interrupted, missing_metric, ended
 
 
 def _warn_of_working_dir_files(name: str) -> None:
@@ -203,8 +202,8 @@ def _sigterm_stops_it(terminated: list[int]) -> Iterator[None]:
     it is handed to Ray Tune's handler of SIGINT and SIGUSR1, which saves the search's state, its unfinished trials
     to be resumed, and `terminated` records it. Ray's own (ray.init's: sys.exit inside Tune's loop) failed the
     trials with a traceback; a second SIGTERM aborted the process. One before Tune's loop set its handler ends the
-    process at once (SystemExit 143); a second one, once the search stops, is ignored until the run's end is
-    recorded (`autotune.api.fit` then puts the process's handler back). One after the trials ended (the export, the
+    process at once (SystemExit 143); a second one, once the search stops, is ignored (`autotune.api.fit` keeps it
+    ignored while the process ends). One after the trials ended (the export, the
     run's records) is recorded in `terminated` too, so that the run ends as it would have, then exits 143: Ray's
     handler ended the process with status 15 and no line, its summary unprinted. The main thread only: Python
     handles signals there."""
@@ -648,7 +647,7 @@ def shutdown() -> None:
     trial's error stays in its trial folder)."""
     global _local_ray, _ray_temp
     if ray.is_initialized():
-        ray.shutdown()
+        shutdown_keeping_sigterm()
     if _local_ray is not None:
         _local_ray.close()
         _local_ray = None
