@@ -208,16 +208,22 @@ def _failed(trials: Any) -> list[str]:
     records = failed.to_dict("records")
     lines = [f"  {r['trial_id']}: {r['error']}{_hint(r['error'])}" for r in records]
     files = [file for file in (traceback_file(r.get("path")) for r in records) if file]
-    where = [f"  (each one's traceback: error.txt in its trial's folder, e.g. {files[0]})"] if files else []
+    where = [f"  (each one's traceback: {Path(files[0]).name} in its trial's folder, e.g. {files[0]})"] if files else []
     return ["", "Failed trials:", *_capped(lines, "trials.csv: status ERROR, their error in the error column"), *where]
 
 
 def traceback_file(trial_path: Any) -> str:
-    """The traceback Ray wrote for a failed trial, `error.txt` in its folder `trial_path`, as a log shows it; "" where
-    that file is not on this machine (a URI storage, a row without a folder)."""
+    """The file holding a failed trial's traceback in its folder `trial_path`, as a log shows it: Ray's `error.txt`,
+    or for a worker that ended itself at its `search.trial_timeout`, the failure and the stack it was held at
+    (TIMED_OUT_FILE), where Ray's holds only guesses at why a worker died; "" where neither is on this machine (a
+    URI storage, a row without a folder)."""
+    from autotune.engine.trial_errors import TIMED_OUT_FILE  # cloudpickle: only where a trial failed
+
     if not isinstance(trial_path, str) or not trial_path:
         return ""
-    file = Path(trial_path, "error.txt")
+    timed_out, file = Path(trial_path, TIMED_OUT_FILE), Path(trial_path, "error.txt")
+    if timed_out.is_file() and timed_out.stat().st_size:
+        return paths.shown(timed_out)
     return paths.shown(file) if file.is_file() else ""
 
 

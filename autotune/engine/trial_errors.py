@@ -91,12 +91,12 @@ def trial_error(trial: Any) -> str:
 
 def _timed_out(said: str, filesystem: Any, path: str | None) -> str:
     """`said`, or for a worker's death, the failure that the trial's timeout wrote into its folder `path` (on the
-    storage's `filesystem`) before its worker ended itself (autotune.engine.trial_timeout)."""
+    storage's `filesystem`) before its worker ended itself (autotune.engine.trial_timeout): its first line."""
     if not said.startswith(_DIED) or filesystem is None or not path:
         return said
     try:
         with filesystem.open_input_stream(f"{path}/{TIMED_OUT_FILE}") as marker:
-            return marker.read().decode(errors="replace").strip() or said
+            return marker.read().decode(errors="replace").strip().split("\n", 1)[0] or said
     except OSError:  # none: the worker died otherwise
         return said
 

@@ -95,10 +95,12 @@ class ReportWatch:
             saying.join(_SAY_S)
 
     def _held(self, target: int) -> str:
-        """The failure of a trial whose thread `target` native code held past the grace period, in one line with the
-        line of the user's code it was in: "TrialTimeout: no report for 20s (in epoch 2); search.trial_timeout is
-        20s; held in native code 30s more (my_recipe.py, line 17): its worker process ended itself"."""
+        """The failure of a trial whose thread `target` native code held past the grace period: a line with the line
+        of the user's code it was in, "TrialTimeout: no report for 20s (in epoch 2); search.trial_timeout is 20s; held
+        in native code 30s more (my_recipe.py, line 17): its worker process ended itself", then where the thread was
+        (the traceback of a worker that ends itself: Ray's error.txt has only its guesses at why a worker died)."""
         frame = sys._current_frames().get(target)
-        line = users_line("".join(traceback.format_stack(frame))) if frame is not None else ""
-        return (f"TrialTimeout: {self.reason}; held in native code {duration_text(_GRACE_S)} more{line}: its worker "
-                "process ended itself")
+        stack = "".join(traceback.format_stack(frame)) if frame is not None else ""
+        failure = (f"TrialTimeout: {self.reason}; held in native code {duration_text(_GRACE_S)} more"
+                   f"{users_line(stack)}: its worker process ended itself")
+        return f"{failure}\n\nWhere the trial's thread was held (most recent call last):\n{stack}" if stack else failure

@@ -301,7 +301,8 @@ def test_a_trial_whose_worker_ended_itself_at_its_timeout_says_so_not_out_of_mem
     assert "memory ran out" in trial_error(trial) and "memory ran out" in result_error(result)  # no timeout: as before
     timed_out = ("TrialTimeout: no report for 20s (in epoch 2); search.trial_timeout is 20s; held in native code 30s "
                  "more (hang.py, line 17): its worker process ended itself")
-    (tmp_path / TIMED_OUT_FILE).write_text(timed_out + "\n")
+    (tmp_path / TIMED_OUT_FILE).write_text(f"{timed_out}\n\nWhere the trial's thread was held (most recent call "
+                                           f"last):\n  File \"hang.py\", line 17, in train\n")
     assert trial_error(trial) == result_error(result) == timed_out
     caplog.set_level(logging.INFO, logger="autotune")
     Progress("val_accuracy", "max", 1, 0).on_trial_error(0, [], trial)

@@ -206,6 +206,26 @@ def test_the_summary_s_failed_trials_say_where_their_tracebacks_are(tmp_path):
         f"  (each one's traceback: error.txt in its trial's folder, e.g. {tmp_path / 'trial_b' / 'error.txt'})")
 
 
+def test_a_trial_whose_worker_ended_itself_at_its_timeout_points_to_where_it_was_held(tmp_path):
+    """A trial held in native code past its `search.trial_timeout` ends its worker, and Ray's error.txt for it holds
+    only Ray's guesses at why a worker died (an out-of-memory kill first), where the summary and the error of a
+    search whose every trial failed sent the user: they name the file with the stack the trial was held at."""
+    from autotune.engine.summary import traceback_file
+    from autotune.engine.trial_errors import TIMED_OUT_FILE
+
+    (tmp_path / "error.txt").write_text("ray.exceptions.ActorDiedError: ... Some common causes include: ...")
+    (tmp_path / TIMED_OUT_FILE).write_text("")  # written at the trial's start: the worker did not end itself
+    assert traceback_file(str(tmp_path)) == str(tmp_path / "error.txt")
+    (tmp_path / TIMED_OUT_FILE).write_text("TrialTimeout: no report for 20s ...\n\nWhere the trial's thread was ...")
+    assert traceback_file(str(tmp_path)) == str(tmp_path / TIMED_OUT_FILE)
+    trials = pd.DataFrame({"trial_id": ["a"], "status": ["ERROR"], "epochs": [1], "stopped_early": [False],
+                           "val_accuracy": [0.1], "error": ["TrialTimeout: no report for 20s ..."],
+                           "path": [str(tmp_path)]})
+    result = SearchResult("tb", tmp_path, ("val_accuracy",), ("max",), "a", {}, {}, {"val_accuracy": 0.1}, trials)
+    assert f"  (each one's traceback: {TIMED_OUT_FILE} in its trial's folder, e.g. {tmp_path / TIMED_OUT_FILE})" in \
+        format_summary(result).splitlines()
+
+
 @pytest.mark.parametrize("error, hinted", [
     ("OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", True),
     ("RuntimeError: CUDA error: out of memory", True),
