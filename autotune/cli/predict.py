@@ -34,7 +34,9 @@ size. Arrays must have the model's input size, as uint8 0..255 or floats in [0, 
 A tabular model reads .csv or .parquet files of rows (the target column, if there, is ignored) and prints one
 object per row: {"file", "row", "label", "probability"}, or {"file", "row", "value"} for regression. A category
 the model did not see in training is encoded as "unknown", as in its test metrics: the row's object names it,
-"unseen_categories": {column: value}, and one stderr line counts those rows and names their columns.
+"unseen_categories": {column: value}, and one stderr line counts those rows and names their columns. So does a
+number below or above every value its column held in the training rows: "outside_training_range": {column:
+value}, its prediction an extrapolation (a model whose card keeps no "min" and "max" does not say).
 --keep COLUMN copies a column of the rows (an id the model does not read, or one it does) into each object,
 "kept": {column: value}, to join the predictions back to the rows; a file without that column is refused.
 
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from autotune.errors import BadInput
     from autotune.model_dir import pinned, recipe_function
     from autotune.calls import unknown_arguments
-    from autotune.tabular.rows import UNSEEN
+    from autotune.tabular.rows import OUTSIDE, UNSEEN
 
     if args.top_k is not None and args.top_k < 1:
         raise UserError(f"--top-k must be >= 1, got {args.top_k}")
@@ -92,24 +94,50 @@ def run(args: argparse.Namespace) -> int:
             flag = f"--{name.replace('_', '-')}"
             raise UserError(f"{flag} does not apply to the model in {args.model_dir}: the predict() of recipe "
                             f"{card.get('recipe')!r} takes no {name}; drop {flag}")
-    failed = predicted = unseen = 0  # unseen: a tabular model's rows that hold categories it did not see
-    unseen_columns: dict[str, int] = {}  # their columns, in the order met, and the rows of each
+    failed = predicted = 0
+    noted: dict[str, dict[str, int]] = {UNSEEN: {}, OUTSIDE: {}}  # a tabular model's: {column: rows} in order met
+    rows_noted = dict.fromkeys(noted, 0)
     for record in _records(predict, card, str(model_dir), args.files, options):
         if isinstance(record, BadInput):  # a file it cannot read, a row it refuses
             failed += 1
             print(f"autotune predict: {record.source}: {record}", file=sys.stderr, flush=True)
         else:
             predicted += 1
-            if record.get(UNSEEN):
-                unseen += 1
-                for column in record[UNSEEN]:
-                    unseen_columns[column] = unseen_columns.get(column, 0) + 1
+            for key, columns in noted.items():
+                if record.get(key):
+                    rows_noted[key] += 1
+                    for column in record[key]:
+                        columns[column] = columns.get(column, 0) + 1
             _print_line(_json_line(record), predicted - 1)
-    if unseen:
-        print(f"autotune predict: {unseen} of {predicted} rows hold categories the model did not see in "
-              f"training ({', '.join(unseen_columns)}); they are encoded as 'unknown'"
-              f"{_new_in_every_row(card, unseen_columns, predicted) or ', as in its test metrics'}", file=sys.stderr)
+    if rows_noted[UNSEEN]:
+        print(f"autotune predict: {rows_noted[UNSEEN]} of {predicted} rows hold categories the model did not see in "
+              f"training ({', '.join(noted[UNSEEN])}); they are encoded as 'unknown'"
+              f"{_new_in_every_row(card, noted[UNSEEN], predicted) or ', as in its test metrics'}", file=sys.stderr)
+    if rows_noted[OUTSIDE]:
+        print(f"autotune predict: {rows_noted[OUTSIDE]} of {predicted} rows ({rows_noted[OUTSIDE] / predicted:.0%}) "
+              f"hold numbers outside the range the model trained on ({_ranges(card, noted[OUTSIDE])}){_by_chance(card)}; "
+              "its predictions for them extrapolate, which its test metrics do not measure", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _by_chance(card: dict[str, Any]) -> str:
+    """How often rows drawn as the training rows were would hold a number outside its column's range in them: of n
+    values, a new one is beyond the smallest or the largest with chance 2 / (n + 1), in each numeric column; "" for a
+    card without the train split's size. More rows than that: the data has moved from what the model learnt."""
+    n = card.get("samples", {}).get("train") if isinstance(card.get("samples"), dict) else None
+    columns = len(card.get("scalers", {}))
+    if not isinstance(n, int) or n < 1 or not columns:
+        return ""
+    share = 1 - (1 - 2 / (n + 1)) ** columns
+    return f", where rows like its {n} training rows would have such a number {share:.1%} of the time"
+
+
+def _ranges(card: dict[str, Any], columns: dict[str, int], shown: int = 5) -> str:
+    """The first `shown` of `columns` with the range of each in the train split, as the card's scalers record it:
+    "income: 1200 to 98000, age: 18 to 90, +2 more"."""
+    scalers = card.get("scalers", {})
+    named = [f"{column}: {scalers[column]['min']:g} to {scalers[column]['max']:g}" for column in list(columns)[:shown]]
+    return ", ".join(named) + (f", +{len(columns) - shown} more" if len(columns) > shown else "")
 
 
 def _new_in_every_row(card: dict[str, Any], unseen: dict[str, int], predicted: int) -> str:

@@ -1016,6 +1016,8 @@ class Preprocessing:
     missing: tuple[str, ...] | None = None  # the CSV texts read as missing (data.missing); None: pandas' defaults
     encoding: str = ENCODING  # a CSV file's text encoding (data.encoding)
     decimal: str = DECIMAL  # a CSV file's decimal mark (data.decimal)
+    low: tuple[float | None, ...] = ()  # each numeric column's smallest value in the train split (None: no value);
+    high: tuple[float | None, ...] = ()  # its largest. (): a card written before they were kept
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -1049,6 +1051,7 @@ class Preprocessing:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a column missing in every train row: mean of nothing
             mean, std, median = np.nanmean(values, 0), np.nanstd(values, 0), np.nanmedian(values, 0)
+            low, high = np.nanmin(values, 0, initial=np.inf), np.nanmax(values, 0, initial=-np.inf)
         y = train[target].to_numpy(np.float64) if task == "regression" else np.zeros(1)
         return cls(
             task=task,
@@ -1066,6 +1069,8 @@ class Preprocessing:
             missing=missing,
             encoding=encoding,
             decimal=decimal,
+            low=tuple(float(v) if np.isfinite(v) else None for v in low),
+            high=tuple(float(v) if np.isfinite(v) else None for v in high),
         )
 
     def encode(self, frame: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
@@ -1090,7 +1095,7 @@ class Preprocessing:
 
     def as_card(self) -> dict[str, Any]:
         """The model card's account of the preprocessing (plain JSON): the inputs' column order, the numeric
-        scalers, the category vocabularies, the task, the target, the labels or the target's scaler, how a CSV file
+        scalers (with each column's range in the train split, "min" and "max"), the category vocabularies, the task, the target, the labels or the target's scaler, how a CSV file
         is read ("encoding", "decimal"; a card without them: utf-8 and ".") and the texts read as missing where
         data.missing set them ("missing_texts"; a card without it: pandas' defaults)."""
         card: dict[str, Any] = {
@@ -1105,6 +1110,8 @@ class Preprocessing:
             "encoding": self.encoding,
             "decimal": self.decimal,
         }
+        for column, low, high in zip(self.numeric, self.low, self.high):
+            card["scalers"][column].update(min=low, max=high)
         if self.task == "classification":
             card["labels"] = list(self.labels)
         else:
@@ -1134,6 +1141,8 @@ class Preprocessing:
             missing=tuple(card["missing_texts"]) if "missing_texts" in card else None,
             encoding=card.get("encoding", ENCODING),
             decimal=card.get("decimal", DECIMAL),
+            low=tuple(s["min"] for s in scalers) if all("min" in s for s in scalers) else (),
+            high=tuple(s["max"] for s in scalers) if all("max" in s for s in scalers) else (),
         )
 
 

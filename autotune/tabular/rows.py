@@ -23,7 +23,9 @@ numeric column takes a number, or text that reads as one. A categorical column t
 a bool); one its vocabulary does not hold (a new customer id, a country training never saw) is encoded as the
 "unknown" index, as the model's test metrics encoded it, and its prediction says so: "unseen_categories":
 {column: value, ...} (`UNSEEN`, present only for such a row); a whole number matches the vocabulary's spelling of
-it (5, 5.0, "5" and "5.0" alike). A missing column, a value of the wrong kind (text, inf, or a number that
+it (5, 5.0, "5" and "5.0" alike). A number below or above every value its column held in the train split is taken,
+and its prediction says so, an extrapolation: "outside_training_range": {column: value, ...} (`OUTSIDE`; a card
+written before the card kept each column's "min" and "max" does not say). A missing column, a value of the wrong kind (text, inf, or a number that
 standardised is beyond float32 in a numeric column, a list in a categorical one) or a row that is not a mapping is
 refused: a `BadRow` (a `BadInput`: HTTP 422 in `autotune serve`) naming the row and the column; so is a row whose
 output is not a number, never answered as a null prediction.
@@ -56,11 +58,12 @@ from autotune.registry import close_matches
 from autotune.run_options import option
 
 __all__ = ["BadRow", "TabularPredictor", "read_rows", "row_chunks", "blank", "kept_values", "encode_rows",
-           "load_model", "predict_rows", "NA_TEXT", "UNSEEN", "CHUNK_ROWS"]
+           "load_model", "predict_rows", "NA_TEXT", "UNSEEN", "OUTSIDE", "CHUNK_ROWS"]
 
 STDIN = "-"  # the rows file `read_chunks` reads from standard input (`autotune predict MODEL -`)
 NA_TEXT = frozenset(STR_NA_VALUES)  # texts pandas' read_csv reads as a missing value: training's without data.missing
 UNSEEN = "unseen_categories"  # a prediction's key: {column: value} of the categories the model did not see
+OUTSIDE = "outside_training_range"  # a prediction's key: {column: value} of numbers beyond the train split's range
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # the largest standardised number the model's float32 input holds
 SHOWN = reprlib.Repr()  # how a message echoes a value: its repr, cut to about 80 characters
 SHOWN.maxstring = SHOWN.maxlong = SHOWN.maxother = 80
@@ -323,18 +326,34 @@ def _first_refused(checked: Sequence[dict[str, Any] | BadRow]) -> list[dict[str,
 
 
 def _encoded(preprocessing: Preprocessing, checked: Sequence[dict[str, Any]]
-             ) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, str]]]:
-    """The model's two inputs for the `checked` rows (`Preprocessing.encode`) and, per row, {column: value} of its
-    categories that the model did not see (encoded as UNKNOWN)."""
+             ) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, dict[str, Any]]]]:
+    """The model's two inputs for the `checked` rows (`Preprocessing.encode`) and, per row, what its prediction
+    says of its values: UNSEEN, {column: value} of its categories that the model did not see (encoded as UNKNOWN),
+    and OUTSIDE, of its numbers beyond the range of the train split (`_outside`), each only where it has some."""
     frame = pd.DataFrame({
         **{c: np.array([r[c] for r in checked], dtype=np.float64) for c in preprocessing.numeric},
         **{c: pd.Series([r[c] for r in checked], dtype=object) for c in preprocessing.categories},
     }, index=range(len(checked)))
     numeric, categorical = preprocessing.encode(frame)
     columns = list(preprocessing.categories)
-    unseen = [{columns[j]: values[columns[j]] for j in np.flatnonzero(codes == UNKNOWN)}
-              for values, codes in zip(checked, categorical.numpy())]
-    return numeric, categorical, unseen
+    notes: list[dict[str, dict[str, Any]]] = [{} for _ in checked]
+    for i, j in zip(*np.nonzero(categorical.numpy() == UNKNOWN)):
+        notes[i].setdefault(UNSEEN, {})[columns[j]] = checked[i][columns[j]]
+    for i, column in _outside(preprocessing, frame):
+        notes[i].setdefault(OUTSIDE, {})[column] = checked[i][column]
+    return numeric, categorical, notes
+
+
+def _outside(preprocessing: Preprocessing, frame: pd.DataFrame) -> list[tuple[int, str]]:
+    """(row, column) of each number of `frame` below or above every value its column held in the train split (the
+    card's "min" and "max"): a prediction there extrapolates. None for a card without them."""
+    if not preprocessing.low:
+        return []
+    low = np.array([-np.inf if v is None else v for v in preprocessing.low])
+    high = np.array([np.inf if v is None else v for v in preprocessing.high])
+    values = frame[list(preprocessing.numeric)].to_numpy(np.float64, na_value=np.nan)
+    rows, columns = np.nonzero((values < low) | (values > high))  # NaN, a missing value: neither
+    return [(int(i), preprocessing.numeric[j]) for i, j in zip(rows, columns)]
 
 
 def encode_rows(card: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -411,7 +430,8 @@ class TabularPredictor:
         """One prediction per row: {"label", "probability"} (classification: the most probable class and its
         probability) or {"value"} (regression, in the target's units), and UNSEEN ("unseen_categories": {column:
         value}) where the row holds categories the model did not see in training (encoded as "unknown", as in its
-        test metrics). BadRow for a row it cannot take. `rows`: a list of mappings (column -> value), one mapping or
+        test metrics), and OUTSIDE ("outside_training_range": {column: value}) where it holds numbers beyond the
+        range of the train split. BadRow for a row it cannot take. `rows`: a list of mappings (column -> value), one mapping or
         pandas Series (one row), or a pandas DataFrame (its rows; NaN: missing).
         `top_k` (a classifier only): each prediction also lists its k most probable labels, as "top_k":
         [{"label", "probability"}, ...]."""
@@ -453,26 +473,25 @@ class TabularPredictor:
                    ) -> list[dict[str, Any] | BadRow]:
         """The prediction of each `checked` row (`rows`: their numbers in the caller's rows), with UNSEEN where it
         holds a category the model did not see, or a BadRow where the model's output for it is not a number."""
-        out, numeric, unseen = self._outputs(checked)
+        out, numeric, notes = self._outputs(checked)
         if out is None:
             return []
         records: list[dict[str, Any] | BadRow] = list(self._records(out, top_k))
-        for record, values in zip(records, unseen):
-            if values:
-                record[UNSEEN] = values  # type: ignore[index]
+        for record, said in zip(records, notes):
+            record.update(said)  # type: ignore[union-attr]
         for k in _not_finite(out):
             records[k] = _not_a_number(rows[k], numeric[k], self.preprocessing)
         return records
 
     def _outputs(self, checked: Sequence[dict[str, Any]]
-                 ) -> tuple[torch.Tensor | None, torch.Tensor, list[dict[str, str]]]:
-        """The model's output for the `checked` rows (None for no rows), their encoded numbers, and the categories
-        of each that the model did not see."""
-        numeric, categorical, unseen = _encoded(self.preprocessing, checked)
+                 ) -> tuple[torch.Tensor | None, torch.Tensor, list[dict[str, dict[str, Any]]]]:
+        """The model's output for the `checked` rows (None for no rows), their encoded numbers, and what each one's
+        prediction says of its values (`_encoded`)."""
+        numeric, categorical, notes = _encoded(self.preprocessing, checked)
         if not len(numeric):
-            return None, numeric, unseen
+            return None, numeric, notes
         with torch.no_grad():
-            return self.model(numeric, categorical), numeric, unseen
+            return self.model(numeric, categorical), numeric, notes
 
     def _records(self, out: torch.Tensor, top_k: int | None) -> list[dict[str, Any]]:
         """The model's output for each row as its prediction: {"value"}, {"label", "probability"} (and "top_k")."""

@@ -149,7 +149,8 @@ def test_predict_reads_rows_as_the_card_says_and_rounds_probabilities(tmp_path, 
     assert (card["encoding"], card["decimal"], card["columns"]["numeric"]) == ("cp1252", ",", ["revenu €"])
     code, out, err = cli("predict", model, tmp_path / "fr.csv")
     records = [json.loads(line) for line in out.splitlines()]
-    assert code == 0 and len(records) == 40 and err == ""
+    assert code == 0 and len(records) == 40 and not [  # the test split's rows may lie beyond the training range
+        line for line in err.splitlines() if "outside the range the model trained on" not in line]
     assert all(record["probability"] == round(record["probability"], 6) for record in records)
     code, out, _ = cli("predict", model, tmp_path / "fr.csv", "--top-k", "2")
     assert code == 0 and all(t["probability"] == round(t["probability"], 6) for line in out.splitlines()

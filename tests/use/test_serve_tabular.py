@@ -241,7 +241,7 @@ def test_top_k_lists_a_classifier_s_labels_in_predict_and_serve(server, model_di
     expected = autotune.load_model(model_dir).predict(rows, top_k=2)
     assert all(len(p["top_k"]) == 2 for p in expected)
     code, out, err = cli("predict", model_dir, table, "--top-k", "2")
-    assert code == 0 and err == ""
+    assert code == 0 and not [line for line in err.splitlines() if "outside the range the model trained on" not in line]
     printed = [json.loads(line) for line in out.splitlines()[:5]]
     assert [{k: v for k, v in p.items() if k not in ("file", "row")} for p in printed] == [
         tabular.rounded(p) for p in expected]

@@ -25,7 +25,7 @@ import autotune
 from autotune.errors import BadInput, UserError
 from autotune.recipes import tabular as recipe
 from autotune.tabular.data import MISSING, UNKNOWN
-from autotune.tabular.rows import CHUNK_ROWS, NA_TEXT, UNSEEN, BadRow, encode_rows, read_rows
+from autotune.tabular.rows import CHUNK_ROWS, NA_TEXT, OUTSIDE, UNSEEN, BadRow, encode_rows, read_rows
 from use_support import trained_table_model
 
 GOOD = {"age": 50.0, "plan": "pro", "shop": "S1"}
@@ -101,6 +101,38 @@ def test_predict_says_once_on_stderr_which_rows_hold_unseen_categories(model_dir
     assert [r.get(UNSEEN) for r in records] == [None] * 5 + [{"plan": "gold"}, {"shop": "S404"}, {"shop": "S405"}]
     pd.DataFrame([GOOD]).to_csv(tmp_path / "known.csv", index=False)
     assert cli("predict", model_dir, tmp_path / "known.csv")[2] == ""
+
+
+def test_a_number_beyond_the_training_rows_range_is_named_and_counted_once_with_that_range(model_dir, card, table,
+                                                                                           tmp_path, cli):
+    """A number below or above every value its column held in training was predicted with no word: the model
+    extrapolates there, which its test metrics do not measure (next year's incomes, a sensor's new range)."""
+    train = pd.read_csv(table).iloc[recipe.load_data({"dataset": "csv", "path": str(table), "target": "label"})
+                                    .train.rows]
+    low, high = train["age"].min(), train["age"].max()
+    assert (card["scalers"]["age"]["min"], card["scalers"]["age"]["max"]) == (low, high)
+    rows = [GOOD, {**GOOD, "age": low}, {**GOOD, "age": high}, {**GOOD, "age": high + 1},
+            {**GOOD, "age": low - 0.5, "plan": "gold"}, {**GOOD, "age": None}]
+    predicted = autotune.load_model(model_dir).predict(rows)
+    assert [p.get(OUTSIDE) for p in predicted] == [None, None, None, {"age": high + 1}, {"age": low - 0.5}, None]
+    assert predicted[4][UNSEEN] == {"plan": "gold"}
+    pd.DataFrame(rows).to_csv(tmp_path / "new.csv", index=False)
+    code, out, err = cli("predict", model_dir, tmp_path / "new.csv")
+    assert code == 0 and [json.loads(line).get(OUTSIDE) for line in out.splitlines()] == [
+        p.get(OUTSIDE) for p in predicted]
+    n = card["samples"]["train"]  # of n values, a new one is beyond them with chance 2 / (n + 1)
+    assert err.splitlines()[1] == (f"autotune predict: 2 of 6 rows (33%) hold numbers outside the range the model "
+                                   f"trained on (age: {low:g} to {high:g}), where rows like its {n} training rows "
+                                   f"would have such a number {2 / (n + 1):.1%} of the time; its predictions for them "
+                                   "extrapolate, which its test metrics do not measure")
+    older = tmp_path / "older"  # a card written before it kept the ranges
+    shutil.copytree(model_dir, older)
+    written = json.loads((older / "model.json").read_text())
+    for scaler in written["scalers"].values():
+        del scaler["min"], scaler["max"]
+    (older / "model.json").write_text(json.dumps(written))
+    assert all(OUTSIDE not in p for p in autotune.load_model(older).predict(rows))
+    assert "outside the range" not in cli("predict", older, tmp_path / "new.csv")[2]
 
 
 def test_predict_says_when_a_column_is_new_in_every_row_of_a_model_split_by_chance(model_dir, tmp_path, cli):
