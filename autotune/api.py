@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from autotune import recipes
-from autotune.errors import SearchFailed, UserError
+from autotune.errors import NoHome, SearchFailed, UserError
 from autotune.logs import configured, lines_to
-from autotune.paths import expanded
+from autotune.paths import expanded, home
 from autotune.preflight import check_address, cluster_address, preflight
 from autotune.run_options import on_the_command_line, option
 from autotune.space import Choice, Grid, Space
@@ -124,6 +124,7 @@ def fit(
     equivalent `autotune.fit(..., resume=True)` call).
     """
     _check_options(num_cpus, num_gpus, resume, restart, if_data_changed, export)
+    _home_for_ray()
     with _one_fit_at_a_time(), _random_states_kept(), nullcontext() if configured() else lines_to(sys.stderr):
         from autotune.engine import search
         from autotune.engine.locks import hold_run, refuse_running
@@ -1014,8 +1015,19 @@ def export(run_dir: str | Path, trial_id: str, out: str | Path | None = None) ->
         check_not_a_canonical_model(str(out), option("out"), option("out", "models/NAME-trial"),
                                     f"{without} to make the trial the new version of the run's canonical model (its "
                                     "export.dir; `autotune rollback` goes back)")
+    _home_for_ray()
     with _random_states_kept():
         return _export_trial(run_dir, str(trial_id), None if out is None else Path(expanded(out)))
+
+
+def _home_for_ray() -> None:
+    """NoHome, naming HOME, where there is no home folder, before anything imports Ray: Ray's import reads it
+    (~/ray_results), and a traceback of its RuntimeError ("Could not determine home directory") was all one saw."""
+    try:
+        home()
+    except NoHome as err:
+        raise NoHome(f"{err}, and Ray needs one; set HOME to a folder (Ray writes there only its authentication "
+                     "token, ~/.ray/auth_token, which RAY_AUTH_TOKEN_PATH moves to a file you can write)") from None
 
 
 def _export_trial(run_dir: str | Path, trial_id: str, out: Path | None) -> SearchResult:

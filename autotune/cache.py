@@ -4,14 +4,23 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from autotune.errors import NoHome
+from autotune.paths import home
+
 __all__ = ["cache_dir", "run_mirror"]
 
 
 def cache_dir() -> Path:
     """$XDG_CACHE_HOME/autotune, by default ~/.cache/autotune (a relative XDG_CACHE_HOME is ignored, as the XDG
-    specification says)."""
+    specification says); NoHome, naming XDG_CACHE_HOME, where neither gives a folder."""
     base = os.environ.get("XDG_CACHE_HOME", "")
-    return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "autotune"
+    if os.path.isabs(base):
+        return Path(base) / "autotune"
+    try:
+        return home() / ".cache" / "autotune"
+    except NoHome as err:
+        raise NoHome(f"{err}, nor is XDG_CACHE_HOME set, for autotune's cache folder; set XDG_CACHE_HOME to a folder "
+                     "you can write") from None
 
 
 def run_mirror(uri: str) -> Path:

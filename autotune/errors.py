@@ -4,8 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AutotuneError", "BadInput", "Diverged", "MissingMetric", "Problem", "SearchFailed", "SpaceError",
-           "StorageFull", "TrackerUnreachable", "TrialError", "TrialTimeout", "UserError", "UnknownNameError"]
+__all__ = ["AutotuneError", "BadInput", "Diverged", "MissingMetric", "NoHome", "Problem", "SearchFailed",
+           "SpaceError", "StorageFull", "TrackerUnreachable", "TrialError", "TrialTimeout", "UserError",
+           "UnknownNameError"]
 
 
 class AutotuneError(Exception):
@@ -14,6 +15,11 @@ class AutotuneError(Exception):
 
 class UserError(AutotuneError):
     """A mistake in what the user gave (a path, a flag, data): the message says what and how to fix it."""
+
+
+class NoHome(UserError, OSError):
+    """No home folder: HOME is not set and the passwd file has no entry for this process's user id (a container's
+    arbitrary user id). An OSError too, so that a cache kept there is skipped as an unwritable one is."""
 
 
 class SearchFailed(AutotuneError):

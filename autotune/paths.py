@@ -10,12 +10,24 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["expanded", "shown"]
+from autotune.errors import NoHome
+
+__all__ = ["expanded", "home", "shown"]
 
 
 def expanded(path: str | os.PathLike[str]) -> Path:
     """`path` with a leading `~` or `~user` expanded; a `~name` that is no user's home stays as written."""
     return Path(os.path.expanduser(path))
+
+
+def home() -> Path:
+    """The user's home folder: HOME, else the passwd file's entry for this user id; NoHome where neither names one
+    (pathlib raised RuntimeError, "Could not determine home directory", as a traceback)."""
+    try:
+        return Path.home()
+    except RuntimeError:
+        raise NoHome("there is no home folder: HOME is not set, and the passwd file has no entry for user id "
+                     f"{os.getuid()}") from None
 
 
 def shown(path: str | os.PathLike[str]) -> str:

@@ -182,8 +182,8 @@ class LocalRay:
     the folder `temp`."""
 
     def __init__(self, run: str, num_cpus: int, temp: str) -> None:
-        self.folder = cache_dir() / "local-ray"
         try:
+            self.folder = cache_dir() / "local-ray"
             self.others = self._live()
             self._fd = _lock(self.folder / f"{os.getpid()}.json")
         except OSError:  # a cache folder this process cannot write: the search runs, unregistered

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from autotune.cache import cache_dir
+from autotune.paths import shown
 from autotune.vision.inference import Resize
 
 __all__ = ["FolderCache"]
@@ -69,9 +70,10 @@ class FolderCache:
                 _OPEN[key] = cls(key, count, shape)
             except OSError as err:
                 _OPEN[key] = None
-                log.warning("cannot keep the decoded images in %s (%s): each image is decoded at every read, which "
-                            "is slower; set XDG_CACHE_HOME to a folder you can write, or data.cache: false to "
-                            "silence this warning", cache_dir() / "images", err.strerror or err)
+                log.warning("cannot keep the decoded images in autotune's cache folder (%s): each image is decoded "
+                            "at every read, which is slower; set XDG_CACHE_HOME to a folder you can write, or "
+                            "data.cache: false to silence this warning",
+                            f"{err.strerror}: {shown(err.filename)}" if err.filename else err)
         return _OPEN[key]
 
     def pixels(self, slot: int, decode: Callable[[], np.ndarray]) -> np.ndarray:

@@ -115,7 +115,11 @@ def _timm_cached(what: str, ask_timm: Callable[[], dict[str, Any]]) -> dict[str,
         version = importlib.metadata.version("timm")
     except importlib.metadata.PackageNotFoundError:
         return None
-    file = cache_dir() / f"timm-{version}-{what}.json"
+    try:
+        file = cache_dir() / f"timm-{version}-{what}.json"
+    except OSError as err:  # no folder for the cache (no home folder): timm is asked each time
+        log.debug("cannot cache timm's %s: %s", what, err)
+        return ask_timm()
     try:
         return json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError):

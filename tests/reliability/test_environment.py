@@ -6,6 +6,8 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -216,3 +218,65 @@ def test_a_class_folder_named_in_another_encoding_loads(tmp_path, caplog):
     assert sorted(data.labels) == sorted([os.fsdecode(b"\xd6k\xf6"), "plain"]) and data.fingerprint
     (copies,) = [r.getMessage() for r in caplog.records if "repeat the bytes" in r.getMessage()]  # 90: i=3 and i=0
     assert "(\\xd6k\\xf6/3.png is plain/0.png)" in copies and copies.encode("utf-8")
+
+
+@pytest.fixture
+def no_home(monkeypatch):
+    """A container's arbitrary user id: HOME and XDG_CACHE_HOME unset, and no passwd entry for the user id."""
+    import pwd
+
+    def no_entry(uid: int) -> Any:
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+    monkeypatch.delenv("HOME", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+
+
+def test_without_a_home_folder_the_cache_folder_is_one_line_naming_xdg_cache_home(no_home, monkeypatch, tmp_path):
+    from autotune.cache import cache_dir
+    from autotune.errors import NoHome
+
+    with pytest.raises(NoHome) as raised:
+        cache_dir()
+    assert isinstance(raised.value, UserError) and isinstance(raised.value, OSError)
+    assert str(raised.value) == (
+        f"there is no home folder: HOME is not set, and the passwd file has no entry for user id {os.getuid()}, "
+        "nor is XDG_CACHE_HOME set, for autotune's cache folder; set XDG_CACHE_HOME to a folder you can write")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache_dir() == tmp_path / "autotune"
+
+
+def test_without_a_home_folder_timm_is_asked_and_the_local_ray_runs_unregistered(no_home):
+    """`autotune check` of a space naming a timm model, and `autotune ls models 'res*'`, ended in pathlib's
+    RuntimeError "Could not determine home directory" as a traceback."""
+    from autotune.engine.locks import LocalRay
+    from autotune.vision.models import _timm_cached
+
+    assert _timm_cached("test", lambda: {"models": ["a"]}) == {"models": ["a"]}
+    ray = LocalRay("run", 1, "/tmp/rt_1")
+    assert ray.others == [] and not ray.leave_temp()
+
+
+def test_without_a_home_folder_run_and_export_are_one_line_naming_home_before_ray_is_imported(no_home, tmp_path):
+    """Ray's import reads the home folder (~/ray_results): `autotune run` and `autotune export` were a traceback of
+    its RuntimeError; the check comes before anything imports Ray."""
+    script = ("import pwd, sys\n"
+              "def no_entry(uid): raise KeyError(uid)\n"
+              "pwd.getpwuid = no_entry\n"
+              "from autotune.cli import main\n"
+              "code = main(['run', sys.argv[1]])\n"
+              "assert 'ray' not in sys.modules, 'Ray imported'\n"
+              "sys.exit(code)\n")
+    space = Path(__file__).parents[2] / "search_spaces" / "digits.yaml"
+    done = subprocess.run([sys.executable, "-c", script, str(space)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env={k: v for k, v in os.environ.items() if k != "HOME"})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        f"autotune run: error: there is no home folder: HOME is not set, and the passwd file has no entry for user id "
+        f"{os.getuid()}, and Ray needs one; set HOME to a folder (Ray writes there only its authentication token, "
+        "~/.ray/auth_token, which RAY_AUTH_TOKEN_PATH moves to a file you can write)\n")
+    import autotune
+    from autotune.errors import NoHome
+
+    with pytest.raises(NoHome, match=r"and Ray needs one; set HOME to a folder"):
+        autotune.export(tmp_path, "0123abcd")
