@@ -19,6 +19,7 @@ import os
 import shutil
 import socket
 import stat
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ from urllib.parse import unquote, urlparse
 
 from autotune.cache import cache_dir
 from autotune.errors import UserError
+from autotune.paths import shown
 from autotune.run_options import option
 
 if TYPE_CHECKING:  # storage imports ray: this module stays light for the export's lock
@@ -72,7 +74,10 @@ def _read(path: Path) -> dict[str, Any]:
 
 @contextmanager
 def hold_run(where: RunLocation) -> Iterator[None]:
-    """Hold the run `where` while the block runs; a UserError at once when another process holds it."""
+    """Hold the run `where` while the block runs; a UserError at once when another process holds it, or when the
+    local mirror of a URI run cannot be written."""
+    if where.remote:
+        _check_mirror(where)
     path = _run_lock(where)
     try:
         fd = _lock(path)
@@ -85,6 +90,20 @@ def hold_run(where: RunLocation) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock; the file stays (deleting it would let two processes lock two files)
+
+
+def _check_mirror(where: RunLocation) -> None:
+    """The local mirror of the URI run `where` made; a UserError naming XDG_CACHE_HOME when it cannot be written:
+    the run's study was written there only once Ray's search was set up, a traceback (a read-only home folder)."""
+    try:
+        where.state.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=where.state):
+            pass
+    except OSError as err:
+        why = f"{err.strerror}: {shown(err.filename)}" if err.filename else str(err)
+        raise UserError(f"cannot write the local state of the run {where.experiment} in {shown(where.state)} ({why}): "
+                        "autotune keeps the study and summary of a run in a URI storage in its cache folder; set "
+                        "XDG_CACHE_HOME to a folder you can write") from None
 
 
 def not_a_lock_file(path: Path) -> UserError | None:

@@ -280,3 +280,23 @@ def test_without_a_home_folder_run_and_export_are_one_line_naming_home_before_ra
 
     with pytest.raises(NoHome, match=r"and Ray needs one; set HOME to a folder"):
         autotune.export(tmp_path, "0123abcd")
+
+
+@pytest.mark.parametrize("scheme", ["file", "s3"])
+def test_a_uri_run_whose_local_mirror_cannot_be_written_is_one_line_naming_xdg_cache_home(scheme, monkeypatch,
+                                                                                          tmp_path):
+    """A file:// run's state folder was made only as the search set up, a traceback of mkdir's PermissionError; an
+    s3:// run's lock file, beside it, asked for another --storage."""
+    from autotune.engine.locks import hold_run
+    from autotune.engine.storage import run_location
+
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a_file"))  # no folder can be made in it, even as root
+    where = run_location(f"{scheme}://{tmp_path}/runs", "du")
+    with pytest.raises(UserError) as raised:
+        with hold_run(where):
+            pass
+    assert str(raised.value) == (
+        f"cannot write the local state of the run {where.experiment} in {where.state} (Not a directory: "
+        f"{where.state}): autotune keeps the study and summary of a run in a URI storage in its "
+        "cache folder; set XDG_CACHE_HOME to a folder you can write")
