@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from autotune.errors import AutotuneError, UserError
-from autotune.paths import expanded
+from autotune.paths import expanded, shown
 from autotune.run_options import option
 from autotune.space import Choice, Grid, Space
 from autotune.space.types import default_values
@@ -82,11 +82,22 @@ def check_writable(path: str | Path, what: str, example: str) -> None:
     parent = target.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _not_writable(path, what, example, err, os.path.abspath(err.filename or parent)) from None
+    try:
         with tempfile.TemporaryFile(dir=parent):
             pass
-    except OSError as err:
-        raise UserError(f"{what} {str(path)!r} is not writable ({err.strerror or err}: {err.filename or parent}); "
-                        f"give a folder you can write, e.g. {example}") from None
+    except OSError as err:  # the folder named, not the temporary file's random name
+        raise _not_writable(path, what, example, err, str(parent.absolute())) from None
+
+
+def _not_writable(path: str | Path, what: str, example: str, err: OSError, failed: str) -> UserError:
+    """The error of `check_writable`: `failed` is the folder that could not be made or written. A relative path
+    names the working directory too: a container's is often read-only, and `example` is then no fix by itself."""
+    relative = "" if expanded(path).is_absolute() else (f", and run where you can write: a relative path is in the "
+                                                    f"working directory, {shown(Path.cwd())}")
+    return UserError(f"{what} {str(path)!r} is not writable ({err.strerror or err}: {shown(failed)}); give a folder "
+                     f"you can write, e.g. {example}{relative}")
 
 
 def _is_model_choice(name: str, dist: Any) -> bool:
