@@ -847,10 +847,12 @@ class _Writer(SummaryWriter):
     """tensorboardX's writer as Ray uses it for one trial (add each scalar of a result, then flush), made cheap per
     result: the result's scalars go into one event at that flush (tensorboardX makes an event per scalar, each
     through its writer thread's queue), and the flush does not wait for the disk (tensorboardX's does, with
-    fsync). The writer's thread writes every 30 s; closing the writer, at the trial's end, flushes it."""
+    fsync). Events are written as they are added (`_DirectEvents`); the file is flushed at Ray's state saves
+    (`TensorBoardLogger.get_state`) and when the writer closes, at the trial's end."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.file_writer.event_writer = _DirectEvents(self.file_writer.event_writer)
         self._values: list[Summary.Value] = []
         self._step: int | None = None
 
@@ -870,6 +872,32 @@ class _Writer(SummaryWriter):
         super().close()
         if writer is not None:  # tensorboardX keeps every FileWriter until the process exits (an atexit hook each,
             writer.event_writer = _ClosedEvents()  # never removed): let it keep a stub, not its closed thread and queue
+
+
+class _DirectEvents:
+    """tensorboardX's EventFileWriter `queued` (private) without its thread: an event goes to the file's buffer as it
+    is added, so that a flush holds every event added before it. tensorboardX's thread wrote a queued event when it
+    got to it, and its flush passed over the queue: a state save's flush could leave a running trial's last report,
+    or its HParams session, out of the file Ray then synced."""
+
+    def __init__(self, queued: Any) -> None:
+        queued._worker.stop()  # noqa: SLF001  (nothing is queued yet: the writer was just made)
+        queued._event_queue.close()  # noqa: SLF001  (and its feeder thread, which the stop started, ends)
+        queued._event_queue.join_thread()  # noqa: SLF001
+        self._events = queued._ev_writer  # noqa: SLF001
+        self._logdir = queued.get_logdir()
+
+    def add_event(self, event: Any) -> None:
+        self._events.write_event(event)
+
+    def flush(self) -> None:
+        self._events.flush()
+
+    def close(self) -> None:
+        self._events.close()
+
+    def get_logdir(self) -> str:
+        return self._logdir
 
 
 class _ClosedEvents:
@@ -907,8 +935,9 @@ class TensorBoardLogger(TBXLoggerCallback):
 
     def get_state(self) -> None:
         """Called as Ray saves the search's state (`CallbackList.save_to_dir`), before it syncs the run's files:
-        each running trial's events, queued or buffered, go to its file (Ray's writer, private; tensorboardX's flush
-        also syncs the file to the disk: a few files, at Ray's state saves, not at each report). Nothing to save."""
+        each running trial's events, written to its file's buffer as they were added (`_DirectEvents`), are flushed
+        (Ray's writer, private; tensorboardX's flush also syncs the file to the disk: a few files, at Ray's state
+        saves, not at each report). Nothing to save."""
         for writer in self._trial_writer.values():
             writer.flush()
             writer.file_writer.flush()

@@ -145,6 +145,29 @@ def test_tensorboard_shows_each_epoch_once_from_the_run_that_went_on(tmp_path):
     assert [round(s.value, 2) for s in scalars] == [0.5, 0.6, 0.7, 0.75, 0.85, 0.9, 0.88, 0.89, 0.86]
 
 
+def test_a_trial_s_events_reach_its_file_as_they_are_added_by_no_thread_of_its_own(tmp_path):
+    """tensorboardX's writer thread wrote a queued event when it got to it, and its flush passed over the queue: on a
+    busy machine, the file a state save flushed lacked a running trial's last report or its HParams session (two
+    tests read an empty file, one CI run in a few). Events go to the file as they are added, with no thread."""
+    import threading
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from autotune.engine.ray_internals import TensorBoardLogger
+
+    logger = TensorBoardLogger((), ("val_accuracy",), ("max",))
+    before = threading.active_count()
+    trial = _Trial(tmp_path / "trial_t1")
+    logger.log_trial_start(trial)
+    logger.log_trial_result(0, trial, {"training_iteration": 1, "val_accuracy": 0.5})
+    assert threading.active_count() == before
+    logger.get_state()
+    events = EventAccumulator(str(tmp_path / "trial_t1"))
+    events.Reload()
+    assert [s.step for s in events.Scalars("ray/tune/val_accuracy")] == [1]
+    logger.log_trial_end(trial)
+
+
 def test_a_running_trial_s_scalars_reach_its_file_at_each_state_save_and_a_failed_one_ends_as_failed(tmp_path):
     """Ray saves the search's state (`get_state`) before it copies the run's files, at a Ctrl-C too: by then a
     running trial's file holds every epoch it reported (its writer writes every 120 s, and at the trial's end). A
