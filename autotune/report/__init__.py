@@ -1,8 +1,9 @@
 """`autotune report RUN_DIR`: one HTML page about a finished search and its best model, with interactive plotly
 charts (plotly.js inline, once: the page stands alone and opens offline), and each figure also as a PNG file beside
-it (for CI artefacts and tickets).
+it (for CI artefacts and tickets), and where asked as a PDF or SVG (vector: for a paper).
 
     page = write_report("runs/digits")          # runs/digits/report/report.html, history.png, ...
+    write_report("runs/digits", formats=["pdf"])  # history.pdf beside history.png, ...
 
 What it shows: a summary; the optimisation history; the learning curve of every trial, marking where the scheduler
 (ASHA) stopped it; parallel coordinates of the parameters against the metric; Optuna's parameter importance; the
@@ -31,7 +32,7 @@ The modules, one concern each:
 """
 from __future__ import annotations
 
-from autotune.report.page import FIGURES, write_report
+from autotune.report.page import FIGURES, VECTOR_FORMATS, figure_files, write_report
 from autotune.report.run import Run, find_run, load_run
 
-__all__ = ["FIGURES", "Run", "find_run", "load_run", "write_report"]
+__all__ = ["FIGURES", "VECTOR_FORMATS", "Run", "figure_files", "find_run", "load_run", "write_report"]

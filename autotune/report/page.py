@@ -1,5 +1,6 @@
 """The HTML page: the summary section, each chart's section (its interactive chart, its PNG linked, or the PNG
-embedded), plotly.js inline once; `write_report` writes it and the PNGs."""
+embedded), plotly.js inline once; `write_report` writes it and the PNGs (and, asked for, each figure as a PDF or
+SVG too)."""
 from __future__ import annotations
 
 import base64
@@ -9,6 +10,7 @@ import logging
 import os
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,8 +48,16 @@ _GLYPH = re.compile(r"Glyph (\d+) .*missing from font")  # Matplotlib's warning 
 FIGURES = ("history.png", "learning_curves.png", "parallel_coordinates.png", "importance.png", "pareto.png",
            "confusion_matrix.png", "per_class_accuracy.png", "misclassified.png", "class_distribution.png",
            "predicted_vs_true.png", "residuals.png")
+VECTOR_FORMATS = ("pdf", "svg")  # what a report may also write of each figure: for print, scaled without blur
 REPORT_HEAD = "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>autotune report: "  # every page's
-_LINKED = re.compile(rb"href='([^'/]+\.png)'")  # a figure a page links (the PNGs in its folder)
+_LINKED = re.compile(rb"href='([^'/]+\.(?:png|pdf|svg))'")  # a figure a page links (the files in its folder)
+
+
+def figure_files(formats: Iterable[str] = ()) -> list[str]:
+    """The names of the files a report writes besides report.html: each figure's PNG, and its copy in each of
+    `formats` (VECTOR_FORMATS)."""
+    return [str(Path(name).with_suffix(suffix)) for name in FIGURES
+            for suffix in (".png", *(f".{form}" for form in formats))]
 
 
 @dataclass
@@ -56,6 +66,7 @@ class Section:
     text: str  # HTML
     figure: str | None = None  # PNG file name in the output folder: linked below `chart`, else embedded
     chart: str = ""  # HTML of the interactive plotly chart
+    copies: tuple[str, ...] = ()  # the figure's PDF or SVG file names in the output folder, linked below it
 
 
 def _table(rows: list[tuple[Any, ...]], head: tuple[str, ...] = ()) -> str:
@@ -249,16 +260,19 @@ def _chart_html(figure: go.Figure, div_id: str) -> str:
 
 def _shown(section: Section, out: Path) -> str:
     """The section's interactive chart with a link to its PNG, and the PNG embedded for print (a chart prints cut
-    at the width it was drawn for, and what hovering shows is lost); else its PNG embedded. The page stands alone."""
+    at the width it was drawn for, and what hovering shows is lost); else its PNG embedded. Its PDF or SVG copies
+    are linked below it. The page stands alone."""
     if not section.figure:
         return ""
     name = html.escape(section.figure)
     data = base64.b64encode((out / section.figure).read_bytes()).decode()
     image = f"<img alt='{html.escape(section.title)}' src='data:image/png;base64,{data}'>"
+    copies = [f"{Path(copy).suffix[1:].upper()}: <a href='{html.escape(copy)}'>{html.escape(copy)}</a>"
+              for copy in section.copies]
     if section.chart:
-        return (f"<div class='screen'>{section.chart}<p>PNG: <a href='{name}'>{name}</a></p></div>"
-                f"<div class='print'>{image}</div>")
-    return f"<p><a href='{name}'>{image}</a></p>"
+        links = ", ".join([f"PNG: <a href='{name}'>{name}</a>", *copies])
+        return f"<div class='screen'>{section.chart}<p>{links}</p></div><div class='print'>{image}</div>"
+    return f"<p><a href='{name}'>{image}</a></p>" + (f"<p class='screen'>{', '.join(copies)}</p>" if copies else "")
 
 
 def _page(run: Run, sections: list[Section], out: Path) -> str:
@@ -292,10 +306,11 @@ def _note(text: str) -> str:
     return f"<p class='note'>{html.escape(text)}</p>"
 
 
-def _earlier_figures(out: Path) -> list[str]:
+def _earlier_figures(out: Path, formats: Iterable[str]) -> list[str]:
     """The figures an earlier autotune report wrote in `out`: those its report.html links (none without one). A
-    report.html autotune did not write, or a file named as a figure that no earlier report there links (the user's,
-    or one an interrupted report left): a UserError, since this report would overwrite it."""
+    report.html autotune did not write, or a file named as a figure this report writes (its PNG, its copy in each of
+    `formats`) that no earlier report there links (the user's, or one an interrupted report left): a UserError,
+    since this report would overwrite it."""
     page = out / "report.html"
     linked: set[str] = set()
     if os.path.lexists(page):
@@ -308,18 +323,24 @@ def _earlier_figures(out: Path) -> list[str]:
             raise UserError(f"{page} is not a page autotune report wrote, and it is not overwritten; give another "
                             "folder with --out (or move the file)")
         linked = {name.decode() for name in _LINKED.findall(text)}
-    foreign = [name for name in FIGURES if os.path.lexists(out / name) and name not in linked]
+    foreign = [name for name in figure_files(formats) if os.path.lexists(out / name) and name not in linked]
     if foreign:
         raise UserError(f"{out} holds {', '.join(foreign)}, which no autotune report there links (a file of yours, or "
                         "left by an interrupted report), and a report would overwrite it; give another folder with "
                         "--out (or move the file)")
-    return [name for name in FIGURES if name in linked]
+    return [name for name in figure_files(VECTOR_FORMATS) if name in linked]
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write report.html and its PNGs into `out` (default RUN_DIR/report); returns the HTML file's path. An earlier
-    report's page and figures there are replaced or removed; in a folder `out` names, a file of anyone else's is
-    never touched: a UserError when it would be overwritten (`_earlier_figures`)."""
+def write_report(run_dir: str | Path, out: str | Path | None = None, formats: Iterable[str] = ()) -> Path:
+    """Write report.html and its PNGs into `out` (default RUN_DIR/report), and each figure also in each of
+    `formats` (VECTOR_FORMATS: `history.pdf` beside `history.png`, for a paper); returns the HTML file's path. An
+    earlier report's page and figures there are replaced or removed; in a folder `out` names, a file of anyone
+    else's is never touched: a UserError when it would be overwritten (`_earlier_figures`)."""
+    formats = tuple(dict.fromkeys(formats))
+    unknown = [form for form in formats if form not in VECTOR_FORMATS]
+    if unknown:
+        raise UserError(f"formats: {', '.join(map(repr, unknown))} is no figure format of the report; give "
+                        f"{' or '.join(map(repr, VECTOR_FORMATS))} (the PNGs are always written)")
     run = load_run(run_dir)
     out = expanded(out) if out is not None else run.path / "report"
     try:
@@ -330,7 +351,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     # an older report's figures: this one writes again only those it can draw. The run's own report folder holds
     # only reports' files (an interrupted report's too); a folder given with --out may hold the user's
     own = out.resolve() == (run.path / "report").resolve()
-    for name in FIGURES if own else _earlier_figures(out):
+    for name in figure_files(VECTOR_FORMATS) if own else _earlier_figures(out, formats):
         (out / name).unlink(missing_ok=True)
     warned: list[str] = []
     try:
@@ -346,8 +367,10 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     def add(title: str, caption: str, draw: Any, *args: Any, png: str, chart: Any = None, table: Any = None) -> None:
         """A section: the PNG drawn by `draw`, the interactive chart drawn by `chart` (the PNG alone when there is
         none, or when it cannot be drawn), and the numbers the chart shows as a table, from `table` (`_numbers`)."""
+        copies = tuple(f"{Path(png).stem}.{form}" for form in formats)
         try:
-            extra = _drawn(lambda: draw(*args), run, out / png, fonts, missing_glyphs)
+            extra = _drawn(lambda: draw(*args), run, [out / png, *(out / copy for copy in copies)], fonts,
+                           missing_glyphs)
         except Skip as why:
             sections.append(Section(title, _note(f"Not drawn: {why}")))
             return
@@ -359,7 +382,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
                 shown = _chart_html(chart(*args), f"chart-{png.removesuffix('.png')}")
             except Skip as why:
                 text += _note(f"No interactive chart: {why}. The PNG instead.")
-        sections.append(Section(title, text, png, shown))
+        sections.append(Section(title, text, png, shown, copies))
 
     add("Optimisation history", "Each trial's best value of the objective, in the order the trials started, "
         "marked by how it ended (a failed or interrupted trial: the best of the epochs it reported); the line is "
@@ -444,17 +467,20 @@ def _signed(figure: Any, run: Run) -> None:
     place(f"autotune run {run.name}{version}", x=0.005, ha="left", fontsize=7, color="#777777")
 
 
-def _drawn(draw: Any, run: Run, path: Path, fonts: list[str], missing_glyphs: set[str]) -> str:
+def _drawn(draw: Any, run: Run, paths: list[Path], fonts: list[str], missing_glyphs: set[str]) -> str:
     """Draw the figure `draw` returns (with its caption's extra words, or alone), sign it (`_signed`) and write it
-    as the PNG `path`, with Matplotlib's font followed by `fonts`; returns the extra words. When the figure lacks
-    characters that an installed font draws (a Chinese class name, Noto Sans CJK), that font joins `fonts` and the
-    figure is drawn again; the characters no font draws are added to `missing_glyphs`."""
+    as each of `paths` (the PNG, and a PDF or SVG: the format is the suffix's), with Matplotlib's font followed by
+    `fonts`; returns the extra words. When the figure lacks characters that an installed font draws (a Chinese
+    class name, Noto Sans CJK), that font joins `fonts` and the figure is drawn again; the characters no font draws
+    are added to `missing_glyphs`. A PDF embeds its fonts as TrueType (Matplotlib's default, Type 3, is what
+    conferences' PDF checks refuse)."""
     while True:
-        with matplotlib.rc_context({"font.family": [*matplotlib.rcParams["font.family"], *fonts]}):
+        with matplotlib.rc_context({"font.family": [*matplotlib.rcParams["font.family"], *fonts], "pdf.fonttype": 42}):
             drawn = draw()
             figure, extra = drawn if isinstance(drawn, tuple) else (drawn, "")
             _signed(figure, run)
-            lacking = _save(figure, path)  # in the context too: Matplotlib makes some tick labels as it draws
+            # in the context too: Matplotlib makes some tick labels as it draws
+            lacking = set().union(*(_save(figure, path) for path in paths))
         more = [family for family in fallback_fonts(sorted(lacking)) if family not in fonts]
         if not more:
             missing_glyphs.update(lacking)
@@ -463,8 +489,9 @@ def _drawn(draw: Any, run: Run, path: Path, fonts: list[str], missing_glyphs: se
 
 
 def _save(figure: Any, path: Path) -> set[str]:
-    """Write `figure` as a PNG; returns the characters its fonts lack (an emoji in a class name), which are said in
-    one line rather than Matplotlib's warning per character and figure, with its source line."""
+    """Write `figure` as `path` (a PNG, PDF or SVG); returns the characters its fonts lack (an emoji in a class
+    name), which are said in one line rather than Matplotlib's warning per character and figure, with its source
+    line."""
     lacking: set[str] = set()
     with warnings.catch_warnings(record=True) as caught:
         warnings.filterwarnings("always", message=_GLYPH.pattern)

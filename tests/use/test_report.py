@@ -24,6 +24,7 @@ from use_support import Searched, search_in
 
 from autotune import report as report_module
 from autotune.api import pareto_front
+from autotune.errors import UserError
 from autotune.engine.study import read_study
 from autotune.recipes import ClassPredictions, ValuePredictions
 from autotune.recipes import tabular as tabular_recipe
@@ -324,6 +325,24 @@ def test_the_cli_writes_the_report(searched, tmp_path, cli):
     assert f"report: {tmp_path / 'out' / 'report.html'}" in out
     assert "report: loading the data the model was trained on, to predict its test split" in err  # what takes long
     assert {p.name for p in (tmp_path / "out").glob("*.png")} == set(FIGURES)
+
+
+def test_figures_as_pdf_and_svg_are_written_linked_and_removed_by_a_report_without_them(searched, tmp_path, cli):
+    out = tmp_path / "out"
+    code, printed, err = cli("report", searched.run_dir, "--out", out, "--figures", "pdf", "--figures", "svg")
+    assert code == 0, err
+    stems = [Path(name).stem for name in FIGURES]
+    for stem in stems:
+        pdf = (out / f"{stem}.pdf").read_bytes()
+        assert pdf.startswith(b"%PDF") and b"/Type3" not in pdf, stem  # vector, its fonts TrueType, not Type 3
+        assert (out / f"{stem}.svg").read_text().lstrip().startswith("<?xml"), stem
+        assert f"{stem}.pdf" in printed and f"{stem}.svg" in printed
+    links = Page((out / "report.html").read_text()).links
+    assert {f"{stem}.{form}" for stem in stems for form in ("pdf", "svg")} <= set(links)
+    write_report(searched.run_dir, out)  # the same folder, PNGs only: the earlier report's vector files go
+    assert sorted(p.name for p in out.iterdir()) == sorted([*FIGURES, "report.html"])
+    with pytest.raises(UserError, match="'eps' is no figure format of the report; give 'pdf' or 'svg'"):
+        write_report(searched.run_dir, out, formats=["eps"])
 
 
 def test_a_folder_that_is_not_a_run_exits_2(tmp_path, cli):
@@ -1039,10 +1058,10 @@ def test_a_character_an_installed_font_draws_is_drawn_with_it_not_as_a_box(tmp_p
     run = SimpleNamespace(name="ℊ run", card={})
     fonts: list[str] = []
     missing: set[str] = set()
-    assert _drawn(draw("plain"), run, tmp_path / "f.png", fonts, missing) == ""
+    assert _drawn(draw("plain"), run, [tmp_path / "f.png"], fonts, missing) == ""
     assert len(fonts) == 1 and not missing and (tmp_path / "f.png").is_file()  # STIXGeneral, or a font of the system
     found = list(fonts)
-    _drawn(draw("odd \u0378"), run, tmp_path / "g.png", fonts, missing)
+    _drawn(draw("odd \u0378"), run, [tmp_path / "g.png"], fonts, missing)
     assert fonts == found and missing == {"\u0378"}
 
 
