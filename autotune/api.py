@@ -28,7 +28,7 @@ from autotune.logs import configured, lines_to
 from autotune.paths import expanded, home
 from autotune.preflight import check_address, cluster_address, preflight
 from autotune.run_options import on_the_command_line, option
-from autotune.space import Choice, Grid, Space
+from autotune.space import Choice, Grid, Space, sampler_arguments
 from autotune.space import load_space as _load_space
 from autotune.space.loader import OverridesNamed
 from autotune.threads import trial_threads
@@ -742,12 +742,18 @@ def _search_card(space: Space, result: Any) -> dict[str, Any]:
     """The model card's `search`: what the search was and how it was seeded, so that it can be run again (the
     sampler's seed of a warm-started search is derived from `seed` and the trials it was told), the threads each
     trial trained on, which `autotune train MODEL_DIR` uses again, and `trials_run`: how many configurations the
-    model was chosen among (`trials` is how many were asked for; a time budget or a stop ends a search sooner)."""
+    model was chosen among (`trials` is how many were asked for; a time budget or a stop ends a search sooner).
+    The sampler's arguments are those it was built with, autotune's defaults among them (`multivariate` for tpe),
+    and `scheduler: auto` is recorded with what it ran as for this space (`scheduler_run`): the search as it ran,
+    for a reader who runs it again with Optuna and Ray alone."""
     search = space.search
+    ran, ran_args = space.scheduler_run()
     return {"metric": list(search.metric), "mode": list(search.mode), "trials": search.trials,
-            "trials_run": len(result.trials), "seed": search.seed,
-            "sampler": search.sampler, "sampler_args": dict(search.sampler_args), "scheduler": search.scheduler,
-            "scheduler_args": dict(search.scheduler_args), "max_concurrent": search.max_concurrent,
+            "trials_run": len(result.trials), "seed": search.seed, "sampler": search.sampler,
+            "sampler_args": sampler_arguments(search, space.params), "scheduler": search.scheduler,
+            "scheduler_args": dict(search.scheduler_args),
+            **({"scheduler_run": {"name": ran, "args": dict(ran_args)}} if search.scheduler == "auto" else {}),
+            "max_concurrent": search.max_concurrent,
             "threads": trial_threads(search.resources.cpu),
             **({"warm_start": result.warm_start} if result.warm_start else {})}
 

@@ -602,3 +602,29 @@ def test_the_card_says_how_many_configurations_the_model_was_chosen_among():
                           warm_start=None)
     card = _search_card(space, ran)
     assert (card["trials"], card["trials_run"]) == (100, 2)
+
+
+@pytest.mark.parametrize("search, sampler_args, scheduler_run", [
+    ("{sampler: tpe}", {"multivariate": True}, {"name": "hyperband", "args": {
+        "max_t": 4, "grace_period": 1, "reduction_factor": 3, "adaptive": True}}),
+    ("{sampler: {tpe: {n_startup_trials: 5}}, scheduler: {asha: {grace_period: 2}}}",
+     {"n_startup_trials": 5, "multivariate": True}, None),
+    ("{sampler: random, scheduler: auto}", {}, {"name": "hyperband", "args": {
+        "max_t": 4, "grace_period": 1, "reduction_factor": 3, "adaptive": True}}),
+])
+def test_the_card_records_the_sampler_and_scheduler_as_they_ran(search, sampler_args, scheduler_run):
+    """A TPE searched with autotune's `multivariate: true` was recorded as `sampler_args: {}`, and `scheduler: auto`
+    with no word of the Hyperband it ran: a reader who ran the search again from the card with Optuna's own
+    defaults ran another search."""
+    from types import SimpleNamespace
+
+    import autotune
+    from autotune.api import _search_card
+
+    space = autotune.load_space(
+        f"name: m\nrecipe: {Path(__file__).with_name('toy_recipe.py')}\nmodel: {{x: {{uniform: [0, 1]}}}}\n"
+        f"train: {{epochs: 4}}\nsearch: {search}\n")
+    card = _search_card(space, SimpleNamespace(trials=pd.DataFrame({"trial_id": ["a"]}), warm_start=None))
+    assert card["sampler_args"] == sampler_args
+    assert card.get("scheduler_run") == scheduler_run
+    json.dumps(card)  # the card is JSON
