@@ -172,6 +172,7 @@ def summary_section(run: Run, predictions: Predictions | None = None, unanalysed
         ("epochs run", epochs_run(trials)),
         ("search time (s)", summary.get("seconds", float("nan"))),
         ("objective", ", ".join(f"{m} ({d})" for m, d in zip(run.metric, run.mode))),
+        *_how_searched(run.card),
         *([("warm start from", f"{summary['warm_start']} (its finished trials told to the sampler as history, not "
                                 "run or counted here)")] if summary.get("warm_start") else []),
     ]
@@ -198,6 +199,30 @@ def summary_section(run: Run, predictions: Predictions | None = None, unanalysed
             f"<div><h3>its metrics</h3>{_table(metrics)}</div></div>"
             f"<h3>top trials</h3>{_frame_table(top)}")
     return Section("Summary", text + _failed_table(trials))
+
+
+def _how_searched(card: dict[str, Any]) -> list[tuple[str, str]]:
+    """How the search ran, from the exported model's card, for a reader who would run it again (a paper's
+    appendix): the sampler and the scheduler with the arguments they ran with, the trials at a time, the seeds and
+    the libraries' versions; none without a card."""
+    search, config = card.get("search") or {}, card.get("config") or {}
+    if not search:
+        return []
+    ran = search.get("scheduler_run") or {}
+    scheduler = _called(search.get("scheduler"), search.get("scheduler_args"))
+    if ran:
+        scheduler += f", which ran as {_called(ran.get('name'), ran.get('args'))}"
+    seeds = [("search", search.get("seed")), ("train", (config.get("train") or {}).get("seed")),
+             ("data split", (config.get("data") or {}).get("split_seed"))]
+    return [("sampler", _called(search.get("sampler"), search.get("sampler_args"))), ("scheduler", scheduler),
+            ("trials at a time", search.get("max_concurrent") or "as the resources allowed"),
+            ("seeds", ", ".join(f"{name} {seed}" for name, seed in seeds if seed is not None)),
+            ("versions", ", ".join(f"{name} {version}" for name, version in (card.get("versions") or {}).items()))]
+
+
+def _called(name: Any, args: dict[str, Any] | None) -> str:
+    """`name(key=value, ...)`, as `autotune check` shows a sampler or scheduler; the name alone without arguments."""
+    return f"{name}({', '.join(f'{k}={v}' for k, v in args.items())})" if args else str(name)
 
 
 def _failed_table(trials: pd.DataFrame) -> str:
