@@ -9,6 +9,7 @@ rows of the rerun: epochs 1..6, then 4..9. Those earlier rows describe a model t
     reports(text)           # the reports of a trial's result.json text, in the order written
     best_values(history, metrics, modes)  # a trial's value of each searched metric: its best epoch's
     best_epoch(history, metrics, modes)   # and that epoch (trials.csv's best_epoch)
+    best_report(history, metrics, modes)  # and that epoch's whole report (trials.csv's m: columns)
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["Rank", "best_epoch", "best_values", "final_run", "finite", "rank", "reports", "result_history"]
+__all__ = ["Rank", "best_epoch", "best_report", "best_values", "final_run", "finite", "rank", "reports", "result_history"]
 
 
 def result_history(result: Any) -> pd.DataFrame | None:
@@ -81,18 +82,18 @@ def best_values(history: Any, metrics: Sequence[str], modes: Sequence[str]) -> d
         values = [v for v in (history[metrics[0]] if history is not None and metrics[0] in history else [])
                   if finite(v)]
         return {metrics[0]: (max(values) if modes[0] == "max" else min(values)) if values else float("nan")}
-    best = _best_report(history, metrics, modes)
+    best = best_report(history, metrics, modes)
     return {name: float(best[name]) if best else float("nan") for name in metrics}
 
 
 def best_epoch(history: Any, metrics: Sequence[str], modes: Sequence[str]) -> int | None:
     """The epoch of a trial's best report, whose values `best_values` gives (the first of equal ones); None where
     it reported no finite value of every metric."""
-    epoch = _best_report(history, metrics, modes).get("training_iteration")
+    epoch = best_report(history, metrics, modes).get("training_iteration")
     return int(epoch) if finite(epoch) else None
 
 
-def _best_report(history: Any, metrics: Sequence[str], modes: Sequence[str]) -> dict[str, Any]:
+def best_report(history: Any, metrics: Sequence[str], modes: Sequence[str]) -> dict[str, Any]:
     """A trial's best report: by the first metric, ties broken by the next (the checkpoint it would export), the
     first of equal ones; {} where none has a finite value of every metric."""
     ranked = [(r, report) for report in (history.to_dict("records") if history is not None else [])

@@ -33,7 +33,9 @@ class SearchResult:
     metric was NaN or infinite up to the trial's last report: a training that diverged; empty otherwise), `seconds`
     (from the recipe's start to its last report: a trial worker's start-up and the `custom:` file's import are not
     counted; what the recipe imports inside its `train`, such as torch for the shipped recipes, is, in the first trial
-    of each worker), `error`, and one column per sampled parameter (`p:<name>`).
+    of each worker), `error`, one column per sampled parameter (`p:<name>`), and one per other metric the recipe
+    reported (`m:<name>`: `m:val_loss`, `m:epoch`), its value at the trial's best epoch, whose checkpoint `export`
+    takes.
     `ended` says why a setting (a stop target, a budget) ended the search before its trials.
     `run_dir` is the local folder of the run (with a URI storage, the local mirror of autotune's own state:
     the Optuna study, summary.json, trials.csv; the trials themselves are at `run_uri`). A search interrupted

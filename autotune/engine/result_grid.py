@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autotune.engine.history import best_epoch, best_values, rank, result_history
+from autotune.engine.history import best_epoch, best_report, best_values, rank, result_history
 from autotune.engine.schedulers import max_epochs
 from autotune.engine.study import open_study
+from autotune.engine.track import metrics_of
 from autotune.engine.trial_errors import result_error
 from autotune.space.types import Space
 
@@ -22,8 +23,9 @@ __all__ = ["best_checkpoint", "in_start_order", "not_finite_from", "params_of", 
 def trial_rows(grid: Any, space: Space, unfinished: set[str] = frozenset()) -> list[dict[str, Any]]:
     """One dict per trial, in the order of `grid` (`in_start_order`: the order the trials started): id, status,
     epochs, whether it was stopped early (after an epoch, as a scheduler stops trials; not one whose report reached
-    the `search.stop` target: it ended the search), best metrics, params, error. A trial of `unfinished` (an interrupted
-    search's, which a resume continues) is INTERRUPTED, not stopped early."""
+    the `search.stop` target: it ended the search), best metrics, params (`p:<name>`), the recipe's other metrics of
+    its best epoch (`m:<name>`: the epoch whose checkpoint it would export), error. A trial of `unfinished` (an
+    interrupted search's, which a resume continues) is INTERRUPTED, not stopped early."""
     epochs_max = max_epochs(space)
     rows = []
     for result in grid:
@@ -50,6 +52,8 @@ def trial_rows(grid: Any, space: Space, unfinished: set[str] = frozenset()) -> l
         row["error"] = result_error(result)
         for key, value in config.items():
             row[f"p:{key}"] = value
+        best = metrics_of(best_report(history, space.search.metric, space.search.mode))
+        row.update({f"m:{name}": value for name, value in best.items() if name not in space.search.metric})
         row["path"] = result.path
         rows.append(row)
     return rows

@@ -56,9 +56,10 @@ def flat_settings(space: Space) -> dict[str, Any]:
 
 
 def metrics_of(result: dict[str, Any]) -> dict[str, float]:
-    """The recipe's own finite numbers of a result (not Ray's bookkeeping)."""
-    return {k: float(v) for k, v in result.items() if k not in _NOT_METRICS and isinstance(v, (int, float))
-            and not isinstance(v, bool) and math.isfinite(v)}
+    """The recipe's own finite numbers of a result (not Ray's bookkeeping, nor the trial's configuration, which a
+    report of Ray's `metrics_dataframe` holds flattened as `config/<key>` columns)."""
+    return {k: float(v) for k, v in result.items() if k not in _NOT_METRICS and not k.startswith("config/")
+            and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
 
 def ended(epochs: int, planned: int, reached: bool = False) -> tuple[str, str]:

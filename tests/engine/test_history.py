@@ -56,6 +56,33 @@ def test_the_trials_table_and_the_best_report_skip_the_abandoned_rows():
 
 
 
+def test_a_trial_s_row_holds_the_other_metrics_of_its_best_epoch_as_m_columns():
+    """Every metric the recipe reported, of the epoch the row's value and checkpoint are of (of the run that went on,
+    not the abandoned run's best row), in `m:` columns: a table of the trials for a paper needed each trial's result
+    files, and autotune's reading of a retrained epoch, for any metric but the searched one. Ray's numbers and the
+    configuration are not metrics."""
+    rows = [{**row, "val_loss": 1 - row["val_accuracy"], "time_total_s": 3.0, "pid": 7, "config/model.x": 0.5}
+            for row in ROWS]  # Ray's metrics_dataframe: the reports, and the trial's config flattened
+    result = _result()
+    result.metrics_dataframe = pd.DataFrame(rows)
+    (row,) = trial_rows([result], _space())
+    assert row["best_epoch"] == 6 and row["val_accuracy"] == pytest.approx(0.90)
+    assert {k: v for k, v in row.items() if k.startswith("m:")} == {"m:epoch": 6.0,
+                                                                   "m:val_loss": pytest.approx(0.10)}
+
+
+def test_the_trackers_record_of_a_trial_s_epochs_holds_no_configuration_as_metrics():
+    """Ray's metrics_dataframe holds the trial's configuration as `config/<key>` columns: the trackers' record of
+    each epoch (`trial_records`, what MLflow and W&B are given of a trial the search did not report to them live)
+    held `config/model.x` as a metric of every epoch."""
+    from autotune.engine.track import trial_records
+
+    result = _result()
+    result.metrics_dataframe = pd.DataFrame([{**row, "config/model.x": 0.5} for row in ROWS])
+    (record,) = trial_records([result], trial_rows([result], _space()), _space())
+    assert {name for _, metrics in record.epochs for name in metrics} == {"epoch", "val_accuracy"}
+
+
 def test_a_loss_searched_is_a_trial_s_lowest_and_its_best_epoch_the_lowest_report():
     """`mode: min`: a trial's row gives its lowest val_loss over the epochs it kept, and the best report (a recipe
     without checkpoints) is the epoch of the lowest; a row gave the highest, the worst epoch, as its value."""
