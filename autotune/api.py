@@ -865,6 +865,7 @@ def _model_card(space: Space, recipe: Any, result: Any, model_name: str, data: A
     """The card of the model that exports `result`'s best checkpoint, trained and tested on `data` (the export adds
     what the recipe's export() writes, the test metrics and, for a canonical model, its promotion and version)."""
     from autotune.engine.export import library_versions, operator, source_digests
+    from autotune.machine import machine
     from autotune.splits import declared
     from autotune.tracking import settings_of
     from autotune.tracking.mlflow_alias import registered_entry
@@ -887,6 +888,7 @@ def _model_card(space: Space, recipe: Any, result: Any, model_name: str, data: A
         "run_dir": str(result.run_dir),
         **({"run_uri": result.run_uri} if result.run_uri else {}),
         "versions": library_versions(),
+        "machine": machine(),  # the driver's: on a cluster (--address) the trials ran on its nodes
         "sources": _trained_by(result.run_dir) or source_digests(recipe, space.custom),
         "split": declared(recipe),  # how its data was split: a retrain tests the current model on a keyed one only
         "samples": recipes.split_sizes(data),  # what its metrics and test metrics were measured on

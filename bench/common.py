@@ -43,37 +43,23 @@ def quiet_progress() -> None:
 
 
 def machine() -> dict[str, Any]:
-    """CPU model, cores, RAM, OS and library versions, and the load average now."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """CPU model, cores, RAM, OS (`autotune.machine`, as a model card records them) and library versions, and the
+    load average now."""
+    from autotune.machine import machine as hardware
+
     versions = {}
     for package in ("torch", "ray", "optuna", "numpy"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = "not installed"
+    found = hardware()
     return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "ram_gib": round(_meminfo_kib("MemTotal") / 2**20, 1),
-        "os": platform.platform(terse=True),
+        **{key: found[key] for key in ("cpu", "cores", "ram_gib", "os")},
         "python": platform.python_version(),
         **versions,
         "load_average": os.getloadavg()[0],
     }
-
-
-def _meminfo_kib(key: str) -> int:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
 
 
 # ---------------------------------------------------------------------------------------------- memory

@@ -203,8 +203,8 @@ def summary_section(run: Run, predictions: Predictions | None = None, unanalysed
 
 def _how_searched(card: dict[str, Any]) -> list[tuple[str, str]]:
     """How the search ran, from the exported model's card, for a reader who would run it again (a paper's
-    appendix): the sampler and the scheduler with the arguments they ran with, the trials at a time, the seeds and
-    the libraries' versions; none without a card."""
+    appendix): the sampler and the scheduler with the arguments they ran with, the trials at a time, the seeds, the
+    libraries' versions and the machine; none without a card."""
     search, config = card.get("search") or {}, card.get("config") or {}
     if not search:
         return []
@@ -217,7 +217,15 @@ def _how_searched(card: dict[str, Any]) -> list[tuple[str, str]]:
     return [("sampler", _called(search.get("sampler"), search.get("sampler_args"))), ("scheduler", scheduler),
             ("trials at a time", search.get("max_concurrent") or "as the resources allowed"),
             ("seeds", ", ".join(f"{name} {seed}" for name, seed in seeds if seed is not None)),
-            ("versions", ", ".join(f"{name} {version}" for name, version in (card.get("versions") or {}).items()))]
+            ("versions", ", ".join(f"{name} {version}" for name, version in (card.get("versions") or {}).items())),
+            *([("machine", _hardware(card["machine"]))] if card.get("machine") else [])]
+
+
+def _hardware(machine: dict[str, Any]) -> str:
+    """The card's `machine` in words: `AMD EPYC, 2 cores, 23.5 GiB RAM, no GPU, Linux-6.18...`."""
+    gpus = ", ".join(machine.get("gpus") or []) or "no GPU"
+    ram = f"{machine['ram_gib']} GiB RAM, " if machine.get("ram_gib") else ""
+    return f"{machine.get('cpu')}, {machine.get('cores')} cores, {ram}{gpus}, {machine.get('os')}"
 
 
 def _called(name: Any, args: dict[str, Any] | None) -> str:

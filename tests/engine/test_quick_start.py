@@ -16,6 +16,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from autotune.machine import machine
+
 DIGITS = Path(__file__).parents[2] / "search_spaces" / "digits.yaml"
 TRIALS = 3
 LOADING = r"loading the data: \d+ s so far \(it is read once, before the first trial starts\)"  # autotune's, on a slow load
@@ -128,6 +130,8 @@ def test_the_model_card_records_the_data_the_trials_and_the_versions(quick_start
     assert versions["python"] == platform.python_version()
     for dist in ("autotune", "torch", "ray", "optuna", "numpy"):
         assert versions[dist] == metadata.version(dist), dist
+    # The machine, as a paper's appendix gives it (the card said only the host's name).
+    assert card["machine"] == machine() and card["machine"]["cores"] == os.cpu_count()
 
 
 API = """

@@ -228,8 +228,8 @@ def test_every_png_names_the_run_and_the_model_version(searched, tmp_path, monke
 
 
 def test_the_summary_says_how_the_search_ran_from_the_model_s_card(report, searched):
-    """What an appendix needs to run the search again: the sampler and scheduler with their arguments, the seeds
-    and the versions (the page said what was searched, never how)."""
+    """What an appendix needs to run the search again: the sampler and scheduler with their arguments, the seeds,
+    the versions and the machine (the page said what was searched, never how)."""
     card = json.loads((searched.model_dir / "model.json").read_text())
     search, config = card["search"], card["config"]
     rows = dict(re.findall(r"<tr><th>([^<]+)</th><td>([^<]*)</td></tr>", html.unescape(report.read_text())))
@@ -240,6 +240,8 @@ def test_the_summary_says_how_the_search_ran_from_the_model_s_card(report, searc
     assert rows["seeds"] == (f"search {search['seed']}, train {config['train']['seed']}, "
                              f"data split {config['data']['split_seed']}")
     assert rows["versions"].startswith(f"python {card['versions']['python']}, autotune ")
+    machine = card["machine"]
+    assert rows["machine"].startswith(f"{machine['cpu']}, {machine['cores']} cores, ")
 
 
 def test_the_page_states_the_search_and_the_model(report, searched):
