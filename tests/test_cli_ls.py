@@ -150,9 +150,10 @@ def test_ls_runs_lists_each_run_s_status_best_trial_model_and_disk(tmp_path, mon
         (versions / version).mkdir(parents=True)
     (tmp_path / "models" / "m").symlink_to(".m.versions/v2")
     best = {"metric": ["val_accuracy"], "best_trial_id": "t0", "best_metrics": {"val_accuracy": 0.98765}}
+    tested = {"test_metrics": {"test_loss": 0.07, "test_accuracy": 0.95406}}  # the exported model's held-out score
 
     def exported(version: str, promoted: bool) -> dict:
-        return {**best, "model_dir": str(tmp_path / "models" / "m"), "interrupted": False,
+        return {**best, **tested, "model_dir": str(tmp_path / "models" / "m"), "interrupted": False,
                 "promotion": {"promoted": promoted, "version_dir": str(versions / version)}}
 
     _run(runs, "current", exported("v2", True), checkpoints=3)
@@ -172,7 +173,8 @@ def test_ls_runs_lists_each_run_s_status_best_trial_model_and_disk(tmp_path, mon
     out = capsys.readouterr().out
     lines = {line.split()[0]: line for line in out.splitlines()[2:] if line.strip()}
     expected = {
-        "current": ("finished", "val_accuracy=0.9877 (trial t0)", "models/m: current", "3.0 kB (3)"),
+        "current": ("finished", "val_accuracy=0.9877 (trial t0)", "test_accuracy=0.9541", "models/m: current",
+                    "3.0 kB (3)"),
         "replaced": ("finished", "models/m: replaced since", "0 B (0)"),
         "kept-out": ("models/m: not promoted",),
         "deleted": ("models/m: version deleted",),
@@ -182,6 +184,7 @@ def test_ls_runs_lists_each_run_s_status_best_trial_model_and_disk(tmp_path, mon
         "running": (f"running (process {os.getpid()} on ",),
         "older": ("finished", "val_accuracy=0.9877 (trial t0)"),
     }
+    assert "test_" not in lines["stopped"]  # no model exported: no test score
     for name, words in expected.items():
         assert all(word in lines[name] for word in words), (name, lines[name])
     assert "\n9 runs, " in out and "3.0 kB of it in checkpoints" in out and "What may be deleted" in out

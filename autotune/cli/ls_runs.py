@@ -14,7 +14,7 @@ from autotune.engine.summary import format_table, size_text
 from autotune.errors import UserError
 from autotune.paths import expanded, shown
 
-HEADERS = ["run", "ended", "status", "trials", "best", "model", "disk", "checkpoints"]
+HEADERS = ["run", "ended", "status", "trials", "best", "test", "model", "disk", "checkpoints"]
 GUIDE = "docs/reliability.md, 'What may be deleted'"
 RUN_FILES = ("summary.json", "trials.csv", SPACE_FILE)  # what `autotune run` writes (an older one: no space.json)
 
@@ -54,11 +54,12 @@ def _when(run: Path) -> float:
 
 
 def _row(run: Path) -> list[str]:
-    """The run's name, when it ended, its status, trials, best trial and model, from its summary.json."""
+    """The run's name, when it ended, its status, trials, best trial, its model's test score and the model, from its
+    summary.json."""
     summary = recorded_summary(run) or {}  # {}: it wrote none (running, or killed)
     ended = _clock(run / "summary.json") if summary else "-"
     return [shown(run.name), ended, _status(summary, run_holder(run, run.name)), _trials(run), _best(summary),
-            _model(summary)]
+            _tested(summary), _model(summary)]
 
 
 def _clock(file: Path) -> str:
@@ -96,6 +97,15 @@ def _best(summary: dict[str, Any]) -> str:
     values = ", ".join(f"{m}={metrics[m]:.4g}" for m in summary.get("metric") or []
                        if isinstance(metrics.get(m), (int, float)))
     return f"{values} (trial {trial})"
+
+
+def _tested(summary: dict[str, Any]) -> str:
+    """The exported model's held-out score of each searched metric's test twin (`val_accuracy` ->
+    `"test_accuracy=0.9894"`), as its summary recorded it; "-" without a test metric of that name."""
+    tested = summary.get("test_metrics") or {}
+    twins = [f"test_{m.removeprefix('val_')}" for m in summary.get("metric") or [] if m.startswith("val_")]
+    values = ", ".join(f"{t}={tested[t]:.4g}" for t in twins if isinstance(tested.get(t), (int, float)))
+    return values or "-"
 
 
 def _model(summary: dict[str, Any]) -> str:
