@@ -402,7 +402,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, formats: It
         none, or when it cannot be drawn), and the numbers the chart shows as a table, from `table` (`_numbers`)."""
         copies = tuple(f"{Path(png).stem}.{form}" for form in formats)
         try:
-            extra = _drawn(lambda: draw(*args), run, [out / png, *(out / copy for copy in copies)], fonts,
+            extra = _drawn(lambda: draw(*args), run, out / png, [out / copy for copy in copies], fonts,
                            missing_glyphs)
         except Skip as why:
             sections.append(Section(title, _note(f"Not drawn: {why}")))
@@ -500,20 +500,22 @@ def _signed(figure: Any, run: Run) -> None:
     place(f"autotune run {run.name}{version}", x=0.005, ha="left", fontsize=7, color="#777777")
 
 
-def _drawn(draw: Any, run: Run, paths: list[Path], fonts: list[str], missing_glyphs: set[str]) -> str:
-    """Draw the figure `draw` returns (with its caption's extra words, or alone), sign it (`_signed`) and write it
-    as each of `paths` (the PNG, and a PDF or SVG: the format is the suffix's), with Matplotlib's font followed by
-    `fonts`; returns the extra words. When the figure lacks characters that an installed font draws (a Chinese
-    class name, Noto Sans CJK), that font joins `fonts` and the figure is drawn again; the characters no font draws
-    are added to `missing_glyphs`. A PDF embeds its fonts as TrueType (Matplotlib's default, Type 3, is what
-    conferences' PDF checks refuse)."""
+def _drawn(draw: Any, run: Run, path: Path, copies: list[Path], fonts: list[str], missing_glyphs: set[str]) -> str:
+    """Draw the figure `draw` returns (with its caption's extra words, or alone), write it as each of `copies` (a
+    PDF or SVG: the format is the suffix's), then sign it (`_signed`) and write it as the PNG `path`, with
+    Matplotlib's font followed by `fonts`; returns the extra words. The copies are for a paper, whose caption says
+    what a figure shows: they carry no signature. When the figure lacks characters that an installed font draws (a
+    Chinese class name, Noto Sans CJK), that font joins `fonts` and the figure is drawn again; the characters no
+    font draws are added to `missing_glyphs`. A PDF embeds its fonts as TrueType (Matplotlib's default, Type 3, is
+    what conferences' PDF checks refuse)."""
     while True:
         with matplotlib.rc_context({"font.family": [*matplotlib.rcParams["font.family"], *fonts], "pdf.fonttype": 42}):
             drawn = draw()
             figure, extra = drawn if isinstance(drawn, tuple) else (drawn, "")
-            _signed(figure, run)
             # in the context too: Matplotlib makes some tick labels as it draws
-            lacking = set().union(*(_save(figure, path) for path in paths))
+            lacking = set().union(*(_save(figure, copy) for copy in copies))
+            _signed(figure, run)
+            lacking |= _save(figure, path)
         more = [family for family in fallback_fonts(sorted(lacking)) if family not in fonts]
         if not more:
             missing_glyphs.update(lacking)

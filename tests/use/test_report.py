@@ -352,7 +352,8 @@ def test_figures_as_pdf_and_svg_are_written_linked_and_removed_by_a_report_witho
     for stem in stems:
         pdf = (out / f"{stem}.pdf").read_bytes()
         assert pdf.startswith(b"%PDF") and b"/Type3" not in pdf, stem  # vector, its fonts TrueType, not Type 3
-        assert (out / f"{stem}.svg").read_text().lstrip().startswith("<?xml"), stem
+        svg = (out / f"{stem}.svg").read_text()
+        assert svg.lstrip().startswith("<?xml") and "autotune run" not in svg, stem  # a paper's: unsigned
         assert f"{stem}.pdf" in printed and f"{stem}.svg" in printed
     links = Page((out / "report.html").read_text()).links
     assert {f"{stem}.{form}" for stem in stems for form in ("pdf", "svg")} <= set(links)
@@ -1075,10 +1076,10 @@ def test_a_character_an_installed_font_draws_is_drawn_with_it_not_as_a_box(tmp_p
     run = SimpleNamespace(name="ℊ run", card={})
     fonts: list[str] = []
     missing: set[str] = set()
-    assert _drawn(draw("plain"), run, [tmp_path / "f.png"], fonts, missing) == ""
+    assert _drawn(draw("plain"), run, tmp_path / "f.png", [], fonts, missing) == ""
     assert len(fonts) == 1 and not missing and (tmp_path / "f.png").is_file()  # STIXGeneral, or a font of the system
     found = list(fonts)
-    _drawn(draw("odd \u0378"), run, [tmp_path / "g.png"], fonts, missing)
+    _drawn(draw("odd \u0378"), run, tmp_path / "g.png", [], fonts, missing)
     assert fonts == found and missing == {"\u0378"}
 
 
