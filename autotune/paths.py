@@ -8,11 +8,13 @@ pathlib's `expanduser` raises RuntimeError for a `~name` that names no user; a f
 from __future__ import annotations
 
 import os
+import pwd
+import stat
 from pathlib import Path
 
 from autotune.errors import NoHome
 
-__all__ = ["expanded", "home", "shown"]
+__all__ = ["expanded", "home", "owned", "shown"]
 
 
 def expanded(path: str | os.PathLike[str]) -> Path:
@@ -34,3 +36,14 @@ def shown(path: str | os.PathLike[str]) -> str:
     """`path` as text any stream or log file can write: the bytes of a name that is not UTF-8 (a folder unzipped from
     another system, which Python reads as surrogates) as \\xNN escapes, `\\xd6k\\xf6/3.png`."""
     return os.fspath(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def owned(path: str | os.PathLike[str]) -> str:
+    """Who owns `path` and its modes, for a message about a file another user left: "alice, -rw-r--r--" (the user's
+    id where the system names no user)."""
+    info = os.stat(path)
+    try:
+        user = pwd.getpwuid(info.st_uid).pw_name
+    except KeyError:
+        user = f"user {info.st_uid}"
+    return f"{user}, {stat.filemode(info.st_mode)}"

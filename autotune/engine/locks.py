@@ -8,7 +8,9 @@ included, so a dead holder never blocks).
   so that a second search on the machine can say that the two share its CPUs.
 
 A lock file is never opened through a symbolic link (the lock would overwrite the file the link points to): a link,
-or anything else than a file, where a lock file goes is refused (`not_a_lock_file`, the export's lock too).
+or anything else than a file, where a lock file goes is refused (`not_a_lock_file`, the export's lock too). It is
+created with the modes the umask leaves (group-writable under `umask 002`, for a team's shared folder), and read
+without writing it, so a teammate who cannot write another's lock file still sees that it is held.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from urllib.parse import unquote, urlparse
 
 from autotune.cache import cache_dir
 from autotune.errors import UserError
-from autotune.paths import shown
+from autotune.paths import owned, shown
 from autotune.run_options import option
 
 if TYPE_CHECKING:  # storage imports ray: this module stays light for the export's lock
@@ -41,7 +43,7 @@ def _lock(path: Path) -> int | None:
     """An open descriptor of `path` (created if missing) holding its exclusive lock; None when another process
     holds it. An OSError when `path` is a symbolic link (O_NOFOLLOW) or no regular file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)  # not inherited by child processes (PEP 446)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)  # not inherited by child processes (PEP 446)
     if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO, a device
         os.close(fd)
         raise OSError(errno.EINVAL, "not a regular file", str(path))
@@ -81,8 +83,8 @@ def hold_run(where: RunLocation) -> Iterator[None]:
     path = _run_lock(where)
     try:
         fd = _lock(path)
-    except OSError as err:
-        raise _cannot_lock(path, err) from None
+    except OSError as err:  # held, maybe, by a teammate whose lock file this user cannot write
+        raise (_running(where) if running(where) else _cannot_lock(path, err)) from None
     if fd is None:
         raise _running(where)
     try:
@@ -129,6 +131,11 @@ def _cannot_lock(path: Path, err: OSError) -> UserError:
         return UserError(f"cannot write the run's lock file {path}: name too long ({len(os.fsencode(path.name))} "
                          f"bytes; a file name holds 255 at most, a path 4096); give the run a shorter name "
                          f"({option('overrides', 'name=...')}) or {option('storage')} a shorter folder")
+    if err.errno == errno.EACCES and path.is_file():
+        return UserError(f"cannot write the run's lock file {path} ({owned(path)}), and no process runs the run "
+                         f"now; ask its owner to `chmod g+w {path}` (searches in a shared folder, run under `umask "
+                         f"002`, make their files writable by the group), or remove the file while no search runs "
+                         f"this run")
     return UserError(f"cannot write the run's lock file {path} ({err.strerror or err}); give "
                      f"{option('storage')} a folder you can write")
 
@@ -155,11 +162,11 @@ def run_holder(state: Path, name: str) -> str | None:
 def _holder_of(lock: Path) -> str | None:
     """Who holds the run lock `lock`, or None when no other process holds it."""
     try:
-        fd = os.open(lock, os.O_RDWR | os.O_NOFOLLOW)
+        fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW)  # a teammate's lock file that this user may not write
     except OSError:  # no lock file: never run, or not readable here, or a link (hold_run will say)
         return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared: a read-only descriptor takes it on NFS too
     except BlockingIOError:
         return _holder(lock)
     finally:

@@ -3,6 +3,7 @@
 that they share the CPUs."""
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import os
@@ -120,6 +121,50 @@ def test_a_run_held_by_a_killed_process_is_free_at_once(tmp_path):
     refuse_running(where)
     with hold_run(where):
         pass
+
+
+def test_a_run_lock_is_made_with_the_modes_the_umask_leaves(tmp_path):
+    """In a team's shared folder (`umask 002`) the run's lock file is writable by the group: it was made rw-r--r--
+    whatever the umask, and a teammate's `--resume` of the run could not lock it."""
+    before = os.umask(0o002)
+    try:
+        with hold_run(run_location(str(tmp_path / "runs"), "shared")):
+            pass
+    finally:
+        os.umask(before)
+    assert (tmp_path / "runs" / ".shared.lock").stat().st_mode & 0o777 == 0o664
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes any file")
+def test_a_run_whose_lock_file_this_user_cannot_write_is_seen_running_or_named_with_its_owner(tmp_path):
+    """A teammate's lock file this user cannot write: `autotune ls runs` called the teammate's running search
+    killed, its `--resume` said "cannot write the run's lock file (Permission denied); give --storage a folder you
+    can write", whether or not the run was running."""
+    where = run_location(str(tmp_path / "runs"), "theirs")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom autotune.engine.locks import hold_run\n"
+         "from autotune.engine.storage import run_location\n"
+         f"with hold_run(run_location({str(tmp_path / 'runs')!r}, 'theirs')):\n"
+         "    print('held', flush=True)\n    time.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True)
+    lock = tmp_path / "runs" / ".theirs.lock"
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        lock.chmod(0o444)
+        for check in (refuse_running, lambda w: hold_run(w).__enter__()):
+            with pytest.raises(UserError, match=f"already running \\(process {holder.pid} on "):
+                check(where)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    refuse_running(where)
+    with pytest.raises(UserError) as refused:
+        with hold_run(where):
+            pass
+    assert str(refused.value) == (
+        f"cannot write the run's lock file {lock} ({getpass.getuser()}, -r--r--r--), and no process runs the run now; "
+        f"ask its owner to `chmod g+w {lock}` (searches in a shared folder, run under `umask 002`, make their files "
+        "writable by the group), or remove the file while no search runs this run")
 
 
 def test_a_run_given_as_a_folder_and_as_a_file_uri_is_one_run(tmp_path, monkeypatch):
