@@ -74,7 +74,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CsvLogger", "ForgetEndedTrials", "JsonLogger", "RESULT_KEYS", "TensorBoardLogger", "actor_node",
            "asked_trial", "auth_token_path", "diverged", "gcs_reconnect_timeout_s", "init_local", "joined_address",
-           "kv_delete", "kv_get", "kv_put", "lost_node", "lost_nodes_apart", "mark_told", "no_callback_usage_tag",
+           "kv_delete", "kv_get", "kv_put", "lock_folder", "lost_node", "lost_nodes_apart", "mark_told", "no_callback_usage_tag",
            "remove_partial_checkpoint", "restore_from_kept_checkpoints", "restore_whole_state", "saved_trials",
            "saves_when_trials_end", "study_of", "told", "whole_state_uploads", "write_trial_file"]
 
@@ -148,6 +148,23 @@ def auth_token_path() -> Path:
     from ray._private.authentication.authentication_token_setup import _get_default_token_path
 
     return _get_default_token_path()
+
+
+def lock_folder() -> Path:
+    """The folder of the file locks Ray takes while it reads a run's saved state back (a resume) and a checkpoint
+    from a URI storage: `_ray_lockfiles` in RAY_TMPDIR, else TMPDIR, else /tmp, shared by every user of the machine
+    (`ray.air._internal.filelock`, private). Made here when missing as /tmp is (1777: every user locks there, each
+    lock file its maker's), where Ray would make it its first user's alone, and every other user's resume would fail
+    to read the run's state, which Ray then starts over (it logs the PermissionError, as an error, and runs the
+    search from its first trial)."""
+    from ray._common.utils import get_default_system_temp_dir
+    from ray.air._internal.filelock import RAY_LOCKFILE_DIR
+
+    folder = Path(get_default_system_temp_dir(), RAY_LOCKFILE_DIR)
+    with contextlib.suppress(OSError):  # there already, or its parent not writable: the caller checks
+        folder.mkdir()
+        folder.chmod(0o1777)
+    return folder
 
 
 def joined_address() -> str | None:

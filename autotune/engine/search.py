@@ -38,6 +38,7 @@ from autotune.engine.optuna_space import derived_seed
 from autotune.engine.progress import Progress
 from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger,
                                             auth_token_path, init_local, joined_address, limit_restored_search,
+                                            lock_folder,
                                             no_callback_usage_tag, restore_from_kept_checkpoints,
                                             saves_when_trials_end, shutdown_keeping_sigterm, trial_errors_shown,
                                             whole_state_uploads, working_dir_files)
@@ -59,7 +60,7 @@ from autotune.engine.summary import size_text
 from autotune.engine.trial import trainable, trial_dirname
 from autotune.engine.watchdog import watching_cluster
 from autotune.errors import UserError
-from autotune.paths import shown
+from autotune.paths import owned, shown
 from autotune.run_options import arguments, option
 from autotune.space.types import Space
 from autotune.tracking import SearchStart, Tracking
@@ -107,6 +108,8 @@ def run_search(
     scheduler = make_scheduler(space)  # before anything is written: its arguments may be wrong
     # read before prepare_run: a --restart deletes the run folder, which may be the one to warm-start from
     history = warm_start.read_history(options.warm_start, space) if options.warm_start else None
+    if options.resume or where.remote:
+        _refuse_unusable_lock_folder()
     resume = prepare_run(space, where, resume=options.resume, restart=options.restart,
                          warm_start=bool(options.warm_start))
     recipe = recipes.load(space.recipe, space.base_dir)
@@ -498,6 +501,21 @@ def _temp_dir() -> str:
                 "to it, and a socket's path holds %d at most); set RAY_TMPDIR to a shorter folder", name, folder,
                 _SOCKET_TAIL, _SOCKET_MAX)
     return f"/tmp/{name}"
+
+
+def _refuse_unusable_lock_folder() -> None:
+    """A UserError, before anything is written, when this user cannot write the folder of Ray's file locks
+    (`lock_folder`), which a resume and a URI storage's checkpoints need: another user of the machine made it theirs
+    alone."""
+    folder = lock_folder()
+    if os.access(folder, os.W_OK | os.X_OK):
+        return
+    owner = f" ({owned(folder)})" if folder.is_dir() else ""
+    raise UserError(
+        f"cannot write Ray's lock folder {shown(folder)}{owner}: Ray locks there while it reads a run's saved state "
+        f"back and a checkpoint from a URI storage, and would start this run over; set RAY_TMPDIR to a folder of your "
+        f"own (export RAY_TMPDIR=/tmp/$USER: Ray keeps its lock folder and the search's temp folder there), or ask "
+        f"its owner to `chmod 1777 {shown(folder)}` (as /tmp is: every user locks there)")
 
 
 def _cannot_start_ray(err: OSError, temp: str | None) -> UserError:

@@ -4,6 +4,7 @@ or an error that blamed something else; each is a one-line error or a warning no
 from __future__ import annotations
 
 import errno
+import getpass
 import hashlib
 import os
 import subprocess
@@ -106,6 +107,28 @@ def test_a_temp_folder_too_long_for_ray_s_sockets_falls_back_to_tmp_with_a_warni
     monkeypatch.setenv("RAY_TMPDIR", "/" + "x" * 60)
     assert search._temp_dir() == f"/tmp/rt_{os.getpid()}"
     assert "too long a path for its sockets" in log_records.text and "RAY_TMPDIR" in log_records.text
+
+
+def test_ray_s_lock_folder_is_made_as_tmp_is_for_every_user_of_the_machine(monkeypatch, tmp_path):
+    """Ray made `_ray_lockfiles` (in /tmp) its first user's alone: on a machine a team shares, every other user's
+    `--resume` failed to read the run's saved state (a PermissionError Ray logs), and Ray ran the search again from
+    its first trial."""
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
+    search._refuse_unusable_lock_folder()
+    assert (tmp_path / "_ray_lockfiles").stat().st_mode & 0o7777 == 0o1777
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes any folder")
+def test_a_lock_folder_of_ray_this_user_cannot_write_is_one_line_naming_its_owner_and_ray_tmpdir(monkeypatch,
+                                                                                                 tmp_path):
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
+    (tmp_path / "_ray_lockfiles").mkdir(mode=0o555)
+    with pytest.raises(UserError) as refused:
+        search._refuse_unusable_lock_folder()
+    assert str(refused.value).startswith(
+        f"cannot write Ray's lock folder {tmp_path}/_ray_lockfiles ({getpass.getuser()}, dr-xr-xr-x): Ray locks there "
+        "while it reads a run's saved state back and a checkpoint from a URI storage, and would start this run over; "
+        "set RAY_TMPDIR to a folder of your own")
 
 
 def test_shutdown_removes_the_temp_folder_the_local_ray_used(no_local_ray, monkeypatch):
