@@ -44,7 +44,8 @@ from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLog
                                             whole_state_uploads, working_dir_files)
 from autotune.engine.result_grid import reaches, trial_id_of
 from autotune.engine.schedulers import SavedScheduler, make_scheduler, planned_epochs
-from autotune.engine.searcher import close_orphaned_trials, make_searcher, points_to_evaluate
+from autotune.engine.searcher import (close_orphaned_trials, make_searcher, make_study_file,
+                                      points_to_evaluate)
 from autotune.engine.stoppers import BrokenReports, EpochBudget, TargetStopper, TimeBudget
 from autotune.engine.run_records import BUDGETS, recorded_summary, started_budgets, started_trials
 from autotune.engine.storage import (
@@ -133,6 +134,7 @@ def run_search(
     run = trainable(space, data, resources, policy, full)
     where.state.mkdir(parents=True, exist_ok=True)
     (where.state / "space.fingerprint").write_text(space.fingerprint() + "\n")
+    make_study_file(where.state)
     known = warm_start.add_history(history, where.state / "study.db", space) if history else []
     target = TargetStopper(dict(space.search.stop), dict(space.search.stop_modes)) if space.search.stop else None
     budget = EpochBudget(space.search.epoch_budget, where.experiment) if space.search.epoch_budget else None

@@ -9,6 +9,7 @@ import copy
 import functools
 import json
 import logging
+import os
 import sqlite3
 import warnings
 from collections.abc import Container, Iterator
@@ -33,7 +34,7 @@ from autotune.engine.schedulers import planned_epochs
 from autotune.errors import UserError
 from autotune.space.types import Space
 
-__all__ = ["close_orphaned_trials", "make_searcher", "points_to_evaluate"]
+__all__ = ["close_orphaned_trials", "make_searcher", "make_study_file", "points_to_evaluate"]
 
 log = logging.getLogger("autotune")
 
@@ -247,6 +248,13 @@ class _StudyCache(_CachedStorage):
             trials = sorted((study.trials[n] for n in numbers if study.trials[n].state in states),
                             key=lambda trial: trial.number)
         return copy.deepcopy(trials) if deepcopy else trials
+
+
+def make_study_file(run_dir: Path) -> None:
+    """Make the run's study file RUN_DIR/study.db, empty, with the modes the umask leaves (group-writable under
+    `umask 002`, so that a teammate can resume the run), where SQLite would make it rw-r--r-- whatever the umask;
+    one that is there is left as it is."""
+    os.close(os.open(run_dir / "study.db", os.O_RDONLY | os.O_CREAT, 0o666))
 
 
 def _study_storage(run_dir: Path) -> _StudyCache:

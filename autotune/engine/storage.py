@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shlex
 import shutil
@@ -29,7 +30,7 @@ from autotune.engine.relocation import STARTED_FILE, started_in
 from autotune.engine.run_records import (BUDGETS_FILE, SPACE_FILE, TRIALS_FILE, record_space, record_start,
                                          recorded_space)
 from autotune.errors import UserError
-from autotune.paths import expanded
+from autotune.paths import expanded, owned, shown
 from autotune.run_options import arguments, option
 from autotune.space.types import Space
 from autotune.tracking.mlflow_runs import STATE_FILE as TRACKING_FILE
@@ -265,6 +266,7 @@ def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool
             f"is missing (resume it where it was started), or use {option('restart')}"
         )
     _check_state_format(where)
+    _refuse_unwritable(where)
     if _space_changed(where, space):
         raise UserError(
             f"the search space changed since {where.experiment} was started{_changes(where.state, space)}; a resumed "
@@ -275,6 +277,21 @@ def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool
     restore_whole_state(*filesystem(where.experiment))
     record_space(where.state, space)
     return True
+
+
+def _refuse_unwritable(where: RunLocation) -> None:
+    """A UserError, before a resume writes anything, naming the first file or folder of the run `where` that this
+    user cannot write (a teammate's run, made under `umask 022`): a resume writes the study, Ray's saved state and
+    the trials' folders, and failed mid-search on them (SQLite's "attempt to write a readonly database")."""
+    for folder, _, files in os.walk(where.state):
+        for path in (folder, *(os.path.join(folder, name) for name in files)):
+            if not os.access(path, os.W_OK, follow_symlinks=False):
+                raise UserError(
+                    f"cannot resume the run at {where.experiment}: {shown(path)} ({owned(path)}) is not writable by "
+                    f"you, and a resume writes into the run; ask its owner to `chmod -R g+w {where.experiment}` "
+                    f"(searches in a shared folder, run under `umask 002`, make their files writable by the group), "
+                    f"or go on from its finished trials in a run of your own: "
+                    f"{option('warm_start', where.experiment)} with another {option('overrides', 'name=...')}")
 
 
 def record_code(state: Path, digests: dict[str, str], files: dict[str, str], *, resumed: bool) -> None:

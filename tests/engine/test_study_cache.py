@@ -2,13 +2,14 @@
 trials without reading the finished ones."""
 from __future__ import annotations
 
+import os
 import random
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
-from autotune.engine.searcher import _study_storage
+from autotune.engine.searcher import _study_storage, make_study_file
 
 X = optuna.distributions.FloatDistribution(0.0, 1.0)
 QUESTIONS = [None, (TrialState.WAITING,), (TrialState.RUNNING,), (TrialState.WAITING, TrialState.RUNNING),
@@ -77,3 +78,17 @@ class _Untouchable(optuna.trial.FrozenTrial):
     @property
     def state(self) -> TrialState:
         raise AssertionError("a finished trial was read")
+
+
+def test_the_study_file_is_made_as_the_umask_leaves_it_and_optuna_opens_it_empty(tmp_path):
+    """SQLite made study.db rw-r--r-- whatever the umask: in a team's shared folder (`umask 002`) a teammate's
+    `--resume` of the run failed at its first trial with "attempt to write a readonly database"."""
+    before = os.umask(0o002)
+    try:
+        make_study_file(tmp_path)
+    finally:
+        os.umask(before)
+    study = optuna.create_study(storage=_study_storage(tmp_path), study_name="shared")
+    study.tell(study.ask(), 1.0)
+    assert (tmp_path / "study.db").stat().st_mode & 0o777 == 0o664
+    assert len(optuna.load_study(study_name="shared", storage=_study_storage(tmp_path)).trials) == 1
