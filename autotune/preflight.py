@@ -35,10 +35,11 @@ def preflight(space: Space, recipe: ModuleType, data: Any, *, export: bool = Tru
     searched model option."""
     check_sampler_builds(space)
     if export and hasattr(recipe, "export"):
-        from autotune.engine.export import refuse_other_files
+        from autotune.engine.export import refuse_other_files, refuse_unwritable
 
         check_writable(space.export.dir, "export.dir", option("overrides", f"export.dir=models/{space.name}"))
         refuse_other_files(expanded(space.export.dir).absolute())  # before the search, not after it
+        refuse_unwritable(expanded(space.export.dir).absolute(), "set export.dir to another path")
     check_metrics_reported(space, recipe, data)
     dry_run_models(space, recipe, data)
 

@@ -36,9 +36,10 @@ from filelock import FileLock, Timeout
 from autotune.engine.locks import not_a_lock_file
 from autotune.errors import UserError
 from autotune.model_dir import canonical_link
-from autotune.paths import expanded, shown
+from autotune.paths import expanded, owned, shown
 
-__all__ = ["CARD", "changed_since", "export_model", "library_versions", "refuse_other_files", "roll_back",
+__all__ = ["CARD", "changed_since", "export_model", "library_versions", "refuse_other_files", "refuse_unwritable",
+           "roll_back",
            "source_digests", "versions_dir"]
 
 log = logging.getLogger("autotune")
@@ -231,6 +232,7 @@ def export_model(
     """
     target = _canonical(expanded(target).absolute())
     refuse_other_files(target)
+    refuse_unwritable(target, "set export.dir to another path")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         versions_dir(target).mkdir(exist_ok=True)
@@ -313,6 +315,19 @@ def refuse_other_files(target: Path) -> None:
                     f"and put the model's link in its place; move it away, or set export.dir to another path")
 
 
+def refuse_unwritable(target: Path, fix: str) -> None:
+    """A UserError naming the first of the canonical model `target`'s lock file, versions folder and versions that
+    this user cannot write (a teammate's, made under `umask 022`), its owner, and the ways on (`fix` the last): an
+    export writes a version there and a card into the current one, a rollback a card into another, the pruning
+    deletes old ones; a search found it out after its trials (a lock it could not write), or in a traceback."""
+    lock, versions = target.parent / f".{target.name}.lock", versions_dir(target)
+    for path in (p for p in (lock, versions, *(versions.iterdir() if versions.is_dir() else ())) if p.exists()):
+        if not os.access(path, os.W_OK):
+            raise UserError(f"cannot write {shown(path)} ({owned(path)}), which the model {shown(target)} keeps: ask "
+                            f"its owner to `chmod -R g+w {shown(versions)} {shown(lock)}` (exports in a shared "
+                            f"folder, run under `umask 002`, make their files writable by the group), or {fix}")
+
+
 def _history_entry(card: dict[str, Any], version: str, promoted: bool, reason: str) -> dict[str, Any]:
     """The history entry of the model whose card is `card`, as the version `version`: when, by whom, from which
     data, run and trial it was made, and the decision (`promoted`, `reason`)."""
@@ -384,6 +399,7 @@ def roll_back(target: Path, to: str | None = None) -> tuple[str, str]:
     if not target.is_symlink() or not (target / CARD).is_file():
         raise UserError(f"{target} is not a canonical model (a link to a version folder, as `autotune run` exports "
                         f"it): nothing to roll back")
+    refuse_unwritable(target, "ask them to roll it back")
     lock = _export_lock(target, "a rollback moves the link and writes the card: run it where the folder is writable")
     try:
         current = target.resolve()

@@ -1,7 +1,9 @@
 """The canonical model is replaced atomically, by policy, one exporter at a time."""
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -10,7 +12,7 @@ import pandas as pd
 import pytest
 
 from autotune.engine import export as export_module
-from autotune.engine.export import export_model, versions_dir
+from autotune.engine.export import export_model, refuse_unwritable, versions_dir
 from autotune.errors import UserError
 
 
@@ -372,6 +374,30 @@ def test_an_unwritable_export_dir_is_a_clear_error(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(UserError, match="cannot write the model to .*set export.dir to a writable folder"):
         export(blocker / "models" / "m", 0.5)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes any folder")
+def test_a_model_whose_versions_this_user_cannot_write_is_refused_naming_the_folder_and_its_owner(tmp_path):
+    """A teammate's model exported under `umask 022`: a search that exported to it ran its trials, then failed on
+    the lock ("Permission denied; set export.dir to a writable folder"); with the lock writable, on the version."""
+    target = tmp_path / "m"
+    export(target, 0.3)
+    version = target.resolve()
+    version.chmod(0o555)
+    try:
+        with pytest.raises(UserError) as refused:
+            refuse_unwritable(target, "set export.dir to another path")  # as preflight does, before the search
+        with pytest.raises(UserError, match="cannot write .*or set export.dir to another path$"):
+            export(target, 0.4)
+        with pytest.raises(UserError, match="cannot write .*or ask them to roll it back$"):
+            export_module.roll_back(target)
+    finally:
+        version.chmod(0o755)
+    assert str(refused.value) == (
+        f"cannot write {version} ({getpass.getuser()}, dr-xr-xr-x), which the model {target} keeps: ask its owner to "
+        f"`chmod -R g+w {tmp_path / '.m.versions'} {tmp_path / '.m.lock'}` (exports in a shared folder, run under "
+        "`umask 002`, make their files writable by the group), or set export.dir to another path")
+    assert load(target)["value"] == 0.3
 
 
 def test_pruning_keeps_the_current_model_when_export_dir_goes_through_a_link(tmp_path):
