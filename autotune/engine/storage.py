@@ -252,6 +252,7 @@ def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool
     save wrote it (a kill while it was copied may have left two saves); a run that is refused or started again is
     not written to. A started run records its trial count (`started_trials`)."""
     if not check_choice(space, where, resume=resume, restart=restart, warm_start=warm_start) or restart:
+        _refuse_unwritable(where, restart=True)
         _clear(where)
         record_start(where.state, space)
         if not where.remote:
@@ -279,19 +280,23 @@ def prepare_run(space: Space, where: RunLocation, *, resume: bool, restart: bool
     return True
 
 
-def _refuse_unwritable(where: RunLocation) -> None:
-    """A UserError, before a resume writes anything, naming the first file or folder of the run `where` that this
-    user cannot write (a teammate's run, made under `umask 022`): a resume writes the study, Ray's saved state and
-    the trials' folders, and failed mid-search on them (SQLite's "attempt to write a readonly database")."""
+def _refuse_unwritable(where: RunLocation, *, restart: bool = False) -> None:
+    """A UserError, before a resume (or a `restart`'s deletion) changes anything, naming the first file or folder of
+    the run `where` that this user cannot write (a teammate's run, made under `umask 022`): a resume writes the
+    study, Ray's saved state and the trials' folders, and failed mid-search on them (SQLite's "attempt to write a
+    readonly database"); a --restart failed in a traceback from pyarrow's delete, or deleted part of the run."""
     for folder, _, files in os.walk(where.state):
         for path in (folder, *(os.path.join(folder, name) for name in files)):
             if not os.access(path, os.W_OK, follow_symlinks=False):
+                doing = "start the run at {} again" if restart else "resume the run at {}"
+                why = "starting it again deletes it" if restart else "a resume writes into the run"
+                on = (f"or run this search under another name ({option('overrides', 'name=...')})" if restart else
+                      f"or go on from its finished trials in a run of your own: "
+                      f"{option('warm_start', where.experiment)} with another {option('overrides', 'name=...')}")
                 raise UserError(
-                    f"cannot resume the run at {where.experiment}: {shown(path)} ({owned(path)}) is not writable by "
-                    f"you, and a resume writes into the run; ask its owner to `chmod -R g+w {where.experiment}` "
-                    f"(searches in a shared folder, run under `umask 002`, make their files writable by the group), "
-                    f"or go on from its finished trials in a run of your own: "
-                    f"{option('warm_start', where.experiment)} with another {option('overrides', 'name=...')}")
+                    f"cannot {doing.format(where.experiment)}: {shown(path)} ({owned(path)}) is not writable by you, "
+                    f"and {why}; ask its owner to `chmod -R g+w {where.experiment}` (searches in a shared folder, "
+                    f"run under `umask 002`, make their files writable by the group), {on}")
 
 
 def record_code(state: Path, digests: dict[str, str], files: dict[str, str], *, resumed: bool) -> None:

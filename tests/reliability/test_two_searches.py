@@ -18,8 +18,9 @@ import pytest
 import autotune
 from autotune.engine.locks import LocalRay, hold_run, refuse_running
 from autotune.engine.search import _warn_shared_cpus
-from autotune.engine.storage import _refuse_unwritable, run_location
+from autotune.engine.storage import _refuse_unwritable, prepare_run, run_location
 from autotune.errors import UserError
+from autotune.space import load_space
 from reliability_helpers import TOY
 
 
@@ -104,7 +105,7 @@ def test_a_run_held_by_a_killed_process_is_free_at_once(tmp_path):
     where = run_location(str(tmp_path / "runs"), "held")
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\nfrom autotune.engine.locks import hold_run\n"
-         "from autotune.engine.storage import _refuse_unwritable, run_location\n"
+         "from autotune.engine.storage import _refuse_unwritable, prepare_run, run_location\n"
          f"with hold_run(run_location({str(tmp_path / 'runs')!r}, 'held')):\n"
          "    print('held', flush=True)\n    time.sleep(60)\n"],
         stdout=subprocess.PIPE, text=True)
@@ -143,7 +144,7 @@ def test_a_run_whose_lock_file_this_user_cannot_write_is_seen_running_or_named_w
     where = run_location(str(tmp_path / "runs"), "theirs")
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\nfrom autotune.engine.locks import hold_run\n"
-         "from autotune.engine.storage import _refuse_unwritable, run_location\n"
+         "from autotune.engine.storage import _refuse_unwritable, prepare_run, run_location\n"
          f"with hold_run(run_location({str(tmp_path / 'runs')!r}, 'theirs')):\n"
          "    print('held', flush=True)\n    time.sleep(60)\n"],
         stdout=subprocess.PIPE, text=True)
@@ -168,23 +169,30 @@ def test_a_run_whose_lock_file_this_user_cannot_write_is_seen_running_or_named_w
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes any file")
-def test_a_resume_of_a_run_this_user_cannot_write_is_one_line_naming_the_file_its_owner_and_the_ways_on(tmp_path):
+def test_a_run_this_user_cannot_write_is_neither_resumed_nor_restarted_naming_the_file_its_owner_and_the_ways_on(
+        tmp_path):
     """A teammate's run made under `umask 022`: its resume failed mid-search with SQLite's "attempt to write a
-    readonly database" traceback."""
+    readonly database" traceback; its --restart in pyarrow's "Cannot delete directory entry" traceback."""
     where = run_location(str(tmp_path / "runs"), "theirs")
     (where.state / "trial_1").mkdir(parents=True)
     (where.state / "study.db").write_text("")
     (where.state / "trial_1").chmod(0o555)
     try:
-        with pytest.raises(UserError) as refused:
+        with pytest.raises(UserError) as resumed:
             _refuse_unwritable(where)
+        with pytest.raises(UserError) as restarted:  # a --restart failed in pyarrow's traceback, or deleted a part
+            prepare_run(load_space(_space("theirs", tmp_path / "gate")), where, resume=False, restart=True)
     finally:
         (where.state / "trial_1").chmod(0o755)
-    assert str(refused.value) == (
-        f"cannot resume the run at {where.state}: {where.state / 'trial_1'} ({getpass.getuser()}, dr-xr-xr-x) is not "
-        f"writable by you, and a resume writes into the run; ask its owner to `chmod -R g+w {where.state}` (searches "
-        "in a shared folder, run under `umask 002`, make their files writable by the group), or go on from its "
-        f"finished trials in a run of your own: warm_start='{where.state}' with another overrides=['name=...']")
+    blocked = f"{where.state / 'trial_1'} ({getpass.getuser()}, dr-xr-xr-x) is not writable by you"
+    fix = (f"ask its owner to `chmod -R g+w {where.state}` (searches in a shared folder, run under `umask 002`, make "
+           "their files writable by the group)")
+    assert str(resumed.value) == (
+        f"cannot resume the run at {where.state}: {blocked}, and a resume writes into the run; {fix}, or go on from "
+        f"its finished trials in a run of your own: warm_start='{where.state}' with another overrides=['name=...']")
+    assert str(restarted.value) == (f"cannot start the run at {where.state} again: {blocked}, and starting it again "
+                                    f"deletes it; {fix}, or run this search under another name (overrides=['name=...'])")
+    assert (where.state / "study.db").is_file()
 
 
 def test_a_run_given_as_a_folder_and_as_a_file_uri_is_one_run(tmp_path, monkeypatch):
