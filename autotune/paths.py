@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import stat
 from pathlib import Path
 
 from autotune.errors import NoHome
 
-__all__ = ["expanded", "home", "owned", "shown"]
+__all__ = ["denied", "expanded", "home", "owned", "shown"]
 
 
 def expanded(path: str | os.PathLike[str]) -> Path:
@@ -47,3 +48,35 @@ def owned(path: str | os.PathLike[str]) -> str:
     except KeyError:
         user = f"user {info.st_uid}"
     return f"{user}, {stat.filemode(info.st_mode)}"
+
+
+def denied(err: PermissionError) -> str:
+    """What a PermissionError from another user's file or folder means, in one line: the first folder on its path
+    (links followed), or the file, that this user cannot read (or, where it can read every one, write), its owner
+    and modes, and the fix: "runs/priv/summary.json: runs/priv (alice, drwx------) is not readable by you; ...". A
+    pyarrow error names its path in its text only."""
+    named = err.filename or next(iter(re.findall(r"'(/[^']+)'", str(err))), None)
+    if not named:
+        return f"permission denied: {err.strerror or err}"
+    path = Path(os.fsdecode(named))
+    real = Path(os.path.realpath(path))  # as far as this user can follow it
+    steps = [*reversed(real.parents), real][1:]
+    unreadable = next((p for p in steps if os.path.lexists(p) and not _readable(p)), None)
+    blocked = unreadable or next((p for p in reversed(steps) if os.path.lexists(p)), real)
+    try:
+        whose = f" ({owned(blocked)})"
+    except OSError:
+        whose = ""
+    verb, mode = ("read", "g+rX") if unreadable else ("write", "g+w")
+    return (f"permission denied: {shown(path)}: {shown(blocked)}{whose} is not {verb}able by you; ask its owner to "
+            f"`chmod -R {mode} {shown(blocked)}` (a team's shared folder: searches and exports run under `umask 002` "
+            f"make their files the group's to read and write)")
+
+
+def _readable(path: Path) -> bool:
+    """Whether this user can read `path`, and go through it where it is a folder."""
+    try:
+        folder = path.is_dir()
+    except OSError:
+        return False
+    return os.access(path, os.R_OK | (os.X_OK if folder else 0))

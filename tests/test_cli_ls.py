@@ -238,3 +238,31 @@ def test_ls_versions_lists_a_canonical_model_s_exports_and_rollbacks(tmp_path, c
                         (["versions", str(target.parent / ".m.versions" / first)], "is not a canonical model")]:
         assert autotune.cli.main(["ls", *argv]) == 2
         assert words in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any folder")
+def test_a_run_or_model_this_user_cannot_read_is_named_with_its_owner_not_a_traceback(tmp_path, capsys):
+    """A teammate's run and model made under `umask 077` in a shared folder: `autotune ls runs` of the whole folder,
+    `ls versions`, `report` and `predict` ended in a PermissionError traceback."""
+    import getpass
+
+    runs, target = tmp_path / "runs", tmp_path / "models" / "m"
+    _run(runs, "mine", {"interrupted": False})
+    _run(runs, "theirs", {"interrupted": False})
+    _export(target, "t1", 0.5)
+    versions = target.parent / ".m.versions"
+    (runs / "theirs").chmod(0o700 & ~0o500)
+    versions.chmod(0)
+    try:
+        assert autotune.cli.main(["ls", "runs", str(runs)]) == 0
+        listed = capsys.readouterr().out
+        assert autotune.cli.main(["ls", "versions", str(target)]) == 2
+        err = capsys.readouterr().err
+    finally:
+        (runs / "theirs").chmod(0o755)
+        versions.chmod(0o755)
+    lines = {line.split()[0]: line for line in listed.splitlines()[2:] if line.strip()}
+    assert f"not readable by you ({getpass.getuser()}, d-w-------)" in lines["theirs"] and "finished" in lines["mine"]
+    assert err == (f"autotune ls: error: permission denied: {target}: {versions} ({getpass.getuser()}, d---------) is "
+                   f"not readable by you; ask its owner to `chmod -R g+rX {versions}` (a team's shared folder: "
+                   "searches and exports run under `umask 002` make their files the group's to read and write)\n")

@@ -10,6 +10,7 @@ import traceback
 
 from autotune.cli.common import HelpFormatter
 from autotune.errors import AutotuneError, BadInput
+from autotune.paths import denied
 from autotune.run_options import from_command_line
 
 __all__ = ["main"]
@@ -123,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{err.source}: " if isinstance(err, BadInput) and err.source else ""  # a file predict() refused
         print(f"autotune {args.command}: error: {where}{err}", file=sys.stderr)
         return getattr(err, "exit_code", 2)
+    except PermissionError as err:  # another user's file or folder, in a folder a team shares
+        if args.verbose:
+            traceback.print_exc()
+        print(f"autotune {args.command}: error: {denied(err)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"autotune {args.command}: interrupted", file=sys.stderr)
         return 130
