@@ -15,7 +15,7 @@ from pathlib import Path
 
 from autotune.errors import NoHome
 
-__all__ = ["denied", "expanded", "home", "owned", "shown"]
+__all__ = ["blocking", "denied", "expanded", "home", "owned", "shown"]
 
 
 def expanded(path: str | os.PathLike[str]) -> Path:
@@ -51,14 +51,18 @@ def owned(path: str | os.PathLike[str]) -> str:
 
 
 def denied(err: PermissionError) -> str:
-    """What a PermissionError from another user's file or folder means, in one line: the first folder on its path
-    (links followed), or the file, that this user cannot read (or, where it can read every one, write), its owner
-    and modes, and the fix: "runs/priv/summary.json: runs/priv (alice, drwx------) is not readable by you; ...". A
-    pyarrow error names its path in its text only."""
+    """What a PermissionError from another user's file or folder means, in one line: "permission denied: PATH: " and
+    `blocking(PATH)`. A pyarrow error names its path in its text only."""
     named = err.filename or next(iter(re.findall(r"'(/[^']+)'", str(err))), None)
     if not named:
         return f"permission denied: {err.strerror or err}"
-    path = Path(os.fsdecode(named))
+    return f"permission denied: {shown(os.fsdecode(named))}: {blocking(os.fsdecode(named))}"
+
+
+def blocking(path: str | os.PathLike[str]) -> str:
+    """Which file or folder keeps this user from `path`, in words: the first folder on its path (links followed), or
+    the file, that the user cannot read (or, where it can read every one, the deepest there that it cannot write),
+    its owner and modes, and the fix: "runs/priv (alice, drwx------) is not readable by you; ask its owner to ..."."""
     real = Path(os.path.realpath(path))  # as far as this user can follow it
     steps = [*reversed(real.parents), real][1:]
     unreadable = next((p for p in steps if os.path.lexists(p) and not _readable(p)), None)
@@ -67,10 +71,10 @@ def denied(err: PermissionError) -> str:
         whose = f" ({owned(blocked)})"
     except OSError:
         whose = ""
-    verb, mode = ("read", "g+rX") if unreadable else ("write", "g+w")
-    return (f"permission denied: {shown(path)}: {shown(blocked)}{whose} is not {verb}able by you; ask its owner to "
-            f"`chmod -R {mode} {shown(blocked)}` (a team's shared folder: searches and exports run under `umask 002` "
-            f"make their files the group's to read and write)")
+    able, mode = ("readable", "g+rX") if unreadable else ("writable", "g+w")
+    return (f"{shown(blocked)}{whose} is not {able} by you; ask its owner to `chmod -R {mode} {shown(blocked)}` "
+            f"(a team's shared folder: searches and exports run under `umask 002` make their files the group's to "
+            f"read and write)")
 
 
 def _readable(path: Path) -> bool:

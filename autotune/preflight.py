@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from autotune.errors import AutotuneError, UserError
-from autotune.paths import expanded, shown
+from autotune.paths import blocking, expanded, shown
 from autotune.run_options import option
 from autotune.space import Choice, Grid, Space
 from autotune.space.types import default_values
@@ -89,14 +89,19 @@ def check_writable(path: str | Path, what: str, example: str) -> None:
         with tempfile.TemporaryFile(dir=parent):
             pass
     except OSError as err:  # the folder named, not the temporary file's random name
-        raise _not_writable(path, what, example, err, str(parent.absolute())) from None
+        raise _not_writable(path, what, example, err, parent.absolute()) from None
 
 
-def _not_writable(path: str | Path, what: str, example: str, err: OSError, failed: str) -> UserError:
-    """The error of `check_writable`: `failed` is the folder that could not be made or written. A relative path
-    names the working directory too: a container's is often read-only, and `example` is then no fix by itself."""
+def _not_writable(path: str | Path, what: str, example: str, err: OSError, failed: str | Path) -> UserError:
+    """The error of `check_writable`: `failed` is the folder that could not be made or written; a permission it
+    lacks names the folder that blocks, its owner and the fix (`blocking`: a teammate's folder in a folder a team
+    shares). A relative path names the working directory too: a container's is often read-only, and `example` is
+    then no fix by itself."""
     relative = "" if expanded(path).is_absolute() else (f", and run where you can write: a relative path is in the "
                                                     f"working directory, {shown(Path.cwd())}")
+    if isinstance(err, PermissionError):
+        return UserError(f"{what} {str(path)!r} is not writable: {blocking(failed)}; or give a folder you can write, "
+                         f"e.g. {example}{relative}")
     return UserError(f"{what} {str(path)!r} is not writable ({err.strerror or err}: {shown(failed)}); give a folder "
                      f"you can write, e.g. {example}{relative}")
 

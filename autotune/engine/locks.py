@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlparse
 
 from autotune.cache import cache_dir
 from autotune.errors import UserError
-from autotune.paths import owned, shown
+from autotune.paths import blocking, owned, shown
 from autotune.run_options import option
 
 if TYPE_CHECKING:  # storage imports ray: this module stays light for the export's lock
@@ -131,11 +131,10 @@ def _cannot_lock(path: Path, err: OSError) -> UserError:
         return UserError(f"cannot write the run's lock file {path}: name too long ({len(os.fsencode(path.name))} "
                          f"bytes; a file name holds 255 at most, a path 4096); give the run a shorter name "
                          f"({option('overrides', 'name=...')}) or {option('storage')} a shorter folder")
-    if err.errno == errno.EACCES and path.is_file():
-        return UserError(f"cannot write the run's lock file {path} ({owned(path)}), and no process runs the run "
-                         f"now; ask its owner to `chmod g+w {path}` (searches in a shared folder, run under `umask "
-                         f"002`, make their files writable by the group), or remove the file while no search runs "
-                         f"this run")
+    if err.errno == errno.EACCES:  # a teammate's lock file or folder, in a folder a team shares
+        way = ("no process runs the run now, so you may also remove the file" if path.is_file() else
+               f"or give {option('storage')} a folder you can write")
+        return UserError(f"cannot write the run's lock file {path}: {blocking(path)}; {way}")
     return UserError(f"cannot write the run's lock file {path} ({err.strerror or err}); give "
                      f"{option('storage')} a folder you can write")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import getpass
 import os
 import socket
 from types import SimpleNamespace
@@ -106,6 +107,21 @@ def test_check_writable(tmp_path):
     with pytest.raises(UserError, match=r"is not writable \(Not a directory: .*file/sub\); give a folder you can "
                        r"write, e.g. --set export.dir=models/x"):
         check_writable(tmp_path / "file" / "sub" / "x", "export.dir", "--set export.dir=models/x")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes any folder")
+def test_an_export_dir_in_a_teammate_s_folder_names_the_folder_its_owner_and_the_chmod(tmp_path):
+    """A models folder a teammate made under `umask 022`: the refusal named a temporary file that is not there
+    (Permission denied: models/tmpuioo830x) and, as the way on, the export.dir it refused."""
+    models = tmp_path / "models"
+    models.mkdir(mode=0o555)
+    with pytest.raises(UserError) as refused:
+        check_writable(models / "b1", "export.dir", "--set export.dir=models/b1")
+    assert str(refused.value) == (
+        f"export.dir '{models / 'b1'}' is not writable: {models} ({getpass.getuser()}, dr-xr-xr-x) is not writable "
+        f"by you; ask its owner to `chmod -R g+w {models}` (a team's shared folder: searches and exports run under "
+        "`umask 002` make their files the group's to read and write); or give a folder you can write, e.g. --set "
+        "export.dir=models/b1")
 
 
 @pytest.fixture

@@ -163,9 +163,20 @@ def test_a_run_whose_lock_file_this_user_cannot_write_is_seen_running_or_named_w
         with hold_run(where):
             pass
     assert str(refused.value) == (
-        f"cannot write the run's lock file {lock} ({getpass.getuser()}, -r--r--r--), and no process runs the run now; "
-        f"ask its owner to `chmod g+w {lock}` (searches in a shared folder, run under `umask 002`, make their files "
-        "writable by the group), or remove the file while no search runs this run")
+        f"cannot write the run's lock file {lock}: {lock} ({getpass.getuser()}, -r--r--r--) is not writable by you; "
+        f"ask its owner to `chmod -R g+w {lock}` (a team's shared folder: searches and exports run under `umask 002` "
+        "make their files the group's to read and write); no process runs the run now, so you may also remove the "
+        "file")
+    lock.unlink()
+    (tmp_path / "runs").chmod(0o555)  # a teammate's storage folder
+    try:
+        with pytest.raises(UserError, match=f"cannot write the run's lock file {lock}: {tmp_path / 'runs'} \\("
+                           f"{getpass.getuser()}, dr-xr-xr-x\\) is not writable by you; .* or give storage a "
+                           "folder you can write$"):
+            with hold_run(where):
+                pass
+    finally:
+        (tmp_path / "runs").chmod(0o755)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes any file")
