@@ -36,11 +36,10 @@ from filelock import FileLock, Timeout
 from autotune.engine.locks import not_a_lock_file
 from autotune.errors import UserError
 from autotune.model_dir import canonical_link
-from autotune.paths import expanded, owned, shown
+from autotune.paths import blocking, expanded, shown
 
 __all__ = ["CARD", "changed_since", "export_model", "library_versions", "refuse_other_files", "refuse_unwritable",
-           "roll_back",
-           "source_digests", "versions_dir"]
+           "roll_back", "source_digests", "versions_dir"]
 
 log = logging.getLogger("autotune")
 
@@ -323,9 +322,7 @@ def refuse_unwritable(target: Path, fix: str) -> None:
     lock, versions = target.parent / f".{target.name}.lock", versions_dir(target)
     for path in (p for p in (lock, versions, *(versions.iterdir() if versions.is_dir() else ())) if p.exists()):
         if not os.access(path, os.W_OK):
-            raise UserError(f"cannot write {shown(path)} ({owned(path)}), which the model {shown(target)} keeps: ask "
-                            f"its owner to `chmod -R g+w {shown(versions)} {shown(lock)}` (exports in a shared "
-                            f"folder, run under `umask 002`, make their files writable by the group), or {fix}")
+            raise UserError(f"cannot write the model {shown(target)}: {blocking(path, f'{versions} {lock}')}; or {fix}")
 
 
 def _history_entry(card: dict[str, Any], version: str, promoted: bool, reason: str) -> dict[str, Any]:

@@ -74,9 +74,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CsvLogger", "ForgetEndedTrials", "JsonLogger", "RESULT_KEYS", "TensorBoardLogger", "actor_node",
            "asked_trial", "auth_token_path", "diverged", "gcs_reconnect_timeout_s", "init_local", "joined_address",
-           "kv_delete", "kv_get", "kv_put", "lock_folder", "lost_node", "lost_nodes_apart", "mark_told", "no_callback_usage_tag",
-           "remove_partial_checkpoint", "restore_from_kept_checkpoints", "restore_whole_state", "saved_trials",
-           "saves_when_trials_end", "study_of", "told", "whole_state_uploads", "write_trial_file"]
+           "kv_delete", "kv_get", "kv_put", "lock_folder", "lost_node", "lost_nodes_apart", "mark_told",
+           "no_callback_usage_tag", "remove_partial_checkpoint", "restore_from_kept_checkpoints", "restore_whole_state",
+           "saved_trials", "saves_when_trials_end", "study_of", "told", "whole_state_uploads", "write_trial_file"]
 
 _log = logging.getLogger("autotune")
 

@@ -38,8 +38,7 @@ from autotune.engine.optuna_space import derived_seed
 from autotune.engine.progress import Progress
 from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger,
                                             auth_token_path, init_local, joined_address, limit_restored_search,
-                                            lock_folder,
-                                            no_callback_usage_tag, restore_from_kept_checkpoints,
+                                            lock_folder, no_callback_usage_tag, restore_from_kept_checkpoints,
                                             saves_when_trials_end, shutdown_keeping_sigterm, trial_errors_shown,
                                             whole_state_uploads, working_dir_files)
 from autotune.engine.result_grid import reaches, trial_id_of

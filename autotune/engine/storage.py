@@ -30,7 +30,7 @@ from autotune.engine.relocation import STARTED_FILE, started_in
 from autotune.engine.run_records import (BUDGETS_FILE, SPACE_FILE, TRIALS_FILE, record_space, record_start,
                                          recorded_space)
 from autotune.errors import UserError
-from autotune.paths import expanded, owned, shown
+from autotune.paths import blocking, expanded
 from autotune.run_options import arguments, option
 from autotune.space.types import Space
 from autotune.tracking.mlflow_runs import STATE_FILE as TRACKING_FILE
@@ -288,15 +288,12 @@ def _refuse_unwritable(where: RunLocation, *, restart: bool = False) -> None:
     for folder, _, files in os.walk(where.state):
         for path in (folder, *(os.path.join(folder, name) for name in files)):
             if not os.access(path, os.W_OK, follow_symlinks=False):
-                doing = "start the run at {} again" if restart else "resume the run at {}"
-                why = "starting it again deletes it" if restart else "a resume writes into the run"
-                on = (f"or run this search under another name ({option('overrides', 'name=...')})" if restart else
-                      f"or go on from its finished trials in a run of your own: "
+                doing = (f"start the run at {where.experiment} again (that deletes it)" if restart else
+                         f"resume the run at {where.experiment} (a resume writes into it)")
+                on = (f"run this search under another name ({option('overrides', 'name=...')})" if restart else
+                      f"go on from its finished trials in a run of your own: "
                       f"{option('warm_start', where.experiment)} with another {option('overrides', 'name=...')}")
-                raise UserError(
-                    f"cannot {doing.format(where.experiment)}: {shown(path)} ({owned(path)}) is not writable by you, "
-                    f"and {why}; ask its owner to `chmod -R g+w {where.experiment}` (searches in a shared folder, "
-                    f"run under `umask 002`, make their files writable by the group), {on}")
+                raise UserError(f"cannot {doing}: {blocking(path, where.experiment)}; or {on}")
 
 
 def record_code(state: Path, digests: dict[str, str], files: dict[str, str], *, resumed: bool) -> None:

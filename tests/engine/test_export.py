@@ -394,9 +394,10 @@ def test_a_model_whose_versions_this_user_cannot_write_is_refused_naming_the_fol
     finally:
         version.chmod(0o755)
     assert str(refused.value) == (
-        f"cannot write {version} ({getpass.getuser()}, dr-xr-xr-x), which the model {target} keeps: ask its owner to "
-        f"`chmod -R g+w {tmp_path / '.m.versions'} {tmp_path / '.m.lock'}` (exports in a shared folder, run under "
-        "`umask 002`, make their files writable by the group), or set export.dir to another path")
+        f"cannot write the model {target}: {version} ({getpass.getuser()}, dr-xr-xr-x) is not writable by you; ask "
+        f"its owner to `chmod -R g+w {tmp_path / '.m.versions'} {tmp_path / '.m.lock'}` (a team's shared folder: "
+        "searches and exports run under `umask 002` make their files the group's to read and write); or set "
+        "export.dir to another path")
     assert load(target)["value"] == 0.3
 
 

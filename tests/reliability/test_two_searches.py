@@ -195,14 +195,14 @@ def test_a_run_this_user_cannot_write_is_neither_resumed_nor_restarted_naming_th
             prepare_run(load_space(_space("theirs", tmp_path / "gate")), where, resume=False, restart=True)
     finally:
         (where.state / "trial_1").chmod(0o755)
-    blocked = f"{where.state / 'trial_1'} ({getpass.getuser()}, dr-xr-xr-x) is not writable by you"
-    fix = (f"ask its owner to `chmod -R g+w {where.state}` (searches in a shared folder, run under `umask 002`, make "
-           "their files writable by the group)")
+    blocked = (f"{where.state / 'trial_1'} ({getpass.getuser()}, dr-xr-xr-x) is not writable by you; ask its owner "
+               f"to `chmod -R g+w {where.state}` (a team's shared folder: searches and exports run under `umask 002` "
+               "make their files the group's to read and write)")
     assert str(resumed.value) == (
-        f"cannot resume the run at {where.state}: {blocked}, and a resume writes into the run; {fix}, or go on from "
-        f"its finished trials in a run of your own: warm_start='{where.state}' with another overrides=['name=...']")
-    assert str(restarted.value) == (f"cannot start the run at {where.state} again: {blocked}, and starting it again "
-                                    f"deletes it; {fix}, or run this search under another name (overrides=['name=...'])")
+        f"cannot resume the run at {where.state} (a resume writes into it): {blocked}; or go on from its finished "
+        f"trials in a run of your own: warm_start='{where.state}' with another overrides=['name=...']")
+    assert str(restarted.value) == (f"cannot start the run at {where.state} again (that deletes it): {blocked}; or "
+                                    "run this search under another name (overrides=['name=...'])")
     assert (where.state / "study.db").is_file()
 
 
