@@ -62,20 +62,23 @@ def denied(err: PermissionError) -> str:
 def blocking(path: str | os.PathLike[str], opens: str | os.PathLike[str] | None = None) -> str:
     """Which file or folder keeps this user from `path`, in words: the first folder on its path (links followed), or
     the file, that the user cannot read (or, where it can read every one, the deepest there that it cannot write),
-    its owner and modes, and the fix, a `chmod -R` of `opens` (default: that file or folder): "runs/priv (alice,
-    drwx------) is not readable by you; ask its owner to `chmod -R g+rX runs/priv` (...)"."""
+    its owner and modes, and, where it belongs to a group of the user's (a team's folder), the fix, a `chmod -R` of
+    `opens` (default: that file or folder): "runs/priv (alice, drwx------) is not readable by you; ask its owner to
+    `chmod -R g+rX runs/priv` (...)". A system folder (/usr) gets no such advice."""
     real = Path(os.path.realpath(path))  # as far as this user can follow it
     steps = [*reversed(real.parents), real][1:]
     unreadable = next((p for p in steps if os.path.lexists(p) and not _readable(p)), None)
     blocked = unreadable or next((p for p in reversed(steps) if os.path.lexists(p)), real)
     try:
-        whose = f" ({owned(blocked)})"
+        whose, group = f" ({owned(blocked)})", os.stat(blocked).st_gid
     except OSError:
-        whose = ""
+        whose, group = "", None
     able, mode = ("readable", "g+rX") if unreadable else ("writable", "g+w")
-    return (f"{shown(blocked)}{whose} is not {able} by you; ask its owner to `chmod -R {mode} "
-            f"{shown(opens or blocked)}` (a team's shared folder: searches and exports run under `umask 002` make "
-            f"their files the group's to read and write)")
+    text = f"{shown(blocked)}{whose} is not {able} by you"
+    if group not in {os.getegid(), *os.getgroups()}:
+        return text
+    return (f"{text}; ask its owner to `chmod -R {mode} {shown(opens or blocked)}` (a team's shared folder: searches "
+            f"and exports run under `umask 002` make their files the group's to read and write)")
 
 
 def _readable(path: Path) -> bool:

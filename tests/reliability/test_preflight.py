@@ -124,6 +124,15 @@ def test_an_export_dir_in_a_teammate_s_folder_names_the_folder_its_owner_and_the
         "export.dir=models/b1")
 
 
+@pytest.mark.skipif(os.geteuid() == 0 or os.stat("/usr").st_gid in os.getgroups(),
+                    reason="a system folder of no group of this user's")
+def test_a_system_folder_gets_no_advice_to_open_it_to_a_group():
+    with pytest.raises(UserError) as refused:
+        check_writable("/usr/autotune-model", "--out", "--out models/x")
+    assert str(refused.value) == ("--out '/usr/autotune-model' is not writable: /usr (root, drwxr-xr-x) is not "
+                                  "writable by you; or give a folder you can write, e.g. --out models/x")
+
+
 @pytest.fixture
 def closed_port(free_port) -> int:
     """A loopback port nothing listens on."""
