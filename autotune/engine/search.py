@@ -60,7 +60,7 @@ from autotune.engine.summary import size_text
 from autotune.engine.trial import trainable, trial_dirname
 from autotune.engine.watchdog import watching_cluster
 from autotune.errors import UserError
-from autotune.paths import owned, shown
+from autotune.paths import blocking, owned, shown
 from autotune.run_options import arguments, option
 from autotune.space.types import Space
 from autotune.tracking import SearchStart, Tracking
@@ -531,6 +531,8 @@ def _cannot_start_ray(err: OSError, temp: str | None) -> UserError:
             f"(python -c 'import secrets; print(secrets.token_hex(32))' > FILE; export RAY_AUTH_TOKEN_PATH=FILE), "
             f"or give the token itself in RAY_AUTH_TOKEN")
     if temp is None or _on_the_way(err.filename, Path(temp)):
+        if isinstance(err, PermissionError) and err.filename:  # another user's: a killed search's, of the same pid
+            why = blocking(os.fsdecode(err.filename))
         return UserError(
             f"cannot start the local Ray: it cannot write its temp folder{f' {temp}' if temp else ''} ({why}); set "
             f"RAY_TMPDIR to a folder you can write, with a short path (Ray's socket paths stay under "

@@ -59,6 +59,23 @@ def test_a_temp_folder_ray_cannot_write_is_one_line_naming_ray_tmpdir(no_local_r
         search._init_ray(search.RunOptions(num_cpus=1), "run")
 
 
+def test_a_temp_folder_another_user_left_under_this_pid_is_named_with_its_owner(no_local_ray, monkeypatch):
+    """A teammate's killed search left /tmp/rt_<pid>, the pid this search now has: the error said "Permission
+    denied: /tmp/rt_29336/session_..." and not whose the folder is."""
+    with tempfile.TemporaryDirectory(prefix="at", dir="/tmp") as short:
+        folder = Path(short) / f"rt_{os.getpid()}"
+        folder.mkdir(mode=0o555)
+        monkeypatch.setenv("RAY_TMPDIR", short)
+        monkeypatch.setattr(search, "init_local", _failing_init(
+            PermissionError(errno.EACCES, "Permission denied", str(folder / "session_2026"))))
+        with pytest.raises(UserError) as refused:
+            search._init_ray(search.RunOptions(num_cpus=1), "run")
+    assert str(refused.value).startswith(f"cannot start the local Ray: it cannot write its temp folder {folder} "
+                                         f"({folder} ({getpass.getuser()}, dr-xr-xr-x) is not writable by you")
+    assert str(refused.value).endswith("; set RAY_TMPDIR to a folder you can write, with a short path (Ray's socket "
+                                       "paths stay under 108 bytes)")
+
+
 def test_no_usable_temp_folder_is_one_line_too(no_local_ray, monkeypatch):
     monkeypatch.delenv("RAY_TMPDIR", raising=False)
 
