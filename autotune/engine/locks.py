@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlparse
 
 from autotune.cache import cache_dir
 from autotune.errors import UserError
-from autotune.paths import blocking, owned, shown
+from autotune.paths import blocking, shown
 from autotune.run_options import option
 
 if TYPE_CHECKING:  # storage imports ray: this module stays light for the export's lock

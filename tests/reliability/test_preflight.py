@@ -213,15 +213,15 @@ def test_a_relative_path_in_a_working_directory_that_cannot_be_written_names_it(
     path that failed, and the folder was named by a temporary file's random name."""
     import autotune.preflight
 
-    def read_only(dir: str) -> None:
-        raise PermissionError(errno.EACCES, "Permission denied", os.path.join(dir, "tmpr8pbzpfq"))
+    def read_only(dir: str) -> None:  # a container's read-only image (a folder of another user's: `blocking`)
+        raise OSError(errno.EROFS, "Read-only file system", os.path.join(dir, "tmpr8pbzpfq"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(autotune.preflight.tempfile, "TemporaryFile", read_only)
     with pytest.raises(UserError) as raised:
         check_writable("lr_find.png", "--out", "--out lr_find.png")
     assert str(raised.value) == (
-        f"--out 'lr_find.png' is not writable (Permission denied: {tmp_path}); give a folder you can write, e.g. "
+        f"--out 'lr_find.png' is not writable (Read-only file system: {tmp_path}); give a folder you can write, e.g. "
         f"--out lr_find.png, and run where you can write: a relative path is in the working directory, {tmp_path}")
-    with pytest.raises(UserError, match=r"\(Permission denied: /\S+/models\); give a folder you can write, e\.g\. "
+    with pytest.raises(UserError, match=r"\(Read-only file system: /\S+/models\); give a folder you can write, e\.g\. "
                                         r"--set export.dir=models/x$"):
         check_writable(tmp_path / "models" / "x", "export.dir", "--set export.dir=models/x")
