@@ -76,7 +76,8 @@ __all__ = ["CsvLogger", "ForgetEndedTrials", "JsonLogger", "RESULT_KEYS", "Tenso
            "asked_trial", "auth_token_path", "diverged", "gcs_reconnect_timeout_s", "init_local", "joined_address",
            "kv_delete", "kv_get", "kv_put", "lock_folder", "lost_node", "lost_nodes_apart", "mark_told",
            "no_callback_usage_tag", "remove_partial_checkpoint", "restore_from_kept_checkpoints", "restore_whole_state",
-           "saved_trials", "saves_when_trials_end", "study_of", "told", "whole_state_uploads", "write_trial_file"]
+           "saved_trials", "saves_when_trials_end", "study_of", "told", "waits_for_driver", "whole_state_uploads",
+           "write_trial_file"]
 
 _log = logging.getLogger("autotune")
 
@@ -670,6 +671,20 @@ def write_trial_file(name: str, text: str) -> None:
         return
     with storage.storage_filesystem.open_output_stream(path) as out:
         out.write(text.encode())
+
+
+def waits_for_driver(thread_id: int) -> bool:
+    """In a trial: whether its thread `thread_id` waits in `tune.report` for the driver to take the result. Ray's
+    private `_TrainSession._report_training_result` holds the trial's thread, its checkpoint already in the storage,
+    until the driver asks for the next result: a driver stopped with Ctrl-Z (Ray's processes, in sessions of their
+    own, are not) asks for none until it is continued. No public API says that a report waits."""
+    from ray.train._internal.session import _TrainSession
+
+    waiting = _TrainSession._report_training_result.__code__
+    frame = sys._current_frames().get(thread_id)
+    while frame is not None and frame.f_code is not waiting:
+        frame = frame.f_back
+    return frame is not None
 
 
 def remove_partial_checkpoint() -> None:

@@ -23,7 +23,7 @@ from autotune import registry
 from autotune.engine.checkpoints import CheckpointPolicy, TrialCheckpoints
 from autotune.engine.full_disk import copying, is_full, wait_to_be_stopped
 from autotune.engine.heap import trim_heap
-from autotune.engine.ray_internals import write_trial_file
+from autotune.engine.ray_internals import waits_for_driver, write_trial_file
 from autotune.engine.trial_errors import TIMED_OUT_FILE
 from autotune.engine.trial_timeout import ReportWatch
 from autotune.errors import MissingMetric
@@ -97,7 +97,8 @@ def _watch(timeout: float, first_epoch: int) -> ReportWatch:
     """`search.trial_timeout`'s watch of this trial; a trial whose worker it ends leaves its failure in the trial's
     folder (TIMED_OUT_FILE), which this attempt's start removes: a retry may die otherwise."""
     write_trial_file(TIMED_OUT_FILE, "")
-    return ReportWatch(timeout, first_epoch, ended=partial(write_trial_file, TIMED_OUT_FILE))
+    return ReportWatch(timeout, first_epoch, ended=partial(write_trial_file, TIMED_OUT_FILE),
+                       waiting=waits_for_driver)
 
 
 def trial_dirname(trial: Any) -> str:

@@ -10,6 +10,11 @@ A watcher thread of the trial's worker raises `TrialTimeout` in the trial's thre
 runs none: past a grace period, the worker process ends itself, and Ray fails the trial for its lost actor; the
 watch's `ended` callable is first given the failure in one line (what the driver says for it, not Ray's guesses at
 why a worker died: autotune.engine.trial_errors.TIMED_OUT_FILE).
+
+Silence is counted on a clock of the time the worker runs (autotune.engine.running_clock): a worker stopped with its
+search (Ctrl-Z, a suspended machine) is not silent while it does not run. Nor is a trial whose report waits for the
+driver (`waiting`: a driver stopped with Ctrl-Z asks for no result while the trials' workers, in Ray's processes,
+go on and wait for it).
 """
 from __future__ import annotations
 
@@ -17,11 +22,11 @@ import ctypes
 import os
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from autotune.engine.running_clock import RunningClock
 from autotune.engine.trial_errors import users_line
 from autotune.errors import TrialTimeout
 
@@ -42,18 +47,22 @@ def duration_text(seconds: float) -> str:
 class ReportWatch:
     """Ends the trial of this thread when `timeout` seconds pass without a report (since it started, or its last
     report); `first_epoch`: the epoch it trains first (a resumed trial's is past its checkpoint's); `ended`: given
-    the failure in one line before a thread held in native code ends the worker."""
+    the failure in one line before a thread held in native code ends the worker; `waiting`: whether the watched
+    thread (its id) waits for the driver to take its report, which restarts the count."""
 
-    def __init__(self, timeout: float, first_epoch: int = 1, ended: Callable[[str], None] | None = None) -> None:
+    def __init__(self, timeout: float, first_epoch: int = 1, ended: Callable[[str], None] | None = None,
+                 waiting: Callable[[int], bool] | None = None) -> None:
         self.timeout = timeout
         self.ended = ended
+        self.waiting = waiting
         self.epoch = first_epoch  # the epoch being trained
-        self.last = time.monotonic()
+        self.clock = RunningClock()
+        self.last = self.clock()
         self.reason = ""  # why it was ended, once it was
         self._done = threading.Event()
 
     def reported(self, epoch: int) -> None:
-        self.last = time.monotonic()
+        self.last = self.clock()
         self.epoch = epoch + 1
 
     @contextmanager
@@ -73,7 +82,10 @@ class ReportWatch:
 
     def _watch(self, target: int) -> None:
         while not self._done.wait(min(1.0, self.timeout / 4)):
-            silent = time.monotonic() - self.last
+            now = self.clock()
+            if self.waiting is not None and self.waiting(target):
+                self.last = now
+            silent = now - self.last
             if silent < self.timeout:
                 continue
             self.reason = (f"no report for {duration_text(silent)} (in epoch {self.epoch}); search.trial_timeout is "

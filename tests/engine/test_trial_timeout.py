@@ -2,11 +2,15 @@
 restarts the count, and silence past the timeout raises TrialTimeout in the watched thread, naming the epoch."""
 from __future__ import annotations
 
+import queue
 import re
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -80,3 +84,62 @@ def test_a_worker_whose_failure_cannot_be_written_ends_itself_all_the_same(tmp_p
     start = time.monotonic()
     done = subprocess.run([sys.executable, str(held)], timeout=60, capture_output=True, text=True)
     assert done.returncode == 1 and time.monotonic() - start < 30, done.stderr
+
+
+def test_a_worker_stopped_longer_than_the_timeout_goes_on_when_continued(tmp_path):
+    """A laptop's lid closed, Ctrl-Z, `kill -STOP`: the worker does not run, and is not silent for it. A trial stopped
+    mid-epoch for 4 s under a timeout of 1 s failed `TrialTimeout: no report for 4s` once continued."""
+    worker = tmp_path / "worker.py"
+    worker.write_text(textwrap.dedent("""\
+        import time
+        from autotune.engine.trial_timeout import ReportWatch
+
+        watch = ReportWatch(1.0)
+        with watch.watching():
+            print("watching", flush=True)
+            for epoch in range(1, 4):
+                for _ in range(12):  # an epoch's work, 0.6 s in small steps: left to do when continued
+                    time.sleep(0.05)
+                watch.reported(epoch)
+        print("done", flush=True)
+        """))
+    with subprocess.Popen([sys.executable, str(worker)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as process:
+        assert process.stdout.readline() == "watching\n"
+        time.sleep(0.3)
+        process.send_signal(signal.SIGSTOP)
+        time.sleep(4.0)
+        process.send_signal(signal.SIGCONT)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0 and out == "done\n", err
+
+
+def test_a_trial_whose_report_waits_for_the_driver_is_not_silent():
+    """A driver stopped with Ctrl-Z takes no report; the trials' workers, in Ray's processes, go on, and wait in
+    their next report. They failed past the timeout, as held in native code."""
+    watch = ReportWatch(0.5, waiting=lambda thread: True)
+    with watch.watching():
+        time.sleep(2.0)
+    assert watch.reason == ""
+
+
+def test_a_thread_in_ray_s_report_waits_for_the_driver():
+    """`waits_for_driver` knows Ray's own wait of a report for the driver (its private session code), and no other."""
+    from ray.train._internal.session import _TrainSession
+
+    from autotune.engine.ray_internals import waits_for_driver
+
+    session = SimpleNamespace(result_queue=queue.Queue(1), continue_lock=threading.Semaphore(0),
+                              stop_event=threading.Event())
+    reporting = threading.Thread(target=_TrainSession._report_training_result,
+                                 args=(session, SimpleNamespace(checkpoint=None)))
+    reporting.start()
+    try:
+        session.result_queue.get(timeout=10)  # the result is out; the thread waits for the driver's go
+        time.sleep(0.1)
+        assert waits_for_driver(reporting.ident)
+        assert not waits_for_driver(threading.get_ident())
+    finally:
+        session.continue_lock.release()
+        reporting.join(10)
+    assert not reporting.is_alive()
