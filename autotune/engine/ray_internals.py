@@ -630,6 +630,17 @@ def time_budget(stopper: TimeoutStopper) -> tuple[float, float]:
     return float(stopper._timeout_seconds), float(stopper._budget)
 
 
+def spend_time_budget(stopper: TimeoutStopper, now: float) -> bool:
+    """Ray's time-budget stopper `stopper`'s `stop_all` on a clock read as `now` (Ray's own reads `time.time`, which
+    a suspended machine's sleep and a clock set forward spend): whether the budget ran out. What is left is Ray's
+    private `_budget`, saved with the search's state; `_last_check` the clock's read before (None at the search's
+    start, and after a restore)."""
+    if stopper._last_check is not None:
+        stopper._budget -= now - stopper._last_check
+    stopper._last_check = now
+    return stopper._budget <= 0
+
+
 def asha_has_trial(scheduler: AsyncHyperBandScheduler, trial_id: str) -> bool:
     """Whether Ray's ASHA has put the trial `trial_id` in a bracket (`_trial_info`, private)."""
     return trial_id in scheduler._trial_info

@@ -12,7 +12,8 @@ from ray import tune
 from ray.tune.stopper import TimeoutStopper
 
 from autotune.engine.history import result_history
-from autotune.engine.ray_internals import time_budget
+from autotune.engine.ray_internals import spend_time_budget, time_budget
+from autotune.engine.running_clock import RunningClock
 from autotune.engine.result_grid import reaches, trial_id_of
 from autotune.engine.trial_errors import error_text, failure_of
 from autotune.errors import MissingMetric
@@ -20,6 +21,8 @@ from autotune.errors import MissingMetric
 __all__ = ["BrokenReports", "EpochBudget", "TargetStopper", "TimeBudget"]
 
 log = logging.getLogger("autotune")
+
+_running = RunningClock()  # the time budget's clock: a sleep of the machine, a stop or a clock set does not move it
 
 
 class _SharedState:
@@ -138,7 +141,9 @@ class TimeBudget(_SharedState, TimeoutStopper, tune.Callback):
     with the search's state, so that a resumed search runs for the rest of it. It records whether it ran out (a
     search that ran its trials past the budget's time was not ended by it) and the budget it counts, and says, as a
     resumed search starts, how much of it is left, and that a budget asked for now does not replace it. A resumed
-    search's copy (Ray's, unpickled) shares its state with this one through the run's folder `run`."""
+    search's copy (Ray's, unpickled) shares its state with this one through the run's folder `run`. It counts the
+    time the search's process runs: a laptop's lid closed, a search stopped with Ctrl-Z and continued, or the system
+    clock set forward spends none of it (Ray's stopper counted them)."""
 
     def __init__(self, seconds: float, run: str) -> None:
         TimeoutStopper.__init__(self, seconds)
@@ -149,7 +154,7 @@ class TimeBudget(_SharedState, TimeoutStopper, tune.Callback):
         if state["seconds"] is None:
             state["seconds"] = time_budget(self)[0]
             self._told_at_start(state["asked"])
-        state["ran_out"] = state["ran_out"] or super().stop_all()
+        state["ran_out"] = state["ran_out"] or spend_time_budget(self, _running())
         return state["ran_out"]
 
     def _told_at_start(self, asked: float) -> None:

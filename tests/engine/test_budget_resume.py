@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -130,7 +131,7 @@ def test_a_resumed_search_keeps_its_epoch_budget_says_so_and_is_not_called_inter
 
 
 class _Clock:
-    """A stand-in for `time.time` in Ray's TimeoutStopper: it moves only when told to."""
+    """A stand-in for the time budget's clock: it moves only when told to."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -145,7 +146,7 @@ def _clock(seconds: float, *, ran_out: bool, run: str = "/runs/clock"):
 
     clock, fake = TimeBudget(seconds, run), _Clock()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("ray.tune.stopper.timeout.time", fake)
+        patch.setattr("autotune.engine.stoppers._running", fake.time)
         clock.stop_all()
         fake.now += seconds + 1 if ran_out else seconds / 2
         clock.stop_all()
@@ -177,7 +178,7 @@ def test_a_resumed_search_runs_for_the_rest_of_its_time_budget_and_says_so(monke
     from autotune.engine.stoppers import TimeBudget
 
     fake = _Clock()
-    monkeypatch.setattr("ray.tune.stopper.timeout.time", fake)
+    monkeypatch.setattr("autotune.engine.stoppers._running", fake.time)
     first = TimeBudget(40, "/runs/resumed")
     first.stop_all()
     fake.now += 27
@@ -194,6 +195,37 @@ def test_a_resumed_search_runs_for_the_rest_of_its_time_budget_and_says_so(monke
         "of it left"]
     fake.now += 14
     assert restored.stop_all() and again.ran_out(14.0) and str(again) == "the time budget of 40 s"
+
+
+def test_a_time_budget_is_not_spent_by_the_system_clock_set_forward(monkeypatch):
+    """Ray's stopper read `time.time`: a clock set an hour forward (by hand, or by NTP after a machine woke up) ended
+    a search of a 60 s budget at its next step, and a suspended laptop's night spent its budget."""
+    from autotune.engine.stoppers import TimeBudget
+
+    budget = TimeBudget(60, "/runs/clock-set")
+    assert not budget.stop_all()
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 3600)
+    assert not budget.stop_all() and not budget.ran_out(1.0)
+
+
+@pytest.mark.parametrize(("cpu", "spent"), [(0.0, False), (600.0, True)], ids=["stopped", "working"])
+def test_a_time_budget_is_not_spent_while_the_search_is_stopped(monkeypatch, cpu, spent):
+    """Ctrl-Z, `kill -STOP` or a frozen machine: 10 minutes in which the search's process did not run (it used no CPU
+    time) spent a budget of 60 s. Ten minutes in which it worked, holding the interpreter, do."""
+    from types import SimpleNamespace
+
+    from autotune.engine import running_clock
+    from autotune.engine.stoppers import TimeBudget
+
+    fake = SimpleNamespace(monotonic=lambda: now[0], process_time=lambda: now[1])
+    now = [100.0, 5.0]
+    monkeypatch.setattr(running_clock, "time", fake)
+    monkeypatch.setattr("autotune.engine.stoppers._running", running_clock.RunningClock())
+    budget = TimeBudget(60, "/runs/stopped")
+    assert not budget.stop_all()
+    now[0], now[1] = now[0] + 600, now[1] + cpu
+    assert budget.stop_all() == spent
 
 
 @pytest.mark.parametrize(("started", "resumed", "kept"), [
