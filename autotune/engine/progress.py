@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +9,7 @@ import ray
 from ray import tune
 
 from autotune.engine.checkpoints import CheckpointPolicy, Rank, finite
+from autotune.engine.running_clock import running_time
 from autotune.engine.trial_timeout import duration_text
 from autotune.engine.trial_errors import trial_error
 
@@ -42,7 +42,8 @@ class Progress(tune.Callback):
     most once per period, the running trials that have not reported for that long and, trials pending, what the
     cluster has free. `planned`: the epochs a trial of a config runs if not stopped (None: every trial counts as
     finished). `reached`: whether a report reached the search's `search.stop` target (None: the search has none);
-    the trial that reached it ended the search, and is not said to be stopped early."""
+    the trial that reached it ended the search, and is not said to be stopped early. Its times are those the search
+    ran (`running_time`): a search stopped with Ctrl-Z does not name its trials as silent when it is continued."""
 
     SHOWN = 4  # running trials named in a live line; the others are counted
     QUIET = 60.0  # the least `quiet`: past a trial's start (process, imports), as Ray's no-trial-started warning
@@ -61,7 +62,7 @@ class Progress(tune.Callback):
         self.best_value: dict[str, float] = {}  # one objective: running trial id -> its best finite value so far
         self.done = 0
         self.best: float | None = None
-        self.started = self.shown_at = self.spoke_at = self.told_at = time.monotonic()
+        self.started = self.shown_at = self.spoke_at = self.told_at = running_time()
         self.heard: dict[str, float] = {}  # running trial id -> when it started or last reported
         self.shown: tuple[int, str] = (0, "")
         self.counted = False
@@ -94,7 +95,7 @@ class Progress(tune.Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         """When the trial reported and, with several objectives, its best epoch by their rank (the summary's and
         the export's), its epochs with a non-finite objective left out."""
-        self.heard[trial.trial_id] = time.monotonic()
+        self.heard[trial.trial_id] = running_time()
         if self.objectives is None:
             value, kept = result.get(self.metric), self.best_value.get(trial.trial_id)
             if finite(value) and (kept is None or self._better(value, kept)):
@@ -106,10 +107,10 @@ class Progress(tune.Callback):
             self.best_epoch[trial.trial_id] = (rank, {m: float(result[m]) for m in self.objectives.metrics})
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.heard[trial.trial_id] = time.monotonic()
+        self.heard[trial.trial_id] = running_time()
 
     def setup(self, **info: Any) -> None:  # also when a search is resumed (this object is then Ray's copy)
-        self.started = self.shown_at = self.spoke_at = self.told_at = time.monotonic()
+        self.started = self.shown_at = self.spoke_at = self.told_at = running_time()
         self.heard = {}  # another process's clock
         self.best_value = {}  # (a Progress pickled before it held one)
         self.counted = False
@@ -134,7 +135,7 @@ class Progress(tune.Callback):
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         """The line on the running trials when it changed, and every `quiet` seconds without a line while trials run
         or wait: trials pending alone are said only then (a trial starting is pending a few seconds)."""
-        now = time.monotonic()
+        now = running_time()
         if self.interval <= 0 or now - self.shown_at < self.interval:
             return  # before looking at the trials: Ray ends a step several times a trial, with every trial so far
         running = [t for t in trials if t.status == "RUNNING"]
@@ -197,7 +198,7 @@ class Progress(tune.Callback):
         or a budget, stopped it), "reached the stop target at epoch N" where its last report did, as the summary
         says."""
         self.done += 1
-        self.spoke_at = time.monotonic()
+        self.spoke_at = running_time()
         self.heard.pop(trial.trial_id, None)
         epochs = _epochs(trial)
         value = self._best_of(trial)
@@ -219,7 +220,7 @@ class Progress(tune.Callback):
         """The trial's error, and its value at its best epoch when it reported any (it counts, as the export ranks
         it), saying so when that is the best so far."""
         self.done += 1
-        self.spoke_at = time.monotonic()
+        self.spoke_at = running_time()
         self.heard.pop(trial.trial_id, None)
         value = self._best_of(trial)
         best = value is not None and self._better(value)

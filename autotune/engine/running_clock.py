@@ -6,6 +6,9 @@ or `kill -STOP` and continued later, or the system clock set forward or back doe
     ...                              # read it at least every second or so
     seconds = clock() - start
 
+`running_time` is the process's own: a search's driver times the search (its time budget, its progress lines and
+its summary) on it.
+
 `time.time` jumps with the system clock and counts a suspended machine's sleep; `time.monotonic` leaves that sleep
 out (Linux, macOS), but not the time a stopped process does not run. A process sees that it was stopped only as a
 gap between two looks at the clock in which it used almost no CPU time; the clock leaves such gaps out. A gap in
@@ -16,9 +19,9 @@ from __future__ import annotations
 import threading
 import time
 
-__all__ = ["RunningClock"]
+__all__ = ["RunningClock", "running_time"]
 
-PAUSE_S = 2.0  # a gap between two reads longer than this ...
+PAUSE_S = 5.0  # a gap between two reads longer than this ...
 _IDLE = 0.25  # ... in which the process used less than this share of it in CPU time did not run
 
 
@@ -39,3 +42,6 @@ class RunningClock:
                 self._paused += gap
             self._at, self._cpu = now, cpu
             return now - self._paused
+
+
+running_time = RunningClock()  # this process's: the driver reads it at every step of a search

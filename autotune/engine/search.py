@@ -15,7 +15,6 @@ import signal
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
@@ -47,6 +46,7 @@ from autotune.engine.searcher import (close_orphaned_trials, make_searcher, make
                                       points_to_evaluate)
 from autotune.engine.stoppers import BrokenReports, EpochBudget, TargetStopper, TimeBudget
 from autotune.engine.run_records import BUDGETS, recorded_summary, started_budgets, started_trials
+from autotune.engine.running_clock import running_time
 from autotune.engine.storage import (
     RunLocation,
     holds_search,  # autotune.cli.run imports it from here
@@ -150,7 +150,7 @@ def run_search(
     # cluster, search.max_concurrent
     at_once = None if options.address else fits_at_once(resources, ray.cluster_resources())
     limit = min(filter(None, (space.search.max_concurrent, at_once)), default=None)
-    start = time.perf_counter()
+    start = running_time()  # the time the search runs: not a suspended machine's, nor a stopped search's
     if resume:
         log.info("resuming the search in %s", where.experiment)
         # Trials that failed on their own stay failed (run again, they would fail again and count twice);
@@ -173,7 +173,7 @@ def run_search(
     finally:
         track.unregister(str(where.state))
         raise_if_full(full, where.experiment, None if where.remote else where.experiment)  # Ray's own error too
-    seconds = time.perf_counter() - start
+    seconds = running_time() - start
     _warn_of_working_dir_files(space.name)
     missing_metric = broken.error_in(grid)
     ended = ended_before["ended"] if ended_before else _ended_early(space, grid, target, budget, clock, seconds)

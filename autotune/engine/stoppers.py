@@ -13,7 +13,7 @@ from ray.tune.stopper import TimeoutStopper
 
 from autotune.engine.history import result_history
 from autotune.engine.ray_internals import spend_time_budget, time_budget
-from autotune.engine.running_clock import RunningClock
+from autotune.engine.running_clock import running_time
 from autotune.engine.result_grid import reaches, trial_id_of
 from autotune.engine.trial_errors import error_text, failure_of
 from autotune.errors import MissingMetric
@@ -21,8 +21,6 @@ from autotune.errors import MissingMetric
 __all__ = ["BrokenReports", "EpochBudget", "TargetStopper", "TimeBudget"]
 
 log = logging.getLogger("autotune")
-
-_running = RunningClock()  # the time budget's clock: a sleep of the machine, a stop or a clock set does not move it
 
 
 class _SharedState:
@@ -154,7 +152,7 @@ class TimeBudget(_SharedState, TimeoutStopper, tune.Callback):
         if state["seconds"] is None:
             state["seconds"] = time_budget(self)[0]
             self._told_at_start(state["asked"])
-        state["ran_out"] = state["ran_out"] or spend_time_budget(self, _running())
+        state["ran_out"] = state["ran_out"] or spend_time_budget(self, running_time())
         return state["ran_out"]
 
     def _told_at_start(self, asked: float) -> None:

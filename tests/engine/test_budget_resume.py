@@ -146,7 +146,7 @@ def _clock(seconds: float, *, ran_out: bool, run: str = "/runs/clock"):
 
     clock, fake = TimeBudget(seconds, run), _Clock()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("autotune.engine.stoppers._running", fake.time)
+        patch.setattr("autotune.engine.stoppers.running_time", fake.time)
         clock.stop_all()
         fake.now += seconds + 1 if ran_out else seconds / 2
         clock.stop_all()
@@ -178,7 +178,7 @@ def test_a_resumed_search_runs_for_the_rest_of_its_time_budget_and_says_so(monke
     from autotune.engine.stoppers import TimeBudget
 
     fake = _Clock()
-    monkeypatch.setattr("autotune.engine.stoppers._running", fake.time)
+    monkeypatch.setattr("autotune.engine.stoppers.running_time", fake.time)
     first = TimeBudget(40, "/runs/resumed")
     first.stop_all()
     fake.now += 27
@@ -221,7 +221,7 @@ def test_a_time_budget_is_not_spent_while_the_search_is_stopped(monkeypatch, cpu
     fake = SimpleNamespace(monotonic=lambda: now[0], process_time=lambda: now[1])
     now = [100.0, 5.0]
     monkeypatch.setattr(running_clock, "time", fake)
-    monkeypatch.setattr("autotune.engine.stoppers._running", running_clock.RunningClock())
+    monkeypatch.setattr("autotune.engine.stoppers.running_time", running_clock.RunningClock())
     budget = TimeBudget(60, "/runs/stopped")
     assert not budget.stop_all()
     now[0], now[1] = now[0] + 600, now[1] + cpu

@@ -15,7 +15,7 @@ from autotune.engine.progress import Progress
 def clock(monkeypatch):
     """The module's clock, set by the test: `clock.now = 20`."""
     fake = SimpleNamespace(now=0.0)
-    monkeypatch.setattr(progress_module, "time", SimpleNamespace(monotonic=lambda: fake.now))
+    monkeypatch.setattr(progress_module, "running_time", lambda: fake.now)
     return fake
 
 
@@ -166,3 +166,26 @@ def test_a_trial_whose_metric_turned_nan_is_said_at_its_best_finite_value(caplog
         "[1/2] trial d1 finished: val_accuracy=0.6100 (best of 3 epochs), best so far 0.6100",
         "[2/2] trial i2 finished: val_accuracy=- (best of 1 epoch), best so far 0.6100"]
     assert progress.best_value == {}  # forgotten once a trial ended
+
+
+def test_trials_stopped_with_their_search_are_not_named_as_silent_when_it_continues(caplog, monkeypatch):
+    """Ctrl-Z for 5 minutes (the driver stopped; its trials wait for it in their next report), then `fg`: the first
+    line named every running trial "no report for 5m02s", as a trial that hangs. The line counts the time the search
+    ran."""
+    from autotune.engine import running_clock
+
+    now = SimpleNamespace(wall=0.0, cpu=0.0)
+    monkeypatch.setattr(running_clock, "time", SimpleNamespace(monotonic=lambda: now.wall, process_time=lambda: now.cpu))
+    monkeypatch.setattr(progress_module, "running_time", running_clock.RunningClock())
+    caplog.set_level(logging.INFO, logger="autotune")
+    progress = Progress("val_accuracy", "max", 2, 10)
+    trial = _trial("5f7ff834", "RUNNING", 1, 0.5)
+    progress.on_trial_start(0, [], trial)
+    for now.wall in range(1, 21):  # 20 s of steps, a second apart
+        now.cpu += 0.5
+        progress.on_step_end(0, [trial])
+    now.wall += 300  # stopped: no CPU time
+    for now.wall in range(int(now.wall), int(now.wall) + 30):  # 50 s run in all: less than a quiet minute
+        now.cpu += 0.5
+        progress.on_step_end(0, [trial])
+    assert caplog.messages and not any("no report" in message for message in caplog.messages), caplog.messages

@@ -88,7 +88,7 @@ def test_a_worker_whose_failure_cannot_be_written_ends_itself_all_the_same(tmp_p
 
 def test_a_worker_stopped_longer_than_the_timeout_goes_on_when_continued(tmp_path):
     """A laptop's lid closed, Ctrl-Z, `kill -STOP`: the worker does not run, and is not silent for it. A trial stopped
-    mid-epoch for 4 s under a timeout of 1 s failed `TrialTimeout: no report for 4s` once continued."""
+    mid-epoch for 7 s under a timeout of 1 s failed `TrialTimeout: no report for 7s` once continued."""
     worker = tmp_path / "worker.py"
     worker.write_text(textwrap.dedent("""\
         import time
@@ -108,7 +108,7 @@ def test_a_worker_stopped_longer_than_the_timeout_goes_on_when_continued(tmp_pat
         assert process.stdout.readline() == "watching\n"
         time.sleep(0.3)
         process.send_signal(signal.SIGSTOP)
-        time.sleep(4.0)
+        time.sleep(7.0)  # longer than running_clock.PAUSE_S
         process.send_signal(signal.SIGCONT)
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0 and out == "done\n", err
