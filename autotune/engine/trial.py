@@ -57,9 +57,17 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
                                    resumed_from=previous.get_metadata() if previous else None)
 
     made = 0  # reports
-    last = time.perf_counter()  # the recipe's start, then its last report
+    last = time.perf_counter()  # the recipe's start, then its last report (less the time of Ray's report: send)
     resumed_at = int((previous.get_metadata() or {}).get("iteration", 0)) if previous else 0
     watch = _watch(space.search.trial_timeout, resumed_at + 1) if space.search.trial_timeout else None
+
+    def send(reported: dict[str, Any], checkpoint: tune.Checkpoint | None = None) -> None:
+        """Ray's report, whose time is not the next epoch's: it copies the checkpoint and waits for the driver to
+        take the result (a driver stopped with Ctrl-Z takes none until it is continued)."""
+        nonlocal last
+        began = time.perf_counter()
+        tune.report(reported, checkpoint=checkpoint)
+        last += time.perf_counter() - began
 
     def report(metrics: dict[str, float], checkpoint: recipes.Checkpoint = None) -> None:
         nonlocal made, last
@@ -69,18 +77,18 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
             watch.reported(resumed_at + made)
         now = time.perf_counter()
         # the epoch's own time, which Ray sums to the trial's: not the worker's imports and setup before the recipe
-        # started, which only the first trial of each worker pays
+        # started, which only the first trial of each worker pays, nor Ray's report (`send`)
         reported = {**metrics, "node_id": node_id, "time_this_iter_s": now - last}
         last = now
         if not checkpoints.keep(metrics, offered=checkpoint is not None):
-            tune.report(reported)
+            send(reported)
             return
         try:
             with recipes.written(checkpoint) as directory:
                 kept = tune.Checkpoint.from_directory(directory)
                 kept.set_metadata(checkpoints.metadata())
                 with copying():
-                    tune.report(reported, checkpoint=kept)
+                    send(reported, checkpoint=kept)
         except OSError as err:  # the disk is full: the driver stops the search, to be resumed (full_disk)
             if not is_full(err):
                 raise

@@ -367,3 +367,26 @@ def test_a_trial_hands_back_the_heap_that_the_trial_before_it_freed_first(monkey
     trial._trial(space.defaults()[0], space=space, data=None, full="full:test", registered=[],
                  policy=CheckpointPolicy(5, ("val_accuracy",), ("max",), "best-checkpoint:test"))
     assert events == ["trim", "train", "report"]
+
+
+def test_an_epoch_s_time_leaves_out_the_wait_for_a_slow_driver(in_tmp, monkeypatch):
+    """A trial waits in its report until the driver takes the result: a driver stopped with Ctrl-Z for a minute made
+    the next epoch of every running trial a minute long (`time_this_iter_s` 41.2 of a 3 s epoch), and the trial's
+    `seconds` in trials.csv and the report four times its training. Here the driver takes 2 s over the first result."""
+    import time
+
+    from autotune.engine.progress import Progress
+
+    slow = Progress.on_trial_result
+
+    def taking_its_time(self, iteration, trials, trial, result, **info):
+        if result.get("training_iteration") == 1:
+            time.sleep(2.0)
+        slow(self, iteration, trials, trial, result, **info)
+
+    monkeypatch.setattr(Progress, "on_trial_result", taking_its_time)
+    result = autotune.fit(toy_space(trials=1, concurrent=1, train="{epochs: 3}", search=", scheduler: fifo"),
+                          export=False)
+    (reports,) = run_histories(result.run_dir).values()
+    assert [r["training_iteration"] for r in reports] == [1, 2, 3]
+    assert all(r["time_this_iter_s"] < 1.0 for r in reports), [r["time_this_iter_s"] for r in reports]
