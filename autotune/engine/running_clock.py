@@ -7,7 +7,8 @@ or `kill -STOP` and continued later, or the system clock set forward or back doe
     seconds = clock() - start
 
 `running_time` is the process's own: a search's driver times the search (its time budget, its progress lines and
-its summary) on it.
+its summary) on it, and reads it every second while the trials run (`ticking`), so that a step of the search that
+waits on I/O for longer than PAUSE_S (a slow upload of its state) is not taken for a pause.
 
 `time.time` jumps with the system clock and counts a suspended machine's sleep; `time.monotonic` leaves that sleep
 out (Linux, macOS), but not the time a stopped process does not run. A process sees that it was stopped only as a
@@ -18,8 +19,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-__all__ = ["RunningClock", "running_time"]
+__all__ = ["RunningClock", "running_time", "ticking"]
 
 PAUSE_S = 5.0  # a gap between two reads longer than this ...
 _IDLE = 0.25  # ... in which the process used less than this share of it in CPU time did not run
@@ -45,3 +48,23 @@ class RunningClock:
 
 
 running_time = RunningClock()  # this process's: the driver reads it at every step of a search
+
+
+@contextmanager
+def ticking(clock: RunningClock = running_time, every: float = 1.0) -> Iterator[None]:
+    """Read `clock` every `every` seconds, from a thread of its own, while the block runs: a gap between two reads
+    is then one in which the whole process did not run (stopped, suspended), not one in which the block's thread
+    waited long on I/O, which the clock would leave out as a pause."""
+    done = threading.Event()
+
+    def tick() -> None:
+        while not done.wait(every):
+            clock()
+
+    thread = threading.Thread(target=tick, name="autotune-running-clock", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()

@@ -46,7 +46,7 @@ from autotune.engine.searcher import (close_orphaned_trials, make_searcher, make
                                       points_to_evaluate)
 from autotune.engine.stoppers import BrokenReports, EpochBudget, TargetStopper, TimeBudget
 from autotune.engine.run_records import BUDGETS, recorded_summary, started_budgets, started_trials
-from autotune.engine.running_clock import running_time
+from autotune.engine.running_clock import running_time, ticking
 from autotune.engine.storage import (
     RunLocation,
     holds_search,  # autotune.cli.run imports it from here
@@ -168,7 +168,7 @@ def run_search(
     try:
         # a trial whose node is lost is retried elsewhere, not counted as failed
         with moving_trials(where.state), trial_errors_shown(options.verbose > 0), _cluster_watched(options, where), \
-                _sigterm_stops_it(terminated):
+                _sigterm_stops_it(terminated), ticking():
             grid = tuner.get_results() if ended_before else tuner.fit()  # an ended run's searcher is finished
     finally:
         track.unregister(str(where.state))
