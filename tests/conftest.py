@@ -2,6 +2,7 @@
 (a free port, waiting on a subprocess, a run's Optuna study, the registry restored after a test registers)."""
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import runpy
@@ -9,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,60 @@ from autotune import registry
 settings.register_profile("repeatable", derandomize=True)
 settings.register_profile("hunt", derandomize=False)
 settings.load_profile("hunt" if os.environ.get("AUTOTUNE_FUZZ_EXAMPLES") else "repeatable")
+
+
+_CAP_VERSION_3 = 0x20080522  # linux/capability.h: _LINUX_CAPABILITY_VERSION_3, two 32-bit words per set
+_DAC_OVERRIDES = (1 << 1) | (1 << 2)  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _drop_root_s_override() -> None:
+    """This process keeps root's user id but no longer reads, writes or enters a file or folder past its permission
+    bits (capget and capset: its effective and permitted CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH dropped), so the
+    kernel refuses it, as the owner of the files a test made, what it refuses any user (os.access says so too)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    header, data = _CapHeader(_CAP_VERSION_3, 0), (_CapData * 2)()
+    if libc.capget(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capget")
+    data[0].effective &= ~_DAC_OVERRIDES
+    data[0].permitted &= ~_DAC_OVERRIDES
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+
+
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """A test marked `unprivileged` (one of file permissions: a teammate's folder) where the tests run as root, as CI
+    does: root reads and writes any file, so such a test was skipped, and could not fail. It runs in a forked child
+    without root's override of permissions (`_drop_root_s_override`); its failure's traceback is this test's."""
+    if pyfuncitem.get_closest_marker("unprivileged") is None or os.geteuid() != 0:
+        return None
+    kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: nothing of pytest's runs here but the test's function
+        os.close(read)
+        code = 0
+        try:
+            _drop_root_s_override()
+            pyfuncitem.obj(**kwargs)
+        except BaseException:
+            os.write(write, traceback.format_exc().encode())
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        failure = pipe.read().decode(errors="replace")
+    if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0:
+        pytest.fail(f"as root without its override of file permissions:\n{failure}", pytrace=False)
+    return True
 
 
 @pytest.fixture(scope="module")

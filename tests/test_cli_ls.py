@@ -240,7 +240,7 @@ def test_ls_versions_lists_a_canonical_model_s_exports_and_rollbacks(tmp_path, c
         assert words in capsys.readouterr().err
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any folder")
+@pytest.mark.unprivileged
 def test_a_run_or_model_this_user_cannot_read_is_named_with_its_owner_not_a_traceback(tmp_path, capsys):
     """A teammate's run and model made under `umask 077` in a shared folder: `autotune ls runs` of the whole folder,
     `ls versions`, `report` and `predict` ended in a PermissionError traceback."""

@@ -33,7 +33,7 @@ def list_runs(folder: str) -> None:
     rows, total, kept = [], 0, 0
     for run in runs:
         if not _readable(run):
-            rows.append([shown(run.name), "-", f"not readable by you ({owned(run)})", *["-"] * 5])
+            rows.append([shown(run.name), "-", f"not readable by you ({owned(run)})", *["-"] * (len(HEADERS) - 3)])
             continue
         size, checkpoints, count = _disk(run)
         total, kept = total + size, kept + checkpoints

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import threading
 import time
 from pathlib import Path
@@ -376,7 +375,7 @@ def test_an_unwritable_export_dir_is_a_clear_error(tmp_path):
         export(blocker / "models" / "m", 0.5)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes any folder")
+@pytest.mark.unprivileged
 def test_a_model_whose_versions_this_user_cannot_write_is_refused_naming_the_folder_and_its_owner(tmp_path):
     """A teammate's model exported under `umask 022`: a search that exported to it ran its trials, then failed on
     the lock ("Permission denied; set export.dir to a writable folder"); with the lock writable, on the version."""

@@ -135,7 +135,7 @@ def test_ray_s_lock_folder_is_made_as_tmp_is_for_every_user_of_the_machine(monke
     assert (tmp_path / "_ray_lockfiles").stat().st_mode & 0o7777 == 0o1777
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes any folder")
+@pytest.mark.unprivileged
 def test_a_lock_folder_of_ray_this_user_cannot_write_is_one_line_naming_its_owner_and_ray_tmpdir(monkeypatch,
                                                                                                  tmp_path):
     monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))

@@ -109,7 +109,7 @@ def test_check_writable(tmp_path):
         check_writable(tmp_path / "file" / "sub" / "x", "export.dir", "--set export.dir=models/x")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes any folder")
+@pytest.mark.unprivileged
 def test_an_export_dir_in_a_teammate_s_folder_names_the_folder_its_owner_and_the_chmod(tmp_path):
     """A models folder a teammate made under `umask 022`: the refusal named a temporary file that is not there
     (Permission denied: models/tmpuioo830x) and, as the way on, the export.dir it refused."""

@@ -136,7 +136,7 @@ def test_a_run_lock_is_made_with_the_modes_the_umask_leaves(tmp_path):
     assert (tmp_path / "runs" / ".shared.lock").stat().st_mode & 0o777 == 0o664
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes any file")
+@pytest.mark.unprivileged
 def test_a_run_whose_lock_file_this_user_cannot_write_is_seen_running_or_named_with_its_owner(tmp_path):
     """A teammate's lock file this user cannot write: `autotune ls runs` called the teammate's running search
     killed, its `--resume` said "cannot write the run's lock file (Permission denied); give --storage a folder you
@@ -179,7 +179,7 @@ def test_a_run_whose_lock_file_this_user_cannot_write_is_seen_running_or_named_w
         (tmp_path / "runs").chmod(0o755)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes any file")
+@pytest.mark.unprivileged
 def test_a_run_this_user_cannot_write_is_neither_resumed_nor_restarted_naming_the_file_its_owner_and_the_ways_on(
         tmp_path):
     """A teammate's run made under `umask 022`: its resume failed mid-search with SQLite's "attempt to write a
