@@ -11,6 +11,8 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ import pytest
 import autotune
 from autotune.engine.locks import LocalRay, hold_run, refuse_running
 from autotune.engine.search import _warn_shared_cpus
-from autotune.engine.storage import _refuse_unwritable, prepare_run, run_location
+from autotune.engine.storage import RunLocation, _refuse_unwritable, prepare_run, run_location
 from autotune.errors import UserError
 from autotune.space import load_space
 from reliability_helpers import TOY
@@ -100,25 +102,32 @@ def test_two_different_searches_at_once_both_finish_sharing_the_cpus(tmp_path, w
     assert list(registry.iterdir()) == []  # each search removed its registration at its end
 
 
-def test_a_run_held_by_a_killed_process_is_free_at_once(tmp_path):
-    """The lock is the OS's: a SIGKILL releases it (a `--resume` after a kill: test_resume.py)."""
-    where = run_location(str(tmp_path / "runs"), "held")
+@contextmanager
+def _held(where: RunLocation) -> Iterator[subprocess.Popen]:
+    """Another process holding the run `where` (its lock) while the block runs; killed (SIGKILL) at its end."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom autotune.engine.locks import hold_run\n"
-         "from autotune.engine.storage import _refuse_unwritable, prepare_run, run_location\n"
-         f"with hold_run(run_location({str(tmp_path / 'runs')!r}, 'held')):\n"
+        [sys.executable, "-c", "import time\nfrom autotune.engine.locks import hold_run\n"
+         "from autotune.engine.storage import run_location\n"
+         f"with hold_run(run_location({where.storage!r}, {where.name!r})):\n"
          "    print('held', flush=True)\n    time.sleep(60)\n"],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+
+
+def test_a_run_held_by_a_killed_process_is_free_at_once(tmp_path):
+    """The lock is the OS's: a SIGKILL releases it (a `--resume` after a kill: test_resume.py)."""
+    where = run_location(str(tmp_path / "runs"), "held")
+    with _held(where) as holder:
         with pytest.raises(UserError, match=f"already running \\(process {holder.pid} on "):
             with hold_run(where):
                 pass
         with pytest.raises(UserError, match=f"already running \\(process {holder.pid} on "):
             refuse_running(where)  # the same refusal, before a search loads its data
-    finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait()
     refuse_running(where)
     with hold_run(where):
         pass
@@ -142,22 +151,12 @@ def test_a_run_whose_lock_file_this_user_cannot_write_is_seen_running_or_named_w
     killed, its `--resume` said "cannot write the run's lock file (Permission denied); give --storage a folder you
     can write", whether or not the run was running."""
     where = run_location(str(tmp_path / "runs"), "theirs")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom autotune.engine.locks import hold_run\n"
-         "from autotune.engine.storage import _refuse_unwritable, prepare_run, run_location\n"
-         f"with hold_run(run_location({str(tmp_path / 'runs')!r}, 'theirs')):\n"
-         "    print('held', flush=True)\n    time.sleep(60)\n"],
-        stdout=subprocess.PIPE, text=True)
     lock = tmp_path / "runs" / ".theirs.lock"
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with _held(where) as holder:
         lock.chmod(0o444)
         for check in (refuse_running, lambda w: hold_run(w).__enter__()):
             with pytest.raises(UserError, match=f"already running \\(process {holder.pid} on "):
                 check(where)
-    finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait()
     refuse_running(where)
     with pytest.raises(UserError) as refused:
         with hold_run(where):
