@@ -339,7 +339,7 @@ def _note(text: str) -> str:
     return f"<p class='note'>{html.escape(text)}</p>"
 
 
-def _earlier_figures(out: Path, formats: Iterable[str]) -> list[str]:
+def _earlier_figures(out: Path, formats: Iterable[str] = ()) -> list[str]:
     """The figures an earlier autotune report wrote in `out`: those its report.html links (none without one). A
     report.html autotune did not write, or a file named as a figure this report writes (its PNG, its copy in each of
     `formats`) that no earlier report there links (the user's, or one an interrupted report left): a UserError,
