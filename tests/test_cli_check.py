@@ -288,6 +288,8 @@ def test_the_table_shows_each_default_and_how_it_was_chosen(cli, tmp_path):
     assert "0.003162 (geometric mean)" in out and "first trials" not in out
     code, out, err = cli("check", str(write(tmp_path, text)), "--set", "search.trials=1")
     assert "warning: search.trials is 1: 1 of the known configurations do not run" in out
+    code, out, err = cli("check", str(write(tmp_path, text)), "--set", "search.default_first=false")
+    assert "first trials: 1 known configuration(s) (search.start), before the sampler proposes any" in out
 
 
 def test_check_says_how_long_a_trial_runs_and_what_bounds_the_search(cli, tmp_path):

@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     first = space.first_points()
     if first:
         given = "the default configuration" + (", then search.start" if space.search.start else "") \
-            if any(p.default for p in space.params) else "search.start"
+            if space.search.default_first and any(p.default for p in space.params) else "search.start"
         print(f"first trials: {len(first)} known configuration(s) ({given}), before the sampler proposes any")
         if len(first) > space.search.trials:
             print(f"warning: search.trials is {space.search.trials}: {len(first) - space.search.trials} of the known "

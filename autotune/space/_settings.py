@@ -138,12 +138,13 @@ _THEIR_KEYS: dict[str, dict[str, str]] = {
 }
 _SEARCH_KEYS = ("metric", "mode", "trials", "epoch_budget", "sampler", "scheduler", "max_concurrent", "time_budget",
                 "trial_timeout", "seed", "resources", "stop", "max_failures", "keep_checkpoints", "checkpoint_every",
-                "start")
+                "start", "default_first")
 _PLAIN = {"trials": _POSITIVE, "epoch_budget": Field(int, low=1, nullable=True),
           "max_concurrent": Field(int, nullable=True, check=lambda v: None if v >= 1 else (
               "must be >= 1, or null for as many trials at a time as the resources allow (what scikit-learn's "
               "n_jobs=-1 means)")), "seed": _COUNT,
-          "max_failures": _COUNT, "keep_checkpoints": _POSITIVE, "checkpoint_every": _POSITIVE}
+          "max_failures": _COUNT, "keep_checkpoints": _POSITIVE, "checkpoint_every": _POSITIVE,
+          "default_first": _FLAG}
 _EXPORT = {"dir": Field(str), "promote": Field(str, choices=("always", "if_better", "never")),
            "min_improvement": Field(float, low=0.0)}
 _TEXT = Field(str, nullable=True)

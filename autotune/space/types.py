@@ -160,6 +160,9 @@ class SearchSettings:
     keep_checkpoints: int = 2  # best checkpoints kept per trial (the latest is always kept too)
     # `search.start`: known configurations to evaluate first, each completed with the defaults (labels for choices)
     start: tuple[Mapping[str, Label], ...] = ()
+    # the default configuration (where a parameter gives a `default:`) is the first trial; false: the sampler's
+    # own first, so that search seeds differ from their first trial (a comparison of samplers or seeds)
+    default_first: bool = True
     # a running trial's checkpoint at least every this many epochs, so that a kill or a failure loses fewer
     # (besides the epochs that may be exported: better than every checkpoint of the search before them)
     checkpoint_every: int = 5
@@ -386,11 +389,12 @@ class Space:
 
     def first_points(self, before: Iterable[Mapping[str, Label]] = ()) -> list[dict[str, Label]]:
         """The configurations a search evaluates before its sampler proposes any, each once: `before` (a retrain's
-        current model), the default configuration when a parameter gives a `default:`, then `search.start`.
-        Under `sampler: grid` only `before`: the grid evaluates every point anyway."""
+        current model), the default configuration when a parameter gives a `default:` (and `search.default_first`
+        is not false), then `search.start`. Under `sampler: grid` only `before`: the grid evaluates every point
+        anyway."""
         points = [dict(point) for point in before]
         if self.search.sampler != "grid":
-            if any(param.default for param in self.params):
+            if self.search.default_first and any(param.default for param in self.params):
                 points.append(self.defaults()[0])
             points += [dict(point) for point in self.search.start]
         return [point for i, point in enumerate(points) if point not in points[:i]]
@@ -436,6 +440,8 @@ class Space:
             search.pop(key)
         if not search["start"]:  # a space without start points keeps the fingerprint it had before `start` existed
             search.pop("start")
+        if search["default_first"]:  # and one that runs its default first, as before `default_first` existed
+            search.pop("default_first")
         if not search["resources"]["custom"]:  # and one without custom resources, as before they existed
             search["resources"].pop("custom")
         ingredients = {k: self.document.get(k) for k in self.template}
