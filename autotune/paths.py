@@ -15,7 +15,7 @@ from pathlib import Path
 
 from autotune.errors import NoHome
 
-__all__ = ["blocking", "denied", "expanded", "home", "owned", "shown"]
+__all__ = ["blocking", "denied", "expanded", "home", "owned", "readable", "shown"]
 
 
 def expanded(path: str | os.PathLike[str]) -> Path:
@@ -67,7 +67,7 @@ def blocking(path: str | os.PathLike[str], opens: str | os.PathLike[str] | None 
     `chmod -R g+rX runs/priv` (...)". A system folder (/usr) gets no such advice."""
     real = Path(os.path.realpath(path))  # as far as this user can follow it
     steps = [*reversed(real.parents), real][1:]
-    unreadable = next((p for p in steps if os.path.lexists(p) and not _readable(p)), None)
+    unreadable = next((p for p in steps if os.path.lexists(p) and not readable(p)), None)
     blocked = unreadable or next((p for p in reversed(steps) if os.path.lexists(p)), real)
     try:
         whose, group = f" ({owned(blocked)})", os.stat(blocked).st_gid
@@ -81,7 +81,7 @@ def blocking(path: str | os.PathLike[str], opens: str | os.PathLike[str] | None 
             f"and exports run under `umask 002` make their files the group's to read and write)")
 
 
-def _readable(path: Path) -> bool:
+def readable(path: Path) -> bool:
     """Whether this user can read `path`, and go through it where it is a folder."""
     try:
         folder = path.is_dir()

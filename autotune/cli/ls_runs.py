@@ -12,7 +12,7 @@ from autotune.engine.locks import run_holder
 from autotune.engine.run_records import SPACE_FILE, recorded_summary, started_trials
 from autotune.engine.summary import format_table, size_text
 from autotune.errors import UserError
-from autotune.paths import expanded, owned, shown
+from autotune.paths import expanded, owned, readable, shown
 
 HEADERS = ["run", "ended", "status", "trials", "best", "test", "model", "disk", "checkpoints"]
 GUIDE = "docs/reliability.md, 'What may be deleted'"
@@ -32,7 +32,7 @@ def list_runs(folder: str) -> None:
         return
     rows, total, kept = [], 0, 0
     for run in runs:
-        if not _readable(run):
+        if not readable(run):  # a teammate's run under umask 077: listed, where it ended the whole listing
             rows.append([shown(run.name), "-", f"not readable by you ({owned(run)})", *["-"] * (len(HEADERS) - 3)])
             continue
         size, checkpoints, count = _disk(run)
@@ -48,19 +48,13 @@ def list_runs(folder: str) -> None:
 def _is_run(folder: Path) -> bool:
     """Whether `folder` is a run's: `autotune run` wrote one of RUN_FILES into it (not a set-aside `.orphaned`)."""
     return (folder.is_dir() and not folder.name.endswith(".orphaned")
-            and (not _readable(folder) or any((folder / name).is_file() for name in RUN_FILES)))
-
-
-def _readable(folder: Path) -> bool:
-    """Whether this user can list `folder` and read in it: a teammate's run made under `umask 077` is listed as not
-    readable, where it ended the listing of every run in a PermissionError."""
-    return os.access(folder, os.R_OK | os.X_OK)
+            and (not readable(folder) or any((folder / name).is_file() for name in RUN_FILES)))
 
 
 def _when(run: Path) -> float:
     """When the run last ended (its summary.json, its trials.csv), else when it started (its space.json); a run
     this user cannot read, when its folder last changed."""
-    if not _readable(run):
+    if not readable(run):
         return run.stat().st_mtime
     return next((run / name).stat().st_mtime for name in RUN_FILES if (run / name).is_file())
 

@@ -914,7 +914,7 @@ class _Writer(SummaryWriter):
         writer = self.file_writer
         super().close()
         if writer is not None:  # tensorboardX keeps every FileWriter until the process exits (an atexit hook each,
-            writer.event_writer = _ClosedEvents()  # never removed): let it keep a stub, not its closed thread and queue
+            writer.event_writer = _ClosedEvents()  # never removed): let it keep a stub, not the closed events file
 
 
 class _DirectEvents:
