@@ -191,6 +191,55 @@ def test_ls_runs_lists_each_run_s_status_best_trial_model_and_disk(tmp_path, mon
     assert not {"killed.orphaned", "notes"} & set(lines)
 
 
+def _studied(run: Path, direction: str) -> None:
+    """`run`'s study.db as a search leaves it killed after 3 of its trials ended: one complete (best epoch 0.93),
+    one stopped early, one failed, one running (best epoch 0.95 so far), and a better trial (0.99) that a warm start
+    told, which the run did not run."""
+    import optuna
+
+    from autotune.engine.study import WARM_START_FROM
+
+    study = optuna.create_study(storage=f"sqlite:///{run / 'study.db'}", study_name=run.name,
+                                direction="maximize" if direction == "max" else "minimize")
+    for state, curve, attrs in [("COMPLETE", [0.80, 0.93, 0.90], {}), ("PRUNED", [0.70], {}), ("FAIL", [], {}),
+                                ("RUNNING", [0.85, 0.95], {}), ("COMPLETE", [0.99], {WARM_START_FROM: "runs/old"})]:
+        trial = study.ask()
+        trial.set_user_attr("autotune_trial_id", f"t{trial.number}")
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        for epoch, value in enumerate(curve, 1):
+            trial.report(value, epoch)
+        if state != "RUNNING":
+            study.tell(trial, curve[-1] if state == "COMPLETE" else None, state=optuna.trial.TrialState[state])
+    search = {"metric": ["val_accuracy"], "mode": [direction]}
+    (run / "space.json").write_text(json.dumps({"search": search}))
+
+
+# A run killed before its end writes no trials.csv: `ls runs` said "0 of 30" trials and no best for a run whose 10
+# trials had ended, and "0 of N" all through a running search. Its study tells how far it got.
+@pytest.mark.parametrize("direction, best", [("max", "val_accuracy=0.95 (trial t3)"),
+                                             ("min", "val_accuracy=0.7 (trial t1)")])
+def test_ls_runs_tells_how_far_a_killed_or_running_run_got_from_its_study(tmp_path, capsys, direction, best):
+    from autotune.engine.locks import hold_run
+    from autotune.engine.storage import run_location
+
+    runs = tmp_path / "runs"
+    for name in ("killed", "running"):
+        _run(runs, name, None, trials=0, asked=30)
+        (runs / name / "trials.csv").unlink()
+        _studied(runs / name, direction)
+    _run(runs, "finished", {"metric": ["val_accuracy"], "best_trial_id": "t0",
+                            "best_metrics": {"val_accuracy": 0.5}, "interrupted": False}, trials=2, asked=2)
+    _studied(runs / "finished", direction)  # a run with its summary: its trials.csv and summary, not its study
+    with hold_run(run_location(str(runs), "running")):
+        assert autotune.cli.main(["ls", "runs", str(runs)]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:] if line.strip()}
+    assert "killed (--resume)" in lines["killed"] and "running (process" in lines["running"]
+    for name in ("killed", "running"):
+        assert " 3 of 30 " in lines[name] and best in lines[name], lines[name]
+    assert " 2 " in lines["finished"] and "val_accuracy=0.5 (trial t0)" in lines["finished"]
+
+
 def test_ls_runs_of_a_folder_that_is_not_there_exits_2(tmp_path, capsys):
     assert autotune.cli.main(["ls", "runs", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err

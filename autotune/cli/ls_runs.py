@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autotune.cli.common import terminal_width
 from autotune.engine.locks import run_holder
-from autotune.engine.run_records import SPACE_FILE, recorded_summary, started_trials
+from autotune.engine.run_records import SPACE_FILE, recorded_space, recorded_summary, started_trials
 from autotune.engine.summary import format_table, size_text
 from autotune.errors import UserError
 from autotune.paths import expanded, owned, readable, shown
+
+if TYPE_CHECKING:
+    from autotune.engine.study import Progress
 
 HEADERS = ["run", "ended", "status", "trials", "best", "test", "model", "disk", "checkpoints"]
 GUIDE = "docs/reliability.md, 'What may be deleted'"
@@ -61,11 +64,27 @@ def _when(run: Path) -> float:
 
 def _row(run: Path) -> list[str]:
     """The run's name, when it ended, its status, trials, best trial, its model's test score and the model, from its
-    summary.json."""
+    summary.json; how far a run got that wrote none, or that runs, from its study."""
     summary = recorded_summary(run) or {}  # {}: it wrote none (running, or killed)
+    holder = run_holder(run, run.name)
+    progress = _progress(run) if holder or not summary else None
     ended = _clock(run / "summary.json") if summary else "-"
-    return [shown(run.name), ended, _status(summary, run_holder(run, run.name)), _trials(run), _best(summary),
-            _tested(summary), _model(summary)]
+    best = _best(summary) if summary or progress is None else _best_so_far(run, progress)
+    return [shown(run.name), ended, _status(summary, holder), _trials(run, progress), best, _tested(summary),
+            _model(summary)]
+
+
+def _searched(run: Path) -> dict[str, Any]:
+    """The `search` section the run recorded in its space.json ({} for a run of an autotune that did not)."""
+    return (recorded_space(run) or {}).get("search") or {}
+
+
+def _progress(run: Path) -> Progress | None:
+    """How far the run got by its study.db (its trials that ended, its best epoch); None without a readable one."""
+    from autotune.engine.study import run_progress  # Optuna: only for a run that was killed or runs
+
+    direction = (_searched(run).get("mode") or ["max"])[0]  # none recorded: no metric either, no best shown
+    return run_progress(run / "study.db", run.name, direction) if (run / "study.db").is_file() else None
 
 
 def _clock(file: Path) -> str:
@@ -85,10 +104,11 @@ def _status(summary: dict[str, Any], holder: str | None) -> str:
     return "interrupted (--resume)" if summary.get("interrupted") else "finished"
 
 
-def _trials(run: Path) -> str:
-    """"N" trials in its trials.csv, "N of M" when it asked for more."""
+def _trials(run: Path, progress: Progress | None) -> str:
+    """"N" trials that ended, by its study's `progress` where given, else its trials.csv; "N of M" when it asked for
+    more."""
     try:
-        done = max(len((run / "trials.csv").read_text().splitlines()) - 1, 0)
+        done = progress.ended if progress else max(len((run / "trials.csv").read_text().splitlines()) - 1, 0)
     except OSError:
         done = 0
     asked = started_trials(run) or done
@@ -103,6 +123,16 @@ def _best(summary: dict[str, Any]) -> str:
     values = ", ".join(f"{m}={metrics[m]:.4g}" for m in summary.get("metric") or []
                        if isinstance(metrics.get(m), (int, float)))
     return f"{values} (trial {trial})"
+
+
+def _best_so_far(run: Path, progress: Progress) -> str:
+    """"val_accuracy=0.9847 (trial 3d9d97ca)": the best epoch so far of a run without a summary, by its study; "-"
+    before one ended, or where the study holds no epochs (several metrics)."""
+    metrics = _searched(run).get("metric") or []
+    if progress.best is None or not metrics:
+        return "-"
+    trial, value = progress.best
+    return f"{metrics[0]}={value:.4g} (trial {trial})"
 
 
 def _tested(summary: dict[str, Any]) -> str:

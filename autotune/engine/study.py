@@ -6,6 +6,7 @@
     study.complete                   # one dict of sampled values per complete trial
     param_importances(study, ["optimizer.lr", "model.width"], objective=0)   # {"optimizer.lr": 0.8, ...}
     study_runs("runs")               # the run folders holding a study.db, the most recently written first
+    run_progress(Path("runs/digits/study.db"), "digits", "max")  # Progress(ended=10, best=("3d9d97ca", 0.9847))
     storage, name, trials = open_storage(Path("runs/digits/study.db"), "digits")   # for optuna-dashboard
     parallel_coordinate_figure(study, ["val_accuracy"])      # Optuna's plotly figures, for `autotune report`
     importance_figure(study, ["optimizer.lr", "model.width"], ["val_accuracy"])
@@ -25,8 +26,8 @@ import numpy as np
 
 from autotune.paths import expanded
 
-__all__ = ["ParamRange", "StudyData", "importance_figure", "open_storage", "open_study", "param_importances",
-           "parallel_coordinate_figure", "read_study", "study_runs"]
+__all__ = ["ParamRange", "Progress", "StudyData", "importance_figure", "open_storage", "open_study",
+           "param_importances", "parallel_coordinate_figure", "read_study", "run_progress", "study_runs"]
 
 log = logging.getLogger("autotune")
 
@@ -55,6 +56,14 @@ class StudyData:
     told: int = 0  # of the complete trials, those an earlier run ran (a warm start's history, not run in this one)
     trials: tuple[Any, ...] = field(default=(), repr=False, compare=False)  # the complete trials, Optuna's objects:
     # the figures and importances are drawn from them, the file read once
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a run got, as its study tells it while no summary does (a run killed before its end, or running)."""
+
+    ended: int  # its trials that ended (complete, stopped early or failed); a warm start's told trials apart
+    best: tuple[str, float] | None  # the best epoch's trial id and value of the first objective; None: none yet
 
 
 def _optuna() -> Any:
@@ -107,6 +116,21 @@ def open_storage(db: Path, name: str) -> tuple[Any, str, int]:
     study = open_study(db, name)
     storage = _optuna().storages.RDBStorage(f"sqlite:///{db}", skip_table_creation=True)
     return storage, study.study_name, len(study.get_trials(deepcopy=False))
+
+
+def run_progress(db: Path, name: str, direction: str) -> Progress | None:
+    """How far the run whose study is the SQLite file `db` got (`Progress`), its epochs ranked by `direction` ("max"
+    or "min"; the first trial to reach the best value names it); None when there is no study to read. Several
+    objectives have no epochs in the study: no best."""
+    try:
+        study = open_study(db, name)
+    except LookupError:
+        return None
+    trials = [t for t in study.get_trials(deepcopy=False) if WARM_START_FROM not in t.user_attrs]
+    epochs = [(value, str(t.user_attrs.get("autotune_trial_id", t.number))) for t in trials
+              for value in t.intermediate_values.values() if np.isfinite(value)]
+    value, trial = (max if direction == "max" else min)(epochs, key=lambda epoch: epoch[0], default=(None, None))
+    return Progress(sum(t.state.is_finished() for t in trials), None if trial is None else (trial, value))
 
 
 def read_study(db: str | Path, name: str) -> StudyData | None:
