@@ -715,8 +715,12 @@ def remove_partial_checkpoint() -> None:
 # autoscaler drained the node as preempted. Tune calls no hook before that count, and no public API tells a lost node
 # from a trial's crash: the engine wraps `Trial.handle_error` to give the count back when the node the trial last
 # reported from is declared dead by the cluster (its GCS does so once the node misses its health checks: 16 s with
-# Ray's defaults; the driver waits for it, only on an actor error, never on a trial's own exception).
+# Ray's defaults; the driver waits for it, only on an actor error whose node may be lost, never on a trial's own
+# exception). A worker process that died on a live node (an out-of-memory kill, a crash in native code, a trial
+# ended at its timeout) is the error the GCS writes from its raylet's report, `_WORKER_DIED`: its raylet was alive to
+# report it, so nothing is waited for; the driver, which waits in Tune's loop, held every other trial 30 s per death.
 _NODE_DEATH_WAIT_S = 30.0
+_WORKER_DIED = "because its worker process has died. Worker exit type:"
 _NODE_ID = re.compile(r"[Nn]ode I[Dd]: ([0-9a-f]{16,})")
 _lost_node_listener: Callable[[Any, str], None] | None = None
 _diverged: set[str] = set()  # failed trials whose recipe raised Diverged, until the searcher asks (`diverged`)
@@ -726,9 +730,10 @@ def lost_node(error: BaseException | None, node: str | None) -> str | None:
     """The id of the node whose loss ended a trial with `error`: `node` (where the trial last reported from, else
     the node the error names, else the node of the actor it names: a reused actor's next trial has reported
     nothing) when `error` is its actor dying or unreachable and the cluster declares that node dead within
-    _NODE_DEATH_WAIT_S; None for any other error (the trial's own exception, its actor's crash)."""
+    _NODE_DEATH_WAIT_S; None for any other error (the trial's own exception, its actor's crash, its worker process's
+    death that its node's raylet reported)."""
     cause = error.as_instanceof_cause() if isinstance(error, RayTaskError) else error
-    if not isinstance(cause, RayActorError) or cause.actor_init_failed:
+    if not isinstance(cause, RayActorError) or cause.actor_init_failed or _WORKER_DIED in str(cause):
         return None
     named = _NODE_ID.search(str(cause))
     node = node or (named.group(1) if named else None) or actor_node(cause.actor_id)

@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import re
+import time
 from pathlib import Path
 
 import optuna
@@ -175,6 +176,26 @@ def test_a_trial_out_of_cuda_memory_ends_alone_and_the_summary_says_why(in_tmp):
     assert [t.state for t in study.trials].count(optuna.trial.TrialState.FAIL) == len(failed)
 
 
+def test_a_trial_whose_worker_was_killed_fails_at_once_not_after_a_wait_for_its_node(in_tmp):
+    """A trial's worker killed on a live node (the kernel's out-of-memory killer) held the driver, and so every
+    other trial, 30 s per death while it waited to see whether the node was lost: 3 such trials made a search of 6
+    that took 4.8 s take 97.5 s. Ray's error for such a death names its raylet's report, which the driver now reads
+    as a live node."""
+    from autotune.engine.ray_internals import _WORKER_DIED
+
+    text = toy_space("killed", trials=6, train="{epochs: 2, killed_if_x_above: 0.6}",
+                     search=", sampler: random, scheduler: fifo")
+    result = autotune.fit(text, export=False)
+    trials = result.trials
+    failed, done = trials[trials["status"] == "ERROR"], trials[trials["status"] == "TERMINATED"]
+    assert len(failed) >= 2 and len(done) and len(failed) + len(done) == 6, trials[["status", "p:model.x"]]
+    assert (failed["p:model.x"] > 0.6).all() and (done["p:model.x"] <= 0.6).all()
+    assert all(e.startswith("ActorDiedError: the trial's worker process died") for e in failed["error"])
+    for path in failed["path"]:  # Ray's own text still says that the node's raylet reported the death
+        assert _WORKER_DIED in (Path(path) / "error.txt").read_text()
+    assert result.seconds < 25 * len(failed), result.seconds  # each death waited 30 s before
+
+
 def test_the_summary_lists_ten_failed_trials_and_counts_the_others():
     """A search of 1,000 trials where 200 diverged printed 200 "Failed trials" lines after its table."""
     ids = [f"f{i:03d}" for i in range(25)]
@@ -277,6 +298,18 @@ def test_only_an_actor_error_on_a_node_the_cluster_declares_dead_is_a_lost_node(
     named.error_msg = f"The actor died because its node has died. Node Id: {gone}"
     assert ray_internals.lost_node(named, None) == gone
     assert ray_internals.lost_node(ActorDiedError(), None) is None  # no node known
+
+    # a worker process killed on a live node (out of memory, kill -9): its raylet reported it, so the driver does
+    # not wait _NODE_DEATH_WAIT_S (30 s per death, every other trial held meanwhile) for a node loss
+    monkeypatch.setattr(ray_internals, "_NODE_DEATH_WAIT_S", 30.0)
+    died = ActorDiedError()
+    died.error_msg = ("The actor died unexpectedly before finishing this task.\n\tpid: 1347\nThe actor is dead because "
+                      "its worker process has died. Worker exit type: SYSTEM_ERROR Worker exit detail: Worker "
+                      "unexpectedly exits with a connection error code 2. End of file.")
+    started = time.monotonic()
+    assert ray_internals.lost_node(died, here) is None and ray_internals.lost_node(died, gone) is None
+    assert time.monotonic() - started < 5
+    monkeypatch.setattr(ray_internals, "_NODE_DEATH_WAIT_S", 0.5)
 
     # a reused actor's next trial, which has reported nothing: the node is the actor's, from Ray's actor table
     @ray.remote(num_cpus=0)

@@ -4,7 +4,8 @@ The "model" is a point (x, y); its "accuracy" rises each epoch towards 1 - (x - 
 (`train.peak_epoch`: it rises until that epoch, then falls). Each report offers its checkpoint as a folder, or as a
 `save(directory)` function with `train.offer: save` (`train.count_saves_in` names a folder where each call of it
 appends a line to `saves`). `train.fail_if_x_above` raises inside the trial,
-`train.oom_if_x_above` raises CUDA's out-of-memory error, `train.nan_if_x_above` reports a non-finite loss.
+`train.oom_if_x_above` raises CUDA's out-of-memory error, `train.killed_if_x_above` kills the trial's worker process
+(SIGKILL, as the kernel's out-of-memory killer does), `train.nan_if_x_above` reports a non-finite loss.
 `train.log_reports_in` names a folder where each report appends `pid epoch` to `reports`.
 `train.checkpoint_kb` pads each checkpoint; while the path `train.full_if_exists` exists, `save` raises ENOSPC;
 while the path `train.unscored_if_exists` exists, a report holds `val_acc` in place of `val_accuracy`.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
 import tempfile
 import time
 from dataclasses import dataclass
@@ -38,6 +40,7 @@ SCHEMA = Schema(
         fail_from=Field(int, default=1, low=1, help="the first epoch at which fail_if_x_above raises"),
         nan_if_x_above=Field(float, default=2.0),
         oom_if_x_above=Field(float, default=2.0),
+        killed_if_x_above=Field(float, default=2.0),
         peak_epoch=Field(int, default=0, low=0, help="0: the accuracy rises every epoch"),
         fail_once_in=Field(str, default="", help="a folder: each trial fails once at `fail_at`, then succeeds"),
         fail_at=Field(int, default=2, low=1),
@@ -103,6 +106,8 @@ def train(config: dict, report, *, data=None, checkpoint: str | None = None) -> 
             raise RuntimeError("a one-off failure (node lost)")
         if model["x"] > cfg["oom_if_x_above"]:
             _out_of_memory()
+        if model["x"] > cfg["killed_if_x_above"] and epoch == cfg["epochs"]:
+            os.kill(os.getpid(), signal.SIGKILL)
         if model["x"] > cfg["nan_if_x_above"]:
             raise Diverged(f"non-finite training loss at epoch {epoch}")
         acc = _score(model, epoch, cfg["peak_epoch"])
