@@ -113,6 +113,12 @@ class TrialTimeout(TrialError):
     """A trial that reported nothing for `search.trial_timeout` seconds (autotune.engine.trial_timeout)."""
 
 
+class RecipeExited(TrialError):
+    """A recipe that ended its process (`sys.exit`, or code it calls: argparse's `parse_args()` reads the trial
+    worker's own command line and exits on it) instead of returning or raising. Ray ended the trial's worker at it,
+    and its error was a bare exit status, with no line of the recipe's."""
+
+
 class MissingMetric(TrialError):
     """A report without a searched metric, or with one that is not a number, or a recipe's train() that returned
     without a report: every trial of the search would fail so, and the search stops at the first

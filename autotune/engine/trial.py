@@ -26,7 +26,7 @@ from autotune.engine.heap import trim_heap
 from autotune.engine.ray_internals import waits_for_driver, write_trial_file
 from autotune.engine.trial_errors import TIMED_OUT_FILE
 from autotune.engine.trial_timeout import ReportWatch
-from autotune.errors import MissingMetric
+from autotune.errors import MissingMetric, RecipeExited
 from autotune.space.types import Space
 from autotune.threads import trial_threads, use_threads
 from autotune.user_code import installed
@@ -96,9 +96,18 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
 
     with previous.as_directory() if previous else nullcontext(None) as checkpoint, \
             watch.watching() if watch else nullcontext():
-        recipe.train(trial_config, report, data=data, checkpoint=checkpoint)
+        try:
+            recipe.train(trial_config, report, data=data, checkpoint=checkpoint)
+        except SystemExit as err:  # Ray ends the worker at it: the trial's error a bare exit status, no recipe line
+            raise RecipeExited(_exited(err.code)).with_traceback(err.__traceback__) from None
     if not made and previous is None:  # a resumed trial may have reported its last epoch before the kill
         raise MissingMetric(recipes.NO_REPORT)
+
+
+def _exited(code: object) -> str:
+    """Why a recipe that raised SystemExit with `code` failed its trial, and what to do instead."""
+    return (f"the recipe ended its process with sys.exit({code!r}) instead of returning or raising (argparse's "
+            "parse_args() does so on the trial worker's own command line: read settings from the recipe's config)")
 
 
 def _watch(timeout: float, first_epoch: int) -> ReportWatch:

@@ -16,6 +16,7 @@ from ray.tune.schedulers import MedianStoppingRule
 import autotune
 from autotune.engine.hyperband import Hyperband
 from autotune.engine.result import SearchResult
+from autotune.errors import SearchFailed
 from autotune.engine.schedulers import make_scheduler
 from autotune.engine.summary import format_summary
 from engine_helpers import history, run_histories, toy_space
@@ -194,6 +195,18 @@ def test_a_trial_whose_worker_was_killed_fails_at_once_not_after_a_wait_for_its_
     for path in failed["path"]:  # Ray's own text still says that the node's raylet reported the death
         assert _WORKER_DIED in (Path(path) / "error.txt").read_text()
     assert result.seconds < 25 * len(failed), result.seconds  # each death waited 30 s before
+
+
+def test_a_recipe_that_exits_fails_its_trial_naming_its_line_not_as_a_dead_worker(in_tmp):
+    """A training script turned into a recipe, its argparse still parsing the command line (the trial worker's):
+    argparse's sys.exit(2) ended the worker, and the trial's error was "the trial's worker process died (Worker exits
+    with an exit code 2): killed by the system when memory ran out ...", with no line of the recipe."""
+    with pytest.raises(SearchFailed) as failed:
+        autotune.fit(toy_space("exits", trials=1, train="{epochs: 2, parse_argv: true}"), export=False)
+    said = str(failed.value)
+    assert re.search(r"error: the recipe ended its process with sys.exit\(2\) instead of returning or raising "
+                     r"\(argparse's parse_args\(\) does so .*\) \(toy_recipe\.py, line \d+\)", said), said
+    assert "memory" not in said
 
 
 def test_the_summary_lists_ten_failed_trials_and_counts_the_others():

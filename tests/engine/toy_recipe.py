@@ -5,7 +5,8 @@ The "model" is a point (x, y); its "accuracy" rises each epoch towards 1 - (x - 
 `save(directory)` function with `train.offer: save` (`train.count_saves_in` names a folder where each call of it
 appends a line to `saves`). `train.fail_if_x_above` raises inside the trial,
 `train.oom_if_x_above` raises CUDA's out-of-memory error, `train.killed_if_x_above` kills the trial's worker process
-(SIGKILL, as the kernel's out-of-memory killer does), `train.nan_if_x_above` reports a non-finite loss.
+(SIGKILL, as the kernel's out-of-memory killer does), `train.nan_if_x_above` reports a non-finite loss,
+`train.parse_argv` parses the worker's command line with argparse (a training script turned into a recipe).
 `train.log_reports_in` names a folder where each report appends `pid epoch` to `reports`.
 `train.checkpoint_kb` pads each checkpoint; while the path `train.full_if_exists` exists, `save` raises ENOSPC;
 while the path `train.unscored_if_exists` exists, a report holds `val_acc` in place of `val_accuracy`.
@@ -14,6 +15,7 @@ data (`data_given`); `data.count_loads_in` names a folder where each `load_data`
 """
 from __future__ import annotations
 
+import argparse
 import errno
 import json
 import os
@@ -41,6 +43,7 @@ SCHEMA = Schema(
         nan_if_x_above=Field(float, default=2.0),
         oom_if_x_above=Field(float, default=2.0),
         killed_if_x_above=Field(float, default=2.0),
+        parse_argv=Field(bool, default=False, help="parse the command line with argparse, as a training script does"),
         peak_epoch=Field(int, default=0, low=0, help="0: the accuracy rises every epoch"),
         fail_once_in=Field(str, default="", help="a folder: each trial fails once at `fail_at`, then succeeds"),
         fail_at=Field(int, default=2, low=1),
@@ -92,6 +95,8 @@ def train(config: dict, report, *, data=None, checkpoint: str | None = None) -> 
     data = data if given else load_data(config.get("data", {"size": 100}))
     if checkpoint:
         start = json.loads((Path(checkpoint) / "state.json").read_text())["epoch"]
+    if cfg["parse_argv"]:
+        argparse.ArgumentParser().parse_args()
     for epoch in range(start + 1, cfg["epochs"] + 1):
         if cfg["sleep"]:
             time.sleep(cfg["sleep"])
