@@ -186,12 +186,25 @@ class ModelServer:
 
 def public_card(card: Mapping[str, Any]) -> dict[str, Any]:
     """What GET /model shows a client by default: the card's PUBLIC_CARD keys (a tabular card's columns by kind,
-    numeric and categorical, with the categories each takes); no local path (run_dir, base_dir, config.data.path),
-    search history (top_trials), library versions or a tabular model's scalers."""
+    numeric and categorical, with the categories each takes, `_public_categories`); no local path (run_dir,
+    base_dir, config.data.path), search history (top_trials), library versions or a tabular model's scalers."""
     public = {key: card[key] for key in PUBLIC_CARD if key in card}
     if isinstance(public.get("columns"), Mapping):
         public["columns"] = {kind: public["columns"][kind] for kind in PUBLIC_COLUMNS if kind in public["columns"]}
+    if isinstance(public.get("categories"), Mapping):
+        public.update(_public_categories(card))
     return public
+
+
+def _public_categories(card: Mapping[str, Any]) -> dict[str, Any]:
+    """A tabular card's `categories` but those of its columns of nearly a value per training row (an id, a name,
+    an e-mail address, a free text: `identifier_columns`), which would give every client the training rows'
+    values and tell it nothing a new row can use; those columns' names as `withheld_categories`."""
+    from autotune.tabular.data import identifier_columns  # pandas and torch: a tabular card's alone
+
+    withheld = identifier_columns(card)
+    shown = {"categories": {c: values for c, values in card["categories"].items() if c not in withheld}}
+    return {**shown, "withheld_categories": withheld} if withheld else shown
 
 
 def model_app(card: Mapping[str, Any], **health: Any) -> FastAPI:

@@ -548,8 +548,9 @@ def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------- report
 def input_example(model_dir: str) -> pd.DataFrame:
     """One row the exported model reads (a DataFrame of its columns: numbers at their training median, categories
-    at their first value): the MLflow model's input example. Rows, not tensors, so an MLflow search logs the model
-    as one that predicts rows with `load_model` (model.pt takes two encoded tensors)."""
+    at their first value, but none of a column of nearly a value per training row): the MLflow model's input
+    example. Rows, not tensors, so an MLflow search logs the model as one that predicts rows with `load_model`
+    (model.pt takes two encoded tensors)."""
     from autotune.tabular.exported import input_example as example
 
     return example(model_dir)

@@ -59,7 +59,8 @@ from autotune.tabular.catalog import DATASET_NAMES, MAX_CLASSES
 from autotune.training import batch_indices
 
 __all__ = ["MISSING", "UNKNOWN", "Preprocessing", "Split", "Data", "load",
-           "read_table", "table_chunks", "csv_header", "MALFORMED", "infer_task", "labels_of", "row_keys"]
+           "read_table", "table_chunks", "csv_header", "MALFORMED", "infer_task", "labels_of", "row_keys",
+           "identifier_like", "identifier_columns"]
 
 log = logging.getLogger("autotune")
 
@@ -867,14 +868,28 @@ def _doubt(name: Any, column: pd.Series, numbers: bool) -> str | None:
     if distinct == 1 and len(values) == len(column):
         return f"holds one value only ({_plain(values.iloc[0])!r}): it tells no row from another"
     text = not (numbers or _numeric(column) or pd.api.types.is_bool_dtype(column))
-    if text and len(values) >= ID_ROWS and distinct >= ID_SHARE * len(values):
+    if text and identifier_like(distinct, len(values)):
         return (f"holds {distinct} distinct values in {len(values)} rows, like an identifier: as categories they "
                 "would not carry over to new rows, and the model card would list them all")
-    if _numeric(column) and len(values) >= ID_ROWS and distinct >= ID_SHARE * len(values) and _counted(values):
+    if _numeric(column) and identifier_like(distinct, len(values)) and _counted(values):
         return (f"holds {distinct} distinct whole numbers in {len(values)} rows, nearly consecutive "
                 f"({_plain(values.min())}..{_plain(values.max())}), like an identifier or a row number: the model "
                 "reads it as a quantity, which tells when a row was written, not what it holds")
     return None
+
+
+def identifier_like(distinct: int, rows: int) -> bool:
+    """Whether `distinct` values in `rows` cells are nearly one per row (ID_SHARE, in ID_ROWS rows or more), as an
+    identifier's are."""
+    return rows >= ID_ROWS and distinct >= ID_SHARE * rows
+
+
+def identifier_columns(card: Mapping[str, Any]) -> list[str]:
+    """The categorical columns of a tabular model's `card` whose categories are nearly one per training row
+    (`identifier_like`): an id's, a name's, an e-mail address's, a free text's. GET /model and the MLflow input
+    example leave their values out: those would copy the training rows' personal values to every client."""
+    rows = int(card.get("samples", {}).get("train", 0))
+    return [column for column, values in card.get("categories", {}).items() if identifier_like(len(values), rows)]
 
 
 def _counted(values: pd.Series) -> bool:

@@ -8,8 +8,8 @@
                     number from 1 to 1000: 422, one text detail (as the image server's)
     GET  /health    {"status": "ok", "model": name, "version": ..., "task": "classification" or "regression"}
     GET  /model     what a client needs to call the model (`autotune.serve.public_card`: its task, target, labels,
-                    columns by kind and the categories each takes, test metrics, ...; not the scalers, the local
-                    paths or the search history of model.json)
+                    columns by kind and the categories each takes, but a column's of nearly a value per training
+                    row, test metrics, ...; not the scalers, the local paths or the search history of model.json)
 
 A row is read as `autotune.tabular.rows` reads one (a missing value is null, or a text training read as missing:
 data.missing's, else pandas' "", "NA", ...; other keys are ignored). A category the model did not see is encoded

@@ -36,6 +36,17 @@ def table_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def customer_model(tmp_path_factory) -> Path:
+    """A tabular model trained on 40 rows of invented customers: age, colour, and an e-mail address per row."""
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("customers") / "customers.csv"
+    pd.DataFrame({"age": rng.normal(45, 12, 40).round(1), "colour": rng.choice(["red", "blue"], 40),
+                  "email": [f"person{i}@example.org" for i in range(40)],
+                  "label": rng.choice(["yes", "no"], 40)}).to_csv(path, index=False)
+    return trained_table_model(path, "customers", "{width: 4, depth: 1}", "{epochs: 1, batch_size: 16}")
+
+
+@pytest.fixture(scope="module")
 def grey_model(tmp_path_factory) -> Path:
     """A hand-made image model folder: a linear layer on 1x8x8 grey images, two labels."""
     folder = tmp_path_factory.mktemp("grey")
@@ -68,6 +79,25 @@ def test_the_model_card_served_by_default_holds_no_local_path_and_no_history(tab
     assert public["labels"] == ["no", "yes"] and public["test_metrics"] == card["test_metrics"]
     assert public["columns"] == {"numeric": ["age"], "categorical": ["colour"]}
     assert public["categories"] == {"colour": ["blue", "red"]} and public["created"] == card["created"]
+
+
+def test_the_served_card_withholds_the_values_of_a_column_of_a_value_per_row(customer_model):
+    card = json.loads((customer_model / "model.json").read_text())
+    assert "person0@example.org" in json.dumps(card["categories"]["email"])  # the model's own encoding
+    with TestClient(create_app(customer_model)) as client, \
+            TestClient(create_app(customer_model, full_card=True)) as full:
+        public, whole = client.get("/model").json(), full.get("/model").json()
+    assert public["categories"] == {"colour": ["blue", "red"]} and public["withheld_categories"] == ["email"]
+    assert public["columns"]["categorical"] == ["colour", "email"]  # a row still gives it
+    assert not [text for text in strings(public) if "@example.org" in text]
+    assert whole["categories"]["email"] == card["categories"]["email"]  # `--full-card`: the operator's choice
+
+
+def test_the_mlflow_input_example_holds_no_value_of_a_column_of_a_value_per_row(customer_model):
+    from autotune.tabular.exported import input_example
+
+    example = input_example(customer_model).iloc[0].to_dict()
+    assert example["email"] == "" and example["colour"] == "blue"
 
 
 def test_full_card_serves_the_whole_card_and_the_same_predictions(table_model):
