@@ -198,11 +198,11 @@ def public_card(card: Mapping[str, Any]) -> dict[str, Any]:
 
 def _public_categories(card: Mapping[str, Any]) -> dict[str, Any]:
     """A tabular card's `categories` but those of its columns of nearly a value per training row (an id, a name,
-    an e-mail address, a free text: `identifier_columns`), which would give every client the training rows'
+    an e-mail address, a free text: `withheld_columns`), which would give every client the training rows'
     values and tell it nothing a new row can use; those columns' names as `withheld_categories`."""
-    from autotune.tabular.data import identifier_columns  # pandas and torch: a tabular card's alone
+    from autotune.tabular.data import withheld_columns  # pandas and torch: a tabular card's alone
 
-    withheld = identifier_columns(card)
+    withheld = withheld_columns(card)
     shown = {"categories": {c: values for c, values in card["categories"].items() if c not in withheld}}
     return {**shown, "withheld_categories": withheld} if withheld else shown
 

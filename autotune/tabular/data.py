@@ -60,7 +60,7 @@ from autotune.training import batch_indices
 
 __all__ = ["MISSING", "UNKNOWN", "Preprocessing", "Split", "Data", "load",
            "read_table", "table_chunks", "csv_header", "MALFORMED", "infer_task", "labels_of", "row_keys",
-           "identifier_like", "identifier_columns"]
+           "identifier_like", "withheld_columns"]
 
 log = logging.getLogger("autotune")
 
@@ -884,12 +884,21 @@ def identifier_like(distinct: int, rows: int) -> bool:
     return rows >= ID_ROWS and distinct >= ID_SHARE * rows
 
 
-def identifier_columns(card: Mapping[str, Any]) -> list[str]:
-    """The categorical columns of a tabular model's `card` whose categories are nearly one per training row
-    (`identifier_like`): an id's, a name's, an e-mail address's, a free text's. GET /model and the MLflow input
-    example leave their values out: those would copy the training rows' personal values to every client."""
+def withheld_columns(card: Mapping[str, Any]) -> list[str]:
+    """The categorical columns of a tabular model's `card` whose values GET /model and the MLflow input example
+    leave out, as the card records them (`Preprocessing.withheld`: an id's, a name's, an e-mail address's), which
+    would copy the training rows' personal values to every client; for a card written before it kept them, those
+    whose categories are nearly one per training row."""
+    if "withheld_categories" in card:
+        return list(card["withheld_categories"])
     rows = int(card.get("samples", {}).get("train", 0))
     return [column for column, values in card.get("categories", {}).items() if identifier_like(len(values), rows)]
+
+
+def _withheld(values: pd.Series) -> bool:
+    """Whether a categorical column's values in the train split (none missing) are kept from the model's clients
+    (`Preprocessing.withheld`): nearly one per row."""
+    return identifier_like(values.astype(str).nunique(), len(values))
 
 
 def _counted(values: pd.Series) -> bool:
@@ -1033,6 +1042,8 @@ class Preprocessing:
     decimal: str = DECIMAL  # a CSV file's decimal mark (data.decimal)
     low: tuple[float | None, ...] = ()  # each numeric column's smallest value in the train split (None: no value);
     high: tuple[float | None, ...] = ()  # its largest. (): a card written before they were kept
+    withheld: tuple[str, ...] = ()  # categorical columns of nearly a value per train row holding one (an id, a
+    # name): their values stay in the card, out of GET /model and the MLflow input example (`withheld_columns`)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -1086,6 +1097,7 @@ class Preprocessing:
             decimal=decimal,
             low=tuple(float(v) if np.isfinite(v) else None for v in low),
             high=tuple(float(v) if np.isfinite(v) else None for v in high),
+            withheld=tuple(str(c) for c in features if c not in numeric and _withheld(train[c].dropna())),
         )
 
     def encode(self, frame: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
@@ -1133,6 +1145,7 @@ class Preprocessing:
             card["target_scaler"] = {"mean": self.target_mean, "std": self.target_std}
         if self.missing is not None:
             card["missing_texts"] = list(self.missing)
+        card["withheld_categories"] = list(self.withheld)
         return card
 
     @classmethod
@@ -1158,6 +1171,7 @@ class Preprocessing:
             decimal=card.get("decimal", DECIMAL),
             low=tuple(s["min"] for s in scalers) if all("min" in s for s in scalers) else (),
             high=tuple(s["max"] for s in scalers) if all("max" in s for s in scalers) else (),
+            withheld=tuple(withheld_columns(card)),
         )
 
 

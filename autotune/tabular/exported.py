@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import OneHotEncoder
 
 from autotune.recipes import ClassPredictions, Reference, ValuePredictions
-from autotune.tabular.data import Data, Preprocessing, Split, identifier_columns
+from autotune.tabular.data import Data, Preprocessing, Split, withheld_columns
 from autotune.tabular.rows import load_model
 
 __all__ = ["input_example", "reference", "test_predictions"]
@@ -31,10 +31,10 @@ REFERENCE_ROWS = 100_000  # the most train rows the reference model is fitted on
 def input_example(model_dir: str | Path) -> pd.DataFrame:
     """One row of the columns the model reads, in its card's order: each number its training median, each category
     its first value; "" (missing) for a column that held none, and for one of nearly a value per training row
-    (`identifier_columns`: an id, a name, an e-mail address), whose first value is a person's, not an example."""
+    (`withheld_columns`: an id, a name, an e-mail address), whose first value is a person's, not an example."""
     _, card = load_model(model_dir)
     preprocessing = Preprocessing.from_card(card)
-    withheld = identifier_columns(card)
+    withheld = withheld_columns(card)
     row = {**dict(zip(preprocessing.numeric, preprocessing.median)),
            **{column: values[0] if values and column not in withheld else ""
               for column, values in preprocessing.categories.items()}}
