@@ -21,9 +21,9 @@ with a decimal comma is read as text, with a warning that says so); the card rec
 
 The columns of `drop`, and those without any value, are no inputs; a row's split follows from its values in the
 columns of `key` (every column of the file by default, dropped ones too). Loading warns of what often misleads a
-model or its metrics: columns that look like no feature (an unnamed index, one value, an identifier, a counter), a
-column that gives the target away (a leak), numbers written as text ("$1,234.50", "12%") and dates, read as
-categories, values or class names that differ only by case or spaces, infinite numbers, a dominant class, a count
+model or its metrics: columns that look like no feature (an unnamed index, one value, an identifier, free text, a
+counter), a column that gives the target away (a leak), numbers written as text ("$1,234.50", "12%") and dates, read
+as categories, values or class names that differ only by case or spaces, infinite numbers, a dominant class, a count
 read as many classes, few whole numbers read as a quantity, a validation split of one class or of one target value.
 A column of numbers too large to standardise (its std overflows float64) is refused.
 
@@ -70,6 +70,8 @@ MALFORMED = "\x00malformed line of "  # a first value, then a count: a line of m
 MANY_CLASSES = 10  # a target read as more classes: a warning (whole numbers), a note (a class without train rows)
 ID_SHARE = 0.9  # a text column with distinct values in this share of its rows or more: an identifier
 ID_ROWS = 20  # ... of at least this many rows
+FREE_TEXT_WORDS, FREE_TEXT_SHARE = 4, 0.5  # a text column of this many words a cell on average, distinct values in
+# this share of its rows or more (and ID_ROWS rows): free text (notes, comments, addresses)
 NUMBER_MARKS = r"[\s$€£¥₹%,]"  # what a spreadsheet's formatted number holds besides one: currency, %, separators
 FORMATTED_SHARE = 0.9  # a text target whose values read as numbers without NUMBER_MARKS in this share: numbers
 ENCODING, DECIMAL = "utf-8", "."  # how a CSV file is read by default (data.encoding, data.decimal)
@@ -871,6 +873,10 @@ def _doubt(name: Any, column: pd.Series, numbers: bool) -> str | None:
     if text and identifier_like(distinct, len(values)):
         return (f"holds {distinct} distinct values in {len(values)} rows, like an identifier: as categories they "
                 "would not carry over to new rows, and the model card would list them all")
+    if text and _free_text(values):
+        return (f"holds texts of {_words(values):.1f} words on average, {distinct} distinct in {len(values)} rows, "
+                "like free text (notes, comments, addresses): the model takes each distinct text as a category, "
+                "which new rows' texts would rarely match, and the model card would list them all")
     if _numeric(column) and identifier_like(distinct, len(values)) and _counted(values):
         return (f"holds {distinct} distinct whole numbers in {len(values)} rows, nearly consecutive "
                 f"({_plain(values.min())}..{_plain(values.max())}), like an identifier or a row number: the model "
@@ -897,8 +903,21 @@ def withheld_columns(card: Mapping[str, Any]) -> list[str]:
 
 def _withheld(values: pd.Series) -> bool:
     """Whether a categorical column's values in the train split (none missing) are kept from the model's clients
-    (`Preprocessing.withheld`): nearly one per row."""
-    return identifier_like(values.astype(str).nunique(), len(values))
+    (`Preprocessing.withheld`): nearly one per row, or free text."""
+    return identifier_like(values.astype(str).nunique(), len(values)) or _free_text(values)
+
+
+def _free_text(values: pd.Series) -> bool:
+    """Whether a column's values (none missing) read as free text: distinct in FREE_TEXT_SHARE of its rows or
+    more (of ID_ROWS rows or more), of FREE_TEXT_WORDS words or more on average."""
+    texts = values.astype(str)
+    return (len(texts) >= ID_ROWS and texts.nunique() >= FREE_TEXT_SHARE * len(texts)
+            and _words(texts) >= FREE_TEXT_WORDS)
+
+
+def _words(values: pd.Series) -> float:
+    """The words of a column's cells (none missing), on average."""
+    return float(values.astype(str).str.split().str.len().mean())
 
 
 def _counted(values: pd.Series) -> bool:

@@ -69,6 +69,8 @@ def test_a_validation_split_too_small_to_rank_trials_is_a_warning(rows, warned, 
     (lambda f: f.assign(one=7), False, "one", "holds one value only (7)"),
     (lambda f: f.assign(customer=[f"c{i:04d}" for i in range(N)]), False, "customer",
      "holds 60 distinct values in 60 rows, like an identifier"),
+    (lambda f: f.assign(notes=[f"called about invoice {i % 40}, no answer" for i in range(N)]), False, "notes",
+     "holds texts of 6.0 words on average, 40 distinct in 60 rows, like free text (notes, comments, addresses)"),
 ])
 def test_a_column_that_looks_like_no_feature_is_named_with_its_data_drop(change, index, column, words, tmp_path,
                                                                          caplog):
@@ -93,6 +95,16 @@ def test_a_column_without_values_is_left_out_with_a_warning(text, column, tmp_pa
     data = recipe.load_data({"dataset": "csv", "path": str(path), "target": "y"})
     assert columns(data) == {"x", "colour"}
     assert f"column {column!r} holds no value" in caplog.text and f"data.drop: [{column!r}]" in caplog.text
+
+
+def test_the_card_withholds_the_values_of_identifiers_and_free_text_not_of_categories(tmp_path):
+    """A column of an e-mail address in most rows, or of free-text notes, lists its training rows' values in the
+    card: GET /model and the MLflow input example leave those columns' values out (`withheld_categories`)."""
+    frame = table().assign(email=[f"p{i}@example.org" if i % 3 else None for i in range(N)],
+                           notes=[f"called about invoice {i % 40}, no answer" for i in range(N)])
+    card = load(frame, tmp_path).preprocessing.as_card()
+    assert card["withheld_categories"] == ["email", "notes"] and card["categories"]["colour"] == ["blue", "red"]
+    assert Preprocessing.from_card(card).withheld == ("email", "notes")
 
 
 def test_drop_leaves_a_column_out_and_moves_no_row(tmp_path):
