@@ -225,12 +225,16 @@ def _csv_chunks(file: Path, options: dict[str, Any], rows: int | None, malformed
     locales write `;`), `rows` rows at a time (None: whole). `options`: its missing texts (`_na_options`),
     encoding and decimal mark. `malformed`: where pandas' C parser meets a line of more values than the header
     names, the file is read again by its Python parser, which marks that line (`_marked`), from the first row not
-    yet given; a line of fewer values (which pandas fills with missing values) is marked too (`_ShortLines`)."""
+    yet given; a line of fewer values (which pandas fills with missing values) is marked too (`_ShortLines`), and
+    so is a first line of one more value than the next (`_ShortLines.long_first_line`)."""
     options = {**options, **_dialect(file, options)}
     if options["sep"] != ",":
         log.info("%s: read with %r between values (its header holds no comma)", file, options["sep"])
     width = len(pd.read_csv(file, nrows=0, **options).columns) if malformed else 0
     short = _ShortLines(file, options, width) if malformed else None
+    if short and short.long_first_line():
+        options = {**options, "index_col": False}  # its values cut to the header's, and marked by `short`
+        short.cut = True
     given = 0
     try:
         for chunk in _parsed(file, options, rows):
@@ -247,22 +251,38 @@ def _csv_chunks(file: Path, options: dict[str, Any], rows: int | None, malformed
 
 
 def _parsed(file: Path, options: dict[str, Any], rows: int | None) -> Iterator[pd.DataFrame]:
-    """pd.read_csv of `file` with `options`, `rows` rows at a time (None: whole)."""
+    """pd.read_csv of `file` with `options`, `rows` rows at a time (None: whole). With `index_col` False, pandas'
+    warning that it cut a line to the header's columns is silenced: `_ShortLines` marks that line."""
+    with warnings.catch_warnings():
+        if options.get("index_col") is False:
+            warnings.filterwarnings("ignore", "Length of header", pd.errors.ParserWarning)
+        reader = pd.read_csv(file, **options) if rows is None else pd.read_csv(file, chunksize=rows, **options)
     if rows is None:
-        yield pd.read_csv(file, **options)
+        yield reader
         return
-    with pd.read_csv(file, chunksize=rows, **options) as reader:
-        yield from reader
+    with reader:
+        while True:
+            with warnings.catch_warnings():
+                if options.get("index_col") is False:
+                    warnings.filterwarnings("ignore", "Length of header", pd.errors.ParserWarning)
+                chunk = next(reader, None)
+            if chunk is None:
+                return
+            yield chunk
 
 
 class _ShortLines:
     """The rows of a CSV file whose line holds fewer values than its header names (pandas reads the values missing
-    from the line as missing cells), read by Python's csv module in step with pandas' chunks (a chunk's rows, then
-    the next chunk's): `marked(chunk)` marks those of a chunk as `_marked` marks a line of more values."""
+    from the line as missing cells), or more (a first line, which `index_col=False` cuts), read by Python's csv
+    module in step with pandas' chunks (a chunk's rows, then the next chunk's): `marked(chunk)` marks those of a
+    chunk as `_marked` marks a line of more values."""
 
     def __init__(self, file: Path, options: dict[str, Any], width: int) -> None:
         self.width = width
-        self._counts = self._read(file, options)
+        self.cut = False  # whether pandas cuts a line of more values (index_col=False), rather than reading an index
+        counts = self._read(file, options)
+        self._head = list(islice(counts, 2))  # the first two rows' counts, read ahead for `long_first_line`
+        self._counts = chain(self._head, counts)
         self._row = 0  # the next row `_counts` gives
 
     @staticmethod
@@ -279,12 +299,18 @@ class _ShortLines:
         except (csv.Error, UnicodeDecodeError):
             return
 
+    def long_first_line(self) -> bool:
+        """Whether the first row's line holds one value more than the header names, and the next line does not:
+        pandas then takes the first column for the rows' index (as for a file saved with an index whose header
+        lacks its name) and shifts every row's values, where that line alone is malformed."""
+        return len(self._head) == 2 and self._head[0] == self.width + 1 != self._head[1]
+
     def marked(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """`chunk` with its short lines' rows marked (`MALFORMED` and their count of values, in its first column)."""
         end = int(chunk.index[-1]) + 1 if len(chunk) else 0
         marks = {}
         for values in islice(self._counts, max(end - self._row, 0)):  # the counts of the chunk's rows, no further
-            if values < self.width and self._row in chunk.index:
+            if (values < self.width or self.cut and values > self.width) and self._row in chunk.index:
                 marks[self._row] = f"{MALFORMED}{values}"
             self._row += 1
         if not marks:

@@ -286,6 +286,20 @@ def test_a_line_of_more_values_than_the_header_names_is_its_row_s_bad_row(model_
     assert model.predict([first, last]) == model.predict(clean)  # the line's column of numbers read as text: alike
 
 
+def test_a_first_line_of_more_values_than_the_header_names_is_its_row_s_bad_row(model_dir, tmp_path):
+    """pandas took such a first line's extra value for a saved index and shifted every row: predict stopped at the
+    file with `ValueError: invalid literal for int() with base 10: 'CUST-70004'`, a cell of another row. A file
+    whose lines all hold one more value than the header (an index saved without its name) is still read so."""
+    (tmp_path / "first.csv").write_text("age,plan,shop\n50,pro,S1,oops\n51,pro,S1\n52,basic,S2\n")
+    (tmp_path / "index.csv").write_text("age,plan,shop\n0,51,pro,S1\n1,52,basic,S2\n")
+    model = autotune.load_model(model_dir)
+    (bad, *rows), = model.read_chunks(tmp_path / "first.csv")
+    assert str(bad) == ("row 0: is a line of 4 values, where the header names 3 columns; repair or re-export it (its "
+                        "other rows are read)")
+    clean = [{"age": 51, "plan": "pro", "shop": "S1"}, {"age": 52, "plan": "basic", "shop": "S2"}]
+    assert model.predict(rows) == model.predict(clean) == model.predict(model.read(tmp_path / "index.csv"))
+
+
 def test_a_line_of_fewer_values_than_the_header_names_is_its_row_s_bad_row(model_dir, tmp_path):
     """A line cut short (a truncated export, a field lost) was predicted from the values it has, the rest imputed as
     missing (pandas reads them so), with no word: a prediction of a row nobody wrote. It is refused in its place,
