@@ -164,7 +164,7 @@ def fit(
         terminated: list[int] = []  # the SIGTERMs received
         with _ctrl_c_told(storage, space.name, resume_command, if_data_changed), \
                 hold_run(run_location(storage, space.name)), _ray_for_the_search(terminated) as handlers:
-            grid, where, seconds, interrupted, missing_metric, ended = search.run_search(
+            grid, where, seconds, interrupted, broken_recipe, ended = search.run_search(
                 space, options, data=None if loads.keys else loads.get(None), first_points=first_points,
                 tracking=tracking, terminated=terminated)
             trials, best, records = _trials_and_best(grid, space, unfinished_trials(where) if interrupted else set(),
@@ -174,7 +174,7 @@ def fit(
             result.ended = ended
             result.warm_start = (str(expanded(warm_start).resolve()) if warm_start is not None else
                                  (_earlier_summary(result) or {}).get("warm_start"))
-            _fail_if_nothing_to_export(result, best, missing_metric, tracking, records, where)
+            _fail_if_nothing_to_export(result, best, broken_recipe, tracking, records, where)
             if export and best is not None and not interrupted:
                 try:
                     _export_best(space, recipe, loads, best, result, model_name)
@@ -358,17 +358,18 @@ def _trials_and_best(grid: Any, space: Space, unfinished: set[str],
     return _trials_frame(rows, space), best_checkpoint(grid, space), records
 
 
-def _fail_if_nothing_to_export(result: SearchResult, best: _Best | None, missing_metric: str | None,
+def _fail_if_nothing_to_export(result: SearchResult, best: _Best | None, broken_recipe: str | None,
                                tracking: Tracking, records: list[TrialRecord], where: RunLocation) -> None:
     """Raises SearchFailed, told to the trackers, when a search that ran to its end has no best (no trial reported),
-    every trial failed (some perhaps after reporting), or a report without the searched metric stopped it (the
-    recipe is broken, whatever its trials reported before): no model of such a search is exported. Its
+    every trial failed (some perhaps after reporting), or its broken recipe stopped it (a report without the
+    searched metric, whatever its trials reported before; its first trials' same error): no model of such a search
+    is exported. Its
     summary.json and trials.csv are written first, so that `autotune report` shows each trial's error."""
     trials = result.trials
     every_one_failed = not trials.empty and bool((trials["status"] == "ERROR").all())
-    if result.interrupted or (best is not None and not every_one_failed and not missing_metric):
+    if result.interrupted or (best is not None and not every_one_failed and not broken_recipe):
         return
-    failure = _failure_text(trials, result.metric[0], missing_metric, result.ended)
+    failure = _failure_text(trials, result.metric[0], broken_recipe, result.ended)
     _record_failure(result, failure, tracking, records, where)
     raise SearchFailed(failure)
 
@@ -689,16 +690,16 @@ def _trials_frame(rows: list[dict[str, Any]], space: Space) -> pd.DataFrame:
     return pd.DataFrame(rows).astype({"best_epoch": "Int64", "not_finite_from": "Int64"})
 
 
-def _failure_text(trials: pd.DataFrame, metric: str, missing_metric: str | None = None,
+def _failure_text(trials: pd.DataFrame, metric: str, broken_recipe: str | None = None,
                   ended: str | None = None) -> str:
-    """Why a search exports nothing, in one line: `missing_metric` is the error of a broken report (a searched
-    metric missing or not a number, or none at all), which stopped it; `metric`, the first searched metric;
+    """Why a search exports nothing, in one line: `broken_recipe`, why its broken recipe stopped it (a report
+    without a searched metric, or its first trials' same error: `BrokenReports.error_in`); `metric`, the first
+    searched metric;
     `ended`, why a setting ended the search early (a time budget that ran out before any report)."""
     failed = trials[trials["error"].fillna("").astype(str) != ""] if "error" in trials else trials.iloc[:0]
     errors = failed["error"].tolist()
-    if missing_metric:
-        return (f"{len(errors)} of {len(trials)} trials failed, and the search stopped at the first broken report "
-                f"(every trial would fail so); the error: {missing_metric}")
+    if broken_recipe:
+        return f"{len(errors)} of {len(trials)} trials failed, and {broken_recipe}"
     if not errors:
         epochs = int(pd.to_numeric(trials.get("epochs", pd.Series(dtype=float))).sum())
         if epochs:  # trials reported, but no value of the metric was a finite number

@@ -100,8 +100,8 @@ def run_search(
 ) -> tuple[Any, RunLocation, float, bool, str | None, str | None]:
     """Run the trials, `first_points` (a retrain's current model) and the space's known configurations first,
     reporting them to `tracking` as they run. Returns (Ray's ResultGrid, where the run is, seconds, whether the
-    search was interrupted, the error of a report without the searched metric, which stopped it, or None, why
-    a setting ended it before its trials, or None). `terminated` gets the SIGTERMs received, `_sigterm_stops_it`: one
+    search was interrupted, why it stopped as its recipe is broken (`BrokenReports.error_in`) or None, why a
+    setting ended it before its trials, or None). `terminated` gets the SIGTERMs received, `_sigterm_stops_it`: one
     received after the trials too, until the process's handler is put back."""
     space = _within_the_grid(space)
     where = run_location(options.storage, space.name)
@@ -175,14 +175,14 @@ def run_search(
         raise_if_full(full, where.experiment, None if where.remote else where.experiment)  # Ray's own error too
     seconds = running_time() - start
     _warn_of_working_dir_files(space.name)
-    missing_metric = broken.error_in(grid)
+    broken_recipe = broken.error_in(grid, space.name)
     ended = ended_before["ended"] if ended_before else _ended_early(space, grid, target, budget, clock, seconds)
-    interrupted = not missing_metric and not ended_before and _interrupted(space, where, grid, ended)
+    interrupted = not broken_recipe and not ended_before and _interrupted(space, where, grid, ended)
     if not interrupted:  # an interrupted run's RUNNING trials continue when it is resumed
         close_orphaned_trials(where.state, space, grid)
         if not where.remote:
             set_aside_orphaned_dirs(where.state, grid, functools.partial(_ended_in_study, where, space))
-    return grid, where, seconds, interrupted, missing_metric, ended
+    return grid, where, seconds, interrupted, broken_recipe, ended
 
 
 def _warn_of_working_dir_files(name: str) -> None:

@@ -1,6 +1,6 @@
 """What ends a whole search before its trial count: `search.epoch_budget`, `search.time_budget`, `search.stop`
-targets, and a report without the searched metric. Each is both Ray's stopper and a callback; Ray pickles a search's copies of them, which
-share their state."""
+targets, and a broken recipe (a report without the searched metric, or its first trials' same error). Each is both
+Ray's stopper and a callback; Ray pickles a search's copies of them, which share their state."""
 from __future__ import annotations
 
 import copy
@@ -9,18 +9,21 @@ import uuid
 from typing import Any, ClassVar
 
 from ray import tune
+from ray.exceptions import RayError
 from ray.tune.stopper import TimeoutStopper
 
 from autotune.engine.history import result_history
 from autotune.engine.ray_internals import spend_time_budget, time_budget
 from autotune.engine.running_clock import running_time
-from autotune.engine.result_grid import reaches, trial_id_of
-from autotune.engine.trial_errors import error_text, failure_of
-from autotune.errors import MissingMetric
+from autotune.engine.result_grid import in_start_order, reaches, trial_id_of
+from autotune.engine.trial_errors import error_text, failure_of, trial_error
+from autotune.errors import Diverged, MissingMetric
 
 __all__ = ["BrokenReports", "EpochBudget", "TargetStopper", "TimeBudget"]
 
 log = logging.getLogger("autotune")
+
+ALIKE = 3  # the first trials that fail before any report with one error: a broken recipe (BrokenReports)
 
 
 class _SharedState:
@@ -205,25 +208,60 @@ class TargetStopper(_StopsAllOnceSaved, tune.Stopper, tune.Callback):
 
 
 class BrokenReports(_SharedState, tune.Stopper, tune.Callback):
-    """A trial failed because its report lacked a searched metric (`MissingMetric`): every trial of the search would
-    fail the same way at its first report, so the search stops, and fails with that error."""
+    """The search stops, and fails, where its recipe is broken whatever the configuration:
+    - a trial failed because its report lacked a searched metric (`MissingMetric`): every trial of the search would
+      fail the same way at its first report;
+    - the first ALIKE trials (as the searcher made them) all failed before their first report with one error of the
+      recipe's own (not a dead worker's, a diverged training's or memory that ran out: `_the_recipe_s`): a typo, a
+      missing file, argparse reading the worker's command line. Each trial after them would fail so: a plain Optuna
+      script stops at the first exception, and Ray ran every trial (20 trials of a recipe with a NameError: 55 s,
+      and 20 lines of the same error)."""
 
     def __init__(self) -> None:
-        self._new_state(seen=False)
+        self._new_state(seen=False, alike=False, reported=set(), failed={})
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self._state["reported"].add(trial.trial_id)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._state["seen"] = self._state["seen"] or isinstance(failure_of(trial), MissingMetric)
+        failure = failure_of(trial)
+        self._state["seen"] = self._state["seen"] or isinstance(failure, MissingMetric)
+        if trial.trial_id not in self._state["reported"] and _the_recipe_s(failure):
+            self._state["failed"][trial.trial_id] = trial_error(trial)
+        # Ray's trials in the order the searcher made them: the study's numbers, which `error_in` reads the grid by
+        texts = [self._state["failed"].get(t.trial_id) for t in trials[:ALIKE]]
+        self._state["alike"] = len(texts) == ALIKE and None not in texts and len(set(texts)) == 1
+
+    def _broken(self) -> bool:
+        return self._state["seen"] or self._state["alike"]
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        return self._state["seen"]
+        return self._broken()
 
     def stop_all(self) -> bool:
-        return self._state["seen"]
+        return self._broken()
 
-    def error_in(self, grid: Any) -> str | None:
-        """The error of a trial of `grid` that failed so, in one line; None when none did. Read from the grid: the
-        copies a resumed search uses are Ray's, unpickled from the run, and this one sees none of its trials."""
+    def error_in(self, grid: Any, name: str) -> str | None:
+        """Why the search of `grid` (its study `name`) stopped as broken, in one line ending with the error; None when
+        it did not. Read from the grid: the copies a resumed search uses are Ray's, unpickled from the run, and this
+        one sees none of its trials."""
         for result in grid:
             if isinstance(getattr(result.error, "cause", None) or result.error, MissingMetric):
-                return error_text(result.error)
-        return None
+                return (f"the search stopped at the first broken report (every trial would fail so); the error: "
+                        f"{error_text(result.error)}")
+        early = [error_text(r.error) for r in in_start_order(grid, name)[:ALIKE]
+                 if r.error is not None and not r.metrics.get("training_iteration")
+                 and _the_recipe_s(getattr(r.error, "cause", None) or r.error)]
+        if len(early) < ALIKE or len(set(early)) != 1:
+            return None
+        return (f"the search stopped: its first {ALIKE} trials failed before their first report with the same error, "
+                f"which the recipe raises whatever the configuration (fix it, then start the search again with "
+                f"--restart); the error: {early[0]}")
+
+
+def _the_recipe_s(failure: BaseException | None) -> bool:
+    """Whether `failure` is an exception of the recipe's own that need say nothing of its configuration: not Ray's (a
+    worker that died, a lost node), nor a verdict on the configuration (`Diverged`), nor memory that ran out (a
+    batch too large for the GPU: torch's OutOfMemoryError, Python's MemoryError)."""
+    return failure is not None and not isinstance(failure, (RayError, Diverged, MemoryError)) and (
+        type(failure).__name__ != "OutOfMemoryError")

@@ -209,6 +209,26 @@ def test_a_recipe_that_exits_fails_its_trial_naming_its_line_not_as_a_dead_worke
     assert "memory" not in said
 
 
+def test_a_recipe_that_fails_alike_in_its_first_trials_stops_the_search(in_tmp):
+    """A recipe broken whatever the configuration (a typo, argparse reading the worker's command line) failed every
+    trial of the search, one after another: 20 trials of a recipe with a NameError took 55 s and printed the same
+    error 20 times. A plain Optuna script stops at the first exception. The first 3 trials that fail alike before
+    any report stop the search; errors that differ (they name the configuration) do not."""
+    with pytest.raises(SearchFailed) as failed:
+        autotune.fit(toy_space("alike", trials=8, train="{epochs: 2, parse_argv: true}"), export=False)
+    said = str(failed.value)
+    assert re.search(r"^\d of \d trials failed, and the search stopped: its first 3 trials failed before their first "
+                     r"report with the same error, which the recipe raises whatever the configuration \(fix it, then "
+                     r"start the search again with --restart\); the error: the recipe ended its process with "
+                     r"sys.exit\(2\)", said), said
+    ran = pd.read_csv("runs/alike/trials.csv")
+    assert 3 <= len(ran) < 8 and (ran["status"] == "ERROR").sum() >= 3
+
+    with pytest.raises(SearchFailed) as failed:  # "x=0.549 is too large for this toy": each trial's own error
+        autotune.fit(toy_space("unlike", trials=4, train="{epochs: 2, fail_if_x_above: -1.0}"), export=False)
+    assert str(failed.value).startswith("all 4 trials failed"), str(failed.value)
+
+
 def test_the_summary_lists_ten_failed_trials_and_counts_the_others():
     """A search of 1,000 trials where 200 diverged printed 200 "Failed trials" lines after its table."""
     ids = [f"f{i:03d}" for i in range(25)]
