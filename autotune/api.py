@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from autotune import recipes
-from autotune.errors import NoHome, SearchFailed, UserError
+from autotune.errors import NoHome, SearchFailed, StorageFull, UserError
 from autotune.logs import configured, lines_to
 from autotune.paths import expanded, home
 from autotune.preflight import check_address, cluster_address, preflight
@@ -181,6 +181,8 @@ def fit(
                 except EditedUnderTheRun as err:  # no resume exports it: the run ends, its trials recorded
                     _record_failure(result, str(err), tracking, records, where, _space_record(space, model_name))
                     raise
+                except StorageFull as err:  # the run's end is not recorded: its resume exports the best trial
+                    raise StorageFull(f"{err}; then resume the search ({option('resume')})") from err
             _finish(result, tracking, records, where, _space_record(space, model_name))
             if result.interrupted and resume_command is None:  # `autotune run` prints its own command
                 log.warning("The search was interrupted (%s): %s continues it", where.experiment,

@@ -7,15 +7,19 @@ pathlib's `expanduser` raises RuntimeError for a `~name` that names no user; a f
 """
 from __future__ import annotations
 
+import errno
 import os
 import pwd
 import re
+import shutil
 import stat
 from pathlib import Path
 
 from autotune.errors import NoHome
 
-__all__ = ["blocking", "denied", "expanded", "home", "owned", "readable", "shown"]
+__all__ = ["blocking", "denied", "expanded", "home", "out_of_space", "owned", "readable", "shown"]
+
+FULL_BELOW = 4 * 2**20  # a write that fails with less free space than this on its disk failed for lack of it
 
 
 def expanded(path: str | os.PathLike[str]) -> Path:
@@ -88,3 +92,19 @@ def readable(path: Path) -> bool:
     except OSError:
         return False
     return os.access(path, os.R_OK | (os.X_OK if folder else 0))
+
+
+def out_of_space(err: BaseException, folder: str | os.PathLike[str]) -> bool:
+    """Whether `err`, raised while writing into `folder`, came from its disk being full: an OSError of ENOSPC (or
+    EDQUOT, a quota used up) in its chain of causes; or, where that chain holds no OSError, any error while the disk
+    has less than FULL_BELOW free (torch's writer then raises a RuntimeError without an errno: "unexpected pos ...",
+    which a recipe's call wraps)."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno is not None:
+            return seen.errno in (errno.ENOSPC, errno.EDQUOT)
+        seen = seen.__cause__ or seen.__context__
+    try:
+        return shutil.disk_usage(folder).free < FULL_BELOW
+    except OSError:
+        return False

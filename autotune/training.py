@@ -21,7 +21,7 @@ from autotune.errors import UserError
 
 __all__ = ["CHECKPOINT_FILE", "balanced_accuracy", "batch_indices", "check_same_data", "checkpoint_saver",
            "class_counts", "class_weights", "load_checkpoint", "macro_f1", "make_schedule", "pick_device", "restore_rng",
-           "resume", "rng_state", "roc_auc"]
+           "resume", "rng_state", "roc_auc", "save_scripted"]
 
 CHECKPOINT_FILE = "checkpoint.pt"  # what a recipe's checkpoint folder holds
 
@@ -90,6 +90,13 @@ def checkpoint_saver(parts: dict[str, Any], epoch: int, device: torch.device, ge
                     "rng": rng_state(device, generator), **extra}, Path(directory) / CHECKPOINT_FILE)
 
     return save
+
+
+def save_scripted(scripted: torch.jit.ScriptModule, path: str | Path) -> None:
+    """Write the TorchScript module `scripted` to `path` through memory: its own save() to a full disk throws in
+    torch's C++ writer while it unwinds, which aborts the whole process (SIGABRT, no Python error to catch); a write
+    of its bytes raises OSError (ENOSPC) like any other file's."""
+    Path(path).write_bytes(scripted.save_to_buffer())
 
 
 def load_checkpoint(checkpoint: str) -> dict[str, Any]:

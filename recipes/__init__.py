@@ -87,7 +87,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from autotune.calls import failure
 from autotune.errors import AutotuneError, MissingMetric, TrialError, UnknownNameError, UserError
-from autotune.paths import expanded
+from autotune.paths import expanded, out_of_space
 from autotune.registry import close_matches
 from autotune.space.schema import Schema
 from autotune.user_code import UserCodeFailed, exec_file
@@ -175,7 +175,6 @@ class ValuePredictions:
 
 
 _REQUIRED = ("SCHEMA", "train")
-_FULL_BELOW = 4 * 2**20  # a save that fails with less free space than this on its disk failed for lack of it
 # How autotune calls each function of the contract: (the signature the docs give, positional arguments, keywords)
 _CALLS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "train": ("train(config, report, *, data=None, checkpoint=None)", ("config", "report"), ("data", "checkpoint")),
@@ -299,11 +298,9 @@ def _full_temp_disk(err: Exception, directory: str) -> OSError | None:
     """An ENOSPC error naming the temp folder when `err`, raised by the recipe's `save(directory)`, came from its
     disk being full (torch.save then raises a RuntimeError without an errno: "unexpected pos ..."); None when the
     disk has room, or `err` says it is full already."""
-    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC or not out_of_space(err, directory):
         return None
     free = shutil.disk_usage(directory).free
-    if free >= _FULL_BELOW:
-        return None
     return OSError(errno.ENOSPC, f"the disk of the temp folder {os.path.dirname(directory)} is full ({free} bytes "
                    f"free) where the recipe's save() wrote a checkpoint ({type(err).__name__}: {err}); free space "
                    "there, or set TMPDIR to a folder on a larger disk for the trials (on a cluster: for Ray on that "

@@ -511,7 +511,7 @@ def _tests(measured: dict[str, float]) -> dict[str, float]:
 def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:
     """Write `model.pt` (TorchScript: float images in [0, 1], NCHW, normalisation built in -> logits) into
     `out_dir` and return the model card's fields."""
-    from autotune.training import check_same_data, load_checkpoint
+    from autotune.training import check_same_data, load_checkpoint, save_scripted
     from autotune.vision.nets import Normalized
 
     state = load_checkpoint(checkpoint)
@@ -521,7 +521,7 @@ def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:
     model = Normalized(_restore_model(state), tuple(card["mean"]), tuple(card["std"])).eval()
     scripted = _traced(model, tuple(card["input_shape"]))
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    scripted.save(str(Path(out_dir) / "model.pt"))
+    save_scripted(scripted, Path(out_dir) / "model.pt")
     return {
         **card,
         "arch": state["config"]["model"]["arch"],

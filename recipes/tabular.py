@@ -526,7 +526,7 @@ def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:
     import torch
 
     from autotune.tabular.data import Preprocessing
-    from autotune.training import check_same_data, load_checkpoint
+    from autotune.training import check_same_data, load_checkpoint, save_scripted
 
     state = load_checkpoint(checkpoint)
     if data is not None:
@@ -536,7 +536,7 @@ def export(checkpoint: str, data: Data | None, out_dir: str) -> dict[str, Any]:
         warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, but still what loads anywhere
         scripted = torch.jit.script(model)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    scripted.save(str(Path(out_dir) / "model.pt"))
+    save_scripted(scripted, Path(out_dir) / "model.pt")
     return {
         **state["data"],
         "inputs": _inputs(Preprocessing.from_card(state["data"])),

@@ -24,7 +24,8 @@ import shlex
 import shutil
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -34,9 +35,10 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from autotune.engine.locks import not_a_lock_file
-from autotune.errors import UserError
+from autotune.engine.summary import size_text
+from autotune.errors import StorageFull, UserError
 from autotune.model_dir import canonical_link
-from autotune.paths import blocking, expanded, shown
+from autotune.paths import blocking, expanded, out_of_space, shown
 
 __all__ = ["CARD", "changed_since", "export_model", "library_versions", "refuse_other_files", "refuse_unwritable",
            "roll_back", "source_digests", "versions_dir"]
@@ -128,8 +130,14 @@ def _is_better(new: float, old: float, mode: str, margin: float = 0.0) -> bool:
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    """`payload` into `path` in one step: written beside it, then renamed over it; a write that fails (a full disk)
+    leaves `path` as it was, and no part of the new one beside it."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+    try:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
 
 
@@ -242,8 +250,9 @@ def export_model(
     try:
         name = f"{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}-{uuid.uuid4().hex[:6]}"  # sorts by time
         stage = versions_dir(target) / f"{name}.partial"
-        stage.mkdir()
-        fields = write(stage)
+        with _room_for(stage, target):
+            stage.mkdir()
+            fields = write(stage)
         test = evaluate(stage)
         current = _current_card(target)
         other = _predicts_other(current, {**card, **fields}) if promote == "if_better" else None
@@ -259,8 +268,9 @@ def export_model(
         kept_as = _plain_kept_as(target) if decision["promoted"] else None
         before = [_plain_entry(target, current or {}, kept_as)] if kept_as else _unrecorded(current)
         history = [*(current or {}).get("history", []), *before, entry]
-        _write_json(stage / CARD, {**payload, "history": history})
-        _fsync_tree(stage)
+        with _room_for(stage, target):
+            _write_json(stage / CARD, {**payload, "history": history})
+            _fsync_tree(stage)
         version = stage.with_name(name)
         os.replace(stage, version)
         if decision["promoted"]:
@@ -274,6 +284,30 @@ def export_model(
         return {**decision, "test_metrics": test}
     finally:
         lock.release()
+
+
+@contextmanager
+def _room_for(stage: Path, target: Path) -> Iterator[None]:
+    """Around the writing of `stage`, the new version of the canonical model `target`: where its disk fills up
+    (`out_of_space`), the stage is removed (its part would hold the space that the next try needs) and StorageFull
+    says so in one line; the canonical model is left as it was."""
+    try:
+        yield
+    except Exception as err:
+        if not out_of_space(err, target.parent):
+            raise
+        written = sum(file.stat().st_size for file in stage.rglob("*") if file.is_file())
+        shutil.rmtree(stage, ignore_errors=True)
+        free = size_text(shutil.disk_usage(target.parent).free)
+        raise StorageFull(f"no room for the model {shown(target)}: the disk of {shown(target.parent)} filled up after "
+                          f"{size_text(written)} of the new version ({_first_line(err)}), and has {free} free without "
+                          "it; the canonical model is unchanged; free space there, or export to a folder on a larger "
+                          "disk") from err
+
+
+def _first_line(err: BaseException) -> str:
+    """`err` in one line: its message's first line (a TorchScript error runs to 60 lines), else its type's name."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def _replaced_better(target: Path, replaced: dict[str, Any], test: dict[str, float], metric: str, mode: str,
@@ -549,8 +583,8 @@ def _decide(
     try:
         current = evaluate(target.resolve())
     except Exception as err:  # an unreadable current model must not block a good new one
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]  # a TorchScript error runs to 60 lines
-        return {"policy": promote, "promoted": True, "reason": f"the current model could not be evaluated: {first}"}
+        return {"policy": promote, "promoted": True,
+                "reason": f"the current model could not be evaluated: {_first_line(err)}"}
     new_value, old_value = test[metric], current.get(metric, float("nan"))
     promoted = _is_better(new_value, old_value, mode, min_improvement)
     margin = min_improvement and math.isfinite(old_value)

@@ -1,8 +1,10 @@
 """The canonical model is replaced atomically, by policy, one exporter at a time."""
 from __future__ import annotations
 
+import errno
 import getpass
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 
 from autotune.engine import export as export_module
 from autotune.engine.export import export_model, refuse_unwritable, versions_dir
-from autotune.errors import UserError
+from autotune.errors import StorageFull, UserError
 
 
 def writer(value: float, *, sleep: float = 0.0, crash_after_first_file: bool = False, log: list | None = None):
@@ -87,6 +89,52 @@ def test_a_crash_during_export_leaves_the_previous_model_intact(tmp_path, monkey
     export(target, 0.7)
     assert load(target)["value"] == 0.7
     assert not [p for p in versions_dir(target).iterdir() if p.name.endswith(".partial")]
+
+
+@pytest.mark.parametrize("raised", ["oserror", "recipe"])
+def test_a_full_disk_during_export_says_so_removes_its_part_and_keeps_the_model(tmp_path, raised):
+    """A full disk under the model folder left a traceback (or the recipe's one line, `OSError: [Errno 28]`) and
+    the new version's part in a `.partial` folder, holding the space a second try needs, until the next export.
+    Now the part is removed and StorageFull says which folder filled up, how much was written, and that the
+    canonical model is unchanged; the recipe's call wraps the OSError (`recipes.call`), which counts the same."""
+    target = tmp_path / "m"
+    export(target, 0.5)
+
+    def write(out: Path) -> dict:
+        (out / "weights.json").write_bytes(b"x" * 3000)
+        full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        if raised == "oserror":
+            raise full
+        raise UserError("recipe function 'export' failed: OSError: [Errno 28] No space left on device") from full
+
+    with pytest.raises(StorageFull) as caught:
+        export_model(target, write=write, evaluate=evaluate, card={}, metric="test_accuracy", mode="max",
+                     promote="always")
+    assert str(caught.value).startswith(f"no room for the model {target}: the disk of {tmp_path} filled up after "
+                                        "3.0 kB of the new version (")
+    assert "the canonical model is unchanged; free space there" in str(caught.value)
+    assert [p.name for p in versions_dir(target).iterdir() if p.name.endswith(".partial")] == []
+    assert load(target)["value"] == 0.5
+
+
+def test_a_card_that_does_not_fit_leaves_the_current_card_whole_and_nothing_beside_it(tmp_path, monkeypatch):
+    """A model not promoted records the try in the current card's history: a full disk during that write left a
+    truncated model.json.tmp in the current version's folder."""
+    target = tmp_path / "m"
+    export(target, 0.8)
+    before = (target / "model.json").read_text()
+    real = Path.write_text
+
+    def full(self, text, *args, **kwargs):
+        real(self, text[:10])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(OSError):
+        export_module._write_json(target.resolve() / "model.json", {"value": 0.1})
+    monkeypatch.undo()
+    assert (target / "model.json").read_text() == before
+    assert sorted(p.name for p in target.resolve().iterdir()) == ["extra.bin", "model.json", "weights.json"]
 
 
 def test_promote_if_better_both_ways(tmp_path):

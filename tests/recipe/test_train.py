@@ -3,11 +3,14 @@ export, the predictor, `autotune train`, and the shipped spaces' defaults: mnist
 MNIST 10k in 3 epochs, digits.yaml's to >= 97%."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
 import re
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -264,6 +267,24 @@ def test_export_refuses_other_data(digits, tmp_path):
     other = recipe.load_data({"dataset": "digits", "split_seed": 1})
     with pytest.raises(UserError, match="differs from the data this checkpoint was trained on, or is split otherwise"):
         recipe.export(str(rec.keep), other, str(tmp_path / "out"))
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a file every write to fails as full")
+def test_an_export_to_a_full_disk_raises_enospc_rather_than_aborting_the_process(digits, tmp_path):
+    """TorchScript's own save to a full disk threw in torch's C++ writer while it unwound, which aborted the process
+    (SIGABRT: `autotune run` died after its search in a 200-line dump, exit 134, its end unrecorded, a part of
+    model.pt left on the full disk). model.pt is written through memory: a full disk is an OSError (ENOSPC), which
+    the export reports. The export runs in a process of its own, which the old save aborted."""
+    checkpoint = run(config(train={"epochs": 1}), digits, tmp_path).keep
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "model.pt").symlink_to("/dev/full")  # every write to it fails with ENOSPC
+    code = ("from autotune.recipes import image_classification as recipe\n"
+            f"data = recipe.load_data({{'dataset': 'digits'}})\n"
+            f"try:\n    recipe.export({str(checkpoint)!r}, data, {str(out)!r})\n"
+            "except OSError as err:\n    print(err.errno)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert (done.returncode, done.stdout.strip()) == (0, str(errno.ENOSPC)), done.stderr[-2000:]
 
 
 # the examples of `autotune train --help` for digits: --set inside the optimizer choice (sgd | adamw)
