@@ -17,8 +17,10 @@ from pathlib import Path
 
 from autotune.errors import NoHome
 
-__all__ = ["blocking", "denied", "expanded", "home", "out_of_space", "owned", "readable", "shown"]
+__all__ = ["FULL", "blocking", "denied", "expanded", "home", "out_of_space", "owned", "readable", "shown",
+           "write_whole"]
 
+FULL = (errno.ENOSPC, errno.EDQUOT)  # the errors of a disk that is full, or of a quota used up
 FULL_BELOW = 4 * 2**20  # a write that fails with less free space than this on its disk failed for lack of it
 
 
@@ -102,9 +104,21 @@ def out_of_space(err: BaseException, folder: str | os.PathLike[str]) -> bool:
     seen: BaseException | None = err
     while seen is not None:
         if isinstance(seen, OSError) and seen.errno is not None:
-            return seen.errno in (errno.ENOSPC, errno.EDQUOT)
+            return seen.errno in FULL
         seen = seen.__cause__ or seen.__context__
     try:
         return shutil.disk_usage(folder).free < FULL_BELOW
     except OSError:
         return False
+
+
+def write_whole(path: Path, text: str) -> None:
+    """`text` into `path` in one step: written beside it (`path` with `.tmp` added), then renamed over it. A write
+    that fails (a full disk) leaves `path` as it was, and no part of the new text beside it."""
+    part = path.with_name(f"{path.name}.tmp")
+    try:
+        part.write_text(text)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, path)

@@ -9,8 +9,8 @@ import sys
 import traceback
 
 from autotune.cli.common import HelpFormatter
-from autotune.errors import AutotuneError, BadInput
-from autotune.paths import denied
+from autotune.errors import AutotuneError, BadInput, StorageFull
+from autotune.paths import FULL, denied, shown
 from autotune.run_options import from_command_line
 
 __all__ = ["main"]
@@ -105,6 +105,14 @@ def _plain_when_not_a_terminal() -> None:
         os.environ.setdefault("RAY_COLOR_PREFIX", "0")
 
 
+def full_disk(err: OSError) -> str:
+    """What a full disk (or a quota used up) that a command met where it did not expect one means, in one line: the
+    file it was writing where the error names it, and the way on."""
+    named = f" writing {shown(os.fsdecode(err.filename))}" if err.filename else ""
+    return (f"the disk filled up{named} ({err.strerror or err}): free space on it, or write elsewhere (--out, "
+            "--storage, export.dir, TMPDIR: what the command writes there)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `autotune` console script. User errors exit 2 with one clear message."""
     _writable_output()
@@ -137,6 +145,13 @@ def main(argv: list[str] | None = None) -> int:
         # goes on and exports, and its summary's print ends here
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit would fail again
         return 141
+    except OSError as err:  # after its subclasses above: a reader gone away is no full disk
+        if err.errno not in FULL:
+            raise
+        if args.verbose:
+            traceback.print_exc()
+        print(f"autotune {args.command}: error: {full_disk(err)}", file=sys.stderr)
+        return StorageFull.exit_code
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from autotune.cli.common import RUN_FOLDER, HelpFormatter, check_folder, check_out_dir, local_run_folder
+from autotune.cli.common import (RUN_FOLDER, HelpFormatter, check_folder, check_out_dir, local_run_folder,
+                                 room_for)
+from autotune.paths import expanded
 
 EPILOG = """\
 examples:
@@ -60,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
               f"the others: {', '.join(p.name for p in others)})")
     elif (Path(folder) / "model.json").is_file() and not (Path(folder) / "trials.csv").is_file():
         print(f"run: {run_dir} (the run that made the model in {folder})")
-    with lines_to(sys.stderr):  # what it is doing while it loads the model's data, and its warnings
-        page = write_report(run_dir, args.out, args.figures)
+    out = expanded(args.out) if args.out is not None else Path(run_dir) / "report"
+    with lines_to(sys.stderr), room_for("the report", out, "write it to another disk with --out DIR"):
+        page = write_report(run_dir, args.out, args.figures)  # lines_to: what it does while it loads the data, warnings
     figures = sorted(name for name in figure_files(VECTOR_FORMATS) if (page.parent / name).is_file())
     print(f"report: {page}")
     print(f"figures: {', '.join(figures)}")

@@ -13,7 +13,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from autotune.cli.common import HelpFormatter, add_space_arguments, check_out_dir, default_values, one_configuration
+from autotune.cli.common import (HelpFormatter, add_space_arguments, check_out_dir, default_values, one_configuration,
+                                 room_for)
 from autotune.model_dir import check_not_a_canonical_model
 from autotune.threads import use_threads
 
@@ -58,6 +59,9 @@ def add_parser(subparsers: Any) -> None:
 class _Enough(BaseException):
     """Raised by train_one's report at the epoch it stops after (a BaseException: a recipe's `except Exception` does
     not catch it)."""
+
+
+_ELSEWHERE = "give --out a folder on another disk"  # the way on from a full disk under --out
 
 
 def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, ...], out: str | None = None,
@@ -108,8 +112,9 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
         card: dict[str, Any] = {}
         if out is not None:  # exported first, so that the test measures the model the folder holds (as a search's)
             Path(out).mkdir(parents=True, exist_ok=True)  # as a search's export gets it: a folder that exists
-            card = {**(about or {}), **call(recipe, "export", str(keep), data, out),
-                    **({"data_fingerprint": data_fingerprint} if data_fingerprint else {})}
+            with room_for("the model", out, _ELSEWHERE):
+                card = {**(about or {}), **call(recipe, "export", str(keep), data, out),
+                        **({"data_fingerprint": data_fingerprint} if data_fingerprint else {})}
             now = datetime.now(timezone.utc)
             card.update(config=config, metrics={k: v for k, v in last.items() if k != "reports"},
                         created=now.isoformat(timespec="seconds"), created_by=operator(),
@@ -121,8 +126,9 @@ def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, .
               "test: none (the recipe defines no evaluate())")
         if out is not None:  # the card once tested, as a search's plain export writes it
             card.update(test_metrics=test, files=file_digests(Path(out), skip=("checkpoint",)))
-            Path(out, "model.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
-            shutil.copytree(keep, Path(out) / "checkpoint", dirs_exist_ok=True)
+            with room_for("the model", out, _ELSEWHERE):
+                Path(out, "model.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
+                shutil.copytree(keep, Path(out) / "checkpoint", dirs_exist_ok=True)
             shown = ", ".join(p.name + "/" * p.is_dir() for p in sorted(Path(out).iterdir()))
             print(f"exported to {out} ({shown})")
     finally:

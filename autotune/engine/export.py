@@ -38,7 +38,7 @@ from autotune.engine.locks import not_a_lock_file
 from autotune.engine.summary import size_text
 from autotune.errors import StorageFull, UserError
 from autotune.model_dir import canonical_link
-from autotune.paths import blocking, expanded, out_of_space, shown
+from autotune.paths import blocking, expanded, out_of_space, shown, write_whole
 
 __all__ = ["CARD", "changed_since", "export_model", "library_versions", "refuse_other_files", "refuse_unwritable",
            "roll_back", "source_digests", "versions_dir"]
@@ -130,15 +130,7 @@ def _is_better(new: float, old: float, mode: str, margin: float = 0.0) -> bool:
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    """`payload` into `path` in one step: written beside it, then renamed over it; a write that fails (a full disk)
-    leaves `path` as it was, and no part of the new one beside it."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    try:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
+    write_whole(path, json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def _fsync_tree(path: Path) -> None:

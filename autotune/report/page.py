@@ -23,7 +23,7 @@ from plotly.offline import get_plotlyjs
 
 from autotune.engine.summary import LISTED, epochs_run, status_word
 from autotune.errors import UserError
-from autotune.paths import expanded
+from autotune.paths import expanded, write_whole
 from autotune.recipes import ClassPredictions, ValuePredictions
 from autotune.report.model_charts import (baseline, confusion_chart, confusion_figure, confusion_table,
                                           distribution_figure, distribution_table, evaluate_model,
@@ -479,7 +479,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, formats: It
                     "Sans CJK for Chinese, Japanese or Korean, and the report draws with it); the report's "
                     "interactive charts show it", " ".join(sorted(missing_glyphs)))
     page = out / "report.html"
-    page.write_text(_page(run, sections, out))
+    write_whole(page, _page(run, sections, out))  # a full disk leaves no page cut short
     return page
 
 

@@ -191,3 +191,42 @@ def test_a_save_that_fails_on_a_full_temp_disk_names_that_disk_and_stops_the_sea
     with pytest.raises(RuntimeError, match="unexpected pos"):
         with recipes.written(save):
             pass
+
+
+def test_a_full_disk_that_a_command_meets_elsewhere_is_one_line_naming_the_file(monkeypatch, capsys):
+    """A full disk (or a quota used up) where a command writes something it does not guard (a run's summary.json,
+    a temp file) was a traceback, exit 1: one line names the file, exit 3 as a full storage's."""
+    import errno
+
+    from autotune.cli import check, main
+
+    def full(args):
+        raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT), "/data/runs/x/summary.json")
+
+    monkeypatch.setattr(check, "run", full)
+    assert main(["check", "space.yaml"]) == 3
+    assert capsys.readouterr().err == (
+        "autotune check: error: the disk filled up writing /data/runs/x/summary.json (Disk quota exceeded): free space "
+        "on it, or write elsewhere (--out, --storage, export.dir, TMPDIR: what the command writes there)\n")
+
+
+def test_autotune_train_out_on_a_full_disk_names_the_folder(tmp_path, monkeypatch, capsys):
+    """`autotune train --out DIR` on a full disk said `recipe function 'export' failed: OSError: [Errno 28] No
+    space left on device` (exit 2: a fault of the recipe's) without naming the folder."""
+    import errno
+
+    from autotune.cli import main
+
+    real = Path.write_bytes
+
+    def full(self, data):
+        if self.name != "model.pt":
+            return real(self, data)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    out = tmp_path / "model"
+    space = Path(__file__).parents[2] / "search_spaces" / "digits.yaml"
+    assert main(["train", str(space), "--set", "train.epochs=1", "--set", "model.width=16", "--out", str(out)]) == 3
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+        f"autotune train: error: no room for the model in {out}: its disk is full (")

@@ -1119,3 +1119,28 @@ def test_the_learning_curves_table_holds_the_trials_of_the_best_values_only(tmp_
     assert list(table["trial"]) == ["t20"] + [f"t{i}" for i in range(39, 0, -1) if i != 20][:24]
     run.mode = ["min"]  # the lowest values first where the objective is minimised
     assert list(curves_table(run)["trial"])[:3] == ["t20", "t01", "t02"]
+
+
+def test_a_report_on_a_full_disk_is_one_line_and_leaves_no_page_cut_short(searched, tmp_path, monkeypatch, capsys):
+    """A disk that filled while the page was written ended `autotune report` in a traceback (exit 1) and left a
+    report.html cut short, which opened as a report without its end. Now one line names the folder and its free
+    space (exit 3), and no part of a page is left."""
+    import errno
+
+    from autotune.cli import main
+
+    real = Path.write_text
+
+    def full(self, text, *args, **kwargs):
+        if not self.name.startswith("report.html"):
+            return real(self, text, *args, **kwargs)
+        real(self, text[:1000], *args, **kwargs)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_text", full)
+    out = tmp_path / "report"
+    assert main(["report", str(searched.run_dir), "--out", str(out)]) == 3
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.fullmatch(rf"autotune report: error: no room for the report in {re.escape(str(out))}: its disk is full "
+                        r"\(.+ free\); free space there, or write it to another disk with --out DIR", line), line
+    assert [p.name for p in out.iterdir() if "report.html" in p.name] == []
