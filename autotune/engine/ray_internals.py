@@ -487,9 +487,9 @@ def _publish_state(held: str, names: list[str], fs: pyarrow.fs.FileSystem, fs_pa
     named for a Ray session) as a whole set in the storage's `SAVED_STATE` folder (older sets removed once it is
     marked whole), then every file over the experiment folder's own (Ray's state, and the engine's files that
     Ray's resume copied into its folder). The sets are numbered in order. Where the disk has no room for the set
-    (ENOSPC), the sets are removed and the files copied in place only, as Ray copies them: a search stopped by a
-    full disk (autotune.engine.full_disk) must still save its last state, or `--resume` would run finished trials
-    again, and a resume must not put an older set back over it."""
+    (ENOSPC), the sets are removed and the files copied in place only, as Ray copies them, where they all fit
+    (`_in_place_order`): a search stopped by a full disk (autotune.engine.full_disk) must still save its last
+    state, or `--resume` would run finished trials again, and a resume must not put an older set back over it."""
     local = pyarrow.fs.LocalFileSystem()
     sets = f"{fs_path}/{SAVED_STATE}"
     older = [s.path for s in fs.get_file_info(pyarrow.fs.FileSelector(sets, allow_not_found=True))
@@ -506,10 +506,33 @@ def _publish_state(held: str, names: list[str], fs: pyarrow.fs.FileSystem, fs_pa
         if err.errno != errno.ENOSPC and "No space left" not in str(err):
             raise
         fs.delete_dir(sets)
+        if isinstance(fs, pyarrow.fs.LocalFileSystem):
+            names = _in_place_order(held, names, fs_path)
     else:
         for path in older:
             fs.delete_dir(path)
     _copy_files(held, names, fs, fs_path)
+
+
+def _in_place_order(held: str, names: list[str], fs_path: str) -> list[str]:
+    """The files `names` of the local folder `held` in an order in which each fits over its copy in `fs_path` in
+    place (those that shrink first); where they do not all fit, ENOSPC before any is copied: the storage keeps the
+    previous save whole, rather than files of two saves (a resume then runs a trial short) or one cut short."""
+    growth = {name: _growth(os.path.join(held, name), os.path.join(fs_path, name)) for name in names}
+    if sum(growth.values()) > shutil.disk_usage(fs_path).free:
+        raise OSError(errno.ENOSPC, f"no room for the search's saved state in {fs_path}", fs_path)
+    return sorted(names, key=growth.__getitem__)
+
+
+def _growth(source: str, destination: str) -> int:
+    """The bytes of disk that copying `source` over `destination` in place takes beyond what `destination` holds
+    (negative where it shrinks), in the disk's blocks."""
+    block = os.statvfs(os.path.dirname(destination)).f_frsize
+    try:
+        held = os.stat(destination).st_blocks * 512
+    except FileNotFoundError:
+        held = 0
+    return -(-os.path.getsize(source) // block) * block - held
 
 
 def _copy_files(held: str, names: list[str], fs: pyarrow.fs.FileSystem, fs_path: str) -> None:
@@ -554,8 +577,10 @@ def _newest_whole_set(fs: pyarrow.fs.FileSystem, path: str) -> str | None:
 def _copy_whole(source: str, destination: str, mtime_ns: int | None = None) -> None:
     """Copy a file beside `destination` and rename it over it (given the modification time `mtime_ns`, if any);
     nothing if `source` is gone by then. Where the disk has no room for both (ENOSPC), the file is copied in place
-    as Ray copies it: a search stopped by a full disk (autotune.engine.full_disk) must still save its last state,
-    or `--resume` would run finished trials again."""
+    as Ray copies it, where it fits there: a search stopped by a full disk (autotune.engine.full_disk) must still
+    save its last state, or `--resume` would run finished trials again; where it does not fit, the old file stays
+    (a copy cut short by the full disk left Ray's experiment state unreadable: `--resume` failed in a
+    JSONDecodeError)."""
     staged = os.path.join(os.path.dirname(destination), f".upload-{uuid.uuid4().hex}.part")
     try:
         shutil.copyfile(source, staged)
@@ -569,6 +594,8 @@ def _copy_whole(source: str, destination: str, mtime_ns: int | None = None) -> N
         if err.errno != errno.ENOSPC:
             raise
         Path(staged).unlink(missing_ok=True)
+        if _growth(source, destination) > shutil.disk_usage(os.path.dirname(destination)).free:
+            raise  # copied in place, it would be cut short where the disk fills: the old file stays whole
         shutil.copyfile(source, destination)
     finally:
         Path(staged).unlink(missing_ok=True)

@@ -242,6 +242,37 @@ def test_where_the_set_does_not_fit_the_files_are_still_copied(tmp_path, dest, m
     assert len(list((dest / SAVED_STATE).iterdir())) == 1
 
 
+def test_a_state_that_fits_neither_beside_nor_in_place_leaves_the_previous_save_whole(tmp_path, dest, monkeypatch):
+    """A disk too full for the new state even in place: the copy in place was cut short where the disk filled, and
+    `--resume` failed on Ray's experiment state in a JSONDecodeError (a run stopped by a full storage could not be
+    resumed). Now no file of the save is copied over the previous one, which stays whole, and the copy fails with
+    ENOSPC, which stops the search as a full storage."""
+    from collections import namedtuple
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def disk(source: str, destination: str) -> str:  # the storage: no byte free but those the file it replaces held
+        if dest not in Path(destination).parents:
+            return REAL_COPY(source, destination)
+        data, room = Path(source).read_bytes(), Path(destination).stat().st_size if Path(destination).exists() else 0
+        Path(destination).write_bytes(data[:room])
+        if len(data) > room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return destination
+
+    monkeypatch.setattr(pyarrow.fs, "copy_files", full)
+    monkeypatch.setattr(shutil, "copyfile", disk)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: namedtuple("usage", "total used free")(2**20, 2**20, 0))
+    driver = _save(tmp_path / "driver", 1000)  # a state of 12 kB over one of 40 bytes
+    (driver / "trial_a" / "result.json").write_text("3\n")  # a trial's file that fits in place
+    with pytest.raises(OSError) as caught:
+        _upload(driver, dest)
+    assert caught.value.errno == errno.ENOSPC
+    assert _saves(dest) == (3, 3, 3) and len(saved_trials(pyarrow.fs.LocalFileSystem(), str(dest))) == 3
+    assert not list(dest.rglob(".upload-*"))
+
+
 def test_the_trial_folders_are_copied_before_the_state_and_the_set_before_the_experiment_folder(tmp_path, dest,
                                                                                                monkeypatch):
     """Killed during the copy, the storage's trial files are newer than its state, never older; the set is whole
