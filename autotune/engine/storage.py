@@ -122,9 +122,20 @@ def filesystem(location: str) -> tuple[Any, str]:
     return pyarrow.fs.LocalFileSystem(), location
 
 
+class DamagedState(UserError):
+    """Ray's saved state of a run cannot be read (a file cut short): no resume can continue it."""
+
+
 def _saved_trials(where: RunLocation) -> list[dict[str, Any]]:
-    """The trials (id, status, ...) Ray last saved in the run's experiment folder; [] when none."""
-    return saved_trials(*filesystem(where.experiment))
+    """The trials (id, status, ...) Ray last saved in the run's experiment folder; [] when none. DamagedState where
+    its saved state is cut short or damaged (a disk that filled up as it was copied), which was a JSONDecodeError's
+    traceback."""
+    try:
+        return saved_trials(*filesystem(where.experiment))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DamagedState(f"the saved state of the run at {where.experiment} cannot be read ({err}): a file of it is "
+                           "cut short or damaged (a disk that filled up while it was written), and no resume can "
+                           f"continue it; start the run again with {option('restart')}") from None
 
 
 def holds_search(storage: str, name: str) -> bool:
@@ -198,7 +209,12 @@ def check_choice(space: Space, where: RunLocation, *, resume: bool, restart: boo
                         "to start it again warm")
     if where.remote:
         _check_storage(where)
-    exists = bool(_saved_trials(where))
+    try:
+        exists = bool(_saved_trials(where))
+    except DamagedState:
+        if not restart:
+            raise
+        exists = True  # cleared by the restart
     if resume and not exists:
         raise UserError(f"there is no run to resume at {where.experiment}; run without {option('resume')} to "
                         "start it")

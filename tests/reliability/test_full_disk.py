@@ -230,3 +230,24 @@ def test_autotune_train_out_on_a_full_disk_names_the_folder(tmp_path, monkeypatc
     assert main(["train", str(space), "--set", "train.epochs=1", "--set", "model.width=16", "--out", str(out)]) == 3
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
         f"autotune train: error: no room for the model in {out}: its disk is full (")
+
+
+def test_a_run_whose_saved_state_is_cut_short_is_refused_in_one_line_and_restarts(tmp_path):
+    """A run whose saved state a full disk cut short (or a kill during an in-place copy) failed at `--resume`, and
+    at a plain run or `--restart` of it, in a 20-line JSONDecodeError traceback: one line says it cannot be
+    resumed and that --restart starts it again, which clears it."""
+    import autotune
+    from autotune.engine.storage import check_choice, run_location
+    from autotune.errors import UserError
+
+    space = autotune.load_space({"name": "x", "data": {"dataset": "digits"}})
+    where = run_location(str(tmp_path), "x")
+    Path(where.experiment).mkdir(parents=True)
+    (Path(where.experiment) / "tuner.pkl").write_bytes(b"")
+    (Path(where.experiment) / "experiment_state-2026-12-06_10-00-00.json").write_text('{"trial_data": [["{\\"tri')
+    for resume in (True, False):
+        with pytest.raises(UserError, match=rf"^the saved state of the run at {re.escape(where.experiment)} cannot be "
+                                            r"read \(.+\): a file of it is cut short or damaged .*; start the run "
+                                            r"again with restart=True$"):
+            check_choice(space, where, resume=resume, restart=False)
+    assert check_choice(space, where, resume=False, restart=True)  # it exists, to be cleared
