@@ -24,6 +24,7 @@ from ray import tune
 from autotune.engine.ray_internals import kv_delete, kv_get, kv_put, remove_partial_checkpoint
 from autotune.engine.summary import size_text
 from autotune.errors import StorageFull
+from autotune.paths import FULL
 from autotune.run_options import option
 
 __all__ = ["StopWhenFull", "copying", "full_key", "is_full", "raise_if_full", "wait_to_be_stopped"]
@@ -39,8 +40,9 @@ def full_key(experiment: str) -> str:
 
 
 def is_full(err: OSError) -> bool:
-    """Whether `err` says a disk is full (pyarrow's errors, Ray's copy into the storage, carry the errno too)."""
-    return err.errno == errno.ENOSPC
+    """Whether `err` says a disk is full, or its user's quota used up (a cluster's home folder): ENOSPC or EDQUOT
+    (pyarrow's errors, Ray's copy into the storage, carry the errno too)."""
+    return err.errno in FULL
 
 
 @contextmanager
@@ -102,5 +104,9 @@ def raise_if_full(key: str, experiment: str, local: str | None) -> None:
     checkpoints = sum(1 for f in files if f.type == pyarrow.fs.FileType.Directory
                       and f.base_name.startswith("checkpoint_"))
     free = size_text(shutil.disk_usage(local).free) if local else "unknown"
+    if os.strerror(errno.EDQUOT) in found.decode(errors="replace"):  # the disk may have room: the user's share not
+        raise StorageFull(f"storage quota used up: {experiment} (your disk quota there is exceeded; {free} free on "
+                          f"the disk); the run holds {size_text(size)} ({checkpoints} checkpoints); free space, or "
+                          f"ask for a larger quota, then resume it ({option('resume')})")
     raise StorageFull(f"storage full: {experiment} ({free} free); the run holds {size_text(size)} ({checkpoints} "
                       f"checkpoints); free space, then resume it ({option('resume')})")

@@ -42,6 +42,7 @@ from ray.tune.stopper import TimeoutStopper
 from autotune.engine.heap import trim_heap
 from autotune.engine.history import best_values, final_run, finite, reports
 from autotune.errors import Diverged
+from autotune.paths import FULL
 from autotune.space.types import Choice, Grid, Param, Pow2
 
 
@@ -503,7 +504,7 @@ def _publish_state(held: str, names: list[str], fs: pyarrow.fs.FileSystem, fs_pa
         with fs.open_output_stream(f"{current}/{_WHOLE}"):
             pass
     except OSError as err:
-        if err.errno != errno.ENOSPC and "No space left" not in str(err):
+        if err.errno not in FULL and "No space left" not in str(err):
             raise
         fs.delete_dir(sets)
         if isinstance(fs, pyarrow.fs.LocalFileSystem):
@@ -591,7 +592,7 @@ def _copy_whole(source: str, destination: str, mtime_ns: int | None = None) -> N
         if os.path.exists(source):
             raise
     except OSError as err:
-        if err.errno != errno.ENOSPC:
+        if err.errno not in FULL:
             raise
         Path(staged).unlink(missing_ok=True)
         if _growth(source, destination) > shutil.disk_usage(os.path.dirname(destination)).free:
@@ -1239,7 +1240,7 @@ class _NotAFullDisk:
     def filter(self, record: Any) -> bool:
         err = record.exc_info[1] if record.exc_info else None
         while err is not None:
-            if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            if isinstance(err, OSError) and err.errno in FULL:
                 return False
             err = err.__cause__ or err.__context__
         return True

@@ -215,19 +215,20 @@ def test_a_save_waits_while_the_copy_reads_the_state(tmp_path, dest, monkeypatch
     assert saved.is_set() and _saves(dest) == (5, 5, 5)
 
 
-def test_where_the_set_does_not_fit_the_files_are_still_copied(tmp_path, dest, monkeypatch):
-    """A full disk: the sets are dropped (a resume must not put an older one back) and the state is still copied,
-    in place where a file and its copy do not fit side by side, so that a search stopped by a full disk resumes
-    without rerunning its finished trials."""
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
+def test_where_the_set_does_not_fit_the_files_are_still_copied(tmp_path, dest, monkeypatch, code):
+    """A full disk, or a quota used up: the sets are dropped (a resume must not put an older one back) and the state
+    is still copied, in place where a file and its copy do not fit side by side, so that a search stopped by a full
+    disk resumes without rerunning its finished trials."""
     real = pyarrow.fs.copy_files
 
     def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
+        raise OSError(code, os.strerror(code))
 
     def full_beside(source: str, destination: str) -> str:  # room for the file, not for a second copy of it
         if Path(destination).name.startswith(".upload-"):
             Path(destination).write_bytes(b"")
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise OSError(code, os.strerror(code))
         return REAL_COPY(source, destination)
 
     monkeypatch.setattr(pyarrow.fs, "copy_files", full)

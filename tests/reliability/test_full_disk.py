@@ -149,6 +149,7 @@ def test_ray_s_traceback_of_a_state_save_on_a_full_disk_is_not_shown():
 
     full = OSError(errno.ENOSPC, "No space left on device")
     assert logged(full) == 0
+    assert logged(OSError(errno.EDQUOT, "Disk quota exceeded")) == 0  # a quota used up is a full disk too
     assert logged(OSError(errno.EACCES, "Permission denied")) == 1
     assert logged(full, shown=True) == 1
 
@@ -251,3 +252,32 @@ def test_a_run_whose_saved_state_is_cut_short_is_refused_in_one_line_and_restart
                                             r"again with restart=True$"):
             check_choice(space, where, resume=resume, restart=False)
     assert check_choice(space, where, resume=False, restart=True)  # it exists, to be cleared
+
+
+def test_a_quota_used_up_stops_the_search_as_a_full_disk_does():
+    """A storage under a quota (a cluster's home folder) fails a write with EDQUOT, not ENOSPC: each trial whose
+    checkpoint did not fit failed with its error, as its own fault, and the search went on failing trials instead
+    of stopping to be resumed once space is freed."""
+    import errno
+
+    from autotune.engine.full_disk import is_full
+
+    assert is_full(OSError(errno.EDQUOT, "Disk quota exceeded")) and is_full(OSError(errno.ENOSPC, "full"))
+    assert not is_full(OSError(errno.EIO, "Input/output error"))
+
+
+def test_a_quota_used_up_is_said_so_not_a_full_disk_with_room_on_it(tmp_path, monkeypatch):
+    """The line said "storage full: ... (120 GB free)" of a disk with room where the user's quota was used up."""
+    import errno
+
+    from autotune.engine import full_disk
+    from autotune.errors import StorageFull
+
+    stored = {"k": f"{os.strerror(errno.EDQUOT)} (node 192.0.2.2, b92c7899)".encode()}
+    monkeypatch.setattr(full_disk, "kv_get", stored.get)
+    monkeypatch.setattr(full_disk, "kv_delete", stored.pop)
+    with pytest.raises(StorageFull, match=rf"^storage quota used up: {re.escape(str(tmp_path))} \(your disk quota "
+                                          r"there is exceeded; .+ free on the disk\); the run holds 0 B \(0 "
+                                          r"checkpoints\); free space, or ask for a larger quota, then resume it "
+                                          r"\(resume=True\)$"):
+        full_disk.raise_if_full("k", str(tmp_path), str(tmp_path))
