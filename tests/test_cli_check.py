@@ -303,6 +303,11 @@ def test_check_says_how_long_a_trial_runs_and_what_bounds_the_search(cli, tmp_pa
     code, out, err = cli("check", str(write(tmp_path, OK)), "--set", "train.epochs=6", "--set", "search.trials=4",
                          "--set", "search.epoch_budget=500")  # a budget the search cannot reach ended nothing unsaid
     assert "; the trials together at most 24 epochs (4 trials x 6, under its epoch_budget of 500)\n" in out
+    assert ("        disk: a trial keeps at most 3 checkpoints (keep_checkpoints 2, and its latest), the search at most "
+            "12 (4 trials x 3), each the model's weights and optimizer state; on a small disk, set "
+            "search.keep_checkpoints: 1 (docs/reliability.md, 'A full disk')\n") in out  # a bound before it runs
+    code, out, err = cli("check", str(write(tmp_path, OK)), "--set", "search.keep_checkpoints=1")
+    assert "disk: a trial keeps at most 2 checkpoints (keep_checkpoints 1, and its latest), the search at most 8 " in out
     code, out, err = cli("check", str(write(tmp_path, OK)), "--set", "search.resources={cpu: 2, custom: {licence: 1}}")
     assert "        resources per trial: 2 cpu, 0 gpu, 1 licence; max concurrent" in out, out + err
 

@@ -136,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
     length = trial_length_text(space)
     if length:
         print(length)
+    print(disk_text(space))
     for problem in (*space.one_value(), *space.warnings):
         print(f"warning: {problem}")
     same = space.same_trials()
@@ -192,6 +193,16 @@ def trial_length_text(space: Space) -> str:
         total = f"; the trials together at most {trials * most} epochs ({trials} trials x {most}{unmet})"
     retries = f"; a failed trial retried {search.max_failures} time(s)" if search.max_failures else ""
     return f"        a trial: at most {most} epochs ({space.budget}){total}{retries}"
+
+
+def disk_text(space: Space) -> str:
+    """What bounds the checkpoints the search keeps on disk: Ray keeps a trial's `keep_checkpoints` best and its
+    latest, and deletes the others as the trial goes."""
+    each = space.search.keep_checkpoints + 1
+    return (f"        disk: a trial keeps at most {each} checkpoints (keep_checkpoints {each - 1}, and its latest), "
+            f"the search at most {space.search.trials * each} ({space.search.trials} trials x {each}), each the "
+            f"model's weights and optimizer state; on a small disk, set search.keep_checkpoints: 1 (docs/"
+            f"reliability.md, 'A full disk')")
 
 
 def export_text(space: Space) -> str:
