@@ -168,6 +168,32 @@ def test_an_existing_run_needs_resume_or_restart(in_tmp):
     assert len(result.trials) == 2
 
 
+def test_a_full_disk_as_the_run_s_end_is_recorded_says_so_and_the_resume_records_it(in_tmp, monkeypatch):
+    """A disk that filled up as summary.json was written left it cut short and ended the search in an OSError
+    traceback; now the line says so with the resume, which records the run's end and keeps its model."""
+    import errno
+
+    from autotune.errors import StorageFull
+
+    real = Path.write_text
+
+    def full(self, text, *args, **kwargs):
+        if self.name.startswith("summary.json"):
+            real(self, text[:20], *args, **kwargs)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, text, *args, **kwargs)
+
+    with monkeypatch.context() as patched, pytest.raises(
+            StorageFull, match=r"^no room for the run's records \(summary\.json, trials\.csv\) in .+runs/toy: its "
+                               r"disk is full \(.+ free\); free space, then resume it \(resume=True\)$"):
+        patched.setattr(Path, "write_text", full)
+        autotune.fit(space(trials=2))
+    assert not Path("runs/toy/summary.json").exists()  # no part of one: the run's end is not recorded
+    result = autotune.fit(space(trials=2), resume=True)
+    assert len(result.trials) == 2 and result.promotion["promoted"]
+    assert json.loads(Path("runs/toy/summary.json").read_text())["best_trial_id"] == result.best_trial_id
+
+
 @pytest.mark.parametrize("promote", ["if_better"])
 def test_promote_if_better_keeps_the_better_model(in_tmp, promote):
     good = "{x: 0.3, y: {uniform: [0.55, 0.65]}}"
