@@ -59,8 +59,8 @@ from autotune.engine.storage import (
 from autotune.engine.summary import size_text
 from autotune.engine.trial import trainable, trial_dirname
 from autotune.engine.watchdog import watching_cluster
-from autotune.errors import UserError
-from autotune.paths import blocking, owned, shown
+from autotune.errors import StorageFull, UserError
+from autotune.paths import FULL, FULL_BELOW, blocking, owned, shown
 from autotune.run_options import arguments, option
 from autotune.space.types import Space
 from autotune.tracking import SearchStart, Tracking
@@ -168,7 +168,7 @@ def run_search(
     try:
         # a trial whose node is lost is retried elsewhere, not counted as failed
         with moving_trials(where.state), trial_errors_shown(options.verbose > 0), _cluster_watched(options, where), \
-                _sigterm_stops_it(terminated), ticking():
+                _sigterm_stops_it(terminated), ticking(), _ray_temp_full():
             grid = tuner.get_results() if ended_before else tuner.fit()  # an ended run's searcher is finished
     finally:
         track.unregister(str(where.state))
@@ -198,6 +198,22 @@ def _warn_of_working_dir_files(name: str) -> None:
                 "local Ray deletes them when the search ends): %s%s; to keep a file, write it into the checkpoint "
                 "folder that report() saves, or to an absolute path", len(files), "s" * (len(files) != 1), size,
                 ", ".join(named), more)
+
+
+@contextmanager
+def _ray_temp_full() -> Iterator[None]:
+    """Around the search: a full disk (ENOSPC, EDQUOT) under the local Ray's temp folder, where the driver saves the
+    search's state before it is copied into the storage, is StorageFull naming that folder and RAY_TMPDIR; it was
+    "the disk filled up", with no folder, or Ray's traceback. A full disk elsewhere passes."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in FULL or _ray_temp is None or shutil.disk_usage(_ray_temp).free >= FULL_BELOW:
+            raise
+        raise StorageFull(f"the disk of Ray's temp folder {shown(_ray_temp)} is full "
+                          f"({size_text(shutil.disk_usage(_ray_temp).free)} free), where the search's state is saved "
+                          f"before it is copied into the storage; free space there, or set RAY_TMPDIR to a folder on a "
+                          f"larger disk; then resume the search ({option('resume')})") from err
 
 
 @contextmanager

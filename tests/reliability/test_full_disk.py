@@ -281,3 +281,27 @@ def test_a_quota_used_up_is_said_so_not_a_full_disk_with_room_on_it(tmp_path, mo
                                           r"checkpoints\); free space, or ask for a larger quota, then resume it "
                                           r"\(resume=True\)$"):
         full_disk.raise_if_full("k", str(tmp_path), str(tmp_path))
+
+
+def test_a_full_disk_under_ray_s_temp_folder_names_it_and_ray_tmpdir(tmp_path, monkeypatch):
+    """The driver saves the search's state into the local Ray's temp folder before copying it into the storage: a
+    RAY_TMPDIR on a full disk ended the search in Ray's traceback (json.dump's OSError), or in a line naming no
+    folder. A full disk elsewhere (room under Ray's temp folder) passes as it is."""
+    import errno
+    import shutil
+    from collections import namedtuple
+
+    from autotune.engine import search
+    from autotune.errors import StorageFull
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(search, "_ray_temp", str(tmp_path / "rt_1"))
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(2**20, 2**20 - 512, 512))
+    with pytest.raises(StorageFull, match=rf"^the disk of Ray's temp folder {re.escape(str(tmp_path))}/rt_1 is full "
+                                          r"\(512 B free\), .*set RAY_TMPDIR to a folder on a larger disk; then "
+                                          r"resume the search \(resume=True\)$"):
+        with search._ray_temp_full():
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(2**40, 0, 2**40))
+    with pytest.raises(OSError), search._ray_temp_full():  # not StorageFull: Ray's temp folder has room
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
