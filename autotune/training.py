@@ -162,7 +162,9 @@ def roc_auc(probabilities: torch.Tensor, y: torch.Tensor) -> float:
     if len(present) < 2:
         return math.nan
     ranked = present[1:] if scores.shape[1] == 2 else present
-    return sum(roc_auc_score(truth == c, scores[:, c]) for c in ranked) / len(ranked)
+    # float(): an older scikit-learn (1.3) returns a NumPy float, which the checkpoint's metrics would hold and
+    # torch.load(weights_only=True) refuses to read back (the tabular export failed with an UnpicklingError)
+    return float(sum(roc_auc_score(truth == c, scores[:, c]) for c in ranked) / len(ranked))
 
 
 def class_weights(y: torch.Tensor, classes: int) -> torch.Tensor:

@@ -490,6 +490,15 @@ def test_roc_auc_leaves_out_a_class_without_samples_and_is_nan_for_one_class():
     assert math.isnan(roc_auc(probabilities, torch.zeros(6, dtype=torch.int64)))
 
 
+def test_roc_auc_is_a_python_float_that_a_weights_only_checkpoint_reads_back(tmp_path, monkeypatch):
+    import sklearn.metrics  # an older scikit-learn (1.3) returns a NumPy float
+    monkeypatch.setattr(sklearn.metrics, "roc_auc_score", lambda *args, **kwargs: np.float64(0.75))
+    value = roc_auc(torch.tensor([[0.9, 0.1], [0.2, 0.8]]), torch.tensor([0, 1]))
+    torch.save({"metrics": {"val_roc_auc": value}}, tmp_path / "checkpoint.pt")
+    assert type(value) is float
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True) == {"metrics": {"val_roc_auc": 0.75}}
+
+
 def test_a_constant_prediction_has_roc_auc_one_half():
     y = torch.tensor([0] * 97 + [1] * 3)
     assert roc_auc(torch.tensor([[0.9, 0.1]]).repeat(100, 1), y) == 0.5
