@@ -204,6 +204,9 @@ def _recolour(figure: Any, colorscale: str) -> None:
     The colour bar is hidden when every line is at one place (Optuna's bar would run from value - 0.5 to + 0.5)."""
     from plotly.colors import get_colorscale, sample_colorscale, unlabel_rgb
 
+    if any(trace.type == "parcoords" for trace in figure.data):
+        _recolour_parcoords(figure, colorscale)
+        return
     bar = next((trace for trace in figure.data if trace.marker is not None and trace.marker.showscale), None)
     lines = [trace for trace in figure.data if trace.mode == "lines"]
     if bar is None or not lines:
@@ -217,6 +220,16 @@ def _recolour(figure: Any, colorscale: str) -> None:
         trace.update(line={"color": sample_colorscale(new, [place])[0], "width": 2}, opacity=0.85)
     bar.marker.colorscale = colorscale
     bar.marker.showscale = len({trace.line.color for trace in lines}) > 1
+
+
+def _recolour_parcoords(figure: Any, colorscale: str) -> None:
+    """Optuna 4's parallel coordinates (one plotly Parcoords, its lines coloured by the objective on Optuna's scale,
+    which Optuna 5 draws as lines and a colour bar) on `colorscale`, the colour bar hidden when every line has one
+    value."""
+    for trace in figure.data:
+        values = trace.line.color
+        trace.line.colorscale = colorscale
+        trace.line.showscale = values is not None and len(set(values)) > 1
 
 
 def importance_figure(study: StudyData, params: Sequence[str], metrics: Sequence[str]) -> Any:

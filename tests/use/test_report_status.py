@@ -241,10 +241,15 @@ def write_study(folder: Path, values: list[float]) -> Path:
     return folder / "study.db"
 
 
+# Optuna 5 draws parallel coordinates as lines and a colour bar (Optuna 4: one Parcoords, tested below)
+OPTUNA_5_LINES = pytest.mark.skipif(int(optuna.__version__.split(".")[0]) < 5, reason="Optuna 4 draws a Parcoords")
+
+
 def line_colours(figure) -> list[tuple[float, ...]]:
     return [unlabel_rgb(trace.line.color) for trace in figure.data if trace.mode == "lines"]
 
 
+@OPTUNA_5_LINES
 def test_parallel_coordinates_keep_the_worst_trial_visible(tmp_path):
     """Optuna's Blues drew the worst trial rgb(247,251,255) on a white page; Viridis, as the PNG."""
     figure = parallel_coordinate_figure(read_study(write_study(tmp_path / "spread", [0.2, 0.5, 0.9]), "s"),
@@ -257,9 +262,27 @@ def test_parallel_coordinates_keep_the_worst_trial_visible(tmp_path):
     assert bar.marker.showscale and bar.marker.colorscale[0][1] == "#440154"
 
 
+@OPTUNA_5_LINES
 def test_parallel_coordinates_of_one_value_have_one_colour_and_no_colour_bar(tmp_path):
     """Optuna's colour bar ran from the value - 0.5 to + 0.5 (0.6 to 1.4)."""
     figure = parallel_coordinate_figure(read_study(write_study(tmp_path / "same", [0.9, 0.9]), "s"),
                                         ["val_accuracy"])
     assert len(set(line_colours(figure))) == 1
     assert not next(trace for trace in figure.data if trace.mode == "markers").marker.showscale
+
+
+@pytest.mark.parametrize("values, bar", [([0.2, 0.5, 0.9], True), ([0.9, 0.9], False)])
+def test_optuna_4s_parallel_coordinates_are_recoloured_too(tmp_path, monkeypatch, values, bar):
+    """Optuna 4 draws one plotly Parcoords (Optuna 5 lines and a colour bar): `report` failed on it with
+    AttributeError: 'Parcoords' object has no attribute 'marker'."""
+    import plotly.graph_objects as go
+
+    def optuna_4s(study, target_name):
+        values = [trial.value for trial in study.trials]
+        return go.Figure([go.Parcoords(dimensions=[{"label": target_name, "values": values}],
+                                       line={"color": values, "colorscale": "Blues", "showscale": True})])
+
+    monkeypatch.setattr(optuna.visualization, "plot_parallel_coordinate", optuna_4s)
+    figure = parallel_coordinate_figure(read_study(write_study(tmp_path / "s", values), "s"), ["val_accuracy"])
+    line = figure.data[0].line
+    assert line.colorscale[0][1] == "#440154" and line.showscale is bar
