@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
+from python_multipart.exceptions import FormParserError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -71,6 +72,8 @@ def create_app(
             form = await parser.parse()
         except MultiPartException as err:
             raise HTTPException(400, f"multipart body refused: {err.message}") from None
+        except FormParserError as err:  # python-multipart's own, which Starlette 0.46 lets through
+            raise HTTPException(400, f"multipart body refused: {err}") from None
         fields = form.multi_items()
         for name, value in fields:
             if name not in ("file", "files"):

@@ -552,3 +552,20 @@ def test_the_printed_address_takes_a_connection_before_the_server_accepts_it():
 
     with listening_socket("127.0.0.1", 0) as sock, socket.create_connection(sock.getsockname(), timeout=5):
         pass
+
+
+def test_a_body_python_multipart_cannot_parse_is_a_400_where_starlette_lets_its_error_through(trained, monkeypatch):
+    """Starlette 0.46 passes python-multipart's own parse errors on: a malformed body was a 500 with a traceback."""
+    from python_multipart.exceptions import MultipartParseError
+    from starlette.testclient import TestClient
+
+    import autotune.serve
+    from autotune.vision.serving import InMemoryParser
+
+    async def parse(self):
+        raise MultipartParseError("Did not find CR at end of boundary (3)")
+
+    monkeypatch.setattr(InMemoryParser, "parse", parse)
+    response = TestClient(autotune.serve.create_app(trained)).post("/predict", **multipart(b"--bX\r\n"))
+    assert response.status_code == 400
+    assert response.json() == {"detail": "multipart body refused: Did not find CR at end of boundary (3)"}
