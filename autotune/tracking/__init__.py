@@ -190,7 +190,11 @@ def short(text: str, limit: int) -> str:
     return text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
-def missing_package(tracker: str) -> UserError:
-    """One line for a tracker whose package (and extra: mlflow, wandb) is not installed."""
-    return UserError(f"tracking.{tracker} needs the {tracker} package: pip install \"autotune[{tracker}]\" (or "
-                     f"remove tracking.{tracker} from the space)")
+def missing_package(tracker: str, err: ImportError) -> UserError:
+    """One line for a tracker whose package (and extra: mlflow, wandb) is not installed, or is installed and fails
+    to import (`err`: a module it needs is missing, as pkg_resources for mlflow 2.15 beside setuptools 81)."""
+    fix = f"pip install \"autotune[{tracker}]\" (or remove tracking.{tracker} from the space)"
+    if isinstance(err, ModuleNotFoundError) and (err.name or tracker).split(".")[0] == tracker:
+        return UserError(f"tracking.{tracker} needs the {tracker} package: {fix}")
+    return UserError(f"tracking.{tracker}: the {tracker} package is installed but does not import "
+                     f"({type(err).__name__}: {err}); install a version autotune supports: {fix}")

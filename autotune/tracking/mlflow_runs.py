@@ -110,7 +110,7 @@ class MlflowRuns:
             try:
                 self._client = new_client(self.uri)
             except ImportError as err:
-                raise missing_package("mlflow") from err
+                raise missing_package("mlflow", err) from err
             self.uri = self._client.tracking_uri
             self.label = f"MLflow at {self.shown}"
         return self._client
@@ -124,6 +124,8 @@ class MlflowRuns:
             client = self.client()  # an unknown scheme (htp://) fails here
             with quick():
                 found = client.get_experiment_by_name(self.experiment)
+        except UserError:  # mlflow not installed, or not importable: no store was tried
+            raise
         except Exception as err:  # the client's own errors: connection refused, a bad URI, an unwritable store
             fix = ("fix tracking.mlflow.uri, or remove tracking.mlflow" if self.uri_from == "tracking.mlflow.uri" else
                    "fix MLFLOW_TRACKING_URI, or unset it (it switched MLflow on) to search without MLflow")

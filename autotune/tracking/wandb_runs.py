@@ -53,7 +53,7 @@ class WandbRuns:
         try:
             import wandb
         except ImportError as err:
-            raise missing_package("wandb") from err
+            raise missing_package("wandb", err) from err
         return wandb
 
     def check(self) -> None:

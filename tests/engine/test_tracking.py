@@ -26,6 +26,7 @@ pytest.importorskip("wandb")
 import autotune  # noqa: E402
 import autotune.cli  # noqa: E402
 import autotune.engine.search  # noqa: E402
+import autotune.tracking.mlflow_runs  # noqa: E402
 from autotune.space import load_space  # noqa: E402
 from autotune.space.types import TrackingSettings  # noqa: E402
 from autotune.tracking import settings_of  # noqa: E402
@@ -661,6 +662,26 @@ def test_a_missing_package_is_one_line(tmp_path, monkeypatch, capsys):
     assert code == 2 and "Traceback" not in err
     (line,) = [x for x in err.splitlines() if "error" in x]
     assert 'tracking.mlflow needs the mlflow package: pip install "autotune[mlflow]"' in line
+
+
+def test_a_package_that_is_installed_and_does_not_import_is_named_so(tmp_path, monkeypatch, capsys):
+    """mlflow 2.15 beside setuptools 81 (no pkg_resources): the line said the store could not be reached and that
+    mlflow was not installed."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(autotune.engine.search, "run_search", _no_search)
+
+    def broken(uri):
+        raise ModuleNotFoundError("No module named 'pkg_resources'", name="pkg_resources")
+
+    monkeypatch.setattr(autotune.tracking.mlflow_runs, "new_client", broken)
+    (tmp_path / "space.yaml").write_text(TOY_SPACE.replace("URI", "sqlite:///m.db").replace("SLEEP", "0.0"))
+    code = autotune.cli.main(["run", "space.yaml", "--num-cpus", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if "error" in x]
+    assert line.endswith("tracking.mlflow: the mlflow package is installed but does not import (ModuleNotFoundError: "
+                         "No module named 'pkg_resources'); install a version autotune supports: pip install "
+                         '"autotune[mlflow]" (or remove tracking.mlflow from the space)'), line
 
 
 def test_wandb_online_without_a_login_is_one_line_before_ray(tmp_path, monkeypatch, capsys):
