@@ -156,10 +156,17 @@ def read_study(db: str | Path, name: str) -> StudyData | None:
 
 
 def _minimised(study: StudyData, objective: int) -> Callable[[Any], float]:
-    """Objective number `objective` of the study as a value to minimise: Optuna's default importance evaluator
-    (PED-ANOVA) takes the low values of a given target for the good ones, whatever the direction."""
+    """Objective number `objective` of the study as a value to minimise: the importance evaluator (PED-ANOVA,
+    `_evaluator`) takes the low values of a given target for the good ones, whatever the direction."""
     sign = -1.0 if study.directions[objective] == "max" else 1.0
     return lambda trial: sign * trial.values[objective]
+
+
+def _evaluator() -> Any:
+    """Optuna's PED-ANOVA importance evaluator, Optuna 5's default, named: Optuna 4's default is fANOVA, a random
+    forest fitted anew at each call (the report's chart and its table gave a parameter different importances) that
+    measures how much a parameter moves the objective, not whether it decides the good values."""
+    return _optuna().importance.PedAnovaImportanceEvaluator()
 
 
 def param_importances(study: StudyData, params: Sequence[str], objective: int = 0) -> dict[str, float]:
@@ -167,7 +174,7 @@ def param_importances(study: StudyData, params: Sequence[str], objective: int = 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # experimental-feature and single-value warnings: the report explains
         found = _optuna().importance.get_param_importances(_complete(study), params=list(params),
-                                                           target=_minimised(study, objective))
+                                                           target=_minimised(study, objective), evaluator=_evaluator())
     return {key: float(value) for key, value in found.items()}
 
 
@@ -239,7 +246,7 @@ def importance_figure(study: StudyData, params: Sequence[str], metrics: Sequence
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # as in `param_importances`
         figures = [optuna.visualization.plot_param_importances(complete, params=list(params), target_name=metric,
-                                                               target=_minimised(study, index))
+                                                               target=_minimised(study, index), evaluator=_evaluator())
                    for index, metric in enumerate(metrics)]
     figures[0].add_traces([trace for figure in figures[1:] for trace in figure.data])
     return figures[0]

@@ -436,7 +436,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, formats: It
         "little around it; trials with the same values everywhere on one thicker line, labelled with their count.",
         parallel_figure, run, png="parallel_coordinates.png", chart=parallel_chart)
     add("Parameter importance", "How much each parameter decides whether a trial reaches the best values of the "
-        "objective (Optuna's get_param_importances, with its default evaluator).", importance_figure, run,
+        "objective (Optuna's get_param_importances, with its PED-ANOVA evaluator).", importance_figure, run,
         png="importance.png", chart=importance_chart, table=importance_table)
     if len(run.metric) > 1:
         hidden = hidden_objectives(run)

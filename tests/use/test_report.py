@@ -25,7 +25,7 @@ from use_support import Searched, search_in
 from autotune import report as report_module
 from autotune.api import pareto_front
 from autotune.errors import UserError
-from autotune.engine.study import read_study
+from autotune.engine.study import param_importances, read_study
 from autotune.recipes import ClassPredictions, ValuePredictions
 from autotune.recipes import tabular as tabular_recipe
 from autotune.report import load_run, write_report
@@ -479,6 +479,23 @@ def test_a_warm_started_run_says_which_of_the_study_s_trials_are_an_earlier_run_
     assert f"From {told}" in text and f"parameters of the {told} against" in text
     assert ("<th>warm start from</th><td>/runs/earlier (its finished trials told to the sampler as history, not run "
             "or counted here)</td>") in text
+
+
+def test_importance_is_ped_anova_s_where_optuna_s_default_evaluator_is_another(tmp_path, monkeypatch):
+    """Optuna 4's default evaluator is fANOVA (a random forest, fitted anew at each call): x, which alone decides
+    the good values, got 0.60, and the report's chart and table disagreed."""
+    optuna_s = optuna.importance.get_param_importances
+
+    def optuna_4s(study, *, evaluator=None, **kwargs):
+        return optuna_s(study, evaluator=evaluator or optuna.importance.FanovaImportanceEvaluator(seed=0), **kwargs)
+
+    monkeypatch.setattr(optuna.importance, "get_param_importances", optuna_4s)
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}", direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study.optimize(lambda trial: 10 * (trial.suggest_float("x", 0, 1) > 0.8)
+                   - 10 * (trial.suggest_float("y", 0, 1) > 0.8), n_trials=60)
+    assert param_importances(read_study(tmp_path / "study.db", "s"), ["x", "y"])["x"] > 0.9
 
 
 @pytest.mark.parametrize("direction", ["maximize", "minimize"])
