@@ -42,7 +42,8 @@ from autotune.report.style import fallback_fonts, fmt
 RAY_KEYS = {"timestamp", "pid", "training_iteration", "iterations_since_restore", "done", "should_checkpoint",
             "date", "hostname", "node_ip", "node_id", "trial_id", "checkpoint_dir_name"}
 log = logging.getLogger("autotune")
-_GLYPH = re.compile(r"Glyph (\d+) .*missing from font")  # Matplotlib's warning of a character no font draws
+# Matplotlib's warning of a character no font draws (Matplotlib 3.8: "... missing from current font.")
+_GLYPH = re.compile(r"Glyph (\d+) .*missing from (?:current )?font")
 
 # the files a report writes besides report.html: only these, and only an earlier report's, are replaced or removed
 FIGURES = ("history.png", "learning_curves.png", "parallel_coordinates.png", "importance.png", "pareto.png",

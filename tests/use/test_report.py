@@ -1073,6 +1073,21 @@ def test_a_character_no_font_draws_is_one_line_not_a_warning_per_figure(tmp_path
             _save(figure, tmp_path / "g.png")
 
 
+def test_matplotlib_3_8_s_words_for_a_character_no_font_draws_are_gathered_too(tmp_path, recwarn):
+    """Matplotlib 3.8 says "missing from current font.": its warnings were shown, one per character and figure."""
+    import warnings
+
+    from autotune.report.page import _save
+
+    class Figure:
+        def savefig(self, path):
+            warnings.warn("Glyph 128054 (\\N{DOG FACE}) missing from current font.", UserWarning)
+            path.write_bytes(b"")
+
+    assert _save(Figure(), tmp_path / "f.png") == {"🐶"}
+    assert not [w for w in recwarn if "Glyph" in str(w.message)]
+
+
 def test_a_character_an_installed_font_draws_is_drawn_with_it_not_as_a_box(tmp_path):
     """A class named in Chinese was a row of boxes in every PNG, a CJK font installed or not: Matplotlib draws with
     its own DejaVu Sans alone unless told of another font. A character it lacks that an installed font draws is
