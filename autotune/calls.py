@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from autotune.errors import UserError
+from autotune.errors import UserError, described
 
 __all__ = ["unknown_arguments", "failure"]
 
@@ -30,7 +30,7 @@ def unknown_arguments(fn: Callable[..., Any], given: Iterable[str], hidden: Iter
 def failure(kind: str, name: str, fn: Callable[..., Any], err: BaseException) -> UserError:
     """The one-line UserError for `err` raised by the registered `kind` `name`: "dataset 'my_data'
     (my_functions.py, line 7) failed: ValueError: ..." (no file for autotune's own functions)."""
-    return UserError(f"{kind} {name!r}{_where(fn, err)} failed: {type(err).__name__}: {err}")
+    return UserError(f"{kind} {name!r}{_where(fn, err)} failed: {described(err)}")
 
 
 def _where(fn: Callable[..., Any], err: BaseException) -> str:

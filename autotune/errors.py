@@ -1,12 +1,39 @@
 """One exception root for autotune, and the located problems a search space can have."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AutotuneError", "BadInput", "Diverged", "MissingMetric", "NoHome", "Problem", "SearchFailed",
-           "SpaceError", "StorageFull", "TrackerUnreachable", "TrialError", "TrialTimeout", "UserError",
-           "UnknownNameError"]
+__all__ = ["AutotuneError", "BadInput", "Diverged", "MissingMetric", "NoHome", "Problem", "RecipeFailed",
+           "SearchFailed", "SpaceError", "StorageFull", "TrackerUnreachable", "TrialError", "TrialTimeout", "UserError",
+           "UnknownNameError", "described", "one_line"]
+
+LINE_CHARS = 500  # the most of an exception's message that its one line shows (the rest: its traceback)
+# a traceback a message holds (a DataLoader worker's: "Caught ValueError in DataLoader worker process 1.\nOriginal
+# Traceback (most recent call last):\n  File ...\nValueError: bad row"), up to the exception line it ends with
+_TRACEBACK = re.compile(r"^.*Traceback \(most recent call last\):\n(?:[ \t].*\n?)*", re.MULTILINE)
+
+
+def one_line(text: str) -> str:
+    """`text` as one line: its newlines and runs of spaces as one space, cut at LINE_CHARS with the count of the
+    characters left out."""
+    text = " ".join(text.split())
+    if len(text) <= LINE_CHARS:
+        return text
+    return f"{text[:LINE_CHARS]}... ({len(text) - LINE_CHARS} more characters)"
+
+
+def described(err: BaseException) -> str:
+    """`err` in one line (`one_line`), "ValueError: x too large": its class's own name (not its module's, which for a
+    recipe is the name autotune imported it under) and its message, less a traceback it holds. An exception whose str()
+    raises says so."""
+    try:
+        message = _TRACEBACK.sub("", str(err))
+    except Exception as failed:  # the exception's own __str__ is the user's code
+        message = f"<its str() raised {type(failed).__name__}>"
+    message = one_line(message)
+    return f"{type(err).__name__}: {message}" if message else type(err).__name__
 
 
 class AutotuneError(Exception):
@@ -117,6 +144,13 @@ class RecipeExited(TrialError):
     """A recipe that ended its process (`sys.exit`, or code it calls: argparse's `parse_args()` reads the trial
     worker's own command line and exits on it) instead of returning or raising. Ray ended the trial's worker at it,
     and its error was a bare exit status, with no line of the recipe's."""
+
+
+class RecipeFailed(TrialError):
+    """A recipe's exception that Ray cannot carry to the driver, as one line (`described`): one whose str() raises,
+    or that does not survive pickling (it holds a lock, or its __init__ takes other arguments than its message), or
+    a KeyboardInterrupt. Ray failed such a trial with its own error about the exception (a TypeError of
+    `__init__()`, "Task was cancelled"), not the recipe's."""
 
 
 class MissingMetric(TrialError):

@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import Any
 
 import ray
-from ray import tune
+from ray import cloudpickle, tune
 
 from autotune import registry
 from autotune.engine.checkpoints import CheckpointPolicy, TrialCheckpoints
@@ -26,7 +26,7 @@ from autotune.engine.heap import trim_heap
 from autotune.engine.ray_internals import waits_for_driver, write_trial_file
 from autotune.engine.trial_errors import TIMED_OUT_FILE
 from autotune.engine.trial_timeout import ReportWatch
-from autotune.errors import MissingMetric, RecipeExited
+from autotune.errors import MissingMetric, RecipeExited, RecipeFailed, described
 from autotune.space.types import Space
 from autotune.threads import trial_threads, use_threads
 from autotune.user_code import installed
@@ -100,6 +100,10 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
             recipe.train(trial_config, report, data=data, checkpoint=checkpoint)
         except SystemExit as err:  # Ray ends the worker at it: the trial's error a bare exit status, no recipe line
             raise RecipeExited(_exited(err.code)).with_traceback(err.__traceback__) from None
+        except (KeyboardInterrupt, Exception) as err:  # Ray calls a KeyboardInterrupt a cancelled task
+            if isinstance(err, Exception) and _carried(err):
+                raise
+            raise RecipeFailed(described(err)).with_traceback(err.__traceback__) from None
     if not made and previous is None:  # a resumed trial may have reported its last epoch before the kill
         raise MissingMetric(recipes.NO_REPORT)
 
@@ -108,6 +112,18 @@ def _exited(code: object) -> str:
     """Why a recipe that raised SystemExit with `code` failed its trial, and what to do instead."""
     return (f"the recipe ended its process with sys.exit({code!r}) instead of returning or raising (argparse's "
             "parse_args() does so on the trial worker's own command line: read settings from the recipe's config)")
+
+
+def _carried(err: Exception) -> bool:
+    """Whether Ray can carry the recipe's exception `err` to the driver: its str() works (Ray's worker calls it), and
+    it survives pickling (a lock in it does not; nor an __init__ of other arguments than its message, which
+    unpickling calls with the message alone)."""
+    try:
+        str(err)
+        cloudpickle.loads(cloudpickle.dumps(err))
+    except Exception:  # whatever the exception's own code raises
+        return False
+    return True
 
 
 def _watch(timeout: float, first_epoch: int) -> ReportWatch:
@@ -154,8 +170,6 @@ def _ship_user_code(modules: Iterable[ModuleType]) -> None:
     """A recipe loaded from a path, a `custom:` file and a module of the user's own (beside their script, in their
     notebook's folder) are no importable modules on other nodes: send their code along by value, so that the
     functions they registered and the data objects they define unpickle in every trial."""
-    from ray import cloudpickle
-
     _torch_classes_by_name()
     for module in modules:
         if not module.__name__.startswith("autotune."):

@@ -10,6 +10,7 @@ import cloudpickle
 
 import autotune
 from autotune import recipes
+from autotune.errors import described, one_line
 from autotune.user_code import installed
 
 __all__ = ["TIMED_OUT_FILE", "error_text", "failure_of", "result_error", "trial_error", "users_line"]
@@ -32,9 +33,18 @@ def error_text(error: BaseException) -> str:
     died = _worker_died(str(cause))
     if died:
         return died
+    return _said(cause) + users_line(str(error) * (cause is not error))
+
+
+def _said(cause: BaseException) -> str:
+    """The one line of the exception `cause`: an exception of the recipe's own as `described` says it; autotune's
+    own, and Ray's text of an error it did not carry, by the last line of their text, led by their type where it
+    does not say one."""
+    if not isinstance(cause, autotune.AutotuneError) and not type(cause).__module__.startswith("ray."):
+        return described(cause)
     text = str(cause).strip().splitlines()
     last = text[-1] if text else type(cause).__name__
-    return (last if ":" in last else f"{type(cause).__name__}: {last}") + users_line(str(error) * (cause is not error))
+    return one_line(last if ":" in last else f"{type(cause).__name__}: {last}")
 
 
 def _worker_died(text: str) -> str:

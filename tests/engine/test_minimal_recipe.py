@@ -230,6 +230,24 @@ def test_an_exception_in_the_recipe_is_one_line_naming_its_function_file_and_lin
     assert "Traceback" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("raised, said", [
+    ("Unprintable()", "Unprintable: <its str() raised RuntimeError>"),
+    ("ValueError('x' * 1_000_000)", "ValueError: " + "x" * 500 + "... (999500 more characters)"),
+    ("ValueError('bad rows:\\n  3\\n  7')", "ValueError: bad rows: 3 7"),
+])
+def test_an_exception_that_prints_badly_is_still_one_line(tmp_path, capsys, monkeypatch, raised, said):
+    """An exception whose str() raises ended `train` in autotune's own traceback of that second error, and a message
+    of a megabyte was printed whole, as one line."""
+    monkeypatch.chdir(tmp_path)
+    space = _files(tmp_path)
+    unprintable = "\n\nclass Unprintable(Exception):\n    def __str__(self):\n        raise RuntimeError('no text')\n"
+    (tmp_path / "minimal.py").write_text(MINIMAL.replace(REPORT, f"raise {raised}") + unprintable)
+    line = next(n for n, text in enumerate(MINIMAL.splitlines(), 1) if REPORT in text)
+    assert autotune.cli.main(["train", str(space)]) == 2
+    assert capsys.readouterr().err == f"autotune train: error: recipe function 'train' (minimal.py, line {line}) " \
+                                      f"failed: {said}\n"
+
+
 def test_an_evaluate_that_fails_on_the_exported_model_is_one_line(in_tmp, local_ray):
     """`evaluate` is given the exported model's folder too (the engine measures the model it ships): one that reads
     only a checkpoint's files fails there, in one line naming it, and the run can be resumed to export again."""

@@ -214,6 +214,24 @@ def test_a_failed_trial_s_error_names_the_line_of_the_user_s_code_that_raised_it
     assert error_text(ValueError("x too large")) == "ValueError: x too large"  # no traceback kept
 
 
+def test_a_trial_s_error_names_its_type_in_one_line_whatever_its_message():
+    """A message holding a colon lost its exception's type ("bad value: 3", not "ValueError: bad value: 3"), one of
+    several lines was cut to its last (a traceback it holds, as a DataLoader worker's error does, is left out), and a message of a megabyte filled the progress line, the summary and
+    trials.csv (2 MB for two trials)."""
+    from autotune.engine.trial_errors import error_text
+    from autotune.errors import MissingMetric
+
+    assert error_text(ValueError("bad value: 3")) == "ValueError: bad value: 3"
+    assert error_text(ValueError("rows:\n  3\n  7")) == "ValueError: rows: 3 7"
+    assert error_text(ValueError()) == "ValueError"
+    loader = ("Caught ValueError in DataLoader worker process 1.\nOriginal Traceback (most recent call last):\n  File "
+              "\"worker.py\", line 3, in fetch\n    data = fetch(index)\n           ^^^^^^^^^^^^\nValueError: bad row\n")
+    assert error_text(ValueError(loader)) == "ValueError: Caught ValueError in DataLoader worker process 1. ValueError: " \
+                                             "bad row"  # the worker's traceback is the trial's error.txt's
+    assert error_text(ValueError("x" * 10**6)) == f"ValueError: {'x' * 500}... ({10**6 - 500} more characters)"
+    assert error_text(MissingMetric("the recipe reported a: not b")) == "the recipe reported a: not b"  # autotune's
+
+
 def test_a_column_of_large_values_is_written_in_one_format():
     """A multi-objective table gave 1.956e+04 beside 4810 in one column."""
     from autotune.engine.summary import format_table

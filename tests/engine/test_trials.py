@@ -229,6 +229,23 @@ def test_a_recipe_that_fails_alike_in_its_first_trials_stops_the_search(in_tmp):
     assert str(failed.value).startswith("all 4 trials failed"), str(failed.value)
 
 
+def test_a_recipe_s_exception_that_ray_cannot_carry_is_still_its_trial_s_error(in_tmp):
+    """An exception whose __init__ takes two arguments failed its trial with Ray's TypeError of unpickling it
+    (`__init__() missing 1 required positional argument`), one whose str() raises with that second error, and a
+    KeyboardInterrupt as "Task: TaskID(...) was cancelled.": each is now the recipe's own exception and line."""
+    raises = "{grid: ['', two_arguments, unprintable, keyboard_interrupt]}"
+    result = autotune.fit(toy_space("uncarried", trials=4, model="{x: 0.5, y: 0.5}",
+                                    train=f"{{epochs: 2, raises: {raises}}}",
+                                    search=", sampler: grid, scheduler: fifo"), export=False)
+    said = {"two_arguments": "_TwoArguments: 3 rows, 4 columns", "unprintable": "_Unprintable: <its str() raised "
+            "RuntimeError>", "keyboard_interrupt": "KeyboardInterrupt: stopped by the recipe"}
+    trials = result.trials
+    failed = trials[trials["p:train.raises"] != ""]
+    assert set(failed["p:train.raises"]) == set(said) and (failed["status"] == "ERROR").all(), trials
+    for raised, error in zip(failed["p:train.raises"], failed["error"]):
+        assert re.fullmatch(rf"{re.escape(said[raised])} \(toy_recipe\.py, line \d+\)", error), error
+
+
 def test_the_summary_lists_ten_failed_trials_and_counts_the_others():
     """A search of 1,000 trials where 200 diverged printed 200 "Failed trials" lines after its table."""
     ids = [f"f{i:03d}" for i in range(25)]

@@ -7,6 +7,7 @@ appends a line to `saves`). `train.fail_if_x_above` raises inside the trial,
 `train.oom_if_x_above` raises CUDA's out-of-memory error, `train.killed_if_x_above` kills the trial's worker process
 (SIGKILL, as the kernel's out-of-memory killer does), `train.nan_if_x_above` reports a non-finite loss,
 `train.parse_argv` parses the worker's command line with argparse (a training script turned into a recipe).
+`train.raises` names an exception Ray cannot carry to the driver, raised at the first epoch (RAISED).
 `train.log_reports_in` names a folder where each report appends `pid epoch` to `reports`.
 `train.checkpoint_kb` pads each checkpoint; while the path `train.full_if_exists` exists, `save` raises ENOSPC;
 while the path `train.unscored_if_exists` exists, a report holds `val_acc` in place of `val_accuracy`.
@@ -44,6 +45,7 @@ SCHEMA = Schema(
         oom_if_x_above=Field(float, default=2.0),
         killed_if_x_above=Field(float, default=2.0),
         parse_argv=Field(bool, default=False, help="parse the command line with argparse, as a training script does"),
+        raises=Field(str, default="", help="a key of RAISED: raise that exception at the first epoch"),
         peak_epoch=Field(int, default=0, low=0, help="0: the accuracy rises every epoch"),
         fail_once_in=Field(str, default="", help="a folder: each trial fails once at `fail_at`, then succeeds"),
         fail_at=Field(int, default=2, low=1),
@@ -88,6 +90,22 @@ def _out_of_memory() -> None:
     raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 1.00 GiB total)")
 
 
+class _TwoArguments(Exception):
+    """An exception whose __init__ takes two arguments: unpickling it calls it with its message alone."""
+
+    def __init__(self, rows: int, columns: int) -> None:
+        super().__init__(f"{rows} rows, {columns} columns")
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+RAISED = {"two_arguments": lambda: _TwoArguments(3, 4), "unprintable": _Unprintable,
+          "keyboard_interrupt": lambda: KeyboardInterrupt("stopped by the recipe")}
+
+
 def train(config: dict, report, *, data=None, checkpoint: str | None = None) -> None:
     model, cfg = config["model"], config["train"]
     start, began = 0, time.time()
@@ -97,6 +115,8 @@ def train(config: dict, report, *, data=None, checkpoint: str | None = None) -> 
         start = json.loads((Path(checkpoint) / "state.json").read_text())["epoch"]
     if cfg["parse_argv"]:
         argparse.ArgumentParser().parse_args()
+    if cfg["raises"]:
+        raise RAISED[cfg["raises"]]()
     for epoch in range(start + 1, cfg["epochs"] + 1):
         if cfg["sleep"]:
             time.sleep(cfg["sleep"])
