@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import copyreg
 import importlib
+import os
 import sys
 import time
-from collections.abc import Iterable
-from contextlib import nullcontext
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from functools import partial
 from types import ModuleType
 from typing import Any
@@ -95,7 +96,7 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
             wait_to_be_stopped(full, err, f"{ray.util.get_node_ip_address()}, {node_id[:8]}")
 
     with previous.as_directory() if previous else nullcontext(None) as checkpoint, \
-            watch.watching() if watch else nullcontext():
+            watch.watching() if watch else nullcontext(), _environment_kept():
         try:
             recipe.train(trial_config, report, data=data, checkpoint=checkpoint)
         except SystemExit as err:  # Ray ends the worker at it: the trial's error a bare exit status, no recipe line
@@ -106,6 +107,19 @@ def _trial(config: dict[str, Any], *, space: Space, data: Any, policy: Checkpoin
             raise RecipeFailed(described(err)).with_traceback(err.__traceback__) from None
     if not made and previous is None:  # a resumed trial may have reported its last epoch before the kill
         raise MissingMetric(recipes.NO_REPORT)
+
+
+@contextmanager
+def _environment_kept() -> Iterator[None]:
+    """Put the worker's environment variables back as they were when the block ends: a recipe that sets one
+    (`os.environ["CUBLAS_WORKSPACE_CONFIG"]` for one configuration) set it for every later trial of its worker."""
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in os.environ.keys() - before.keys():
+            del os.environ[key]
+        os.environ.update({key: value for key, value in before.items() if os.environ.get(key) != value})
 
 
 def _exited(code: object) -> str:

@@ -246,6 +246,17 @@ def test_a_recipe_s_exception_that_ray_cannot_carry_is_still_its_trial_s_error(i
         assert re.fullmatch(rf"{re.escape(said[raised])} \(toy_recipe\.py, line \d+\)", error), error
 
 
+def test_an_environment_variable_a_trial_sets_is_gone_from_the_next_trial_of_its_worker(in_tmp):
+    """A recipe that set an environment variable set it for every later trial its reused worker ran: which trials
+    saw it depended on the order Ray gave them to workers."""
+    result = autotune.fit(toy_space("env", trials=3, concurrent=1, train="{epochs: 1, set_env: true}",
+                                    search=", sampler: random, scheduler: fifo"), export=False)
+    reports = [r for h in run_histories(result.run_dir).values() for r in h]
+    assert len(reports) == 3 and len({r["pid"] for r in reports}) == 1, reports  # one worker ran them all
+    assert [r["env_was_set"] for r in reports] == [0, 0, 0]
+    assert "AUTOTUNE_TOY_ENV" not in os.environ
+
+
 def test_the_summary_lists_ten_failed_trials_and_counts_the_others():
     """A search of 1,000 trials where 200 diverged printed 200 "Failed trials" lines after its table."""
     ids = [f"f{i:03d}" for i in range(25)]

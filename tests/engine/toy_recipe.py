@@ -8,6 +8,7 @@ appends a line to `saves`). `train.fail_if_x_above` raises inside the trial,
 (SIGKILL, as the kernel's out-of-memory killer does), `train.nan_if_x_above` reports a non-finite loss,
 `train.parse_argv` parses the worker's command line with argparse (a training script turned into a recipe).
 `train.raises` names an exception Ray cannot carry to the driver, raised at the first epoch (RAISED).
+`train.set_env` sets the environment variable AUTOTUNE_TOY_ENV; each report says whether it was set at the start.
 `train.log_reports_in` names a folder where each report appends `pid epoch` to `reports`.
 `train.checkpoint_kb` pads each checkpoint; while the path `train.full_if_exists` exists, `save` raises ENOSPC;
 while the path `train.unscored_if_exists` exists, a report holds `val_acc` in place of `val_accuracy`.
@@ -46,6 +47,7 @@ SCHEMA = Schema(
         killed_if_x_above=Field(float, default=2.0),
         parse_argv=Field(bool, default=False, help="parse the command line with argparse, as a training script does"),
         raises=Field(str, default="", help="a key of RAISED: raise that exception at the first epoch"),
+        set_env=Field(bool, default=False, help="set AUTOTUNE_TOY_ENV, as a recipe may set a variable it needs"),
         peak_epoch=Field(int, default=0, low=0, help="0: the accuracy rises every epoch"),
         fail_once_in=Field(str, default="", help="a folder: each trial fails once at `fail_at`, then succeeds"),
         fail_at=Field(int, default=2, low=1),
@@ -117,6 +119,9 @@ def train(config: dict, report, *, data=None, checkpoint: str | None = None) -> 
         argparse.ArgumentParser().parse_args()
     if cfg["raises"]:
         raise RAISED[cfg["raises"]]()
+    env_was_set = float("AUTOTUNE_TOY_ENV" in os.environ)
+    if cfg["set_env"]:
+        os.environ["AUTOTUNE_TOY_ENV"] = "1"
     for epoch in range(start + 1, cfg["epochs"] + 1):
         if cfg["sleep"]:
             time.sleep(cfg["sleep"])
@@ -138,7 +143,7 @@ def train(config: dict, report, *, data=None, checkpoint: str | None = None) -> 
         acc = _score(model, epoch, cfg["peak_epoch"])
         metrics = {"val_accuracy": acc, "val_loss": 1 - acc, "epoch": epoch, "t_start": began, "t_now": time.time(),
                    "pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
-                   "data_given": float(given), "data_size": data.size}
+                   "data_given": float(given), "data_size": data.size, "env_was_set": env_was_set}
         if cfg["unscored_if_exists"] and os.path.exists(cfg["unscored_if_exists"]):  # a recipe edited with a typo
             metrics["val_acc"] = metrics.pop("val_accuracy")
         state = {"epoch": epoch, "config": config, "acc": acc}
