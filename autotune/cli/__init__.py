@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
 import io
 import os
@@ -113,8 +114,21 @@ def full_disk(err: OSError) -> str:
             "--storage, export.dir, TMPDIR: what the command writes there)")
 
 
+def _native_crashes_shown() -> None:
+    """A crash in native code (a segfault in an extension, `ctypes`) prints the Python stack it happened at, the
+    recipe's line in it: `autotune train` ended with status 139 and not a word. Where stderr has no file
+    descriptor (a notebook), nothing is printed, as before."""
+    if faulthandler.is_enabled():  # pytest's, Ray's: already shown
+        return
+    try:
+        faulthandler.enable()
+    except (io.UnsupportedOperation, RuntimeError):  # no file descriptor; sys.stderr None
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `autotune` console script. User errors exit 2 with one clear message."""
+    _native_crashes_shown()
     _writable_output()
     _plain_when_not_a_terminal()
     parser = build_parser()

@@ -248,6 +248,20 @@ def test_an_exception_that_prints_badly_is_still_one_line(tmp_path, capsys, monk
                                       f"failed: {said}\n"
 
 
+def test_a_crash_in_native_code_shows_the_recipe_s_line(tmp_path):
+    """A recipe that crashed in native code (a segfault in an extension) ended `autotune train` with status 139 and
+    no word of where."""
+    space = _files(tmp_path)
+    (tmp_path / "minimal.py").write_text(MINIMAL.replace(REPORT, "import ctypes; ctypes.string_at(0)"))
+    line = next(n for n, text in enumerate(MINIMAL.splitlines(), 1) if REPORT in text)
+    code = "import sys; from autotune.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run([sys.executable, "-c", code, "train", str(space)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == -11, done.stderr
+    assert "Fatal Python error: Segmentation fault" in done.stderr
+    assert f'minimal.py", line {line} in train' in done.stderr, done.stderr
+
+
 def test_an_evaluate_that_fails_on_the_exported_model_is_one_line(in_tmp, local_ray):
     """`evaluate` is given the exported model's folder too (the engine measures the model it ships): one that reads
     only a checkpoint's files fails there, in one line naming it, and the run can be resumed to export again."""
