@@ -55,7 +55,8 @@ def _worker_died(text: str) -> str:
         return ""
     return (f"{_DIED} ({match.group(1).strip().rstrip('.')}): killed by the system when memory ran out (dmesg "
             "names an out-of-memory kill; lower train.batch_size, the model's size or search.max_concurrent) or by a "
-            "signal, or crashed in native code")
+            "signal, crashed in native code, or ended itself (os._exit); a search run with -v shows the worker's last "
+            "output, a crash's stack in it")
 
 
 def users_line(traceback: str) -> str:

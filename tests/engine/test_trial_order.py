@@ -275,7 +275,8 @@ def test_only_a_terminal_has_a_width_a_table_is_fitted_to(monkeypatch):
 
 def test_a_trial_whose_worker_process_died_is_one_line_saying_what_to_check(tmp_path):
     """A trial killed by the out-of-memory killer (or kill -9) was Ray's paragraph of causes, some of them Ray's own
-    (`ray stop --force`, resource isolation), as the summary's line and `SearchFailed`'s."""
+    (`ray stop --force`, resource isolation), as the summary's line and `SearchFailed`'s. A recipe's os._exit(3) was
+    called a kill or a crash too, and nothing said where a segfault's stack could be seen (error.txt holds none)."""
     from ray.exceptions import ActorDiedError
 
     from autotune.engine.trial_errors import error_text, trial_error
@@ -287,7 +288,8 @@ def test_a_trial_whose_worker_process_died_is_one_line_saying_what_to_check(tmp_
                 "was called, or (3) the worker crashed unexpectedly due to SIGSEGV or another unexpected error.")
     said = ("ActorDiedError: the trial's worker process died (Worker unexpectedly exits with a connection error code "
             "2. End of file): killed by the system when memory ran out (dmesg names an out-of-memory kill; lower "
-            "train.batch_size, the model's size or search.max_concurrent) or by a signal, or crashed in native code")
+            "train.batch_size, the model's size or search.max_concurrent) or by a signal, crashed in native code, or "
+            "ended itself (os._exit); a search run with -v shows the worker's last output, a crash's stack in it")
     died = ActorDiedError()
     died.error_msg = ray_text
     assert str(died) == ray_text
