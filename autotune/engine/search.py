@@ -175,8 +175,8 @@ def run_search(
         raise_if_full(full, where.experiment, None if where.remote else where.experiment)  # Ray's own error too
     seconds = running_time() - start
     _warn_of_working_dir_files(space.name)
-    broken_recipe = broken.error_in(grid, space.name)
     ended = ended_before["ended"] if ended_before else _ended_early(space, grid, target, budget, clock, seconds)
+    broken_recipe = broken.error_in(grid, space.name, cut_short=not ended and len(grid) < space.search.trials)
     interrupted = not broken_recipe and not ended_before and _interrupted(space, where, grid, ended)
     if not interrupted:  # an interrupted run's RUNNING trials continue when it is resumed
         close_orphaned_trials(where.state, space, grid)

@@ -241,14 +241,18 @@ class BrokenReports(_SharedState, tune.Stopper, tune.Callback):
     def stop_all(self) -> bool:
         return self._broken()
 
-    def error_in(self, grid: Any, name: str) -> str | None:
+    def error_in(self, grid: Any, name: str, *, cut_short: bool) -> str | None:
         """Why the search of `grid` (its study `name`) stopped as broken, in one line ending with the error; None when
         it did not. Read from the grid: the copies a resumed search uses are Ray's, unpickled from the run, and this
-        one sees none of its trials."""
+        one sees none of its trials. `cut_short`: whether the search ended before its trial count by no budget or
+        target; one that ran them all was not stopped for its first trials (a search resumed between their failures:
+        its restored copies do not know those before the kill, and it runs on)."""
         for result in grid:
             if isinstance(getattr(result.error, "cause", None) or result.error, MissingMetric):
                 return (f"the search stopped at the first broken report (every trial would fail so); the error: "
                         f"{error_text(result.error)}")
+        if not cut_short:
+            return None
         early = [error_text(r.error) for r in in_start_order(grid, name)[:ALIKE]
                  if r.error is not None and not r.metrics.get("training_iteration")
                  and _the_recipe_s(getattr(r.error, "cause", None) or r.error)]

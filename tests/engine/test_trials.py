@@ -229,6 +229,27 @@ def test_a_recipe_that_fails_alike_in_its_first_trials_stops_the_search(in_tmp):
     assert str(failed.value).startswith("all 4 trials failed"), str(failed.value)
 
 
+def test_first_trials_alike_are_a_broken_recipe_only_in_a_search_cut_short(monkeypatch):
+    """A search resumed between its first trials' failures (a kill after the second) runs on: its restored stopper
+    does not know the failures before the kill. Its first 3 trials' same error then failed a search whose later
+    trials had finished, as one its recipe stopped; only a search that ended before its trial count, by no budget or
+    target, was stopped so."""
+    from types import SimpleNamespace
+
+    from autotune.engine import stoppers
+
+    monkeypatch.setattr(stoppers, "in_start_order", lambda grid, name: list(grid))
+    failed = [SimpleNamespace(error=ValueError("no such file: data.csv"), metrics={}) for _ in range(3)]
+    grid = [*failed, SimpleNamespace(error=None, metrics={"training_iteration": 2})]
+    broken = stoppers.BrokenReports()
+    assert broken.error_in(grid, "s", cut_short=False) is None
+    said = broken.error_in(grid, "s", cut_short=True)
+    assert said.startswith("the search stopped: its first 3 trials") and said.endswith(
+        "the error: ValueError: no such file: data.csv"), said
+    third = SimpleNamespace(error=ValueError("no such file: data.csv"), metrics={"training_iteration": 1})
+    assert broken.error_in([*failed[:2], third], "s", cut_short=True) is None  # the third reported first
+
+
 def test_a_recipe_s_exception_that_ray_cannot_carry_is_still_its_trial_s_error(in_tmp):
     """An exception whose __init__ takes two arguments failed its trial with Ray's TypeError of unpickling it
     (`__init__() missing 1 required positional argument`), one whose str() raises with that second error, and a
