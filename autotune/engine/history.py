@@ -10,6 +10,7 @@ rows of the rerun: epochs 1..6, then 4..9. Those earlier rows describe a model t
     best_values(history, metrics, modes)  # a trial's value of each searched metric: its best epoch's
     best_epoch(history, metrics, modes)   # and that epoch (trials.csv's best_epoch)
     best_report(history, metrics, modes)  # and that epoch's whole report (trials.csv's m: columns)
+    epochs_reported(trial)  # the epochs a Ray trial has reported so far (0: none)
 """
 from __future__ import annotations
 
@@ -20,7 +21,13 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["Rank", "best_epoch", "best_report", "best_values", "final_run", "finite", "rank", "reports", "result_history"]
+__all__ = ["Rank", "best_epoch", "best_report", "best_values", "epochs_reported", "final_run", "finite", "rank", "reports",
+           "result_history"]
+
+
+def epochs_reported(trial: Any) -> int:
+    """The epochs a Ray trial has reported so far: its last result's training_iteration (0 before its first)."""
+    return int((trial.last_result or {}).get("training_iteration", 0) or 0)
 
 
 def result_history(result: Any) -> pd.DataFrame | None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import ray
 
+from autotune.engine.history import epochs_reported
 from autotune.engine.ray_internals import lost_nodes_apart
 from autotune.run_options import option
 
@@ -56,7 +57,7 @@ class _Moves:
         self.path = state / MOVES_FILE
 
     def __call__(self, trial: Any, node: str) -> None:
-        epoch = int((trial.last_result or {}).get("training_iteration", 0))
+        epoch = epochs_reported(trial)
         resumed = _checkpoint_epoch(trial)
         move = {"trial_id": trial.trial_id, "node_id": node, "epoch": epoch, "checkpoint_epoch": resumed,
                 "time": time.time()}

@@ -9,6 +9,7 @@ import ray
 from ray import tune
 
 from autotune.engine.checkpoints import CheckpointPolicy, Rank, finite
+from autotune.engine.history import epochs_reported
 from autotune.engine.running_clock import running_time
 from autotune.engine.trial_timeout import duration_text
 from autotune.engine.trial_errors import trial_error
@@ -16,11 +17,6 @@ from autotune.engine.trial_errors import trial_error
 __all__ = ["Progress"]
 
 log = logging.getLogger("autotune")
-
-
-def _epochs(trial: Any) -> int:
-    """The epochs the trial reported."""
-    return int((trial.last_result or {}).get("training_iteration", 0) or 0)
 
 
 def _cluster_free() -> dict[str, tuple[float, float]]:
@@ -146,7 +142,7 @@ class Progress(tune.Callback):
             return
         self.shown, self.shown_at, self.spoke_at = (self.done, state), now, now
         waiting, silent = self._notes(running, pending, now)
-        epochs = sum(_epochs(t) for t in trials)
+        epochs = sum(epochs_reported(t) for t in trials)
         log.info("[%d/%d] %.0fs, %d epoch%s run: %s%s", self.done, self.total, now - self.started, epochs,
                  "s" * (epochs != 1), self._state(running, pending, waiting) if waiting else state, silent)
 
@@ -187,7 +183,7 @@ class Progress(tune.Callback):
         its slot and says nothing."""
         silent = [(t, now - self.heard.get(t.trial_id, self.started)) for t in running]
         silent = [(t, seconds) for t, seconds in silent if seconds >= self.quiet]
-        said = [f"trial {t.trial_id}: no report for {duration_text(seconds)} (in epoch {_epochs(t) + 1})"
+        said = [f"trial {t.trial_id}: no report for {duration_text(seconds)} (in epoch {epochs_reported(t) + 1})"
                 for t, seconds in silent[: self.SHOWN]]
         said += [f"+{len(silent) - self.SHOWN} more"] if len(silent) > self.SHOWN else []
         return "".join(f"; {s}" for s in said)
@@ -200,7 +196,7 @@ class Progress(tune.Callback):
         self.done += 1
         self.spoke_at = running_time()
         self.heard.pop(trial.trial_id, None)
-        epochs = _epochs(trial)
+        epochs = epochs_reported(trial)
         value = self._best_of(trial)
         if value is not None and self._better(value):
             self.best = value

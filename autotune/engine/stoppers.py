@@ -12,7 +12,7 @@ from ray import tune
 from ray.exceptions import RayError
 from ray.tune.stopper import TimeoutStopper
 
-from autotune.engine.history import result_history
+from autotune.engine.history import epochs_reported, result_history
 from autotune.engine.ray_internals import spend_time_budget, time_budget
 from autotune.engine.running_clock import running_time
 from autotune.engine.result_grid import in_start_order, reaches, trial_id_of
@@ -101,7 +101,7 @@ class EpochBudget(_StopsAllOnceSaved, tune.Stopper, tune.Callback):
             self._state["counted"] = True
             self._state["limit"] = self.budget
             for trial in trials:
-                self._ran(trial.trial_id, int((trial.last_result or {}).get("training_iteration", 0) or 0))
+                self._ran(trial.trial_id, epochs_reported(trial))
             self._told_at_start(self._state.get("asked", self.budget))
             if self.reached():  # used up before this start: no checkpoint to wait for
                 self._state["saved"] = True
@@ -218,15 +218,12 @@ class BrokenReports(_SharedState, tune.Stopper, tune.Callback):
       and 20 lines of the same error)."""
 
     def __init__(self) -> None:
-        self._new_state(seen=False, alike=False, reported=set(), failed={})
-
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        self._state["reported"].add(trial.trial_id)
+        self._new_state(seen=False, alike=False, failed={})
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         failure = failure_of(trial)
         self._state["seen"] = self._state["seen"] or isinstance(failure, MissingMetric)
-        if trial.trial_id not in self._state["reported"] and _the_recipe_s(failure):
+        if not epochs_reported(trial) and _the_recipe_s(failure):
             self._state["failed"][trial.trial_id] = trial_error(trial)
         # Ray's trials in the order the searcher made them: the study's numbers, which `error_in` reads the grid by
         texts = [self._state["failed"].get(t.trial_id) for t in trials[:ALIKE]]

@@ -14,7 +14,7 @@ from typing import Any
 from ray import tune
 
 from autotune.engine.checkpoints import finite
-from autotune.engine.history import result_history
+from autotune.engine.history import epochs_reported, result_history
 from autotune.engine.ray_internals import RESULT_KEYS
 from autotune.engine.schedulers import planned_epochs
 from autotune.engine.trial_errors import trial_error
@@ -108,7 +108,7 @@ class TrackingCallback(tune.Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if self.key in _ACTIVE:
             tracking, planned, reached = _ACTIVE[self.key]
-            epochs = int((trial.last_result or {}).get("training_iteration", 0) or 0)
+            epochs = epochs_reported(trial)
             status, reason = ended(epochs, planned(dict(trial.config)),
                                    reached is not None and reached(trial.last_result or {}))
             tracking.trial_end(trial.trial_id, dict(trial.config), status, reason)
