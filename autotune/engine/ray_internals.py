@@ -117,29 +117,30 @@ def _own_session(popen: type) -> type:
 
 def shutdown_keeping_sigterm() -> None:
     """`ray.shutdown()`, keeping this process's SIGTERM handler. Ray's core worker puts the default one back as it
-    shuts down (C++'s `RayLog::UninstallSignalAction`; `signal.getsignal` still names the old one), then Ray stops
-    the local Ray's processes, about a second in which a SIGTERM killed the process (exit -15) where autotune ignores
-    a second one while a search stops. The handler is set again as the core worker is down, before that (`Node.
-    kill_all_processes`, private), and once Ray is."""
-    from ray._private.node import Node
+    shuts down (C++'s `RayLog::UninstallSignalAction`; `signal.getsignal` still names the old one), then Ray removes
+    its spilled objects and stops the local Ray's processes, about a second in which a SIGTERM killed the process
+    (exit -15) where autotune ignores a second one while a search stops. The handler is set again at the first call
+    after the core worker is gone (the private `ray._private.state.state.disconnect`), and once Ray is down."""
+    from ray._private import state
 
     main = threading.current_thread() is threading.main_thread()  # handlers are set in the main thread only
     handler = signal.getsignal(signal.SIGTERM) if main else None
-    kill = Node.kill_all_processes
+    gcs_state = state.state
+    disconnect = gcs_state.disconnect
 
     def set_again() -> None:
         if handler is not None:  # None: set outside Python, not restorable
             signal.signal(signal.SIGTERM, handler)
 
-    def kill_keeping(self: Node, *args: Any, **kwargs: Any) -> Any:
+    def disconnect_keeping() -> Any:
         set_again()
-        return kill(self, *args, **kwargs)
+        return disconnect()
 
-    Node.kill_all_processes = kill_keeping
+    gcs_state.disconnect = disconnect_keeping
     try:
         ray.shutdown()
     finally:
-        Node.kill_all_processes = kill
+        del gcs_state.disconnect  # the class's own again
         set_again()
 
 
