@@ -10,7 +10,6 @@ import logging
 import math
 import random
 import shlex
-import shutil
 import signal
 import sys
 import threading
@@ -26,7 +25,7 @@ import pandas as pd
 from autotune import recipes
 from autotune.errors import NoHome, SearchFailed, StorageFull, UserError
 from autotune.logs import configured, lines_to
-from autotune.paths import FULL, expanded, home, shown, write_whole
+from autotune.paths import expanded, home, room_for, write_whole
 from autotune.preflight import check_address, cluster_address, preflight
 from autotune.run_options import on_the_command_line, option
 from autotune.space import Choice, Grid, Space, sampler_arguments
@@ -184,7 +183,9 @@ def fit(
                     raise
                 except StorageFull as err:  # the run's end is not recorded: its resume exports the best trial
                     raise StorageFull(f"{err}; then resume the search ({option('resume')})") from err
-            _finish_on_disk(result, tracking, records, where, _space_record(space, model_name))
+            with room_for("the run's records (summary.json, trials.csv)", result.run_dir,  # its resume runs no trial
+                          f"free space, then resume it ({option('resume')})"):
+                _finish(result, tracking, records, where, _space_record(space, model_name))
             if result.interrupted and resume_command is None:  # `autotune run` prints its own command
                 log.warning("The search was interrupted (%s): %s continues it", where.experiment,
                             _resume_call(if_data_changed))
@@ -448,22 +449,6 @@ def _finish(result: SearchResult, tracking: Tracking, records: list[TrialRecord]
     result.tracked = tracking.where()
     _record_behind(result.run_dir, tracking.behind())
     publish_state(where)
-
-
-def _finish_on_disk(result: SearchResult, tracking: Tracking, records: list[TrialRecord], where: RunLocation,
-                    space: dict[str, Any]) -> None:
-    """`_finish`, where a full disk under the run's folder (ENOSPC, EDQUOT) is StorageFull, with the resume that
-    records the run's end once space is freed (it runs no trial, and keeps the model exported), not a traceback."""
-    from autotune.engine.summary import size_text
-
-    try:
-        _finish(result, tracking, records, where, space)
-    except OSError as err:
-        if err.errno not in FULL:
-            raise
-        free = size_text(shutil.disk_usage(result.run_dir).free)
-        raise StorageFull(f"no room for the run's records (summary.json, trials.csv) in {shown(result.run_dir)}: its "
-                          f"disk is full ({free} free); free space, then resume it ({option('resume')})") from err
 
 
 def _record_behind(run_dir: Path, behind: list[str]) -> None:

@@ -13,11 +13,13 @@ import pwd
 import re
 import shutil
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from autotune.errors import NoHome
+from autotune.errors import AutotuneError, NoHome, StorageFull
 
-__all__ = ["FULL", "blocking", "denied", "expanded", "home", "out_of_space", "owned", "readable", "shown",
+__all__ = ["FULL", "blocking", "denied", "expanded", "home", "out_of_space", "owned", "readable", "room_for", "shown",
            "write_whole"]
 
 FULL = (errno.ENOSPC, errno.EDQUOT)  # the errors of a disk that is full, or of a quota used up
@@ -110,6 +112,22 @@ def out_of_space(err: BaseException, folder: str | os.PathLike[str]) -> bool:
         return shutil.disk_usage(folder).free < FULL_BELOW
     except OSError:
         return False
+
+
+@contextmanager
+def room_for(what: str, folder: str | os.PathLike[str], fix: str) -> Iterator[None]:
+    """Around the writing of `what` into `folder`: a full disk there (`out_of_space`) is StorageFull, one line
+    naming the folder, its free space and `fix` (exit 3), not a traceback. autotune's own errors pass, but those a
+    recipe's failing call wraps (a cause)."""
+    try:
+        yield
+    except Exception as err:
+        if isinstance(err, AutotuneError) and err.__cause__ is None or not out_of_space(err, folder):
+            raise
+        from autotune.engine.summary import size_text
+
+        free = size_text(shutil.disk_usage(folder).free)
+        raise StorageFull(f"no room for {what} in {shown(folder)}: its disk is full ({free} free); {fix}") from err
 
 
 def write_whole(path: Path, text: str) -> None:

@@ -10,12 +10,10 @@ import shutil
 import socket
 import sys
 import textwrap
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from autotune.errors import AutotuneError, StorageFull, UserError
-from autotune.paths import expanded, out_of_space, shown
+from autotune.errors import UserError
+from autotune.paths import expanded
 
 if TYPE_CHECKING:
     from autotune.space.types import Space
@@ -305,23 +303,6 @@ def check_out_file(path: str, option: str, example: str) -> None:
     elif not os.access(target, os.W_OK):
         raise UserError(f"{option} {path!r} is not writable (permission denied); give a file you can write, "
                         f"e.g. {example}")
-
-
-@contextmanager
-def room_for(what: str, folder: str | os.PathLike[str], fix: str) -> Iterator[None]:
-    """Around a command's writing of `what` into `folder`: a full disk there (`out_of_space`) is StorageFull, one
-    line naming the folder, its free space and `fix` (exit 3), not a traceback. autotune's own errors pass, but
-    those a recipe's failing call wraps (a cause)."""
-    try:
-        yield
-    except Exception as err:
-        if isinstance(err, AutotuneError) and err.__cause__ is None or not out_of_space(err, folder):
-            raise
-        from autotune.engine.summary import size_text
-
-        free = size_text(shutil.disk_usage(folder).free)
-        raise StorageFull(f"no room for {what} in {shown(folder)}: its disk is full ({free} free); free space there, "
-                          f"or {fix}") from err
 
 
 def pixel_count(text: str) -> int:

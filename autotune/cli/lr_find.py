@@ -7,10 +7,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autotune.cli.common import (HelpFormatter, add_space_arguments, check_out_file, default_values, one_configuration,
-                                 room_for)
+from autotune.cli.common import HelpFormatter, add_space_arguments, check_out_file, default_values, one_configuration
 from autotune.errors import UserError
-from autotune.paths import expanded
+from autotune.paths import expanded, room_for
 
 if TYPE_CHECKING:
     from autotune.vision.lr_find import Sweep
@@ -127,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"suggested learning rate: {sweep.suggestion:.3g}")
     for note in notes(sweep):
         print(f"note: {note}")
-    with room_for("the plot", expanded(args.out).absolute().parent, "give --out a file on another disk"):
+    with room_for("the plot", expanded(args.out).absolute().parent,
+                  "free space there, or give --out a file on another disk"):
         print(f"plot: {plot(sweep, args.out)}")
     print(where_to_paste(values.get("optimizer")))
     print(f"  lr: {{loguniform: [{low:.1e}, {high:.1e}], default: {sweep.suggestion:.1e}}}")

@@ -6,9 +6,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from autotune.cli.common import (RUN_FOLDER, HelpFormatter, check_folder, check_out_dir, local_run_folder,
-                                 room_for)
-from autotune.paths import expanded
+from autotune.cli.common import RUN_FOLDER, HelpFormatter, check_folder, check_out_dir, local_run_folder
+from autotune.paths import expanded, room_for
 
 EPILOG = """\
 examples:
@@ -63,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     elif (Path(folder) / "model.json").is_file() and not (Path(folder) / "trials.csv").is_file():
         print(f"run: {run_dir} (the run that made the model in {folder})")
     out = expanded(args.out) if args.out is not None else Path(run_dir) / "report"
-    with lines_to(sys.stderr), room_for("the report", out, "write it to another disk with --out DIR"):
+    elsewhere = "free space there, or write it to another disk with --out DIR"
+    with lines_to(sys.stderr), room_for("the report", out, elsewhere):
         page = write_report(run_dir, args.out, args.figures)  # lines_to: what it does while it loads the data, warnings
     figures = sorted(name for name in figure_files(VECTOR_FORMATS) if (page.parent / name).is_file())
     print(f"report: {page}")

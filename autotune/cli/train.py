@@ -13,9 +13,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from autotune.cli.common import (HelpFormatter, add_space_arguments, check_out_dir, default_values, one_configuration,
-                                 room_for)
+from autotune.cli.common import HelpFormatter, add_space_arguments, check_out_dir, default_values, one_configuration
 from autotune.model_dir import check_not_a_canonical_model
+from autotune.paths import room_for
 from autotune.threads import use_threads
 
 if TYPE_CHECKING:  # the CLI's other commands (predict above all) import no recipe machinery
@@ -61,7 +61,7 @@ class _Enough(BaseException):
     not catch it)."""
 
 
-_ELSEWHERE = "give --out a folder on another disk"  # the way on from a full disk under --out
+_ELSEWHERE = "free space there, or give --out a folder on another disk"  # the way on from a full disk under --out
 
 
 def train_one(recipe: ModuleType, config: dict[str, Any], searched: tuple[str, ...], out: str | None = None,
