@@ -240,7 +240,8 @@ def export_model(
                         f"folder") from None
     lock = _export_lock(target, "set export.dir to a writable folder")
     try:
-        name = f"{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}-{uuid.uuid4().hex[:6]}"  # sorts by time
+        # sorts by time: UTC, as teammates in other time zones, or a clock set back an hour in autumn, export too
+        name = f"{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S-%f')}-{uuid.uuid4().hex[:6]}"
         stage = versions_dir(target) / f"{name}.partial"
         with _room_for(stage, target):
             stage.mkdir()

@@ -166,6 +166,26 @@ def test_old_versions_are_pruned(tmp_path):
     assert load(target)["value"] == 0.6
 
 
+def test_versions_sort_in_the_order_they_were_made_whatever_the_exporter_s_time_zone(tmp_path, monkeypatch):
+    """Version folders were named by the exporting process's local time: a teammate east of the last exporter (or a
+    clock set back an hour in autumn) made a version that sorted before the older ones, and the pruning, which keeps
+    the newest by name, deleted the newest served versions and kept the old ones."""
+    import time
+
+    target = tmp_path / "m"
+    try:
+        for value, zone in ((0.1, "Etc/GMT-9"), (0.2, "Etc/GMT+9"), (0.3, "Etc/GMT-9"), (0.4, "Etc/GMT+9"),
+                            (0.5, "Etc/GMT-9")):  # UTC+9 then UTC-9: a local clock 18 hours behind
+            monkeypatch.setenv("TZ", zone)
+            time.tzset()
+            export(target, value)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    made = [json.loads((p / "model.json").read_text())["value"] for p in sorted(versions_dir(target).iterdir())]
+    assert made == sorted(made) == [0.2, 0.3, 0.4, 0.5]  # the oldest pruned, not the newest
+
+
 def test_a_kill_while_an_old_version_is_deleted_leaves_no_version_to_roll_back_to(tmp_path, monkeypatch):
     """The pruning deleted a version's files in place: a kill (SIGKILL, a lost machine) in the middle left its card
     beside part of its weights, and `autotune rollback --to` made that broken version current."""
