@@ -25,6 +25,7 @@ examples:
   autotune predict models/tabular new_rows.csv                a table's rows (a model of the tabular recipe)
   cat new_rows.csv | autotune predict models/tabular -        a table's rows from standard input (CSV or Parquet)
   autotune predict models/tabular new.csv --keep customer_id  each row's customer_id too, to join it back
+  autotune predict -v models/tabular new.csv > out.jsonl   the predictions, and on stderr the version that made them
 
 The model's recipe reads the inputs. An image classifier prints one JSON object per line: {"file", "label",
 "probability", "top_k": [{"label", "probability"}, ...]}; an image of a .npy batch also has "index". Images (PNG,
@@ -88,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
     model_dir = pinned(args.model_dir)  # one version, however an export moves the canonical model's link meanwhile
     predict, card = recipe_function(model_dir, "predict",
                                     f"autotune predict cannot read inputs for the model in {args.model_dir}")
+    if args.verbose:  # which model made these predictions, for a batch job's log; stderr stays empty otherwise
+        print(f"autotune predict: {args.model_dir}: version {card.get('version', 'unknown')}, made "
+              f"{card.get('created', 'at an unknown time')}", file=sys.stderr)
     options = {name: value for name, value in (("top_k", args.top_k), ("keep", args.keep)) if value is not None}
     for name in options:
         if unknown_arguments(predict, [name], hidden=("model_dir", "files")):

@@ -44,6 +44,18 @@ def test_images_of_the_test_split_are_labelled_like_the_model_labels_the_arrays(
         assert row["top_k"][0]["probability"] >= row["top_k"][1]["probability"] >= row["top_k"][2]["probability"]
 
 
+def test_verbose_names_the_version_that_made_the_predictions_and_stderr_stays_empty_without_it(searched, digits_test,
+                                                                                            tmp_path, cli):
+    """A batch job's log could not tell which version of a canonical model made its predictions (a retrain may
+    promote another between two jobs); `serve` names it in every answer."""
+    (tmp_path / "one.png").write_bytes(digit_png(digits_test[0][0], size=8))
+    card = json.loads((Path(searched.model_dir) / "model.json").read_text())
+    code, out, err = cli("predict", "-v", searched.model_dir, tmp_path / "one.png")
+    assert code == 0 and len(lines(out)) == 1
+    assert err == f"autotune predict: {searched.model_dir}: version {card['version']}, made {card['created']}\n"
+    assert cli("predict", searched.model_dir, tmp_path / "one.png")[2] == ""
+
+
 def test_output_lines_keep_text_as_written(searched, digits_test, tmp_path, cli):
     """A file (or label) named in any script is written as it is, not as \\u escapes (which a terminal shows
     as "chien \\ud83d\\udc36"); the line is JSON all the same."""
