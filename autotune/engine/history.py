@@ -102,7 +102,15 @@ def best_epoch(history: Any, metrics: Sequence[str], modes: Sequence[str]) -> in
 
 def best_report(history: Any, metrics: Sequence[str], modes: Sequence[str]) -> dict[str, Any]:
     """A trial's best report: by the first metric, ties broken by the next (the checkpoint it would export), the
-    first of equal ones; {} where none has a finite value of every metric."""
-    ranked = [(r, report) for report in (history.to_dict("records") if history is not None else [])
-              if (r := rank(report, metrics, modes)) is not None]
-    return max(ranked, key=lambda pair: pair[0])[1] if ranked else {}
+    first of equal ones; {} where none has a finite value of every metric. The rows are ranked by the metrics'
+    columns alone, and only the best one is made a dict: `DataFrame.to_dict` looks up every column of every row
+    (about 3 ms a trial of Ray's 25 columns; 9 of the 13 s that the rows of 1,500 trials took after their search)."""
+    if history is None or history.empty:
+        return {}
+    columns = [history[name].tolist() if name in history else [None] * len(history) for name in metrics]
+    ranked = [(r, row) for row, values in enumerate(zip(*columns))
+              if (r := rank(dict(zip(metrics, values)), metrics, modes)) is not None]
+    if not ranked:
+        return {}
+    best = max(ranked, key=lambda pair: pair[0])[1]
+    return {name: column.tolist()[best] for name, column in history.items()}  # Python's types, as to_dict's
