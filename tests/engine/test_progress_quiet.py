@@ -189,3 +189,28 @@ def test_trials_stopped_with_their_search_are_not_named_as_silent_when_it_contin
         now.cpu += 0.5
         progress.on_step_end(0, [trial])
     assert caplog.messages and not any("no report" in message for message in caplog.messages), caplog.messages
+
+
+def test_a_ctrl_c_is_said_at_once_then_handed_to_ray_tune_s_handler(caplog):
+    """Ray Tune's Ctrl-C handler logs below a search's level: a search of 1,869 trials said nothing for 17 to 25 s
+    after a Ctrl-C (its trials stopped, its state saved, their results read) before its summary."""
+    import signal
+
+    handled, before = [], {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGUSR1)}
+
+    def tune_stop(number, frame):  # as Tune's: set for SIGINT and SIGUSR1, and it puts back the one it replaced
+        handled.append(number)
+        signal.signal(signal.SIGINT, before[signal.SIGINT])
+
+    try:
+        for number in before:
+            signal.signal(number, tune_stop)
+        with caplog.at_level(logging.INFO, logger="autotune"):
+            Progress("val_accuracy", "max", 3000, 10).setup()
+            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+        assert handled == [signal.SIGINT]
+        assert caplog.messages == ["Ctrl-C: stopping the search, its state saved to be resumed"]
+        assert signal.getsignal(signal.SIGUSR1) is tune_stop  # a full disk's stop (SIGUSR1) says its own line
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)

@@ -212,6 +212,7 @@ def test_ctrl_c_stops_cleanly_and_prints_the_resume_command(tmp_path):
     out = printed + first.communicate(timeout=60)[0]
     assert first.returncode == 130, out
     assert "Resume with: autotune run space.yaml --set=search.max_concurrent=1 --num-cpus 2 --resume" in out
+    assert out.count("Ctrl-C: stopping the search, its state saved to be resumed") == 1, out  # said at once
     assert "Traceback" not in out
     assert not (tmp_path / "models" / "resumable").exists()
     saved = pd.read_csv(run_dir / "trials.csv")  # the trial running at Ctrl-C: interrupted, not stopped early
