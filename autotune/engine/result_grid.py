@@ -12,7 +12,7 @@ import pandas as pd
 
 from autotune.engine.history import best_epoch, best_report, best_values, rank, result_history
 from autotune.engine.schedulers import max_epochs
-from autotune.engine.study import open_study
+from autotune.engine.study import trial_numbers
 from autotune.engine.track import metrics_of
 from autotune.engine.trial_errors import result_error
 from autotune.space.types import Space
@@ -91,12 +91,7 @@ def _study_numbers(results: list[Any], name: str) -> dict[str, int]:
     db = folders.pop() / "study.db" if len(folders) == 1 else None
     if db is None or not db.is_absolute() or not db.is_file():
         return {}
-    try:
-        trials = open_study(db, name).get_trials(deepcopy=False)
-    except LookupError:
-        return {}
-    return {trial.user_attrs["autotune_trial_id"]: trial.number for trial in trials
-            if "autotune_trial_id" in trial.user_attrs}
+    return trial_numbers(db, name, "autotune_trial_id")
 
 
 def _first_start(result: Any) -> float:

@@ -7,6 +7,7 @@
     param_importances(study, ["optimizer.lr", "model.width"], objective=0)   # {"optimizer.lr": 0.8, ...}
     study_runs("runs")               # the run folders holding a study.db, the most recently written first
     run_progress(Path("runs/digits/study.db"), "digits", "max")  # Progress(ended=10, best=("3d9d97ca", 0.9847))
+    trial_numbers(Path("runs/digits/study.db"), "digits", "autotune_trial_id")  # {"3d9d97ca": 0, ...}
     storage, name, trials = open_storage(Path("runs/digits/study.db"), "digits")   # for optuna-dashboard
     parallel_coordinate_figure(study, ["val_accuracy"])      # Optuna's plotly figures, for `autotune report`
     importance_figure(study, ["optimizer.lr", "model.width"], ["val_accuracy"])
@@ -15,9 +16,12 @@ Only this module (with the rest of `autotune.engine`) imports Optuna.
 """
 from __future__ import annotations
 
+import json
 import logging
+import sqlite3
 import warnings
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +31,8 @@ import numpy as np
 from autotune.paths import expanded
 
 __all__ = ["ParamRange", "Progress", "StudyData", "importance_figure", "open_storage", "open_study",
-           "param_importances", "parallel_coordinate_figure", "read_study", "run_progress", "study_runs"]
+           "param_importances", "parallel_coordinate_figure", "read_study", "run_progress", "study_runs",
+           "trial_numbers"]
 
 log = logging.getLogger("autotune")
 
@@ -131,6 +136,23 @@ def run_progress(db: Path, name: str, direction: str) -> Progress | None:
               for value in t.intermediate_values.values() if np.isfinite(value)]
     value, trial = (max if direction == "max" else min)(epochs, key=lambda epoch: epoch[0], default=(None, None))
     return Progress(sum(t.state.is_finished() for t in trials), None if trial is None else (trial, value))
+
+
+def trial_numbers(db: Path, name: str, attribute: str) -> dict[str, int]:
+    """The value of each trial's user attribute `attribute` (a string) -> the trial's number, in the study named
+    `name` (or the only one) of the SQLite file `db`; {} where it cannot be read. One query on Optuna's tables (its
+    schema, not a public API): Optuna's own reads load every trial whole, 1.5 s for 2,500 trials, which a search
+    cut short by Ctrl-C read twice before its summary."""
+    query = ("SELECT s.study_name, a.value_json, t.number FROM trial_user_attributes a "
+             "JOIN trials t ON t.trial_id = a.trial_id JOIN studies s ON s.study_id = t.study_id WHERE a.key = ?")
+    try:
+        with closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as connection:
+            rows = connection.execute(query, (attribute,)).fetchall()
+            studies = [row[0] for row in connection.execute("SELECT study_name FROM studies")]
+    except sqlite3.Error:
+        return {}
+    chosen = name if name in studies else studies[0] if len(studies) == 1 else None
+    return {json.loads(value): number for study, value, number in rows if study == chosen}
 
 
 def read_study(db: str | Path, name: str) -> StudyData | None:

@@ -54,6 +54,17 @@ def test_trials_csv_lists_a_resumed_search_s_trials_in_the_order_they_started(tm
     assert _trials_and_best(tied, space, set(), tracking=None)[1][1] == "checkpoint of 18ca241d"
 
 
+def test_the_order_is_read_from_the_study_without_loading_its_trials(tmp_path, monkeypatch):
+    """Optuna's reads load every trial whole (1.5 s for 2,500 trials, read twice after a Ctrl-C before the summary):
+    the numbers are one query. The study named otherwise is read when it is the file's only one."""
+    folder = tmp_path / "run #1 100%"  # a path that is no plain URI
+    folder.mkdir()
+    _study(folder, "renamed", STARTED)
+    monkeypatch.setattr(optuna.study.Study, "get_trials", lambda *args, **kwargs: pytest.fail("trials loaded"))
+    grid = [_result(folder, trial_id, 0.8) for trial_id in RESUMED]
+    assert [Path(r.path).name.removeprefix("trial_") for r in in_start_order(grid, "order")] == STARTED
+
+
 def test_without_a_study_trials_are_ordered_by_their_first_report_less_its_running_time(tmp_path):
     """A URI storage's study is not beside its trials: the first report's time, less the time the trial had run
     by then, orders them; a trial that never reported comes last."""
