@@ -19,6 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["Rank", "best_epoch", "best_report", "best_values", "epochs_reported", "final_run", "finite", "rank", "reports",
@@ -59,6 +60,9 @@ def final_run(frame: pd.DataFrame) -> pd.DataFrame:
     if column is None or frame.empty:
         return frame
     steps = pd.to_numeric(frame[column], errors="coerce")
+    ordered = steps.to_numpy(dtype=float)
+    if not np.isnan(ordered).any() and (np.diff(ordered) > 0).all():  # no row retrained: most trials' reports
+        return frame.reset_index(drop=True)
     later_min = steps[::-1].cummin()[::-1].shift(-1)  # the smallest step of the rows after each row
     keep = later_min.isna() | (steps < later_min) | steps.isna()
     return frame[keep.to_numpy()].reset_index(drop=True)
