@@ -81,6 +81,7 @@ class Progress(tune.Callback):
         self.best: float | None = None
         self.started = self.shown_at = self.spoke_at = self.told_at = running_time()
         self.heard: dict[str, float] = {}  # running trial id -> when it started or last reported
+        self.pending_since: dict[str, float] = {}  # pending trial id -> when a step first saw it pending
         self.shown: tuple[int, str] = (0, "")
         self.counted = False
 
@@ -129,6 +130,7 @@ class Progress(tune.Callback):
     def setup(self, **info: Any) -> None:  # also when a search is resumed (this object is then Ray's copy)
         self.started = self.shown_at = self.spoke_at = self.told_at = running_time()
         self.heard = {}  # another process's clock
+        self.pending_since = {}
         self.best_value = {}  # (a Progress pickled before it held one)
         self.counted = False
         _ctrl_c_said()
@@ -158,12 +160,14 @@ class Progress(tune.Callback):
             return  # before looking at the trials: Ray ends a step several times a trial, with every trial so far
         running = [t for t in trials if t.status == "RUNNING"]
         pending = sum(t.status == "PENDING" for t in trials)
+        self.pending_since = {t.trial_id: self.pending_since.get(t.trial_id, now) for t in trials
+                              if t.status == "PENDING"}
         state = self._state(running, pending)
         changed = bool(running) and (self.done, state) != self.shown
         if not (running or pending) or (not changed and now - self.spoke_at < self.quiet):
             return
         self.shown, self.shown_at, self.spoke_at = (self.done, state), now, now
-        waiting, silent = self._notes(running, pending, now)
+        waiting, silent = self._notes(running, now)
         epochs = sum(epochs_reported(t) for t in trials)
         log.info("[%d/%d] %.0fs, %d epoch%s run: %s%s", self.done, self.total, now - self.started, epochs,
                  "s" * (epochs != 1), self._state(running, pending, waiting) if waiting else state, silent)
@@ -183,12 +187,15 @@ class Progress(tune.Callback):
         said += [f"{pending} pending{waiting}"] if pending else []
         return ", ".join(said + [f"best {'-' if self.best is None else f'{self.best:.4f}'}"])
 
-    def _notes(self, running: list, pending: int, now: float) -> tuple[str, str]:
-        """At most once per `quiet` seconds: why trials pend (what the cluster has free) and the running trials that
-        have not reported for that long; ("", "") otherwise."""
+    def _notes(self, running: list, now: float) -> tuple[str, str]:
+        """At most once per `quiet` seconds: why trials pend (what the cluster has free), where one has pended since
+        the step an interval before (a trial starts pending while the worker of the one that ended lets its CPU go:
+        "waiting for resources (0 of 2 CPUs free)" said of that moment, about once a minute in a search of short
+        trials), and the running trials that have not reported for that long; ("", "") otherwise."""
         if now - self.told_at < self.quiet:
             return "", ""
-        waiting, silent = self._waiting(running) if pending else "", self._silent(running, now)
+        waited = any(now - since >= self.interval for since in self.pending_since.values())
+        waiting, silent = self._waiting(running) if waited else "", self._silent(running, now)
         if waiting or silent:
             self.told_at = now
         return waiting, silent

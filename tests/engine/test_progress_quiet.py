@@ -150,6 +150,25 @@ def test_beside_running_trials_those_pending_are_said_waiting_once_a_quiet_perio
                                    "best -")
 
 
+def test_a_trial_seen_pending_at_the_moment_of_the_quiet_line_is_not_said_waiting(caplog, clock, monkeypatch):
+    """A trial starts pending while the worker of the one that ended lets its CPU go: the quiet line, due at that
+    moment, said "1 pending: waiting for resources (0 of 2 CPUs free)" about once a minute in a search of short
+    trials. Said once a trial has pended since the step an interval before."""
+    caplog.set_level(logging.INFO, logger="autotune")
+    monkeypatch.setattr(progress_module, "_cluster_free", lambda: {"CPU": (0.0, 2.0)})
+    progress = Progress("val_accuracy", "max", 3, 10)
+    hung, starting = _trial("a1", "RUNNING"), _trial("b2", "RUNNING")
+    progress.on_trial_start(0, [], hung)
+    _steps(progress, clock, [hung, starting], range(10, 60, 10))
+    starting.status = "PENDING"  # at the quiet line's step
+    _steps(progress, clock, [hung, starting], range(60, 61))
+    assert "waiting" not in caplog.messages[-1] and "1 pending, best -" in caplog.messages[-1]
+    _steps(progress, clock, [hung, starting], range(61, 125))
+    assert [m for m in caplog.messages if "waiting" in m] == [
+        "[0/3] 120s, 0 epochs run: 1 running (a1 in epoch 1), 1 pending: waiting for resources (0 of 2 CPUs free), "
+        "best -; trial a1: no report for 2m00s (in epoch 1)"]
+
+
 def test_a_trial_whose_metric_turned_nan_is_said_at_its_best_finite_value(caplog, clock):
     """Ray's best of a trial's reports is NaN once one report was (a training that diverged): the line said
     "val_accuracy=- (best of 3 epochs), best so far -" for a trial the summary ranked at 0.61."""
