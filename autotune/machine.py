@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["machine"]
+__all__ = ["machine", "usable_cpus"]
 
 
 def machine() -> dict[str, Any]:
@@ -17,6 +17,15 @@ def machine() -> dict[str, Any]:
     it)."""
     return {"cpu": _cpu(), "cores": os.cpu_count(), "ram_gib": _ram_gib(), "os": platform.platform(terse=True),
             "gpus": _gpus()}
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its CPU affinity (a batch scheduler's allocation, `taskset`), where the
+    system keeps one, else the machine's cores."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows keep no affinity
+        return os.cpu_count() or 1
 
 
 def _cpu() -> str:

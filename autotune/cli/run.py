@@ -36,7 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="folder or URI (s3://...) for trials and logs (default: runs/)")
     parser.add_argument("--address", help="join a Ray cluster: 'auto', HOST:PORT or 'ray://HOST:PORT' (default: "
                         "the one $RAY_ADDRESS names, else a local Ray)")
-    parser.add_argument("--num-cpus", type=positive_int, metavar="N", help="CPUs for a local Ray (default: all)")
+    parser.add_argument("--num-cpus", type=positive_int, metavar="N",
+                        help="CPUs for a local Ray (default: those this process may run on: a batch job's "
+                        "allocation, taskset)")
     parser.add_argument("--num-gpus", type=non_negative_float, metavar="N",
                         help="GPUs for a local Ray (default: detected)")
     group = parser.add_mutually_exclusive_group()

@@ -60,6 +60,7 @@ from autotune.engine.summary import size_text
 from autotune.engine.trial import trainable, trial_dirname
 from autotune.engine.watchdog import watching_cluster
 from autotune.errors import StorageFull, UserError
+from autotune.machine import usable_cpus
 from autotune.paths import FULL, FULL_BELOW, blocking, owned, shown
 from autotune.run_options import arguments, option
 from autotune.space.types import Space
@@ -84,7 +85,7 @@ class RunOptions:
 
     storage: str = "runs"  # a local folder or a URI (s3://, gs://, a shared path on a cluster)
     address: str | None = None  # None: a local Ray (or a cluster this process joined); else an existing cluster
-    num_cpus: int | None = None  # local Ray only; None: every core
+    num_cpus: int | None = None  # local Ray only; None: the CPUs this process may run on
     num_gpus: float | None = None  # local Ray only; None: what Ray detects
     resume: bool = False
     restart: bool = False
@@ -457,7 +458,9 @@ def _init_ray(options: RunOptions, run: str) -> None:
         log.info("Joined the Ray cluster at %s: %s", options.address,
                  cluster_text(getattr(joined, "dashboard_url", None)))
         return
-    kwargs["num_cpus"] = options.num_cpus or os.cpu_count() or 1
+    kwargs["num_cpus"] = options.num_cpus or usable_cpus()
+    if options.num_cpus:
+        _warn_past_affinity(options.num_cpus)
     if options.num_gpus is not None:
         kwargs["num_gpus"] = options.num_gpus
     try:
@@ -491,6 +494,17 @@ def _sigint_deferred() -> Iterator[None]:
         signal.signal(signal.SIGINT, before)
     if caught:
         raise KeyboardInterrupt
+
+
+def _warn_past_affinity(num_cpus: int) -> None:
+    """Say that the local Ray is given more CPUs (`num_cpus`) than this process may run on (a batch job's
+    allocation, `taskset`): its trials share those cores."""
+    usable = usable_cpus()
+    if num_cpus <= usable:
+        return
+    log.warning("%s: the local Ray counts %d CPUs, but this process may run on %d (its CPU affinity: a batch job's "
+                "allocation, taskset), so its trials share those cores and run slower; leave %s out to count "
+                "those it may use", option("num_cpus", num_cpus), num_cpus, usable, option("num_cpus"))
 
 
 def _warn_shared_cpus(others: list[dict[str, Any]], num_cpus: int) -> None:
@@ -664,8 +678,8 @@ _RAY_OWN = ("CPU", "GPU", "memory", "object_store_memory")  # what Ray counts on
 
 def check_fits_locally(space: Space, num_cpus: int | None) -> None:
     """Before the local Ray starts (none runs in this process): a UserError when a trial asks for more CPUs than
-    it will have (`num_cpus`, else this machine's)."""
-    cpus = num_cpus or os.cpu_count() or 1
+    it will have (`num_cpus`, else those this process may run on)."""
+    cpus = num_cpus or usable_cpus()
     if not ray_running() and space.search.resources.cpu > cpus:
         raise _larger_than_a_node("cpu", space.search.resources.cpu, cpus, "the local Ray", local=True)
 

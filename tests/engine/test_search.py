@@ -448,8 +448,8 @@ def test_ray_s_log_of_failed_trials_is_shown_with_verbose_only(monkeypatch):
 
 
 @pytest.mark.parametrize("options, words", [
-    ({"num_cpus": 0}, "num_cpus must be a whole number >= 1 (or None: all), got 0"),
-    ({"num_cpus": 1.5}, "num_cpus must be a whole number >= 1 (or None: all), got 1.5"),
+    ({"num_cpus": 0}, "num_cpus must be a whole number >= 1 (or None: those this process may run on), got 0"),
+    ({"num_cpus": 1.5}, "num_cpus must be a whole number >= 1 (or None: those this process may run on), got 1.5"),
     ({"num_gpus": -1}, "num_gpus must be a finite number >= 0 (or None: what Ray finds), got -1"),
     ({"num_gpus": float("nan")}, "num_gpus must be a finite number >= 0"),
     ({"resume": True, "restart": True}, "resume and restart together"),

@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
+from autotune.api import load_space
 from autotune.engine import search
 from autotune.errors import UserError
+from reliability_helpers import TOY
 
 
 @pytest.fixture
@@ -158,6 +160,27 @@ def test_shutdown_removes_the_temp_folder_the_local_ray_used(no_local_ray, monke
         monkeypatch.delenv("RAY_TMPDIR")  # shutdown removes the folder used, whatever the environment says now
         search.shutdown()
         assert not used.exists()
+
+
+def test_a_local_ray_counts_the_cpus_this_process_may_run_on(no_local_ray, monkeypatch, log_records):
+    """A batch job given 1 of a node's 8 cores (`sbatch --cpus-per-task=1`, `taskset -c 0`) started its local Ray
+    with the node's 8 CPUs: 8 trials at once shared its one core, and a trial of 2 CPUs was let through. The local
+    Ray counts the CPUs of the process's affinity; a --num-cpus past them is taken as given, with a warning."""
+    monkeypatch.setattr(search.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr(search.os, "cpu_count", lambda: 8)
+    started: list[int] = []
+    monkeypatch.setattr(search, "init_local", lambda temp_dir, **kwargs: started.append(kwargs["num_cpus"]))
+    search._init_ray(search.RunOptions(), "run")
+    search.shutdown()
+    assert started == [1] and not log_records.records
+    search._init_ray(search.RunOptions(num_cpus=3), "run")
+    assert started == [1, 3]
+    assert ("num_cpus=3: the local Ray counts 3 CPUs, but this process may run on 1 (its CPU affinity: a batch "
+            "job's allocation, taskset), so its trials share those cores and run slower; leave num_cpus out to "
+            "count those it may use") in log_records.messages
+    space = load_space({"name": "batch", "recipe": TOY, "search": {"resources": {"cpu": 2}}})
+    with pytest.raises(UserError, match="search.resources.cpu is 2.0 but the largest node of the local Ray has 1 CPU"):
+        search.check_fits_locally(space, None)
 
 
 def test_file_names_that_are_not_utf8_are_split_by_their_bytes_and_valid_names_as_before():
