@@ -100,6 +100,8 @@ def fit(
     and, at most every `progress_seconds` (<= 0: never), a line on the running ones are logged: the `autotune`
     logger's records, written to stderr unless the program set up logging (`autotune.logs`). `print(result)` gives
     the summary `autotune run` ends with.
+    A run of the same space that stopped before its end (killed, interrupted) is continued, as with `resume=True`;
+    one that ended is refused (UserError) unless `resume` or `restart` says what to do with it.
     One process at a time runs a run: starting one that another process runs raises UserError at once, as does a
     second `fit` of this process while one runs (Ray runs one search per process). A Ctrl-C returns the result,
     interrupted; one before the first trial raises KeyboardInterrupt after a line saying what continues the run.
@@ -128,7 +130,7 @@ def fit(
     with _one_fit_at_a_time(), _random_states_kept(), nullcontext() if configured() else lines_to(sys.stderr):
         from autotune.engine import search
         from autotune.engine.locks import hold_run, refuse_running
-        from autotune.engine.storage import check_choice, run_location, unfinished_trials
+        from autotune.engine.storage import check_choice, run_location, stopped_before_its_end, unfinished_trials
 
         space = load_space(space, overrides)
         for problem in space.warnings:  # the recipe's warnings on the space, before its data loads
@@ -137,6 +139,9 @@ def fit(
         if not if_data_changed:  # a run another process runs, or --resume or its absence not fitting the run,
             where = run_location(storage, space.name)  # are refused before the data loads
             refuse_running(where)
+            if not (resume or restart) and stopped_before_its_end(space, where):
+                _say_continued(where.experiment, warm_start)
+                resume, warm_start = True, None
             check_choice(space, where, resume=resume, restart=restart, warm_start=warm_start is not None)
         recipe = recipes.load(space.recipe, space.base_dir)
         loads = _DataLoads(space, recipe)
@@ -192,6 +197,15 @@ def fit(
         if terminated:  # read once the handlers are back: a SIGTERM while Ray shut down counts too
             raise Terminated(result, handlers.get(signal.SIGTERM, signal.SIG_DFL))
         return result
+
+
+def _say_continued(run: str, warm_start: str | Path | None) -> None:
+    """Say that the search started again continues its run `run`, which stopped before its end (a batch job requeued
+    after its preemption reruns its command as it was), and that a `warm_start` given is not told again: the run's
+    study holds the history it gave."""
+    log.info("The run at %s stopped before its end: this search continues it, as %s does (%s starts it again)%s",
+             shown(run), option("resume"), option("restart"),
+             f"; {option('warm_start')} is not told again: its study holds that history" if warm_start else "")
 
 
 class Terminated(SystemExit):

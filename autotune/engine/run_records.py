@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from autotune.space.types import Space
 
 __all__ = ["BUDGETS", "BUDGETS_FILE", "SPACE_FILE", "TRIALS_FILE", "record_space", "record_start", "recorded_space",
-           "recorded_summary", "started_budgets", "started_trials"]
+           "recorded_end", "recorded_summary", "started_budgets", "started_trials"]
 
 SPACE_FILE = "space.json"  # the definition of the search (what space.fingerprint hashes)
 TRIALS_FILE = "space.trials"  # the search.trials a run started with (its definition leaves the budget out)
@@ -55,6 +55,13 @@ def recorded_summary(state: Path) -> dict[str, Any] | None:
     one that cannot be read."""
     summary = _json(state / "summary.json")
     return relocated_summary(state, summary) if isinstance(summary, dict) else None
+
+
+def recorded_end(state: Path) -> dict[str, Any] | None:
+    """The summary.json of the run whose state folder is `state` where it records the run's end (its trials run, a
+    budget or a target reached, a failure); None where the run was interrupted, or killed before its end."""
+    summary = recorded_summary(state)
+    return summary if summary is not None and summary.get("interrupted") is False else None
 
 
 def started_budgets(state: Path) -> dict[str, Any] | None:

@@ -45,7 +45,7 @@ from autotune.engine.schedulers import SavedScheduler, make_scheduler, planned_e
 from autotune.engine.searcher import (close_orphaned_trials, make_searcher, make_study_file,
                                       points_to_evaluate)
 from autotune.engine.stoppers import BrokenReports, EpochBudget, TargetStopper, TimeBudget
-from autotune.engine.run_records import BUDGETS, recorded_summary, started_budgets, started_trials
+from autotune.engine.run_records import BUDGETS, recorded_end, started_budgets, started_trials
 from autotune.engine.running_clock import running_time, ticking
 from autotune.engine.storage import (
     RunLocation,
@@ -259,8 +259,8 @@ def _ended_before(space: Space, where: RunLocation) -> dict[str, Any] | None:
     """The end an earlier session of the resumed run `where` recorded (summary.json's `ended`, None when it ran all
     its trials), when it ended rather than was interrupted, with a line saying that it does not continue: Ray saved
     its searcher as finished. None when the run was interrupted, or killed before its end was recorded."""
-    summary = recorded_summary(where.state)
-    if summary is None or summary.get("interrupted") is not False:
+    summary = recorded_end(where.state)
+    if summary is None:
         return None
     why = summary.get("ended") or ("its search failed" if summary.get("error") else "it ran all its trials")
     if summary.get("trackers_behind"):  # resumed to fill in a tracker

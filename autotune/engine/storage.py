@@ -28,7 +28,7 @@ from autotune.engine.lost_nodes import MOVES_FILE
 from autotune.engine.ray_internals import restore_whole_state, saved_trials
 from autotune.engine.relocation import STARTED_FILE, started_in
 from autotune.engine.run_records import (BUDGETS_FILE, SPACE_FILE, TRIALS_FILE, record_space, record_start,
-                                         recorded_space)
+                                         recorded_end, recorded_space)
 from autotune.errors import UserError
 from autotune.paths import blocking, expanded
 from autotune.run_options import arguments, option
@@ -223,6 +223,17 @@ def check_choice(space: Space, where: RunLocation, *, resume: bool, restart: boo
     if exists and not (resume or restart):
         raise UserError(_exists(space, where))
     return exists
+
+
+def stopped_before_its_end(space: Space, where: RunLocation) -> bool:
+    """Whether `where` holds a run of `space` that stopped before its end was recorded (a kill, a Ctrl-C, a batch
+    job's preemption): the same search started again continues it, as --resume does. A run whose saved state
+    cannot be read is not one (`check_choice` says why)."""
+    try:
+        saved = bool(_saved_trials(where))
+    except DamagedState:
+        return False
+    return saved and recorded_end(where.state) is None and not _space_changed(where, space)
 
 
 def _exists(space: Space, where: RunLocation) -> str:

@@ -108,6 +108,8 @@ def _results(run_dir: Path) -> list[dict]:
 
 
 def test_a_killed_search_resumes_where_it_stopped(tmp_path):
+    """The same command continues it, as --resume does: a batch job requeued after its preemption (SIGKILL once
+    its grace period is over) reruns its command as it was, and was refused (exit 2, `pass --resume`)."""
     (tmp_path / "space.yaml").write_text(SPACE)
     run_dir = tmp_path / "runs" / "resumable"
     first = _start(tmp_path)
@@ -116,13 +118,11 @@ def test_a_killed_search_resumes_where_it_stopped(tmp_path):
     first.wait()
     before = _saved_as_finished(run_dir)
 
-    again = _start(tmp_path)  # without --resume: refused, with the way out
-    out, _ = again.communicate(timeout=60)
-    assert again.returncode == 2 and "--resume" in out and "Traceback" not in out
-
-    resumed = _start(tmp_path, "--resume")
+    resumed = _start(tmp_path)
     out, _ = resumed.communicate(timeout=180)
     assert resumed.returncode == 0, out
+    assert (f"The run at {run_dir} stopped before its end: this search continues it, as --resume does (--restart "
+            "starts it again)\n") in out
     after = _finished_trials(run_dir)
     assert len(list(run_dir.glob("trial_*"))) == 6  # a trial started after Ray's last save is set aside
     assert len(after) == 6, after
@@ -730,10 +730,13 @@ def test_sigterm_stops_cleanly_as_ctrl_c_does_with_exit_143(tmp_path):
     assert "Traceback" not in out and "SIGTERM received at time" not in out
     assert not (tmp_path / "models" / "resumable").exists()
 
-    resumed = _start(tmp_path, "--resume")
+    resumed = _start(tmp_path)  # the same command, as a batch job requeued after its preemption runs it
     out, _ = resumed.communicate(timeout=180)
     assert resumed.returncode == 0, out
+    assert "stopped before its end: this search continues it, as --resume does" in out
     assert len(_finished_trials(run_dir)) == 6
+    assert _start(tmp_path).communicate(timeout=60)[0].endswith("pass --resume to continue it or --restart to delete "
+                                                                "it and start again\n")  # a run that ended
 
 
 def test_a_run_resumed_after_its_recipe_was_edited_says_so_once(in_tmp, caplog):
