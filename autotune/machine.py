@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["machine", "usable_cpus"]
+__all__ = ["machine", "ram_bytes", "usable_cpus"]
 
 
 def machine() -> dict[str, Any]:
@@ -40,8 +40,14 @@ def _cpu() -> str:
 
 
 def _ram_gib() -> float | None:
+    ram = ram_bytes()
+    return None if ram is None else round(ram / 2**30, 1)
+
+
+def ram_bytes() -> int | None:
+    """The machine's memory in bytes; None where the system does not say."""
     try:
-        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, OSError, ValueError):  # no sysconf (Windows), or a name the system lacks
         return None
 

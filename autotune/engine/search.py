@@ -10,6 +10,7 @@ import functools
 import logging
 import math
 import os
+import resource
 import shutil
 import signal
 import sys
@@ -60,7 +61,7 @@ from autotune.engine.summary import size_text
 from autotune.engine.trial import trainable, trial_dirname
 from autotune.engine.watchdog import watching_cluster
 from autotune.errors import StorageFull, UserError
-from autotune.machine import usable_cpus
+from autotune.machine import ram_bytes, usable_cpus
 from autotune.paths import FULL, FULL_BELOW, blocking, owned, shown
 from autotune.run_options import arguments, option
 from autotune.space.types import Space
@@ -76,6 +77,9 @@ _ray_temp: str | None = None  # the temp folder of the local Ray this process st
 # and the longest such a path may be (108 bytes on Linux, 104 on macOS, the final NUL included)
 _SOCKET_TAIL = len("/session_2026-12-06_16-16-09_123456_4194304/sockets/plasma_store.1")
 _SOCKET_MAX = (104 if sys.platform == "darwin" else 108) - 1
+_RAY_STORE_SHARE = 0.3  # the share of the machine's memory Ray gives a local Ray's object store by default
+_RAY_MIN_STORE = 75 * 2**20  # the smallest object store Ray starts with
+_RAY_START_SPACE = 2**30  # the address space ray.init adds to this process beside the object store (its threads)
 _NAMED = 3  # files named in the warning of files left in the trials' working directories
 
 
@@ -459,6 +463,7 @@ def _init_ray(options: RunOptions, run: str) -> None:
                  cluster_text(getattr(joined, "dashboard_url", None)))
         return
     kwargs["num_cpus"] = options.num_cpus or usable_cpus()
+    kwargs.update(_store_within_address_space())
     if options.num_cpus:
         _warn_past_affinity(options.num_cpus)
     if options.num_gpus is not None:
@@ -519,6 +524,30 @@ def _warn_shared_cpus(others: list[dict[str, Any]], num_cpus: int) -> None:
         "share the %d cores (%d CPUs claimed in all), and their trials run slower. To split the cores, give each "
         "search %s; to schedule both on one Ray, start it with `ray start --head` (docs/cluster.md) and "
         "run each search with %s", runs, os.cpu_count() or 1, claimed, option("num_cpus"), option("address", "auto"))
+
+
+def _store_within_address_space() -> dict[str, int]:
+    """The local Ray's `object_store_memory` under a limit on the process's address space (`ulimit -v`, a batch job's
+    memory limit on some clusters), which every Ray process inherits and maps the whole object store into beside
+    its own libraries (torch's take 3 GB): Ray sizes the store at 30 % of the machine's memory, so a limit below that
+    failed Ray's start ("The current node timed out during startup", or the driver's crash in "mmap failed"). Half
+    of what this process and Ray's start leave of the limit, where that is below Ray's own size; nothing where no
+    limit is set."""
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    ram = ram_bytes()
+    if limit == resource.RLIM_INFINITY or ram is None:
+        return {}
+    store = max(_RAY_MIN_STORE, (limit - _address_space_used() - _RAY_START_SPACE) // 2)
+    return {"object_store_memory": store} if store < ram * _RAY_STORE_SHARE else {}
+
+
+def _address_space_used() -> int:
+    """The bytes of address space this process maps now (Linux's /proc/self/statm); 0 where the system does not
+    say."""
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _temp_dir() -> str:

@@ -183,6 +183,23 @@ def test_a_local_ray_counts_the_cpus_this_process_may_run_on(no_local_ray, monke
         search.check_fits_locally(space, None)
 
 
+def test_a_local_ray_s_object_store_fits_under_a_limit_on_the_address_space(no_local_ray, monkeypatch):
+    """A batch job under `ulimit -v` (RLIMIT_AS), which every Ray process inherits and maps the whole object store
+    into: Ray's store, 30 % of the machine's memory, crashed the driver ("shared_memory.cc:46: mmap failed", exit 1)
+    under 10 GB on a 24 GB machine, and hung under 8 GB. The store is half of what the process and Ray's start leave
+    of the limit; without a limit, or where that is more than Ray's own size, Ray sizes it."""
+    started: list[int | None] = []
+    monkeypatch.setattr(search, "init_local",
+                        lambda temp_dir, **kwargs: started.append(kwargs.get("object_store_memory")))
+    monkeypatch.setattr(search, "_address_space_used", lambda: 5 * 2**30)
+    for limit, ram in ((16 * 2**30, 256 * 2**30), (16 * 2**30, 8 * 2**30), (search.resource.RLIM_INFINITY, 2**40)):
+        monkeypatch.setattr(search, "ram_bytes", lambda: ram)
+        monkeypatch.setattr(search.resource, "getrlimit", lambda which: (limit, limit))
+        search._init_ray(search.RunOptions(num_cpus=1), "run")
+        search.shutdown()
+    assert started == [5 * 2**30, None, None]  # (16 - 5 - 1) / 2 GiB; 30 % of 8 GiB is less
+
+
 def test_file_names_that_are_not_utf8_are_split_by_their_bytes_and_valid_names_as_before():
     from autotune.splits import text_keys
 
