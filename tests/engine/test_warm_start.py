@@ -288,9 +288,11 @@ def test_an_interrupted_warm_started_run_resumes_without_warm_start(tmp_path):
     assert "warm start from" in out and "3 finished trial(s) told to the sampler" in out
     assert "Resume with: autotune run space.yaml --num-cpus 2 --resume\n" in out  # the history is in the study
 
-    resumed = _autotune_run(tmp_path, "--resume")
+    resumed = _autotune_run(tmp_path, "--warm-start", "old")  # the same command, as a batch job requeued runs it
     out, _ = resumed.communicate(timeout=240)
     assert resumed.returncode == 0, out
+    assert ("this search continues it, as --resume does (--restart starts it again); --warm-start is not told "
+            "again: its study holds that history\n") in out
     trials = _trials(run_dir, "resumable")
     assert sum("warm_start_from" in t.user_attrs for t in trials) == 3  # copied once, not again on resume
     assert [t.state for t in trials if "warm_start_from" not in t.user_attrs] == [COMPLETE] * 4
