@@ -77,7 +77,7 @@ __all__ = ["CsvLogger", "ForgetEndedTrials", "JsonLogger", "RESULT_KEYS", "Tenso
            "asked_trial", "auth_token_path", "diverged", "gcs_reconnect_timeout_s", "init_local", "joined_address",
            "kv_delete", "kv_get", "kv_put", "lock_folder", "lost_node", "lost_nodes_apart", "mark_told",
            "no_callback_usage_tag", "remove_partial_checkpoint", "restore_from_kept_checkpoints", "restore_whole_state",
-           "saved_trials", "saves_when_trials_end", "study_of", "told", "waits_for_driver", "whole_state_uploads",
+           "saved_trials", "saves_when_trials_end", "sigterm_kept", "study_of", "told", "waits_for_driver", "whole_state_uploads",
            "write_trial_file"]
 
 _log = logging.getLogger("autotune")
@@ -102,6 +102,21 @@ def init_local(temp_dir: str, **kwargs: Any) -> None:
         ray.init(_temp_dir=temp_dir, **kwargs)
     finally:
         services.ConsolePopen = popen
+
+
+@contextlib.contextmanager
+def sigterm_kept() -> Iterator[None]:
+    """ray.init without its SIGTERM handler, which it sets as it starts (`sys.exit(15)`, through the private
+    `ray._private.utils.set_sigterm_handler`): this process keeps its own, and a SIGTERM while Ray starts ends the
+    search as that handler says (it ended with status 15 and no line)."""
+    from ray._private import utils
+
+    set_handler = utils.set_sigterm_handler
+    utils.set_sigterm_handler = lambda handler: None
+    try:
+        yield
+    finally:
+        utils.set_sigterm_handler = set_handler
 
 
 def _own_session(popen: type) -> type:

@@ -39,7 +39,8 @@ from autotune.engine.progress import Progress
 from autotune.engine.ray_internals import (CsvLogger, ForgetEndedTrials, JsonLogger, TensorBoardLogger,
                                             auth_token_path, init_local, joined_address, limit_restored_search,
                                             lock_folder, no_callback_usage_tag, restore_from_kept_checkpoints,
-                                            saves_when_trials_end, shutdown_keeping_sigterm, trial_errors_shown,
+                                            saves_when_trials_end, shutdown_keeping_sigterm, sigterm_kept,
+                                            trial_errors_shown,
                                             whole_state_uploads, working_dir_files)
 from autotune.engine.result_grid import reaches, trial_id_of
 from autotune.engine.schedulers import SavedScheduler, make_scheduler, planned_epochs
@@ -124,6 +125,7 @@ def run_search(
     if resume:
         space = _started_count(space, where)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _sigterm_ends_the_process()
     _init_ray(options, where.experiment)
     # a cluster this process joined itself (ray.init(address=...)) is searched as one given as --address
     options = replace(options, address=options.address or joined_address())
@@ -221,6 +223,21 @@ def _ray_temp_full() -> Iterator[None]:
                           f"larger disk; then resume the search ({option('resume')})") from err
 
 
+def _sigterm_ends_the_process() -> None:
+    """Until the trials run (`_sigterm_stops_it`), a SIGTERM ends the process with status 143, as the default action
+    does, also while Ray starts (`ray_internals.sigterm_kept`): Ray's handler (`sys.exit(15)`) ended a search
+    SIGTERMed between Ray's start and its trials with status 15 and no line. The main thread only: Python handles
+    signals there."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _end_the_process)
+
+
+def _end_the_process(number: int, frame: Any) -> None:
+    """A signal's handler that ends the process as the signal's default action does (status 128 + its number),
+    running the `finally` blocks on the way: Ray is shut down and the run's lock released."""
+    raise SystemExit(128 + number)
+
+
 @contextmanager
 def _sigterm_stops_it(terminated: list[int]) -> Iterator[None]:
     """A SIGTERM (what a CI runner sends at its time limit) while the trials run stops the search as a Ctrl-C does:
@@ -240,7 +257,7 @@ def _sigterm_stops_it(terminated: list[int]) -> Iterator[None]:
     def stop(number: int, frame: Any) -> None:
         tune_stop = signal.getsignal(signal.SIGUSR1)
         if not callable(tune_stop) or tune_stop is outside:
-            raise SystemExit(128 + number)
+            _end_the_process(number, frame)
         if not terminated:
             log.warning("SIGTERM received: stopping the search, its state saved to be resumed")
         terminated.append(number)
@@ -451,7 +468,7 @@ def _init_ray(options: RunOptions, run: str) -> None:
             log.warning("%s not applied: it sizes a local Ray, and the search runs on the cluster's nodes",
                         " and ".join(ignored))
         try:
-            with _sigint_deferred():
+            with _sigint_deferred(), sigterm_kept():
                 joined = ray.init(address=options.address, **kwargs)
         except Exception as err:  # Ray raises ConnectionError, RuntimeError or ValueError here
             raise UserError(
@@ -473,7 +490,7 @@ def _init_ray(options: RunOptions, run: str) -> None:
         _local_ray = LocalRay(run, kwargs["num_cpus"], _ray_temp)
         if _local_ray.others:
             _warn_shared_cpus(_local_ray.others, kwargs["num_cpus"])
-        with _sigint_deferred():
+        with _sigint_deferred(), sigterm_kept():
             init_local(_ray_temp, **kwargs)
     except OSError as err:
         raise _cannot_start_ray(err, _ray_temp) from None

@@ -7,6 +7,7 @@ import errno
 import getpass
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -198,6 +199,31 @@ def test_a_local_ray_s_object_store_fits_under_a_limit_on_the_address_space(no_l
         search._init_ray(search.RunOptions(num_cpus=1), "run")
         search.shutdown()
     assert started == [5 * 2**30, None, None]  # (16 - 5 - 1) / 2 GiB; 30 % of 8 GiB is less
+
+
+@pytest.mark.parametrize("when", ["as Ray starts", "once Ray started"])
+def test_a_sigterm_before_the_trials_ends_the_search_with_status_143(no_local_ray, monkeypatch, tmp_path, when):
+    """A batch job preempted as its search started Ray: ray.init sets Ray's SIGTERM handler as it starts
+    (`sys.exit(15)`), which ended the search with status 15 and no line, where one before ends it with 143
+    (128 + SIGTERM), as one before Ray's start does."""
+    from ray._private import utils as ray_utils
+
+    def ray_init(temp_dir: str, **kwargs: Any) -> None:  # what ray.init does to this process's SIGTERM, first
+        ray_utils.set_sigterm_handler(lambda number, frame: sys.exit(number))
+        if when == "as Ray starts":
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(search, "init_local", ray_init)
+    monkeypatch.setattr(search, "_resources", lambda space, options: os.kill(os.getpid(), signal.SIGTERM))
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as ended:
+            search.run_search(load_space({"name": "batch", "recipe": TOY}), search.RunOptions(num_cpus=1), data=None,
+                              terminated=[])
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert ended.value.code == 143
 
 
 def test_file_names_that_are_not_utf8_are_split_by_their_bytes_and_valid_names_as_before():
