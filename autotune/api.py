@@ -25,7 +25,7 @@ import pandas as pd
 from autotune import recipes
 from autotune.errors import NoHome, SearchFailed, StorageFull, UserError
 from autotune.logs import configured, lines_to
-from autotune.paths import expanded, home, room_for, write_whole
+from autotune.paths import expanded, home, room_for, shown, write_whole
 from autotune.preflight import check_address, cluster_address, preflight
 from autotune.run_options import on_the_command_line, option
 from autotune.space import Choice, Grid, Space, sampler_arguments
@@ -288,7 +288,8 @@ def _check_options(num_cpus: Any, num_gpus: Any, resume: bool, restart: bool, if
     """What `autotune run`'s command line refuses, refused from Python too (a UserError), before the space is read;
     the options named as the caller gives them (`autotune.run_options`)."""
     if num_cpus is not None and (isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 1):
-        raise UserError(f"num_cpus must be a whole number >= 1 (or None: those this process may run on), got {num_cpus!r}")
+        raise UserError(f"num_cpus must be a whole number >= 1 (or None: those this process may run on), got "
+                        f"{num_cpus!r}")
     if num_gpus is not None and (isinstance(num_gpus, bool) or not isinstance(num_gpus, (int, float))
                                  or not math.isfinite(num_gpus) or num_gpus < 0):
         raise UserError(f"num_gpus must be a finite number >= 0 (or None: what Ray finds), got {num_gpus!r}")

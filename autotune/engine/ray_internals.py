@@ -77,8 +77,8 @@ __all__ = ["CsvLogger", "ForgetEndedTrials", "JsonLogger", "RESULT_KEYS", "Tenso
            "asked_trial", "auth_token_path", "diverged", "gcs_reconnect_timeout_s", "init_local", "joined_address",
            "kv_delete", "kv_get", "kv_put", "lock_folder", "lost_node", "lost_nodes_apart", "mark_told",
            "no_callback_usage_tag", "remove_partial_checkpoint", "restore_from_kept_checkpoints", "restore_whole_state",
-           "saved_trials", "saves_when_trials_end", "sigterm_kept", "study_of", "told", "waits_for_driver", "whole_state_uploads",
-           "write_trial_file"]
+           "saved_trials", "saves_when_trials_end", "sigterm_kept", "study_of", "told", "waits_for_driver",
+           "whole_state_uploads", "write_trial_file"]
 
 _log = logging.getLogger("autotune")
 
