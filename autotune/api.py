@@ -108,7 +108,8 @@ def fit(
     A SIGTERM while trials run (a CI runner's time limit) stops the search as Ctrl-C does, then raises `Terminated`
     (a SystemExit of status 143) holding the result.
     The caller's global random generators and signal handlers are left as they were, but SIGTERM's once it stopped
-    the search: it stays ignored while the process ends (`Terminated`).
+    the search: it stays ignored while the process ends (`Terminated`). Models are built in float32, as in the trials,
+    whatever torch's default dtype the caller set (its own again after).
 
     The space's default configuration (when it gives `default:` values) and its `search.start` points are the
     first trials. `warm_start="runs/x"` tells the sampler the finished trials of that earlier run whose parameters
@@ -127,7 +128,8 @@ def fit(
     """
     _check_options(num_cpus, num_gpus, resume, restart, if_data_changed, export)
     _home_for_ray()
-    with _one_fit_at_a_time(), _random_states_kept(), nullcontext() if configured() else lines_to(sys.stderr):
+    with _one_fit_at_a_time(), _random_states_kept(), _float32_models(), \
+            nullcontext() if configured() else lines_to(sys.stderr):
         from autotune.engine import search
         from autotune.engine.locks import hold_run, refuse_running
         from autotune.engine.storage import check_choice, run_location, stopped_before_its_end, unfinished_trials
@@ -254,6 +256,23 @@ def _random_states_kept() -> Iterator[None]:
         np.random.set_state(numpy)
         if torch_state is not None:
             torch.set_rng_state(torch_state)
+
+
+@contextmanager
+def _float32_models() -> Iterator[None]:
+    """torch's default dtype float32 while this process builds and tests models (the dry run, the export), as in the
+    trial workers that trained them; the caller's own again after. A notebook's `torch.set_default_dtype(
+    torch.float64)` built the exported model in float64, whose test on float32 images failed once every trial had
+    run ("Input type (torch.FloatTensor) and weight type (torch.DoubleTensor) should be the same")."""
+    torch = sys.modules.get("torch")  # not imported: its default is float32 when the recipe imports it
+    dtype = torch.get_default_dtype() if torch else None
+    if dtype is not None:
+        torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        if dtype is not None:
+            torch.set_default_dtype(dtype)
 
 
 @contextmanager
@@ -1044,7 +1063,7 @@ def export(run_dir: str | Path, trial_id: str, out: str | Path | None = None) ->
                                     f"{without} to make the trial the new version of the run's canonical model (its "
                                     "export.dir; `autotune rollback` goes back)")
     _home_for_ray()
-    with _random_states_kept():
+    with _random_states_kept(), _float32_models():
         return _export_trial(run_dir, str(trial_id), None if out is None else Path(expanded(out)))
 
 

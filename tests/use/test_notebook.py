@@ -150,6 +150,33 @@ def test_fit_and_export_leave_the_caller_s_random_generators_as_they_were(in_tmp
     assert _draws() == expected
 
 
+@pytest.mark.parametrize("call", ["fit", "export"])
+def test_fit_and_export_build_models_in_float32_whatever_the_caller_s_default_dtype(in_tmp, monkeypatch, call):
+    """A notebook's `torch.set_default_dtype(torch.float64)` built the exported model in float64, as trial workers do
+    not: testing it on float32 images failed once every trial had run. The caller's default is its own again after."""
+    import torch
+
+    from autotune.engine import search
+
+    seen = []
+
+    def building(*args: object, **kwargs: object) -> None:
+        seen.append(torch.get_default_dtype())
+        raise UserError("stopped while building")
+
+    monkeypatch.setattr(search, "run_search", building)
+    monkeypatch.setattr(api, "_run_state", building)
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        with pytest.raises(UserError, match="stopped while building"):
+            autotune.fit(SPACE) if call == "fit" else autotune.export("runs/nb", "t1")
+        assert seen == [torch.float32]
+        assert torch.get_default_dtype() == torch.float64
+    finally:
+        torch.set_default_dtype(before)
+
+
 def test_a_second_fit_at_once_in_the_process_is_refused_at_once(monkeypatch):
     """Two `fit` calls at once (threads of a notebook) both crashed deep inside Ray."""
     entered, release = threading.Event(), threading.Event()
