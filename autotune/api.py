@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import random
 import shlex
 import signal
@@ -363,23 +364,37 @@ def _ray_for_the_search(terminated: Sequence[int] = ()) -> Iterator[dict[int, An
     (SIGTERM) and Ray Tune set their own for a search and leave them, so the next Ctrl-C of a notebook or script did
     nothing. Once a SIGTERM stopped the search (`terminated`), SIGTERM stays ignored: the process is ending, and a
     second one with the default handler back killed `autotune run` as it printed the summary and the command that
-    resumes it (exit -15). It yields the handlers it found, by signal number."""
+    resumes it (exit -15). It yields the handlers it found, by signal number. PYTHONBREAKPOINT is the process's own
+    again once the Ray the search started or joined is shut down: ray.init points it at Ray's debugger and leaves it,
+    so the program's next `breakpoint()` was skipped (an ERROR line: "Module 'debugpy>=1.8.0' cannot be loaded"),
+    or, with debugpy installed (as Jupyter has it), raised "AttributeError: 'Worker' object has no attribute
+    'core_worker'"."""
     from autotune.engine import search
 
     started_ray = not search.ray_running()
     main = threading.current_thread() is threading.main_thread()  # handlers are set in the main thread only
     handlers = {number: signal.getsignal(number)
                 for number in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)} if main else {}
+    breakpoint_hook = os.environ.get("PYTHONBREAKPOINT")
     try:
         yield dict(handlers)
     finally:
         if started_ray:
             search.shutdown()
+            _set_environ("PYTHONBREAKPOINT", breakpoint_hook)
         for number, handler in handlers.items():
             if handler is not None and not (number == signal.SIGTERM and terminated):  # None: set outside Python
                 signal.signal(number, handler)
         if main and terminated:  # one received as the handlers were put back too
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _set_environ(name: str, value: str | None) -> None:
+    """Set the environment variable `name` to `value`; None: unset it."""
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def _trials_and_best(grid: Any, space: Space, unfinished: set[str],

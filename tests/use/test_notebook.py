@@ -217,6 +217,23 @@ def test_the_process_s_signal_handlers_are_its_own_after_the_search(monkeypatch)
             signal.signal(number, handler)
 
 
+@pytest.mark.parametrize("own", [None, "ipdb.set_trace"])
+def test_breakpoint_is_the_process_s_own_after_the_ray_the_search_started(monkeypatch, own):
+    """ray.init points PYTHONBREAKPOINT at Ray's debugger and leaves it: after `fit`, the program's `breakpoint()` was
+    skipped with an ERROR line, or raised AttributeError where debugpy is installed (Jupyter)."""
+    from autotune.engine import search
+
+    monkeypatch.setattr(search, "ray_running", lambda: False)
+    monkeypatch.setattr(search, "shutdown", lambda: None)
+    if own is None:
+        monkeypatch.delenv("PYTHONBREAKPOINT", raising=False)
+    else:
+        monkeypatch.setenv("PYTHONBREAKPOINT", own)
+    with api._ray_for_the_search():
+        os.environ["PYTHONBREAKPOINT"] = "ray.util.rpdb._driver_set_trace"  # what ray.init sets
+    assert os.environ.get("PYTHONBREAKPOINT") == own
+
+
 def test_resuming_an_ended_run_names_a_new_run_s_arguments_as_the_caller_writes_them(tmp_path, caplog):
     """From Python the two arguments had no comma between them (`warm_start='...' overrides=[...]`)."""
     from autotune.engine import search
