@@ -78,10 +78,16 @@ def derived_seed(seed: int, salt: str) -> int:
 def make_sampler(search: SearchSettings, params: tuple[Param, ...], seed: int | None = None,
                  ) -> optuna.samplers.BaseSampler:
     """The sampler named in `search.sampler`, seeded with `seed` (None: `search.seed`), with its arguments
-    (`sampler_arguments`: the user's, and autotune's defaults)."""
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    (`sampler_arguments`: the user's, and autotune's defaults). Optuna's warnings that an argument or sampler is
+    experimental (multivariate TPE, GP) are not shown, and the caller's warning filters stay as they were."""
     kwargs: dict[str, Any] = {"seed": search.seed if seed is None else seed, **sampler_arguments(search, params)}
-    name = search.sampler
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _sampler(search.sampler, params, kwargs)
+
+
+def _sampler(name: str, params: tuple[Param, ...], kwargs: dict[str, Any]) -> optuna.samplers.BaseSampler:
+    """The sampler `name` built with `kwargs`."""
     if name == "tpe":
         return optuna.samplers.TPESampler(**kwargs)
     if name == "random":
