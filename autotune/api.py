@@ -110,7 +110,8 @@ def fit(
     (a SystemExit of status 143) holding the result.
     The caller's global random generators and signal handlers are left as they were, but SIGTERM's once it stopped
     the search: it stays ignored while the process ends (`Terminated`). Models are built in float32, as in the trials,
-    whatever torch's default dtype the caller set (its own again after).
+    whatever torch's default dtype the caller set (its own again after). Optuna's verbosity is the caller's again
+    after (the search lowers it to WARNING while it runs).
 
     The space's default configuration (when it gives `default:` values) and its `search.start` points are the
     first trials. `warm_start="runs/x"` tells the sampler the finished trials of that earlier run whose parameters
@@ -129,7 +130,7 @@ def fit(
     """
     _check_options(num_cpus, num_gpus, resume, restart, if_data_changed, export)
     _home_for_ray()
-    with _one_fit_at_a_time(), _random_states_kept(), _float32_models(), \
+    with _one_fit_at_a_time(), _random_states_kept(), _float32_models(), _optuna_quiet(), \
             nullcontext() if configured() else lines_to(sys.stderr):
         from autotune.engine import search
         from autotune.engine.locks import hold_run, refuse_running
@@ -274,6 +275,16 @@ def _float32_models() -> Iterator[None]:
     finally:
         if dtype is not None:
             torch.set_default_dtype(dtype)
+
+
+@contextmanager
+def _optuna_quiet() -> Iterator[None]:
+    """Optuna quiet while `fit` or `export` runs, its verbosity the caller's again after (`engine.study.optuna_quiet`;
+    the engine, and Optuna with it, load as the call starts)."""
+    from autotune.engine.study import optuna_quiet
+
+    with optuna_quiet():
+        yield
 
 
 @contextmanager
@@ -1078,7 +1089,7 @@ def export(run_dir: str | Path, trial_id: str, out: str | Path | None = None) ->
                                     f"{without} to make the trial the new version of the run's canonical model (its "
                                     "export.dir; `autotune rollback` goes back)")
     _home_for_ray()
-    with _random_states_kept(), _float32_models():
+    with _random_states_kept(), _float32_models(), _optuna_quiet():
         return _export_trial(run_dir, str(trial_id), None if out is None else Path(expanded(out)))
 
 

@@ -124,7 +124,6 @@ def run_search(
     ended_before = _ended_before(space, where) if resume else None
     if resume:
         space = _started_count(space, where)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     _sigterm_ends_the_process()
     _init_ray(options, where.experiment)
     # a cluster this process joined itself (ray.init(address=...)) is searched as one given as --address

@@ -20,8 +20,8 @@ import json
 import logging
 import sqlite3
 import warnings
-from collections.abc import Callable, Sequence
-from contextlib import closing
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ import numpy as np
 
 from autotune.paths import expanded
 
-__all__ = ["ParamRange", "Progress", "StudyData", "importance_figure", "open_storage", "open_study",
+__all__ = ["ParamRange", "Progress", "StudyData", "importance_figure", "open_storage", "open_study", "optuna_quiet",
            "param_importances", "parallel_coordinate_figure", "read_study", "run_progress", "study_runs",
            "trial_numbers"]
 
@@ -76,6 +76,21 @@ def _optuna() -> Any:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
+
+
+@contextmanager
+def optuna_quiet() -> Iterator[None]:
+    """Optuna's verbosity WARNING in the block: its INFO lines (a study created, each trial's value) would interleave
+    with the search's own progress lines. The process's verbosity again after: a notebook's own `study.optimize` after
+    `autotune.fit` logged nothing ("Trial 0 finished with value ..." gone), Optuna left at WARNING for good."""
+    import optuna
+
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
 
 
 def _load(storage: str, name: str | None) -> Any:

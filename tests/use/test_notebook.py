@@ -177,6 +177,35 @@ def test_fit_and_export_build_models_in_float32_whatever_the_caller_s_default_dt
         torch.set_default_dtype(before)
 
 
+@pytest.mark.parametrize("call", ["fit", "export"])
+def test_optuna_is_quiet_while_fit_and_export_run_and_as_verbose_as_the_caller_set_it_after(in_tmp, monkeypatch,
+                                                                                            call):
+    """The search set Optuna's verbosity to WARNING for good: a notebook's own `study.optimize` after `fit` logged
+    no "Trial 0 finished with value" line."""
+    import optuna
+
+    from autotune.engine import search
+
+    seen = []
+
+    def searching(*args: object, **kwargs: object) -> None:
+        seen.append(optuna.logging.get_verbosity())
+        optuna.logging.set_verbosity(optuna.logging.ERROR)  # as the engine's readers of a study may
+        raise UserError("stopped while searching")
+
+    monkeypatch.setattr(search, "run_search", searching)
+    monkeypatch.setattr(api, "_run_state", searching)
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    try:
+        with pytest.raises(UserError, match="stopped while searching"):
+            autotune.fit(SPACE) if call == "fit" else autotune.export("runs/nb", "t1")
+        assert seen == [optuna.logging.WARNING]
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO
+    finally:
+        optuna.logging.set_verbosity(before)
+
+
 def test_a_second_fit_at_once_in_the_process_is_refused_at_once(monkeypatch):
     """Two `fit` calls at once (threads of a notebook) both crashed deep inside Ray."""
     entered, release = threading.Event(), threading.Event()
