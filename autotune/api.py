@@ -105,7 +105,8 @@ def fit(
     one that ended is refused (UserError) unless `resume` or `restart` says what to do with it.
     One process at a time runs a run: starting one that another process runs raises UserError at once, as does a
     second `fit` of this process while one runs (Ray runs one search per process). A Ctrl-C returns the result,
-    interrupted; one before the first trial raises KeyboardInterrupt after a line saying what continues the run.
+    interrupted; one before the first trial, or once the trials ended (while the best model is exported), raises
+    KeyboardInterrupt after a line saying what continues the run.
     A SIGTERM while trials run (a CI runner's time limit) stops the search as Ctrl-C does, then raises `Terminated`
     (a SystemExit of status 143) holding the result.
     The caller's global random generators and signal handlers are left as they were, but SIGTERM's once it stopped
@@ -176,6 +177,7 @@ def fit(
             grid, where, seconds, interrupted, broken_recipe, ended = search.run_search(
                 space, options, data=None if loads.keys else loads.get(None), first_points=first_points,
                 tracking=tracking, terminated=terminated)
+            _ctrl_c_back(handlers)
             trials, best, records = _trials_and_best(grid, space, unfinished_trials(where) if interrupted else set(),
                                                      tracking)
             result = _search_result(space, where, trials, best, seconds, interrupted)
@@ -390,14 +392,27 @@ def _ray_for_the_search(terminated: Sequence[int] = ()) -> Iterator[dict[int, An
     try:
         yield dict(handlers)
     finally:
-        if started_ray:
-            search.shutdown()
-            _set_environ("PYTHONBREAKPOINT", breakpoint_hook)
-        for number, handler in handlers.items():
-            if handler is not None and not (number == signal.SIGTERM and terminated):  # None: set outside Python
-                signal.signal(number, handler)
-        if main and terminated:  # one received as the handlers were put back too
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            if started_ray:
+                search.shutdown()  # a Ctrl-C while Ray stops: KeyboardInterrupt once it stopped
+        finally:
+            if started_ray:
+                _set_environ("PYTHONBREAKPOINT", breakpoint_hook)
+            for number, handler in handlers.items():
+                if handler is not None and not (number == signal.SIGTERM and terminated):  # None: set outside Python
+                    signal.signal(number, handler)
+            if main and terminated:  # one received as the handlers were put back too
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _ctrl_c_back(handlers: dict[int, Any]) -> None:
+    """The caller's SIGINT handler again once the trials ended (`handlers`, as `_ray_for_the_search` found them): Ray
+    Tune's, which it leaves, only asks a running search to stop, so a Ctrl-C (a notebook's Stop) while the best model
+    was exported and tested did nothing, and `fit` returned as if none had come. A KeyboardInterrupt from there on
+    leaves the run to a resume, which exports it."""
+    handler = handlers.get(signal.SIGINT)
+    if handler is not None:  # None: set outside Python, or not the main thread
+        signal.signal(signal.SIGINT, handler)
 
 
 def _set_environ(name: str, value: str | None) -> None:

@@ -740,10 +740,11 @@ def _larger_than_a_node(kind: str, asked: float, largest: float, where: str, *, 
 
 def shutdown() -> None:
     """Stop the Ray this process started or joined, and remove the temp folder of a local one (Ray's own logs: a
-    trial's error stays in its trial folder)."""
+    trial's error stays in its trial folder). A Ctrl-C while Ray stops raises KeyboardInterrupt once it stopped."""
     global _local_ray, _ray_temp
     if ray.is_initialized():
-        shutdown_keeping_sigterm()
+        with _sigint_deferred():
+            shutdown_keeping_sigterm()
     if _local_ray is not None:
         _local_ray.close()
         _local_ray = None

@@ -95,6 +95,58 @@ def test_a_ctrl_c_while_ray_starts_is_raised_once_ray_started(monkeypatch):
         signal.signal(signal.SIGINT, previous)
 
 
+def test_a_ctrl_c_while_ray_stops_is_raised_once_ray_stopped(monkeypatch):
+    """A Ctrl-C inside ray.shutdown would leave Ray half stopped: it waits for the stop, then raises
+    KeyboardInterrupt, and the process's own SIGINT handler is back."""
+    from autotune.engine import search
+
+    stopped = []
+
+    def shutdown_keeping_sigterm() -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)  # the handler ran by now
+        stopped.append(True)
+
+    monkeypatch.setattr(search, "shutdown_keeping_sigterm", shutdown_keeping_sigterm)
+    monkeypatch.setattr(search.ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(search, "_local_ray", None)
+    monkeypatch.setattr(search, "_ray_temp", None)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            search.shutdown()
+        assert stopped and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_ctrl_c_once_the_trials_ended_stops_fit(in_tmp, monkeypatch, caplog):
+    """Ray Tune's SIGINT handler, which only asks a running search to stop, stayed until `fit` returned: a Ctrl-C (a
+    notebook's Stop) while the best model was exported and tested did nothing, and `fit` returned as if none came."""
+    from autotune.engine import search
+
+    def searched(*args: object, **kwargs: object) -> tuple:
+        signal.signal(signal.SIGINT, lambda number, frame: None)  # Ray Tune's, left in place
+        return None, None, 0.0, False, None, None
+
+    def exporting(*args: object, **kwargs: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)  # the handler ran by now
+        raise UserError("the Ctrl-C did nothing")
+
+    monkeypatch.setattr(search, "ray_running", lambda: True)  # the caller's Ray: left running
+    monkeypatch.setattr(search, "run_search", searched)
+    monkeypatch.setattr(api, "_trials_and_best", exporting)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt), caplog.at_level(logging.WARNING, logger="autotune"):
+            autotune.fit(SPACE)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert "The search was interrupted" in caplog.text
+
+
 @pytest.mark.parametrize("resumable", [False, True])
 def test_a_ctrl_c_before_the_first_trial_says_what_continues_the_run(in_tmp, monkeypatch, caplog, resumable):
     """A Ctrl-C between Ray's start and the first trial (the study's creation, the Tuner) escaped `fit` as a raw
