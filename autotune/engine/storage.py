@@ -228,10 +228,11 @@ def check_choice(space: Space, where: RunLocation, *, resume: bool, restart: boo
 def stopped_before_its_end(space: Space, where: RunLocation) -> bool:
     """Whether `where` holds a run of `space` that stopped before its end was recorded (a kill, a Ctrl-C, a batch
     job's preemption): the same search started again continues it, as --resume does. A run whose saved state
-    cannot be read is not one (`check_choice` says why)."""
+    cannot be read, or a storage that cannot be opened (a URI of no known scheme, a bucket not reached), is not one
+    (`check_choice` says why, in one line)."""
     try:
         saved = bool(_saved_trials(where))
-    except DamagedState:
+    except (DamagedState, OSError, ValueError):  # pyarrow's ArrowInvalid is a ValueError
         return False
     return saved and recorded_end(where.state) is None and not _space_changed(where, space)
 
