@@ -11,6 +11,7 @@ from typing import Any
 
 from autotune import registry
 from autotune.errors import Problem
+from autotune.space._foreign import foreign_distribution
 from autotune.space._tree import Branch, Interp, Sampled, absolute
 from autotune.space._yaml import Locations, Path, colon_hint, show_path
 from autotune.space.points import fit_value, on_step_grid
@@ -49,6 +50,8 @@ _MISLEADING = {
     **dict.fromkeys(("int_uniform", "uniform_int", "intuniform"),
                     "a uniform integer is {int: [low, high]} here (uniform draws fractions)"),
 }
+_NESTED = "W&B's nested parameters are written as the keys themselves here: put the keys under `parameters:` " \
+          "directly in the section"
 # distribution -> (argument names, how many are required)
 _ARGS = {"uniform": (("low", "high"), 2), "loguniform": (("low", "high"), 2),
          "int": (("low", "high", "step", "log"), 2), "quniform": (("low", "high", "step"), 3),
@@ -195,7 +198,7 @@ class Builder:
             if section is not None and field is None and not section.open:
                 hint = registry.close_matches(str(key), list(fields))
                 fix = f"did you mean {hint[0]!r}?" if hint else f"known keys: {', '.join(fields) or 'none'}"
-                self.problem((*path, key), "unknown key", fix)
+                self.problem((*path, key), "unknown key", _NESTED if key == "parameters" else fix)
                 continue
             out[key] = self.value(item, field, (*path, key), f"{pname}.{key}", cond)
         if section is not None and section.keywords_of is not None:
@@ -283,7 +286,7 @@ class Builder:
             return self.grid(value["grid"], (*path, "grid"), pname, cond, field, _given_default(value))
         if kind is not None:
             return self.numeric(kind, value[kind], field, path, pname, cond, _given_default(value))
-        if self._stray_keys(value, path):
+        if self._foreign(value, field, path) or self._stray_keys(value, path):
             return value
         if isinstance(value, dict) and (field is None or _accepts(field, dict)):
             self._unknown_distribution(value, path)
@@ -301,6 +304,14 @@ class Builder:
             if error:
                 self.problem(path, error, fix, value)
         return value
+
+    def _foreign(self, value: Any, field: Field | None, path: Path) -> bool:
+        """Whether `value` is another sweep tool's way of writing a distribution (a W&B sweep's parameter mapping, a
+        Hydra sweep's text): the problem is reported, with autotune's form as its fix."""
+        found = foreign_distribution(value, field is not None and not _accepts(field, dict))
+        if found is not None:
+            self.problem(path, *found, value)
+        return found is not None
 
     def _stray_keys(self, value: Any, path: Path) -> bool:
         """Whether `value` is a mapping that names a distribution beside keys no distribution takes (a misspelt

@@ -1,0 +1,89 @@
+"""A W&B sweep's and Hydra's sweepers' ways of writing a search get autotune's as the fix: their parameter mappings
+(`{values: [...]}`, `{distribution: log_uniform_values, min:, max:}`) and their sweep texts (`interval(0.1, 0.5)`)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import autotune.recipes
+from autotune.errors import SpaceError
+from autotune.space import Space, load_space
+
+RECIPE = str(Path(__file__).parent / "tiny_recipe.py")  # train.batch_size an integer, model.head a str or mapping
+
+
+def space(text: str) -> Space:
+    return load_space(f"recipe: {RECIPE}\ndata: {{dataset: digits}}\n" + text,
+                      schema_for=lambda name, base: autotune.recipes.load(name, base).SCHEMA)
+
+
+def problems(text: str) -> dict[str, tuple[str, str]]:
+    """key path -> (message, fix) of each problem `text` has."""
+    with pytest.raises(SpaceError) as caught:
+        space(text)
+    return {p.path: (p.message, p.fix) for p in caught.value.problems}
+
+
+@pytest.mark.parametrize("value, fix", [
+    ("{values: [16, 32, 64]}", "use {choice: [16, 32, 64]}"),
+    ("{distribution: categorical, values: [16, 32], probabilities: [0.2, 0.8]}",
+     "{choice: [16, 32]} (or {grid: [...]} with search.sampler: grid, W&B's method: grid); options here are equally"),
+    ("{value: 64}", "a constant is written alone here: 64"),
+    ("{distribution: int_uniform, min: 16, max: 64}", "use {int: [16, 64]} (both ends included"),
+    ("{min: 16, max: 64}", "use {int: [16, 64]}"),  # W&B infers int_uniform from two integers
+    ("{distribution: q_uniform, min: 16, max: 64, q: 16}", "use {quniform: [16, 64, 16]}"),
+    ("{distribution: log_uniform_values, min: 16, max: 64}", "use {loguniform: [16, 64]}"),
+    ("{distribution: log_uniform, min: 0, max: 1}", "natural logs of the bounds: use {loguniform: [1.0, 2.71828]}"),
+    ("{distribution: normal, mu: 32, sigma: 8}", "no normal distribution here (normal): use {uniform: [16.0, 48.0]}"),
+    ("{distribution: q_log_uniform_values, min: 16, max: 64, q: 16}", "no log scale with a step here"),
+    ("{distribution: beta, min: 16, max: 64}", "W&B's distribution 'beta' has no equivalent here"),
+])
+def test_a_wandb_parameter_gets_autotunes_distribution(value, fix):
+    """It was answered `expected an integer (got {'values': [16, 32, 64]})`, with no word of choice."""
+    message, given = problems(f"train: {{batch_size: {value}}}\n")["train.batch_size"]
+    assert message == "a W&B sweep's parameter, not a distribution here" and fix in given, given
+
+
+@pytest.mark.parametrize("value, fix", [
+    ("'choice(16, 32, 64)'", "use {choice: [16, 32, 64]}"),
+    ("'range(16, 64, 16)'", "use {int: [16, 64, 16]} (both ends included, as Hydra's Optuna sweeper reads range; its "
+                          "basic sweeper stops before 64)"),
+    ("'range(1, 5)'", "use {int: [1, 5]}"),
+    ("'interval(16, 64)'", "use {int: [16, 64]} (two integers draw an integer, as in Hydra's Optuna sweeper; "
+                         "{uniform: [16.0, 64.0]} draws a number)"),
+    ("'interval(0.1, 0.5)'", "use {uniform: [0.1, 0.5]}"),
+    ("'tag(log, interval(1e-4, 1e-2))'", "use {loguniform: [0.0001, 0.01]}"),
+    ("'tag(log, interval(16, 256))'", "use {int: [16, 256, 1, true]}"),
+    ("glob(a*)", None),  # not one of the sweeps: the key's own check answers
+])
+def test_a_hydra_sweep_gets_autotunes_distribution(value, fix):
+    """`interval(0.1, 0.5)` was answered `expected a number (got 'interval(0.1, 0.5)')`; `choice(a, b)` under a
+    model name `did you mean 'a'?`."""
+    message, given = problems(f"train: {{batch_size: {value}}}\n")["train.batch_size"]
+    if fix is None:
+        assert message == "expected an integer"
+    else:
+        assert message == "a Hydra sweep's text, not a distribution here" and fix in given, given
+
+
+def test_a_hydra_choice_of_names_is_not_answered_with_the_closest_name():
+    message, fix = problems("model: {head: 'choice(linear, mlp)'}\n")["model.head"]
+    assert message == "a Hydra sweep's text, not a distribution here" and fix == "use {choice: [linear, mlp]}"
+
+
+@pytest.mark.parametrize("value", ["{values: [16, 32]}", "{distribution: uniform, min: 0, max: 1}"])
+def test_a_wandb_parameter_is_refused_where_a_mapping_is_taken(value):
+    """Under a key of any type it would reach the function as a constant, and search nothing."""
+    message, _ = problems(f"model: {{head: {value}}}\n")["model.head"]
+    assert message == "a W&B sweep's parameter, not a distribution here"
+
+
+@pytest.mark.parametrize("value", ["{min: 0, max: 1}", "{value: 3}", "{values: 3, other: 1}"])
+def test_a_mapping_without_wandbs_marks_is_a_constant_where_mappings_are_taken(value):
+    assert space(f"model: {{head: {value}}}\n").config({})["model"]["head"]
+
+
+def test_wandbs_nested_parameters_in_a_section_get_the_keys_written_directly():
+    message, fix = problems("train: {parameters: {batch_size: {values: [16]}}}\n")["train.parameters"]
+    assert message == "unknown key" and "W&B's nested parameters are written as the keys themselves" in fix
