@@ -75,6 +75,8 @@ _HYPEROPT = "Hyperopt's TPE is tpe here (the same algorithm family)"
 _GP = "the nearest here is gp (Bayesian optimisation with a Gaussian process)"
 _NEVERGRAD = "the nearest here is cmaes (an evolution strategy, numbers only) or random"
 _OPTUNA = "the samplers here are Optuna's: tpe (OptunaSearch's default), cmaes, gp, qmc, nsga2, random, grid"
+_OPTUNA_CLASSES = {"TPESampler": "tpe", "RandomSampler": "random", "CmaEsSampler": "cmaes", "GPSampler": "gp",
+                   "QMCSampler": "qmc", "GridSampler": "grid", "NSGAIISampler": "nsga2"}
 _THEIR_NAMES: dict[str, dict[str, str]] = {"scheduler": {
     "none": _FIFO, "null": _FIFO, "nop": _FIFO, "fifoscheduler": _FIFO,
     "percentile": "the nearest here is median (it stops a trial below the median of the others at its epoch)",
@@ -90,6 +92,8 @@ _THEIR_NAMES: dict[str, dict[str, str]] = {"scheduler": {
     "nevergrad": _NEVERGRAD, "nevergradsearch": _NEVERGRAD,
     "optuna": _OPTUNA, "optunasearch": _OPTUNA,
     "bohb": _BOHB, "tunebohb": _BOHB,
+    "bayes": "W&B's bayes is tpe here (Bayesian optimisation with a Parzen estimator; gp with a Gaussian process)",
+    **{cls.lower(): f"Optuna's {cls} is {ours} here" for cls, ours in _OPTUNA_CLASSES.items()},
 }, "metric": {  # of search.stop
     "training_iteration": "Tune's training_iteration is an epoch count here: set {budget} (or search.epoch_budget "
                           "for the epochs of the whole search)",
@@ -114,8 +118,28 @@ _SKLEARN_SCORERS = {"accuracy": "accuracy", "balanced_accuracy": "balanced_accur
                     "roc_auc_ovr": "roc_auc", "f1_macro": "f1_macro", "r2": "r2", "neg_log_loss": "loss",
                     "neg_mean_absolute_error": "mae", "neg_root_mean_squared_error": "rmse",
                     "neg_mean_squared_error": "rmse"}
+# the keys of a W&B sweep (method, goal, run_cap, early_terminate) and of Hydra's Optuna sweeper (direction,
+# n_trials, params)
+_SWEEP_KEYS = {
+    "method": "W&B's method is search.sampler here: bayes is tpe, random is random, grid is grid (with "
+              "{grid: [...]} values)",
+    "goal": "W&B's goal is search.mode here: maximize is max, minimize is min",
+    "direction": "Optuna's direction is search.mode here: maximize is max, minimize is min",
+    "n_trials": "Optuna's n_trials is search.trials here (the number of trials)",
+    "run_cap": "W&B's run_cap is search.trials here (the number of trials)",
+    "early_terminate": "W&B's early_terminate is search.scheduler here: {type: hyperband, min_iter: 1, eta: 3} "
+                       "(a run stopped at epochs 1, 3, 9, ... when behind the others there) is scheduler: {asha: "
+                       "{grace_period: 1, reduction_factor: 3}}",
+    "parameters": "the distributions are written in the ingredient sections here (model.width: {choice: [32, 64]}), "
+                  "not under search",
+    "params": "Hydra's sweeper params are written in the ingredient sections here (model.dropout: {uniform: "
+              "[0.1, 0.5]}), not under search",
+}
 _RUNGS = {"min_resource": "Optuna's min_resource is grace_period here (the first rung, in epochs)",
-          "max_resource": "Optuna's max_resource is max_t here (the most epochs a trial runs)"}
+          "max_resource": "Optuna's max_resource is max_t here (the most epochs a trial runs)",
+          "min_iter": "W&B's min_iter is grace_period here (the first rung, in epochs)",
+          "max_iter": "W&B's max_iter is max_t here (the most epochs a trial runs)",
+          "eta": "W&B's eta is reduction_factor here"}
 _SEED = "the sampler is seeded from search.seed: set search.seed instead"
 # a section's, a sampler's or a scheduler's keys
 _THEIR_KEYS: dict[str, dict[str, str]] = {
@@ -125,7 +149,7 @@ _THEIR_KEYS: dict[str, dict[str, str]] = {
                "max_concurrent_trials": "Tune's max_concurrent_trials is search.max_concurrent here",
                "time_budget_s": "Tune's time_budget_s is search.time_budget here",
                "resources_per_trial": "Tune's resources_per_trial is search.resources here",
-               **_SKLEARN_KEYS},
+               **_SKLEARN_KEYS, **_SWEEP_KEYS},
     **{name: {"seed": _SEED} for name in SAMPLERS},
     "tpe": {"seed": _SEED,
             "warn_independent_sampling": "tpe does not warn of independently sampled parameters (Optuna 4.9 "
@@ -192,6 +216,10 @@ class _Reader:
     def named(self, value: Any, path: Path, table: dict[str, dict[str, Field]], what: str) -> tuple[str, dict] | None:
         """`tpe` or `{tpe: {n_startup_trials: 5}}` -> ("tpe", {...}), arguments checked."""
         args: Any = {}
+        their = _their_form(value)
+        if their:
+            self.problem(path, f"not a {what} as written here", their, value)
+            return None
         if isinstance(value, dict) and len(value) == 1:
             value, args = next(iter(value.items()))
         if not isinstance(value, str) or value not in table:
@@ -203,6 +231,25 @@ class _Reader:
         args = self.mapping(args, (*path, value), table[value], _THEIR_KEYS.get(value))
         checked = {k: self.field(v, table[value][k], (*path, value, k)) for k, v in args.items()}
         return value, {k: v for k, v in checked.items() if v is not None}
+
+
+def _their_form(value: Any) -> str:
+    """The fix of another tool's mapping of a sampler or a scheduler: Hydra's `{_target_:
+    optuna.samplers.TPESampler, seed: 0}`, a W&B sweep's early_terminate `{type: hyperband, min_iter: 1, eta: 3}`;
+    "" for any other value."""
+    if not isinstance(value, dict) or not ("_target_" in value or "type" in value and len(value) > 1):
+        return ""
+    if "_target_" in value:
+        ours = _OPTUNA_CLASSES.get(str(value["_target_"]).rsplit(".", 1)[-1], "tpe")
+        return f"Hydra's _target_ mapping is the name here: sampler: {ours} (its arguments: {{{ours}: {{...}}}}; " \
+               "its seed: search.seed)"
+    args = {"grace_period": value.get("min_iter", 1), "reduction_factor": value.get("eta", 3)}
+    if "max_iter" in value:
+        args["max_t"] = value["max_iter"]
+    shown = ", ".join(f"{key}: {item}" for key, item in args.items())
+    return f"W&B's early_terminate mapping is the name here: scheduler: {{asha: {{{shown}}}}} (W&B's hyperband " \
+           "stops a run at its brackets when behind the others there, as asha does at its rungs; min_iter, eta " \
+           "and max_iter are grace_period, reduction_factor and max_t, in epochs)"
 
 
 def _closest(key: Any, known: tuple[str, ...] | Mapping[str, Any]) -> str:
@@ -233,6 +280,14 @@ def guessed_mode(metric: str) -> str:
     return "min" if "loss" in metric or "error" in metric or words & _ERROR_WORDS else "max"
 
 
+def _metric_fix(metric: Any) -> str:
+    """The fix of a search.metric that is no name: W&B's `{name: val_accuracy, goal: maximize}` is two keys here."""
+    if isinstance(metric, dict) and isinstance(metric.get("name"), str):
+        mode = {"maximize": "max", "minimize": "min"}.get(str(metric.get("goal")))
+        return f"W&B's metric mapping is two keys here: metric: {metric['name']}" + (f", mode: {mode}" if mode else "")
+    return "e.g. metric: val_accuracy"
+
+
 def parse_search(value: Any, locs: Locations, problems: list[Problem], params: tuple[Param, ...] = (), *,
                  declared: Mapping[str, str] | None = None, budget: str | None = "train.epochs",
                  recipe: str = "") -> SearchSettings:
@@ -248,8 +303,7 @@ def parse_search(value: Any, locs: Locations, problems: list[Problem], params: t
     metric = given.get("metric", next(iter(declared), "val_accuracy"))
     metrics = tuple(metric) if isinstance(metric, list) else (metric,)
     if not metrics or not all(isinstance(m, str) and m for m in metrics):
-        read.problem(("search", "metric"), "must be a metric name or a list of them", "e.g. metric: val_accuracy",
-                     metric)
+        read.problem(("search", "metric"), "must be a metric name or a list of them", _metric_fix(metric), metric)
         metrics = (next(iter(declared), "val_accuracy"),)
     for name in metrics:
         _reported(read, ("search", "metric"), name, declared)

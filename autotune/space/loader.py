@@ -29,6 +29,21 @@ __all__ = ["load_space", "import_custom", "OverridesNamed", "TOP_KEYS"]
 
 TOP_KEYS = ("name", "recipe", "custom", "search", "export", "tracking")
 EXTENSION = "x-"  # a top-level key that starts so is ignored: a place for YAML anchors (`x-base: &base {...}`)
+# a W&B sweep's top-level keys and Hydra's -> where they go here
+_THEIR_TOP_KEYS = {
+    **{key: f"W&B's {key} goes under search here: search.{ours}{note}" for key, ours, note in (
+        ("method", "sampler", " (bayes is tpe, random random, grid grid)"),
+        ("metric", "metric", " (its goal: search.mode, max or min)"), ("run_cap", "trials", ""),
+        ("early_terminate", "scheduler", " ({type: hyperband, min_iter: 1, eta: 3} is {asha: {grace_period: 1, "
+                                         "reduction_factor: 3}})"))},
+    "parameters": "the distributions are written in the ingredient sections here (model: {width: {choice: [32, "
+                  "64]}}), not in a parameters section; a W&B parameter {values: [...]} is {choice: [...]}",
+    "program": "the recipe trains here (recipe: NAME, or a .py path); remove program",
+    "command": "the recipe trains here (recipe: NAME, or a .py path); remove command",
+    "hydra": "Hydra's sweeper settings go under search here (n_trials is search.trials, direction search.mode) and "
+             "its params in the ingredient sections (model.dropout: interval(0.1, 0.5) is model: {dropout: {uniform: "
+             "[0.1, 0.5]}}); docs/coming-from.md",
+}
 DEFAULT_RECIPE = "image_classification"
 
 
@@ -364,8 +379,8 @@ class _Loading:
             else:
                 hint = registry.close_matches(str(key), [*TOP_KEYS, *schema.sections])
                 known = ", ".join([*TOP_KEYS, *schema.sections])
-                self.problem((key,), "unknown top-level key",
-                             f"did you mean {hint[0]!r}?" if hint else f"top-level keys: {known}")
+                self.problem((key,), "unknown top-level key", _THEIR_TOP_KEYS.get(str(key)) or
+                             (f"did you mean {hint[0]!r}?" if hint else f"top-level keys: {known}"))
         extra = [s for s in schema.sections if s not in found] if schema is not None else []
         return found + extra
 

@@ -1,5 +1,6 @@
 """A W&B sweep's and Hydra's sweepers' ways of writing a search get autotune's as the fix: their parameter mappings
-(`{values: [...]}`, `{distribution: log_uniform_values, min:, max:}`) and their sweep texts (`interval(0.1, 0.5)`)."""
+(`{values: [...]}`, `{distribution: log_uniform_values, min:, max:}`), their sweep texts (`interval(0.1, 0.5)`), and
+their search keys (`method`, `goal`, `run_cap`, `early_terminate`, `direction`, `n_trials`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -87,3 +88,34 @@ def test_a_mapping_without_wandbs_marks_is_a_constant_where_mappings_are_taken(v
 def test_wandbs_nested_parameters_in_a_section_get_the_keys_written_directly():
     message, fix = problems("train: {parameters: {batch_size: {values: [16]}}}\n")["train.parameters"]
     assert message == "unknown key" and "W&B's nested parameters are written as the keys themselves" in fix
+
+
+@pytest.mark.parametrize("text, path, words", [
+    ("search: {method: bayes}", "search.method", "W&B's method is search.sampler here: bayes is tpe"),
+    ("search: {goal: maximize}", "search.goal", "W&B's goal is search.mode here: maximize is max"),
+    ("search: {run_cap: 4}", "search.run_cap", "W&B's run_cap is search.trials here"),
+    ("search: {early_terminate: {type: hyperband}}", "search.early_terminate",
+     "scheduler: {asha: {grace_period: 1, reduction_factor: 3}}"),
+    ("search: {metric: {name: val_accuracy, goal: maximize}}", "search.metric",
+     "W&B's metric mapping is two keys here: metric: val_accuracy, mode: max"),
+    ("search: {scheduler: {type: hyperband, min_iter: 2, eta: 2}}", "search.scheduler",
+     "scheduler: {asha: {grace_period: 2, reduction_factor: 2}}"),
+    ("search: {scheduler: {asha: {min_iter: 1}}}", "search.scheduler.asha.min_iter", "W&B's min_iter is grace_period"),
+    ("search: {scheduler: {hyperband: {eta: 3}}}", "search.scheduler.hyperband.eta", "W&B's eta is reduction_factor"),
+    ("search: {sampler: bayes}", "search.sampler", "W&B's bayes is tpe here"),
+    ("search: {direction: maximize}", "search.direction", "Optuna's direction is search.mode here: maximize is max"),
+    ("search: {n_trials: 4}", "search.n_trials", "Optuna's n_trials is search.trials here"),
+    ("search: {params: {}}", "search.params", "Hydra's sweeper params are written in the ingredient sections"),
+    ("search: {sampler: {_target_: optuna.samplers.CmaEsSampler, seed: 1}}", "search.sampler",
+     "Hydra's _target_ mapping is the name here: sampler: cmaes (its arguments: {cmaes: {...}}; its seed: search.seed)"),
+    ("search: {sampler: TPESampler}", "search.sampler", "Optuna's TPESampler is tpe here"),
+    ("method: bayes", "method", "W&B's method goes under search here: search.sampler"),
+    ("run_cap: 4", "run_cap", "W&B's run_cap goes under search here: search.trials"),
+    ("parameters: {}", "parameters", "the distributions are written in the ingredient sections here"),
+    ("hydra: {}", "hydra", "Hydra's sweeper settings go under search here"),
+])
+def test_sweep_tools_names_of_settings_get_autotunes_as_the_fix(text, path, words):
+    """`method: bayes` was answered "did you mean 'mode'?", and `run_cap`, `goal`, `early_terminate` with the list
+    of known keys only."""
+    found = problems(text + "\n")
+    assert words in found[path][1], found
