@@ -40,6 +40,8 @@ _THEIR_TOP_KEYS = {
                   "64]}}), not in a parameters section; a W&B parameter {values: [...]} is {choice: [...]}",
     "program": "the recipe trains here (recipe: NAME, or a .py path); remove program",
     "command": "the recipe trains here (recipe: NAME, or a .py path); remove command",
+    "defaults": "no config groups here: the file holds the whole space (a choice of mappings searches between "
+                "configurations: model: {choice: [{arch: mlp}, {arch: simple_cnn}]}); remove defaults",
     "hydra": "Hydra's sweeper settings go under search here (n_trials is search.trials, direction search.mode) and "
              "its params in the ingredient sections (model.dropout: interval(0.1, 0.5) is model: {dropout: {uniform: "
              "[0.1, 0.5]}}); docs/coming-from.md",
@@ -379,8 +381,8 @@ class _Loading:
             else:
                 hint = registry.close_matches(str(key), [*TOP_KEYS, *schema.sections])
                 known = ", ".join([*TOP_KEYS, *schema.sections])
-                self.problem((key,), "unknown top-level key", _THEIR_TOP_KEYS.get(str(key)) or
-                             (f"did you mean {hint[0]!r}?" if hint else f"top-level keys: {known}"))
+                self.problem((key,), "unknown top-level key", _THEIR_TOP_KEYS.get(str(key)) or _nested(key, schema)
+                             or (f"did you mean {hint[0]!r}?" if hint else f"top-level keys: {known}"))
         extra = [s for s in schema.sections if s not in found] if schema is not None else []
         return found + extra
 
@@ -512,3 +514,12 @@ def load_space(source: str | FilePath | Mapping[str, Any], overrides: Iterable[s
         raise SpaceError(problems)
     found = load.warnings(space, schema.warnings if schema else (), configs)
     return replace(space, warnings=found) if found else space
+
+
+def _nested(key: Any, schema: Schema) -> str:
+    """The fix of a top-level key that is a dotted key path into a section (`model.width:`, as Hydra's sweeper params
+    and --set write it): the nested form; "" for any other key."""
+    section, _, rest = str(key).partition(".")
+    if not rest or section not in [*TOP_KEYS, *schema.sections]:
+        return ""
+    return f"a key path is written nested in the file: {section}: {{{rest}: ...}} (a dotted path is --set's form)"

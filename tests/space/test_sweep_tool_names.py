@@ -119,3 +119,14 @@ def test_sweep_tools_names_of_settings_get_autotunes_as_the_fix(text, path, word
     of known keys only."""
     found = problems(text + "\n")
     assert words in found[path][1], found
+
+
+@pytest.mark.parametrize("text, path, fix", [
+    ("model.head: {choice: [linear, mlp]}", "model.head",
+     "a key path is written nested in the file: model: {head: ...} (a dotted path is --set's form)"),
+    ("search.trials: 4", "search.trials", "a key path is written nested in the file: search: {trials: ...}"),
+    ("defaults: [{override hydra/sweeper: optuna}]", "defaults", "no config groups here"),
+])
+def test_hydras_dotted_keys_and_defaults_at_the_top_get_the_nested_form(text, path, fix):
+    """`model.width:` at the top, as Hydra's sweeper params write it, was answered "did you mean 'model'?"."""
+    assert fix in problems(text + "\n")[path][1]
