@@ -60,7 +60,7 @@ def _wandb(value: dict) -> str:
     kind = value.get("distribution") or ("categorical" if "values" in value else
                                          "int_uniform" if isinstance(low, int) and isinstance(high, int)
                                          else "uniform")
-    if kind == "categorical" or "values" in value and kind == "constant":
+    if "values" in value:
         weights = "; options here are equally likely (no probabilities)" if "probabilities" in value else ""
         return f"use {{choice: {_show(value.get('values'))}}} (or {{grid: [...]}} with search.sampler: grid, " \
                f"W&B's method: grid){weights}"
@@ -77,6 +77,9 @@ def _wandb(value: dict) -> str:
     if kind == "log_uniform" and isinstance(low, (int, float)) and isinstance(high, (int, float)):
         return f"W&B's log_uniform takes the natural logs of the bounds: use {{loguniform: " \
                f"[{_show(_rounded(math.exp(low)))}, {_show(_rounded(math.exp(high)))}]}}"
+    if kind == "int_uniform" and "distribution" not in value:
+        return f"use {{int: [{_show(low)}, {_show(high)}]}}, as W&B reads two integer bounds (both ends included), or " \
+               f"{{uniform: [{_show(float(low))}, {_show(float(high))}]}} for a number"
     if kind in forms:
         return f"use {forms[kind]}"
     if kind in ("q_log_uniform", "q_log_uniform_values"):

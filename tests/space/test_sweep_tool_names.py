@@ -32,7 +32,9 @@ def problems(text: str) -> dict[str, tuple[str, str]]:
      "{choice: [16, 32]} (or {grid: [...]} with search.sampler: grid, W&B's method: grid); options here are equally"),
     ("{value: 64}", "a constant is written alone here: 64"),
     ("{distribution: int_uniform, min: 16, max: 64}", "use {int: [16, 64]} (both ends included"),
-    ("{min: 16, max: 64}", "use {int: [16, 64]}"),  # W&B infers int_uniform from two integers
+    ("{min: 16, max: 64}", "use {int: [16, 64]}, as W&B reads two integer bounds (both ends included), or "
+                           "{uniform: [16.0, 64.0]} for a number"),
+    ("{min: 16.0, max: 64.0}", "use {uniform: [16.0, 64.0]}"),
     ("{distribution: q_uniform, min: 16, max: 64, q: 16}", "use {quniform: [16, 64, 16]}"),
     ("{distribution: log_uniform_values, min: 16, max: 64}", "use {loguniform: [16, 64]}"),
     ("{distribution: log_uniform, min: 0, max: 1}", "natural logs of the bounds: use {loguniform: [1.0, 2.71828]}"),
