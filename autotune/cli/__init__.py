@@ -6,6 +6,8 @@ import faulthandler
 import importlib
 import io
 import os
+import re
+import shlex
 import sys
 import traceback
 
@@ -66,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(command_parser=command)  # whose usage an unrecognised argument shows
     return parser
 
+_OVERRIDE = re.compile(r"^\+{0,2}[A-Za-z_][\w.\[\]-]*=")  # Hydra's override: KEY=VALUE, +KEY=VALUE, ++KEY=VALUE
+
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """The parsed command line; arguments left over after a sub-command are refused with that sub-command's usage
@@ -79,7 +83,8 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
 
 def _did_you_mean(parser: argparse.ArgumentParser, extra: list[str]) -> str:
     """`; did you mean --set?`: the option of `parser` closest to the first unrecognised one that is close to one
-    (`--sets`, `--prot`, `--topk`), else nothing."""
+    (`--sets`, `--prot`, `--topk`); else, for overrides written as Hydra writes them (`model.dropout=0.2`,
+    `+train.seed=1`), the --set of each; else nothing."""
     from autotune.registry import close_matches
 
     options = [name[2:] for action in parser._actions for name in action.option_strings if name.startswith("--")]
@@ -87,6 +92,9 @@ def _did_you_mean(parser: argparse.ArgumentParser, extra: list[str]) -> str:
         hint = close_matches(word[2:].split("=", 1)[0], options, n=1) if word.startswith("--") else []
         if hint:
             return f"; did you mean --{hint[0]}?"
+    overrides = [word.lstrip("+") for word in extra if _OVERRIDE.match(word)]
+    if overrides and "set" in options:
+        return f"; an override is given with --set here: {' '.join(f'--set {shlex.quote(w)}' for w in overrides)}"
     return ""
 
 

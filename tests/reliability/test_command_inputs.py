@@ -226,6 +226,9 @@ CASES = [
     Case("check-misspelt-option", ("check", "{space}", "--sett", "train.epochs=3"), 2,
          ("usage: autotune check", "autotune check: error: unrecognized arguments: --sett train.epochs=3; "
                                    "did you mean --set?")),
+    Case("check-hydra-overrides", ("check", "{space}", "train.epochs=3", "+train.seed=1"), 2,
+         ("usage: autotune check", "autotune check: error: unrecognized arguments: train.epochs=3 +train.seed=1; "
+                                   "an override is given with --set here: --set train.epochs=3 --set train.seed=1")),
     Case("check-two-spaces", ("check", "{space}", "{toy}"), 2,
          ("usage: autotune check", "unrecognized arguments: {toy}"), absent=("did you mean",)),
     Case("predict-unknown-option", ("predict", "{image}", "{npy}", "--topk", "2"), 2,
