@@ -41,7 +41,8 @@ def foreign_distribution(value: Any, typed: bool) -> tuple[str, str] | None:
 
 def _show(value: Any) -> str:
     """A value as YAML's flow style writes it: `[simple_cnn, mlp]`, `0.001`, `true`."""
-    return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**6)
+    return text.strip().removesuffix("...").strip()
 
 
 def _rounded(number: float) -> float:

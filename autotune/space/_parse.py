@@ -173,7 +173,7 @@ class Builder:
         path: Path = (name,)
         if value is None:
             value = {}
-        if self._stray_keys(value, path):
+        if self._foreign_section(value, section, path) or self._stray_keys(value, path):
             return {}
         if dist_kind(value) == "choice":
             return self.choice(value["choice"], (*path, "choice"), name, (),
@@ -312,6 +312,25 @@ class Builder:
         if found is not None:
             self.problem(path, *found, value)
         return found is not None
+
+    def _foreign_section(self, value: Any, section: Section | None, path: Path) -> bool:
+        """Whether a whole section is another sweep tool's choice (Hydra's `optimizer: choice(sgd, adamw)` of config
+        groups, W&B's `{values: [...]}` whose keys the section does not list): the problem is reported, with a
+        choice of mappings as the fix."""
+        fields = section.fields if section is not None else {}
+        if isinstance(value, dict) and any(key in fields for key in value):
+            return False
+        found = foreign_distribution(value, False)
+        if found is None:
+            return False
+        options = value.get("values") if isinstance(value, dict) else None
+        mappings = isinstance(options, list) and bool(options) and all(isinstance(o, dict) for o in options)
+        key = section.keywords_of if section is not None and section.keywords_of else "name"
+        groups = " (Hydra's config groups are written in the space)" if isinstance(value, str) else ""
+        fix = found[1] if mappings else f"a section is searched by a choice of mappings here, one per option, each " \
+            f"holding the section's keys: {path[0]}: {{choice: [{{{key}: a, ...}}, {{{key}: b, ...}}]}}{groups}"
+        self.problem(path, found[0], fix, value)
+        return True
 
     def _stray_keys(self, value: Any, path: Path) -> bool:
         """Whether `value` is a mapping that names a distribution beside keys no distribution takes (a misspelt

@@ -92,6 +92,19 @@ def test_wandbs_nested_parameters_in_a_section_get_the_keys_written_directly():
     assert message == "unknown key" and "W&B's nested parameters are written as the keys themselves" in fix
 
 
+@pytest.mark.parametrize("value, fix", [
+    ("'choice(sgd, adamw)'", "a section is searched by a choice of mappings here, one per option, each holding the "
+                             "section's keys: optimizer: {choice: [{name: a, ...}, {name: b, ...}]} (Hydra's config"),
+    ("{values: [sgd, adamw]}", "optimizer: {choice: [{name: a, ...}, {name: b, ...}]}"),
+    ("{values: [{name: sgd}, {name: adamw, lr: 0.001}]}", "use {choice: [{name: sgd}, {name: adamw, lr: 0.001}]}"),
+])
+def test_a_whole_section_chosen_as_the_sweep_tools_choose_gets_a_choice_of_mappings(value, fix):
+    """Hydra's `optimizer: choice(sgd, adamw)` (config groups) was answered "an ingredient section must be a mapping
+    of keys", and W&B's `{values: [...]}` "optimizer.values: unknown key"."""
+    found = problems(f"optimizer: {value}\n")
+    assert list(found) == ["optimizer"] and fix in found["optimizer"][1], found
+
+
 @pytest.mark.parametrize("text, path, words", [
     ("search: {method: bayes}", "search.method", "W&B's method is search.sampler here: bayes is tpe"),
     ("search: {goal: maximize}", "search.goal", "W&B's goal is search.mode here: maximize is max"),
