@@ -79,8 +79,8 @@ def _wandb(value: dict) -> str:
         return f"W&B's log_uniform takes the natural logs of the bounds: use {{loguniform: " \
                f"[{_show(_rounded(math.exp(low)))}, {_show(_rounded(math.exp(high)))}]}}"
     if kind == "int_uniform" and "distribution" not in value:
-        return f"use {{int: [{_show(low)}, {_show(high)}]}}, as W&B reads two integer bounds (both ends included), or " \
-               f"{{uniform: [{_show(float(low))}, {_show(float(high))}]}} for a number"
+        return f"use {{int: [{_show(low)}, {_show(high)}]}}, as W&B reads two integer bounds (both ends " \
+               f"included), or {{uniform: [{_show(float(low))}, {_show(float(high))}]}} for a number"
     if kind in forms:
         return f"use {forms[kind]}"
     if kind in ("q_log_uniform", "q_log_uniform_values"):

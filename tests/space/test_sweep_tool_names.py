@@ -122,7 +122,8 @@ def test_a_whole_section_chosen_as_the_sweep_tools_choose_gets_a_choice_of_mappi
     ("search: {n_trials: 4}", "search.n_trials", "Optuna's n_trials is search.trials here"),
     ("search: {params: {}}", "search.params", "Hydra's sweeper params are written in the ingredient sections"),
     ("search: {sampler: {_target_: optuna.samplers.CmaEsSampler, seed: 1}}", "search.sampler",
-     "Hydra's _target_ mapping is the name here: sampler: cmaes (its arguments: {cmaes: {...}}; its seed: search.seed)"),
+     "Hydra's _target_ mapping is the name here: sampler: cmaes (its arguments: {cmaes: {...}}; its seed: "
+     "search.seed)"),
     ("search: {sampler: TPESampler}", "search.sampler", "Optuna's TPESampler is tpe here"),
     ("method: bayes", "method", "W&B's method goes under search here: search.sampler"),
     ("run_cap: 4", "run_cap", "W&B's run_cap goes under search here: search.trials"),
