@@ -14,6 +14,9 @@ from typing import Any
 
 import yaml
 
+from autotune.errors import Problem
+from autotune.space._yaml import Locations, load_yaml
+
 __all__ = ["foreign_distribution"]
 
 # the keys of a W&B sweep's parameter
@@ -57,14 +60,13 @@ def _wandb(value: dict) -> str:
                "directly under this key"
     if "value" in value:
         return f"a constant is written alone here: {_show(value['value'])}"
-    low, high, q = value.get("min"), value.get("max"), value.get("q", 1)
-    kind = value.get("distribution") or ("categorical" if "values" in value else
-                                         "int_uniform" if isinstance(low, int) and isinstance(high, int)
-                                         else "uniform")
     if "values" in value:
         weights = "; options here are equally likely (no probabilities)" if "probabilities" in value else ""
         return f"use {{choice: {_show(value.get('values'))}}} (or {{grid: [...]}} with search.sampler: grid, " \
                f"W&B's method: grid){weights}"
+    low, high, q = value.get("min"), value.get("max"), value.get("q", 1)
+    kind = value.get("distribution") or ("int_uniform" if isinstance(low, int) and isinstance(high, int)
+                                         else "uniform")  # as W&B infers it from the bounds
     if kind in _NORMAL:
         mu, sigma = value.get("mu", 0), value.get("sigma", 1)
         return f"no normal distribution here ({kind}): use {{uniform: [{_show(_rounded(mu - 2 * sigma))}, " \
@@ -103,11 +105,10 @@ def _arguments(text: str) -> list[str]:
 
 
 def _scalar(text: str) -> Any:
-    """One argument of a Hydra sweep as a value: `1e-4` a number, `mlp` text."""
-    try:
-        return yaml.safe_load(text) if not re.fullmatch(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+", text) else float(text)
-    except yaml.YAMLError:
-        return text
+    """One argument of a Hydra sweep as a value, read as the space reads YAML: `1e-4` a number, `mlp` text."""
+    problems: list[Problem] = []
+    value = load_yaml(text, None, Locations(None), problems)
+    return text if problems else value
 
 
 def _numbers(args: list[str]) -> list[int | float] | None:
