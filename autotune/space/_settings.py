@@ -281,10 +281,13 @@ def guessed_mode(metric: str) -> str:
 
 
 def _metric_fix(metric: Any) -> str:
-    """The fix of a search.metric that is no name: W&B's `{name: val_accuracy, goal: maximize}` is two keys here."""
+    """The fix of a search.metric that is no name: W&B's `{name: val_accuracy, goal: maximize, target: 0.99}` is
+    search's metric, mode and stop here."""
     if isinstance(metric, dict) and isinstance(metric.get("name"), str):
         mode = {"maximize": "max", "minimize": "min"}.get(str(metric.get("goal")))
-        return f"W&B's metric mapping is two keys here: metric: {metric['name']}" + (f", mode: {mode}" if mode else "")
+        target = f", stop: {{{metric['name']}: {metric['target']}}}" if "target" in metric else ""
+        return f"W&B's metric mapping is keys of search here: metric: {metric['name']}" + \
+            (f", mode: {mode}" if mode else "") + target
     return "e.g. metric: val_accuracy"
 
 
