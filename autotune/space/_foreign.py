@@ -24,6 +24,8 @@ _WANDB_KEYS = frozenset({"values", "value", "distribution", "min", "max", "q", "
                          "parameters"})
 _WANDB_MARKS = ("values", "distribution")  # keys no config's own mapping of a key of any type is likely to hold
 _NORMAL = ("normal", "q_normal", "log_normal", "q_log_normal")
+# the keys of a distribution in Hydra's Optuna sweeper's `search_space:` ({type: float, low: , high: , log: true})
+_HYDRA_KEYS = frozenset({"type", "low", "high", "step", "log", "choices"})
 _HYDRA = re.compile(r"^\s*(choice|range|interval|tag)\s*\((.*)\)\s*$", re.DOTALL)
 
 
@@ -34,6 +36,8 @@ def foreign_distribution(value: Any, typed: bool) -> tuple[str, str] | None:
     if isinstance(value, str):
         match = _HYDRA.match(value)
         return _hydra(match.group(1), match.group(2)) if match else None
+    if isinstance(value, dict) and set(value) <= _HYDRA_KEYS and value.get("type") in ("float", "int", "categorical"):
+        return "a Hydra Optuna sweeper's search_space entry, not a distribution here", _hydra_config(value)
     if not isinstance(value, dict) or not value or not set(value) <= _WANDB_KEYS:
         return None
     marks = _WANDB_MARKS if not typed else (*_WANDB_MARKS, "value", "parameters")
@@ -90,6 +94,20 @@ def _wandb(value: dict) -> str:
                "integers, or a choice of the values"
     return f"W&B's distribution {kind!r} has no equivalent here: use uniform, loguniform, int, quniform or choice " \
            "(docs/coming-from.md)"
+
+
+def _hydra_config(value: dict) -> str:
+    """The fix for Hydra's Optuna sweeper's `{type: float, low: 1e-4, high: 1e-2, log: true}` form."""
+    if value["type"] == "categorical":
+        return f"use {{choice: {_show(value.get('choices'))}}}"
+    low, high, step, log = (_show(value.get(key)) for key in ("low", "high", "step", "log"))
+    if value["type"] == "int":
+        form = f"{{int: [{low}, {high}, 1, true]}}" if value.get("log") else \
+            f"{{int: [{low}, {high}, {step}]}}" if "step" in value else f"{{int: [{low}, {high}]}}"
+    else:
+        form = f"{{loguniform: [{low}, {high}]}}" if value.get("log") else \
+            f"{{quniform: [{low}, {high}, {step}]}}" if "step" in value else f"{{uniform: [{low}, {high}]}}"
+    return f"use {form}"
 
 
 def _arguments(text: str) -> list[str]:

@@ -70,6 +70,20 @@ def test_a_hydra_sweep_gets_autotunes_distribution(value, fix):
         assert message == "a Hydra sweep's text, not a distribution here" and fix in given, given
 
 
+@pytest.mark.parametrize("value, fix", [
+    ("{type: int, low: 16, high: 64}", "use {int: [16, 64]}"),
+    ("{type: int, low: 16, high: 64, step: 16}", "use {int: [16, 64, 16]}"),
+    ("{type: int, low: 16, high: 64, log: true}", "use {int: [16, 64, 1, true]}"),
+    ("{type: float, low: 16, high: 64}", "use {uniform: [16, 64]}"),
+    ("{type: float, low: 16, high: 64, log: true}", "use {loguniform: [16, 64]}"),
+    ("{type: float, low: 16, high: 64, step: 8}", "use {quniform: [16, 64, 8]}"),
+    ("{type: categorical, choices: [16, 32]}", "use {choice: [16, 32]}"),
+])
+def test_a_hydra_optuna_sweepers_search_space_entry_gets_autotunes_distribution(value, fix):
+    message, given = problems(f"train: {{batch_size: {value}}}\n")["train.batch_size"]
+    assert message == "a Hydra Optuna sweeper's search_space entry, not a distribution here" and given == fix
+
+
 def test_a_hydra_choice_of_names_is_not_answered_with_the_closest_name():
     message, fix = problems("model: {head: 'choice(linear, mlp)'}\n")["model.head"]
     assert message == "a Hydra sweep's text, not a distribution here" and fix == "use {choice: [linear, mlp]}"
