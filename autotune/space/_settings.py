@@ -216,7 +216,7 @@ class _Reader:
     def named(self, value: Any, path: Path, table: dict[str, dict[str, Field]], what: str) -> tuple[str, dict] | None:
         """`tpe` or `{tpe: {n_startup_trials: 5}}` -> ("tpe", {...}), arguments checked."""
         args: Any = {}
-        their = _their_form(value)
+        their = _their_form(value, what)
         if their:
             self.problem(path, f"not a {what} as written here", their, value)
             return None
@@ -233,16 +233,18 @@ class _Reader:
         return value, {k: v for k, v in checked.items() if v is not None}
 
 
-def _their_form(value: Any) -> str:
-    """The fix of another tool's mapping of a sampler or a scheduler: Hydra's `{_target_:
+def _their_form(value: Any, what: str) -> str:
+    """The fix of another tool's mapping of a sampler (`what`) or a scheduler: Hydra's `{_target_:
     optuna.samplers.TPESampler, seed: 0}`, a W&B sweep's early_terminate `{type: hyperband, min_iter: 1, eta: 3}`;
     "" for any other value."""
-    if not isinstance(value, dict) or not ("_target_" in value or "type" in value and len(value) > 1):
+    if not isinstance(value, dict) or "_target_" not in value and "type" not in value:
         return ""
-    if "_target_" in value:
+    if what == "sampler" and "_target_" in value:
         ours = _OPTUNA_CLASSES.get(str(value["_target_"]).rsplit(".", 1)[-1], "tpe")
         return f"Hydra's _target_ mapping is the name here: sampler: {ours} (its arguments: {{{ours}: {{...}}}}; " \
                "its seed: search.seed)"
+    if what != "scheduler" or "type" not in value:
+        return ""
     args = {"grace_period": value.get("min_iter", 1), "reduction_factor": value.get("eta", 3)}
     if "max_iter" in value:
         args["max_t"] = value["max_iter"]

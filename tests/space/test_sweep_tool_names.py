@@ -131,6 +131,9 @@ def test_a_whole_section_chosen_as_the_sweep_tools_choose_gets_a_choice_of_mappi
      "W&B's metric mapping is keys of search here: metric: val_loss, mode: min, stop: {val_loss: 0.1}"),
     ("search: {scheduler: {type: hyperband, min_iter: 2, eta: 2}}", "search.scheduler",
      "scheduler: {asha: {grace_period: 2, reduction_factor: 2}}"),
+    ("search: {scheduler: {type: hyperband}}", "search.scheduler",
+     "scheduler: {asha: {grace_period: 1, reduction_factor: 3}}"),
+    ("search: {sampler: {type: tpe, seed: 1}}", "search.sampler", "use one of tpe, random"),  # no scheduler's fix
     ("search: {scheduler: {asha: {min_iter: 1}}}", "search.scheduler.asha.min_iter", "W&B's min_iter is grace_period"),
     ("search: {scheduler: {hyperband: {eta: 3}}}", "search.scheduler.hyperband.eta", "W&B's eta is reduction_factor"),
     ("search: {sampler: bayes}", "search.sampler", "W&B's bayes is tpe here"),
