@@ -102,8 +102,8 @@ _THEIR_NAMES: dict[str, dict[str, str]] = {"scheduler": {
 _SKLEARN_KEYS = {
     "n_iter": "scikit-learn's n_iter is search.trials here (the number of trials)",
     "scoring": "scikit-learn's scoring is search.metric here, on the validation split (roc_auc is val_roc_auc)",
-    "n_jobs": "scikit-learn's n_jobs is search.max_concurrent here (trials at a time; search.resources: the cores "
-              "of each)",
+    "n_jobs": "n_jobs (scikit-learn's, Optuna's, Hydra's sweeper's) is search.max_concurrent here (trials at a "
+              "time; search.resources: the cores of each)",
     "random_state": "scikit-learn's random_state is search.seed here (the sampler's); data.split_seed seeds the split",
     "cv": "no cross-validation here: each trial is scored on one validation split (the recipe's data.val_fraction)",
     "refit": "no refit here: the exported model is the best trial's checkpoint at its best epoch, trained on the "

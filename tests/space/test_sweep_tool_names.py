@@ -139,6 +139,8 @@ def test_a_whole_section_chosen_as_the_sweep_tools_choose_gets_a_choice_of_mappi
     ("search: {sampler: bayes}", "search.sampler", "W&B's bayes is tpe here"),
     ("search: {direction: maximize}", "search.direction", "Optuna's direction is search.mode here: maximize is max"),
     ("search: {n_trials: 4}", "search.n_trials", "Optuna's n_trials is search.trials here"),
+    ("search: {n_jobs: 2}", "search.n_jobs", "n_jobs (scikit-learn's, Optuna's, Hydra's sweeper's) is "
+                                             "search.max_concurrent here"),
     ("search: {params: {}}", "search.params", "Hydra's sweeper params are written in the ingredient sections"),
     ("search: {sampler: {_target_: optuna.samplers.CmaEsSampler, seed: 1}}", "search.sampler",
      "Hydra's _target_ mapping is the name here: sampler: cmaes (its arguments: {cmaes: {...}}; its seed: "
