@@ -383,10 +383,12 @@ def _axis(run: Run, trials: pd.DataFrame, column: str) -> _Axis:
     categorical = (raw.notna() & numeric.isna()).any() or (distribution is not None
                                                              and distribution.kind == "categorical")
     if categorical:
-        choices = list(distribution.choices if distribution else ()) or sorted(raw.dropna().astype(str).unique())
-        choices += sorted(set(raw.dropna().astype(str)) - set(choices))
+        choices = list(distribution.choices if distribution else ())
+        texts = [_choice_text(v, choices) if pd.notna(v) else None for v in raw]
+        choices = choices or sorted({t for t in texts if t is not None})
+        choices += sorted({t for t in texts if t is not None} - set(choices))
         place = {c: (i / (len(choices) - 1) if len(choices) > 1 else 0.5) for i, c in enumerate(choices)}
-        axis = _Axis(np.array([place.get(str(v), np.nan) if pd.notna(v) else np.nan for v in raw], dtype=float),
+        axis = _Axis(np.array([np.nan if t is None else place[t] for t in texts], dtype=float),
                      [(p, short(c)) for c, p in place.items()], categorical=True)
     else:
         found = distribution or ParamRange("float", float(numeric.min()), float(numeric.max()))
@@ -402,6 +404,24 @@ def _axis(run: Run, trials: pd.DataFrame, column: str) -> _Axis:
         axis.values[missing] = NOT_SAMPLED
         axis.ticks.append((NOT_SAMPLED, "n/a"))
     return axis
+
+
+def _choice_text(value: Any, choices: list[str]) -> str:
+    """The choice (as the study's text of it) that `value`, read back from trials.csv, stands for: its text, else
+    the choice equal to it as a number. A conditional parameter's column has blanks, so pandas reads its numbers as
+    floats: 8.0 for the pow2 choice "8", 1.0 for the option at position "1"."""
+    text = str(value)
+    if text in choices or isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        return text
+    return next((choice for choice in choices if _number(choice) == value), text)
+
+
+def _number(text: str) -> float | None:
+    """`text` as a number, or None."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _fan_out(lines: np.ndarray, axes: list[_Axis], score: np.ndarray) -> np.ndarray:

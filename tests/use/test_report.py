@@ -590,6 +590,28 @@ def test_identical_trials_share_one_line_labelled_with_their_count(searched):
     assert "5 of them on shared lines" in ax.get_title()
 
 
+def test_a_conditional_choice_of_numbers_keeps_its_options_on_its_axis(tmp_path):
+    """A choice of numbers (a pow2, options by position) under a choice of sections has blanks in trials.csv, so
+    pandas reads it as floats: the axis showed 8.0 and 16.0 (where the lines went) beside the study's 8, 16, 32, 64
+    (where none did). Each value now goes to the study's option equal to it."""
+    from autotune.engine.study import ParamRange, StudyData
+    from autotune.report.run import Run
+
+    study = StudyData("cond", ["max"], {"model[1].width": ParamRange("categorical", choices=("8", "16", "32", "64")),
+                                        "model[1].head": ParamRange("categorical", choices=("0", "1")),
+                                        "model[1].norm": ParamRange("categorical", choices=("True", "False"))})
+    trials = pd.DataFrame({"trial_id": ["a", "b", "c"], "status": "TERMINATED", "val_accuracy": [0.5, 0.6, 0.7],
+                           "p:model[1].width": [8.0, np.nan, 64.0], "p:model[1].head": [1.0, np.nan, 0.0],
+                           "p:model[1].norm": [True, np.nan, False]})
+    run = Run(tmp_path, "cond", {}, trials, ["val_accuracy"], ["max"], {}, study)
+    for column, labels, places in (("p:model[1].width", ["8", "16", "32", "64"], [0.0, 1.0]),
+                                   ("p:model[1].head", ["0", "1"], [1.0, 0.0]),
+                                   ("p:model[1].norm", ["True", "False"], [0.0, 1.0])):
+        axis = _axis(run, trials, column)
+        assert [label for _, label in axis.ticks] == [*labels, "n/a"], column
+        assert list(axis.values[[0, 2]]) == places and axis.values[1] < 0, column
+
+
 def test_per_class_and_distribution_figures_name_the_class_axis():
     labels = ["cat", "dog", "owl"]
     truth, predicted = np.array([0, 1, 2, 2]), np.array([0, 1, 1, 2])
