@@ -761,12 +761,32 @@ def _current_point(space: Space, card: Mapping[str, Any] | None) -> list[dict[st
 
 def _trials_frame(rows: list[dict[str, Any]], space: Space) -> pd.DataFrame:
     """The trials as a DataFrame, with its columns even when no trial started (a search interrupted at once);
-    `best_epoch` and `not_finite_from` as whole numbers where a trial has one (trials.csv writes 2, not 2.0)."""
+    `best_epoch`, `not_finite_from` and the integer parameters as whole numbers where a trial has one (trials.csv
+    writes 2, not 2.0, also for a conditional parameter, blank where its option was not chosen); the parameters in
+    the space's order (`autotune check`'s), not in the order the trials first sampled them."""
     columns = ["trial_id", "status", "epochs", "best_epoch", "stopped_early", *space.search.metric, "not_finite_from",
                "seconds", "node_id", "error", "path"]
     if not rows:
         return pd.DataFrame(columns=columns)
-    return pd.DataFrame(rows).astype({"best_epoch": "Int64", "not_finite_from": "Int64"})
+    frame = pd.DataFrame(rows)
+    whole = [column for column in frame if column.startswith("p:") and _whole_numbers(column, rows)]
+    return frame[_params_in_order(list(frame), space)].astype(
+        {"best_epoch": "Int64", "not_finite_from": "Int64", **dict.fromkeys(whole, "Int64")})
+
+
+def _whole_numbers(column: str, rows: list[dict[str, Any]]) -> bool:
+    """Whether every trial that has a value in `column` has an integer there (not a bool), and one trial does."""
+    values = [row[column] for row in rows if row.get(column) is not None]
+    return bool(values) and all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+
+
+def _params_in_order(columns: list[str], space: Space) -> list[str]:
+    """`columns` with the parameters' (`p:NAME`) where the first of them is, in the order of `space.params`."""
+    order = {f"p:{param.name}": i for i, param in enumerate(space.params)}
+    params = sorted((c for c in columns if c.startswith("p:")), key=lambda c: order.get(c, len(order)))
+    first = next((i for i, c in enumerate(columns) if c.startswith("p:")), len(columns))
+    rest = [c for c in columns if not c.startswith("p:")]
+    return rest[:first] + params + rest[first:]
 
 
 def _failure_text(trials: pd.DataFrame, metric: str, broken_recipe: str | None = None,

@@ -352,3 +352,23 @@ def test_a_table_of_wide_and_combining_characters_lines_up_in_terminal_cells():
                                              ["plain", "done"]])
     starts = {text_width(line[:line.rindex(" ") + 1]) for line in table.splitlines()}
     assert starts == {15}
+
+
+def test_trials_csv_lists_the_parameters_in_the_space_s_order_and_integers_as_integers(tmp_path):
+    """A space of choices of sections: trials.csv had the parameters in the order trials first sampled them (those of
+    an option chosen late after `path` and the `m:` columns), and an integer parameter of an option, blank in the
+    trials of the other options, written as 150.0. Now the order is `autotune check`'s, and 150 stays 150."""
+    space = autotune.load_space(toy_space("cond", data="{choice: [{size: 100}, {size: {int: [50, 200, 50]}}]}",
+                                          model="{choice: [{x: {uniform: [0.0, 1.0]}}, {y: {uniform: [0.0, 1.0]}}]}"))
+    configs = [{"data": "0", "model": "1", "model[1].y": 0.25},
+               {"data": "1", "data[1].size": 150, "model": "0", "model[0].x": 0.75}]
+    grid = [SimpleNamespace(**_result(tmp_path, trial_id, 0.8).__dict__ | {"config": config})
+            for trial_id, config in zip(STARTED, configs)]
+    trials, _, _ = _trials_and_best(grid, space, set(), tracking=None)
+    params = [column for column in trials if column.startswith("p:")]
+    assert params == [f"p:{param.name}" for param in space.params]
+    assert list(trials).index(params[-1]) < list(trials).index("path")
+    assert trials.to_csv(index=False).splitlines()[2].split(",")[list(trials).index("p:data[1].size")] == "150"
+    summary = format_summary(SearchResult("cond", tmp_path, ("val_accuracy",), ("max",), STARTED[0], {}, {},
+                                          {"val_accuracy": 0.8}, trials))
+    assert "<NA>" not in summary and " 150 " in summary
