@@ -233,6 +233,15 @@ def _holding(node: Any, anchored: dict, at: Path = ()) -> Iterable[Path]:
             yield from _holding(value, anchored, (*at, index))
 
 
+def _reached(mappings: list[tuple[int, dict]], rest: Path) -> list[tuple[int, dict]]:
+    """The options of a choice that a --set of the key path `rest` under it reaches: every one for a key of the
+    option itself (`optimizer.lr=0.05`, whichever is chosen), only those that hold the first key of a longer path
+    (`model.head.name=mlp` goes into the models that have a `head`, and makes none for the others), or every one
+    where none does."""
+    holding = [(index, option) for index, option in mappings if rest[0] in option]
+    return holding if len(rest) > 1 and holding else mappings
+
+
 def _telling_apart(options: list, rest: Path) -> list | None:
     """The values of the key `rest` (one key) in the options of a choice, where each option is a mapping holding it
     as a plain value and no two share one (`name`, the model's `arch`): a --set of it keeps one option. Else None."""
@@ -310,7 +319,7 @@ class _Override:
         if not mappings:
             self.problem(here, f"cannot set {self.key}: {show_path(here)} is a choice of values, not of mappings",
                          f"override the whole key: {self.named.one(f'{show_path(here)}=...', quoted=True)}")
-        for index, option in mappings:
+        for index, option in _reached(mappings, rest):
             self.put(option, (*here, "choice", index), rest)
 
     def place(self, node: dict, here: Path) -> None:

@@ -256,6 +256,20 @@ def test_an_override_inside_a_choice_sets_every_option():
     assert result.document["optimizer"]["choice"][1]["lr"] == 0.05
 
 
+def test_an_override_through_a_key_some_options_hold_reaches_only_those_options():
+    """`--set model.head.name=big` under a choice of models of which one has a `head` choice: the override also made
+    `head: {name: big}` in the models without one, a head they never had (a factory that takes no `head` refused
+    it). It keeps the option `big` of the model that has the choice, and leaves the others as they were; a key of
+    the options themselves (`model.dropout`) still reaches every one."""
+    text = ("data: {dataset: digits}\nmodel:\n  choice:\n    - {arch: cnn, width: {int: [8, 32]}}\n"
+            "    - {arch: mlp, head: {choice: [{name: small, units: 8}, {name: big, units: 256}]}}\n")
+    result = space(text, ("model.head.name=big", "model.dropout=0.1"))
+    cnn, mlp = result.document["model"]["choice"]
+    assert "head" not in cnn and mlp["head"] == {"name": "big", "units": 256}
+    assert cnn["dropout"] == mlp["dropout"] == 0.1
+    assert [p.name for p in result.params] == ["model", "model[0].width"]
+
+
 def test_a_name_override_keeps_the_option_of_that_name():
     result = space(CONDITIONAL, ("optimizer.name=adamw", "optimizer.lr=3e-3"))
     names = [p.name for p in result.params]
