@@ -40,6 +40,7 @@ from autotune.errors import AutotuneError, UserError
 from autotune.model_dir import read_card
 from autotune.paths import expanded
 from autotune.run_options import option
+from autotune.space import dist_kind
 from autotune.space.loader import load_space
 from autotune.space.points import complete_point, same_value
 from autotune.space.schema import value_at
@@ -292,20 +293,54 @@ def _unknown_positions(trial: optuna.trial.FrozenTrial, space: Space) -> tuple[d
     return dict(trial.params), _unsearched(trial, list(trial.params), searched), ""
 
 
-def _translated(trial: optuna.trial.FrozenTrial, space: Space, earlier: dict[str, Param] | None
-                ) -> tuple[dict[str, Any], dict[str, Any], str]:
+def _widened(source: Path, space: Space, earlier: dict[str, Param]) -> dict[str, Label]:
+    """The choices of sections that `space` searches where the earlier run in `source` had one section (a search of
+    `--set optimizer.name=adamw`, then of every optimizer), each with the label of that section's option: the one
+    option whose constants the earlier section holds alike (`name: adamw`). Its trials ran that option."""
+    ingredients = (recorded_space(source) or {}).get("ingredients")
+    found: dict[str, Label] = {}
+    for param in space.params if isinstance(ingredients, dict) else ():
+        then = value_at(ingredients, param.name)
+        if param.condition or param.name in earlier or not isinstance(then, Mapping) \
+                or not (isinstance(param.dist, Choice) and param.dist.conditional):
+            continue
+        fits = [label for label, option in zip(param.dist.labels, param.dist.options) if isinstance(option, Mapping)
+                and all(_text(value) == _text(then.get(key)) for key, value in option.items() if not _drawn(value))]
+        if len(fits) == 1:
+            found[param.name] = fits[0]
+    return found
+
+
+def _drawn(value: Any) -> bool:
+    """Whether `value`, a key's value in a section of the YAML, is a distribution."""
+    return isinstance(value, Mapping) and dist_kind(dict(value)) is not None
+
+
+def _under_option(name: str, widened: dict[str, Label]) -> str:
+    """`name` under the option of the choice of sections `widened` says the trial ran (`optimizer.lr` ->
+    `optimizer[adamw].lr`), else `name`."""
+    for choice, label in widened.items():
+        if name.startswith(f"{choice}."):
+            return f"{choice}[{label}]{name[len(choice):]}"
+    return name
+
+
+def _translated(trial: optuna.trial.FrozenTrial, space: Space, earlier: dict[str, Param] | None,
+                widened: dict[str, Label]) -> tuple[dict[str, Any], dict[str, Any], str]:
     """The trial's parameters named and labelled as `space` names them (`earlier`: the parameters of its run's
-    space, None: unknown) and what it ran at the keys of those `space` does not search (key path -> value), or
-    ({}, {}, why they cannot be)."""
+    space, None: unknown; `widened`: the choices of sections that run had one section of, `_widened`) and what it
+    ran at the keys of those `space` does not search (key path -> value), or ({}, {}, why they cannot be)."""
     if earlier is None:
         return _unknown_positions(trial, space)
     now = _by_name(space.params)
     names: dict[str, str] = {}
-    found: dict[str, Any] = {}
+    found: dict[str, Any] = dict(widened)
     ran: dict[str, Any] = {}
     for param in earlier.values():
         if param.name in trial.params:
             names[param.name] = name = _renamed(param, names, found)
+            if name not in now and _under_option(name, widened) in now:  # a section then, an option now
+                names[param.name] = name = _under_option(name, widened)
             if name not in now and _key_path(param) in now:  # its choice is a constant now: `optimizer.lr`
                 names[param.name] = name = _key_path(param)
             if name not in now:
@@ -349,13 +384,13 @@ def _notes(given: dict[str, Any], values: dict[str, Label], ran: dict[str, Any],
             *(f"{path} left out, no longer in the space" for path in ran if value_at(config, path) is None)]
 
 
-def _fit(trial: optuna.trial.FrozenTrial, space: Space, source: Path, earlier: dict[str, Param] | None
-         ) -> tuple[optuna.trial.FrozenTrial | None, str, list[str]]:
+def _fit(trial: optuna.trial.FrozenTrial, space: Space, source: Path, earlier: dict[str, Param] | None,
+         widened: dict[str, Label]) -> tuple[optuna.trial.FrozenTrial | None, str, list[str]]:
     """`trial` as a trial of the new space and where it is told otherwise than it ran (`_notes`), or None and why
     it does not fit. A parameter the new space no longer searches is dropped when the new space leaves its key out,
     and must have the value the new space fixes there; one it searches and the trial lacks takes its `default:`,
     else the trial does not fit."""
-    given, ran, why = _translated(trial, space, earlier)
+    given, ran, why = _translated(trial, space, earlier, widened)
     if why:
         return None, why, []
     names = {param.name for param in space.params}
@@ -406,8 +441,9 @@ def read_history(run_dir: str | Path, space: Space) -> History:
     finished = [trial for trial in trials if trial.state in _FINISHED]
     history = History(source, unfinished=len(trials) - len(finished))
     earlier = _earlier_params(source, space)
+    widened = _widened(source, space, earlier) if earlier is not None else {}
     for trial in finished:
-        fitted, reason, notes = _fit(trial, space, source, earlier)
+        fitted, reason, notes = _fit(trial, space, source, earlier, widened)
         if fitted is None:
             history.skipped[reason] += 1
         else:

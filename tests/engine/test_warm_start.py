@@ -328,6 +328,20 @@ def test_a_choice_of_sections_narrowed_to_one_tells_only_the_trials_of_that_sect
     assert skipped in history.skipped
 
 
+@pytest.mark.parametrize("section, told", [
+    ("{kind: wide, x: {uniform: [0.0, 1.0]}, y: 0.9}", [{"model": "1", "model[1].x": 0.1}]),
+    ("{kind: plain, x: {uniform: [0.0, 1.0]}, y: 0.5}", [{"model": "0", "model[0].x": 0.1}]),
+])
+def test_one_section_widened_to_a_choice_of_sections_tells_its_trials_under_its_option(tmp_path, section, told):
+    """A search of one section (`--set model.kind=wide`), then of the choice of sections it was an option of: its
+    trials were all skipped, as `model.y is 0.5 now (a constant ...)`, the first option's constant, though the
+    trials ran the other option. Now each is told under the option whose constants its section held
+    (`model.x` -> `model[1].x`)."""
+    run = _earlier_run(tmp_path / "old", section, [{"model.x": 0.1}])
+    history = read_history(run, autotune.load_space(toy_space("new", model=SECTIONS)))
+    assert [t.params for t in history.trials] == told and not history.skipped
+
+
 def test_a_parameter_fixed_now_keeps_the_trials_that_ran_its_value_and_says_what_is_told_otherwise(tmp_path, caplog):
     """A key left out takes the recipe's default, a value too; a key no schema knows, left out, is dropped, and the
     log line says so, as it says which parameters the trials are told at their `default:`."""
