@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from autotune.cli.common import HelpFormatter, add_space_arguments
@@ -10,7 +9,7 @@ from autotune.space import (
     Choice, Grid, Int, LogUniform, Param, Pow2, QUniform, SearchSettings, Space, Uniform, load_space,
     sampler_arguments,
 )
-from autotune.space.types import json_keys, param_default
+from autotune.space.types import option_texts, param_default
 
 EPILOG = """\
 examples:
@@ -45,12 +44,7 @@ def describe(param: Param) -> tuple[str, str]:
     """(distribution, range or options) of a parameter, as the table shows them."""
     dist = param.dist
     if isinstance(dist, (Choice, Grid)):
-        kind = "grid" if isinstance(dist, Grid) else "choice"
-        constants = dist.values if isinstance(dist, Grid) else () if dist.conditional else dist.options
-        positional = list(dist.labels) == [str(i) for i in range(len(dist.labels))]
-        shown = [f"{label}={_constant(value)}" if positional and constants else str(label)
-                 for label, value in zip(dist.labels, constants or dist.labels)]  # `0=null`: what a position stands for
-        return kind, _listed(shown)
+        return "grid" if isinstance(dist, Grid) else "choice", _listed(option_texts(dist))
     if isinstance(dist, Int):
         text = f"[{dist.low}, {dist.high}]" + (f" step {dist.step}" if dist.step != 1 else "")
         return ("int log" if dist.log else "int"), text
@@ -67,11 +61,6 @@ def describe(param: Param) -> tuple[str, str]:
 def _listed(shown: list[str]) -> str:
     """Options as the table shows them: at most 8, else the first 6 and how many there are."""
     return ", ".join(shown if len(shown) <= 8 else [*shown[:6], f"... ({len(shown)} options)"])
-
-
-def _constant(value: Any) -> str:
-    """A choice's constant as the space writes it: `null`, `true`, `[1, 2]`, `relu`, `["都市"]`."""
-    return value if isinstance(value, str) else json.dumps(json_keys(value), default=str, ensure_ascii=False)
 
 
 def default_text(param: Param) -> str:

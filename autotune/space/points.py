@@ -13,7 +13,8 @@ from typing import Any
 
 from autotune.registry import close_matches
 from autotune.space._frozen import freeze
-from autotune.space.types import Choice, Distribution, Grid, Int, Label, Param, Pow2, QUniform, param_default
+from autotune.space.types import (Choice, Distribution, Grid, Int, Label, Param, Pow2, QUniform, option_texts,
+                                  param_default)
 
 __all__ = ["fit_value", "complete_point", "on_step_grid", "same_value"]
 
@@ -40,7 +41,7 @@ def _fit_option(dist: Choice | Grid, value: Any) -> tuple[Label, str | None, str
         by_position = positions and isinstance(dist, Choice) and dist.conditional and same_value(value, index)
         if same_value(value, label) or same_value(freeze(value), option) or by_position:
             return label, None, ""
-    shown = ", ".join(str(label) for label in dist.labels)
+    shown = ", ".join(option_texts(dist))
     hint = close_matches(str(value), [str(label) for label in dist.labels])
     fix = f"did you mean {hint[0]!r}?" if hint else (
         "name an option by its label (its `name`, or its position)" if isinstance(dist, Choice) and dist.conditional

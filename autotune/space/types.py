@@ -20,7 +20,7 @@ from autotune.space.schema import value_at
 __all__ = [
     "Uniform", "LogUniform", "Int", "QUniform", "Pow2", "Choice", "Grid", "Distribution",
     "Param", "Resources", "SearchSettings", "ExportSettings", "Space", "Label", "default_value", "default_values",
-    "param_default", "GIVEN", "scenarios", "varies", "json_keys",
+    "param_default", "GIVEN", "scenarios", "varies", "json_keys", "option_texts",
 ]
 
 Label = Union[str, int, float, bool, None]  # what a sampler can propose for a categorical (Optuna's rule)
@@ -276,6 +276,20 @@ def scenarios(params: tuple[Param, ...]) -> list[tuple[str, dict[str, Label]]]:
                 seen.add(tuple(values.items()))
                 found.append((f"{param.name}={value}", values))
     return found
+
+
+def option_texts(dist: Choice | Grid) -> list[str]:
+    """Each option of `dist` as `autotune check` shows it: its label, with what a position stands for among options
+    of constants labelled by position (`0=null`, `1=[128]`)."""
+    constants = dist.values if isinstance(dist, Grid) else () if dist.conditional else dist.options
+    positional = list(dist.labels) == [str(i) for i in range(len(dist.labels))]
+    return [f"{label}={_constant(value)}" if positional and constants else str(label)
+            for label, value in zip(dist.labels, constants or dist.labels)]
+
+
+def _constant(value: Any) -> str:
+    """A choice's constant as the space writes it: `null`, `true`, `[1, 2]`, `relu`, `["都市"]`."""
+    return value if isinstance(value, str) else json.dumps(json_keys(value), default=str, ensure_ascii=False)
 
 
 def json_keys(value: Any) -> Any:

@@ -64,6 +64,8 @@ def test_fit_value_gives_what_the_distribution_samples(dist, value, fitted):
     (LogUniform(1e-4, 1e-1), float("nan"), "finite"), (Pow2(16, 256), 48, "power of two (16, 32, 64, 128, 256)"),
     (Pow2(16, 256), 8, "range"), (Pow2(16, 256), 32.5, "integer"),
     (Uniform(0.0, 1.0), True, "expected a number"), (Int(0, 3), False, "expected an integer"),  # not 1.0 and 0
+    # options labelled by position: what each position stands for (the list 1 is not, the label '1' is)
+    (Choice(((64, 64), (128,)), ("0", "1")), 1, "not one of the options (0=[64, 64], 1=[128])"),
 ])
 def test_fit_value_refuses_what_the_distribution_cannot_sample(dist, value, words):
     assert words in fit_value(dist, value)[1]
