@@ -238,7 +238,26 @@ def parallel_coordinate_figure(study: StudyData, metrics: Sequence[str]) -> Any:
         warnings.simplefilter("ignore")  # set_metric_names is experimental
         figure = _optuna().visualization.plot_parallel_coordinate(_complete(study, metrics), target_name=metrics[0])
     _recolour(figure, PARALLEL_COLORS)
+    _named_in_full(figure, sorted(set().union(*study.complete)))
     return figure
+
+
+def _named_in_full(figure: Any, params: list[str]) -> None:
+    """Optuna's parallel coordinates with each parameter's axis named in full, on two lines where it is long: Optuna
+    cuts a name of 20 characters or more to its first 17 and "...", so that the axes of a choice of sections
+    (`optimizer[adamw].lr`, `optimizer[adamw].weight_decay`, `optimizer[adamw].warmup_epochs`) read alike. Its
+    parameter axes come last, in the order of their names (`params`); a figure drawn otherwise is left as it is."""
+    shown = list(figure.layout.xaxis.ticktext or ())
+    if not params or len(shown) < len(params) or any(
+            text not in (name, f"{name[:17]}...") for text, name in zip(shown[-len(params):], params)):
+        return
+    figure.layout.xaxis.ticktext = [*shown[:-len(params)], *map(_two_lines, params)]
+
+
+def _two_lines(name: str) -> str:
+    """A parameter's name of 20 characters or more broken before its last key (`optimizer[adamw].<br>lr`)."""
+    head, dot, key = name.rpartition(".")
+    return f"{head}.<br>{key}" if dot and len(name) >= 20 else name
 
 
 def _recolour(figure: Any, colorscale: str) -> None:

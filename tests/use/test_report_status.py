@@ -286,3 +286,20 @@ def test_optuna_4s_parallel_coordinates_are_recoloured_too(tmp_path, monkeypatch
     figure = parallel_coordinate_figure(read_study(write_study(tmp_path / "s", values), "s"), ["val_accuracy"])
     line = figure.data[0].line
     assert line.colorscale[0][1] == "#440154" and line.showscale is bar
+
+
+@OPTUNA_5_LINES
+def test_parallel_coordinates_name_each_parameter_s_axis_in_full(tmp_path):
+    """Optuna cuts an axis's name of 20 characters or more to 17 and "...": the three parameters of a choice of
+    sections below read `optimizer[adamw]....` alike. Each axis now has its whole name, a long one on two lines."""
+    folder = tmp_path / "long"
+    folder.mkdir()
+    study = optuna.create_study(storage=f"sqlite:///{folder / 'study.db'}", study_name="s", direction="maximize")
+    names = ["optimizer[adamw].weight_decay", "optimizer[adamw].warmup_epochs", "optimizer[adamw].lr", "model.width"]
+    for i, value in enumerate([0.2, 0.5, 0.9]):
+        study.add_trial(optuna.trial.create_trial(
+            params=dict.fromkeys(names, 0.1 * (i + 1)), value=value,
+            distributions=dict.fromkeys(names, optuna.distributions.FloatDistribution(0.01, 1.0))))
+    figure = parallel_coordinate_figure(read_study(folder / "study.db", "s"), ["val_accuracy"])
+    assert figure.layout.xaxis.ticktext == ("val_accuracy", "model.width", "optimizer[adamw].lr",
+                                            "optimizer[adamw].<br>warmup_epochs", "optimizer[adamw].<br>weight_decay")
