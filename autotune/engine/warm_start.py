@@ -258,15 +258,6 @@ def _is_position(trial: optuna.trial.FrozenTrial, name: str) -> bool:
     return isinstance(dist, optuna.distributions.CategoricalDistribution) and _positional(dist.choices)
 
 
-def _key_path(param: Param) -> str:
-    """The dotted key of `param` in a trial's config: its name without the labels of the choices it is conditional
-    on (`optimizer[adamw].lr` -> `optimizer.lr`)."""
-    name = param.name
-    for choice, label in reversed(param.condition):
-        name = name.replace(f"{choice}[{label}]", choice, 1)
-    return name
-
-
 def _ran(param: Param, value: Any) -> Any:
     """What a trial ran for `param`: the option that its label `value` names (a choice's or grid's), else `value`."""
     dist = param.dist
@@ -341,10 +332,10 @@ def _translated(trial: optuna.trial.FrozenTrial, space: Space, earlier: dict[str
             names[param.name] = name = _renamed(param, names, found)
             if name not in now and _under_option(name, widened) in now:  # a section then, an option now
                 names[param.name] = name = _under_option(name, widened)
-            if name not in now and _key_path(param) in now:  # its choice is a constant now: `optimizer.lr`
-                names[param.name] = name = _key_path(param)
+            if name not in now and param.key_path in now:  # its choice is a constant now: `optimizer.lr`
+                names[param.name] = name = param.key_path
             if name not in now:
-                ran[_key_path(param)] = _ran(param, trial.params[param.name])
+                ran[param.key_path] = _ran(param, trial.params[param.name])
             found[name], why = _relabelled(param, trial.params[param.name], now.get(name))
             if why:
                 return {}, {}, why

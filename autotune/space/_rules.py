@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from autotune.errors import Problem
 from autotune.space.schema import Check
-from autotune.space.types import Space, scenarios
+from autotune.space.types import Choice, Label, Param, Space, scenarios
 
 __all__ = ["SEARCH_ONLY", "folder_name", "scenario_configs", "scenario_problems", "search_only", "space_problems"]
 
@@ -60,35 +61,65 @@ def search_only(problem: Problem) -> str | None:
                 None)
 
 
-Configs = list[tuple[str, dict[str, Any]]]  # (what a scenario forces, "" for the defaults; its trial config)
+# (what a scenario forces, "" for the defaults; its trial config; the option each choice of mappings takes in it, by
+# the choice's key path)
+Configs = list[tuple[str, dict[str, Any], dict[str, int]]]
 
 
 def scenario_configs(space: Space) -> Configs:
-    """The trial config of every scenario of `space`, with what it forces."""
-    return [(forced, space.config(values)) for forced, values in scenarios(space.params)]
+    """The trial config of every scenario of `space`, with what it forces and the options it takes."""
+    return [(forced, space.config(values), _options_taken(space.params, values))
+            for forced, values in scenarios(space.params)]
 
 
-def space_problems(space: Space, checks: tuple[Check, ...], configs: Configs) -> list[Problem]:
+def _options_taken(params: tuple[Param, ...], values: Mapping[str, Label]) -> dict[str, int]:
+    """The position of the option each choice of mappings takes for the sampled `values`, by its key path."""
+    return {param.key_path: param.dist.labels.index(values[param.name]) for param in params
+            if isinstance(param.dist, Choice) and param.dist.conditional and param.name in values}
+
+
+def written(path: str, taken: Mapping[str, int]) -> tuple[Any, ...]:
+    """A trial config's dotted key `path` as the space file writes it, through the options `taken`
+    (`_options_taken`): `optimizer.lr` is ("optimizer", "choice", 1, "lr") where the second optimizer is taken."""
+    parts = path.split(".")
+    found: list[Any] = []
+    for end, part in enumerate(parts, start=1):
+        found.append(part)
+        if ".".join(parts[:end]) in taken:
+            found += ["choice", taken[".".join(parts[:end])]]
+    return tuple(found)
+
+
+Located = list[tuple[Problem, tuple[Any, ...]]]  # problems at a dotted key path, each with where the file writes it
+
+
+def space_problems(space: Space, checks: tuple[Check, ...], configs: Configs) -> Located:
     """The problems of `checks` over the `configs` of every scenario (`scenario_problems`), then the grace
-    period's; each at a dotted key path."""
-    return [*scenario_problems(configs, checks), *_grace_period(space, space.most_planned())]
+    period's."""
+    return [*scenario_problems(configs, checks), *_as_written(_grace_period(space, space.most_planned()))]
 
 
-def space_warnings(space: Space, warnings: tuple[Check, ...], configs: Configs) -> list[Problem]:
+def space_warnings(space: Space, warnings: tuple[Check, ...], configs: Configs) -> Located:
     """What the recipe's `warnings` find over the `configs` of every scenario, then early stopping that judges
-    trials only at their last epoch; each at a dotted key path."""
-    return [*scenario_problems(configs, warnings), *_stops_nothing(space, space.most_planned())]
+    trials only at their last epoch."""
+    return [*scenario_problems(configs, warnings), *_as_written(_stops_nothing(space, space.most_planned()))]
 
 
-def scenario_problems(configs: Configs, checks: tuple[Check, ...]) -> list[Problem]:
+def _as_written(problems: list[Problem]) -> Located:
+    return [(problem, tuple(problem.path.split("."))) for problem in problems]
+
+
+def scenario_problems(configs: Configs, checks: tuple[Check, ...]) -> Located:
     """The problems of `checks` over the `configs` of every scenario, each once (a scenario's own ones say what it
-    forces), each at a dotted key path."""
-    found: dict[tuple[str, str], Problem] = {}
-    for forced, config in configs:
+    forces), each with where the file writes its key in the first scenario that has it: inside the option a
+    choice of mappings takes there (`optimizer.choice[1].warmup_epochs`), not at the choice."""
+    found: dict[tuple[str, str], tuple[Problem, tuple[Any, ...]]] = {}
+    for forced, config, taken in configs:
         for problem in _checked(checks, config):
             if (problem.path, problem.message) not in found:
-                found[problem.path, problem.message] = \
-                    replace(problem, message=f"{problem.message} (when {forced})") if forced else problem
+                found[problem.path, problem.message] = (
+                    replace(problem, message=f"{problem.message} (when {forced})") if forced else problem,
+                    written(problem.path, taken))
     return list(found.values())
 
 

@@ -437,14 +437,17 @@ class _Loading:
     def rules(self, space: Space, checks: tuple[Check, ...], configs: Configs) -> None:
         """The problems that no single key shows (autotune.space._rules) over the scenarios' `configs`, each at its
         key's line."""
-        for problem in space_problems(space, checks, configs):
-            self.problem(tuple(problem.path.split(".")), problem.message, problem.fix)
+        self.problems += [self.located(problem, where) for problem, where in space_problems(space, checks, configs)]
 
     def warnings(self, space: Space, warnings: tuple[Check, ...], configs: Configs) -> tuple[Problem, ...]:
         """What the recipe's `Schema.warnings` find over the scenarios' `configs`, and the space's own warnings
         (autotune.space._rules), each at its key's line."""
-        return tuple(self.locs.problem(tuple(problem.path.split(".")), problem.message, problem.fix)
-                     for problem in space_warnings(space, warnings, configs))
+        return tuple(self.located(problem, where) for problem, where in space_warnings(space, warnings, configs))
+
+    def located(self, problem: Problem, where: tuple[Any, ...]) -> Problem:
+        """`problem` at the line of `where`, its key path as the file writes it (inside a choice's option)."""
+        file, line = self.locs.of(where)
+        return replace(problem, file=file, line=line)
 
 
 def _interpolated(tree: Any, resolved: Any) -> Iterable[tuple[Interp, Any]]:

@@ -127,6 +127,15 @@ class Param:
         """Whether this parameter is sampled, given the values sampled before it."""
         return all(name in values and values[name] == label for name, label in self.condition)
 
+    @property
+    def key_path(self) -> str:
+        """The dotted key of this parameter in a trial's config: its name without the labels of the choices it is
+        conditional on (`optimizer[adamw].lr` -> `optimizer.lr`)."""
+        name = self.name
+        for choice, label in reversed(self.condition):
+            name = name.replace(f"{choice}[{label}]", choice, 1)
+        return name
+
 
 @dataclass(frozen=True)
 class Resources:

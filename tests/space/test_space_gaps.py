@@ -302,6 +302,25 @@ def test_a_warm_up_as_long_as_the_training_is_warned_of(recipe):
     assert warnings("{warmup_epochs: 6, schedule: onecycle}") == []
 
 
+def test_a_problem_of_an_option_of_a_choice_of_sections_is_at_the_option_s_line():
+    """A recipe's check or warning of a key inside a choice of sections was reported at the choice's line
+    (`optimizer:`, the key `optimizer.nesterov` written nowhere as such); it is at the key in the option the
+    scenario takes."""
+    text = ("name: t\nrecipe: image_classification\ntrain: {epochs: 4}\noptimizer:\n  choice:\n"
+            "    - {name: adamw, lr: 0.001}\n"
+            "    - {name: adamw, lr: 0.01,\n"
+            "       warmup_epochs: {choice: [1, 4]}}\n"
+            "    - name: sgd\n"
+            "      lr: 0.1\n"
+            "      momentum: 0.0\n"
+            "      nesterov: true\n")
+    with pytest.raises(SpaceError) as refused:
+        autotune.api.load_space(text)
+    assert [(p.path, p.line) for p in refused.value.problems] == [("optimizer.nesterov", 12)]
+    warned = autotune.api.load_space(text.replace("nesterov: true", "nesterov: false")).warnings
+    assert [(p.path, p.line) for p in warned] == [("optimizer.warmup_epochs", 8)]
+
+
 def test_a_table_in_memory_as_the_data_path_is_named_by_its_shape_and_told_to_be_written():
     """A notebook's dict space with `path: frame` printed the DataFrame's whole repr inside the error, over many
     lines, and no fix."""
