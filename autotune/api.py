@@ -32,6 +32,7 @@ from autotune.run_options import on_the_command_line, option
 from autotune.space import Choice, Grid, Space, sampler_arguments
 from autotune.space import load_space as _load_space
 from autotune.space.loader import OverridesNamed
+from autotune.space.types import positions
 from autotune.threads import trial_threads
 from autotune.tracking import Tracking, TrialRecord
 
@@ -481,7 +482,7 @@ def _search_result(space: Space, where: RunLocation, trials: pd.DataFrame, best:
         name=space.name, run_dir=where.state, metric=space.search.metric, mode=space.search.mode,
         best_trial_id=None, best_params={}, best_config={}, best_metrics={}, trials=trials, seconds=seconds,
         interrupted=interrupted, run_uri=where.experiment if where.remote else None,
-        moved=read_moves(where.state, _trial_ids(trials)),
+        moved=read_moves(where.state, _trial_ids(trials)), positions=positions(space.params),
     )
     if best is not None:
         best_result, _, best_metrics = best

@@ -64,6 +64,8 @@ class SearchResult:
     moved: list[dict[str, Any]] = field(default_factory=list)  # trials that lost their node (engine.lost_nodes)
     warm_start: str | None = None  # the earlier run whose finished trials were the sampler's history (--warm-start)
     model_warning: str | None = None  # why the exported model is of no use (it predicts one class), else None
+    # what the labels of a choice of constants labelled by position stand for, by parameter ("0=null, 1=1.0")
+    positions: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         """The summary `autotune run` prints: the top trials, failures, the best trial, where the model and the run

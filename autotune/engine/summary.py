@@ -120,6 +120,13 @@ def _blocks(widths: list[int], width: int | None) -> list[list[int]]:
     return blocks
 
 
+def _positions(result: Any, params: list[str]) -> list[str]:
+    """A line under the table that says what the labels of the choices labelled by position stand for
+    (`train.grad_clip 0=null, 1=1.0`), where the table shows such a parameter: its 0 is no clipping at 0."""
+    shown = [f"{name} {text}" for name, text in result.positions.items() if f"p:{name}" in params]
+    return [f"Options by position: {'; '.join(shown)}"] if shown else []
+
+
 def size_text(count: float) -> str:
     """A byte count as people read it: 512 B, 3.9 MB, 1.2 GB."""
     for unit in ("B", "kB", "MB", "GB"):
@@ -157,6 +164,7 @@ def format_summary(result: Any, top: int = 10, width: int | None = None) -> str:
     if len(trials) > top:
         more = len(trials) - top
         out.append(f"({more} more trial{'s' * (more != 1)} in trials.csv)")
+    out += _positions(result, params)
     out += _failed(trials)
     out += _not_finite(trials, result.metric)
     if result.moved:

@@ -20,7 +20,7 @@ from autotune.space.schema import value_at
 __all__ = [
     "Uniform", "LogUniform", "Int", "QUniform", "Pow2", "Choice", "Grid", "Distribution",
     "Param", "Resources", "SearchSettings", "ExportSettings", "Space", "Label", "default_value", "default_values",
-    "param_default", "GIVEN", "scenarios", "varies", "json_keys", "option_texts",
+    "param_default", "GIVEN", "scenarios", "varies", "json_keys", "option_texts", "positions",
 ]
 
 Label = Union[str, int, float, bool, None]  # what a sampler can propose for a categorical (Optuna's rule)
@@ -290,10 +290,26 @@ def scenarios(params: tuple[Param, ...]) -> list[tuple[str, dict[str, Label]]]:
 def option_texts(dist: Choice | Grid) -> list[str]:
     """Each option of `dist` as `autotune check` shows it: its label, with what a position stands for among options
     of constants labelled by position (`0=null`, `1=[128]`)."""
-    constants = dist.values if isinstance(dist, Grid) else () if dist.conditional else dist.options
-    positional = list(dist.labels) == [str(i) for i in range(len(dist.labels))]
-    return [f"{label}={_constant(value)}" if positional and constants else str(label)
+    constants = _constants(dist)
+    return [f"{label}={_constant(value)}" if _positional(dist) and constants else str(label)
             for label, value in zip(dist.labels, constants or dist.labels)]
+
+
+def positions(params: tuple[Param, ...]) -> dict[str, str]:
+    """What each label stands for, by parameter, where a choice or grid of constants labels its options by position
+    (`train.grad_clip`: "0=null, 1=1.0"): the labels are what trials.csv and the summary's table show."""
+    return {param.name: ", ".join(option_texts(param.dist)) for param in params
+            if isinstance(param.dist, (Choice, Grid)) and _constants(param.dist) and _positional(param.dist)}
+
+
+def _constants(dist: Choice | Grid) -> tuple[Any, ...]:
+    """The options of `dist` when they are constants, else () (a choice of mappings)."""
+    return dist.values if isinstance(dist, Grid) else () if dist.conditional else dist.options
+
+
+def _positional(dist: Choice | Grid) -> bool:
+    """Whether `dist` labels its options by position ('0', '1', ...)."""
+    return list(dist.labels) == [str(i) for i in range(len(dist.labels))]
 
 
 def _constant(value: Any) -> str:

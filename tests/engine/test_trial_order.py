@@ -17,6 +17,7 @@ from autotune.engine.result import SearchResult
 from autotune.api import _trials_and_best
 from autotune.engine.result_grid import in_start_order
 from autotune.engine.summary import format_summary
+from autotune.space.types import positions
 from engine_helpers import toy_space
 
 STARTED = ["18ca241d", "ab0a5ddd", "8e520056", "ba4ac0cc", "aeff2817"]
@@ -372,3 +373,15 @@ def test_trials_csv_lists_the_parameters_in_the_space_s_order_and_integers_as_in
     summary = format_summary(SearchResult("cond", tmp_path, ("val_accuracy",), ("max",), STARTED[0], {}, {},
                                           {"val_accuracy": 0.8}, trials))
     assert "<NA>" not in summary and " 150 " in summary
+
+
+def test_the_summary_says_what_the_positions_of_a_choice_of_constants_stand_for():
+    """`grad_clip: {choice: [null, 1.0]}` is labelled by position: the table showed `0` for no clipping, which reads
+    as a clipping at 0. A line under the table says what each label stands for."""
+    space = autotune.load_space("name: t\nrecipe: image_classification\nmodel: {arch: mlp, width: {choice: [16, 32]}}\n"
+                                "train: {grad_clip: {choice: [null, 1.0]}}\n")
+    trials = pd.DataFrame({"trial_id": ["t1"], "status": "TERMINATED", "epochs": 1, "stopped_early": False,
+                           "val_accuracy": [0.8], "p:model.width": [16], "p:train.grad_clip": ["0"]})
+    result = SearchResult("t", Path("runs/t"), ("val_accuracy",), ("max",), "t1", {}, {}, {"val_accuracy": 0.8}, trials,
+                          positions=positions(space.params))
+    assert "Options by position: train.grad_clip 0=null, 1=1.0" in format_summary(result).splitlines()
