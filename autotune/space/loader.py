@@ -233,6 +233,20 @@ def _holding(node: Any, anchored: dict, at: Path = ()) -> Iterable[Path]:
             yield from _holding(value, anchored, (*at, index))
 
 
+def _one_option_fix(options: list, here: Path, rest: Path, named: OverridesNamed) -> str:
+    """How to set a key of one option of a choice, from `rest` (`choice`, a position, the key in the option): keep
+    that option by the key that tells the options apart, then set the key (alone, it sets every option)."""
+    at = rest[1] if len(rest) > 1 and isinstance(rest[1], int) and rest[1] < len(options) else None
+    inner = [part for part in rest[1 + (at is not None):] if part != "choice" and not isinstance(part, int)]
+    setting = named.one(f"{show_path(here)}.{'.'.join(map(str, inner)) or 'KEY'}=...")
+    option = options[at] if at is not None and isinstance(options[at], dict) else {}
+    telling = next((key for key in option if _telling_apart(options, (key,)) is not None), None)
+    if telling is None:
+        return f"set it in every option: {setting}"
+    return (f"keep that option with {named.one(f'{show_path(here)}.{telling}={option[telling]}')}, then {setting} "
+            "(alone, it sets every option)")
+
+
 def _reached(mappings: list[tuple[int, dict]], rest: Path) -> list[tuple[int, dict]]:
     """The options of a choice that a --set of the key path `rest` under it reaches: every one for a key of the
     option itself (`optimizer.lr=0.05`, whichever is chosen), only those that hold the first key of a longer path
@@ -293,6 +307,13 @@ class _Override:
 
     def into_choice(self, parent: dict, here: Path, rest: Path) -> None:
         options = parent[here[-1]]["choice"]
+        if rest == ("choice",):  # `model.choice=[...]`: other options
+            self.place(parent[here[-1]], (*here, "choice"))
+            return
+        if rest[0] == "choice":  # `model.choice.0.width=...`: the file's own path to an option
+            self.problem(here, f"cannot set {self.key}: a --set reaches into the options of a choice by their own "
+                         "keys, not by `choice` and a position", _one_option_fix(options, here, rest, self.named))
+            return
         telling = _telling_apart(options, rest)
         if telling is not None:  # `optimizer.name=adamw`, `model.arch=mlp`: keep the option it names
             key = rest[0]

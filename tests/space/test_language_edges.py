@@ -243,6 +243,18 @@ def test_a_set_of_the_key_that_tells_options_apart_keeps_that_option():
 
 
 
+def test_a_set_through_choice_and_a_position_says_how_to_reach_that_option():
+    """`--set model.choice.0.width=8`, the file's own path to an option, wrote a key `choice` into every option:
+    two problems, `model 'cnn' takes no argument 'choice'`, that did not say how to set it. It is one problem that
+    does; `model.choice=[...]` replaces the options."""
+    found = problems(NESTED, ("model.choice.0.width={choice: [8, 16]}",))
+    only(found, "model", 1, "a --set reaches into the options of a choice by their own keys",
+         "keep that option with --set model.arch=cnn, then --set model.width=...")
+    replaced = load(NESTED, ("model.choice=[{arch: cnn, width: 4}, {arch: mlp, width: 16}]",))
+    assert [param.name for param in replaced.params] == ["model"]
+    assert replaced.config({"model": "0"})["model"]["width"] == 4
+
+
 def test_a_hash_inside_an_override_value_is_text_not_a_comment():
     """`--set 'export.dir=models #2/int'` exported into ./models: YAML took ` #2/int` for a comment. A --set value
     holds no comment; a quoted value and a value without ` #` read as YAML, as before."""
