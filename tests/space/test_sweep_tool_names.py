@@ -3,27 +3,9 @@
 their search keys (`method`, `goal`, `run_cap`, `early_terminate`, `direction`, `n_trials`)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-import autotune.recipes
-from autotune.errors import SpaceError
-from autotune.space import Space, load_space
-
-RECIPE = str(Path(__file__).parent / "tiny_recipe.py")  # train.batch_size an integer, model.head a str or mapping
-
-
-def space(text: str) -> Space:
-    return load_space(f"recipe: {RECIPE}\ndata: {{dataset: digits}}\n" + text,
-                      schema_for=lambda name, base: autotune.recipes.load(name, base).SCHEMA)
-
-
-def problems(text: str) -> dict[str, tuple[str, str]]:
-    """key path -> (message, fix) of each problem `text` has."""
-    with pytest.raises(SpaceError) as caught:
-        space(text)
-    return {p.path: (p.message, p.fix) for p in caught.value.problems}
+from space_support import problems, space
 
 
 @pytest.mark.parametrize("value, fix", [

@@ -4,27 +4,13 @@ epoch, hyperband's at it, a max_t past it) are refused."""
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
 import pytest
 
 import autotune.recipes
 from autotune.errors import SpaceError
-from autotune.space import Space, load_space
-
-RECIPE = str(Path(__file__).parent / "tiny_recipe.py")  # train.epochs: 3 by default, the budget key
-
-
-def space(text: str) -> Space:
-    return load_space(f"recipe: {RECIPE}\ndata: {{dataset: digits}}\n" + text,
-                      schema_for=lambda name, base: autotune.recipes.load(name, base).SCHEMA)
-
-
-def problems(text: str) -> dict[str, tuple[str, str]]:
-    """key path -> (message, fix) of each problem `text` has."""
-    with pytest.raises(SpaceError) as caught:
-        space(text)
-    return {p.path: (p.message, p.fix) for p in caught.value.problems}
+from autotune.space import load_space
+from space_support import problems, space
 
 
 @pytest.mark.parametrize("text, path, words", [
